@@ -1,0 +1,70 @@
+/**
+ * Engine configuration: dockerd's option names, from the command line and from daemon.json
+ * (`data-root`, `registry-mirrors`, `insecure-registries`, `debug`). Flags win over the file, as in dockerd
+ * (which refuses a conflict; we let the flag override, and merge lists).
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { CliError } from "./errors.ts";
+
+/** Everything the engine needs to know about its environment. */
+export interface EngineConfig {
+  dataRoot: string;
+  registryMirrors: string[];
+  insecureRegistries: string[];
+  debug: boolean;
+  configFile: string;
+}
+
+/** The global options as the command line gave them; undefined = not given. */
+export interface GlobalFlags {
+  "data-root"?: string;
+  "registry-mirror"?: string[];
+  "insecure-registry"?: string[];
+  "config-file"?: string;
+  debug?: boolean;
+}
+
+/** Default data root, as /var/lib/docker is dockerd's. `BUNKER_DATA_ROOT` overrides it (tests). */
+export const DEFAULT_DATA_ROOT = "/var/lib/bunker";
+/** Default daemon.json location. */
+export const DEFAULT_CONFIG_FILE = "/etc/bunker/daemon.json";
+
+/** Reads daemon.json (if present) and merges the command-line flags over it. */
+export function loadConfig(flags: GlobalFlags, env: Record<string, string | undefined> = process.env): EngineConfig {
+  const configFile = flags["config-file"] ?? env.BUNKER_CONFIG_FILE ?? DEFAULT_CONFIG_FILE;
+  let file: Record<string, unknown> = {};
+  if (existsSync(configFile)) {
+    try {
+      file = JSON.parse(readFileSync(configFile, "utf8"));
+    } catch (e) {
+      throw new CliError(`unable to configure the Docker daemon with file ${configFile}: ${(e as Error).message}`);
+    }
+  } else if (flags["config-file"]) {
+    throw new CliError(`unable to configure the Docker daemon with file ${configFile}: open ${configFile}: no such file or directory`);
+  }
+  const list = (v: unknown, key: string): string[] => {
+    if (v === undefined) return [];
+    if (!Array.isArray(v) || v.some((x) => typeof x !== "string")) throw new CliError(`unable to configure the Docker daemon with file ${configFile}: ${key} must be a list of strings`);
+    return v as string[];
+  };
+  return {
+    dataRoot: flags["data-root"] ?? env.BUNKER_DATA_ROOT ?? (file["data-root"] as string | undefined) ?? DEFAULT_DATA_ROOT,
+    registryMirrors: [...(flags["registry-mirror"] ?? []), ...list(file["registry-mirrors"], "registry-mirrors")].map(normalizeMirror),
+    insecureRegistries: [...(flags["insecure-registry"] ?? []), ...list(file["insecure-registries"], "insecure-registries")],
+    debug: flags.debug ?? (file.debug as boolean | undefined) ?? false,
+    configFile,
+  };
+}
+
+/** A mirror must be an http(s) URL with no path, as dockerd validates it. */
+function normalizeMirror(raw: string): string {
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new CliError(`invalid mirror: "${raw}" is not a valid URI`);
+  }
+  if (u.protocol !== "http:" && u.protocol !== "https:") throw new CliError(`invalid mirror: unsupported scheme "${u.protocol.slice(0, -1)}" in "${raw}"`);
+  if (u.pathname !== "/" && u.pathname !== "") throw new CliError(`invalid mirror: path, query, or fragment at end of the URI "${raw}"`);
+  return `${u.protocol}//${u.host}`;
+}

@@ -1,0 +1,55 @@
+/**
+ * Engine errors carry the HTTP status moby would answer with, so the CLI (in-process) and the daemon
+ * (over the API) report the same failure the same way: "Error response from daemon: <message>".
+ */
+
+/** Error classes, named after moby's errdefs; each maps to one HTTP status. */
+export type ErrorKind = "notFound" | "invalidParameter" | "conflict" | "unauthorized" | "forbidden" | "notModified" | "notImplemented" | "unavailable" | "system";
+
+const statusOf: Record<ErrorKind, number> = {
+  notFound: 404,
+  invalidParameter: 400,
+  conflict: 409,
+  unauthorized: 401,
+  forbidden: 403,
+  notModified: 304,
+  notImplemented: 501,
+  unavailable: 503,
+  system: 500,
+};
+
+/** A failure the engine reports to its client, with moby's error class and message text. */
+export class EngineError extends Error {
+  constructor(
+    readonly kind: ErrorKind,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = "EngineError";
+  }
+  /** The HTTP status for the API (moby's api/server/httpstatus). */
+  get status(): number {
+    return statusOf[this.kind];
+  }
+}
+
+/** `No such image: x` (404). */
+export const noSuchImage = (ref: string) => new EngineError("notFound", `No such image: ${ref}`);
+/** `No such container: x` (404). */
+export const noSuchContainer = (ref: string) => new EngineError("notFound", `No such container: ${ref}`);
+/** 400 with the given message. */
+export const invalidParameter = (msg: string) => new EngineError("invalidParameter", msg);
+/** 409 with the given message. */
+export const conflict = (msg: string) => new EngineError("conflict", msg);
+
+/** A user mistake on the command line: printed as is, exit code as Docker's CLI uses (125 for flag errors). */
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
+    super(message);
+    this.name = "CliError";
+  }
+}

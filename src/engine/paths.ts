@@ -1,0 +1,46 @@
+/**
+ * The data root's layout, after Docker's overlay2 driver:
+ *
+ *   bunker.db                 metadata: images, tags, layers, containers (SQLite, WAL)
+ *   overlay2/<cache-id>/diff  one unpacked image layer, or a container's upper dir
+ *   overlay2/<cache-id>/link  the short name under overlay2/l/ (keeps overlay mount options under a page)
+ *   overlay2/<cache-id>/lower the short lower chain ("l/ABC:l/DEF"), top layer first
+ *   overlay2/<cache-id>/work, merged   a container's overlay work dir and mount point
+ *   overlay2/l/<short>        symlink to ../<cache-id>/diff
+ *   containers/<id>/          a container's config, logs, hostname, hosts, resolv.conf
+ *   tmp/                      downloads and unpacks in progress (removed at start if stale)
+ *   locks/                    flock(2) files; a lock dies with its process, so kill -9 never wedges a pull
+ */
+import { join } from "node:path";
+
+/** Paths under one data root. */
+export class DataRoot {
+  constructor(readonly root: string) {}
+  get db() {
+    return join(this.root, "bunker.db");
+  }
+  get overlay() {
+    return join(this.root, "overlay2");
+  }
+  get shortLinks() {
+    return join(this.root, "overlay2", "l");
+  }
+  layerDir(cacheId: string) {
+    return join(this.root, "overlay2", cacheId);
+  }
+  layerDiff(cacheId: string) {
+    return join(this.root, "overlay2", cacheId, "diff");
+  }
+  get containers() {
+    return join(this.root, "containers");
+  }
+  containerDir(id: string) {
+    return join(this.root, "containers", id);
+  }
+  get tmp() {
+    return join(this.root, "tmp");
+  }
+  lock(name: string) {
+    return join(this.root, "locks", name);
+  }
+}
