@@ -1,0 +1,27 @@
+/**
+ * Compiles bunker into one executable, dist/bunker: minified, with bytecode (start-up ~13 ms instead of
+ * ~25-30 ms), version and commit injected. bunfig.toml and .env autoloading are off, so the binary never
+ * picks up a stray config from its working directory (which may be a container's root).
+ */
+import { $ } from "bun";
+import pkg from "../package.json" with { type: "json" };
+
+const commit = (await $`git rev-parse --short HEAD`.nothrow().quiet().text()).trim() || "unknown";
+const result = await Bun.build({
+  entrypoints: ["src/main.ts"],
+  compile: { outfile: "dist/bunker", autoloadBunfig: false, autoloadDotenv: false } as any,
+  minify: true,
+  bytecode: true,
+  format: "esm",
+  target: "bun",
+  define: {
+    BUNKER_VERSION: JSON.stringify(pkg.version),
+    BUNKER_COMMIT: JSON.stringify(commit),
+    BUNKER_BUILT: JSON.stringify(new Date().toISOString()),
+  },
+});
+if (!result.success) {
+  for (const log of result.logs) console.error(log);
+  process.exit(1);
+}
+console.log(`built dist/bunker ${pkg.version} (${commit})`);

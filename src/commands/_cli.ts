@@ -1,0 +1,158 @@
+/**
+ * The command framework: citty command definitions, parsed with Docker's (pflag's) rules.
+ * citty's own parser keeps only the last of repeated flags and reads flags after the image name as ours,
+ * so argv is parsed here: repeatable flags, `-it` bundles, `--flag=value`, `--` and, for run/exec/create,
+ * no flags after the first positional. Errors and exit codes match the docker CLI's.
+ */
+import { defineCommand as defineCittyCommand, type ArgDef, type CommandDef } from "citty";
+import { CliError } from "../engine/errors.ts";
+import type { GlobalFlags } from "../engine/config.ts";
+
+/** A flag: citty's ArgDef plus what Docker's flags need. */
+export type Flag = ArgDef & {
+  type: "boolean" | "string";
+  /** May be given more than once (`-e A -e B`); the value is a string[]. */
+  multiple?: boolean;
+  /** Kept for compatibility, not shown in help. */
+  hidden?: boolean;
+};
+
+/** What a command's run() receives. */
+export interface Invocation {
+  /** Parsed flags by long name: boolean, string, or string[] for `multiple`. */
+  flags: Record<string, any>;
+  /** Positional arguments (for run/exec: the image or container, then the command). */
+  args: string[];
+  /** The global options (dockerd's names), merged from before and after the command name. */
+  global: GlobalFlags;
+}
+
+/** A bunker command: citty metadata plus Docker's usage line and parsing rules. */
+export interface Command {
+  meta: { name: string; description: string; usage: string; aliases?: string[] };
+  flags: Record<string, Flag>;
+  /** false for run/exec/create: everything after the first positional belongs to the container. */
+  interspersed?: boolean;
+  /** Required positional count, as cobra's Args validators ("requires at least 1 argument"). */
+  args?: { min?: number; max?: number; exact?: number };
+  run(inv: Invocation): Promise<number | void>;
+}
+
+/** Global options (dockerd's names) accepted before the command and by every command. */
+export const globalFlags: Record<string, Flag> = {
+  "data-root": { type: "string", description: "Root directory of persistent state", valueHint: "string" },
+  "registry-mirror": { type: "string", multiple: true, description: "Preferred registry mirror", valueHint: "list" },
+  "insecure-registry": { type: "string", multiple: true, description: "Enable insecure registry communication", valueHint: "list" },
+  "config-file": { type: "string", description: "Daemon configuration file", valueHint: "string" },
+  debug: { type: "boolean", alias: "D", description: "Enable debug mode" },
+};
+
+/** Defines a command; the citty definition is kept beside it for tooling that reads citty's shape. */
+export function defineCommand(cmd: Command): Command & { citty: CommandDef } {
+  const citty = defineCittyCommand({
+    meta: { name: cmd.meta.name, description: cmd.meta.description },
+    args: cmd.flags as Record<string, ArgDef>,
+  });
+  return Object.assign(cmd, { citty });
+}
+
+const see = (path: string) => `\n\nRun '${path} --help' for more information`;
+
+/** Parses argv for one command with pflag's rules. Throws CliError (exit 125) on flag errors. */
+export function parseFlags(argv: string[], cmd: Command, path: string): Invocation {
+  const specs: Record<string, Flag> = { ...globalFlags, ...cmd.flags };
+  const byShort = new Map<string, string>();
+  for (const [name, f] of Object.entries(specs)) for (const a of [f.alias ?? []].flat()) byShort.set(a, name);
+  const flags: Record<string, any> = {};
+  const args: string[] = [];
+  const usageErr = (msg: string) => new CliError(`${msg}\n\nUsage:  ${path} ${cmd.meta.usage}${see(path)}`, 125);
+  const set = (name: string, value: string | boolean) => {
+    const f = specs[name]!;
+    if (f.multiple) (flags[name] ??= []).push(value);
+    else flags[name] = value;
+  };
+  const parseBool = (name: string, raw: string) => {
+    if (/^(1|t|true|TRUE|True)$/.test(raw)) return true;
+    if (/^(0|f|false|FALSE|False)$/.test(raw)) return false;
+    throw usageErr(`invalid argument "${raw}" for "--${name}" flag: strconv.ParseBool: parsing "${raw}": invalid syntax`);
+  };
+  let i = 0;
+  for (; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === "--") {
+      i++;
+      break;
+    }
+    if (a.startsWith("--")) {
+      const eq = a.indexOf("=");
+      const name = a.slice(2, eq < 0 ? undefined : eq);
+      const f = specs[name];
+      if (!f) throw usageErr(`unknown flag: --${name}`);
+      if (f.type === "boolean") set(name, eq < 0 ? true : parseBool(name, a.slice(eq + 1)));
+      else if (eq >= 0) set(name, a.slice(eq + 1));
+      else if (i + 1 < argv.length) set(name, argv[++i]!);
+      else throw usageErr(`flag needs an argument: --${name}`);
+      continue;
+    }
+    if (a.startsWith("-") && a.length > 1) {
+      // A bundle of shorthands: -it, -e=A, -eA, -p80:80.
+      for (let j = 1; j < a.length; j++) {
+        const c = a[j]!;
+        const name = byShort.get(c);
+        if (!name) throw usageErr(`unknown shorthand flag: '${c}' in ${a}`);
+        const f = specs[name]!;
+        if (f.type === "boolean") {
+          if (a[j + 1] === "=") {
+            set(name, parseBool(name, a.slice(j + 2)));
+            break;
+          }
+          set(name, true);
+          continue;
+        }
+        const rest = a.slice(j + 1);
+        if (rest) set(name, rest.startsWith("=") ? rest.slice(1) : rest);
+        else if (i + 1 < argv.length) set(name, argv[++i]!);
+        else throw usageErr(`flag needs an argument: '${c}' in -${c}`);
+        break;
+      }
+      continue;
+    }
+    args.push(a);
+    if (cmd.interspersed === false) {
+      i++;
+      break;
+    }
+  }
+  args.push(...argv.slice(i));
+  for (const [name, f] of Object.entries(specs)) if (flags[name] === undefined && f.default !== undefined) flags[name] = f.default;
+
+  const { min, max, exact } = cmd.args ?? {};
+  const prog = path.split(" ")[0];
+  const countErr = (what: string) => new CliError(`${prog}: '${path}' ${what}\n\nUsage:  ${path} ${cmd.meta.usage}\n\nSee '${path} --help' for more information`, 1);
+  const n = (k: number, word = "argument") => `${k} ${word}${k === 1 ? "" : "s"}`;
+  if (exact !== undefined && args.length !== exact) throw countErr(`requires ${n(exact)}`);
+  if (min !== undefined && args.length < min) throw countErr(`requires at least ${n(min)}`);
+  if (max !== undefined && args.length > max) throw countErr(max === 0 ? "accepts no arguments" : `accepts at most ${n(max)}`);
+
+  const global: GlobalFlags = {};
+  for (const k of Object.keys(globalFlags)) if (flags[k] !== undefined) (global as any)[k] = flags[k];
+  return { flags, args, global };
+}
+
+/** Renders `--help` in the docker CLI's layout. */
+export function renderHelp(cmd: Command, path: string): string {
+  const rows = Object.entries(cmd.flags)
+    .filter(([, f]) => !f.hidden)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([name, f]) => {
+      const short = [f.alias ?? []].flat()[0];
+      const left = `${short ? `-${short}, ` : "    "}--${name}${f.type === "string" ? ` ${f.valueHint ?? (f.multiple ? "list" : "string")}` : ""}`;
+      const def = f.default !== undefined && f.default !== false && f.default !== "" ? ` (default ${JSON.stringify(f.default)})` : "";
+      return [left, `${f.description ?? ""}${def}`] as const;
+    });
+  const width = Math.max(0, ...rows.map(([l]) => l.length)) + 3;
+  const lines = [`Usage:  ${path} ${cmd.meta.usage}`, "", cmd.meta.description];
+  if (cmd.meta.aliases?.length) lines.push("", "Aliases:", `  ${cmd.meta.aliases.join(", ")}`);
+  if (rows.length) lines.push("", "Options:", ...rows.map(([l, r]) => `  ${l.padEnd(width)}${r}`));
+  return lines.join("\n");
+}

@@ -1,0 +1,143 @@
+/**
+ * The root command: global options, command lookup (lazy: only the command that runs is loaded),
+ * help, and the mapping of errors to the docker CLI's messages and exit codes.
+ */
+import { CliError, EngineError } from "../engine/errors.ts";
+import { type Command, globalFlags, parseFlags, renderHelp } from "./_cli.ts";
+import { version, commit } from "../version.ts";
+
+type Loader = () => Promise<{ default: Command }>;
+
+/** Top-level commands; management groups (`image ls`) map onto the same files. */
+const commands: Record<string, Loader> = {
+  pull: () => import("./pull.ts"),
+  images: () => import("./images.ts"),
+  history: () => import("./history.ts"),
+  inspect: () => import("./inspect.ts"),
+  tag: () => import("./tag.ts"),
+  rmi: () => import("./rmi.ts"),
+  version: () => import("./version.ts"),
+  info: () => import("./info.ts"),
+};
+
+/** `bunker image ls` etc.: group → subcommand → loader. */
+const groups: Record<string, { description: string; commands: Record<string, Loader> }> = {
+  image: {
+    description: "Manage images",
+    commands: {
+      pull: commands.pull!,
+      ls: commands.images!,
+      list: commands.images!,
+      history: commands.history!,
+      inspect: () => import("./image-inspect.ts"),
+      tag: commands.tag!,
+      rm: commands.rmi!,
+      remove: commands.rmi!,
+      prune: () => import("./image-prune.ts"),
+    },
+  },
+  system: {
+    description: "Manage Bunker",
+    commands: { df: () => import("./system-df.ts"), info: commands.info! },
+  },
+};
+
+const descriptions: [string, string][] = [
+  ["pull", "Download an image from a registry"],
+  ["images", "List images"],
+  ["history", "Show the history of an image"],
+  ["inspect", "Return low-level information on Bunker objects"],
+  ["tag", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"],
+  ["rmi", "Remove one or more images"],
+  ["login", "Authenticate to a registry"],
+  ["logout", "Log out from a registry"],
+  ["info", "Display system-wide information"],
+  ["version", "Show the Bunker version information"],
+];
+
+function rootHelp(): string {
+  const rows = descriptions.map(([n, d]) => `  ${n.padEnd(12)}${d}`);
+  const mg = Object.entries(groups).map(([n, g]) => `  ${n.padEnd(12)}${g.description}`);
+  const opts = Object.entries(globalFlags).map(([n, f]) => `  ${f.alias ? `-${f.alias}, ` : "    "}--${n}${f.type === "string" ? ` ${f.valueHint}` : ""}`.padEnd(36) + f.description);
+  return ["Usage:  bunker [OPTIONS] COMMAND", "", "A container engine in one file", "", "Commands:", ...rows, "", "Management Commands:", ...mg, "", "Global Options:", ...opts, "  -v, --version".padEnd(36) + "Print version information and quit", "", "Run 'bunker COMMAND --help' for more information on a command."].join("\n");
+}
+
+/** Runs the CLI with argv (without the program name); resolves to the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  // Global options stand before the command name, as `docker --data-root x pull`; they are re-parsed with the
+  // command's own flags, so they are kept in front of its arguments.
+  const pre: string[] = [];
+  let i = 0;
+  for (; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (!a.startsWith("-") || a === "-") break;
+    if (a === "-v" || a === "--version") {
+      console.log(`Bunker version ${version}, build ${commit}`);
+      return 0;
+    }
+    if (a === "-h" || a === "--help") {
+      console.log(rootHelp());
+      return 0;
+    }
+    pre.push(a);
+    const name = a.replace(/^--?/, "").split("=")[0]!;
+    const f = globalFlags[name] ?? Object.values(globalFlags).find((g) => g.alias === name);
+    if (!f) return fail(new CliError(`unknown flag: ${a.split("=")[0]}\nSee 'bunker --help'.`, 125));
+    if (f.type === "string" && !a.includes("=")) pre.push(argv[++i] ?? "");
+  }
+  const name = argv[i];
+  if (name === undefined) {
+    console.log(rootHelp());
+    return 0;
+  }
+  let path = `bunker ${name}`;
+  let rest = argv.slice(i + 1);
+  let loader = commands[name];
+  const group = groups[name];
+  if (group) {
+    const sub = rest[0];
+    if (sub === undefined || sub === "--help" || sub === "-h") {
+      console.log(`Usage:  bunker ${name} COMMAND\n\n${group.description}\n\nCommands:\n${Object.keys(group.commands).map((c) => `  ${c}`).join("\n")}\n\nRun 'bunker ${name} COMMAND --help' for more information on a command.`);
+      return sub === undefined ? 0 : 0;
+    }
+    loader = group.commands[sub];
+    if (!loader) return fail(new CliError(`bunker: unknown command: bunker ${name} ${sub}\n\nRun 'bunker ${name} --help' for more information`, 1));
+    path = `bunker ${name} ${sub}`;
+    rest = rest.slice(1);
+  }
+  if (!loader) return fail(new CliError(`bunker: unknown command: bunker ${name}\n\nRun 'bunker --help' for more information`, 1));
+  const cmd = (await loader()).default;
+  if (rest.includes("--help") && (cmd.interspersed !== false || rest.indexOf("--help") < firstPositional(rest))) {
+    console.log(renderHelp(cmd, path));
+    return 0;
+  }
+  try {
+    const inv = parseFlags([...pre, ...rest], cmd, path);
+    if (inv.global.debug) process.env.BUNKER_DEBUG = "1";
+    return (await cmd.run(inv)) ?? 0;
+  } catch (e) {
+    return fail(e, cmd.meta.name);
+  }
+}
+
+function firstPositional(args: string[]): number {
+  const i = args.findIndex((a) => !a.startsWith("-"));
+  return i < 0 ? args.length : i;
+}
+
+/** Prints an error as the docker CLI does and returns its exit code. */
+export function fail(e: unknown, command?: string): number {
+  if (e instanceof CliError) {
+    console.error(e.message);
+    return e.exitCode;
+  }
+  // run/create report engine failures with 125, as `docker run` does; other commands exit 1.
+  const engineExit = command === "run" || command === "create" ? 125 : 1;
+  if (e instanceof EngineError) {
+    console.error(`Error response from daemon: ${e.message}`);
+    return engineExit;
+  }
+  if (process.env.BUNKER_DEBUG) console.error(e);
+  else console.error(`Error: ${(e as Error)?.message ?? String(e)}`);
+  return engineExit;
+}

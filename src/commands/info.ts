@@ -1,0 +1,56 @@
+/** `bunker info`: system-wide information, in `docker info`'s layout. */
+import { defineCommand } from "./_cli.ts";
+import { openEngine } from "./_engine.ts";
+import { renderFormatted, binarySize } from "./_output.ts";
+import { version } from "../version.ts";
+
+export default defineCommand({
+  meta: { name: "info", description: "Display system-wide information", usage: "[OPTIONS]", aliases: ["bunker system info", "bunker info"] },
+  flags: { format: { type: "string", alias: "f", description: "Format output using a custom template", valueHint: "string" } },
+  args: { max: 0 },
+  async run({ flags, global }) {
+    const { systemInfo } = await import("../engine/system.ts");
+    const info = systemInfo(await openEngine(global));
+    if (flags.format) {
+      console.log(renderFormatted(flags.format, [info]));
+      return 0;
+    }
+    const list = (title: string, xs: string[]) => (xs.length ? [` ${title}:`, ...xs.map((x) => `  ${x}`)] : []);
+    console.log(
+      [
+        "Client:",
+        ` Version:    ${version}`,
+        " Context:    default",
+        ` Debug Mode: ${info.Debug}`,
+        "",
+        "Server:",
+        ` Containers: ${info.Containers}`,
+        `  Running: ${info.ContainersRunning}`,
+        `  Paused: ${info.ContainersPaused}`,
+        `  Stopped: ${info.ContainersStopped}`,
+        ` Images: ${info.Images}`,
+        ` Server Version: ${info.ServerVersion}`,
+        ` Storage Driver: ${info.Driver}`,
+        ...info.DriverStatus.map(([k, v]) => `  ${k}: ${v}`),
+        ` Logging Driver: ${info.LoggingDriver}`,
+        ` Cgroup Driver: ${info.CgroupDriver}`,
+        ` Cgroup Version: ${info.CgroupVersion}`,
+        ` Kernel Version: ${info.KernelVersion}`,
+        ` Operating System: ${info.OperatingSystem}`,
+        ` OSType: ${info.OSType}`,
+        ` Architecture: ${info.Architecture}`,
+        ` CPUs: ${info.NCPU}`,
+        ` Total Memory: ${binarySize(info.MemTotal)}`,
+        ` Name: ${info.Name}`,
+        ` ID: ${info.ID}`,
+        ` Docker Root Dir: ${info.DockerRootDir}`,
+        ` Debug Mode: ${info.Debug}`,
+        ` Experimental: false`,
+        ...list("Insecure Registries", [...info.RegistryConfig.InsecureRegistries, ...info.RegistryConfig.InsecureRegistryCIDRs]),
+        ...list("Registry Mirrors", info.RegistryConfig.Mirrors.map((m) => `${m}/`)),
+        ` Live Restore Enabled: ${info.LiveRestoreEnabled}`,
+      ].join("\n"),
+    );
+    return 0;
+  },
+});

@@ -1,0 +1,42 @@
+/** `bunker system df`: disk usage. */
+import { defineCommand } from "./_cli.ts";
+import { openEngine } from "./_engine.ts";
+import { table, goG } from "./_output.ts";
+
+/** go-units HumanSize: 4 significant digits, decimal units, as `docker system df` prints. */
+function size4(n: number): string {
+  const units = ["B", "kB", "MB", "GB", "TB", "PB"];
+  let i = 0;
+  while (n >= 1000 && i < units.length - 1) {
+    n /= 1000;
+    i++;
+  }
+  return `${goG(n, 4)}${units[i]}`;
+}
+
+export default defineCommand({
+  meta: { name: "df", description: "Show bunker disk usage", usage: "[OPTIONS]" },
+  flags: {
+    format: { type: "string", description: "Format output using a custom template", valueHint: "string" },
+    verbose: { type: "boolean", alias: "v", description: "Show detailed information on space usage" },
+  },
+  args: { max: 0 },
+  async run({ global }) {
+    const { systemDf } = await import("../engine/system.ts");
+    const df = systemDf(await openEngine(global));
+    const active = df.Images.filter((i) => i.Containers > 0).length;
+    const total = df.LayersSize;
+    const reclaimable = df.Images.filter((i) => i.Containers === 0).reduce((a, i) => a + i.Size, 0);
+    const pct = total > 0 ? ` (${Math.round((reclaimable * 100) / total)}%)` : "";
+    console.log(
+      table([
+        ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"],
+        ["Images", String(df.Images.length), String(active), size4(total), `${size4(Math.min(reclaimable, total))}${pct}`],
+        ["Containers", "0", "0", "0B", "0B"],
+        ["Local Volumes", "0", "0", "0B", "0B"],
+        ["Build Cache", "0", "0", "0B", "0B"],
+      ]),
+    );
+    return 0;
+  },
+});

@@ -1,0 +1,50 @@
+/**
+ * The engine: one object over one data root that the CLI uses in-process and the daemon serves over the
+ * Docker API. It owns the metadata database, the layer and image stores and the registry client; heavy
+ * parts load lazily so that commands that do not need them start fast.
+ */
+import type { Database } from "bun:sqlite";
+import { mkdirSync } from "node:fs";
+import type { EngineConfig } from "./config.ts";
+import { DataRoot } from "./paths.ts";
+import { openDatabase } from "./store/db.ts";
+import { LayerStore } from "./store/layers.ts";
+import { ImageStore } from "./store/images.ts";
+import type { RegistryClient } from "./registry/client.ts";
+
+/** An engine over one data root. */
+export class Engine {
+  readonly root: DataRoot;
+  readonly db: Database;
+  readonly layers: LayerStore;
+  readonly images: ImageStore;
+  private registryClient?: RegistryClient;
+
+  constructor(readonly config: EngineConfig) {
+    this.root = new DataRoot(config.dataRoot);
+    // The data root holds other users' container files: root-only, as /var/lib/docker is (0710).
+    mkdirSync(config.dataRoot, { recursive: true, mode: 0o710 });
+    this.db = openDatabase(this.root.db);
+    this.layers = new LayerStore(this.root, this.db);
+    this.images = new ImageStore(this.db);
+  }
+
+  /** The registry client, configured with mirrors, insecure registries and the user's stored credentials. */
+  registry(): RegistryClient {
+    if (!this.registryClient) {
+      const { RegistryClient } = require("./registry/client.ts") as typeof import("./registry/client.ts");
+      const { readCredentials } = require("./registry/credentials.ts") as typeof import("./registry/credentials.ts");
+      this.registryClient = new RegistryClient({
+        mirrors: this.config.registryMirrors,
+        insecure: this.config.insecureRegistries,
+        credentials: (host) => readCredentials(host),
+      });
+    }
+    return this.registryClient;
+  }
+
+  /** Closes the database. */
+  close() {
+    this.db.close();
+  }
+}

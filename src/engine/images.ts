@@ -1,0 +1,248 @@
+/**
+ * Image operations in the Docker Engine API's shapes (ImageSummary, ImageInspect, HistoryResponseItem,
+ * ImageDeleteResponseItem), so the CLI renders the same JSON that `bunker serve` sends.
+ */
+import type { Engine } from "./engine.ts";
+import { type ImageRecord, imageCreated } from "./store/images.ts";
+import { conflict, invalidParameter } from "./errors.ts";
+import { parseReference, withDefaultTag, familiarName, repositoryName } from "./registry/reference.ts";
+
+/** GET /images/json item. */
+export interface ImageSummary {
+  Id: string;
+  ParentId: string;
+  RepoTags: string[];
+  RepoDigests: string[];
+  Created: number;
+  Size: number;
+  SharedSize: number;
+  Labels: Record<string, string>;
+  Containers: number;
+}
+
+/** DELETE /images/{name} item. */
+export type ImageDeleteItem = { Untagged: string } | { Deleted: string };
+
+/** "docker.io/library/ubuntu" → "ubuntu"; "127.0.0.1:5000/x" stays. */
+function familiarRepo(repository: string): string {
+  return familiarName(parseReference(repository));
+}
+
+function repoTags(engine: Engine, img: ImageRecord): string[] {
+  return engine.images.tags(img.id).map((t) => `${familiarRepo(t.repository)}:${t.tag}`);
+}
+
+function repoDigests(engine: Engine, img: ImageRecord): string[] {
+  return engine.images.digests(img.id).map((d) => `${familiarRepo(d.repository)}@${d.digest}`);
+}
+
+/** Filters of `images --filter`, in the API's map form. */
+export type Filters = Record<string, string[]>;
+
+/** Glob match as Go's path.Match for reference filters ("ubuntu", "ub*", "library/re*"). */
+function globMatch(pattern: string, s: string): boolean {
+  const re = new RegExp(`^${pattern.replace(/[.+^${}()|\\]/g, "\\$&").replace(/\*/g, "[^/]*").replace(/\?/g, "[^/]")}$`);
+  return re.test(s);
+}
+
+/** GET /images/json: summaries, newest first. Accepted filters: dangling, reference, label, before, since. */
+export function listImages(engine: Engine, opts: { all?: boolean; filters?: Filters } = {}): ImageSummary[] {
+  const f = opts.filters ?? {};
+  for (const k of Object.keys(f)) if (!["dangling", "reference", "label", "before", "since"].includes(k)) throw invalidParameter(`invalid filter '${k}'`);
+  const dangling = f.dangling?.[0];
+  if (dangling !== undefined && !["true", "false", "1", "0"].includes(dangling)) throw invalidParameter(`Invalid filter 'dangling=${dangling}'`);
+  const boundary = (key: "before" | "since") => (f[key]?.[0] !== undefined ? imageCreated(engine.images.resolve(f[key]![0]!)) : undefined);
+  const before = boundary("before");
+  const sinceT = boundary("since");
+  const out: ImageSummary[] = [];
+  for (const img of engine.images.all()) {
+    const tags = repoTags(engine, img);
+    const created = imageCreated(img);
+    if (dangling !== undefined && (dangling === "true" || dangling === "1") !== (tags.length === 0)) continue;
+    if (before !== undefined && created >= before) continue;
+    if (sinceT !== undefined && created <= sinceT) continue;
+    const labels = img.config.config?.Labels ?? {};
+    if (f.label && !f.label.every((l) => (l.includes("=") ? labels[l.slice(0, l.indexOf("="))] === l.slice(l.indexOf("=") + 1) : l in labels))) continue;
+    let shownTags = tags;
+    if (f.reference) {
+      shownTags = tags.filter((t) => f.reference!.some((p) => globMatch(p, t) || globMatch(p, t.slice(0, t.lastIndexOf(":")))));
+      if (!shownTags.length) continue;
+    }
+    out.push({
+      Id: img.id,
+      ParentId: "",
+      RepoTags: shownTags,
+      RepoDigests: repoDigests(engine, img),
+      Created: Math.floor(created / 1000),
+      Size: img.size,
+      SharedSize: -1,
+      Labels: labels,
+      Containers: -1,
+    });
+  }
+  return out;
+}
+
+/** GET /images/{name}/json. */
+export function inspectImage(engine: Engine, name: string) {
+  const img = engine.images.resolve(name);
+  const c = img.config;
+  const dirs = engine.layers.diffDirs(img.topLayer);
+  const top = dirs[0];
+  const graphData: Record<string, string> = {};
+  if (top) {
+    const base = top.replace(/\/diff$/, "");
+    if (dirs.length > 1) graphData.LowerDir = dirs.slice(1).join(":");
+    graphData.MergedDir = `${base}/merged`;
+    graphData.UpperDir = top;
+    graphData.WorkDir = `${base}/work`;
+  }
+  return {
+    Id: img.id,
+    RepoTags: repoTags(engine, img),
+    RepoDigests: repoDigests(engine, img),
+    Parent: "",
+    Comment: c.comment ?? "",
+    Created: c.created ?? "",
+    DockerVersion: c.docker_version ?? "",
+    Author: c.author ?? "",
+    Config: containerConfig(c.config ?? {}),
+    Architecture: c.architecture,
+    ...(c.variant ? { Variant: c.variant } : {}),
+    Os: c.os,
+    ...(c["os.version"] ? { OsVersion: c["os.version"] } : {}),
+    Size: img.size,
+    GraphDriver: { Data: graphData, Name: "overlay2" },
+    RootFS: { Type: "layers", Layers: c.rootfs?.diff_ids ?? [] },
+    Metadata: { LastTagTime: img.taggedAt ? new Date(img.taggedAt).toISOString() : "0001-01-01T00:00:00Z" },
+  };
+}
+
+/** The image config's runtime section as Docker's inspect shows it (all keys present). */
+function containerConfig(cfg: NonNullable<ImageRecord["config"]["config"]>) {
+  return {
+    Hostname: "",
+    Domainname: "",
+    User: cfg.User ?? "",
+    AttachStdin: false,
+    AttachStdout: false,
+    AttachStderr: false,
+    ...(cfg.ExposedPorts ? { ExposedPorts: cfg.ExposedPorts } : {}),
+    Tty: false,
+    OpenStdin: false,
+    StdinOnce: false,
+    Env: cfg.Env ?? null,
+    Cmd: cfg.Cmd ?? null,
+    ...(cfg.Healthcheck ? { Healthcheck: cfg.Healthcheck } : {}),
+    Image: "",
+    Volumes: cfg.Volumes ?? null,
+    WorkingDir: cfg.WorkingDir ?? "",
+    Entrypoint: cfg.Entrypoint ?? null,
+    OnBuild: cfg.OnBuild ?? null,
+    Labels: cfg.Labels ?? null,
+    ...(cfg.StopSignal ? { StopSignal: cfg.StopSignal } : {}),
+    ...(cfg.Shell ? { Shell: cfg.Shell } : {}),
+  };
+}
+
+/** GET /images/{name}/history: newest first; only the top entry has the image ID, as in Docker's classic store. */
+export function imageHistory(engine: Engine, name: string) {
+  const img = engine.images.resolve(name);
+  const sizes = engine.images.chainIds(img.id).map((c) => engine.layers.get(c)?.size ?? 0);
+  const history = img.config.history?.length ? img.config.history : (img.config.rootfs?.diff_ids ?? []).map(() => ({}) as { empty_layer?: boolean; created?: string; created_by?: string; comment?: string });
+  let layer = 0;
+  const items = history.map((h) => {
+    const size = h.empty_layer ? 0 : (sizes[layer++] ?? 0);
+    return { Id: "<missing>", Created: h.created ? Math.floor(Date.parse(h.created) / 1000) : 0, CreatedBy: h.created_by ?? "", Tags: null as string[] | null, Size: size, Comment: h.comment ?? "" };
+  });
+  items.reverse();
+  if (items[0]) {
+    items[0].Id = img.id;
+    items[0].Tags = repoTags(engine, img);
+  }
+  return items;
+}
+
+/** POST /images/{name}/tag. */
+export function tagImage(engine: Engine, source: string, target: string): void {
+  const img = engine.images.resolve(source);
+  const ref = withDefaultTag(parseReference(target));
+  if (ref.digest) throw invalidParameter("refusing to create a tag with a digest reference");
+  engine.images.setTag(repositoryName(ref), ref.tag!, img.id);
+}
+
+/** DELETE /images/{name}: untags, and deletes the image (and unreferenced layers) when no name is left. */
+export function removeImage(engine: Engine, name: string, opts: { force?: boolean; noPrune?: boolean } = {}): ImageDeleteItem[] {
+  const img = engine.images.resolve(name);
+  const out: ImageDeleteItem[] = [];
+  const tags = engine.images.tags(img.id);
+  const digests = engine.images.digests(img.id);
+  const byId = isIdReference(img.id, name);
+
+  engine.db
+    .transaction(() => {
+      if (!byId) {
+        // A name: remove that name; the image goes only when it was the last tag.
+        const ref = withDefaultTag(parseReference(name));
+        const repo = repositoryName(ref);
+        if (ref.digest) {
+          engine.images.removeDigest(repo, ref.digest);
+          out.push({ Untagged: `${familiarRepo(repo)}@${ref.digest}` });
+        } else {
+          engine.images.removeTag(repo, ref.tag!);
+          out.push({ Untagged: `${familiarRepo(repo)}:${ref.tag}` });
+        }
+        const remainingTags = engine.images.tags(img.id);
+        if (remainingTags.length) return;
+        // Last tag gone: the repo digests of that repository go with it, as Docker does.
+        for (const d of engine.images.digests(img.id)) {
+          if (ref.digest || d.repository === repo || !remainingTags.length) {
+            engine.images.removeDigest(d.repository, d.digest);
+            if (!ref.digest || d.digest !== ref.digest) out.push({ Untagged: `${familiarRepo(d.repository)}@${d.digest}` });
+          }
+        }
+      } else {
+        const repos = new Set(tags.map((t) => t.repository));
+        if (repos.size > 1 && !opts.force) throw conflict(`conflict: unable to delete ${img.id.slice(7, 19)} (must be forced) - image is referenced in multiple repositories`);
+        for (const t of tags) {
+          engine.images.removeTag(t.repository, t.tag);
+          out.push({ Untagged: `${familiarRepo(t.repository)}:${t.tag}` });
+        }
+        for (const d of digests) {
+          engine.images.removeDigest(d.repository, d.digest);
+          out.push({ Untagged: `${familiarRepo(d.repository)}@${d.digest}` });
+        }
+      }
+      engine.images.delete(img.id);
+      out.push({ Deleted: img.id });
+    })
+    .immediate();
+  if (out.some((o) => "Deleted" in o) && !opts.noPrune) for (const chain of engine.layers.collect()) out.push({ Deleted: chain });
+  return out;
+}
+
+/** True when `name` is the image's ID or a prefix of it rather than a name. */
+function isIdReference(id: string, name: string): boolean {
+  const n = name.replace(/^sha256:/, "");
+  return n.length > 0 && /^[a-f0-9]+$/.test(n) && id.slice(7).startsWith(n) && !/[:/@]/.test(name.replace(/^sha256:/, ""));
+}
+
+/** POST /images/prune: dangling images, or with all every image (no container uses one yet). */
+export function pruneImages(engine: Engine, opts: { all?: boolean; filters?: Filters } = {}) {
+  const deleted: ImageDeleteItem[] = [];
+  let reclaimed = 0;
+  for (const img of engine.images.all()) {
+    const tagged = engine.images.tags(img.id).length > 0;
+    if (tagged && !opts.all) continue;
+    const labels = img.config.config?.Labels ?? {};
+    const lf = opts.filters?.label;
+    if (lf && !lf.every((l) => (l.includes("=") ? labels[l.split("=")[0]!] === l.slice(l.indexOf("=") + 1) : l in labels))) continue;
+    for (const item of removeImage(engine, img.id, { force: true, noPrune: true })) deleted.push(item);
+  }
+  const sizesBefore = new Map((engine.db.query("SELECT chain_id, size FROM layers").all() as { chain_id: string; size: number }[]).map((r) => [r.chain_id, r.size]));
+  for (const chain of engine.layers.collect()) {
+    deleted.push({ Deleted: chain });
+    reclaimed += sizesBefore.get(chain) ?? 0;
+  }
+  return { ImagesDeleted: deleted.length ? deleted : null, SpaceReclaimed: reclaimed };
+}

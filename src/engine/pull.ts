@@ -1,0 +1,145 @@
+/**
+ * Pulling an image: the local store first, then the registry; every layer streamed from the network
+ * straight into the unpacker (no temporary blob file), its compressed digest verified by the registry
+ * layer's stream and its diff ID by the unpacker, at most three layers at once (dockerd's default).
+ * Progress is reported as Docker's JSON messages, so the CLI and the API show the same thing.
+ */
+import type { Engine } from "./engine.ts";
+import type { Platform } from "./image/types.ts";
+import { EngineError } from "./errors.ts";
+import { type Reference, parseReference, withDefaultTag, familiarString, repositoryName, canonicalString } from "./registry/reference.ts";
+import { chainIds } from "./store/layers.ts";
+import type { JsonMessage } from "./progress.ts";
+import { humanSize } from "./units.ts";
+
+/** Options of a pull. */
+export interface PullOptions {
+  platform?: Platform;
+  /** Receives Docker's progress messages. */
+  onMessage?: (m: JsonMessage) => void;
+  signal?: AbortSignal;
+}
+
+/** What a pull did. */
+export interface PullResult {
+  id: string;
+  /** canonical reference pulled, e.g. docker.io/library/alpine:latest */
+  reference: string;
+  /** true when nothing new was stored */
+  upToDate: boolean;
+}
+
+const MAX_CONCURRENT_LAYERS = 3;
+const short = (digest: string) => digest.replace(/^sha256:/, "").slice(0, 12);
+
+/** Pulls one reference (tag or digest). */
+export async function pullImage(engine: Engine, refString: string, opts: PullOptions = {}): Promise<PullResult> {
+  const ref = withDefaultTag(parseReference(refString));
+  const emit = opts.onMessage ?? (() => {});
+  const tagOrDigest = ref.digest ?? ref.tag!;
+  const repo = repositoryName(ref);
+  const local = engine.images.byReference(ref);
+
+  // A digest names immutable content: if we have it, the registry has nothing to add.
+  if (ref.digest && local) {
+    emit({ status: `${ref.digest}: Pulling from ${ref.path}`, id: tagOrDigest });
+    emit({ status: `Digest: ${ref.digest}` });
+    emit({ status: `Status: Image is up to date for ${familiarString(ref)}` });
+    return { id: local.id, reference: canonicalString(ref), upToDate: true };
+  }
+
+  let remote;
+  try {
+    remote = await engine.registry().image(ref, { platform: opts.platform });
+  } catch (e) {
+    // With the registry out of reach, a tag we already have is served from the store, as the user asked for
+    // an image they can use; anything else (denied, unknown tag) is reported as is.
+    if (local && isUnreachable(e)) {
+      emit({ status: `Pulling from ${ref.path}`, id: tagOrDigest });
+      emit({ status: `Status: Image is up to date for ${familiarString(ref)} (registry unreachable: ${(e as Error).message})` });
+      return { id: local.id, reference: canonicalString(ref), upToDate: true };
+    }
+    throw e;
+  }
+  emit({ status: `Pulling from ${ref.path}`, id: tagOrDigest });
+
+  const repoDigest = remote.indexDigest ?? remote.digest;
+  const diffIds = remote.config.rootfs?.diff_ids ?? [];
+  const layers = remote.layers();
+  if (layers.length !== diffIds.length) throw new EngineError("invalidParameter", `image ${familiarString(ref)}: manifest has ${layers.length} layers but the config lists ${diffIds.length} diff IDs`);
+  const chains = chainIds(diffIds);
+
+  const gcHold = await engine.layers.holdAgainstGc();
+  let downloaded = false;
+  try {
+    const present = chains.map((c) => engine.layers.get(c) !== undefined);
+    layers.forEach((l, i) => emit({ status: present[i] ? "Already exists" : "Pulling fs layer", progressDetail: {}, id: short(l.digest) }));
+
+    // Layers unpack into separate overlay2 directories, so they can be unpacked in any order and at once;
+    // only their rows need parents, and ensure() records the parent's chain ID without needing its row.
+    let next = 0;
+    const sizes: number[] = new Array(layers.length).fill(0);
+    const worker = async () => {
+      for (let i = next++; i < layers.length; i = next++) {
+        const layer = layers[i]!;
+        const id = short(layer.digest);
+        if (present[i]) {
+          sizes[i] = engine.layers.get(chains[i]!)!.size;
+          continue;
+        }
+        const { record, created } = await engine.layers.ensure(chains[i]!, diffIds[i]!, i ? chains[i - 1]! : null, async (dir) => {
+          const { unpackLayer } = await import("../fs/unpack.ts");
+          const stream = await layer.compressed();
+          let last = 0;
+          const result = await unpackLayer(stream, dir, {
+            signal: opts.signal,
+            onProgress: (n) => {
+              if (n - last < 512 * 1024 && n !== layer.size) return;
+              last = n;
+              emit({ status: "Downloading", progressDetail: { current: n, total: layer.size }, progress: progressBar(n, layer.size), id });
+            },
+          });
+          emit({ status: "Verifying Checksum", progressDetail: {}, id });
+          emit({ status: "Download complete", progressDetail: {}, id });
+          return result;
+        });
+        sizes[i] = record.size;
+        if (created) downloaded = true;
+        emit({ status: created ? "Pull complete" : "Already exists", progressDetail: {}, id });
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(MAX_CONCURRENT_LAYERS, layers.length) }, worker));
+
+    const { previous } = engine.images.commit({
+      id: remote.id,
+      rawConfig: remote.rawConfig,
+      chainIds: chains,
+      size: sizes.reduce((a, b) => a + b, 0),
+      tag: ref.tag && !ref.digest ? { repository: repo, tag: ref.tag } : undefined,
+      digest: { repository: repo, digest: repoDigest, manifest: remote.rawManifest, mediaType: remote.manifestMediaType },
+    });
+    const upToDate = !downloaded && local?.id === remote.id;
+    emit({ status: `Digest: ${repoDigest}` });
+    emit({ status: upToDate ? `Status: Image is up to date for ${familiarString(ref)}` : `Status: Downloaded newer image for ${familiarString(ref)}` });
+    void previous;
+    return { id: remote.id, reference: canonicalString(ref), upToDate };
+  } finally {
+    gcHold.release();
+  }
+}
+
+/** True for failures to reach a registry at all (connection refused, DNS, timeouts), not for its answers. */
+function isUnreachable(e: unknown): boolean {
+  const err = e as { temporary?: boolean; status?: number; kind?: string };
+  return err?.kind === "unavailable" || (err?.temporary === true && (err.status === undefined || err.status === 0));
+}
+
+/** Docker's progress bar: "[=====>      ]  1.2MB/3.6MB". */
+export function progressBar(current: number, total: number): string {
+  const width = 50;
+  const filled = total > 0 ? Math.min(width, Math.floor((current / total) * width)) : 0;
+  const bar = "=".repeat(Math.max(0, filled - 1)) + (filled ? ">" : "") + " ".repeat(width - filled);
+  return `[${bar}] ${humanSize(current).padStart(8)}/${humanSize(total)}`;
+}
+
+export type { Reference };

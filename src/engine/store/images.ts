@@ -1,0 +1,177 @@
+/**
+ * Image metadata: image rows keyed by config digest (the image ID), their layers, tags and repo digests,
+ * and Docker's rules for finding an image by what a user typed.
+ */
+import type { Database } from "bun:sqlite";
+import type { ImageConfig } from "../image/types.ts";
+import { noSuchImage } from "../errors.ts";
+import { type Reference, parseReference, withDefaultTag, familiarString, repositoryName } from "../registry/reference.ts";
+
+/** An image as stored. */
+export interface ImageRecord {
+  id: string;
+  config: ImageConfig;
+  rawConfig: Uint8Array;
+  topLayer: string | null;
+  size: number;
+  createdAt: number;
+  taggedAt: number | null;
+}
+
+/** A tag or digest that names an image. */
+export interface ImageName {
+  repository: string;
+  /** The tag, or the digest for a repo digest. */
+  tag?: string;
+  digest?: string;
+}
+
+/** What commit() records. */
+export interface NewImage {
+  id: string;
+  rawConfig: Uint8Array;
+  chainIds: string[];
+  size: number;
+  /** The tag to point at the image, if pulled by tag. */
+  tag?: { repository: string; tag: string };
+  /** The repo digest (index or manifest digest) and that manifest. */
+  digest?: { repository: string; digest: string; manifest: Uint8Array; mediaType: string };
+}
+
+const ID_RE = /^(sha256:)?[a-f0-9]{64}$/;
+
+function toRecord(row: any): ImageRecord {
+  const rawConfig = new Uint8Array(row.config);
+  return { id: row.id, rawConfig, config: JSON.parse(new TextDecoder().decode(rawConfig)), topLayer: row.top_layer, size: row.size, createdAt: row.created_at, taggedAt: row.tagged_at };
+}
+
+/** Image rows and names. */
+export class ImageStore {
+  constructor(readonly db: Database) {}
+
+  /** The image with this exact ID. */
+  get(id: string): ImageRecord | undefined {
+    const row = this.db.query("SELECT * FROM images WHERE id = ?").get(id);
+    return row ? toRecord(row) : undefined;
+  }
+
+  /** Every image, newest first. */
+  all(): ImageRecord[] {
+    return (this.db.query("SELECT * FROM images").all() as any[]).map(toRecord).sort((a, b) => imageCreated(b) - imageCreated(a));
+  }
+
+  /** Number of images. */
+  count(): number {
+    return (this.db.query("SELECT count(*) AS n FROM images").get() as { n: number }).n;
+  }
+
+  /**
+   * Finds an image as moby's GetImage does: a full ID (with or without "sha256:"), a name@digest,
+   * a name[:tag] (default tag latest), then a unique ID prefix. Throws "No such image" (404).
+   */
+  resolve(refOrId: string): ImageRecord {
+    const found = this.lookup(refOrId);
+    if (found) return found;
+    let shown = refOrId;
+    try {
+      if (!ID_RE.test(refOrId)) shown = familiarString(withDefaultTag(parseReference(refOrId)));
+    } catch {}
+    throw noSuchImage(shown);
+  }
+
+  /** Like resolve() but undefined when nothing matches. */
+  lookup(refOrId: string): ImageRecord | undefined {
+    if (ID_RE.test(refOrId)) return this.get(refOrId.startsWith("sha256:") ? refOrId : `sha256:${refOrId}`);
+    let ref: Reference | undefined;
+    try {
+      ref = parseReference(refOrId);
+    } catch {}
+    if (ref) {
+      const byName = this.byReference(ref);
+      if (byName) return byName;
+    }
+    const prefix = refOrId.replace(/^sha256:/, "");
+    if (/^[a-f0-9]+$/.test(prefix)) {
+      const rows = this.db.query("SELECT * FROM images WHERE id >= ? AND id < ? LIMIT 2").all(`sha256:${prefix}`, `sha256:${prefix}g`) as any[];
+      if (rows.length === 1) return toRecord(rows[0]);
+    }
+    return undefined;
+  }
+
+  /** The image a parsed reference names (tag defaulting to latest), if stored. */
+  byReference(ref: Reference): ImageRecord | undefined {
+    const repo = repositoryName(ref);
+    if (ref.digest) {
+      const row = this.db.query("SELECT image_id FROM digests WHERE repository = ? AND digest = ?").get(repo, ref.digest) as any;
+      return row ? this.get(row.image_id) : undefined;
+    }
+    const row = this.db.query("SELECT image_id FROM tags WHERE repository = ? AND tag = ?").get(repo, ref.tag ?? "latest") as any;
+    return row ? this.get(row.image_id) : undefined;
+  }
+
+  /** Chain IDs of an image's layers, base first. */
+  chainIds(id: string): string[] {
+    return (this.db.query("SELECT chain_id FROM image_layers WHERE image_id = ? ORDER BY position").all(id) as { chain_id: string }[]).map((r) => r.chain_id);
+  }
+
+  /** Tags of an image, as "repository:tag" in canonical form, sorted. */
+  tags(id: string): { repository: string; tag: string }[] {
+    return this.db.query("SELECT repository, tag FROM tags WHERE image_id = ? ORDER BY repository, tag").all(id) as any[];
+  }
+
+  /** Repo digests of an image. */
+  digests(id: string): { repository: string; digest: string }[] {
+    return this.db.query("SELECT repository, digest FROM digests WHERE image_id = ? ORDER BY repository, digest").all(id) as any[];
+  }
+
+  /** Records a pulled (or loaded) image, its layers and names in one transaction. Returns the ID a moved tag left behind. */
+  commit(img: NewImage): { previous?: string } {
+    let previous: string | undefined;
+    this.db
+      .transaction(() => {
+        const now = Date.now();
+        const exists = this.db.query("SELECT 1 FROM images WHERE id = ?").get(img.id);
+        if (!exists) {
+          this.db.query("INSERT INTO images (id, config, top_layer, size, created_at, tagged_at) VALUES (?, ?, ?, ?, ?, NULL)").run(img.id, img.rawConfig, img.chainIds.at(-1) ?? null, img.size, now);
+          img.chainIds.forEach((c, i) => this.db.query("INSERT INTO image_layers (image_id, position, chain_id) VALUES (?, ?, ?)").run(img.id, i, c));
+        }
+        if (img.tag) previous = this.setTag(img.tag.repository, img.tag.tag, img.id, now);
+        if (img.digest) {
+          this.db
+            .query("INSERT INTO digests (repository, digest, image_id, manifest, media_type) VALUES (?, ?, ?, ?, ?) ON CONFLICT (repository, digest) DO UPDATE SET image_id = excluded.image_id, manifest = excluded.manifest, media_type = excluded.media_type")
+            .run(img.digest.repository, img.digest.digest, img.id, img.digest.manifest, img.digest.mediaType);
+        }
+      })
+      .immediate();
+    return { previous };
+  }
+
+  /** Points repository:tag at an image; returns the image it pointed at before, if another. */
+  setTag(repository: string, tag: string, id: string, now = Date.now()): string | undefined {
+    const old = this.db.query("SELECT image_id FROM tags WHERE repository = ? AND tag = ?").get(repository, tag) as any;
+    this.db.query("INSERT INTO tags (repository, tag, image_id, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (repository, tag) DO UPDATE SET image_id = excluded.image_id, created_at = excluded.created_at").run(repository, tag, id, now);
+    this.db.query("UPDATE images SET tagged_at = ? WHERE id = ?").run(now, id);
+    return old && old.image_id !== id ? old.image_id : undefined;
+  }
+
+  /** Removes one tag; true if it existed. */
+  removeTag(repository: string, tag: string): boolean {
+    return this.db.query("DELETE FROM tags WHERE repository = ? AND tag = ?").run(repository, tag).changes > 0;
+  }
+
+  /** Removes one repo digest; true if it existed. */
+  removeDigest(repository: string, digest: string): boolean {
+    return this.db.query("DELETE FROM digests WHERE repository = ? AND digest = ?").run(repository, digest).changes > 0;
+  }
+
+  /** Deletes the image row (its layer references and names go with it). */
+  delete(id: string): void {
+    this.db.query("DELETE FROM images WHERE id = ?").run(id);
+  }
+}
+
+/** The image's creation time from its config, in ms (0 when absent). */
+export function imageCreated(img: ImageRecord): number {
+  const t = img.config.created ? Date.parse(img.config.created) : NaN;
+  return Number.isNaN(t) ? 0 : t;
+}

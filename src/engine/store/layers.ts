@@ -1,0 +1,193 @@
+/**
+ * The layer store: image layers unpacked once each, keyed by chain ID, as overlay2 directories.
+ *
+ * Consistency rules (every process on the data root follows them):
+ * - A layer is unpacked under tmp/ and renamed into overlay2/ before its row is inserted, so a row always
+ *   names a complete directory. Its own flock(2) lock makes a second process wait and then reuse it.
+ * - Whatever adds rows (pull, container create) holds the GC lock shared; garbage collection takes it
+ *   exclusively, so it never sees the window between a rename and its row. Anything on disk that no row
+ *   names is then garbage from a process that died, and GC may remove it.
+ */
+import type { Database } from "bun:sqlite";
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import type { DataRoot } from "../paths.ts";
+import { lock, tryLock, type Lock } from "./locks.ts";
+
+/** A stored layer. */
+export interface LayerRecord {
+  chainId: string;
+  diffId: string;
+  parent: string | null;
+  cacheId: string;
+  size: number;
+}
+
+/** OCI ChainIDs for a list of diff IDs: ChainID(L0) = DiffID(L0), ChainID(Ln) = sha256(ChainID(Ln-1) + " " + DiffID(Ln)). */
+export function chainIds(diffIds: string[]): string[] {
+  const out: string[] = [];
+  for (const d of diffIds) {
+    const prev = out.at(-1);
+    out.push(prev === undefined ? d : `sha256:${new Bun.CryptoHasher("sha256").update(`${prev} ${d}`).digest("hex")}`);
+  }
+  return out;
+}
+
+const hex = (digest: string) => digest.replace(/^sha256:/, "");
+
+/** Docker's short link names under overlay2/l/: 26 characters of [A-Z0-9]. */
+function shortId(): string {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  return [...randomBytes(26)].map((b) => alphabet[b & 31]).join("");
+}
+
+/** Unpacks a layer's stream into an empty directory; returns its diff ID and size. */
+export type Unpacker = (dir: string) => Promise<{ diffId: string; size: number }>;
+
+/** Layers on disk and their rows. */
+export class LayerStore {
+  constructor(
+    readonly root: DataRoot,
+    readonly db: Database,
+  ) {}
+
+  /** The stored layer with this chain ID, if any. */
+  get(chainId: string): LayerRecord | undefined {
+    const row = this.db.query("SELECT chain_id, diff_id, parent, cache_id, size FROM layers WHERE chain_id = ?").get(chainId) as any;
+    return row ? { chainId: row.chain_id, diffId: row.diff_id, parent: row.parent, cacheId: row.cache_id, size: row.size } : undefined;
+  }
+
+  /** Shared hold on the GC lock: taken by anything that adds rows for the duration of its work. */
+  holdAgainstGc(): Promise<Lock> {
+    return lock(this.root.lock("gc"), true);
+  }
+
+  /**
+   * Makes sure the layer exists, unpacking it with `unpack` if no process has yet. Returns the record and
+   * whether this call unpacked it. The diff ID the unpacker computed must equal the expected one.
+   */
+  async ensure(chainId: string, diffId: string, parent: string | null, unpack: Unpacker): Promise<{ record: LayerRecord; created: boolean }> {
+    const existing = this.get(chainId);
+    if (existing) return { record: existing, created: false };
+    const held = await lock(this.root.lock(`layer-${hex(chainId)}`));
+    try {
+      const again = this.get(chainId);
+      if (again) return { record: again, created: false };
+      const cacheId = randomBytes(32).toString("hex");
+      const staging = join(this.root.tmp, `${hex(chainId)}-${cacheId.slice(0, 8)}`);
+      mkdirSync(join(staging, "diff"), { recursive: true, mode: 0o700 });
+      try {
+        const result = await unpack(join(staging, "diff"));
+        if (result.diffId !== diffId) throw new Error(`layer ${chainId}: content has diff ID ${result.diffId}, the image config says ${diffId}`);
+        this.linkUp(staging, parent);
+        mkdirSync(this.root.overlay, { recursive: true, mode: 0o710 });
+        renameSync(staging, this.root.layerDir(cacheId));
+        this.publishLink(cacheId);
+        const record = { chainId, diffId, parent, cacheId, size: result.size };
+        this.db.query("INSERT INTO layers (chain_id, diff_id, parent, cache_id, size, created_at) VALUES (?, ?, ?, ?, ?, ?)").run(chainId, diffId, parent, cacheId, result.size, Date.now());
+        return { record, created: true };
+      } catch (e) {
+        rmSync(staging, { recursive: true, force: true });
+        throw e;
+      }
+    } finally {
+      held.release();
+    }
+  }
+
+  /** Writes overlay2's `link` and `lower` files and the l/<short> symlink for a layer being committed. */
+  private linkUp(dir: string, parent: string | null) {
+    writeFileSync(join(dir, "link"), shortId());
+    if (parent) {
+      const p = this.get(parent);
+      if (!p) throw new Error(`parent layer ${parent} is missing`);
+      const pLink = readFileSync(join(this.root.layerDir(p.cacheId), "link"), "utf8");
+      const pLower = existsSync(join(this.root.layerDir(p.cacheId), "lower")) ? readFileSync(join(this.root.layerDir(p.cacheId), "lower"), "utf8") : "";
+      writeFileSync(join(dir, "lower"), [`l/${pLink}`, pLower].filter(Boolean).join(":"));
+      mkdirSync(join(dir, "work"), { mode: 0o700 });
+    }
+  }
+
+  /** Diff directories of a chain, top layer first (overlayfs lowerdir order). */
+  diffDirs(topChainId: string | null): string[] {
+    const dirs: string[] = [];
+    for (let id = topChainId; id; ) {
+      const rec = this.get(id);
+      if (!rec) throw new Error(`layer ${id} is missing from the store`);
+      dirs.push(this.root.layerDiff(rec.cacheId));
+      id = rec.parent;
+    }
+    return dirs;
+  }
+
+  /**
+   * Removes layers no image references (and, with the containers issue, no container), stale staging
+   * directories, and directories no row names. Skips (returns []) when another process holds the GC lock
+   * shared, i.e. a pull is adding rows right now; the next collection gets what this one leaves.
+   */
+  collect(): string[] {
+    const gc = tryLock(this.root.lock("gc"));
+    if (!gc) return [];
+    try {
+      const deleted: string[] = [];
+      // Unreferenced layers, top of each chain first so a parent is freed after its children.
+      for (;;) {
+        const rows = this.db
+          .query(
+            `SELECT chain_id, cache_id FROM layers l
+             WHERE NOT EXISTS (SELECT 1 FROM image_layers il WHERE il.chain_id = l.chain_id)
+               AND NOT EXISTS (SELECT 1 FROM layers c WHERE c.parent = l.chain_id)`,
+          )
+          .all() as { chain_id: string; cache_id: string }[];
+        if (!rows.length) break;
+        for (const r of rows) {
+          this.removeDir(r.cache_id);
+          this.db.query("DELETE FROM layers WHERE chain_id = ?").run(r.chain_id);
+          deleted.push(r.chain_id);
+        }
+      }
+      // Directories and staging areas left by processes that died before committing.
+      const known = new Set((this.db.query("SELECT cache_id FROM layers").all() as { cache_id: string }[]).map((r) => r.cache_id));
+      for (const extra of this.extraCacheIds()) known.add(extra);
+      if (existsSync(this.root.overlay)) {
+        for (const name of readdirSync(this.root.overlay)) if (name !== "l" && !known.has(name)) this.removeDir(name);
+        this.pruneShortLinks();
+      }
+      if (existsSync(this.root.tmp)) for (const name of readdirSync(this.root.tmp)) rmSync(join(this.root.tmp, name), { recursive: true, force: true });
+      return deleted;
+    } finally {
+      gc.release();
+    }
+  }
+
+  /** Cache IDs owned by something other than image layers (container layers); the containers module adds to this. */
+  extraCacheIds: () => string[] = () => [];
+
+  private removeDir(cacheId: string) {
+    const dir = this.root.layerDir(cacheId);
+    try {
+      const link = readFileSync(join(dir, "link"), "utf8").trim();
+      if (/^[A-Z0-9]{26}$/.test(link)) rmSync(join(this.root.shortLinks, link), { force: true });
+    } catch {}
+    rmSync(dir, { recursive: true, force: true });
+  }
+
+  /** Removes l/ symlinks whose layer is gone. */
+  private pruneShortLinks() {
+    if (!existsSync(this.root.shortLinks)) return;
+    for (const name of readdirSync(this.root.shortLinks)) if (!existsSync(join(this.root.shortLinks, name))) rmSync(join(this.root.shortLinks, name), { force: true });
+  }
+
+  /** Creates the l/<short> symlink once the layer directory has its final name (a relative target survives moves). */
+  private publishLink(cacheId: string) {
+    mkdirSync(this.root.shortLinks, { recursive: true, mode: 0o700 });
+    const link = readFileSync(join(this.root.layerDir(cacheId), "link"), "utf8");
+    const target = join("..", cacheId, "diff");
+    try {
+      symlinkSync(target, join(this.root.shortLinks, link));
+    } catch (e: any) {
+      if (e.code !== "EEXIST") throw e;
+    }
+  }
+}

@@ -1,0 +1,106 @@
+/** System-wide information in the Docker API's shapes: GET /info, GET /version, GET /system/df. */
+import { cpus, hostname, release, totalmem } from "node:os";
+import { readFileSync } from "node:fs";
+import type { Engine } from "./engine.ts";
+import { listImages } from "./images.ts";
+import { version, commit, built, apiVersion, minApiVersion } from "../version.ts";
+
+function osName(): string {
+  try {
+    return readFileSync("/etc/os-release", "utf8").match(/^PRETTY_NAME="?([^"\n]*)"?/m)?.[1] ?? "Linux";
+  } catch {
+    return "Linux";
+  }
+}
+
+/** Which cgroup hierarchy the host mounts: "2" (unified), else "1" (v1 or hybrid). */
+function cgroupVersion(): string {
+  try {
+    return readFileSync("/proc/self/mountinfo", "utf8").includes(" /sys/fs/cgroup cgroup2 ") ? "2" : "1";
+  } catch {
+    return "1";
+  }
+}
+
+/** GET /info. */
+export function systemInfo(engine: Engine) {
+  const machineArch: Record<string, string> = { x64: "x86_64", arm64: "aarch64" };
+  return {
+    ID: engineId(engine),
+    Containers: 0,
+    ContainersRunning: 0,
+    ContainersPaused: 0,
+    ContainersStopped: 0,
+    Images: engine.images.count(),
+    Driver: "overlay2",
+    DriverStatus: [
+      ["Backing Filesystem", "extfs"],
+      ["Supports d_type", "true"],
+      ["Using metacopy", "false"],
+      ["Native Overlay Diff", "true"],
+    ],
+    LoggingDriver: "json-file",
+    CgroupDriver: "cgroupfs",
+    CgroupVersion: cgroupVersion(),
+    KernelVersion: release(),
+    OperatingSystem: osName(),
+    OSType: "linux",
+    Architecture: machineArch[process.arch] ?? process.arch,
+    NCPU: cpus().length,
+    MemTotal: totalmem(),
+    Name: hostname(),
+    DockerRootDir: engine.config.dataRoot,
+    Debug: engine.config.debug,
+    ServerVersion: version,
+    IndexServerAddress: "https://index.docker.io/v1/",
+    RegistryConfig: {
+      InsecureRegistryCIDRs: ["127.0.0.0/8", "::1/128"],
+      IndexConfigs: { "docker.io": { Name: "docker.io", Mirrors: engine.config.registryMirrors, Secure: true, Official: true } },
+      Mirrors: engine.config.registryMirrors,
+      InsecureRegistries: engine.config.insecureRegistries,
+    },
+    Labels: [],
+    ExperimentalBuild: false,
+    LiveRestoreEnabled: false,
+    Warnings: null,
+  };
+}
+
+/** A stable ID for this data root, made on first use (dockerd keeps one in engine-id). */
+function engineId(engine: Engine): string {
+  const path = `${engine.config.dataRoot}/engine-id`;
+  try {
+    return readFileSync(path, "utf8").trim();
+  } catch {
+    const id = crypto.randomUUID();
+    require("node:fs").writeFileSync(path, id);
+    return id;
+  }
+}
+
+/** GET /version. */
+export function systemVersion() {
+  const arch: Record<string, string> = { x64: "amd64", arm64: "arm64" };
+  const details = { ApiVersion: apiVersion, MinAPIVersion: minApiVersion, GitCommit: commit, GoVersion: `bun ${Bun.version}`, Os: "linux", Arch: arch[process.arch] ?? process.arch, KernelVersion: release(), Experimental: "false", BuildTime: built };
+  return {
+    Platform: { Name: "Bunker Engine" },
+    Components: [{ Name: "Engine", Version: version, Details: details }],
+    Version: version,
+    ApiVersion: apiVersion,
+    MinAPIVersion: minApiVersion,
+    GitCommit: commit,
+    GoVersion: details.GoVersion,
+    Os: "linux",
+    Arch: details.Arch,
+    KernelVersion: release(),
+    Experimental: false,
+    BuildTime: built,
+  };
+}
+
+/** GET /system/df (images part; containers and volumes come with their issues). */
+export function systemDf(engine: Engine) {
+  const images = listImages(engine, { all: true });
+  const layersSize = (engine.db.query("SELECT coalesce(sum(size), 0) AS n FROM layers").get() as { n: number }).n;
+  return { LayersSize: layersSize, Images: images.map((i) => ({ ...i, Containers: 0 })), Containers: [], Volumes: [], BuildCache: [] };
+}
