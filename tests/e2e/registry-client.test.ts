@@ -81,7 +81,7 @@ class Pusher {
     if (start.status !== 202) throw new Error(`upload start ${start.status} ${await start.text()}`);
     const loc = new URL(start.headers.get("location")!, this.base);
     loc.searchParams.set("digest", digest);
-    const put = await fetch(loc, { method: "PUT", body: bytes, headers: this.h({ "content-type": "application/octet-stream" }) });
+    const put = await fetch(loc, { method: "PUT", body: bytes as Uint8Array<ArrayBuffer>, headers: this.h({ "content-type": "application/octet-stream" }) });
     if (put.status !== 201) throw new Error(`upload ${put.status} ${await put.text()}`);
     return { digest, size: bytes.length };
   }
@@ -99,7 +99,7 @@ class Pusher {
       architecture: opts.arch ?? "amd64",
       os: "linux",
       config: { Cmd: ["/bin/sh"] },
-      rootfs: { type: "layers", diff_ids: opts.layers.map((l) => sha256(Bun.gzipSync(l))) },
+      rootfs: { type: "layers", diff_ids: opts.layers.map((l) => sha256(Bun.gzipSync(l as Uint8Array<ArrayBuffer>))) },
     };
     const rawConfig = new TextEncoder().encode(JSON.stringify(config));
     const cfg = await this.blob(repo, rawConfig);

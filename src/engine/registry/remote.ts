@@ -61,6 +61,12 @@ class RemoteLayer implements Layer {
   }
 }
 
+/** The part of a stream reader we use (Bun's typings add non-standard members). */
+interface ChunkReader {
+  read(): Promise<{ done: boolean; value?: Uint8Array }>;
+  cancel(reason?: unknown): Promise<void>;
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
@@ -77,7 +83,7 @@ async function openBlob(conn: RepoConnection, digest: string, size: number | und
   let lastErr: unknown;
 
   /** One GET (ranged from `delivered` when resuming), retried with backoff while failures are temporary. */
-  const open = async (): Promise<ReadableStreamDefaultReader<Uint8Array>> => {
+  const open = async (): Promise<ChunkReader> => {
     for (;;) {
       if (tries >= MAX_TRIES) throw lastErr;
       if (tries > 0) await sleep(conn.client.retryDelayMs * 2 ** (tries - 1));
@@ -100,7 +106,7 @@ async function openBlob(conn: RepoConnection, digest: string, size: number | und
           await res.body?.cancel();
           throw new RegistryError("system", `${what}: registry answered a resume from byte ${delivered} with ${res.headers.get("content-range")}`, res.status);
         }
-        return res.body!.getReader();
+        return res.body!.getReader() as ChunkReader;
       }
       const body = await res.text().catch(() => "");
       const p = parseErrorResponse(res.status, res.headers, body);
@@ -120,7 +126,7 @@ async function openBlob(conn: RepoConnection, digest: string, size: number | und
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       for (;;) {
-        let chunk: ReadableStreamReadResult<Uint8Array>;
+        let chunk: { done: boolean; value?: Uint8Array };
         try {
           chunk = await reader.read();
         } catch (e) {
@@ -151,7 +157,7 @@ async function openBlob(conn: RepoConnection, digest: string, size: number | und
           else controller.close();
           return;
         }
-        const value = chunk.value;
+        const value = chunk.value!;
         if (size !== undefined && delivered + value.length > size) {
           await reader.cancel().catch(() => {});
           controller.error(new RegistryError("system", `filesystem layer verification failed for digest ${digest}: got more than ${size} bytes`, 0));
