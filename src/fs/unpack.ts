@@ -138,12 +138,7 @@ async function next(reader: Reader, onError: (err: unknown) => unknown): Promise
 async function readHead(source: Reader, n: number): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];
   let len = 0;
-  while (len < n) {
-    const r = await source.read();
-    if (r.done) break;
-    parts.push(r.value);
-    len += r.value.length;
-  }
+  for (let chunk; len < n && (chunk = await next(source, (err) => err)); len += chunk.length) parts.push(chunk);
   return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
 }
 
