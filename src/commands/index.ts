@@ -16,6 +16,8 @@ const commands: Record<string, Loader> = {
   inspect: () => import("./inspect.ts"),
   tag: () => import("./tag.ts"),
   rmi: () => import("./rmi.ts"),
+  login: () => import("./login.ts"),
+  logout: () => import("./logout.ts"),
   version: () => import("./version.ts"),
   info: () => import("./info.ts"),
 };

@@ -130,8 +130,8 @@ export async function pullImage(engine: Engine, refString: string, opts: PullOpt
 
 /** True for failures to reach a registry at all (connection refused, DNS, timeouts), not for its answers. */
 function isUnreachable(e: unknown): boolean {
-  const err = e as { temporary?: boolean; status?: number; kind?: string };
-  return err?.kind === "unavailable" || (err?.temporary === true && (err.status === undefined || err.status === 0));
+  const err = e as { temporary?: boolean; httpStatus?: number };
+  return err?.temporary === true && err.httpStatus === 0;
 }
 
 /** Docker's progress bar: "[=====>      ]  1.2MB/3.6MB". */

@@ -1,0 +1,53 @@
+/** Benchmark helpers: interleaved runs (A B A B), medians, ratios, peak RSS of a child. Not a test. */
+
+/** One timed run of a command: wall time in ms and the child's peak RSS in bytes. */
+export async function timed(cmd: string[], opts: { env?: Record<string, string>; cwd?: string } = {}): Promise<{ ms: number; maxRss: number }> {
+  const t0 = performance.now();
+  const p = Bun.spawn(cmd, { stdout: "ignore", stderr: "pipe", env: { ...process.env, ...opts.env }, cwd: opts.cwd });
+  const code = await p.exited;
+  const ms = performance.now() - t0;
+  if (code !== 0) throw new Error(`${cmd.join(" ")} exited ${code}: ${await new Response(p.stderr).text()}`);
+  return { ms, maxRss: (p.resourceUsage()?.maxRSS ?? 0) * 1024 };
+}
+
+/** The median of a list. */
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
+
+/** A contender: prepare() runs untimed before each run (cleanup), run() is timed. */
+export interface Contender {
+  name: string;
+  prepare?(): Promise<void> | void;
+  run(): Promise<{ ms: number; maxRss: number }>;
+}
+
+/** Runs contenders interleaved for `rounds` rounds and prints medians and ratios to the first one. */
+export async function compare(title: string, contenders: Contender[], rounds: number): Promise<Record<string, { median: number; maxRss: number }>> {
+  const times: Record<string, number[]> = {};
+  const rss: Record<string, number> = {};
+  for (let r = 0; r < rounds; r++) {
+    for (const c of contenders) {
+      await c.prepare?.();
+      const { ms, maxRss } = await c.run();
+      (times[c.name] ??= []).push(ms);
+      rss[c.name] = Math.max(rss[c.name] ?? 0, maxRss);
+    }
+  }
+  const base = median(times[contenders[0]!.name]!);
+  console.log(`\n${title} (${rounds} interleaved rounds, medians)`);
+  const out: Record<string, { median: number; maxRss: number }> = {};
+  for (const c of contenders) {
+    const m = median(times[c.name]!);
+    out[c.name] = { median: m, maxRss: rss[c.name]! };
+    const ratio = c === contenders[0] ? "" : `  ${contenders[0]!.name}/${c.name} = ${(base / m).toFixed(2)}`;
+    console.log(`  ${c.name.padEnd(28)} ${m.toFixed(1).padStart(8)} ms   peak RSS ${(rss[c.name]! / 1048576).toFixed(1).padStart(6)} MiB${ratio}`);
+  }
+  return out;
+}
+
+/** True when a command exists on PATH. */
+export function has(cmd: string): boolean {
+  return Bun.which(cmd) !== null;
+}

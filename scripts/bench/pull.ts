@@ -1,0 +1,87 @@
+/**
+ * Cold pull of the debian test image from the local registry, interleaved with the floor (`gzip -dc | tar -x`
+ * of the same blob) and with podman/docker when installed; prints medians, ratios and peak RSS.
+ * Then `images` with 50 images. Targets (issue 2): pull ≤ 1.2x the floor and ≤ half of docker pull,
+ * peak RSS ≤ 150 MB; `images` ≤ 30 ms.
+ *
+ *   bun scripts/bench/pull.ts [rounds]
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { compare, has, timed, median } from "./_lib.ts";
+import { ensureTestbed, startRegistry } from "../../tests/helpers/registry.ts";
+
+const rounds = Number(process.argv[2] ?? 5);
+const bunker = resolve(import.meta.dir, "../../dist/bunker");
+const testbed = await ensureTestbed();
+const reg = await startRegistry({ auth: "none" });
+const work = mkdtempSync(join(tmpdir(), "bunker-bench-pull-"));
+try {
+  const debian = testbed.images.find((i) => i.name === "debian" && i.tag === "bookworm")!;
+  const layer = (debian.manifests?.[0]?.layers ?? (debian as any).layers)[0];
+  const hex = layer.digest.slice(7);
+  const blob = join(reg.storageDir, "docker/registry/v2/blobs/sha256", hex.slice(0, 2), hex, "data");
+  const ref = `${reg.host}/debian:bookworm`;
+  console.log(`debian: ${(layer.size / 1e6).toFixed(1)} MB compressed, ${rounds} rounds`);
+
+  const dataRoot = join(work, "bunker");
+  const floorDir = join(work, "floor");
+  const contenders = [
+    {
+      name: "bunker pull",
+      prepare: () => rmSync(dataRoot, { recursive: true, force: true }),
+      run: () => timed([bunker, "--data-root", dataRoot, "pull", "-q", ref]),
+    },
+    {
+      name: "floor: gzip -dc | tar -x",
+      prepare: () => {
+        rmSync(floorDir, { recursive: true, force: true });
+        Bun.spawnSync(["mkdir", "-p", floorDir]);
+      },
+      run: () => timed(["sh", "-c", `gzip -dc '${blob}' | tar -x -C '${floorDir}'`]),
+    },
+  ];
+  if (has("podman")) {
+    const proot = join(work, "podman");
+    contenders.push({
+      name: "podman pull",
+      prepare: () => void Bun.spawnSync(["sh", "-c", `podman --root '${proot}' --runroot '${proot}-run' rmi -af >/dev/null 2>&1; rm -rf '${proot}' '${proot}-run'`]),
+      run: () => timed(["podman", "--root", proot, "--runroot", `${proot}-run`, "pull", "-q", "--tls-verify=false", ref]),
+    });
+  }
+  if (has("docker") && Bun.spawnSync(["docker", "info"], { stdout: "ignore", stderr: "ignore" }).exitCode === 0) {
+    contenders.push({
+      name: "docker pull",
+      prepare: () => void Bun.spawnSync(["docker", "rmi", "-f", ref], { stdout: "ignore", stderr: "ignore" }),
+      run: () => timed(["docker", "pull", "-q", ref]),
+    });
+  } else {
+    console.log("(docker: no engine answers here; docker pull measured earlier on this machine: 1.91 s)");
+  }
+  const res = await compare("cold pull of debian:bookworm", contenders, rounds);
+  const pull = res["bunker pull"]!;
+  const floor = res["floor: gzip -dc | tar -x"]!;
+  console.log(`  target: ≤ 1.2x floor → ${(pull.median / floor.median).toFixed(2)}x; ≤ 150 MB RSS → ${(pull.maxRss / 1e6).toFixed(0)} MB; ≤ half of docker (1.91 s) → ${(pull.median / 1910).toFixed(2)}`);
+
+  // `images` with 50 images: tag-distinct images made by re-committing the debian config with a new label.
+  const listRoot = join(work, "list");
+  Bun.spawnSync([bunker, "--data-root", listRoot, "pull", "-q", ref]);
+  const { Engine } = await import("../../src/engine/engine.ts");
+  const { loadConfig } = await import("../../src/engine/config.ts");
+  const engine = new Engine(loadConfig({ "data-root": listRoot }));
+  const img = engine.images.all()[0]!;
+  for (let i = 0; i < 49; i++) {
+    const config = { ...img.config, config: { ...img.config.config, Labels: { n: String(i) } } };
+    const raw = new TextEncoder().encode(JSON.stringify(config));
+    const id = `sha256:${new Bun.CryptoHasher("sha256").update(raw).digest("hex")}`;
+    engine.images.commit({ id, rawConfig: raw, chainIds: engine.images.chainIds(img.id), size: img.size, tag: { repository: `docker.io/library/bench${i}`, tag: "latest" } });
+  }
+  engine.close();
+  const times: number[] = [];
+  for (let i = 0; i < 20; i++) times.push((await timed([bunker, "--data-root", listRoot, "images"])).ms);
+  console.log(`\nimages with 50 images: median ${median(times).toFixed(1)} ms (target ≤ 30 ms)`);
+} finally {
+  await reg.stop();
+  rmSync(work, { recursive: true, force: true });
+}
