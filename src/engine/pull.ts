@@ -75,16 +75,22 @@ export async function pullImage(engine: Engine, refString: string, opts: PullOpt
     const present = chains.map((c) => engine.layers.get(c) !== undefined);
     layers.forEach((l, i) => emit({ status: present[i] ? "Already exists" : "Pulling fs layer", progressDetail: {}, id: short(l.digest) }));
 
-    // Layers unpack into separate overlay2 directories, so they can be unpacked in any order and at once;
-    // only their rows need parents, and ensure() records the parent's chain ID without needing its row.
+    // Layers unpack into separate overlay2 directories, so they download and unpack at once; each commits
+    // after its parent (committed[i] settles when layer i is in the store, or failed).
     let next = 0;
     const sizes: number[] = new Array(layers.length).fill(0);
+    const settle: (() => void)[] = [];
+    const committed = layers.map((_, i) => new Promise<void>((resolve) => (settle[i] = resolve)));
+    // The first failure stops the other layers, and the pull waits for them all before giving up its hold.
+    const stop = new AbortController();
+    const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
     const worker = async () => {
-      for (let i = next++; i < layers.length; i = next++) {
+      for (let i = next++; i < layers.length && !signal.aborted; i = next++) {
         const layer = layers[i]!;
         const id = short(layer.digest);
         if (present[i]) {
           sizes[i] = engine.layers.get(chains[i]!)!.size;
+          settle[i]!();
           continue;
         }
         const { record, created } = await engine.layers.ensure(chains[i]!, diffIds[i]!, i ? chains[i - 1]! : null, async (dir) => {
@@ -92,7 +98,7 @@ export async function pullImage(engine: Engine, refString: string, opts: PullOpt
           const stream = await layer.compressed();
           let last = 0;
           const result = await unpackLayer(stream, dir, {
-            signal: opts.signal,
+            signal,
             onProgress: (n) => {
               if (n - last < 512 * 1024 && n !== layer.size) return;
               last = n;
@@ -102,13 +108,22 @@ export async function pullImage(engine: Engine, refString: string, opts: PullOpt
           emit({ status: "Verifying Checksum", progressDetail: {}, id });
           emit({ status: "Download complete", progressDetail: {}, id });
           return result;
-        });
+        }, i ? committed[i - 1] : undefined).finally(() => settle[i]!());
         sizes[i] = record.size;
         if (created) downloaded = true;
         emit({ status: created ? "Pull complete" : "Already exists", progressDetail: {}, id });
       }
     };
-    await Promise.all(Array.from({ length: Math.min(MAX_CONCURRENT_LAYERS, layers.length) }, worker));
+    const results = await Promise.allSettled(
+      Array.from({ length: Math.min(MAX_CONCURRENT_LAYERS, layers.length) }, () =>
+        worker().catch((e) => {
+          stop.abort(e);
+          throw e;
+        }),
+      ),
+    );
+    const failed = results.find((r) => r.status === "rejected");
+    if (failed) throw stop.signal.reason ?? (failed as PromiseRejectedResult).reason;
 
     const { previous } = engine.images.commit({
       id: remote.id,

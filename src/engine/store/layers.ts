@@ -66,8 +66,10 @@ export class LayerStore {
   /**
    * Makes sure the layer exists, unpacking it with `unpack` if no process has yet. Returns the record and
    * whether this call unpacked it. The diff ID the unpacker computed must equal the expected one.
+   * Layers of one image unpack in parallel, but a layer commits only after `parentCommitted` settles,
+   * because its overlay2 `lower` file names its parent's short link.
    */
-  async ensure(chainId: string, diffId: string, parent: string | null, unpack: Unpacker): Promise<{ record: LayerRecord; created: boolean }> {
+  async ensure(chainId: string, diffId: string, parent: string | null, unpack: Unpacker, parentCommitted: Promise<unknown> = Promise.resolve()): Promise<{ record: LayerRecord; created: boolean }> {
     const existing = this.get(chainId);
     if (existing) return { record: existing, created: false };
     const held = await lock(this.root.lock(`layer-${hex(chainId)}`));
@@ -80,6 +82,7 @@ export class LayerStore {
       try {
         const result = await unpack(join(staging, "diff"));
         if (result.diffId !== diffId) throw new Error(`layer ${chainId}: content has diff ID ${result.diffId}, the image config says ${diffId}`);
+        await parentCommitted;
         this.linkUp(staging, parent);
         mkdirSync(this.root.overlay, { recursive: true, mode: 0o710 });
         renameSync(staging, this.root.layerDir(cacheId));
