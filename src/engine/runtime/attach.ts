@@ -1,0 +1,82 @@
+/**
+ * The attach protocol on <containerDir>/attach.sock, served by the shim. Both directions use Docker's
+ * stdcopy header: [kind, 0, 0, 0, length (u32 BE)] then the payload.
+ *   shim -> client: 1 stdout, 2 stderr (all output with a tty), 3 exit (decimal code) then close.
+ *   client -> shim: 0 stdin data, 1 stdin EOF, 2 resize (rows, cols as u16 BE), 3 start (releases a
+ *   container started with stdio "attached", which waits for its first client before exec).
+ */
+import { createConnection, type Socket } from "node:net";
+import { join } from "node:path";
+
+/** Where an attached client's output goes. */
+export interface AttachHandlers {
+  onStdout?(chunk: Uint8Array): void;
+  onStderr?(chunk: Uint8Array): void;
+}
+
+/** A live connection to a container's stdio. */
+export interface Attachment {
+  /** Sends bytes to the container's stdin (or the pty). */
+  write(data: Uint8Array | string): void;
+  /** Closes the container's stdin (no effect with a tty). */
+  closeStdin(): void;
+  /** Resizes the container's pty. */
+  resize(rows: number, cols: number): void;
+  /** The exit code, when the container exits; undefined if the connection dropped first. */
+  readonly exited: Promise<number | undefined>;
+  /** Disconnects; the container keeps running. */
+  close(): void;
+}
+
+function frame(kind: number, payload: Uint8Array = new Uint8Array(0)): Uint8Array {
+  const out = new Uint8Array(8 + payload.length);
+  out[0] = kind;
+  new DataView(out.buffer).setUint32(4, payload.length);
+  out.set(payload, 8);
+  return out;
+}
+
+/** Connects to a running (or start-barrier-held) container. `start` releases the barrier. */
+export function attachContainer(containerDir: string, handlers: AttachHandlers, opts: { start?: boolean } = {}): Promise<Attachment> {
+  return new Promise((resolve, reject) => {
+    // sun_path holds 108 bytes; the shim binds relative to the container dir, the client may need /proc/self/cwd-free paths
+    const sock: Socket = createConnection({ path: join(containerDir, "attach.sock") });
+    let buf = new Uint8Array(0);
+    let code: number | undefined;
+    let done!: (c: number | undefined) => void;
+    const exited = new Promise<number | undefined>((r) => (done = r));
+    sock.on("data", (chunk: Buffer) => {
+      const merged = new Uint8Array(buf.length + chunk.length);
+      merged.set(buf);
+      merged.set(chunk, buf.length);
+      buf = merged;
+      while (buf.length >= 8) {
+        const len = new DataView(buf.buffer, buf.byteOffset).getUint32(4);
+        if (buf.length < 8 + len) break;
+        const kind = buf[0];
+        const payload = buf.slice(8, 8 + len);
+        buf = buf.subarray(8 + len);
+        if (kind === 1) handlers.onStdout?.(payload);
+        else if (kind === 2) handlers.onStderr?.(payload);
+        else if (kind === 3) code = Number(new TextDecoder().decode(payload));
+      }
+    });
+    sock.on("close", () => done(code));
+    sock.on("error", (e) => reject(e));
+    sock.on("connect", () => {
+      if (opts.start) sock.write(frame(3));
+      resolve({
+        write: (data) => void sock.write(frame(0, typeof data === "string" ? new TextEncoder().encode(data) : data)),
+        closeStdin: () => void sock.write(frame(1)),
+        resize(rows, cols) {
+          const p = new Uint8Array(4);
+          new DataView(p.buffer).setUint16(0, rows);
+          new DataView(p.buffer).setUint16(2, cols);
+          sock.write(frame(2, p));
+        },
+        exited,
+        close: () => void sock.destroy(),
+      });
+    });
+  });
+}

@@ -1,0 +1,1066 @@
+/*
+ * bunker-shim: the per-container mechanism. The TypeScript engine decides policy (what to mount, which
+ * capabilities, masked paths) and writes a plan; this program only executes it. See README.md.
+ *
+ *   bunker-shim run <plan-file>
+ *
+ * Process tree (why: a Bun process per container costs ~4 MiB PSS and a second Bun start ~5-13 ms):
+ *   P0 (spawned by the engine, exits once the container runs; prints "<pid>" or an error)
+ *    `- G  guardian: setsid, child subreaper, idle. If S dies (kill -9), the container is reparented to G
+ *        |          and G takes over S's job with the fds S handed it, so logs and exit codes survive.
+ *        `- S  supervisor: clones the container, pumps json-file logs, serves attach.sock, records
+ *             |  status.json atomically, applies the restart policy.
+ *             `- C  container init: mounts, pivot_root, user, caps, then execve (becomes PID 1).
+ *
+ * Plan format: a sequence of NUL-terminated strings; each entry is a key followed by a fixed number of
+ * values (see parse_plan). Nothing here follows a path inside the container from the host side without
+ * openat2(RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS), so hostile image symlinks stay inside the rootfs.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <net/if.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/capability.h>
+#include <linux/openat2.h>
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+#ifndef TIOCGPTPEER
+#define TIOCGPTPEER _IO('T', 0x41)
+#endif
+
+/* ------------------------------------------------------------------ plan */
+
+enum { MK_FS = 'M', MK_BIND = 'B', MK_MASK = 'm', MK_RO = 'r', MK_LINK = 'L', MK_DIR = 'd' };
+struct mnt { int kind; char *src, *dst, *fstype, *data; unsigned long flags; };
+
+static struct plan {
+  char *id, *hostname, *merged, *overlay, *cwd, *user, *net, *log, *restart, *dir;
+  char **args, **env, **cgroups;
+  int nargs, nenv, ncgroups, nmounts, tty, open_stdin, nnp, wait_attach, log_files;
+  long long log_max, retries;
+  uint64_t caps;
+  struct mnt *mounts;
+} P;
+
+static char *slurp(const char *path, size_t *len) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return NULL;
+  struct stat st;
+  if (fstat(fd, &st) < 0) return NULL;
+  char *buf = malloc(st.st_size + 1);
+  size_t got = 0;
+  while (got < (size_t)st.st_size) {
+    ssize_t n = read(fd, buf + got, st.st_size - got);
+    if (n <= 0) break;
+    got += n;
+  }
+  close(fd);
+  buf[got] = 0;
+  *len = got;
+  return buf;
+}
+
+#define PUSH(arr, n, v) do { arr = realloc(arr, sizeof(*arr) * ((n) + 2)); arr[(n)++] = (v); arr[n] = NULL; } while (0)
+
+static int parse_plan(const char *file) {
+  size_t len;
+  char *buf = slurp(file, &len);
+  if (!buf) return -1;
+  char *p = buf, *end = buf + len;
+#define NEXT() ({ char *s_ = p; if (p >= end) return -1; p += strlen(p) + 1; s_; })
+  P.restart = "no";
+  P.net = "private";
+  P.cwd = "/";
+  P.user = "";
+  while (p < end) {
+    char *k = NEXT();
+    if (!strcmp(k, "id")) P.id = NEXT();
+    else if (!strcmp(k, "hostname")) P.hostname = NEXT();
+    else if (!strcmp(k, "rootfs")) { P.merged = NEXT(); P.overlay = NEXT(); }
+    else if (!strcmp(k, "arg")) PUSH(P.args, P.nargs, NEXT());
+    else if (!strcmp(k, "env")) PUSH(P.env, P.nenv, NEXT());
+    else if (!strcmp(k, "cgroup")) PUSH(P.cgroups, P.ncgroups, NEXT());
+    else if (!strcmp(k, "cwd")) P.cwd = NEXT();
+    else if (!strcmp(k, "user")) P.user = NEXT();
+    else if (!strcmp(k, "tty")) P.tty = atoi(NEXT());
+    else if (!strcmp(k, "stdin")) P.open_stdin = atoi(NEXT());
+    else if (!strcmp(k, "nnp")) P.nnp = atoi(NEXT());
+    else if (!strcmp(k, "wait")) P.wait_attach = atoi(NEXT());
+    else if (!strcmp(k, "caps")) P.caps = strtoull(NEXT(), NULL, 16);
+    else if (!strcmp(k, "net")) P.net = NEXT();
+    else if (!strcmp(k, "log")) P.log = NEXT();
+    else if (!strcmp(k, "logmax")) P.log_max = atoll(NEXT());
+    else if (!strcmp(k, "logfiles")) P.log_files = atoi(NEXT());
+    else if (!strcmp(k, "restart")) P.restart = NEXT();
+    else if (!strcmp(k, "retries")) P.retries = atoll(NEXT());
+    else if (!strcmp(k, "dir")) P.dir = NEXT();
+    else if (!strcmp(k, "mount")) {
+      P.mounts = realloc(P.mounts, sizeof(struct mnt) * (P.nmounts + 1));
+      struct mnt *m = &P.mounts[P.nmounts++];
+      m->kind = NEXT()[0];
+      m->src = NEXT();
+      m->dst = NEXT();
+      m->fstype = NEXT();
+      m->flags = strtoul(NEXT(), NULL, 10);
+      m->data = NEXT();
+    } else return -1;
+  }
+  if (!P.id || !P.merged || !P.overlay || !P.nargs || !P.dir) return -1;
+  if (!P.hostname) P.hostname = P.id;
+  return 0;
+}
+
+/* ------------------------------------------------------------------ helpers */
+
+static void now_rfc3339(char *out, size_t n) {
+  struct timespec ts;
+  struct tm tm;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  gmtime_r(&ts.tv_sec, &tm);
+  size_t k = strftime(out, n, "%Y-%m-%dT%H:%M:%S", &tm);
+  snprintf(out + k, n - k, ".%09ldZ", ts.tv_nsec); /* moby's RFC3339NanoFixed */
+}
+
+static int write_all(int fd, const void *buf, size_t n) {
+  const char *p = buf;
+  while (n) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return -1;
+    }
+    p += w;
+    n -= w;
+  }
+  return 0;
+}
+
+/* Sends bytes and optionally one fd over a unix socket (SCM_RIGHTS). */
+static int send_fds(int sock, const void *buf, size_t n, const int *fds, int nfds) {
+  struct iovec iov = {(void *)buf, n};
+  char cbuf[CMSG_SPACE(sizeof(int) * 4)];
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+  if (nfds) {
+    memset(cbuf, 0, sizeof cbuf);
+    msg.msg_control = cbuf;
+    msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+    memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+  }
+  return sendmsg(sock, &msg, MSG_NOSIGNAL) < 0 ? -1 : 0;
+}
+
+static ssize_t recv_fds(int sock, void *buf, size_t n, int *fds, int *nfds, int flags) {
+  struct iovec iov = {buf, n};
+  char cbuf[CMSG_SPACE(sizeof(int) * 4)];
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
+  ssize_t r;
+  do r = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | flags);
+  while (r < 0 && errno == EINTR);
+  *nfds = 0;
+  if (r >= 0)
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+        int k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        memcpy(fds + *nfds, CMSG_DATA(c), sizeof(int) * k);
+        *nfds += k;
+      }
+  return r;
+}
+
+/* ------------------------------------------------------------------ container init (runs as C) */
+
+static int sync_sock = -1; /* to S; CLOEXEC, so a successful execve closes it */
+
+static void init_fail(int code, const char *fmt, ...) {
+  char msg[1024];
+  msg[0] = 'E';
+  msg[1] = (char)code;
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(msg + 2, sizeof msg - 2, fmt, ap);
+  va_end(ap);
+  if (n > (int)sizeof msg - 3) n = sizeof msg - 3;
+  send(sync_sock, msg, n + 2, MSG_NOSIGNAL);
+  _exit(code);
+}
+
+static int rootfd = -1;
+
+/* Opens a path inside the container root; symlinks (even absolute ones) resolve inside it, magic links refused. */
+static int in_root(const char *path, int flags) {
+  struct open_how how = {.flags = flags | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
+  return syscall(SYS_openat2, rootfd, path, &how, sizeof how);
+}
+
+/* mkdir -p inside the root, then opens it (O_PATH); creates an empty file instead when !dir. */
+static int ensure_in_root(const char *path, int dir) {
+  int fd = in_root(path, O_PATH);
+  if (fd >= 0 || errno != ENOENT) return fd;
+  char parent[PATH_MAX];
+  snprintf(parent, sizeof parent, "%s", path);
+  char *slash = strrchr(parent, '/');
+  const char *base = slash ? slash + 1 : parent;
+  if (slash == parent) parent[1] = 0, base = path + 1;
+  else if (slash) *slash = 0;
+  int pfd = slash ? ensure_in_root(parent, 1) : dup(rootfd);
+  if (pfd < 0) return -1;
+  int rc;
+  if (dir) rc = mkdirat(pfd, base, 0755);
+  else if ((rc = openat(pfd, base, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0644)) >= 0) rc = close(rc);
+  close(pfd);
+  if (rc < 0 && errno != EEXIST) return -1;
+  return in_root(path, O_PATH);
+}
+
+static void fdpath(char *out, int fd) { snprintf(out, 64, "/proc/self/fd/%d", fd); }
+
+static void do_mount(struct mnt *m) {
+  char tp[64], sp[64];
+  struct stat st;
+  int tfd, sfd;
+  switch (m->kind) {
+  case MK_FS:
+  case MK_DIR:
+    if ((tfd = ensure_in_root(m->dst, 1)) < 0) init_fail(125, "mkdir `%s`: %s", m->dst, strerror(errno));
+    fdpath(tp, tfd);
+    if (m->kind == MK_FS && mount(m->src, tp, m->fstype, m->flags, *m->data ? m->data : NULL) < 0)
+      init_fail(125, "mount %s on `%s`: %s", m->fstype, m->dst, strerror(errno));
+    close(tfd);
+    return;
+  case MK_LINK: {
+    char parent[PATH_MAX];
+    snprintf(parent, sizeof parent, "%s", m->dst);
+    char *slash = strrchr(parent, '/');
+    *slash = 0;
+    int pfd = in_root(*parent ? parent : "/", O_PATH | O_DIRECTORY);
+    if (pfd < 0 || (symlinkat(m->src, pfd, slash + 1) < 0 && errno != EEXIST)) init_fail(125, "symlink `%s`: %s", m->dst, strerror(errno));
+    close(pfd);
+    return;
+  }
+  case MK_BIND:
+    /* the source is a host path the engine chose (container dir, volume, /dev/null); the target is resolved in the root */
+    if ((sfd = open(m->src, O_PATH | O_CLOEXEC)) < 0 || fstat(sfd, &st) < 0) init_fail(125, "bind source `%s`: %s", m->src, strerror(errno));
+    if ((tfd = ensure_in_root(m->dst, S_ISDIR(st.st_mode))) < 0) init_fail(125, "bind target `%s`: %s", m->dst, strerror(errno));
+    fdpath(sp, sfd);
+    fdpath(tp, tfd);
+    if (mount(sp, tp, NULL, MS_BIND | MS_REC, NULL) < 0) init_fail(125, "bind `%s` on `%s`: %s", m->src, m->dst, strerror(errno));
+    close(tfd);
+    close(sfd);
+    break;
+  case MK_MASK:
+    if ((tfd = in_root(m->dst, O_PATH)) < 0) return; /* absent: nothing to hide */
+    fstat(tfd, &st);
+    fdpath(tp, tfd);
+    if (S_ISDIR(st.st_mode) ? mount("tmpfs", tp, "tmpfs", MS_RDONLY, NULL) : mount("/dev/null", tp, NULL, MS_BIND, NULL))
+      init_fail(125, "mask `%s`: %s", m->dst, strerror(errno));
+    close(tfd);
+    return;
+  case MK_RO:
+    if ((tfd = in_root(m->dst, O_PATH)) < 0) return;
+    fdpath(tp, tfd);
+    if (mount(tp, tp, NULL, MS_BIND | MS_REC, NULL) < 0) init_fail(125, "bind `%s`: %s", m->dst, strerror(errno));
+    close(tfd);
+    break;
+  default:
+    init_fail(125, "bad mount kind %c", m->kind);
+  }
+  /* MS_BIND ignores other flags, so a read-only (or nosuid/nodev) bind needs a remount of the *new* mount:
+   * re-resolve the path so the fd lands on top of the bind rather than the covered dentry. */
+  if (m->flags & (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)) {
+    if ((tfd = in_root(m->dst, O_PATH)) < 0) init_fail(125, "reopen `%s`: %s", m->dst, strerror(errno));
+    fdpath(tp, tfd);
+    if (mount(NULL, tp, NULL, MS_BIND | MS_REMOUNT | (m->flags & (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)), NULL) < 0)
+      init_fail(125, "remount `%s`: %s", m->dst, strerror(errno));
+    close(tfd);
+  }
+}
+
+/* Reads "name:x:uid:gid:..." lines of the container's /etc/passwd or /etc/group (opened inside the root). */
+static char *read_etc(const char *path) {
+  int fd = in_root(path, O_RDONLY);
+  if (fd < 0) return NULL;
+  char *buf = malloc(1 << 20);
+  ssize_t got = 0, n;
+  while (got < (1 << 20) - 1 && (n = read(fd, buf + got, (1 << 20) - 1 - got)) > 0) got += n;
+  close(fd);
+  buf[got] = 0;
+  return buf;
+}
+
+static int is_num(const char *s) {
+  if (!*s) return 0;
+  for (; *s; s++)
+    if (*s < '0' || *s > '9') return 0;
+  return 1;
+}
+
+/* Field i (0-based) of a ':'-separated line, copied into out. */
+static int field(const char *line, int i, char *out, size_t n) {
+  for (; i > 0; i--) {
+    line = strchr(line, ':');
+    if (!line) return -1;
+    line++;
+  }
+  size_t k = strcspn(line, ":\n");
+  if (k >= n) k = n - 1;
+  memcpy(out, line, k);
+  out[k] = 0;
+  return 0;
+}
+
+static char home[PATH_MAX] = "/";
+
+/* Docker's -u user[:group] semantics (runc's GetExecUser): names resolve through the image's files,
+ * numbers need not exist; supplementary groups are the /etc/group entries listing the user. */
+static void resolve_user(uid_t *uid, gid_t *gid, gid_t *groups, int *ngroups) {
+  char user[256], group[256] = "", name[256] = "", f[256];
+  snprintf(user, sizeof user, "%s", P.user);
+  char *colon = strchr(user, ':');
+  if (colon) *colon = 0, snprintf(group, sizeof group, "%s", colon + 1);
+  *uid = 0;
+  *gid = 0;
+  *ngroups = 0;
+  int found = 0;
+  char *pw = read_etc("/etc/passwd");
+  for (char *line = pw; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : line + strlen(line)) {
+    if (field(line, 0, name, sizeof name) || field(line, 2, f, sizeof f)) continue;
+    int match = !*user ? atoi(f) == 0 : (is_num(user) ? strtoul(user, 0, 10) == strtoul(f, 0, 10) : !strcmp(user, name));
+    if (!match) continue;
+    *uid = strtoul(f, 0, 10);
+    field(line, 3, f, sizeof f);
+    *gid = strtoul(f, 0, 10);
+    field(line, 5, home, sizeof home);
+    found = 1;
+    break;
+  }
+  if (!found) {
+    if (*user && !is_num(user)) init_fail(125, "unable to find user %s: no matching entries in passwd file", user);
+    *uid = *user ? strtoul(user, 0, 10) : 0;
+    name[0] = 0;
+  }
+  char *gr = NULL;
+  if (*group) {
+    if (is_num(group)) *gid = strtoul(group, 0, 10);
+    else {
+      gr = read_etc("/etc/group");
+      int gfound = 0;
+      for (char *line = gr; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : line + strlen(line))
+        if (!field(line, 0, f, sizeof f) && !strcmp(f, group) && !field(line, 2, f, sizeof f)) {
+          *gid = strtoul(f, 0, 10);
+          gfound = 1;
+          break;
+        }
+      if (!gfound) init_fail(125, "unable to find group %s: no matching entries in group file", group);
+    }
+  }
+  groups[(*ngroups)++] = *gid;
+  if (found && !*group) { /* an explicit group replaces the supplementary list, as in runc */
+    if (!gr) gr = read_etc("/etc/group");
+    static char members[4096];
+    for (char *line = gr; line && *line && *ngroups < 64; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : line + strlen(line)) {
+      if (field(line, 3, members, sizeof members) || field(line, 2, f, sizeof f)) continue;
+      for (char *tok = strtok(members, ","); tok; tok = strtok(NULL, ","))
+        if (!strcmp(tok, name)) {
+          groups[(*ngroups)++] = strtoul(f, 0, 10);
+          break;
+        }
+    }
+  }
+  free(pw);
+  free(gr);
+}
+
+static const char *getenv_plan(const char *key) {
+  size_t k = strlen(key);
+  for (int i = 0; i < P.nenv; i++)
+    if (!strncmp(P.env[i], key, k) && P.env[i][k] == '=') return P.env[i] + k + 1;
+  return NULL;
+}
+
+/* PATH lookup done before the start barrier, so "executable file not found" is a start error, as in Docker. */
+static void find_exec(char *out) {
+  const char *a0 = P.args[0];
+  struct stat st;
+  if (strchr(a0, '/')) {
+    if (stat(a0, &st) < 0) init_fail(127, "exec: \"%s\": stat %s: no such file or directory", a0, a0);
+    if (!S_ISREG(st.st_mode) || !(st.st_mode & 0111)) init_fail(126, "exec: \"%s\": permission denied", a0);
+    snprintf(out, PATH_MAX, "%s", a0);
+    return;
+  }
+  const char *path = getenv_plan("PATH");
+  if (!path) path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  while (*path) {
+    size_t k = strcspn(path, ":");
+    snprintf(out, PATH_MAX, "%.*s/%s", (int)k, k ? path : ".", a0);
+    if (stat(out, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0111)) return;
+    path += k + (path[k] == ':');
+  }
+  init_fail(127, "exec: \"%s\": executable file not found in $PATH", a0);
+}
+
+static void container_init(int stdin_r, int stdout_w, int stderr_w) {
+  /* Until execve replaces this image, /proc/<pid>/exe is the shim on the host; non-dumpable keeps every
+   * other process (there are none yet in this pid namespace) from opening it or our fds. */
+  prctl(PR_SET_DUMPABLE, 0);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL); /* S blocks SIGCHLD for its signalfd; the mask survives execve */
+  signal(SIGPIPE, SIG_DFL);
+  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) init_fail(125, "make / private: %s", strerror(errno));
+  /* nodev on the overlay: device nodes shipped in an image layer or mknod'ed into the upper dir are inert */
+  if (mount("overlay", P.merged, "overlay", MS_NODEV, P.overlay) < 0) init_fail(125, "mount overlay on `%s`: %s", P.merged, strerror(errno));
+  if ((rootfd = open(P.merged, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) init_fail(125, "open rootfs: %s", strerror(errno));
+  for (int i = 0; i < P.nmounts; i++) do_mount(&P.mounts[i]);
+  if (sethostname(P.hostname, strlen(P.hostname)) < 0) init_fail(125, "sethostname: %s", strerror(errno));
+  if (strcmp(P.net, "host")) { /* a fresh net namespace has lo down; Docker's none/bridge both bring it up */
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct ifreq ifr = {0};
+    strcpy(ifr.ifr_name, "lo");
+    if (s < 0 || ioctl(s, SIOCGIFFLAGS, &ifr) < 0) init_fail(125, "lo: %s", strerror(errno));
+    ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+    if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0) init_fail(125, "lo up: %s", strerror(errno));
+    close(s);
+  }
+  /* pivot_root(".", "."): the old root ends up stacked on the new one and is detached right away (runc's
+   * trick; needs no put_old directory inside the image) */
+  if (fchdir(rootfd) < 0 || syscall(SYS_pivot_root, ".", ".") < 0) init_fail(125, "pivot_root: %s", strerror(errno));
+  if (umount2(".", MNT_DETACH) < 0 || chdir("/") < 0) init_fail(125, "detach old root: %s", strerror(errno));
+  close(rootfd);
+  if ((rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) init_fail(125, "open /: %s", strerror(errno));
+
+  int master = -1;
+  if (P.tty) { /* the pty comes from the container's own devpts instance, so `tty` names /dev/pts/0 inside */
+    int zero = 0, n = 0;
+    if ((master = open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC)) < 0 || ioctl(master, TIOCSPTLCK, &zero) < 0 || ioctl(master, TIOCGPTN, &n) < 0)
+      init_fail(125, "open pty: %s", strerror(errno));
+    int slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY);
+    if (slave < 0) init_fail(125, "open pty peer: %s", strerror(errno));
+    char pts[64];
+    snprintf(pts, sizeof pts, "/dev/pts/%d", n);
+    int cfd = open("/dev/console", O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (cfd >= 0) close(cfd);
+    if (mount(pts, "/dev/console", NULL, MS_BIND, NULL) < 0) init_fail(125, "bind console: %s", strerror(errno));
+    stdin_r = stdout_w = stderr_w = slave;
+  } else if (stdin_r < 0 && (stdin_r = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0)
+    init_fail(125, "open /dev/null: %s", strerror(errno));
+
+  uid_t uid;
+  gid_t gid, groups[66];
+  int ngroups;
+  resolve_user(&uid, &gid, groups, &ngroups);
+  if (!getenv_plan("HOME")) {
+    char *h = malloc(strlen(home) + 6);
+    sprintf(h, "HOME=%s", *home ? home : "/");
+    PUSH(P.env, P.nenv, h);
+  }
+  if (chdir(P.cwd) < 0) {
+    int fd = ensure_in_root(P.cwd, 1); /* Docker creates a missing WORKDIR */
+    if (fd < 0 || chdir(P.cwd) < 0) init_fail(125, "chdir to cwd (\"%s\") set in config.json failed: %s", P.cwd, strerror(errno));
+    close(fd);
+  }
+  char exe[PATH_MAX];
+  find_exec(exe);
+
+  /* Capabilities: shrink the bounding set first (needs CAP_SETPCAP, still held), keep the permitted set
+   * across setuid, then set E=P=requested, I=0. We never ask for a cap the host's bounding set lacks. */
+  for (int c = 0; c < 64; c++)
+    if (!(P.caps & (1ULL << c)) && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno == EINVAL) break;
+  if (setgroups(ngroups, groups) < 0 || setresgid(gid, gid, gid) < 0) init_fail(125, "setgid %u: %s", gid, strerror(errno));
+  prctl(PR_SET_KEEPCAPS, 1);
+  if (setresuid(uid, uid, uid) < 0) init_fail(125, "setuid %u: %s", uid, strerror(errno));
+  struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct data[2];
+  syscall(SYS_capget, &hdr, data); /* glibc has no capget/capset wrappers */
+  uint64_t have = data[0].permitted | ((uint64_t)data[1].permitted << 32), want = P.caps & have;
+  data[0].effective = data[0].permitted = (uint32_t)want;
+  data[1].effective = data[1].permitted = (uint32_t)(want >> 32);
+  data[0].inheritable = data[1].inheritable = 0;
+  if (syscall(SYS_capset, &hdr, data) < 0) init_fail(125, "unable to apply caps: %s", strerror(errno));
+  prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+  if (P.nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) init_fail(125, "no_new_privs: %s", strerror(errno));
+
+  setsid(); /* own session: no signals from the engine's terminal; with -t the pty becomes its ctty */
+  if (master >= 0) ioctl(stdout_w, TIOCSCTTY, 0);
+  if (dup2(stdin_r, 0) < 0 || dup2(stdout_w, 1) < 0 || dup2(stderr_w, 2) < 0) init_fail(125, "dup2: %s", strerror(errno));
+  /* ready: hand S the pty master, then wait for "go" (attach clients connect in between) */
+  send_fds(sync_sock, "R", 1, &master, master >= 0);
+  if (master >= 0) close(master);
+  char go;
+  if (recv(sync_sock, &go, 1, 0) != 1) _exit(125);
+  /* no host fd may reach the container: everything above 2 closes on exec (the sync socket included) */
+  syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
+  execve(exe, P.args, P.env);
+  init_fail(errno == ENOENT ? 127 : 126, "exec: \"%s\": %s", P.args[0], strerror(errno));
+}
+
+/* ------------------------------------------------------------------ json-file logs */
+
+static struct logw { int fd; long long size; char line[2][16384]; size_t len[2]; } L = {.fd = -1};
+
+static void log_open(void) {
+  if (!P.log) return;
+  L.fd = open(P.log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  struct stat st;
+  L.size = L.fd >= 0 && fstat(L.fd, &st) == 0 ? st.st_size : 0;
+}
+
+static void log_rotate(void) {
+  char a[PATH_MAX], b[PATH_MAX];
+  close(L.fd);
+  if (P.log_files <= 1) truncate(P.log, 0);
+  for (int i = P.log_files - 1; i >= 1; i--) {
+    if (i == 1) snprintf(a, sizeof a, "%s", P.log);
+    else snprintf(a, sizeof a, "%s.%d", P.log, i - 1);
+    snprintf(b, sizeof b, "%s.%d", P.log, i);
+    rename(a, b);
+  }
+  log_open();
+}
+
+/* One json-file record, escaped as Go's encoding/json does (HTML-safe, invalid UTF-8 -> U+FFFD). */
+static void log_emit(int stream, const unsigned char *s, size_t n) {
+  if (L.fd < 0) return;
+  static char out[16384 * 6 + 128];
+  char *o = out;
+  o += sprintf(o, "{\"log\":\"");
+  for (size_t i = 0; i < n;) {
+    unsigned char c = s[i];
+    if (c < 0x80) {
+      if (c == '"' || c == '\\') *o++ = '\\', *o++ = c;
+      else if (c == '\n') *o++ = '\\', *o++ = 'n';
+      else if (c == '\r') *o++ = '\\', *o++ = 'r';
+      else if (c == '\t') *o++ = '\\', *o++ = 't';
+      else if (c < 0x20 || c == '<' || c == '>' || c == '&') o += sprintf(o, "\\u%04x", c);
+      else *o++ = c;
+      i++;
+      continue;
+    }
+    int k = c >= 0xf0 && c < 0xf5 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 0;
+    int ok = k && i + k <= n;
+    for (int j = 1; ok && j < k; j++) ok = (s[i + j] & 0xc0) == 0x80;
+    if (ok && k == 3 && ((c == 0xe0 && s[i + 1] < 0xa0) || (c == 0xed && s[i + 1] >= 0xa0))) ok = 0;
+    if (ok && k == 4 && ((c == 0xf0 && s[i + 1] < 0x90) || (c == 0xf4 && s[i + 1] >= 0x90))) ok = 0;
+    if (!ok) {
+      o += sprintf(o, "\\ufffd");
+      i++;
+    } else if (k == 3 && c == 0xe2 && s[i + 1] == 0x80 && (s[i + 2] == 0xa8 || s[i + 2] == 0xa9)) {
+      o += sprintf(o, "\\u202%c", s[i + 2] == 0xa8 ? '8' : '9');
+      i += 3;
+    } else {
+      memcpy(o, s + i, k);
+      o += k;
+      i += k;
+    }
+  }
+  char ts[64];
+  now_rfc3339(ts, sizeof ts);
+  o += sprintf(o, "\",\"stream\":\"%s\",\"time\":\"%s\"}\n", stream == 1 ? "stdout" : "stderr", ts);
+  if (P.log_max > 0 && L.size >= P.log_max) log_rotate(); /* moby rotates before a write once the cap is reached */
+  if (L.fd >= 0 && write_all(L.fd, out, o - out) == 0) L.size += o - out;
+}
+
+/* Splits a stream into lines; moby cuts lines longer than 16 KiB into partial records (no trailing \n). */
+static void log_write(int stream, const char *buf, size_t n) {
+  int s = stream - 1;
+  for (size_t i = 0; i < n; i++) {
+    L.line[s][L.len[s]++] = buf[i];
+    if (buf[i] == '\n' || L.len[s] == sizeof L.line[s]) {
+      log_emit(stream, (unsigned char *)L.line[s], L.len[s]);
+      L.len[s] = 0;
+    }
+  }
+}
+
+static void log_flush(int stream) {
+  int s = stream - 1;
+  if (L.len[s]) log_emit(stream, (unsigned char *)L.line[s], L.len[s]);
+  L.len[s] = 0;
+}
+
+/* ------------------------------------------------------------------ status.json */
+
+static struct state {
+  pid_t pid;
+  unsigned long long pid_start;
+  int running, exit_code, has_exit, restarting;
+  long long restart_count;
+  char started[64], finished[64], error[512];
+} ST;
+
+static unsigned long long proc_starttime(pid_t pid) {
+  char path[64], buf[1024];
+  snprintf(path, sizeof path, "/proc/%d/stat", pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  buf[n] = 0;
+  char *p = strrchr(buf, ')');
+  if (!p) return 0;
+  unsigned long long v = 0;
+  /* field 22 (starttime); after ") " we are at field 3 */
+  for (int f = 3; p && f <= 22; f++) p = strchr(p + 1, ' ');
+  if (p) v = strtoull(p + 1, NULL, 10);
+  return v;
+}
+
+static void json_str(char *out, size_t n, const char *s) {
+  size_t o = 0;
+  for (; *s && o + 8 < n; s++) {
+    if (*s == '"' || *s == '\\') out[o++] = '\\', out[o++] = *s;
+    else if ((unsigned char)*s < 0x20) o += snprintf(out + o, n - o, "\\u%04x", *s);
+    else out[o++] = *s;
+  }
+  out[o] = 0;
+}
+
+static pid_t guardian_pid;
+
+static void write_status(void) {
+  char buf[2048], err[1100], code[16] = "null";
+  json_str(err, sizeof err, ST.error);
+  if (ST.has_exit) snprintf(code, sizeof code, "%d", ST.exit_code);
+  int n = snprintf(buf, sizeof buf,
+                   "{\"running\":%s,\"restarting\":%s,\"pid\":%d,\"pidStart\":%llu,\"supervisorPid\":%d,\"guardianPid\":%d,\"startedAt\":\"%s\",\"finishedAt\":\"%s\","
+                   "\"exitCode\":%s,\"restartCount\":%lld,\"error\":\"%s\"}\n",
+                   ST.running ? "true" : "false", ST.restarting ? "true" : "false", ST.pid, ST.pid_start, getpid(), guardian_pid, ST.started, ST.finished, code, ST.restart_count, err);
+  /* write + rename: a reader sees the old or the new record, never half of one */
+  int fd = open("status.json.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return;
+  write_all(fd, buf, n);
+  close(fd);
+  rename("status.json.tmp", "status.json");
+}
+
+/* ------------------------------------------------------------------ supervisor */
+
+#define MAXC 8
+static struct mon {
+  int out, err, master, stdin_w; /* this run's host ends */
+  int lfd, sigfd, gsock;         /* attach listener, SIGCHLD, channel to the guardian */
+  int clients[MAXC];
+  int exited, status, report;    /* report: pipe to P0 until the first start is reported */
+} M = {.out = -1, .err = -1, .master = -1, .stdin_w = -1, .lfd = -1, .sigfd = -1, .gsock = -1, .report = -1};
+
+static void report(const char *fmt, ...) {
+  if (M.report < 0) return;
+  char buf[1100];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  write_all(M.report, buf, n);
+  close(M.report);
+  M.report = -1;
+}
+
+static void frame(int fd, int stream, const void *buf, uint32_t n) {
+  unsigned char h[8] = {stream, 0, 0, 0, n >> 24, n >> 16, n >> 8, n};
+  if (write_all(fd, h, 8) < 0 || write_all(fd, buf, n) < 0) return;
+}
+
+static void broadcast(int stream, const void *buf, uint32_t n) {
+  for (int i = 0; i < MAXC; i++)
+    if (M.clients[i] > 0) frame(M.clients[i], stream, buf, n);
+}
+
+static void drop_client(int i) {
+  close(M.clients[i]);
+  M.clients[i] = 0;
+}
+
+static int accept_client(void) {
+  int c = accept4(M.lfd, NULL, NULL, SOCK_CLOEXEC);
+  if (c < 0) return -1;
+  for (int i = 0; i < MAXC; i++)
+    if (!M.clients[i]) return M.clients[i] = c, i;
+  close(c);
+  return -1;
+}
+
+/* Client -> shim frames: [type,0,0,0,len BE32] payload. 0 stdin data, 1 stdin EOF, 2 resize (rows,cols BE16), 3 start. */
+static int client_frame(int i) {
+  unsigned char h[8];
+  static char buf[65536];
+  ssize_t n = recv(M.clients[i], h, 8, MSG_WAITALL);
+  if (n != 8) return drop_client(i), -1;
+  uint32_t len = (uint32_t)h[4] << 24 | h[5] << 16 | h[6] << 8 | h[7];
+  if (len > sizeof buf || (len && recv(M.clients[i], buf, len, MSG_WAITALL) != (ssize_t)len)) return drop_client(i), -1;
+  int in = M.master >= 0 ? M.master : M.stdin_w;
+  switch (h[0]) {
+  case 0:
+    if (in >= 0) write_all(in, buf, len);
+    break;
+  case 1:
+    if (M.stdin_w >= 0) close(M.stdin_w), M.stdin_w = -1;
+    break;
+  case 2:
+    if (M.master >= 0 && len >= 4) {
+      struct winsize ws = {.ws_row = (unsigned char)buf[0] << 8 | (unsigned char)buf[1], .ws_col = (unsigned char)buf[2] << 8 | (unsigned char)buf[3]};
+      ioctl(M.master, TIOCSWINSZ, &ws);
+    }
+    break;
+  }
+  return h[0];
+}
+
+/* Clones the container and runs it up to the start barrier. Returns its pid, or -exitcode on failure. */
+static pid_t start_run(void) {
+  int sp[2], o[2] = {-1, -1}, e[2] = {-1, -1}, in[2] = {-1, -1};
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) return -125;
+  if (!P.tty && (pipe2(o, O_CLOEXEC) < 0 || pipe2(e, O_CLOEXEC) < 0)) return -125;
+  if (P.open_stdin && !P.tty && pipe2(in, O_CLOEXEC) < 0) return -125;
+  int flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | (strcmp(P.net, "host") ? CLONE_NEWNET : 0);
+  pid_t pid = syscall(SYS_clone, flags | SIGCHLD, 0, 0, 0, 0);
+  if (pid < 0) {
+    snprintf(ST.error, sizeof ST.error, "clone: %s", strerror(errno));
+    return -125;
+  }
+  if (pid == 0) {
+    close(sp[0]);
+    sync_sock = sp[1];
+    container_init(in[0], o[1], e[1]);
+  }
+  close(sp[1]);
+  if (o[1] >= 0) close(o[1]), close(e[1]);
+  if (in[0] >= 0) close(in[0]);
+  for (int i = 0; i < P.ncgroups; i++) { /* join cgroups before any user code runs */
+    int fd = open(P.cgroups[i], O_WRONLY | O_CLOEXEC);
+    if (fd >= 0) dprintf(fd, "%d", pid), close(fd);
+  }
+  char msg[1100];
+  int fds[4], nfds;
+  ssize_t n = recv_fds(sp[0], msg, sizeof msg - 1, fds, &nfds, 0);
+  int code = 125;
+  if (n > 0 && msg[0] == 'R') {
+    M.out = o[0], M.err = e[0], M.stdin_w = in[1], M.master = nfds ? fds[0] : -1;
+    ST.pid = pid;
+    ST.pid_start = proc_starttime(pid);
+    /* tell the guardian which pid and fds to adopt should we die */
+    int gf[3], ng = 0;
+    if (M.master >= 0) gf[ng++] = M.master;
+    else gf[ng++] = M.out, gf[ng++] = M.err;
+    send_fds(M.gsock, &pid, sizeof pid, gf, ng);
+    if (P.wait_attach) { /* attached run: hold the barrier until the client is listening (30 s at most) */
+      report("%d\n", pid);
+      struct pollfd pf = {M.lfd, POLLIN, 0};
+      int i;
+      if (poll(&pf, 1, 30000) == 1 && (i = accept_client()) >= 0) {
+        struct pollfd cf = {M.clients[i], POLLIN, 0};
+        while (M.clients[i] && poll(&cf, 1, 30000) == 1) { /* stdin frames may precede "start" (3) */
+          int t = client_frame(i);
+          if (t == 3 || t < 0) break;
+        }
+      }
+    }
+    send(sp[0], "G", 1, MSG_NOSIGNAL);
+    n = recv(sp[0], msg, sizeof msg - 1, 0); /* EOF = execve succeeded (the socket was close-on-exec) */
+    close(sp[0]);
+    if (n <= 0) {
+      ST.running = 1;
+      ST.restarting = 0;
+      ST.has_exit = 0;
+      now_rfc3339(ST.started, sizeof ST.started);
+      ST.finished[0] = 0;
+      ST.error[0] = 0;
+      write_status();
+      report("%d\n", pid);
+      return pid;
+    }
+  } else close(sp[0]);
+  if (n > 1) {
+    msg[n] = 0;
+    code = (unsigned char)msg[1];
+    snprintf(ST.error, sizeof ST.error, "%.500s", msg + 2);
+  } else snprintf(ST.error, sizeof ST.error, "container init exited during setup");
+  int st;
+  waitpid(pid, &st, 0);
+  for (int *f = (int[]){M.out, M.err, M.stdin_w, M.master}, k = 0; k < 4; k++)
+    if (f[k] >= 0) close(f[k]);
+  M.out = M.err = M.stdin_w = M.master = -1;
+  return -code;
+}
+
+static int should_restart(int code) {
+  if (faccessat(AT_FDCWD, "stop-requested", F_OK, 0) == 0) return 0; /* `stop`/`kill` by the user */
+  if (!strcmp(P.restart, "always") || !strcmp(P.restart, "unless-stopped")) return 1;
+  if (!strcmp(P.restart, "on-failure")) return code != 0 && (P.retries <= 0 || ST.restart_count < P.retries);
+  return 0;
+}
+
+static void finish_run(int code, int again) {
+  log_flush(1);
+  log_flush(2);
+  ST.running = 0;
+  ST.restarting = again;
+  ST.exit_code = code;
+  ST.has_exit = 1;
+  now_rfc3339(ST.finished, sizeof ST.finished);
+  write_status();
+  char c[16];
+  int n = snprintf(c, sizeof c, "%d", code);
+  broadcast(3, c, n);
+  for (int i = 0; i < MAXC; i++)
+    if (M.clients[i]) drop_client(i);
+  if (M.stdin_w >= 0) close(M.stdin_w), M.stdin_w = -1;
+  M.exited = 0;
+}
+
+static void pump(int *fd, int stream) {
+  static char buf[32768];
+  ssize_t n = read(*fd, buf, sizeof buf);
+  if (n > 0) {
+    log_write(stream, buf, n);
+    broadcast(stream, buf, n);
+  } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) { /* EOF, or EIO from a pty whose slave is gone */
+    log_flush(stream);
+    close(*fd);
+    *fd = -1;
+  }
+}
+
+/* The monitor loop, shared by S and by G after a takeover. */
+static void monitor(void) {
+  long long backoff = 100;
+  struct timespec run_start;
+  clock_gettime(CLOCK_MONOTONIC, &run_start);
+  for (;;) {
+    struct pollfd pf[4 + MAXC];
+    int n = 0;
+    pf[n++] = (struct pollfd){M.sigfd, POLLIN, 0};
+    pf[n++] = (struct pollfd){M.lfd, POLLIN, 0};
+    int io0 = n;
+    pf[n++] = (struct pollfd){M.master >= 0 ? M.master : M.out, POLLIN, 0};
+    pf[n++] = (struct pollfd){M.master >= 0 ? -1 : M.err, POLLIN, 0};
+    for (int i = 0; i < MAXC; i++) pf[n++] = (struct pollfd){M.clients[i] ? M.clients[i] : -1, POLLIN, 0};
+    if (!M.exited || pf[io0].fd >= 0 || pf[io0 + 1].fd >= 0)
+      if (poll(pf, n, -1) < 0 && errno != EINTR) _exit(1);
+    if (pf[0].revents) {
+      struct signalfd_siginfo si;
+      while (read(M.sigfd, &si, sizeof si) > 0) {}
+    }
+    int st;
+    pid_t p;
+    while ((p = waitpid(-1, &st, WNOHANG)) > 0)
+      if (p == ST.pid) M.exited = 1, M.status = st;
+    if (pf[1].revents & POLLIN) accept_client();
+    if (pf[io0].revents) pump(M.master >= 0 ? &M.master : &M.out, 1);
+    if (pf[io0 + 1].revents) pump(&M.err, 2);
+    for (int i = 0; i < MAXC; i++)
+      if (pf[4 + i].fd >= 0 && pf[4 + i].revents && M.clients[i]) client_frame(i);
+    if (!M.exited || M.out >= 0 || M.err >= 0 || M.master >= 0) continue;
+    int code = WIFEXITED(M.status) ? WEXITSTATUS(M.status) : 128 + WTERMSIG(M.status);
+    int again = should_restart(code);
+    finish_run(code, again);
+    if (!again) break;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (now.tv_sec - run_start.tv_sec >= 10) backoff = 100; /* moby: reset the backoff after 10 s of uptime */
+    struct timespec d = {backoff / 1000, (backoff % 1000) * 1000000};
+    nanosleep(&d, NULL);
+    backoff = backoff * 2 > 60000 ? 60000 : backoff * 2;
+    ST.restart_count++;
+    clock_gettime(CLOCK_MONOTONIC, &run_start);
+    pid_t r = start_run();
+    if (r < 0) {
+      ST.exit_code = -r;
+      ST.restarting = 0;
+      write_status();
+      break;
+    }
+  }
+  unlink("attach.sock");
+  _exit(0);
+}
+
+static int make_sigfd(void) {
+  sigset_t s;
+  sigemptyset(&s);
+  sigaddset(&s, SIGCHLD);
+  sigprocmask(SIG_BLOCK, &s, NULL);
+  return signalfd(-1, &s, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+static void supervisor(void) {
+  M.sigfd = make_sigfd();
+  log_open();
+  pid_t r = start_run();
+  if (r < 0) {
+    ST.exit_code = -r;
+    ST.has_exit = 1;
+    now_rfc3339(ST.finished, sizeof ST.finished);
+    write_status();
+    report("E%d %s\n", -r, ST.error);
+    /* an attached client (already told the pid) gets the error and the exit code like any output */
+    char c[16], line[600];
+    broadcast(2, line, snprintf(line, sizeof line, "%s\n", ST.error));
+    broadcast(3, c, snprintf(c, sizeof c, "%d", -r));
+    _exit(2);
+  }
+  P.wait_attach = 0; /* restarts do not wait for a client */
+  monitor();
+}
+
+/* G: waits for S. If S dies by a signal, the container (reparented to us, the subreaper) is adopted. */
+static void guardian(int gsock) {
+  pid_t spid = fork();
+  if (spid == 0) {
+    M.gsock = gsock;
+    supervisor();
+  }
+  close(M.report);
+  M.report = -1;
+  int sigfd = make_sigfd();
+  int held[3] = {-1, -1, -1}, geof = 0;
+  pid_t cpid = 0, reaped = 0;
+  int reaped_status = 0;
+  for (;;) {
+    struct pollfd pf[2] = {{sigfd, POLLIN, 0}, {geof ? -1 : gsock, POLLIN, 0}};
+    if (poll(pf, 2, -1) < 0 && errno != EINTR) _exit(1);
+    if (pf[1].revents) {
+      int fds[4], nfds;
+      pid_t pid;
+      ssize_t r = recv_fds(gsock, &pid, sizeof pid, fds, &nfds, MSG_DONTWAIT);
+      if (r == 0) geof = 1; /* S closed its end (it is exiting): wait for SIGCHLD without spinning */
+      if (r > 0) {
+        for (int i = 0; i < 3; i++)
+          if (held[i] >= 0) close(held[i]), held[i] = -1;
+        for (int i = 0; i < nfds && i < 3; i++) held[i] = fds[i];
+        cpid = pid;
+      }
+    }
+    if (!pf[0].revents) continue;
+    struct signalfd_siginfo si;
+    while (read(sigfd, &si, sizeof si) > 0) {}
+    int st, takeover = 0;
+    pid_t p;
+    while ((p = waitpid(-1, &st, WNOHANG)) > 0) {
+      if (p == spid) {
+        if (WIFEXITED(st)) _exit(0); /* S finished its job (or failed to start): nothing to adopt */
+        takeover = 1;
+      } else reaped = p, reaped_status = st;
+    }
+    if (!takeover) continue;
+    /* drain fd hand-overs that S sent just before dying */
+    int fds[4], nfds;
+    pid_t pid;
+    while (recv_fds(gsock, &pid, sizeof pid, fds, &nfds, MSG_DONTWAIT) > 0) {
+      for (int i = 0; i < 3; i++)
+        if (held[i] >= 0) close(held[i]), held[i] = -1;
+      for (int i = 0; i < nfds && i < 3; i++) held[i] = fds[i];
+      cpid = pid;
+    }
+    close(gsock);
+    /* the last status S wrote has startedAt/restartCount; keep them */
+    size_t len;
+    char *s = slurp("status.json", &len), *q;
+    if (s && (q = strstr(s, "\"startedAt\":\""))) snprintf(ST.started, 31, "%s", q + 13), ST.started[strcspn(ST.started, "\"")] = 0;
+    if (s && (q = strstr(s, "\"restartCount\":"))) ST.restart_count = atoll(q + 15);
+    free(s);
+    M.sigfd = sigfd;
+    M.gsock = -1;
+    ST.pid = cpid;
+    ST.pid_start = proc_starttime(cpid);
+    ST.running = 1;
+    if (P.tty) M.master = held[0];
+    else M.out = held[0], M.err = held[1];
+    int flags;
+    if (M.out >= 0) flags = fcntl(M.out, F_GETFL), fcntl(M.out, F_SETFL, flags | O_NONBLOCK);
+    if (M.err >= 0) flags = fcntl(M.err, F_GETFL), fcntl(M.err, F_SETFL, flags | O_NONBLOCK);
+    if (M.master >= 0) flags = fcntl(M.master, F_GETFL), fcntl(M.master, F_SETFL, flags | O_NONBLOCK);
+    if (reaped == cpid) M.exited = 1, M.status = reaped_status;
+    log_open();
+    write_status();
+    monitor();
+  }
+}
+
+int main(int argc, char **argv) {
+  if (argc != 3 || strcmp(argv[1], "run")) {
+    fprintf(stderr, "usage: bunker-shim run <plan>\n");
+    return 2;
+  }
+  if (parse_plan(argv[2]) < 0) {
+    fprintf(stderr, "bunker-shim: invalid plan %s\n", argv[2]);
+    return 2;
+  }
+  if (chdir(P.dir) < 0) {
+    fprintf(stderr, "bunker-shim: chdir %s: %s\n", P.dir, strerror(errno));
+    return 2;
+  }
+  signal(SIGPIPE, SIG_IGN);
+  /* attach.sock is bound relative to the container dir: sun_path holds only 108 bytes */
+  unlink("attach.sock");
+  unlink("stop-requested");
+  M.lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_un sa = {.sun_family = AF_UNIX, .sun_path = "attach.sock"};
+  if (M.lfd < 0 || bind(M.lfd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(M.lfd, 8) < 0) {
+    fprintf(stderr, "bunker-shim: attach socket: %s\n", strerror(errno));
+    return 2;
+  }
+  chmod("attach.sock", 0600);
+  int rp[2], gs[2];
+  if (pipe2(rp, O_CLOEXEC) < 0 || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, gs) < 0) return 2;
+  pid_t g = fork();
+  if (g == 0) {
+    close(rp[0]);
+    close(gs[0]);
+    setsid(); /* out of the CLI's session: Ctrl-C on the terminal must not reach the supervisors */
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    dup2(null, 0), dup2(null, 1), dup2(null, 2);
+    close(null);
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
+    guardian_pid = getpid();
+    M.report = rp[1];
+    guardian(gs[1]);
+  }
+  close(rp[1]);
+  char buf[1200];
+  size_t got = 0;
+  ssize_t n;
+  while (got < sizeof buf - 1 && (n = read(rp[0], buf + got, sizeof buf - 1 - got)) > 0) {
+    got += n;
+    if (buf[got - 1] == '\n') break;
+  }
+  buf[got] = 0;
+  if (got && buf[0] != 'E') {
+    fputs(buf, stdout);
+    return 0;
+  }
+  if (!got) {
+    fprintf(stderr, "bunker-shim: supervisor died during start\n");
+    return 125;
+  }
+  char *sp = strchr(buf, ' ');
+  fputs(sp ? sp + 1 : buf, stderr);
+  return atoi(buf + 1);
+}

@@ -1,0 +1,226 @@
+/**
+ * Runtime policy, as pure functions: what a container gets (capabilities, mounts, masked paths, /dev,
+ * environment defaults) and the plan encoding the shim executes. No I/O here, so all of it is unit-tested.
+ * Defaults follow Docker's (moby oci/defaults.go, oci/caps).
+ */
+import { invalidParameter } from "../errors.ts";
+import { MS } from "../../sys/index.ts";
+
+/** Everything the runtime needs to start one container. Paths are host paths unless named otherwise. */
+export interface ContainerPlan {
+  id: string;
+  /** lowerDirs: image layer diff dirs, top-most layer first (overlayfs `lowerdir` order). */
+  rootfs: { lowerDirs: string[]; upperDir: string; workDir: string; mergedDir: string };
+  hostname: string;
+  args: string[];
+  env: string[];
+  cwd: string;
+  /** As given to `-u` (user[:group], names or ids); resolved inside the container root by the shim. */
+  user: string;
+  tty: boolean;
+  openStdin: boolean;
+  /** Final capability names (see resolveCapabilities), with or without the CAP_ prefix. */
+  capabilities: string[];
+  noNewPrivileges: boolean;
+  privileged: boolean;
+  network: "none" | "host" | "private";
+  binds: { source: string; target: string; readonly: boolean }[];
+  maskedPaths: string[];
+  readonlyPaths: string[];
+  /** The container's own directory: logs, status.json, attach.sock, hosts/hostname/resolv.conf. */
+  containerDir: string;
+  /** json-file `max-size` in bytes (0/undefined = unlimited) and `max-file` (default 1). */
+  logMaxSize?: number;
+  logMaxFile?: number;
+  restart: { name: "no" | "on-failure" | "always" | "unless-stopped"; maxRetries?: number };
+  /** cgroup.procs (or tasks) files the container's init joins before it execs. */
+  cgroupProcs?: string[];
+}
+
+/** Capability numbers (linux/capability.h). */
+export const CAPABILITIES: Readonly<Record<string, number>> = {
+  CAP_CHOWN: 0, CAP_DAC_OVERRIDE: 1, CAP_DAC_READ_SEARCH: 2, CAP_FOWNER: 3, CAP_FSETID: 4, CAP_KILL: 5,
+  CAP_SETGID: 6, CAP_SETUID: 7, CAP_SETPCAP: 8, CAP_LINUX_IMMUTABLE: 9, CAP_NET_BIND_SERVICE: 10,
+  CAP_NET_BROADCAST: 11, CAP_NET_ADMIN: 12, CAP_NET_RAW: 13, CAP_IPC_LOCK: 14, CAP_IPC_OWNER: 15,
+  CAP_SYS_MODULE: 16, CAP_SYS_RAWIO: 17, CAP_SYS_CHROOT: 18, CAP_SYS_PTRACE: 19, CAP_SYS_PACCT: 20,
+  CAP_SYS_ADMIN: 21, CAP_SYS_BOOT: 22, CAP_SYS_NICE: 23, CAP_SYS_RESOURCE: 24, CAP_SYS_TIME: 25,
+  CAP_SYS_TTY_CONFIG: 26, CAP_MKNOD: 27, CAP_LEASE: 28, CAP_AUDIT_WRITE: 29, CAP_AUDIT_CONTROL: 30,
+  CAP_SETFCAP: 31, CAP_MAC_OVERRIDE: 32, CAP_MAC_ADMIN: 33, CAP_SYSLOG: 34, CAP_WAKE_ALARM: 35,
+  CAP_BLOCK_SUSPEND: 36, CAP_AUDIT_READ: 37, CAP_PERFMON: 38, CAP_BPF: 39, CAP_CHECKPOINT_RESTORE: 40,
+};
+
+/** Docker's default set; its mask is 0xa80425fb. */
+export const DEFAULT_CAPABILITIES: readonly string[] = [
+  "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID",
+  "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+];
+
+/** Docker's masked paths: bound over with /dev/null (files) or a read-only tmpfs (directories). */
+export const DEFAULT_MASKED_PATHS: readonly string[] = [
+  "/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+  "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
+  "/sys/devices/virtual/powercap",
+];
+
+/** Docker's read-only paths. */
+export const DEFAULT_READONLY_PATHS: readonly string[] = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+
+/** The device nodes every container gets, bound from the host's /dev (see buildMounts for why binds). */
+export const DEFAULT_DEVICES: readonly string[] = ["null", "zero", "full", "random", "urandom", "tty"];
+
+const capName = (raw: string): string => {
+  const up = raw.toUpperCase();
+  if (up === "ALL") return up;
+  const name = up.startsWith("CAP_") ? up : `CAP_${up}`;
+  if (!(name in CAPABILITIES)) throw invalidParameter(`unknown capability: "${name}"`);
+  return name;
+};
+
+/** --cap-add/--cap-drop/--privileged over the defaults, exactly as moby's TweakCapabilities. */
+export function resolveCapabilities(opts: { capAdd?: string[]; capDrop?: string[]; privileged?: boolean }): string[] {
+  const all = Object.keys(CAPABILITIES);
+  if (opts.privileged) return all;
+  const add = (opts.capAdd ?? []).map(capName);
+  const drop = (opts.capDrop ?? []).map(capName);
+  if (add.length === 0 && drop.length === 0) return [...DEFAULT_CAPABILITIES];
+  let caps: string[];
+  if (add.includes("ALL")) caps = all.filter((c) => !drop.includes(c));
+  else if (drop.includes("ALL")) caps = add;
+  else caps = [...DEFAULT_CAPABILITIES.filter((c) => !drop.includes(c)), ...add];
+  return [...new Set(caps)];
+}
+
+/** The capability bit mask of a list of names. */
+export function capabilityMask(names: readonly string[]): bigint {
+  let mask = 0n;
+  for (const n of names) {
+    const name = capName(n);
+    if (name === "ALL") return capabilityMask(Object.keys(CAPABILITIES));
+    mask |= 1n << BigInt(CAPABILITIES[name]!);
+  }
+  return mask;
+}
+
+/** One step of the container's mount setup, executed in order by the shim inside the new root. */
+export interface MountOp {
+  /** fs: fresh mount; bind; mask (/dev/null or ro tmpfs); ro (bind read-only onto itself); link: symlink. */
+  kind: "fs" | "bind" | "mask" | "ro" | "link";
+  source: string;
+  /** Path inside the container; symlinks in it resolve inside the root (openat2 RESOLVE_IN_ROOT). */
+  target: string;
+  fstype?: string;
+  flags: number;
+  data?: string;
+}
+
+/** The files /etc/hosts, /etc/hostname and /etc/resolv.conf are bound from, in the container dir. */
+export const ETC_FILES = { hosts: "/etc/hosts", hostname: "/etc/hostname", "resolv.conf": "/etc/resolv.conf" } as const;
+
+/**
+ * The ordered mount list. Every writable mount a container can mknod on is nodev (overlay root, /dev
+ * tmpfs, /dev/shm, binds): a device node from an image or from `mknod` inside the container opens nothing.
+ * The standard devices are therefore bind mounts of the host's own nodes rather than mknod'ed nodes, which
+ * needs no devices cgroup and works the same on cgroup v1 and v2.
+ */
+export function buildMounts(plan: Pick<ContainerPlan, "privileged" | "tty" | "binds" | "maskedPaths" | "readonlyPaths" | "containerDir">): MountOp[] {
+  const { NOSUID, NODEV, NOEXEC, RDONLY } = MS;
+  const ops: MountOp[] = [
+    { kind: "fs", source: "proc", target: "/proc", fstype: "proc", flags: NOSUID | NODEV | NOEXEC },
+    { kind: "fs", source: "tmpfs", target: "/dev", fstype: "tmpfs", flags: NOSUID | NODEV, data: "mode=755,size=65536k" },
+    { kind: "fs", source: "devpts", target: "/dev/pts", fstype: "devpts", flags: NOSUID | NOEXEC, data: "newinstance,ptmxmode=0666,mode=0620,gid=5" },
+    { kind: "fs", source: "shm", target: "/dev/shm", fstype: "tmpfs", flags: NOSUID | NODEV | NOEXEC, data: "mode=1777,size=65536k" },
+    { kind: "fs", source: "mqueue", target: "/dev/mqueue", fstype: "mqueue", flags: NOSUID | NODEV | NOEXEC },
+    { kind: "fs", source: "sysfs", target: "/sys", fstype: "sysfs", flags: NOSUID | NODEV | NOEXEC | (plan.privileged ? 0 : RDONLY) },
+  ];
+  for (const d of DEFAULT_DEVICES) ops.push({ kind: "bind", source: `/dev/${d}`, target: `/dev/${d}`, flags: 0 });
+  const links: [string, string][] = [
+    ["pts/ptmx", "/dev/ptmx"], ["/proc/self/fd", "/dev/fd"], ["/proc/self/fd/0", "/dev/stdin"],
+    ["/proc/self/fd/1", "/dev/stdout"], ["/proc/self/fd/2", "/dev/stderr"], ["/proc/kcore", "/dev/core"],
+  ];
+  for (const [to, at] of links) ops.push({ kind: "link", source: to, target: at, flags: 0 });
+  for (const [file, target] of Object.entries(ETC_FILES)) ops.push({ kind: "bind", source: `${plan.containerDir}/${file}`, target, flags: NODEV | NOSUID });
+  for (const b of plan.binds) ops.push({ kind: "bind", source: b.source, target: b.target, flags: NODEV | (b.readonly ? RDONLY : 0) });
+  if (!plan.privileged) {
+    for (const p of plan.maskedPaths) ops.push({ kind: "mask", source: "", target: p, flags: 0 });
+    for (const p of plan.readonlyPaths) ops.push({ kind: "ro", source: "", target: p, flags: RDONLY | NOSUID | NODEV | NOEXEC });
+  }
+  return ops;
+}
+
+/** The overlayfs mount data. Fails early where the kernel would (one page of options). */
+export function overlayOptions(rootfs: ContainerPlan["rootfs"]): string {
+  if (rootfs.lowerDirs.length === 0) throw invalidParameter("rootfs needs at least one lower dir");
+  for (const p of [...rootfs.lowerDirs, rootfs.upperDir, rootfs.workDir])
+    if (/[,:\\]/.test(p)) throw invalidParameter(`overlay path contains a comma, colon or backslash: "${p}"`);
+  const data = `lowerdir=${rootfs.lowerDirs.join(":")},upperdir=${rootfs.upperDir},workdir=${rootfs.workDir}`;
+  if (data.length > 4000) throw invalidParameter(`overlay options are ${data.length} bytes, over one page: use shorter layer paths (overlay2/l links)`);
+  return data;
+}
+
+/** Docker's environment additions: PATH if the image has none, HOSTNAME, TERM for a tty. HOME is set by the shim from passwd. */
+export function containerEnv(plan: Pick<ContainerPlan, "env" | "hostname" | "tty">): string[] {
+  const has = (k: string) => plan.env.some((e) => e.startsWith(`${k}=`));
+  const env = [...plan.env];
+  if (!has("PATH")) env.unshift("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+  if (!has("HOSTNAME")) env.unshift(`HOSTNAME=${plan.hostname}`);
+  if (plan.tty && !has("TERM")) env.push("TERM=xterm");
+  return env;
+}
+
+/** /etc/hosts as Docker writes it for a container without a bridge address. */
+export function hostsFile(hostname: string): string {
+  return [
+    "127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback", "fe00::0\tip6-localnet", "ff00::0\tip6-mcastprefix",
+    "ff02::1\tip6-allnodes", "ff02::2\tip6-allrouters", `127.0.1.1\t${hostname}`, "",
+  ].join("\n");
+}
+
+/** resolv.conf from the host's: kept as is for --network host, else without loopback nameservers (unreachable from a private netns). */
+export function resolvConf(network: ContainerPlan["network"], host: string): string {
+  if (network === "host") return host;
+  const lines = host.split("\n").filter((l) => !/^\s*nameserver\s+(127\.|::1\b)/.test(l));
+  if (!lines.some((l) => /^\s*nameserver\s/.test(l))) lines.push("nameserver 8.8.8.8", "nameserver 8.8.4.4");
+  return `${lines.join("\n").trim()}\n`;
+}
+
+const KIND: Record<MountOp["kind"], string> = { fs: "M", bind: "B", mask: "m", ro: "r", link: "L" };
+
+/** Serializes a plan for the shim: NUL-terminated strings, a key then its values (see shim.c parse_plan). */
+export function encodePlan(plan: ContainerPlan, opts: { waitAttach: boolean; logPath: string }): Uint8Array {
+  const out: string[] = [];
+  const put = (...v: (string | number)[]) => {
+    for (const s of v) {
+      const str = String(s);
+      if (str.includes("\0")) throw invalidParameter(`value contains a NUL byte: ${JSON.stringify(str)}`);
+      out.push(str);
+    }
+  };
+  put("id", plan.id, "hostname", plan.hostname, "dir", plan.containerDir);
+  put("rootfs", plan.rootfs.mergedDir, overlayOptions(plan.rootfs));
+  for (const a of plan.args) put("arg", a);
+  for (const e of containerEnv(plan)) put("env", e);
+  put("cwd", plan.cwd || "/", "user", plan.user, "tty", plan.tty ? 1 : 0, "stdin", plan.openStdin ? 1 : 0);
+  put("caps", capabilityMask(plan.privileged ? ["ALL"] : plan.capabilities).toString(16), "nnp", plan.noNewPrivileges ? 1 : 0);
+  put("net", plan.network, "wait", opts.waitAttach ? 1 : 0, "log", opts.logPath);
+  if (plan.logMaxSize) put("logmax", plan.logMaxSize, "logfiles", Math.max(1, plan.logMaxFile ?? 1));
+  put("restart", plan.restart.name, "retries", plan.restart.maxRetries ?? 0);
+  for (const c of plan.cgroupProcs ?? []) put("cgroup", c);
+  for (const m of buildMounts(plan)) put("mount", KIND[m.kind], m.source, m.target, m.fstype ?? "", m.flags, m.data ?? "");
+  if (plan.args.length === 0) throw invalidParameter("No command specified");
+  return new TextEncoder().encode(`${out.join("\0")}\0`);
+}
+
+/** Decodes a plan back into key/value records (tests, debugging). */
+export function decodePlan(bytes: Uint8Array): [string, ...string[]][] {
+  const arity: Record<string, number> = { rootfs: 2, mount: 6 };
+  const toks = new TextDecoder().decode(bytes).split("\0");
+  toks.pop();
+  const recs: [string, ...string[]][] = [];
+  for (let i = 0; i < toks.length; ) {
+    const k = toks[i++]!;
+    const n = arity[k] ?? 1;
+    recs.push([k, ...toks.slice(i, i + n)]);
+    i += n;
+  }
+  return recs;
+}

@@ -1,0 +1,75 @@
+/**
+ * Starting a container: write the plan and the /etc files into the container dir, then spawn the shim,
+ * which prints the container's pid once it runs (or, attached, once it waits at the start barrier).
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { EngineError } from "../errors.ts";
+import { attachContainer, type AttachHandlers, type Attachment } from "./attach.ts";
+import { shimPath } from "./shim-binary.ts";
+import { encodePlan, hostsFile, resolvConf, type ContainerPlan } from "./spec.ts";
+
+/** A start failure; exitCode is what `docker run` exits with (125 runtime, 126 not executable, 127 not found). */
+export class ContainerStartError extends EngineError {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super("system", message);
+    this.name = "ContainerStartError";
+  }
+}
+
+/** The json-file log of a container, named as Docker names it. */
+export function logPath(plan: Pick<ContainerPlan, "id" | "containerDir">): string {
+  return join(plan.containerDir, `${plan.id}-json.log`);
+}
+
+/** Writes hostname, hosts and resolv.conf into the container dir unless the engine already did. */
+export function writeEtcFiles(plan: Pick<ContainerPlan, "containerDir" | "hostname" | "network">): void {
+  const put = (name: string, content: () => string) => {
+    const p = join(plan.containerDir, name);
+    if (!existsSync(p)) writeFileSync(p, content());
+  };
+  put("hostname", () => `${plan.hostname}\n`);
+  put("hosts", () => (plan.network === "host" ? readFileSync("/etc/hosts", "utf8") : hostsFile(plan.hostname)));
+  put("resolv.conf", () => {
+    let host = "";
+    try {
+      host = readFileSync("/etc/resolv.conf", "utf8");
+    } catch {}
+    return resolvConf(plan.network, host);
+  });
+}
+
+/** Options for startContainer. */
+export interface StartOptions extends AttachHandlers {
+  /** The data root the shim is installed under (<dataRoot>/bin). */
+  dataRoot?: string;
+}
+
+/**
+ * Starts a container under its own supervisor and returns once it runs. "detached": the call returns
+ * after exec. "attached": the container waits until this call has attached, so no output is missed; use
+ * `attach` to relay stdin/resizes and `attach.exited` for the exit code.
+ */
+export async function startContainer(
+  plan: ContainerPlan,
+  stdio: "detached" | "attached" = "detached",
+  opts: StartOptions = {},
+): Promise<{ pid: number; attach?: Attachment }> {
+  const planBytes = encodePlan(plan, { waitAttach: stdio === "attached", logPath: logPath(plan) });
+  mkdirSync(plan.containerDir, { recursive: true });
+  mkdirSync(plan.rootfs.mergedDir, { recursive: true });
+  writeEtcFiles(plan);
+  const planFile = join(plan.containerDir, "plan");
+  writeFileSync(planFile, planBytes, { mode: 0o600 });
+  const shim = await shimPath(opts.dataRoot ?? join(plan.containerDir, "..", ".."));
+  const proc = Bun.spawn([shim, "run", planFile], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  if (code !== 0) throw new ContainerStartError(err.trim() || `shim exited with ${code}`, code === 2 ? 125 : code);
+  const pid = Number(out.trim());
+  if (stdio === "detached") return { pid };
+  const attach = await attachContainer(plan.containerDir, opts, { start: true });
+  return { pid, attach };
+}

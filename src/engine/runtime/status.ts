@@ -1,0 +1,110 @@
+/**
+ * Reading what the shim records in <containerDir>/status.json (written with rename, so never torn) and
+ * signalling the container. A recorded pid is trusted only while /proc/<pid>/stat's start time matches.
+ */
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { constants } from "node:os";
+import { basename, join } from "node:path";
+import { conflict, invalidParameter } from "../errors.ts";
+
+/** A container's runtime state. `restarting`: exited, and its supervisor will start it again. */
+export interface ContainerStatus {
+  running: boolean;
+  restarting: boolean;
+  pid?: number;
+  exitCode?: number;
+  startedAt?: string;
+  finishedAt?: string;
+  restartCount: number;
+  /** A start failure, or "supervisor died" when nothing is left to record the exit. */
+  error?: string;
+  supervisorPid?: number;
+}
+
+interface Raw {
+  running: boolean;
+  restarting: boolean;
+  pid: number;
+  pidStart: number;
+  supervisorPid: number;
+  guardianPid: number;
+  startedAt: string;
+  finishedAt: string;
+  exitCode: number | null;
+  restartCount: number;
+  error: string;
+}
+
+/** Field 22 of /proc/<pid>/stat (start time in clock ticks), or undefined if the process is gone. */
+export function processStartTime(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]);
+  } catch {
+    return undefined;
+  }
+}
+
+const alive = (pid: number) => pid > 0 && processStartTime(pid) !== undefined;
+
+/** The container's status from its directory. Never throws for a container that was never started. */
+export function readContainerStatus(containerDir: string): ContainerStatus {
+  let raw: Raw;
+  try {
+    raw = JSON.parse(readFileSync(join(containerDir, "status.json"), "utf8"));
+  } catch {
+    return { running: false, restarting: false, restartCount: 0 };
+  }
+  const supervised = alive(raw.supervisorPid) || alive(raw.guardianPid);
+  const st: ContainerStatus = {
+    running: raw.running && raw.pid > 0 && processStartTime(raw.pid) === raw.pidStart,
+    restarting: false,
+    pid: raw.pid || undefined,
+    exitCode: raw.exitCode ?? undefined,
+    startedAt: raw.startedAt || undefined,
+    finishedAt: raw.finishedAt || undefined,
+    restartCount: raw.restartCount,
+    error: raw.error || undefined,
+    supervisorPid: supervised ? raw.supervisorPid : undefined,
+  };
+  if (raw.running && !st.running && !supervised) {
+    // Both supervisors were killed and the container is gone: nobody could record how it ended.
+    return { ...st, exitCode: 255, error: "supervisor died", pid: undefined };
+  }
+  st.restarting = raw.restarting && supervised;
+  if (!st.running) st.pid = undefined;
+  return st;
+}
+
+/** "KILL", "SIGKILL", "9" or 9 -> 9. */
+export function signalNumber(signal: string | number): number {
+  if (typeof signal === "number" || /^\d+$/.test(signal)) {
+    const n = Number(signal);
+    if (n < 1 || n > 64) throw invalidParameter(`Invalid signal: ${signal}`);
+    return n;
+  }
+  const up = signal.toUpperCase();
+  const n = (constants.signals as Record<string, number>)[up.startsWith("SIG") ? up : `SIG${up}`];
+  if (n === undefined) throw invalidParameter(`Invalid signal: ${signal}`);
+  return n;
+}
+
+/**
+ * Sends a signal to the container's init (PID 1 inside: it ignores signals it has no handler for, except
+ * SIGKILL/SIGSTOP from here). `stop: true` first records a manual stop, so no restart policy revives it.
+ */
+export function signalContainer(containerDir: string, signal: string | number, opts: { stop?: boolean } = {}): void {
+  const sig = signalNumber(signal);
+  const st = readContainerStatus(containerDir);
+  if (opts.stop) writeFileSync(join(containerDir, "stop-requested"), "");
+  if (!st.running || !st.pid) {
+    if (opts.stop && st.restarting) return;
+    throw conflict(`Container ${basename(containerDir)} is not running`);
+  }
+  process.kill(st.pid, sig);
+}
+
+/** True if a status record exists (the container was started at least once). */
+export function hasStatus(containerDir: string): boolean {
+  return existsSync(join(containerDir, "status.json"));
+}
