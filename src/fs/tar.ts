@@ -90,11 +90,6 @@ export class TarReader {
 
   constructor(private readonly sink: TarSink) {}
 
-  /** True once the end-of-archive marker has been read; later bytes are ignored. */
-  get done(): boolean {
-    return this.#state === State.Done;
-  }
-
   /** Feeds the next bytes of the archive. */
   write(chunk: Uint8Array): void {
     let off = 0;
