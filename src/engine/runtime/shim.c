@@ -871,7 +871,7 @@ static void monitor(void) {
     int st;
     pid_t p;
     while ((p = waitpid(-1, &st, WNOHANG)) > 0)
-      if (p == ST.pid) M.exited = 1, M.status = st;
+      if (p == ST.pid || !ST.pid) M.exited = 1, M.status = st; /* !pid: adopted before S named it */
     if (pf[1].revents & POLLIN) accept_client();
     if (pf[io0].revents) pump(M.master >= 0 ? &M.master : &M.out, 1);
     if (pf[io0 + 1].revents) pump(&M.err, 2);
@@ -931,12 +931,17 @@ static void supervisor(void) {
 }
 
 /* G: waits for S. If S dies by a signal, the container (reparented to us, the subreaper) is adopted. */
-static void guardian(int gsock) {
+static void guardian(void) {
+  int gs[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, gs) < 0) _exit(125);
   pid_t spid = fork();
   if (spid == 0) {
-    M.gsock = gsock;
+    close(gs[0]);
+    M.gsock = gs[1];
     supervisor();
   }
+  close(gs[1]);
+  int gsock = gs[0];
   close(M.report);
   M.report = -1;
   int sigfd = make_sigfd();
@@ -997,7 +1002,7 @@ static void guardian(int gsock) {
     if (M.out >= 0) flags = fcntl(M.out, F_GETFL), fcntl(M.out, F_SETFL, flags | O_NONBLOCK);
     if (M.err >= 0) flags = fcntl(M.err, F_GETFL), fcntl(M.err, F_SETFL, flags | O_NONBLOCK);
     if (M.master >= 0) flags = fcntl(M.master, F_GETFL), fcntl(M.master, F_SETFL, flags | O_NONBLOCK);
-    if (reaped == cpid) M.exited = 1, M.status = reaped_status;
+    if (reaped && reaped == cpid) M.exited = 1, M.status = reaped_status;
     log_open();
     write_status();
     monitor();
@@ -1028,12 +1033,11 @@ int main(int argc, char **argv) {
     return 2;
   }
   chmod("attach.sock", 0600);
-  int rp[2], gs[2];
-  if (pipe2(rp, O_CLOEXEC) < 0 || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, gs) < 0) return 2;
+  int rp[2];
+  if (pipe2(rp, O_CLOEXEC) < 0) return 2;
   pid_t g = fork();
   if (g == 0) {
     close(rp[0]);
-    close(gs[0]);
     setsid(); /* out of the CLI's session: Ctrl-C on the terminal must not reach the supervisors */
     int null = open("/dev/null", O_RDWR | O_CLOEXEC);
     dup2(null, 0), dup2(null, 1), dup2(null, 2);
@@ -1041,7 +1045,7 @@ int main(int argc, char **argv) {
     prctl(PR_SET_CHILD_SUBREAPER, 1);
     guardian_pid = getpid();
     M.report = rp[1];
-    guardian(gs[1]);
+    guardian();
   }
   close(rp[1]);
   char buf[1200];

@@ -35,11 +35,13 @@ interface Raw {
   error: string;
 }
 
-/** Field 22 of /proc/<pid>/stat (start time in clock ticks), or undefined if the process is gone. */
+/** Field 22 of /proc/<pid>/stat (start time in clock ticks), or undefined if the process is gone or a zombie. */
 export function processStartTime(pid: number): number | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
-    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]);
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    // a zombie has exited; an orphaned supervisor may stay one for a while if the host's init is slow to reap
+    return fields[0] === "Z" ? undefined : Number(fields[19]);
   } catch {
     return undefined;
   }
