@@ -178,9 +178,9 @@ export function hostsFile(hostname: string): string {
 /** resolv.conf from the host's: kept as is for --network host, else without loopback nameservers (unreachable from a private netns). */
 export function resolvConf(network: ContainerPlan["network"], host: string): string {
   if (network === "host") return host;
-  const lines = host.split("\n").filter((l) => !/^\s*nameserver\s+(127\.|::1\b)/.test(l));
+  const lines = host.split("\n").filter((l) => l.trim() !== "" && !/^\s*nameserver\s+(127\.|::1\b)/.test(l));
   if (!lines.some((l) => /^\s*nameserver\s/.test(l))) lines.push("nameserver 8.8.8.8", "nameserver 8.8.4.4");
-  return `${lines.join("\n").trim()}\n`;
+  return `${lines.join("\n")}\n`;
 }
 
 const KIND: Record<MountOp["kind"], string> = { fs: "M", bind: "B", mask: "m", ro: "r", link: "L" };

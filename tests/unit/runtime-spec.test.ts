@@ -1,0 +1,144 @@
+/** The runtime's policy, without a kernel: capabilities, the mount list and the plan encoding. */
+import { describe, expect, test } from "bun:test";
+import { MS } from "../../src/sys/index.ts";
+import {
+  buildMounts,
+  capabilityMask,
+  containerEnv,
+  decodePlan,
+  DEFAULT_MASKED_PATHS,
+  DEFAULT_READONLY_PATHS,
+  encodePlan,
+  hostsFile,
+  overlayOptions,
+  resolvConf,
+  resolveCapabilities,
+  type ContainerPlan,
+} from "../../src/engine/runtime/spec.ts";
+import { signalNumber } from "../../src/engine/runtime/status.ts";
+
+const plan = (over: Partial<ContainerPlan> = {}): ContainerPlan => ({
+  id: "abc",
+  rootfs: { lowerDirs: ["/l/2", "/l/1"], upperDir: "/c/upper", workDir: "/c/work", mergedDir: "/c/merged" },
+  hostname: "abc",
+  args: ["sh", "-c", "echo hi"],
+  env: ["A=1"],
+  cwd: "/",
+  user: "",
+  tty: false,
+  openStdin: false,
+  capabilities: resolveCapabilities({}),
+  noNewPrivileges: false,
+  privileged: false,
+  network: "private",
+  binds: [],
+  maskedPaths: [...DEFAULT_MASKED_PATHS],
+  readonlyPaths: [...DEFAULT_READONLY_PATHS],
+  containerDir: "/c",
+  restart: { name: "no" },
+  ...over,
+});
+
+describe("capabilities", () => {
+  test("Docker's default set is mask a80425fb", () => {
+    expect(capabilityMask(resolveCapabilities({})).toString(16)).toBe("a80425fb");
+  });
+  test("add and drop, with or without CAP_, any case", () => {
+    const caps = resolveCapabilities({ capAdd: ["net_admin"], capDrop: ["CAP_MKNOD", "chown"] });
+    expect(caps).toContain("CAP_NET_ADMIN");
+    expect(caps).not.toContain("CAP_MKNOD");
+    expect(caps).not.toContain("CAP_CHOWN");
+  });
+  test("ALL on either side, as moby's TweakCapabilities", () => {
+    expect(resolveCapabilities({ capDrop: ["ALL"], capAdd: ["KILL"] })).toEqual(["CAP_KILL"]);
+    const all = resolveCapabilities({ capAdd: ["ALL"], capDrop: ["SYS_ADMIN"] });
+    expect(all).toHaveLength(40);
+    expect(all).not.toContain("CAP_SYS_ADMIN");
+    expect(resolveCapabilities({ privileged: true, capDrop: ["ALL"] })).toHaveLength(41);
+  });
+  test("unknown names are a 400", () => {
+    expect(() => resolveCapabilities({ capAdd: ["FLY"] })).toThrow('unknown capability: "CAP_FLY"');
+  });
+});
+
+describe("mounts", () => {
+  test("every writable mount a container can mknod on is nodev; devices are host binds", () => {
+    const ops = buildMounts(plan({ binds: [{ source: "/v", target: "/data", readonly: false }] }));
+    for (const m of ops.filter((m) => m.kind === "fs" && m.fstype !== "devpts")) expect(m.flags & MS.NODEV).toBe(MS.NODEV);
+    for (const m of ops.filter((m) => m.kind === "bind" && !m.source.startsWith("/dev/"))) expect(m.flags & MS.NODEV).toBe(MS.NODEV);
+    expect(ops.filter((m) => m.kind === "bind" && m.source.startsWith("/dev/")).map((m) => m.target)).toEqual([
+      "/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty",
+    ]);
+  });
+  test("order: proc and /dev before devices, binds before masks and read-only paths", () => {
+    const ops = buildMounts(plan({ binds: [{ source: "/v", target: "/data", readonly: true }] }));
+    const at = (t: string) => ops.findIndex((m) => m.target === t);
+    expect(at("/proc")).toBe(0);
+    expect(at("/dev")).toBeLessThan(at("/dev/pts"));
+    expect(at("/dev/pts")).toBeLessThan(at("/dev/null"));
+    expect(at("/data")).toBeLessThan(at("/proc/kcore"));
+    expect(at("/proc/kcore")).toBeLessThan(at("/proc/sys"));
+    expect(ops[at("/data")]!.flags & MS.RDONLY).toBe(MS.RDONLY);
+    expect(ops[at("/sys")]!.flags & MS.RDONLY).toBe(MS.RDONLY);
+    expect(ops.filter((m) => m.kind === "bind" && m.target.startsWith("/etc/")).map((m) => m.source)).toEqual(["/c/hosts", "/c/hostname", "/c/resolv.conf"]);
+  });
+  test("--privileged: no masks, no read-only paths, rw /sys", () => {
+    const ops = buildMounts(plan({ privileged: true }));
+    expect(ops.some((m) => m.kind === "mask" || m.kind === "ro")).toBe(false);
+    expect(ops.find((m) => m.target === "/sys")!.flags & MS.RDONLY).toBe(0);
+  });
+  test("overlay options: top layer first; unsafe or oversized options refused", () => {
+    expect(overlayOptions(plan().rootfs)).toBe("lowerdir=/l/2:/l/1,upperdir=/c/upper,workdir=/c/work");
+    expect(() => overlayOptions({ ...plan().rootfs, lowerDirs: ["/a,b"] })).toThrow("comma");
+    expect(() => overlayOptions({ ...plan().rootfs, lowerDirs: Array(200).fill("/var/lib/bunker/overlay2/0123456789abcdef/diff") })).toThrow("over one page");
+  });
+});
+
+describe("environment and /etc files", () => {
+  test("PATH and HOSTNAME added unless set; TERM only with a tty", () => {
+    expect(containerEnv(plan())).toEqual(["HOSTNAME=abc", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "A=1"]);
+    expect(containerEnv(plan({ env: ["PATH=/x"], tty: true }))).toEqual(["HOSTNAME=abc", "PATH=/x", "TERM=xterm"]);
+  });
+  test("resolv.conf drops loopback nameservers except for --network host", () => {
+    const host = "nameserver 127.0.0.53\noptions edns0\n";
+    expect(resolvConf("private", host)).toBe("options edns0\nnameserver 8.8.8.8\nnameserver 8.8.4.4\n");
+    expect(resolvConf("host", host)).toBe(host);
+    expect(resolvConf("none", "nameserver 10.0.0.2\n")).toBe("nameserver 10.0.0.2\n");
+  });
+  test("hosts names the container", () => {
+    expect(hostsFile("abc")).toContain("127.0.0.1\tlocalhost\n");
+    expect(hostsFile("abc")).toContain("\tabc\n");
+  });
+});
+
+describe("plan encoding", () => {
+  test("round-trips keys, args with spaces/newlines, and mounts", () => {
+    const recs = decodePlan(encodePlan(plan({ args: ["sh", "-c", "a b\nc"], logMaxSize: 1000, restart: { name: "on-failure", maxRetries: 2 } }), { waitAttach: true, logPath: "/c/abc-json.log" }));
+    const get = (k: string) => recs.filter((r) => r[0] === k).map((r) => r.slice(1));
+    expect(get("arg")).toEqual([["sh"], ["-c"], ["a b\nc"]]);
+    expect(get("caps")).toEqual([["a80425fb"]]);
+    expect(get("wait")).toEqual([["1"]]);
+    expect(get("restart")).toEqual([["on-failure"]]);
+    expect(get("retries")).toEqual([["2"]]);
+    expect(get("logmax")).toEqual([["1000"]]);
+    expect(get("logfiles")).toEqual([["1"]]);
+    expect(get("rootfs")).toEqual([["/c/merged", "lowerdir=/l/2:/l/1,upperdir=/c/upper,workdir=/c/work"]]);
+    expect(get("mount")[0]).toEqual(["M", "proc", "/proc", "proc", String(MS.NOSUID | MS.NODEV | MS.NOEXEC), ""]);
+  });
+  test("NUL bytes and empty commands are refused", () => {
+    expect(() => encodePlan(plan({ args: ["a\0b"] }), { waitAttach: false, logPath: "/l" })).toThrow("NUL");
+    expect(() => encodePlan(plan({ args: [] }), { waitAttach: false, logPath: "/l" })).toThrow("No command specified");
+  });
+  test("privileged asks for every capability (the shim keeps those the host still has)", () => {
+    const recs = decodePlan(encodePlan(plan({ privileged: true }), { waitAttach: false, logPath: "/l" }));
+    expect(recs.find((r) => r[0] === "caps")![1]).toBe("1ffffffffff");
+  });
+});
+
+test("signal names and numbers", () => {
+  expect(signalNumber("KILL")).toBe(9);
+  expect(signalNumber("SIGTERM")).toBe(15);
+  expect(signalNumber("hup")).toBe(1);
+  expect(signalNumber(10)).toBe(10);
+  expect(() => signalNumber("NOPE")).toThrow("Invalid signal: NOPE");
+});
