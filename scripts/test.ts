@@ -5,6 +5,8 @@
 import { $ } from "bun";
 
 await $`bun scripts/build.ts`;
+// Build (or find in the cache) the offline test images first, so no test's timeout has to cover a cold build.
+await $`bun scripts/testbed/build-images.ts`.quiet();
 const args = process.argv.slice(2);
 const proc = Bun.spawn(["bun", "test", ...(args.length ? args : ["tests/"])], { stdout: "inherit", stderr: "pipe", env: process.env });
 let tail = "";

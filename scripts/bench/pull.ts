@@ -18,8 +18,7 @@ const testbed = await ensureTestbed();
 const reg = await startRegistry({ auth: "none" });
 const work = mkdtempSync(join(tmpdir(), "bunker-bench-pull-"));
 try {
-  const debian = testbed.images.find((i) => i.name === "debian" && i.tag === "bookworm")!;
-  const layer = (debian.manifests?.[0]?.layers ?? (debian as any).layers)[0];
+  const layer = testbed.image("debian", "bookworm").layers![0]!;
   const hex = layer.digest.slice(7);
   const blob = join(reg.storageDir, "docker/registry/v2/blobs/sha256", hex.slice(0, 2), hex, "data");
   const ref = `${reg.host}/debian:bookworm`;

@@ -26,12 +26,14 @@ export default defineCommand({
     const df = systemDf(await openEngine(global));
     const active = df.Images.filter((i) => i.Containers > 0).length;
     const total = df.LayersSize;
-    const reclaimable = df.Images.filter((i) => i.Containers === 0).reduce((a, i) => a + i.Size, 0);
-    const pct = total > 0 ? ` (${Math.round((reclaimable * 100) / total)}%)` : "";
+    // As the docker CLI computes it: all layers, less what images in use hold (shared layers count once).
+    const used = df.Images.filter((i) => i.Containers > 0 && i.SharedSize !== -1).reduce((a, i) => a + i.Size - i.SharedSize, 0);
+    const reclaimable = total - used;
+    const pct = total > 0 ? ` (${Math.floor((reclaimable * 100) / total)}%)` : "";
     console.log(
       table([
         ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"],
-        ["Images", String(df.Images.length), String(active), size4(total), `${size4(Math.min(reclaimable, total))}${pct}`],
+        ["Images", String(df.Images.length), String(active), size4(total), `${size4(reclaimable)}${pct}`],
         ["Containers", "0", "0", "0B", "0B"],
         ["Local Volumes", "0", "0", "0B", "0B"],
         ["Build Cache", "0", "0", "0B", "0B"],
