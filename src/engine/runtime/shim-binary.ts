@@ -14,7 +14,7 @@ export async function shimPath(dataRoot: string): Promise<string> {
   if (override) return (cached = override);
   const embedded = (await import("./embedded.ts")).default;
   // Bun names embedded files <name>-<content hash>.<ext>; outside a compiled binary, hash it ourselves.
-  const name = embedded.startsWith("/$bunfs/") ? basename(embedded) : `bunker-shim-${Bun.hash(readFileSync(embedded)).toString(36)}`;
+  const name = embedded.startsWith("/$bunfs/") ? basename(embedded).replace(/\.$/, "") : `bunker-shim-${Bun.hash(readFileSync(embedded)).toString(36)}`;
   const target = join(dataRoot, "bin", name);
   if (!existsSync(target)) {
     mkdirSync(join(dataRoot, "bin"), { recursive: true, mode: 0o700 });
