@@ -23,9 +23,13 @@ export interface ImageSummary {
 /** DELETE /images/{name} item. */
 export type ImageDeleteItem = { Untagged: string } | { Deleted: string };
 
-/** "docker.io/library/ubuntu" → "ubuntu"; "127.0.0.1:5000/x" stays. */
+/**
+ * "docker.io/library/ubuntu" → "ubuntu"; "127.0.0.1:5000/x" stays. Stored names are canonical already,
+ * so this splits strings instead of running the reference grammar (whose regexes cost start-up time).
+ */
 function familiarRepo(repository: string): string {
-  return familiarName(parseReference(repository));
+  const slash = repository.indexOf("/");
+  return familiarName({ domain: repository.slice(0, slash), path: repository.slice(slash + 1) });
 }
 
 function repoTags(engine: Engine, img: ImageRecord): string[] {
@@ -55,8 +59,10 @@ export function listImages(engine: Engine, opts: { all?: boolean; filters?: Filt
   const before = boundary("before");
   const sinceT = boundary("since");
   const out: ImageSummary[] = [];
+  const names = engine.images.allNames();
   for (const img of engine.images.all()) {
-    const tags = repoTags(engine, img);
+    const named = names.get(img.id);
+    const tags = (named?.tags ?? []).map((t) => `${familiarRepo(t.repository)}:${t.tag}`);
     const created = imageCreated(img);
     if (dangling !== undefined && (dangling === "true" || dangling === "1") !== (tags.length === 0)) continue;
     if (before !== undefined && created >= before) continue;
@@ -72,7 +78,7 @@ export function listImages(engine: Engine, opts: { all?: boolean; filters?: Filt
       Id: img.id,
       ParentId: "",
       RepoTags: shownTags,
-      RepoDigests: repoDigests(engine, img),
+      RepoDigests: (named?.digests ?? []).map((d) => `${familiarRepo(d.repository)}@${d.digest}`),
       Created: Math.floor(created / 1000),
       Size: img.size,
       SharedSize: -1,

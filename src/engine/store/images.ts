@@ -119,6 +119,15 @@ export class ImageStore {
     return this.db.query("SELECT repository, tag FROM tags WHERE image_id = ? ORDER BY repository, tag").all(id) as any[];
   }
 
+  /** Every tag and repo digest, grouped by image ID: one pass for listings instead of two queries an image. */
+  allNames(): Map<string, { tags: { repository: string; tag: string }[]; digests: { repository: string; digest: string }[] }> {
+    const out = new Map<string, { tags: { repository: string; tag: string }[]; digests: { repository: string; digest: string }[] }>();
+    const entry = (id: string) => out.get(id) ?? out.set(id, { tags: [], digests: [] }).get(id)!;
+    for (const r of this.db.query("SELECT image_id, repository, tag FROM tags ORDER BY repository, tag").all() as any[]) entry(r.image_id).tags.push({ repository: r.repository, tag: r.tag });
+    for (const r of this.db.query("SELECT image_id, repository, digest FROM digests ORDER BY repository, digest").all() as any[]) entry(r.image_id).digests.push({ repository: r.repository, digest: r.digest });
+    return out;
+  }
+
   /** Repo digests of an image. */
   digests(id: string): { repository: string; digest: string }[] {
     return this.db.query("SELECT repository, digest FROM digests WHERE image_id = ? ORDER BY repository, digest").all(id) as any[];
