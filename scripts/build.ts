@@ -6,6 +6,8 @@
 import { $ } from "bun";
 import pkg from "../package.json" with { type: "json" };
 
+// The container shim (C, static) is embedded in the binary; build it first (needs gcc and libc6-dev).
+await $`sh scripts/build-shim.sh`;
 const commit = (await $`git rev-parse --short HEAD`.nothrow().quiet().text()).trim() || "unknown";
 const result = await Bun.build({
   entrypoints: ["src/main.ts"],
