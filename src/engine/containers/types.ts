@@ -1,0 +1,72 @@
+/**
+ * Containers in the Docker Engine API's shapes: the Config and HostConfig a container is created with,
+ * as `docker inspect` shows them, and the record the store keeps.
+ */
+
+/** The container's Config (moby's container.Config). */
+export interface ContainerConfig {
+  Hostname: string;
+  Domainname: string;
+  User: string;
+  AttachStdin: boolean;
+  AttachStdout: boolean;
+  AttachStderr: boolean;
+  ExposedPorts?: Record<string, object>;
+  Tty: boolean;
+  OpenStdin: boolean;
+  StdinOnce: boolean;
+  Env: string[];
+  Cmd: string[] | null;
+  Image: string;
+  Volumes: Record<string, object> | null;
+  WorkingDir: string;
+  Entrypoint: string[] | null;
+  OnBuild: string[] | null;
+  Labels: Record<string, string>;
+  StopSignal?: string;
+  StopTimeout?: number;
+}
+
+/** The restart policy (moby's container.RestartPolicy). */
+export interface RestartPolicy {
+  Name: "" | "no" | "always" | "on-failure" | "unless-stopped";
+  MaximumRetryCount: number;
+}
+
+/** The subset of moby's HostConfig bunker honours; the rest is reported with Docker's defaults. */
+export interface HostConfig {
+  Binds: string[] | null;
+  NetworkMode: string;
+  RestartPolicy: RestartPolicy;
+  AutoRemove: boolean;
+  CapAdd: string[] | null;
+  CapDrop: string[] | null;
+  Privileged: boolean;
+  SecurityOpt: string[] | null;
+  LogConfig: { Type: "json-file"; Config: Record<string, string> };
+  ReadonlyRootfs: boolean;
+  Init: boolean | null;
+}
+
+/** A container as the store records it. Its runtime state lives in <dir>/status.json (runtime/status.ts). */
+export interface ContainerRecord {
+  /** 64 hex characters. */
+  id: string;
+  /** Without the leading "/" Docker shows in inspect. */
+  name: string;
+  /** The image ID (config digest). */
+  image: string;
+  /** The image as the user named it ("redis", "sha256:..."). */
+  imageRef: string;
+  /** Epoch ms. */
+  created: number;
+  config: ContainerConfig;
+  hostConfig: HostConfig;
+  /** overlay2/<cacheId> holds diff (upper), work and merged. */
+  cacheId: string;
+  /** Absolute path of containers/<id>. */
+  dir: string;
+  /** Docker's Path and Args: the process the container runs. */
+  path: string;
+  args: string[];
+}
