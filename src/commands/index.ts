@@ -20,6 +20,16 @@ const commands: Record<string, Loader> = {
   logout: () => import("./logout.ts"),
   version: () => import("./version.ts"),
   info: () => import("./info.ts"),
+  run: () => import("./run.ts"),
+  create: () => import("./create.ts"),
+  start: () => import("./start.ts"),
+  stop: () => import("./stop.ts"),
+  restart: () => import("./restart.ts"),
+  kill: () => import("./kill.ts"),
+  rm: () => import("./rm.ts"),
+  ps: () => import("./ps.ts"),
+  wait: () => import("./wait.ts"),
+  rename: () => import("./rename.ts"),
 };
 
 /** `bunker image ls` etc.: group → subcommand → loader. */
@@ -38,6 +48,26 @@ const groups: Record<string, { description: string; commands: Record<string, Loa
       prune: () => import("./image-prune.ts"),
     },
   },
+  container: {
+    description: "Manage containers",
+    commands: {
+      run: commands.run!,
+      create: commands.create!,
+      start: commands.start!,
+      stop: commands.stop!,
+      restart: commands.restart!,
+      kill: commands.kill!,
+      rm: commands.rm!,
+      remove: commands.rm!,
+      ls: commands.ps!,
+      list: commands.ps!,
+      ps: commands.ps!,
+      inspect: commands.inspect!,
+      wait: commands.wait!,
+      rename: commands.rename!,
+      prune: () => import("./container-prune.ts"),
+    },
+  },
   system: {
     description: "Manage Bunker",
     commands: { df: () => import("./system-df.ts"), info: commands.info! },
@@ -45,6 +75,16 @@ const groups: Record<string, { description: string; commands: Record<string, Loa
 };
 
 const descriptions: [string, string][] = [
+  ["run", "Create and run a new container from an image"],
+  ["ps", "List containers"],
+  ["create", "Create a new container"],
+  ["start", "Start one or more stopped containers"],
+  ["stop", "Stop one or more running containers"],
+  ["restart", "Restart one or more containers"],
+  ["kill", "Kill one or more running containers"],
+  ["rm", "Remove one or more containers"],
+  ["wait", "Block until one or more containers stop, then print their exit codes"],
+  ["rename", "Rename a container"],
   ["pull", "Download an image from a registry"],
   ["images", "List images"],
   ["history", "Show the history of an image"],
@@ -133,9 +173,15 @@ export function fail(e: unknown, command?: string): number {
     console.error(e.message);
     return e.exitCode;
   }
-  // run/create report engine failures with 125, as `docker run` does; other commands exit 1.
-  const engineExit = command === "run" || command === "create" ? 125 : 1;
+  // run/create report engine failures with 125 (126/127 when the command cannot be run), as `docker run`
+  // does, prefixed and followed by a help hint like the docker CLI's; other commands exit 1.
+  const runLike = command === "run" || command === "create";
+  const engineExit = runLike ? 125 : 1;
   if (e instanceof EngineError) {
+    if (runLike) {
+      console.error(`bunker: Error response from daemon: ${e.message}\n\nRun 'bunker ${command} --help' for more information`);
+      return (e as { exitCode?: number }).exitCode ?? engineExit;
+    }
     console.error(`Error response from daemon: ${e.message}`);
     return engineExit;
   }

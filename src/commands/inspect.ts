@@ -1,6 +1,8 @@
-/** `bunker inspect`: low-level information on images (and, with the containers issue, containers). */
+/** `bunker inspect`: low-level information on containers and images, as `docker inspect`. */
 import { defineCommand } from "./_cli.ts";
-import imageInspect from "./image-inspect.ts";
+import { openEngine } from "./_engine.ts";
+import { renderFormatted } from "./_output.ts";
+import { CliError, EngineError } from "../engine/errors.ts";
 
 export default defineCommand({
   meta: { name: "inspect", description: "Return low-level information on Bunker objects", usage: "[OPTIONS] NAME|ID [NAME|ID...]" },
@@ -10,12 +12,37 @@ export default defineCommand({
     type: { type: "string", description: "Only inspect objects of the given type", valueHint: "string" },
   },
   args: { min: 1 },
-  async run(inv) {
-    const type = inv.flags.type;
-    if (type !== undefined && type !== "image") {
-      const { CliError } = await import("../engine/errors.ts");
-      throw new CliError(`"${type}" is not a valid value for --type`, 1);
+  async run({ flags, args, global }) {
+    const type: string | undefined = flags.type;
+    if (type !== undefined && type !== "container" && type !== "image") throw new CliError(`"${type}" is not a valid value for --type`, 1);
+    const engine = await openEngine(global);
+    const { inspectContainer } = await import("../engine/containers/query.ts");
+    const { inspectImage } = await import("../engine/images.ts");
+    const found: unknown[] = [];
+    const errors: string[] = [];
+    for (const name of args) {
+      // Containers first, then images, as the docker CLI tries object types in order.
+      const tries: (() => Promise<unknown>)[] = [];
+      if (type !== "image") tries.push(() => inspectContainer(engine, name, { size: flags.size }));
+      if (type !== "container") tries.push(async () => inspectImage(engine, name));
+      let done = false;
+      for (const t of tries) {
+        try {
+          found.push(await t());
+          done = true;
+          break;
+        } catch (e) {
+          if (!(e instanceof EngineError) || e.kind !== "notFound") throw e;
+        }
+      }
+      if (!done) errors.push(`Error: No such ${type === "container" ? "container" : type === "image" ? "image" : "object"}: ${name}`);
     }
-    return imageInspect.run(inv);
+    if (flags.format) {
+      if (found.length) console.log(renderFormatted(flags.format, found));
+    } else {
+      console.log(JSON.stringify(found, null, 4));
+    }
+    for (const e of errors) console.error(e);
+    return errors.length ? 1 : 0;
   },
 });

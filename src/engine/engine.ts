@@ -11,6 +11,22 @@ import { openDatabase } from "./store/db.ts";
 import { LayerStore } from "./store/layers.ts";
 import { ImageStore } from "./store/images.ts";
 import type { RegistryClient } from "./registry/client.ts";
+import { ContainerStore } from "./containers/store.ts";
+
+/** An event as Docker's /events reports it (Type, Action, Actor); the engine fills in time and IDs. */
+export interface EngineEvent {
+  Type: "container" | "image" | "network" | "volume" | "daemon";
+  Action: string;
+  id: string;
+  from?: string;
+  name?: string;
+  attributes?: Record<string, string>;
+}
+
+/** Where the engine reports events; the daemon installs its event bus here, the CLI keeps the no-op. */
+export interface EventSink {
+  publish(e: EngineEvent): void;
+}
 
 /** An engine over one data root. */
 export class Engine {
@@ -18,6 +34,8 @@ export class Engine {
   readonly db: Database;
   readonly layers: LayerStore;
   readonly images: ImageStore;
+  readonly containers: ContainerStore;
+  events: EventSink = { publish() {} };
   private registryClient?: RegistryClient;
 
   constructor(readonly config: EngineConfig) {
@@ -27,6 +45,7 @@ export class Engine {
     this.db = openDatabase(this.root.db);
     this.layers = new LayerStore(this.root, this.db);
     this.images = new ImageStore(this.db);
+    this.containers = new ContainerStore(this.db, this.root);
   }
 
   /** The registry client, configured with mirrors, insecure registries and the user's stored credentials. */

@@ -5,6 +5,7 @@
 import type { Engine } from "./engine.ts";
 import { type ImageRecord, imageCreated } from "./store/images.ts";
 import { conflict, invalidParameter } from "./errors.ts";
+import { readContainerStatus } from "./runtime/status.ts";
 import { parseReference, withDefaultTag, familiarName, repositoryName } from "./registry/reference.ts";
 
 /** GET /images/json item. */
@@ -184,6 +185,19 @@ export function removeImage(engine: Engine, name: string, opts: { force?: boolea
   const tags = engine.images.tags(img.id);
   const digests = engine.images.digests(img.id);
   const byId = isIdReference(img.id, name);
+  const short = img.id.slice(7, 19);
+
+  // Containers hold their image: a running one always (a hard conflict), a stopped one unless forced.
+  const users = engine.containers.usingImage(img.id).map((id) => ({ id, running: readContainerStatus(engine.root.containerDir(id)).running }));
+  const running = users.find((u) => u.running);
+  const lastName = !byId && tags.length <= 1 && digests.length <= 1;
+  if (users.length && (byId || lastName)) {
+    if (!opts.force) {
+      if (!byId) throw conflict(`conflict: unable to remove repository reference "${name}" (must force) - container ${users[0]!.id.slice(0, 12)} is using its referenced image ${short}`);
+      throw conflict(`conflict: unable to delete ${short} (${running ? "cannot be forced" : "must be forced"}) - image is being used by ${running ? "running" : "stopped"} container ${(running ?? users[0]!).id.slice(0, 12)}`);
+    }
+    if (running && byId) throw conflict(`conflict: unable to delete ${short} (cannot be forced) - image is being used by running container ${running.id.slice(0, 12)}`);
+  }
 
   engine.db
     .transaction(() => {
@@ -200,6 +214,8 @@ export function removeImage(engine: Engine, name: string, opts: { force?: boolea
         }
         const remainingTags = engine.images.tags(img.id);
         if (remainingTags.length) return;
+        // -f on the last name of an image a running container uses: the name goes, the image stays.
+        if (running) return;
         // Last tag gone: the repo digests of that repository go with it, as Docker does.
         for (const d of engine.images.digests(img.id)) {
           if (ref.digest || d.repository === repo || !remainingTags.length) {
@@ -233,13 +249,14 @@ function isIdReference(id: string, name: string): boolean {
   return n.length > 0 && /^[a-f0-9]+$/.test(n) && id.slice(7).startsWith(n) && !/[:/@]/.test(name.replace(/^sha256:/, ""));
 }
 
-/** POST /images/prune: dangling images, or with all every image (no container uses one yet). */
+/** POST /images/prune: dangling images, or with all every image no container uses. */
 export function pruneImages(engine: Engine, opts: { all?: boolean; filters?: Filters } = {}) {
   const deleted: ImageDeleteItem[] = [];
   let reclaimed = 0;
   for (const img of engine.images.all()) {
     const tagged = engine.images.tags(img.id).length > 0;
     if (tagged && !opts.all) continue;
+    if (engine.containers.usingImage(img.id).length) continue;
     const labels = img.config.config?.Labels ?? {};
     const lf = opts.filters?.label;
     if (lf && !lf.every((l) => (l.includes("=") ? labels[l.split("=")[0]!] === l.slice(l.indexOf("=") + 1) : l in labels))) continue;

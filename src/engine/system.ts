@@ -3,6 +3,7 @@ import { cpus, hostname, release, totalmem } from "node:os";
 import { readFileSync } from "node:fs";
 import type { Engine } from "./engine.ts";
 import { listImages } from "./images.ts";
+import { readContainerStatus } from "./runtime/status.ts";
 import { version, commit, built, apiVersion, minApiVersion } from "../version.ts";
 
 function osName(): string {
@@ -25,12 +26,14 @@ function cgroupVersion(): string {
 /** GET /info. */
 export function systemInfo(engine: Engine) {
   const machineArch: Record<string, string> = { x64: "x86_64", arm64: "aarch64" };
+  const states = engine.containers.all().map((c) => readContainerStatus(c.dir));
+  const running = states.filter((s) => s.running).length;
   return {
     ID: engineId(engine),
-    Containers: 0,
-    ContainersRunning: 0,
+    Containers: states.length,
+    ContainersRunning: running,
     ContainersPaused: 0,
-    ContainersStopped: 0,
+    ContainersStopped: states.length - running,
     Images: engine.images.count(),
     Driver: "overlay2",
     DriverStatus: [

@@ -50,6 +50,27 @@ CREATE TABLE IF NOT EXISTS digests (
 CREATE INDEX IF NOT EXISTS digests_image ON digests(image_id);
 `;
 
+const containers = `
+CREATE TABLE IF NOT EXISTS containers (
+  id          TEXT PRIMARY KEY,   -- 64 hex
+  name        TEXT NOT NULL UNIQUE, -- without the leading "/"; UNIQUE makes a duplicate name fail atomically
+  image_id    TEXT NOT NULL,      -- no foreign key: rmi -f may delete an image a stopped container uses
+  image_ref   TEXT NOT NULL,
+  top_layer   TEXT,               -- keeps the image's layers alive while the container exists
+  cache_id    TEXT NOT NULL UNIQUE, -- overlay2/<cache_id>: diff (upper), work, merged
+  created_at  INTEGER NOT NULL,
+  config      TEXT NOT NULL,      -- Docker's Config, JSON
+  host_config TEXT NOT NULL,      -- Docker's HostConfig, JSON
+  path        TEXT NOT NULL,
+  args        TEXT NOT NULL       -- JSON array
+);
+CREATE INDEX IF NOT EXISTS containers_image ON containers(image_id);
+CREATE INDEX IF NOT EXISTS containers_top_layer ON containers(top_layer);
+`;
+
+/** Schema migrations, applied in order; PRAGMA user_version counts how many ran. */
+const migrations = [schema, containers];
+
 /** Opens (creating if needed) the metadata database at `path`. */
 export function openDatabase(path: string): Database {
   mkdirSync(dirname(path), { recursive: true, mode: 0o710 });
@@ -61,10 +82,12 @@ export function openDatabase(path: string): Database {
   db.exec("PRAGMA synchronous = NORMAL");
   db.exec("PRAGMA foreign_keys = ON");
   const version = (db.query("PRAGMA user_version").get() as { user_version: number }).user_version;
-  if (version < 1) {
+  if (version < migrations.length) {
     db.transaction(() => {
-      db.exec(schema);
-      db.exec("PRAGMA user_version = 1");
+      // Re-read inside the write lock: another process may have migrated meanwhile.
+      const now = (db.query("PRAGMA user_version").get() as { user_version: number }).user_version;
+      for (let v = now; v < migrations.length; v++) db.exec(migrations[v]!);
+      db.exec(`PRAGMA user_version = ${migrations.length}`);
     }).immediate();
   }
   return db;

@@ -125,7 +125,7 @@ export class LayerStore {
   }
 
   /**
-   * Removes layers no image references (and, with the containers issue, no container), stale staging
+   * Removes layers no image or container references, stale staging
    * directories, and directories no row names. Skips (returns []) when another process holds the GC lock
    * shared, i.e. a pull is adding rows right now; the next collection gets what this one leaves.
    */
@@ -140,6 +140,7 @@ export class LayerStore {
           .query(
             `SELECT chain_id, cache_id FROM layers l
              WHERE NOT EXISTS (SELECT 1 FROM image_layers il WHERE il.chain_id = l.chain_id)
+               AND NOT EXISTS (SELECT 1 FROM containers c WHERE c.top_layer = l.chain_id)
                AND NOT EXISTS (SELECT 1 FROM layers c WHERE c.parent = l.chain_id)`,
           )
           .all() as { chain_id: string; cache_id: string }[];
@@ -151,8 +152,7 @@ export class LayerStore {
         }
       }
       // Directories and staging areas left by processes that died before committing.
-      const known = new Set((this.db.query("SELECT cache_id FROM layers").all() as { cache_id: string }[]).map((r) => r.cache_id));
-      for (const extra of this.extraCacheIds()) known.add(extra);
+      const known = new Set((this.db.query("SELECT cache_id FROM layers UNION ALL SELECT cache_id FROM containers").all() as { cache_id: string }[]).map((r) => r.cache_id));
       if (existsSync(this.root.overlay)) {
         for (const name of readdirSync(this.root.overlay)) if (name !== "l" && !known.has(name)) this.removeDir(name);
         this.pruneShortLinks();
@@ -163,9 +163,6 @@ export class LayerStore {
       gc.release();
     }
   }
-
-  /** Cache IDs owned by something other than image layers (container layers); the containers module adds to this. */
-  extraCacheIds: () => string[] = () => [];
 
   private removeDir(cacheId: string) {
     const dir = this.root.layerDir(cacheId);

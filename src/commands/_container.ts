@@ -1,0 +1,149 @@
+/**
+ * What `run` and `create` share: Docker's flags, turning them into the engine's CreateOptions, and
+ * finding the image (pulled first when missing, with the pull's progress on stderr, as the docker CLI).
+ */
+import { readFileSync } from "node:fs";
+import type { Flag } from "./_cli.ts";
+import type { Engine } from "../engine/engine.ts";
+import type { CreateOptions } from "../engine/containers/manager.ts";
+import type { RestartPolicy } from "../engine/containers/types.ts";
+import { CliError } from "../engine/errors.ts";
+
+/** Flags of `run` and `create` (Docker's names and shorthands). */
+export const createFlags: Record<string, Flag> = {
+  attach: { type: "string", alias: "a", multiple: true, description: "Attach to STDIN, STDOUT or STDERR", valueHint: "list" },
+  "cap-add": { type: "string", multiple: true, description: "Add Linux capabilities", valueHint: "list" },
+  "cap-drop": { type: "string", multiple: true, description: "Drop Linux capabilities", valueHint: "list" },
+  entrypoint: { type: "string", description: "Overwrite the default ENTRYPOINT of the image", valueHint: "string" },
+  env: { type: "string", alias: "e", multiple: true, description: "Set environment variables", valueHint: "list" },
+  "env-file": { type: "string", multiple: true, description: "Read in a file of environment variables", valueHint: "list" },
+  hostname: { type: "string", alias: "h", description: "Container host name", valueHint: "string" },
+  interactive: { type: "boolean", alias: "i", description: "Keep STDIN open even if not attached" },
+  label: { type: "string", alias: "l", multiple: true, description: "Set meta data on a container", valueHint: "list" },
+  "label-file": { type: "string", multiple: true, description: "Read in a line delimited file of labels", valueHint: "list" },
+  "log-driver": { type: "string", description: "Logging driver for the container", valueHint: "string" },
+  "log-opt": { type: "string", multiple: true, description: "Log driver options", valueHint: "list" },
+  name: { type: "string", description: "Assign a name to the container", valueHint: "string" },
+  network: { type: "string", description: "Connect a container to a network", valueHint: "network" },
+  net: { type: "string", description: "Connect a container to a network", hidden: true },
+  platform: { type: "string", description: "Set platform if server is multi-platform capable", valueHint: "string" },
+  privileged: { type: "boolean", description: "Give extended privileges to this container" },
+  pull: { type: "string", description: 'Pull image before running ("always", "missing", "never")', default: "missing", valueHint: "string" },
+  quiet: { type: "boolean", alias: "q", description: "Suppress the pull output" },
+  restart: { type: "string", description: "Restart policy to apply when a container exits", default: "no", valueHint: "string" },
+  rm: { type: "boolean", description: "Automatically remove the container and its associated anonymous volumes when it exits" },
+  "security-opt": { type: "string", multiple: true, description: "Security Options", valueHint: "list" },
+  "stop-signal": { type: "string", description: "Signal to stop the container", valueHint: "string" },
+  "stop-timeout": { type: "string", description: "Timeout (in seconds) to stop a container", valueHint: "int" },
+  tty: { type: "boolean", alias: "t", description: "Allocate a pseudo-TTY" },
+  user: { type: "string", alias: "u", description: "Username or UID (format: <name|uid>[:<group|gid>])", valueHint: "string" },
+  workdir: { type: "string", alias: "w", description: "Working directory inside the container", valueHint: "string" },
+};
+
+/** Parses --restart as the docker CLI does. */
+export function parseRestart(v: string): RestartPolicy {
+  const [name, count, ...rest] = v.split(":");
+  if (rest.length) throw new CliError(`invalid restart policy format: maximum retry count must be an integer`, 125);
+  switch (name) {
+    case "":
+    case "no":
+    case "always":
+    case "unless-stopped":
+      if (count !== undefined) throw new CliError(`invalid restart policy format: maximum retry count cannot be used with restart policy '${name}'`, 125);
+      return { Name: name === "" ? "no" : name, MaximumRetryCount: 0 };
+    case "on-failure": {
+      if (count !== undefined && !/^\d+$/.test(count)) throw new CliError(`invalid restart policy format: maximum retry count must be an integer`, 125);
+      return { Name: "on-failure", MaximumRetryCount: Number(count ?? 0) };
+    }
+    default:
+      throw new CliError(`invalid restart policy format: no such policy: ${name}`, 125);
+  }
+}
+
+/** Lines of an --env-file / --label-file: comments and blanks skipped; a bare KEY takes the caller's value. */
+function readKeyValueFile(path: string, fromEnv: boolean): string[] {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch {
+    throw new CliError(`open ${path}: no such file or directory`, 125);
+  }
+  const out: string[] = [];
+  for (const raw of text.split("\n")) {
+    const line = raw.replace(/^\s+/, "");
+    if (!line || line.startsWith("#")) continue;
+    if (line.includes("=")) out.push(line);
+    else if (fromEnv && process.env[line.trimEnd()] !== undefined) out.push(`${line.trimEnd()}=${process.env[line.trimEnd()]}`);
+    else if (!fromEnv) out.push(line);
+  }
+  return out;
+}
+
+/** The engine's CreateOptions from parsed flags and positionals (IMAGE [COMMAND] [ARG...]). */
+export function createOptionsFrom(flags: Record<string, any>, args: string[]): CreateOptions {
+  const env = [...(flags["env-file"] ?? []).flatMap((f: string) => readKeyValueFile(f, true)), ...(flags.env ?? [])].map((e: string) =>
+    // `-e KEY` passes the caller's value, and drops the variable when the caller has none (as Docker).
+    e.includes("=") ? e : process.env[e] !== undefined ? `${e}=${process.env[e]}` : undefined,
+  ).filter((e: string | undefined): e is string => e !== undefined);
+  const labels: Record<string, string> = {};
+  for (const l of [...(flags["label-file"] ?? []).flatMap((f: string) => readKeyValueFile(f, false)), ...(flags.label ?? [])]) {
+    const i = l.indexOf("=");
+    labels[i < 0 ? l : l.slice(0, i)] = i < 0 ? "" : l.slice(i + 1);
+  }
+  const logConfig: Record<string, string> = {};
+  for (const o of flags["log-opt"] ?? []) {
+    const i = o.indexOf("=");
+    if (i <= 0) throw new CliError(`invalid key value pair format in log-opt: ${o}`, 125);
+    logConfig[o.slice(0, i)] = o.slice(i + 1);
+  }
+  if (flags["log-driver"] && flags["log-driver"] !== "json-file") throw new CliError(`bunker: Error response from daemon: logger: no log driver named '${flags["log-driver"]}' is registered`, 125);
+  const attach: string[] = (flags.attach ?? []).map((a: string) => a.toLowerCase());
+  for (const a of attach) if (!["stdin", "stdout", "stderr"].includes(a)) throw new CliError(`invalid argument "${a}" for "-a, --attach" flag: valid streams are STDIN, STDOUT and STDERR`, 125);
+  if (flags["stop-timeout"] !== undefined && !/^-?\d+$/.test(flags["stop-timeout"])) throw new CliError(`invalid argument "${flags["stop-timeout"]}" for "--stop-timeout" flag: strconv.ParseInt: parsing "${flags["stop-timeout"]}": invalid syntax`, 125);
+  const restart = parseRestart(flags.restart ?? "no");
+  if (flags.rm && restart.Name !== "no") throw new CliError("Conflicting options: --restart and --rm", 125);
+  return {
+    image: args[0]!,
+    cmd: args.slice(1),
+    name: flags.name,
+    entrypoint: flags.entrypoint,
+    env,
+    workdir: flags.workdir,
+    user: flags.user,
+    hostname: flags.hostname,
+    tty: flags.tty,
+    openStdin: flags.interactive,
+    attach: attach.length ? { stdin: attach.includes("stdin"), stdout: attach.includes("stdout"), stderr: attach.includes("stderr") } : undefined,
+    labels,
+    restart,
+    networkMode: flags.network ?? flags.net,
+    capAdd: flags["cap-add"],
+    capDrop: flags["cap-drop"],
+    privileged: flags.privileged,
+    securityOpt: flags["security-opt"],
+    autoRemove: flags.rm,
+    logConfig,
+    stopSignal: flags["stop-signal"],
+    stopTimeout: flags["stop-timeout"] !== undefined ? Number(flags["stop-timeout"]) : undefined,
+  };
+}
+
+/** Finds the image, pulling it as `docker run` does: "Unable to find image ... locally", progress on stderr. */
+export async function ensureImage(engine: Engine, image: string, opts: { pull?: string; platform?: string; quiet?: boolean }): Promise<void> {
+  const policy = opts.pull ?? "missing";
+  if (!["always", "missing", "never"].includes(policy)) throw new CliError(`invalid pull option: '${policy}': must be one of "always", "missing" or "never"`, 125);
+  const present = engine.images.lookup(image) !== undefined;
+  if (present && policy !== "always") return;
+  const { parseReference, withDefaultTag, familiarString } = await import("../engine/registry/reference.ts");
+  const ref = withDefaultTag(parseReference(image));
+  if (policy === "never") {
+    const { EngineError } = await import("../engine/errors.ts");
+    throw new EngineError("notFound", `No such image: ${familiarString(ref)}`);
+  }
+  const { pullImage } = await import("../engine/pull.ts");
+  const { progressRenderer } = await import("./_progress.ts");
+  const { parsePlatform } = await import("../engine/image/types.ts");
+  if (!present) process.stderr.write(`Unable to find image '${familiarString(ref)}' locally\n`);
+  const render = opts.quiet ? () => {} : progressRenderer(process.stderr, process.stderr.isTTY === true);
+  await pullImage(engine, image, { platform: opts.platform ? parsePlatform(opts.platform) : undefined, onMessage: render });
+}

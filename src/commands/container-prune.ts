@@ -1,0 +1,31 @@
+/** `bunker container prune`: remove all stopped containers. */
+import { defineCommand } from "./_cli.ts";
+import { openEngine } from "./_engine.ts";
+import { humanSize } from "./_output.ts";
+import { parseFilters } from "./_filters.ts";
+
+export default defineCommand({
+  meta: { name: "prune", description: "Remove all stopped containers", usage: "[OPTIONS]" },
+  flags: {
+    filter: { type: "string", multiple: true, description: 'Provide filter values (e.g. "until=<timestamp>")', valueHint: "filter" },
+    force: { type: "boolean", alias: "f", description: "Do not prompt for confirmation" },
+  },
+  args: { max: 0 },
+  async run({ flags, global }) {
+    if (!flags.force) {
+      process.stdout.write("WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] ");
+      let answer = "";
+      for await (const line of console) {
+        answer = line;
+        break;
+      }
+      if (!/^y(es)?$/i.test(answer.trim())) return 0;
+    }
+    const engine = await openEngine(global);
+    const { pruneContainers } = await import("../engine/containers/manager.ts");
+    const report = await pruneContainers(engine, { labels: parseFilters(flags.filter).label });
+    if (report.ContainersDeleted?.length) console.log(["Deleted Containers:", ...report.ContainersDeleted, ""].join("\n"));
+    console.log(`Total reclaimed space: ${humanSize(report.SpaceReclaimed)}`);
+    return 0;
+  },
+});

@@ -1,0 +1,64 @@
+/** `bunker ps` / `container ls`: list containers with Docker's columns, filters and formats. */
+import { defineCommand } from "./_cli.ts";
+import { openEngine } from "./_engine.ts";
+import { humanSize, since, table, renderFormatted } from "./_output.ts";
+import { parseFilters } from "./_filters.ts";
+import { CliError } from "../engine/errors.ts";
+
+/** docker's stringutils.Ellipsis. */
+function ellipsis(s: string, n: number): string {
+  const r = [...s];
+  return r.length <= n ? s : `${r.slice(0, n - 1).join("")}…`;
+}
+
+export default defineCommand({
+  meta: { name: "ps", description: "List containers", usage: "[OPTIONS]", aliases: ["bunker container ls", "bunker container list", "bunker container ps", "bunker ps"] },
+  flags: {
+    all: { type: "boolean", alias: "a", description: "Show all containers (default shows just running)" },
+    filter: { type: "string", alias: "f", multiple: true, description: "Filter output based on conditions provided", valueHint: "filter" },
+    format: { type: "string", description: "Format output using a custom template", valueHint: "string" },
+    last: { type: "string", alias: "n", description: "Show n last created containers (includes all states)", default: "-1", valueHint: "int" },
+    latest: { type: "boolean", alias: "l", description: "Show the latest created container (includes all states)" },
+    "no-trunc": { type: "boolean", description: "Don't truncate output" },
+    quiet: { type: "boolean", alias: "q", description: "Only display container IDs" },
+    size: { type: "boolean", alias: "s", description: "Display total file sizes" },
+  },
+  args: { max: 0 },
+  async run({ flags, global }) {
+    if (!/^-?\d+$/.test(flags.last)) throw new CliError(`invalid argument "${flags.last}" for "-n, --last" flag: strconv.ParseInt: parsing "${flags.last}": invalid syntax`, 125);
+    const engine = await openEngine(global);
+    const { listContainers } = await import("../engine/containers/query.ts");
+    const limit = flags.latest ? 1 : Number(flags.last);
+    const wantsSize = !!flags.size || (typeof flags.format === "string" && flags.format.includes(".Size"));
+    const list = await listContainers(engine, { all: flags.all, limit, size: wantsSize, filters: parseFilters(flags.filter) });
+    const noTrunc = !!flags["no-trunc"];
+    const rows = list.map((c) => ({
+      ID: noTrunc ? c.Id : c.Id.slice(0, 12),
+      Image: c.Image.startsWith("sha256:") && !noTrunc ? c.Image.slice(7, 19) : c.Image,
+      Command: JSON.stringify(noTrunc ? c.Command : ellipsis(c.Command, 20)),
+      CreatedAt: new Date(c.Created * 1000).toISOString().replace("T", " ").replace(/\.\d+Z$/, " +0000 UTC"),
+      RunningFor: since(c.Created * 1000),
+      Ports: c.Ports.map((p) => `${p.PrivatePort}/${p.Type}`).join(", "),
+      State: c.State,
+      Status: c.Status,
+      Size: c.SizeRw !== undefined ? `${humanSize(c.SizeRw)} (virtual ${humanSize(c.SizeRootFs ?? 0)})` : "",
+      Names: c.Names.map((n) => n.slice(1)).join(","),
+      Labels: Object.entries(c.Labels).map(([k, v]) => `${k}=${v}`).join(","),
+      Label: (k: string) => c.Labels[k] ?? "",
+      Mounts: "",
+      Networks: c.HostConfig.NetworkMode,
+    }));
+    if (flags.quiet) {
+      for (const r of rows) console.log(r.ID);
+      return 0;
+    }
+    if (flags.format) {
+      const out = renderFormatted(flags.format, rows, { ID: "CONTAINER ID", Image: "IMAGE", Command: "COMMAND", CreatedAt: "CREATED AT", RunningFor: "CREATED", Ports: "PORTS", State: "STATE", Status: "STATUS", Size: "SIZE", Names: "NAMES", Labels: "LABELS", Mounts: "MOUNTS", Networks: "NETWORKS" });
+      if (out) console.log(out);
+      return 0;
+    }
+    const header = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES", ...(flags.size ? ["SIZE"] : [])];
+    console.log(table([header, ...rows.map((r) => [r.ID, r.Image, r.Command, r.RunningFor, r.Status, r.Ports, r.Names, ...(flags.size ? [r.Size] : [])])]));
+    return 0;
+  },
+});

@@ -1,0 +1,20 @@
+/** `bunker restart`: stop (with the timeout), then start. */
+import { defineCommand } from "./_cli.ts";
+import { openEngine } from "./_engine.ts";
+import { forEach } from "./_each.ts";
+import { parseSeconds } from "./stop.ts";
+
+export default defineCommand({
+  meta: { name: "restart", description: "Restart one or more containers", usage: "[OPTIONS] CONTAINER [CONTAINER...]", aliases: ["bunker container restart", "bunker restart"] },
+  flags: {
+    signal: { type: "string", alias: "s", description: "Signal to send to the container", valueHint: "string" },
+    time: { type: "string", alias: "t", description: "Seconds to wait before killing the container", valueHint: "int" },
+  },
+  args: { min: 1 },
+  async run({ flags, args, global }) {
+    const engine = await openEngine(global);
+    const { restartContainer } = await import("../engine/containers/manager.ts");
+    const timeout = flags.time === undefined ? undefined : parseSeconds(flags.time, "time");
+    return forEach(args, (ref) => restartContainer(engine, ref, { timeout }));
+  },
+});

@@ -1,0 +1,33 @@
+/** `bunker stop`: the stop signal, then SIGKILL after the timeout. */
+import { defineCommand } from "./_cli.ts";
+import { openEngine } from "./_engine.ts";
+import { forEach } from "./_each.ts";
+
+export default defineCommand({
+  meta: { name: "stop", description: "Stop one or more running containers", usage: "[OPTIONS] CONTAINER [CONTAINER...]", aliases: ["bunker container stop", "bunker stop"] },
+  flags: {
+    signal: { type: "string", alias: "s", description: "Signal to send to the container", valueHint: "string" },
+    time: { type: "string", alias: "t", description: "Seconds to wait before killing the container", valueHint: "int" },
+    timeout: { type: "string", description: "Seconds to wait before killing the container", hidden: true },
+  },
+  args: { min: 1 },
+  async run({ flags, args, global }) {
+    const engine = await openEngine(global);
+    const { stopContainer } = await import("../engine/containers/manager.ts");
+    const t = flags.time ?? flags.timeout;
+    const timeout = t === undefined ? undefined : parseSeconds(t, "time");
+    // Several containers stop at once, as dockerd stops them in parallel; output keeps argument order.
+    const stops = new Map(args.map((ref) => [ref, stopContainer(engine, ref, { timeout, signal: flags.signal }).then(() => {})]));
+    for (const p of stops.values()) p.catch(() => {});
+    return forEach(args, (ref) => stops.get(ref)!);
+  },
+});
+
+/** An integer flag value, with pflag's error text. */
+export function parseSeconds(v: string, flag: string): number {
+  if (!/^-?\d+$/.test(v)) {
+    const { CliError } = require("../engine/errors.ts") as typeof import("../engine/errors.ts");
+    throw new CliError(`invalid argument "${v}" for "-t, --${flag}" flag: strconv.ParseInt: parsing "${v}": invalid syntax`, 125);
+  }
+  return Number(v);
+}

@@ -1,0 +1,411 @@
+/**
+ * The container lifecycle: create, start, stop, kill, restart, remove, wait, rename, prune. State that
+ * several bunker processes share lives in the database (the container row) and in what each container's
+ * shim records (<dir>/status.json); this module holds no state of its own, so the CLI in-process and the
+ * daemon behave the same and survive each other.
+ */
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import type { Engine } from "../engine.ts";
+import { EngineError, conflict, invalidParameter } from "../errors.ts";
+import { parseReference, withDefaultTag, familiarString } from "../registry/reference.ts";
+import type { ContainerConfig, ContainerRecord, HostConfig, RestartPolicy } from "./types.ts";
+import { randomName, validateName } from "./names.ts";
+import type { ContainerPlan } from "../runtime/spec.ts";
+import type { ContainerStatus } from "../runtime/status.ts";
+
+/** What `create`/`run` ask for, in Docker's terms. */
+export interface CreateOptions {
+  image: string;
+  name?: string;
+  /** The command after the image name. */
+  cmd?: string[];
+  /** --entrypoint: a string replaces the image's (empty clears it). */
+  entrypoint?: string;
+  env?: string[];
+  workdir?: string;
+  user?: string;
+  hostname?: string;
+  tty?: boolean;
+  openStdin?: boolean;
+  attach?: { stdin: boolean; stdout: boolean; stderr: boolean };
+  labels?: Record<string, string>;
+  restart?: RestartPolicy;
+  networkMode?: string;
+  capAdd?: string[];
+  capDrop?: string[];
+  privileged?: boolean;
+  securityOpt?: string[];
+  autoRemove?: boolean;
+  logConfig?: Record<string, string>;
+  stopSignal?: string;
+  stopTimeout?: number;
+}
+
+type Stored = ContainerRecord & { topLayer: string | null };
+
+const overlayDir = (engine: Engine, c: { cacheId: string }) => engine.root.layerDir(c.cacheId);
+
+/** Creates a container from a stored image (the caller pulls first if needed). */
+export async function createContainer(engine: Engine, opts: CreateOptions): Promise<Stored> {
+  const image = engine.images.resolve(opts.image);
+  const ic = image.config.config ?? {};
+  const id = randomBytes(32).toString("hex");
+  const hostConfig = buildHostConfig(opts);
+  const entrypoint = opts.entrypoint !== undefined ? (opts.entrypoint === "" ? null : [opts.entrypoint]) : (ic.Entrypoint ?? null);
+  // An entrypoint given on the command line drops the image's Cmd, as Docker does.
+  const cmd = opts.cmd?.length ? opts.cmd : opts.entrypoint !== undefined ? null : (ic.Cmd ?? null);
+  const argv = [...(entrypoint ?? []), ...(cmd ?? [])];
+  if (!argv.length) throw invalidParameter("No command specified");
+  const config: ContainerConfig = {
+    Hostname: opts.hostname ?? id.slice(0, 12),
+    Domainname: "",
+    User: opts.user ?? ic.User ?? "",
+    AttachStdin: opts.attach?.stdin ?? false,
+    AttachStdout: opts.attach?.stdout ?? false,
+    AttachStderr: opts.attach?.stderr ?? false,
+    ...(ic.ExposedPorts ? { ExposedPorts: ic.ExposedPorts } : {}),
+    Tty: opts.tty ?? false,
+    OpenStdin: opts.openStdin ?? false,
+    StdinOnce: (opts.openStdin ?? false) && (opts.attach?.stdin ?? false),
+    Env: mergeEnv(ic.Env ?? [], opts.env ?? []),
+    Cmd: cmd,
+    Image: opts.image,
+    Volumes: ic.Volumes ?? null,
+    WorkingDir: opts.workdir ?? ic.WorkingDir ?? "",
+    Entrypoint: entrypoint,
+    OnBuild: null,
+    Labels: { ...(ic.Labels ?? {}), ...(opts.labels ?? {}) },
+    ...((opts.stopSignal ?? ic.StopSignal) ? { StopSignal: opts.stopSignal ?? ic.StopSignal } : {}),
+    ...(opts.stopTimeout !== undefined ? { StopTimeout: opts.stopTimeout } : {}),
+  };
+  const record: Stored = {
+    id,
+    name: "",
+    image: image.id,
+    imageRef: opts.image,
+    topLayer: image.topLayer,
+    cacheId: id,
+    created: Date.now(),
+    config,
+    hostConfig,
+    dir: engine.root.containerDir(id),
+    path: argv[0]!,
+    args: argv.slice(1),
+  };
+  // The row goes in first (under the GC hold), then the directories: a process killed in between leaves a
+  // "Created" container that rm and container prune remove, never an orphan no row names.
+  const hold = await engine.layers.holdAgainstGc();
+  try {
+    for (let attempt = 0; ; attempt++) {
+      record.name = opts.name !== undefined ? validateName(opts.name) : randomName(attempt);
+      try {
+        engine.containers.insert(record);
+        break;
+      } catch (e) {
+        if (opts.name !== undefined || attempt > 5 || !(e instanceof EngineError && e.kind === "conflict")) throw e;
+      }
+    }
+    const dir = overlayDir(engine, record);
+    for (const d of ["diff", "work", "merged"]) mkdirSync(join(dir, d), { recursive: true, mode: 0o700 });
+    writeFileSync(join(dir, "lower"), engine.layers.diffDirs(record.topLayer).join(":"));
+    mkdirSync(record.dir, { recursive: true, mode: 0o700 });
+    writeFileSync(join(record.dir, "config.v2.json"), JSON.stringify({ ID: id, Name: `/${record.name}`, Config: config, HostConfig: hostConfig, Image: image.id, Created: new Date(record.created).toISOString() }));
+  } finally {
+    hold.release();
+  }
+  engine.events.publish({ Type: "container", Action: "create", id, from: opts.image, name: record.name });
+  return record;
+}
+
+/** Docker's HostConfig for what was asked. */
+function buildHostConfig(opts: CreateOptions): HostConfig {
+  const restart = opts.restart ?? { Name: "no", MaximumRetryCount: 0 };
+  if (opts.autoRemove && restart.Name !== "no" && restart.Name !== "") throw invalidParameter("can't create 'AutoRemove' container with restart policy");
+  const securityOpt = opts.securityOpt ?? [];
+  for (const s of securityOpt) {
+    if (!/^(no-new-privileges(([:=])(true|false))?|seccomp[:=]unconfined|apparmor[:=]unconfined|label[:=]disable)$/.test(s)) throw invalidParameter(`invalid --security-opt: ${JSON.stringify(s)}`);
+  }
+  const mode = opts.networkMode ?? "bridge";
+  if (!["bridge", "default", "none", "host"].includes(mode)) throw new EngineError("notFound", `network ${mode} not found`);
+  return {
+    Binds: null,
+    NetworkMode: mode === "default" ? "bridge" : mode,
+    RestartPolicy: restart,
+    AutoRemove: opts.autoRemove ?? false,
+    CapAdd: opts.capAdd?.length ? opts.capAdd : null,
+    CapDrop: opts.capDrop?.length ? opts.capDrop : null,
+    Privileged: opts.privileged ?? false,
+    SecurityOpt: securityOpt.length ? securityOpt : null,
+    LogConfig: { Type: "json-file", Config: opts.logConfig ?? {} },
+    ReadonlyRootfs: false,
+    Init: null,
+  };
+}
+
+/** Image env, then the user's (-e) overriding by key. */
+function mergeEnv(image: string[], user: string[]): string[] {
+  const out = new Map<string, string>();
+  for (const e of [...image, ...user]) out.set(e.split("=")[0]!, e);
+  return [...out.values()];
+}
+
+/** `1k`, `10m`, `1g` as docker-units' RAMInBytes (binary multiples). */
+export function parseBytes(v: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgtp]?)i?b?$/i.exec(v.trim());
+  if (!m) throw invalidParameter(`invalid size: '${v}'`);
+  return Math.floor(Number(m[1]) * 1024 ** " kmgtp".indexOf(m[2]!.toLowerCase() || " "));
+}
+
+/** The runtime plan for a container's next start. */
+export async function planFor(engine: Engine, c: Stored): Promise<ContainerPlan> {
+  const { resolveCapabilities, DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, containerEnv } = await import("../runtime/index.ts");
+  const hc = c.hostConfig;
+  const dir = overlayDir(engine, c);
+  const log = hc.LogConfig.Config;
+  const nnp = (hc.SecurityOpt ?? []).some((s) => /^no-new-privileges(([:=])true)?$/.test(s));
+  const base = {
+    id: c.id,
+    rootfs: { lowerDirs: engine.layers.diffDirs(c.topLayer), upperDir: join(dir, "diff"), workDir: join(dir, "work"), mergedDir: join(dir, "merged") },
+    hostname: c.config.Hostname,
+    args: [c.path, ...c.args],
+    env: c.config.Env,
+    cwd: c.config.WorkingDir || "/",
+    user: c.config.User,
+    tty: c.config.Tty,
+    openStdin: c.config.OpenStdin,
+    capabilities: resolveCapabilities({ capAdd: hc.CapAdd ?? undefined, capDrop: hc.CapDrop ?? undefined, privileged: hc.Privileged }),
+    noNewPrivileges: nnp,
+    privileged: hc.Privileged,
+    // Until the networking issue, the default ("bridge") network is a private namespace with loopback only.
+    network: hc.NetworkMode === "host" ? ("host" as const) : hc.NetworkMode === "none" ? ("none" as const) : ("private" as const),
+    binds: [],
+    maskedPaths: hc.Privileged ? [] : [...DEFAULT_MASKED_PATHS],
+    readonlyPaths: hc.Privileged ? [] : [...DEFAULT_READONLY_PATHS],
+    containerDir: c.dir,
+    logMaxSize: log["max-size"] ? parseBytes(log["max-size"]) : undefined,
+    logMaxFile: log["max-file"] ? Number(log["max-file"]) : undefined,
+    restart: { name: (hc.RestartPolicy.Name || "no") as ContainerPlan["restart"]["name"], maxRetries: hc.RestartPolicy.MaximumRetryCount || undefined },
+  };
+  return { ...base, env: containerEnv(base) };
+}
+
+/** The container's runtime status (never started = created). */
+export async function statusOf(c: { dir: string }): Promise<ContainerStatus> {
+  const { readContainerStatus } = await import("../runtime/status.ts");
+  return readContainerStatus(c.dir);
+}
+
+/** Docker's State.Status: created, running, restarting, exited. */
+export function stateName(st: ContainerStatus): "created" | "running" | "restarting" | "exited" {
+  if (st.running) return "running";
+  if (st.restarting) return "restarting";
+  return st.startedAt || st.finishedAt || st.exitCode !== undefined ? "exited" : "created";
+}
+
+/** Options for a start. */
+export interface StartOptions {
+  /** Attach before the container runs (foreground run, start -a): output goes to these handlers. */
+  attach?: { onStdout?(b: Uint8Array): void; onStderr?(b: Uint8Array): void };
+}
+
+/** Starts a created or stopped container; a running one is left as is (Docker answers 304). */
+export async function startContainer(engine: Engine, ref: string, opts: StartOptions = {}) {
+  const c = engine.containers.resolve(ref);
+  const st = await statusOf(c);
+  if (st.running) return { pid: st.pid!, alreadyRunning: true as const };
+  const plan = await planFor(engine, c);
+  // A stop request from an earlier stop must not suppress this run's restart policy.
+  rmSync(join(c.dir, "stop-requested"), { force: true });
+  const { startContainer: runtimeStart } = await import("../runtime/start.ts");
+  try {
+    const started = await runtimeStart(plan, opts.attach ? "attached" : "detached", { dataRoot: engine.root.root, ...opts.attach });
+    engine.events.publish({ Type: "container", Action: "start", id: c.id, from: c.imageRef, name: c.name });
+    return { ...started, alreadyRunning: false as const };
+  } catch (e) {
+    // Docker removes an --rm container whose start failed, so `run --rm` with a bad command leaves nothing.
+    if (c.hostConfig.AutoRemove) await removeContainer(engine, c.id, { force: true }).catch(() => {});
+    throw e;
+  }
+}
+
+/** Polls the status until `done` holds or `ms` pass; true if it held. */
+async function until(c: { dir: string }, done: (st: ContainerStatus) => boolean, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
+    if (done(await statusOf(c))) return true;
+    if (Date.now() >= deadline) return false;
+    await Bun.sleep(Math.min(delay, Math.max(1, deadline - Date.now())));
+  }
+}
+
+/**
+ * Stops a container: its stop signal (STOPSIGNAL, default SIGTERM), then SIGKILL after the timeout
+ * (-t, the container's StopTimeout, else 10 s). A stopped container is left as is.
+ */
+export async function stopContainer(engine: Engine, ref: string, opts: { timeout?: number; signal?: string } = {}): Promise<{ wasRunning: boolean }> {
+  const c = engine.containers.resolve(ref);
+  const { signalContainer } = await import("../runtime/status.ts");
+  const st = await statusOf(c);
+  if (!st.running && !st.restarting) return { wasRunning: false };
+  const timeout = opts.timeout ?? c.config.StopTimeout ?? 10;
+  try {
+    signalContainer(c.dir, opts.signal ?? c.config.StopSignal ?? "SIGTERM", { stop: true });
+  } catch (e) {
+    if (!(e instanceof EngineError && e.kind === "conflict")) throw e;
+  }
+  const stopped = (s: ContainerStatus) => !s.running && !s.restarting;
+  if (timeout < 0 || !(await until(c, stopped, timeout * 1000))) {
+    try {
+      signalContainer(c.dir, "SIGKILL", { stop: true });
+    } catch {}
+    if (!(await until(c, stopped, 10_000))) throw new EngineError("system", `cannot stop container: ${c.id}: tried to kill container, but did not receive an exit event`);
+  }
+  engine.events.publish({ Type: "container", Action: "stop", id: c.id, from: c.imageRef, name: c.name });
+  return { wasRunning: true };
+}
+
+/** Sends a signal (default SIGKILL); the container must be running. SIGKILL also counts as a manual stop. */
+export async function killContainer(engine: Engine, ref: string, signal = "SIGKILL"): Promise<void> {
+  const c = engine.containers.resolve(ref);
+  const { signalContainer, signalNumber } = await import("../runtime/status.ts");
+  const sig = signalNumber(signal);
+  const st = await statusOf(c);
+  if (!st.running) throw conflict(`cannot kill container: ${ref}: container ${c.id} is not running`);
+  signalContainer(c.dir, sig, { stop: sig === 9 });
+  if (sig === 9) await until(c, (s) => !s.running, 5000);
+  engine.events.publish({ Type: "container", Action: "kill", id: c.id, from: c.imageRef, name: c.name, attributes: { signal: String(sig) } });
+}
+
+/** Restarts: stop (with the timeout), then start. */
+export async function restartContainer(engine: Engine, ref: string, opts: { timeout?: number } = {}) {
+  await stopContainer(engine, ref, opts);
+  await startContainer(engine, ref);
+  const c = engine.containers.resolve(ref);
+  engine.events.publish({ Type: "container", Action: "restart", id: c.id, from: c.imageRef, name: c.name });
+}
+
+/** Removes a container, its layer and directory; running ones only with force (killed first). */
+export async function removeContainer(engine: Engine, ref: string, opts: { force?: boolean; volumes?: boolean } = {}): Promise<void> {
+  const c = engine.containers.resolve(ref);
+  const st = await statusOf(c);
+  if (st.running || st.restarting) {
+    if (!opts.force) throw conflict(`cannot remove container "/${c.name}": container is ${st.running ? "running" : "restarting"}: stop the container before removing or force remove`);
+    const { signalContainer } = await import("../runtime/status.ts");
+    try {
+      signalContainer(c.dir, "SIGKILL", { stop: true });
+    } catch {}
+    await until(c, (s) => !s.running && !s.restarting, 10_000);
+  }
+  await deleteContainerFiles(engine, c);
+  engine.events.publish({ Type: "container", Action: "destroy", id: c.id, from: c.imageRef, name: c.name });
+}
+
+/** Deletes the row first (so a crash leaves only garbage GC removes), then the files. */
+async function deleteContainerFiles(engine: Engine, c: Stored) {
+  engine.containers.delete(c.id);
+  // The overlay was mounted only inside the container's mount namespace, which died with it: nothing to unmount.
+  rmSync(overlayDir(engine, c), { recursive: true, force: true });
+  rmSync(c.dir, { recursive: true, force: true });
+}
+
+/** Waits for a condition (Docker's wait: not-running, next-exit, removed) and returns the exit code. */
+export async function waitContainer(engine: Engine, ref: string, condition: "not-running" | "next-exit" | "removed" = "not-running", signal?: AbortSignal): Promise<number> {
+  const c = engine.containers.resolve(ref);
+  if (!["not-running", "next-exit", "removed"].includes(condition)) throw invalidParameter(`invalid condition: "${condition}"`);
+  const first = await statusOf(c);
+  const startedAt = first.startedAt;
+  let last = first;
+  for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
+    signal?.throwIfAborted();
+    if (condition === "removed") {
+      if (!engine.containers.lookup(c.id)) return last.exitCode ?? 0;
+      last = await statusOf(c);
+    } else {
+      last = await statusOf(c);
+      const exited = !last.running && !last.restarting;
+      if (condition === "not-running" && exited) return last.exitCode ?? 0;
+      if (condition === "next-exit" && exited && (first.running || last.startedAt !== startedAt)) return last.exitCode ?? 0;
+    }
+    await Bun.sleep(delay);
+  }
+}
+
+/** Renames a container. */
+export function renameContainer(engine: Engine, ref: string, newName: string): void {
+  const c = engine.containers.resolve(ref);
+  const name = validateName(newName);
+  if (name === c.name) throw invalidParameter(`Renaming a container with the same name as its current name`);
+  engine.containers.rename(c.id, name);
+  engine.events.publish({ Type: "container", Action: "rename", id: c.id, from: c.imageRef, name, attributes: { oldName: `/${c.name}` } });
+}
+
+/** Removes every stopped or created container; returns their IDs and the space their layers held. */
+export async function pruneContainers(engine: Engine, opts: { labels?: string[] } = {}): Promise<{ ContainersDeleted: string[] | null; SpaceReclaimed: number }> {
+  const deleted: string[] = [];
+  let reclaimed = 0;
+  for (const c of engine.containers.all()) {
+    const st = await statusOf(c);
+    if (st.running || st.restarting) continue;
+    if (opts.labels && !matchLabels(c.config.Labels, opts.labels)) continue;
+    reclaimed += dirSize(join(overlayDir(engine, c), "diff"));
+    await deleteContainerFiles(engine, c);
+    deleted.push(c.id);
+  }
+  return { ContainersDeleted: deleted.length ? deleted : null, SpaceReclaimed: reclaimed };
+}
+
+/** `label=key` / `label=key=value` filters. */
+export function matchLabels(labels: Record<string, string> | null | undefined, filters: string[]): boolean {
+  const l = labels ?? {};
+  return filters.every((f) => (f.includes("=") ? l[f.slice(0, f.indexOf("="))] === f.slice(f.indexOf("=") + 1) : f in l));
+}
+
+/** Bytes of regular files under a directory (Docker's SizeRw for an upper dir), not following symlinks. */
+export function dirSize(dir: string): number {
+  const { readdirSync, lstatSync } = require("node:fs") as typeof import("node:fs");
+  let total = 0;
+  const walk = (d: string) => {
+    let names: string[];
+    try {
+      names = readdirSync(d);
+    } catch {
+      return;
+    }
+    for (const n of names) {
+      const p = join(d, n);
+      const s = lstatSync(p);
+      if (s.isDirectory()) walk(p);
+      else if (s.isFile()) total += s.size;
+    }
+  };
+  walk(dir);
+  return total;
+}
+
+/**
+ * Removes --rm containers that exited while no bunker process was watching (detached runs). Called when
+ * containers are listed, so the record never outlives the next look at it.
+ */
+export async function reapAutoRemoved(engine: Engine): Promise<void> {
+  for (const c of engine.containers.all()) {
+    if (!c.hostConfig.AutoRemove) continue;
+    const st = await statusOf(c);
+    if (stateName(st) === "exited") await deleteContainerFiles(engine, c);
+  }
+}
+
+/** The image name to show for a container: what the user typed while it still names the same image, else the ID. */
+export function displayImage(engine: Engine, c: Stored): string {
+  return engine.images.lookup(c.imageRef)?.id === c.image ? c.imageRef : c.image;
+}
+
+/** Normalises a run/create image argument for messages ("redis" → "redis:latest"). */
+export function familiarImage(name: string): string {
+  try {
+    return familiarString(withDefaultTag(parseReference(name)));
+  } catch {
+    return name;
+  }
+}

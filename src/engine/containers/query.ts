@@ -1,0 +1,173 @@
+/**
+ * Reading containers in the Docker API's shapes: GET /containers/json (ps) and GET /containers/{id}/json
+ * (inspect), with moby's filters and status strings.
+ */
+import { join } from "node:path";
+import type { Engine } from "../engine.ts";
+import { invalidParameter } from "../errors.ts";
+import { humanDuration } from "../units.ts";
+import type { ContainerStatus } from "../runtime/status.ts";
+import { dirSize, displayImage, matchLabels, reapAutoRemoved, stateName, statusOf } from "./manager.ts";
+import type { ContainerRecord } from "./types.ts";
+
+type Stored = ContainerRecord & { topLayer: string | null };
+
+const ZERO_TIME = "0001-01-01T00:00:00Z";
+
+/** moby's list Command: path and args, args with spaces in single quotes. */
+function commandLine(c: Stored): string {
+  return c.args.length ? `${c.path} ${c.args.map((a) => (a.includes(" ") ? `'${a}'` : a)).join(" ")}` : c.path;
+}
+
+/** moby's State.String(): "Up 5 seconds", "Exited (0) 3 minutes ago", "Created", "Restarting (1) ...". */
+export function statusText(st: ContainerStatus, now = Date.now()): string {
+  const ago = (t?: string) => humanDuration(now - (t ? Date.parse(t) : now));
+  switch (stateName(st)) {
+    case "running":
+      return `Up ${ago(st.startedAt)}`;
+    case "restarting":
+      return `Restarting (${st.exitCode ?? 0}) ${ago(st.finishedAt)} ago`;
+    case "exited":
+      return `Exited (${st.exitCode ?? 0}) ${ago(st.finishedAt)} ago`;
+    default:
+      return "Created";
+  }
+}
+
+/** GET /containers/json item. */
+export interface ContainerSummary {
+  Id: string;
+  Names: string[];
+  Image: string;
+  ImageID: string;
+  Command: string;
+  Created: number;
+  Ports: { PrivatePort: number; Type: string; IP?: string; PublicPort?: number }[];
+  Labels: Record<string, string>;
+  State: string;
+  Status: string;
+  HostConfig: { NetworkMode: string };
+  NetworkSettings: { Networks: Record<string, object> };
+  Mounts: object[];
+  SizeRw?: number;
+  SizeRootFs?: number;
+}
+
+const FILTERS = ["status", "name", "label", "ancestor", "exited", "id", "before", "since", "network", "health", "volume", "publish", "expose", "is-task"];
+
+/** GET /containers/json: running containers, or all; filters as moby's; -n/-l via limit; sizes with size. */
+export async function listContainers(engine: Engine, opts: { all?: boolean; limit?: number; size?: boolean; filters?: Record<string, string[]> } = {}): Promise<ContainerSummary[]> {
+  await reapAutoRemoved(engine);
+  const f = opts.filters ?? {};
+  for (const k of Object.keys(f)) if (!FILTERS.includes(k)) throw invalidParameter(`invalid filter '${k}'`);
+  for (const s of f.status ?? []) if (!["created", "restarting", "running", "removing", "paused", "exited", "dead"].includes(s)) throw invalidParameter(`invalid filter 'status=${s}'`);
+  for (const e of f.exited ?? []) if (!/^-?\d+$/.test(e)) throw invalidParameter(`invalid filter 'exited=${e}'`);
+  const ancestors = (f.ancestor ?? []).map((a) => engine.images.lookup(a)?.id ?? a);
+  const before = f.before?.[0] !== undefined ? engine.containers.resolve(f.before[0]).created : undefined;
+  const sinceT = f.since?.[0] !== undefined ? engine.containers.resolve(f.since[0]).created : undefined;
+
+  let all = engine.containers.all();
+  // -n/-l count the most recent containers of any state, as Docker does.
+  const showAll = opts.all || (opts.limit ?? -1) > 0 || Object.keys(f).length > 0;
+  if ((opts.limit ?? -1) > 0) all = all.slice(0, opts.limit);
+  const out: ContainerSummary[] = [];
+  for (const c of all) {
+    const st = await statusOf(c);
+    const state = stateName(st);
+    if (!showAll && state !== "running") continue;
+    if (f.status && !f.status.includes(state)) continue;
+    if (f.name && !f.name.some((n) => new RegExp(n).test(`/${c.name}`))) continue;
+    if (f.id && !f.id.some((i) => c.id.startsWith(i))) continue;
+    if (f.label && !matchLabels(c.config.Labels, f.label)) continue;
+    if (f.exited && !(state === "exited" && f.exited.includes(String(st.exitCode ?? 0)))) continue;
+    if (ancestors.length && !ancestors.includes(c.image) && !ancestors.includes(c.imageRef)) continue;
+    if (before !== undefined && c.created >= before) continue;
+    if (sinceT !== undefined && c.created <= sinceT) continue;
+    const summary: ContainerSummary = {
+      Id: c.id,
+      Names: [`/${c.name}`],
+      Image: displayImage(engine, c),
+      ImageID: c.image,
+      Command: commandLine(c),
+      Created: Math.floor(c.created / 1000),
+      Ports: Object.keys(c.config.ExposedPorts ?? {}).map((p) => ({ PrivatePort: Number(p.split("/")[0]), Type: p.split("/")[1] ?? "tcp" })),
+      Labels: c.config.Labels ?? {},
+      State: state,
+      Status: statusText(st),
+      HostConfig: { NetworkMode: c.hostConfig.NetworkMode },
+      NetworkSettings: { Networks: { [c.hostConfig.NetworkMode]: {} } },
+      Mounts: [],
+    };
+    if (opts.size) {
+      summary.SizeRw = dirSize(join(engine.root.layerDir(c.cacheId), "diff"));
+      summary.SizeRootFs = summary.SizeRw + (engine.images.get(c.image)?.size ?? 0);
+    }
+    out.push(summary);
+  }
+  return out;
+}
+
+/** GET /containers/{id}/json. */
+export async function inspectContainer(engine: Engine, ref: string, opts: { size?: boolean } = {}) {
+  await reapAutoRemoved(engine);
+  const c = engine.containers.resolve(ref);
+  const st = await statusOf(c);
+  const state = stateName(st);
+  const dir = engine.root.layerDir(c.cacheId);
+  const lower = engine.layers.diffDirs(c.topLayer);
+  const sizeRw = opts.size ? dirSize(join(dir, "diff")) : undefined;
+  return {
+    Id: c.id,
+    Created: new Date(c.created).toISOString(),
+    Path: c.path,
+    Args: c.args,
+    State: {
+      Status: state,
+      Running: state === "running",
+      Paused: false,
+      Restarting: state === "restarting",
+      OOMKilled: false,
+      Dead: false,
+      Pid: st.running ? (st.pid ?? 0) : 0,
+      ExitCode: st.exitCode ?? 0,
+      Error: st.error ?? "",
+      StartedAt: st.startedAt ?? ZERO_TIME,
+      FinishedAt: st.finishedAt ?? ZERO_TIME,
+    },
+    Image: c.image,
+    ResolvConfPath: join(c.dir, "resolv.conf"),
+    HostnamePath: join(c.dir, "hostname"),
+    HostsPath: join(c.dir, "hosts"),
+    LogPath: join(c.dir, `${c.id}-json.log`),
+    Name: `/${c.name}`,
+    RestartCount: st.restartCount,
+    Driver: "overlay2",
+    Platform: "linux",
+    MountLabel: "",
+    ProcessLabel: "",
+    AppArmorProfile: "",
+    ExecIDs: null,
+    HostConfig: c.hostConfig,
+    GraphDriver: {
+      Data: { LowerDir: lower.join(":"), MergedDir: join(dir, "merged"), UpperDir: join(dir, "diff"), WorkDir: join(dir, "work") },
+      Name: "overlay2",
+    },
+    ...(sizeRw !== undefined ? { SizeRw: sizeRw, SizeRootFs: sizeRw + (engine.images.get(c.image)?.size ?? 0) } : {}),
+    Mounts: [],
+    Config: c.config,
+    NetworkSettings: {
+      Bridge: "",
+      SandboxID: "",
+      SandboxKey: "",
+      Ports: {},
+      HairpinMode: false,
+      LinkLocalIPv6Address: "",
+      LinkLocalIPv6PrefixLen: 0,
+      Gateway: "",
+      IPAddress: "",
+      IPPrefixLen: 0,
+      MacAddress: "",
+      Networks: { [c.hostConfig.NetworkMode]: { IPAMConfig: null, Links: null, Aliases: null, NetworkID: "", EndpointID: "", Gateway: "", IPAddress: "", IPPrefixLen: 0, MacAddress: "" } },
+    },
+  };
+}
