@@ -1,0 +1,316 @@
+/**
+ * Containers through the compiled CLI, as root, against images from the real registry: the seed workflow,
+ * isolation seen from inside, exit codes, supervision (kill -9 of the supervisor), concurrency, -it through
+ * a pty, and cleanup that leaves no mounts, directories or rows behind.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { Database } from "bun:sqlite";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { bunkerAt, freshDataRoot } from "../helpers/bunker.ts";
+import { ensureTestbed, startRegistry, type Registry } from "../helpers/registry.ts";
+import { treeListing } from "../helpers/oracle.ts";
+
+const root = process.getuid?.() === 0;
+let reg: Registry;
+let b: ReturnType<typeof bunkerAt>;
+let busybox: string;
+
+beforeAll(async () => {
+  if (!root) return;
+  await ensureTestbed();
+  reg = await startRegistry({ auth: "none" });
+  b = bunkerAt(freshDataRoot(), ["--registry-mirror", reg.url]);
+  busybox = `${reg.host}/busybox`;
+  await b.ok(["pull", "-q", busybox]);
+}, 900_000);
+
+afterAll(async () => {
+  if (!root) return;
+  // Whatever a failed test left running goes, by the IDs this data root knows.
+  const ids = (await b.run(["ps", "-aq", "--no-trunc"])).stdout.trim();
+  if (ids) await b.run(["rm", "-f", ...ids.split("\n")]);
+  await reg?.stop();
+});
+
+const rows = (dataRoot: string, table: string) => {
+  const db = new Database(join(dataRoot, "bunker.db"), { readonly: true });
+  try {
+    return (db.query(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
+  } finally {
+    db.close();
+  }
+};
+const mountsUnder = (dir: string) => readFileSync("/proc/mounts", "utf8").split("\n").filter((l) => l.split(" ")[1]?.startsWith(dir));
+const inspect = async (ref: string, fmt: string) => (await b.ok(["inspect", "--format", fmt, ref])).trim();
+
+describe.skipIf(!root)("the seed workflow", () => {
+  test("pull, run (pulling), run again offline, write into con1's upper dir, ps -s, history, logs, stop/start, remove all", async () => {
+    const own = await startRegistry({ auth: "none" });
+    const s = bunkerAt(freshDataRoot(), ["--registry-mirror", own.url]);
+    try {
+      for (const n of ["ubuntu", "nginx", "alpine"]) expect(await s.ok(["pull", n])).toContain(`Status: Downloaded newer image for ${n}:latest`);
+
+      // run redis pulls it, as docker run does (progress on stderr).
+      const first = await s.run(["run", "-d", "redis"]);
+      expect(first.code).toBe(0);
+      expect(first.stderr).toContain("Unable to find image 'redis:latest' locally");
+      expect(first.stdout.trim()).toMatch(/^[0-9a-f]{64}$/);
+
+      // With the registry gone, a second run uses the local image and never needs it.
+      await own.stop();
+      const second = await s.run(["run", "-d", "redis"]);
+      expect(second.code).toBe(0);
+      expect(second.stderr).toBe("");
+
+      // con1: files written inside land in its upper dir; the image layers stay untouched.
+      await s.ok(["run", "-d", "--name", "con1", "nginx"]);
+      const upper = (await s.ok(["inspect", "--format", "{{.GraphDriver.Data.UpperDir}}", "con1"])).trim();
+      const lowers = (await s.ok(["inspect", "--format", "{{.GraphDriver.Data.LowerDir}}", "con1"])).trim().split(":");
+      const before = await Promise.all(lowers.map((l) => treeListing(l)));
+      await s.ok(["exec", "con1", "sh", "-c", "echo hello > /usr/share/nginx/html/hello.txt && mkdir -p /data && echo x > /data/x && rm /etc/nginx/mime.types"]);
+      expect(readFileSync(join(upper, "usr/share/nginx/html/hello.txt"), "utf8")).toBe("hello\n");
+      expect(readFileSync(join(upper, "data/x"), "utf8")).toBe("x\n");
+      expect(statSync(join(upper, "etc/nginx/mime.types")).isCharacterDevice()).toBe(true); // overlay whiteout
+      expect(await Promise.all(lowers.map((l) => treeListing(l)))).toEqual(before);
+      expect(await s.ok(["diff", "con1"])).toContain("A /data/x");
+
+      const ps = (await s.ok(["ps", "-s"])).split("\n");
+      expect(ps[0]).toMatch(/^CONTAINER ID\s+IMAGE\s+COMMAND\s+CREATED\s+STATUS\s+PORTS\s+NAMES\s+SIZE$/);
+      expect(ps.find((l) => l.includes("con1"))).toMatch(/\d+(\.\d+)?[kM]?B \(virtual \d+(\.\d+)?MB\)$/);
+      expect(ps.filter((l) => / redis /.test(l))).toHaveLength(2);
+
+      expect(await s.ok(["history", "-q", "nginx"])).toMatch(/^[0-9a-f]{12}\n/);
+      await Bun.sleep(200);
+      const logs = await s.run(["logs", "con1"]);
+      expect(logs.code).toBe(0);
+
+      expect(await s.ok(["stop", "con1"])).toBe("con1\n");
+      expect(await s.ok(["inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", "con1"])).toBe("exited 0\n");
+      expect(await s.ok(["start", "con1"])).toBe("con1\n");
+      expect(await s.ok(["inspect", "--format", "{{.State.Status}}", "con1"])).toBe("running\n");
+      expect(readFileSync(join(upper, "data/x"), "utf8")).toBe("x\n"); // survives the restart
+
+      const ids = (await s.ok(["ps", "-aq"])).trim().split("\n");
+      expect(ids).toHaveLength(3);
+      await s.ok(["rm", "-f", ...ids]);
+      await s.ok(["rmi", ...(await s.ok(["images", "-q"])).trim().split("\n")]);
+      expect((await s.ok(["ps", "-aq"])).trim()).toBe("");
+      expect((await s.ok(["images", "-q"])).trim()).toBe("");
+      expect(readdirSync(join(s.dataRoot, "overlay2")).filter((n) => n !== "l")).toEqual([]);
+      expect(readdirSync(join(s.dataRoot, "overlay2", "l"))).toEqual([]);
+      expect(readdirSync(join(s.dataRoot, "containers"))).toEqual([]);
+      expect(rows(s.dataRoot, "containers") + rows(s.dataRoot, "layers") + rows(s.dataRoot, "images")).toBe(0);
+      expect(mountsUnder(s.dataRoot)).toEqual([]);
+    } finally {
+      await own.stop();
+      const left = (await s.run(["ps", "-aq"])).stdout.trim();
+      if (left) await s.run(["rm", "-f", ...left.split("\n")]);
+    }
+  }, 300_000);
+});
+
+describe.skipIf(!root)("run", () => {
+  test("foreground: output, exit code, --rm", async () => {
+    const r = await b.run(["run", "--rm", busybox, "sh", "-c", "echo out; echo err >&2; exit 3"]);
+    expect(r).toEqual({ code: 3, stdout: "out\n", stderr: "err\n" });
+    expect((await b.ok(["ps", "-aq"])).trim()).toBe("");
+  });
+
+  test("Docker's exit codes: 125 engine, 126 not executable, 127 not found", async () => {
+    const notFound = await b.run(["run", "--rm", busybox, "nope"]);
+    expect(notFound.code).toBe(127);
+    expect(notFound.stderr).toContain('executable file not found in $PATH');
+    const notExec = await b.run(["run", "--rm", busybox, "/etc/passwd"]);
+    expect(notExec.code).toBe(126);
+    const badFlag = await b.run(["run", "--bogus", busybox]);
+    expect(badFlag.code).toBe(125);
+    expect(badFlag.stderr).toStartWith("unknown flag: --bogus");
+    const noImage = await b.run(["run", "--rm", `${reg.host}/nope`]);
+    expect(noImage.code).toBe(125);
+    expect(noImage.stderr).toContain(`Unable to find image '${reg.host}/nope:latest' locally`);
+    expect((await b.ok(["ps", "-aq"])).trim()).toBe(""); // --rm also removes a container whose start failed
+  });
+
+  test("-e, --env-file, -w, -u, -h, --entrypoint, -l", async () => {
+    const envFile = join(b.dataRoot, "..", "env.list");
+    await Bun.write(envFile, "# comment\nFROM_FILE=1\n");
+    const out = await b.ok(["run", "--rm", "-e", "A=1", "--env-file", envFile, "-w", "/tmp", "-u", "1000:1000", "-h", "box", busybox, "sh", "-c", 'echo $A $FROM_FILE $(pwd) $(id -u):$(id -g) $(hostname)']);
+    expect(out).toBe("1 1 /tmp 1000:1000 box\n");
+    expect(await b.ok(["run", "--rm", "--entrypoint", "echo", busybox, "via", "entrypoint"])).toBe("via entrypoint\n");
+    const id = (await b.ok(["create", "-l", "team=core", busybox])).trim();
+    expect(await inspect(id, '{{index .Config.Labels "team"}} {{.State.Status}}')).toBe("core created");
+    await b.ok(["rm", id]);
+  });
+
+  test("isolation seen from inside: PID 1, hostname, capabilities, masked and read-only paths, mounts", async () => {
+    const script = [
+      "echo pid=$$",
+      "hostname",
+      "grep CapEff /proc/self/status",
+      // /proc/kcore does not exist on every kernel; keys and timer_list do, and must read empty.
+      "echo masked=$(cat /proc/keys /proc/timer_list | wc -c)",
+      // Only the container's own processes (this shell and the pipeline's) have pids here.
+      "echo procs=$(ls /proc | grep -c '^[0-9]')",
+      "(echo 1 > /proc/sys/kernel/domainname) 2>/dev/null && echo sys-writable || echo sys-ro",
+      "(mount -t tmpfs t /mnt) 2>/dev/null && echo mount-ok || echo mount-refused",
+      "ls /dev | tr '\\n' ' '",
+    ].join("; ");
+    const id = (await b.ok(["create", busybox, "sh", "-c", script])).trim();
+    const out = await b.ok(["start", "-a", id]);
+    await b.ok(["rm", id]);
+    expect(out).toContain("pid=1\n");
+    expect(out).toContain(`${id.slice(0, 12)}\n`);
+    expect(out).toContain("CapEff:\t00000000a80425fb");
+    expect(out).toContain("masked=0");
+    expect(Number(out.match(/procs=(\d+)/)![1])).toBeLessThan(6); // the host's hundreds are not visible
+    expect(out).toContain("sys-ro");
+    expect(out).toContain("mount-refused");
+    expect(out).toContain("core fd full mqueue null ptmx pts random shm stderr stdin stdout tty urandom zero"); // console only with -t
+  });
+
+  test("-it is interactive through a real pty (script(1))", async () => {
+    const cmd = `${b.dataRoot ? "" : ""}'${join(import.meta.dir, "../../dist/bunker")}' --data-root '${b.dataRoot}' run -it --rm ${busybox} sh`;
+    const p = Bun.spawn(["script", "-qfec", cmd, "/dev/null"], { stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+    await Bun.sleep(500);
+    p.stdin.write("tty; echo marker-$((6*7)); exit 5\n");
+    await p.stdin.flush();
+    const out = await new Response(p.stdout).text();
+    const code = await p.exited;
+    expect(out).toContain("/dev/pts/0");
+    expect(out).toContain("marker-42");
+    expect(code).toBe(5);
+  });
+});
+
+describe.skipIf(!root)("lifecycle", () => {
+  test("stop honours the timeout and STOPSIGNAL; kill; restart; wait; rename", async () => {
+    // PID 1 ignores SIGTERM without a handler: stop -t 1 must SIGKILL after a second (exit 137).
+    await b.ok(["run", "-d", "--name", "sleeper", busybox, "sleep", "300"]);
+    const t0 = Date.now();
+    await b.ok(["stop", "-t", "1", "sleeper"]);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(900);
+    expect(await inspect("sleeper", "{{.State.ExitCode}}")).toBe("137");
+    await b.ok(["start", "sleeper"]);
+    await b.ok(["rename", "sleeper", "sleeper2"]);
+    expect(await b.ok(["kill", "-s", "TERM", "sleeper2"])).toBe("sleeper2\n"); // ignored by PID 1
+    expect(await inspect("sleeper2", "{{.State.Running}}")).toBe("true");
+    await b.ok(["kill", "sleeper2"]);
+    expect(await b.ok(["wait", "sleeper2"])).toBe("137\n");
+    const notRunning = await b.run(["kill", "sleeper2"]);
+    expect(notRunning.code).toBe(1);
+    expect(notRunning.stderr).toContain("is not running");
+    await b.ok(["restart", "-t", "0", "sleeper2"]);
+    expect(await inspect("sleeper2", "{{.State.Running}}")).toBe("true");
+    await b.ok(["rm", "-f", "sleeper2"]);
+  });
+
+  test("restart policies: on-failure:2 restarts twice", async () => {
+    const id = (await b.ok(["run", "-d", "--restart", "on-failure:2", busybox, "sh", "-c", "exit 1"])).trim();
+    for (let i = 0; i < 200 && (await inspect(id, "{{.State.Status}} {{.RestartCount}}")) !== "exited 2"; i++) await Bun.sleep(50);
+    expect(await inspect(id, "{{.State.Status}} {{.RestartCount}} {{.State.ExitCode}}")).toBe("exited 2 1");
+    await b.ok(["rm", id]);
+    const bad = await b.run(["run", "--restart", "sometimes", busybox]);
+    expect(bad.code).toBe(125);
+    expect(bad.stderr).toContain("invalid restart policy format");
+  });
+
+  test("errors as Docker's: duplicate names, rm of a running container, unknown containers", async () => {
+    await b.ok(["run", "-d", "--name", "dup", busybox, "sleep", "300"]);
+    const id = await inspect("dup", "{{.Id}}");
+    const again = await b.run(["run", "-d", "--name", "dup", busybox, "true"]);
+    expect(again.code).toBe(125);
+    expect(again.stderr).toContain(`Conflict. The container name "/dup" is already in use by container "${id}". You have to remove (or rename) that container to be able to reuse that name.`);
+    const running = await b.run(["rm", "dup"]);
+    expect(running.code).toBe(1);
+    expect(running.stderr).toBe('Error response from daemon: cannot remove container "/dup": container is running: stop the container before removing or force remove\n');
+    const img = await b.run(["rmi", busybox]);
+    expect(img.code).toBe(1);
+    expect(img.stderr).toContain("(must force) - container");
+    const imgId = (await b.ok(["images", "-q", busybox])).trim();
+    const hard = await b.run(["rmi", "-f", imgId]);
+    expect(hard.stderr).toContain(`conflict: unable to delete ${imgId} (cannot be forced) - image is being used by running container ${id.slice(0, 12)}`);
+    await b.ok(["rm", "-f", "dup"]);
+    const missing = await b.run(["stop", "nope"]);
+    expect(missing).toEqual({ code: 1, stdout: "", stderr: "Error response from daemon: No such container: nope\n" });
+  });
+
+  test("ps: -a, -q, -n, -l, --filter, --format, --no-trunc", async () => {
+    const a = (await b.ok(["run", "-d", "-l", "k=v", "--name", "psa", busybox, "sleep", "300"])).trim();
+    const c = (await b.ok(["create", "--name", "psc", busybox, "true"])).trim();
+    expect((await b.run(["run", "--name", "pse", busybox, "sh", "-c", "exit 4"])).code).toBe(4);
+    expect((await b.ok(["ps", "-q"])).trim()).toBe(a.slice(0, 12));
+    expect((await b.ok(["ps", "-aq"])).trim().split("\n")).toHaveLength(3);
+    expect((await b.ok(["ps", "-lq"])).trim()).toBe((await inspect("pse", "{{.Id}}")).slice(0, 12));
+    expect((await b.ok(["ps", "-n", "2", "-q"])).trim().split("\n")).toHaveLength(2);
+    expect((await b.ok(["ps", "-a", "--filter", "status=created", "--format", "{{.Names}}"])).trim()).toBe("psc");
+    expect((await b.ok(["ps", "-a", "--filter", "exited=4", "--format", "{{.Names}}"])).trim()).toBe("pse");
+    expect((await b.ok(["ps", "--filter", "label=k=v", "--format", "{{.Names}} {{.State}}"])).trim()).toBe("psa running");
+    expect((await b.ok(["ps", "-a", "--filter", "name=ps[ac]", "--format", "{{.Names}}"])).trim().split("\n").sort()).toEqual(["psa", "psc"]);
+    expect((await b.ok(["ps", "--no-trunc", "-q"])).trim()).toBe(a);
+    expect((await b.ok(["ps", "-a", "--filter", `ancestor=${busybox}`, "-q"])).trim().split("\n")).toHaveLength(3);
+    const status = (await b.ok(["ps", "-a", "--format", "{{.Names}}|{{.Status}}"])).trim().split("\n");
+    expect(status.find((l) => l.startsWith("pse|"))).toMatch(/^pse\|Exited \(4\) .* ago$/);
+    expect(status.find((l) => l.startsWith("psc|"))).toBe("psc|Created");
+    expect(status.find((l) => l.startsWith("psa|"))).toMatch(/^psa\|Up /);
+    const bad = await b.run(["ps", "--filter", "status=bogus"]);
+    expect(bad.code).toBe(1);
+    await b.ok(["rm", "-f", "psa", c, "pse"]);
+  });
+});
+
+describe.skipIf(!root)("supervision and concurrency", () => {
+  test("containers survive kill -9 of their supervisor: logs resume, the exit code is recorded", async () => {
+    const id = (await b.ok(["run", "-d", busybox, "sh", "-c", "i=0; while [ $i -lt 30 ]; do echo line$i; i=$((i+1)); sleep 0.1; done; exit 7"])).trim();
+    const dir = join(b.dataRoot, "containers", id);
+    const status = JSON.parse(readFileSync(join(dir, "status.json"), "utf8"));
+    process.kill(status.supervisorPid, "SIGKILL");
+    expect(await b.ok(["wait", id])).toBe("7\n");
+    const logs = (await b.ok(["logs", id])).trim().split("\n");
+    expect(logs).toHaveLength(30);
+    expect(logs.at(-1)).toBe("line29");
+    await b.ok(["rm", id]);
+  });
+
+  test("20 parallel run -d from separate processes give 20 distinct containers", async () => {
+    const runs = await Promise.all(Array.from({ length: 20 }, (_, i) => b.run(["run", "-d", "--name", `par${i}`, busybox, "sleep", "300"])));
+    expect(runs.map((r) => r.code)).toEqual(new Array(20).fill(0));
+    const ids = new Set(runs.map((r) => r.stdout.trim()));
+    expect(ids.size).toBe(20);
+    expect((await b.ok(["ps", "-q"])).trim().split("\n")).toHaveLength(20);
+    // The same name from 5 processes at once: exactly one wins.
+    const dup = await Promise.all(Array.from({ length: 5 }, () => b.run(["create", "--name", "same", busybox])));
+    expect(dup.filter((r) => r.code === 0)).toHaveLength(1);
+    expect(dup.filter((r) => r.code === 125 && r.stderr.includes('The container name "/same" is already in use'))).toHaveLength(4);
+    const t0 = Date.now();
+    await b.ok(["rm", "-f", ...ids, "same"]);
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect((await b.ok(["ps", "-aq"])).trim()).toBe("");
+  }, 120_000);
+
+  test("a CLI killed mid-create leaves nothing container prune cannot clean", async () => {
+    for (let i = 0; i < 5; i++) {
+      const p = b.spawn(["run", "-d", busybox, "sleep", "300"]);
+      await Bun.sleep(5 + i * 4);
+      p.kill(9);
+      await p.exited;
+    }
+    const left = (await b.ok(["ps", "-aq", "--no-trunc"])).trim();
+    if (left) await b.ok(["stop", "-t", "0", ...left.split("\n")]);
+    await b.ok(["container", "prune", "-f"]);
+    expect((await b.ok(["ps", "-aq"])).trim()).toBe("");
+    expect(rows(b.dataRoot, "containers")).toBe(0);
+    expect(readdirSync(join(b.dataRoot, "containers"))).toEqual([]);
+    const overlays = readdirSync(join(b.dataRoot, "overlay2")).filter((n) => n !== "l");
+    expect(overlays.length).toBe(rows(b.dataRoot, "layers"));
+  });
+
+  test("--rm with -d: the container is gone once it exited", async () => {
+    const id = (await b.ok(["run", "-d", "--rm", busybox, "true"])).trim();
+    for (let i = 0; i < 100 && existsSync(join(b.dataRoot, "containers", id)); i++) {
+      await b.ok(["ps", "-a"]);
+      await Bun.sleep(20);
+    }
+    expect(existsSync(join(b.dataRoot, "containers", id))).toBe(false);
+  });
+});
