@@ -3,6 +3,7 @@
  * supervisor (shim.c), and reads back what it records. See README.md for the design and its numbers.
  */
 export { attachContainer, type AttachHandlers, type Attachment } from "./attach.ts";
+export { execEnv, execInContainer, ExecStartError, readExecStatus, type ExecOptions, type ExecStatus } from "./exec.ts";
 export { ContainerStartError, logPath, startContainer, writeEtcFiles, type StartOptions } from "./start.ts";
 export { readContainerStatus, signalContainer, signalNumber, type ContainerStatus } from "./status.ts";
 export {
