@@ -11,7 +11,7 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, encodePlan, logPath, resolveCapabilities, startContainer, type ContainerPlan } from "../../src/engine/runtime/index.ts";
+import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, encodePlan, execInContainer, logPath, resolveCapabilities, startContainer, type ContainerPlan } from "../../src/engine/runtime/index.ts";
 import { compare, has, median, timed, type Contender } from "./_lib.ts";
 
 const rounds = Number(process.argv[2] ?? 30);
@@ -90,6 +90,48 @@ try {
   else console.log("crun: skipped (it refuses this host's hybrid cgroup layout)");
   contenders.push({ name: "unshare + chroot (floor)", run: () => timed(["unshare", "--pid", "--mount", "--uts", "--ipc", "--net", "--fork", "--", "chroot", lower, "/bin/true"]) });
   await compare("start -> exit of `true`", contenders, rounds);
+
+  // exec `true` into a running container
+  {
+    const target = plan(["sleep", "3600"]);
+    const { pid } = await startContainer(target);
+    const st = JSON.parse(readFileSync(join(target.containerDir, "status.json"), "utf8"));
+    pids.push(st.pid, st.supervisorPid, st.guardianPid);
+    mkdirSync(join(target.containerDir, "execs"), { recursive: true });
+    let e = 0;
+    const execPlan = join(target.containerDir, "execs", "bench.plan");
+    const planBytes = (id: string) =>
+      `${["id", target.id, "dir", target.containerDir, "exec", id, "pid", pid, "pidstart", st.pidStart, "arg", "true", "env", "PATH=/bin", "caps", "a80425fb"].join("\0")}\0`;
+    const execs: Contender[] = [
+      {
+        name: "execInContainer (attached)",
+        async run() {
+          const t0 = performance.now();
+          const { attach } = await execInContainer(target.containerDir, { execId: `b${++e}`, args: ["true"] });
+          const code = await attach!.exited;
+          if (code !== 0) throw new Error(`exit ${code}`);
+          return { ms: performance.now() - t0, maxRss: 0 };
+        },
+      },
+      {
+        name: "bunker-shim exec alone",
+        prepare: () => writeFileSync(execPlan, planBytes(`s${++e}`)),
+        run: () => timed([shim, "exec", execPlan]),
+      },
+      { name: "nsenter (floor)", run: () => timed(["nsenter", "-t", String(pid), "-m", "-u", "-i", "-n", "-p", "-F", "--", "/bin/true"]) },
+    ];
+    // runc exec needs a runc container: the bundle above, sleeping
+    spec.process.args = ["sleep", "3600"];
+    writeFileSync(join(bundle, "config.json"), JSON.stringify(spec));
+    const runcOk = Bun.spawnSync(["runc", "run", "-d", "-b", bundle, "bench-exec"], { stdin: "ignore", stdout: "ignore", stderr: "ignore" }).exitCode === 0;
+    if (runcOk) execs.push({ name: "runc exec", run: () => timed(["runc", "exec", "bench-exec", "true"]) });
+    else console.log("runc exec: skipped (runc run -d failed)");
+    try {
+      await compare("exec `true` into a running container", execs, rounds);
+    } finally {
+      if (runcOk) Bun.spawnSync(["runc", "delete", "-f", "bench-exec"]);
+    }
+  }
 
   // PSS of the supervision (guardian + supervisor) per running container, 20 running
   const pss = (pid: number) => Number(/^Pss:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, "utf8"))?.[1] ?? 0);
