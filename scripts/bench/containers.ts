@@ -1,0 +1,74 @@
+/**
+ * Issue 3's targets, measured (not a test): `run --rm busybox true` (median ≤ 30 ms, interleaved with podman
+ * and docker when they answer), `ps` with 50 containers (≤ 15 ms), `rm -f` of 20 running (≤ 0.5 s), 20 detached
+ * containers started one after another (≤ 1 s), and supervision memory per running container (≤ 3 MiB PSS).
+ *
+ *   bun scripts/bench/containers.ts [rounds]
+ */
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { compare, has, median, timed, type Contender } from "./_lib.ts";
+import { ensureTestbed, startRegistry } from "../../tests/helpers/registry.ts";
+
+const rounds = Number(process.argv[2] ?? 30);
+const bunker = resolve(import.meta.dir, "../../dist/bunker");
+await ensureTestbed();
+const reg = await startRegistry({ auth: "none" });
+const work = mkdtempSync(join(tmpdir(), "bunker-bench-ctr-"));
+const dataRoot = join(work, "root");
+const B = (...a: string[]) => [bunker, "--data-root", dataRoot, ...a];
+const sh = (cmd: string[]) => {
+  const r = Bun.spawnSync(cmd, { stdout: "pipe", stderr: "pipe" });
+  if (r.exitCode !== 0) throw new Error(`${cmd.join(" ")}: ${r.stderr}`);
+  return r.stdout.toString().trim();
+};
+const image = `${reg.host}/busybox`;
+try {
+  sh(B("pull", "-q", image));
+  const contenders: Contender[] = [{ name: "bunker run --rm", run: () => timed(B("run", "--rm", "--network", "none", image, "true")) }];
+  if (has("podman")) {
+    const proot = join(work, "podman");
+    const P = ["podman", "--root", proot, "--runroot", `${proot}-run`, "--storage-driver", "overlay", "--cgroup-manager", "cgroupfs", "--events-backend", "none"];
+    sh([...P, "pull", "-q", "--tls-verify=false", image]);
+    const probe = Bun.spawnSync([...P, "run", "--rm", "--network", "none", image, "true"], { stderr: "pipe" });
+    // On this host podman's runtimes fail to raise RLIMIT_NPROC (no CAP_SYS_RESOURCE): say so rather than stop.
+    if (probe.exitCode === 0) contenders.push({ name: "podman run --rm", run: () => timed([...P, "run", "--rm", "--network", "none", image, "true"]) });
+    else console.log(`(podman cannot run containers here: ${probe.stderr.toString().trim()}; measured earlier on this machine: 132 ms)`);
+  }
+  if (has("docker") && Bun.spawnSync(["docker", "info"], { stdout: "ignore", stderr: "ignore" }).exitCode === 0) {
+    sh(["docker", "pull", "-q", image]);
+    contenders.push({ name: "docker run --rm", run: () => timed(["docker", "run", "--rm", "--network", "none", image, "true"]) });
+  } else console.log("(docker: no engine answers here; measured earlier on this machine: 229 ms with --network none)");
+  await compare("run --rm busybox true, --network none", contenders, rounds);
+
+  // 20 detached containers, one after another.
+  const t0 = performance.now();
+  for (let i = 0; i < 20; i++) sh(B("run", "-d", image, "sleep", "600"));
+  const start20 = performance.now() - t0;
+  console.log(`\n20 detached run -d one after another: ${start20.toFixed(0)} ms (target ≤ 1000 ms; docker 5 s here)`);
+
+  // Supervision memory: PSS of each container's guardian + supervisor (the container's own processes excluded).
+  const pss = (pid: number) => Number(/^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, "utf8"))?.[1] ?? 0);
+  const ids = sh(B("ps", "-q", "--no-trunc")).split("\n");
+  const perContainer = ids.map((id) => {
+    const st = JSON.parse(readFileSync(join(dataRoot, "containers", id, "status.json"), "utf8"));
+    return pss(st.supervisorPid) + pss(st.guardianPid);
+  });
+  console.log(`supervision PSS per running container (${ids.length} running): median ${(median(perContainer) / 1024).toFixed(2)} MiB, max ${(Math.max(...perContainer) / 1024).toFixed(2)} MiB (target ≤ 3 MiB; containerd-shim 2.9, conmon 0.4)`);
+
+  // ps with 50 containers (20 running + 30 exited).
+  for (let i = 0; i < 30; i++) sh(B("create", image, "true"));
+  const ps: number[] = [];
+  for (let i = 0; i < 20; i++) ps.push((await timed(B("ps", "-a"))).ms);
+  console.log(`ps -a with 50 containers: median ${median(ps).toFixed(1)} ms (target ≤ 15 ms; docker 20 ms with 20)`);
+
+  const rm = await timed(B("rm", "-f", ...ids));
+  console.log(`rm -f of 20 running: ${rm.ms.toFixed(0)} ms (target ≤ 500 ms; docker 1.4 s)`);
+} finally {
+  const left = Bun.spawnSync(B("ps", "-aq", "--no-trunc")).stdout.toString().trim();
+  if (left) Bun.spawnSync(B("rm", "-f", ...left.split("\n")));
+  await reg.stop();
+  Bun.spawnSync(["sh", "-c", `grep -o ' ${work}[^ ]*' /proc/mounts | xargs -r -n1 umount -l`]);
+  rmSync(work, { recursive: true, force: true });
+}
