@@ -1,0 +1,91 @@
+/**
+ * Answers for endpoints bunker does not serve itself yet, consulted only when no real route matched (so
+ * a real route declared later always wins). Two kinds:
+ * - empty collections that are true today: there are no networks or volumes objects yet, and container
+ *   prune has nothing to prune until the container manager registers its routes. `docker system prune`
+ *   calls container, network and image prune and fails on any 404.
+ * - known Docker endpoints that are not implemented: 404 with a message naming them (docs/api.md lists them).
+ */
+import { json, Router } from "../router.ts";
+import { notSupported } from "./images.ts";
+
+/** Docker endpoints bunker does not support yet: [method, path, what the docker CLI calls it]. Keep docs/api.md in sync (a test checks). */
+export const UNSUPPORTED: readonly [string, string, string][] = [
+  // containers (coming with the container manager)
+  ["POST", "/containers/create", "docker create / run"],
+  ["GET", "/containers/{id}/json", "docker inspect"],
+  ["POST", "/containers/{id}/start", "docker start"],
+  ["POST", "/containers/{id}/stop", "docker stop"],
+  ["POST", "/containers/{id}/restart", "docker restart"],
+  ["POST", "/containers/{id}/kill", "docker kill"],
+  ["POST", "/containers/{id}/wait", "docker wait"],
+  ["POST", "/containers/{id}/attach", "docker attach"],
+  ["GET", "/containers/{id}/attach/ws", "attach over WebSocket"],
+  ["GET", "/containers/{id}/logs", "docker logs"],
+  ["DELETE", "/containers/{id}", "docker rm"],
+  ["POST", "/containers/{id}/rename", "docker rename"],
+  ["POST", "/containers/{id}/resize", "terminal resize"],
+  ["GET", "/containers/{id}/top", "docker top"],
+  ["GET", "/containers/{id}/changes", "docker diff"],
+  ["GET", "/containers/{id}/stats", "docker stats"],
+  ["POST", "/containers/{id}/pause", "docker pause"],
+  ["POST", "/containers/{id}/unpause", "docker unpause"],
+  ["POST", "/containers/{id}/update", "docker update"],
+  ["GET", "/containers/{id}/export", "docker export"],
+  ["HEAD", "/containers/{id}/archive", "docker cp"],
+  ["GET", "/containers/{id}/archive", "docker cp"],
+  ["PUT", "/containers/{id}/archive", "docker cp"],
+  ["POST", "/containers/{id}/exec", "docker exec"],
+  ["POST", "/exec/{id}/start", "docker exec"],
+  ["POST", "/exec/{id}/resize", "docker exec -t"],
+  ["GET", "/exec/{id}/json", "docker exec"],
+  // images
+  ["GET", "/images/get", "docker save"],
+  ["GET", "/images/{name:.*}/get", "docker save"],
+  ["POST", "/images/load", "docker load"],
+  ["POST", "/images/{name:.*}/push", "docker push"],
+  ["GET", "/images/search", "docker search"],
+  ["POST", "/commit", "docker commit"],
+  ["POST", "/build", "docker build"],
+  ["POST", "/build/cancel", "docker build"],
+  ["POST", "/session", "BuildKit sessions"],
+  ["POST", "/grpc", "BuildKit"],
+  ["GET", "/distribution/{name:.*}/json", "registry-side image inspect"],
+  // networks and volumes (other than the empty answers below)
+  ["GET", "/networks/{id}", "docker network inspect"],
+  ["POST", "/networks/create", "docker network create"],
+  ["DELETE", "/networks/{id}", "docker network rm"],
+  ["POST", "/networks/{id}/connect", "docker network connect"],
+  ["POST", "/networks/{id}/disconnect", "docker network disconnect"],
+  ["POST", "/volumes/create", "docker volume create"],
+  ["GET", "/volumes/{name}", "docker volume inspect"],
+  ["DELETE", "/volumes/{name}", "docker volume rm"],
+  // swarm, plugins, secrets, configs
+  ["GET", "/swarm", "docker swarm"],
+  ["POST", "/swarm/init", "docker swarm init"],
+  ["GET", "/nodes", "docker node"],
+  ["GET", "/services", "docker service"],
+  ["GET", "/tasks", "docker service ps"],
+  ["GET", "/secrets", "docker secret"],
+  ["GET", "/configs", "docker config"],
+  ["GET", "/plugins", "docker plugin"],
+  ["GET", "/plugins/{name:.*}/json", "docker plugin inspect"],
+];
+
+/** The fallback router: true-today empty answers, then the not-supported table. */
+export function fallbackRoutes(): Router {
+  const r = new Router();
+  r.get("/containers/json", () => json([]));
+  r.post("/containers/prune", () => json({ ContainersDeleted: null, SpaceReclaimed: 0 }));
+  r.get("/networks", () => json([]));
+  r.post("/networks/prune", () => json({ NetworksDeleted: null }));
+  r.get("/volumes", () => json({ Volumes: [], Warnings: null }));
+  r.post("/volumes/prune", () => json({ VolumesDeleted: null, SpaceReclaimed: 0 }));
+  for (const [method, path, what] of UNSUPPORTED) {
+    if (r.match(method, path.replace(/\{[^}]+\}/g, "x"))) continue;
+    r.on(method, path, () => {
+      throw notSupported(`${method} ${path} (${what})`);
+    });
+  }
+  return r;
+}

@@ -1,0 +1,44 @@
+/** System routes: _ping, version, info, system df, auth, and build prune (a no-op: there is no build cache). */
+import type { Engine } from "../../engine/engine.ts";
+import { invalidParameter } from "../../engine/errors.ts";
+import { json, type Router, text } from "../router.ts";
+
+const PING_HEADERS = {
+  "Builder-Version": "1",
+  Swarm: "inactive",
+  "Cache-Control": "no-cache, no-store, must-revalidate",
+  Pragma: "no-cache",
+};
+
+/** Declares the system routes on `r`. */
+export function systemRoutes(r: Router, engine: Engine): void {
+  // moby system_routes.go: HEAD answers an empty text/plain body with Content-Length 0, GET answers "OK".
+  r.get("/_ping", () => text("OK", 200, PING_HEADERS));
+  r.head("/_ping", () => new Response(null, { status: 200, headers: { ...PING_HEADERS, "content-type": "text/plain; charset=utf-8", "content-length": "0" } }));
+
+  r.get("/version", async () => {
+    const { systemVersion } = await import("../../engine/system.ts");
+    return json(systemVersion());
+  });
+  r.get("/info", async () => {
+    const { systemInfo } = await import("../../engine/system.ts");
+    return json(systemInfo(engine));
+  });
+  r.get("/system/df", async () => {
+    const { systemDf } = await import("../../engine/system.ts");
+    return json(systemDf(engine));
+  });
+
+  // docker login: the daemon checks the credentials against the registry; the CLI stores them.
+  r.post("/auth", async (req) => {
+    const body = (await req.json()) as { username?: string; password?: string; serveraddress?: string; identitytoken?: string };
+    if (!body || typeof body !== "object") throw invalidParameter("invalid auth configuration");
+    const { INDEX_SERVER } = await import("../../engine/registry/credentials.ts");
+    if (body.identitytoken) throw invalidParameter("login with an identity token is not supported");
+    await engine.registry().login(body.serveraddress || INDEX_SERVER, body.username ?? "", body.password ?? "");
+    return json({ Status: "Login Succeeded", IdentityToken: "" });
+  });
+
+  // docker system prune fails (exit 1) when this is a 404.
+  r.post("/build/prune", () => json({ CachesDeleted: [], SpaceReclaimed: 0 }));
+}
