@@ -179,9 +179,12 @@ function parseLine(b: Buffer, s: number, e: number): boolean {
   fast: {
     if (e - s < 58 || b[e - 1] !== 125 || b[e - 2] !== 34) break fast;
     for (let k = 0; k < 8; k++) if (b[s + k] !== PREFIX[k]) break fast;
-    let q = e - 3;
-    const lim = e - 48;
-    while (q > lim && b[q] !== 34) q--;
+    let q = e - 33; // the quote before a 30-byte time (RFC3339NanoFixed, what the shim writes)
+    if (b[q] !== 34 || b[q - 1] !== 58) {
+      q = e - 3;
+      const lim = e - 48;
+      while (q > lim && b[q] !== 34) q--;
+    }
     if (b[q] !== 34) break fast;
     const t0 = q - 27; // start of '","stream":"stdout","time":"'
     if (t0 < s + 8) break fast;

@@ -13,7 +13,7 @@ import { parseReference, withDefaultTag, familiarString } from "../registry/refe
 import type { ContainerConfig, ContainerRecord, HostConfig, RestartPolicy } from "./types.ts";
 import { randomName, validateName } from "./names.ts";
 import type { ContainerPlan } from "../runtime/spec.ts";
-import type { ContainerStatus } from "../runtime/status.ts";
+import { readContainerStatus, type ContainerStatus } from "../runtime/status.ts";
 
 /** What `create`/`run` ask for, in Docker's terms. */
 export interface CreateOptions {
@@ -192,8 +192,7 @@ export async function planFor(engine: Engine, c: Stored): Promise<ContainerPlan>
 }
 
 /** The container's runtime status (never started = created). */
-export async function statusOf(c: { dir: string }): Promise<ContainerStatus> {
-  const { readContainerStatus } = await import("../runtime/status.ts");
+export function statusOf(c: { dir: string }): ContainerStatus {
   return readContainerStatus(c.dir);
 }
 
@@ -396,9 +395,13 @@ export async function reapAutoRemoved(engine: Engine): Promise<void> {
   }
 }
 
-/** The image name to show for a container: what the user typed while it still names the same image, else the ID. */
-export function displayImage(engine: Engine, c: Stored): string {
-  return engine.images.lookup(c.imageRef)?.id === c.image ? c.imageRef : c.image;
+/**
+ * The image name to show for a container: what the user typed while it still names the same image, else
+ * the ID. `seen` caches lookups across one listing (containers of one image share the answer).
+ */
+export function displayImage(engine: Engine, c: Stored, seen = new Map<string, string | undefined>()): string {
+  if (!seen.has(c.imageRef)) seen.set(c.imageRef, engine.images.lookup(c.imageRef)?.id);
+  return seen.get(c.imageRef) === c.image ? c.imageRef : c.image;
 }
 
 /** Normalises a run/create image argument for messages ("redis" → "redis:latest"). */

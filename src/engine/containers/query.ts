@@ -71,6 +71,7 @@ export async function listContainers(engine: Engine, opts: { all?: boolean; limi
   const showAll = opts.all || (opts.limit ?? -1) > 0 || Object.keys(f).length > 0;
   if ((opts.limit ?? -1) > 0) all = all.slice(0, opts.limit);
   const out: ContainerSummary[] = [];
+  const images = new Map<string, string | undefined>();
   for (const c of all) {
     const st = await statusOf(c);
     const state = stateName(st);
@@ -86,7 +87,7 @@ export async function listContainers(engine: Engine, opts: { all?: boolean; limi
     const summary: ContainerSummary = {
       Id: c.id,
       Names: [`/${c.name}`],
-      Image: displayImage(engine, c),
+      Image: displayImage(engine, c, images),
       ImageID: c.image,
       Command: commandLine(c),
       Created: Math.floor(c.created / 1000),
