@@ -5,18 +5,20 @@
  * Every container, supervisor and exec'd process is killed by pid in afterEach, even when a test fails.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   DEFAULT_MASKED_PATHS,
   DEFAULT_READONLY_PATHS,
+  encodePlan,
   execEnv,
   execInContainer,
   ExecStartError,
   readContainerStatus,
   readExecStatus,
   resolveCapabilities,
+  logPath,
   signalContainer,
   startContainer,
   type ContainerPlan,
@@ -324,8 +326,38 @@ describe.skipIf(!enabled)("exec (root, real containers)", () => {
     expect(lines.slice(4, 6)).toEqual(["/", "/"]);
     expect(lines.slice(6)).toEqual(["0", "1", "2"]); // the shell the shim exec'd (ls is its child here)
     // a tty exec too
-    const t = await exec(c.dir, sh("ls /proc/$$/fd | tr '\\n' ' '; true"), { tty: true });
-    expect(t.out.trim()).toBe("0 1 2");
+    const t = await exec(c.dir, sh("ls -1 /proc/$$/fd; true"), { tty: true }); // no pipeline: the shell would hold its fds
+    expect(t.out).toBe("0\r\n1\r\n2\r\n");
+  });
+
+  test("CVE-2019-5736: before execve, the container cannot reach the shim's exe, cwd or fds", async () => {
+    // The container's init watches /proc for strangers. A FIFO posing as the container's cgroup.procs
+    // holds the exec at its earliest point: forked into the pid namespace, not yet in the mount namespace.
+    const probe = `while :; do for p in /proc/[0-9]*; do n=\${p#/proc/}; [ "\$(cat $p/comm 2>/dev/null)" = bunker-shim ] || continue;
+      echo "$n exe=$(readlink $p/exe 2>/dev/null) cwd=$(readlink $p/cwd 2>/dev/null) root=$(readlink $p/root 2>/dev/null) fds=$(ls $p/fd 2>/dev/null | wc -l) links=$(for f in $p/fd/*; do readlink $f; done 2>/dev/null | wc -l)" >> /tmp/seen; done; sleep 0.02; done`;
+    const c = await running({}, sh(probe));
+    const fifo = join(base, `cg-${c.plan.id.slice(0, 8)}`);
+    Bun.spawnSync(["mkfifo", fifo]);
+    writeFileSync(join(c.dir, "plan"), encodePlan({ ...c.plan, cgroupProcs: [fifo] }, { waitAttach: false, logPath: logPath(c.plan) }));
+    const id = execId();
+    const pending = execInContainer(c.dir, { execId: id, args: ["true"], detach: true });
+    await Bun.sleep(400);
+    const fd = openSync(fifo, "r"); // releases the shim's write, then the exec proceeds
+    const buf = Buffer.alloc(32);
+    const got = readSync(fd, buf);
+    closeSync(fd);
+    const { pid } = await pending;
+    expect(Number(buf.subarray(0, got).toString())).toBe(pid); // the shim wrote the exec's host pid
+    const seen = await until(() => {
+      const f = join(c.plan.rootfs.upperDir, "tmp/seen");
+      return existsSync(f) ? readFileSync(f, "utf8") : undefined;
+    });
+    const lines = seen.trim().split("\n");
+    expect(lines.length).toBeGreaterThan(2); // the init saw the waiting process several times
+    // non-dumpable: exe, cwd, root and every fd link are denied (the fd dir itself lists, as for runc's init)
+    for (const l of lines) expect(l).toMatch(/^\d+ exe= cwd= root= fds=\d+ links=0$/);
+    expect(lines.some((l) => !l.endsWith("fds=0 links=0"))).toBe(true); // there were fds to hide
+    expect(await until(() => readExecStatus(c.dir, id)?.exitCode)).toBe(0);
   });
 
   test("exec'd processes die with the container", async () => {
