@@ -5,9 +5,23 @@
  * Every container, supervisor and exec'd process is killed by pid in afterEach, even when a test fails.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  closeSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import {
   DEFAULT_MASKED_PATHS,
   DEFAULT_READONLY_PATHS,
@@ -25,6 +39,7 @@ import {
   type ExecOptions,
 } from "../../src/engine/runtime/index.ts";
 import { EngineError } from "../../src/engine/errors.ts";
+import { shimPath } from "../../src/engine/runtime/shim-binary.ts";
 
 const root = process.getuid?.() === 0;
 const busybox = ["/bin/busybox", "/usr/bin/busybox"].find((p) => existsSync(p));
@@ -61,13 +76,35 @@ function killContainer(dir: string) {
   } catch {}
 }
 
-beforeAll(() => {
+/**
+ * The shim for this file. shim-binary.ts caches the first BUNKER_SHIM it sees for the whole process, and
+ * `bun test tests/` runs every file in one process: so this file's shim must outlive the file. It goes to
+ * one fixed path in the temp dir, rebuilt and renamed over on each run (bun test fires no "exit" event to
+ * remove it). If another file got cached first and has deleted its shim since, the shim is put back there
+ * and removed in afterAll.
+ */
+const restored: string[] = [];
+async function installShim() {
+  const shim = join(tmpdir(), "bunker-test-shim");
+  const tmp = `${shim}.${process.pid}`;
+  const b = Bun.spawnSync(["sh", join(repo, "scripts/build-shim.sh"), tmp]);
+  if (b.exitCode !== 0) throw new Error(`build-shim: ${b.stderr.toString()}`);
+  renameSync(tmp, shim); // running shims keep the old inode
+  process.env.BUNKER_SHIM = shim;
+  const cached = await shimPath(base);
+  if (!existsSync(cached)) {
+    const dir = dirname(cached);
+    restored.push(existsSync(dir) ? cached : dir);
+    mkdirSync(dir, { recursive: true });
+    copyFileSync(shim, cached);
+    chmodSync(cached, 0o555);
+  }
+}
+
+beforeAll(async () => {
   if (!enabled) return;
   base = mkdtempSync(join(tmpdir(), "bunker-exec-"));
-  const shim = join(base, "bunker-shim");
-  const b = Bun.spawnSync(["sh", join(repo, "scripts/build-shim.sh"), shim]);
-  if (b.exitCode !== 0) throw new Error(`build-shim: ${b.stderr.toString()}`);
-  process.env.BUNKER_SHIM = shim;
+  await installShim();
   lower = join(base, "lower");
   for (const d of ["bin", "etc", "tmp", "root", "home/alice", "srv"]) mkdirSync(join(lower, d), { recursive: true });
   writeFileSync(join(lower, "bin/busybox"), readFileSync(busybox!), { mode: 0o755 });
@@ -83,6 +120,7 @@ afterEach(() => {
 });
 
 afterAll(() => {
+  for (const p of restored.splice(0)) rmSync(p, { recursive: true, force: true });
   if (!base) return;
   expect(readFileSync("/proc/self/mountinfo", "utf8")).not.toContain(base);
   rmSync(base, { recursive: true, force: true });
@@ -333,7 +371,7 @@ describe.skipIf(!enabled)("exec (root, real containers)", () => {
   test("CVE-2019-5736: before execve, the container cannot reach the shim's exe, cwd or fds", async () => {
     // The container's init watches /proc for strangers. A FIFO posing as the container's cgroup.procs
     // holds the exec at its earliest point: forked into the pid namespace, not yet in the mount namespace.
-    const probe = `while :; do for p in /proc/[0-9]*; do n=\${p#/proc/}; [ "\$(cat $p/comm 2>/dev/null)" = bunker-shim ] || continue;
+    const probe = `while :; do for p in /proc/[0-9]*; do n=\${p#/proc/}; case "\$(cat $p/comm 2>/dev/null)" in bunker*) ;; *) continue;; esac;
       echo "$n exe=$(readlink $p/exe 2>/dev/null) cwd=$(readlink $p/cwd 2>/dev/null) root=$(readlink $p/root 2>/dev/null) fds=$(ls $p/fd 2>/dev/null | wc -l) links=$(for f in $p/fd/*; do readlink $f; done 2>/dev/null | wc -l)" >> /tmp/seen; done; sleep 0.02; done`;
     const c = await running({}, sh(probe));
     const fifo = join(base, `cg-${c.plan.id.slice(0, 8)}`);
