@@ -78,9 +78,9 @@ export class ApiClient {
     }
     const url = `${this.base}/v${this.version}${path}${qs.size ? `?${qs}` : ""}`;
     const headers: Record<string, string> = { ...o.headers };
-    let body: BodyInit | undefined;
+    let body: RequestInit["body"];
     if (o.body !== undefined) {
-      if (typeof o.body === "string" || o.body instanceof Uint8Array || o.body instanceof ReadableStream) body = o.body as BodyInit;
+      if (typeof o.body === "string" || o.body instanceof Uint8Array || o.body instanceof ReadableStream) body = o.body as RequestInit["body"];
       else {
         body = JSON.stringify(o.body);
         headers["content-type"] ??= "application/json";

@@ -33,7 +33,7 @@ for (const [name, make] of [
       const c = make();
       expect((await c.json<{ ApiVersion: string }>("GET", "/version")).ApiVersion).toBe("1.50");
       expect(await c.json("GET", "/images/json", { query: { all: true } })).toEqual([]);
-      const e = await c.json("GET", "/images/nope/json").catch((x) => x);
+      const e = (await c.json("GET", "/images/nope/json").catch((x) => x)) as EngineError;
       expect(e).toBeInstanceOf(EngineError);
       expect(e.kind).toBe("notFound");
       expect(e.message).toBe("No such image: nope:latest");
