@@ -32,6 +32,7 @@ const commands: Record<string, Loader> = {
   ps: () => import("./ps.ts"),
   wait: () => import("./wait.ts"),
   rename: () => import("./rename.ts"),
+  exec: () => import("./exec.ts"),
 };
 
 /** `bunker image ls` etc.: group → subcommand → loader. */
@@ -67,6 +68,7 @@ const groups: Record<string, { description: string; commands: Record<string, Loa
       inspect: commands.inspect!,
       wait: commands.wait!,
       rename: commands.rename!,
+      exec: commands.exec!,
       prune: () => import("./container-prune.ts"),
     },
   },
@@ -87,6 +89,7 @@ const descriptions: [string, string][] = [
   ["rm", "Remove one or more containers"],
   ["wait", "Block until one or more containers stop, then print their exit codes"],
   ["rename", "Rename a container"],
+  ["exec", "Execute a command in a running container"],
   ["pull", "Download an image from a registry"],
   ["images", "List images"],
   ["history", "Show the history of an image"],
@@ -178,6 +181,11 @@ export function fail(e: unknown, command?: string): number {
   // run/create report engine failures with 125 (126/127 when the command cannot be run), as `docker run`
   // does, prefixed and followed by a help hint like the docker CLI's; other commands exit 1.
   const runLike = command === "run" || command === "create";
+  // exec's start failures carry 126/127 like run's, printed as the docker CLI prints them.
+  if (command === "exec" && e instanceof EngineError && (e as { exitCode?: number }).exitCode) {
+    console.error(e.message);
+    return (e as { exitCode?: number }).exitCode!;
+  }
   const engineExit = runLike ? 125 : 1;
   if (e instanceof EngineError) {
     if (runLike) {

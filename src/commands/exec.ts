@@ -1,0 +1,47 @@
+/** `bunker exec`: run a command in a running container. */
+import { randomBytes } from "node:crypto";
+import { defineCommand } from "./_cli.ts";
+import { openEngine } from "./_engine.ts";
+import { relay } from "./_attach.ts";
+import { createOptionsFrom } from "./_container.ts";
+
+export default defineCommand({
+  meta: { name: "exec", description: "Execute a command in a running container", usage: "[OPTIONS] CONTAINER COMMAND [ARG...]", aliases: ["bunker container exec", "bunker exec"] },
+  flags: {
+    detach: { type: "boolean", alias: "d", description: "Detached mode: run command in the background" },
+    "detach-keys": { type: "string", description: "Override the key sequence for detaching a container", valueHint: "string", hidden: true },
+    env: { type: "string", alias: "e", multiple: true, description: "Set environment variables", valueHint: "list" },
+    "env-file": { type: "string", multiple: true, description: "Read in a file of environment variables", valueHint: "list" },
+    interactive: { type: "boolean", alias: "i", description: "Keep STDIN open even if not attached" },
+    privileged: { type: "boolean", description: "Give extended privileges to the command" },
+    tty: { type: "boolean", alias: "t", description: "Allocate a pseudo-TTY" },
+    user: { type: "string", alias: "u", description: "Username or UID (format: \"<name|uid>[:<group|gid>]\")", valueHint: "string" },
+    workdir: { type: "string", alias: "w", description: "Working directory inside the container", valueHint: "string" },
+  },
+  interspersed: false,
+  args: { min: 2 },
+  async run({ flags, args, global }) {
+    const engine = await openEngine(global);
+    const c = engine.containers.resolve(args[0]!);
+    const { execInContainer } = await import("../engine/runtime/exec.ts");
+    // The same -e/--env-file rules as run (a bare KEY takes the caller's value).
+    const { env } = createOptionsFrom({ env: flags.env, "env-file": flags["env-file"] }, [""]);
+    const started = await execInContainer(c.dir, {
+      execId: randomBytes(32).toString("hex"),
+      args: args.slice(1),
+      env,
+      cwd: flags.workdir,
+      user: flags.user,
+      tty: flags.tty,
+      stdin: flags.interactive,
+      privileged: flags.privileged,
+      detach: flags.detach,
+      dataRoot: engine.root.root,
+      onStdout: (b) => void process.stdout.write(b),
+      onStderr: (b) => void process.stderr.write(b),
+    });
+    if (flags.detach || !started.attach) return 0;
+    const code = await relay(started.attach, { stdin: !!flags.interactive, tty: !!flags.tty });
+    return code ?? 0;
+  },
+});
