@@ -1,7 +1,8 @@
 /**
  * `docker logs` benchmark: a generated 100k-line json-file log in moby's exact format (mixed stdout/stderr,
  * some escapes), read end to end by a compiled Bun binary that does what the CLI's `logs` does
- * (renderLogs -> writeSync to fd 1/2), interleaved with `cat` of the same file (the floor: a process
+ * (renderLogs with outputSplit() -> writeSync to fd 1/2; the children's stdout and stderr are both
+ * /dev/null here, as both are one terminal interactively, so "merged"), interleaved with `cat` of the same file (the floor: a process
  * start plus copying the bytes) and `podman logs` of a 100k-line container when podman can run one
  * offline (a busybox rootfs imported as an image); docker when its daemon answers.
  *
@@ -49,10 +50,11 @@ try {
   writeFileSync(
     probeSrc,
     `import { writeSync } from "node:fs";
-import { renderLogs } from ${JSON.stringify(join(repo, "src/engine/containers/logs.ts"))};
+import { outputSplit, renderLogs } from ${JSON.stringify(join(repo, "src/engine/containers/logs.ts"))};
 const [file, ...flags] = process.argv.slice(2);
 const tail = flags.includes("--tail") ? Number(flags[flags.indexOf("--tail") + 1]) : -1;
-for await (const batch of renderLogs(file!, { tail, timestamps: flags.includes("-t") }))
+const split = flags.includes("--ordered") ? "ordered" : outputSplit();
+for await (const batch of renderLogs(file!, { tail, timestamps: flags.includes("-t"), split }))
   for (const c of batch) { let o = 0; while (o < c.data.length) o += writeSync(c.stream === "stdout" ? 1 : 2, c.data, o); }
 `,
   );
@@ -75,6 +77,7 @@ for await (const batch of renderLogs(file!, { tail, timestamps: flags.includes("
     { name: "empty compiled bun binary", run: () => timed([emptyBin]) },
     { name: "logs -t", run: () => timed([probe, logFile, "-t"]) },
     { name: "logs --tail 10", run: () => timed([probe, logFile, "--tail", "10"]) },
+    { name: "logs, a write per stream switch", run: () => timed([probe, logFile, "--ordered"]) },
   ];
 
   // podman: a container whose log holds the same number of lines (its own k8s-file format)

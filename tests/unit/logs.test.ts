@@ -13,7 +13,9 @@ import {
   readLogs,
   renderLogs,
   rfc3339Nano,
+  outputSplit,
   type LogRecord,
+  type LogSplit,
   type ReadLogsOptions,
 } from "../../src/engine/containers/logs.ts";
 
@@ -53,7 +55,7 @@ async function collect(file: string, opts: ReadLogsOptions = {}): Promise<LogRec
   return out;
 }
 
-async function render(file: string, opts: ReadLogsOptions & { timestamps?: boolean } = {}) {
+async function render(file: string, opts: ReadLogsOptions & { timestamps?: boolean; split?: LogSplit } = {}) {
   const all: string[] = [];
   const by = { stdout: "", stderr: "" };
   const dec = new TextDecoder();
@@ -61,6 +63,7 @@ async function render(file: string, opts: ReadLogsOptions & { timestamps?: boole
     for (let i = 0; i < batch.length; i++) {
       const c = batch[i]!;
       if (i > 0) expect(c.stream).not.toBe(batch[i - 1]!.stream);
+      if (opts.split === "merged") expect(c.stream).toBe("stdout");
       const s = dec.decode(c.data);
       by[c.stream] += s;
       all.push(s);
@@ -128,6 +131,22 @@ describe("reading", () => {
     expect(simple(await collect(f))).toEqual(simple(all));
     expect(simple(await collect(f, { maxFiles: 2 }))).toEqual(simple(all.slice(10)));
     expect((await render(f)).all).toBe(all.map((r) => r.log).join(""));
+  });
+
+  test("stream splits: ordered, merged (same file) and grouped (per stream) print the same text", async () => {
+    const f = newFile();
+    const all = recs(3000, 0, (i) => (i % 2 ? "stderr" : "stdout"));
+    writeFileSync(f, text(all));
+    const inOrder = all.map((r) => r.log).join("");
+    const outs = all.filter((r) => r.stream === "stdout").map((r) => r.log).join("");
+    const errs = all.filter((r) => r.stream === "stderr").map((r) => r.log).join("");
+    for (const split of ["ordered", "grouped"] as const) {
+      const r = await render(f, { split });
+      expect([r.stdout, r.stderr]).toEqual([outs, errs]);
+    }
+    expect((await render(f, { split: "ordered" })).all).toBe(inOrder);
+    expect((await render(f, { split: "merged" })).all).toBe(inOrder);
+    expect(["merged", "grouped", "ordered"]).toContain(outputSplit());
   });
 
   test("a line still being written is not read", async () => {
