@@ -68,7 +68,11 @@ export function imageRoutes(r: Router, engine: Engine): void {
     // API < 1.41: `filter=<reference>`.
     const legacy = query.get("filter");
     if (legacy) (filters.reference ??= []).push(legacy);
-    return json(listImages(engine, { all: boolParam(query, "all"), filters }));
+    const list = listImages(engine, { all: boolParam(query, "all"), filters });
+    // moby filters repo digests by `reference` as it does tags; without it the CLI shows "<none>" rows for
+    // the other repositories' digests of a matching image.
+    if (filters.reference?.length) for (const img of list) img.RepoDigests = img.RepoDigests.filter((d) => filters.reference!.some((p) => referenceMatch(p, d)));
+    return json(list);
   });
 
   r.post("/images/create", async (req, { query }) => {
@@ -166,6 +170,13 @@ export function imageRoutes(r: Router, engine: Engine): void {
     }
     if (untags && known.size === 1) emit([...known.keys()][0]!, untags);
   }
+}
+
+/** moby's matchReference for a familiar "name@digest": Go path.Match on the whole string or on the name. */
+function referenceMatch(pattern: string, familiarDigestRef: string): boolean {
+  const name = familiarDigestRef.slice(0, familiarDigestRef.indexOf("@"));
+  const re = new RegExp(`^${pattern.replace(/[.+^${}()|\\]/g, "\\$&").replace(/\*/g, "[^/]*").replace(/\?/g, "[^/]")}$`);
+  return re.test(familiarDigestRef) || re.test(name);
 }
 
 /** 404 for an endpoint bunker knows but does not implement yet (see docs/api.md). */

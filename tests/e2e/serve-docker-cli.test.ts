@@ -1,0 +1,200 @@
+/**
+ * `dist/bunker serve` driven by the real docker CLI 28 (/usr/local/bin/docker): version, info, pull from
+ * the real registry (through --registry-mirror), images, history, image inspect, tag, rmi, system df,
+ * system prune and events, with exit codes and messages as dockerd's; where both show the same data, the
+ * output must equal what the in-process `dist/bunker` CLI prints for the same data root.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { chmodSync, existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+import { BUNKER, bunkerAt, freshDataRoot, type Result } from "../helpers/bunker.ts";
+import { ensureTestbed, startRegistry, type Registry } from "../helpers/registry.ts";
+
+const DOCKER = "/usr/local/bin/docker";
+const root = process.getuid?.() === 0;
+const ready = root && existsSync(DOCKER);
+
+let reg: Registry;
+let dir: string;
+let sock: string;
+let daemon: Subprocess<"ignore", "pipe", "pipe">;
+let b: ReturnType<typeof bunkerAt>;
+let t0: number;
+
+/** Runs the docker CLI against the daemon, with a private (empty) Docker config. */
+async function docker(args: string[], env: Record<string, string> = {}): Promise<Result> {
+  const proc = Bun.spawn([DOCKER, ...args], {
+    stdout: "pipe",
+    stderr: "pipe",
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir, DOCKER_CONFIG: join(dir, "docker-config"), DOCKER_HOST: `unix://${sock}`, ...env },
+    timeout: 120_000,
+  });
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  return { code, stdout, stderr };
+}
+
+async function dockerOk(args: string[]): Promise<string> {
+  const r = await docker(args);
+  if (r.code !== 0) throw new Error(`docker ${args.join(" ")} exited ${r.code}\n${r.stdout}\n${r.stderr}`);
+  return r.stdout;
+}
+
+/** Waits until the daemon answers on its socket. */
+async function waitForSocket(path: string, ms = 10_000) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    try {
+      const r = await fetch("http://x/_ping", { unix: path } as RequestInit);
+      if (r.status === 200) return;
+    } catch {}
+    await Bun.sleep(50);
+  }
+  throw new Error(`daemon did not answer on ${path}`);
+}
+
+beforeAll(async () => {
+  if (!ready) return;
+  await ensureTestbed();
+  reg = await startRegistry({ auth: "none" });
+  dir = mkdtempSync(join(tmpdir(), "bunker-serve-e2e-"));
+  chmodSync(dir, 0o755);
+  sock = join(dir, "bunker.sock");
+  const dataRoot = freshDataRoot();
+  b = bunkerAt(dataRoot, ["--registry-mirror", reg.url]);
+  t0 = Math.floor(Date.now() / 1000) - 1;
+  daemon = Bun.spawn([BUNKER, "serve", "-H", `unix://${sock}`, "--data-root", dataRoot, "--registry-mirror", reg.url, "--pidfile", join(dir, "bunker.pid")], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  await waitForSocket(sock);
+}, 900_000);
+
+afterAll(async () => {
+  if (!ready) return;
+  daemon.kill("SIGTERM");
+  await daemon.exited;
+  await reg?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe.skipIf(!ready)("docker CLI against bunker serve", () => {
+  test("version: server is Bunker Engine, API 1.50", async () => {
+    const out = await dockerOk(["version"]);
+    expect(out).toContain("Server: Bunker Engine");
+    expect(out).toMatch(/API version:\s+1\.50 \(minimum version 1\.24\)/);
+    expect((await dockerOk(["version", "--format", "{{.Server.APIVersion}} {{.Server.Os}}"])).trim()).toBe("1.50 linux");
+  });
+
+  test("info: the daemon's data root and drivers", async () => {
+    const out = await dockerOk(["info", "--format", "{{.Driver}} {{.OSType}} {{.DockerRootDir}} {{.LoggingDriver}}"]);
+    expect(out.trim()).toBe(`overlay2 linux ${b.dataRoot} json-file`);
+  });
+
+  test("pull: progress, digest and status as dockerd; the ref line from the CLI", async () => {
+    const r = await docker(["pull", "alpine"]);
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trimEnd().split("\n");
+    expect(lines[0]).toBe("Using default tag: latest");
+    expect(lines[1]).toBe("latest: Pulling from library/alpine");
+    expect(lines).toContain("Status: Downloaded newer image for alpine:latest");
+    expect(lines.find((l) => l.startsWith("Digest: "))).toMatch(/^Digest: sha256:[0-9a-f]{64}$/);
+    expect(lines.at(-1)).toBe("docker.io/library/alpine:latest");
+    const bb = await docker(["pull", `${reg.host}/busybox`]);
+    expect(bb.code).toBe(0);
+    expect(bb.stdout).toContain(`Status: Downloaded newer image for ${reg.host}/busybox:latest`);
+    expect((await dockerOk(["pull", `${reg.host}/torture:latest`])).trimEnd().split("\n").at(-1)).toBe(`${reg.host}/torture:latest`);
+  });
+
+  test("pull again: the same lines as bunker's own pull", async () => {
+    const viaDaemon = await dockerOk(["pull", `${reg.host}/busybox`]);
+    const inProcess = await b.ok(["pull", `${reg.host}/busybox`]);
+    expect(viaDaemon).toContain("Status: Image is up to date for");
+    expect(viaDaemon).toBe(inProcess);
+  });
+
+  test("pull errors: exit 1 with the registry's answer as dockerd words it", async () => {
+    const r = await docker(["pull", `${reg.host}/missing:1`]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toStartWith("Error response from daemon: ");
+    const ours = await b.run(["pull", `${reg.host}/missing:1`]);
+    expect(r.stderr).toBe(ours.stderr);
+    const bad = await docker(["pull", `${reg.host}/UPPER`]);
+    expect(bad.code).toBe(1);
+  });
+
+  test("images: same table, -q and --format as bunker's", async () => {
+    const viaDaemon = await dockerOk(["images"]);
+    expect(viaDaemon.split("\n")[0]).toMatch(/^REPOSITORY\s+TAG\s+IMAGE ID\s+CREATED\s+SIZE$/);
+    // The CLI walks an image's repositories through a Go map: rows of one image come in any order.
+    const rows = (t: string) => [t.split("\n")[0], ...t.trim().split("\n").slice(1).sort()];
+    expect(rows(viaDaemon)).toEqual(rows(await b.ok(["images"])));
+    // docker prints one ID per repository:tag row; bunker's own `images -q` prints each ID once.
+    const uniq = (s: string) => [...new Set(s.trim().split("\n"))];
+    expect(uniq(await dockerOk(["images", "-q"]))).toEqual(uniq(await b.ok(["images", "-q"])));
+    const fmt = "{{.Repository}}:{{.Tag}} {{.ID}} {{.Size}} {{.Digest}}";
+    const sorted = (t: string) => t.trim().split("\n").sort();
+    expect(sorted(await dockerOk(["images", "--format", fmt]))).toEqual(sorted(await b.ok(["images", "--format", fmt])));
+    expect(rows(await dockerOk(["images", "--digests", "--no-trunc"]))).toEqual(rows(await b.ok(["images", "--digests", "--no-trunc"])));
+    expect((await dockerOk(["images", "--filter", "reference=alp*", "--format", "{{.Repository}}"])).trim()).toBe("alpine");
+  });
+
+  test("history and image inspect: same as bunker's", async () => {
+    // docker's tabwriter pads the last column with spaces; bunker trims them.
+    const trimmed = (s: string) => s.replace(/ +$/gm, "");
+    expect(trimmed(await dockerOk(["history", "alpine"]))).toBe(await b.ok(["history", "alpine"]));
+    expect(trimmed(await dockerOk(["history", "--no-trunc", `${reg.host}/torture`]))).toBe(await b.ok(["history", "--no-trunc", `${reg.host}/torture`]));
+    const viaDaemon = JSON.parse(await dockerOk(["image", "inspect", "alpine"]));
+    expect(viaDaemon).toEqual(JSON.parse(await b.ok(["image", "inspect", "alpine"])));
+    expect(viaDaemon[0].Id).toMatch(/^sha256:[0-9a-f]{64}$/);
+    // Greedy names: a registry host with a port, through the path.
+    expect((await dockerOk(["image", "inspect", "--format", "{{.RepoTags}}", `${reg.host}/torture:latest`])).trim()).toBe(`[${reg.host}/torture:latest]`);
+    const missing = await docker(["image", "inspect", "nope"]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toBe("Error response from daemon: No such image: nope:latest\n");
+  });
+
+  test("tag and rmi, with dockerd's errors and exit codes", async () => {
+    expect((await docker(["tag", "alpine", `${reg.host}/team/alpine:v1`])).code).toBe(0);
+    expect(await dockerOk(["images", "--format", "{{.Repository}}:{{.Tag}}", `${reg.host}/team/alpine`])).toBe(`${reg.host}/team/alpine:v1\n`);
+    const tagMissing = await docker(["tag", "nope", "x:y"]);
+    expect(tagMissing.code).toBe(1);
+    expect(tagMissing.stderr).toBe("Error response from daemon: No such image: nope:latest\n");
+    expect(await dockerOk(["rmi", `${reg.host}/team/alpine:v1`])).toBe(`Untagged: ${reg.host}/team/alpine:v1\n`);
+    const rmiMissing = await docker(["rmi", "nope"]);
+    expect(rmiMissing.code).toBe(1);
+    expect(rmiMissing.stderr).toBe("Error response from daemon: No such image: nope:latest\n");
+    expect(rmiMissing.stderr).toBe((await b.run(["rmi", "nope"])).stderr);
+    const out = await dockerOk(["rmi", `${reg.host}/torture`]);
+    expect(out).toMatch(new RegExp(`^Untagged: ${reg.host}/torture:latest\\nUntagged: ${reg.host}/torture@sha256:[0-9a-f]{64}\\nDeleted: sha256:[0-9a-f]{64}\\n`));
+  });
+
+  test("system df: same as bunker's; system prune -f succeeds", async () => {
+    expect(await dockerOk(["system", "df"])).toBe(await b.ok(["system", "df"]));
+    const p = await docker(["system", "prune", "-f"]);
+    expect(p.stderr).toBe("");
+    expect(p.code).toBe(0);
+    expect(p.stdout).toContain("Total reclaimed space:");
+    expect((await docker(["image", "prune", "-f"])).code).toBe(0);
+  });
+
+  test("events --since/--until: pull, tag, untag and delete with full IDs", async () => {
+    const until = String(Math.floor(Date.now() / 1000) + 1);
+    const out = await dockerOk(["events", "--since", String(t0), "--until", until, "--format", "{{.Type}} {{.Action}} {{.Actor.ID}} {{index .Actor.Attributes \"name\"}}"]);
+    const lines = out.trim().split("\n");
+    expect(lines).toContain("image pull alpine:latest alpine");
+    expect(lines).toContain(`image pull ${reg.host}/busybox:latest ${reg.host}/busybox`);
+    expect(lines.find((l) => l.startsWith("image tag "))).toMatch(new RegExp(`^image tag sha256:[0-9a-f]{64} ${reg.host}/team/alpine:v1$`));
+    expect(lines.filter((l) => l.startsWith("image untag ")).length).toBeGreaterThanOrEqual(3);
+    expect(lines.find((l) => l.startsWith("image delete "))).toMatch(/^image delete sha256:[0-9a-f]{64} sha256:[0-9a-f]{64}$/);
+    const tagsOnly = await dockerOk(["events", "--since", String(t0), "--until", until, "--filter", "event=tag", "--format", "{{.Action}}"]);
+    expect(tagsOnly.trim().split("\n")).toEqual(["tag"]);
+    // The default format, as dockerd's.
+    const plain = await dockerOk(["events", "--since", String(t0), "--until", until, "--filter", "event=pull"]);
+    expect(plain.split("\n")[0]).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z image pull alpine:latest \(.*name=alpine.*\)$/);
+  });
+
+  test("unsupported endpoints: the CLI shows which one", async () => {
+    const r = await docker(["save", "alpine", "-o", join(dir, "x.tar")]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("GET /images/get (docker save) is not supported by bunker yet");
+  });
+});
