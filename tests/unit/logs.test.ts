@@ -223,6 +223,11 @@ describe("since, until, streams", () => {
 
 describe("follow", () => {
   const tick = () => Bun.sleep(30);
+  /** Waits (up to 5 s, for loaded machines) until cond holds. */
+  const waitFor = async (cond: () => boolean) => {
+    for (let i = 0; i < 500 && !cond(); i++) await Bun.sleep(10);
+    expect(cond()).toBe(true);
+  };
 
   test("picks up appended lines and a rotation, and stops once the container stopped", async () => {
     const f = newFile();
@@ -233,21 +238,20 @@ describe("follow", () => {
     const done = (async () => {
       for await (const r of readLogs(f, { follow: true, isRunning: () => running, pollMs: 10 })) got.push(r);
     })();
-    await tick();
-    expect(got.length).toBe(3);
+    await waitFor(() => got.length === 3);
     appendFileSync(f, text(all.slice(3, 5)));
     const line5 = text(all.slice(5, 6));
     appendFileSync(f, line5.slice(0, 30)); // a line written in two steps
+    await waitFor(() => got.length === 5);
     await tick();
     expect(got.length).toBe(5);
     appendFileSync(f, line5.slice(30));
-    await tick();
-    expect(got.length).toBe(6);
+    await waitFor(() => got.length === 6);
     // rotation: the writer renames the file, keeps writing to a new one
     appendFileSync(f, text(all.slice(6, 7)));
     renameSync(f, `${f}.1`);
     writeFileSync(f, text(all.slice(7, 10)));
-    await tick();
+    await waitFor(() => got.length === 10);
     expect(simple(got)).toEqual(simple(all.slice(0, 10)));
     appendFileSync(f, text(all.slice(10)));
     running = false; // the last lines written before the stop are still read
@@ -260,12 +264,14 @@ describe("follow", () => {
     writeFileSync(f, text(recs(5)));
     const ac = new AbortController();
     const got: string[] = [];
+    let following = false; // isRunning is asked once the reader follows: the hook to append after that
+    const isRunning = () => ((following = true), true);
     const done = (async () => {
-      for await (const batch of renderLogs(f, { follow: true, tail: 0, signal: ac.signal, pollMs: 10 })) for (const c of batch) got.push(new TextDecoder().decode(c.data));
+      for await (const batch of renderLogs(f, { follow: true, tail: 0, signal: ac.signal, isRunning, pollMs: 10 })) for (const c of batch) got.push(new TextDecoder().decode(c.data));
     })();
-    await tick();
+    await waitFor(() => following);
     appendFileSync(f, text(recs(2, 5)));
-    await tick();
+    await waitFor(() => got.join("").length === 14);
     ac.abort();
     await done;
     expect(got.join("")).toBe("line 5\nline 6\n");
