@@ -124,6 +124,8 @@ class Conn {
   /** Set by the server's close(): answer with Connection: close and stop after the current response. */
   closing = false;
   onClose: (() => void)[] = [];
+  /** Writing an open-ended (chunked or close-delimited) response. */
+  streaming = false;
   raw?: { ctl?: ReadableStreamDefaultController<Uint8Array>; ended: boolean };
 
   constructor(
@@ -371,6 +373,7 @@ class Conn {
         // Streams (pull progress, events, wait): the head goes out at once, each chunk as it comes.
         if (chunkable) headers.push(["Transfer-Encoding", "chunked"]);
         finishHeaders();
+        this.streaming = true;
         await this.write(enc.encode(responseHead(status, headers)));
         for (;;) {
           const { done, value } = await reader.read();
@@ -387,6 +390,7 @@ class Conn {
       cancel();
       return this.destroy();
     } finally {
+      this.streaming = false;
       const i = this.onClose.indexOf(cancel);
       if (i >= 0) this.onClose.splice(i, 1);
     }
@@ -585,14 +589,28 @@ class Server implements HttpServer {
     for (const c of this.conns) {
       c.closing = true;
       if ((c.phase === "head" && c.buf.length === 0) || c.phase === "body") c.destroy();
+      // Open-ended streams (events, logs -f, wait, pull progress) and hijacked connections end now: waiting
+      // for them would only delay the stop by the whole grace period.
+      else if (c.streaming || c.phase === "hijacked") c.abort?.abort(new Error("daemon shutting down"));
     }
-    if (this.inflight > 0 && this.conns.size > 0) {
-      await Promise.race([new Promise<void>((r) => this.waiters.push(r)), Bun.sleep(graceMs)]);
-    }
-    // What is left is long-running (events, logs -f, wait, attach): abort it; streams end on their own.
+    await this.idle(graceMs);
+    // What is left did not finish in time: abort it; streams end on their own, then sockets are closed.
     for (const c of this.conns) c.abort?.abort(new Error("daemon shutting down"));
-    if (this.conns.size) await Promise.race([new Promise<void>((r) => this.waiters.push(r)), Bun.sleep(500)]);
+    await this.idle(500);
     for (const c of [...this.conns]) c.destroy();
+  }
+
+  /** Resolves when no request is in flight (or no connection is left), or after `ms`. */
+  private idle(ms: number): Promise<void> {
+    if (this.inflight === 0 || this.conns.size === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const t = setTimeout(done, ms);
+      function done() {
+        clearTimeout(t);
+        resolve();
+      }
+      this.waiters.push(done);
+    });
   }
 }
 
