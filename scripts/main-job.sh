@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job: build bunker, start the real registry (Debian's docker-registry on 127.0.0.1) holding the
 # test bed's images under Docker Hub's official names, and run the seed workflow against it through
-# --registry-mirror, exactly as a user types it. Uses a fresh data root (printed) so that removing every
+# --registry-mirror, exactly as a user types it: pull, run (pulling), run again with the registry stopped,
+# write into con1 and find the files in its upper dir, ps -s, history, logs, stop/start, remove everything. Uses a fresh data root (printed) so that removing every
 # image at the end never touches /var/lib/bunker.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,14 +27,32 @@ step pull ubuntu
 step pull nginx
 step pull alpine
 step images
+step run -d redis                 # not in the store yet: pulled first
+kill "$(cat "$registry_pid")"; : >"$registry_pid"
+echo; echo "(registry stopped: the next run must not need it)"
+step run -d redis
+step run -d --name con1 nginx
+upper=$(./dist/bunker --data-root "$data_root" inspect --format '{{.GraphDriver.Data.UpperDir}}' con1)
+lower=$(./dist/bunker --data-root "$data_root" inspect --format '{{.GraphDriver.Data.LowerDir}}' con1)
+lower_sum() { echo "$lower" | tr ':' '\n' | xargs -I{} find {} -printf '%P %s %m\n' | sort | sha256sum; }
+before=$(lower_sum)
+step exec con1 sh -c 'echo "written inside con1" > /usr/share/nginx/html/seed.txt; mkdir -p /seed && date > /seed/when'
+echo; echo "con1's upper dir: $upper"; (cd "$upper" && find usr/share/nginx/html/seed.txt seed -print)
+cat "$upper/usr/share/nginx/html/seed.txt"
+[ "$(lower_sum)" = "$before" ] && echo "image layers unchanged" || { echo "main job: image layers changed" >&2; exit 1; }
+step diff con1
+step ps -s
 step history nginx
-step image inspect --format '{{.Id}} {{json .RootFS.Layers}}' alpine
-step system df
-echo; echo "layer store before removal: $(find "$data_root/overlay2" -mindepth 1 -maxdepth 1 ! -name l | wc -l) layer directories"
-step rmi ubuntu nginx alpine
+step logs con1
+step stop con1
+step start con1
+step ps -a
+step rm -f $(./dist/bunker --data-root "$data_root" ps -aq)
+step rmi $(./dist/bunker --data-root "$data_root" images -q)
 step images
 left=$(find "$data_root/overlay2" -mindepth 1 -maxdepth 1 ! -name l | wc -l)
 links=$(find "$data_root/overlay2/l" -mindepth 1 | wc -l)
-echo; echo "layer store after removal: $left layer directories, $links short links"
-[ "$left" = 0 ] && [ "$links" = 0 ] || { echo "main job: the layer store is not empty" >&2; exit 1; }
+containers=$(find "$data_root/containers" -mindepth 1 | wc -l)
+echo; echo "after removal: $left layer directories, $links short links, $containers container directories"
+[ "$left" = 0 ] && [ "$links" = 0 ] && [ "$containers" = 0 ] || { echo "main job: the store is not empty" >&2; exit 1; }
 echo "main job: done"

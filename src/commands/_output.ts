@@ -12,10 +12,10 @@ export function since(time: string | number | undefined, now = Date.now()): stri
   return `${humanDuration(now - t)} ago`;
 }
 
-/** text/tabwriter with docker's settings (minwidth 10, padding 3): cells padded, the last column not. */
-export function table(rows: string[][]): string {
+/** text/tabwriter with docker's settings (minwidth 10, or 20 for `top`; padding 3): cells padded, the last column not. */
+export function table(rows: string[][], minWidth = 10): string {
   const widths: number[] = [];
-  for (const r of rows) r.forEach((c, i) => i < r.length - 1 && (widths[i] = Math.max(widths[i] ?? 0, c.length + 3, 10)));
+  for (const r of rows) r.forEach((c, i) => i < r.length - 1 && (widths[i] = Math.max(widths[i] ?? 0, c.length + 3, minWidth)));
   return rows.map((r) => r.map((c, i) => (i < r.length - 1 ? c.padEnd(widths[i]!) : c)).join("").trimEnd()).join("\n");
 }
 

@@ -33,6 +33,9 @@ const commands: Record<string, Loader> = {
   wait: () => import("./wait.ts"),
   rename: () => import("./rename.ts"),
   exec: () => import("./exec.ts"),
+  logs: () => import("./logs.ts"),
+  top: () => import("./top.ts"),
+  diff: () => import("./diff.ts"),
 };
 
 /** `bunker image ls` etc.: group → subcommand → loader. */
@@ -69,6 +72,9 @@ const groups: Record<string, { description: string; commands: Record<string, Loa
       wait: commands.wait!,
       rename: commands.rename!,
       exec: commands.exec!,
+      logs: commands.logs!,
+      top: commands.top!,
+      diff: commands.diff!,
       prune: () => import("./container-prune.ts"),
     },
   },
@@ -90,6 +96,9 @@ const descriptions: [string, string][] = [
   ["wait", "Block until one or more containers stop, then print their exit codes"],
   ["rename", "Rename a container"],
   ["exec", "Execute a command in a running container"],
+  ["logs", "Fetch the logs of a container"],
+  ["top", "Display the running processes of a container"],
+  ["diff", "Inspect changes to files or directories on a container's filesystem"],
   ["pull", "Download an image from a registry"],
   ["images", "List images"],
   ["history", "Show the history of an image"],

@@ -68,10 +68,10 @@ describe.skipIf(!root)("the seed workflow", () => {
       const upper = (await s.ok(["inspect", "--format", "{{.GraphDriver.Data.UpperDir}}", "con1"])).trim();
       const lowers = (await s.ok(["inspect", "--format", "{{.GraphDriver.Data.LowerDir}}", "con1"])).trim().split(":");
       const before = await Promise.all(lowers.map((l) => treeListing(l)));
-      await s.ok(["exec", "con1", "sh", "-c", "echo hello > /usr/share/nginx/html/hello.txt && mkdir -p /data && echo x > /data/x && rm /etc/nginx/mime.types"]);
+      await s.ok(["exec", "con1", "sh", "-c", "echo hello > /usr/share/nginx/html/hello.txt && mkdir -p /data && echo x > /data/x && rm /etc/nginx/koi-win"]);
       expect(readFileSync(join(upper, "usr/share/nginx/html/hello.txt"), "utf8")).toBe("hello\n");
       expect(readFileSync(join(upper, "data/x"), "utf8")).toBe("x\n");
-      expect(statSync(join(upper, "etc/nginx/mime.types")).isCharacterDevice()).toBe(true); // overlay whiteout
+      expect(statSync(join(upper, "etc/nginx/koi-win")).isCharacterDevice()).toBe(true); // overlay whiteout
       expect(await Promise.all(lowers.map((l) => treeListing(l)))).toEqual(before);
       expect(await s.ok(["diff", "con1"])).toContain("A /data/x");
 

@@ -4,7 +4,7 @@
  */
 import { join } from "node:path";
 import type { Engine } from "../engine.ts";
-import { invalidParameter } from "../errors.ts";
+import { conflict, invalidParameter } from "../errors.ts";
 import { humanDuration } from "../units.ts";
 import type { ContainerStatus } from "../runtime/status.ts";
 import { dirSize, displayImage, matchLabels, reapAutoRemoved, stateName, statusOf } from "./manager.ts";
@@ -171,4 +171,30 @@ export async function inspectContainer(engine: Engine, ref: string, opts: { size
       Networks: { [c.hostConfig.NetworkMode]: { IPAMConfig: null, Links: null, Aliases: null, NetworkID: "", EndpointID: "", Gateway: "", IPAddress: "", IPPrefixLen: 0, MacAddress: "" } },
     },
   };
+}
+
+/**
+ * Mount points the runtime creates in the upper dir when the image lacks them (moby's initlayer list).
+ * Docker keeps these in a per-container "-init" layer below the upper dir, so they never show as
+ * changes; neither do they here.
+ */
+const INIT_PATHS = new Set(["/dev", "/dev/pts", "/dev/shm", "/dev/console", "/proc", "/sys", "/etc", "/etc/hosts", "/etc/hostname", "/etc/resolv.conf", "/etc/mtab", "/.dockerenv"]);
+
+/** GET /containers/{id}/changes: A/C/D against the image, as `docker diff` lists them. */
+export async function containerDiff(engine: Engine, ref: string) {
+  const { containerChanges } = await import("./diff.ts");
+  const c = engine.containers.resolve(ref);
+  const changes = containerChanges(join(engine.root.layerDir(c.cacheId), "diff"), engine.layers.diffDirs(c.topLayer));
+  const kept = changes.filter((ch) => !(INIT_PATHS.has(ch.Path) && ch.Kind === 1));
+  // A parent reported only because of a dropped init path is no change either.
+  return kept.filter((ch) => ch.Kind !== 0 || !changes.some((o) => INIT_PATHS.has(o.Path) && o.Path.startsWith(`${ch.Path}/`)) || kept.some((o) => o !== ch && o.Path.startsWith(`${ch.Path}/`)));
+}
+
+/** GET /containers/{id}/top: the container's processes as `ps` shows them. */
+export async function containerTopOf(engine: Engine, ref: string, psArgs?: string) {
+  const c = engine.containers.resolve(ref);
+  const st = statusOf(c);
+  if (!st.running || !st.pid) throw conflict(`Container ${c.id} is not running`);
+  const { containerTop } = await import("./top.ts");
+  return containerTop(st.pid, psArgs, c.id);
 }

@@ -1,0 +1,44 @@
+/** `bunker logs`: a container's json-file log, as `docker logs` prints it. */
+import { defineCommand } from "./_cli.ts";
+import { openEngine } from "./_engine.ts";
+
+export default defineCommand({
+  meta: { name: "logs", description: "Fetch the logs of a container", usage: "[OPTIONS] CONTAINER", aliases: ["bunker container logs", "bunker logs"] },
+  flags: {
+    details: { type: "boolean", description: "Show extra details provided to logs" },
+    follow: { type: "boolean", alias: "f", description: "Follow log output" },
+    since: { type: "string", description: 'Show logs since timestamp (e.g. "2013-01-02T13:23:37Z") or relative (e.g. "42m" for 42 minutes)', valueHint: "string" },
+    tail: { type: "string", alias: "n", description: 'Number of lines to show from the end of the logs (default "all")', valueHint: "string" },
+    timestamps: { type: "boolean", alias: "t", description: "Show timestamps" },
+    until: { type: "string", description: 'Show logs before a timestamp (e.g. "2013-01-02T13:23:37Z") or relative (e.g. "42m" for 42 minutes)', valueHint: "string" },
+  },
+  args: { exact: 1 },
+  async run({ flags, args, global }) {
+    const { renderLogs, outputSplit, parseTimeArgNs } = await import("../engine/containers/logs.ts");
+    const { invalidParameter } = await import("../engine/errors.ts");
+    const engine = await openEngine(global);
+    const c = engine.containers.resolve(args[0]!);
+    const tailArg: string = flags.tail ?? "all";
+    const tail = tailArg === "all" ? -1 : /^-?\d+$/.test(tailArg) ? Number(tailArg) : NaN;
+    if (Number.isNaN(tail)) throw invalidParameter(`invalid value for "tail": strconv.Atoi: parsing "${tailArg}": invalid syntax`);
+    const since = flags.since ? parseTimeArgNs(flags.since) : undefined;
+    const until = flags.until ? parseTimeArgNs(flags.until) : undefined;
+    const { readContainerStatus } = await import("../engine/runtime/status.ts");
+    const out = Bun.stdout.writer();
+    const err = Bun.stderr.writer();
+    for await (const batch of renderLogs(`${c.dir}/${c.id}-json.log`, {
+      tail,
+      since,
+      until,
+      follow: !!flags.follow,
+      timestamps: !!flags.timestamps,
+      split: outputSplit(),
+      isRunning: () => readContainerStatus(c.dir).running,
+    })) {
+      for (const chunk of batch) (chunk.stream === "stderr" ? err : out).write(chunk.data);
+      await Promise.all([out.flush(), err.flush()]);
+    }
+    await Promise.all([out.end(), err.end()]);
+    return 0;
+  },
+});
