@@ -1,8 +1,6 @@
-/** `bunker image inspect`: Docker's image JSON (RootFS, GraphDriver overlay2 directories...). */
+/** `bunker image inspect`: `inspect --type image`, Docker's image JSON (RootFS, GraphDriver overlay2 directories...). */
 import { defineCommand } from "./_cli.ts";
-import { openEngine } from "./_engine.ts";
-import { renderFormatted } from "./_output.ts";
-import { EngineError } from "../engine/errors.ts";
+import inspect from "./inspect.ts";
 
 export default defineCommand({
   meta: { name: "inspect", description: "Display detailed information on one or more images", usage: "[OPTIONS] IMAGE [IMAGE...]" },
@@ -11,25 +9,5 @@ export default defineCommand({
     platform: { type: "string", description: "Inspect a specific platform of the multi-platform image", valueHint: "string", hidden: true },
   },
   args: { min: 1 },
-  async run({ flags, args, global }) {
-    const { inspectImage } = await import("../engine/images.ts");
-    const engine = await openEngine(global);
-    const found: unknown[] = [];
-    const errors: string[] = [];
-    for (const name of args) {
-      try {
-        found.push(inspectImage(engine, name));
-      } catch (e) {
-        if (!(e instanceof EngineError)) throw e;
-        errors.push(e.kind === "notFound" ? `Error: No such image: ${name}` : `Error response from daemon: ${e.message}`);
-      }
-    }
-    if (flags.format) {
-      if (found.length) console.log(renderFormatted(flags.format, found));
-    } else {
-      console.log(JSON.stringify(found, null, 4));
-    }
-    for (const e of errors) console.error(e);
-    return errors.length ? 1 : 0;
-  },
+  run: (inv) => inspect.run({ ...inv, flags: { ...inv.flags, type: "image" } }),
 });

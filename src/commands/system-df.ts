@@ -1,18 +1,10 @@
 /** `bunker system df`: disk usage. */
 import { defineCommand } from "./_cli.ts";
 import { openEngine } from "./_engine.ts";
-import { table, goG } from "./_output.ts";
+import { table, humanSize } from "./_output.ts";
 
-/** go-units HumanSize: 4 significant digits, decimal units, as `docker system df` prints. */
-function size4(n: number): string {
-  const units = ["B", "kB", "MB", "GB", "TB", "PB"];
-  let i = 0;
-  while (n >= 1000 && i < units.length - 1) {
-    n /= 1000;
-    i++;
-  }
-  return `${goG(n, 4)}${units[i]}`;
-}
+/** go-units HumanSize (4 significant digits), as `docker system df` prints sizes. */
+const size4 = (n: number) => humanSize(n, 4);
 
 export default defineCommand({
   meta: { name: "df", description: "Show bunker disk usage", usage: "[OPTIONS]" },

@@ -1,27 +1,26 @@
 /** go-units formatting, as Docker prints sizes and durations. */
 
-/** go-units HumanSizeWithPrecision(size, 3): decimal units, "%.3g" formatting ("77.9MB", "1.23kB"). */
-export function humanSize(bytes: number): string {
-  const units = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
+/** Scales a byte count by `base` until it is below it; returns the value and its unit. */
+function scale(bytes: number, base: number, units: readonly string[]): [number, string] {
   let i = 0;
   let n = bytes;
-  while (n >= 1000 && i < units.length - 1) {
-    n /= 1000;
+  while (n >= base && i < units.length - 1) {
+    n /= base;
     i++;
   }
-  return `${goG(n, 3)}${units[i]}`;
+  return [n, units[i]!];
 }
 
-/** go-units BytesSize: binary units, "%.4g" ("1.5MiB"), as `history -H=false`... and `system df` use. */
+/** go-units HumanSizeWithPrecision: decimal units, "%.<precision>g" ("77.9MB"); precision 4 is HumanSize (system df). */
+export function humanSize(bytes: number, precision = 3): string {
+  const [n, unit] = scale(bytes, 1000, ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"]);
+  return `${goG(n, precision)}${unit}`;
+}
+
+/** go-units BytesSize: binary units, "%.4g" ("1.5MiB"), as `info` prints memory. */
 export function binarySize(bytes: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-  let i = 0;
-  let n = bytes;
-  while (n >= 1024 && i < units.length - 1) {
-    n /= 1024;
-    i++;
-  }
-  return `${goG(n, 4)}${units[i]}`;
+  const [n, unit] = scale(bytes, 1024, ["B", "KiB", "MiB", "GiB", "TiB", "PiB"]);
+  return `${goG(n, 4)}${unit}`;
 }
 
 /** Go's %.Ng: shortest of %e/%f at N significant digits, trailing zeros removed. */
