@@ -24,8 +24,9 @@ let b: ReturnType<typeof bunkerAt>;
 let t0: number;
 
 /** Runs the docker CLI against the daemon, with a private (empty) Docker config. */
-async function docker(args: string[], env: Record<string, string> = {}): Promise<Result> {
+async function docker(args: string[], env: Record<string, string> = {}, stdin?: string): Promise<Result> {
   const proc = Bun.spawn([DOCKER, ...args], {
+    stdin: stdin === undefined ? "ignore" : new TextEncoder().encode(stdin),
     stdout: "pipe",
     stderr: "pipe",
     env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir, DOCKER_CONFIG: join(dir, "docker-config"), DOCKER_HOST: `unix://${sock}`, ...env },
@@ -191,6 +192,28 @@ describe.skipIf(!ready)("docker CLI against bunker serve", () => {
     const plain = await dockerOk(["events", "--since", String(t0), "--until", until, "--filter", "event=pull"]);
     expect(plain.split("\n")[0]).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z image pull alpine:latest \(.*name=alpine.*\)$/);
   });
+
+  test("login (POST /auth) and pull with X-Registry-Auth from a token-auth registry", async () => {
+    const priv = await startRegistry({ auth: "token", anonymous: false });
+    try {
+      const denied = await docker(["pull", `${priv.host}/busybox`]);
+      expect(denied.code).toBe(1);
+      expect(denied.stderr).toStartWith("Error response from daemon: ");
+      const wrong = await docker(["login", "-u", priv.username!, "--password-stdin", priv.host], {}, "wrong\n");
+      expect(wrong.code).toBe(1);
+      expect(wrong.stderr).toBe(`Error response from daemon: Get "http://${priv.host}/v2/": unauthorized: incorrect username or password\n`);
+      const login = await docker(["login", "-u", priv.username!, "--password-stdin", priv.host], {}, `${priv.password}\n`);
+      expect(login.stdout).toContain("Login Succeeded");
+      expect(login.code).toBe(0);
+      // The CLI now sends the stored credentials as X-Registry-Auth; the daemon has none of its own.
+      const pulled = await docker(["pull", `${priv.host}/busybox`]);
+      expect(pulled.stderr).toBe("");
+      expect(pulled.code).toBe(0);
+      expect(pulled.stdout).toContain(`Status: Downloaded newer image for ${priv.host}/busybox:latest`);
+    } finally {
+      await priv.stop();
+    }
+  }, 60_000);
 
   test("unsupported endpoints: the CLI shows which one", async () => {
     const r = await docker(["save", "alpine", "-o", join(dir, "x.tar")]);

@@ -94,6 +94,21 @@ describe.skipIf(!ready)("unix socket", () => {
     expect(existsSync(pidfile)).toBe(false);
   });
 
+  test("SIGTERM while docker events streams: the stream ends cleanly and the daemon exits at once", async () => {
+    const sock = join(dir, "events.sock");
+    const d = await startDaemon(["-H", `unix://${sock}`]);
+    const events = Bun.spawn([DOCKER, "-H", `unix://${sock}`, "events"], { stdout: "pipe", stderr: "pipe", env: { PATH: process.env.PATH!, HOME: dir, DOCKER_CONFIG: join(dir, "docker-config") } });
+    started.push(events);
+    await Bun.sleep(300);
+    const t = performance.now();
+    d.proc.kill("SIGTERM");
+    expect(await d.proc.exited).toBe(0);
+    expect(performance.now() - t).toBeLessThan(1500);
+    expect(await events.exited).toBe(0);
+    expect(await new Response(events.stderr).text()).toBe("");
+    expect(existsSync(sock)).toBe(false);
+  });
+
   test("a stale socket file (daemon killed with -9) is replaced", async () => {
     const sock = join(dir, "stale.sock");
     const d1 = await startDaemon(["-H", `unix://${sock}`]);
