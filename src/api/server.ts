@@ -124,6 +124,8 @@ class Conn {
   /** Set by the server's close(): answer with Connection: close and stop after the current response. */
   closing = false;
   onClose: (() => void)[] = [];
+  /** Our FIN went out (gracefulClose); the peer's FIN then completes the close. */
+  finSent = false;
   /** Writing an open-ended (chunked or close-delimited) response. */
   streaming = false;
   raw?: { ctl?: ReadableStreamDefaultController<Uint8Array>; ended: boolean };
@@ -165,6 +167,7 @@ class Conn {
   /** The peer sent FIN. */
   end() {
     this.peerEnded = true;
+    if (this.finSent) return this.destroy();
     if (this.phase === "hijacked") {
       if (this.raw?.ctl && !this.raw.ended) {
         this.raw.ended = true;
@@ -526,10 +529,12 @@ class Conn {
   gracefulClose() {
     if (this.phase === "closed") return;
     this.flushThen(() => {
-      if (this.phase === "closed") return;
-      this.socket.end();
+      if (this.phase === "closed" || this.finSent) return;
+      this.finSent = true;
       // A peer that never closes its side does not keep the connection (and the daemon's shutdown) waiting.
+      // Armed before end(): end() may run the close handler synchronously, which clears it.
       this.setTimer(2000, () => this.destroy());
+      this.socket.end();
     });
   }
 
