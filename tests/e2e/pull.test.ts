@@ -206,8 +206,8 @@ describe.skipIf(!root)("pull from the real registry", () => {
   test("two processes pulling images that share layers unpack each layer once", async () => {
     const b = bunkerAt(freshDataRoot());
     const [r1, r2] = await Promise.all([b.run(["pull", `${reg.host}/redis:latest`]), b.run(["pull", `${reg.host}/nginx:latest`])]);
-    expect(r1.code).toBe(0);
-    expect(r2.code).toBe(0);
+    expect({ code: r1.code, stderr: r1.stderr }).toEqual({ code: 0, stderr: "" });
+    expect({ code: r2.code, stderr: r2.stderr }).toEqual({ code: 0, stderr: "" });
     const base = testbed.image("debian", "bookworm").layers![0]!.digest.slice(7, 19);
     const completes = [r1.stdout, r2.stdout].join("\n").split("\n").filter((l) => l === `${base}: Pull complete`);
     expect(completes.length).toBe(1);

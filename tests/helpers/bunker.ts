@@ -16,12 +16,18 @@ export interface Result {
 /** A bunker bound to one data root and optional global options. */
 export function bunkerAt(dataRoot: string, globals: string[] = [], env: Record<string, string> = {}) {
   if (!existsSync(BUNKER)) throw new Error(`${BUNKER} is missing: run \`bun run build\` first`);
+  // The binary uses the shim it embeds: a BUNKER_SHIM that a runtime test set in this process must not leak in.
+  const childEnv = () => {
+    const e: Record<string, string | undefined> = { ...process.env, ...env };
+    delete e.BUNKER_SHIM;
+    return e;
+  };
   const run = async (args: string[], opts: { stdin?: string; timeout?: number } = {}): Promise<Result> => {
     const proc = Bun.spawn([BUNKER, "--data-root", dataRoot, ...globals, ...args], {
       stdin: opts.stdin !== undefined ? new TextEncoder().encode(opts.stdin) : "ignore",
       stdout: "pipe",
       stderr: "pipe",
-      env: { ...process.env, ...env },
+      env: childEnv(),
       timeout: opts.timeout ?? 120_000,
     });
     const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
@@ -33,7 +39,7 @@ export function bunkerAt(dataRoot: string, globals: string[] = [], env: Record<s
     if (r.code !== 0) throw new Error(`bunker ${args.join(" ")} exited ${r.code}\n${r.stdout}\n${r.stderr}`);
     return r.stdout;
   };
-  return { run, ok, dataRoot, spawn: (args: string[]) => Bun.spawn([BUNKER, "--data-root", dataRoot, ...globals, ...args], { stdout: "pipe", stderr: "pipe", env: { ...process.env, ...env } }) };
+  return { run, ok, dataRoot, spawn: (args: string[]) => Bun.spawn([BUNKER, "--data-root", dataRoot, ...globals, ...args], { stdout: "pipe", stderr: "pipe", env: childEnv() }) };
 }
 
 /** A fresh data root in a temp dir. */

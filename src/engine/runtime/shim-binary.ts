@@ -5,13 +5,16 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 
-let cached: string | undefined;
+/** Installed shims by data root (one process may serve several, as tests do). */
+const installed = new Map<string, string>();
 
 /** The path of an executable shim, installing the embedded one under dataRoot/bin if needed. */
 export async function shimPath(dataRoot: string): Promise<string> {
-  if (cached) return cached;
+  // Read each time, not cached: tests point it at a fresh build and then remove it.
   const override = process.env.BUNKER_SHIM;
-  if (override) return (cached = override);
+  if (override) return override;
+  const cached = installed.get(dataRoot);
+  if (cached) return cached;
   const embedded = (await import("./embedded.ts")).default;
   // Bun names embedded files <name>-<content hash>.<ext>; outside a compiled binary, hash it ourselves.
   const name = embedded.startsWith("/$bunfs/") ? basename(embedded).replace(/\.$/, "") : `bunker-shim-${Bun.hash(readFileSync(embedded)).toString(36)}`;
@@ -23,5 +26,6 @@ export async function shimPath(dataRoot: string): Promise<string> {
     chmodSync(tmp, 0o555); // read-only even for its owner: nothing should ever rewrite a binary we exec
     renameSync(tmp, target);
   }
-  return (cached = target);
+  installed.set(dataRoot, target);
+  return target;
 }

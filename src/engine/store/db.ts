@@ -78,17 +78,38 @@ export function openDatabase(path: string): Database {
   // WAL lets readers (ps, images) run while a writer commits; busy_timeout makes concurrent writers
   // from other processes wait instead of failing with SQLITE_BUSY.
   db.exec("PRAGMA busy_timeout = 10000");
-  db.exec("PRAGMA journal_mode = WAL");
+  // WAL is a property of the file, set once. Switching to it (and migrating) on a fresh data root can race
+  // with another process doing the same, and SQLite reports that as SQLITE_BUSY at once, without the busy
+  // handler: retry those steps briefly.
+  whileBusy(() => {
+    if ((db.query("PRAGMA journal_mode").get() as { journal_mode: string }).journal_mode !== "wal") db.exec("PRAGMA journal_mode = WAL");
+  });
   db.exec("PRAGMA synchronous = NORMAL");
   db.exec("PRAGMA foreign_keys = ON");
   const version = (db.query("PRAGMA user_version").get() as { user_version: number }).user_version;
   if (version < migrations.length) {
-    db.transaction(() => {
-      // Re-read inside the write lock: another process may have migrated meanwhile.
-      const now = (db.query("PRAGMA user_version").get() as { user_version: number }).user_version;
-      for (let v = now; v < migrations.length; v++) db.exec(migrations[v]!);
-      db.exec(`PRAGMA user_version = ${migrations.length}`);
-    }).immediate();
+    whileBusy(() =>
+      db
+        .transaction(() => {
+          // Re-read inside the write lock: another process may have migrated meanwhile.
+          const now = (db.query("PRAGMA user_version").get() as { user_version: number }).user_version;
+          for (let v = now; v < migrations.length; v++) db.exec(migrations[v]!);
+          db.exec(`PRAGMA user_version = ${migrations.length}`);
+        })
+        .immediate(),
+    );
   }
   return db;
+}
+
+/** Runs `fn`, retrying for up to ~5 s while SQLite reports the database busy or locked. */
+function whileBusy(fn: () => void): void {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return fn();
+    } catch (e) {
+      if (attempt >= 500 || !/SQLITE_BUSY|database is locked/i.test(`${(e as { code?: string }).code ?? ""} ${e}`)) throw e;
+      Bun.sleepSync(10);
+    }
+  }
 }
