@@ -115,6 +115,10 @@ try {
 
   const after = memory(daemon.pid);
   console.log(`\ndaemon after ${requests * 8 + 1600} requests: RSS ${after.rss.toFixed(1)} MiB, PSS ${after.pss.toFixed(1)} MiB`);
+  // The daemon collects garbage once it has been quiet for up to 30 s after serving requests.
+  await Bun.sleep(31_000);
+  const settled = memory(daemon.pid);
+  console.log(`daemon idle again (31 s later): RSS ${settled.rss.toFixed(1)} MiB, PSS ${settled.pss.toFixed(1)} MiB`);
 
   if (has("docker")) {
     const env = { DOCKER_HOST: `unix://${sock}`, DOCKER_CONFIG: join(work, "docker-config") };

@@ -55,6 +55,10 @@ export interface HttpServer {
   readonly addresses: string[];
   /** Number of open connections. */
   readonly connections: number;
+  /** Requests dispatched so far. */
+  readonly requests: number;
+  /** Requests being answered now. */
+  readonly inflight: number;
   /**
    * Stops accepting, lets in-flight requests finish for up to `graceMs` (idle keep-alive connections close
    * at once), then aborts what is left (streams end, hijacked connections close).
@@ -305,6 +309,7 @@ class Conn {
       return this.fail(new HttpError(400, (e as Error).message));
     }
     this.server.inflight++;
+    this.server.requests++;
     const done = () => {
       this.server.inflight--;
       this.server.settled();
@@ -570,6 +575,7 @@ class Conn {
 class Server implements HttpServer {
   conns = new Set<Conn>();
   inflight = 0;
+  requests = 0;
   listeners: SocketListener<any>[] = [];
   addresses: string[] = [];
   private waiters: (() => void)[] = [];

@@ -212,6 +212,17 @@ export async function startDaemon(engine: Engine, opts: DaemonOptions = {}): Pro
   for (const a of server.addresses) log("info", `API listen on ${a.replace(/^unix:\/\//, "")}`);
   log("info", "Daemon has completed initialization");
 
+  // After a burst of requests, a full collection once things are quiet returns the garbage's pages
+  // (measured: ~15 MiB after 16k requests), keeping the long-running daemon near its idle footprint.
+  let collectedAt = 0;
+  const gcTimer = setInterval(() => {
+    if (server.requests !== collectedAt && server.inflight === 0) {
+      collectedAt = server.requests;
+      Bun.gc(true);
+    }
+  }, 30_000);
+  gcTimer.unref();
+
   let resolveDone!: () => void;
   const done = new Promise<void>((r) => (resolveDone = r));
   let stopping: Promise<void> | undefined;
@@ -232,6 +243,7 @@ export async function startDaemon(engine: Engine, opts: DaemonOptions = {}): Pro
   }
   const stop = () =>
     (stopping ??= (async () => {
+      clearInterval(gcTimer);
       await server.close(opts.shutdownGraceMs ?? 5000);
       cleanup();
       if (opts.handleSignals) {
