@@ -3,6 +3,7 @@ import { defineCommand } from "./_cli.ts";
 import { openEngine } from "./_engine.ts";
 import { humanSize, since, table, renderFormatted } from "./_output.ts";
 import { parseFilters } from "./_filters.ts";
+import { listImages } from "../engine/images.ts";
 
 export default defineCommand({
   meta: { name: "images", description: "List images", usage: "[OPTIONS] [REPOSITORY[:TAG]]", aliases: ["bunker image ls", "bunker image list", "bunker images"] },
@@ -17,7 +18,6 @@ export default defineCommand({
   },
   args: { max: 1 },
   async run({ flags, args, global }) {
-    const { listImages } = await import("../engine/images.ts");
     const filters = parseFilters(flags.filter);
     if (args[0]) (filters.reference ??= []).push(args[0]);
     const engine = await openEngine(global);

@@ -4,6 +4,7 @@ import { openEngine } from "./_engine.ts";
 import { humanSize, since, table, renderFormatted } from "./_output.ts";
 import { parseFilters } from "./_filters.ts";
 import { CliError } from "../engine/errors.ts";
+import { listContainers } from "../engine/containers/query.ts";
 
 /** docker's stringutils.Ellipsis. */
 function ellipsis(s: string, n: number): string {
@@ -27,7 +28,6 @@ export default defineCommand({
   async run({ flags, global }) {
     if (!/^-?\d+$/.test(flags.last)) throw new CliError(`invalid argument "${flags.last}" for "-n, --last" flag: strconv.ParseInt: parsing "${flags.last}": invalid syntax`, 125);
     const engine = await openEngine(global);
-    const { listContainers } = await import("../engine/containers/query.ts");
     const limit = flags.latest ? 1 : Number(flags.last);
     const wantsSize = !!flags.size || (typeof flags.format === "string" && flags.format.includes(".Size"));
     const list = await listContainers(engine, { all: flags.all, limit, size: wantsSize, filters: parseFilters(flags.filter) });

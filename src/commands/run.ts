@@ -3,6 +3,8 @@ import { defineCommand } from "./_cli.ts";
 import { openEngine } from "./_engine.ts";
 import { createFlags, createOptionsFrom, ensureImage } from "./_container.ts";
 import { relay } from "./_attach.ts";
+import { createContainer, startContainer, removeContainer, waitContainer } from "../engine/containers/manager.ts";
+import { signalContainer } from "../engine/runtime/status.ts";
 
 export default defineCommand({
   meta: { name: "run", description: "Create and run a new container from an image", usage: "[OPTIONS] IMAGE [COMMAND] [ARG...]", aliases: ["bunker container run", "bunker run"] },
@@ -17,7 +19,6 @@ export default defineCommand({
   async run({ flags, args, global }) {
     const opts = createOptionsFrom(flags, args);
     const engine = await openEngine(global);
-    const { createContainer, startContainer, removeContainer, waitContainer } = await import("../engine/containers/manager.ts");
     await ensureImage(engine, opts.image, { pull: flags.pull, platform: flags.platform, quiet: flags.quiet });
     if (!flags.detach) opts.attach ??= { stdin: !!flags.interactive, stdout: true, stderr: true };
     const c = await createContainer(engine, opts);
@@ -29,7 +30,6 @@ export default defineCommand({
     const started = await startContainer(engine, c.id, {
       attach: { onStdout: (b) => void process.stdout.write(b), onStderr: (b) => void process.stderr.write(b) },
     });
-    const { signalContainer } = await import("../engine/runtime/status.ts");
     const code = await relay((started as { attach?: import("../engine/runtime/index.ts").Attachment }).attach!, {
       stdin: !!flags.interactive,
       tty: !!flags.tty,

@@ -12,8 +12,9 @@ import { EngineError, conflict, invalidParameter } from "../errors.ts";
 import { parseReference, withDefaultTag, familiarString } from "../registry/reference.ts";
 import type { ContainerConfig, ContainerRecord, HostConfig, RestartPolicy } from "./types.ts";
 import { randomName, validateName } from "./names.ts";
-import type { ContainerPlan } from "../runtime/spec.ts";
-import { readContainerStatus, type ContainerStatus } from "../runtime/status.ts";
+import { resolveCapabilities, DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, containerEnv, type ContainerPlan } from "../runtime/spec.ts";
+import { startContainer as runtimeStart } from "../runtime/start.ts";
+import { readContainerStatus, signalContainer, signalNumber, type ContainerStatus } from "../runtime/status.ts";
 
 /** What `create`/`run` ask for, in Docker's terms. */
 export interface CreateOptions {
@@ -160,7 +161,6 @@ export function parseBytes(v: string): number {
 
 /** The runtime plan for a container's next start. */
 export async function planFor(engine: Engine, c: Stored): Promise<ContainerPlan> {
-  const { resolveCapabilities, DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, containerEnv } = await import("../runtime/index.ts");
   const hc = c.hostConfig;
   const dir = overlayDir(engine, c);
   const log = hc.LogConfig.Config;
@@ -217,7 +217,6 @@ export async function startContainer(engine: Engine, ref: string, opts: StartOpt
   const plan = await planFor(engine, c);
   // A stop request from an earlier stop must not suppress this run's restart policy.
   rmSync(join(c.dir, "stop-requested"), { force: true });
-  const { startContainer: runtimeStart } = await import("../runtime/start.ts");
   try {
     const started = await runtimeStart(plan, opts.attach ? "attached" : "detached", { dataRoot: engine.root.root, ...opts.attach });
     engine.events.publish({ Type: "container", Action: "start", id: c.id, from: c.imageRef, name: c.name });
@@ -245,7 +244,6 @@ async function until(c: { dir: string }, done: (st: ContainerStatus) => boolean,
  */
 export async function stopContainer(engine: Engine, ref: string, opts: { timeout?: number; signal?: string } = {}): Promise<{ wasRunning: boolean }> {
   const c = engine.containers.resolve(ref);
-  const { signalContainer } = await import("../runtime/status.ts");
   const st = await statusOf(c);
   if (!st.running && !st.restarting) return { wasRunning: false };
   const timeout = opts.timeout ?? c.config.StopTimeout ?? 10;
@@ -268,7 +266,6 @@ export async function stopContainer(engine: Engine, ref: string, opts: { timeout
 /** Sends a signal (default SIGKILL); the container must be running. SIGKILL also counts as a manual stop. */
 export async function killContainer(engine: Engine, ref: string, signal = "SIGKILL"): Promise<void> {
   const c = engine.containers.resolve(ref);
-  const { signalContainer, signalNumber } = await import("../runtime/status.ts");
   const sig = signalNumber(signal);
   const st = await statusOf(c);
   if (!st.running) throw conflict(`cannot kill container: ${ref}: container ${c.id} is not running`);
@@ -291,8 +288,7 @@ export async function removeContainer(engine: Engine, ref: string, opts: { force
   const st = await statusOf(c);
   if (st.running || st.restarting) {
     if (!opts.force) throw conflict(`cannot remove container "/${c.name}": container is ${st.running ? "running" : "restarting"}: stop the container before removing or force remove`);
-    const { signalContainer } = await import("../runtime/status.ts");
-    try {
+      try {
       signalContainer(c.dir, "SIGKILL", { stop: true });
     } catch {}
     await until(c, (s) => !s.running && !s.restarting, 10_000);
@@ -387,12 +383,17 @@ export function dirSize(dir: string): number {
  * Removes --rm containers that exited while no bunker process was watching (detached runs). Called when
  * containers are listed, so the record never outlives the next look at it.
  */
-export async function reapAutoRemoved(engine: Engine): Promise<void> {
-  for (const c of engine.containers.all()) {
+export async function reapAutoRemoved(engine: Engine, containers: Stored[] = engine.containers.all()): Promise<Stored[]> {
+  const removed: Stored[] = [];
+  for (const c of containers) {
     if (!c.hostConfig.AutoRemove) continue;
     const st = await statusOf(c);
-    if (stateName(st) === "exited") await deleteContainerFiles(engine, c);
+    if (stateName(st) === "exited") {
+      await deleteContainerFiles(engine, c);
+      removed.push(c);
+    }
   }
+  return removed;
 }
 
 /**
@@ -400,7 +401,7 @@ export async function reapAutoRemoved(engine: Engine): Promise<void> {
  * the ID. `seen` caches lookups across one listing (containers of one image share the answer).
  */
 export function displayImage(engine: Engine, c: Stored, seen = new Map<string, string | undefined>()): string {
-  if (!seen.has(c.imageRef)) seen.set(c.imageRef, engine.images.lookup(c.imageRef)?.id);
+  if (!seen.has(c.imageRef)) seen.set(c.imageRef, engine.images.idForValidatedName(c.imageRef));
   return seen.get(c.imageRef) === c.image ? c.imageRef : c.image;
 }
 

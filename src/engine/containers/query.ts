@@ -57,7 +57,9 @@ const FILTERS = ["status", "name", "label", "ancestor", "exited", "id", "before"
 
 /** GET /containers/json: running containers, or all; filters as moby's; -n/-l via limit; sizes with size. */
 export async function listContainers(engine: Engine, opts: { all?: boolean; limit?: number; size?: boolean; filters?: Record<string, string[]> } = {}): Promise<ContainerSummary[]> {
-  await reapAutoRemoved(engine);
+  let all = engine.containers.all();
+  const reaped = await reapAutoRemoved(engine, all);
+  if (reaped.length) all = all.filter((c) => !reaped.includes(c));
   const f = opts.filters ?? {};
   for (const k of Object.keys(f)) if (!FILTERS.includes(k)) throw invalidParameter(`invalid filter '${k}'`);
   for (const s of f.status ?? []) if (!["created", "restarting", "running", "removing", "paused", "exited", "dead"].includes(s)) throw invalidParameter(`invalid filter 'status=${s}'`);
@@ -66,7 +68,6 @@ export async function listContainers(engine: Engine, opts: { all?: boolean; limi
   const before = f.before?.[0] !== undefined ? engine.containers.resolve(f.before[0]).created : undefined;
   const sinceT = f.since?.[0] !== undefined ? engine.containers.resolve(f.since[0]).created : undefined;
 
-  let all = engine.containers.all();
   // -n/-l count the most recent containers of any state, as Docker does.
   const showAll = opts.all || (opts.limit ?? -1) > 0 || Object.keys(f).length > 0;
   if ((opts.limit ?? -1) > 0) all = all.slice(0, opts.limit);
