@@ -16,7 +16,8 @@ export function since(time: string | number | undefined, now = Date.now()): stri
 export function table(rows: string[][], minWidth = 10): string {
   const widths: number[] = [];
   for (const r of rows) r.forEach((c, i) => i < r.length - 1 && (widths[i] = Math.max(widths[i] ?? 0, c.length + 3, minWidth)));
-  return rows.map((r) => r.map((c, i) => (i < r.length - 1 ? c.padEnd(widths[i]!) : c)).join("").trimEnd()).join("\n");
+  // Like tabwriter, a padded cell keeps its padding even when the last cell after it is empty.
+  return rows.map((r) => r.map((c, i) => (i < r.length - 1 ? c.padEnd(widths[i]!) : c)).join("")).join("\n");
 }
 
 type Value = unknown;

@@ -41,8 +41,8 @@ export default defineCommand({
     });
 
     if (flags.quiet) {
-      const seen = new Set<string>();
-      for (const r of rows) if (!seen.has(r.ID)) seen.add(r.ID) && console.log(r.ID);
+      // One ID per row, repeated for an image with several tags, as the docker CLI prints them.
+      if (rows.length) console.log(rows.map((r) => r.ID).join("\n"));
       return 0;
     }
     if (flags.format) {

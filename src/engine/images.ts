@@ -71,15 +71,19 @@ export function listImages(engine: Engine, opts: { all?: boolean; filters?: Filt
     const labels = img.config.config?.Labels ?? {};
     if (f.label && !f.label.every((l) => (l.includes("=") ? labels[l.slice(0, l.indexOf("="))] === l.slice(l.indexOf("=") + 1) : l in labels))) continue;
     let shownTags = tags;
+    let digests = (named?.digests ?? []).map((d) => `${familiarRepo(d.repository)}@${d.digest}`);
     if (f.reference) {
-      shownTags = tags.filter((t) => f.reference!.some((p) => globMatch(p, t) || globMatch(p, t.slice(0, t.lastIndexOf(":")))));
-      if (!shownTags.length) continue;
+      // moby narrows both lists to the matching references.
+      const matches = (name: string, full: string) => f.reference!.some((p) => globMatch(p, full) || globMatch(p, name));
+      shownTags = tags.filter((t) => matches(t.slice(0, t.lastIndexOf(":")), t));
+      digests = digests.filter((d) => matches(d.slice(0, d.indexOf("@")), d));
+      if (!shownTags.length && !digests.length) continue;
     }
     out.push({
       Id: img.id,
       ParentId: "",
       RepoTags: shownTags,
-      RepoDigests: (named?.digests ?? []).map((d) => `${familiarRepo(d.repository)}@${d.digest}`),
+      RepoDigests: digests,
       Created: Math.floor(created / 1000),
       Size: img.size,
       SharedSize: -1,

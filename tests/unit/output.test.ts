@@ -38,6 +38,8 @@ describe("go-units", () => {
 describe("tables and templates", () => {
   test("tabwriter: minwidth 10, padding 3, last column unpadded", () => {
     expect(table([["REPOSITORY", "TAG", "IMAGE ID"], ["ubuntu", "latest", "abc"]])).toBe("REPOSITORY   TAG       IMAGE ID\nubuntu       latest    abc");
+    // An empty last cell leaves the padding of the cell before it (history's COMMENT column).
+    expect(table([["SIZE", "COMMENT"], ["0B", ""]])).toBe("SIZE      COMMENT\n0B        ");
   });
   test("fields, functions, pipelines", () => {
     const row = { Repository: "ubuntu", Tag: "latest", Labels: { a: "1" }, List: ["x", "y"] };
