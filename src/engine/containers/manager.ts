@@ -22,8 +22,8 @@ export interface CreateOptions {
   name?: string;
   /** The command after the image name. */
   cmd?: string[];
-  /** --entrypoint: a string replaces the image's (empty clears it). */
-  entrypoint?: string;
+  /** --entrypoint: a string replaces the image's (empty clears it); the API's array form as is ([] or [""] clears it). */
+  entrypoint?: string | string[];
   env?: string[];
   workdir?: string;
   user?: string;
@@ -54,7 +54,8 @@ export async function createContainer(engine: Engine, opts: CreateOptions): Prom
   const ic = image.config.config ?? {};
   const id = randomBytes(32).toString("hex");
   const hostConfig = buildHostConfig(opts);
-  const entrypoint = opts.entrypoint !== undefined ? (opts.entrypoint === "" ? null : [opts.entrypoint]) : (ic.Entrypoint ?? null);
+  const ep = Array.isArray(opts.entrypoint) && opts.entrypoint.length === 1 ? opts.entrypoint[0]! : opts.entrypoint;
+  const entrypoint = ep !== undefined ? (ep === "" || (Array.isArray(ep) && !ep.length) ? null : Array.isArray(ep) ? ep : [ep]) : (ic.Entrypoint ?? null);
   // An entrypoint given on the command line drops the image's Cmd, as Docker does.
   const cmd = opts.cmd?.length ? opts.cmd : opts.entrypoint !== undefined ? null : (ic.Cmd ?? null);
   const argv = [...(entrypoint ?? []), ...(cmd ?? [])];
