@@ -7,7 +7,7 @@ export async function timed(cmd: string[], opts: { env?: Record<string, string>;
   const code = await p.exited;
   const ms = performance.now() - t0;
   if (code !== 0) throw new Error(`${cmd.join(" ")} exited ${code}: ${await new Response(p.stderr).text()}`);
-  return { ms, maxRss: (p.resourceUsage()?.maxRSS ?? 0) * 1024 };
+  return { ms, maxRss: p.resourceUsage()?.maxRSS ?? 0 }; // bytes
 }
 
 /** The median of a list. */

@@ -47,6 +47,7 @@ export const globalFlags: Record<string, Flag> = {
   "insecure-registry": { type: "string", multiple: true, description: "Enable insecure registry communication", valueHint: "list" },
   "config-file": { type: "string", description: "Daemon configuration file", valueHint: "string" },
   debug: { type: "boolean", alias: "D", description: "Enable debug mode" },
+  host: { type: "string", alias: "H", description: "Daemon socket to connect to (default: in-process unless a daemon answers on /run/bunker.sock)", valueHint: "list" },
 };
 
 /** Defines a command (an identity function that gives the definition its type, as citty's does). */

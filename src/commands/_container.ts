@@ -4,7 +4,7 @@
  */
 import { readFileSync } from "node:fs";
 import type { Flag } from "./_cli.ts";
-import type { Engine } from "../engine/engine.ts";
+import type { Backend } from "../api/backend.ts";
 import type { CreateOptions } from "../engine/containers/manager.ts";
 import type { RestartPolicy } from "../engine/containers/types.ts";
 import { CliError } from "../engine/errors.ts";
@@ -129,10 +129,10 @@ export function createOptionsFrom(flags: Record<string, any>, args: string[]): C
 }
 
 /** Finds the image, pulling it as `docker run` does: "Unable to find image ... locally", progress on stderr. */
-export async function ensureImage(engine: Engine, image: string, opts: { pull?: string; platform?: string; quiet?: boolean }): Promise<void> {
+export async function ensureImage(backend: Backend, image: string, opts: { pull?: string; platform?: string; quiet?: boolean }): Promise<void> {
   const policy = opts.pull ?? "missing";
   if (!["always", "missing", "never"].includes(policy)) throw new CliError(`invalid pull option: '${policy}': must be one of "always", "missing" or "never"`, 125);
-  const present = engine.images.lookup(image) !== undefined;
+  const present = await backend.hasImage(image);
   if (present && policy !== "always") return;
   const { parseReference, withDefaultTag, familiarString } = await import("../engine/registry/reference.ts");
   const ref = withDefaultTag(parseReference(image));
@@ -140,10 +140,8 @@ export async function ensureImage(engine: Engine, image: string, opts: { pull?: 
     const { EngineError } = await import("../engine/errors.ts");
     throw new EngineError("notFound", `No such image: ${familiarString(ref)}`);
   }
-  const { pullImage } = await import("../engine/pull.ts");
   const { progressRenderer } = await import("./_progress.ts");
-  const { parsePlatform } = await import("../engine/image/types.ts");
   if (!present) process.stderr.write(`Unable to find image '${familiarString(ref)}' locally\n`);
   const render = opts.quiet ? () => {} : progressRenderer(process.stderr, process.stderr.isTTY === true);
-  await pullImage(engine, image, { platform: opts.platform ? parsePlatform(opts.platform) : undefined, onMessage: render });
+  await backend.pull(image, { platform: opts.platform }, render);
 }

@@ -1,6 +1,6 @@
 /** `bunker container prune`: remove all stopped containers. */
 import { defineCommand } from "./_cli.ts";
-import { openEngine } from "./_engine.ts";
+import { openBackend } from "./_backend.ts";
 import { humanSize } from "./_output.ts";
 import { parseFilters } from "./_filters.ts";
 
@@ -21,9 +21,7 @@ export default defineCommand({
       }
       if (!/^y(es)?$/i.test(answer.trim())) return 0;
     }
-    const engine = await openEngine(global);
-    const { pruneContainers } = await import("../engine/containers/manager.ts");
-    const report = await pruneContainers(engine, { labels: parseFilters(flags.filter).label });
+    const report = await (await openBackend(global)).pruneContainers({ filters: parseFilters(flags.filter) });
     if (report.ContainersDeleted?.length) console.log(["Deleted Containers:", ...report.ContainersDeleted, ""].join("\n"));
     console.log(`Total reclaimed space: ${humanSize(report.SpaceReclaimed)}`);
     return 0;

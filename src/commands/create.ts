@@ -1,6 +1,6 @@
 /** `bunker create`: create a new container without starting it. */
 import { defineCommand } from "./_cli.ts";
-import { openEngine } from "./_engine.ts";
+import { openBackend } from "./_backend.ts";
 import { createFlags, createOptionsFrom, ensureImage } from "./_container.ts";
 
 export default defineCommand({
@@ -10,10 +10,9 @@ export default defineCommand({
   args: { min: 1 },
   async run({ flags, args, global }) {
     const opts = createOptionsFrom(flags, args);
-    const engine = await openEngine(global);
-    await ensureImage(engine, opts.image, { pull: flags.pull, platform: flags.platform, quiet: flags.quiet });
-    const { createContainer } = await import("../engine/containers/manager.ts");
-    console.log((await createContainer(engine, opts)).id);
+    const backend = await openBackend(global);
+    await ensureImage(backend, opts.image, { pull: flags.pull, platform: flags.platform, quiet: flags.quiet });
+    console.log((await backend.createContainer(opts)).Id);
     return 0;
   },
 });

@@ -1,7 +1,6 @@
 /** `bunker exec`: run a command in a running container. */
-import { randomBytes } from "node:crypto";
 import { defineCommand } from "./_cli.ts";
-import { openEngine } from "./_engine.ts";
+import { openBackend } from "./_backend.ts";
 import { relay } from "./_attach.ts";
 import { createOptionsFrom } from "./_container.ts";
 
@@ -21,25 +20,14 @@ export default defineCommand({
   interspersed: false,
   args: { min: 2 },
   async run({ flags, args, global }) {
-    const engine = await openEngine(global);
-    const c = engine.containers.resolve(args[0]!);
-    const { execInContainer } = await import("../engine/runtime/exec.ts");
+    const backend = await openBackend(global);
     // The same -e/--env-file rules as run (a bare KEY takes the caller's value).
     const { env } = createOptionsFrom({ env: flags.env, "env-file": flags["env-file"] }, [""]);
-    const started = await execInContainer(c.dir, {
-      execId: randomBytes(32).toString("hex"),
-      args: args.slice(1),
-      env,
-      cwd: flags.workdir,
-      user: flags.user,
-      tty: flags.tty,
-      stdin: flags.interactive,
-      privileged: flags.privileged,
-      detach: flags.detach,
-      dataRoot: engine.root.root,
-      onStdout: (b) => void process.stdout.write(b),
-      onStderr: (b) => void process.stderr.write(b),
-    });
+    const started = await backend.exec(
+      args[0]!,
+      { args: args.slice(1), env, cwd: flags.workdir, user: flags.user, tty: flags.tty, stdin: flags.interactive, privileged: flags.privileged, detach: flags.detach },
+      { onStdout: (b) => void process.stdout.write(b), onStderr: (b) => void process.stderr.write(b) },
+    );
     if (flags.detach || !started.attach) return 0;
     const code = await relay(started.attach, { stdin: !!flags.interactive, tty: !!flags.tty });
     return code ?? 0;

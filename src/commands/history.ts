@@ -1,6 +1,6 @@
 /** `bunker history`: show the history of an image. */
 import { defineCommand } from "./_cli.ts";
-import { openEngine } from "./_engine.ts";
+import { openBackend } from "./_backend.ts";
 import { humanSize, since, table, renderFormatted } from "./_output.ts";
 
 /** docker's stringutils.Ellipsis: at most n runes, the last one "…" when cut. */
@@ -20,9 +20,7 @@ export default defineCommand({
   },
   args: { exact: 1 },
   async run({ flags, args, global }) {
-    const { imageHistory } = await import("../engine/images.ts");
-    const engine = await openEngine(global);
-    const items = imageHistory(engine, args[0]!);
+    const items = await (await openBackend(global)).imageHistory(args[0]!);
     const noTrunc = !!flags["no-trunc"];
     const human = flags.human !== false;
     const rows = items.map((h) => {

@@ -1,6 +1,6 @@
 /** `bunker image prune`: remove unused images. */
 import { defineCommand } from "./_cli.ts";
-import { openEngine } from "./_engine.ts";
+import { openBackend } from "./_backend.ts";
 import { humanSize } from "./_output.ts";
 import { parseFilters } from "./_filters.ts";
 
@@ -21,9 +21,7 @@ export default defineCommand({
       const answer = await readLine();
       if (!/^y(es)?$/i.test(answer.trim())) return 0;
     }
-    const { pruneImages } = await import("../engine/images.ts");
-    const engine = await openEngine(global);
-    const report = pruneImages(engine, { all: flags.all, filters: parseFilters(flags.filter) });
+    const report = await (await openBackend(global)).pruneImages({ all: flags.all, filters: parseFilters(flags.filter) });
     if (report.ImagesDeleted?.length) {
       console.log("Deleted Images:");
       for (const item of report.ImagesDeleted) console.log("Untagged" in item ? `untagged: ${item.Untagged}` : `deleted: ${item.Deleted}`);

@@ -1,9 +1,8 @@
 /** `bunker images` / `bunker image ls`: list images with Docker's columns, filters and formats. */
 import { defineCommand } from "./_cli.ts";
-import { openEngine } from "./_engine.ts";
+import { openBackend } from "./_backend.ts";
 import { humanSize, since, table, renderFormatted } from "./_output.ts";
 import { parseFilters } from "./_filters.ts";
-import { listImages } from "../engine/images.ts";
 
 export default defineCommand({
   meta: { name: "images", description: "List images", usage: "[OPTIONS] [REPOSITORY[:TAG]]", aliases: ["bunker image ls", "bunker image list", "bunker images"] },
@@ -20,8 +19,7 @@ export default defineCommand({
   async run({ flags, args, global }) {
     const filters = parseFilters(flags.filter);
     if (args[0]) (filters.reference ??= []).push(args[0]);
-    const engine = await openEngine(global);
-    const images = listImages(engine, { all: flags.all, filters });
+    const images = await (await openBackend(global)).listImages({ all: flags.all, filters });
     const noTrunc = !!flags["no-trunc"];
     const shortId = (id: string) => (noTrunc ? id : id.slice(7, 19));
 

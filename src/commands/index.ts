@@ -120,8 +120,8 @@ function rootHelp(): string {
 
 /** Runs the CLI with argv (without the program name); resolves to the exit code. */
 export async function main(argv: string[]): Promise<number> {
-  // Global options stand before the command name, as `docker --data-root x pull`; they are re-parsed with the
-  // command's own flags, so they are kept in front of its arguments.
+  // Global options stand before the command name, as `docker --data-root x pull`; every command also
+  // accepts them among its own flags.
   const pre: string[] = [];
   let i = 0;
   for (; i < argv.length; i++) {
@@ -168,7 +168,10 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   try {
-    const inv = parseFlags([...pre, ...rest], cmd, path);
+    // Options before the command are global options only (history's -H is --human, the global -H is the host).
+    const before = parseFlags(pre, { meta: cmd.meta, flags: {}, run: cmd.run }, path);
+    const inv = parseFlags(rest, cmd, path);
+    inv.global = { ...before.global, ...inv.global };
     if (inv.global.debug) process.env.BUNKER_DEBUG = "1";
     return (await cmd.run(inv)) ?? 0;
   } catch (e) {

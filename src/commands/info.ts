@@ -1,6 +1,6 @@
 /** `bunker info`: system-wide information, in `docker info`'s layout. */
 import { defineCommand } from "./_cli.ts";
-import { openEngine } from "./_engine.ts";
+import { openBackend } from "./_backend.ts";
 import { renderFormatted, binarySize } from "./_output.ts";
 import { version } from "../version.ts";
 
@@ -9,8 +9,7 @@ export default defineCommand({
   flags: { format: { type: "string", alias: "f", description: "Format output using a custom template", valueHint: "string" } },
   args: { max: 0 },
   async run({ flags, global }) {
-    const { systemInfo } = await import("../engine/system.ts");
-    const info = systemInfo(await openEngine(global));
+    const info = await (await openBackend(global)).info();
     if (flags.format) {
       console.log(renderFormatted(flags.format, [info]));
       return 0;

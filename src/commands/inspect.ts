@@ -1,6 +1,6 @@
 /** `bunker inspect`: low-level information on containers and images, as `docker inspect`. */
 import { defineCommand } from "./_cli.ts";
-import { openEngine } from "./_engine.ts";
+import { openBackend } from "./_backend.ts";
 import { renderFormatted } from "./_output.ts";
 import { CliError, EngineError } from "../engine/errors.ts";
 
@@ -15,16 +15,14 @@ export default defineCommand({
   async run({ flags, args, global }) {
     const type: string | undefined = flags.type;
     if (type !== undefined && type !== "container" && type !== "image") throw new CliError(`"${type}" is not a valid value for --type`, 1);
-    const engine = await openEngine(global);
-    const { inspectContainer } = await import("../engine/containers/query.ts");
-    const { inspectImage } = await import("../engine/images.ts");
+    const backend = await openBackend(global);
     const found: unknown[] = [];
     const errors: string[] = [];
     for (const name of args) {
       // Containers first, then images, as the docker CLI tries object types in order.
       const tries: (() => Promise<unknown>)[] = [];
-      if (type !== "image") tries.push(() => inspectContainer(engine, name, { size: flags.size }));
-      if (type !== "container") tries.push(async () => inspectImage(engine, name));
+      if (type !== "image") tries.push(() => backend.inspectContainer(name, { size: flags.size }));
+      if (type !== "container") tries.push(() => backend.inspectImage(name));
       let done = false;
       for (const t of tries) {
         try {

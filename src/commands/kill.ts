@@ -1,6 +1,6 @@
 /** `bunker kill`: send a signal (default KILL) to running containers. */
 import { defineCommand } from "./_cli.ts";
-import { openEngine } from "./_engine.ts";
+import { openBackend } from "./_backend.ts";
 import { forEach } from "./_each.ts";
 
 export default defineCommand({
@@ -8,8 +8,7 @@ export default defineCommand({
   flags: { signal: { type: "string", alias: "s", description: "Signal to send to the container", valueHint: "string" } },
   args: { min: 1 },
   async run({ flags, args, global }) {
-    const engine = await openEngine(global);
-    const { killContainer } = await import("../engine/containers/manager.ts");
-    return forEach(args, (ref) => killContainer(engine, ref, flags.signal ?? "KILL"));
+    const backend = await openBackend(global);
+    return forEach(args, (ref) => backend.killContainer(ref, flags.signal ?? "KILL"));
   },
 });

@@ -1,6 +1,6 @@
 /** `bunker logs`: a container's json-file log, as `docker logs` prints it. */
 import { defineCommand } from "./_cli.ts";
-import { openEngine } from "./_engine.ts";
+import { openBackend } from "./_backend.ts";
 
 export default defineCommand({
   meta: { name: "logs", description: "Fetch the logs of a container", usage: "[OPTIONS] CONTAINER", aliases: ["bunker container logs", "bunker logs"] },
@@ -14,27 +14,17 @@ export default defineCommand({
   },
   args: { exact: 1 },
   async run({ flags, args, global }) {
-    const { renderLogs, outputSplit, parseTimeArgNs } = await import("../engine/containers/logs.ts");
+    const { parseTimeArgNs } = await import("../engine/containers/logs.ts");
     const { invalidParameter } = await import("../engine/errors.ts");
-    const engine = await openEngine(global);
-    const c = engine.containers.resolve(args[0]!);
+    const backend = await openBackend(global);
     const tailArg: string = flags.tail ?? "all";
     const tail = tailArg === "all" ? -1 : /^-?\d+$/.test(tailArg) ? Number(tailArg) : NaN;
     if (Number.isNaN(tail)) throw invalidParameter(`invalid value for "tail": strconv.Atoi: parsing "${tailArg}": invalid syntax`);
     const since = flags.since ? parseTimeArgNs(flags.since) : undefined;
     const until = flags.until ? parseTimeArgNs(flags.until) : undefined;
-    const { readContainerStatus } = await import("../engine/runtime/status.ts");
     const out = Bun.stdout.writer();
     const err = Bun.stderr.writer();
-    for await (const batch of renderLogs(`${c.dir}/${c.id}-json.log`, {
-      tail,
-      since,
-      until,
-      follow: !!flags.follow,
-      timestamps: !!flags.timestamps,
-      split: outputSplit(),
-      isRunning: () => readContainerStatus(c.dir).running,
-    })) {
+    for await (const batch of backend.logs(args[0]!, { tail, since, until, follow: !!flags.follow, timestamps: !!flags.timestamps })) {
       for (const chunk of batch) (chunk.stream === "stderr" ? err : out).write(chunk.data);
       await Promise.all([out.flush(), err.flush()]);
     }

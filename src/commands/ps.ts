@@ -1,10 +1,9 @@
 /** `bunker ps` / `container ls`: list containers with Docker's columns, filters and formats. */
 import { defineCommand } from "./_cli.ts";
-import { openEngine } from "./_engine.ts";
+import { openBackend } from "./_backend.ts";
 import { humanSize, since, table, renderFormatted } from "./_output.ts";
 import { parseFilters } from "./_filters.ts";
 import { CliError } from "../engine/errors.ts";
-import { listContainers } from "../engine/containers/query.ts";
 
 /** docker's stringutils.Ellipsis. */
 function ellipsis(s: string, n: number): string {
@@ -27,10 +26,9 @@ export default defineCommand({
   args: { max: 0 },
   async run({ flags, global }) {
     if (!/^-?\d+$/.test(flags.last)) throw new CliError(`invalid argument "${flags.last}" for "-n, --last" flag: strconv.ParseInt: parsing "${flags.last}": invalid syntax`, 125);
-    const engine = await openEngine(global);
     const limit = flags.latest ? 1 : Number(flags.last);
     const wantsSize = !!flags.size || (typeof flags.format === "string" && flags.format.includes(".Size"));
-    const list = await listContainers(engine, { all: flags.all, limit, size: wantsSize, filters: parseFilters(flags.filter) });
+    const list = await (await openBackend(global)).listContainers({ all: flags.all, limit, size: wantsSize, filters: parseFilters(flags.filter) });
     const noTrunc = !!flags["no-trunc"];
     const rows = list.map((c) => ({
       ID: noTrunc ? c.Id : c.Id.slice(0, 12),

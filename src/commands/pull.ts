@@ -1,6 +1,6 @@
 /** `bunker pull`: download an image from a registry. */
 import { defineCommand } from "./_cli.ts";
-import { openEngine } from "./_engine.ts";
+import { openBackend } from "./_backend.ts";
 import { progressRenderer } from "./_progress.ts";
 
 export default defineCommand({
@@ -15,23 +15,28 @@ export default defineCommand({
   async run({ flags, args, global }) {
     const { parseReference, withDefaultTag, canonicalString, familiarName } = await import("../engine/registry/reference.ts");
     const { parsePlatform } = await import("../engine/image/types.ts");
-    const { pullImage } = await import("../engine/pull.ts");
+    if (flags.platform) parsePlatform(flags.platform); // refuse a malformed --platform before any request
     const { CliError } = await import("../engine/errors.ts");
     const name = args[0]!;
     const ref = parseReference(name);
     if (flags["all-tags"] && (ref.tag || ref.digest)) throw new CliError("tag can't be used with --all-tags/-a", 1);
-    const platform = flags.platform ? parsePlatform(flags.platform) : undefined;
-    const engine = await openEngine(global);
+    const backend = await openBackend(global);
     const render = flags.quiet ? () => {} : progressRenderer(process.stdout, process.stdout.isTTY === true);
     let names = [name];
     if (flags["all-tags"]) {
       if (!flags.quiet) console.log(`Pulling all tags of ${familiarName(ref)}`);
-      names = (await engine.registry().tags(ref)).map((t) => `${familiarName(ref)}:${t}`);
+      // Tags are listed from here with this CLI's registry settings; each pull then goes through the backend.
+      const { RegistryClient } = await import("../engine/registry/client.ts");
+      const { readCredentials } = await import("../engine/registry/credentials.ts");
+      const { loadConfig } = await import("../engine/config.ts");
+      const cfg = loadConfig(global);
+      const registry = new RegistryClient({ mirrors: cfg.registryMirrors, insecure: cfg.insecureRegistries, credentials: (h) => readCredentials(h) });
+      names = (await registry.tags(ref)).map((t) => `${familiarName(ref)}:${t}`);
     } else if (!ref.tag && !ref.digest && !flags.quiet) {
       console.log("Using default tag: latest");
     }
     for (const n of names) {
-      await pullImage(engine, n, { platform, onMessage: render });
+      await backend.pull(n, { platform: flags.platform }, render);
     }
     console.log(flags["all-tags"] ? canonicalString({ ...ref, tag: undefined }) : canonicalString(withDefaultTag(ref)));
     return 0;

@@ -1,6 +1,6 @@
 /** `bunker restart`: stop (with the timeout), then start. */
 import { defineCommand } from "./_cli.ts";
-import { openEngine } from "./_engine.ts";
+import { openBackend } from "./_backend.ts";
 import { forEach } from "./_each.ts";
 import { parseSeconds } from "./stop.ts";
 
@@ -12,9 +12,8 @@ export default defineCommand({
   },
   args: { min: 1 },
   async run({ flags, args, global }) {
-    const engine = await openEngine(global);
-    const { restartContainer } = await import("../engine/containers/manager.ts");
+    const backend = await openBackend(global);
     const timeout = flags.time === undefined ? undefined : parseSeconds(flags.time, "time");
-    return forEach(args, (ref) => restartContainer(engine, ref, { timeout }));
+    return forEach(args, (ref) => backend.restartContainer(ref, { timeout, signal: flags.signal }));
   },
 });

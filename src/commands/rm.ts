@@ -1,6 +1,6 @@
 /** `bunker rm`: remove containers (-f kills running ones first). */
 import { defineCommand } from "./_cli.ts";
-import { openEngine } from "./_engine.ts";
+import { openBackend } from "./_backend.ts";
 import { forEach } from "./_each.ts";
 
 export default defineCommand({
@@ -12,10 +12,9 @@ export default defineCommand({
   },
   args: { min: 1 },
   async run({ flags, args, global }) {
-    const engine = await openEngine(global);
-    const { removeContainer } = await import("../engine/containers/manager.ts");
+    const backend = await openBackend(global);
     // Removals run at once (kill, wait and delete overlap), as dockerd serves the CLI's parallel requests.
-    const removals = new Map(args.map((ref) => [ref, removeContainer(engine, ref, { force: flags.force, volumes: flags.volumes })]));
+    const removals = new Map(args.map((ref) => [ref, backend.removeContainer(ref, { force: flags.force, volumes: flags.volumes })]));
     for (const p of removals.values()) p.catch(() => {});
     return forEach(args, (ref) => removals.get(ref)!);
   },

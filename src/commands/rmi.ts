@@ -1,6 +1,6 @@
 /** `bunker rmi` / `bunker image rm`: untag and remove images. */
 import { defineCommand } from "./_cli.ts";
-import { openEngine } from "./_engine.ts";
+import { openBackend } from "./_backend.ts";
 import { EngineError } from "../engine/errors.ts";
 
 export default defineCommand({
@@ -12,12 +12,11 @@ export default defineCommand({
   },
   args: { min: 1 },
   async run({ flags, args, global }) {
-    const { removeImage } = await import("../engine/images.ts");
-    const engine = await openEngine(global);
+    const backend = await openBackend(global);
     let status = 0;
     for (const name of args) {
       try {
-        for (const item of removeImage(engine, name, { force: flags.force, noPrune: flags["no-prune"] })) {
+        for (const item of await backend.removeImage(name, { force: flags.force, noPrune: flags["no-prune"] })) {
           console.log("Untagged" in item ? `Untagged: ${item.Untagged}` : `Deleted: ${item.Deleted}`);
         }
       } catch (e) {

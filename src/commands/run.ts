@@ -1,10 +1,9 @@
 /** `bunker run`: create and run a new container from an image (pulled first if missing). */
 import { defineCommand } from "./_cli.ts";
-import { openEngine } from "./_engine.ts";
+import { openBackend } from "./_backend.ts";
 import { createFlags, createOptionsFrom, ensureImage } from "./_container.ts";
 import { relay } from "./_attach.ts";
-import { createContainer, startContainer, removeContainer, waitContainer } from "../engine/containers/manager.ts";
-import { signalContainer } from "../engine/runtime/status.ts";
+import { EngineError } from "../engine/errors.ts";
 
 export default defineCommand({
   meta: { name: "run", description: "Create and run a new container from an image", usage: "[OPTIONS] IMAGE [COMMAND] [ARG...]", aliases: ["bunker container run", "bunker run"] },
@@ -18,26 +17,32 @@ export default defineCommand({
   args: { min: 1 },
   async run({ flags, args, global }) {
     const opts = createOptionsFrom(flags, args);
-    const engine = await openEngine(global);
-    await ensureImage(engine, opts.image, { pull: flags.pull, platform: flags.platform, quiet: flags.quiet });
+    const backend = await openBackend(global);
+    await ensureImage(backend, opts.image, { pull: flags.pull, platform: flags.platform, quiet: flags.quiet });
     if (!flags.detach) opts.attach ??= { stdin: !!flags.interactive, stdout: true, stderr: true };
-    const c = await createContainer(engine, opts);
+    const { Id: id } = await backend.createContainer(opts);
     if (flags.detach) {
-      await startContainer(engine, c.id);
-      console.log(c.id);
+      await backend.startContainer(id);
+      console.log(id);
       return 0;
     }
-    const started = await startContainer(engine, c.id, {
-      attach: { onStdout: (b) => void process.stdout.write(b), onStderr: (b) => void process.stderr.write(b) },
-    });
-    const code = await relay((started as { attach?: import("../engine/runtime/index.ts").Attachment }).attach!, {
+    const started = await backend.startContainer(id, {
       stdin: !!flags.interactive,
       tty: !!flags.tty,
-      onSignal: flags["sig-proxy"] === false ? undefined : (sig) => signalContainer(c.dir, sig),
+      onStdout: (b) => void process.stdout.write(b),
+      onStderr: (b) => void process.stderr.write(b),
+    });
+    const code = await relay(started.attach!, {
+      stdin: !!flags.interactive,
+      tty: !!flags.tty,
+      onSignal: flags["sig-proxy"] === false ? undefined : (sig) => void backend.signalContainer(id, sig).catch(() => {}),
     });
     if (code === undefined) return 0; // detached with ctrl-p ctrl-q: the container keeps running
-    const exit = code ?? (await waitContainer(engine, c.id));
-    if (opts.autoRemove) await removeContainer(engine, c.id, { force: true });
+    const exit = code ?? (await backend.waitContainer(id));
+    // A daemon may have removed it already (AutoRemove); in-process, this is where --rm happens.
+    if (opts.autoRemove) await backend.removeContainer(id, { force: true }).catch((e) => {
+      if (!(e instanceof EngineError && e.kind === "notFound")) throw e;
+    });
     return exit;
   },
 });

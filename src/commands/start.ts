@@ -1,6 +1,6 @@
 /** `bunker start`: start one or more stopped containers (with -a, attached, exiting with its code). */
 import { defineCommand } from "./_cli.ts";
-import { openEngine } from "./_engine.ts";
+import { openBackend } from "./_backend.ts";
 import { forEach } from "./_each.ts";
 import { CliError } from "../engine/errors.ts";
 import { relay } from "./_attach.ts";
@@ -14,17 +14,16 @@ export default defineCommand({
   },
   args: { min: 1 },
   async run({ flags, args, global }) {
-    const engine = await openEngine(global);
-    const { startContainer, waitContainer } = await import("../engine/containers/manager.ts");
+    const backend = await openBackend(global);
     if (flags.attach || flags.interactive) {
       if (args.length > 1) throw new CliError("you cannot start and attach multiple containers at once", 1);
-      const c = engine.containers.resolve(args[0]!);
-      const started = await startContainer(engine, c.id, { attach: { onStdout: (b) => void process.stdout.write(b), onStderr: (b) => void process.stderr.write(b) } });
-      if (started.alreadyRunning) return 0;
-      const { signalContainer } = await import("../engine/runtime/status.ts");
-      const code = await relay((started as { attach?: import("../engine/runtime/index.ts").Attachment }).attach!, { stdin: !!flags.interactive && c.config.OpenStdin, tty: c.config.Tty, onSignal: (sig) => signalContainer(c.dir, sig) });
-      return code === undefined ? 0 : (code ?? (await waitContainer(engine, c.id)));
+      const c = await backend.inspectContainer(args[0]!);
+      if (c.State.Running) return 0;
+      const stdin = !!flags.interactive && c.Config.OpenStdin;
+      const started = await backend.startContainer(c.Id, { stdin, tty: c.Config.Tty, onStdout: (b) => void process.stdout.write(b), onStderr: (b) => void process.stderr.write(b) });
+      const code = await relay(started.attach!, { stdin, tty: c.Config.Tty, onSignal: (sig) => void backend.signalContainer(c.Id, sig).catch(() => {}) });
+      return code === undefined ? 0 : (code ?? (await backend.waitContainer(c.Id)));
     }
-    return forEach(args, async (ref) => void (await startContainer(engine, ref)));
+    return forEach(args, async (ref) => void (await backend.startContainer(ref)));
   },
 });

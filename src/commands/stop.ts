@@ -1,6 +1,6 @@
 /** `bunker stop`: the stop signal, then SIGKILL after the timeout. */
 import { defineCommand } from "./_cli.ts";
-import { openEngine } from "./_engine.ts";
+import { openBackend } from "./_backend.ts";
 import { forEach } from "./_each.ts";
 
 export default defineCommand({
@@ -12,12 +12,11 @@ export default defineCommand({
   },
   args: { min: 1 },
   async run({ flags, args, global }) {
-    const engine = await openEngine(global);
-    const { stopContainer } = await import("../engine/containers/manager.ts");
+    const backend = await openBackend(global);
     const t = flags.time ?? flags.timeout;
     const timeout = t === undefined ? undefined : parseSeconds(t, "time");
     // Several containers stop at once, as dockerd stops them in parallel; output keeps argument order.
-    const stops = new Map(args.map((ref) => [ref, stopContainer(engine, ref, { timeout, signal: flags.signal }).then(() => {})]));
+    const stops = new Map(args.map((ref) => [ref, backend.stopContainer(ref, { timeout, signal: flags.signal })]));
     for (const p of stops.values()) p.catch(() => {});
     return forEach(args, (ref) => stops.get(ref)!);
   },

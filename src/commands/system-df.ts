@@ -1,6 +1,6 @@
 /** `bunker system df`: disk usage. */
 import { defineCommand } from "./_cli.ts";
-import { openEngine } from "./_engine.ts";
+import { openBackend } from "./_backend.ts";
 import { table, humanSize } from "./_output.ts";
 
 /** go-units HumanSize (4 significant digits), as `docker system df` prints sizes. */
@@ -14,8 +14,7 @@ export default defineCommand({
   },
   args: { max: 0 },
   async run({ global }) {
-    const { systemDf } = await import("../engine/system.ts");
-    const df = systemDf(await openEngine(global));
+    const df = await (await openBackend(global)).df();
     const active = df.Images.filter((i) => i.Containers > 0).length;
     const total = df.LayersSize;
     // As the docker CLI computes it: all layers, less what images in use hold (shared layers count once).

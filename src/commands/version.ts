@@ -6,31 +6,33 @@ export default defineCommand({
   meta: { name: "version", description: "Show the Bunker version information", usage: "[OPTIONS]" },
   flags: { format: { type: "string", alias: "f", description: "Format output using a custom template", valueHint: "string" } },
   args: { max: 0 },
-  async run({ flags }) {
+  async run({ flags, global }) {
     const { systemVersion } = await import("../engine/system.ts");
-    const v = systemVersion();
-    const client = { Version: v.Version, ApiVersion: v.ApiVersion, GoVersion: v.GoVersion, GitCommit: v.GitCommit, BuiltTime: v.BuildTime, Os: v.Os, Arch: v.Arch, Context: "default" };
+    const { openBackend } = await import("./_backend.ts");
+    const client = systemVersion();
+    const v = await (await openBackend(global)).version();
+    const clientInfo = { Version: client.Version, ApiVersion: client.ApiVersion, GoVersion: client.GoVersion, GitCommit: client.GitCommit, BuiltTime: client.BuildTime, Os: client.Os, Arch: client.Arch, Context: "default" };
     if (flags.format) {
-      console.log(renderFormatted(flags.format, [{ Client: client, Server: v }]));
+      console.log(renderFormatted(flags.format, [{ Client: clientInfo, Server: v }]));
       return 0;
     }
     const e = v.Components[0]!.Details;
     console.log(
       [
         "Client:",
-        ` Version:           ${v.Version}`,
-        ` API version:       ${v.ApiVersion}`,
-        ` Runtime:           ${v.GoVersion}`,
-        ` Git commit:        ${v.GitCommit}`,
-        ` Built:             ${v.BuildTime}`,
-        ` OS/Arch:           ${v.Os}/${v.Arch}`,
+        ` Version:           ${client.Version}`,
+        ` API version:       ${client.ApiVersion}`,
+        ` Runtime:           ${client.GoVersion}`,
+        ` Git commit:        ${client.GitCommit}`,
+        ` Built:             ${client.BuildTime}`,
+        ` OS/Arch:           ${client.Os}/${client.Arch}`,
         " Context:           default",
         "",
         `Server: ${v.Platform.Name}`,
         " Engine:",
         `  Version:          ${v.Version}`,
         `  API version:      ${e.ApiVersion} (minimum version ${e.MinAPIVersion})`,
-        `  Runtime:          ${v.GoVersion}`,
+        `  Runtime:          ${e.GoVersion ?? v.GoVersion}`,
         `  Git commit:       ${v.GitCommit}`,
         `  Built:            ${v.BuildTime}`,
         `  OS/Arch:          ${v.Os}/${v.Arch}`,

@@ -1,6 +1,6 @@
 /** `bunker wait`: block until containers stop, then print their exit codes. */
 import { defineCommand } from "./_cli.ts";
-import { openEngine } from "./_engine.ts";
+import { openBackend } from "./_backend.ts";
 import { EngineError } from "../engine/errors.ts";
 
 export default defineCommand({
@@ -8,12 +8,11 @@ export default defineCommand({
   flags: {},
   args: { min: 1 },
   async run({ args, global }) {
-    const engine = await openEngine(global);
-    const { waitContainer } = await import("../engine/containers/manager.ts");
+    const backend = await openBackend(global);
     let status = 0;
     for (const ref of args) {
       try {
-        console.log(await waitContainer(engine, ref));
+        console.log(await backend.waitContainer(ref));
       } catch (e) {
         if (!(e instanceof EngineError)) throw e;
         console.error(`Error response from daemon: ${e.message}`);

@@ -22,6 +22,8 @@ export interface GlobalFlags {
   "insecure-registry"?: string[];
   "config-file"?: string;
   debug?: boolean;
+  /** The daemon to talk to (`-H`); the CLI's choice, not the engine's. */
+  host?: string;
 }
 
 /** Default data root, as /var/lib/docker is dockerd's. `BUNKER_DATA_ROOT` overrides it (tests). */

@@ -1,0 +1,78 @@
+/**
+ * The one client interface the bunker CLI's commands use, with two transports: in-process (the engine in
+ * this process; local.ts) and remote (a daemon over the Docker Engine API; remote.ts). Every operation
+ * takes and returns the Docker API's shapes, so a command renders the same output either way.
+ */
+import type { ImageDeleteItem, ImageSummary } from "../engine/images.ts";
+import type { ContainerSummary } from "../engine/containers/query.ts";
+import type { CreateOptions } from "../engine/containers/manager.ts";
+import type { JsonMessage } from "../engine/progress.ts";
+import type { Attachment } from "../engine/runtime/index.ts";
+import type { systemDf, systemInfo, systemVersion } from "../engine/system.ts";
+
+/** Output handlers of an attached container or exec. */
+export interface OutputHandlers {
+  onStdout?(b: Uint8Array): void;
+  onStderr?(b: Uint8Array): void;
+}
+
+/** What `logs` asks for (times in epoch ns). */
+export interface LogsOptions {
+  follow?: boolean;
+  tail?: number;
+  since?: bigint;
+  until?: bigint;
+  timestamps?: boolean;
+}
+
+/** What `exec` asks for. */
+export interface ExecRequest {
+  args: string[];
+  env?: string[];
+  cwd?: string;
+  user?: string;
+  tty?: boolean;
+  stdin?: boolean;
+  privileged?: boolean;
+  detach?: boolean;
+}
+
+/** The operations behind the CLI's commands. */
+export interface Backend {
+  /** "in-process" or the daemon's address. */
+  readonly where: string;
+
+  listImages(opts: { all?: boolean; filters?: Record<string, string[]> }): Promise<ImageSummary[]>;
+  inspectImage(name: string): Promise<any>;
+  imageHistory(name: string): Promise<{ Id: string; Created: number; CreatedBy: string; Tags: string[] | null; Size: number; Comment: string }[]>;
+  tagImage(source: string, target: string): Promise<void>;
+  removeImage(name: string, opts: { force?: boolean; noPrune?: boolean }): Promise<ImageDeleteItem[]>;
+  pruneImages(opts: { all?: boolean; filters?: Record<string, string[]> }): Promise<{ ImagesDeleted: ImageDeleteItem[] | null; SpaceReclaimed: number }>;
+  /** Pulls; progress as Docker's JSON messages; rejects with the pull's error. */
+  pull(ref: string, opts: { platform?: string }, onMessage: (m: JsonMessage) => void): Promise<void>;
+  /** True when the image is stored (run's "Unable to find image locally"). */
+  hasImage(name: string): Promise<boolean>;
+
+  info(): Promise<ReturnType<typeof systemInfo>>;
+  version(): Promise<ReturnType<typeof systemVersion>>;
+  df(): Promise<ReturnType<typeof systemDf>>;
+
+  createContainer(opts: CreateOptions): Promise<{ Id: string }>;
+  /** Starts; with `attach`, output flows to the handlers and the Attachment relays stdin and the exit code. */
+  startContainer(id: string, attach?: OutputHandlers & { stdin?: boolean; tty?: boolean }): Promise<{ attach?: Attachment }>;
+  stopContainer(id: string, opts: { timeout?: number; signal?: string }): Promise<void>;
+  restartContainer(id: string, opts: { timeout?: number; signal?: string }): Promise<void>;
+  killContainer(id: string, signal?: string): Promise<void>;
+  removeContainer(id: string, opts: { force?: boolean; volumes?: boolean }): Promise<void>;
+  waitContainer(id: string, condition?: "not-running" | "next-exit" | "removed"): Promise<number>;
+  renameContainer(id: string, name: string): Promise<void>;
+  pruneContainers(opts: { filters?: Record<string, string[]> }): Promise<{ ContainersDeleted: string[] | null; SpaceReclaimed: number }>;
+  listContainers(opts: { all?: boolean; limit?: number; size?: boolean; filters?: Record<string, string[]> }): Promise<ContainerSummary[]>;
+  inspectContainer(id: string, opts?: { size?: boolean }): Promise<any>;
+  /** Sends a signal to an attached container's process (the CLI's signal proxy). */
+  signalContainer(id: string, signal: string): Promise<void>;
+  logs(id: string, opts: LogsOptions): AsyncIterable<{ stream: "stdout" | "stderr"; data: Uint8Array }[]>;
+  top(id: string, psArgs?: string): Promise<{ Titles: string[]; Processes: string[][] }>;
+  changes(id: string): Promise<{ Path: string; Kind: 0 | 1 | 2 }[]>;
+  exec(id: string, req: ExecRequest, out: OutputHandlers): Promise<{ attach?: Attachment }>;
+}

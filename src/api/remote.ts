@@ -1,0 +1,269 @@
+/**
+ * The remote transport: the Backend operations as Docker Engine API requests to a daemon (`bunker serve`,
+ * or dockerd for the commands both support), as the docker CLI makes them. Attach and exec use a hijacked
+ * connection (`Upgrade: tcp`, then raw stdin one way and stdcopy frames, or raw TTY bytes, the other).
+ */
+import { EngineError } from "../engine/errors.ts";
+import type { CreateOptions } from "../engine/containers/manager.ts";
+import type { Attachment } from "../engine/runtime/index.ts";
+import type { ApiClient } from "./client.ts";
+import type { Backend, OutputHandlers } from "./backend.ts";
+
+const enc = encodeURIComponent;
+
+/** The create body (Config + HostConfig) the docker CLI sends for these options. */
+export function createBody(o: CreateOptions): Record<string, unknown> {
+  return {
+    Hostname: o.hostname ?? "",
+    User: o.user ?? "",
+    AttachStdin: o.attach?.stdin ?? false,
+    AttachStdout: o.attach?.stdout ?? false,
+    AttachStderr: o.attach?.stderr ?? false,
+    Tty: o.tty ?? false,
+    OpenStdin: o.openStdin ?? false,
+    StdinOnce: (o.openStdin ?? false) && (o.attach?.stdin ?? false),
+    Env: o.env ?? [],
+    Cmd: o.cmd?.length ? o.cmd : null,
+    Image: o.image,
+    WorkingDir: o.workdir ?? "",
+    // --entrypoint "" is sent as [""], which the daemon reads as "no entrypoint".
+    Entrypoint: o.entrypoint === undefined ? null : [o.entrypoint],
+    Labels: o.labels ?? {},
+    ...(o.stopSignal ? { StopSignal: o.stopSignal } : {}),
+    ...(o.stopTimeout !== undefined ? { StopTimeout: o.stopTimeout } : {}),
+    HostConfig: {
+      NetworkMode: o.networkMode ?? "default",
+      RestartPolicy: o.restart ?? { Name: "no", MaximumRetryCount: 0 },
+      AutoRemove: o.autoRemove ?? false,
+      CapAdd: o.capAdd ?? null,
+      CapDrop: o.capDrop ?? null,
+      Privileged: o.privileged ?? false,
+      SecurityOpt: o.securityOpt ?? null,
+      LogConfig: { Type: "json-file", Config: o.logConfig ?? {} },
+    },
+  };
+}
+
+/** Reads one response head from a byte queue; returns status, headers and the bytes after it. */
+function parseHead(buf: Uint8Array): { status: number; headers: Map<string, string>; rest: Uint8Array } | undefined {
+  const text = new TextDecoder("latin1").decode(buf);
+  const end = text.indexOf("\r\n\r\n");
+  if (end < 0) return undefined;
+  const lines = text.slice(0, end).split("\r\n");
+  const status = Number(lines[0]!.split(" ")[1]);
+  const headers = new Map(lines.slice(1).map((l) => [l.slice(0, l.indexOf(":")).toLowerCase(), l.slice(l.indexOf(":") + 1).trim()] as [string, string]));
+  return { status, headers, rest: buf.subarray(end + 4) };
+}
+
+/** A hijacked connection: raw bytes out of the daemon, stdin into it, half-close at stdin EOF. */
+interface Hijacked {
+  write(data: Uint8Array): void;
+  closeWrite(): void;
+  close(): void;
+  /** Resolves when the daemon closed its side. */
+  ended: Promise<void>;
+}
+
+/**
+ * Sends `method path` with `Upgrade: tcp` over a fresh connection to the client's daemon and hands the
+ * socket over after the 101 (or 200) head; `onData` gets every byte after the head.
+ */
+async function hijackRequest(client: ApiClient, method: string, path: string, body: unknown, onData: (b: Uint8Array) => void): Promise<Hijacked> {
+  const host = client.opts.host ?? "unix:///run/bunker.sock";
+  const payload = body === undefined ? "" : JSON.stringify(body);
+  const head =
+    `${method} /v${client.version}${path} HTTP/1.1\r\nHost: api.moby.localhost\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n` +
+    `Content-Type: ${body === undefined ? "text/plain" : "application/json"}\r\nContent-Length: ${Buffer.byteLength(payload)}\r\n\r\n${payload}`;
+  let pending: Uint8Array = new Uint8Array(0);
+  let upgraded = false;
+  let settle!: (v: void) => void;
+  let fail!: (e: unknown) => void;
+  const ready = new Promise<void>((res, rej) => ((settle = res), (fail = rej)));
+  let endedResolve!: () => void;
+  const ended = new Promise<void>((r) => (endedResolve = r));
+  const handlers = {
+    data(_s: unknown, chunk: Uint8Array) {
+      if (upgraded) return onData(chunk);
+      const merged = new Uint8Array(pending.length + chunk.length);
+      merged.set(pending);
+      merged.set(chunk, pending.length);
+      pending = merged;
+      const parsed = parseHead(pending);
+      if (!parsed) return;
+      if (parsed.status !== 101 && parsed.status !== 200) {
+        const text = new TextDecoder().decode(parsed.rest);
+        let message = text;
+        try {
+          message = JSON.parse(text).message;
+        } catch {}
+        return fail(new EngineError(parsed.status === 404 ? "notFound" : parsed.status === 409 ? "conflict" : parsed.status === 400 ? "invalidParameter" : "system", message || `status ${parsed.status}`));
+      }
+      upgraded = true;
+      settle();
+      if (parsed.rest.length) onData(parsed.rest);
+    },
+    close() {
+      endedResolve();
+      fail(new EngineError("system", "the daemon closed the connection"));
+    },
+    end() {
+      endedResolve();
+    },
+    error(_s: unknown, e: Error) {
+      fail(e);
+    },
+  };
+  const socket = host.startsWith("unix://")
+    ? await Bun.connect({ unix: host.slice(7), socket: handlers, allowHalfOpen: true } as any)
+    : await Bun.connect({ hostname: host.replace(/^(tcp|https?):\/\//, "").split(":")[0]!, port: Number(host.split(":").at(-1)), tls: client.opts.tls as any, socket: handlers, allowHalfOpen: true } as any);
+  socket.write(head);
+  await ready;
+  return {
+    write: (d) => void socket.write(d),
+    closeWrite: () => void (socket as any).shutdown?.(),
+    close: () => socket.end(),
+    ended,
+  };
+}
+
+/** Splits a stdcopy stream (8-byte headers: stream, 0, 0, 0, length) into the handlers. */
+function demuxer(out: OutputHandlers): (b: Uint8Array) => void {
+  let buf = new Uint8Array(0);
+  return (chunk) => {
+    const merged = new Uint8Array(buf.length + chunk.length);
+    merged.set(buf);
+    merged.set(chunk, buf.length);
+    buf = merged;
+    while (buf.length >= 8) {
+      const len = new DataView(buf.buffer, buf.byteOffset).getUint32(4);
+      if (buf.length < 8 + len) break;
+      const payload = buf.slice(8, 8 + len);
+      if (buf[0] === 2) out.onStderr?.(payload);
+      else out.onStdout?.(payload);
+      buf = buf.subarray(8 + len);
+    }
+  };
+}
+
+/** A Backend that talks to a daemon through `client`. */
+export function remoteBackend(client: ApiClient): Backend {
+  const get = <T>(path: string, query?: Record<string, any>) => client.json<T>("GET", path, { query });
+  const post = async (path: string, query?: Record<string, any>, body?: unknown) => {
+    const res = await client.request("POST", path, { query, body });
+    await res.arrayBuffer();
+  };
+  const filters = (f?: Record<string, string[]>) => (f && Object.keys(f).length ? JSON.stringify(f) : undefined);
+
+  /** Attaches (hijacked), then the caller starts; exit code from a wait issued before the start, as the docker CLI does. */
+  async function attachAndStart(id: string, io: OutputHandlers & { stdin?: boolean; tty?: boolean }, start: () => Promise<void>): Promise<Attachment> {
+    const tty = io.tty ?? (await get<any>(`/containers/${enc(id)}/json`)).Config.Tty;
+    const onData = tty ? (b: Uint8Array) => io.onStdout?.(b) : demuxer(io);
+    const conn = await hijackRequest(client, "POST", `/containers/${enc(id)}/attach?stream=1&stdout=1&stderr=1${io.stdin ? "&stdin=1" : ""}`, undefined, onData);
+    const waitRes = await client.request("POST", `/containers/${enc(id)}/wait`, { query: { condition: "next-exit" } });
+    await start();
+    const exited = (async () => {
+      const body = (await waitRes.json()) as { StatusCode: number };
+      await Promise.race([conn.ended, Bun.sleep(200)]); // let the last output arrive
+      return body.StatusCode;
+    })();
+    return {
+      write: (d: Uint8Array) => conn.write(d),
+      closeStdin: () => conn.closeWrite(),
+      resize: (rows: number, cols: number) => void post(`/containers/${enc(id)}/resize`, { h: rows, w: cols }).catch(() => {}),
+      exited,
+      close: () => conn.close(),
+    } as Attachment;
+  }
+
+  return {
+    where: client.opts.host ?? "unix:///run/bunker.sock",
+    listImages: (o) => get("/images/json", { all: o.all, filters: filters(o.filters) }),
+    inspectImage: (name) => get(`/images/${name}/json`),
+    imageHistory: (name) => get(`/images/${name}/history`),
+    tagImage: async (source, target) => {
+      const at = target.lastIndexOf(":");
+      const hasTag = at > target.lastIndexOf("/");
+      await post(`/images/${source}/tag`, { repo: hasTag ? target.slice(0, at) : target, tag: hasTag ? target.slice(at + 1) : "latest" });
+    },
+    removeImage: (name, o) => client.json("DELETE", `/images/${name}`, { query: { force: o.force, noprune: o.noPrune } }),
+    pruneImages: (o) => client.json("POST", "/images/prune", { query: { filters: filters({ ...(o.filters ?? {}), ...(o.all ? { dangling: ["false"] } : {}) }) } }),
+    async pull(ref, o, onMessage) {
+      const at = ref.indexOf("@");
+      const colon = ref.lastIndexOf(":");
+      const tagged = at < 0 && colon > ref.lastIndexOf("/");
+      const res = await client.request("POST", "/images/create", {
+        query: { fromImage: at >= 0 ? ref : tagged ? ref.slice(0, colon) : ref, tag: tagged ? ref.slice(colon + 1) : at >= 0 ? undefined : "latest", platform: o.platform },
+        headers: { "X-Registry-Auth": "e30=" },
+      });
+      for await (const m of client.messages<any>(res)) {
+        if (m.errorDetail || m.error) throw new EngineError("system", m.errorDetail?.message ?? m.error);
+        onMessage(m);
+      }
+    },
+    hasImage: async (name) => {
+      const res = await client.raw("GET", `/images/${name}/json`);
+      await res.arrayBuffer();
+      return res.status === 200;
+    },
+    info: () => get("/info"),
+    version: () => get("/version"),
+    df: () => get("/system/df"),
+    createContainer: (o) => client.json("POST", "/containers/create", { query: { name: o.name }, body: createBody(o) }),
+    async startContainer(id, attach) {
+      if (!attach) {
+        await post(`/containers/${enc(id)}/start`);
+        return {};
+      }
+      return { attach: await attachAndStart(id, attach, () => post(`/containers/${enc(id)}/start`)) };
+    },
+    stopContainer: (id, o) => post(`/containers/${enc(id)}/stop`, { t: o.timeout, signal: o.signal }),
+    restartContainer: (id, o) => post(`/containers/${enc(id)}/restart`, { t: o.timeout, signal: o.signal }),
+    killContainer: (id, signal) => post(`/containers/${enc(id)}/kill`, { signal }),
+    removeContainer: async (id, o) => {
+      const res = await client.request("DELETE", `/containers/${enc(id)}`, { query: { force: o.force, v: o.volumes } });
+      await res.arrayBuffer();
+    },
+    waitContainer: async (id, condition) => (await client.json<{ StatusCode: number }>("POST", `/containers/${enc(id)}/wait`, { query: { condition } })).StatusCode,
+    renameContainer: (id, name) => post(`/containers/${enc(id)}/rename`, { name }),
+    pruneContainers: (o) => client.json("POST", "/containers/prune", { query: { filters: filters(o.filters) } }),
+    listContainers: (o) => get("/containers/json", { all: o.all, limit: o.limit && o.limit > 0 ? o.limit : undefined, size: o.size, filters: filters(o.filters) }),
+    inspectContainer: (id, o) => get(`/containers/${enc(id)}/json`, { size: o?.size }),
+    signalContainer: (id, signal) => post(`/containers/${enc(id)}/kill`, { signal }),
+    async *logs(id, o) {
+      const tty = (await get<any>(`/containers/${enc(id)}/json`)).Config.Tty;
+      const res = await client.request("GET", `/containers/${enc(id)}/logs`, {
+        query: { stdout: true, stderr: true, follow: o.follow, tail: o.tail === undefined || o.tail < 0 ? "all" : o.tail, since: o.since !== undefined ? nsToApi(o.since) : undefined, until: o.until !== undefined ? nsToApi(o.until) : undefined, timestamps: o.timestamps },
+      });
+      const batch: { stream: "stdout" | "stderr"; data: Uint8Array }[] = [];
+      const split = tty ? (b: Uint8Array) => batch.push({ stream: "stdout", data: b }) : demuxer({ onStdout: (b) => batch.push({ stream: "stdout", data: b }), onStderr: (b) => batch.push({ stream: "stderr", data: b }) });
+      for await (const chunk of res.body ?? []) {
+        split(chunk as Uint8Array);
+        if (batch.length) yield batch.splice(0);
+      }
+    },
+    top: (id, ps) => get(`/containers/${enc(id)}/top`, { ps_args: ps }),
+    changes: async (id) => (await get<{ Path: string; Kind: 0 | 1 | 2 }[] | null>(`/containers/${enc(id)}/changes`)) ?? [],
+    async exec(id, req, out) {
+      const { Id } = await client.json<{ Id: string }>("POST", `/containers/${enc(id)}/exec`, {
+        body: { AttachStdin: !!req.stdin, AttachStdout: !req.detach, AttachStderr: !req.detach, Tty: !!req.tty, Cmd: req.args, Env: req.env ?? [], WorkingDir: req.cwd ?? "", User: req.user ?? "", Privileged: !!req.privileged },
+      });
+      if (req.detach) {
+        await post(`/exec/${Id}/start`, undefined, { Detach: true, Tty: !!req.tty });
+        return {};
+      }
+      const conn = await hijackRequest(client, "POST", `/exec/${Id}/start`, { Detach: false, Tty: !!req.tty }, req.tty ? (b) => out.onStdout?.(b) : demuxer(out));
+      const exited = (async () => {
+        await conn.ended;
+        return (await get<{ ExitCode: number }>(`/exec/${Id}/json`)).ExitCode;
+      })();
+      return {
+        attach: { write: (d: Uint8Array) => conn.write(d), closeStdin: () => conn.closeWrite(), resize: (h: number, w: number) => void post(`/exec/${Id}/resize`, { h, w }).catch(() => {}), exited, close: () => conn.close() } as Attachment,
+      };
+    },
+  };
+}
+
+/** Epoch ns as the API's "seconds.nanoseconds". */
+function nsToApi(ns: bigint): string {
+  return `${ns / 1_000_000_000n}.${String(ns % 1_000_000_000n).padStart(9, "0")}`;
+}
