@@ -9,6 +9,8 @@ import type { HttpApp } from "./server.ts";
 import { systemRoutes } from "./routes/system.ts";
 import { imageRoutes } from "./routes/images.ts";
 import { eventRoutes } from "./routes/events.ts";
+import { containerRoutes } from "./routes/containers.ts";
+import { execRoutes } from "./routes/exec.ts";
 import { fallbackRoutes } from "./routes/fallback.ts";
 
 /** An area's routes: a function that declares them on the router. */
@@ -16,7 +18,7 @@ export type RouteModule = (r: Router, engine: Engine) => void;
 
 /** Options of the API. */
 export interface ApiOptions {
-  /** Extra route modules (the container manager's), declared after the built-in ones. */
+  /** Extra route modules, declared after the built-in ones. */
   modules?: RouteModule[];
   maxBodyBytes?: number;
   /** Receives handler stack traces (the daemon's --debug). */
@@ -29,7 +31,7 @@ export type Api = HttpApp & { fetch(req: Request): Promise<Response>; router: Ro
 /** Builds the API for an engine. */
 export function createApi(engine: Engine, opts: ApiOptions = {}): Api {
   const router = new Router();
-  for (const m of [systemRoutes, imageRoutes, eventRoutes, ...(opts.modules ?? [])]) m(router, engine);
+  for (const m of [systemRoutes, imageRoutes, containerRoutes, execRoutes, eventRoutes, ...(opts.modules ?? [])]) m(router, engine);
   const app = createApp(router, { fallback: fallbackRoutes(), maxBodyBytes: opts.maxBodyBytes, debug: opts.debug });
   return Object.assign(app, { router });
 }

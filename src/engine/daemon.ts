@@ -4,7 +4,7 @@
  * (--tlsverify with a CA, a certificate and a key) unless the user states --tls=false / --tlsverify=false,
  * a pidfile that refuses a second daemon, and a clean stop on SIGTERM/SIGINT: stop accepting, let
  * in-flight requests finish briefly, remove the socket and the pidfile. Containers run under their own
- * shims and are not touched.
+ * shims and are not touched; a daemon killed with -9 finds them on its next start (monitor.ts reconcile).
  */
 import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
@@ -177,6 +177,12 @@ export async function startDaemon(engine: Engine, opts: DaemonOptions = {}): Pro
     throw e;
   }
 
+  // Container events reach the bus; exits are noticed by polling the shims' records (monitor.ts), and
+  // what happened while no daemon ran is taken as the shims recorded it (--rm containers that exited go).
+  const { installEventSink } = await import("./monitor.ts");
+  await installEventSink(engine)
+    .reconcile()
+    .catch((e) => log("warning", `reconciling containers: ${(e as Error).message}`));
   const { createApi } = await import("../api/app.ts");
   const { serve } = await import("../api/server.ts");
   const api = createApi(engine, { debug: engine.config.debug ? (m) => log("debug", m) : undefined });

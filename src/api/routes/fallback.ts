@@ -1,9 +1,8 @@
 /**
  * Answers for endpoints bunker does not serve itself yet, consulted only when no real route matched (so
  * a real route declared later always wins). Two kinds:
- * - empty collections that are true today: there are no networks or volumes objects yet, and container
- *   prune has nothing to prune until the container manager registers its routes. `docker system prune`
- *   calls container, network and image prune and fails on any 404.
+ * - empty collections that are true today: there are no networks or volumes objects yet. `docker system
+ *   prune` calls container, network and image prune and fails on any 404.
  * - known Docker endpoints that are not implemented: 404 with a message naming them (docs/api.md lists them).
  */
 import { json, Router } from "../router.ts";
@@ -11,22 +10,8 @@ import { notSupported } from "./images.ts";
 
 /** Docker endpoints bunker does not support yet: [method, path, what the docker CLI calls it]. Keep docs/api.md in sync (a test checks). */
 export const UNSUPPORTED: readonly [string, string, string][] = [
-  // containers (coming with the container manager)
-  ["POST", "/containers/create", "docker create / run"],
-  ["GET", "/containers/{id}/json", "docker inspect"],
-  ["POST", "/containers/{id}/start", "docker start"],
-  ["POST", "/containers/{id}/stop", "docker stop"],
-  ["POST", "/containers/{id}/restart", "docker restart"],
-  ["POST", "/containers/{id}/kill", "docker kill"],
-  ["POST", "/containers/{id}/wait", "docker wait"],
-  ["POST", "/containers/{id}/attach", "docker attach"],
+  // containers
   ["GET", "/containers/{id}/attach/ws", "attach over WebSocket"],
-  ["GET", "/containers/{id}/logs", "docker logs"],
-  ["DELETE", "/containers/{id}", "docker rm"],
-  ["POST", "/containers/{id}/rename", "docker rename"],
-  ["POST", "/containers/{id}/resize", "terminal resize"],
-  ["GET", "/containers/{id}/top", "docker top"],
-  ["GET", "/containers/{id}/changes", "docker diff"],
   ["GET", "/containers/{id}/stats", "docker stats"],
   ["POST", "/containers/{id}/pause", "docker pause"],
   ["POST", "/containers/{id}/unpause", "docker unpause"],
@@ -35,10 +20,6 @@ export const UNSUPPORTED: readonly [string, string, string][] = [
   ["HEAD", "/containers/{id}/archive", "docker cp"],
   ["GET", "/containers/{id}/archive", "docker cp"],
   ["PUT", "/containers/{id}/archive", "docker cp"],
-  ["POST", "/containers/{id}/exec", "docker exec"],
-  ["POST", "/exec/{id}/start", "docker exec"],
-  ["POST", "/exec/{id}/resize", "docker exec -t"],
-  ["GET", "/exec/{id}/json", "docker exec"],
   // images
   ["GET", "/images/get", "docker save"],
   ["GET", "/images/{name:.*}/get", "docker save"],
@@ -75,8 +56,6 @@ export const UNSUPPORTED: readonly [string, string, string][] = [
 /** The fallback router: true-today empty answers, then the not-supported table. */
 export function fallbackRoutes(): Router {
   const r = new Router();
-  r.get("/containers/json", () => json([]));
-  r.post("/containers/prune", () => json({ ContainersDeleted: null, SpaceReclaimed: 0 }));
   r.get("/networks", () => json([]));
   r.post("/networks/prune", () => json({ NetworksDeleted: null }));
   r.get("/volumes", () => json({ Volumes: [], Warnings: null }));

@@ -1,0 +1,591 @@
+/**
+ * Container routes: create, list, inspect, start, stop, restart, kill, wait, attach, logs, delete,
+ * rename, resize, top, changes, prune, over the same manager functions the CLI calls in-process, with
+ * moby's status codes and texts (docker-engine-api.md §3-4):
+ * - create maps Config + HostConfig onto CreateOptions; a missing image is a 404 "No such image" (the
+ *   CLI then pulls and retries);
+ * - wait sends its head at once (`docker run` starts the container only after it) and its body when the
+ *   condition holds, woken by the daemon's exit monitor (engine/monitor.ts);
+ * - attach hijacks the connection (101 UPGRADED, or 200 and a raw body): frames without a TTY, raw with
+ *   one. An attach that arrives before the container runs (docker run, start -a) waits for the start,
+ *   which then starts the container at its start barrier ("attached"), so no output is lost. A client
+ *   that goes away detaches; it never stops the container. Its half-close closes the container's stdin
+ *   (StdinOnce without TTY) or ends the attach, as moby's stream copier does.
+ * - logs are multiplexed unless the container has a TTY, read with backpressure.
+ */
+import { join } from "node:path";
+import type { Engine } from "../../engine/engine.ts";
+import { conflict, EngineError, invalidParameter } from "../../engine/errors.ts";
+import { eventsOf } from "../../engine/events.ts";
+import { monitorOf } from "../../engine/monitor.ts";
+import type { CreateOptions } from "../../engine/containers/manager.ts";
+import type { ContainerRecord, RestartPolicy } from "../../engine/containers/types.ts";
+import type { Attachment } from "../../engine/runtime/attach.ts";
+import { readContainerStatus } from "../../engine/runtime/status.ts";
+import { hijack, type RawConn } from "../hijack.ts";
+import { boolParam, checkFilterKeys, intParam, parseFilters } from "../query.ts";
+import { compareVersions, empty, json, type Router, stream } from "../router.ts";
+
+type Stored = ContainerRecord & { topLayer: string | null };
+
+const MUX = "application/vnd.docker.multiplexed-stream";
+const RAW = "application/vnd.docker.raw-stream";
+
+/** moby's content type of an attach/exec/logs stream: multiplexed without a TTY from API 1.42 on. */
+export function streamType(tty: boolean, version: string): string {
+  return !tty && compareVersions(version, "1.42") >= 0 ? MUX : RAW;
+}
+
+/** One stdcopy frame: [stream, 0, 0, 0, len u32 BE] + data. */
+export function frame(stream: number, data: Uint8Array): Uint8Array {
+  const out = new Uint8Array(8 + data.length);
+  out[0] = stream;
+  new DataView(out.buffer).setUint32(4, data.length);
+  out.set(data, 8);
+  return out;
+}
+
+/** A request body as moby's loadJSON reads it: an object, or 400 "invalid JSON: ..."; empty → undefined when optional. */
+export async function readJson<T extends object>(req: Request, optional = false): Promise<T | undefined> {
+  const text = await req.text();
+  if (!text.trim()) {
+    if (optional) return undefined;
+    throw invalidParameter("invalid JSON: got EOF while reading request body");
+  }
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw invalidParameter(`invalid JSON: ${(e as Error).message}`);
+  }
+  if (v === null && optional) return undefined;
+  if (typeof v !== "object" || v === null || Array.isArray(v)) throw invalidParameter(`invalid JSON: json: cannot unmarshal ${Array.isArray(v) ? "array" : v === null ? "null" : typeof v} into Go value of type object`);
+  return v as T;
+}
+
+/** Go's strslice: a JSON array of strings, or one string; null/absent → undefined. */
+function strslice(v: unknown, field: string): string[] | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v === "string") return [v];
+  if (Array.isArray(v) && v.every((x) => typeof x === "string")) return v as string[];
+  throw invalidParameter(`invalid JSON: json: cannot unmarshal ${typeof v} into Go struct field .${field} of type []string`);
+}
+
+function strField(v: unknown, field: string): string | undefined {
+  if (v === undefined || v === null || v === "") return undefined;
+  if (typeof v !== "string") throw invalidParameter(`invalid JSON: json: cannot unmarshal ${typeof v} into Go struct field .${field} of type string`);
+  return v;
+}
+
+/** The create request (Config fields at the top, plus HostConfig and NetworkingConfig). */
+interface CreateBody {
+  Image?: string;
+  Cmd?: unknown;
+  Entrypoint?: unknown;
+  Env?: unknown;
+  WorkingDir?: unknown;
+  User?: unknown;
+  Hostname?: unknown;
+  Tty?: boolean;
+  OpenStdin?: boolean;
+  AttachStdin?: boolean;
+  AttachStdout?: boolean;
+  AttachStderr?: boolean;
+  Labels?: Record<string, string> | null;
+  StopSignal?: unknown;
+  StopTimeout?: number | null;
+  HostConfig?: {
+    Binds?: string[] | null;
+    Mounts?: unknown[] | null;
+    PortBindings?: Record<string, unknown> | null;
+    PublishAllPorts?: boolean;
+    RestartPolicy?: { Name?: string; MaximumRetryCount?: number } | null;
+    AutoRemove?: boolean;
+    NetworkMode?: string;
+    CapAdd?: unknown;
+    CapDrop?: unknown;
+    Privileged?: boolean;
+    SecurityOpt?: unknown;
+    LogConfig?: { Type?: string; Config?: Record<string, string> | null } | null;
+  } | null;
+}
+
+/** CreateOptions from a create request, and the warnings moby would not give but bunker owes (ignored options). */
+export function createOptionsOf(body: CreateBody, name: string | undefined): { opts: CreateOptions; warnings: string[] } {
+  const image = body.Image;
+  if (typeof image !== "string" || !image) throw invalidParameter("config cannot be empty in order to create a container");
+  const hc = body.HostConfig ?? {};
+  const warnings: string[] = [];
+  const restartName = hc.RestartPolicy?.Name ?? "";
+  if (!["", "no", "always", "unless-stopped", "on-failure"].includes(restartName)) throw invalidParameter(`invalid restart policy: unknown policy '${restartName}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'`);
+  const restart: RestartPolicy = { Name: (restartName || "no") as RestartPolicy["Name"], MaximumRetryCount: hc.RestartPolicy?.MaximumRetryCount ?? 0 };
+  const logType = hc.LogConfig?.Type ?? "";
+  if (logType !== "" && logType !== "json-file") throw invalidParameter(`logger: no log driver named '${logType}' is registered`);
+  if (hc.Binds?.length || hc.Mounts?.length) warnings.push("bunker: volumes and bind mounts (HostConfig.Binds, HostConfig.Mounts) are not supported yet and were ignored");
+  const env = strslice(body.Env, "Env")?.filter((e) => e.includes("="));
+  const labels = body.Labels && typeof body.Labels === "object" ? body.Labels : {};
+  const opts: CreateOptions = {
+    image,
+    name,
+    cmd: strslice(body.Cmd, "Cmd"),
+    entrypoint: ((ep) => (ep?.length ? ep : undefined))(strslice(body.Entrypoint, "Entrypoint")),
+    env,
+    workdir: strField(body.WorkingDir, "WorkingDir"),
+    user: strField(body.User, "User"),
+    hostname: strField(body.Hostname, "Hostname"),
+    tty: !!body.Tty,
+    openStdin: !!body.OpenStdin,
+    attach: { stdin: !!body.AttachStdin, stdout: !!body.AttachStdout, stderr: !!body.AttachStderr },
+    labels,
+    restart,
+    networkMode: hc.NetworkMode || undefined,
+    capAdd: strslice(hc.CapAdd, "HostConfig.CapAdd"),
+    capDrop: strslice(hc.CapDrop, "HostConfig.CapDrop"),
+    privileged: !!hc.Privileged,
+    securityOpt: strslice(hc.SecurityOpt, "HostConfig.SecurityOpt"),
+    autoRemove: !!hc.AutoRemove,
+    logConfig: { ...(hc.LogConfig?.Config ?? {}) },
+    stopSignal: strField(body.StopSignal, "StopSignal"),
+    stopTimeout: typeof body.StopTimeout === "number" ? body.StopTimeout : undefined,
+  };
+  return { opts, warnings };
+}
+
+// ------------------------------------------------------------------ attach sessions
+
+/** One hijacked attach connection: output in, stdin out, until the container exits or the client leaves. */
+class AttachSession {
+  conn?: RawConn;
+  private queue: Uint8Array[] = [];
+  att?: Attachment;
+  private done!: () => void;
+  readonly finished = new Promise<void>((r) => (this.done = r));
+  private ended = false;
+
+  constructor(
+    readonly c: Stored,
+    readonly want: { stdin: boolean; stdout: boolean; stderr: boolean },
+    readonly onEnd: (s: AttachSession) => void,
+  ) {}
+
+  /** Output from the container (1 stdout, 2 stderr; everything is 1 with a TTY). */
+  output(stream: 1 | 2, data: Uint8Array) {
+    if (this.ended || (stream === 1 ? !this.want.stdout : !this.want.stderr)) return;
+    this.send(this.c.config.Tty ? data : frame(stream, data));
+  }
+
+  send(bytes: Uint8Array) {
+    if (this.conn) this.conn.write(bytes).catch(() => {});
+    else this.queue.push(bytes);
+  }
+
+  /** The connection is ready (after the 101 or 200 head). */
+  connected(conn: RawConn) {
+    this.conn = conn;
+    for (const b of this.queue.splice(0)) conn.write(b).catch(() => {});
+    void conn.closed.then(() => this.end());
+  }
+
+  /** The container's stdio is reachable: relay stdin, end with the container's output. */
+  bind(att: Attachment) {
+    this.att = att;
+    void att.exited.then(() => this.end());
+    if (this.want.stdin && this.c.config.OpenStdin && this.conn) void this.pumpStdin(this.conn, att);
+  }
+
+  private async pumpStdin(conn: RawConn, att: Attachment) {
+    const reader = conn.readable.getReader();
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        if (this.ended) return;
+        att.write(value);
+      }
+    } catch {
+      return;
+    }
+    if (this.ended) return;
+    // moby's stream copier: StdinOnce without a TTY closes the container's stdin and keeps the output;
+    // otherwise the end of the client's stdin ends the attach (the container keeps running).
+    if (this.c.config.StdinOnce && !this.c.config.Tty) att.closeStdin();
+    else this.end();
+  }
+
+  /** A failure after the head: written in-band, then the connection closes. */
+  fail(message: string) {
+    this.send(new TextEncoder().encode(`${message}\r\n`));
+    this.end();
+  }
+
+  end() {
+    if (this.ended) return;
+    this.ended = true;
+    this.onEnd(this);
+    this.done();
+  }
+}
+
+/** Per engine: attach sessions waiting for their container to start, and live attachments (for resize). */
+interface AttachState {
+  pending: Map<string, Set<AttachSession>>;
+  live: Map<string, Set<AttachSession>>;
+}
+const states = new WeakMap<Engine, AttachState>();
+function attachState(engine: Engine): AttachState {
+  let s = states.get(engine);
+  if (!s) states.set(engine, (s = { pending: new Map(), live: new Map() }));
+  return s;
+}
+
+function addTo(map: Map<string, Set<AttachSession>>, id: string, s: AttachSession) {
+  let set = map.get(id);
+  if (!set) map.set(id, (set = new Set()));
+  set.add(s);
+}
+function removeFrom(map: Map<string, Set<AttachSession>>, id: string, s: AttachSession) {
+  const set = map.get(id);
+  if (!set) return;
+  set.delete(s);
+  if (!set.size) map.delete(id);
+}
+
+// ------------------------------------------------------------------ routes
+
+/** Declares the container routes on `r`. */
+export function containerRoutes(r: Router, engine: Engine): void {
+  const bus = eventsOf(engine);
+  const mon = monitorOf(engine);
+  const manager = () => import("../../engine/containers/manager.ts");
+  const query = () => import("../../engine/containers/query.ts");
+  const state = attachState(engine);
+  const resolve = (ref: string) => engine.containers.resolve(ref);
+  const publish = (c: Stored, action: string, extra: Record<string, string> = {}) => bus.publish("container", action, c.id, { ...(c.config.Labels ?? {}), ...extra, image: c.imageRef, name: c.name });
+
+  r.post("/containers/create", async (req, { query: q }) => {
+    const body = (await readJson<CreateBody>(req))!;
+    const name = q.get("name") || undefined;
+    const { opts, warnings } = createOptionsOf(body, name);
+    const { createContainer } = await manager();
+    const c = await createContainer(engine, opts);
+    return json({ Id: c.id, Warnings: warnings }, 201);
+  });
+
+  r.get("/containers/json", async (_req, { query: q }) => {
+    const { listContainers } = await query();
+    const filters = parseFilters(q.get("filters"));
+    // API < 1.?: before/since as parameters.
+    for (const k of ["before", "since"]) if (q.get(k)) (filters[k] ??= []).push(q.get(k)!);
+    const limit = intParam(q, "limit", -1);
+    return json(await listContainers(engine, { all: boolParam(q, "all"), limit, size: boolParam(q, "size"), filters }));
+  });
+
+  r.get("/containers/{id}/json", async (_req, { params, query: q }) => {
+    const { inspectContainer } = await query();
+    const info = await inspectContainer(engine, params.id!, { size: boolParam(q, "size") });
+    const { runningExecs } = await import("./exec.ts");
+    const execs = runningExecs(engine, info.Id);
+    return json({ ...info, ExecIDs: execs.length ? execs : null });
+  });
+
+  r.post("/containers/{id}/start", async (_req, { params }) => {
+    const c = resolve(params.id!);
+    const { startContainer } = await manager();
+    const waiting = state.pending.get(c.id);
+    if (!waiting?.size) {
+      const res = await startContainer(engine, c.id);
+      return empty(res.alreadyRunning ? 304 : 204);
+    }
+    // Clients attached before the start: the container waits at its start barrier until the daemon is
+    // attached, then their output flows from its first byte.
+    const sessions = [...waiting];
+    state.pending.delete(c.id);
+    const fan = (stream: 1 | 2) => (b: Uint8Array) => {
+      for (const s of sessions) s.output(stream, b);
+    };
+    let res;
+    try {
+      res = await startContainer(engine, c.id, { attach: { onStdout: fan(1), onStderr: fan(2) } });
+    } catch (e) {
+      for (const s of sessions) s.end();
+      throw e;
+    }
+    if (res.alreadyRunning) {
+      for (const s of sessions) void attachRunning(s);
+      return empty(304);
+    }
+    const att = (res as { attach?: Attachment }).attach!;
+    let left = sessions.length;
+    for (const s of sessions) {
+      addTo(state.live, c.id, s);
+      s.bind(att);
+      void s.finished.then(() => {
+        // The last client gone detaches the daemon (the container keeps running).
+        if (--left === 0) att.close();
+      });
+    }
+    void att.exited.then(() => mon.check(c.id));
+    return empty(204);
+  });
+
+  /** Attaches a session to a running container through its own connection to the shim. */
+  async function attachRunning(s: AttachSession) {
+    const { attachContainer } = await import("../../engine/runtime/attach.ts");
+    try {
+      const att = await attachContainer(s.c.dir, { onStdout: (b) => s.output(1, b), onStderr: (b) => s.output(2, b) });
+      addTo(state.live, s.c.id, s);
+      s.bind(att);
+      void s.finished.then(() => att.close());
+      void att.exited.then(() => mon.check(s.c.id));
+    } catch (e) {
+      s.fail(`Error attaching: ${(e as Error).message}`);
+    }
+  }
+
+  r.post("/containers/{id}/attach", async (req, { params, query: q, version }) => {
+    const c = resolve(params.id!);
+    const want = { stdin: boolParam(q, "stdin"), stdout: boolParam(q, "stdout"), stderr: boolParam(q, "stderr") };
+    const logs = boolParam(q, "logs");
+    const streaming = boolParam(q, "stream");
+    if (!logs && !streaming) throw invalidParameter("Bad parameters: you must choose at least one stream");
+    const session = new AttachSession(c, want, (s) => {
+      removeFrom(state.pending, c.id, s);
+      removeFrom(state.live, c.id, s);
+    });
+    const running = readContainerStatus(c.dir).running;
+    // Registered before the head goes out: the client sends /start only after it, so the start sees it.
+    if (streaming && !running) addTo(state.pending, c.id, session);
+    publish(c, "attach");
+    return hijack(req, streamType(c.config.Tty, version), async (conn) => {
+      session.connected(conn);
+      if (logs) {
+        const { renderLogs } = await import("../../engine/containers/logs.ts");
+        for await (const batch of renderLogs(join(c.dir, `${c.id}-json.log`), { stdout: want.stdout, stderr: want.stderr })) {
+          for (const ch of batch) session.output(ch.stream === "stdout" ? 1 : 2, ch.data);
+        }
+      }
+      if (!streaming) return session.end();
+      if (running) void attachRunning(session);
+      await session.finished;
+    });
+  });
+
+  r.post("/containers/{id}/wait", async (req, { params, query: q }) => {
+    const condition = q.get("condition") || "not-running";
+    if (!["not-running", "next-exit", "removed"].includes(condition)) throw invalidParameter(`invalid condition: "${condition}"`);
+    const c = resolve(params.id!);
+    const base = { st: readContainerStatus(c.dir), dies: mon.dies(c.id) };
+    return stream(
+      async (write, signal) => {
+        const code = await waitFor(c, condition, base, signal);
+        write(`{"StatusCode":${code},"Error":null}\n`);
+      },
+      { signal: req.signal },
+    );
+  });
+
+  /** Resolves with the exit code once the condition holds; woken by the monitor, re-checked every second. */
+  async function waitFor(c: Stored, condition: string, base: { st: ReturnType<typeof readContainerStatus>; dies: number }, signal: AbortSignal): Promise<number> {
+    let wake = () => {};
+    const off = mon.onChange(c.id, () => wake());
+    const onAbort = () => wake();
+    signal.addEventListener("abort", onAbort);
+    let lastCode = base.st.exitCode;
+    try {
+      for (;;) {
+        signal.throwIfAborted();
+        if (!engine.containers.lookup(c.id)) return mon.lastExit(c.id) ?? lastCode ?? 0;
+        const st = readContainerStatus(c.dir);
+        if (!st.running && st.exitCode !== undefined) lastCode = st.exitCode;
+        const exited = !st.running && !st.restarting;
+        if (condition === "not-running" && exited) return st.exitCode ?? 0;
+        if (condition === "next-exit") {
+          if (mon.dies(c.id) > base.dies) return mon.lastExit(c.id) ?? st.exitCode ?? 0;
+          if (exited && (base.st.running || (st.startedAt !== undefined && st.startedAt !== base.st.startedAt))) return st.exitCode ?? 0;
+        }
+        await new Promise<void>((r) => {
+          const t = setTimeout(r, 1000);
+          wake = () => {
+            clearTimeout(t);
+            r();
+          };
+        });
+      }
+    } finally {
+      off();
+      signal.removeEventListener("abort", onAbort);
+    }
+  }
+
+  r.get("/containers/{id}/logs", async (req, { params, query: q, version }) => {
+    const c = resolve(params.id!);
+    const stdout = boolParam(q, "stdout");
+    const stderr = boolParam(q, "stderr");
+    if (!stdout && !stderr) throw invalidParameter("Bad parameters: you must choose at least one stream");
+    const { renderLogs, stdcopyFrames, parseApiTimestamp } = await import("../../engine/containers/logs.ts");
+    const tailArg = q.get("tail") ?? "all";
+    const tail = tailArg === "all" || tailArg === "" ? -1 : /^-?\d+$/.test(tailArg) ? Number(tailArg) : NaN;
+    if (Number.isNaN(tail)) throw invalidParameter(`invalid value for "tail": strconv.Atoi: parsing "${tailArg}": invalid syntax`);
+    const since = parseApiTimestamp(q.get("since") ?? "");
+    const until = parseApiTimestamp(q.get("until") ?? "");
+    const tty = c.config.Tty;
+    const ac = new AbortController();
+    const signal = AbortSignal.any([req.signal, ac.signal]);
+    const it = renderLogs(join(c.dir, `${c.id}-json.log`), {
+      stdout,
+      stderr,
+      tail: tail < 0 ? -1 : tail,
+      since: since || undefined,
+      until: until || undefined,
+      follow: boolParam(q, "follow"),
+      timestamps: boolParam(q, "timestamps"),
+      split: "ordered",
+      isRunning: () => readContainerStatus(c.dir).running,
+      signal,
+    });
+    // Pulled as the socket drains: a 100k-line log never sits in memory whole.
+    const body = new ReadableStream<Uint8Array>({
+      async pull(ctl) {
+        try {
+          const { value, done } = await it.next();
+          if (done) return ctl.close();
+          ctl.enqueue(tty ? Buffer.concat(value.map((ch) => ch.data)) : stdcopyFrames(value));
+        } catch (e) {
+          if (signal.aborted) return ctl.close();
+          ctl.error(e);
+        }
+      },
+      cancel() {
+        ac.abort();
+        void it.return(undefined);
+      },
+    });
+    return new Response(body, { status: 200, headers: { "content-type": streamType(tty, version) } });
+  });
+
+  r.post("/containers/{id}/stop", async (_req, { params, query: q }) => {
+    const c = resolve(params.id!);
+    const t = q.get("t") ?? q.get("timeout");
+    const timeout = t === null || t === "" ? undefined : intParam(q, q.get("t") !== null ? "t" : "timeout", 0);
+    const signal = q.get("signal") || undefined;
+    const { stopContainer } = await manager();
+    const st = readContainerStatus(c.dir);
+    if (st.running) {
+      const { signalNumber } = await import("../../engine/runtime/status.ts");
+      publish(c, "kill", { signal: String(signalNumber(signal ?? c.config.StopSignal ?? "SIGTERM")) });
+    }
+    const res = await stopContainer(engine, c.id, { timeout, signal });
+    return empty(res.wasRunning ? 204 : 304);
+  });
+
+  r.post("/containers/{id}/restart", async (_req, { params, query: q }) => {
+    const c = resolve(params.id!);
+    const t = q.get("t");
+    const timeout = t === null || t === "" ? undefined : intParam(q, "t", 0);
+    const { restartContainer } = await manager();
+    if (readContainerStatus(c.dir).running) {
+      const { signalNumber } = await import("../../engine/runtime/status.ts");
+      publish(c, "kill", { signal: String(signalNumber(c.config.StopSignal ?? "SIGTERM")) });
+    }
+    await restartContainer(engine, c.id, { timeout });
+    return empty(204);
+  });
+
+  r.post("/containers/{id}/kill", async (_req, { params, query: q }) => {
+    const c = resolve(params.id!);
+    const { killContainer } = await manager();
+    await killContainer(engine, params.id!, q.get("signal") || "SIGKILL");
+    return empty(204);
+  });
+
+  r.delete("/containers/{id}", async (_req, { params, query: q }) => {
+    const c = resolve(params.id!);
+    const force = boolParam(q, "force");
+    const { killContainer, removeContainer } = await manager();
+    if (force && readContainerStatus(c.dir).running) {
+      // moby's order: kill, die, destroy.
+      await killContainer(engine, c.id, "SIGKILL").catch(() => {});
+      mon.check(c.id);
+    }
+    await removeContainer(engine, c.id, { force, volumes: boolParam(q, "v") });
+    return empty(204);
+  });
+
+  r.post("/containers/{id}/rename", async (_req, { params, query: q }) => {
+    const c = resolve(params.id!);
+    const name = q.get("name") ?? "";
+    if (!name) throw invalidParameter("Neither old nor new names may be empty");
+    const { renameContainer } = await manager();
+    renameContainer(engine, c.id, name);
+    return empty(204);
+  });
+
+  r.post("/containers/{id}/resize", async (_req, { params, query: q }) => {
+    const c = resolve(params.id!);
+    const h = intParam(q, "h", 0);
+    const w = intParam(q, "w", 0);
+    if (h < 0 || w < 0 || h > 65535 || w > 65535) throw invalidParameter(`invalid terminal size ${h}x${w}`);
+    if (!readContainerStatus(c.dir).running) throw conflict(`container ${c.id} is not running`);
+    if (!c.config.Tty) return empty(200);
+    const live = state.live.get(c.id);
+    const att = live && [...live].find((s) => s.att)?.att;
+    if (att) att.resize(h, w);
+    else {
+      const { attachContainer } = await import("../../engine/runtime/attach.ts");
+      const a = await attachContainer(c.dir, {});
+      a.resize(h, w);
+      setTimeout(() => a.close(), 50);
+    }
+    return empty(200);
+  });
+
+  r.get("/containers/{id}/top", async (_req, { params, query: q }) => {
+    const { containerTopOf } = await query();
+    return json(await containerTopOf(engine, params.id!, q.get("ps_args") || undefined));
+  });
+
+  r.get("/containers/{id}/changes", async (_req, { params }) => {
+    const { containerDiff } = await query();
+    const changes = await containerDiff(engine, params.id!);
+    return json(changes.length ? changes : null);
+  });
+
+  r.post("/containers/prune", async (_req, { query: q }) => {
+    const filters = parseFilters(q.get("filters"));
+    checkFilterKeys(filters, ["label", "label!", "until"]);
+    const { removeContainer, matchLabels, dirSize, statusOf } = await manager();
+    const until = filters.until?.length ? untilMs(filters.until[0]!) : undefined;
+    const deleted: string[] = [];
+    let reclaimed = 0;
+    for (const c of engine.containers.all()) {
+      const st = statusOf(c);
+      if (st.running || st.restarting) continue;
+      if (filters.label && !matchLabels(c.config.Labels, filters.label)) continue;
+      if (filters["label!"]?.some((l) => matchLabels(c.config.Labels, [l]))) continue;
+      if (until !== undefined && c.created >= until) continue;
+      const size = dirSize(join(engine.root.layerDir(c.cacheId), "diff"));
+      try {
+        await removeContainer(engine, c.id);
+      } catch (e) {
+        if (e instanceof EngineError && (e.kind === "conflict" || e.kind === "notFound")) continue;
+        throw e;
+      }
+      reclaimed += size;
+      deleted.push(c.id);
+    }
+    bus.publish("container", "prune", "", { reclaimed: String(reclaimed) });
+    return json({ ContainersDeleted: deleted.length ? deleted : null, SpaceReclaimed: reclaimed });
+  });
+}
+
+/** A prune `until` filter (unix time, RFC 3339 or a Go duration before now) in epoch ms. */
+function untilMs(v: string): number {
+  if (/^\d+(\.\d+)?$/.test(v)) return Number(v) * 1000;
+  const t = Date.parse(v);
+  if (!Number.isNaN(t)) return t;
+  const { parseGoDuration } = require("../../engine/containers/logs.ts") as typeof import("../../engine/containers/logs.ts");
+  const d = parseGoDuration(v);
+  if (d === undefined) throw invalidParameter(`failed to parse value as time or duration: "${v}"`);
+  return Date.now() - d / 1e6;
+}
+
