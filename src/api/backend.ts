@@ -55,7 +55,7 @@ export interface Backend {
 
   info(): Promise<ReturnType<typeof systemInfo>>;
   version(): Promise<ReturnType<typeof systemVersion>>;
-  df(): Promise<ReturnType<typeof systemDf>>;
+  df(): Promise<Awaited<ReturnType<typeof systemDf>>>;
 
   createContainer(opts: CreateOptions): Promise<{ Id: string }>;
   /** Starts; with `attach`, output flows to the handlers and the Attachment relays stdin and the exit code. */

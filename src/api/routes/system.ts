@@ -26,7 +26,7 @@ export function systemRoutes(r: Router, engine: Engine): void {
   });
   r.get("/system/df", async () => {
     const { systemDf } = await import("../../engine/system.ts");
-    return json(systemDf(engine));
+    return json(await systemDf(engine));
   });
 
   // docker login: the daemon checks the credentials against the registry; the CLI stores them.
