@@ -18,11 +18,14 @@
  * openat2(RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS), so hostile image symlinks stay inside the rootfs.
  */
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <arpa/inet.h>
 #include <net/if.h>
+#include <net/route.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -45,6 +48,8 @@
 #include <unistd.h>
 #include <linux/capability.h>
 #include <linux/openat2.h>
+#include <linux/rtnetlink.h>
+#include <linux/veth.h>
 
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
@@ -57,11 +62,18 @@
 
 enum { MK_FS = 'M', MK_BIND = 'B', MK_MASK = 'm', MK_RO = 'r', MK_LINK = 'L', MK_DIR = 'd' };
 struct mnt { int kind; char *src, *dst, *fstype, *data; unsigned long flags; };
+/* One bridge endpoint: S creates the veth pair (host end on the bridge, peer straight into the
+ * container's netns), C gives the peer its address and, for the first one, the default route. */
+struct netif { char *host, *peer, *bridge, *mac, *ip, *gateway; int prefix, mtu; };
+struct hostport { char *proto, *ip; int port; };
 
 static struct plan {
-  char *id, *hostname, *merged, *overlay, *cwd, *user, *net, *log, *restart, *dir;
+  char *id, *hostname, *merged, *overlay, *cwd, *user, *net, *log, *restart, *dir, *netns;
   char **args, **env, **cgroups;
-  int nargs, nenv, ncgroups, nmounts, tty, open_stdin, nnp, wait_attach, log_files;
+  int nargs, nenv, ncgroups, nmounts, tty, open_stdin, nnp, wait_attach, log_files, nnetifs, nports, ndnsfiles, ndnsup;
+  char **dnsfiles, **dnsup;
+  struct netif *netifs;
+  struct hostport *ports;
   long long log_max, retries;
   /* exec plans only: the exec id, the container init's pid and its /proc start time, detached or not */
   char *exec_id;
@@ -128,7 +140,27 @@ static int parse_plan(const char *file) {
     else if (!strcmp(k, "pid")) P.target = atoi(NEXT());
     else if (!strcmp(k, "pidstart")) P.target_start = strtoull(NEXT(), NULL, 10);
     else if (!strcmp(k, "detach")) P.detach = atoi(NEXT());
-    else if (!strcmp(k, "mount")) {
+    else if (!strcmp(k, "netns")) P.netns = NEXT();
+    else if (!strcmp(k, "dnsfile")) PUSH(P.dnsfiles, P.ndnsfiles, NEXT());
+    else if (!strcmp(k, "dnsup")) PUSH(P.dnsup, P.ndnsup, NEXT());
+    else if (!strcmp(k, "netif")) {
+      P.netifs = realloc(P.netifs, sizeof(struct netif) * (P.nnetifs + 1));
+      struct netif *n = &P.netifs[P.nnetifs++];
+      n->host = NEXT();
+      n->peer = NEXT();
+      n->bridge = NEXT();
+      n->mac = NEXT();
+      n->ip = NEXT();
+      n->prefix = atoi(NEXT());
+      n->gateway = NEXT();
+      n->mtu = atoi(NEXT());
+    } else if (!strcmp(k, "port")) {
+      P.ports = realloc(P.ports, sizeof(struct hostport) * (P.nports + 1));
+      struct hostport *h = &P.ports[P.nports++];
+      h->proto = NEXT();
+      h->ip = NEXT();
+      h->port = atoi(NEXT());
+    } else if (!strcmp(k, "mount")) {
       P.mounts = realloc(P.mounts, sizeof(struct mnt) * (P.nmounts + 1));
       struct mnt *m = &P.mounts[P.nmounts++];
       m->kind = NEXT()[0];
@@ -462,6 +494,167 @@ static void apply_creds(uid_t uid, gid_t gid, gid_t *groups, int ngroups) {
   if (P.nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) init_fail(125, "no_new_privs: %s", strerror(errno));
 }
 
+/* ------------------------------------------------------------------ networking (bridge endpoints) */
+
+/* Why here and not in the engine: the container's network must exist before its process runs, and S
+ * already holds the container at the start barrier. One netlink request per endpoint (the veth pair,
+ * the host end enslaved to the bridge and up, the peer created directly inside the container's netns
+ * under its final name) costs well under a millisecond and no process spawn, and S repeats it on every
+ * restart-policy restart without the engine. The kernel destroys both ends when the netns dies, so an
+ * exited container leaves no veth behind. */
+
+static void nl_attr(struct nlmsghdr *h, int type, const void *data, int len) {
+  struct rtattr *a = (struct rtattr *)((char *)h + NLMSG_ALIGN(h->nlmsg_len));
+  a->rta_type = type;
+  a->rta_len = RTA_LENGTH(len);
+  if (len) memcpy(RTA_DATA(a), data, len);
+  h->nlmsg_len = NLMSG_ALIGN(h->nlmsg_len) + RTA_ALIGN(a->rta_len);
+}
+
+static struct rtattr *nl_nest(struct nlmsghdr *h, int type) {
+  struct rtattr *a = (struct rtattr *)((char *)h + NLMSG_ALIGN(h->nlmsg_len));
+  nl_attr(h, type, NULL, 0);
+  return a;
+}
+
+static void nl_end(struct nlmsghdr *h, struct rtattr *a) { a->rta_len = (char *)h + h->nlmsg_len - (char *)a; }
+
+static int parse_mac(const char *s, unsigned char *mac) {
+  return sscanf(s, "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &mac[0], &mac[1], &mac[2], &mac[3], &mac[4], &mac[5]) == 6 ? 0 : -1;
+}
+
+/* S: creates every endpoint's veth pair for container `pid`. Returns 0, or -1 with ST.error set. */
+static char net_error[512];
+static int net_create(pid_t pid) {
+  int nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (nl < 0) return snprintf(net_error, sizeof net_error, "netlink: %s", strerror(errno)), -1;
+  for (int i = 0; i < P.nnetifs; i++) {
+    struct netif *n = &P.netifs[i];
+    unsigned bridge = if_nametoindex(n->bridge);
+    if (!bridge) {
+      snprintf(net_error, sizeof net_error, "failed to set up container networking: bridge %s: %s", n->bridge, strerror(errno));
+      close(nl);
+      return -1;
+    }
+    union { struct nlmsghdr h; char buf[1024]; } req;
+    memset(&req, 0, sizeof req);
+    req.h.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifinfomsg));
+    req.h.nlmsg_type = RTM_NEWLINK;
+    req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK;
+    req.h.nlmsg_seq = i + 1;
+    struct ifinfomsg *ifi = NLMSG_DATA(&req.h);
+    ifi->ifi_family = AF_UNSPEC;
+    ifi->ifi_flags = ifi->ifi_change = IFF_UP;
+    nl_attr(&req.h, IFLA_IFNAME, n->host, strlen(n->host) + 1);
+    nl_attr(&req.h, IFLA_MASTER, &bridge, 4);
+    if (n->mtu > 0) nl_attr(&req.h, IFLA_MTU, &n->mtu, 4);
+    struct rtattr *info = nl_nest(&req.h, IFLA_LINKINFO);
+    nl_attr(&req.h, IFLA_INFO_KIND, "veth", 4);
+    struct rtattr *data = nl_nest(&req.h, IFLA_INFO_DATA);
+    struct rtattr *peer = nl_nest(&req.h, VETH_INFO_PEER);
+    /* the peer stays down here (asking for IFF_UP across namespaces fails with ENOTCONN on 6.x); C raises it */
+    struct ifinfomsg pifi = {.ifi_family = AF_UNSPEC};
+    memcpy((char *)&req + req.h.nlmsg_len, &pifi, sizeof pifi);
+    req.h.nlmsg_len += NLMSG_ALIGN(sizeof pifi);
+    nl_attr(&req.h, IFLA_IFNAME, n->peer, strlen(n->peer) + 1);
+    uint32_t p32 = pid;
+    nl_attr(&req.h, IFLA_NET_NS_PID, &p32, 4);
+    unsigned char mac[6];
+    if (!parse_mac(n->mac, mac)) nl_attr(&req.h, IFLA_ADDRESS, mac, 6);
+    if (n->mtu > 0) nl_attr(&req.h, IFLA_MTU, &n->mtu, 4);
+    nl_end(&req.h, peer);
+    nl_end(&req.h, data);
+    nl_end(&req.h, info);
+    struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
+    int err = 0;
+    if (sendto(nl, &req, req.h.nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0) err = errno;
+    else {
+      char ack[1024];
+      ssize_t r = recv(nl, ack, sizeof ack, 0);
+      struct nlmsghdr *h = (struct nlmsghdr *)ack;
+      if (r < 0) err = errno;
+      else if (r >= (ssize_t)NLMSG_LENGTH(sizeof(struct nlmsgerr)) && h->nlmsg_type == NLMSG_ERROR) err = -((struct nlmsgerr *)NLMSG_DATA(h))->error;
+    }
+    if (err) {
+      snprintf(net_error, sizeof net_error, "failed to set up container networking: create veth %s on %s: %s", n->host, n->bridge, strerror(err));
+      close(nl);
+      return -1;
+    }
+  }
+  close(nl);
+  return 0;
+}
+
+static void set_in(struct sockaddr *sa, const char *ip) {
+  struct sockaddr_in *sin = (struct sockaddr_in *)sa;
+  memset(sin, 0, sizeof *sin);
+  sin->sin_family = AF_INET;
+  inet_pton(AF_INET, ip, &sin->sin_addr);
+}
+
+/* C, inside its netns, once S said the veths exist: addresses and the default route, with plain
+ * ioctls (the interface already came up with its final name and MAC in S's request). */
+static void net_config(void) {
+  char go;
+  if (recv(sync_sock, &go, 1, 0) != 1 || go != 'N') _exit(125); /* S failed: it reports the error */
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) init_fail(125, "socket: %s", strerror(errno));
+  for (int i = 0; i < P.nnetifs; i++) {
+    struct netif *n = &P.netifs[i];
+    struct ifreq ifr = {0};
+    snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", n->peer);
+    set_in(&ifr.ifr_addr, n->ip);
+    if (ioctl(s, SIOCSIFADDR, &ifr) < 0) init_fail(125, "failed to set up container networking: address %s on %s: %s", n->ip, n->peer, strerror(errno));
+    uint32_t mask = n->prefix ? htonl(~0U << (32 - n->prefix)) : 0;
+    set_in(&ifr.ifr_netmask, "0.0.0.0");
+    ((struct sockaddr_in *)&ifr.ifr_netmask)->sin_addr.s_addr = mask;
+    if (ioctl(s, SIOCSIFNETMASK, &ifr) < 0) init_fail(125, "failed to set up container networking: netmask on %s: %s", n->peer, strerror(errno));
+    struct in_addr a;
+    inet_pton(AF_INET, n->ip, &a);
+    set_in(&ifr.ifr_broadaddr, "0.0.0.0");
+    ((struct sockaddr_in *)&ifr.ifr_broadaddr)->sin_addr.s_addr = a.s_addr | ~mask;
+    ioctl(s, SIOCSIFBRDADDR, &ifr);
+    if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0) init_fail(125, "failed to set up container networking: %s: %s", n->peer, strerror(errno));
+    ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+    if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0) init_fail(125, "failed to set up container networking: %s up: %s", n->peer, strerror(errno));
+    if (*n->gateway && i == 0) {
+      struct rtentry rt = {0};
+      set_in(&rt.rt_dst, "0.0.0.0");
+      set_in(&rt.rt_genmask, "0.0.0.0");
+      set_in(&rt.rt_gateway, n->gateway);
+      rt.rt_flags = RTF_UP | RTF_GATEWAY;
+      rt.rt_dev = n->peer;
+      if (ioctl(s, SIOCADDRT, &rt) < 0) init_fail(125, "failed to set up container networking: default route via %s: %s", n->gateway, strerror(errno));
+    }
+  }
+  close(s);
+}
+
+/* P0: binds every published host port before G and S are forked, so both inherit the sockets and hold
+ * them for the container's whole life, restarts and a supervisor takeover included. Why: with kernel
+ * DNAT nothing listens on the host port, so this bound (never listening) socket is what makes a later
+ * container, from any data root, or a host process fail to take the port; it goes away with the
+ * supervisors, so nothing needs cleaning. Nothing ever connects to it: DNAT rewrites the traffic first. */
+static int bind_ports(void) {
+  for (int i = 0; i < P.nports; i++) {
+    struct hostport *h = &P.ports[i];
+    int udp = !strcmp(h->proto, "udp");
+    int s = socket(AF_INET, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(h->port)};
+    inet_pton(AF_INET, h->ip, &sin.sin_addr);
+    if (s < 0 || bind(s, (struct sockaddr *)&sin, sizeof sin) < 0) {
+      char err[128];
+      snprintf(err, sizeof err, "%s", strerror(errno));
+      err[0] = tolower((unsigned char)err[0]); /* Go's wording: "address already in use" */
+      fprintf(stderr, "Error starting userland proxy: listen %s4 %s:%d: bind: %s\n", h->proto, h->ip, h->port, err);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+static int dns_fd = -1; /* C: 127.0.0.11:53 in the container's netns, handed to S with "R" */
+
 static void container_init(int stdin_r, int stdout_w, int stderr_w) {
   /* Until execve replaces this image, /proc/<pid>/exe is the shim on the host; non-dumpable keeps every
    * other process (there are none yet in this pid namespace) from opening it or our fds. */
@@ -476,7 +669,11 @@ static void container_init(int stdin_r, int stdout_w, int stderr_w) {
   if ((rootfd = open(P.merged, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) init_fail(125, "open rootfs: %s", strerror(errno));
   for (int i = 0; i < P.nmounts; i++) do_mount(&P.mounts[i]);
   if (sethostname(P.hostname, strlen(P.hostname)) < 0) init_fail(125, "sethostname: %s", strerror(errno));
-  if (strcmp(P.net, "host")) { /* a fresh net namespace has lo down; Docker's none/bridge both bring it up */
+  if (P.netns) { /* --network container:NAME: that container's netns (its lo is already up) */
+    int fd = open(P.netns, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || setns(fd, CLONE_NEWNET) < 0) init_fail(125, "joining network namespace of container: %s", strerror(errno));
+    close(fd);
+  } else if (strcmp(P.net, "host")) { /* a fresh net namespace has lo down; Docker's none/bridge both bring it up */
     int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     struct ifreq ifr = {0};
     strcpy(ifr.ifr_name, "lo");
@@ -484,6 +681,13 @@ static void container_init(int stdin_r, int stdout_w, int stderr_w) {
     ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
     if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0) init_fail(125, "lo up: %s", strerror(errno));
     close(s);
+    if (P.nnetifs) net_config();
+    if (P.ndnsfiles) { /* the embedded resolver's socket, made here because only C is in the netns; S serves it */
+      struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(53)};
+      inet_pton(AF_INET, "127.0.0.11", &sin.sin_addr);
+      if ((dns_fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0 || bind(dns_fd, (struct sockaddr *)&sin, sizeof sin) < 0)
+        init_fail(125, "embedded DNS on 127.0.0.11:53: %s", strerror(errno));
+    }
   }
   /* pivot_root(".", "."): the old root ends up stacked on the new one and is detached right away (runc's
    * trick; needs no put_old directory inside the image) */
@@ -531,8 +735,12 @@ static void container_init(int stdin_r, int stdout_w, int stderr_w) {
   if (master >= 0) ioctl(stdout_w, TIOCSCTTY, 0);
   if (dup2(stdin_r, 0) < 0 || dup2(stdout_w, 1) < 0 || dup2(stderr_w, 2) < 0) init_fail(125, "dup2: %s", strerror(errno));
   /* ready: hand S the pty master, then wait for "go" (attach clients connect in between) */
-  send_fds(sync_sock, "R", 1, &master, master >= 0);
+  int rfds[2], nr = 0; /* order: pty master (with -t), then the DNS socket (with dnsfile entries) */
+  if (master >= 0) rfds[nr++] = master;
+  if (dns_fd >= 0) rfds[nr++] = dns_fd;
+  send_fds(sync_sock, "R", 1, rfds, nr);
   if (master >= 0) close(master);
+  if (dns_fd >= 0) close(dns_fd);
   char go;
   if (recv(sync_sock, &go, 1, 0) != 1) _exit(125);
   /* no host fd may reach the container: everything above 2 closes on exec (the sync socket included) */
@@ -689,7 +897,8 @@ static struct mon {
   int lfd, sigfd, gsock;         /* attach listener, SIGCHLD, channel to the guardian */
   int clients[MAXC];
   int exited, status, report;    /* report: pipe to P0 until the first start is reported */
-} M = {.out = -1, .err = -1, .master = -1, .stdin_w = -1, .lfd = -1, .sigfd = -1, .gsock = -1, .report = -1};
+  int dns, up;                   /* embedded DNS: the socket in the container's netns, the upstream socket */
+} M = {.out = -1, .err = -1, .master = -1, .stdin_w = -1, .lfd = -1, .sigfd = -1, .gsock = -1, .report = -1, .dns = -1, .up = -1};
 
 static void report(const char *fmt, ...) {
   if (M.report < 0) return;
@@ -759,7 +968,7 @@ static pid_t start_run(void) {
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) return -125;
   if (!P.tty && (pipe2(o, O_CLOEXEC) < 0 || pipe2(e, O_CLOEXEC) < 0)) return -125;
   if (P.open_stdin && !P.tty && pipe2(in, O_CLOEXEC) < 0) return -125;
-  int flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | (strcmp(P.net, "host") ? CLONE_NEWNET : 0);
+  int flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | (strcmp(P.net, "host") && !P.netns ? CLONE_NEWNET : 0);
   pid_t pid = syscall(SYS_clone, flags | SIGCHLD, 0, 0, 0, 0);
   if (pid < 0) {
     snprintf(ST.error, sizeof ST.error, "clone: %s", strerror(errno));
@@ -779,16 +988,31 @@ static pid_t start_run(void) {
   }
   char msg[1100];
   int fds[4], nfds;
+  /* the veths are made while C mounts its root in parallel; C waits for "N" only when it configures them */
+  if (P.nnetifs && net_create(pid) < 0) {
+    kill(pid, SIGKILL);
+    close(sp[0]);
+    int st;
+    waitpid(pid, &st, 0);
+    for (int *f = (int[]){o[0], e[0], in[1]}, k = 0; k < 3; k++)
+      if (f[k] >= 0) close(f[k]);
+    snprintf(ST.error, sizeof ST.error, "%s", net_error);
+    return -125;
+  }
+  if (P.nnetifs) send(sp[0], "N", 1, MSG_NOSIGNAL);
   ssize_t n = recv_fds(sp[0], msg, sizeof msg - 1, fds, &nfds, 0);
   int code = 125;
   if (n > 0 && msg[0] == 'R') {
-    M.out = o[0], M.err = e[0], M.stdin_w = in[1], M.master = nfds ? fds[0] : -1;
+    M.out = o[0], M.err = e[0], M.stdin_w = in[1], M.master = P.tty && nfds ? fds[0] : -1;
+    if (M.dns >= 0) close(M.dns); /* a restart's socket lives in the new netns; the old one pinned the old */
+    M.dns = P.ndnsfiles && nfds > P.tty ? fds[P.tty] : -1;
     ST.pid = pid;
     ST.pid_start = proc_starttime(pid);
     /* tell the guardian which pid and fds to adopt should we die */
     int gf[3], ng = 0;
     if (M.master >= 0) gf[ng++] = M.master;
     else gf[ng++] = M.out, gf[ng++] = M.err;
+    if (M.dns >= 0) gf[ng++] = M.dns;
     send_fds(M.gsock, &pid, sizeof pid, gf, ng);
     if (P.wait_attach) { /* attached run: hold the barrier until the client is listening (30 s at most) */
       report("%d\n", pid);
@@ -838,6 +1062,7 @@ static int should_restart(int code) {
 }
 
 static void finish_run(int code, int again) {
+  if (M.dns >= 0) close(M.dns), M.dns = -1; /* the socket pins the dead container's netns (and its veths) */
   log_flush(1);
   log_flush(2);
   ST.running = 0;
@@ -868,13 +1093,123 @@ static void pump(int *fd, int stream) {
   }
 }
 
+/* ------------------------------------------------------------------ embedded DNS (127.0.0.11) */
+
+/* Why in S: the CLI is short-lived and there may be no daemon, and S already lives exactly as long as the
+ * container, in the host's netns, polling. C binds 127.0.0.11:53 inside the container's netns and hands
+ * the socket over; S answers A queries for the names listed in the plan's name files (one per user
+ * network, "IP name alias..." lines the engine rewrites with rename), and relays anything else to the
+ * host's resolvers from the host's netns (so a loopback resolver like 127.0.0.53 works, as in Docker).
+ * No process, no memory beyond S's, nothing to clean up. UDP only. */
+
+static struct { uint16_t id; struct sockaddr_in client; int used; } pend[64];
+static unsigned pend_next;
+
+/* The addresses a name has in the name files (case-insensitive); -1 if no file knows it. */
+static int dns_lookup(const char *name, uint32_t *ips, int max) {
+  int n = -1;
+  for (int f = 0; f < P.ndnsfiles; f++) {
+    size_t len;
+    char *buf = slurp(P.dnsfiles[f], &len);
+    if (!buf) continue;
+    for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
+      char *sp = strchr(line, ' ');
+      if (!sp) continue;
+      *sp = 0;
+      for (char *tok = sp + 1; *tok;) {
+        size_t k = strcspn(tok, " ");
+        if (k == strlen(name) && !strncasecmp(tok, name, k)) {
+          struct in_addr a;
+          if (n < 0) n = 0;
+          if (n < max && inet_pton(AF_INET, line, &a) == 1) ips[n++] = a.s_addr;
+          break;
+        }
+        tok += k + (tok[k] == ' ');
+      }
+    }
+    free(buf);
+  }
+  return n;
+}
+
+static void dns_reply(unsigned char *q, size_t qlen, int rcode, const uint32_t *ips, int nips, struct sockaddr_in *to) {
+  unsigned char r[512];
+  if (qlen + (size_t)nips * 16 > sizeof r) nips = (sizeof r - qlen) / 16;
+  memcpy(r, q, qlen);
+  r[2] = 0x80 | (q[2] & 0x01) | 0x04; /* QR, RD copied, AA: these names are ours */
+  r[3] = 0x80 | rcode;                /* RA */
+  r[6] = 0, r[7] = nips, r[8] = r[9] = r[10] = r[11] = 0;
+  size_t o = qlen;
+  for (int i = 0; i < nips; i++) {
+    unsigned char rr[16] = {0xc0, 12, 0, 1, 0, 1, 0, 0, 2, 88, 0, 4}; /* name -> question, A, IN, TTL 600 */
+    memcpy(rr + 12, &ips[i], 4);
+    memcpy(r + o, rr, 16);
+    o += 16;
+  }
+  sendto(M.dns, r, o, MSG_DONTWAIT, (struct sockaddr *)to, sizeof *to);
+}
+
+static void dns_query(void) {
+  unsigned char q[512];
+  struct sockaddr_in from;
+  socklen_t fl = sizeof from;
+  ssize_t n = recvfrom(M.dns, q, sizeof q, MSG_DONTWAIT, (struct sockaddr *)&from, &fl);
+  if (n < 12 || (q[2] & 0x80)) return;
+  char name[256];
+  size_t off = 12, k = 0;
+  while (off < (size_t)n && q[off]) {
+    unsigned l = q[off++];
+    if ((l & 0xc0) || off + l > (size_t)n || k + l + 1 >= sizeof name) return;
+    if (k) name[k++] = '.';
+    memcpy(name + k, q + off, l);
+    k += l;
+    off += l;
+  }
+  name[k] = 0;
+  if (off + 5 > (size_t)n || q[4] != 0 || q[5] != 1) return;
+  int qtype = q[off + 1] << 8 | q[off + 2];
+  off += 5;
+  uint32_t ips[24];
+  int nips = k ? dns_lookup(name, ips, 24) : -1;
+  if (nips >= 0) { /* ours: A records; other types of a known name get an empty NOERROR, as Docker's resolver */
+    dns_reply(q, off, 0, ips, qtype == 1 || qtype == 255 ? nips : 0, &from);
+    return;
+  }
+  if (!P.ndnsup) {
+    dns_reply(q, off, 2, NULL, 0, &from); /* SERVFAIL: nowhere to forward */
+    return;
+  }
+  if (M.up < 0) M.up = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  unsigned slot = pend_next++ % 64;
+  pend[slot].id = q[0] << 8 | q[1];
+  pend[slot].client = from;
+  pend[slot].used = 1;
+  uint16_t nid = (uint16_t)(((pend_next / 64) << 6 | slot) & 0xffff);
+  q[0] = nid >> 8, q[1] = nid & 0xff;
+  struct sockaddr_in up = {.sin_family = AF_INET, .sin_port = htons(53)};
+  inet_pton(AF_INET, P.dnsup[slot % P.ndnsup], &up.sin_addr);
+  sendto(M.up, q, n, MSG_DONTWAIT, (struct sockaddr *)&up, sizeof up);
+}
+
+static void dns_answer(void) {
+  unsigned char r[4096];
+  ssize_t n;
+  while ((n = recv(M.up, r, sizeof r, MSG_DONTWAIT)) >= 12) {
+    unsigned slot = (r[0] << 8 | r[1]) & 63;
+    if (!pend[slot].used || M.dns < 0) continue;
+    pend[slot].used = 0;
+    r[0] = pend[slot].id >> 8, r[1] = pend[slot].id & 0xff;
+    sendto(M.dns, r, n, MSG_DONTWAIT, (struct sockaddr *)&pend[slot].client, sizeof pend[slot].client);
+  }
+}
+
 /* The monitor loop, shared by S and by G after a takeover. */
 static void monitor(void) {
   long long backoff = 100;
   struct timespec run_start;
   clock_gettime(CLOCK_MONOTONIC, &run_start);
   for (;;) {
-    struct pollfd pf[4 + MAXC];
+    struct pollfd pf[6 + MAXC];
     int n = 0;
     pf[n++] = (struct pollfd){M.sigfd, POLLIN, 0};
     pf[n++] = (struct pollfd){M.lfd, POLLIN, 0};
@@ -882,6 +1217,9 @@ static void monitor(void) {
     pf[n++] = (struct pollfd){M.master >= 0 ? M.master : M.out, POLLIN, 0};
     pf[n++] = (struct pollfd){M.master >= 0 ? -1 : M.err, POLLIN, 0};
     for (int i = 0; i < MAXC; i++) pf[n++] = (struct pollfd){M.clients[i] ? M.clients[i] : -1, POLLIN, 0};
+    int dns0 = n;
+    pf[n++] = (struct pollfd){M.dns, POLLIN, 0};
+    pf[n++] = (struct pollfd){M.up, POLLIN, 0};
     if (!M.exited || pf[io0].fd >= 0 || pf[io0 + 1].fd >= 0)
       if (poll(pf, n, -1) < 0 && errno != EINTR) _exit(1);
     if (pf[0].revents) {
@@ -897,6 +1235,8 @@ static void monitor(void) {
     if (pf[io0 + 1].revents) pump(&M.err, 2);
     for (int i = 0; i < MAXC; i++)
       if (pf[4 + i].fd >= 0 && pf[4 + i].revents && M.clients[i]) client_frame(i);
+    if (pf[dns0].fd >= 0 && pf[dns0].revents) dns_query();
+    if (pf[dns0 + 1].fd >= 0 && pf[dns0 + 1].revents) dns_answer();
     if (!M.exited || M.out >= 0 || M.err >= 0 || M.master >= 0) continue;
     int code = WIFEXITED(M.status) ? WEXITSTATUS(M.status) : 128 + WTERMSIG(M.status);
     int again = should_restart(code);
@@ -1018,6 +1358,7 @@ static void guardian(void) {
     ST.running = 1;
     if (P.tty) M.master = held[0];
     else M.out = held[0], M.err = held[1];
+    if (P.ndnsfiles) M.dns = held[P.tty ? 1 : 2];
     int flags;
     if (M.out >= 0) flags = fcntl(M.out, F_GETFL), fcntl(M.out, F_SETFL, flags | O_NONBLOCK);
     if (M.err >= 0) flags = fcntl(M.err, F_GETFL), fcntl(M.err, F_SETFL, flags | O_NONBLOCK);
@@ -1395,6 +1736,10 @@ int main(int argc, char **argv) {
     return 2;
   }
   chmod("attach.sock", 0600);
+  if (bind_ports() < 0) {
+    unlink("attach.sock");
+    return 125;
+  }
   int rp[2];
   if (pipe2(rp, O_CLOEXEC) < 0) return 2;
   pid_t g = fork();

@@ -35,6 +35,29 @@ export interface ContainerPlan {
   restart: { name: "no" | "on-failure" | "always" | "unless-stopped"; maxRetries?: number };
   /** cgroup.procs (or tasks) files the container's init joins before it execs. */
   cgroupProcs?: string[];
+  /** Bridge endpoints: the shim creates each veth pair (host end on the bridge) before the process runs. */
+  netifs?: PlanNetIf[];
+  /** `--network container:NAME`: the network namespace to join (/proc/<pid>/ns/net of that container). */
+  netns?: string;
+  /** Published host ports: the shim binds (never listens on) them and holds them while the container lives. */
+  hostPorts?: { proto: "tcp" | "udp"; ip: string; port: number }[];
+  /** Embedded DNS at 127.0.0.11: the supervisor answers from these name files, and forwards the rest upstream. */
+  dns?: { files: string[]; upstream: string[] };
+}
+
+/** One container network interface, as the shim sets it up (see shim.c net_create / net_config). */
+export interface PlanNetIf {
+  /** Host-side veth name (at most 15 bytes). */
+  host: string;
+  /** Name inside the container (eth0, eth1...). */
+  peer: string;
+  bridge: string;
+  mac: string;
+  ip: string;
+  prefix: number;
+  /** Default route via this gateway ("" for none); only the first interface's is used. */
+  gateway: string;
+  mtu?: number;
 }
 
 /** Capability numbers (linux/capability.h). */
@@ -205,6 +228,14 @@ export function encodePlan(plan: ContainerPlan, opts: { waitAttach: boolean; log
   if (plan.logMaxSize) put("logmax", plan.logMaxSize, "logfiles", Math.max(1, plan.logMaxFile ?? 1));
   put("restart", plan.restart.name, "retries", plan.restart.maxRetries ?? 0);
   for (const c of plan.cgroupProcs ?? []) put("cgroup", c);
+  if (plan.netns) put("netns", plan.netns);
+  for (const n of plan.netifs ?? []) {
+    if (n.host.length > 15 || n.peer.length > 15) throw invalidParameter(`interface name too long: ${n.host} / ${n.peer}`);
+    put("netif", n.host, n.peer, n.bridge, n.mac, n.ip, n.prefix, n.gateway, n.mtu ?? 0);
+  }
+  for (const p of plan.hostPorts ?? []) put("port", p.proto, p.ip, p.port);
+  for (const f of plan.dns?.files ?? []) put("dnsfile", f);
+  for (const u of plan.dns?.upstream ?? []) put("dnsup", u);
   for (const m of buildMounts(plan)) put("mount", KIND[m.kind], m.source, m.target, m.fstype ?? "", m.flags, m.data ?? "");
   if (plan.args.length === 0) throw invalidParameter("No command specified");
   return new TextEncoder().encode(`${out.join("\0")}\0`);
@@ -212,7 +243,7 @@ export function encodePlan(plan: ContainerPlan, opts: { waitAttach: boolean; log
 
 /** Decodes a plan back into key/value records (tests, debugging). */
 export function decodePlan(bytes: Uint8Array): [string, ...string[]][] {
-  const arity: Record<string, number> = { rootfs: 2, mount: 6 };
+  const arity: Record<string, number> = { rootfs: 2, mount: 6, netif: 8, port: 3 };
   const toks = new TextDecoder().decode(bytes).split("\0");
   toks.pop();
   const recs: [string, ...string[]][] = [];
