@@ -8,6 +8,7 @@ import type { Backend } from "../api/backend.ts";
 import type { CreateOptions } from "../engine/containers/manager.ts";
 import type { RestartPolicy } from "../engine/containers/types.ts";
 import { CliError } from "../engine/errors.ts";
+import { parsePublish } from "../engine/network/ports.ts";
 
 /** Flags of `run` and `create` (Docker's names and shorthands). */
 export const createFlags: Record<string, Flag> = {
@@ -25,6 +26,10 @@ export const createFlags: Record<string, Flag> = {
   "log-opt": { type: "string", multiple: true, description: "Log driver options", valueHint: "list" },
   name: { type: "string", description: "Assign a name to the container", valueHint: "string" },
   network: { type: "string", description: "Connect a container to a network", valueHint: "network" },
+  "network-alias": { type: "string", multiple: true, description: "Add network-scoped alias for the container", valueHint: "list" },
+  ip: { type: "string", description: "IPv4 address (e.g., 172.30.100.104)", valueHint: "ip" },
+  publish: { type: "string", alias: "p", multiple: true, description: "Publish a container's port(s) to the host", valueHint: "list" },
+  "publish-all": { type: "boolean", alias: "P", description: "Publish all exposed ports to random ports" },
   net: { type: "string", description: "Connect a container to a network", hidden: true },
   platform: { type: "string", description: "Set platform if server is multi-platform capable", valueHint: "string" },
   privileged: { type: "boolean", description: "Give extended privileges to this container" },
@@ -117,6 +122,10 @@ export function createOptionsFrom(flags: Record<string, any>, args: string[]): C
     labels,
     restart,
     networkMode: flags.network ?? flags.net,
+    portBindings: flags.publish?.length ? parsePublishFlag(flags.publish) : undefined,
+    publishAll: flags["publish-all"],
+    networkAliases: flags["network-alias"],
+    ipv4Address: flags.ip,
     capAdd: flags["cap-add"],
     capDrop: flags["cap-drop"],
     privileged: flags.privileged,
@@ -126,6 +135,15 @@ export function createOptionsFrom(flags: Record<string, any>, args: string[]): C
     stopSignal: flags["stop-signal"],
     stopTimeout: flags["stop-timeout"] !== undefined ? Number(flags["stop-timeout"]) : undefined,
   };
+}
+
+/** -p values as the docker CLI parses them (nat.ParsePortSpecs); a bad one is a flag error (125). */
+function parsePublishFlag(specs: string[]) {
+  try {
+    return parsePublish(specs);
+  } catch (e) {
+    throw new CliError(`invalid argument "${specs.at(-1)}" for "-p, --publish" flag: ${(e as Error).message}`, 125);
+  }
 }
 
 /** Finds the image, pulling it as `docker run` does: "Unable to find image ... locally", progress on stderr. */

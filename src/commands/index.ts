@@ -36,6 +36,7 @@ const commands: Record<string, Loader> = {
   logs: () => import("./logs.ts"),
   top: () => import("./top.ts"),
   diff: () => import("./diff.ts"),
+  port: () => import("./port.ts"),
 };
 
 /** `bunker image ls` etc.: group → subcommand → loader. */
@@ -75,7 +76,22 @@ const groups: Record<string, { description: string; commands: Record<string, Loa
       logs: commands.logs!,
       top: commands.top!,
       diff: commands.diff!,
+      port: commands.port!,
       prune: () => import("./container-prune.ts"),
+    },
+  },
+  network: {
+    description: "Manage networks",
+    commands: {
+      create: () => import("./network-create.ts"),
+      ls: () => import("./network-ls.ts"),
+      list: () => import("./network-ls.ts"),
+      inspect: () => import("./network-inspect.ts"),
+      rm: () => import("./network-rm.ts"),
+      remove: () => import("./network-rm.ts"),
+      connect: () => import("./network-connect.ts"),
+      disconnect: () => import("./network-disconnect.ts"),
+      prune: () => import("./network-prune.ts"),
     },
   },
   system: {
@@ -99,6 +115,7 @@ const descriptions: [string, string][] = [
   ["logs", "Fetch the logs of a container"],
   ["top", "Display the running processes of a container"],
   ["diff", "Inspect changes to files or directories on a container's filesystem"],
+  ["port", "List port mappings or a specific mapping for the container"],
   ["pull", "Download an image from a registry"],
   ["images", "List images"],
   ["history", "Show the history of an image"],

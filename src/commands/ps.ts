@@ -4,6 +4,7 @@ import { openBackend } from "./_backend.ts";
 import { humanSize, since, table, renderFormatted } from "./_output.ts";
 import { parseFilters } from "./_filters.ts";
 import { CliError } from "../engine/errors.ts";
+import { displayPorts } from "../engine/network/ports.ts";
 
 /** docker's stringutils.Ellipsis. */
 function ellipsis(s: string, n: number): string {
@@ -36,7 +37,7 @@ export default defineCommand({
       Command: JSON.stringify(noTrunc ? c.Command : ellipsis(c.Command, 20)),
       CreatedAt: new Date(c.Created * 1000).toISOString().replace("T", " ").replace(/\.\d+Z$/, " +0000 UTC"),
       RunningFor: since(c.Created * 1000),
-      Ports: c.Ports.map((p) => `${p.PrivatePort}/${p.Type}`).join(", "),
+      Ports: displayPorts(c.Ports),
       State: c.State,
       Status: c.Status,
       Size: c.SizeRw !== undefined ? `${humanSize(c.SizeRw)} (virtual ${humanSize(c.SizeRootFs ?? 0)})` : "",

@@ -15,6 +15,8 @@ import { randomName, validateName } from "./names.ts";
 import { resolveCapabilities, DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, containerEnv, type ContainerPlan } from "../runtime/spec.ts";
 import { startContainer as runtimeStart } from "../runtime/start.ts";
 import { readContainerStatus, signalContainer, signalNumber, type ContainerStatus } from "../runtime/status.ts";
+import * as network from "../network/index.ts";
+import { publishAll } from "../network/ports.ts";
 
 /** What `create`/`run` ask for, in Docker's terms. */
 export interface CreateOptions {
@@ -34,6 +36,12 @@ export interface CreateOptions {
   labels?: Record<string, string>;
   restart?: RestartPolicy;
   networkMode?: string;
+  /** -p: HostConfig.PortBindings ("80/tcp" -> host bindings); -P: publish every exposed port. */
+  portBindings?: Record<string, { HostIp: string; HostPort: string }[]>;
+  publishAll?: boolean;
+  /** --network-alias and --ip: the endpoint config of the network the container is created on. */
+  networkAliases?: string[];
+  ipv4Address?: string;
   capAdd?: string[];
   capDrop?: string[];
   privileged?: boolean;
@@ -53,7 +61,8 @@ export async function createContainer(engine: Engine, opts: CreateOptions): Prom
   const image = engine.images.resolve(opts.image);
   const ic = image.config.config ?? {};
   const id = randomBytes(32).toString("hex");
-  const hostConfig = buildHostConfig(opts);
+  const hostConfig = buildHostConfig(opts, ic.ExposedPorts);
+  hostConfig.NetworkMode = network.validateNetworkMode(engine, hostConfig.NetworkMode);
   const ep = Array.isArray(opts.entrypoint) && opts.entrypoint.length === 1 ? opts.entrypoint[0]! : opts.entrypoint;
   const entrypoint = ep !== undefined ? (ep === "" || (Array.isArray(ep) && !ep.length) ? null : Array.isArray(ep) ? ep : [ep]) : (ic.Entrypoint ?? null);
   // An entrypoint given on the command line drops the image's Cmd, as Docker does.
@@ -67,7 +76,7 @@ export async function createContainer(engine: Engine, opts: CreateOptions): Prom
     AttachStdin: opts.attach?.stdin ?? false,
     AttachStdout: opts.attach?.stdout ?? false,
     AttachStderr: opts.attach?.stderr ?? false,
-    ...(ic.ExposedPorts ? { ExposedPorts: ic.ExposedPorts } : {}),
+    ...(ic.ExposedPorts || Object.keys(hostConfig.PortBindings ?? {}).length ? { ExposedPorts: { ...(ic.ExposedPorts ?? {}), ...Object.fromEntries(Object.keys(hostConfig.PortBindings ?? {}).map((k) => [k, {}])) } } : {}),
     Tty: opts.tty ?? false,
     OpenStdin: opts.openStdin ?? false,
     StdinOnce: (opts.openStdin ?? false) && (opts.attach?.stdin ?? false),
@@ -109,6 +118,13 @@ export async function createContainer(engine: Engine, opts: CreateOptions): Prom
         if (opts.name !== undefined || attempt > 5 || !(e instanceof EngineError && e.kind === "conflict")) throw e;
       }
     }
+    // The endpoint (and its address) of a bridge network is recorded now and kept until removal.
+    try {
+      network.attachAtCreate(engine, record, { aliases: opts.networkAliases, ip: opts.ipv4Address });
+    } catch (e) {
+      engine.containers.delete(record.id);
+      throw e;
+    }
     const dir = overlayDir(engine, record);
     for (const d of ["diff", "work", "merged"]) mkdirSync(join(dir, d), { recursive: true, mode: 0o700 });
     writeFileSync(join(dir, "lower"), engine.layers.diffDirs(record.topLayer).join(":"));
@@ -122,18 +138,21 @@ export async function createContainer(engine: Engine, opts: CreateOptions): Prom
 }
 
 /** Docker's HostConfig for what was asked. */
-function buildHostConfig(opts: CreateOptions): HostConfig {
+function buildHostConfig(opts: CreateOptions, exposed?: Record<string, object>): HostConfig {
   const restart = opts.restart ?? { Name: "no", MaximumRetryCount: 0 };
   if (opts.autoRemove && restart.Name !== "no" && restart.Name !== "") throw invalidParameter("can't create 'AutoRemove' container with restart policy");
   const securityOpt = opts.securityOpt ?? [];
   for (const s of securityOpt) {
     if (!/^(no-new-privileges(([:=])(true|false))?|seccomp[:=]unconfined|apparmor[:=]unconfined|label[:=]disable)$/.test(s)) throw invalidParameter(`invalid --security-opt: ${JSON.stringify(s)}`);
   }
-  const mode = opts.networkMode ?? "bridge";
-  if (!["bridge", "default", "none", "host"].includes(mode)) throw new EngineError("notFound", `network ${mode} not found`);
+  const mode = opts.networkMode || "bridge";
+  // -P: every port the image exposes gets a free host port at each start.
+  const ports = opts.publishAll ? publishAll(exposed, { ...(opts.portBindings ?? {}) }) : (opts.portBindings ?? {});
   return {
     Binds: null,
     NetworkMode: mode === "default" ? "bridge" : mode,
+    PortBindings: ports,
+    PublishAllPorts: opts.publishAll ?? false,
     RestartPolicy: restart,
     AutoRemove: opts.autoRemove ?? false,
     CapAdd: opts.capAdd?.length ? opts.capAdd : null,
@@ -179,8 +198,7 @@ export async function planFor(engine: Engine, c: Stored): Promise<ContainerPlan>
     capabilities: resolveCapabilities({ capAdd: hc.CapAdd ?? undefined, capDrop: hc.CapDrop ?? undefined, privileged: hc.Privileged }),
     noNewPrivileges: nnp,
     privileged: hc.Privileged,
-    // Until the networking issue, the default ("bridge") network is a private namespace with loopback only.
-    network: hc.NetworkMode === "host" ? ("host" as const) : hc.NetworkMode === "none" ? ("none" as const) : ("private" as const),
+      network: hc.NetworkMode === "host" ? ("host" as const) : hc.NetworkMode === "none" ? ("none" as const) : ("private" as const),
     binds: [],
     maskedPaths: hc.Privileged ? [] : [...DEFAULT_MASKED_PATHS],
     readonlyPaths: hc.Privileged ? [] : [...DEFAULT_READONLY_PATHS],
@@ -189,7 +207,9 @@ export async function planFor(engine: Engine, c: Stored): Promise<ContainerPlan>
     logMaxFile: log["max-file"] ? Number(log["max-file"]) : undefined,
     restart: { name: (hc.RestartPolicy.Name || "no") as ContainerPlan["restart"]["name"], maxRetries: hc.RestartPolicy.MaximumRetryCount || undefined },
   };
-  return { ...base, env: containerEnv(base) };
+  // Bridge networks and container:<name>: veths, published ports, DNS and /etc files (src/engine/network).
+  const net = hc.NetworkMode === "host" || hc.NetworkMode === "none" ? {} : await network.networkPlan(engine, c);
+  return { ...base, ...net, env: containerEnv(base) };
 }
 
 /** The container's runtime status (never started = created). */
@@ -219,7 +239,10 @@ export async function startContainer(engine: Engine, ref: string, opts: StartOpt
   // A stop request from an earlier stop must not suppress this run's restart policy.
   rmSync(join(c.dir, "stop-requested"), { force: true });
   try {
-    const started = await runtimeStart(plan, opts.attach ? "attached" : "detached", { dataRoot: engine.root.root, ...opts.attach });
+    const started = await runtimeStart(plan, opts.attach ? "attached" : "detached", { dataRoot: engine.root.root, ...opts.attach }).catch((e) => {
+      throw plan.hostPorts?.length ? network.startError(engine, c, e) : e;
+    });
+    if (plan.hostPorts?.length) network.networkStarted(engine, c);
     engine.events.publish({ Type: "container", Action: "start", id: c.id, from: c.imageRef, name: c.name });
     return { ...started, alreadyRunning: false as const };
   } catch (e) {
@@ -260,6 +283,7 @@ export async function stopContainer(engine: Engine, ref: string, opts: { timeout
     } catch {}
     if (!(await until(c, stopped, 10_000))) throw new EngineError("system", `cannot stop container: ${c.id}: tried to kill container, but did not receive an exit event`);
   }
+  network.releasePorts(engine, c.id); // Docker unpublishes at stop; the next start programs them again
   engine.events.publish({ Type: "container", Action: "stop", id: c.id, from: c.imageRef, name: c.name });
   return { wasRunning: true };
 }
@@ -300,6 +324,8 @@ export async function removeContainer(engine: Engine, ref: string, opts: { force
 
 /** Deletes the row first (so a crash leaves only garbage GC removes), then the files. */
 async function deleteContainerFiles(engine: Engine, c: Stored) {
+  // Published-port rules, address claims and DNS names go first: they are found through the rows.
+  if (c.hostConfig.NetworkMode !== "host" && c.hostConfig.NetworkMode !== "none") network.containerRemoved(engine, c);
   engine.containers.delete(c.id);
   // The overlay was mounted only inside the container's mount namespace, which died with it: nothing to unmount.
   rmSync(overlayDir(engine, c), { recursive: true, force: true });

@@ -9,6 +9,7 @@ import { humanDuration } from "../units.ts";
 import type { ContainerStatus } from "../runtime/status.ts";
 import { dirSize, displayImage, matchLabels, reapAutoRemoved, stateName, statusOf } from "./manager.ts";
 import type { ContainerRecord } from "./types.ts";
+import { containerPorts, networkSettings } from "../network/index.ts";
 
 type Stored = ContainerRecord & { topLayer: string | null };
 
@@ -92,7 +93,7 @@ export async function listContainers(engine: Engine, opts: { all?: boolean; limi
       ImageID: c.image,
       Command: commandLine(c),
       Created: Math.floor(c.created / 1000),
-      Ports: Object.keys(c.config.ExposedPorts ?? {}).map((p) => ({ PrivatePort: Number(p.split("/")[0]), Type: p.split("/")[1] ?? "tcp" })),
+      Ports: containerPorts(engine, c, state === "running"),
       Labels: c.config.Labels ?? {},
       State: state,
       Status: statusText(st),
@@ -157,20 +158,7 @@ export async function inspectContainer(engine: Engine, ref: string, opts: { size
     ...(sizeRw !== undefined ? { SizeRw: sizeRw, SizeRootFs: sizeRw + (engine.images.get(c.image)?.size ?? 0) } : {}),
     Mounts: [],
     Config: c.config,
-    NetworkSettings: {
-      Bridge: "",
-      SandboxID: "",
-      SandboxKey: "",
-      Ports: {},
-      HairpinMode: false,
-      LinkLocalIPv6Address: "",
-      LinkLocalIPv6PrefixLen: 0,
-      Gateway: "",
-      IPAddress: "",
-      IPPrefixLen: 0,
-      MacAddress: "",
-      Networks: { [c.hostConfig.NetworkMode]: { IPAMConfig: null, Links: null, Aliases: null, NetworkID: "", EndpointID: "", Gateway: "", IPAddress: "", IPPrefixLen: 0, MacAddress: "" } },
-    },
+    NetworkSettings: networkSettings(engine, c, state === "running", st.pid),
   };
 }
 

@@ -37,6 +37,9 @@ export interface RestartPolicy {
 export interface HostConfig {
   Binds: string[] | null;
   NetworkMode: string;
+  /** -p / -P: "80/tcp" -> [{ HostIp, HostPort }] ("" = any address / a free port); absent on old records. */
+  PortBindings?: Record<string, { HostIp: string; HostPort: string }[]> | null;
+  PublishAllPorts?: boolean;
   RestartPolicy: RestartPolicy;
   AutoRemove: boolean;
   CapAdd: string[] | null;

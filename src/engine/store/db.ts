@@ -68,8 +68,44 @@ CREATE INDEX IF NOT EXISTS containers_image ON containers(image_id);
 CREATE INDEX IF NOT EXISTS containers_top_layer ON containers(top_layer);
 `;
 
+const networks = `
+CREATE TABLE IF NOT EXISTS networks (
+  id          TEXT PRIMARY KEY,   -- 64 hex
+  name        TEXT NOT NULL UNIQUE,
+  driver      TEXT NOT NULL,      -- bridge, host, null
+  bridge      TEXT,               -- the host bridge (bunker0, bk-<id12>); NULL for host/none
+  subnet      TEXT,               -- CIDR
+  gateway     TEXT,
+  internal    INTEGER NOT NULL DEFAULT 0,
+  labels      TEXT NOT NULL,      -- JSON
+  options     TEXT NOT NULL,      -- JSON, Docker's driver options
+  created_at  INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS endpoints (
+  id           TEXT PRIMARY KEY,  -- 64 hex; the host veth is "bk" + its first 12
+  container_id TEXT NOT NULL REFERENCES containers(id) ON DELETE CASCADE,
+  network_id   TEXT NOT NULL REFERENCES networks(id),
+  ip           TEXT NOT NULL,     -- kept from first start to removal, so restarts keep their address
+  mac          TEXT NOT NULL,
+  aliases      TEXT NOT NULL,     -- JSON array (--network-alias)
+  position     INTEGER NOT NULL,  -- eth<position> inside the container
+  UNIQUE (container_id, network_id),
+  UNIQUE (network_id, ip)
+);
+CREATE INDEX IF NOT EXISTS endpoints_network ON endpoints(network_id);
+CREATE TABLE IF NOT EXISTS port_mappings (
+  container_id   TEXT NOT NULL REFERENCES containers(id) ON DELETE CASCADE,
+  proto          TEXT NOT NULL,
+  host_ip        TEXT NOT NULL,   -- 0.0.0.0 for any
+  host_port      INTEGER NOT NULL,
+  container_port INTEGER NOT NULL,
+  PRIMARY KEY (proto, host_port, host_ip)
+);
+CREATE INDEX IF NOT EXISTS port_mappings_container ON port_mappings(container_id);
+`;
+
 /** Schema migrations, applied in order; PRAGMA user_version counts how many ran. */
-const migrations = [schema, containers];
+const migrations = [schema, containers, networks];
 
 /** Opens (creating if needed) the metadata database at `path`. */
 export function openDatabase(path: string): Database {

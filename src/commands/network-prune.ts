@@ -1,0 +1,28 @@
+/** `bunker network prune`: removes user networks no container uses. */
+import { defineCommand } from "./_cli.ts";
+import { openEngine } from "./_engine.ts";
+import { parseFilters } from "./_filters.ts";
+import { pruneNetworks } from "../engine/network/index.ts";
+
+export default defineCommand({
+  meta: { name: "prune", description: "Remove all unused networks", usage: "[OPTIONS]" },
+  flags: {
+    filter: { type: "string", multiple: true, description: 'Provide filter values (e.g. "until=<timestamp>")', valueHint: "filter" },
+    force: { type: "boolean", alias: "f", description: "Do not prompt for confirmation" },
+  },
+  args: { max: 0 },
+  async run({ flags, global }) {
+    if (!flags.force) {
+      process.stdout.write("WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue? [y/N] ");
+      let answer = "";
+      for await (const line of console) {
+        answer = line;
+        break;
+      }
+      if (!/^y(es)?$/i.test(answer.trim())) return 0;
+    }
+    const r = pruneNetworks(await openEngine(global), { filters: parseFilters(flags.filter) });
+    if (r.NetworksDeleted?.length) console.log(["Deleted Networks:", ...r.NetworksDeleted, ""].join("\n"));
+    return 0;
+  },
+});

@@ -1,0 +1,149 @@
+/**
+ * IPv4 address management. Subnets and addresses are plain numbers here (pure, unit-tested); which address a
+ * container holds is recorded in the database (endpoints) and claimed host-wide in /run/bunker/ipam, because
+ * a bridge and its subnet are host-wide while each data root has its own database: two data roots (or two
+ * engines) sharing bunker0 must never hand out the same address. A claim is a file created with O_EXCL, so
+ * it is atomic across processes without a lock, and /run empties on reboot, when no container runs anyway.
+ */
+import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import { invalidParameter } from "../errors.ts";
+
+/** "10.1.2.3" -> number. */
+export function ipToNum(ip: string): number {
+  const p = ip.split(".").map(Number);
+  if (p.length !== 4 || p.some((x) => !Number.isInteger(x) || x < 0 || x > 255)) throw invalidParameter(`invalid IP address: ${ip}`);
+  return ((p[0]! << 24) >>> 0) + (p[1]! << 16) + (p[2]! << 8) + p[3]!;
+}
+
+/** number -> "10.1.2.3". */
+export function numToIp(n: number): string {
+  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join(".");
+}
+
+/** A parsed CIDR: network address, prefix length, and the address as written (for --bip's gateway). */
+export interface Cidr {
+  network: number;
+  prefix: number;
+  address: number;
+}
+
+export function parseCidr(cidr: string): Cidr {
+  const m = /^(\d+\.\d+\.\d+\.\d+)\/(\d+)$/.exec(cidr.trim());
+  if (!m || Number(m[2]) > 32) throw invalidParameter(`invalid CIDR address: ${cidr}`);
+  const prefix = Number(m[2]);
+  const address = ipToNum(m[1]!);
+  return { network: (address & maskOf(prefix)) >>> 0, prefix, address };
+}
+
+export const maskOf = (prefix: number) => (prefix === 0 ? 0 : (~0 << (32 - prefix)) >>> 0);
+export const cidrString = (c: { network: number; prefix: number }) => `${numToIp(c.network)}/${c.prefix}`;
+
+/** True when two subnets share any address. */
+export function overlaps(a: { network: number; prefix: number }, b: { network: number; prefix: number }): boolean {
+  const p = Math.min(a.prefix, b.prefix);
+  return ((a.network & maskOf(p)) >>> 0) === ((b.network & maskOf(p)) >>> 0);
+}
+
+/** The first subnet of `size` bits from the pools that overlaps none of `taken`, as libnetwork picks one. */
+export function pickSubnet(pools: { base: string; size: number }[], taken: { network: number; prefix: number }[]): Cidr | undefined {
+  for (const pool of pools) {
+    const base = parseCidr(pool.base);
+    if (pool.size < base.prefix || pool.size > 30) continue;
+    const count = 2 ** (pool.size - base.prefix);
+    for (let i = 0; i < count; i++) {
+      const cand = { network: (base.network + i * 2 ** (32 - pool.size)) >>> 0, prefix: pool.size, address: 0 };
+      if (!taken.some((t) => overlaps(t, cand))) return { ...cand, address: cand.network + 1 };
+    }
+  }
+  return undefined;
+}
+
+/** Subnets the host already routes (/proc/net/route: little-endian hex), so a new network avoids them. */
+export function hostRoutes(text: string): { network: number; prefix: number }[] {
+  const out: { network: number; prefix: number }[] = [];
+  for (const line of text.split("\n").slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 8) continue;
+    const le = (h: string) => {
+      const n = parseInt(h, 16);
+      return (((n & 255) << 24) | (((n >>> 8) & 255) << 16) | (((n >>> 16) & 255) << 8) | (n >>> 24)) >>> 0;
+    };
+    const dst = le(f[1]!);
+    const mask = le(f[7]!);
+    if (mask === 0) continue; // the default route overlaps everything and means nothing here
+    const prefix = Math.clz32(~mask >>> 0); // a contiguous mask: its inverse's leading zeros are its ones
+    out.push({ network: dst, prefix });
+  }
+  return out;
+}
+
+/** Docker's MAC for an address: 02:42 then the four address bytes. */
+export function macFor(ip: string): string {
+  const n = ipToNum(ip);
+  return ["02", "42", ...[n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].map((b) => b.toString(16).padStart(2, "0"))].join(":");
+}
+
+/** Where claims live: one directory per bridge, one file per claimed address. */
+export const CLAIMS_DIR = process.env.BUNKER_RUN_DIR ? join(process.env.BUNKER_RUN_DIR, "ipam") : "/run/bunker/ipam";
+
+/** Claims `ip` on `bridge` for an owner ("<data root> <container id>"); true if it is now ours (or already was). */
+export function claim(bridge: string, ip: string, owner: string): boolean {
+  const dir = join(CLAIMS_DIR, bridge);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const path = join(dir, ip);
+  try {
+    const fd = openSync(path, "wx", 0o600);
+    writeSync(fd, owner);
+    closeSync(fd);
+    return true;
+  } catch (e: any) {
+    if (e?.code !== "EEXIST") throw e;
+    try {
+      return readFileSync(path, "utf8") === owner;
+    } catch {
+      return false;
+    }
+  }
+}
+
+/** Drops a claim if `owner` holds it. */
+export function release(bridge: string, ip: string, owner: string): void {
+  const path = join(CLAIMS_DIR, bridge, ip);
+  try {
+    if (readFileSync(path, "utf8") === owner) rmSync(path, { force: true });
+  } catch {}
+}
+
+/** Every claim on a bridge: ip -> owner. */
+export function claims(bridge: string): Map<string, string> {
+  const out = new Map<string, string>();
+  let names: string[] = [];
+  try {
+    names = readdirSync(join(CLAIMS_DIR, bridge));
+  } catch {
+    return out;
+  }
+  for (const n of names) {
+    try {
+      out.set(n, readFileSync(join(CLAIMS_DIR, bridge, n), "utf8"));
+    } catch {}
+  }
+  return out;
+}
+
+/**
+ * A free address in the subnet, claimed for `owner`: the lowest not used in this data root and claimable
+ * host-wide (network, gateway and broadcast excluded).
+ */
+export function allocate(bridge: string, subnet: Cidr, gateway: number, used: Set<string>, owner: string): string {
+  const size = 2 ** (32 - subnet.prefix);
+  for (let i = 1; i < size - 1; i++) {
+    const n = (subnet.network + i) >>> 0;
+    if (n === gateway) continue;
+    const ip = numToIp(n);
+    if (used.has(ip)) continue;
+    if (claim(bridge, ip, owner)) return ip;
+  }
+  throw invalidParameter(`no available IPv4 addresses on this network's address pools: ${cidrString(subnet)}`);
+}

@@ -1,0 +1,120 @@
+/**
+ * Published ports in Docker's terms, as pure functions: parsing `-p` specs (the docker CLI's nat.ParsePortSpec),
+ * the PortBindings / NetworkSettings.Ports shapes, and the strings `ps` and `port` print.
+ */
+import { invalidParameter } from "../errors.ts";
+
+/** HostConfig.PortBindings: "80/tcp" -> [{ HostIp, HostPort }] ("" = any address / a free port). */
+export type PortBindings = Record<string, { HostIp: string; HostPort: string }[]>;
+
+/** One host port actually programmed for a running container. */
+export interface PortMapping {
+  proto: "tcp" | "udp";
+  hostIp: string;
+  hostPort: number;
+  containerPort: number;
+}
+
+const PORT = /^\d+$/;
+
+function portNumber(raw: string, what: string): number {
+  if (!PORT.test(raw) || Number(raw) < 1 || Number(raw) > 65535) throw invalidParameter(`invalid ${what}: ${raw}`);
+  return Number(raw);
+}
+
+/** "a-b" or "a" -> [a..b]. */
+function portRange(raw: string, what: string): number[] {
+  const [lo, hi] = raw.split("-");
+  const a = portNumber(lo!, what);
+  const b = hi === undefined ? a : portNumber(hi, what);
+  if (b < a) throw invalidParameter(`invalid range specified for ${what}: ${raw}`);
+  return Array.from({ length: b - a + 1 }, (_, i) => a + i);
+}
+
+/**
+ * `-p [IP:][HOST:]CONTAINER[/PROTO]` (ranges allowed) merged into PortBindings and the exposed-port set, as
+ * the docker CLI does before it calls the API.
+ */
+export function parsePublish(specs: string[], into: PortBindings = {}): PortBindings {
+  for (const spec of specs) {
+    let rest = spec;
+    let proto = "tcp";
+    const slash = rest.lastIndexOf("/");
+    if (slash >= 0) {
+      proto = rest.slice(slash + 1).toLowerCase();
+      rest = rest.slice(0, slash);
+    }
+    if (proto !== "tcp" && proto !== "udp" && proto !== "sctp") throw invalidParameter(`invalid proto: ${proto}`);
+    let ip = "";
+    let host = "";
+    let ctr = rest;
+    // IPv6 host addresses come in brackets: [::1]:8080:80.
+    const m = /^(?:(\[[^\]]*\]|[^:]*):)?(?:([^:]*):)?([^:]+)$/.exec(rest);
+    if (!m) throw invalidParameter(`invalid port format for --publish: ${spec}`);
+    if (m[2] !== undefined) {
+      ip = m[1] ?? "";
+      host = m[2];
+    } else if (m[1] !== undefined) host = m[1];
+    ctr = m[3]!;
+    ip = ip.replace(/^\[|\]$/g, "");
+    if (ip && !/^\d+\.\d+\.\d+\.\d+$/.test(ip) && !ip.includes(":")) throw invalidParameter(`invalid IP address: ${ip}`);
+    if (ip.includes(":")) throw invalidParameter(`IPv6 host addresses are not supported: ${ip}`);
+    if (proto === "sctp") throw invalidParameter("sctp ports are not supported");
+    const ctrPorts = portRange(ctr, "containerPort");
+    const hostPorts = host ? portRange(host, "hostPort") : [];
+    if (hostPorts.length > 1 && hostPorts.length !== ctrPorts.length) throw invalidParameter(`invalid ranges specified for container and host Ports: ${ctr} and ${host}`);
+    ctrPorts.forEach((p, i) => {
+      const key = `${p}/${proto}`;
+      const hp = hostPorts.length === 1 && ctrPorts.length > 1 ? `${hostPorts[0]}` : hostPorts[i] !== undefined ? String(hostPorts[i]) : "";
+      (into[key] ??= []).push({ HostIp: ip, HostPort: hp });
+    });
+  }
+  return into;
+}
+
+/** "80/tcp" keys of the ports an image EXPOSEs, for `-P`: each gets a free host port. */
+export function publishAll(exposed: Record<string, object> | undefined, into: PortBindings = {}): PortBindings {
+  for (const key of Object.keys(exposed ?? {})) {
+    const k = key.includes("/") ? key : `${key}/tcp`;
+    if (!into[k]) into[k] = [{ HostIp: "", HostPort: "" }];
+  }
+  return into;
+}
+
+/** NetworkSettings.Ports of a running container: every exposed port, null where nothing is published. */
+export function networkSettingsPorts(exposed: Record<string, object> | undefined, mappings: PortMapping[]): Record<string, { HostIp: string; HostPort: string }[] | null> {
+  const out: Record<string, { HostIp: string; HostPort: string }[] | null> = {};
+  for (const k of Object.keys(exposed ?? {})) out[k.includes("/") ? k : `${k}/tcp`] = null;
+  for (const m of mappings) (out[`${m.containerPort}/${m.proto}`] ??= [])!.push({ HostIp: m.hostIp, HostPort: String(m.hostPort) });
+  return out;
+}
+
+/** ps's PORTS column (the docker CLI's DisplayablePorts): "0.0.0.0:8080->80/tcp, 6379/tcp", ranges merged. */
+export function displayPorts(ports: { PrivatePort: number; Type: string; IP?: string; PublicPort?: number }[]): string {
+  const groups = new Map<string, { first: number; last: number; pubFirst?: number; pubLast?: number }[]>();
+  const order: string[] = [];
+  const sorted = [...ports].sort((a, b) => (a.Type === b.Type ? (a.IP ?? "").localeCompare(b.IP ?? "") || a.PrivatePort - b.PrivatePort : a.Type.localeCompare(b.Type)));
+  for (const p of sorted) {
+    const key = p.PublicPort ? `${p.IP ?? ""}|${p.Type}` : `|${p.Type}|private`;
+    if (!groups.has(key)) groups.set(key, []), order.push(key);
+    const list = groups.get(key)!;
+    const last = list[list.length - 1];
+    if (last && last.last + 1 === p.PrivatePort && (p.PublicPort === undefined ? last.pubLast === undefined : last.pubLast !== undefined && last.pubLast + 1 === p.PublicPort)) {
+      last.last = p.PrivatePort;
+      if (p.PublicPort !== undefined) last.pubLast = p.PublicPort;
+    } else list.push({ first: p.PrivatePort, last: p.PrivatePort, pubFirst: p.PublicPort, pubLast: p.PublicPort });
+  }
+  const out: string[] = [];
+  for (const key of order) {
+    const [ip, type] = key.split("|");
+    for (const g of groups.get(key)!) {
+      const priv = g.first === g.last ? `${g.first}` : `${g.first}-${g.last}`;
+      if (g.pubFirst === undefined) out.push(`${priv}/${type}`);
+      else {
+        const pub = g.pubFirst === g.pubLast ? `${g.pubFirst}` : `${g.pubFirst}-${g.pubLast}`;
+        out.push(`${ip}:${pub}->${priv}/${type}`);
+      }
+    }
+  }
+  return out.join(", ");
+}
