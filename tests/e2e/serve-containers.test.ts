@@ -1,0 +1,257 @@
+/**
+ * Containers through `dist/bunker serve`, driven by the real docker CLI 28 (/usr/local/bin/docker): run
+ * (pulling first, -d, --rm with the exit code, a missing or non-executable command, -i with piped stdin,
+ * -it through a pty), ps, logs -f, exec (-it, -d, exit codes, 127), stop, start, restart, kill, rm -f,
+ * inspect, top, rename, wait, container prune, system df and events. Where the in-process `dist/bunker`
+ * shows the same data, the outputs must be equal.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { chmodSync, existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+import { BUNKER, bunkerAt, freshDataRoot, type Result } from "../helpers/bunker.ts";
+import { ensureTestbed, startRegistry, type Registry } from "../helpers/registry.ts";
+
+const DOCKER = "/usr/local/bin/docker";
+const root = process.getuid?.() === 0;
+const ready = root && existsSync(DOCKER) && existsSync("/usr/bin/script");
+
+let reg: Registry;
+let dir: string;
+let sock: string;
+let daemon: Subprocess<"ignore", "pipe", "pipe">;
+let b: ReturnType<typeof bunkerAt>;
+let t0: number;
+
+function dockerEnv(): Record<string, string> {
+  return { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir, DOCKER_CONFIG: join(dir, "docker-config"), DOCKER_HOST: `unix://${sock}` };
+}
+
+async function docker(args: string[], stdin?: string, timeout = 60_000): Promise<Result> {
+  const proc = Bun.spawn([DOCKER, ...args], { stdin: stdin === undefined ? "ignore" : new TextEncoder().encode(stdin), stdout: "pipe", stderr: "pipe", env: dockerEnv(), timeout });
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  return { code, stdout, stderr };
+}
+
+async function dockerOk(args: string[]): Promise<string> {
+  const r = await docker(args);
+  if (r.code !== 0) throw new Error(`docker ${args.join(" ")} exited ${r.code}\n${r.stdout}\n${r.stderr}`);
+  return r.stdout;
+}
+
+/** Runs a docker command on a pty (script(1)), typing `input` once it started; returns the exit code and what the terminal showed. */
+async function dockerOnPty(cmd: string, input: string[]): Promise<{ code: number; out: string }> {
+  const proc = Bun.spawn(["script", "-qfec", `${DOCKER} ${cmd}`, "/dev/null"], { stdin: "pipe", stdout: "pipe", stderr: "pipe", env: { ...dockerEnv(), TERM: "xterm" }, timeout: 60_000 });
+  const out = new Response(proc.stdout).text();
+  for (const line of input) {
+    await Bun.sleep(600);
+    proc.stdin.write(line);
+    await proc.stdin.flush();
+  }
+  const code = await proc.exited;
+  return { code, out: await out };
+}
+
+/** Output of two commands that show times ("2 seconds ago"): equal, allowing a retry across a second boundary. */
+async function sameOutput(viaDaemon: () => Promise<string>, inProcess: () => Promise<string>) {
+  let a = "";
+  let c = "";
+  for (let i = 0; i < 3; i++) {
+    [a, c] = [await viaDaemon(), await inProcess()];
+    if (a === c) break;
+  }
+  expect(a).toBe(c);
+}
+
+async function waitForSocket(path: string, ms = 10_000) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    try {
+      if ((await fetch("http://x/_ping", { unix: path } as RequestInit)).status === 200) return;
+    } catch {}
+    await Bun.sleep(50);
+  }
+  throw new Error(`daemon did not answer on ${path}`);
+}
+
+async function until(cond: () => Promise<boolean> | boolean, ms = 10_000) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await cond()) return;
+    await Bun.sleep(50);
+  }
+  throw new Error("condition not met in time");
+}
+
+beforeAll(async () => {
+  if (!ready) return;
+  await ensureTestbed();
+  reg = await startRegistry({ auth: "none" });
+  dir = mkdtempSync(join(tmpdir(), "bunker-serve-ctr-"));
+  chmodSync(dir, 0o755);
+  sock = join(dir, "bunker.sock");
+  const dataRoot = freshDataRoot();
+  b = bunkerAt(dataRoot, ["--registry-mirror", reg.url]);
+  t0 = Math.floor(Date.now() / 1000) - 1;
+  daemon = Bun.spawn([BUNKER, "serve", "-H", `unix://${sock}`, "--data-root", dataRoot, "--registry-mirror", reg.url], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  await waitForSocket(sock);
+}, 900_000);
+
+afterAll(async () => {
+  if (!ready) return;
+  const ids = (await docker(["ps", "-aq", "--no-trunc"])).stdout.trim();
+  if (ids) await docker(["rm", "-f", ...ids.split("\n")]);
+  daemon.kill("SIGTERM");
+  await daemon.exited;
+  await reg?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe.skipIf(!ready)("docker CLI runs containers on bunker serve", () => {
+  test("run pulls a missing image, then --rm passes the exit code and leaves nothing", async () => {
+    const r = await docker(["run", "--rm", "alpine", "sh", "-c", "echo out; echo err >&2; exit 3"]);
+    expect(r.code).toBe(3);
+    expect(r.stdout).toBe("out\n");
+    expect(r.stderr).toContain("Unable to find image 'alpine:latest' locally");
+    expect(r.stderr).toEndWith("err\n");
+    expect((await docker(["run", "--rm", "alpine", "true"])).code).toBe(0);
+    expect(await dockerOk(["ps", "-aq"])).toBe("");
+  });
+
+  test("run errors: missing command 127, not executable 126, missing image with --pull never 125; --rm removes them", async () => {
+    const missing = await docker(["run", "--rm", "alpine", "nope"]);
+    expect(missing.code).toBe(127);
+    expect(missing.stderr).toContain('executable file not found in $PATH');
+    const ours = await b.run(["run", "--rm", "alpine", "nope"]);
+    expect(ours.code).toBe(127);
+    expect(missing.stderr.split("\n")[0]!.replace(/^docker: /, "")).toBe(ours.stderr.split("\n")[0]!.replace(/^bunker: /, ""));
+    expect((await docker(["run", "--rm", "alpine", "/etc"])).code).toBe(126);
+    const never = await docker(["run", "--pull", "never", "--rm", "nosuchimage"]);
+    expect(never.code).toBe(125);
+    expect(never.stderr).toContain("No such image: nosuchimage:latest");
+    expect(await dockerOk(["ps", "-aq"])).toBe("");
+  });
+
+  test("run -i with piped stdin; run -it through a pty", async () => {
+    const piped = await docker(["run", "-i", "--rm", "alpine", "sh", "-c", "cat; echo done"], "line1\nline2\n");
+    expect(piped.code).toBe(0);
+    expect(piped.stdout).toBe("line1\nline2\ndone\n");
+    const it = await dockerOnPty("run -it --rm alpine sh", ["echo tty-$((6*7))\r", "exit 5\r"]);
+    expect(it.code).toBe(5);
+    expect(it.out).toContain("tty-42");
+    expect(await dockerOk(["ps", "-aq"])).toBe("");
+  });
+
+  test("run -d, ps, inspect, logs (and -f) as the in-process CLI shows them", async () => {
+    const id = (await dockerOk(["run", "-d", "--name", "ticker", "-l", "app=ticker", "alpine", "sh", "-c", "for i in 1 2 3 4 5; do echo tick $i; echo tock $i >&2; sleep 0.2; done"])).trim();
+    expect(id).toMatch(/^[0-9a-f]{64}$/);
+    // logs -f follows until the container exits.
+    const f = await docker(["logs", "-f", "ticker"]);
+    expect(f.stdout).toBe("tick 1\ntick 2\ntick 3\ntick 4\ntick 5\n");
+    expect(f.stderr).toBe("tock 1\ntock 2\ntock 3\ntock 4\ntock 5\n");
+    for (const args of [["logs", "ticker"], ["logs", "--tail", "2", "-t", "ticker"], ["logs", "--since", "1h", "ticker"]]) {
+      const [d, o] = [await docker(args), await b.run(args)];
+      expect(d.stdout).toBe(o.stdout);
+      expect(d.stderr).toBe(o.stderr);
+    }
+    await dockerOk(["run", "-d", "--name", "sleeper", "alpine", "sleep", "1000"]);
+    await dockerOk(["create", "--name", "fresh", "alpine", "echo"]);
+    await sameOutput(() => dockerOk(["ps", "-a"]), () => b.ok(["ps", "-a"]));
+    await sameOutput(() => dockerOk(["ps"]), () => b.ok(["ps"]));
+    await sameOutput(() => dockerOk(["ps", "-a", "--no-trunc", "-s", "--filter", "label=app=ticker"]), () => b.ok(["ps", "-a", "--no-trunc", "-s", "--filter", "label=app=ticker"]));
+    expect((await dockerOk(["ps", "-q", "--filter", "status=exited"])).trim()).toBe(id.slice(0, 12)); // a status filter shows all states
+    expect((await dockerOk(["ps", "-aq", "--filter", "status=exited", "--no-trunc"])).trim()).toBe(id);
+    for (const ref of ["ticker", "sleeper", "fresh"]) expect(JSON.parse(await dockerOk(["inspect", ref]))).toEqual(JSON.parse(await b.ok(["inspect", ref])));
+    expect((await dockerOk(["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}} {{.Config.Labels.app}}", "ticker"])).trim()).toBe("exited 0 ticker");
+    const none = await docker(["inspect", "nothing-here"]);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toContain("No such object: nothing-here");
+  });
+
+  test("exec: output, exit codes, 127 for a missing command, -d, -e/-w/-u, -it through a pty", async () => {
+    const r = await docker(["exec", "sleeper", "sh", "-c", "echo out; echo err >&2; exit 4"]);
+    expect([r.code, r.stdout, r.stderr]).toEqual([4, "out\n", "err\n"]);
+    const missing = await docker(["exec", "sleeper", "nope"]);
+    expect(missing.code).toBe(127);
+    expect(missing.stdout + missing.stderr).toContain("executable file not found");
+    expect((await dockerOk(["exec", "-e", "A=1", "-w", "/tmp", "-u", "1000:1000", "sleeper", "sh", "-c", "echo $A $(pwd) $(id -u):$(id -g)"])).trim()).toBe("1 /tmp 1000:1000");
+    expect((await docker(["exec", "-d", "sleeper", "sh", "-c", "echo bg > /tmp/bg"])).code).toBe(0);
+    await until(async () => (await docker(["exec", "sleeper", "cat", "/tmp/bg"])).stdout === "bg\n");
+    expect((await docker(["exec", "-i", "sleeper", "sh", "-c", "wc -l"], "a\nb\nc\n")).stdout.trim()).toBe("3");
+    const it = await dockerOnPty("exec -it sleeper sh", ["tty; echo pty-$((2*21))\r", "exit 6\r"]);
+    expect(it.code).toBe(6);
+    expect(it.out).toContain("pty-42");
+    expect(it.out).toContain("/dev/pts/");
+    const stopped = await docker(["exec", "fresh", "true"]);
+    expect(stopped.code).toBe(1);
+    expect(stopped.stderr).toMatch(/is not running/);
+  });
+
+  test("top, rename, stop/start/restart/kill, wait", async () => {
+    const top = await dockerOk(["top", "sleeper"]);
+    expect(top.split("\n")[0]).toMatch(/^UID\s+PID\s+PPID\s+C\s+STIME\s+TTY\s+TIME\s+CMD$/);
+    expect(top).toContain("sleep 1000");
+    expect(await dockerOk(["top", "sleeper", "-o", "pid,args"])).toContain("sleep 1000");
+    expect(await dockerOk(["rename", "sleeper", "napper"])).toBe("");
+    expect((await docker(["inspect", "sleeper"])).code).toBe(1);
+    expect(await dockerOk(["stop", "-t", "1", "napper"])).toBe("napper\n");
+    expect((await dockerOk(["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "napper"])).trim()).toBe("exited 137");
+    expect(await dockerOk(["stop", "napper"])).toBe("napper\n"); // 304: already stopped
+    expect(await dockerOk(["start", "napper"])).toBe("napper\n");
+    expect(await dockerOk(["restart", "-t", "0", "napper"])).toBe("napper\n");
+    expect((await dockerOk(["inspect", "-f", "{{.State.Running}}", "napper"])).trim()).toBe("true");
+    const waiting = docker(["wait", "napper"]);
+    await Bun.sleep(300);
+    expect(await dockerOk(["kill", "napper"])).toBe("napper\n");
+    expect(await waiting).toMatchObject({ code: 0, stdout: "137\n" });
+    const again = await docker(["kill", "napper"]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/^Error response from daemon: cannot kill container: napper: container [0-9a-f]{64} is not running/);
+    expect((await docker(["wait", "ticker"])).stdout).toBe("0\n");
+    const missing = await docker(["wait", "nothing-here"]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain("No such container: nothing-here");
+  });
+
+  test("rm -f of a running container, rm of a running one without -f, rm of a missing one", async () => {
+    await dockerOk(["run", "-d", "--name", "doomed", "alpine", "sleep", "1000"]);
+    const refused = await docker(["rm", "doomed"]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('cannot remove container "/doomed": container is running: stop the container before removing or force remove');
+    expect(refused.stderr).toBe((await b.run(["rm", "doomed"])).stderr);
+    expect(await dockerOk(["rm", "-f", "doomed"])).toBe("doomed\n");
+    const missing = await docker(["rm", "-f", "doomed"]);
+    expect(missing.code).toBe(0); // docker rm -f of a missing container prints the error and exits 0
+    expect(missing.stderr).toContain("No such container: doomed");
+  });
+
+  test("system df counts containers; container prune removes the stopped ones", async () => {
+    // The images line as bunker's own (its containers line is the CLI's to fill in).
+    const imagesLine = (t: string) => t.split("\n").find((l) => l.startsWith("Images"));
+    expect(imagesLine(await dockerOk(["system", "df"]))).toBe(imagesLine(await b.ok(["system", "df"])));
+    const df = await dockerOk(["system", "df", "--format", "{{.Type}} {{.TotalCount}} {{.Active}}"]);
+    expect(df).toContain("Containers 3 0");
+    expect(df).toContain("Images 1 1");
+    const out = await dockerOk(["container", "prune", "-f"]);
+    expect(out).toMatch(/^Deleted Containers:\n([0-9a-f]{64}\n){3}\nTotal reclaimed space: /);
+    expect(await dockerOk(["ps", "-aq"])).toBe("");
+  });
+
+  test("events: the container lifecycle with full IDs, exit codes and signals", async () => {
+    const id = (await dockerOk(["run", "-d", "--name", "evt", "-l", "team=x", "alpine", "sleep", "1000"])).trim();
+    await dockerOk(["exec", "evt", "true"]);
+    await dockerOk(["stop", "-t", "0", "evt"]);
+    await dockerOk(["rm", "evt"]);
+    await dockerOk(["run", "--rm", "--name", "quick", "alpine", "sh", "-c", "exit 2"]).catch(() => {});
+    const until = String(Math.floor(Date.now() / 1000) + 1);
+    const out = await dockerOk(["events", "--since", String(t0), "--until", until, "--filter", "container=evt", "--format", "{{.Action}} {{.Actor.ID}} {{.Actor.Attributes.name}} {{.Actor.Attributes.team}} {{.Actor.Attributes.exitCode}} {{.Actor.Attributes.signal}}"]);
+    const lines = out.trim().split("\n");
+    expect(lines.map((l) => l.split(" ")[0])).toEqual(["create", "start", "exec_create:", "exec_start:", "exec_die", "kill", "die", "stop", "destroy"]);
+    expect(lines.every((l) => l.split(" ").includes(id))).toBe(true);
+    expect(lines.find((l) => l.startsWith("kill"))).toBe(`kill ${id} evt x <no value> 15`);
+    expect(lines.find((l) => l.startsWith("die"))).toBe(`die ${id} evt x 137 <no value>`);
+    const quick = await dockerOk(["events", "--since", String(t0), "--until", until, "--filter", "container=quick", "--format", "{{.Action}} {{.Actor.Attributes.exitCode}}"]);
+    expect(quick.trim().split("\n")).toEqual(["create <no value>", "attach <no value>", "start <no value>", "die 2", "destroy <no value>"]);
+  });
+});
