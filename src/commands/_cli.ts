@@ -47,6 +47,11 @@ export const globalFlags: Record<string, Flag> = {
   "insecure-registry": { type: "string", multiple: true, description: "Enable insecure registry communication", valueHint: "list" },
   "config-file": { type: "string", description: "Daemon configuration file", valueHint: "string" },
   debug: { type: "boolean", alias: "D", description: "Enable debug mode" },
+  bip: { type: "string", description: "Network bridge IP (bunker0's address and subnet)", valueHint: "string" },
+  "default-address-pool": { type: "string", multiple: true, description: "Default address pools for user-defined networks", valueHint: "pool-options" },
+  iptables: { type: "boolean", description: "Enable addition of iptables rules (default true)" },
+  "ip-forward": { type: "boolean", description: "Enable IP forwarding (default true)" },
+  "ip-masq": { type: "boolean", description: "Enable IP masquerading for bridge networks (default true)" },
   host: { type: "string", alias: "H", description: "Daemon socket to connect to (default: in-process unless a daemon answers on /run/bunker.sock)", valueHint: "list" },
 };
 

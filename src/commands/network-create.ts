@@ -15,7 +15,7 @@ const kv = (list: string[] | undefined, what: string) => {
 };
 
 export default defineCommand({
-  meta: { name: "create", description: "Create a network", usage: "[OPTIONS] NETWORK" },
+  meta: { name: "network create", description: "Create a network", usage: "[OPTIONS] NETWORK" },
   flags: {
     driver: { type: "string", alias: "d", description: "Driver to manage the Network", default: "bridge", valueHint: "string" },
     subnet: { type: "string", multiple: true, description: "Subnet in CIDR format that represents a network segment", valueHint: "strings" },

@@ -13,6 +13,12 @@ export interface EngineConfig {
   insecureRegistries: string[];
   debug: boolean;
   configFile: string;
+  /** Networking, with dockerd's names: bunker0's address (`bip`), user networks' pools, iptables, forwarding, NAT. */
+  bip?: string;
+  defaultAddressPools?: { base: string; size: number }[];
+  iptables?: boolean;
+  ipForward?: boolean;
+  ipMasq?: boolean;
 }
 
 /** The global options as the command line gave them; undefined = not given. */
@@ -22,6 +28,11 @@ export interface GlobalFlags {
   "insecure-registry"?: string[];
   "config-file"?: string;
   debug?: boolean;
+  bip?: string;
+  "default-address-pool"?: string[];
+  iptables?: boolean;
+  "ip-forward"?: boolean;
+  "ip-masq"?: boolean;
   /** The daemon to talk to (`-H`); the CLI's choice, not the engine's. */
   host?: string;
 }
@@ -55,7 +66,19 @@ export function loadConfig(flags: GlobalFlags, env: Record<string, string | unde
     insecureRegistries: [...(flags["insecure-registry"] ?? []), ...list(file["insecure-registries"], "insecure-registries")],
     debug: flags.debug ?? (file.debug as boolean | undefined) ?? false,
     configFile,
+    bip: flags.bip ?? (file.bip as string | undefined),
+    defaultAddressPools: flags["default-address-pool"]?.length ? flags["default-address-pool"].map(parsePool) : (file["default-address-pools"] as { base: string; size: number }[] | undefined),
+    iptables: flags.iptables ?? (file.iptables as boolean | undefined),
+    ipForward: flags["ip-forward"] ?? (file["ip-forward"] as boolean | undefined),
+    ipMasq: flags["ip-masq"] ?? (file["ip-masq"] as boolean | undefined),
   };
+}
+
+/** dockerd's --default-address-pool value: "base=10.10.0.0/16,size=24". */
+function parsePool(raw: string): { base: string; size: number } {
+  const kv = Object.fromEntries(raw.split(",").map((p) => p.split("=").map((x) => x.trim()) as [string, string]));
+  if (!kv.base || !/^\d+$/.test(kv.size ?? "")) throw new CliError(`invalid default address pool: "${raw}" (want base=CIDR,size=N)`);
+  return { base: kv.base, size: Number(kv.size) };
 }
 
 /** A mirror must be an http(s) URL with no path, as dockerd validates it. */

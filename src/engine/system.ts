@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs";
 import type { Engine } from "./engine.ts";
 import { listImages } from "./images.ts";
 import { readContainerStatus } from "./runtime/status.ts";
+import { DEFAULT_POOLS, portForwardingMode } from "./network/index.ts";
 import { version, commit, built, apiVersion, minApiVersion } from "../version.ts";
 
 function osName(): string {
@@ -43,6 +44,10 @@ export function systemInfo(engine: Engine) {
       ["Native Overlay Diff", "true"],
     ],
     LoggingDriver: "json-file",
+    Plugins: { Volume: ["local"], Network: ["bridge", "host", "null"], Authorization: null, Log: ["json-file"] },
+    DefaultAddressPools: (engine.config.defaultAddressPools?.length ? engine.config.defaultAddressPools : DEFAULT_POOLS).map((p) => ({ Base: p.base, Size: p.size })),
+    // Not in Docker's /info: how published ports reach containers ("iptables": kernel DNAT, also for 127.0.0.1).
+    PortForwarding: portForwardingMode(engine),
     CgroupDriver: "cgroupfs",
     CgroupVersion: cgroupVersion(),
     KernelVersion: release(),

@@ -9,7 +9,7 @@ import { humanDuration } from "../units.ts";
 import type { ContainerStatus } from "../runtime/status.ts";
 import { dirSize, displayImage, matchLabels, reapAutoRemoved, stateName, statusOf } from "./manager.ts";
 import type { ContainerRecord } from "./types.ts";
-import { containerPorts, networkSettings } from "../network/index.ts";
+import { containerPorts, networkSettings, reconcileIfNeeded } from "../network/index.ts";
 
 type Stored = ContainerRecord & { topLayer: string | null };
 
@@ -61,6 +61,7 @@ export async function listContainers(engine: Engine, opts: { all?: boolean; limi
   let all = engine.containers.all();
   const reaped = await reapAutoRemoved(engine, all);
   if (reaped.length) all = all.filter((c) => !reaped.includes(c));
+  reconcileIfNeeded(engine); // after a crash mid-change to the host's network: one readdir when there was none
   const f = opts.filters ?? {};
   for (const k of Object.keys(f)) if (!FILTERS.includes(k)) throw invalidParameter(`invalid filter '${k}'`);
   for (const s of f.status ?? []) if (!["created", "restarting", "running", "removing", "paused", "exited", "dead"].includes(s)) throw invalidParameter(`invalid filter 'status=${s}'`);

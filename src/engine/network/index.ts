@@ -85,7 +85,7 @@ interface NetConfig {
 }
 
 function netConfig(engine: Engine): NetConfig {
-  const c = engine.config as any;
+  const c = engine.config;
   return {
     bip: c.bip ?? DEFAULT_BIP,
     pools: c.defaultAddressPools?.length ? c.defaultAddressPools : DEFAULT_POOLS,

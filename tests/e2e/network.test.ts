@@ -1,0 +1,317 @@
+/**
+ * Networking through the compiled CLI, as root, with nginx, redis and busybox from the real registry:
+ * published ports answer on 127.0.0.1 (fixed and random host ports), port conflicts fail with Docker's
+ * messages, user networks resolve names and aliases and are isolated from each other, --network none has
+ * only loopback, and nothing of bunker's (veth, bridge, address claim, iptables rule) is left after
+ * removal, nor after a kill -9 of the CLI in the middle of its host changes. Traffic goes only to
+ * 127.0.0.0/8 and to addresses inside network namespaces bunker created.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { bunkerAt, freshDataRoot } from "../helpers/bunker.ts";
+import { ensureTestbed, startRegistry, type Registry } from "../helpers/registry.ts";
+
+const root = process.getuid?.() === 0;
+let reg: Registry;
+let b: ReturnType<typeof bunkerAt>;
+let busybox: string, nginx: string, redis: string;
+let tag: string;
+
+const sh = (cmd: string[], input?: string) => {
+  const r = Bun.spawnSync(cmd, { stdin: input ? new TextEncoder().encode(input) : "ignore", stdout: "pipe", stderr: "pipe" });
+  return { code: r.exitCode, out: r.stdout.toString(), err: r.stderr.toString() };
+};
+const freePort = () => {
+  const s = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const p = s.port;
+  s.stop(true);
+  return p;
+};
+/** This data root's rules (by comment tag), links and claims: what must be gone at the end. */
+const leftovers = (dataRoot: string) => {
+  const t = `bunker:${createHash("sha256").update(dataRoot).digest("hex").slice(0, 8)}`;
+  const rules = sh(["iptables-save"]).out.split("\n").filter((l) => l.includes(t));
+  const links = readdirSync("/sys/class/net").filter((n) => {
+    let alias = "";
+    try {
+      alias = readFileSync(`/sys/class/net/${n}/ifalias`, "utf8");
+    } catch {}
+    return alias.startsWith(t);
+  });
+  const claims: string[] = [];
+  for (const br of existsSync("/run/bunker/ipam") ? readdirSync("/run/bunker/ipam") : [])
+    for (const ip of readdirSync(`/run/bunker/ipam/${br}`)) if (readFileSync(`/run/bunker/ipam/${br}/${ip}`, "utf8").startsWith(`${dataRoot} `)) claims.push(`${br}/${ip}`);
+  return { rules, links, claims };
+};
+/** veths of ours ("bk" + 12 hex) enslaved to one of the given bridges. */
+const vethsOn = (bridges: string[]) =>
+  readdirSync("/sys/class/net").filter((n) => {
+    if (!/^bk[0-9a-f]{12}$/.test(n)) return false;
+    try {
+      return bridges.includes(require("node:fs").readlinkSync(`/sys/class/net/${n}/master`).split("/").pop());
+    } catch {
+      return false;
+    }
+  });
+const until = async (fn: () => Promise<boolean> | boolean, ms = 10_000) => {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await fn()) return true;
+    await Bun.sleep(50);
+  }
+  return false;
+};
+const get = async (url: string) => {
+  for (let i = 0; ; i++) {
+    try {
+      return await fetch(url, { signal: AbortSignal.timeout(2000) });
+    } catch (e) {
+      if (i > 40) throw e;
+      await Bun.sleep(100); // nginx is starting
+    }
+  }
+};
+
+beforeAll(async () => {
+  if (!root) return;
+  await ensureTestbed();
+  reg = await startRegistry({ auth: "none" });
+  b = bunkerAt(freshDataRoot(), ["--registry-mirror", reg.url]);
+  [busybox, nginx, redis] = ["busybox", "nginx", "redis"].map((n) => `${reg.host}/${n}`) as [string, string, string];
+  for (const i of [busybox, nginx, redis]) await b.ok(["pull", "-q", i]);
+  tag = `bunker:${createHash("sha256").update(b.dataRoot).digest("hex").slice(0, 8)}`;
+}, 900_000);
+
+afterAll(async () => {
+  if (!root) return;
+  const ids = (await b.run(["ps", "-aq", "--no-trunc"])).stdout.trim();
+  if (ids) await b.run(["rm", "-f", ...ids.split("\n")]);
+  const nets = (await b.run(["network", "ls", "-q", "--filter", "type=custom"])).stdout.trim();
+  if (nets) await b.run(["network", "rm", ...nets.split("\n")]);
+  // Whatever a failed test left: this root's rules by tag, then bunker0 and bunker's chains by name, but
+  // only when no other user (another data root's container) is on bunker0.
+  const t = tag;
+  const saved = sh(["iptables-save"]).out.split("\n");
+  let table = "";
+  const del: Record<string, string[]> = {};
+  for (const l of saved) {
+    if (l.startsWith("*")) table = l.slice(1);
+    else if (l.startsWith("-A ") && l.includes(t)) (del[table] ??= []).push(l.replace(/^-A /, "-D "));
+  }
+  const batch = Object.entries(del).map(([tb, ls]) => `*${tb}\n${ls.join("\n")}\nCOMMIT\n`).join("");
+  if (batch) sh(["iptables-restore", "--noflush", "-w"], batch);
+  for (const n of readdirSync("/sys/class/net")) {
+    let alias = "";
+    try {
+      alias = readFileSync(`/sys/class/net/${n}/ifalias`, "utf8");
+    } catch {}
+    if (alias.startsWith(t)) sh(["ip", "link", "del", n]);
+  }
+  if (existsSync("/sys/class/net/bunker0") && vethsOn(["bunker0"]).length === 0) {
+    sh(["ip", "link", "del", "bunker0"]);
+    const left = sh(["iptables-save"]).out;
+    if (!/comment "bunker:/.test(left)) {
+      const flush = [
+        "*filter",
+        "-D FORWARD -m comment --comment bunker -j BUNKER-FORWARD",
+        ...["BUNKER-FORWARD", "BUNKER", "BUNKER-ISOLATION-1", "BUNKER-ISOLATION-2"].flatMap((c) => [`-F ${c}`, `-X ${c}`]),
+        "COMMIT",
+        "*nat",
+        "-D PREROUTING -m addrtype --dst-type LOCAL -m comment --comment bunker -j BUNKER",
+        "-D OUTPUT -m addrtype --dst-type LOCAL -m comment --comment bunker -j BUNKER",
+        "-D POSTROUTING -m comment --comment bunker -j BUNKER-POSTROUTING",
+        ...["BUNKER", "BUNKER-POSTROUTING"].flatMap((c) => [`-F ${c}`, `-X ${c}`]),
+        "COMMIT",
+        "",
+      ].join("\n");
+      sh(["iptables-restore", "--noflush", "-w"], flush);
+    }
+  }
+  await reg?.stop();
+}, 120_000);
+
+describe.skipIf(!root)("published ports", () => {
+  test("nginx with -p HOST:80 answers on 127.0.0.1; ps, port and inspect show the mapping", async () => {
+    const port = freePort();
+    await b.ok(["run", "-d", "--name", "web", "-p", `${port}:80`, nginx]);
+    const res = await get(`http://127.0.0.1:${port}/`);
+    expect(res.headers.get("server")).toContain("nginx");
+    expect(await b.ok(["port", "web"])).toBe(`80/tcp -> 0.0.0.0:${port}\n`);
+    expect(await b.ok(["port", "web", "80"])).toBe(`0.0.0.0:${port}\n`);
+    const ps = await b.ok(["ps", "--format", "{{.Ports}}", "--filter", "name=web"]);
+    expect(ps.trim()).toBe(`0.0.0.0:${port}->80/tcp`);
+    const ports = JSON.parse(await b.ok(["inspect", "-f", "{{json .NetworkSettings.Ports}}", "web"]));
+    expect(ports).toEqual({ "80/tcp": [{ HostIp: "0.0.0.0", HostPort: String(port) }] });
+    expect(JSON.parse(await b.ok(["inspect", "-f", "{{json .HostConfig.PortBindings}}", "web"]))).toEqual({ "80/tcp": [{ HostIp: "", HostPort: String(port) }] });
+    expect((await b.ok(["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "web"])).trim()).toMatch(/^10\.199\.\d+\.\d+$/);
+    // A container on the same bridge reaches nginx through the published port (hairpin through the host).
+    const hostIp = (await b.ok(["inspect", "-f", "{{.NetworkSettings.Gateway}}", "web"])).trim();
+    const r = await b.run(["run", "--rm", busybox, "sh", "-c", `wget -q -S -O /dev/null http://${hostIp}:${port}/ 2>&1; true`]);
+    expect(r.stdout).toContain("HTTP/1.1 404 Not Found"); // nginx answered (the test image has no index page)
+    await b.ok(["rm", "-f", "web"]);
+    expect(sh(["iptables-save"]).out).not.toContain(`--dport ${port} `);
+  }, 60_000);
+
+  test("-p CONTAINER gets a free host port, -P publishes the image's EXPOSE, -p 127.0.0.1:H:C binds one address", async () => {
+    await b.ok(["run", "-d", "--name", "rnd", "-p", "80", nginx]);
+    const m = /^0\.0\.0\.0:(\d+)$/.exec((await b.ok(["port", "rnd", "80/tcp"])).trim());
+    expect(m).not.toBeNull();
+    expect((await get(`http://127.0.0.1:${m![1]}/`)).headers.get("server")).toContain("nginx");
+    await b.ok(["run", "-d", "--name", "all", "-P", redis]);
+    const rp = /0\.0\.0\.0:(\d+)/.exec(await b.ok(["port", "all", "6379"]))![1];
+    const pong = sh(["redis-cli", "-h", "127.0.0.1", "-p", rp!, "ping"]);
+    if (pong.code === 0) expect(pong.out.trim()).toBe("PONG");
+    const lp = freePort();
+    await b.ok(["run", "-d", "--name", "lo", "-p", `127.0.0.1:${lp}:80`, nginx]);
+    expect((await get(`http://127.0.0.1:${lp}/`)).headers.get("server")).toContain("nginx");
+    expect((await b.ok(["port", "lo"])).trim()).toBe(`80/tcp -> 127.0.0.1:${lp}`);
+    await b.ok(["rm", "-f", "rnd", "all", "lo"]);
+  }, 60_000);
+
+  test("conflicts: a port another container holds, and a port a host process holds, fail with Docker's messages", async () => {
+    const port = freePort();
+    await b.ok(["run", "-d", "--name", "holder", "-p", `${port}:80`, nginx]);
+    const r = await b.run(["run", "-d", "--name", "second", "-p", `${port}:80`, nginx]);
+    expect(r.code).toBe(125);
+    expect(r.stderr).toMatch(new RegExp(`driver failed programming external connectivity on endpoint second \\([0-9a-f]{64}\\): Bind for 0\\.0\\.0\\.0:${port} failed: port is already allocated`));
+    // The holder is unaffected.
+    expect((await get(`http://127.0.0.1:${port}/`)).headers.get("server")).toContain("nginx");
+    const hostPort = freePort();
+    const server = Bun.listen({ hostname: "127.0.0.1", port: hostPort, socket: { data() {} } });
+    try {
+      const h = await b.run(["run", "-d", "--name", "third", "-p", `127.0.0.1:${hostPort}:80`, nginx]);
+      expect(h.code).toBe(125);
+      expect(h.stderr).toContain(`driver failed programming external connectivity on endpoint third (`);
+      expect(h.stderr).toContain(`Error starting userland proxy: listen tcp4 127.0.0.1:${hostPort}: bind: address already in use`);
+    } finally {
+      server.stop(true);
+    }
+    // A failed start leaves a created container with no rule.
+    expect(sh(["iptables-save"]).out).not.toContain(`--dport ${hostPort} `);
+    await b.ok(["rm", "-f", "holder", "second", "third"]);
+  }, 60_000);
+});
+
+describe.skipIf(!root)("networks", () => {
+  test("--network none has only loopback; the default bridge has eth0 and the host's resolver", async () => {
+    expect(await b.ok(["run", "--rm", "--network", "none", busybox, "ls", "/sys/class/net"])).toBe("lo\n");
+    const out = await b.ok(["run", "--rm", busybox, "sh", "-c", "ls /sys/class/net; ip -4 route"]);
+    expect(out).toContain("eth0\nlo\n");
+    expect(out).toMatch(/default via 10\.199\.0\.1 dev eth0/);
+  });
+
+  test("two containers on a user network reach each other by name and alias; not across networks", async () => {
+    const idA = (await b.ok(["network", "create", "neta"])).trim();
+    expect(idA).toMatch(/^[0-9a-f]{64}$/);
+    await b.ok(["network", "create", "netb"]);
+    const dup = await b.run(["network", "create", "neta"]);
+    expect(dup.code).toBe(1);
+    expect(dup.stderr).toBe("Error response from daemon: network with name neta already exists\n");
+    await b.ok(["run", "-d", "--name", "srv", "--network", "neta", "--network-alias", "cache", redis]);
+    await b.ok(["run", "-d", "--name", "other", "--network", "netb", busybox, "sleep", "300"]);
+    const ls = await b.ok(["network", "ls"]);
+    expect(ls.split("\n")[0]).toMatch(/^NETWORK ID\s+NAME\s+DRIVER\s+SCOPE$/);
+    for (const n of ["bridge", "host", "none", "neta", "netb"]) expect(ls).toMatch(new RegExp(`\\s${n}\\s`));
+    const srvIp = (await b.ok(["inspect", "-f", "{{.NetworkSettings.Networks.neta.IPAddress}}", "srv"])).trim();
+    const otherIp = (await b.ok(["inspect", "-f", "{{.NetworkSettings.Networks.netb.IPAddress}}", "other"])).trim();
+    const inspect = JSON.parse(await b.ok(["network", "inspect", "neta"]))[0];
+    expect(Object.values(inspect.Containers as Record<string, { Name: string; IPv4Address: string }>).map((c) => [c.Name, c.IPv4Address.split("/")[0]])).toEqual([["srv", srvIp]]);
+
+    // Same network: names and the alias resolve through 127.0.0.11, and redis answers on its address.
+    const same = await b.run(["run", "--rm", "--network", "neta", busybox, "sh", "-c",
+      "cat /etc/resolv.conf; nslookup srv; nslookup cache; ping -c1 -W2 srv >/dev/null && echo ping-name-ok; ping -c1 -W2 cache >/dev/null && echo ping-alias-ok; printf 'PING\\r\\n' | nc -w 2 cache 6379"]);
+    expect(same.stdout).toContain("nameserver 127.0.0.11");
+    expect(same.stdout.match(new RegExp(`Address: ${srvIp.replace(/\./g, "\\.")}`, "g"))?.length).toBe(2);
+    expect(same.stdout).toContain("ping-name-ok");
+    expect(same.stdout).toContain("ping-alias-ok");
+    expect(same.stdout).toContain("+PONG");
+
+    // Another network: the names do not resolve, and the address is unreachable.
+    const across = await b.run(["run", "--rm", "--network", "netb", busybox, "sh", "-c", `nslookup srv; ping -c1 -W1 ${srvIp} >/dev/null && echo reached || echo blocked`]);
+    expect(across.stdout + across.stderr).not.toContain(`Address: ${srvIp}`);
+    expect(across.stdout).toContain("blocked");
+    // ... and from the default bridge neither.
+    expect(await b.ok(["run", "--rm", busybox, "sh", "-c", `ping -c1 -W1 ${otherIp} >/dev/null && echo reached || echo blocked`])).toBe("blocked\n");
+
+    // connect: the running container gets an interface on neta and reaches srv.
+    await b.ok(["network", "connect", "--alias", "oth", "neta", "other"]);
+    expect(await b.ok(["exec", "other", "sh", "-c", `ping -c1 -W2 ${srvIp} >/dev/null && echo reached`])).toBe("reached\n");
+    const rm = await b.run(["network", "rm", "neta"]);
+    expect(rm.code).toBe(1);
+    expect(rm.stderr).toContain("has active endpoints");
+    await b.ok(["network", "disconnect", "neta", "other"]);
+    await b.ok(["rm", "-f", "srv", "other"]);
+    expect(await b.ok(["network", "rm", "neta", "netb"])).toBe("neta\nnetb\n");
+    expect((await b.run(["network", "rm", "bridge"])).stderr).toBe("Error response from daemon: bridge is a pre-defined network and cannot be removed\n");
+    expect((await b.run(["network", "inspect", "neta"])).stderr).toBe("Error: No such network: neta\n");
+  }, 120_000);
+
+  test("--network container:NAME shares the other container's interfaces", async () => {
+    await b.ok(["run", "-d", "--name", "base", busybox, "sleep", "300"]);
+    const ip = (await b.ok(["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "base"])).trim();
+    const out = await b.ok(["run", "--rm", "--network", "container:base", busybox, "ip", "-4", "-o", "addr", "show", "eth0"]);
+    expect(out).toContain(`inet ${ip}/`);
+    await b.ok(["rm", "-f", "base"]);
+  });
+});
+
+describe.skipIf(!root)("cleanup and reconciliation", () => {
+  test("after removing everything no veth, bridge, address claim or rule of this data root is left", async () => {
+    await b.ok(["network", "create", "tmpnet"]);
+    await b.ok(["run", "-d", "--name", "c1", "--network", "tmpnet", "-p", `${freePort()}:80`, nginx]);
+    await b.ok(["run", "-d", "--name", "c2", "-p", "80", nginx]);
+    const during = leftovers(b.dataRoot);
+    expect(during.rules.length).toBeGreaterThan(0);
+    const bridge = `bk-${(await b.ok(["network", "inspect", "-f", "{{.Id}}", "tmpnet"])).trim().slice(0, 12)}`;
+    expect(during.links).toContain(bridge);
+    // Our veths: "bk" + the endpoint ID's first 12 (other data roots may have containers on bunker0 too).
+    const veths: string[] = [];
+    for (const c of ["c1", "c2"]) for (const ep of Object.values(JSON.parse(await b.ok(["inspect", "-f", "{{json .NetworkSettings.Networks}}", c])) as Record<string, { EndpointID: string }>)) veths.push(`bk${ep.EndpointID.slice(0, 12)}`);
+    expect(veths.length).toBe(2);
+    expect(veths.every((v) => vethsOn(["bunker0", bridge]).includes(v))).toBe(true);
+    const ids = (await b.ok(["ps", "-aq"])).trim().split("\n");
+    await b.ok(["rm", "-f", ...ids]);
+    await b.ok(["network", "rm", "tmpnet"]);
+    // veths go with their netns (the kernel deletes both ends), asynchronously.
+    expect(await until(() => veths.every((v) => !existsSync(`/sys/class/net/${v}`)))).toBe(true);
+    const after = leftovers(b.dataRoot);
+    expect(after.links.filter((l) => l !== "bunker0")).toEqual([]);
+    expect(after.claims).toEqual([]);
+    // Only bunker0's own network rules remain while the default bridge exists (as docker0's do).
+    expect(after.rules.every((l) => l.includes(":net:"))).toBe(true);
+  }, 60_000);
+
+  test("kill -9 of the CLI in the middle of host changes, then any command: reconciled, and removal leaves nothing", async () => {
+    // A deterministic crash: a stray rule and bridge of this data root, and the intent file of a dead process.
+    const stray = "bk-deadbeef0000";
+    expect(sh(["ip", "link", "add", stray, "type", "bridge"]).code).toBe(0);
+    sh(["ip", "link", "set", stray, "alias", `${tag}:net:deadbeef0000`]);
+    expect(sh(["iptables", "-t", "nat", "-A", "BUNKER", "-p", "tcp", "--dport", "1", "-m", "comment", "--comment", `${tag}:ctr:deadbeef0000`, "-j", "DNAT", "--to-destination", "10.199.255.254:1"]).code).toBe(0);
+    mkdirSync(join(b.dataRoot, "network", "intent"), { recursive: true });
+    writeFileSync(join(b.dataRoot, "network", "intent", "999999-1"), "");
+    await b.ok(["ps"]);
+    expect(existsSync(`/sys/class/net/${stray}`)).toBe(false);
+    expect(sh(["iptables-save"]).out).not.toContain(`${tag}:ctr:deadbeef0000`);
+    expect(readdirSync(join(b.dataRoot, "network", "intent"))).toEqual([]);
+
+    // Real kills at random points of `run -d -p`.
+    for (let i = 0; i < 6; i++) {
+      const p = await b.spawn(["run", "-d", "-p", `${freePort()}:80`, nginx]);
+      await Bun.sleep(20 + i * 25);
+      p.kill("SIGKILL");
+      await p.exited;
+    }
+    await b.ok(["ps", "-a"]);
+    // Every running container has its rules back; no rule names a container that is not running.
+    const running = (await b.ok(["ps", "-q"])).trim().split("\n").filter(Boolean);
+    const rules = leftovers(b.dataRoot).rules.filter((l) => l.includes(":ctr:"));
+    for (const l of rules) expect(running.some((id) => l.includes(`:ctr:${id}`))).toBe(true);
+    const all = (await b.ok(["ps", "-aq"])).trim().split("\n").filter(Boolean);
+    if (all.length) await b.ok(["rm", "-f", ...all]);
+    expect(await until(() => leftovers(b.dataRoot).rules.every((l) => l.includes(":net:")))).toBe(true);
+    expect(leftovers(b.dataRoot).links.filter((l) => l !== "bunker0")).toEqual([]);
+    expect(leftovers(b.dataRoot).claims).toEqual([]);
+  }, 120_000);
+});
