@@ -123,17 +123,17 @@ describe.skipIf(!root)("bunker serve reliability", () => {
       const r = await post(path, body);
       expect(r.status).toBe(400);
       expect(r.headers.get("content-type")).toBe("application/json");
-      expect((await r.json()).message).toMatch(message);
+      expect(((await r.json()) as { message: string }).message).toMatch(message);
     }
     const c = (await (await post("/containers/create", { Image: "alpine", Cmd: ["sleep", "1000"] })).json()) as { Id: string };
     expect((await post(`/containers/${c.Id}/start`)).status).toBe(204);
     const bad = await post(`/containers/${c.Id}/exec`, "{oops");
-    expect([bad.status, (await bad.json()).message]).toEqual([400, expect.stringMatching(/^invalid JSON: /)]);
+    expect([bad.status, ((await bad.json()) as { message: string }).message]).toEqual([400, expect.stringMatching(/^invalid JSON: /)]);
     const noCmd = await post(`/containers/${c.Id}/exec`, { Cmd: [] });
-    expect([noCmd.status, (await noCmd.json()).message]).toEqual([400, "No exec command specified"]);
+    expect([noCmd.status, ((await noCmd.json()) as { message: string }).message]).toEqual([400, "No exec command specified"]);
     const e = (await (await post(`/containers/${c.Id}/exec`, { Cmd: ["true"] })).json()) as { Id: string };
     const badStart = await post(`/exec/${e.Id}/start`, "{Detach:");
-    expect([badStart.status, (await badStart.json()).message]).toEqual([400, expect.stringMatching(/^invalid JSON: /)]);
+    expect([badStart.status, ((await badStart.json()) as { message: string }).message]).toEqual([400, expect.stringMatching(/^invalid JSON: /)]);
     expect((await post(`/exec/${"f".repeat(64)}/start`, { Detach: true })).status).toBe(404);
     expect((await post(`/containers/${c.Id}/wait?condition=bogus`)).status).toBe(400);
     expect((await api(`/containers/${c.Id}/logs`)).status).toBe(400); // no stream chosen
