@@ -93,7 +93,8 @@ export function networkSettingsPorts(exposed: Record<string, object> | undefined
 export function displayPorts(ports: { PrivatePort: number; Type: string; IP?: string; PublicPort?: number }[]): string {
   const groups = new Map<string, { first: number; last: number; pubFirst?: number; pubLast?: number }[]>();
   const order: string[] = [];
-  const sorted = [...ports].sort((a, b) => (a.Type === b.Type ? (a.IP ?? "").localeCompare(b.IP ?? "") || a.PrivatePort - b.PrivatePort : a.Type.localeCompare(b.Type)));
+  // the docker CLI's comparePorts: private port, public port, type, IP; groups keep first-appearance order
+  const sorted = [...ports].sort((a, b) => a.PrivatePort - b.PrivatePort || (a.PublicPort ?? 0) - (b.PublicPort ?? 0) || a.Type.localeCompare(b.Type) || (a.IP ?? "").localeCompare(b.IP ?? ""));
   for (const p of sorted) {
     const key = p.PublicPort ? `${p.IP ?? ""}|${p.Type}` : `|${p.Type}|private`;
     if (!groups.has(key)) groups.set(key, []), order.push(key);

@@ -1,0 +1,95 @@
+/**
+ * Issue 5's targets, measured (not a test; root): `run --rm busybox true` on the default bridge (median
+ * ≤ 50 ms; docker 322 ms here) against `--network none` (must not get slower: ~30 ms), interleaved; and
+ * redis-benchmark GET/SET through `-p 127.0.0.1:PORT:6379` against redis-server on the host (≥ 0.85 of it;
+ * docker's userland proxy 0.46, iptables 0.94). Also the embedded DNS's memory: it lives in the shim's
+ * supervisor, so it is the supervisor's PSS with and without a user network.
+ *
+ *   bun scripts/bench/network.ts [rounds]
+ */
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { compare, median, timed } from "./_lib.ts";
+import { ensureTestbed, startRegistry } from "../../tests/helpers/registry.ts";
+
+const rounds = Number(process.argv[2] ?? 30);
+const bunker = resolve(import.meta.dir, "../../dist/bunker");
+await ensureTestbed();
+const reg = await startRegistry({ auth: "none" });
+const work = mkdtempSync(join(tmpdir(), "bunker-bench-net-"));
+const dataRoot = join(work, "root");
+const B = (...a: string[]) => [bunker, "--data-root", dataRoot, ...a];
+const sh = (cmd: string[]) => {
+  const r = Bun.spawnSync(cmd, { stdout: "pipe", stderr: "pipe" });
+  if (r.exitCode !== 0) throw new Error(`${cmd.join(" ")}: ${r.stderr}`);
+  return r.stdout.toString().trim();
+};
+const busybox = `${reg.host}/busybox`;
+const redis = `${reg.host}/redis`;
+const free = () => {
+  const s = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const p = s.port;
+  s.stop(true);
+  return p;
+};
+const hostRedis: Bun.Subprocess[] = [];
+try {
+  sh(B("pull", "-q", busybox));
+  sh(B("pull", "-q", redis));
+  sh(B("run", "--rm", busybox, "true")); // creates bunker0 and its rules once, as the first run does
+  await compare(
+    "run --rm busybox true",
+    [
+      { name: "bunker, default bridge", run: () => timed(B("run", "--rm", busybox, "true")) },
+      { name: "bunker, --network none", run: () => timed(B("run", "--rm", "--network", "none", busybox, "true")) },
+      { name: "bunker, user network", prepare: () => void Bun.spawnSync(B("network", "create", "benchnet")), run: () => timed(B("run", "--rm", "--network", "benchnet", busybox, "true")) },
+    ],
+    rounds,
+  );
+
+  // redis-benchmark: the same redis-server binary on the host vs in a container behind -p 127.0.0.1:P:6379.
+  if (Bun.which("redis-benchmark") && Bun.which("redis-server")) {
+    const hp = free();
+    hostRedis.push(Bun.spawn(["redis-server", "--port", String(hp), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdout: "ignore", stderr: "ignore" }));
+    const cp = free();
+    sh(B("run", "-d", "--name", "benchredis", "-p", `127.0.0.1:${cp}:6379`, redis, "redis-server", "--save", "", "--appendonly", "no", "--protected-mode", "no"));
+    const ping = (p: number) => Bun.spawnSync(["redis-cli", "-p", String(p), "ping"], { stdout: "pipe" }).stdout.toString().includes("PONG");
+    for (let i = 0; i < 100 && !(ping(hp) && ping(cp)); i++) await Bun.sleep(50);
+    const rps = (port: number) => {
+      const out = sh(["redis-benchmark", "-h", "127.0.0.1", "-p", String(port), "-t", "get,set", "-n", "100000", "-c", "50", "-q"]);
+      const get = Number(/GET: ([\d.]+)/.exec(out)?.[1]);
+      const set = Number(/SET: ([\d.]+)/.exec(out)?.[1]);
+      return { get, set };
+    };
+    const h: { get: number; set: number }[] = [];
+    const c: { get: number; set: number }[] = [];
+    for (let i = 0; i < 5; i++) {
+      h.push(rps(hp));
+      c.push(rps(cp));
+    }
+    const mg = (xs: { get: number; set: number }[], k: "get" | "set") => median(xs.map((x) => x[k]));
+    console.log("\nredis-benchmark -t get,set -n 100000 -c 50 (5 interleaved rounds, medians, requests/s)");
+    for (const k of ["get", "set"] as const)
+      console.log(`  ${k.toUpperCase()}: host ${mg(h, k).toFixed(0)}, bunker -p 127.0.0.1 ${mg(c, k).toFixed(0)}  ratio ${(mg(c, k) / mg(h, k)).toFixed(2)} (target ≥ 0.85; docker proxy 0.46, iptables 0.94)`);
+
+    // The embedded DNS lives in the supervisor: its PSS with a user network vs the default bridge.
+    const pss = (pid: number) => Number(/^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, "utf8"))?.[1] ?? 0);
+    const supervisors = (name: string) => {
+      const id = sh(B("inspect", "-f", "{{.Id}}", name));
+      const st = JSON.parse(readFileSync(join(dataRoot, "containers", id, "status.json"), "utf8"));
+      return pss(st.supervisorPid) + pss(st.guardianPid);
+    };
+    sh(B("run", "-d", "--name", "dnsuser", "--network", "benchnet", busybox, "sleep", "300"));
+    sh(B("run", "-d", "--name", "nodns", busybox, "sleep", "300"));
+    sh(B("exec", "dnsuser", "nslookup", "dnsuser")); // let the resolver answer once
+    console.log(`\nsupervision PSS (guardian + supervisor): with embedded DNS ${supervisors("dnsuser")} KiB, default bridge ${supervisors("nodns")} KiB; no DNS process exists`);
+  } else console.log("(redis-benchmark missing: apt-get install redis-tools redis-server)");
+} finally {
+  for (const p of hostRedis) p.kill();
+  const left = Bun.spawnSync(B("ps", "-aq", "--no-trunc")).stdout.toString().trim();
+  if (left) Bun.spawnSync(B("rm", "-f", ...left.split("\n")));
+  Bun.spawnSync(B("network", "rm", "benchnet"));
+  await reg.stop();
+  rmSync(work, { recursive: true, force: true });
+}

@@ -1,0 +1,54 @@
+/** -p parsing, ps's PORTS column, NetworkSettings.Ports, and the IPAM arithmetic (pure functions). */
+import { describe, expect, test } from "bun:test";
+import { displayPorts, networkSettingsPorts, parsePublish, publishAll } from "../../src/engine/network/ports.ts";
+import { cidrString, hostRoutes, ipToNum, macFor, numToIp, overlaps, parseCidr, pickSubnet } from "../../src/engine/network/ipam.ts";
+
+describe("parsePublish (the docker CLI's nat.ParsePortSpec)", () => {
+  test("forms", () => {
+    expect(parsePublish(["8080:80"])).toEqual({ "80/tcp": [{ HostIp: "", HostPort: "8080" }] });
+    expect(parsePublish(["80"])).toEqual({ "80/tcp": [{ HostIp: "", HostPort: "" }] });
+    expect(parsePublish(["127.0.0.1:8080:80/udp"])).toEqual({ "80/udp": [{ HostIp: "127.0.0.1", HostPort: "8080" }] });
+    expect(parsePublish(["127.0.0.1::80"])).toEqual({ "80/tcp": [{ HostIp: "127.0.0.1", HostPort: "" }] });
+    expect(parsePublish(["8000-8001:80-81"])).toEqual({ "80/tcp": [{ HostIp: "", HostPort: "8000" }], "81/tcp": [{ HostIp: "", HostPort: "8001" }] });
+    expect(parsePublish(["1:80", "2:80"])).toEqual({ "80/tcp": [{ HostIp: "", HostPort: "1" }, { HostIp: "", HostPort: "2" }] });
+  });
+  test("errors", () => {
+    expect(() => parsePublish(["x:80"])).toThrow("invalid hostPort: x");
+    expect(() => parsePublish(["80/icmp"])).toThrow("invalid proto: icmp");
+    expect(() => parsePublish(["99999"])).toThrow("invalid containerPort: 99999");
+    expect(() => parsePublish(["1-3:80-81"])).toThrow("invalid ranges");
+  });
+  test("-P adds every exposed port without overriding -p", () => {
+    expect(publishAll({ "80/tcp": {}, "53/udp": {} }, { "80/tcp": [{ HostIp: "", HostPort: "1" }] })).toEqual({ "80/tcp": [{ HostIp: "", HostPort: "1" }], "53/udp": [{ HostIp: "", HostPort: "" }] });
+  });
+});
+
+describe("ports as ps and inspect show them", () => {
+  test("displayPorts merges ranges and keeps private ones", () => {
+    expect(displayPorts([{ IP: "0.0.0.0", PrivatePort: 80, PublicPort: 8080, Type: "tcp" }, { PrivatePort: 443, Type: "tcp" }])).toBe("0.0.0.0:8080->80/tcp, 443/tcp");
+    expect(displayPorts([80, 81, 82].map((p) => ({ IP: "0.0.0.0", PrivatePort: p, PublicPort: p + 1000, Type: "tcp" })))).toBe("0.0.0.0:1080-1082->80-82/tcp");
+    expect(displayPorts([])).toBe("");
+  });
+  test("NetworkSettings.Ports: exposed without mapping are null", () => {
+    expect(networkSettingsPorts({ "80/tcp": {}, "443/tcp": {} }, [{ proto: "tcp", hostIp: "0.0.0.0", hostPort: 8080, containerPort: 80 }])).toEqual({ "80/tcp": [{ HostIp: "0.0.0.0", HostPort: "8080" }], "443/tcp": null });
+  });
+});
+
+describe("IPAM arithmetic", () => {
+  test("addresses and CIDRs", () => {
+    expect(numToIp(ipToNum("10.199.0.1"))).toBe("10.199.0.1");
+    expect(cidrString(parseCidr("10.199.3.1/16"))).toBe("10.199.0.0/16");
+    expect(parseCidr("10.199.3.1/16").address).toBe(ipToNum("10.199.3.1"));
+    expect(macFor("10.199.0.2")).toBe("02:42:0a:c7:00:02");
+    expect(() => parseCidr("10.1.2.3")).toThrow();
+  });
+  test("subnets avoid what is taken, including host routes", () => {
+    const taken = [parseCidr("10.200.0.0/24"), parseCidr("10.200.2.0/23")];
+    expect(overlaps(parseCidr("10.200.0.0/16"), parseCidr("10.200.5.0/24"))).toBe(true);
+    expect(cidrString(pickSubnet([{ base: "10.200.0.0/14", size: 24 }], taken)!)).toBe("10.200.1.0/24");
+    expect(cidrString(pickSubnet([{ base: "10.200.0.0/14", size: 24 }], [...taken, parseCidr("10.200.1.0/24")])!)).toBe("10.200.4.0/24");
+    expect(pickSubnet([{ base: "10.0.0.0/24", size: 24 }], [parseCidr("10.0.0.0/8")])).toBeUndefined();
+    const route = "Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\nbr0\t0000C80A\t00000000\t0001\t0\t0\t0\t0000FFFF\neth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\n";
+    expect(hostRoutes(route).map(cidrString)).toEqual(["10.200.0.0/16"]);
+  });
+});
