@@ -2,7 +2,7 @@
  * Reading what the shim records in <containerDir>/status.json (written with rename, so never torn) and
  * signalling the container. A recorded pid is trusted only while /proc/<pid>/stat's start time matches.
  */
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { constants } from "node:os";
 import { basename, join } from "node:path";
 import { conflict, invalidParameter } from "../errors.ts";
@@ -49,14 +49,36 @@ export function processStartTime(pid: number): number | undefined {
 
 const alive = (pid: number) => pid > 0 && processStartTime(pid) !== undefined;
 
+/**
+ * status.json as last parsed, per directory. The shim replaces the file with a rename on every change, so
+ * an unchanged inode + mtime + size is an unchanged record: one stat instead of open/read/close + JSON
+ * (a daemon listing 50 containers does this 50 times per `docker ps`).
+ */
+const parsed = new Map<string, { ino: number; mtime: number; size: number; raw: Raw }>();
+
+function readRaw(containerDir: string): Raw | undefined {
+  const file = join(containerDir, "status.json");
+  const st = statSync(file, { throwIfNoEntry: false });
+  if (!st) {
+    parsed.delete(containerDir);
+    return undefined;
+  }
+  const hit = parsed.get(containerDir);
+  if (hit && hit.ino === st.ino && hit.mtime === st.mtimeMs && hit.size === st.size) return hit.raw;
+  try {
+    const raw = JSON.parse(readFileSync(file, "utf8")) as Raw;
+    if (parsed.size >= 4096) parsed.clear();
+    parsed.set(containerDir, { ino: st.ino, mtime: st.mtimeMs, size: st.size, raw });
+    return raw;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The container's status from its directory. Never throws for a container that was never started. */
 export function readContainerStatus(containerDir: string): ContainerStatus {
-  let raw: Raw;
-  try {
-    raw = JSON.parse(readFileSync(join(containerDir, "status.json"), "utf8"));
-  } catch {
-    return { running: false, restarting: false, restartCount: 0 };
-  }
+  const raw = readRaw(containerDir);
+  if (!raw) return { running: false, restarting: false, restartCount: 0 };
   const supervised = alive(raw.supervisorPid) || alive(raw.guardianPid);
   const st: ContainerStatus = {
     running: raw.running && raw.pid > 0 && processStartTime(raw.pid) === raw.pidStart,
