@@ -1,9 +1,9 @@
 /**
  * The daemon's numbers: idle RSS/PSS of `dist/bunker serve` (target ≤ 60 MiB), request latency over the
  * socket for GET /_ping, /images/json (with the test-bed images pulled) and /containers/json (target with
- * 50 containers: p50 ≤ 2 ms, once the container manager serves it), measured both with a raw keep-alive
- * HTTP/1.1 client (the daemon's cost) and with fetch (what a Bun client sees); then `docker images` and
- * `docker version` against bunker serve, interleaved with the in-process `bunker images`.
+ * 50 containers: p50 ≤ 2 ms), measured both with a raw keep-alive HTTP/1.1 client (the daemon's cost) and
+ * with fetch (what a Bun client sees); then `docker images`, `docker version`, `docker ps` and `docker run
+ * --rm` against bunker serve, interleaved with the in-process `bunker images`, `ps` and `run --rm`.
  *
  *   bun scripts/bench/api.ts [requests=2000] [rounds=15]
  */
@@ -106,11 +106,20 @@ try {
     const p = Bun.spawn([bunker, "--data-root", dataRoot, "--registry-mirror", reg.url, "pull", "-q", img], { stdout: "ignore", stderr: "inherit" });
     if ((await p.exited) !== 0) throw new Error(`pull ${img} failed`);
   }
+  // 50 containers, as the target states it: 10 running, 20 exited, 20 created.
+  const post = (path: string, body?: object) => fetch(`http://x${path}`, { unix: sock, method: "POST", headers: { "content-type": "application/json" }, body: body && JSON.stringify(body) } as RequestInit);
+  for (let i = 0; i < 50; i++) {
+    const cmd = i < 10 ? ["sleep", "1000"] : ["true"];
+    const { Id } = (await (await post(`/containers/create?name=bench-${i}`, { Image: "alpine", Cmd: cmd, Labels: { bench: "api" } })).json()) as { Id: string };
+    if (i < 30) await post(`/containers/${Id}/start`);
+  }
   const images = ((await (await fetch("http://x/images/json", { unix: sock } as RequestInit)).json()) as unknown[]).length;
-  console.log(`\nlatency over the socket, ${requests} sequential requests on one keep-alive connection (${images} images):`);
+  console.log(`\nlatency over the socket, ${requests} sequential requests on one keep-alive connection (${images} images, 50 containers, 10 running):`);
   await latency("GET /_ping", "/_ping");
   await latency("GET /v1.50/images/json", "/v1.50/images/json");
-  await latency("GET /v1.50/containers/json", "/v1.50/containers/json?all=1");
+  await latency("GET /v1.50/containers/json?all=1", "/v1.50/containers/json?all=1");
+  await latency("GET /v1.50/containers/json", "/v1.50/containers/json");
+  await latency("GET /v1.50/containers/{id}/json", "/v1.50/containers/bench-0/json");
   await latency("GET /v1.50/version", "/v1.50/version");
 
   const after = memory(daemon.pid);
@@ -131,8 +140,29 @@ try {
       ],
       rounds,
     );
+    await compare(
+      "`docker ps -a` against bunker serve vs in-process `bunker ps -a` (50 containers; dockerd: 0.020 s for docker ps)",
+      [
+        { name: "docker ps -a (bunker serve)", run: () => timed(["docker", "ps", "-a"], { env }) },
+        { name: "bunker ps -a (in-process)", run: () => timed([bunker, "--data-root", dataRoot, "ps", "-a"]) },
+        { name: "docker ps (bunker serve)", run: () => timed(["docker", "ps"], { env }) },
+      ],
+      rounds,
+    );
+    await compare(
+      "a container's whole life: `docker run --rm alpine true` against bunker serve vs in-process `bunker run --rm`",
+      [
+        { name: "docker run --rm (bunker serve)", run: () => timed(["docker", "run", "--rm", "alpine", "true"], { env }) },
+        { name: "bunker run --rm (in-process)", run: () => timed([bunker, "--data-root", dataRoot, "run", "--rm", "alpine", "true"]) },
+      ],
+      rounds,
+    );
   }
 } finally {
+  try {
+    const list = (await (await fetch("http://x/containers/json?all=1", { unix: sock } as RequestInit)).json()) as { Id: string }[];
+    for (const c of list) await fetch(`http://x/containers/${c.Id}?force=1`, { unix: sock, method: "DELETE" } as RequestInit);
+  } catch {}
   daemon.kill("SIGTERM");
   await daemon.exited;
   await reg.stop();
