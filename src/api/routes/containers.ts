@@ -184,13 +184,21 @@ class AttachSession {
     this.conn = conn;
     for (const b of this.queue.splice(0)) conn.write(b).catch(() => {});
     void conn.closed.then(() => this.end());
+    if (this.att) this.startStdin();
   }
 
   /** The container's stdio is reachable: relay stdin, end with the container's output. */
   bind(att: Attachment) {
     this.att = att;
     void att.exited.then(() => this.end());
-    if (this.want.stdin && this.c.config.OpenStdin && this.conn) void this.pumpStdin(this.conn, att);
+    if (this.conn) this.startStdin();
+  }
+
+  private pumping = false;
+  private startStdin() {
+    if (this.pumping || !this.want.stdin || !this.c.config.OpenStdin || !this.conn || !this.att) return;
+    this.pumping = true;
+    void this.pumpStdin(this.conn, this.att);
   }
 
   private async pumpStdin(conn: RawConn, att: Attachment) {
