@@ -2,8 +2,9 @@
  * Real client libraries against `dist/bunker serve`: dockerode 5 (attach with its JSON body and stdin,
  * demuxed output, wait, logs, exec hijacked and not, exec inspect), testcontainers-node 10.28 (a redis
  * GenericContainer resolved through --registry-mirror, exec, logs, stop; the reaper disabled and the host
- * given, a log-message wait strategy since published ports come with the networking issue), and docker-py
- * 7 (Debian's python3-docker: pull, run, logs, exec_run, remove). Loopback and unix sockets only.
+ * given, a log-message wait strategy), and docker-py
+ * 7 (Debian's python3-docker: pull, run, logs, exec_run, remove); testcontainers again with a published
+ * port and its default wait strategy. Loopback and unix sockets only.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -150,6 +151,28 @@ describe.skipIf(!root)("testcontainers", () => {
     // stop removes it (DELETE without force after stop?t=...).
     const list = (await (await fetch(`http://x/containers/json?all=1&filters=${encodeURIComponent('{"label":["client=testcontainers"]}')}`, { unix: sock } as RequestInit)).json()) as unknown[];
     expect(list).toEqual([]);
+  }, 120_000);
+});
+
+describe.skipIf(!root)("testcontainers with a published port", () => {
+  test("withExposedPorts and the default wait strategy (host port + in-container probes): redis answers on the mapped port", async () => {
+    process.env.DOCKER_HOST = `unix://${sock}`;
+    process.env.TESTCONTAINERS_RYUK_DISABLED = "true";
+    process.env.TESTCONTAINERS_HOST_OVERRIDE = "localhost";
+    const { GenericContainer } = await import("testcontainers");
+    const c = await new GenericContainer("redis:latest").withExposedPorts(6379).withStartupTimeout(60_000).start();
+    try {
+      const port = c.getMappedPort(6379);
+      expect(port).toBeGreaterThan(0);
+      let reply = "";
+      const s = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data: (_s, d) => void (reply += new TextDecoder().decode(d)) } });
+      s.write("PING\r\n");
+      for (let i = 0; i < 100 && !reply; i++) await Bun.sleep(20);
+      s.end();
+      expect(reply).toBe("+PONG\r\n");
+    } finally {
+      await c.stop();
+    }
   }, 120_000);
 });
 

@@ -94,6 +94,7 @@ interface CreateBody {
   Labels?: Record<string, string> | null;
   StopSignal?: unknown;
   StopTimeout?: number | null;
+  NetworkingConfig?: { EndpointsConfig?: Record<string, { Aliases?: string[] | null; IPAMConfig?: { IPv4Address?: string } | null } | null> | null } | null;
   HostConfig?: {
     Binds?: string[] | null;
     Mounts?: unknown[] | null;
@@ -139,6 +140,9 @@ export function createOptionsOf(body: CreateBody, name: string | undefined): { o
     labels,
     restart,
     networkMode: hc.NetworkMode || undefined,
+    portBindings: portBindingsOf(hc.PortBindings),
+    publishAll: !!hc.PublishAllPorts,
+    ...endpointOf(body.NetworkingConfig, hc.NetworkMode),
     capAdd: strslice(hc.CapAdd, "HostConfig.CapAdd"),
     capDrop: strslice(hc.CapDrop, "HostConfig.CapDrop"),
     privileged: !!hc.Privileged,
@@ -149,6 +153,27 @@ export function createOptionsOf(body: CreateBody, name: string | undefined): { o
     stopTimeout: typeof body.StopTimeout === "number" ? body.StopTimeout : undefined,
   };
   return { opts, warnings };
+}
+
+/** HostConfig.PortBindings with keys normalised ("80" from testcontainers 10 → "80/tcp"). */
+function portBindingsOf(pb: Record<string, unknown> | null | undefined): CreateOptions["portBindings"] {
+  if (!pb || typeof pb !== "object") return undefined;
+  const out: NonNullable<CreateOptions["portBindings"]> = {};
+  for (const [k, v] of Object.entries(pb)) {
+    const key = k.includes("/") ? k : `${k}/tcp`;
+    const list = Array.isArray(v) && v.length ? v : [{}];
+    // HostPort "" or "0": an ephemeral port (testcontainers sends "0").
+    out[key] = list.map((b: { HostIp?: string; HostPort?: string }) => ({ HostIp: b?.HostIp ?? "", HostPort: b?.HostPort === "0" ? "" : (b?.HostPort ?? "") }));
+  }
+  return Object.keys(out).length ? out : undefined;
+}
+
+/** Aliases and a static IPv4 address from the endpoint of the network the container is created on. */
+function endpointOf(nc: CreateBody["NetworkingConfig"], mode: string | undefined): Pick<CreateOptions, "networkAliases" | "ipv4Address"> {
+  const eps = nc?.EndpointsConfig ?? {};
+  const ep = eps[mode || "default"] ?? eps[mode === "default" || !mode ? "bridge" : ""] ?? Object.values(eps)[0];
+  if (!ep) return {};
+  return { networkAliases: ep.Aliases?.length ? ep.Aliases : undefined, ipv4Address: ep.IPAMConfig?.IPv4Address || undefined };
 }
 
 // ------------------------------------------------------------------ attach sessions
