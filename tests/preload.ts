@@ -1,14 +1,54 @@
 /**
- * Test preload: every test process gets its own data root and Docker config dir under a temp dir, so
- * tests never touch /var/lib/bunker or ~/.docker and can run in parallel.
+ * Test preload: every test process gets its own data root, Docker config dir and daemon.json under a temp
+ * dir, so tests never touch /var/lib/bunker or ~/.docker and can run in parallel.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll } from "bun:test";
+import { join } from "node:path";
 
 const base = mkdtempSync(join(tmpdir(), "bunker-test-"));
 process.env.BUNKER_DATA_ROOT ??= join(base, "root");
 process.env.DOCKER_CONFIG ??= join(base, "docker-config");
 process.env.BUNKER_CONFIG_FILE ??= join(base, "daemon.json");
+// Containers in tests reach nothing beyond this machine. Forwarding stays on (hairpin through a published
+// port is routed), but there is no outbound NAT, and a test-owned rule drops whatever would leave a bunker
+// bridge (bunker0, bk-*) for another interface. It sits in the mangle table's FORWARD chain, which the kernel
+// traverses before the filter table's, so no ACCEPT of the engine's can come first. The host's forwarding
+// switch and FORWARD policy (which creating bunker0 changes, as dockerd does) are put back afterwards.
+if (!existsSync(process.env.BUNKER_CONFIG_FILE)) writeFileSync(process.env.BUNKER_CONFIG_FILE, JSON.stringify({ "ip-masq": false }));
+if (process.getuid?.() === 0) guardEgress();
+
+function guardEgress() {
+  const sh = (...cmd: string[]) => Bun.spawnSync(cmd, { stdout: "pipe", stderr: "pipe" });
+  const forward = readFileSync("/proc/sys/net/ipv4/ip_forward", "utf8").trim();
+  const policy = /^-P FORWARD (\w+)/m.exec(sh("iptables", "-S", "FORWARD").stdout.toString())?.[1] ?? "ACCEPT";
+  const rules = [
+    ["FORWARD", "-i", "bunker0", "!", "-o", "bunker0", "-m", "comment", "--comment", "bunker-test-no-egress", "-j", "DROP"],
+    ["FORWARD", "-i", "bk-+", "!", "-o", "bk-+", "-m", "comment", "--comment", "bunker-test-no-egress", "-j", "DROP"],
+  ];
+  const mangle = (op: string, r: string[]) => sh("iptables", "-t", "mangle", op, ...r);
+  for (const r of rules) if (mangle("-C", r).exitCode !== 0) mangle("-I", r);
+  afterAll(() => {
+    // Another test process may still run containers: the rules go only when no bunker bridge is left.
+    if (!sh("ip", "-br", "link").stdout.toString().split("\n").some((l) => /^(bunker0|bk-)/.test(l))) {
+      for (const r of rules) mangle("-D", r);
+      removeBunkerChains(sh);
+    }
+    writeFileSync("/proc/sys/net/ipv4/ip_forward", forward);
+    sh("iptables", "-P", "FORWARD", policy);
+  });
+}
+// A preload's afterAll runs once, after every test file (process exit handlers do not run under bun test).
 afterAll(() => rmSync(base, { recursive: true, force: true }));
+
+/** Drops bunker's own chains and the jumps into them (what the engine keeps between networks, as dockerd its DOCKER chains). */
+function removeBunkerChains(sh: (...cmd: string[]) => ReturnType<typeof Bun.spawnSync>) {
+  for (const table of ["filter", "nat"]) {
+    const rules = sh("iptables", "-t", table, "-S").stdout.toString().split("\n");
+    for (const r of rules) if (/^-A (FORWARD|PREROUTING|OUTPUT|POSTROUTING) .*-j BUNKER/.test(r)) sh("iptables", "-t", table, ...r.replace(/^-A/, "-D").match(/"[^"]*"|\S+/g)!.map((w) => w.replace(/^"|"$/g, "")));
+    const chains = rules.filter((r) => /^-N BUNKER/.test(r)).map((r) => r.slice(3));
+    for (const c of chains) sh("iptables", "-t", table, "-F", c);
+    for (const c of chains) sh("iptables", "-t", table, "-X", c);
+  }
+}

@@ -170,7 +170,7 @@ describe.skipIf(!root)("run", () => {
   });
 
   test("-it is interactive through a real pty (script(1))", async () => {
-    const cmd = `${b.dataRoot ? "" : ""}'${join(import.meta.dir, "../../dist/bunker")}' --data-root '${b.dataRoot}' run -it --rm ${busybox} sh`;
+    const cmd = `'${join(import.meta.dir, "../../dist/bunker")}' ${(await b.prefix()).map((a) => `'${a}'`).join(" ")} run -it --rm ${busybox} sh`;
     const p = Bun.spawn(["script", "-qfec", cmd, "/dev/null"], { stdin: "pipe", stdout: "pipe", stderr: "pipe" });
     await Bun.sleep(500);
     p.stdin.write("tty; echo marker-$((6*7)); exit 5\n");
@@ -290,7 +290,7 @@ describe.skipIf(!root)("supervision and concurrency", () => {
 
   test("a CLI killed mid-create leaves nothing container prune cannot clean", async () => {
     for (let i = 0; i < 5; i++) {
-      const p = b.spawn(["run", "-d", busybox, "sleep", "300"]);
+      const p = await b.spawn(["run", "-d", busybox, "sleep", "300"]);
       await Bun.sleep(5 + i * 4);
       p.kill(9);
       await p.exited;

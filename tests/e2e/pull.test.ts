@@ -186,7 +186,7 @@ describe.skipIf(!root)("pull from the real registry", () => {
   test("kill -9 mid-pull leaves no half image, and the next pull completes", async () => {
     const b = bunkerAt(freshDataRoot());
     const ref = `${reg.host}/debian:bookworm`;
-    const p = b.spawn(["pull", ref]);
+    const p = await b.spawn(["pull", ref]);
     // Wait until a layer is being unpacked, then kill.
     const tmp = join(b.dataRoot, "tmp");
     for (let i = 0; i < 400 && !(existsSync(tmp) && readdirSync(tmp).length); i++) await Bun.sleep(10);

@@ -1,10 +1,17 @@
-/** Runs the compiled dist/bunker as a user would, with an isolated data root per test file. */
+/**
+ * Runs the compiled dist/bunker as a user would, with an isolated data root per test file. With
+ * BUNKER_E2E_MODE=daemon the same tests run against `bunker serve` on that data root: the CLI then talks
+ * to the daemon over its socket (-H), and the daemon gets the global options (registry mirrors...).
+ */
 import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
 /** The binary under test (built by `bun run test`; build it first when running a file alone). */
 export const BUNKER = resolve(import.meta.dir, "../../dist/bunker");
+
+/** True when this run drives a daemon instead of the in-process engine. */
+export const DAEMON_MODE = process.env.BUNKER_E2E_MODE === "daemon";
 
 /** What a command printed and returned. */
 export interface Result {
@@ -13,6 +20,11 @@ export interface Result {
   stderr: string;
 }
 
+const daemons = new Set<ReturnType<typeof Bun.spawn>>();
+process.on("exit", () => {
+  for (const d of daemons) d.kill();
+});
+
 /** A bunker bound to one data root and optional global options. */
 export function bunkerAt(dataRoot: string, globals: string[] = [], env: Record<string, string> = {}) {
   if (!existsSync(BUNKER)) throw new Error(`${BUNKER} is missing: run \`bun run build\` first`);
@@ -20,10 +32,26 @@ export function bunkerAt(dataRoot: string, globals: string[] = [], env: Record<s
   const childEnv = () => {
     const e: Record<string, string | undefined> = { ...process.env, ...env };
     delete e.BUNKER_SHIM;
+    delete e.BUNKER_E2E_MODE;
     return e;
   };
+  let daemonReady: Promise<string[]> | undefined;
+  /** The CLI's leading arguments: the data root in-process, or -H to a daemon started on first use. */
+  const prefix = (): Promise<string[]> => {
+    if (!DAEMON_MODE) return Promise.resolve(["--data-root", dataRoot, ...globals]);
+    daemonReady ??= (async () => {
+      const sock = `${dataRoot}.sock`;
+      const d = Bun.spawn([BUNKER, "serve", "-H", `unix://${sock}`, "--data-root", dataRoot, ...globals], { stdout: "ignore", stderr: "inherit", env: childEnv() });
+      daemons.add(d);
+      d.unref(); // the test process must be able to exit; the exit handler stops the daemon
+      for (let i = 0; i < 500 && !existsSync(sock); i++) await Bun.sleep(10);
+      if (!existsSync(sock)) throw new Error("bunker serve did not create its socket");
+      return ["-H", `unix://${sock}`];
+    })();
+    return daemonReady;
+  };
   const run = async (args: string[], opts: { stdin?: string; timeout?: number } = {}): Promise<Result> => {
-    const proc = Bun.spawn([BUNKER, "--data-root", dataRoot, ...globals, ...args], {
+    const proc = Bun.spawn([BUNKER, ...(await prefix()), ...args], {
       stdin: opts.stdin !== undefined ? new TextEncoder().encode(opts.stdin) : "ignore",
       stdout: "pipe",
       stderr: "pipe",
@@ -39,7 +67,10 @@ export function bunkerAt(dataRoot: string, globals: string[] = [], env: Record<s
     if (r.code !== 0) throw new Error(`bunker ${args.join(" ")} exited ${r.code}\n${r.stdout}\n${r.stderr}`);
     return r.stdout;
   };
-  return { run, ok, dataRoot, spawn: (args: string[]) => Bun.spawn([BUNKER, "--data-root", dataRoot, ...globals, ...args], { stdout: "pipe", stderr: "pipe", env: childEnv() }) };
+  /** Starts a command without waiting (for kill -9 tests). */
+  const spawn = async (args: string[]) => Bun.spawn([BUNKER, ...(await prefix()), ...args], { stdout: "pipe", stderr: "pipe", env: childEnv() });
+  /** The arguments that select this bunker (for commands run through script(1) and the like). */
+  return { run, ok, dataRoot, spawn, prefix };
 }
 
 /** A fresh data root in a temp dir. */
