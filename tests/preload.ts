@@ -45,7 +45,7 @@ afterAll(() => rmSync(base, { recursive: true, force: true }));
 /** Drops bunker's own chains and the jumps into them (what the engine keeps between networks, as dockerd its DOCKER chains). */
 function removeBunkerChains(sh: (...cmd: string[]) => ReturnType<typeof Bun.spawnSync>) {
   for (const table of ["filter", "nat"]) {
-    const rules = sh("iptables", "-t", table, "-S").stdout.toString().split("\n");
+    const rules = (sh("iptables", "-t", table, "-S").stdout ?? "").toString().split("\n");
     for (const r of rules) if (/^-A (FORWARD|PREROUTING|OUTPUT|POSTROUTING) .*-j BUNKER/.test(r)) sh("iptables", "-t", table, ...r.replace(/^-A/, "-D").match(/"[^"]*"|\S+/g)!.map((w) => w.replace(/^"|"$/g, "")));
     const chains = rules.filter((r) => /^-N BUNKER/.test(r)).map((r) => r.slice(3));
     for (const c of chains) sh("iptables", "-t", table, "-F", c);

@@ -31,8 +31,11 @@ export function createBody(o: CreateOptions): Record<string, unknown> {
     Labels: o.labels ?? {},
     ...(o.stopSignal ? { StopSignal: o.stopSignal } : {}),
     ...(o.stopTimeout !== undefined ? { StopTimeout: o.stopTimeout } : {}),
+    ...(o.portBindings ? { ExposedPorts: Object.fromEntries(Object.keys(o.portBindings).map((p) => [p, {}])) } : {}),
     HostConfig: {
       NetworkMode: o.networkMode ?? "default",
+      PortBindings: o.portBindings ?? {},
+      PublishAllPorts: o.publishAll ?? false,
       RestartPolicy: o.restart ?? { Name: "no", MaximumRetryCount: 0 },
       AutoRemove: o.autoRemove ?? false,
       CapAdd: o.capAdd ?? null,
@@ -41,6 +44,10 @@ export function createBody(o: CreateOptions): Record<string, unknown> {
       SecurityOpt: o.securityOpt ?? null,
       LogConfig: { Type: "json-file", Config: o.logConfig ?? {} },
     },
+    // Aliases and a static address belong to the endpoint on the network the container starts on.
+    ...(o.networkAliases || o.ipv4Address
+      ? { NetworkingConfig: { EndpointsConfig: { [o.networkMode ?? "bridge"]: { Aliases: o.networkAliases ?? null, IPAMConfig: o.ipv4Address ? { IPv4Address: o.ipv4Address } : null } } } }
+      : {}),
   };
 }
 
