@@ -1,24 +1,35 @@
 /**
- * The test command (README, CI): builds dist/bunker, then runs every bun:test suite and closes with the
- * plain "N passed, N failed" line that CI reads. Extra arguments go to `bun test` (a path filter, -t ...).
+ * The test command (README, CI): builds dist/bunker and the offline test images, runs every bun:test suite,
+ * then runs the CLI end-to-end suites again with the CLI talking to `bunker serve` (BUNKER_E2E_MODE=daemon),
+ * and closes with the plain "N passed, N failed" line that CI reads. Arguments replace the suite list of
+ * the first run (a path filter, -t ...); with arguments the daemon pass is skipped.
  */
 import { $ } from "bun";
 
 await $`bun scripts/build.ts`;
 // Build (or find in the cache) the offline test images first, so no test's timeout has to cover a cold build.
 await $`bun scripts/testbed/build-images.ts`.quiet();
-const args = process.argv.slice(2);
-const proc = Bun.spawn(["bun", "test", ...(args.length ? args : ["tests/"])], { stdout: "inherit", stderr: "pipe", env: process.env });
-let tail = "";
-const decoder = new TextDecoder();
-for await (const chunk of proc.stderr) {
-  process.stderr.write(chunk);
-  tail = (tail + decoder.decode(chunk, { stream: true })).slice(-4096);
+
+/** Runs bun test, echoing its output; returns its exit code and counts. */
+async function bunTest(args: string[], env: Record<string, string> = {}) {
+  const proc = Bun.spawn(["bun", "test", ...args], { stdout: "inherit", stderr: "pipe", env: { ...process.env, ...env } });
+  let tail = "";
+  const decoder = new TextDecoder();
+  for await (const chunk of proc.stderr) {
+    process.stderr.write(chunk);
+    tail = (tail + decoder.decode(chunk, { stream: true })).slice(-4096);
+  }
+  const code = await proc.exited;
+  const count = (word: string) => Number(tail.match(new RegExp(`^\\s*(\\d+) ${word}$`, "m"))?.[1] ?? 0);
+  return { code, passed: count("pass"), failed: count("fail"), skipped: count("skip") };
 }
-const code = await proc.exited;
-const count = (word: string) => Number(tail.match(new RegExp(`^\\s*(\\d+) ${word}$`, "m"))?.[1] ?? 0);
-const passed = count("pass");
-const failed = count("fail");
-const skipped = count("skip");
-console.log(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`);
-process.exit(code !== 0 ? code : failed > 0 ? 1 : 0);
+
+const args = process.argv.slice(2);
+const runs = [await bunTest(args.length ? args : ["tests/"])];
+if (!args.length) {
+  console.error("\n== the CLI suites again, through bunker serve ==");
+  runs.push(await bunTest(["tests/e2e/images-cli.test.ts", "tests/e2e/containers.test.ts"], { BUNKER_E2E_MODE: "daemon" }));
+}
+const sum = (k: "passed" | "failed" | "skipped") => runs.reduce((a, r) => a + r[k], 0);
+console.log(`\n${sum("passed")} passed, ${sum("failed")} failed${sum("skipped") ? `, ${sum("skipped")} skipped` : ""}`);
+process.exit(runs.some((r) => r.code !== 0) || sum("failed") > 0 ? 1 : 0);

@@ -39,8 +39,14 @@ function guardEgress() {
     sh("iptables", "-P", "FORWARD", policy);
   });
 }
-// A preload's afterAll runs once, after every test file (process exit handlers do not run under bun test).
-afterAll(() => rmSync(base, { recursive: true, force: true }));
+// A preload's afterAll runs once, after every test file (process exit handlers do not run under bun test):
+// daemons the e2e helper started (tests/helpers/bunker.ts) stop first, then the temp dir goes.
+afterAll(async () => {
+  const daemons: Set<ReturnType<typeof Bun.spawn>> = (globalThis as any).__bunkerE2eDaemons ?? new Set();
+  for (const d of daemons) d.kill("SIGTERM");
+  await Promise.all([...daemons].map((d) => d.exited));
+  rmSync(base, { recursive: true, force: true });
+});
 
 /** Drops bunker's own chains and the jumps into them (what the engine keeps between networks, as dockerd its DOCKER chains). */
 function removeBunkerChains(sh: (...cmd: string[]) => ReturnType<typeof Bun.spawnSync>) {

@@ -219,7 +219,7 @@ export function fail(e: unknown, command?: string): number {
   if (e instanceof EngineError) {
     if (runLike) {
       console.error(`bunker: Error response from daemon: ${e.message}\n\nRun 'bunker ${command} --help' for more information`);
-      return (e as { exitCode?: number }).exitCode ?? engineExit;
+      return (e as { exitCode?: number }).exitCode ?? startErrorStatus(e.message);
     }
     console.error(`Error response from daemon: ${e.message}`);
     return engineExit;
@@ -227,4 +227,14 @@ export function fail(e: unknown, command?: string): number {
   if (process.env.BUNKER_DEBUG) console.error(e);
   else console.error(`Error: ${(e as Error)?.message ?? String(e)}`);
   return engineExit;
+}
+
+/**
+ * The docker CLI's toStatusError: a start failure over the API is only text, so 127 (not found) and 126
+ * (cannot execute) are read from it; anything else is 125.
+ */
+function startErrorStatus(message: string): number {
+  if (/executable file not found|no such file or directory/.test(message)) return 127;
+  if (/permission denied|is a directory/.test(message)) return 126;
+  return 125;
 }

@@ -20,10 +20,11 @@ export interface Result {
   stderr: string;
 }
 
-const daemons = new Set<ReturnType<typeof Bun.spawn>>();
-process.on("exit", () => {
-  for (const d of daemons) d.kill();
-});
+/**
+ * Daemons started for this test process, stopped by the preload's afterAll (tests/preload.ts): process exit
+ * handlers do not run under bun test, and a daemon left running would hold the runner's output open.
+ */
+const daemons: Set<ReturnType<typeof Bun.spawn>> = ((globalThis as any).__bunkerE2eDaemons ??= new Set());
 
 /** A bunker bound to one data root and optional global options. */
 export function bunkerAt(dataRoot: string, globals: string[] = [], env: Record<string, string> = {}) {
@@ -41,9 +42,9 @@ export function bunkerAt(dataRoot: string, globals: string[] = [], env: Record<s
     if (!DAEMON_MODE) return Promise.resolve(["--data-root", dataRoot, ...globals]);
     daemonReady ??= (async () => {
       const sock = `${dataRoot}.sock`;
-      const d = Bun.spawn([BUNKER, "serve", "-H", `unix://${sock}`, "--data-root", dataRoot, ...globals], { stdout: "ignore", stderr: "inherit", env: childEnv() });
+      const d = Bun.spawn([BUNKER, "serve", "-H", `unix://${sock}`, "--data-root", dataRoot, ...globals], { stdout: "ignore", stderr: "ignore", env: childEnv() });
       daemons.add(d);
-      d.unref(); // the test process must be able to exit; the exit handler stops the daemon
+      d.unref();
       for (let i = 0; i < 500 && !existsSync(sock); i++) await Bun.sleep(10);
       if (!existsSync(sock)) throw new Error("bunker serve did not create its socket");
       return ["-H", `unix://${sock}`];
