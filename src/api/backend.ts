@@ -7,7 +7,7 @@ import type { ImageDeleteItem, ImageSummary } from "../engine/images.ts";
 import type { ContainerSummary } from "../engine/containers/query.ts";
 import type { CreateOptions } from "../engine/containers/manager.ts";
 import type { JsonMessage } from "../engine/progress.ts";
-import type { Attachment } from "../engine/runtime/index.ts";
+import type { Attachment, ExecOptions } from "../engine/runtime/index.ts";
 import type { systemDf, systemInfo, systemVersion } from "../engine/system.ts";
 
 /** Output handlers of an attached container or exec. */
@@ -25,17 +25,8 @@ export interface LogsOptions {
   timestamps?: boolean;
 }
 
-/** What `exec` asks for. */
-export interface ExecRequest {
-  args: string[];
-  env?: string[];
-  cwd?: string;
-  user?: string;
-  tty?: boolean;
-  stdin?: boolean;
-  privileged?: boolean;
-  detach?: boolean;
-}
+/** What `exec` asks for: the runtime's exec options less what the backend supplies (ID, shim, output). */
+export type ExecRequest = Omit<ExecOptions, "execId" | "dataRoot" | "onStdout" | "onStderr">;
 
 /** The operations behind the CLI's commands. */
 export interface Backend {

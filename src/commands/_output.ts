@@ -158,3 +158,10 @@ export function renderFormatted(format: string, rows: Value[], headers: Record<s
   const cells = [t.header, ...lines].map((l) => l.split("\t"));
   return table(cells);
 }
+
+/** The docker CLI's prune confirmation: prints the warning, reads a line, true for y/yes. */
+export async function confirm(warning: string): Promise<boolean> {
+  process.stdout.write(`${warning}\nAre you sure you want to continue? [y/N] `);
+  for await (const line of console) return /^y(es)?$/i.test(line.trim());
+  return false;
+}

@@ -1,7 +1,7 @@
 /** `bunker container prune`: remove all stopped containers. */
 import { defineCommand } from "./_cli.ts";
 import { openBackend } from "./_backend.ts";
-import { humanSize } from "./_output.ts";
+import { confirm, humanSize } from "./_output.ts";
 import { parseFilters } from "./_filters.ts";
 
 export default defineCommand({
@@ -12,15 +12,7 @@ export default defineCommand({
   },
   args: { max: 0 },
   async run({ flags, global }) {
-    if (!flags.force) {
-      process.stdout.write("WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] ");
-      let answer = "";
-      for await (const line of console) {
-        answer = line;
-        break;
-      }
-      if (!/^y(es)?$/i.test(answer.trim())) return 0;
-    }
+    if (!flags.force && !(await confirm("WARNING! This will remove all stopped containers."))) return 0;
     const report = await (await openBackend(global)).pruneContainers({ filters: parseFilters(flags.filter) });
     if (report.ContainersDeleted?.length) console.log(["Deleted Containers:", ...report.ContainersDeleted, ""].join("\n"));
     console.log(`Total reclaimed space: ${humanSize(report.SpaceReclaimed)}`);

@@ -1,7 +1,7 @@
 /** `bunker image prune`: remove unused images. */
 import { defineCommand } from "./_cli.ts";
 import { openBackend } from "./_backend.ts";
-import { humanSize } from "./_output.ts";
+import { confirm, humanSize } from "./_output.ts";
 import { parseFilters } from "./_filters.ts";
 
 export default defineCommand({
@@ -16,11 +16,7 @@ export default defineCommand({
     const warning = flags.all
       ? "WARNING! This will remove all images without at least one container associated to them."
       : "WARNING! This will remove all dangling images.";
-    if (!flags.force) {
-      process.stdout.write(`${warning}\nAre you sure you want to continue? [y/N] `);
-      const answer = await readLine();
-      if (!/^y(es)?$/i.test(answer.trim())) return 0;
-    }
+    if (!flags.force && !(await confirm(warning))) return 0;
     const report = await (await openBackend(global)).pruneImages({ all: flags.all, filters: parseFilters(flags.filter) });
     if (report.ImagesDeleted?.length) {
       console.log("Deleted Images:");
@@ -31,9 +27,3 @@ export default defineCommand({
     return 0;
   },
 });
-
-/** One line from stdin ("" at EOF), for the confirmation prompt. */
-async function readLine(): Promise<string> {
-  for await (const line of console) return line;
-  return "";
-}

@@ -2,6 +2,7 @@
 import { defineCommand } from "./_cli.ts";
 import { openEngine } from "./_engine.ts";
 import { parseFilters } from "./_filters.ts";
+import { confirm } from "./_output.ts";
 import { pruneNetworks } from "../engine/network/index.ts";
 
 export default defineCommand({
@@ -12,15 +13,7 @@ export default defineCommand({
   },
   args: { max: 0 },
   async run({ flags, global }) {
-    if (!flags.force) {
-      process.stdout.write("WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue? [y/N] ");
-      let answer = "";
-      for await (const line of console) {
-        answer = line;
-        break;
-      }
-      if (!/^y(es)?$/i.test(answer.trim())) return 0;
-    }
+    if (!flags.force && !(await confirm("WARNING! This will remove all custom networks not used by at least one container."))) return 0;
     const r = pruneNetworks(await openEngine(global), { filters: parseFilters(flags.filter) });
     if (r.NetworksDeleted?.length) console.log(["Deleted Networks:", ...r.NetworksDeleted, ""].join("\n"));
     return 0;
