@@ -169,6 +169,42 @@ describe.skipIf(!root)("run", () => {
     expect(out).toContain("core fd full mqueue null ptmx pts random shm stderr stdin stdout tty urandom zero"); // console only with -t
   });
 
+  test("--cap-add, --cap-drop, --privileged, --security-opt no-new-privileges, --network host|none", async () => {
+    const caps = async (...flags: string[]) => (await b.ok(["run", "--rm", ...flags, busybox, "sh", "-c", "grep -E '^(CapEff|NoNewPrivs)' /proc/self/status | tr '\\n\\t' '  '"])).trim();
+    expect(await caps("--cap-drop", "ALL")).toBe("CapEff: 0000000000000000 NoNewPrivs: 0");
+    expect(await caps("--cap-drop", "ALL", "--cap-add", "NET_ADMIN")).toBe("CapEff: 0000000000001000 NoNewPrivs: 0");
+    expect(await caps("--cap-drop", "CHOWN")).toBe("CapEff: 00000000a80425fa NoNewPrivs: 0");
+    expect(await caps("--security-opt", "no-new-privileges")).toBe("CapEff: 00000000a80425fb NoNewPrivs: 1");
+    // --privileged: every capability the host's bounding set allows (this host lacks CAP_SYS_RESOURCE).
+    const hostBound = BigInt(`0x${readFileSync("/proc/self/status", "utf8").match(/^CapBnd:\s*(\w+)/m)![1]}`);
+    expect(BigInt(`0x${(await caps("--privileged")).split(" ")[1]}`)).toBe(hostBound);
+    const hostIfaces = readdirSync("/sys/class/net").sort();
+    expect((await b.ok(["run", "--rm", "--network", "host", busybox, "ls", "/sys/class/net"])).trim().split(/\s+/).sort()).toEqual(hostIfaces);
+    expect((await b.ok(["run", "--rm", "--network", "none", busybox, "ls", "/sys/class/net"])).trim()).toBe("lo");
+    const bad = await b.run(["run", "--rm", "--security-opt", "bogus", busybox, "true"]);
+    expect(bad.code).toBe(125);
+    expect(bad.stderr).toContain("invalid --security-opt");
+  });
+
+  test("logs: --tail, -t, --since, -f until the container exits", async () => {
+    const id = (await b.ok(["run", "-d", busybox, "sh", "-c", "for i in 1 2 3; do echo line$i; done; echo err >&2; sleep 1; echo late"])).trim();
+    try {
+      await Bun.sleep(300);
+      // --tail counts records of both streams together.
+      expect(await b.run(["logs", "--tail", "2", id])).toEqual({ code: 0, stdout: "line3\n", stderr: "err\n" });
+      const stamped = await b.run(["logs", "-t", "--tail", "1", id]);
+      expect(stamped.stdout).toBe("");
+      expect(stamped.stderr).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z err\n$/);
+      expect(await b.ok(["logs", "--since", "1h", id])).toBe("line1\nline2\nline3\n");
+      expect(await b.ok(["logs", "--until", "2000-01-01T00:00:00Z", id])).toBe("");
+      const t0 = Date.now();
+      expect(await b.ok(["logs", "-f", id])).toBe("line1\nline2\nline3\nlate\n"); // returns once the container exits
+      expect(Date.now() - t0).toBeGreaterThan(300);
+    } finally {
+      await b.run(["rm", "-f", id]);
+    }
+  });
+
   test("-it is interactive through a real pty (script(1))", async () => {
     const cmd = `'${join(import.meta.dir, "../../dist/bunker")}' ${(await b.prefix()).map((a) => `'${a}'`).join(" ")} run -it --rm ${busybox} sh`;
     const p = Bun.spawn(["script", "-qfec", cmd, "/dev/null"], { stdin: "pipe", stdout: "pipe", stderr: "pipe" });

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmdirSync, rmSync, writeFileSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { bunkerAt, freshDataRoot } from "../helpers/bunker.ts";
@@ -52,8 +52,11 @@ async function mergedListing(b: ReturnType<typeof bunkerAt>, ref: string): Promi
   try {
     return await treeListing(mnt);
   } finally {
-    Bun.spawnSync(["umount", mnt]);
-    rmSync(mnt, { recursive: true, force: true });
+    // A listing that just finished can keep the mount busy for a moment: retry, then detach it lazily. Only
+    // the empty mount point is removed, never anything that could still be the mounted tree.
+    for (let i = 0; i < 50 && Bun.spawnSync(["umount", mnt]).exitCode !== 0; i++) await Bun.sleep(20);
+    if (readFileSync("/proc/mounts", "utf8").includes(` ${mnt} `)) Bun.spawnSync(["umount", "-l", mnt]);
+    rmdirSync(mnt);
   }
 }
 
@@ -147,6 +150,38 @@ describe.skipIf(!root)("pull from the real registry", () => {
     } finally {
       await basic.stop();
     }
+  });
+
+  test("Bearer token auth with credentials: refused anonymously, pulls after login", async () => {
+    const token = await startRegistry({ auth: "token", anonymous: false });
+    try {
+      const cfg = mkdtempSync(join(tmpdir(), "bunker-dockercfg-"));
+      const b = bunkerAt(freshDataRoot(), [], { DOCKER_CONFIG: cfg });
+      const denied = await b.run(["pull", `${token.host}/busybox`]);
+      expect(denied.code).toBe(1);
+      expect(denied.stderr).toContain(`pull access denied for ${token.host}/busybox`);
+      expect((await b.run(["login", "-u", token.username!, "--password-stdin", token.host], { stdin: `${token.password}\n` })).stdout).toContain("Login Succeeded");
+      await b.ok(["pull", `${token.host}/busybox`]);
+    } finally {
+      await token.stop();
+    }
+  });
+
+  test("--all-tags pulls every tag of a repository; a terminal gets per-layer progress lines", async () => {
+    const b = bunkerAt(freshDataRoot());
+    const out = await b.ok(["pull", "--all-tags", `${reg.host}/busybox`]);
+    expect(out).toContain(`Pulling all tags of ${reg.host}/busybox`);
+    expect((await b.ok(["images", "--format", "{{.Tag}}", `${reg.host}/busybox`])).trim().split("\n").sort()).toEqual(["latest", "v2s2"]);
+    const bad = await b.run(["pull", "-a", `${reg.host}/busybox:latest`]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain("tag can't be used with --all-tags/-a");
+    // On a terminal (script(1) gives one) layer lines are redrawn in place with cursor movements.
+    const cmd = `'${join(import.meta.dir, "../../dist/bunker")}' ${(await b.prefix()).map((a) => `'${a}'`).join(" ")} pull ${reg.host}/debian:bookworm`;
+    const tty = Bun.spawnSync(["script", "-qfec", cmd, "/dev/null"], { stdout: "pipe", stderr: "pipe" });
+    const text = tty.stdout.toString();
+    expect(tty.exitCode).toBe(0);
+    expect(text).toContain("\x1b[");
+    expect(text).toMatch(/Downloading \[=*>? *\]/);
   });
 
   test("Bearer token auth as Docker Hub does it, anonymous and through a mirror", async () => {
