@@ -586,7 +586,8 @@ export function containerRoutes(r: Router, engine: Engine): void {
   r.post("/containers/prune", async (_req, { query: q }) => {
     const filters = parseFilters(q.get("filters"));
     checkFilterKeys(filters, ["label", "label!", "until"]);
-    const { removeContainer, matchLabels, dirSize, statusOf } = await manager();
+    const { removeContainer } = await manager();
+    const { matchLabels, dirSize, statusOf } = await import("../../engine/containers/state.ts");
     const until = filters.until?.length ? untilMs(filters.until[0]!) : undefined;
     const deleted: string[] = [];
     let reclaimed = 0;

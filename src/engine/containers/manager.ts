@@ -14,7 +14,8 @@ import type { ContainerConfig, ContainerRecord, HostConfig, RestartPolicy } from
 import { randomName, validateName } from "./names.ts";
 import { resolveCapabilities, DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, containerEnv, type ContainerPlan } from "../runtime/spec.ts";
 import { startContainer as runtimeStart } from "../runtime/start.ts";
-import { readContainerStatus, signalContainer, signalNumber, type ContainerStatus } from "../runtime/status.ts";
+import { signalContainer, signalNumber, type ContainerStatus } from "../runtime/status.ts";
+import { dirSize, matchLabels, stateName, statusOf } from "./state.ts";
 import * as network from "../network/index.ts";
 import { publishAll } from "../network/ports.ts";
 
@@ -212,17 +213,7 @@ export async function planFor(engine: Engine, c: Stored): Promise<ContainerPlan>
   return { ...base, ...net, env: containerEnv(base) };
 }
 
-/** The container's runtime status (never started = created). */
-export function statusOf(c: { dir: string }): ContainerStatus {
-  return readContainerStatus(c.dir);
-}
 
-/** Docker's State.Status: created, running, restarting, exited. */
-export function stateName(st: ContainerStatus): "created" | "running" | "restarting" | "exited" {
-  if (st.running) return "running";
-  if (st.restarting) return "restarting";
-  return st.startedAt || st.finishedAt || st.exitCode !== undefined ? "exited" : "created";
-}
 
 /** Options for a start. */
 export interface StartOptions {
@@ -378,33 +369,7 @@ export async function pruneContainers(engine: Engine, opts: { labels?: string[] 
   return { ContainersDeleted: deleted.length ? deleted : null, SpaceReclaimed: reclaimed };
 }
 
-/** `label=key` / `label=key=value` filters. */
-export function matchLabels(labels: Record<string, string> | null | undefined, filters: string[]): boolean {
-  const l = labels ?? {};
-  return filters.every((f) => (f.includes("=") ? l[f.slice(0, f.indexOf("="))] === f.slice(f.indexOf("=") + 1) : f in l));
-}
 
-/** Bytes of regular files under a directory (Docker's SizeRw for an upper dir), not following symlinks. */
-export function dirSize(dir: string): number {
-  const { readdirSync, lstatSync } = require("node:fs") as typeof import("node:fs");
-  let total = 0;
-  const walk = (d: string) => {
-    let names: string[];
-    try {
-      names = readdirSync(d);
-    } catch {
-      return;
-    }
-    for (const n of names) {
-      const p = join(d, n);
-      const s = lstatSync(p);
-      if (s.isDirectory()) walk(p);
-      else if (s.isFile()) total += s.size;
-    }
-  };
-  walk(dir);
-  return total;
-}
 
 /**
  * Removes --rm containers that exited while no bunker process was watching (detached runs). Called when
@@ -423,14 +388,6 @@ export async function reapAutoRemoved(engine: Engine, containers: Stored[] = eng
   return removed;
 }
 
-/**
- * The image name to show for a container: what the user typed while it still names the same image, else
- * the ID. `seen` caches lookups across one listing (containers of one image share the answer).
- */
-export function displayImage(engine: Engine, c: Stored, seen = new Map<string, string | undefined>()): string {
-  if (!seen.has(c.imageRef)) seen.set(c.imageRef, engine.images.idForValidatedName(c.imageRef));
-  return seen.get(c.imageRef) === c.image ? c.imageRef : c.image;
-}
 
 /** Normalises a run/create image argument for messages ("redis" → "redis:latest"). */
 export function familiarImage(name: string): string {

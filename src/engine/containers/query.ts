@@ -7,9 +7,10 @@ import type { Engine } from "../engine.ts";
 import { conflict, invalidParameter } from "../errors.ts";
 import { humanDuration } from "../units.ts";
 import type { ContainerStatus } from "../runtime/status.ts";
-import { dirSize, displayImage, matchLabels, reapAutoRemoved, stateName, statusOf } from "./manager.ts";
+import { dirSize, displayImage, matchLabels, stateName, statusOf } from "./state.ts";
 import type { ContainerRecord } from "./types.ts";
-import { containerPorts, networkSettings, reconcileIfNeeded } from "../network/index.ts";
+import { containerPorts } from "../network/ports.ts";
+import { reconcileIfPending } from "../network/pending.ts";
 
 type Stored = ContainerRecord & { topLayer: string | null };
 
@@ -59,9 +60,12 @@ const FILTERS = ["status", "name", "label", "ancestor", "exited", "id", "before"
 /** GET /containers/json: running containers, or all; filters as moby's; -n/-l via limit; sizes with size. */
 export async function listContainers(engine: Engine, opts: { all?: boolean; limit?: number; size?: boolean; filters?: Record<string, string[]> } = {}): Promise<ContainerSummary[]> {
   let all = engine.containers.all();
-  const reaped = await reapAutoRemoved(engine, all);
-  if (reaped.length) all = all.filter((c) => !reaped.includes(c));
-  reconcileIfNeeded(engine); // after a crash mid-change to the host's network: one readdir when there was none
+  // --rm containers that exited while nobody watched go now; the lifecycle module loads only for that.
+  if (all.some((c) => c.hostConfig.AutoRemove && stateName(statusOf(c)) === "exited")) {
+    const reaped = await (await import("./manager.ts")).reapAutoRemoved(engine, all);
+    all = all.filter((c) => !reaped.includes(c));
+  }
+  await reconcileIfPending(engine); // after a crash mid-change to the host's network: one readdir when there was none
   const f = opts.filters ?? {};
   for (const k of Object.keys(f)) if (!FILTERS.includes(k)) throw invalidParameter(`invalid filter '${k}'`);
   for (const s of f.status ?? []) if (!["created", "restarting", "running", "removing", "paused", "exited", "dead"].includes(s)) throw invalidParameter(`invalid filter 'status=${s}'`);
@@ -113,7 +117,7 @@ export async function listContainers(engine: Engine, opts: { all?: boolean; limi
 
 /** GET /containers/{id}/json. */
 export async function inspectContainer(engine: Engine, ref: string, opts: { size?: boolean } = {}) {
-  await reapAutoRemoved(engine);
+  await (await import("./manager.ts")).reapAutoRemoved(engine);
   const c = engine.containers.resolve(ref);
   const st = await statusOf(c);
   const state = stateName(st);
@@ -159,7 +163,7 @@ export async function inspectContainer(engine: Engine, ref: string, opts: { size
     ...(sizeRw !== undefined ? { SizeRw: sizeRw, SizeRootFs: sizeRw + (engine.images.get(c.image)?.size ?? 0) } : {}),
     Mounts: [],
     Config: c.config,
-    NetworkSettings: networkSettings(engine, c, state === "running", st.pid),
+    NetworkSettings: (await import("../network/index.ts")).networkSettings(engine, c, state === "running", st.pid),
   };
 }
 

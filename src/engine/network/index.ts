@@ -18,7 +18,8 @@ import type { ContainerPlan, PlanNetIf } from "../runtime/spec.ts";
 import { readContainerStatus, processStartTime } from "../runtime/status.ts";
 import { allocate, claim, claims, cidrString, hostRoutes, ipToNum, macFor, maskOf, numToIp, parseCidr, pickSubnet, release, type Cidr } from "./ipam.ts";
 import * as host from "./host.ts";
-import type { PortBindings, PortMapping } from "./ports.ts";
+import { mappingsOf, type PortBindings, type PortMapping } from "./ports.ts";
+export { containerPorts } from "./ports.ts";
 
 type Stored = ContainerRecord & { topLayer: string | null };
 
@@ -350,7 +351,7 @@ export function listNetworks(engine: Engine, opts: { filters?: Record<string, st
   const f = opts.filters ?? {};
   for (const k of Object.keys(f)) if (!NET_FILTERS.includes(k)) throw invalidParameter(`invalid filter '${k}'`);
   for (const t of f.type ?? []) if (t !== "builtin" && t !== "custom") throw invalidParameter(`invalid filter: 'type'='${t}'`);
-  const { matchLabels } = require("../containers/manager.ts") as typeof import("../containers/manager.ts");
+  const { matchLabels } = require("../containers/state.ts") as typeof import("../containers/state.ts");
   return allNetworks(engine)
     .filter((n) => !f.driver || f.driver.includes(n.driver))
     .filter((n) => !f.id || f.id.some((i) => n.id.startsWith(i)))
@@ -474,7 +475,7 @@ export function removeNetwork(engine: Engine, ref: string): void {
 /** POST /networks/prune: user networks no container uses. */
 export function pruneNetworks(engine: Engine, opts: { filters?: Record<string, string[]> } = {}): { NetworksDeleted: string[] | null } {
   reconcileIfNeeded(engine);
-  const { matchLabels } = require("../containers/manager.ts") as typeof import("../containers/manager.ts");
+  const { matchLabels } = require("../containers/state.ts") as typeof import("../containers/state.ts");
   const deleted: string[] = [];
   for (const net of allNetworks(engine)) {
     if (BUILTIN.includes(net.name)) continue;
@@ -675,14 +676,6 @@ export async function networkPlan(engine: Engine, c: Stored): Promise<Partial<Co
   return plan;
 }
 
-function mappingsOf(engine: Engine, containerId: string): PortMapping[] {
-  return (engine.db.query("SELECT proto, host_ip, host_port, container_port FROM port_mappings WHERE container_id = ? ORDER BY container_port, proto, host_ip").all(containerId) as any[]).map((r) => ({
-    proto: r.proto,
-    hostIp: r.host_ip,
-    hostPort: r.host_port,
-    containerPort: r.container_port,
-  }));
-}
 
 function freePort(ip: string, proto: "tcp" | "udp"): number {
   // The kernel's choice of a free ephemeral port, as Docker's allocator takes one from the same range.
@@ -795,16 +788,6 @@ export function startError(engine: Engine, c: Stored, e: unknown): unknown {
 
 // ------------------------------------------------------------------ what ps and inspect show
 
-/** Ports for ps (moby's types.Port): published mappings while running, else the exposed ports. */
-export function containerPorts(engine: Engine, c: Stored, running: boolean): { PrivatePort: number; Type: string; IP?: string; PublicPort?: number }[] {
-  const maps = running ? mappingsOf(engine, c.id) : [];
-  const out: { PrivatePort: number; Type: string; IP?: string; PublicPort?: number }[] = maps.map((m) => ({ IP: m.hostIp, PrivatePort: m.containerPort, PublicPort: m.hostPort, Type: m.proto }));
-  for (const k of Object.keys(c.config.ExposedPorts ?? {})) {
-    const [p, t = "tcp"] = k.split("/");
-    if (!maps.some((m) => m.containerPort === Number(p) && m.proto === t)) out.push({ PrivatePort: Number(p), Type: t });
-  }
-  return out;
-}
 
 /** NetworkSettings of inspect: addresses while running, Docker's empty values otherwise. */
 export function networkSettings(engine: Engine, c: Stored, running: boolean, pid?: number) {

@@ -3,6 +3,8 @@
  * the PortBindings / NetworkSettings.Ports shapes, and the strings `ps` and `port` print.
  */
 import { invalidParameter } from "../errors.ts";
+import type { Engine } from "../engine.ts";
+import type { ContainerRecord } from "../containers/types.ts";
 
 /** HostConfig.PortBindings: "80/tcp" -> [{ HostIp, HostPort }] ("" = any address / a free port). */
 export type PortBindings = Record<string, { HostIp: string; HostPort: string }[]>;
@@ -118,4 +120,25 @@ export function displayPorts(ports: { PrivatePort: number; Type: string; IP?: st
     }
   }
   return out.join(", ");
+}
+
+/** A container's published ports as recorded (bound while it runs). */
+export function mappingsOf(engine: Engine, containerId: string): PortMapping[] {
+  return (engine.db.query("SELECT proto, host_ip, host_port, container_port FROM port_mappings WHERE container_id = ? ORDER BY container_port, proto, host_ip").all(containerId) as any[]).map((r) => ({
+    proto: r.proto,
+    hostIp: r.host_ip,
+    hostPort: r.host_port,
+    containerPort: r.container_port,
+  }));
+}
+
+/** Ports for ps (moby's types.Port): published mappings while running, else the exposed ports. */
+export function containerPorts(engine: Engine, c: Pick<ContainerRecord, "id" | "config">, running: boolean): { PrivatePort: number; Type: string; IP?: string; PublicPort?: number }[] {
+  const maps = running ? mappingsOf(engine, c.id) : [];
+  const out: { PrivatePort: number; Type: string; IP?: string; PublicPort?: number }[] = maps.map((m) => ({ IP: m.hostIp, PrivatePort: m.containerPort, PublicPort: m.hostPort, Type: m.proto }));
+  for (const k of Object.keys(c.config.ExposedPorts ?? {})) {
+    const [p, t = "tcp"] = k.split("/");
+    if (!maps.some((m) => m.containerPort === Number(p) && m.proto === t)) out.push({ PrivatePort: Number(p), Type: t });
+  }
+  return out;
 }
