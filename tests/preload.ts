@@ -30,8 +30,13 @@ function guardEgress() {
   const mangle = (op: string, r: string[]) => sh("iptables", "-t", "mangle", op, ...r);
   for (const r of rules) if (mangle("-C", r).exitCode !== 0) mangle("-I", r);
   afterAll(() => {
-    // Another test process may still run containers: the rules go only when no bunker bridge is left.
-    if (!sh("ip", "-br", "link").stdout.toString().split("\n").some((l) => /^(bunker0|bk-)/.test(l))) {
+    // Bridges no container is attached to any more go (bunker keeps bunker0 between runs, as dockerd its
+    // docker0). Another test process may still run containers: the rules go only when no bridge is left.
+    const links = () => (sh("ip", "-br", "link").stdout ?? "").toString().split("\n").map((l) => l.split(/\s+/)[0]!);
+    for (const br of links().filter((l) => /^(bunker0|bk-)/.test(l))) {
+      if (!(sh("ip", "-br", "link", "show", "master", br).stdout ?? "").toString().trim()) sh("ip", "link", "del", br);
+    }
+    if (!links().some((l) => /^(bunker0|bk-)/.test(l))) {
       for (const r of rules) mangle("-D", r);
       removeBunkerChains(sh);
     }
@@ -45,7 +50,8 @@ afterAll(async () => {
   const daemons: Set<ReturnType<typeof Bun.spawn>> = (globalThis as any).__bunkerE2eDaemons ?? new Set();
   for (const d of daemons) d.kill("SIGTERM");
   await Promise.all([...daemons].map((d) => d.exited));
-  rmSync(base, { recursive: true, force: true });
+  const temps: Set<string> = (globalThis as any).__bunkerE2eTemps ?? new Set();
+  for (const dir of [...temps, base]) rmSync(dir, { recursive: true, force: true });
 });
 
 /** Drops bunker's own chains and the jumps into them (what the engine keeps between networks, as dockerd its DOCKER chains). */

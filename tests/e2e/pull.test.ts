@@ -8,7 +8,7 @@ import { Database } from "bun:sqlite";
 import { existsSync, mkdtempSync, readdirSync, rmdirSync, rmSync, writeFileSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { bunkerAt, freshDataRoot } from "../helpers/bunker.ts";
+import { bunkerAt, freshDataRoot, tempDir } from "../helpers/bunker.ts";
 import { ensureTestbed, startRegistry, type Registry } from "../helpers/registry.ts";
 import { expectedRootfs, treeListing } from "../helpers/oracle.ts";
 
@@ -136,7 +136,7 @@ describe.skipIf(!root)("pull from the real registry", () => {
   test("basic auth: refused without credentials, pulls after login", async () => {
     const basic = await startRegistry({ auth: "basic" });
     try {
-      const cfg = mkdtempSync(join(tmpdir(), "bunker-dockercfg-"));
+      const cfg = tempDir("bunker-dockercfg-");
       const b = bunkerAt(freshDataRoot(), [], { DOCKER_CONFIG: cfg });
       const denied = await b.run(["pull", `${basic.host}/busybox`]);
       expect(denied.code).toBe(1);
@@ -155,7 +155,7 @@ describe.skipIf(!root)("pull from the real registry", () => {
   test("Bearer token auth with credentials: refused anonymously, pulls after login", async () => {
     const token = await startRegistry({ auth: "token", anonymous: false });
     try {
-      const cfg = mkdtempSync(join(tmpdir(), "bunker-dockercfg-"));
+      const cfg = tempDir("bunker-dockercfg-");
       const b = bunkerAt(freshDataRoot(), [], { DOCKER_CONFIG: cfg });
       const denied = await b.run(["pull", `${token.host}/busybox`]);
       expect(denied.code).toBe(1);

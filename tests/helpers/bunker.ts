@@ -74,7 +74,17 @@ export function bunkerAt(dataRoot: string, globals: string[] = [], env: Record<s
   return { run, ok, dataRoot, spawn, prefix };
 }
 
-/** A fresh data root in a temp dir. */
+/** Temp dirs of this test process, removed by the preload's afterAll after the daemons have stopped. */
+const temps: Set<string> = ((globalThis as any).__bunkerE2eTemps ??= new Set());
+
+/** A temp dir that is removed when the test run ends. */
+export function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  temps.add(dir);
+  return dir;
+}
+
+/** A fresh data root in a temp dir (removed when the test run ends). */
 export function freshDataRoot(): string {
-  return join(mkdtempSync(join(tmpdir(), "bunker-e2e-")), "root");
+  return join(tempDir("bunker-e2e-"), "root");
 }

@@ -1,11 +1,12 @@
-import { describe, expect, test } from "bun:test";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadConfig } from "../../src/engine/config.ts";
 
 describe("engine configuration (dockerd's names)", () => {
   const dir = mkdtempSync(join(tmpdir(), "bunker-config-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
   test("daemon.json keys, flags override and lists merge", () => {
     const file = join(dir, "daemon.json");
     writeFileSync(file, JSON.stringify({ "data-root": "/from/file", "registry-mirrors": ["https://m.example:5000/"], "insecure-registries": ["reg:5000"], debug: true }));
