@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { apiVersion } from "../version.ts";
 import { fromErrorResponse } from "./errors.ts";
+import { EngineError } from "../engine/errors.ts";
 
 /** The default daemon socket (as dockerd's /var/run/docker.sock). */
 export const DEFAULT_SOCKET = "/run/bunker.sock";
@@ -152,7 +153,14 @@ export async function resolveDaemon(opts: { host?: string; env?: Record<string, 
   const env = opts.env ?? process.env;
   const host = opts.host || env.BUNKER_HOST;
   const tls = env.BUNKER_TLS_VERIFY && env.BUNKER_CERT_PATH ? readCerts(env.BUNKER_CERT_PATH) : undefined;
-  if (host) return new ApiClient({ host, tls });
+  if (host) {
+    // Negotiate as the docker CLI does: an older daemon (dockerd 20.10 speaks 1.41) gets its own version.
+    const client = new ApiClient({ host, tls });
+    await client.ping(AbortSignal.timeout(5000)).catch((e) => {
+      throw new EngineError("unavailable", `Cannot connect to the daemon at ${host}. Is the daemon running? (${(e as Error).message})`);
+    });
+    return client;
+  }
   if (!existsSync(DEFAULT_SOCKET)) return undefined;
   const client = new ApiClient({ host: `unix://${DEFAULT_SOCKET}` });
   try {

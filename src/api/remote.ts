@@ -166,8 +166,16 @@ export function remoteBackend(client: ApiClient): Backend {
     const tty = io.tty ?? (await get<any>(`/containers/${enc(id)}/json`)).Config.Tty;
     const onData = tty ? (b: Uint8Array) => io.onStdout?.(b) : demuxer(io);
     const conn = await hijackRequest(client, "POST", `/containers/${enc(id)}/attach?stream=1&stdout=1&stderr=1${io.stdin ? "&stdin=1" : ""}`, undefined, onData);
-    const waitRes = await client.request("POST", `/containers/${enc(id)}/wait`, { query: { condition: "next-exit" } });
-    await start();
+    const abortWait = new AbortController();
+    const waitRes = await client.request("POST", `/containers/${enc(id)}/wait`, { query: { condition: "next-exit" }, signal: abortWait.signal });
+    try {
+      await start();
+    } catch (e) {
+      // Nothing will run: let go of the hijacked connection and the pending wait, or they keep the CLI alive.
+      conn.close();
+      abortWait.abort();
+      throw e;
+    }
     const exited = (async () => {
       const body = (await waitRes.json()) as { StatusCode: number };
       await Promise.race([conn.ended, Bun.sleep(200)]); // let the last output arrive

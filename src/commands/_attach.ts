@@ -54,7 +54,8 @@ export async function relay(attachment: Attachment, opts: { stdin: boolean; tty:
   }
   try {
     const code = await Promise.race([attachment.exited, detachedP]);
-    if (detached) attachment.close();
+    // Done either way: close our side, since a daemon (dockerd) may leave the hijacked connection open.
+    attachment.close();
     return code;
   } finally {
     for (const c of cleanups.reverse()) c();

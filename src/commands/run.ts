@@ -39,10 +39,12 @@ export default defineCommand({
     });
     if (code === undefined) return 0; // detached with ctrl-p ctrl-q: the container keeps running
     const exit = code ?? (await backend.waitContainer(id));
-    // A daemon may have removed it already (AutoRemove); in-process, this is where --rm happens.
-    if (opts.autoRemove) await backend.removeContainer(id, { force: true }).catch((e) => {
-      if (!(e instanceof EngineError && e.kind === "notFound")) throw e;
-    });
+    // A daemon removes an AutoRemove container itself (as dockerd does); in-process, this is where --rm happens.
+    if (opts.autoRemove && backend.where === "in-process") {
+      await backend.removeContainer(id, { force: true }).catch((e) => {
+        if (!(e instanceof EngineError && e.kind === "notFound")) throw e;
+      });
+    }
     return exit;
   },
 });

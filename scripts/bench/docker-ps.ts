@@ -1,0 +1,55 @@
+/**
+ * `docker ps` against `bunker serve` and against dockerd (when installed), 20 running containers each,
+ * interleaved. Issue 4's target: no slower than against dockerd. dockerd runs on a private socket and data
+ * root with --iptables=false --bridge=none, so it changes nothing on the host; both are stopped by pid.
+ *
+ *   bun scripts/bench/docker-ps.ts [rounds]
+ */
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { compare, has, timed, type Contender } from "./_lib.ts";
+import { ensureTestbed, startRegistry } from "../../tests/helpers/registry.ts";
+
+const rounds = Number(process.argv[2] ?? 30);
+const bunker = resolve(import.meta.dir, "../../dist/bunker");
+await ensureTestbed();
+const reg = await startRegistry({ auth: "none" });
+const work = mkdtempSync(join(tmpdir(), "bunker-bench-dps-"));
+const procs: ReturnType<typeof Bun.spawn>[] = [];
+const waitFor = async (path: string) => {
+  for (let i = 0; i < 300 && !existsSync(path); i++) await Bun.sleep(20);
+};
+const docker = (host: string, ...args: string[]) => Bun.spawnSync(["docker", ...args], { env: { ...process.env, DOCKER_HOST: host }, stdout: "pipe", stderr: "pipe" });
+const fill = (host: string) => {
+  docker(host, "pull", "-q", `${reg.host}/busybox`);
+  for (let i = 0; i < 20; i++) docker(host, "run", "-d", "--network", "none", `${reg.host}/busybox`, "sleep", "600");
+};
+try {
+  const bs = `unix://${work}/bunker.sock`;
+  procs.push(Bun.spawn([bunker, "serve", "-H", bs, "--data-root", join(work, "bunker")], { stdout: "ignore", stderr: "ignore" }));
+  await waitFor(`${work}/bunker.sock`);
+  fill(bs);
+  const contenders: Contender[] = [{ name: "docker ps → bunker serve", run: () => timed(["docker", "ps"], { env: { DOCKER_HOST: bs } }) }];
+  if (has("dockerd")) {
+    const ds = `unix://${work}/docker.sock`;
+    procs.push(Bun.spawn(["dockerd", "--data-root", join(work, "docker"), "--exec-root", join(work, "dexec"), "--host", ds, "--pidfile", join(work, "docker.pid"), "--iptables=false", "--ip-forward=false", "--ip-masq=false", "--bridge=none", "--containerd-namespace", "bunkerbench", "--default-ulimit", "nofile=1024:1024"], { stdout: "ignore", stderr: "ignore" }));
+    await waitFor(`${work}/docker.sock`);
+    await Bun.sleep(1000);
+    fill(ds);
+    contenders.push({ name: "docker ps → dockerd", run: () => timed(["docker", "ps"], { env: { DOCKER_HOST: ds } }) });
+  } else console.log("(dockerd not installed: measured earlier on this machine: 20 ms)");
+  await compare("docker ps with 20 running containers", contenders, rounds);
+  for (const host of [bs, ...(has("dockerd") ? [`unix://${work}/docker.sock`] : [])]) {
+    const ids = docker(host, "ps", "-aq").stdout.toString().trim();
+    if (ids) docker(host, "rm", "-f", ...ids.split("\n"));
+  }
+} finally {
+  for (const p of procs.reverse()) {
+    p.kill("SIGTERM");
+    await p.exited;
+  }
+  await reg.stop();
+  Bun.spawnSync(["sh", "-c", `grep -o ' ${work}[^ ]*' /proc/mounts | sort -r | xargs -r -n1 umount -l`]);
+  rmSync(work, { recursive: true, force: true });
+}
