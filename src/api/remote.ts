@@ -4,6 +4,7 @@
  * connection (`Upgrade: tcp`, then raw stdin one way and stdcopy frames, or raw TTY bytes, the other).
  */
 import { EngineError } from "../engine/errors.ts";
+import { frameReader } from "../engine/runtime/frames.ts";
 import type { CreateOptions } from "../engine/containers/manager.ts";
 import type { Attachment } from "../engine/runtime/index.ts";
 import type { ApiClient } from "./client.ts";
@@ -133,23 +134,9 @@ async function hijackRequest(client: ApiClient, method: string, path: string, bo
   };
 }
 
-/** Splits a stdcopy stream (8-byte headers: stream, 0, 0, 0, length) into the handlers. */
+/** Splits a stdcopy stream (stream 1 stdout, 2 stderr) into the handlers. */
 function demuxer(out: OutputHandlers): (b: Uint8Array) => void {
-  let buf = new Uint8Array(0);
-  return (chunk) => {
-    const merged = new Uint8Array(buf.length + chunk.length);
-    merged.set(buf);
-    merged.set(chunk, buf.length);
-    buf = merged;
-    while (buf.length >= 8) {
-      const len = new DataView(buf.buffer, buf.byteOffset).getUint32(4);
-      if (buf.length < 8 + len) break;
-      const payload = buf.slice(8, 8 + len);
-      if (buf[0] === 2) out.onStderr?.(payload);
-      else out.onStdout?.(payload);
-      buf = buf.subarray(8 + len);
-    }
-  };
+  return frameReader((kind, payload) => (kind === 2 ? out.onStderr?.(payload) : out.onStdout?.(payload)));
 }
 
 /** A Backend that talks to a daemon through `client`. */

@@ -7,6 +7,7 @@
  */
 import { createConnection, type Socket } from "node:net";
 import { join } from "node:path";
+import { frameReader } from "./frames.ts";
 
 /** Where an attached client's output goes. */
 export interface AttachHandlers {
@@ -41,26 +42,17 @@ export function attachContainer(containerDir: string, handlers: AttachHandlers, 
   return new Promise((resolve, reject) => {
     // sun_path holds 108 bytes; the shim binds relative to the container dir, the client may need /proc/self/cwd-free paths
     const sock: Socket = createConnection({ path: join(containerDir, "attach.sock") });
-    let buf = new Uint8Array(0);
     let code: number | undefined;
     let done!: (c: number | undefined) => void;
     const exited = new Promise<number | undefined>((r) => (done = r));
-    sock.on("data", (chunk: Buffer) => {
-      const merged = new Uint8Array(buf.length + chunk.length);
-      merged.set(buf);
-      merged.set(chunk, buf.length);
-      buf = merged;
-      while (buf.length >= 8) {
-        const len = new DataView(buf.buffer, buf.byteOffset).getUint32(4);
-        if (buf.length < 8 + len) break;
-        const kind = buf[0];
-        const payload = buf.slice(8, 8 + len);
-        buf = buf.subarray(8 + len);
+    sock.on(
+      "data",
+      frameReader((kind, payload) => {
         if (kind === 1) handlers.onStdout?.(payload);
         else if (kind === 2) handlers.onStderr?.(payload);
         else if (kind === 3) code = Number(new TextDecoder().decode(payload));
-      }
-    });
+      }),
+    );
     sock.on("close", () => done(code));
     sock.on("error", (e) => reject(e));
     sock.on("connect", () => {

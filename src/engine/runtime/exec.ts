@@ -15,6 +15,7 @@ import type { AttachHandlers, Attachment } from "./attach.ts";
 import { shimPath } from "./shim-binary.ts";
 import { capabilityMask, decodePlan } from "./spec.ts";
 import { processStartTime } from "./status.ts";
+import { frameReader } from "./frames.ts";
 
 /** What to run; unset fields default to the container's own (WorkingDir, User, Env), as dockerd does. */
 export interface ExecOptions extends AttachHandlers {
@@ -169,7 +170,6 @@ export async function execInContainer(containerDir: string, opts: ExecOptions): 
   const proc = Bun.spawn([shim, "exec", planFile], { stdin: "pipe", stdout: "pipe", stderr: "pipe" });
   const stderr = new Response(proc.stderr).text();
   const reader = proc.stdout.getReader();
-  let buf = new Uint8Array(0);
   let pid: number | undefined;
   let code: number | undefined;
   let done!: (c: number | undefined) => void;
@@ -179,24 +179,16 @@ export async function execInContainer(containerDir: string, opts: ExecOptions): 
   const dec = new TextDecoder();
   void (async () => {
     try {
+      const feed = frameReader((kind, payload) => {
+        if (kind === 1) opts.onStdout?.(payload);
+        else if (kind === 2) opts.onStderr?.(payload);
+        else if (kind === 3) code = Number(dec.decode(payload));
+        else if (kind === 4) (pid = Number(dec.decode(payload))), started(true);
+      });
       for (;;) {
         const { value, done: end } = await reader.read();
         if (end) break;
-        const merged = new Uint8Array(buf.length + value.length);
-        merged.set(buf);
-        merged.set(value, buf.length);
-        buf = merged;
-        while (buf.length >= 8) {
-          const len = new DataView(buf.buffer, buf.byteOffset).getUint32(4);
-          if (buf.length < 8 + len) break;
-          const kind = buf[0];
-          const payload = buf.slice(8, 8 + len);
-          buf = buf.subarray(8 + len);
-          if (kind === 1) opts.onStdout?.(payload);
-          else if (kind === 2) opts.onStderr?.(payload);
-          else if (kind === 3) code = Number(dec.decode(payload));
-          else if (kind === 4) (pid = Number(dec.decode(payload))), started(true);
-        }
+        feed(value);
       }
     } catch {
       // cancelled by close(): the exec keeps running, its exit is recorded by the shim
