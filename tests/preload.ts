@@ -52,7 +52,7 @@ afterAll(async () => {
   await Promise.all([...daemons].map((d) => d.exited));
   const temps: Set<string> = (globalThis as any).__bunkerE2eTemps ?? new Set();
   for (const dir of [...temps, base]) rmSync(dir, { recursive: true, force: true });
-});
+}, 300_000); // removing dozens of data roots with unpacked images takes longer than the 5 s hook default
 
 /** Drops bunker's own chains and the jumps into them (what the engine keeps between networks, as dockerd its DOCKER chains). */
 function removeBunkerChains(sh: (...cmd: string[]) => ReturnType<typeof Bun.spawnSync>) {
