@@ -5,6 +5,7 @@
  * Every container, supervisor and exec'd process is killed by pid in afterEach, even when a test fails.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { testPlan } from "../helpers/plan.ts";
 import {
   chmodSync,
   closeSync,
@@ -23,8 +24,6 @@ import {
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import {
-  DEFAULT_MASKED_PATHS,
-  DEFAULT_READONLY_PATHS,
   encodePlan,
   execEnv,
   execInContainer,
@@ -132,27 +131,7 @@ function plan(args: string[], over: Partial<ContainerPlan> = {}): ContainerPlan 
   const dir = join(base, "containers", id);
   for (const d of ["upper", "work", "merged"]) mkdirSync(join(dir, d), { recursive: true });
   started.push(dir);
-  return {
-    id,
-    rootfs: { lowerDirs: [lower], upperDir: join(dir, "upper"), workDir: join(dir, "work"), mergedDir: join(dir, "merged") },
-    hostname: id.slice(0, 12),
-    args,
-    env: ["FOO=container", "BAR=kept"],
-    cwd: "/",
-    user: "",
-    tty: false,
-    openStdin: false,
-    capabilities: resolveCapabilities({}),
-    noNewPrivileges: false,
-    privileged: false,
-    network: "private",
-    binds: [],
-    maskedPaths: [...DEFAULT_MASKED_PATHS],
-    readonlyPaths: [...DEFAULT_READONLY_PATHS],
-    containerDir: dir,
-    restart: { name: "no" },
-    ...over,
-  };
+  return testPlan(id, dir, [lower], { args, env: ["FOO=container", "BAR=kept"], ...over });
 }
 
 /** A detached container running `sleep 600` (or the given command). */

@@ -4,6 +4,7 @@
  * temp dir a test creates is released in afterEach/afterAll, even when the test fails.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { testPlan } from "../helpers/plan.ts";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -79,27 +80,7 @@ function plan(args: string[], over: Partial<ContainerPlan> = {}): ContainerPlan 
   const dir = join(base, "containers", id);
   for (const d of ["upper", "work", "merged"]) mkdirSync(join(dir, d), { recursive: true });
   started.push(dir);
-  return {
-    id,
-    rootfs: { lowerDirs: [lower], upperDir: join(dir, "upper"), workDir: join(dir, "work"), mergedDir: join(dir, "merged") },
-    hostname: id.slice(0, 12),
-    args,
-    env: [],
-    cwd: "/",
-    user: "",
-    tty: false,
-    openStdin: false,
-    capabilities: resolveCapabilities({}),
-    noNewPrivileges: false,
-    privileged: false,
-    network: "private",
-    binds: [],
-    maskedPaths: [...DEFAULT_MASKED_PATHS],
-    readonlyPaths: [...DEFAULT_READONLY_PATHS],
-    containerDir: dir,
-    restart: { name: "no" },
-    ...over,
-  };
+  return testPlan(id, dir, [lower], { args, ...over });
 }
 
 /** Runs attached; returns exit code, stdout and stderr. */

@@ -1,13 +1,12 @@
 /** The runtime's policy, without a kernel: capabilities, the mount list and the plan encoding. */
 import { describe, expect, test } from "bun:test";
+import { testPlan } from "../helpers/plan.ts";
 import { MS } from "../../src/sys/index.ts";
 import {
   buildMounts,
   capabilityMask,
   containerEnv,
   decodePlan,
-  DEFAULT_MASKED_PATHS,
-  DEFAULT_READONLY_PATHS,
   encodePlan,
   hostsFile,
   overlayOptions,
@@ -17,27 +16,7 @@ import {
 } from "../../src/engine/runtime/spec.ts";
 import { signalNumber } from "../../src/engine/runtime/status.ts";
 
-const plan = (over: Partial<ContainerPlan> = {}): ContainerPlan => ({
-  id: "abc",
-  rootfs: { lowerDirs: ["/l/2", "/l/1"], upperDir: "/c/upper", workDir: "/c/work", mergedDir: "/c/merged" },
-  hostname: "abc",
-  args: ["sh", "-c", "echo hi"],
-  env: ["A=1"],
-  cwd: "/",
-  user: "",
-  tty: false,
-  openStdin: false,
-  capabilities: resolveCapabilities({}),
-  noNewPrivileges: false,
-  privileged: false,
-  network: "private",
-  binds: [],
-  maskedPaths: [...DEFAULT_MASKED_PATHS],
-  readonlyPaths: [...DEFAULT_READONLY_PATHS],
-  containerDir: "/c",
-  restart: { name: "no" },
-  ...over,
-});
+const plan = (over: Partial<ContainerPlan> = {}): ContainerPlan => testPlan("abc", "/c", ["/l/2", "/l/1"], { args: ["sh", "-c", "echo hi"], env: ["A=1"], ...over });
 
 describe("capabilities", () => {
   test("Docker's default set is mask a80425fb", () => {
