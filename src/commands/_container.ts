@@ -5,6 +5,8 @@
 import { readFileSync } from "node:fs";
 import type { Flag } from "./_cli.ts";
 import type { Backend } from "../api/backend.ts";
+import type { GlobalFlags } from "../engine/config.ts";
+import { openBackend } from "./_backend.ts";
 import type { CreateOptions } from "../engine/containers/manager.ts";
 import type { RestartPolicy } from "../engine/containers/types.ts";
 import { CliError } from "../engine/errors.ts";
@@ -162,4 +164,17 @@ export async function ensureImage(backend: Backend, image: string, opts: { pull?
   if (!present) process.stderr.write(`Unable to find image '${familiarString(ref)}' locally\n`);
   const render = opts.quiet ? () => {} : progressRenderer(process.stderr, process.stderr.isTTY === true);
   await backend.pull(image, { platform: opts.platform }, render);
+}
+
+/**
+ * What `create` does and `run` starts with, as the docker CLI's run reuses its create: options from the
+ * flags, the backend, the image (pulled if missing), then the container. `attach` is what `run` attaches.
+ */
+export async function createFromFlags(flags: Record<string, any>, args: string[], global: GlobalFlags, attach?: CreateOptions["attach"]) {
+  const opts = createOptionsFrom(flags, args);
+  const backend = await openBackend(global);
+  await ensureImage(backend, opts.image, { pull: flags.pull, platform: flags.platform, quiet: flags.quiet });
+  opts.attach ??= attach;
+  const { Id: id } = await backend.createContainer(opts);
+  return { backend, id, opts };
 }

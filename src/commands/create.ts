@@ -1,7 +1,6 @@
 /** `bunker create`: create a new container without starting it. */
 import { defineCommand } from "./_cli.ts";
-import { openBackend } from "./_backend.ts";
-import { createFlags, createOptionsFrom, ensureImage } from "./_container.ts";
+import { createFlags, createFromFlags } from "./_container.ts";
 
 export default defineCommand({
   meta: { name: "create", description: "Create a new container", usage: "[OPTIONS] IMAGE [COMMAND] [ARG...]", aliases: ["bunker container create", "bunker create"] },
@@ -9,10 +8,7 @@ export default defineCommand({
   interspersed: false,
   args: { min: 1 },
   async run({ flags, args, global }) {
-    const opts = createOptionsFrom(flags, args);
-    const backend = await openBackend(global);
-    await ensureImage(backend, opts.image, { pull: flags.pull, platform: flags.platform, quiet: flags.quiet });
-    console.log((await backend.createContainer(opts)).Id);
+    console.log((await createFromFlags(flags, args, global)).id);
     return 0;
   },
 });

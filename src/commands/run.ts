@@ -1,7 +1,6 @@
 /** `bunker run`: create and run a new container from an image (pulled first if missing). */
 import { defineCommand } from "./_cli.ts";
-import { openBackend } from "./_backend.ts";
-import { createFlags, createOptionsFrom, ensureImage } from "./_container.ts";
+import { createFlags, createFromFlags } from "./_container.ts";
 import { relay } from "./_attach.ts";
 import { EngineError } from "../engine/errors.ts";
 
@@ -16,11 +15,7 @@ export default defineCommand({
   interspersed: false,
   args: { min: 1 },
   async run({ flags, args, global }) {
-    const opts = createOptionsFrom(flags, args);
-    const backend = await openBackend(global);
-    await ensureImage(backend, opts.image, { pull: flags.pull, platform: flags.platform, quiet: flags.quiet });
-    if (!flags.detach) opts.attach ??= { stdin: !!flags.interactive, stdout: true, stderr: true };
-    const { Id: id } = await backend.createContainer(opts);
+    const { backend, id, opts } = await createFromFlags(flags, args, global, flags.detach ? undefined : { stdin: !!flags.interactive, stdout: true, stderr: true });
     if (flags.detach) {
       await backend.startContainer(id);
       console.log(id);
