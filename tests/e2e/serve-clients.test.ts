@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import type { Subprocess } from "bun";
-import { BUNKER, freshDataRoot } from "../helpers/bunker.ts";
+import { BUNKER, freshDataRoot, waitForDaemon } from "../helpers/bunker.ts";
 import { ensureTestbed, startRegistry, type Registry } from "../helpers/registry.ts";
 
 const root = process.getuid?.() === 0;
@@ -31,12 +31,7 @@ beforeAll(async () => {
   chmodSync(dir, 0o755);
   sock = join(dir, "bunker.sock");
   daemon = Bun.spawn([BUNKER, "serve", "-H", `unix://${sock}`, "--data-root", freshDataRoot(), "--registry-mirror", reg.url], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
-  for (let i = 0; i < 200; i++) {
-    try {
-      if ((await fetch("http://x/_ping", { unix: sock } as RequestInit)).ok) break;
-    } catch {}
-    await Bun.sleep(50);
-  }
+  await waitForDaemon(sock);
 }, 900_000);
 
 afterAll(async () => {

@@ -10,7 +10,7 @@ import { chmodSync, existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { BUNKER, bunkerAt, freshDataRoot, type Result } from "../helpers/bunker.ts";
+import { BUNKER, bunkerAt, freshDataRoot, type Result, waitForDaemon } from "../helpers/bunker.ts";
 import { ensureTestbed, startRegistry, type Registry } from "../helpers/registry.ts";
 
 const DOCKER = "/usr/local/bin/docker";
@@ -64,16 +64,6 @@ async function sameOutput(viaDaemon: () => Promise<string>, inProcess: () => Pro
   expect(a).toBe(c);
 }
 
-async function waitForSocket(path: string, ms = 10_000) {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    try {
-      if ((await fetch("http://x/_ping", { unix: path } as RequestInit)).status === 200) return;
-    } catch {}
-    await Bun.sleep(50);
-  }
-  throw new Error(`daemon did not answer on ${path}`);
-}
 
 async function until(cond: () => Promise<boolean> | boolean, ms = 10_000) {
   const end = Date.now() + ms;
@@ -95,7 +85,7 @@ beforeAll(async () => {
   b = bunkerAt(dataRoot, ["--registry-mirror", reg.url]);
   t0 = Math.floor(Date.now() / 1000) - 1;
   daemon = Bun.spawn([BUNKER, "serve", "-H", `unix://${sock}`, "--data-root", dataRoot, "--registry-mirror", reg.url], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
-  await waitForSocket(sock);
+  await waitForDaemon(sock);
 }, 900_000);
 
 afterAll(async () => {

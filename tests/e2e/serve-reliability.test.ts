@@ -10,7 +10,7 @@ import { chmodSync, existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { BUNKER, freshDataRoot } from "../helpers/bunker.ts";
+import { BUNKER, freshDataRoot, waitForDaemon } from "../helpers/bunker.ts";
 import { ensureTestbed, startRegistry, type Registry } from "../helpers/registry.ts";
 
 const root = process.getuid?.() === 0;
@@ -25,19 +25,9 @@ let daemon: Subprocess<"ignore", "pipe", "pipe"> | undefined;
 
 function startDaemon() {
   daemon = Bun.spawn([BUNKER, "serve", "-H", `unix://${sock}`, "--data-root", dataRoot, "--registry-mirror", reg.url], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
-  return waitForSocket();
+  return waitForDaemon(sock);
 }
 
-async function waitForSocket(ms = 10_000) {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    try {
-      if ((await fetch("http://x/_ping", { unix: sock } as RequestInit)).status === 200) return;
-    } catch {}
-    await Bun.sleep(50);
-  }
-  throw new Error("daemon did not answer");
-}
 
 const api = (path: string, init: RequestInit = {}) => fetch(`http://x${path}`, { unix: sock, ...init } as RequestInit);
 const post = (path: string, body?: unknown) => api(path, { method: "POST", headers: { "content-type": "application/json" }, body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body) });

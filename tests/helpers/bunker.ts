@@ -45,8 +45,7 @@ export function bunkerAt(dataRoot: string, globals: string[] = [], env: Record<s
       const d = Bun.spawn([BUNKER, "serve", "-H", `unix://${sock}`, "--data-root", dataRoot, ...globals], { stdout: "ignore", stderr: "ignore", env: childEnv() });
       daemons.add(d);
       d.unref();
-      for (let i = 0; i < 500 && !existsSync(sock); i++) await Bun.sleep(10);
-      if (!existsSync(sock)) throw new Error("bunker serve did not create its socket");
+      await waitForDaemon(sock);
       return ["-H", `unix://${sock}`];
     })();
     return daemonReady;
@@ -72,6 +71,18 @@ export function bunkerAt(dataRoot: string, globals: string[] = [], env: Record<s
   const spawn = async (args: string[]) => Bun.spawn([BUNKER, ...(await prefix()), ...args], { stdout: "pipe", stderr: "pipe", env: childEnv() });
   /** The arguments that select this bunker (for commands run through script(1) and the like). */
   return { run, ok, dataRoot, spawn, prefix };
+}
+
+/** Waits until a daemon answers `GET /_ping` on the unix socket at `path`. */
+export async function waitForDaemon(path: string, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    try {
+      if ((await fetch("http://x/_ping", { unix: path } as RequestInit)).status === 200) return;
+    } catch {}
+    await Bun.sleep(20);
+  }
+  throw new Error(`daemon did not answer on ${path}`);
 }
 
 /** Temp dirs of this test process, removed by the preload's afterAll after the daemons have stopped. */
