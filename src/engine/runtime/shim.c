@@ -445,11 +445,22 @@ static void resolve_user(uid_t *uid, gid_t *gid, gid_t *groups, int *ngroups) {
   free(gr);
 }
 
+
 static const char *getenv_plan(const char *key) {
   size_t k = strlen(key);
   for (int i = 0; i < P.nenv; i++)
     if (!strncmp(P.env[i], key, k) && P.env[i][k] == '=') return P.env[i] + k + 1;
   return NULL;
+}
+
+/* The user's ids and groups, and HOME from its passwd entry unless the plan sets it (run and exec alike). */
+static void resolve_user_env(uid_t *uid, gid_t *gid, gid_t *groups, int *ngroups) {
+  resolve_user(uid, gid, groups, ngroups);
+  if (!getenv_plan("HOME")) {
+    char *h = malloc(strlen(home) + 6);
+    sprintf(h, "HOME=%s", *home ? home : "/");
+    PUSH(P.env, P.nenv, h);
+  }
 }
 
 /* PATH lookup done before the start barrier, so "executable file not found" is a start error, as in Docker. */
@@ -715,12 +726,7 @@ static void container_init(int stdin_r, int stdout_w, int stderr_w) {
   uid_t uid;
   gid_t gid, groups[66];
   int ngroups;
-  resolve_user(&uid, &gid, groups, &ngroups);
-  if (!getenv_plan("HOME")) {
-    char *h = malloc(strlen(home) + 6);
-    sprintf(h, "HOME=%s", *home ? home : "/");
-    PUSH(P.env, P.nenv, h);
-  }
+  resolve_user_env(&uid, &gid, groups, &ngroups);
   if (chdir(P.cwd) < 0) {
     int fd = ensure_in_root(P.cwd, 1); /* Docker creates a missing WORKDIR */
     if (fd < 0 || chdir(P.cwd) < 0) init_fail(125, "chdir to cwd (\"%s\") set in config.json failed: %s", P.cwd, strerror(errno));
@@ -1461,12 +1467,7 @@ static void exec_child(int pidfd, int stdin_r, int stdout_w, int stderr_w) {
   uid_t uid;
   gid_t gid, groups[66];
   int ngroups;
-  resolve_user(&uid, &gid, groups, &ngroups);
-  if (!getenv_plan("HOME")) {
-    char *h = malloc(strlen(home) + 6);
-    sprintf(h, "HOME=%s", *home ? home : "/");
-    PUSH(P.env, P.nenv, h);
-  }
+  resolve_user_env(&uid, &gid, groups, &ngroups);
   /* -w resolved in-root without magic links: a WORKDIR of /proc/self/fd/N must not land on a host
    * directory (runc's CVE-2024-21626); unlike run, a missing directory is an error, as with docker exec */
   int cwdfd = in_root(P.cwd, O_PATH | O_DIRECTORY);
