@@ -51,3 +51,10 @@ export async function compare(title: string, contenders: Contender[], rounds: nu
 export function has(cmd: string): boolean {
   return Bun.which(cmd) !== null;
 }
+
+/** Runs a setup command to completion; its trimmed stdout, or an error with its stderr. */
+export function sh(cmd: string[]): string {
+  const r = Bun.spawnSync(cmd, { stdout: "pipe", stderr: "pipe" });
+  if (r.exitCode !== 0) throw new Error(`${cmd.join(" ")}: ${r.stderr}`);
+  return r.stdout.toString().trim();
+}

@@ -8,7 +8,7 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { compare, has, median, timed, type Contender } from "./_lib.ts";
+import { compare, has, median, timed, type Contender, sh } from "./_lib.ts";
 import { ensureTestbed, startRegistry } from "../../tests/helpers/registry.ts";
 
 const rounds = Number(process.argv[2] ?? 30);
@@ -18,11 +18,6 @@ const reg = await startRegistry({ auth: "none" });
 const work = mkdtempSync(join(tmpdir(), "bunker-bench-ctr-"));
 const dataRoot = join(work, "root");
 const B = (...a: string[]) => [bunker, "--data-root", dataRoot, ...a];
-const sh = (cmd: string[]) => {
-  const r = Bun.spawnSync(cmd, { stdout: "pipe", stderr: "pipe" });
-  if (r.exitCode !== 0) throw new Error(`${cmd.join(" ")}: ${r.stderr}`);
-  return r.stdout.toString().trim();
-};
 const image = `${reg.host}/busybox`;
 try {
   sh(B("pull", "-q", image));

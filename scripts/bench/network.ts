@@ -10,7 +10,7 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { compare, median, timed } from "./_lib.ts";
+import { compare, median, timed, sh } from "./_lib.ts";
 import { ensureTestbed, startRegistry } from "../../tests/helpers/registry.ts";
 
 const rounds = Number(process.argv[2] ?? 30);
@@ -20,11 +20,6 @@ const reg = await startRegistry({ auth: "none" });
 const work = mkdtempSync(join(tmpdir(), "bunker-bench-net-"));
 const dataRoot = join(work, "root");
 const B = (...a: string[]) => [bunker, "--data-root", dataRoot, ...a];
-const sh = (cmd: string[]) => {
-  const r = Bun.spawnSync(cmd, { stdout: "pipe", stderr: "pipe" });
-  if (r.exitCode !== 0) throw new Error(`${cmd.join(" ")}: ${r.stderr}`);
-  return r.stdout.toString().trim();
-};
 const busybox = `${reg.host}/busybox`;
 const redis = `${reg.host}/redis`;
 const free = () => {
