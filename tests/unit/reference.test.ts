@@ -1,6 +1,6 @@
 /** Reference parsing against distribution/reference's normalize and parse tests (and docker CLI texts). */
 import { describe, expect, test } from "bun:test";
-import { canonicalString, familiarName, familiarString, parseReference, repositoryName, withDefaultTag } from "../../src/engine/registry/reference.ts";
+import { canonicalString, familiarName, familiarString, parseReference, repositoryName, withDefaultTag, normalizeValidated } from "../../src/engine/registry/reference.ts";
 import { EngineError } from "../../src/engine/errors.ts";
 
 const D = "sha256:" + "a".repeat(64);
@@ -92,4 +92,18 @@ describe("printing", () => {
     expect(canonicalString(d)).toBe(`127.0.0.1:5000/a/b@${D}`);
     expect(canonicalString(parseReference("user/app:v1"))).toBe("docker.io/user/app:v1");
   });
+});
+
+describe("normalizeValidated (the listing fast path) equals the full parser", () => {
+  const names = [
+    "ubuntu", "ubuntu:22.04", "library/ubuntu", "docker.io/ubuntu", "docker.io/library/ubuntu:latest", "index.docker.io/ubuntu",
+    "user/app", "user/app:v1", "docker.io/user/app", "localhost/x", "localhost:5000/x:tag", "127.0.0.1:5000/a/b",
+    "127.0.0.1:5000/a/b@sha256:" + "a".repeat(64), "ubuntu@sha256:" + "b".repeat(64), "ubuntu:22.04@sha256:" + "c".repeat(64),
+    "registry.example.com/team/tool", "host.tld:443/x/y/z:tag-1.2",
+  ];
+  for (const name of names) {
+    test(name, () => {
+      expect(normalizeValidated(name)).toEqual(withDefaultTag(parseReference(name)));
+    });
+  }
 });

@@ -142,3 +142,25 @@ export function canonicalString(r: Reference): string {
 export function repositoryName(r: Reference): string {
   return r.domain ? `${r.domain}/${r.path}` : r.path;
 }
+
+/**
+ * Docker's normalisation (domain, library/ prefix, default tag) by string operations alone, for a name that
+ * already passed parseReference once (a container's image): listings then need not run the grammar's
+ * regexes. Equal to parseReference + withDefaultTag for valid names (tests/unit/reference.test.ts).
+ */
+export function normalizeValidated(name: string): Reference {
+  const at = name.indexOf("@");
+  const digest = at < 0 ? undefined : name.slice(at + 1);
+  let path = at < 0 ? name : name.slice(0, at);
+  const colon = path.lastIndexOf(":");
+  const tag = colon > path.lastIndexOf("/") ? path.slice(colon + 1) : undefined;
+  if (tag !== undefined) path = path.slice(0, colon);
+  const slash = path.indexOf("/");
+  const first = slash < 0 ? "" : path.slice(0, slash);
+  const hasDomain = slash >= 0 && (first.includes(".") || first.includes(":") || first === "localhost");
+  let domain = hasDomain ? first : DEFAULT_DOMAIN;
+  let rest = hasDomain ? path.slice(slash + 1) : path;
+  if (domain === LEGACY_DEFAULT_DOMAIN) domain = DEFAULT_DOMAIN;
+  if (domain === DEFAULT_DOMAIN && !rest.includes("/")) rest = `${OFFICIAL_REPO_PREFIX}${rest}`;
+  return { domain, path: rest, ...(tag !== undefined || digest === undefined ? { tag: tag ?? "latest" } : {}), ...(digest !== undefined ? { digest } : {}) };
+}

@@ -5,7 +5,7 @@
 import type { Database } from "bun:sqlite";
 import type { ImageConfig } from "../image/types.ts";
 import { noSuchImage } from "../errors.ts";
-import { type Reference, parseReference, withDefaultTag, familiarString, repositoryName } from "../registry/reference.ts";
+import { type Reference, parseReference, withDefaultTag, familiarString, repositoryName, normalizeValidated } from "../registry/reference.ts";
 
 /** An image as stored. */
 export interface ImageRecord {
@@ -98,27 +98,10 @@ export class ImageStore {
     return undefined;
   }
 
-  /**
-   * The image ID a reference names, for a reference that parsed once already (a container's image): Docker's
-   * normalisation done with string operations, so listings need not run the reference grammar's regexes.
-   */
+  /** The image ID a name that parsed once already (a container's image) names; see normalizeValidated. */
   idForValidatedName(name: string): string | undefined {
     if (ID_RE.test(name)) return this.get(name.startsWith("sha256:") ? name : `sha256:${name}`)?.id;
-    const at = name.indexOf("@");
-    const digest = at < 0 ? undefined : name.slice(at + 1);
-    let path = at < 0 ? name : name.slice(0, at);
-    const colon = path.lastIndexOf(":");
-    const tag = digest === undefined && colon > path.lastIndexOf("/") ? path.slice(colon + 1) : undefined;
-    if (tag !== undefined) path = path.slice(0, colon);
-    const first = path.split("/")[0]!;
-    const hasDomain = path.includes("/") && (first.includes(".") || first.includes(":") || first === "localhost");
-    let repo = hasDomain ? path : `docker.io/${path}`;
-    if (!hasDomain && !path.includes("/")) repo = `docker.io/library/${path}`;
-    if (repo.startsWith("index.docker.io/")) repo = `docker.io/${repo.slice(16)}`;
-    const row = digest
-      ? (this.db.query("SELECT image_id FROM digests WHERE repository = ? AND digest = ?").get(repo, digest) as any)
-      : (this.db.query("SELECT image_id FROM tags WHERE repository = ? AND tag = ?").get(repo, tag ?? "latest") as any);
-    return row?.image_id;
+    return this.byReference(normalizeValidated(name))?.id;
   }
 
   /** The image a parsed reference names (tag defaulting to latest), if stored. */
