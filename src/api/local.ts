@@ -34,8 +34,20 @@ export function localBackend(engine: Engine): Backend {
     df: async () => (await system()).systemDf(engine),
     createContainer: async (o) => ({ Id: (await (await manager()).createContainer(engine, o)).id }),
     async startContainer(id, attach) {
-      const started = await (await manager()).startContainer(engine, id, attach ? { attach } : {});
-      return { attach: "attach" in started ? started.attach : undefined };
+      const m = await manager();
+      const started = await m.startContainer(engine, id, attach ? { attach } : {});
+      const attachment = "attach" in started ? started.attach : undefined;
+      const c = engine.containers.resolve(id);
+      // --rm: the container goes once it exited, as a daemon removes it (its own process does that there).
+      if (attachment && c.hostConfig.AutoRemove) {
+        const exited = attachment.exited.then(async (code) => {
+          const status = code ?? (await m.waitContainer(engine, c.id));
+          await m.removeContainer(engine, c.id, { force: true }).catch(() => {});
+          return status;
+        });
+        return { attach: { ...attachment, exited } };
+      }
+      return { attach: attachment };
     },
     stopContainer: async (id, o) => void (await (await manager()).stopContainer(engine, id, o)),
     restartContainer: async (id, o) => (await manager()).restartContainer(engine, id, o),

@@ -2,7 +2,6 @@
 import { defineCommand } from "./_cli.ts";
 import { createFlags, createFromFlags } from "./_container.ts";
 import { relay } from "./_attach.ts";
-import { EngineError } from "../engine/errors.ts";
 
 export default defineCommand({
   meta: { name: "run", description: "Create and run a new container from an image", usage: "[OPTIONS] IMAGE [COMMAND] [ARG...]", aliases: ["bunker container run", "bunker run"] },
@@ -15,7 +14,7 @@ export default defineCommand({
   interspersed: false,
   args: { min: 1 },
   async run({ flags, args, global }) {
-    const { backend, id, opts } = await createFromFlags(flags, args, global, flags.detach ? undefined : { stdin: !!flags.interactive, stdout: true, stderr: true });
+    const { backend, id } = await createFromFlags(flags, args, global, flags.detach ? undefined : { stdin: !!flags.interactive, stdout: true, stderr: true });
     if (flags.detach) {
       await backend.startContainer(id);
       console.log(id);
@@ -33,13 +32,6 @@ export default defineCommand({
       onSignal: flags["sig-proxy"] === false ? undefined : (sig) => void backend.signalContainer(id, sig).catch(() => {}),
     });
     if (code === undefined) return 0; // detached with ctrl-p ctrl-q: the container keeps running
-    const exit = code ?? (await backend.waitContainer(id));
-    // A daemon removes an AutoRemove container itself (as dockerd does); in-process, this is where --rm happens.
-    if (opts.autoRemove && backend.where === "in-process") {
-      await backend.removeContainer(id, { force: true }).catch((e) => {
-        if (!(e instanceof EngineError && e.kind === "notFound")) throw e;
-      });
-    }
-    return exit;
+    return code ?? (await backend.waitContainer(id)); // --rm removal is the backend's, as a daemon's
   },
 });
