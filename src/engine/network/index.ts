@@ -774,6 +774,13 @@ export function containerRemoved(engine: Engine, c: Stored): void {
     release(net.bridge, ep.ip, owner(engine, c.id));
     writeNames(engine, net);
   }
+  // A process killed between claiming an address and recording the endpoint leaves a claim no row names:
+  // the container owns it all the same.
+  const me = owner(engine, c.id);
+  for (const net of allNetworks(engine)) {
+    if (!net.bridge) continue;
+    for (const [ip, who] of claims(net.bridge)) if (who === me) release(net.bridge, ip, who);
+  }
 }
 
 /** Translates the shim's port bind failure into Docker's message. */
