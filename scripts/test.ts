@@ -12,7 +12,9 @@ await $`bun scripts/testbed/build-images.ts`.quiet();
 
 /** Runs bun test, echoing its output; returns its exit code and counts. */
 async function bunTest(args: string[], env: Record<string, string> = {}) {
-  const proc = Bun.spawn(["bun", "test", ...args], { stdout: "inherit", stderr: "pipe", env: { ...process.env, ...env } });
+  // The per-test default is 5 s; e2e tests that pull and run containers need more on a loaded machine
+  // (bunfig.toml's [test] timeout is not read by this Bun).
+  const proc = Bun.spawn(["bun", "test", "--timeout=120000", ...args], { stdout: "inherit", stderr: "pipe", env: { ...process.env, ...env } });
   let tail = "";
   const decoder = new TextDecoder();
   for await (const chunk of proc.stderr) {
