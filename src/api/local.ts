@@ -2,7 +2,7 @@
  * The in-process transport: the Backend operations as direct calls into this process's engine. This is
  * bunker's default mode (no daemon, no install); the daemon serves the same engine functions.
  */
-import { randomBytes } from "node:crypto";
+import { randomHex } from "../engine/random.ts";
 import type { Engine } from "../engine/engine.ts";
 import type { Backend } from "./backend.ts";
 
@@ -70,7 +70,7 @@ export function localBackend(engine: Engine): Backend {
     async exec(id, req, out) {
       const c = engine.containers.resolve(id);
       const { execInContainer } = await import("../engine/runtime/exec.ts");
-      const started = await execInContainer(c.dir, { execId: randomBytes(32).toString("hex"), ...req, dataRoot: engine.root.root, ...out });
+      const started = await execInContainer(c.dir, { execId: randomHex(), ...req, dataRoot: engine.root.root, ...out });
       return { attach: started.attach };
     },
   };

@@ -6,7 +6,7 @@
  * docker CLI reads it once, right after EOF); a start failure is written in-band and recorded as moby
  * does (126, or 127 for a missing executable). Events: exec_create, exec_start, exec_die with execID.
  */
-import { randomBytes } from "node:crypto";
+import { randomHex } from "../../engine/random.ts";
 import type { Engine } from "../../engine/engine.ts";
 import { conflict, EngineError, invalidParameter } from "../../engine/errors.ts";
 import { eventsOf } from "../../engine/events.ts";
@@ -118,7 +118,7 @@ export function execRoutes(r: Router, engine: Engine): void {
     if (!readContainerStatus(c.dir).running) throw conflict(`container ${c.id} is not running`);
     trim(reg);
     const e: ExecRecord = {
-      id: randomBytes(32).toString("hex"),
+      id: randomHex(),
       containerId: c.id,
       dir: c.dir,
       cmd,

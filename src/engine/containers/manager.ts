@@ -6,7 +6,7 @@
  */
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { randomBytes } from "node:crypto";
+import { randomHex } from "../random.ts";
 import type { Engine } from "../engine.ts";
 import { EngineError, conflict, invalidParameter } from "../errors.ts";
 import { parseReference, withDefaultTag, familiarString } from "../registry/reference.ts";
@@ -61,7 +61,7 @@ const overlayDir = (engine: Engine, c: { cacheId: string }) => engine.root.layer
 export async function createContainer(engine: Engine, opts: CreateOptions): Promise<Stored> {
   const image = engine.images.resolve(opts.image);
   const ic = image.config.config ?? {};
-  const id = randomBytes(32).toString("hex");
+  const id = randomHex();
   const hostConfig = buildHostConfig(opts, ic.ExposedPorts);
   hostConfig.NetworkMode = network.validateNetworkMode(engine, hostConfig.NetworkMode);
   const ep = Array.isArray(opts.entrypoint) && opts.entrypoint.length === 1 ? opts.entrypoint[0]! : opts.entrypoint;

@@ -1,5 +1,5 @@
 /** Container names as Docker makes and checks them. */
-import { randomInt } from "node:crypto";
+import { randomInt } from "../random.ts";
 import { invalidParameter } from "../errors.ts";
 
 const left = [

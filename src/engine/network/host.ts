@@ -7,11 +7,10 @@
  * else (Docker, another data root) uses the same tables.
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { createHash } from "node:crypto";
 import { EngineError } from "../errors.ts";
 
 /** A short tag for a data root, in rule comments and bridge aliases. */
-export const rootTag = (dataRoot: string) => createHash("sha256").update(dataRoot).digest("hex").slice(0, 8);
+export const rootTag = (dataRoot: string) => new Bun.CryptoHasher("sha256").update(dataRoot).digest("hex").slice(0, 8);
 
 function sh(cmd: string[], input?: string): { code: number; out: string; err: string } {
   const r = Bun.spawnSync(cmd, { stdin: input !== undefined ? new TextEncoder().encode(input) : "ignore", stdout: "pipe", stderr: "pipe" });

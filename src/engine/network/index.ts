@@ -10,7 +10,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { randomBytes } from "node:crypto";
+import { randomHex } from "../random.ts";
 import type { Engine } from "../engine.ts";
 import { EngineError, conflict, invalidParameter } from "../errors.ts";
 import type { ContainerRecord } from "../containers/types.ts";
@@ -139,7 +139,7 @@ function ensureBuiltins(engine: Engine): void {
         "com.docker.network.bridge.name": DEFAULT_BRIDGE,
         "com.docker.network.driver.mtu": "1500",
       };
-      ins.run(randomBytes(32).toString("hex"), "bridge", "bridge", DEFAULT_BRIDGE, want.subnet, want.gateway, JSON.stringify(opts), now);
+      ins.run(randomHex(), "bridge", "bridge", DEFAULT_BRIDGE, want.subnet, want.gateway, JSON.stringify(opts), now);
     } else {
       const b = have.find((r) => r.name === "bridge");
       if (b.subnet !== want.subnet || b.gateway !== want.gateway) {
@@ -148,8 +148,8 @@ function ensureBuiltins(engine: Engine): void {
         if (used.n === 0) engine.db.query("UPDATE networks SET subnet = ?, gateway = ? WHERE name = 'bridge'").run(want.subnet, want.gateway);
       }
     }
-    if (!have.some((r) => r.name === "host")) ins.run(randomBytes(32).toString("hex"), "host", "host", null, null, null, "{}", now);
-    if (!have.some((r) => r.name === "none")) ins.run(randomBytes(32).toString("hex"), "none", "null", null, null, null, "{}", now);
+    if (!have.some((r) => r.name === "host")) ins.run(randomHex(), "host", "host", null, null, null, "{}", now);
+    if (!have.some((r) => r.name === "none")) ins.run(randomHex(), "none", "null", null, null, null, "{}", now);
   })();
 }
 
@@ -394,7 +394,7 @@ export function createNetwork(engine: Engine, req: NetworkCreateRequest): { Id: 
   if (req.EnableIPv6) throw invalidParameter("IPv6 networks are not supported");
   const cfgs = req.IPAM?.Config ?? [];
   if (cfgs.length > 1) throw invalidParameter("only one IPv4 IPAM config is supported");
-  const id = randomBytes(32).toString("hex");
+  const id = randomHex();
   const bridge = req.Options?.["com.docker.network.bridge.name"] ?? `bk-${id.slice(0, 12)}`;
   if (bridge.length > 15) throw invalidParameter(`bridge name ${bridge} is longer than 15 characters`);
   const net = hostLock(() => {
@@ -548,7 +548,7 @@ function addEndpoint(engine: Engine, c: Stored, net: Network, opts: { aliases: s
     ip = opts.ip;
   } else ip = allocate(net.bridge!, subnet, ipToNum(net.gateway!), used, owner(engine, c.id));
   const ep: Endpoint = {
-    id: randomBytes(32).toString("hex"),
+    id: randomHex(),
     containerId: c.id,
     networkId: net.id,
     ip,

@@ -11,7 +11,7 @@
 import type { Database } from "bun:sqlite";
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { randomBytes } from "node:crypto";
+import { randomBytes, randomHex } from "../random.ts";
 import type { DataRoot } from "../paths.ts";
 import { lock, tryLock, type Lock } from "./locks.ts";
 
@@ -76,7 +76,7 @@ export class LayerStore {
     try {
       const again = this.get(chainId);
       if (again) return { record: again, created: false };
-      const cacheId = randomBytes(32).toString("hex");
+      const cacheId = randomHex();
       const staging = join(this.root.tmp, `${hex(chainId)}-${cacheId.slice(0, 8)}`);
       mkdirSync(join(staging, "diff"), { recursive: true, mode: 0o700 });
       try {
