@@ -11,36 +11,41 @@
  *   tmp/                      downloads and unpacks in progress (removed at start if stale)
  *   locks/                    flock(2) files; a lock dies with its process, so kill -9 never wedges a pull
  */
-import { join } from "node:path";
-
-/** Paths under one data root. */
+/**
+ * Paths under one data root. Plain string joins of a normalised root and engine-made names (hex IDs, fixed
+ * words): listings build one path per container, and node:path's join costs more than the rest of the row.
+ */
 export class DataRoot {
-  constructor(readonly root: string) {}
+  /** The data root without trailing slashes. */
+  readonly root: string;
+  constructor(root: string) {
+    this.root = root.replace(/\/+$/, "") || "/";
+  }
   get db() {
-    return join(this.root, "bunker.db");
+    return `${this.root}/bunker.db`;
   }
   get overlay() {
-    return join(this.root, "overlay2");
+    return `${this.root}/overlay2`;
   }
   get shortLinks() {
-    return join(this.root, "overlay2", "l");
+    return `${this.root}/overlay2/l`;
   }
   layerDir(cacheId: string) {
-    return join(this.root, "overlay2", cacheId);
+    return `${this.root}/overlay2/${cacheId}`;
   }
   layerDiff(cacheId: string) {
-    return join(this.root, "overlay2", cacheId, "diff");
+    return `${this.root}/overlay2/${cacheId}/diff`;
   }
   get containers() {
-    return join(this.root, "containers");
+    return `${this.root}/containers`;
   }
   containerDir(id: string) {
-    return join(this.root, "containers", id);
+    return `${this.root}/containers/${id}`;
   }
   get tmp() {
-    return join(this.root, "tmp");
+    return `${this.root}/tmp`;
   }
   lock(name: string) {
-    return join(this.root, "locks", name);
+    return `${this.root}/locks/${name}`;
   }
 }

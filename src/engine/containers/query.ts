@@ -9,7 +9,7 @@ import { humanDuration } from "../units.ts";
 import type { ContainerStatus } from "../runtime/status.ts";
 import { dirSize, displayImage, matchLabels, stateName, statusOf } from "./state.ts";
 import type { ContainerRecord } from "./types.ts";
-import { containerPorts } from "../network/ports.ts";
+import { containerPorts, mappingsByContainer, type PortMapping } from "../network/ports.ts";
 import { reconcileIfPending } from "../network/pending.ts";
 
 type Stored = ContainerRecord & { topLayer: string | null };
@@ -79,6 +79,7 @@ export async function listContainers(engine: Engine, opts: { all?: boolean; limi
   if ((opts.limit ?? -1) > 0) all = all.slice(0, opts.limit);
   const out: ContainerSummary[] = [];
   const images = new Map<string, string | undefined>();
+  let mappings: Map<string, PortMapping[]> | undefined;
   for (const c of all) {
     const st = await statusOf(c);
     const state = stateName(st);
@@ -98,7 +99,7 @@ export async function listContainers(engine: Engine, opts: { all?: boolean; limi
       ImageID: c.image,
       Command: commandLine(c),
       Created: Math.floor(c.created / 1000),
-      Ports: containerPorts(engine, c, state === "running"),
+      Ports: containerPorts(engine, c, state === "running", state === "running" ? (mappings ??= mappingsByContainer(engine)) : undefined),
       Labels: c.config.Labels ?? {},
       State: state,
       Status: statusText(st),

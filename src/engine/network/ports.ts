@@ -132,9 +132,22 @@ export function mappingsOf(engine: Engine, containerId: string): PortMapping[] {
   }));
 }
 
-/** Ports for ps (moby's types.Port): published mappings while running, else the exposed ports. */
-export function containerPorts(engine: Engine, c: Pick<ContainerRecord, "id" | "config">, running: boolean): { PrivatePort: number; Type: string; IP?: string; PublicPort?: number }[] {
-  const maps = running ? mappingsOf(engine, c.id) : [];
+/** Every container's port mappings in one query (a listing's), by container ID, in mappingsOf's order. */
+export function mappingsByContainer(engine: Engine): Map<string, PortMapping[]> {
+  const out = new Map<string, PortMapping[]>();
+  for (const r of engine.db.query("SELECT container_id, proto, host_ip, host_port, container_port FROM port_mappings ORDER BY container_id, container_port, proto, host_ip").all() as any[]) {
+    const list = out.get(r.container_id) ?? out.set(r.container_id, []).get(r.container_id)!;
+    list.push({ proto: r.proto, hostIp: r.host_ip, hostPort: r.host_port, containerPort: r.container_port });
+  }
+  return out;
+}
+
+/**
+ * Ports for ps (moby's types.Port): published mappings while running, else the exposed ports. A listing
+ * passes `all` (mappingsByContainer) rather than querying once per container.
+ */
+export function containerPorts(engine: Engine, c: Pick<ContainerRecord, "id" | "config">, running: boolean, all?: Map<string, PortMapping[]>): { PrivatePort: number; Type: string; IP?: string; PublicPort?: number }[] {
+  const maps = running ? (all ? (all.get(c.id) ?? []) : mappingsOf(engine, c.id)) : [];
   const out: { PrivatePort: number; Type: string; IP?: string; PublicPort?: number }[] = maps.map((m) => ({ IP: m.hostIp, PrivatePort: m.containerPort, PublicPort: m.hostPort, Type: m.proto }));
   for (const k of Object.keys(c.config.ExposedPorts ?? {})) {
     const [p, t = "tcp"] = k.split("/");

@@ -57,7 +57,7 @@ const alive = (pid: number) => pid > 0 && processStartTime(pid) !== undefined;
 const parsed = new Map<string, { ino: number; mtime: number; size: number; raw: Raw }>();
 
 function readRaw(containerDir: string): Raw | undefined {
-  const file = join(containerDir, "status.json");
+  const file = `${containerDir}/status.json`;
   const st = statSync(file, { throwIfNoEntry: false });
   if (!st) {
     parsed.delete(containerDir);
@@ -79,9 +79,11 @@ function readRaw(containerDir: string): Raw | undefined {
 export function readContainerStatus(containerDir: string): ContainerStatus {
   const raw = readRaw(containerDir);
   if (!raw) return { running: false, restarting: false, restartCount: 0 };
-  const supervised = alive(raw.supervisorPid) || alive(raw.guardianPid);
+  const running = raw.running && raw.pid > 0 && processStartTime(raw.pid) === raw.pidStart;
+  // A running container's supervisors are alive (the guardian outlives it): a listing skips two /proc reads each.
+  const supervised = running || alive(raw.supervisorPid) || alive(raw.guardianPid);
   const st: ContainerStatus = {
-    running: raw.running && raw.pid > 0 && processStartTime(raw.pid) === raw.pidStart,
+    running,
     restarting: false,
     pid: raw.pid || undefined,
     exitCode: raw.exitCode ?? undefined,

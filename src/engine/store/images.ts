@@ -101,7 +101,13 @@ export class ImageStore {
   /** The image ID a name that parsed once already (a container's image) names; see normalizeValidated. */
   idForValidatedName(name: string): string | undefined {
     if (ID_RE.test(name)) return this.get(name.startsWith("sha256:") ? name : `sha256:${name}`)?.id;
-    return this.byReference(normalizeValidated(name))?.id;
+    const ref = normalizeValidated(name);
+    const repo = repositoryName(ref);
+    // only the ID: a listing asks this once per image name, and a full record parses the image config
+    const row = (ref.digest
+      ? this.db.query("SELECT image_id FROM digests WHERE repository = ? AND digest = ?").get(repo, ref.digest)
+      : this.db.query("SELECT image_id FROM tags WHERE repository = ? AND tag = ?").get(repo, ref.tag ?? "latest")) as { image_id: string } | null;
+    return row?.image_id;
   }
 
   /** The image a parsed reference names (tag defaulting to latest), if stored. */
