@@ -14,6 +14,7 @@ export default defineCommand({
   },
   args: { exact: 1 },
   async run({ flags, args, global }) {
+    (await import("../jit.ts")).fullJit(); // 100k lines of JSON are a hot loop
     const { parseTimeArgNs } = await import("../engine/containers/logs.ts");
     const { invalidParameter } = await import("../engine/errors.ts");
     const backend = await openBackend(global);

@@ -14,6 +14,7 @@ export default defineCommand({
   },
   args: { max: 0 },
   async run({ flags, global }) {
+    (await import("../jit.ts")).fullJit(); // a daemon is long-running code
     const { loadConfig } = await import("../engine/config.ts");
     const { Engine } = await import("../engine/engine.ts");
     const { startDaemon } = await import("../engine/daemon.ts");

@@ -4,6 +4,7 @@
  * layer's stream and its diff ID by the unpacker, at most three layers at once (dockerd's default).
  * Progress is reported as Docker's JSON messages, so the CLI and the API show the same thing.
  */
+import { fullJit } from "../jit.ts";
 import type { Engine } from "./engine.ts";
 import type { Platform } from "./image/types.ts";
 import { EngineError } from "./errors.ts";
@@ -34,6 +35,7 @@ const short = (digest: string) => digest.replace(/^sha256:/, "").slice(0, 12);
 
 /** Pulls one reference (tag or digest). */
 export async function pullImage(engine: Engine, refString: string, opts: PullOptions = {}): Promise<PullResult> {
+  fullJit(); // the tar reader and the progress loop run for every block of every layer
   const ref = withDefaultTag(parseReference(refString));
   const emit = opts.onMessage ?? (() => {});
   const tagOrDigest = ref.digest ?? ref.tag!;
