@@ -343,6 +343,34 @@ describe.skipIf(!root)("supervision and concurrency", () => {
     expect(overlays.length).toBe(rows(b.dataRoot, "layers"));
   });
 
+  test("creates racing rmi -f and image prune: each fails with No such image or keeps every layer it needs", async () => {
+    // Container create takes no lock against layer GC: its row and a check of its top layer commit in one
+    // write transaction, and GC deletes layer rows in one before removing directories.
+    const r = bunkerAt(freshDataRoot(), ["--registry-mirror", reg.url]);
+    for (let round = 0; round < 3; round++) {
+      await r.ok(["pull", "-q", busybox]);
+      const creates = Array.from({ length: 8 }, () => r.run(["create", busybox, "true"]));
+      await Bun.sleep(round * 15);
+      const rmi = r.run(["rmi", "-f", busybox]).then(() => r.run(["image", "prune", "-af"]));
+      const results = await Promise.all(creates);
+      await rmi;
+      for (const res of results) {
+        if (res.code !== 0) {
+          expect(res.stderr).toContain("No such image");
+          continue;
+        }
+        const lower = (await r.ok(["inspect", "--format", "{{.GraphDriver.Data.LowerDir}}", res.stdout.trim()])).trim();
+        for (const dir of lower.split(":")) expect(existsSync(dir)).toBe(true);
+      }
+      // The layers are still referenced by the containers: removing them lets GC empty the store.
+      const ids = (await r.ok(["ps", "-aq"])).trim();
+      if (ids) await r.ok(["rm", ...ids.split("\n")]);
+      await r.ok(["image", "prune", "-af"]);
+      expect(rows(r.dataRoot, "layers")).toBe(0);
+      expect(readdirSync(join(r.dataRoot, "overlay2")).filter((n) => n !== "l")).toEqual([]);
+    }
+  }, 120_000);
+
   test("--rm with -d: the container is gone once it exited", async () => {
     const id = (await b.ok(["run", "-d", "--rm", busybox, "true"])).trim();
     for (let i = 0; i < 100 && existsSync(join(b.dataRoot, "containers", id)); i++) {

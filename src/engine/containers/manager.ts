@@ -8,7 +8,7 @@ import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { randomHex } from "../random.ts";
 import type { Engine } from "../engine.ts";
-import { EngineError, conflict, invalidParameter } from "../errors.ts";
+import { EngineError, conflict, invalidParameter, noSuchImage } from "../errors.ts";
 import { parseReference, withDefaultTag, familiarString } from "../registry/reference.ts";
 import type { ContainerConfig, ContainerRecord, HostConfig, RestartPolicy } from "./types.ts";
 import { randomName, validateName } from "./names.ts";
@@ -106,19 +106,26 @@ export async function createContainer(engine: Engine, opts: CreateOptions): Prom
     path: argv[0]!,
     args: argv.slice(1),
   };
-  // The row goes in first (under the GC hold), then the directories: a process killed in between leaves a
-  // "Created" container that rm and container prune remove, never an orphan no row names.
-  const hold = await engine.layers.holdAgainstGc();
-  try {
-    for (let attempt = 0; ; attempt++) {
-      record.name = opts.name !== undefined ? validateName(opts.name) : randomName(attempt);
-      try {
-        engine.containers.insert(record);
-        break;
-      } catch (e) {
-        if (opts.name !== undefined || attempt > 5 || !(e instanceof EngineError && e.kind === "conflict")) throw e;
-      }
+  // The row goes in first, then the directories: a process killed in between leaves a "Created" container
+  // that rm and container prune remove, never an orphan no row names. Against layer GC (an rmi in another
+  // process) the row goes in within one write transaction with a check that the top layer is still stored;
+  // GC deletes layer rows in its own write transaction before their directories (LayerStore.collect). No
+  // flock here: that took loading bun:ffi, ~1 ms of every `run`.
+  for (let attempt = 0; ; attempt++) {
+    record.name = opts.name !== undefined ? validateName(opts.name) : randomName(attempt);
+    try {
+      engine.db
+        .transaction(() => {
+          if (record.topLayer && !engine.layers.get(record.topLayer)) throw noSuchImage(opts.image);
+          engine.containers.insert(record);
+        })
+        .immediate();
+      break;
+    } catch (e) {
+      if (opts.name !== undefined || attempt > 5 || !(e instanceof EngineError && e.kind === "conflict")) throw e;
     }
+  }
+  {
     // The endpoint (and its address) of a bridge network is recorded now and kept until removal.
     try {
       network.attachAtCreate(engine, record, { aliases: opts.networkAliases, ip: opts.ipv4Address });
@@ -131,8 +138,6 @@ export async function createContainer(engine: Engine, opts: CreateOptions): Prom
     writeFileSync(join(dir, "lower"), engine.layers.diffDirs(record.topLayer).join(":"));
     mkdirSync(record.dir, { recursive: true, mode: 0o700 });
     writeFileSync(join(record.dir, "config.v2.json"), JSON.stringify({ ID: id, Name: `/${record.name}`, Config: config, HostConfig: hostConfig, Image: image.id, Created: new Date(record.created).toISOString() }));
-  } finally {
-    hold.release();
   }
   engine.events.publish({ Type: "container", Action: "create", id, from: opts.image, name: record.name });
   return record;

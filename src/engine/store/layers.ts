@@ -4,9 +4,11 @@
  * Consistency rules (every process on the data root follows them):
  * - A layer is unpacked under tmp/ and renamed into overlay2/ before its row is inserted, so a row always
  *   names a complete directory. Its own flock(2) lock makes a second process wait and then reuse it.
- * - Whatever adds rows (pull, container create) holds the GC lock shared; garbage collection takes it
- *   exclusively, so it never sees the window between a rename and its row. Anything on disk that no row
- *   names is then garbage from a process that died, and GC may remove it.
+ * - A pull holds the GC lock shared; garbage collection takes it exclusively, so it never sees the window
+ *   between a rename and its row. A container create commits its row (checking its top layer in the same
+ *   write transaction) before it makes its directories, and GC deletes layer rows in a write transaction
+ *   before their directories, so the two need no lock between them. Anything on disk that no row names is
+ *   then garbage from a process that died, and GC may remove it.
  */
 import type { Database } from "bun:sqlite";
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync, readFileSync } from "node:fs";
@@ -58,7 +60,7 @@ export class LayerStore {
     return row ? { chainId: row.chain_id, diffId: row.diff_id, parent: row.parent, cacheId: row.cache_id, size: row.size } : undefined;
   }
 
-  /** Shared hold on the GC lock: taken by anything that adds rows for the duration of its work. */
+  /** Shared hold on the GC lock: taken by a pull while its layer directories have no rows yet. */
   holdAgainstGc(): Promise<Lock> {
     return lock(this.root.lock("gc"), true);
   }
@@ -134,27 +136,37 @@ export class LayerStore {
     if (!gc) return [];
     try {
       const deleted: string[] = [];
-      // Unreferenced layers, top of each chain first so a parent is freed after its children.
+      // Unreferenced layers, top of each chain first so a parent is freed after its children. Rows go in one
+      // write transaction and directories after it: a container create (which checks its top layer in its own
+      // write transaction, without this lock) either committed first and is seen here, or sees the layer gone.
       for (;;) {
         const rows = this.db
-          .query(
-            `SELECT chain_id, cache_id FROM layers l
-             WHERE NOT EXISTS (SELECT 1 FROM image_layers il WHERE il.chain_id = l.chain_id)
-               AND NOT EXISTS (SELECT 1 FROM containers c WHERE c.top_layer = l.chain_id)
-               AND NOT EXISTS (SELECT 1 FROM layers c WHERE c.parent = l.chain_id)`,
-          )
-          .all() as { chain_id: string; cache_id: string }[];
+          .transaction(() => {
+            const found = this.db
+              .query(
+                `SELECT chain_id, cache_id FROM layers l
+                 WHERE NOT EXISTS (SELECT 1 FROM image_layers il WHERE il.chain_id = l.chain_id)
+                   AND NOT EXISTS (SELECT 1 FROM containers c WHERE c.top_layer = l.chain_id)
+                   AND NOT EXISTS (SELECT 1 FROM layers c WHERE c.parent = l.chain_id)`,
+              )
+              .all() as { chain_id: string; cache_id: string }[];
+            for (const r of found) this.db.query("DELETE FROM layers WHERE chain_id = ?").run(r.chain_id);
+            return found;
+          })
+          .immediate();
         if (!rows.length) break;
         for (const r of rows) {
           this.removeDir(r.cache_id);
-          this.db.query("DELETE FROM layers WHERE chain_id = ?").run(r.chain_id);
           deleted.push(r.chain_id);
         }
       }
-      // Directories and staging areas left by processes that died before committing.
-      const known = new Set((this.db.query("SELECT cache_id FROM layers UNION ALL SELECT cache_id FROM containers").all() as { cache_id: string }[]).map((r) => r.cache_id));
+      // Directories and staging areas left by processes that died before committing. The listing comes
+      // before the rows: a container's row is committed before its directory is made, so a directory made
+      // after this listing is not in it, and one in it has its row by the time the rows are read.
       if (existsSync(this.root.overlay)) {
-        for (const name of readdirSync(this.root.overlay)) if (name !== "l" && !known.has(name)) this.removeDir(name);
+        const names = readdirSync(this.root.overlay);
+        const known = new Set((this.db.query("SELECT cache_id FROM layers UNION ALL SELECT cache_id FROM containers").all() as { cache_id: string }[]).map((r) => r.cache_id));
+        for (const name of names) if (name !== "l" && !known.has(name)) this.removeDir(name);
         this.pruneShortLinks();
       }
       if (existsSync(this.root.tmp)) for (const name of readdirSync(this.root.tmp)) rmSync(join(this.root.tmp, name), { recursive: true, force: true });
