@@ -338,7 +338,7 @@ export function containerRoutes(r: Router, engine: Engine): void {
     };
     let res;
     try {
-      res = await startContainer(engine, c.id, { attach: { onStdout: fan(1), onStderr: fan(2) } });
+      res = await startContainer(engine, c.id, { attach: { onStdout: fan(1), onStderr: fan(2) }, untilRunning: true });
     } catch (e) {
       for (const s of sessions) s.end();
       throw e;

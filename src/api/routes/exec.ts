@@ -174,9 +174,15 @@ export function execRoutes(r: Router, engine: Engine): void {
 
     // moby frames by the start request's Tty; the CLI sends the exec's own.
     const tty = body.Tty ?? e.tty;
+    // docker-py reads the upgraded stream from under http.client's buffered reader, so output that arrives
+    // together with the 101 is lost (docker-api reference, finding 9). moby's exec starts after runc's
+    // ~50 ms; ours starts in ~5 ms, so give such clients a moment to finish reading the header first. The
+    // docker CLI reads the stream correctly and dockerode/testcontainers use the 200 form: no wait for them.
+    const settle = req.headers.get("upgrade") !== null && !/^Docker-Client\//.test(req.headers.get("user-agent") ?? "");
     return hijack(req, streamType(tty, version), async (conn) => {
       const out = (stream: 1 | 2) => (b: Uint8Array) => void conn.write(tty ? b : frame(stream, b)).catch(() => {});
       let att: Attachment;
+      if (settle) await Bun.sleep(20);
       try {
         const res = await execInContainer(c.dir, { ...base, stdin: e.stdin, onStdout: e.stdout ? out(1) : undefined, onStderr: e.stderr ? out(2) : undefined });
         att = res.attach!;

@@ -224,6 +224,11 @@ export async function planFor(engine: Engine, c: Stored): Promise<ContainerPlan>
 export interface StartOptions {
   /** Attach before the container runs (foreground run, start -a): output goes to these handlers. */
   attach?: { onStdout?(b: Uint8Array): void; onStderr?(b: Uint8Array): void };
+  /**
+   * With attach: return only once the process has been exec'd (or failed), as Docker's start does. The CLI's
+   * own foreground run needs no such wait (it relays until the exit); an API client may call wait next.
+   */
+  untilRunning?: boolean;
 }
 
 /** Starts a created or stopped container; a running one is left as is (Docker answers 304). */
@@ -235,7 +240,7 @@ export async function startContainer(engine: Engine, ref: string, opts: StartOpt
   // A stop request from an earlier stop must not suppress this run's restart policy.
   rmSync(join(c.dir, "stop-requested"), { force: true });
   try {
-    const started = await runtimeStart(plan, opts.attach ? "attached" : "detached", { dataRoot: engine.root.root, ...opts.attach }).catch((e) => {
+    const started = await runtimeStart(plan, opts.attach ? "attached" : "detached", { dataRoot: engine.root.root, untilRunning: opts.untilRunning, ...opts.attach }).catch((e) => {
       throw plan.hostPorts?.length ? network.startError(engine, c, e) : e;
     });
     if (plan.hostPorts?.length) network.networkStarted(engine, c);

@@ -2,7 +2,7 @@
  * Starting a container: write the plan and the /etc files into the container dir, then spawn the shim,
  * which prints the container's pid once it runs (or, attached, once it waits at the start barrier).
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { EngineError } from "../errors.ts";
 import { attachContainer, type AttachHandlers, type Attachment } from "./attach.ts";
@@ -46,6 +46,8 @@ export function writeEtcFiles(plan: Pick<ContainerPlan, "containerDir" | "hostna
 export interface StartOptions extends AttachHandlers {
   /** The data root the shim is installed under (<dataRoot>/bin). */
   dataRoot?: string;
+  /** Attached: return after the exec (the shim's next status record), not at the start barrier. */
+  untilRunning?: boolean;
 }
 
 /**
@@ -63,6 +65,9 @@ export async function startContainer(
   mkdirSync(plan.rootfs.mergedDir, { recursive: true });
   writeEtcFiles(plan);
   const planFile = join(plan.containerDir, "plan");
+  // The shim replaces status.json (rename: a new inode) after the exec or a failed start.
+  const statusFile = join(plan.containerDir, "status.json");
+  const before = statSync(statusFile, { throwIfNoEntry: false })?.ino;
   writeFileSync(planFile, planBytes, { mode: 0o600 });
   const shim = await shimPath(opts.dataRoot ?? join(plan.containerDir, "..", ".."));
   const proc = Bun.spawn([shim, "run", planFile], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
@@ -71,5 +76,6 @@ export async function startContainer(
   const pid = Number(out.trim());
   if (stdio === "detached") return { pid };
   const attach = await attachContainer(plan.containerDir, opts, { start: true });
+  for (let i = 0; opts.untilRunning && i < 5000 && statSync(statusFile, { throwIfNoEntry: false })?.ino === before; i++) await Bun.sleep(1);
   return { pid, attach };
 }
