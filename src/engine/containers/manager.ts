@@ -134,7 +134,10 @@ export async function createContainer(engine: Engine, opts: CreateOptions): Prom
       throw e;
     }
     const dir = overlayDir(engine, record);
-    for (const d of ["diff", "work", "merged"]) mkdirSync(join(dir, d), { recursive: true, mode: 0o700 });
+    // The layer dir keeps others out (0700); the upper dir's mode becomes the container's "/", which must
+    // be 0755 as in Docker's overlay2, or a non-root user in the container cannot list "/".
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    for (const d of ["diff", "work", "merged"]) mkdirSync(join(dir, d), { mode: d === "diff" ? 0o755 : 0o700 });
     writeFileSync(join(dir, "lower"), engine.layers.diffDirs(record.topLayer).join(":"));
     mkdirSync(record.dir, { recursive: true, mode: 0o700 });
     writeFileSync(join(record.dir, "config.v2.json"), JSON.stringify({ ID: id, Name: `/${record.name}`, Config: config, HostConfig: hostConfig, Image: image.id, Created: new Date(record.created).toISOString() }));
