@@ -1,4 +1,5 @@
-/** go-units formatting, as Docker prints sizes and durations. */
+/** go-units formatting and parsing, as Docker prints and reads sizes and durations. */
+import { invalidParameter } from "./errors.ts";
 
 /** Scales a byte count by `base` until it is below it; returns the value and its unit. */
 function scale(bytes: number, base: number, units: readonly string[]): [number, string] {
@@ -53,4 +54,11 @@ export function humanDuration(ms: number): string {
   if (hours < 24 * 30 * 2) return `${Math.floor(hours / 24 / 7)} weeks`;
   if (hours < 24 * 365 * 2) return `${Math.floor(hours / 24 / 30)} months`;
   return `${Math.floor(ms / 3600000 / 24 / 365)} years`;
+}
+
+/** `1k`, `10m`, `1g` as go-units' RAMInBytes (binary multiples). */
+export function parseBytes(v: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgtp]?)i?b?$/i.exec(v.trim());
+  if (!m) throw invalidParameter(`invalid size: '${v}'`);
+  return Math.floor(Number(m[1]) * 1024 ** " kmgtp".indexOf(m[2]!.toLowerCase() || " "));
 }
