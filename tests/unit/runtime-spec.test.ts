@@ -61,6 +61,26 @@ describe("mounts", () => {
     expect(ops[at("/sys")]!.flags & MS.RDONLY).toBe(MS.RDONLY);
     expect(ops.filter((m) => m.kind === "bind" && m.target.startsWith("/etc/")).map((m) => m.source)).toEqual(["/c/hosts", "/c/hostname", "/c/resolv.conf"]);
   });
+  test("volumes: copy-ups first; user mounts and /etc files shallowest first; a user /etc file replaces ours; tmpfs always nodev", () => {
+    const ops = buildMounts(
+      plan({
+        binds: [
+          { source: "/vol/a", target: "/etc", readonly: false, copy: true },
+          { source: "/h/hosts", target: "/etc/hosts", readonly: true },
+          { source: "/vol/b", target: "/a/b/c", readonly: false },
+        ],
+        tmpfs: [{ target: "/a", flags: MS.NOEXEC, data: "size=1m" }],
+      }),
+    );
+    expect(ops[0]).toEqual({ kind: "copy", source: "/vol/a", target: "/etc", flags: 0 });
+    expect(ops.filter((m) => m.kind === "copy")).toHaveLength(1);
+    const user = ops.filter((m) => ["/etc", "/a", "/a/b/c"].includes(m.target) || m.target.startsWith("/etc/")).filter((m) => m.kind !== "copy");
+    expect(user.map((m) => [m.target, m.source])).toEqual([
+      ["/etc", "/vol/a"], ["/a", "tmpfs"], ["/etc/hosts", "/h/hosts"], ["/etc/hostname", "/c/hostname"], ["/etc/resolv.conf", "/c/resolv.conf"], ["/a/b/c", "/vol/b"],
+    ]);
+    const tmpfs = ops.find((m) => m.target === "/a")!;
+    expect([tmpfs.kind, tmpfs.fstype, tmpfs.data, tmpfs.flags & (MS.NODEV | MS.NOEXEC)]).toEqual(["fs", "tmpfs", "size=1m", MS.NODEV | MS.NOEXEC]);
+  });
   test("--privileged: no masks, no read-only paths, rw /sys", () => {
     const ops = buildMounts(plan({ privileged: true }));
     expect(ops.some((m) => m.kind === "mask" || m.kind === "ro")).toBe(false);

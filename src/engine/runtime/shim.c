@@ -19,6 +19,7 @@
  */
 #define _GNU_SOURCE
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -43,6 +44,7 @@
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -60,7 +62,7 @@
 
 /* ------------------------------------------------------------------ plan */
 
-enum { MK_FS = 'M', MK_BIND = 'B', MK_MASK = 'm', MK_RO = 'r', MK_LINK = 'L', MK_DIR = 'd' };
+enum { MK_FS = 'M', MK_BIND = 'B', MK_MASK = 'm', MK_RO = 'r', MK_LINK = 'L', MK_DIR = 'd', MK_COPY = 'C' };
 struct mnt { int kind; char *src, *dst, *fstype, *data; unsigned long flags; };
 /* One bridge endpoint: S creates the veth pair (host end on the bridge, peer straight into the
  * container's netns), C gives the peer its address and, for the first one, the default route. */
@@ -289,6 +291,109 @@ static int ensure_in_root(const char *path, int dir) {
 
 static void fdpath(char *out, int fd) { snprintf(out, 64, "/proc/self/fd/%d", fd); }
 
+/* ------------------------------------------------------------------ volume copy-up (Docker's populateVolume) */
+
+/* Owner, mode, xattrs and times of `st` onto the open fd (in that order: chown clears setuid bits and file
+ * capabilities). Unsupported xattrs are skipped, as moby's copy ignores them. */
+static void copy_meta(int sfd, int dfd, const struct stat *st) {
+  if (fchown(dfd, st->st_uid, st->st_gid) < 0 || fchmod(dfd, st->st_mode & 07777) < 0) init_fail(125, "volume copy: chown/chmod: %s", strerror(errno));
+  char names[4096], val[4096];
+  ssize_t n = flistxattr(sfd, names, sizeof names);
+  for (ssize_t i = 0; n > 0 && i < n; i += strlen(names + i) + 1) {
+    ssize_t vn = fgetxattr(sfd, names + i, val, sizeof val);
+    if (vn >= 0) fsetxattr(dfd, names + i, val, vn, 0);
+  }
+  struct timespec ts[2] = {st->st_atim, st->st_mtim};
+  futimens(dfd, ts);
+}
+
+/* Copies the tree under sfd into dfd. Every step is one name relative to an open directory, opened with
+ * O_NOFOLLOW and created with O_EXCL: a symlink (in the image, or planted in the volume by a container
+ * that shares it) is copied or refused, never followed, so nothing outside the root is read and nothing
+ * outside the volume is written. Hard links are copied as separate files. */
+static void copy_tree(int sfd, int dfd) {
+  DIR *dp = fdopendir(dup(sfd));
+  if (!dp) init_fail(125, "volume copy: %s", strerror(errno));
+  struct dirent *e;
+  while ((e = readdir(dp))) {
+    const char *name = e->d_name;
+    if (!strcmp(name, ".") || !strcmp(name, "..")) continue;
+    struct stat st;
+    if (fstatat(sfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) init_fail(125, "volume copy `%s`: %s", name, strerror(errno));
+    int s2 = -1, d2 = -1;
+    switch (st.st_mode & S_IFMT) {
+    case S_IFDIR:
+      if (mkdirat(dfd, name, 0700) < 0 || (s2 = openat(sfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
+          (d2 = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+        init_fail(125, "volume copy `%s`: %s", name, strerror(errno));
+      copy_tree(s2, d2);
+      copy_meta(s2, d2, &st);
+      break;
+    case S_IFREG: {
+      if ((s2 = openat(sfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)) < 0 ||
+          (d2 = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0)
+        init_fail(125, "volume copy `%s`: %s", name, strerror(errno));
+      static char buf[65536];
+      ssize_t n;
+      while ((n = read(s2, buf, sizeof buf)) > 0)
+        if (write(d2, buf, n) != n) init_fail(125, "volume copy `%s`: %s", name, strerror(errno));
+      if (n < 0) init_fail(125, "volume copy `%s`: %s", name, strerror(errno));
+      copy_meta(s2, d2, &st);
+      break;
+    }
+    case S_IFLNK: {
+      char target[PATH_MAX];
+      ssize_t n = readlinkat(sfd, name, target, sizeof target - 1);
+      if (n < 0) init_fail(125, "volume copy `%s`: %s", name, strerror(errno));
+      target[n] = 0;
+      struct timespec ts[2] = {st.st_atim, st.st_mtim};
+      if (symlinkat(target, dfd, name) < 0 || fchownat(dfd, name, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0)
+        init_fail(125, "volume copy `%s`: %s", name, strerror(errno));
+      utimensat(dfd, name, ts, AT_SYMLINK_NOFOLLOW);
+      break;
+    }
+    case S_IFIFO:
+    case S_IFCHR:
+    case S_IFBLK: { /* the volume is bound nodev: a copied device node opens nothing */
+      struct timespec ts[2] = {st.st_atim, st.st_mtim};
+      if (mknodat(dfd, name, st.st_mode, st.st_rdev) < 0 || fchownat(dfd, name, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0)
+        init_fail(125, "volume copy `%s`: %s", name, strerror(errno));
+      utimensat(dfd, name, ts, AT_SYMLINK_NOFOLLOW);
+      break;
+    }
+    default: /* sockets: nothing to copy */
+      break;
+    }
+    if (s2 >= 0) close(s2);
+    if (d2 >= 0) close(d2);
+  }
+  closedir(dp);
+}
+
+/* MK_COPY: the image's content at `dst` (resolved in the root) into the volume dir `src`, only while the
+ * volume is empty; then the volume dir takes the owner and mode of the image's directory. */
+static void copy_up(struct mnt *m) {
+  int sfd = in_root(m->dst, O_RDONLY | O_DIRECTORY);
+  if (sfd < 0) return; /* nothing there (or not a directory): nothing to copy, as in Docker */
+  int dfd = open(m->src, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (dfd < 0) init_fail(125, "volume `%s`: %s", m->src, strerror(errno));
+  DIR *dp = fdopendir(dup(dfd));
+  int empty = 1;
+  for (struct dirent *e; dp && (e = readdir(dp));)
+    if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) empty = 0;
+  if (dp) closedir(dp);
+  if (empty) {
+    struct stat st;
+    mode_t old = umask(0); /* modes come from the image, exactly */
+    if (fstat(sfd, &st) < 0) init_fail(125, "volume copy: %s", strerror(errno));
+    copy_tree(sfd, dfd);
+    copy_meta(sfd, dfd, &st);
+    umask(old);
+  }
+  close(sfd);
+  close(dfd);
+}
+
 static void do_mount(struct mnt *m) {
   char tp[64], sp[64];
   struct stat st;
@@ -301,6 +406,9 @@ static void do_mount(struct mnt *m) {
     if (m->kind == MK_FS && mount(m->src, tp, m->fstype, m->flags, *m->data ? m->data : NULL) < 0)
       init_fail(125, "mount %s on `%s`: %s", m->fstype, m->dst, strerror(errno));
     close(tfd);
+    return;
+  case MK_COPY:
+    copy_up(m);
     return;
   case MK_LINK: {
     char parent[PATH_MAX];

@@ -24,7 +24,10 @@ export interface ContainerPlan {
   noNewPrivileges: boolean;
   privileged: boolean;
   network: "none" | "host" | "private";
-  binds: { source: string; target: string; readonly: boolean }[];
+  /** User binds and volumes, shallowest first. `copy`: fill an empty volume with the image's content there first. */
+  binds: { source: string; target: string; readonly: boolean; copy?: boolean }[];
+  /** --tmpfs and --mount type=tmpfs: mount(2) flags and data (see volumes/spec.ts tmpfsFlags). */
+  tmpfs?: { target: string; flags: number; data: string }[];
   maskedPaths: string[];
   readonlyPaths: string[];
   /** The container's own directory: logs, status.json, attach.sock, hosts/hostname/resolv.conf. */
@@ -126,8 +129,9 @@ export function capabilityMask(names: readonly string[]): bigint {
 
 /** One step of the container's mount setup, executed in order by the shim inside the new root. */
 export interface MountOp {
-  /** fs: fresh mount; bind; mask (/dev/null or ro tmpfs); ro (bind read-only onto itself); link: symlink. */
-  kind: "fs" | "bind" | "mask" | "ro" | "link";
+  /** fs: fresh mount; bind; mask (/dev/null or ro tmpfs); ro (bind read-only onto itself); link: symlink;
+   * copy: the root's content at target into the (empty) volume dir source, before anything is mounted. */
+  kind: "fs" | "bind" | "mask" | "ro" | "link" | "copy";
   source: string;
   /** Path inside the container; symlinks in it resolve inside the root (openat2 RESOLVE_IN_ROOT). */
   target: string;
@@ -145,9 +149,11 @@ export const ETC_FILES = { hosts: "/etc/hosts", hostname: "/etc/hostname", "reso
  * The standard devices are therefore bind mounts of the host's own nodes rather than mknod'ed nodes, which
  * needs no devices cgroup and works the same on cgroup v1 and v2.
  */
-export function buildMounts(plan: Pick<ContainerPlan, "privileged" | "tty" | "binds" | "maskedPaths" | "readonlyPaths" | "containerDir">): MountOp[] {
+export function buildMounts(plan: Pick<ContainerPlan, "privileged" | "tty" | "binds" | "tmpfs" | "maskedPaths" | "readonlyPaths" | "containerDir">): MountOp[] {
   const { NOSUID, NODEV, NOEXEC, RDONLY } = MS;
   const ops: MountOp[] = [
+    // Copy-ups read the image's tree before /proc, /dev or any volume is mounted over part of it.
+    ...plan.binds.filter((b) => b.copy).map((b): MountOp => ({ kind: "copy", source: b.source, target: b.target, flags: 0 })),
     { kind: "fs", source: "proc", target: "/proc", fstype: "proc", flags: NOSUID | NODEV | NOEXEC },
     { kind: "fs", source: "tmpfs", target: "/dev", fstype: "tmpfs", flags: NOSUID | NODEV, data: "mode=755,size=65536k" },
     { kind: "fs", source: "devpts", target: "/dev/pts", fstype: "devpts", flags: NOSUID | NOEXEC, data: "newinstance,ptmxmode=0666,mode=0620,gid=5" },
@@ -161,8 +167,17 @@ export function buildMounts(plan: Pick<ContainerPlan, "privileged" | "tty" | "bi
     ["/proc/self/fd/1", "/dev/stdout"], ["/proc/self/fd/2", "/dev/stderr"], ["/proc/kcore", "/dev/core"],
   ];
   for (const [to, at] of links) ops.push({ kind: "link", source: to, target: at, flags: 0 });
-  for (const [file, target] of Object.entries(ETC_FILES)) ops.push({ kind: "bind", source: `${plan.containerDir}/${file}`, target, flags: NODEV | NOSUID });
-  for (const b of plan.binds) ops.push({ kind: "bind", source: b.source, target: b.target, flags: NODEV | (b.readonly ? RDONLY : 0) });
+  // User mounts and the /etc files, shallowest first (a deeper one lands on the shallower one, never under
+  // it: /etc/hosts stays visible over a volume on /etc), as moby sorts them; a user mount of an /etc file
+  // wins. At equal depth user mounts go first: one whose target is an image symlink to /etc must not hide them.
+  const taken = new Set([...plan.binds.map((b) => b.target), ...(plan.tmpfs ?? []).map((t) => t.target)]);
+  const user: MountOp[] = [
+    ...plan.binds.map((b): MountOp => ({ kind: "bind", source: b.source, target: b.target, flags: NODEV | (b.readonly ? RDONLY : 0) })),
+    ...(plan.tmpfs ?? []).map((t): MountOp => ({ kind: "fs", source: "tmpfs", target: t.target, fstype: "tmpfs", flags: t.flags | NODEV, data: t.data })),
+    ...Object.entries(ETC_FILES).filter(([, target]) => !taken.has(target)).map(([file, target]): MountOp => ({ kind: "bind", source: `${plan.containerDir}/${file}`, target, flags: NODEV | NOSUID })),
+  ];
+  const depth = (m: MountOp) => m.target.split("/").length;
+  ops.push(...user.map((m, i) => [m, i] as const).sort((a, b) => depth(a[0]) - depth(b[0]) || a[1] - b[1]).map(([m]) => m));
   if (!plan.privileged) {
     for (const p of plan.maskedPaths) ops.push({ kind: "mask", source: "", target: p, flags: 0 });
     for (const p of plan.readonlyPaths) ops.push({ kind: "ro", source: "", target: p, flags: RDONLY | NOSUID | NODEV | NOEXEC });
@@ -206,7 +221,7 @@ export function resolvConf(network: ContainerPlan["network"], host: string): str
   return `${lines.join("\n")}\n`;
 }
 
-const KIND: Record<MountOp["kind"], string> = { fs: "M", bind: "B", mask: "m", ro: "r", link: "L" };
+const KIND: Record<MountOp["kind"], string> = { fs: "M", bind: "B", mask: "m", ro: "r", link: "L", copy: "C" };
 
 /** Serializes a plan for the shim: NUL-terminated strings, a key then its values (see shim.c parse_plan). */
 export function encodePlan(plan: ContainerPlan, opts: { waitAttach: boolean; logPath: string }): Uint8Array {
