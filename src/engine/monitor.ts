@@ -210,7 +210,7 @@ export class ContainerMonitor {
   private async autoRemove(id: string) {
     const { removeContainer } = await import("./containers/manager.ts");
     try {
-      await removeContainer(this.engine, id, { force: true });
+      await removeContainer(this.engine, id, { force: true, volumes: true }); // --rm takes its anonymous volumes along
     } catch {}
     this.changed(id);
   }

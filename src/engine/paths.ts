@@ -8,6 +8,7 @@
  *   overlay2/<cache-id>/work, merged   a container's overlay work dir and mount point
  *   overlay2/l/<short>        symlink to ../<cache-id>/diff
  *   containers/<id>/          a container's config, logs, hostname, hosts, resolv.conf
+ *   volumes/<name>/_data      a local volume's data (Docker's layout; the rows live in bunker.db)
  *   tmp/                      downloads and unpacks in progress (removed at start if stale)
  *   locks/                    flock(2) files; a lock dies with its process, so kill -9 never wedges a pull
  */
@@ -41,6 +42,12 @@ export class DataRoot {
   }
   containerDir(id: string) {
     return `${this.root}/containers/${id}`;
+  }
+  get volumes() {
+    return `${this.root}/volumes`;
+  }
+  volumeData(name: string) {
+    return `${this.root}/volumes/${name}/_data`;
   }
   get tmp() {
     return `${this.root}/tmp`;

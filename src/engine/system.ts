@@ -106,7 +106,7 @@ export function systemVersion() {
   };
 }
 
-/** GET /system/df: images (with how many containers use each), containers with their sizes; volumes come with their issue. */
+/** GET /system/df: images (with how many containers use each), containers with their sizes, volumes with theirs. */
 export async function systemDf(engine: Engine) {
   const images = listImages(engine, { all: true });
   const layersSize = (engine.db.query("SELECT coalesce(sum(size), 0) AS n FROM layers").get() as { n: number }).n;
@@ -114,5 +114,6 @@ export async function systemDf(engine: Engine) {
   const containers = await listContainers(engine, { all: true, size: true });
   const uses = new Map<string, number>();
   for (const c of containers) uses.set(c.ImageID, (uses.get(c.ImageID) ?? 0) + 1);
-  return { LayersSize: layersSize, Images: images.map((i) => ({ ...i, Containers: uses.get(i.Id) ?? 0 })), Containers: containers, Volumes: [], BuildCache: [] };
+  const { volumeUsage } = await import("./volumes/index.ts");
+  return { LayersSize: layersSize, Images: images.map((i) => ({ ...i, Containers: uses.get(i.Id) ?? 0 })), Containers: containers, Volumes: volumeUsage(engine), BuildCache: [] };
 }

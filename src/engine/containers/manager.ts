@@ -4,8 +4,8 @@
  * shim records (<dir>/status.json); this module holds no state of its own, so the CLI in-process and the
  * daemon behave the same and survive each other.
  */
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { join, posix } from "node:path";
 import { randomHex } from "../random.ts";
 import type { Engine } from "../engine.ts";
 import { EngineError, conflict, invalidParameter, noSuchImage } from "../errors.ts";
@@ -16,8 +16,11 @@ import { resolveCapabilities, DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, cont
 import { startContainer as runtimeStart } from "../runtime/start.ts";
 import { signalContainer, signalNumber, type ContainerStatus } from "../runtime/status.ts";
 import { dirSize, matchLabels, stateName, statusOf } from "./state.ts";
+import { parseBytes } from "../units.ts";
 import * as network from "../network/index.ts";
 import { publishAll } from "../network/ports.ts";
+import { resolveMounts, tmpfsFlags, tmpfsSpecData, type MountSpec } from "../volumes/spec.ts";
+import { markPopulated, mountSource, mountsOf, recordMounts, removeAnonymousVolumes } from "../volumes/index.ts";
 
 /** What `create`/`run` ask for, in Docker's terms. */
 export interface CreateOptions {
@@ -51,6 +54,12 @@ export interface CreateOptions {
   logConfig?: Record<string, string>;
   stopSignal?: string;
   stopTimeout?: number;
+  /** -v SRC:DST[:OPTS] (HostConfig.Binds), --mount (HostConfig.Mounts), --tmpfs (HostConfig.Tmpfs). */
+  binds?: string[];
+  mounts?: MountSpec[];
+  tmpfs?: Record<string, string>;
+  /** -v /path: anonymous volumes (Config.Volumes, with the image's VOLUMEs). */
+  volumes?: string[];
 }
 
 type Stored = ContainerRecord & { topLayer: string | null };
@@ -70,6 +79,9 @@ export async function createContainer(engine: Engine, opts: CreateOptions): Prom
   const cmd = opts.cmd?.length ? opts.cmd : opts.entrypoint !== undefined ? null : (ic.Cmd ?? null);
   const argv = [...(entrypoint ?? []), ...(cmd ?? [])];
   if (!argv.length) throw invalidParameter("No command specified");
+  const volumes = opts.volumes?.length || ic.Volumes ? { ...Object.fromEntries((opts.volumes ?? []).map((v) => [v, {}])), ...(ic.Volumes ?? {}) } : null;
+  // Every mount is decided (and refused) before anything is recorded.
+  const { mounts } = resolveMounts({ binds: hostConfig.Binds, mounts: hostConfig.Mounts, tmpfs: hostConfig.Tmpfs, volumes }, existsSync);
   const config: ContainerConfig = {
     Hostname: opts.hostname ?? id.slice(0, 12),
     Domainname: "",
@@ -84,7 +96,7 @@ export async function createContainer(engine: Engine, opts: CreateOptions): Prom
     Env: mergeEnv(ic.Env ?? [], opts.env ?? []),
     Cmd: cmd,
     Image: opts.image,
-    Volumes: ic.Volumes ?? null,
+    Volumes: volumes,
     WorkingDir: opts.workdir ?? ic.WorkingDir ?? "",
     Entrypoint: entrypoint,
     OnBuild: null,
@@ -126,9 +138,11 @@ export async function createContainer(engine: Engine, opts: CreateOptions): Prom
     }
   }
   {
-    // The endpoint (and its address) of a bridge network is recorded now and kept until removal.
+    // The endpoint (and its address) of a bridge network is recorded now and kept until removal, and so are
+    // the mounts (creating the volumes they name).
     try {
       network.attachAtCreate(engine, record, { aliases: opts.networkAliases, ip: opts.ipv4Address });
+      recordMounts(engine, record.id, mounts);
     } catch (e) {
       engine.containers.delete(record.id);
       throw e;
@@ -158,7 +172,11 @@ function buildHostConfig(opts: CreateOptions, exposed?: Record<string, object>):
   // -P: every port the image exposes gets a free host port at each start.
   const ports = opts.publishAll ? publishAll(exposed, { ...(opts.portBindings ?? {}) }) : (opts.portBindings ?? {});
   return {
-    Binds: null,
+    Binds: opts.binds?.length ? opts.binds : null,
+    ...(opts.mounts?.length ? { Mounts: opts.mounts } : {}),
+    ...(opts.tmpfs && Object.keys(opts.tmpfs).length ? { Tmpfs: opts.tmpfs } : {}),
+    VolumeDriver: "",
+    VolumesFrom: null,
     NetworkMode: mode === "default" ? "bridge" : mode,
     PortBindings: ports,
     PublishAllPorts: opts.publishAll ?? false,
@@ -181,12 +199,6 @@ function mergeEnv(image: string[], user: string[]): string[] {
   return [...out.values()];
 }
 
-/** `1k`, `10m`, `1g` as docker-units' RAMInBytes (binary multiples). */
-export function parseBytes(v: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([kmgtp]?)i?b?$/i.exec(v.trim());
-  if (!m) throw invalidParameter(`invalid size: '${v}'`);
-  return Math.floor(Number(m[1]) * 1024 ** " kmgtp".indexOf(m[2]!.toLowerCase() || " "));
-}
 
 /** The runtime plan for a container's next start. */
 export async function planFor(engine: Engine, c: Stored): Promise<ContainerPlan> {
@@ -208,7 +220,7 @@ export async function planFor(engine: Engine, c: Stored): Promise<ContainerPlan>
     noNewPrivileges: nnp,
     privileged: hc.Privileged,
       network: hc.NetworkMode === "host" ? ("host" as const) : hc.NetworkMode === "none" ? ("none" as const) : ("private" as const),
-    binds: [],
+    ...userMounts(engine, c),
     maskedPaths: hc.Privileged ? [] : [...DEFAULT_MASKED_PATHS],
     readonlyPaths: hc.Privileged ? [] : [...DEFAULT_READONLY_PATHS],
     containerDir: c.dir,
@@ -222,6 +234,15 @@ export async function planFor(engine: Engine, c: Stored): Promise<ContainerPlan>
 }
 
 
+
+/** The plan's binds (volumes and host paths) and tmpfs mounts, from the container's recorded mounts. */
+function userMounts(engine: Engine, c: Stored): Pick<ContainerPlan, "binds" | "tmpfs"> {
+  const mounts = mountsOf(engine, c.id);
+  const tmpfs = Object.entries(c.hostConfig.Tmpfs ?? {}).map(([target, data]) => ({ target: posix.normalize(target), ...tmpfsFlags(data) }));
+  for (const m of mounts) if (m.Type === "tmpfs") tmpfs.push({ target: m.Destination, ...tmpfsFlags(tmpfsSpecData(m.Spec)) });
+  const binds = mounts.filter((m) => m.Type !== "tmpfs").map((m) => ({ source: mountSource(engine, m), target: m.Destination, readonly: !m.RW, copy: m.Type === "volume" && m.CopyData }));
+  return { binds, tmpfs };
+}
 
 /** Options for a start. */
 export interface StartOptions {
@@ -247,11 +268,15 @@ export async function startContainer(engine: Engine, ref: string, opts: StartOpt
       throw plan.hostPorts?.length ? network.startError(engine, c, e) : e;
     });
     if (plan.hostPorts?.length) network.networkStarted(engine, c);
+    if (plan.binds.some((b) => b.copy)) markPopulated(engine, c.id);
+    for (const m of mountsOf(engine, c.id)) {
+      if (m.Type === "volume") engine.events.publish({ Type: "volume", Action: "mount", id: m.Name, attributes: { container: c.id, destination: m.Destination, driver: "local", propagation: m.Propagation, "read/write": String(m.RW) } });
+    }
     engine.events.publish({ Type: "container", Action: "start", id: c.id, from: c.imageRef, name: c.name });
     return { ...started, alreadyRunning: false as const };
   } catch (e) {
     // Docker removes an --rm container whose start failed, so `run --rm` with a bad command leaves nothing.
-    if (c.hostConfig.AutoRemove) await removeContainer(engine, c.id, { force: true }).catch(() => {});
+    if (c.hostConfig.AutoRemove) await removeContainer(engine, c.id, { force: true, volumes: true }).catch(() => {});
     throw e;
   }
 }
@@ -322,15 +347,17 @@ export async function removeContainer(engine: Engine, ref: string, opts: { force
     } catch {}
     await until(c, (s) => !s.running && !s.restarting, 10_000);
   }
-  await deleteContainerFiles(engine, c);
+  await deleteContainerFiles(engine, c, opts.volumes);
   engine.events.publish({ Type: "container", Action: "destroy", id: c.id, from: c.imageRef, name: c.name });
 }
 
-/** Deletes the row first (so a crash leaves only garbage GC removes), then the files. */
-async function deleteContainerFiles(engine: Engine, c: Stored) {
+/** Deletes the row first (so a crash leaves only garbage GC removes), then the files; with `volumes`, its anonymous volumes. */
+async function deleteContainerFiles(engine: Engine, c: Stored, volumes = false) {
   // Published-port rules, address claims and DNS names go first: they are found through the rows.
   if (c.hostConfig.NetworkMode !== "host" && c.hostConfig.NetworkMode !== "none") network.containerRemoved(engine, c);
-  engine.containers.delete(c.id);
+  const mounts = volumes ? mountsOf(engine, c.id) : [];
+  engine.containers.delete(c.id); // its mount rows go with it, releasing its volumes
+  removeAnonymousVolumes(engine, mounts);
   // The overlay was mounted only inside the container's mount namespace, which died with it: nothing to unmount.
   rmSync(overlayDir(engine, c), { recursive: true, force: true });
   rmSync(c.dir, { recursive: true, force: true });
@@ -394,7 +421,7 @@ export async function reapAutoRemoved(engine: Engine, containers: Stored[] = eng
     if (!c.hostConfig.AutoRemove) continue;
     const st = await statusOf(c);
     if (stateName(st) === "exited") {
-      await deleteContainerFiles(engine, c);
+      await deleteContainerFiles(engine, c, true);
       removed.push(c);
     }
   }

@@ -11,6 +11,7 @@ import { dirSize, displayImage, matchLabels, stateName, statusOf } from "./state
 import type { ContainerRecord } from "./types.ts";
 import { containerPorts, mappingsByContainer, type PortMapping } from "../network/ports.ts";
 import { reconcileIfPending } from "../network/pending.ts";
+import { mountsByContainer, mountsOf, mountView } from "../volumes/index.ts";
 
 type Stored = ContainerRecord & { topLayer: string | null };
 
@@ -57,14 +58,19 @@ export interface ContainerSummary {
 
 const FILTERS = ["status", "name", "label", "ancestor", "exited", "id", "before", "since", "network", "health", "volume", "publish", "expose", "is-task"];
 
+/**
+ * Removes --rm containers that exited while nobody watched (their anonymous volumes with them); returns
+ * the containers left. The lifecycle module loads only when there is one.
+ */
+export async function reapExited(engine: Engine, all: Stored[] = engine.containers.all()): Promise<Stored[]> {
+  if (!all.some((c) => c.hostConfig.AutoRemove && stateName(statusOf(c)) === "exited")) return all;
+  const reaped = await (await import("./manager.ts")).reapAutoRemoved(engine, all);
+  return all.filter((c) => !reaped.includes(c));
+}
+
 /** GET /containers/json: running containers, or all; filters as moby's; -n/-l via limit; sizes with size. */
 export async function listContainers(engine: Engine, opts: { all?: boolean; limit?: number; size?: boolean; filters?: Record<string, string[]> } = {}): Promise<ContainerSummary[]> {
-  let all = engine.containers.all();
-  // --rm containers that exited while nobody watched go now; the lifecycle module loads only for that.
-  if (all.some((c) => c.hostConfig.AutoRemove && stateName(statusOf(c)) === "exited")) {
-    const reaped = await (await import("./manager.ts")).reapAutoRemoved(engine, all);
-    all = all.filter((c) => !reaped.includes(c));
-  }
+  let all = await reapExited(engine);
   await reconcileIfPending(engine); // after a crash mid-change to the host's network: one readdir when there was none
   const f = opts.filters ?? {};
   for (const k of Object.keys(f)) if (!FILTERS.includes(k)) throw invalidParameter(`invalid filter '${k}'`);
@@ -80,6 +86,7 @@ export async function listContainers(engine: Engine, opts: { all?: boolean; limi
   const out: ContainerSummary[] = [];
   const images = new Map<string, string | undefined>();
   let mappings: Map<string, PortMapping[]> | undefined;
+  const mountsById = mountsByContainer(engine);
   for (const c of all) {
     const st = await statusOf(c);
     const state = stateName(st);
@@ -92,6 +99,9 @@ export async function listContainers(engine: Engine, opts: { all?: boolean; limi
     if (ancestors.length && !ancestors.includes(c.image) && !ancestors.includes(c.imageRef)) continue;
     if (before !== undefined && c.created >= before) continue;
     if (sinceT !== undefined && c.created <= sinceT) continue;
+    const mounts = (mountsById.get(c.id) ?? []).map((m) => mountView(engine, m));
+    // moby: a volume filter names a mount's destination, or its volume (its source for a bind).
+    if (f.volume && !f.volume.some((v) => mounts.some((m) => m.Destination === v || (m.Name ?? m.Source) === v))) continue;
     const summary: ContainerSummary = {
       Id: c.id,
       Names: [`/${c.name}`],
@@ -105,7 +115,7 @@ export async function listContainers(engine: Engine, opts: { all?: boolean; limi
       Status: statusText(st),
       HostConfig: { NetworkMode: c.hostConfig.NetworkMode },
       NetworkSettings: { Networks: { [c.hostConfig.NetworkMode]: {} } },
-      Mounts: [],
+      Mounts: mounts,
     };
     if (opts.size) {
       summary.SizeRw = dirSize(join(engine.root.layerDir(c.cacheId), "diff"));
@@ -162,7 +172,7 @@ export async function inspectContainer(engine: Engine, ref: string, opts: { size
       Name: "overlay2",
     },
     ...(sizeRw !== undefined ? { SizeRw: sizeRw, SizeRootFs: sizeRw + (engine.images.get(c.image)?.size ?? 0) } : {}),
-    Mounts: [],
+    Mounts: mountsOf(engine, c.id).map((m) => mountView(engine, m)),
     Config: c.config,
     NetworkSettings: (await import("../network/index.ts")).networkSettings(engine, c, state === "running", st.pid),
   };

@@ -35,7 +35,12 @@ export interface RestartPolicy {
 
 /** The subset of moby's HostConfig bunker honours; the rest is reported with Docker's defaults. */
 export interface HostConfig {
+  /** -v SRC:DST[:OPTS] as given; Mounts (--mount) and Tmpfs (--tmpfs) only when set, as Docker omits them. */
   Binds: string[] | null;
+  Mounts?: import("../volumes/spec.ts").MountSpec[];
+  Tmpfs?: Record<string, string>;
+  VolumeDriver?: string;
+  VolumesFrom?: string[] | null;
   NetworkMode: string;
   /** -p / -P: "80/tcp" -> [{ HostIp, HostPort }] ("" = any address / a free port); absent on old records. */
   PortBindings?: Record<string, { HostIp: string; HostPort: string }[]> | null;

@@ -104,8 +104,34 @@ CREATE TABLE IF NOT EXISTS port_mappings (
 CREATE INDEX IF NOT EXISTS port_mappings_container ON port_mappings(container_id);
 `;
 
+const volumes = `
+CREATE TABLE IF NOT EXISTS volumes (
+  name        TEXT PRIMARY KEY,   -- volumes/<name>/_data holds the data
+  driver      TEXT NOT NULL,      -- "local"
+  labels      TEXT NOT NULL,      -- JSON object, or "null" as the API gave it
+  options     TEXT NOT NULL,      -- JSON object or "null": the driver options
+  created_at  INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS container_mounts (
+  container_id TEXT NOT NULL REFERENCES containers(id) ON DELETE CASCADE,
+  destination  TEXT NOT NULL,
+  type         TEXT NOT NULL,     -- bind, volume, tmpfs
+  -- The volume a volume mount uses: the reference keeps it from removal (no ON DELETE: "volume is in use").
+  volume       TEXT REFERENCES volumes(name),
+  source       TEXT NOT NULL,     -- a bind's host path
+  rw           INTEGER NOT NULL,
+  mode         TEXT NOT NULL,
+  propagation  TEXT NOT NULL,
+  copy_data    INTEGER NOT NULL,  -- the image's content is still to be copied into the volume (first start)
+  create_source INTEGER NOT NULL, -- -v binds: mkdir -p the host path at start
+  spec         TEXT NOT NULL,     -- the API's mount.Mount, JSON
+  PRIMARY KEY (container_id, destination)
+);
+CREATE INDEX IF NOT EXISTS container_mounts_volume ON container_mounts(volume);
+`;
+
 /** Schema migrations, applied in order; PRAGMA user_version counts how many ran. */
-const migrations = [schema, containers, networks];
+const migrations = [schema, containers, networks, volumes];
 
 /** Opens (creating if needed) the metadata database at `path`. */
 export function openDatabase(path: string): Database {
