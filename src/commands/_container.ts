@@ -11,6 +11,7 @@ import type { CreateOptions } from "../engine/containers/manager.ts";
 import type { RestartPolicy } from "../engine/containers/types.ts";
 import { CliError } from "../engine/errors.ts";
 import { parsePublish } from "../engine/network/ports.ts";
+import { parseMountFlag, parseTmpfsFlag, parseVolumeFlag, type MountSpec } from "../engine/volumes/spec.ts";
 
 /** Flags of `run` and `create` (Docker's names and shorthands). */
 export const createFlags: Record<string, Flag> = {
@@ -26,6 +27,7 @@ export const createFlags: Record<string, Flag> = {
   "label-file": { type: "string", multiple: true, description: "Read in a line delimited file of labels", valueHint: "list" },
   "log-driver": { type: "string", description: "Logging driver for the container", valueHint: "string" },
   "log-opt": { type: "string", multiple: true, description: "Log driver options", valueHint: "list" },
+  mount: { type: "string", multiple: true, description: "Attach a filesystem mount to the container", valueHint: "mount" },
   name: { type: "string", description: "Assign a name to the container", valueHint: "string" },
   network: { type: "string", description: "Connect a container to a network", valueHint: "network" },
   "network-alias": { type: "string", multiple: true, description: "Add network-scoped alias for the container", valueHint: "list" },
@@ -42,8 +44,10 @@ export const createFlags: Record<string, Flag> = {
   "security-opt": { type: "string", multiple: true, description: "Security Options", valueHint: "list" },
   "stop-signal": { type: "string", description: "Signal to stop the container", valueHint: "string" },
   "stop-timeout": { type: "string", description: "Timeout (in seconds) to stop a container", valueHint: "int" },
+  tmpfs: { type: "string", multiple: true, description: "Mount a tmpfs directory", valueHint: "list" },
   tty: { type: "boolean", alias: "t", description: "Allocate a pseudo-TTY" },
   user: { type: "string", alias: "u", description: "Username or UID (format: <name|uid>[:<group|gid>])", valueHint: "string" },
+  volume: { type: "string", alias: "v", multiple: true, description: "Bind mount a volume", valueHint: "list" },
   workdir: { type: "string", alias: "w", description: "Working directory inside the container", valueHint: "string" },
 };
 
@@ -86,8 +90,42 @@ function readKeyValueFile(path: string, fromEnv: boolean): string[] {
   return out;
 }
 
+/**
+ * -v, --mount and --tmpfs as the docker CLI turns them into the create request: -v with a source becomes a
+ * Binds entry, without one a Config.Volumes path; --mount a Mounts entry (a bad one is a flag error); --tmpfs
+ * a Tmpfs entry. Duplicate -v values count once, as the CLI keeps them in a set.
+ */
+export function mountOptionsFrom(flags: Record<string, any>, command = "run"): Pick<CreateOptions, "binds" | "volumes" | "mounts" | "tmpfs"> {
+  const binds: string[] = [];
+  const volumes: string[] = [];
+  for (const v of new Set<string>(flags.volume ?? [])) {
+    let parsed;
+    try {
+      parsed = parseVolumeFlag(v);
+    } catch (e) {
+      throw new CliError(`bunker: ${(e as Error).message}\n\nRun 'bunker ${command} --help' for more information`, 125);
+    }
+    if ("bind" in parsed) binds.push(parsed.bind);
+    else volumes.push(parsed.volume);
+  }
+  const mounts: MountSpec[] = (flags.mount ?? []).map((m: string) => {
+    try {
+      return parseMountFlag(m);
+    } catch (e) {
+      throw new CliError(`invalid argument "${m}" for "--mount" flag: ${(e as Error).message}`, 125);
+    }
+  });
+  const tmpfs = Object.fromEntries((flags.tmpfs ?? []).map((t: string) => parseTmpfsFlag(t)));
+  return {
+    ...(binds.length ? { binds } : {}),
+    ...(volumes.length ? { volumes } : {}),
+    ...(mounts.length ? { mounts } : {}),
+    ...(Object.keys(tmpfs).length ? { tmpfs } : {}),
+  };
+}
+
 /** The engine's CreateOptions from parsed flags and positionals (IMAGE [COMMAND] [ARG...]). */
-export function createOptionsFrom(flags: Record<string, any>, args: string[]): CreateOptions {
+export function createOptionsFrom(flags: Record<string, any>, args: string[], command = "run"): CreateOptions {
   const env = [...(flags["env-file"] ?? []).flatMap((f: string) => readKeyValueFile(f, true)), ...(flags.env ?? [])].map((e: string) =>
     // `-e KEY` passes the caller's value, and drops the variable when the caller has none (as Docker).
     e.includes("=") ? e : process.env[e] !== undefined ? `${e}=${process.env[e]}` : undefined,
@@ -136,6 +174,7 @@ export function createOptionsFrom(flags: Record<string, any>, args: string[]): C
     logConfig,
     stopSignal: flags["stop-signal"],
     stopTimeout: flags["stop-timeout"] !== undefined ? Number(flags["stop-timeout"]) : undefined,
+    ...mountOptionsFrom(flags, command),
   };
 }
 
@@ -170,8 +209,8 @@ export async function ensureImage(backend: Backend, image: string, opts: { pull?
  * What `create` does and `run` starts with, as the docker CLI's run reuses its create: options from the
  * flags, the backend, the image (pulled if missing), then the container. `attach` is what `run` attaches.
  */
-export async function createFromFlags(flags: Record<string, any>, args: string[], global: GlobalFlags, attach?: CreateOptions["attach"]) {
-  const opts = createOptionsFrom(flags, args);
+export async function createFromFlags(flags: Record<string, any>, args: string[], global: GlobalFlags, attach?: CreateOptions["attach"], command = "run") {
+  const opts = createOptionsFrom(flags, args, command);
   const backend = await openBackend(global);
   await ensureImage(backend, opts.image, { pull: flags.pull, platform: flags.platform, quiet: flags.quiet });
   opts.attach ??= attach;

@@ -8,7 +8,7 @@ export default defineCommand({
   interspersed: false,
   args: { min: 1 },
   async run({ flags, args, global }) {
-    console.log((await createFromFlags(flags, args, global)).id);
+    console.log((await createFromFlags(flags, args, global, undefined, "create")).id);
     return 0;
   },
 });

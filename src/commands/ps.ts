@@ -44,7 +44,8 @@ export default defineCommand({
       Names: c.Names.map((n) => n.slice(1)).join(","),
       Labels: Object.entries(c.Labels).map(([k, v]) => `${k}=${v}`).join(","),
       Label: (k: string) => c.Labels[k] ?? "",
-      Mounts: "",
+      // A volume's name, else the bind's source, each cut to 15 characters unless --no-trunc.
+      Mounts: (c.Mounts as { Name?: string; Source: string }[]).map((m) => (noTrunc ? (m.Name ?? m.Source) : ellipsis(m.Name ?? m.Source, 15))).join(","),
       Networks: c.HostConfig.NetworkMode,
     }));
     if (flags.quiet) {

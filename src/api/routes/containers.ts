@@ -94,10 +94,12 @@ interface CreateBody {
   Labels?: Record<string, string> | null;
   StopSignal?: unknown;
   StopTimeout?: number | null;
+  Volumes?: Record<string, object> | null;
   NetworkingConfig?: { EndpointsConfig?: Record<string, { Aliases?: string[] | null; IPAMConfig?: { IPv4Address?: string } | null } | null> | null } | null;
   HostConfig?: {
-    Binds?: string[] | null;
-    Mounts?: unknown[] | null;
+    Binds?: unknown;
+    Mounts?: unknown;
+    Tmpfs?: unknown;
     PortBindings?: Record<string, unknown> | null;
     PublishAllPorts?: boolean;
     RestartPolicy?: { Name?: string; MaximumRetryCount?: number } | null;
@@ -122,7 +124,6 @@ export function createOptionsOf(body: CreateBody, name: string | undefined): { o
   const restart: RestartPolicy = { Name: (restartName || "no") as RestartPolicy["Name"], MaximumRetryCount: hc.RestartPolicy?.MaximumRetryCount ?? 0 };
   const logType = hc.LogConfig?.Type ?? "";
   if (logType !== "" && logType !== "json-file") throw invalidParameter(`logger: no log driver named '${logType}' is registered`);
-  if (hc.Binds?.length || hc.Mounts?.length) warnings.push("bunker: volumes and bind mounts (HostConfig.Binds, HostConfig.Mounts) are not supported yet and were ignored");
   const env = strslice(body.Env, "Env")?.filter((e) => e.includes("="));
   const labels = body.Labels && typeof body.Labels === "object" ? body.Labels : {};
   const opts: CreateOptions = {
@@ -151,8 +152,26 @@ export function createOptionsOf(body: CreateBody, name: string | undefined): { o
     logConfig: { ...(hc.LogConfig?.Config ?? {}) },
     stopSignal: strField(body.StopSignal, "StopSignal"),
     stopTimeout: typeof body.StopTimeout === "number" ? body.StopTimeout : undefined,
+    binds: strslice(hc.Binds, "HostConfig.Binds"),
+    mounts: mountsOf(hc.Mounts),
+    tmpfs: stringMap(hc.Tmpfs, "HostConfig.Tmpfs"),
+    volumes: body.Volumes && typeof body.Volumes === "object" ? Object.keys(body.Volumes) : undefined,
   };
   return { opts, warnings };
+}
+
+/** HostConfig.Mounts: an array of mount.Mount objects. */
+function mountsOf(v: unknown): CreateOptions["mounts"] {
+  if (v === undefined || v === null) return undefined;
+  if (!Array.isArray(v) || !v.every((m) => m && typeof m === "object" && !Array.isArray(m))) throw invalidParameter("invalid JSON: json: cannot unmarshal into Go struct field HostConfig.HostConfig.Mounts of type []mount.Mount");
+  return v as CreateOptions["mounts"];
+}
+
+/** A JSON object of strings (HostConfig.Tmpfs). */
+function stringMap(v: unknown, field: string): Record<string, string> | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== "object" || Array.isArray(v) || !Object.values(v).every((x) => typeof x === "string")) throw invalidParameter(`invalid JSON: json: cannot unmarshal into Go struct field .${field} of type map[string]string`);
+  return v as Record<string, string>;
 }
 
 /** HostConfig.PortBindings with keys normalised ("80" from testcontainers 10 → "80/tcp"). */
