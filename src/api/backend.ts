@@ -9,6 +9,7 @@ import type { CreateOptions } from "../engine/containers/manager.ts";
 import type { JsonMessage } from "../engine/progress.ts";
 import type { Attachment, ExecOptions } from "../engine/runtime/index.ts";
 import type { systemDf, systemInfo, systemVersion } from "../engine/system.ts";
+import type { Volume } from "../engine/volumes/index.ts";
 
 /** Output handlers of an attached container or exec. */
 export interface OutputHandlers {
@@ -66,4 +67,10 @@ export interface Backend {
   top(id: string, psArgs?: string): Promise<{ Titles: string[]; Processes: string[][] }>;
   changes(id: string): Promise<{ Path: string; Kind: 0 | 1 | 2 }[]>;
   exec(id: string, req: ExecRequest, out: OutputHandlers): Promise<{ attach?: Attachment }>;
+
+  createVolume(req: { Name?: string; Driver?: string; DriverOpts?: Record<string, string>; Labels?: Record<string, string> }): Promise<Volume>;
+  listVolumes(filters?: Record<string, string[]>): Promise<{ Volumes: Volume[] | null; Warnings: string[] | null }>;
+  inspectVolume(name: string): Promise<Volume>;
+  removeVolume(name: string, opts: { force?: boolean }): Promise<void>;
+  pruneVolumes(filters?: Record<string, string[]>): Promise<{ VolumesDeleted: string[] | null; SpaceReclaimed: number }>;
 }

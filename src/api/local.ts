@@ -12,9 +12,11 @@ const images = () => import("../engine/images.ts");
 const manager = () => import("../engine/containers/manager.ts");
 const query = () => import("../engine/containers/query.ts");
 const system = () => import("../engine/system.ts");
+const volumes = () => import("../engine/volumes/index.ts");
 
 /** A Backend over an engine in this process. */
 export function localBackend(engine: Engine): Backend {
+  const reaped = async () => (await query()).reapExited(engine);
   return {
     where: "in-process",
     listImages: async (o) => (await images()).listImages(engine, o),
@@ -42,7 +44,7 @@ export function localBackend(engine: Engine): Backend {
       if (attachment && c.hostConfig.AutoRemove) {
         const exited = attachment.exited.then(async (code) => {
           const status = code ?? (await m.waitContainer(engine, c.id));
-          await m.removeContainer(engine, c.id, { force: true }).catch(() => {});
+          await m.removeContainer(engine, c.id, { force: true, volumes: true }).catch(() => {});
           return status;
         });
         return { attach: { ...attachment, exited } };
@@ -73,5 +75,12 @@ export function localBackend(engine: Engine): Backend {
       const started = await execInContainer(c.dir, { execId: randomHex(), ...req, dataRoot: engine.root.root, ...out });
       return { attach: started.attach };
     },
+    // Whether a volume is in use depends on the containers: exited --rm ones go first, as a daemon removes them at exit.
+    createVolume: async (req) => (await volumes()).createVolume(engine, req),
+    listVolumes: async (f) => (await reaped(), (await volumes()).listVolumes(engine, f)),
+    inspectVolume: async (name) => (await volumes()).inspectVolume(engine, name),
+    removeVolume: async (name, o) => (await reaped(), (await volumes()).removeVolume(engine, name, o)),
+    // The client's API version is the newest, so prune takes anonymous volumes only unless `all` is given.
+    pruneVolumes: async (f) => (await reaped(), (await volumes()).pruneVolumes(engine, f)),
   };
 }

@@ -30,10 +30,14 @@ export function createBody(o: CreateOptions): Record<string, unknown> {
     // --entrypoint "" is sent as [""], which the daemon reads as "no entrypoint".
     Entrypoint: o.entrypoint === undefined ? null : [o.entrypoint],
     Labels: o.labels ?? {},
+    ...(o.volumes?.length ? { Volumes: Object.fromEntries(o.volumes.map((v) => [v, {}])) } : {}),
     ...(o.stopSignal ? { StopSignal: o.stopSignal } : {}),
     ...(o.stopTimeout !== undefined ? { StopTimeout: o.stopTimeout } : {}),
     ...(o.portBindings ? { ExposedPorts: Object.fromEntries(Object.keys(o.portBindings).map((p) => [p, {}])) } : {}),
     HostConfig: {
+      Binds: o.binds ?? null,
+      ...(o.mounts?.length ? { Mounts: o.mounts } : {}),
+      ...(o.tmpfs ? { Tmpfs: o.tmpfs } : {}),
       NetworkMode: o.networkMode ?? "default",
       PortBindings: o.portBindings ?? {},
       PublishAllPorts: o.publishAll ?? false,
@@ -262,6 +266,14 @@ export function remoteBackend(client: ApiClient): Backend {
         attach: { write: (d: Uint8Array) => conn.write(d), closeStdin: () => conn.closeWrite(), resize: (h: number, w: number) => void post(`/exec/${Id}/resize`, { h, w }).catch(() => {}), exited, close: () => conn.close() } as Attachment,
       };
     },
+    createVolume: (req) => client.json("POST", "/volumes/create", { body: req }),
+    listVolumes: (f) => get("/volumes", { filters: filters(f) }),
+    inspectVolume: (name) => get(`/volumes/${enc(name)}`),
+    removeVolume: async (name, o) => {
+      const res = await client.request("DELETE", `/volumes/${enc(name)}`, { query: { force: o.force ? 1 : undefined } });
+      await res.arrayBuffer();
+    },
+    pruneVolumes: (f) => client.json("POST", "/volumes/prune", { query: { filters: filters(f) } }),
   };
 }
 

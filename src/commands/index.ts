@@ -94,6 +94,18 @@ const groups: Record<string, { description: string; commands: Record<string, Loa
       prune: () => import("./network-prune.ts"),
     },
   },
+  volume: {
+    description: "Manage volumes",
+    commands: {
+      create: () => import("./volume-create.ts"),
+      ls: () => import("./volume-ls.ts"),
+      list: () => import("./volume-ls.ts"),
+      inspect: () => import("./volume-inspect.ts"),
+      rm: () => import("./volume-rm.ts"),
+      remove: () => import("./volume-rm.ts"),
+      prune: () => import("./volume-prune.ts"),
+    },
+  },
   system: {
     description: "Manage Bunker",
     commands: { df: () => import("./system-df.ts"), info: commands.info! },

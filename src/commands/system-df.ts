@@ -21,12 +21,17 @@ export default defineCommand({
     const used = df.Images.filter((i) => i.Containers > 0 && i.SharedSize !== -1).reduce((a, i) => a + i.Size - i.SharedSize, 0);
     const reclaimable = total - used;
     const pct = total > 0 ? ` (${Math.floor((reclaimable * 100) / total)}%)` : "";
+    // Volumes as the docker CLI sums them: in use = some container mounts it; reclaimable = the others' data.
+    const vols = (df.Volumes ?? []) as { UsageData?: { Size: number; RefCount: number } }[];
+    const vSize = vols.reduce((a, v) => a + Math.max(0, v.UsageData?.Size ?? 0), 0);
+    const vFree = vols.filter((v) => !v.UsageData?.RefCount).reduce((a, v) => a + Math.max(0, v.UsageData?.Size ?? 0), 0);
+    const vPct = vSize > 0 ? ` (${Math.floor((vFree * 100) / vSize)}%)` : "";
     console.log(
       table([
         ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"],
         ["Images", String(df.Images.length), String(active), size4(total), `${size4(reclaimable)}${pct}`],
         ["Containers", "0", "0", "0B", "0B"],
-        ["Local Volumes", "0", "0", "0B", "0B"],
+        ["Local Volumes", String(vols.length), String(vols.filter((v) => v.UsageData?.RefCount).length), size4(vSize), `${size4(vFree)}${vPct}`],
         ["Build Cache", "0", "0", "0B", "0B"],
       ]),
     );
