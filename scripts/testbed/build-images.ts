@@ -301,6 +301,46 @@ async function buildTorture(layout: Layout, work: string, busybox: string): Prom
   });
 }
 
+/**
+ * volumes:latest: busybox plus content under two VOLUME paths, for Docker's copy of an image's content into
+ * a new volume: /data (owned by uid 1000, mode 0750, a file, a subdirectory, a symlink pointing out of the
+ * root) and /empty (nothing to copy).
+ */
+async function buildVolumes(layout: Layout, work: string, bbLayer: Layer, bbHistory: Step[]): Promise<Desc> {
+  const layer = await layerFrom(layout, work, "volumes", (r) => {
+    dir(r, "data", 0o750, 1000, 1000);
+    put(r, "data/hello", "hello from the image\n", 0o640, 1000, 1000);
+    put(r, "data/sub/deep", "deep\n");
+    link(r, "data/escape", "../../../../../etc");
+    dir(r, "empty");
+  });
+  return writeImage(layout, {
+    layers: [bbLayer, layer],
+    history: [...bbHistory, { createdBy: "volumes: /data (uid 1000, a file, a subdir, an escaping symlink), /empty" }, { createdBy: 'VOLUME ["/data", "/empty"]', layer: false }],
+    config: { Cmd: ["sh"], Volumes: { "/data": {}, "/empty": {} } },
+  });
+}
+
+/**
+ * testcontainers/ryuk:0.11.0: the test bed's reaper (ryuk.c, static, the real one's protocol), as
+ * testcontainers starts it for a session; RYUK_RECONNECTION_TIMEOUT=2s so tests see it prune soon.
+ */
+async function buildRyuk(layout: Layout, work: string): Promise<Desc> {
+  const bin = join(work, "ryuk");
+  await run(["gcc", "-static", "-Os", "-o", bin, join(import.meta.dir, "ryuk.c")]);
+  await run(["strip", bin]);
+  const layer = await layerFrom(layout, work, "ryuk", (r) => {
+    copyFileSync(bin, join(r, "ryuk"));
+    chmodSync(join(r, "ryuk"), 0o755);
+    dir(r, "tmp", 0o1777);
+  });
+  return writeImage(layout, {
+    layers: [layer],
+    history: [{ createdBy: "ryuk.c: gcc -static -Os (the test bed's stand-in for testcontainers/ryuk)" }],
+    config: { Entrypoint: ["/ryuk"], Env: [PATH_ENV, "RYUK_RECONNECTION_TIMEOUT=2s"], ExposedPorts: { "8080/tcp": {} } },
+  });
+}
+
 /** debian:bookworm from mmdebstrap, without the host's resolv.conf or apt sources. */
 async function buildDebian(layout: Layout, work: string, sources: { text: string }): Promise<{ desc: Desc; layer: Layer }> {
   const tar = join(work, "debian.tar");
@@ -447,6 +487,8 @@ const PUSHES: [string, string, string, "oci" | "v2s2" | "raw"][] = [
   ["multi", "list", "multi-list", "raw"],
   ["multi", "index", "multi-index", "raw"],
   ["nomediatype", "latest", "nomediatype", "raw"],
+  ["volumes", "latest", "volumes", "oci"],
+  ["testcontainers/ryuk", "0.11.0", "ryuk", "oci"],
   ["library/ubuntu", "latest", "debian", "v2s2"],
   ["library/alpine", "latest", "busybox", "v2s2"],
   ["library/nginx", "latest", "nginx", "v2s2"],
@@ -494,6 +536,9 @@ async function build(out: string, finalDir: string) {
 
   layout.setRef("torture", { ...(await buildTorture(layout, work, bbAmd64)), platform: undefined });
   lap("torture");
+  layout.setRef("volumes", { ...(await buildVolumes(layout, work, bbLayer, bbHistory)), platform: undefined });
+  layout.setRef("ryuk", { ...(await buildRyuk(layout, work)), platform: undefined });
+  lap("volumes, ryuk");
 
   const debian = await buildDebian(layout, work, sources);
   layout.setRef("debian", { ...debian.desc, platform: undefined });

@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 
 /** The files whose contents define the built images (not the serving or test helpers). */
-export const RECIPE_FILES = ["build-images.ts", "oci.ts", "recipe.ts", "registry-run.ts"] as const;
+export const RECIPE_FILES = ["build-images.ts", "oci.ts", "recipe.ts", "registry-run.ts", "ryuk.c"] as const;
 
 /** Directory of the test-bed scripts. */
 export const TESTBED_SCRIPTS = import.meta.dir;
