@@ -2,11 +2,12 @@
  * Containers through `dist/bunker serve`, driven by the real docker CLI 28 (/usr/local/bin/docker): run
  * (pulling first, -d, --rm with the exit code, a missing or non-executable command, -i with piped stdin,
  * -it through a pty), ps, logs -f, exec (-it, -d, exit codes, 127), stop, start, restart, kill, rm -f,
- * inspect, top, rename, wait, container prune, system df and events. Where the in-process `dist/bunker`
+ * inspect, top, rename, wait, container prune, system df, events, and volumes (run -v, volume create, ls,
+ * inspect, rm, prune). Where the in-process `dist/bunker`
  * shows the same data, the outputs must be equal.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
@@ -226,6 +227,30 @@ describe.skipIf(!ready)("docker CLI runs containers on bunker serve", () => {
     const out = await dockerOk(["container", "prune", "-f"]);
     expect(out).toMatch(/^Deleted Containers:\n([0-9a-f]{64}\n){3}\nTotal reclaimed space: /);
     expect(await dockerOk(["ps", "-aq"])).toBe("");
+  });
+
+  test("volumes: run -v with a bind and a named volume; volume create, ls, inspect, rm (in use), prune as bunker shows them", async () => {
+    const src = join(dir, "bind-src");
+    mkdirSync(src, { recursive: true });
+    writeFileSync(join(src, "f"), "from the host\n");
+    expect(await dockerOk(["run", "--rm", "-v", `${src}:/mnt:ro`, "-v", "dvol:/data", "alpine", "sh", "-c", "cat /mnt/f; echo kept > /data/k"])).toBe("from the host\n");
+    expect(await dockerOk(["run", "--rm", "-v", "dvol:/data", "alpine", "cat", "/data/k"])).toBe("kept\n");
+    expect(await dockerOk(["volume", "create", "--label", "a=b", "dvol2"])).toBe("dvol2\n");
+    expect(await dockerOk(["volume", "ls"])).toBe("DRIVER    VOLUME NAME\nlocal     dvol\nlocal     dvol2\n");
+    expect(await dockerOk(["volume", "ls"])).toBe(await b.ok(["volume", "ls"]));
+    expect(await dockerOk(["volume", "inspect", "dvol", "dvol2"])).toBe(await b.ok(["volume", "inspect", "dvol", "dvol2"]));
+    expect(JSON.parse(await dockerOk(["volume", "inspect", "dvol2"]))[0]).toMatchObject({ Name: "dvol2", Driver: "local", Labels: { a: "b" }, Scope: "local" });
+
+    const id = (await dockerOk(["run", "-d", "-v", "dvol:/data", "-v", `${src}:/src`, "alpine", "sleep", "60"])).trim();
+    expect(await dockerOk(["inspect", "--format", "{{json .Mounts}}", id])).toBe(await b.ok(["inspect", "--format", "{{json .Mounts}}", id]));
+    expect(await docker(["volume", "rm", "dvol"])).toEqual({ code: 1, stdout: "", stderr: `Error response from daemon: remove dvol: volume is in use - [${id}]\n` });
+    const bad = await docker(["run", "--rm", "--mount", `type=bind,src=${join(dir, "nope")},dst=/x`, "alpine", "true"]);
+    expect(bad.code).toBe(125);
+    expect(bad.stderr).toStartWith(`docker: Error response from daemon: invalid mount config for type "bind": bind source path does not exist: ${join(dir, "nope")}`);
+    await dockerOk(["rm", "-f", "-v", id]);
+    expect(await dockerOk(["volume", "rm", "dvol"])).toBe("dvol\n");
+    expect(await dockerOk(["volume", "prune", "-af"])).toBe("Deleted Volumes:\ndvol2\n\nTotal reclaimed space: 0B\n");
+    expect(await dockerOk(["volume", "ls", "-q"])).toBe("");
   });
 
   test("events: the container lifecycle with full IDs, exit codes and signals", async () => {
