@@ -4,7 +4,9 @@
  * GenericContainer resolved through --registry-mirror, exec, logs, stop; the reaper disabled and the host
  * given, a log-message wait strategy), and docker-py
  * 7 (Debian's python3-docker: pull, run, logs, exec_run, remove); testcontainers again with a published
- * port and its default wait strategy. Loopback and unix sockets only.
+ * port and its default wait strategy, and with its reaper on: the test bed's Ryuk (scripts/testbed/ryuk.c),
+ * bound to the daemon's socket, removes a session's containers once the session's process is gone.
+ * Loopback and unix sockets only.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -168,6 +170,56 @@ describe.skipIf(!root)("testcontainers with a published port", () => {
     } finally {
       await c.stop();
     }
+  }, 120_000);
+});
+
+describe.skipIf(!root)("testcontainers with the reaper on", () => {
+  test("a process starts a container and exits without stopping it: the reaper removes it, then exits and goes itself", async () => {
+    const script = join(dir, "reaper-client.mjs");
+    writeFileSync(
+      script,
+      `const { GenericContainer } = await import(${JSON.stringify(require.resolve("testcontainers"))});
+const c = await new GenericContainer("busybox").withCommand(["sleep", "1000"]).withLabels({ client: "reaper-on" }).start();
+console.log(c.getId());
+process.exit(0); // no stop(): only the reaper can clean up now
+`,
+    );
+    const env: Record<string, string | undefined> = { ...process.env, DOCKER_HOST: `unix://${sock}`, TESTCONTAINERS_HOST_OVERRIDE: "127.0.0.1" };
+    delete env.TESTCONTAINERS_RYUK_DISABLED;
+    const t0 = Math.floor(Date.now() / 1000) - 1;
+    const p = Bun.spawn([process.execPath, script], { env, cwd: dir, stdout: "pipe", stderr: "pipe", timeout: 30_000 });
+    const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+    if (code !== 0) throw new Error(`testcontainers client failed (${code}):\n${err}`);
+    const exitedAt = Date.now();
+    const id = out.trim().split("\n").at(-1)!;
+    expect(id).toMatch(/^[0-9a-f]{64}$/);
+
+    const api = async (path: string) => (await fetch(`http://x${path}`, { unix: sock } as RequestInit)).json() as Promise<any>;
+    const labelled = (l: string) => api(`/containers/json?all=1&filters=${encodeURIComponent(JSON.stringify({ label: [l] }))}`);
+    // Right after the client's exit the reaper still waits (RYUK_RECONNECTION_TIMEOUT=2s in the test bed's image).
+    const [reaper] = await labelled("org.testcontainers.ryuk=true");
+    expect(reaper).toMatchObject({ Image: "testcontainers/ryuk:0.11.0", State: "running" });
+    const info = await api(`/containers/${reaper.Id}/json`);
+    expect(info.HostConfig.Binds).toEqual([`${sock}:/var/run/docker.sock:rw`]);
+    expect(info.Mounts).toEqual([{ Type: "bind", Source: sock, Destination: "/var/run/docker.sock", Mode: "rw", RW: true, Propagation: "rprivate" }]);
+    expect((await labelled("client=reaper-on")).map((c: { Id: string }) => c.Id)).toEqual([id]);
+
+    let gone = 0;
+    for (let i = 0; i < 150 && !gone; i++) {
+      if (!(await labelled("client=reaper-on")).length && !(await labelled("org.testcontainers.ryuk=true")).length) gone = Date.now();
+      else await Bun.sleep(100);
+    }
+    expect(gone).toBeGreaterThan(0);
+    console.log(`[reaper] session container and reaper gone ${gone - exitedAt} ms after the client exited`);
+    // The reaper removed the container (force, with volumes), then exited 0 and went with AutoRemove.
+    const until = Math.floor(Date.now() / 1000) + 1;
+    const events = (await (await fetch(`http://x/events?since=${t0}&until=${until}&filters=${encodeURIComponent(JSON.stringify({ type: ["container"] }))}`, { unix: sock } as RequestInit)).text())
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { Action: string; Actor: { ID: string; Attributes: Record<string, string> } });
+    const of = (cid: string) => events.filter((e) => e.Actor.ID === cid).map((e) => (e.Action === "die" ? `die ${e.Actor.Attributes.exitCode}` : e.Action));
+    expect(of(id)).toEqual(expect.arrayContaining(["create", "start", "kill", "die 137", "destroy"]));
+    expect(of(reaper.Id).slice(-2)).toEqual(["die 0", "destroy"]);
   }, 120_000);
 });
 
