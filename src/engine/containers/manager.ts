@@ -348,15 +348,19 @@ export async function removeContainer(engine: Engine, ref: string, opts: { force
     await until(c, (s) => !s.running && !s.restarting, 10_000);
   }
   await deleteContainerFiles(engine, c, opts.volumes);
-  engine.events.publish({ Type: "container", Action: "destroy", id: c.id, from: c.imageRef, name: c.name });
 }
 
-/** Deletes the row first (so a crash leaves only garbage GC removes), then the files; with `volumes`, its anonymous volumes. */
+/**
+ * Deletes the row first (so a crash leaves only garbage GC removes), then the files; with `volumes`, its
+ * anonymous volumes. `destroy` is published between the two, while the shim's status file still tells the
+ * daemon's monitor the exit it may not have seen yet (its `die` must come first, as in moby).
+ */
 async function deleteContainerFiles(engine: Engine, c: Stored, volumes = false) {
   // Published-port rules, address claims and DNS names go first: they are found through the rows.
   if (c.hostConfig.NetworkMode !== "host" && c.hostConfig.NetworkMode !== "none") network.containerRemoved(engine, c);
   const mounts = volumes ? mountsOf(engine, c.id) : [];
   engine.containers.delete(c.id); // its mount rows go with it, releasing its volumes
+  engine.events.publish({ Type: "container", Action: "destroy", id: c.id, from: c.imageRef, name: c.name });
   removeAnonymousVolumes(engine, mounts);
   // The overlay was mounted only inside the container's mount namespace, which died with it: nothing to unmount.
   rmSync(overlayDir(engine, c), { recursive: true, force: true });
