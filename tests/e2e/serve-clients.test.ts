@@ -195,9 +195,12 @@ process.exit(0); // no stop(): only the reaper can clean up now
     expect(id).toMatch(/^[0-9a-f]{64}$/);
 
     const api = async (path: string) => (await fetch(`http://x${path}`, { unix: sock } as RequestInit)).json() as Promise<any>;
-    const labelled = (l: string) => api(`/containers/json?all=1&filters=${encodeURIComponent(JSON.stringify({ label: [l] }))}`);
+    const listed = (f: Record<string, string[]>) => api(`/containers/json?all=1&filters=${encodeURIComponent(JSON.stringify(f))}`);
+    const labelled = (l: string) => listed({ label: [l] });
+    // testcontainers 10.28 names its reaper (and labels it with the session only, so Ryuk must skip itself).
+    const reapers = () => listed({ name: ["^/testcontainers-ryuk-"] });
     // Right after the client's exit the reaper still waits (RYUK_RECONNECTION_TIMEOUT=2s in the test bed's image).
-    const [reaper] = await labelled("org.testcontainers.ryuk=true");
+    const [reaper] = await reapers();
     expect(reaper).toMatchObject({ Image: "testcontainers/ryuk:0.11.0", State: "running" });
     const info = await api(`/containers/${reaper.Id}/json`);
     expect(info.HostConfig.Binds).toEqual([`${sock}:/var/run/docker.sock:rw`]);
@@ -206,18 +209,22 @@ process.exit(0); // no stop(): only the reaper can clean up now
 
     let gone = 0;
     for (let i = 0; i < 150 && !gone; i++) {
-      if (!(await labelled("client=reaper-on")).length && !(await labelled("org.testcontainers.ryuk=true")).length) gone = Date.now();
+      if (!(await labelled("client=reaper-on")).length && !(await reapers()).length) gone = Date.now();
       else await Bun.sleep(100);
     }
     expect(gone).toBeGreaterThan(0);
     console.log(`[reaper] session container and reaper gone ${gone - exitedAt} ms after the client exited`);
     // The reaper removed the container (force, with volumes), then exited 0 and went with AutoRemove.
-    const until = Math.floor(Date.now() / 1000) + 1;
-    const events = (await (await fetch(`http://x/events?since=${t0}&until=${until}&filters=${encodeURIComponent(JSON.stringify({ type: ["container"] }))}`, { unix: sock } as RequestInit)).text())
-      .trim()
-      .split("\n")
-      .map((l) => JSON.parse(l) as { Action: string; Actor: { ID: string; Attributes: Record<string, string> } });
+    // (A row goes before its destroy event is published: read the events until both destroys are in.)
+    type Ev = { Action: string; Actor: { ID: string; Attributes: Record<string, string> } };
+    let events: Ev[] = [];
     const of = (cid: string) => events.filter((e) => e.Actor.ID === cid).map((e) => (e.Action === "die" ? `die ${e.Actor.Attributes.exitCode}` : e.Action));
+    for (let i = 0; i < 30 && !(of(id).includes("destroy") && of(reaper.Id).includes("destroy")); i++) {
+      if (i) await Bun.sleep(100);
+      const until = Math.floor(Date.now() / 1000);
+      const res = await fetch(`http://x/events?since=${t0}&until=${until}&filters=${encodeURIComponent(JSON.stringify({ type: ["container"] }))}`, { unix: sock } as RequestInit);
+      events = (await res.text()).trim().split("\n").filter(Boolean).map((l) => JSON.parse(l) as Ev);
+    }
     expect(of(id)).toEqual(expect.arrayContaining(["create", "start", "kill", "die 137", "destroy"]));
     expect(of(reaper.Id).slice(-2)).toEqual(["die 0", "destroy"]);
   }, 120_000);
