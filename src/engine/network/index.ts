@@ -458,7 +458,7 @@ export function removeNetwork(engine: Engine, ref: string): void {
     return c && readContainerStatus(c.dir).running;
   });
   if (active.length) {
-    const list = active.map((ep) => `name:"${engine.containers.lookup(ep.containerId)?.name}" id:"${ep.containerId.slice(0, 12)}"`).join(", ");
+    const list = active.map((ep) => `name:"${engine.containers.lookup(ep.containerId)?.name}" id:"${ep.id.slice(0, 12)}"`).join(", ");
     throw new EngineError("forbidden", `error while removing network: network ${net.name} has active endpoints (${list})`);
   }
   // Stopped containers lose the attachment, as in Docker (their endpoints went at stop there).
@@ -476,20 +476,31 @@ export function removeNetwork(engine: Engine, ref: string): void {
 export function pruneNetworks(engine: Engine, opts: { filters?: Record<string, string[]> } = {}): { NetworksDeleted: string[] | null } {
   reconcileIfNeeded(engine);
   const { matchLabels } = require("../containers/state.ts") as typeof import("../containers/state.ts");
+  const f = opts.filters ?? {};
+  for (const k of Object.keys(f)) if (!["label", "label!", "until"].includes(k)) throw invalidParameter(`invalid filter '${k}'`);
+  const until = f.until?.length ? untilMs(f.until[0]!) : undefined;
   const deleted: string[] = [];
   for (const net of allNetworks(engine)) {
     if (BUILTIN.includes(net.name)) continue;
-    if (opts.filters?.label && !matchLabels(net.labels, opts.filters.label)) continue;
-    if (opts.filters?.until?.length) {
-      const until = opts.filters.until[0]!;
-      const t = /^\d+$/.test(until) ? Number(until) * 1000 : Date.parse(until);
-      if (!(net.created < t)) continue;
-    }
+    if (f.label && !matchLabels(net.labels, f.label)) continue;
+    if (f["label!"]?.some((l) => matchLabels(net.labels, [l]))) continue;
+    if (until !== undefined && !(net.created < until)) continue;
     if (endpointsOf(engine, "network_id", net.id).length) continue;
     removeNetwork(engine, net.id);
     deleted.push(net.name);
   }
   return { NetworksDeleted: deleted.length ? deleted : null };
+}
+
+/** A prune `until` (unix seconds, a date, or a Go duration back from now) in epoch ms, as moby's GetTimestamp. */
+function untilMs(v: string): number {
+  if (/^\d+(\.\d+)?$/.test(v)) return Number(v) * 1000;
+  const { parseGoDuration } = require("../containers/logs.ts") as typeof import("../containers/logs.ts");
+  const d = parseGoDuration(v);
+  if (d !== undefined) return Date.now() - d / 1e6;
+  const t = Date.parse(v);
+  if (Number.isNaN(t)) throw invalidParameter(`failed to parse value as time or duration: "${v}"`);
+  return t;
 }
 
 /** POST /networks/{id}/connect. A running container gets its interface at once. */
