@@ -1,8 +1,8 @@
 /**
  * Answers for endpoints bunker does not serve itself yet, consulted only when no real route matched (so
  * a real route declared later always wins). Two kinds:
- * - empty collections that are true today: there are no networks or volumes objects yet. `docker system
- *   prune` calls container, network and image prune and fails on any 404.
+ * - empty collections that are true today: there are no volumes yet. `docker system prune --volumes`
+ *   calls volume prune and fails on any 404.
  * - known Docker endpoints that are not implemented: 404 with a message naming them (docs/api.md lists them).
  */
 import { json, Router } from "../router.ts";
@@ -32,12 +32,7 @@ export const UNSUPPORTED: readonly [string, string, string][] = [
   ["POST", "/session", "BuildKit sessions"],
   ["POST", "/grpc", "BuildKit"],
   ["GET", "/distribution/{name:.*}/json", "registry-side image inspect"],
-  // networks and volumes (other than the empty answers below)
-  ["GET", "/networks/{id}", "docker network inspect"],
-  ["POST", "/networks/create", "docker network create"],
-  ["DELETE", "/networks/{id}", "docker network rm"],
-  ["POST", "/networks/{id}/connect", "docker network connect"],
-  ["POST", "/networks/{id}/disconnect", "docker network disconnect"],
+  // volumes (other than the empty answers below)
   ["POST", "/volumes/create", "docker volume create"],
   ["GET", "/volumes/{name}", "docker volume inspect"],
   ["DELETE", "/volumes/{name}", "docker volume rm"],
@@ -56,8 +51,6 @@ export const UNSUPPORTED: readonly [string, string, string][] = [
 /** The fallback router: true-today empty answers, then the not-supported table. */
 export function fallbackRoutes(): Router {
   const r = new Router();
-  r.get("/networks", () => json([]));
-  r.post("/networks/prune", () => json({ NetworksDeleted: null }));
   r.get("/volumes", () => json({ Volumes: [], Warnings: null }));
   r.post("/volumes/prune", () => json({ VolumesDeleted: null, SpaceReclaimed: 0 }));
   for (const [method, path, what] of UNSUPPORTED) {
