@@ -9,6 +9,7 @@ import type { CreateOptions } from "../engine/containers/manager.ts";
 import type { JsonMessage } from "../engine/progress.ts";
 import type { Attachment, ExecOptions } from "../engine/runtime/index.ts";
 import type { systemDf, systemInfo, systemVersion } from "../engine/system.ts";
+import type { NetworkCreateRequest, NetworkResource } from "../engine/network/index.ts";
 
 /** Output handlers of an attached container or exec. */
 export interface OutputHandlers {
@@ -66,4 +67,13 @@ export interface Backend {
   top(id: string, psArgs?: string): Promise<{ Titles: string[]; Processes: string[][] }>;
   changes(id: string): Promise<{ Path: string; Kind: 0 | 1 | 2 }[]>;
   exec(id: string, req: ExecRequest, out: OutputHandlers): Promise<{ attach?: Attachment }>;
+
+  listNetworks(opts: { filters?: Record<string, string[]> }): Promise<NetworkResource[]>;
+  inspectNetwork(ref: string, opts?: { verbose?: boolean }): Promise<NetworkResource>;
+  /** Creates a network; resolves to its full ID. */
+  createNetwork(req: NetworkCreateRequest): Promise<{ Id: string; Warning?: string }>;
+  removeNetwork(ref: string): Promise<void>;
+  connectNetwork(network: string, container: string, endpoint: { Aliases?: string[]; IPAddress?: string }): Promise<void>;
+  disconnectNetwork(network: string, container: string, force?: boolean): Promise<void>;
+  pruneNetworks(opts: { filters?: Record<string, string[]> }): Promise<{ NetworksDeleted: string[] | null }>;
 }

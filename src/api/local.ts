@@ -12,6 +12,7 @@ const images = () => import("../engine/images.ts");
 const manager = () => import("../engine/containers/manager.ts");
 const query = () => import("../engine/containers/query.ts");
 const system = () => import("../engine/system.ts");
+const network = () => import("../engine/network/index.ts");
 
 /** A Backend over an engine in this process. */
 export function localBackend(engine: Engine): Backend {
@@ -73,5 +74,12 @@ export function localBackend(engine: Engine): Backend {
       const started = await execInContainer(c.dir, { execId: randomHex(), ...req, dataRoot: engine.root.root, ...out });
       return { attach: started.attach };
     },
+    listNetworks: async (o) => (await network()).listNetworks(engine, o),
+    inspectNetwork: async (ref) => (await network()).inspectNetwork(engine, ref),
+    createNetwork: async (req) => (await network()).createNetwork(engine, req),
+    removeNetwork: async (ref) => (await network()).removeNetwork(engine, ref),
+    connectNetwork: async (net, ctr, ep) => (await network()).connectNetwork(engine, net, ctr, ep),
+    disconnectNetwork: async (net, ctr, force) => (await network()).disconnectNetwork(engine, net, ctr, force),
+    pruneNetworks: async (o) => (await network()).pruneNetworks(engine, o),
   };
 }
