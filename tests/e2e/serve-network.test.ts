@@ -10,11 +10,11 @@
  * addresses of bunker's own bridges.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { BUNKER, bunkerAt, freshDataRoot, type Result, tempDir, waitForDaemon } from "../helpers/bunker.ts";
-import { leftovers, purgeNetworking, sh, until, vethsOn } from "../helpers/netcheck.ts";
+import { leftovers, purgeNetworking, rootTag, sh, until, vethsOn } from "../helpers/netcheck.ts";
 import { ensureTestbed, startRegistry, type Registry } from "../helpers/registry.ts";
 
 const DOCKER = "/usr/local/bin/docker";
@@ -317,7 +317,7 @@ try {
 });
 
 describe.skipIf(!ready)("kill -9 of the daemon", () => {
-  test("kill -9 while containers with published ports run on a user network (and a run is in flight), restart, remove all: nothing of this data root is left", async () => {
+  test("kill -9 while containers with published ports run on a user network (runs in flight, and once mid-change), restart on the same data root: reconciled; after removing all, nothing of this data root is left", async () => {
     await ok(docker(["network", "create", "crash"]));
     await ok(docker(["run", "-d", "--name", "k1", "--network", "crash", "--network-alias", "kay", "-p", "127.0.0.1::80", nginx]));
     await ok(docker(["run", "-d", "--name", "k2", "--network", "crash", "-p", "127.0.0.1::80", busybox, "sleep", "300"]));
@@ -335,16 +335,33 @@ describe.skipIf(!ready)("kill -9 of the daemon", () => {
     for (const c of ["k1", "k2", "k3"]) for (const ep of Object.values(JSON.parse(await ok(docker(["inspect", "-f", "{{json .NetworkSettings.Networks}}", c]))) as Record<string, { EndpointID: string }>)) veths.push(`bk${ep.EndpointID.slice(0, 12)}`);
     expect(veths.every((v) => vethsOn(["bunker0", bridge]).includes(v))).toBe(true);
 
-    // A run in flight when the daemon dies; then the daemon itself, by its pid.
-    const inflight = docker(["run", "-d", "--name", "k4", "--network", "crash", "-p", "127.0.0.1::80", nginx]);
-    await Bun.sleep(150);
-    process.kill(daemon.pid, "SIGKILL");
-    await daemon.exited;
-    await inflight;
-    // The containers run on under their shims; their published ports still answer.
-    expect((await get(`http://127.0.0.1:${p3}/`)).headers.get("server")).toContain("nginx");
-
-    await startDaemon();
+    // The daemon dies by its pid, each time with a run in flight at a different point, and comes back.
+    for (let i = 0; i < 4; i++) {
+      const inflight = docker(["run", "-d", "--network", "crash", "-p", "127.0.0.1::80", nginx]);
+      await Bun.sleep(100 + i * 60);
+      process.kill(daemon.pid, "SIGKILL");
+      await daemon.exited;
+      await inflight;
+      // The containers run on under their shims; their published ports still answer.
+      expect((await get(`http://127.0.0.1:${p3}/`)).headers.get("server")).toContain("nginx");
+      if (i === 3) {
+        // A deterministic crash mid-change as well: what a daemon killed between its host changes and its
+        // records leaves (a tagged bridge and rule no record names, and its intent file).
+        expect(sh(["ip", "link", "add", "bk-deadbeef0000", "type", "bridge"]).code).toBe(0);
+        sh(["ip", "link", "set", "bk-deadbeef0000", "alias", `${rootTag(dataRoot)}:net:deadbeef0000`]);
+        expect(sh(["iptables", "-t", "nat", "-A", "BUNKER", "-p", "tcp", "--dport", "1", "-m", "comment", "--comment", `${rootTag(dataRoot)}:ctr:deadbeef0000`, "-j", "DNAT", "--to-destination", "10.199.255.254:1"]).code).toBe(0);
+        mkdirSync(join(dataRoot, "network", "intent"), { recursive: true });
+        writeFileSync(join(dataRoot, "network", "intent", "999999-1"), "");
+      }
+      await startDaemon();
+    }
+    await ok(docker(["ps"]));
+    expect(existsSync("/sys/class/net/bk-deadbeef0000")).toBe(false);
+    expect(sh(["iptables-save"]).out).not.toContain(":ctr:deadbeef0000");
+    expect(readdirSync(join(dataRoot, "network", "intent"))).toEqual([]);
+    // Every running container has its rules; no rule names a container that is not running.
+    const running = (await ok(docker(["ps", "-q"]))).trim().split("\n").filter(Boolean);
+    for (const l of leftovers(dataRoot).rules.filter((r) => r.includes(":ctr:"))) expect(running.some((id) => l.includes(`:ctr:${id}`))).toBe(true);
     expect((await ok(docker(["ps", "--format", "{{.Names}}", "--filter", "name=k1"]))).trim()).toBe("k1");
     expect((await get(`http://127.0.0.1:${p1}/`)).headers.get("server")).toContain("nginx");
     expect((await ok(docker(["exec", "k2", "sh", "-c", "ping -c1 -W2 kay >/dev/null && echo reached"])))).toBe("reached\n");
