@@ -200,6 +200,9 @@ describe.skipIf(!ready)("docker network commands on bunker serve", () => {
     expect(await ip("fixed")).toBe(fixed);
     expect(await resolve("srv", "fixed")).toEqual({ address: fixed, reached: true });
 
+    // --network container:NAME shares srv's interfaces (and so its name and aliases on app).
+    expect(await ok(docker(["run", "--rm", "--network", "container:srv", busybox, "sh", "-c", "ip -4 -o addr show eth0 | grep -o 'inet [0-9.]*'"]))).toBe(`inet ${srvIp}\n`);
+
     // connect: a container on the default bridge joins app under an alias, at once; disconnect takes it away.
     await ok(docker(["run", "-d", "--name", "lone", busybox, "sleep", "300"]));
     expect(await ok(docker(["network", "connect", "--alias", "side", "app", "lone"]))).toBe("");
