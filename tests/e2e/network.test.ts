@@ -7,7 +7,7 @@
  * 127.0.0.0/8 and to addresses inside network namespaces bunker created.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { bunkerAt, DAEMON_MODE, freshDataRoot } from "../helpers/bunker.ts";
 import { freePort, leftovers, purgeNetworking, rootTag, sh, until, vethsOn } from "../helpers/netcheck.ts";
@@ -176,6 +176,35 @@ describe.skipIf(!root)("networks", () => {
 });
 
 describe.skipIf(!root)("cleanup and reconciliation", () => {
+  // bunker0 is shared by every data root; its rules carry the tag of the root that made it. A process of
+  // this root programs its copy once (a daemon already did), hence in-process only.
+  test.skipIf(DAEMON_MODE)("bunker0 made by another data root whose rules are gone: this root's published ports still answer on 127.0.0.1", async () => {
+    await b.ok(["run", "-d", "--name", "first", busybox, "sleep", "300"]);
+    const bridgeId = (await b.ok(["network", "inspect", "-f", "{{.Id}}", "bridge"])).trim().slice(0, 12);
+    const ours = `"${tag}:net:${bridgeId}"`;
+    const alias = readFileSync("/sys/class/net/bunker0/ifalias", "utf8").trim();
+    try {
+      // Another root's bunker0 now, and none of this root's bunker0 rules left.
+      expect(sh(["ip", "link", "set", "bunker0", "alias", "bunker:deadbeef:net:0123456789ab"]).code).toBe(0);
+      const mine = sh(["iptables-save"]).out.split("\n");
+      let table = "";
+      const del: string[] = [];
+      for (const l of mine) {
+        if (l.startsWith("*")) table = l.slice(1);
+        else if (l.startsWith("-A ") && l.includes(ours)) del.push(`*${table}\n${l.replace(/^-A /, "-D ")}\nCOMMIT\n`);
+      }
+      for (const d of del) sh(["iptables-restore", "--noflush", "-w"], d);
+      expect(sh(["iptables-save"]).out).not.toContain(ours);
+      const port = freePort();
+      await b.ok(["run", "-d", "--name", "later", "-p", `127.0.0.1:${port}:80`, nginx]);
+      expect(sh(["iptables-save"]).out).toContain(ours);
+      expect((await get(`http://127.0.0.1:${port}/`)).headers.get("server")).toContain("nginx");
+    } finally {
+      sh(["ip", "link", "set", "bunker0", "alias", alias]);
+      await b.run(["rm", "-f", "first", "later"]);
+    }
+  }, 60_000);
+
   test("after removing everything no veth, bridge, address claim or rule of this data root is left", async () => {
     await b.ok(["network", "create", "tmpnet"]);
     await b.ok(["run", "-d", "--name", "c1", "--network", "tmpnet", "-p", `${freePort()}:80`, nginx]);

@@ -249,23 +249,42 @@ function ensureBase(engine: Engine, saved: host.RuleSet, batch: Record<string, {
 
 /** Creates the network's bridge and rules unless the bridge already exists. */
 function ensureNetworkHost(engine: Engine, net: Network): void {
-  if (!net.bridge || host.linkExists(net.bridge)) return;
+  if (!net.bridge) return;
+  if (host.linkExists(net.bridge)) return ensureSharedBridgeRules(engine, net);
   withIntent(engine, () =>
     hostLock(() => {
       if (host.linkExists(net.bridge!)) return;
       const cfg = netConfig(engine);
       const subnet = parseCidr(net.subnet!);
       host.createBridge(net.bridge!, `${net.gateway}/${subnet.prefix}`, macFor(net.gateway!), netTag(engine, net), Number(net.options["com.docker.network.driver.mtu"]) || undefined);
-      if (!cfg.iptables || !host.iptablesAvailable()) return;
-      const saved = host.saveRules();
-      const batch = { filter: { chains: [] as string[], lines: [] as string[] }, nat: { chains: [] as string[], lines: [] as string[] } };
-      ensureBase(engine, saved, batch);
-      const masq = net.options["com.docker.network.bridge.enable_ip_masquerade"] !== "false" && cfg.ipMasq;
-      const rules = host.networkRules(netTag(engine, net), net.bridge!, net.subnet!, { masquerade: masq, internal: net.internal });
-      for (const t of ["filter", "nat"] as const) for (const l of rules[t]) if (!saved.rules[t]?.includes(l)) batch[t].lines.push(l);
-      host.restoreRules(batch);
+      if (cfg.iptables && host.iptablesAvailable()) addNetworkRules(engine, net);
     }),
   );
+}
+
+/** The chains and this data root's rules of a network, those missing (the caller holds the host lock). */
+function addNetworkRules(engine: Engine, net: Network): void {
+  const saved = host.saveRules();
+  const batch = { filter: { chains: [] as string[], lines: [] as string[] }, nat: { chains: [] as string[], lines: [] as string[] } };
+  ensureBase(engine, saved, batch);
+  const masq = net.options["com.docker.network.bridge.enable_ip_masquerade"] !== "false" && netConfig(engine).ipMasq;
+  const rules = host.networkRules(netTag(engine, net), net.bridge!, net.subnet!, { masquerade: masq, internal: net.internal });
+  for (const t of ["filter", "nat"] as const) for (const l of rules[t]) if (!saved.rules[t]?.includes(l)) batch[t].lines.push(l);
+  host.restoreRules(batch);
+}
+
+let sharedChecked = false;
+
+/**
+ * bunker0 is every data root's, but its rules carry the tag of the root that made it and go with that root
+ * (its clean-up, or its data root wiped): a root on another root's bunker0 keeps its own tagged copy of them
+ * (identical rules twice are harmless), checked once per process. The maker itself pays one alias read.
+ */
+function ensureSharedBridgeRules(engine: Engine, net: Network): void {
+  if (sharedChecked || net.bridge !== DEFAULT_BRIDGE || host.linkAlias(net.bridge) === netTag(engine, net)) return;
+  sharedChecked = true;
+  if (!netConfig(engine).iptables || !host.iptablesAvailable()) return;
+  withIntent(engine, () => hostLock(() => addNetworkRules(engine, net)));
 }
 
 /** Deletes the rules whose comment passes `match` (this data root's only, by tag). */
@@ -924,7 +943,7 @@ export function reconcileNetworking(engine: Engine): { removedLinks: string[]; r
         }
         host.restoreRules(batch);
         // Networks whose bridge exists but lost its rules (flushed by hand) get them back.
-        for (const n of nets) if (host.linkExists(n.bridge!) && host.linkAlias(n.bridge!) === netTag(engine, n)) {
+        for (const n of nets) if (host.linkExists(n.bridge!) && (host.linkAlias(n.bridge!) === netTag(engine, n) || n.bridge === DEFAULT_BRIDGE)) {
           const cfg = netConfig(engine);
           const masq = n.options["com.docker.network.bridge.enable_ip_masquerade"] !== "false" && cfg.ipMasq;
           const r = host.networkRules(netTag(engine, n), n.bridge!, n.subnet!, { masquerade: masq, internal: n.internal });
