@@ -30,7 +30,7 @@ const args = process.argv.slice(2);
 const runs = [await bunTest(args.length ? args : ["tests/"])];
 if (!args.length) {
   console.error("\n== the CLI suites again, through bunker serve ==");
-  runs.push(await bunTest(["tests/e2e/pull.test.ts", "tests/e2e/images-cli.test.ts", "tests/e2e/containers.test.ts"], { BUNKER_E2E_MODE: "daemon" }));
+  runs.push(await bunTest(["tests/e2e/pull.test.ts", "tests/e2e/images-cli.test.ts", "tests/e2e/containers.test.ts", "tests/e2e/network.test.ts"], { BUNKER_E2E_MODE: "daemon" }));
 }
 const sum = (k: "passed" | "failed" | "skipped") => runs.reduce((a, r) => a + r[k], 0);
 console.log(`\n${sum("passed")} passed, ${sum("failed")} failed${sum("skipped") ? `, ${sum("skipped")} skipped` : ""}`);

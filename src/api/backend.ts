@@ -10,6 +10,7 @@ import type { JsonMessage } from "../engine/progress.ts";
 import type { Attachment, ExecOptions } from "../engine/runtime/index.ts";
 import type { systemDf, systemInfo, systemVersion } from "../engine/system.ts";
 import type { Volume } from "../engine/volumes/index.ts";
+import type { NetworkCreateRequest, NetworkResource } from "../engine/network/index.ts";
 
 /** Output handlers of an attached container or exec. */
 export interface OutputHandlers {
@@ -73,4 +74,12 @@ export interface Backend {
   inspectVolume(name: string): Promise<Volume>;
   removeVolume(name: string, opts: { force?: boolean }): Promise<void>;
   pruneVolumes(filters?: Record<string, string[]>): Promise<{ VolumesDeleted: string[] | null; SpaceReclaimed: number }>;
+  listNetworks(opts: { filters?: Record<string, string[]> }): Promise<NetworkResource[]>;
+  inspectNetwork(ref: string, opts?: { verbose?: boolean }): Promise<NetworkResource>;
+  /** Creates a network; resolves to its full ID. */
+  createNetwork(req: NetworkCreateRequest): Promise<{ Id: string; Warning?: string }>;
+  removeNetwork(ref: string): Promise<void>;
+  connectNetwork(network: string, container: string, endpoint: { Aliases?: string[]; IPAddress?: string }): Promise<void>;
+  disconnectNetwork(network: string, container: string, force?: boolean): Promise<void>;
+  pruneNetworks(opts: { filters?: Record<string, string[]> }): Promise<{ NetworksDeleted: string[] | null }>;
 }

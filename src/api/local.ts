@@ -13,6 +13,7 @@ const manager = () => import("../engine/containers/manager.ts");
 const query = () => import("../engine/containers/query.ts");
 const system = () => import("../engine/system.ts");
 const volumes = () => import("../engine/volumes/index.ts");
+const network = () => import("../engine/network/index.ts");
 
 /** A Backend over an engine in this process. */
 export function localBackend(engine: Engine): Backend {
@@ -82,5 +83,12 @@ export function localBackend(engine: Engine): Backend {
     removeVolume: async (name, o) => (await reaped(), (await volumes()).removeVolume(engine, name, o)),
     // The client's API version is the newest, so prune takes anonymous volumes only unless `all` is given.
     pruneVolumes: async (f) => (await reaped(), (await volumes()).pruneVolumes(engine, f)),
+    listNetworks: async (o) => (await network()).listNetworks(engine, o),
+    inspectNetwork: async (ref) => (await network()).inspectNetwork(engine, ref),
+    createNetwork: async (req) => (await network()).createNetwork(engine, req),
+    removeNetwork: async (ref) => (await network()).removeNetwork(engine, ref),
+    connectNetwork: async (net, ctr, ep) => (await network()).connectNetwork(engine, net, ctr, ep),
+    disconnectNetwork: async (net, ctr, force) => (await network()).disconnectNetwork(engine, net, ctr, force),
+    pruneNetworks: async (o) => (await network()).pruneNetworks(engine, o),
   };
 }

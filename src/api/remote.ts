@@ -274,6 +274,18 @@ export function remoteBackend(client: ApiClient): Backend {
       await res.arrayBuffer();
     },
     pruneVolumes: (f) => client.json("POST", "/volumes/prune", { query: { filters: filters(f) } }),
+    listNetworks: (o) => get("/networks", { filters: filters(o.filters) }),
+    inspectNetwork: (ref, o) => get(`/networks/${enc(ref)}`, { verbose: o?.verbose ? "true" : undefined }),
+    // The docker CLI's body: IPAM with the default driver, IPv6 only when asked for.
+    createNetwork: (req) => client.json("POST", "/networks/create", { body: { Driver: "bridge", Internal: false, Attachable: false, Ingress: false, ConfigOnly: false, Options: {}, Labels: {}, ...req } }),
+    removeNetwork: async (ref) => {
+      const res = await client.request("DELETE", `/networks/${enc(ref)}`);
+      await res.arrayBuffer();
+    },
+    connectNetwork: (net, container, ep) =>
+      post(`/networks/${enc(net)}/connect`, undefined, { Container: container, EndpointConfig: { IPAMConfig: { IPv4Address: ep.IPAddress ?? "", IPv6Address: "" }, Links: null, Aliases: ep.Aliases ?? null } }),
+    disconnectNetwork: (net, container, force) => post(`/networks/${enc(net)}/disconnect`, undefined, { Container: container, Force: !!force }),
+    pruneNetworks: (o) => client.json("POST", "/networks/prune", { query: { filters: filters(o.filters) } }),
   };
 }
 

@@ -165,3 +165,33 @@ export async function confirm(warning: string): Promise<boolean> {
   for await (const line of console) return /^y(es)?$/i.test(line.trim());
   return false;
 }
+
+/** Go's sortorder.NaturalLess as a comparator (the docker CLI's order of names and port lines): digit runs compare as numbers, digits before other bytes. */
+export function naturalCompare(a: string, b: string): number {
+  const digit = (c: number) => c >= 48 && c <= 57;
+  let i = 0;
+  let j = 0;
+  while (i < a.length && j < b.length) {
+    const c1 = a.charCodeAt(i);
+    const c2 = b.charCodeAt(j);
+    if (digit(c1) !== digit(c2)) return digit(c1) ? -1 : 1;
+    if (!digit(c1)) {
+      if (c1 !== c2) return c1 < c2 ? -1 : 1;
+      i++;
+      j++;
+      continue;
+    }
+    while (i < a.length && a[i] === "0") i++;
+    while (j < b.length && b[j] === "0") j++;
+    const s1 = i;
+    const s2 = j;
+    while (i < a.length && digit(a.charCodeAt(i))) i++;
+    while (j < b.length && digit(b.charCodeAt(j))) j++;
+    if (i - s1 !== j - s2) return i - s1 < j - s2 ? -1 : 1;
+    const n1 = a.slice(s1, i);
+    const n2 = b.slice(s2, j);
+    if (n1 !== n2) return n1 < n2 ? -1 : 1;
+    if (s1 !== s2) return s1 < s2 ? -1 : 1;
+  }
+  return a.length === b.length ? 0 : a.length < b.length ? -1 : 1;
+}

@@ -1,4 +1,4 @@
-/** `bunker inspect`: low-level information on containers and images, as `docker inspect`. */
+/** `bunker inspect`: low-level information on containers, images and networks, as `docker inspect`. */
 import { defineCommand } from "./_cli.ts";
 import { openBackend } from "./_backend.ts";
 import { renderFormatted } from "./_output.ts";
@@ -14,26 +14,29 @@ export default defineCommand({
   args: { min: 1 },
   async run({ flags, args, global }) {
     const type: string | undefined = flags.type;
-    if (type !== undefined && type !== "container" && type !== "image") throw new CliError(`"${type}" is not a valid value for --type`, 1);
+    if (type !== undefined && type !== "container" && type !== "image" && type !== "network") throw new CliError(`"${type}" is not a valid value for --type`, 1);
     const backend = await openBackend(global);
     const found: unknown[] = [];
     const errors: string[] = [];
     for (const name of args) {
-      // Containers first, then images, as the docker CLI tries object types in order.
+      // Containers first, then images, then networks, as the docker CLI tries object types in order.
       const tries: (() => Promise<unknown>)[] = [];
-      if (type !== "image") tries.push(() => backend.inspectContainer(name, { size: flags.size }));
-      if (type !== "container") tries.push(() => backend.inspectImage(name));
-      let done = false;
+      if (!type || type === "container") tries.push(() => backend.inspectContainer(name, { size: flags.size }));
+      if (!type || type === "image") tries.push(() => backend.inspectImage(name));
+      if (!type || type === "network") tries.push(() => backend.inspectNetwork(name));
+      let failure = `Error: No such object: ${name}`;
       for (const t of tries) {
         try {
           found.push(await t());
-          done = true;
+          failure = "";
           break;
         } catch (e) {
           if (!(e instanceof EngineError) || e.kind !== "notFound") throw e;
+          // With --type the one inspector's own error is the answer.
+          if (type) failure = `Error response from daemon: ${e.message}`;
         }
       }
-      if (!done) errors.push(`Error: No such ${type === "container" ? "container" : type === "image" ? "image" : "object"}: ${name}`);
+      if (failure) errors.push(failure);
     }
     if (flags.format) {
       if (found.length) console.log(renderFormatted(flags.format, found));

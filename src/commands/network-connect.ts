@@ -1,7 +1,6 @@
 /** `bunker network connect`: attaches a container to a network (at once if it runs). */
 import { defineCommand } from "./_cli.ts";
-import { openEngine } from "./_engine.ts";
-import { connectNetwork } from "../engine/network/index.ts";
+import { openBackend } from "./_backend.ts";
 
 export default defineCommand({
   meta: { name: "connect", description: "Connect a container to a network", usage: "[OPTIONS] NETWORK CONTAINER" },
@@ -11,7 +10,7 @@ export default defineCommand({
   },
   args: { exact: 2 },
   async run({ flags, args, global }) {
-    await connectNetwork(await openEngine(global), args[0]!, args[1]!, { Aliases: flags.alias, IPAddress: flags.ip });
+    await (await openBackend(global)).connectNetwork(args[0]!, args[1]!, { Aliases: flags.alias, IPAddress: flags.ip });
     return 0;
   },
 });

@@ -1,8 +1,7 @@
 /** `bunker network create`: a user-defined bridge network; prints its ID. */
 import { defineCommand } from "./_cli.ts";
-import { openEngine } from "./_engine.ts";
+import { openBackend } from "./_backend.ts";
 import { CliError } from "../engine/errors.ts";
-import { createNetwork } from "../engine/network/index.ts";
 
 const kv = (list: string[] | undefined, what: string) => {
   const out: Record<string, string> = {};
@@ -32,8 +31,7 @@ export default defineCommand({
     const subnets: string[] = flags.subnet ?? [];
     const gateways: string[] = flags.gateway ?? [];
     if (gateways.length > subnets.length) throw new CliError("every ip-range or gateway must have a corresponding subnet", 1);
-    const engine = await openEngine(global);
-    const r = createNetwork(engine, {
+    const r = await (await openBackend(global)).createNetwork({
       Name: args[0]!,
       Driver: flags.driver,
       Internal: flags.internal,

@@ -1,9 +1,8 @@
-/** `bunker network inspect`: networks as JSON (or a Go template), with their running containers. */
+/** `bunker network inspect`: networks as JSON (or a Go template), with their running containers; each failure reported as the daemon's error. */
 import { defineCommand } from "./_cli.ts";
-import { openEngine } from "./_engine.ts";
+import { openBackend } from "./_backend.ts";
 import { renderFormatted } from "./_output.ts";
 import { EngineError } from "../engine/errors.ts";
-import { inspectNetwork } from "../engine/network/index.ts";
 
 export default defineCommand({
   meta: { name: "inspect", description: "Display detailed information on one or more networks", usage: "[OPTIONS] NETWORK [NETWORK...]" },
@@ -13,15 +12,15 @@ export default defineCommand({
   },
   args: { min: 1 },
   async run({ flags, args, global }) {
-    const engine = await openEngine(global);
+    const backend = await openBackend(global);
     const found: unknown[] = [];
     const errors: string[] = [];
     for (const name of args) {
       try {
-        found.push(inspectNetwork(engine, name));
+        found.push(await backend.inspectNetwork(name, { verbose: flags.verbose }));
       } catch (e) {
-        if (!(e instanceof EngineError) || e.kind !== "notFound") throw e;
-        errors.push(`Error: No such network: ${name}`);
+        if (!(e instanceof EngineError)) throw e;
+        errors.push(`Error response from daemon: ${e.message}`);
       }
     }
     if (flags.format) {

@@ -1,9 +1,16 @@
 /** `bunker network ls`: networks with Docker's columns, filters and formats. */
 import { defineCommand } from "./_cli.ts";
-import { openEngine } from "./_engine.ts";
-import { renderFormatted, table } from "./_output.ts";
+import { openBackend } from "./_backend.ts";
+import { naturalCompare, renderFormatted, table } from "./_output.ts";
 import { parseFilters } from "./_filters.ts";
-import { listNetworks } from "../engine/network/index.ts";
+
+/** Go's time.Time.String() of an RFC 3339 UTC time: "2025-01-02 03:04:05.1 +0000 UTC" (trailing zeros of the fraction dropped). */
+const goTime = (iso: string) => {
+  const m = /^(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d)(?:\.(\d+))?Z$/.exec(iso);
+  if (!m) return iso;
+  const frac = (m[3] ?? "").replace(/0+$/, "");
+  return `${m[1]} ${m[2]}${frac ? `.${frac}` : ""} +0000 UTC`;
+};
 
 export default defineCommand({
   meta: { name: "ls", description: "List networks", usage: "[OPTIONS]", aliases: ["bunker network ls", "bunker network list"] },
@@ -15,25 +22,25 @@ export default defineCommand({
   },
   args: { max: 0 },
   async run({ flags, global }) {
-    const engine = await openEngine(global);
-    // The docker CLI sorts by name.
-    const list = listNetworks(engine, { filters: parseFilters(flags.filter) }).sort((a, b) => a.Name.localeCompare(b.Name));
+    // The docker CLI sorts by name, naturally.
+    const list = (await (await openBackend(global)).listNetworks({ filters: parseFilters(flags.filter) })).sort((a, b) => naturalCompare(a.Name, b.Name));
     const id = (s: string) => (flags["no-trunc"] ? s : s.slice(0, 12));
     if (flags.quiet) {
       for (const n of list) console.log(id(n.Id));
       return 0;
     }
+    // Keys in sorted order: `--format json` prints them as Go marshals the CLI's context (sorted).
     const rows = list.map((n) => ({
-      ID: id(n.Id),
-      Name: n.Name,
+      CreatedAt: goTime(n.Created),
       Driver: n.Driver,
-      Scope: n.Scope,
+      ID: id(n.Id),
       IPv4: String(n.EnableIPv4),
       IPv6: String(n.EnableIPv6),
       Internal: String(n.Internal),
-      CreatedAt: new Date(n.Created).toISOString().replace("T", " ").replace(/\.\d+Z$/, " +0000 UTC"),
-      Labels: Object.entries(n.Labels).map(([k, v]) => `${k}=${v}`).join(","),
-      Label: (k: string) => n.Labels[k] ?? "",
+      Labels: Object.entries(n.Labels ?? {}).map(([k, v]) => `${k}=${v}`).join(","),
+      Name: n.Name,
+      Scope: n.Scope,
+      Label: (k: string) => n.Labels?.[k] ?? "",
     }));
     if (flags.format) {
       const out = renderFormatted(flags.format, rows, { ID: "NETWORK ID", Name: "NAME", Driver: "DRIVER", Scope: "SCOPE", IPv4: "IPV4", IPv6: "IPV6", Internal: "INTERNAL", CreatedAt: "CREATED AT", Labels: "LABELS" });

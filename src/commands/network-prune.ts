@@ -1,9 +1,8 @@
 /** `bunker network prune`: removes user networks no container uses. */
 import { defineCommand } from "./_cli.ts";
-import { openEngine } from "./_engine.ts";
+import { openBackend } from "./_backend.ts";
 import { parseFilters } from "./_filters.ts";
 import { confirm } from "./_output.ts";
-import { pruneNetworks } from "../engine/network/index.ts";
 
 export default defineCommand({
   meta: { name: "prune", description: "Remove all unused networks", usage: "[OPTIONS]" },
@@ -14,7 +13,7 @@ export default defineCommand({
   args: { max: 0 },
   async run({ flags, global }) {
     if (!flags.force && !(await confirm("WARNING! This will remove all custom networks not used by at least one container."))) return 0;
-    const r = pruneNetworks(await openEngine(global), { filters: parseFilters(flags.filter) });
+    const r = await (await openBackend(global)).pruneNetworks({ filters: parseFilters(flags.filter) });
     if (r.NetworksDeleted?.length) console.log(["Deleted Networks:", ...r.NetworksDeleted, ""].join("\n"));
     return 0;
   },

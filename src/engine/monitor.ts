@@ -5,6 +5,7 @@
  * (one stat per container, the JSON is read only when the file changed, and fully re-read every 2 s in
  * case a shim died without writing). On a change it publishes moby's `die` (exitCode, execDuration) and,
  * for a restart-policy restart, `start`; an exited --rm container is removed (`destroy`), as dockerd does.
+ * Around a start and an exit go moby's network `connect` and `disconnect` of each of the container's networks.
  * The poll runs only while some container is believed running. Containers started by another bunker
  * process (the in-process CLI on the same data root) are adopted by a rescan every 2 s while anyone
  * listens to events or waits, and at daemon start (`reconcile`: exits that happened while the daemon was
@@ -41,6 +42,8 @@ export class ContainerMonitor {
   private waiters = 0;
   /** Attribute cache for events of containers whose row is gone (destroy). */
   readonly meta = new Map<string, { image: string; name: string; labels: Record<string, string> }>();
+  /** The networks each container joined at its start, for its disconnect events once its rows are gone (rm -f). */
+  private joined = new Map<string, { id: string; name: string; type: string }[]>();
 
   constructor(
     readonly engine: Engine,
@@ -90,7 +93,28 @@ export class ContainerMonitor {
   forget(id: string): void {
     this.tracked.delete(id);
     this.meta.delete(id);
+    this.joined.delete(id);
     this.changed(id);
+  }
+
+  /** moby's implicit network events: `connect` on each of a container's networks before its start, `disconnect` after its exit. */
+  networkEvents(id: string, action: "connect" | "disconnect"): void {
+    const nets = (action === "disconnect" && this.joined.get(id)) || this.networksOf(id);
+    if (action === "connect") this.joined.set(id, nets);
+    else this.joined.delete(id);
+    for (const n of nets) this.bus.publish("network", action, n.id, { container: id, name: n.name, type: n.type });
+  }
+
+  private networksOf(id: string): { id: string; name: string; type: string }[] {
+    const c = this.engine.containers.lookup(id);
+    if (!c) return [];
+    const net = require("./network/index.ts") as typeof import("./network/index.ts");
+    const out: { id: string; name: string; type: string }[] = [];
+    for (const [name, ep] of Object.entries(net.networkSettings(this.engine, c, false).Networks)) {
+      const n = net.lookupNetwork(this.engine, (ep as { NetworkID?: string }).NetworkID || name);
+      if (n) out.push({ id: n.id, name: n.name, type: n.driver });
+    }
+    return out;
   }
 
   /** Checks one container now (before publishing stop/destroy, so `die` comes first, as in moby). */
@@ -167,8 +191,10 @@ export class ContainerMonitor {
       const started = t.startedAt ? Date.parse(t.startedAt) : NaN;
       const duration = Number.isFinite(started) ? Math.max(0, Math.floor(((st.finishedAt ? Date.parse(st.finishedAt) : Date.now()) - started) / 1000)) : 0;
       this.publish(id, "die", { exitCode: String(code), execDuration: String(duration) });
+      this.networkEvents(id, "disconnect");
       t.running = false;
       if (st.running) {
+        this.networkEvents(id, "connect");
         this.publish(id, "start");
         t.running = true;
       } else if (st.restarting) {
@@ -177,6 +203,7 @@ export class ContainerMonitor {
       this.changed(id);
     } else if (!t.running && st.running) {
       t.running = true;
+      this.networkEvents(id, "connect");
       this.publish(id, "start");
       this.changed(id);
     }
@@ -234,6 +261,7 @@ export function installEventSink(engine: Engine): ContainerMonitor {
       }
       if (e.Action === "stop" || e.Action === "destroy") mon.check(e.id);
       const m = mon.metaOf(e.id);
+      if (e.Action === "start") mon.networkEvents(e.id, "connect");
       mon.bus.publish("container", e.Action, e.id, { ...(m?.labels ?? {}), ...(e.attributes ?? {}), image: e.from ?? m?.image ?? "", name: e.name ?? m?.name ?? "" });
       if (e.Action === "start") {
         const c = engine.containers.lookup(e.id);

@@ -73,7 +73,7 @@ describe.skipIf(!root)("inspect and history", () => {
     const missing = await b.run(["image", "inspect", "nope"]);
     expect(missing.code).toBe(1);
     expect(missing.stdout).toBe("[]\n");
-    expect(missing.stderr).toBe("Error: No such image: nope\n");
+    expect(missing.stderr).toBe("Error response from daemon: No such image: nope:latest\n"); // the docker CLI 28 prints the daemon's error
   });
   test("history: columns, -q, --no-trunc, -H=false", async () => {
     const lines = (await b.ok(["history", "nginx"])).trimEnd().split("\n");

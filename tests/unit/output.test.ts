@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { humanSize, binarySize, goG, humanDuration, table, renderFormatted, compileTemplate } from "../../src/commands/_output.ts";
+import { humanSize, binarySize, goG, humanDuration, table, renderFormatted, compileTemplate, naturalCompare } from "../../src/commands/_output.ts";
 
 describe("go-units", () => {
   test("HumanSizeWithPrecision(x, 3)", () => {
@@ -55,5 +55,13 @@ describe("tables and templates", () => {
     const rows = [{ ID: "abc", Repository: "ubuntu" }];
     expect(renderFormatted("table {{.ID}}\t{{.Repository}}", rows, { ID: "IMAGE ID" })).toBe("IMAGE ID   REPOSITORY\nabc        ubuntu");
     expect(renderFormatted("json", rows)).toBe('{"ID":"abc","Repository":"ubuntu"}');
+  });
+});
+
+describe("natural order (Go's sortorder.NaturalLess, the docker CLI's sort of network names and port lines)", () => {
+  test("digit runs compare as numbers, fewer leading zeros first, digits before letters, bytes otherwise", () => {
+    expect(["net10", "net2", "Net1", "bridge", "a01", "a1", "a", "1x"].sort(naturalCompare)).toEqual(["1x", "Net1", "a", "a1", "a01", "bridge", "net2", "net10"]);
+    expect(["8080/tcp -> 0.0.0.0:1", "443/tcp -> 0.0.0.0:2", "80/tcp -> 127.0.0.1:3"].sort(naturalCompare)).toEqual(["80/tcp -> 127.0.0.1:3", "443/tcp -> 0.0.0.0:2", "8080/tcp -> 0.0.0.0:1"]);
+    expect(naturalCompare("same", "same")).toBe(0);
   });
 });

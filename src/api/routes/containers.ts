@@ -319,7 +319,12 @@ export function containerRoutes(r: Router, engine: Engine): void {
     const name = q.get("name") || undefined;
     const { opts, warnings } = createOptionsOf(body, name);
     const { createContainer } = await manager();
-    const c = await createContainer(engine, opts);
+    const c = await createContainer(engine, opts).catch((e) => {
+      // A 404 makes the docker CLI pull the image and retry, so an unknown network (or container: target),
+      // which moby reports only at start, must not be one here.
+      if (e instanceof EngineError && e.kind === "notFound" && /^(network .* not found|No such container: )/.test(e.message)) throw invalidParameter(e.message);
+      throw e;
+    });
     return json({ Id: c.id, Warnings: warnings }, 201);
   });
 

@@ -1,11 +1,9 @@
 /**
  * Answers for endpoints bunker does not serve itself yet, consulted only when no real route matched (so
- * a real route declared later always wins). Two kinds:
- * - empty collections that are true today: there are no network objects yet. `docker system prune` calls
- *   container, network and image prune and fails on any 404.
- * - known Docker endpoints that are not implemented: 404 with a message naming them (docs/api.md lists them).
+ * a real route declared later always wins): known Docker endpoints that are not implemented, answered with a
+ * 404 and a message naming them (docs/api.md lists them).
  */
-import { json, Router } from "../router.ts";
+import { Router } from "../router.ts";
 import { notSupported } from "./images.ts";
 
 /** Docker endpoints bunker does not support yet: [method, path, what the docker CLI calls it]. Keep docs/api.md in sync (a test checks). */
@@ -32,12 +30,6 @@ export const UNSUPPORTED: readonly [string, string, string][] = [
   ["POST", "/session", "BuildKit sessions"],
   ["POST", "/grpc", "BuildKit"],
   ["GET", "/distribution/{name:.*}/json", "registry-side image inspect"],
-  // networks (other than the empty answers below)
-  ["GET", "/networks/{id}", "docker network inspect"],
-  ["POST", "/networks/create", "docker network create"],
-  ["DELETE", "/networks/{id}", "docker network rm"],
-  ["POST", "/networks/{id}/connect", "docker network connect"],
-  ["POST", "/networks/{id}/disconnect", "docker network disconnect"],
   // swarm, plugins, secrets, configs
   ["GET", "/swarm", "docker swarm"],
   ["POST", "/swarm/init", "docker swarm init"],
@@ -50,11 +42,9 @@ export const UNSUPPORTED: readonly [string, string, string][] = [
   ["GET", "/plugins/{name:.*}/json", "docker plugin inspect"],
 ];
 
-/** The fallback router: true-today empty answers, then the not-supported table. */
+/** The fallback router: the not-supported table. */
 export function fallbackRoutes(): Router {
   const r = new Router();
-  r.get("/networks", () => json([]));
-  r.post("/networks/prune", () => json({ NetworksDeleted: null }));
   for (const [method, path, what] of UNSUPPORTED) {
     if (r.match(method, path.replace(/\{[^}]+\}/g, "x"))) continue;
     r.on(method, path, () => {

@@ -249,23 +249,42 @@ function ensureBase(engine: Engine, saved: host.RuleSet, batch: Record<string, {
 
 /** Creates the network's bridge and rules unless the bridge already exists. */
 function ensureNetworkHost(engine: Engine, net: Network): void {
-  if (!net.bridge || host.linkExists(net.bridge)) return;
+  if (!net.bridge) return;
+  if (host.linkExists(net.bridge)) return ensureSharedBridgeRules(engine, net);
   withIntent(engine, () =>
     hostLock(() => {
       if (host.linkExists(net.bridge!)) return;
       const cfg = netConfig(engine);
       const subnet = parseCidr(net.subnet!);
       host.createBridge(net.bridge!, `${net.gateway}/${subnet.prefix}`, macFor(net.gateway!), netTag(engine, net), Number(net.options["com.docker.network.driver.mtu"]) || undefined);
-      if (!cfg.iptables || !host.iptablesAvailable()) return;
-      const saved = host.saveRules();
-      const batch = { filter: { chains: [] as string[], lines: [] as string[] }, nat: { chains: [] as string[], lines: [] as string[] } };
-      ensureBase(engine, saved, batch);
-      const masq = net.options["com.docker.network.bridge.enable_ip_masquerade"] !== "false" && cfg.ipMasq;
-      const rules = host.networkRules(netTag(engine, net), net.bridge!, net.subnet!, { masquerade: masq, internal: net.internal });
-      for (const t of ["filter", "nat"] as const) for (const l of rules[t]) if (!saved.rules[t]?.includes(l)) batch[t].lines.push(l);
-      host.restoreRules(batch);
+      if (cfg.iptables && host.iptablesAvailable()) addNetworkRules(engine, net);
     }),
   );
+}
+
+/** The chains and this data root's rules of a network, those missing (the caller holds the host lock). */
+function addNetworkRules(engine: Engine, net: Network): void {
+  const saved = host.saveRules();
+  const batch = { filter: { chains: [] as string[], lines: [] as string[] }, nat: { chains: [] as string[], lines: [] as string[] } };
+  ensureBase(engine, saved, batch);
+  const masq = net.options["com.docker.network.bridge.enable_ip_masquerade"] !== "false" && netConfig(engine).ipMasq;
+  const rules = host.networkRules(netTag(engine, net), net.bridge!, net.subnet!, { masquerade: masq, internal: net.internal });
+  for (const t of ["filter", "nat"] as const) for (const l of rules[t]) if (!saved.rules[t]?.includes(l)) batch[t].lines.push(l);
+  host.restoreRules(batch);
+}
+
+let sharedChecked = false;
+
+/**
+ * bunker0 is every data root's, but its rules carry the tag of the root that made it and go with that root
+ * (its clean-up, or its data root wiped): a root on another root's bunker0 keeps its own tagged copy of them
+ * (identical rules twice are harmless), checked once per process. The maker itself pays one alias read.
+ */
+function ensureSharedBridgeRules(engine: Engine, net: Network): void {
+  if (sharedChecked || net.bridge !== DEFAULT_BRIDGE || host.linkAlias(net.bridge) === netTag(engine, net)) return;
+  sharedChecked = true;
+  if (!netConfig(engine).iptables || !host.iptablesAvailable()) return;
+  withIntent(engine, () => hostLock(() => addNetworkRules(engine, net)));
 }
 
 /** Deletes the rules whose comment passes `match` (this data root's only, by tag). */
@@ -458,7 +477,7 @@ export function removeNetwork(engine: Engine, ref: string): void {
     return c && readContainerStatus(c.dir).running;
   });
   if (active.length) {
-    const list = active.map((ep) => `name:"${engine.containers.lookup(ep.containerId)?.name}" id:"${ep.containerId.slice(0, 12)}"`).join(", ");
+    const list = active.map((ep) => `name:"${engine.containers.lookup(ep.containerId)?.name}" id:"${ep.id.slice(0, 12)}"`).join(", ");
     throw new EngineError("forbidden", `error while removing network: network ${net.name} has active endpoints (${list})`);
   }
   // Stopped containers lose the attachment, as in Docker (their endpoints went at stop there).
@@ -476,20 +495,31 @@ export function removeNetwork(engine: Engine, ref: string): void {
 export function pruneNetworks(engine: Engine, opts: { filters?: Record<string, string[]> } = {}): { NetworksDeleted: string[] | null } {
   reconcileIfNeeded(engine);
   const { matchLabels } = require("../containers/state.ts") as typeof import("../containers/state.ts");
+  const f = opts.filters ?? {};
+  for (const k of Object.keys(f)) if (!["label", "label!", "until"].includes(k)) throw invalidParameter(`invalid filter '${k}'`);
+  const until = f.until?.length ? untilMs(f.until[0]!) : undefined;
   const deleted: string[] = [];
   for (const net of allNetworks(engine)) {
     if (BUILTIN.includes(net.name)) continue;
-    if (opts.filters?.label && !matchLabels(net.labels, opts.filters.label)) continue;
-    if (opts.filters?.until?.length) {
-      const until = opts.filters.until[0]!;
-      const t = /^\d+$/.test(until) ? Number(until) * 1000 : Date.parse(until);
-      if (!(net.created < t)) continue;
-    }
+    if (f.label && !matchLabels(net.labels, f.label)) continue;
+    if (f["label!"]?.some((l) => matchLabels(net.labels, [l]))) continue;
+    if (until !== undefined && !(net.created < until)) continue;
     if (endpointsOf(engine, "network_id", net.id).length) continue;
     removeNetwork(engine, net.id);
     deleted.push(net.name);
   }
   return { NetworksDeleted: deleted.length ? deleted : null };
+}
+
+/** A prune `until` (unix seconds, a date, or a Go duration back from now) in epoch ms, as moby's GetTimestamp. */
+function untilMs(v: string): number {
+  if (/^\d+(\.\d+)?$/.test(v)) return Number(v) * 1000;
+  const { parseGoDuration } = require("../containers/logs.ts") as typeof import("../containers/logs.ts");
+  const d = parseGoDuration(v);
+  if (d !== undefined) return Date.now() - d / 1e6;
+  const t = Date.parse(v);
+  if (Number.isNaN(t)) throw invalidParameter(`failed to parse value as time or duration: "${v}"`);
+  return t;
 }
 
 /** POST /networks/{id}/connect. A running container gets its interface at once. */
@@ -913,7 +943,7 @@ export function reconcileNetworking(engine: Engine): { removedLinks: string[]; r
         }
         host.restoreRules(batch);
         // Networks whose bridge exists but lost its rules (flushed by hand) get them back.
-        for (const n of nets) if (host.linkExists(n.bridge!) && host.linkAlias(n.bridge!) === netTag(engine, n)) {
+        for (const n of nets) if (host.linkExists(n.bridge!) && (host.linkAlias(n.bridge!) === netTag(engine, n) || n.bridge === DEFAULT_BRIDGE)) {
           const cfg = netConfig(engine);
           const masq = n.options["com.docker.network.bridge.enable_ip_masquerade"] !== "false" && cfg.ipMasq;
           const r = host.networkRules(netTag(engine, n), n.bridge!, n.subnet!, { masquerade: masq, internal: n.internal });
