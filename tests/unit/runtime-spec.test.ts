@@ -124,6 +124,18 @@ describe("plan encoding", () => {
     expect(get("rootfs")).toEqual([["/c/merged", "lowerdir=/l/2:/l/1,upperdir=/c/upper,workdir=/c/work"]]);
     expect(get("mount")[0]).toEqual(["M", "proc", "/proc", "proc", String(MS.NOSUID | MS.NODEV | MS.NOEXEC), ""]);
   });
+  test("published ports: held only (kernel DNAT), or with the proxy's target (the container's address and port)", () => {
+    const hostPorts = [
+      { proto: "tcp" as const, ip: "0.0.0.0", port: 8080 },
+      { proto: "udp" as const, ip: "127.0.0.1", port: 5353, to: { ip: "10.199.0.2", port: 53 } },
+    ];
+    const recs = decodePlan(encodePlan(plan({ hostPorts }), { waitAttach: false, logPath: "/l" }));
+    expect(recs.filter((r) => r[0] === "port")).toEqual([
+      ["port", "tcp", "0.0.0.0", "8080", "", "0"],
+      ["port", "udp", "127.0.0.1", "5353", "10.199.0.2", "53"],
+    ]);
+    expect(recs.at(-1)![0]).toBe("mount"); // the records after the ports still line up
+  });
   test("NUL bytes and empty commands are refused", () => {
     expect(() => encodePlan(plan({ args: ["a\0b"] }), { waitAttach: false, logPath: "/l" })).toThrow("NUL");
     expect(() => encodePlan(plan({ args: [] }), { waitAttach: false, logPath: "/l" })).toThrow("No command specified");

@@ -42,8 +42,11 @@ export interface ContainerPlan {
   netifs?: PlanNetIf[];
   /** `--network container:NAME`: the network namespace to join (/proc/<pid>/ns/net of that container). */
   netns?: string;
-  /** Published host ports: the shim binds (never listens on) them and holds them while the container lives. */
-  hostPorts?: { proto: "tcp" | "udp"; ip: string; port: number }[];
+  /**
+   * Published host ports: the shim binds them and holds them while the container lives. Without `to` nothing
+   * listens (kernel DNAT forwards); with `to` the supervisor's userland proxy relays them to the container.
+   */
+  hostPorts?: { proto: "tcp" | "udp"; ip: string; port: number; to?: { ip: string; port: number } }[];
   /** Embedded DNS at 127.0.0.11: the supervisor answers from these name files, and forwards the rest upstream. */
   dns?: { files: string[]; upstream: string[] };
 }
@@ -248,7 +251,7 @@ export function encodePlan(plan: ContainerPlan, opts: { waitAttach: boolean; log
     if (n.host.length > 15 || n.peer.length > 15) throw invalidParameter(`interface name too long: ${n.host} / ${n.peer}`);
     put("netif", n.host, n.peer, n.bridge, n.mac, n.ip, n.prefix, n.gateway, n.mtu ?? 0);
   }
-  for (const p of plan.hostPorts ?? []) put("port", p.proto, p.ip, p.port);
+  for (const p of plan.hostPorts ?? []) put("port", p.proto, p.ip, p.port, p.to?.ip ?? "", p.to?.port ?? 0);
   for (const f of plan.dns?.files ?? []) put("dnsfile", f);
   for (const u of plan.dns?.upstream ?? []) put("dnsup", u);
   for (const m of buildMounts(plan)) put("mount", KIND[m.kind], m.source, m.target, m.fstype ?? "", m.flags, m.data ?? "");
@@ -258,7 +261,7 @@ export function encodePlan(plan: ContainerPlan, opts: { waitAttach: boolean; log
 
 /** Decodes a plan back into key/value records (tests, debugging). */
 export function decodePlan(bytes: Uint8Array): [string, ...string[]][] {
-  const arity: Record<string, number> = { rootfs: 2, mount: 6, netif: 8, port: 3 };
+  const arity: Record<string, number> = { rootfs: 2, mount: 6, netif: 8, port: 5 };
   const toks = new TextDecoder().decode(bytes).split("\0");
   toks.pop();
   const recs: [string, ...string[]][] = [];
