@@ -52,6 +52,7 @@ export const globalFlags: Record<string, Flag> = {
   iptables: { type: "boolean", description: "Enable addition of iptables rules (default true)" },
   "ip-forward": { type: "boolean", description: "Enable IP forwarding (default true)" },
   "ip-masq": { type: "boolean", description: "Enable IP masquerading for bridge networks (default true)" },
+  "userland-proxy": { type: "boolean", description: "Relay published ports in user space where iptables is off or unavailable (default true)" },
   host: { type: "string", alias: "H", description: "Daemon socket to connect to (default: in-process unless a daemon answers on /run/bunker.sock)", valueHint: "list" },
 };
 

@@ -4,6 +4,13 @@ import { openBackend } from "./_backend.ts";
 import { renderFormatted, binarySize } from "./_output.ts";
 import { version } from "../version.ts";
 
+/** `info`'s PortForwarding values, explained (see src/engine/network/README.md). */
+const PORT_FORWARDING: Record<string, string> = {
+  iptables: "iptables (kernel DNAT; 127.0.0.1 through route_localnet)",
+  "userland-proxy": "userland-proxy (each container's supervisor relays its published ports)",
+  none: "none (iptables unavailable or disabled, and --userland-proxy=false: published ports do not work)",
+};
+
 export default defineCommand({
   meta: { name: "info", description: "Display system-wide information", usage: "[OPTIONS]", aliases: ["bunker system info", "bunker info"] },
   flags: { format: { type: "string", alias: "f", description: "Format output using a custom template", valueHint: "string" } },
@@ -36,7 +43,7 @@ export default defineCommand({
         ` Cgroup Version: ${info.CgroupVersion}`,
         ` Plugins:`,
         `  Network: ${info.Plugins.Network.join(" ")}`,
-        ` Port Forwarding: ${info.PortForwarding === "iptables" ? "iptables (kernel DNAT; 127.0.0.1 through route_localnet)" : "none (iptables unavailable: published ports do not work)"}`,
+        ` Port Forwarding: ${PORT_FORWARDING[info.PortForwarding] ?? info.PortForwarding}`,
         ` Kernel Version: ${info.KernelVersion}`,
         ` Operating System: ${info.OperatingSystem}`,
         ` OSType: ${info.OSType}`,

@@ -19,6 +19,8 @@ export interface EngineConfig {
   iptables?: boolean;
   ipForward?: boolean;
   ipMasq?: boolean;
+  /** Published ports through the supervisor's proxy where the kernel path is off (default true; see network/README.md). */
+  userlandProxy?: boolean;
 }
 
 /** The global options as the command line gave them; undefined = not given. */
@@ -33,6 +35,7 @@ export interface GlobalFlags {
   iptables?: boolean;
   "ip-forward"?: boolean;
   "ip-masq"?: boolean;
+  "userland-proxy"?: boolean;
   /** The daemon to talk to (`-H`); the CLI's choice, not the engine's. */
   host?: string;
 }
@@ -71,6 +74,7 @@ export function loadConfig(flags: GlobalFlags, env: Record<string, string | unde
     iptables: flags.iptables ?? (file.iptables as boolean | undefined),
     ipForward: flags["ip-forward"] ?? (file["ip-forward"] as boolean | undefined),
     ipMasq: flags["ip-masq"] ?? (file["ip-masq"] as boolean | undefined),
+    userlandProxy: flags["userland-proxy"] ?? (file["userland-proxy"] as boolean | undefined),
   };
 }
 

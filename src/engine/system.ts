@@ -46,7 +46,8 @@ export function systemInfo(engine: Engine) {
     LoggingDriver: "json-file",
     Plugins: { Volume: ["local"], Network: ["bridge", "host", "null"], Authorization: null, Log: ["json-file"] },
     DefaultAddressPools: (engine.config.defaultAddressPools?.length ? engine.config.defaultAddressPools : DEFAULT_POOLS).map((p) => ({ Base: p.base, Size: p.size })),
-    // Not in Docker's /info: how published ports reach containers ("iptables": kernel DNAT, also for 127.0.0.1).
+    // Not in Docker's /info: how published ports reach containers: "iptables" (kernel DNAT, also for 127.0.0.1
+    // and hairpin), "userland-proxy" (each container's supervisor relays them), or "none" (`-p` fails).
     PortForwarding: portForwardingMode(engine),
     CgroupDriver: "cgroupfs",
     CgroupVersion: cgroupVersion(),

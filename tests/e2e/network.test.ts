@@ -52,6 +52,7 @@ afterAll(async () => {
 
 describe.skipIf(!root)("published ports", () => {
   test("nginx with -p HOST:80 answers on 127.0.0.1; ps, port and inspect show the mapping", async () => {
+    expect((await b.ok(["info", "--format", "{{.PortForwarding}}"])).trim()).toBe("iptables"); // the kernel path, no proxy
     const port = freePort();
     await b.ok(["run", "-d", "--name", "web", "-p", `${port}:80`, nginx]);
     const res = await get(`http://127.0.0.1:${port}/`);

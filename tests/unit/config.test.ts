@@ -17,6 +17,14 @@ describe("engine configuration (dockerd's names)", () => {
     expect(c.debug).toBe(true);
     expect(loadConfig({ "config-file": file, "data-root": "/flag" }, {}).dataRoot).toBe("/flag");
   });
+  test("networking keys: --iptables and --userland-proxy from the flags or daemon.json, the flag winning", () => {
+    const file = join(dir, "net.json");
+    writeFileSync(file, JSON.stringify({ iptables: false, "userland-proxy": false }));
+    const c = loadConfig({ "config-file": file }, {});
+    expect([c.iptables, c.userlandProxy]).toEqual([false, false]);
+    expect(loadConfig({ "config-file": file, "userland-proxy": true }, {}).userlandProxy).toBe(true);
+    expect(loadConfig({}, { BUNKER_CONFIG_FILE: join(dir, "absent.json") }).userlandProxy).toBeUndefined(); // default: on
+  });
   test("defaults", () => {
     const c = loadConfig({}, { BUNKER_CONFIG_FILE: join(dir, "absent.json") });
     expect(c.dataRoot).toBe("/var/lib/bunker");

@@ -17,9 +17,22 @@ function sh(cmd: string[], input?: string): { code: number; out: string; err: st
   return { code: r.exitCode ?? 1, out: r.stdout.toString(), err: r.stderr.toString() };
 }
 
-/** True when the kernel path (iptables) is usable here. */
+let usable: boolean | undefined;
+
+/**
+ * True when the kernel path (iptables) is usable here: its tools are installed and we hold CAP_NET_ADMIN (an
+ * unprivileged or capability-trimmed environment has the tools but cannot change rules). Checked without a
+ * spawn, once per process; a host whose iptables is present but broken takes `--iptables=false`.
+ */
 export function iptablesAvailable(): boolean {
-  return Bun.which("iptables-restore") !== null && Bun.which("iptables-save") !== null;
+  if (usable !== undefined) return usable;
+  let capEff = 0n;
+  try {
+    capEff = BigInt(`0x${/^CapEff:\s*([0-9a-f]+)/m.exec(readFileSync("/proc/self/status", "utf8"))?.[1] ?? "0"}`);
+  } catch {}
+  const CAP_NET_ADMIN = 12n;
+  usable = Bun.which("iptables-restore") !== null && Bun.which("iptables-save") !== null && ((capEff >> CAP_NET_ADMIN) & 1n) === 1n;
+  return usable;
 }
 
 export const linkExists = (name: string) => existsSync(`/sys/class/net/${name}`);

@@ -3,10 +3,11 @@
  * container's endpoints (address kept from create to removal, so restarts keep it), published ports, the
  * embedded DNS's name files, and reconciliation after a crash.
  *
- * Who does what: this module decides (subnets, addresses, names, rules) and programs what lives as long as
- * a network (its bridge and rules) or a running container's published ports (DNAT rules). The shim does
- * what lives exactly as long as a container (veths, held host ports, the DNS socket); the kernel removes
- * those when the container dies, so nothing per-container can leak but rules, which carry owner comments.
+ * Who does what: this module decides (subnets, addresses, names, rules, kernel DNAT or the userland proxy)
+ * and programs what lives as long as a network (its bridge and rules) or a running container's published
+ * ports (DNAT rules). The shim does what lives exactly as long as a container (veths, held or proxied host
+ * ports, the DNS socket); the kernel removes those when the container dies, so nothing per-container can
+ * leak but rules, which carry owner comments.
  */
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -83,6 +84,7 @@ interface NetConfig {
   iptables: boolean;
   ipForward: boolean;
   ipMasq: boolean;
+  userlandProxy: boolean;
 }
 
 function netConfig(engine: Engine): NetConfig {
@@ -93,12 +95,20 @@ function netConfig(engine: Engine): NetConfig {
     iptables: c.iptables ?? true,
     ipForward: c.ipForward ?? true,
     ipMasq: c.ipMasq ?? true,
+    userlandProxy: c.userlandProxy ?? true,
   };
 }
 
-/** Which port forwarding `info` reports: kernel DNAT through iptables, or none (published ports unavailable). */
-export function portForwardingMode(engine: Engine): "iptables" | "none" {
-  return netConfig(engine).iptables && host.iptablesAvailable() ? "iptables" : "none";
+/** True when bunker may and can program iptables (`--iptables` not false, and iptables usable here). */
+const kernelPath = (engine: Engine) => netConfig(engine).iptables && host.iptablesAvailable();
+
+/**
+ * How published ports reach containers (`info`'s PortForwarding): kernel DNAT wherever the kernel path is
+ * on (it covers 127.0.0.1 and hairpin too, so no proxy runs beside it), else the supervisor's userland proxy
+ * unless `--userland-proxy=false`, else none (then `-p` fails).
+ */
+export function portForwardingMode(engine: Engine): "iptables" | "userland-proxy" | "none" {
+  return kernelPath(engine) ? "iptables" : netConfig(engine).userlandProxy ? "userland-proxy" : "none";
 }
 
 // ------------------------------------------------------------------ rows
@@ -254,10 +264,9 @@ function ensureNetworkHost(engine: Engine, net: Network): void {
   withIntent(engine, () =>
     hostLock(() => {
       if (host.linkExists(net.bridge!)) return;
-      const cfg = netConfig(engine);
       const subnet = parseCidr(net.subnet!);
       host.createBridge(net.bridge!, `${net.gateway}/${subnet.prefix}`, macFor(net.gateway!), netTag(engine, net), Number(net.options["com.docker.network.driver.mtu"]) || undefined);
-      if (cfg.iptables && host.iptablesAvailable()) addNetworkRules(engine, net);
+      if (kernelPath(engine)) addNetworkRules(engine, net);
     }),
   );
 }
@@ -283,7 +292,7 @@ let sharedChecked = false;
 function ensureSharedBridgeRules(engine: Engine, net: Network): void {
   if (sharedChecked || net.bridge !== DEFAULT_BRIDGE || host.linkAlias(net.bridge) === netTag(engine, net)) return;
   sharedChecked = true;
-  if (!netConfig(engine).iptables || !host.iptablesAvailable()) return;
+  if (!kernelPath(engine)) return;
   withIntent(engine, () => hostLock(() => addNetworkRules(engine, net)));
 }
 
@@ -304,7 +313,7 @@ function teardownNetworkHost(engine: Engine, net: Network): void {
   if (!net.bridge) return;
   withIntent(engine, () =>
     hostLock(() => {
-      if (host.iptablesAvailable()) deleteRules((c) => c === netTag(engine, net));
+      if (kernelPath(engine)) deleteRules((c) => c === netTag(engine, net));
       // A bridge of another data root with the same name (bunker0 shared) is left alone.
       if (host.linkExists(net.bridge!) && host.linkAlias(net.bridge!) === netTag(engine, net)) host.deleteLinks([net.bridge!]);
     }),
@@ -729,7 +738,8 @@ async function reservePorts(engine: Engine, c: Stored, eps: Endpoint[]): Promise
   engine.db.query("DELETE FROM port_mappings WHERE container_id = ?").run(c.id);
   const keys = Object.keys(bindings);
   if (!keys.length || !eps.length) return [];
-  if (portForwardingMode(engine) === "none") throw new EngineError("system", "published ports need iptables (the kernel path) on this host, and it is unavailable");
+  const mode = portForwardingMode(engine);
+  if (mode === "none") throw new EngineError("system", "published ports need iptables (the kernel path) or the userland proxy: iptables is unavailable or disabled, and so is --userland-proxy");
   const maps: PortMapping[] = [];
   for (const key of keys) {
     const [port, proto = "tcp"] = key.split("/");
@@ -753,13 +763,14 @@ async function reservePorts(engine: Engine, c: Stored, eps: Endpoint[]): Promise
     }
     engine.db.query("INSERT OR REPLACE INTO port_mappings (container_id, proto, host_ip, host_port, container_port) VALUES (?, ?, ?, ?, ?)").run(c.id, m.proto, m.hostIp, m.hostPort, m.containerPort);
   }
-  return maps.map((m) => ({ proto: m.proto, ip: m.hostIp, port: m.hostPort }));
+  // Proxy mode: the supervisor listens and relays to the container's address, which restarts keep.
+  return maps.map((m) => ({ proto: m.proto, ip: m.hostIp, port: m.hostPort, ...(mode === "userland-proxy" ? { to: { ip: ep.ip, port: m.containerPort } } : {}) }));
 }
 
-/** After the shim started the container: DNAT rules for its published ports, hairpin on its veth. */
+/** After the shim started the container: DNAT rules for its published ports, hairpin on its veth (kernel path only). */
 export function networkStarted(engine: Engine, c: Stored): void {
   const maps = mappingsOf(engine, c.id);
-  if (!maps.length) return;
+  if (!maps.length || !kernelPath(engine)) return;
   const ep = endpointsOf(engine, "container_id", c.id)[0]!;
   const net = networkById(engine, ep.networkId)!;
   try {
@@ -788,7 +799,7 @@ export function networkStarted(engine: Engine, c: Stored): void {
 export function releasePorts(engine: Engine, containerId: string): void {
   const had = engine.db.query("SELECT count(*) AS n FROM port_mappings WHERE container_id = ?").get(containerId) as { n: number };
   engine.db.query("DELETE FROM port_mappings WHERE container_id = ?").run(containerId);
-  if (!had.n || !host.iptablesAvailable()) return;
+  if (!had.n || !kernelPath(engine)) return;
   const tag = ctrTag(engine, containerId);
   withIntent(engine, () => hostLock(() => deleteRules((c) => c === tag)));
 }
@@ -911,7 +922,7 @@ export function reconcileNetworking(engine: Engine): { removedLinks: string[]; r
       });
       host.deleteLinks([...ours, ...veths]);
       removedLinks.push(...ours, ...veths);
-      if (host.iptablesAvailable()) {
+      if (kernelPath(engine)) {
         const saved = host.saveRules();
         const wantPorts = new Set<string>();
         const batch = { filter: { chains: [] as string[], lines: [] as string[] }, nat: { chains: [] as string[], lines: [] as string[] } };
