@@ -167,6 +167,16 @@ describe.skipIf(!root)("networks", () => {
     expect((await b.run(["network", "inspect", "neta"])).stderr).toBe("Error response from daemon: network neta not found\n");
   }, 120_000);
 
+  test("start right after stop: the old veth, which the kernel removes asynchronously, is not in the way", async () => {
+    await b.ok(["run", "-d", "--name", "quick", busybox, "sleep", "300"]);
+    for (let i = 0; i < 25; i++) {
+      await b.ok(["stop", "-t", "0", "quick"]);
+      await b.ok(["start", "quick"]);
+    }
+    expect(await b.ok(["exec", "quick", "cat", "/sys/class/net/eth0/operstate"])).toBe("up\n");
+    await b.ok(["rm", "-f", "quick"]);
+  }, 120_000);
+
   test("--network container:NAME shares the other container's interfaces", async () => {
     await b.ok(["run", "-d", "--name", "base", busybox, "sleep", "300"]);
     const ip = (await b.ok(["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "base"])).trim();

@@ -650,6 +650,17 @@ static int parse_mac(const char *s, unsigned char *mac) {
   return sscanf(s, "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &mac[0], &mac[1], &mac[2], &mac[3], &mac[4], &mac[5]) == 6 ? 0 : -1;
 }
 
+/* Sends one netlink request and reads its ack: 0 or an errno. */
+static int nl_talk(int nl, struct nlmsghdr *req) {
+  struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
+  if (sendto(nl, req, req->nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0) return errno;
+  char ack[1024];
+  ssize_t r = recv(nl, ack, sizeof ack, 0);
+  struct nlmsghdr *h = (struct nlmsghdr *)ack;
+  if (r < 0) return errno;
+  return r >= (ssize_t)NLMSG_LENGTH(sizeof(struct nlmsgerr)) && h->nlmsg_type == NLMSG_ERROR ? -((struct nlmsgerr *)NLMSG_DATA(h))->error : 0;
+}
+
 /* S: creates every endpoint's veth pair for container `pid`. Returns 0, or -1 with ST.error set. */
 static char net_error[512];
 static int net_create(pid_t pid) {
@@ -692,15 +703,19 @@ static int net_create(pid_t pid) {
     nl_end(&req.h, peer);
     nl_end(&req.h, data);
     nl_end(&req.h, info);
-    struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
-    int err = 0;
-    if (sendto(nl, &req, req.h.nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0) err = errno;
-    else {
-      char ack[1024];
-      ssize_t r = recv(nl, ack, sizeof ack, 0);
-      struct nlmsghdr *h = (struct nlmsghdr *)ack;
-      if (r < 0) err = errno;
-      else if (r >= (ssize_t)NLMSG_LENGTH(sizeof(struct nlmsgerr)) && h->nlmsg_type == NLMSG_ERROR) err = -((struct nlmsgerr *)NLMSG_DATA(h))->error;
+    int err = nl_talk(nl, &req.h);
+    if (err == EEXIST) {
+      /* The previous run's veth (the name is this endpoint's): the kernel dismantles a dead netns
+       * asynchronously, so a start right after a stop, or a quick restart, can find it still there. */
+      union { struct nlmsghdr h; char buf[128]; } del;
+      memset(&del, 0, sizeof del);
+      del.h.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifinfomsg));
+      del.h.nlmsg_type = RTM_DELLINK;
+      del.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+      ((struct ifinfomsg *)NLMSG_DATA(&del.h))->ifi_family = AF_UNSPEC;
+      nl_attr(&del.h, IFLA_IFNAME, n->host, strlen(n->host) + 1);
+      nl_talk(nl, &del.h);
+      err = nl_talk(nl, &req.h);
     }
     if (err) {
       snprintf(net_error, sizeof net_error, "failed to set up container networking: create veth %s on %s: %s", n->host, n->bridge, strerror(err));
