@@ -2,7 +2,7 @@
  * Test preload: every test process gets its own data root, Docker config dir and daemon.json under a temp
  * dir, so tests never touch /var/lib/bunker or ~/.docker and can run in parallel.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { afterAll } from "bun:test";
 import { join } from "node:path";
@@ -11,6 +11,11 @@ const base = mkdtempSync(join(tmpdir(), "bunker-test-"));
 process.env.BUNKER_DATA_ROOT ??= join(base, "root");
 process.env.DOCKER_CONFIG ??= join(base, "docker-config");
 process.env.BUNKER_CONFIG_FILE ??= join(base, "daemon.json");
+// First of the hooks (they run in order): leftover containers go before bridges and rules are looked at.
+afterAll(() => {
+  const temps: Set<string> = (globalThis as any).__bunkerE2eTemps ?? new Set();
+  for (const dir of [...temps, base]) removeContainers(dir);
+}, 120_000);
 // Containers in tests reach nothing beyond this machine. Forwarding stays on (hairpin through a published
 // port is routed), but there is no outbound NAT, and a test-owned rule drops whatever would leave a bunker
 // bridge (bunker0, bk-*) for another interface. It sits in the mangle table's FORWARD chain, which the kernel
@@ -62,5 +67,27 @@ function removeBunkerChains(sh: (...cmd: string[]) => ReturnType<typeof Bun.spaw
     const chains = rules.filter((r) => /^-N BUNKER/.test(r)).map((r) => r.slice(3));
     for (const c of chains) sh("iptables", "-t", table, "-F", c);
     for (const c of chains) sh("iptables", "-t", table, "-X", c);
+  }
+}
+
+/**
+ * Containers a failed or interrupted test left running in a data root under `dir` go before the directory
+ * does: their supervisors would otherwise run on with a deleted root, holding addresses on bunker0 that
+ * nothing records any more. The engine removes them (rm -f), as a user would.
+ */
+function removeContainers(dir: string) {
+  const bin = join(import.meta.dir, "../dist/bunker");
+  if (!existsSync(bin)) return;
+  const roots = [dir, ...(() => {
+    try {
+      return readdirSync(dir).map((n) => join(dir, n));
+    } catch {
+      return [];
+    }
+  })()].filter((d) => existsSync(join(d, "bunker.db")));
+  for (const root of roots) {
+    const env = { ...process.env, BUNKER_E2E_MODE: undefined, BUNKER_SHIM: undefined };
+    const ids = Bun.spawnSync([bin, "--data-root", root, "ps", "-aq", "--no-trunc"], { env, stderr: "ignore" }).stdout.toString().trim();
+    if (ids) Bun.spawnSync([bin, "--data-root", root, "rm", "-f", ...ids.split("\n")], { env, stdout: "ignore", stderr: "ignore" });
   }
 }
