@@ -1,4 +1,4 @@
-/** bunker's entry point: the CLI, with only the command that runs loaded. */
-const { main } = await import("./commands/index.ts");
+/** bunker's entry point: the CLI, with only the command that runs loaded (src/commands/index.ts loads it lazily). */
+import { main } from "./commands/index.ts";
+
 process.exitCode = await main(process.argv.slice(2));
-export {};

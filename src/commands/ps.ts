@@ -31,21 +31,42 @@ export default defineCommand({
     const wantsSize = !!flags.size || (typeof flags.format === "string" && flags.format.includes(".Size"));
     const list = await (await openBackend(global)).listContainers({ all: flags.all, limit, size: wantsSize, filters: parseFilters(flags.filter) });
     const noTrunc = !!flags["no-trunc"];
+    // Getters: the table shows seven columns, and a listing is interpreted code run once (see src/jit.ts).
     const rows = list.map((c) => ({
-      ID: noTrunc ? c.Id : c.Id.slice(0, 12),
-      Image: c.Image.startsWith("sha256:") && !noTrunc ? c.Image.slice(7, 19) : c.Image,
-      Command: JSON.stringify(noTrunc ? c.Command : ellipsis(c.Command, 20)),
-      CreatedAt: new Date(c.Created * 1000).toISOString().replace("T", " ").replace(/\.\d+Z$/, " +0000 UTC"),
-      RunningFor: since(c.Created * 1000),
-      Ports: displayPorts(c.Ports),
+      get ID() {
+        return noTrunc ? c.Id : c.Id.slice(0, 12);
+      },
+      get Image() {
+        return c.Image.startsWith("sha256:") && !noTrunc ? c.Image.slice(7, 19) : c.Image;
+      },
+      get Command() {
+        return JSON.stringify(noTrunc ? c.Command : ellipsis(c.Command, 20));
+      },
+      get CreatedAt() {
+        return new Date(c.Created * 1000).toISOString().replace("T", " ").replace(/\.\d+Z$/, " +0000 UTC");
+      },
+      get RunningFor() {
+        return since(c.Created * 1000);
+      },
+      get Ports() {
+        return displayPorts(c.Ports);
+      },
       State: c.State,
       Status: c.Status,
-      Size: c.SizeRw !== undefined ? `${humanSize(c.SizeRw)} (virtual ${humanSize(c.SizeRootFs ?? 0)})` : "",
-      Names: c.Names.map((n) => n.slice(1)).join(","),
-      Labels: Object.entries(c.Labels).map(([k, v]) => `${k}=${v}`).join(","),
+      get Size() {
+        return c.SizeRw !== undefined ? `${humanSize(c.SizeRw)} (virtual ${humanSize(c.SizeRootFs ?? 0)})` : "";
+      },
+      get Names() {
+        return c.Names.map((n) => n.slice(1)).join(",");
+      },
+      get Labels() {
+        return Object.entries(c.Labels).map(([k, v]) => `${k}=${v}`).join(",");
+      },
       Label: (k: string) => c.Labels[k] ?? "",
       // A volume's name, else the bind's source, each cut to 15 characters unless --no-trunc.
-      Mounts: (c.Mounts as { Name?: string; Source: string }[]).map((m) => (noTrunc ? (m.Name ?? m.Source) : ellipsis(m.Name ?? m.Source, 15))).join(","),
+      get Mounts() {
+        return (c.Mounts as { Name?: string; Source: string }[]).map((m) => (noTrunc ? (m.Name ?? m.Source) : ellipsis(m.Name ?? m.Source, 15))).join(",");
+      },
       Networks: c.HostConfig.NetworkMode,
     }));
     if (flags.quiet) {
