@@ -15,6 +15,7 @@ import { connect, type Socket } from "node:net";
 import { createSocket } from "node:dgram";
 import { join } from "node:path";
 import { bunkerAt, freshDataRoot } from "../helpers/bunker.ts";
+import { freePort, get, rootTag, sh, until } from "../helpers/netcheck.ts";
 import { ensureTestbed, startRegistry, type Registry } from "../helpers/registry.ts";
 
 const root = process.getuid?.() === 0;
@@ -29,16 +30,6 @@ let tag: string;
  */
 const NET = "pxnet";
 
-const sh = (cmd: string[]) => {
-  const r = Bun.spawnSync(cmd, { stdout: "pipe", stderr: "pipe" });
-  return { code: r.exitCode, out: r.stdout.toString(), err: r.stderr.toString() };
-};
-const freePort = () => {
-  const s = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const p = s.port;
-  s.stop(true);
-  return p;
-};
 /** True when a host process can bind the TCP port on 127.0.0.1 (nobody holds it). */
 const bindable = (port: number) => {
   try {
@@ -47,24 +38,6 @@ const bindable = (port: number) => {
   } catch {
     return false;
   }
-};
-const get = async (url: string) => {
-  for (let i = 0; ; i++) {
-    try {
-      return await fetch(url, { signal: AbortSignal.timeout(2000) });
-    } catch (e) {
-      if (i > 40) throw e;
-      await Bun.sleep(100); // nginx is starting
-    }
-  }
-};
-const until = async (fn: () => boolean | Promise<boolean>, ms = 10_000) => {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await fn()) return true;
-    await Bun.sleep(50);
-  }
-  return false;
 };
 /** The container's status.json (pids of the container, its supervisor and guardian). */
 const status = async (name: string) => {
@@ -104,7 +77,7 @@ beforeAll(async () => {
   [busybox, nginx] = ["busybox", "nginx"].map((n) => `${reg.host}/${n}`) as [string, string];
   for (const i of [busybox, nginx]) await b.ok(["pull", "-q", i]);
   await b.ok(["network", "create", NET]);
-  tag = `bunker:${createHash("sha256").update(b.dataRoot).digest("hex").slice(0, 8)}`;
+  tag = rootTag(b.dataRoot);
 }, 900_000);
 
 afterAll(async () => {
@@ -317,6 +290,6 @@ describe.skipIf(!root)("published ports through the userland proxy (--iptables=f
     expect(r.stderr).toContain("published ports need iptables (the kernel path) or the userland proxy");
     expect(bindable(port)).toBe(true);
     await off.run(["rm", "-f", "noproxy"]);
-    expect(sh(["iptables-save"]).out).not.toContain(`bunker:${createHash("sha256").update(off.dataRoot).digest("hex").slice(0, 8)}`);
+    expect(sh(["iptables-save"]).out).not.toContain(rootTag(off.dataRoot));
   }, 60_000);
 });

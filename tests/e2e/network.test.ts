@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { bunkerAt, DAEMON_MODE, freshDataRoot } from "../helpers/bunker.ts";
-import { freePort, leftovers, purgeNetworking, rootTag, sh, until, vethsOn } from "../helpers/netcheck.ts";
+import { freePort, get, leftovers, purgeNetworking, rootTag, sh, until, vethsOn } from "../helpers/netcheck.ts";
 import { ensureTestbed, startRegistry, type Registry } from "../helpers/registry.ts";
 
 const root = process.getuid?.() === 0;
@@ -19,16 +19,6 @@ let b: ReturnType<typeof bunkerAt>;
 let busybox: string, nginx: string, redis: string;
 let tag: string;
 
-const get = async (url: string) => {
-  for (let i = 0; ; i++) {
-    try {
-      return await fetch(url, { signal: AbortSignal.timeout(2000) });
-    } catch (e) {
-      if (i > 40) throw e;
-      await Bun.sleep(100); // nginx is starting
-    }
-  }
-};
 
 beforeAll(async () => {
   if (!root) return;

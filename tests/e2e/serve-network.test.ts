@@ -14,7 +14,7 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, writeFileSync } from "no
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { BUNKER, bunkerAt, freshDataRoot, type Result, tempDir, waitForDaemon } from "../helpers/bunker.ts";
-import { leftovers, purgeNetworking, rootTag, sh, until, vethsOn } from "../helpers/netcheck.ts";
+import { get, leftovers, purgeNetworking, rootTag, sh, until, vethsOn } from "../helpers/netcheck.ts";
 import { ensureTestbed, startRegistry, type Registry } from "../helpers/registry.ts";
 
 const DOCKER = "/usr/local/bin/docker";
@@ -65,16 +65,6 @@ const networkEvents = async (t0: number, filter: string[] = []) =>
   (await ok(docker(["events", "--since", String(t0), "--until", String(Math.floor(Date.now() / 1000) + 1), "--filter", "type=network", ...filter.flatMap((f) => ["--filter", f]), "--format", '{{.Action}} {{index .Actor.Attributes "name"}} {{index .Actor.Attributes "container"}}'])))
     .split("\n")
     .filter(Boolean);
-const get = async (url: string) => {
-  for (let i = 0; ; i++) {
-    try {
-      return await fetch(url, { signal: AbortSignal.timeout(2000) });
-    } catch (e) {
-      if (i > 40) throw e;
-      await Bun.sleep(100); // nginx is starting
-    }
-  }
-};
 
 beforeAll(async () => {
   if (!ready) return;

@@ -104,3 +104,15 @@ export function purgeNetworking(dataRoot: string): void {
     }
   }
 }
+
+/** GET with retries while the server in a container starts (nginx takes a moment). */
+export const get = async (url: string) => {
+  for (let i = 0; ; i++) {
+    try {
+      return await fetch(url, { signal: AbortSignal.timeout(2000) });
+    } catch (e) {
+      if (i > 40) throw e;
+      await Bun.sleep(100);
+    }
+  }
+};

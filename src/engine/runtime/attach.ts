@@ -5,7 +5,7 @@
  *   client -> shim: 0 stdin data, 1 stdin EOF, 2 resize (rows, cols as u16 BE), 3 start (releases a
  *   container started with stdio "attached", which waits for its first client before exec).
  */
-import { frameReader } from "./frames.ts";
+import { frame, frameReader, resizeFrame } from "./frames.ts";
 
 /** Where an attached client's output goes. */
 export interface AttachHandlers {
@@ -27,13 +27,6 @@ export interface Attachment {
   close(): void;
 }
 
-function frame(kind: number, payload: Uint8Array = new Uint8Array(0)): Uint8Array {
-  const out = new Uint8Array(8 + payload.length);
-  out[0] = kind;
-  new DataView(out.buffer).setUint32(4, payload.length);
-  out.set(payload, 8);
-  return out;
-}
 
 /**
  * Connects to a running (or start-barrier-held) container. `start` releases the barrier. Bun.connect
@@ -78,12 +71,7 @@ export async function attachContainer(containerDir: string, handlers: AttachHand
   return {
     write: (data) => send(frame(0, typeof data === "string" ? new TextEncoder().encode(data) : data)),
     closeStdin: () => send(frame(1)),
-    resize(rows, cols) {
-      const p = new Uint8Array(4);
-      new DataView(p.buffer).setUint16(0, rows);
-      new DataView(p.buffer).setUint16(2, cols);
-      send(frame(2, p));
-    },
+    resize: (rows, cols) => send(resizeFrame(rows, cols)),
     exited,
     close: () => sock.end(),
   };

@@ -15,7 +15,7 @@ import type { AttachHandlers, Attachment } from "./attach.ts";
 import { shimPath } from "./shim-binary.ts";
 import { capabilityMask, decodePlan } from "./spec.ts";
 import { processStartTime } from "./status.ts";
-import { frameReader } from "./frames.ts";
+import { frame, frameReader, resizeFrame } from "./frames.ts";
 
 /** What to run; unset fields default to the container's own (WorkingDir, User, Env), as dockerd does. */
 export interface ExecOptions extends AttachHandlers {
@@ -118,13 +118,6 @@ function encode(values: (string | number)[]): Uint8Array {
 /** The largest stdin frame the shim accepts (shim.c exec_relay's buffer). */
 const MAX_FRAME = 65536;
 
-function frame(kind: number, payload: Uint8Array = new Uint8Array(0)): Uint8Array {
-  const out = new Uint8Array(8 + payload.length);
-  out[0] = kind;
-  new DataView(out.buffer).setUint32(4, payload.length);
-  out.set(payload, 8);
-  return out;
-}
 
 /** dockerd's wording for a process that could not be started by the runtime. */
 const ociExecError = (reason: string) => `OCI runtime exec failed: exec failed: unable to start container process: ${reason}: unknown`;
@@ -216,12 +209,7 @@ export async function execInContainer(containerDir: string, opts: ExecOptions): 
       for (let i = 0; i < bytes.length; i += MAX_FRAME) send(frame(0, bytes.subarray(i, i + MAX_FRAME)));
     },
     closeStdin: () => send(frame(1)),
-    resize(rows, cols) {
-      const p = new Uint8Array(4);
-      new DataView(p.buffer).setUint16(0, rows);
-      new DataView(p.buffer).setUint16(2, cols);
-      send(frame(2, p));
-    },
+    resize: (rows, cols) => send(resizeFrame(rows, cols)),
     exited,
     close() {
       if (open) {

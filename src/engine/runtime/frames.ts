@@ -21,3 +21,20 @@ export function frameReader(onFrame: (kind: number, payload: Uint8Array) => void
     }
   };
 }
+
+/** One frame: the header, then the payload. */
+export function frame(kind: number, payload: Uint8Array = new Uint8Array(0)): Uint8Array {
+  const out = new Uint8Array(8 + payload.length);
+  out[0] = kind;
+  new DataView(out.buffer).setUint32(4, payload.length);
+  out.set(payload, 8);
+  return out;
+}
+
+/** The shim's resize frame (kind 2): rows and columns as big-endian u16s. */
+export function resizeFrame(rows: number, cols: number): Uint8Array {
+  const p = new Uint8Array(4);
+  new DataView(p.buffer).setUint16(0, rows);
+  new DataView(p.buffer).setUint16(2, cols);
+  return frame(2, p);
+}
