@@ -18,3 +18,26 @@ export async function forEach(args: string[], fn: (ref: string) => Promise<void 
   }
   return status;
 }
+
+/**
+ * The docker CLI's inspect of several objects: every one found as one JSON array (or through a Go template),
+ * then each failure as the daemon's error; resolves to the exit code (1 if any failed).
+ */
+export async function inspectEach(args: string[], get: (ref: string) => Promise<unknown>, format?: string): Promise<number> {
+  const { renderFormatted } = await import("./_output.ts");
+  const found: unknown[] = [];
+  const errors: string[] = [];
+  for (const ref of args) {
+    try {
+      found.push(await get(ref));
+    } catch (e) {
+      if (!(e instanceof EngineError)) throw e;
+      errors.push(`Error response from daemon: ${e.message}`);
+    }
+  }
+  if (format) {
+    if (found.length) console.log(renderFormatted(format, found as any));
+  } else console.log(JSON.stringify(found, null, 4));
+  for (const e of errors) console.error(e);
+  return errors.length ? 1 : 0;
+}
