@@ -1,4 +1,16 @@
 /** Benchmark helpers: interleaved runs (A B A B), medians, ratios, peak RSS of a child. Not a test. */
+import { readFileSync, writeFileSync } from "node:fs";
+
+// A bridge container makes the engine switch forwarding on and set FORWARD's policy to DROP, as dockerd
+// does; a benchmark puts both back as it found them when it exits.
+if (process.getuid?.() === 0 && Bun.which("iptables")) {
+  const forward = readFileSync("/proc/sys/net/ipv4/ip_forward", "utf8").trim();
+  const policy = /^-P FORWARD (\w+)/m.exec(Bun.spawnSync(["iptables", "-S", "FORWARD"]).stdout.toString())?.[1] ?? "ACCEPT";
+  process.on("exit", () => {
+    writeFileSync("/proc/sys/net/ipv4/ip_forward", forward);
+    Bun.spawnSync(["iptables", "-P", "FORWARD", policy]);
+  });
+}
 
 /** One timed run of a command: wall time in ms and the child's peak RSS in bytes. */
 export async function timed(cmd: string[], opts: { env?: Record<string, string>; cwd?: string } = {}): Promise<{ ms: number; maxRss: number }> {
