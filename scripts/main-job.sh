@@ -13,8 +13,15 @@ bun scripts/testbed/build-images.ts >&2
 work=$(mktemp -d /tmp/bunker-main-job.XXXXXX)
 data_root="$work/root"
 registry_pid="$work/registry.pid"
+# The host's forwarding switch and FORWARD policy, which the engine changes for bunker0 as dockerd does for docker0.
+ip_forward=$(cat /proc/sys/net/ipv4/ip_forward)
+forward_policy=$(iptables -S FORWARD 2>/dev/null | sed -n 's/^-P FORWARD //p')
 cleanup() {
   [ -s "$registry_pid" ] && kill "$(cat "$registry_pid")" 2>/dev/null || true
+  # The demo's data root goes, so its bridge, rules and address claims go with it, and the host's switches back.
+  [ -d "$data_root" ] && bun -e 'import { purgeNetworking } from "./tests/helpers/netcheck.ts"; purgeNetworking(process.argv[1]!)' "$data_root" || true
+  echo "$ip_forward" > /proc/sys/net/ipv4/ip_forward
+  [ -n "$forward_policy" ] && iptables -P FORWARD "$forward_policy" || true
   rm -rf "$work"
 }
 trap cleanup EXIT

@@ -83,10 +83,11 @@ export function purgeNetworking(dataRoot: string): void {
     } catch {}
     if (alias.startsWith(t)) sh(["ip", "link", "del", n]);
   }
-  if (existsSync("/sys/class/net/bunker0") && vethsOn(["bunker0"]).length === 0) {
-    sh(["ip", "link", "del", "bunker0"]);
+  if (existsSync("/sys/class/net/bunker0") && vethsOn(["bunker0"]).length === 0) sh(["ip", "link", "del", "bunker0"]);
+  // The shared chains go once no data root has a bridge or a rule left (bunker0 may have gone before).
+  if (!readdirSync("/sys/class/net").some((n) => n === "bunker0" || n.startsWith("bk-"))) {
     const left = sh(["iptables-save"]).out;
-    if (!/comment "bunker:/.test(left)) {
+    if (/comment bunker /.test(left) && !/comment "bunker:/.test(left)) {
       const flush = [
         "*filter",
         "-D FORWARD -m comment --comment bunker -j BUNKER-FORWARD",
