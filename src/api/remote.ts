@@ -48,6 +48,10 @@ export function createBody(o: CreateOptions): Record<string, unknown> {
       Privileged: o.privileged ?? false,
       SecurityOpt: o.securityOpt ?? null,
       LogConfig: { Type: "json-file", Config: o.logConfig ?? {} },
+      ExtraHosts: o.extraHosts ?? null,
+      Dns: o.dns ?? [],
+      DnsSearch: o.dnsSearch ?? [],
+      DnsOptions: o.dnsOptions ?? [],
     },
     // Aliases and a static address belong to the endpoint on the network the container starts on.
     ...(o.networkAliases || o.ipv4Address

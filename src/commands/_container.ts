@@ -12,14 +12,20 @@ import type { RestartPolicy } from "../engine/containers/types.ts";
 import { CliError } from "../engine/errors.ts";
 import { parsePublish } from "../engine/network/ports.ts";
 import { parseMountFlag, parseTmpfsFlag, parseVolumeFlag, type MountSpec } from "../engine/volumes/spec.ts";
+import { checkDnsServer, parseExtraHost } from "../engine/runtime/spec.ts";
 
 /** Flags of `run` and `create` (Docker's names and shorthands). */
 export const createFlags: Record<string, Flag> = {
+  "add-host": { type: "string", multiple: true, description: "Add a custom host-to-IP mapping (host:ip)", valueHint: "list" },
   attach: { type: "string", alias: "a", multiple: true, description: "Attach to STDIN, STDOUT or STDERR", valueHint: "list" },
   "cap-add": { type: "string", multiple: true, description: "Add Linux capabilities", valueHint: "list" },
   "cap-drop": { type: "string", multiple: true, description: "Drop Linux capabilities", valueHint: "list" },
   entrypoint: { type: "string", description: "Overwrite the default ENTRYPOINT of the image", valueHint: "string" },
   env: { type: "string", alias: "e", multiple: true, description: "Set environment variables", valueHint: "list" },
+  dns: { type: "string", multiple: true, description: "Set custom DNS servers", valueHint: "list" },
+  "dns-option": { type: "string", multiple: true, description: "Set DNS options", valueHint: "list" },
+  "dns-opt": { type: "string", multiple: true, description: "Set DNS options", valueHint: "list", hidden: true },
+  "dns-search": { type: "string", multiple: true, description: "Set custom DNS search domains", valueHint: "list" },
   "env-file": { type: "string", multiple: true, description: "Read in a file of environment variables", valueHint: "list" },
   hostname: { type: "string", alias: "h", description: "Container host name", valueHint: "string" },
   interactive: { type: "boolean", alias: "i", description: "Keep STDIN open even if not attached" },
@@ -175,6 +181,27 @@ export function createOptionsFrom(flags: Record<string, any>, args: string[], co
     stopSignal: flags["stop-signal"],
     stopTimeout: flags["stop-timeout"] !== undefined ? Number(flags["stop-timeout"]) : undefined,
     ...mountOptionsFrom(flags, command),
+    ...etcOptionsFrom(flags),
+  };
+}
+
+/** --add-host and --dns* checked as the docker CLI's flag validators do (a bad value is a flag error, 125). */
+function etcOptionsFrom(flags: Record<string, any>): Pick<CreateOptions, "extraHosts" | "dns" | "dnsSearch" | "dnsOptions"> {
+  const check = (flag: string, values: string[] | undefined, fn: (v: string) => unknown) => {
+    for (const v of values ?? []) {
+      try {
+        fn(v);
+      } catch (e) {
+        throw new CliError(`invalid argument "${v}" for "${flag}" flag: ${(e as Error).message}`, 125);
+      }
+    }
+    return values?.length ? values : undefined;
+  };
+  return {
+    extraHosts: check("--add-host", flags["add-host"], parseExtraHost),
+    dns: check("--dns", flags.dns, checkDnsServer),
+    dnsSearch: flags["dns-search"]?.length ? flags["dns-search"] : undefined,
+    dnsOptions: [...(flags["dns-option"] ?? []), ...(flags["dns-opt"] ?? [])].length ? [...(flags["dns-option"] ?? []), ...(flags["dns-opt"] ?? [])] : undefined,
   };
 }
 

@@ -167,6 +167,36 @@ describe.skipIf(!root)("networks", () => {
     await b.ok(["rm", "-f", "quick"]);
   }, 120_000);
 
+  test("--add-host (host-gateway too) and --dns/--dns-search/--dns-option, with and without the embedded DNS, across a restart", async () => {
+    const files = "cat /etc/hosts; echo ---; cat /etc/resolv.conf";
+    const etc = { "add-host": ["foo:1.2.3.4", "gw:host-gateway", "v6=::1"], dns: ["10.9.9.9"], search: ["example.test"], opt: ["ndots:2"] };
+    const flags = [...etc["add-host"].flatMap((h) => ["--add-host", h]), "--dns", etc.dns[0]!, "--dns-search", etc.search[0]!, "--dns-option", etc.opt[0]!];
+    const gateway = JSON.parse(await b.ok(["network", "inspect", "bridge"]))[0].IPAM.Config[0].Gateway as string;
+    for (const mode of ["none", "bridge"]) {
+      const [hosts, resolv] = (await b.ok(["run", "--rm", "--network", mode, ...flags, busybox, "sh", "-c", files])).split("---\n");
+      expect(hosts).toEndWith(`1.2.3.4\tfoo\n${gateway}\tgw\n::1\tv6\n`);
+      expect(hosts).toContain("127.0.0.1\tlocalhost");
+      expect(resolv).toBe("nameserver 10.9.9.9\nsearch example.test\noptions ndots:2\n");
+    }
+    // A user network keeps its resolver at 127.0.0.11 (the --dns servers are where it forwards) and ndots:0.
+    await b.ok(["network", "create", "etcnet"]);
+    await b.ok(["run", "-d", "--name", "etc1", "--network", "etcnet", ...flags, "--dns-option", "timeout:1", busybox, "sleep", "300"]);
+    const userResolv = "nameserver 127.0.0.11\nsearch example.test\noptions ndots:2 timeout:1\n";
+    expect((await b.ok(["exec", "etc1", "cat", "/etc/resolv.conf"]))).toBe(userResolv);
+    await b.ok(["restart", "-t", "0", "etc1"]);
+    expect((await b.ok(["exec", "etc1", "cat", "/etc/resolv.conf"]))).toBe(userResolv);
+    expect((await b.ok(["exec", "etc1", "cat", "/etc/hosts"])).match(/\tfoo\n/g)).toHaveLength(1);
+    const hc = JSON.parse(await b.ok(["inspect", "-f", "{{json .HostConfig}}", "etc1"]));
+    expect([hc.ExtraHosts, hc.Dns, hc.DnsSearch, hc.DnsOptions]).toEqual([["foo:1.2.3.4", "gw:host-gateway", "v6:::1"], ["10.9.9.9"], ["example.test"], ["ndots:2", "timeout:1"]]);
+    await b.ok(["rm", "-f", "etc1"]);
+    await b.ok(["network", "rm", "etcnet"]);
+    // Bad values are flag errors, as the docker CLI's validators make them.
+    const bad = await b.run(["run", "--rm", "--add-host", "foo", busybox, "true"]);
+    expect([bad.code, bad.stderr.trim()]).toEqual([125, 'invalid argument "foo" for "--add-host" flag: bad format for add-host: "foo"']);
+    const badDns = await b.run(["run", "--rm", "--dns", "nope", busybox, "true"]);
+    expect([badDns.code, badDns.stderr.trim()]).toEqual([125, 'invalid argument "nope" for "--dns" flag: nope is not an ip address']);
+  });
+
   test("--network container:NAME shares the other container's interfaces", async () => {
     await b.ok(["run", "-d", "--name", "base", busybox, "sleep", "300"]);
     const ip = (await b.ok(["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "base"])).trim();

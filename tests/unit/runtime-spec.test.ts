@@ -10,7 +10,10 @@ import {
   encodePlan,
   hostsFile,
   overlayOptions,
+  checkDnsServer,
+  parseExtraHost,
   resolvConf,
+  resolvWith,
   resolveCapabilities,
   type ContainerPlan,
 } from "../../src/engine/runtime/spec.ts";
@@ -103,6 +106,25 @@ describe("environment and /etc files", () => {
     expect(resolvConf("private", host)).toBe("options edns0\nnameserver 8.8.8.8\nnameserver 8.8.4.4\n");
     expect(resolvConf("host", host)).toBe(host);
     expect(resolvConf("none", "nameserver 10.0.0.2\n")).toBe("nameserver 10.0.0.2\n");
+  });
+  test("--add-host values as the docker CLI's ValidateExtraHost takes them", () => {
+    expect(parseExtraHost("db:10.0.0.5")).toEqual(["db", "10.0.0.5"]);
+    expect(parseExtraHost("db=10.0.0.5")).toEqual(["db", "10.0.0.5"]);
+    expect(parseExtraHost("v6:::1")).toEqual(["v6", "::1"]);
+    expect(parseExtraHost("v6=[2001:db8::1]")).toEqual(["v6", "2001:db8::1"]);
+    expect(parseExtraHost("gw:host-gateway")).toEqual(["gw", "host-gateway"]);
+    expect(() => parseExtraHost("db")).toThrow('bad format for add-host: "db"');
+    expect(() => parseExtraHost(":10.0.0.5")).toThrow('bad format for add-host: ":10.0.0.5"');
+    expect(() => parseExtraHost("db:nope")).toThrow('invalid IP address in add-host: "nope"');
+    expect(() => parseExtraHost("db:300.1.1.1")).toThrow('invalid IP address in add-host: "300.1.1.1"');
+    expect(checkDnsServer("10.9.9.9")).toBe("10.9.9.9");
+    expect(() => checkDnsServer("dns.example")).toThrow("dns.example is not an ip address");
+  });
+  test("--dns, --dns-search and --dns-option replace only their own lines of resolv.conf", () => {
+    const host = "nameserver 10.0.0.2\nsearch corp.example\noptions edns0\n";
+    expect(resolvWith(host, { servers: ["10.9.9.9"], search: [], options: [] })).toBe("nameserver 10.9.9.9\nsearch corp.example\noptions edns0\n");
+    expect(resolvWith(host, { servers: [], search: ["a.test", "b.test"], options: ["ndots:2"] })).toBe("nameserver 10.0.0.2\nsearch a.test b.test\noptions ndots:2\n");
+    expect(resolvWith(host, { servers: [], search: [], options: [] })).toBe(host);
   });
   test("hosts names the container", () => {
     expect(hostsFile("abc")).toContain("127.0.0.1\tlocalhost\n");

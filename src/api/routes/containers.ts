@@ -110,6 +110,10 @@ interface CreateBody {
     Privileged?: boolean;
     SecurityOpt?: unknown;
     LogConfig?: { Type?: string; Config?: Record<string, string> | null } | null;
+    ExtraHosts?: unknown;
+    Dns?: unknown;
+    DnsSearch?: unknown;
+    DnsOptions?: unknown;
   } | null;
 }
 
@@ -156,6 +160,10 @@ export function createOptionsOf(body: CreateBody, name: string | undefined): { o
     mounts: mountsOf(hc.Mounts),
     tmpfs: stringMap(hc.Tmpfs, "HostConfig.Tmpfs"),
     volumes: body.Volumes && typeof body.Volumes === "object" ? Object.keys(body.Volumes) : undefined,
+    extraHosts: strslice(hc.ExtraHosts, "HostConfig.ExtraHosts"),
+    dns: strslice(hc.Dns, "HostConfig.Dns"),
+    dnsSearch: strslice(hc.DnsSearch, "HostConfig.DnsSearch"),
+    dnsOptions: strslice(hc.DnsOptions, "HostConfig.DnsOptions"),
   };
   return { opts, warnings };
 }

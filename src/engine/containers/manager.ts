@@ -12,10 +12,11 @@ import { EngineError, conflict, invalidParameter, noSuchImage } from "../errors.
 import { parseReference, withDefaultTag, familiarString } from "../registry/reference.ts";
 import type { ContainerConfig, ContainerRecord, HostConfig, RestartPolicy } from "./types.ts";
 import { randomName, validateName } from "./names.ts";
-import { resolveCapabilities, DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, containerEnv, type ContainerPlan } from "../runtime/spec.ts";
+import { resolveCapabilities, DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, containerEnv, checkDnsServer, parseExtraHost, type ContainerPlan } from "../runtime/spec.ts";
 import { startContainer as runtimeStart } from "../runtime/start.ts";
 import { signalContainer, signalNumber, type ContainerStatus } from "../runtime/status.ts";
 import { dirSize, matchLabels, stateName, statusOf } from "./state.ts";
+import { applyEtcOptions } from "./etc.ts";
 import { parseBytes } from "../units.ts";
 import * as network from "../network/index.ts";
 import { publishAll } from "../network/ports.ts";
@@ -60,6 +61,11 @@ export interface CreateOptions {
   tmpfs?: Record<string, string>;
   /** -v /path: anonymous volumes (Config.Volumes, with the image's VOLUMEs). */
   volumes?: string[];
+  /** --add-host, --dns, --dns-search, --dns-option (HostConfig.ExtraHosts, Dns, DnsSearch, DnsOptions). */
+  extraHosts?: string[];
+  dns?: string[];
+  dnsSearch?: string[];
+  dnsOptions?: string[];
 }
 
 type Stored = ContainerRecord & { topLayer: string | null };
@@ -189,6 +195,10 @@ function buildHostConfig(opts: CreateOptions, exposed?: Record<string, object>):
     LogConfig: { Type: "json-file", Config: opts.logConfig ?? {} },
     ReadonlyRootfs: false,
     Init: null,
+    ExtraHosts: opts.extraHosts?.length ? opts.extraHosts.map((e) => parseExtraHost(e).join(":")) : null,
+    Dns: (opts.dns ?? []).map(checkDnsServer),
+    DnsSearch: opts.dnsSearch ?? [],
+    DnsOptions: opts.dnsOptions ?? [],
   };
 }
 
@@ -261,6 +271,7 @@ export async function startContainer(engine: Engine, ref: string, opts: StartOpt
   const st = await statusOf(c);
   if (st.running) return { pid: st.pid!, alreadyRunning: true as const };
   const plan = await planFor(engine, c);
+  applyEtcOptions(engine, c, plan);
   // A stop request from an earlier stop must not suppress this run's restart policy.
   rmSync(join(c.dir, "stop-requested"), { force: true });
   try {

@@ -54,6 +54,12 @@ export interface HostConfig {
   LogConfig: { Type: "json-file"; Config: Record<string, string> };
   ReadonlyRootfs: boolean;
   Init: boolean | null;
+  /** --add-host "host:ip" (or host-gateway) lines appended to /etc/hosts; absent on old records. */
+  ExtraHosts?: string[] | null;
+  /** --dns, --dns-search, --dns-option: resolv.conf's nameservers (the embedded DNS's upstreams), search, options. */
+  Dns?: string[];
+  DnsSearch?: string[];
+  DnsOptions?: string[];
 }
 
 /** A container as the store records it. Its runtime state lives in <dir>/status.json (runtime/status.ts). */

@@ -224,6 +224,55 @@ export function resolvConf(network: ContainerPlan["network"], host: string): str
   return `${lines.join("\n")}\n`;
 }
 
+/** `--add-host host-gateway`: the host's address on the default bridge, as dockerd's host-gateway-ip default. */
+export const HOST_GATEWAY = "host-gateway";
+
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+const isIp = (s: string) => IPV4.test(s) || (s.includes(":") && /^[0-9a-fA-F:.]+$/.test(s));
+
+/**
+ * An ExtraHosts entry as the docker CLI's ValidateExtraHost takes it: "host:ip" (split at the first colon, so
+ * IPv6 addresses work), "host=ip", an IP in brackets, or host-gateway. Returns [host, ip]; throws its message.
+ */
+export function parseExtraHost(v: string): [string, string] {
+  let i = v.indexOf("=");
+  if (i < 0) i = v.indexOf(":");
+  const host = i < 0 ? "" : v.slice(0, i);
+  let ip = i < 0 ? "" : v.slice(i + 1);
+  if (!host || host.includes(":")) throw invalidParameter(`bad format for add-host: ${JSON.stringify(v)}`);
+  if (ip !== HOST_GATEWAY) {
+    if (ip.length > 2 && ip.startsWith("[") && ip.endsWith("]")) ip = ip.slice(1, -1);
+    if (!isIp(ip)) throw invalidParameter(`invalid IP address in add-host: ${JSON.stringify(ip)}`);
+  }
+  return [host, ip];
+}
+
+/** A --dns value: an IP address (the docker CLI's ValidateIPAddress). */
+export function checkDnsServer(v: string): string {
+  if (!isIp(v.trim())) throw invalidParameter(`${v} is not an ip address`);
+  return v.trim();
+}
+
+/** resolv.conf with nameserver, search and options lines replaced where the container sets its own. */
+export function resolvWith(base: string, o: { servers: string[]; search: string[]; options: string[] }): string {
+  const keep = base.split("\n").filter((l) => {
+    if (!l.trim()) return false;
+    if (o.servers.length && /^\s*nameserver\s/.test(l)) return false;
+    if (o.search.length && /^\s*(search|domain)\s/.test(l)) return false;
+    return !(o.options.length && /^\s*options\s/.test(l));
+  });
+  const head = keep.filter((l) => /^\s*nameserver\s/.test(l));
+  const rest = keep.filter((l) => !/^\s*nameserver\s/.test(l));
+  return [
+    ...head,
+    ...o.servers.map((s) => `nameserver ${s}`),
+    ...(o.search.length ? [`search ${o.search.join(" ")}`] : []),
+    ...rest,
+    ...(o.options.length ? [`options ${o.options.join(" ")}`] : []),
+    "",
+  ].join("\n");
+}
+
 const KIND: Record<MountOp["kind"], string> = { fs: "M", bind: "B", mask: "m", ro: "r", link: "L", copy: "C" };
 
 /** Serializes a plan for the shim: NUL-terminated strings, a key then its values (see shim.c parse_plan). */
