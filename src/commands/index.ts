@@ -143,8 +143,11 @@ const descriptions: [string, string][] = [
 function rootHelp(): string {
   const rows = descriptions.map(([n, d]) => `  ${n.padEnd(12)}${d}`);
   const mg = Object.entries(groups).map(([n, g]) => `  ${n.padEnd(12)}${g.description}`);
-  const opts = Object.entries(globalFlags).map(([n, f]) => `  ${f.alias ? `-${f.alias}, ` : "    "}--${n}${f.type === "string" ? ` ${f.valueHint}` : ""}`.padEnd(36) + f.description);
-  return ["Usage:  bunker [OPTIONS] COMMAND", "", "A container engine in one file", "", "Commands:", ...rows, "", "Management Commands:", ...mg, "", "Global Options:", ...opts, "  -v, --version".padEnd(36) + "Print version information and quit", "", "Run 'bunker COMMAND --help' for more information on a command."].join("\n");
+  const left = Object.entries(globalFlags).map(([n, f]) => [`  ${f.alias ? `-${f.alias}, ` : "    "}--${n}${f.type === "string" ? ` ${f.valueHint}` : ""}`, f.description] as const);
+  const all = [...left, ["  -v, --version", "Print version information and quit"] as const];
+  const width = Math.max(...all.map(([l]) => l.length)) + 3;
+  const opts = all.map(([l, d]) => l.padEnd(width) + d);
+  return ["Usage:  bunker [OPTIONS] COMMAND", "", "A container engine in one file", "", "Commands:", ...rows, "", "Management Commands:", ...mg, "", "Global Options:", ...opts, "", "Run 'bunker COMMAND --help' for more information on a command."].join("\n");
 }
 
 /** Runs the CLI with argv (without the program name); resolves to the exit code. */
