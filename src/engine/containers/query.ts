@@ -11,7 +11,7 @@ import { dirSize, displayImage, matchLabels, stateName, statusOf } from "./state
 import type { ContainerRecord } from "./types.ts";
 import { containerPorts, mappingsByContainer, type PortMapping } from "../network/ports.ts";
 import { reconcileIfPending } from "../network/pending.ts";
-import { mountsByContainer, mountsOf, mountView } from "../volumes/index.ts";
+import { mountsByContainer, mountsOf, mountView } from "../volumes/mounts.ts";
 
 type Stored = ContainerRecord & { topLayer: string | null };
 

@@ -3,7 +3,6 @@
  * signalling the container. A recorded pid is trusted only while /proc/<pid>/stat's start time matches.
  */
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { constants } from "node:os";
 import { basename, join } from "node:path";
 import { conflict, invalidParameter } from "../errors.ts";
 
@@ -110,6 +109,8 @@ export function signalNumber(signal: string | number): number {
     return n;
   }
   const up = signal.toUpperCase();
+  // node:os on demand: listings read statuses and never name a signal
+  const { constants } = require("node:os") as typeof import("node:os");
   const n = (constants.signals as Record<string, number>)[up.startsWith("SIG") ? up : `SIG${up}`];
   if (n === undefined) throw invalidParameter(`Invalid signal: ${signal}`);
   return n;

@@ -137,19 +137,18 @@ const migrations = [schema, containers, networks, volumes];
 export function openDatabase(path: string): Database {
   mkdirSync(dirname(path), { recursive: true, mode: 0o710 });
   const db = new Database(path, { create: true, strict: true });
-  // WAL lets readers (ps, images) run while a writer commits; busy_timeout makes concurrent writers
-  // from other processes wait instead of failing with SQLITE_BUSY.
-  db.exec("PRAGMA busy_timeout = 10000");
-  // WAL is a property of the file, set once. Switching to it (and migrating) on a fresh data root can race
-  // with another process doing the same, and SQLite reports that as SQLITE_BUSY at once, without the busy
-  // handler: retry those steps briefly.
-  whileBusy(() => {
-    if ((db.query("PRAGMA journal_mode").get() as { journal_mode: string }).journal_mode !== "wal") db.exec("PRAGMA journal_mode = WAL");
-  });
-  db.exec("PRAGMA synchronous = NORMAL");
-  db.exec("PRAGMA foreign_keys = ON");
+  // busy_timeout makes concurrent writers from other processes wait instead of failing with SQLITE_BUSY;
+  // these three are per connection, so every open sets them (in one exec: each statement costs a prepare).
+  db.exec("PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON");
   const version = (db.query("PRAGMA user_version").get() as { user_version: number }).user_version;
+  // A migrated database is in WAL mode already (a property of the file): only a new or older one needs the
+  // switch (WAL lets readers such as ps run while a writer commits) and the migrations. Both can race with
+  // another process doing the same, which SQLite reports as SQLITE_BUSY at once, without the busy handler:
+  // retry those steps briefly.
   if (version < migrations.length) {
+    whileBusy(() => {
+      if ((db.query("PRAGMA journal_mode").get() as { journal_mode: string }).journal_mode !== "wal") db.exec("PRAGMA journal_mode = WAL");
+    });
     whileBusy(() =>
       db
         .transaction(() => {

@@ -10,6 +10,7 @@ import type { Engine } from "../engine.ts";
 import { conflict, EngineError, invalidParameter } from "../errors.ts";
 import { dirSize } from "../containers/state.ts";
 import { validateVolumeName, volumePluginMissing, type MountPoint, type MountSpec } from "./spec.ts";
+export { mountsByContainer, mountsOf, mountView } from "./mounts.ts";
 
 /** The label moby puts on the volumes it names itself (VOLUME entries, `-v /path`). */
 export const ANONYMOUS_LABEL = "com.docker.volume.anonymous";
@@ -201,19 +202,6 @@ export function volumeUsage(engine: Engine): Volume[] {
 
 // ------------------------------------------------------------------ container mounts
 
-interface MountRow {
-  container_id: string;
-  destination: string;
-  type: MountPoint["Type"];
-  volume: string | null;
-  source: string;
-  rw: number;
-  mode: string;
-  propagation: string;
-  copy_data: number;
-  create_source: number;
-  spec: string;
-}
 
 /**
  * Records a new container's mounts (its row exists already): named volumes are created if missing,
@@ -237,53 +225,6 @@ export function recordMounts(engine: Engine, containerId: string, mounts: MountP
     }
   })();
   return out;
-}
-
-/** A container's mounts, shallowest first. */
-export function mountsOf(engine: Engine, containerId: string): MountPoint[] {
-  return toMounts(engine.db.query("SELECT * FROM container_mounts WHERE container_id = ?").all(containerId) as MountRow[]);
-}
-
-/** Every container's mounts by container ID, in one query (listings). */
-export function mountsByContainer(engine: Engine): Map<string, MountPoint[]> {
-  const rows = new Map<string, MountRow[]>();
-  for (const r of engine.db.query("SELECT * FROM container_mounts").all() as MountRow[]) {
-    const list = rows.get(r.container_id);
-    if (list) list.push(r);
-    else rows.set(r.container_id, [r]);
-  }
-  return new Map([...rows].map(([id, list]) => [id, toMounts(list)]));
-}
-
-function toMounts(rows: MountRow[]): MountPoint[] {
-  const list = rows.map((r) => ({
-    Type: r.type,
-    Name: r.volume ?? "",
-    Source: r.source,
-    Destination: r.destination,
-    Driver: r.type === "volume" ? "local" : "",
-    Mode: r.mode,
-    RW: !!r.rw,
-    Propagation: r.propagation,
-    CopyData: !!r.copy_data,
-    CreateSource: !!r.create_source,
-    Spec: JSON.parse(r.spec) as MountSpec,
-  }));
-  return list.sort((a, b) => a.Destination.split("/").length - b.Destination.split("/").length || a.Destination.localeCompare(b.Destination));
-}
-
-/** A mount as inspect and ps show it (moby's types.MountPoint: a volume's Source is its data dir). */
-export function mountView(engine: Engine, m: MountPoint) {
-  return {
-    Type: m.Type,
-    ...(m.Name ? { Name: m.Name } : {}),
-    Source: m.Type === "volume" ? engine.root.volumeData(m.Name) : m.Source,
-    Destination: m.Destination,
-    ...(m.Driver ? { Driver: m.Driver } : {}),
-    Mode: m.Mode,
-    RW: m.RW,
-    Propagation: m.Propagation,
-  };
 }
 
 /** After a container's first start: its volumes are populated, later starts never copy again (moby copies at create only). */
