@@ -12,14 +12,17 @@ if (process.getuid?.() === 0 && Bun.which("iptables")) {
   });
 }
 
-/** One timed run of a command: wall time in ms and the child's peak RSS in bytes. */
+/**
+ * One timed run of a command: wall time in ms and the child's peak RSS in bytes. A synchronous spawn, as
+ * hyperfine measures: waiting on the event loop for the exit added ~1 ms of the harness's own to each run.
+ */
 export async function timed(cmd: string[], opts: { env?: Record<string, string>; cwd?: string } = {}): Promise<{ ms: number; maxRss: number }> {
+  const env = { ...process.env, ...opts.env };
   const t0 = performance.now();
-  const p = Bun.spawn(cmd, { stdout: "ignore", stderr: "pipe", env: { ...process.env, ...opts.env }, cwd: opts.cwd });
-  const code = await p.exited;
+  const p = Bun.spawnSync(cmd, { stdout: "ignore", stderr: "pipe", env, cwd: opts.cwd });
   const ms = performance.now() - t0;
-  if (code !== 0) throw new Error(`${cmd.join(" ")} exited ${code}: ${await new Response(p.stderr).text()}`);
-  return { ms, maxRss: p.resourceUsage()?.maxRSS ?? 0 }; // bytes
+  if (p.exitCode !== 0) throw new Error(`${cmd.join(" ")} exited ${p.exitCode}: ${p.stderr.toString()}`);
+  return { ms, maxRss: p.resourceUsage?.maxRSS ?? 0 }; // bytes
 }
 
 /** The median of a list. */
