@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { compare, has, timed } from "./_lib.ts";
 import { ensureTestbed, startRegistry } from "../../tests/helpers/registry.ts";
+import { purgeNetworking } from "../../tests/helpers/netcheck.ts";
 
 const requests = Number(process.argv[2] ?? 2000);
 const rounds = Number(process.argv[3] ?? 15);
@@ -166,5 +167,6 @@ try {
   daemon.kill("SIGTERM");
   await daemon.exited;
   await reg.stop();
+  purgeNetworking(dataRoot); // the data root goes: its bridge, rules and address claims with it
   rmSync(work, { recursive: true, force: true });
 }

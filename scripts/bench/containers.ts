@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { compare, has, median, timed, type Contender, sh } from "./_lib.ts";
 import { ensureTestbed, startRegistry } from "../../tests/helpers/registry.ts";
+import { purgeNetworking } from "../../tests/helpers/netcheck.ts";
 
 const rounds = Number(process.argv[2] ?? 30);
 const bunker = resolve(import.meta.dir, "../../dist/bunker");
@@ -71,5 +72,6 @@ try {
   if (left) Bun.spawnSync(B("rm", "-f", ...left.split("\n")));
   await reg.stop();
   Bun.spawnSync(["sh", "-c", `grep -o ' ${work}[^ ]*' /proc/mounts | xargs -r -n1 umount -l`]);
+  purgeNetworking(dataRoot); // the data root goes: its bridge, rules and address claims with it
   rmSync(work, { recursive: true, force: true });
 }

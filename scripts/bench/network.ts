@@ -14,6 +14,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { compare, median, timed, sh } from "./_lib.ts";
 import { ensureTestbed, startRegistry } from "../../tests/helpers/registry.ts";
+import { purgeNetworking } from "../../tests/helpers/netcheck.ts";
 
 const rounds = Number(process.argv[2] ?? 30);
 const bunker = resolve(import.meta.dir, "../../dist/bunker");
@@ -108,5 +109,6 @@ try {
   if (left) Bun.spawnSync(B("rm", "-f", ...left.split("\n")));
   Bun.spawnSync(B("network", "rm", "benchnet"));
   await reg.stop();
+  purgeNetworking(dataRoot); // the data root goes: its bridge, rules and address claims with it
   rmSync(work, { recursive: true, force: true });
 }
