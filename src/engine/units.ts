@@ -62,3 +62,37 @@ export function parseBytes(v: string): number {
   if (!m) throw invalidParameter(`invalid size: '${v}'`);
   return Math.floor(Number(m[1]) * 1024 ** " kmgtp".indexOf(m[2]!.toLowerCase() || " "));
 }
+
+/** Go's time.ParseDuration in ns, or undefined when the value is not a duration. */
+export function parseGoDuration(value: string): number | undefined {
+  let s = value;
+  let neg = false;
+  if (s[0] === "-" || s[0] === "+") {
+    neg = s[0] === "-";
+    s = s.slice(1);
+  }
+  if (s === "0") return 0;
+  if (s === "") return undefined;
+  const units: Record<string, number> = { ns: 1, us: 1e3, "µs": 1e3, "μs": 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
+  let total = 0;
+  const re = /^(\d*)(?:\.(\d*))?([^\d.]*)/;
+  while (s) {
+    const m = re.exec(s);
+    if (!m || (!m[1] && !m[2]) || !m[3]) return undefined;
+    const unit = units[m[3]];
+    if (unit === undefined) return undefined;
+    total += Number(m[1] || "0") * unit + (m[2] ? Number(`0.${m[2]}`) * unit : 0);
+    s = s.slice(m[0].length);
+  }
+  return neg ? -total : total;
+}
+
+/** A prune `until` filter as moby's GetTimestamp reads it (unix time, a Go duration back from now, or a date), in epoch ms. */
+export function pruneUntilMs(v: string): number {
+  if (/^\d+(\.\d+)?$/.test(v)) return Number(v) * 1000;
+  const d = parseGoDuration(v);
+  if (d !== undefined) return Date.now() - d / 1e6;
+  const t = Date.parse(v);
+  if (Number.isNaN(t)) throw invalidParameter(`failed to parse value as time or duration: "${v}"`);
+  return t;
+}

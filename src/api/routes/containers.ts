@@ -16,6 +16,7 @@
 import { join } from "node:path";
 import type { Engine } from "../../engine/engine.ts";
 import { conflict, EngineError, invalidParameter } from "../../engine/errors.ts";
+import { pruneUntilMs } from "../../engine/units.ts";
 import { eventsOf } from "../../engine/events.ts";
 import { monitorOf } from "../../engine/monitor.ts";
 import type { CreateOptions } from "../../engine/containers/manager.ts";
@@ -620,7 +621,7 @@ export function containerRoutes(r: Router, engine: Engine): void {
     checkFilterKeys(filters, ["label", "label!", "until"]);
     const { removeContainer } = await manager();
     const { matchLabels, dirSize, statusOf } = await import("../../engine/containers/state.ts");
-    const until = filters.until?.length ? untilMs(filters.until[0]!) : undefined;
+    const until = filters.until?.length ? pruneUntilMs(filters.until[0]!) : undefined;
     const deleted: string[] = [];
     let reclaimed = 0;
     for (const c of engine.containers.all()) {
@@ -642,16 +643,5 @@ export function containerRoutes(r: Router, engine: Engine): void {
     bus.publish("container", "prune", "", { reclaimed: String(reclaimed) });
     return json({ ContainersDeleted: deleted.length ? deleted : null, SpaceReclaimed: reclaimed });
   });
-}
-
-/** A prune `until` filter (unix time, RFC 3339 or a Go duration before now) in epoch ms. */
-function untilMs(v: string): number {
-  if (/^\d+(\.\d+)?$/.test(v)) return Number(v) * 1000;
-  const t = Date.parse(v);
-  if (!Number.isNaN(t)) return t;
-  const { parseGoDuration } = require("../../engine/containers/logs.ts") as typeof import("../../engine/containers/logs.ts");
-  const d = parseGoDuration(v);
-  if (d === undefined) throw invalidParameter(`failed to parse value as time or duration: "${v}"`);
-  return Date.now() - d / 1e6;
 }
 

@@ -31,6 +31,7 @@
  */
 import { closeSync, fstatSync, openSync, readSync, statSync } from "node:fs";
 import { CliError, EngineError } from "../errors.ts";
+import { parseGoDuration } from "../units.ts";
 
 /** One json-file record. */
 export interface LogRecord {
@@ -763,30 +764,6 @@ export function stdcopyFrames(chunks: LogChunk[]): Uint8Array {
 }
 
 // ---------------------------------------------------------------- --since / --until
-
-/** Go's time.ParseDuration in ns, or undefined when the value is not a duration. */
-export function parseGoDuration(value: string): number | undefined {
-  let s = value;
-  let neg = false;
-  if (s[0] === "-" || s[0] === "+") {
-    neg = s[0] === "-";
-    s = s.slice(1);
-  }
-  if (s === "0") return 0;
-  if (s === "") return undefined;
-  const units: Record<string, number> = { ns: 1, us: 1e3, "µs": 1e3, "μs": 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
-  let total = 0;
-  const re = /^(\d*)(?:\.(\d*))?([^\d.]*)/;
-  while (s) {
-    const m = re.exec(s);
-    if (!m || (!m[1] && !m[2]) || !m[3]) return undefined;
-    const unit = units[m[3]];
-    if (unit === undefined) return undefined;
-    total += Number(m[1] || "0") * unit + (m[2] ? Number(`0.${m[2]}`) * unit : 0);
-    s = s.slice(m[0].length);
-  }
-  return neg ? -total : total;
-}
 
 /** Go's strconv.Quote for the ASCII-ish values error messages show. */
 const goQuote = (s: string) => JSON.stringify(s);

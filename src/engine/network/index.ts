@@ -12,6 +12,7 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { randomHex } from "../random.ts";
+import { pruneUntilMs } from "../units.ts";
 import type { Engine } from "../engine.ts";
 import { EngineError, conflict, invalidParameter } from "../errors.ts";
 import type { ContainerRecord } from "../containers/types.ts";
@@ -506,7 +507,7 @@ export function pruneNetworks(engine: Engine, opts: { filters?: Record<string, s
   const { matchLabels } = require("../containers/state.ts") as typeof import("../containers/state.ts");
   const f = opts.filters ?? {};
   for (const k of Object.keys(f)) if (!["label", "label!", "until"].includes(k)) throw invalidParameter(`invalid filter '${k}'`);
-  const until = f.until?.length ? untilMs(f.until[0]!) : undefined;
+  const until = f.until?.length ? pruneUntilMs(f.until[0]!) : undefined;
   const deleted: string[] = [];
   for (const net of allNetworks(engine)) {
     if (BUILTIN.includes(net.name)) continue;
@@ -518,17 +519,6 @@ export function pruneNetworks(engine: Engine, opts: { filters?: Record<string, s
     deleted.push(net.name);
   }
   return { NetworksDeleted: deleted.length ? deleted : null };
-}
-
-/** A prune `until` (unix seconds, a date, or a Go duration back from now) in epoch ms, as moby's GetTimestamp. */
-function untilMs(v: string): number {
-  if (/^\d+(\.\d+)?$/.test(v)) return Number(v) * 1000;
-  const { parseGoDuration } = require("../containers/logs.ts") as typeof import("../containers/logs.ts");
-  const d = parseGoDuration(v);
-  if (d !== undefined) return Date.now() - d / 1e6;
-  const t = Date.parse(v);
-  if (Number.isNaN(t)) throw invalidParameter(`failed to parse value as time or duration: "${v}"`);
-  return t;
 }
 
 /** POST /networks/{id}/connect. A running container gets its interface at once. */
