@@ -20,7 +20,7 @@ import { applyEtcOptions } from "./etc.ts";
 import { parseBytes } from "../units.ts";
 import * as network from "../network/index.ts";
 import { publishAll } from "../network/ports.ts";
-import { resolveMounts, tmpfsFlags, tmpfsSpecData, type MountSpec } from "../volumes/spec.ts";
+import { resolveMounts, tmpfsFlags, tmpfsSpecData, type MountPoint, type MountSpec } from "../volumes/spec.ts";
 import { markPopulated, mountSource, mountsOf, recordMounts, removeAnonymousVolumes } from "../volumes/index.ts";
 
 /** What `create`/`run` ask for, in Docker's terms. */
@@ -143,25 +143,23 @@ export async function createContainer(engine: Engine, opts: CreateOptions): Prom
       if (opts.name !== undefined || attempt > 5 || !(e instanceof EngineError && e.kind === "conflict")) throw e;
     }
   }
-  {
-    // The endpoint (and its address) of a bridge network is recorded now and kept until removal, and so are
-    // the mounts (creating the volumes they name).
-    try {
-      network.attachAtCreate(engine, record, { aliases: opts.networkAliases, ip: opts.ipv4Address });
-      recordMounts(engine, record.id, mounts);
-    } catch (e) {
-      engine.containers.delete(record.id);
-      throw e;
-    }
-    const dir = overlayDir(engine, record);
-    // The layer dir keeps others out (0700); the upper dir's mode becomes the container's "/", which must
-    // be 0755 as in Docker's overlay2, or a non-root user in the container cannot list "/".
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    for (const d of ["diff", "work", "merged"]) mkdirSync(join(dir, d), { mode: d === "diff" ? 0o755 : 0o700 });
-    writeFileSync(join(dir, "lower"), engine.layers.diffDirs(record.topLayer).join(":"));
-    mkdirSync(record.dir, { recursive: true, mode: 0o700 });
-    writeFileSync(join(record.dir, "config.v2.json"), JSON.stringify({ ID: id, Name: `/${record.name}`, Config: config, HostConfig: hostConfig, Image: image.id, Created: new Date(record.created).toISOString() }));
+  // The endpoint (and its address) of a bridge network is recorded now and kept until removal, and so are
+  // the mounts (creating the volumes they name).
+  try {
+    network.attachAtCreate(engine, record, { aliases: opts.networkAliases, ip: opts.ipv4Address });
+    recordMounts(engine, record.id, mounts);
+  } catch (e) {
+    engine.containers.delete(record.id);
+    throw e;
   }
+  const dir = overlayDir(engine, record);
+  // The layer dir keeps others out (0700); the upper dir's mode becomes the container's "/", which must
+  // be 0755 as in Docker's overlay2, or a non-root user in the container cannot list "/".
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  for (const d of ["diff", "work", "merged"]) mkdirSync(join(dir, d), { mode: d === "diff" ? 0o755 : 0o700 });
+  writeFileSync(join(dir, "lower"), engine.layers.diffDirs(record.topLayer).join(":"));
+  mkdirSync(record.dir, { recursive: true, mode: 0o700 });
+  writeFileSync(join(record.dir, "config.v2.json"), JSON.stringify({ ID: id, Name: `/${record.name}`, Config: config, HostConfig: hostConfig, Image: image.id, Created: new Date(record.created).toISOString() }));
   engine.events.publish({ Type: "container", Action: "create", id, from: opts.image, name: record.name });
   return record;
 }
@@ -210,8 +208,8 @@ function mergeEnv(image: string[], user: string[]): string[] {
 }
 
 
-/** The runtime plan for a container's next start. */
-export async function planFor(engine: Engine, c: Stored): Promise<ContainerPlan> {
+/** The runtime plan for a container's next start (its /etc files written); `mounts` are its recorded mounts. */
+export async function planFor(engine: Engine, c: Stored, mounts: MountPoint[]): Promise<ContainerPlan> {
   const hc = c.hostConfig;
   const dir = overlayDir(engine, c);
   const log = hc.LogConfig.Config;
@@ -229,8 +227,8 @@ export async function planFor(engine: Engine, c: Stored): Promise<ContainerPlan>
     capabilities: resolveCapabilities({ capAdd: hc.CapAdd ?? undefined, capDrop: hc.CapDrop ?? undefined, privileged: hc.Privileged }),
     noNewPrivileges: nnp,
     privileged: hc.Privileged,
-      network: hc.NetworkMode === "host" ? ("host" as const) : hc.NetworkMode === "none" ? ("none" as const) : ("private" as const),
-    ...userMounts(engine, c),
+    network: hc.NetworkMode === "host" ? ("host" as const) : hc.NetworkMode === "none" ? ("none" as const) : ("private" as const),
+    ...userMounts(engine, c, mounts),
     maskedPaths: hc.Privileged ? [] : [...DEFAULT_MASKED_PATHS],
     readonlyPaths: hc.Privileged ? [] : [...DEFAULT_READONLY_PATHS],
     containerDir: c.dir,
@@ -240,14 +238,15 @@ export async function planFor(engine: Engine, c: Stored): Promise<ContainerPlan>
   };
   // Bridge networks and container:<name>: veths, published ports, DNS and /etc files (src/engine/network).
   const net = hc.NetworkMode === "host" || hc.NetworkMode === "none" ? {} : await network.networkPlan(engine, c);
-  return { ...base, ...net, env: containerEnv(base) };
+  const plan = { ...base, ...net, env: containerEnv(base) };
+  applyEtcOptions(engine, c, plan); // --add-host, --dns...: on top of what the network wrote
+  return plan;
 }
 
 
 
 /** The plan's binds (volumes and host paths) and tmpfs mounts, from the container's recorded mounts. */
-function userMounts(engine: Engine, c: Stored): Pick<ContainerPlan, "binds" | "tmpfs"> {
-  const mounts = mountsOf(engine, c.id);
+function userMounts(engine: Engine, c: Stored, mounts: MountPoint[]): Pick<ContainerPlan, "binds" | "tmpfs"> {
   const tmpfs = Object.entries(c.hostConfig.Tmpfs ?? {}).map(([target, data]) => ({ target: posix.normalize(target), ...tmpfsFlags(data) }));
   for (const m of mounts) if (m.Type === "tmpfs") tmpfs.push({ target: m.Destination, ...tmpfsFlags(tmpfsSpecData(m.Spec)) });
   const binds = mounts.filter((m) => m.Type !== "tmpfs").map((m) => ({ source: mountSource(engine, m), target: m.Destination, readonly: !m.RW, copy: m.Type === "volume" && m.CopyData }));
@@ -270,8 +269,8 @@ export async function startContainer(engine: Engine, ref: string, opts: StartOpt
   const c = engine.containers.resolve(ref);
   const st = await statusOf(c);
   if (st.running) return { pid: st.pid!, alreadyRunning: true as const };
-  const plan = await planFor(engine, c);
-  applyEtcOptions(engine, c, plan);
+  const mounts = mountsOf(engine, c.id);
+  const plan = await planFor(engine, c, mounts);
   // A stop request from an earlier stop must not suppress this run's restart policy.
   rmSync(join(c.dir, "stop-requested"), { force: true });
   try {
@@ -280,7 +279,7 @@ export async function startContainer(engine: Engine, ref: string, opts: StartOpt
     });
     if (plan.hostPorts?.length) network.networkStarted(engine, c);
     if (plan.binds.some((b) => b.copy)) markPopulated(engine, c.id);
-    for (const m of mountsOf(engine, c.id)) {
+    for (const m of mounts) {
       if (m.Type === "volume") engine.events.publish({ Type: "volume", Action: "mount", id: m.Name, attributes: { container: c.id, destination: m.Destination, driver: "local", propagation: m.Propagation, "read/write": String(m.RW) } });
     }
     engine.events.publish({ Type: "container", Action: "start", id: c.id, from: c.imageRef, name: c.name });
