@@ -3,6 +3,7 @@
  * the name as given on success, report each failure as "Error response from daemon: ..." and exit 1 if any failed.
  */
 import { EngineError } from "../engine/errors.ts";
+import { renderFormatted } from "./_output.ts";
 
 /** Runs `fn` for every argument in order; resolves to the exit code. */
 export async function forEach(args: string[], fn: (ref: string) => Promise<void | boolean>): Promise<number> {
@@ -24,7 +25,6 @@ export async function forEach(args: string[], fn: (ref: string) => Promise<void 
  * then each failure as the daemon's error; resolves to the exit code (1 if any failed).
  */
 export async function inspectEach(args: string[], get: (ref: string) => Promise<unknown>, format?: string): Promise<number> {
-  const { renderFormatted } = await import("./_output.ts");
   const found: unknown[] = [];
   const errors: string[] = [];
   for (const ref of args) {

@@ -8,7 +8,7 @@ import { mkdirSync, rmSync, statSync } from "node:fs";
 import { randomHex } from "../random.ts";
 import type { Engine } from "../engine.ts";
 import { conflict, EngineError, invalidParameter } from "../errors.ts";
-import { dirSize } from "../containers/state.ts";
+import { dirSize, matchLabels } from "../containers/state.ts";
 import { validateVolumeName, volumePluginMissing, type MountPoint, type MountSpec } from "./spec.ts";
 export { mountsByContainer, mountsOf, mountView } from "./mounts.ts";
 
@@ -112,14 +112,9 @@ export function inspectVolume(engine: Engine, name: string): Volume {
 /** Go's filters.Match: the value matches any filter as a regular expression. */
 const matchAny = (patterns: string[], value: string) => patterns.some((p) => new RegExp(p).test(value));
 
-/** Docker's label filters: `key` or `key=value`; `label!` negates. */
+/** Docker's label filters (`key` or `key=value`, as containers' and networks'); `label!` negates. */
 function labelsMatch(labels: Record<string, string> | null, want: string[] = [], not: string[] = []): boolean {
-  const l = labels ?? {};
-  const has = (f: string) => {
-    const i = f.indexOf("=");
-    return i < 0 ? f in l : l[f.slice(0, i)] === f.slice(i + 1);
-  };
-  return want.every(has) && !not.some(has);
+  return matchLabels(labels, want) && !not.some((f) => matchLabels(labels, [f]));
 }
 
 function checkFilters(filters: Record<string, string[]>, accepted: string[]) {
