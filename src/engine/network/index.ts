@@ -16,7 +16,7 @@ import { pruneUntilMs } from "../units.ts";
 import type { Engine } from "../engine.ts";
 import { EngineError, conflict, invalidParameter } from "../errors.ts";
 import type { ContainerRecord } from "../containers/types.ts";
-import type { ContainerPlan, PlanNetIf } from "../runtime/spec.ts";
+import { resolvConf, type ContainerPlan, type PlanNetIf } from "../runtime/spec.ts";
 import { readContainerStatus, processStartTime } from "../runtime/status.ts";
 import { allocate, claim, claims, cidrString, hostRoutes, ipToNum, macFor, maskOf, numToIp, parseCidr, pickSubnet, release, type Cidr } from "./ipam.ts";
 import * as host from "./host.ts";
@@ -698,7 +698,6 @@ export async function networkPlan(engine: Engine, c: Stored): Promise<Partial<Co
     const upstream = [...resolv.matchAll(/^\s*nameserver\s+(\d+\.\d+\.\d+\.\d+)\s*$/gm)].map((m) => m[1]!);
     plan.dns = { files: dnsFiles, upstream };
   } else {
-    const { resolvConf } = await import("../runtime/spec.ts");
     put("resolv.conf", resolvConf("private", resolv));
   }
   plan.hostPorts = await reservePorts(engine, c, eps);
