@@ -157,6 +157,38 @@ describe.skipIf(!root)("networks", () => {
     expect((await b.run(["network", "inspect", "neta"])).stderr).toBe("Error response from daemon: network neta not found\n");
   }, 120_000);
 
+  test("an address survives stop/start and restart; with --ip-masq the subnet is masqueraded and forwarding is on, without it not", async () => {
+    await b.ok(["network", "create", "keepnet"]);
+    await b.ok(["run", "-d", "--name", "keep", "--network", "keepnet", busybox, "sleep", "300"]);
+    const ipOf = async () => (JSON.parse(await b.ok(["inspect", "-f", "{{json .NetworkSettings.Networks}}", "keep"])) as Record<string, { IPAddress: string }>).keepnet!.IPAddress;
+    const inside = async () => (await b.ok(["exec", "keep", "ip", "-4", "-o", "addr", "show", "eth0"])).match(/inet (\S+)\//)?.[1];
+    const first = await ipOf();
+    expect(await inside()).toBe(first);
+    await b.ok(["stop", "-t", "0", "keep"]);
+    await b.ok(["start", "keep"]);
+    expect([await ipOf(), await inside()]).toEqual([first, first]);
+    await b.ok(["restart", "-t", "0", "keep"]);
+    expect([await ipOf(), await inside()]).toEqual([first, first]);
+    // This data root runs with ip-masq off (the test daemon.json): its subnet leaves unmasqueraded.
+    const subnetOf = async (x: typeof b, net: string) => JSON.parse(await x.ok(["network", "inspect", net]))[0].IPAM.Config[0].Subnet as string;
+    const masq = (subnet: string) => sh(["iptables-save", "-t", "nat"]).out.split("\n").some((l) => l.includes(`-s ${subnet} `) && l.includes("-j MASQUERADE") && l.includes(" ! -o "));
+    expect(masq(await subnetOf(b, "keepnet"))).toBe(false);
+    await b.ok(["rm", "-f", "keep"]);
+    await b.ok(["network", "rm", "keepnet"]);
+    // Another data root with --ip-masq: outbound NAT for its subnet and forwarding on, as dockerd's defaults
+    // (tests still send nothing off the machine: the preload's mangle rule drops it).
+    const m = bunkerAt(freshDataRoot(), ["--registry-mirror", reg.url, "--ip-masq=true"]);
+    try {
+      await m.ok(["network", "create", "masqnet"]);
+      await m.ok(["run", "--rm", "--network", "masqnet", busybox, "true"]);
+      expect(masq(await subnetOf(m, "masqnet"))).toBe(true);
+      expect(readFileSync("/proc/sys/net/ipv4/ip_forward", "utf8").trim()).toBe("1");
+      await m.ok(["network", "rm", "masqnet"]);
+    } finally {
+      purgeNetworking(m.dataRoot);
+    }
+  });
+
   test("start right after stop: the old veth, which the kernel removes asynchronously, is not in the way", async () => {
     await b.ok(["run", "-d", "--name", "quick", busybox, "sleep", "300"]);
     for (let i = 0; i < 25; i++) {
