@@ -189,6 +189,19 @@ describe.skipIf(!root)("networks", () => {
     }
   });
 
+  test("--bip sets the default bridge's subnet and gateway, --default-address-pool the subnets of user networks", async () => {
+    const c = bunkerAt(freshDataRoot(), ["--registry-mirror", reg.url, "--bip", "10.212.0.1/16", "--default-address-pool", "base=10.213.0.0/16,size=24"]);
+    try {
+      const ipam = async (net: string) => JSON.parse(await c.ok(["network", "inspect", net]))[0].IPAM.Config[0] as { Subnet: string; Gateway: string };
+      expect(await ipam("bridge")).toEqual({ Subnet: "10.212.0.0/16", Gateway: "10.212.0.1" });
+      await c.ok(["network", "create", "poolnet"]);
+      expect((await ipam("poolnet")).Subnet).toMatch(/^10\.213\.\d+\.0\/24$/);
+      await c.ok(["network", "rm", "poolnet"]);
+    } finally {
+      purgeNetworking(c.dataRoot);
+    }
+  });
+
   test("start right after stop: the old veth, which the kernel removes asynchronously, is not in the way", async () => {
     await b.ok(["run", "-d", "--name", "quick", busybox, "sleep", "300"]);
     for (let i = 0; i < 25; i++) {
