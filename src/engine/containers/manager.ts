@@ -18,7 +18,7 @@ import { signalContainer, signalNumber, type ContainerStatus } from "../runtime/
 import { dirSize, matchLabels, stateName, statusOf } from "./state.ts";
 import { applyEtcOptions } from "./etc.ts";
 import { parseBytes } from "../units.ts";
-import * as network from "../network/index.ts";
+import type * as Networking from "../network/index.ts";
 import { publishAll } from "../network/ports.ts";
 import { resolveMounts, tmpfsFlags, tmpfsSpecData, type MountPoint, type MountSpec } from "../volumes/spec.ts";
 import { markPopulated, mountSource, mountsOf, recordMounts, removeAnonymousVolumes } from "../volumes/index.ts";
@@ -72,13 +72,22 @@ type Stored = ContainerRecord & { topLayer: string | null };
 
 const overlayDir = (engine: Engine, c: { cacheId: string }) => engine.root.layerDir(c.cacheId);
 
+/**
+ * Networking (bridges, veths, iptables, IPAM, DNS: the engine's largest area) loads on first use, so a
+ * container on `--network none` or `host` is created, started and removed without it.
+ */
+const network = () => require("../network/index.ts") as typeof Networking;
+
+/** Whether a network mode has networking for the engine to set up: a bridge or user network, or container:<name>. */
+const hasNetworking = (mode: string) => mode !== "host" && mode !== "none";
+
 /** Creates a container from a stored image (the caller pulls first if needed). */
 export async function createContainer(engine: Engine, opts: CreateOptions): Promise<Stored> {
   const image = engine.images.resolve(opts.image);
   const ic = image.config.config ?? {};
   const id = randomHex();
   const hostConfig = buildHostConfig(opts, ic.ExposedPorts);
-  hostConfig.NetworkMode = network.validateNetworkMode(engine, hostConfig.NetworkMode);
+  if (hasNetworking(hostConfig.NetworkMode)) hostConfig.NetworkMode = network().validateNetworkMode(engine, hostConfig.NetworkMode);
   const ep = Array.isArray(opts.entrypoint) && opts.entrypoint.length === 1 ? opts.entrypoint[0]! : opts.entrypoint;
   const entrypoint = ep !== undefined ? (ep === "" || (Array.isArray(ep) && !ep.length) ? null : Array.isArray(ep) ? ep : [ep]) : (ic.Entrypoint ?? null);
   // An entrypoint given on the command line drops the image's Cmd, as Docker does.
@@ -146,7 +155,8 @@ export async function createContainer(engine: Engine, opts: CreateOptions): Prom
   // The endpoint (and its address) of a bridge network is recorded now and kept until removal, and so are
   // the mounts (creating the volumes they name).
   try {
-    network.attachAtCreate(engine, record, { aliases: opts.networkAliases, ip: opts.ipv4Address });
+    // (host and none have no endpoint, and refuse aliases: the module says so)
+    if (hasNetworking(hostConfig.NetworkMode) || opts.networkAliases?.length) network().attachAtCreate(engine, record, { aliases: opts.networkAliases, ip: opts.ipv4Address });
     recordMounts(engine, record.id, mounts);
   } catch (e) {
     engine.containers.delete(record.id);
@@ -237,7 +247,7 @@ export async function planFor(engine: Engine, c: Stored, mounts: MountPoint[]): 
     restart: { name: (hc.RestartPolicy.Name || "no") as ContainerPlan["restart"]["name"], maxRetries: hc.RestartPolicy.MaximumRetryCount || undefined },
   };
   // Bridge networks and container:<name>: veths, published ports, DNS and /etc files (src/engine/network).
-  const net = hc.NetworkMode === "host" || hc.NetworkMode === "none" ? {} : await network.networkPlan(engine, c);
+  const net = hasNetworking(hc.NetworkMode) ? await network().networkPlan(engine, c) : {};
   const plan = { ...base, ...net, env: containerEnv(base) };
   applyEtcOptions(engine, c, plan); // --add-host, --dns...: on top of what the network wrote
   return plan;
@@ -275,9 +285,9 @@ export async function startContainer(engine: Engine, ref: string, opts: StartOpt
   rmSync(join(c.dir, "stop-requested"), { force: true });
   try {
     const started = await runtimeStart(plan, opts.attach ? "attached" : "detached", { dataRoot: engine.root.root, untilRunning: opts.untilRunning, ...opts.attach }).catch((e) => {
-      throw plan.hostPorts?.length ? network.startError(engine, c, e) : e;
+      throw plan.hostPorts?.length ? network().startError(engine, c, e) : e;
     });
-    if (plan.hostPorts?.length) network.networkStarted(engine, c);
+    if (plan.hostPorts?.length) network().networkStarted(engine, c);
     if (plan.binds.some((b) => b.copy)) markPopulated(engine, c.id);
     for (const m of mounts) {
       if (m.Type === "volume") engine.events.publish({ Type: "volume", Action: "mount", id: m.Name, attributes: { container: c.id, destination: m.Destination, driver: "local", propagation: m.Propagation, "read/write": String(m.RW) } });
@@ -322,7 +332,8 @@ export async function stopContainer(engine: Engine, ref: string, opts: { timeout
     } catch {}
     if (!(await until(c, stopped, 10_000))) throw new EngineError("system", `cannot stop container: ${c.id}: tried to kill container, but did not receive an exit event`);
   }
-  network.releasePorts(engine, c.id); // Docker unpublishes at stop; the next start programs them again
+  // Docker unpublishes at stop; the next start programs them again
+  if (hasNetworking(c.hostConfig.NetworkMode)) network().releasePorts(engine, c.id);
   engine.events.publish({ Type: "container", Action: "stop", id: c.id, from: c.imageRef, name: c.name });
   return { wasRunning: true };
 }
@@ -367,7 +378,7 @@ export async function removeContainer(engine: Engine, ref: string, opts: { force
  */
 async function deleteContainerFiles(engine: Engine, c: Stored, volumes = false) {
   // Published-port rules, address claims and DNS names go first: they are found through the rows.
-  if (c.hostConfig.NetworkMode !== "host" && c.hostConfig.NetworkMode !== "none") network.containerRemoved(engine, c);
+  if (hasNetworking(c.hostConfig.NetworkMode)) network().containerRemoved(engine, c);
   const mounts = volumes ? mountsOf(engine, c.id) : [];
   engine.containers.delete(c.id); // its mount rows go with it, releasing its volumes
   engine.events.publish({ Type: "container", Action: "destroy", id: c.id, from: c.imageRef, name: c.name });
