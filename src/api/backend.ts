@@ -43,8 +43,6 @@ export interface Backend {
   pruneImages(opts: { all?: boolean; filters?: Record<string, string[]> }): Promise<{ ImagesDeleted: ImageDeleteItem[] | null; SpaceReclaimed: number }>;
   /** Pulls; progress as Docker's JSON messages; rejects with the pull's error. */
   pull(ref: string, opts: { platform?: string }, onMessage: (m: JsonMessage) => void): Promise<void>;
-  /** True when the image is stored (run's "Unable to find image locally"). */
-  hasImage(name: string): Promise<boolean>;
 
   info(): Promise<ReturnType<typeof systemInfo>>;
   version(): Promise<ReturnType<typeof systemVersion>>;

@@ -31,7 +31,6 @@ export function localBackend(engine: Engine): Backend {
       const { parsePlatform } = await import("../engine/image/types.ts");
       await pullImage(engine, ref, { platform: o.platform ? parsePlatform(o.platform) : undefined, onMessage });
     },
-    hasImage: async (name) => engine.images.lookup(name) !== undefined,
     info: async () => (await system()).systemInfo(engine),
     version: async () => (await system()).systemVersion(),
     df: async () => (await system()).systemDf(engine),

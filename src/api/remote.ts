@@ -210,11 +210,6 @@ export function remoteBackend(client: ApiClient): Backend {
         onMessage(m);
       }
     },
-    hasImage: async (name) => {
-      const res = await client.raw("GET", `/images/${name}/json`);
-      await res.arrayBuffer();
-      return res.status === 200;
-    },
     info: () => get("/info"),
     version: () => get("/version"),
     df: () => get("/system/df"),

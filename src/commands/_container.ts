@@ -9,7 +9,7 @@ import type { GlobalFlags } from "../engine/config.ts";
 import { openBackend } from "./_backend.ts";
 import type { CreateOptions } from "../engine/containers/manager.ts";
 import type { RestartPolicy } from "../engine/containers/types.ts";
-import { CliError } from "../engine/errors.ts";
+import { CliError, EngineError } from "../engine/errors.ts";
 import { parsePublish } from "../engine/network/ports.ts";
 import { parseMountFlag, parseTmpfsFlag, parseVolumeFlag, type MountSpec } from "../engine/volumes/spec.ts";
 import { checkDnsServer, parseExtraHost } from "../engine/runtime/spec.ts";
@@ -215,32 +215,38 @@ function parsePublishFlag(specs: string[]) {
 }
 
 /** Finds the image, pulling it as `docker run` does: "Unable to find image ... locally", progress on stderr. */
-export async function ensureImage(backend: Backend, image: string, opts: { pull?: string; platform?: string; quiet?: boolean }): Promise<void> {
-  const policy = opts.pull ?? "missing";
-  if (!["always", "missing", "never"].includes(policy)) throw new CliError(`invalid pull option: '${policy}': must be one of "always", "missing" or "never"`, 125);
-  const present = await backend.hasImage(image);
-  if (present && policy !== "always") return;
+/** Pulls `image` for run/create, with the pull's progress on stderr as the docker CLI shows it. */
+async function pullForCreate(backend: Backend, image: string, opts: { platform?: string; quiet?: boolean; missing: boolean }): Promise<void> {
   const { parseReference, withDefaultTag, familiarString } = await import("../engine/registry/reference.ts");
   const ref = withDefaultTag(parseReference(image));
-  if (policy === "never") {
-    const { EngineError } = await import("../engine/errors.ts");
-    throw new EngineError("notFound", `No such image: ${familiarString(ref)}`);
-  }
   const { progressRenderer } = await import("./_progress.ts");
-  if (!present) process.stderr.write(`Unable to find image '${familiarString(ref)}' locally\n`);
+  if (opts.missing) process.stderr.write(`Unable to find image '${familiarString(ref)}' locally\n`);
   const render = opts.quiet ? () => {} : progressRenderer(process.stderr, process.stderr.isTTY === true);
   await backend.pull(image, { platform: opts.platform }, render);
 }
 
+/** The engine's answer to a create whose image is not stored (other 404s, a network's, are 400s at the API). */
+const isMissingImage = (e: unknown) => e instanceof EngineError && e.kind === "notFound" && e.message.startsWith("No such image:");
+
 /**
  * What `create` does and `run` starts with, as the docker CLI's run reuses its create: options from the
- * flags, the backend, the image (pulled if missing), then the container. `attach` is what `run` attaches.
+ * flags, the backend, then the container. As in the docker CLI, --pull=missing (the default) pulls only
+ * when the create answers that the image is missing, and creates again: a stored image costs no extra
+ * lookup. `attach` is what `run` attaches.
  */
 export async function createFromFlags(flags: Record<string, any>, args: string[], global: GlobalFlags, attach?: CreateOptions["attach"], command = "run") {
+  const policy = flags.pull ?? "missing";
+  if (!["always", "missing", "never"].includes(policy)) throw new CliError(`invalid pull option: '${policy}': must be one of "always", "missing" or "never"`, 125);
   const opts = createOptionsFrom(flags, args, command);
-  const backend = await openBackend(global);
-  await ensureImage(backend, opts.image, { pull: flags.pull, platform: flags.platform, quiet: flags.quiet });
   opts.attach ??= attach;
-  const { Id: id } = await backend.createContainer(opts);
-  return { backend, id, opts };
+  const backend = await openBackend(global);
+  const pull = { platform: flags.platform, quiet: flags.quiet };
+  if (policy === "always") await pullForCreate(backend, opts.image, { ...pull, missing: false });
+  try {
+    return { backend, id: (await backend.createContainer(opts)).Id, opts };
+  } catch (e) {
+    if (policy !== "missing" || !isMissingImage(e)) throw e;
+  }
+  await pullForCreate(backend, opts.image, { ...pull, missing: true });
+  return { backend, id: (await backend.createContainer(opts)).Id, opts };
 }
