@@ -238,17 +238,21 @@ interface RawExec {
 /** An exec's state from <containerDir>/execs/<execId>.json; undefined if no such exec was ever started. */
 export function readExecStatus(containerDir: string, execId: string): ExecStatus | undefined {
   if (!/^[A-Za-z0-9_-][A-Za-z0-9_.-]*$/.test(execId)) return undefined;
-  let raw: RawExec;
-  try {
-    raw = JSON.parse(readFileSync(join(containerDir, "execs", `${execId}.json`), "utf8"));
-  } catch {
-    return undefined;
-  }
+  const read = (): RawExec | undefined => {
+    try {
+      return JSON.parse(readFileSync(join(containerDir, "execs", `${execId}.json`), "utf8"));
+    } catch {
+      return undefined;
+    }
+  };
+  // between the process's exit and the record of it, the supervisor is still alive: still running
+  const alive = (r: RawExec) => (r.pid > 0 && processStartTime(r.pid) === r.pidStart) || (r.supervisorPid > 0 && processStartTime(r.supervisorPid) === r.supervisorStart);
+  let raw = read();
+  if (!raw) return undefined;
+  // Both gone since the read: the supervisor records the exit before it exits, so a second read has it.
+  if (raw.running && !alive(raw)) raw = read() ?? raw;
   const st: ExecStatus = { running: false, pid: raw.pid || undefined, exitCode: raw.exitCode ?? undefined, error: raw.error || undefined };
   if (!raw.running) return st;
-  // between the process's exit and the record of it, the supervisor is still alive: still running
-  const procAlive = raw.pid > 0 && processStartTime(raw.pid) === raw.pidStart;
-  const supAlive = raw.supervisorPid > 0 && processStartTime(raw.supervisorPid) === raw.supervisorStart;
-  if (procAlive || supAlive) return { ...st, running: true };
+  if (alive(raw)) return { ...st, running: true };
   return { running: false, pid: raw.pid || undefined, exitCode: 255, error: "supervisor died" };
 }

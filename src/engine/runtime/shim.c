@@ -1244,6 +1244,7 @@ static void finish_run(int code, int again) {
   ST.has_exit = 1;
   now_rfc3339(ST.finished, sizeof ST.finished);
   write_status();
+  if (ST.pid > 0) waitpid(ST.pid, NULL, WNOHANG); /* recorded: the zombie can go (see reap_children) */
   char c[16];
   int n = snprintf(c, sizeof c, "%d", code);
   broadcast(3, c, n);
@@ -1673,6 +1674,27 @@ static void proxy_sleep(long long ms) {
   }
 }
 
+/*
+ * Notes the container's exit without reaping it: its pid stays a zombie until finish_run() has written the
+ * exit to status.json, so a reader that finds the record saying "running" and the pid still there (zombie
+ * or not) is right to take it as running, and never sees an exit without its code (src/engine/runtime/status.ts).
+ * Any other child (processes a guardian adopted) is reaped at once.
+ */
+static void reap_children(void) {
+  for (;;) {
+    siginfo_t si = {0};
+    if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 || si.si_pid == 0) return;
+    if (si.si_pid == ST.pid || !ST.pid) { /* !pid: adopted before S named it */
+      if (!ST.pid) waitpid(si.si_pid, NULL, 0); /* nothing names it: there is no record to keep it for */
+      M.exited = 1;
+      M.status = si.si_code == CLD_EXITED ? (si.si_status & 0xff) << 8 : si.si_status & 0x7f;
+      if (ST.pid) return; /* reaped by finish_run(), after the record */
+      continue;
+    }
+    waitpid(si.si_pid, NULL, 0);
+  }
+}
+
 /* The monitor loop, shared by S and by G after a takeover. */
 static void monitor(void) {
   long long backoff = 100;
@@ -1699,10 +1721,7 @@ static void monitor(void) {
       struct signalfd_siginfo si;
       while (read(M.sigfd, &si, sizeof si) > 0) {}
     }
-    int st;
-    pid_t p;
-    while ((p = waitpid(-1, &st, WNOHANG)) > 0)
-      if (p == ST.pid || !ST.pid) M.exited = 1, M.status = st; /* !pid: adopted before S named it */
+    reap_children();
     if (pf[1].revents & POLLIN) accept_client();
     if (pf[io0].revents) pump(M.master >= 0 ? &M.master : &M.out, 1);
     if (pf[io0 + 1].revents) pump(&M.err, 2);

@@ -34,13 +34,15 @@ interface Raw {
   error: string;
 }
 
-/** Field 22 of /proc/<pid>/stat (start time in clock ticks), or undefined if the process is gone or a zombie. */
-export function processStartTime(pid: number): number | undefined {
+/**
+ * Field 22 of /proc/<pid>/stat (start time in clock ticks), or undefined if the process is gone or, unless
+ * `zombie`, a zombie (it has exited: an orphaned supervisor may stay one while the host's init is slow).
+ */
+export function processStartTime(pid: number, opts: { zombie?: boolean } = {}): number | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    // a zombie has exited; an orphaned supervisor may stay one for a while if the host's init is slow to reap
-    return fields[0] === "Z" ? undefined : Number(fields[19]);
+    return fields[0] === "Z" && !opts.zombie ? undefined : Number(fields[19]);
   } catch {
     return undefined;
   }
@@ -76,9 +78,14 @@ function readRaw(containerDir: string): Raw | undefined {
 
 /** The container's status from its directory. Never throws for a container that was never started. */
 export function readContainerStatus(containerDir: string): ContainerStatus {
-  const raw = readRaw(containerDir);
+  let raw = readRaw(containerDir);
   if (!raw) return { running: false, restarting: false, restartCount: 0 };
-  const running = raw.running && raw.pid > 0 && processStartTime(raw.pid) === raw.pidStart;
+  // A container that exited is left a zombie until its supervisor has recorded the exit (the shim's monitor):
+  // until then it runs, as Docker's does until containerd's exit event, and no reader sees an exit without its code.
+  const live = (r: Raw) => r.running && r.pid > 0 && processStartTime(r.pid, { zombie: true }) === r.pidStart;
+  let running = live(raw);
+  // Gone, after our read maybe: its record was rewritten before it was reaped, so a second read has how it ended.
+  if (raw.running && !running) running = live((raw = readRaw(containerDir) ?? raw));
   // A running container's supervisors are alive (the guardian outlives it): a listing skips two /proc reads each.
   const supervised = running || alive(raw.supervisorPid) || alive(raw.guardianPid);
   const st: ContainerStatus = {
@@ -128,7 +135,12 @@ export function signalContainer(containerDir: string, signal: string | number, o
     if (opts.stop && st.restarting) return;
     throw conflict(`Container ${basename(containerDir)} is not running`);
   }
-  process.kill(st.pid, sig);
+  try {
+    process.kill(st.pid, sig);
+  } catch (e) {
+    // reaped since the read above: it exited, which is what a stop or kill wanted
+    if ((e as { code?: string }).code !== "ESRCH") throw e;
+  }
 }
 
 /** True if a status record exists (the container was started at least once). */
