@@ -1,9 +1,19 @@
 /**
- * Relaying a terminal to an attached container (foreground `run`, `start -a`, and later `exec`): stdin
+ * Relaying a terminal to an attached container (foreground `run`, `start -a` and `exec`): stdin
  * when -i, raw mode and resizes with -t, the detach keys (ctrl-p ctrl-q), and without a TTY the docker
  * CLI's signal proxy (SIGINT/SIGTERM/SIGHUP... forwarded to the container).
  */
 import type { Attachment } from "../engine/runtime/index.ts";
+import { stdSink, type StdSink } from "./_stdio.ts";
+
+/** An attached container's output to this process's stdout and stderr (src/commands/_stdio.ts), each chunk written as it arrives. */
+export function stdioOutput(): { onStdout(b: Uint8Array): void; onStderr(b: Uint8Array): void } {
+  const put = (sink: StdSink) => (b: Uint8Array) => {
+    sink.write(b);
+    sink.flush();
+  };
+  return { onStdout: put(stdSink(1)), onStderr: put(stdSink(2)) };
+}
 
 /** Relays until the container's process exits; resolves to its exit code (undefined if detached). */
 export async function relay(attachment: Attachment, opts: { stdin: boolean; tty: boolean; onSignal?: (sig: NodeJS.Signals) => void }): Promise<number | undefined> {

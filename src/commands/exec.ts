@@ -1,7 +1,7 @@
 /** `bunker exec`: run a command in a running container. */
 import { defineCommand } from "./_cli.ts";
 import { openBackend } from "./_backend.ts";
-import { relay } from "./_attach.ts";
+import { relay, stdioOutput } from "./_attach.ts";
 import { createOptionsFrom } from "./_container.ts";
 
 export default defineCommand({
@@ -26,7 +26,7 @@ export default defineCommand({
     const started = await backend.exec(
       args[0]!,
       { args: args.slice(1), env, cwd: flags.workdir, user: flags.user, tty: flags.tty, stdin: flags.interactive, privileged: flags.privileged, detach: flags.detach },
-      { onStdout: (b) => void process.stdout.write(b), onStderr: (b) => void process.stderr.write(b) },
+      stdioOutput(),
     );
     if (flags.detach || !started.attach) return 0;
     const code = await relay(started.attach, { stdin: !!flags.interactive, tty: !!flags.tty });

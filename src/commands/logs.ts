@@ -1,6 +1,7 @@
 /** `bunker logs`: a container's json-file log, as `docker logs` prints it. */
 import { defineCommand } from "./_cli.ts";
 import { openBackend } from "./_backend.ts";
+import { stdSink } from "./_stdio.ts";
 
 export default defineCommand({
   meta: { name: "logs", description: "Fetch the logs of a container", usage: "[OPTIONS] CONTAINER", aliases: ["bunker container logs", "bunker logs"] },
@@ -23,13 +24,13 @@ export default defineCommand({
     if (Number.isNaN(tail)) throw invalidParameter(`invalid value for "tail": strconv.Atoi: parsing "${tailArg}": invalid syntax`);
     const since = flags.since ? parseTimeArgNs(flags.since) : undefined;
     const until = flags.until ? parseTimeArgNs(flags.until) : undefined;
-    const out = Bun.stdout.writer();
-    const err = Bun.stderr.writer();
+    const out = stdSink(1);
+    const err = stdSink(2);
     for await (const batch of backend.logs(args[0]!, { tail, since, until, follow: !!flags.follow, timestamps: !!flags.timestamps })) {
       for (const chunk of batch) (chunk.stream === "stderr" ? err : out).write(chunk.data);
-      await Promise.all([out.flush(), err.flush()]);
+      out.flush();
+      err.flush();
     }
-    await Promise.all([out.end(), err.end()]);
     return 0;
   },
 });

@@ -1,7 +1,7 @@
 /** `bunker run`: create and run a new container from an image (pulled first if missing). */
 import { defineCommand } from "./_cli.ts";
 import { createFlags, createFromFlags } from "./_container.ts";
-import { relay } from "./_attach.ts";
+import { relay, stdioOutput } from "./_attach.ts";
 // The engine area this command runs in-process, loaded with the command's own chunks: a later import() from
 // src/api/local.ts costs ~1 ms more (measured on ps and run). Unused, and cheap, when a daemon answers.
 import "../engine/containers/manager.ts";
@@ -23,12 +23,7 @@ export default defineCommand({
       console.log(id);
       return 0;
     }
-    const started = await backend.startContainer(id, {
-      stdin: !!flags.interactive,
-      tty: !!flags.tty,
-      onStdout: (b) => void process.stdout.write(b),
-      onStderr: (b) => void process.stderr.write(b),
-    });
+    const started = await backend.startContainer(id, { stdin: !!flags.interactive, tty: !!flags.tty, ...stdioOutput() });
     const code = await relay(started.attach!, {
       stdin: !!flags.interactive,
       tty: !!flags.tty,

@@ -3,7 +3,7 @@ import { defineCommand } from "./_cli.ts";
 import { openBackend } from "./_backend.ts";
 import { forEach } from "./_each.ts";
 import { CliError } from "../engine/errors.ts";
-import { relay } from "./_attach.ts";
+import { relay, stdioOutput } from "./_attach.ts";
 
 export default defineCommand({
   meta: { name: "start", description: "Start one or more stopped containers", usage: "[OPTIONS] CONTAINER [CONTAINER...]", aliases: ["bunker container start", "bunker start"] },
@@ -20,7 +20,7 @@ export default defineCommand({
       const c = await backend.inspectContainer(args[0]!);
       if (c.State.Running) return 0;
       const stdin = !!flags.interactive && c.Config.OpenStdin;
-      const started = await backend.startContainer(c.Id, { stdin, tty: c.Config.Tty, onStdout: (b) => void process.stdout.write(b), onStderr: (b) => void process.stderr.write(b) });
+      const started = await backend.startContainer(c.Id, { stdin, tty: c.Config.Tty, ...stdioOutput() });
       const code = await relay(started.attach!, { stdin, tty: c.Config.Tty, onSignal: (sig) => void backend.signalContainer(c.Id, sig).catch(() => {}) });
       return code === undefined ? 0 : (code ?? (await backend.waitContainer(c.Id)));
     }
