@@ -188,6 +188,26 @@ describe.skipIf(!root)("run", () => {
     expect(bad.stderr).toContain("invalid --security-opt");
   });
 
+  test("a reader that goes away (| head): run and logs end at once, quietly, with 141 as the docker CLI (SIGPIPE)", async () => {
+    // Reads the first chunk of stdout, then closes the pipe, as `| head -1` does.
+    const headed = async (args: string[]) => {
+      const p = await b.spawn(args);
+      const reader = p.stdout.getReader();
+      const first = new TextDecoder().decode((await reader.read()).value);
+      await reader.cancel();
+      const [code, stderr] = await Promise.all([p.exited, new Response(p.stderr).text()]);
+      return { first: first.split("\n")[0], code, stderr };
+    };
+    expect(await headed(["run", "--rm", busybox, "seq", "1", "300000"])).toEqual({ first: "1", code: 141, stderr: "" });
+    const id = (await b.ok(["run", "-d", busybox, "seq", "1", "300000"])).trim();
+    await b.ok(["wait", id]);
+    expect(await headed(["logs", id])).toEqual({ first: "1", code: 141, stderr: "" });
+    await b.ok(["rm", id]);
+    // The --rm container ran on to its end, and went: with the next listing in-process, by the daemon's monitor through serve.
+    for (let i = 0; i < 100 && (await b.ok(["ps", "-aq"])).trim(); i++) await Bun.sleep(100);
+    expect((await b.ok(["ps", "-aq"])).trim()).toBe("");
+  });
+
   test("logs: --tail, -t, --since, -f until the container exits", async () => {
     const id = (await b.ok(["run", "-d", busybox, "sh", "-c", "for i in 1 2 3; do echo line$i; done; echo err >&2; sleep 1; echo late"])).trim();
     try {
