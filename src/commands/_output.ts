@@ -14,10 +14,17 @@ export function since(time: string | number | undefined, now = Date.now()): stri
 
 /** text/tabwriter with docker's settings (minwidth 10, or 20 for `top`; padding 3): cells padded, the last column not. */
 export function table(rows: string[][], minWidth = 10): string {
+  // Plain loops: a listing is interpreted code run once (src/jit.ts), where each callback is a call.
   const widths: number[] = [];
-  for (const r of rows) r.forEach((c, i) => i < r.length - 1 && (widths[i] = Math.max(widths[i] ?? 0, c.length + 3, minWidth)));
+  for (const r of rows) for (let i = 0; i < r.length - 1; i++) widths[i] = Math.max(widths[i] ?? minWidth, r[i]!.length + 3);
   // Like tabwriter, a padded cell keeps its padding even when the last cell after it is empty.
-  return rows.map((r) => r.map((c, i) => (i < r.length - 1 ? c.padEnd(widths[i]!) : c)).join("")).join("\n");
+  const lines: string[] = [];
+  for (const r of rows) {
+    let line = "";
+    for (let i = 0; i < r.length - 1; i++) line += r[i]!.padEnd(widths[i]!);
+    lines.push(line + (r[r.length - 1] ?? ""));
+  }
+  return lines.join("\n");
 }
 
 type Value = unknown;
