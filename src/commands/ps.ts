@@ -11,6 +11,7 @@ import "../engine/containers/query.ts";
 
 /** docker's stringutils.Ellipsis. */
 function ellipsis(s: string, n: number): string {
+  if (s.length <= n) return s; // no more code points than UTF-16 units: short enough, without splitting it
   const r = [...s];
   return r.length <= n ? s : `${r.slice(0, n - 1).join("")}…`;
 }
