@@ -214,8 +214,7 @@ function parsePublishFlag(specs: string[]) {
   }
 }
 
-/** Finds the image, pulling it as `docker run` does: "Unable to find image ... locally", progress on stderr. */
-/** Pulls `image` for run/create, with the pull's progress on stderr as the docker CLI shows it. */
+/** Pulls `image` for run/create as `docker run` does: "Unable to find image ... locally" when missing, progress on stderr. */
 async function pullForCreate(backend: Backend, image: string, opts: { platform?: string; quiet?: boolean; missing: boolean }): Promise<void> {
   const { parseReference, withDefaultTag, familiarString } = await import("../engine/registry/reference.ts");
   const ref = withDefaultTag(parseReference(image));
