@@ -73,3 +73,29 @@ export function sh(cmd: string[]): string {
   if (r.exitCode !== 0) throw new Error(`${cmd.join(" ")}: ${r.stderr}`);
   return r.stdout.toString().trim();
 }
+
+/** CPU time counters of the whole machine (/proc/stat's first line), in ticks. */
+function cpuTicks(): { total: number; steal: number } {
+  const f = readFileSync("/proc/stat", "utf8").split("\n", 1)[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
+  return { total: f.reduce((a, b) => a + b, 0), steal: f[7] ?? 0 };
+}
+
+/**
+ * Watches the machine while a benchmark runs: the share of CPU time the hypervisor took (steal) and the
+ * KiB read from disk (page cache refilled, e.g. after the host reclaimed it). On a shared VM both make
+ * every process here slower at times; the figures say when a run happened in such a phase.
+ */
+export function machineWatch(): () => string {
+  const t0 = cpuTicks();
+  const read0 = diskReadKiB();
+  return () => {
+    const t1 = cpuTicks();
+    const steal = t1.total > t0.total ? ((t1.steal - t0.steal) * 100) / (t1.total - t0.total) : 0;
+    return `CPU steal ${steal.toFixed(0)}%, ${((diskReadKiB() - read0) / 1024).toFixed(0)} MiB read from disk`;
+  };
+}
+
+/** KiB read from block devices since boot (/proc/vmstat pgpgin). */
+function diskReadKiB(): number {
+  return Number(/^pgpgin (\d+)$/m.exec(readFileSync("/proc/vmstat", "utf8"))?.[1] ?? 0);
+}

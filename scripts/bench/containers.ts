@@ -8,7 +8,7 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { compare, has, median, timed, type Contender, sh } from "./_lib.ts";
+import { compare, has, machineWatch, median, timed, type Contender, sh } from "./_lib.ts";
 import { ensureTestbed, startRegistry } from "../../tests/helpers/registry.ts";
 import { purgeNetworking } from "../../tests/helpers/netcheck.ts";
 
@@ -36,7 +36,9 @@ try {
     sh(["docker", "pull", "-q", image]);
     contenders.push({ name: "docker run --rm", run: () => timed(["docker", "run", "--rm", "--network", "none", image, "true"]) });
   } else console.log("(docker: no engine answers here; measured earlier on this machine: 229 ms with --network none)");
+  const runWatch = machineWatch();
   await compare("run --rm busybox true, --network none", contenders, rounds);
+  console.log(`  (machine during these rounds: ${runWatch()})`);
 
   // 20 detached containers, one after another.
   const t0 = performance.now();
@@ -59,11 +61,12 @@ try {
   // the baseline shows how fast the machine was while ps was measured.
   const ps: number[] = [];
   const bare: number[] = [];
+  const psWatch = machineWatch();
   for (let i = 0; i < 60; i++) {
     ps.push((await timed(B("ps", "-a"))).ms);
     bare.push((await timed([bunker, "--version"])).ms);
   }
-  console.log(`ps -a with 50 containers: median ${median(ps).toFixed(1)} ms (target ≤ 15 ms; docker 20 ms with 20); bunker --version in the same run: ${median(bare).toFixed(1)} ms`);
+  console.log(`ps -a with 50 containers: median ${median(ps).toFixed(1)} ms (target ≤ 15 ms; docker 20 ms with 20); bunker --version in the same run: ${median(bare).toFixed(1)} ms; machine: ${psWatch()}`);
 
   const rm = await timed(B("rm", "-f", ...ids));
   console.log(`rm -f of 20 running: ${rm.ms.toFixed(0)} ms (target ≤ 500 ms; docker 1.4 s)`);
