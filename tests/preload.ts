@@ -2,10 +2,11 @@
  * Test preload: every test process gets its own data root, Docker config dir and daemon.json under a temp
  * dir, so tests never touch /var/lib/bunker or ~/.docker and can run in parallel.
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { afterAll } from "bun:test";
 import { join } from "node:path";
+import { removeStaleClaimDirs } from "./helpers/netcheck.ts";
 
 const base = mkdtempSync(join(tmpdir(), "bunker-test-"));
 process.env.BUNKER_DATA_ROOT ??= join(base, "root");
@@ -42,15 +43,7 @@ function guardEgress() {
       if (!(sh("ip", "-br", "link", "show", "master", br).stdout ?? "").toString().trim()) sh("ip", "link", "del", br);
     }
     // Claim directories of bridges that are gone (deleted above, or with their network) hold nothing.
-    const claimsDir = "/run/bunker/ipam";
-    const present = new Set(links());
-    for (const br of existsSync(claimsDir) ? readdirSync(claimsDir) : []) {
-      if (!present.has(br)) {
-        try {
-          rmdirSync(join(claimsDir, br)); // only an empty one: a claim there is somebody's
-        } catch {}
-      }
-    }
+    removeStaleClaimDirs();
     if (!links().some((l) => /^(bunker0|bk-)/.test(l))) {
       for (const r of rules) mangle("-D", r);
       removeBunkerChains(sh);

@@ -4,7 +4,7 @@
  * /run/bunker/ipam, and the clean-up a test file runs at the end so a failed test leaves nothing either.
  */
 import { createHash } from "node:crypto";
-import { existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, readlinkSync, rmdirSync } from "node:fs";
 
 /** Runs a command synchronously; stdin optional. */
 export const sh = (cmd: string[], input?: string) => {
@@ -51,6 +51,18 @@ export const vethsOn = (bridges: string[]) =>
     }
   });
 
+/** Claim directories under /run/bunker/ipam of bridges that are gone: they hold nothing (a claim there is somebody's, and stays). */
+export function removeStaleClaimDirs(): void {
+  const claimsDir = "/run/bunker/ipam";
+  const present = new Set(readdirSync("/sys/class/net"));
+  for (const br of existsSync(claimsDir) ? readdirSync(claimsDir) : []) {
+    if (present.has(br)) continue;
+    try {
+      rmdirSync(`${claimsDir}/${br}`); // only an empty one
+    } catch {}
+  }
+}
+
 /** Polls `fn` until it holds (true) or `ms` passed (false). */
 export const until = async (fn: () => Promise<boolean> | boolean, ms = 10_000) => {
   const end = Date.now() + ms;
@@ -84,6 +96,7 @@ export function purgeNetworking(dataRoot: string): void {
     if (alias.startsWith(t)) sh(["ip", "link", "del", n]);
   }
   if (existsSync("/sys/class/net/bunker0") && vethsOn(["bunker0"]).length === 0) sh(["ip", "link", "del", "bunker0"]);
+  removeStaleClaimDirs();
   // The shared chains go once no data root has a bridge or a rule left (bunker0 may have gone before).
   if (!readdirSync("/sys/class/net").some((n) => n === "bunker0" || n.startsWith("bk-"))) {
     const left = sh(["iptables-save"]).out;
