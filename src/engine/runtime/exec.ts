@@ -246,13 +246,14 @@ export function readExecStatus(containerDir: string, execId: string): ExecStatus
     }
   };
   // between the process's exit and the record of it, the supervisor is still alive: still running
-  const alive = (r: RawExec) => (r.pid > 0 && processStartTime(r.pid) === r.pidStart) || (r.supervisorPid > 0 && processStartTime(r.supervisorPid) === r.supervisorStart);
+  const running = (r: RawExec) => r.running && ((r.pid > 0 && processStartTime(r.pid) === r.pidStart) || (r.supervisorPid > 0 && processStartTime(r.supervisorPid) === r.supervisorStart));
   let raw = read();
   if (!raw) return undefined;
+  let live = running(raw);
   // Both gone since the read: the supervisor records the exit before it exits, so a second read has it.
-  if (raw.running && !alive(raw)) raw = read() ?? raw;
+  if (raw.running && !live) live = running((raw = read() ?? raw));
   const st: ExecStatus = { running: false, pid: raw.pid || undefined, exitCode: raw.exitCode ?? undefined, error: raw.error || undefined };
   if (!raw.running) return st;
-  if (alive(raw)) return { ...st, running: true };
+  if (live) return { ...st, running: true };
   return { running: false, pid: raw.pid || undefined, exitCode: 255, error: "supervisor died" };
 }
