@@ -1,7 +1,7 @@
 /**
  * `docker logs` benchmark: a generated 100k-line json-file log in moby's exact format (mixed stdout/stderr,
  * some escapes), read end to end by a compiled Bun binary that does what the CLI's `logs` does
- * (renderLogs with outputSplit() -> writeSync to fd 1/2; the children's stdout and stderr are both
+ * (renderLogs with outputSplit() -> the CLI's stdSink on fds 1/2; the children's stdout and stderr are both
  * /dev/null here, as both are one terminal interactively, so "merged"), interleaved with `cat` of the same file (the floor: a process
  * start plus copying the bytes) and `podman logs` of a 100k-line container when podman can run one
  * offline (a busybox rootfs imported as an image); docker when its daemon answers.
@@ -49,13 +49,18 @@ try {
   const probeSrc = join(base, "probe.ts");
   writeFileSync(
     probeSrc,
-    `import { writeSync } from "node:fs";
-import { outputSplit, renderLogs } from ${JSON.stringify(join(repo, "src/engine/containers/logs.ts"))};
+    `import { outputSplit, renderLogs } from ${JSON.stringify(join(repo, "src/engine/containers/logs.ts"))};
+import { stdSink } from ${JSON.stringify(join(repo, "src/commands/_stdio.ts"))};
 const [file, ...flags] = process.argv.slice(2);
 const tail = flags.includes("--tail") ? Number(flags[flags.indexOf("--tail") + 1]) : -1;
 const split = flags.includes("--ordered") ? "ordered" : outputSplit();
-for await (const batch of renderLogs(file!, { tail, timestamps: flags.includes("-t"), split }))
-  for (const c of batch) { let o = 0; while (o < c.data.length) o += writeSync(c.stream === "stdout" ? 1 : 2, c.data, o); }
+const out = stdSink(1);
+const err = stdSink(2);
+for await (const batch of renderLogs(file!, { tail, timestamps: flags.includes("-t"), split })) {
+  for (const c of batch) (c.stream === "stderr" ? err : out).write(c.data);
+  out.flush();
+  err.flush();
+}
 `,
   );
   const probe = join(base, "logs-probe");
