@@ -212,6 +212,59 @@ describe.skipIf(!root)("networks", () => {
     await b.ok(["rm", "-f", "quick"]);
   }, 120_000);
 
+  test("the veth is down when stop or rm -f returns, so a container given a removed one's address gets its traffic at once", async () => {
+    /** One PING over a fresh connection from the host: the reply, or the connection's error. */
+    const ping = async (port: number) => {
+      let reply = "";
+      try {
+        const s = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data: (_s, d) => void (reply += d.toString()) } });
+        s.write("PING\r\n");
+        for (let i = 0; i < 100 && !reply; i++) await Bun.sleep(10);
+        s.end();
+      } catch (e) {
+        return String(e);
+      }
+      return reply;
+    };
+    const endpoint = async (name: string) => {
+      const [id, ip] = (await b.ok(["inspect", "-f", "{{.NetworkSettings.EndpointID}} {{.NetworkSettings.IPAddress}}", name])).trim().split(" ");
+      return { veth: `/sys/class/net/bk${id!.slice(0, 12)}`, ip: ip! };
+    };
+    /** Gone, or down (IFF_UP clear): the bridge forwards nothing to it. */
+    const silent = (veth: string) => {
+      try {
+        return (Number(readFileSync(`${veth}/flags`, "utf8")) & 1) === 0;
+      } catch {
+        return true;
+      }
+    };
+    const ready = async (name: string) => expect(await until(async () => (await b.run(["exec", name, "redis-cli", "ping"])).stdout === "PONG\n", 10_000)).toBe(true);
+    await b.ok(["run", "-d", "--name", "ghost0", redis]);
+    let before = await endpoint("ghost0");
+    for (let i = 1; i <= 6; i++) {
+      // Until the kernel has dismantled its namespace, a dead container's veth, if up, would answer ARP for its
+      // address with the same MAC and reset connections: the next container given the address would lose
+      // traffic to it.
+      if (i % 2) {
+        await b.ok(["stop", "-t", "0", `ghost${i - 1}`]);
+        expect(silent(before.veth)).toBe(true);
+        await b.ok(["rm", `ghost${i - 1}`]);
+      } else {
+        await b.ok(["rm", "-f", `ghost${i - 1}`]);
+        expect(silent(before.veth)).toBe(true);
+      }
+      await b.ok(["run", "-d", "--name", `ghost${i}`, "-p", "6379", redis]);
+      const now = await endpoint(`ghost${i}`);
+      expect(now.ip).toBe(before.ip); // the lowest free address: the removed container's
+      await ready(`ghost${i}`);
+      const port = Number(/:(\d+)$/.exec((await b.ok(["port", `ghost${i}`, "6379"])).trim())![1]);
+      expect(await ping(port)).toBe("+PONG\r\n");
+      before = now;
+    }
+    await b.ok(["rm", "-f", "ghost6"]);
+    expect(silent(before.veth)).toBe(true);
+  }, 120_000);
+
   test("--add-host (host-gateway too) and --dns/--dns-search/--dns-option, with and without the embedded DNS, across a restart", async () => {
     const files = "cat /etc/hosts; echo ---; cat /etc/resolv.conf";
     const etc = { "add-host": ["foo:1.2.3.4", "gw:host-gateway", "v6=::1"], dns: ["10.9.9.9"], search: ["example.test"], opt: ["ndots:2"] };
