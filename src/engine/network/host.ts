@@ -37,6 +37,28 @@ export function iptablesAvailable(): boolean {
 
 export const linkExists = (name: string) => existsSync(`/sys/class/net/${name}`);
 
+/**
+ * The ports of a bridge by the address their alias names: the shim sets a veth's alias to the address of its
+ * peer. After a container's exit the kernel dismantles its netns asynchronously, tens of ms later or more on a
+ * busy VM, and until then that veth stays on the bridge and its stack answers ARP for the address, with the
+ * same MAC, and resets connections: whoever got the address meanwhile would lose traffic to it.
+ */
+export function portAddresses(bridge: string): Map<string, string> {
+  const { readdirSync } = require("node:fs") as typeof import("node:fs");
+  const out = new Map<string, string>();
+  let ports: string[] = [];
+  try {
+    ports = readdirSync(`/sys/class/net/${bridge}/brif`);
+  } catch {
+    return out;
+  }
+  for (const port of ports) {
+    const ip = linkAlias(port);
+    if (ip) out.set(ip, port);
+  }
+  return out;
+}
+
 /** Links of a kind whose name passes `filter`, from sysfs (no spawn). */
 export function links(filter: (name: string) => boolean): string[] {
   const { readdirSync } = require("node:fs") as typeof import("node:fs");

@@ -534,12 +534,14 @@ export async function connectNetwork(engine: Engine, netRef: string, containerRe
   const st = readContainerStatus(c.dir);
   if (st.running && st.pid) {
     ensureNetworkHost(engine, net);
-    const r = (cmd: string[]) => {
-      const p = Bun.spawnSync(cmd, { stdout: "ignore", stderr: "pipe" });
+    const r = (cmd: string[], input: string) => {
+      const p = Bun.spawnSync(cmd, { stdin: new TextEncoder().encode(input), stdout: "ignore", stderr: "pipe" });
       if (p.exitCode !== 0) throw new EngineError("system", `failed to connect ${c.name} to ${net.name}: ${p.stderr.toString().trim()}`);
     };
     const peer = `eth${ep.position}`;
-    r(["ip", "link", "add", vethName(ep), "mtu", "1500", "master", net.bridge!, "up", "type", "veth", "peer", "name", peer, "address", ep.mac, "netns", String(st.pid)]);
+    // The alias names the peer's address, as the shim's veths do (host.portAddresses); `link add` ignores one.
+    const veth = vethName(ep);
+    r(["ip", "-batch", "-"], `link add ${veth} mtu 1500 master ${net.bridge!} up type veth peer name ${peer} address ${ep.mac} netns ${st.pid}\nlink set ${veth} alias ${ep.ip}\n`);
     const batch = `addr add ${ep.ip}/${parseCidr(net.subnet!).prefix} dev ${peer}\nlink set ${peer} up\n`;
     const p = Bun.spawnSync(["nsenter", "-t", String(st.pid), "-n", "ip", "-batch", "-"], { stdin: new TextEncoder().encode(batch), stderr: "pipe" });
     if (p.exitCode !== 0) throw new EngineError("system", `failed to connect ${c.name} to ${net.name}: ${p.stderr.toString().trim()}`);
@@ -565,17 +567,35 @@ export function disconnectNetwork(engine: Engine, netRef: string, containerRef: 
 
 // ------------------------------------------------------------------ endpoints
 
+/** The addresses this data root's endpoints on a network hold. */
+function endpointAddresses(engine: Engine, net: Network): Set<string> {
+  return new Set((engine.db.query("SELECT ip FROM endpoints WHERE network_id = ?").all(net.id) as { ip: string }[]).map((r) => r.ip));
+}
+
+/**
+ * What allocation skips: this data root's endpoints' addresses, and those a veth on the bridge still answers
+ * for, a dead container's until the kernel has dismantled its netns (host.portAddresses). Docker deletes the
+ * veth at stop instead; deleting one whose netns is alive waits for its references, 10-30 ms per stop here.
+ */
+function takenAddresses(engine: Engine, net: Network): Set<string> {
+  const taken = endpointAddresses(engine, net);
+  for (const ip of host.portAddresses(net.bridge!).keys()) taken.add(ip);
+  return taken;
+}
+
 function addEndpoint(engine: Engine, c: Stored, net: Network, opts: { aliases: string[]; ip?: string }): Endpoint {
   const subnet = parseCidr(net.subnet!);
   const existing = endpointsOf(engine, "container_id", c.id);
-  const used = new Set((engine.db.query("SELECT ip FROM endpoints WHERE network_id = ?").all(net.id) as { ip: string }[]).map((r) => r.ip));
   let ip: string;
   if (opts.ip) {
     if (net.name === "bridge") throw invalidParameter("user specified IP address is supported on user defined networks only");
     if ((ipToNum(opts.ip) & maskOf(subnet.prefix)) >>> 0 !== subnet.network) throw invalidParameter(`no configured subnet or ip-range contain the IP address ${opts.ip}`);
-    if (used.has(opts.ip) || !claim(net.bridge!, opts.ip, owner(engine, c.id))) throw new EngineError("forbidden", `Address already in use`);
+    if (endpointAddresses(engine, net).has(opts.ip) || !claim(net.bridge!, opts.ip, owner(engine, c.id))) throw new EngineError("forbidden", `Address already in use`);
+    // Asked for by name, so not skipped: a dead container's veth still answering for it goes now.
+    const ghost = host.portAddresses(net.bridge!).get(opts.ip);
+    if (ghost) host.deleteLinks([ghost]);
     ip = opts.ip;
-  } else ip = allocate(net.bridge!, subnet, ipToNum(net.gateway!), used, owner(engine, c.id));
+  } else ip = allocate(net.bridge!, subnet, ipToNum(net.gateway!), takenAddresses(engine, net), owner(engine, c.id));
   const ep: Endpoint = {
     id: randomHex(),
     containerId: c.id,
@@ -676,8 +696,7 @@ export async function networkPlan(engine: Engine, c: Stored): Promise<Partial<Co
     ensureNetworkHost(engine, net);
     // The address survives restarts; after a reboot the claim may be gone (or, rarely, someone else's).
     if (!claim(net.bridge, ep.ip, owner(engine, c.id))) {
-      const used = new Set((engine.db.query("SELECT ip FROM endpoints WHERE network_id = ?").all(net.id) as { ip: string }[]).map((r) => r.ip));
-      ep.ip = allocate(net.bridge, parseCidr(net.subnet!), ipToNum(net.gateway!), used, owner(engine, c.id));
+      ep.ip = allocate(net.bridge, parseCidr(net.subnet!), ipToNum(net.gateway!), takenAddresses(engine, net), owner(engine, c.id));
       ep.mac = macFor(ep.ip);
       engine.db.query("UPDATE endpoints SET ip = ?, mac = ? WHERE id = ?").run(ep.ip, ep.mac, ep.id);
       writeNames(engine, net);

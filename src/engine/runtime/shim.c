@@ -628,7 +628,9 @@ static void apply_creds(uid_t uid, gid_t gid, gid_t *groups, int ngroups) {
  * the host end enslaved to the bridge and up, the peer created directly inside the container's netns
  * under its final name) costs well under a millisecond and no process spawn, and S repeats it on every
  * restart-policy restart without the engine. The kernel destroys both ends when the netns dies, so an
- * exited container leaves no veth behind (S takes them down at the exit already: net_down). */
+ * exited container leaves no veth behind; until then (asynchronously, tens of ms after the exit) the dead
+ * netns still answers ARP for the address on the bridge. The host end's alias names that address, so
+ * the engine gives it to no other container while such a veth is there (ipam.ts, ghostAddresses). */
 
 static void nl_attr(struct nlmsghdr *h, int type, const void *data, int len) {
   struct rtattr *a = (struct rtattr *)((char *)h + NLMSG_ALIGN(h->nlmsg_len));
@@ -659,44 +661,6 @@ static int nl_talk(int nl, struct nlmsghdr *req) {
   struct nlmsghdr *h = (struct nlmsghdr *)ack;
   if (r < 0) return errno;
   return r >= (ssize_t)NLMSG_LENGTH(sizeof(struct nlmsgerr)) && h->nlmsg_type == NLMSG_ERROR ? -((struct nlmsgerr *)NLMSG_DATA(h))->error : 0;
-}
-
-/* Deletes a link by name (both ends, for a veth): 0 or an errno. */
-static int del_link(int nl, const char *name) {
-  union { struct nlmsghdr h; char buf[128]; } del;
-  memset(&del, 0, sizeof del);
-  del.h.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifinfomsg));
-  del.h.nlmsg_type = RTM_DELLINK;
-  del.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
-  ((struct ifinfomsg *)NLMSG_DATA(&del.h))->ifi_family = AF_UNSPEC;
-  nl_attr(&del.h, IFLA_IFNAME, name, strlen(name) + 1);
-  return nl_talk(nl, &del.h);
-}
-
-/* S: takes every endpoint's veth down once the container has exited, before the exit is recorded. Why:
- * the kernel dismantles a dead netns asynchronously (tens of ms, more on a busy VM), and until then its
- * veth stays on the bridge and its stack answers ARP for the container's address, with the same MAC
- * (macFor), and resets connections. A container removed in that window frees the address; a new one
- * given it at once would share the bridge with that ghost, whose ARP replies steer the bridge's
- * forwarding to the dead namespace: RSTs to the new container's clients. A port that is down gets no
- * frames and its peer sends none. Down, not deleted: deleting a veth whose netns is still alive waits
- * for its references, 10-30 ms on this VM, while this costs about as much as any netlink request. */
-static void net_down(void) {
-  int nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-  if (nl < 0) return;
-  for (int i = 0; i < P.nnetifs; i++) {
-    union { struct nlmsghdr h; char buf[128]; } req;
-    memset(&req, 0, sizeof req);
-    req.h.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifinfomsg));
-    req.h.nlmsg_type = RTM_NEWLINK; /* without NLM_F_CREATE: changes the link the name finds */
-    req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
-    struct ifinfomsg *ifi = NLMSG_DATA(&req.h);
-    ifi->ifi_family = AF_UNSPEC;
-    ifi->ifi_change = IFF_UP; /* flags 0: down */
-    nl_attr(&req.h, IFLA_IFNAME, P.netifs[i].host, strlen(P.netifs[i].host) + 1);
-    nl_talk(nl, &req.h); /* ENODEV: the netns, and the pair with it, went first */
-  }
-  close(nl);
 }
 
 /* S: creates every endpoint's veth pair for container `pid`. Returns 0, or -1 with ST.error set. */
@@ -745,7 +709,14 @@ static int net_create(pid_t pid) {
     if (err == EEXIST) {
       /* The previous run's veth (the name is this endpoint's): the kernel dismantles a dead netns
        * asynchronously, so a start right after a stop, or a quick restart, can find it still there. */
-      del_link(nl, n->host);
+      union { struct nlmsghdr h; char buf[128]; } del;
+      memset(&del, 0, sizeof del);
+      del.h.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifinfomsg));
+      del.h.nlmsg_type = RTM_DELLINK;
+      del.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+      ((struct ifinfomsg *)NLMSG_DATA(&del.h))->ifi_family = AF_UNSPEC;
+      nl_attr(&del.h, IFLA_IFNAME, n->host, strlen(n->host) + 1);
+      nl_talk(nl, &del.h);
       err = nl_talk(nl, &req.h);
     }
     if (err) {
@@ -753,6 +724,16 @@ static int net_create(pid_t pid) {
       close(nl);
       return -1;
     }
+    /* the alias names the address the peer holds (see above); the kernel takes none at creation */
+    union { struct nlmsghdr h; char buf[128]; } al;
+    memset(&al, 0, sizeof al);
+    al.h.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifinfomsg));
+    al.h.nlmsg_type = RTM_NEWLINK;
+    al.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+    ((struct ifinfomsg *)NLMSG_DATA(&al.h))->ifi_family = AF_UNSPEC;
+    nl_attr(&al.h, IFLA_IFNAME, n->host, strlen(n->host) + 1);
+    nl_attr(&al.h, IFLA_IFALIAS, n->ip, strlen(n->ip));
+    nl_talk(nl, &al.h);
   }
   close(nl);
   return 0;
@@ -1267,7 +1248,6 @@ static int should_restart(int code) {
 
 static void finish_run(int code, int again) {
   if (M.dns >= 0) close(M.dns), M.dns = -1; /* the socket pins the dead container's netns (and its veths) */
-  if (P.nnetifs) net_down();
   log_flush(1);
   log_flush(2);
   ST.running = 0;
