@@ -663,6 +663,20 @@ static int nl_talk(int nl, struct nlmsghdr *req) {
   return r >= (ssize_t)NLMSG_LENGTH(sizeof(struct nlmsgerr)) && h->nlmsg_type == NLMSG_ERROR ? -((struct nlmsgerr *)NLMSG_DATA(h))->error : 0;
 }
 
+/* One request about an existing link, by name: RTM_DELLINK, or RTM_NEWLINK without NLM_F_CREATE to set its
+ * alias (the kernel takes none when it creates a link). Returns 0 or an errno. */
+static int link_request(int nl, int type, const char *name, const char *alias) {
+  union { struct nlmsghdr h; char buf[128]; } req;
+  memset(&req, 0, sizeof req);
+  req.h.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifinfomsg));
+  req.h.nlmsg_type = type;
+  req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+  ((struct ifinfomsg *)NLMSG_DATA(&req.h))->ifi_family = AF_UNSPEC;
+  nl_attr(&req.h, IFLA_IFNAME, name, strlen(name) + 1);
+  if (alias) nl_attr(&req.h, IFLA_IFALIAS, alias, strlen(alias));
+  return nl_talk(nl, &req.h);
+}
+
 /* S: creates every endpoint's veth pair for container `pid`. Returns 0, or -1 with ST.error set. */
 static char net_error[512];
 static int net_create(pid_t pid) {
@@ -709,14 +723,7 @@ static int net_create(pid_t pid) {
     if (err == EEXIST) {
       /* The previous run's veth (the name is this endpoint's): the kernel dismantles a dead netns
        * asynchronously, so a start right after a stop, or a quick restart, can find it still there. */
-      union { struct nlmsghdr h; char buf[128]; } del;
-      memset(&del, 0, sizeof del);
-      del.h.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifinfomsg));
-      del.h.nlmsg_type = RTM_DELLINK;
-      del.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
-      ((struct ifinfomsg *)NLMSG_DATA(&del.h))->ifi_family = AF_UNSPEC;
-      nl_attr(&del.h, IFLA_IFNAME, n->host, strlen(n->host) + 1);
-      nl_talk(nl, &del.h);
+      link_request(nl, RTM_DELLINK, n->host, NULL);
       err = nl_talk(nl, &req.h);
     }
     if (err) {
@@ -724,16 +731,7 @@ static int net_create(pid_t pid) {
       close(nl);
       return -1;
     }
-    /* the alias names the address the peer holds (see above); the kernel takes none at creation */
-    union { struct nlmsghdr h; char buf[128]; } al;
-    memset(&al, 0, sizeof al);
-    al.h.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifinfomsg));
-    al.h.nlmsg_type = RTM_NEWLINK;
-    al.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
-    ((struct ifinfomsg *)NLMSG_DATA(&al.h))->ifi_family = AF_UNSPEC;
-    nl_attr(&al.h, IFLA_IFNAME, n->host, strlen(n->host) + 1);
-    nl_attr(&al.h, IFLA_IFALIAS, n->ip, strlen(n->ip));
-    nl_talk(nl, &al.h);
+    link_request(nl, RTM_NEWLINK, n->host, n->ip); /* the alias names the peer's address (see above) */
   }
   close(nl);
   return 0;
