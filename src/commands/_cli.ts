@@ -56,9 +56,48 @@ export const globalFlags: Record<string, Flag> = {
   host: { type: "string", alias: "H", description: "Daemon socket to connect to (default: in-process unless a daemon answers on /run/bunker.sock)", valueHint: "list" },
 };
 
-/** Defines a command (an identity function that gives the definition its type, as citty's does). */
+/**
+ * Defines a command (gives the definition its type, as citty's defineCommand does). A command with --format
+ * also gets the docker CLI's handling of templates: parsed before the command runs, errors reported in its words.
+ */
 export function defineCommand(cmd: Command): Command {
-  return cmd;
+  if (!cmd.flags.format) return cmd;
+  const run = cmd.run;
+  return { ...cmd, run: (inv) => runWithTemplate(cmd.meta.name, inv, run) };
+}
+
+/**
+ * How the docker CLI reports a --format template that fails (Go's text/template message after a prefix), by
+ * command name. A parse error exits 64 where the command returns cli.StatusError{StatusCode: 64}.
+ * - inspect (all kinds; cli/command/inspect/inspector.go): "template parsing error: ", 64; an execution error
+ *   is retried on the raw JSON with missingkey=error, so a missing field reads `map has no entry for key "X"`.
+ * - info (cli/command/system/info.go formatInfo): parse "template parsing error: ", 64; execution error as is.
+ * - version (system/version.go newVersionTemplate): as info, the template being named "version".
+ * - ps (container/list.go buildContainerListOptions): "failed to parse template: " / "failed to execute template: ".
+ * - the rest (formatter.Context: images, history, network ls, volume ls...): "template parsing error: ", exit 1.
+ */
+const templateErrors: Record<string, { parse: string; exec: string; parseStatus: number; name?: string; mapKeys?: boolean }> = {
+  inspect: { parse: "template parsing error: ", exec: "template parsing error: ", parseStatus: 64, mapKeys: true },
+  info: { parse: "template parsing error: ", exec: "", parseStatus: 64 },
+  version: { parse: "template parsing error: ", exec: "", parseStatus: 64, name: "version" },
+  ps: { parse: "failed to parse template: ", exec: "failed to execute template: ", parseStatus: 1 },
+};
+const formatterErrors = { parse: "template parsing error: ", exec: "template parsing error: ", parseStatus: 1 };
+
+async function runWithTemplate(name: string, inv: Invocation, run: Command["run"]): Promise<number | void> {
+  const format = inv.flags.format;
+  if (typeof format !== "string" || format === "" || format === "json") return run(inv);
+  // Loaded already by the command itself; imported here only when a template is given.
+  const [{ compileTemplate }, { TemplateError }] = await Promise.all([import("./_output.ts"), import("./_template.ts")]);
+  const report = templateErrors[name] ?? formatterErrors;
+  try {
+    compileTemplate(format); // parsed once (the tree is cached) before the command does anything, as docker's
+    return await run(inv);
+  } catch (e) {
+    if (!(e instanceof TemplateError)) throw e;
+    if (e.parse) throw new CliError(report.parse + e.text(report.name), report.parseStatus);
+    throw new CliError(report.exec + e.text(report.name, report.mapKeys), 1);
+  }
 }
 
 const see = (path: string) => `\n\nRun '${path} --help' for more information`;

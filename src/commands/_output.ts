@@ -1,9 +1,13 @@
 /**
- * Docker's output conventions: tabwriter tables, go-units sizes and durations, and the subset of Go
- * templates that users type in --format (`{{.ID}}`, `table ...`, `json`, `{{json .}}`, upper/lower/join...).
+ * Docker's output conventions: tabwriter tables, go-units sizes and durations, and --format: Go templates
+ * (`{{.ID}}`, `{{range ...}}`, `{{json .}}`: _template.ts), `table ...` with a header row, and `json`.
  */
 import { humanDuration } from "../engine/units.ts";
+import type { Node } from "./_template.ts";
 export { humanSize, binarySize, goG, humanDuration } from "../engine/units.ts";
+
+/** The template engine, loaded by the first --format: a plain listing does not pay for it. */
+const templates = () => require("./_template.ts") as typeof import("./_template.ts");
 
 /** "2 weeks ago" from an RFC 3339 time or epoch ms; "N/A" when unknown, as docker prints. */
 export function since(time: string | number | undefined, now = Date.now()): string {
@@ -28,84 +32,6 @@ export function table(rows: string[][], minWidth = 10): string {
 }
 
 type Value = unknown;
-type Fn = (...args: Value[]) => Value;
-
-const funcs: Record<string, Fn> = {
-  json: (v) => goJson(v),
-  upper: (v) => String(v).toUpperCase(),
-  lower: (v) => String(v).toLowerCase(),
-  title: (v) => String(v).replace(/\b\w/g, (c) => c.toUpperCase()),
-  join: (v, sep) => (Array.isArray(v) ? v.join(String(sep)) : String(v ?? "")),
-  split: (v, sep) => String(v).split(String(sep)),
-  truncate: (v, n) => String(v).slice(0, Number(n)),
-  pad: (v, l, r) => `${" ".repeat(Number(l))}${v}${" ".repeat(Number(r))}`,
-  index: (v, k) => (v == null ? undefined : (v as any)[k as string]),
-  len: (v) => (Array.isArray(v) || typeof v === "string" ? v.length : v && typeof v === "object" ? Object.keys(v).length : 0),
-  println: (...a) => `${a.map(goString).join(" ")}\n`,
-  print: (...a) => a.map(goString).join(""),
-  printf: (f, ...a) => {
-    let k = 0;
-    return String(f).replace(/%([-+# 0]*\d*(?:\.\d+)?)([svdqf%])/g, (_m, _w, verb) => (verb === "%" ? "%" : verb === "q" ? JSON.stringify(goString(a[k++])) : goString(a[k++])));
-  },
-};
-
-/** Go's %v for template output: maps as map[k:v], arrays as [a b], null as <no value>. */
-function goString(v: Value): string {
-  if (v === undefined) return "<no value>";
-  if (v === null) return "<nil>";
-  if (Array.isArray(v)) return `[${v.map(goString).join(" ")}]`;
-  if (typeof v === "object") {
-    return `map[${Object.keys(v as object)
-      .sort()
-      .map((k) => `${k}:${goString((v as any)[k])}`)
-      .join(" ")}]`;
-  }
-  return String(v);
-}
-
-/** encoding/json as Go templates emit it: no spaces, HTML-safe escapes. */
-function goJson(v: Value): string {
-  return JSON.stringify(v ?? null).replace(/[<>&]/g, (c) => `\\u00${c.charCodeAt(0).toString(16)}`);
-}
-
-/** Splits "a b" args respecting "quoted strings". */
-function words(s: string): string[] {
-  return s.match(/"(?:[^"\\]|\\.)*"|`[^`]*`|\S+/g) ?? [];
-}
-
-function evalWord(w: string, dot: Value): Value {
-  if (w.startsWith('"')) return JSON.parse(w);
-  if (w.startsWith("`")) return w.slice(1, -1);
-  if (/^-?\d+(\.\d+)?$/.test(w)) return Number(w);
-  if (w === ".") return dot;
-  if (w.startsWith(".")) {
-    let v: any = dot;
-    for (const part of w.slice(1).split(".")) {
-      if (v == null) return undefined;
-      if (typeof v === "object" && !(part in v)) throw new TemplateError(`can't evaluate field ${part}`);
-      v = typeof v[part] === "function" ? v[part]() : v[part];
-    }
-    return v;
-  }
-  throw new TemplateError(`function "${w}" not defined`);
-}
-
-function evalCommand(cmd: string, dot: Value, piped?: { value: Value }): Value {
-  const ws = words(cmd.trim());
-  if (!ws.length) throw new TemplateError("missing value for command");
-  const [head, ...rest] = ws;
-  const fn = funcs[head!];
-  if (fn) {
-    const args = rest.map((w) => evalWord(w, dot));
-    if (piped) args.push(piped.value);
-    return fn(...args);
-  }
-  if (rest.length || piped) throw new TemplateError(`can't give argument to non-function ${head}`);
-  return evalWord(head!, dot);
-}
-
-/** A template that failed to parse or run; docker prints it as "template parsing error: ...". */
-export class TemplateError extends Error {}
 
 /** A compiled --format template. */
 export interface Template {
@@ -114,7 +40,11 @@ export interface Template {
   render(dot: Value): string;
 }
 
-/** Compiles a Go-template subset. `headers` maps field names to column titles ("ID" → "IMAGE ID"). */
+/**
+ * Compiles a --format template (Go's text/template, parsed once: see _template.ts); "table ..." also gets a
+ * header row, each action titled by its first field: `headers` maps field names to titles ("ID" → "IMAGE ID").
+ * Throws TemplateError (Go's message) for a template that does not parse.
+ */
 export function compileTemplate(source: string, headers: Record<string, string> = {}): Template {
   let src = source;
   let isTable = false;
@@ -123,42 +53,29 @@ export function compileTemplate(source: string, headers: Record<string, string> 
     src = src.slice(5).replace(/^\s+/, "");
   }
   src = src.replace(/\\t/g, "\t").replace(/\\n/g, "\n");
-  const parts: (string | { pipeline: string[] })[] = [];
-  const re = /\{\{-?\s*(.*?)\s*-?\}\}/gs;
-  let last = 0;
-  for (let m; (m = re.exec(src)); ) {
-    parts.push(src.slice(last, m.index));
-    parts.push({ pipeline: m[1]!.split(/\|(?=(?:[^"]*"[^"]*")*[^"]*$)/) });
-    last = m.index + m[0].length;
+  const { parseTemplate, execute } = templates();
+  const tree = parseTemplate(src);
+  return { header: isTable ? headerOf(tree.root.nodes, headers) : undefined, render: (dot) => execute(tree, dot) };
+}
+
+/** The header row of a table template: its text, and for each action the title of its first field. */
+function headerOf(nodes: Node[], headers: Record<string, string>): string {
+  let out = "";
+  for (const n of nodes) {
+    if (n.k === "text") out += n.text;
+    else if (n.k === "if" || n.k === "with" || n.k === "range") out += headerOf(n.list.nodes, headers);
+    else if (n.k === "action" && !n.pipe.decl.length) {
+      const field = n.pipe.cmds[0]!.args.find((a) => a.k === "field");
+      const name = field?.k === "field" ? field.ident.join(".") : "";
+      out += headers[name] ?? name.replace(/([a-z])([A-Z])/g, "$1 $2").toUpperCase();
+    }
   }
-  parts.push(src.slice(last));
-  const render = (dot: Value) =>
-    parts
-      .map((p) => {
-        if (typeof p === "string") return p;
-        let out: { value: Value } | undefined;
-        for (const c of p.pipeline) out = { value: evalCommand(c, dot, out) };
-        const v = out!.value;
-        return typeof v === "string" ? v : goString(v);
-      })
-      .join("");
-  let header: string | undefined;
-  if (isTable) {
-    header = parts
-      .map((p) => {
-        if (typeof p === "string") return p;
-        const field = p.pipeline[0]!.trim().split(/\s+/).find((w) => w.startsWith("."));
-        const name = field?.slice(1) ?? "";
-        return headers[name] ?? name.replace(/([a-z])([A-Z])/g, "$1 $2").toUpperCase();
-      })
-      .join("");
-  }
-  return { header, render };
+  return out;
 }
 
 /** Renders rows with --format as docker does: "table ..." aligns with a header; "json" prints one object a line. */
 export function renderFormatted(format: string, rows: Value[], headers: Record<string, string> = {}): string {
-  if (format === "json") return rows.map((r) => goJson(r)).join("\n");
+  if (format === "json") return rows.map((r) => templates().goJson(r)).join("\n");
   const t = compileTemplate(format, headers);
   const lines = rows.map((r) => t.render(r));
   if (t.header === undefined) return lines.join("\n");
