@@ -54,7 +54,11 @@ describe.skipIf(!root)("published ports", () => {
     const ports = JSON.parse(await b.ok(["inspect", "-f", "{{json .NetworkSettings.Ports}}", "web"]));
     expect(ports).toEqual({ "80/tcp": [{ HostIp: "0.0.0.0", HostPort: String(port) }] });
     expect(JSON.parse(await b.ok(["inspect", "-f", "{{json .HostConfig.PortBindings}}", "web"]))).toEqual({ "80/tcp": [{ HostIp: "", HostPort: String(port) }] });
-    expect((await b.ok(["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "web"])).trim()).toMatch(/^10\.199\.\d+\.\d+$/);
+    const ip = (await b.ok(["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "web"])).trim();
+    expect(ip).toMatch(/^10\.199\.\d+\.\d+$/);
+    // The template of docker's inspect docs, and one with a variable, a map range and a comparison.
+    expect(await b.ok(["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", "web"])).toBe(`${ip}\n`);
+    expect(await b.ok(["inspect", "-f", '{{range $net, $ep := .NetworkSettings.Networks}}{{$net}} {{if eq $ep.IPAddress "' + ip + '"}}same{{end}}{{end}}', "web"])).toBe("bridge same\n");
     // A container on the same bridge reaches nginx through the published port (hairpin through the host).
     const hostIp = (await b.ok(["inspect", "-f", "{{.NetworkSettings.Gateway}}", "web"])).trim();
     const r = await b.run(["run", "--rm", busybox, "sh", "-c", `wget -q -S -O /dev/null http://${hostIp}:${port}/ 2>&1; true`]);
