@@ -49,7 +49,7 @@ try {
     return {
       id, rootfs: { lowerDirs: [lower], upperDir: join(dir, "upper"), workDir: join(dir, "work"), mergedDir: join(dir, "merged") },
       hostname: id.slice(0, 12), args, env: [], cwd: "/", user: "", tty: false, openStdin: false,
-      capabilities: resolveCapabilities({}), noNewPrivileges: false, privileged: false, network: "private", binds: [],
+      capabilities: resolveCapabilities({}), noNewPrivileges: false, seccomp: true, privileged: false, network: "private", binds: [],
       maskedPaths: [...DEFAULT_MASKED_PATHS], readonlyPaths: [...DEFAULT_READONLY_PATHS], containerDir: dir, restart: { name: "no" },
     };
   };

@@ -44,6 +44,12 @@ export default defineCommand({
         ` Plugins:`,
         `  Network: ${info.Plugins.Network.join(" ")}`,
         ` Port Forwarding: ${PORT_FORWARDING[info.PortForwarding] ?? info.PortForwarding}`,
+        // "name=seccomp,profile=builtin" as the docker CLI prints it: the name, then only its profile.
+        ...(info.SecurityOptions.length ? [" Security Options:"] : []),
+        ...info.SecurityOptions.flatMap((o: string) => {
+          const kv = Object.fromEntries(o.split(",").map((p) => p.split("=", 2) as [string, string]));
+          return [`  ${kv.name}`, ...(kv.profile ? [`   Profile: ${kv.profile}`] : [])];
+        }),
         ` Kernel Version: ${info.KernelVersion}`,
         ` Operating System: ${info.OperatingSystem}`,
         ` OSType: ${info.OSType}`,

@@ -49,6 +49,8 @@ export function systemInfo(engine: Engine) {
     // Not in Docker's /info: how published ports reach containers: "iptables" (kernel DNAT, also for 127.0.0.1
     // and hairpin), "userland-proxy" (each container's supervisor relays them), or "none" (`-p` fails).
     PortForwarding: portForwardingMode(engine),
+    // Docker's default seccomp profile, built into the shim (--security-opt seccomp=unconfined turns it off).
+    SecurityOptions: ["name=seccomp,profile=builtin"],
     CgroupDriver: "cgroupfs",
     CgroupVersion: cgroupVersion(),
     KernelVersion: release(),

@@ -188,6 +188,36 @@ describe.skipIf(!root)("run", () => {
     expect(bad.stderr).toContain("invalid --security-opt");
   });
 
+  test("Docker's default seccomp profile: no user namespace, no setns; --cap-add SYS_ADMIN, seccomp=unconfined and --privileged lift it; execs get it too", async () => {
+    const probe = async (...flags: string[]) => {
+      // unshare -U: a user namespace, where a process would hold every capability; -n needs CAP_SYS_ADMIN as well.
+      const script = "grep '^Seccomp:' /proc/self/status | tr -d '\\t'; unshare -U true 2>&1 && echo userns; nsenter -t 1 -n true 2>&1 && echo setns; true";
+      return (await b.ok(["run", "--rm", ...flags, busybox, "sh", "-c", script])).trim().split("\n");
+    };
+    const denied = await probe();
+    expect(denied[0]).toBe("Seccomp:2"); // filter mode, as in docker
+    expect(denied.slice(1).join("\n")).toMatch(/unshare.*Operation not permitted/);
+    expect(denied).not.toContain("userns");
+    expect(denied).not.toContain("setns");
+    // CAP_SYS_ADMIN opens what the profile ties to it (unshare, setns, mount...), as docker's does.
+    expect(await probe("--cap-add", "SYS_ADMIN")).toEqual(["Seccomp:2", "userns", "setns"]);
+    // Unconfined: a user namespace needs no capability, so only the filter stood in its way; setns still needs CAP_SYS_ADMIN.
+    const unconfined = await probe("--security-opt", "seccomp=unconfined");
+    expect(unconfined.slice(0, 2)).toEqual(["Seccomp:0", "userns"]);
+    expect(unconfined).not.toContain("setns");
+    expect((await probe("--privileged"))[0]).toBe("Seccomp:0");
+    expect((await probe("--security-opt", "seccomp=builtin"))[0]).toBe("Seccomp:2");
+    const custom = await b.run(["run", "--rm", "--security-opt", 'seccomp={"defaultAction":"SCMP_ACT_ALLOW"}', busybox, "true"]);
+    expect([custom.code, custom.stderr]).toEqual([125, expect.stringContaining("custom seccomp profiles are not supported")]);
+    // Everything an ordinary program needs still works (ubuntu: glibc's clone3 gets ENOSYS and falls back to clone).
+    expect((await b.ok(["run", "--rm", "ubuntu", "sh", "-c", "ls / >/dev/null & wait; echo ok"])).trim()).toBe("ok"); // through the mirror
+    // An exec gets the container's profile.
+    const id = (await b.ok(["run", "-d", busybox, "sleep", "60"])).trim();
+    expect((await b.ok(["exec", id, "grep", "^Seccomp:", "/proc/self/status"])).replace(/\s+/g, "")).toBe("Seccomp:2");
+    expect((await b.run(["exec", id, "unshare", "-U", "true"])).code).not.toBe(0);
+    await b.ok(["rm", "-f", id]);
+  });
+
   test("a reader that goes away (| head): run and logs end at once, quietly, with 141 as the docker CLI (SIGPIPE)", async () => {
     // Reads the first chunk of stdout, then closes the pipe, as `| head -1` does.
     const headed = async (args: string[]) => {

@@ -16,6 +16,7 @@ export function testPlan(id: string, dir: string, lowerDirs: string[], over: Par
     openStdin: false,
     capabilities: resolveCapabilities({}),
     noNewPrivileges: false,
+    seccomp: true,
     privileged: false,
     network: "private",
     binds: [],

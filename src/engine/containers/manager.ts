@@ -180,7 +180,9 @@ function buildHostConfig(opts: CreateOptions, exposed?: Record<string, object>):
   if (opts.autoRemove && restart.Name !== "no" && restart.Name !== "") throw invalidParameter("can't create 'AutoRemove' container with restart policy");
   const securityOpt = opts.securityOpt ?? [];
   for (const s of securityOpt) {
-    if (!/^(no-new-privileges(([:=])(true|false))?|seccomp[:=]unconfined|apparmor[:=]unconfined|label[:=]disable)$/.test(s)) throw invalidParameter(`invalid --security-opt: ${JSON.stringify(s)}`);
+    // The docker CLI sends a --security-opt seccomp=<file>'s JSON itself; the profile built into the shim is Docker's default.
+    if (/^seccomp[:=]/.test(s) && !/^seccomp[:=](unconfined|builtin)$/.test(s)) throw invalidParameter(`custom seccomp profiles are not supported: use the default profile, or --security-opt seccomp=unconfined`);
+    if (!/^(no-new-privileges(([:=])(true|false))?|seccomp[:=](unconfined|builtin)|apparmor[:=]unconfined|label[:=]disable)$/.test(s)) throw invalidParameter(`invalid --security-opt: ${JSON.stringify(s)}`);
   }
   const mode = opts.networkMode || "bridge";
   // -P: every port the image exposes gets a free host port at each start.
@@ -224,6 +226,7 @@ export async function planFor(engine: Engine, c: Stored, mounts: MountPoint[]): 
   const dir = overlayDir(engine, c);
   const log = hc.LogConfig.Config;
   const nnp = (hc.SecurityOpt ?? []).some((s) => /^no-new-privileges(([:=])true)?$/.test(s));
+  const unconfined = (hc.SecurityOpt ?? []).some((s) => /^seccomp[:=]unconfined$/.test(s));
   const base = {
     id: c.id,
     rootfs: { lowerDirs: engine.layers.diffDirs(c.topLayer), upperDir: join(dir, "diff"), workDir: join(dir, "work"), mergedDir: join(dir, "merged") },
@@ -236,6 +239,7 @@ export async function planFor(engine: Engine, c: Stored, mounts: MountPoint[]): 
     openStdin: c.config.OpenStdin,
     capabilities: resolveCapabilities({ capAdd: hc.CapAdd ?? undefined, capDrop: hc.CapDrop ?? undefined, privileged: hc.Privileged }),
     noNewPrivileges: nnp,
+    seccomp: !unconfined && !hc.Privileged,
     privileged: hc.Privileged,
     network: hc.NetworkMode === "host" ? ("host" as const) : hc.NetworkMode === "none" ? ("none" as const) : ("private" as const),
     ...userMounts(engine, c, mounts),

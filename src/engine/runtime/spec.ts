@@ -22,6 +22,8 @@ export interface ContainerPlan {
   /** Final capability names (see resolveCapabilities), with or without the CAP_ prefix. */
   capabilities: string[];
   noNewPrivileges: boolean;
+  /** Docker's default seccomp profile, for `capabilities` (off with --privileged and --security-opt seccomp=unconfined). */
+  seccomp: boolean;
   privileged: boolean;
   network: "none" | "host" | "private";
   /** User binds and volumes, shallowest first. `copy`: fill an empty volume with the image's content there first. */
@@ -291,6 +293,8 @@ export function encodePlan(plan: ContainerPlan, opts: { waitAttach: boolean; log
   for (const e of containerEnv(plan)) put("env", e);
   put("cwd", plan.cwd || "/", "user", plan.user, "tty", plan.tty ? 1 : 0, "stdin", plan.openStdin ? 1 : 0);
   put("caps", capabilityMask(plan.privileged ? ["ALL"] : plan.capabilities).toString(16), "nnp", plan.noNewPrivileges ? 1 : 0);
+  // The profile's rules depend on the capabilities: the mask travels with it, and execs reuse it as it is.
+  if (plan.seccomp && !plan.privileged) put("seccomp", capabilityMask(plan.capabilities).toString(16));
   put("net", plan.network, "wait", opts.waitAttach ? 1 : 0, "log", opts.logPath);
   if (plan.logMaxSize) put("logmax", plan.logMaxSize, "logfiles", Math.max(1, plan.logMaxFile ?? 1));
   put("restart", plan.restart.name, "retries", plan.restart.maxRetries ?? 0);
