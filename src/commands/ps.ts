@@ -1,7 +1,7 @@
 /** `bunker ps` / `container ls`: list containers with Docker's columns, filters and formats. */
 import { defineCommand } from "./_cli.ts";
 import { openBackend } from "./_backend.ts";
-import { humanSize, since, table, renderFormatted } from "./_output.ts";
+import { compileTemplate, humanSize, since, table, renderFormatted } from "./_output.ts";
 import { parseFilters } from "./_filters.ts";
 import { CliError } from "../engine/errors.ts";
 import { displayPorts } from "../engine/network/ports.ts";
@@ -14,6 +14,52 @@ function ellipsis(s: string, n: number): string {
   if (s.length <= n) return s; // no more code points than UTF-16 units: short enough, without splitting it
   const r = [...s];
   return r.length <= n ? s : `${r.slice(0, n - 1).join("")}…`;
+}
+
+type Listed = Awaited<ReturnType<Awaited<ReturnType<typeof openBackend>>["listContainers"]>>[number];
+
+/** A container with nothing in it: what ps runs a --format template on before listing. */
+const BLANK = { Id: "", Image: "", Command: "", Created: 0, Ports: [], State: "", Status: "", Names: [], Labels: {}, Mounts: [], HostConfig: { NetworkMode: "" } } as unknown as Listed;
+
+/** A listing's row: docker's formatter.ContainerContext fields, as getters (a table reads seven of them; see src/jit.ts). */
+function psRow(c: Listed, noTrunc: boolean) {
+  return {
+    get ID() {
+      return noTrunc ? c.Id : c.Id.slice(0, 12);
+    },
+    get Image() {
+      return c.Image.startsWith("sha256:") && !noTrunc ? c.Image.slice(7, 19) : c.Image;
+    },
+    get Command() {
+      return JSON.stringify(noTrunc ? c.Command : ellipsis(c.Command, 20));
+    },
+    get CreatedAt() {
+      return new Date(c.Created * 1000).toISOString().replace("T", " ").replace(/\.\d+Z$/, " +0000 UTC");
+    },
+    get RunningFor() {
+      return since(c.Created * 1000);
+    },
+    get Ports() {
+      return displayPorts(c.Ports);
+    },
+    State: c.State,
+    Status: c.Status,
+    get Size() {
+      return c.SizeRw !== undefined ? `${humanSize(c.SizeRw)} (virtual ${humanSize(c.SizeRootFs ?? 0)})` : "";
+    },
+    get Names() {
+      return c.Names.map((n) => n.slice(1)).join(",");
+    },
+    get Labels() {
+      return Object.entries(c.Labels).map(([k, v]) => `${k}=${v}`).join(",");
+    },
+    Label: (k: string) => c.Labels[k] ?? "",
+    // A volume's name, else the bind's source, each cut to 15 characters unless --no-trunc.
+    get Mounts() {
+      return (c.Mounts as { Name?: string; Source: string }[]).map((m) => (noTrunc ? (m.Name ?? m.Source) : ellipsis(m.Name ?? m.Source, 15))).join(",");
+    },
+    Networks: c.HostConfig.NetworkMode,
+  };
 }
 
 export default defineCommand({
@@ -32,47 +78,13 @@ export default defineCommand({
   async run({ flags, global }) {
     if (!/^-?\d+$/.test(flags.last)) throw new CliError(`invalid argument "${flags.last}" for "-n, --last" flag: strconv.ParseInt: parsing "${flags.last}": invalid syntax`, 125);
     const limit = flags.latest ? 1 : Number(flags.last);
-    const wantsSize = !!flags.size || (typeof flags.format === "string" && flags.format.includes(".Size"));
-    const list = await (await openBackend(global)).listContainers({ all: flags.all, limit, size: wantsSize, filters: parseFilters(flags.filter) });
     const noTrunc = !!flags["no-trunc"];
-    // Getters: the table shows seven columns, and a listing is interpreted code run once (see src/jit.ts).
-    const rows = list.map((c) => ({
-      get ID() {
-        return noTrunc ? c.Id : c.Id.slice(0, 12);
-      },
-      get Image() {
-        return c.Image.startsWith("sha256:") && !noTrunc ? c.Image.slice(7, 19) : c.Image;
-      },
-      get Command() {
-        return JSON.stringify(noTrunc ? c.Command : ellipsis(c.Command, 20));
-      },
-      get CreatedAt() {
-        return new Date(c.Created * 1000).toISOString().replace("T", " ").replace(/\.\d+Z$/, " +0000 UTC");
-      },
-      get RunningFor() {
-        return since(c.Created * 1000);
-      },
-      get Ports() {
-        return displayPorts(c.Ports);
-      },
-      State: c.State,
-      Status: c.Status,
-      get Size() {
-        return c.SizeRw !== undefined ? `${humanSize(c.SizeRw)} (virtual ${humanSize(c.SizeRootFs ?? 0)})` : "";
-      },
-      get Names() {
-        return c.Names.map((n) => n.slice(1)).join(",");
-      },
-      get Labels() {
-        return Object.entries(c.Labels).map(([k, v]) => `${k}=${v}`).join(",");
-      },
-      Label: (k: string) => c.Labels[k] ?? "",
-      // A volume's name, else the bind's source, each cut to 15 characters unless --no-trunc.
-      get Mounts() {
-        return (c.Mounts as { Name?: string; Source: string }[]).map((m) => (noTrunc ? (m.Name ?? m.Source) : ellipsis(m.Name ?? m.Source, 15))).join(",");
-      },
-      Networks: c.HostConfig.NetworkMode,
-    }));
+    // Sizes cost a walk of each upper dir: only for -s or a template that names the field.
+    const wantsSize = !!flags.size || (typeof flags.format === "string" && flags.format.includes(".Size"));
+    // As docker's ps, the template runs once on a blank row first: a bad one fails even when no container is listed.
+    if (typeof flags.format === "string" && flags.format && flags.format !== "json") compileTemplate(flags.format).render(psRow(BLANK, noTrunc));
+    const list = await (await openBackend(global)).listContainers({ all: flags.all, limit, size: wantsSize, filters: parseFilters(flags.filter) });
+    const rows = list.map((c) => psRow(c, noTrunc));
     if (flags.quiet) {
       for (const r of rows) console.log(r.ID);
       return 0;

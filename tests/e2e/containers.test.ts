@@ -336,6 +336,12 @@ describe.skipIf(!root)("lifecycle", () => {
     expect((await b.ok(["ps", "--filter", "label=k=v", "--format", "{{.Names}} {{.State}}"])).trim()).toBe("psa running");
     expect((await b.ok(["ps", "-a", "--filter", "name=ps[ac]", "--format", "{{.Names}}"])).trim().split("\n").sort()).toEqual(["psa", "psc"]);
     expect((await b.ok(["ps", "--no-trunc", "-q"])).trim()).toBe(a);
+    // Go templates as the docker CLI runs them; a bad one fails before the listing, even when nothing matches.
+    expect((await b.ok(["ps", "-a", "--filter", "name=ps", "--format", '{{if eq .State "running"}}up{{else}}{{.Names}}{{end}}'])).trim().split("\n").sort()).toEqual(["psc", "pse", "up"]);
+    const badField = await b.run(["ps", "--filter", "name=nothing-matches", "--format", "{{.Nope}}"]);
+    expect([badField.code, badField.stdout]).toEqual([1, ""]);
+    expect(badField.stderr).toStartWith('failed to execute template: template: :1:2: executing "" at <.Nope>: can\'t evaluate field Nope');
+    expect(await b.run(["ps", "--format", "{{range .}}"])).toMatchObject({ code: 1, stderr: expect.stringContaining("failed to parse template: template: :1: unexpected EOF") });
     expect((await b.ok(["ps", "-a", "--filter", `ancestor=${busybox}`, "-q"])).trim().split("\n")).toHaveLength(3);
     const status = (await b.ok(["ps", "-a", "--format", "{{.Names}}|{{.Status}}"])).trim().split("\n");
     expect(status.find((l) => l.startsWith("pse|"))).toMatch(/^pse\|Exited \(4\) .* ago$/);
