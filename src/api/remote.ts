@@ -52,6 +52,12 @@ export function createBody(o: CreateOptions): Record<string, unknown> {
       Dns: o.dns ?? [],
       DnsSearch: o.dnsSearch ?? [],
       DnsOptions: o.dnsOptions ?? [],
+      // The docker CLI sends these always, 0 for none (PidsLimit only when set).
+      Memory: o.resources?.Memory ?? 0,
+      MemorySwap: o.resources?.MemorySwap ?? 0,
+      NanoCpus: o.resources?.NanoCpus ?? 0,
+      CpuShares: o.resources?.CpuShares ?? 0,
+      ...(o.resources?.PidsLimit !== undefined ? { PidsLimit: o.resources.PidsLimit } : {}),
     },
     // Aliases and a static address belong to the endpoint on the network the container starts on.
     ...(o.networkAliases || o.ipv4Address

@@ -13,6 +13,8 @@ import { CliError, EngineError } from "../engine/errors.ts";
 import { parsePublish } from "../engine/network/ports.ts";
 import { parseMountFlag, parseTmpfsFlag, parseVolumeFlag, type MountSpec } from "../engine/volumes/spec.ts";
 import { checkDnsServer, parseExtraHost } from "../engine/runtime/spec.ts";
+import type { Resources } from "../engine/runtime/cgroups.ts";
+import { parseBytes } from "../engine/units.ts";
 
 /** Flags of `run` and `create` (Docker's names and shorthands). */
 export const createFlags: Record<string, Flag> = {
@@ -20,6 +22,8 @@ export const createFlags: Record<string, Flag> = {
   attach: { type: "string", alias: "a", multiple: true, description: "Attach to STDIN, STDOUT or STDERR", valueHint: "list" },
   "cap-add": { type: "string", multiple: true, description: "Add Linux capabilities", valueHint: "list" },
   "cap-drop": { type: "string", multiple: true, description: "Drop Linux capabilities", valueHint: "list" },
+  "cpu-shares": { type: "string", alias: "c", description: "CPU shares (relative weight)", valueHint: "int" },
+  cpus: { type: "string", description: "Number of CPUs", valueHint: "decimal" },
   entrypoint: { type: "string", description: "Overwrite the default ENTRYPOINT of the image", valueHint: "string" },
   env: { type: "string", alias: "e", multiple: true, description: "Set environment variables", valueHint: "list" },
   dns: { type: "string", multiple: true, description: "Set custom DNS servers", valueHint: "list" },
@@ -33,7 +37,10 @@ export const createFlags: Record<string, Flag> = {
   "label-file": { type: "string", multiple: true, description: "Read in a line delimited file of labels", valueHint: "list" },
   "log-driver": { type: "string", description: "Logging driver for the container", valueHint: "string" },
   "log-opt": { type: "string", multiple: true, description: "Log driver options", valueHint: "list" },
+  memory: { type: "string", alias: "m", description: "Memory limit", valueHint: "bytes" },
+  "memory-swap": { type: "string", description: "Swap limit equal to memory plus swap: '-1' to enable unlimited swap", valueHint: "bytes" },
   mount: { type: "string", multiple: true, description: "Attach a filesystem mount to the container", valueHint: "mount" },
+  "pids-limit": { type: "string", description: "Tune container pids limit (set -1 for unlimited)", valueHint: "int" },
   name: { type: "string", description: "Assign a name to the container", valueHint: "string" },
   network: { type: "string", description: "Connect a container to a network", valueHint: "network" },
   "network-alias": { type: "string", multiple: true, description: "Add network-scoped alias for the container", valueHint: "list" },
@@ -182,7 +189,37 @@ export function createOptionsFrom(flags: Record<string, any>, args: string[], co
     stopTimeout: flags["stop-timeout"] !== undefined ? Number(flags["stop-timeout"]) : undefined,
     ...mountOptionsFrom(flags, command),
     ...etcOptionsFrom(flags),
+    resources: resourcesFrom(flags),
   };
+}
+
+/** -m, --memory-swap, --cpus, -c, --pids-limit parsed as the docker CLI's flag types (MemBytes, NanoCPUs, int64). */
+function resourcesFrom(flags: Record<string, any>): Resources | undefined {
+  const bad = (flag: string, v: string, why: string) => new CliError(`invalid argument "${v}" for "${flag}" flag: ${why}`, 125);
+  const bytes = (flag: string, v: string | undefined, allowUnlimited = false) => {
+    if (v === undefined || v === "") return undefined;
+    if (allowUnlimited && v === "-1") return -1;
+    try {
+      return parseBytes(v);
+    } catch {
+      throw bad(flag, v, `invalid size: '${v}'`);
+    }
+  };
+  const int = (flag: string, v: string | undefined) => {
+    if (v === undefined) return undefined;
+    if (!/^[-+]?\d+$/.test(v)) throw bad(flag, v, `strconv.ParseInt: parsing "${v}": invalid syntax`);
+    return Number(v);
+  };
+  const cpus = flags.cpus as string | undefined;
+  if (cpus !== undefined && !/^\d*\.?\d+$/.test(cpus)) throw bad("--cpus", cpus, `failed to parse ${cpus} as a rational number`);
+  const r: Resources = {
+    Memory: bytes("-m, --memory", flags.memory),
+    MemorySwap: bytes("--memory-swap", flags["memory-swap"], true),
+    NanoCpus: cpus !== undefined ? Math.round(Number(cpus) * 1e9) : undefined,
+    CpuShares: int("-c, --cpu-shares", flags["cpu-shares"]),
+    PidsLimit: int("--pids-limit", flags["pids-limit"]),
+  };
+  return Object.values(r).some((v) => v !== undefined) ? r : undefined;
 }
 
 /** --add-host and --dns* checked as the docker CLI's flag validators do (a bad value is a flag error, 125). */

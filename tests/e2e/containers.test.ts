@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { bunkerAt, freshDataRoot } from "../helpers/bunker.ts";
 import { ensureTestbed, startRegistry, type Registry } from "../helpers/registry.ts";
 import { treeListing } from "../helpers/oracle.ts";
@@ -216,6 +216,43 @@ describe.skipIf(!root)("run", () => {
     expect((await b.ok(["exec", id, "grep", "^Seccomp:", "/proc/self/status"])).replace(/\s+/g, "")).toBe("Seccomp:2");
     expect((await b.run(["exec", id, "unshare", "-U", "true"])).code).not.toBe(0);
     await b.ok(["rm", "-f", id]);
+  });
+
+  test("resource limits: -m, --memory-swap, --cpus, -c, --pids-limit land in the container's cgroups (execs too) and hold; Docker's errors", async () => {
+    const id = (await b.ok(["run", "-d", "-m", "64m", "--memory-swap", "96m", "--cpus", "0.5", "-c", "512", "--pids-limit", "20", busybox, "sleep", "60"])).trim();
+    expect(JSON.parse(await inspect(id, "{{json .HostConfig}}"))).toMatchObject({ Memory: 67108864, MemorySwap: 100663296, NanoCpus: 500000000, CpuShares: 512, PidsLimit: 20 });
+    // What the kernel enforces, read on the host in the cgroups the container's init is in.
+    const pid = Number(await inspect(id, "{{.State.Pid}}"));
+    const paths = Object.fromEntries(readFileSync(`/proc/${pid}/cgroup`, "utf8").trim().split("\n").map((l) => [l.split(":")[1]!, l.split(":")[2]!]));
+    const v2 = existsSync("/sys/fs/cgroup/cgroup.controllers");
+    const read = (controller: string, file: string) => readFileSync(v2 ? `/sys/fs/cgroup${paths[""]}/${file}` : `/sys/fs/cgroup/${controller}${paths[controller]}/${file}`, "utf8").trim();
+    if (v2) {
+      expect([read("", "memory.max"), read("", "cpu.max"), read("", "pids.max")]).toEqual(["67108864", "50000 100000", "20"]);
+    } else {
+      expect([read("memory", "memory.limit_in_bytes"), read("cpu", "cpu.cfs_quota_us"), read("cpu", "cpu.cfs_period_us"), read("cpu", "cpu.shares"), read("pids", "pids.max")]).toEqual(["67108864", "50000", "100000", "512", "20"]);
+    }
+    const dirs = v2 ? [`/sys/fs/cgroup${paths[""]}`] : ["memory", "cpu", "pids"].map((c) => `/sys/fs/cgroup/${c}${paths[c]}`);
+    for (const d of dirs) expect(d).toEndWith(`/bunker/${id}`);
+    // An exec joins them: 20 processes at most, so a shell cannot start 40 more.
+    expect(await b.ok(["exec", id, "cat", "/proc/self/cgroup"])).toContain(`/bunker/${id}`);
+    const forks = await b.run(["exec", id, "sh", "-c", "for i in $(seq 40); do sleep 5 & done; wait"]);
+    expect(forks.stderr).toContain("can't fork");
+    await b.ok(["rm", "-f", id]);
+    for (const d of dirs) expect([existsSync(d), existsSync(dirname(d))]).toEqual([false, false]); // "bunker" too, with its last one
+    // Memory: a 64 MiB buffer in a 16 MiB container (no swap) is killed by the kernel's OOM killer, 137.
+    expect((await b.run(["run", "--rm", "-m", "16m", "--memory-swap", "16m", busybox, "dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"])).code).toBe(137);
+    expect((await b.run(["run", "--rm", "-m", "64m", busybox, "dd", "if=/dev/zero", "of=/dev/null", "bs=8M", "count=1"])).code).toBe(0);
+    // Docker's messages: the daemon's checks (125) and the CLI's flag parsing (125).
+    const err = async (...flags: string[]) => {
+      const r = await b.run(["run", "--rm", ...flags, busybox, "true"]);
+      return [r.code, r.stderr.split("\n")[0]];
+    };
+    expect(await err("-m", "1m")).toEqual([125, expect.stringContaining("Minimum memory limit allowed is 6MB")]);
+    expect(await err("-m", "64m", "--memory-swap", "32m")).toEqual([125, expect.stringContaining("Minimum memoryswap limit should be larger than memory limit, see usage")]);
+    const ncpu = navigator.hardwareConcurrency;
+    expect(await err("--cpus", "99")).toEqual([125, expect.stringContaining(`Range of CPUs is from 0.01 to ${ncpu}.00, as there are only ${ncpu} CPUs available`)]);
+    expect(await err("-m", "lots")).toEqual([125, `invalid argument "lots" for "-m, --memory" flag: invalid size: 'lots'`]);
+    expect(await err("--pids-limit", "x")).toEqual([125, `invalid argument "x" for "--pids-limit" flag: strconv.ParseInt: parsing "x": invalid syntax`]);
   });
 
   test("a reader that goes away (| head): run and logs end at once, quietly, with 141 as the docker CLI (SIGPIPE)", async () => {

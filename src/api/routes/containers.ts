@@ -115,7 +115,19 @@ interface CreateBody {
     Dns?: unknown;
     DnsSearch?: unknown;
     DnsOptions?: unknown;
+    Memory?: unknown;
+    MemorySwap?: unknown;
+    NanoCpus?: unknown;
+    CpuShares?: unknown;
+    PidsLimit?: unknown;
   } | null;
+}
+
+/** An int64 field of the body (null or absent: undefined), or Go's decoding error. */
+function int64(v: unknown, field: string): number | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== "number" || !Number.isInteger(v)) throw invalidParameter(`json: cannot unmarshal ${typeof v} into Go struct field ${field} of type int64`);
+  return v;
 }
 
 /** CreateOptions from a create request, and the warnings moby would not give but bunker owes (ignored options). */
@@ -165,6 +177,13 @@ export function createOptionsOf(body: CreateBody, name: string | undefined): { o
     dns: strslice(hc.Dns, "HostConfig.Dns"),
     dnsSearch: strslice(hc.DnsSearch, "HostConfig.DnsSearch"),
     dnsOptions: strslice(hc.DnsOptions, "HostConfig.DnsOptions"),
+    resources: {
+      Memory: int64(hc.Memory, "HostConfig.Memory"),
+      MemorySwap: int64(hc.MemorySwap, "HostConfig.MemorySwap"),
+      NanoCpus: int64(hc.NanoCpus, "HostConfig.NanoCpus"),
+      CpuShares: int64(hc.CpuShares, "HostConfig.CpuShares"),
+      PidsLimit: int64(hc.PidsLimit, "HostConfig.PidsLimit"),
+    },
   };
   return { opts, warnings };
 }

@@ -14,6 +14,7 @@ import type { ContainerConfig, ContainerRecord, HostConfig, RestartPolicy } from
 import { randomName, validateName } from "./names.ts";
 import { resolveCapabilities, DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, containerEnv, checkDnsServer, parseExtraHost, type ContainerPlan } from "../runtime/spec.ts";
 import { startContainer as runtimeStart } from "../runtime/start.ts";
+import { applyResources, hasLimits, removeResources, type Resources } from "../runtime/cgroups.ts";
 import { signalContainer, signalNumber, type ContainerStatus } from "../runtime/status.ts";
 import { dirSize, matchLabels, stateName, statusOf } from "./state.ts";
 import { applyEtcOptions } from "./etc.ts";
@@ -66,6 +67,8 @@ export interface CreateOptions {
   dns?: string[];
   dnsSearch?: string[];
   dnsOptions?: string[];
+  /** -m, --memory-swap, --cpus, --cpu-shares, --pids-limit (HostConfig.Memory, MemorySwap, NanoCpus, CpuShares, PidsLimit). */
+  resources?: Resources;
 }
 
 type Stored = ContainerRecord & { topLayer: string | null };
@@ -184,6 +187,7 @@ function buildHostConfig(opts: CreateOptions, exposed?: Record<string, object>):
     if (/^seccomp[:=]/.test(s) && !/^seccomp[:=](unconfined|builtin)$/.test(s)) throw invalidParameter(`custom seccomp profiles are not supported: use the default profile, or --security-opt seccomp=unconfined`);
     if (!/^(no-new-privileges(([:=])(true|false))?|seccomp[:=](unconfined|builtin)|apparmor[:=]unconfined|label[:=]disable)$/.test(s)) throw invalidParameter(`invalid --security-opt: ${JSON.stringify(s)}`);
   }
+  const resources = checkResources(opts.resources ?? {});
   const mode = opts.networkMode || "bridge";
   // -P: every port the image exposes gets a free host port at each start.
   const ports = opts.publishAll ? publishAll(exposed, { ...(opts.portBindings ?? {}) }) : (opts.portBindings ?? {});
@@ -209,7 +213,24 @@ function buildHostConfig(opts: CreateOptions, exposed?: Record<string, object>):
     Dns: (opts.dns ?? []).map(checkDnsServer),
     DnsSearch: opts.dnsSearch ?? [],
     DnsOptions: opts.dnsOptions ?? [],
+    ...resources,
   };
+}
+
+/** moby's checks of the limits it enforces (daemon_unix.go verifyPlatformContainerResources), with its messages. */
+function checkResources(r: Resources): Required<Resources> {
+  const memory = r.Memory ?? 0;
+  const swap = r.MemorySwap ?? 0;
+  if (memory > 0 && memory < 6 * 1024 * 1024) throw invalidParameter("Minimum memory limit allowed is 6MB");
+  if (swap > 0 && memory === 0) throw invalidParameter("You should always set the Memory limit when using Memoryswap limit, see usage");
+  if (swap > 0 && swap < memory) throw invalidParameter("Minimum memoryswap limit should be larger than memory limit, see usage");
+  const ncpu = navigator.hardwareConcurrency;
+  const nano = r.NanoCpus ?? 0;
+  if (nano < 0 || nano > ncpu * 1e9) throw invalidParameter(`Range of CPUs is from 0.01 to ${ncpu}.00, as there are only ${ncpu} CPUs available`);
+  if ((r.CpuShares ?? 0) < 0) throw invalidParameter("invalid CPU shares: must be positive");
+  // docker: 0 and -1 both mean unlimited, kept as null (what inspect shows)
+  const pids = r.PidsLimit && r.PidsLimit > 0 ? r.PidsLimit : null;
+  return { Memory: memory, MemorySwap: swap, NanoCpus: nano, CpuShares: r.CpuShares ?? 0, PidsLimit: pids };
 }
 
 /** Image env, then the user's (-e) overriding by key. */
@@ -240,6 +261,7 @@ export async function planFor(engine: Engine, c: Stored, mounts: MountPoint[]): 
     capabilities: resolveCapabilities({ capAdd: hc.CapAdd ?? undefined, capDrop: hc.CapDrop ?? undefined, privileged: hc.Privileged }),
     noNewPrivileges: nnp,
     seccomp: !unconfined && !hc.Privileged,
+    cgroupProcs: applyResources(c.id, hc),
     privileged: hc.Privileged,
     network: hc.NetworkMode === "host" ? ("host" as const) : hc.NetworkMode === "none" ? ("none" as const) : ("private" as const),
     ...userMounts(engine, c, mounts),
@@ -390,6 +412,7 @@ async function deleteContainerFiles(engine: Engine, c: Stored, volumes = false) 
   // The overlay was mounted only inside the container's mount namespace, which died with it: nothing to unmount.
   rmSync(overlayDir(engine, c), { recursive: true, force: true });
   rmSync(c.dir, { recursive: true, force: true });
+  if (hasLimits(c.hostConfig)) removeResources(c.id);
 }
 
 /** Waits for a condition (Docker's wait: not-running, next-exit, removed) and returns the exit code. */

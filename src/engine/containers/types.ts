@@ -60,6 +60,12 @@ export interface HostConfig {
   Dns?: string[];
   DnsSearch?: string[];
   DnsOptions?: string[];
+  /** Resource limits (runtime/cgroups.ts); absent on old records, 0 / null for none, as Docker shows them. */
+  Memory?: number;
+  MemorySwap?: number;
+  NanoCpus?: number;
+  CpuShares?: number;
+  PidsLimit?: number | null;
 }
 
 /** A container as the store records it. Its runtime state lives in <dir>/status.json (runtime/status.ts). */
