@@ -691,6 +691,13 @@ static void bpf(unsigned short code, unsigned k, int jt, int jf) {
 }
 static void bpf_label(int l) { B.label[l] = B.n; }
 static void bpf_ret(unsigned action) { bpf(BPF_RET | BPF_K, action, L_NEXT, L_NEXT); }
+/* The two verdicts a test ends in: EPERM at `deny` (or right here, L_NEXT), then allow at `allow`. */
+static void bpf_verdicts(int deny, int allow) {
+  if (deny != L_NEXT) bpf_label(deny);
+  bpf_ret(SECCOMP_RET_ERRNO | EPERM);
+  bpf_label(allow);
+  bpf_ret(SECCOMP_RET_ALLOW);
+}
 /* The offsets of jumps to labels; -1 if the program would not fit or a jump would go back or too far. */
 static int bpf_end(void) {
   if (B.n > BPF_MAX) return -1;
@@ -737,10 +744,7 @@ static void apply_seccomp(void) {
     bpf(BPF_JMP | BPF_JGE | BPF_K, lo, L_NEXT, L_DENY);
     bpf(BPF_JMP | BPF_JGT | BPF_K, hi, L_NEXT, L_ALLOW);
   }
-  bpf_label(L_DENY);
-  bpf_ret(SECCOMP_RET_ERRNO | EPERM);
-  bpf_label(L_ALLOW);
-  bpf_ret(SECCOMP_RET_ALLOW);
+  bpf_verdicts(L_DENY, L_ALLOW);
   bpf_label(L_ENOSYS);
   bpf_ret(SECCOMP_RET_ERRNO | ENOSYS);
   bpf_label(L_KILL);
@@ -749,9 +753,7 @@ static void apply_seccomp(void) {
   bpf_label(L_SOCKET);
   bpf(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0]), L_NEXT, L_NEXT);
   bpf(BPF_JMP | BPF_JEQ | BPF_K, 40, L_NEXT, L_SOCKET_OK);
-  bpf_ret(SECCOMP_RET_ERRNO | EPERM);
-  bpf_label(L_SOCKET_OK);
-  bpf_ret(SECCOMP_RET_ALLOW);
+  bpf_verdicts(L_NEXT, L_SOCKET_OK);
   /* personality: the query (0xffffffff) and the personas the profile lists (PER_LINUX, UNAME26, PER_LINUX32...) */
   bpf_label(L_PERSONALITY);
   bpf(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0]) + 4, L_NEXT, L_NEXT);
@@ -759,17 +761,12 @@ static void apply_seccomp(void) {
   bpf(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0]), L_NEXT, L_NEXT);
   static const unsigned personas[] = {0, 8, 0x20000, 0x20008, 0xffffffff};
   for (int i = 0; i < 5; i++) bpf(BPF_JMP | BPF_JEQ | BPF_K, personas[i], L_PERSONALITY_OK, L_NEXT);
-  bpf_label(L_PERSONALITY_NO);
-  bpf_ret(SECCOMP_RET_ERRNO | EPERM);
-  bpf_label(L_PERSONALITY_OK);
-  bpf_ret(SECCOMP_RET_ALLOW);
+  bpf_verdicts(L_PERSONALITY_NO, L_PERSONALITY_OK);
   /* clone without CAP_SYS_ADMIN: no new namespaces (CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET) */
   bpf_label(L_CLONE);
   bpf(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0]), L_NEXT, L_NEXT);
   bpf(BPF_JMP | BPF_JSET | BPF_K, 0x7E020000, L_NEXT, L_CLONE_OK);
-  bpf_ret(SECCOMP_RET_ERRNO | EPERM);
-  bpf_label(L_CLONE_OK);
-  bpf_ret(SECCOMP_RET_ALLOW);
+  bpf_verdicts(L_NEXT, L_CLONE_OK);
   if (bpf_end() < 0) init_fail(125, "seccomp: the profile does not fit a BPF program");
   struct sock_fprog prog = {(unsigned short)B.n, B.ins};
   /* SECCOMP_SET_MODE_FILTER; the TSYNC flag is not needed: this process has one thread */
