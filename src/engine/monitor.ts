@@ -190,6 +190,7 @@ export class ContainerMonitor {
       this.dieCounts.set(id, this.dies(id) + 1);
       const started = t.startedAt ? Date.parse(t.startedAt) : NaN;
       const duration = Number.isFinite(started) ? Math.max(0, Math.floor(((st.finishedAt ? Date.parse(st.finishedAt) : Date.now()) - started) / 1000)) : 0;
+      if (st.oomKilled && !st.running) this.publish(id, "oom"); // moby sends it before the die
       this.publish(id, "die", { exitCode: String(code), execDuration: String(duration) });
       this.networkEvents(id, "disconnect");
       t.running = false;

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { bunkerAt, freshDataRoot } from "../helpers/bunker.ts";
+import { bunkerAt, DAEMON_MODE, freshDataRoot } from "../helpers/bunker.ts";
 import { ensureTestbed, startRegistry, type Registry } from "../helpers/registry.ts";
 import { treeListing } from "../helpers/oracle.ts";
 
@@ -218,7 +218,7 @@ describe.skipIf(!root)("run", () => {
     await b.ok(["rm", "-f", id]);
   });
 
-  test("resource limits: -m, --memory-swap, --cpus, -c, --pids-limit land in the container's cgroups (execs too) and hold; Docker's errors", async () => {
+  test("resource limits: -m, --memory-swap, --cpus, -c, --pids-limit land in the container's cgroups (execs too) and hold; OOMKilled; Docker's errors", async () => {
     const id = (await b.ok(["run", "-d", "-m", "64m", "--memory-swap", "96m", "--cpus", "0.5", "-c", "512", "--pids-limit", "20", busybox, "sleep", "60"])).trim();
     expect(JSON.parse(await inspect(id, "{{json .HostConfig}}"))).toMatchObject({ Memory: 67108864, MemorySwap: 100663296, NanoCpus: 500000000, CpuShares: 512, PidsLimit: 20 });
     // What the kernel enforces, read on the host in the cgroups the container's init is in.
@@ -239,9 +239,23 @@ describe.skipIf(!root)("run", () => {
     expect(forks.stderr).toContain("can't fork");
     await b.ok(["rm", "-f", id]);
     for (const d of dirs) expect([existsSync(d), existsSync(dirname(d))]).toEqual([false, false]); // "bunker" too, with its last one
-    // Memory: a 64 MiB buffer in a 16 MiB container (no swap) is killed by the kernel's OOM killer, 137.
-    expect((await b.run(["run", "--rm", "-m", "16m", "--memory-swap", "16m", busybox, "dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"])).code).toBe(137);
-    expect((await b.run(["run", "--rm", "-m", "64m", busybox, "dd", "if=/dev/zero", "of=/dev/null", "bs=8M", "count=1"])).code).toBe(0);
+    // Memory: a 64 MiB buffer in a 16 MiB container (no swap) is killed by the kernel's OOM killer, 137, and
+    // inspect says so (State.OOMKilled); an 8 MiB one in 64 MiB is not.
+    expect((await b.run(["run", "--name", "oom", "-m", "16m", "--memory-swap", "16m", busybox, "dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"])).code).toBe(137);
+    expect((await b.run(["run", "--name", "fits", "-m", "64m", busybox, "dd", "if=/dev/zero", "of=/dev/null", "bs=8M", "count=1"])).code).toBe(0);
+    expect([await inspect("oom", "{{.State.OOMKilled}} {{.State.ExitCode}}"), await inspect("fits", "{{.State.OOMKilled}} {{.State.ExitCode}}")]).toEqual(["true 137", "false 0"]);
+    if (DAEMON_MODE) {
+      // The daemon's monitor publishes moby's "oom" before the "die" of that container, and none for the other.
+      const oomId = await inspect("oom", "{{.Id}}");
+      const until = Math.ceil(Date.now() / 1000) + 1;
+      for (let i = 0; i < 50 && !(await events()).some((e) => e.Action === "die" && e.Actor.ID === oomId); i++) await Bun.sleep(100);
+      async function events() {
+        const res = await fetch(`http://x/events?since=0&until=${until}&filters=${encodeURIComponent('{"type":["container"],"event":["oom","die"]}')}`, { unix: `${b.dataRoot}.sock` } as RequestInit);
+        return (await res.text()).trim().split("\n").filter(Boolean).map((l) => JSON.parse(l) as { Action: string; Actor: { ID: string; Attributes: { name: string } } });
+      }
+      expect((await events()).filter((e) => e.Actor.Attributes.name === "oom" || e.Actor.Attributes.name === "fits").map((e) => `${e.Actor.Attributes.name} ${e.Action}`)).toEqual(["oom oom", "oom die", "fits die"]);
+    }
+    await b.ok(["rm", "oom", "fits"]);
     // Docker's messages: the daemon's checks (125) and the CLI's flag parsing (125).
     const err = async (...flags: string[]) => {
       const r = await b.run(["run", "--rm", ...flags, busybox, "true"]);

@@ -145,7 +145,7 @@ export async function inspectContainer(engine: Engine, ref: string, opts: { size
       Running: state === "running",
       Paused: false,
       Restarting: state === "restarting",
-      OOMKilled: false,
+      OOMKilled: !!st.oomKilled,
       Dead: false,
       Pid: st.running ? (st.pid ?? 0) : 0,
       ExitCode: st.exitCode ?? 0,

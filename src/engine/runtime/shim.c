@@ -1171,10 +1171,34 @@ static void log_flush(int stream) {
 static struct state {
   pid_t pid;
   unsigned long long pid_start;
-  int running, exit_code, has_exit, restarting;
-  long long restart_count;
+  int running, exit_code, has_exit, restarting, oom_killed;
+  long long restart_count, oom_base; /* oom_base: the memory cgroup's OOM kills when this run started */
   char started[64], finished[64], error[512];
 } ST;
+
+/* The OOM kills so far in the container's memory cgroup ("oom_kill N": v2 memory.events, v1
+ * memory.oom_control), -1 without one. Why: Docker's State.OOMKilled, true when the run lost a process to
+ * the kernel's OOM killer under its -m limit. cgroupfs files report no size: read, not slurp(). */
+static long long oom_kills(void) {
+  static const char *const files[] = {"memory.events", "memory.oom_control"};
+  for (int i = 0; i < P.ncgroups; i++) {
+    char path[PATH_MAX + 32], buf[512];
+    const char *slash = strrchr(P.cgroups[i], '/');
+    if (!slash) continue;
+    for (int f = 0; f < 2; f++) {
+      snprintf(path, sizeof path, "%.*s/%s", (int)(slash - P.cgroups[i]), P.cgroups[i], files[f]);
+      int fd = open(path, O_RDONLY | O_CLOEXEC);
+      if (fd < 0) continue;
+      ssize_t n = read(fd, buf, sizeof buf - 1);
+      close(fd);
+      if (n <= 0) continue;
+      buf[n] = 0;
+      const char *k = strstr(buf, "oom_kill ");
+      if (k) return atoll(k + 9);
+    }
+  }
+  return -1;
+}
 
 static unsigned long long proc_starttime(pid_t pid) {
   char path[64], buf[1024];
@@ -1212,8 +1236,9 @@ static void write_status(void) {
   if (ST.has_exit) snprintf(code, sizeof code, "%d", ST.exit_code);
   int n = snprintf(buf, sizeof buf,
                    "{\"running\":%s,\"restarting\":%s,\"pid\":%d,\"pidStart\":%llu,\"supervisorPid\":%d,\"guardianPid\":%d,\"startedAt\":\"%s\",\"finishedAt\":\"%s\","
-                   "\"exitCode\":%s,\"restartCount\":%lld,\"error\":\"%s\"}\n",
-                   ST.running ? "true" : "false", ST.restarting ? "true" : "false", ST.pid, ST.pid_start, getpid(), guardian_pid, ST.started, ST.finished, code, ST.restart_count, err);
+                   "\"exitCode\":%s,\"restartCount\":%lld,\"error\":\"%s\",\"oomKilled\":%s}\n",
+                   ST.running ? "true" : "false", ST.restarting ? "true" : "false", ST.pid, ST.pid_start, getpid(), guardian_pid, ST.started, ST.finished, code, ST.restart_count, err,
+                   ST.oom_killed ? "true" : "false");
   /* write + rename: a reader sees the old or the new record, never half of one */
   int fd = open("status.json.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return;
@@ -1389,6 +1414,8 @@ static pid_t start_run(void) {
       ST.running = 1;
       ST.restarting = 0;
       ST.has_exit = 0;
+      ST.oom_killed = 0;
+      ST.oom_base = oom_kills();
       now_rfc3339(ST.started, sizeof ST.started);
       ST.finished[0] = 0;
       ST.error[0] = 0;
@@ -1426,6 +1453,8 @@ static void finish_run(int code, int again) {
   ST.restarting = again;
   ST.exit_code = code;
   ST.has_exit = 1;
+  long long kills = oom_kills();
+  ST.oom_killed = kills > 0 && kills > ST.oom_base;
   now_rfc3339(ST.finished, sizeof ST.finished);
   write_status();
   if (ST.pid > 0) waitpid(ST.pid, NULL, WNOHANG); /* recorded: the zombie can go (see reap_children) */

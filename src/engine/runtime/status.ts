@@ -17,6 +17,8 @@ export interface ContainerStatus {
   restartCount: number;
   /** A start failure, or "supervisor died" when nothing is left to record the exit. */
   error?: string;
+  /** Docker's State.OOMKilled: the last run lost a process to the OOM killer under its -m limit. */
+  oomKilled?: boolean;
   supervisorPid?: number;
 }
 
@@ -32,6 +34,8 @@ interface Raw {
   exitCode: number | null;
   restartCount: number;
   error: string;
+  /** The last run lost a process to the OOM killer under its memory limit (absent in older records). */
+  oomKilled?: boolean;
 }
 
 /**
@@ -97,6 +101,7 @@ export function readContainerStatus(containerDir: string): ContainerStatus {
     finishedAt: raw.finishedAt || undefined,
     restartCount: raw.restartCount,
     error: raw.error || undefined,
+    oomKilled: raw.oomKilled || undefined,
     supervisorPid: supervised ? raw.supervisorPid : undefined,
   };
   if (raw.running && !st.running && !supervised) {
