@@ -58,6 +58,8 @@ export function createBody(o: CreateOptions): Record<string, unknown> {
       NanoCpus: o.resources?.NanoCpus ?? 0,
       CpuShares: o.resources?.CpuShares ?? 0,
       ...(o.resources?.PidsLimit !== undefined ? { PidsLimit: o.resources.PidsLimit } : {}),
+      ShmSize: o.shmSize ?? 0,
+      Ulimits: o.ulimits ?? null,
     },
     // Aliases and a static address belong to the endpoint on the network the container starts on.
     ...(o.networkAliases || o.ipv4Address

@@ -12,7 +12,7 @@ import type { RestartPolicy } from "../engine/containers/types.ts";
 import { CliError, EngineError } from "../engine/errors.ts";
 import { parsePublish } from "../engine/network/ports.ts";
 import { parseMountFlag, parseTmpfsFlag, parseVolumeFlag, type MountSpec } from "../engine/volumes/spec.ts";
-import { checkDnsServer, parseExtraHost } from "../engine/runtime/spec.ts";
+import { checkDnsServer, parseExtraHost, parseUlimit } from "../engine/runtime/spec.ts";
 import type { Resources } from "../engine/runtime/cgroups.ts";
 import { parseBytes } from "../engine/units.ts";
 
@@ -41,6 +41,7 @@ export const createFlags: Record<string, Flag> = {
   "memory-swap": { type: "string", description: "Swap limit equal to memory plus swap: '-1' to enable unlimited swap", valueHint: "bytes" },
   mount: { type: "string", multiple: true, description: "Attach a filesystem mount to the container", valueHint: "mount" },
   "pids-limit": { type: "string", description: "Tune container pids limit (set -1 for unlimited)", valueHint: "int" },
+  "shm-size": { type: "string", description: "Size of /dev/shm", valueHint: "bytes" },
   name: { type: "string", description: "Assign a name to the container", valueHint: "string" },
   network: { type: "string", description: "Connect a container to a network", valueHint: "network" },
   "network-alias": { type: "string", multiple: true, description: "Add network-scoped alias for the container", valueHint: "list" },
@@ -59,6 +60,7 @@ export const createFlags: Record<string, Flag> = {
   "stop-timeout": { type: "string", description: "Timeout (in seconds) to stop a container", valueHint: "int" },
   tmpfs: { type: "string", multiple: true, description: "Mount a tmpfs directory", valueHint: "list" },
   tty: { type: "boolean", alias: "t", description: "Allocate a pseudo-TTY" },
+  ulimit: { type: "string", multiple: true, description: "Ulimit options", valueHint: "ulimit" },
   user: { type: "string", alias: "u", description: "Username or UID (format: <name|uid>[:<group|gid>])", valueHint: "string" },
   volume: { type: "string", alias: "v", multiple: true, description: "Bind mount a volume", valueHint: "list" },
   workdir: { type: "string", alias: "w", description: "Working directory inside the container", valueHint: "string" },
@@ -190,7 +192,25 @@ export function createOptionsFrom(flags: Record<string, any>, args: string[], co
     ...mountOptionsFrom(flags, command),
     ...etcOptionsFrom(flags),
     resources: resourcesFrom(flags),
+    shmSize: sizeFlag("--shm-size", flags["shm-size"]),
+    ulimits: (flags.ulimit as string[] | undefined)?.map((u) => {
+      try {
+        return parseUlimit(u);
+      } catch (e) {
+        throw new CliError(`invalid argument "${u}" for "--ulimit" flag: ${(e as Error).message}`, 125);
+      }
+    }),
   };
+}
+
+/** A MemBytes flag (--shm-size): go-units' RAMInBytes, or the docker CLI's flag error. */
+function sizeFlag(flag: string, v: string | undefined): number | undefined {
+  if (v === undefined || v === "") return undefined;
+  try {
+    return parseBytes(v);
+  } catch {
+    throw new CliError(`invalid argument "${v}" for "${flag}" flag: invalid size: '${v}'`, 125);
+  }
 }
 
 /** -m, --memory-swap, --cpus, -c, --pids-limit parsed as the docker CLI's flag types (MemBytes, NanoCPUs, int64). */

@@ -269,6 +269,29 @@ describe.skipIf(!root)("run", () => {
     expect(await err("--pids-limit", "x")).toEqual([125, `invalid argument "x" for "--pids-limit" flag: strconv.ParseInt: parsing "x": invalid syntax`]);
   });
 
+  test("--shm-size and --ulimit: /dev/shm's size, the init's and an exec's limits; inspect; Docker's errors", async () => {
+    const id = (await b.ok(["run", "-d", "--shm-size", "128m", "--ulimit", "nofile=512:1024", "--ulimit", "nproc=100", busybox, "sleep", "60"])).trim();
+    expect(JSON.parse(await inspect(id, "{{json .HostConfig.Ulimits}}"))).toEqual([{ Name: "nofile", Soft: 512, Hard: 1024 }, { Name: "nproc", Soft: 100, Hard: 100 }]);
+    expect(await inspect(id, "{{.HostConfig.ShmSize}}")).toBe(String(128 << 20));
+    const limits = (proc: string) => `grep -E '^Max (open files|processes)' /proc/${proc}/limits | tr -s ' ' | sed 's/ $//'`;
+    const expected = "Max processes 100 100 processes\nMax open files 512 1024 files\n";
+    expect(await b.ok(["exec", id, "sh", "-c", limits("1")])).toBe(expected);
+    expect(await b.ok(["exec", id, "sh", "-c", limits("self")])).toBe(expected);
+    expect((await b.ok(["exec", id, "df", "-k", "/dev/shm"])).trim().split("\n")[1]!.split(/\s+/)[1]).toBe("131072");
+    await b.ok(["rm", "-f", id]);
+    // Docker's default: 64 MiB, and inspect says so.
+    const plain = (await b.ok(["create", busybox, "true"])).trim();
+    expect(await inspect(plain, "{{.HostConfig.ShmSize}} {{json .HostConfig.Ulimits}}")).toBe(`${64 << 20} null`);
+    await b.ok(["rm", plain]);
+    const err = async (...flags: string[]) => {
+      const r = await b.run(["run", "--rm", ...flags, busybox, "true"]);
+      return [r.code, r.stderr.split("\n")[0]];
+    };
+    expect(await err("--ulimit", "nofile")).toEqual([125, `invalid argument "nofile" for "--ulimit" flag: invalid ulimit argument: nofile`]);
+    expect(await err("--ulimit", "bogus=1")).toEqual([125, `invalid argument "bogus=1" for "--ulimit" flag: invalid ulimit type: bogus`]);
+    expect(await err("--shm-size", "big")).toEqual([125, `invalid argument "big" for "--shm-size" flag: invalid size: 'big'`]);
+  });
+
   test("a reader that goes away (| head): run and logs end at once, quietly, with 141 as the docker CLI (SIGPIPE)", async () => {
     // Reads the first chunk of stdout, then closes the pipe, as `| head -1` does.
     const headed = async (args: string[]) => {

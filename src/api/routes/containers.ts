@@ -120,6 +120,8 @@ interface CreateBody {
     NanoCpus?: unknown;
     CpuShares?: unknown;
     PidsLimit?: unknown;
+    ShmSize?: unknown;
+    Ulimits?: { Name?: string; Soft?: number; Hard?: number }[] | null;
   } | null;
 }
 
@@ -184,6 +186,8 @@ export function createOptionsOf(body: CreateBody, name: string | undefined): { o
       CpuShares: int64(hc.CpuShares, "HostConfig.CpuShares"),
       PidsLimit: int64(hc.PidsLimit, "HostConfig.PidsLimit"),
     },
+    shmSize: int64(hc.ShmSize, "HostConfig.ShmSize"),
+    ulimits: Array.isArray(hc.Ulimits) ? hc.Ulimits.map((u) => ({ Name: String(u?.Name ?? ""), Soft: Number(u?.Soft ?? 0), Hard: Number(u?.Hard ?? 0) })) : undefined,
   };
   return { opts, warnings };
 }

@@ -12,7 +12,7 @@ import { EngineError, conflict, invalidParameter, noSuchImage } from "../errors.
 import { parseReference, withDefaultTag, familiarString } from "../registry/reference.ts";
 import type { ContainerConfig, ContainerRecord, HostConfig, RestartPolicy } from "./types.ts";
 import { randomName, validateName } from "./names.ts";
-import { resolveCapabilities, DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, containerEnv, checkDnsServer, parseExtraHost, type ContainerPlan } from "../runtime/spec.ts";
+import { resolveCapabilities, DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, DEFAULT_SHM_SIZE, containerEnv, checkDnsServer, parseExtraHost, parseUlimit, type ContainerPlan } from "../runtime/spec.ts";
 import { startContainer as runtimeStart } from "../runtime/start.ts";
 import { applyResources, hasLimits, removeResources, type Resources } from "../runtime/cgroups.ts";
 import { signalContainer, signalNumber, type ContainerStatus } from "../runtime/status.ts";
@@ -69,6 +69,9 @@ export interface CreateOptions {
   dnsOptions?: string[];
   /** -m, --memory-swap, --cpus, --cpu-shares, --pids-limit (HostConfig.Memory, MemorySwap, NanoCpus, CpuShares, PidsLimit). */
   resources?: Resources;
+  /** --shm-size in bytes (0: Docker's 64 MiB) and --ulimit (HostConfig.ShmSize, Ulimits). */
+  shmSize?: number;
+  ulimits?: { Name: string; Soft: number; Hard: number }[];
 }
 
 type Stored = ContainerRecord & { topLayer: string | null };
@@ -214,7 +217,16 @@ function buildHostConfig(opts: CreateOptions, exposed?: Record<string, object>):
     DnsSearch: opts.dnsSearch ?? [],
     DnsOptions: opts.dnsOptions ?? [],
     ...resources,
+    ShmSize: checkShmSize(opts.shmSize),
+    // by name, the last one given winning, as the docker CLI's UlimitOpt keeps them
+    Ulimits: opts.ulimits?.length ? [...new Map(opts.ulimits.map((u) => [u.Name, parseUlimit(`${u.Name}=${u.Soft}:${u.Hard}`)])).values()] : null,
   };
+}
+
+/** HostConfig.ShmSize: Docker's 64 MiB for 0 or none; negative is moby's error. */
+function checkShmSize(size = 0): number {
+  if (size < 0) throw invalidParameter("SHM size can not be less than 0");
+  return size || DEFAULT_SHM_SIZE;
 }
 
 /** moby's checks of the limits it enforces (daemon_unix.go verifyPlatformContainerResources), with its messages. */
@@ -262,6 +274,8 @@ export async function planFor(engine: Engine, c: Stored, mounts: MountPoint[]): 
     noNewPrivileges: nnp,
     seccomp: !unconfined && !hc.Privileged,
     cgroupProcs: applyResources(c.id, hc),
+    shmSize: hc.ShmSize,
+    ulimits: (hc.Ulimits ?? []).map((u) => ({ name: u.Name, soft: u.Soft, hard: u.Hard })),
     privileged: hc.Privileged,
     network: hc.NetworkMode === "host" ? ("host" as const) : hc.NetworkMode === "none" ? ("none" as const) : ("private" as const),
     ...userMounts(engine, c, mounts),

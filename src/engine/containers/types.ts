@@ -66,6 +66,9 @@ export interface HostConfig {
   NanoCpus?: number;
   CpuShares?: number;
   PidsLimit?: number | null;
+  /** --shm-size in bytes (Docker shows its 64 MiB default) and --ulimit; absent on old records. */
+  ShmSize?: number;
+  Ulimits?: { Name: string; Soft: number; Hard: number }[] | null;
 }
 
 /** A container as the store records it. Its runtime state lives in <dir>/status.json (runtime/status.ts). */

@@ -83,7 +83,7 @@ export function execEnv(containerEnv: readonly string[], containerTty: boolean, 
   return env;
 }
 
-/** The container's side of an exec: its plan's id/env/cwd/user/caps/nnp/seccomp/cgroups, and its init's pid. */
+/** The container's side of an exec: its plan's id/env/cwd/user/caps/nnp/seccomp/rlimits/cgroups, and its init's pid. */
 function containerFacts(containerDir: string) {
   const recs = decodePlan(readFileSync(join(containerDir, "plan")));
   const one = (k: string) => recs.find((r) => r[0] === k)?.[1];
@@ -97,6 +97,7 @@ function containerFacts(containerDir: string) {
     caps: one("caps") ?? "0",
     nnp: one("nnp") ?? "0",
     seccomp: one("seccomp"),
+    rlimits: recs.filter((r) => r[0] === "rlimit").map((r) => r.slice(1) as string[]),
     cgroups: all("cgroup"),
   };
 }
@@ -141,6 +142,7 @@ export async function execInContainer(containerDir: string, opts: ExecOptions): 
   plan.push("cwd", opts.cwd || c.cwd, "user", opts.user || c.user, "tty", tty ? 1 : 0, "stdin", opts.stdin ? 1 : 0);
   plan.push("caps", opts.privileged ? capabilityMask(["ALL"]).toString(16) : c.caps, "nnp", c.nnp, "detach", opts.detach ? 1 : 0);
   if (c.seccomp !== undefined) plan.push("seccomp", c.seccomp); // the container's profile, even with --privileged, as runc's exec
+  for (const r of c.rlimits) plan.push("rlimit", ...r); // the container's --ulimit, as runc's exec
   for (const g of c.cgroups) plan.push("cgroup", g);
   const execs = join(containerDir, "execs");
   mkdirSync(execs, { recursive: true, mode: 0o700 });

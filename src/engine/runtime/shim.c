@@ -42,6 +42,7 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -94,6 +95,9 @@ static struct plan {
   /* Docker's default seccomp profile, for this capability set; unconfined (--privileged, seccomp=unconfined) without */
   int seccomp;
   uint64_t seccomp_caps;
+  /* --ulimit: setrlimit(res, soft, hard) before exec (-1: unlimited) */
+  struct { int res; long long soft, hard; } rlimits[16];
+  int nrlimits;
   struct mnt *mounts;
 } P;
 
@@ -143,6 +147,11 @@ static int parse_plan(const char *file) {
     else if (!strcmp(k, "wait")) P.wait_attach = atoi(NEXT());
     else if (!strcmp(k, "caps")) P.caps = strtoull(NEXT(), NULL, 16);
     else if (!strcmp(k, "seccomp")) { P.seccomp = 1; P.seccomp_caps = strtoull(NEXT(), NULL, 16); }
+    else if (!strcmp(k, "rlimit") && P.nrlimits < 16) {
+      P.rlimits[P.nrlimits].res = atoi(NEXT());
+      P.rlimits[P.nrlimits].soft = atoll(NEXT());
+      P.rlimits[P.nrlimits++].hard = atoll(NEXT());
+    }
     else if (!strcmp(k, "net")) P.net = NEXT();
     else if (!strcmp(k, "log")) P.log = NEXT();
     else if (!strcmp(k, "logmax")) P.log_max = atoll(NEXT());
@@ -712,6 +721,15 @@ static int bpf_end(void) {
 
 static int cmp_int(const void *a, const void *b) { return *(const int *)a - *(const int *)b; }
 
+/* --ulimit, for the init and every exec: while CAP_SYS_RESOURCE (if the host grants it) is still held, as
+ * runc sets them; `code` is the start failure's exit code. */
+static void apply_rlimits(int code) {
+  for (int i = 0; i < P.nrlimits; i++) {
+    struct rlimit rl = {P.rlimits[i].soft < 0 ? RLIM_INFINITY : (rlim_t)P.rlimits[i].soft, P.rlimits[i].hard < 0 ? RLIM_INFINITY : (rlim_t)P.rlimits[i].hard};
+    if (setrlimit(P.rlimits[i].res, &rl) < 0) init_fail(code, "error setting rlimit type %d: %s", P.rlimits[i].res, strerror(errno));
+  }
+}
+
 /* Installs the profile for P.seccomp_caps. Before the capabilities are dropped: without no_new_privs,
  * only CAP_SYS_ADMIN may install a filter (runc's order too); what runs after it until execve (capset,
  * setresuid, prctl, dup2, sendmsg, execve...) is all allowed. */
@@ -1061,6 +1079,7 @@ static void container_init(int stdin_r, int stdout_w, int stderr_w) {
   char exe[PATH_MAX];
   find_exec(exe);
 
+  apply_rlimits(125);
   apply_seccomp();
   apply_creds(uid, gid, groups, ngroups);
 
@@ -2174,6 +2193,7 @@ static void exec_child(int pidfd, int stdin_r, int stdout_w, int stderr_w) {
   close(cwdfd);
   char exe[PATH_MAX];
   find_exec(exe);
+  apply_rlimits(126);
   apply_seccomp();
   apply_creds(uid, gid, groups, ngroups);
 

@@ -30,6 +30,10 @@ export interface ContainerPlan {
   binds: { source: string; target: string; readonly: boolean; copy?: boolean }[];
   /** --tmpfs and --mount type=tmpfs: mount(2) flags and data (see volumes/spec.ts tmpfsFlags). */
   tmpfs?: { target: string; flags: number; data: string }[];
+  /** --shm-size: /dev/shm's size in bytes (Docker's default 64 MiB). */
+  shmSize?: number;
+  /** --ulimit: setrlimit before exec, for the init and every exec (resource names as in Docker: nofile, nproc...). */
+  ulimits?: { name: string; soft: number; hard: number }[];
   maskedPaths: string[];
   readonlyPaths: string[];
   /** The container's own directory: logs, status.json, attach.sock, hosts/hostname/resolv.conf. */
@@ -148,13 +152,30 @@ export interface MountOp {
 /** The files /etc/hosts, /etc/hostname and /etc/resolv.conf are bound from, in the container dir. */
 export const ETC_FILES = { hosts: "/etc/hosts", hostname: "/etc/hostname", "resolv.conf": "/etc/resolv.conf" } as const;
 
+/** Docker's /dev/shm size when --shm-size is not given (HostConfig.ShmSize shows it). */
+export const DEFAULT_SHM_SIZE = 64 * 1024 * 1024;
+
+/** --ulimit's names (go-units' ulimitNameMapping) -> RLIMIT_* numbers on Linux. */
+export const RLIMITS: Record<string, number> = { cpu: 0, fsize: 1, data: 2, stack: 3, core: 4, rss: 5, nproc: 6, nofile: 7, memlock: 8, as: 9, locks: 10, sigpending: 11, msgqueue: 12, nice: 13, rtprio: 14, rttime: 15 };
+
+/** One --ulimit value as the docker CLI parses it: name=soft[:hard] (-1 unlimited); throws its message. */
+export function parseUlimit(v: string): { Name: string; Soft: number; Hard: number } {
+  const m = /^([a-z]+)=(-?\d+)(?::(-?\d+))?$/.exec(v);
+  if (!m) throw invalidParameter(`invalid ulimit argument: ${v}`);
+  if (!(m[1]! in RLIMITS)) throw invalidParameter(`invalid ulimit type: ${m[1]}`);
+  const soft = Number(m[2]);
+  const hard = m[3] !== undefined ? Number(m[3]) : soft;
+  if (soft > hard && hard !== -1) throw invalidParameter(`ulimit soft limit must be less than or equal to hard limit: ${soft} > ${hard}`);
+  return { Name: m[1]!, Soft: soft, Hard: hard };
+}
+
 /**
  * The ordered mount list. Every writable mount a container can mknod on is nodev (overlay root, /dev
  * tmpfs, /dev/shm, binds): a device node from an image or from `mknod` inside the container opens nothing.
  * The standard devices are therefore bind mounts of the host's own nodes rather than mknod'ed nodes, which
  * needs no devices cgroup and works the same on cgroup v1 and v2.
  */
-export function buildMounts(plan: Pick<ContainerPlan, "privileged" | "tty" | "binds" | "tmpfs" | "maskedPaths" | "readonlyPaths" | "containerDir">): MountOp[] {
+export function buildMounts(plan: Pick<ContainerPlan, "privileged" | "tty" | "binds" | "tmpfs" | "maskedPaths" | "readonlyPaths" | "containerDir" | "shmSize">): MountOp[] {
   const { NOSUID, NODEV, NOEXEC, RDONLY } = MS;
   const ops: MountOp[] = [
     // Copy-ups read the image's tree before /proc, /dev or any volume is mounted over part of it.
@@ -162,7 +183,7 @@ export function buildMounts(plan: Pick<ContainerPlan, "privileged" | "tty" | "bi
     { kind: "fs", source: "proc", target: "/proc", fstype: "proc", flags: NOSUID | NODEV | NOEXEC },
     { kind: "fs", source: "tmpfs", target: "/dev", fstype: "tmpfs", flags: NOSUID | NODEV, data: "mode=755,size=65536k" },
     { kind: "fs", source: "devpts", target: "/dev/pts", fstype: "devpts", flags: NOSUID | NOEXEC, data: "newinstance,ptmxmode=0666,mode=0620,gid=5" },
-    { kind: "fs", source: "shm", target: "/dev/shm", fstype: "tmpfs", flags: NOSUID | NODEV | NOEXEC, data: "mode=1777,size=65536k" },
+    { kind: "fs", source: "shm", target: "/dev/shm", fstype: "tmpfs", flags: NOSUID | NODEV | NOEXEC, data: `mode=1777,size=${Math.floor((plan.shmSize || DEFAULT_SHM_SIZE) / 1024)}k` },
     { kind: "fs", source: "mqueue", target: "/dev/mqueue", fstype: "mqueue", flags: NOSUID | NODEV | NOEXEC },
     { kind: "fs", source: "sysfs", target: "/sys", fstype: "sysfs", flags: NOSUID | NODEV | NOEXEC | (plan.privileged ? 0 : RDONLY) },
   ];
@@ -293,6 +314,7 @@ export function encodePlan(plan: ContainerPlan, opts: { waitAttach: boolean; log
   for (const e of containerEnv(plan)) put("env", e);
   put("cwd", plan.cwd || "/", "user", plan.user, "tty", plan.tty ? 1 : 0, "stdin", plan.openStdin ? 1 : 0);
   put("caps", capabilityMask(plan.privileged ? ["ALL"] : plan.capabilities).toString(16), "nnp", plan.noNewPrivileges ? 1 : 0);
+  for (const u of plan.ulimits ?? []) put("rlimit", RLIMITS[u.name]!, u.soft, u.hard);
   // The profile's rules depend on the capabilities: the mask travels with it, and execs reuse it as it is.
   if (plan.seccomp && !plan.privileged) put("seccomp", capabilityMask(plan.capabilities).toString(16));
   put("net", plan.network, "wait", opts.waitAttach ? 1 : 0, "log", opts.logPath);
@@ -314,7 +336,7 @@ export function encodePlan(plan: ContainerPlan, opts: { waitAttach: boolean; log
 
 /** Decodes a plan back into key/value records (tests, debugging). */
 export function decodePlan(bytes: Uint8Array): [string, ...string[]][] {
-  const arity: Record<string, number> = { rootfs: 2, mount: 6, netif: 8, port: 5 };
+  const arity: Record<string, number> = { rootfs: 2, mount: 6, netif: 8, port: 5, rlimit: 3 };
   const toks = new TextDecoder().decode(bytes).split("\0");
   toks.pop();
   const recs: [string, ...string[]][] = [];
