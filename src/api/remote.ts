@@ -59,6 +59,7 @@ export function createBody(o: CreateOptions): Record<string, unknown> {
       CpuShares: o.resources?.CpuShares ?? 0,
       ...(o.resources?.PidsLimit !== undefined ? { PidsLimit: o.resources.PidsLimit } : {}),
       ShmSize: o.shmSize ?? 0,
+      ReadonlyRootfs: o.readonlyRootfs ?? false,
       Ulimits: o.ulimits ?? null,
     },
     // Aliases and a static address belong to the endpoint on the network the container starts on.

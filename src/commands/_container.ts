@@ -52,6 +52,7 @@ export const createFlags: Record<string, Flag> = {
   platform: { type: "string", description: "Set platform if server is multi-platform capable", valueHint: "string" },
   privileged: { type: "boolean", description: "Give extended privileges to this container" },
   pull: { type: "string", description: 'Pull image before running ("always", "missing", "never")', default: "missing", valueHint: "string" },
+  "read-only": { type: "boolean", description: "Mount the container's root filesystem as read only" },
   quiet: { type: "boolean", alias: "q", description: "Suppress the pull output" },
   restart: { type: "string", description: "Restart policy to apply when a container exits", default: "no", valueHint: "string" },
   rm: { type: "boolean", description: "Automatically remove the container and its associated anonymous volumes when it exits" },
@@ -193,6 +194,7 @@ export function createOptionsFrom(flags: Record<string, any>, args: string[], co
     ...etcOptionsFrom(flags),
     resources: resourcesFrom(flags),
     shmSize: sizeFlag("--shm-size", flags["shm-size"]),
+    readonlyRootfs: flags["read-only"],
     ulimits: (flags.ulimit as string[] | undefined)?.map((u) => {
       try {
         return parseUlimit(u);

@@ -292,6 +292,21 @@ describe.skipIf(!root)("run", () => {
     expect(await err("--shm-size", "big")).toEqual([125, `invalid argument "big" for "--shm-size" flag: invalid size: 'big'`]);
   });
 
+  test("--read-only: the root refuses writes, tmpfs, volumes, /dev/shm and the /etc files do not; nothing reaches the upper dir", async () => {
+    const name = "ro";
+    const r = await b.run(["run", "--name", name, "--read-only", "--tmpfs", "/tmp", "-v", "/data", busybox, "sh", "-c", "touch /x; echo $?; touch /tmp/x /data/x /dev/shm/x && echo writable; echo 10.0.0.9 extra >> /etc/hosts && echo hosts"]);
+    expect(r.stderr).toContain("Read-only file system");
+    expect(r.stdout).toBe("1\nwritable\nhosts\n");
+    expect(await inspect(name, "{{.HostConfig.ReadonlyRootfs}}")).toBe("true");
+    expect(readdirSync(await inspect(name, "{{.GraphDriver.Data.UpperDir}}"))).not.toContain("x"); // only the mount points made before
+    await b.ok(["rm", "-v", name]);
+    // An exec is held to it too; without --read-only the root is writable.
+    const id = (await b.ok(["run", "-d", "--read-only", busybox, "sleep", "60"])).trim();
+    expect((await b.run(["exec", id, "touch", "/y"])).code).toBe(1);
+    await b.ok(["rm", "-f", id]);
+    expect((await b.ok(["run", "--rm", busybox, "sh", "-c", "touch /x && echo ok"])).trim()).toBe("ok");
+  });
+
   test("a reader that goes away (| head): run and logs end at once, quietly, with 141 as the docker CLI (SIGPIPE)", async () => {
     // Reads the first chunk of stdout, then closes the pipe, as `| head -1` does.
     const headed = async (args: string[]) => {

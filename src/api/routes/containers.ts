@@ -121,6 +121,7 @@ interface CreateBody {
     CpuShares?: unknown;
     PidsLimit?: unknown;
     ShmSize?: unknown;
+    ReadonlyRootfs?: boolean;
     Ulimits?: { Name?: string; Soft?: number; Hard?: number }[] | null;
   } | null;
 }
@@ -187,6 +188,7 @@ export function createOptionsOf(body: CreateBody, name: string | undefined): { o
       PidsLimit: int64(hc.PidsLimit, "HostConfig.PidsLimit"),
     },
     shmSize: int64(hc.ShmSize, "HostConfig.ShmSize"),
+    readonlyRootfs: !!hc.ReadonlyRootfs,
     ulimits: Array.isArray(hc.Ulimits) ? hc.Ulimits.map((u) => ({ Name: String(u?.Name ?? ""), Soft: Number(u?.Soft ?? 0), Hard: Number(u?.Hard ?? 0) })) : undefined,
   };
   return { opts, warnings };

@@ -72,6 +72,8 @@ export interface CreateOptions {
   /** --shm-size in bytes (0: Docker's 64 MiB) and --ulimit (HostConfig.ShmSize, Ulimits). */
   shmSize?: number;
   ulimits?: { Name: string; Soft: number; Hard: number }[];
+  /** --read-only (HostConfig.ReadonlyRootfs). */
+  readonlyRootfs?: boolean;
 }
 
 type Stored = ContainerRecord & { topLayer: string | null };
@@ -210,7 +212,7 @@ function buildHostConfig(opts: CreateOptions, exposed?: Record<string, object>):
     Privileged: opts.privileged ?? false,
     SecurityOpt: securityOpt.length ? securityOpt : null,
     LogConfig: { Type: "json-file", Config: opts.logConfig ?? {} },
-    ReadonlyRootfs: false,
+    ReadonlyRootfs: opts.readonlyRootfs ?? false,
     Init: null,
     ExtraHosts: opts.extraHosts?.length ? opts.extraHosts.map((e) => parseExtraHost(e).join(":")) : null,
     Dns: (opts.dns ?? []).map(checkDnsServer),
@@ -275,6 +277,7 @@ export async function planFor(engine: Engine, c: Stored, mounts: MountPoint[]): 
     seccomp: !unconfined && !hc.Privileged,
     cgroupProcs: applyResources(c.id, hc),
     shmSize: hc.ShmSize,
+    readonlyRootfs: hc.ReadonlyRootfs,
     ulimits: (hc.Ulimits ?? []).map((u) => ({ name: u.Name, soft: u.Soft, hard: u.Hard })),
     privileged: hc.Privileged,
     network: hc.NetworkMode === "host" ? ("host" as const) : hc.NetworkMode === "none" ? ("none" as const) : ("private" as const),

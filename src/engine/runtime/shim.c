@@ -98,6 +98,7 @@ static struct plan {
   /* --ulimit: setrlimit(res, soft, hard) before exec (-1: unlimited) */
   struct { int res; long long soft, hard; } rlimits[16];
   int nrlimits;
+  int readonly; /* --read-only: the root mount read-only once the container's own mounts and cwd exist */
   struct mnt *mounts;
 } P;
 
@@ -146,6 +147,7 @@ static int parse_plan(const char *file) {
     else if (!strcmp(k, "nnp")) P.nnp = atoi(NEXT());
     else if (!strcmp(k, "wait")) P.wait_attach = atoi(NEXT());
     else if (!strcmp(k, "caps")) P.caps = strtoull(NEXT(), NULL, 16);
+    else if (!strcmp(k, "readonly")) P.readonly = atoi(NEXT());
     else if (!strcmp(k, "seccomp")) { P.seccomp = 1; P.seccomp_caps = strtoull(NEXT(), NULL, 16); }
     else if (!strcmp(k, "rlimit") && P.nrlimits < 16) {
       P.rlimits[P.nrlimits].res = atoi(NEXT());
@@ -1076,6 +1078,9 @@ static void container_init(int stdin_r, int stdout_w, int stderr_w) {
     if (fd < 0 || chdir(P.cwd) < 0) init_fail(125, "chdir to cwd (\"%s\") set in config.json failed: %s", P.cwd, strerror(errno));
     close(fd);
   }
+  /* --read-only: remounting the root's mount point leaves every mount on top (volumes, tmpfs, /dev, /proc,
+   * the /etc files) as it is; MS_NODEV must be given again, a bind remount sets the flags it is given */
+  if (P.readonly && mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NODEV, NULL) < 0) init_fail(125, "remount / read-only: %s", strerror(errno));
   char exe[PATH_MAX];
   find_exec(exe);
 

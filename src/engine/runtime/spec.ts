@@ -30,6 +30,8 @@ export interface ContainerPlan {
   binds: { source: string; target: string; readonly: boolean; copy?: boolean }[];
   /** --tmpfs and --mount type=tmpfs: mount(2) flags and data (see volumes/spec.ts tmpfsFlags). */
   tmpfs?: { target: string; flags: number; data: string }[];
+  /** --read-only: the root mount read-only (volumes, tmpfs and /dev stay as they are). */
+  readonlyRootfs?: boolean;
   /** --shm-size: /dev/shm's size in bytes (Docker's default 64 MiB). */
   shmSize?: number;
   /** --ulimit: setrlimit before exec, for the init and every exec (resource names as in Docker: nofile, nproc...). */
@@ -315,6 +317,7 @@ export function encodePlan(plan: ContainerPlan, opts: { waitAttach: boolean; log
   put("cwd", plan.cwd || "/", "user", plan.user, "tty", plan.tty ? 1 : 0, "stdin", plan.openStdin ? 1 : 0);
   put("caps", capabilityMask(plan.privileged ? ["ALL"] : plan.capabilities).toString(16), "nnp", plan.noNewPrivileges ? 1 : 0);
   for (const u of plan.ulimits ?? []) put("rlimit", RLIMITS[u.name]!, u.soft, u.hard);
+  if (plan.readonlyRootfs) put("readonly", 1);
   // The profile's rules depend on the capabilities: the mask travels with it, and execs reuse it as it is.
   if (plan.seccomp && !plan.privileged) put("seccomp", capabilityMask(plan.capabilities).toString(16));
   put("net", plan.network, "wait", opts.waitAttach ? 1 : 0, "log", opts.logPath);
