@@ -60,6 +60,7 @@ export function createBody(o: CreateOptions): Record<string, unknown> {
       ...(o.resources?.PidsLimit !== undefined ? { PidsLimit: o.resources.PidsLimit } : {}),
       ShmSize: o.shmSize ?? 0,
       ReadonlyRootfs: o.readonlyRootfs ?? false,
+      Init: o.init ? true : null,
       Ulimits: o.ulimits ?? null,
     },
     // Aliases and a static address belong to the endpoint on the network the container starts on.

@@ -32,6 +32,7 @@ export const createFlags: Record<string, Flag> = {
   "dns-search": { type: "string", multiple: true, description: "Set custom DNS search domains", valueHint: "list" },
   "env-file": { type: "string", multiple: true, description: "Read in a file of environment variables", valueHint: "list" },
   hostname: { type: "string", alias: "h", description: "Container host name", valueHint: "string" },
+  init: { type: "boolean", description: "Run an init inside the container that forwards signals and reaps processes" },
   interactive: { type: "boolean", alias: "i", description: "Keep STDIN open even if not attached" },
   label: { type: "string", alias: "l", multiple: true, description: "Set meta data on a container", valueHint: "list" },
   "label-file": { type: "string", multiple: true, description: "Read in a line delimited file of labels", valueHint: "list" },
@@ -195,6 +196,7 @@ export function createOptionsFrom(flags: Record<string, any>, args: string[], co
     resources: resourcesFrom(flags),
     shmSize: sizeFlag("--shm-size", flags["shm-size"]),
     readonlyRootfs: flags["read-only"],
+    init: flags.init,
     ulimits: (flags.ulimit as string[] | undefined)?.map((u) => {
       try {
         return parseUlimit(u);

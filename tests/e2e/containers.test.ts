@@ -307,6 +307,36 @@ describe.skipIf(!root)("run", () => {
     expect((await b.ok(["run", "--rm", busybox, "sh", "-c", "touch /x && echo ok"])).trim()).toBe("ok");
   });
 
+  test("--init: PID 1 reaps orphans and passes signals on; the program's status is the container's", async () => {
+    // An orphan reparented to a PID 1 that never waits (sleep) stays a zombie; under --init it is reaped.
+    const zombies = async (...flags: string[]) => {
+      const id = (await b.ok(["run", "-d", ...flags, busybox, "sh", "-c", "(sleep 0.1 &); exec sleep 60"])).trim();
+      await Bun.sleep(600);
+      const ps = await b.ok(["exec", id, "ps", "-o", "pid,stat,args"]);
+      await b.ok(["rm", "-f", id]);
+      return ps;
+    };
+    const plain = await zombies();
+    expect(plain).toMatch(/\sZ\s/);
+    const init = await zombies("--init");
+    expect(init).not.toMatch(/\sZ\s/);
+    expect(init).toMatch(/^\s*1\s+\S+\s+\/sbin\/docker-init --$/m); // as docker's init shows, not the shim's plan path
+    // SIGTERM from stop reaches the program, which dies of it at once (143); as PID 1 itself, sleep ignores it.
+    const id = (await b.ok(["run", "-d", "--init", busybox, "sleep", "60"])).trim();
+    const t0 = Date.now();
+    await b.ok(["stop", "-t", "10", id]);
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(await inspect(id, "{{.State.ExitCode}} {{.HostConfig.Init}}")).toBe("143 true");
+    await b.ok(["rm", id]);
+    expect((await b.run(["run", "--rm", "--init", busybox, "sh", "-c", "exit 3"])).code).toBe(3);
+    expect((await b.run(["run", "--rm", "--init", busybox, "nope"])).code).toBe(127);
+    expect((await b.ok(["run", "--rm", "--init", busybox, "echo", "hi"]))).toBe("hi\n");
+    // With -t the program's group is the terminal's foreground one.
+    const [pgrp, tpgid] = (await b.ok(["run", "--rm", "-t", "--init", busybox, "cut", "-d", " ", "-f", "5,8", "/proc/self/stat"])).trim().split(" ");
+    expect(Number(pgrp)).toBeGreaterThan(1);
+    expect(tpgid).toBe(pgrp);
+  });
+
   test("a reader that goes away (| head): run and logs end at once, quietly, with 141 as the docker CLI (SIGPIPE)", async () => {
     // Reads the first chunk of stdout, then closes the pipe, as `| head -1` does.
     const headed = async (args: string[]) => {

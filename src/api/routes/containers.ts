@@ -122,6 +122,7 @@ interface CreateBody {
     PidsLimit?: unknown;
     ShmSize?: unknown;
     ReadonlyRootfs?: boolean;
+    Init?: boolean | null;
     Ulimits?: { Name?: string; Soft?: number; Hard?: number }[] | null;
   } | null;
 }
@@ -189,6 +190,7 @@ export function createOptionsOf(body: CreateBody, name: string | undefined): { o
     },
     shmSize: int64(hc.ShmSize, "HostConfig.ShmSize"),
     readonlyRootfs: !!hc.ReadonlyRootfs,
+    init: !!hc.Init,
     ulimits: Array.isArray(hc.Ulimits) ? hc.Ulimits.map((u) => ({ Name: String(u?.Name ?? ""), Soft: Number(u?.Soft ?? 0), Hard: Number(u?.Hard ?? 0) })) : undefined,
   };
   return { opts, warnings };

@@ -74,6 +74,8 @@ export interface CreateOptions {
   ulimits?: { Name: string; Soft: number; Hard: number }[];
   /** --read-only (HostConfig.ReadonlyRootfs). */
   readonlyRootfs?: boolean;
+  /** --init (HostConfig.Init). */
+  init?: boolean;
 }
 
 type Stored = ContainerRecord & { topLayer: string | null };
@@ -213,7 +215,7 @@ function buildHostConfig(opts: CreateOptions, exposed?: Record<string, object>):
     SecurityOpt: securityOpt.length ? securityOpt : null,
     LogConfig: { Type: "json-file", Config: opts.logConfig ?? {} },
     ReadonlyRootfs: opts.readonlyRootfs ?? false,
-    Init: null,
+    Init: opts.init ? true : null,
     ExtraHosts: opts.extraHosts?.length ? opts.extraHosts.map((e) => parseExtraHost(e).join(":")) : null,
     Dns: (opts.dns ?? []).map(checkDnsServer),
     DnsSearch: opts.dnsSearch ?? [],
@@ -278,6 +280,7 @@ export async function planFor(engine: Engine, c: Stored, mounts: MountPoint[]): 
     cgroupProcs: applyResources(c.id, hc),
     shmSize: hc.ShmSize,
     readonlyRootfs: hc.ReadonlyRootfs,
+    init: !!hc.Init,
     ulimits: (hc.Ulimits ?? []).map((u) => ({ name: u.Name, soft: u.Soft, hard: u.Hard })),
     privileged: hc.Privileged,
     network: hc.NetworkMode === "host" ? ("host" as const) : hc.NetworkMode === "none" ? ("none" as const) : ("private" as const),

@@ -99,6 +99,7 @@ static struct plan {
   struct { int res; long long soft, hard; } rlimits[16];
   int nrlimits;
   int readonly; /* --read-only: the root mount read-only once the container's own mounts and cwd exist */
+  int init;     /* --init: PID 1 stays a minimal init (docker-init's job) and the program runs as its child */
   struct mnt *mounts;
 } P;
 
@@ -148,6 +149,7 @@ static int parse_plan(const char *file) {
     else if (!strcmp(k, "wait")) P.wait_attach = atoi(NEXT());
     else if (!strcmp(k, "caps")) P.caps = strtoull(NEXT(), NULL, 16);
     else if (!strcmp(k, "readonly")) P.readonly = atoi(NEXT());
+    else if (!strcmp(k, "init")) P.init = atoi(NEXT());
     else if (!strcmp(k, "seccomp")) { P.seccomp = 1; P.seccomp_caps = strtoull(NEXT(), NULL, 16); }
     else if (!strcmp(k, "rlimit") && P.nrlimits < 16) {
       P.rlimits[P.nrlimits].res = atoi(NEXT());
@@ -1012,6 +1014,56 @@ static int bind_ports(void) {
 
 static int dns_fd = -1; /* C: 127.0.0.11:53 in the container's netns, handed to S with "R" */
 
+/* ------------------------------------------------------------------ --init */
+
+static char *argv_area; /* main()'s argv strings, contiguous: PID 1's /proc/1/cmdline under --init */
+static size_t argv_len;
+
+/*
+ * --init: what docker-init (tini) does, without a binary of its own in the container. This process stays
+ * PID 1 and forks the program, which runs in its own process group (the terminal's foreground one with -t).
+ * Why: a program that is not written to be PID 1 gets no default action for SIGTERM/SIGINT there, and
+ * never reaps the orphans reparented to it. PID 1 passes every signal it gets on to the program, reaps
+ * whatever exits, and ends with the program's status (128+n for a signal), as tini. All signals are blocked
+ * before the fork, so none is lost: blocked signals are queued even for a namespace's init, which ignores
+ * those it has no handler for. Seccomp and the capabilities are already applied to both.
+ */
+static void init_fork(void) {
+  sigset_t all, none;
+  sigfillset(&all);
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &all, NULL);
+  pid_t child = fork();
+  if (child < 0) init_fail(125, "--init: fork: %s", strerror(errno));
+  if (child == 0) {
+    setpgid(0, 0);
+    if (P.tty) tcsetpgrp(0, getpid()); /* SIGTTOU is blocked here: a background group may take the terminal */
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    return; /* on to execve */
+  }
+  close(sync_sock); /* S sees EOF once the child has exec'd (or gets its error first) */
+  prctl(PR_SET_NAME, "docker-init");
+  if (argv_area) { /* not the shim's plan path: what `ps` shows for docker's init */
+    static const char shown[] = "/sbin/docker-init\0--";
+    memset(argv_area, 0, argv_len);
+    memcpy(argv_area, shown, sizeof shown < argv_len ? sizeof shown : argv_len - 1);
+  }
+  syscall(SYS_close_range, 3, ~0U, 0);
+  for (;;) {
+    siginfo_t si;
+    int sig = sigwaitinfo(&all, &si);
+    if (sig < 0) continue;
+    if (sig != SIGCHLD) {
+      kill(child, sig);
+      continue;
+    }
+    int st;
+    pid_t p;
+    while ((p = waitpid(-1, &st, WNOHANG)) > 0)
+      if (p == child) _exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+  }
+}
+
 static void container_init(int stdin_r, int stdout_w, int stderr_w) {
   /* Until execve replaces this image, /proc/<pid>/exe is the shim on the host; non-dumpable keeps every
    * other process (there are none yet in this pid namespace) from opening it or our fds. */
@@ -1100,6 +1152,7 @@ static void container_init(int stdin_r, int stdout_w, int stderr_w) {
   if (dns_fd >= 0) close(dns_fd);
   char go;
   if (recv(sync_sock, &go, 1, 0) != 1) _exit(125);
+  if (P.init) init_fork();
   /* no host fd may reach the container: everything above 2 closes on exec (the sync socket included) */
   syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
   execve(exe, P.args, P.env);
@@ -2438,6 +2491,8 @@ static int exec_main(const char *planfile) {
 }
 
 int main(int argc, char **argv) {
+  argv_area = argv[0];
+  argv_len = argv[argc - 1] + strlen(argv[argc - 1]) + 1 - argv[0];
   if (argc == 3 && !strcmp(argv[1], "exec")) return exec_main(argv[2]);
   if (argc != 3 || strcmp(argv[1], "run")) {
     fprintf(stderr, "usage: bunker-shim run <plan> | bunker-shim exec <exec-plan>\n");

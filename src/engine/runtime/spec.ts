@@ -30,6 +30,8 @@ export interface ContainerPlan {
   binds: { source: string; target: string; readonly: boolean; copy?: boolean }[];
   /** --tmpfs and --mount type=tmpfs: mount(2) flags and data (see volumes/spec.ts tmpfsFlags). */
   tmpfs?: { target: string; flags: number; data: string }[];
+  /** --init: PID 1 is a minimal init (the shim, as docker-init) and the program its child. */
+  init?: boolean;
   /** --read-only: the root mount read-only (volumes, tmpfs and /dev stay as they are). */
   readonlyRootfs?: boolean;
   /** --shm-size: /dev/shm's size in bytes (Docker's default 64 MiB). */
@@ -318,6 +320,7 @@ export function encodePlan(plan: ContainerPlan, opts: { waitAttach: boolean; log
   put("caps", capabilityMask(plan.privileged ? ["ALL"] : plan.capabilities).toString(16), "nnp", plan.noNewPrivileges ? 1 : 0);
   for (const u of plan.ulimits ?? []) put("rlimit", RLIMITS[u.name]!, u.soft, u.hard);
   if (plan.readonlyRootfs) put("readonly", 1);
+  if (plan.init) put("init", 1);
   // The profile's rules depend on the capabilities: the mask travels with it, and execs reuse it as it is.
   if (plan.seccomp && !plan.privileged) put("seccomp", capabilityMask(plan.capabilities).toString(16));
   put("net", plan.network, "wait", opts.waitAttach ? 1 : 0, "log", opts.logPath);
