@@ -110,6 +110,17 @@ describe.skipIf(!ready)("docker CLI runs containers on bunker serve", () => {
     expect(await dockerOk(["ps", "-aq"])).toBe("");
   });
 
+  test("the docker CLI's --init, --read-only, -m/--cpus/--pids-limit, --ulimit, --shm-size and --security-opt seccomp reach the container", async () => {
+    const script = "grep '^Seccomp:' /proc/self/status | tr -d '\\t'; tr '\\0' ' ' </proc/1/cmdline; echo; touch /x 2>/dev/null || echo ro; ulimit -n; df -k /dev/shm | tail -1 | tr -s ' ' | cut -d' ' -f2; cat /proc/self/cgroup | grep -c /bunker/";
+    const out = await dockerOk(["run", "--rm", "--init", "--read-only", "-m", "64m", "--cpus", "0.5", "--pids-limit", "50", "--ulimit", "nofile=512:1024", "--shm-size", "32m", "alpine", "sh", "-c", script]);
+    const [seccomp, init, ro, nofile, shm, cgroups] = out.trim().split("\n");
+    expect([seccomp, init!.trim(), ro, nofile, shm]).toEqual(["Seccomp:2", "/sbin/docker-init --", "ro", "512", "32768"]);
+    expect(Number(cgroups)).toBeGreaterThanOrEqual(1); // memory, cpu and pids on cgroup v1; one on v2
+    expect((await dockerOk(["run", "--rm", "--security-opt", "seccomp=unconfined", "alpine", "grep", "^Seccomp:", "/proc/self/status"])).replace(/\s+/g, "")).toBe("Seccomp:0");
+    const small = await docker(["run", "--rm", "-m", "1m", "alpine", "true"]);
+    expect([small.code, small.stderr]).toEqual([125, expect.stringContaining("Minimum memory limit allowed is 6MB")]);
+  });
+
   test("run errors: missing command 127, not executable 126, missing image with --pull never 125; --rm removes them", async () => {
     const missing = await docker(["run", "--rm", "alpine", "nope"]);
     expect(missing.code).toBe(127);
