@@ -485,6 +485,18 @@ describe.skipIf(!root)("supervision and concurrency", () => {
     await b.ok(["rm", id]);
   });
 
+  // In-process only: through serve one daemon holds the database.
+  test.skipIf(DAEMON_MODE)("16 processes that each make a fresh data root's built-in networks: none fails with 'database is locked'", async () => {
+    // Each process's first network lookup inserts bridge/host/none if missing, in a transaction that reads first.
+    for (let round = 0; round < 8; round++) {
+      const dataRoot = freshDataRoot();
+      expect((await bunkerAt(dataRoot).run(["images", "-q"])).code).toBe(0); // the database, without networks
+      const runs = await Promise.all(Array.from({ length: 16 }, () => bunkerAt(dataRoot).run(["network", "ls", "-q"])));
+      expect(runs.map((r) => [r.code, r.stderr])).toEqual(runs.map(() => [0, ""]));
+      expect((await bunkerAt(dataRoot).ok(["network", "ls", "--format", "{{.Name}}"])).trim().split("\n").sort()).toEqual(["bridge", "host", "none"]);
+    }
+  });
+
   test("20 parallel run -d from separate processes give 20 distinct containers", async () => {
     const runs = await Promise.all(Array.from({ length: 20 }, (_, i) => b.run(["run", "-d", "--name", `par${i}`, busybox, "sleep", "300"])));
     expect(runs.map((r) => r.code)).toEqual(new Array(20).fill(0));

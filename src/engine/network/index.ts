@@ -137,6 +137,8 @@ function ensureBuiltins(engine: Engine): void {
   const cfg = netConfig(engine);
   const bip = parseCidr(cfg.bip);
   const want = { subnet: cidrString(bip), gateway: numToIp(bip.address === bip.network ? bip.network + 1 : bip.address) };
+  // IMMEDIATE: it reads, then may write. A deferred transaction that another process writes under between
+  // the two fails at once with "database is locked" (SQLite cannot wait there), as 8 parallel first creates did.
   engine.db.transaction(() => {
     const have = engine.db.query("SELECT name, subnet, gateway FROM networks WHERE name IN ('bridge','host','none')").all() as any[];
     const ins = engine.db.query("INSERT OR IGNORE INTO networks (id, name, driver, bridge, subnet, gateway, internal, labels, options, created_at) VALUES (?, ?, ?, ?, ?, ?, 0, '{}', ?, ?)");
@@ -161,7 +163,7 @@ function ensureBuiltins(engine: Engine): void {
     }
     if (!have.some((r) => r.name === "host")) ins.run(randomHex(), "host", "host", null, null, null, "{}", now);
     if (!have.some((r) => r.name === "none")) ins.run(randomHex(), "none", "null", null, null, null, "{}", now);
-  })();
+  }).immediate();
 }
 
 /** Finds a network as moby does: full ID, exact name, then a unique ID prefix. */
@@ -495,7 +497,7 @@ export function removeNetwork(engine: Engine, ref: string): void {
   engine.db.transaction(() => {
     engine.db.query("DELETE FROM endpoints WHERE network_id = ?").run(net.id);
     engine.db.query("DELETE FROM networks WHERE id = ?").run(net.id);
-  })();
+  }).immediate();
   teardownNetworkHost(engine, net);
   rmSync(namesFile(engine, net), { force: true });
   engine.events.publish({ Type: "network", Action: "destroy", id: net.id, name: net.name, attributes: { name: net.name, type: "bridge" } });

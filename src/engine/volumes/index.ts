@@ -218,7 +218,7 @@ export function recordMounts(engine: Engine, containerId: string, mounts: MountP
       }
       insert.run(containerId, m.Destination, m.Type, m.Type === "volume" ? m.Name : null, m.Source, m.RW ? 1 : 0, m.Mode, m.Propagation, m.CopyData ? 1 : 0, m.CreateSource ? 1 : 0, JSON.stringify(m.Spec));
     }
-  })();
+  }).immediate(); // ensureVolume reads before it writes: see ensureBuiltins in network/index.ts
   return out;
 }
 
