@@ -161,7 +161,7 @@ export function createOptionsFrom(flags: Record<string, any>, args: string[], co
   if (flags["log-driver"] && flags["log-driver"] !== "json-file") throw new CliError(`bunker: Error response from daemon: logger: no log driver named '${flags["log-driver"]}' is registered`, 125);
   const attach: string[] = (flags.attach ?? []).map((a: string) => a.toLowerCase());
   for (const a of attach) if (!["stdin", "stdout", "stderr"].includes(a)) throw new CliError(`invalid argument "${a}" for "-a, --attach" flag: valid streams are STDIN, STDOUT and STDERR`, 125);
-  if (flags["stop-timeout"] !== undefined && !/^-?\d+$/.test(flags["stop-timeout"])) throw new CliError(`invalid argument "${flags["stop-timeout"]}" for "--stop-timeout" flag: strconv.ParseInt: parsing "${flags["stop-timeout"]}": invalid syntax`, 125);
+  const stopTimeout = intFlag("--stop-timeout", flags["stop-timeout"]);
   const restart = parseRestart(flags.restart ?? "no");
   if (flags.rm && restart.Name !== "no") throw new CliError("Conflicting options: --restart and --rm", 125);
   return {
@@ -190,58 +190,56 @@ export function createOptionsFrom(flags: Record<string, any>, args: string[], co
     autoRemove: flags.rm,
     logConfig,
     stopSignal: flags["stop-signal"],
-    stopTimeout: flags["stop-timeout"] !== undefined ? Number(flags["stop-timeout"]) : undefined,
+    stopTimeout,
     ...mountOptionsFrom(flags, command),
     ...etcOptionsFrom(flags),
     resources: resourcesFrom(flags),
     shmSize: sizeFlag("--shm-size", flags["shm-size"]),
     readonlyRootfs: flags["read-only"],
     init: flags.init,
-    ulimits: (flags.ulimit as string[] | undefined)?.map((u) => {
-      try {
-        return parseUlimit(u);
-      } catch (e) {
-        throw new CliError(`invalid argument "${u}" for "--ulimit" flag: ${(e as Error).message}`, 125);
-      }
-    }),
+    ulimits: (flags.ulimit as string[] | undefined)?.map((u) => flagValue("--ulimit", u, parseUlimit)),
   };
 }
 
-/** A MemBytes flag (--shm-size): go-units' RAMInBytes, or the docker CLI's flag error. */
-function sizeFlag(flag: string, v: string | undefined): number | undefined {
-  if (v === undefined || v === "") return undefined;
+/** A flag's value through `parse`, or the docker CLI's flag error (125) with the parser's message. */
+function flagValue<T>(flag: string, v: string, parse: (v: string) => T): T {
   try {
-    return parseBytes(v);
-  } catch {
-    throw new CliError(`invalid argument "${v}" for "${flag}" flag: invalid size: '${v}'`, 125);
+    return parse(v);
+  } catch (e) {
+    throw new CliError(`invalid argument "${v}" for "${flag}" flag: ${(e as Error).message}`, 125);
   }
+}
+
+/** A MemBytes flag (-m, --shm-size...): go-units' RAMInBytes; `unlimited` also takes -1 (--memory-swap). */
+function sizeFlag(flag: string, v: string | undefined, unlimited = false): number | undefined {
+  if (v === undefined || v === "") return undefined;
+  return unlimited && v === "-1" ? -1 : flagValue(flag, v, parseBytes);
+}
+
+/** An int64 flag, with strconv.ParseInt's error. */
+function intFlag(flag: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  return flagValue(flag, v, (x) => {
+    if (!/^[-+]?\d+$/.test(x)) throw new Error(`strconv.ParseInt: parsing "${x}": invalid syntax`);
+    return Number(x);
+  });
 }
 
 /** -m, --memory-swap, --cpus, -c, --pids-limit parsed as the docker CLI's flag types (MemBytes, NanoCPUs, int64). */
 function resourcesFrom(flags: Record<string, any>): Resources | undefined {
-  const bad = (flag: string, v: string, why: string) => new CliError(`invalid argument "${v}" for "${flag}" flag: ${why}`, 125);
-  const bytes = (flag: string, v: string | undefined, allowUnlimited = false) => {
-    if (v === undefined || v === "") return undefined;
-    if (allowUnlimited && v === "-1") return -1;
-    try {
-      return parseBytes(v);
-    } catch {
-      throw bad(flag, v, `invalid size: '${v}'`);
-    }
-  };
-  const int = (flag: string, v: string | undefined) => {
-    if (v === undefined) return undefined;
-    if (!/^[-+]?\d+$/.test(v)) throw bad(flag, v, `strconv.ParseInt: parsing "${v}": invalid syntax`);
-    return Number(v);
-  };
   const cpus = flags.cpus as string | undefined;
-  if (cpus !== undefined && !/^\d*\.?\d+$/.test(cpus)) throw bad("--cpus", cpus, `failed to parse ${cpus} as a rational number`);
   const r: Resources = {
-    Memory: bytes("-m, --memory", flags.memory),
-    MemorySwap: bytes("--memory-swap", flags["memory-swap"], true),
-    NanoCpus: cpus !== undefined ? Math.round(Number(cpus) * 1e9) : undefined,
-    CpuShares: int("-c, --cpu-shares", flags["cpu-shares"]),
-    PidsLimit: int("--pids-limit", flags["pids-limit"]),
+    Memory: sizeFlag("-m, --memory", flags.memory),
+    MemorySwap: sizeFlag("--memory-swap", flags["memory-swap"], true),
+    NanoCpus:
+      cpus === undefined
+        ? undefined
+        : flagValue("--cpus", cpus, (x) => {
+            if (!/^\d*\.?\d+$/.test(x)) throw new Error(`failed to parse ${x} as a rational number`);
+            return Math.round(Number(x) * 1e9);
+          }),
+    CpuShares: intFlag("-c, --cpu-shares", flags["cpu-shares"]),
+    PidsLimit: intFlag("--pids-limit", flags["pids-limit"]),
   };
   return Object.values(r).some((v) => v !== undefined) ? r : undefined;
 }
@@ -249,13 +247,7 @@ function resourcesFrom(flags: Record<string, any>): Resources | undefined {
 /** --add-host and --dns* checked as the docker CLI's flag validators do (a bad value is a flag error, 125). */
 function etcOptionsFrom(flags: Record<string, any>): Pick<CreateOptions, "extraHosts" | "dns" | "dnsSearch" | "dnsOptions"> {
   const check = (flag: string, values: string[] | undefined, fn: (v: string) => unknown) => {
-    for (const v of values ?? []) {
-      try {
-        fn(v);
-      } catch (e) {
-        throw new CliError(`invalid argument "${v}" for "${flag}" flag: ${(e as Error).message}`, 125);
-      }
-    }
+    for (const v of values ?? []) flagValue(flag, v, fn);
     return values?.length ? values : undefined;
   };
   return {
