@@ -12,7 +12,7 @@ import { EngineError, conflict, invalidParameter, noSuchImage } from "../errors.
 import { parseReference, withDefaultTag, familiarString } from "../registry/reference.ts";
 import type { ContainerConfig, ContainerRecord, HostConfig, RestartPolicy } from "./types.ts";
 import { randomName, validateName } from "./names.ts";
-import { resolveCapabilities, DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, DEFAULT_SHM_SIZE, containerEnv, checkDnsServer, parseExtraHost, parseUlimit, type ContainerPlan } from "../runtime/spec.ts";
+import { resolveCapabilities, DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, DEFAULT_SHM_SIZE, containerEnv, checkDnsServer, parseExtraHost, checkUlimit, type ContainerPlan } from "../runtime/spec.ts";
 import { startContainer as runtimeStart } from "../runtime/start.ts";
 import { applyResources, hasLimits, removeResources, type Resources } from "../runtime/cgroups.ts";
 import { signalContainer, signalNumber, type ContainerStatus } from "../runtime/status.ts";
@@ -223,7 +223,7 @@ function buildHostConfig(opts: CreateOptions, exposed?: Record<string, object>):
     ...resources,
     ShmSize: checkShmSize(opts.shmSize),
     // by name, the last one given winning, as the docker CLI's UlimitOpt keeps them
-    Ulimits: opts.ulimits?.length ? [...new Map(opts.ulimits.map((u) => [u.Name, parseUlimit(`${u.Name}=${u.Soft}:${u.Hard}`)])).values()] : null,
+    Ulimits: opts.ulimits?.length ? [...new Map(opts.ulimits.map((u) => [u.Name, checkUlimit(u)])).values()] : null,
   };
 }
 

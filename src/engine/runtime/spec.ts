@@ -166,11 +166,14 @@ export const RLIMITS: Record<string, number> = { cpu: 0, fsize: 1, data: 2, stac
 export function parseUlimit(v: string): { Name: string; Soft: number; Hard: number } {
   const m = /^([a-z]+)=(-?\d+)(?::(-?\d+))?$/.exec(v);
   if (!m) throw invalidParameter(`invalid ulimit argument: ${v}`);
-  if (!(m[1]! in RLIMITS)) throw invalidParameter(`invalid ulimit type: ${m[1]}`);
-  const soft = Number(m[2]);
-  const hard = m[3] !== undefined ? Number(m[3]) : soft;
-  if (soft > hard && hard !== -1) throw invalidParameter(`ulimit soft limit must be less than or equal to hard limit: ${soft} > ${hard}`);
-  return { Name: m[1]!, Soft: soft, Hard: hard };
+  return checkUlimit({ Name: m[1]!, Soft: Number(m[2]), Hard: m[3] !== undefined ? Number(m[3]) : Number(m[2]) });
+}
+
+/** A HostConfig.Ulimits entry checked as the CLI's parser checks one (a known name, soft <= hard). */
+export function checkUlimit(u: { Name: string; Soft: number; Hard: number }): { Name: string; Soft: number; Hard: number } {
+  if (!(u.Name in RLIMITS)) throw invalidParameter(`invalid ulimit type: ${u.Name}`);
+  if (u.Soft > u.Hard && u.Hard !== -1) throw invalidParameter(`ulimit soft limit must be less than or equal to hard limit: ${u.Soft} > ${u.Hard}`);
+  return { Name: u.Name, Soft: u.Soft, Hard: u.Hard };
 }
 
 /**
