@@ -6,7 +6,7 @@
  * published ports), so removal and reconciliation delete exactly bunker's rules of this data root, whatever
  * else (Docker, another data root) uses the same tables.
  */
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { EngineError } from "../errors.ts";
 
 /** A short tag for a data root, in rule comments and bridge aliases. */
@@ -44,7 +44,6 @@ export const linkExists = (name: string) => existsSync(`/sys/class/net/${name}`)
  * same MAC, and resets connections: whoever got the address meanwhile would lose traffic to it.
  */
 export function portAddresses(bridge: string): Map<string, string> {
-  const { readdirSync } = require("node:fs") as typeof import("node:fs");
   const out = new Map<string, string>();
   let ports: string[] = [];
   try {
@@ -61,7 +60,6 @@ export function portAddresses(bridge: string): Map<string, string> {
 
 /** Links of a kind whose name passes `filter`, from sysfs (no spawn). */
 export function links(filter: (name: string) => boolean): string[] {
-  const { readdirSync } = require("node:fs") as typeof import("node:fs");
   try {
     return readdirSync("/sys/class/net").filter(filter);
   } catch {
@@ -79,7 +77,7 @@ export function linkAlias(name: string): string {
 
 export function linkMaster(name: string): string | undefined {
   try {
-    return require("node:fs").readlinkSync(`/sys/class/net/${name}/master`).split("/").pop();
+    return readlinkSync(`/sys/class/net/${name}/master`).split("/").pop();
   } catch {
     return undefined;
   }
