@@ -3,7 +3,11 @@
  * and docker when they answer), `ps` with 50 containers (≤ 15 ms), `rm -f` of 20 running (≤ 0.5 s), 20 detached
  * containers started one after another (≤ 1 s), and supervision memory per running container (≤ 3 MiB PSS).
  *
- *   bun scripts/bench/containers.ts [rounds]
+ *   bun scripts/bench/containers.ts [rounds] [--before OLD_BUNKER]
+ *
+ * `--before` adds an earlier build of bunker (its own data root) to the interleaved `run --rm` rounds and to
+ * the 20 detached starts, alternating old and new, so a change's cost on the start path shows as a ratio
+ * measured in one run.
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -12,17 +16,26 @@ import { compare, has, machineWatch, median, timed, type Contender, sh } from ".
 import { ensureTestbed, startRegistry } from "../../tests/helpers/registry.ts";
 import { purgeNetworking } from "../../tests/helpers/netcheck.ts";
 
-const rounds = Number(process.argv[2] ?? 30);
+const args = process.argv.slice(2);
+const beforeAt = args.indexOf("--before");
+const before = beforeAt >= 0 ? resolve(args.splice(beforeAt, 2)[1] ?? "") : undefined;
+const rounds = Number(args[0] ?? 30);
 const bunker = resolve(import.meta.dir, "../../dist/bunker");
 await ensureTestbed();
 const reg = await startRegistry({ auth: "none" });
 const work = mkdtempSync(join(tmpdir(), "bunker-bench-ctr-"));
 const dataRoot = join(work, "root");
 const B = (...a: string[]) => [bunker, "--data-root", dataRoot, ...a];
+const beforeRoot = join(work, "root-before");
+const O = (...a: string[]) => [before!, "--data-root", beforeRoot, ...a];
 const image = `${reg.host}/busybox`;
 try {
   sh(B("pull", "-q", image));
   const contenders: Contender[] = [{ name: "bunker run --rm", run: () => timed(B("run", "--rm", "--network", "none", image, "true")) }];
+  if (before) {
+    sh(O("pull", "-q", image));
+    contenders.push({ name: "bunker (before) run --rm", run: () => timed(O("run", "--rm", "--network", "none", image, "true")) });
+  }
   if (has("podman")) {
     const proot = join(work, "podman");
     const P = ["podman", "--root", proot, "--runroot", `${proot}-run`, "--storage-driver", "overlay", "--cgroup-manager", "cgroupfs", "--events-backend", "none"];
@@ -40,11 +53,25 @@ try {
   await compare("run --rm busybox true, --network none", contenders, rounds);
   console.log(`  (machine during these rounds: ${runWatch()})`);
 
-  // 20 detached containers, one after another.
-  const t0 = performance.now();
-  for (let i = 0; i < 20; i++) sh(B("run", "-d", image, "sleep", "600"));
-  const start20 = performance.now() - t0;
-  console.log(`\n20 detached run -d one after another: ${start20.toFixed(0)} ms (target ≤ 1000 ms; docker 5 s here)`);
+  // 20 detached containers, one after another; with --before, the earlier build's 20 alternate with ours
+  // (A B A B), and its containers go before the memory and ps figures below.
+  let start20 = 0;
+  const start20Before: number[] = [];
+  for (let i = 0; i < 20; i++) {
+    const t0 = performance.now();
+    sh(B("run", "-d", image, "sleep", "600"));
+    start20 += performance.now() - t0;
+    if (!before) continue;
+    const t1 = performance.now();
+    sh(O("run", "-d", image, "sleep", "600"));
+    start20Before.push(performance.now() - t1);
+  }
+  const sum20Before = start20Before.reduce((a, b) => a + b, 0);
+  console.log(`\n20 detached run -d one after another: ${start20.toFixed(0)} ms (target ≤ 1000 ms; docker 5 s here)${before ? `; before: ${sum20Before.toFixed(0)} ms, ratio ${(start20 / sum20Before).toFixed(2)}` : ""}`);
+  if (before) {
+    const old = sh(O("ps", "-aq", "--no-trunc"));
+    if (old) sh(O("rm", "-f", ...old.split("\n")));
+  }
 
   // Supervision memory: PSS of each container's guardian + supervisor (the container's own processes excluded).
   const pss = (pid: number) => Number(/^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, "utf8"))?.[1] ?? 0);
@@ -76,5 +103,10 @@ try {
   await reg.stop();
   Bun.spawnSync(["sh", "-c", `grep -o ' ${work}[^ ]*' /proc/mounts | xargs -r -n1 umount -l`]);
   purgeNetworking(dataRoot); // the data root goes: its bridge, rules and address claims with it
+  if (before) {
+    const old = Bun.spawnSync(O("ps", "-aq", "--no-trunc")).stdout.toString().trim();
+    if (old) Bun.spawnSync(O("rm", "-f", ...old.split("\n")));
+    purgeNetworking(beforeRoot);
+  }
   rmSync(work, { recursive: true, force: true });
 }
