@@ -189,6 +189,17 @@ describe.skipIf(!enabled)("API and CLI text never reaches the firewall or ip", (
     expect((await b.run(["network", "inspect", "clinj"])).code).not.toBe(0);
   }, 60_000);
 
+  test("run's -p and --ip with rule or path text exit 125 and leave nothing", async () => {
+    const p = await b.run(["run", "--rm", "--network", NET, "-p", "127.0.0.2 -j RETURN:47326:80", busybox, "true"]);
+    expect(p.code).toBe(125);
+    expect(p.stderr).toContain("invalid IP address");
+    const ip = await b.run(["run", "--rm", "--network", NET, "--ip", "10.200.0.9/../../isolation-x", busybox, "true"]);
+    expect(ip.code).toBe(125);
+    expect(ip.stderr).toContain("invalid IP address");
+    expect(rules()).not.toContain("47326");
+    expect(existsSync("/run/bunker/isolation-x")).toBe(false);
+  }, 60_000);
+
   test("a start whose port bind fails leaves no rule; no rule of the data root outlives rm -f", async () => {
     const held = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
     try {

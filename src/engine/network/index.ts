@@ -670,13 +670,15 @@ function addEndpoint(engine: Engine, c: Stored, net: Network, opts: { aliases: s
   const existing = endpointsOf(engine, "container_id", c.id);
   let ip: string;
   if (opts.ip) {
+    // Canonical, so that it can name the claim file and go into `ip`'s input as is.
+    const want = parseIPv4(opts.ip);
     if (net.name === "bridge") throw invalidParameter("user specified IP address is supported on user defined networks only");
-    if ((ipToNum(opts.ip) & maskOf(subnet.prefix)) >>> 0 !== subnet.network) throw invalidParameter(`no configured subnet or ip-range contain the IP address ${opts.ip}`);
-    if (endpointAddresses(engine, net).has(opts.ip) || !claim(net.bridge!, opts.ip, owner(engine, c.id))) throw new EngineError("forbidden", `Address already in use`);
+    if ((ipToNum(want) & maskOf(subnet.prefix)) >>> 0 !== subnet.network) throw invalidParameter(`no configured subnet or ip-range contain the IP address ${want}`);
+    if (endpointAddresses(engine, net).has(want) || !claim(net.bridge!, want, owner(engine, c.id))) throw new EngineError("forbidden", `Address already in use`);
     // Asked for by name, so not skipped: a dead container's veth still answering for it goes now.
-    const ghost = host.portAddresses(net.bridge!).get(opts.ip);
+    const ghost = host.portAddresses(net.bridge!).get(want);
     if (ghost) host.deleteLinks([ghost]);
-    ip = opts.ip;
+    ip = want;
   } else ip = allocate(net.bridge!, subnet, ipToNum(net.gateway!), takenAddresses(engine, net), owner(engine, c.id));
   const ep: Endpoint = {
     id: randomHex(),
