@@ -30,7 +30,8 @@ export default defineCommand({
   async run({ flags, args, global }) {
     const subnets: string[] = flags.subnet ?? [];
     const gateways: string[] = flags.gateway ?? [];
-    if (gateways.length > subnets.length) throw new CliError("every ip-range or gateway must have a corresponding subnet", 1);
+    const ranges: string[] = flags["ip-range"] ?? [];
+    if (gateways.length > subnets.length || ranges.length > subnets.length) throw new CliError("every ip-range or gateway must have a corresponding subnet", 1);
     const r = await (await openBackend(global)).createNetwork({
       Name: args[0]!,
       Driver: flags.driver,
@@ -39,7 +40,7 @@ export default defineCommand({
       EnableIPv6: flags.ipv6,
       Labels: kv(flags.label, "label"),
       Options: kv(flags.opt, "opt"),
-      IPAM: { Driver: "default", Config: subnets.map((s, i) => ({ Subnet: s, ...(gateways[i] ? { Gateway: gateways[i] } : {}) })) },
+      IPAM: { Driver: "default", Config: subnets.map((s, i) => ({ Subnet: s, ...(gateways[i] ? { Gateway: gateways[i] } : {}), ...(ranges[i] ? { IPRange: ranges[i] } : {}) })) },
     });
     console.log(r.Id);
     return 0;

@@ -1,7 +1,8 @@
 /** -p parsing, ps's PORTS column, NetworkSettings.Ports, and the IPAM arithmetic (pure functions). */
 import { describe, expect, test } from "bun:test";
-import { displayPorts, networkSettingsPorts, parsePublish, publishAll } from "../../src/engine/network/ports.ts";
-import { cidrString, hostRoutes, ipToNum, macFor, numToIp, overlaps, parseCidr, pickSubnet } from "../../src/engine/network/ipam.ts";
+import { checkExposedPorts, checkPortBindings, displayPorts, networkSettingsPorts, parsePublish, publishAll } from "../../src/engine/network/ports.ts";
+import { networkRules, portRules } from "../../src/engine/network/host.ts";
+import { cidrString, hostRoutes, ipToNum, macFor, numToIp, overlaps, parseBridgeName, parseCidr, parseIPv4, pickSubnet } from "../../src/engine/network/ipam.ts";
 
 describe("parsePublish (the docker CLI's nat.ParsePortSpec)", () => {
   test("forms", () => {
@@ -30,7 +31,7 @@ describe("ports as ps and inspect show them", () => {
     expect(displayPorts([])).toBe("");
   });
   test("NetworkSettings.Ports: exposed without mapping are null", () => {
-    expect(networkSettingsPorts({ "80/tcp": {}, "443/tcp": {} }, [{ proto: "tcp", hostIp: "0.0.0.0", hostPort: 8080, containerPort: 80 }])).toEqual({ "80/tcp": [{ HostIp: "0.0.0.0", HostPort: "8080" }], "443/tcp": null });
+    expect(networkSettingsPorts({ "80/tcp": {}, "443/tcp": {} }, [{ proto: "tcp", hostIp: parseIPv4("0.0.0.0"), hostPort: 8080, containerPort: 80 }])).toEqual({ "80/tcp": [{ HostIp: "0.0.0.0", HostPort: "8080" }], "443/tcp": null });
   });
 });
 
@@ -50,5 +51,35 @@ describe("IPAM arithmetic", () => {
     expect(pickSubnet([{ base: "10.0.0.0/24", size: 24 }], [parseCidr("10.0.0.0/8")])).toBeUndefined();
     const route = "Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\nbr0\t0000C80A\t00000000\t0001\t0\t0\t0\t0000FFFF\neth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\n";
     expect(hostRoutes(route).map(cidrString)).toEqual(["10.200.0.0/16"]);
+  });
+});
+
+describe("values that reach ip and iptables are parsed, never pasted", () => {
+  test("addresses, CIDRs and bridge names are strict", () => {
+    for (const bad of ["10.0.0.1 ", " 10.0.0.1", "10.0.0.1\n-A X", "0x0a.0.0.1", "1e1.0.0.1", "10.0.0.256", "10.0.0", "10.0.0.1/32"]) expect(() => parseIPv4(bad)).toThrow("invalid IP address");
+    expect(parseIPv4("010.0.0.1") as string).toBe("10.0.0.1");
+    for (const bad of ["10.0.0.0/24 -j ACCEPT", "10.0.0.0/33", "10.0.0.0 /24", "10.0.0.300/24"]) expect(() => parseCidr(bad)).toThrow("invalid CIDR address");
+    for (const bad of ["a\nlink del lo", "a b", "a;b", "../x", "", "x".repeat(16)]) expect(() => parseBridgeName(bad)).toThrow();
+    expect(parseBridgeName("bk-0123456789ab")).toBe("bk-0123456789ab" as any);
+  });
+  test("PortBindings and ExposedPorts as moby checks them", () => {
+    expect(checkPortBindings({ "80": [{ HostIp: "127.0.0.1", HostPort: "0" }], "53/udp": null })).toEqual({ "80/tcp": [{ HostIp: "127.0.0.1", HostPort: "" }], "53/udp": [{ HostIp: "", HostPort: "" }] });
+    expect(checkPortBindings({ "80/tcp": [{ HostPort: "8000-8010" }] })).toEqual({ "80/tcp": [{ HostIp: "", HostPort: "8000-8010" }] });
+    expect(() => checkPortBindings({ "80/tcp": [{ HostIp: "127.0.0.2/32 -j RETURN", HostPort: "1" }] })).toThrow("invalid IP address");
+    expect(() => checkPortBindings({ "80/tcp": [{ HostPort: "47321 -s 1.2.3.4" }] })).toThrow('invalid port specification: "47321 -s 1.2.3.4"');
+    expect(() => checkPortBindings({ "80/tcp": [{ HostPort: "99999" }] })).toThrow('invalid port specification: "99999"');
+    expect(() => checkPortBindings({ "0/tcp": [] })).toThrow("invalid port specification");
+    expect(() => checkPortBindings({ "80/icmp": [] })).toThrow("invalid port specification");
+    expect(checkExposedPorts({ "80": {}, "53/udp": {}, "9/sctp": {} })).toEqual(["80/tcp", "53/udp", "9/sctp"]);
+    expect(() => checkExposedPorts({ "abc/xyz": {} })).toThrow('invalid port specification: "abc"');
+    expect(parsePublish(["127.0.0.1:0:80"])).toEqual({ "80/tcp": [{ HostIp: "127.0.0.1", HostPort: "" }] });
+  });
+  test("rule generators refuse what did not come through the parsers", () => {
+    const m = { proto: "tcp" as const, hostIp: parseIPv4("127.0.0.1"), hostPort: 8080, containerPort: 80 };
+    expect(portRules("bunker:0123abcd:ctr:0123456789ab", parseBridgeName("bunker0"), parseIPv4("10.199.0.2"), m).nat[0]).toBe('-A BUNKER -d 127.0.0.1/32 -p tcp -m tcp --dport 8080 -m comment --comment "bunker:0123abcd:ctr:0123456789ab" -j DNAT --to-destination 10.199.0.2:80');
+    expect(() => portRules("bunker:0123abcd:ctr:0123456789ab", "bunker0" as any, "10.199.0.2" as any, { ...m, hostIp: "127.0.0.2/32 -j X" as any })).toThrow();
+    expect(() => portRules("bunker:0123abcd:ctr:0123456789ab", "bunker0" as any, "10.199.0.2" as any, { ...m, hostPort: 99999 })).toThrow("refusing");
+    expect(() => networkRules("bunker:0123abcd:net:0123456789ab", "a b" as any, parseCidr("10.0.0.0/24"), { masquerade: true, internal: false })).toThrow();
+    expect(networkRules("bunker:0123abcd:net:0123456789ab", parseBridgeName("bk-x"), parseCidr("10.0.0.0/24"), { masquerade: true, internal: false }).raw).toEqual(['-A PREROUTING -d 127.0.0.0/8 -i bk-x -m comment --comment "bunker:0123abcd:net:0123456789ab" -j DROP']);
   });
 });

@@ -20,6 +20,7 @@ import { pruneUntilMs } from "../../engine/units.ts";
 import { eventsOf } from "../../engine/events.ts";
 import { monitorOf } from "../../engine/monitor.ts";
 import type { CreateOptions } from "../../engine/containers/manager.ts";
+import { checkExposedPorts, checkPortBindings } from "../../engine/network/ports.ts";
 import type { ContainerRecord, RestartPolicy } from "../../engine/containers/types.ts";
 import type { Attachment } from "../../engine/runtime/attach.ts";
 import { readContainerStatus } from "../../engine/runtime/status.ts";
@@ -96,6 +97,7 @@ interface CreateBody {
   StopSignal?: unknown;
   StopTimeout?: number | null;
   Volumes?: Record<string, object> | null;
+  ExposedPorts?: unknown;
   NetworkingConfig?: { EndpointsConfig?: Record<string, { Aliases?: string[] | null; IPAMConfig?: { IPv4Address?: string } | null } | null> | null } | null;
   HostConfig?: {
     Binds?: unknown;
@@ -162,7 +164,8 @@ export function createOptionsOf(body: CreateBody, name: string | undefined): { o
     labels,
     restart,
     networkMode: hc.NetworkMode || undefined,
-    portBindings: portBindingsOf(hc.PortBindings),
+    portBindings: checkPortBindings(hc.PortBindings),
+    exposedPorts: checkExposedPorts(body.ExposedPorts),
     publishAll: !!hc.PublishAllPorts,
     ...endpointOf(body.NetworkingConfig, hc.NetworkMode),
     capAdd: strslice(hc.CapAdd, "HostConfig.CapAdd"),
@@ -208,19 +211,6 @@ function stringMap(v: unknown, field: string): Record<string, string> | undefine
   if (v === undefined || v === null) return undefined;
   if (typeof v !== "object" || Array.isArray(v) || !Object.values(v).every((x) => typeof x === "string")) throw invalidParameter(`invalid JSON: json: cannot unmarshal into Go struct field .${field} of type map[string]string`);
   return v as Record<string, string>;
-}
-
-/** HostConfig.PortBindings with keys normalised ("80" from testcontainers 10 → "80/tcp"). */
-function portBindingsOf(pb: Record<string, unknown> | null | undefined): CreateOptions["portBindings"] {
-  if (!pb || typeof pb !== "object") return undefined;
-  const out: NonNullable<CreateOptions["portBindings"]> = {};
-  for (const [k, v] of Object.entries(pb)) {
-    const key = k.includes("/") ? k : `${k}/tcp`;
-    const list = Array.isArray(v) && v.length ? v : [{}];
-    // HostPort "" or "0": an ephemeral port (testcontainers sends "0").
-    out[key] = list.map((b: { HostIp?: string; HostPort?: string }) => ({ HostIp: b?.HostIp ?? "", HostPort: b?.HostPort === "0" ? "" : (b?.HostPort ?? "") }));
-  }
-  return Object.keys(out).length ? out : undefined;
 }
 
 /** Aliases and a static IPv4 address from the endpoint of the network the container is created on. */

@@ -45,6 +45,8 @@ export interface CreateOptions {
   /** -p: HostConfig.PortBindings ("80/tcp" -> host bindings); -P: publish every exposed port. */
   portBindings?: Record<string, { HostIp: string; HostPort: string }[]>;
   publishAll?: boolean;
+  /** Config.ExposedPorts of the API, checked ("80/tcp" keys), added to the image's. */
+  exposedPorts?: string[];
   /** --network-alias and --ip: the endpoint config of the network the container is created on. */
   networkAliases?: string[];
   ipv4Address?: string;
@@ -96,7 +98,7 @@ export async function createContainer(engine: Engine, opts: CreateOptions): Prom
   const image = engine.images.resolve(opts.image);
   const ic = image.config.config ?? {};
   const id = randomHex();
-  const hostConfig = buildHostConfig(opts, ic.ExposedPorts);
+  const hostConfig = buildHostConfig(opts, opts.exposedPorts?.length ? { ...(ic.ExposedPorts ?? {}), ...Object.fromEntries(opts.exposedPorts.map((k) => [k, {}])) } : ic.ExposedPorts);
   if (hasNetworking(hostConfig.NetworkMode)) hostConfig.NetworkMode = network().validateNetworkMode(engine, hostConfig.NetworkMode);
   const ep = Array.isArray(opts.entrypoint) && opts.entrypoint.length === 1 ? opts.entrypoint[0]! : opts.entrypoint;
   const entrypoint = ep !== undefined ? (ep === "" || (Array.isArray(ep) && !ep.length) ? null : Array.isArray(ep) ? ep : [ep]) : (ic.Entrypoint ?? null);
@@ -114,7 +116,7 @@ export async function createContainer(engine: Engine, opts: CreateOptions): Prom
     AttachStdin: opts.attach?.stdin ?? false,
     AttachStdout: opts.attach?.stdout ?? false,
     AttachStderr: opts.attach?.stderr ?? false,
-    ...(ic.ExposedPorts || Object.keys(hostConfig.PortBindings ?? {}).length ? { ExposedPorts: { ...(ic.ExposedPorts ?? {}), ...Object.fromEntries(Object.keys(hostConfig.PortBindings ?? {}).map((k) => [k, {}])) } } : {}),
+    ...(ic.ExposedPorts || opts.exposedPorts?.length || Object.keys(hostConfig.PortBindings ?? {}).length ? { ExposedPorts: { ...(ic.ExposedPorts ?? {}), ...Object.fromEntries([...(opts.exposedPorts ?? []), ...Object.keys(hostConfig.PortBindings ?? {})].map((k) => [k, {}])) } } : {}),
     Tty: opts.tty ?? false,
     OpenStdin: opts.openStdin ?? false,
     StdinOnce: (opts.openStdin ?? false) && (opts.attach?.stdin ?? false),

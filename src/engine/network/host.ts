@@ -8,6 +8,7 @@
  */
 import { existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { EngineError } from "../errors.ts";
+import { cidrString, parseBridgeName, parseIPv4, type BridgeName, type Cidr, type IPv4 } from "./ipam.ts";
 
 /** A short tag for a data root, in rule comments and bridge aliases. */
 export const rootTag = (dataRoot: string) => new Bun.CryptoHasher("sha256").update(dataRoot).digest("hex").slice(0, 8);
@@ -96,14 +97,16 @@ export function sysctl(path: string, value: string): string {
 
 /**
  * Creates a bridge with its gateway address, a fixed MAC (so it never changes as ports join: containers'
- * ARP entries for the gateway stay right), an alias naming its owner, route_localnet (published ports on
- * 127.0.0.1 are DNATed to it, as Docker does without its userland proxy), and brings it up.
+ * ARP entries for the gateway stay right), an alias naming its owner, and brings it up. Only typed values
+ * reach the `ip` batch.
  */
-export function createBridge(name: string, gatewayCidr: string, mac: string, alias: string, mtu?: number): void {
+export function createBridge(name: BridgeName, gateway: IPv4, prefix: number, mac: string, alias: string, mtu?: number): void {
+  if (parseBridgeName(name) !== name || parseIPv4(gateway) !== gateway || !Number.isInteger(prefix) || prefix < 0 || prefix > 32) throw new EngineError("system", "refusing an unchecked value for ip");
+  if (!/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(mac) || !TAG.test(alias) || (mtu !== undefined && !(Number.isInteger(mtu) && mtu >= 68 && mtu <= 65535))) throw new EngineError("system", "refusing an unchecked value for ip");
   const lines = [
     `link add name ${name} type bridge`,
     `link set dev ${name} address ${mac}${mtu ? ` mtu ${mtu}` : ""} alias ${alias}`,
-    `addr add ${gatewayCidr} dev ${name}`,
+    `addr add ${gateway}/${prefix} dev ${name}`,
     `link set dev ${name} up`,
   ];
   const r = sh(["ip", "-batch", "-"], `${lines.join("\n")}\n`);
@@ -111,7 +114,15 @@ export function createBridge(name: string, gatewayCidr: string, mac: string, ali
     sh(["ip", "link", "del", name]);
     throw new EngineError("system", `failed to create bridge ${name}: ${r.err.trim()}`);
   }
-  sysctl(`net/ipv4/conf/${name}/route_localnet`, "1");
+}
+
+/**
+ * route_localnet on a bridge: published ports on 127.0.0.1 are DNATed to containers through it (the kernel
+ * path). Only turned on once the bridge's raw-table drop of 127.0.0.0/8 is in place (networkRules), so that
+ * a container cannot address the host's loopback services through it.
+ */
+export function setRouteLocalnet(bridge: BridgeName, on: boolean): void {
+  sysctl(`net/ipv4/conf/${parseBridgeName(bridge)}/route_localnet`, on ? "1" : "0");
 }
 
 export function deleteLinks(names: string[]): void {
@@ -165,26 +176,46 @@ export const JUMPS = {
   ],
 } as const;
 
-/** A network's rules (bridge, subnet), in iptables-save's form. */
-export function networkRules(tag: string, bridge: string, subnet: string, opts: { masquerade: boolean; internal: boolean }) {
+/** A rule comment bunker writes: the shared "bunker" or an owner's tag (root tag, kind, 12 hex digits). */
+const TAG = /^bunker:[0-9a-f]{8}:(net|ctr):[0-9a-f]{12}$/;
+
+/** Refuses anything but a checked value at the last step before rule text (the types say so; this proves it). */
+function checked(ok: boolean): void {
+  if (!ok) throw new EngineError("system", "refusing an unchecked value for iptables");
+}
+
+/**
+ * A network's rules, in iptables-save's form. raw: nothing addressed to 127.0.0.0/8 that comes in on the
+ * bridge reaches the host (route_localnet would let it through to host sockets bound to loopback; replies
+ * to DNATed 127.0.0.1 connections are still addressed to the gateway here, before conntrack un-NATs them).
+ */
+export function networkRules(tag: string, bridge: BridgeName, subnet: Cidr, opts: { masquerade: boolean; internal: boolean; icc?: boolean }) {
+  checked(TAG.test(tag) && parseBridgeName(bridge) === bridge && Number.isInteger(subnet.network) && Number.isInteger(subnet.prefix) && subnet.prefix >= 0 && subnet.prefix <= 32);
+  const net = cidrString(subnet);
   const c = `-m comment --comment "${tag}"`;
-  const nat = [`-A BUNKER-POSTROUTING -o ${bridge} -m addrtype --src-type LOCAL ${c} -j MASQUERADE`, `-A BUNKER-POSTROUTING -s ${subnet} -o ${bridge} -m conntrack --ctstate DNAT ${c} -j MASQUERADE`];
-  if (opts.masquerade && !opts.internal) nat.unshift(`-A BUNKER-POSTROUTING -s ${subnet} ! -o ${bridge} ${c} -j MASQUERADE`);
+  const raw = [`-A PREROUTING -d 127.0.0.0/8 -i ${bridge} ${c} -j DROP`];
+  const nat = [`-A BUNKER-POSTROUTING -o ${bridge} -m addrtype --src-type LOCAL ${c} -j MASQUERADE`, `-A BUNKER-POSTROUTING -s ${net} -o ${bridge} -m conntrack --ctstate DNAT ${c} -j MASQUERADE`];
+  if (opts.masquerade && !opts.internal) nat.unshift(`-A BUNKER-POSTROUTING -s ${net} ! -o ${bridge} ${c} -j MASQUERADE`);
   const filter = [
     `-A BUNKER-FORWARD -o ${bridge} -m conntrack --ctstate RELATED,ESTABLISHED ${c} -j ACCEPT`,
     `-A BUNKER-FORWARD -o ${bridge} ${c} -j BUNKER`,
     ...(opts.internal ? [] : [`-A BUNKER-FORWARD -i ${bridge} ! -o ${bridge} ${c} -j ACCEPT`]),
-    `-A BUNKER-FORWARD -i ${bridge} -o ${bridge} ${c} -j ACCEPT`,
+    `-A BUNKER-FORWARD -i ${bridge} -o ${bridge} ${c} -j ${opts.icc === false ? "DROP" : "ACCEPT"}`,
     `-A BUNKER-ISOLATION-1 -i ${bridge} ! -o ${bridge} ${c} -j BUNKER-ISOLATION-2`,
     `-A BUNKER-ISOLATION-2 -o ${bridge} ${c} -j DROP`,
   ];
-  return { nat, filter };
+  return { raw, nat, filter };
 }
 
+/** True when the saved rules still drop 127.0.0.0/8 arriving on `bridge` (anyone's copy of networkRules' raw rule). */
+export const dropsLoopback = (saved: RuleSet, bridge: string) => (saved.rules.raw ?? []).some((l) => l.startsWith(`-A PREROUTING -d 127.0.0.0/8 -i ${bridge} -m comment`) && l.endsWith(" -j DROP"));
+
 /** A published port's rules: DNAT from the host port, and the forward ACCEPT to the container. */
-export function portRules(tag: string, bridge: string, ip: string, m: { proto: string; hostIp: string; hostPort: number; containerPort: number }) {
+export function portRules(tag: string, bridge: BridgeName, ip: IPv4, m: { proto: "tcp" | "udp"; hostIp: IPv4; hostPort: number; containerPort: number }) {
+  const port = (n: number) => Number.isInteger(n) && n >= 1 && n <= 65535;
+  checked(TAG.test(tag) && parseBridgeName(bridge) === bridge && parseIPv4(ip) === ip && parseIPv4(m.hostIp) === m.hostIp && (m.proto === "tcp" || m.proto === "udp") && port(m.hostPort) && port(m.containerPort));
   const c = `-m comment --comment "${tag}"`;
-  const dst = m.hostIp && m.hostIp !== "0.0.0.0" ? `-d ${m.hostIp}/32 ` : "";
+  const dst = m.hostIp !== "0.0.0.0" ? `-d ${m.hostIp}/32 ` : "";
   return {
     nat: [`-A BUNKER ${dst}-p ${m.proto} -m ${m.proto} --dport ${m.hostPort} ${c} -j DNAT --to-destination ${ip}:${m.containerPort}`],
     filter: [`-A BUNKER -d ${ip}/32 ! -i ${bridge} -o ${bridge} -p ${m.proto} -m ${m.proto} --dport ${m.containerPort} ${c} -j ACCEPT`],

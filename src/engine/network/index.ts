@@ -18,9 +18,10 @@ import { EngineError, conflict, invalidParameter } from "../errors.ts";
 import type { ContainerRecord } from "../containers/types.ts";
 import { resolvConf, type ContainerPlan, type PlanNetIf } from "../runtime/spec.ts";
 import { readContainerStatus, processStartTime } from "../runtime/status.ts";
-import { allocate, claim, claims, cidrString, hostRoutes, ipToNum, macFor, maskOf, numToIp, parseCidr, pickSubnet, release, type Cidr } from "./ipam.ts";
+import { allocate, claim, claims, cidrString, CLAIMS_DIR, hostRoutes, ipToNum, macFor, maskOf, numToIp, parseBridgeName, parseCidr, parseIPv4, pickSubnet, release, type Cidr } from "./ipam.ts";
 import * as host from "./host.ts";
-import { mappingsOf, type PortBindings, type PortMapping } from "./ports.ts";
+import { mappingsOf, resolveMappings, type PortBindings, type PortMapping, type Proto } from "./ports.ts";
+import { isRegistered, registerRoot, RUN_DIR, unregisterRoot } from "./roots.ts";
 export { containerPorts } from "./ports.ts";
 
 type Stored = ContainerRecord & { topLayer: string | null };
@@ -211,6 +212,12 @@ let reconciled = false;
 export function reconcileIfNeeded(engine: Engine): void {
   if (reconciled) return;
   reconciled = true;
+  // Bridges this root made while it was not recorded as owning rules (an older build, or /run emptied):
+  // their rules, the loopback drop included, are brought up to date once.
+  const tag = host.rootTag(engine.config.dataRoot);
+  if (!isRegistered(tag) && kernelPath(engine) && host.links((n) => n === DEFAULT_BRIDGE || n.startsWith("bk-")).some((n) => host.linkAlias(n).startsWith(`bunker:${tag}:net:`))) {
+    reconcileNetworking(engine);
+  }
   let names: string[];
   try {
     names = readdirSync(join(netDir(engine), "intent"));
@@ -230,8 +237,8 @@ export function reconcileIfNeeded(engine: Engine): void {
 function hostLock<T>(fn: () => T): T {
   const { openSync, closeSync } = require("node:fs") as typeof import("node:fs");
   const { sys, LOCK } = require("../../sys/index.ts") as typeof import("../../sys/index.ts");
-  mkdirSync("/run/bunker", { recursive: true, mode: 0o700 });
-  const fd = openSync("/run/bunker/network.lock", "a", 0o600);
+  mkdirSync(RUN_DIR, { recursive: true, mode: 0o700 });
+  const fd = openSync(join(RUN_DIR, "network.lock"), "a", 0o600);
   try {
     for (let i = 0; !sys().flock(fd, LOCK.EX | LOCK.NB); i++) Bun.sleepSync(Math.min(2 ** i, 50));
     return fn();
@@ -243,7 +250,7 @@ function hostLock<T>(fn: () => T): T {
 // ------------------------------------------------------------------ host setup of a network
 
 /** The chains, the shared jumps and ip_forward: once per host (idempotent). */
-function ensureBase(engine: Engine, saved: host.RuleSet, batch: Record<string, { chains: string[]; lines: string[] }>): void {
+function ensureBase(engine: Engine, saved: host.RuleSet, batch: Record<"filter" | "nat", { chains: string[]; lines: string[] }>): void {
   const cfg = netConfig(engine);
   for (const table of ["filter", "nat"] as const) {
     for (const c of host.CHAINS[table]) if (!saved.chains[table]?.has(c)) batch[table]!.chains.push(c);
@@ -268,21 +275,35 @@ function ensureNetworkHost(engine: Engine, net: Network): void {
     hostLock(() => {
       if (host.linkExists(net.bridge!)) return;
       const subnet = parseCidr(net.subnet!);
-      host.createBridge(net.bridge!, `${net.gateway}/${subnet.prefix}`, macFor(net.gateway!), netTag(engine, net), Number(net.options["com.docker.network.driver.mtu"]) || undefined);
+      host.createBridge(parseBridgeName(net.bridge!), parseIPv4(net.gateway!), subnet.prefix, macFor(net.gateway!), netTag(engine, net), Number(net.options["com.docker.network.driver.mtu"]) || undefined);
       if (kernelPath(engine)) addNetworkRules(engine, net);
     }),
   );
 }
 
-/** The chains and this data root's rules of a network, those missing (the caller holds the host lock). */
+/** An empty batch for host.restoreRules, raw first: the loopback drop is in before anything else. */
+const newBatch = () => ({ raw: { chains: [] as string[], lines: [] as string[] }, filter: { chains: [] as string[], lines: [] as string[] }, nat: { chains: [] as string[], lines: [] as string[] } });
+
+/** A network's rules from its row, through the parsers (a row of an older build that does not parse fails here, before any rule). */
+function rulesOf(engine: Engine, net: Network) {
+  const opt = (k: string) => (net.options[`com.docker.network.bridge.${k}`] === undefined ? true : boolOption(k, net.options[`com.docker.network.bridge.${k}`]!));
+  return host.networkRules(netTag(engine, net), parseBridgeName(net.bridge!), parseCidr(net.subnet!), { masquerade: opt("enable_ip_masquerade") && netConfig(engine).ipMasq, internal: net.internal, icc: opt("enable_icc") });
+}
+
+/**
+ * The chains and this data root's rules of a network, those missing, then route_localnet on its bridge (the
+ * caller holds the host lock). The data root is recorded as owning rules (roots.ts) first, so that deleting
+ * it cannot orphan them.
+ */
 function addNetworkRules(engine: Engine, net: Network): void {
+  const rules = rulesOf(engine, net);
+  registerRoot(host.rootTag(engine.config.dataRoot), engine.config.dataRoot);
   const saved = host.saveRules();
-  const batch = { filter: { chains: [] as string[], lines: [] as string[] }, nat: { chains: [] as string[], lines: [] as string[] } };
+  const batch = newBatch();
   ensureBase(engine, saved, batch);
-  const masq = net.options["com.docker.network.bridge.enable_ip_masquerade"] !== "false" && netConfig(engine).ipMasq;
-  const rules = host.networkRules(netTag(engine, net), net.bridge!, net.subnet!, { masquerade: masq, internal: net.internal });
-  for (const t of ["filter", "nat"] as const) for (const l of rules[t]) if (!saved.rules[t]?.includes(l)) batch[t].lines.push(l);
+  for (const t of ["raw", "filter", "nat"] as const) for (const l of rules[t]) if (!saved.rules[t]?.includes(l)) batch[t].lines.push(l);
   host.restoreRules(batch);
+  host.setRouteLocalnet(parseBridgeName(net.bridge!), true);
 }
 
 let sharedChecked = false;
@@ -408,8 +429,51 @@ export interface NetworkCreateRequest {
   Attachable?: boolean;
   Labels?: Record<string, string>;
   Options?: Record<string, string>;
-  IPAM?: { Driver?: string; Config?: { Subnet?: string; Gateway?: string; IPRange?: string }[] };
+  IPAM?: { Driver?: string; Options?: Record<string, string> | null; Config?: { Subnet?: string; Gateway?: string; IPRange?: string; AuxiliaryAddresses?: Record<string, string> | null }[] | null } | null;
   EnableIPv6?: boolean;
+}
+
+/** A string map of the body (Labels, Options), or Go's decoding error naming the field. */
+function stringMap(v: unknown, field: string): Record<string, string> {
+  if (v === undefined || v === null) return {};
+  if (typeof v !== "object" || Array.isArray(v) || !Object.values(v).every((x) => typeof x === "string")) throw invalidParameter(`invalid JSON: json: cannot unmarshal into Go struct field CreateRequest.${field} of type map[string]string`);
+  return v as Record<string, string>;
+}
+
+/** Go's strconv.ParseBool for a driver option, with the bridge driver's error. */
+function boolOption(key: string, v: string): boolean {
+  if (["1", "t", "T", "TRUE", "true", "True"].includes(v)) return true;
+  if (["0", "f", "F", "FALSE", "false", "False"].includes(v)) return false;
+  throw invalidParameter(`failed to parse ${key} value: ${v} (strconv.ParseBool: parsing ${JSON.stringify(v)}: invalid syntax)`);
+}
+
+/**
+ * The bridge driver's options, checked and applied: name, MTU, masquerade, ICC and the default host binding
+ * address. Other com.docker.network.* options are refused rather than ignored; options outside that
+ * namespace are kept as the network's metadata and reach nothing on the host.
+ */
+export function checkBridgeOptions(opts: Record<string, string>): void {
+  for (const [k, v] of Object.entries(opts)) {
+    switch (k) {
+      case "com.docker.network.bridge.name":
+        parseBridgeName(v);
+        break;
+      case "com.docker.network.driver.mtu": {
+        if (!/^\d{1,5}$/.test(v)) throw invalidParameter(`failed to parse ${k} value: ${v} (strconv.Atoi: parsing ${JSON.stringify(v)}: invalid syntax)`);
+        if (Number(v) < 68 || Number(v) > 65535) throw invalidParameter(`invalid MTU number: ${v}`);
+        break;
+      }
+      case "com.docker.network.bridge.enable_ip_masquerade":
+      case "com.docker.network.bridge.enable_icc":
+        boolOption(k, v);
+        break;
+      case "com.docker.network.bridge.host_binding_ipv4":
+        parseIPv4(v);
+        break;
+      default:
+        if (k.startsWith("com.docker.network.")) throw invalidParameter(`network option ${k} is not supported`);
+    }
+  }
 }
 
 /** POST /networks/create: a user-defined bridge with its own subnet; its bridge and rules are made now. */
@@ -423,20 +487,36 @@ export function createNetwork(engine: Engine, req: NetworkCreateRequest): { Id: 
   if (lookupNetwork(engine, name)?.name === name) throw conflict(`network with name ${name} already exists`);
   if (driver !== "bridge") throw new EngineError("notFound", `plugin "${driver}" not found`);
   if (req.EnableIPv6) throw invalidParameter("IPv6 networks are not supported");
+  // Every value that reaches `ip` or a rule is parsed here, before anything is recorded or made.
+  const labels = stringMap(req.Labels, "Labels");
+  const options = stringMap(req.Options, "Options");
+  checkBridgeOptions(options);
+  const ipamDriver = req.IPAM?.Driver || "default";
+  if (ipamDriver !== "default") throw new EngineError("notFound", `plugin "${ipamDriver}" not found`);
   const cfgs = req.IPAM?.Config ?? [];
+  if (!Array.isArray(cfgs)) throw invalidParameter("invalid JSON: json: cannot unmarshal into Go struct field IPAM.IPAM.Config of type []network.IPAMConfig");
   if (cfgs.length > 1) throw invalidParameter("only one IPv4 IPAM config is supported");
+  const cfg = cfgs[0] ?? {};
+  if (cfg.IPRange) {
+    parseCidr(cfg.IPRange);
+    throw invalidParameter("IPRange is not supported: addresses come from the whole subnet");
+  }
+  if (cfg.AuxiliaryAddresses && Object.keys(cfg.AuxiliaryAddresses).length) {
+    for (const a of Object.values(cfg.AuxiliaryAddresses)) parseIPv4(a);
+    throw invalidParameter("AuxiliaryAddresses are not supported");
+  }
+  if (cfg.Gateway && !cfg.Subnet) throw invalidParameter("every ip-range or gateway must have a corresponding subnet");
   const id = randomHex();
-  const bridge = req.Options?.["com.docker.network.bridge.name"] ?? `bk-${id.slice(0, 12)}`;
-  if (bridge.length > 15) throw invalidParameter(`bridge name ${bridge} is longer than 15 characters`);
+  const bridge = parseBridgeName(options["com.docker.network.bridge.name"] ?? `bk-${id.slice(0, 12)}`);
   const net = hostLock(() => {
     const taken = [...allNetworks(engine).filter((n) => n.subnet).map((n) => parseCidr(n.subnet!)), ...hostRoutes(readFileSync("/proc/net/route", "utf8"))];
     let subnet: Cidr | undefined;
     let gateway: string;
-    if (cfgs[0]?.Subnet) {
-      subnet = parseCidr(cfgs[0].Subnet);
+    if (cfg.Subnet) {
+      subnet = parseCidr(cfg.Subnet);
       const { overlaps } = require("./ipam.ts") as typeof import("./ipam.ts");
       if (taken.some((t) => overlaps(t, subnet!))) throw new EngineError("forbidden", `invalid pool request: Pool overlaps with other one on this address space`);
-      gateway = cfgs[0].Gateway ?? numToIp(subnet.network + 1);
+      gateway = cfg.Gateway ? parseIPv4(cfg.Gateway) : numToIp(subnet.network + 1);
       if ((ipToNum(gateway) & maskOf(subnet.prefix)) >>> 0 !== subnet.network) throw invalidParameter(`no matching subnet for gateway ${gateway}`);
     } else {
       subnet = pickSubnet(netConfig(engine).pools, taken);
@@ -452,8 +532,8 @@ export function createNetwork(engine: Engine, req: NetworkCreateRequest): { Id: 
       subnet: cidrString(subnet),
       gateway,
       internal: !!req.Internal,
-      labels: req.Labels ?? {},
-      options: req.Options ?? {},
+      labels,
+      options,
       created: Date.now(),
     };
     try {
@@ -590,13 +670,15 @@ function addEndpoint(engine: Engine, c: Stored, net: Network, opts: { aliases: s
   const existing = endpointsOf(engine, "container_id", c.id);
   let ip: string;
   if (opts.ip) {
+    // Canonical, so that it can name the claim file and go into `ip`'s input as is.
+    const want = parseIPv4(opts.ip);
     if (net.name === "bridge") throw invalidParameter("user specified IP address is supported on user defined networks only");
-    if ((ipToNum(opts.ip) & maskOf(subnet.prefix)) >>> 0 !== subnet.network) throw invalidParameter(`no configured subnet or ip-range contain the IP address ${opts.ip}`);
-    if (endpointAddresses(engine, net).has(opts.ip) || !claim(net.bridge!, opts.ip, owner(engine, c.id))) throw new EngineError("forbidden", `Address already in use`);
+    if ((ipToNum(want) & maskOf(subnet.prefix)) >>> 0 !== subnet.network) throw invalidParameter(`no configured subnet or ip-range contain the IP address ${want}`);
+    if (endpointAddresses(engine, net).has(want) || !claim(net.bridge!, want, owner(engine, c.id))) throw new EngineError("forbidden", `Address already in use`);
     // Asked for by name, so not skipped: a dead container's veth still answering for it goes now.
-    const ghost = host.portAddresses(net.bridge!).get(opts.ip);
+    const ghost = host.portAddresses(net.bridge!).get(want);
     if (ghost) host.deleteLinks([ghost]);
-    ip = opts.ip;
+    ip = want;
   } else ip = allocate(net.bridge!, subnet, ipToNum(net.gateway!), takenAddresses(engine, net), owner(engine, c.id));
   const ep: Endpoint = {
     id: randomHex(),
@@ -726,7 +808,7 @@ export async function networkPlan(engine: Engine, c: Stored): Promise<Partial<Co
 }
 
 
-function freePort(ip: string, proto: "tcp" | "udp"): number {
+function freePort(ip: string, proto: Proto): number {
   // The kernel's choice of a free ephemeral port, as Docker's allocator takes one from the same range.
   if (proto === "tcp") {
     const s = Bun.listen({ hostname: ip, port: 0, socket: { data() {} } });
@@ -750,16 +832,10 @@ async function reservePorts(engine: Engine, c: Stored, eps: Endpoint[]): Promise
   if (!keys.length || !eps.length) return [];
   const mode = portForwardingMode(engine);
   if (mode === "none") throw new EngineError("system", "published ports need iptables (the kernel path) or the userland proxy: iptables is unavailable or disabled, and so is --userland-proxy");
-  const maps: PortMapping[] = [];
-  for (const key of keys) {
-    const [port, proto = "tcp"] = key.split("/");
-    for (const b of bindings[key] ?? []) {
-      const hostIp = b.HostIp || "0.0.0.0";
-      const hostPort = b.HostPort ? Number(b.HostPort.split("-")[0]) : freePort(hostIp, proto as "tcp" | "udp");
-      maps.push({ proto: proto as "tcp" | "udp", hostIp, hostPort, containerPort: Number(port) });
-    }
-  }
   const ep = eps[0]!;
+  // A binding without an address takes the network's host_binding_ipv4, as in Docker.
+  const defaultIp = networkById(engine, ep.networkId)?.options["com.docker.network.bridge.host_binding_ipv4"] || "0.0.0.0";
+  const maps = resolveMappings(bindings, freePort, defaultIp);
   for (const m of maps) {
     const holders = engine.db
       .query("SELECT container_id FROM port_mappings WHERE proto = ? AND host_port = ? AND (host_ip = ? OR host_ip = '0.0.0.0' OR ? = '0.0.0.0') AND container_id != ?")
@@ -786,21 +862,30 @@ export function networkStarted(engine: Engine, c: Stored): void {
   try {
     writeFileSync(`/sys/class/net/${vethName(ep)}/brport/hairpin_mode`, "1"); // a container reaching itself through its published port
   } catch {}
+  const tag = ctrTag(engine, c.id);
+  registerRoot(host.rootTag(engine.config.dataRoot), engine.config.dataRoot);
   withIntent(engine, () =>
     hostLock(() => {
       const saved = host.saveRules();
-      const tag = ctrTag(engine, c.id);
       // The shim bound these ports, so no live container holds them: a rule still naming one is stale.
       const stale = (l: string) =>
         /:ctr:/.test(host.ruleComment(l) ?? "") && host.ruleComment(l)!.startsWith("bunker:") && maps.some((m) => l.startsWith("-A BUNKER ") && l.includes(` -p ${m.proto} `) && l.includes(`--dport ${m.hostPort} `) && / -j DNAT /.test(l) && (m.hostIp === "0.0.0.0" ? !/ -d /.test(l) : l.includes(`-d ${m.hostIp}/32 `)));
-      const batch = { filter: { chains: [] as string[], lines: [] as string[] }, nat: { chains: [] as string[], lines: [] as string[] } };
+      const batch = newBatch();
       ensureBase(engine, saved, batch);
       for (const l of saved.rules.nat ?? []) if (stale(l)) batch.nat.lines.push(l.replace(/^-A /, "-D "));
       for (const m of maps) {
-        const r = host.portRules(tag, net.bridge!, ep.ip, m);
+        const r = host.portRules(tag, parseBridgeName(net.bridge!), parseIPv4(ep.ip), m);
         for (const t of ["filter", "nat"] as const) for (const l of r[t]) if (!saved.rules[t]?.includes(l)) batch[t].lines.push(l);
       }
-      host.restoreRules(batch);
+      try {
+        host.restoreRules(batch);
+      } catch (e) {
+        // Each table commits on its own: a table that did commit must not keep this start's rules.
+        try {
+          deleteRules((cm) => cm === tag);
+        } catch {}
+        throw e;
+      }
     }),
   );
 }
@@ -935,14 +1020,14 @@ export function reconcileNetworking(engine: Engine): { removedLinks: string[]; r
       if (kernelPath(engine)) {
         const saved = host.saveRules();
         const wantPorts = new Set<string>();
-        const batch = { filter: { chains: [] as string[], lines: [] as string[] }, nat: { chains: [] as string[], lines: [] as string[] } };
+        const batch = newBatch();
         for (const c of running.values()) {
           const maps = mappingsOf(engine, c.id);
           const ep = endpointsOf(engine, "container_id", c.id)[0];
           const net = ep && networkById(engine, ep.networkId);
           if (!maps.length || !net) continue;
           for (const m of maps) {
-            const r = host.portRules(ctrTag(engine, c.id), net.bridge!, ep.ip, m);
+            const r = host.portRules(ctrTag(engine, c.id), parseBridgeName(net.bridge!), parseIPv4(ep.ip), m);
             for (const t of ["filter", "nat"] as const)
               for (const l of r[t]) {
                 wantPorts.add(`${t} ${l}`);
@@ -964,16 +1049,7 @@ export function reconcileNetworking(engine: Engine): { removedLinks: string[]; r
         }
         host.restoreRules(batch);
         // Networks whose bridge exists but lost its rules (flushed by hand) get them back.
-        for (const n of nets) if (host.linkExists(n.bridge!) && (host.linkAlias(n.bridge!) === netTag(engine, n) || n.bridge === DEFAULT_BRIDGE)) {
-          const cfg = netConfig(engine);
-          const masq = n.options["com.docker.network.bridge.enable_ip_masquerade"] !== "false" && cfg.ipMasq;
-          const r = host.networkRules(netTag(engine, n), n.bridge!, n.subnet!, { masquerade: masq, internal: n.internal });
-          const now = host.saveRules();
-          const b2 = { filter: { chains: [] as string[], lines: [] as string[] }, nat: { chains: [] as string[], lines: [] as string[] } };
-          ensureBase(engine, now, b2);
-          for (const t of ["filter", "nat"] as const) for (const l of r[t]) if (!now.rules[t]?.includes(l)) b2[t].lines.push(l);
-          host.restoreRules(b2);
-        }
+        for (const n of nets) if (host.linkExists(n.bridge!) && (host.linkAlias(n.bridge!) === netTag(engine, n) || n.bridge === DEFAULT_BRIDGE)) addNetworkRules(engine, n);
       }
       // Port records of containers that are not running.
       for (const r of engine.db.query("SELECT DISTINCT container_id FROM port_mappings").all() as { container_id: string }[])
@@ -989,4 +1065,44 @@ export function reconcileNetworking(engine: Engine): { removedLinks: string[]; r
     }),
   );
   return { removedLinks, removedRules };
+}
+
+/**
+ * Drops what data roots that were deleted left on the host (roots.ts found them): their tagged rules (when
+ * this engine may touch iptables), their user networks' bridges and a bunker0 they made that nobody uses,
+ * and every address claim of a data root that no longer exists. A bridge left in place without anyone's
+ * loopback drop loses route_localnet.
+ */
+export function dropGoneRoots(tags: string[], opts: { iptables: boolean }): void {
+  const mayRules = opts.iptables && host.iptablesAvailable();
+  hostLock(() => {
+    const prefixes = tags.map((t) => `bunker:${t}:`);
+    const mine = (alias: string) => prefixes.some((p) => alias.startsWith(p));
+    if (mayRules) deleteRules((cm) => mine(cm));
+    const bridges = host.links((n) => n === DEFAULT_BRIDGE || n.startsWith("bk-"));
+    const unused = (n: string) => {
+      try {
+        return readdirSync(`/sys/class/net/${n}/brif`).length === 0;
+      } catch {
+        return true;
+      }
+    };
+    host.deleteLinks(bridges.filter((n) => mine(host.linkAlias(n)) && (n !== DEFAULT_BRIDGE || unused(n))));
+    if (mayRules) {
+      const saved = host.saveRules();
+      for (const n of host.links((n) => n === DEFAULT_BRIDGE || n.startsWith("bk-"))) if (!host.dropsLoopback(saved, n)) host.setRouteLocalnet(parseBridgeName(n), false);
+    }
+    let dirs: string[] = [];
+    try {
+      dirs = readdirSync(CLAIMS_DIR);
+    } catch {}
+    for (const br of dirs) {
+      for (const [ip, who] of claims(br)) {
+        const root = who.slice(0, who.lastIndexOf(" "));
+        if (root && !existsSync(root)) release(br, ip, who);
+      }
+    }
+    // Rules stay recorded until an engine that may remove them has.
+    if (mayRules) for (const t of tags) unregisterRoot(t);
+  });
 }

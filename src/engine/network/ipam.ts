@@ -9,11 +9,31 @@ import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writ
 import { join } from "node:path";
 import { invalidParameter } from "../errors.ts";
 
-/** "10.1.2.3" -> number. */
+/** Four decimal octets and nothing else: what may reach `ip` or a rule as an address. */
+const DOTTED = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
+
+/** "10.1.2.3" -> number; anything but four decimal octets 0-255 is refused. */
 export function ipToNum(ip: string): number {
-  const p = ip.split(".").map(Number);
-  if (p.length !== 4 || p.some((x) => !Number.isInteger(x) || x < 0 || x > 255)) throw invalidParameter(`invalid IP address: ${ip}`);
+  const m = typeof ip === "string" ? DOTTED.exec(ip) : null;
+  const p = m ? m.slice(1).map(Number) : [];
+  if (!m || p.some((x) => x > 255)) throw invalidParameter(`invalid IP address: ${ip}`);
   return ((p[0]! << 24) >>> 0) + (p[1]! << 16) + (p[2]! << 8) + p[3]!;
+}
+
+/** An IPv4 address in canonical dotted form, only ever made by parseIPv4. */
+export type IPv4 = string & { readonly __ipv4: unique symbol };
+
+/** Parses an IPv4 address (refused with moby's "invalid IP address" otherwise) into its canonical form. */
+export const parseIPv4 = (ip: string): IPv4 => numToIp(ipToNum(ip)) as IPv4;
+
+/** A Linux interface name bunker may create (IFNAMSIZ-1 characters, no separators or blanks). */
+export type BridgeName = string & { readonly __bridge: unique symbol };
+
+/** Checks a bridge name as the kernel and `ip` take it; refused with a 400 otherwise. */
+export function parseBridgeName(name: string): BridgeName {
+  if (typeof name !== "string" || !/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(name)) throw invalidParameter(`invalid bridge name: ${JSON.stringify(name)}`);
+  if (name.length > 15) throw invalidParameter(`bridge name ${name} is longer than 15 characters`);
+  return name as BridgeName;
 }
 
 /** number -> "10.1.2.3". */
@@ -28,9 +48,10 @@ export interface Cidr {
   address: number;
 }
 
+/** Parses "a.b.c.d/n" strictly (net.ParseCIDR's "invalid CIDR address" otherwise). */
 export function parseCidr(cidr: string): Cidr {
-  const m = /^(\d+\.\d+\.\d+\.\d+)\/(\d+)$/.exec(cidr.trim());
-  if (!m || Number(m[2]) > 32) throw invalidParameter(`invalid CIDR address: ${cidr}`);
+  const m = typeof cidr === "string" ? /^(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})\/(\d{1,2})$/.exec(cidr) : null;
+  if (!m || Number(m[2]) > 32 || m[1]!.split(".").some((o) => Number(o) > 255)) throw invalidParameter(`invalid CIDR address: ${cidr}`);
   const prefix = Number(m[2]);
   const address = ipToNum(m[1]!);
   return { network: (address & maskOf(prefix)) >>> 0, prefix, address };

@@ -3,34 +3,111 @@
  * the PortBindings / NetworkSettings.Ports shapes, and the strings `ps` and `port` print.
  */
 import { invalidParameter } from "../errors.ts";
+import { parseIPv4, type IPv4 } from "./ipam.ts";
 import type { Engine } from "../engine.ts";
 import type { ContainerRecord } from "../containers/types.ts";
 
 /** HostConfig.PortBindings: "80/tcp" -> [{ HostIp, HostPort }] ("" = any address / a free port). */
 export type PortBindings = Record<string, { HostIp: string; HostPort: string }[]>;
 
-/** One host port actually programmed for a running container. */
+/** A transport bunker publishes. */
+export type Proto = "tcp" | "udp";
+
+/** One host port actually programmed for a running container: typed values only, as rule text takes them. */
 export interface PortMapping {
-  proto: "tcp" | "udp";
-  hostIp: string;
+  proto: Proto;
+  hostIp: IPv4;
   hostPort: number;
   containerPort: number;
 }
 
-const PORT = /^\d+$/;
+const PORT = /^\d{1,5}$/;
 
-function portNumber(raw: string, what: string): number {
-  if (!PORT.test(raw) || Number(raw) < 1 || Number(raw) > 65535) throw invalidParameter(`invalid ${what}: ${raw}`);
+function portNumber(raw: string, what: string, min = 1): number {
+  if (!PORT.test(raw) || Number(raw) < min || Number(raw) > 65535) throw invalidParameter(`invalid ${what}: ${raw}`);
   return Number(raw);
 }
 
 /** "a-b" or "a" -> [a..b]. */
-function portRange(raw: string, what: string): number[] {
-  const [lo, hi] = raw.split("-");
-  const a = portNumber(lo!, what);
-  const b = hi === undefined ? a : portNumber(hi, what);
+function portRange(raw: string, what: string, min = 1): number[] {
+  const [lo, hi, ...more] = raw.split("-");
+  if (more.length) throw invalidParameter(`invalid ${what}: ${raw}`);
+  const a = portNumber(lo!, what, min);
+  const b = hi === undefined ? a : portNumber(hi, what, min);
   if (b < a) throw invalidParameter(`invalid range specified for ${what}: ${raw}`);
   return Array.from({ length: b - a + 1 }, (_, i) => a + i);
+}
+
+/** A container port key ("80", "80/tcp", "53/udp") as moby reads it; `exposeOnly` also takes sctp. */
+export function parsePortKey(key: string, exposeOnly = false): { port: number; proto: Proto | "sctp" } {
+  const slash = typeof key === "string" ? key.indexOf("/") : -1;
+  const num = slash < 0 ? key : key.slice(0, slash);
+  const proto = slash < 0 ? "tcp" : key.slice(slash + 1).toLowerCase();
+  if (typeof num !== "string" || !PORT.test(num) || Number(num) < 1 || Number(num) > 65535) throw invalidParameter(`invalid port specification: ${JSON.stringify(num)}`);
+  if (proto !== "tcp" && proto !== "udp" && !(exposeOnly && proto === "sctp")) throw invalidParameter(`invalid port specification: ${JSON.stringify(key)}`);
+  return { port: Number(num), proto: proto as Proto | "sctp" };
+}
+
+/** A binding's HostPort: "" or "0" (an ephemeral port) -> undefined, "N" or "N-M" -> the range. */
+export function parseHostPort(raw: string): { lo: number; hi: number } | undefined {
+  if (raw === "" || raw === "0") return undefined;
+  const m = typeof raw === "string" ? /^(\d{1,5})(?:-(\d{1,5}))?$/.exec(raw) : null;
+  const lo = Number(m?.[1]);
+  const hi = m?.[2] === undefined ? lo : Number(m[2]);
+  if (!m || lo < 1 || hi > 65535 || hi < lo) throw invalidParameter(`invalid port specification: ${JSON.stringify(raw)}`);
+  return { lo, hi };
+}
+
+/**
+ * HostConfig.PortBindings from the API, checked as moby does (validatePortBindings) and normalised: keys
+ * "80/tcp", HostIp "" or a canonical IPv4 address, HostPort "" (an ephemeral port; "0" too) or "N" / "N-M".
+ */
+export function checkPortBindings(pb: unknown): PortBindings | undefined {
+  if (pb === undefined || pb === null) return undefined;
+  if (typeof pb !== "object" || Array.isArray(pb)) throw invalidParameter("invalid JSON: json: cannot unmarshal into Go struct field HostConfig.HostConfig.PortBindings of type nat.PortMap");
+  const out: PortBindings = {};
+  for (const [k, v] of Object.entries(pb)) {
+    const { port, proto } = parsePortKey(k);
+    if (v !== null && !Array.isArray(v)) throw invalidParameter("invalid JSON: json: cannot unmarshal into Go struct field HostConfig.HostConfig.PortBindings of type []nat.PortBinding");
+    const list = v?.length ? v : [{}];
+    out[`${port}/${proto}`] = list.map((b: any) => {
+      if (b === null || typeof b !== "object" || Array.isArray(b)) throw invalidParameter("invalid JSON: json: cannot unmarshal into Go struct field HostConfig.HostConfig.PortBindings of type nat.PortBinding");
+      const ip = b.HostIp ?? "";
+      const hp = b.HostPort ?? "";
+      if (typeof ip !== "string" || typeof hp !== "string") throw invalidParameter("invalid JSON: json: cannot unmarshal number into Go struct field PortBinding.HostConfig.PortBindings.HostPort of type string");
+      if (ip.includes(":")) throw invalidParameter(`IPv6 host addresses are not supported: ${ip}`);
+      const range = parseHostPort(hp);
+      return { HostIp: ip === "" ? "" : parseIPv4(ip), HostPort: range ? (range.lo === range.hi ? `${range.lo}` : `${range.lo}-${range.hi}`) : "" };
+    });
+  }
+  return out;
+}
+
+/** Config.ExposedPorts from the API: keys checked ("invalid port specification") and normalised to "80/tcp". */
+export function checkExposedPorts(ep: unknown): string[] | undefined {
+  if (ep === undefined || ep === null) return undefined;
+  if (typeof ep !== "object" || Array.isArray(ep)) throw invalidParameter("invalid JSON: json: cannot unmarshal into Go struct field Config.ExposedPorts of type nat.PortSet");
+  return Object.keys(ep).map((k) => {
+    const { port, proto } = parsePortKey(k, true);
+    return `${port}/${proto}`;
+  });
+}
+
+/**
+ * A container's recorded PortBindings as the mappings of one start: typed values, ephemeral ports chosen by
+ * `free`. A record that does not parse (written by an older build) fails the start before any rule is made.
+ */
+export function resolveMappings(bindings: PortBindings, free: (ip: IPv4, proto: Proto) => number, defaultIp = "0.0.0.0"): PortMapping[] {
+  const out: PortMapping[] = [];
+  for (const [key, list] of Object.entries(bindings)) {
+    const { port, proto } = parsePortKey(key);
+    for (const b of list ?? []) {
+      const hostIp = parseIPv4(b.HostIp || defaultIp);
+      const range = parseHostPort(b.HostPort ?? "");
+      out.push({ proto: proto as Proto, hostIp, hostPort: range ? range.lo : free(hostIp, proto as Proto), containerPort: port });
+    }
+  }
+  return out;
 }
 
 /**
@@ -59,11 +136,12 @@ export function parsePublish(specs: string[], into: PortBindings = {}): PortBind
     } else if (m[1] !== undefined) host = m[1];
     ctr = m[3]!;
     ip = ip.replace(/^\[|\]$/g, "");
-    if (ip && !/^\d+\.\d+\.\d+\.\d+$/.test(ip) && !ip.includes(":")) throw invalidParameter(`invalid IP address: ${ip}`);
     if (ip.includes(":")) throw invalidParameter(`IPv6 host addresses are not supported: ${ip}`);
+    if (ip) ip = parseIPv4(ip);
     if (proto === "sctp") throw invalidParameter("sctp ports are not supported");
     const ctrPorts = portRange(ctr, "containerPort");
-    const hostPorts = host ? portRange(host, "hostPort") : [];
+    // Host port 0, as in Docker: an ephemeral port.
+    const hostPorts = host && host !== "0" ? portRange(host, "hostPort") : [];
     if (hostPorts.length > 1 && hostPorts.length !== ctrPorts.length) throw invalidParameter(`invalid ranges specified for container and host Ports: ${ctr} and ${host}`);
     ctrPorts.forEach((p, i) => {
       const key = `${p}/${proto}`;
@@ -78,6 +156,7 @@ export function parsePublish(specs: string[], into: PortBindings = {}): PortBind
 export function publishAll(exposed: Record<string, object> | undefined, into: PortBindings = {}): PortBindings {
   for (const key of Object.keys(exposed ?? {})) {
     const k = key.includes("/") ? key : `${key}/tcp`;
+    if (k.endsWith("/sctp")) continue; // exposed, never published: bunker publishes tcp and udp
     if (!into[k]) into[k] = [{ HostIp: "", HostPort: "" }];
   }
   return into;
@@ -126,7 +205,7 @@ export function displayPorts(ports: { PrivatePort: number; Type: string; IP?: st
 export function mappingsOf(engine: Engine, containerId: string): PortMapping[] {
   return (engine.db.query("SELECT proto, host_ip, host_port, container_port FROM port_mappings WHERE container_id = ? ORDER BY container_port, proto, host_ip").all(containerId) as any[]).map((r) => ({
     proto: r.proto,
-    hostIp: r.host_ip,
+    hostIp: r.host_ip as IPv4,
     hostPort: r.host_port,
     containerPort: r.container_port,
   }));
@@ -137,7 +216,7 @@ export function mappingsByContainer(engine: Engine): Map<string, PortMapping[]> 
   const out = new Map<string, PortMapping[]>();
   for (const r of engine.db.query("SELECT container_id, proto, host_ip, host_port, container_port FROM port_mappings ORDER BY container_id, container_port, proto, host_ip").all() as any[]) {
     const list = out.get(r.container_id) ?? out.set(r.container_id, []).get(r.container_id)!;
-    list.push({ proto: r.proto, hostIp: r.host_ip, hostPort: r.host_port, containerPort: r.container_port });
+    list.push({ proto: r.proto, hostIp: r.host_ip as IPv4, hostPort: r.host_port, containerPort: r.container_port });
   }
   return out;
 }
