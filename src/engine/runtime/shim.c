@@ -622,7 +622,31 @@ static void find_exec(char *out) {
 
 /* ------------------------------------------------------------------ seccomp (Docker's default profile) */
 
-/* moby's profiles/seccomp/default.json for x86_64: every other syscall fails with EPERM, as its
+/* x86_64 numbers of syscalls newer than this libc's headers (the kernel's syscall_64.tbl). */
+#ifndef SYS_uretprobe
+#define SYS_uretprobe 335
+#endif
+#ifndef SYS_cachestat
+#define SYS_cachestat 451
+#define SYS_fchmodat2 452
+#define SYS_map_shadow_stack 453
+#define SYS_futex_wake 454
+#define SYS_futex_wait 455
+#define SYS_futex_requeue 456
+#define SYS_statmount 457
+#define SYS_listmount 458
+#define SYS_lsm_get_self_attr 459
+#define SYS_lsm_set_self_attr 460
+#define SYS_lsm_list_modules 461
+#define SYS_mseal 462
+#define SYS_setxattrat 463
+#define SYS_getxattrat 464
+#define SYS_listxattrat 465
+#define SYS_removexattrat 466
+#endif
+
+/* moby's profiles/seccomp/default.json (moby/profiles, as vendored by moby master in 2026: io_uring out
+ * since moby#46762, AF_ALG sockets out) for x86_64: every other syscall fails with EPERM, as its
  * defaultAction SCMP_ACT_ERRNO. Why a filter at all: capabilities gate most of the kernel, but not all of
  * it. Without this a container can unshare(CLONE_NEWUSER) and hold every capability in a user namespace of
  * its own (the door to many kernel bugs), or use keyctl, userfaultfd, bpf and perf_event_open. */
@@ -641,7 +665,7 @@ static const int SECCOMP_ALLOW[] = {
   SYS_getrusage, SYS_getsid, SYS_getsockname, SYS_getsockopt, SYS_get_thread_area, SYS_gettid, SYS_gettimeofday,
   SYS_getuid, SYS_getxattr, SYS_inotify_add_watch, SYS_inotify_init, SYS_inotify_init1, SYS_inotify_rm_watch,
   SYS_io_cancel, SYS_ioctl, SYS_io_destroy, SYS_io_getevents, SYS_io_pgetevents, SYS_ioprio_get, SYS_ioprio_set,
-  SYS_io_setup, SYS_io_submit, SYS_io_uring_enter, SYS_io_uring_register, SYS_io_uring_setup, SYS_kill,
+  SYS_io_setup, SYS_io_submit, SYS_kill,
   SYS_landlock_add_rule, SYS_landlock_create_ruleset, SYS_landlock_restrict_self, SYS_lchown, SYS_lgetxattr,
   SYS_link, SYS_linkat, SYS_listen, SYS_listxattr, SYS_llistxattr, SYS_lremovexattr, SYS_lseek, SYS_lsetxattr,
   SYS_lstat, SYS_madvise, SYS_membarrier, SYS_memfd_create, SYS_memfd_secret, SYS_mincore, SYS_mkdir,
@@ -668,15 +692,18 @@ static const int SECCOMP_ALLOW[] = {
   SYS_timer_gettime, SYS_timer_settime, SYS_timerfd_create, SYS_timerfd_gettime, SYS_timerfd_settime, SYS_times,
   SYS_tkill, SYS_truncate, SYS_umask, SYS_uname, SYS_unlink, SYS_unlinkat, SYS_utime, SYS_utimensat, SYS_utimes,
   SYS_vfork, SYS_vmsplice, SYS_wait4, SYS_waitid, SYS_write, SYS_writev,
+  SYS_cachestat, SYS_fchmodat2, SYS_futex_requeue, SYS_futex_wait, SYS_futex_wake, SYS_getxattrat, SYS_listmount,
+  SYS_listxattrat, SYS_map_shadow_stack, SYS_mseal, SYS_removexattrat, SYS_setxattrat, SYS_statmount, SYS_uretprobe,
   SYS_process_vm_readv, SYS_process_vm_writev, SYS_ptrace, /* minKernel 4.8 */
   SYS_arch_prctl, SYS_modify_ldt, /* amd64 */
 };
 
 /* The profile's "includes": {"caps": [...]} rules: syscalls a capability the container holds also opens. */
-static const struct { int cap; int nr[24]; } SECCOMP_BY_CAP[] = {
+static const struct { int cap; int nr[28]; } SECCOMP_BY_CAP[] = {
   {CAP_DAC_READ_SEARCH, {SYS_open_by_handle_at}},
   {CAP_SYS_ADMIN, {SYS_bpf, SYS_clone, SYS_clone3, SYS_fanotify_init, SYS_fsconfig, SYS_fsmount, SYS_fsopen, SYS_fspick,
-                   SYS_lookup_dcookie, SYS_mount, SYS_mount_setattr, SYS_move_mount, SYS_open_tree, SYS_perf_event_open,
+                   SYS_lookup_dcookie, SYS_lsm_get_self_attr, SYS_lsm_list_modules, SYS_lsm_set_self_attr, SYS_mount,
+                   SYS_mount_setattr, SYS_move_mount, SYS_open_tree, SYS_perf_event_open,
                    SYS_quotactl, SYS_quotactl_fd, SYS_setdomainname, SYS_sethostname, SYS_setns, SYS_syslog, SYS_umount2,
                    SYS_unshare}},
   {CAP_SYS_BOOT, {SYS_reboot}},
@@ -695,7 +722,7 @@ static const struct { int cap; int nr[24]; } SECCOMP_BY_CAP[] = {
 
 /* A classic BPF program under construction: jumps name labels, resolved (forward only) by bpf_end(). */
 #define BPF_MAX 256
-enum { L_NEXT = -1, L_ALLOW, L_DENY, L_ENOSYS, L_KILL, L_SOCKET, L_SOCKET_OK, L_PERSONALITY, L_PERSONALITY_OK, L_PERSONALITY_NO, L_CLONE, L_CLONE_OK, L_COUNT };
+enum { L_NEXT = -1, L_ALLOW, L_DENY, L_ENOSYS, L_KILL, L_SOCKET, L_SOCKET_OK, L_SOCKET_NO, L_PERSONALITY, L_PERSONALITY_OK, L_PERSONALITY_NO, L_CLONE, L_CLONE_OK, L_COUNT };
 static struct { struct sock_filter ins[BPF_MAX]; int jt[BPF_MAX], jf[BPF_MAX], label[L_COUNT], n; } B;
 
 static void bpf(unsigned short code, unsigned k, int jt, int jf) {
@@ -743,7 +770,7 @@ static void apply_seccomp(void) {
   for (size_t i = 0; i < sizeof SECCOMP_ALLOW / sizeof *SECCOMP_ALLOW; i++) nr[n++] = SECCOMP_ALLOW[i];
   for (size_t i = 0; i < sizeof SECCOMP_BY_CAP / sizeof *SECCOMP_BY_CAP; i++)
     if (P.seccomp_caps & (1ULL << SECCOMP_BY_CAP[i].cap))
-      for (int j = 0; j < 24 && SECCOMP_BY_CAP[i].nr[j]; j++) nr[n++] = SECCOMP_BY_CAP[i].nr[j];
+      for (int j = 0; j < 28 && SECCOMP_BY_CAP[i].nr[j]; j++) nr[n++] = SECCOMP_BY_CAP[i].nr[j];
   int admin = (P.seccomp_caps >> CAP_SYS_ADMIN) & 1;
   qsort(nr, n, sizeof *nr, cmp_int);
   B.n = 0;
@@ -771,11 +798,13 @@ static void apply_seccomp(void) {
   bpf_ret(SECCOMP_RET_ERRNO | ENOSYS);
   bpf_label(L_KILL);
   bpf_ret(SECCOMP_RET_KILL_PROCESS);
-  /* socket: any family but AF_VSOCK (40) */
+  /* socket: any family but AF_ALG (38, the kernel's crypto API) and AF_VSOCK (40); the low 32 bits, the
+   * int the kernel reads (a family with high bits set cannot slip past as a large number) */
   bpf_label(L_SOCKET);
   bpf(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0]), L_NEXT, L_NEXT);
-  bpf(BPF_JMP | BPF_JEQ | BPF_K, 40, L_NEXT, L_SOCKET_OK);
-  bpf_verdicts(L_NEXT, L_SOCKET_OK);
+  bpf(BPF_JMP | BPF_JEQ | BPF_K, 38, L_SOCKET_NO, L_NEXT);
+  bpf(BPF_JMP | BPF_JEQ | BPF_K, 40, L_SOCKET_NO, L_SOCKET_OK);
+  bpf_verdicts(L_SOCKET_NO, L_SOCKET_OK);
   /* personality: the query (0xffffffff) and the personas the profile lists (PER_LINUX, UNAME26, PER_LINUX32...) */
   bpf_label(L_PERSONALITY);
   bpf(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0]) + 4, L_NEXT, L_NEXT);
