@@ -4,7 +4,7 @@
  * shim records (<dir>/status.json); this module holds no state of its own, so the CLI in-process and the
  * daemon behave the same and survive each other.
  */
-import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync, statfsSync, writeFileSync } from "node:fs";
 import { join, posix } from "node:path";
 import { randomHex } from "../random.ts";
 import type { Engine } from "../engine.ts";
@@ -106,7 +106,7 @@ export async function createContainer(engine: Engine, opts: CreateOptions): Prom
   if (!argv.length) throw invalidParameter("No command specified");
   const volumes = opts.volumes?.length || ic.Volumes ? { ...Object.fromEntries((opts.volumes ?? []).map((v) => [v, {}])), ...(ic.Volumes ?? {}) } : null;
   // Every mount is decided (and refused) before anything is recorded.
-  const { mounts } = resolveMounts({ binds: hostConfig.Binds, mounts: hostConfig.Mounts, tmpfs: hostConfig.Tmpfs, volumes }, existsSync);
+  const { mounts } = resolveMounts({ binds: hostConfig.Binds, mounts: hostConfig.Mounts, tmpfs: hostConfig.Tmpfs, volumes }, existsSync, isProcfs);
   const config: ContainerConfig = {
     Hostname: opts.hostname ?? id.slice(0, 12),
     Domainname: "",
@@ -305,8 +305,23 @@ export async function planFor(engine: Engine, c: Stored, mounts: MountPoint[]): 
 function userMounts(engine: Engine, c: Stored, mounts: MountPoint[]): Pick<ContainerPlan, "binds" | "tmpfs"> {
   const tmpfs = Object.entries(c.hostConfig.Tmpfs ?? {}).map(([target, data]) => ({ target: posix.normalize(target), ...tmpfsFlags(data) }));
   for (const m of mounts) if (m.Type === "tmpfs") tmpfs.push({ target: m.Destination, ...tmpfsFlags(tmpfsSpecData(m.Spec)) });
-  const binds = mounts.filter((m) => m.Type !== "tmpfs").map((m) => ({ source: mountSource(engine, m), target: m.Destination, readonly: !m.RW, copy: m.Type === "volume" && m.CopyData }));
+  const binds = mounts.filter((m) => m.Type !== "tmpfs").map((m) => ({ source: mountSource(engine, m), target: m.Destination, readonly: !m.RW, copy: m.Type === "volume" && m.CopyData, ...bindRecursion(m.Spec) }));
   return { binds, tmpfs };
+}
+
+/** moby's BindOptions that decide how far a bind (and its read-only flag) reaches into the source's submounts. */
+function bindRecursion(spec: MountSpec): Pick<ContainerPlan["binds"][number], "nonRecursive" | "readonlyNonRecursive" | "readonlyForceRecursive"> {
+  const o = spec.BindOptions ?? {};
+  return { nonRecursive: !!o.NonRecursive, readonlyNonRecursive: !!o.ReadOnlyNonRecursive, readonlyForceRecursive: !!o.ReadOnlyForceRecursive };
+}
+
+/** Whether a bind source lies on a procfs (the one source runc lets cover /proc). */
+function isProcfs(path: string): boolean {
+  try {
+    return statfsSync(path).type === 0x9fa0; // PROC_SUPER_MAGIC
+  } catch {
+    return false;
+  }
 }
 
 /** Options for a start. */

@@ -46,6 +46,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -56,6 +57,7 @@
 #include <linux/audit.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
+#include <linux/magic.h>
 #include <linux/openat2.h>
 #include <linux/seccomp.h>
 #include <linux/rtnetlink.h>
@@ -422,6 +424,17 @@ static void copy_up(struct mnt *m) {
   close(dfd);
 }
 
+/* runc's checkProcMount once image symlinks are resolved: the engine refused /proc destinations by name
+ * (allowing a procfs source on /proc and the files lxcfs emulates), so a target that lands on procfs by
+ * any other name came through a symlink (`/x -> /proc/sys`) and would shadow the container's own procfs. */
+static void check_proc_target(struct mnt *m, int tfd, int sfd) {
+  struct statfs fs;
+  if (fstatfs(tfd, &fs) < 0 || fs.f_type != PROC_SUPER_MAGIC) return;
+  if (!strncmp(m->dst, "/proc/", 6)) return;
+  if (!strcmp(m->dst, "/proc") && sfd >= 0 && fstatfs(sfd, &fs) == 0 && fs.f_type == PROC_SUPER_MAGIC) return;
+  init_fail(125, "check proc-safety of %s mount: \"%s\" cannot be mounted because it is inside /proc", m->dst, m->dst);
+}
+
 static void do_mount(struct mnt *m) {
   char tp[64], sp[64];
   struct stat st;
@@ -430,6 +443,7 @@ static void do_mount(struct mnt *m) {
   case MK_FS:
   case MK_DIR:
     if ((tfd = ensure_in_root(m->dst, 1)) < 0) init_fail(125, "mkdir `%s`: %s", m->dst, strerror(errno));
+    check_proc_target(m, tfd, -1);
     fdpath(tp, tfd);
     if (m->kind == MK_FS && mount(m->src, tp, m->fstype, m->flags, *m->data ? m->data : NULL) < 0)
       init_fail(125, "mount %s on `%s`: %s", m->fstype, m->dst, strerror(errno));
@@ -452,9 +466,11 @@ static void do_mount(struct mnt *m) {
     /* the source is a host path the engine chose (container dir, volume, /dev/null); the target is resolved in the root */
     if ((sfd = open(m->src, O_PATH | O_CLOEXEC)) < 0 || fstat(sfd, &st) < 0) init_fail(125, "bind source `%s`: %s", m->src, strerror(errno));
     if ((tfd = ensure_in_root(m->dst, S_ISDIR(st.st_mode))) < 0) init_fail(125, "bind target `%s`: %s", m->dst, strerror(errno));
+    check_proc_target(m, tfd, sfd);
     fdpath(sp, sfd);
     fdpath(tp, tfd);
-    if (mount(sp, tp, NULL, MS_BIND | MS_REC, NULL) < 0) init_fail(125, "bind `%s` on `%s`: %s", m->src, m->dst, strerror(errno));
+    /* data "bind": the source's own mount only (bind-recursive=disabled); otherwise its submounts come too */
+    if (mount(sp, tp, NULL, MS_BIND | (strcmp(m->data, "bind") ? MS_REC : 0), NULL) < 0) init_fail(125, "bind `%s` on `%s`: %s", m->src, m->dst, strerror(errno));
     close(tfd);
     close(sfd);
     break;
@@ -482,6 +498,18 @@ static void do_mount(struct mnt *m) {
     fdpath(tp, tfd);
     if (mount(NULL, tp, NULL, MS_BIND | MS_REMOUNT | (m->flags & (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)), NULL) < 0)
       init_fail(125, "remount `%s`: %s", m->dst, strerror(errno));
+    close(tfd);
+  }
+  /* data "rro" (Docker 25's default for a read-only bind, API 1.44): the submounts under the source turn
+   * read-only too, in one mount_setattr(AT_RECURSIVE) on the new mount; "rro-force" (bind-recursive=
+   * readonly) fails the start where the kernel cannot, plain "rro" then keeps the top one read-only, as
+   * moby falls back on kernels before 5.12. */
+  if (m->kind == MK_BIND && !strncmp(m->data, "rro", 3)) {
+    struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY};
+    if ((tfd = in_root(m->dst, O_PATH)) < 0) init_fail(125, "reopen `%s`: %s", m->dst, strerror(errno));
+    if (syscall(SYS_mount_setattr, tfd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0 && (errno != ENOSYS || m->data[3]))
+      init_fail(125, errno == ENOSYS ? "rro is not supported: %s (kernel is older than 5.12?)" : "make `%s` recursively read-only: %s",
+                errno == ENOSYS ? strerror(errno) : m->dst, strerror(errno));
     close(tfd);
   }
 }

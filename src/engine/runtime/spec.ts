@@ -26,8 +26,12 @@ export interface ContainerPlan {
   seccomp: boolean;
   privileged: boolean;
   network: "none" | "host" | "private";
-  /** User binds and volumes, shallowest first. `copy`: fill an empty volume with the image's content there first. */
-  binds: { source: string; target: string; readonly: boolean; copy?: boolean }[];
+  /**
+   * User binds and volumes, shallowest first. `copy`: fill an empty volume with the image's content there first.
+   * Submounts of the source come along unless `nonRecursive`; a read-only one is read-only all the way down
+   * unless `readonlyNonRecursive` (moby's BindOptions), `readonlyForceRecursive` failing the start if it cannot be.
+   */
+  binds: { source: string; target: string; readonly: boolean; copy?: boolean; nonRecursive?: boolean; readonlyNonRecursive?: boolean; readonlyForceRecursive?: boolean }[];
   /** --tmpfs and --mount type=tmpfs: mount(2) flags and data (see volumes/spec.ts tmpfsFlags). */
   tmpfs?: { target: string; flags: number; data: string }[];
   /** --init: PID 1 is a minimal init (the shim, as docker-init) and the program its child. */
@@ -205,7 +209,7 @@ export function buildMounts(plan: Pick<ContainerPlan, "privileged" | "tty" | "bi
   // wins. At equal depth user mounts go first: one whose target is an image symlink to /etc must not hide them.
   const taken = new Set([...plan.binds.map((b) => b.target), ...(plan.tmpfs ?? []).map((t) => t.target)]);
   const user: MountOp[] = [
-    ...plan.binds.map((b): MountOp => ({ kind: "bind", source: b.source, target: b.target, flags: NODEV | (b.readonly ? RDONLY : 0) })),
+    ...plan.binds.map((b): MountOp => ({ kind: "bind", source: b.source, target: b.target, flags: NODEV | (b.readonly ? RDONLY : 0), data: bindData(b) })),
     ...(plan.tmpfs ?? []).map((t): MountOp => ({ kind: "fs", source: "tmpfs", target: t.target, fstype: "tmpfs", flags: t.flags | NODEV, data: t.data })),
     ...Object.entries(ETC_FILES).filter(([, target]) => !taken.has(target)).map(([file, target]): MountOp => ({ kind: "bind", source: `${plan.containerDir}/${file}`, target, flags: NODEV | NOSUID })),
   ];
@@ -216,6 +220,13 @@ export function buildMounts(plan: Pick<ContainerPlan, "privileged" | "tty" | "bi
     for (const p of plan.readonlyPaths) ops.push({ kind: "ro", source: "", target: p, flags: RDONLY | NOSUID | NODEV | NOEXEC });
   }
   return ops;
+}
+
+/** A user bind's mount data for the shim: "bind" (not recursive), "rro" / "rro-force" (recursively read-only), or "". */
+function bindData(b: ContainerPlan["binds"][number]): string {
+  if (b.nonRecursive) return "bind";
+  if (!b.readonly || b.readonlyNonRecursive) return "";
+  return b.readonlyForceRecursive ? "rro-force" : "rro";
 }
 
 /** The overlayfs mount data. Fails early where the kernel would (one page of options). */
