@@ -124,6 +124,7 @@ interface CreateBody {
     ReadonlyRootfs?: boolean;
     Init?: boolean | null;
     Ulimits?: { Name?: string; Soft?: number; Hard?: number }[] | null;
+    Sysctls?: unknown;
   } | null;
 }
 
@@ -191,6 +192,7 @@ export function createOptionsOf(body: CreateBody, name: string | undefined): { o
     shmSize: int64(hc.ShmSize, "HostConfig.ShmSize"),
     readonlyRootfs: !!hc.ReadonlyRootfs,
     init: !!hc.Init,
+    sysctls: stringMap(hc.Sysctls, "HostConfig.Sysctls"),
     ulimits: Array.isArray(hc.Ulimits) ? hc.Ulimits.map((u) => ({ Name: String(u?.Name ?? ""), Soft: Number(u?.Soft ?? 0), Hard: Number(u?.Hard ?? 0) })) : undefined,
   };
   return { opts, warnings };

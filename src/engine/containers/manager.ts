@@ -12,7 +12,7 @@ import { EngineError, conflict, invalidParameter, noSuchImage } from "../errors.
 import { parseReference, withDefaultTag, familiarString } from "../registry/reference.ts";
 import type { ContainerConfig, ContainerRecord, HostConfig, RestartPolicy } from "./types.ts";
 import { randomName, validateName } from "./names.ts";
-import { resolveCapabilities, DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, DEFAULT_SHM_SIZE, containerEnv, checkDnsServer, parseExtraHost, checkUlimit, type ContainerPlan } from "../runtime/spec.ts";
+import { resolveCapabilities, DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, DEFAULT_SHM_SIZE, containerEnv, checkDnsServer, parseExtraHost, checkUlimit, checkSysctl, type ContainerPlan } from "../runtime/spec.ts";
 import { startContainer as runtimeStart } from "../runtime/start.ts";
 import { applyResources, hasLimits, removeResources, type Resources } from "../runtime/cgroups.ts";
 import { signalContainer, signalNumber, type ContainerStatus } from "../runtime/status.ts";
@@ -76,6 +76,8 @@ export interface CreateOptions {
   readonlyRootfs?: boolean;
   /** --init (HostConfig.Init). */
   init?: boolean;
+  /** --sysctl (HostConfig.Sysctls): the namespaced ones only (checkSysctl). */
+  sysctls?: Record<string, string>;
 }
 
 type Stored = ContainerRecord & { topLayer: string | null };
@@ -224,7 +226,14 @@ function buildHostConfig(opts: CreateOptions, exposed?: Record<string, object>):
     ShmSize: checkShmSize(opts.shmSize),
     // by name, the last one given winning, as the docker CLI's UlimitOpt keeps them
     Ulimits: opts.ulimits?.length ? [...new Map(opts.ulimits.map((u) => [u.Name, checkUlimit(u)])).values()] : null,
+    ...(opts.sysctls && Object.keys(opts.sysctls).length ? { Sysctls: checkSysctls(opts.sysctls, mode) } : {}),
   };
+}
+
+/** HostConfig.Sysctls, each refused unless the container's own namespaces hold it (runc's rules, at create). */
+function checkSysctls(sysctls: Record<string, string>, network: string): Record<string, string> {
+  for (const [k, v] of Object.entries(sysctls)) checkSysctl(k, v, network);
+  return { ...sysctls };
 }
 
 /** HostConfig.ShmSize: Docker's 64 MiB for 0 or none; negative is moby's error. */
@@ -285,6 +294,7 @@ export async function planFor(engine: Engine, c: Stored, mounts: MountPoint[]): 
     privileged: hc.Privileged,
     network: hc.NetworkMode === "host" ? ("host" as const) : hc.NetworkMode === "none" ? ("none" as const) : ("private" as const),
     ...userMounts(engine, c, mounts),
+    sysctls: Object.entries(hc.Sysctls ?? {}).map(([k, v]) => checkSysctl(k, v, hc.NetworkMode)),
     maskedPaths: hc.Privileged ? [] : [...DEFAULT_MASKED_PATHS],
     readonlyPaths: hc.Privileged ? [] : [...DEFAULT_READONLY_PATHS],
     containerDir: c.dir,

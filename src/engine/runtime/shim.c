@@ -103,6 +103,8 @@ static struct plan {
   int readonly; /* --read-only: the root mount read-only once the container's own mounts and cwd exist */
   int init;     /* --init: PID 1 stays a minimal init (docker-init's job) and the program runs as its child */
   struct mnt *mounts;
+  char **sysctls; /* --sysctl: path under /proc/sys, value, path, value... */
+  int nsysctls;
 } P;
 
 static char *slurp(const char *path, size_t *len) {
@@ -192,6 +194,9 @@ static int parse_plan(const char *file) {
       h->to_ip = NEXT(); /* "": hold only */
       h->to_port = atoi(NEXT());
       h->fd = -1;
+    } else if (!strcmp(k, "sysctl")) {
+      PUSH(P.sysctls, P.nsysctls, NEXT());
+      PUSH(P.sysctls, P.nsysctls, NEXT());
     } else if (!strcmp(k, "mount")) {
       P.mounts = realloc(P.mounts, sizeof(struct mnt) * (P.nmounts + 1));
       struct mnt *m = &P.mounts[P.nmounts++];
@@ -1121,6 +1126,33 @@ static void init_fork(void) {
   }
 }
 
+/* --sysctl, as runc writes them: /proc/sys resolves a net, ipc or uts parameter in the writer's own
+ * namespaces, so C (already in the container's) writes them through the host's /proc before pivot_root
+ * (the container's own /proc/sys is read-only by then). The engine let through only namespaced keys as
+ * plain names; RESOLVE_BENEATH keeps each path under /proc/sys all the same. A net.* key is refused in
+ * the host's network namespace (runc's isHostNetNS), which --network container:X can lead back to. */
+static void apply_sysctls(void) {
+  if (!P.nsysctls) return;
+  int dir = open("/proc/sys", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) init_fail(125, "open /proc/sys: %s", strerror(errno));
+  for (int i = 0; i + 1 < P.nsysctls; i += 2) {
+    char key[PATH_MAX];
+    snprintf(key, sizeof key, "%s", P.sysctls[i]);
+    for (char *c = key; *c; c++) *c = *c == '/' ? '.' : *c == '.' ? '/' : *c;
+    struct stat own, host;
+    if (!strncmp(P.sysctls[i], "net/", 4) && stat("/proc/self/ns/net", &own) == 0 && stat("/proc/1/ns/net", &host) == 0 &&
+        own.st_dev == host.st_dev && own.st_ino == host.st_ino)
+      init_fail(125, "sysctl \"%s\" not allowed in host network namespace", key);
+    struct open_how how = {.flags = O_WRONLY | O_TRUNC | O_CLOEXEC, .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
+    int fd = syscall(SYS_openat2, dir, P.sysctls[i], &how, sizeof how);
+    if (fd < 0) init_fail(125, "open sysctl %s file: %s", key, strerror(errno));
+    size_t n = strlen(P.sysctls[i + 1]);
+    if (write(fd, P.sysctls[i + 1], n) != (ssize_t)n) init_fail(125, "failed to write sysctl %s = \"%s\": %s", key, P.sysctls[i + 1], strerror(errno));
+    close(fd);
+  }
+  close(dir);
+}
+
 static void container_init(int stdin_r, int stdout_w, int stderr_w) {
   /* Until execve replaces this image, /proc/<pid>/exe is the shim on the host; non-dumpable keeps every
    * other process (there are none yet in this pid namespace) from opening it or our fds. */
@@ -1155,6 +1187,7 @@ static void container_init(int stdin_r, int stdout_w, int stderr_w) {
         init_fail(125, "embedded DNS on 127.0.0.11:53: %s", strerror(errno));
     }
   }
+  apply_sysctls();
   /* pivot_root(".", "."): the old root ends up stacked on the new one and is detached right away (runc's
    * trick; needs no put_old directory inside the image) */
   if (fchdir(rootfd) < 0 || syscall(SYS_pivot_root, ".", ".") < 0) init_fail(125, "pivot_root: %s", strerror(errno));

@@ -63,6 +63,14 @@ export interface ContainerPlan {
   hostPorts?: { proto: "tcp" | "udp"; ip: string; port: number; to?: { ip: string; port: number } }[];
   /** Embedded DNS at 127.0.0.11: the supervisor answers from these name files, and forwards the rest upstream. */
   dns?: { files: string[]; upstream: string[] };
+  /** --sysctl / HostConfig.Sysctls: written by the shim in the container's namespaces before exec (see checkSysctl). */
+  sysctls?: Sysctl[];
+}
+
+/** One checked sysctl: its file under /proc/sys (plain names joined by "/", never "." or "..") and the value to write. */
+export interface Sysctl {
+  path: string;
+  value: string;
 }
 
 /** One container network interface, as the shim sets it up (see shim.c net_create / net_config). */
@@ -178,6 +186,44 @@ export function checkUlimit(u: { Name: string; Soft: number; Hard: number }): { 
   if (!(u.Name in RLIMITS)) throw invalidParameter(`invalid ulimit type: ${u.Name}`);
   if (u.Soft > u.Hard && u.Hard !== -1) throw invalidParameter(`ulimit soft limit must be less than or equal to hard limit: ${u.Soft} > ${u.Hard}`);
   return { Name: u.Name, Soft: u.Soft, Hard: u.Hard };
+}
+
+/** The IPC sysctls runc lets a container with its own IPC namespace set (besides fs.mqueue.*). */
+const IPC_SYSCTLS = ["kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"];
+/** One /proc/sys path component: a name (an interface's may hold dots: "eno2.100"), never "", "." or "..". */
+const SYSCTL_NAME = /^[A-Za-z0-9_@:+-][A-Za-z0-9_@:+.-]{0,63}$/;
+
+/**
+ * A HostConfig.Sysctls entry as runc's validator takes it, with its messages: the IPC ones and fs.mqueue.*
+ * (a container always has its own IPC namespace), net.* unless the network is the host's, kernel.domainname;
+ * anything else would change the host for everyone. The key ("net.ipv4.ip_forward", or runc's slash form
+ * "net/ipv4/conf/eno2.100/rp_filter") becomes a path of plain names, so no value names a file outside /proc/sys.
+ */
+export function checkSysctl(key: string, value: string, network: string): Sysctl {
+  // runc's convertSysctlVariableToDotsSeparator: a key whose first separator is "/" uses "/" between names
+  const slash = /^[^./]*\//.test(key);
+  const names = slash ? key.split("/") : key.split(".");
+  const dotted = names.map((n) => n.replaceAll(".", "/")).join(".");
+  if (!names.every((n) => SYSCTL_NAME.test(n))) throw invalidParameter(`invalid sysctl key: ${JSON.stringify(key)}`);
+  if (value.length > 4096 || value.includes("\0")) throw invalidParameter(`invalid value for sysctl ${JSON.stringify(key)}`);
+  const ok = { path: names.join("/"), value };
+  if (IPC_SYSCTLS.includes(dotted) || dotted.startsWith("fs.mqueue.")) return ok;
+  if (dotted.startsWith("net.")) {
+    if (network === "host") throw invalidParameter(`sysctl ${JSON.stringify(dotted)} not allowed in host network namespace`);
+    return ok;
+  }
+  if (dotted === "kernel.domainname") return ok;
+  if (dotted === "kernel.hostname") throw invalidParameter(`sysctl "kernel.hostname" is not allowed as it conflicts with the OCI "hostname" field`);
+  if (dotted.startsWith("user.")) throw invalidParameter(`setting ucounts without a user namespace not allowed: ${dotted}`);
+  throw invalidParameter(`sysctl ${JSON.stringify(dotted)} is not in a separate kernel namespace`);
+}
+
+/** A --sysctl value as the docker CLI's ValidateSysctl takes it (KEY=VALUE, a namespaced key); throws its message. */
+export function parseSysctlFlag(v: string): [string, string] {
+  const i = v.indexOf("=");
+  const key = i < 0 ? v : v.slice(0, i);
+  if (i < 0 || !(IPC_SYSCTLS.includes(key) || key.startsWith("net.") || key.startsWith("fs.mqueue."))) throw invalidParameter(`sysctl '${v}' is not allowed`);
+  return [key, v.slice(i + 1)];
 }
 
 /**
@@ -350,13 +396,14 @@ export function encodePlan(plan: ContainerPlan, opts: { waitAttach: boolean; log
   for (const f of plan.dns?.files ?? []) put("dnsfile", f);
   for (const u of plan.dns?.upstream ?? []) put("dnsup", u);
   for (const m of buildMounts(plan)) put("mount", KIND[m.kind], m.source, m.target, m.fstype ?? "", m.flags, m.data ?? "");
+  for (const s of plan.sysctls ?? []) put("sysctl", s.path, s.value);
   if (plan.args.length === 0) throw invalidParameter("No command specified");
   return new TextEncoder().encode(`${out.join("\0")}\0`);
 }
 
 /** Decodes a plan back into key/value records (tests, debugging). */
 export function decodePlan(bytes: Uint8Array): [string, ...string[]][] {
-  const arity: Record<string, number> = { rootfs: 2, mount: 6, netif: 8, port: 5, rlimit: 3 };
+  const arity: Record<string, number> = { rootfs: 2, mount: 6, netif: 8, port: 5, rlimit: 3, sysctl: 2 };
   const toks = new TextDecoder().decode(bytes).split("\0");
   toks.pop();
   const recs: [string, ...string[]][] = [];
