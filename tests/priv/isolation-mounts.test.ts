@@ -59,8 +59,8 @@ afterAll(async () => {
 });
 
 /** POST /containers/create on the daemon: the status and the body's message. */
-async function apiCreate(body: object): Promise<{ status: number; message: string; id?: string }> {
-  const r = await fetch("http://localhost/v1.50/containers/create", { unix: sock, method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ Image: busybox, ...body }) });
+async function apiCreate(body: object, version = "1.50"): Promise<{ status: number; message: string; id?: string }> {
+  const r = await fetch(`http://localhost/v${version}/containers/create`, { unix: sock, method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ Image: busybox, ...body }) });
   const j = (await r.json()) as { message?: string; Id?: string };
   return { status: r.status, message: j.message ?? "", id: j.Id };
 }
@@ -98,6 +98,19 @@ describe.skipIf(!root)("read-only binds reach the submounts of their source", ()
     expect(rw.stderr).toContain("option 'bind-recursive=readonly' requires 'readonly' to be specified in conjunction");
     const both = await apiCreate({ HostConfig: { Mounts: [{ Type: "bind", Source: src, Target: "/x", ReadOnly: true, BindOptions: { ReadOnlyNonRecursive: true, ReadOnlyForceRecursive: true } }] } });
     expect(both).toEqual({ status: 400, message: "mount options conflict: ReadOnlyNonRecursive && ReadOnlyForceRecursive", id: undefined });
+  });
+
+  test("API clients before 1.44 keep the old read-only binds (top mount only), as moby does for them", async () => {
+    const c = await apiCreate({ Cmd: ["sh", "-c", "touch /x/sub/old && ! touch /x/top"], HostConfig: { Binds: [`${src}:/x:ro`] } }, "1.43");
+    expect(c.status).toBe(201);
+    expect((await fetch(`http://localhost/v1.43/containers/${c.id}/start`, { unix: sock, method: "POST" })).status).toBe(204);
+    const waited = (await (await fetch(`http://localhost/v1.43/containers/${c.id}/wait`, { unix: sock, method: "POST" })).json()) as { StatusCode: number };
+    expect(waited.StatusCode).toBe(0);
+    expect(existsSync(join(src, "sub", "old"))).toBe(true);
+    rmSync(join(src, "sub", "old"));
+    await fetch(`http://localhost/v1.43/containers/${c.id}?force=1`, { unix: sock, method: "DELETE" });
+    const force = await apiCreate({ HostConfig: { Mounts: [{ Type: "bind", Source: src, Target: "/x", ReadOnly: true, BindOptions: { ReadOnlyForceRecursive: true } }] } }, "1.43");
+    expect(force).toEqual({ status: 400, message: "BindOptions.ReadOnlyForceRecursive needs API v1.44 or newer", id: undefined });
   });
 });
 

@@ -76,6 +76,8 @@ export interface CreateOptions {
   readonlyRootfs?: boolean;
   /** --init (HostConfig.Init). */
   init?: boolean;
+  /** Read-only binds read-only on their top mount only (API clients before 1.44, as moby). */
+  readonlyNonRecursive?: boolean;
   /** --sysctl (HostConfig.Sysctls): the namespaced ones only (checkSysctl). */
   sysctls?: Record<string, string>;
 }
@@ -109,6 +111,7 @@ export async function createContainer(engine: Engine, opts: CreateOptions): Prom
   const volumes = opts.volumes?.length || ic.Volumes ? { ...Object.fromEntries((opts.volumes ?? []).map((v) => [v, {}])), ...(ic.Volumes ?? {}) } : null;
   // Every mount is decided (and refused) before anything is recorded.
   const { mounts } = resolveMounts({ binds: hostConfig.Binds, mounts: hostConfig.Mounts, tmpfs: hostConfig.Tmpfs, volumes }, existsSync, isProcfs);
+  if (opts.readonlyNonRecursive) for (const m of mounts) if (m.Type === "bind" && !m.RW) m.Spec.BindOptions = { ...m.Spec.BindOptions, ReadOnlyNonRecursive: true };
   const config: ContainerConfig = {
     Hostname: opts.hostname ?? id.slice(0, 12),
     Domainname: "",
