@@ -258,4 +258,19 @@ describe.skipIf(!root)("sysctls", () => {
     for (const [Sysctls, message] of cases) expect(await apiCreate({ HostConfig: { NetworkMode: "none", Sysctls } })).toEqual({ status: 400, message, id: undefined });
     expect(readFileSync("/proc/sys/kernel/core_pattern", "utf8")).toBe(pattern);
   });
+
+  test("net.* through --network container:X, where X runs in the host's network namespace: refused by the shim", async () => {
+    const file = "/proc/sys/net/ipv4/tcp_keepalive_time";
+    const before = readFileSync(file, "utf8");
+    const hostNet = (await b.ok(["run", "-d", "--network", "host", busybox, "sleep", "60"])).trim();
+    try {
+      const r = await b.run(["run", "--rm", "--network", `container:${hostNet}`, "--sysctl", "net.ipv4.tcp_keepalive_time=601", busybox, "true"]);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toContain(`sysctl "net.ipv4.tcp_keepalive_time" not allowed in host network namespace`);
+      expect(readFileSync(file, "utf8")).toBe(before);
+    } finally {
+      if (readFileSync(file, "utf8") !== before) writeFileSync(file, before);
+      await b.run(["rm", "-f", hostNet]);
+    }
+  });
 });

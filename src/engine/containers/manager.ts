@@ -4,7 +4,7 @@
  * shim records (<dir>/status.json); this module holds no state of its own, so the CLI in-process and the
  * daemon behave the same and survive each other.
  */
-import { existsSync, mkdirSync, rmSync, statfsSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync, statSync, statfsSync, writeFileSync } from "node:fs";
 import { join, posix } from "node:path";
 import { randomHex } from "../random.ts";
 import type { Engine } from "../engine.ts";
@@ -298,6 +298,7 @@ export async function planFor(engine: Engine, c: Stored, mounts: MountPoint[]): 
     network: hc.NetworkMode === "host" ? ("host" as const) : hc.NetworkMode === "none" ? ("none" as const) : ("private" as const),
     ...userMounts(engine, c, mounts),
     sysctls: Object.entries(hc.Sysctls ?? {}).map(([k, v]) => checkSysctl(k, v, hc.NetworkMode)),
+    hostNetns: hc.Sysctls ? statSync("/proc/self/ns/net").ino : undefined,
     maskedPaths: hc.Privileged ? [] : [...DEFAULT_MASKED_PATHS],
     readonlyPaths: hc.Privileged ? [] : [...DEFAULT_READONLY_PATHS],
     containerDir: c.dir,

@@ -105,6 +105,7 @@ static struct plan {
   struct mnt *mounts;
   char **sysctls; /* --sysctl: path under /proc/sys, value, path, value... */
   int nsysctls;
+  unsigned long long hostnet; /* the engine's network namespace (inode): no net.* sysctl is written there */
 } P;
 
 static char *slurp(const char *path, size_t *len) {
@@ -194,6 +195,8 @@ static int parse_plan(const char *file) {
       h->to_ip = NEXT(); /* "": hold only */
       h->to_port = atoi(NEXT());
       h->fd = -1;
+    } else if (!strcmp(k, "hostnet")) {
+      P.hostnet = strtoull(NEXT(), NULL, 10);
     } else if (!strcmp(k, "sysctl")) {
       PUSH(P.sysctls, P.nsysctls, NEXT());
       PUSH(P.sysctls, P.nsysctls, NEXT());
@@ -1130,7 +1133,8 @@ static void init_fork(void) {
  * namespaces, so C (already in the container's) writes them through the host's /proc before pivot_root
  * (the container's own /proc/sys is read-only by then). The engine let through only namespaced keys as
  * plain names; RESOLVE_BENEATH keeps each path under /proc/sys all the same. A net.* key is refused in
- * the host's network namespace (runc's isHostNetNS), which --network container:X can lead back to. */
+ * the engine's network namespace (runc's isHostNetNS), which --network container:X can lead back to;
+ * the engine names it in the plan, as C may not read another process's /proc/<pid>/ns here. */
 static void apply_sysctls(void) {
   if (!P.nsysctls) return;
   int dir = open("/proc/sys", O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -1139,9 +1143,8 @@ static void apply_sysctls(void) {
     char key[PATH_MAX];
     snprintf(key, sizeof key, "%s", P.sysctls[i]);
     for (char *c = key; *c; c++) *c = *c == '/' ? '.' : *c == '.' ? '/' : *c;
-    struct stat own, host;
-    if (!strncmp(P.sysctls[i], "net/", 4) && stat("/proc/self/ns/net", &own) == 0 && stat("/proc/1/ns/net", &host) == 0 &&
-        own.st_dev == host.st_dev && own.st_ino == host.st_ino)
+    struct stat own;
+    if (!strncmp(P.sysctls[i], "net/", 4) && (!P.hostnet || stat("/proc/self/ns/net", &own) < 0 || own.st_ino == P.hostnet))
       init_fail(125, "sysctl \"%s\" not allowed in host network namespace", key);
     struct open_how how = {.flags = O_WRONLY | O_TRUNC | O_CLOEXEC, .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
     int fd = syscall(SYS_openat2, dir, P.sysctls[i], &how, sizeof how);

@@ -65,6 +65,8 @@ export interface ContainerPlan {
   dns?: { files: string[]; upstream: string[] };
   /** --sysctl / HostConfig.Sysctls: written by the shim in the container's namespaces before exec (see checkSysctl). */
   sysctls?: Sysctl[];
+  /** The engine's network namespace (its nsfs inode): the shim writes no net.* sysctl there (container:X of a host-network X). */
+  hostNetns?: number;
 }
 
 /** One checked sysctl: its file under /proc/sys (plain names joined by "/", never "." or "..") and the value to write. */
@@ -396,6 +398,7 @@ export function encodePlan(plan: ContainerPlan, opts: { waitAttach: boolean; log
   for (const f of plan.dns?.files ?? []) put("dnsfile", f);
   for (const u of plan.dns?.upstream ?? []) put("dnsup", u);
   for (const m of buildMounts(plan)) put("mount", KIND[m.kind], m.source, m.target, m.fstype ?? "", m.flags, m.data ?? "");
+  if (plan.sysctls?.length) put("hostnet", plan.hostNetns ?? 0);
   for (const s of plan.sysctls ?? []) put("sysctl", s.path, s.value);
   if (plan.args.length === 0) throw invalidParameter("No command specified");
   return new TextEncoder().encode(`${out.join("\0")}\0`);
