@@ -515,9 +515,10 @@ static void do_mount(struct mnt *m) {
   if (m->kind == MK_BIND && !strncmp(m->data, "rro", 3)) {
     struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY};
     if ((tfd = in_root(m->dst, O_PATH)) < 0) init_fail(125, "reopen `%s`: %s", m->dst, strerror(errno));
-    if (syscall(SYS_mount_setattr, tfd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0 && (errno != ENOSYS || m->data[3]))
-      init_fail(125, errno == ENOSYS ? "rro is not supported: %s (kernel is older than 5.12?)" : "make `%s` recursively read-only: %s",
-                errno == ENOSYS ? strerror(errno) : m->dst, strerror(errno));
+    if (syscall(SYS_mount_setattr, tfd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0) {
+      if (errno != ENOSYS) init_fail(125, "make `%s` recursively read-only: %s", m->dst, strerror(errno));
+      if (m->data[3]) init_fail(125, "rro is not supported: %s (kernel is older than 5.12?)", strerror(errno));
+    }
     close(tfd);
   }
 }
@@ -681,8 +682,8 @@ static void find_exec(char *out) {
 #define SYS_removexattrat 466
 #endif
 
-/* moby's profiles/seccomp/default.json (moby/profiles, as vendored by moby master in 2026: io_uring out
- * since moby#46762, AF_ALG sockets out) for x86_64: every other syscall fails with EPERM, as its
+/* moby's profiles/seccomp/default.json (the moby/profiles version moby vendors in 2026: no io_uring,
+ * moby#46762; no AF_ALG sockets) for x86_64: every other syscall fails with EPERM, as its
  * defaultAction SCMP_ACT_ERRNO. Why a filter at all: capabilities gate most of the kernel, but not all of
  * it. Without this a container can unshare(CLONE_NEWUSER) and hold every capability in a user namespace of
  * its own (the door to many kernel bugs), or use keyctl, userfaultfd, bpf and perf_event_open. */
