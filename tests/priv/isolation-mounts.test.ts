@@ -60,7 +60,9 @@ afterAll(async () => {
 
 /** POST /containers/create on the daemon: the status and the body's message. */
 async function apiCreate(body: object, version = "1.50"): Promise<{ status: number; message: string; id?: string }> {
-  const r = await fetch(`http://localhost/v${version}/containers/create`, { unix: sock, method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ Image: busybox, ...body }) });
+  // No bridge: other suites on this host may be changing bunker0 and its chains meanwhile.
+  const full = { Image: busybox, ...body, HostConfig: { NetworkMode: "none", ...(body as { HostConfig?: object }).HostConfig } };
+  const r = await fetch(`http://localhost/v${version}/containers/create`, { unix: sock, method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(full) });
   const j = (await r.json()) as { message?: string; Id?: string };
   return { status: r.status, message: j.message ?? "", id: j.Id };
 }
@@ -70,30 +72,30 @@ describe.skipIf(!root)("read-only binds reach the submounts of their source", ()
 
   test("-v SRC:DST:ro and --mount readonly: the tmpfs under the source is read-only too (rro)", async () => {
     for (const args of [["-v", `${src}:/x:ro`], ["--mount", `type=bind,src=${src},dst=/x,readonly`], ["--mount", `type=bind,src=${src},dst=/x,ro,bind-recursive=readonly,bind-propagation=rprivate`]]) {
-      const r = await b.run(["run", "--rm", ...args, busybox, ...write]);
+      const r = await b.run(["run", "--rm", "--network", "none", ...args, busybox, ...write]);
       expect({ args, code: r.code, err: r.stderr.trim() }).toEqual({ args, code: 1, err: "touch: /x/sub/b: Read-only file system" });
       expect(existsSync(join(src, "sub", "b"))).toBe(false);
     }
     // still mounted, and read-only both: what mountinfo shows inside
-    const info = await b.ok(["run", "--rm", "-v", `${src}:/x:ro`, busybox, "sh", "-c", "grep ' /x' /proc/self/mountinfo | cut -d' ' -f5,6"]);
+    const info = await b.ok(["run", "--rm", "--network", "none", "-v", `${src}:/x:ro`, busybox, "sh", "-c", "grep ' /x' /proc/self/mountinfo | cut -d' ' -f5,6"]);
     expect(info.split("\n").filter(Boolean).map((l) => [l.split(" ")[0], l.split(" ")[1]!.split(",")[0]])).toEqual([["/x", "ro"], ["/x/sub", "ro"]]);
   });
 
   test("bind-recursive=writable keeps the submounts writable; =disabled leaves them out; a writable bind stays writable", async () => {
-    expect(await b.ok(["run", "--rm", "--mount", `type=bind,src=${src},dst=/x,ro,bind-recursive=writable`, busybox, ...write])).toBe("wrote\n");
+    expect(await b.ok(["run", "--rm", "--network", "none", "--mount", `type=bind,src=${src},dst=/x,ro,bind-recursive=writable`, busybox, ...write])).toBe("wrote\n");
     expect(existsSync(join(src, "sub", "b"))).toBe(true);
     rmSync(join(src, "sub", "b"));
-    expect(await b.ok(["run", "--rm", "-v", `${src}:/x`, busybox, ...write])).toBe("wrote\n");
+    expect(await b.ok(["run", "--rm", "--network", "none", "-v", `${src}:/x`, busybox, ...write])).toBe("wrote\n");
     rmSync(join(src, "sub", "b"));
-    const mounts = await b.ok(["run", "--rm", "--mount", `type=bind,src=${src},dst=/x,ro,bind-recursive=disabled`, busybox, "sh", "-c", "grep -c ' /x' /proc/self/mountinfo"]);
+    const mounts = await b.ok(["run", "--rm", "--network", "none", "--mount", `type=bind,src=${src},dst=/x,ro,bind-recursive=disabled`, busybox, "sh", "-c", "grep -c ' /x' /proc/self/mountinfo"]);
     expect(mounts).toBe("1\n");
   });
 
   test("the bind-recursive errors of the docker CLI and the daemon", async () => {
-    const bad = await b.run(["run", "--rm", "--mount", `type=bind,src=${src},dst=/x,bind-recursive=maybe`, busybox, "true"]);
+    const bad = await b.run(["run", "--rm", "--network", "none", "--mount", `type=bind,src=${src},dst=/x,bind-recursive=maybe`, busybox, "true"]);
     expect(bad.code).toBe(125);
     expect(bad.stderr).toContain(`invalid value for bind-recursive: maybe (must be "enabled", "disabled", "writable", or "readonly")`);
-    const rw = await b.run(["run", "--rm", "--mount", `type=bind,src=${src},dst=/x,bind-recursive=readonly,bind-propagation=rprivate`, busybox, "true"]);
+    const rw = await b.run(["run", "--rm", "--network", "none", "--mount", `type=bind,src=${src},dst=/x,bind-recursive=readonly,bind-propagation=rprivate`, busybox, "true"]);
     expect(rw.code).toBe(125);
     expect(rw.stderr).toContain("option 'bind-recursive=readonly' requires 'readonly' to be specified in conjunction");
     const both = await apiCreate({ HostConfig: { Mounts: [{ Type: "bind", Source: src, Target: "/x", ReadOnly: true, BindOptions: { ReadOnlyNonRecursive: true, ReadOnlyForceRecursive: true } }] } });
@@ -163,7 +165,7 @@ const SYSCALLS: { name: string; call: string; deny?: number }[] = [
 
 describe.skipIf(!root)("seccomp: the default profile is current moby's", () => {
   const probeRun = async (extra: string[]) => {
-    const out = await b.ok(["run", "--rm", ...extra, "-v", `${probe}:/probe:ro`, busybox, "/probe", ...SYSCALLS.map((s) => s.call)]);
+    const out = await b.ok(["run", "--rm", "--network", "none", ...extra, "-v", `${probe}:/probe:ro`, busybox, "/probe", ...SYSCALLS.map((s) => s.call)]);
     const lines = out.trim().split("\n");
     expect(lines.length).toBe(SYSCALLS.length);
     return Object.fromEntries(SYSCALLS.map((s, i) => [s.name, Number(lines[i]!.split(" ")[1])]));
@@ -195,7 +197,7 @@ describe.skipIf(!root)("nothing is mounted over the container's /proc", () => {
       [["-v", "/proc/self"], "/proc/self"],
     ];
     for (const [args, dest] of cases) {
-      const r = await b.run(["create", ...args, busybox]);
+      const r = await b.run(["create", "--network", "none", ...args, busybox]);
       expect({ args, code: r.code }).toEqual({ args, code: 125 });
       expect(r.stderr).toContain(`check proc-safety of ${dest} mount: "${dest}" cannot be mounted because it is inside /proc`);
     }
@@ -208,11 +210,11 @@ describe.skipIf(!root)("nothing is mounted over the container's /proc", () => {
   test("the files lxcfs emulates may be covered; a path that leads into /proc through a symlink may not", async () => {
     const uptime = join(host, "uptime");
     writeFileSync(uptime, "1.00 2.00\n");
-    expect(await b.ok(["run", "--rm", "-v", `${uptime}:/proc/uptime:ro`, busybox, "cat", "/proc/uptime"])).toBe("1.00 2.00\n");
+    expect(await b.ok(["run", "--rm", "--network", "none", "-v", `${uptime}:/proc/uptime:ro`, busybox, "cat", "/proc/uptime"])).toBe("1.00 2.00\n");
     const vol = join(host, "linkvol");
     mkdirSync(vol);
     symlinkSync("/proc/sys/kernel", join(vol, "k"));
-    const r = await b.run(["run", "--rm", "-v", `${vol}:/data`, "-v", `${host}:/data/k`, busybox, "cat", "/proc/sys/kernel/ostype"]);
+    const r = await b.run(["run", "--rm", "--network", "none", "-v", `${vol}:/data`, "-v", `${host}:/data/k`, busybox, "cat", "/proc/sys/kernel/ostype"]);
     expect(r.code).toBe(125);
     expect(r.stderr).toContain(`check proc-safety of /data/k mount: "/data/k" cannot be mounted because it is inside /proc`);
   });
@@ -231,7 +233,7 @@ describe.skipIf(!root)("sysctls", () => {
     expect(c.status).toBe(201);
     const started = await fetch(`http://localhost/v1.50/containers/${c.id}/start`, { unix: sock, method: "POST" });
     expect(started.status).toBe(204);
-    await fetch(`http://localhost/v1.50/containers/${c.id}/wait`, { unix: sock, method: "POST" });
+    expect(await (await fetch(`http://localhost/v1.50/containers/${c.id}/wait`, { unix: sock, method: "POST" })).json()).toMatchObject({ StatusCode: 0 });
     const logs = await (await fetch(`http://localhost/v1.50/containers/${c.id}/logs?stdout=1`, { unix: sock })).arrayBuffer();
     const text = new TextDecoder().decode(logs); // stdout frames: 8-byte headers, then the lines
     expect(text).toContain("example.test\n");
@@ -241,7 +243,7 @@ describe.skipIf(!root)("sysctls", () => {
 
   test("the others are refused with the docker CLI's and runc's messages, and nothing reaches the host", async () => {
     const pattern = readFileSync("/proc/sys/kernel/core_pattern", "utf8");
-    const cli = await b.run(["run", "--rm", "--sysctl", "kernel.core_pattern=|/tmp/x", busybox, "true"]);
+    const cli = await b.run(["run", "--rm", "--network", "none", "--sysctl", "kernel.core_pattern=|/tmp/x", busybox, "true"]);
     expect(cli.code).toBe(125);
     expect(cli.stderr).toContain(`invalid argument "kernel.core_pattern=|/tmp/x" for "--sysctl" flag: sysctl 'kernel.core_pattern=|/tmp/x' is not allowed`);
     const hostNet = await b.run(["run", "--rm", "--network", "host", "--sysctl", "net.ipv4.ip_forward=0", busybox, "true"]);
