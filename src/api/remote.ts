@@ -62,6 +62,7 @@ export function createBody(o: CreateOptions): Record<string, unknown> {
       ReadonlyRootfs: o.readonlyRootfs ?? false,
       Init: o.init ? true : null,
       Ulimits: o.ulimits ?? null,
+      ...(o.sysctls ? { Sysctls: o.sysctls } : {}),
     },
     // Aliases and a static address belong to the endpoint on the network the container starts on.
     ...(o.networkAliases || o.ipv4Address

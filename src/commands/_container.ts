@@ -12,7 +12,7 @@ import type { RestartPolicy } from "../engine/containers/types.ts";
 import { CliError, EngineError } from "../engine/errors.ts";
 import { parsePublish } from "../engine/network/ports.ts";
 import { parseMountFlag, parseTmpfsFlag, parseVolumeFlag, type MountSpec } from "../engine/volumes/spec.ts";
-import { checkDnsServer, parseExtraHost, parseUlimit } from "../engine/runtime/spec.ts";
+import { checkDnsServer, parseExtraHost, parseSysctlFlag, parseUlimit } from "../engine/runtime/spec.ts";
 import type { Resources } from "../engine/runtime/cgroups.ts";
 import { parseBytes } from "../engine/units.ts";
 
@@ -62,6 +62,7 @@ export const createFlags: Record<string, Flag> = {
   "stop-timeout": { type: "string", description: "Timeout (in seconds) to stop a container", valueHint: "int" },
   tmpfs: { type: "string", multiple: true, description: "Mount a tmpfs directory", valueHint: "list" },
   tty: { type: "boolean", alias: "t", description: "Allocate a pseudo-TTY" },
+  sysctl: { type: "string", multiple: true, description: "Sysctl options", valueHint: "map" },
   ulimit: { type: "string", multiple: true, description: "Ulimit options", valueHint: "ulimit" },
   user: { type: "string", alias: "u", description: "Username or UID (format: <name|uid>[:<group|gid>])", valueHint: "string" },
   volume: { type: "string", alias: "v", multiple: true, description: "Bind mount a volume", valueHint: "list" },
@@ -198,6 +199,7 @@ export function createOptionsFrom(flags: Record<string, any>, args: string[], co
     readonlyRootfs: flags["read-only"],
     init: flags.init,
     ulimits: (flags.ulimit as string[] | undefined)?.map((u) => flagValue("--ulimit", u, parseUlimit)),
+    ...(flags.sysctl?.length ? { sysctls: Object.fromEntries((flags.sysctl as string[]).map((v) => flagValue("--sysctl", v, parseSysctlFlag))) } : {}),
   };
 }
 

@@ -11,7 +11,9 @@ import {
   hostsFile,
   overlayOptions,
   checkDnsServer,
+  checkSysctl,
   parseExtraHost,
+  parseSysctlFlag,
   resolvConf,
   resolvWith,
   resolveCapabilities,
@@ -174,4 +176,39 @@ test("signal names and numbers", () => {
   expect(signalNumber("hup")).toBe(1);
   expect(signalNumber(10)).toBe(10);
   expect(() => signalNumber("NOPE")).toThrow("Invalid signal: NOPE");
+});
+
+describe("sysctls and recursive read-only binds", () => {
+  test("namespaced keys become plain paths under /proc/sys; the others get runc's refusals", () => {
+    expect(checkSysctl("kernel.shmmax", "1", "bridge")).toEqual({ path: "kernel/shmmax", value: "1" });
+    expect(checkSysctl("fs.mqueue.msg_max", "20", "none")).toEqual({ path: "fs/mqueue/msg_max", value: "20" });
+    expect(checkSysctl("net/ipv4/conf/eno2.100/rp_filter", "2", "bridge")).toEqual({ path: "net/ipv4/conf/eno2.100/rp_filter", value: "2" });
+    expect(checkSysctl("kernel.domainname", "x.test", "none").path).toBe("kernel/domainname");
+    expect(() => checkSysctl("net.ipv4.ip_forward", "1", "host")).toThrow(`sysctl "net.ipv4.ip_forward" not allowed in host network namespace`);
+    expect(() => checkSysctl("kernel.core_pattern", "|/x", "none")).toThrow(`sysctl "kernel.core_pattern" is not in a separate kernel namespace`);
+    expect(() => checkSysctl("net/ipv4/conf/eno2.100/x", "1", "host")).toThrow(`sysctl "net.ipv4.conf.eno2/100.x" not allowed in host network namespace`);
+    for (const bad of ["net.ipv4..x", "net/ipv4/../../kernel/core_pattern", "net.", "net./x", "net.ipv4.conf.a b.x", "/net/ipv4/x", "net.ipv4.x\n"])
+      expect(() => checkSysctl(bad, "1", "none")).toThrow(`invalid sysctl key: ${JSON.stringify(bad)}`);
+    expect(parseSysctlFlag("net.core.somaxconn=1024=x")).toEqual(["net.core.somaxconn", "1024=x"]);
+    expect(() => parseSysctlFlag("kernel.domainname=x")).toThrow("sysctl 'kernel.domainname=x' is not allowed");
+    expect(() => parseSysctlFlag("net.core.somaxconn")).toThrow("sysctl 'net.core.somaxconn' is not allowed");
+  });
+
+  test("sysctls travel at the end of the plan; a bind's data says how far it reaches", () => {
+    const plan: ContainerPlan = {
+      ...testPlan("c1", "/tmp/c1", ["/l"]),
+      sysctls: [{ path: "kernel/shmmax", value: "1 2" }],
+      binds: [
+        { source: "/a", target: "/a", readonly: true },
+        { source: "/b", target: "/b", readonly: true, readonlyNonRecursive: true },
+        { source: "/c", target: "/c", readonly: true, readonlyForceRecursive: true },
+        { source: "/d", target: "/d", readonly: false, nonRecursive: true },
+        { source: "/e", target: "/e", readonly: false },
+      ],
+    };
+    const recs = decodePlan(encodePlan(plan, { waitAttach: false, logPath: "/l" }));
+    expect(recs.at(-1)).toEqual(["sysctl", "kernel/shmmax", "1 2"]);
+    const data = Object.fromEntries(recs.filter((r) => r[0] === "mount" && r[1] === "B" && r[2]!.length === 2).map((r) => [r[2], r[6]]));
+    expect(data).toEqual({ "/a": "rro", "/b": "", "/c": "rro-force", "/d": "bind", "/e": "" });
+  });
 });

@@ -116,3 +116,22 @@ describe("tmpfs options", () => {
     expect(tmpfsSpecData({ Type: "tmpfs", Target: "/t", TmpfsOptions: { SizeBytes: 1000 } })).toBe("size=1000");
   });
 });
+
+describe("/proc destinations (runc's checkProcMount)", () => {
+  const msg = (d: string) => `check proc-safety of ${d} mount: "${d}" cannot be mounted because it is inside /proc`;
+  test("on /proc or inside it: refused for binds, volumes and tmpfs; the lxcfs files and a procfs on /proc pass", () => {
+    expect(() => resolveMounts({ binds: ["v1:/proc"] }, all)).toThrow(msg("/proc"));
+    expect(() => resolveMounts({ binds: ["/h:/proc/sys/"] }, all)).toThrow(msg("/proc/sys"));
+    expect(() => resolveMounts({ mounts: [{ Type: "tmpfs", Target: "/proc/./1" }] }, all)).toThrow(msg("/proc/1"));
+    expect(() => resolveMounts({ tmpfs: { "/proc": "" } }, all)).toThrow(msg("/proc"));
+    expect(() => resolveMounts({ volumes: { "/proc/x": {} } }, all)).toThrow(msg("/proc/x"));
+    expect(() => resolveMounts({ binds: ["/proc:/proc"] }, all)).toThrow(msg("/proc"));
+    expect(resolveMounts({ binds: ["/proc:/proc"] }, all, (p) => p === "/proc").mounts.map((m) => m.Destination)).toEqual(["/proc"]);
+    expect(resolveMounts({ binds: ["/h/u:/proc/uptime:ro", "/h/m:/proc/meminfo"] }, all).mounts.length).toBe(2);
+    expect(resolveMounts({ binds: ["/h:/procfs", "/h:/x/proc"] }, all).mounts.length).toBe(2);
+  });
+
+  test("ReadOnlyNonRecursive and ReadOnlyForceRecursive together: moby's conflict", () => {
+    expect(() => parseMount({ Type: "bind", Source: "/h", Target: "/x", ReadOnly: true, BindOptions: { ReadOnlyNonRecursive: true, ReadOnlyForceRecursive: true } }, all)).toThrow("mount options conflict: ReadOnlyNonRecursive && ReadOnlyForceRecursive");
+  });
+});

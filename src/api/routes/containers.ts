@@ -126,6 +126,7 @@ interface CreateBody {
     ReadonlyRootfs?: boolean;
     Init?: boolean | null;
     Ulimits?: { Name?: string; Soft?: number; Hard?: number }[] | null;
+    Sysctls?: unknown;
   } | null;
 }
 
@@ -194,6 +195,7 @@ export function createOptionsOf(body: CreateBody, name: string | undefined): { o
     shmSize: int64(hc.ShmSize, "HostConfig.ShmSize"),
     readonlyRootfs: !!hc.ReadonlyRootfs,
     init: !!hc.Init,
+    sysctls: stringMap(hc.Sysctls, "HostConfig.Sysctls"),
     ulimits: Array.isArray(hc.Ulimits) ? hc.Ulimits.map((u) => ({ Name: String(u?.Name ?? ""), Soft: Number(u?.Soft ?? 0), Hard: Number(u?.Hard ?? 0) })) : undefined,
   };
   return { opts, warnings };
@@ -340,10 +342,15 @@ export function containerRoutes(r: Router, engine: Engine): void {
   const resolve = (ref: string) => engine.containers.resolve(ref);
   const publish = (c: Stored, action: string, extra: Record<string, string> = {}) => bus.publish("container", action, c.id, { ...(c.config.Labels ?? {}), ...extra, image: c.imageRef, name: c.name });
 
-  r.post("/containers/create", async (req, { query: q }) => {
+  r.post("/containers/create", async (req, { query: q, version }) => {
     const body = (await readJson<CreateBody>(req))!;
     const name = q.get("name") || undefined;
     const { opts, warnings } = createOptionsOf(body, name);
+    // Before API 1.44 read-only binds were read-only on their top mount only: moby keeps that for old clients.
+    if (compareVersions(version, "1.44") < 0) {
+      if (opts.mounts?.some((m) => m?.BindOptions?.ReadOnlyForceRecursive)) throw invalidParameter("BindOptions.ReadOnlyForceRecursive needs API v1.44 or newer");
+      opts.readonlyNonRecursive = true;
+    }
     const { createContainer } = await manager();
     const c = await createContainer(engine, opts).catch((e) => {
       // A 404 makes the docker CLI pull the image and retry, so an unknown network (or container: target),

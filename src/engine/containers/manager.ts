@@ -4,7 +4,7 @@
  * shim records (<dir>/status.json); this module holds no state of its own, so the CLI in-process and the
  * daemon behave the same and survive each other.
  */
-import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync, statSync, statfsSync, writeFileSync } from "node:fs";
 import { join, posix } from "node:path";
 import { randomHex } from "../random.ts";
 import type { Engine } from "../engine.ts";
@@ -12,7 +12,7 @@ import { EngineError, conflict, invalidParameter, noSuchImage } from "../errors.
 import { parseReference, withDefaultTag, familiarString } from "../registry/reference.ts";
 import type { ContainerConfig, ContainerRecord, HostConfig, RestartPolicy } from "./types.ts";
 import { randomName, validateName } from "./names.ts";
-import { resolveCapabilities, DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, DEFAULT_SHM_SIZE, containerEnv, checkDnsServer, parseExtraHost, checkUlimit, type ContainerPlan } from "../runtime/spec.ts";
+import { resolveCapabilities, DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, DEFAULT_SHM_SIZE, containerEnv, checkDnsServer, parseExtraHost, checkUlimit, checkSysctl, type ContainerPlan } from "../runtime/spec.ts";
 import { startContainer as runtimeStart } from "../runtime/start.ts";
 import { applyResources, hasLimits, removeResources, type Resources } from "../runtime/cgroups.ts";
 import { signalContainer, signalNumber, type ContainerStatus } from "../runtime/status.ts";
@@ -78,6 +78,10 @@ export interface CreateOptions {
   readonlyRootfs?: boolean;
   /** --init (HostConfig.Init). */
   init?: boolean;
+  /** Read-only binds read-only on their top mount only (API clients before 1.44, as moby). */
+  readonlyNonRecursive?: boolean;
+  /** --sysctl (HostConfig.Sysctls): the namespaced ones only (checkSysctl). */
+  sysctls?: Record<string, string>;
 }
 
 type Stored = ContainerRecord & { topLayer: string | null };
@@ -108,7 +112,8 @@ export async function createContainer(engine: Engine, opts: CreateOptions): Prom
   if (!argv.length) throw invalidParameter("No command specified");
   const volumes = opts.volumes?.length || ic.Volumes ? { ...Object.fromEntries((opts.volumes ?? []).map((v) => [v, {}])), ...(ic.Volumes ?? {}) } : null;
   // Every mount is decided (and refused) before anything is recorded.
-  const { mounts } = resolveMounts({ binds: hostConfig.Binds, mounts: hostConfig.Mounts, tmpfs: hostConfig.Tmpfs, volumes }, existsSync);
+  const { mounts } = resolveMounts({ binds: hostConfig.Binds, mounts: hostConfig.Mounts, tmpfs: hostConfig.Tmpfs, volumes }, existsSync, isProcfs);
+  if (opts.readonlyNonRecursive) for (const m of mounts) if (m.Type === "bind" && !m.RW) m.Spec.BindOptions = { ...m.Spec.BindOptions, ReadOnlyNonRecursive: true };
   const config: ContainerConfig = {
     Hostname: opts.hostname ?? id.slice(0, 12),
     Domainname: "",
@@ -226,7 +231,14 @@ function buildHostConfig(opts: CreateOptions, exposed?: Record<string, object>):
     ShmSize: checkShmSize(opts.shmSize),
     // by name, the last one given winning, as the docker CLI's UlimitOpt keeps them
     Ulimits: opts.ulimits?.length ? [...new Map(opts.ulimits.map((u) => [u.Name, checkUlimit(u)])).values()] : null,
+    ...(opts.sysctls && Object.keys(opts.sysctls).length ? { Sysctls: checkSysctls(opts.sysctls, mode) } : {}),
   };
+}
+
+/** HostConfig.Sysctls, each refused unless the container's own namespaces hold it (runc's rules, at create). */
+function checkSysctls(sysctls: Record<string, string>, network: string): Record<string, string> {
+  for (const [k, v] of Object.entries(sysctls)) checkSysctl(k, v, network);
+  return { ...sysctls };
 }
 
 /** HostConfig.ShmSize: Docker's 64 MiB for 0 or none; negative is moby's error. */
@@ -287,6 +299,8 @@ export async function planFor(engine: Engine, c: Stored, mounts: MountPoint[]): 
     privileged: hc.Privileged,
     network: hc.NetworkMode === "host" ? ("host" as const) : hc.NetworkMode === "none" ? ("none" as const) : ("private" as const),
     ...userMounts(engine, c, mounts),
+    sysctls: Object.entries(hc.Sysctls ?? {}).map(([k, v]) => checkSysctl(k, v, hc.NetworkMode)),
+    hostNetns: hc.Sysctls ? statSync("/proc/self/ns/net").ino : undefined,
     maskedPaths: hc.Privileged ? [] : [...DEFAULT_MASKED_PATHS],
     readonlyPaths: hc.Privileged ? [] : [...DEFAULT_READONLY_PATHS],
     containerDir: c.dir,
@@ -307,8 +321,23 @@ export async function planFor(engine: Engine, c: Stored, mounts: MountPoint[]): 
 function userMounts(engine: Engine, c: Stored, mounts: MountPoint[]): Pick<ContainerPlan, "binds" | "tmpfs"> {
   const tmpfs = Object.entries(c.hostConfig.Tmpfs ?? {}).map(([target, data]) => ({ target: posix.normalize(target), ...tmpfsFlags(data) }));
   for (const m of mounts) if (m.Type === "tmpfs") tmpfs.push({ target: m.Destination, ...tmpfsFlags(tmpfsSpecData(m.Spec)) });
-  const binds = mounts.filter((m) => m.Type !== "tmpfs").map((m) => ({ source: mountSource(engine, m), target: m.Destination, readonly: !m.RW, copy: m.Type === "volume" && m.CopyData }));
+  const binds = mounts.filter((m) => m.Type !== "tmpfs").map((m) => ({ source: mountSource(engine, m), target: m.Destination, readonly: !m.RW, copy: m.Type === "volume" && m.CopyData, ...bindRecursion(m.Spec) }));
   return { binds, tmpfs };
+}
+
+/** moby's BindOptions that decide how far a bind (and its read-only flag) reaches into the source's submounts. */
+function bindRecursion(spec: MountSpec): Pick<ContainerPlan["binds"][number], "nonRecursive" | "readonlyNonRecursive" | "readonlyForceRecursive"> {
+  const o = spec.BindOptions ?? {};
+  return { nonRecursive: !!o.NonRecursive, readonlyNonRecursive: !!o.ReadOnlyNonRecursive, readonlyForceRecursive: !!o.ReadOnlyForceRecursive };
+}
+
+/** Whether a bind source lies on a procfs (the one source runc lets cover /proc). */
+function isProcfs(path: string): boolean {
+  try {
+    return statfsSync(path).type === 0x9fa0; // PROC_SUPER_MAGIC
+  } catch {
+    return false;
+  }
 }
 
 /** Options for a start. */

@@ -69,6 +69,8 @@ export interface HostConfig {
   /** --shm-size in bytes (Docker shows its 64 MiB default) and --ulimit; absent on old records. */
   ShmSize?: number;
   Ulimits?: { Name: string; Soft: number; Hard: number }[] | null;
+  /** Namespaced kernel parameters (--sysctl), only when set, as Docker omits them. */
+  Sysctls?: Record<string, string>;
 }
 
 /** A container as the store records it. Its runtime state lives in <dir>/status.json (runtime/status.ts). */

@@ -46,6 +46,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -56,6 +57,7 @@
 #include <linux/audit.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
+#include <linux/magic.h>
 #include <linux/openat2.h>
 #include <linux/seccomp.h>
 #include <linux/rtnetlink.h>
@@ -101,6 +103,9 @@ static struct plan {
   int readonly; /* --read-only: the root mount read-only once the container's own mounts and cwd exist */
   int init;     /* --init: PID 1 stays a minimal init (docker-init's job) and the program runs as its child */
   struct mnt *mounts;
+  char **sysctls; /* --sysctl: path under /proc/sys, value, path, value... */
+  int nsysctls;
+  unsigned long long hostnet; /* the engine's network namespace (inode): no net.* sysctl is written there */
 } P;
 
 static char *slurp(const char *path, size_t *len) {
@@ -190,6 +195,11 @@ static int parse_plan(const char *file) {
       h->to_ip = NEXT(); /* "": hold only */
       h->to_port = atoi(NEXT());
       h->fd = -1;
+    } else if (!strcmp(k, "hostnet")) {
+      P.hostnet = strtoull(NEXT(), NULL, 10);
+    } else if (!strcmp(k, "sysctl")) {
+      PUSH(P.sysctls, P.nsysctls, NEXT());
+      PUSH(P.sysctls, P.nsysctls, NEXT());
     } else if (!strcmp(k, "mount")) {
       P.mounts = realloc(P.mounts, sizeof(struct mnt) * (P.nmounts + 1));
       struct mnt *m = &P.mounts[P.nmounts++];
@@ -422,6 +432,17 @@ static void copy_up(struct mnt *m) {
   close(dfd);
 }
 
+/* runc's checkProcMount once image symlinks are resolved: the engine refused /proc destinations by name
+ * (allowing a procfs source on /proc and the files lxcfs emulates), so a target that lands on procfs by
+ * any other name came through a symlink (`/x -> /proc/sys`) and would shadow the container's own procfs. */
+static void check_proc_target(struct mnt *m, int tfd, int sfd) {
+  struct statfs fs;
+  if (fstatfs(tfd, &fs) < 0 || fs.f_type != PROC_SUPER_MAGIC) return;
+  if (!strncmp(m->dst, "/proc/", 6)) return;
+  if (!strcmp(m->dst, "/proc") && sfd >= 0 && fstatfs(sfd, &fs) == 0 && fs.f_type == PROC_SUPER_MAGIC) return;
+  init_fail(125, "check proc-safety of %s mount: \"%s\" cannot be mounted because it is inside /proc", m->dst, m->dst);
+}
+
 static void do_mount(struct mnt *m) {
   char tp[64], sp[64];
   struct stat st;
@@ -430,6 +451,7 @@ static void do_mount(struct mnt *m) {
   case MK_FS:
   case MK_DIR:
     if ((tfd = ensure_in_root(m->dst, 1)) < 0) init_fail(125, "mkdir `%s`: %s", m->dst, strerror(errno));
+    check_proc_target(m, tfd, -1);
     fdpath(tp, tfd);
     if (m->kind == MK_FS && mount(m->src, tp, m->fstype, m->flags, *m->data ? m->data : NULL) < 0)
       init_fail(125, "mount %s on `%s`: %s", m->fstype, m->dst, strerror(errno));
@@ -452,9 +474,11 @@ static void do_mount(struct mnt *m) {
     /* the source is a host path the engine chose (container dir, volume, /dev/null); the target is resolved in the root */
     if ((sfd = open(m->src, O_PATH | O_CLOEXEC)) < 0 || fstat(sfd, &st) < 0) init_fail(125, "bind source `%s`: %s", m->src, strerror(errno));
     if ((tfd = ensure_in_root(m->dst, S_ISDIR(st.st_mode))) < 0) init_fail(125, "bind target `%s`: %s", m->dst, strerror(errno));
+    check_proc_target(m, tfd, sfd);
     fdpath(sp, sfd);
     fdpath(tp, tfd);
-    if (mount(sp, tp, NULL, MS_BIND | MS_REC, NULL) < 0) init_fail(125, "bind `%s` on `%s`: %s", m->src, m->dst, strerror(errno));
+    /* data "bind": the source's own mount only (bind-recursive=disabled); otherwise its submounts come too */
+    if (mount(sp, tp, NULL, MS_BIND | (strcmp(m->data, "bind") ? MS_REC : 0), NULL) < 0) init_fail(125, "bind `%s` on `%s`: %s", m->src, m->dst, strerror(errno));
     close(tfd);
     close(sfd);
     break;
@@ -482,6 +506,19 @@ static void do_mount(struct mnt *m) {
     fdpath(tp, tfd);
     if (mount(NULL, tp, NULL, MS_BIND | MS_REMOUNT | (m->flags & (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)), NULL) < 0)
       init_fail(125, "remount `%s`: %s", m->dst, strerror(errno));
+    close(tfd);
+  }
+  /* data "rro" (Docker 25's default for a read-only bind, API 1.44): the submounts under the source turn
+   * read-only too, in one mount_setattr(AT_RECURSIVE) on the new mount; "rro-force" (bind-recursive=
+   * readonly) fails the start where the kernel cannot, plain "rro" then keeps the top one read-only, as
+   * moby falls back on kernels before 5.12. */
+  if (m->kind == MK_BIND && !strncmp(m->data, "rro", 3)) {
+    struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY};
+    if ((tfd = in_root(m->dst, O_PATH)) < 0) init_fail(125, "reopen `%s`: %s", m->dst, strerror(errno));
+    if (syscall(SYS_mount_setattr, tfd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0) {
+      if (errno != ENOSYS) init_fail(125, "make `%s` recursively read-only: %s", m->dst, strerror(errno));
+      if (m->data[3]) init_fail(125, "rro is not supported: %s (kernel is older than 5.12?)", strerror(errno));
+    }
     close(tfd);
   }
 }
@@ -622,7 +659,31 @@ static void find_exec(char *out) {
 
 /* ------------------------------------------------------------------ seccomp (Docker's default profile) */
 
-/* moby's profiles/seccomp/default.json for x86_64: every other syscall fails with EPERM, as its
+/* x86_64 numbers of syscalls newer than this libc's headers (the kernel's syscall_64.tbl). */
+#ifndef SYS_uretprobe
+#define SYS_uretprobe 335
+#endif
+#ifndef SYS_cachestat
+#define SYS_cachestat 451
+#define SYS_fchmodat2 452
+#define SYS_map_shadow_stack 453
+#define SYS_futex_wake 454
+#define SYS_futex_wait 455
+#define SYS_futex_requeue 456
+#define SYS_statmount 457
+#define SYS_listmount 458
+#define SYS_lsm_get_self_attr 459
+#define SYS_lsm_set_self_attr 460
+#define SYS_lsm_list_modules 461
+#define SYS_mseal 462
+#define SYS_setxattrat 463
+#define SYS_getxattrat 464
+#define SYS_listxattrat 465
+#define SYS_removexattrat 466
+#endif
+
+/* moby's profiles/seccomp/default.json (the moby/profiles version moby vendors in 2026: no io_uring,
+ * moby#46762; no AF_ALG sockets) for x86_64: every other syscall fails with EPERM, as its
  * defaultAction SCMP_ACT_ERRNO. Why a filter at all: capabilities gate most of the kernel, but not all of
  * it. Without this a container can unshare(CLONE_NEWUSER) and hold every capability in a user namespace of
  * its own (the door to many kernel bugs), or use keyctl, userfaultfd, bpf and perf_event_open. */
@@ -641,7 +702,7 @@ static const int SECCOMP_ALLOW[] = {
   SYS_getrusage, SYS_getsid, SYS_getsockname, SYS_getsockopt, SYS_get_thread_area, SYS_gettid, SYS_gettimeofday,
   SYS_getuid, SYS_getxattr, SYS_inotify_add_watch, SYS_inotify_init, SYS_inotify_init1, SYS_inotify_rm_watch,
   SYS_io_cancel, SYS_ioctl, SYS_io_destroy, SYS_io_getevents, SYS_io_pgetevents, SYS_ioprio_get, SYS_ioprio_set,
-  SYS_io_setup, SYS_io_submit, SYS_io_uring_enter, SYS_io_uring_register, SYS_io_uring_setup, SYS_kill,
+  SYS_io_setup, SYS_io_submit, SYS_kill,
   SYS_landlock_add_rule, SYS_landlock_create_ruleset, SYS_landlock_restrict_self, SYS_lchown, SYS_lgetxattr,
   SYS_link, SYS_linkat, SYS_listen, SYS_listxattr, SYS_llistxattr, SYS_lremovexattr, SYS_lseek, SYS_lsetxattr,
   SYS_lstat, SYS_madvise, SYS_membarrier, SYS_memfd_create, SYS_memfd_secret, SYS_mincore, SYS_mkdir,
@@ -668,15 +729,18 @@ static const int SECCOMP_ALLOW[] = {
   SYS_timer_gettime, SYS_timer_settime, SYS_timerfd_create, SYS_timerfd_gettime, SYS_timerfd_settime, SYS_times,
   SYS_tkill, SYS_truncate, SYS_umask, SYS_uname, SYS_unlink, SYS_unlinkat, SYS_utime, SYS_utimensat, SYS_utimes,
   SYS_vfork, SYS_vmsplice, SYS_wait4, SYS_waitid, SYS_write, SYS_writev,
+  SYS_cachestat, SYS_fchmodat2, SYS_futex_requeue, SYS_futex_wait, SYS_futex_wake, SYS_getxattrat, SYS_listmount,
+  SYS_listxattrat, SYS_map_shadow_stack, SYS_mseal, SYS_removexattrat, SYS_setxattrat, SYS_statmount, SYS_uretprobe,
   SYS_process_vm_readv, SYS_process_vm_writev, SYS_ptrace, /* minKernel 4.8 */
   SYS_arch_prctl, SYS_modify_ldt, /* amd64 */
 };
 
 /* The profile's "includes": {"caps": [...]} rules: syscalls a capability the container holds also opens. */
-static const struct { int cap; int nr[24]; } SECCOMP_BY_CAP[] = {
+static const struct { int cap; int nr[28]; } SECCOMP_BY_CAP[] = {
   {CAP_DAC_READ_SEARCH, {SYS_open_by_handle_at}},
   {CAP_SYS_ADMIN, {SYS_bpf, SYS_clone, SYS_clone3, SYS_fanotify_init, SYS_fsconfig, SYS_fsmount, SYS_fsopen, SYS_fspick,
-                   SYS_lookup_dcookie, SYS_mount, SYS_mount_setattr, SYS_move_mount, SYS_open_tree, SYS_perf_event_open,
+                   SYS_lookup_dcookie, SYS_lsm_get_self_attr, SYS_lsm_list_modules, SYS_lsm_set_self_attr, SYS_mount,
+                   SYS_mount_setattr, SYS_move_mount, SYS_open_tree, SYS_perf_event_open,
                    SYS_quotactl, SYS_quotactl_fd, SYS_setdomainname, SYS_sethostname, SYS_setns, SYS_syslog, SYS_umount2,
                    SYS_unshare}},
   {CAP_SYS_BOOT, {SYS_reboot}},
@@ -695,7 +759,7 @@ static const struct { int cap; int nr[24]; } SECCOMP_BY_CAP[] = {
 
 /* A classic BPF program under construction: jumps name labels, resolved (forward only) by bpf_end(). */
 #define BPF_MAX 256
-enum { L_NEXT = -1, L_ALLOW, L_DENY, L_ENOSYS, L_KILL, L_SOCKET, L_SOCKET_OK, L_PERSONALITY, L_PERSONALITY_OK, L_PERSONALITY_NO, L_CLONE, L_CLONE_OK, L_COUNT };
+enum { L_NEXT = -1, L_ALLOW, L_DENY, L_ENOSYS, L_KILL, L_SOCKET, L_SOCKET_OK, L_SOCKET_NO, L_PERSONALITY, L_PERSONALITY_OK, L_PERSONALITY_NO, L_CLONE, L_CLONE_OK, L_COUNT };
 static struct { struct sock_filter ins[BPF_MAX]; int jt[BPF_MAX], jf[BPF_MAX], label[L_COUNT], n; } B;
 
 static void bpf(unsigned short code, unsigned k, int jt, int jf) {
@@ -743,7 +807,7 @@ static void apply_seccomp(void) {
   for (size_t i = 0; i < sizeof SECCOMP_ALLOW / sizeof *SECCOMP_ALLOW; i++) nr[n++] = SECCOMP_ALLOW[i];
   for (size_t i = 0; i < sizeof SECCOMP_BY_CAP / sizeof *SECCOMP_BY_CAP; i++)
     if (P.seccomp_caps & (1ULL << SECCOMP_BY_CAP[i].cap))
-      for (int j = 0; j < 24 && SECCOMP_BY_CAP[i].nr[j]; j++) nr[n++] = SECCOMP_BY_CAP[i].nr[j];
+      for (int j = 0; j < 28 && SECCOMP_BY_CAP[i].nr[j]; j++) nr[n++] = SECCOMP_BY_CAP[i].nr[j];
   int admin = (P.seccomp_caps >> CAP_SYS_ADMIN) & 1;
   qsort(nr, n, sizeof *nr, cmp_int);
   B.n = 0;
@@ -771,11 +835,13 @@ static void apply_seccomp(void) {
   bpf_ret(SECCOMP_RET_ERRNO | ENOSYS);
   bpf_label(L_KILL);
   bpf_ret(SECCOMP_RET_KILL_PROCESS);
-  /* socket: any family but AF_VSOCK (40) */
+  /* socket: any family but AF_ALG (38, the kernel's crypto API) and AF_VSOCK (40); the low 32 bits, the
+   * int the kernel reads (a family with high bits set cannot slip past as a large number) */
   bpf_label(L_SOCKET);
   bpf(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0]), L_NEXT, L_NEXT);
-  bpf(BPF_JMP | BPF_JEQ | BPF_K, 40, L_NEXT, L_SOCKET_OK);
-  bpf_verdicts(L_NEXT, L_SOCKET_OK);
+  bpf(BPF_JMP | BPF_JEQ | BPF_K, 38, L_SOCKET_NO, L_NEXT);
+  bpf(BPF_JMP | BPF_JEQ | BPF_K, 40, L_SOCKET_NO, L_SOCKET_OK);
+  bpf_verdicts(L_SOCKET_NO, L_SOCKET_OK);
   /* personality: the query (0xffffffff) and the personas the profile lists (PER_LINUX, UNAME26, PER_LINUX32...) */
   bpf_label(L_PERSONALITY);
   bpf(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0]) + 4, L_NEXT, L_NEXT);
@@ -1064,6 +1130,33 @@ static void init_fork(void) {
   }
 }
 
+/* --sysctl, as runc writes them: /proc/sys resolves a net, ipc or uts parameter in the writer's own
+ * namespaces, so C (already in the container's) writes them through the host's /proc before pivot_root
+ * (the container's own /proc/sys is read-only by then). The engine let through only namespaced keys as
+ * plain names; RESOLVE_BENEATH keeps each path under /proc/sys all the same. A net.* key is refused in
+ * the engine's network namespace (runc's isHostNetNS), which --network container:X can lead back to;
+ * the engine names it in the plan, as C may not read another process's /proc/<pid>/ns here. */
+static void apply_sysctls(void) {
+  if (!P.nsysctls) return;
+  int dir = open("/proc/sys", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) init_fail(125, "open /proc/sys: %s", strerror(errno));
+  for (int i = 0; i + 1 < P.nsysctls; i += 2) {
+    char key[PATH_MAX];
+    snprintf(key, sizeof key, "%s", P.sysctls[i]);
+    for (char *c = key; *c; c++) *c = *c == '/' ? '.' : *c == '.' ? '/' : *c;
+    struct stat own;
+    if (!strncmp(P.sysctls[i], "net/", 4) && (!P.hostnet || stat("/proc/self/ns/net", &own) < 0 || own.st_ino == P.hostnet))
+      init_fail(125, "sysctl \"%s\" not allowed in host network namespace", key);
+    struct open_how how = {.flags = O_WRONLY | O_TRUNC | O_CLOEXEC, .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
+    int fd = syscall(SYS_openat2, dir, P.sysctls[i], &how, sizeof how);
+    if (fd < 0) init_fail(125, "open sysctl %s file: %s", key, strerror(errno));
+    size_t n = strlen(P.sysctls[i + 1]);
+    if (write(fd, P.sysctls[i + 1], n) != (ssize_t)n) init_fail(125, "failed to write sysctl %s = \"%s\": %s", key, P.sysctls[i + 1], strerror(errno));
+    close(fd);
+  }
+  close(dir);
+}
+
 static void container_init(int stdin_r, int stdout_w, int stderr_w) {
   /* Until execve replaces this image, /proc/<pid>/exe is the shim on the host; non-dumpable keeps every
    * other process (there are none yet in this pid namespace) from opening it or our fds. */
@@ -1098,6 +1191,7 @@ static void container_init(int stdin_r, int stdout_w, int stderr_w) {
         init_fail(125, "embedded DNS on 127.0.0.11:53: %s", strerror(errno));
     }
   }
+  apply_sysctls();
   /* pivot_root(".", "."): the old root ends up stacked on the new one and is detached right away (runc's
    * trick; needs no put_old directory inside the image) */
   if (fchdir(rootfd) < 0 || syscall(SYS_pivot_root, ".", ".") < 0) init_fail(125, "pivot_root: %s", strerror(errno));

@@ -26,8 +26,12 @@ export interface ContainerPlan {
   seccomp: boolean;
   privileged: boolean;
   network: "none" | "host" | "private";
-  /** User binds and volumes, shallowest first. `copy`: fill an empty volume with the image's content there first. */
-  binds: { source: string; target: string; readonly: boolean; copy?: boolean }[];
+  /**
+   * User binds and volumes, shallowest first. `copy`: fill an empty volume with the image's content there first.
+   * Submounts of the source come along unless `nonRecursive`; a read-only one is read-only all the way down
+   * unless `readonlyNonRecursive` (moby's BindOptions), `readonlyForceRecursive` failing the start if it cannot be.
+   */
+  binds: { source: string; target: string; readonly: boolean; copy?: boolean; nonRecursive?: boolean; readonlyNonRecursive?: boolean; readonlyForceRecursive?: boolean }[];
   /** --tmpfs and --mount type=tmpfs: mount(2) flags and data (see volumes/spec.ts tmpfsFlags). */
   tmpfs?: { target: string; flags: number; data: string }[];
   /** --init: PID 1 is a minimal init (the shim, as docker-init) and the program its child. */
@@ -59,6 +63,16 @@ export interface ContainerPlan {
   hostPorts?: { proto: "tcp" | "udp"; ip: string; port: number; to?: { ip: string; port: number } }[];
   /** Embedded DNS at 127.0.0.11: the supervisor answers from these name files, and forwards the rest upstream. */
   dns?: { files: string[]; upstream: string[] };
+  /** --sysctl / HostConfig.Sysctls: written by the shim in the container's namespaces before exec (see checkSysctl). */
+  sysctls?: Sysctl[];
+  /** The engine's network namespace (its nsfs inode): the shim writes no net.* sysctl there (container:X of a host-network X). */
+  hostNetns?: number;
+}
+
+/** One checked sysctl: its file under /proc/sys (plain names joined by "/", never "." or "..") and the value to write. */
+export interface Sysctl {
+  path: string;
+  value: string;
 }
 
 /** One container network interface, as the shim sets it up (see shim.c net_create / net_config). */
@@ -176,6 +190,44 @@ export function checkUlimit(u: { Name: string; Soft: number; Hard: number }): { 
   return { Name: u.Name, Soft: u.Soft, Hard: u.Hard };
 }
 
+/** The IPC sysctls runc lets a container with its own IPC namespace set (besides fs.mqueue.*). */
+const IPC_SYSCTLS = ["kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"];
+/** One /proc/sys path component: a name (an interface's may hold dots: "eno2.100"), never "", "." or "..". */
+const SYSCTL_NAME = /^[A-Za-z0-9_@:+-][A-Za-z0-9_@:+.-]{0,63}$/;
+
+/**
+ * A HostConfig.Sysctls entry as runc's validator takes it, with its messages: the IPC ones and fs.mqueue.*
+ * (a container always has its own IPC namespace), net.* unless the network is the host's, kernel.domainname;
+ * anything else would change the host for everyone. The key ("net.ipv4.ip_forward", or runc's slash form
+ * "net/ipv4/conf/eno2.100/rp_filter") becomes a path of plain names, so no value names a file outside /proc/sys.
+ */
+export function checkSysctl(key: string, value: string, network: string): Sysctl {
+  // runc's convertSysctlVariableToDotsSeparator: a key whose first separator is "/" uses "/" between names
+  const slash = /^[^./]*\//.test(key);
+  const names = slash ? key.split("/") : key.split(".");
+  const dotted = names.map((n) => n.replaceAll(".", "/")).join(".");
+  if (!names.every((n) => SYSCTL_NAME.test(n))) throw invalidParameter(`invalid sysctl key: ${JSON.stringify(key)}`);
+  if (value.length > 4096 || value.includes("\0")) throw invalidParameter(`invalid value for sysctl ${JSON.stringify(key)}`);
+  const ok = { path: names.join("/"), value };
+  if (IPC_SYSCTLS.includes(dotted) || dotted.startsWith("fs.mqueue.")) return ok;
+  if (dotted.startsWith("net.")) {
+    if (network === "host") throw invalidParameter(`sysctl ${JSON.stringify(dotted)} not allowed in host network namespace`);
+    return ok;
+  }
+  if (dotted === "kernel.domainname") return ok;
+  if (dotted === "kernel.hostname") throw invalidParameter(`sysctl "kernel.hostname" is not allowed as it conflicts with the OCI "hostname" field`);
+  if (dotted.startsWith("user.")) throw invalidParameter(`setting ucounts without a user namespace not allowed: ${dotted}`);
+  throw invalidParameter(`sysctl ${JSON.stringify(dotted)} is not in a separate kernel namespace`);
+}
+
+/** A --sysctl value as the docker CLI's ValidateSysctl takes it (KEY=VALUE, a namespaced key); throws its message. */
+export function parseSysctlFlag(v: string): [string, string] {
+  const i = v.indexOf("=");
+  const key = i < 0 ? v : v.slice(0, i);
+  if (i < 0 || !(IPC_SYSCTLS.includes(key) || key.startsWith("net.") || key.startsWith("fs.mqueue."))) throw invalidParameter(`sysctl '${v}' is not allowed`);
+  return [key, v.slice(i + 1)];
+}
+
 /**
  * The ordered mount list. Every writable mount a container can mknod on is nodev (overlay root, /dev
  * tmpfs, /dev/shm, binds): a device node from an image or from `mknod` inside the container opens nothing.
@@ -205,7 +257,7 @@ export function buildMounts(plan: Pick<ContainerPlan, "privileged" | "tty" | "bi
   // wins. At equal depth user mounts go first: one whose target is an image symlink to /etc must not hide them.
   const taken = new Set([...plan.binds.map((b) => b.target), ...(plan.tmpfs ?? []).map((t) => t.target)]);
   const user: MountOp[] = [
-    ...plan.binds.map((b): MountOp => ({ kind: "bind", source: b.source, target: b.target, flags: NODEV | (b.readonly ? RDONLY : 0) })),
+    ...plan.binds.map((b): MountOp => ({ kind: "bind", source: b.source, target: b.target, flags: NODEV | (b.readonly ? RDONLY : 0), data: bindData(b) })),
     ...(plan.tmpfs ?? []).map((t): MountOp => ({ kind: "fs", source: "tmpfs", target: t.target, fstype: "tmpfs", flags: t.flags | NODEV, data: t.data })),
     ...Object.entries(ETC_FILES).filter(([, target]) => !taken.has(target)).map(([file, target]): MountOp => ({ kind: "bind", source: `${plan.containerDir}/${file}`, target, flags: NODEV | NOSUID })),
   ];
@@ -216,6 +268,13 @@ export function buildMounts(plan: Pick<ContainerPlan, "privileged" | "tty" | "bi
     for (const p of plan.readonlyPaths) ops.push({ kind: "ro", source: "", target: p, flags: RDONLY | NOSUID | NODEV | NOEXEC });
   }
   return ops;
+}
+
+/** A user bind's mount data for the shim: "bind" (not recursive), "rro" / "rro-force" (recursively read-only), or "". */
+function bindData(b: ContainerPlan["binds"][number]): string {
+  if (b.nonRecursive) return "bind";
+  if (!b.readonly || b.readonlyNonRecursive) return "";
+  return b.readonlyForceRecursive ? "rro-force" : "rro";
 }
 
 /** The overlayfs mount data. Fails early where the kernel would (one page of options). */
@@ -339,13 +398,15 @@ export function encodePlan(plan: ContainerPlan, opts: { waitAttach: boolean; log
   for (const f of plan.dns?.files ?? []) put("dnsfile", f);
   for (const u of plan.dns?.upstream ?? []) put("dnsup", u);
   for (const m of buildMounts(plan)) put("mount", KIND[m.kind], m.source, m.target, m.fstype ?? "", m.flags, m.data ?? "");
+  if (plan.sysctls?.length) put("hostnet", plan.hostNetns ?? 0);
+  for (const s of plan.sysctls ?? []) put("sysctl", s.path, s.value);
   if (plan.args.length === 0) throw invalidParameter("No command specified");
   return new TextEncoder().encode(`${out.join("\0")}\0`);
 }
 
 /** Decodes a plan back into key/value records (tests, debugging). */
 export function decodePlan(bytes: Uint8Array): [string, ...string[]][] {
-  const arity: Record<string, number> = { rootfs: 2, mount: 6, netif: 8, port: 5, rlimit: 3 };
+  const arity: Record<string, number> = { rootfs: 2, mount: 6, netif: 8, port: 5, rlimit: 3, sysctl: 2 };
   const toks = new TextDecoder().decode(bytes).split("\0");
   toks.pop();
   const recs: [string, ...string[]][] = [];

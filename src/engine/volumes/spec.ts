@@ -253,6 +253,8 @@ function validateSpec(m: MountSpec, exists?: (path: string) => boolean): void {
       if (m.ImageOptions) throw badConfig(m, "field ImageOptions must not be specified");
       if (!m.Source.startsWith("/")) throw badConfig(m, `invalid mount path: '${m.Source}' mount path must be absolute`);
       if (exists && !exists(m.Source) && !m.BindOptions?.CreateMountpoint) throw badConfig(m, `bind source path does not exist: ${m.Source}`);
+      // moby finds this conflict building the OCI spec at start; nothing else can come of such a request.
+      if (m.BindOptions?.ReadOnlyNonRecursive && m.BindOptions.ReadOnlyForceRecursive) throw invalidParameter("mount options conflict: ReadOnlyNonRecursive && ReadOnlyForceRecursive");
       return;
     }
     case "volume": {
@@ -414,10 +416,13 @@ export function volumePluginMissing(name: string, driver: string): EngineError {
  * decide them: Binds, then Mounts, a destination at most once ("Duplicate mount point"), also against
  * Tmpfs; then an anonymous volume for each Config.Volumes path (the image's VOLUMEs and `-v /path`) that
  * nothing else mounts. Sorted by path depth, so a mount never hides one below it (moby's sortMounts).
+ * No destination may cover the container's procfs (runc's checkProcMount): `isProcfs` answers for a bind
+ * source on /proc, the one mount runc allows there.
  */
 export function resolveMounts(
   req: { binds?: string[] | null; mounts?: MountSpec[] | null; tmpfs?: Record<string, string> | null; volumes?: Record<string, object> | null },
   exists: (path: string) => boolean,
+  isProcfs: (path: string) => boolean = () => false,
 ): { mounts: MountPoint[]; tmpfs: TmpfsMount[] } {
   const tmpfs = Object.entries(req.tmpfs ?? {}).map(([dest, data]) => {
     const err = destinationError(dest);
@@ -448,6 +453,8 @@ export function resolveMounts(
     taken.add(dest);
     out.push({ Type: "volume", Name: "", Source: "", Destination: dest, Driver: "local", Mode: "", RW: true, Propagation: "", CopyData: true, CreateSource: false, Spec: { Type: "volume", Target: dest } });
   }
+  for (const t of tmpfs) checkProcDestination(t.target);
+  for (const m of out) checkProcDestination(m.Destination, m.Type === "bind" && m.Destination === "/proc" && isProcfs(m.Source));
   // The volume store's checks, made before anything is recorded (moby makes them creating each volume).
   for (const m of out) {
     if (m.Type !== "volume") continue;
@@ -455,6 +462,25 @@ export function resolveMounts(
     if (m.Driver !== "local") throw volumePluginMissing(m.Name, m.Driver);
   }
   return { mounts: sortByDepth(out), tmpfs: sortByDepth(tmpfs) };
+}
+
+/** The /proc files runc lets a mount cover (the ones lxcfs emulates). */
+const PROC_MOUNTABLE = [
+  "/proc/cpuinfo", "/proc/diskstats", "/proc/meminfo", "/proc/stat", "/proc/swaps", "/proc/uptime", "/proc/loadavg",
+  "/proc/slabinfo", "/proc/net/dev", "/proc/sys/kernel/ns_last_pid", "/proc/sys/crypto/fips_enabled",
+];
+
+/**
+ * runc's checkProcMount, at create rather than at start: a mount on /proc or inside it would replace or
+ * shadow the container's procfs (masked paths included), so only a procfs bound on /proc itself and the
+ * files lxcfs emulates are let through, with runc's words. The shim checks again once image symlinks are
+ * resolved.
+ */
+export function checkProcDestination(dest: string, procfsOnProc = false): void {
+  const p = posix.normalize(dest.replaceAll("\\", "/")).replace(/(.)\/$/, "$1");
+  if (p !== "/proc" && !p.startsWith("/proc/")) return;
+  if (p === "/proc" ? procfsOnProc : PROC_MOUNTABLE.includes(p)) return;
+  throw invalidParameter(`check proc-safety of ${p} mount: "${p}" cannot be mounted because it is inside /proc`);
 }
 
 /** Stable sort by the number of path components (moby's mountSort). */
