@@ -12,6 +12,7 @@ import { LayerStore } from "./store/layers.ts";
 import { ImageStore } from "./store/images.ts";
 import type { RegistryClient } from "./registry/client.ts";
 import { ContainerStore } from "./containers/store.ts";
+import { reconcileRemovals } from "./containers/removal.ts";
 
 /** An event as Docker's /events reports it (Type, Action, Actor); the engine fills in time and IDs. */
 export interface EngineEvent {
@@ -46,6 +47,7 @@ export class Engine {
     this.layers = new LayerStore(this.root, this.db);
     this.images = new ImageStore(this.db);
     this.containers = new ContainerStore(this.db, this.root);
+    reconcileRemovals(this); // container removals a killed process left half done
   }
 
   /** The registry client, configured with mirrors, insecure registries and the user's stored credentials. */

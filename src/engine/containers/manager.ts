@@ -12,6 +12,7 @@ import { EngineError, conflict, invalidParameter, noSuchImage } from "../errors.
 import { parseReference, withDefaultTag, familiarString } from "../registry/reference.ts";
 import type { ContainerConfig, ContainerRecord, HostConfig, RestartPolicy } from "./types.ts";
 import { randomName, validateName } from "./names.ts";
+import { beginRemoval, endRemoval } from "./removal.ts";
 import { resolveCapabilities, DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, DEFAULT_SHM_SIZE, containerEnv, checkDnsServer, parseExtraHost, checkUlimit, type ContainerPlan } from "../runtime/spec.ts";
 import { startContainer as runtimeStart } from "../runtime/start.ts";
 import { applyResources, hasLimits, removeResources, type Resources } from "../runtime/cgroups.ts";
@@ -409,7 +410,9 @@ export async function removeContainer(engine: Engine, ref: string, opts: { force
   const st = await statusOf(c);
   if (st.running || st.restarting) {
     if (!opts.force) throw conflict(`cannot remove container "/${c.name}": container is ${st.running ? "running" : "restarting"}: stop the container before removing or force remove`);
-      try {
+    // From here on the removal is decided: a crash part-way is finished by the next engine start.
+    beginRemoval(engine, c, opts.volumes ? anonymousNames(mountsOf(engine, c.id)) : []);
+    try {
       signalContainer(c.dir, "SIGKILL", { stop: true });
     } catch {}
     await until(c, (s) => !s.running && !s.restarting, 10_000);
@@ -417,15 +420,21 @@ export async function removeContainer(engine: Engine, ref: string, opts: { force
   await deleteContainerFiles(engine, c, opts.volumes);
 }
 
+/** Names of the anonymous volumes among a container's mounts (removed with it by rm -v and --rm). */
+const anonymousNames = (mounts: MountPoint[]) => mounts.filter((m) => m.Type === "volume" && !m.Spec.Source).map((m) => m.Name);
+
+
 /**
- * Deletes the row first (so a crash leaves only garbage GC removes), then the files; with `volumes`, its
- * anonymous volumes. `destroy` is published between the two, while the shim's status file still tells the
- * daemon's monitor the exit it may not have seen yet (its `die` must come first, as in moby).
+ * Deletes the row, then the files; with `volumes`, its anonymous volumes. `destroy` is published between the
+ * two, while the shim's status file still tells the daemon's monitor the exit it may not have seen yet (its
+ * `die` must come first, as in moby). The whole is bracketed by a removal intent (removal.ts): a process
+ * killed anywhere in between leaves it, and the next engine start finishes the job.
  */
 async function deleteContainerFiles(engine: Engine, c: Stored, volumes = false) {
+  const mounts = volumes ? mountsOf(engine, c.id) : [];
+  beginRemoval(engine, c, anonymousNames(mounts));
   // Published-port rules, address claims and DNS names go first: they are found through the rows.
   if (hasNetworking(c.hostConfig.NetworkMode)) network().containerRemoved(engine, c);
-  const mounts = volumes ? mountsOf(engine, c.id) : [];
   engine.containers.delete(c.id); // its mount rows go with it, releasing its volumes
   engine.events.publish({ Type: "container", Action: "destroy", id: c.id, from: c.imageRef, name: c.name });
   removeAnonymousVolumes(engine, mounts);
@@ -433,6 +442,7 @@ async function deleteContainerFiles(engine: Engine, c: Stored, volumes = false) 
   rmSync(overlayDir(engine, c), { recursive: true, force: true });
   rmSync(c.dir, { recursive: true, force: true });
   if (hasLimits(c.hostConfig)) removeResources(c.id);
+  endRemoval(engine, c.id);
 }
 
 /** Waits for a condition (Docker's wait: not-running, next-exit, removed) and returns the exit code. */
