@@ -148,4 +148,25 @@ describe.skipIf(!root)("reconcile at engine start", () => {
     expect(list(join(dataRoot, "containers"))).toEqual([]);
     expect(list(join(dataRoot, "overlay2")).filter((n) => n !== "l")).toEqual([]);
   }, 300_000);
+
+  test("directories no row names (left by builds without removal intents) go at the next engine start", async () => {
+    daemon?.kill("SIGKILL");
+    await daemon?.exited;
+    expect(cli("--registry-mirror", reg.url, "pull", "-q", "busybox").exitCode).toBe(0);
+    const id = cli("create", "--network", "none", "busybox", "true").stdout.toString().trim();
+    expect(id).toMatch(/^[0-9a-f]{64}$/);
+    ids.add(id);
+    const db = new Database(join(dataRoot, "bunker.db"));
+    try {
+      db.run("DELETE FROM containers WHERE id = ?", [id]);
+    } finally {
+      db.close();
+    }
+    expect(existsSync(join(dataRoot, "containers", id))).toBe(true);
+    expect(cli("ps", "-a").exitCode).toBe(0);
+    expect(existsSync(join(dataRoot, "containers", id))).toBe(false);
+    expect(existsSync(join(dataRoot, "overlay2", id))).toBe(false);
+    ids.delete(id);
+    expect(cli("rmi", "busybox").exitCode).toBe(0);
+  });
 });

@@ -4,9 +4,10 @@
  * gone. The file names its writer (pid and start time) and what is left to remove. A process killed
  * anywhere in between leaves the intent behind; any later engine start sees it, finds its writer dead and
  * finishes the removal, as moby's restore removes containers it finds "removal in progress". The common
- * case (nothing left behind) costs one readdir of a missing directory, on every engine start.
+ * case (nothing left behind) costs, on every engine start, a readdir of a missing directory, a stat and a
+ * count of rows.
  */
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import type { Engine } from "../engine.ts";
 import { processStartTime, readContainerStatus, signalContainer } from "../runtime/status.ts";
 import type { ContainerRecord } from "./types.ts";
@@ -45,22 +46,29 @@ export function endRemoval(engine: Engine, id: string): void {
 
 /** Finishes every removal whose process died part-way (called at each engine start). */
 export function reconcileRemovals(engine: Engine): void {
-  let ids: string[];
+  let ids: string[] = [];
   try {
     ids = readdirSync(dirOf(engine));
-  } catch {
-    return;
-  }
-  for (const id of ids) {
-    if (!/^[0-9a-f]{64}$/.test(id)) continue;
-    let intent: Partial<Intent> = {};
-    try {
-      intent = JSON.parse(readFileSync(`${dirOf(engine)}/${id}`, "utf8"));
-    } catch {}
-    const [pid, start] = String(intent.owner ?? "").split("-").map(Number);
-    if (pid && processStartTime(pid) === start) continue; // still at work
-    finishRemoval(engine, id, intent);
-  }
+  } catch {}
+  for (const id of ids) if (/^[0-9a-f]{64}$/.test(id)) finishIfAbandoned(engine, id);
+  // Directories no row names, left by removals older than the intents: more subdirectories (a directory's
+  // link count less 2, on ext4, xfs and tmpfs) than rows. Read before the rows: a create inserts its row first.
+  const links = statSync(engine.root.containers, { throwIfNoEntry: false })?.nlink ?? 0;
+  if (links - 2 <= engine.containers.count()) return;
+  const names = readdirSync(engine.root.containers);
+  const rows = new Set((engine.db.query("SELECT id FROM containers").all() as { id: string }[]).map((r) => r.id));
+  for (const id of names) if (/^[0-9a-f]{64}$/.test(id) && !rows.has(id)) finishIfAbandoned(engine, id);
+}
+
+/** Finishes a container's removal unless a live process is at it. */
+function finishIfAbandoned(engine: Engine, id: string): void {
+  let intent: Partial<Intent> = {};
+  try {
+    intent = JSON.parse(readFileSync(`${dirOf(engine)}/${id}`, "utf8"));
+  } catch {}
+  const [pid, start] = String(intent.owner ?? "").split("-").map(Number);
+  if (pid && processStartTime(pid) === start) return; // still at work
+  finishRemoval(engine, id, intent);
 }
 
 /** The rest of a removal whose process died: stop, network, row, volumes, files, cgroups, in manager.ts's order. */
