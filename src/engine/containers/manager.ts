@@ -39,6 +39,8 @@ export interface CreateOptions {
   hostname?: string;
   tty?: boolean;
   openStdin?: boolean;
+  /** Config.StdinOnce as an API client sent it; otherwise what the docker CLI sends (-i with stdin attached). */
+  stdinOnce?: boolean;
   attach?: { stdin: boolean; stdout: boolean; stderr: boolean };
   labels?: Record<string, string>;
   restart?: RestartPolicy;
@@ -94,6 +96,7 @@ const hasNetworking = (mode: string) => mode !== "host" && mode !== "none";
 
 /** Creates a container from a stored image (the caller pulls first if needed). */
 export async function createContainer(engine: Engine, opts: CreateOptions): Promise<Stored> {
+  checkConfig(opts);
   const image = engine.images.resolve(opts.image);
   const ic = image.config.config ?? {};
   const id = randomHex();
@@ -118,12 +121,12 @@ export async function createContainer(engine: Engine, opts: CreateOptions): Prom
     ...(ic.ExposedPorts || Object.keys(hostConfig.PortBindings ?? {}).length ? { ExposedPorts: { ...(ic.ExposedPorts ?? {}), ...Object.fromEntries(Object.keys(hostConfig.PortBindings ?? {}).map((k) => [k, {}])) } } : {}),
     Tty: opts.tty ?? false,
     OpenStdin: opts.openStdin ?? false,
-    StdinOnce: (opts.openStdin ?? false) && (opts.attach?.stdin ?? false),
+    StdinOnce: opts.stdinOnce ?? ((opts.openStdin ?? false) && (opts.attach?.stdin ?? false)),
     Env: mergeEnv(ic.Env ?? [], opts.env ?? []),
     Cmd: cmd,
     Image: opts.image,
     Volumes: volumes,
-    WorkingDir: opts.workdir ?? ic.WorkingDir ?? "",
+    WorkingDir: (opts.workdir ? posix.normalize(opts.workdir).replace(/(.)\/$/, "$1") : undefined) ?? ic.WorkingDir ?? "",
     Entrypoint: entrypoint,
     OnBuild: null,
     Labels: { ...(ic.Labels ?? {}), ...(opts.labels ?? {}) },
@@ -149,8 +152,10 @@ export async function createContainer(engine: Engine, opts: CreateOptions): Prom
   // process) the row goes in within one write transaction with a check that the top layer is still stored;
   // GC deletes layer rows in its own write transaction before their directories (LayerStore.collect). No
   // flock here: that took loading bun:ffi, ~1 ms of every `run`.
+  // An empty name is no name, as in moby: a random one.
+  const wanted = opts.name || undefined;
   for (let attempt = 0; ; attempt++) {
-    record.name = opts.name !== undefined ? validateName(opts.name) : randomName(attempt);
+    record.name = wanted !== undefined ? validateName(wanted) : randomName(attempt);
     try {
       engine.db
         .transaction(() => {
@@ -160,7 +165,7 @@ export async function createContainer(engine: Engine, opts: CreateOptions): Prom
         .immediate();
       break;
     } catch (e) {
-      if (opts.name !== undefined || attempt > 5 || !(e instanceof EngineError && e.kind === "conflict")) throw e;
+      if (wanted !== undefined || attempt > 5 || !(e instanceof EngineError && e.kind === "conflict")) throw e;
     }
   }
   // The endpoint (and its address) of a bridge network is recorded now and kept until removal, and so are
@@ -183,6 +188,13 @@ export async function createContainer(engine: Engine, opts: CreateOptions): Prom
   writeFileSync(join(record.dir, "config.v2.json"), JSON.stringify({ ID: id, Name: `/${record.name}`, Config: config, HostConfig: hostConfig, Image: image.id, Created: new Date(record.created).toISOString() }));
   engine.events.publish({ Type: "container", Action: "create", id, from: opts.image, name: record.name });
   return record;
+}
+
+/** moby's checks of the Config (validateContainerConfig, verifyPlatformContainerSettings), with its messages. */
+function checkConfig(opts: CreateOptions): void {
+  if (opts.workdir && !opts.workdir.startsWith("/")) throw invalidParameter(`the working directory '${opts.workdir}' is invalid, it needs to be an absolute path`);
+  for (const e of opts.env ?? []) if (e.startsWith("=") || e === "") throw invalidParameter(`invalid environment variable: ${e}`);
+  if (opts.hostname && Buffer.byteLength(opts.hostname) > 64) throw invalidParameter(`hostname "${opts.hostname}" is too long (maximum 64 bytes)`);
 }
 
 /** Docker's HostConfig for what was asked. */
@@ -238,13 +250,13 @@ function checkShmSize(size = 0): number {
 function checkResources(r: Resources): Required<Resources> {
   const memory = r.Memory ?? 0;
   const swap = r.MemorySwap ?? 0;
-  if (memory > 0 && memory < 6 * 1024 * 1024) throw invalidParameter("Minimum memory limit allowed is 6MB");
+  if (memory !== 0 && memory < 6 * 1024 * 1024) throw invalidParameter("Minimum memory limit allowed is 6MB");
   if (swap > 0 && memory === 0) throw invalidParameter("You should always set the Memory limit when using Memoryswap limit, see usage");
   if (swap > 0 && swap < memory) throw invalidParameter("Minimum memoryswap limit should be larger than memory limit, see usage");
   const ncpu = navigator.hardwareConcurrency;
   const nano = r.NanoCpus ?? 0;
   if (nano < 0 || nano > ncpu * 1e9) throw invalidParameter(`Range of CPUs is from 0.01 to ${ncpu}.00, as there are only ${ncpu} CPUs available`);
-  if ((r.CpuShares ?? 0) < 0) throw invalidParameter("invalid CPU shares: must be positive");
+  if ((r.CpuShares ?? 0) < 0) throw invalidParameter(`invalid CPU shares (${r.CpuShares}): value must be a positive integer`);
   // docker: 0 and -1 both mean unlimited, kept as null (what inspect shows)
   const pids = r.PidsLimit && r.PidsLimit > 0 ? r.PidsLimit : null;
   return { Memory: memory, MemorySwap: swap, NanoCpus: nano, CpuShares: r.CpuShares ?? 0, PidsLimit: pids };
@@ -469,6 +481,7 @@ export async function waitContainer(engine: Engine, ref: string, condition: "not
 
 /** Renames a container. */
 export function renameContainer(engine: Engine, ref: string, newName: string): void {
+  if (!ref || !newName) throw invalidParameter("Neither old nor new names may be empty");
   const c = engine.containers.resolve(ref);
   const name = validateName(newName);
   if (name === c.name) throw invalidParameter(`Renaming a container with the same name as its current name`);
