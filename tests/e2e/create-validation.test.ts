@@ -108,6 +108,18 @@ describe.skipIf(!root)("create validation through the API", () => {
     expect(((await (await api(`/containers/${id}/json`)).json()) as { Config: { WorkingDir: string } }).Config.WorkingDir).toBe("/a/b");
   });
 
+  test("RestartPolicy and json-file log options: moby's checks; options bunker does not apply refused", async () => {
+    const before = await count();
+    expect(await create(hc({ RestartPolicy: { Name: "always", MaximumRetryCount: 3 } }))).toEqual([400, "invalid restart policy: maximum retry count can only be used with 'on-failure'"]);
+    expect(await create(hc({ RestartPolicy: { Name: "on-failure", MaximumRetryCount: -1 } }))).toEqual([400, "invalid restart policy: maximum retry count cannot be negative"]);
+    expect(await create(hc({ LogConfig: { Type: "json-file", Config: { foo: "bar" } } }))).toEqual([400, "unknown log opt 'foo' for json-file log driver"]);
+    expect(await create(hc({ LogConfig: { Type: "json-file", Config: { compress: "true" } } }))).toEqual([400, "invalid option: HostConfig.LogConfig.Config: log opt 'compress' is not supported by bunker"]);
+    expect(await create(hc({ LogConfig: { Type: "json-file", Config: { "max-file": "0" } } }))).toEqual([400, "max-file cannot be less than 1"]);
+    expect(await create(hc({ LogConfig: { Type: "json-file", Config: { "max-size": "lots" } } }))).toEqual([400, "invalid size: 'lots'"]);
+    expect(await count()).toBe(before);
+    expect((await create(hc({ LogConfig: { Type: "json-file", Config: { "max-size": "1m", "max-file": "2" } } })))[0]).toBe(201);
+  });
+
   test("container names: empty is a random name; moby's pattern otherwise; rename to empty refused", async () => {
     const [code, id] = await create(hc({}), "");
     expect(code).toBe(201);
@@ -208,6 +220,11 @@ describe.skipIf(!root)("create validation through the CLI", () => {
     expect(await err("create", "-w", "rel", busybox)).toEqual([125, expect.stringContaining("the working directory 'rel' is invalid, it needs to be an absolute path")]);
     expect(await err("create", "--cpu-shares", "-1", busybox)).toEqual([125, expect.stringContaining("invalid CPU shares (-1): value must be a positive integer")]);
     expect(await err("create", "-e", "=x", busybox)).toEqual([125, expect.stringContaining("invalid environment variable: =x")]);
+  });
+
+  test("--log-opt: unknown and unsupported options refused (125)", async () => {
+    expect(await err("create", "--log-opt", "tag=x", busybox)).toEqual([125, expect.stringContaining("log opt 'tag' is not supported by bunker")]);
+    expect(await err("create", "--log-opt", "nope=x", busybox)).toEqual([125, expect.stringContaining("unknown log opt 'nope' for json-file log driver")]);
   });
 
   test("a 300-character volume name: refused without an internal path", async () => {

@@ -190,6 +190,38 @@ export async function createContainer(engine: Engine, opts: CreateOptions): Prom
   return record;
 }
 
+/** moby's ValidateRestartPolicy. */
+function checkRestartPolicy(p: RestartPolicy): void {
+  const n = p.MaximumRetryCount ?? 0;
+  if (p.Name === "on-failure" && n < 0) throw invalidParameter("invalid restart policy: maximum retry count cannot be negative");
+  if ((p.Name === "no" || p.Name === "always" || p.Name === "unless-stopped") && n !== 0) {
+    throw invalidParameter(`invalid restart policy: maximum retry count can only be used with 'on-failure'${n < 0 ? " and cannot be negative" : ""}`);
+  }
+}
+
+/** json-file's options as moby validates them (ValidateLogOpt, then the values at create); the ones bunker does not apply are refused. */
+function checkLogOptions(cfg: Record<string, string>): void {
+  for (const k of Object.keys(cfg)) {
+    if (k === "max-size" || k === "max-file") continue;
+    if (["compress", "env", "env-regex", "labels", "labels-regex", "tag", "mode", "max-buffer-size"].includes(k)) throw invalidParameter(`invalid option: HostConfig.LogConfig.Config: log opt '${k}' is not supported by bunker`);
+    throw invalidParameter(`unknown log opt '${k}' for json-file log driver`);
+  }
+  if (cfg["max-size"] !== undefined) {
+    let size: number;
+    try {
+      size = parseBytes(cfg["max-size"]);
+    } catch (e) {
+      throw invalidParameter((e as Error).message);
+    }
+    if (size <= 0) throw invalidParameter("max-size must be a positive number");
+  }
+  const files = cfg["max-file"];
+  if (files !== undefined) {
+    if (!/^[-+]?\d+$/.test(files)) throw invalidParameter(`strconv.Atoi: parsing ${JSON.stringify(files)}: invalid syntax`);
+    if (Number(files) < 1) throw invalidParameter("max-file cannot be less than 1");
+  }
+}
+
 /** moby's checks of the Config (validateContainerConfig, verifyPlatformContainerSettings), with its messages. */
 function checkConfig(opts: CreateOptions): void {
   if (opts.workdir && !opts.workdir.startsWith("/")) throw invalidParameter(`the working directory '${opts.workdir}' is invalid, it needs to be an absolute path`);
@@ -200,6 +232,8 @@ function checkConfig(opts: CreateOptions): void {
 /** Docker's HostConfig for what was asked. */
 function buildHostConfig(opts: CreateOptions, exposed?: Record<string, object>): HostConfig {
   const restart = opts.restart ?? { Name: "no", MaximumRetryCount: 0 };
+  checkRestartPolicy(restart);
+  checkLogOptions(opts.logConfig ?? {});
   if (opts.autoRemove && restart.Name !== "no" && restart.Name !== "") throw invalidParameter("can't create 'AutoRemove' container with restart policy");
   const securityOpt = opts.securityOpt ?? [];
   for (const s of securityOpt) {
