@@ -79,11 +79,12 @@ describe.skipIf(!root)("create validation through the API", () => {
     expect((await create({ Healthcheck: { Test: null, Interval: 0 }, ...hc({}) }))[0]).toBe(201);
   });
 
-  test("label values must be strings, as Go decodes them", async () => {
+  test("label values must be strings, StopTimeout an int, as Go decodes them", async () => {
     const before = await count();
     expect(await create({ Labels: { a: 1 } })).toEqual([400, "invalid JSON: json: cannot unmarshal number into Go struct field CreateRequest.Config.Labels of type string"]);
     expect(await create({ Labels: { a: { b: "c" } } })).toEqual([400, "invalid JSON: json: cannot unmarshal object into Go struct field CreateRequest.Config.Labels of type string"]);
     expect(await create({ Labels: ["a"] })).toEqual([400, "invalid JSON: json: cannot unmarshal array into Go struct field CreateRequest.Config.Labels of type map[string]string"]);
+    expect(await create({ StopTimeout: "10" })).toEqual([400, "invalid JSON: json: cannot unmarshal string into Go struct field CreateRequest.Config.StopTimeout of type int"]);
     expect(await count()).toBe(before);
   });
 

@@ -96,7 +96,7 @@ interface CreateBody {
   StdinOnce?: unknown;
   Healthcheck?: unknown;
   StopSignal?: unknown;
-  StopTimeout?: number | null;
+  StopTimeout?: unknown;
   Volumes?: Record<string, object> | null;
   NetworkingConfig?: { EndpointsConfig?: Record<string, { Aliases?: string[] | null; IPAMConfig?: { IPv4Address?: string } | null } | null> | null } | null;
   HostConfig?: {
@@ -146,6 +146,13 @@ function labelsOf(v: unknown): Record<string, string> {
   if (typeof v !== "object" || Array.isArray(v)) throw invalidParameter(`invalid JSON: json: cannot unmarshal ${goType(v)} into ${at} map[string]string`);
   for (const x of Object.values(v)) if (typeof x !== "string") throw invalidParameter(`invalid JSON: json: cannot unmarshal ${goType(x)} into ${at} string`);
   return v as Record<string, string>;
+}
+
+/** Config.StopTimeout: an int (null or absent: the default), or Go's decoding error. */
+function stopTimeoutOf(v: unknown): number | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== "number" || !Number.isInteger(v)) throw invalidParameter(`invalid JSON: json: cannot unmarshal ${goType(v)} into Go struct field CreateRequest.Config.StopTimeout of type int`);
+  return v;
 }
 
 /** A value a client sends for "not set": the docker CLI sends every field, with zero values. */
@@ -224,7 +231,7 @@ export function createOptionsOf(body: CreateBody, name: string | undefined): { o
     autoRemove: !!hc.AutoRemove,
     logConfig: { ...(hc.LogConfig?.Config ?? {}) },
     stopSignal: strField(body.StopSignal, "StopSignal"),
-    stopTimeout: typeof body.StopTimeout === "number" ? body.StopTimeout : undefined,
+    stopTimeout: stopTimeoutOf(body.StopTimeout),
     binds: strslice(hc.Binds, "HostConfig.Binds"),
     mounts: mountsOf(hc.Mounts),
     tmpfs: stringMap(hc.Tmpfs, "HostConfig.Tmpfs"),
