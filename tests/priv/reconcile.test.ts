@@ -106,7 +106,9 @@ describe.skipIf(!root)("reconcile at engine start", () => {
       await Bun.sleep(Math.floor(Math.random() * 25));
       daemon!.kill("SIGKILL");
       await daemon!.exited;
-      outcomes.push(String(await del));
+      // What the kill left: an intent (removal under way), and whether the row was still there.
+      const left = list(join(dataRoot, "removing")).includes(id) ? (containerRows().includes(id) ? "+intent,row" : "+intent") : "";
+      outcomes.push(`${await del}${left}`);
 
       // The engine starts again: in-process (the CLI) on even tries, as a daemon on odd ones.
       if (i % 2) await startDaemon();

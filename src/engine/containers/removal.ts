@@ -7,7 +7,7 @@
  * case (nothing left behind) costs, on every engine start, a readdir of a missing directory, a stat and a
  * count of rows.
  */
-import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import type { Engine } from "../engine.ts";
 import { processStartTime, readContainerStatus, signalContainer } from "../runtime/status.ts";
 import type { ContainerRecord } from "./types.ts";
@@ -30,13 +30,15 @@ const me = () => (self ??= `${process.pid}-${processStartTime(process.pid) ?? 0}
 export function beginRemoval(engine: Engine, c: Pick<ContainerRecord, "id" | "cacheId">, volumes: string[] = []): void {
   const intent: Intent = { owner: me(), cacheId: c.cacheId, volumes };
   const dir = dirOf(engine);
-  // Written in place: a torn file can only come from a crash of its writer, and a torn intent still names the container.
+  // Written aside and renamed into place, so that another engine starting meanwhile never reads a torn intent.
+  const tmp = `${dir}/.${c.id}.${process.pid}`;
   try {
-    writeFileSync(`${dir}/${c.id}`, JSON.stringify(intent));
+    writeFileSync(tmp, JSON.stringify(intent));
   } catch {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    writeFileSync(`${dir}/${c.id}`, JSON.stringify(intent));
+    writeFileSync(tmp, JSON.stringify(intent));
   }
+  renameSync(tmp, `${dir}/${c.id}`);
 }
 
 /** The removal of a container is complete: its intent goes. */
@@ -50,7 +52,11 @@ export function reconcileRemovals(engine: Engine): void {
   try {
     ids = readdirSync(dirOf(engine));
   } catch {}
-  for (const id of ids) if (/^[0-9a-f]{64}$/.test(id)) finishIfAbandoned(engine, id);
+  for (const name of ids) {
+    if (/^[0-9a-f]{64}$/.test(name)) finishIfAbandoned(engine, name);
+    // an intent its writer never renamed into place (killed between the two)
+    else if (/^\.[0-9a-f]{64}\.\d+$/.test(name) && processStartTime(Number(name.slice(66))) === undefined) rmSync(`${dirOf(engine)}/${name}`, { force: true });
+  }
   // Directories no row names, left by removals older than the intents: more subdirectories (a directory's
   // link count less 2, on ext4, xfs and tmpfs) than rows. Read before the rows: a create inserts its row first.
   const links = statSync(engine.root.containers, { throwIfNoEntry: false })?.nlink ?? 0;
