@@ -147,13 +147,13 @@ export async function createContainer(engine: Engine, opts: CreateOptions): Prom
     path: argv[0]!,
     args: argv.slice(1),
   };
+  // An empty name is no name, as in moby: a random one.
+  const wanted = opts.name || undefined;
   // The row goes in first, then the directories: a process killed in between leaves a "Created" container
   // that rm and container prune remove, never an orphan no row names. Against layer GC (an rmi in another
   // process) the row goes in within one write transaction with a check that the top layer is still stored;
   // GC deletes layer rows in its own write transaction before their directories (LayerStore.collect). No
   // flock here: that took loading bun:ffi, ~1 ms of every `run`.
-  // An empty name is no name, as in moby: a random one.
-  const wanted = opts.name || undefined;
   for (let attempt = 0; ; attempt++) {
     record.name = wanted !== undefined ? validateName(wanted) : randomName(attempt);
     try {
