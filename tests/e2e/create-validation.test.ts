@@ -197,6 +197,47 @@ describe.skipIf(!root)("create validation through the API", () => {
   });
 });
 
+/** Pushes busybox, its config given a HEALTHCHECK, to an empty registry of its own; returns that registry. */
+async function pushWithHealthcheck(): Promise<Registry> {
+  const own = await startRegistry({ auth: "none", storage: "empty" });
+  const get = async (path: string, accept = "") => new Uint8Array(await (await fetch(`${reg.url}/v2/busybox/${path}`, { headers: { accept } })).arrayBuffer());
+  const manifest = JSON.parse(new TextDecoder().decode(await get("manifests/latest", "application/vnd.oci.image.manifest.v1+json"))) as { config: { digest: string; size: number }; layers: { digest: string }[] };
+  const config = JSON.parse(new TextDecoder().decode(await get(`blobs/${manifest.config.digest}`)));
+  config.config.Healthcheck = { Test: ["CMD-SHELL", "exit 1"], Interval: 1e9 };
+  const put = async (data: Uint8Array) => {
+    const digest = `sha256:${new Bun.CryptoHasher("sha256").update(data).digest("hex")}`;
+    const start = await fetch(`${own.url}/v2/busybox/blobs/uploads/`, { method: "POST" });
+    const loc = new URL(start.headers.get("location")!, own.url);
+    loc.searchParams.set("digest", digest);
+    expect((await fetch(loc, { method: "PUT", body: data, headers: { "content-type": "application/octet-stream" } })).status).toBe(201);
+    return { digest, size: data.length };
+  };
+  for (const l of manifest.layers) await put(await get(`blobs/${l.digest}`));
+  const c = await put(new TextEncoder().encode(JSON.stringify(config)));
+  manifest.config = { ...manifest.config, ...c };
+  const r = await fetch(`${own.url}/v2/busybox/manifests/hc`, { method: "PUT", body: JSON.stringify(manifest), headers: { "content-type": "application/vnd.oci.image.manifest.v1+json" } });
+  expect(r.status).toBe(201);
+  return own;
+}
+
+describe.skipIf(!root)("an image with a HEALTHCHECK", () => {
+  test("runs; its healthcheck is not claimed (no Config.Healthcheck, no State.Health), as none runs", async () => {
+    const own = await pushWithHealthcheck();
+    try {
+      const image = `${own.host}/busybox:hc`;
+      expect(((await b.run(["pull", "-q", image])).code)).toBe(0);
+      const out = await b.run(["run", "--name", "hc", "--network", "none", image, "echo", "ran"]);
+      expect([out.code, out.stdout]).toEqual([0, "ran\n"]);
+      const info = JSON.parse(await b.ok(["inspect", "hc"]))[0];
+      expect([info.Config.Healthcheck, info.State.Health]).toEqual([undefined, undefined]);
+      await b.ok(["rm", "hc"]);
+      await b.ok(["rmi", image]);
+    } finally {
+      await own.stop();
+    }
+  });
+});
+
 describe.skipIf(!root)("create validation through the CLI", () => {
   const err = async (...args: string[]) => {
     const r = await b.run(args);
