@@ -132,7 +132,7 @@ describe.skipIf(!root)("create validation through the API", () => {
     expect(((await r.json()) as { message: string }).message).toBe("Neither old nor new names may be empty");
   });
 
-  test("volume names: moby's pattern, and a bound so no internal path shows", async () => {
+  test("volume names: moby's pattern, and a bound so no internal path shows; label values are strings", async () => {
     const long = "v".repeat(300);
     for (const res of [await post("/volumes/create", { Name: long }), await post("/containers/create", { Image: "busybox", HostConfig: { Binds: [`${long}:/data`], NetworkMode: "none" } })]) {
       expect(res.status).toBe(400);
@@ -140,6 +140,9 @@ describe.skipIf(!root)("create validation through the API", () => {
       expect(msg).toContain("volume name is too long");
       expect(msg).not.toContain(apiRoot);
     }
+    const num = await post("/volumes/create", { Name: "numlabel", Labels: { a: 1 } });
+    expect(num.status).toBe(400);
+    expect(((await num.json()) as { message: string }).message).toBe("invalid JSON: json: cannot unmarshal number into Go struct field CreateOptions.Labels of type string");
     const bad = await post("/volumes/create", { Name: "x$y" });
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as { message: string }).message).toBe(`create x$y: "x$y" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path`);
