@@ -177,6 +177,7 @@ export function createOptionsFrom(flags: Record<string, any>, args: string[], co
   if (flags.rm && restart.Name !== "no") throw new CliError("Conflicting options: --restart and --rm", 125);
   return {
     image: args[0]!,
+    platform: flags.platform || undefined,
     cmd: args.slice(1),
     name: flags.name,
     entrypoint: flags.entrypoint,
@@ -289,7 +290,7 @@ async function pullForCreate(backend: Backend, image: string, opts: { platform?:
 }
 
 /** The engine's answer to a create whose image is not stored (other 404s, a network's, are 400s at the API). */
-const isMissingImage = (e: unknown) => e instanceof EngineError && e.kind === "notFound" && e.message.startsWith("No such image:");
+const isMissingImage = (e: unknown) => e instanceof EngineError && e.kind === "notFound" && /^(No such image:|image with reference .* was found but its platform)/.test(e.message);
 
 /**
  * What `create` does and `run` starts with, as the docker CLI's run reuses its create: options from the

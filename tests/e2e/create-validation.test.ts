@@ -121,6 +121,17 @@ describe.skipIf(!root)("create validation through the API", () => {
     expect((await create(hc({ LogConfig: { Type: "json-file", Config: { "max-size": "1m", "max-file": "2" } } })))[0]).toBe(201);
   });
 
+  test("the platform parameter: an image of another platform is not found (so clients pull it); a bad one is refused", async () => {
+    const host = process.arch === "arm64" ? "linux/arm64" : "linux/amd64";
+    const other = process.arch === "arm64" ? "linux/amd64" : "linux/arm64";
+    const r = await post(`/containers/create?platform=${encodeURIComponent(other)}`, { Image: "busybox", Cmd: ["true"], HostConfig: { NetworkMode: "none" } });
+    expect(r.status).toBe(404);
+    expect(((await r.json()) as { message: string }).message).toBe(`image with reference busybox was found but its platform (${host}) does not match the specified platform (${other})`);
+    const bad = await post(`/containers/create?platform=linux`, { Image: "busybox", Cmd: ["true"], HostConfig: { NetworkMode: "none" } });
+    expect(bad.status).toBe(400);
+    expect((await post(`/containers/create?platform=${encodeURIComponent(host)}`, { Image: "busybox", Cmd: ["true"], HostConfig: { NetworkMode: "none" } })).status).toBe(201);
+  });
+
   test("container names: empty is a random name; moby's pattern otherwise; rename to empty refused", async () => {
     const [code, id] = await create(hc({}), "");
     expect(code).toBe(201);
@@ -270,6 +281,16 @@ describe.skipIf(!root)("create validation through the CLI", () => {
   test("--log-opt: unknown and unsupported options refused (125)", async () => {
     expect(await err("create", "--log-opt", "tag=x", busybox)).toEqual([125, expect.stringContaining("log opt 'tag' is not supported by bunker")]);
     expect(await err("create", "--log-opt", "nope=x", busybox)).toEqual([125, expect.stringContaining("unknown log opt 'nope' for json-file log driver")]);
+  });
+
+  test("--platform: a stored image of another platform is not used; the asked one is pulled", async () => {
+    const multi = `${reg.host}/multi:index`;
+    await b.ok(["pull", "-q", multi]); // the host's (amd64)
+    const id = (await b.ok(["create", "-q", "--platform", "linux/arm64", "--network", "none", multi, "true"])).trim();
+    expect(id).toMatch(/^[0-9a-f]{64}$/);
+    const image = (await b.ok(["inspect", "--format", "{{.Image}}", id])).trim();
+    expect(JSON.parse(await b.ok(["image", "inspect", image]))[0].Architecture).toBe("arm64");
+    await b.ok(["rm", id]);
   });
 
   test("a 300-character volume name: refused without an internal path", async () => {

@@ -413,6 +413,7 @@ export function containerRoutes(r: Router, engine: Engine): void {
     const body = (await readJson<CreateBody>(req))!;
     const name = q.get("name") || undefined;
     const { opts, warnings } = createOptionsOf(body, name);
+    opts.platform = q.get("platform") || undefined;
     const { createContainer } = await manager();
     const c = await createContainer(engine, opts).catch((e) => {
       // A 404 makes the docker CLI pull the image and retry, so an unknown network (or container: target),

@@ -20,6 +20,7 @@ import { signalContainer, signalNumber, type ContainerStatus } from "../runtime/
 import { dirSize, matchLabels, stateName, statusOf } from "./state.ts";
 import { applyEtcOptions } from "./etc.ts";
 import { parseBytes } from "../units.ts";
+import { formatPlatform, parsePlatform, type Platform } from "../image/types.ts";
 import type * as Networking from "../network/index.ts";
 import { publishAll } from "../network/ports.ts";
 import { resolveMounts, tmpfsFlags, tmpfsSpecData, type MountPoint, type MountSpec } from "../volumes/spec.ts";
@@ -28,6 +29,8 @@ import { markPopulated, mountSource, mountsOf, recordMounts, removeAnonymousVolu
 /** What `create`/`run` ask for, in Docker's terms. */
 export interface CreateOptions {
   image: string;
+  /** --platform (the create request's `platform`): the stored image must be of it, or it is "not found" (then pulled). */
+  platform?: string;
   name?: string;
   /** The command after the image name. */
   cmd?: string[];
@@ -98,6 +101,7 @@ const hasNetworking = (mode: string) => mode !== "host" && mode !== "none";
 export async function createContainer(engine: Engine, opts: CreateOptions): Promise<Stored> {
   checkConfig(opts);
   const image = engine.images.resolve(opts.image);
+  if (opts.platform) checkPlatform(opts.image, image.config, opts.platform);
   const ic = image.config.config ?? {};
   const id = randomHex();
   const hostConfig = buildHostConfig(opts, ic.ExposedPorts);
@@ -188,6 +192,21 @@ export async function createContainer(engine: Engine, opts: CreateOptions): Prom
   writeFileSync(join(record.dir, "config.v2.json"), JSON.stringify({ ID: id, Name: `/${record.name}`, Config: config, HostConfig: hostConfig, Image: image.id, Created: new Date(record.created).toISOString() }));
   engine.events.publish({ Type: "container", Action: "create", id, from: opts.image, name: record.name });
   return record;
+}
+
+/** moby's answer when the stored image is of another platform than asked: not found, so that clients pull it. */
+function checkPlatform(ref: string, have: Platform, platform: string): void {
+  let want: Platform;
+  try {
+    want = parsePlatform(platform);
+  } catch (e) {
+    throw invalidParameter((e as Error).message);
+  }
+  const variant = (p: Platform) => p.variant ?? (p.architecture === "arm64" ? "v8" : undefined);
+  const [a, b] = [variant(have), variant(want)];
+  if (have.os !== want.os || have.architecture !== want.architecture || (a && b && a !== b)) {
+    throw new EngineError("notFound", `image with reference ${ref} was found but its platform (${formatPlatform(have)}) does not match the specified platform (${formatPlatform(want)})`);
+  }
 }
 
 /** moby's ValidateRestartPolicy. */
