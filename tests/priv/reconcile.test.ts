@@ -15,7 +15,7 @@ import { BUNKER, freshDataRoot, waitForDaemon } from "../helpers/bunker.ts";
 import { ensureTestbed, startRegistry, type Registry } from "../helpers/registry.ts";
 
 const root = process.getuid?.() === 0;
-const TRIES = 14;
+const TRIES = 20;
 
 let reg: Registry;
 let dir: string;
@@ -103,7 +103,7 @@ describe.skipIf(!root)("reconcile at engine start", () => {
       const volume = ((await (await api(`/containers/${id}/json`)).json()) as { Mounts: { Name: string }[] }).Mounts[0]!.Name;
 
       const del = api(`/containers/${id}?force=1&v=1`, { method: "DELETE" }).then((x) => x.status, () => "cut");
-      await Bun.sleep(Math.floor(Math.random() * 25));
+      await Bun.sleep(Math.floor(Math.random() * 40));
       daemon!.kill("SIGKILL");
       await daemon!.exited;
       // What the kill left: an intent (removal under way), and whether the row was still there.

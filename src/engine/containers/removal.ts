@@ -99,9 +99,12 @@ function finishRemoval(engine: Engine, id: string, intent: Partial<Intent>): voi
   if (intent.volumes?.length) {
     const { removeVolume } = require("../volumes/index.ts") as typeof import("../volumes/index.ts");
     for (const name of intent.volumes) {
+      if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/.test(name)) continue;
       try {
         removeVolume(engine, name);
       } catch {}
+      // killed within removeVolume, between its row and its directory: the directory is left (random names never come back)
+      if (!engine.db.query("SELECT 1 FROM volumes WHERE name = ?").get(name)) rmSync(`${engine.root.volumes}/${name}`, { recursive: true, force: true });
     }
   }
   const cacheId = intent.cacheId ?? row?.cacheId ?? id;
