@@ -224,7 +224,7 @@ export function remoteBackend(client: ApiClient): Backend {
     info: () => get("/info"),
     version: () => get("/version"),
     df: () => get("/system/df"),
-    createContainer: (o) => client.json("POST", "/containers/create", { query: { name: o.name }, body: createBody(o) }),
+    createContainer: (o) => client.json("POST", "/containers/create", { query: { name: o.name, platform: o.platform }, body: createBody(o) }),
     async startContainer(id, attach) {
       if (!attach) {
         await post(`/containers/${enc(id)}/start`);

@@ -31,6 +31,13 @@ export const createFlags: Record<string, Flag> = {
   "dns-opt": { type: "string", multiple: true, description: "Set DNS options", valueHint: "list", hidden: true },
   "dns-search": { type: "string", multiple: true, description: "Set custom DNS search domains", valueHint: "list" },
   "env-file": { type: "string", multiple: true, description: "Read in a file of environment variables", valueHint: "list" },
+  "health-cmd": { type: "string", description: "Command to run to check health (not supported yet: refused)", valueHint: "string" },
+  "health-interval": { type: "string", description: "Time between running the check (not supported yet: refused)", valueHint: "duration" },
+  "health-retries": { type: "string", description: "Consecutive failures needed to report unhealthy (not supported yet: refused)", valueHint: "int" },
+  "health-start-interval": { type: "string", description: "Time between running the check during the start period (not supported yet: refused)", valueHint: "duration" },
+  "health-start-period": { type: "string", description: "Start period for the container to initialize (not supported yet: refused)", valueHint: "duration" },
+  "health-timeout": { type: "string", description: "Maximum time to allow one check to run (not supported yet: refused)", valueHint: "duration" },
+  "no-healthcheck": { type: "boolean", description: "Disable any container-specified HEALTHCHECK" },
   hostname: { type: "string", alias: "h", description: "Container host name", valueHint: "string" },
   init: { type: "boolean", description: "Run an init inside the container that forwards signals and reaps processes" },
   interactive: { type: "boolean", alias: "i", description: "Keep STDIN open even if not attached" },
@@ -162,11 +169,16 @@ export function createOptionsFrom(flags: Record<string, any>, args: string[], co
   if (flags["log-driver"] && flags["log-driver"] !== "json-file") throw new CliError(`bunker: Error response from daemon: logger: no log driver named '${flags["log-driver"]}' is registered`, 125);
   const attach: string[] = (flags.attach ?? []).map((a: string) => a.toLowerCase());
   for (const a of attach) if (!["stdin", "stdout", "stderr"].includes(a)) throw new CliError(`invalid argument "${a}" for "-a, --attach" flag: valid streams are STDIN, STDOUT and STDERR`, 125);
+  const health = Object.keys(flags).find((f) => f.startsWith("health-") && flags[f] !== undefined);
+  if (health && flags["no-healthcheck"]) throw new CliError("--no-healthcheck conflicts with --health-* options", 125);
+  // Healthchecks do not run yet: a --health-* flag is refused rather than dropped (--no-healthcheck holds anyway).
+  if (health) throw new CliError(`bunker: --${health} is not supported yet: healthchecks do not run (--no-healthcheck is accepted)`, 125);
   const stopTimeout = intFlag("--stop-timeout", flags["stop-timeout"]);
   const restart = parseRestart(flags.restart ?? "no");
   if (flags.rm && restart.Name !== "no") throw new CliError("Conflicting options: --restart and --rm", 125);
   return {
     image: args[0]!,
+    platform: flags.platform || undefined,
     cmd: args.slice(1),
     name: flags.name,
     entrypoint: flags.entrypoint,
@@ -280,7 +292,7 @@ async function pullForCreate(backend: Backend, image: string, opts: { platform?:
 }
 
 /** The engine's answer to a create whose image is not stored (other 404s, a network's, are 400s at the API). */
-const isMissingImage = (e: unknown) => e instanceof EngineError && e.kind === "notFound" && e.message.startsWith("No such image:");
+const isMissingImage = (e: unknown) => e instanceof EngineError && e.kind === "notFound" && /^(No such image:|image with reference .* was found but its platform)/.test(e.message);
 
 /**
  * What `create` does and `run` starts with, as the docker CLI's run reuses its create: options from the

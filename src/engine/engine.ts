@@ -13,6 +13,7 @@ import { ImageStore } from "./store/images.ts";
 import type { RegistryClient } from "./registry/client.ts";
 import { ContainerStore } from "./containers/store.ts";
 import { reconcileGoneRoots } from "./network/roots.ts";
+import { reconcileRemovals } from "./containers/removal.ts";
 
 /** An event as Docker's /events reports it (Type, Action, Actor); the engine fills in time and IDs. */
 export interface EngineEvent {
@@ -49,6 +50,7 @@ export class Engine {
     this.containers = new ContainerStore(this.db, this.root);
     // Firewall rules, bridges and address claims of deleted data roots go at any engine start.
     reconcileGoneRoots({ iptables: config.iptables ?? true });
+    reconcileRemovals(this); // container removals a killed process left half done
   }
 
   /** The registry client, configured with mirrors, insecure registries and the user's stored credentials. */

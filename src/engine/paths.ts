@@ -9,6 +9,7 @@
  *   overlay2/l/<short>        symlink to ../<cache-id>/diff
  *   containers/<id>/          a container's config, logs, hostname, hosts, resolv.conf
  *   volumes/<name>/_data      a local volume's data (Docker's layout; the rows live in bunker.db)
+ *   removing/<id>             a container removal in progress (containers/removal.ts finishes it after a crash)
  *   tmp/                      downloads and unpacks in progress (removed at start if stale)
  *   locks/                    flock(2) files; a lock dies with its process, so kill -9 never wedges a pull
  */

@@ -93,9 +93,11 @@ interface CreateBody {
   AttachStdin?: boolean;
   AttachStdout?: boolean;
   AttachStderr?: boolean;
-  Labels?: Record<string, string> | null;
+  Labels?: unknown;
+  StdinOnce?: unknown;
+  Healthcheck?: unknown;
   StopSignal?: unknown;
-  StopTimeout?: number | null;
+  StopTimeout?: unknown;
   Volumes?: Record<string, object> | null;
   ExposedPorts?: unknown;
   NetworkingConfig?: { EndpointsConfig?: Record<string, { Aliases?: string[] | null; IPAMConfig?: { IPv4Address?: string } | null } | null> | null } | null;
@@ -137,10 +139,66 @@ function int64(v: unknown, field: string): number | undefined {
   return v;
 }
 
+/** The JSON type name Go's decoder reports for a value. */
+const goType = (v: unknown) => (Array.isArray(v) ? "array" : v === null ? "null" : typeof v === "boolean" ? "bool" : typeof v);
+
+/** Config.Labels: an object of strings, or Go's decoding error (a number is not a label value). */
+function labelsOf(v: unknown): Record<string, string> {
+  if (v === undefined || v === null) return {};
+  const at = "Go struct field CreateRequest.Config.Labels of type";
+  if (typeof v !== "object" || Array.isArray(v)) throw invalidParameter(`invalid JSON: json: cannot unmarshal ${goType(v)} into ${at} map[string]string`);
+  for (const x of Object.values(v)) if (typeof x !== "string") throw invalidParameter(`invalid JSON: json: cannot unmarshal ${goType(x)} into ${at} string`);
+  return v as Record<string, string>;
+}
+
+/** Config.StopTimeout: an int (null or absent: the default), or Go's decoding error. */
+function stopTimeoutOf(v: unknown): number | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== "number" || !Number.isInteger(v)) throw invalidParameter(`invalid JSON: json: cannot unmarshal ${goType(v)} into Go struct field CreateRequest.Config.StopTimeout of type int`);
+  return v;
+}
+
+/** A value a client sends for "not set": the docker CLI sends every field, with zero values. */
+const isZero = (v: unknown) => v === undefined || v === null || v === "" || v === 0 || v === false || (Array.isArray(v) && v.every(isZero)) || (typeof v === "object" && v !== null && !Array.isArray(v) && !Object.keys(v).length);
+
+/** moby's create fields bunker does not apply (yet), with the values that mean what bunker does anyway. */
+const UNSUPPORTED: { Config: Record<string, unknown[]>; HostConfig: Record<string, unknown[]> } = {
+  Config: { Domainname: [], OnBuild: [], Shell: [], ArgsEscaped: [] },
+  HostConfig: {
+    // Namespaces, cgroup and OCI options: bunker gives every container its own IPC, PID and UTS namespace.
+    IpcMode: ["private", "shareable"], PidMode: [], UTSMode: [], UsernsMode: ["host"], Cgroup: [], CgroupParent: [],
+    Runtime: [], Isolation: ["default"], Annotations: [], StorageOpt: [], GroupAdd: [], OomScoreAdj: [],
+    VolumeDriver: ["local"], VolumesFrom: [], DeviceRequests: [],
+    // Resources beyond Memory, MemorySwap, NanoCpus, CpuShares and PidsLimit.
+    CpuPeriod: [], CpuQuota: [], CpuRealtimePeriod: [], CpuRealtimeRuntime: [], CpusetCpus: [], CpusetMems: [], CpuCount: [], CpuPercent: [],
+    BlkioWeight: [], BlkioWeightDevice: [], BlkioDeviceReadBps: [], BlkioDeviceWriteBps: [], BlkioDeviceReadIOps: [], BlkioDeviceWriteIOps: [],
+    IOMaximumIOps: [], IOMaximumBandwidth: [], KernelMemory: [], KernelMemoryTCP: [], MemoryReservation: [], MemorySwappiness: [-1], OomKillDisable: [],
+  },
+};
+
+/** Refuses a create that sets a field bunker would otherwise drop: a field is applied or refused, never ignored. */
+function refuseUnsupported(body: CreateBody): void {
+  const hc = (body.HostConfig ?? {}) as Record<string, unknown>;
+  for (const [where, fields] of Object.entries(UNSUPPORTED) as [string, Record<string, unknown[]>][]) {
+    const obj = where === "Config" ? (body as Record<string, unknown>) : hc;
+    for (const [k, same] of Object.entries(fields)) {
+      const v = obj[k];
+      if (!isZero(v) && !same.includes(v)) throw invalidParameter(`invalid option: ${where}.${k} is not supported by bunker (got ${JSON.stringify(v)})`);
+    }
+  }
+  // Healthchecks do not run yet: only "none" (which disables the image's) is accepted.
+  const h = body.Healthcheck as { Test?: unknown } | null | undefined;
+  const unset = !h || (typeof h === "object" && Object.values(h).every(isZero));
+  if (!unset && !(Array.isArray(h.Test) && h.Test[0] === "NONE")) {
+    throw invalidParameter(`invalid option: Config.Healthcheck is not supported by bunker: healthchecks do not run yet (only {"Test":["NONE"]} is accepted)`);
+  }
+}
+
 /** CreateOptions from a create request, and the warnings moby would not give but bunker owes (ignored options). */
 export function createOptionsOf(body: CreateBody, name: string | undefined): { opts: CreateOptions; warnings: string[] } {
   const image = body.Image;
   if (typeof image !== "string" || !image) throw invalidParameter("config cannot be empty in order to create a container");
+  refuseUnsupported(body);
   const hc = body.HostConfig ?? {};
   const warnings: string[] = [];
   const restartName = hc.RestartPolicy?.Name ?? "";
@@ -149,7 +207,7 @@ export function createOptionsOf(body: CreateBody, name: string | undefined): { o
   const logType = hc.LogConfig?.Type ?? "";
   if (logType !== "" && logType !== "json-file") throw invalidParameter(`logger: no log driver named '${logType}' is registered`);
   const env = strslice(body.Env, "Env")?.filter((e) => e.includes("="));
-  const labels = body.Labels && typeof body.Labels === "object" ? body.Labels : {};
+  const labels = labelsOf(body.Labels);
   const opts: CreateOptions = {
     image,
     name,
@@ -161,6 +219,7 @@ export function createOptionsOf(body: CreateBody, name: string | undefined): { o
     hostname: strField(body.Hostname, "Hostname"),
     tty: !!body.Tty,
     openStdin: !!body.OpenStdin,
+    stdinOnce: typeof body.StdinOnce === "boolean" ? body.StdinOnce : undefined,
     attach: { stdin: !!body.AttachStdin, stdout: !!body.AttachStdout, stderr: !!body.AttachStderr },
     labels,
     restart,
@@ -176,7 +235,7 @@ export function createOptionsOf(body: CreateBody, name: string | undefined): { o
     autoRemove: !!hc.AutoRemove,
     logConfig: { ...(hc.LogConfig?.Config ?? {}) },
     stopSignal: strField(body.StopSignal, "StopSignal"),
-    stopTimeout: typeof body.StopTimeout === "number" ? body.StopTimeout : undefined,
+    stopTimeout: stopTimeoutOf(body.StopTimeout),
     binds: strslice(hc.Binds, "HostConfig.Binds"),
     mounts: mountsOf(hc.Mounts),
     tmpfs: stringMap(hc.Tmpfs, "HostConfig.Tmpfs"),
@@ -351,6 +410,7 @@ export function containerRoutes(r: Router, engine: Engine): void {
       if (opts.mounts?.some((m) => m?.BindOptions?.ReadOnlyForceRecursive)) throw invalidParameter("BindOptions.ReadOnlyForceRecursive needs API v1.44 or newer");
       opts.readonlyNonRecursive = true;
     }
+    opts.platform = q.get("platform") || undefined;
     const { createContainer } = await manager();
     const c = await createContainer(engine, opts).catch((e) => {
       // A 404 makes the docker CLI pull the image and retry, so an unknown network (or container: target),

@@ -12,6 +12,7 @@ import { EngineError, conflict, invalidParameter, noSuchImage } from "../errors.
 import { parseReference, withDefaultTag, familiarString } from "../registry/reference.ts";
 import type { ContainerConfig, ContainerRecord, HostConfig, RestartPolicy } from "./types.ts";
 import { randomName, validateName } from "./names.ts";
+import { beginRemoval, endRemoval } from "./removal.ts";
 import { resolveCapabilities, DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, DEFAULT_SHM_SIZE, containerEnv, checkDnsServer, parseExtraHost, checkUlimit, checkSysctl, type ContainerPlan } from "../runtime/spec.ts";
 import { startContainer as runtimeStart } from "../runtime/start.ts";
 import { applyResources, hasLimits, removeResources, type Resources } from "../runtime/cgroups.ts";
@@ -19,6 +20,7 @@ import { signalContainer, signalNumber, type ContainerStatus } from "../runtime/
 import { dirSize, matchLabels, stateName, statusOf } from "./state.ts";
 import { applyEtcOptions } from "./etc.ts";
 import { parseBytes } from "../units.ts";
+import { formatPlatform, parsePlatform, type Platform } from "../image/types.ts";
 import type * as Networking from "../network/index.ts";
 import { publishAll } from "../network/ports.ts";
 import { resolveMounts, tmpfsFlags, tmpfsSpecData, type MountPoint, type MountSpec } from "../volumes/spec.ts";
@@ -27,6 +29,8 @@ import { markPopulated, mountSource, mountsOf, recordMounts, removeAnonymousVolu
 /** What `create`/`run` ask for, in Docker's terms. */
 export interface CreateOptions {
   image: string;
+  /** --platform (the create request's `platform`): the stored image must be of it, or it is "not found" (then pulled). */
+  platform?: string;
   name?: string;
   /** The command after the image name. */
   cmd?: string[];
@@ -38,6 +42,8 @@ export interface CreateOptions {
   hostname?: string;
   tty?: boolean;
   openStdin?: boolean;
+  /** Config.StdinOnce as an API client sent it; otherwise what the docker CLI sends (-i with stdin attached). */
+  stdinOnce?: boolean;
   attach?: { stdin: boolean; stdout: boolean; stderr: boolean };
   labels?: Record<string, string>;
   restart?: RestartPolicy;
@@ -99,7 +105,9 @@ const hasNetworking = (mode: string) => mode !== "host" && mode !== "none";
 
 /** Creates a container from a stored image (the caller pulls first if needed). */
 export async function createContainer(engine: Engine, opts: CreateOptions): Promise<Stored> {
+  checkConfig(opts);
   const image = engine.images.resolve(opts.image);
+  if (opts.platform) checkPlatform(opts.image, image.config, opts.platform);
   const ic = image.config.config ?? {};
   const id = randomHex();
   const hostConfig = buildHostConfig(opts, opts.exposedPorts?.length ? { ...(ic.ExposedPorts ?? {}), ...Object.fromEntries(opts.exposedPorts.map((k) => [k, {}])) } : ic.ExposedPorts);
@@ -124,12 +132,12 @@ export async function createContainer(engine: Engine, opts: CreateOptions): Prom
     ...(ic.ExposedPorts || opts.exposedPorts?.length || Object.keys(hostConfig.PortBindings ?? {}).length ? { ExposedPorts: { ...(ic.ExposedPorts ?? {}), ...Object.fromEntries([...(opts.exposedPorts ?? []), ...Object.keys(hostConfig.PortBindings ?? {})].map((k) => [k, {}])) } } : {}),
     Tty: opts.tty ?? false,
     OpenStdin: opts.openStdin ?? false,
-    StdinOnce: (opts.openStdin ?? false) && (opts.attach?.stdin ?? false),
+    StdinOnce: opts.stdinOnce ?? ((opts.openStdin ?? false) && (opts.attach?.stdin ?? false)),
     Env: mergeEnv(ic.Env ?? [], opts.env ?? []),
     Cmd: cmd,
     Image: opts.image,
     Volumes: volumes,
-    WorkingDir: opts.workdir ?? ic.WorkingDir ?? "",
+    WorkingDir: (opts.workdir ? posix.normalize(opts.workdir).replace(/(.)\/$/, "$1") : undefined) ?? ic.WorkingDir ?? "",
     Entrypoint: entrypoint,
     OnBuild: null,
     Labels: { ...(ic.Labels ?? {}), ...(opts.labels ?? {}) },
@@ -150,13 +158,15 @@ export async function createContainer(engine: Engine, opts: CreateOptions): Prom
     path: argv[0]!,
     args: argv.slice(1),
   };
+  // An empty name is no name, as in moby: a random one.
+  const wanted = opts.name || undefined;
   // The row goes in first, then the directories: a process killed in between leaves a "Created" container
   // that rm and container prune remove, never an orphan no row names. Against layer GC (an rmi in another
   // process) the row goes in within one write transaction with a check that the top layer is still stored;
   // GC deletes layer rows in its own write transaction before their directories (LayerStore.collect). No
   // flock here: that took loading bun:ffi, ~1 ms of every `run`.
   for (let attempt = 0; ; attempt++) {
-    record.name = opts.name !== undefined ? validateName(opts.name) : randomName(attempt);
+    record.name = wanted !== undefined ? validateName(wanted) : randomName(attempt);
     try {
       engine.db
         .transaction(() => {
@@ -166,7 +176,7 @@ export async function createContainer(engine: Engine, opts: CreateOptions): Prom
         .immediate();
       break;
     } catch (e) {
-      if (opts.name !== undefined || attempt > 5 || !(e instanceof EngineError && e.kind === "conflict")) throw e;
+      if (wanted !== undefined || attempt > 5 || !(e instanceof EngineError && e.kind === "conflict")) throw e;
     }
   }
   // The endpoint (and its address) of a bridge network is recorded now and kept until removal, and so are
@@ -191,9 +201,65 @@ export async function createContainer(engine: Engine, opts: CreateOptions): Prom
   return record;
 }
 
+/** moby's answer when the stored image is of another platform than asked: not found, so that clients pull it. */
+function checkPlatform(ref: string, have: Platform, platform: string): void {
+  let want: Platform;
+  try {
+    want = parsePlatform(platform);
+  } catch (e) {
+    throw invalidParameter((e as Error).message);
+  }
+  const variant = (p: Platform) => p.variant ?? (p.architecture === "arm64" ? "v8" : undefined);
+  const [a, b] = [variant(have), variant(want)];
+  if (have.os !== want.os || have.architecture !== want.architecture || (a && b && a !== b)) {
+    throw new EngineError("notFound", `image with reference ${ref} was found but its platform (${formatPlatform(have)}) does not match the specified platform (${formatPlatform(want)})`);
+  }
+}
+
+/** moby's ValidateRestartPolicy. */
+function checkRestartPolicy(p: RestartPolicy): void {
+  const n = p.MaximumRetryCount ?? 0;
+  if (p.Name === "on-failure" && n < 0) throw invalidParameter("invalid restart policy: maximum retry count cannot be negative");
+  if ((p.Name === "no" || p.Name === "always" || p.Name === "unless-stopped") && n !== 0) {
+    throw invalidParameter(`invalid restart policy: maximum retry count can only be used with 'on-failure'${n < 0 ? " and cannot be negative" : ""}`);
+  }
+}
+
+/** json-file's options as moby validates them (ValidateLogOpt, then the values at create); the ones bunker does not apply are refused. */
+function checkLogOptions(cfg: Record<string, string>): void {
+  for (const k of Object.keys(cfg)) {
+    if (k === "max-size" || k === "max-file") continue;
+    if (["compress", "env", "env-regex", "labels", "labels-regex", "tag", "mode", "max-buffer-size"].includes(k)) throw invalidParameter(`invalid option: HostConfig.LogConfig.Config: log opt '${k}' is not supported by bunker`);
+    throw invalidParameter(`unknown log opt '${k}' for json-file log driver`);
+  }
+  if (cfg["max-size"] !== undefined) {
+    let size: number;
+    try {
+      size = parseBytes(cfg["max-size"]);
+    } catch (e) {
+      throw invalidParameter((e as Error).message);
+    }
+    if (size <= 0) throw invalidParameter("max-size must be a positive number");
+  }
+  const files = cfg["max-file"];
+  if (files !== undefined) {
+    if (!/^[-+]?\d+$/.test(files)) throw invalidParameter(`strconv.Atoi: parsing ${JSON.stringify(files)}: invalid syntax`);
+    if (Number(files) < 1) throw invalidParameter("max-file cannot be less than 1");
+  }
+}
+
+/** moby's checks of the Config (validateContainerConfig, verifyPlatformContainerSettings), with its messages. */
+function checkConfig(opts: CreateOptions): void {
+  if (opts.workdir && !opts.workdir.startsWith("/")) throw invalidParameter(`the working directory '${opts.workdir}' is invalid, it needs to be an absolute path`);
+  for (const e of opts.env ?? []) if (e.startsWith("=") || e === "") throw invalidParameter(`invalid environment variable: ${e}`);
+  if (opts.hostname && Buffer.byteLength(opts.hostname) > 64) throw invalidParameter(`hostname "${opts.hostname}" is too long (maximum 64 bytes)`);
+}
+
 /** Docker's HostConfig for what was asked. */
 function buildHostConfig(opts: CreateOptions, exposed?: Record<string, object>): HostConfig {
   const restart = opts.restart ?? { Name: "no", MaximumRetryCount: 0 };
+  checkRestartPolicy(restart);
+  checkLogOptions(opts.logConfig ?? {});
   if (opts.autoRemove && restart.Name !== "no" && restart.Name !== "") throw invalidParameter("can't create 'AutoRemove' container with restart policy");
   const securityOpt = opts.securityOpt ?? [];
   for (const s of securityOpt) {
@@ -251,13 +317,13 @@ function checkShmSize(size = 0): number {
 function checkResources(r: Resources): Required<Resources> {
   const memory = r.Memory ?? 0;
   const swap = r.MemorySwap ?? 0;
-  if (memory > 0 && memory < 6 * 1024 * 1024) throw invalidParameter("Minimum memory limit allowed is 6MB");
+  if (memory !== 0 && memory < 6 * 1024 * 1024) throw invalidParameter("Minimum memory limit allowed is 6MB");
   if (swap > 0 && memory === 0) throw invalidParameter("You should always set the Memory limit when using Memoryswap limit, see usage");
   if (swap > 0 && swap < memory) throw invalidParameter("Minimum memoryswap limit should be larger than memory limit, see usage");
   const ncpu = navigator.hardwareConcurrency;
   const nano = r.NanoCpus ?? 0;
   if (nano < 0 || nano > ncpu * 1e9) throw invalidParameter(`Range of CPUs is from 0.01 to ${ncpu}.00, as there are only ${ncpu} CPUs available`);
-  if ((r.CpuShares ?? 0) < 0) throw invalidParameter("invalid CPU shares: must be positive");
+  if ((r.CpuShares ?? 0) < 0) throw invalidParameter(`invalid CPU shares (${r.CpuShares}): value must be a positive integer`);
   // docker: 0 and -1 both mean unlimited, kept as null (what inspect shows)
   const pids = r.PidsLimit && r.PidsLimit > 0 ? r.PidsLimit : null;
   return { Memory: memory, MemorySwap: swap, NanoCpus: nano, CpuShares: r.CpuShares ?? 0, PidsLimit: pids };
@@ -440,7 +506,9 @@ export async function removeContainer(engine: Engine, ref: string, opts: { force
   const st = await statusOf(c);
   if (st.running || st.restarting) {
     if (!opts.force) throw conflict(`cannot remove container "/${c.name}": container is ${st.running ? "running" : "restarting"}: stop the container before removing or force remove`);
-      try {
+    // From here on the removal is decided: a crash part-way is finished by the next engine start.
+    beginRemoval(engine, c, opts.volumes ? anonymousNames(mountsOf(engine, c.id)) : []);
+    try {
       signalContainer(c.dir, "SIGKILL", { stop: true });
     } catch {}
     await until(c, (s) => !s.running && !s.restarting, 10_000);
@@ -448,15 +516,21 @@ export async function removeContainer(engine: Engine, ref: string, opts: { force
   await deleteContainerFiles(engine, c, opts.volumes);
 }
 
+/** Names of the anonymous volumes among a container's mounts (removed with it by rm -v and --rm). */
+const anonymousNames = (mounts: MountPoint[]) => mounts.filter((m) => m.Type === "volume" && !m.Spec.Source).map((m) => m.Name);
+
+
 /**
- * Deletes the row first (so a crash leaves only garbage GC removes), then the files; with `volumes`, its
- * anonymous volumes. `destroy` is published between the two, while the shim's status file still tells the
- * daemon's monitor the exit it may not have seen yet (its `die` must come first, as in moby).
+ * Deletes the row, then the files; with `volumes`, its anonymous volumes. `destroy` is published between the
+ * two, while the shim's status file still tells the daemon's monitor the exit it may not have seen yet (its
+ * `die` must come first, as in moby). The whole is bracketed by a removal intent (removal.ts): a process
+ * killed anywhere in between leaves it, and the next engine start finishes the job.
  */
 async function deleteContainerFiles(engine: Engine, c: Stored, volumes = false) {
+  const mounts = volumes ? mountsOf(engine, c.id) : [];
+  beginRemoval(engine, c, anonymousNames(mounts));
   // Published-port rules, address claims and DNS names go first: they are found through the rows.
   if (hasNetworking(c.hostConfig.NetworkMode)) network().containerRemoved(engine, c);
-  const mounts = volumes ? mountsOf(engine, c.id) : [];
   engine.containers.delete(c.id); // its mount rows go with it, releasing its volumes
   engine.events.publish({ Type: "container", Action: "destroy", id: c.id, from: c.imageRef, name: c.name });
   removeAnonymousVolumes(engine, mounts);
@@ -464,6 +538,7 @@ async function deleteContainerFiles(engine: Engine, c: Stored, volumes = false) 
   rmSync(overlayDir(engine, c), { recursive: true, force: true });
   rmSync(c.dir, { recursive: true, force: true });
   if (hasLimits(c.hostConfig)) removeResources(c.id);
+  endRemoval(engine, c.id);
 }
 
 /** Waits for a condition (Docker's wait: not-running, next-exit, removed) and returns the exit code. */
@@ -490,6 +565,7 @@ export async function waitContainer(engine: Engine, ref: string, condition: "not
 
 /** Renames a container. */
 export function renameContainer(engine: Engine, ref: string, newName: string): void {
+  if (!ref || !newName) throw invalidParameter("Neither old nor new names may be empty");
   const c = engine.containers.resolve(ref);
   const name = validateName(newName);
   if (name === c.name) throw invalidParameter(`Renaming a container with the same name as its current name`);

@@ -80,6 +80,12 @@ function validateOptions(name: string, opts: Record<string, string>): void {
  * volume keeps its labels). A name-less request gets a random 64-hex name and the anonymous label.
  */
 export function createVolume(engine: Engine, req: { Name?: string; Driver?: string; DriverOpts?: Record<string, string> | null; Labels?: Record<string, string> | null } = {}): Volume {
+  // maps of strings, as Go decodes them: a number or an object is no label value (and would come back as one)
+  for (const [field, m] of [["DriverOpts", req.DriverOpts], ["Labels", req.Labels]] as const) {
+    for (const v of Object.values(m ?? {}) as unknown[]) {
+      if (typeof v !== "string") throw invalidParameter(`invalid JSON: json: cannot unmarshal ${Array.isArray(v) ? "array" : v === null ? "null" : typeof v === "boolean" ? "bool" : typeof v} into Go struct field CreateOptions.${field} of type string`);
+    }
+  }
   const anonymous = !req.Name;
   const name = req.Name || randomHex();
   const driver = req.Driver || "local";

@@ -404,6 +404,8 @@ function fromSpec(spec: MountSpec, exists?: (path: string) => boolean): MountPoi
 export function validateVolumeName(name: string): void {
   if (name.length === 1) throw invalidParameter(`create ${name}: volume name is too short, names should be at least two alphanumeric characters`);
   if (!LOCAL_NAME.test(name)) throw invalidParameter(`create ${name}: "${name}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path`);
+  // A name is a directory name under the data root (NAME_MAX); a longer one must not reach mkdir's error and path.
+  if (name.length > 255) throw invalidParameter(`create ${name.slice(0, 32)}...: volume name is too long (${name.length} characters), names should be at most 255`);
 }
 
 /** moby's answer for a volume driver other than "local" (no plugins here). */
