@@ -8,7 +8,7 @@ import { Database } from "bun:sqlite";
 import { existsSync, lstatSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
-import { bunkerAt, DAEMON_MODE, tempDir } from "../helpers/bunker.ts";
+import { BUNKER, bunkerAt, DAEMON_MODE, tempDir } from "../helpers/bunker.ts";
 import { bombLayer, endless, gzLayer, HostileRegistry, stall } from "../helpers/hostile-registry.ts";
 
 let reg: HostileRegistry;
@@ -315,5 +315,25 @@ describe("8. errors say what happened, and registry text is escaped", () => {
       expect(r.stderr).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
       expect(r.stderr.trim().split("\n").length).toBe(1);
     }
+  });
+  test("control characters from image metadata are escaped on a terminal, passed through to a pipe", async () => {
+    fresh();
+    const evil = "\u001b]0;owned\u0007\u001b[2J\u009b31m";
+    reg.image("meta", "t", [gzLayer({ f: "x" })], { config: { config: { Labels: { x: `a${evil}b` } }, history: [{ created: "2024-01-01T00:00:00Z", created_by: `RUN ${evil}`, comment: evil }] } });
+    await b.ok(["pull", ref("meta", "t")]);
+    const quote = (a: string) => `'${a.replaceAll("'", "'\\''")}'`;
+    const onTty = async (...args: string[]) => {
+      const cmd = [BUNKER, ...(await b.prefix()), ...args].map(quote).join(" ");
+      const p = Bun.spawnSync(["script", "-qfec", cmd, "/dev/null"], { stdout: "pipe", stderr: "pipe", env: { ...process.env, TERM: "dumb" } });
+      return p.stdout.toString();
+    };
+    for (const args of [["history", "--no-trunc", ref("meta", "t")], ["inspect", "-f", "{{.Config.Labels}}", ref("meta", "t")], ["image", "inspect", ref("meta", "t")], ["images", "--format", "{{.Repository}} {{.Tag}}"]]) {
+      const out = await onTty(...args);
+      expect(out.length).toBeGreaterThan(0);
+      expect(out).not.toMatch(/[\u001b\u0007\u009b]/);
+    }
+    expect(await onTty("inspect", "-f", "{{.Config.Labels}}", ref("meta", "t"))).toContain("\\x1b]0;owned\\x07");
+    // Into a pipe the exact bytes, as the docker CLI writes them.
+    expect(await b.ok(["inspect", "-f", "{{index .Config.Labels \"x\"}}", ref("meta", "t")])).toBe(`a${evil}b\n`);
   });
 });

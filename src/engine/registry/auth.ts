@@ -152,7 +152,7 @@ export function parseErrorResponse(status: number, headers: Headers, body: strin
   try {
     parsed = JSON.parse(body);
   } catch {
-    parseErr = body.trim() === "" ? "unexpected end of JSON input" : `invalid character ${escapeControls(JSON.stringify(body.trim()[0]))} looking for beginning of value`;
+    parseErr = body.trim() === "" ? "unexpected end of JSON input" : `invalid character '${escapeControls(body.trim()[0]!)}' looking for beginning of value`;
   }
   const details = (parsed as { details?: unknown } | undefined)?.details;
   if (typeof details === "string" && details) {
