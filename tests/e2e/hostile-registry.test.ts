@@ -8,7 +8,7 @@ import { Database } from "bun:sqlite";
 import { existsSync, lstatSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
-import { BUNKER, bunkerAt, DAEMON_MODE, tempDir } from "../helpers/bunker.ts";
+import { BUNKER, bunkerAt, DAEMON_MODE, tempDir, waitForDaemon } from "../helpers/bunker.ts";
 import { bombLayer, endless, gzLayer, HostileRegistry, stall } from "../helpers/hostile-registry.ts";
 
 let reg: HostileRegistry;
@@ -279,6 +279,23 @@ describe("7. interrupted pulls leave no staging data", () => {
     expect(readdirSync(join(b.dataRoot, "tmp")).length).toBe(1);
     await b.ok(["images"]);
     expect(readdirSync(join(b.dataRoot, "tmp"))).toEqual([]);
+  });
+  test.skipIf(DAEMON_MODE)("after kill -9, a daemon's start removes it too", async () => {
+    fresh();
+    stalled();
+    const proc = await startStalledPull();
+    proc.kill("SIGKILL");
+    await proc.exited;
+    expect(readdirSync(join(b.dataRoot, "tmp")).length).toBe(1);
+    const sock = `${b.dataRoot}.sock`;
+    const daemon = Bun.spawn([BUNKER, "serve", "-H", `unix://${sock}`, "--data-root", b.dataRoot], { stdout: "ignore", stderr: "ignore" });
+    try {
+      await waitForDaemon(sock);
+      expect(readdirSync(join(b.dataRoot, "tmp"))).toEqual([]);
+    } finally {
+      daemon.kill("SIGTERM");
+      await daemon.exited;
+    }
   });
   test("image prune reports the staging data it frees", async () => {
     fresh();
