@@ -367,7 +367,7 @@ function refWith(ref: Reference, tagOrDigest: string): Reference {
 }
 
 function statusTextOf(res: Response): string {
-  return res.statusText || ({ 401: "Unauthorized", 403: "Forbidden", 404: "Not Found" } as Record<number, string>)[res.status] || "";
+  return escapeControls(res.statusText) || ({ 401: "Unauthorized", 403: "Forbidden", 404: "Not Found" } as Record<number, string>)[res.status] || "";
 }
 
 function contentType(res: Response): string | undefined {
