@@ -270,6 +270,15 @@ describe("7. interrupted pulls leave no staging data", () => {
       expect(readdirSync(join(b.dataRoot, "tmp"))).toEqual([]);
     });
   }
+  test.if(DAEMON_MODE)("a CLI killed mid-pull: the daemon drops the pull and its staging data", async () => {
+    fresh();
+    stalled();
+    const proc = await startStalledPull();
+    proc.kill("SIGKILL");
+    await proc.exited;
+    for (let i = 0; i < 250 && readdirSync(join(b.dataRoot, "tmp")).length; i++) await Bun.sleep(20);
+    expect(readdirSync(join(b.dataRoot, "tmp"))).toEqual([]);
+  });
   test.skipIf(DAEMON_MODE)("after kill -9, the next engine start removes it", async () => {
     fresh();
     stalled();
