@@ -5,6 +5,7 @@
  * peak RSS ≤ 150 MB; `images` ≤ 30 ms.
  *
  *   bun scripts/bench/pull.ts [rounds]
+ *   BUNKER_BASELINE=/work/main/dist/bunker bun scripts/bench/pull.ts   (also pulls with that build, interleaved)
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -30,6 +31,7 @@ try {
   const fresh = (name: string) => join(work, `${name}-${n++}`);
   const contenders: Contender[] = [
     { name: "bunker pull", run: () => timed([bunker, "--data-root", fresh("bunker"), "pull", "-q", ref]) },
+    ...(process.env.BUNKER_BASELINE ? [{ name: "baseline pull", run: () => timed([process.env.BUNKER_BASELINE!, "--data-root", fresh("baseline"), "pull", "-q", ref]) }] : []),
     {
       name: "floor: gzip -dc | tar -x",
       run: () => {
@@ -59,6 +61,7 @@ try {
   const res = await compare("cold pull of debian:bookworm", contenders, rounds);
   const pull = res["bunker pull"]!;
   const floor = res["floor: gzip -dc | tar -x"]!;
+  if (res["baseline pull"]) console.log(`  baseline: ${(res["baseline pull"].median / floor.median).toFixed(2)}x floor; this build ${(pull.median / floor.median).toFixed(2)}x`);
   // Against docker measured in this run when a daemon answered, else the figure measured earlier here.
   const docker = res["docker pull"];
   const dockerNote = docker ? `docker in this run (${(docker.median / 1000).toFixed(2)} s)` : "docker measured earlier (1.91 s)";

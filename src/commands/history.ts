@@ -2,6 +2,7 @@
 import { defineCommand } from "./_cli.ts";
 import { openBackend } from "./_backend.ts";
 import { humanSize, since, table, renderFormatted } from "./_output.ts";
+import { forTerminal } from "./_terminal.ts";
 
 /** docker's stringutils.Ellipsis: at most n runes, the last one "…" when cut. */
 function ellipsis(s: string, n: number): string {
@@ -39,10 +40,12 @@ export default defineCommand({
       return 0;
     }
     if (flags.format) {
-      console.log(renderFormatted(flags.format, rows, { ID: "IMAGE", CreatedSince: "CREATED", CreatedAt: "CREATED AT", CreatedBy: "CREATED BY", Size: "SIZE", Comment: "COMMENT" }));
+      console.log(forTerminal(renderFormatted(flags.format, rows, { ID: "IMAGE", CreatedSince: "CREATED", CreatedAt: "CREATED AT", CreatedBy: "CREATED BY", Size: "SIZE", Comment: "COMMENT" })));
       return 0;
     }
-    console.log(table([["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"], ...rows.map((r) => [r.ID, r.CreatedSince, r.CreatedBy, r.Size, r.Comment])]));
+    // Escaped before the table is laid out, so the columns line up with what the terminal shows.
+    const cell = (s: string) => (process.stdout.isTTY ? forTerminal(s).replaceAll("\n", "\\n") : s);
+    console.log(table([["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"], ...rows.map((r) => [r.ID, r.CreatedSince, cell(r.CreatedBy), r.Size, cell(r.Comment)])]));
     return 0;
   },
 });

@@ -23,7 +23,7 @@ export default defineCommand({
       for (const item of report.ImagesDeleted) console.log("Untagged" in item ? `untagged: ${item.Untagged}` : `deleted: ${item.Deleted}`);
       console.log("");
     }
-    console.log(`Total reclaimed space: ${humanSize(report.SpaceReclaimed)}`);
+    console.log(`Total reclaimed space: ${humanSize(report.SpaceReclaimed, 4)}`); // go-units HumanSize: 4 significant digits
     return 0;
   },
 });

@@ -2,6 +2,7 @@
 import { defineCommand } from "./_cli.ts";
 import { openBackend } from "./_backend.ts";
 import { humanSize, since, table, renderFormatted } from "./_output.ts";
+import { forTerminal } from "./_terminal.ts";
 import { parseFilters } from "./_filters.ts";
 
 export default defineCommand({
@@ -45,7 +46,7 @@ export default defineCommand({
     }
     if (flags.format) {
       const out = renderFormatted(flags.format, rows, { ID: "IMAGE ID", CreatedSince: "CREATED", CreatedAt: "CREATED AT", Repository: "REPOSITORY", Tag: "TAG", Digest: "DIGEST", Size: "SIZE" });
-      if (out) console.log(out);
+      if (out) console.log(forTerminal(out));
       return 0;
     }
     const header = ["REPOSITORY", "TAG", ...(flags.digests ? ["DIGEST"] : []), "IMAGE ID", "CREATED", "SIZE"];

@@ -2,6 +2,7 @@
 import { defineCommand } from "./_cli.ts";
 import { openBackend } from "./_backend.ts";
 import { renderFormatted } from "./_output.ts";
+import { forTerminal } from "./_terminal.ts";
 import { CliError, EngineError } from "../engine/errors.ts";
 
 export default defineCommand({
@@ -39,9 +40,9 @@ export default defineCommand({
       if (failure) errors.push(failure);
     }
     if (flags.format) {
-      if (found.length) console.log(renderFormatted(flags.format, found));
+      if (found.length) console.log(forTerminal(renderFormatted(flags.format, found)));
     } else {
-      console.log(JSON.stringify(found, null, 4));
+      console.log(forTerminal(JSON.stringify(found, null, 4)));
     }
     for (const e of errors) console.error(e);
     return errors.length ? 1 : 0;

@@ -46,6 +46,7 @@ export class Engine {
     mkdirSync(config.dataRoot, { recursive: true, mode: 0o710 });
     this.db = openDatabase(this.root.db);
     this.layers = new LayerStore(this.root, this.db);
+    this.layers.removeStaleStaging();
     this.images = new ImageStore(this.db);
     this.containers = new ContainerStore(this.db, this.root);
     // Firewall rules, bridges and address claims of deleted data roots go at any engine start.

@@ -243,7 +243,7 @@ export function removeImage(engine: Engine, name: string, opts: { force?: boolea
       out.push({ Deleted: img.id });
     })
     .immediate();
-  if (out.some((o) => "Deleted" in o) && !opts.noPrune) for (const chain of engine.layers.collect()) out.push({ Deleted: chain });
+  if (out.some((o) => "Deleted" in o) && !opts.noPrune) for (const l of engine.layers.collect().layers) out.push({ Deleted: l.chainId });
   return out;
 }
 
@@ -266,10 +266,12 @@ export function pruneImages(engine: Engine, opts: { all?: boolean; filters?: Fil
     if (lf && !lf.every((l) => (l.includes("=") ? labels[l.split("=")[0]!] === l.slice(l.indexOf("=") + 1) : l in labels))) continue;
     for (const item of removeImage(engine, img.id, { force: true, noPrune: true })) deleted.push(item);
   }
-  const sizesBefore = new Map((engine.db.query("SELECT chain_id, size FROM layers").all() as { chain_id: string; size: number }[]).map((r) => [r.chain_id, r.size]));
-  for (const chain of engine.layers.collect()) {
-    deleted.push({ Deleted: chain });
-    reclaimed += sizesBefore.get(chain) ?? 0;
+  // What went: the layers' sizes and the staging data of interrupted pulls.
+  const { layers, stagingBytes } = engine.layers.collect();
+  for (const l of layers) {
+    deleted.push({ Deleted: l.chainId });
+    reclaimed += l.size;
   }
+  reclaimed += stagingBytes;
   return { ImagesDeleted: deleted.length ? deleted : null, SpaceReclaimed: reclaimed };
 }

@@ -33,6 +33,11 @@ export interface UnpackOptions {
   onProgress?(compressedBytes: number): void;
   /** Aborting stops the unpack and rejects with the signal's reason; `dest` is left half-written. */
   signal?: AbortSignal;
+  /**
+   * Most uncompressed bytes to apply. Past it nothing more is written: the rest of the source is read to
+   * its end (so a stream that verifies its digest there can fail), then ExpansionLimitError is thrown.
+   */
+  maxBytes?: number;
 }
 
 /** What unpackLayer learned while applying a layer. */
@@ -48,6 +53,14 @@ export class LayerError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = "LayerError";
+  }
+}
+
+/** The layer expanded past `maxBytes`; its source was read to the end without an error. */
+export class ExpansionLimitError extends Error {
+  constructor(readonly limit: number) {
+    super(`layer expands to more than ${limit} bytes`);
+    this.name = "ExpansionLimitError";
   }
 }
 
@@ -98,7 +111,14 @@ export async function unpackLayer(stream: ReadableStream<Uint8Array>, dest: stri
       if (signal?.aborted || err === sourceFailure) return err;
       return new LayerError(`layer is not valid ${kind} data: ${errorText(err)}`, { cause: err });
     };
+    const max = opts.maxBytes ?? Infinity;
+    let expanded = 0;
     for (let chunk; (chunk = await next(reader, corrupt)); ) {
+      if ((expanded += chunk.length) > max) {
+        // Stop writing, but read the source to its end: its digest check then says whether it lied.
+        while (await next(source, (err) => (sourceFailure = err))) signal?.throwIfAborted();
+        throw new ExpansionLimitError(max);
+      }
       hasher.update(chunk);
       tar.write(chunk);
     }

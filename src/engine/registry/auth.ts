@@ -141,7 +141,7 @@ export function parseErrorResponse(status: number, headers: Headers, body: strin
       if (c.scheme !== "bearer") continue;
       const code = c.params.error === "invalid_token" ? "UNAUTHORIZED" : c.params.error === "insufficient_scope" ? "DENIED" : undefined;
       if (!code) continue;
-      errors.push({ code, message: c.params.error_description || DEFAULT_MESSAGES[code]! });
+      errors.push({ code, message: escapeControls(c.params.error_description || DEFAULT_MESSAGES[code]!) });
       break;
     }
   } else {
@@ -152,21 +152,21 @@ export function parseErrorResponse(status: number, headers: Headers, body: strin
   try {
     parsed = JSON.parse(body);
   } catch {
-    parseErr = body.trim() === "" ? "unexpected end of JSON input" : `invalid character '${body.trim()[0]}' looking for beginning of value`;
+    parseErr = body.trim() === "" ? "unexpected end of JSON input" : `invalid character '${escapeControls(body.trim()[0]!)}' looking for beginning of value`;
   }
   const details = (parsed as { details?: unknown } | undefined)?.details;
   if (typeof details === "string" && details) {
-    errors.push({ code: status === 401 ? "UNAUTHORIZED" : status === 429 ? "TOOMANYREQUESTS" : "UNKNOWN", message: details });
+    errors.push({ code: status === 401 ? "UNAUTHORIZED" : status === 429 ? "TOOMANYREQUESTS" : "UNKNOWN", message: escapeControls(details) });
   } else if (Array.isArray((parsed as { errors?: unknown } | undefined)?.errors) && (parsed as { errors: unknown[] }).errors.length > 0) {
     for (const e of (parsed as { errors: { code?: string; message?: string }[] }).errors) {
-      const code = String(e.code ?? "UNKNOWN").toUpperCase();
-      errors.push({ code, message: e.message ?? DEFAULT_MESSAGES[code] ?? "" });
+      const code = escapeControls(String(e.code ?? "UNKNOWN").toUpperCase()).slice(0, 100);
+      errors.push({ code, message: escapeControls(String(e.message ?? DEFAULT_MESSAGES[code] ?? "")) });
     }
   } else if (errors.length === 0) {
     if (status === 401) errors.push({ code: "UNAUTHORIZED", message: DEFAULT_MESSAGES.UNAUTHORIZED! });
     else {
       const why = parseErr || "no error details found in HTTP response body";
-      return { errors, message: `error parsing HTTP ${status} response body: ${why}: ${JSON.stringify(body)}` };
+      return { errors, message: `error parsing HTTP ${status} response body: ${why}: ${escapeControls(JSON.stringify(body))}` };
     }
   }
   // errcode.Errors.Error(): one error prints alone, several as a list.
@@ -220,7 +220,7 @@ export class TokenCache {
   }
 
   private async fetchToken(realm: string, service: string, scope: string, creds: Credentials | undefined, what: string): Promise<Token> {
-    const url = new URL(realm);
+    const url = httpUrl(realm, `${what}: token realm`);
     if (service) url.searchParams.set("service", service);
     if (scope) url.searchParams.append("scope", scope);
     const headers: Record<string, string> = {};
@@ -231,13 +231,8 @@ export class TokenCache {
       url.searchParams.set("offline_token", "true");
       headers.authorization = basicAuth(creds);
     }
-    let res: Response;
-    try {
-      res = await this.fetchImpl(url, { headers });
-    } catch (e) {
-      throw transportError(what, e);
-    }
-    const body = await res.text();
+    const res = await fetchFollowing(this.fetchImpl, "GET", url, headers, what);
+    const body = new TextDecoder().decode(await readCapped(res, res.status === 200 ? MAX_TOKEN_BYTES : MAX_ERROR_BYTES, "token response", what, res.status !== 200));
     if (res.status !== 200) {
       const p = parseErrorResponse(res.status, res.headers, body);
       const kind: ErrorKind = res.status === 401 ? "unauthorized" : "system";
@@ -247,10 +242,10 @@ export class TokenCache {
     try {
       j = JSON.parse(body);
     } catch (e) {
-      throw new RegistryError("system", `${what}: unable to decode token response: ${(e as Error).message}`, res.status);
+      throw new RegistryError("system", `${what}: unable to decode token response: ${escapeControls((e as Error).message)}`, res.status);
     }
-    const token = j.access_token || j.token;
-    if (!token) throw new RegistryError("system", `${what}: authorization server did not include a token in the response`, res.status);
+    const token = j?.access_token || j?.token;
+    if (typeof token !== "string" || !/^[\x21-\x7e]+$/.test(token)) throw new RegistryError("system", `${what}: authorization server did not include a token in the response`, res.status);
     const lifetime = Math.max(j.expires_in ?? 0, MIN_TOKEN_LIFETIME_S);
     const issued = j.issued_at ? Date.parse(j.issued_at) : NaN;
     // Renew a little early so a token never expires between our check and the registry's.
@@ -303,4 +298,92 @@ function describeTransport(what: string, e: unknown): string {
     default:
       return err.message ?? String(e);
   }
+}
+
+/** Caps on bodies read whole, counted in decoded bytes (fetch undoes Content-Encoding, so a gzip bomb counts as what it expands to). */
+export const MAX_MANIFEST_BYTES = 4 << 20; // containerd's limit for manifests and indexes
+/** An image config is read whole and kept in the database. */
+export const MAX_CONFIG_BYTES = 8 << 20;
+/** A token server's answer: a JWT and a few fields. */
+export const MAX_TOKEN_BYTES = 1 << 20;
+/** An error body: only its message is used. */
+export const MAX_ERROR_BYTES = 64 << 10;
+/** One page of a tags list. */
+export const MAX_TAGS_PAGE_BYTES = 4 << 20;
+
+/**
+ * Reads a body whole, at most `limit` bytes after decoding. Over the limit: an error naming it, or with
+ * `truncate` (error bodies, whose first bytes are enough) the first `limit` bytes.
+ */
+export async function readCapped(res: Response, limit: number, label: string, what: string, truncate = false): Promise<Uint8Array> {
+  const over = () => new RegistryError("system", `${what}: ${label} exceeds the limit of ${limit} bytes`, res.status);
+  // Content-Length counts encoded bytes: a large one is refused at once, a small one proves nothing.
+  if (!truncate && !res.headers.get("content-encoding") && Number(res.headers.get("content-length") ?? 0) > limit) {
+    await res.body?.cancel().catch(() => {});
+    throw over();
+  }
+  if (!res.body) return new Uint8Array(0);
+  const reader = res.body.getReader();
+  const parts: Uint8Array[] = [];
+  let n = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (n + value.length > limit) {
+        await reader.cancel().catch(() => {});
+        if (!truncate) throw over();
+        parts.push(value.subarray(0, limit - n));
+        n = limit;
+        break;
+      }
+      parts.push(value);
+      n += value.length;
+    }
+  } catch (e) {
+    if (e instanceof RegistryError) throw e;
+    throw transportError(what, e);
+  }
+  return parts.length === 1 ? parts[0]! : new Uint8Array(Buffer.concat(parts));
+}
+
+/** A URL from a registry (realm, redirect, Link), parsed; only http: and https: are ever fetched. */
+export function httpUrl(s: string, what: string, base?: string | URL): URL {
+  let u: URL;
+  try {
+    u = new URL(s, base);
+  } catch {
+    throw new RegistryError("system", `${what}: invalid URL ${escapeControls(JSON.stringify(s.slice(0, 200)))}`, 0);
+  }
+  if (u.protocol !== "http:" && u.protocol !== "https:") throw new RegistryError("system", `${what}: unsupported protocol scheme ${escapeControls(JSON.stringify(u.protocol.slice(0, -1).slice(0, 40)))}`, 0);
+  return u;
+}
+
+/**
+ * fetch with redirects followed by hand: only to http(s) URLs, at most 10, and the Authorization header is
+ * dropped as soon as the host changes (blob URLs redirect to CDNs, which must not see registry credentials).
+ */
+export async function fetchFollowing(fetchImpl: typeof fetch, method: string, url: string | URL, headers: Record<string, string>, what: string): Promise<Response> {
+  let current = httpUrl(String(url), what);
+  const h = { ...headers };
+  for (let hops = 0; hops < 10; hops++) {
+    let res: Response;
+    try {
+      res = await fetchImpl(current, { method, headers: h, redirect: "manual" });
+    } catch (e) {
+      throw transportError(what, e);
+    }
+    const loc = res.headers.get("location");
+    if (![301, 302, 303, 307, 308].includes(res.status) || !loc) return res;
+    await res.body?.cancel().catch(() => {});
+    const next = httpUrl(loc, `${what}: redirect`, current);
+    if (next.host !== current.host || next.protocol !== current.protocol) delete h.authorization;
+    current = next;
+  }
+  throw new RegistryError("system", `${what}: stopped after 10 redirects`, 0);
+}
+
+/** Text from a registry made safe for a terminal: C0 and C1 control characters (newlines too) become \u escapes. */
+export function escapeControls(s: string): string {
+  return s.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }

@@ -5,9 +5,10 @@
  */
 import { formatPlatform, hostPlatform, MediaType, type Platform } from "../image/types.ts";
 import { EngineError } from "../errors.ts";
-import { basicAuth, type Challenge, parseChallenges, parseErrorResponse, pullScope, RegistryError, TokenCache, transportError } from "./auth.ts";
+import { basicAuth, type Challenge, escapeControls, fetchFollowing, httpUrl, MAX_ERROR_BYTES, MAX_MANIFEST_BYTES, MAX_TAGS_PAGE_BYTES, parseChallenges, parseErrorResponse, pullScope, readCapped, RegistryError, TokenCache, transportError } from "./auth.ts";
+import { checkDigest, checkMediaType, checkSize } from "../image/validate.ts";
 import type { Credentials } from "./credentials.ts";
-import { DEFAULT_DOMAIN, familiarName, familiarString, canonicalString, type Reference } from "./reference.ts";
+import { DEFAULT_DOMAIN, familiarName, familiarString, canonicalString, type Reference, TAG_REGEXP } from "./reference.ts";
 import { buildImage, type RemoteImage } from "./remote.ts";
 
 export { RegistryError } from "./auth.ts";
@@ -26,6 +27,9 @@ export interface RegistryOptions {
   /** First retry delay for blobs in ms (doubles each try); 200 by default. */
   retryDelayMs?: number;
 }
+
+/** Pages of a tags list followed at most (a registry pages by 100 or more: 100,000 tags and beyond). */
+const MAX_TAG_PAGES = 1000;
 
 /** Docker Hub's registry API endpoint. */
 export const DOCKER_HUB_REGISTRY = "https://registry-1.docker.io";
@@ -119,8 +123,13 @@ export class RegistryClient {
       if (isIndex(top.mediaType)) {
         const platform = opts.platform ?? hostPlatform();
         const index = JSON.parse(new TextDecoder().decode(top.raw)) as { manifests?: { mediaType?: string; digest: string; size: number; platform?: Platform; annotations?: Record<string, string> }[] };
-        const picked = pickPlatform(index.manifests ?? [], platform);
+        if (!Array.isArray(index.manifests)) throw new EngineError("invalidParameter", "unsupported manifest format");
+        const picked = pickPlatform(index.manifests, platform);
         if (!picked) throw new EngineError("notFound", `no matching manifest for ${formatPlatform(platform)} in the manifest list entries`);
+        // The entry's digest becomes a URL path: checked before use, as everything else the registry says.
+        checkDigest(picked.digest, "manifest list entry digest");
+        if (picked.mediaType !== undefined) checkMediaType(picked.mediaType, "manifest list entry media type");
+        checkSize(picked.size, "manifest list entry size", MAX_MANIFEST_BYTES);
         const m = await this.manifest(conn, picked.digest);
         if (isIndex(m.mediaType)) throw new EngineError("invalidParameter", "unsupported manifest format");
         return buildImage(conn, m, top.digest);
@@ -138,7 +147,7 @@ export class RegistryClient {
       if (res.status === 404) return null;
       const digest = res.headers.get("docker-content-digest");
       if (res.ok && digest) {
-        return { digest, mediaType: contentType(res) ?? "", size: Number(res.headers.get("content-length") ?? 0) };
+        return { digest: checkDigest(digest, "Docker-Content-Digest"), mediaType: contentType(res) ?? "", size: Number(res.headers.get("content-length") ?? 0) };
       }
       // No digest header (some registries), or an error whose details only a GET body carries.
       try {
@@ -151,21 +160,41 @@ export class RegistryClient {
     });
   }
 
-  /** Lists a repository's tags, following pagination (for pull --all-tags). */
+  /**
+   * Lists a repository's tags, following pagination (for pull --all-tags). Credentials go only to the
+   * registry's own origin: a `Link` to another host or scheme is followed without them, as Docker's
+   * per-host challenge manager would, and a page seen before ends the walk.
+   */
   async tags(ref: Reference): Promise<string[]> {
     return this.onEndpoints(ref, async (conn) => {
-      const out: string[] = [];
-      let url: string | undefined = `${conn.repoUrl}tags/list`;
-      while (url) {
-        const res = await conn.request("GET", url);
-        const body = await res.text();
+      const out = new Set<string>();
+      const origin = new URL(conn.endpoint.base).origin;
+      const seen = new Set<string>();
+      let url: URL | undefined = new URL(`${conn.repoUrl}tags/list`);
+      while (url && !seen.has(url.href)) {
+        if (seen.size >= MAX_TAG_PAGES) throw new RegistryError("system", `Get "${url.href}": more than ${MAX_TAG_PAGES} pages of tags`, 0);
+        seen.add(url.href);
+        const what: string = `Get "${url.href}"`;
+        const res: Response = url.origin === origin ? await conn.request("GET", url.href) : await this.follow("GET", url.href, {}, what);
+        const raw = await readCapped(res, res.ok ? MAX_TAGS_PAGE_BYTES : MAX_ERROR_BYTES, "tags list", what, !res.ok);
+        const body = new TextDecoder().decode(raw);
         if (!res.ok) throw this.pullError(res, body, conn.ref);
-        out.push(...((JSON.parse(body) as { tags?: string[] | null }).tags ?? []));
+        let tags: unknown;
+        try {
+          tags = (JSON.parse(body) as { tags?: unknown } | null)?.tags ?? [];
+        } catch (e) {
+          throw new RegistryError("system", `${what}: invalid tags list: ${escapeControls((e as Error).message)}`, res.status);
+        }
+        if (!Array.isArray(tags)) throw new RegistryError("system", `${what}: invalid tags list`, res.status);
+        for (const t of tags) {
+          if (typeof t !== "string" || !TAG_REGEXP.test(t)) throw new RegistryError("system", `${what}: invalid tag ${escapeControls(JSON.stringify(String(t).slice(0, 130)))} in tags list`, res.status);
+          out.add(t);
+        }
         // RFC 5988 Link: </v2/x/tags/list?n=100&last=b>; rel="next"
-        const next = /<([^>]+)>\s*;\s*rel="?next"?/.exec(res.headers.get("link") ?? "")?.[1];
-        url = next ? new URL(next, url).toString() : undefined;
+        const next: string | undefined = /<([^>]+)>\s*;\s*rel="?next"?/.exec(res.headers.get("link") ?? "")?.[1];
+        url = next ? httpUrl(next, `${what}: Link`, url) : undefined;
       }
-      return out;
+      return [...out];
     });
   }
 
@@ -246,8 +275,8 @@ export class RegistryClient {
     for (const b of candidates) {
       const url = `${b}/v2/`;
       try {
-        const res = await this.fetchImpl(url, { redirect: "follow" });
-        await res.body?.cancel();
+        const res = await fetchFollowing(this.fetchImpl, "GET", url, {}, `Get "${url}"`);
+        await res.body?.cancel().catch(() => {});
         return { base: b, mirror, challenges: parseChallenges(res.headers.get("www-authenticate") ?? "") };
       } catch (e) {
         lastErr = transportError(`Get "${url}"`, e);
@@ -273,25 +302,9 @@ export class RegistryClient {
     return undefined;
   }
 
-  /** fetch with manual redirects: Authorization is kept only while the host stays the same. */
-  async follow(method: string, url: string, headers: Record<string, string>, what: string): Promise<Response> {
-    let current = new URL(url);
-    const h = { ...headers };
-    for (let hops = 0; hops < 10; hops++) {
-      let res: Response;
-      try {
-        res = await this.fetchImpl(current, { method, headers: h, redirect: "manual" });
-      } catch (e) {
-        throw transportError(what, e);
-      }
-      const loc = res.headers.get("location");
-      if (![301, 302, 303, 307, 308].includes(res.status) || !loc) return res;
-      await res.body?.cancel();
-      const next = new URL(loc, current);
-      if (next.host !== current.host) delete h.authorization;
-      current = next;
-    }
-    throw new RegistryError("system", `${what}: stopped after 10 redirects`, 0);
+  /** fetch with manual redirects, http(s) only: Authorization is kept only while the host stays the same. */
+  follow(method: string, url: string, headers: Record<string, string>, what: string): Promise<Response> {
+    return fetchFollowing(this.fetchImpl, method, url, headers, what);
   }
 
   /** Fetches a manifest by tag or digest and verifies its digest (by digest: must match; by tag: the Docker-Content-Digest header, when sent). */
@@ -301,12 +314,7 @@ export class RegistryClient {
     // instead of two) but word errors the same way.
     const what = `${tagOrDigest.includes(":") ? "Get" : "Head"} "${url}"`;
     const res = await conn.request("GET", url, { accept: MANIFEST_ACCEPT }, what);
-    let raw: Uint8Array;
-    try {
-      raw = new Uint8Array(await res.arrayBuffer());
-    } catch (e) {
-      throw transportError(what, e);
-    }
+    const raw = await readCapped(res, res.ok ? MAX_MANIFEST_BYTES : MAX_ERROR_BYTES, "manifest", what, !res.ok);
     if (!res.ok) throw this.pullError(res, new TextDecoder().decode(raw), refWith(conn.ref, tagOrDigest));
     const digest = sha256(raw);
     const byDigest = tagOrDigest.includes(":");
@@ -321,8 +329,8 @@ export class RegistryClient {
       throw new EngineError("invalidParameter", "unsupported manifest format");
     }
     // umoci's OCI manifests carry no mediaType: the Content-Type the registry stored it with says what it is.
-    const mediaType = body.mediaType || contentType(res) || "";
-    if (body.schemaVersion === 1 || mediaType === MediaType.DOCKER_SCHEMA1 || mediaType === MediaType.DOCKER_SCHEMA1_SIGNED) {
+    const mediaType = checkMediaType(body?.mediaType || contentType(res) || "application/octet-stream", "manifest media type");
+    if (body?.schemaVersion === 1 || mediaType === MediaType.DOCKER_SCHEMA1 || mediaType === MediaType.DOCKER_SCHEMA1_SIGNED) {
       throw new EngineError(
         "invalidParameter",
         `Docker Image Format v1 and Docker Image manifest version 2, schema 1 support has been removed. Suggest the author of ${canonicalString(refWith(conn.ref, tagOrDigest))} to upgrade the image to the OCI Format or Docker Image manifest v2, schema 2. More information at https://docs.docker.com/go/deprecated-image-specs/`,
@@ -359,7 +367,7 @@ function refWith(ref: Reference, tagOrDigest: string): Reference {
 }
 
 function statusTextOf(res: Response): string {
-  return res.statusText || ({ 401: "Unauthorized", 403: "Forbidden", 404: "Not Found" } as Record<number, string>)[res.status] || "";
+  return escapeControls(res.statusText) || ({ 401: "Unauthorized", 403: "Forbidden", 404: "Not Found" } as Record<number, string>)[res.status] || "";
 }
 
 function contentType(res: Response): string | undefined {

@@ -5,7 +5,8 @@
  */
 import { EngineError } from "../errors.ts";
 import type { Image, ImageConfig, Layer, Manifest } from "../image/types.ts";
-import { parseErrorResponse, RegistryError, transportError } from "./auth.ts";
+import { escapeControls, MAX_CONFIG_BYTES, MAX_ERROR_BYTES, parseErrorResponse, readCapped, RegistryError, transportError } from "./auth.ts";
+import { checkDigest, checkMediaType, checkSha256, checkSize, MAX_LAYERS } from "../image/validate.ts";
 import type { FetchedManifest, RepoConnection } from "./client.ts";
 import type { Reference } from "./reference.ts";
 
@@ -18,13 +19,34 @@ export interface RemoteImage extends Image {
 /** Tries per blob request without progress before giving up (1 + 3 retries). */
 const MAX_TRIES = 4;
 
-/** Builds the RemoteImage for a verified manifest: fetches and verifies its config, lines layers up with diff_ids. */
+/**
+ * Builds the RemoteImage for a verified manifest: fetches and verifies its config, lines layers up with
+ * diff_ids. Every digest, media type and size in manifest and config is checked before it is used: they
+ * become URLs, directory names and database rows.
+ */
 export async function buildImage(conn: RepoConnection, m: FetchedManifest, indexDigest: string | undefined): Promise<RemoteImage> {
   const manifest = JSON.parse(new TextDecoder().decode(m.raw)) as Manifest;
-  if (!manifest.config?.digest || !Array.isArray(manifest.layers)) throw new EngineError("invalidParameter", "unsupported manifest format");
+  if (!manifest?.config?.digest || !Array.isArray(manifest.layers)) throw new EngineError("invalidParameter", "unsupported manifest format");
+  // moby refuses an image deeper than 125 layers when it registers the 126th; refused here before any download.
+  if (manifest.layers.length > MAX_LAYERS) throw new EngineError("invalidParameter", `max depth exceeded: the image has ${manifest.layers.length} layers, at most ${MAX_LAYERS} are supported`);
+  checkSha256(manifest.config.digest, "config digest");
+  if (manifest.config.mediaType !== undefined) checkMediaType(manifest.config.mediaType, "config media type");
+  checkSize(manifest.config.size, "config size", MAX_CONFIG_BYTES);
+  for (const l of manifest.layers) {
+    checkDigest(l?.digest, "layer digest");
+    if (l.mediaType !== undefined) checkMediaType(l.mediaType, "layer media type");
+    checkSize(l.size, "layer size");
+  }
   const rawConfig = await fetchBlob(conn, manifest.config.digest, manifest.config.size);
-  const config = JSON.parse(new TextDecoder().decode(rawConfig)) as ImageConfig;
-  const diffIds = config.rootfs?.diff_ids ?? [];
+  let config: ImageConfig;
+  try {
+    config = JSON.parse(new TextDecoder().decode(rawConfig)) as ImageConfig;
+  } catch (e) {
+    throw new EngineError("invalidParameter", `invalid image config: ${escapeControls((e as Error).message)}`);
+  }
+  const diffIds = config?.rootfs?.diff_ids ?? [];
+  if (!Array.isArray(diffIds)) throw new EngineError("invalidParameter", "invalid image config: rootfs.diff_ids is not a list");
+  for (const d of diffIds) checkSha256(d, "diff ID");
   if (diffIds.length !== manifest.layers.length) throw new EngineError("system", "layers from manifest don't match image configuration");
   const layers = manifest.layers.map((d, i) => new RemoteLayer(conn, d.digest, diffIds[i]!, d.size, d.mediaType));
   return {
@@ -77,7 +99,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function openBlob(conn: RepoConnection, digest: string, size: number | undefined): Promise<ReadableStream<Uint8Array>> {
   const url = `${conn.repoUrl}blobs/${digest}`;
   const what = `Get "${url}"`;
-  const hasher = new Bun.CryptoHasher("sha256");
+  const hasher = new Bun.CryptoHasher(digest.slice(0, digest.indexOf(":")) as "sha256" | "sha384" | "sha512");
   let delivered = 0;
   let tries = 0;
   let lastErr: unknown;
@@ -108,7 +130,11 @@ async function openBlob(conn: RepoConnection, digest: string, size: number | und
         }
         return res.body!.getReader() as ChunkReader;
       }
-      const body = await res.text().catch(() => "");
+      const body = new TextDecoder().decode(await readCapped(res, MAX_ERROR_BYTES, "error body", what, true).catch(() => new Uint8Array(0)));
+      if (res.status === 416 && delivered > 0) {
+        // A resume past the blob's end: the registry has fewer bytes than the manifest declares.
+        throw new RegistryError("system", `filesystem layer verification failed for digest ${digest}: the registry sent ${delivered} bytes and has no more, the manifest declares ${size}`, res.status);
+      }
       const p = parseErrorResponse(res.status, res.headers, body);
       const temporary = res.status >= 500 || res.status === 429;
       lastErr = new RegistryError(
@@ -152,7 +178,7 @@ async function openBlob(conn: RepoConnection, digest: string, size: number | und
             }
             continue;
           }
-          const got = `sha256:${hasher.digest("hex")}`;
+          const got = `${digest.slice(0, digest.indexOf(":"))}:${hasher.digest("hex")}`;
           if (got !== digest) controller.error(new RegistryError("system", `filesystem layer verification failed for digest ${digest}`, 0));
           else controller.close();
           return;

@@ -130,8 +130,14 @@ CREATE TABLE IF NOT EXISTS container_mounts (
 CREATE INDEX IF NOT EXISTS container_mounts_volume ON container_mounts(volume);
 `;
 
+// Garbage collection finds a layer's children by parent: without this index, removing a chain of n
+// layers cost O(n^2) lookups (2,000 layers: 62 s).
+const layerParents = `
+CREATE INDEX IF NOT EXISTS layers_parent ON layers(parent);
+`;
+
 /** Schema migrations, applied in order; PRAGMA user_version counts how many ran. */
-const migrations = [schema, containers, networks, volumes];
+const migrations = [schema, containers, networks, volumes, layerParents];
 
 /** Opens (creating if needed) the metadata database at `path`. */
 export function openDatabase(path: string): Database {

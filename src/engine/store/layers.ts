@@ -11,11 +11,12 @@
  *   then garbage from a process that died, and GC may remove it.
  */
 import type { Database } from "bun:sqlite";
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync, readFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { randomBytes, randomHex } from "../random.ts";
 import type { DataRoot } from "../paths.ts";
 import { lock, tryLock, type Lock } from "./locks.ts";
+import { checkSha256 } from "../image/validate.ts";
 
 /** A stored layer. */
 export interface LayerRecord {
@@ -47,6 +48,53 @@ function shortId(): string {
 /** Unpacks a layer's stream into an empty directory; returns its diff ID and size. */
 export type Unpacker = (dir: string) => Promise<{ diffId: string; size: number }>;
 
+/** Staging directories of this process's unpacks in flight, removed if the process is told to stop. */
+const staging = new Set<string>();
+const STAGING_NAME = /^([a-f0-9]{64})-[a-f0-9]{8}$/;
+
+function removeStagingSync(): void {
+  for (const dir of staging) rmSync(dir, { recursive: true, force: true });
+  staging.clear();
+}
+
+/**
+ * SIGINT/SIGTERM while a layer unpacks: the staging data goes before the process does. Installed only
+ * while staging exists and only where nobody else handles the signal (the daemon stops gracefully, and
+ * its exit runs the "exit" hook); the signal is then raised again so the exit status is the usual one.
+ */
+function onStopSignal(sig: NodeJS.Signals): void {
+  removeStagingSync();
+  watchSignals(false);
+  if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
+}
+const onSigint = () => onStopSignal("SIGINT");
+const onSigterm = () => onStopSignal("SIGTERM");
+let watching = false;
+
+function watchSignals(on: boolean): void {
+  if (on === watching) return;
+  watching = on;
+  if (on) {
+    process.on("exit", removeStagingSync);
+    if (process.listenerCount("SIGINT") === 0) process.on("SIGINT", onSigint);
+    if (process.listenerCount("SIGTERM") === 0) process.on("SIGTERM", onSigterm);
+  } else {
+    process.off("exit", removeStagingSync);
+    process.off("SIGINT", onSigint);
+    process.off("SIGTERM", onSigterm);
+  }
+}
+
+/** Bytes of the files under `path` (as layer sizes count), for what prune reports. */
+function diskUsage(path: string): number {
+  let n = 0;
+  const st = lstatSync(path, { throwIfNoEntry: false });
+  if (!st) return 0;
+  if (st.isFile()) n += st.size;
+  if (st.isDirectory()) for (const name of readdirSync(path)) n += diskUsage(join(path, name));
+  return n;
+}
+
 /** Layers on disk and their rows. */
 export class LayerStore {
   constructor(
@@ -72,6 +120,10 @@ export class LayerStore {
    * because its overlay2 `lower` file names its parent's short link.
    */
   async ensure(chainId: string, diffId: string, parent: string | null, unpack: Unpacker, parentCommitted: Promise<unknown> = Promise.resolve()): Promise<{ record: LayerRecord; created: boolean }> {
+    // The chain ID names a lock file and a staging directory: never a path from an unchecked value.
+    checkSha256(chainId, "chain ID");
+    checkSha256(diffId, "diff ID");
+    if (parent !== null) checkSha256(parent, "parent chain ID");
     const existing = this.get(chainId);
     if (existing) return { record: existing, created: false };
     const held = await lock(this.root.lock(`layer-${hex(chainId)}`));
@@ -79,22 +131,28 @@ export class LayerStore {
       const again = this.get(chainId);
       if (again) return { record: again, created: false };
       const cacheId = randomHex();
-      const staging = join(this.root.tmp, `${hex(chainId)}-${cacheId.slice(0, 8)}`);
-      mkdirSync(join(staging, "diff"), { recursive: true, mode: 0o700 });
+      const stagingDir = join(this.root.tmp, `${hex(chainId)}-${cacheId.slice(0, 8)}`);
+      staging.add(stagingDir);
+      watchSignals(true);
+      mkdirSync(join(stagingDir, "diff"), { recursive: true, mode: 0o700 });
       try {
-        const result = await unpack(join(staging, "diff"));
+        const result = await unpack(join(stagingDir, "diff"));
         if (result.diffId !== diffId) throw new Error(`layer ${chainId}: content has diff ID ${result.diffId}, the image config says ${diffId}`);
         await parentCommitted;
-        this.linkUp(staging, parent);
+        this.linkUp(stagingDir, parent);
         mkdirSync(this.root.overlay, { recursive: true, mode: 0o710 });
-        renameSync(staging, this.root.layerDir(cacheId));
+        renameSync(stagingDir, this.root.layerDir(cacheId));
+        staging.delete(stagingDir);
         this.publishLink(cacheId);
         const record = { chainId, diffId, parent, cacheId, size: result.size };
         this.db.query("INSERT INTO layers (chain_id, diff_id, parent, cache_id, size, created_at) VALUES (?, ?, ?, ?, ?, ?)").run(chainId, diffId, parent, cacheId, result.size, Date.now());
         return { record, created: true };
       } catch (e) {
-        rmSync(staging, { recursive: true, force: true });
+        rmSync(stagingDir, { recursive: true, force: true });
         throw e;
+      } finally {
+        staging.delete(stagingDir);
+        if (!staging.size) watchSignals(false);
       }
     } finally {
       held.release();
@@ -127,39 +185,65 @@ export class LayerStore {
   }
 
   /**
-   * Removes layers no image or container references, stale staging
-   * directories, and directories no row names. Skips (returns []) when another process holds the GC lock
-   * shared, i.e. a pull is adding rows right now; the next collection gets what this one leaves.
+   * Removes staging directories whose unpack died with its process (kill -9): their layer lock is free.
+   * Run at every engine start, so it costs one readdir of tmp/ (absent or empty but for a crash).
    */
-  collect(): string[] {
-    const gc = tryLock(this.root.lock("gc"));
-    if (!gc) return [];
+  removeStaleStaging(): void {
+    let names: string[];
     try {
-      const deleted: string[] = [];
-      // Unreferenced layers, top of each chain first so a parent is freed after its children. Rows go in one
-      // write transaction and directories after it: a container create (which checks its top layer in its own
-      // write transaction, without this lock) either committed first and is seen here, or sees the layer gone.
-      for (;;) {
-        const rows = this.db
-          .transaction(() => {
-            const found = this.db
-              .query(
-                `SELECT chain_id, cache_id FROM layers l
-                 WHERE NOT EXISTS (SELECT 1 FROM image_layers il WHERE il.chain_id = l.chain_id)
-                   AND NOT EXISTS (SELECT 1 FROM containers c WHERE c.top_layer = l.chain_id)
-                   AND NOT EXISTS (SELECT 1 FROM layers c WHERE c.parent = l.chain_id)`,
-              )
-              .all() as { chain_id: string; cache_id: string }[];
-            for (const r of found) this.db.query("DELETE FROM layers WHERE chain_id = ?").run(r.chain_id);
-            return found;
-          })
-          .immediate();
-        if (!rows.length) break;
-        for (const r of rows) {
-          this.removeDir(r.cache_id);
-          deleted.push(r.chain_id);
-        }
+      names = readdirSync(this.root.tmp);
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      const m = STAGING_NAME.exec(name);
+      if (!m) continue;
+      const held = tryLock(this.root.lock(`layer-${m[1]}`));
+      if (!held) continue; // a live unpack
+      try {
+        rmSync(join(this.root.tmp, name), { recursive: true, force: true });
+      } finally {
+        held.release();
       }
+    }
+  }
+
+  /**
+   * Removes layers no image or container references, stale staging data, and directories no row names.
+   * Skips (returns nothing) when another process holds the GC lock shared, i.e. a pull is adding rows
+   * right now; the next collection gets what this one leaves. Returns the layers removed with their sizes,
+   * and the bytes of staging data removed.
+   */
+  collect(): { layers: { chainId: string; size: number }[]; stagingBytes: number } {
+    const gc = tryLock(this.root.lock("gc"));
+    if (!gc) return { layers: [], stagingBytes: 0 };
+    try {
+      // Unreferenced layers, and then each freed layer's parent once its last child is gone: one pass, each
+      // check an indexed lookup (layers.parent, image_layers.chain_id, containers.top_layer), so the cost is
+      // linear in the number of layers. Rows go in one write transaction and directories after it: a
+      // container create (which checks its top layer in its own write transaction, without this lock) either
+      // committed first and is seen here, or sees the layer gone.
+      const unreferenced = `NOT EXISTS (SELECT 1 FROM image_layers il WHERE il.chain_id = l.chain_id)
+        AND NOT EXISTS (SELECT 1 FROM containers c WHERE c.top_layer = l.chain_id)
+        AND NOT EXISTS (SELECT 1 FROM layers c WHERE c.parent = l.chain_id)`;
+      type Row = { chain_id: string; cache_id: string; parent: string | null; size: number };
+      const rows = this.db
+        .transaction(() => {
+          const queue = this.db.query(`SELECT chain_id, cache_id, parent, size FROM layers l WHERE ${unreferenced}`).all() as Row[];
+          const one = this.db.query(`SELECT chain_id, cache_id, parent, size FROM layers l WHERE l.chain_id = ? AND ${unreferenced}`);
+          const del = this.db.query("DELETE FROM layers WHERE chain_id = ?");
+          const out: Row[] = [];
+          for (let r = queue.pop(); r; r = queue.pop()) {
+            del.run(r.chain_id);
+            out.push(r);
+            const p = r.parent === null ? null : (one.get(r.parent) as Row | null);
+            if (p) queue.push(p);
+          }
+          return out;
+        })
+        .immediate();
+      for (const r of rows) this.removeDir(r.cache_id);
+      const deleted = rows.map((r) => ({ chainId: r.chain_id, size: r.size }));
       // Directories and staging areas left by processes that died before committing. The listing comes
       // before the rows: a container's row is committed before its directory is made, so a directory made
       // after this listing is not in it, and one in it has its row by the time the rows are read.
@@ -169,8 +253,14 @@ export class LayerStore {
         for (const name of names) if (name !== "l" && !known.has(name)) this.removeDir(name);
         this.pruneShortLinks();
       }
-      if (existsSync(this.root.tmp)) for (const name of readdirSync(this.root.tmp)) rmSync(join(this.root.tmp, name), { recursive: true, force: true });
-      return deleted;
+      let stagingBytes = 0;
+      if (existsSync(this.root.tmp)) {
+        for (const name of readdirSync(this.root.tmp)) {
+          stagingBytes += diskUsage(join(this.root.tmp, name));
+          rmSync(join(this.root.tmp, name), { recursive: true, force: true });
+        }
+      }
+      return { layers: deleted, stagingBytes };
     } finally {
       gc.release();
     }
