@@ -62,6 +62,9 @@ export function createBody(o: CreateOptions): Record<string, unknown> {
       ReadonlyRootfs: o.readonlyRootfs ?? false,
       Init: o.init ? true : null,
       Ulimits: o.ulimits ?? null,
+      Devices: o.devices ?? [],
+      DeviceCgroupRules: o.deviceCgroupRules ?? null,
+      CgroupnsMode: o.cgroupnsMode ?? "",
     },
     // Aliases and a static address belong to the endpoint on the network the container starts on.
     ...(o.networkAliases || o.ipv4Address

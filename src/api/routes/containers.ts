@@ -124,6 +124,9 @@ interface CreateBody {
     ReadonlyRootfs?: boolean;
     Init?: boolean | null;
     Ulimits?: { Name?: string; Soft?: number; Hard?: number }[] | null;
+    Devices?: unknown;
+    DeviceCgroupRules?: unknown;
+    CgroupnsMode?: unknown;
   } | null;
 }
 
@@ -192,8 +195,20 @@ export function createOptionsOf(body: CreateBody, name: string | undefined): { o
     readonlyRootfs: !!hc.ReadonlyRootfs,
     init: !!hc.Init,
     ulimits: Array.isArray(hc.Ulimits) ? hc.Ulimits.map((u) => ({ Name: String(u?.Name ?? ""), Soft: Number(u?.Soft ?? 0), Hard: Number(u?.Hard ?? 0) })) : undefined,
+    devices: devicesOf(hc.Devices),
+    deviceCgroupRules: strslice(hc.DeviceCgroupRules, "HostConfig.DeviceCgroupRules"),
+    cgroupnsMode: strField(hc.CgroupnsMode, "HostConfig.CgroupnsMode"),
   };
   return { opts, warnings };
+}
+
+/** HostConfig.Devices: an array of DeviceMapping objects of strings. */
+function devicesOf(v: unknown): CreateOptions["devices"] {
+  if (v === undefined || v === null) return undefined;
+  const fields = ["PathOnHost", "PathInContainer", "CgroupPermissions"];
+  const ok = (d: unknown) => !!d && typeof d === "object" && !Array.isArray(d) && fields.every((f) => [undefined, null].includes((d as any)[f]) || typeof (d as any)[f] === "string");
+  if (!Array.isArray(v) || !v.every(ok)) throw invalidParameter("invalid JSON: json: cannot unmarshal into Go struct field HostConfig.HostConfig.Devices of type []container.DeviceMapping");
+  return v.map((d) => ({ PathOnHost: d.PathOnHost ?? "", PathInContainer: d.PathInContainer ?? "", CgroupPermissions: d.CgroupPermissions ?? "" }));
 }
 
 /** HostConfig.Mounts: an array of mount.Mount objects. */

@@ -69,6 +69,10 @@ export interface HostConfig {
   /** --shm-size in bytes (Docker shows its 64 MiB default) and --ulimit; absent on old records. */
   ShmSize?: number;
   Ulimits?: { Name: string; Soft: number; Hard: number }[] | null;
+  /** --device (moby's DeviceMapping), --device-cgroup-rule, --cgroupns ("host" | "private"); absent on old records. */
+  Devices?: import("../runtime/spec.ts").DeviceMapping[];
+  DeviceCgroupRules?: string[] | null;
+  CgroupnsMode?: "host" | "private";
 }
 
 /** A container as the store records it. Its runtime state lives in <dir>/status.json (runtime/status.ts). */
