@@ -544,8 +544,10 @@ static void make_devices(void) {
     *slash = 0;
     int pfd = ensure_in_root(*parent ? parent : "/", 1);
     mode_t type = d->type == 'b' ? S_IFBLK : S_IFCHR;
-    if (pfd < 0 || mknodat(pfd, slash + 1, type | (d->mode & 07777), makedev(d->major, d->minor)) < 0 ||
-        fchownat(pfd, slash + 1, d->uid, d->gid, AT_SYMLINK_NOFOLLOW) < 0)
+    if (pfd < 0) init_fail(125, "create device `%s`: %s", d->path, strerror(errno));
+    if (mknodat(pfd, slash + 1, type | (d->mode & 07777), makedev(d->major, d->minor)) < 0) {
+      if (errno != EEXIST) init_fail(125, "create device `%s`: %s", d->path, strerror(errno));
+    } else if (fchownat(pfd, slash + 1, d->uid, d->gid, AT_SYMLINK_NOFOLLOW) < 0) /* a path already there stays, as with runc */
       init_fail(125, "create device `%s`: %s", d->path, strerror(errno));
     close(pfd);
   }
@@ -1205,7 +1207,7 @@ static void container_init(int stdin_r, int stdout_w, int stderr_w) {
   }
   /* --read-only: remounting the root's mount point leaves every mount on top (volumes, tmpfs, /dev, /proc,
    * the /etc files) as it is; MS_NODEV must be given again, a bind remount sets the flags it is given */
-  if (P.readonly && mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NODEV, NULL) < 0) init_fail(125, "remount / read-only: %s", strerror(errno));
+  if (P.readonly && mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | (P.rootdev ? 0 : MS_NODEV), NULL) < 0) init_fail(125, "remount / read-only: %s", strerror(errno));
   char exe[PATH_MAX];
   find_exec(exe);
 
