@@ -152,6 +152,10 @@ describe.skipIf(!root || !hasLosetup)("device isolation (root, real containers)"
     // a private cgroup namespace: the container's cgroups are its root
     const p = await run(["--cgroupns", "private"], "grep -E ':(memory|devices):' /proc/self/cgroup; cat /sys/fs/cgroup/devices/devices.list | head -1");
     expect(p.stdout).toMatch(/^\d+:(memory|devices):\/\n\d+:(memory|devices):\/\nc \*:\* m\n$/);
+    const priv = (await bunker(["run", "-d", "--network", "none", "--cgroupns", "private", image, "sleep", "60"])).stdout.trim();
+    expect((await bunker(["exec", priv, "grep", "-E", ":(memory|devices):", "/proc/self/cgroup"])).stdout).toMatch(/^\d+:(memory|devices):\/\n\d+:(memory|devices):\/\n$/); // execs join its namespace
+    expect((await bunker(["inspect", "-f", "{{.HostConfig.CgroupnsMode}}", priv])).stdout).toBe("private\n");
+    await bunker(["rm", "-f", priv]);
     // a start that fails leaves no cgroup behind
     const bad = (await bunker(["create", "--network", "none", image, "/no/such/command"])).stdout.trim();
     expect((await bunker(["start", bad])).code).not.toBe(0);
