@@ -1532,7 +1532,8 @@ static int devcg_v1(void) {
 /* v2: the allow-list as a BPF_PROG_TYPE_CGROUP_DEVICE program (what runc and crun build). Its context is
  * {access_type = access << 16 | type, major, minor}; each rule is a block that returns 1 (allow) when
  * every field it names matches, else falls through to the next; after the last, 0 (deny). */
-static struct bpf_insn devcg_prog[16 + 8 * 64];
+#define DEVCG_MAX_RULES 1024
+static struct bpf_insn devcg_prog[8 + 8 * DEVCG_MAX_RULES]; /* at most 8 instructions a rule, 8 around them */
 static int devcg_n;
 static void devcg_ins(uint8_t code, uint8_t dst, uint8_t src, int16_t off, int32_t imm) {
   devcg_prog[devcg_n++] = (struct bpf_insn){.code = code, .dst_reg = dst, .src_reg = src, .off = off, .imm = imm};
@@ -1540,7 +1541,7 @@ static void devcg_ins(uint8_t code, uint8_t dst, uint8_t src, int16_t off, int32
 
 /* Builds the program into devcg_prog; returns its length, or -1 for too many rules. */
 static int devcg_build(void) {
-  if (P.ndevrules > 64) return -1;
+  if (P.ndevrules > DEVCG_MAX_RULES) return -1;
   devcg_n = 0;
   devcg_ins(BPF_LDX | BPF_W | BPF_MEM, BPF_REG_2, BPF_REG_1, 0, 0); /* r2 = access_type */
   devcg_ins(BPF_ALU | BPF_MOV | BPF_X, BPF_REG_3, BPF_REG_2, 0, 0); /* r3 = r2 */
@@ -1571,7 +1572,7 @@ static int devcg_build(void) {
 
 static int devcg_v2(void) {
   if (devcg_allow_all()) return 0; /* no program: the cgroup v2 device controller allows everything */
-  if (devcg_build() < 0) return snprintf(ST.error, sizeof ST.error, "devices cgroup: more than 64 device rules"), -1;
+  if (devcg_build() < 0) return snprintf(ST.error, sizeof ST.error, "devices cgroup: more than %d device rules", DEVCG_MAX_RULES), -1;
   union bpf_attr load = {.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE, .insn_cnt = devcg_n, .insns = (uintptr_t)devcg_prog, .license = (uintptr_t) "GPL"};
   /* why: BPF_PROG_LOAD verifies and loads the filter; the attach below keeps it alive after we exit */
   int prog = syscall(SYS_bpf, BPF_PROG_LOAD, &load, sizeof load);
@@ -1612,8 +1613,8 @@ static pid_t start_run(void) {
   if (into >= 0) {
     struct { uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup; } ca = {
         .flags = flags | CLONE_INTO_CGROUP | (P.cgroupns ? CLONE_NEWCGROUP : 0), .exit_signal = SIGCHLD, .cgroup = into};
-    pid = syscall(SYS_clone3, &ca, sizeof ca);
-    if (pid != 0) close(into);
+    pid = syscall(SYS_clone3, &ca, sizeof ca); /* why: CLONE_INTO_CGROUP (kernel 5.7) places the child atomically */
+    close(into);
   } else pid = syscall(SYS_clone, flags | SIGCHLD, 0, 0, 0, 0);
   if (pid < 0) {
     snprintf(ST.error, sizeof ST.error, "clone: %s", strerror(errno));
