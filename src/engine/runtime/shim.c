@@ -1596,6 +1596,30 @@ static int devcg_apply(void) {
   return 0;
 }
 
+/* Writes a process into each of the plan's cgroups; on failure ST.error says which, and it must not run. */
+static int join_cgroups(pid_t pid) {
+  for (int i = 0; i < P.ncgroups; i++) {
+    int fd = open(P.cgroups[i], O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || dprintf(fd, "%d", pid) < 0) {
+      snprintf(ST.error, sizeof ST.error, "join cgroup %s: %s", P.cgroups[i], strerror(errno));
+      if (fd >= 0) close(fd);
+      return -1;
+    }
+    close(fd);
+  }
+  return 0;
+}
+
+/* A start given up before the barrier: the half-made container killed and reaped, this run's fds closed. */
+static pid_t abandon_run(pid_t pid, int sock, int out, int err, int in) {
+  kill(pid, SIGKILL);
+  waitpid(pid, NULL, 0);
+  close(sock);
+  for (int *f = (int[]){out, err, in}, k = 0; k < 3; k++)
+    if (f[k] >= 0) close(f[k]);
+  return -125;
+}
+
 /* Clones the container and runs it up to the start barrier. Returns its pid, or -exitcode on failure. */
 static pid_t start_run(void) {
   int sp[2], o[2] = {-1, -1}, e[2] = {-1, -1}, in[2] = {-1, -1};
@@ -1628,21 +1652,11 @@ static pid_t start_run(void) {
   close(sp[1]);
   if (o[1] >= 0) close(o[1]), close(e[1]);
   if (in[0] >= 0) close(in[0]);
-  for (int i = 0; into < 0 && i < P.ncgroups; i++) { /* join cgroups before any user code runs */
-    int fd = open(P.cgroups[i], O_WRONLY | O_CLOEXEC);
-    if (fd < 0 || dprintf(fd, "%d", pid) < 0) { /* never run outside the devices cgroup */
-      snprintf(ST.error, sizeof ST.error, "join cgroup %s: %s", P.cgroups[i], strerror(errno));
-      kill(pid, SIGKILL);
-      waitpid(pid, NULL, 0);
-      close(sp[0]);
-      for (int *f = (int[]){o[0], e[0], in[1]}, k = 0; k < 3; k++)
-        if (f[k] >= 0) close(f[k]);
-      if (fd >= 0) close(fd);
-      return -125;
-    }
-    close(fd);
-  }
-  if (P.cgroupns && P.cgv == 1) send(sp[0], "J", 1, MSG_NOSIGNAL);
+  /* The cgroups (v1) are joined before any user code runs (C waits for "G"), after the veths C needs
+   * sooner; first only when C waits for them ("J": its v1 cgroup namespace is made inside them). */
+  int early = into < 0 && P.cgroupns && P.cgv == 1;
+  if (early && join_cgroups(pid) < 0) return abandon_run(pid, sp[0], o[0], e[0], in[1]);
+  if (early) send(sp[0], "J", 1, MSG_NOSIGNAL);
   char msg[1100];
   int fds[4], nfds;
   /* the veths are made while C mounts its root in parallel; C waits for "N" only when it configures them */
@@ -1657,6 +1671,7 @@ static pid_t start_run(void) {
     return -125;
   }
   if (P.nnetifs) send(sp[0], "N", 1, MSG_NOSIGNAL);
+  if (into < 0 && !early && join_cgroups(pid) < 0) return abandon_run(pid, sp[0], o[0], e[0], in[1]);
   ssize_t n = recv_fds(sp[0], msg, sizeof msg - 1, fds, &nfds, 0);
   int code = 125;
   if (n > 0 && msg[0] == 'R') {
