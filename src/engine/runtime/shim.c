@@ -1626,7 +1626,7 @@ static pid_t start_run(void) {
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) return -125;
   if (!P.tty && (pipe2(o, O_CLOEXEC) < 0 || pipe2(e, O_CLOEXEC) < 0)) return -125;
   if (P.open_stdin && !P.tty && pipe2(in, O_CLOEXEC) < 0) return -125;
-  if (devcg_apply() < 0) return -125;
+  if (P.cgv == 2 && devcg_apply() < 0) return -125; /* v2: in place before the child is born in the cgroup */
   uint64_t flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | (strcmp(P.net, "host") && !P.netns ? CLONE_NEWNET : 0);
   pid_t pid;
   int into = -1; /* v2: born in its cgroup (and in a cgroup namespace rooted there): no migration, no wait */
@@ -1652,10 +1652,11 @@ static pid_t start_run(void) {
   close(sp[1]);
   if (o[1] >= 0) close(o[1]), close(e[1]);
   if (in[0] >= 0) close(in[0]);
-  /* The cgroups (v1) are joined before any user code runs (C waits for "G"), after the veths C needs
-   * sooner; first only when C waits for them ("J": its v1 cgroup namespace is made inside them). */
+  /* v1: the device rules, then the joins, before any user code runs (C waits for "G") but while C sets up,
+   * after the veths C needs sooner; first only when C waits for them ("J": its cgroup namespace is made
+   * inside them). Rules before the join: C opens /dev/null once in them. */
   int early = into < 0 && P.cgroupns && P.cgv == 1;
-  if (early && join_cgroups(pid) < 0) return abandon_run(pid, sp[0], o[0], e[0], in[1]);
+  if (early && (devcg_apply() < 0 || join_cgroups(pid) < 0)) return abandon_run(pid, sp[0], o[0], e[0], in[1]);
   if (early) send(sp[0], "J", 1, MSG_NOSIGNAL);
   char msg[1100];
   int fds[4], nfds;
@@ -1671,7 +1672,7 @@ static pid_t start_run(void) {
     return -125;
   }
   if (P.nnetifs) send(sp[0], "N", 1, MSG_NOSIGNAL);
-  if (into < 0 && !early && join_cgroups(pid) < 0) return abandon_run(pid, sp[0], o[0], e[0], in[1]);
+  if (into < 0 && !early && (devcg_apply() < 0 || join_cgroups(pid) < 0)) return abandon_run(pid, sp[0], o[0], e[0], in[1]);
   ssize_t n = recv_fds(sp[0], msg, sizeof msg - 1, fds, &nfds, 0);
   int code = 125;
   if (n > 0 && msg[0] == 'R') {
