@@ -146,6 +146,7 @@ describe("devices", () => {
     expect(() => parseDeviceFlag("/dev/a:/dev/b:r:w")).toThrow("bad format for path: /dev/a:/dev/b:r:w");
     expect(() => parseDeviceFlag(":/dev/b")).toThrow("bad format for path: :/dev/b");
     expect(() => parseDeviceFlag("/dev/a:xvda")).toThrow("xvda is not an absolute path");
+    expect(() => parseDeviceFlag("/dev/a::r")).toThrow(" is not an absolute path");
   });
   test("device cgroup rules as moby reads them, with its messages", () => {
     expect(parseDeviceCgroupRule("c 1:3 rwm")).toEqual({ type: "c", major: 1, minor: 3, access: "rwm" });

@@ -204,9 +204,9 @@ export function parseDeviceFlag(v: string): DeviceMapping {
     if (isDeviceMode(split[1]!)) perms = split[1]!;
     else dst = split[1]!;
   }
-  const container = dst || split[0]!;
+  const container = split.length === 3 ? dst : dst || split[0]!;
   if (!container.startsWith("/")) throw invalidParameter(`${container} is not an absolute path`);
-  return { PathOnHost: split[0]!, PathInContainer: dst ? dst : container, CgroupPermissions: perms };
+  return { PathOnHost: split[0]!, PathInContainer: container, CgroupPermissions: perms };
 }
 
 /**
