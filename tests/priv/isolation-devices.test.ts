@@ -7,7 +7,7 @@
  * afterAll. BUNKER_TEST_BIN runs the file against another build (e.g. /work/main/dist/bunker).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, chownSync, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdtempSync, rmdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BUNKER, waitForDaemon } from "../helpers/bunker.ts";
@@ -67,8 +67,16 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (!work) return;
-  const ids = (await bunker(["ps", "-aq"])).stdout.split("\n").filter(Boolean);
+  const ids = (await bunker(["ps", "-aq", "--no-trunc"])).stdout.split("\n").filter(Boolean);
   if (ids.length) await bunker(["rm", "-f", ...ids]);
+  // a v2 test that failed half-way: its containers' cgroups are on the unified hierarchy, which rm did not look at
+  for (const parent of [`${UNIFIED}/bunker`, ...["memory", "cpu", "cpuacct", "pids", "blkio", "devices"].map((h) => `/sys/fs/cgroup/${h}/bunker`)]) {
+    for (const dir of [...ids.map((id) => `${parent}/${id}`), parent]) {
+      try {
+        rmdirSync(dir);
+      } catch {}
+    }
+  }
   for (const l of loops) Bun.spawnSync(["losetup", "-d", l.dev]);
   // the host's own nodes: as they were, whatever a container did to them
   for (const [n, st] of hostBefore) {
