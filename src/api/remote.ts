@@ -63,6 +63,9 @@ export function createBody(o: CreateOptions): Record<string, unknown> {
       Init: o.init ? true : null,
       Ulimits: o.ulimits ?? null,
       ...(o.sysctls ? { Sysctls: o.sysctls } : {}),
+      Devices: o.devices ?? [],
+      DeviceCgroupRules: o.deviceCgroupRules ?? null,
+      CgroupnsMode: o.cgroupnsMode ?? "",
     },
     // Aliases and a static address belong to the endpoint on the network the container starts on.
     ...(o.networkAliases || o.ipv4Address

@@ -12,7 +12,7 @@ import type { RestartPolicy } from "../engine/containers/types.ts";
 import { CliError, EngineError } from "../engine/errors.ts";
 import { parsePublish } from "../engine/network/ports.ts";
 import { parseMountFlag, parseTmpfsFlag, parseVolumeFlag, type MountSpec } from "../engine/volumes/spec.ts";
-import { checkDnsServer, parseExtraHost, parseSysctlFlag, parseUlimit } from "../engine/runtime/spec.ts";
+import { checkDnsServer, parseDeviceFlag, parseExtraHost, parseSysctlFlag, parseUlimit } from "../engine/runtime/spec.ts";
 import type { Resources } from "../engine/runtime/cgroups.ts";
 import { parseBytes } from "../engine/units.ts";
 
@@ -22,8 +22,11 @@ export const createFlags: Record<string, Flag> = {
   attach: { type: "string", alias: "a", multiple: true, description: "Attach to STDIN, STDOUT or STDERR", valueHint: "list" },
   "cap-add": { type: "string", multiple: true, description: "Add Linux capabilities", valueHint: "list" },
   "cap-drop": { type: "string", multiple: true, description: "Drop Linux capabilities", valueHint: "list" },
+  cgroupns: { type: "string", description: "Cgroup namespace to use (host|private)", valueHint: "string" },
   "cpu-shares": { type: "string", alias: "c", description: "CPU shares (relative weight)", valueHint: "int" },
   cpus: { type: "string", description: "Number of CPUs", valueHint: "decimal" },
+  device: { type: "string", multiple: true, description: "Add a host device to the container", valueHint: "list" },
+  "device-cgroup-rule": { type: "string", multiple: true, description: "Add a rule to the cgroup allowed devices list", valueHint: "list" },
   entrypoint: { type: "string", description: "Overwrite the default ENTRYPOINT of the image", valueHint: "string" },
   env: { type: "string", alias: "e", multiple: true, description: "Set environment variables", valueHint: "list" },
   dns: { type: "string", multiple: true, description: "Set custom DNS servers", valueHint: "list" },
@@ -212,7 +215,24 @@ export function createOptionsFrom(flags: Record<string, any>, args: string[], co
     init: flags.init,
     ulimits: (flags.ulimit as string[] | undefined)?.map((u) => flagValue("--ulimit", u, parseUlimit)),
     ...(flags.sysctl?.length ? { sysctls: Object.fromEntries((flags.sysctl as string[]).map((v) => flagValue("--sysctl", v, parseSysctlFlag))) } : {}),
+    ...deviceOptionsFrom(flags, command),
   };
+}
+
+/** --device, --device-cgroup-rule and --cgroupns, checked as the docker CLI checks them before it sends anything. */
+function deviceOptionsFrom(flags: Record<string, any>, command: string): Pick<CreateOptions, "devices" | "deviceCgroupRules" | "cgroupnsMode"> {
+  const rules: string[] = flags["device-cgroup-rule"] ?? [];
+  for (const r of rules) if (!/^[acb] ([0-9]+|\*):([0-9]+|\*) [rwm]{1,3}$/.test(r)) throw new CliError(`invalid argument "${r}" for "--device-cgroup-rule" flag: invalid device cgroup format '${r}'`, 125);
+  const mode: string | undefined = flags.cgroupns;
+  if (mode !== undefined && !["", "host", "private"].includes(mode)) throw new CliError(`bunker: --cgroupns: invalid CGROUP mode\n\nRun 'bunker ${command} --help' for more information`, 125);
+  const devices = ((flags.device ?? []) as string[]).map((d) => {
+    try {
+      return parseDeviceFlag(d);
+    } catch (e) {
+      throw new CliError(`bunker: ${(e as Error).message}\n\nRun 'bunker ${command} --help' for more information`, 125);
+    }
+  });
+  return { ...(devices.length ? { devices } : {}), ...(rules.length ? { deviceCgroupRules: rules } : {}), ...(mode ? { cgroupnsMode: mode } : {}) };
 }
 
 /** A flag's value through `parse`, or the docker CLI's flag error (125) with the parser's message. */

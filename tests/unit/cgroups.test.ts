@@ -4,7 +4,7 @@
  * v1 enforcement is tested in tests/e2e/containers.test.ts; this host has no v2 controllers to try.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -22,53 +22,77 @@ async function cgroupsAt(at: string, tag: string): Promise<typeof import("../../
     delete process.env.BUNKER_CGROUP_ROOT;
   }
 }
-const { applyResources, hasLimits, removeResources } = await cgroupsAt(root, "unit-v1");
+const { containerCgroups, hasLimits, removeCgroups, defaultCgroupns } = await cgroupsAt(root, "unit-v1");
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 const limits = { Memory: 64 << 20, MemorySwap: 96 << 20, NanoCpus: 1.5e9, CpuShares: 512, PidsLimit: 20 };
 const read = (path: string) => readFileSync(join(root, path), "utf8");
+// the v1 hierarchies a host mounts: cpu and cpuacct together here, as most distributions do
+for (const h of ["memory", "cpu,cpuacct", "pids", "blkio", "devices", "freezer"]) mkdirSync(join(root, h));
+symlinkSync("cpu,cpuacct", join(root, "cpu"));
+symlinkSync("cpu,cpuacct", join(root, "cpuacct"));
+const procs = (id: string) => ["memory", "cpu,cpuacct", "pids", "blkio", "devices"].map((h) => join(root, h, "bunker", id, "cgroup.procs"));
 
 describe("cgroups", () => {
-  test("no limit, no cgroup", () => {
+  test("every container gets its own cgroups, limits or not; co-mounted hierarchies count once", () => {
     expect(hasLimits({ Memory: 0, MemorySwap: 0, NanoCpus: 0, CpuShares: 0, PidsLimit: null })).toBe(false);
-    expect(applyResources("c0", { PidsLimit: -1 })).toEqual([]);
-    expect(existsSync(join(root, "memory"))).toBe(false);
+    const { cgroupProcs, cgroup } = containerCgroups("c0", { PidsLimit: -1 });
+    expect(cgroupProcs).toEqual(procs("c0"));
+    expect(cgroup.version).toBe(1);
+    expect(cgroup.devices).toBe(join(root, "devices/bunker/c0"));
+    expect(cgroup.dirs.find((d) => d.name === "cpu,cpuacct")!.aliases).toEqual(["cpu", "cpuacct"]);
+    expect(cgroup.ns).toBe(false);
+    expect(existsSync(join(root, "freezer/bunker"))).toBe(false); // only the controllers it needs
+    expect(existsSync(join(root, "memory/bunker/c0/memory.limit_in_bytes"))).toBe(false); // no limit, nothing written
+    expect(defaultCgroupns()).toBe("host"); // v1: Docker's default
   });
 
-  test("v1: a directory per controller, swap only where the kernel accounts it", () => {
+  test("v1: limits land in their hierarchy, swap only where the kernel accounts it", () => {
     mkdirSync(join(root, "memory/bunker/c1"), { recursive: true });
     writeFileSync(join(root, "memory/bunker/c1/memory.memsw.limit_in_bytes"), "");
-    expect(applyResources("c1", limits)).toEqual(["memory", "cpu", "pids"].map((c) => join(root, c, "bunker/c1/cgroup.procs")));
+    expect(containerCgroups("c1", limits, true).cgroupProcs).toEqual(procs("c1"));
     expect([read("memory/bunker/c1/memory.limit_in_bytes"), read("memory/bunker/c1/memory.memsw.limit_in_bytes")]).toEqual([String(64 << 20), String(96 << 20)]);
-    expect([read("cpu/bunker/c1/cpu.cfs_period_us"), read("cpu/bunker/c1/cpu.cfs_quota_us"), read("cpu/bunker/c1/cpu.shares")]).toEqual(["100000", "150000", "512"]);
+    expect([read("cpu,cpuacct/bunker/c1/cpu.cfs_period_us"), read("cpu,cpuacct/bunker/c1/cpu.cfs_quota_us"), read("cpu,cpuacct/bunker/c1/cpu.shares")]).toEqual(["100000", "150000", "512"]);
     expect(read("pids/bunker/c1/pids.max")).toBe("20");
-    // memory alone: twice as much memory+swap by default (Docker's), no cpu or pids cgroup
-    expect(applyResources("c2", { Memory: 32 << 20 })).toEqual([join(root, "memory/bunker/c2/cgroup.procs")]);
+    // memory alone: twice as much memory+swap by default (Docker's)
+    containerCgroups("c2", { Memory: 32 << 20 });
     expect(existsSync(join(root, "memory/bunker/c2/memory.memsw.limit_in_bytes"))).toBe(false); // no swap accounting there
-    expect(existsSync(join(root, "cpu/bunker/c2"))).toBe(false);
+    expect(existsSync(join(root, "cpu,cpuacct/bunker/c2/cpu.shares"))).toBe(false);
   });
 
-  test("v2: one directory, controllers enabled down the tree", () => {
+  test("v2: one directory, controllers enabled down the tree, private cgroup namespace by default", () => {
     const v2 = join(root, "v2");
     mkdirSync(v2);
     writeFileSync(join(v2, "cgroup.controllers"), "cpuset cpu io memory pids\n");
-    return cgroupsAt(v2, "unit-v2").then(({ applyResources: apply }) => {
+    return cgroupsAt(v2, "unit-v2").then(({ containerCgroups: make, defaultCgroupns: ns }) => {
       mkdirSync(join(v2, "bunker/c3"), { recursive: true });
       writeFileSync(join(v2, "bunker/c3/memory.swap.max"), "");
-      expect(apply("c3", limits)).toEqual([join(v2, "bunker/c3/cgroup.procs")]);
-      expect([read("v2/cgroup.subtree_control"), read("v2/bunker/cgroup.subtree_control")]).toEqual(["+memory +cpu +pids", "+memory +cpu +pids"]);
+      const { cgroupProcs, cgroup } = make("c3", limits, true);
+      expect(cgroupProcs).toEqual([join(v2, "bunker/c3/cgroup.procs")]);
+      expect(cgroup).toEqual({ version: 2, dirs: [{ name: "", dir: join(v2, "bunker/c3"), aliases: [] }], devices: join(v2, "bunker/c3"), ns: true });
+      expect([read("v2/cgroup.subtree_control"), read("v2/bunker/cgroup.subtree_control")]).toEqual(["+memory +cpu +pids +io", "+memory +cpu +pids +io"]);
       expect([read("v2/bunker/c3/memory.max"), read("v2/bunker/c3/memory.swap.max"), read("v2/bunker/c3/cpu.max"), read("v2/bunker/c3/pids.max")]).toEqual([String(64 << 20), String(32 << 20), "150000 100000", "20"]);
       expect(read("v2/bunker/c3/cpu.weight")).toBe(String(Math.round(1 + ((512 - 2) * 9999) / 262142)));
+      expect(ns()).toBe("private");
     });
   });
 
   test("removal takes the container's directories, and bunker with the last one", () => {
     // a fake tree holds files rmdir cannot remove: empty the directories first, as the kernel's are
-    for (const c of ["memory", "cpu", "pids"]) for (const id of ["c1", "c2"]) rmSync(join(root, c, "bunker", id), { recursive: true, force: true }), mkdirSync(join(root, c, "bunker", id), { recursive: true });
-    removeResources("c1");
+    const hs = ["memory", "cpu,cpuacct", "pids", "blkio", "devices"];
+    for (const c of hs) for (const id of ["c0", "c1", "c2"]) rmSync(join(root, c, "bunker", id), { recursive: true, force: true }), mkdirSync(join(root, c, "bunker", id), { recursive: true });
+    removeCgroups("c1");
     expect(existsSync(join(root, "memory/bunker/c1"))).toBe(false);
-    expect(existsSync(join(root, "memory/bunker"))).toBe(true); // c2 is still there
-    removeResources("c2");
-    expect(["memory", "cpu", "pids"].map((c) => existsSync(join(root, c, "bunker")))).toEqual([false, false, false]);
+    expect(existsSync(join(root, "memory/bunker"))).toBe(true); // c0 and c2 are still there
+    removeCgroups("c0");
+    removeCgroups("c2");
+    expect(hs.map((c) => existsSync(join(root, c, "bunker")))).toEqual(hs.map(() => false));
+  });
+
+  test("a host without the devices controller cannot isolate devices: no start", async () => {
+    const bare = join(root, "bare");
+    mkdirSync(join(bare, "memory"), { recursive: true });
+    const { containerCgroups: make } = await cgroupsAt(bare, "unit-bare");
+    expect(() => make("c4", {})).toThrow("Devices cgroup isn't mounted");
   });
 });

@@ -17,10 +17,22 @@ import {
   resolvConf,
   resolvWith,
   resolveCapabilities,
+  DEFAULT_DEVICE_RULES,
+  deviceRules,
+  parseDeviceCgroupRule,
+  parseDeviceFlag,
+  planDevices,
   type ContainerPlan,
+  type PlanCgroup,
 } from "../../src/engine/runtime/spec.ts";
 import { signalNumber } from "../../src/engine/runtime/status.ts";
 
+const v1cg = (ns: boolean): PlanCgroup => ({
+  version: 1,
+  dirs: [{ name: "memory", dir: "/cg/memory/bunker/abc", aliases: [] }, { name: "cpu,cpuacct", dir: "/cg/cpu,cpuacct/bunker/abc", aliases: ["cpu", "cpuacct"] }, { name: "devices", dir: "/cg/devices/bunker/abc", aliases: [] }],
+  devices: "/cg/devices/bunker/abc",
+  ns,
+});
 const plan = (over: Partial<ContainerPlan> = {}): ContainerPlan => testPlan("abc", "/c", ["/l/2", "/l/1"], { args: ["sh", "-c", "echo hi"], env: ["A=1"], ...over });
 
 describe("capabilities", () => {
@@ -46,12 +58,16 @@ describe("capabilities", () => {
 });
 
 describe("mounts", () => {
-  test("every writable mount a container can mknod on is nodev; devices are host binds", () => {
+  test("/dev is the container's own tmpfs (not nodev: its nodes are mknod'ed there); no host node is bound in", () => {
     const ops = buildMounts(plan({ binds: [{ source: "/v", target: "/data", readonly: false }] }));
-    for (const m of ops.filter((m) => m.kind === "fs" && m.fstype !== "devpts")) expect(m.flags & MS.NODEV).toBe(MS.NODEV);
-    for (const m of ops.filter((m) => m.kind === "bind" && !m.source.startsWith("/dev/"))) expect(m.flags & MS.NODEV).toBe(MS.NODEV);
-    expect(ops.filter((m) => m.kind === "bind" && m.source.startsWith("/dev/")).map((m) => m.target)).toEqual([
-      "/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty",
+    for (const m of ops.filter((m) => m.kind === "fs" && !["devpts", "tmpfs"].includes(m.fstype!))) expect(m.flags & MS.NODEV).toBe(MS.NODEV);
+    expect(ops.find((m) => m.target === "/dev")!.flags & MS.NODEV).toBe(0);
+    expect(ops.find((m) => m.target === "/dev/shm")!.flags & MS.NODEV).toBe(MS.NODEV);
+    for (const m of ops.filter((m) => m.kind === "bind")) expect([m.source.startsWith("/dev/"), m.flags & MS.NODEV]).toEqual([false, MS.NODEV]);
+    const dev = decodePlan(encodePlan(plan(), { waitAttach: false, logPath: "/c/l" })).filter((r) => r[0] === "dev");
+    expect(dev).toEqual([
+      ["dev", "/dev/null", "c", "1", "3", "666", "0", "0"], ["dev", "/dev/zero", "c", "1", "5", "666", "0", "0"], ["dev", "/dev/full", "c", "1", "7", "666", "0", "0"],
+      ["dev", "/dev/random", "c", "1", "8", "666", "0", "0"], ["dev", "/dev/urandom", "c", "1", "9", "666", "0", "0"], ["dev", "/dev/tty", "c", "5", "0", "666", "0", "0"],
     ]);
   });
   test("order: proc and /dev before devices, binds before masks and read-only paths", () => {
@@ -59,7 +75,7 @@ describe("mounts", () => {
     const at = (t: string) => ops.findIndex((m) => m.target === t);
     expect(at("/proc")).toBe(0);
     expect(at("/dev")).toBeLessThan(at("/dev/pts"));
-    expect(at("/dev/pts")).toBeLessThan(at("/dev/null"));
+    expect(at("/dev/pts")).toBeLessThan(at("/dev/shm"));
     expect(at("/data")).toBeLessThan(at("/proc/kcore"));
     expect(at("/proc/kcore")).toBeLessThan(at("/proc/sys"));
     expect(ops[at("/data")]!.flags & MS.RDONLY).toBe(MS.RDONLY);
@@ -86,15 +102,82 @@ describe("mounts", () => {
     const tmpfs = ops.find((m) => m.target === "/a")!;
     expect([tmpfs.kind, tmpfs.fstype, tmpfs.data, tmpfs.flags & (MS.NODEV | MS.NOEXEC)]).toEqual(["fs", "tmpfs", "size=1m", MS.NODEV | MS.NOEXEC]);
   });
-  test("--privileged: no masks, no read-only paths, rw /sys", () => {
-    const ops = buildMounts(plan({ privileged: true }));
-    expect(ops.some((m) => m.kind === "mask" || m.kind === "ro")).toBe(false);
+  test("--privileged: no masks, no read-only paths, rw /sys and /sys/fs/cgroup, no nodev root or binds", () => {
+    const ops = buildMounts(plan({ privileged: true, cgroup: v1cg(false), binds: [{ source: "/v", target: "/data", readonly: false }] }));
+    expect(ops.some((m) => m.kind === "mask" || m.kind === "ro" || m.kind === "remount")).toBe(false);
     expect(ops.find((m) => m.target === "/sys")!.flags & MS.RDONLY).toBe(0);
+    expect(ops.find((m) => m.target === "/sys/fs/cgroup/memory")!.flags & MS.RDONLY).toBe(0);
+    expect(ops.find((m) => m.target === "/data")!.flags & MS.NODEV).toBe(0);
+    const recs = decodePlan(encodePlan(plan({ privileged: true, cgroup: v1cg(false), deviceRules: deviceRules({ privileged: true }) }), { waitAttach: false, logPath: "/c/l" }));
+    expect(recs.filter((r) => ["devrule", "rootdev"].includes(r[0]))).toEqual([["devrule", "a", "-1", "-1", "rwm"], ["rootdev", "1"]]);
   });
+  test("/sys/fs/cgroup: the container's own cgroups, read-only; binds without a cgroup namespace, cgroup mounts with one", () => {
+    const host = buildMounts(plan({ cgroup: v1cg(false) })).filter((m) => m.target.startsWith("/sys/fs/cgroup"));
+    expect(host.map((m) => [m.kind, m.target, m.source, m.flags & MS.RDONLY])).toEqual([
+      ["fs", "/sys/fs/cgroup", "tmpfs", 0],
+      ["bind", "/sys/fs/cgroup/memory", "/cg/memory/bunker/abc", MS.RDONLY],
+      ["bind", "/sys/fs/cgroup/cpu,cpuacct", "/cg/cpu,cpuacct/bunker/abc", MS.RDONLY],
+      ["bind", "/sys/fs/cgroup/devices", "/cg/devices/bunker/abc", MS.RDONLY],
+      ["link", "/sys/fs/cgroup/cpu", "cpu,cpuacct", 0],
+      ["link", "/sys/fs/cgroup/cpuacct", "cpu,cpuacct", 0],
+      ["remount", "/sys/fs/cgroup", "", MS.RDONLY],
+    ]);
+    const ns = buildMounts(plan({ cgroup: v1cg(true) })).filter((m) => m.fstype === "cgroup");
+    expect(ns.map((m) => [m.target, m.data])).toEqual([["/sys/fs/cgroup/memory", "memory"], ["/sys/fs/cgroup/cpu,cpuacct", "cpu,cpuacct"], ["/sys/fs/cgroup/devices", "devices"]]);
+    const v2 = { version: 2 as const, dirs: [{ name: "", dir: "/cg/bunker/abc", aliases: [] }], devices: "/cg/bunker/abc", ns: true };
+    expect(buildMounts(plan({ cgroup: v2 })).filter((m) => m.target.startsWith("/sys/fs/cgroup")).map((m) => [m.kind, m.fstype, m.target, m.flags & MS.RDONLY])).toEqual([["fs", "cgroup2", "/sys/fs/cgroup", MS.RDONLY]]);
+    const recs = decodePlan(encodePlan(plan({ cgroup: v2 }), { waitAttach: false, logPath: "/c/l" }));
+    expect(recs.filter((r) => ["devcg", "cgroupns", "rootdev"].includes(r[0]))).toEqual([["devcg", "2", "/cg/bunker/abc"], ["cgroupns", "1"]]);
+    expect(recs.filter((r) => r[0] === "devrule").map((r) => r.slice(1).join(" "))).toEqual(DEFAULT_DEVICE_RULES.map((r) => `${r.type} ${r.major} ${r.minor} ${r.access}`));
+  });
+
   test("overlay options: top layer first; unsafe or oversized options refused", () => {
     expect(overlayOptions(plan().rootfs)).toBe("lowerdir=/l/2:/l/1,upperdir=/c/upper,workdir=/c/work");
     expect(() => overlayOptions({ ...plan().rootfs, lowerDirs: ["/a,b"] })).toThrow("comma");
     expect(() => overlayOptions({ ...plan().rootfs, lowerDirs: Array(200).fill("/var/lib/bunker/overlay2/0123456789abcdef/diff") })).toThrow("over one page");
+  });
+});
+
+describe("devices", () => {
+  test("--device as the docker CLI parses it, with its messages", () => {
+    expect(parseDeviceFlag("/dev/loop3")).toEqual({ PathOnHost: "/dev/loop3", PathInContainer: "/dev/loop3", CgroupPermissions: "rwm" });
+    expect(parseDeviceFlag("/dev/loop3:r")).toEqual({ PathOnHost: "/dev/loop3", PathInContainer: "/dev/loop3", CgroupPermissions: "r" });
+    expect(parseDeviceFlag("/dev/loop3:/dev/xvda")).toEqual({ PathOnHost: "/dev/loop3", PathInContainer: "/dev/xvda", CgroupPermissions: "rwm" });
+    expect(parseDeviceFlag("/dev/loop3:/dev/xvda:rw")).toEqual({ PathOnHost: "/dev/loop3", PathInContainer: "/dev/xvda", CgroupPermissions: "rw" });
+    expect(() => parseDeviceFlag("/dev/a:/dev/b:rx")).toThrow("bad mode specified: rx");
+    expect(() => parseDeviceFlag("/dev/a:/dev/b:r:w")).toThrow("bad format for path: /dev/a:/dev/b:r:w");
+    expect(() => parseDeviceFlag(":/dev/b")).toThrow("bad format for path: :/dev/b");
+    expect(() => parseDeviceFlag("/dev/a:xvda")).toThrow("xvda is not an absolute path");
+    expect(() => parseDeviceFlag("/dev/a::r")).toThrow(" is not an absolute path");
+  });
+  test("device cgroup rules as moby reads them, with its messages", () => {
+    expect(parseDeviceCgroupRule("c 1:3 rwm")).toEqual({ type: "c", major: 1, minor: 3, access: "rwm" });
+    expect(parseDeviceCgroupRule("b 7:* r")).toEqual({ type: "b", major: 7, minor: -1, access: "r" });
+    expect(parseDeviceCgroupRule("a")).toEqual({ type: "a", major: -1, minor: -1, access: "rwm" });
+    expect(() => parseDeviceCgroupRule("c 1:3")).toThrow("invalid device cgroup rule format: 'c 1:3'");
+    expect(() => parseDeviceCgroupRule("c 1:3 rwm\na *:* rwm")).toThrow("invalid device cgroup rule format");
+    expect(() => parseDeviceCgroupRule("a 1:3 m")).toThrow("this format is partially ineffective: 'a 1:3 m'");
+    expect(() => parseDeviceCgroupRule("c 4096:1 r")).toThrow("invalid major value in device cgroup rule format: 'c 4096:1 r'");
+  });
+  test("the allow-list: Docker's defaults plus --device and rules; privileged or an 'a' rule opens all", () => {
+    const loop = { type: "b" as const, major: 7, minor: 3, access: "r" };
+    expect(deviceRules({ rules: [loop] })).toEqual([...DEFAULT_DEVICE_RULES, loop]);
+    expect(deviceRules({ privileged: true, rules: [loop] })).toEqual([{ type: "a", major: -1, minor: -1, access: "rwm" }]);
+    expect(deviceRules({ rules: [parseDeviceCgroupRule("a")] })).toEqual([{ type: "a", major: -1, minor: -1, access: "rwm" }]);
+    // runc's list: mknod anything, the standard nodes, ptmx and the pts slaves, tun; fuse and kvm are not in it
+    expect(DEFAULT_DEVICE_RULES.map((r) => `${r.type} ${r.major}:${r.minor} ${r.access}`)).toEqual([
+      "c -1:-1 m", "b -1:-1 m", "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm", "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 136:-1 rwm", "c 10:200 rwm",
+    ]);
+  });
+  test("nodes: the defaults first, one per path, the runtime's own paths (ptmx, console) never replaced", () => {
+    const host = (path: string, major: number, minor: number) => ({ path, type: "c" as const, major, minor, mode: 0o620, uid: 0, gid: 5 });
+    const nodes = planDevices({ devices: [host("/dev/null", 1, 3), host("/dev/ptmx", 5, 2), host("/dev/console", 5, 1), host("/dev/tty1", 4, 1), host("/dev/net/tun", 10, 200)] });
+    expect(nodes.map((d) => d.path)).toEqual(["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty", "/dev/tty1", "/dev/net/tun"]);
+    expect(nodes[0]!.mode).toBe(0o666);
+    // a --device outside /dev: the root cannot be nodev, or it would not open
+    const recs = decodePlan(encodePlan(plan({ devices: [host("/opt/d", 4, 1)] }), { waitAttach: false, logPath: "/c/l" }));
+    expect(recs.filter((r) => r[0] === "rootdev")).toEqual([["rootdev", "1"]]);
+    expect(decodePlan(encodePlan(plan({ devices: [host("/dev/d", 4, 1)] }), { waitAttach: false, logPath: "/c/l" })).some((r) => r[0] === "rootdev")).toBe(false);
   });
 });
 
@@ -158,7 +241,7 @@ describe("plan encoding", () => {
       ["port", "tcp", "0.0.0.0", "8080", "", "0"],
       ["port", "udp", "127.0.0.1", "5353", "10.199.0.2", "53"],
     ]);
-    expect(recs.at(-1)![0]).toBe("mount"); // the records after the ports still line up
+    expect(recs.at(-1)).toEqual(["dev", "/dev/tty", "c", "5", "0", "666", "0", "0"]); // the records after the ports still line up
   });
   test("NUL bytes and empty commands are refused", () => {
     expect(() => encodePlan(plan({ args: ["a\0b"] }), { waitAttach: false, logPath: "/l" })).toThrow("NUL");

@@ -129,6 +129,9 @@ interface CreateBody {
     Init?: boolean | null;
     Ulimits?: { Name?: string; Soft?: number; Hard?: number }[] | null;
     Sysctls?: unknown;
+    Devices?: unknown;
+    DeviceCgroupRules?: unknown;
+    CgroupnsMode?: unknown;
   } | null;
 }
 
@@ -256,8 +259,20 @@ export function createOptionsOf(body: CreateBody, name: string | undefined): { o
     init: !!hc.Init,
     sysctls: stringMap(hc.Sysctls, "HostConfig.Sysctls"),
     ulimits: Array.isArray(hc.Ulimits) ? hc.Ulimits.map((u) => ({ Name: String(u?.Name ?? ""), Soft: Number(u?.Soft ?? 0), Hard: Number(u?.Hard ?? 0) })) : undefined,
+    devices: devicesOf(hc.Devices),
+    deviceCgroupRules: strslice(hc.DeviceCgroupRules, "HostConfig.DeviceCgroupRules"),
+    cgroupnsMode: strField(hc.CgroupnsMode, "HostConfig.CgroupnsMode"),
   };
   return { opts, warnings };
+}
+
+/** HostConfig.Devices: an array of DeviceMapping objects of strings. */
+function devicesOf(v: unknown): CreateOptions["devices"] {
+  if (v === undefined || v === null) return undefined;
+  const fields = ["PathOnHost", "PathInContainer", "CgroupPermissions"];
+  const ok = (d: unknown) => !!d && typeof d === "object" && !Array.isArray(d) && fields.every((f) => [undefined, null].includes((d as any)[f]) || typeof (d as any)[f] === "string");
+  if (!Array.isArray(v) || !v.every(ok)) throw invalidParameter("invalid JSON: json: cannot unmarshal into Go struct field HostConfig.HostConfig.Devices of type []container.DeviceMapping");
+  return v.map((d) => ({ PathOnHost: d.PathOnHost ?? "", PathInContainer: d.PathInContainer ?? "", CgroupPermissions: d.CgroupPermissions ?? "" }));
 }
 
 /** HostConfig.Mounts: an array of mount.Mount objects. */

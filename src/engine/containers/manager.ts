@@ -14,8 +14,9 @@ import type { ContainerConfig, ContainerRecord, HostConfig, RestartPolicy } from
 import { randomName, validateName } from "./names.ts";
 import { beginRemoval, endRemoval } from "./removal.ts";
 import { resolveCapabilities, DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, DEFAULT_SHM_SIZE, containerEnv, checkDnsServer, parseExtraHost, checkUlimit, checkSysctl, type ContainerPlan } from "../runtime/spec.ts";
+import { checkDeviceOptions, devicePlan } from "../runtime/devices.ts";
 import { startContainer as runtimeStart } from "../runtime/start.ts";
-import { applyResources, hasLimits, removeResources, type Resources } from "../runtime/cgroups.ts";
+import { containerCgroups, defaultCgroupns, removeCgroups, type Resources } from "../runtime/cgroups.ts";
 import { signalContainer, signalNumber, type ContainerStatus } from "../runtime/status.ts";
 import { dirSize, matchLabels, stateName, statusOf } from "./state.ts";
 import { applyEtcOptions } from "./etc.ts";
@@ -88,6 +89,10 @@ export interface CreateOptions {
   readonlyNonRecursive?: boolean;
   /** --sysctl (HostConfig.Sysctls): the namespaced ones only (checkSysctl). */
   sysctls?: Record<string, string>;
+  /** --device, --device-cgroup-rule, --cgroupns (HostConfig.Devices, DeviceCgroupRules, CgroupnsMode). */
+  devices?: import("../runtime/spec.ts").DeviceMapping[];
+  deviceCgroupRules?: string[];
+  cgroupnsMode?: string;
 }
 
 type Stored = ContainerRecord & { topLayer: string | null };
@@ -298,6 +303,7 @@ function buildHostConfig(opts: CreateOptions, exposed?: Record<string, object>):
     // by name, the last one given winning, as the docker CLI's UlimitOpt keeps them
     Ulimits: opts.ulimits?.length ? [...new Map(opts.ulimits.map((u) => [u.Name, checkUlimit(u)])).values()] : null,
     ...(opts.sysctls && Object.keys(opts.sysctls).length ? { Sysctls: checkSysctls(opts.sysctls, mode) } : {}),
+    ...checkDeviceOptions(opts, defaultCgroupns),
   };
 }
 
@@ -357,7 +363,8 @@ export async function planFor(engine: Engine, c: Stored, mounts: MountPoint[]): 
     capabilities: resolveCapabilities({ capAdd: hc.CapAdd ?? undefined, capDrop: hc.CapDrop ?? undefined, privileged: hc.Privileged }),
     noNewPrivileges: nnp,
     seccomp: !unconfined && !hc.Privileged,
-    cgroupProcs: applyResources(c.id, hc),
+    ...containerCgroups(c.id, hc, (hc.CgroupnsMode ?? defaultCgroupns()) === "private"),
+    ...devicePlan(hc),
     shmSize: hc.ShmSize,
     readonlyRootfs: hc.ReadonlyRootfs,
     init: !!hc.Init,
@@ -423,10 +430,10 @@ export async function startContainer(engine: Engine, ref: string, opts: StartOpt
   const st = await statusOf(c);
   if (st.running) return { pid: st.pid!, alreadyRunning: true as const };
   const mounts = mountsOf(engine, c.id);
-  const plan = await planFor(engine, c, mounts);
   // A stop request from an earlier stop must not suppress this run's restart policy.
   rmSync(join(c.dir, "stop-requested"), { force: true });
   try {
+    const plan = await planFor(engine, c, mounts);
     const started = await runtimeStart(plan, opts.attach ? "attached" : "detached", { dataRoot: engine.root.root, untilRunning: opts.untilRunning, ...opts.attach }).catch((e) => {
       throw plan.hostPorts?.length ? network().startError(engine, c, e) : e;
     });
@@ -438,8 +445,10 @@ export async function startContainer(engine: Engine, ref: string, opts: StartOpt
     engine.events.publish({ Type: "container", Action: "start", id: c.id, from: c.imageRef, name: c.name });
     return { ...started, alreadyRunning: false as const };
   } catch (e) {
-    // Docker removes an --rm container whose start failed, so `run --rm` with a bad command leaves nothing.
+    // Docker removes an --rm container whose start failed, so `run --rm` with a bad command leaves nothing;
+    // any other keeps no cgroup until its next start.
     if (c.hostConfig.AutoRemove) await removeContainer(engine, c.id, { force: true, volumes: true }).catch(() => {});
+    else removeCgroups(c.id);
     throw e;
   }
 }
@@ -537,7 +546,7 @@ async function deleteContainerFiles(engine: Engine, c: Stored, volumes = false) 
   // The overlay was mounted only inside the container's mount namespace, which died with it: nothing to unmount.
   rmSync(overlayDir(engine, c), { recursive: true, force: true });
   rmSync(c.dir, { recursive: true, force: true });
-  if (hasLimits(c.hostConfig)) removeResources(c.id);
+  removeCgroups(c.id);
   endRemoval(engine, c.id);
 }
 

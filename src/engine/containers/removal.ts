@@ -110,6 +110,6 @@ function finishRemoval(engine: Engine, id: string, intent: Partial<Intent>): voi
   const cacheId = intent.cacheId ?? row?.cacheId ?? id;
   if (/^[0-9a-f]{64}$/.test(cacheId)) rmSync(engine.root.layerDir(cacheId), { recursive: true, force: true });
   rmSync(dir, { recursive: true, force: true });
-  (require("../runtime/cgroups.ts") as typeof import("../runtime/cgroups.ts")).removeResources(id);
+  (require("../runtime/cgroups.ts") as typeof import("../runtime/cgroups.ts")).removeCgroups(id);
   endRemoval(engine, id);
 }

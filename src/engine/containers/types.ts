@@ -71,6 +71,10 @@ export interface HostConfig {
   Ulimits?: { Name: string; Soft: number; Hard: number }[] | null;
   /** Namespaced kernel parameters (--sysctl), only when set, as Docker omits them. */
   Sysctls?: Record<string, string>;
+  /** --device (moby's DeviceMapping), --device-cgroup-rule, --cgroupns ("host" | "private"); absent on old records. */
+  Devices?: import("../runtime/spec.ts").DeviceMapping[];
+  DeviceCgroupRules?: string[] | null;
+  CgroupnsMode?: "host" | "private";
 }
 
 /** A container as the store records it. Its runtime state lives in <dir>/status.json (runtime/status.ts). */

@@ -1,12 +1,14 @@
 /**
- * Resource limits (`run -m`, `--memory-swap`, `--cpus`, `--cpu-shares`, `--pids-limit`) through cgroups, as
- * Docker's cgroupfs driver lays them out: a directory per container under each controller it needs (v1:
- * /sys/fs/cgroup/<controller>/bunker/<id>, v2: /sys/fs/cgroup/bunker/<id>), made only for a container that
- * has a limit and written before each start. The shim puts the container's init, and every exec, in them
- * before execve (the plan's `cgroup` lines), so no process of the container ever runs outside its limits.
+ * Every container's own cgroups, as Docker's cgroupfs driver lays them out: v1 a directory per hierarchy
+ * (/sys/fs/cgroup/<hierarchy>/bunker/<id>, for memory, cpu, cpuacct, pids, blkio and devices), v2 one
+ * (/sys/fs/cgroup/bunker/<id>). Made before each start with the limits (`-m`, `--memory-swap`, `--cpus`,
+ * `--cpu-shares`, `--pids-limit`) written; the shim applies the device allow-list there and puts the
+ * container's init, and every exec, in them before execve, so none of its processes runs outside them.
  */
-import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, rmdirSync, writeFileSync } from "node:fs";
+import { basename } from "node:path";
 import { EngineError } from "../errors.ts";
+import type { PlanCgroup } from "./spec.ts";
 
 /** The HostConfig fields bunker enforces (moby's Resources subset); 0 / null / undefined: no limit. */
 export interface Resources {
@@ -19,13 +21,38 @@ export interface Resources {
 }
 
 const ROOT = process.env.BUNKER_CGROUP_ROOT ?? "/sys/fs/cgroup";
-const V1_CONTROLLERS = ["memory", "cpu", "pids"] as const;
+/** The v1 controllers a container gets a cgroup in: its limits, the device allow-list, and what `stats` reads. */
+const V1_CONTROLLERS = ["memory", "cpu", "cpuacct", "pids", "blkio", "devices"] as const;
 const PERIOD = 100_000; // CFS period in µs, Docker's default
 
-/** True when a container has any limit, so it needs cgroups of its own. */
+/** True when a container has any limit. */
 export const hasLimits = (r: Resources) => !!(r.Memory || r.MemorySwap || r.NanoCpus || r.CpuShares || (r.PidsLimit ?? 0) > 0);
 
 const unified = () => existsSync(`${ROOT}/cgroup.controllers`);
+
+/** Docker's default --cgroupns: private on cgroup v2, host on v1. */
+export const defaultCgroupns = (): "private" | "host" => (unified() ? "private" : "host");
+
+/**
+ * The v1 hierarchies holding V1_CONTROLLERS, by their directory name under the root ("cpu,cpuacct" where
+ * the host mounts them together), with the names linked to it ("cpu", "cpuacct"); controllers not mounted are left out.
+ */
+function v1Hierarchies(): { name: string; aliases: string[]; controllers: string[] }[] {
+  const out = new Map<string, { name: string; aliases: string[]; controllers: string[] }>();
+  for (const c of V1_CONTROLLERS) {
+    let name: string = c;
+    try {
+      if (lstatSync(`${ROOT}/${c}`).isSymbolicLink()) name = basename(readlinkSync(`${ROOT}/${c}`));
+    } catch {
+      continue;
+    }
+    const h = out.get(name) ?? { name, aliases: [], controllers: [] };
+    if (name !== c) h.aliases.push(c);
+    h.controllers.push(c);
+    out.set(name, h);
+  }
+  return [...out.values()];
+}
 
 function write(file: string, value: string | number): void {
   try {
@@ -36,7 +63,7 @@ function write(file: string, value: string | number): void {
 }
 
 /** What each limit writes, per controller: [file, value] in the order the kernel needs them. */
-function settingsV1(r: Resources): Record<(typeof V1_CONTROLLERS)[number], [string, string | number][]> {
+function settingsV1(r: Resources): Record<"memory" | "cpu" | "pids", [string, string | number][]> {
   const memory: [string, string | number][] = [];
   if (r.Memory) {
     memory.push(["memory.limit_in_bytes", r.Memory]);
@@ -65,9 +92,11 @@ function settingsV2(r: Resources): [string, string | number][] {
   return out;
 }
 
-/** Writes a container's limits into its cgroups (made as needed); returns the cgroup.procs files to join. */
-export function applyResources(id: string, r: Resources): string[] {
-  if (!hasLimits(r)) return [];
+/**
+ * Makes a container's cgroups and writes its limits, before a start. Returns the cgroup.procs files its
+ * processes join and the layout the shim needs (devices cgroup, /sys/fs/cgroup inside, `ns`: --cgroupns private).
+ */
+export function containerCgroups(id: string, r: Resources, ns = false): { cgroupProcs: string[]; cgroup: PlanCgroup } {
   const put = (dir: string, settings: [string, string | number][]) => {
     for (const [name, value] of settings) {
       const optional = name.endsWith("?");
@@ -79,27 +108,30 @@ export function applyResources(id: string, r: Resources): string[] {
   if (unified()) {
     // v2: controllers must be enabled in every ancestor's subtree_control; "bunker" itself holds no process.
     const base = `${ROOT}/bunker`;
-    makeCgroup(`${base}/${id}`);
-    const available = readFileSync(`${ROOT}/cgroup.controllers`, "utf8").split(/\s+/);
-    const enable = ["memory", "cpu", "pids"].filter((c) => available.includes(c)).map((c) => `+${c}`).join(" ");
-    for (const dir of [ROOT, base]) write(`${dir}/cgroup.subtree_control`, enable);
-    put(`${base}/${id}`, settingsV2(r));
-    return [`${base}/${id}/cgroup.procs`];
-  }
-  const procs: string[] = [];
-  for (const [controller, settings] of Object.entries(settingsV1(r))) {
-    if (!settings.length) continue;
-    const dir = `${ROOT}/${controller}/bunker/${id}`;
+    const dir = `${base}/${id}`;
     makeCgroup(dir);
-    put(dir, settings);
-    procs.push(`${dir}/cgroup.procs`);
+    const available = readFileSync(`${ROOT}/cgroup.controllers`, "utf8").split(/\s+/);
+    const enable = ["memory", "cpu", "pids", "io"].filter((c) => available.includes(c)).map((c) => `+${c}`).join(" ");
+    if (enable) for (const d of [ROOT, base]) write(`${d}/cgroup.subtree_control`, enable);
+    put(dir, settingsV2(r));
+    return { cgroupProcs: [`${dir}/cgroup.procs`], cgroup: { version: 2, dirs: [{ name: "", dir, aliases: [] }], devices: dir, ns } };
   }
-  return procs;
+  const hierarchies = v1Hierarchies();
+  const devices = hierarchies.find((h) => h.controllers.includes("devices"));
+  if (!devices) throw new EngineError("system", "Devices cgroup isn't mounted");
+  const settings = settingsV1(r);
+  const dirs = hierarchies.map((h) => {
+    const dir = `${ROOT}/${h.name}/bunker/${id}`;
+    makeCgroup(dir);
+    for (const c of h.controllers) put(dir, settings[c as keyof typeof settings] ?? []);
+    return { name: h.name, dir, aliases: h.aliases };
+  });
+  return { cgroupProcs: dirs.map((d) => `${d.dir}/cgroup.procs`), cgroup: { version: 1, dirs, devices: `${ROOT}/${devices.name}/bunker/${id}`, ns } };
 }
 
 /** Removes a container's cgroups (its processes are gone), and "bunker" with the last one; quiet when it has none. */
-export function removeResources(id: string): void {
-  const parents = unified() ? [`${ROOT}/bunker`] : V1_CONTROLLERS.map((c) => `${ROOT}/${c}/bunker`);
+export function removeCgroups(id: string): void {
+  const parents = unified() ? [`${ROOT}/bunker`] : v1Hierarchies().map((h) => `${ROOT}/${h.name}/bunker`);
   for (const parent of parents) {
     for (const dir of [`${parent}/${id}`, parent]) {
       try {
@@ -116,7 +148,7 @@ function makeCgroup(dir: string): void {
       mkdirSync(dir, { recursive: true });
       return;
     } catch (e) {
-      if ((e as { code?: string }).code !== "ENOENT" || attempt === 2) throw new EngineError("system", `failed to apply the container's resource limits: cgroup ${dir}: ${(e as Error).message}`);
+      if ((e as { code?: string }).code !== "ENOENT" || attempt === 2) throw new EngineError("system", `failed to create the container's cgroup ${dir}: ${(e as Error).message}`);
     }
   }
 }

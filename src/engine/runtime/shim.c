@@ -48,6 +48,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
@@ -55,6 +56,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <linux/audit.h>
+#include <linux/bpf.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/magic.h>
@@ -66,13 +68,19 @@
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
+#ifndef CLONE_NEWCGROUP
+#define CLONE_NEWCGROUP 0x02000000
+#endif
 #ifndef TIOCGPTPEER
 #define TIOCGPTPEER _IO('T', 0x41)
 #endif
 
 /* ------------------------------------------------------------------ plan */
 
-enum { MK_FS = 'M', MK_BIND = 'B', MK_MASK = 'm', MK_RO = 'r', MK_LINK = 'L', MK_DIR = 'd', MK_COPY = 'C' };
+enum { MK_FS = 'M', MK_BIND = 'B', MK_MASK = 'm', MK_RO = 'r', MK_LINK = 'L', MK_DIR = 'd', MK_COPY = 'C', MK_REMOUNT = 'R' };
 struct mnt { int kind; char *src, *dst, *fstype, *data; unsigned long flags; };
 /* One bridge endpoint: S creates the veth pair (host end on the bridge, peer straight into the
  * container's netns), C gives the peer its address and, for the first one, the default route. */
@@ -106,6 +114,13 @@ static struct plan {
   char **sysctls; /* --sysctl: path under /proc/sys, value, path, value... */
   int nsysctls;
   unsigned long long hostnet; /* the engine's network namespace (inode): no net.* sysctl is written there */
+  /* Device nodes made in the container's /dev (its own inodes, never the host's), and the devices cgroup:
+   * `cgv` 1 (v1 devices controller) or 2 (BPF_CGROUP_DEVICE program), `cgdir` the container's cgroup there,
+   * `devrules` its allow-list (everything else denied; type 'a' opens all). */
+  struct devnode { char *path; int type; unsigned major, minor, mode, uid, gid; } *devs;
+  struct devrule { int type; long long major, minor; char access[4]; } *devrules;
+  int ndevs, ndevrules, cgv, cgroupns, rootdev;
+  char *cgdir;
 } P;
 
 static char *slurp(const char *path, size_t *len) {
@@ -200,7 +215,29 @@ static int parse_plan(const char *file) {
     } else if (!strcmp(k, "sysctl")) {
       PUSH(P.sysctls, P.nsysctls, NEXT());
       PUSH(P.sysctls, P.nsysctls, NEXT());
-    } else if (!strcmp(k, "mount")) {
+    } else if (!strcmp(k, "dev")) {
+      P.devs = realloc(P.devs, sizeof(struct devnode) * (P.ndevs + 1));
+      struct devnode *d = &P.devs[P.ndevs++];
+      d->path = NEXT();
+      d->type = NEXT()[0];
+      d->major = strtoul(NEXT(), NULL, 10);
+      d->minor = strtoul(NEXT(), NULL, 10);
+      d->mode = strtoul(NEXT(), NULL, 8);
+      d->uid = strtoul(NEXT(), NULL, 10);
+      d->gid = strtoul(NEXT(), NULL, 10);
+    } else if (!strcmp(k, "devrule")) {
+      P.devrules = realloc(P.devrules, sizeof(struct devrule) * (P.ndevrules + 1));
+      struct devrule *r = &P.devrules[P.ndevrules++];
+      r->type = NEXT()[0];
+      r->major = atoll(NEXT());
+      r->minor = atoll(NEXT());
+      snprintf(r->access, sizeof r->access, "%s", NEXT());
+    } else if (!strcmp(k, "devcg")) {
+      P.cgv = atoi(NEXT());
+      P.cgdir = NEXT();
+    } else if (!strcmp(k, "cgroupns")) P.cgroupns = atoi(NEXT());
+    else if (!strcmp(k, "rootdev")) P.rootdev = atoi(NEXT());
+    else if (!strcmp(k, "mount")) {
       P.mounts = realloc(P.mounts, sizeof(struct mnt) * (P.nmounts + 1));
       struct mnt *m = &P.mounts[P.nmounts++];
       m->kind = NEXT()[0];
@@ -460,6 +497,12 @@ static void do_mount(struct mnt *m) {
   case MK_COPY:
     copy_up(m);
     return;
+  case MK_REMOUNT: /* new flags for a mount point already there (/sys/fs/cgroup's tmpfs, read-only once filled) */
+    if ((tfd = in_root(m->dst, O_PATH)) < 0) init_fail(125, "remount `%s`: %s", m->dst, strerror(errno));
+    fdpath(tp, tfd);
+    if (mount(NULL, tp, NULL, MS_BIND | MS_REMOUNT | m->flags, NULL) < 0) init_fail(125, "remount `%s`: %s", m->dst, strerror(errno));
+    close(tfd);
+    return;
   case MK_LINK: {
     char parent[PATH_MAX];
     snprintf(parent, sizeof parent, "%s", m->dst);
@@ -521,6 +564,31 @@ static void do_mount(struct mnt *m) {
     }
     close(tfd);
   }
+}
+
+/* ------------------------------------------------------------------ /dev: the container's own device nodes */
+
+/* The plan's nodes, made with mknod in the container's /dev tmpfs (as runc does): chmod or chown of them
+ * inside changes only these inodes, never the host's. What a node may open is the devices cgroup's call. */
+static void make_devices(void) {
+  mode_t old = umask(0); /* the modes are the plan's, exactly */
+  for (int i = 0; i < P.ndevs; i++) {
+    struct devnode *d = &P.devs[i];
+    char parent[PATH_MAX];
+    snprintf(parent, sizeof parent, "%s", d->path);
+    char *slash = strrchr(parent, '/');
+    if (!slash || !slash[1]) init_fail(125, "device path `%s`", d->path);
+    *slash = 0;
+    int pfd = ensure_in_root(*parent ? parent : "/", 1);
+    mode_t type = d->type == 'b' ? S_IFBLK : S_IFCHR;
+    if (pfd < 0) init_fail(125, "create device `%s`: %s", d->path, strerror(errno));
+    if (mknodat(pfd, slash + 1, type | (d->mode & 07777), makedev(d->major, d->minor)) < 0) {
+      if (errno != EEXIST) init_fail(125, "create device `%s`: %s", d->path, strerror(errno));
+    } else if (fchownat(pfd, slash + 1, d->uid, d->gid, AT_SYMLINK_NOFOLLOW) < 0) /* a path already there stays, as with runc */
+      init_fail(125, "create device `%s`: %s", d->path, strerror(errno));
+    close(pfd);
+  }
+  umask(old);
 }
 
 /* Reads "name:x:uid:gid:..." lines of the container's /etc/passwd or /etc/group (opened inside the root). */
@@ -1166,10 +1234,17 @@ static void container_init(int stdin_r, int stdout_w, int stderr_w) {
   sigprocmask(SIG_SETMASK, &none, NULL); /* S blocks SIGCHLD for its signalfd; the mask survives execve */
   signal(SIGPIPE, SIG_DFL);
   if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) init_fail(125, "make / private: %s", strerror(errno));
-  /* nodev on the overlay: device nodes shipped in an image layer or mknod'ed into the upper dir are inert */
-  if (mount("overlay", P.merged, "overlay", MS_NODEV, P.overlay) < 0) init_fail(125, "mount overlay on `%s`: %s", P.merged, strerror(errno));
+  /* nodev on the overlay (unless privileged or a --device lives outside /dev): a node shipped in an image
+   * layer or mknod'ed into the upper dir stays inert even where the devices cgroup would allow it */
+  if (mount("overlay", P.merged, "overlay", P.rootdev ? 0 : MS_NODEV, P.overlay) < 0) init_fail(125, "mount overlay on `%s`: %s", P.merged, strerror(errno));
   if ((rootfd = open(P.merged, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) init_fail(125, "open rootfs: %s", strerror(errno));
+  if (P.cgroupns && P.cgv == 1) { /* a cgroup namespace rooted at the container's cgroups: S says when we are in them */
+    char j;
+    if (recv(sync_sock, &j, 1, 0) != 1 || j != 'J') _exit(125);
+    if (unshare(CLONE_NEWCGROUP) < 0) init_fail(125, "unshare cgroup namespace: %s", strerror(errno));
+  }
   for (int i = 0; i < P.nmounts; i++) do_mount(&P.mounts[i]);
+  make_devices();
   if (sethostname(P.hostname, strlen(P.hostname)) < 0) init_fail(125, "sethostname: %s", strerror(errno));
   if (P.netns) { /* --network container:NAME: that container's netns (its lo is already up) */
     int fd = open(P.netns, O_RDONLY | O_CLOEXEC);
@@ -1226,7 +1301,7 @@ static void container_init(int stdin_r, int stdout_w, int stderr_w) {
   }
   /* --read-only: remounting the root's mount point leaves every mount on top (volumes, tmpfs, /dev, /proc,
    * the /etc files) as it is; MS_NODEV must be given again, a bind remount sets the flags it is given */
-  if (P.readonly && mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NODEV, NULL) < 0) init_fail(125, "remount / read-only: %s", strerror(errno));
+  if (P.readonly && mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | (P.rootdev ? 0 : MS_NODEV), NULL) < 0) init_fail(125, "remount / read-only: %s", strerror(errno));
   char exe[PATH_MAX];
   find_exec(exe);
 
@@ -1513,14 +1588,152 @@ static int client_frame(int i) {
   return h[0];
 }
 
+/* ------------------------------------------------------------------ devices cgroup */
+
+/* Writes one line to a cgroup file; the kernel takes a devices rule per write. */
+static int cg_write(const char *dir, const char *file, const char *line) {
+  char path[PATH_MAX];
+  snprintf(path, sizeof path, "%s/%s", dir, file);
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  int ok = fd >= 0 && write(fd, line, strlen(line)) == (ssize_t)strlen(line);
+  int err = errno;
+  if (fd >= 0) close(fd);
+  if (!ok) snprintf(ST.error, sizeof ST.error, "devices cgroup: write \"%s\" to %s: %s", line, path, strerror(err));
+  return ok ? 0 : -1;
+}
+
+static int devcg_allow_all(void) {
+  for (int i = 0; i < P.ndevrules; i++)
+    if (P.devrules[i].type == 'a') return 1;
+  return 0;
+}
+
+/* v1: deny everything, then allow the plan's rules one by one ("c 1:3 rwm"). */
+static int devcg_v1(void) {
+  if (devcg_allow_all()) return cg_write(P.cgdir, "devices.allow", "a");
+  if (cg_write(P.cgdir, "devices.deny", "a") < 0) return -1;
+  for (int i = 0; i < P.ndevrules; i++) {
+    struct devrule *r = &P.devrules[i];
+    char line[64], maj[24] = "*", min[24] = "*";
+    if (r->major >= 0) snprintf(maj, sizeof maj, "%lld", r->major);
+    if (r->minor >= 0) snprintf(min, sizeof min, "%lld", r->minor);
+    snprintf(line, sizeof line, "%c %s:%s %s", r->type, maj, min, r->access);
+    if (cg_write(P.cgdir, "devices.allow", line) < 0) return -1;
+  }
+  return 0;
+}
+
+/* v2: the allow-list as a BPF_PROG_TYPE_CGROUP_DEVICE program (what runc and crun build). Its context is
+ * {access_type = access << 16 | type, major, minor}; each rule is a block that returns 1 (allow) when
+ * every field it names matches, else falls through to the next; after the last, 0 (deny). */
+#define DEVCG_MAX_RULES 1024
+static struct bpf_insn devcg_prog[8 + 8 * DEVCG_MAX_RULES]; /* at most 8 instructions a rule, 8 around them */
+static int devcg_n;
+static void devcg_ins(uint8_t code, uint8_t dst, uint8_t src, int16_t off, int32_t imm) {
+  devcg_prog[devcg_n++] = (struct bpf_insn){.code = code, .dst_reg = dst, .src_reg = src, .off = off, .imm = imm};
+}
+
+/* Builds the program into devcg_prog; returns its length, or -1 for too many rules. */
+static int devcg_build(void) {
+  if (P.ndevrules > DEVCG_MAX_RULES) return -1;
+  devcg_n = 0;
+  devcg_ins(BPF_LDX | BPF_W | BPF_MEM, BPF_REG_2, BPF_REG_1, 0, 0); /* r2 = access_type */
+  devcg_ins(BPF_ALU | BPF_MOV | BPF_X, BPF_REG_3, BPF_REG_2, 0, 0); /* r3 = r2 */
+  devcg_ins(BPF_ALU | BPF_AND | BPF_K, BPF_REG_2, 0, 0, 0xffff);     /* r2: the device type */
+  devcg_ins(BPF_ALU | BPF_RSH | BPF_K, BPF_REG_3, 0, 0, 16);         /* r3: the access asked for */
+  devcg_ins(BPF_LDX | BPF_W | BPF_MEM, BPF_REG_4, BPF_REG_1, 4, 0); /* r4 = major */
+  devcg_ins(BPF_LDX | BPF_W | BPF_MEM, BPF_REG_5, BPF_REG_1, 8, 0); /* r5 = minor */
+  for (int i = 0; i < P.ndevrules; i++) {
+    struct devrule *r = &P.devrules[i];
+    int jumps[4], nj = 0, acc = 0;
+    for (const char *a = r->access; *a; a++) acc |= *a == 'r' ? BPF_DEVCG_ACC_READ : *a == 'w' ? BPF_DEVCG_ACC_WRITE : *a == 'm' ? BPF_DEVCG_ACC_MKNOD : 0;
+    if (r->type != 'a') jumps[nj++] = devcg_n, devcg_ins(BPF_JMP | BPF_JNE | BPF_K, BPF_REG_2, 0, 0, r->type == 'b' ? BPF_DEVCG_DEV_BLOCK : BPF_DEVCG_DEV_CHAR);
+    if (acc != 7) { /* asked & ~allowed must be 0 */
+      devcg_ins(BPF_ALU | BPF_MOV | BPF_X, BPF_REG_1, BPF_REG_3, 0, 0);
+      devcg_ins(BPF_ALU | BPF_AND | BPF_K, BPF_REG_1, 0, 0, ~acc & 7);
+      jumps[nj++] = devcg_n, devcg_ins(BPF_JMP | BPF_JNE | BPF_K, BPF_REG_1, 0, 0, 0);
+    }
+    if (r->major >= 0) jumps[nj++] = devcg_n, devcg_ins(BPF_JMP | BPF_JNE | BPF_K, BPF_REG_4, 0, 0, (int32_t)r->major);
+    if (r->minor >= 0) jumps[nj++] = devcg_n, devcg_ins(BPF_JMP | BPF_JNE | BPF_K, BPF_REG_5, 0, 0, (int32_t)r->minor);
+    devcg_ins(BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 1);
+    devcg_ins(BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
+    for (int j = 0; j < nj; j++) devcg_prog[jumps[j]].off = devcg_n - jumps[j] - 1; /* to the next rule */
+  }
+  devcg_ins(BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 0);
+  devcg_ins(BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
+  return devcg_n;
+}
+
+static int devcg_v2(void) {
+  if (devcg_allow_all()) return 0; /* no program: the cgroup v2 device controller allows everything */
+  if (devcg_build() < 0) return snprintf(ST.error, sizeof ST.error, "devices cgroup: more than %d device rules", DEVCG_MAX_RULES), -1;
+  union bpf_attr load = {.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE, .insn_cnt = devcg_n, .insns = (uintptr_t)devcg_prog, .license = (uintptr_t) "GPL"};
+  /* why: BPF_PROG_LOAD verifies and loads the filter; the attach below keeps it alive after we exit */
+  int prog = syscall(SYS_bpf, BPF_PROG_LOAD, &load, sizeof load);
+  if (prog < 0) return snprintf(ST.error, sizeof ST.error, "devices cgroup: load BPF program: %s", strerror(errno)), -1;
+  int cg = open(P.cgdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  /* why: attached without BPF_F_ALLOW_MULTI, a later start's program replaces this one instead of stacking */
+  union bpf_attr at = {.target_fd = cg, .attach_bpf_fd = prog, .attach_type = BPF_CGROUP_DEVICE};
+  int rc = cg < 0 ? -1 : syscall(SYS_bpf, BPF_PROG_ATTACH, &at, sizeof at);
+  if (rc < 0) snprintf(ST.error, sizeof ST.error, "devices cgroup: attach BPF program to %s: %s", P.cgdir, strerror(errno));
+  if (cg >= 0) close(cg);
+  close(prog);
+  return rc < 0 ? -1 : 0;
+}
+
+/* The container's device allow-list, once per supervisor (restarts reuse the cgroup as it is). */
+static int devcg_apply(void) {
+  static int done;
+  if (done || !P.cgdir) return 0;
+  if ((P.cgv == 2 ? devcg_v2() : devcg_v1()) < 0) return -1;
+  done = 1;
+  return 0;
+}
+
+/* Writes a process into each of the plan's cgroups; on failure ST.error says which, and it must not run. */
+static int join_cgroups(pid_t pid) {
+  for (int i = 0; i < P.ncgroups; i++) {
+    int fd = open(P.cgroups[i], O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || dprintf(fd, "%d", pid) < 0) {
+      snprintf(ST.error, sizeof ST.error, "join cgroup %s: %s", P.cgroups[i], strerror(errno));
+      if (fd >= 0) close(fd);
+      return -1;
+    }
+    close(fd);
+  }
+  return 0;
+}
+
+/* A start given up before the barrier: the half-made container killed and reaped, this run's fds closed. */
+static pid_t abandon_run(pid_t pid, int sock, int out, int err, int in) {
+  kill(pid, SIGKILL);
+  waitpid(pid, NULL, 0);
+  close(sock);
+  for (int *f = (int[]){out, err, in}, k = 0; k < 3; k++)
+    if (f[k] >= 0) close(f[k]);
+  return -125;
+}
+
 /* Clones the container and runs it up to the start barrier. Returns its pid, or -exitcode on failure. */
 static pid_t start_run(void) {
   int sp[2], o[2] = {-1, -1}, e[2] = {-1, -1}, in[2] = {-1, -1};
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) return -125;
   if (!P.tty && (pipe2(o, O_CLOEXEC) < 0 || pipe2(e, O_CLOEXEC) < 0)) return -125;
   if (P.open_stdin && !P.tty && pipe2(in, O_CLOEXEC) < 0) return -125;
-  int flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | (strcmp(P.net, "host") && !P.netns ? CLONE_NEWNET : 0);
-  pid_t pid = syscall(SYS_clone, flags | SIGCHLD, 0, 0, 0, 0);
+  if (P.cgv == 2 && devcg_apply() < 0) return -125; /* v2: in place before the child is born in the cgroup */
+  uint64_t flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | (strcmp(P.net, "host") && !P.netns ? CLONE_NEWNET : 0);
+  pid_t pid;
+  int into = -1; /* v2: born in its cgroup (and in a cgroup namespace rooted there): no migration, no wait */
+  if (P.cgv == 2 && (into = open(P.cgdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+    snprintf(ST.error, sizeof ST.error, "open cgroup %s: %s", P.cgdir, strerror(errno));
+    return -125;
+  }
+  if (into >= 0) {
+    struct { uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup; } ca = {
+        .flags = flags | CLONE_INTO_CGROUP | (P.cgroupns ? CLONE_NEWCGROUP : 0), .exit_signal = SIGCHLD, .cgroup = into};
+    pid = syscall(SYS_clone3, &ca, sizeof ca); /* why: CLONE_INTO_CGROUP (kernel 5.7) places the child atomically */
+    close(into);
+  } else pid = syscall(SYS_clone, flags | SIGCHLD, 0, 0, 0, 0);
   if (pid < 0) {
     snprintf(ST.error, sizeof ST.error, "clone: %s", strerror(errno));
     return -125;
@@ -1533,10 +1746,12 @@ static pid_t start_run(void) {
   close(sp[1]);
   if (o[1] >= 0) close(o[1]), close(e[1]);
   if (in[0] >= 0) close(in[0]);
-  for (int i = 0; i < P.ncgroups; i++) { /* join cgroups before any user code runs */
-    int fd = open(P.cgroups[i], O_WRONLY | O_CLOEXEC);
-    if (fd >= 0) dprintf(fd, "%d", pid), close(fd);
-  }
+  /* v1: the device rules, then the joins, before any user code runs (C waits for "G") but while C sets up,
+   * after the veths C needs sooner; first only when C waits for them ("J": its cgroup namespace is made
+   * inside them). Rules before the join: C opens /dev/null once in them. */
+  int early = into < 0 && P.cgroupns && P.cgv == 1;
+  if (early && (devcg_apply() < 0 || join_cgroups(pid) < 0)) return abandon_run(pid, sp[0], o[0], e[0], in[1]);
+  if (early) send(sp[0], "J", 1, MSG_NOSIGNAL);
   char msg[1100];
   int fds[4], nfds;
   /* the veths are made while C mounts its root in parallel; C waits for "N" only when it configures them */
@@ -1551,6 +1766,7 @@ static pid_t start_run(void) {
     return -125;
   }
   if (P.nnetifs) send(sp[0], "N", 1, MSG_NOSIGNAL);
+  if (into < 0 && !early && (devcg_apply() < 0 || join_cgroups(pid) < 0)) return abandon_run(pid, sp[0], o[0], e[0], in[1]);
   ssize_t n = recv_fds(sp[0], msg, sizeof msg - 1, fds, &nfds, 0);
   int code = 125;
   if (n > 0 && msg[0] == 'R') {
@@ -2313,7 +2529,7 @@ static void exec_child(int pidfd, int stdin_r, int stdout_w, int stderr_w) {
   /* One setns on the pidfd joins them all at once, and only if that very process still lives. Joining the
    * mount namespace sets our root and cwd to its root: after the container's pivot_root, the container's
    * root. The host directory ES runs in is no longer reachable from here. */
-  if (setns(pidfd, CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET) < 0) init_fail(126, "join the container's namespaces: %s", strerror(errno));
+  if (setns(pidfd, CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWCGROUP) < 0) init_fail(126, "join the container's namespaces: %s", strerror(errno));
   close(pidfd);
   if ((rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) init_fail(126, "open /: %s", strerror(errno));
 
@@ -2543,7 +2759,13 @@ static int exec_main(const char *planfile) {
     if (f[k] >= 0) close(f[k]);
   for (int i = 0; i < P.ncgroups; i++) { /* join the container's cgroups before any of its code runs */
     int fd = open(P.cgroups[i], O_WRONLY | O_CLOEXEC);
-    if (fd >= 0) dprintf(fd, "%d", x), close(fd);
+    if (fd < 0 || dprintf(fd, "%d", x) < 0) { /* never run outside the container's devices cgroup */
+      snprintf(msg, sizeof msg, "join cgroup %s: %s", P.cgroups[i], strerror(errno));
+      kill(x, SIGKILL);
+      waitpid(x, NULL, 0);
+      exec_fail(126, msg);
+    }
+    close(fd);
   }
   if (P.ncgroups) send(sp[0], "G", 1, MSG_NOSIGNAL);
   /* "R" + pty master (with -t), then EOF when execve closed the socket, or "E<code><message>" */

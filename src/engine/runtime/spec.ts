@@ -67,6 +67,43 @@ export interface ContainerPlan {
   sysctls?: Sysctl[];
   /** The engine's network namespace (its nsfs inode): the shim writes no net.* sysctl there (container:X of a host-network X). */
   hostNetns?: number;
+  /** Device nodes made in the container besides DEFAULT_DEVICES: --device ones, or every host device with --privileged. */
+  devices?: PlanDevice[];
+  /** The devices cgroup's allow-list (see deviceRules); DEFAULT_DEVICE_RULES when absent. */
+  deviceRules?: DeviceRule[];
+  /** The container's own cgroups (cgroups.ts): the device allow-list goes there; /sys/fs/cgroup inside shows them. */
+  cgroup?: PlanCgroup;
+}
+
+/** A device node as the shim mknods it in the container (runc's Device): char or block, its permission bits and owner. */
+export interface PlanDevice {
+  path: string;
+  type: "c" | "b";
+  major: number;
+  minor: number;
+  mode: number;
+  uid: number;
+  gid: number;
+}
+
+/** One devices cgroup rule, an allowing one (-1: any major or minor); type "a" allows every device. */
+export interface DeviceRule {
+  type: "a" | "c" | "b";
+  major: number;
+  minor: number;
+  /** Some of r (read), w (write), m (mknod). */
+  access: string;
+}
+
+/** A container's cgroups: v1 one directory per hierarchy it joins, v2 one directory. */
+export interface PlanCgroup {
+  version: 1 | 2;
+  /** v1: each hierarchy as named under /sys/fs/cgroup ("memory", "cpu,cpuacct") and the names the host links to it ("cpu"); v2: one, name "". */
+  dirs: { name: string; dir: string; aliases: string[] }[];
+  /** Where the device allow-list is applied: the devices hierarchy's directory (v1) or the v2 directory. */
+  devices: string;
+  /** --cgroupns private: a cgroup namespace rooted at the container's cgroups. */
+  ns: boolean;
 }
 
 /** One checked sysctl: its file under /proc/sys (plain names joined by "/", never "." or "..") and the value to write. */
@@ -118,8 +155,82 @@ export const DEFAULT_MASKED_PATHS: readonly string[] = [
 /** Docker's read-only paths. */
 export const DEFAULT_READONLY_PATHS: readonly string[] = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
 
-/** The device nodes every container gets, bound from the host's /dev (see buildMounts for why binds). */
-export const DEFAULT_DEVICES: readonly string[] = ["null", "zero", "full", "random", "urandom", "tty"];
+/** The device nodes every container gets in its own /dev (runc's default devices: root-owned, mode 0666). */
+export const DEFAULT_DEVICES: readonly PlanDevice[] = (
+  [["null", 1, 3], ["zero", 1, 5], ["full", 1, 7], ["random", 1, 8], ["urandom", 1, 9], ["tty", 5, 0]] as const
+).map(([name, major, minor]) => ({ path: `/dev/${name}`, type: "c", major, minor, mode: 0o666, uid: 0, gid: 0 }));
+
+/**
+ * Docker's device allow-list, as moby's default spec and runc's built-in rules leave it (everything else is
+ * denied): mknod of any node; null, zero, full, random, urandom, tty, console, ptmx, the pts slaves, tun.
+ */
+export const DEFAULT_DEVICE_RULES: readonly DeviceRule[] = [
+  { type: "c", major: -1, minor: -1, access: "m" },
+  { type: "b", major: -1, minor: -1, access: "m" },
+  ...([[1, 3], [1, 5], [1, 7], [1, 8], [1, 9], [5, 0], [5, 1], [5, 2], [136, -1], [10, 200]] as const).map(([major, minor]): DeviceRule => ({ type: "c", major, minor, access: "rwm" })),
+];
+
+/** The paths under /dev the runtime makes itself (links and mounts): a host device there is not copied in. */
+const DEV_RESERVED = new Set(["/dev/ptmx", "/dev/console", "/dev/fd", "/dev/stdin", "/dev/stdout", "/dev/stderr", "/dev/core", "/dev/pts", "/dev/shm", "/dev/mqueue"]);
+
+/** The nodes the shim makes: the defaults, then the plan's (one per path, the defaults first; reserved paths skipped). */
+export function planDevices(plan: Pick<ContainerPlan, "devices">): PlanDevice[] {
+  const out = new Map(DEFAULT_DEVICES.map((d) => [d.path, d]));
+  for (const d of plan.devices ?? []) if (!DEV_RESERVED.has(d.path) && !out.has(d.path)) out.set(d.path, d);
+  return [...out.values()];
+}
+
+/** A devices cgroup rule as the API's DeviceCgroupRules take it (moby's AppendDevicePermissionsFromCgroupRules); throws its message. */
+export function parseDeviceCgroupRule(rule: string): DeviceRule {
+  const m = /^([acb]) ([0-9]+|\*):([0-9]+|\*) ([rwm]{1,3})$/.exec(rule);
+  if (rule === "a" || /^a \*:\* [rwm]{3}$/.test(rule)) return { type: "a", major: -1, minor: -1, access: "rwm" };
+  if (!m) throw invalidParameter(`invalid device cgroup rule format: '${rule}'`);
+  if (m[1] === "a") throw invalidParameter(`although this cgroup rule is technically correct, because 'a' maps to 'a *:* rwm' regardless of what comes next, this format is partially ineffective: '${rule}'`);
+  const num = (v: string, bits: number, what: string) => {
+    if (v === "*") return -1;
+    const n = Number(v);
+    if (n >= 2 ** (bits - 1)) throw invalidParameter(`invalid ${what} value in device cgroup rule format: '${rule}'`);
+    return n;
+  };
+  return { type: m[1] as "c" | "b", major: num(m[2]!, 12, "major"), minor: num(m[3]!, 20, "minor"), access: m[4]! };
+}
+
+/** A HostConfig.Devices entry (moby's DeviceMapping). */
+export interface DeviceMapping {
+  PathOnHost: string;
+  PathInContainer: string;
+  CgroupPermissions: string;
+}
+
+/** True for a device mode: some of r, w, m, each at most once (the docker CLI's validDeviceMode). */
+export const isDeviceMode = (mode: string) => /^[rwm]{1,3}$/.test(mode) && new Set(mode).size === mode.length;
+
+/** One --device value, HOST[:CONTAINER][:PERMISSIONS], as the docker CLI validates and parses it; throws its message. */
+export function parseDeviceFlag(v: string): DeviceMapping {
+  const split = v.split(":");
+  if (split.length > 3 || split[0] === "") throw invalidParameter(`bad format for path: ${v}`);
+  let dst = "";
+  let perms = "rwm";
+  if (split.length === 3) {
+    if (!isDeviceMode(split[2]!)) throw invalidParameter(`bad mode specified: ${split[2]}`);
+    [dst, perms] = [split[1]!, split[2]!];
+  } else if (split.length === 2) {
+    if (isDeviceMode(split[1]!)) perms = split[1]!;
+    else dst = split[1]!;
+  }
+  const container = split.length === 3 ? dst : dst || split[0]!;
+  if (!container.startsWith("/")) throw invalidParameter(`${container} is not an absolute path`);
+  return { PathOnHost: split[0]!, PathInContainer: container, CgroupPermissions: perms };
+}
+
+/**
+ * The devices cgroup allow-list, as moby's WithDevices and runc build it: --privileged (or an "a" rule) opens
+ * every device; otherwise Docker's defaults, then the --device and --device-cgroup-rule ones.
+ */
+export function deviceRules(opts: { privileged?: boolean; rules?: DeviceRule[] }): DeviceRule[] {
+  if (opts.privileged || opts.rules?.some((r) => r.type === "a")) return [{ type: "a", major: -1, minor: -1, access: "rwm" }];
+  return [...DEFAULT_DEVICE_RULES, ...(opts.rules ?? [])];
+}
 
 const capName = (raw: string): string => {
   const up = raw.toUpperCase();
@@ -156,9 +267,9 @@ export function capabilityMask(names: readonly string[]): bigint {
 
 /** One step of the container's mount setup, executed in order by the shim inside the new root. */
 export interface MountOp {
-  /** fs: fresh mount; bind; mask (/dev/null or ro tmpfs); ro (bind read-only onto itself); link: symlink;
+  /** fs: fresh mount; bind; mask (/dev/null or ro tmpfs); ro (bind read-only onto itself); remount: new flags for a mount point; link: symlink;
    * copy: the root's content at target into the (empty) volume dir source, before anything is mounted. */
-  kind: "fs" | "bind" | "mask" | "ro" | "link" | "copy";
+  kind: "fs" | "bind" | "mask" | "ro" | "link" | "copy" | "remount";
   source: string;
   /** Path inside the container; symlinks in it resolve inside the root (openat2 RESOLVE_IN_ROOT). */
   target: string;
@@ -229,24 +340,23 @@ export function parseSysctlFlag(v: string): [string, string] {
 }
 
 /**
- * The ordered mount list. Every writable mount a container can mknod on is nodev (overlay root, /dev
- * tmpfs, /dev/shm, binds): a device node from an image or from `mknod` inside the container opens nothing.
- * The standard devices are therefore bind mounts of the host's own nodes rather than mknod'ed nodes, which
- * needs no devices cgroup and works the same on cgroup v1 and v2.
+ * The ordered mount list. /dev is a tmpfs the shim mknods the container's own nodes into (so it cannot be
+ * nodev, as in Docker); which device a node may open is the devices cgroup's allow-list. The other
+ * writable mounts stay nodev (/dev/shm, tmpfs, binds unless privileged, and the overlay root: shim.c).
  */
-export function buildMounts(plan: Pick<ContainerPlan, "privileged" | "tty" | "binds" | "tmpfs" | "maskedPaths" | "readonlyPaths" | "containerDir" | "shmSize">): MountOp[] {
+export function buildMounts(plan: Pick<ContainerPlan, "privileged" | "tty" | "binds" | "tmpfs" | "maskedPaths" | "readonlyPaths" | "containerDir" | "shmSize" | "cgroup">): MountOp[] {
   const { NOSUID, NODEV, NOEXEC, RDONLY } = MS;
   const ops: MountOp[] = [
     // Copy-ups read the image's tree before /proc, /dev or any volume is mounted over part of it.
     ...plan.binds.filter((b) => b.copy).map((b): MountOp => ({ kind: "copy", source: b.source, target: b.target, flags: 0 })),
     { kind: "fs", source: "proc", target: "/proc", fstype: "proc", flags: NOSUID | NODEV | NOEXEC },
-    { kind: "fs", source: "tmpfs", target: "/dev", fstype: "tmpfs", flags: NOSUID | NODEV, data: "mode=755,size=65536k" },
+    { kind: "fs", source: "tmpfs", target: "/dev", fstype: "tmpfs", flags: NOSUID | MS.STRICTATIME, data: "mode=755,size=65536k" },
     { kind: "fs", source: "devpts", target: "/dev/pts", fstype: "devpts", flags: NOSUID | NOEXEC, data: "newinstance,ptmxmode=0666,mode=0620,gid=5" },
     { kind: "fs", source: "shm", target: "/dev/shm", fstype: "tmpfs", flags: NOSUID | NODEV | NOEXEC, data: `mode=1777,size=${Math.floor((plan.shmSize || DEFAULT_SHM_SIZE) / 1024)}k` },
     { kind: "fs", source: "mqueue", target: "/dev/mqueue", fstype: "mqueue", flags: NOSUID | NODEV | NOEXEC },
     { kind: "fs", source: "sysfs", target: "/sys", fstype: "sysfs", flags: NOSUID | NODEV | NOEXEC | (plan.privileged ? 0 : RDONLY) },
   ];
-  for (const d of DEFAULT_DEVICES) ops.push({ kind: "bind", source: `/dev/${d}`, target: `/dev/${d}`, flags: 0 });
+  if (plan.cgroup) ops.push(...cgroupMounts(plan.cgroup, !!plan.privileged));
   const links: [string, string][] = [
     ["pts/ptmx", "/dev/ptmx"], ["/proc/self/fd", "/dev/fd"], ["/proc/self/fd/0", "/dev/stdin"],
     ["/proc/self/fd/1", "/dev/stdout"], ["/proc/self/fd/2", "/dev/stderr"], ["/proc/kcore", "/dev/core"],
@@ -257,7 +367,7 @@ export function buildMounts(plan: Pick<ContainerPlan, "privileged" | "tty" | "bi
   // wins. At equal depth user mounts go first: one whose target is an image symlink to /etc must not hide them.
   const taken = new Set([...plan.binds.map((b) => b.target), ...(plan.tmpfs ?? []).map((t) => t.target)]);
   const user: MountOp[] = [
-    ...plan.binds.map((b): MountOp => ({ kind: "bind", source: b.source, target: b.target, flags: NODEV | (b.readonly ? RDONLY : 0), data: bindData(b) })),
+    ...plan.binds.map((b): MountOp => ({ kind: "bind", source: b.source, target: b.target, flags: (plan.privileged ? 0 : NODEV) | (b.readonly ? RDONLY : 0), data: bindData(b) })),
     ...(plan.tmpfs ?? []).map((t): MountOp => ({ kind: "fs", source: "tmpfs", target: t.target, fstype: "tmpfs", flags: t.flags | NODEV, data: t.data })),
     ...Object.entries(ETC_FILES).filter(([, target]) => !taken.has(target)).map(([file, target]): MountOp => ({ kind: "bind", source: `${plan.containerDir}/${file}`, target, flags: NODEV | NOSUID })),
   ];
@@ -275,6 +385,29 @@ function bindData(b: ContainerPlan["binds"][number]): string {
   if (b.nonRecursive) return "bind";
   if (!b.readonly || b.readonlyNonRecursive) return "";
   return b.readonlyForceRecursive ? "rro-force" : "rro";
+}
+
+/**
+ * /sys/fs/cgroup inside: the container's own cgroups, read-only unless privileged (runc's layout). v1: a
+ * tmpfs with one mount per hierarchy, and the host's alias links (cpu -> cpu,cpuacct); v2: one mount. With
+ * a cgroup namespace these are fresh cgroup mounts (rooted at the container's cgroups by the namespace),
+ * without one binds of the container's directories.
+ */
+function cgroupMounts(cg: PlanCgroup, privileged: boolean): MountOp[] {
+  const { NOSUID, NODEV, NOEXEC, RDONLY } = MS;
+  const flags = NOSUID | NODEV | NOEXEC | (privileged ? 0 : RDONLY);
+  const at = (name: string) => (name ? `/sys/fs/cgroup/${name}` : "/sys/fs/cgroup");
+  const one = (d: PlanCgroup["dirs"][number]): MountOp =>
+    !cg.ns ? { kind: "bind", source: d.dir, target: at(d.name), flags }
+    : cg.version === 2 ? { kind: "fs", source: "cgroup2", target: at(""), fstype: "cgroup2", flags }
+    : { kind: "fs", source: "cgroup", target: at(d.name), fstype: "cgroup", flags, data: d.name };
+  if (cg.version === 2) return cg.dirs.slice(0, 1).map(one);
+  return [
+    { kind: "fs", source: "tmpfs", target: "/sys/fs/cgroup", fstype: "tmpfs", flags: NOSUID | NODEV | NOEXEC, data: "mode=755" },
+    ...cg.dirs.map(one),
+    ...cg.dirs.flatMap((d) => d.aliases.map((a): MountOp => ({ kind: "link", source: d.name, target: at(a), flags: 0 }))),
+    ...(privileged ? [] : [{ kind: "remount", source: "", target: "/sys/fs/cgroup", flags: RDONLY | NOSUID | NODEV | NOEXEC } as MountOp]),
+  ];
 }
 
 /** The overlayfs mount data. Fails early where the kernel would (one page of options). */
@@ -362,7 +495,7 @@ export function resolvWith(base: string, o: { servers: string[]; search: string[
   ].join("\n");
 }
 
-const KIND: Record<MountOp["kind"], string> = { fs: "M", bind: "B", mask: "m", ro: "r", link: "L", copy: "C" };
+const KIND: Record<MountOp["kind"], string> = { fs: "M", bind: "B", mask: "m", ro: "r", link: "L", copy: "C", remount: "R" };
 
 /** Serializes a plan for the shim: NUL-terminated strings, a key then its values (see shim.c parse_plan). */
 export function encodePlan(plan: ContainerPlan, opts: { waitAttach: boolean; logPath: string }): Uint8Array {
@@ -400,13 +533,23 @@ export function encodePlan(plan: ContainerPlan, opts: { waitAttach: boolean; log
   for (const m of buildMounts(plan)) put("mount", KIND[m.kind], m.source, m.target, m.fstype ?? "", m.flags, m.data ?? "");
   if (plan.sysctls?.length) put("hostnet", plan.hostNetns ?? 0);
   for (const s of plan.sysctls ?? []) put("sysctl", s.path, s.value);
+  // The container's own device nodes, and its devices cgroup (the allow-list, where, and the namespace).
+  const devices = planDevices(plan);
+  for (const d of devices) put("dev", d.path, d.type, d.major, d.minor, (d.mode & 0o7777).toString(8), d.uid, d.gid);
+  if (plan.cgroup) {
+    put("devcg", plan.cgroup.version, plan.cgroup.devices);
+    for (const r of plan.deviceRules ?? DEFAULT_DEVICE_RULES) put("devrule", r.type, r.major, r.minor, r.access);
+    if (plan.cgroup.ns) put("cgroupns", 1);
+  }
+  // The root is nodev unless privileged, or a --device node lives outside /dev (it must open there).
+  if (plan.privileged || devices.some((d) => !d.path.startsWith("/dev/"))) put("rootdev", 1);
   if (plan.args.length === 0) throw invalidParameter("No command specified");
   return new TextEncoder().encode(`${out.join("\0")}\0`);
 }
 
 /** Decodes a plan back into key/value records (tests, debugging). */
 export function decodePlan(bytes: Uint8Array): [string, ...string[]][] {
-  const arity: Record<string, number> = { rootfs: 2, mount: 6, netif: 8, port: 5, rlimit: 3, sysctl: 2 };
+  const arity: Record<string, number> = { rootfs: 2, mount: 6, netif: 8, port: 5, rlimit: 3, sysctl: 2, dev: 7, devrule: 4, devcg: 2 };
   const toks = new TextDecoder().decode(bytes).split("\0");
   toks.pop();
   const recs: [string, ...string[]][] = [];
