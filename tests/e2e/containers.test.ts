@@ -358,7 +358,7 @@ describe.skipIf(!root)("run", () => {
   });
 
   test("logs: --tail, -t, --since, -f until the container exits", async () => {
-    const id = (await b.ok(["run", "-d", busybox, "sh", "-c", "for i in 1 2 3; do echo line$i; done; echo err >&2; sleep 1; echo late"])).trim();
+    const id = (await b.ok(["run", "-d", busybox, "sh", "-c", "for i in 1 2 3; do echo line$i; done; echo err >&2; sleep 3; echo late"])).trim();
     try {
       await Bun.sleep(300);
       // --tail counts records of both streams together.
