@@ -11,9 +11,8 @@ import { join } from "node:path";
 import { Engine } from "../../src/engine/engine.ts";
 import { pullImage } from "../../src/engine/pull.ts";
 import { chainIds } from "../../src/engine/store/layers.ts";
-import { gzipSync } from "node:zlib";
 import { HostileRegistry } from "../helpers/hostile-registry.ts";
-import { tar } from "../helpers/tar-writer.ts";
+import { ownLayer as gzLayer } from "../helpers/unit-engine.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "bunker-unit-pull-"));
 const reg = new HostileRegistry();
@@ -29,14 +28,6 @@ function engine(name: string): Engine {
   const e = new Engine({ dataRoot: join(dir, name), registryMirrors: [], insecureRegistries: [reg.host], debug: false, configFile: join(dir, "none.json"), iptables: false });
   engines.push(e);
   return e;
-}
-
-const sha = (b: Uint8Array) => `sha256:${new Bun.CryptoHasher("sha256").update(b).digest("hex")}`;
-/** A gzipped layer of plain files owned by whoever runs the test, with its digests. */
-function gzLayer(files: Record<string, string>) {
-  const t = tar(Object.entries(files).map(([name, data]) => ({ name, data, uid: process.getuid!(), gid: process.getgid!() })));
-  const gz = new Uint8Array(gzipSync(t));
-  return { gz, diffId: sha(t), digest: sha(gz) };
 }
 
 const base = gzLayer({ "etc/hello": "hello\n", "bin/tool": "#!/bin/sh\n" });
