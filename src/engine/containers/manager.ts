@@ -424,8 +424,8 @@ export interface StartOptions {
   untilRunning?: boolean;
 }
 
-/** Starts a created or stopped container; a running one is left as is (Docker answers 304). */
-export async function startContainer(engine: Engine, ref: string, opts: StartOptions = {}) {
+/** Starts a created or stopped container; a running one is left as is (Docker answers 304). `runtime` is the shim's start (a test's fake). */
+export async function startContainer(engine: Engine, ref: string, opts: StartOptions = {}, runtime = runtimeStart) {
   const c = engine.containers.resolve(ref);
   const st = await statusOf(c);
   if (st.running) return { pid: st.pid!, alreadyRunning: true as const };
@@ -434,7 +434,7 @@ export async function startContainer(engine: Engine, ref: string, opts: StartOpt
   rmSync(join(c.dir, "stop-requested"), { force: true });
   try {
     const plan = await planFor(engine, c, mounts);
-    const started = await runtimeStart(plan, opts.attach ? "attached" : "detached", { dataRoot: engine.root.root, untilRunning: opts.untilRunning, ...opts.attach }).catch((e) => {
+    const started = await runtime(plan, opts.attach ? "attached" : "detached", { dataRoot: engine.root.root, untilRunning: opts.untilRunning, ...opts.attach }).catch((e) => {
       throw plan.hostPorts?.length ? network().startError(engine, c, e) : e;
     });
     if (plan.hostPorts?.length) network().networkStarted(engine, c);
