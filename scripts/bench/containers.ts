@@ -3,9 +3,10 @@
  * and docker when they answer), `ps` with 50 containers (≤ 15 ms), `rm -f` of 20 running (≤ 0.5 s), 20 detached
  * containers started one after another (≤ 1 s), and supervision memory per running container (≤ 3 MiB PSS).
  *
- *   bun scripts/bench/containers.ts [rounds] [--before OLD_BUNKER]
+ *   bun scripts/bench/containers.ts [rounds]
+ *   BUNKER_BASELINE=/path/to/older/bunker bun scripts/bench/containers.ts   (as pull.ts)
  *
- * `--before` adds an earlier build of bunker (its own data root) to the interleaved `run --rm` rounds and to
+ * BUNKER_BASELINE adds an earlier build of bunker (its own data root) to the interleaved `run --rm` rounds and to
  * the 20 detached starts, alternating old and new, so a change's cost on the start path shows as a ratio
  * measured in one run.
  */
@@ -16,10 +17,8 @@ import { compare, has, machineWatch, median, timed, type Contender, sh } from ".
 import { ensureTestbed, startRegistry } from "../../tests/helpers/registry.ts";
 import { purgeNetworking } from "../../tests/helpers/netcheck.ts";
 
-const args = process.argv.slice(2);
-const beforeAt = args.indexOf("--before");
-const before = beforeAt >= 0 ? resolve(args.splice(beforeAt, 2)[1] ?? "") : undefined;
-const rounds = Number(args[0] ?? 30);
+const before = process.env.BUNKER_BASELINE ? resolve(process.env.BUNKER_BASELINE) : undefined;
+const rounds = Number(process.argv[2] ?? 30);
 const bunker = resolve(import.meta.dir, "../../dist/bunker");
 await ensureTestbed();
 const reg = await startRegistry({ auth: "none" });
