@@ -52,7 +52,7 @@ try {
   await compare("run --rm busybox true, --network none", contenders, rounds);
   console.log(`  (machine during these rounds: ${runWatch()})`);
 
-  // 20 detached containers, one after another; with --before, the earlier build's 20 alternate with ours
+  // 20 detached containers, one after another; with BUNKER_BASELINE, the earlier build's 20 alternate with ours
   // (A B A B), and its containers go before the memory and ps figures below.
   let start20 = 0;
   const start20Before: number[] = [];
