@@ -3,8 +3,9 @@
  * Docker's (pflag's) rules. citty's own parser keeps only the last of repeated flags and reads flags after
  * the image name as ours, so argv is parsed here: repeatable flags, `-it` bundles, `--flag=value`, `--` and,
  * for run/exec/create, no flags after the first positional. Errors and exit codes match the docker CLI's.
- * Only citty's types are imported: its module loads consola at the top, which would cost every command's
- * start-up several milliseconds for nothing it uses.
+ * Only citty's types are imported: its module loads consola (and its reporters) at the top, measured at
+ * ~56 ms CPU from source and ~23 ms in the compiled binary, which every command's start-up would pay for
+ * nothing it uses.
  */
 import type { ArgDef } from "citty";
 import { CliError } from "../engine/errors.ts";
