@@ -3,7 +3,7 @@
  * finding the image (pulled first when missing, with the pull's progress on stderr, as the docker CLI).
  */
 import { readFileSync } from "node:fs";
-import type { Flag } from "./_cli.ts";
+import { flagError, flagValue, type Flag } from "./_cli.ts";
 import type { Backend } from "../api/backend.ts";
 import type { GlobalFlags } from "../engine/config.ts";
 import { openBackend } from "./_backend.ts";
@@ -14,7 +14,6 @@ import { parsePublish } from "../engine/network/ports.ts";
 import { parseMountFlag, parseTmpfsFlag, parseVolumeFlag, type MountSpec } from "../engine/volumes/spec.ts";
 import { checkDnsServer, parseDeviceFlag, parseExtraHost, parseSysctlFlag, parseUlimit } from "../engine/runtime/spec.ts";
 import type { Resources } from "../engine/runtime/cgroups.ts";
-import { parseBytes } from "../engine/units.ts";
 
 /** Flags of `run` and `create` (Docker's names and shorthands). */
 export const createFlags: Record<string, Flag> = {
@@ -23,7 +22,7 @@ export const createFlags: Record<string, Flag> = {
   "cap-add": { type: "string", multiple: true, description: "Add Linux capabilities", valueHint: "list" },
   "cap-drop": { type: "string", multiple: true, description: "Drop Linux capabilities", valueHint: "list" },
   cgroupns: { type: "string", description: "Cgroup namespace to use (host|private)", valueHint: "string" },
-  "cpu-shares": { type: "string", alias: "c", description: "CPU shares (relative weight)", valueHint: "int" },
+  "cpu-shares": { type: "int", alias: "c", description: "CPU shares (relative weight)", valueHint: "int" },
   cpus: { type: "string", description: "Number of CPUs", valueHint: "decimal" },
   device: { type: "string", multiple: true, description: "Add a host device to the container", valueHint: "list" },
   "device-cgroup-rule": { type: "string", multiple: true, description: "Add a rule to the cgroup allowed devices list", valueHint: "list" },
@@ -48,11 +47,11 @@ export const createFlags: Record<string, Flag> = {
   "label-file": { type: "string", multiple: true, description: "Read in a line delimited file of labels", valueHint: "list" },
   "log-driver": { type: "string", description: "Logging driver for the container", valueHint: "string" },
   "log-opt": { type: "string", multiple: true, description: "Log driver options", valueHint: "list" },
-  memory: { type: "string", alias: "m", description: "Memory limit", valueHint: "bytes" },
-  "memory-swap": { type: "string", description: "Swap limit equal to memory plus swap: '-1' to enable unlimited swap", valueHint: "bytes" },
+  memory: { type: "bytes", alias: "m", description: "Memory limit", valueHint: "bytes" },
+  "memory-swap": { type: "memswap", description: "Swap limit equal to memory plus swap: '-1' to enable unlimited swap", valueHint: "bytes" },
   mount: { type: "string", multiple: true, description: "Attach a filesystem mount to the container", valueHint: "mount" },
-  "pids-limit": { type: "string", description: "Tune container pids limit (set -1 for unlimited)", valueHint: "int" },
-  "shm-size": { type: "string", description: "Size of /dev/shm", valueHint: "bytes" },
+  "pids-limit": { type: "int", description: "Tune container pids limit (set -1 for unlimited)", valueHint: "int" },
+  "shm-size": { type: "bytes", description: "Size of /dev/shm", valueHint: "bytes" },
   name: { type: "string", description: "Assign a name to the container", valueHint: "string" },
   network: { type: "string", description: "Connect a container to a network", valueHint: "network" },
   "network-alias": { type: "string", multiple: true, description: "Add network-scoped alias for the container", valueHint: "list" },
@@ -69,7 +68,7 @@ export const createFlags: Record<string, Flag> = {
   rm: { type: "boolean", description: "Automatically remove the container and its associated anonymous volumes when it exits" },
   "security-opt": { type: "string", multiple: true, description: "Security Options", valueHint: "list" },
   "stop-signal": { type: "string", description: "Signal to stop the container", valueHint: "string" },
-  "stop-timeout": { type: "string", description: "Timeout (in seconds) to stop a container", valueHint: "int" },
+  "stop-timeout": { type: "int", description: "Timeout (in seconds) to stop a container", valueHint: "int" },
   tmpfs: { type: "string", multiple: true, description: "Mount a tmpfs directory", valueHint: "list" },
   tty: { type: "boolean", alias: "t", description: "Allocate a pseudo-TTY" },
   sysctl: { type: "string", multiple: true, description: "Sysctl options", valueHint: "map" },
@@ -140,7 +139,7 @@ export function mountOptionsFrom(flags: Record<string, any>, command = "run"): P
     try {
       return parseMountFlag(m);
     } catch (e) {
-      throw new CliError(`invalid argument "${m}" for "--mount" flag: ${(e as Error).message}`, 125);
+      throw flagError("mount", m, (e as Error).message);
     }
   });
   const tmpfs = Object.fromEntries((flags.tmpfs ?? []).map((t: string) => parseTmpfsFlag(t)));
@@ -171,12 +170,12 @@ export function createOptionsFrom(flags: Record<string, any>, args: string[], co
   }
   if (flags["log-driver"] && flags["log-driver"] !== "json-file") throw new CliError(`bunker: Error response from daemon: logger: no log driver named '${flags["log-driver"]}' is registered`, 125);
   const attach: string[] = (flags.attach ?? []).map((a: string) => a.toLowerCase());
-  for (const a of attach) if (!["stdin", "stdout", "stderr"].includes(a)) throw new CliError(`invalid argument "${a}" for "-a, --attach" flag: valid streams are STDIN, STDOUT and STDERR`, 125);
+  for (const a of attach) if (!["stdin", "stdout", "stderr"].includes(a)) throw flagError("attach", a, "valid streams are STDIN, STDOUT and STDERR", "a");
   const health = Object.keys(flags).find((f) => f.startsWith("health-") && flags[f] !== undefined);
   if (health && flags["no-healthcheck"]) throw new CliError("--no-healthcheck conflicts with --health-* options", 125);
   // Healthchecks do not run yet: a --health-* flag is refused rather than dropped (--no-healthcheck holds anyway).
   if (health) throw new CliError(`bunker: --${health} is not supported yet: healthchecks do not run (--no-healthcheck is accepted)`, 125);
-  const stopTimeout = intFlag("--stop-timeout", flags["stop-timeout"]);
+  const stopTimeout: number | undefined = flags["stop-timeout"];
   const restart = parseRestart(flags.restart ?? "no");
   if (flags.rm && restart.Name !== "no") throw new CliError("Conflicting options: --restart and --rm", 125);
   return {
@@ -210,11 +209,11 @@ export function createOptionsFrom(flags: Record<string, any>, args: string[], co
     ...mountOptionsFrom(flags, command),
     ...etcOptionsFrom(flags),
     resources: resourcesFrom(flags),
-    shmSize: sizeFlag("--shm-size", flags["shm-size"]),
+    shmSize: flags["shm-size"],
     readonlyRootfs: flags["read-only"],
     init: flags.init,
-    ulimits: (flags.ulimit as string[] | undefined)?.map((u) => flagValue("--ulimit", u, parseUlimit)),
-    ...(flags.sysctl?.length ? { sysctls: Object.fromEntries((flags.sysctl as string[]).map((v) => flagValue("--sysctl", v, parseSysctlFlag))) } : {}),
+    ulimits: (flags.ulimit as string[] | undefined)?.map((u) => flagValue("ulimit", u, parseUlimit)),
+    ...(flags.sysctl?.length ? { sysctls: Object.fromEntries((flags.sysctl as string[]).map((v) => flagValue("sysctl", v, parseSysctlFlag))) } : {}),
     ...deviceOptionsFrom(flags, command),
   };
 }
@@ -222,7 +221,7 @@ export function createOptionsFrom(flags: Record<string, any>, args: string[], co
 /** --device, --device-cgroup-rule and --cgroupns, checked as the docker CLI checks them before it sends anything. */
 function deviceOptionsFrom(flags: Record<string, any>, command: string): Pick<CreateOptions, "devices" | "deviceCgroupRules" | "cgroupnsMode"> {
   const rules: string[] = flags["device-cgroup-rule"] ?? [];
-  for (const r of rules) if (!/^[acb] ([0-9]+|\*):([0-9]+|\*) [rwm]{1,3}$/.test(r)) throw new CliError(`invalid argument "${r}" for "--device-cgroup-rule" flag: invalid device cgroup format '${r}'`, 125);
+  for (const r of rules) if (!/^[acb] ([0-9]+|\*):([0-9]+|\*) [rwm]{1,3}$/.test(r)) throw flagError("device-cgroup-rule", r, `invalid device cgroup format '${r}'`);
   const mode: string | undefined = flags.cgroupns;
   if (mode !== undefined && !["", "host", "private"].includes(mode)) throw new CliError(`bunker: --cgroupns: invalid CGROUP mode\n\nRun 'bunker ${command} --help' for more information`, 125);
   const devices = ((flags.device ?? []) as string[]).map((d) => {
@@ -235,45 +234,22 @@ function deviceOptionsFrom(flags: Record<string, any>, command: string): Pick<Cr
   return { ...(devices.length ? { devices } : {}), ...(rules.length ? { deviceCgroupRules: rules } : {}), ...(mode ? { cgroupnsMode: mode } : {}) };
 }
 
-/** A flag's value through `parse`, or the docker CLI's flag error (125) with the parser's message. */
-function flagValue<T>(flag: string, v: string, parse: (v: string) => T): T {
-  try {
-    return parse(v);
-  } catch (e) {
-    throw new CliError(`invalid argument "${v}" for "${flag}" flag: ${(e as Error).message}`, 125);
-  }
-}
 
-/** A MemBytes flag (-m, --shm-size...): go-units' RAMInBytes; `unlimited` also takes -1 (--memory-swap). */
-function sizeFlag(flag: string, v: string | undefined, unlimited = false): number | undefined {
-  if (v === undefined || v === "") return undefined;
-  return unlimited && v === "-1" ? -1 : flagValue(flag, v, parseBytes);
-}
-
-/** An int64 flag, with strconv.ParseInt's error. */
-function intFlag(flag: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  return flagValue(flag, v, (x) => {
-    if (!/^[-+]?\d+$/.test(x)) throw new Error(`strconv.ParseInt: parsing "${x}": invalid syntax`);
-    return Number(x);
-  });
-}
-
-/** -m, --memory-swap, --cpus, -c, --pids-limit parsed as the docker CLI's flag types (MemBytes, NanoCPUs, int64). */
+/** -m, --memory-swap, --cpus, -c, --pids-limit as Resources (typed by the parser; --cpus is NanoCPUs, parsed here). */
 function resourcesFrom(flags: Record<string, any>): Resources | undefined {
   const cpus = flags.cpus as string | undefined;
   const r: Resources = {
-    Memory: sizeFlag("-m, --memory", flags.memory),
-    MemorySwap: sizeFlag("--memory-swap", flags["memory-swap"], true),
+    Memory: flags.memory,
+    MemorySwap: flags["memory-swap"],
     NanoCpus:
       cpus === undefined
         ? undefined
-        : flagValue("--cpus", cpus, (x) => {
+        : flagValue("cpus", cpus, (x) => {
             if (!/^\d*\.?\d+$/.test(x)) throw new Error(`failed to parse ${x} as a rational number`);
             return Math.round(Number(x) * 1e9);
           }),
-    CpuShares: intFlag("-c, --cpu-shares", flags["cpu-shares"]),
-    PidsLimit: intFlag("--pids-limit", flags["pids-limit"]),
+    CpuShares: flags["cpu-shares"],
+    PidsLimit: flags["pids-limit"],
   };
   return Object.values(r).some((v) => v !== undefined) ? r : undefined;
 }
@@ -285,8 +261,8 @@ function etcOptionsFrom(flags: Record<string, any>): Pick<CreateOptions, "extraH
     return values?.length ? values : undefined;
   };
   return {
-    extraHosts: check("--add-host", flags["add-host"], parseExtraHost),
-    dns: check("--dns", flags.dns, checkDnsServer),
+    extraHosts: check("add-host", flags["add-host"], parseExtraHost),
+    dns: check("dns", flags.dns, checkDnsServer),
     dnsSearch: flags["dns-search"]?.length ? flags["dns-search"] : undefined,
     dnsOptions: [...(flags["dns-option"] ?? []), ...(flags["dns-opt"] ?? [])].length ? [...(flags["dns-option"] ?? []), ...(flags["dns-opt"] ?? [])] : undefined,
   };
@@ -297,7 +273,7 @@ function parsePublishFlag(specs: string[]) {
   try {
     return parsePublish(specs);
   } catch (e) {
-    throw new CliError(`invalid argument "${specs.at(-1)}" for "-p, --publish" flag: ${(e as Error).message}`, 125);
+    throw flagError("publish", specs.at(-1)!, (e as Error).message, "p");
   }
 }
 

@@ -68,7 +68,7 @@ export default defineCommand({
     all: { type: "boolean", alias: "a", description: "Show all containers (default shows just running)" },
     filter: { type: "string", alias: "f", multiple: true, description: "Filter output based on conditions provided", valueHint: "filter" },
     format: { type: "string", description: "Format output using a custom template", valueHint: "string" },
-    last: { type: "string", alias: "n", description: "Show n last created containers (includes all states)", default: "-1", valueHint: "int" },
+    last: { type: "int", alias: "n", description: "Show n last created containers (includes all states)", default: "-1", valueHint: "int" },
     latest: { type: "boolean", alias: "l", description: "Show the latest created container (includes all states)" },
     "no-trunc": { type: "boolean", description: "Don't truncate output" },
     quiet: { type: "boolean", alias: "q", description: "Only display container IDs" },
@@ -76,8 +76,7 @@ export default defineCommand({
   },
   args: { max: 0 },
   async run({ flags, global }) {
-    if (!/^-?\d+$/.test(flags.last)) throw new CliError(`invalid argument "${flags.last}" for "-n, --last" flag: strconv.ParseInt: parsing "${flags.last}": invalid syntax`, 125);
-    const limit = flags.latest ? 1 : Number(flags.last);
+    const limit: number = flags.latest ? 1 : flags.last;
     const noTrunc = !!flags["no-trunc"];
     // Sizes cost a walk of each upper dir: only for -s or a template that names the field.
     const wantsSize = !!flags.size || (typeof flags.format === "string" && flags.format.includes(".Size"));

@@ -7,26 +7,16 @@ export default defineCommand({
   meta: { name: "stop", description: "Stop one or more running containers", usage: "[OPTIONS] CONTAINER [CONTAINER...]", aliases: ["bunker container stop", "bunker stop"] },
   flags: {
     signal: { type: "string", alias: "s", description: "Signal to send to the container", valueHint: "string" },
-    time: { type: "string", alias: "t", description: "Seconds to wait before killing the container", valueHint: "int" },
-    timeout: { type: "string", description: "Seconds to wait before killing the container", hidden: true },
+    time: { type: "int", alias: "t", description: "Seconds to wait before killing the container", valueHint: "int" },
+    timeout: { type: "int", description: "Seconds to wait before killing the container", hidden: true },
   },
   args: { min: 1 },
   async run({ flags, args, global }) {
     const backend = await openBackend(global);
-    const t = flags.time ?? flags.timeout;
-    const timeout = t === undefined ? undefined : parseSeconds(t, "time");
+    const timeout: number | undefined = flags.time ?? flags.timeout;
     // Several containers stop at once, as dockerd stops them in parallel; output keeps argument order.
     const stops = new Map(args.map((ref) => [ref, backend.stopContainer(ref, { timeout, signal: flags.signal })]));
     for (const p of stops.values()) p.catch(() => {});
     return forEach(args, (ref) => stops.get(ref)!);
   },
 });
-
-/** An integer flag value, with pflag's error text. */
-export function parseSeconds(v: string, flag: string): number {
-  if (!/^-?\d+$/.test(v)) {
-    const { CliError } = require("../engine/errors.ts") as typeof import("../engine/errors.ts");
-    throw new CliError(`invalid argument "${v}" for "-t, --${flag}" flag: strconv.ParseInt: parsing "${v}": invalid syntax`, 125);
-  }
-  return Number(v);
-}

@@ -1,5 +1,5 @@
 /** `bunker volume create`: create a local volume (a random name when none is given); prints its name. */
-import { defineCommand } from "./_cli.ts";
+import { defineCommand, flagError } from "./_cli.ts";
 import { openBackend } from "./_backend.ts";
 import { CliError } from "../engine/errors.ts";
 
@@ -9,8 +9,8 @@ function keyValues(list: string[] | undefined, label: boolean): Record<string, s
   for (const l of list ?? []) {
     const i = l.indexOf("=");
     const key = i < 0 ? l : l.slice(0, i);
-    if (label && !key.trimStart()) throw new CliError(`invalid argument "${l}" for "--label" flag: invalid label '${l}': empty name`, 125);
-    if (label && /\s/.test(key.trimStart())) throw new CliError(`invalid argument "${l}" for "--label" flag: label '${key.trimStart()}' contains whitespaces`, 125);
+    if (label && !key.trimStart()) throw flagError("label", l, `invalid label '${l}': empty name`);
+    if (label && /\s/.test(key.trimStart())) throw flagError("label", l, `label '${key.trimStart()}' contains whitespaces`);
     out[key] = i < 0 ? "" : l.slice(i + 1);
   }
   return out;

@@ -11,6 +11,7 @@ import { dirname } from "node:path";
 import type { Engine } from "./engine.ts";
 import { CliError } from "./errors.ts";
 import type { HttpServer, ListenAddress, ServerLimits } from "../api/server.ts";
+import { createDaemonLogger } from "../server/log.ts";
 
 /** Where bunker listens by default, as dockerd's /var/run/docker.sock. */
 export const DEFAULT_SOCKET = "/run/bunker.sock";
@@ -72,12 +73,6 @@ export interface Daemon {
   done: Promise<void>;
 }
 
-/** logrus text format, as dockerd logs: time="..." level=info msg="...". */
-export function logLine(level: string, msg: string, fields: Record<string, string> = {}): string {
-  const extra = Object.entries(fields).map(([k, v]) => ` ${k}=${JSON.stringify(v)}`).join("");
-  return `time="${new Date().toISOString()}" level=${level} msg=${JSON.stringify(msg)}${extra}`;
-}
-
 function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -112,8 +107,7 @@ async function socketAnswers(path: string): Promise<boolean> {
 
 /** Starts the API of `engine` on every host. Throws CliError (nothing left behind) when a listener cannot start. */
 export async function startDaemon(engine: Engine, opts: DaemonOptions = {}): Promise<Daemon> {
-  const out = opts.log ?? ((line: string) => process.stderr.write(line + "\n"));
-  const log = (level: string, msg: string, fields?: Record<string, string>) => out(logLine(level, msg, fields));
+  const log = createDaemonLogger(opts.log);
   const tlsOpts = opts.tls ?? {};
   const useTls = tlsOpts.verify === true || tlsOpts.tls === true;
   const specs = (opts.hosts?.length ? opts.hosts : [DEFAULT_HOST]).map((h) => parseHost(h, useTls));
@@ -168,7 +162,7 @@ export async function startDaemon(engine: Engine, opts: DaemonOptions = {}): Pro
         mkdirSync(dirname(s.path), { recursive: true });
         addresses.push({ unix: s.path });
       } else {
-        if (!tls) log("warning", "Binding to IP address without --tlsverify is insecure and gives root access on this machine to everyone who has access to your network.", { host: `tcp://${s.hostname}:${s.port}` });
+        if (!tls) log.warn("Binding to IP address without --tlsverify is insecure and gives root access on this machine to everyone who has access to your network.", { host: `tcp://${s.hostname}:${s.port}` });
         addresses.push({ hostname: s.hostname, port: s.port, tls });
       }
     }
@@ -182,15 +176,15 @@ export async function startDaemon(engine: Engine, opts: DaemonOptions = {}): Pro
   const { installEventSink } = await import("./monitor.ts");
   await installEventSink(engine)
     .reconcile()
-    .catch((e) => log("warning", `reconciling containers: ${(e as Error).message}`));
+    .catch((e) => log.warn(`reconciling containers: ${(e as Error).message}`));
   const { createApi } = await import("../api/app.ts");
   const { serve } = await import("../api/server.ts");
-  const api = createApi(engine, { debug: engine.config.debug ? (m) => log("debug", m) : undefined });
+  const api = createApi(engine, { debug: engine.config.debug ? (m) => log.debug(m) : undefined });
   const app = engine.config.debug
     ? {
         ...api,
         fetch: (req: Request) => {
-          log("debug", `Calling ${req.method} ${new URL(req.url).pathname}`);
+          log.debug(`Calling ${req.method} ${new URL(req.url).pathname}`);
           return api.fetch(req);
         },
       }
@@ -200,7 +194,7 @@ export async function startDaemon(engine: Engine, opts: DaemonOptions = {}): Pro
   // The socket is created 0600 (umask) and only then opened to the group: no window where others can connect.
   const oldMask = process.umask(0o177);
   try {
-    server = serve(app, addresses, { limits: opts.limits, log: (level, msg) => log(level === "warn" ? "warning" : level, msg) });
+    server = serve(app, addresses, { limits: opts.limits, log: (level, msg) => log[level](msg) });
   } catch (e) {
     cleanup();
     throw new CliError(`failed to load listeners: ${(e as Error).message}`, 1);
@@ -215,8 +209,8 @@ export async function startDaemon(engine: Engine, opts: DaemonOptions = {}): Pro
       chownSync(a.unix, 0, 0);
     } catch {}
   }
-  for (const a of server.addresses) log("info", `API listen on ${a.replace(/^unix:\/\//, "")}`);
-  log("info", "Daemon has completed initialization");
+  for (const a of server.addresses) log.info(`API listen on ${a.replace(/^unix:\/\//, "")}`);
+  log.info("Daemon has completed initialization");
 
   // After a burst of requests, a full collection once things are quiet returns the garbage's pages
   // (measured: ~15 MiB after 16k requests), keeping the long-running daemon near its idle footprint.
@@ -234,11 +228,11 @@ export async function startDaemon(engine: Engine, opts: DaemonOptions = {}): Pro
   let stopping: Promise<void> | undefined;
   const onSignal = (sig: string) => {
     if (stopping) {
-      log("info", `Received ${sig} again, stopping now`);
+      log.info(`Received ${sig} again, stopping now`);
       server.close(0);
       return;
     }
-    log("info", `Processing signal '${sig === "SIGINT" ? "interrupt" : "terminated"}'`);
+    log.info(`Processing signal '${sig === "SIGINT" ? "interrupt" : "terminated"}'`);
     void stop();
   };
   const sigterm = () => onSignal("SIGTERM");
@@ -256,7 +250,7 @@ export async function startDaemon(engine: Engine, opts: DaemonOptions = {}): Pro
         process.off("SIGTERM", sigterm);
         process.off("SIGINT", sigint);
       }
-      log("info", "Daemon shutdown complete");
+      log.info("Daemon shutdown complete");
       resolveDone();
     })());
   return { addresses: server.addresses, server, stop, done };

@@ -16,35 +16,25 @@ export class SysError extends Error {
   }
 }
 
-/** The syscalls the engine needs that node:fs does not offer. All are synchronous on the calling thread. */
+/**
+ * The syscalls the engine needs that node:fs does not offer: device nodes, xattrs (overlayfs whiteouts and
+ * opaque directories) and flock. All are synchronous on the calling thread. Namespaces, mounts and
+ * capabilities are set up by the C shim (src/engine/runtime/shim), not from JS.
+ */
 export interface Sys {
-  mount(source: string | null, target: string, fstype: string | null, flags: number, data?: string | null): void;
-  umount2(target: string, flags: number): void;
-  pivotRoot(newRoot: string, putOld: string): void;
-  unshare(flags: number): void;
-  setns(fd: number, nstype: number): void;
-  sethostname(name: string): void;
-  chroot(path: string): void;
-  chdir(path: string): void;
   /** mknod(2): device nodes, fifos and overlayfs whiteouts (char 0:0). */
   mknod(path: string, mode: number, dev: number): void;
   /** lsetxattr(2): never follows a symlink, so a hostile layer cannot redirect it. */
   lsetxattr(path: string, name: string, value: Uint8Array): void;
+  /** lgetxattr(2); null when the attribute is absent (ENODATA). */
   lgetxattr(path: string, name: string): Uint8Array | null;
+  /** llistxattr(2): the attribute names of `path` itself, not of a symlink's target. */
   llistxattr(path: string): string[];
   /** flock(2) on an open fd; returns false instead of blocking when LOCK_NB is set and the lock is held. */
   flock(fd: number, op: number): boolean;
-  prctl(option: number, arg2: number | bigint): number;
-  /** execve(2): only returns by throwing. */
-  execve(file: string, argv: string[], env: string[]): never;
-  getpid(): number;
-  umask(mask: number): number;
-  close(fd: number): void;
-  /** Capabilities: capset(2) for the calling thread (v3, 64-bit sets). */
-  capset(effective: bigint, permitted: bigint, inheritable: bigint): void;
 }
 
-/** mount(2) flags (linux/mount.h). */
+/** mount(2) flags (linux/mount.h), as the plan encodes them for the shim (runtime/spec.ts). */
 export const MS = {
   RDONLY: 1,
   NOSUID: 2,
@@ -58,20 +48,6 @@ export const MS = {
   PRIVATE: 1 << 18,
   SLAVE: 1 << 19,
   STRICTATIME: 1 << 24,
-} as const;
-
-/** umount2(2) flags. */
-export const MNT = { FORCE: 1, DETACH: 2, EXPIRE: 4 } as const;
-
-/** clone(2)/unshare(2) namespace flags. */
-export const CLONE = {
-  NEWNS: 0x00020000,
-  NEWCGROUP: 0x02000000,
-  NEWUTS: 0x04000000,
-  NEWIPC: 0x08000000,
-  NEWUSER: 0x10000000,
-  NEWPID: 0x20000000,
-  NEWNET: 0x40000000,
 } as const;
 
 /** flock(2) operations. */

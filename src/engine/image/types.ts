@@ -1,7 +1,9 @@
 /**
- * One image abstraction, after go-containerregistry's v1.Image: the registry (remote.ts), the local store
- * (stored.ts) and, later, docker-save tarballs all hand out the same `Image`, and everything that consumes
- * images (pull, inspect, history, run) is written once against it.
+ * The OCI image model (media types, descriptors, manifests, configs, platforms) and one image abstraction,
+ * after go-containerregistry's v1.Image. Today the registry serves `Image` (registry/remote.ts) and pull
+ * consumes it. The store keeps layers unpacked, so it can serve an `Image` only once a layer can be written
+ * back as a tar: issue 13's push/save/cp add that, and docker-save tarballs as a third source, all against
+ * this interface, so push and save are written once for every source. Imports nothing.
  */
 
 /** Media types the engine recognises. */
