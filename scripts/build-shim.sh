@@ -9,5 +9,5 @@ out=${1:-.cache/bunker-shim}
 mkdir -p "$(dirname "$out")"
 ${CC:-gcc} -static -Os -s -Wall -Wextra -Wno-unused-parameter -Wno-format-truncation \
   -ffunction-sections -fdata-sections -Wl,--gc-sections \
-  -o "$out.tmp" src/engine/runtime/shim.c
+  -o "$out.tmp" src/engine/runtime/shim/main.c
 mv "$out.tmp" "$out"
