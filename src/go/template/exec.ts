@@ -9,7 +9,7 @@
  * is a method, called with the command's arguments. Not implemented: define/template/block, complex numbers.
  */
 
-import { goG } from "../engine/units.ts";
+import { goG } from "../../engine/units.ts";
 
 type Value = unknown;
 
