@@ -3,11 +3,12 @@
  * (`{{.ID}}`, `{{range ...}}`, `{{json .}}`: src/go/template), `table ...` with a header row, and `json`.
  */
 import { humanDuration } from "../engine/units.ts";
-import type { Node } from "../go/template/exec.ts";
-export { humanSize, binarySize, goG, humanDuration } from "../engine/units.ts";
+import type { Node } from "../go/template/index.ts";
+export { humanSize, binarySize, humanDuration } from "../engine/units.ts";
+export { goG } from "../go/fmt.ts";
 
 /** The template engine, loaded by the first --format: a plain listing does not pay for it. */
-const templates = () => require("../go/template/exec.ts") as typeof import("../go/template/exec.ts");
+const templates = () => require("../go/template/index.ts") as typeof import("../go/template/index.ts");
 
 /** "2 weeks ago" from an RFC 3339 time or epoch ms; "N/A" when unknown, as docker prints. */
 export function since(time: string | number | undefined, now = Date.now()): string {

@@ -1,4 +1,5 @@
 /** go-units formatting and parsing, as Docker prints and reads sizes and durations. */
+import { goG } from "../go/fmt.ts";
 import { invalidParameter } from "./errors.ts";
 
 /** Scales a byte count by `base` until it is below it; returns the value and its unit. */
@@ -22,20 +23,6 @@ export function humanSize(bytes: number, precision = 3): string {
 export function binarySize(bytes: number): string {
   const [n, unit] = scale(bytes, 1024, ["B", "KiB", "MiB", "GiB", "TiB", "PiB"]);
   return `${goG(n, 4)}${unit}`;
-}
-
-/** Go's %.Ng: shortest of %e/%f at N significant digits, trailing zeros removed. */
-export function goG(x: number, prec: number): string {
-  if (x === 0) return "0";
-  const exp = Math.floor(Math.log10(Math.abs(Number(x.toPrecision(prec)))));
-  if (exp < -4 || exp >= prec) {
-    const [m, e] = x.toExponential(prec - 1).split("e");
-    const mant = m!.includes(".") ? m!.replace(/\.?0+$/, "") : m!;
-    const ev = Number(e);
-    return `${mant}e${ev < 0 ? "-" : "+"}${String(Math.abs(ev)).padStart(2, "0")}`;
-  }
-  const s = x.toFixed(Math.max(0, prec - 1 - exp));
-  return s.includes(".") ? s.replace(/\.?0+$/, "") : s;
 }
 
 /** go-units HumanDuration: "Less than a second", "About a minute", "3 weeks"... */
