@@ -26,6 +26,7 @@ import type * as Networking from "../network/index.ts";
 import { publishAll } from "../network/ports.ts";
 import { resolveMounts, tmpfsFlags, tmpfsSpecData, type MountPoint, type MountSpec } from "../volumes/spec.ts";
 import { markPopulated, mountSource, mountsOf, recordMounts, removeAnonymousVolumes } from "../volumes/index.ts";
+import { strconvError } from "../../go/strconv.ts";
 
 /** What `create`/`run` ask for, in Docker's terms. */
 export interface CreateOptions {
@@ -248,7 +249,7 @@ function checkLogOptions(cfg: Record<string, string>): void {
   }
   const files = cfg["max-file"];
   if (files !== undefined) {
-    if (!/^[-+]?\d+$/.test(files)) throw invalidParameter(`strconv.Atoi: parsing ${JSON.stringify(files)}: invalid syntax`);
+    if (!/^[-+]?\d+$/.test(files)) throw invalidParameter(strconvError("Atoi", files));
     if (Number(files) < 1) throw invalidParameter("max-file cannot be less than 1");
   }
 }

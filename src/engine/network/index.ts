@@ -22,6 +22,7 @@ import { allocate, claim, claims, cidrString, CLAIMS_DIR, hostRoutes, ipToNum, m
 import * as host from "./host.ts";
 import { mappingsOf, resolveMappings, type PortBindings, type PortMapping, type Proto } from "./ports.ts";
 import { isRegistered, registerRoot, RUN_DIR, unregisterRoot } from "./roots.ts";
+import { strconvError } from "../../go/strconv.ts";
 export { containerPorts } from "./ports.ts";
 
 type Stored = ContainerRecord & { topLayer: string | null };
@@ -444,7 +445,7 @@ function stringMap(v: unknown, field: string): Record<string, string> {
 function boolOption(key: string, v: string): boolean {
   if (["1", "t", "T", "TRUE", "true", "True"].includes(v)) return true;
   if (["0", "f", "F", "FALSE", "false", "False"].includes(v)) return false;
-  throw invalidParameter(`failed to parse ${key} value: ${v} (strconv.ParseBool: parsing ${JSON.stringify(v)}: invalid syntax)`);
+  throw invalidParameter(`failed to parse ${key} value: ${v} (${strconvError("ParseBool", v)})`);
 }
 
 /**
@@ -459,7 +460,7 @@ export function checkBridgeOptions(opts: Record<string, string>): void {
         parseBridgeName(v);
         break;
       case "com.docker.network.driver.mtu": {
-        if (!/^\d{1,5}$/.test(v)) throw invalidParameter(`failed to parse ${k} value: ${v} (strconv.Atoi: parsing ${JSON.stringify(v)}: invalid syntax)`);
+        if (!/^\d{1,5}$/.test(v)) throw invalidParameter(`failed to parse ${k} value: ${v} (${strconvError("Atoi", v)})`);
         if (Number(v) < 68 || Number(v) > 65535) throw invalidParameter(`invalid MTU number: ${v}`);
         break;
       }
