@@ -9,7 +9,7 @@
 import { TemplateError } from "./errors.ts";
 import { funcs, hasField, truth, type Fn } from "./funcs.ts";
 import { nodeString, type Arg, type CommandNode, type ControlNode, type Node, type PipeNode, type Tree } from "./parse.ts";
-import { fmtV, goString, goType, isMap } from "../fmt.ts";
+import { goString, goType, isMap } from "../fmt.ts";
 
 type Value = unknown;
 
