@@ -1,6 +1,6 @@
 /** System-wide information in the Docker API's shapes: GET /info, GET /version, GET /system/df. */
 import { cpus, hostname, release, totalmem } from "node:os";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import type { Engine } from "./engine.ts";
 import { listImages } from "./images.ts";
 import { readContainerStatus } from "./runtime/status.ts";
@@ -84,7 +84,7 @@ function engineId(engine: Engine): string {
     return readFileSync(path, "utf8").trim();
   } catch {
     const id = crypto.randomUUID();
-    require("node:fs").writeFileSync(path, id);
+    writeFileSync(path, id);
     return id;
   }
 }

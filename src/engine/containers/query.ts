@@ -12,6 +12,7 @@ import type { ContainerRecord } from "./types.ts";
 import { containerPorts, mappingsByContainer, type PortMapping } from "../network/ports.ts";
 import { reconcileIfPending } from "../network/pending.ts";
 import { mountsByContainer, mountsOf, mountView } from "../volumes/mounts.ts";
+import { network } from "../lazy.ts";
 
 type Stored = ContainerRecord & { topLayer: string | null };
 
@@ -174,7 +175,7 @@ export async function inspectContainer(engine: Engine, ref: string, opts: { size
     ...(sizeRw !== undefined ? { SizeRw: sizeRw, SizeRootFs: sizeRw + (engine.images.get(c.image)?.size ?? 0) } : {}),
     Mounts: mountsOf(engine, c.id).map((m) => mountView(engine, m)),
     Config: c.config,
-    NetworkSettings: (await import("../network/index.ts")).networkSettings(engine, c, state === "running", st.pid),
+    NetworkSettings: network().networkSettings(engine, c, state === "running", st.pid),
   };
 }
 

@@ -8,9 +8,10 @@ import { pruneUntilMs } from "../units.ts";
 import type { Engine } from "../engine.ts";
 import { EngineError, conflict, invalidParameter } from "../errors.ts";
 import { readContainerStatus } from "../runtime/status.ts";
-import { cidrString, hostRoutes, ipToNum, maskOf, numToIp, parseBridgeName, parseCidr, parseIPv4, pickSubnet, release, type Cidr } from "./ipam.ts";
+import { cidrString, hostRoutes, ipToNum, maskOf, numToIp, overlaps, parseBridgeName, parseCidr, parseIPv4, pickSubnet, release, type Cidr } from "./ipam.ts";
 import * as host from "./host.ts";
-import { mappingsOf, type PortMapping } from "./ports.ts";
+import { mappingsOf, networkSettingsPorts, type PortMapping } from "./ports.ts";
+import { matchLabels } from "../containers/state.ts";
 export { containerPorts } from "./ports.ts";
 import { addEndpoint, writeNames } from "./endpoints.ts";
 import { checkBridgeOptions } from "./options.ts";
@@ -77,7 +78,6 @@ export function listNetworks(engine: Engine, opts: { filters?: Record<string, st
   const f = opts.filters ?? {};
   for (const k of Object.keys(f)) if (!NET_FILTERS.includes(k)) throw invalidParameter(`invalid filter '${k}'`);
   for (const t of f.type ?? []) if (t !== "builtin" && t !== "custom") throw invalidParameter(`invalid filter: 'type'='${t}'`);
-  const { matchLabels } = require("../containers/state.ts") as typeof import("../containers/state.ts");
   return allNetworks(engine)
     .filter((n) => !f.driver || f.driver.includes(n.driver))
     .filter((n) => !f.id || f.id.some((i) => n.id.startsWith(i)))
@@ -152,7 +152,6 @@ export function createNetwork(engine: Engine, req: NetworkCreateRequest): { Id: 
     let gateway: string;
     if (cfg.Subnet) {
       subnet = parseCidr(cfg.Subnet);
-      const { overlaps } = require("./ipam.ts") as typeof import("./ipam.ts");
       if (taken.some((t) => overlaps(t, subnet!))) throw new EngineError("forbidden", `invalid pool request: Pool overlaps with other one on this address space`);
       gateway = cfg.Gateway ? parseIPv4(cfg.Gateway) : numToIp(subnet.network + 1);
       if ((ipToNum(gateway) & maskOf(subnet.prefix)) >>> 0 !== subnet.network) throw invalidParameter(`no matching subnet for gateway ${gateway}`);
@@ -224,7 +223,6 @@ export function removeNetwork(engine: Engine, ref: string): void {
 /** POST /networks/prune: user networks no container uses. */
 export function pruneNetworks(engine: Engine, opts: { filters?: Record<string, string[]> } = {}): { NetworksDeleted: string[] | null } {
   reconcileIfNeeded(engine);
-  const { matchLabels } = require("../containers/state.ts") as typeof import("../containers/state.ts");
   const f = opts.filters ?? {};
   for (const k of Object.keys(f)) if (!["label", "label!", "until"].includes(k)) throw invalidParameter(`invalid filter '${k}'`);
   const until = f.until?.length ? pruneUntilMs(f.until[0]!) : undefined;
@@ -290,7 +288,6 @@ export function disconnectNetwork(engine: Engine, netRef: string, containerRef: 
 
 /** NetworkSettings of inspect: addresses while running, Docker's empty values otherwise. */
 export function networkSettings(engine: Engine, c: Stored, running: boolean, pid?: number) {
-  const { networkSettingsPorts } = require("./ports.ts") as typeof import("./ports.ts");
   const eps = endpointsOf(engine, "container_id", c.id);
   const networks: Record<string, object> = {};
   const blank = { IPAMConfig: null, Links: null, Aliases: null, MacAddress: "", DriverOpts: null, GwPriority: 0, NetworkID: "", EndpointID: "", Gateway: "", IPAddress: "", IPPrefixLen: 0, IPv6Gateway: "", GlobalIPv6Address: "", GlobalIPv6PrefixLen: 0, DNSNames: null };

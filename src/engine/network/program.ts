@@ -2,7 +2,8 @@
  * Host programming of a network: its bridge and iptables rules, made and removed under the host-wide
  * lock and bracketed by an intent file (so a crash in the middle is reconciled by the next engine).
  */
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, rmSync, writeFileSync } from "node:fs";
+import { LOCK, sys } from "../../sys/index.ts";
 import { join } from "node:path";
 import type { Engine } from "../engine.ts";
 import { processStartTime } from "../runtime/status.ts";
@@ -33,8 +34,6 @@ export function withIntent<T>(engine: Engine, fn: () => T): T {
 }
 /** Serialises host changes across processes and data roots (bridges and iptables are host-wide). */
 export function hostLock<T>(fn: () => T): T {
-  const { openSync, closeSync } = require("node:fs") as typeof import("node:fs");
-  const { sys, LOCK } = require("../../sys/index.ts") as typeof import("../../sys/index.ts");
   mkdirSync(RUN_DIR, { recursive: true, mode: 0o700 });
   const fd = openSync(join(RUN_DIR, "network.lock"), "a", 0o600);
   try {
