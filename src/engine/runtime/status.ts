@@ -5,7 +5,6 @@
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { conflict, invalidParameter } from "../errors.ts";
-import { constants } from "node:os";
 
 /** A container's runtime state. `restarting`: exited, and its supervisor will start it again. */
 export interface ContainerStatus {
@@ -123,6 +122,7 @@ export function signalNumber(signal: string | number): number {
   }
   const up = signal.toUpperCase();
   // node:os on demand: listings read statuses and never name a signal
+  const { constants } = require("node:os") as typeof import("node:os");
   const n = (constants.signals as Record<string, number>)[up.startsWith("SIG") ? up : `SIG${up}`];
   if (n === undefined) throw invalidParameter(`Invalid signal: ${signal}`);
   return n;
