@@ -188,7 +188,7 @@ const INIT_PATHS = new Set(["/dev", "/dev/pts", "/dev/shm", "/dev/console", "/pr
 
 /** GET /containers/{id}/changes: A/C/D against the image, as `docker diff` lists them. */
 export async function containerDiff(engine: Engine, ref: string) {
-  const { containerChanges } = await import("./diff.ts");
+  const { containerChanges } = await import("./diff.ts"); // `docker diff` only: it walks layers through sys
   const c = engine.containers.resolve(ref);
   const changes = containerChanges(join(engine.root.layerDir(c.cacheId), "diff"), engine.layers.diffDirs(c.topLayer));
   const kept = changes.filter((ch) => !(INIT_PATHS.has(ch.Path) && ch.Kind === 1));
@@ -201,6 +201,6 @@ export async function containerTopOf(engine: Engine, ref: string, psArgs?: strin
   const c = engine.containers.resolve(ref);
   const st = statusOf(c);
   if (!st.running || !st.pid) throw conflict(`Container ${c.id} is not running`);
-  const { containerTop } = await import("./top.ts");
+  const { containerTop } = await import("./top.ts"); // `docker top` only
   return containerTop(st.pid, psArgs, c.id);
 }
