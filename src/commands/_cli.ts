@@ -127,7 +127,7 @@ async function runWithTemplate(name: string, inv: Invocation, run: Command["run"
   const format = inv.flags.format;
   if (typeof format !== "string" || format === "" || format === "json") return run(inv);
   // Loaded already by the command itself; imported here only when a template is given.
-  const [{ compileTemplate }, { TemplateError }] = await Promise.all([import("./_output.ts"), import("./_template.ts")]);
+  const [{ compileTemplate }, { TemplateError }] = await Promise.all([import("./_output.ts"), import("../go/template/index.ts")]);
   const report = templateErrors[name] ?? formatterErrors;
   try {
     compileTemplate(format); // parsed once (the tree is cached) before the command does anything, as docker's

@@ -1,13 +1,14 @@
 /**
  * Docker's output conventions: tabwriter tables, go-units sizes and durations, and --format: Go templates
- * (`{{.ID}}`, `{{range ...}}`, `{{json .}}`: _template.ts), `table ...` with a header row, and `json`.
+ * (`{{.ID}}`, `{{range ...}}`, `{{json .}}`: src/go/template), `table ...` with a header row, and `json`.
  */
 import { humanDuration } from "../engine/units.ts";
-import type { Node } from "./_template.ts";
-export { humanSize, binarySize, goG, humanDuration } from "../engine/units.ts";
+import type { Node } from "../go/template/index.ts";
+export { humanSize, binarySize, humanDuration } from "../engine/units.ts";
+export { goG } from "../go/fmt.ts";
 
 /** The template engine, loaded by the first --format: a plain listing does not pay for it. */
-const templates = () => require("./_template.ts") as typeof import("./_template.ts");
+const templates = () => require("../go/template/index.ts") as typeof import("../go/template/index.ts");
 
 /** "2 weeks ago" from an RFC 3339 time or epoch ms; "N/A" when unknown, as docker prints. */
 export function since(time: string | number | undefined, now = Date.now()): string {
@@ -41,7 +42,7 @@ export interface Template {
 }
 
 /**
- * Compiles a --format template (Go's text/template, parsed once: see _template.ts); "table ..." also gets a
+ * Compiles a --format template (Go's text/template, parsed once: see src/go/template); "table ..." also gets a
  * header row, each action titled by its first field: `headers` maps field names to titles ("ID" → "IMAGE ID").
  * Throws TemplateError (Go's message) for a template that does not parse.
  */

@@ -19,6 +19,7 @@ import { join } from "node:path";
 import type { Engine } from "./engine.ts";
 import { eventsOf, type EventBus } from "./events.ts";
 import { readContainerStatus } from "./runtime/status.ts";
+import { network } from "./lazy.ts";
 
 interface Tracked {
   dir: string;
@@ -108,7 +109,7 @@ export class ContainerMonitor {
   private networksOf(id: string): { id: string; name: string; type: string }[] {
     const c = this.engine.containers.lookup(id);
     if (!c) return [];
-    const net = require("./network/index.ts") as typeof import("./network/index.ts");
+    const net = network();
     const out: { id: string; name: string; type: string }[] = [];
     for (const [name, ep] of Object.entries(net.networkSettings(this.engine, c, false).Networks)) {
       const n = net.lookupNetwork(this.engine, (ep as { NetworkID?: string }).NetworkID || name);

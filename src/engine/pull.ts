@@ -8,12 +8,12 @@ import { closeSync, mkdirSync, openSync, rmSync, statfsSync, writeSync } from "n
 import { fullJit } from "../jit.ts";
 import type { Engine } from "./engine.ts";
 import type { Layer, Platform } from "./image/types.ts";
-import type { UnpackResult } from "../fs/unpack.ts";
 import { EngineError } from "./errors.ts";
 import { type Reference, parseReference, withDefaultTag, familiarString, repositoryName, canonicalString } from "./registry/reference.ts";
 import { chainIds } from "./store/layers.ts";
 import type { JsonMessage } from "./progress.ts";
 import { humanSize } from "./units.ts";
+import { ExpansionLimitError, unpackLayer, type UnpackResult } from "../fs/unpack.ts";
 
 /** Options of a pull. */
 export interface PullOptions {
@@ -172,7 +172,6 @@ function writableBytes(dir: string): number {
  * unpacked.
  */
 async function unpackBounded(layer: Layer, dir: string, opts: { signal: AbortSignal; onProgress: (n: number) => void }): Promise<UnpackResult> {
-  const { unpackLayer, ExpansionLimitError } = await import("../fs/unpack.ts");
   const free = writableBytes(dir);
   const unverified = Math.min(free, Math.max(UNVERIFIED_FLOOR, layer.size * UNVERIFIED_RATIO));
   try {

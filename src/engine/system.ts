@@ -1,11 +1,12 @@
 /** System-wide information in the Docker API's shapes: GET /info, GET /version, GET /system/df. */
 import { cpus, hostname, release, totalmem } from "node:os";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import type { Engine } from "./engine.ts";
 import { listImages } from "./images.ts";
 import { readContainerStatus } from "./runtime/status.ts";
 import { DEFAULT_POOLS, portForwardingMode } from "./network/index.ts";
 import { version, commit, built, apiVersion, minApiVersion } from "../version.ts";
+import { volumes } from "./lazy.ts";
 
 function osName(): string {
   try {
@@ -84,7 +85,7 @@ function engineId(engine: Engine): string {
     return readFileSync(path, "utf8").trim();
   } catch {
     const id = crypto.randomUUID();
-    require("node:fs").writeFileSync(path, id);
+    writeFileSync(path, id);
     return id;
   }
 }
@@ -113,10 +114,10 @@ export function systemVersion() {
 export async function systemDf(engine: Engine) {
   const images = listImages(engine, { all: true });
   const layersSize = (engine.db.query("SELECT coalesce(sum(size), 0) AS n FROM layers").get() as { n: number }).n;
-  const { listContainers } = await import("./containers/query.ts");
+  const { listContainers } = await import("./containers/query.ts"); // info and version do not list containers
   const containers = await listContainers(engine, { all: true, size: true });
   const uses = new Map<string, number>();
   for (const c of containers) uses.set(c.ImageID, (uses.get(c.ImageID) ?? 0) + 1);
-  const { volumeUsage } = await import("./volumes/index.ts");
+  const { volumeUsage } = volumes();
   return { LayersSize: layersSize, Images: images.map((i) => ({ ...i, Containers: uses.get(i.Id) ?? 0 })), Containers: containers, Volumes: volumeUsage(engine), BuildCache: [] };
 }

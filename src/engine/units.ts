@@ -1,4 +1,6 @@
-/** go-units formatting and parsing, as Docker prints and reads sizes and durations. */
+/** go-units formatting and parsing, as Docker prints and reads sizes and durations (Go's own in src/go). */
+import { goG } from "../go/fmt.ts";
+import { parseGoDuration } from "../go/time.ts";
 import { invalidParameter } from "./errors.ts";
 
 /** Scales a byte count by `base` until it is below it; returns the value and its unit. */
@@ -24,20 +26,6 @@ export function binarySize(bytes: number): string {
   return `${goG(n, 4)}${unit}`;
 }
 
-/** Go's %.Ng: shortest of %e/%f at N significant digits, trailing zeros removed. */
-export function goG(x: number, prec: number): string {
-  if (x === 0) return "0";
-  const exp = Math.floor(Math.log10(Math.abs(Number(x.toPrecision(prec)))));
-  if (exp < -4 || exp >= prec) {
-    const [m, e] = x.toExponential(prec - 1).split("e");
-    const mant = m!.includes(".") ? m!.replace(/\.?0+$/, "") : m!;
-    const ev = Number(e);
-    return `${mant}e${ev < 0 ? "-" : "+"}${String(Math.abs(ev)).padStart(2, "0")}`;
-  }
-  const s = x.toFixed(Math.max(0, prec - 1 - exp));
-  return s.includes(".") ? s.replace(/\.?0+$/, "") : s;
-}
-
 /** go-units HumanDuration: "Less than a second", "About a minute", "3 weeks"... */
 export function humanDuration(ms: number): string {
   const seconds = Math.floor(ms / 1000);
@@ -61,30 +49,6 @@ export function parseBytes(v: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*([kmgtp]?)i?b?$/i.exec(v.trim());
   if (!m) throw invalidParameter(`invalid size: '${v}'`);
   return Math.floor(Number(m[1]) * 1024 ** " kmgtp".indexOf(m[2]!.toLowerCase() || " "));
-}
-
-/** Go's time.ParseDuration in ns, or undefined when the value is not a duration. */
-export function parseGoDuration(value: string): number | undefined {
-  let s = value;
-  let neg = false;
-  if (s[0] === "-" || s[0] === "+") {
-    neg = s[0] === "-";
-    s = s.slice(1);
-  }
-  if (s === "0") return 0;
-  if (s === "") return undefined;
-  const units: Record<string, number> = { ns: 1, us: 1e3, "µs": 1e3, "μs": 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
-  let total = 0;
-  const re = /^(\d*)(?:\.(\d*))?([^\d.]*)/;
-  while (s) {
-    const m = re.exec(s);
-    if (!m || (!m[1] && !m[2]) || !m[3]) return undefined;
-    const unit = units[m[3]];
-    if (unit === undefined) return undefined;
-    total += Number(m[1] || "0") * unit + (m[2] ? Number(`0.${m[2]}`) * unit : 0);
-    s = s.slice(m[0].length);
-  }
-  return neg ? -total : total;
 }
 
 /** A prune `until` filter as moby's GetTimestamp reads it (unix time, a Go duration back from now, or a date), in epoch ms. */

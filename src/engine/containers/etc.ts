@@ -4,10 +4,10 @@
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import type { Engine } from "../engine.ts";
-import type * as Networking from "../network/index.ts";
 import { HOST_GATEWAY, hostsFile, parseExtraHost, resolvWith, type ContainerPlan } from "../runtime/spec.ts";
 import { writeEtcFiles } from "../runtime/start.ts";
 import type { HostConfig } from "./types.ts";
+import { network } from "../lazy.ts";
 
 /** Rewrites the container's hosts and resolv.conf for this start; a plan with embedded DNS gets the --dns servers as its upstreams. */
 export function applyEtcOptions(engine: Engine, c: { dir: string; hostConfig: HostConfig }, plan: ContainerPlan): void {
@@ -22,7 +22,7 @@ export function applyEtcOptions(engine: Engine, c: { dir: string; hostConfig: Ho
     // Written fresh each start: a bridge's file was rewritten by its network this start; the others are made here.
     const base = plan.netifs?.length ? readFileSync(`${c.dir}/hosts`, "utf8") : plan.network === "host" ? readFileSync("/etc/hosts", "utf8") : hostsFile(plan.hostname);
     // networking loads only here: `host-gateway` on a container that may have none of its own
-    const gateway = () => (require("../network/index.ts") as typeof Networking).lookupNetwork(engine, "bridge")?.gateway ?? "";
+    const gateway = () => network().lookupNetwork(engine, "bridge")?.gateway ?? "";
     const lines = extra.map((e) => {
       const [host, ip] = parseExtraHost(e);
       return `${ip === HOST_GATEWAY ? gateway() : ip}\t${host}`;

@@ -22,10 +22,11 @@ import { dirSize, matchLabels, stateName, statusOf } from "./state.ts";
 import { applyEtcOptions } from "./etc.ts";
 import { parseBytes } from "../units.ts";
 import { formatPlatform, parsePlatform, type Platform } from "../image/types.ts";
-import type * as Networking from "../network/index.ts";
 import { publishAll } from "../network/ports.ts";
 import { resolveMounts, tmpfsFlags, tmpfsSpecData, type MountPoint, type MountSpec } from "../volumes/spec.ts";
 import { markPopulated, mountSource, mountsOf, recordMounts, removeAnonymousVolumes } from "../volumes/index.ts";
+import { strconvError } from "../../go/strconv.ts";
+import { network } from "../lazy.ts";
 
 /** What `create`/`run` ask for, in Docker's terms. */
 export interface CreateOptions {
@@ -98,12 +99,6 @@ export interface CreateOptions {
 type Stored = ContainerRecord & { topLayer: string | null };
 
 const overlayDir = (engine: Engine, c: { cacheId: string }) => engine.root.layerDir(c.cacheId);
-
-/**
- * Networking (bridges, veths, iptables, IPAM, DNS: the engine's largest area) loads on first use, so a
- * container on `--network none` or `host` is created, started and removed without it.
- */
-const network = () => require("../network/index.ts") as typeof Networking;
 
 /** Whether a network mode has networking for the engine to set up: a bridge or user network, or container:<name>. */
 const hasNetworking = (mode: string) => mode !== "host" && mode !== "none";
@@ -248,7 +243,7 @@ function checkLogOptions(cfg: Record<string, string>): void {
   }
   const files = cfg["max-file"];
   if (files !== undefined) {
-    if (!/^[-+]?\d+$/.test(files)) throw invalidParameter(`strconv.Atoi: parsing ${JSON.stringify(files)}: invalid syntax`);
+    if (!/^[-+]?\d+$/.test(files)) throw invalidParameter(strconvError("Atoi", files));
     if (Number(files) < 1) throw invalidParameter("max-file cannot be less than 1");
   }
 }

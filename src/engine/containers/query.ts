@@ -12,6 +12,7 @@ import type { ContainerRecord } from "./types.ts";
 import { containerPorts, mappingsByContainer, type PortMapping } from "../network/ports.ts";
 import { reconcileIfPending } from "../network/pending.ts";
 import { mountsByContainer, mountsOf, mountView } from "../volumes/mounts.ts";
+import { network } from "../lazy.ts";
 
 type Stored = ContainerRecord & { topLayer: string | null };
 
@@ -174,7 +175,7 @@ export async function inspectContainer(engine: Engine, ref: string, opts: { size
     ...(sizeRw !== undefined ? { SizeRw: sizeRw, SizeRootFs: sizeRw + (engine.images.get(c.image)?.size ?? 0) } : {}),
     Mounts: mountsOf(engine, c.id).map((m) => mountView(engine, m)),
     Config: c.config,
-    NetworkSettings: (await import("../network/index.ts")).networkSettings(engine, c, state === "running", st.pid),
+    NetworkSettings: network().networkSettings(engine, c, state === "running", st.pid),
   };
 }
 
@@ -187,7 +188,7 @@ const INIT_PATHS = new Set(["/dev", "/dev/pts", "/dev/shm", "/dev/console", "/pr
 
 /** GET /containers/{id}/changes: A/C/D against the image, as `docker diff` lists them. */
 export async function containerDiff(engine: Engine, ref: string) {
-  const { containerChanges } = await import("./diff.ts");
+  const { containerChanges } = await import("./diff.ts"); // `docker diff` only: it walks layers through sys
   const c = engine.containers.resolve(ref);
   const changes = containerChanges(join(engine.root.layerDir(c.cacheId), "diff"), engine.layers.diffDirs(c.topLayer));
   const kept = changes.filter((ch) => !(INIT_PATHS.has(ch.Path) && ch.Kind === 1));
@@ -200,6 +201,6 @@ export async function containerTopOf(engine: Engine, ref: string, psArgs?: strin
   const c = engine.containers.resolve(ref);
   const st = statusOf(c);
   if (!st.running || !st.pid) throw conflict(`Container ${c.id} is not running`);
-  const { containerTop } = await import("./top.ts");
+  const { containerTop } = await import("./top.ts"); // `docker top` only
   return containerTop(st.pid, psArgs, c.id);
 }

@@ -11,6 +11,7 @@ import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, wri
 import type { Engine } from "../engine.ts";
 import { processStartTime, readContainerStatus, signalContainer } from "../runtime/status.ts";
 import type { ContainerRecord } from "./types.ts";
+import { network, volumes } from "../lazy.ts";
 
 /** What a removal intent records. */
 interface Intent {
@@ -92,12 +93,12 @@ function finishRemoval(engine: Engine, id: string, intent: Partial<Intent>): voi
   const row = engine.containers.lookup(id);
   if (row && row.id === id) {
     if (row.hostConfig.NetworkMode !== "host" && row.hostConfig.NetworkMode !== "none") {
-      (require("../network/index.ts") as typeof import("../network/index.ts")).containerRemoved(engine, row as ContainerRecord & { topLayer: string | null });
+      network().containerRemoved(engine, row as ContainerRecord & { topLayer: string | null });
     }
     engine.containers.delete(id);
   }
   if (intent.volumes?.length) {
-    const { removeVolume } = require("../volumes/index.ts") as typeof import("../volumes/index.ts");
+    const { removeVolume } = volumes();
     for (const name of intent.volumes) {
       if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/.test(name)) continue;
       try {
@@ -110,6 +111,7 @@ function finishRemoval(engine: Engine, id: string, intent: Partial<Intent>): voi
   const cacheId = intent.cacheId ?? row?.cacheId ?? id;
   if (/^[0-9a-f]{64}$/.test(cacheId)) rmSync(engine.root.layerDir(cacheId), { recursive: true, force: true });
   rmSync(dir, { recursive: true, force: true });
+  // lazy: engine.ts loads this file at every start, and only a removal needs cgroups
   (require("../runtime/cgroups.ts") as typeof import("../runtime/cgroups.ts")).removeCgroups(id);
   endRemoval(engine, id);
 }

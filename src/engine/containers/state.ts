@@ -7,6 +7,7 @@ import { join } from "node:path";
 import type { Engine } from "../engine.ts";
 import { readContainerStatus, type ContainerStatus } from "../runtime/status.ts";
 import type { ContainerRecord } from "./types.ts";
+import { lstatSync, readdirSync } from "node:fs";
 
 type Stored = ContainerRecord & { topLayer: string | null };
 
@@ -31,7 +32,6 @@ export function matchLabels(labels: Record<string, string> | null | undefined, f
 
 /** Bytes of regular files under a directory (Docker's SizeRw for an upper dir), not following symlinks. */
 export function dirSize(dir: string): number {
-  const { readdirSync, lstatSync } = require("node:fs") as typeof import("node:fs");
   let total = 0;
   const walk = (d: string) => {
     let names: string[];

@@ -15,6 +15,7 @@
  */
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { EngineError } from "../errors.ts";
+import { strconvError } from "../../go/strconv.ts";
 
 export interface ContainerTopResult {
   Titles: string[];
@@ -89,7 +90,7 @@ export function parsePsOutput(output: string, pids: number[]): ContainerTopResul
       continue;
     }
     const p = /^[+-]?\d+$/.test(field) ? Number(field) : NaN;
-    if (Number.isNaN(p)) throw new EngineError("system", `Unexpected pid '${field}': strconv.Atoi: parsing ${JSON.stringify(field)}: invalid syntax`);
+    if (Number.isNaN(p)) throw new EngineError("system", `Unexpected pid '${field}': ${strconvError("Atoi", field)}`);
     prevContained = want.has(p);
     if (prevContained) add(f);
   }

@@ -7,6 +7,7 @@ import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Engine } from "../engine.ts";
 import { processStartTime } from "../runtime/status.ts";
+import { network } from "../lazy.ts";
 
 let checked = false;
 
@@ -24,5 +25,5 @@ export async function reconcileIfPending(engine: Engine): Promise<void> {
     const [pid, start] = n.split("-").map(Number);
     return processStartTime(pid!) !== start;
   });
-  if (dead) (await import("./index.ts")).reconcileIfNeeded(engine);
+  if (dead) network().reconcileIfNeeded(engine);
 }

@@ -5,8 +5,9 @@
  * only then loads the code that drops their rules, bridges and address claims. /run empties on reboot, and
  * so do the rules.
  */
-import { existsSync, lstatSync, mkdirSync, readdirSync, symlinkSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readdirSync, rmSync, symlinkSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { network } from "../lazy.ts";
 
 /** Host-wide state that lives until reboot (address claims, the host lock, this registry). */
 export const RUN_DIR = process.env.BUNKER_RUN_DIR ?? "/run/bunker";
@@ -48,7 +49,6 @@ export function goneRoots(): string[] {
 
 /** Drops a gone root's entry, once its rules and claims are gone. */
 export function unregisterRoot(tag: string): void {
-  const { rmSync } = require("node:fs") as typeof import("node:fs");
   rmSync(join(ROOTS_DIR, tag), { force: true });
 }
 
@@ -59,7 +59,7 @@ export function unregisterRoot(tag: string): void {
 export function reconcileGoneRoots(opts: { iptables: boolean }): void {
   const gone = goneRoots();
   if (!gone.length) return;
-  const { dropGoneRoots } = require("./index.ts") as typeof import("./index.ts");
+  const { dropGoneRoots } = network();
   try {
     dropGoneRoots(gone, opts);
   } catch {

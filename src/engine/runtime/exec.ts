@@ -1,6 +1,6 @@
 /**
  * `exec` into a running container: policy here (which env, user, cwd and capabilities the process gets,
- * from the container's own plan), mechanism in the shim (`bunker-shim exec <plan>`, see shim.c exec_main
+ * from the container's own plan), mechanism in the shim (`bunker-shim exec <plan>`, see shim/exec.c exec_main
  * and README.md "exec"). The shim records each exec in <containerDir>/execs/<execId>.json (write+rename),
  * which is what `readExecStatus` (and the API's GET /exec/<id>/json) reads.
  *
@@ -117,7 +117,7 @@ function encode(values: (string | number)[]): Uint8Array {
   return new TextEncoder().encode(`${values.join("\0")}\0`);
 }
 
-/** The largest stdin frame the shim accepts (shim.c exec_relay's buffer). */
+/** The largest stdin frame the shim accepts (shim/exec.c exec_relay's buffer). */
 const MAX_FRAME = 65536;
 
 

@@ -1,6 +1,6 @@
 /**
  * The container runtime: starts containers in their own namespaces under a small per-container C
- * supervisor (shim.c), and reads back what it records. See README.md for the design and its numbers.
+ * supervisor (shim/), and reads back what it records. See README.md for the design and its numbers.
  */
 export { attachContainer, type AttachHandlers, type Attachment } from "./attach.ts";
 export { execEnv, execInContainer, ExecStartError, readExecStatus, type ExecOptions, type ExecStatus } from "./exec.ts";

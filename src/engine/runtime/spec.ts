@@ -112,7 +112,7 @@ export interface Sysctl {
   value: string;
 }
 
-/** One container network interface, as the shim sets it up (see shim.c net_create / net_config). */
+/** One container network interface, as the shim sets it up (see shim/net.c net_create / net_config). */
 export interface PlanNetIf {
   /** Host-side veth name (at most 15 bytes). */
   host: string;
@@ -342,7 +342,7 @@ export function parseSysctlFlag(v: string): [string, string] {
 /**
  * The ordered mount list. /dev is a tmpfs the shim mknods the container's own nodes into (so it cannot be
  * nodev, as in Docker); which device a node may open is the devices cgroup's allow-list. The other
- * writable mounts stay nodev (/dev/shm, tmpfs, binds unless privileged, and the overlay root: shim.c).
+ * writable mounts stay nodev (/dev/shm, tmpfs, binds unless privileged, and the overlay root: shim/init.c).
  */
 export function buildMounts(plan: Pick<ContainerPlan, "privileged" | "tty" | "binds" | "tmpfs" | "maskedPaths" | "readonlyPaths" | "containerDir" | "shmSize" | "cgroup">): MountOp[] {
   const { NOSUID, NODEV, NOEXEC, RDONLY } = MS;
@@ -497,7 +497,7 @@ export function resolvWith(base: string, o: { servers: string[]; search: string[
 
 const KIND: Record<MountOp["kind"], string> = { fs: "M", bind: "B", mask: "m", ro: "r", link: "L", copy: "C", remount: "R" };
 
-/** Serializes a plan for the shim: NUL-terminated strings, a key then its values (see shim.c parse_plan). */
+/** Serializes a plan for the shim: NUL-terminated strings, a key then its values (see shim/plan.c parse_plan). */
 export function encodePlan(plan: ContainerPlan, opts: { waitAttach: boolean; logPath: string }): Uint8Array {
   const out: string[] = [];
   const put = (...v: (string | number)[]) => {
