@@ -1,21 +1,9 @@
 /**
- * The one place where errors become HTTP answers and back: EngineError.kind ↔ status (moby's
+ * The one place where errors become HTTP answers: EngineError.kind → status (moby's
  * api/server/httpstatus), and the `{"message": ...}` body with Content-Type exactly `application/json`
  * (the docker CLI compares the header string; a charset suffix makes it print the raw JSON).
  */
-import { EngineError, type ErrorKind } from "../engine/errors.ts";
-
-const kindOfStatus: Record<number, ErrorKind> = {
-  400: "invalidParameter",
-  401: "unauthorized",
-  403: "forbidden",
-  404: "notFound",
-  409: "conflict",
-  304: "notModified",
-  501: "notImplemented",
-  503: "unavailable",
-  500: "system",
-};
+import { EngineError } from "../engine/errors.ts";
 
 /** The HTTP status for any thrown value. */
 export function statusOf(e: unknown): number {
@@ -43,18 +31,4 @@ export function errorResponse(status: number, message: string): Response {
 /** The response for a thrown value. */
 export function toErrorResponse(e: unknown): Response {
   return errorResponse(statusOf(e), messageOf(e));
-}
-
-/** The client side: an error response back into an EngineError of the same kind and message. */
-export async function fromErrorResponse(res: Response, route = ""): Promise<EngineError> {
-  const text = await res.text().catch(() => "");
-  let message = text.trim();
-  if (res.headers.get("content-type") === "application/json") {
-    try {
-      const m = (JSON.parse(text) as { message?: unknown }).message;
-      if (typeof m === "string") message = m;
-    } catch {}
-  }
-  if (!message) message = `request returned ${res.statusText || res.status} for API route and version ${route}, check if the server supports the requested API version`;
-  return new EngineError(kindOfStatus[res.status] ?? (res.status >= 500 ? "system" : "invalidParameter"), message);
 }
