@@ -10,7 +10,7 @@
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import type { Engine } from "../engine.ts";
 import { processStartTime, readContainerStatus, signalContainer } from "../runtime/status.ts";
-import type { ContainerRecord } from "./types.ts";
+import type { ContainerRecord, StoredContainer } from "./types.ts";
 
 /** What a removal intent records. */
 interface Intent {
@@ -92,7 +92,7 @@ function finishRemoval(engine: Engine, id: string, intent: Partial<Intent>): voi
   const row = engine.containers.lookup(id);
   if (row && row.id === id) {
     if (row.hostConfig.NetworkMode !== "host" && row.hostConfig.NetworkMode !== "none") {
-      (require("../network/index.ts") as typeof import("../network/index.ts")).containerRemoved(engine, row as ContainerRecord & { topLayer: string | null });
+      (require("../network/index.ts") as typeof import("../network/index.ts")).containerRemoved(engine, row as StoredContainer);
     }
     engine.containers.delete(id);
   }

@@ -6,9 +6,7 @@
 import { join } from "node:path";
 import type { Engine } from "../engine.ts";
 import { readContainerStatus, type ContainerStatus } from "../runtime/status.ts";
-import type { ContainerRecord } from "./types.ts";
-
-type Stored = ContainerRecord & { topLayer: string | null };
+import type { ContainerRecord, StoredContainer as Stored } from "./types.ts";
 
 
 /** The container's runtime status (never started = created). */

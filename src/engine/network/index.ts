@@ -15,7 +15,7 @@ import { randomHex } from "../random.ts";
 import { pruneUntilMs } from "../units.ts";
 import type { Engine } from "../engine.ts";
 import { EngineError, conflict, invalidParameter } from "../errors.ts";
-import type { ContainerRecord } from "../containers/types.ts";
+import type { ContainerRecord, StoredContainer as Stored } from "../containers/types.ts";
 import { resolvConf, type ContainerPlan, type PlanNetIf } from "../runtime/spec.ts";
 import { readContainerStatus, processStartTime } from "../runtime/status.ts";
 import { allocate, claim, claims, cidrString, CLAIMS_DIR, hostRoutes, ipToNum, macFor, maskOf, numToIp, parseBridgeName, parseCidr, parseIPv4, pickSubnet, release, type Cidr } from "./ipam.ts";
@@ -23,8 +23,6 @@ import * as host from "./host.ts";
 import { mappingsOf, resolveMappings, type PortBindings, type PortMapping, type Proto } from "./ports.ts";
 import { isRegistered, registerRoot, RUN_DIR, unregisterRoot } from "./roots.ts";
 export { containerPorts } from "./ports.ts";
-
-type Stored = ContainerRecord & { topLayer: string | null };
 
 /** Defaults: bunker0 on 10.199.0.1/16 (not Docker's 172.17/16), user networks as /24s of 10.200.0.0/14. */
 export const DEFAULT_BIP = "10.199.0.1/16";
