@@ -19,6 +19,7 @@ import { conflict, EngineError, invalidParameter } from "../../engine/errors.ts"
 import { pruneUntilMs } from "../../engine/units.ts";
 import { eventsOf } from "../../engine/events.ts";
 import { monitorOf } from "../../engine/monitor.ts";
+import { execsOf } from "../../engine/execs.ts";
 import type { ContainerRecord, StoredContainer as Stored } from "../../engine/containers/types.ts";
 import { type CreateBody, createOptionsOf } from "../../api/wire.ts";
 import type { Attachment } from "../../engine/runtime/attach.ts";
@@ -213,8 +214,7 @@ export function containerRoutes(r: Router, engine: Engine): void {
   r.get("/containers/{id}/json", async (_req, { params, query: q }) => {
     const { inspectContainer } = await query();
     const info = await inspectContainer(engine, params.id!, { size: boolParam(q, "size") });
-    const { runningExecs } = await import("./exec.ts");
-    const execs = runningExecs(engine, info.Id);
+    const execs = execsOf(engine).running(info.Id);
     return json({ ...info, ExecIDs: execs.length ? execs : null });
   });
 

@@ -1,66 +1,17 @@
 /**
  * Exec routes: create (POST /containers/{id}/exec), start (hijacked or detached), inspect, resize.
- * The process runs under the runtime's exec supervisor (runtime/exec.ts), which records its exit in
- * <containerDir>/execs/<execId>.json; the daemon keeps only what was asked (an in-memory registry, as
- * dockerd's exec store, bounded). An attached start records the exit code before the stream closes (the
- * docker CLI reads it once, right after EOF); a start failure is written in-band and recorded as moby
- * does (126, or 127 for a missing executable). Events: exec_create, exec_start, exec_die with execID.
+ * The execs themselves live in the engine (engine/execs.ts); here is their HTTP side. An attached start
+ * records the exit code before the stream closes (the docker CLI reads it once, right after EOF); a start
+ * failure is written in-band, as moby does.
  */
-import { randomHex } from "../../engine/random.ts";
 import type { Engine } from "../../engine/engine.ts";
-import { conflict, EngineError, invalidParameter } from "../../engine/errors.ts";
-import { eventsOf } from "../../engine/events.ts";
+import { invalidParameter } from "../../engine/errors.ts";
+import { execsOf } from "../../engine/execs.ts";
 import type { Attachment } from "../../engine/runtime/attach.ts";
-import { readContainerStatus } from "../../engine/runtime/status.ts";
 import { hijack } from "../hijack.ts";
 import { intParam } from "../query.ts";
 import { empty, json, type Router } from "../router.ts";
 import { frame, readJson, streamType } from "./containers.ts";
-
-interface ExecRecord {
-  id: string;
-  containerId: string;
-  dir: string;
-  cmd: string[];
-  env?: string[];
-  workdir?: string;
-  user: string;
-  tty: boolean;
-  privileged: boolean;
-  stdin: boolean;
-  stdout: boolean;
-  stderr: boolean;
-  detachKeys: string;
-  started: boolean;
-  running: boolean;
-  exitCode?: number;
-  pid?: number;
-  att?: Attachment;
-  size?: [number, number];
-  created: number;
-}
-
-const MAX_EXECS = 1000;
-const registries = new WeakMap<Engine, Map<string, ExecRecord>>();
-function registry(engine: Engine): Map<string, ExecRecord> {
-  let m = registries.get(engine);
-  if (!m) registries.set(engine, (m = new Map()));
-  return m;
-}
-
-/** IDs of a container's execs that are running (inspect's ExecIDs). */
-export function runningExecs(engine: Engine, containerId: string): string[] {
-  return [...registry(engine).values()].filter((e) => e.containerId === containerId && e.running).map((e) => e.id);
-}
-
-/** Finished execs go first when the registry is full (dockerd also forgets them after a while). */
-function trim(reg: Map<string, ExecRecord>) {
-  if (reg.size < MAX_EXECS) return;
-  for (const [id, e] of reg) {
-    if (reg.size < MAX_EXECS * 0.9) break;
-    if (!e.running) reg.delete(id);
-  }
-}
 
 interface ExecCreateBody {
   Cmd?: unknown;
@@ -86,42 +37,12 @@ const strings = (v: unknown, field: string): string[] | undefined => {
 
 /** Declares the exec routes on `r`. */
 export function execRoutes(r: Router, engine: Engine): void {
-  const bus = eventsOf(engine);
-  const reg = registry(engine);
-  const publish = (e: ExecRecord, action: string, extra: Record<string, string> = {}) => {
-    const c = engine.containers.lookup(e.containerId);
-    bus.publish("container", action, e.containerId, { ...(c?.config.Labels ?? {}), ...extra, execID: e.id, image: c?.imageRef ?? "", name: c?.name ?? "" });
-  };
-  /** Nobody waits on a detached exec (or one whose client left): its record is polled for exec_die. */
-  const watch = (e: ExecRecord, read: typeof import("../../engine/runtime/exec.ts").readExecStatus) => {
-    const timer = setInterval(() => {
-      const st = read(e.dir, e.id);
-      if (st?.running) return;
-      clearInterval(timer);
-      e.running = false;
-      e.exitCode = st?.exitCode ?? 0;
-      publish(e, "exec_die", { exitCode: String(e.exitCode) });
-    }, 200);
-    timer.unref?.();
-  };
-  const find = (id: string): ExecRecord => {
-    const e = reg.get(id);
-    if (!e) throw new EngineError("notFound", `No such exec instance: ${id}`);
-    return e;
-  };
+  const execs = execsOf(engine);
 
   r.post("/containers/{id}/exec", async (req, { params }) => {
     const body = (await readJson<ExecCreateBody>(req, true)) ?? {};
-    const c = engine.containers.resolve(params.id!);
-    const cmd = strings(body.Cmd, "Cmd") ?? [];
-    if (!cmd.length) throw invalidParameter("No exec command specified");
-    if (!readContainerStatus(c.dir).running) throw conflict(`container ${c.id} is not running`);
-    trim(reg);
-    const e: ExecRecord = {
-      id: randomHex(),
-      containerId: c.id,
-      dir: c.dir,
-      cmd,
+    const e = execs.create(params.id!, {
+      cmd: strings(body.Cmd, "Cmd") ?? [],
       env: strings(body.Env, "Env"),
       workdir: body.WorkingDir || undefined,
       user: body.User ?? "",
@@ -131,44 +52,18 @@ export function execRoutes(r: Router, engine: Engine): void {
       stdout: !!body.AttachStdout,
       stderr: !!body.AttachStderr,
       detachKeys: body.DetachKeys ?? "",
-      started: false,
-      running: false,
       size: body.ConsoleSize?.[0] && body.ConsoleSize?.[1] ? [body.ConsoleSize[0], body.ConsoleSize[1]] : undefined,
-      created: Date.now(),
-    };
-    reg.set(e.id, e);
-    publish(e, `exec_create: ${cmd.join(" ")}`);
+    });
     return json({ Id: e.id }, 201);
   });
 
   r.post("/exec/{id}/start", async (req, { params, version }) => {
-    const e = find(params.id!);
+    const e = execs.get(params.id!);
     const body = (await readJson<{ Detach?: boolean; Tty?: boolean; ConsoleSize?: [number, number] | null }>(req, true)) ?? {};
-    if (e.exitCode !== undefined) throw conflict(`Error: Exec command ${e.id} has already run`);
-    if (e.started) throw conflict(`Error: Exec command ${e.id} is already running`);
-    const c = engine.containers.resolve(e.containerId);
-    if (!readContainerStatus(c.dir).running) throw conflict(`container ${c.id} is not running`);
-    if (body.ConsoleSize?.[0] && body.ConsoleSize?.[1]) e.size = [body.ConsoleSize[0], body.ConsoleSize[1]];
-    const { execInContainer, ExecStartError, readExecStatus } = await import("../../engine/runtime/exec.ts");
-    const base = { execId: e.id, args: e.cmd, env: e.env, cwd: e.workdir, user: e.user || undefined, tty: e.tty, privileged: e.privileged, dataRoot: engine.root.root };
-    const failed = (err: unknown) => {
-      e.running = false;
-      e.exitCode = err instanceof ExecStartError ? err.exitCode : 126;
-      publish(e, "exec_die", { exitCode: String(e.exitCode) });
-    };
-    e.started = true;
+    if (body.ConsoleSize?.[0] && body.ConsoleSize?.[1] && e.exitCode === undefined && !e.started) e.size = [body.ConsoleSize[0], body.ConsoleSize[1]];
 
     if (body.Detach) {
-      try {
-        const res = await execInContainer(c.dir, { ...base, detach: true });
-        e.pid = res.pid;
-        e.running = true;
-      } catch (err) {
-        failed(err);
-        throw err;
-      }
-      publish(e, `exec_start: ${e.cmd.join(" ")}`);
-      watch(e, readExecStatus);
+      await execs.start(e, { detach: true });
       return empty(200);
     }
 
@@ -181,23 +76,17 @@ export function execRoutes(r: Router, engine: Engine): void {
     const settle = req.headers.get("upgrade") !== null && !/^Docker-Client\//.test(req.headers.get("user-agent") ?? "");
     return hijack(req, streamType(tty, version), async (conn) => {
       const out = (stream: 1 | 2) => (b: Uint8Array) => void conn.write(tty ? b : frame(stream, b)).catch(() => {});
-      let att: Attachment;
       if (settle) await Bun.sleep(20);
+      let started: { attach?: Attachment; done: Promise<void> };
       try {
-        const res = await execInContainer(c.dir, { ...base, stdin: e.stdin, onStdout: e.stdout ? out(1) : undefined, onStderr: e.stderr ? out(2) : undefined });
-        att = res.attach!;
-        e.pid = res.pid;
-        e.running = true;
+        started = await execs.start(e, { onStdout: out(1), onStderr: out(2) });
       } catch (err) {
-        failed(err);
         // moby writes the error to the (framed) stdout of the stream.
         const msg = new TextEncoder().encode(`${(err as Error).message}\r\n`);
         await conn.write(tty ? msg : frame(1, msg)).catch(() => {});
         return;
       }
-      publish(e, `exec_start: ${e.cmd.join(" ")}`);
-      e.att = att;
-      if (e.size && e.tty) att.resize(e.size[0], e.size[1]);
+      const att = started.attach!;
       // A client that goes away detaches: the process goes on, its exit is still recorded by the shim.
       void conn.closed.then(() => att.close());
       if (e.stdin) {
@@ -213,28 +102,13 @@ export function execRoutes(r: Router, engine: Engine): void {
           } catch {}
         })();
       }
-      const code = await att.exited;
-      e.att = undefined;
-      if (code === undefined && readExecStatus(c.dir, e.id)?.running) return watch(e, readExecStatus); // the client left first
-      e.running = false;
-      e.exitCode = code ?? readExecStatus(c.dir, e.id)?.exitCode;
-      publish(e, "exec_die", { exitCode: String(e.exitCode ?? "") });
+      await started.done;
     });
   });
 
   r.get("/exec/{id}/json", async (_req, { params }) => {
-    const e = find(params.id!);
-    let running = e.running;
-    let exitCode = e.exitCode;
-    if (e.started && exitCode === undefined) {
-      // A detached exec, or one whose client went away: the shim's record is the truth.
-      const { readExecStatus } = await import("../../engine/runtime/exec.ts");
-      const st = readExecStatus(e.dir, e.id);
-      if (st) {
-        running = st.running;
-        if (!st.running) exitCode = e.exitCode = st.exitCode;
-      }
-    }
+    const e = execs.get(params.id!);
+    const { running, exitCode } = await execs.state(e);
     return json({
       CanRemove: false,
       ContainerID: e.containerId,
@@ -251,12 +125,11 @@ export function execRoutes(r: Router, engine: Engine): void {
   });
 
   r.post("/exec/{id}/resize", async (_req, { params, query: q }) => {
-    const e = find(params.id!);
+    const e = execs.get(params.id!);
     const h = intParam(q, "h", 0);
     const w = intParam(q, "w", 0);
     if (h < 0 || w < 0 || h > 65535 || w > 65535) throw invalidParameter(`invalid terminal size ${h}x${w}`);
-    e.size = [h, w];
-    if (e.att && e.tty) e.att.resize(h, w);
+    execs.resize(e, h, w);
     return empty(200);
   });
 }
