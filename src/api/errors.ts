@@ -1,8 +1,9 @@
 /**
  * The client side of the API's errors: an error response back into an EngineError of the kind its
- * HTTP status stands for (moby's api/server/httpstatus, read backwards).
+ * HTTP status stands for (moby's api/server/httpstatus, read backwards), and of the code its message
+ * stands for (the API carries only a status and moby's text, so this is the one place that reads it).
  */
-import { EngineError, type ErrorKind } from "../engine/errors.ts";
+import { EngineError, type ErrorCode, type ErrorKind } from "../engine/errors.ts";
 
 const kindOfStatus: Record<number, ErrorKind> = {
   400: "invalidParameter",
@@ -16,6 +17,14 @@ const kindOfStatus: Record<number, ErrorKind> = {
   500: "system",
 };
 
+/** moby's texts of the 404s a client acts on. */
+const codeOfMessage: [RegExp, ErrorCode][] = [
+  [/^No such image: /, "noSuchImage"],
+  [/^image with reference .* was found but its platform /, "imagePlatformMismatch"],
+  [/^No such container: /, "noSuchContainer"],
+  [/^network .* not found$/, "noSuchNetwork"],
+];
+
 /** An error response back into an EngineError of the same kind and message. */
 export async function fromErrorResponse(res: Response, route = ""): Promise<EngineError> {
   const text = await res.text().catch(() => "");
@@ -27,5 +36,7 @@ export async function fromErrorResponse(res: Response, route = ""): Promise<Engi
     } catch {}
   }
   if (!message) message = `request returned ${res.statusText || res.status} for API route and version ${route}, check if the server supports the requested API version`;
-  return new EngineError(kindOfStatus[res.status] ?? (res.status >= 500 ? "system" : "invalidParameter"), message);
+  const kind = kindOfStatus[res.status] ?? (res.status >= 500 ? "system" : "invalidParameter");
+  const code = kind === "notFound" ? codeOfMessage.find(([re]) => re.test(message))?.[1] : undefined;
+  return new EngineError(kind, message, code ? { code } : undefined);
 }

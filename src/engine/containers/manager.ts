@@ -215,7 +215,7 @@ function checkPlatform(ref: string, have: Platform, platform: string): void {
   const variant = (p: Platform) => p.variant ?? (p.architecture === "arm64" ? "v8" : undefined);
   const [a, b] = [variant(have), variant(want)];
   if (have.os !== want.os || have.architecture !== want.architecture || (a && b && a !== b)) {
-    throw new EngineError("notFound", `image with reference ${ref} was found but its platform (${formatPlatform(have)}) does not match the specified platform (${formatPlatform(want)})`);
+    throw new EngineError("notFound", `image with reference ${ref} was found but its platform (${formatPlatform(have)}) does not match the specified platform (${formatPlatform(want)})`, { code: "imagePlatformMismatch" });
   }
 }
 

@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { randomHex } from "../random.ts";
 import { pruneUntilMs } from "../units.ts";
 import type { Engine } from "../engine.ts";
-import { EngineError, conflict, invalidParameter } from "../errors.ts";
+import { EngineError, conflict, invalidParameter, noSuchNetwork } from "../errors.ts";
 import type { ContainerRecord, StoredContainer as Stored } from "../containers/types.ts";
 import { resolvConf, type ContainerPlan, type PlanNetIf } from "../runtime/spec.ts";
 import { readContainerStatus, processStartTime } from "../runtime/status.ts";
@@ -181,7 +181,7 @@ export function lookupNetwork(engine: Engine, ref: string): Network | undefined 
 
 export function resolveNetwork(engine: Engine, ref: string): Network {
   const n = lookupNetwork(engine, ref);
-  if (!n) throw new EngineError("notFound", `network ${ref} not found`);
+  if (!n) throw noSuchNetwork(ref);
   return n;
 }
 

@@ -196,7 +196,7 @@ export function containerRoutes(r: Router, engine: Engine): void {
     const c = await createContainer(engine, opts).catch((e) => {
       // A 404 makes the docker CLI pull the image and retry, so an unknown network (or container: target),
       // which moby reports only at start, must not be one here.
-      if (e instanceof EngineError && e.kind === "notFound" && /^(network .* not found|No such container: )/.test(e.message)) throw invalidParameter(e.message);
+      if (e instanceof EngineError && (e.code === "noSuchNetwork" || e.code === "noSuchContainer")) throw invalidParameter(e.message);
       throw e;
     });
     return json({ Id: c.id, Warnings: warnings }, 201);
