@@ -8,7 +8,7 @@
  *   condition holds, woken by the daemon's exit monitor (engine/monitor.ts);
  * - attach hijacks the connection (101 UPGRADED, or 200 and a raw body): frames without a TTY, raw with
  *   one. An attach that arrives before the container runs (docker run, start -a) waits for the start,
- *   which then starts the container at its start barrier ("attached"), so no output is lost. A client
+ *   which then starts the container at its start barrier ("attached"; engine/containers/attachments.ts), so no output is lost. A client
  *   that goes away detaches; it never stops the container. Its half-close closes the container's stdin
  *   (StdinOnce without TTY) or ends the attach, as moby's stream copier does.
  * - logs are multiplexed unless the container has a TTY, read with backpressure.
@@ -20,6 +20,7 @@ import { pruneUntilMs } from "../../engine/units.ts";
 import { eventsOf } from "../../engine/events.ts";
 import { monitorOf } from "../../engine/monitor.ts";
 import { execsOf } from "../../engine/execs.ts";
+import { type Attacher, attachmentsOf } from "../../engine/containers/attachments.ts";
 import type { ContainerRecord, StoredContainer as Stored } from "../../engine/containers/types.ts";
 import { type CreateBody, createOptionsOf } from "../../api/wire.ts";
 import type { Attachment } from "../../engine/runtime/attach.ts";
@@ -66,7 +67,7 @@ export async function readJson<T extends object>(req: Request, optional = false)
 // ------------------------------------------------------------------ attach sessions
 
 /** One hijacked attach connection: output in, stdin out, until the container exits or the client leaves. */
-class AttachSession {
+class AttachSession implements Attacher {
   conn?: RawConn;
   private queue: Uint8Array[] = [];
   att?: Attachment;
@@ -146,30 +147,6 @@ class AttachSession {
   }
 }
 
-/** Per engine: attach sessions waiting for their container to start, and live attachments (for resize). */
-interface AttachState {
-  pending: Map<string, Set<AttachSession>>;
-  live: Map<string, Set<AttachSession>>;
-}
-const states = new WeakMap<Engine, AttachState>();
-function attachState(engine: Engine): AttachState {
-  let s = states.get(engine);
-  if (!s) states.set(engine, (s = { pending: new Map(), live: new Map() }));
-  return s;
-}
-
-function addTo(map: Map<string, Set<AttachSession>>, id: string, s: AttachSession) {
-  let set = map.get(id);
-  if (!set) map.set(id, (set = new Set()));
-  set.add(s);
-}
-function removeFrom(map: Map<string, Set<AttachSession>>, id: string, s: AttachSession) {
-  const set = map.get(id);
-  if (!set) return;
-  set.delete(s);
-  if (!set.size) map.delete(id);
-}
-
 // ------------------------------------------------------------------ routes
 
 /** Declares the container routes on `r`. */
@@ -178,7 +155,7 @@ export function containerRoutes(r: Router, engine: Engine): void {
   const mon = monitorOf(engine);
   const manager = () => import("../../engine/containers/manager.ts");
   const query = () => import("../../engine/containers/query.ts");
-  const state = attachState(engine);
+  const hub = attachmentsOf(engine);
   const resolve = (ref: string) => engine.containers.resolve(ref);
   const publish = (c: Stored, action: string, extra: Record<string, string> = {}) => bus.publish("container", action, c.id, { ...(c.config.Labels ?? {}), ...extra, image: c.imageRef, name: c.name });
 
@@ -219,58 +196,9 @@ export function containerRoutes(r: Router, engine: Engine): void {
   });
 
   r.post("/containers/{id}/start", async (_req, { params }) => {
-    const c = resolve(params.id!);
-    const { startContainer } = await manager();
-    const waiting = state.pending.get(c.id);
-    if (!waiting?.size) {
-      const res = await startContainer(engine, c.id);
-      return empty(res.alreadyRunning ? 304 : 204);
-    }
-    // Clients attached before the start: the container waits at its start barrier until the daemon is
-    // attached, then their output flows from its first byte.
-    const sessions = [...waiting];
-    state.pending.delete(c.id);
-    const fan = (stream: 1 | 2) => (b: Uint8Array) => {
-      for (const s of sessions) s.output(stream, b);
-    };
-    let res;
-    try {
-      res = await startContainer(engine, c.id, { attach: { onStdout: fan(1), onStderr: fan(2) }, untilRunning: true });
-    } catch (e) {
-      for (const s of sessions) s.end();
-      throw e;
-    }
-    if (res.alreadyRunning) {
-      for (const s of sessions) void attachRunning(s);
-      return empty(304);
-    }
-    const att = (res as { attach?: Attachment }).attach!;
-    let left = sessions.length;
-    for (const s of sessions) {
-      addTo(state.live, c.id, s);
-      s.bind(att);
-      void s.finished.then(() => {
-        // The last client gone detaches the daemon (the container keeps running).
-        if (--left === 0) att.close();
-      });
-    }
-    void att.exited.then(() => mon.check(c.id));
-    return empty(204);
+    const res = await hub.start(resolve(params.id!));
+    return empty(res.alreadyRunning ? 304 : 204);
   });
-
-  /** Attaches a session to a running container through its own connection to the shim. */
-  async function attachRunning(s: AttachSession) {
-    const { attachContainer } = await import("../../engine/runtime/attach.ts");
-    try {
-      const att = await attachContainer(s.c.dir, { onStdout: (b) => s.output(1, b), onStderr: (b) => s.output(2, b) });
-      addTo(state.live, s.c.id, s);
-      s.bind(att);
-      void s.finished.then(() => att.close());
-      void att.exited.then(() => mon.check(s.c.id));
-    } catch (e) {
-      s.fail(`Error attaching: ${(e as Error).message}`);
-    }
-  }
 
   r.post("/containers/{id}/attach", async (req, { params, query: q, version }) => {
     const c = resolve(params.id!);
@@ -278,13 +206,10 @@ export function containerRoutes(r: Router, engine: Engine): void {
     const logs = boolParam(q, "logs");
     const streaming = boolParam(q, "stream");
     if (!logs && !streaming) throw invalidParameter("Bad parameters: you must choose at least one stream");
-    const session = new AttachSession(c, want, (s) => {
-      removeFrom(state.pending, c.id, s);
-      removeFrom(state.live, c.id, s);
-    });
+    const session = new AttachSession(c, want, (s) => hub.forget(s));
     const running = readContainerStatus(c.dir).running;
     // Registered before the head goes out: the client sends /start only after it, so the start sees it.
-    if (streaming && !running) addTo(state.pending, c.id, session);
+    if (streaming && !running) hub.wait(session);
     publish(c, "attach");
     return hijack(req, streamType(c.config.Tty, version), async (conn) => {
       session.connected(conn);
@@ -295,7 +220,7 @@ export function containerRoutes(r: Router, engine: Engine): void {
         }
       }
       if (!streaming) return session.end();
-      if (running) void attachRunning(session);
+      if (running) void hub.attachRunning(session);
       await session.finished;
     });
   });
@@ -457,15 +382,7 @@ export function containerRoutes(r: Router, engine: Engine): void {
     if (h < 0 || w < 0 || h > 65535 || w > 65535) throw invalidParameter(`invalid terminal size ${h}x${w}`);
     if (!readContainerStatus(c.dir).running) throw conflict(`container ${c.id} is not running`);
     if (!c.config.Tty) return empty(200);
-    const live = state.live.get(c.id);
-    const att = live && [...live].find((s) => s.att)?.att;
-    if (att) att.resize(h, w);
-    else {
-      const { attachContainer } = await import("../../engine/runtime/attach.ts");
-      const a = await attachContainer(c.dir, {});
-      a.resize(h, w);
-      setTimeout(() => a.close(), 50);
-    }
+    await hub.resize(c, h, w);
     return empty(200);
   });
 
