@@ -20,31 +20,14 @@ import { pruneUntilMs } from "../../engine/units.ts";
 import { eventsOf } from "../../engine/events.ts";
 import { monitorOf } from "../../engine/monitor.ts";
 import { execsOf } from "../../engine/execs.ts";
-import { type Attacher, attachmentsOf } from "../../engine/containers/attachments.ts";
-import type { ContainerRecord, StoredContainer as Stored } from "../../engine/containers/types.ts";
+import { attachmentsOf } from "../../engine/containers/attachments.ts";
+import { AttachSession, streamType } from "./attach.ts";
+import type { StoredContainer as Stored } from "../../engine/containers/types.ts";
 import { type CreateBody, createOptionsOf } from "../../api/wire.ts";
-import type { Attachment } from "../../engine/runtime/attach.ts";
 import { readContainerStatus } from "../../engine/runtime/status.ts";
-import { hijack, type RawConn } from "../hijack.ts";
+import { hijack } from "../hijack.ts";
 import { boolParam, checkFilterKeys, intParam, parseFilters } from "../query.ts";
 import { compareVersions, empty, json, type Router, stream } from "../router.ts";
-
-const MUX = "application/vnd.docker.multiplexed-stream";
-const RAW = "application/vnd.docker.raw-stream";
-
-/** moby's content type of an attach/exec/logs stream: multiplexed without a TTY from API 1.42 on. */
-export function streamType(tty: boolean, version: string): string {
-  return !tty && compareVersions(version, "1.42") >= 0 ? MUX : RAW;
-}
-
-/** One stdcopy frame: [stream, 0, 0, 0, len u32 BE] + data. */
-export function frame(stream: number, data: Uint8Array): Uint8Array {
-  const out = new Uint8Array(8 + data.length);
-  out[0] = stream;
-  new DataView(out.buffer).setUint32(4, data.length);
-  out.set(data, 8);
-  return out;
-}
 
 /** A request body as moby's loadJSON reads it: an object, or 400 "invalid JSON: ..."; empty → undefined when optional. */
 export async function readJson<T extends object>(req: Request, optional = false): Promise<T | undefined> {
@@ -62,89 +45,6 @@ export async function readJson<T extends object>(req: Request, optional = false)
   if (v === null && optional) return undefined;
   if (typeof v !== "object" || v === null || Array.isArray(v)) throw invalidParameter(`invalid JSON: json: cannot unmarshal ${Array.isArray(v) ? "array" : v === null ? "null" : typeof v} into Go value of type object`);
   return v as T;
-}
-
-// ------------------------------------------------------------------ attach sessions
-
-/** One hijacked attach connection: output in, stdin out, until the container exits or the client leaves. */
-class AttachSession implements Attacher {
-  conn?: RawConn;
-  private queue: Uint8Array[] = [];
-  att?: Attachment;
-  private done!: () => void;
-  readonly finished = new Promise<void>((r) => (this.done = r));
-  private ended = false;
-
-  constructor(
-    readonly c: Stored,
-    readonly want: { stdin: boolean; stdout: boolean; stderr: boolean },
-    readonly onEnd: (s: AttachSession) => void,
-  ) {}
-
-  /** Output from the container (1 stdout, 2 stderr; everything is 1 with a TTY). */
-  output(stream: 1 | 2, data: Uint8Array) {
-    if (this.ended || (stream === 1 ? !this.want.stdout : !this.want.stderr)) return;
-    this.send(this.c.config.Tty ? data : frame(stream, data));
-  }
-
-  send(bytes: Uint8Array) {
-    if (this.conn) this.conn.write(bytes).catch(() => {});
-    else this.queue.push(bytes);
-  }
-
-  /** The connection is ready (after the 101 or 200 head). */
-  connected(conn: RawConn) {
-    this.conn = conn;
-    for (const b of this.queue.splice(0)) conn.write(b).catch(() => {});
-    void conn.closed.then(() => this.end());
-    if (this.att) this.startStdin();
-  }
-
-  /** The container's stdio is reachable: relay stdin, end with the container's output. */
-  bind(att: Attachment) {
-    this.att = att;
-    void att.exited.then(() => this.end());
-    if (this.conn) this.startStdin();
-  }
-
-  private pumping = false;
-  private startStdin() {
-    if (this.pumping || !this.want.stdin || !this.c.config.OpenStdin || !this.conn || !this.att) return;
-    this.pumping = true;
-    void this.pumpStdin(this.conn, this.att);
-  }
-
-  private async pumpStdin(conn: RawConn, att: Attachment) {
-    const reader = conn.readable.getReader();
-    try {
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        if (this.ended) return;
-        att.write(value);
-      }
-    } catch {
-      return;
-    }
-    if (this.ended) return;
-    // moby's stream copier: StdinOnce without a TTY closes the container's stdin and keeps the output;
-    // otherwise the end of the client's stdin ends the attach (the container keeps running).
-    if (this.c.config.StdinOnce && !this.c.config.Tty) att.closeStdin();
-    else this.end();
-  }
-
-  /** A failure after the head: written in-band, then the connection closes. */
-  fail(message: string) {
-    this.send(new TextEncoder().encode(`${message}\r\n`));
-    this.end();
-  }
-
-  end() {
-    if (this.ended) return;
-    this.ended = true;
-    this.onEnd(this);
-    this.done();
-  }
 }
 
 // ------------------------------------------------------------------ routes

@@ -11,7 +11,8 @@ import type { Attachment } from "../../engine/runtime/attach.ts";
 import { hijack } from "../hijack.ts";
 import { intParam } from "../query.ts";
 import { empty, json, type Router } from "../router.ts";
-import { frame, readJson, streamType } from "./containers.ts";
+import { frame, streamType } from "./attach.ts";
+import { readJson } from "./containers.ts";
 
 interface ExecCreateBody {
   Cmd?: unknown;
