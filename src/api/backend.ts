@@ -11,6 +11,7 @@ import type { Attachment, ExecOptions } from "../engine/runtime/index.ts";
 import type { systemDf, systemInfo, systemVersion } from "../engine/system.ts";
 import type { Volume } from "../engine/volumes/index.ts";
 import type { NetworkCreateRequest, NetworkResource } from "../engine/network/index.ts";
+import type { ContainerInspect, ImageInspect } from "./wire.ts";
 
 /** Output handlers of an attached container or exec. */
 export interface OutputHandlers {
@@ -36,7 +37,7 @@ export interface Backend {
   readonly where: string;
 
   listImages(opts: { all?: boolean; filters?: Record<string, string[]> }): Promise<ImageSummary[]>;
-  inspectImage(name: string): Promise<any>;
+  inspectImage(name: string): Promise<ImageInspect>;
   imageHistory(name: string): Promise<{ Id: string; Created: number; CreatedBy: string; Tags: string[] | null; Size: number; Comment: string }[]>;
   tagImage(source: string, target: string): Promise<void>;
   removeImage(name: string, opts: { force?: boolean; noPrune?: boolean }): Promise<ImageDeleteItem[]>;
@@ -59,7 +60,7 @@ export interface Backend {
   renameContainer(id: string, name: string): Promise<void>;
   pruneContainers(opts: { filters?: Record<string, string[]> }): Promise<{ ContainersDeleted: string[] | null; SpaceReclaimed: number }>;
   listContainers(opts: { all?: boolean; limit?: number; size?: boolean; filters?: Record<string, string[]> }): Promise<ContainerSummary[]>;
-  inspectContainer(id: string, opts?: { size?: boolean }): Promise<any>;
+  inspectContainer(id: string, opts?: { size?: boolean }): Promise<ContainerInspect>;
   /** Sends a signal to an attached container's process (the CLI's signal proxy). */
   signalContainer(id: string, signal: string): Promise<void>;
   logs(id: string, opts: LogsOptions): AsyncIterable<{ stream: "stdout" | "stderr"; data: Uint8Array }[]>;

@@ -2,7 +2,6 @@
  * The in-process transport: the Backend operations as direct calls into this process's engine. This is
  * bunker's default mode (no daemon, no install); the daemon serves the same engine functions.
  */
-import { randomHex } from "../engine/random.ts";
 import type { Engine } from "../engine/engine.ts";
 import type { Backend } from "./backend.ts";
 
@@ -69,10 +68,12 @@ export function localBackend(engine: Engine): Backend {
     },
     top: async (id, ps) => (await query()).containerTopOf(engine, id, ps),
     changes: async (id) => (await query()).containerDiff(engine, id),
+    // Through the engine's exec store, as the daemon's exec routes: the same checks, records and events.
     async exec(id, req, out) {
-      const c = engine.containers.resolve(id);
-      const { execInContainer } = await import("../engine/runtime/exec.ts");
-      const started = await execInContainer(c.dir, { execId: randomHex(), ...req, dataRoot: engine.root.root, ...out });
+      const { execsOf } = await import("../engine/execs.ts");
+      const execs = execsOf(engine);
+      const e = execs.create(id, { cmd: req.args, env: req.env, workdir: req.cwd, user: req.user ?? "", tty: !!req.tty, privileged: !!req.privileged, stdin: !!req.stdin, stdout: true, stderr: true, detachKeys: "" });
+      const started = await execs.start(e, { detach: req.detach, ...out });
       return { attach: started.attach };
     },
     // Whether a volume is in use depends on the containers: exited --rm ones go first, as a daemon removes them at exit.

@@ -8,71 +8,10 @@ import { frameReader } from "../engine/runtime/frames.ts";
 import type { CreateOptions } from "../engine/containers/manager.ts";
 import type { Attachment } from "../engine/runtime/index.ts";
 import type { ApiClient } from "./client.ts";
+import { createBody } from "./wire.ts";
 import type { Backend, OutputHandlers } from "./backend.ts";
 
 const enc = encodeURIComponent;
-
-/** The create body (Config + HostConfig) the docker CLI sends for these options. */
-export function createBody(o: CreateOptions): Record<string, unknown> {
-  return {
-    Hostname: o.hostname ?? "",
-    User: o.user ?? "",
-    AttachStdin: o.attach?.stdin ?? false,
-    AttachStdout: o.attach?.stdout ?? false,
-    AttachStderr: o.attach?.stderr ?? false,
-    Tty: o.tty ?? false,
-    OpenStdin: o.openStdin ?? false,
-    StdinOnce: (o.openStdin ?? false) && (o.attach?.stdin ?? false),
-    Env: o.env ?? [],
-    Cmd: o.cmd?.length ? o.cmd : null,
-    Image: o.image,
-    WorkingDir: o.workdir ?? "",
-    // --entrypoint "" is sent as [""], which the daemon reads as "no entrypoint".
-    Entrypoint: o.entrypoint === undefined ? null : [o.entrypoint],
-    Labels: o.labels ?? {},
-    ...(o.volumes?.length ? { Volumes: Object.fromEntries(o.volumes.map((v) => [v, {}])) } : {}),
-    ...(o.stopSignal ? { StopSignal: o.stopSignal } : {}),
-    ...(o.stopTimeout !== undefined ? { StopTimeout: o.stopTimeout } : {}),
-    ...(o.portBindings ? { ExposedPorts: Object.fromEntries(Object.keys(o.portBindings).map((p) => [p, {}])) } : {}),
-    HostConfig: {
-      Binds: o.binds ?? null,
-      ...(o.mounts?.length ? { Mounts: o.mounts } : {}),
-      ...(o.tmpfs ? { Tmpfs: o.tmpfs } : {}),
-      NetworkMode: o.networkMode ?? "default",
-      PortBindings: o.portBindings ?? {},
-      PublishAllPorts: o.publishAll ?? false,
-      RestartPolicy: o.restart ?? { Name: "no", MaximumRetryCount: 0 },
-      AutoRemove: o.autoRemove ?? false,
-      CapAdd: o.capAdd ?? null,
-      CapDrop: o.capDrop ?? null,
-      Privileged: o.privileged ?? false,
-      SecurityOpt: o.securityOpt ?? null,
-      LogConfig: { Type: "json-file", Config: o.logConfig ?? {} },
-      ExtraHosts: o.extraHosts ?? null,
-      Dns: o.dns ?? [],
-      DnsSearch: o.dnsSearch ?? [],
-      DnsOptions: o.dnsOptions ?? [],
-      // The docker CLI sends these always, 0 for none (PidsLimit only when set).
-      Memory: o.resources?.Memory ?? 0,
-      MemorySwap: o.resources?.MemorySwap ?? 0,
-      NanoCpus: o.resources?.NanoCpus ?? 0,
-      CpuShares: o.resources?.CpuShares ?? 0,
-      ...(o.resources?.PidsLimit !== undefined ? { PidsLimit: o.resources.PidsLimit } : {}),
-      ShmSize: o.shmSize ?? 0,
-      ReadonlyRootfs: o.readonlyRootfs ?? false,
-      Init: o.init ? true : null,
-      Ulimits: o.ulimits ?? null,
-      ...(o.sysctls ? { Sysctls: o.sysctls } : {}),
-      Devices: o.devices ?? [],
-      DeviceCgroupRules: o.deviceCgroupRules ?? null,
-      CgroupnsMode: o.cgroupnsMode ?? "",
-    },
-    // Aliases and a static address belong to the endpoint on the network the container starts on.
-    ...(o.networkAliases || o.ipv4Address
-      ? { NetworkingConfig: { EndpointsConfig: { [o.networkMode ?? "bridge"]: { Aliases: o.networkAliases ?? null, IPAMConfig: o.ipv4Address ? { IPv4Address: o.ipv4Address } : null } } } }
-      : {}),
-  };
-}
 
 /** Reads one response head from a byte queue; returns status, headers and the bytes after it. */
 function parseHead(buf: Uint8Array): { status: number; headers: Map<string, string>; rest: Uint8Array } | undefined {

@@ -288,7 +288,7 @@ async function pullForCreate(backend: Backend, image: string, opts: { platform?:
 }
 
 /** The engine's answer to a create whose image is not stored (other 404s, a network's, are 400s at the API). */
-const isMissingImage = (e: unknown) => e instanceof EngineError && e.kind === "notFound" && /^(No such image:|image with reference .* was found but its platform)/.test(e.message);
+const isMissingImage = (e: unknown) => e instanceof EngineError && (e.code === "noSuchImage" || e.code === "imagePlatformMismatch");
 
 /**
  * What `create` does and `run` starts with, as the docker CLI's run reuses its create: options from the

@@ -17,7 +17,7 @@ export default defineCommand({
     (await import("../jit.ts")).fullJit(); // a daemon is long-running code
     const { loadConfig } = await import("../engine/config.ts");
     const { Engine } = await import("../engine/engine.ts");
-    const { startDaemon } = await import("../engine/daemon.ts");
+    const { startDaemon } = await import("../server/daemon.ts");
     const engine = new Engine(loadConfig(global));
     let daemon;
     try {

@@ -18,15 +18,21 @@ const statusOf: Record<ErrorKind, number> = {
   system: 500,
 };
 
+/** What exactly failed, where callers act on it (finer than a kind; the kinds are what the API's status carries). */
+export type ErrorCode = "noSuchImage" | "noSuchContainer" | "noSuchNetwork" | "imagePlatformMismatch";
+
 /** A failure the engine reports to its client, with moby's error class and message text. */
 export class EngineError extends Error {
+  /** Set where a caller must tell this failure from others of its kind. */
+  readonly code?: ErrorCode;
   constructor(
     readonly kind: ErrorKind,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; code?: ErrorCode },
   ) {
     super(message, options);
     this.name = "EngineError";
+    if (options?.code) this.code = options.code;
   }
   /** The HTTP status for the API (moby's api/server/httpstatus). */
   get status(): number {
@@ -35,9 +41,11 @@ export class EngineError extends Error {
 }
 
 /** `No such image: x` (404). */
-export const noSuchImage = (ref: string) => new EngineError("notFound", `No such image: ${ref}`);
+export const noSuchImage = (ref: string) => new EngineError("notFound", `No such image: ${ref}`, { code: "noSuchImage" });
 /** `No such container: x` (404). */
-export const noSuchContainer = (ref: string) => new EngineError("notFound", `No such container: ${ref}`);
+export const noSuchContainer = (ref: string) => new EngineError("notFound", `No such container: ${ref}`, { code: "noSuchContainer" });
+/** `network x not found` (404). */
+export const noSuchNetwork = (ref: string) => new EngineError("notFound", `network ${ref} not found`, { code: "noSuchNetwork" });
 /** 400 with the given message. */
 export const invalidParameter = (msg: string) => new EngineError("invalidParameter", msg);
 /** 409 with the given message. */

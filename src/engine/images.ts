@@ -6,7 +6,8 @@ import type { Engine } from "./engine.ts";
 import { type ImageRecord, imageCreated } from "./store/images.ts";
 import { conflict, invalidParameter } from "./errors.ts";
 import { readContainerStatus } from "./runtime/status.ts";
-import { parseReference, withDefaultTag, familiarName, repositoryName } from "./registry/reference.ts";
+import { parseReference, withDefaultTag, familiarName, familiarString, repositoryName } from "./registry/reference.ts";
+import { eventsOf } from "./events.ts";
 
 /** GET /images/json item. */
 export interface ImageSummary {
@@ -180,6 +181,18 @@ export function tagImage(engine: Engine, source: string, target: string): void {
   const ref = withDefaultTag(parseReference(target));
   if (ref.digest) throw invalidParameter("refusing to create a tag with a digest reference");
   engine.images.setTag(repositoryName(ref), ref.tag!, img.id);
+  eventsOf(engine).publish("image", "tag", img.id, { ...labelsOf(img), name: familiarString(ref) });
+}
+
+/** An image's labels, the attributes of its events. */
+const labelsOf = (img: ImageRecord): Record<string, string> => ({ ...(img.config.config?.Labels ?? {}) });
+
+/** The untag events (one per name removed, as moby's) then the delete event of one image's removal; layer deletions publish nothing. */
+function publishRemoval(engine: Engine, img: ImageRecord, items: ImageDeleteItem[]): void {
+  const bus = eventsOf(engine);
+  const attrs = { ...labelsOf(img), name: img.id };
+  for (const i of items) if ("Untagged" in i) bus.publish("image", "untag", img.id, attrs);
+  if (items.some((i) => "Deleted" in i && i.Deleted === img.id)) bus.publish("image", "delete", img.id, attrs);
 }
 
 /** DELETE /images/{name}: untags, and deletes the image (and unreferenced layers) when no name is left. */
@@ -243,6 +256,7 @@ export function removeImage(engine: Engine, name: string, opts: { force?: boolea
       out.push({ Deleted: img.id });
     })
     .immediate();
+  publishRemoval(engine, img, out);
   if (out.some((o) => "Deleted" in o) && !opts.noPrune) for (const l of engine.layers.collect().layers) out.push({ Deleted: l.chainId });
   return out;
 }
@@ -273,5 +287,6 @@ export function pruneImages(engine: Engine, opts: { all?: boolean; filters?: Fil
     reclaimed += l.size;
   }
   reclaimed += stagingBytes;
+  eventsOf(engine).publish("image", "prune", "", { reclaimed: String(reclaimed) });
   return { ImagesDeleted: deleted.length ? deleted : null, SpaceReclaimed: reclaimed };
 }

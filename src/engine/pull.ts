@@ -9,7 +9,9 @@ import { fullJit } from "../jit.ts";
 import type { Engine } from "./engine.ts";
 import type { Layer, Platform } from "./image/types.ts";
 import { EngineError } from "./errors.ts";
-import { type Reference, parseReference, withDefaultTag, familiarString, repositoryName, canonicalString } from "./registry/reference.ts";
+import { type Reference, parseReference, withDefaultTag, familiarString, familiarName, repositoryName, canonicalString } from "./registry/reference.ts";
+import type { RegistryClient } from "./registry/client.ts";
+import { eventsOf } from "./events.ts";
 import { chainIds } from "./store/layers.ts";
 import type { JsonMessage } from "./progress.ts";
 import { humanSize } from "./units.ts";
@@ -21,6 +23,8 @@ export interface PullOptions {
   /** Receives Docker's progress messages. */
   onMessage?: (m: JsonMessage) => void;
   signal?: AbortSignal;
+  /** The registry client of this pull (e.g. with the API client's credentials); default: the engine's. */
+  registry?: RegistryClient;
 }
 
 /** What a pull did. */
@@ -35,8 +39,15 @@ export interface PullResult {
 const MAX_CONCURRENT_LAYERS = 3;
 const short = (digest: string) => digest.replace(/^sha256:/, "").slice(0, 12);
 
-/** Pulls one reference (tag or digest). */
+/** Pulls one reference (tag or digest), then publishes the image's "pull" event with moby's actor. */
 export async function pullImage(engine: Engine, refString: string, opts: PullOptions = {}): Promise<PullResult> {
+  const result = await pullOne(engine, refString, opts);
+  const ref = withDefaultTag(parseReference(refString));
+  eventsOf(engine).publish("image", "pull", familiarString(ref), { ...(engine.images.get(result.id)?.config.config?.Labels ?? {}), name: familiarName(ref) });
+  return result;
+}
+
+async function pullOne(engine: Engine, refString: string, opts: PullOptions): Promise<PullResult> {
   fullJit(); // the tar reader and the progress loop run for every block of every layer
   const ref = withDefaultTag(parseReference(refString));
   const emit = opts.onMessage ?? (() => {});
@@ -54,7 +65,7 @@ export async function pullImage(engine: Engine, refString: string, opts: PullOpt
 
   let remote;
   try {
-    remote = await engine.registry().image(ref, { platform: opts.platform });
+    remote = await (opts.registry ?? engine.registry()).image(ref, { platform: opts.platform });
   } catch (e) {
     // With the registry out of reach, a tag we already have is served from the store, as the user asked for
     // an image they can use; anything else (denied, unknown tag) is reported as is.

@@ -6,10 +6,10 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { hijack } from "../../src/api/hijack.ts";
-import { createApp, json, Router, stream } from "../../src/api/router.ts";
-import { serve, type HttpServer } from "../../src/api/server.ts";
-import { ChunkedDecoder, HttpError, parseHead } from "../../src/api/http1.ts";
+import { hijack } from "../../src/server/hijack.ts";
+import { createApp, json, Router, stream } from "../../src/server/router.ts";
+import { serve, type HttpServer } from "../../src/server/server.ts";
+import { ChunkedDecoder, HttpError, parseHead } from "../../src/server/http1.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "bunker-api-http-"));
 const sock = join(dir, "api.sock");

@@ -6,7 +6,8 @@
  */
 import { afterAll, expect, test } from "bun:test";
 import { ApiClient } from "../../src/api/client.ts";
-import { createBody, remoteBackend } from "../../src/api/remote.ts";
+import { remoteBackend } from "../../src/api/remote.ts";
+import { createBody } from "../../src/api/wire.ts";
 import { EngineError } from "../../src/engine/errors.ts";
 import { frame } from "../../src/engine/runtime/frames.ts";
 

@@ -10,7 +10,7 @@ import { randomHex } from "../random.ts";
 import type { Engine } from "../engine.ts";
 import { EngineError, conflict, invalidParameter, noSuchImage } from "../errors.ts";
 import { parseReference, withDefaultTag, familiarString } from "../registry/reference.ts";
-import type { ContainerConfig, ContainerRecord, HostConfig, RestartPolicy } from "./types.ts";
+import type { ContainerConfig, ContainerRecord, HostConfig, RestartPolicy, StoredContainer as Stored } from "./types.ts";
 import { randomName, validateName } from "./names.ts";
 import { beginRemoval, endRemoval } from "./removal.ts";
 import { resolveCapabilities, DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, DEFAULT_SHM_SIZE, containerEnv, checkDnsServer, parseExtraHost, checkUlimit, checkSysctl, type ContainerPlan } from "../runtime/spec.ts";
@@ -95,8 +95,6 @@ export interface CreateOptions {
   deviceCgroupRules?: string[];
   cgroupnsMode?: string;
 }
-
-type Stored = ContainerRecord & { topLayer: string | null };
 
 const overlayDir = (engine: Engine, c: { cacheId: string }) => engine.root.layerDir(c.cacheId);
 
@@ -212,7 +210,7 @@ function checkPlatform(ref: string, have: Platform, platform: string): void {
   const variant = (p: Platform) => p.variant ?? (p.architecture === "arm64" ? "v8" : undefined);
   const [a, b] = [variant(have), variant(want)];
   if (have.os !== want.os || have.architecture !== want.architecture || (a && b && a !== b)) {
-    throw new EngineError("notFound", `image with reference ${ref} was found but its platform (${formatPlatform(have)}) does not match the specified platform (${formatPlatform(want)})`);
+    throw new EngineError("notFound", `image with reference ${ref} was found but its platform (${formatPlatform(have)}) does not match the specified platform (${formatPlatform(want)})`, { code: "imagePlatformMismatch" });
   }
 }
 

@@ -8,13 +8,11 @@ import { conflict, invalidParameter } from "../errors.ts";
 import { humanDuration } from "../units.ts";
 import type { ContainerStatus } from "../runtime/status.ts";
 import { dirSize, displayImage, matchLabels, stateName, statusOf } from "./state.ts";
-import type { ContainerRecord } from "./types.ts";
+import type { ContainerRecord, StoredContainer as Stored } from "./types.ts";
 import { containerPorts, mappingsByContainer, type PortMapping } from "../network/ports.ts";
 import { reconcileIfPending } from "../network/pending.ts";
 import { mountsByContainer, mountsOf, mountView } from "../volumes/mounts.ts";
 import { network } from "../lazy.ts";
-
-type Stored = ContainerRecord & { topLayer: string | null };
 
 const ZERO_TIME = "0001-01-01T00:00:00Z";
 

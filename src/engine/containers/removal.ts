@@ -10,7 +10,7 @@
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import type { Engine } from "../engine.ts";
 import { processStartTime, readContainerStatus, signalContainer } from "../runtime/status.ts";
-import type { ContainerRecord } from "./types.ts";
+import type { ContainerRecord, StoredContainer } from "./types.ts";
 import { network, volumes } from "../lazy.ts";
 
 /** What a removal intent records. */
@@ -93,7 +93,7 @@ function finishRemoval(engine: Engine, id: string, intent: Partial<Intent>): voi
   const row = engine.containers.lookup(id);
   if (row && row.id === id) {
     if (row.hostConfig.NetworkMode !== "host" && row.hostConfig.NetworkMode !== "none") {
-      network().containerRemoved(engine, row as ContainerRecord & { topLayer: string | null });
+      network().containerRemoved(engine, row as StoredContainer);
     }
     engine.containers.delete(id);
   }

@@ -6,11 +6,8 @@
 import { join } from "node:path";
 import type { Engine } from "../engine.ts";
 import { readContainerStatus, type ContainerStatus } from "../runtime/status.ts";
-import type { ContainerRecord } from "./types.ts";
+import type { StoredContainer as Stored } from "./types.ts";
 import { lstatSync, readdirSync } from "node:fs";
-
-type Stored = ContainerRecord & { topLayer: string | null };
-
 
 /** The container's runtime status (never started = created). */
 export function statusOf(c: { dir: string }): ContainerStatus {

@@ -5,7 +5,7 @@
 import type { Database } from "bun:sqlite";
 import { EngineError, conflict, noSuchContainer } from "../errors.ts";
 import type { DataRoot } from "../paths.ts";
-import type { ContainerRecord } from "./types.ts";
+import type { ContainerRecord, StoredContainer } from "./types.ts";
 
 const COLUMNS = "id, name, image_id, image_ref, top_layer, cache_id, created_at, config, host_config, path, args";
 
@@ -16,7 +16,7 @@ export class ContainerStore {
     readonly root: DataRoot,
   ) {}
 
-  private toRecord = (row: any): ContainerRecord & { topLayer: string | null } => ({
+  private toRecord = (row: any): StoredContainer => ({
     id: row.id,
     name: row.name,
     image: row.image_id,
@@ -32,19 +32,19 @@ export class ContainerStore {
   });
 
   /** Every container, newest first. */
-  all(): (ContainerRecord & { topLayer: string | null })[] {
+  all(): StoredContainer[] {
     return (this.db.query(`SELECT ${COLUMNS} FROM containers ORDER BY created_at DESC, rowid DESC`).all() as any[]).map(this.toRecord);
   }
 
   /** Finds a container as moby does; throws "No such container" (404) or an ambiguity error. */
-  resolve(ref: string): ContainerRecord & { topLayer: string | null } {
+  resolve(ref: string): StoredContainer {
     const found = this.lookup(ref);
     if (!found) throw noSuchContainer(ref);
     return found;
   }
 
   /** Like resolve(), undefined when nothing matches. */
-  lookup(ref: string): (ContainerRecord & { topLayer: string | null }) | undefined {
+  lookup(ref: string): StoredContainer | undefined {
     if (!ref) return undefined;
     const byId = this.db.query(`SELECT ${COLUMNS} FROM containers WHERE id = ?`).get(ref);
     if (byId) return this.toRecord(byId);
@@ -57,7 +57,7 @@ export class ContainerStore {
   }
 
   /** Inserts a new container; a taken name fails as Docker's does (409). */
-  insert(c: ContainerRecord & { topLayer: string | null }): void {
+  insert(c: StoredContainer): void {
     try {
       this.db
         .query(`INSERT INTO containers (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)

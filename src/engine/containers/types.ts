@@ -99,3 +99,6 @@ export interface ContainerRecord {
   path: string;
   args: string[];
 }
+
+/** A record as the store returns it, with the top layer (chain ID) of its image; null for an image without layers. */
+export type StoredContainer = ContainerRecord & { topLayer: string | null };

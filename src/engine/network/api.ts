@@ -6,6 +6,7 @@ import { readFileSync, rmSync } from "node:fs";
 import { randomHex } from "../random.ts";
 import { pruneUntilMs } from "../units.ts";
 import type { Engine } from "../engine.ts";
+import type { StoredContainer } from "../containers/types.ts";
 import { EngineError, conflict, invalidParameter } from "../errors.ts";
 import { readContainerStatus } from "../runtime/status.ts";
 import { cidrString, hostRoutes, ipToNum, maskOf, numToIp, overlaps, parseBridgeName, parseCidr, parseIPv4, pickSubnet, release, type Cidr } from "./ipam.ts";
@@ -17,7 +18,7 @@ import { addEndpoint, writeNames } from "./endpoints.ts";
 import { checkBridgeOptions } from "./options.ts";
 import { ensureNetworkHost, hostLock, teardownNetworkHost } from "./program.ts";
 import { reconcileIfNeeded } from "./reconcile.ts";
-import { BUILTIN, type Network, type Stored, allNetworks, endpointsOf, lookupNetwork, namesFile, netConfig, networkById, owner, resolveNetwork, vethName } from "./store.ts";
+import { BUILTIN, type Network, allNetworks, endpointsOf, lookupNetwork, namesFile, netConfig, networkById, owner, resolveNetwork, vethName } from "./store.ts";
 
 // ------------------------------------------------------------------ API: networks
 
@@ -287,7 +288,7 @@ export function disconnectNetwork(engine: Engine, netRef: string, containerRef: 
 
 
 /** NetworkSettings of inspect: addresses while running, Docker's empty values otherwise. */
-export function networkSettings(engine: Engine, c: Stored, running: boolean, pid?: number) {
+export function networkSettings(engine: Engine, c: StoredContainer, running: boolean, pid?: number) {
   const eps = endpointsOf(engine, "container_id", c.id);
   const networks: Record<string, object> = {};
   const blank = { IPAMConfig: null, Links: null, Aliases: null, MacAddress: "", DriverOpts: null, GwPriority: 0, NetworkID: "", EndpointID: "", Gateway: "", IPAddress: "", IPPrefixLen: 0, IPv6Gateway: "", GlobalIPv6Address: "", GlobalIPv6PrefixLen: 0, DNSNames: null };

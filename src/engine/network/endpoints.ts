@@ -6,6 +6,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "
 import { join } from "node:path";
 import { randomHex } from "../random.ts";
 import type { Engine } from "../engine.ts";
+import type { StoredContainer } from "../containers/types.ts";
 import { EngineError, conflict, invalidParameter } from "../errors.ts";
 import { resolvConf, type ContainerPlan, type PlanNetIf } from "../runtime/spec.ts";
 import { readContainerStatus } from "../runtime/status.ts";
@@ -17,7 +18,7 @@ export { containerPorts } from "./ports.ts";
 import { deleteRules, ensureBase, ensureNetworkHost, hostLock, newBatch, withIntent } from "./program.ts";
 import { reconcileIfNeeded } from "./reconcile.ts";
 import { releasePorts, reservePorts } from "./reserve.ts";
-import { type Endpoint, type Network, type Stored, allNetworks, ctrTag, endpointsOf, kernelPath, namesFile, netDir, networkById, owner, resolveNetwork, vethName } from "./store.ts";
+import { type Endpoint, type Network, allNetworks, ctrTag, endpointsOf, kernelPath, namesFile, netDir, networkById, owner, resolveNetwork, vethName } from "./store.ts";
 
 // ------------------------------------------------------------------ endpoints
 
@@ -37,7 +38,7 @@ function takenAddresses(engine: Engine, net: Network): Set<string> {
   return taken;
 }
 
-export function addEndpoint(engine: Engine, c: Stored, net: Network, opts: { aliases: string[]; ip?: string }): Endpoint {
+export function addEndpoint(engine: Engine, c: StoredContainer, net: Network, opts: { aliases: string[]; ip?: string }): Endpoint {
   const subnet = parseCidr(net.subnet!);
   const existing = endpointsOf(engine, "container_id", c.id);
   let ip: string;
@@ -91,7 +92,7 @@ export function writeNames(engine: Engine, net: Network): void {
  * At create: validates the network mode and, for bridge networks, records the endpoint (address claimed now,
  * kept until removal). Returns the normalised NetworkMode.
  */
-export function attachAtCreate(engine: Engine, c: Stored, opts: { aliases?: string[]; ip?: string }): void {
+export function attachAtCreate(engine: Engine, c: StoredContainer, opts: { aliases?: string[]; ip?: string }): void {
   const mode = c.hostConfig.NetworkMode;
   if (mode === "host" || mode === "none" || mode.startsWith("container:")) {
     if (opts.aliases?.length) throw invalidParameter("network-scoped aliases are only supported for user-defined networks");
@@ -131,7 +132,7 @@ function hostResolv(): string {
 }
 
 /** The plan's network part for a container's next start; writes its hosts and resolv.conf. */
-export async function networkPlan(engine: Engine, c: Stored): Promise<Partial<ContainerPlan>> {
+export async function networkPlan(engine: Engine, c: StoredContainer): Promise<Partial<ContainerPlan>> {
   reconcileIfNeeded(engine);
   const mode = c.hostConfig.NetworkMode;
   const put = (name: string, text: string) => writeFileSync(join(c.dir, name), text);
@@ -180,7 +181,7 @@ export async function networkPlan(engine: Engine, c: Stored): Promise<Partial<Co
 }
 
 /** After the shim started the container: DNAT rules for its published ports, hairpin on its veth (kernel path only). */
-export function networkStarted(engine: Engine, c: Stored): void {
+export function networkStarted(engine: Engine, c: StoredContainer): void {
   const maps = mappingsOf(engine, c.id);
   if (!maps.length || !kernelPath(engine)) return;
   const ep = endpointsOf(engine, "container_id", c.id)[0]!;
@@ -217,7 +218,7 @@ export function networkStarted(engine: Engine, c: Stored): void {
 }
 
 /** Container removal: ports, address claims, name files. The rows go with the container's (ON DELETE CASCADE). */
-export function containerRemoved(engine: Engine, c: Stored): void {
+export function containerRemoved(engine: Engine, c: StoredContainer): void {
   releasePorts(engine, c.id);
   const eps = endpointsOf(engine, "container_id", c.id);
   engine.db.query("DELETE FROM endpoints WHERE container_id = ?").run(c.id);
@@ -237,7 +238,7 @@ export function containerRemoved(engine: Engine, c: Stored): void {
 }
 
 /** Translates the shim's port bind failure into Docker's message. */
-export function startError(engine: Engine, c: Stored, e: unknown): unknown {
+export function startError(engine: Engine, c: StoredContainer, e: unknown): unknown {
   const msg = (e as Error)?.message ?? "";
   if (!msg.startsWith("Error starting userland proxy")) return e;
   const ep = endpointsOf(engine, "container_id", c.id)[0];

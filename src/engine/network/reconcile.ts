@@ -4,6 +4,7 @@
 import { existsSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Engine } from "../engine.ts";
+import type { StoredContainer } from "../containers/types.ts";
 import { readContainerStatus, processStartTime } from "../runtime/status.ts";
 import { claims, CLAIMS_DIR, parseBridgeName, parseIPv4, release } from "./ipam.ts";
 import * as host from "./host.ts";
@@ -11,7 +12,7 @@ import { mappingsOf } from "./ports.ts";
 import { isRegistered, unregisterRoot } from "./roots.ts";
 export { containerPorts } from "./ports.ts";
 import { addNetworkRules, deleteRules, hostLock, newBatch, withIntent } from "./program.ts";
-import { netState, DEFAULT_BRIDGE, type Stored, allNetworks, ctrTag, endpointsOf, kernelPath, netDir, netTag, networkById, vethName } from "./store.ts";
+import { netState, DEFAULT_BRIDGE, allNetworks, ctrTag, endpointsOf, kernelPath, netDir, netTag, networkById, vethName } from "./store.ts";
 
 /** Reconciles once per process if an earlier process died while changing the host. */
 export function reconcileIfNeeded(engine: Engine): void {
@@ -52,7 +53,7 @@ export function reconcileNetworking(engine: Engine): { removedLinks: string[]; r
   const tag = `bunker:${host.rootTag(engine.config.dataRoot)}`;
   const nets = allNetworks(engine).filter((n) => n.bridge);
   const netTags = new Set(nets.map((n) => netTag(engine, n)));
-  const running = new Map<string, Stored>();
+  const running = new Map<string, StoredContainer>();
   for (const c of engine.containers.all()) if (readContainerStatus(c.dir).running) running.set(c.id.slice(0, 12), c);
   const removedLinks: string[] = [];
   let removedRules = 0;

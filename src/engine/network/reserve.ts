@@ -2,13 +2,14 @@
  * Published host ports: picked (an ephemeral port for `-p 80`), reserved in the database, and released.
  */
 import type { Engine } from "../engine.ts";
+import type { StoredContainer } from "../containers/types.ts";
 import { EngineError } from "../errors.ts";
 import type { ContainerPlan } from "../runtime/spec.ts";
 import { readContainerStatus } from "../runtime/status.ts";
 import { resolveMappings, type PortBindings, type Proto } from "./ports.ts";
 export { containerPorts } from "./ports.ts";
 import { deleteRules, hostLock, withIntent } from "./program.ts";
-import { type Endpoint, type Stored, ctrTag, kernelPath, networkById, portForwardingMode } from "./store.ts";
+import { type Endpoint, ctrTag, kernelPath, networkById, portForwardingMode } from "./store.ts";
 
 function freePort(ip: string, proto: Proto): number {
   // The kernel's choice of a free ephemeral port, as Docker's allocator takes one from the same range.
@@ -27,7 +28,7 @@ function freePort(ip: string, proto: Proto): number {
  * another running container of this data root holds ("port is already allocated"), drops stale holders,
  * and records them. The shim then binds them (a host process or another data root -> "address in use").
  */
-export async function reservePorts(engine: Engine, c: Stored, eps: Endpoint[]): Promise<ContainerPlan["hostPorts"]> {
+export async function reservePorts(engine: Engine, c: StoredContainer, eps: Endpoint[]): Promise<ContainerPlan["hostPorts"]> {
   const bindings = ((c.hostConfig as any).PortBindings ?? {}) as PortBindings;
   engine.db.query("DELETE FROM port_mappings WHERE container_id = ?").run(c.id);
   const keys = Object.keys(bindings);

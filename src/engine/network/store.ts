@@ -5,14 +5,12 @@
 import { join } from "node:path";
 import { randomHex } from "../random.ts";
 import type { Engine } from "../engine.ts";
-import { EngineError, invalidParameter } from "../errors.ts";
-import type { ContainerRecord } from "../containers/types.ts";
+import { EngineError, invalidParameter, noSuchNetwork } from "../errors.ts";
 import { cidrString, numToIp, parseCidr } from "./ipam.ts";
 import * as host from "./host.ts";
 export { containerPorts } from "./ports.ts";
 
 
-export type Stored = ContainerRecord & { topLayer: string | null };
 
 /** Defaults: bunker0 on 10.199.0.1/16 (not Docker's 172.17/16), user networks as /24s of 10.200.0.0/14. */
 export const DEFAULT_BIP = "10.199.0.1/16";
@@ -191,6 +189,6 @@ export function lookupNetwork(engine: Engine, ref: string): Network | undefined 
 
 export function resolveNetwork(engine: Engine, ref: string): Network {
   const n = lookupNetwork(engine, ref);
-  if (!n) throw new EngineError("notFound", `network ${ref} not found`);
+  if (!n) throw noSuchNetwork(ref);
   return n;
 }

@@ -6,7 +6,7 @@
  * events come from the engine through the daemon's event sink; prune's own event is published here.
  */
 import type { Engine } from "../../engine/engine.ts";
-import { EngineError, invalidParameter } from "../../engine/errors.ts";
+import { invalidParameter, noSuchNetwork } from "../../engine/errors.ts";
 import { eventsOf } from "../../engine/events.ts";
 import { parseFilters } from "../query.ts";
 import { compareVersions, empty, json, type Router } from "../router.ts";
@@ -38,7 +38,7 @@ export function networkRoutes(r: Router, engine: Engine): void {
     const found = inspectNetwork(engine, params.id!);
     // Every network here is local: asking for another scope finds nothing, as in moby.
     const scope = query.get("scope");
-    if (scope && scope !== found.Scope) throw new EngineError("notFound", `network ${params.id} not found`);
+    if (scope && scope !== found.Scope) throw noSuchNetwork(params.id!);
     return json(found);
   });
 

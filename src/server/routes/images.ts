@@ -1,13 +1,13 @@
 /**
  * Image routes: pull (images/create), list, inspect, history, tag, delete, prune. Image names are greedy
  * path parameters (`/images/docker.io/library/alpine:latest/json` arrives unescaped). Each change is
- * published on the engine's event bus with moby's actors: pull → the familiar reference, tag → the image
+ * published by the engine (engine/images.ts, engine/pull.ts) with moby's actors: pull → the familiar reference, tag → the image
  * ID with the new name, untag and delete → the image ID.
  */
 import type { Engine } from "../../engine/engine.ts";
 import { EngineError, invalidParameter } from "../../engine/errors.ts";
-import { eventsOf } from "../../engine/events.ts";
 import type { Credentials } from "../../engine/registry/credentials.ts";
+import type { RegistryClient } from "../../engine/registry/client.ts";
 import { boolParam, parseFilters } from "../query.ts";
 import { empty, json, jsonMessageStream, type Router } from "../router.ts";
 
@@ -44,23 +44,19 @@ export function decodeRegistryAuth(header: string | null): AuthConfig | undefine
 }
 
 /**
- * The engine as one pull should see it: with the client's credentials when X-Registry-Auth carries some
- * (used for every registry of this pull, as moby does), else the daemon's own stored credentials.
+ * The registry client of one pull: with the client's credentials when X-Registry-Auth carries some (used
+ * for every registry of this pull, as moby does), else the engine's (the daemon's own stored credentials).
  */
-async function engineWithAuth(engine: Engine, auth: AuthConfig | undefined): Promise<Engine> {
-  if (!auth?.username || auth.password === undefined) return engine;
+async function registryWithAuth(engine: Engine, auth: AuthConfig | undefined): Promise<RegistryClient> {
+  if (!auth?.username || auth.password === undefined) return engine.registry();
   const { RegistryClient } = await import("../../engine/registry/client.ts");
   const creds: Credentials = { username: auth.username, password: auth.password };
-  const client = new RegistryClient({ mirrors: engine.config.registryMirrors, insecure: engine.config.insecureRegistries, credentials: () => creds });
-  // A view of the engine whose registry() is this pull's client; stores and database are shared.
-  return Object.create(engine, { registry: { value: () => client } }) as Engine;
+  return new RegistryClient({ mirrors: engine.config.registryMirrors, insecure: engine.config.insecureRegistries, credentials: () => creds });
 }
 
 /** Declares the image routes on `r`. */
 export function imageRoutes(r: Router, engine: Engine): void {
-  const bus = eventsOf(engine);
   const images = () => import("../../engine/images.ts");
-  const labelsOf = (id: string): Record<string, string> => ({ ...(engine.images.get(id)?.config.config?.Labels ?? {}) });
 
   r.get("/images/json", async (_req, { query }) => {
     const { listImages } = await images();
@@ -76,7 +72,7 @@ export function imageRoutes(r: Router, engine: Engine): void {
   });
 
   r.post("/images/create", async (req, { query }) => {
-    const { parseReference, repositoryName, canonicalString, familiarString, familiarName, withDefaultTag } = await import("../../engine/registry/reference.ts");
+    const { parseReference, repositoryName, canonicalString } = await import("../../engine/registry/reference.ts");
     const fromImage = query.get("fromImage") ?? "";
     if (!fromImage) {
       if (query.get("fromSrc") !== null) throw notSupported("POST /images/create?fromSrc= (docker import)");
@@ -96,15 +92,12 @@ export function imageRoutes(r: Router, engine: Engine): void {
     const tag = query.get("tag") ?? "";
     // The CLI sends digests in `tag` (tag=sha256:...); either replaces what fromImage carried.
     if (tag) ref = parseReference(`${repositoryName(ref)}${/^[a-z0-9]+:/.test(tag) ? "@" : ":"}${tag}`);
-    const view = await engineWithAuth(engine, decodeRegistryAuth(req.headers.get("x-registry-auth")));
+    const registry = await registryWithAuth(engine, decodeRegistryAuth(req.headers.get("x-registry-auth")));
     // A bare name pulls every tag (moby's IsNameOnly); the CLI always sends a tag unless `pull -a`.
-    const refs = ref.tag || ref.digest ? [ref] : (await view.registry().tags(ref)).map((t) => ({ ...ref, tag: t }));
+    const refs = ref.tag || ref.digest ? [ref] : (await registry.tags(ref)).map((t) => ({ ...ref, tag: t }));
     const { pullImage } = await import("../../engine/pull.ts");
     return jsonMessageStream(async (emit, signal) => {
-      for (const one of refs) {
-        const result = await pullImage(view, canonicalString(one), { platform, onMessage: emit, signal });
-        bus.publish("image", "pull", familiarString(withDefaultTag(one)), { ...labelsOf(result.id), name: familiarName(one) });
-      }
+      for (const one of refs) await pullImage(engine, canonicalString(one), { platform, onMessage: emit, signal, registry });
     }, req.signal);
   });
 
@@ -120,23 +113,16 @@ export function imageRoutes(r: Router, engine: Engine): void {
 
   r.post("/images/{name:.*}/tag", async (_req, { params, query }) => {
     const { tagImage } = await images();
-    const { parseReference, withDefaultTag, familiarString } = await import("../../engine/registry/reference.ts");
     const repo = query.get("repo") ?? "";
     const tag = query.get("tag") ?? "";
     const target = tag ? `${repo}:${tag}` : repo;
-    const id = engine.images.resolve(params.name!).id;
     tagImage(engine, params.name!, target);
-    bus.publish("image", "tag", id, { ...labelsOf(id), name: familiarString(withDefaultTag(parseReference(target))) });
     return empty(201);
   });
 
   r.delete("/images/{name:.*}", async (_req, { params, query }) => {
     const { removeImage } = await images();
-    const img = engine.images.resolve(params.name!);
-    const labels = labelsOf(img.id);
-    const items = removeImage(engine, params.name!, { force: boolParam(query, "force"), noPrune: boolParam(query, "noprune") });
-    publishRemovals(items, new Map([[img.id, labels]]));
-    return json(items);
+    return json(removeImage(engine, params.name!, { force: boolParam(query, "force"), noPrune: boolParam(query, "noprune") }));
   });
 
   r.post("/images/prune", async (_req, { query }) => {
@@ -146,30 +132,8 @@ export function imageRoutes(r: Router, engine: Engine): void {
     const d = filters.dangling?.[0]?.toLowerCase();
     if (d !== undefined && !["true", "false", "1", "0"].includes(d)) throw invalidParameter(`Invalid filter 'dangling=${filters.dangling![0]}'`);
     if (filters.until?.length || filters["label!"]?.length) throw notSupported("image prune filters until and label!");
-    const before = new Map(engine.images.all().map((i) => [i.id, i.config.config?.Labels ?? {}] as const));
-    const result = pruneImages(engine, { all: d === "false" || d === "0", filters: filters.label ? { label: filters.label } : undefined });
-    publishRemovals(result.ImagesDeleted ?? [], before);
-    bus.publish("image", "prune", "", { reclaimed: String(result.SpaceReclaimed) });
-    return json(result);
+    return json(pruneImages(engine, { all: d === "false" || d === "0", filters: filters.label ? { label: filters.label } : undefined }));
   });
-
-  /** untag/delete events for a removal's items, in order; layer deletions (not in `known`) publish nothing. */
-  function publishRemovals(items: ({ Untagged: string } | { Deleted: string })[], known: Map<string, Record<string, string>>) {
-    // Items come per image: its Untagged entries, then Deleted: <image ID> when the image went.
-    let untags = 0;
-    const emit = (id: string, n: number) => {
-      for (let k = 0; k < n; k++) bus.publish("image", "untag", id, { ...known.get(id), name: id });
-    };
-    for (const i of items) {
-      if ("Untagged" in i) untags++;
-      else if (known.has(i.Deleted)) {
-        emit(i.Deleted, untags);
-        untags = 0;
-        bus.publish("image", "delete", i.Deleted, { ...known.get(i.Deleted), name: i.Deleted });
-      }
-    }
-    if (untags && known.size === 1) emit([...known.keys()][0]!, untags);
-  }
 }
 
 /** moby's matchReference for a familiar "name@digest": Go path.Match on the whole string or on the name. */

@@ -8,10 +8,10 @@
  */
 import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
-import type { Engine } from "./engine.ts";
-import { CliError } from "./errors.ts";
-import type { HttpServer, ListenAddress, ServerLimits } from "../api/server.ts";
-import { createDaemonLogger } from "../server/log.ts";
+import type { Engine } from "../engine/engine.ts";
+import { CliError } from "../engine/errors.ts";
+import type { HttpServer, ListenAddress, ServerLimits } from "./server.ts";
+import { createDaemonLogger } from "./log.ts";
 
 /** Where bunker listens by default, as dockerd's /var/run/docker.sock. */
 export const DEFAULT_SOCKET = "/run/bunker.sock";
@@ -173,12 +173,12 @@ export async function startDaemon(engine: Engine, opts: DaemonOptions = {}): Pro
 
   // Container events reach the bus; exits are noticed by polling the shims' records (monitor.ts), and
   // what happened while no daemon ran is taken as the shims recorded it (--rm containers that exited go).
-  const { installEventSink } = await import("./monitor.ts");
+  const { installEventSink } = await import("../engine/monitor.ts");
   await installEventSink(engine)
     .reconcile()
     .catch((e) => log.warn(`reconciling containers: ${(e as Error).message}`));
-  const { createApi } = await import("../api/app.ts");
-  const { serve } = await import("../api/server.ts");
+  const { createApi } = await import("./app.ts");
+  const { serve } = await import("./server.ts");
   const api = createApi(engine, { debug: engine.config.debug ? (m) => log.debug(m) : undefined });
   const app = engine.config.debug
     ? {
