@@ -10,7 +10,7 @@ import { chmodSync, existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { BUNKER, bunkerAt, freshDataRoot, waitForDaemon } from "../helpers/bunker.ts";
+import { bunkerAt, freshDataRoot, serveAt } from "../helpers/bunker.ts";
 import { ensureTestbed, startRegistry, type Registry } from "../helpers/registry.ts";
 
 const root = process.getuid?.() === 0;
@@ -44,8 +44,7 @@ beforeAll(async () => {
   chmodSync(dir, 0o755);
   sock = join(dir, "bunker.sock");
   apiRoot = freshDataRoot();
-  daemon = Bun.spawn([BUNKER, "serve", "-H", `unix://${sock}`, "--data-root", apiRoot, "--registry-mirror", reg.url], { stdin: "ignore", stdout: "ignore", stderr: "ignore" });
-  await waitForDaemon(sock);
+  ({ daemon } = await serveAt(apiRoot, ["--registry-mirror", reg.url], { sock }));
   const pull = await api("/images/create?fromImage=busybox&tag=latest", { method: "POST" });
   await pull.text();
   expect(pull.status).toBe(200);

@@ -8,7 +8,7 @@ import { Database } from "bun:sqlite";
 import { existsSync, lstatSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
-import { BUNKER, bunkerAt, DAEMON_MODE, tempDir, waitForDaemon } from "../helpers/bunker.ts";
+import { BUNKER, bunkerAt, DAEMON_MODE, tempDir, serveAt } from "../helpers/bunker.ts";
 import { bombLayer, endless, gzLayer, HostileRegistry, stall } from "../helpers/hostile-registry.ts";
 
 let reg: HostileRegistry;
@@ -297,9 +297,8 @@ describe("7. interrupted pulls leave no staging data", () => {
     await proc.exited;
     expect(readdirSync(join(b.dataRoot, "tmp")).length).toBe(1);
     const sock = `${b.dataRoot}.sock`;
-    const daemon = Bun.spawn([BUNKER, "serve", "-H", `unix://${sock}`, "--data-root", b.dataRoot], { stdout: "ignore", stderr: "ignore" });
+    const { daemon } = await serveAt(b.dataRoot, [], { sock });
     try {
-      await waitForDaemon(sock);
       expect(readdirSync(join(b.dataRoot, "tmp"))).toEqual([]);
     } finally {
       daemon.kill("SIGTERM");

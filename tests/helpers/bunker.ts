@@ -85,6 +85,20 @@ export async function waitForDaemon(path: string, ms = 10_000): Promise<void> {
   throw new Error(`daemon did not answer on ${path}`);
 }
 
+/**
+ * Starts `bunker serve` on a data root and waits for it: the socket is `<dataRoot>.sock` unless given, the
+ * daemon is stopped by the preload's afterAll if the test does not stop it. `api` sends a request to it.
+ */
+export async function serveAt(dataRoot: string, globals: string[] = [], opts: { sock?: string; output?: "pipe" | "ignore" } = {}) {
+  const sock = opts.sock ?? `${dataRoot}.sock`;
+  const output = opts.output ?? "ignore";
+  const daemon = Bun.spawn([BUNKER, "serve", "-H", `unix://${sock}`, "--data-root", dataRoot, ...globals], { stdin: "ignore", stdout: output, stderr: output });
+  daemons.add(daemon);
+  await waitForDaemon(sock);
+  const api = (path: string, init: RequestInit = {}) => fetch(`http://localhost${path}`, { unix: sock, ...init } as RequestInit);
+  return { daemon, sock, api };
+}
+
 /** Temp dirs of this test process, removed by the preload's afterAll after the daemons have stopped. */
 const temps: Set<string> = ((globalThis as any).__bunkerE2eTemps ??= new Set());
 

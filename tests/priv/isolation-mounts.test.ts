@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { BUNKER, bunkerAt, freshDataRoot, tempDir, waitForDaemon } from "../helpers/bunker.ts";
+import { bunkerAt, freshDataRoot, tempDir, serveAt } from "../helpers/bunker.ts";
 import { ensureTestbed, startRegistry, type Registry } from "../helpers/registry.ts";
 
 const root = process.getuid?.() === 0;
@@ -39,9 +39,7 @@ beforeAll(async () => {
   const cc = Bun.spawnSync(["gcc", "-static", "-O1", "-o", probe, join(import.meta.dir, "fixtures/syscall-probe.c")]);
   if (cc.exitCode !== 0) throw new Error(`gcc: ${cc.stderr}`);
   const dataRoot = freshDataRoot();
-  sock = `${dataRoot}.sock`;
-  daemon = Bun.spawn([BUNKER, "serve", "-H", `unix://${sock}`, "--data-root", dataRoot, "--registry-mirror", reg.url], { stdout: "ignore", stderr: "ignore" });
-  await waitForDaemon(sock);
+  ({ daemon, sock } = await serveAt(dataRoot, ["--registry-mirror", reg.url]));
   await (await fetch(`http://localhost/v1.50/images/create?fromImage=${encodeURIComponent(busybox)}&tag=latest`, { unix: sock, method: "POST" })).text();
 }, 900_000);
 

@@ -13,7 +13,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { BUNKER, bunkerAt, freshDataRoot, tempDir, waitForDaemon } from "../helpers/bunker.ts";
+import { BUNKER, bunkerAt, freshDataRoot, tempDir, serveAt } from "../helpers/bunker.ts";
 import { freePort, get, leftovers, purgeNetworking, rootTag, sh } from "../helpers/netcheck.ts";
 import { ensureTestbed, startRegistry, type Registry } from "../helpers/registry.ts";
 
@@ -135,9 +135,7 @@ describe.skipIf(!enabled)("the host's loopback from a container", () => {
 
 describe.skipIf(!enabled)("API and CLI text never reaches the firewall or ip", () => {
   test("PortBindings, ExposedPorts and network create bodies with rule text are refused with 400; iptables-save and the links hold none of it", async () => {
-    sock = `${b.dataRoot}.sock`;
-    daemon = Bun.spawn([BUNKER, "serve", "-H", `unix://${sock}`, "--data-root", b.dataRoot], { stdout: "ignore", stderr: "ignore" });
-    await waitForDaemon(sock);
+    ({ daemon, sock } = await serveAt(b.dataRoot));
     const create = (hc: object, extra: object = {}) => api("POST", "/containers/create", { Image: busybox, Cmd: ["sleep", "30"], ...extra, HostConfig: hc });
     const attempts: [object, object, string][] = [
       [{ PortBindings: { "80/tcp": [{ HostIp: "127.0.0.2/32 -m comment --comment X47 -j RETURN\n-A BUNKER -d 127.0.0.2", HostPort: "47323" }] } }, {}, "invalid IP address"],

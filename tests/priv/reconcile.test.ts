@@ -11,7 +11,7 @@ import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSyn
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { BUNKER, freshDataRoot, waitForDaemon } from "../helpers/bunker.ts";
+import { BUNKER, freshDataRoot, serveAt } from "../helpers/bunker.ts";
 import { ensureTestbed, startRegistry, type Registry } from "../helpers/registry.ts";
 
 const root = process.getuid?.() === 0;
@@ -25,8 +25,7 @@ let daemon: Subprocess<"ignore", "ignore", "ignore"> | undefined;
 const ids = new Set<string>();
 
 async function startDaemon() {
-  daemon = Bun.spawn([BUNKER, "serve", "-H", `unix://${sock}`, "--data-root", dataRoot, "--registry-mirror", reg.url], { stdin: "ignore", stdout: "ignore", stderr: "ignore" });
-  await waitForDaemon(sock);
+  ({ daemon } = await serveAt(dataRoot, ["--registry-mirror", reg.url], { sock }));
 }
 const api = (path: string, init: RequestInit = {}) => fetch(`http://x${path}`, { unix: sock, ...init } as RequestInit);
 const post = (path: string, body?: unknown) => api(path, { method: "POST", headers: { "content-type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body) });
