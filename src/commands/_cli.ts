@@ -8,9 +8,22 @@
  * nothing it uses.
  */
 import type { StringArgDef } from "citty";
-import { CliError } from "../engine/errors.ts";
 import type { GlobalFlags } from "../engine/config.ts";
 import { parseBytes } from "../engine/units.ts";
+
+/**
+ * A user mistake on the command line, or a failure the CLI reports itself: printed as is, with the exit
+ * code the docker CLI uses (125 for flag errors, 1 by default). Exit codes live in the command layer only.
+ */
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
+    super(message);
+    this.name = "CliError";
+  }
+}
 
 /**
  * A flag's value type, as the docker CLI declares it with pflag: string, bool, int (int64), bytes (opts.MemBytes:

@@ -1,8 +1,7 @@
 /** `bunker port`: a container's published ports ("80/tcp -> 0.0.0.0:8080"), or the bindings of one port. */
-import { defineCommand } from "./_cli.ts";
+import { CliError, defineCommand } from "./_cli.ts";
 import { openBackend } from "./_backend.ts";
 import { naturalCompare } from "./_output.ts";
-import { CliError } from "../engine/errors.ts";
 
 export default defineCommand({
   meta: { name: "port", description: "List port mappings or a specific mapping for the container", usage: "CONTAINER [PRIVATE_PORT[/PROTO]]", aliases: ["bunker container port", "bunker port"] },
