@@ -8,9 +8,23 @@
  * nothing it uses.
  */
 import type { StringArgDef } from "citty";
-import { CliError } from "../engine/errors.ts";
 import type { GlobalFlags } from "../engine/config.ts";
 import { parseBytes } from "../engine/units.ts";
+import { strconvError } from "../go/strconv.ts";
+
+/**
+ * A user mistake on the command line, or a failure the CLI reports itself: printed as is, with the exit
+ * code the docker CLI uses (125 for flag errors, 1 by default). Exit codes live in the command layer only.
+ */
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
+    super(message);
+    this.name = "CliError";
+  }
+}
 
 /**
  * A flag's value type, as the docker CLI declares it with pflag: string, bool, int (int64), bytes (opts.MemBytes:
@@ -47,7 +61,7 @@ export function flagValue<T>(name: string, value: string, parse: (v: string) => 
 
 /** strconv.ParseInt(v, 10, 64) as pflag's int flags call it. */
 function parseInt64(v: string): number {
-  if (!/^[-+]?\d+$/.test(v)) throw new Error(`strconv.ParseInt: parsing "${v}": invalid syntax`);
+  if (!/^[-+]?\d+$/.test(v)) throw new Error(strconvError("ParseInt", v));
   return Number(v);
 }
 
@@ -160,7 +174,7 @@ export function parseFlags(argv: string[], cmd: Command, path: string): Invocati
   const parseBool = (name: string, raw: string) => {
     if (/^(1|t|true|TRUE|True)$/.test(raw)) return true;
     if (/^(0|f|false|FALSE|False)$/.test(raw)) return false;
-    throw usageErr(`invalid argument "${raw}" for "--${name}" flag: strconv.ParseBool: parsing "${raw}": invalid syntax`);
+    throw usageErr(`invalid argument "${raw}" for "--${name}" flag: ${strconvError("ParseBool", raw)}`);
   };
   let i = 0;
   for (; i < argv.length; i++) {

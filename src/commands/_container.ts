@@ -3,13 +3,13 @@
  * finding the image (pulled first when missing, with the pull's progress on stderr, as the docker CLI).
  */
 import { readFileSync } from "node:fs";
-import { flagError, flagValue, type Flag } from "./_cli.ts";
+import { CliError, type Flag, flagError, flagValue } from "./_cli.ts";
 import type { Backend } from "../api/backend.ts";
 import type { GlobalFlags } from "../engine/config.ts";
 import { openBackend } from "./_backend.ts";
 import type { CreateOptions } from "../engine/containers/manager.ts";
 import type { RestartPolicy } from "../engine/containers/types.ts";
-import { CliError, EngineError } from "../engine/errors.ts";
+import { EngineError } from "../engine/errors.ts";
 import { parsePublish } from "../engine/network/ports.ts";
 import { parseMountFlag, parseTmpfsFlag, parseVolumeFlag, type MountSpec } from "../engine/volumes/spec.ts";
 import { checkDnsServer, parseDeviceFlag, parseExtraHost, parseSysctlFlag, parseUlimit } from "../engine/runtime/spec.ts";

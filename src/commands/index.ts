@@ -2,8 +2,9 @@
  * The root command: global options, command lookup (lazy: only the command that runs is loaded),
  * help, and the mapping of errors to the docker CLI's messages and exit codes.
  */
-import { CliError, EngineError } from "../engine/errors.ts";
-import { type Command, globalFlags, parseFlags, renderHelp } from "./_cli.ts";
+import { EngineError, type ErrorCode } from "../engine/errors.ts";
+import type { ContainerStartError, ExecStartError } from "../engine/runtime/index.ts";
+import { CliError, type Command, globalFlags, parseFlags, renderHelp } from "./_cli.ts";
 import { version, commit } from "../version.ts";
 
 type Loader = () => Promise<{ default: Command }>;
@@ -216,25 +217,41 @@ function firstPositional(args: string[]): number {
   return i < 0 ? args.length : i;
 }
 
-/** Prints an error as the docker CLI does and returns its exit code. */
+/**
+ * Engine failures that the docker CLI or dockerd report themselves, not as a daemon's answer: printed as is,
+ * exit 1 (a --since/--until the CLI cannot parse, dockerd refusing its configuration or its listeners).
+ */
+const reportedAsIs: ErrorCode[] = ["invalidTimestamp", "daemonConfig", "daemonStart"];
+
+/**
+ * Prints an error as the docker CLI does and returns its exit code: the one place where errors become exit
+ * codes (the engine and the server only throw EngineErrors with a kind and a code).
+ */
 export function fail(e: unknown, command?: string): number {
   if (e instanceof CliError) {
     console.error(e.message);
     return e.exitCode;
   }
+  if (e instanceof EngineError && e.code && reportedAsIs.includes(e.code)) {
+    console.error(e.message);
+    return 1;
+  }
   // run/create report engine failures with 125 (126/127 when the command cannot be run), as `docker run`
   // does, prefixed and followed by a help hint like the docker CLI's; other commands exit 1.
   const runLike = command === "run" || command === "create";
   // exec's start failures carry 126/127 like run's, printed as the docker CLI prints them.
-  if (command === "exec" && e instanceof EngineError && (e as { exitCode?: number }).exitCode) {
-    console.error(e.message);
-    return (e as { exitCode?: number }).exitCode!;
+  const started = e instanceof EngineError ? startStatus(e) : undefined;
+  if (command === "exec" && started) {
+    console.error((e as Error).message);
+    return started;
   }
   const engineExit = runLike ? 125 : 1;
   if (e instanceof EngineError) {
     if (runLike) {
       console.error(`bunker: Error response from daemon: ${e.message}\n\nRun 'bunker ${command} --help' for more information`);
-      return (e as { exitCode?: number }).exitCode ?? startErrorStatus(e.message);
+      // In-process, a start failure carries the shim's status. Any other failure, and every failure over the
+      // API, is only moby's text, from which the docker CLI reads 126/127 (toStatusError), so it is read here.
+      return started ?? startErrorStatus(e.message);
     }
     console.error(`Error response from daemon: ${e.message}`);
     return engineExit;
@@ -242,6 +259,11 @@ export function fail(e: unknown, command?: string): number {
   if (process.env.BUNKER_DEBUG) console.error(e);
   else console.error(`Error: ${(e as Error)?.message ?? String(e)}`);
   return engineExit;
+}
+
+/** The status of a process that could not start (in-process: ContainerStartError, ExecStartError), else undefined. */
+function startStatus(e: EngineError): number | undefined {
+  return e.code === "startFailed" ? (e as ContainerStartError | ExecStartError).exitCode : undefined;
 }
 
 /**

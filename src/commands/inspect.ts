@@ -1,9 +1,9 @@
 /** `bunker inspect`: low-level information on containers, images and networks, as `docker inspect`. */
-import { defineCommand } from "./_cli.ts";
+import { CliError, defineCommand } from "./_cli.ts";
 import { openBackend } from "./_backend.ts";
 import { renderFormatted } from "./_output.ts";
 import { forTerminal } from "./_terminal.ts";
-import { CliError, EngineError } from "../engine/errors.ts";
+import { EngineError } from "../engine/errors.ts";
 
 export default defineCommand({
   meta: { name: "inspect", description: "Return low-level information on Bunker objects", usage: "[OPTIONS] NAME|ID [NAME|ID...]" },

@@ -1,5 +1,5 @@
 /** `bunker login`: check credentials against a registry and store them in Docker's config.json. */
-import { defineCommand } from "./_cli.ts";
+import { CliError, defineCommand } from "./_cli.ts";
 import { openEngine } from "./_engine.ts";
 
 export default defineCommand({
@@ -11,7 +11,6 @@ export default defineCommand({
   },
   args: { max: 1 },
   async run({ flags, args, global }) {
-    const { CliError } = await import("../engine/errors.ts");
     const { INDEX_SERVER, configDir, saveCredentials } = await import("../engine/registry/credentials.ts");
     let username: string | undefined = flags.username;
     let password: string | undefined = flags.password;

@@ -2,6 +2,7 @@
 import { defineCommand } from "./_cli.ts";
 import { openBackend } from "./_backend.ts";
 import { stdSink } from "./_stdio.ts";
+import { strconvError } from "../go/strconv.ts";
 
 export default defineCommand({
   meta: { name: "logs", description: "Fetch the logs of a container", usage: "[OPTIONS] CONTAINER", aliases: ["bunker container logs", "bunker logs"] },
@@ -21,7 +22,7 @@ export default defineCommand({
     const backend = await openBackend(global);
     const tailArg: string = flags.tail ?? "all";
     const tail = tailArg === "all" ? -1 : /^-?\d+$/.test(tailArg) ? Number(tailArg) : NaN;
-    if (Number.isNaN(tail)) throw invalidParameter(`invalid value for "tail": strconv.Atoi: parsing "${tailArg}": invalid syntax`);
+    if (Number.isNaN(tail)) throw invalidParameter(`invalid value for "tail": ${strconvError("Atoi", tailArg)}`);
     const since = flags.since ? parseTimeArgNs(flags.since) : undefined;
     const until = flags.until ? parseTimeArgNs(flags.until) : undefined;
     const out = stdSink(1);

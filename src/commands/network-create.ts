@@ -1,7 +1,6 @@
 /** `bunker network create`: a user-defined bridge network; prints its ID. */
-import { defineCommand } from "./_cli.ts";
+import { CliError, defineCommand } from "./_cli.ts";
 import { openBackend } from "./_backend.ts";
-import { CliError } from "../engine/errors.ts";
 
 const kv = (list: string[] | undefined, what: string) => {
   const out: Record<string, string> = {};

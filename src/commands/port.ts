@@ -1,8 +1,8 @@
 /** `bunker port`: a container's published ports ("80/tcp -> 0.0.0.0:8080"), or the bindings of one port. */
-import { defineCommand } from "./_cli.ts";
+import { CliError, defineCommand } from "./_cli.ts";
 import { openBackend } from "./_backend.ts";
 import { naturalCompare } from "./_output.ts";
-import { CliError } from "../engine/errors.ts";
+import { strconvError } from "../go/strconv.ts";
 
 export default defineCommand({
   meta: { name: "port", description: "List port mappings or a specific mapping for the container", usage: "CONTAINER [PRIVATE_PORT[/PROTO]]", aliases: ["bunker container port", "bunker port"] },
@@ -15,7 +15,7 @@ export default defineCommand({
     let out: string[];
     if (args[1] !== undefined) {
       const [port, proto = "tcp"] = args[1].split("/");
-      if (!/^\d+$/.test(port!)) throw new CliError(`Error: invalid port (${port}): strconv.ParseUint: parsing "${port}": invalid syntax`, 1);
+      if (!/^\d+$/.test(port!)) throw new CliError(`Error: invalid port (${port}): ${strconvError("ParseUint", port!)}`, 1);
       const bindings = ports[`${port}/${proto}`];
       if (!bindings?.length) throw new CliError(`Error: No public port '${args[1]}' published for ${args[0]}`, 1);
       out = bindings.map(hostPort);

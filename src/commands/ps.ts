@@ -1,9 +1,8 @@
 /** `bunker ps` / `container ls`: list containers with Docker's columns, filters and formats. */
-import { defineCommand } from "./_cli.ts";
+import { CliError, defineCommand } from "./_cli.ts";
 import { openBackend } from "./_backend.ts";
 import { compileTemplate, humanSize, since, table, renderFormatted } from "./_output.ts";
 import { parseFilters } from "./_filters.ts";
-import { CliError } from "../engine/errors.ts";
 import { displayPorts } from "../engine/network/ports.ts";
 // The engine area this command runs in-process, loaded with the command's own chunks: a later import() from
 // src/api/local.ts costs ~1 ms more (measured on ps and run). Unused, and cheap, when a daemon answers.

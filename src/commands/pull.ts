@@ -1,5 +1,5 @@
 /** `bunker pull`: download an image from a registry. */
-import { defineCommand } from "./_cli.ts";
+import { CliError, defineCommand } from "./_cli.ts";
 import { openBackend } from "./_backend.ts";
 import { progressRenderer } from "./_progress.ts";
 
@@ -16,7 +16,6 @@ export default defineCommand({
     const { parseReference, withDefaultTag, canonicalString, familiarName } = await import("../engine/registry/reference.ts");
     const { parsePlatform } = await import("../engine/image/types.ts");
     if (flags.platform) parsePlatform(flags.platform); // refuse a malformed --platform before any request
-    const { CliError } = await import("../engine/errors.ts");
     const name = args[0]!;
     const ref = parseReference(name);
     if (flags["all-tags"] && (ref.tag || ref.digest)) throw new CliError("tag can't be used with --all-tags/-a", 1);

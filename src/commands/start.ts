@@ -1,8 +1,7 @@
 /** `bunker start`: start one or more stopped containers (with -a, attached, exiting with its code). */
-import { defineCommand } from "./_cli.ts";
+import { CliError, defineCommand } from "./_cli.ts";
 import { openBackend } from "./_backend.ts";
 import { forEach } from "./_each.ts";
-import { CliError } from "../engine/errors.ts";
 import { relay, stdioOutput } from "./_attach.ts";
 
 export default defineCommand({

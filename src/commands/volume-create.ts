@@ -1,7 +1,6 @@
 /** `bunker volume create`: create a local volume (a random name when none is given); prints its name. */
-import { defineCommand, flagError } from "./_cli.ts";
+import { CliError, defineCommand, flagError } from "./_cli.ts";
 import { openBackend } from "./_backend.ts";
-import { CliError } from "../engine/errors.ts";
 
 /** KEY=VALUE flags as a map (a bare KEY maps to ""), as the docker CLI's MapOpts and label list. */
 function keyValues(list: string[] | undefined, label: boolean): Record<string, string> {

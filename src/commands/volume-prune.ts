@@ -1,9 +1,8 @@
 /** `bunker volume prune`: removes unused local volumes, anonymous ones unless --all. */
-import { defineCommand } from "./_cli.ts";
+import { CliError, defineCommand } from "./_cli.ts";
 import { openBackend } from "./_backend.ts";
 import { confirm, humanSize } from "./_output.ts";
 import { parseFilters } from "./_filters.ts";
-import { CliError } from "../engine/errors.ts";
 
 export default defineCommand({
   meta: { name: "prune", description: "Remove unused local volumes", usage: "[OPTIONS]", aliases: ["bunker volume prune"] },

@@ -4,7 +4,10 @@
  * (which refuses a conflict; we let the flag override, and merge lists).
  */
 import { existsSync, readFileSync } from "node:fs";
-import { CliError } from "./errors.ts";
+import { EngineError } from "./errors.ts";
+
+/** daemon.json or a daemon flag refused, in dockerd's words. */
+const configError = (msg: string) => new EngineError("invalidParameter", msg, { code: "daemonConfig" });
 
 /** Everything the engine needs to know about its environment. */
 export interface EngineConfig {
@@ -53,14 +56,14 @@ export function loadConfig(flags: GlobalFlags, env: Record<string, string | unde
     try {
       file = JSON.parse(readFileSync(configFile, "utf8"));
     } catch (e) {
-      throw new CliError(`unable to configure the Docker daemon with file ${configFile}: ${(e as Error).message}`);
+      throw configError(`unable to configure the Docker daemon with file ${configFile}: ${(e as Error).message}`);
     }
   } else if (flags["config-file"]) {
-    throw new CliError(`unable to configure the Docker daemon with file ${configFile}: open ${configFile}: no such file or directory`);
+    throw configError(`unable to configure the Docker daemon with file ${configFile}: open ${configFile}: no such file or directory`);
   }
   const list = (v: unknown, key: string): string[] => {
     if (v === undefined) return [];
-    if (!Array.isArray(v) || v.some((x) => typeof x !== "string")) throw new CliError(`unable to configure the Docker daemon with file ${configFile}: ${key} must be a list of strings`);
+    if (!Array.isArray(v) || v.some((x) => typeof x !== "string")) throw configError(`unable to configure the Docker daemon with file ${configFile}: ${key} must be a list of strings`);
     return v as string[];
   };
   return {
@@ -81,7 +84,7 @@ export function loadConfig(flags: GlobalFlags, env: Record<string, string | unde
 /** dockerd's --default-address-pool value: "base=10.10.0.0/16,size=24". */
 function parsePool(raw: string): { base: string; size: number } {
   const kv = Object.fromEntries(raw.split(",").map((p) => p.split("=").map((x) => x.trim()) as [string, string]));
-  if (!kv.base || !/^\d+$/.test(kv.size ?? "")) throw new CliError(`invalid default address pool: "${raw}" (want base=CIDR,size=N)`);
+  if (!kv.base || !/^\d+$/.test(kv.size ?? "")) throw configError(`invalid default address pool: "${raw}" (want base=CIDR,size=N)`);
   return { base: kv.base, size: Number(kv.size) };
 }
 
@@ -91,9 +94,9 @@ function normalizeMirror(raw: string): string {
   try {
     u = new URL(raw);
   } catch {
-    throw new CliError(`invalid mirror: "${raw}" is not a valid URI`);
+    throw configError(`invalid mirror: "${raw}" is not a valid URI`);
   }
-  if (u.protocol !== "http:" && u.protocol !== "https:") throw new CliError(`invalid mirror: unsupported scheme "${u.protocol.slice(0, -1)}" in "${raw}"`);
-  if (u.pathname !== "/" && u.pathname !== "") throw new CliError(`invalid mirror: path, query, or fragment at end of the URI "${raw}"`);
+  if (u.protocol !== "http:" && u.protocol !== "https:") throw configError(`invalid mirror: unsupported scheme "${u.protocol.slice(0, -1)}" in "${raw}"`);
+  if (u.pathname !== "/" && u.pathname !== "") throw configError(`invalid mirror: path, query, or fragment at end of the URI "${raw}"`);
   return `${u.protocol}//${u.host}`;
 }

@@ -19,7 +19,18 @@ const statusOf: Record<ErrorKind, number> = {
 };
 
 /** What exactly failed, where callers act on it (finer than a kind; the kinds are what the API's status carries). */
-export type ErrorCode = "noSuchImage" | "noSuchContainer" | "noSuchNetwork" | "imagePlatformMismatch";
+export type ErrorCode =
+  | "noSuchImage"
+  | "noSuchContainer"
+  | "noSuchNetwork"
+  | "imagePlatformMismatch"
+  // A container's or an exec's process could not start (ContainerStartError, ExecStartError: they carry its status).
+  | "startFailed"
+  // A --since/--until value that is neither a time nor a duration (the docker CLI's own check, before any request).
+  | "invalidTimestamp"
+  // daemon.json or the daemon's flags refused, or its listeners could not start (dockerd's start-up failures).
+  | "daemonConfig"
+  | "daemonStart";
 
 /** A failure the engine reports to its client, with moby's error class and message text. */
 export class EngineError extends Error {
@@ -50,14 +61,3 @@ export const noSuchNetwork = (ref: string) => new EngineError("notFound", `netwo
 export const invalidParameter = (msg: string) => new EngineError("invalidParameter", msg);
 /** 409 with the given message. */
 export const conflict = (msg: string) => new EngineError("conflict", msg);
-
-/** A user mistake on the command line: printed as is, exit code as Docker's CLI uses (125 for flag errors). */
-export class CliError extends Error {
-  constructor(
-    message: string,
-    readonly exitCode = 1,
-  ) {
-    super(message);
-    this.name = "CliError";
-  }
-}

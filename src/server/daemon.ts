@@ -9,13 +9,16 @@
 import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import type { Engine } from "../engine/engine.ts";
-import { CliError } from "../engine/errors.ts";
+import { EngineError, type ErrorKind } from "../engine/errors.ts";
 import type { HttpServer, ListenAddress, ServerLimits } from "./server.ts";
 import { createDaemonLogger } from "./log.ts";
 
 /** Where bunker listens by default, as dockerd's /var/run/docker.sock. */
 export const DEFAULT_SOCKET = "/run/bunker.sock";
 export const DEFAULT_HOST = `unix://${DEFAULT_SOCKET}`;
+
+/** A start-up failure of the daemon, in dockerd's words (a bad flag by default). */
+const startError = (msg: string, kind: ErrorKind = "invalidParameter") => new EngineError(kind, msg, { code: "daemonStart" });
 
 /** A parsed -H value. */
 export type HostSpec = { proto: "unix"; path: string } | { proto: "tcp"; hostname: string; port: number };
@@ -25,15 +28,15 @@ export function parseHost(raw: string, tls = false): HostSpec {
   const h = raw.trim();
   if (h === "" || h === "unix://") return { proto: "unix", path: DEFAULT_SOCKET };
   if (h.startsWith("unix://")) return { proto: "unix", path: h.slice(7) };
-  if (/^(fd|npipe|ssh):\/\//.test(h)) throw new CliError(`Invalid bind address format: ${h}: ${h.split(":")[0]} listeners are not supported`, 1);
+  if (/^(fd|npipe|ssh):\/\//.test(h)) throw startError(`Invalid bind address format: ${h}: ${h.split(":")[0]} listeners are not supported`);
   const rest = h.startsWith("tcp://") ? h.slice(6) : /^[a-z]+:\/\//.test(h) ? null : h;
-  if (rest === null) throw new CliError(`Invalid bind address format: ${h}`, 1);
-  if (rest.includes("/")) throw new CliError(`Invalid bind address format: ${h}: paths are not allowed`, 1);
+  if (rest === null) throw startError(`Invalid bind address format: ${h}`);
+  if (rest.includes("/")) throw startError(`Invalid bind address format: ${h}: paths are not allowed`);
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:]*))(?::([0-9]*))?$/.exec(rest);
-  if (!m) throw new CliError(`Invalid bind address format: ${h}`, 1);
+  if (!m) throw startError(`Invalid bind address format: ${h}`);
   const hostname = m[1] ?? (m[2] || "0.0.0.0");
   const port = m[3] ? Number(m[3]) : tls ? 2376 : 2375;
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliError(`Invalid bind address format: ${h}: invalid port`, 1);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw startError(`Invalid bind address format: ${h}: invalid port`);
   return { proto: "tcp", hostname, port };
 }
 
@@ -87,7 +90,7 @@ function writePidfile(path: string): void {
   if (existsSync(path)) {
     const pid = Number(readFileSync(path, "utf8").trim());
     if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && pidAlive(pid)) {
-      throw new CliError(`pid file found, ensure bunker is not running or delete ${path}`, 1);
+      throw startError(`pid file found, ensure bunker is not running or delete ${path}`, "conflict");
     }
   }
   mkdirSync(dirname(path), { recursive: true });
@@ -105,7 +108,7 @@ async function socketAnswers(path: string): Promise<boolean> {
   }
 }
 
-/** Starts the API of `engine` on every host. Throws CliError (nothing left behind) when a listener cannot start. */
+/** Starts the API of `engine` on every host. Throws a daemonStart EngineError (nothing left behind) when a listener cannot start. */
 export async function startDaemon(engine: Engine, opts: DaemonOptions = {}): Promise<Daemon> {
   const log = createDaemonLogger(opts.log);
   const tlsOpts = opts.tls ?? {};
@@ -117,21 +120,18 @@ export async function startDaemon(engine: Engine, opts: DaemonOptions = {}): Pro
   if (specs.some((s) => s.proto === "tcp")) {
     const plainAllowed = tlsOpts.tls === false || tlsOpts.verify === false;
     if (tlsOpts.verify) {
-      if (!tlsOpts.ca || !tlsOpts.cert || !tlsOpts.key) throw new CliError("--tlsverify needs --tlscacert, --tlscert and --tlskey", 1);
+      if (!tlsOpts.ca || !tlsOpts.cert || !tlsOpts.key) throw startError("--tlsverify needs --tlscacert, --tlscert and --tlskey");
       const read = (p: string, what: string) => {
         try {
           return readFileSync(p, "utf8");
         } catch (e) {
-          throw new CliError(`could not read ${what} "${p}": ${(e as Error).message}`, 1);
+          throw startError(`could not read ${what} "${p}": ${(e as Error).message}`, "system");
         }
       };
       tls = { ca: read(tlsOpts.ca, "CA certificate"), cert: read(tlsOpts.cert, "X509 certificate"), key: read(tlsOpts.key, "X509 key"), requestCert: true, rejectUnauthorized: true };
     } else if (!plainAllowed) {
       const tcp = specs.find((s) => s.proto === "tcp") as { hostname: string; port: number };
-      throw new CliError(
-        `failed to load listeners: refusing to listen on tcp://${tcp.hostname}:${tcp.port} without --tlsverify: binding to an IP address without --tlsverify is insecure and gives root access on this machine to everyone who has access to your network. Use --tlsverify --tlscacert --tlscert --tlskey, or explicitly specify '--tls=false' or '--tlsverify=false' to run without authentication`,
-        1,
-      );
+      throw startError(`failed to load listeners: refusing to listen on tcp://${tcp.hostname}:${tcp.port} without --tlsverify: binding to an IP address without --tlsverify is insecure and gives root access on this machine to everyone who has access to your network. Use --tlsverify --tlscacert --tlscert --tlskey, or explicitly specify '--tls=false' or '--tlsverify=false' to run without authentication`);
     }
   }
 
@@ -155,8 +155,8 @@ export async function startDaemon(engine: Engine, opts: DaemonOptions = {}): Pro
     for (const s of specs) {
       if (s.proto === "unix") {
         if (existsSync(s.path)) {
-          if (!lstatSync(s.path).isSocket()) throw new CliError(`failed to load listeners: ${s.path} exists and is not a socket`, 1);
-          if (await socketAnswers(s.path)) throw new CliError(`failed to load listeners: another daemon is listening on ${s.path}`, 1);
+          if (!lstatSync(s.path).isSocket()) throw startError(`failed to load listeners: ${s.path} exists and is not a socket`, "conflict");
+          if (await socketAnswers(s.path)) throw startError(`failed to load listeners: another daemon is listening on ${s.path}`, "conflict");
           unlinkSync(s.path);
         }
         mkdirSync(dirname(s.path), { recursive: true });
@@ -197,7 +197,7 @@ export async function startDaemon(engine: Engine, opts: DaemonOptions = {}): Pro
     server = serve(app, addresses, { limits: opts.limits, log: (level, msg) => log[level](msg) });
   } catch (e) {
     cleanup();
-    throw new CliError(`failed to load listeners: ${(e as Error).message}`, 1);
+    throw startError(`failed to load listeners: ${(e as Error).message}`, "system");
   } finally {
     process.umask(oldMask);
   }

@@ -4,6 +4,7 @@
  * in both encodings (map of bool from the CLI, legacy map of arrays from dockerode).
  */
 import { invalidParameter } from "../engine/errors.ts";
+import { strconvError } from "../go/strconv.ts";
 
 /** Filters in their normalised form: key → values. */
 export type Filters = Record<string, string[]>;
@@ -25,7 +26,7 @@ export function boolParamOr(q: URLSearchParams, name: string, def: boolean): boo
 export function intParam(q: URLSearchParams, name: string, def: number): number {
   const v = q.get(name);
   if (v === null || v === "") return def;
-  if (!/^-?[0-9]+$/.test(v.trim())) throw invalidParameter(`invalid value for ${name}: strconv.Atoi: parsing ${JSON.stringify(v)}: invalid syntax`);
+  if (!/^-?[0-9]+$/.test(v.trim())) throw invalidParameter(`invalid value for ${name}: ${strconvError("Atoi", v)}`);
   return Number(v);
 }
 

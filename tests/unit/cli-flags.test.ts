@@ -1,7 +1,7 @@
 /** Typed flags: values are parsed once by the command framework, with pflag's error text (exit 125). */
 import { describe, expect, test } from "bun:test";
 import { defineCommand, flagError, parseFlags } from "../../src/commands/_cli.ts";
-import { CliError } from "../../src/engine/errors.ts";
+import { CliError } from "../../src/commands/_cli.ts";
 import runCmd from "../../src/commands/run.ts";
 import psCmd from "../../src/commands/ps.ts";
 import stopCmd from "../../src/commands/stop.ts";

@@ -1,6 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { defineCommand, parseFlags } from "../../src/commands/_cli.ts";
-import { CliError } from "../../src/engine/errors.ts";
+import { CliError, defineCommand, parseFlags } from "../../src/commands/_cli.ts";
 
 const run = defineCommand({
   meta: { name: "run", description: "Create and run a new container from an image", usage: "[OPTIONS] IMAGE [COMMAND] [ARG...]" },

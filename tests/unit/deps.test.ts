@@ -1,7 +1,8 @@
 /**
  * The shape of src/, checked (in the spirit of go-containerregistry's depcheck): each layer imports only the
  * layers below it (commands -> api -> engine, server -> engine, never back), the top-level folders have no
- * import cycle, bun:ffi stays in src/sys/linux.ts, and every dependency package.json declares is imported.
+ * import cycle, bun:ffi stays in src/sys/linux.ts, exit codes (CliError) stay in src/commands, and every
+ * dependency package.json declares is imported.
  */
 import { describe, expect, test } from "bun:test";
 import { Glob } from "bun";
@@ -94,6 +95,12 @@ describe("dependencies", () => {
 
   test("only src/sys/linux.ts imports bun:ffi", () => {
     expect(edges.filter((e) => e.to === "bun:ffi").map((e) => e.from)).toEqual(["src/sys/linux.ts"]);
+  });
+
+  test("exit codes stay in the command layer: CliError is used only in src/commands/", () => {
+    const users = [...new Glob("src/**/*.ts").scanSync(root)].filter((f) => /\bCliError\b/.test(readFileSync(join(root, f), "utf8")));
+    expect(users.filter((f) => !f.startsWith("src/commands/"))).toEqual([]);
+    expect(users).toContain("src/commands/_cli.ts");
   });
 
   test("every dependency in package.json is imported somewhere in src/", () => {

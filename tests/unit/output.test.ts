@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { humanSize, binarySize, goG, humanDuration, table, renderFormatted, compileTemplate, naturalCompare } from "../../src/commands/_output.ts";
 import { TemplateError } from "../../src/go/template/index.ts";
 import { defineCommand } from "../../src/commands/_cli.ts";
-import type { CliError } from "../../src/engine/errors.ts";
+import type { CliError } from "../../src/commands/_cli.ts";
 
 describe("go-units", () => {
   test("HumanSizeWithPrecision(x, 3)", () => {

@@ -44,7 +44,7 @@ export class ExecStartError extends EngineError {
     message: string,
     readonly exitCode: number,
   ) {
-    super("system", message);
+    super("system", message, { code: "startFailed" });
     this.name = "ExecStartError";
   }
 }

@@ -9,13 +9,13 @@ import { attachContainer, type AttachHandlers, type Attachment } from "./attach.
 import { shimPath } from "./shim-binary.ts";
 import { encodePlan, hostsFile, resolvConf, type ContainerPlan } from "./spec.ts";
 
-/** A start failure; exitCode is what `docker run` exits with (125 runtime, 126 not executable, 127 not found). */
+/** A start failure; exitCode is the shim's status for it (125 runtime failure, 126 not executable, 127 not found). */
 export class ContainerStartError extends EngineError {
   constructor(
     message: string,
     readonly exitCode: number,
   ) {
-    super("system", message);
+    super("system", message, { code: "startFailed" });
     this.name = "ContainerStartError";
   }
 }

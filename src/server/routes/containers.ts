@@ -24,6 +24,7 @@ import { attachmentsOf } from "../../engine/containers/attachments.ts";
 import { AttachSession, streamType } from "./attach.ts";
 import type { StoredContainer as Stored } from "../../engine/containers/types.ts";
 import { type CreateBody, createOptionsOf } from "../../api/wire.ts";
+import { strconvError } from "../../go/strconv.ts";
 import { readContainerStatus } from "../../engine/runtime/status.ts";
 import { hijack } from "../hijack.ts";
 import { boolParam, checkFilterKeys, intParam, parseFilters } from "../query.ts";
@@ -180,7 +181,7 @@ export function containerRoutes(r: Router, engine: Engine): void {
     const { renderLogs, stdcopyFrames, parseApiTimestamp } = await import("../../engine/containers/logs.ts");
     const tailArg = q.get("tail") ?? "all";
     const tail = tailArg === "all" || tailArg === "" ? -1 : /^-?\d+$/.test(tailArg) ? Number(tailArg) : NaN;
-    if (Number.isNaN(tail)) throw invalidParameter(`invalid value for "tail": strconv.Atoi: parsing "${tailArg}": invalid syntax`);
+    if (Number.isNaN(tail)) throw invalidParameter(`invalid value for "tail": ${strconvError("Atoi", tailArg)}`);
     const since = parseApiTimestamp(q.get("since") ?? "");
     const until = parseApiTimestamp(q.get("until") ?? "");
     const tty = c.config.Tty;

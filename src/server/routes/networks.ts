@@ -8,6 +8,7 @@
 import type { Engine } from "../../engine/engine.ts";
 import { invalidParameter, noSuchNetwork } from "../../engine/errors.ts";
 import { eventsOf } from "../../engine/events.ts";
+import { strconvError } from "../../go/strconv.ts";
 import { parseFilters } from "../query.ts";
 import { compareVersions, empty, json, type Router } from "../router.ts";
 import { readJson } from "./containers.ts";
@@ -16,7 +17,7 @@ import { readJson } from "./containers.ts";
 function parseBool(v: string, name: string): boolean {
   if (["1", "t", "T", "TRUE", "true", "True"].includes(v)) return true;
   if (["0", "f", "F", "FALSE", "false", "False"].includes(v)) return false;
-  throw invalidParameter(`invalid value for ${name}: ${v}: strconv.ParseBool: parsing ${JSON.stringify(v)}: invalid syntax`);
+  throw invalidParameter(`invalid value for ${name}: ${v}: ${strconvError("ParseBool", v)}`);
 }
 
 /** Declares the network routes on `r`. */

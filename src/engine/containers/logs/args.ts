@@ -1,7 +1,7 @@
 /**
  * --since/--until as the docker CLI and the API take them (moby's api/types/time GetTimestamp and ParseTimestamps).
  */
-import { CliError, EngineError } from "../../errors.ts";
+import { EngineError } from "../../errors.ts";
 import { goQuote, strconvError } from "../../../go/strconv.ts";
 import { goParse, GoTimeParseError, parseGoDuration } from "../../../go/time.ts";
 
@@ -16,12 +16,14 @@ function parseUnixTimestamp(value: string): [number, number] | undefined {
   return [sec, Math.trunc(Number(n) * 10 ** (9 - n.length))];
 }
 
+const invalidTimestamp = (msg: string) => new EngineError("invalidParameter", msg, { code: "invalidTimestamp" });
+
 /**
  * A --since/--until value as the docker CLI takes it (api/types/time GetTimestamp): a Go duration
  * ("10m", "1h30m", "-5s") counted back from `now` (whole seconds, as Docker truncates), an RFC 3339
  * time with or without fraction and zone (no zone = local time), a date ("2026-11-28"), or a Unix
- * timestamp with optional fraction. Returns epoch **nanoseconds** (exact). Throws CliError with the
- * docker CLI's text (printed as is, exit 1).
+ * timestamp with optional fraction. Returns epoch **nanoseconds** (exact). Throws an invalidTimestamp
+ * EngineError with the docker CLI's text.
  */
 export function parseTimeArgNs(value: string, now: number = Date.now()): bigint {
   const d = value !== "0" ? parseGoDuration(value) : undefined;
@@ -41,9 +43,9 @@ export function parseTimeArgNs(value: string, now: number = Date.now()): bigint 
     return BigInt(s) * 1_000_000_000n + BigInt(ns);
   } catch (e) {
     if (!(e instanceof GoTimeParseError)) throw e;
-    if (value.includes("-")) throw new CliError(e.message, 1);
+    if (value.includes("-")) throw invalidTimestamp(e.message);
     const ts = parseUnixTimestamp(value);
-    if (!ts) throw new CliError(`failed to parse value as time or duration: ${goQuote(value)}`, 1);
+    if (!ts) throw invalidTimestamp(`failed to parse value as time or duration: ${goQuote(value)}`);
     return BigInt(ts[0]) * 1_000_000_000n + BigInt(ts[1]);
   }
 }
