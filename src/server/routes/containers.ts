@@ -25,10 +25,14 @@ import { AttachSession, streamType } from "./attach.ts";
 import type { StoredContainer as Stored } from "../../engine/containers/types.ts";
 import { type CreateBody, createOptionsOf } from "../../api/wire.ts";
 import { strconvError } from "../../go/strconv.ts";
-import { readContainerStatus } from "../../engine/runtime/status.ts";
+import { readContainerStatus, signalNumber } from "../../engine/runtime/status.ts";
 import { hijack } from "../hijack.ts";
 import { boolParam, checkFilterKeys, intParam, parseFilters } from "../query.ts";
 import { compareVersions, empty, json, type Router, stream } from "../router.ts";
+import { createContainer, stopContainer, restartContainer, killContainer, removeContainer, renameContainer } from "../../engine/containers/manager.ts";
+import { listContainers, inspectContainer, containerTopOf, containerDiff } from "../../engine/containers/query.ts";
+import { renderLogs, stdcopyFrames, parseApiTimestamp } from "../../engine/containers/logs.ts";
+import { matchLabels, dirSize, statusOf } from "../../engine/containers/state.ts";
 
 /** A request body as moby's loadJSON reads it: an object, or 400 "invalid JSON: ..."; empty → undefined when optional. */
 export async function readJson<T extends object>(req: Request, optional = false): Promise<T | undefined> {
@@ -54,8 +58,6 @@ export async function readJson<T extends object>(req: Request, optional = false)
 export function containerRoutes(r: Router, engine: Engine): void {
   const bus = eventsOf(engine);
   const mon = monitorOf(engine);
-  const manager = () => import("../../engine/containers/manager.ts");
-  const query = () => import("../../engine/containers/query.ts");
   const hub = attachmentsOf(engine);
   const resolve = (ref: string) => engine.containers.resolve(ref);
   const publish = (c: Stored, action: string, extra: Record<string, string> = {}) => bus.publish("container", action, c.id, { ...(c.config.Labels ?? {}), ...extra, image: c.imageRef, name: c.name });
@@ -70,7 +72,6 @@ export function containerRoutes(r: Router, engine: Engine): void {
       opts.readonlyNonRecursive = true;
     }
     opts.platform = q.get("platform") || undefined;
-    const { createContainer } = await manager();
     const c = await createContainer(engine, opts).catch((e) => {
       // A 404 makes the docker CLI pull the image and retry, so an unknown network (or container: target),
       // which moby reports only at start, must not be one here.
@@ -81,7 +82,6 @@ export function containerRoutes(r: Router, engine: Engine): void {
   });
 
   r.get("/containers/json", async (_req, { query: q }) => {
-    const { listContainers } = await query();
     const filters = parseFilters(q.get("filters"));
     // API < 1.?: before/since as parameters.
     for (const k of ["before", "since"]) if (q.get(k)) (filters[k] ??= []).push(q.get(k)!);
@@ -90,7 +90,6 @@ export function containerRoutes(r: Router, engine: Engine): void {
   });
 
   r.get("/containers/{id}/json", async (_req, { params, query: q }) => {
-    const { inspectContainer } = await query();
     const info = await inspectContainer(engine, params.id!, { size: boolParam(q, "size") });
     const execs = execsOf(engine).running(info.Id);
     return json({ ...info, ExecIDs: execs.length ? execs : null });
@@ -115,7 +114,6 @@ export function containerRoutes(r: Router, engine: Engine): void {
     return hijack(req, streamType(c.config.Tty, version), async (conn) => {
       session.connected(conn);
       if (logs) {
-        const { renderLogs } = await import("../../engine/containers/logs.ts");
         for await (const batch of renderLogs(join(c.dir, `${c.id}-json.log`), { stdout: want.stdout, stderr: want.stderr })) {
           for (const ch of batch) session.output(ch.stream === "stdout" ? 1 : 2, ch.data);
         }
@@ -178,7 +176,6 @@ export function containerRoutes(r: Router, engine: Engine): void {
     const stdout = boolParam(q, "stdout");
     const stderr = boolParam(q, "stderr");
     if (!stdout && !stderr) throw invalidParameter("Bad parameters: you must choose at least one stream");
-    const { renderLogs, stdcopyFrames, parseApiTimestamp } = await import("../../engine/containers/logs.ts");
     const tailArg = q.get("tail") ?? "all";
     const tail = tailArg === "all" || tailArg === "" ? -1 : /^-?\d+$/.test(tailArg) ? Number(tailArg) : NaN;
     if (Number.isNaN(tail)) throw invalidParameter(`invalid value for "tail": ${strconvError("Atoi", tailArg)}`);
@@ -224,10 +221,8 @@ export function containerRoutes(r: Router, engine: Engine): void {
     const t = q.get("t") ?? q.get("timeout");
     const timeout = t === null || t === "" ? undefined : intParam(q, q.get("t") !== null ? "t" : "timeout", 0);
     const signal = q.get("signal") || undefined;
-    const { stopContainer } = await manager();
     const st = readContainerStatus(c.dir);
     if (st.running) {
-      const { signalNumber } = await import("../../engine/runtime/status.ts");
       publish(c, "kill", { signal: String(signalNumber(signal ?? c.config.StopSignal ?? "SIGTERM")) });
     }
     const res = await stopContainer(engine, c.id, { timeout, signal });
@@ -238,9 +233,7 @@ export function containerRoutes(r: Router, engine: Engine): void {
     const c = resolve(params.id!);
     const t = q.get("t");
     const timeout = t === null || t === "" ? undefined : intParam(q, "t", 0);
-    const { restartContainer } = await manager();
     if (readContainerStatus(c.dir).running) {
-      const { signalNumber } = await import("../../engine/runtime/status.ts");
       publish(c, "kill", { signal: String(signalNumber(c.config.StopSignal ?? "SIGTERM")) });
     }
     await restartContainer(engine, c.id, { timeout });
@@ -249,7 +242,6 @@ export function containerRoutes(r: Router, engine: Engine): void {
 
   r.post("/containers/{id}/kill", async (_req, { params, query: q }) => {
     const c = resolve(params.id!);
-    const { killContainer } = await manager();
     await killContainer(engine, params.id!, q.get("signal") || "SIGKILL");
     return empty(204);
   });
@@ -257,7 +249,6 @@ export function containerRoutes(r: Router, engine: Engine): void {
   r.delete("/containers/{id}", async (_req, { params, query: q }) => {
     const c = resolve(params.id!);
     const force = boolParam(q, "force");
-    const { killContainer, removeContainer } = await manager();
     if (force && readContainerStatus(c.dir).running) {
       // moby's order: kill, die, destroy.
       await killContainer(engine, c.id, "SIGKILL").catch(() => {});
@@ -271,7 +262,6 @@ export function containerRoutes(r: Router, engine: Engine): void {
     const c = resolve(params.id!);
     const name = q.get("name") ?? "";
     if (!name) throw invalidParameter("Neither old nor new names may be empty");
-    const { renameContainer } = await manager();
     renameContainer(engine, c.id, name);
     return empty(204);
   });
@@ -288,12 +278,10 @@ export function containerRoutes(r: Router, engine: Engine): void {
   });
 
   r.get("/containers/{id}/top", async (_req, { params, query: q }) => {
-    const { containerTopOf } = await query();
     return json(await containerTopOf(engine, params.id!, q.get("ps_args") || undefined));
   });
 
   r.get("/containers/{id}/changes", async (_req, { params }) => {
-    const { containerDiff } = await query();
     const changes = await containerDiff(engine, params.id!);
     return json(changes.length ? changes : null);
   });
@@ -301,8 +289,6 @@ export function containerRoutes(r: Router, engine: Engine): void {
   r.post("/containers/prune", async (_req, { query: q }) => {
     const filters = parseFilters(q.get("filters"));
     checkFilterKeys(filters, ["label", "label!", "until"]);
-    const { removeContainer } = await manager();
-    const { matchLabels, dirSize, statusOf } = await import("../../engine/containers/state.ts");
     const until = filters.until?.length ? pruneUntilMs(filters.until[0]!) : undefined;
     const deleted: string[] = [];
     let reclaimed = 0;

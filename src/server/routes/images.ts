@@ -7,9 +7,13 @@
 import type { Engine } from "../../engine/engine.ts";
 import { EngineError, invalidParameter } from "../../engine/errors.ts";
 import type { Credentials } from "../../engine/registry/credentials.ts";
-import type { RegistryClient } from "../../engine/registry/client.ts";
 import { boolParam, parseFilters } from "../query.ts";
 import { empty, json, jsonMessageStream, type Router } from "../router.ts";
+import { listImages, inspectImage, imageHistory, tagImage, removeImage, pruneImages } from "../../engine/images.ts";
+import { RegistryClient } from "../../engine/registry/client.ts";
+import { parseReference, repositoryName, canonicalString } from "../../engine/registry/reference.ts";
+import { parsePlatform, type Platform } from "../../engine/image/types.ts";
+import { pullImage } from "../../engine/pull.ts";
 
 /** The decoded X-Registry-Auth header (types.AuthConfig). */
 export interface AuthConfig {
@@ -49,17 +53,14 @@ export function decodeRegistryAuth(header: string | null): AuthConfig | undefine
  */
 async function registryWithAuth(engine: Engine, auth: AuthConfig | undefined): Promise<RegistryClient> {
   if (!auth?.username || auth.password === undefined) return engine.registry();
-  const { RegistryClient } = await import("../../engine/registry/client.ts");
   const creds: Credentials = { username: auth.username, password: auth.password };
   return new RegistryClient({ mirrors: engine.config.registryMirrors, insecure: engine.config.insecureRegistries, credentials: () => creds });
 }
 
 /** Declares the image routes on `r`. */
 export function imageRoutes(r: Router, engine: Engine): void {
-  const images = () => import("../../engine/images.ts");
 
   r.get("/images/json", async (_req, { query }) => {
-    const { listImages } = await images();
     const filters = parseFilters(query.get("filters"));
     // API < 1.41: `filter=<reference>`.
     const legacy = query.get("filter");
@@ -72,16 +73,14 @@ export function imageRoutes(r: Router, engine: Engine): void {
   });
 
   r.post("/images/create", async (req, { query }) => {
-    const { parseReference, repositoryName, canonicalString } = await import("../../engine/registry/reference.ts");
     const fromImage = query.get("fromImage") ?? "";
     if (!fromImage) {
       if (query.get("fromSrc") !== null) throw notSupported("POST /images/create?fromSrc= (docker import)");
       throw invalidParameter("fromImage or fromSrc is required");
     }
-    let platform: import("../../engine/image/types.ts").Platform | undefined;
+    let platform: Platform | undefined;
     const p = query.get("platform");
     if (p) {
-      const { parsePlatform } = await import("../../engine/image/types.ts");
       try {
         platform = parsePlatform(p);
       } catch (e) {
@@ -95,24 +94,20 @@ export function imageRoutes(r: Router, engine: Engine): void {
     const registry = await registryWithAuth(engine, decodeRegistryAuth(req.headers.get("x-registry-auth")));
     // A bare name pulls every tag (moby's IsNameOnly); the CLI always sends a tag unless `pull -a`.
     const refs = ref.tag || ref.digest ? [ref] : (await registry.tags(ref)).map((t) => ({ ...ref, tag: t }));
-    const { pullImage } = await import("../../engine/pull.ts");
     return jsonMessageStream(async (emit, signal) => {
       for (const one of refs) await pullImage(engine, canonicalString(one), { platform, onMessage: emit, signal, registry });
     }, req.signal);
   });
 
   r.get("/images/{name:.*}/json", async (_req, { params }) => {
-    const { inspectImage } = await images();
     return json(inspectImage(engine, params.name!));
   });
 
   r.get("/images/{name:.*}/history", async (_req, { params }) => {
-    const { imageHistory } = await images();
     return json(imageHistory(engine, params.name!));
   });
 
   r.post("/images/{name:.*}/tag", async (_req, { params, query }) => {
-    const { tagImage } = await images();
     const repo = query.get("repo") ?? "";
     const tag = query.get("tag") ?? "";
     const target = tag ? `${repo}:${tag}` : repo;
@@ -121,12 +116,10 @@ export function imageRoutes(r: Router, engine: Engine): void {
   });
 
   r.delete("/images/{name:.*}", async (_req, { params, query }) => {
-    const { removeImage } = await images();
     return json(removeImage(engine, params.name!, { force: boolParam(query, "force"), noPrune: boolParam(query, "noprune") }));
   });
 
   r.post("/images/prune", async (_req, { query }) => {
-    const { pruneImages } = await images();
     const filters = parseFilters(query.get("filters"));
     for (const k of Object.keys(filters)) if (!["dangling", "label", "label!", "until"].includes(k)) throw invalidParameter(`invalid filter '${k}'`);
     const d = filters.dangling?.[0]?.toLowerCase();

@@ -12,6 +12,7 @@ import { strconvError } from "../../go/strconv.ts";
 import { parseFilters } from "../query.ts";
 import { compareVersions, empty, json, type Router } from "../router.ts";
 import { readJson } from "./containers.ts";
+import { listNetworks, inspectNetwork, createNetwork, removeNetwork, connectNetwork, disconnectNetwork, pruneNetworks, type NetworkCreateRequest } from "../../engine/network/index.ts";
 
 /** Go's strconv.ParseBool, for `verbose`: moby answers 400 for anything else. */
 function parseBool(v: string, name: string): boolean {
@@ -23,10 +24,8 @@ function parseBool(v: string, name: string): boolean {
 /** Declares the network routes on `r`. */
 export function networkRoutes(r: Router, engine: Engine): void {
   const bus = eventsOf(engine);
-  const network = () => import("../../engine/network/index.ts");
 
   r.get("/networks", async (_req, { query, version }) => {
-    const { listNetworks } = await network();
     const list = listNetworks(engine, { filters: parseFilters(query.get("filters")) });
     // From API 1.28 the list leaves Containers empty (moby's NetworkListConfig.Detailed); inspect fills it.
     return json(compareVersions(version, "1.28") < 0 ? list : list.map((n) => ({ ...n, Containers: {} })));
@@ -35,7 +34,6 @@ export function networkRoutes(r: Router, engine: Engine): void {
   r.get("/networks/{id}", async (_req, { params, query }) => {
     const verbose = query.get("verbose");
     if (verbose) parseBool(verbose, "verbose");
-    const { inspectNetwork } = await network();
     const found = inspectNetwork(engine, params.id!);
     // Every network here is local: asking for another scope finds nothing, as in moby.
     const scope = query.get("scope");
@@ -44,20 +42,17 @@ export function networkRoutes(r: Router, engine: Engine): void {
   });
 
   r.post("/networks/create", async (req) => {
-    const body = (await readJson<import("../../engine/network/index.ts").NetworkCreateRequest>(req))!;
-    const { createNetwork } = await network();
+    const body = (await readJson<NetworkCreateRequest>(req))!;
     return json(createNetwork(engine, body), 201);
   });
 
   r.delete("/networks/{id}", async (_req, { params }) => {
-    const { removeNetwork } = await network();
     removeNetwork(engine, params.id!);
     return empty(204);
   });
 
   r.post("/networks/{id}/connect", async (req, { params }) => {
     const body = (await readJson<{ Container?: string; EndpointConfig?: { Aliases?: string[] | null; IPAMConfig?: { IPv4Address?: string } | null } | null }>(req))!;
-    const { connectNetwork } = await network();
     const ep = body.EndpointConfig ?? {};
     await connectNetwork(engine, params.id!, body.Container ?? "", { Aliases: ep.Aliases ?? undefined, IPAddress: ep.IPAMConfig?.IPv4Address || undefined });
     return empty(200);
@@ -65,13 +60,11 @@ export function networkRoutes(r: Router, engine: Engine): void {
 
   r.post("/networks/{id}/disconnect", async (req, { params }) => {
     const body = (await readJson<{ Container?: string; Force?: boolean }>(req))!;
-    const { disconnectNetwork } = await network();
     disconnectNetwork(engine, params.id!, body.Container ?? "", !!body.Force);
     return empty(200);
   });
 
   r.post("/networks/prune", async (_req, { query }) => {
-    const { pruneNetworks } = await network();
     const report = pruneNetworks(engine, { filters: parseFilters(query.get("filters")) });
     bus.publish("network", "prune", "", { reclaimed: "0" });
     return json(report);

@@ -2,6 +2,8 @@
 import type { Engine } from "../../engine/engine.ts";
 import { invalidParameter } from "../../engine/errors.ts";
 import { json, type Router, text } from "../router.ts";
+import { systemVersion, systemInfo, systemDf } from "../../engine/system.ts";
+import { INDEX_SERVER } from "../../engine/registry/credentials.ts";
 
 const PING_HEADERS = {
   "Builder-Version": "1",
@@ -17,15 +19,12 @@ export function systemRoutes(r: Router, engine: Engine): void {
   r.head("/_ping", () => new Response(null, { status: 200, headers: { ...PING_HEADERS, "content-type": "text/plain; charset=utf-8", "content-length": "0" } }));
 
   r.get("/version", async () => {
-    const { systemVersion } = await import("../../engine/system.ts");
     return json(systemVersion());
   });
   r.get("/info", async () => {
-    const { systemInfo } = await import("../../engine/system.ts");
     return json(systemInfo(engine));
   });
   r.get("/system/df", async () => {
-    const { systemDf } = await import("../../engine/system.ts");
     return json(await systemDf(engine));
   });
 
@@ -33,7 +32,6 @@ export function systemRoutes(r: Router, engine: Engine): void {
   r.post("/auth", async (req) => {
     const body = (await req.json()) as { username?: string; password?: string; serveraddress?: string; identitytoken?: string };
     if (!body || typeof body !== "object") throw invalidParameter("invalid auth configuration");
-    const { INDEX_SERVER } = await import("../../engine/registry/credentials.ts");
     if (body.identitytoken) throw invalidParameter("login with an identity token is not supported");
     await engine.registry().login(body.serveraddress || INDEX_SERVER, body.username ?? "", body.password ?? "");
     return json({ Status: "Login Succeeded", IdentityToken: "" });
