@@ -40,7 +40,9 @@ for (const [name, make] of [
     });
     test("streams message by message", async () => {
       const c = make();
-      const until = Math.floor(Date.now() / 1000) + 1;
+      // `until` is whole seconds: +2 leaves at least a second for the event published 20 ms from now (with +1
+      // the second could end first, and the stream with it, when the test started late in a second).
+      const until = Math.floor(Date.now() / 1000) + 2;
       const res = await c.request("GET", "/events", { query: { until } });
       setTimeout(() => eventsOf(engine).publish("image", "tag", `sha256:${"d".repeat(64)}`, { name: "x:y" }), 20);
       const got = [];
