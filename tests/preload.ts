@@ -2,7 +2,7 @@
  * Test preload: every test process gets its own data root, Docker config dir and daemon.json under a temp
  * dir, so tests never touch /var/lib/bunker or ~/.docker and can run in parallel.
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { afterAll } from "bun:test";
 import { join } from "node:path";
@@ -44,6 +44,13 @@ function guardEgress() {
     }
     // Claim directories of bridges that are gone (deleted above, or with their network) hold nothing.
     removeStaleClaimDirs();
+    // A network's loopback drop lives in the raw table's own PREROUTING chain, not in a BUNKER chain that
+    // goes below: the drops of bridges that are gone go here.
+    const raw = (sh("iptables-save", "-t", "raw").stdout ?? "").toString().split("\n");
+    for (const r of raw) {
+      const m = /^-A PREROUTING -d 127\.0\.0\.0\/8 -i (\S+) -m comment --comment "(bunker:[0-9a-f:]+)" -j DROP$/.exec(r);
+      if (m && !links().includes(m[1]!)) sh("iptables", "-t", "raw", "-D", "PREROUTING", "-d", "127.0.0.0/8", "-i", m[1]!, "-m", "comment", "--comment", m[2]!, "-j", "DROP");
+    }
     if (!links().some((l) => /^(bunker0|bk-)/.test(l))) {
       for (const r of rules) mangle("-D", r);
       removeBunkerChains(sh);
@@ -60,6 +67,15 @@ afterAll(async () => {
   await Promise.all([...daemons].map((d) => d.exited));
   const temps: Set<string> = (globalThis as any).__bunkerE2eTemps ?? new Set();
   for (const dir of [...temps, base]) rmSync(dir, { recursive: true, force: true });
+  // The engine's registry of data roots that own rules (network/roots.ts): this process's roots are gone now.
+  const registry = `${process.env.BUNKER_RUN_DIR ?? "/run/bunker"}/roots`;
+  for (const tag of existsSync(registry) ? readdirSync(registry) : []) {
+    let target = "";
+    try {
+      target = readlinkSync(`${registry}/${tag}`);
+    } catch {}
+    if ([...temps, base].some((dir) => target.startsWith(`${dir}/`))) rmSync(`${registry}/${tag}`, { force: true });
+  }
 }, 300_000); // removing dozens of data roots with unpacked images takes longer than the 5 s hook default
 
 /** Drops bunker's own chains and the jumps into them (what the engine keeps between networks, as dockerd its DOCKER chains). */
