@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSyn
 import { tmpdir } from "node:os";
 import { afterAll } from "bun:test";
 import { join } from "node:path";
-import { removeStaleClaimDirs } from "./helpers/netcheck.ts";
+import { purgeNetworking, removeStaleClaimDirs } from "./helpers/netcheck.ts";
 
 const base = mkdtempSync(join(tmpdir(), "bunker-test-"));
 process.env.BUNKER_DATA_ROOT ??= join(base, "root");
@@ -67,14 +67,22 @@ afterAll(async () => {
   await Promise.all([...daemons].map((d) => d.exited));
   const temps: Set<string> = (globalThis as any).__bunkerE2eTemps ?? new Set();
   for (const dir of [...temps, base]) rmSync(dir, { recursive: true, force: true });
-  // The engine's registry of data roots that own rules (network/roots.ts): this process's roots are gone now.
+  // The engine's registry of data roots that own rules (network/roots.ts): this process's roots are gone now,
+  // and no later engine start may come to drop what they left.
   const registry = `${process.env.BUNKER_RUN_DIR ?? "/run/bunker"}/roots`;
-  for (const tag of existsSync(registry) ? readdirSync(registry) : []) {
+  let tags: string[] = [];
+  try {
+    tags = readdirSync(registry);
+  } catch {} // none made, or not ours to read (not root)
+  for (const tag of tags) {
     let target = "";
     try {
       target = readlinkSync(`${registry}/${tag}`);
     } catch {}
-    if ([...temps, base].some((dir) => target.startsWith(`${dir}/`))) rmSync(`${registry}/${tag}`, { force: true });
+    if (![...temps, base].some((dir) => target.startsWith(`${dir}/`))) continue;
+    // Its rules in every table (the raw drops too), its links and claims, by its tag; then the entry.
+    purgeNetworking(target);
+    rmSync(`${registry}/${tag}`, { force: true });
   }
 }, 300_000); // removing dozens of data roots with unpacked images takes longer than the 5 s hook default
 
