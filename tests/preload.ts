@@ -44,13 +44,10 @@ function guardEgress() {
     }
     // Claim directories of bridges that are gone (deleted above, or with their network) hold nothing.
     removeStaleClaimDirs();
-    // A network's loopback drop lives in the raw table's own PREROUTING chain, not in a BUNKER chain that
-    // goes below: the drops of bridges that are gone go here.
-    const raw = (sh("iptables-save", "-t", "raw").stdout ?? "").toString().split("\n");
-    for (const r of raw) {
-      const m = /^-A PREROUTING -d 127\.0\.0\.0\/8 -i (\S+) -m comment --comment "(bunker:[0-9a-f:]+)" -j DROP$/.exec(r);
-      if (m && !links().includes(m[1]!)) sh("iptables", "-t", "raw", "-D", "PREROUTING", "-d", "127.0.0.0/8", "-i", m[1]!, "-m", "comment", "--comment", m[2]!, "-j", "DROP");
-    }
+    // This process's data roots are about to go: what they own (rules in every table, the raw loopback drops
+    // too, links, claims) goes by their tag now, before the shared chains are looked at, and so do their
+    // entries in the engine's registry (network/roots.ts), since no later engine start may come to do it.
+    purgeOwnRoots();
     if (!links().some((l) => /^(bunker0|bk-)/.test(l))) {
       for (const r of rules) mangle("-D", r);
       removeBunkerChains(sh);
@@ -67,8 +64,11 @@ afterAll(async () => {
   await Promise.all([...daemons].map((d) => d.exited));
   const temps: Set<string> = (globalThis as any).__bunkerE2eTemps ?? new Set();
   for (const dir of [...temps, base]) rmSync(dir, { recursive: true, force: true });
-  // The engine's registry of data roots that own rules (network/roots.ts): this process's roots are gone now,
-  // and no later engine start may come to drop what they left.
+}, 300_000); // removing dozens of data roots with unpacked images takes longer than the 5 s hook default
+
+/** Purges the networking of every data root of this process that the engine's registry names, by its tag. */
+function purgeOwnRoots() {
+  const temps: Set<string> = (globalThis as any).__bunkerE2eTemps ?? new Set();
   const registry = `${process.env.BUNKER_RUN_DIR ?? "/run/bunker"}/roots`;
   let tags: string[] = [];
   try {
@@ -80,11 +80,10 @@ afterAll(async () => {
       target = readlinkSync(`${registry}/${tag}`);
     } catch {}
     if (![...temps, base].some((dir) => target.startsWith(`${dir}/`))) continue;
-    // Its rules in every table (the raw drops too), its links and claims, by its tag; then the entry.
     purgeNetworking(target);
     rmSync(`${registry}/${tag}`, { force: true });
   }
-}, 300_000); // removing dozens of data roots with unpacked images takes longer than the 5 s hook default
+}
 
 /** Drops bunker's own chains and the jumps into them (what the engine keeps between networks, as dockerd its DOCKER chains). */
 function removeBunkerChains(sh: (...cmd: string[]) => ReturnType<typeof Bun.spawnSync>) {
