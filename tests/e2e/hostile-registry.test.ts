@@ -253,48 +253,36 @@ describe("7. interrupted pulls leave no staging data", () => {
     reg.image("stall", "t", [big]);
     reg.on(new RegExp(big.digest), () => new Response(stall(big.gz.subarray(0, 4 << 20))));
   };
-  const startStalledPull = async () => {
+  /** A fresh data root pulling from a stalled registry, stopped by `sig` once it has staged 1 MiB; its exit code. */
+  const interruptedPull = async (sig: NodeJS.Signals) => {
+    fresh();
+    stalled();
     const proc = await b.spawn(["pull", ref("stall", "t")]);
     const tmp = join(b.dataRoot, "tmp");
     for (let i = 0; i < 500 && bytesUnder(tmp) < 1 << 20; i++) await Bun.sleep(20);
     expect(bytesUnder(tmp)).toBeGreaterThan(1 << 20);
-    return proc;
+    proc.kill(sig);
+    return proc.exited;
   };
   for (const sig of ["SIGINT", "SIGTERM"] as const) {
     test.skipIf(DAEMON_MODE)(`${sig} removes the staging data before the CLI exits`, async () => {
-      fresh();
-      stalled();
-      const proc = await startStalledPull();
-      proc.kill(sig);
-      expect(await proc.exited).not.toBe(0);
+      expect(await interruptedPull(sig)).not.toBe(0);
       expect(readdirSync(join(b.dataRoot, "tmp"))).toEqual([]);
     });
   }
   test.if(DAEMON_MODE)("a CLI killed mid-pull: the daemon drops the pull and its staging data", async () => {
-    fresh();
-    stalled();
-    const proc = await startStalledPull();
-    proc.kill("SIGKILL");
-    await proc.exited;
+    await interruptedPull("SIGKILL");
     for (let i = 0; i < 250 && readdirSync(join(b.dataRoot, "tmp")).length; i++) await Bun.sleep(20);
     expect(readdirSync(join(b.dataRoot, "tmp"))).toEqual([]);
   });
   test.skipIf(DAEMON_MODE)("after kill -9, the next engine start removes it", async () => {
-    fresh();
-    stalled();
-    const proc = await startStalledPull();
-    proc.kill("SIGKILL");
-    await proc.exited;
+    await interruptedPull("SIGKILL");
     expect(readdirSync(join(b.dataRoot, "tmp")).length).toBe(1);
     await b.ok(["images"]);
     expect(readdirSync(join(b.dataRoot, "tmp"))).toEqual([]);
   });
   test.skipIf(DAEMON_MODE)("after kill -9, a daemon's start removes it too", async () => {
-    fresh();
-    stalled();
-    const proc = await startStalledPull();
-    proc.kill("SIGKILL");
-    await proc.exited;
+    await interruptedPull("SIGKILL");
     expect(readdirSync(join(b.dataRoot, "tmp")).length).toBe(1);
     const sock = `${b.dataRoot}.sock`;
     const { daemon } = await serveAt(b.dataRoot, [], { sock });
