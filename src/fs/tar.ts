@@ -33,8 +33,11 @@ export interface TarEntry {
 
 /** Receives members in archive order. Called synchronously from `TarReader.write`/`end`. */
 export interface TarSink {
-  /** A member starts; `data` follows with exactly `e.size` bytes in total, then `entryEnd`. */
-  entry(e: TarEntry): void;
+  /**
+   * A member starts; `data` follows with exactly `e.size` bytes in total, then `entryEnd`. `bodyOffset` is
+   * where that body starts in the archive stream (after every header and extension block of the member).
+   */
+  entry(e: TarEntry, bodyOffset: number): void;
   /** Part of the current member's body: a view into the pushed chunk, valid only during this call. */
   data(chunk: Uint8Array): void;
   /** The current member's body is complete. */
@@ -183,7 +186,7 @@ export class TarReader {
     }
     const e = this.#member(b, flag, size);
     this.#longName = this.#longLink = this.#pax = null;
-    this.sink.entry(e);
+    this.sink.entry(e, this.#offset + BLOCK);
     if (flag === 0x44) {
       // A GNU dumpdir's body lists the directory's names for incremental restores: not file data.
       this.sink.entryEnd();

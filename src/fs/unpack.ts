@@ -26,6 +26,7 @@ import {
 import { resolve } from "node:path";
 import { S_IF, SysError, makedev, sys } from "../sys/index.ts";
 import { TarError, TarReader, type TarEntry, type TarSink } from "./tar.ts";
+import { TarSplitRecorder } from "./tar-split.ts";
 
 /** Options for unpackLayer. */
 export interface UnpackOptions {
@@ -38,6 +39,11 @@ export interface UnpackOptions {
    * its end (so a stream that verifies its digest there can fail), then ExpansionLimitError is thrown.
    */
   maxBytes?: number;
+  /**
+   * Records the layer's tar-split (src/fs/tar-split.ts) into this directory (the layer directory holding
+   * `dest`), so the layer tar can be reassembled byte for byte later.
+   */
+  tarSplitDir?: string;
 }
 
 /** What unpackLayer learned while applying a layer. */
@@ -82,7 +88,8 @@ export async function unpackLayer(stream: ReadableStream<Uint8Array>, dest: stri
   signal?.addEventListener("abort", onAbort, { once: true });
 
   const hasher = new Bun.CryptoHasher("sha256");
-  const writer = new LayerWriter(root);
+  const recorder = opts.tarSplitDir ? new TarSplitRecorder(opts.tarSplitDir) : null;
+  const writer = new LayerWriter(root, recorder);
   const tar = new TarReader(writer);
   let plain: Reader | undefined;
   try {
@@ -121,13 +128,16 @@ export async function unpackLayer(stream: ReadableStream<Uint8Array>, dest: stri
       }
       hasher.update(chunk);
       tar.write(chunk);
+      recorder?.write(chunk);
     }
     // A cancelled source reads as a clean end: make an abort win over "truncated".
     signal?.throwIfAborted();
     tar.end();
     writer.finish();
+    recorder?.finish();
   } catch (err) {
     writer.abort();
+    recorder?.abort();
     await (plain ?? source).cancel().catch(() => {});
     if (signal?.aborted) throw signal.reason;
     if (err instanceof TarError) throw new LayerError(`layer is not a valid tar archive: ${err.message}`, { cause: err });
@@ -194,11 +204,14 @@ class LayerWriter implements TarSink {
   #entry: TarEntry | null = null;
   #path = "";
 
-  constructor(readonly root: string) {}
+  constructor(
+    readonly root: string,
+    readonly recorder: TarSplitRecorder | null = null,
+  ) {}
 
-  entry(e: TarEntry): void {
+  entry(e: TarEntry, bodyOffset: number): void {
     try {
-      this.#apply(e);
+      this.#apply(e, bodyOffset);
     } catch (err) {
       if (this.#fd >= 0) this.abort();
       throw layerFault(err, e.name);
@@ -248,7 +261,7 @@ class LayerWriter implements TarSink {
     return rel ? `${this.root}/${rel}` : this.root;
   }
 
-  #apply(e: TarEntry): void {
+  #apply(e: TarEntry, bodyOffset: number): void {
     const rel = clean(e.name, `member "${e.name}"`);
     const slash = rel.lastIndexOf("/");
     const parent = slash < 0 ? "" : rel.slice(0, slash);
@@ -274,6 +287,7 @@ class LayerWriter implements TarSink {
         this.#fd = this.#replace(rel, path, () => openSync(path, CREATE_FLAGS, 0o600));
         this.#path = path;
         this.size += e.size;
+        this.recorder?.file(rel, bodyOffset, e.size);
         return;
       case "hardlink": {
         const target = clean(e.linkname, `hardlink target "${e.linkname}" of "${e.name}"`);
