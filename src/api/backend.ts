@@ -44,6 +44,10 @@ export interface Backend {
   pruneImages(opts: { all?: boolean; filters?: Record<string, string[]> }): Promise<{ ImagesDeleted: ImageDeleteItem[] | null; SpaceReclaimed: number }>;
   /** Pulls; progress as Docker's JSON messages; rejects with the pull's error. */
   pull(ref: string, opts: { platform?: string }, onMessage: (m: JsonMessage) => void): Promise<void>;
+  /** The archive `docker save` writes; rejects before any byte when a name is unknown or cannot be saved. */
+  saveImages(names: string[]): Promise<ReadableStream<Uint8Array>>;
+  /** Loads an image archive; messages as Docker's load stream; rejects with the load's error. */
+  loadImages(input: ReadableStream<Uint8Array>, opts: { quiet?: boolean }, onMessage: (m: JsonMessage) => void): Promise<void>;
 
   info(): Promise<ReturnType<typeof systemInfo>>;
   version(): Promise<ReturnType<typeof systemVersion>>;

@@ -30,6 +30,8 @@ export function localBackend(engine: Engine): Backend {
       const { parsePlatform } = await import("../engine/image/types.ts");
       await pullImage(engine, ref, { platform: o.platform ? parsePlatform(o.platform) : undefined, onMessage });
     },
+    saveImages: async (names) => (await import("../engine/archive/save.ts")).saveImages(engine, names),
+    loadImages: async (input, o, onMessage) => void (await (await import("../engine/archive/load.ts")).loadImages(engine, input, { quiet: o.quiet, onMessage })),
     info: async () => (await system()).systemInfo(engine),
     version: async () => (await system()).systemVersion(),
     df: async () => (await system()).systemDf(engine),

@@ -163,6 +163,17 @@ export function remoteBackend(client: ApiClient): Backend {
         onMessage(m);
       }
     },
+    async saveImages(names) {
+      const res = await client.request("GET", "/images/get", { query: { names } });
+      return res.body ?? new ReadableStream({ start: (c) => c.close() });
+    },
+    async loadImages(input, o, onMessage) {
+      const res = await client.request("POST", "/images/load", { query: { quiet: !!o.quiet }, body: input, headers: { "Content-Type": "application/x-tar" } });
+      for await (const m of client.messages<any>(res)) {
+        if (m.errorDetail || m.error) throw new EngineError("system", m.errorDetail?.message ?? m.error);
+        onMessage(m);
+      }
+    },
     info: () => get("/info"),
     version: () => get("/version"),
     df: () => get("/system/df"),

@@ -38,6 +38,8 @@ const commands: Record<string, Loader> = {
   top: () => import("./top.ts"),
   diff: () => import("./diff.ts"),
   port: () => import("./port.ts"),
+  save: () => import("./save.ts"),
+  load: () => import("./load.ts"),
 };
 
 /** `bunker image ls` etc.: group → subcommand → loader. */
@@ -54,6 +56,8 @@ const groups: Record<string, { description: string; commands: Record<string, Loa
       rm: commands.rmi!,
       remove: commands.rmi!,
       prune: () => import("./image-prune.ts"),
+      save: commands.save!,
+      load: commands.load!,
     },
   },
   container: {
@@ -135,6 +139,8 @@ const descriptions: [string, string][] = [
   ["inspect", "Return low-level information on Bunker objects"],
   ["tag", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"],
   ["rmi", "Remove one or more images"],
+  ["save", "Save one or more images to a tar archive (streamed to STDOUT by default)"],
+  ["load", "Load an image from a tar archive or STDIN"],
   ["login", "Authenticate to a registry"],
   ["logout", "Log out from a registry"],
   ["info", "Display system-wide information"],

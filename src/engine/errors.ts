@@ -30,7 +30,11 @@ export type ErrorCode =
   | "invalidTimestamp"
   // daemon.json or the daemon's flags refused, or its listeners could not start (dockerd's start-up failures).
   | "daemonConfig"
-  | "daemonStart";
+  | "daemonStart"
+  // A store layer's blob is known by digest (from its pull) but not held here: materialize() it (push).
+  | "blobNotLocal"
+  // A layer unpacked by an older build has no tar-split record: its tar cannot be rebuilt (save, push).
+  | "noTarSplit";
 
 /** A failure the engine reports to its client, with moby's error class and message text. */
 export class EngineError extends Error {

@@ -5,6 +5,7 @@
  * Progress is reported as Docker's JSON messages, so the CLI and the API show the same thing.
  */
 import { closeSync, mkdirSync, openSync, rmSync, statfsSync, writeSync } from "node:fs";
+import { dirname } from "node:path";
 import { fullJit } from "../jit.ts";
 import type { Engine } from "./engine.ts";
 import type { Layer, Platform } from "./image/types.ts";
@@ -115,7 +116,7 @@ async function pullOne(engine: Engine, refString: string, opts: PullOptions): Pr
             last = n;
             emit({ status: "Downloading", progressDetail: { current: n, total: layer.size }, progress: progressBar(n, layer.size), id });
           };
-          const result = await unpackBounded(layer, dir, { signal, onProgress });
+          const result = await unpackBounded(layer, dir, { signal, onProgress, tarSplitDir: dirname(dir) });
           emit({ status: "Verifying Checksum", progressDetail: {}, id });
           emit({ status: "Download complete", progressDetail: {}, id });
           return result;
@@ -136,6 +137,7 @@ async function pullOne(engine: Engine, refString: string, opts: PullOptions): Pr
     const failed = results.find((r) => r.status === "rejected");
     if (failed) throw stop.signal.reason ?? (failed as PromiseRejectedResult).reason;
 
+    engine.layers.recordBlobs(layers.map((l, i) => ({ diffId: diffIds[i]!, blob: { digest: l.digest, mediaType: l.mediaType, size: l.size, repository: repo } })));
     const { previous } = engine.images.commit({
       id: remote.id,
       rawConfig: remote.rawConfig,
@@ -182,7 +184,7 @@ function writableBytes(dir: string): number {
  * is genuine and unusually compressible: then it is downloaded again to a file, verified, and only then
  * unpacked.
  */
-async function unpackBounded(layer: Layer, dir: string, opts: { signal: AbortSignal; onProgress: (n: number) => void }): Promise<UnpackResult> {
+async function unpackBounded(layer: Layer, dir: string, opts: { signal: AbortSignal; onProgress: (n: number) => void; tarSplitDir: string }): Promise<UnpackResult> {
   const free = writableBytes(dir);
   const unverified = Math.min(free, Math.max(UNVERIFIED_FLOOR, layer.size * UNVERIFIED_RATIO));
   try {
@@ -209,7 +211,7 @@ async function unpackBounded(layer: Layer, dir: string, opts: { signal: AbortSig
     closeSync(fd);
   }
   try {
-    return await unpackLayer(Bun.file(blob).stream(), dir, { signal: opts.signal, maxBytes: writableBytes(dir) });
+    return await unpackLayer(Bun.file(blob).stream(), dir, { signal: opts.signal, maxBytes: writableBytes(dir), tarSplitDir: opts.tarSplitDir });
   } catch (e) {
     if (e instanceof ExpansionLimitError) throw new EngineError("system", `layer ${layer.digest} expands to more than the free space on the data root's file system`);
     throw e;

@@ -38,3 +38,20 @@ export class HashingStream extends TransformStream<Uint8Array, Uint8Array> {
     return this.#digest;
   }
 }
+
+/** `stream` passed through, erroring at its end with `what`'s mismatch unless the bytes hash to `digest`. */
+export function verified(stream: ReadableStream<Uint8Array>, digest: string, what: string): ReadableStream<Uint8Array> {
+  const hasher = new Bun.CryptoHasher("sha256");
+  return stream.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, c) {
+        hasher.update(chunk);
+        c.enqueue(chunk);
+      },
+      flush() {
+        const got = `sha256:${hasher.digest("hex")}`;
+        if (got !== digest) throw new Error(`${what}: content has digest ${got}, expected ${digest}`);
+      },
+    }),
+  );
+}

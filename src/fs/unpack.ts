@@ -148,6 +148,25 @@ export async function unpackLayer(stream: ReadableStream<Uint8Array>, dest: stri
   return { diffId: `sha256:${hasher.digest("hex")}`, size: writer.size };
 }
 
+/** The plain tar inside a layer blob (gzip, zstd or none, sniffed from magic bytes as unpackLayer does). */
+export async function decompressed(stream: ReadableStream<Uint8Array>): Promise<ReadableStream<Uint8Array>> {
+  const source = stream.getReader();
+  const head = await readHead(source, 6);
+  const kind = sniff(head);
+  const whole = new ReadableStream<Uint8Array>({
+    start(c) {
+      if (head.length) c.enqueue(head);
+    },
+    async pull(c) {
+      const chunk = await next(source, (err) => err);
+      if (!chunk) return c.close();
+      c.enqueue(chunk);
+    },
+    cancel: (reason) => source.cancel(reason),
+  });
+  return kind === "tar" ? whole : whole.pipeThrough(new DecompressionStream(kind) as unknown as TransformStream<Uint8Array, Uint8Array>);
+}
+
 /** The part of a stream reader used here (Bun's and node:stream/web's reader types differ in extras). */
 interface Reader {
   read(): Promise<{ done: boolean; value?: Uint8Array }>;

@@ -1,9 +1,9 @@
 /**
  * The OCI image model (media types, descriptors, manifests, configs, platforms) and one image abstraction,
- * after go-containerregistry's v1.Image. Today the registry serves `Image` (registry/remote.ts) and pull
- * consumes it. The store keeps layers unpacked, so it can serve an `Image` only once a layer can be written
- * back as a tar: issue 13's push/save/cp add that, and docker-save tarballs as a third source, all against
- * this interface, so push and save are written once for every source. Imports nothing.
+ * after go-containerregistry's v1.Image. Three sources serve `Image`: the registry (registry/remote.ts), the
+ * store (store/image-source.ts: layers streamed back byte for byte from their tar-split records) and
+ * docker-save/OCI tarballs (archive/tarball.ts). Pull and load consume it, push and save produce from it,
+ * each written once for every source. Imports nothing.
  */
 
 /** Media types the engine recognises. */
@@ -102,15 +102,26 @@ export interface ImageConfig extends Platform {
 
 /** One layer as a source offers it. */
 export interface Layer {
-  /** Digest of the blob as distributed (compressed). */
+  /** Digest of the blob as distributed (compressed, or the tar itself when `digest === diffId`). */
   readonly digest: Digest;
   /** Digest of the uncompressed tar (the config's diff_id). */
   readonly diffId: Digest;
   /** Size of the distributed blob in bytes. */
   readonly size: number;
   readonly mediaType: string;
-  /** The distributed bytes; the stream errors if they do not hash to `digest`. */
+  /**
+   * The distributed bytes; the stream errors if they do not hash to `digest`. A store layer knows the digest
+   * a registry served it as (Docker's v2metadata) without keeping that blob: then this rejects with
+   * EngineError code "blobNotLocal" and `materialize()` gives a layer whose blob is here.
+   */
   compressed(): Promise<ReadableStream<Uint8Array>>;
+  /** The layer tar; the stream errors at its end unless the bytes hash to `diffId`. */
+  uncompressed(): Promise<ReadableStream<Uint8Array>>;
+  /**
+   * This layer with a blob `compressed()` can stream: itself when it has one, else (store layers) the tar
+   * gzip'd once and cached under the data root by diff ID (store/image-source.ts).
+   */
+  materialize(): Promise<Layer>;
 }
 
 /** An image from any source. Manifest and config are loaded when the Image is made; layers stream on demand. */

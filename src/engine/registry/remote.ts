@@ -5,6 +5,8 @@
  */
 import { EngineError } from "../errors.ts";
 import type { Image, ImageConfig, Layer, Manifest } from "../image/types.ts";
+import { verified } from "../../fs/digest.ts";
+import { decompressed } from "../../fs/unpack.ts";
 import { escapeControls, MAX_CONFIG_BYTES, MAX_ERROR_BYTES, parseErrorResponse, readCapped, RegistryError, transportError } from "./auth.ts";
 import { checkDigest, checkMediaType, checkSha256, checkSize, MAX_LAYERS } from "../image/validate.ts";
 import type { FetchedManifest, RepoConnection } from "./client.ts";
@@ -80,6 +82,14 @@ class RemoteLayer implements Layer {
 
   compressed(): Promise<ReadableStream<Uint8Array>> {
     return openBlob(this.conn, this.digest, this.size);
+  }
+
+  async uncompressed(): Promise<ReadableStream<Uint8Array>> {
+    return verified(await decompressed(await this.compressed()), this.diffId, `layer ${this.digest}`);
+  }
+
+  async materialize(): Promise<Layer> {
+    return this;
   }
 }
 

@@ -140,6 +140,16 @@ export class ImageStore {
     return out;
   }
 
+  /** The tags of one repository ("docker.io/library/debian") and their images, by tag. */
+  repositoryTags(repository: string): { tag: string; imageId: string }[] {
+    return this.db.query("SELECT tag, image_id AS imageId FROM tags WHERE repository = ? ORDER BY tag").all(repository) as { tag: string; imageId: string }[];
+  }
+
+  /** Manifests an image was pulled with (one per repo digest), newest pull's first not guaranteed. */
+  manifests(id: string): { manifest: Uint8Array; mediaType: string }[] {
+    return (this.db.query("SELECT manifest, media_type FROM digests WHERE image_id = ?").all(id) as any[]).map((r) => ({ manifest: new Uint8Array(r.manifest), mediaType: r.media_type }));
+  }
+
   /** Repo digests of an image. */
   digests(id: string): { repository: string; digest: string }[] {
     return this.db.query("SELECT repository, digest FROM digests WHERE image_id = ? ORDER BY repository, digest").all(id) as any[];

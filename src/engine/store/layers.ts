@@ -95,6 +95,15 @@ function diskUsage(path: string): number {
   return n;
 }
 
+/** A distributed blob a layer is known as (Docker's v2metadata). */
+export interface LayerBlob {
+  digest: string;
+  mediaType: string;
+  size: number;
+  /** The repository it came from; "" when loaded from an archive. */
+  repository: string;
+}
+
 /** Layers on disk and their rows. */
 export class LayerStore {
   constructor(
@@ -106,6 +115,25 @@ export class LayerStore {
   get(chainId: string): LayerRecord | undefined {
     const row = this.db.query("SELECT chain_id, diff_id, parent, cache_id, size FROM layers WHERE chain_id = ?").get(chainId) as any;
     return row ? { chainId: row.chain_id, diffId: row.diff_id, parent: row.parent, cacheId: row.cache_id, size: row.size } : undefined;
+  }
+
+  /** The layer's directory (overlay2/<cache>): diff/ and its tar-split record. */
+  dir(record: LayerRecord): string {
+    return this.root.layerDir(record.cacheId);
+  }
+
+  /** Records that each layer (by diff ID) was distributed as its blob (at pull or load), in one transaction. */
+  recordBlobs(blobs: { diffId: string; blob: LayerBlob }[]): void {
+    const now = Date.now();
+    const insert = this.db.query("INSERT INTO layer_blobs (diff_id, digest, media_type, size, repository, recorded_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET recorded_at = excluded.recorded_at");
+    this.db.transaction(() => {
+      for (const { diffId, blob } of blobs) insert.run(diffId, blob.digest, blob.mediaType, blob.size, blob.repository, now);
+    })();
+  }
+
+  /** The blobs a layer is known as, most recently recorded first. */
+  blobs(diffId: string): LayerBlob[] {
+    return this.db.query("SELECT digest, media_type AS mediaType, size, repository FROM layer_blobs WHERE diff_id = ? ORDER BY recorded_at DESC").all(diffId) as LayerBlob[];
   }
 
   /** Shared hold on the GC lock: taken by a pull while its layer directories have no rows yet. */
@@ -197,8 +225,10 @@ export class LayerStore {
     }
     for (const name of names) {
       const m = STAGING_NAME.exec(name);
-      if (!m) continue;
-      const held = tryLock(this.root.lock(`layer-${m[1]}`));
+      // A load's staging (archive/load.ts), live while its lock is held.
+      const load = /^load-([a-f0-9]{16})$/.exec(name);
+      if (!m && !load) continue;
+      const held = tryLock(this.root.lock(m ? `layer-${m[1]}` : `load-${load![1]}`));
       if (!held) continue; // a live unpack
       try {
         rmSync(join(this.root.tmp, name), { recursive: true, force: true });
@@ -253,6 +283,7 @@ export class LayerStore {
         for (const name of names) if (name !== "l" && !known.has(name)) this.removeDir(name);
         this.pruneShortLinks();
       }
+      this.removeOrphanBlobs();
       let stagingBytes = 0;
       if (existsSync(this.root.tmp)) {
         for (const name of readdirSync(this.root.tmp)) {
@@ -263,6 +294,18 @@ export class LayerStore {
       return { layers: deleted, stagingBytes };
     } finally {
       gc.release();
+    }
+  }
+
+  /** Blob records and cached blobs (blobcache/<diffid>-<digest>.tar.gz) of diff IDs no layer has any more. */
+  private removeOrphanBlobs() {
+    this.db.query("DELETE FROM layer_blobs WHERE diff_id NOT IN (SELECT diff_id FROM layers)").run();
+    if (!existsSync(this.root.blobCache)) return;
+    const has = this.db.query("SELECT 1 FROM layers WHERE diff_id = ? LIMIT 1");
+    for (const name of readdirSync(this.root.blobCache)) {
+      const m = /^(?:\.tmp-)?([a-f0-9]{64})-/.exec(name);
+      // A temporary file of a layer still stored may be a compression in flight: it stays until its layer goes.
+      if (!m || !has.get(`sha256:${m[1]}`)) rmSync(join(this.root.blobCache, name), { force: true });
     }
   }
 

@@ -19,9 +19,6 @@ export const UNSUPPORTED: readonly [string, string, string][] = [
   ["GET", "/containers/{id}/archive", "docker cp"],
   ["PUT", "/containers/{id}/archive", "docker cp"],
   // images
-  ["GET", "/images/get", "docker save"],
-  ["GET", "/images/{name:.*}/get", "docker save"],
-  ["POST", "/images/load", "docker load"],
   ["POST", "/images/{name:.*}/push", "docker push"],
   ["GET", "/images/search", "docker search"],
   ["POST", "/commit", "docker commit"],

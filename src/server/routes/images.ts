@@ -14,6 +14,8 @@ import { RegistryClient } from "../../engine/registry/client.ts";
 import { parseReference, repositoryName, canonicalString } from "../../engine/registry/reference.ts";
 import { parsePlatform, type Platform } from "../../engine/image/types.ts";
 import { pullImage } from "../../engine/pull.ts";
+import { saveImages } from "../../engine/archive/save.ts";
+import { loadImages } from "../../engine/archive/load.ts";
 
 /** The decoded X-Registry-Auth header (types.AuthConfig). */
 export interface AuthConfig {
@@ -98,6 +100,22 @@ export function imageRoutes(r: Router, engine: Engine): void {
       for (const one of refs) await pullImage(engine, canonicalString(one), { platform, onMessage: emit, signal, registry });
     }, req.signal);
   });
+
+  // docker save: one image (GET /images/{name}/get) or several (?names=a&names=b), as an uncompressed tar.
+  const save = (names: string[]) => new Response(saveImages(engine, names), { status: 200, headers: { "content-type": "application/x-tar" } });
+  r.get("/images/get", async (_req, { query }) => save(query.getAll("names")));
+  r.get("/images/{name:.*}/get", async (_req, { params }) => save([params.name!]));
+
+  // docker load: the archive streams in and is unpacked as it arrives; answered with docker's JSON stream.
+  r.post(
+    "/images/load",
+    async (req, { query }) => {
+      const quiet = boolParam(query, "quiet");
+      const input = req.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() });
+      return jsonMessageStream(async (emit, signal) => void (await loadImages(engine, input, { quiet, onMessage: emit, signal })), req.signal);
+    },
+    { body: "stream" },
+  );
 
   r.get("/images/{name:.*}/json", async (_req, { params }) => {
     return json(inspectImage(engine, params.name!));
