@@ -291,6 +291,7 @@ function imagesOf(members: Map<string, Member>): ArchiveImage[] {
     for (let hops = 0; p !== null && hops < 16; hops++) {
       const m = members.get(p);
       if (!m) break;
+      if (m.kind === "bad") throw badArchive(`${what} "${path}": ${m.error}`);
       if (m.kind !== "link") return { ...m, path: p };
       p = m.target;
     }
@@ -303,7 +304,6 @@ function imagesOf(members: Map<string, Member>): ArchiveImage[] {
   };
   const layer = (path: string, what: string): Extract<Member, { kind: "layer" }> => {
     const m = follow(path, what);
-    if (m.kind === "bad") throw badArchive(`${what} "${path}": ${m.error}`);
     if (m.kind !== "layer") throw badArchive(`${what} "${path}" is not a layer`);
     return m;
   };
