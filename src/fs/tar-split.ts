@@ -177,7 +177,8 @@ export function recordedTarSize(dir: string): number {
   return n;
 }
 
-const READ_CHUNK = 256 * 1024;
+/** Bytes handed on at once: segments and small files are gathered, so a layer of 10k files is ~100 chunks, not 20k. */
+const OUT_CHUNK = 1 << 20;
 
 /**
  * Streams the layer tar of layer directory `dir` back from its tar-split record and diff/, hashing it. The
@@ -213,23 +214,41 @@ export function assembleLayerTar(dir: string, diffId: string): ReadableStream<Ui
   return new ReadableStream<Uint8Array>(
     {
       async pull(c) {
+        let out = new Uint8Array(OUT_CHUNK);
+        let fill = 0;
+        const flush = () => {
+          const chunk = fill === out.length ? out : out.subarray(0, fill);
+          hasher.update(chunk);
+          c.enqueue(chunk);
+          out = new Uint8Array(OUT_CHUNK);
+          fill = 0;
+        };
+        const put = (bytes: Uint8Array) => {
+          for (let off = 0; off < bytes.length; ) {
+            const n = Math.min(bytes.length - off, out.length - fill);
+            out.set(bytes.subarray(off, off + n), fill);
+            fill += n;
+            off += n;
+            if (fill === out.length) flush();
+          }
+        };
         try {
           for (;;) {
+            if (fill >= OUT_CHUNK) return flush();
             if (file) {
-              const buf = new Uint8Array(Math.min(READ_CHUNK, file.left));
-              let n = 0;
-              while (n < buf.length) {
-                const r = readSync(file.fd, buf, n, buf.length - n, null);
-                if (r === 0) throw new Error(`layer ${diffId}: "${file.name}" is shorter than when it was unpacked`);
-                n += r;
-              }
-              file.left -= n;
+              // Straight into the output buffer: no copy per file.
+              const want = Math.min(file.left, out.length - fill);
+              const r = readSync(file.fd, out, fill, want, null);
+              if (r === 0) throw new Error(`layer ${diffId}: "${file.name}" is shorter than when it was unpacked`);
+              fill += r;
+              file.left -= r;
               if (file.left === 0) closeFile();
-              hasher.update(buf);
-              return c.enqueue(buf);
+              if (fill === out.length) return flush();
+              continue;
             }
-            const line = queue.shift();
+            const line = queue.pop();
             if (line === undefined) {
+              if (fill) return flush(); // hand on what is gathered before waiting for more of the record
               const r = await lines.read();
               if (r.done) {
                 if (pending.trim()) throw new TarSplitMissingError(`layer ${diffId}: tar-split record ends mid-entry`);
@@ -239,15 +258,14 @@ export function assembleLayerTar(dir: string, diffId: string): ReadableStream<Ui
               }
               const parts = (pending + r.value).split("\n");
               pending = parts.pop()!;
-              queue = parts;
+              queue = parts.reverse(); // popped from the end: shift() on a long array is linear
               continue;
             }
             if (!line) continue;
             const e = JSON.parse(line) as { type: number; name?: string; size?: number; payload?: string };
             if (e.type === 2) {
-              const bytes = Buffer.from(e.payload ?? "", "base64");
-              hasher.update(bytes);
-              return c.enqueue(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length));
+              put(Buffer.from(e.payload ?? "", "base64"));
+              continue;
             }
             if (e.type !== 1 || typeof e.name !== "string" || !Number.isSafeInteger(e.size)) throw new TarSplitMissingError(`layer ${diffId}: damaged tar-split record`);
             const name = e.name;
