@@ -68,9 +68,9 @@ describe("versions and headers", () => {
     expect((await call("/anything", { method: "OPTIONS" })).status).toBe(200);
   });
   test("known but unsupported endpoints name themselves; true-today empty answers", async () => {
-    const r = await call("/v1.50/images/load", { method: "POST" });
+    const r = await call("/v1.50/images/search");
     expect(r.status).toBe(404);
-    expect((await body(r)).message).toMatch(/^POST \/images\/load \(docker load\) is not supported by bunker yet/);
+    expect((await body(r)).message).toMatch(/^GET \/images\/search \(docker search\) is not supported by bunker yet/);
     expect(await body(await call("/containers/prune", { method: "POST" }))).toEqual({ ContainersDeleted: null, SpaceReclaimed: 0 });
     expect(await body(await call("/networks/prune", { method: "POST" }))).toEqual({ NetworksDeleted: null });
     expect(await body(await call("/build/prune", { method: "POST" }))).toEqual({ CachesDeleted: [], SpaceReclaimed: 0 });
