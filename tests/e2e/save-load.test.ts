@@ -160,7 +160,7 @@ describe.skipIf(!root)("load", () => {
     const other = bunkerAt(freshDataRoot(), ["--registry-mirror", reg.url]);
     await other.ok(["pull", "-q", "busybox"]);
     const overlay = join(other.dataRoot, "overlay2");
-    for (const c of readdirSync(overlay)) rmSync(join(overlay, c, "tar-split.json.gz"), { force: true }), rmSync(join(overlay, c, "tar-size"), { force: true });
+    for (const c of readdirSync(overlay)) rmSync(join(overlay, c, "tar-split.gz"), { force: true }), rmSync(join(overlay, c, "tar-size"), { force: true });
     const r = await other.run(["save", "-o", join(dir, "old.tar"), "busybox"]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/layer sha256:[0-9a-f]{64} was unpacked by an older bunker without a tar-split record.*re-pull the image/);

@@ -22,7 +22,7 @@ import { streamOf, tar } from "../helpers/tar-writer.ts";
 const dir = mkdtempSync(join(tmpdir(), "bunker-storeimage-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const sha = (b: Uint8Array | string) => `sha256:${new Bun.CryptoHasher("sha256").update(b).digest("hex")}`;
-const bytes = async (s: ReadableStream<Uint8Array>) => new Uint8Array(await new Response(s).arrayBuffer());
+const bytes = async (s: ReadableStream<Uint8Array>): Promise<Uint8Array> => new Uint8Array(await new Response(s).arrayBuffer());
 
 /** A store with one two-layer image, unpacked with tar-split records as pull does. */
 async function setup(name: string) {
@@ -72,7 +72,7 @@ test("a pulled layer names the registry's blob; compressed() says it is not here
   const gz = await bytes(await local.compressed());
   expect(sha(gz)).toBe(local.digest);
   expect(gz.length).toBe(local.size);
-  expect(new Uint8Array(gunzipSync(gz))).toEqual(s.tars[0]!);
+  expect(new Uint8Array(gunzipSync(gz)) as Uint8Array).toEqual(s.tars[0]!);
   // Cached by diff ID: a second materialize compresses nothing, and a new Image of it names that blob.
   const files = readdirSync(s.root.blobCache);
   expect((await l0.materialize()).digest).toBe(local.digest);
@@ -88,7 +88,7 @@ test("a pulled layer names the registry's blob; compressed() says it is not here
 test("a layer without a tar-split record is refused naming it, before any byte", async () => {
   const s = await setup("old");
   const rec = s.layers.get(s.chains[1]!)!;
-  rmSync(join(s.layers.dir(rec), "tar-split.json.gz"));
+  rmSync(join(s.layers.dir(rec), "tar-split.gz"));
   rmSync(join(s.layers.dir(rec), "tar-size"));
   expect(existsSync(join(s.layers.dir(rec), "diff"))).toBe(true);
   // Refused when the Image is made (its size is the tar's) or when the tar is asked for, whichever comes first.
