@@ -1,6 +1,7 @@
 /**
  * save and load of the debian test image, interleaved with the floor (`tar -c` of the layer's files for
- * save, `tar -x` of the layer tar for load: the same data, moved by GNU tar) and, when dockerd is installed,
+ * save, also with a sha256sum of the stream, as save verifies each layer's diff ID; `tar -x` of the layer tar
+ * for load: the same data, moved by GNU tar) and, when dockerd is installed,
  * with dockerd's save/load (a private dockerd on its own data root and socket, stopped at the end). Prints
  * medians, ratios and peak RSS. Targets (issue 13): each at most 1.2x its floor; peak RSS at most 150 MB.
  *
@@ -45,6 +46,8 @@ try {
   const saves: Contender[] = [
     { name: "bunker save", run: () => timed([bunker, "--data-root", store, "save", "-o", fresh("save.tar"), ref]) },
     { name: "floor: tar -c", run: () => timed(["sh", "-c", `tar -c -C '${diff}' . > '${fresh("floor.tar")}'`]) },
+    // save must also hash every layer tar it rebuilds (the diff ID check): the floor with that hash.
+    { name: "tar -c | tee | sha256sum", run: () => timed(["sh", "-c", `tar -c -C '${diff}' . | tee '${fresh("floor-hash.tar")}' | sha256sum > /dev/null`]) },
     ...(withDocker ? [{ name: "docker save", run: () => timed(["docker", "save", "-o", fresh("docker.tar"), ref], { env: dockerEnv }) }] : []),
   ];
   await compare("save of the debian image", saves, rounds);
