@@ -194,3 +194,13 @@ describe("instructions and stages", () => {
     ]);
   });
 });
+
+describe("commit and import --change", () => {
+  test("Dockerfile instructions without FROM; only moby's change commands", async () => {
+    const { parseChanges } = await import("../../src/engine/build/dockerfile/instructions.ts");
+    expect(parseChanges(['CMD ["/bin/app"]', "ENV A=1 \\", "  B=2", "EXPOSE 80"]).map((i) => i.kind)).toEqual(["cmd", "env", "expose"]);
+    expect(parseChanges([])).toEqual([]);
+    expect(fails(() => parseChanges(["RUN make"]))).toBe("dockerfile parse error on line 1: run is not a valid change command");
+    expect(fails(() => parseChanges(["CMD x", "FROM y"]))).toBe("dockerfile parse error on line 2: from is not a valid change command");
+  });
+});

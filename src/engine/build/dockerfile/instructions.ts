@@ -351,3 +351,24 @@ export function planDockerfile(text: string): BuildPlan {
   if (!stages.length) throw new DockerfileError("no build stage in current context", df.nodes.at(-1)!.endLine);
   return { metaArgs, stages, escapeToken: df.escapeToken, warnings };
 }
+
+/** The instructions `commit --change` and `import --change` accept (moby's validCommitCommands). */
+export const CHANGE_INSTRUCTIONS = new Set(["cmd", "entrypoint", "env", "expose", "healthcheck", "label", "onbuild", "stopsignal", "user", "volume", "workdir"]);
+
+/**
+ * `--change` lines (each a Dockerfile instruction, no FROM) as typed instructions; one outside
+ * CHANGE_INSTRUCTIONS is refused with moby's "<name> is not a valid change command".
+ */
+export function parseChanges(lines: string[]): Instruction[] {
+  const text = lines.join("\n");
+  if (!text.trim()) return [];
+  const df = parseDockerfile(text);
+  return df.nodes.map((node) => {
+    if (!CHANGE_INSTRUCTIONS.has(node.cmd)) throw new DockerfileError(`${node.cmd} is not a valid change command`, node.startLine);
+    try {
+      return instruction(node);
+    } catch (e) {
+      throw new DockerfileError((e as Error).message, node.startLine);
+    }
+  });
+}
