@@ -161,7 +161,7 @@ function fileKind(st: Stats): string {
 
 /** The CLI's ValidateOutputPathFileMode for a Go file mode from the daemon. */
 function checkDestinationMode(mode: number): string | null {
-  const type = mode & MODE_TYPE;
+  const type = (mode & MODE_TYPE) >>> 0; // bit 31 (ModeDir) would make the int32 result negative
   if (type === 0 || type === MODE_DIR) return null;
   if (mode & (1 << 26)) return "got a device";
   if (mode & (1 << 27)) return "got a symlink";

@@ -114,3 +114,104 @@ describe.skipIf(!root)("cp round trips", () => {
     });
   }
 });
+
+describe.skipIf(!root)("Docker's path rules", () => {
+  test("into a container: file or directory, destination present or not, trailing / and /.", async () => {
+    const id = (await b.ok(["create", "--name", "cp-rules", busybox])).trim();
+    const up = await upperDir(id);
+    const src = join(work, "rules");
+    mkdirSync(join(src, "d/inner"), { recursive: true });
+    writeFileSync(join(src, "f"), "F\n");
+    writeFileSync(join(src, "d/inner/x"), "X\n");
+    // file -> missing path: a file of that name; -> existing dir: inside it; -> existing file: replaced.
+    await b.ok(["cp", join(src, "f"), "cp-rules:/newfile"]);
+    expect(readFileSync(join(up, "newfile"), "utf8")).toBe("F\n");
+    await b.ok(["cp", join(src, "f"), "cp-rules:/etc"]);
+    expect(readFileSync(join(up, "etc/f"), "utf8")).toBe("F\n");
+    writeFileSync(join(src, "f"), "F2\n");
+    await b.ok(["cp", join(src, "f"), "cp-rules:/newfile"]);
+    expect(readFileSync(join(up, "newfile"), "utf8")).toBe("F2\n");
+    // dir -> missing path: the dir under the new name; -> existing dir: inside it; dir/. -> its contents.
+    await b.ok(["cp", join(src, "d"), "cp-rules:/copied"]);
+    expect(readFileSync(join(up, "copied/inner/x"), "utf8")).toBe("X\n");
+    await b.ok(["cp", join(src, "d"), "cp-rules:/copied"]);
+    expect(readFileSync(join(up, "copied/d/inner/x"), "utf8")).toBe("X\n");
+    await b.ok(["cp", `${join(src, "d")}/.`, "cp-rules:/tmp"]);
+    expect(readFileSync(join(up, "tmp/inner/x"), "utf8")).toBe("X\n");
+    // Errors as the docker CLI words them.
+    expect(await b.run(["cp", join(src, "d"), "cp-rules:/newfile"])).toMatchObject({ code: 1, stderr: "cannot copy directory\n" });
+    expect(await b.run(["cp", join(src, "f"), "cp-rules:/missing/"])).toMatchObject({ code: 1, stderr: "no such directory\n" });
+    expect(await b.run(["cp", join(src, "f"), "cp-rules:/nowhere/at/all"])).toMatchObject({ code: 1, stderr: "Error response from daemon: Could not find the file /nowhere/at in container cp-rules\n" });
+    expect(await b.run(["cp", join(src, "nope"), "cp-rules:/"])).toMatchObject({ code: 1, stderr: `lstat ${join(src, "nope")}: no such file or directory\n` });
+    expect(await b.run(["cp", "-", "cp-rules:/newfile"], { stdin: "" })).toMatchObject({ code: 1, stderr: 'destination "cp-rules:/newfile" must be a directory\n' });
+    await b.ok(["rm", id]);
+  });
+
+  test("out of a container: the same rules on the local side; -L follows a symlink source; errors", async () => {
+    const id = (await b.ok(["create", "--name", "cp-out", busybox])).trim();
+    await b.ok(["cp", tree, "cp-out:/data"]);
+    const out = join(work, "rules-out");
+    mkdirSync(out);
+    await b.ok(["cp", "cp-out:/data/file.txt", out]);
+    expect(readFileSync(join(out, "file.txt"), "utf8")).toBe("hello\n");
+    await b.ok(["cp", "cp-out:/data/file.txt", join(out, "renamed")]);
+    expect(readFileSync(join(out, "renamed"), "utf8")).toBe("hello\n");
+    await b.ok(["cp", "cp-out:/data/sub/.", join(out, "contents")]);
+    expect(readdirSync(join(out, "contents")).sort()).toEqual(["deep", "hard", "rel-link"]);
+    // A symlink is copied as a link, or (-L) as what it points to, under the link's name.
+    await b.ok(["cp", "cp-out:/data/sub/rel-link", join(out, "l1")]);
+    expect(lstatSync(join(out, "l1")).isSymbolicLink()).toBe(true);
+    await b.ok(["cp", "-L", "cp-out:/data/sub/rel-link", out]);
+    expect(lstatSync(join(out, "rel-link")).isFile()).toBe(true);
+    expect(readFileSync(join(out, "rel-link"), "utf8")).toBe("hello\n");
+    expect(await b.run(["cp", "cp-out:/data", join(out, "renamed")])).toMatchObject({ code: 1, stderr: "cannot copy directory\n" });
+    expect(await b.run(["cp", "cp-out:/nope", out])).toMatchObject({ code: 1, stderr: "Error response from daemon: Could not find the file /nope in container cp-out\n" });
+    expect(await b.run(["cp", "nosuch:/etc", out])).toMatchObject({ code: 1, stderr: "Error response from daemon: No such container: nosuch\n" });
+    expect(await b.run(["cp", "cp-out:/etc/passwd", join(out, "missing/dir/x")])).toMatchObject({ code: 1, stderr: `invalid output path: directory "${join(out, "missing/dir")}" does not exist\n` });
+    expect(await b.run(["cp", "cp-out:/a", "cp-out:/b"])).toMatchObject({ code: 1, stderr: "copying between containers is not supported\n" });
+    expect(await b.run(["cp", "a", "b"])).toMatchObject({ code: 1, stderr: "must specify at least one container source\n" });
+    await b.ok(["rm", id]);
+  });
+
+  test("-a: files take the container user's ids; without it, the archive's", async () => {
+    const id = (await b.ok(["create", "-u", "nobody", busybox])).trim();
+    const up = await upperDir(id);
+    await b.ok(["cp", join(tree, "file.txt"), `${id}:/tmp/plain`]);
+    await b.ok(["cp", "-a", join(tree, "file.txt"), `${id}:/tmp/archived`]);
+    expect([lstatSync(join(up, "tmp/plain")).uid, lstatSync(join(up, "tmp/plain")).gid]).toEqual([1234, 5678]);
+    expect([lstatSync(join(up, "tmp/archived")).uid, lstatSync(join(up, "tmp/archived")).gid]).toEqual([65534, 65534]);
+    await b.ok(["rm", id]);
+  });
+});
+
+describe.skipIf(!root)("volumes, bind mounts and read-only", () => {
+  for (const state of ["stopped", "running"] as const) {
+    test(`${state}: writes land in the volume or the bind's source; read-only ones refuse with Docker's errors`, async () => {
+      const bind = join(work, `bind-${state}`);
+      const ro = join(work, `ro-${state}`);
+      mkdirSync(bind);
+      mkdirSync(ro);
+      writeFileSync(join(bind, "seen"), "from host\n");
+      const vol = `cpvol-${state}`;
+      const args = ["-v", `${vol}:/vol`, "-v", `${bind}:/bind`, "-v", `${ro}:/ro:ro`];
+      const id = (await b.ok(state === "running" ? ["run", "-d", ...args, busybox, "sleep", "600"] : ["create", ...args, busybox])).trim();
+      await b.ok(["cp", join(tree, "file.txt"), `${id}:/vol/in-volume`]);
+      expect(readFileSync(join(b.dataRoot, "volumes", vol, "_data", "in-volume"), "utf8")).toBe("hello\n");
+      await b.ok(["cp", join(tree, "sub"), `${id}:/bind/`]);
+      expect(readFileSync(join(bind, "sub/deep/big")).length).toBe(300_000);
+      const back = await runBytes(["cp", `${id}:/bind/seen`, "-"]);
+      expect(new TextDecoder().decode(back.stdout)).toContain("from host\n");
+      expect(await b.run(["cp", join(tree, "file.txt"), `${id}:/ro/`])).toMatchObject({ code: 1, stderr: "Error response from daemon: mounted volume is marked read-only\n" });
+      expect(readdirSync(ro)).toEqual([]);
+      await b.ok(["rm", "-f", "-v", id]);
+    });
+  }
+
+  test("--read-only: the root refuses, a volume in it takes the copy", async () => {
+    const id = (await b.ok(["create", "--read-only", "-v", "/scratch", busybox])).trim();
+    expect(await b.run(["cp", join(tree, "file.txt"), `${id}:/tmp/`])).toMatchObject({ code: 1, stderr: "Error response from daemon: container rootfs is marked read-only\n" });
+    await b.ok(["cp", join(tree, "file.txt"), `${id}:/scratch/`]);
+    expect((await runBytes(["cp", `${id}:/scratch/file.txt`, "-"])).code).toBe(0);
+    await b.ok(["rm", "-v", id]);
+  });
+});
