@@ -215,3 +215,89 @@ describe.skipIf(!root)("volumes, bind mounts and read-only", () => {
     await b.ok(["rm", "-v", id]);
   });
 });
+
+describe.skipIf(!root)("escape attempts", () => {
+  for (const state of ["stopped", "running"] as const) {
+    test(`${state}: symlinks in the container resolve inside its root, never to the host's files`, async () => {
+      const host = join(work, `host-${state}`);
+      mkdirSync(host);
+      writeFileSync(join(host, "secret"), "host secret\n");
+      const mark = `escape-${state}-${Date.now()}`;
+      const setup = `mkdir /data && ln -s ${host} /data/abs && ln -s ../../../../../../../.. /data/up && ln -s /etc /data/etc`;
+      const id = `cp-esc-${state}`;
+      await b.ok(["run", "--name", id, ...(state === "running" ? ["-d"] : []), busybox, "sh", "-c", state === "running" ? `${setup} && sleep 600` : setup]);
+      if (state === "running") for (let i = 0; i < 50 && (await b.run(["exec", id, "test", "-L", "/data/etc"])).code !== 0; i++) await Bun.sleep(100);
+      const up = await upperDir(id);
+      // Reading: the host path named by an absolute link does not exist inside the container.
+      expect(await b.run(["cp", `${id}:/data/abs/secret`, "-"])).toMatchObject({ code: 1, stderr: `Error response from daemon: Could not find the file /data/abs/secret in container ${id}\n` });
+      expect((await b.run(["cp", "-L", `${id}:/data/abs`, join(work, `l-${state}`)])).code).toBe(1);
+      // /data/etc/hostname is the container's (a bind of its own file while it runs), not the host's.
+      const hostname = await runBytes(["cp", `${id}:/data/up/etc/passwd`, "-"]);
+      expect(hostname.code).toBe(0);
+      expect(new TextDecoder().decode(hostname.stdout)).not.toContain(readFileSync("/etc/passwd", "utf8").split("\n")[0]!);
+      // Writing through a climbing link lands in the container's /tmp; through the absolute one, nowhere.
+      await b.ok(["cp", join(tree, "file.txt"), `${id}:/data/up/tmp/${mark}`]);
+      expect(existsSync(`/tmp/${mark}`)).toBe(false);
+      if (state === "stopped") expect(readFileSync(join(up, "tmp", mark), "utf8")).toBe("hello\n");
+      else expect(await b.ok(["exec", id, "cat", `/tmp/${mark}`])).toBe("hello\n");
+      expect((await b.run(["cp", join(tree, "file.txt"), `${id}:/data/abs/`])).code).toBe(1);
+      expect(readdirSync(host)).toEqual(["secret"]);
+      await b.ok(["rm", "-f", id]);
+    });
+  }
+
+  test("hostile archives on stdin: refused or contained, nothing written outside the target", async () => {
+    const id = (await b.ok(["create", "-v", "cp-devvol:/vol", busybox])).trim();
+    const up = await upperDir(id);
+    const mark = `pwned-${Date.now()}`;
+    const put = (members: RawMember[], dest = "/tmp") => runBytes(["cp", "-", `${id}:${dest}`], tar(members));
+    // ".." above the extraction directory: refused; nothing in the container's root nor the host's.
+    const dotdot = await put([{ name: `../../${mark}`, data: "x" }]);
+    expect(dotdot.code).toBe(1);
+    expect(dotdot.stderr).toContain("is outside of");
+    expect(existsSync(join(up, mark)) || existsSync(`/${mark}`) || existsSync(`/tmp/${mark}`)).toBe(false);
+    // An absolute name counts from the extraction directory, as in moby.
+    expect((await put([{ name: `/abs-${mark}`, data: "x" }])).code).toBe(0);
+    expect(readFileSync(join(up, "tmp", `abs-${mark}`), "utf8")).toBe("x");
+    // A symlink to "/" then a member through it: resolved inside the container's root.
+    expect((await put([{ name: "root", type: "2", linkname: "/" }, { name: `root/etc/${mark}`, data: "y" }])).code).toBe(0);
+    expect(readFileSync(join(up, "etc", mark), "utf8")).toBe("y");
+    expect(existsSync(`/etc/${mark}`)).toBe(false);
+    // A relative symlink climbing out of the target, a hardlink to a path outside it: refused (moby's breakout checks).
+    const climb = await put([{ name: "up", type: "2", linkname: "../../../../../../" }]);
+    expect(climb).toMatchObject({ code: 1 });
+    expect(climb.stderr).toContain("invalid symlink");
+    const hard = await put([{ name: "h", type: "1", linkname: "../../etc/passwd" }]);
+    expect(hard.code).toBe(1);
+    expect(lstatSync("/etc/passwd").nlink).toBe(1);
+    expect((await put([{ name: "h2", type: "1", linkname: "/etc/passwd" }])).code).toBe(1);
+    // A NUL byte in a name (pax path): refused.
+    const nul = await put([{ name: "ok", pax: { path: "a\0b" }, data: "z" }]);
+    expect(nul.code).toBe(1);
+    expect(nul.stderr).toContain("NUL");
+    // Device nodes: made in the container's own root (nodev overlay, devices cgroup), refused in a volume the host can reach.
+    expect((await put([{ name: `null-${mark}`, type: "3", devmajor: 1, devminor: 3, mode: 0o666 }])).code).toBe(0);
+    expect(lstatSync(join(up, "tmp", `null-${mark}`)).isCharacterDevice()).toBe(true);
+    const dev = await put([{ name: "sda", type: "4", devmajor: 8, devminor: 0, mode: 0o666 }], "/vol");
+    expect(dev.code).toBe(1);
+    expect(dev.stderr).toContain("refusing to create device node");
+    expect(readdirSync(join(b.dataRoot, "volumes", "cp-devvol", "_data"))).toEqual([]);
+    // `.wh.` names are plain files here, not whiteouts.
+    expect((await put([{ name: ".wh.passwd", data: "w" }], "/etc")).code).toBe(0);
+    expect(readFileSync(join(up, "etc/.wh.passwd"), "utf8")).toBe("w");
+    await b.ok(["rm", "-v", id]);
+  });
+
+  test("a component swapped for a symlink to a host path while copying into a running container never leads out", async () => {
+    const host = join(work, "swap-target");
+    mkdirSync(host);
+    const id = (await b.ok(["run", "-d", busybox, "sh", "-c", `mkdir -p /data; while true; do rm -rf /data/d; mkdir /data/d; rm -rf /data/d; ln -s ${host} /data/d; done`])).trim();
+    const src = join(work, "swap-src");
+    mkdirSync(join(src, "x/y"), { recursive: true });
+    for (let i = 0; i < 20; i++) writeFileSync(join(src, "x/y", `f${i}`), "data");
+    // Each copy races the loop: some land in the container's /data/d, some fail; none may reach the host.
+    for (let i = 0; i < 15; i++) await b.run(["cp", join(src, "x"), `${id}:/data/d/`]);
+    expect(readdirSync(host)).toEqual([]);
+    await b.ok(["rm", "-f", id]);
+  });
+});
