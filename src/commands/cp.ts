@@ -247,8 +247,12 @@ export default defineCommand({
       }
       const target = localDestination(dst);
       const [dir, prepared] = await prepareArchiveCopy(archive, src, target);
-      await extractLocal(prepared, dir);
-      if (!quiet) console.error(`Successfully copied ${await size(count.n)} to ${dst}`);
+      if (quiet) await extractLocal(prepared, dir);
+      else {
+        const { humanSize } = await import("../engine/units.ts");
+        await withProgress("Copying from container - ", count, humanSize, () => extractLocal(prepared, dir));
+        process.stderr.write(`Successfully copied ${humanSize(count.n, 3)} to ${dst}\n`);
+      }
       return 0;
     }
 
@@ -279,15 +283,38 @@ export default defineCommand({
       dir = prepDir;
       content = quiet ? prepared : counted(prepared, count);
     }
-    await backend.putArchive(dstContainer, dir, content, { copyUIDGID: flags.archive === true });
-    if (!quiet) console.error(`Successfully copied ${await size(count.n)} to ${dstContainer}:${dstInfo.path}`);
+    const put = () => backend.putArchive(dstContainer, dir, content, { copyUIDGID: flags.archive === true });
+    if (quiet) await put();
+    else {
+      const { humanSize } = await import("../engine/units.ts");
+      await withProgress("Copying to container - ", count, humanSize, put);
+      process.stderr.write(`Successfully copied ${humanSize(count.n, 3)} to ${dstContainer}:${dstInfo.path}\n`);
+    }
     return 0;
   },
 });
 
-/** go-units' HumanSizeWithPrecision(n, 3), as the CLI prints copied sizes. */
-async function size(n: number): Promise<string> {
-  return (await import("../engine/units.ts")).humanSize(n, 3);
+/**
+ * The docker CLI's copyProgress: on a terminal stderr, "Preparing to copy...", then `header` and the bytes
+ * copied so far, redrawn every 75 ms (aec escapes), erased once `work` is done.
+ */
+async function withProgress<T>(header: string, count: { n: number }, humanSize: (n: number, p?: number) => string, work: () => Promise<T>): Promise<T> {
+  if (!process.stderr.isTTY) return work();
+  const out = (s: string) => process.stderr.write(s);
+  out("\x1b[sPreparing to copy...");
+  out(`\x1b[?25l\x1b[u\x1b[2K${header}${humanSize(0, 3)}`);
+  let last = 0;
+  const timer = setInterval(() => {
+    if (count.n === last) return;
+    last = count.n;
+    out(`\x1b[${header.length + 1}G\x1b[0K${humanSize(count.n, 3)}`);
+  }, 75);
+  try {
+    return await work();
+  } finally {
+    clearInterval(timer);
+    out("\x1b[?25h\x1b[u\x1b[2K");
+  }
 }
 
 /** go-archive's TarResource: the local source as a tar, its top entry named as the source (or its rebase name). */

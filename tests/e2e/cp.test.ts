@@ -301,3 +301,29 @@ describe.skipIf(!root)("escape attempts", () => {
     await b.ok(["rm", "-f", id]);
   });
 });
+
+describe.skipIf(!root)("progress", () => {
+  test("on a terminal: docker's progress and `Successfully copied <tar bytes> to <dest>`; -q silences it", async () => {
+    const id = (await b.ok(["create", "--name", "cp-progress", busybox])).trim();
+    const dest = join(work, "progress-out");
+    const viaTty = async (args: string[]) => {
+      const cmd = [(await import("../helpers/bunker.ts")).BUNKER, ...(await b.prefix()), ...args].map((a) => `'${a}'`).join(" ");
+      const p = Bun.spawn(["script", "-qec", cmd, "/dev/null"], { stdout: "pipe", stderr: "pipe", stdin: "ignore" });
+      const [out, code] = await Promise.all([new Response(p.stdout).text(), p.exited]);
+      return { out, code };
+    };
+    // A 6-byte file travels as a 2048-byte tar (header, one block, the end blocks), which docker reports.
+    const six = join(work, "six");
+    writeFileSync(six, "hello\n");
+    await b.ok(["cp", six, `${id}:/etc/hostname`]);
+    const r = await viaTty(["cp", `${id}:/etc/hostname`, dest]);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain("Copying from container - ");
+    expect(r.out).toContain(`Successfully copied 2.05kB to ${dest}\r\n`);
+    const into = await viaTty(["cp", six, `${id}:/tmp/`]);
+    expect(into.out).toContain(`Successfully copied 2.05kB to ${id}:/tmp/\r\n`);
+    const quiet = await viaTty(["cp", "-q", `${id}:/etc/hostname`, dest]);
+    expect(quiet).toEqual({ out: "", code: 0 });
+    await b.ok(["rm", id]);
+  });
+});
