@@ -1,7 +1,8 @@
 /**
  * The real Sys: libc through bun:ffi. This is the only module that imports bun:ffi.
  * Every call runs on the JS thread and blocks it, so only calls that return at once belong here (flock is
- * used with LOCK_NB); anything that changes the process (namespaces, mounts, capabilities) is the shim's.
+ * used with LOCK_NB); anything that changes the process (namespaces, mounts, capabilities) is the shim's,
+ * except inPrivateMountNamespace, which changes only this thread, and only for one synchronous call (README).
  */
 import { dlopen, FFIType, ptr, read, type Pointer } from "bun:ffi";
 import { constants } from "node:os";
@@ -129,6 +130,7 @@ export function linuxSys(): Sys {
       }
     },
     mount(source, target, fstype, flags, data) {
+      // Only ever called inside inPrivateMountNamespace: the mount is this thread's private namespace's.
       const s = cstr(source);
       const t = cstr(target);
       const f = fstype === null ? null : cstr(fstype);
