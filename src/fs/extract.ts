@@ -19,7 +19,7 @@
 import { closeSync, constants, fchmodSync, fchownSync, fstatSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync, rmdirSync, symlinkSync, unlinkSync, writeSync, chmodSync } from "node:fs";
 import { posix } from "node:path";
 import { O_CLOEXEC, O_PATH, RESOLVE, S_IF, SysError, makedev, sys } from "../sys/index.ts";
-import { TarReader, type TarEntry, type TarSink } from "./tar.ts";
+import { TarError, TarReader, type TarEntry, type TarSink } from "./tar.ts";
 
 /** How extracted files are owned and what may be replaced. */
 export interface ExtractOptions {
@@ -86,6 +86,7 @@ export async function extractTar(stream: ReadableStream<Uint8Array>, rootFd: num
     writer.finish();
   } catch (e) {
     await reader.cancel().catch(() => {});
+    if (e instanceof TarError) throw new ExtractError(`not a valid tar archive: ${e.message}`);
     throw e;
   } finally {
     writer.close();
