@@ -95,6 +95,32 @@ describe.skipIf(!root || !existsSync(DOCKER))("docker cp through bunker serve", 
   }
 });
 
+describe.skipIf(!root)("the archive endpoints", () => {
+  test("HEAD: X-Docker-Container-Path-Stat as moby encodes it (Go FileMode, RFC 3339 mtime, linkTarget evaluated in the root); 404 and 400", async () => {
+    const api = (path: string, init: RequestInit = {}) => fetch(`http://localhost/v1.50${path}`, { unix: sock, ...init } as RequestInit);
+    const created = await api("/containers/create", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ Image: busybox }) });
+    const { Id } = (await created.json()) as { Id: string };
+    const put = await api(`/containers/${Id}/archive?path=/tmp`, { method: "PUT", body: Bun.spawnSync(["tar", "-cf", "-", "-C", tree, "f", "sub"]).stdout });
+    expect(put.status).toBe(200);
+    const stat = async (p: string) => {
+      const r = await api(`/containers/${Id}/archive?path=${encodeURIComponent(p)}`, { method: "HEAD" });
+      const h = r.headers.get("x-docker-container-path-stat");
+      return { status: r.status, stat: h ? JSON.parse(Buffer.from(h, "base64").toString()) : null };
+    };
+    expect(await stat("/tmp/sub/link")).toEqual({ status: 200, stat: { name: "link", size: 4, mode: (1 << 27) + 0o777, mtime: "2023-11-14T22:13:20Z", linkTarget: "/tmp/f" } });
+    expect(await stat("/tmp/f")).toEqual({ status: 200, stat: { name: "f", size: 6, mode: (1 << 23) + 0o750, mtime: "2023-11-14T22:13:20Z", linkTarget: "" } });
+    expect((await stat("/tmp/sub/")).stat).toMatchObject({ name: "sub", mode: 2 ** 31 + 0o755 });
+    expect((await stat("/nope")).status).toBe(404);
+    const empty = await api(`/containers/${Id}/archive?path=`);
+    expect(empty.status).toBe(400);
+    expect(((await empty.json()) as { message: string }).message).toBe("path cannot be empty");
+    const notDir = await api(`/containers/${Id}/archive?path=/tmp/f`, { method: "PUT", body: new Uint8Array(1024) });
+    expect(notDir.status).toBe(400);
+    expect(((await notDir.json()) as { message: string }).message).toBe("extraction point is not a directory");
+    expect((await api(`/containers/${Id}?force=1`, { method: "DELETE" })).status).toBe(204);
+  });
+});
+
 describe.skipIf(!root || !hasPython)("docker-py put_archive / get_archive", () => {
   test("a tar in, the same files out, the path stat as dockerd's", async () => {
     const script = join(work, "cp.py");
