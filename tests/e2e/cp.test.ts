@@ -6,7 +6,8 @@
  * file); -a (the container user's ids), -L; volumes, bind mounts, read-only mounts and --read-only; Docker's
  * errors; and escape attempts: container symlinks to host paths, hostile tars on stdin (../, absolute names,
  * symlink then write through it, hardlinks out, device nodes in a volume, NUL names), a symlink swapped
- * while copying into a running container.
+ * while copying into a running container. Containers run with --network none: cp needs no network, and
+ * the tests then do not depend on the bridge other suites create and remove.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, chownSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync, lutimesSync } from "node:fs";
@@ -93,7 +94,7 @@ afterAll(async () => {
 describe.skipIf(!root)("cp round trips", () => {
   for (const state of ["stopped", "running"] as const) {
     test(`a tree into a ${state} container and back out, file by file as the tree and as GNU tar reads cp's stream`, async () => {
-      const id = (await b.ok(state === "running" ? ["run", "-d", busybox, "sleep", "600"] : ["create", busybox])).trim();
+      const id = (await b.ok(state === "running" ? ["run", "--network", "none", "-d", busybox, "sleep", "600"] : ["create", "--network", "none", busybox])).trim();
       const r = await b.run(["cp", tree, `${id}:/data`]);
       expect(r).toMatchObject({ code: 0, stdout: "", stderr: "" }); // no terminal: no progress, as docker
       const want = listTree(tree);
@@ -117,7 +118,7 @@ describe.skipIf(!root)("cp round trips", () => {
 
 describe.skipIf(!root)("Docker's path rules", () => {
   test("into a container: file or directory, destination present or not, trailing / and /.", async () => {
-    const id = (await b.ok(["create", "--name", "cp-rules", busybox])).trim();
+    const id = (await b.ok(["create", "--network", "none", "--name", "cp-rules", busybox])).trim();
     const up = await upperDir(id);
     const src = join(work, "rules");
     mkdirSync(join(src, "d/inner"), { recursive: true });
@@ -148,7 +149,7 @@ describe.skipIf(!root)("Docker's path rules", () => {
   });
 
   test("out of a container: the same rules on the local side; -L follows a symlink source; errors", async () => {
-    const id = (await b.ok(["create", "--name", "cp-out", busybox])).trim();
+    const id = (await b.ok(["create", "--network", "none", "--name", "cp-out", busybox])).trim();
     await b.ok(["cp", tree, "cp-out:/data"]);
     const out = join(work, "rules-out");
     mkdirSync(out);
@@ -174,7 +175,7 @@ describe.skipIf(!root)("Docker's path rules", () => {
   });
 
   test("-a: files take the container user's ids; without it, the archive's", async () => {
-    const id = (await b.ok(["create", "-u", "nobody", busybox])).trim();
+    const id = (await b.ok(["create", "--network", "none", "-u", "nobody", busybox])).trim();
     const up = await upperDir(id);
     await b.ok(["cp", join(tree, "file.txt"), `${id}:/tmp/plain`]);
     await b.ok(["cp", "-a", join(tree, "file.txt"), `${id}:/tmp/archived`]);
@@ -194,7 +195,7 @@ describe.skipIf(!root)("volumes, bind mounts and read-only", () => {
       writeFileSync(join(bind, "seen"), "from host\n");
       const vol = `cpvol-${state}`;
       const args = ["-v", `${vol}:/vol`, "-v", `${bind}:/bind`, "-v", `${ro}:/ro:ro`];
-      const id = (await b.ok(state === "running" ? ["run", "-d", ...args, busybox, "sleep", "600"] : ["create", ...args, busybox])).trim();
+      const id = (await b.ok(state === "running" ? ["run", "--network", "none", "-d", ...args, busybox, "sleep", "600"] : ["create", "--network", "none", ...args, busybox])).trim();
       await b.ok(["cp", join(tree, "file.txt"), `${id}:/vol/in-volume`]);
       expect(readFileSync(join(b.dataRoot, "volumes", vol, "_data", "in-volume"), "utf8")).toBe("hello\n");
       await b.ok(["cp", join(tree, "sub"), `${id}:/bind/`]);
@@ -208,7 +209,7 @@ describe.skipIf(!root)("volumes, bind mounts and read-only", () => {
   }
 
   test("--read-only: the root refuses, a volume in it takes the copy", async () => {
-    const id = (await b.ok(["create", "--read-only", "-v", "/scratch", busybox])).trim();
+    const id = (await b.ok(["create", "--network", "none", "--read-only", "-v", "/scratch", busybox])).trim();
     expect(await b.run(["cp", join(tree, "file.txt"), `${id}:/tmp/`])).toMatchObject({ code: 1, stderr: "Error response from daemon: container rootfs is marked read-only\n" });
     await b.ok(["cp", join(tree, "file.txt"), `${id}:/scratch/`]);
     expect((await runBytes(["cp", `${id}:/scratch/file.txt`, "-"])).code).toBe(0);
@@ -225,7 +226,7 @@ describe.skipIf(!root)("escape attempts", () => {
       const mark = `escape-${state}-${Date.now()}`;
       const setup = `mkdir /data && ln -s ${host} /data/abs && ln -s ../../../../../../../.. /data/up && ln -s /etc /data/etc`;
       const id = `cp-esc-${state}`;
-      await b.ok(["run", "--name", id, ...(state === "running" ? ["-d"] : []), busybox, "sh", "-c", state === "running" ? `${setup} && sleep 600` : setup]);
+      await b.ok(["run", "--network", "none", "--name", id, ...(state === "running" ? ["-d"] : []), busybox, "sh", "-c", state === "running" ? `${setup} && sleep 600` : setup]);
       if (state === "running") for (let i = 0; i < 50 && (await b.run(["exec", id, "test", "-L", "/data/etc"])).code !== 0; i++) await Bun.sleep(100);
       const up = await upperDir(id);
       // Reading: the host path named by an absolute link does not exist inside the container.
@@ -247,7 +248,7 @@ describe.skipIf(!root)("escape attempts", () => {
   }
 
   test("hostile archives on stdin: refused or contained, nothing written outside the target", async () => {
-    const id = (await b.ok(["create", "-v", "cp-devvol:/vol", busybox])).trim();
+    const id = (await b.ok(["create", "--network", "none", "-v", "cp-devvol:/vol", busybox])).trim();
     const up = await upperDir(id);
     const mark = `pwned-${Date.now()}`;
     const put = (members: RawMember[], dest = "/tmp") => runBytes(["cp", "-", `${id}:${dest}`], tar(members));
@@ -291,7 +292,7 @@ describe.skipIf(!root)("escape attempts", () => {
   test("a component swapped for a symlink to a host path while copying into a running container never leads out", async () => {
     const host = join(work, "swap-target");
     mkdirSync(host);
-    const id = (await b.ok(["run", "-d", busybox, "sh", "-c", `mkdir -p /data; while true; do rm -rf /data/d; mkdir /data/d; rm -rf /data/d; ln -s ${host} /data/d; done`])).trim();
+    const id = (await b.ok(["run", "--network", "none", "-d", busybox, "sh", "-c", `mkdir -p /data; while true; do rm -rf /data/d; mkdir /data/d; rm -rf /data/d; ln -s ${host} /data/d; done`])).trim();
     const src = join(work, "swap-src");
     mkdirSync(join(src, "x/y"), { recursive: true });
     for (let i = 0; i < 20; i++) writeFileSync(join(src, "x/y", `f${i}`), "data");
@@ -304,7 +305,7 @@ describe.skipIf(!root)("escape attempts", () => {
 
 describe.skipIf(!root)("progress", () => {
   test("on a terminal: docker's progress and `Successfully copied <tar bytes> to <dest>`; -q silences it", async () => {
-    const id = (await b.ok(["create", "--name", "cp-progress", busybox])).trim();
+    const id = (await b.ok(["create", "--network", "none", "--name", "cp-progress", busybox])).trim();
     const dest = join(work, "progress-out");
     const viaTty = async (args: string[]) => {
       const cmd = [(await import("../helpers/bunker.ts")).BUNKER, ...(await b.prefix()), ...args].map((a) => `'${a}'`).join(" ");
