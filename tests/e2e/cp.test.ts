@@ -139,6 +139,10 @@ describe.skipIf(!root)("Docker's path rules", () => {
     expect(readFileSync(join(up, "copied/d/inner/x"), "utf8")).toBe("X\n");
     await b.ok(["cp", `${join(src, "d")}/.`, "cp-rules:/tmp"]);
     expect(readFileSync(join(up, "tmp/inner/x"), "utf8")).toBe("X\n");
+    // A tar on stdin, plain or gzip (the API decompresses), into an existing directory.
+    const gz = Bun.spawnSync(["tar", "-czf", "-", "-C", src, "f"]).stdout;
+    expect((await runBytes(["cp", "-", "cp-rules:/copied"], gz)).code).toBe(0);
+    expect(readFileSync(join(up, "copied/f"), "utf8")).toBe("F2\n");
     // Errors as the docker CLI words them.
     expect(await b.run(["cp", join(src, "d"), "cp-rules:/newfile"])).toMatchObject({ code: 1, stderr: "cannot copy directory\n" });
     expect(await b.run(["cp", join(src, "f"), "cp-rules:/missing/"])).toMatchObject({ code: 1, stderr: "no such directory\n" });
