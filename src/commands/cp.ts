@@ -283,7 +283,8 @@ export default defineCommand({
       dir = prepDir;
       content = quiet ? prepared : counted(prepared, count);
     }
-    const put = () => backend.putArchive(dstContainer, dir, content, { copyUIDGID: flags.archive === true });
+    // As the docker CLI: never replace a directory with a file or the reverse (noOverwriteDirNonDir).
+    const put = () => backend.putArchive(dstContainer, dir, content, { copyUIDGID: flags.archive === true, noOverwriteDirNonDir: true });
     if (quiet) await put();
     else {
       const { humanSize } = await import("../engine/units.ts");

@@ -227,8 +227,9 @@ class CopyWriter implements TarSink {
     const at = `/proc/self/fd/${dirFd}/${base}`;
     const old = lstatSync(at, { throwIfNoEntry: false });
     if (old) {
-      if (this.opts.noOverwriteDirNonDir && old.isDirectory() && e.type !== "dir") throw new ExtractError(`cannot overwrite directory "${path}" with non-directory "${e.name}"`);
-      if (this.opts.noOverwriteDirNonDir && !old.isDirectory() && e.type === "dir") throw new ExtractError(`cannot overwrite non-directory "${path}" with directory "${e.name}"`);
+      // moby's words: the path, then the extraction directory.
+      if (this.opts.noOverwriteDirNonDir && old.isDirectory() && e.type !== "dir") throw new ExtractError(`cannot overwrite directory "${path}" with non-directory "${this.dir}"`);
+      if (this.opts.noOverwriteDirNonDir && !old.isDirectory() && e.type === "dir") throw new ExtractError(`cannot overwrite non-directory "${path}" with directory "${this.dir}"`);
       if (!old.isDirectory() || e.type !== "dir") removeTree(dirFd, base);
     }
     const owner = this.#owner(e);

@@ -10,9 +10,9 @@
  * the tests then do not depend on the bridge other suites create and remove.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, chownSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync, lutimesSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, utimesSync, writeFileSync, lutimesSync } from "node:fs";
 import { join } from "node:path";
-import { bunkerAt, freshDataRoot, tempDir, DAEMON_MODE } from "../helpers/bunker.ts";
+import { bunkerAt, freshDataRoot, tempDir } from "../helpers/bunker.ts";
 import { ensureTestbed, startRegistry, type Registry } from "../helpers/registry.ts";
 import { listTree, tar, type RawMember } from "../helpers/tar-writer.ts";
 import { sys } from "../../src/sys/index.ts";
@@ -139,12 +139,21 @@ describe.skipIf(!root)("Docker's path rules", () => {
     expect(readFileSync(join(up, "copied/d/inner/x"), "utf8")).toBe("X\n");
     await b.ok(["cp", `${join(src, "d")}/.`, "cp-rules:/tmp"]);
     expect(readFileSync(join(up, "tmp/inner/x"), "utf8")).toBe("X\n");
+    // A local symlink goes as a link, or (-L) as the file it points to, under the link's name.
+    symlinkSync("f", join(src, "lnk"));
+    await b.ok(["cp", join(src, "lnk"), "cp-rules:/tmp/"]);
+    expect(lstatSync(join(up, "tmp/lnk")).isSymbolicLink()).toBe(true);
+    await b.ok(["cp", "-L", join(src, "lnk"), "cp-rules:/etc/"]);
+    expect(readFileSync(join(up, "etc/lnk"), "utf8")).toBe("F2\n");
     // A tar on stdin, plain or gzip (the API decompresses), into an existing directory.
     const gz = Bun.spawnSync(["tar", "-czf", "-", "-C", src, "f"]).stdout;
     expect((await runBytes(["cp", "-", "cp-rules:/copied"], gz)).code).toBe(0);
     expect(readFileSync(join(up, "copied/f"), "utf8")).toBe("F2\n");
     // Errors as the docker CLI words them.
     expect(await b.run(["cp", join(src, "d"), "cp-rules:/newfile"])).toMatchObject({ code: 1, stderr: "cannot copy directory\n" });
+    mkdirSync(join(src, "file-named-inner"), { recursive: true });
+    writeFileSync(join(src, "file-named-inner", "inner"), "a file\n");
+    expect(await b.run(["cp", join(src, "file-named-inner", "inner"), "cp-rules:/copied/"])).toMatchObject({ code: 1, stderr: 'Error response from daemon: cannot overwrite directory "/copied/inner" with non-directory "/copied"\n' });
     expect(await b.run(["cp", join(src, "f"), "cp-rules:/missing/"])).toMatchObject({ code: 1, stderr: "no such directory\n" });
     expect(await b.run(["cp", join(src, "f"), "cp-rules:/nowhere/at/all"])).toMatchObject({ code: 1, stderr: "Error response from daemon: Could not find the file /nowhere/at in container cp-rules\n" });
     expect(await b.run(["cp", join(src, "nope"), "cp-rules:/"])).toMatchObject({ code: 1, stderr: `lstat ${join(src, "nope")}: no such file or directory\n` });

@@ -5,7 +5,7 @@
  * errors are dockerd's; docker-py's put_archive / get_archive round-trip a tar and read the path stat.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, chownSync, existsSync, linkSync, lutimesSync, mkdirSync, readFileSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, linkSync, lutimesSync, mkdirSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { bunkerAt, freshDataRoot, serveAt, tempDir, type Result } from "../helpers/bunker.ts";
 import { ensureTestbed, startRegistry, type Registry } from "../helpers/registry.ts";
