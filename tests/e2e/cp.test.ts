@@ -194,6 +194,10 @@ describe.skipIf(!root)("Docker's path rules", () => {
     await b.ok(["cp", "-a", join(tree, "file.txt"), `${id}:/tmp/archived`]);
     expect([lstatSync(join(up, "tmp/plain")).uid, lstatSync(join(up, "tmp/plain")).gid]).toEqual([1234, 5678]);
     expect([lstatSync(join(up, "tmp/archived")).uid, lstatSync(join(up, "tmp/archived")).gid]).toEqual([65534, 65534]);
+    // The container's /etc/passwd is the container's to replace: a fifo there must not hang the lookup.
+    expect((await runBytes(["cp", "-", `${id}:/etc`], tar([{ name: "passwd", type: "6" }]))).code).toBe(0);
+    const fifo = await b.run(["cp", "-a", join(tree, "file.txt"), `${id}:/tmp/again`], { timeout: 30_000 });
+    expect(fifo).toMatchObject({ code: 1, stderr: 'Error response from daemon: failed to look up user "nobody" in container: no matching entries in passwd file\n' });
     await b.ok(["rm", id]);
   });
 });

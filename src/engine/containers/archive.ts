@@ -15,7 +15,7 @@
  * over walking components with O_NOFOLLOW: the kernel does the whole walk atomically, with the same rules
  * as a chroot (which is what moby uses), in one call; bunker requires Linux 5.6+ for it (the shim too).
  */
-import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, readlinkSync, statSync, type Stats } from "node:fs";
+import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readlinkSync, readSync, statSync, type Stats } from "node:fs";
 import { posix } from "node:path";
 import { EngineError, invalidParameter } from "../errors.ts";
 import { eventsOf } from "../events.ts";
@@ -119,7 +119,7 @@ function mountTarget(rootFd: number, dest: string, isDir: boolean): number {
         } catch (e) {
           if (errCode(e) !== "EEXIST") throw e;
         }
-      } else closeSync(openSync(at, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o755));
+      } else closeSync(openSync(at, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | constants.O_NONBLOCK, 0o755)); // a fifo put there: ENXIO, no hang
     } finally {
       closeSync(dirFd);
     }
@@ -391,11 +391,16 @@ function checkWritablePath(engine: Engine, c: StoredContainer, dir: string): voi
 /** The uid/gid of `user[:group]` (names or numbers) from the container's own /etc/passwd and /etc/group (moby's getUIDGID). */
 function containerUser(rootFd: number, spec: string): { uid: number; gid: number } {
   const [u = "", g = ""] = spec.split(":", 2);
+  // The container owns these files: a fifo there must not block the engine (O_NONBLOCK, regular files only),
+  // nor a huge one fill its memory (the first MiB is read, as no real passwd file is longer).
   const read = (file: string): string[][] => {
     try {
-      const fd = openInRoot(rootFd, file, constants.O_RDONLY);
+      const fd = openInRoot(rootFd, file, constants.O_RDONLY | constants.O_NONBLOCK);
       try {
-        return readFileSync(fd, "utf8").split("\n").map((l) => l.split(":"));
+        if (!fstatSync(fd).isFile()) return [];
+        const buf = Buffer.alloc(1 << 20);
+        const n = readSync(fd, buf, 0, buf.length, 0);
+        return buf.toString("utf8", 0, n).split("\n").map((l) => l.split(":"));
       } finally {
         closeSync(fd);
       }
