@@ -139,6 +139,10 @@ describe.skipIf(!root)("Docker's path rules", () => {
     expect(readFileSync(join(up, "copied/d/inner/x"), "utf8")).toBe("X\n");
     await b.ok(["cp", `${join(src, "d")}/.`, "cp-rules:/tmp"]);
     expect(readFileSync(join(up, "tmp/inner/x"), "utf8")).toBe("X\n");
+    // Relative local paths count from the working directory (the stat of the stopped container before must not move it).
+    const rel = Bun.spawnSync([(await import("../helpers/bunker.ts")).BUNKER, ...(await b.prefix()), "cp", "f", "cp-rules:/relative"], { cwd: src, stderr: "pipe" });
+    expect(rel.exitCode).toBe(0);
+    expect(readFileSync(join(up, "relative"), "utf8")).toBe("F2\n");
     // A local symlink goes as a link, or (-L) as the file it points to, under the link's name.
     symlinkSync("f", join(src, "lnk"));
     await b.ok(["cp", join(src, "lnk"), "cp-rules:/tmp/"]);
