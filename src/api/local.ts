@@ -79,7 +79,7 @@ export function localBackend(engine: Engine): Backend {
     },
     statPath: async (id, path) => (await archive()).containerStatPath(engine, id, path),
     getArchive: async (id, path) => {
-      const { stat, stream } = (await archive()).containerArchivePath(engine, id, path);
+      const { stat, stream } = await (await archive()).containerArchivePath(engine, id, path);
       return { stat, content: stream };
     },
     putArchive: async (id, path, content, o) => (await archive()).containerExtractToDir(engine, id, path, content, o),

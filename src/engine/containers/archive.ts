@@ -49,8 +49,48 @@ interface ContainerFs {
   close(): void;
 }
 
-/** Opens the container's file system as its processes see it (see the module header). */
-function openContainerFs(engine: Engine, c: StoredContainer): ContainerFs {
+// One operation at a time per container in this process, as moby holds the container's lock (a GET until its
+// archive is read): a stopped container's overlay is then never mounted twice at once by this engine.
+const queues = new Map<string, Promise<void>>();
+
+/** Waits for the container's earlier operations; resolves to the release of this one. */
+async function acquire(key: string): Promise<() => void> {
+  const prev = queues.get(key) ?? Promise.resolve();
+  let release!: () => void;
+  const tail = prev.then(() => new Promise<void>((r) => (release = r)));
+  queues.set(key, tail);
+  await prev;
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    release();
+    if (queues.get(key) === tail) queues.delete(key);
+  };
+}
+
+/** Opens the container's file system as its processes see it (see the module header), its turn taken. */
+async function openContainerFs(engine: Engine, c: StoredContainer): Promise<ContainerFs> {
+  const release = await acquire(c.dir);
+  try {
+    const fs = openView(engine, c);
+    return {
+      rootFd: fs.rootFd,
+      close() {
+        try {
+          fs.close();
+        } finally {
+          release();
+        }
+      },
+    };
+  } catch (e) {
+    release();
+    throw e;
+  }
+}
+
+function openView(engine: Engine, c: StoredContainer): ContainerFs {
   const st = statusOf(c);
   if (st.running && st.pid) {
     // The container's root in its own mount namespace: lookups through this fd cross its mounts.
@@ -129,8 +169,8 @@ function mountTarget(rootFd: number, dest: string, isDir: boolean): number {
 }
 
 /** Runs `fn` with the container's file system open; closes it after (a stream's closing is the caller's). */
-function withFs<T>(engine: Engine, c: StoredContainer, fn: (fs: ContainerFs) => T): T {
-  const fs = openContainerFs(engine, c);
+async function withFs<T>(engine: Engine, c: StoredContainer, fn: (fs: ContainerFs) => T): Promise<T> {
+  const fs = await openContainerFs(engine, c);
   try {
     return fn(fs);
   } finally {
@@ -250,7 +290,7 @@ function lookupError(e: unknown, path: string, ref: string): unknown {
 }
 
 /** HEAD /containers/{id}/archive: the stat of a path in the container. */
-export function containerStatPath(engine: Engine, ref: string, path: string): PathStat {
+export function containerStatPath(engine: Engine, ref: string, path: string): Promise<PathStat> {
   const c = engine.containers.resolve(ref);
   return withFs(engine, c, (fs) => {
     try {
@@ -262,9 +302,9 @@ export function containerStatPath(engine: Engine, ref: string, path: string): Pa
 }
 
 /** GET /containers/{id}/archive: the stat of a path and a tar of it (a directory with its contents), as moby builds it. */
-export function containerArchivePath(engine: Engine, ref: string, path: string): { stat: PathStat; stream: ReadableStream<Uint8Array> } {
+export async function containerArchivePath(engine: Engine, ref: string, path: string): Promise<{ stat: PathStat; stream: ReadableStream<Uint8Array> }> {
   const c = engine.containers.resolve(ref);
-  const fs = openContainerFs(engine, c);
+  const fs = await openContainerFs(engine, c);
   let dirFd = -1;
   try {
     const abs = absPath(path);
@@ -331,7 +371,7 @@ export interface ExtractRequest {
 /** PUT /containers/{id}/archive: extracts a tar (plain; the API also takes it compressed) into a directory of the container. */
 export async function containerExtractToDir(engine: Engine, ref: string, path: string, body: ReadableStream<Uint8Array>, req: ExtractRequest): Promise<void> {
   const c = engine.containers.resolve(ref);
-  const fs = openContainerFs(engine, c);
+  const fs = await openContainerFs(engine, c);
   try {
     // The extraction point is resolved with every symlink followed, its last component too (moby's EvalSymlinks).
     let dir: string;

@@ -26,12 +26,12 @@ function pathOf(q: URLSearchParams): string {
 /** Declares the archive routes on `r`. */
 export function archiveRoutes(r: Router, engine: Engine): void {
   r.head("/containers/{id}/archive", async (_req, { params, query: q }) => {
-    const stat = containerStatPath(engine, params.id!, pathOf(q));
+    const stat = await containerStatPath(engine, params.id!, pathOf(q));
     return empty(200, { [PATH_STAT_HEADER]: statHeader(stat), "content-type": "application/json" });
   });
 
   r.get("/containers/{id}/archive", async (_req, { params, query: q }) => {
-    const { stat, stream } = containerArchivePath(engine, params.id!, pathOf(q));
+    const { stat, stream } = await containerArchivePath(engine, params.id!, pathOf(q));
     return new Response(stream, { status: 200, headers: { [PATH_STAT_HEADER]: statHeader(stat), "content-type": "application/x-tar" } });
   });
 
