@@ -117,6 +117,12 @@ describe.skipIf(!root)("the archive endpoints", () => {
     const notDir = await api(`/containers/${Id}/archive?path=/tmp/f`, { method: "PUT", body: new Uint8Array(1024) });
     expect(notDir.status).toBe(400);
     expect(((await notDir.json()) as { message: string }).message).toBe("extraction point is not a directory");
+    await (await api(`/containers/${Id}/archive?path=/tmp/f`)).arrayBuffer();
+    // moby's container events for the copies.
+    const until = Math.ceil(Date.now() / 1000) + 1;
+    const ev = await api(`/events?since=0&until=${until}&filters=${encodeURIComponent(JSON.stringify({ container: [Id] }))}`);
+    const actions = (await ev.text()).trim().split("\n").map((l) => JSON.parse(l).Action);
+    expect(actions).toEqual(["create", "extract-to-dir", "archive-path"]);
     expect((await api(`/containers/${Id}?force=1`, { method: "DELETE" })).status).toBe(204);
   });
 });
