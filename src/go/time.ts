@@ -191,3 +191,29 @@ export function rfc3339Nano(ns: bigint): string {
   const f = frac ? `.${frac.toString().padStart(9, "0").replace(/0+$/, "")}` : "";
   return `${base}${f}Z`;
 }
+
+/** Go's time.Duration.String() of ns: "30s", "1m30s", "500ms", "1.5s", "0s" (as moby prints a timeout). */
+export function goDurationString(ns: number): string {
+  if (ns === 0) return "0s";
+  const neg = ns < 0;
+  const u = Math.abs(Math.trunc(ns));
+  const sign = neg ? "-" : "";
+  const frac = (v: number, digits: number) => {
+    const s = String(v).padStart(digits, "0").replace(/0+$/, "");
+    return s ? `.${s}` : "";
+  };
+  if (u < 1e9) {
+    if (u < 1e3) return `${sign}${u}ns`;
+    if (u < 1e6) return `${sign}${Math.floor(u / 1e3)}${frac(u % 1e3, 3)}µs`;
+    return `${sign}${Math.floor(u / 1e6)}${frac(u % 1e6, 6)}ms`;
+  }
+  const secs = Math.floor(u / 1e9);
+  let out = `${secs % 60}${frac(u % 1e9, 9)}s`;
+  const mins = Math.floor(secs / 60);
+  if (mins > 0) {
+    out = `${mins % 60}m${out}`;
+    const hours = Math.floor(mins / 60);
+    if (hours > 0) out = `${hours}h${out}`;
+  }
+  return sign + out;
+}
