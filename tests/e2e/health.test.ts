@@ -119,6 +119,16 @@ describe.skipIf(!root)("healthchecks", () => {
     expect([...pidsRunning("sleep", "987"), ...pidsRunning("sleep", "986")]).toEqual([]);
   });
 
+  test("the check is confined as an exec is: the container's user, hostname, pid namespace, no capabilities as non-root", async () => {
+    await run("hc-jail", "-u", "1234:1234", "--hostname", "jailed", "--health-cmd", "id -u; hostname; cat /proc/1/cmdline | tr '\\0' ' '; echo; grep CapEff /proc/self/status; ls /proc | grep -c '^[0-9]'", "--health-interval", "200ms", busybox, "sleep", "60");
+    const h = await until("hc-jail", (x) => x.Log.length >= 1);
+    // PID 1 is the container's init, and only it, the shell and its pipeline's processes are visible
+    const [uid, host, init, caps, nprocs] = h.Log[0]!.Output.split("\n");
+    expect([uid, host, init, caps?.replace(/\s+/g, " ")]).toEqual(["1234", "jailed", "sleep 60 ", "CapEff: 0000000000000000"]);
+    expect(Number(nprocs)).toBeLessThan(8);
+    expect(h.Log[0]!.ExitCode).toBe(0);
+  });
+
   test("the start period: failures do not count while starting within it, then they do", async () => {
     await run("hc-grace", "--health-cmd", "exit 1", "--health-interval", "250ms", "--health-retries", "1", "--health-start-period", "2s", "--health-start-interval", "200ms", busybox, "sleep", "60");
     const early = await until("hc-grace", (x) => x.Log.length >= 3);
