@@ -119,6 +119,12 @@ describe.skipIf(!root)("healthchecks", () => {
     expect([...pidsRunning("sleep", "987"), ...pidsRunning("sleep", "986")]).toEqual([]);
   });
 
+  test("output: the first 4096 bytes kept, then moby's \"...\"", async () => {
+    await run("hc-long", "--health-cmd", "head -c 5000 /dev/zero | tr '\\0' a", "--health-interval", "200ms", busybox, "sleep", "60");
+    const h = await until("hc-long", (x) => x.Log.length >= 1);
+    expect(h.Log[0]!.Output).toBe(`${"a".repeat(4096)}...`);
+  });
+
   test("the check is confined as an exec is: the container's user, hostname, pid namespace, no capabilities as non-root", async () => {
     await run("hc-jail", "-u", "1234:1234", "--hostname", "jailed", "--health-cmd", "id -u; hostname; cat /proc/1/cmdline | tr '\\0' ' '; echo; grep CapEff /proc/self/status; ls /proc | grep -c '^[0-9]'", "--health-interval", "200ms", busybox, "sleep", "60");
     const h = await until("hc-jail", (x) => x.Log.length >= 1);
