@@ -99,7 +99,9 @@ describe.skipIf(!root)("healthchecks", () => {
   test("unhealthy after Retries consecutive failures; ExitCode and output recorded; ps and --filter health", async () => {
     await run("hc-bad", "--health-cmd", "echo broken >&2; exit 3", "--health-interval", "200ms", "--health-retries", "2", busybox, "sleep", "60");
     const h = await until("hc-bad", (x) => x.Status === "unhealthy");
-    expect(h.FailingStreak).toBe(2);
+    // unhealthy at the 2nd failure (checks go on meanwhile: the streak counts every failure since)
+    expect(h.FailingStreak).toBeGreaterThanOrEqual(2);
+    expect(Math.min(h.FailingStreak, 5)).toBe(h.Log.length);
     expect(h.Log.slice(0, 2).map((r) => [r.ExitCode, r.Output])).toEqual([[3, "broken\n"], [3, "broken\n"]]);
     expect(await statusOf("hc-bad")).toMatch(/^Up .* \(unhealthy\)$/);
     expect((await b.ok(["ps", "--filter", "health=unhealthy", "--format", "{{.Names}}"])).split("\n")).toContain("hc-bad");
@@ -141,7 +143,8 @@ describe.skipIf(!root)("healthchecks", () => {
     const early = await until("hc-grace", (x) => x.Log.length >= 3);
     expect(early).toMatchObject({ Status: "starting", FailingStreak: 0 });
     const late = await until("hc-grace", (x) => x.Status === "unhealthy");
-    expect(late.FailingStreak).toBe(1);
+    expect(late.FailingStreak).toBeGreaterThanOrEqual(1);
+    expect(late.FailingStreak).toBeLessThan(late.Log.length); // the failures inside the start period did not count
     const started = Date.parse((await b.ok(["inspect", "-f", "{{.State.StartedAt}}", "hc-grace"])).trim());
     expect(Date.parse(late.Log.at(-1)!.Start) - started).toBeGreaterThanOrEqual(1900);
   });
