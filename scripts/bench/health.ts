@@ -1,7 +1,7 @@
 /**
  * Healthchecks' cost per container (issue 15): 20 containers with a 1 s healthcheck (`--health-cmd true
  * --health-interval 1s`), bunker (in-process CLI, so nothing but the shims runs them) and dockerd when it is
- * installed. Every 10 s for a minute, A B A B: the PSS of each container's supervision (bunker: guardian +
+ * installed, and 20 of bunker's without a check (the baseline). Every 10 s for a minute, A B A B: the PSS of each container's supervision (bunker: guardian +
  * supervisor from /proc/<pid>/smaps_rollup; docker: its containerd-shim-runc-v2) and the processes left
  * behind (in a container's pid namespace or under its supervisor, besides the init, seen in three samples
  * 300 ms apart, so a check in flight is not counted). Target: PSS <= 0.5 MiB per container, 0 processes left.
@@ -91,6 +91,13 @@ try {
       supervisors: (init) => [ppid(init), ppid(ppid(init))],
     },
   ];
+  // the same shims without a check: what the checks themselves cost
+  const plainIds = Array.from({ length: N }, () => bk("run", "-d", "--network", "none", image, "sleep", "3600"));
+  sets.push({
+    name: "bunker, no healthcheck (baseline)",
+    inits: plainIds.map((id) => Number(bk("inspect", "-f", "{{.State.Pid}}", id))),
+    supervisors: (init) => [ppid(init), ppid(ppid(init))],
+  });
   let dockerIds: string[] = [];
   if (has("dockerd") && has("docker")) {
     const ds = `${work}/docker.sock`;
@@ -118,9 +125,9 @@ try {
   console.log(`\n${N} containers, --health-interval 1s, ${seconds} s (bunker's first container: ${bk("inspect", "-f", "{{.State.Health.Status}}", bunkerIds[0]!)}, ${checks} results in its Log)`);
   console.log("engine                                  PSS/container (median, KiB)   processes left after the checks");
   for (const s of sets) console.log(`${s.name.padEnd(40)}${String(median(pss.get(s.name)!)).padStart(12)}                   ${left.get(s.name)}`);
-  if (sets.length === 2) console.log(`ratio bunker/docker PSS: ${(median(pss.get(sets[0]!.name)!) / median(pss.get(sets[1]!.name)!)).toFixed(3)}`);
+  if (sets.length === 3) console.log(`ratio bunker/docker PSS: ${(median(pss.get(sets[0]!.name)!) / median(pss.get(sets[2]!.name)!)).toFixed(3)}`);
   console.log(`target: <= 512 KiB per container: ${median(pss.get(sets[0]!.name)!) <= 512 ? "met" : "NOT met"}; processes left: ${left.get(sets[0]!.name) === 0 ? "0 (met)" : "NOT 0"}`);
-  bk("rm", "-f", ...bunkerIds);
+  bk("rm", "-f", ...bunkerIds, ...plainIds);
   if (dockerIds.length) dk("rm", "-f", ...dockerIds);
 } finally {
   for (const p of procs.reverse()) {
