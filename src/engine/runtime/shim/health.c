@@ -30,6 +30,30 @@ static struct {
   int out, rep;              /* its output and report pipes (S's read ends) */
 } H = {.out = -1, .rep = -1};
 
+/* Results of an earlier supervisor (a restart of the container by the engine, or S's before a takeover), as
+ * the JSON objects it wrote: moby keeps the Log across starts. Older than H.log; dropped first. */
+static char *prev[HLOG];
+static int nprev, loaded;
+
+/* Splits health.json's Log into its objects: no string in it holds an unescaped quote, so `},{"Start":"`
+ * can only be the boundary between two results. */
+static void load_previous(void) {
+  if (loaded++) return;
+  size_t len;
+  char *s = slurp("health.json", &len), *p, *end;
+  if (s && (p = strstr(s, "\"Log\":[{")) && (end = strrchr(s, ']')) && end > p) {
+    *end = 0;
+    for (p += 7; p && *p == '{' && nprev < HLOG;) {
+      char *next = strstr(p, "},{\"Start\":\"");
+      size_t n = next ? (size_t)(next - p) + 1 : strlen(p);
+      if (!(prev[nprev] = strndup(p, n))) break;
+      nprev++;
+      p = next ? next + 2 : NULL;
+    }
+  }
+  free(s);
+}
+
 static long long mono_ms(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
@@ -74,9 +98,13 @@ static void write_health(void) {
   wstr("{\"Status\":\"");
   wstr(health_names[H.status]);
   wput(num, snprintf(num, sizeof num, "\",\"FailingStreak\":%d,\"Log\":[", H.streak));
+  for (int i = 0; i < nprev; i++) {
+    wstr(i ? "," : "");
+    wstr(prev[i]);
+  }
   for (int i = 0; i < H.nlog; i++) {
     struct hresult *r = &H.log[i];
-    wput(num, snprintf(num, sizeof num, "%s{\"Start\":\"", i ? "," : ""));
+    wput(num, snprintf(num, sizeof num, "%s{\"Start\":\"", i || nprev ? "," : ""));
     wstr(r->start);
     wstr("\",\"End\":\"");
     wstr(r->end);
@@ -101,6 +129,7 @@ static void keep_output(const char *s, size_t n) {
 /* After each (re)start: starting again, the log kept (moby's initHealthMonitor). */
 void health_begin(void) {
   if (!P.hc_nargs) return;
+  load_previous();
   H.status = H_STARTING;
   H.streak = 0;
   H.run_start = mono_ms();
@@ -111,6 +140,7 @@ void health_begin(void) {
 /* G after a takeover: S's schedule is lost; the status S last recorded holds and checks go on. */
 void health_adopt(const char *status) {
   if (!P.hc_nargs) return;
+  load_previous();
   H.status = H_STARTING;
   for (int i = H_HEALTHY; i <= H_UNHEALTHY; i++)
     if (!strcmp(status, health_names[i])) H.status = i;
@@ -237,7 +267,25 @@ static void read_output(void) {
   H.out = -1;
 }
 
-/* K has exited with `status`: its result, moby's handleProbeResult, the files. */
+/* Whether the container's init is exiting or gone: /proc/<pid>/stat's state Z, or PF_EXITING (0x4) in its
+ * flags (field 9). Its exit kills everything in its pid namespace (a check too) before it is reported. */
+static int init_exiting(void) {
+  char path[64], buf[512];
+  snprintf(path, sizeof path, "/proc/%d/stat", ST.pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 1;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return 1;
+  buf[n] = 0;
+  char *p = strrchr(buf, ')');
+  if (!p || p[2] == 'Z' || p[2] == 'X') return 1;
+  for (int f = 3; p && f <= 9; f++) p = strchr(p + 1, ' '); /* after ") " we are at field 3 */
+  return !p || (strtoul(p + 1, NULL, 10) & 0x4);
+}
+
+/* K has exited with `status`: its result, moby's handleProbeResult, the files. A check the container's end
+ * cut short is no result (moby drops a probe's result once the container stops). */
 static void check_done(int status) {
   read_output(); /* what is there now; orphans still holding the pipe are not waited for */
   if (H.out >= 0) close(H.out), H.out = -1;
@@ -246,6 +294,7 @@ static void check_done(int status) {
   close(H.rep);
   H.rep = -1;
   H.k = 0;
+  if (init_exiting()) return;
   struct hresult *r = &H.cur;
   r->code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   if (r->truncated) memcpy(r->out + r->len, "...", 3), r->len += 3; /* moby's limitedBuffer.String() */
@@ -259,7 +308,8 @@ static void check_done(int status) {
   }
   if (k >= 0) r->code = -1, r->len = k < (int)sizeof out ? k : (int)sizeof out - 1, memcpy(r->out, out, r->len);
   now_rfc3339(r->end, sizeof r->end);
-  if (H.nlog == HLOG) memmove(&H.log[0], &H.log[1], sizeof H.log[0] * (HLOG - 1)), H.nlog--;
+  if (nprev && nprev + H.nlog == HLOG) free(prev[0]), memmove(&prev[0], &prev[1], sizeof prev[0] * --nprev);
+  else if (H.nlog == HLOG) memmove(&H.log[0], &H.log[1], sizeof H.log[0] * (HLOG - 1)), H.nlog--;
   H.log[H.nlog++] = *r;
   int old = H.status;
   if (r->code == 0) H.streak = 0, H.status = H_HEALTHY;
