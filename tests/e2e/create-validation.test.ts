@@ -79,6 +79,10 @@ describe.skipIf(!root)("create validation through the API", () => {
     expect((await create({ Healthcheck: { Test: ["CMD-SHELL", "true"], Interval: 2e9 }, ...hc({}) }))[0]).toBe(201);
     expect((await create({ Healthcheck: { Test: ["NONE"] }, ...hc({}) }))[0]).toBe(201);
     expect((await create({ Healthcheck: { Test: null, Interval: 0 }, ...hc({}) }))[0]).toBe(201);
+    // StartInterval came with API 1.44: an older client's is dropped, as moby does
+    const old = (await (await post("/v1.43/containers/create", { Image: "busybox", Cmd: ["true"], ...hc({}), Healthcheck: { Test: ["CMD", "true"], StartInterval: 2e9, Interval: 3e9 } })).json()) as { Id: string };
+    const info = (await (await api(`/containers/${old.Id}/json`)).json()) as { Config: { Healthcheck: object } };
+    expect(info.Config.Healthcheck).toEqual({ Test: ["CMD", "true"], Interval: 3e9 });
   });
 
   test("label values must be strings, StopTimeout an int, as Go decodes them", async () => {
