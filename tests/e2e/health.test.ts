@@ -226,7 +226,7 @@ describe.skipIf(!root)("healthchecks", () => {
   });
   test("the checks survive a kill -9 of the supervisor: the guardian runs them on", async () => {
     await run("hc-g", "--health-cmd", "echo alive", "--health-interval", "200ms", busybox, "sleep", "60");
-    await until("hc-g", (x) => x.Status === "healthy");
+    const before = await until("hc-g", (x) => x.Status === "healthy");
     const pid = Number((await b.ok(["inspect", "-f", "{{.State.Pid}}", "hc-g"])).trim());
     const sup = Number(readFileSync(`/proc/${pid}/stat`, "latin1").split(") ")[1]!.split(" ")[1]);
     process.kill(sup, "SIGKILL");
@@ -234,6 +234,7 @@ describe.skipIf(!root)("healthchecks", () => {
     const h = await until("hc-g", (x) => x.Log.some((r) => Date.parse(r.Start) > killed + 300));
     expect(h.Status).toBe("healthy");
     expect(h.Log.at(-1)!.Output).toBe("alive\n");
+    expect(h.Log.map((r) => r.Start)).toContain(before.Log.at(-1)!.Start); // S's results kept
   });
 });
 

@@ -33,7 +33,7 @@ static struct {
 /* Results of an earlier supervisor (a restart of the container by the engine, or S's before a takeover), as
  * the JSON objects it wrote: moby keeps the Log across starts. Older than H.log; dropped first. */
 static char *prev[HLOG];
-static int nprev, loaded;
+static int nprev, loaded, prev_streak;
 
 /* Splits health.json's Log into its objects: no string in it holds an unescaped quote, so `},{"Start":"`
  * can only be the boundary between two results. */
@@ -41,6 +41,7 @@ static void load_previous(void) {
   if (loaded++) return;
   size_t len;
   char *s = slurp("health.json", &len), *p, *end;
+  if (s && (p = strstr(s, "\"FailingStreak\":"))) prev_streak = atoi(p + 16);
   if (s && (p = strstr(s, "\"Log\":[{")) && (end = strrchr(s, ']')) && end > p) {
     *end = 0;
     for (p += 7; p && *p == '{' && nprev < HLOG;) {
@@ -144,6 +145,7 @@ void health_adopt(const char *status) {
   H.status = H_STARTING;
   for (int i = H_HEALTHY; i <= H_UNHEALTHY; i++)
     if (!strcmp(status, health_names[i])) H.status = i;
+  H.streak = prev_streak;
   H.run_start = mono_ms() - P.hc_start_period; /* when it started is unknown: past the start period */
   H.next = mono_ms() + interval();
 }
