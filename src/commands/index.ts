@@ -38,6 +38,7 @@ const commands: Record<string, Loader> = {
   top: () => import("./top.ts"),
   diff: () => import("./diff.ts"),
   port: () => import("./port.ts"),
+  cp: () => import("./cp.ts"),
   save: () => import("./save.ts"),
   load: () => import("./load.ts"),
 };
@@ -82,6 +83,7 @@ const groups: Record<string, { description: string; commands: Record<string, Loa
       top: commands.top!,
       diff: commands.diff!,
       port: commands.port!,
+      cp: commands.cp!,
       prune: () => import("./container-prune.ts"),
     },
   },
@@ -133,6 +135,7 @@ const descriptions: [string, string][] = [
   ["top", "Display the running processes of a container"],
   ["diff", "Inspect changes to files or directories on a container's filesystem"],
   ["port", "List port mappings or a specific mapping for the container"],
+  ["cp", "Copy files/folders between a container and the local filesystem"],
   ["pull", "Download an image from a registry"],
   ["images", "List images"],
   ["history", "Show the history of an image"],

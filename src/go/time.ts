@@ -191,3 +191,25 @@ export function rfc3339Nano(ns: bigint): string {
   const f = frac ? `.${frac.toString().padStart(9, "0").replace(/0+$/, "")}` : "";
   return `${base}${f}Z`;
 }
+
+/** Go's time.Duration.String ("1h2m3.5s", "1.5ms", "0s") of a duration in ns. */
+export function goDurationString(ns: number): string {
+  if (ns === 0) return "0s";
+  const sign = ns < 0 ? "-" : "";
+  let u = Math.abs(Math.trunc(ns));
+  /** `v / div` with the fraction's trailing zeros cut, as Go's fmtFrac. */
+  const frac = (v: number, div: number) => {
+    const int = Math.floor(v / div);
+    const rest = String(v % div).padStart(String(div).length - 1, "0").replace(/0+$/, "");
+    return rest ? `${int}.${rest}` : String(int);
+  };
+  if (u < 1e3) return `${sign}${u}ns`;
+  if (u < 1e6) return `${sign}${frac(u, 1e3)}µs`;
+  if (u < 1e9) return `${sign}${frac(u, 1e6)}ms`;
+  const h = Math.floor(u / 3600e9);
+  u -= h * 3600e9;
+  const m = Math.floor(u / 60e9);
+  u -= m * 60e9;
+  const s = `${frac(u, 1e9)}s`;
+  return h ? `${sign}${h}h${m}m${s}` : m ? `${sign}${m}m${s}` : `${sign}${s}`;
+}

@@ -27,6 +27,7 @@ import { resolveMounts, tmpfsFlags, tmpfsSpecData, type MountPoint, type MountSp
 import { markPopulated, mountSource, mountsOf, recordMounts, removeAnonymousVolumes } from "../volumes/index.ts";
 import { strconvError } from "../../go/strconv.ts";
 import { network } from "../lazy.ts";
+import { checkHealthConfig, healthPlan, mergeHealthConfig } from "./health.ts";
 
 /** What `create`/`run` ask for, in Docker's terms. */
 export interface CreateOptions {
@@ -94,6 +95,8 @@ export interface CreateOptions {
   devices?: import("../runtime/spec.ts").DeviceMapping[];
   deviceCgroupRules?: string[];
   cgroupnsMode?: string;
+  /** --health-*, --no-healthcheck (Config.Healthcheck): over the image's HEALTHCHECK. */
+  healthcheck?: import("./health.ts").HealthConfig;
 }
 
 const overlayDir = (engine: Engine, c: { cacheId: string }) => engine.root.layerDir(c.cacheId);
@@ -141,6 +144,7 @@ export async function createContainer(engine: Engine, opts: CreateOptions): Prom
     Labels: { ...(ic.Labels ?? {}), ...(opts.labels ?? {}) },
     ...((opts.stopSignal ?? ic.StopSignal) ? { StopSignal: opts.stopSignal ?? ic.StopSignal } : {}),
     ...(opts.stopTimeout !== undefined ? { StopTimeout: opts.stopTimeout } : {}),
+    ...((h) => (h ? { Healthcheck: h } : {}))(mergeHealthConfig(opts.healthcheck, ic.Healthcheck)),
   };
   const record: Stored = {
     id,
@@ -251,6 +255,7 @@ function checkConfig(opts: CreateOptions): void {
   if (opts.workdir && !opts.workdir.startsWith("/")) throw invalidParameter(`the working directory '${opts.workdir}' is invalid, it needs to be an absolute path`);
   for (const e of opts.env ?? []) if (e.startsWith("=") || e === "") throw invalidParameter(`invalid environment variable: ${e}`);
   if (opts.hostname && Buffer.byteLength(opts.hostname) > 64) throw invalidParameter(`hostname "${opts.hostname}" is too long (maximum 64 bytes)`);
+  checkHealthConfig(opts.healthcheck);
 }
 
 /** Docker's HostConfig for what was asked. */
@@ -373,6 +378,7 @@ export async function planFor(engine: Engine, c: Stored, mounts: MountPoint[]): 
     logMaxSize: log["max-size"] ? parseBytes(log["max-size"]) : undefined,
     logMaxFile: log["max-file"] ? Number(log["max-file"]) : undefined,
     restart: { name: (hc.RestartPolicy.Name || "no") as ContainerPlan["restart"]["name"], maxRetries: hc.RestartPolicy.MaximumRetryCount || undefined },
+    health: healthPlan(c.config.Healthcheck),
   };
   // Bridge networks and container:<name>: veths, published ports, DNS and /etc files (src/engine/network).
   const net = hasNetworking(hc.NetworkMode) ? await network().networkPlan(engine, c) : {};
