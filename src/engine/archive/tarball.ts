@@ -19,7 +19,7 @@ import { parseReference, withDefaultTag, type Reference } from "../registry/refe
 import { randomHex } from "../random.ts";
 import { TarError, TarReader, type TarEntry, type TarSink } from "../../fs/tar.ts";
 import { decompressed, LayerError, unpackLayer } from "../../fs/unpack.ts";
-import { assembleLayerTar } from "../../fs/tar-split.ts";
+import { assembleLayerTar, recordedTarSize } from "../../fs/tar-split.ts";
 
 /** Largest JSON member kept in memory (configs and manifests are a few KiB; Docker caps manifests at 4 MiB). */
 const MAX_JSON = 8 << 20;
@@ -70,8 +70,13 @@ export class StagedLayer implements Layer {
     return this.uncompressed();
   }
 
+  /** Itself when its blob is the tar; else the same layer offered as its tar (the archive's blob is gone). */
   async materialize(): Promise<Layer> {
-    return this;
+    if (this.digest === this.diffId) return this;
+    const tarSize = recordedTarSize(this.adoptedAt ?? this.dir);
+    const asTar = new StagedLayer(this.diffId, this.diffId, tarSize, MediaType.OCI_LAYER, this.dir, this.unpackedSize);
+    asTar.adoptedAt = this.adoptedAt;
+    return asTar;
   }
 }
 
