@@ -114,7 +114,7 @@ export async function readArchive(input: ReadableStream<Uint8Array>, stagingRoot
   const plain = (await decompressed(input)).getReader();
 
   // The member being read: its head is buffered until it is known to be JSON or not.
-  let current: { name: string; size: number; head: Uint8Array[]; headLen: number; hasher: Bun.CryptoHasher; feed: Feed | null } | null = null;
+  let current: { name: string; size: number; head: Uint8Array[]; headLen: number; hasher: Bun.CryptoHasher | null; feed: Feed | null } | null = null;
   const done: Promise<void>[] = [];
   let failure: unknown;
 
@@ -124,13 +124,16 @@ export async function readArchive(input: ReadableStream<Uint8Array>, stagingRoot
     const feed = new Feed();
     m.feed = feed;
     const name = m.name;
-    const hasher = m.hasher;
     const size = m.size;
+    // A plain tar's digest is its diff ID, which the unpacker computes anyway: only compressed blobs are hashed here.
+    const first = m.head.length === 1 ? m.head[0]! : Buffer.concat(m.head);
+    const hasher = (first[0] === 0x1f && first[1] === 0x8b) || (first[0] === 0x28 && first[1] === 0xb5 && first[2] === 0x2f && first[3] === 0xfd) ? m.hasher : null;
+    m.hasher = hasher;
     done.push(
       unpackLayer(feed.stream, `${dir}/diff`, { tarSplitDir: dir, signal: opts.signal }).then(
         (r) => {
           // The unpacker read its stream to the end, so the member's last byte was hashed.
-          const digest = `sha256:${hasher.digest("hex")}`;
+          const digest = hasher ? `sha256:${hasher.digest("hex")}` : r.diffId;
           members.set(name, { kind: "layer", digest, size, dir, diffId: r.diffId, unpackedSize: r.size, compressed: digest !== r.diffId });
         },
         (err) => {
@@ -165,7 +168,7 @@ export async function readArchive(input: ReadableStream<Uint8Array>, stagingRoot
     data(chunk) {
       const m = current!;
       if (m.feed?.dropped) return;
-      m.hasher.update(chunk);
+      m.hasher?.update(chunk);
       if (m.feed) return m.feed.push(chunk);
       m.head.push(chunk.slice());
       m.headLen += chunk.length;
@@ -223,12 +226,16 @@ function looksLikeJson(b: Uint8Array): boolean {
   return false;
 }
 
+/** Bytes a layer's unpacker may have queued before the archive reader waits for it (reading stays ahead). */
+const FEED_AHEAD = 4 << 20;
+
 /**
  * A byte queue between the synchronous outer tar sink and an unpacker reading a stream; the reader of the
- * outer archive waits on `drained()` so at most a few chunks are queued.
+ * outer archive waits on `drained()` once FEED_AHEAD bytes are queued, so memory stays bounded.
  */
 class Feed {
   readonly #queue: Uint8Array[] = [];
+  #queued = 0;
   #ended = false;
   #error: unknown = null;
   #wake: (() => void) | null = null;
@@ -240,7 +247,14 @@ class Feed {
         for (;;) {
           if (this.#error) throw this.#error;
           const chunk = this.#queue.shift();
-          if (chunk) return c.enqueue(chunk);
+          if (chunk) {
+            this.#queued -= chunk.length;
+            if (this.#queued < FEED_AHEAD) {
+              this.#drain?.();
+              this.#drain = null;
+            }
+            return c.enqueue(chunk);
+          }
           if (this.#ended) return c.close();
           this.#drain?.();
           this.#drain = null;
@@ -255,6 +269,7 @@ class Feed {
   push(chunk: Uint8Array): void {
     if (this.dropped) return;
     this.#queue.push(chunk);
+    this.#queued += chunk.length;
     this.#poke();
   }
   end(): void {
@@ -269,11 +284,12 @@ class Feed {
   drop(): void {
     this.dropped = true;
     this.#queue.length = 0;
+    this.#queued = 0;
     this.#drain?.();
   }
-  /** Resolves once the unpacker took everything queued. */
+  /** Resolves once less than FEED_AHEAD bytes wait for the unpacker. */
   drained(): Promise<void> {
-    if (this.dropped || !this.#queue.length) return Promise.resolve();
+    if (this.dropped || this.#queued < FEED_AHEAD) return Promise.resolve();
     return new Promise<void>((r) => (this.#drain = r));
   }
   #poke(): void {
