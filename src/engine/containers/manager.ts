@@ -4,7 +4,7 @@
  * shim records (<dir>/status.json); this module holds no state of its own, so the CLI in-process and the
  * daemon behave the same and survive each other.
  */
-import { existsSync, mkdirSync, rmSync, statSync, statfsSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, rmSync, statSync, statfsSync, writeFileSync } from "node:fs";
 import { join, posix } from "node:path";
 import { randomHex } from "../random.ts";
 import type { Engine } from "../engine.ts";
@@ -27,6 +27,7 @@ import { resolveMounts, tmpfsFlags, tmpfsSpecData, type MountPoint, type MountSp
 import { markPopulated, mountSource, mountsOf, recordMounts, removeAnonymousVolumes } from "../volumes/index.ts";
 import { strconvError } from "../../go/strconv.ts";
 import { network } from "../lazy.ts";
+import { checkLinks, checkNamespaceModes, linkHosts, namespacePlan, volumesFrom } from "./sharing.ts";
 
 /** What `create`/`run` ask for, in Docker's terms. */
 export interface CreateOptions {
@@ -94,6 +95,16 @@ export interface CreateOptions {
   devices?: import("../runtime/spec.ts").DeviceMapping[];
   deviceCgroupRules?: string[];
   cgroupnsMode?: string;
+  /** --pid, --ipc, --uts (HostConfig.PidMode, IpcMode, UTSMode): host, or container:<name> for PID and IPC. */
+  pidMode?: string;
+  ipcMode?: string;
+  utsMode?: string;
+  /** --group-add (HostConfig.GroupAdd), --link (HostConfig.Links), --volumes-from (HostConfig.VolumesFrom). */
+  groupAdd?: string[];
+  links?: string[];
+  volumesFrom?: string[];
+  /** --mac-address: the endpoint's MAC address on the network the container is created on (bridge networks only). */
+  macAddress?: string;
 }
 
 const overlayDir = (engine: Engine, c: { cacheId: string }) => engine.root.layerDir(c.cacheId);
@@ -118,7 +129,9 @@ export async function createContainer(engine: Engine, opts: CreateOptions): Prom
   if (!argv.length) throw invalidParameter("No command specified");
   const volumes = opts.volumes?.length || ic.Volumes ? { ...Object.fromEntries((opts.volumes ?? []).map((v) => [v, {}])), ...(ic.Volumes ?? {}) } : null;
   // Every mount is decided (and refused) before anything is recorded.
-  const { mounts } = resolveMounts({ binds: hostConfig.Binds, mounts: hostConfig.Mounts, tmpfs: hostConfig.Tmpfs, volumes }, existsSync, isProcfs);
+  const { mounts: own } = resolveMounts({ binds: hostConfig.Binds, mounts: hostConfig.Mounts, tmpfs: hostConfig.Tmpfs, volumes }, existsSync, isProcfs);
+  const mounts = hostConfig.VolumesFrom?.length ? [...own, ...volumesFrom(engine, hostConfig.VolumesFrom, own)] : own;
+  const links = checkLinks(engine, opts.links ?? [], hostConfig.NetworkMode);
   if (opts.readonlyNonRecursive) for (const m of mounts) if (m.Type === "bind" && !m.RW) m.Spec.BindOptions = { ...m.Spec.BindOptions, ReadOnlyNonRecursive: true };
   const config: ContainerConfig = {
     Hostname: opts.hostname ?? id.slice(0, 12),
@@ -165,6 +178,8 @@ export async function createContainer(engine: Engine, opts: CreateOptions): Prom
   // flock here: that took loading bun:ffi, ~1 ms of every `run`.
   for (let attempt = 0; ; attempt++) {
     record.name = wanted !== undefined ? validateName(wanted) : randomName(attempt);
+    // moby records a link as "/child:/parent/alias"
+    if (links.length) hostConfig.Links = links.map((l) => l.replace(/:\//, `:/${record.name}/`));
     try {
       engine.db
         .transaction(() => {
@@ -181,7 +196,7 @@ export async function createContainer(engine: Engine, opts: CreateOptions): Prom
   // the mounts (creating the volumes they name).
   try {
     // (host and none have no endpoint, and refuse aliases: the module says so)
-    if (hasNetworking(hostConfig.NetworkMode) || opts.networkAliases?.length) network().attachAtCreate(engine, record, { aliases: opts.networkAliases, ip: opts.ipv4Address });
+    if (hasNetworking(hostConfig.NetworkMode) || opts.networkAliases?.length || opts.macAddress) network().attachAtCreate(engine, record, { aliases: opts.networkAliases, ip: opts.ipv4Address, mac: opts.macAddress });
     recordMounts(engine, record.id, mounts);
   } catch (e) {
     engine.containers.delete(record.id);
@@ -269,12 +284,16 @@ function buildHostConfig(opts: CreateOptions, exposed?: Record<string, object>):
   const mode = opts.networkMode || "bridge";
   // -P: every port the image exposes gets a free host port at each start.
   const ports = opts.publishAll ? publishAll(exposed, { ...(opts.portBindings ?? {}) }) : (opts.portBindings ?? {});
+  const namespaces = checkNamespaceModes(opts);
+  if (opts.links?.length && mode.startsWith("container:")) throw invalidParameter("conflicting options: container type network can't be used with links. This would result in undefined behavior");
+  if (opts.macAddress && !/^[0-9a-fA-F]{2}([:-][0-9a-fA-F]{2}){5}$/.test(opts.macAddress.trim())) throw invalidParameter(`invalid MAC address ${opts.macAddress}`);
+  if (opts.macAddress && ["host", "none"].includes(mode) || (opts.macAddress && mode.startsWith("container:"))) throw invalidParameter("conflicting options: mac-address and the network mode");
   return {
     Binds: opts.binds?.length ? opts.binds : null,
     ...(opts.mounts?.length ? { Mounts: opts.mounts } : {}),
     ...(opts.tmpfs && Object.keys(opts.tmpfs).length ? { Tmpfs: opts.tmpfs } : {}),
     VolumeDriver: "",
-    VolumesFrom: null,
+    VolumesFrom: opts.volumesFrom?.length ? opts.volumesFrom : null,
     NetworkMode: mode === "default" ? "bridge" : mode,
     PortBindings: ports,
     PublishAllPorts: opts.publishAll ?? false,
@@ -295,14 +314,17 @@ function buildHostConfig(opts: CreateOptions, exposed?: Record<string, object>):
     ShmSize: checkShmSize(opts.shmSize),
     // by name, the last one given winning, as the docker CLI's UlimitOpt keeps them
     Ulimits: opts.ulimits?.length ? [...new Map(opts.ulimits.map((u) => [u.Name, checkUlimit(u)])).values()] : null,
-    ...(opts.sysctls && Object.keys(opts.sysctls).length ? { Sysctls: checkSysctls(opts.sysctls, mode) } : {}),
+    ...(opts.sysctls && Object.keys(opts.sysctls).length ? { Sysctls: checkSysctls(opts.sysctls, mode, namespaces) } : {}),
     ...checkDeviceOptions(opts, defaultCgroupns),
+    ...namespaces,
+    GroupAdd: opts.groupAdd?.length ? opts.groupAdd : null,
+    Links: null,
   };
 }
 
 /** HostConfig.Sysctls, each refused unless the container's own namespaces hold it (runc's rules, at create). */
-function checkSysctls(sysctls: Record<string, string>, network: string): Record<string, string> {
-  for (const [k, v] of Object.entries(sysctls)) checkSysctl(k, v, network);
+function checkSysctls(sysctls: Record<string, string>, network: string, modes: { IpcMode?: string; UTSMode?: string }): Record<string, string> {
+  for (const [k, v] of Object.entries(sysctls)) checkSysctl(k, v, network, { ipc: modes.IpcMode, uts: modes.UTSMode });
   return { ...sysctls };
 }
 
@@ -365,7 +387,9 @@ export async function planFor(engine: Engine, c: Stored, mounts: MountPoint[]): 
     privileged: hc.Privileged,
     network: hc.NetworkMode === "host" ? ("host" as const) : hc.NetworkMode === "none" ? ("none" as const) : ("private" as const),
     ...userMounts(engine, c, mounts),
-    sysctls: Object.entries(hc.Sysctls ?? {}).map(([k, v]) => checkSysctl(k, v, hc.NetworkMode)),
+    sysctls: Object.entries(hc.Sysctls ?? {}).map(([k, v]) => checkSysctl(k, v, hc.NetworkMode, { ipc: hc.IpcMode, uts: hc.UTSMode })),
+    ...namespacePlan(engine, hc),
+    ...(hc.GroupAdd?.length ? { groupAdd: hc.GroupAdd } : {}),
     hostNetns: hc.Sysctls ? statSync("/proc/self/ns/net").ino : undefined,
     maskedPaths: hc.Privileged ? [] : [...DEFAULT_MASKED_PATHS],
     readonlyPaths: hc.Privileged ? [] : [...DEFAULT_READONLY_PATHS],
@@ -378,6 +402,13 @@ export async function planFor(engine: Engine, c: Stored, mounts: MountPoint[]): 
   const net = hasNetworking(hc.NetworkMode) ? await network().networkPlan(engine, c) : {};
   const plan = { ...base, ...net, env: containerEnv(base) };
   applyEtcOptions(engine, c, plan); // --add-host, --dns...: on top of what the network wrote
+  if (hc.Links?.length) {
+    // --link: the linked containers' addresses, on a network both are on, after the network's own lines
+    const nets = network().endpointsOf(engine, "container_id", c.id);
+    const addressOf = (t: Stored, on: Set<string>) => network().endpointsOf(engine, "container_id", t.id).find((e) => on.has(e.networkId))?.ip;
+    const lines = linkHosts(engine, hc.Links, { name: c.name, networks: new Set(nets.map((e) => e.networkId)) }, addressOf);
+    appendFileSync(join(c.dir, "hosts"), `${lines.join("\n")}\n`);
+  }
   return plan;
 }
 

@@ -63,11 +63,19 @@
 #ifndef CLONE_NEWCGROUP
 #define CLONE_NEWCGROUP 0x02000000
 #endif
+#ifndef OPEN_TREE_CLONE
+#define OPEN_TREE_CLONE 1
+#define OPEN_TREE_CLOEXEC O_CLOEXEC
+#endif
+#ifndef MOVE_MOUNT_F_EMPTY_PATH
+#define MOVE_MOUNT_F_EMPTY_PATH 0x04
+#define MOVE_MOUNT_T_EMPTY_PATH 0x40
+#endif
 #ifndef TIOCGPTPEER
 #define TIOCGPTPEER _IO('T', 0x41)
 #endif
 
-enum { MK_FS = 'M', MK_BIND = 'B', MK_MASK = 'm', MK_RO = 'r', MK_LINK = 'L', MK_DIR = 'd', MK_COPY = 'C', MK_REMOUNT = 'R' };
+enum { MK_FS = 'M', MK_BIND = 'B', MK_MASK = 'm', MK_RO = 'r', MK_LINK = 'L', MK_DIR = 'd', MK_COPY = 'C', MK_REMOUNT = 'R', MK_SHARE = 'S' };
 struct mnt { int kind; char *src, *dst, *fstype, *data; unsigned long flags; };
 /* One bridge endpoint: S creates the veth pair (host end on the bridge, peer straight into the
  * container's netns), C gives the peer its address and, for the first one, the default route. */
@@ -111,6 +119,10 @@ struct plan {
   struct devrule { int type; long long major, minor; char access[4]; } *devrules;
   int ndevs, ndevrules, cgv, cgroupns, rootdev;
   char *cgdir;
+  /* --pid / --ipc / --uts: NULL for the container's own namespace, "host", or the /proc/<pid>/ns file to join */
+  char *pidns, *ipcns, *utsns;
+  char **groupadd; /* --group-add: ids or names of the container's /etc/group */
+  int ngroupadd;
 };
 extern struct plan P;
 
