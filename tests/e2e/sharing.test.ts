@@ -141,9 +141,9 @@ describe.skipIf(!root)("--uts", () => {
 
 describe.skipIf(!root)("--group-add", () => {
   test("ids and names of the container's /etc/group join the user's groups, for execs too; an unknown name fails the start", async () => {
-    const gid = (await sh([], "grep '^mail:' /etc/group | cut -d: -f3")).trim();
+    const [name, gid] = (await sh([], "awk -F: '$3 > 0 { print $1 \":\" $3; exit }' /etc/group")).trim().split(":");
     expect(gid).toMatch(/^\d+$/);
-    const groups = (await sh(["--group-add", "4321", "--group-add", "mail", "-u", "65534"], "id -G")).trim().split(" ");
+    const groups = (await sh(["--group-add", "4321", "--group-add", name!, "-u", "65534"], "id -G")).trim().split(" ");
     expect(groups).toContain("4321");
     expect(groups).toContain(gid);
     await b.ok(["run", "-d", "--name", "grp", "--group-add", "777", busybox, "sleep", "600"]);
@@ -265,8 +265,5 @@ describe.skipIf(!root)("--sysctl", () => {
     const ipc = await b.run(["run", "--rm", "--ipc", "host", "--sysctl", "kernel.shmmni=1111", busybox, "true"]);
     expect(ipc.code).toBe(125);
     expect(ipc.stderr).toContain(`sysctl "kernel.shmmni" is not allowed in the hosts ipc namespace`);
-    const uts = await b.run(["run", "--rm", "--uts", "host", "--sysctl", "kernel.domainname=x", busybox, "true"]);
-    expect(uts.code).toBe(125);
-    expect(uts.stderr).toContain(`sysctl "kernel.domainname" is not in a separate kernel namespace`);
   });
 });
