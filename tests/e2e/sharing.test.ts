@@ -11,7 +11,7 @@ import { chmodSync, existsSync, mkdtempSync, readlinkSync, rmSync, writeFileSync
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { BUNKER, bunkerAt, freshDataRoot, type Result, waitForDaemon } from "../helpers/bunker.ts";
+import { BUNKER, bunkerAt, DAEMON_MODE, freshDataRoot, type Result, waitForDaemon } from "../helpers/bunker.ts";
 import { ensureTestbed, startRegistry, type Registry } from "../helpers/registry.ts";
 
 const root = process.getuid?.() === 0;
@@ -266,4 +266,116 @@ describe.skipIf(!root)("--sysctl", () => {
     expect(ipc.code).toBe(125);
     expect(ipc.stderr).toContain(`sysctl "kernel.shmmni" is not allowed in the hosts ipc namespace`);
   });
+});
+
+// ------------------------------------------------------------------ the Engine API: docker CLI 28, docker-py
+
+const DOCKER = "/usr/local/bin/docker";
+const hasPython = root && Bun.spawnSync(["python3", "-c", "import docker"]).exitCode === 0;
+
+describe.skipIf(!root || DAEMON_MODE)("through bunker serve", () => {
+  let dir: string;
+  let sock: string;
+  let daemon: Subprocess;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "bunker-sharing-"));
+    chmodSync(dir, 0o755);
+    sock = join(dir, "bunker.sock");
+    daemon = Bun.spawn([BUNKER, "serve", "-H", `unix://${sock}`, "--data-root", freshDataRoot(), "--registry-mirror", reg.url], { stdin: "ignore", stdout: "ignore", stderr: "ignore" });
+    await waitForDaemon(sock);
+  }, 120_000);
+  afterAll(async () => {
+    if (!sock) return;
+    const ids = (await docker(["ps", "-aq"])).stdout.trim();
+    if (ids) await docker(["rm", "-f", "-v", ...ids.split("\n")]);
+    await docker(["volume", "prune", "-f", "-a"]);
+    daemon.kill();
+    await daemon.exited;
+    rmSync(dir, { recursive: true, force: true });
+  });
+  async function docker(args: string[]): Promise<Result> {
+    const proc = Bun.spawn([DOCKER, ...args], {
+      stdout: "pipe",
+      stderr: "pipe",
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir, DOCKER_CONFIG: join(dir, "docker-config"), DOCKER_HOST: `unix://${sock}` },
+      timeout: 120_000,
+    });
+    const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+    return { code, stdout, stderr };
+  }
+  const dok = async (args: string[]) => {
+    const r = await docker(args);
+    if (r.code !== 0) throw new Error(`docker ${args.join(" ")} exited ${r.code}\n${r.stdout}\n${r.stderr}`);
+    return r.stdout;
+  };
+
+  test.skipIf(!existsSync(DOCKER))("the docker CLI 28: --pid/--ipc container:X, --uts host, --group-add, --link, --volumes-from, --mac-address, --expose -P, --sysctl", async () => {
+    await dok(["pull", "-q", "busybox"]);
+    await dok(["run", "-d", "--name", "dx", "--ipc", "shareable", "-v", "dvol:/data", "-h", "dxhost", "busybox", "sh", "-c", "echo shm > /dev/shm/s; echo vol > /data/v; exec sleep 4343"]);
+    const seen = await dok(["run", "--rm", "--pid", "container:dx", "--ipc", "container:dx", "busybox", "sh", "-c", `${PS}; cat /dev/shm/s`]);
+    expect(seen).toContain("sleep 4343");
+    expect(seen).not.toContain(MARK);
+    expect(seen).toContain("shm\n");
+    expect(await dok(["inspect", "--format", "{{.HostConfig.IpcMode}} {{.HostConfig.PidMode}}", "dx"])).toBe("shareable \n");
+    expect((await dok(["run", "--rm", "--uts", "host", "busybox", "hostname"])).trim()).toBe(hostname());
+    expect((await dok(["run", "--rm", "--group-add", "4321", "busybox", "id", "-G"])).trim().split(" ")).toContain("4321");
+    const ip = (await dok(["inspect", "--format", "{{.NetworkSettings.IPAddress}}", "dx"])).trim();
+    expect(await dok(["run", "--rm", "--link", "dx:db", "busybox", "cat", "/etc/hosts"])).toContain(`${ip}\tdb dxhost dx`);
+    expect(await dok(["run", "--rm", "--volumes-from", "dx:ro", "busybox", "sh", "-c", "cat /data/v; touch /data/w 2>&1 || true"])).toMatch(/^vol\n.*Read-only file system/);
+    expect((await dok(["run", "--rm", "--mac-address", "02:42:ac:11:ee:02", "busybox", "cat", "/sys/class/net/eth0/address"])).trim()).toBe("02:42:ac:11:ee:02");
+    await dok(["run", "-d", "--name", "dexpo", "--expose", "7100-7101/udp", "-P", "busybox", "sleep", "600"]);
+    const ports = await dok(["port", "dexpo"]);
+    expect(ports).toContain("7100/udp -> 0.0.0.0:");
+    expect(ports).toContain("7101/udp -> 0.0.0.0:");
+    expect((await dok(["run", "--rm", "--sysctl", "net.core.somaxconn=2345", "busybox", "cat", "/proc/sys/net/core/somaxconn"])).trim()).toBe("2345");
+    await dok(["stop", "-t", "0", "dx"]);
+    const r = await docker(["run", "--rm", "--pid", "container:dx", "busybox", "true"]);
+    expect(r.code).toBe(125);
+    expect(r.stderr).toContain("failed to join PID namespace: container dx is not running");
+    const conflict = await docker(["run", "--rm", "--uts", "host", "-h", "x", "busybox", "true"]);
+    expect(conflict.code).toBe(125);
+    expect(conflict.stderr).toContain("conflicting options: hostname and the UTS mode");
+  }, 240_000);
+
+  test.skipIf(!hasPython)("docker-py: pid_mode, ipc_mode, group_add, links, volumes_from, mac_address; refusals by name", async () => {
+    const script = join(dir, "sharing.py");
+    writeFileSync(
+      script,
+      `import sys, json, docker
+c = docker.DockerClient(base_url="unix://" + sys.argv[1])
+c.images.pull("busybox", tag="latest")
+r = {}
+x = c.containers.run("busybox", ["sh", "-c", "echo py > /dev/shm/p; exec sleep 4545"], detach=True, name="pyx", ipc_mode="shareable", volumes=["pyvol:/pv"])
+out = c.containers.run("busybox", ["sh", "-c", "cat /proc/1/cmdline | tr '\\\\0' ' '; echo; cat /dev/shm/p; id -G; grep -c pyx /etc/hosts; cat /sys/class/net/eth0/address; ls -d /pv"],
+    remove=True, pid_mode="container:pyx", ipc_mode="container:pyx", group_add=["555"], links={"pyx": "alias"}, volumes_from=["pyx:ro"], mac_address="02:42:ac:11:dd:03")
+r["out"] = out.decode().split("\\n")
+def err(**kw):
+    try:
+        c.containers.create("busybox", ["true"], **kw)
+        return None
+    except docker.errors.APIError as e:
+        return [e.status_code, e.explanation]
+r["uts"] = err(uts_mode="host", hostname="h")
+r["domain"] = err(uts_mode="host", sysctls={"kernel.domainname": "x"})
+r["ipc"] = err(ipc_mode="bogus")
+r["pid"] = err(pid_mode="bogus")
+r["vf"] = err(volumes_from=["pyx:zz"])
+x.remove(force=True)
+print(json.dumps(r))
+`,
+    );
+    const p = Bun.spawn(["python3", script, sock], { stdout: "pipe", stderr: "pipe", timeout: 120_000 });
+    const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+    if (code !== 0) throw new Error(`docker-py script failed (${code}):\n${err}`);
+    const r = JSON.parse(out);
+    expect(r.out[0]).toBe("sleep 4545 ");
+    expect(r.out[1]).toBe("py");
+    expect(r.out[2].split(" ")).toContain("555");
+    expect(r.out.slice(3, 6)).toEqual(["1", "02:42:ac:11:dd:03", "/pv"]);
+    expect(r.uts).toEqual([400, "conflicting options: hostname and the UTS mode"]);
+    expect(r.domain).toEqual([400, `sysctl "kernel.domainname" is not in a separate kernel namespace`]);
+    expect(r.ipc).toEqual([400, "invalid IPC mode: bogus"]);
+    expect(r.pid).toEqual([400, "invalid PID mode: bogus"]);
+    expect(r.vf).toEqual([400, "invalid mode for volumes-from: zz"]);
+  }, 240_000);
 });
