@@ -61,10 +61,17 @@ describe.skipIf(!root)("--pid", () => {
       // and another default container does not see X's
       expect(await sh([], PS)).not.toContain("sleep 4242");
       expect(await inspect("pidx", "{{.HostConfig.PidMode}}")).toBe("");
+      // top lists a container's own processes (its cgroup's), not the namespace it shares
+      await b.ok(["run", "-d", "--name", "pidhost", "--pid", "host", busybox, "sleep", "4343"]);
+      const top = await b.ok(["top", "pidhost"]);
+      expect(top).toContain("sleep 4343");
+      expect(top).not.toContain(MARK);
+      expect(top).not.toContain("sleep 4242");
+      expect(await b.ok(["top", "pidx"])).not.toContain("sleep 4343");
       await b.ok(["create", "--name", "pidy", "--pid", "container:pidx", busybox, "true"]);
       expect(await inspect("pidy", "{{.HostConfig.PidMode}}")).toBe("container:pidx");
     } finally {
-      await b.run(["rm", "-f", "pidx", "pidy"]);
+      await b.run(["rm", "-f", "pidx", "pidy", "pidhost"]);
     }
   });
 
