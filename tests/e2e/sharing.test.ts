@@ -75,6 +75,14 @@ describe.skipIf(!root)("--pid", () => {
     }
   });
 
+  test("with the host's namespace, the container's other processes end with it (none is left on the host)", async () => {
+    const left = `sleep 5${String(process.pid).padStart(6, "0")}`;
+    await sh(["--pid", "host"], `${left} & ${left} & sleep 0.2`);
+    await Bun.sleep(300);
+    const ps = Bun.spawnSync(["ps", "-eo", "args"]).stdout.toString();
+    expect(ps).not.toContain(left);
+  });
+
   test("joining needs a running container; a bad mode is the CLI's error", async () => {
     await b.ok(["create", "--name", "pidstopped", busybox, "true"]);
     try {

@@ -216,6 +216,7 @@ void guardian(void);
 /* cgroup.c */
 int devcg_apply(void);
 int join_cgroups(pid_t pid);
+void kill_leftovers(void);
 
 /* run.c */
 pid_t start_run(void);
