@@ -154,6 +154,21 @@ describe.skipIf(!root)("--uts", () => {
   });
 });
 
+describe.skipIf(!root)("--cgroupns", () => {
+  test("private: the container's cgroups are its root; host: it sees where it lives; a bad mode is the CLI's error", async () => {
+    const priv = await sh(["--cgroupns", "private"], "cat /proc/self/cgroup");
+    expect(priv).not.toContain("/bunker/");
+    expect(priv).toMatch(/:\/\n/);
+    expect(await sh(["--cgroupns", "host"], "cat /proc/self/cgroup")).toMatch(/:\/bunker\/[0-9a-f]{64}\n/);
+    await b.ok(["create", "--name", "cgns", "--cgroupns", "host", busybox, "true"]);
+    expect(await inspect("cgns", "{{.HostConfig.CgroupnsMode}}")).toBe("host");
+    await b.run(["rm", "-f", "cgns"]);
+    const bad = await b.run(["run", "--rm", "--cgroupns", "shared", busybox, "true"]);
+    expect(bad.code).toBe(125);
+    expect(bad.stderr).toContain("--cgroupns: invalid CGROUP mode");
+  });
+});
+
 describe.skipIf(!root)("--group-add", () => {
   test("ids and names of the container's /etc/group join the user's groups, for execs too; an unknown name fails the start", async () => {
     const [name, gid] = (await sh([], "awk -F: '$3 > 0 { print $1 \":\" $3; exit }' /etc/group")).trim().split(":");
