@@ -190,9 +190,12 @@ describe.skipIf(!root)("--group-add", () => {
 
 describe.skipIf(!root)("--link", () => {
   test("on the default bridge: the linked container's address under its alias, hostname and name in /etc/hosts", async () => {
-    await b.ok(["run", "-d", "--name", "linkdb", "-h", "dbhost", busybox, "sleep", "600"]);
+    await b.ok(["run", "-d", "--name", "linkdb", "-h", "dbhost", "--expose", "6379", "-e", "DB_SECRET=s1", busybox, "sleep", "600"]);
     try {
       const ip = await inspect("linkdb", "{{.NetworkSettings.IPAddress}}");
+      // and the variables Docker 28's links give, to the process and to execs
+      const env = (await sh(["--name", "linkenv", "--link", "linkdb:db"], "env")).split("\n");
+      for (const v of [`DB_PORT=tcp://${ip}:6379`, `DB_PORT_6379_TCP=tcp://${ip}:6379`, `DB_PORT_6379_TCP_ADDR=${ip}`, "DB_PORT_6379_TCP_PORT=6379", "DB_PORT_6379_TCP_PROTO=tcp", "DB_NAME=/linkenv/db", "DB_ENV_DB_SECRET=s1"]) expect(env).toContain(v);
       const hosts = await sh(["--link", "linkdb:db"], "cat /etc/hosts; ping -c1 -W2 db >/dev/null && echo reachable");
       expect(hosts).toContain(`${ip}\tdb dbhost linkdb`);
       expect(hosts).toContain("reachable");

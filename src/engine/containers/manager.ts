@@ -27,7 +27,7 @@ import { resolveMounts, tmpfsFlags, tmpfsSpecData, type MountPoint, type MountSp
 import { markPopulated, mountSource, mountsOf, recordMounts, removeAnonymousVolumes } from "../volumes/index.ts";
 import { strconvError } from "../../go/strconv.ts";
 import { network } from "../lazy.ts";
-import { checkLinks, checkNamespaceModes, linkHosts, namespacePlan, volumesFrom } from "./sharing.ts";
+import { checkLinks, checkNamespaceModes, linkSetup, namespacePlan, volumesFrom } from "./sharing.ts";
 
 /** What `create`/`run` ask for, in Docker's terms. */
 export interface CreateOptions {
@@ -405,9 +405,16 @@ export async function planFor(engine: Engine, c: Stored, mounts: MountPoint[]): 
   if (hc.Links?.length) {
     // --link: the linked containers' addresses, on a network both are on, after the network's own lines
     const nets = network().endpointsOf(engine, "container_id", c.id);
-    const addressOf = (t: Stored, on: Set<string>) => network().endpointsOf(engine, "container_id", t.id).find((e) => on.has(e.networkId))?.ip;
-    const lines = linkHosts(engine, hc.Links, { name: c.name, networks: new Set(nets.map((e) => e.networkId)) }, addressOf);
-    appendFileSync(join(c.dir, "hosts"), `${lines.join("\n")}\n`);
+    const bridge = network().lookupNetwork(engine, "bridge")?.id;
+    const addressOf = (t: Stored, on: Set<string>) => {
+      const ep = network().endpointsOf(engine, "container_id", t.id).find((e) => on.has(e.networkId));
+      return ep && { ip: ep.ip, bridge: ep.networkId === bridge };
+    };
+    const links = linkSetup(engine, hc.Links, { name: c.name, networks: new Set(nets.map((e) => e.networkId)) }, addressOf);
+    appendFileSync(join(c.dir, "hosts"), `${links.hosts.join("\n")}\n`);
+    // the container's own variables win over its links', as in moby
+    const own = new Set(plan.env.map((e) => e.split("=")[0]));
+    plan.env.push(...links.env.filter((e) => !own.has(e.split("=")[0]!)));
   }
   return plan;
 }

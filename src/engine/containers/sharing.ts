@@ -131,19 +131,60 @@ export function checkLinks(engine: Engine, links: string[], networkMode: string)
 }
 
 /**
- * The /etc/hosts lines of a container's links for this start: "IP\talias hostname name" for each linked
+ * A container's links for this start: the /etc/hosts line "IP\talias hostname name" of each linked
  * container, which must be running (moby's "Cannot link to a non running container"), at its address on
- * a network both share. `own` is the linking container's name and its networks' ids.
+ * a network both share; on the default bridge also the environment moby 28's links package gives
+ * (ALIAS_PORT_6379_TCP=tcp://IP:6379..., ALIAS_NAME, ALIAS_ENV_*). `own` is the linking container's name and
+ * its networks' ids; `addressOf` a linked container's address on one of them, and whether that is the default bridge.
  */
-export function linkHosts(engine: Engine, links: string[], own: { name: string; networks: Set<string> }, addressOf: (c: StoredContainer, networks: Set<string>) => string | undefined): string[] {
-  return links.map((l) => {
+export function linkSetup(
+  engine: Engine,
+  links: string[],
+  own: { name: string; networks: Set<string> },
+  addressOf: (c: StoredContainer, networks: Set<string>) => { ip: string; bridge: boolean } | undefined,
+): { hosts: string[]; env: string[] } {
+  const hosts: string[] = [];
+  const env: string[] = [];
+  for (const l of links) {
     const { name, alias } = parseLink(l);
     const target = engine.containers.resolve(name);
     const st = readContainerStatus(target.dir);
     if (!st.running) throw invalidParameter(`Cannot link to a non running container: /${target.name} AS /${own.name}/${alias}`);
-    const ip = addressOf(target, own.networks);
-    if (!ip) throw invalidParameter(`Cannot link to /${target.name}, as it does not belong to the default network`);
-    const names = [alias, target.config.Hostname, ...(alias !== target.name ? [target.name] : [])];
-    return `${ip}\t${names.join(" ")}`;
+    const at = addressOf(target, own.networks);
+    if (!at) throw invalidParameter(`Cannot link to /${target.name}, as it does not belong to the default network`);
+    hosts.push(`${at.ip}\t${[alias, target.config.Hostname, ...(alias !== target.name ? [target.name] : [])].join(" ")}`);
+    if (at.bridge) env.push(...linkEnv(`/${own.name}/${alias}`, at.ip, target.config.Env, Object.keys(target.config.ExposedPorts ?? {})));
+  }
+  return { hosts, env };
+}
+
+/** moby's links.ToEnv: a link's variables, named after its alias (upper case, "-" as "_"); ports TCP first, ranges summed up. */
+export function linkEnv(linkName: string, ip: string, childEnv: string[], exposed: string[]): string[] {
+  const alias = linkName.split("/").pop()!.toUpperCase().replaceAll("-", "_");
+  const ports = exposed.map((k) => ({ num: Number(k.split("/")[0]), proto: k.split("/")[1] ?? "tcp" }));
+  ports.sort((a, b) => (a.proto === b.proto ? a.num - b.num : a.proto === "tcp" ? -1 : b.proto === "tcp" ? 1 : a.proto < b.proto ? -1 : 1));
+  const env: string[] = [];
+  let start = ports[0];
+  let end = ports[0];
+  ports.forEach((p, i) => {
+    if (i === 0) env.push(`${alias}_PORT=${p.proto}://${ip}:${p.num}`);
+    const prefix = `${alias}_PORT_${p.num}_${p.proto.toUpperCase()}`;
+    env.push(`${prefix}=${p.proto}://${ip}:${p.num}`, `${prefix}_ADDR=${ip}`, `${prefix}_PORT=${p.num}`, `${prefix}_PROTO=${p.proto}`);
+    if (p.num === end!.num + 1 && p.proto === end!.proto) {
+      end = p;
+      if (i < ports.length - 1) return;
+    }
+    if (end !== start) {
+      const range = `${alias}_PORT_${start!.num}_${start!.proto.toUpperCase()}`;
+      env.push(`${range}_START=${start!.proto}://${ip}:${start!.num}`, `${range}_PORT_START=${start!.num}`, `${range}_END=${end!.proto}://${ip}:${end!.num}`, `${range}_PORT_END=${end!.num}`);
+    }
+    start = end = p;
   });
+  env.push(`${alias}_NAME=${linkName}`);
+  for (const v of childEnv) {
+    const i = v.indexOf("=");
+    if (i < 0 || ["HOME", "PATH"].includes(v.slice(0, i))) continue;
+    env.push(`${alias}_ENV_${v.slice(0, i)}=${v.slice(i + 1)}`);
+  }
+  return env;
 }
