@@ -298,6 +298,17 @@ describe.skipIf(!root)("--sysctl", () => {
     const ipc = await b.run(["run", "--rm", "--ipc", "host", "--sysctl", "kernel.shmmni=1111", busybox, "true"]);
     expect(ipc.code).toBe(125);
     expect(ipc.stderr).toContain(`sysctl "kernel.shmmni" is not allowed in the hosts ipc namespace`);
+    // nor through a container that uses the host's: joining its namespace is joining the host's
+    const hostShmmni = (await Bun.file("/proc/sys/kernel/shmmni").text()).trim();
+    await b.ok(["run", "-d", "--name", "ipchost", "--ipc", "host", busybox, "sleep", "600"]);
+    try {
+      const via = await b.run(["run", "--rm", "--ipc", "container:ipchost", "--sysctl", "kernel.shmmni=1111", busybox, "true"]);
+      expect(via.code).toBe(125);
+      expect(via.stderr).toContain(`sysctl "kernel.shmmni" is not allowed in the hosts ipc namespace`);
+      expect((await Bun.file("/proc/sys/kernel/shmmni").text()).trim()).toBe(hostShmmni);
+    } finally {
+      await b.run(["rm", "-f", "ipchost"]);
+    }
   });
 });
 

@@ -365,6 +365,9 @@ export async function planFor(engine: Engine, c: Stored, mounts: MountPoint[]): 
   const log = hc.LogConfig.Config;
   const nnp = (hc.SecurityOpt ?? []).some((s) => /^no-new-privileges(([:=])true)?$/.test(s));
   const unconfined = (hc.SecurityOpt ?? []).some((s) => /^seccomp[:=]unconfined$/.test(s));
+  // (a container joining the IPC namespace of one that uses the host's is in the host's: no IPC sysctl there)
+  const shared = namespacePlan(engine, hc);
+  const ipc = shared.shm === "host" ? "host" : hc.IpcMode;
   const base = {
     id: c.id,
     rootfs: { lowerDirs: engine.layers.diffDirs(c.topLayer), upperDir: join(dir, "diff"), workDir: join(dir, "work"), mergedDir: join(dir, "merged") },
@@ -387,8 +390,8 @@ export async function planFor(engine: Engine, c: Stored, mounts: MountPoint[]): 
     privileged: hc.Privileged,
     network: hc.NetworkMode === "host" ? ("host" as const) : hc.NetworkMode === "none" ? ("none" as const) : ("private" as const),
     ...userMounts(engine, c, mounts),
-    sysctls: Object.entries(hc.Sysctls ?? {}).map(([k, v]) => checkSysctl(k, v, hc.NetworkMode, { ipc: hc.IpcMode, uts: hc.UTSMode })),
-    ...namespacePlan(engine, hc),
+    sysctls: Object.entries(hc.Sysctls ?? {}).map(([k, v]) => checkSysctl(k, v, hc.NetworkMode, { ipc, uts: hc.UTSMode })),
+    ...shared,
     ...(hc.GroupAdd?.length ? { groupAdd: hc.GroupAdd } : {}),
     hostNetns: hc.Sysctls ? statSync("/proc/self/ns/net").ino : undefined,
     maskedPaths: hc.Privileged ? [] : [...DEFAULT_MASKED_PATHS],
