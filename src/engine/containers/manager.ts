@@ -4,7 +4,7 @@
  * shim records (<dir>/status.json); this module holds no state of its own, so the CLI in-process and the
  * daemon behave the same and survive each other.
  */
-import { appendFileSync, existsSync, mkdirSync, rmSync, statSync, statfsSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync, statSync, statfsSync, writeFileSync } from "node:fs";
 import { join, posix } from "node:path";
 import { randomHex } from "../random.ts";
 import type { Engine } from "../engine.ts";
@@ -27,7 +27,7 @@ import { resolveMounts, tmpfsFlags, tmpfsSpecData, type MountPoint, type MountSp
 import { markPopulated, mountSource, mountsOf, recordMounts, removeAnonymousVolumes } from "../volumes/index.ts";
 import { strconvError } from "../../go/strconv.ts";
 import { network } from "../lazy.ts";
-import { checkLinks, checkNamespaceModes, linkSetup, namespacePlan, volumesFrom } from "./sharing.ts";
+import { applyLinks, checkLinks, checkNamespaceModes, namespacePlan, volumesFrom } from "./sharing.ts";
 
 /** What `create`/`run` ask for, in Docker's terms. */
 export interface CreateOptions {
@@ -287,7 +287,7 @@ function buildHostConfig(opts: CreateOptions, exposed?: Record<string, object>):
   const namespaces = checkNamespaceModes(opts);
   if (opts.links?.length && mode.startsWith("container:")) throw invalidParameter("conflicting options: container type network can't be used with links. This would result in undefined behavior");
   if (opts.macAddress && !/^[0-9a-fA-F]{2}([:-][0-9a-fA-F]{2}){5}$/.test(opts.macAddress.trim())) throw invalidParameter(`invalid MAC address ${opts.macAddress}`);
-  if (opts.macAddress && ["host", "none"].includes(mode) || (opts.macAddress && mode.startsWith("container:"))) throw invalidParameter("conflicting options: mac-address and the network mode");
+  if (opts.macAddress && (mode === "host" || mode === "none" || mode.startsWith("container:"))) throw invalidParameter("conflicting options: mac-address and the network mode");
   return {
     Binds: opts.binds?.length ? opts.binds : null,
     ...(opts.mounts?.length ? { Mounts: opts.mounts } : {}),
@@ -405,20 +405,7 @@ export async function planFor(engine: Engine, c: Stored, mounts: MountPoint[]): 
   const net = hasNetworking(hc.NetworkMode) ? await network().networkPlan(engine, c) : {};
   const plan = { ...base, ...net, env: containerEnv(base) };
   applyEtcOptions(engine, c, plan); // --add-host, --dns...: on top of what the network wrote
-  if (hc.Links?.length) {
-    // --link: the linked containers' addresses, on a network both are on, after the network's own lines
-    const nets = network().endpointsOf(engine, "container_id", c.id);
-    const bridge = network().lookupNetwork(engine, "bridge")?.id;
-    const addressOf = (t: Stored, on: Set<string>) => {
-      const ep = network().endpointsOf(engine, "container_id", t.id).find((e) => on.has(e.networkId));
-      return ep && { ip: ep.ip, bridge: ep.networkId === bridge };
-    };
-    const links = linkSetup(engine, hc.Links, { name: c.name, networks: new Set(nets.map((e) => e.networkId)) }, addressOf);
-    appendFileSync(join(c.dir, "hosts"), `${links.hosts.join("\n")}\n`);
-    // the container's own variables win over its links', as in moby
-    const own = new Set(plan.env.map((e) => e.split("=")[0]));
-    plan.env.push(...links.env.filter((e) => !own.has(e.split("=")[0]!)));
-  }
+  if (hc.Links?.length) applyLinks(engine, c, plan); // --link: after the network's own /etc/hosts lines
   return plan;
 }
 

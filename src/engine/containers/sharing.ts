@@ -4,7 +4,10 @@
  * /etc/hosts). Checked at create with moby's messages; resolved again at each start, where the other
  * container must be running, as in moby (daemon/container_operations_unix.go, oci_linux.go).
  */
+import { appendFileSync } from "node:fs";
+import { join } from "node:path";
 import type { Engine } from "../engine.ts";
+import { network } from "../lazy.ts";
 import { EngineError, conflict, invalidParameter } from "../errors.ts";
 import type { ContainerPlan } from "../runtime/spec.ts";
 import { readContainerStatus } from "../runtime/status.ts";
@@ -137,7 +140,7 @@ export function checkLinks(engine: Engine, links: string[], networkMode: string)
  * (ALIAS_PORT_6379_TCP=tcp://IP:6379..., ALIAS_NAME, ALIAS_ENV_*). `own` is the linking container's name and
  * its networks' ids; `addressOf` a linked container's address on one of them, and whether that is the default bridge.
  */
-export function linkSetup(
+function linkSetup(
   engine: Engine,
   links: string[],
   own: { name: string; networks: Set<string> },
@@ -156,6 +159,20 @@ export function linkSetup(
     if (at.bridge) env.push(...linkEnv(`/${own.name}/${alias}`, at.ip, target.config.Env, Object.keys(target.config.ExposedPorts ?? {})));
   }
   return { hosts, env };
+}
+
+/** --link at a start: the linked containers' /etc/hosts lines (its network wrote the file this start) and variables; the container's own variables win, as in moby. */
+export function applyLinks(engine: Engine, c: StoredContainer, plan: Pick<ContainerPlan, "env">): void {
+  const endpoints = (id: string) => network().endpointsOf(engine, "container_id", id);
+  const bridge = network().lookupNetwork(engine, "bridge")?.id;
+  const addressOf = (t: StoredContainer, on: Set<string>) => {
+    const ep = endpoints(t.id).find((e) => on.has(e.networkId));
+    return ep && { ip: ep.ip, bridge: ep.networkId === bridge };
+  };
+  const links = linkSetup(engine, c.hostConfig.Links ?? [], { name: c.name, networks: new Set(endpoints(c.id).map((e) => e.networkId)) }, addressOf);
+  appendFileSync(join(c.dir, "hosts"), `${links.hosts.join("\n")}\n`);
+  const own = new Set(plan.env.map((e) => e.split("=")[0]));
+  plan.env.push(...links.env.filter((e) => !own.has(e.split("=")[0]!)));
 }
 
 /** moby's links.ToEnv: a link's variables, named after its alias (upper case, "-" as "_"); ports TCP first, ranges summed up. */
