@@ -122,15 +122,14 @@ static void check_proc_target(struct mnt *m, int tfd, int sfd) {
  * (open_tree: the same tmpfs), returns to its own namespace (setns) and attaches the tree there (move_mount).
  */
 static void share_mount(struct mnt *m) {
-  int own = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC), other = open(m->src, O_RDONLY | O_CLOEXEC), tree = -1;
-  if (own < 0 || other < 0) init_fail(125, "open mount namespace for %s: %s", m->dst, strerror(errno));
-  if (setns(other, CLONE_NEWNS) < 0 || unshare(CLONE_NEWNS) < 0) init_fail(125, "enter the IPC container's mount namespace: %s", strerror(errno));
+  int own = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC), tree = -1; /* X's: shmns_fd, pinned by S */
+  if (own < 0 || shmns_fd < 0) init_fail(125, "open mount namespace for %s: %s", m->dst, strerror(errno));
+  if (setns(shmns_fd, CLONE_NEWNS) < 0 || unshare(CLONE_NEWNS) < 0) init_fail(125, "enter the IPC container's mount namespace: %s", strerror(errno));
   tree = syscall(SYS_open_tree, AT_FDCWD, m->dst, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
   int err = errno;
   if (setns(own, CLONE_NEWNS) < 0) init_fail(125, "return to the container's mount namespace: %s", strerror(errno));
   if (tree < 0) init_fail(125, "%s of the IPC container: %s", m->dst, strerror(err));
   close(own);
-  close(other);
   int tfd = ensure_in_root(m->dst, 1);
   if (tfd < 0) init_fail(125, "mkdir `%s`: %s", m->dst, strerror(errno));
   if (syscall(SYS_move_mount, tree, "", tfd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0) init_fail(125, "mount %s of the IPC container: %s", m->dst, strerror(errno));

@@ -11,8 +11,29 @@ static pid_t abandon_run(pid_t pid, int sock, int out, int err, int in) {
   return -125;
 }
 
+int netns_fd = -1, pidns_fd = -1, ipcns_fd = -1, shmns_fd = -1;
+
+/* Opens the namespace files of the containers joined (/proc/<pid>/ns/...) once, at the first run. A restart
+ * by S (without the engine) then joins the very same namespaces, or fails when their processes are gone
+ * (a dead PID namespace takes no new process): never the namespace of whatever process took the pid since. */
+static int pin_namespaces(void) {
+  const char *shm = NULL;
+  for (int i = 0; i < P.nmounts; i++)
+    if (P.mounts[i].kind == MK_SHARE) shm = P.mounts[i].src;
+  struct { const char *path; int *fd; } ns[] = {{P.netns, &netns_fd}, {P.pidns, &pidns_fd}, {P.ipcns, &ipcns_fd}, {shm, &shmns_fd}};
+  for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
+    if (!ns[i].path || !strcmp(ns[i].path, "host") || *ns[i].fd >= 0) continue;
+    if ((*ns[i].fd = open(ns[i].path, O_RDONLY | O_CLOEXEC)) < 0) {
+      snprintf(ST.error, sizeof ST.error, "joining the namespace of another container (%s): %s", ns[i].path, strerror(errno));
+      return -1;
+    }
+  }
+  return 0;
+}
+
 /* Clones the container and runs it up to the start barrier. Returns its pid, or -exitcode on failure. */
 pid_t start_run(void) {
+  if (pin_namespaces() < 0) return -125;
   int sp[2], o[2] = {-1, -1}, e[2] = {-1, -1}, in[2] = {-1, -1};
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) return -125;
   if (!P.tty && (pipe2(o, O_CLOEXEC) < 0 || pipe2(e, O_CLOEXEC) < 0)) return -125;
@@ -30,15 +51,13 @@ pid_t start_run(void) {
   /* --pid container:X: a process cannot enter a PID namespace itself, only have its next children born there.
    * S sets that (setns: pid_for_children) for the one clone below and takes its own back right after. */
   int own_pidns = -1;
-  if (P.pidns && strcmp(P.pidns, "host")) {
-    int fd = open(P.pidns, O_RDONLY | O_CLOEXEC);
+  if (pidns_fd >= 0) {
     own_pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || own_pidns < 0 || setns(fd, CLONE_NEWPID) < 0) {
+    if (own_pidns < 0 || setns(pidns_fd, CLONE_NEWPID) < 0) {
       snprintf(ST.error, sizeof ST.error, "joining PID namespace of container: %s", strerror(errno));
       if (into >= 0) close(into);
       return -125;
     }
-    close(fd);
   }
   if (into >= 0) {
     struct { uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup; } ca = {

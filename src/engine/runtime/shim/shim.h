@@ -125,6 +125,9 @@ struct plan {
   int ngroupadd;
 };
 extern struct plan P;
+/* The other containers' namespaces this one joins (net, pid, ipc, and the mount one its /dev/shm comes from),
+ * opened by S at the first run and kept: a restart joins the very same or fails (pin_namespaces) */
+extern int netns_fd, pidns_fd, ipcns_fd, shmns_fd;
 
 struct state {
   pid_t pid;
