@@ -223,6 +223,9 @@ describe.skipIf(!root)("--link", () => {
       const ip = await inspect("linkweb", "{{(index .NetworkSettings.Networks \"shnet\").IPAddress}}");
       expect(await sh(["--network", "shnet", "--link", "linkweb:web"], "cat /etc/hosts")).toContain(`${ip}\tweb`);
       expect(await sh(["--network", "shnet"], "cat /etc/hosts")).not.toContain("\tweb");
+      // a name only: the other need not run (its address is kept from create to removal)
+      await b.ok(["stop", "-t", "0", "linkweb"]);
+      expect(await sh(["--network", "shnet", "--link", "linkweb:web"], "cat /etc/hosts")).toContain(`${ip}\tweb`);
     } finally {
       await b.run(["rm", "-f", "linkweb"]);
       await b.run(["network", "rm", "shnet"]);

@@ -135,8 +135,8 @@ export function checkLinks(engine: Engine, links: string[], networkMode: string)
 
 /**
  * A container's links for this start: the /etc/hosts line "IP\talias hostname name" of each linked
- * container, which must be running (moby's "Cannot link to a non running container"), at its address on
- * a network both share; on the default bridge also the environment moby 28's links package gives
+ * container, at its address on a network both share (on the default bridge it must be running: moby's
+ * "Cannot link to a non running container"); on the default bridge also the environment moby 28's links package gives
  * (ALIAS_PORT_6379_TCP=tcp://IP:6379..., ALIAS_NAME, ALIAS_ENV_*). `own` is the linking container's name and
  * its networks' ids; `addressOf` a linked container's address on one of them, and whether that is the default bridge.
  */
@@ -151,9 +151,10 @@ function linkSetup(
   for (const l of links) {
     const { name, alias } = parseLink(l);
     const target = engine.containers.resolve(name);
-    const st = readContainerStatus(target.dir);
-    if (!st.running) throw invalidParameter(`Cannot link to a non running container: /${target.name} AS /${own.name}/${alias}`);
     const at = addressOf(target, own.networks);
+    // a legacy link (default bridge) needs the other running; on a user-defined network it is a name only, and
+    // the other's address is its endpoint's, kept from create to removal
+    if ((!at || at.bridge) && !readContainerStatus(target.dir).running) throw invalidParameter(`Cannot link to a non running container: /${target.name} AS /${own.name}/${alias}`);
     if (!at) throw invalidParameter(`Cannot link to /${target.name}, as it does not belong to the default network`);
     hosts.push(`${at.ip}\t${[alias, target.config.Hostname, ...(alias !== target.name ? [target.name] : [])].join(" ")}`);
     if (at.bridge) env.push(...linkEnv(`/${own.name}/${alias}`, at.ip, target.config.Env, Object.keys(target.config.ExposedPorts ?? {})));
