@@ -309,8 +309,14 @@ describe.skipIf(!root)("--sysctl", () => {
       expect(via.code).toBe(125);
       expect(via.stderr).toContain(`sysctl "kernel.shmmni" is not allowed in the hosts ipc namespace`);
       expect((await Bun.file("/proc/sys/kernel/shmmni").text()).trim()).toBe(hostShmmni);
+      // nor through a chain: X joined the host's through its own donor
+      await b.ok(["run", "-d", "--name", "ipcchain", "--ipc", "container:ipchost", busybox, "sleep", "600"]);
+      const chained = await b.run(["run", "--rm", "--ipc", "container:ipcchain", "--sysctl", "kernel.shmmni=1111", busybox, "true"]);
+      expect(chained.code).toBe(125);
+      expect(chained.stderr).toContain(`sysctl "kernel.shmmni" is not allowed in the hosts ipc namespace`);
+      expect((await Bun.file("/proc/sys/kernel/shmmni").text()).trim()).toBe(hostShmmni);
     } finally {
-      await b.run(["rm", "-f", "ipchost"]);
+      await b.run(["rm", "-f", "ipchost", "ipcchain"]);
     }
   });
 });

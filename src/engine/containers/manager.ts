@@ -367,7 +367,7 @@ export async function planFor(engine: Engine, c: Stored, mounts: MountPoint[]): 
   const unconfined = (hc.SecurityOpt ?? []).some((s) => /^seccomp[:=]unconfined$/.test(s));
   // (a container joining the IPC namespace of one that uses the host's is in the host's: no IPC sysctl there)
   const shared = namespacePlan(engine, hc);
-  const ipc = shared.shm === "host" ? "host" : hc.IpcMode;
+  const ipc = shared.namespaces?.ipc === "host" ? "host" : hc.IpcMode;
   const base = {
     id: c.id,
     rootfs: { lowerDirs: engine.layers.diffDirs(c.topLayer), upperDir: join(dir, "diff"), workDir: join(dir, "work"), mergedDir: join(dir, "merged") },

@@ -4,7 +4,7 @@
  * /etc/hosts). Checked at create with moby's messages; resolved again at each start, where the other
  * container must be running, as in moby (daemon/container_operations_unix.go, oci_linux.go).
  */
-import { appendFileSync } from "node:fs";
+import { appendFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { Engine } from "../engine.ts";
 import { network } from "../lazy.ts";
@@ -64,9 +64,12 @@ export function namespacePlan(engine: Engine, hc: Partial<NamespaceModes>): Pick
     const ref = containerRef(ipc)!;
     const donor = runningDonor(engine, ref, "IPC");
     const mode = donor.c.hostConfig.IpcMode ?? "";
-    if (mode !== "shareable" && mode !== "host") throw invalidParameter(`failed to join IPC namespace: container ${ref}: non-shareable IPC (hint: use IpcMode:shareable for the donor container)`);
-    namespaces.ipc = `/proc/${donor.pid}/ns/ipc`;
-    shm = mode === "host" ? "host" : { pid: donor.pid };
+    // shareable, the host's, or one X itself joined (moby passes the donor's /dev/shm on)
+    if (mode !== "shareable" && mode !== "host" && !containerRef(mode)) throw invalidParameter(`failed to join IPC namespace: container ${ref}: non-shareable IPC (hint: use IpcMode:shareable for the donor container)`);
+    // X's namespace may be the host's (directly or through its own donor): then it is "host" here, sysctls included
+    const ino = (path: string) => statSync(path).ino;
+    if (ino(`/proc/${donor.pid}/ns/ipc`) === ino("/proc/self/ns/ipc")) [namespaces.ipc, shm] = ["host", "host"];
+    else [namespaces.ipc, shm] = [`/proc/${donor.pid}/ns/ipc`, { pid: donor.pid }];
   }
   if (hc.UTSMode === "host") namespaces.uts = "host";
   return { ...(Object.keys(namespaces).length ? { namespaces } : {}), ...(shm ? { shm } : {}) };
