@@ -30,6 +30,8 @@ export type HostConfigBody = Partial<Omit<HostConfig, "RestartPolicy" | "LogConf
 export interface EndpointBody {
   Aliases?: string[] | null;
   IPAMConfig?: { IPv4Address?: string } | null;
+  MacAddress?: string;
+  Links?: string[] | null;
 }
 
 /** The create request: Config fields at the top (Cmd and Entrypoint also as one string: Go's strslice), HostConfig, NetworkingConfig. */
@@ -101,10 +103,16 @@ export function createBody(o: CreateOptions): CreateBody {
       Devices: o.devices ?? [],
       DeviceCgroupRules: o.deviceCgroupRules ?? null,
       CgroupnsMode: o.cgroupnsMode ?? "",
+      PidMode: o.pidMode ?? "",
+      IpcMode: o.ipcMode ?? "",
+      UTSMode: o.utsMode ?? "",
+      GroupAdd: o.groupAdd ?? null,
+      Links: o.links ?? null,
+      VolumesFrom: o.volumesFrom ?? null,
     },
-    // Aliases and a static address belong to the endpoint on the network the container starts on.
-    ...(o.networkAliases || o.ipv4Address
-      ? { NetworkingConfig: { EndpointsConfig: { [o.networkMode ?? "bridge"]: { Aliases: o.networkAliases ?? null, IPAMConfig: o.ipv4Address ? { IPv4Address: o.ipv4Address } : null } } } }
+    // Aliases, a static address and a MAC address belong to the endpoint on the network the container starts on.
+    ...(o.networkAliases || o.ipv4Address || o.macAddress
+      ? { NetworkingConfig: { EndpointsConfig: { [o.networkMode ?? "bridge"]: { Aliases: o.networkAliases ?? null, IPAMConfig: o.ipv4Address ? { IPv4Address: o.ipv4Address } : null, ...(o.macAddress ? { MacAddress: o.macAddress } : {}) } } } }
       : {}),
   };
 }
@@ -156,10 +164,10 @@ const isZero = (v: unknown) => v === undefined || v === null || v === "" || v ==
 const UNSUPPORTED: { Config: Record<string, unknown[]>; HostConfig: Record<string, unknown[]> } = {
   Config: { Domainname: [], OnBuild: [], Shell: [], ArgsEscaped: [] },
   HostConfig: {
-    // Namespaces, cgroup and OCI options: bunker gives every container its own IPC, PID and UTS namespace.
-    IpcMode: ["private", "shareable"], PidMode: [], UTSMode: [], UsernsMode: ["host"], Cgroup: [], CgroupParent: [],
-    Runtime: [], Isolation: ["default"], Annotations: [], StorageOpt: [], GroupAdd: [], OomScoreAdj: [],
-    VolumeDriver: ["local"], VolumesFrom: [], DeviceRequests: [],
+    // Namespaces, cgroup and OCI options (PidMode, IpcMode, UTSMode, GroupAdd, Links, VolumesFrom are applied).
+    UsernsMode: ["host"], Cgroup: [], CgroupParent: [],
+    Runtime: [], Isolation: ["default"], Annotations: [], StorageOpt: [], OomScoreAdj: [],
+    VolumeDriver: ["local"], DeviceRequests: [],
     // Resources beyond Memory, MemorySwap, NanoCpus, CpuShares and PidsLimit.
     CpuPeriod: [], CpuQuota: [], CpuRealtimePeriod: [], CpuRealtimeRuntime: [], CpusetCpus: [], CpusetMems: [], CpuCount: [], CpuPercent: [],
     BlkioWeight: [], BlkioWeightDevice: [], BlkioDeviceReadBps: [], BlkioDeviceWriteBps: [], BlkioDeviceReadIOps: [], BlkioDeviceWriteIOps: [],
@@ -266,6 +274,12 @@ export function createOptionsOf(body: CreateBody, name: string | undefined): { o
     deviceCgroupRules: strslice(hc.DeviceCgroupRules, "HostConfig.DeviceCgroupRules"),
     cgroupnsMode: strField(hc.CgroupnsMode, "HostConfig.CgroupnsMode"),
     healthcheck: healthcheckOf(body.Healthcheck),
+    pidMode: strField(hc.PidMode, "HostConfig.PidMode"),
+    ipcMode: strField(hc.IpcMode, "HostConfig.IpcMode"),
+    utsMode: strField(hc.UTSMode, "HostConfig.UTSMode"),
+    groupAdd: strslice(hc.GroupAdd, "HostConfig.GroupAdd"),
+    volumesFrom: strslice(hc.VolumesFrom, "HostConfig.VolumesFrom"),
+    ...linksAndMacOf(body, hc),
   };
   return { opts, warnings };
 }
@@ -291,6 +305,18 @@ function stringMap(v: unknown, field: string): Record<string, string> | undefine
   if (v === undefined || v === null) return undefined;
   if (typeof v !== "object" || Array.isArray(v) || !Object.values(v).every((x) => typeof x === "string")) throw invalidParameter(`invalid JSON: json: cannot unmarshal into Go struct field .${field} of type map[string]string`);
   return v as Record<string, string>;
+}
+
+/**
+ * HostConfig.Links and the endpoint's (the docker CLI sends --link there for a user-defined network), and the
+ * MAC address: the endpoint's (API 1.44+) or the deprecated container-wide Config.MacAddress.
+ */
+function linksAndMacOf(body: CreateBody, hc: HostConfigBody): Pick<CreateOptions, "links" | "macAddress"> {
+  const eps = Object.values(body.NetworkingConfig?.EndpointsConfig ?? {});
+  const links = [...(strslice(hc.Links, "HostConfig.Links") ?? []), ...eps.flatMap((ep, i) => strslice(ep?.Links, `NetworkingConfig.EndpointsConfig[${i}].Links`) ?? [])];
+  const macs = [strField(body.MacAddress, "MacAddress"), ...eps.map((ep) => strField(ep?.MacAddress, "EndpointSettings.MacAddress"))].filter((m): m is string => !!m);
+  if (new Set(macs).size > 1) throw invalidParameter("conflicting options: cannot specify both --mac-address and per-network MAC address");
+  return { ...(links.length ? { links } : {}), ...(macs.length ? { macAddress: macs[0] } : {}) };
 }
 
 /** Aliases and a static IPv4 address from the endpoint of the network the container is created on. */

@@ -76,7 +76,34 @@ export const createFlags: Record<string, Flag> = {
   user: { type: "string", alias: "u", description: "Username or UID (format: <name|uid>[:<group|gid>])", valueHint: "string" },
   volume: { type: "string", alias: "v", multiple: true, description: "Bind mount a volume", valueHint: "list" },
   workdir: { type: "string", alias: "w", description: "Working directory inside the container", valueHint: "string" },
+  pid: { type: "string", description: "PID namespace to use", valueHint: "string" },
+  ipc: { type: "string", description: "IPC mode to use", valueHint: "string" },
+  uts: { type: "string", description: "UTS namespace to use", valueHint: "string" },
+  "group-add": { type: "string", multiple: true, description: "Add additional groups to join", valueHint: "list" },
+  link: { type: "string", multiple: true, description: "Add link to another container", valueHint: "list", validate: (v) => (checkLinkFlag(v), v) },
+  "volumes-from": { type: "string", multiple: true, description: "Mount volumes from the specified container(s)", valueHint: "list" },
+  "mac-address": { type: "string", description: "Container MAC address (e.g., 92:d0:c6:0a:29:33)", valueHint: "string" },
+  expose: { type: "string", multiple: true, description: "Expose a port or a range of ports", valueHint: "list" },
 };
+
+/** A --link value as the docker CLI's ValidateLink takes it (NAME[:ALIAS]); throws its message. */
+function checkLinkFlag(v: string): void {
+  if (!v) throw new Error("empty string specified for links");
+  if (v.split(":").length > 2) throw new Error(`bad format for links: ${v}`);
+}
+
+/** --expose values (PORT[/PROTO] or a range START-END[/PROTO]) as the "PORT/PROTO" keys of Config.ExposedPorts, as the docker CLI. */
+export function parseExposeFlag(values: string[]): string[] {
+  const out: string[] = [];
+  for (const v of values) {
+    const [range, proto = "tcp", ...rest] = v.split("/");
+    const m = /^(\d+)(?:-(\d+))?$/.exec(range!);
+    const [lo, hi] = m ? [Number(m[1]), Number(m[2] ?? m[1])] : [NaN, NaN];
+    if (rest.length || !["tcp", "udp", "sctp"].includes(proto.toLowerCase()) || !m || lo < 1 || hi > 65535 || hi < lo) throw new CliError(`invalid range format for --expose: ${v}`, 125);
+    for (let p = lo; p <= hi; p++) out.push(`${p}/${proto.toLowerCase()}`);
+  }
+  return out;
+}
 
 /** Parses --restart as the docker CLI does. */
 export function parseRestart(v: string): RestartPolicy {
@@ -214,6 +241,7 @@ export function createOptionsFrom(flags: Record<string, any>, args: string[], co
     ...(flags.sysctl ? { sysctls: flags.sysctl as Record<string, string> } : {}),
     ...deviceOptionsFrom(flags, command),
     ...healthOptionsFrom(flags, !!health),
+    ...sharingOptionsFrom(flags, command),
   };
 }
 
@@ -232,6 +260,28 @@ function healthOptionsFrom(flags: Record<string, any>, given: boolean): Pick<Cre
       StartInterval: flags["health-start-interval"] ?? 0,
       Retries: flags["health-retries"] ?? 0,
     },
+  };
+}
+
+/** --pid, --ipc, --uts, --group-add, --link, --volumes-from, --mac-address, --expose, checked as the docker CLI's parse does. */
+function sharingOptionsFrom(flags: Record<string, any>, command: string): Partial<CreateOptions> {
+  const usage = (msg: string) => new CliError(`bunker: ${msg}\n\nRun 'bunker ${command} --help' for more information`, 125);
+  const pid: string | undefined = flags.pid;
+  if (pid !== undefined && !(pid === "" || pid === "host" || /^container:./.test(pid))) throw usage("--pid: invalid PID mode");
+  if (flags.uts !== undefined && !["", "host"].includes(flags.uts)) throw usage("--uts: invalid UTS mode");
+  const mac: string | undefined = flags["mac-address"];
+  if (mac && !/^[0-9a-fA-F]{2}([:-][0-9a-fA-F]{2}){5}$/.test(mac.trim())) throw usage(`${mac} is not a valid mac address`);
+  const list = (name: string) => ((flags[name] ?? []) as string[]).length ? (flags[name] as string[]) : undefined;
+  const expose = flags.expose?.length ? parseExposeFlag(flags.expose) : undefined;
+  return {
+    ...(pid ? { pidMode: pid } : {}),
+    ...(flags.ipc ? { ipcMode: flags.ipc } : {}),
+    ...(flags.uts ? { utsMode: flags.uts } : {}),
+    ...(list("group-add") ? { groupAdd: list("group-add") } : {}),
+    ...(list("link") ? { links: list("link") } : {}),
+    ...(list("volumes-from") ? { volumesFrom: list("volumes-from") } : {}),
+    ...(mac ? { macAddress: mac } : {}),
+    ...(expose ? { exposedPorts: expose } : {}),
   };
 }
 

@@ -53,6 +53,13 @@ const full: CreateOptions = {
   devices: [{ PathOnHost: "/dev/null", PathInContainer: "/dev/nul2", CgroupPermissions: "rwm" }],
   deviceCgroupRules: ["c 1:3 rwm"],
   cgroupnsMode: "private",
+  pidMode: "container:db",
+  ipcMode: "shareable",
+  utsMode: "host",
+  groupAdd: ["audio", "1234"],
+  links: ["db:database"],
+  volumesFrom: ["data:ro"],
+  macAddress: "02:42:ac:11:00:09",
 };
 
 /** What the body carries: the whole options less the query parameters (name, platform). */
@@ -88,6 +95,15 @@ describe("create body", () => {
       readonlyRootfs: false,
       init: false,
     });
+  });
+
+  test("links and the MAC address as other clients send them: per endpoint, or the deprecated Config.MacAddress", () => {
+    const read = (body: object) => createOptionsOf({ Image: "busybox", ...body }, undefined).opts;
+    expect(read({ MacAddress: "02:42:ac:11:00:0a" }).macAddress).toBe("02:42:ac:11:00:0a");
+    const ep = read({ NetworkingConfig: { EndpointsConfig: { appnet: { Links: ["db:d"], MacAddress: "02:42:ac:11:00:0b" } } } });
+    expect([ep.links, ep.macAddress]).toEqual([["db:d"], "02:42:ac:11:00:0b"]);
+    expect(() => read({ MacAddress: "02:42:ac:11:00:0a", NetworkingConfig: { EndpointsConfig: { x: { MacAddress: "02:42:ac:11:00:0b" } } } })).toThrow("conflicting options: cannot specify both --mac-address and per-network MAC address");
+    expect(() => read({ HostConfig: { PidMode: 1 } })).toThrow("HostConfig.PidMode");
   });
 
   test("a string entrypoint (the CLI's --entrypoint) travels as a one-element array", () => {

@@ -28,6 +28,7 @@ import { markPopulated, mountSource, mountsOf, recordMounts, removeAnonymousVolu
 import { strconvError } from "../../go/strconv.ts";
 import { network } from "../lazy.ts";
 import { checkHealthConfig, healthPlan, mergeHealthConfig } from "./health.ts";
+import { applyLinks, checkLinks, checkNamespaceModes, namespacePlan, volumesFrom } from "./sharing.ts";
 
 /** What `create`/`run` ask for, in Docker's terms. */
 export interface CreateOptions {
@@ -97,6 +98,16 @@ export interface CreateOptions {
   cgroupnsMode?: string;
   /** --health-*, --no-healthcheck (Config.Healthcheck): over the image's HEALTHCHECK. */
   healthcheck?: import("./health.ts").HealthConfig;
+  /** --pid, --ipc, --uts (HostConfig.PidMode, IpcMode, UTSMode): host, or container:<name> for PID and IPC. */
+  pidMode?: string;
+  ipcMode?: string;
+  utsMode?: string;
+  /** --group-add (HostConfig.GroupAdd), --link (HostConfig.Links), --volumes-from (HostConfig.VolumesFrom). */
+  groupAdd?: string[];
+  links?: string[];
+  volumesFrom?: string[];
+  /** --mac-address: the endpoint's MAC address on the network the container is created on (bridge networks only). */
+  macAddress?: string;
 }
 
 const overlayDir = (engine: Engine, c: { cacheId: string }) => engine.root.layerDir(c.cacheId);
@@ -121,7 +132,9 @@ export async function createContainer(engine: Engine, opts: CreateOptions): Prom
   if (!argv.length) throw invalidParameter("No command specified");
   const volumes = opts.volumes?.length || ic.Volumes ? { ...Object.fromEntries((opts.volumes ?? []).map((v) => [v, {}])), ...(ic.Volumes ?? {}) } : null;
   // Every mount is decided (and refused) before anything is recorded.
-  const { mounts } = resolveMounts({ binds: hostConfig.Binds, mounts: hostConfig.Mounts, tmpfs: hostConfig.Tmpfs, volumes }, existsSync, isProcfs);
+  const { mounts: own } = resolveMounts({ binds: hostConfig.Binds, mounts: hostConfig.Mounts, tmpfs: hostConfig.Tmpfs, volumes }, existsSync, isProcfs);
+  const mounts = hostConfig.VolumesFrom?.length ? [...own, ...volumesFrom(engine, hostConfig.VolumesFrom, own)] : own;
+  const links = checkLinks(engine, opts.links ?? [], hostConfig.NetworkMode);
   if (opts.readonlyNonRecursive) for (const m of mounts) if (m.Type === "bind" && !m.RW) m.Spec.BindOptions = { ...m.Spec.BindOptions, ReadOnlyNonRecursive: true };
   const config: ContainerConfig = {
     Hostname: opts.hostname ?? id.slice(0, 12),
@@ -169,6 +182,8 @@ export async function createContainer(engine: Engine, opts: CreateOptions): Prom
   // flock here: that took loading bun:ffi, ~1 ms of every `run`.
   for (let attempt = 0; ; attempt++) {
     record.name = wanted !== undefined ? validateName(wanted) : randomName(attempt);
+    // moby records a link as "/child:/parent/alias"
+    if (links.length) hostConfig.Links = links.map((l) => l.replace(/:\//, `:/${record.name}/`));
     try {
       engine.db
         .transaction(() => {
@@ -185,7 +200,7 @@ export async function createContainer(engine: Engine, opts: CreateOptions): Prom
   // the mounts (creating the volumes they name).
   try {
     // (host and none have no endpoint, and refuse aliases: the module says so)
-    if (hasNetworking(hostConfig.NetworkMode) || opts.networkAliases?.length) network().attachAtCreate(engine, record, { aliases: opts.networkAliases, ip: opts.ipv4Address });
+    if (hasNetworking(hostConfig.NetworkMode) || opts.networkAliases?.length || opts.macAddress) network().attachAtCreate(engine, record, { aliases: opts.networkAliases, ip: opts.ipv4Address, mac: opts.macAddress });
     recordMounts(engine, record.id, mounts);
   } catch (e) {
     engine.containers.delete(record.id);
@@ -274,12 +289,16 @@ function buildHostConfig(opts: CreateOptions, exposed?: Record<string, object>):
   const mode = opts.networkMode || "bridge";
   // -P: every port the image exposes gets a free host port at each start.
   const ports = opts.publishAll ? publishAll(exposed, { ...(opts.portBindings ?? {}) }) : (opts.portBindings ?? {});
+  const namespaces = checkNamespaceModes(opts);
+  if (opts.links?.length && mode.startsWith("container:")) throw invalidParameter("conflicting options: container type network can't be used with links. This would result in undefined behavior");
+  if (opts.macAddress && !/^[0-9a-fA-F]{2}([:-][0-9a-fA-F]{2}){5}$/.test(opts.macAddress.trim())) throw invalidParameter(`invalid MAC address ${opts.macAddress}`);
+  if (opts.macAddress && (mode === "host" || mode === "none" || mode.startsWith("container:"))) throw invalidParameter("conflicting options: mac-address and the network mode");
   return {
     Binds: opts.binds?.length ? opts.binds : null,
     ...(opts.mounts?.length ? { Mounts: opts.mounts } : {}),
     ...(opts.tmpfs && Object.keys(opts.tmpfs).length ? { Tmpfs: opts.tmpfs } : {}),
     VolumeDriver: "",
-    VolumesFrom: null,
+    VolumesFrom: opts.volumesFrom?.length ? opts.volumesFrom : null,
     NetworkMode: mode === "default" ? "bridge" : mode,
     PortBindings: ports,
     PublishAllPorts: opts.publishAll ?? false,
@@ -300,14 +319,17 @@ function buildHostConfig(opts: CreateOptions, exposed?: Record<string, object>):
     ShmSize: checkShmSize(opts.shmSize),
     // by name, the last one given winning, as the docker CLI's UlimitOpt keeps them
     Ulimits: opts.ulimits?.length ? [...new Map(opts.ulimits.map((u) => [u.Name, checkUlimit(u)])).values()] : null,
-    ...(opts.sysctls && Object.keys(opts.sysctls).length ? { Sysctls: checkSysctls(opts.sysctls, mode) } : {}),
+    ...(opts.sysctls && Object.keys(opts.sysctls).length ? { Sysctls: checkSysctls(opts.sysctls, mode, namespaces) } : {}),
     ...checkDeviceOptions(opts, defaultCgroupns),
+    ...namespaces,
+    GroupAdd: opts.groupAdd?.length ? opts.groupAdd : null,
+    Links: null,
   };
 }
 
 /** HostConfig.Sysctls, each refused unless the container's own namespaces hold it (runc's rules, at create). */
-function checkSysctls(sysctls: Record<string, string>, network: string): Record<string, string> {
-  for (const [k, v] of Object.entries(sysctls)) checkSysctl(k, v, network);
+function checkSysctls(sysctls: Record<string, string>, network: string, modes: { IpcMode?: string; UTSMode?: string }): Record<string, string> {
+  for (const [k, v] of Object.entries(sysctls)) checkSysctl(k, v, network, { ipc: modes.IpcMode, uts: modes.UTSMode });
   return { ...sysctls };
 }
 
@@ -348,6 +370,9 @@ export async function planFor(engine: Engine, c: Stored, mounts: MountPoint[]): 
   const log = hc.LogConfig.Config;
   const nnp = (hc.SecurityOpt ?? []).some((s) => /^no-new-privileges(([:=])true)?$/.test(s));
   const unconfined = (hc.SecurityOpt ?? []).some((s) => /^seccomp[:=]unconfined$/.test(s));
+  // (a container joining the IPC namespace of one that uses the host's is in the host's: no IPC sysctl there)
+  const shared = namespacePlan(engine, hc);
+  const ipc = shared.namespaces?.ipc === "host" ? "host" : hc.IpcMode;
   const base = {
     id: c.id,
     rootfs: { lowerDirs: engine.layers.diffDirs(c.topLayer), upperDir: join(dir, "diff"), workDir: join(dir, "work"), mergedDir: join(dir, "merged") },
@@ -370,7 +395,9 @@ export async function planFor(engine: Engine, c: Stored, mounts: MountPoint[]): 
     privileged: hc.Privileged,
     network: hc.NetworkMode === "host" ? ("host" as const) : hc.NetworkMode === "none" ? ("none" as const) : ("private" as const),
     ...userMounts(engine, c, mounts),
-    sysctls: Object.entries(hc.Sysctls ?? {}).map(([k, v]) => checkSysctl(k, v, hc.NetworkMode)),
+    sysctls: Object.entries(hc.Sysctls ?? {}).map(([k, v]) => checkSysctl(k, v, hc.NetworkMode, { ipc, uts: hc.UTSMode })),
+    ...shared,
+    ...(hc.GroupAdd?.length ? { groupAdd: hc.GroupAdd } : {}),
     hostNetns: hc.Sysctls ? statSync("/proc/self/ns/net").ino : undefined,
     maskedPaths: hc.Privileged ? [] : [...DEFAULT_MASKED_PATHS],
     readonlyPaths: hc.Privileged ? [] : [...DEFAULT_READONLY_PATHS],
@@ -384,6 +411,7 @@ export async function planFor(engine: Engine, c: Stored, mounts: MountPoint[]): 
   const net = hasNetworking(hc.NetworkMode) ? await network().networkPlan(engine, c) : {};
   const plan = { ...base, ...net, env: containerEnv(base) };
   applyEtcOptions(engine, c, plan); // --add-host, --dns...: on top of what the network wrote
+  if (hc.Links?.length) applyLinks(engine, c, plan); // --link: after the network's own /etc/hosts lines
   return plan;
 }
 

@@ -77,6 +77,14 @@ export interface HostConfig {
   Devices?: import("../runtime/spec.ts").DeviceMapping[];
   DeviceCgroupRules?: string[] | null;
   CgroupnsMode?: "host" | "private";
+  /** --pid ("" | host | container:X), --ipc (private | shareable | none | host | container:X), --uts ("" | host); absent on old records. */
+  PidMode?: string;
+  IpcMode?: string;
+  UTSMode?: string;
+  /** --group-add: supplementary groups, ids or names resolved in the container's /etc/group at start. */
+  GroupAdd?: string[] | null;
+  /** --link as moby records it: "/child:/parent/alias". */
+  Links?: string[] | null;
 }
 
 /** A container as the store records it. Its runtime state lives in <dir>/status.json (runtime/status.ts). */

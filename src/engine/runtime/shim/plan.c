@@ -66,6 +66,13 @@ int parse_plan(const char *file) {
     else if (!strcmp(k, "pidstart")) P.target_start = strtoull(NEXT(), NULL, 10);
     else if (!strcmp(k, "detach")) P.detach = atoi(NEXT());
     else if (!strcmp(k, "netns")) P.netns = NEXT();
+    else if (!strcmp(k, "ns")) {
+      char *kind = NEXT(), *how = NEXT();
+      if (!strcmp(kind, "pid")) P.pidns = how;
+      else if (!strcmp(kind, "ipc")) P.ipcns = how;
+      else if (!strcmp(kind, "uts") && !strcmp(how, "host")) P.utsns = how;
+      else return -1;
+    } else if (!strcmp(k, "group")) PUSH(P.groupadd, P.ngroupadd, NEXT());
     else if (!strcmp(k, "dnsfile")) PUSH(P.dnsfiles, P.ndnsfiles, NEXT());
     else if (!strcmp(k, "dnsup")) PUSH(P.dnsup, P.ndnsup, NEXT());
     else if (!strcmp(k, "netif")) {
