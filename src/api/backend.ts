@@ -12,6 +12,8 @@ import type { systemDf, systemInfo, systemVersion } from "../engine/system.ts";
 import type { Volume } from "../engine/volumes/index.ts";
 import type { NetworkCreateRequest, NetworkResource } from "../engine/network/index.ts";
 import type { ContainerInspect, ImageInspect } from "./wire.ts";
+import type { ContainerStats } from "../engine/containers/stats.ts";
+import type { UpdateOptions } from "../engine/containers/manager.ts";
 
 /** Output handlers of an attached container or exec. */
 export interface OutputHandlers {
@@ -67,6 +69,12 @@ export interface Backend {
   top(id: string, psArgs?: string): Promise<{ Titles: string[]; Processes: string[][] }>;
   changes(id: string): Promise<{ Path: string; Kind: 0 | 1 | 2 }[]>;
   exec(id: string, req: ExecRequest, out: OutputHandlers): Promise<{ attach?: Attachment }>;
+  /** A container's resource usage: one sample a second while `stream`, else one (GET /containers/{id}/stats). */
+  stats(id: string, opts: { stream: boolean; oneShot?: boolean }, signal?: AbortSignal): AsyncIterable<ContainerStats>;
+  pauseContainer(id: string): Promise<void>;
+  unpauseContainer(id: string): Promise<void>;
+  /** `docker update`: new limits and restart policy (0 / "" unchanged). */
+  updateContainer(id: string, update: UpdateOptions): Promise<{ Warnings: string[] | null }>;
 
   createVolume(req: { Name?: string; Driver?: string; DriverOpts?: Record<string, string>; Labels?: Record<string, string> }): Promise<Volume>;
   listVolumes(filters?: Record<string, string[]>): Promise<{ Volumes: Volume[] | null; Warnings: string[] | null }>;

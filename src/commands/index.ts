@@ -38,6 +38,10 @@ const commands: Record<string, Loader> = {
   top: () => import("./top.ts"),
   diff: () => import("./diff.ts"),
   port: () => import("./port.ts"),
+  stats: () => import("./stats.ts"),
+  pause: () => import("./pause.ts"),
+  unpause: () => import("./unpause.ts"),
+  update: () => import("./update.ts"),
 };
 
 /** `bunker image ls` etc.: group → subcommand → loader. */
@@ -79,6 +83,10 @@ const groups: Record<string, { description: string; commands: Record<string, Loa
       diff: commands.diff!,
       port: commands.port!,
       prune: () => import("./container-prune.ts"),
+      stats: commands.stats!,
+      pause: commands.pause!,
+      unpause: commands.unpause!,
+      update: commands.update!,
     },
   },
   network: {
@@ -129,6 +137,10 @@ const descriptions: [string, string][] = [
   ["top", "Display the running processes of a container"],
   ["diff", "Inspect changes to files or directories on a container's filesystem"],
   ["port", "List port mappings or a specific mapping for the container"],
+  ["stats", "Display a live stream of container(s) resource usage statistics"],
+  ["pause", "Pause all processes within one or more containers"],
+  ["unpause", "Unpause all processes within one or more containers"],
+  ["update", "Update configuration of one or more containers"],
   ["pull", "Download an image from a registry"],
   ["images", "List images"],
   ["history", "Show the history of an image"],

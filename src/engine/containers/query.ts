@@ -26,7 +26,7 @@ export function statusText(st: ContainerStatus, now = Date.now()): string {
   const ago = (t?: string) => humanDuration(now - (t ? Date.parse(t) : now));
   switch (stateName(st)) {
     case "running":
-      return `Up ${ago(st.startedAt)}`;
+      return `Up ${ago(st.startedAt)}${st.paused ? " (Paused)" : ""}`;
     case "restarting":
       return `Restarting (${st.exitCode ?? 0}) ${ago(st.finishedAt)} ago`;
     case "exited":
@@ -90,7 +90,7 @@ export async function listContainers(engine: Engine, opts: { all?: boolean; limi
     const st = await statusOf(c);
     const state = stateName(st);
     if (!showAll && state !== "running") continue;
-    if (f.status && !f.status.includes(state)) continue;
+    if (f.status && !f.status.includes(st.paused ? "paused" : state)) continue;
     if (f.name && !f.name.some((n) => new RegExp(n).test(`/${c.name}`))) continue;
     if (f.id && !f.id.some((i) => c.id.startsWith(i))) continue;
     if (f.label && !matchLabels(c.config.Labels, f.label)) continue;
@@ -110,7 +110,7 @@ export async function listContainers(engine: Engine, opts: { all?: boolean; limi
       Created: Math.floor(c.created / 1000),
       Ports: containerPorts(engine, c, state === "running", state === "running" ? (mappings ??= mappingsByContainer(engine)) : undefined),
       Labels: c.config.Labels ?? {},
-      State: state,
+      State: st.paused ? "paused" : state,
       Status: statusText(st),
       HostConfig: { NetworkMode: c.hostConfig.NetworkMode },
       NetworkSettings: { Networks: { [c.hostConfig.NetworkMode]: {} } },
@@ -140,9 +140,9 @@ export async function inspectContainer(engine: Engine, ref: string, opts: { size
     Path: c.path,
     Args: c.args,
     State: {
-      Status: state,
+      Status: st.paused ? "paused" : state,
       Running: state === "running",
-      Paused: false,
+      Paused: !!st.paused,
       Restarting: state === "restarting",
       OOMKilled: !!st.oomKilled,
       Dead: false,

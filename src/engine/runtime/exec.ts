@@ -99,6 +99,7 @@ function containerFacts(containerDir: string) {
     seccomp: one("seccomp"),
     rlimits: recs.filter((r) => r[0] === "rlimit").map((r) => r.slice(1) as string[]),
     cgroups: all("cgroup"),
+    oomScore: one("oomscore"),
   };
 }
 
@@ -144,6 +145,7 @@ export async function execInContainer(containerDir: string, opts: ExecOptions): 
   if (c.seccomp !== undefined) plan.push("seccomp", c.seccomp); // the container's profile, even with --privileged, as runc's exec
   for (const r of c.rlimits) plan.push("rlimit", ...r); // the container's --ulimit, as runc's exec
   for (const g of c.cgroups) plan.push("cgroup", g);
+  if (c.oomScore !== undefined) plan.push("oomscore", c.oomScore); // the container's --oom-score-adj, as runc's exec
   const execs = join(containerDir, "execs");
   mkdirSync(execs, { recursive: true, mode: 0o700 });
   const planFile = join(execs, `${opts.execId}.plan`); // the shim unlinks it once read

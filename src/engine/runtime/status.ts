@@ -5,6 +5,7 @@
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { conflict, invalidParameter } from "../errors.ts";
+import { isFrozen } from "./cgroups.ts";
 
 /** A container's runtime state. `restarting`: exited, and its supervisor will start it again. */
 export interface ContainerStatus {
@@ -20,6 +21,8 @@ export interface ContainerStatus {
   /** Docker's State.OOMKilled: the last run lost a process to the OOM killer under its -m limit. */
   oomKilled?: boolean;
   supervisorPid?: number;
+  /** Running with its processes frozen (`docker pause`): the freezer cgroup says so. */
+  paused?: boolean;
 }
 
 interface Raw {
@@ -110,6 +113,7 @@ export function readContainerStatus(containerDir: string): ContainerStatus {
   }
   st.restarting = raw.restarting && supervised;
   if (!st.running) st.pid = undefined;
+  else if (isFrozen(basename(containerDir))) st.paused = true;
   return st;
 }
 
