@@ -117,4 +117,34 @@ describe("cgroups", () => {
       rmSync(at, { recursive: true, force: true });
     }
   });
+
+  test("pause: the freezer's file set and read back, v1 and v2 (v2 waits for cgroup.events)", async () => {
+    const { setFrozen, isFrozen } = await cgroupsAt(root, "unit-v1");
+    containerCgroups("fz", {});
+    writeFileSync(join(root, "freezer/bunker/fz/freezer.state"), "THAWED\n"); // the kernel's file
+    expect(isFrozen("fz")).toBe(false);
+    await setFrozen("fz", true);
+    expect([read("freezer/bunker/fz/freezer.state"), isFrozen("fz")]).toEqual(["FROZEN", true]);
+    await setFrozen("fz", false);
+    expect([read("freezer/bunker/fz/freezer.state"), isFrozen("fz")]).toEqual(["THAWED", false]);
+    await expect(setFrozen("never-started", true)).rejects.toThrow("has no freezer cgroup");
+    const v2 = join(root, "v2f");
+    mkdirSync(join(v2, "bunker/fz"), { recursive: true });
+    writeFileSync(join(v2, "cgroup.controllers"), "cpu memory pids\n");
+    writeFileSync(join(v2, "bunker/fz/cgroup.freeze"), "0\n");
+    writeFileSync(join(v2, "bunker/fz/cgroup.events"), "populated 1\nfrozen 1\n"); // what the kernel reports once every task stopped
+    const m2 = await cgroupsAt(v2, "unit-v2f");
+    await m2.setFrozen("fz", true);
+    expect([readFileSync(join(v2, "bunker/fz/cgroup.freeze"), "utf8"), m2.isFrozen("fz")]).toEqual(["1", true]);
+  });
+
+  test("update: new limits written where each controller lives, pids -1 lifts the limit", async () => {
+    const { updateCgroups } = await cgroupsAt(root, "unit-v1");
+    containerCgroups("up", { Memory: 64 << 20, PidsLimit: 10 });
+    writeFileSync(join(root, "memory/bunker/up/memory.memsw.limit_in_bytes"), String(128 << 20));
+    updateCgroups("up", { Memory: 256 << 20, MemorySwap: 512 << 20, CpuQuota: 20000, CpuPeriod: 50000, CpusetCpus: "1", PidsLimit: -1 });
+    expect([read("memory/bunker/up/memory.limit_in_bytes"), read("memory/bunker/up/memory.memsw.limit_in_bytes")]).toEqual([String(256 << 20), String(512 << 20)]);
+    expect([read("cpu,cpuacct/bunker/up/cpu.cfs_period_us"), read("cpu,cpuacct/bunker/up/cpu.cfs_quota_us"), read("pids/bunker/up/pids.max")]).toEqual(["50000", "20000", "max"]);
+    expect(existsSync(join(root, "cpuset"))).toBe(false); // not mounted in this fake: nothing written there
+  });
 });
