@@ -9,9 +9,10 @@ import type { ContainerStats } from "../engine/containers/stats.ts";
 import type { Backend } from "../api/backend.ts";
 import { defineCommand } from "./_cli.ts";
 import { openBackend } from "./_backend.ts";
-import { binarySize, humanSize, renderFormatted } from "./_output.ts";
+import { binarySize, humanSize, renderFormatted, table } from "./_output.ts";
 
 const DEFAULT_FORMAT = "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}";
+const DEFAULT_HEADER = ["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "NET I/O", "BLOCK I/O", "PIDS"];
 const HEADERS = { ID: "CONTAINER ID", Container: "CONTAINER", Name: "NAME", CPUPerc: "CPU %", MemUsage: "MEM USAGE / LIMIT", MemPerc: "MEM %", NetIO: "NET I/O", BlockIO: "BLOCK I/O", PIDs: "PIDS" };
 
 /** The docker CLI's StatsEntry, from one sample. */
@@ -138,8 +139,9 @@ export default defineCommand({
     const format = !flags.format || flags.format === "table" ? DEFAULT_FORMAT : flags.format;
     const render = () => {
       const rows = [...watches.values()].map((w) => view(w.entry, !flags["no-trunc"]));
-      const out = rows.length || format.startsWith("table") ? renderFormatted(format, rows, HEADERS) : "";
-      return out;
+      // The default table needs no template engine (its load is most of a short `--no-stream`).
+      if (format === DEFAULT_FORMAT) return table([DEFAULT_HEADER, ...rows.map((r) => [r.ID, r.Name, r.CPUPerc, r.MemUsage, r.MemPerc, r.NetIO, r.BlockIO, r.PIDs])]);
+      return rows.length || format.startsWith("table") ? renderFormatted(format, rows, HEADERS) : "";
     };
     if (!stream) {
       const out = render();

@@ -89,6 +89,8 @@ describe.skipIf(!ready)("docker CLI 28 through serve", () => {
     const exec = await docker(["exec", "dstat", "true"]);
     expect(exec.code).not.toBe(0);
     expect(exec.stderr).toContain(`Container ${id} is paused, unpause the container before exec`);
+    const attach = await d.api(`/containers/dstat/attach?stream=1&stdout=1`, { method: "POST" });
+    expect([attach.status, ((await attach.json()) as { message: string }).message]).toEqual([409, "You cannot attach to a paused container, unpause it first"]);
     expect((await dockerOk(["unpause", "dstat"])).trim()).toBe("dstat");
     expect((await dockerOk(["update", "-m", "128m", "--memory-swap", "256m", "--pids-limit", "30", "dstat"])).trim()).toBe("dstat");
     expect(cg(id, "memory", v1 ? "memory.limit_in_bytes" : "memory.max")).toBe(String(128 << 20));
