@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
-import { bunkerAt, freshDataRoot } from "../helpers/bunker.ts";
+import { BUNKER, bunkerAt, freshDataRoot } from "../helpers/bunker.ts";
 import { ensureTestbed, startRegistry, type Registry } from "../helpers/registry.ts";
 
 const root = process.getuid?.() === 0;
@@ -52,8 +52,17 @@ describe.skipIf(!root)("stats", () => {
     expect(j.Name).toBe("st-busy");
     expect(j.PIDs).toBe(cg(id, "pids", "pids.current"));
     expect(j.PIDs).toBe("3"); // sh (running the loop itself) and two sleeps
-    // a busy shell loop uses CPU (how much depends on the host's load: one CPU's worth at most); sleeping uses none
-    const cpu = Number(j.CPUPerc.replace("%", ""));
+    // a busy shell loop uses CPU (how much depends on the host's load: one CPU's worth at most); sleeping uses none.
+    // Over a streamed second, not --no-stream's 20 ms window: on a loaded host the loop may not run in 20 ms.
+    const p = await b.spawn(["stats", "--format", "{{.CPUPerc}}", "st-busy"]);
+    let frames = "";
+    for await (const chunk of p.stdout as ReadableStream<Uint8Array>) {
+      frames += new TextDecoder().decode(chunk);
+      if (frames.split("\n").length > 3) break;
+    }
+    p.kill();
+    await p.exited;
+    const cpu = Number(frames.split("\n")[2]!.replace("%", ""));
     expect(cpu).toBeGreaterThan(1);
     expect(cpu).toBeLessThan(130);
     expect(j.MemUsage).toEndWith(" / 64MiB");
@@ -108,6 +117,29 @@ describe.skipIf(!root)("stats", () => {
       await reader.catch(() => {});
     }
   }, 60_000);
+});
+
+describe.skipIf(!root)("stats on a terminal", () => {
+  test("the table is redrawn in place (script(1) gives it a pty): home, each line cleared, the rest below cleared", async () => {
+    const cmd = `'${BUNKER}' ${(await b.prefix()).map((a) => `'${a}'`).join(" ")} stats st-net st-busy`;
+    const p = Bun.spawn(["script", "-qfec", cmd, "/dev/null"], { stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+    let out = "";
+    const reading = (async () => {
+      for await (const chunk of p.stdout) out += new TextDecoder().decode(chunk);
+    })();
+    for (let i = 0; i < 60 && out.split("\x1b[H").length < 4; i++) await Bun.sleep(100);
+    p.kill();
+    await p.exited;
+    await reading.catch(() => {});
+    const frames = out.split("\x1b[H").slice(1);
+    expect(out.startsWith("\x1b[2J")).toBe(true);
+    expect(frames.length).toBeGreaterThanOrEqual(3);
+    const lines = frames[1]!.split(/\r?\n/);
+    expect(lines[0]).toMatch(/^CONTAINER ID +NAME +CPU % .*PIDS\x1b\[K$/);
+    expect(lines[1]).toMatch(/^[0-9a-f]{12} +st-net .*\x1b\[K$/);
+    expect(lines[2]).toMatch(/^[0-9a-f]{12} +st-busy .*\x1b\[K$/);
+    expect(lines[3]).toBe("\x1b[J");
+  }, 30_000);
 });
 
 describe.skipIf(!root)("pause / unpause", () => {
