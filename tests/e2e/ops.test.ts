@@ -263,6 +263,10 @@ describe.skipIf(!root)("resource options of run", () => {
     if (v1) {
       const out = await b.ok([...args, "sh", "-c", "cat /sys/fs/cgroup/cpuset/cpuset.cpus /sys/fs/cgroup/cpuset/cpuset.mems /sys/fs/cgroup/cpu/cpu.cfs_period_us /sys/fs/cgroup/cpu/cpu.cfs_quota_us /proc/self/oom_score_adj; grep oom_kill_disable /sys/fs/cgroup/memory/memory.oom_control; grep Cpus_allowed_list /proc/self/status"]);
       expect(out.replace(/[ \t]+/g, " ").split("\n")).toEqual(["1", "0", "50000", "25000", "300", "oom_kill_disable 1", "Cpus_allowed_list: 1", ""]);
+      // the container cannot lift its own pinning, quota or freezer: its cgroup files are read-only inside, even for root
+      const escape = await b.run([...args, "sh", "-c", "echo 0-1 > /sys/fs/cgroup/cpuset/cpuset.cpus; echo -1 > /sys/fs/cgroup/cpu/cpu.cfs_quota_us; echo THAWED > /sys/fs/cgroup/freezer/freezer.state; cat /sys/fs/cgroup/cpuset/cpuset.cpus /sys/fs/cgroup/cpu/cpu.cfs_quota_us"]);
+      expect(escape.stdout).toBe("1\n25000\n");
+      expect(escape.stderr.match(/Read-only file system/g)?.length).toBe(3);
     } else {
       const out = await b.ok([...args.filter((a) => a !== "--oom-kill-disable"), "sh", "-c", "cat /sys/fs/cgroup/cpuset.cpus /sys/fs/cgroup/cpu.max /proc/self/oom_score_adj"]);
       expect(out.split("\n").slice(0, 3)).toEqual(["1", "25000 50000", "300"]);
