@@ -79,6 +79,16 @@ describe.skipIf(!ready)("docker CLI 28 through serve", () => {
     expect(cells[7]).toBe(cg(id, "pids", "pids.current"));
     expect(cells[7]).toBe("2");
     expect(row).not.toContain("--");
+    // streaming: the docker CLI's live mode (stats stream and the events it follows)
+    const live = Bun.spawn([DOCKER, "stats", "--format", "{{.Name}} {{.PIDs}} {{.MemUsage}}"], { stdout: "pipe", stderr: "pipe", env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir, DOCKER_CONFIG: join(dir, "docker-config"), DOCKER_HOST: `unix://${d.sock}` } });
+    let text = "";
+    for await (const chunk of live.stdout) {
+      text += new TextDecoder().decode(chunk);
+      if ((text.match(/dstat 2 /g) ?? []).length >= 3) break;
+    }
+    live.kill();
+    await live.exited;
+    expect(text).toMatch(/dstat 2 [\d.]+[KM]iB \/ 64MiB/);
   }, 60_000);
 
   test("pause, ps (Paused), exec refused, unpause; update; the run options", async () => {
