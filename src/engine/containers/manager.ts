@@ -659,7 +659,7 @@ export async function updateContainer(engine: Engine, ref: string, u: UpdateOpti
   const swapNow = hc.MemorySwap || (hc.Memory ? hc.Memory * 2 : 0);
   if (u.Memory && swapNow > 0 && u.Memory > swapNow && !u.MemorySwap) throw cannot("Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time");
   if (u.MemorySwap && u.MemorySwap > 0 && u.MemorySwap < (u.Memory || hc.Memory || 0)) throw invalidParameter("Minimum memoryswap limit should be larger than memory limit, see usage");
-  if (u.MemorySwap && !(u.Memory || hc.Memory)) throw invalidParameter("You should always set the Memory limit when using Memoryswap limit, see usage");
+  if (u.MemorySwap && u.MemorySwap > 0 && !(u.Memory || hc.Memory)) throw invalidParameter("You should always set the Memory limit when using Memoryswap limit, see usage");
   const why = unsupportedLimit(u);
   if (why) throw cannot(why);
   if (u.RestartPolicy?.Name) {
