@@ -106,7 +106,7 @@ export default defineCommand({
   meta: { name: "stats", description: "Display a live stream of container(s) resource usage statistics", usage: "[OPTIONS] [CONTAINER...]", aliases: ["bunker container stats", "bunker stats"] },
   flags: {
     all: { type: "boolean", alias: "a", description: "Show all containers (default shows just running)" },
-    format: { type: "string", description: "Format output using a custom template:\n'table':            Print output in table format with column headers (default)\n'table TEMPLATE':   Print output in table format using the given Go template\n'json':             Print in JSON format\n'TEMPLATE':         Print output using the given Go template.", valueHint: "string" },
+    format: { type: "string", description: "Format output using a custom template ('table', 'table TEMPLATE', 'json' or a Go template)", valueHint: "string" },
     "no-stream": { type: "boolean", description: "Disable streaming stats and only pull the first result" },
     "no-trunc": { type: "boolean", description: "Do not truncate output" },
   },
