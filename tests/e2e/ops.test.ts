@@ -74,20 +74,26 @@ describe.skipIf(!root)("stats", () => {
     expect(n).toBeLessThanOrEqual(usage * 1.001);
   }, 60_000);
 
-  test("NET I/O: the container's interface counters", async () => {
+  test("NET I/O: the container's interface counters; a sleeping container uses no CPU", async () => {
     await b.ok(["run", "-d", "--name", "st-net", busybox, "sleep", "1000"]);
-    expect((await b.ok(["stats", "--no-stream", "--format", "{{.CPUPerc}}", "st-net"])).trim()).toBe("0.00%");
     const pid = (await b.ok(["inspect", "-f", "{{.State.Pid}}", "st-net"])).trim();
     const gw = (await b.ok(["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.Gateway}}{{end}}", "st-net"])).trim();
     await b.run(["exec", "st-net", "ping", "-c", "3", "-W", "1", "-s", "1000", gw]);
-    const out = (await b.ok(["stats", "--no-stream", "--format", "{{.NetIO}}", "st-net"])).trim();
-    const dev = readFileSync(`/proc/${pid}/net/dev`, "utf8").split("\n").find((l) => l.trim().startsWith("eth0:"))!;
-    const f = dev.split(":")[1]!.trim().split(/\s+/).map(Number);
-    const rx = f[0]!;
-    const tx = f[8]!;
-    expect(rx).toBeGreaterThan(3000);
-    const human = (n: number) => (n < 1000 ? `${n}B` : `${Number((n / 1000).toPrecision(3))}kB`);
-    expect(out).toBe(`${human(rx)} / ${human(tx)}`);
+    const counters = () => {
+      const f = readFileSync(`/proc/${pid}/net/dev`, "utf8").split("\n").find((l) => l.trim().startsWith("eth0:"))!.split(":")[1]!.trim().split(/\s+/).map(Number);
+      return { rx: f[0]!, tx: f[8]! };
+    };
+    // the host may send the interface something meanwhile (neighbour discovery): the figures lie between two reads
+    const before = counters();
+    const [rx, tx] = (await b.ok(["stats", "--no-stream", "--format", "{{.NetIO}}", "st-net"])).trim().split(" / ").map((v) => Number.parseFloat(v) * (v.endsWith("kB") ? 1000 : 1));
+    const after = counters();
+    expect(before.rx).toBeGreaterThan(3000);
+    // shown with 3 significant digits: within half a percent
+    expect(rx).toBeGreaterThanOrEqual(before.rx * 0.995);
+    expect(rx).toBeLessThanOrEqual(after.rx * 1.005);
+    expect(tx).toBeGreaterThanOrEqual(before.tx * 0.995);
+    expect(tx).toBeLessThanOrEqual(after.tx * 1.005);
+    expect((await b.ok(["stats", "--no-stream", "--format", "{{.CPUPerc}}", "st-net"])).trim()).toBe("0.00%");
   }, 60_000);
 
   test("-a shows a stopped container with zeros; a missing one is the daemon's error", async () => {
