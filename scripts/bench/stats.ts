@@ -3,7 +3,8 @@
  * (target ≤ 50 ms), interleaved with `docker stats --no-stream` against bunker serve and against dockerd
  * (when installed: private socket and data root, --iptables=false --bridge=none, stopped by pid); then the
  * daemon's CPU cost of one client streaming GET /containers/{id}/stats for 30 s (target ≤ 1% of one CPU),
- * from the daemon process's utime+stime, dockerd's too when it runs (containerd's shims are not counted).
+ * from the daemon process's utime+stime beside its background work without a client, dockerd's too when it
+ * runs (containerd's shims are not counted), and what one sample costs measured in-process.
  *
  *   bun scripts/bench/stats.ts [rounds=15] [seconds=30]
  */
@@ -102,6 +103,17 @@ try {
   const watch = machineWatch();
   await compare("stats --no-stream with 20 running containers (target ≤ 50 ms)", contenders, rounds);
   console.log(`  machine: ${watch()}, load ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")}`);
+
+  // What one sample costs (cgroup files, netns counters, JSON), in this process over the same data root.
+  const { openEngine } = await import("../../src/commands/_engine.ts");
+  const { sampleStats } = await import("../../src/engine/containers/stats.ts");
+  const engine = await openEngine({ "data-root": join(work, "bunker") });
+  const one = engine.containers.all()[0]!;
+  for (let i = 0; i < 50; i++) sampleStats(one);
+  const cpu0 = process.cpuUsage();
+  for (let i = 0; i < 1000; i++) JSON.stringify(sampleStats(one));
+  const used = process.cpuUsage(cpu0);
+  console.log(`\none sample of one container: ${((used.user + used.system) / 1e6).toFixed(3)} ms of CPU (a stream takes one a second)`);
 
   console.log(`\nthe daemon's CPU while one client streams /containers/{id}/stats for ${seconds} s (target ≤ 1%)`);
   console.log(`  bunker serve: ${(await streamingCost(bs, daemon.pid)).toFixed(2)}% of one CPU`);
