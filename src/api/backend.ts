@@ -13,6 +13,8 @@ import type { Volume } from "../engine/volumes/index.ts";
 import type { NetworkCreateRequest, NetworkResource } from "../engine/network/index.ts";
 import type { ContainerInspect, ImageInspect } from "./wire.ts";
 import type { PathStat } from "../engine/containers/archive.ts";
+import type { ContainerStats } from "../engine/containers/stats.ts";
+import type { UpdateOptions } from "../engine/containers/manager.ts";
 
 /** Output handlers of an attached container or exec. */
 export interface OutputHandlers {
@@ -74,6 +76,12 @@ export interface Backend {
   getArchive(id: string, path: string): Promise<{ stat: PathStat; content: ReadableStream<Uint8Array> }>;
   /** PUT /containers/{id}/archive: extracts a tar into a directory of the container. */
   putArchive(id: string, path: string, content: ReadableStream<Uint8Array>, opts: { noOverwriteDirNonDir?: boolean; copyUIDGID?: boolean }): Promise<void>;
+  /** A container's resource usage: one sample a second while `stream`, else one (GET /containers/{id}/stats). */
+  stats(id: string, opts: { stream: boolean; oneShot?: boolean }, signal?: AbortSignal): AsyncIterable<ContainerStats>;
+  pauseContainer(id: string): Promise<void>;
+  unpauseContainer(id: string): Promise<void>;
+  /** `docker update`: new limits and restart policy (0 / "" unchanged). */
+  updateContainer(id: string, update: UpdateOptions): Promise<{ Warnings: string[] | null }>;
 
   createVolume(req: { Name?: string; Driver?: string; DriverOpts?: Record<string, string>; Labels?: Record<string, string> }): Promise<Volume>;
   listVolumes(filters?: Record<string, string[]>): Promise<{ Volumes: Volume[] | null; Warnings: string[] | null }>;

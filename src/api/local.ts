@@ -83,6 +83,12 @@ export function localBackend(engine: Engine): Backend {
       return { stat, content: stream };
     },
     putArchive: async (id, path, content, o) => (await archive()).containerExtractToDir(engine, id, path, content, o),
+    async *stats(id, o, signal) {
+      yield* (await import("../engine/containers/stats.ts")).containerStats(engine, id, { ...o, signal });
+    },
+    pauseContainer: async (id) => (await manager()).pauseContainer(engine, id),
+    unpauseContainer: async (id) => (await manager()).unpauseContainer(engine, id),
+    updateContainer: async (id, u) => (await manager()).updateContainer(engine, id, u),
     // Whether a volume is in use depends on the containers: exited --rm ones go first, as a daemon removes them at exit.
     createVolume: async (req) => (await volumes()).createVolume(engine, req),
     listVolumes: async (f) => (await reaped(), (await volumes()).listVolumes(engine, f)),

@@ -238,6 +238,13 @@ export function remoteBackend(client: ApiClient): Backend {
       });
       await res.arrayBuffer();
     },
+    async *stats(id, o, signal) {
+      const res = await client.request("GET", `/containers/${enc(id)}/stats`, { query: { stream: o.stream ? "1" : "0", "one-shot": o.oneShot ? "1" : undefined }, signal });
+      yield* client.messages<any>(res);
+    },
+    pauseContainer: (id) => post(`/containers/${enc(id)}/pause`),
+    unpauseContainer: (id) => post(`/containers/${enc(id)}/unpause`),
+    updateContainer: (id, u) => client.json("POST", `/containers/${enc(id)}/update`, { body: u }),
     createVolume: (req) => client.json("POST", "/volumes/create", { body: req }),
     listVolumes: (f) => get("/volumes", { filters: filters(f) }),
     inspectVolume: (name) => get(`/volumes/${enc(name)}`),

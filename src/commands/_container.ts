@@ -22,8 +22,13 @@ export const createFlags: Record<string, Flag> = {
   "cap-add": { type: "string", multiple: true, description: "Add Linux capabilities", valueHint: "list" },
   "cap-drop": { type: "string", multiple: true, description: "Drop Linux capabilities", valueHint: "list" },
   cgroupns: { type: "string", description: "Cgroup namespace to use (host|private)", valueHint: "string" },
+  "blkio-weight": { type: "int", description: "Block IO (relative weight), between 10 and 1000, or 0 to disable (default 0)", valueHint: "uint16" },
+  "cpu-period": { type: "int", description: "Limit CPU CFS (Completely Fair Scheduler) period", valueHint: "int" },
+  "cpu-quota": { type: "int", description: "Limit CPU CFS (Completely Fair Scheduler) quota", valueHint: "int" },
   "cpu-shares": { type: "int", alias: "c", description: "CPU shares (relative weight)", valueHint: "int" },
   cpus: { type: "string", description: "Number of CPUs", valueHint: "decimal" },
+  "cpuset-cpus": { type: "string", description: "CPUs in which to allow execution (0-3, 0,1)", valueHint: "string" },
+  "cpuset-mems": { type: "string", description: "MEMs in which to allow execution (0-3, 0,1)", valueHint: "string" },
   device: { type: "string", multiple: true, description: "Add a host device to the container", valueHint: "list" },
   "device-cgroup-rule": { type: "string", multiple: true, description: "Add a rule to the cgroup allowed devices list", valueHint: "list" },
   entrypoint: { type: "string", description: "Overwrite the default ENTRYPOINT of the image", valueHint: "string" },
@@ -50,6 +55,8 @@ export const createFlags: Record<string, Flag> = {
   memory: { type: "bytes", alias: "m", description: "Memory limit", valueHint: "bytes" },
   "memory-swap": { type: "memswap", description: "Swap limit equal to memory plus swap: '-1' to enable unlimited swap", valueHint: "bytes" },
   mount: { type: "string", multiple: true, description: "Attach a filesystem mount to the container", valueHint: "mount" },
+  "oom-kill-disable": { type: "boolean", description: "Disable OOM Killer" },
+  "oom-score-adj": { type: "int", description: "Tune host's OOM preferences (-1000 to 1000)", valueHint: "int" },
   "pids-limit": { type: "int", description: "Tune container pids limit (set -1 for unlimited)", valueHint: "int" },
   "shm-size": { type: "bytes", description: "Size of /dev/shm", valueHint: "bytes" },
   name: { type: "string", description: "Assign a name to the container", valueHint: "string" },
@@ -234,6 +241,7 @@ export function createOptionsFrom(flags: Record<string, any>, args: string[], co
     ...mountOptionsFrom(flags, command),
     ...etcOptionsFrom(flags),
     resources: resourcesFrom(flags),
+    oomScoreAdj: flags["oom-score-adj"],
     shmSize: flags["shm-size"],
     readonlyRootfs: flags["read-only"],
     init: flags.init,
@@ -302,8 +310,8 @@ function deviceOptionsFrom(flags: Record<string, any>, command: string): Pick<Cr
 }
 
 
-/** -m, --memory-swap, --cpus, -c, --pids-limit as Resources (typed by the parser; --cpus is NanoCPUs, parsed here). */
-function resourcesFrom(flags: Record<string, any>): Resources | undefined {
+/** The resource flags (-m, --memory-swap, --cpus, -c, --cpu-period/quota, --cpuset-*, --pids-limit, --blkio-weight) as Resources (typed by the parser; --cpus is NanoCPUs, parsed here); `update` shares them. */
+export function resourcesFrom(flags: Record<string, any>): Resources | undefined {
   const cpus = flags.cpus as string | undefined;
   const r: Resources = {
     Memory: flags.memory,
@@ -317,6 +325,12 @@ function resourcesFrom(flags: Record<string, any>): Resources | undefined {
           }),
     CpuShares: flags["cpu-shares"],
     PidsLimit: flags["pids-limit"],
+    CpuPeriod: flags["cpu-period"],
+    CpuQuota: flags["cpu-quota"],
+    CpusetCpus: flags["cpuset-cpus"],
+    CpusetMems: flags["cpuset-mems"],
+    BlkioWeight: flags["blkio-weight"],
+    OomKillDisable: flags["oom-kill-disable"],
   };
   return Object.values(r).some((v) => v !== undefined) ? r : undefined;
 }

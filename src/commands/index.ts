@@ -39,6 +39,10 @@ const commands: Record<string, Loader> = {
   diff: () => import("./diff.ts"),
   port: () => import("./port.ts"),
   cp: () => import("./cp.ts"),
+  stats: () => import("./stats.ts"),
+  pause: () => import("./pause.ts"),
+  unpause: () => import("./unpause.ts"),
+  update: () => import("./update.ts"),
 };
 
 /** `bunker image ls` etc.: group → subcommand → loader. */
@@ -81,6 +85,10 @@ const groups: Record<string, { description: string; commands: Record<string, Loa
       port: commands.port!,
       cp: commands.cp!,
       prune: () => import("./container-prune.ts"),
+      stats: commands.stats!,
+      pause: commands.pause!,
+      unpause: commands.unpause!,
+      update: commands.update!,
     },
   },
   network: {
@@ -132,6 +140,10 @@ const descriptions: [string, string][] = [
   ["diff", "Inspect changes to files or directories on a container's filesystem"],
   ["port", "List port mappings or a specific mapping for the container"],
   ["cp", "Copy files/folders between a container and the local filesystem"],
+  ["stats", "Display a live stream of container(s) resource usage statistics"],
+  ["pause", "Pause all processes within one or more containers"],
+  ["unpause", "Unpause all processes within one or more containers"],
+  ["update", "Update configuration of one or more containers"],
   ["pull", "Download an image from a registry"],
   ["images", "List images"],
   ["history", "Show the history of an image"],

@@ -68,6 +68,14 @@ export interface HostConfig {
   NanoCpus?: number;
   CpuShares?: number;
   PidsLimit?: number | null;
+  /** --cpu-period, --cpu-quota, --cpuset-cpus, --cpuset-mems, --blkio-weight, --oom-kill-disable, --oom-score-adj; absent on old records. */
+  CpuPeriod?: number;
+  CpuQuota?: number;
+  CpusetCpus?: string;
+  CpusetMems?: string;
+  BlkioWeight?: number;
+  OomKillDisable?: boolean | null;
+  OomScoreAdj?: number;
   /** --shm-size in bytes (Docker shows its 64 MiB default) and --ulimit; absent on old records. */
   ShmSize?: number;
   Ulimits?: { Name: string; Soft: number; Hard: number }[] | null;

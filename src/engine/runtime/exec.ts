@@ -100,6 +100,7 @@ function containerFacts(containerDir: string) {
     rlimits: recs.filter((r) => r[0] === "rlimit").map((r) => r.slice(1) as string[]),
     cgroups: all("cgroup"),
     groups: all("group"),
+    oomScore: one("oomscore"),
   };
 }
 
@@ -146,6 +147,7 @@ export async function execInContainer(containerDir: string, opts: ExecOptions): 
   for (const r of c.rlimits) plan.push("rlimit", ...r); // the container's --ulimit, as runc's exec
   for (const g of c.cgroups) plan.push("cgroup", g);
   for (const g of c.groups) plan.push("group", g); // --group-add holds for execs too, as in moby
+  if (c.oomScore !== undefined) plan.push("oomscore", c.oomScore); // the container's --oom-score-adj, as runc's exec
   const execs = join(containerDir, "execs");
   mkdirSync(execs, { recursive: true, mode: 0o700 });
   const planFile = join(execs, `${opts.execId}.plan`); // the shim unlinks it once read

@@ -42,6 +42,8 @@ export interface ContainerPlan {
   shmSize?: number;
   /** --ulimit: setrlimit before exec, for the init and every exec (resource names as in Docker: nofile, nproc...). */
   ulimits?: { name: string; soft: number; hard: number }[];
+  /** --oom-score-adj: the init's and every exec's /proc/self/oom_score_adj. */
+  oomScoreAdj?: number;
   maskedPaths: string[];
   readonlyPaths: string[];
   /** The container's own directory: logs, status.json, attach.sock, hosts/hostname/resolv.conf. */
@@ -538,6 +540,7 @@ export function encodePlan(plan: ContainerPlan, opts: { waitAttach: boolean; log
   put("cwd", plan.cwd || "/", "user", plan.user, "tty", plan.tty ? 1 : 0, "stdin", plan.openStdin ? 1 : 0);
   put("caps", capabilityMask(plan.privileged ? ["ALL"] : plan.capabilities).toString(16), "nnp", plan.noNewPrivileges ? 1 : 0);
   for (const u of plan.ulimits ?? []) put("rlimit", RLIMITS[u.name]!, u.soft, u.hard);
+  if (plan.oomScoreAdj !== undefined) put("oomscore", plan.oomScoreAdj);
   if (plan.readonlyRootfs) put("readonly", 1);
   if (plan.init) put("init", 1);
   // The profile's rules depend on the capabilities: the mask travels with it, and execs reuse it as it is.

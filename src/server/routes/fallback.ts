@@ -10,10 +10,6 @@ import { notSupported } from "./images.ts";
 export const UNSUPPORTED: readonly [string, string, string][] = [
   // containers
   ["GET", "/containers/{id}/attach/ws", "attach over WebSocket"],
-  ["GET", "/containers/{id}/stats", "docker stats"],
-  ["POST", "/containers/{id}/pause", "docker pause"],
-  ["POST", "/containers/{id}/unpause", "docker unpause"],
-  ["POST", "/containers/{id}/update", "docker update"],
   ["GET", "/containers/{id}/export", "docker export"],
   // images
   ["GET", "/images/get", "docker save"],

@@ -60,6 +60,7 @@ int parse_plan(const char *file) {
     else if (!strcmp(k, "logfiles")) P.log_files = atoi(NEXT());
     else if (!strcmp(k, "restart")) P.restart = NEXT();
     else if (!strcmp(k, "retries")) P.retries = atoll(NEXT());
+    else if (!strcmp(k, "oomscore")) P.oom_score = atoi(NEXT()), P.has_oom_score = 1;
     else if (!strcmp(k, "dir")) P.dir = NEXT();
     else if (!strcmp(k, "exec")) P.exec_id = NEXT();
     else if (!strcmp(k, "pid")) P.target = atoi(NEXT());

@@ -163,8 +163,27 @@ pid_t start_run(void) {
   return -code;
 }
 
+/* `docker update --restart` of a running container: the engine writes "<name> <retries>" to restart-policy
+ * (removed at the next start, whose plan holds it) */
+static void reload_restart_policy(void) {
+  static char buf[64];
+  int fd = open("restart-policy", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return;
+  buf[n] = 0;
+  char *sp = strchr(buf, ' ');
+  if (!sp) return;
+  *sp = 0;
+  if (strcmp(buf, "no") && strcmp(buf, "always") && strcmp(buf, "unless-stopped") && strcmp(buf, "on-failure")) return;
+  P.restart = buf;
+  P.retries = atoll(sp + 1);
+}
+
 int should_restart(int code) {
   if (faccessat(AT_FDCWD, "stop-requested", F_OK, 0) == 0) return 0; /* `stop`/`kill` by the user */
+  reload_restart_policy();
   if (!strcmp(P.restart, "always") || !strcmp(P.restart, "unless-stopped")) return 1;
   if (!strcmp(P.restart, "on-failure")) return code != 0 && (P.retries <= 0 || ST.restart_count < P.retries);
   return 0;

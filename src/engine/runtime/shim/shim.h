@@ -106,6 +106,7 @@ struct plan {
   /* --ulimit: setrlimit(res, soft, hard) before exec (-1: unlimited) */
   struct { int res; long long soft, hard; } rlimits[16];
   int nrlimits;
+  int oom_score, has_oom_score; /* --oom-score-adj, for the init and every exec */
   int readonly; /* --read-only: the root mount read-only once the container's own mounts and cwd exist */
   int init;     /* --init: PID 1 stays a minimal init (docker-init's job) and the program runs as its child */
   struct mnt *mounts;
