@@ -306,7 +306,7 @@ export function createOptionsOf(body: CreateBody, name: string | undefined): { o
     dnsSearch: strslice(hc.DnsSearch, "HostConfig.DnsSearch"),
     dnsOptions: strslice(hc.DnsOptions, "HostConfig.DnsOptions"),
     resources: resourcesOf(hc as Record<string, unknown>, "HostConfig."),
-    oomScoreAdj: int64(hc.OomScoreAdj, "HostConfig.OomScoreAdj"),
+    oomScoreAdj: int64(hc.OomScoreAdj, "HostConfig.OomScoreAdj") || undefined, // 0, what every client sends, is the default
     shmSize: int64(hc.ShmSize, "HostConfig.ShmSize"),
     readonlyRootfs: !!hc.ReadonlyRootfs,
     init: !!hc.Init,
