@@ -39,6 +39,9 @@ const commands: Record<string, Loader> = {
   diff: () => import("./diff.ts"),
   port: () => import("./port.ts"),
   cp: () => import("./cp.ts"),
+  commit: () => import("./commit.ts"),
+  export: () => import("./export.ts"),
+  import: () => import("./import.ts"),
 };
 
 /** `bunker image ls` etc.: group → subcommand → loader. */
@@ -55,6 +58,7 @@ const groups: Record<string, { description: string; commands: Record<string, Loa
       rm: commands.rmi!,
       remove: commands.rmi!,
       prune: () => import("./image-prune.ts"),
+      import: commands.import!,
     },
   },
   container: {
@@ -81,6 +85,8 @@ const groups: Record<string, { description: string; commands: Record<string, Loa
       port: commands.port!,
       cp: commands.cp!,
       prune: () => import("./container-prune.ts"),
+      commit: commands.commit!,
+      export: commands.export!,
     },
   },
   network: {
@@ -132,12 +138,15 @@ const descriptions: [string, string][] = [
   ["diff", "Inspect changes to files or directories on a container's filesystem"],
   ["port", "List port mappings or a specific mapping for the container"],
   ["cp", "Copy files/folders between a container and the local filesystem"],
+  ["commit", "Create a new image from a container's changes"],
+  ["export", "Export a container's filesystem as a tar archive"],
   ["pull", "Download an image from a registry"],
   ["images", "List images"],
   ["history", "Show the history of an image"],
   ["inspect", "Return low-level information on Bunker objects"],
   ["tag", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"],
   ["rmi", "Remove one or more images"],
+  ["import", "Import the contents from a tarball to create a filesystem image"],
   ["login", "Authenticate to a registry"],
   ["logout", "Log out from a registry"],
   ["info", "Display system-wide information"],
