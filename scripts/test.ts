@@ -57,6 +57,7 @@ if (!args.length) {
     "tests/e2e/create-validation.test.ts",
     "tests/e2e/cp.test.ts",
     "tests/e2e/health.test.ts",
+    "tests/e2e/commit.test.ts",
   ];
   runs.push(await bunTest(daemonPass, { BUNKER_E2E_MODE: "daemon" }));
 }

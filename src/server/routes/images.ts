@@ -104,9 +104,8 @@ export function imageRoutes(r: Router, engine: Engine): void {
     }, req.signal);
   }, { body: "stream" });
 
-  r.get("/images/{name:.*}/json", async (_req, { params, version }) => {
-    // moby dropped Container and ContainerConfig at API 1.45; older clients (docker-compose 1.29) read them.
-    return json(inspectImage(engine, params.name!, { containerConfig: compareVersions(version, "1.45") < 0 }));
+  r.get("/images/{name:.*}/json", async (req, { params, version }) => {
+    return json(inspectImage(engine, params.name!, { containerConfig: compareVersions(version, "1.45") < 0 || needsContainerConfig(req) }));
   });
 
   r.get("/images/{name:.*}/history", async (_req, { params }) => {
@@ -133,6 +132,17 @@ export function imageRoutes(r: Router, engine: Engine): void {
     if (filters.until?.length || filters["label!"]?.length) throw notSupported("image prune filters until and label!");
     return json(pruneImages(engine, { all: d === "false" || d === "0", filters: filters.label ? { label: filters.label } : undefined }));
   });
+}
+
+/**
+ * moby dropped Container and ContainerConfig from image inspect at API 1.45, and docker-compose 1.x indexes
+ * `ContainerConfig` when it recreates a container (KeyError, leaving the old one renamed and stopped). Its
+ * docker-py negotiates the daemon's newest version, so the version alone cannot tell: compose 1.x, known by
+ * its User-Agent ("docker-compose/1.29.2 docker-py/5.0.3 ..."), gets the fields at every version. Other
+ * clients see exactly moby's shape.
+ */
+function needsContainerConfig(req: Request): boolean {
+  return /^docker-compose\/1\./.test(req.headers.get("user-agent") ?? "");
 }
 
 /** moby's matchReference for a familiar "name@digest": Go path.Match on the whole string or on the name. */
