@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { BUNKER, bunkerAt, freshDataRoot } from "../helpers/bunker.ts";
+import { BUNKER, bunkerAt, DAEMON_MODE, freshDataRoot } from "../helpers/bunker.ts";
 import { ensureTestbed, startRegistry, type Registry } from "../helpers/registry.ts";
 import { gnuTarExtract, listTree, tar } from "../helpers/tar-writer.ts";
 
@@ -93,6 +93,23 @@ describe.skipIf(!root)("commit", () => {
     expect(one.RootFS.Layers.at(-1)).toBe(two.RootFS.Layers.at(-1));
     expect(await b.ok(["run", "--rm", "live:1", "cat", "/live"])).toBe("live\n");
     await b.ok(["rm", "-f", "running"]);
+  });
+
+  test.skipIf(DAEMON_MODE)("kill -9 during a commit leaves no image and no staging data once an engine starts", async () => {
+    await b.ok(["create", "--name", "killed", "alpine", "true"]);
+    const upper = (await b.ok(["inspect", "-f", "{{.GraphDriver.Data.UpperDir}}", "killed"])).trim();
+    const chunk = new Uint8Array(1 << 20);
+    for (let i = 0; i < 150; i++) writeFileSync(join(upper, `f${i}`), chunk);
+    const images = await b.ok(["images", "-aq", "--no-trunc"]);
+    const tmpDir = join(b.dataRoot, "tmp");
+    const proc = await b.spawn(["commit", "killed", "killed:img"]);
+    for (let i = 0; i < 400 && !(existsSync(tmpDir) && readdirSync(tmpDir).length); i++) await Bun.sleep(5);
+    expect(readdirSync(tmpDir).length).toBeGreaterThan(0); // caught mid-commit
+    proc.kill("SIGKILL");
+    await proc.exited;
+    expect(await b.ok(["images", "-aq", "--no-trunc"])).toBe(images); // this engine start removed the staging
+    expect(readdirSync(tmpDir)).toEqual([]);
+    await b.ok(["rm", "killed"]);
   });
 
   test("errors: an instruction commit does not take, a bad reference, no such container", async () => {
