@@ -146,7 +146,7 @@ export function* packMembers(root: string, opts: PackOptions = {}): Generator<Ta
     if (!st) return;
     const dirFd = dirFds[--layer]!;
     const path = `/proc/self/fd/${dirFd}/${child}`;
-    if (dirFds.length > 1 && isWhiteout(st)) return; // merged: deleted in an upper layer
+    if (opts.lower && isWhiteout(st)) return; // merged: deleted in an upper layer
     const type = typeOf(st);
     if (!type) return;
     const base = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: Math.floor(st.mtimeMs / 1000) };
