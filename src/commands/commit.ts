@@ -8,14 +8,12 @@ export default defineCommand({
     author: { type: "string", alias: "a", description: 'Author (e.g., "John Hannibal Smith <hannibal@a-team.com>")', valueHint: "string" },
     change: { type: "string", alias: "c", multiple: true, description: "Apply Dockerfile instruction to the created image", valueHint: "list" },
     message: { type: "string", alias: "m", description: "Commit message", valueHint: "string" },
-    pause: { type: "boolean", alias: "p", default: true, description: "Pause container during commit (default true)" },
-    "no-pause": { type: "boolean", description: "Disable pausing container during commit" },
+    pause: { type: "boolean", alias: "p", default: true, description: "Pause container during commit" },
   },
   interspersed: false,
   args: { min: 1, max: 2 },
   async run({ flags, args, global }) {
     const { parseReference, familiarName } = await import("../engine/registry/reference.ts");
-    if (flags["no-pause"] && argvHas("--pause", "-p")) throw new CliError("conflicting options: --no-pause and --pause cannot be used together", 1);
     // The docker CLI parses the reference and sends its familiar name and tag apart.
     let repo: string | undefined;
     let tag: string | undefined;
@@ -31,14 +29,10 @@ export default defineCommand({
       author: flags.author || undefined,
       comment: flags.message || undefined,
       changes: flags.change ?? [],
-      pause: !flags["no-pause"] && flags.pause !== false,
+      pause: flags.pause !== false,
     });
     console.log(Id);
     return 0;
   },
 });
 
-/** Whether the command line names one of these flags (pflag's Changed). */
-function argvHas(...names: string[]): boolean {
-  return process.argv.some((a) => names.some((n) => a === n || a.startsWith(`${n}=`)));
-}

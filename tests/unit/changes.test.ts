@@ -1,9 +1,9 @@
 /** commit/import `--change`: Dockerfile instructions applied to a config as moby's BuildFromConfig does. */
 import { describe, expect, test } from "bun:test";
-import { applyChanges } from "../../src/engine/image/changes.ts";
+import { applyChanges, type ChangeableConfig } from "../../src/engine/image/changes.ts";
 import { EngineError } from "../../src/engine/errors.ts";
 
-const base = () => ({ Env: ["PATH=/usr/bin", "HOME=/root"], Cmd: ["sh"], Entrypoint: null, WorkingDir: "/srv", Labels: { a: "1" } });
+const base = (): ChangeableConfig => ({ Env: ["PATH=/usr/bin", "HOME=/root"], Cmd: ["sh"], Entrypoint: null, WorkingDir: "/srv", Labels: { a: "1" } });
 const refused = (changes: string[]) => {
   try {
     applyChanges(base(), changes);
