@@ -124,11 +124,13 @@ export async function commitContainer(engine: Engine, ref: string, opts: CommitO
   fullJit();
   const c = engine.containers.resolve(ref);
   const tagRef = repoTagReference(opts.repo, opts.tag);
-  const base = c.config as ContainerConfig & ChangeableConfig;
-  const changed = applyChanges(structuredClone(opts.config ?? base) as ChangeableConfig, opts.changes ?? []);
-  const config = mergeConfig(changed, base);
   const parent = engine.images.get(c.image);
   if (!parent) throw new EngineError("notFound", `No such image: ${c.image}`);
+  // moby's container Config carries the image's Healthcheck (merged at create); bunker's record does not.
+  const inherited = parent.config.config?.Healthcheck;
+  const base = { ...c.config, ...(inherited && !("Healthcheck" in c.config) ? { Healthcheck: inherited } : {}) } as ContainerConfig & ChangeableConfig;
+  const changed = applyChanges(structuredClone(opts.config ?? base) as ChangeableConfig, opts.changes ?? []);
+  const config = mergeConfig(changed, base);
   const upper = engine.root.layerDiff(c.cacheId);
 
   const gcHold = await engine.layers.holdAgainstGc();

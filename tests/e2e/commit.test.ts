@@ -71,6 +71,11 @@ describe.skipIf(!root)("commit", () => {
     expect(img.Config.OnBuild).toEqual(["RUN echo hi"]);
     expect(img.ContainerConfig).toBeUndefined(); // gone from API 1.45 on, as in moby
 
+    // A container of that image committed again keeps the image's healthcheck (moby merges it at create).
+    await b.ok(["create", "--name", "hc", "snap:v1"]);
+    expect((await inspect((await b.ok(["commit", "hc"])).trim())).Config.Healthcheck).toEqual(img.Config.Healthcheck);
+    await b.ok(["rm", "hc"]);
+
     const hist = (await b.ok(["history", "--no-trunc", "--format", "{{.CreatedBy}}|{{.Comment}}", "snap:v1"])).split("\n");
     expect(hist[0]).toBe("sh -c echo hi > /new; mkdir -p /d; echo x > /d/f; rm /etc/group; rm -rf /home; mkdir /home; echo mine > /home/only|the message");
   });
