@@ -91,13 +91,21 @@ describe.skipIf(!root)("commit", () => {
   });
 
   test("a running container can be committed; a second commit of the same changes reuses the layer", async () => {
-    await b.ok(["run", "-d", "--name", "running", "alpine", "sh", "-c", "echo live > /live; sleep 60"]);
+    await b.ok(["run", "-d", "--name", "running", "-v", "commitvol:/vol", "alpine", "sh", "-c", "echo in-volume > /vol/v; echo live > /live; sleep 60"]);
     for (let i = 0; i < 50 && !(await b.run(["diff", "running"])).stdout.includes("/live"); i++) await Bun.sleep(100);
+    // export of a running container: its root file system, without the volume's contents
+    const out = join(dir, "running.tar");
+    await b.ok(["export", "-o", out, "running"]);
+    const names = Bun.spawnSync(["tar", "-tf", out]).stdout.toString().split("\n");
+    expect(names).toContain("live");
+    expect(names).toContain("bin/busybox");
+    expect(names.filter((n) => n.startsWith("vol/"))).toEqual(["vol/"]);
     const one = await inspect((await b.ok(["commit", "running", "live:1"])).trim());
     const two = await inspect((await b.ok(["commit", "running", "live:2"])).trim());
     expect(one.RootFS.Layers.at(-1)).toBe(two.RootFS.Layers.at(-1));
     expect(await b.ok(["run", "--rm", "live:1", "cat", "/live"])).toBe("live\n");
     await b.ok(["rm", "-f", "running"]);
+    await b.ok(["volume", "rm", "commitvol"]);
   });
 
   test.skipIf(DAEMON_MODE)("kill -9 during a commit leaves no image and no staging data once an engine starts", async () => {
