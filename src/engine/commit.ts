@@ -17,7 +17,8 @@
  */
 import { readdirSync, statfsSync } from "node:fs";
 import type { Engine } from "./engine.ts";
-import { EngineError, invalidParameter } from "./errors.ts";
+import { conflict, EngineError, invalidParameter } from "./errors.ts";
+import { isBeingRemoved } from "./containers/removal.ts";
 import type { ContainerConfig } from "./containers/types.ts";
 import type { ImageConfig, Platform } from "./image/types.ts";
 import { hostPlatform } from "./image/types.ts";
@@ -123,6 +124,7 @@ export const pauseSupported = false;
 export async function commitContainer(engine: Engine, ref: string, opts: CommitOptions = {}): Promise<string> {
   fullJit();
   const c = engine.containers.resolve(ref);
+  if (isBeingRemoved(engine, c.id)) throw conflict(`You cannot commit container ${c.id} which is being removed`);
   const tagRef = repoTagReference(opts.repo, opts.tag);
   const parent = engine.images.get(c.image);
   if (!parent) throw new EngineError("notFound", `No such image: ${c.image}`);

@@ -134,6 +134,19 @@ describe.skipIf(!root)("commit", () => {
     const missing = await b.run(["commit", "nope"]);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toBe("Error response from daemon: No such container: nope\n");
+    // moby's conflict while a removal is in progress (an intent owned by a live process: this one)
+    const id = (await b.ok(["inspect", "-f", "{{.Id}}", "src"])).trim();
+    const { processStartTime } = await import("../../src/engine/runtime/status.ts");
+    const intent = join(b.dataRoot, "removing", id);
+    mkdirSync(join(b.dataRoot, "removing"), { recursive: true });
+    writeFileSync(intent, JSON.stringify({ owner: `${process.pid}-${processStartTime(process.pid)}`, cacheId: id, volumes: [] }));
+    try {
+      const removing = await b.run(["commit", "src"]);
+      expect(removing.code).toBe(1);
+      expect(removing.stderr).toBe(`Error response from daemon: You cannot commit container ${id} which is being removed\n`);
+    } finally {
+      rmSync(intent, { force: true });
+    }
     const bad = await b.run(["commit", "src", "Bad:Name"]);
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toContain("invalid reference format");
