@@ -13,7 +13,8 @@
  * may be half-written and keeps overlay's own metadata (whiteout devices, trusted.overlay.* xattrs) that
  * the layer form stores differently. packDir reads every path through open directory fds (a running
  * container cannot redirect it with a symlink) and the unpacker rewrites it as a layer, at the cost of
- * one copy of the changed files (scripts/bench/commit.ts measures it).
+ * one copy of the changed files: scripts/bench/commit.ts, 100 MB in 1000 files, 0.90 s against 0.71 s for
+ * `tar -c | sha256sum` (which writes nothing), 1.05 s for a tar copy and 1.90 s for dockerd, 73 MiB peak RSS.
  */
 import { readdirSync, statfsSync } from "node:fs";
 import type { Engine } from "./engine.ts";
