@@ -21,9 +21,11 @@ import type { Engine } from "./engine.ts";
 import { conflict, EngineError, invalidParameter } from "./errors.ts";
 import { isBeingRemoved } from "./containers/removal.ts";
 import type { ContainerConfig } from "./containers/types.ts";
-import type { ImageConfig, Platform } from "./image/types.ts";
+import type { ContainerConfigSpec, ImageConfig, Platform } from "./image/types.ts";
 import { hostPlatform } from "./image/types.ts";
-import { applyChanges, type ChangeableConfig } from "./image/changes.ts";
+import { parseChanges } from "./build/dockerfile/instructions.ts";
+import { DockerfileParseError } from "./build/dockerfile/parser.ts";
+import { StageState } from "./build/dispatch.ts";
 import { parseReference, repositoryName, familiarString, type Reference } from "./registry/reference.ts";
 import { eventsOf } from "./events.ts";
 import { packDir } from "../fs/pack.ts";
@@ -43,7 +45,7 @@ export interface CommitOptions {
   tag?: string;
   author?: string;
   comment?: string;
-  /** Dockerfile instructions (image/changes.ts). */
+  /** Dockerfile instructions (applyChanges). */
   changes?: string[];
   /** The Config to start from instead of the container's (the API body). */
   config?: ChangeableConfig | null;
@@ -59,6 +61,32 @@ export interface ImportOptions {
   message?: string;
   changes?: string[];
   platform?: Platform;
+}
+
+/** The config fields a change may set: a container's Config or an image's config section. */
+export type ChangeableConfig = ContainerConfigSpec & { Healthcheck?: { Test?: string[]; [k: string]: unknown }; [field: string]: unknown };
+
+/**
+ * Applies `--change` lines (commit, import; `changes=` of the API) to a copy of `config`: read by the
+ * Dockerfile front end (parseChanges: moby's validCommitCommands, "<name> is not a valid change command")
+ * and applied by the build's dispatcher, as moby's BuildFromConfig runs its builder's dispatchers.
+ * Errors are invalidParameter with the front end's reason.
+ */
+export function applyChanges<T extends ChangeableConfig>(config: T, changes: string[]): T {
+  if (!changes.length) return config;
+  const reason = (e: unknown) => (e instanceof DockerfileParseError ? invalidParameter(e.reason) : e);
+  try {
+    const state = new StageState({ config, rootfs: { type: "layers", diff_ids: [] } } as unknown as ImageConfig, new Map(), new Map());
+    // A build stage runs its base's ONBUILD triggers and clears them; a commit keeps them.
+    if (config.OnBuild !== undefined) state.config.OnBuild = config.OnBuild ? [...config.OnBuild] : config.OnBuild;
+    for (const ins of parseChanges(changes)) state.dispatch(ins);
+    const out = state.config as T;
+    // BuildKit marks shell-form CMD/ENTRYPOINT ArgsEscaped; moby's commit (its classic builder) does only on Windows.
+    if (config.ArgsEscaped === undefined) delete out.ArgsEscaped;
+    return out;
+  } catch (e) {
+    throw reason(e);
+  }
 }
 
 /** moby's RepoTagReference: repo and tag as a reference to tag, the default tag "latest"; none without repo. */
