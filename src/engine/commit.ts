@@ -49,7 +49,8 @@ export interface CommitOptions {
   changes?: string[];
   /** The Config to start from instead of the container's (the API body). */
   config?: ChangeableConfig | null;
-  /** Freeze the container while its layer is read (default true; see pauseSupported). */
+  /** Freeze the container while its layer is read (default true). Bunker has no freezer yet (`pause` is not
+   * implemented): the container keeps running, as moby commits when its pause fails. */
   pause?: boolean;
 }
 
@@ -141,9 +142,6 @@ function writableBytes(dir: string): number {
   const st = statfsSync(dir);
   return Math.max(0, st.bavail * st.bsize - Math.min(1 << 30, (st.blocks * st.bsize) / 20));
 }
-
-/** Whether the engine can freeze a container for commit (the cgroup freezer behind `pause`; not yet). */
-export const pauseSupported = false;
 
 /**
  * `docker commit`: the container's changes as a new image on top of its image. Returns the image ID.
