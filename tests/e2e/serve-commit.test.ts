@@ -118,6 +118,22 @@ describe.skipIf(!ready)("docker CLI 28", () => {
   });
 });
 
+describe.skipIf(!ready || !existsSync("/usr/bin/docker"))("docker CLI 20.10 (API 1.41)", () => {
+  test("docker commit -p=false and docker import of an export", async () => {
+    const old = (args: string[]) => run(["/usr/bin/docker", ...args]);
+    const c = await old(["commit", "-p=false", "-c", "USER nobody", "dc1", "old-cli:1"]);
+    expect(c.code).toBe(0);
+    expect(c.stdout).toMatch(/^sha256:[0-9a-f]{64}\n$/);
+    expect((await old(["image", "inspect", "-f", "{{.Config.User}} {{.Container}}", "old-cli:1"])).stdout.trim()).toBe(`nobody ${(await dockerOk(["inspect", "-f", "{{.Id}}", "dc1"])).trim()}`);
+    const tarFile = join(dir, "old.tar");
+    expect((await old(["export", "-o", tarFile, "dc1"])).code).toBe(0);
+    const imp = await old(["import", "-c", "CMD [\"cat\", \"/made\"]", tarFile, "old-import:1"]);
+    expect(imp.code).toBe(0);
+    expect(imp.stdout).toMatch(/^sha256:[0-9a-f]{64}\n$/);
+    expect(await dockerOk(["run", "--rm", "old-import:1"])).toBe("cli\n");
+  });
+});
+
 describe.skipIf(!ready || !hasPython)("docker-py", () => {
   test("container.commit() and api.import_image_from_data()", async () => {
     const script = join(dir, "commit.py");
