@@ -96,4 +96,31 @@ export interface Backend {
   connectNetwork(network: string, container: string, endpoint: { Aliases?: string[]; IPAddress?: string }): Promise<void>;
   disconnectNetwork(network: string, container: string, force?: boolean): Promise<void>;
   pruneNetworks(opts: { filters?: Record<string, string[]> }): Promise<{ NetworksDeleted: string[] | null }>;
+
+  /** POST /commit: a new image from a container's changes; resolves to its ID. */
+  commit(container: string, opts: CommitRequest): Promise<{ Id: string }>;
+  /** GET /containers/{id}/export: the container's root file system as a tar stream. */
+  exportContainer(id: string): Promise<ReadableStream<Uint8Array>>;
+  /** POST /images/create?fromSrc=: a tar (a stream, or a URL the engine downloads) as an image; progress as Docker's JSON messages, the last one the image ID. */
+  importImage(source: ReadableStream<Uint8Array> | { url: string }, opts: ImportRequest, onMessage: (m: JsonMessage) => void): Promise<void>;
+}
+
+/** What `commit` sends (POST /commit's query; `config` is its body). */
+export interface CommitRequest {
+  repo?: string;
+  tag?: string;
+  author?: string;
+  comment?: string;
+  changes?: string[];
+  pause?: boolean;
+  config?: Record<string, unknown>;
+}
+
+/** What `import` sends (POST /images/create's query). */
+export interface ImportRequest {
+  /** REPOSITORY[:TAG], as the docker CLI sends it in `repo`. */
+  repo?: string;
+  message?: string;
+  changes?: string[];
+  platform?: string;
 }

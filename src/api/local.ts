@@ -14,6 +14,7 @@ const system = () => import("../engine/system.ts");
 const volumes = () => import("../engine/volumes/index.ts");
 const network = () => import("../engine/network/index.ts");
 const archive = () => import("../engine/containers/archive.ts");
+const snapshots = () => import("../engine/commit.ts");
 
 /** A Backend over an engine in this process. */
 export function localBackend(engine: Engine): Backend {
@@ -103,5 +104,12 @@ export function localBackend(engine: Engine): Backend {
     connectNetwork: async (net, ctr, ep) => (await network()).connectNetwork(engine, net, ctr, ep),
     disconnectNetwork: async (net, ctr, force) => (await network()).disconnectNetwork(engine, net, ctr, force),
     pruneNetworks: async (o) => (await network()).pruneNetworks(engine, o),
+    commit: async (id, o) => ({ Id: await (await snapshots()).commitContainer(engine, id, { ...o, config: o.config }) }),
+    exportContainer: async (id) => (await snapshots()).exportContainer(engine, id),
+    async importImage(source, o, onMessage) {
+      const { importFrom } = await snapshots();
+      const { parsePlatform } = await import("../engine/image/types.ts");
+      await importFrom(engine, source, { repo: o.repo, message: o.message, changes: o.changes, platform: o.platform ? parsePlatform(o.platform) : undefined }, onMessage);
+    },
   };
 }

@@ -265,6 +265,22 @@ export function remoteBackend(client: ApiClient): Backend {
       post(`/networks/${enc(net)}/connect`, undefined, { Container: container, EndpointConfig: { IPAMConfig: { IPv4Address: ep.IPAddress ?? "", IPv6Address: "" }, Links: null, Aliases: ep.Aliases ?? null } }),
     disconnectNetwork: (net, container, force) => post(`/networks/${enc(net)}/disconnect`, undefined, { Container: container, Force: !!force }),
     pruneNetworks: (o) => client.json("POST", "/networks/prune", { query: { filters: filters(o.filters) } }),
+    // The docker CLI's requests: a null body without a Config, pause=0 only when not pausing.
+    commit: (id, o) =>
+      client.json("POST", "/commit", { query: { container: id, repo: o.repo, tag: o.tag, comment: o.comment, author: o.author, changes: o.changes, pause: o.pause === false ? false : undefined }, body: o.config ?? null }),
+    exportContainer: async (id) => (await client.request("GET", `/containers/${enc(id)}/export`)).body ?? new ReadableStream({ start: (c) => c.close() }),
+    async importImage(source, o, onMessage) {
+      const url = source instanceof ReadableStream ? undefined : source.url;
+      const res = await client.request("POST", "/images/create", {
+        query: { fromSrc: url ?? "-", repo: o.repo, message: o.message, changes: o.changes, platform: o.platform },
+        body: url === undefined ? source : undefined,
+        headers: { "content-type": "application/x-tar" },
+      });
+      for await (const m of client.messages<any>(res)) {
+        if (m.errorDetail || m.error) throw new EngineError("system", m.errorDetail?.message ?? m.error);
+        onMessage(m);
+      }
+    },
   };
 }
 

@@ -43,6 +43,9 @@ const commands: Record<string, Loader> = {
   pause: () => import("./pause.ts"),
   unpause: () => import("./unpause.ts"),
   update: () => import("./update.ts"),
+  commit: () => import("./commit.ts"),
+  export: () => import("./export.ts"),
+  import: () => import("./import.ts"),
 };
 
 /** `bunker image ls` etc.: group → subcommand → loader. */
@@ -59,6 +62,7 @@ const groups: Record<string, { description: string; commands: Record<string, Loa
       rm: commands.rmi!,
       remove: commands.rmi!,
       prune: () => import("./image-prune.ts"),
+      import: commands.import!,
     },
   },
   container: {
@@ -89,6 +93,8 @@ const groups: Record<string, { description: string; commands: Record<string, Loa
       pause: commands.pause!,
       unpause: commands.unpause!,
       update: commands.update!,
+      commit: commands.commit!,
+      export: commands.export!,
     },
   },
   network: {
@@ -144,12 +150,15 @@ const descriptions: [string, string][] = [
   ["pause", "Pause all processes within one or more containers"],
   ["unpause", "Unpause all processes within one or more containers"],
   ["update", "Update configuration of one or more containers"],
+  ["commit", "Create a new image from a container's changes"],
+  ["export", "Export a container's filesystem as a tar archive"],
   ["pull", "Download an image from a registry"],
   ["images", "List images"],
   ["history", "Show the history of an image"],
   ["inspect", "Return low-level information on Bunker objects"],
   ["tag", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"],
   ["rmi", "Remove one or more images"],
+  ["import", "Import the contents from a tarball to create a filesystem image"],
   ["login", "Authenticate to a registry"],
   ["logout", "Log out from a registry"],
   ["info", "Display system-wide information"],

@@ -10,14 +10,12 @@ import { notSupported } from "./images.ts";
 export const UNSUPPORTED: readonly [string, string, string][] = [
   // containers
   ["GET", "/containers/{id}/attach/ws", "attach over WebSocket"],
-  ["GET", "/containers/{id}/export", "docker export"],
   // images
   ["GET", "/images/get", "docker save"],
   ["GET", "/images/{name:.*}/get", "docker save"],
   ["POST", "/images/load", "docker load"],
   ["POST", "/images/{name:.*}/push", "docker push"],
   ["GET", "/images/search", "docker search"],
-  ["POST", "/commit", "docker commit"],
   ["POST", "/build", "docker build"],
   ["POST", "/build/cancel", "docker build"],
   ["POST", "/session", "BuildKit sessions"],
