@@ -8,7 +8,7 @@
  * for a pulled layer it records for these, and a hostile import tar is refused by the same checks.
  *
  * Why the upper dir is packed and unpacked rather than hard-linked or reflinked into a layer: the
- * container may be running (commit does not freeze it while bunker has no pause). A hard link shares the
+ * container may be running, or be started again later (commit freezes it only while it reads). A hard link shares the
  * inode, so later writes by the container (running, or started again) would change the committed layer
  * under its diff ID. A reflink would be safe against later writes, but only btrfs/xfs have them (not the
  * ext4 data roots here), and it would bypass the one registration path (the unpacker's checks, the diff
@@ -23,6 +23,8 @@ import { readdirSync, statfsSync } from "node:fs";
 import type { Engine } from "./engine.ts";
 import { conflict, EngineError, invalidParameter } from "./errors.ts";
 import { isBeingRemoved } from "./containers/removal.ts";
+import { pauseContainer, unpauseContainer } from "./containers/manager.ts";
+import { statusOf } from "./containers/state.ts";
 import type { ContainerConfig } from "./containers/types.ts";
 import type { ContainerConfigSpec, ImageConfig, Platform } from "./image/types.ts";
 import { hostPlatform } from "./image/types.ts";
@@ -52,8 +54,9 @@ export interface CommitOptions {
   changes?: string[];
   /** The Config to start from instead of the container's (the API body). */
   config?: ChangeableConfig | null;
-  /** Freeze the container while its layer is read (default true). Bunker has no freezer yet (`pause` is not
-   * implemented): the container keeps running, as moby commits when its pause fails. */
+  /** Freeze a running container while its layer is read (default true), as moby: paused and unpaused around
+   * the read, with the events; if it cannot be paused (a container started before freezer cgroups existed),
+   * the commit goes on with it running, as moby ignores a failed pause. */
   pause?: boolean;
 }
 
@@ -148,8 +151,8 @@ function writableBytes(dir: string): number {
 
 /**
  * `docker commit`: the container's changes as a new image on top of its image. Returns the image ID.
- * Without pause support the container keeps running while its upper dir is read: each file is read whole
- * and safely (packDir), but files changed meanwhile may land in either state.
+ * A running container is paused while its upper dir is read (unless `pause: false`): unpaused, each file is
+ * read whole and safely (packDir), but files changed meanwhile may land in either state.
  */
 export async function commitContainer(engine: Engine, ref: string, opts: CommitOptions = {}): Promise<string> {
   fullJit();
@@ -166,6 +169,7 @@ export async function commitContainer(engine: Engine, ref: string, opts: CommitO
   const upper = engine.root.layerDiff(c.cacheId);
 
   const gcHold = await engine.layers.holdAgainstGc();
+  const frozen = opts.pause !== false && (await pauseForCommit(engine, c.id));
   try {
     // An untouched upper dir is moby's empty layer: a history entry, no rootfs entry, no layer stored.
     let layer: { chainId: string; diffId: string; size: number } | undefined;
@@ -199,8 +203,19 @@ export async function commitContainer(engine: Engine, ref: string, opts: CommitO
     engine.events.publish({ Type: "container", Action: "commit", id: c.id, from: c.imageRef, name: c.name, attributes: { comment: opts.comment ?? "", imageID: id, imageRef: tagRef ? familiarString(tagRef) : "" } });
     return id;
   } finally {
+    if (frozen) await unpauseContainer(engine, c.id).catch(() => {});
     gcHold.release();
   }
+}
+
+/** Pauses a running, unpaused container for a commit; false when it is not running, already paused, or cannot be. */
+async function pauseForCommit(engine: Engine, id: string): Promise<boolean> {
+  const st = await statusOf(engine.containers.resolve(id));
+  if (!st.running || st.paused || st.restarting) return false;
+  return pauseContainer(engine, id).then(
+    () => true,
+    () => false,
+  );
 }
 
 /**

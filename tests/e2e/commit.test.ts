@@ -100,9 +100,14 @@ describe.skipIf(!root)("commit", () => {
     expect(names).toContain("live");
     expect(names).toContain("bin/busybox");
     expect(names.filter((n) => n.startsWith("vol/"))).toEqual(["vol/"]);
+    const since = Math.floor(Date.now() / 1000) - 1;
     const one = await inspect((await b.ok(["commit", "running", "live:1"])).trim());
-    const two = await inspect((await b.ok(["commit", "running", "live:2"])).trim());
+    const two = await inspect((await b.ok(["commit", "--pause=false", "running", "live:2"])).trim());
     expect(one.RootFS.Layers.at(-1)).toBe(two.RootFS.Layers.at(-1));
+    // Paused while its layer was read (the first commit only), and running again afterwards, as moby's commit.
+    const events = await b.ok(["events", "--since", String(since), "--until", String(Math.ceil(Date.now() / 1000) + 1), "--filter", "container=running", "--format", "{{.Action}}"]);
+    expect(events.split("\n").filter((a) => ["pause", "unpause", "commit"].includes(a))).toEqual(["pause", "commit", "unpause", "commit"]);
+    expect((await b.ok(["inspect", "-f", "{{.State.Status}}", "running"])).trim()).toBe("running");
     expect(await b.ok(["run", "--rm", "live:1", "cat", "/live"])).toBe("live\n");
     await b.ok(["rm", "-f", "running"]);
     await b.ok(["volume", "rm", "commitvol"]);
