@@ -38,6 +38,7 @@ const commands: Record<string, Loader> = {
   top: () => import("./top.ts"),
   diff: () => import("./diff.ts"),
   port: () => import("./port.ts"),
+  push: () => import("./push.ts"),
 };
 
 /** `bunker image ls` etc.: group → subcommand → loader. */
@@ -46,6 +47,7 @@ const groups: Record<string, { description: string; commands: Record<string, Loa
     description: "Manage images",
     commands: {
       pull: commands.pull!,
+      push: commands.push!,
       ls: commands.images!,
       list: commands.images!,
       history: commands.history!,
@@ -130,6 +132,7 @@ const descriptions: [string, string][] = [
   ["diff", "Inspect changes to files or directories on a container's filesystem"],
   ["port", "List port mappings or a specific mapping for the container"],
   ["pull", "Download an image from a registry"],
+  ["push", "Upload an image to a registry"],
   ["images", "List images"],
   ["history", "Show the history of an image"],
   ["inspect", "Return low-level information on Bunker objects"],

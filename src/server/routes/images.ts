@@ -1,5 +1,5 @@
 /**
- * Image routes: pull (images/create), list, inspect, history, tag, delete, prune. Image names are greedy
+ * Image routes: pull (images/create), push, the registry's view (distribution), list, inspect, history, tag, delete, prune. Image names are greedy
  * path parameters (`/images/docker.io/library/alpine:latest/json` arrives unescaped). Each change is
  * published by the engine (engine/images.ts, engine/pull.ts) with moby's actors: pull → the familiar reference, tag → the image
  * ID with the new name, untag and delete → the image ID.
@@ -97,6 +97,24 @@ export function imageRoutes(r: Router, engine: Engine): void {
     return jsonMessageStream(async (emit, signal) => {
       for (const one of refs) await pullImage(engine, canonicalString(one), { platform, onMessage: emit, signal, registry });
     }, req.signal);
+  });
+
+  r.post("/images/{name:.*}/push", async (req, { params, query }) => {
+    const { pushRepository } = await import("../../engine/push.ts");
+    const tag = query.get("tag") ?? "";
+    let ref = parseReference(params.name!);
+    // `tag` names the one tag to push; without it, every tag of the repository goes (moby's IsNameOnly).
+    if (tag) ref = parseReference(`${repositoryName(ref)}:${tag}`);
+    const registry = await registryWithAuth(engine, decodeRegistryAuth(req.headers.get("x-registry-auth")));
+    return jsonMessageStream(async (emit, signal) => {
+      await pushRepository(engine, canonicalString(ref), { onMessage: emit, signal, registry });
+    }, req.signal);
+  });
+
+  r.get("/distribution/{name:.*}/json", async (req, { params }) => {
+    const { distributionInspect } = await import("../../engine/push.ts");
+    const registry = await registryWithAuth(engine, decodeRegistryAuth(req.headers.get("x-registry-auth")));
+    return json(await distributionInspect(engine, params.name!, registry));
   });
 
   r.get("/images/{name:.*}/json", async (_req, { params }) => {
