@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { gunzipSync } from "node:zlib";
 import { join } from "node:path";
 import { Engine } from "../../src/engine/engine.ts";
-import { distributionInspect, pushImage } from "../../src/engine/push.ts";
+import { distributionInspect, pushImage, pushIndex } from "../../src/engine/push.ts";
 import { parseReference } from "../../src/engine/registry/reference.ts";
 import { type Image, type Layer, MediaType } from "../../src/engine/image/types.ts";
 import { bunkerAt, DAEMON_MODE, freshDataRoot, serveAt, tempDir } from "../helpers/bunker.ts";
@@ -191,6 +191,22 @@ describe.skipIf(DAEMON_MODE)("pushImage (engine)", () => {
     expect(err.message).toBe("received unexpected HTTP status: 500 Internal Server Error");
     // dockerd's five attempts (the first also tried to mount from flaky/, where the blob was pushed before).
     expect(proxy.requests.filter((r) => r.method === "POST" && r.path.startsWith("/v2/down/") && !r.path.includes("mount=")).length).toBe(5);
+  });
+
+  test("a multi-platform image: every platform by digest, then the manifest list byte for byte", async () => {
+    const dst = await emptyRegistry();
+    const e = engine();
+    const registry = e.registry();
+    const listRef = parseReference(`${src.host}/multi:list`);
+    const index = await registry.manifest(await registry.pullConnection(listRef), "list");
+    const entries = JSON.parse(new TextDecoder().decode(index.raw)).manifests as { digest: string }[];
+    const images = await Promise.all(entries.map((d) => registry.image(parseReference(`${src.host}/multi@${d.digest}`))));
+    await expect(pushIndex(e, index, images.slice(1), parseReference(`${dst.host}/multi:list`))).rejects.toThrow(`1 of its ${entries.length} manifests are not present`);
+    const res = await pushIndex(e, index, images, parseReference(`${dst.host}/multi:list`));
+    expect(res.Digest).toBe(testbed.image("multi", "list").digest);
+    const raw = await skopeo(["inspect", "--raw", "--tls-verify=false", `docker://${dst.host}/multi:list`]);
+    expect(sha(new TextEncoder().encode(raw))).toBe(res.Digest);
+    for (const d of entries) expect(JSON.parse(await skopeo(["inspect", "--tls-verify=false", `docker://${dst.host}/multi@${d.digest}`])).Digest).toBe(d.digest);
   });
 
   test("GET /distribution: the manifest list's descriptor and its platforms; a single manifest's platform from its config", async () => {
