@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { Engine } from "../../src/engine/engine.ts";
 import { distributionInspect, pushImage, pushIndex } from "../../src/engine/push.ts";
 import { parseReference } from "../../src/engine/registry/reference.ts";
+import { RegistryClient } from "../../src/engine/registry/client.ts";
 import { type Image, type Layer, MediaType } from "../../src/engine/image/types.ts";
 import { bunkerAt, DAEMON_MODE, freshDataRoot, serveAt, tempDir } from "../helpers/bunker.ts";
 import { ensureTestbed, startRegistry, type Registry, type Testbed } from "../helpers/registry.ts";
@@ -207,6 +208,38 @@ describe.skipIf(DAEMON_MODE)("pushImage (engine)", () => {
     const raw = await skopeo(["inspect", "--raw", "--tls-verify=false", `docker://${dst.host}/multi:list`]);
     expect(sha(new TextEncoder().encode(raw))).toBe(res.Digest);
     for (const d of entries) expect(JSON.parse(await skopeo(["inspect", "--tls-verify=false", `docker://${dst.host}/multi@${d.digest}`])).Digest).toBe(d.digest);
+  });
+
+  test("an upload Location on another host gets no credentials", async () => {
+    const seen: { host: string; method: string; authorization: string | null }[] = [];
+    const elsewhere = Bun.serve({
+      hostname: "127.0.0.2",
+      port: 0,
+      fetch(req) {
+        seen.push({ host: "elsewhere", method: req.method, authorization: req.headers.get("authorization") });
+        return new Response(null, { status: req.method === "PUT" ? 201 : 202, headers: { location: req.url } });
+      },
+    });
+    const registry = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      fetch(req) {
+        const u = new URL(req.url);
+        seen.push({ host: "registry", method: req.method, authorization: req.headers.get("authorization") });
+        if (!req.headers.get("authorization")) return new Response(null, { status: 401, headers: { "www-authenticate": 'Basic realm="r"' } });
+        if (u.pathname === "/v2/") return new Response("{}");
+        if (req.method === "HEAD") return new Response(null, { status: 404 });
+        if (req.method === "POST") return new Response(null, { status: 202, headers: { location: `http://127.0.0.2:${elsewhere.port}/upload/1` } });
+        return new Response(null, { status: 201 });
+      },
+    });
+    cleanups.push(() => (elsewhere.stop(true), registry.stop(true)));
+    const creds = new RegistryClient({ credentials: () => ({ username: "u", password: "secret" }) });
+    await pushImage(engine(), builtImage({ a: "a\n" }).image, parseReference(`127.0.0.1:${registry.port}/x:1`), { registry: creds });
+    expect(seen.filter((s) => s.host === "registry" && s.method === "POST")[0]!.authorization).toStartWith("Basic ");
+    const away = seen.filter((s) => s.host === "elsewhere");
+    expect(away.length).toBeGreaterThan(0);
+    for (const s of away) expect(s.authorization).toBeNull();
   });
 
   test("GET /distribution: the manifest list's descriptor and its platforms; a single manifest's platform from its config", async () => {

@@ -19,10 +19,14 @@ async function failure(res: Response, what: string): Promise<RegistryError> {
   return new RegistryError(kind, p.message, res.status, p.errors.map((e) => e.code), res.status >= 500 || res.status === 429);
 }
 
-/** Sends a request, turning transport failures into temporary RegistryErrors. */
+/**
+ * Sends a request, turning transport failures into temporary RegistryErrors. Credentials go only to the
+ * registry's own origin: an upload Location on another host gets the request without them.
+ */
 async function send(conn: RepoConnection, method: string, url: string, headers: Record<string, string> = {}, body?: Uint8Array): Promise<Response> {
   const what = `${method[0]}${method.slice(1).toLowerCase()} "${url}"`;
   try {
+    if (new URL(url).origin !== new URL(conn.endpoint.base).origin) return await conn.client.follow(method, url, headers, what, body);
     return await conn.request(method, url, headers, what, body);
   } catch (e) {
     throw transportError(what, e);
