@@ -139,9 +139,11 @@ export async function uploadBlob(conn: RepoConnection, source: ReadableStream<Ui
       }
       // What is left at the end goes with the closing PUT (all of a small blob: a monolithic upload).
       if (!done && buffered >= CHUNK_BYTES) {
-        const chunk = concat(parts, buffered);
-        parts = [];
-        buffered = 0;
+        // Exactly CHUNK_BYTES per PATCH; the overflow starts the next chunk.
+        const all = concat(parts, buffered);
+        const chunk = all.subarray(0, CHUNK_BYTES);
+        parts = all.length > CHUNK_BYTES ? [all.subarray(CHUNK_BYTES)] : [];
+        buffered = all.length - chunk.length;
         await inflight;
         inflight = patch(chunk);
         // Keeps an unobserved rejection from crashing the process while the next chunk is read.
