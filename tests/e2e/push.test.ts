@@ -287,6 +287,27 @@ describe("bunker push", () => {
     expect(tagged.stderr).toContain("tag can't be used with --all-tags/-a");
   });
 
+  test("a layer pulled from one repository is mounted into another of that registry; a terminal sees Pushing bars", async () => {
+    const dst = await emptyRegistry();
+    const first = bunkerAt(freshDataRoot());
+    await first.ok(["pull", `${src.host}/debian:bookworm`]);
+    await first.ok(["tag", `${src.host}/debian:bookworm`, `${dst.host}/origin/debian:1`]);
+    // On a terminal (script(1) gives one) the layer's line is redrawn with a progress bar as it uploads.
+    const cmd = `'${join(import.meta.dir, "../../dist/bunker")}' ${(await first.prefix()).map((a) => `'${a}'`).join(" ")} push ${dst.host}/origin/debian:1`;
+    const tty = Bun.spawnSync(["script", "-qfec", cmd, "/dev/null"], { stdout: "pipe", stderr: "pipe" });
+    expect(tty.exitCode).toBe(0);
+    expect(tty.stdout.toString()).toContain("\x1b[");
+    expect(tty.stdout.toString()).toMatch(/Pushing \[=*>? *\] +[0-9.]+MB\/48\.7MB/);
+
+    // Another data root that only pulled from origin/ knows where the blob lives: it mounts instead of uploading.
+    const second = bunkerAt(freshDataRoot());
+    await second.ok(["pull", `${dst.host}/origin/debian:1`]);
+    await second.ok(["tag", `${dst.host}/origin/debian:1`, `${dst.host}/fork/debian:1`]);
+    const out = await second.ok(["push", `${dst.host}/fork/debian:1`]);
+    expect(out).toContain(`${short(testbed.image("debian", "bookworm").layers![0]!.diffId)}: Mounted from origin/debian\n`);
+    expect(out).toContain(`1: digest: ${testbed.image("debian", "bookworm").digest}`);
+  });
+
   test("credentials from login: basic auth and bearer tokens with push scope; refused without", async () => {
     const basic = await emptyRegistry("basic");
     const token = await emptyRegistry("token");
