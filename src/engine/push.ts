@@ -58,10 +58,11 @@ export async function pushRepository(engine: Engine, name: string, opts: PushOpt
   const ref = parseReference(name);
   if (ref.digest) throw invalidParameter("cannot push a digest reference");
   const repo = repositoryName(ref);
-  const tags = allTags(engine, repo);
-  if (tags.length === 0) throw new EngineError("notFound", `An image does not exist locally with the tag: ${familiarName(ref)}`);
   const emit = opts.onMessage ?? (() => {});
+  // moby names the repository before it looks for the image, so a missing one is an error in the stream.
   emit({ status: `The push refers to repository [${repo}]` });
+  const tags = engine.images.repositoryTags(repo);
+  if (tags.length === 0) throw new EngineError("notFound", `An image does not exist locally with the tag: ${familiarName(ref)}`);
   const registry = opts.registry ?? engine.registry();
   const out: PushResult[] = [];
   for (const tag of ref.tag ? [ref.tag] : tags) {
@@ -74,15 +75,6 @@ export async function pushRepository(engine: Engine, name: string, opts: PushOpt
     out.push(result);
   }
   return out;
-}
-
-function allTags(engine: Engine, repo: string): string[] {
-  return engine.images
-    .all()
-    .flatMap((img) => engine.images.tags(img.id))
-    .filter((t) => t.repository === repo)
-    .map((t) => t.tag)
-    .sort();
 }
 
 /**

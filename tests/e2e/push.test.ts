@@ -281,7 +281,8 @@ describe("bunker push", () => {
 
     const missing = await b.run(["push", `${dst.host}/nope:v1`]);
     expect(missing.code).toBe(1);
-    expect(missing.stderr).toContain(`An image does not exist locally with the tag: ${dst.host}/nope`);
+    expect(missing.stdout).toBe(`The push refers to repository [${dst.host}/nope]\n`);
+    expect(missing.stderr).toBe(`An image does not exist locally with the tag: ${dst.host}/nope\n`);
     const tagged = await b.run(["push", "-a", `${dst.host}/bb:v1`]);
     expect(tagged.code).toBe(1);
     expect(tagged.stderr).toContain("tag can't be used with --all-tags/-a");
@@ -317,10 +318,11 @@ describe("bunker push", () => {
     for (const r of [basic, token]) await b.ok(["tag", `${src.host}/busybox`, `${r.host}/private/bb:1`]);
     const noBasic = await b.run(["push", `${basic.host}/private/bb:1`]);
     expect(noBasic.code).toBe(1);
-    expect(noBasic.stderr).toContain("no basic auth credentials");
+    expect(noBasic.stderr).toEndWith("no basic auth credentials\n");
+    expect(noBasic.stderr).not.toContain("Error response from daemon");
     const noToken = await b.run(["push", `${token.host}/private/bb:1`]);
     expect(noToken.code).toBe(1);
-    expect(noToken.stderr).toContain("requested access to the resource is denied");
+    expect(noToken.stderr).toContain("denied: requested access to the resource is denied");
     for (const r of [basic, token]) {
       expect((await b.run(["login", "-u", r.username!, "--password-stdin", r.host], { stdin: `${r.password}\n` })).stdout).toContain("Login Succeeded");
       expect(await b.ok(["push", `${r.host}/private/bb:1`])).toContain(`1: digest: ${testbed.image("busybox", "latest").digest}`);

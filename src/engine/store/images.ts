@@ -145,6 +145,11 @@ export class ImageStore {
     return this.db.query("SELECT repository, digest FROM digests WHERE image_id = ? ORDER BY repository, digest").all(id) as any[];
   }
 
+  /** Tags of one repository (canonical name), sorted. */
+  repositoryTags(repository: string): string[] {
+    return (this.db.query("SELECT tag FROM tags WHERE repository = ? ORDER BY tag").all(repository) as { tag: string }[]).map((r) => r.tag);
+  }
+
   /** Repo digests of an image with the manifest each was pulled with (byte for byte) and its media type. */
   manifests(id: string): { repository: string; digest: string; manifest: Uint8Array; mediaType: string }[] {
     const rows = this.db.query("SELECT repository, digest, manifest, media_type FROM digests WHERE image_id = ? ORDER BY repository, digest").all(id) as any[];
