@@ -53,7 +53,7 @@ export class RepoConnection {
     readonly ref: Reference,
     readonly creds: Credentials | undefined,
     /** Token scopes of every request (default: pull on this repository; a push adds push, a mount the source's pull). */
-    public scopes: string[] = [pullScope(ref.path)],
+    readonly scopes: string[] = [pullScope(ref.path)],
   ) {}
 
   /** "http://127.0.0.1:5000/v2/<path>/" */

@@ -6,7 +6,7 @@
 import { MAX_ERROR_BYTES, parseErrorResponse, readCapped, RegistryError, transportError } from "./auth.ts";
 import { pullScope } from "./auth.ts";
 import { checkDigest } from "../image/validate.ts";
-import type { RepoConnection } from "./client.ts";
+import { RepoConnection } from "./client.ts";
 
 /** Bytes sent per PATCH of a chunked upload; a blob smaller than this goes in one PUT (monolithic). */
 export const CHUNK_BYTES = 8 << 20;
@@ -68,21 +68,14 @@ export async function startUpload(conn: RepoConnection): Promise<string> {
  */
 export async function mountBlob(conn: RepoConnection, digest: string, from: string): Promise<boolean> {
   const url = `${conn.repoUrl}blobs/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(from)}`;
-  const scopes = conn.scopes;
-  conn.scopes = [...scopes, pullScope(from)];
-  try {
-    const res = await send(conn, "POST", url);
-    await res.body?.cancel().catch(() => {});
-    if (res.status === 201) return true;
-    if (res.status === 202) {
-      await cancelUpload(conn, location(conn, res, `Post "${url}"`));
-      return false;
-    }
-    // A refused mount (no pull right on the source, unknown blob) is no reason to fail: the blob is uploaded.
-    return false;
-  } finally {
-    conn.scopes = scopes;
-  }
+  // A connection of its own: the other layers' requests keep their scopes.
+  const mounting = new RepoConnection(conn.client, conn.endpoint, conn.ref, conn.creds, [...conn.scopes, pullScope(from)]);
+  const res = await send(mounting, "POST", url);
+  await res.body?.cancel().catch(() => {});
+  if (res.status === 201) return true;
+  if (res.status === 202) await cancelUpload(conn, location(conn, res, `Post "${url}"`));
+  // A refused mount (no pull right on the source, unknown blob) is no reason to fail: the blob is uploaded.
+  return false;
 }
 
 /** Abandons an upload session (DELETE), ignoring failures: the registry purges stale sessions itself. */
@@ -113,7 +106,13 @@ export interface Uploaded {
  * when `expected` is given, the bytes must hash to it. `onBytes` gets the running count of bytes sent.
  */
 export async function uploadBlob(conn: RepoConnection, source: ReadableStream<Uint8Array>, opts: { expected?: string; onBytes?: (n: number) => void; signal?: AbortSignal } = {}): Promise<Uploaded> {
-  let session = await startUpload(conn);
+  let session: string;
+  try {
+    session = await startUpload(conn);
+  } catch (e) {
+    await source.cancel().catch(() => {});
+    throw e;
+  }
   const hasher = new Bun.CryptoHasher("sha256");
   const reader = source.getReader();
   let parts: Uint8Array[] = [];
