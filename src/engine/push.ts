@@ -79,12 +79,13 @@ export async function pushRepository(engine: Engine, name: string, opts: PushOpt
 
 /**
  * A local image as an `Image`: the manifest it was pulled with (byte for byte) and its config from the
- * store; its layers stream from the repository it was pulled from (until the store can write them back).
+ * store; its layers stream from a repository known to hold them (until the store can write them back).
  */
 export async function localImage(engine: Engine, id: string, registry: RegistryClient): Promise<Image> {
   const record = engine.images.get(id);
   if (!record) throw new EngineError("notFound", `No such image: ${id}`);
-  for (const m of engine.images.manifests(id)) {
+  const rows = engine.images.manifests(id);
+  for (const m of rows) {
     let manifest: Manifest;
     try {
       manifest = JSON.parse(new TextDecoder().decode(m.manifest)) as Manifest;
@@ -94,11 +95,12 @@ export async function localImage(engine: Engine, id: string, registry: RegistryC
     if (manifest?.config?.digest !== id || !Array.isArray(manifest.layers)) continue;
     const diffIds = record.config.rootfs?.diff_ids ?? [];
     if (diffIds.length !== manifest.layers.length) continue;
-    const slash = m.repository.indexOf("/");
-    const source: Reference = { domain: m.repository.slice(0, slash), path: m.repository.slice(slash + 1) };
-    let conn: RepoConnection | undefined;
-    const connection = async () => (conn ??= await registry.pullConnection(source));
-    const layers: Layer[] = manifest.layers.map((d, i) => lazyLayer(connection, d, diffIds[i]!));
+    const sources = blobSources(engine);
+    const layers: Layer[] = manifest.layers.map((d, i) => {
+      // Where this blob was pulled from first, then every other repository known to hold it.
+      const known = sources.forDiffId(diffIds[i]!).filter((s) => s.digest === d.digest && s.repository).map((s) => s.repository);
+      return sourcedLayer(registry, d, diffIds[i]!, [...new Set([...known.reverse(), ...rows.map((r) => r.repository)])]);
+    });
     return {
       digest: sha256(m.manifest),
       id,
@@ -113,15 +115,25 @@ export async function localImage(engine: Engine, id: string, registry: RegistryC
   throw new EngineError("notImplemented", `image ${short(id)} was not pulled from a registry: pushing images made locally needs the layer writer of issue 13`);
 }
 
-/** A layer of `d` whose source connection is opened on first read (a push that mounts or skips never reads). */
-function lazyLayer(connection: () => Promise<RepoConnection>, d: Descriptor, diffId: string): Layer {
+/** A layer of `d` read from the first of `repositories` that serves it, opened on first read (a push that mounts or skips never reads). */
+function sourcedLayer(registry: RegistryClient, d: Descriptor, diffId: string, repositories: string[]): Layer {
   return {
     digest: d.digest,
     diffId,
     size: d.size,
     mediaType: d.mediaType,
     async compressed() {
-      return remoteLayer(await connection(), d.digest, diffId, d.size, d.mediaType).compressed();
+      let first: unknown;
+      for (const repository of repositories) {
+        const slash = repository.indexOf("/");
+        try {
+          const conn = await registry.pullConnection({ domain: repository.slice(0, slash), path: repository.slice(slash + 1) });
+          return await remoteLayer(conn, d.digest, diffId, d.size, d.mediaType).compressed();
+        } catch (e) {
+          first ??= e;
+        }
+      }
+      throw first ?? new EngineError("notFound", `no registry known to hold layer ${d.digest}`);
     },
   };
 }

@@ -51,10 +51,12 @@ export function decodeRegistryAuth(header: string | null): AuthConfig | undefine
  * The registry client of one pull: with the client's credentials when X-Registry-Auth carries some (used
  * for every registry of this pull, as moby does), else the engine's (the daemon's own stored credentials).
  */
-async function registryWithAuth(engine: Engine, auth: AuthConfig | undefined): Promise<RegistryClient> {
+async function registryWithAuth(engine: Engine, auth: AuthConfig | undefined, onlyFor?: string): Promise<RegistryClient> {
   if (!auth?.username || auth.password === undefined) return engine.registry();
   const creds: Credentials = { username: auth.username, password: auth.password };
-  return new RegistryClient({ mirrors: engine.config.registryMirrors, insecure: engine.config.insecureRegistries, credentials: () => creds });
+  // `onlyFor` (a push's target registry): other registries (where the layers are read) get the daemon's own.
+  const own = onlyFor ? engine.registry().opts.credentials : undefined;
+  return new RegistryClient({ mirrors: engine.config.registryMirrors, insecure: engine.config.insecureRegistries, credentials: (host) => (!onlyFor || host === onlyFor ? creds : own?.(host)) });
 }
 
 /** Declares the image routes on `r`. */
@@ -105,7 +107,7 @@ export function imageRoutes(r: Router, engine: Engine): void {
     let ref = parseReference(params.name!);
     // `tag` names the one tag to push; without it, every tag of the repository goes (moby's IsNameOnly).
     if (tag) ref = parseReference(`${repositoryName(ref)}:${tag}`);
-    const registry = await registryWithAuth(engine, decodeRegistryAuth(req.headers.get("x-registry-auth")));
+    const registry = await registryWithAuth(engine, decodeRegistryAuth(req.headers.get("x-registry-auth")), ref.domain);
     return jsonMessageStream(async (emit, signal) => {
       await pushRepository(engine, canonicalString(ref), { onMessage: emit, signal, registry });
     }, req.signal);
