@@ -9,7 +9,7 @@ import { checkDigest } from "../image/validate.ts";
 import { RepoConnection } from "./client.ts";
 
 /** Bytes sent per PATCH of a chunked upload; a blob smaller than this goes in one PUT (monolithic). */
-export const CHUNK_BYTES = 8 << 20;
+export const CHUNK_BYTES = 4 << 20;
 
 /** A failed answer as a RegistryError with distribution's message ("denied: requested access ..."). */
 async function failure(res: Response, what: string): Promise<RegistryError> {
