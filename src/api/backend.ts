@@ -47,6 +47,8 @@ export interface Backend {
   pruneImages(opts: { all?: boolean; filters?: Record<string, string[]> }): Promise<{ ImagesDeleted: ImageDeleteItem[] | null; SpaceReclaimed: number }>;
   /** Pulls; progress as Docker's JSON messages; rejects with the pull's error. */
   pull(ref: string, opts: { platform?: string }, onMessage: (m: JsonMessage) => void): Promise<void>;
+  /** Pushes NAME:TAG, or every tag of a bare NAME; progress as Docker's JSON messages; rejects with the push's error. */
+  push(ref: string, onMessage: (m: JsonMessage) => void): Promise<void>;
 
   info(): Promise<ReturnType<typeof systemInfo>>;
   version(): Promise<ReturnType<typeof systemVersion>>;

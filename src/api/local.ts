@@ -32,6 +32,10 @@ export function localBackend(engine: Engine): Backend {
       const { parsePlatform } = await import("../engine/image/types.ts");
       await pullImage(engine, ref, { platform: o.platform ? parsePlatform(o.platform) : undefined, onMessage });
     },
+    async push(ref, onMessage) {
+      const { pushRepository } = await import("../engine/push.ts");
+      await pushRepository(engine, ref, { onMessage });
+    },
     info: async () => (await system()).systemInfo(engine),
     version: async () => (await system()).systemVersion(),
     df: async () => (await system()).systemDf(engine),

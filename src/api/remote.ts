@@ -164,6 +164,19 @@ export function remoteBackend(client: ApiClient): Backend {
         onMessage(m);
       }
     },
+    async push(ref, onMessage) {
+      const { parseReference, familiarName, familiarString } = await import("../engine/registry/reference.ts");
+      const { readCredentials } = await import("../engine/registry/credentials.ts");
+      const r = parseReference(ref);
+      // As the docker CLI: the user's stored credentials for the target registry travel in X-Registry-Auth.
+      const creds = readCredentials(r.domain);
+      const auth = Buffer.from(JSON.stringify(creds ? { username: creds.username, password: creds.password, serveraddress: r.domain } : {})).toString("base64url");
+      const res = await client.request("POST", `/images/${r.digest ? familiarString(r) : familiarName(r)}/push`, { query: { tag: r.tag ?? "" }, headers: { "X-Registry-Auth": auth } });
+      for await (const m of client.messages<any>(res)) {
+        if (m.errorDetail || m.error) throw new EngineError("system", m.errorDetail?.message ?? m.error);
+        onMessage(m);
+      }
+    },
     info: () => get("/info"),
     version: () => get("/version"),
     df: () => get("/system/df"),

@@ -46,6 +46,7 @@ const commands: Record<string, Loader> = {
   commit: () => import("./commit.ts"),
   export: () => import("./export.ts"),
   import: () => import("./import.ts"),
+  push: () => import("./push.ts"),
 };
 
 /** `bunker image ls` etc.: group → subcommand → loader. */
@@ -54,6 +55,7 @@ const groups: Record<string, { description: string; commands: Record<string, Loa
     description: "Manage images",
     commands: {
       pull: commands.pull!,
+      push: commands.push!,
       ls: commands.images!,
       list: commands.images!,
       history: commands.history!,
@@ -153,6 +155,7 @@ const descriptions: [string, string][] = [
   ["commit", "Create a new image from a container's changes"],
   ["export", "Export a container's filesystem as a tar archive"],
   ["pull", "Download an image from a registry"],
+  ["push", "Upload an image to a registry"],
   ["images", "List images"],
   ["history", "Show the history of an image"],
   ["inspect", "Return low-level information on Bunker objects"],

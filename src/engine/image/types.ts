@@ -111,6 +111,8 @@ export interface Layer {
   readonly mediaType: string;
   /** The distributed bytes; the stream errors if they do not hash to `digest`. */
   compressed(): Promise<ReadableStream<Uint8Array>>;
+  /** The layer's tar, for a layer whose compressed blob is not kept (`digest` is ""): a push gzips it on the way. */
+  uncompressed?(): Promise<ReadableStream<Uint8Array>>;
 }
 
 /** An image from any source. Manifest and config are loaded when the Image is made; layers stream on demand. */

@@ -14,13 +14,11 @@ export const UNSUPPORTED: readonly [string, string, string][] = [
   ["GET", "/images/get", "docker save"],
   ["GET", "/images/{name:.*}/get", "docker save"],
   ["POST", "/images/load", "docker load"],
-  ["POST", "/images/{name:.*}/push", "docker push"],
   ["GET", "/images/search", "docker search"],
   ["POST", "/build", "docker build"],
   ["POST", "/build/cancel", "docker build"],
   ["POST", "/session", "BuildKit sessions"],
   ["POST", "/grpc", "BuildKit"],
-  ["GET", "/distribution/{name:.*}/json", "registry-side image inspect"],
   // swarm, plugins, secrets, configs
   ["GET", "/swarm", "docker swarm"],
   ["POST", "/swarm/init", "docker swarm init"],

@@ -1,5 +1,5 @@
 /**
- * Image routes: pull (images/create), list, inspect, history, tag, delete, prune. Image names are greedy
+ * Image routes: pull (images/create), push, the registry's view (distribution), list, inspect, history, tag, delete, prune. Image names are greedy
  * path parameters (`/images/docker.io/library/alpine:latest/json` arrives unescaped). Each change is
  * published by the engine (engine/images.ts, engine/pull.ts) with moby's actors: pull → the familiar reference, tag → the image
  * ID with the new name, untag and delete → the image ID.
@@ -51,10 +51,12 @@ export function decodeRegistryAuth(header: string | null): AuthConfig | undefine
  * The registry client of one pull: with the client's credentials when X-Registry-Auth carries some (used
  * for every registry of this pull, as moby does), else the engine's (the daemon's own stored credentials).
  */
-async function registryWithAuth(engine: Engine, auth: AuthConfig | undefined): Promise<RegistryClient> {
+async function registryWithAuth(engine: Engine, auth: AuthConfig | undefined, onlyFor?: string): Promise<RegistryClient> {
   if (!auth?.username || auth.password === undefined) return engine.registry();
   const creds: Credentials = { username: auth.username, password: auth.password };
-  return new RegistryClient({ mirrors: engine.config.registryMirrors, insecure: engine.config.insecureRegistries, credentials: () => creds });
+  // `onlyFor` (a push's target registry): other registries (where the layers are read) get the daemon's own.
+  const own = onlyFor ? engine.registry().opts.credentials : undefined;
+  return new RegistryClient({ mirrors: engine.config.registryMirrors, insecure: engine.config.insecureRegistries, credentials: (host) => (!onlyFor || host === onlyFor ? creds : own?.(host)) });
 }
 
 /** Declares the image routes on `r`. */
@@ -103,6 +105,24 @@ export function imageRoutes(r: Router, engine: Engine): void {
       for (const one of refs) await pullImage(engine, canonicalString(one), { platform, onMessage: emit, signal, registry });
     }, req.signal);
   }, { body: "stream" });
+
+  r.post("/images/{name:.*}/push", async (req, { params, query }) => {
+    const { pushRepository } = await import("../../engine/push.ts");
+    const tag = query.get("tag") ?? "";
+    let ref = parseReference(params.name!);
+    // `tag` names the one tag to push; without it, every tag of the repository goes (moby's IsNameOnly).
+    if (tag) ref = parseReference(`${repositoryName(ref)}:${tag}`);
+    const registry = await registryWithAuth(engine, decodeRegistryAuth(req.headers.get("x-registry-auth")), ref.domain);
+    return jsonMessageStream(async (emit, signal) => {
+      await pushRepository(engine, canonicalString(ref), { onMessage: emit, signal, registry });
+    }, req.signal);
+  });
+
+  r.get("/distribution/{name:.*}/json", async (req, { params }) => {
+    const { distributionInspect } = await import("../../engine/push.ts");
+    const registry = await registryWithAuth(engine, decodeRegistryAuth(req.headers.get("x-registry-auth")));
+    return json(await distributionInspect(engine, params.name!, registry));
+  });
 
   r.get("/images/{name:.*}/json", async (req, { params, version }) => {
     return json(inspectImage(engine, params.name!, { containerConfig: compareVersions(version, "1.45") < 0 || needsContainerConfig(req) }));
