@@ -58,6 +58,9 @@ if (!args.length) {
     "tests/e2e/cp.test.ts",
     "tests/e2e/health.test.ts",
     "tests/e2e/save-load.test.ts",
+    "tests/e2e/sharing.test.ts",
+    "tests/e2e/ops.test.ts",
+    "tests/e2e/push.test.ts",
   ];
   runs.push(await bunTest(daemonPass, { BUNKER_E2E_MODE: "daemon" }));
 }

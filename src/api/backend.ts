@@ -13,6 +13,8 @@ import type { Volume } from "../engine/volumes/index.ts";
 import type { NetworkCreateRequest, NetworkResource } from "../engine/network/index.ts";
 import type { ContainerInspect, ImageInspect } from "./wire.ts";
 import type { PathStat } from "../engine/containers/archive.ts";
+import type { ContainerStats } from "../engine/containers/stats.ts";
+import type { UpdateOptions } from "../engine/containers/manager.ts";
 
 /** Output handlers of an attached container or exec. */
 export interface OutputHandlers {
@@ -49,6 +51,8 @@ export interface Backend {
   saveImages(names: string[]): Promise<ReadableStream<Uint8Array>>;
   /** Loads an image archive; messages as Docker's load stream; rejects with the load's error. */
   loadImages(input: ReadableStream<Uint8Array>, opts: { quiet?: boolean }, onMessage: (m: JsonMessage) => void): Promise<void>;
+  /** Pushes NAME:TAG, or every tag of a bare NAME; progress as Docker's JSON messages; rejects with the push's error. */
+  push(ref: string, onMessage: (m: JsonMessage) => void): Promise<void>;
 
   info(): Promise<ReturnType<typeof systemInfo>>;
   version(): Promise<ReturnType<typeof systemVersion>>;
@@ -78,6 +82,12 @@ export interface Backend {
   getArchive(id: string, path: string): Promise<{ stat: PathStat; content: ReadableStream<Uint8Array> }>;
   /** PUT /containers/{id}/archive: extracts a tar into a directory of the container. */
   putArchive(id: string, path: string, content: ReadableStream<Uint8Array>, opts: { noOverwriteDirNonDir?: boolean; copyUIDGID?: boolean }): Promise<void>;
+  /** A container's resource usage: one sample a second while `stream`, else one (GET /containers/{id}/stats). */
+  stats(id: string, opts: { stream: boolean; oneShot?: boolean }, signal?: AbortSignal): AsyncIterable<ContainerStats>;
+  pauseContainer(id: string): Promise<void>;
+  unpauseContainer(id: string): Promise<void>;
+  /** `docker update`: new limits and restart policy (0 / "" unchanged). */
+  updateContainer(id: string, update: UpdateOptions): Promise<{ Warnings: string[] | null }>;
 
   createVolume(req: { Name?: string; Driver?: string; DriverOpts?: Record<string, string>; Labels?: Record<string, string> }): Promise<Volume>;
   listVolumes(filters?: Record<string, string[]>): Promise<{ Volumes: Volume[] | null; Warnings: string[] | null }>;
@@ -92,4 +102,31 @@ export interface Backend {
   connectNetwork(network: string, container: string, endpoint: { Aliases?: string[]; IPAddress?: string }): Promise<void>;
   disconnectNetwork(network: string, container: string, force?: boolean): Promise<void>;
   pruneNetworks(opts: { filters?: Record<string, string[]> }): Promise<{ NetworksDeleted: string[] | null }>;
+
+  /** POST /commit: a new image from a container's changes; resolves to its ID. */
+  commit(container: string, opts: CommitRequest): Promise<{ Id: string }>;
+  /** GET /containers/{id}/export: the container's root file system as a tar stream. */
+  exportContainer(id: string): Promise<ReadableStream<Uint8Array>>;
+  /** POST /images/create?fromSrc=: a tar (a stream, or a URL the engine downloads) as an image; progress as Docker's JSON messages, the last one the image ID. */
+  importImage(source: ReadableStream<Uint8Array> | { url: string }, opts: ImportRequest, onMessage: (m: JsonMessage) => void): Promise<void>;
+}
+
+/** What `commit` sends (POST /commit's query; `config` is its body). */
+export interface CommitRequest {
+  repo?: string;
+  tag?: string;
+  author?: string;
+  comment?: string;
+  changes?: string[];
+  pause?: boolean;
+  config?: Record<string, unknown>;
+}
+
+/** What `import` sends (POST /images/create's query). */
+export interface ImportRequest {
+  /** REPOSITORY[:TAG], as the docker CLI sends it in `repo`. */
+  repo?: string;
+  message?: string;
+  changes?: string[];
+  platform?: string;
 }

@@ -14,6 +14,7 @@ const system = () => import("../engine/system.ts");
 const volumes = () => import("../engine/volumes/index.ts");
 const network = () => import("../engine/network/index.ts");
 const archive = () => import("../engine/containers/archive.ts");
+const snapshots = () => import("../engine/commit.ts");
 
 /** A Backend over an engine in this process. */
 export function localBackend(engine: Engine): Backend {
@@ -33,6 +34,10 @@ export function localBackend(engine: Engine): Backend {
     },
     saveImages: async (names) => (await import("../engine/archive/save.ts")).saveImages(engine, names),
     loadImages: async (input, o, onMessage) => void (await (await import("../engine/archive/load.ts")).loadImages(engine, input, { quiet: o.quiet, onMessage })),
+    async push(ref, onMessage) {
+      const { pushRepository } = await import("../engine/push.ts");
+      await pushRepository(engine, ref, { onMessage });
+    },
     info: async () => (await system()).systemInfo(engine),
     version: async () => (await system()).systemVersion(),
     df: async () => (await system()).systemDf(engine),
@@ -85,6 +90,12 @@ export function localBackend(engine: Engine): Backend {
       return { stat, content: stream };
     },
     putArchive: async (id, path, content, o) => (await archive()).containerExtractToDir(engine, id, path, content, o),
+    async *stats(id, o, signal) {
+      yield* (await import("../engine/containers/stats.ts")).containerStats(engine, id, { ...o, signal });
+    },
+    pauseContainer: async (id) => (await manager()).pauseContainer(engine, id),
+    unpauseContainer: async (id) => (await manager()).unpauseContainer(engine, id),
+    updateContainer: async (id, u) => (await manager()).updateContainer(engine, id, u),
     // Whether a volume is in use depends on the containers: exited --rm ones go first, as a daemon removes them at exit.
     createVolume: async (req) => (await volumes()).createVolume(engine, req),
     listVolumes: async (f) => (await reaped(), (await volumes()).listVolumes(engine, f)),
@@ -99,5 +110,12 @@ export function localBackend(engine: Engine): Backend {
     connectNetwork: async (net, ctr, ep) => (await network()).connectNetwork(engine, net, ctr, ep),
     disconnectNetwork: async (net, ctr, force) => (await network()).disconnectNetwork(engine, net, ctr, force),
     pruneNetworks: async (o) => (await network()).pruneNetworks(engine, o),
+    commit: async (id, o) => ({ Id: await (await snapshots()).commitContainer(engine, id, { ...o, config: o.config }) }),
+    exportContainer: async (id) => (await snapshots()).exportContainer(engine, id),
+    async importImage(source, o, onMessage) {
+      const { importFrom } = await snapshots();
+      const { parsePlatform } = await import("../engine/image/types.ts");
+      await importFrom(engine, source, { repo: o.repo, message: o.message, changes: o.changes, platform: o.platform ? parsePlatform(o.platform) : undefined }, onMessage);
+    },
   };
 }

@@ -175,6 +175,19 @@ export function remoteBackend(client: ApiClient): Backend {
         onMessage(m);
       }
     },
+    async push(ref, onMessage) {
+      const { parseReference, familiarName, familiarString } = await import("../engine/registry/reference.ts");
+      const { readCredentials } = await import("../engine/registry/credentials.ts");
+      const r = parseReference(ref);
+      // As the docker CLI: the user's stored credentials for the target registry travel in X-Registry-Auth.
+      const creds = readCredentials(r.domain);
+      const auth = Buffer.from(JSON.stringify(creds ? { username: creds.username, password: creds.password, serveraddress: r.domain } : {})).toString("base64url");
+      const res = await client.request("POST", `/images/${r.digest ? familiarString(r) : familiarName(r)}/push`, { query: { tag: r.tag ?? "" }, headers: { "X-Registry-Auth": auth } });
+      for await (const m of client.messages<any>(res)) {
+        if (m.errorDetail || m.error) throw new EngineError("system", m.errorDetail?.message ?? m.error);
+        onMessage(m);
+      }
+    },
     info: () => get("/info"),
     version: () => get("/version"),
     df: () => get("/system/df"),
@@ -249,6 +262,13 @@ export function remoteBackend(client: ApiClient): Backend {
       });
       await res.arrayBuffer();
     },
+    async *stats(id, o, signal) {
+      const res = await client.request("GET", `/containers/${enc(id)}/stats`, { query: { stream: o.stream ? "1" : "0", "one-shot": o.oneShot ? "1" : undefined }, signal });
+      yield* client.messages<any>(res);
+    },
+    pauseContainer: (id) => post(`/containers/${enc(id)}/pause`),
+    unpauseContainer: (id) => post(`/containers/${enc(id)}/unpause`),
+    updateContainer: (id, u) => client.json("POST", `/containers/${enc(id)}/update`, { body: u }),
     createVolume: (req) => client.json("POST", "/volumes/create", { body: req }),
     listVolumes: (f) => get("/volumes", { filters: filters(f) }),
     inspectVolume: (name) => get(`/volumes/${enc(name)}`),
@@ -269,6 +289,22 @@ export function remoteBackend(client: ApiClient): Backend {
       post(`/networks/${enc(net)}/connect`, undefined, { Container: container, EndpointConfig: { IPAMConfig: { IPv4Address: ep.IPAddress ?? "", IPv6Address: "" }, Links: null, Aliases: ep.Aliases ?? null } }),
     disconnectNetwork: (net, container, force) => post(`/networks/${enc(net)}/disconnect`, undefined, { Container: container, Force: !!force }),
     pruneNetworks: (o) => client.json("POST", "/networks/prune", { query: { filters: filters(o.filters) } }),
+    // The docker CLI's requests: a null body without a Config, pause=0 only when not pausing.
+    commit: (id, o) =>
+      client.json("POST", "/commit", { query: { container: id, repo: o.repo, tag: o.tag, comment: o.comment, author: o.author, changes: o.changes, pause: o.pause === false ? false : undefined }, body: o.config ?? null }),
+    exportContainer: async (id) => (await client.request("GET", `/containers/${enc(id)}/export`)).body ?? new ReadableStream({ start: (c) => c.close() }),
+    async importImage(source, o, onMessage) {
+      const url = source instanceof ReadableStream ? undefined : source.url;
+      const res = await client.request("POST", "/images/create", {
+        query: { fromSrc: url ?? "-", repo: o.repo, message: o.message, changes: o.changes, platform: o.platform },
+        body: url === undefined ? source : undefined,
+        headers: { "content-type": "application/x-tar" },
+      });
+      for await (const m of client.messages<any>(res)) {
+        if (m.errorDetail || m.error) throw new EngineError("system", m.errorDetail?.message ?? m.error);
+        onMessage(m);
+      }
+    },
   };
 }
 

@@ -7,7 +7,8 @@
  */
 import { invalidParameter } from "../engine/errors.ts";
 import { checkExposedPorts, checkPortBindings } from "../engine/network/ports.ts";
-import type { CreateOptions } from "../engine/containers/manager.ts";
+import type { CreateOptions, UpdateOptions } from "../engine/containers/manager.ts";
+import type { Resources } from "../engine/runtime/cgroups.ts";
 import type { ContainerConfig, HostConfig, RestartPolicy } from "../engine/containers/types.ts";
 import type { inspectContainer } from "../engine/containers/query.ts";
 import type { inspectImage } from "../engine/images.ts";
@@ -30,6 +31,8 @@ export type HostConfigBody = Partial<Omit<HostConfig, "RestartPolicy" | "LogConf
 export interface EndpointBody {
   Aliases?: string[] | null;
   IPAMConfig?: { IPv4Address?: string } | null;
+  MacAddress?: string;
+  Links?: string[] | null;
 }
 
 /** The create request: Config fields at the top (Cmd and Entrypoint also as one string: Go's strslice), HostConfig, NetworkingConfig. */
@@ -93,6 +96,13 @@ export function createBody(o: CreateOptions): CreateBody {
       NanoCpus: o.resources?.NanoCpus ?? 0,
       CpuShares: o.resources?.CpuShares ?? 0,
       ...(o.resources?.PidsLimit !== undefined ? { PidsLimit: o.resources.PidsLimit } : {}),
+      CpuPeriod: o.resources?.CpuPeriod ?? 0,
+      CpuQuota: o.resources?.CpuQuota ?? 0,
+      CpusetCpus: o.resources?.CpusetCpus ?? "",
+      CpusetMems: o.resources?.CpusetMems ?? "",
+      BlkioWeight: o.resources?.BlkioWeight ?? 0,
+      OomKillDisable: o.resources?.OomKillDisable ?? false,
+      OomScoreAdj: o.oomScoreAdj ?? 0,
       ShmSize: o.shmSize ?? 0,
       ReadonlyRootfs: o.readonlyRootfs ?? false,
       Init: o.init ? true : null,
@@ -101,10 +111,16 @@ export function createBody(o: CreateOptions): CreateBody {
       Devices: o.devices ?? [],
       DeviceCgroupRules: o.deviceCgroupRules ?? null,
       CgroupnsMode: o.cgroupnsMode ?? "",
+      PidMode: o.pidMode ?? "",
+      IpcMode: o.ipcMode ?? "",
+      UTSMode: o.utsMode ?? "",
+      GroupAdd: o.groupAdd ?? null,
+      Links: o.links ?? null,
+      VolumesFrom: o.volumesFrom ?? null,
     },
-    // Aliases and a static address belong to the endpoint on the network the container starts on.
-    ...(o.networkAliases || o.ipv4Address
-      ? { NetworkingConfig: { EndpointsConfig: { [o.networkMode ?? "bridge"]: { Aliases: o.networkAliases ?? null, IPAMConfig: o.ipv4Address ? { IPv4Address: o.ipv4Address } : null } } } }
+    // Aliases, a static address and a MAC address belong to the endpoint on the network the container starts on.
+    ...(o.networkAliases || o.ipv4Address || o.macAddress
+      ? { NetworkingConfig: { EndpointsConfig: { [o.networkMode ?? "bridge"]: { Aliases: o.networkAliases ?? null, IPAMConfig: o.ipv4Address ? { IPv4Address: o.ipv4Address } : null, ...(o.macAddress ? { MacAddress: o.macAddress } : {}) } } } }
       : {}),
   };
 }
@@ -152,18 +168,57 @@ function stopTimeoutOf(v: unknown): number | undefined {
 /** A value a client sends for "not set": the docker CLI sends every field, with zero values. */
 const isZero = (v: unknown) => v === undefined || v === null || v === "" || v === 0 || v === false || (Array.isArray(v) && v.every(isZero)) || (typeof v === "object" && v !== null && !Array.isArray(v) && !Object.keys(v).length);
 
+/** moby's Resources fields bunker does not apply (yet), refused at create and update unless zero. */
+const UNSUPPORTED_RESOURCES: Record<string, unknown[]> = {
+  CpuRealtimePeriod: [], CpuRealtimeRuntime: [], CpuCount: [], CpuPercent: [],
+  BlkioWeightDevice: [], BlkioDeviceReadBps: [], BlkioDeviceWriteBps: [], BlkioDeviceReadIOps: [], BlkioDeviceWriteIOps: [],
+  IOMaximumIOps: [], IOMaximumBandwidth: [], KernelMemory: [], KernelMemoryTCP: [], MemoryReservation: [], MemorySwappiness: [-1],
+};
+
+/** The Resources fields bunker applies (runtime/cgroups.ts), as the API names them. */
+function resourcesOf(r: Record<string, unknown>, at: string): Resources {
+  const str = (k: string) => strField(r[k], `${at}${k}`);
+  const oom = r.OomKillDisable;
+  if (oom !== undefined && oom !== null && typeof oom !== "boolean") throw invalidParameter(`json: cannot unmarshal ${goType(oom)} into Go struct field ${at}OomKillDisable of type bool`);
+  return {
+    Memory: int64(r.Memory, `${at}Memory`),
+    MemorySwap: int64(r.MemorySwap, `${at}MemorySwap`),
+    NanoCpus: int64(r.NanoCpus, `${at}NanoCpus`),
+    CpuShares: int64(r.CpuShares, `${at}CpuShares`),
+    PidsLimit: int64(r.PidsLimit, `${at}PidsLimit`),
+    CpuPeriod: int64(r.CpuPeriod, `${at}CpuPeriod`),
+    CpuQuota: int64(r.CpuQuota, `${at}CpuQuota`),
+    CpusetCpus: str("CpusetCpus"),
+    CpusetMems: str("CpusetMems"),
+    BlkioWeight: int64(r.BlkioWeight, `${at}BlkioWeight`),
+    OomKillDisable: (oom as boolean | null | undefined) ?? undefined,
+  };
+}
+
+/** UpdateOptions from a POST /containers/{id}/update body (moby's UpdateConfig: Resources and RestartPolicy); what bunker does not apply is refused. */
+export function updateOptionsOf(body: Record<string, unknown>): UpdateOptions {
+  for (const [k, same] of Object.entries(UNSUPPORTED_RESOURCES)) {
+    const v = body[k];
+    if (!isZero(v) && !same.includes(v)) throw invalidParameter(`invalid option: ${k} is not supported by bunker's update (got ${JSON.stringify(v)})`);
+  }
+  if (body.OomKillDisable) throw invalidParameter("invalid option: OomKillDisable cannot be updated (moby's update leaves it as created)");
+  const rp = body.RestartPolicy as { Name?: unknown; MaximumRetryCount?: unknown } | null | undefined;
+  const name = typeof rp?.Name === "string" ? rp.Name : "";
+  if (!["", "no", "always", "unless-stopped", "on-failure"].includes(name)) throw invalidParameter(`invalid restart policy: unknown policy '${name}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'`);
+  const { OomKillDisable: _, ...resources } = resourcesOf(body, "UpdateConfig.");
+  return { ...resources, ...(name ? { RestartPolicy: { Name: name as RestartPolicy["Name"], MaximumRetryCount: int64(rp?.MaximumRetryCount, "UpdateConfig.RestartPolicy.MaximumRetryCount") ?? 0 } } : {}) };
+}
+
 /** moby's create fields bunker does not apply (yet), with the values that mean what bunker does anyway. */
 const UNSUPPORTED: { Config: Record<string, unknown[]>; HostConfig: Record<string, unknown[]> } = {
   Config: { Domainname: [], OnBuild: [], Shell: [], ArgsEscaped: [] },
   HostConfig: {
-    // Namespaces, cgroup and OCI options: bunker gives every container its own IPC, PID and UTS namespace.
-    IpcMode: ["private", "shareable"], PidMode: [], UTSMode: [], UsernsMode: ["host"], Cgroup: [], CgroupParent: [],
-    Runtime: [], Isolation: ["default"], Annotations: [], StorageOpt: [], GroupAdd: [], OomScoreAdj: [],
-    VolumeDriver: ["local"], VolumesFrom: [], DeviceRequests: [],
-    // Resources beyond Memory, MemorySwap, NanoCpus, CpuShares and PidsLimit.
-    CpuPeriod: [], CpuQuota: [], CpuRealtimePeriod: [], CpuRealtimeRuntime: [], CpusetCpus: [], CpusetMems: [], CpuCount: [], CpuPercent: [],
-    BlkioWeight: [], BlkioWeightDevice: [], BlkioDeviceReadBps: [], BlkioDeviceWriteBps: [], BlkioDeviceReadIOps: [], BlkioDeviceWriteIOps: [],
-    IOMaximumIOps: [], IOMaximumBandwidth: [], KernelMemory: [], KernelMemoryTCP: [], MemoryReservation: [], MemorySwappiness: [-1], OomKillDisable: [],
+    // Namespaces, cgroup and OCI options (PidMode, IpcMode, UTSMode, GroupAdd, Links, VolumesFrom are applied).
+    UsernsMode: ["host"], Cgroup: [], CgroupParent: [],
+    Runtime: [], Isolation: ["default"], Annotations: [], StorageOpt: [],
+    VolumeDriver: ["local"], DeviceRequests: [],
+    // Resources bunker does not apply (RESOURCE_FIELDS are).
+    ...UNSUPPORTED_RESOURCES,
   },
 };
 
@@ -250,13 +305,8 @@ export function createOptionsOf(body: CreateBody, name: string | undefined): { o
     dns: strslice(hc.Dns, "HostConfig.Dns"),
     dnsSearch: strslice(hc.DnsSearch, "HostConfig.DnsSearch"),
     dnsOptions: strslice(hc.DnsOptions, "HostConfig.DnsOptions"),
-    resources: {
-      Memory: int64(hc.Memory, "HostConfig.Memory"),
-      MemorySwap: int64(hc.MemorySwap, "HostConfig.MemorySwap"),
-      NanoCpus: int64(hc.NanoCpus, "HostConfig.NanoCpus"),
-      CpuShares: int64(hc.CpuShares, "HostConfig.CpuShares"),
-      PidsLimit: int64(hc.PidsLimit, "HostConfig.PidsLimit"),
-    },
+    resources: resourcesOf(hc as Record<string, unknown>, "HostConfig."),
+    oomScoreAdj: int64(hc.OomScoreAdj, "HostConfig.OomScoreAdj") || undefined, // 0, what every client sends, is the default
     shmSize: int64(hc.ShmSize, "HostConfig.ShmSize"),
     readonlyRootfs: !!hc.ReadonlyRootfs,
     init: !!hc.Init,
@@ -266,6 +316,12 @@ export function createOptionsOf(body: CreateBody, name: string | undefined): { o
     deviceCgroupRules: strslice(hc.DeviceCgroupRules, "HostConfig.DeviceCgroupRules"),
     cgroupnsMode: strField(hc.CgroupnsMode, "HostConfig.CgroupnsMode"),
     healthcheck: healthcheckOf(body.Healthcheck),
+    pidMode: strField(hc.PidMode, "HostConfig.PidMode"),
+    ipcMode: strField(hc.IpcMode, "HostConfig.IpcMode"),
+    utsMode: strField(hc.UTSMode, "HostConfig.UTSMode"),
+    groupAdd: strslice(hc.GroupAdd, "HostConfig.GroupAdd"),
+    volumesFrom: strslice(hc.VolumesFrom, "HostConfig.VolumesFrom"),
+    ...linksAndMacOf(body, hc),
   };
   return { opts, warnings };
 }
@@ -291,6 +347,18 @@ function stringMap(v: unknown, field: string): Record<string, string> | undefine
   if (v === undefined || v === null) return undefined;
   if (typeof v !== "object" || Array.isArray(v) || !Object.values(v).every((x) => typeof x === "string")) throw invalidParameter(`invalid JSON: json: cannot unmarshal into Go struct field .${field} of type map[string]string`);
   return v as Record<string, string>;
+}
+
+/**
+ * HostConfig.Links and the endpoint's (the docker CLI sends --link there for a user-defined network), and the
+ * MAC address: the endpoint's (API 1.44+) or the deprecated container-wide Config.MacAddress.
+ */
+function linksAndMacOf(body: CreateBody, hc: HostConfigBody): Pick<CreateOptions, "links" | "macAddress"> {
+  const eps = Object.values(body.NetworkingConfig?.EndpointsConfig ?? {});
+  const links = [...(strslice(hc.Links, "HostConfig.Links") ?? []), ...eps.flatMap((ep, i) => strslice(ep?.Links, `NetworkingConfig.EndpointsConfig[${i}].Links`) ?? [])];
+  const macs = [strField(body.MacAddress, "MacAddress"), ...eps.map((ep) => strField(ep?.MacAddress, "EndpointSettings.MacAddress"))].filter((m): m is string => !!m);
+  if (new Set(macs).size > 1) throw invalidParameter("conflicting options: cannot specify both --mac-address and per-network MAC address");
+  return { ...(links.length ? { links } : {}), ...(macs.length ? { macAddress: macs[0] } : {}) };
 }
 
 /** Aliases and a static IPv4 address from the endpoint of the network the container is created on. */

@@ -22,8 +22,13 @@ export const createFlags: Record<string, Flag> = {
   "cap-add": { type: "string", multiple: true, description: "Add Linux capabilities", valueHint: "list" },
   "cap-drop": { type: "string", multiple: true, description: "Drop Linux capabilities", valueHint: "list" },
   cgroupns: { type: "string", description: "Cgroup namespace to use (host|private)", valueHint: "string" },
+  "blkio-weight": { type: "int", description: "Block IO (relative weight), between 10 and 1000, or 0 to disable (default 0)", valueHint: "uint16" },
+  "cpu-period": { type: "int", description: "Limit CPU CFS (Completely Fair Scheduler) period", valueHint: "int" },
+  "cpu-quota": { type: "int", description: "Limit CPU CFS (Completely Fair Scheduler) quota", valueHint: "int" },
   "cpu-shares": { type: "int", alias: "c", description: "CPU shares (relative weight)", valueHint: "int" },
   cpus: { type: "string", description: "Number of CPUs", valueHint: "decimal" },
+  "cpuset-cpus": { type: "string", description: "CPUs in which to allow execution (0-3, 0,1)", valueHint: "string" },
+  "cpuset-mems": { type: "string", description: "MEMs in which to allow execution (0-3, 0,1)", valueHint: "string" },
   device: { type: "string", multiple: true, description: "Add a host device to the container", valueHint: "list" },
   "device-cgroup-rule": { type: "string", multiple: true, description: "Add a rule to the cgroup allowed devices list", valueHint: "list" },
   entrypoint: { type: "string", description: "Overwrite the default ENTRYPOINT of the image", valueHint: "string" },
@@ -50,6 +55,8 @@ export const createFlags: Record<string, Flag> = {
   memory: { type: "bytes", alias: "m", description: "Memory limit", valueHint: "bytes" },
   "memory-swap": { type: "memswap", description: "Swap limit equal to memory plus swap: '-1' to enable unlimited swap", valueHint: "bytes" },
   mount: { type: "string", multiple: true, description: "Attach a filesystem mount to the container", valueHint: "mount" },
+  "oom-kill-disable": { type: "boolean", description: "Disable OOM Killer" },
+  "oom-score-adj": { type: "int", description: "Tune host's OOM preferences (-1000 to 1000)", valueHint: "int" },
   "pids-limit": { type: "int", description: "Tune container pids limit (set -1 for unlimited)", valueHint: "int" },
   "shm-size": { type: "bytes", description: "Size of /dev/shm", valueHint: "bytes" },
   name: { type: "string", description: "Assign a name to the container", valueHint: "string" },
@@ -76,7 +83,34 @@ export const createFlags: Record<string, Flag> = {
   user: { type: "string", alias: "u", description: "Username or UID (format: <name|uid>[:<group|gid>])", valueHint: "string" },
   volume: { type: "string", alias: "v", multiple: true, description: "Bind mount a volume", valueHint: "list" },
   workdir: { type: "string", alias: "w", description: "Working directory inside the container", valueHint: "string" },
+  pid: { type: "string", description: "PID namespace to use", valueHint: "string" },
+  ipc: { type: "string", description: "IPC mode to use", valueHint: "string" },
+  uts: { type: "string", description: "UTS namespace to use", valueHint: "string" },
+  "group-add": { type: "string", multiple: true, description: "Add additional groups to join", valueHint: "list" },
+  link: { type: "string", multiple: true, description: "Add link to another container", valueHint: "list", validate: (v) => (checkLinkFlag(v), v) },
+  "volumes-from": { type: "string", multiple: true, description: "Mount volumes from the specified container(s)", valueHint: "list" },
+  "mac-address": { type: "string", description: "Container MAC address (e.g., 92:d0:c6:0a:29:33)", valueHint: "string" },
+  expose: { type: "string", multiple: true, description: "Expose a port or a range of ports", valueHint: "list" },
 };
+
+/** A --link value as the docker CLI's ValidateLink takes it (NAME[:ALIAS]); throws its message. */
+function checkLinkFlag(v: string): void {
+  if (!v) throw new Error("empty string specified for links");
+  if (v.split(":").length > 2) throw new Error(`bad format for links: ${v}`);
+}
+
+/** --expose values (PORT[/PROTO] or a range START-END[/PROTO]) as the "PORT/PROTO" keys of Config.ExposedPorts, as the docker CLI. */
+export function parseExposeFlag(values: string[]): string[] {
+  const out: string[] = [];
+  for (const v of values) {
+    const [range, proto = "tcp", ...rest] = v.split("/");
+    const m = /^(\d+)(?:-(\d+))?$/.exec(range!);
+    const [lo, hi] = m ? [Number(m[1]), Number(m[2] ?? m[1])] : [NaN, NaN];
+    if (rest.length || !["tcp", "udp", "sctp"].includes(proto.toLowerCase()) || !m || lo < 1 || hi > 65535 || hi < lo) throw new CliError(`invalid range format for --expose: ${v}`, 125);
+    for (let p = lo; p <= hi; p++) out.push(`${p}/${proto.toLowerCase()}`);
+  }
+  return out;
+}
 
 /** Parses --restart as the docker CLI does. */
 export function parseRestart(v: string): RestartPolicy {
@@ -207,6 +241,7 @@ export function createOptionsFrom(flags: Record<string, any>, args: string[], co
     ...mountOptionsFrom(flags, command),
     ...etcOptionsFrom(flags),
     resources: resourcesFrom(flags),
+    oomScoreAdj: flags["oom-score-adj"],
     shmSize: flags["shm-size"],
     readonlyRootfs: flags["read-only"],
     init: flags.init,
@@ -214,6 +249,7 @@ export function createOptionsFrom(flags: Record<string, any>, args: string[], co
     ...(flags.sysctl ? { sysctls: flags.sysctl as Record<string, string> } : {}),
     ...deviceOptionsFrom(flags, command),
     ...healthOptionsFrom(flags, !!health),
+    ...sharingOptionsFrom(flags, command),
   };
 }
 
@@ -235,6 +271,28 @@ function healthOptionsFrom(flags: Record<string, any>, given: boolean): Pick<Cre
   };
 }
 
+/** --pid, --ipc, --uts, --group-add, --link, --volumes-from, --mac-address, --expose, checked as the docker CLI's parse does. */
+function sharingOptionsFrom(flags: Record<string, any>, command: string): Partial<CreateOptions> {
+  const usage = (msg: string) => new CliError(`bunker: ${msg}\n\nRun 'bunker ${command} --help' for more information`, 125);
+  const pid: string | undefined = flags.pid;
+  if (pid !== undefined && !(pid === "" || pid === "host" || /^container:./.test(pid))) throw usage("--pid: invalid PID mode");
+  if (flags.uts !== undefined && !["", "host"].includes(flags.uts)) throw usage("--uts: invalid UTS mode");
+  const mac: string | undefined = flags["mac-address"];
+  if (mac && !/^[0-9a-fA-F]{2}([:-][0-9a-fA-F]{2}){5}$/.test(mac.trim())) throw usage(`${mac} is not a valid mac address`);
+  const list = (name: string) => ((flags[name] ?? []) as string[]).length ? (flags[name] as string[]) : undefined;
+  const expose = flags.expose?.length ? parseExposeFlag(flags.expose) : undefined;
+  return {
+    ...(pid ? { pidMode: pid } : {}),
+    ...(flags.ipc ? { ipcMode: flags.ipc } : {}),
+    ...(flags.uts ? { utsMode: flags.uts } : {}),
+    ...(list("group-add") ? { groupAdd: list("group-add") } : {}),
+    ...(list("link") ? { links: list("link") } : {}),
+    ...(list("volumes-from") ? { volumesFrom: list("volumes-from") } : {}),
+    ...(mac ? { macAddress: mac } : {}),
+    ...(expose ? { exposedPorts: expose } : {}),
+  };
+}
+
 /** --device, --device-cgroup-rule and --cgroupns, checked as the docker CLI checks them before it sends anything. */
 function deviceOptionsFrom(flags: Record<string, any>, command: string): Pick<CreateOptions, "devices" | "deviceCgroupRules" | "cgroupnsMode"> {
   const rules: string[] = flags["device-cgroup-rule"] ?? [];
@@ -252,8 +310,8 @@ function deviceOptionsFrom(flags: Record<string, any>, command: string): Pick<Cr
 }
 
 
-/** -m, --memory-swap, --cpus, -c, --pids-limit as Resources (typed by the parser; --cpus is NanoCPUs, parsed here). */
-function resourcesFrom(flags: Record<string, any>): Resources | undefined {
+/** The resource flags (-m, --memory-swap, --cpus, -c, --cpu-period/quota, --cpuset-*, --pids-limit, --blkio-weight) as Resources (typed by the parser; --cpus is NanoCPUs, parsed here); `update` shares them. */
+export function resourcesFrom(flags: Record<string, any>): Resources | undefined {
   const cpus = flags.cpus as string | undefined;
   const r: Resources = {
     Memory: flags.memory,
@@ -267,6 +325,12 @@ function resourcesFrom(flags: Record<string, any>): Resources | undefined {
           }),
     CpuShares: flags["cpu-shares"],
     PidsLimit: flags["pids-limit"],
+    CpuPeriod: flags["cpu-period"],
+    CpuQuota: flags["cpu-quota"],
+    CpusetCpus: flags["cpuset-cpus"],
+    CpusetMems: flags["cpuset-mems"],
+    BlkioWeight: flags["blkio-weight"],
+    OomKillDisable: flags["oom-kill-disable"],
   };
   return Object.values(r).some((v) => v !== undefined) ? r : undefined;
 }

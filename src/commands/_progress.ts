@@ -10,7 +10,8 @@ export function progressRenderer(out: { write(s: string): void }, isTerminal: bo
   const lines = new Map<string, number>();
   let count = 0;
   return (m: JsonMessage) => {
-    if (m.errorDetail || m.error) return;
+    // aux (a push's digest, a build's image ID) is for programs; the docker CLI never prints it.
+    if (m.errorDetail || m.error || m.aux !== undefined) return;
     const hasProgress = !!m.progressDetail && ((m.progressDetail.total ?? 0) > 0 || (m.progressDetail.current ?? 0) > 0);
     if (!isTerminal) {
       if (hasProgress) return;

@@ -87,7 +87,9 @@ export class ExecStore {
   create(containerRef: string, config: ExecConfig): ExecRecord {
     const c = this.engine.containers.resolve(containerRef);
     if (!config.cmd.length) throw invalidParameter("No exec command specified");
-    if (!readContainerStatus(c.dir).running) throw conflict(`container ${c.id} is not running`);
+    const st = readContainerStatus(c.dir);
+    if (!st.running) throw conflict(`container ${c.id} is not running`);
+    if (st.paused) throw conflict(`Container ${c.id} is paused, unpause the container before exec`);
     this.trim();
     const e: ExecRecord = { ...config, id: randomHex(), containerId: c.id, dir: c.dir, started: false, running: false, created: Date.now() };
     this.reg.set(e.id, e);
@@ -116,7 +118,9 @@ export class ExecStore {
     if (e.exitCode !== undefined) throw conflict(`Error: Exec command ${e.id} has already run`);
     if (e.started) throw conflict(`Error: Exec command ${e.id} is already running`);
     const c = this.engine.containers.resolve(e.containerId);
-    if (!readContainerStatus(c.dir).running) throw conflict(`container ${c.id} is not running`);
+    const st = readContainerStatus(c.dir);
+    if (!st.running) throw conflict(`container ${c.id} is not running`);
+    if (st.paused) throw conflict(`Container ${c.id} is paused, unpause the container before exec`);
     const { execInContainer, ExecStartError, readExecStatus } = await import("./runtime/exec.ts");
     const base = { execId: e.id, args: e.cmd, env: e.env, cwd: e.workdir, user: e.user || undefined, tty: e.tty, privileged: e.privileged, dataRoot: this.engine.root.root };
     e.started = true;

@@ -95,8 +95,8 @@ export function listImages(engine: Engine, opts: { all?: boolean; filters?: Filt
   return out;
 }
 
-/** GET /images/{name}/json. */
-export function inspectImage(engine: Engine, name: string) {
+/** GET /images/{name}/json; `containerConfig` adds Container and ContainerConfig, as moby did before API 1.45. */
+export function inspectImage(engine: Engine, name: string, opts: { containerConfig?: boolean } = {}) {
   const img = engine.images.resolve(name);
   const c = img.config;
   const dirs = engine.layers.diffDirs(img.topLayer);
@@ -116,6 +116,7 @@ export function inspectImage(engine: Engine, name: string) {
     Parent: "",
     Comment: c.comment ?? "",
     Created: c.created ?? "",
+    ...(opts.containerConfig ? legacyContainerFields(c) : {}),
     DockerVersion: c.docker_version ?? "",
     Author: c.author ?? "",
     Config: containerConfig(c.config ?? {}),
@@ -128,6 +129,16 @@ export function inspectImage(engine: Engine, name: string) {
     RootFS: { Type: "layers", Layers: c.rootfs?.diff_ids ?? [] },
     Metadata: { LastTagTime: img.taggedAt ? new Date(img.taggedAt).toISOString() : "0001-01-01T00:00:00Z" },
   };
+}
+
+/**
+ * `Container` and `ContainerConfig` (API < 1.45): the committing container's ID and Config for a committed
+ * image, else moby's zero values (an empty ID, a Config with every key empty).
+ */
+function legacyContainerFields(c: ImageRecord["config"]) {
+  const raw = c as { container?: string; container_config?: Record<string, unknown> };
+  const cc = raw.container_config ?? {};
+  return { Container: raw.container ?? "", ContainerConfig: { ...containerConfig({}), Env: null, ...cc } };
 }
 
 /** The image config's runtime section as Docker's inspect shows it (all keys present). */

@@ -14,6 +14,7 @@ import { type Reference, parseReference, withDefaultTag, familiarString, familia
 import type { RegistryClient } from "./registry/client.ts";
 import { eventsOf } from "./events.ts";
 import { chainIds } from "./store/layers.ts";
+import { blobSourcesOf } from "./store/blob-sources.ts";
 import type { JsonMessage } from "./progress.ts";
 import { humanSize } from "./units.ts";
 import { ExpansionLimitError, unpackLayer, type UnpackResult } from "../fs/unpack.ts";
@@ -137,7 +138,6 @@ async function pullOne(engine: Engine, refString: string, opts: PullOptions): Pr
     const failed = results.find((r) => r.status === "rejected");
     if (failed) throw stop.signal.reason ?? (failed as PromiseRejectedResult).reason;
 
-    engine.layers.recordBlobs(layers.map((l, i) => ({ diffId: diffIds[i]!, blob: { digest: l.digest, mediaType: l.mediaType, size: l.size, repository: repo } })));
     const { previous } = engine.images.commit({
       id: remote.id,
       rawConfig: remote.rawConfig,
@@ -146,6 +146,9 @@ async function pullOne(engine: Engine, refString: string, opts: PullOptions): Pr
       tag: ref.tag && !ref.digest ? { repository: repo, tag: ref.tag } : undefined,
       digest: { repository: repo, digest: repoDigest, manifest: remote.rawManifest, mediaType: remote.manifestMediaType },
     });
+    // Where each blob came from, so that a push to this registry can mount it instead of uploading it.
+    const sources = blobSourcesOf(engine.db);
+    for (const l of layers) sources.add({ diffId: l.diffId, digest: l.digest, size: l.size, mediaType: l.mediaType, repository: repo });
     const upToDate = !downloaded && local?.id === remote.id;
     emit({ status: `Digest: ${repoDigest}` });
     emit({ status: upToDate ? `Status: Image is up to date for ${familiarString(ref)}` : `Status: Downloaded newer image for ${familiarString(ref)}` });

@@ -29,13 +29,14 @@ function cgroupVersion(): string {
 export function systemInfo(engine: Engine) {
   const machineArch: Record<string, string> = { x64: "x86_64", arm64: "aarch64" };
   const states = engine.containers.all().map((c) => readContainerStatus(c.dir));
-  const running = states.filter((s) => s.running).length;
+  const paused = states.filter((s) => s.paused).length;
+  const running = states.filter((s) => s.running).length - paused;
   return {
     ID: engineId(engine),
     Containers: states.length,
     ContainersRunning: running,
-    ContainersPaused: 0,
-    ContainersStopped: states.length - running,
+    ContainersPaused: paused,
+    ContainersStopped: states.length - running - paused,
     Images: engine.images.count(),
     Driver: "overlay2",
     DriverStatus: [

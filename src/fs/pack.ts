@@ -28,6 +28,10 @@ export interface PackOptions {
   as?: string;
   /** Paths relative to the root (no "./", no trailing "/") left out with everything under them: export's mounts. */
   skip?: (rel: string) => boolean;
+  /** Lower layers (overlay2 diff dirs, top first) merged under the root as overlayfs shows them, without a
+   * mount: the topmost entry of a name wins, whiteouts hide the name below, an opaque directory hides the
+   * lower directories' contents. Export's view of a container whose root is not mounted on the host. */
+  lower?: string[];
 }
 
 const { O_RDONLY, O_NOFOLLOW, O_DIRECTORY, O_NONBLOCK } = constants;
@@ -66,47 +70,87 @@ function xattrsOf(path: string): Map<string, Uint8Array> | null {
   return out.size ? out : null;
 }
 
+/** overlayfs's whiteout: a 0:0 character device. */
+const isWhiteout = (st: Stats) => st.isCharacterDevice() && st.rdev === 0;
+
+/** Whether a directory is opaque (overlayfs hides what lower layers hold under it). */
+const opaque = (dirPath: string) => sys().lgetxattr(dirPath, OPAQUE)?.[0] === 0x79; /* y */
+
+function lstatOrNone(path: string): Stats | undefined {
+  try {
+    return lstatSync(path);
+  } catch (e) {
+    if (["ENOENT", "ENOTDIR"].includes((e as NodeJS.ErrnoException).code ?? "")) return undefined;
+    throw e;
+  }
+}
+
+/**
+ * The directories `child` continues into below an upper directory, opened, top first: down to the first
+ * layer where it is absent-and-whited-out or not a directory, or through an opaque one (included, then stop).
+ */
+function lowerDirs(parents: number[], child: string): number[] {
+  const out: number[] = [];
+  for (const p of parents) {
+    const path = `/proc/self/fd/${p}/${child}`;
+    const st = lstatOrNone(path);
+    if (!st) continue;
+    if (!st.isDirectory()) break; // a file or a whiteout hides everything further down
+    let fd: number;
+    try {
+      fd = openSync(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    } catch {
+      break;
+    }
+    out.push(fd);
+    if (opaque(`/proc/self/fd/${fd}/.`)) break;
+  }
+  return out;
+}
+
 /** The members of a tree, produced as they are read (see the module header for the rules). */
 export function* packMembers(root: string, opts: PackOptions = {}): Generator<TarMember> {
   const links = new Map<string, string>(); // "dev:ino" of a file with other links -> its first archived name
   const prefix = opts.as ?? "";
   const rootFd = openSync(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  const rootFds = [rootFd];
   try {
+    for (const l of opts.lower ?? []) rootFds.push(openSync(l, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (opts.only !== undefined) {
       if (opts.only.includes("/") || opts.only === "." || opts.only === ".." || opts.only === "") throw new Error(`not one path component: ${opts.only}`);
-      yield* member(rootFd, opts.only, prefix || opts.only, opts.only);
+      yield* member(rootFds, opts.only, prefix || opts.only, opts.only);
     } else {
       if (prefix) {
         const st = lstatSync(`/proc/self/fd/${rootFd}/.`);
         yield { header: { name: `${prefix}/`, type: "dir", mode: st.mode & 0o7777, size: 0, uid: st.uid, gid: st.gid, mtime: Math.floor(st.mtimeMs / 1000), xattrs: xattrsOf(`/proc/self/fd/${rootFd}/.`) } };
       }
-      yield* children(rootFd, prefix, "");
+      yield* children(rootFds, prefix, "");
     }
   } finally {
-    closeSync(rootFd);
+    for (const fd of rootFds) closeSync(fd);
   }
 
-  /** The members under the open directory `dirFd`, archived under `name` ("" for top level), relative path `rel`. */
-  function* children(dirFd: number, name: string, rel: string): Generator<TarMember> {
-    const entries = readdirSync(`/proc/self/fd/${dirFd}`).sort();
-    for (const e of entries) yield* member(dirFd, e, name ? `${name}/${e}` : e, rel ? `${rel}/${e}` : e);
+  /** The members under the open directories `dirFds` (one, or one per merged layer, top first), archived
+   * under `name` ("" for top level), relative path `rel`. */
+  function* children(dirFds: number[], name: string, rel: string): Generator<TarMember> {
+    const entries = dirFds.length === 1 ? readdirSync(`/proc/self/fd/${dirFds[0]}`) : [...new Set(dirFds.flatMap((fd) => readdirSync(`/proc/self/fd/${fd}`)))];
+    for (const e of entries.sort()) yield* member(dirFds, e, name ? `${name}/${e}` : e, rel ? `${rel}/${e}` : e);
   }
 
-  /** The member(s) for child `child` of `dirFd`: itself, its whiteout form, or a directory and all below it. */
-  function* member(dirFd: number, child: string, name: string, rel: string): Generator<TarMember> {
+  /** The member(s) for child `child` of `dirFds`: itself, its whiteout form, or a directory and all below it. */
+  function* member(dirFds: number[], child: string, name: string, rel: string): Generator<TarMember> {
     if (opts.skip?.(rel)) return;
+    let st: Stats | undefined;
+    let layer = 0;
+    for (; layer < dirFds.length && !st; layer++) st = lstatOrNone(`/proc/self/fd/${dirFds[layer]}/${child}`); // removed while archived: none
+    if (!st) return;
+    const dirFd = dirFds[--layer]!;
     const path = `/proc/self/fd/${dirFd}/${child}`;
-    let st: Stats;
-    try {
-      st = lstatSync(path);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === "ENOENT") return; // removed while archived
-      throw e;
-    }
+    if (opts.lower && isWhiteout(st)) return; // merged: deleted in an upper layer
     const type = typeOf(st);
     if (!type) return;
     const base = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: Math.floor(st.mtimeMs / 1000) };
-    if (opts.overlay && type === "char" && st.rdev === 0) {
+    if (opts.overlay && isWhiteout(st)) {
       // overlayfs's whiteout: a 0:0 character device. In a layer it is an empty `.wh.` file (moby: mode 0600).
       const slash = name.lastIndexOf("/");
       yield { header: { name: `${name.slice(0, slash + 1)}.wh.${name.slice(slash + 1)}`, type: "file", size: 0, mode: 0o600, uid: st.uid, gid: st.gid, mtime: base.mtime } };
@@ -124,10 +168,15 @@ export function* packMembers(root: string, opts: PackOptions = {}): Generator<Ta
       try {
         const fdPath = `/proc/self/fd/${fd}/.`; // "/." so the l* calls act on the directory, not on the fd link
         yield { header: { name: `${name}/`, type, size: 0, ...base, xattrs: xattrsOf(fdPath) } };
-        if (opts.overlay && sys().lgetxattr(fdPath, OPAQUE)?.[0] === 0x79 /* y */) {
+        if (opts.overlay && opaque(fdPath)) {
           yield { header: { name: `${name}/.wh..wh..opq`, type: "file", size: 0, mode: base.mode & 0o777, uid: st.uid, gid: st.gid, mtime: 0 } };
         }
-        yield* children(fd, name, rel);
+        const below = opts.lower && !opaque(fdPath) ? lowerDirs(dirFds.slice(layer + 1), child) : [];
+        try {
+          yield* children([fd, ...below], name, rel);
+        } finally {
+          for (const b of below) closeSync(b);
+        }
       } finally {
         closeSync(fd);
       }

@@ -22,6 +22,8 @@ export interface Fault {
   noRange?: boolean;
   /** Answer 307 to the redirect host, which serves the same bytes under a one-time "signed" URL. */
   redirect?: boolean;
+  /** Read the request, then drop the connection without an answer (a registry dying mid-upload). */
+  hangup?: boolean;
 }
 
 /** A request the proxy (or its redirect host) saw. */
@@ -31,6 +33,8 @@ export interface SeenRequest {
   path: string;
   range?: string;
   authorization?: string;
+  /** Content-Range of an upload chunk (PATCH). */
+  contentRange?: string;
 }
 
 /** A running fault proxy. */
@@ -62,6 +66,7 @@ export function startFaultProxy(upstream: string): FaultProxy {
       path: u.pathname + u.search,
       range: req.headers.get("range") ?? undefined,
       authorization: req.headers.get("authorization") ?? undefined,
+      contentRange: req.headers.get("content-range") ?? undefined,
     });
   };
 
@@ -71,8 +76,12 @@ export function startFaultProxy(upstream: string): FaultProxy {
     if (auth) headers.set("authorization", auth);
     else headers.delete("authorization");
     if (f?.noRange) headers.delete("range");
-    const res = await fetch(upstream + pathAndQuery, { method: req.method, headers, redirect: "manual" });
+    // Uploads (PATCH, PUT, POST) carry bodies; upload Locations are rewritten to come back through the proxy.
+    const reqBody = req.method === "GET" || req.method === "HEAD" ? undefined : new Uint8Array(await req.arrayBuffer());
+    const res = await fetch(upstream + pathAndQuery, { method: req.method, headers, redirect: "manual", body: reqBody });
     const out = new Headers(res.headers);
+    const loc = out.get("location");
+    if (loc?.startsWith(upstream)) out.set("location", `${proxyOrigin}${loc.slice(upstream.length)}`);
     // The body is re-streamed, so lengths and encodings may change.
     out.delete("content-encoding");
     if (f?.noRange) out.delete("accept-ranges");
@@ -107,6 +116,7 @@ export function startFaultProxy(upstream: string): FaultProxy {
   };
 
   let redirectServer: Server<undefined>;
+  let proxyOrigin = "";
   const server = Bun.serve({
     hostname: "127.0.0.1",
     port: 0,
@@ -120,6 +130,10 @@ export function startFaultProxy(upstream: string): FaultProxy {
         const code = f.status >= 500 ? "UNAVAILABLE" : "UNKNOWN";
         return Response.json({ errors: [{ code, message: `fault-proxy: injected ${f.status}` }] }, { status: f.status });
       }
+      if (f?.hangup) {
+        await req.arrayBuffer().catch(() => {});
+        return new Response(new ReadableStream({ start: (c) => c.error(new Error("fault-proxy: hung up on purpose")) }));
+      }
       if (f?.redirect) {
         const id = crypto.randomUUID();
         signed.set(id, { path: u.pathname + u.search, auth: req.headers.get("authorization") ?? undefined, fault: { ...f, redirect: false } });
@@ -128,6 +142,7 @@ export function startFaultProxy(upstream: string): FaultProxy {
       return forward(req, u.pathname + u.search, req.headers.get("authorization") ?? undefined, f);
     },
   });
+  proxyOrigin = `http://127.0.0.1:${server.port}`;
   redirectServer = Bun.serve({
     hostname: "127.0.0.2",
     port: 0,

@@ -70,7 +70,7 @@ afterAll(async () => {
   const ids = (await bunker(["ps", "-aq", "--no-trunc"])).stdout.split("\n").filter(Boolean);
   if (ids.length) await bunker(["rm", "-f", ...ids]);
   // a v2 test that failed half-way: its containers' cgroups are on the unified hierarchy, which rm did not look at
-  for (const parent of [`${UNIFIED}/bunker`, ...["memory", "cpu", "cpuacct", "pids", "blkio", "devices"].map((h) => `/sys/fs/cgroup/${h}/bunker`)]) {
+  for (const parent of [`${UNIFIED}/bunker`, ...["memory", "cpu", "cpuacct", "pids", "blkio", "devices", "cpuset", "freezer"].map((h) => `/sys/fs/cgroup/${h}/bunker`)]) {
     for (const dir of [...ids.map((id) => `${parent}/${id}`), parent]) {
       try {
         rmdirSync(dir);

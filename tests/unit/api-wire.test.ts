@@ -44,7 +44,8 @@ const full: CreateOptions = {
   dns: ["10.9.0.1"],
   dnsSearch: ["example.test"],
   dnsOptions: ["ndots:2"],
-  resources: { Memory: 64 << 20, MemorySwap: 128 << 20, NanoCpus: 500_000_000, CpuShares: 512, PidsLimit: 100 },
+  resources: { Memory: 64 << 20, MemorySwap: 128 << 20, NanoCpus: 500_000_000, CpuShares: 512, PidsLimit: 100, CpuPeriod: 100_000, CpuQuota: 50_000, CpusetCpus: "0", CpusetMems: "0", BlkioWeight: 300, OomKillDisable: true },
+  oomScoreAdj: 500,
   shmSize: 1 << 20,
   ulimits: [{ Name: "nofile", Soft: 1024, Hard: 2048 }],
   readonlyRootfs: true,
@@ -53,6 +54,13 @@ const full: CreateOptions = {
   devices: [{ PathOnHost: "/dev/null", PathInContainer: "/dev/nul2", CgroupPermissions: "rwm" }],
   deviceCgroupRules: ["c 1:3 rwm"],
   cgroupnsMode: "private",
+  pidMode: "container:db",
+  ipcMode: "shareable",
+  utsMode: "host",
+  groupAdd: ["audio", "1234"],
+  links: ["db:database"],
+  volumesFrom: ["data:ro"],
+  macAddress: "02:42:ac:11:00:09",
 };
 
 /** What the body carries: the whole options less the query parameters (name, platform). */
@@ -83,11 +91,20 @@ describe("create body", () => {
       dnsSearch: [],
       dnsOptions: [],
       devices: [],
-      resources: { Memory: 0, MemorySwap: 0, NanoCpus: 0, CpuShares: 0 },
+      resources: { Memory: 0, MemorySwap: 0, NanoCpus: 0, CpuShares: 0, CpuPeriod: 0, CpuQuota: 0, BlkioWeight: 0, OomKillDisable: false },
       shmSize: 0,
       readonlyRootfs: false,
       init: false,
     });
+  });
+
+  test("links and the MAC address as other clients send them: per endpoint, or the deprecated Config.MacAddress", () => {
+    const read = (body: object) => createOptionsOf({ Image: "busybox", ...body }, undefined).opts;
+    expect(read({ MacAddress: "02:42:ac:11:00:0a" }).macAddress).toBe("02:42:ac:11:00:0a");
+    const ep = read({ NetworkingConfig: { EndpointsConfig: { appnet: { Links: ["db:d"], MacAddress: "02:42:ac:11:00:0b" } } } });
+    expect([ep.links, ep.macAddress]).toEqual([["db:d"], "02:42:ac:11:00:0b"]);
+    expect(() => read({ MacAddress: "02:42:ac:11:00:0a", NetworkingConfig: { EndpointsConfig: { x: { MacAddress: "02:42:ac:11:00:0b" } } } })).toThrow("conflicting options: cannot specify both --mac-address and per-network MAC address");
+    expect(() => read({ HostConfig: { PidMode: 1 } })).toThrow("HostConfig.PidMode");
   });
 
   test("a string entrypoint (the CLI's --entrypoint) travels as a one-element array", () => {

@@ -261,6 +261,30 @@ test("signal names and numbers", () => {
   expect(() => signalNumber("NOPE")).toThrow("Invalid signal: NOPE");
 });
 
+describe("shared namespaces (--pid, --ipc, --uts) and --group-add", () => {
+  test("only what is shared travels in the plan: one ns record per kind, a group record per --group-add", () => {
+    const recs = decodePlan(encodePlan(plan({ namespaces: { pid: "/proc/42/ns/pid", ipc: "host", uts: "host" }, groupAdd: ["audio", "7"] }), { waitAttach: false, logPath: "/l" }));
+    expect(recs.filter((r) => r[0] === "ns" || r[0] === "group")).toEqual([["ns", "pid", "/proc/42/ns/pid"], ["ns", "ipc", "host"], ["ns", "uts", "host"], ["group", "audio"], ["group", "7"]]);
+    expect(decodePlan(encodePlan(plan(), { waitAttach: false, logPath: "/l" })).filter((r) => r[0] === "ns" || r[0] === "group")).toEqual([]);
+  });
+
+  test("/dev/shm: the container's own tmpfs, none, the host's bound, or another container's shared", () => {
+    const shm = (p: Partial<ContainerPlan>) => buildMounts(plan(p)).filter((m) => m.target === "/dev/shm");
+    expect(shm({})).toEqual([expect.objectContaining({ kind: "fs", fstype: "tmpfs" })]);
+    expect(shm({ shm: "none" })).toEqual([]);
+    expect(shm({ shm: "host" })).toEqual([expect.objectContaining({ kind: "bind", source: "/dev/shm" })]);
+    expect(shm({ shm: { pid: 42 } })).toEqual([expect.objectContaining({ kind: "share", source: "/proc/42/ns/mnt" })]);
+    for (const m of [...shm({ shm: "host" }), ...shm({ shm: { pid: 42 } })]) expect(m.flags & (MS.NOSUID | MS.NODEV | MS.NOEXEC)).toBe(MS.NOSUID | MS.NODEV | MS.NOEXEC);
+  });
+
+  test("sysctls of a namespace shared with the host are refused, as runc's validator", () => {
+    expect(() => checkSysctl("kernel.shmmax", "1", "bridge", { ipc: "host" })).toThrow(`sysctl "kernel.shmmax" is not allowed in the hosts ipc namespace`);
+    expect(() => checkSysctl("fs.mqueue.msg_max", "1", "bridge", { ipc: "host" })).toThrow("hosts ipc namespace");
+    expect(checkSysctl("kernel.shmmax", "1", "bridge", { ipc: "container:x" }).path).toBe("kernel/shmmax");
+    expect(() => checkSysctl("kernel.domainname", "x", "bridge", { uts: "host" })).toThrow(`sysctl "kernel.domainname" is not in a separate kernel namespace`);
+  });
+});
+
 describe("sysctls and recursive read-only binds", () => {
   test("namespaced keys become plain paths under /proc/sys; the others get runc's refusals", () => {
     expect(checkSysctl("kernel.shmmax", "1", "bridge")).toEqual({ path: "kernel/shmmax", value: "1" });

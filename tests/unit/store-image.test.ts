@@ -1,5 +1,5 @@
 /**
- * The store as an Image source: which blob a layer names (the pulled manifest's, then layer_blobs, then the
+ * The store as an Image source: which blob a layer names (the pulled manifest's, then blob_sources, then the
  * blob cache, then the tar itself), uncompressed() byte for byte, materialize() gzipping once into the cache
  * (and GC removing it with the layer), and the errors push and save act on (blobNotLocal, noTarSplit).
  */
@@ -12,6 +12,7 @@ import { openDatabase } from "../../src/engine/store/db.ts";
 import { LayerStore, chainIds } from "../../src/engine/store/layers.ts";
 import { ImageStore } from "../../src/engine/store/images.ts";
 import { StoreImage, storeImage } from "../../src/engine/store/image-source.ts";
+import { blobSourcesOf } from "../../src/engine/store/blob-sources.ts";
 import { DataRoot } from "../../src/engine/paths.ts";
 import { MediaType } from "../../src/engine/image/types.ts";
 import { EngineError } from "../../src/engine/errors.ts";
@@ -59,7 +60,7 @@ test("layers stream back byte for byte; without any blob record a layer is its o
 test("a pulled layer names the registry's blob; compressed() says it is not here; materialize() gzips it once", async () => {
   const s = await setup("pulled");
   const registryBlob = { digest: `sha256:${"a".repeat(64)}`, mediaType: MediaType.DOCKER_LAYER_GZIP, size: 123, repository: "docker.io/library/t" };
-  s.layers.recordBlobs([{ diffId: s.diffIds[0]!, blob: registryBlob }]);
+  blobSourcesOf(s.db).add({ diffId: s.diffIds[0]!, ...registryBlob });
   const img = new StoreImage(s.root, s.images, s.layers, s.images.resolve("t"));
   const l0 = img.layers()[0]!;
   expect(l0.digest).toBe(registryBlob.digest);
@@ -78,10 +79,9 @@ test("a pulled layer names the registry's blob; compressed() says it is not here
   expect((await l0.materialize()).digest).toBe(local.digest);
   expect(readdirSync(s.root.blobCache)).toEqual(files);
   expect(new StoreImage(s.root, s.images, s.layers, s.images.resolve("t")).layers()[1]!.digest).toBe(s.diffIds[1]!);
-  // GC: once the image and its layers go, so do their blob records and cached blobs.
+  // GC: once the image and its layers go, so do their cached blobs.
   s.images.delete(s.id);
   s.layers.collect();
-  expect(s.layers.blobs(s.diffIds[0]!)).toEqual([]);
   expect(readdirSync(s.root.blobCache)).toEqual([]);
 });
 

@@ -56,8 +56,8 @@ export async function loadImages(engine: Engine, input: ReadableStream<Uint8Arra
           emit({ status: "Loading layer", progressDetail: { current: total, total }, progress: progressBar(total, total), id: short(layer.diffId) });
         }
       }
-      // Docker's v2metadata for blobs that were compressed in the archive (an OCI layout's gzip'd layers).
-      engine.layers.recordBlobs(layers.filter((l) => l.digest !== l.diffId).map((l) => ({ diffId: l.diffId, blob: { digest: l.digest, mediaType: l.mediaType, size: l.size, repository: "" } })));
+      // An archive's compressed blobs are not recorded in blob_sources: they are gone once unpacked, and a
+      // push must not take their digests for a compression it can repeat.
       const [first, ...rest] = image.tags;
       const moved: { name: string; old: string }[] = [];
       const before = (t: typeof first) => (t ? engine.images.byReference(t)?.id : undefined);

@@ -62,7 +62,7 @@ function resolveNames(engine: Engine, names: string[]): SaveItem[] {
       add(engine.images.resolve(name).id);
     } else if (ref.tag === undefined) {
       const tagged = engine.images.repositoryTags(repositoryName(ref));
-      for (const t of tagged) add(t.imageId, { ...ref, tag: t.tag });
+      for (const tag of tagged) add(engine.images.byReference({ ...ref, tag })!.id, { ...ref, tag });
       if (!tagged.length) add(engine.images.resolve(name).id);
     } else {
       add(engine.images.resolve(name).id, ref);

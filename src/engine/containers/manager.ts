@@ -16,7 +16,7 @@ import { beginRemoval, endRemoval } from "./removal.ts";
 import { resolveCapabilities, DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, DEFAULT_SHM_SIZE, containerEnv, checkDnsServer, parseExtraHost, checkUlimit, checkSysctl, type ContainerPlan } from "../runtime/spec.ts";
 import { checkDeviceOptions, devicePlan } from "../runtime/devices.ts";
 import { startContainer as runtimeStart } from "../runtime/start.ts";
-import { containerCgroups, defaultCgroupns, removeCgroups, type Resources } from "../runtime/cgroups.ts";
+import { availableCpuset, containerCgroups, defaultCgroupns, removeCgroups, setFrozen, unsupportedLimit, updateCgroups, type Resources } from "../runtime/cgroups.ts";
 import { signalContainer, signalNumber, type ContainerStatus } from "../runtime/status.ts";
 import { dirSize, matchLabels, stateName, statusOf } from "./state.ts";
 import { applyEtcOptions } from "./etc.ts";
@@ -28,6 +28,7 @@ import { markPopulated, mountSource, mountsOf, recordMounts, removeAnonymousVolu
 import { strconvError } from "../../go/strconv.ts";
 import { network } from "../lazy.ts";
 import { checkHealthConfig, healthPlan, mergeHealthConfig } from "./health.ts";
+import { applyLinks, checkLinks, checkNamespaceModes, namespacePlan, volumesFrom } from "./sharing.ts";
 
 /** What `create`/`run` ask for, in Docker's terms. */
 export interface CreateOptions {
@@ -80,6 +81,8 @@ export interface CreateOptions {
   dnsOptions?: string[];
   /** -m, --memory-swap, --cpus, --cpu-shares, --pids-limit (HostConfig.Memory, MemorySwap, NanoCpus, CpuShares, PidsLimit). */
   resources?: Resources;
+  /** --oom-score-adj (HostConfig.OomScoreAdj), -1000..1000. */
+  oomScoreAdj?: number;
   /** --shm-size in bytes (0: Docker's 64 MiB) and --ulimit (HostConfig.ShmSize, Ulimits). */
   shmSize?: number;
   ulimits?: { Name: string; Soft: number; Hard: number }[];
@@ -97,6 +100,16 @@ export interface CreateOptions {
   cgroupnsMode?: string;
   /** --health-*, --no-healthcheck (Config.Healthcheck): over the image's HEALTHCHECK. */
   healthcheck?: import("./health.ts").HealthConfig;
+  /** --pid, --ipc, --uts (HostConfig.PidMode, IpcMode, UTSMode): host, or container:<name> for PID and IPC. */
+  pidMode?: string;
+  ipcMode?: string;
+  utsMode?: string;
+  /** --group-add (HostConfig.GroupAdd), --link (HostConfig.Links), --volumes-from (HostConfig.VolumesFrom). */
+  groupAdd?: string[];
+  links?: string[];
+  volumesFrom?: string[];
+  /** --mac-address: the endpoint's MAC address on the network the container is created on (bridge networks only). */
+  macAddress?: string;
 }
 
 const overlayDir = (engine: Engine, c: { cacheId: string }) => engine.root.layerDir(c.cacheId);
@@ -121,7 +134,9 @@ export async function createContainer(engine: Engine, opts: CreateOptions): Prom
   if (!argv.length) throw invalidParameter("No command specified");
   const volumes = opts.volumes?.length || ic.Volumes ? { ...Object.fromEntries((opts.volumes ?? []).map((v) => [v, {}])), ...(ic.Volumes ?? {}) } : null;
   // Every mount is decided (and refused) before anything is recorded.
-  const { mounts } = resolveMounts({ binds: hostConfig.Binds, mounts: hostConfig.Mounts, tmpfs: hostConfig.Tmpfs, volumes }, existsSync, isProcfs);
+  const { mounts: own } = resolveMounts({ binds: hostConfig.Binds, mounts: hostConfig.Mounts, tmpfs: hostConfig.Tmpfs, volumes }, existsSync, isProcfs);
+  const mounts = hostConfig.VolumesFrom?.length ? [...own, ...volumesFrom(engine, hostConfig.VolumesFrom, own)] : own;
+  const links = checkLinks(engine, opts.links ?? [], hostConfig.NetworkMode);
   if (opts.readonlyNonRecursive) for (const m of mounts) if (m.Type === "bind" && !m.RW) m.Spec.BindOptions = { ...m.Spec.BindOptions, ReadOnlyNonRecursive: true };
   const config: ContainerConfig = {
     Hostname: opts.hostname ?? id.slice(0, 12),
@@ -169,6 +184,8 @@ export async function createContainer(engine: Engine, opts: CreateOptions): Prom
   // flock here: that took loading bun:ffi, ~1 ms of every `run`.
   for (let attempt = 0; ; attempt++) {
     record.name = wanted !== undefined ? validateName(wanted) : randomName(attempt);
+    // moby records a link as "/child:/parent/alias"
+    if (links.length) hostConfig.Links = links.map((l) => l.replace(/:\//, `:/${record.name}/`));
     try {
       engine.db
         .transaction(() => {
@@ -185,7 +202,7 @@ export async function createContainer(engine: Engine, opts: CreateOptions): Prom
   // the mounts (creating the volumes they name).
   try {
     // (host and none have no endpoint, and refuse aliases: the module says so)
-    if (hasNetworking(hostConfig.NetworkMode) || opts.networkAliases?.length) network().attachAtCreate(engine, record, { aliases: opts.networkAliases, ip: opts.ipv4Address });
+    if (hasNetworking(hostConfig.NetworkMode) || opts.networkAliases?.length || opts.macAddress) network().attachAtCreate(engine, record, { aliases: opts.networkAliases, ip: opts.ipv4Address, mac: opts.macAddress });
     recordMounts(engine, record.id, mounts);
   } catch (e) {
     engine.containers.delete(record.id);
@@ -274,12 +291,16 @@ function buildHostConfig(opts: CreateOptions, exposed?: Record<string, object>):
   const mode = opts.networkMode || "bridge";
   // -P: every port the image exposes gets a free host port at each start.
   const ports = opts.publishAll ? publishAll(exposed, { ...(opts.portBindings ?? {}) }) : (opts.portBindings ?? {});
+  const namespaces = checkNamespaceModes(opts);
+  if (opts.links?.length && mode.startsWith("container:")) throw invalidParameter("conflicting options: container type network can't be used with links. This would result in undefined behavior");
+  if (opts.macAddress && !/^[0-9a-fA-F]{2}([:-][0-9a-fA-F]{2}){5}$/.test(opts.macAddress.trim())) throw invalidParameter(`invalid MAC address ${opts.macAddress}`);
+  if (opts.macAddress && (mode === "host" || mode === "none" || mode.startsWith("container:"))) throw invalidParameter("conflicting options: mac-address and the network mode");
   return {
     Binds: opts.binds?.length ? opts.binds : null,
     ...(opts.mounts?.length ? { Mounts: opts.mounts } : {}),
     ...(opts.tmpfs && Object.keys(opts.tmpfs).length ? { Tmpfs: opts.tmpfs } : {}),
     VolumeDriver: "",
-    VolumesFrom: null,
+    VolumesFrom: opts.volumesFrom?.length ? opts.volumesFrom : null,
     NetworkMode: mode === "default" ? "bridge" : mode,
     PortBindings: ports,
     PublishAllPorts: opts.publishAll ?? false,
@@ -297,18 +318,28 @@ function buildHostConfig(opts: CreateOptions, exposed?: Record<string, object>):
     DnsSearch: opts.dnsSearch ?? [],
     DnsOptions: opts.dnsOptions ?? [],
     ...resources,
+    OomScoreAdj: checkOomScoreAdj(opts.oomScoreAdj ?? 0),
     ShmSize: checkShmSize(opts.shmSize),
     // by name, the last one given winning, as the docker CLI's UlimitOpt keeps them
     Ulimits: opts.ulimits?.length ? [...new Map(opts.ulimits.map((u) => [u.Name, checkUlimit(u)])).values()] : null,
-    ...(opts.sysctls && Object.keys(opts.sysctls).length ? { Sysctls: checkSysctls(opts.sysctls, mode) } : {}),
+    ...(opts.sysctls && Object.keys(opts.sysctls).length ? { Sysctls: checkSysctls(opts.sysctls, mode, namespaces) } : {}),
     ...checkDeviceOptions(opts, defaultCgroupns),
+    ...namespaces,
+    GroupAdd: opts.groupAdd?.length ? opts.groupAdd : null,
+    Links: null,
   };
 }
 
 /** HostConfig.Sysctls, each refused unless the container's own namespaces hold it (runc's rules, at create). */
-function checkSysctls(sysctls: Record<string, string>, network: string): Record<string, string> {
-  for (const [k, v] of Object.entries(sysctls)) checkSysctl(k, v, network);
+function checkSysctls(sysctls: Record<string, string>, network: string, modes: { IpcMode?: string; UTSMode?: string }): Record<string, string> {
+  for (const [k, v] of Object.entries(sysctls)) checkSysctl(k, v, network, { ipc: modes.IpcMode, uts: modes.UTSMode });
   return { ...sysctls };
+}
+
+/** HostConfig.OomScoreAdj, in the kernel's range (moby's message). */
+function checkOomScoreAdj(v: number): number {
+  if (!Number.isInteger(v) || v < -1000 || v > 1000) throw invalidParameter(`Invalid value ${v}, range for oom score adj is [-1000, 1000]`);
+  return v;
 }
 
 /** HostConfig.ShmSize: Docker's 64 MiB for 0 or none; negative is moby's error. */
@@ -317,20 +348,50 @@ function checkShmSize(size = 0): number {
   return size || DEFAULT_SHM_SIZE;
 }
 
-/** moby's checks of the limits it enforces (daemon_unix.go verifyPlatformContainerResources), with its messages. */
-function checkResources(r: Resources): Required<Resources> {
+/** moby's checks of the limits it enforces (daemon_unix.go verifyPlatformContainerResources), with its messages; `update` checks the values given only. */
+function checkResources(r: Resources, update = false): Required<Resources> {
   const memory = r.Memory ?? 0;
   const swap = r.MemorySwap ?? 0;
   if (memory !== 0 && memory < 6 * 1024 * 1024) throw invalidParameter("Minimum memory limit allowed is 6MB");
-  if (swap > 0 && memory === 0) throw invalidParameter("You should always set the Memory limit when using Memoryswap limit, see usage");
-  if (swap > 0 && swap < memory) throw invalidParameter("Minimum memoryswap limit should be larger than memory limit, see usage");
+  if (!update && swap > 0 && memory === 0) throw invalidParameter("You should always set the Memory limit when using Memoryswap limit, see usage");
+  if (swap > 0 && memory > 0 && swap < memory) throw invalidParameter("Minimum memoryswap limit should be larger than memory limit, see usage");
   const ncpu = navigator.hardwareConcurrency;
   const nano = r.NanoCpus ?? 0;
   if (nano < 0 || nano > ncpu * 1e9) throw invalidParameter(`Range of CPUs is from 0.01 to ${ncpu}.00, as there are only ${ncpu} CPUs available`);
   if ((r.CpuShares ?? 0) < 0) throw invalidParameter(`invalid CPU shares (${r.CpuShares}): value must be a positive integer`);
+  const period = r.CpuPeriod ?? 0;
+  const quota = r.CpuQuota ?? 0;
+  if (nano > 0 && period > 0) throw invalidParameter("Conflicting options: Nano CPUs and CPU Period cannot both be set");
+  if (nano > 0 && quota > 0) throw invalidParameter("Conflicting options: Nano CPUs and CPU Quota cannot both be set");
+  if (period !== 0 && (period < 1000 || period > 1_000_000)) throw invalidParameter("CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)");
+  if (quota > 0 && quota < 1000) throw invalidParameter("CPU cfs quota can not be less than 1ms (i.e. 1000)");
+  const available = r.CpusetCpus || r.CpusetMems ? availableCpuset() : { cpus: "", mems: "" };
+  if (r.CpusetCpus) checkCpuset(r.CpusetCpus, available.cpus, "cpus", "CPUs");
+  if (r.CpusetMems) checkCpuset(r.CpusetMems, available.mems, "mems", "memory nodes");
+  const weight = r.BlkioWeight ?? 0;
+  if (weight > 0 && (weight < 10 || weight > 1000)) throw invalidParameter("Range of blkio weight is from 10 to 1000");
+  const why = update ? undefined : unsupportedLimit(r);
+  if (why) throw invalidParameter(why);
   // docker: 0 and -1 both mean unlimited, kept as null (what inspect shows)
   const pids = r.PidsLimit && r.PidsLimit > 0 ? r.PidsLimit : null;
-  return { Memory: memory, MemorySwap: swap, NanoCpus: nano, CpuShares: r.CpuShares ?? 0, PidsLimit: pids };
+  return { Memory: memory, MemorySwap: swap, NanoCpus: nano, CpuShares: r.CpuShares ?? 0, PidsLimit: pids, CpuPeriod: period, CpuQuota: quota, CpusetCpus: r.CpusetCpus ?? "", CpusetMems: r.CpusetMems ?? "", BlkioWeight: weight, OomKillDisable: r.OomKillDisable ?? false };
+}
+
+/** A cpuset list ("0-2,4") as moby parses it (parsers.ParseUintList), and each member among the host's. */
+function checkCpuset(list: string, available: string, what: string, nouns: string): void {
+  const parse = (v: string): Set<number> | undefined => {
+    const out = new Set<number>();
+    for (const part of v.split(",")) {
+      const m = /^(\d+)(?:-(\d+))?$/.exec(part);
+      if (!m || (m[2] !== undefined && Number(m[2]) < Number(m[1]))) return undefined;
+      for (let i = Number(m[1]); i <= Number(m[2] ?? m[1]); i++) out.add(i);
+    }
+    return out;
+  };
+  const want = parse(list);
+  if (!want) throw invalidParameter(`Invalid value ${list} for cpuset ${what}`);
+  const have = parse(available) ?? new Set<number>();
+  if ([...want].some((n) => !have.has(n))) throw invalidParameter(`Requested ${nouns} are not available - requested ${list}, available: ${available}`);
 }
 
 /** Image env, then the user's (-e) overriding by key. */
@@ -348,6 +409,9 @@ export async function planFor(engine: Engine, c: Stored, mounts: MountPoint[]): 
   const log = hc.LogConfig.Config;
   const nnp = (hc.SecurityOpt ?? []).some((s) => /^no-new-privileges(([:=])true)?$/.test(s));
   const unconfined = (hc.SecurityOpt ?? []).some((s) => /^seccomp[:=]unconfined$/.test(s));
+  // (a container joining the IPC namespace of one that uses the host's is in the host's: no IPC sysctl there)
+  const shared = namespacePlan(engine, hc);
+  const ipc = shared.namespaces?.ipc === "host" ? "host" : hc.IpcMode;
   const base = {
     id: c.id,
     rootfs: { lowerDirs: engine.layers.diffDirs(c.topLayer), upperDir: join(dir, "diff"), workDir: join(dir, "work"), mergedDir: join(dir, "merged") },
@@ -367,10 +431,13 @@ export async function planFor(engine: Engine, c: Stored, mounts: MountPoint[]): 
     readonlyRootfs: hc.ReadonlyRootfs,
     init: !!hc.Init,
     ulimits: (hc.Ulimits ?? []).map((u) => ({ name: u.Name, soft: u.Soft, hard: u.Hard })),
+    oomScoreAdj: hc.OomScoreAdj || undefined,
     privileged: hc.Privileged,
     network: hc.NetworkMode === "host" ? ("host" as const) : hc.NetworkMode === "none" ? ("none" as const) : ("private" as const),
     ...userMounts(engine, c, mounts),
-    sysctls: Object.entries(hc.Sysctls ?? {}).map(([k, v]) => checkSysctl(k, v, hc.NetworkMode)),
+    sysctls: Object.entries(hc.Sysctls ?? {}).map(([k, v]) => checkSysctl(k, v, hc.NetworkMode, { ipc, uts: hc.UTSMode })),
+    ...shared,
+    ...(hc.GroupAdd?.length ? { groupAdd: hc.GroupAdd } : {}),
     hostNetns: hc.Sysctls ? statSync("/proc/self/ns/net").ino : undefined,
     maskedPaths: hc.Privileged ? [] : [...DEFAULT_MASKED_PATHS],
     readonlyPaths: hc.Privileged ? [] : [...DEFAULT_READONLY_PATHS],
@@ -384,6 +451,7 @@ export async function planFor(engine: Engine, c: Stored, mounts: MountPoint[]): 
   const net = hasNetworking(hc.NetworkMode) ? await network().networkPlan(engine, c) : {};
   const plan = { ...base, ...net, env: containerEnv(base) };
   applyEtcOptions(engine, c, plan); // --add-host, --dns...: on top of what the network wrote
+  if (hc.Links?.length) applyLinks(engine, c, plan); // --link: after the network's own /etc/hosts lines
   return plan;
 }
 
@@ -429,8 +497,9 @@ export async function startContainer(engine: Engine, ref: string, opts: StartOpt
   const st = await statusOf(c);
   if (st.running) return { pid: st.pid!, alreadyRunning: true as const };
   const mounts = mountsOf(engine, c.id);
-  // A stop request from an earlier stop must not suppress this run's restart policy.
+  // A stop request from an earlier stop must not suppress this run's restart policy, nor an update of the last run's replace this run's.
   rmSync(join(c.dir, "stop-requested"), { force: true });
+  rmSync(join(c.dir, "restart-policy"), { force: true });
   try {
     const plan = await planFor(engine, c, mounts);
     const started = await runtime(plan, opts.attach ? "attached" : "detached", { dataRoot: engine.root.root, untilRunning: opts.untilRunning, ...opts.attach }).catch((e) => {
@@ -476,6 +545,7 @@ export async function stopContainer(engine: Engine, ref: string, opts: { timeout
   } catch (e) {
     if (!(e instanceof EngineError && e.kind === "conflict")) throw e;
   }
+  if (st.paused) await thaw(engine, c); // the stop signal waits in frozen processes: thawed, they get it (moby)
   const stopped = (s: ContainerStatus) => !s.running && !s.restarting;
   if (timeout < 0 || !(await until(c, stopped, timeout * 1000))) {
     try {
@@ -496,8 +566,10 @@ export async function killContainer(engine: Engine, ref: string, signal = "SIGKI
   const st = await statusOf(c);
   if (!st.running) throw conflict(`cannot kill container: ${ref}: container ${c.id} is not running`);
   signalContainer(c.dir, sig, { stop: sig === 9 });
-  if (sig === 9) await until(c, (s) => !s.running, 5000);
   engine.events.publish({ Type: "container", Action: "kill", id: c.id, from: c.imageRef, name: c.name, attributes: { signal: String(sig) } });
+  // moby: SIGKILL or the stop signal to a paused container thaws it, so the signal is delivered
+  if (st.paused && (sig === 9 || sig === signalNumber(c.config.StopSignal ?? "SIGTERM"))) await thaw(engine, c);
+  if (sig === 9) await until(c, (s) => !s.running, 5000);
 }
 
 /** Restarts: stop (with the timeout), then start. */
@@ -513,12 +585,14 @@ export async function removeContainer(engine: Engine, ref: string, opts: { force
   const c = engine.containers.resolve(ref);
   const st = await statusOf(c);
   if (st.running || st.restarting) {
+    if (!opts.force && st.paused) throw conflict(`cannot remove container "/${c.name}": container is paused and must be unpaused first`);
     if (!opts.force) throw conflict(`cannot remove container "/${c.name}": container is ${st.running ? "running" : "restarting"}: stop the container before removing or force remove`);
     // From here on the removal is decided: a crash part-way is finished by the next engine start.
     beginRemoval(engine, c, opts.volumes ? anonymousNames(mountsOf(engine, c.id)) : []);
     try {
       signalContainer(c.dir, "SIGKILL", { stop: true });
     } catch {}
+    if (st.paused) await thaw(engine, c);
     await until(c, (s) => !s.running && !s.restarting, 10_000);
   }
   await deleteContainerFiles(engine, c, opts.volumes);
@@ -569,6 +643,82 @@ export async function waitContainer(engine: Engine, ref: string, condition: "not
     }
     await Bun.sleep(delay);
   }
+}
+
+/** Thaws a paused container after a signal that must reach it (kill, stop, rm -f), as moby resumes it: `unpause` follows. */
+async function thaw(engine: Engine, c: Stored): Promise<void> {
+  await setFrozen(c.id, false).catch(() => {});
+  engine.events.publish({ Type: "container", Action: "unpause", id: c.id, from: c.imageRef, name: c.name });
+}
+
+/** `docker pause`: freezes every process of a running container (cgroup freezer), with moby's errors. */
+export async function pauseContainer(engine: Engine, ref: string): Promise<void> {
+  const c = engine.containers.resolve(ref);
+  const st = statusOf(c);
+  if (st.restarting) throw conflict(`Container ${c.id} is restarting, wait until the container is running`);
+  if (!st.running) throw conflict(`container ${c.id} is not running`);
+  if (st.paused) throw conflict(`container ${c.id} is already paused`);
+  await setFrozen(c.id, true);
+  engine.events.publish({ Type: "container", Action: "pause", id: c.id, from: c.imageRef, name: c.name });
+}
+
+/** `docker unpause`: thaws a paused container. */
+export async function unpauseContainer(engine: Engine, ref: string): Promise<void> {
+  const c = engine.containers.resolve(ref);
+  const st = statusOf(c);
+  if (!st.running || !st.paused) throw conflict(`Container ${c.id} is not paused`);
+  await setFrozen(c.id, false);
+  engine.events.publish({ Type: "container", Action: "unpause", id: c.id, from: c.imageRef, name: c.name });
+}
+
+/** What `docker update` may change (moby's UpdateConfig): resources, 0 / "" / undefined unchanged, and the restart policy. */
+export interface UpdateOptions extends Resources {
+  RestartPolicy?: RestartPolicy;
+}
+
+/**
+ * `docker update`: checks the new limits as moby does (alone, then against the container's: NanoCpus and
+ * CpuPeriod/CpuQuota exclude each other, memory above an already set swap limit needs a new swap limit),
+ * keeps them in HostConfig for the next start and, if the container runs, writes them into its cgroups.
+ */
+export async function updateContainer(engine: Engine, ref: string, u: UpdateOptions): Promise<{ Warnings: string[] }> {
+  const c = engine.containers.resolve(ref);
+  const cannot = (m: string) => invalidParameter(`Cannot update container ${c.id}: ${m}`);
+  checkResources({ ...u, PidsLimit: u.PidsLimit === -1 ? undefined : u.PidsLimit }, true);
+  const hc = { ...c.hostConfig };
+  if (u.NanoCpus && hc.CpuPeriod) throw cannot("Conflicting options: CPU Period cannot be updated as NanoCPUs has already been set");
+  if (u.NanoCpus && hc.CpuQuota) throw cannot("Conflicting options: CPU Quota cannot be updated as NanoCPUs has already been set");
+  if ((u.CpuPeriod ?? 0) > 0 && hc.NanoCpus) throw cannot("Conflicting options: CPU Period cannot be updated as NanoCPUs has already been set");
+  if ((u.CpuQuota ?? 0) > 0 && hc.NanoCpus) throw cannot("Conflicting options: CPU Quota cannot be updated as NanoCPUs has already been set");
+  const swapNow = hc.MemorySwap || (hc.Memory ? hc.Memory * 2 : 0);
+  if (u.Memory && swapNow > 0 && u.Memory > swapNow && !u.MemorySwap) throw cannot("Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time");
+  if (u.MemorySwap && u.MemorySwap > 0 && u.MemorySwap < (u.Memory || hc.Memory || 0)) throw invalidParameter("Minimum memoryswap limit should be larger than memory limit, see usage");
+  if (u.MemorySwap && u.MemorySwap > 0 && !(u.Memory || hc.Memory)) throw invalidParameter("You should always set the Memory limit when using Memoryswap limit, see usage");
+  const why = unsupportedLimit(u);
+  if (why) throw cannot(why);
+  if (u.RestartPolicy?.Name) {
+    checkRestartPolicy(u.RestartPolicy);
+    if (u.RestartPolicy.Name !== "no" && hc.AutoRemove) throw cannot("Restart policy cannot be updated because AutoRemove is enabled for the container");
+    hc.RestartPolicy = u.RestartPolicy;
+  }
+  for (const k of ["BlkioWeight", "CpuShares", "NanoCpus", "CpuPeriod", "CpuQuota", "CpusetCpus", "CpusetMems", "Memory", "MemorySwap"] as const) {
+    if (u[k]) (hc as Record<string, unknown>)[k] = u[k];
+  }
+  if (u.PidsLimit !== undefined && u.PidsLimit !== null) hc.PidsLimit = u.PidsLimit > 0 ? u.PidsLimit : null;
+  const st = statusOf(c);
+  if (st.running) {
+    try {
+      // Only what changed is written: the rest is as the start left it.
+      updateCgroups(c.id, { ...u, Memory: u.Memory || (u.MemorySwap ? hc.Memory : 0), MemorySwap: u.MemorySwap || (u.Memory ? hc.MemorySwap : 0) });
+    } catch (e) {
+      throw cannot((e as Error).message);
+    }
+  }
+  engine.containers.updateHostConfig(c.id, hc);
+  // The running container's supervisor reads a changed policy at its next exit (shim/run.c); the next start's plan holds it.
+  if (u.RestartPolicy?.Name && (st.running || st.restarting)) writeFileSync(join(c.dir, "restart-policy"), `${hc.RestartPolicy.Name} ${hc.RestartPolicy.MaximumRetryCount || 0}`);
+  engine.events.publish({ Type: "container", Action: "update", id: c.id, from: c.imageRef, name: c.name });
+  return { Warnings: [] };
 }
 
 /** Renames a container. */

@@ -27,7 +27,8 @@ export function statusText(st: ContainerStatus, now = Date.now()): string {
   const ago = (t?: string) => humanDuration(now - (t ? Date.parse(t) : now));
   switch (stateName(st)) {
     case "running":
-      // moby's Health.String(): "health: starting", else the status itself
+      // moby's State.String(): "(Paused)" first, then the health ("health: starting", else the status itself)
+      if (st.paused) return `Up ${ago(st.startedAt)} (Paused)`;
       return `Up ${ago(st.startedAt)}${st.health ? ` (${st.health === "starting" ? "health: starting" : st.health})` : ""}`;
     case "restarting":
       return `Restarting (${st.exitCode ?? 0}) ${ago(st.finishedAt)} ago`;
@@ -93,7 +94,7 @@ export async function listContainers(engine: Engine, opts: { all?: boolean; limi
     const st = await statusOf(c);
     const state = stateName(st);
     if (!showAll && state !== "running") continue;
-    if (f.status && !f.status.includes(state)) continue;
+    if (f.status && !f.status.includes(st.paused ? "paused" : state)) continue;
     if (f.name && !f.name.some((n) => new RegExp(n).test(`/${c.name}`))) continue;
     if (f.id && !f.id.some((i) => c.id.startsWith(i))) continue;
     if (f.label && !matchLabels(c.config.Labels, f.label)) continue;
@@ -114,7 +115,7 @@ export async function listContainers(engine: Engine, opts: { all?: boolean; limi
       Created: Math.floor(c.created / 1000),
       Ports: containerPorts(engine, c, state === "running", state === "running" ? (mappings ??= mappingsByContainer(engine)) : undefined),
       Labels: c.config.Labels ?? {},
-      State: state,
+      State: st.paused ? "paused" : state,
       Status: statusText(st),
       HostConfig: { NetworkMode: c.hostConfig.NetworkMode },
       NetworkSettings: { Networks: { [c.hostConfig.NetworkMode]: {} } },
@@ -144,9 +145,9 @@ export async function inspectContainer(engine: Engine, ref: string, opts: { size
     Path: c.path,
     Args: c.args,
     State: {
-      Status: state,
+      Status: st.paused ? "paused" : state,
       Running: state === "running",
-      Paused: false,
+      Paused: !!st.paused,
       Restarting: state === "restarting",
       OOMKilled: !!st.oomKilled,
       Dead: false,

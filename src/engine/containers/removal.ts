@@ -7,7 +7,7 @@
  * case (nothing left behind) costs, on every engine start, a readdir of a missing directory, a stat and a
  * count of rows.
  */
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import type { Engine } from "../engine.ts";
 import { processStartTime, readContainerStatus, signalContainer } from "../runtime/status.ts";
 import type { ContainerRecord, StoredContainer } from "./types.ts";
@@ -114,4 +114,9 @@ function finishRemoval(engine: Engine, id: string, intent: Partial<Intent>): voi
   // lazy: engine.ts loads this file at every start, and only a removal needs cgroups
   (require("../runtime/cgroups.ts") as typeof import("../runtime/cgroups.ts")).removeCgroups(id);
   endRemoval(engine, id);
+}
+
+/** Whether a removal of this container is in progress (its intent is recorded): moby's RemovalInProgress. */
+export function isBeingRemoved(engine: Engine, id: string): boolean {
+  return existsSync(`${dirOf(engine)}/${id}`);
 }

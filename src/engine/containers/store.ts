@@ -78,6 +78,11 @@ export class ContainerStore {
     }
   }
 
+  /** Replaces a container's HostConfig (`docker update`). */
+  updateHostConfig(id: string, hostConfig: StoredContainer["hostConfig"]): void {
+    this.db.query("UPDATE containers SET host_config = ? WHERE id = ?").run(JSON.stringify(hostConfig), id);
+  }
+
   /** Deletes the row. */
   delete(id: string): void {
     this.db.query("DELETE FROM containers WHERE id = ?").run(id);

@@ -2,11 +2,11 @@
  * `docker top CONTAINER [ps OPTIONS]` (moby's daemon/top_unix.go): run the host's `ps` with the user's
  * options (default `-ef`), find the PID column, keep the rows of the container's processes.
  *
- * Which processes are the container's: moby asks containerd for the pids of the container's cgroup.
- * Bunker has no per-container cgroup, so it takes every process whose pid namespace
- * (/proc/<pid>/ns/pid) is the init's — this includes processes joined later (exec) — plus every
- * descendant of those (processes in a nested pid namespace the container made itself). Threads share
- * their process's pid, so `-L`/`m` rows are kept as in moby.
+ * Which processes are the container's: moby asks containerd for the pids of the container's cgroup, and
+ * so does bunker: every process in the init's cgroup or below it (execs join it too). Not the pid
+ * namespace: with --pid host or container:X that holds others' processes. Without a cgroup of its own
+ * (an init in the root cgroup), every process whose pid namespace (/proc/<pid>/ns/pid) is the init's, plus
+ * their descendants. Threads share their process's pid, so `-L`/`m` rows are kept as in moby.
  *
  * As moby: the args are split on single spaces; `ps <args> -q <pids>` first (cheap: ps reads only those
  * pids), then `ps <args>` alone when ps refuses the combination (e.g. with `f`); the first line of ps's
@@ -22,8 +22,31 @@ export interface ContainerTopResult {
   Processes: string[][];
 }
 
-/** The pids in the container of `initPid`: its pid namespace's processes and their descendants. */
+/** A process's cgroup, as the engine sees it: v1's in the devices hierarchy (every container has one), or v2's path; "" if gone. */
+function cgroupOf(pid: number): string {
+  try {
+    const lines = readFileSync(`/proc/${pid}/cgroup`, "utf8").split("\n");
+    // v1 (a hybrid host lists an empty v2 line too): the devices hierarchy's
+    const line = lines.find((l) => /^\d+:([^:]*,)?devices(,[^:]*)?:/.test(l)) ?? lines.find((l) => l.startsWith("0::")) ?? "";
+    return line.slice(line.indexOf(":", line.indexOf(":") + 1) + 1);
+  } catch {
+    return "";
+  }
+}
+
+/** The pids in the container of `initPid`: those of its cgroup and below, or else its pid namespace's and their descendants. */
 export function containerPids(initPid: number): number[] {
+  const cg = cgroupOf(initPid);
+  if (cg.includes("/bunker/")) {
+    const pids: number[] = [];
+    for (const name of readdirSync("/proc")) {
+      const c = name.charCodeAt(0);
+      if (c < 48 || c > 57) continue;
+      const own = cgroupOf(Number(name));
+      if (own === cg || own.startsWith(`${cg}/`)) pids.push(Number(name));
+    }
+    return pids.includes(initPid) ? pids.sort((a, b) => a - b) : [];
+  }
   let ns: string;
   try {
     ns = readlinkSync(`/proc/${initPid}/ns/pid`);

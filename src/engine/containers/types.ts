@@ -68,6 +68,14 @@ export interface HostConfig {
   NanoCpus?: number;
   CpuShares?: number;
   PidsLimit?: number | null;
+  /** --cpu-period, --cpu-quota, --cpuset-cpus, --cpuset-mems, --blkio-weight, --oom-kill-disable, --oom-score-adj; absent on old records. */
+  CpuPeriod?: number;
+  CpuQuota?: number;
+  CpusetCpus?: string;
+  CpusetMems?: string;
+  BlkioWeight?: number;
+  OomKillDisable?: boolean | null;
+  OomScoreAdj?: number;
   /** --shm-size in bytes (Docker shows its 64 MiB default) and --ulimit; absent on old records. */
   ShmSize?: number;
   Ulimits?: { Name: string; Soft: number; Hard: number }[] | null;
@@ -77,6 +85,14 @@ export interface HostConfig {
   Devices?: import("../runtime/spec.ts").DeviceMapping[];
   DeviceCgroupRules?: string[] | null;
   CgroupnsMode?: "host" | "private";
+  /** --pid ("" | host | container:X), --ipc (private | shareable | none | host | container:X), --uts ("" | host); absent on old records. */
+  PidMode?: string;
+  IpcMode?: string;
+  UTSMode?: string;
+  /** --group-add: supplementary groups, ids or names resolved in the container's /etc/group at start. */
+  GroupAdd?: string[] | null;
+  /** --link as moby records it: "/child:/parent/alias". */
+  Links?: string[] | null;
 }
 
 /** A container as the store records it. Its runtime state lives in <dir>/status.json (runtime/status.ts). */

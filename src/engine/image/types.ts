@@ -115,13 +115,17 @@ export interface Layer {
    * EngineError code "blobNotLocal" and `materialize()` gives a layer whose blob is here.
    */
   compressed(): Promise<ReadableStream<Uint8Array>>;
-  /** The layer tar; the stream errors at its end unless the bytes hash to `diffId`. */
-  uncompressed(): Promise<ReadableStream<Uint8Array>>;
+  /**
+   * The layer tar; the stream errors at its end unless the bytes hash to `diffId`. The store, archives and
+   * registry layers have it; push's registry-backed local layers may not, and a layer whose compressed blob
+   * is not kept (`digest` "") must have it (push gzips it on the way).
+   */
+  uncompressed?(): Promise<ReadableStream<Uint8Array>>;
   /**
    * This layer with a blob `compressed()` can stream: itself when it has one, else (store layers) the tar
    * gzip'd once and cached under the data root by diff ID (store/image-source.ts).
    */
-  materialize(): Promise<Layer>;
+  materialize?(): Promise<Layer>;
 }
 
 /** An image from any source. Manifest and config are loaded when the Image is made; layers stream on demand. */

@@ -38,7 +38,7 @@ function takenAddresses(engine: Engine, net: Network): Set<string> {
   return taken;
 }
 
-export function addEndpoint(engine: Engine, c: StoredContainer, net: Network, opts: { aliases: string[]; ip?: string }): Endpoint {
+export function addEndpoint(engine: Engine, c: StoredContainer, net: Network, opts: { aliases: string[]; ip?: string; mac?: string }): Endpoint {
   const subnet = parseCidr(net.subnet!);
   const existing = endpointsOf(engine, "container_id", c.id);
   let ip: string;
@@ -58,7 +58,8 @@ export function addEndpoint(engine: Engine, c: StoredContainer, net: Network, op
     containerId: c.id,
     networkId: net.id,
     ip,
-    mac: macFor(ip),
+    // --mac-address as given (lower case, colons: what `ip` takes and inspect shows), else one derived from the address
+    mac: opts.mac ? opts.mac.trim().toLowerCase().replaceAll("-", ":") : macFor(ip),
     aliases: opts.aliases,
     position: existing.length ? Math.max(...existing.map((e) => e.position)) + 1 : 0,
   };
@@ -92,7 +93,7 @@ export function writeNames(engine: Engine, net: Network): void {
  * At create: validates the network mode and, for bridge networks, records the endpoint (address claimed now,
  * kept until removal). Returns the normalised NetworkMode.
  */
-export function attachAtCreate(engine: Engine, c: StoredContainer, opts: { aliases?: string[]; ip?: string }): void {
+export function attachAtCreate(engine: Engine, c: StoredContainer, opts: { aliases?: string[]; ip?: string; mac?: string }): void {
   const mode = c.hostConfig.NetworkMode;
   if (mode === "host" || mode === "none" || mode.startsWith("container:")) {
     if (opts.aliases?.length) throw invalidParameter("network-scoped aliases are only supported for user-defined networks");
@@ -100,7 +101,7 @@ export function attachAtCreate(engine: Engine, c: StoredContainer, opts: { alias
   }
   const net = resolveNetwork(engine, mode);
   if (net.name === "bridge" && opts.aliases?.length) throw invalidParameter("network-scoped aliases are only supported for user-defined networks");
-  addEndpoint(engine, c, net, { aliases: opts.aliases ?? [], ip: opts.ip });
+  addEndpoint(engine, c, net, { aliases: opts.aliases ?? [], ip: opts.ip, mac: opts.mac });
 }
 
 /** Checks a --network value at create time, as dockerd: a known network, host, none or container:<existing>. */
@@ -153,8 +154,9 @@ export async function networkPlan(engine: Engine, c: StoredContainer): Promise<P
     ensureNetworkHost(engine, net);
     // The address survives restarts; after a reboot the claim may be gone (or, rarely, someone else's).
     if (!claim(net.bridge, ep.ip, owner(engine, c.id))) {
+      const derived = ep.mac === macFor(ep.ip); // a --mac-address stays
       ep.ip = allocate(net.bridge, parseCidr(net.subnet!), ipToNum(net.gateway!), takenAddresses(engine, net), owner(engine, c.id));
-      ep.mac = macFor(ep.ip);
+      if (derived) ep.mac = macFor(ep.ip);
       engine.db.query("UPDATE endpoints SET ip = ?, mac = ? WHERE id = ?").run(ep.ip, ep.mac, ep.id);
       writeNames(engine, net);
     }

@@ -19,5 +19,5 @@ export { attachAtCreate, containerRemoved, networkPlan, networkStarted, startErr
 export { checkBridgeOptions } from "./options.ts";
 export { dropGoneRoots, reconcileIfNeeded, reconcileNetworking } from "./reconcile.ts";
 export { releasePorts } from "./reserve.ts";
-export { DEFAULT_BIP, DEFAULT_BRIDGE, DEFAULT_POOLS, type Endpoint, type Network, lookupNetwork, portForwardingMode, resolveNetwork } from "./store.ts";
+export { DEFAULT_BIP, DEFAULT_BRIDGE, DEFAULT_POOLS, type Endpoint, type Network, endpointsOf, lookupNetwork, portForwardingMode, resolveNetwork } from "./store.ts";
 export { containerPorts } from "./ports.ts";

@@ -193,8 +193,8 @@ export class TokenCache {
 
   constructor(private readonly fetchImpl: typeof fetch) {}
 
-  /** A token for `scope` from the challenge's realm; anonymous when `creds` is undefined. `what` is the "Get \"url\"" prefix for errors. */
-  async get(challenge: Challenge, scope: string, creds: Credentials | undefined, what: string): Promise<string> {
+  /** A token for `scope` (one, or several: a push asks for its repository and a mount source) from the challenge's realm; anonymous when `creds` is undefined. `what` is the "Get \"url\"" prefix for errors. */
+  async get(challenge: Challenge, scope: string | string[], creds: Credentials | undefined, what: string): Promise<string> {
     const realm = challenge.params.realm;
     if (!realm) throw new RegistryError("system", `${what}: no realm specified for token auth challenge`, 0);
     const service = challenge.params.service ?? "";
@@ -219,10 +219,10 @@ export class TokenCache {
     this.tokens.clear();
   }
 
-  private async fetchToken(realm: string, service: string, scope: string, creds: Credentials | undefined, what: string): Promise<Token> {
+  private async fetchToken(realm: string, service: string, scope: string | string[], creds: Credentials | undefined, what: string): Promise<Token> {
     const url = httpUrl(realm, `${what}: token realm`);
     if (service) url.searchParams.set("service", service);
-    if (scope) url.searchParams.append("scope", scope);
+    for (const one of [scope].flat()) if (one) url.searchParams.append("scope", one);
     const headers: Record<string, string> = {};
     if (creds) {
       // As dockerd does with credentials: ask for an offline token for client "docker", naming the account.
@@ -262,6 +262,11 @@ export function basicAuth(c: Credentials): string {
 /** `repository:<path>:pull`, the scope dockerd asks for when pulling. */
 export function pullScope(path: string): string {
   return `repository:${path}:pull`;
+}
+
+/** `repository:<path>:push,pull`, the scope dockerd asks for when pushing. */
+export function pushScope(path: string): string {
+  return `repository:${path}:push,pull`;
 }
 
 /**
@@ -363,13 +368,13 @@ export function httpUrl(s: string, what: string, base?: string | URL): URL {
  * fetch with redirects followed by hand: only to http(s) URLs, at most 10, and the Authorization header is
  * dropped as soon as the host changes (blob URLs redirect to CDNs, which must not see registry credentials).
  */
-export async function fetchFollowing(fetchImpl: typeof fetch, method: string, url: string | URL, headers: Record<string, string>, what: string): Promise<Response> {
+export async function fetchFollowing(fetchImpl: typeof fetch, method: string, url: string | URL, headers: Record<string, string>, what: string, body?: Uint8Array): Promise<Response> {
   let current = httpUrl(String(url), what);
   const h = { ...headers };
   for (let hops = 0; hops < 10; hops++) {
     let res: Response;
     try {
-      res = await fetchImpl(current, { method, headers: h, redirect: "manual" });
+      res = await fetchImpl(current, { method, headers: h, redirect: "manual", ...(body ? { body } : {}) });
     } catch (e) {
       throw transportError(what, e);
     }

@@ -5,7 +5,7 @@
  */
 import { formatPlatform, hostPlatform, MediaType, type Platform } from "../image/types.ts";
 import { EngineError } from "../errors.ts";
-import { basicAuth, type Challenge, escapeControls, fetchFollowing, httpUrl, MAX_ERROR_BYTES, MAX_MANIFEST_BYTES, MAX_TAGS_PAGE_BYTES, parseChallenges, parseErrorResponse, pullScope, readCapped, RegistryError, TokenCache, transportError } from "./auth.ts";
+import { basicAuth, type Challenge, escapeControls, fetchFollowing, httpUrl, MAX_ERROR_BYTES, MAX_MANIFEST_BYTES, MAX_TAGS_PAGE_BYTES, parseChallenges, parseErrorResponse, pullScope, pushScope, readCapped, RegistryError, TokenCache, transportError } from "./auth.ts";
 import { checkDigest, checkMediaType, checkSize } from "../image/validate.ts";
 import type { Credentials } from "./credentials.ts";
 import { DEFAULT_DOMAIN, familiarName, familiarString, canonicalString, type Reference, TAG_REGEXP } from "./reference.ts";
@@ -52,6 +52,8 @@ export class RepoConnection {
     readonly endpoint: Endpoint,
     readonly ref: Reference,
     readonly creds: Credentials | undefined,
+    /** Token scopes of every request (default: pull on this repository; a push adds push, a mount the source's pull). */
+    readonly scopes: string[] = [pullScope(ref.path)],
   ) {}
 
   /** "http://127.0.0.1:5000/v2/<path>/" */
@@ -63,10 +65,10 @@ export class RepoConnection {
    * Sends an authorized request, following redirects by hand so the Authorization header is dropped when the
    * host changes (blob URLs often redirect to a CDN or S3, which must not see registry credentials).
    */
-  async request(method: string, url: string, headers: Record<string, string> = {}, what = `${goMethod(method)} "${url}"`): Promise<Response> {
+  async request(method: string, url: string, headers: Record<string, string> = {}, what = `${goMethod(method)} "${url}"`, body?: Uint8Array): Promise<Response> {
     for (let attempt = 0; ; attempt++) {
-      const auth = await this.client.authorization(this.endpoint, this.ref.path, this.creds, what);
-      const res = await this.client.follow(method, url, { ...headers, ...(auth ? { authorization: auth } : {}) }, what);
+      const auth = await this.client.authorizationFor(this.endpoint, this.scopes, this.creds, what);
+      const res = await this.client.follow(method, url, { ...headers, ...(auth ? { authorization: auth } : {}) }, what, body);
       // A cached token can be revoked or expire early: ask for a new one once.
       if (res.status === 401 && auth?.startsWith("Bearer ") && attempt === 0 && !isScopeDenial(res)) {
         await res.body?.cancel();
@@ -215,6 +217,23 @@ export class RegistryClient {
     }
   }
 
+  /**
+   * A connection to `ref`'s repository for writing (push): the registry itself, never a mirror, with
+   * dockerd's push scope `repository:<path>:push,pull`.
+   */
+  async pushConnection(ref: Reference): Promise<RepoConnection> {
+    const e = this.endpoints(ref).at(-1)!;
+    const ep = await this.ping(e.base, e.insecure);
+    return new RepoConnection(this, ep, ref, this.opts.credentials?.(ref.domain), [pushScope(ref.path)]);
+  }
+
+  /** A read connection to `ref`'s repository on the registry itself (a push's layer source, GET /distribution). */
+  async pullConnection(ref: Reference): Promise<RepoConnection> {
+    const e = this.endpoints(ref).at(-1)!;
+    const ep = await this.ping(e.base, e.insecure);
+    return new RepoConnection(this, ep, ref, this.opts.credentials?.(ref.domain));
+  }
+
   /** The registry host's endpoints in Docker's order: mirrors first for docker.io. */
   private endpoints(ref: Reference): { base: string; mirror: boolean; insecure: boolean }[] {
     if (ref.domain === DEFAULT_DOMAIN) {
@@ -290,7 +309,8 @@ export class RegistryClient {
     return this.authorizationFor(ep, pullScope(path), creds, what);
   }
 
-  private async authorizationFor(ep: Endpoint, scope: string, creds: Credentials | undefined, what: string): Promise<string | undefined> {
+  /** The Authorization header for `scope` on `ep`: a bearer token for it, Basic credentials, or none. */
+  async authorizationFor(ep: Endpoint, scope: string | string[], creds: Credentials | undefined, what: string): Promise<string | undefined> {
     const bearer = ep.challenges.find((c) => c.scheme === "bearer");
     if (bearer) return `Bearer ${await this.tokens.get(bearer, scope, creds, what)}`;
     const basic = ep.challenges.find((c) => c.scheme === "basic");
@@ -303,8 +323,8 @@ export class RegistryClient {
   }
 
   /** fetch with manual redirects, http(s) only: Authorization is kept only while the host stays the same. */
-  follow(method: string, url: string, headers: Record<string, string>, what: string): Promise<Response> {
-    return fetchFollowing(this.fetchImpl, method, url, headers, what);
+  follow(method: string, url: string, headers: Record<string, string>, what: string, body?: Uint8Array): Promise<Response> {
+    return fetchFollowing(this.fetchImpl, method, url, headers, what, body);
   }
 
   /** Fetches a manifest by tag or digest and verifies its digest (by digest: must match; by tag: the Docker-Content-Digest header, when sent). */

@@ -71,6 +71,11 @@ async function fetchBlob(conn: RepoConnection, digest: string, size: number | un
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
+/** A layer served by `conn`'s repository (for images whose manifest and config are known already). */
+export function remoteLayer(conn: RepoConnection, digest: string, diffId: string, size: number, mediaType: string): Layer {
+  return new RemoteLayer(conn, digest, diffId, size, mediaType);
+}
+
 class RemoteLayer implements Layer {
   constructor(
     private readonly conn: RepoConnection,

@@ -83,7 +83,7 @@ export function execEnv(containerEnv: readonly string[], containerTty: boolean, 
   return env;
 }
 
-/** The container's side of an exec: its plan's id/env/cwd/user/caps/nnp/seccomp/rlimits/cgroups, and its init's pid. */
+/** The container's side of an exec: its plan's id/env/cwd/user/caps/nnp/seccomp/rlimits/cgroups/groups, and its init's pid. */
 function containerFacts(containerDir: string) {
   const recs = decodePlan(readFileSync(join(containerDir, "plan")));
   const one = (k: string) => recs.find((r) => r[0] === k)?.[1];
@@ -99,6 +99,8 @@ function containerFacts(containerDir: string) {
     seccomp: one("seccomp"),
     rlimits: recs.filter((r) => r[0] === "rlimit").map((r) => r.slice(1) as string[]),
     cgroups: all("cgroup"),
+    groups: all("group"),
+    oomScore: one("oomscore"),
   };
 }
 
@@ -144,6 +146,8 @@ export async function execInContainer(containerDir: string, opts: ExecOptions): 
   if (c.seccomp !== undefined) plan.push("seccomp", c.seccomp); // the container's profile, even with --privileged, as runc's exec
   for (const r of c.rlimits) plan.push("rlimit", ...r); // the container's --ulimit, as runc's exec
   for (const g of c.cgroups) plan.push("cgroup", g);
+  for (const g of c.groups) plan.push("group", g); // --group-add holds for execs too, as in moby
+  if (c.oomScore !== undefined) plan.push("oomscore", c.oomScore); // the container's --oom-score-adj, as runc's exec
   const execs = join(containerDir, "execs");
   mkdirSync(execs, { recursive: true, mode: 0o700 });
   const planFile = join(execs, `${opts.execId}.plan`); // the shim unlinks it once read

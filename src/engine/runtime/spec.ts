@@ -42,6 +42,8 @@ export interface ContainerPlan {
   shmSize?: number;
   /** --ulimit: setrlimit before exec, for the init and every exec (resource names as in Docker: nofile, nproc...). */
   ulimits?: { name: string; soft: number; hard: number }[];
+  /** --oom-score-adj: the init's and every exec's /proc/self/oom_score_adj. */
+  oomScoreAdj?: number;
   maskedPaths: string[];
   readonlyPaths: string[];
   /** The container's own directory: logs, status.json, attach.sock, hosts/hostname/resolv.conf. */
@@ -75,6 +77,15 @@ export interface ContainerPlan {
   cgroup?: PlanCgroup;
   /** HEALTHCHECK, run by the supervisor (shim/health.c): the command, times in ms, Timeout as Go prints it. */
   health?: { args: string[]; interval: number; timeout: number; startPeriod: number; startInterval: number; retries: number; timeoutText: string };
+  /**
+   * --pid, --ipc, --uts: a namespace shared instead of the container's own, "host" or the /proc/<pid>/ns file of
+   * the running container to join (never another's unless asked: absent means a fresh one, Docker's default).
+   */
+  namespaces?: { pid?: string; ipc?: string; uts?: "host" };
+  /** --ipc: /dev/shm is the container's own tmpfs unless "none" (no /dev/shm), "host" (the host's) or another container's (its init's pid). */
+  shm?: "none" | "host" | { pid: number };
+  /** --group-add: supplementary groups added to the user's, ids or names of the container's /etc/group. */
+  groupAdd?: string[];
 }
 
 /** A device node as the shim mknods it in the container (runc's Device): char or block, its permission bits and owner. */
@@ -270,8 +281,9 @@ export function capabilityMask(names: readonly string[]): bigint {
 /** One step of the container's mount setup, executed in order by the shim inside the new root. */
 export interface MountOp {
   /** fs: fresh mount; bind; mask (/dev/null or ro tmpfs); ro (bind read-only onto itself); remount: new flags for a mount point; link: symlink;
-   * copy: the root's content at target into the (empty) volume dir source, before anything is mounted. */
-  kind: "fs" | "bind" | "mask" | "ro" | "link" | "copy" | "remount";
+   * copy: the root's content at target into the (empty) volume dir source, before anything is mounted;
+   * share: the mount at target in another container's mount namespace (source: its /proc/<pid>/ns/mnt) bound onto target. */
+  kind: "fs" | "bind" | "mask" | "ro" | "link" | "copy" | "remount" | "share";
   source: string;
   /** Path inside the container; symlinks in it resolve inside the root (openat2 RESOLVE_IN_ROOT). */
   target: string;
@@ -310,11 +322,11 @@ const SYSCTL_NAME = /^[A-Za-z0-9_@:+-][A-Za-z0-9_@:+.-]{0,63}$/;
 
 /**
  * A HostConfig.Sysctls entry as runc's validator takes it, with its messages: the IPC ones and fs.mqueue.*
- * (a container always has its own IPC namespace), net.* unless the network is the host's, kernel.domainname;
+ * unless the IPC namespace is the host's, net.* unless the network is, kernel.domainname unless the UTS is;
  * anything else would change the host for everyone. The key ("net.ipv4.ip_forward", or runc's slash form
  * "net/ipv4/conf/eno2.100/rp_filter") becomes a path of plain names, so no value names a file outside /proc/sys.
  */
-export function checkSysctl(key: string, value: string, network: string): Sysctl {
+export function checkSysctl(key: string, value: string, network: string, modes: { ipc?: string; uts?: string } = {}): Sysctl {
   // runc's convertSysctlVariableToDotsSeparator: a key whose first separator is "/" uses "/" between names
   const slash = /^[^./]*\//.test(key);
   const names = slash ? key.split("/") : key.split(".");
@@ -322,13 +334,16 @@ export function checkSysctl(key: string, value: string, network: string): Sysctl
   if (!names.every((n) => SYSCTL_NAME.test(n))) throw invalidParameter(`invalid sysctl key: ${JSON.stringify(key)}`);
   if (value.length > 4096 || value.includes("\0")) throw invalidParameter(`invalid value for sysctl ${JSON.stringify(key)}`);
   const ok = { path: names.join("/"), value };
-  if (IPC_SYSCTLS.includes(dotted) || dotted.startsWith("fs.mqueue.")) return ok;
+  if (IPC_SYSCTLS.includes(dotted) || dotted.startsWith("fs.mqueue.")) {
+    if (modes.ipc === "host") throw invalidParameter(`sysctl ${JSON.stringify(dotted)} is not allowed in the hosts ipc namespace`);
+    return ok;
+  }
   if (dotted.startsWith("net.")) {
     if (network === "host") throw invalidParameter(`sysctl ${JSON.stringify(dotted)} not allowed in host network namespace`);
     return ok;
   }
-  if (dotted === "kernel.domainname") return ok;
-  if (dotted === "kernel.hostname") throw invalidParameter(`sysctl "kernel.hostname" is not allowed as it conflicts with the OCI "hostname" field`);
+  if (dotted === "kernel.domainname" && modes.uts !== "host") return ok;
+  if (dotted === "kernel.hostname" && modes.uts !== "host") throw invalidParameter(`sysctl "kernel.hostname" is not allowed as it conflicts with the OCI "hostname" field`);
   if (dotted.startsWith("user.")) throw invalidParameter(`setting ucounts without a user namespace not allowed: ${dotted}`);
   throw invalidParameter(`sysctl ${JSON.stringify(dotted)} is not in a separate kernel namespace`);
 }
@@ -346,7 +361,7 @@ export function parseSysctlFlag(v: string): [string, string] {
  * nodev, as in Docker); which device a node may open is the devices cgroup's allow-list. The other
  * writable mounts stay nodev (/dev/shm, tmpfs, binds unless privileged, and the overlay root: shim/init.c).
  */
-export function buildMounts(plan: Pick<ContainerPlan, "privileged" | "tty" | "binds" | "tmpfs" | "maskedPaths" | "readonlyPaths" | "containerDir" | "shmSize" | "cgroup">): MountOp[] {
+export function buildMounts(plan: Pick<ContainerPlan, "privileged" | "tty" | "binds" | "tmpfs" | "maskedPaths" | "readonlyPaths" | "containerDir" | "shmSize" | "cgroup" | "shm">): MountOp[] {
   const { NOSUID, NODEV, NOEXEC, RDONLY } = MS;
   const ops: MountOp[] = [
     // Copy-ups read the image's tree before /proc, /dev or any volume is mounted over part of it.
@@ -354,7 +369,7 @@ export function buildMounts(plan: Pick<ContainerPlan, "privileged" | "tty" | "bi
     { kind: "fs", source: "proc", target: "/proc", fstype: "proc", flags: NOSUID | NODEV | NOEXEC },
     { kind: "fs", source: "tmpfs", target: "/dev", fstype: "tmpfs", flags: NOSUID | MS.STRICTATIME, data: "mode=755,size=65536k" },
     { kind: "fs", source: "devpts", target: "/dev/pts", fstype: "devpts", flags: NOSUID | NOEXEC, data: "newinstance,ptmxmode=0666,mode=0620,gid=5" },
-    { kind: "fs", source: "shm", target: "/dev/shm", fstype: "tmpfs", flags: NOSUID | NODEV | NOEXEC, data: `mode=1777,size=${Math.floor((plan.shmSize || DEFAULT_SHM_SIZE) / 1024)}k` },
+    ...shmMount(plan),
     { kind: "fs", source: "mqueue", target: "/dev/mqueue", fstype: "mqueue", flags: NOSUID | NODEV | NOEXEC },
     { kind: "fs", source: "sysfs", target: "/sys", fstype: "sysfs", flags: NOSUID | NODEV | NOEXEC | (plan.privileged ? 0 : RDONLY) },
   ];
@@ -380,6 +395,15 @@ export function buildMounts(plan: Pick<ContainerPlan, "privileged" | "tty" | "bi
     for (const p of plan.readonlyPaths) ops.push({ kind: "ro", source: "", target: p, flags: RDONLY | NOSUID | NODEV | NOEXEC });
   }
   return ops;
+}
+
+/** /dev/shm as --ipc has it (moby's IpcMounts): the container's own tmpfs, none, the host's, or the one of the container whose IPC it joins. */
+function shmMount(plan: Pick<ContainerPlan, "shm" | "shmSize">): MountOp[] {
+  const flags = MS.NOSUID | MS.NODEV | MS.NOEXEC;
+  if (plan.shm === "none") return [];
+  if (plan.shm === "host") return [{ kind: "bind", source: "/dev/shm", target: "/dev/shm", flags }];
+  if (plan.shm) return [{ kind: "share", source: `/proc/${plan.shm.pid}/ns/mnt`, target: "/dev/shm", flags }];
+  return [{ kind: "fs", source: "shm", target: "/dev/shm", fstype: "tmpfs", flags, data: `mode=1777,size=${Math.floor((plan.shmSize || DEFAULT_SHM_SIZE) / 1024)}k` }];
 }
 
 /** A user bind's mount data for the shim: "bind" (not recursive), "rro" / "rro-force" (recursively read-only), or "". */
@@ -497,7 +521,7 @@ export function resolvWith(base: string, o: { servers: string[]; search: string[
   ].join("\n");
 }
 
-const KIND: Record<MountOp["kind"], string> = { fs: "M", bind: "B", mask: "m", ro: "r", link: "L", copy: "C", remount: "R" };
+const KIND: Record<MountOp["kind"], string> = { fs: "M", bind: "B", mask: "m", ro: "r", link: "L", copy: "C", remount: "R", share: "S" };
 
 /** Serializes a plan for the shim: NUL-terminated strings, a key then its values (see shim/plan.c parse_plan). */
 export function encodePlan(plan: ContainerPlan, opts: { waitAttach: boolean; logPath: string }): Uint8Array {
@@ -516,6 +540,7 @@ export function encodePlan(plan: ContainerPlan, opts: { waitAttach: boolean; log
   put("cwd", plan.cwd || "/", "user", plan.user, "tty", plan.tty ? 1 : 0, "stdin", plan.openStdin ? 1 : 0);
   put("caps", capabilityMask(plan.privileged ? ["ALL"] : plan.capabilities).toString(16), "nnp", plan.noNewPrivileges ? 1 : 0);
   for (const u of plan.ulimits ?? []) put("rlimit", RLIMITS[u.name]!, u.soft, u.hard);
+  if (plan.oomScoreAdj !== undefined) put("oomscore", plan.oomScoreAdj);
   if (plan.readonlyRootfs) put("readonly", 1);
   if (plan.init) put("init", 1);
   // The profile's rules depend on the capabilities: the mask travels with it, and execs reuse it as it is.
@@ -525,6 +550,8 @@ export function encodePlan(plan: ContainerPlan, opts: { waitAttach: boolean; log
   put("restart", plan.restart.name, "retries", plan.restart.maxRetries ?? 0);
   for (const c of plan.cgroupProcs ?? []) put("cgroup", c);
   if (plan.netns) put("netns", plan.netns);
+  for (const [kind, how] of Object.entries(plan.namespaces ?? {})) if (how) put("ns", kind, how);
+  for (const g of plan.groupAdd ?? []) put("group", g);
   for (const n of plan.netifs ?? []) {
     if (n.host.length > 15 || n.peer.length > 15) throw invalidParameter(`interface name too long: ${n.host} / ${n.peer}`);
     put("netif", n.host, n.peer, n.bridge, n.mac, n.ip, n.prefix, n.gateway, n.mtu ?? 0);
@@ -556,7 +583,7 @@ export function encodePlan(plan: ContainerPlan, opts: { waitAttach: boolean; log
 
 /** Decodes a plan back into key/value records (tests, debugging). */
 export function decodePlan(bytes: Uint8Array): [string, ...string[]][] {
-  const arity: Record<string, number> = { rootfs: 2, mount: 6, netif: 8, port: 5, rlimit: 3, sysctl: 2, dev: 7, devrule: 4, devcg: 2, health: 6 };
+  const arity: Record<string, number> = { ns: 2, rootfs: 2, mount: 6, netif: 8, port: 5, rlimit: 3, sysctl: 2, dev: 7, devrule: 4, devcg: 2, health: 6 };
   const toks = new TextDecoder().decode(bytes).split("\0");
   toks.pop();
   const recs: [string, ...string[]][] = [];

@@ -5,6 +5,7 @@
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { conflict, invalidParameter } from "../errors.ts";
+import { isFrozen } from "./cgroups.ts";
 
 /** A container's runtime state. `restarting`: exited, and its supervisor will start it again. */
 export interface ContainerStatus {
@@ -22,6 +23,8 @@ export interface ContainerStatus {
   supervisorPid?: number;
   /** HEALTHCHECK status the supervisor last recorded (starting, healthy, unhealthy); absent without a check. */
   health?: "starting" | "healthy" | "unhealthy";
+  /** Running with its processes frozen (`docker pause`): the freezer cgroup says so. */
+  paused?: boolean;
 }
 
 interface Raw {
@@ -115,6 +118,7 @@ export function readContainerStatus(containerDir: string): ContainerStatus {
   }
   st.restarting = raw.restarting && supervised;
   if (!st.running) st.pid = undefined;
+  else if (isFrozen(basename(containerDir))) st.paused = true;
   return st;
 }
 

@@ -136,22 +136,8 @@ const layerParents = `
 CREATE INDEX IF NOT EXISTS layers_parent ON layers(parent);
 `;
 
-// Docker's v2metadata: which distributed blob each layer was pulled (or loaded) as, so a push of a pulled
-// image names the registry's blob (same manifest digest) and can check or mount it instead of uploading.
-const layerBlobs = `
-CREATE TABLE IF NOT EXISTS layer_blobs (
-  diff_id     TEXT NOT NULL,      -- the layer (uncompressed tar)
-  digest      TEXT NOT NULL,      -- the blob it was distributed as
-  media_type  TEXT NOT NULL,
-  size        INTEGER NOT NULL,
-  repository  TEXT NOT NULL,      -- "docker.io/library/debian"; "" when loaded from an archive
-  recorded_at INTEGER NOT NULL,
-  PRIMARY KEY (diff_id, digest, repository)
-);
-`;
-
 /** Schema migrations, applied in order; PRAGMA user_version counts how many ran. */
-const migrations = [schema, containers, networks, volumes, layerParents, layerBlobs];
+const migrations = [schema, containers, networks, volumes, layerParents];
 
 /** Opens (creating if needed) the metadata database at `path`. */
 export function openDatabase(path: string): Database {

@@ -5,7 +5,8 @@
  * A layer's distributed blob (`digest`, `size`, `mediaType`), in this order:
  * 1. the image's own stored manifest (the one it was pulled with), so a pulled image pushed unchanged keeps
  *    its manifest digest;
- * 2. the most recent blob recorded for its diff ID (layer_blobs: Docker's v2metadata, written at pull/load);
+ * 2. the most recent registry blob recorded for its diff ID (blob-sources.ts: Docker's v2metadata, written at
+ *    pull and push);
  * 3. the gzip'd blob already in the blob cache (blobcache/<diffid hex>-<digest hex>.tar.gz);
  * 4. the layer tar itself, uncompressed (digest = diff ID, media type application/vnd.oci.image.layer.v1.tar).
  * `compressed()` streams what is here (the cache, or the reassembled tar); for 1 and 2 the blob is only a
@@ -18,7 +19,16 @@ import { MediaType, type Descriptor, type Image, type ImageConfig, type Layer, t
 import { EngineError } from "../errors.ts";
 import type { DataRoot } from "../paths.ts";
 import type { ImageStore, ImageRecord } from "./images.ts";
-import type { LayerBlob, LayerRecord, LayerStore } from "./layers.ts";
+import type { LayerRecord, LayerStore } from "./layers.ts";
+import { blobSourcesOf } from "./blob-sources.ts";
+
+/** A distributed blob a layer is known as. */
+interface LayerBlob {
+  digest: string;
+  mediaType: string;
+  size: number;
+  repository: string;
+}
 import { assembleLayerTar, TarSplitMissingError, recordedTarSize } from "../../fs/tar-split.ts";
 import { randomHex } from "../random.ts";
 
@@ -145,10 +155,11 @@ export class StoreImage implements Image {
     const chains = images.chainIds(record.id);
     if (chains.length !== diffIds.length) throw new EngineError("system", `image ${record.id}: the store lists ${chains.length} layers, its config ${diffIds.length}`);
     const pulled = pulledManifest(images, record.id, diffIds.length);
+    const sources = blobSourcesOf(layers.db);
     this.#layers = chains.map((c, i) => {
       const rec = layers.get(c);
       if (!rec) throw new EngineError("system", `image ${record.id}: layer ${c} is missing from the store`);
-      return new StoreLayer(root, rec, layers.dir(rec), pulled?.manifest.layers[i] ?? layers.blobs(rec.diffId)[0] ?? cachedBlob(root, rec.diffId));
+      return new StoreLayer(root, rec, layers.dir(rec), pulled?.manifest.layers[i] ?? sources.forDiffId(rec.diffId).find((b) => b.repository !== "") ?? cachedBlob(root, rec.diffId));
     });
     if (pulled) {
       this.manifest = pulled.manifest;

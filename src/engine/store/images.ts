@@ -140,19 +140,27 @@ export class ImageStore {
     return out;
   }
 
-  /** The tags of one repository ("docker.io/library/debian") and their images, by tag. */
-  repositoryTags(repository: string): { tag: string; imageId: string }[] {
-    return this.db.query("SELECT tag, image_id AS imageId FROM tags WHERE repository = ? ORDER BY tag").all(repository) as { tag: string; imageId: string }[];
-  }
-
-  /** Manifests an image was pulled with (one per repo digest), newest pull's first not guaranteed. */
-  manifests(id: string): { manifest: Uint8Array; mediaType: string }[] {
-    return (this.db.query("SELECT manifest, media_type FROM digests WHERE image_id = ?").all(id) as any[]).map((r) => ({ manifest: new Uint8Array(r.manifest), mediaType: r.media_type }));
-  }
-
   /** Repo digests of an image. */
   digests(id: string): { repository: string; digest: string }[] {
     return this.db.query("SELECT repository, digest FROM digests WHERE image_id = ? ORDER BY repository, digest").all(id) as any[];
+  }
+
+  /** Tags of one repository (canonical name), sorted. */
+  repositoryTags(repository: string): string[] {
+    return (this.db.query("SELECT tag FROM tags WHERE repository = ? ORDER BY tag").all(repository) as { tag: string }[]).map((r) => r.tag);
+  }
+
+  /** Repo digests of an image with the manifest each was pulled with (byte for byte) and its media type. */
+  manifests(id: string): { repository: string; digest: string; manifest: Uint8Array; mediaType: string }[] {
+    const rows = this.db.query("SELECT repository, digest, manifest, media_type FROM digests WHERE image_id = ? ORDER BY repository, digest").all(id) as any[];
+    return rows.map((r) => ({ repository: r.repository, digest: r.digest, manifest: new Uint8Array(r.manifest), mediaType: r.media_type }));
+  }
+
+  /** Adds a repo digest (a push's manifest digest) to an image, as moby's addDigestReference. */
+  addDigest(repository: string, digest: string, id: string, manifest: Uint8Array, mediaType: string): void {
+    this.db
+      .query("INSERT INTO digests (repository, digest, image_id, manifest, media_type) VALUES (?, ?, ?, ?, ?) ON CONFLICT (repository, digest) DO UPDATE SET image_id = excluded.image_id, manifest = excluded.manifest, media_type = excluded.media_type")
+      .run(repository, digest, id, manifest, mediaType);
   }
 
   /** Records a pulled (or loaded) image, its layers and names in one transaction. Returns the ID a moved tag left behind. */

@@ -95,15 +95,6 @@ function diskUsage(path: string): number {
   return n;
 }
 
-/** A distributed blob a layer is known as (Docker's v2metadata). */
-export interface LayerBlob {
-  digest: string;
-  mediaType: string;
-  size: number;
-  /** The repository it came from; "" when loaded from an archive. */
-  repository: string;
-}
-
 /** Layers on disk and their rows. */
 export class LayerStore {
   constructor(
@@ -120,20 +111,6 @@ export class LayerStore {
   /** The layer's directory (overlay2/<cache>): diff/ and its tar-split record. */
   dir(record: LayerRecord): string {
     return this.root.layerDir(record.cacheId);
-  }
-
-  /** Records that each layer (by diff ID) was distributed as its blob (at pull or load), in one transaction. */
-  recordBlobs(blobs: { diffId: string; blob: LayerBlob }[]): void {
-    const now = Date.now();
-    const insert = this.db.query("INSERT INTO layer_blobs (diff_id, digest, media_type, size, repository, recorded_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET recorded_at = excluded.recorded_at");
-    this.db.transaction(() => {
-      for (const { diffId, blob } of blobs) insert.run(diffId, blob.digest, blob.mediaType, blob.size, blob.repository, now);
-    })();
-  }
-
-  /** The blobs a layer is known as, most recently recorded first. */
-  blobs(diffId: string): LayerBlob[] {
-    return this.db.query("SELECT digest, media_type AS mediaType, size, repository FROM layer_blobs WHERE diff_id = ? ORDER BY recorded_at DESC").all(diffId) as LayerBlob[];
   }
 
   /** Shared hold on the GC lock: taken by a pull while its layer directories have no rows yet. */
@@ -167,14 +144,7 @@ export class LayerStore {
         const result = await unpack(join(stagingDir, "diff"));
         if (result.diffId !== diffId) throw new Error(`layer ${chainId}: content has diff ID ${result.diffId}, the image config says ${diffId}`);
         await parentCommitted;
-        this.linkUp(stagingDir, parent);
-        mkdirSync(this.root.overlay, { recursive: true, mode: 0o710 });
-        renameSync(stagingDir, this.root.layerDir(cacheId));
-        staging.delete(stagingDir);
-        this.publishLink(cacheId);
-        const record = { chainId, diffId, parent, cacheId, size: result.size };
-        this.db.query("INSERT INTO layers (chain_id, diff_id, parent, cache_id, size, created_at) VALUES (?, ?, ?, ?, ?, ?)").run(chainId, diffId, parent, cacheId, result.size, Date.now());
-        return { record, created: true };
+        return { record: this.commitStaged(stagingDir, cacheId, chainId, diffId, parent, result.size), created: true };
       } catch (e) {
         rmSync(stagingDir, { recursive: true, force: true });
         throw e;
@@ -185,6 +155,54 @@ export class LayerStore {
     } finally {
       held.release();
     }
+  }
+
+  /**
+   * Stores a layer whose diff ID is known only once its tar has gone through `unpack` (commit, import): it
+   * is staged under a random key (locked and named like every staging area, so removeStaleStaging takes
+   * what a killed process leaves), then committed under its chain ID as `ensure` commits, or dropped for
+   * the stored layer with that chain ID. The caller holds the GC lock shared until an image references it.
+   */
+  async register(parent: string | null, unpack: Unpacker): Promise<{ record: LayerRecord; created: boolean }> {
+    if (parent !== null) checkSha256(parent, "parent chain ID");
+    const key = randomHex();
+    const keyHeld = await lock(this.root.lock(`layer-${key}`));
+    const cacheId = randomHex();
+    const stagingDir = join(this.root.tmp, `${key}-${cacheId.slice(0, 8)}`);
+    staging.add(stagingDir);
+    watchSignals(true);
+    try {
+      mkdirSync(join(stagingDir, "diff"), { recursive: true, mode: 0o700 });
+      const result = await unpack(join(stagingDir, "diff"));
+      checkSha256(result.diffId, "diff ID");
+      // chainIds([parent, diff]) hashes "parent diff": the parent chain ID stands where a first diff ID would.
+      const chainId = parent === null ? result.diffId : chainIds([parent, result.diffId])[1]!;
+      const held = await lock(this.root.lock(`layer-${hex(chainId)}`));
+      try {
+        const existing = this.get(chainId);
+        if (existing) return { record: existing, created: false };
+        return { record: this.commitStaged(stagingDir, cacheId, chainId, result.diffId, parent, result.size), created: true };
+      } finally {
+        held.release();
+      }
+    } finally {
+      rmSync(stagingDir, { recursive: true, force: true }); // gone already when committed
+      staging.delete(stagingDir);
+      if (!staging.size) watchSignals(false);
+      rmSync(this.root.lock(`layer-${key}`), { force: true }); // a one-off name: no lock file left per commit
+      keyHeld.release();
+    }
+  }
+
+  /** Moves a complete staging directory into overlay2/<cacheId> and inserts its row: the layer is stored. */
+  private commitStaged(stagingDir: string, cacheId: string, chainId: string, diffId: string, parent: string | null, size: number): LayerRecord {
+    this.linkUp(stagingDir, parent);
+    mkdirSync(this.root.overlay, { recursive: true, mode: 0o710 });
+    renameSync(stagingDir, this.root.layerDir(cacheId));
+    staging.delete(stagingDir);
+    this.publishLink(cacheId);
+    this.db.query("INSERT INTO layers (chain_id, diff_id, parent, cache_id, size, created_at) VALUES (?, ?, ?, ?, ?, ?)").run(chainId, diffId, parent, cacheId, size, Date.now());
+    return { chainId, diffId, parent, cacheId, size };
   }
 
   /** Writes overlay2's `link` and `lower` files and the l/<short> symlink for a layer being committed. */
@@ -297,9 +315,8 @@ export class LayerStore {
     }
   }
 
-  /** Blob records and cached blobs (blobcache/<diffid>-<digest>.tar.gz) of diff IDs no layer has any more. */
+  /** Cached gzip'd blobs (blobcache/<diffid>-<digest>.tar.gz) of diff IDs no layer has any more. */
   private removeOrphanBlobs() {
-    this.db.query("DELETE FROM layer_blobs WHERE diff_id NOT IN (SELECT diff_id FROM layers)").run();
     if (!existsSync(this.root.blobCache)) return;
     const has = this.db.query("SELECT 1 FROM layers WHERE diff_id = ? LIMIT 1");
     for (const name of readdirSync(this.root.blobCache)) {

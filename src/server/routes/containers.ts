@@ -23,13 +23,14 @@ import { execsOf } from "../../engine/execs.ts";
 import { attachmentsOf } from "../../engine/containers/attachments.ts";
 import { AttachSession, streamType } from "./attach.ts";
 import type { StoredContainer as Stored } from "../../engine/containers/types.ts";
-import { type CreateBody, createOptionsOf } from "../../api/wire.ts";
+import { type CreateBody, createOptionsOf, updateOptionsOf } from "../../api/wire.ts";
 import { strconvError } from "../../go/strconv.ts";
 import { readContainerStatus, signalNumber } from "../../engine/runtime/status.ts";
 import { hijack } from "../hijack.ts";
-import { boolParam, checkFilterKeys, intParam, parseFilters } from "../query.ts";
+import { boolParam, boolParamOr, checkFilterKeys, intParam, parseFilters } from "../query.ts";
 import { compareVersions, empty, json, type Router, stream } from "../router.ts";
-import { createContainer, stopContainer, restartContainer, killContainer, removeContainer, renameContainer } from "../../engine/containers/manager.ts";
+import { createContainer, stopContainer, restartContainer, killContainer, removeContainer, renameContainer, pauseContainer, unpauseContainer, updateContainer } from "../../engine/containers/manager.ts";
+import { containerStats } from "../../engine/containers/stats.ts";
 import { listContainers, inspectContainer, containerTopOf, containerDiff } from "../../engine/containers/query.ts";
 import { renderLogs, stdcopyFrames, parseApiTimestamp } from "../../engine/containers/logs.ts";
 import { matchLabels, dirSize, statusOf } from "../../engine/containers/state.ts";
@@ -107,8 +108,10 @@ export function containerRoutes(r: Router, engine: Engine): void {
     const logs = boolParam(q, "logs");
     const streaming = boolParam(q, "stream");
     if (!logs && !streaming) throw invalidParameter("Bad parameters: you must choose at least one stream");
+    const status = readContainerStatus(c.dir);
+    if (status.paused) throw conflict("You cannot attach to a paused container, unpause it first");
     const session = new AttachSession(c, want, (s) => hub.forget(s));
-    const running = readContainerStatus(c.dir).running;
+    const running = status.running;
     // Registered before the head goes out: the client sends /start only after it, so the start sees it.
     if (streaming && !running) hub.wait(session);
     publish(c, "attach");
@@ -285,6 +288,49 @@ export function containerRoutes(r: Router, engine: Engine): void {
   r.get("/containers/{id}/changes", async (_req, { params }) => {
     const changes = await containerDiff(engine, params.id!);
     return json(changes.length ? changes : null);
+  });
+
+  // stats: one JSON object a second (stream, the default), or one after a short priming sample (stream=false), or one at once (one-shot).
+  r.get("/containers/{id}/stats", async (req, { params, query: q }) => {
+    const c = resolve(params.id!);
+    const streaming = boolParamOr(q, "stream", true);
+    const oneShot = boolParam(q, "one-shot");
+    if (oneShot && streaming) throw invalidParameter("cannot have stream=true and one-shot=true");
+    const ac = new AbortController();
+    const it = containerStats(engine, c.id, { stream: streaming, oneShot, signal: AbortSignal.any([req.signal, ac.signal]) });
+    const enc = new TextEncoder();
+    const body = new ReadableStream<Uint8Array>({
+      async pull(ctl) {
+        try {
+          const { value, done } = await it.next();
+          if (done) return ctl.close();
+          ctl.enqueue(enc.encode(`${JSON.stringify(value)}\n`));
+        } catch (e) {
+          if (req.signal.aborted) return ctl.close();
+          ctl.error(e);
+        }
+      },
+      cancel() {
+        ac.abort();
+        void it.return(undefined);
+      },
+    });
+    return new Response(body, { status: 200, headers: { "content-type": "application/json" } });
+  });
+
+  r.post("/containers/{id}/pause", async (_req, { params }) => {
+    await pauseContainer(engine, params.id!);
+    return empty(204);
+  });
+
+  r.post("/containers/{id}/unpause", async (_req, { params }) => {
+    await unpauseContainer(engine, params.id!);
+    return empty(204);
+  });
+
+  r.post("/containers/{id}/update", async (req, { params }) => {
+    const body = (await readJson<Record<string, unknown>>(req, true)) ?? {};
+    return json(await updateContainer(engine, params.id!, updateOptionsOf(body)));
   });
 
   r.post("/containers/prune", async (_req, { query: q }) => {

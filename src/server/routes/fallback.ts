@@ -10,20 +10,12 @@ import { notSupported } from "./images.ts";
 export const UNSUPPORTED: readonly [string, string, string][] = [
   // containers
   ["GET", "/containers/{id}/attach/ws", "attach over WebSocket"],
-  ["GET", "/containers/{id}/stats", "docker stats"],
-  ["POST", "/containers/{id}/pause", "docker pause"],
-  ["POST", "/containers/{id}/unpause", "docker unpause"],
-  ["POST", "/containers/{id}/update", "docker update"],
-  ["GET", "/containers/{id}/export", "docker export"],
   // images
-  ["POST", "/images/{name:.*}/push", "docker push"],
   ["GET", "/images/search", "docker search"],
-  ["POST", "/commit", "docker commit"],
   ["POST", "/build", "docker build"],
   ["POST", "/build/cancel", "docker build"],
   ["POST", "/session", "BuildKit sessions"],
   ["POST", "/grpc", "BuildKit"],
-  ["GET", "/distribution/{name:.*}/json", "registry-side image inspect"],
   // swarm, plugins, secrets, configs
   ["GET", "/swarm", "docker swarm"],
   ["POST", "/swarm/init", "docker swarm init"],

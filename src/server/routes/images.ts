@@ -1,5 +1,5 @@
 /**
- * Image routes: pull (images/create), list, inspect, history, tag, delete, prune. Image names are greedy
+ * Image routes: pull (images/create), push, the registry's view (distribution), list, inspect, history, tag, delete, prune. Image names are greedy
  * path parameters (`/images/docker.io/library/alpine:latest/json` arrives unescaped). Each change is
  * published by the engine (engine/images.ts, engine/pull.ts) with moby's actors: pull → the familiar reference, tag → the image
  * ID with the new name, untag and delete → the image ID.
@@ -8,7 +8,7 @@ import type { Engine } from "../../engine/engine.ts";
 import { EngineError, invalidParameter } from "../../engine/errors.ts";
 import type { Credentials } from "../../engine/registry/credentials.ts";
 import { boolParam, parseFilters } from "../query.ts";
-import { empty, json, jsonMessageStream, type Router } from "../router.ts";
+import { compareVersions, empty, json, jsonMessageStream, type Router } from "../router.ts";
 import { listImages, inspectImage, imageHistory, tagImage, removeImage, pruneImages } from "../../engine/images.ts";
 import { RegistryClient } from "../../engine/registry/client.ts";
 import { parseReference, repositoryName, canonicalString } from "../../engine/registry/reference.ts";
@@ -53,10 +53,12 @@ export function decodeRegistryAuth(header: string | null): AuthConfig | undefine
  * The registry client of one pull: with the client's credentials when X-Registry-Auth carries some (used
  * for every registry of this pull, as moby does), else the engine's (the daemon's own stored credentials).
  */
-async function registryWithAuth(engine: Engine, auth: AuthConfig | undefined): Promise<RegistryClient> {
+async function registryWithAuth(engine: Engine, auth: AuthConfig | undefined, onlyFor?: string): Promise<RegistryClient> {
   if (!auth?.username || auth.password === undefined) return engine.registry();
   const creds: Credentials = { username: auth.username, password: auth.password };
-  return new RegistryClient({ mirrors: engine.config.registryMirrors, insecure: engine.config.insecureRegistries, credentials: () => creds });
+  // `onlyFor` (a push's target registry): other registries (where the layers are read) get the daemon's own.
+  const own = onlyFor ? engine.registry().opts.credentials : undefined;
+  return new RegistryClient({ mirrors: engine.config.registryMirrors, insecure: engine.config.insecureRegistries, credentials: (host) => (!onlyFor || host === onlyFor ? creds : own?.(host)) });
 }
 
 /** Declares the image routes on `r`. */
@@ -76,10 +78,6 @@ export function imageRoutes(r: Router, engine: Engine): void {
 
   r.post("/images/create", async (req, { query }) => {
     const fromImage = query.get("fromImage") ?? "";
-    if (!fromImage) {
-      if (query.get("fromSrc") !== null) throw notSupported("POST /images/create?fromSrc= (docker import)");
-      throw invalidParameter("fromImage or fromSrc is required");
-    }
     let platform: Platform | undefined;
     const p = query.get("platform");
     if (p) {
@@ -88,6 +86,15 @@ export function imageRoutes(r: Router, engine: Engine): void {
       } catch (e) {
         throw invalidParameter((e as Error).message);
       }
+    }
+    if (!fromImage) {
+      // docker import: the tar is the body ("-") or at a URL the daemon downloads.
+      const src = query.get("fromSrc") ?? "";
+      if (!src) throw invalidParameter("fromImage or fromSrc is required");
+      const { importFrom } = await import("../../engine/commit.ts");
+      const body = req.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() });
+      const opts = { repo: query.get("repo") ?? undefined, tag: query.get("tag") ?? undefined, message: query.get("message") ?? undefined, changes: query.getAll("changes"), platform };
+      return jsonMessageStream(async (emit) => void (await importFrom(engine, src === "-" ? body : { url: src }, opts, emit)), req.signal);
     }
     let ref = parseReference(fromImage);
     const tag = query.get("tag") ?? "";
@@ -98,6 +105,18 @@ export function imageRoutes(r: Router, engine: Engine): void {
     const refs = ref.tag || ref.digest ? [ref] : (await registry.tags(ref)).map((t) => ({ ...ref, tag: t }));
     return jsonMessageStream(async (emit, signal) => {
       for (const one of refs) await pullImage(engine, canonicalString(one), { platform, onMessage: emit, signal, registry });
+    }, req.signal);
+  }, { body: "stream" });
+
+  r.post("/images/{name:.*}/push", async (req, { params, query }) => {
+    const { pushRepository } = await import("../../engine/push.ts");
+    const tag = query.get("tag") ?? "";
+    let ref = parseReference(params.name!);
+    // `tag` names the one tag to push; without it, every tag of the repository goes (moby's IsNameOnly).
+    if (tag) ref = parseReference(`${repositoryName(ref)}:${tag}`);
+    const registry = await registryWithAuth(engine, decodeRegistryAuth(req.headers.get("x-registry-auth")), ref.domain);
+    return jsonMessageStream(async (emit, signal) => {
+      await pushRepository(engine, canonicalString(ref), { onMessage: emit, signal, registry });
     }, req.signal);
   });
 
@@ -117,8 +136,14 @@ export function imageRoutes(r: Router, engine: Engine): void {
     { body: "stream" },
   );
 
-  r.get("/images/{name:.*}/json", async (_req, { params }) => {
-    return json(inspectImage(engine, params.name!));
+  r.get("/distribution/{name:.*}/json", async (req, { params }) => {
+    const { distributionInspect } = await import("../../engine/push.ts");
+    const registry = await registryWithAuth(engine, decodeRegistryAuth(req.headers.get("x-registry-auth")));
+    return json(await distributionInspect(engine, params.name!, registry));
+  });
+
+  r.get("/images/{name:.*}/json", async (req, { params, version }) => {
+    return json(inspectImage(engine, params.name!, { containerConfig: compareVersions(version, "1.45") < 0 || needsContainerConfig(req) }));
   });
 
   r.get("/images/{name:.*}/history", async (_req, { params }) => {
@@ -145,6 +170,17 @@ export function imageRoutes(r: Router, engine: Engine): void {
     if (filters.until?.length || filters["label!"]?.length) throw notSupported("image prune filters until and label!");
     return json(pruneImages(engine, { all: d === "false" || d === "0", filters: filters.label ? { label: filters.label } : undefined }));
   });
+}
+
+/**
+ * moby dropped Container and ContainerConfig from image inspect at API 1.45, and docker-compose 1.x indexes
+ * `ContainerConfig` when it recreates a container (KeyError, leaving the old one renamed and stopped). Its
+ * docker-py negotiates the daemon's newest version, so the version alone cannot tell: compose 1.x, known by
+ * its User-Agent ("docker-compose/1.29.2 docker-py/5.0.3 ..."), gets the fields at every version. Other
+ * clients see exactly moby's shape.
+ */
+function needsContainerConfig(req: Request): boolean {
+  return /^docker-compose\/1\./.test(req.headers.get("user-agent") ?? "");
 }
 
 /** moby's matchReference for a familiar "name@digest": Go path.Match on the whole string or on the name. */

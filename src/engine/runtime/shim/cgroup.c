@@ -114,3 +114,29 @@ int join_cgroups(pid_t pid) {
   }
   return 0;
 }
+
+/* --pid host / container:X: the kernel ends a container's processes with its init only in a PID namespace of
+ * its own; in a shared one the others outlive it (keeping its cgroup busy). So once the init has exited, S
+ * kills what is left in the container's cgroups (kill(2) on each pid of cgroup.procs), as runc's kill --all. */
+void kill_leftovers(void) {
+  if (!P.pidns) return;
+  for (int round = 0; round < 100; round++) {
+    int found = 0;
+    for (int i = 0; i < P.ncgroups; i++) {
+      int fd = open(P.cgroups[i], O_RDONLY | O_CLOEXEC);
+      if (fd < 0) continue;
+      char buf[8192];
+      ssize_t n = read(fd, buf, sizeof buf - 1); /* a page of pids a round: the rest come next round */
+      close(fd);
+      buf[n > 0 ? n : 0] = 0;
+      for (char *s = buf; *s;) {
+        long pid = strtol(s, &s, 10);
+        if (pid > 0 && pid != getpid() && kill(pid, SIGKILL) == 0) found = 1;
+        while (*s == '\n') s++;
+        if (pid <= 0) break;
+      }
+    }
+    if (!found) return;
+    usleep(1000); /* killed processes leave cgroup.procs once dead (zombies are not listed); reap_children reaps them */
+  }
+}

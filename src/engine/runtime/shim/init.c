@@ -134,6 +134,9 @@ void container_init(int stdin_r, int stdout_w, int stderr_w) {
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL); /* S blocks SIGCHLD for its signalfd; the mask survives execve */
   signal(SIGPIPE, SIG_DFL);
+  /* --ipc container:X: X's IPC namespace (SysV IPC, POSIX message queues), entered before /dev/mqueue is
+   * mounted, so that the mount shows X's queues (C was cloned without an IPC namespace of its own) */
+  if (ipcns_fd >= 0 && setns(ipcns_fd, CLONE_NEWIPC) < 0) init_fail(125, "joining IPC namespace of container: %s", strerror(errno));
   if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) init_fail(125, "make / private: %s", strerror(errno));
   /* nodev on the overlay (unless privileged or a --device lives outside /dev): a node shipped in an image
    * layer or mknod'ed into the upper dir stays inert even where the devices cgroup would allow it */
@@ -146,11 +149,9 @@ void container_init(int stdin_r, int stdout_w, int stderr_w) {
   }
   for (int i = 0; i < P.nmounts; i++) do_mount(&P.mounts[i]);
   make_devices();
-  if (sethostname(P.hostname, strlen(P.hostname)) < 0) init_fail(125, "sethostname: %s", strerror(errno));
-  if (P.netns) { /* --network container:NAME: that container's netns (its lo is already up) */
-    int fd = open(P.netns, O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || setns(fd, CLONE_NEWNET) < 0) init_fail(125, "joining network namespace of container: %s", strerror(errno));
-    close(fd);
+  if (!P.utsns && sethostname(P.hostname, strlen(P.hostname)) < 0) /* --uts host: the host's name stays */ init_fail(125, "sethostname: %s", strerror(errno));
+  if (P.netns) { /* --network container:NAME: that container's netns (its lo is already up), pinned by S */
+    if (netns_fd < 0 || setns(netns_fd, CLONE_NEWNET) < 0) init_fail(125, "joining network namespace of container: %s", strerror(errno));
   } else if (strcmp(P.net, "host")) { /* a fresh net namespace has lo down; Docker's none/bridge both bring it up */
     int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     struct ifreq ifr = {0};

@@ -114,6 +114,29 @@ static void check_proc_target(struct mnt *m, int tfd, int sfd) {
   init_fail(125, "check proc-safety of %s mount: \"%s\" cannot be mounted because it is inside /proc", m->dst, m->dst);
 }
 
+/*
+ * MK_SHARE (--ipc container:X): X's mount at `dst` (its /dev/shm) onto ours. A mount of another namespace
+ * cannot be bound from here: mount(2) binds the directory under it and open_tree(2) refuses it. So C enters
+ * X's mount namespace (setns: there "/" is X's root, so `dst` resolves inside X, symlinks included), takes a
+ * private copy of it (unshare: X's own namespace is left untouched), clones the mount as a detached tree
+ * (open_tree: the same tmpfs), returns to its own namespace (setns) and attaches the tree there (move_mount).
+ */
+static void share_mount(struct mnt *m) {
+  int own = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC), tree = -1; /* X's: shmns_fd, pinned by S */
+  if (own < 0 || shmns_fd < 0) init_fail(125, "open mount namespace for %s: %s", m->dst, strerror(errno));
+  if (setns(shmns_fd, CLONE_NEWNS) < 0 || unshare(CLONE_NEWNS) < 0) init_fail(125, "enter the IPC container's mount namespace: %s", strerror(errno));
+  tree = syscall(SYS_open_tree, AT_FDCWD, m->dst, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+  int err = errno;
+  if (setns(own, CLONE_NEWNS) < 0) init_fail(125, "return to the container's mount namespace: %s", strerror(errno));
+  if (tree < 0) init_fail(125, "%s of the IPC container: %s", m->dst, strerror(err));
+  close(own);
+  int tfd = ensure_in_root(m->dst, 1);
+  if (tfd < 0) init_fail(125, "mkdir `%s`: %s", m->dst, strerror(errno));
+  if (syscall(SYS_move_mount, tree, "", tfd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0) init_fail(125, "mount %s of the IPC container: %s", m->dst, strerror(errno));
+  close(tfd);
+  close(tree);
+}
+
 void do_mount(struct mnt *m) {
   char tp[64], sp[64];
   struct stat st;
@@ -158,6 +181,9 @@ void do_mount(struct mnt *m) {
     if (mount(sp, tp, NULL, MS_BIND | (strcmp(m->data, "bind") ? MS_REC : 0), NULL) < 0) init_fail(125, "bind `%s` on `%s`: %s", m->src, m->dst, strerror(errno));
     close(tfd);
     close(sfd);
+    break;
+  case MK_SHARE:
+    share_mount(m);
     break;
   case MK_MASK:
     if ((tfd = in_root(m->dst, O_PATH)) < 0) return; /* absent: nothing to hide */

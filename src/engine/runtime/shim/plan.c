@@ -60,12 +60,20 @@ int parse_plan(const char *file) {
     else if (!strcmp(k, "logfiles")) P.log_files = atoi(NEXT());
     else if (!strcmp(k, "restart")) P.restart = NEXT();
     else if (!strcmp(k, "retries")) P.retries = atoll(NEXT());
+    else if (!strcmp(k, "oomscore")) P.oom_score = atoi(NEXT()), P.has_oom_score = 1;
     else if (!strcmp(k, "dir")) P.dir = NEXT();
     else if (!strcmp(k, "exec")) P.exec_id = NEXT();
     else if (!strcmp(k, "pid")) P.target = atoi(NEXT());
     else if (!strcmp(k, "pidstart")) P.target_start = strtoull(NEXT(), NULL, 10);
     else if (!strcmp(k, "detach")) P.detach = atoi(NEXT());
     else if (!strcmp(k, "netns")) P.netns = NEXT();
+    else if (!strcmp(k, "ns")) {
+      char *kind = NEXT(), *how = NEXT();
+      if (!strcmp(kind, "pid")) P.pidns = how;
+      else if (!strcmp(kind, "ipc")) P.ipcns = how;
+      else if (!strcmp(kind, "uts") && !strcmp(how, "host")) P.utsns = how;
+      else return -1;
+    } else if (!strcmp(k, "group")) PUSH(P.groupadd, P.ngroupadd, NEXT());
     else if (!strcmp(k, "dnsfile")) PUSH(P.dnsfiles, P.ndnsfiles, NEXT());
     else if (!strcmp(k, "dnsup")) PUSH(P.dnsup, P.ndnsup, NEXT());
     else if (!strcmp(k, "netif")) {

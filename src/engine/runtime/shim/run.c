@@ -11,19 +11,53 @@ static pid_t abandon_run(pid_t pid, int sock, int out, int err, int in) {
   return -125;
 }
 
+int netns_fd = -1, pidns_fd = -1, ipcns_fd = -1, shmns_fd = -1;
+
+/* Opens the namespace files of the containers joined (/proc/<pid>/ns/...) once, at the first run. A restart
+ * by S (without the engine) then joins the very same namespaces, or fails when their processes are gone
+ * (a dead PID namespace takes no new process): never the namespace of whatever process took the pid since. */
+static int pin_namespaces(void) {
+  const char *shm = NULL;
+  for (int i = 0; i < P.nmounts; i++)
+    if (P.mounts[i].kind == MK_SHARE) shm = P.mounts[i].src;
+  struct { const char *path; int *fd; } ns[] = {{P.netns, &netns_fd}, {P.pidns, &pidns_fd}, {P.ipcns, &ipcns_fd}, {shm, &shmns_fd}};
+  for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
+    if (!ns[i].path || !strcmp(ns[i].path, "host") || *ns[i].fd >= 0) continue;
+    if ((*ns[i].fd = open(ns[i].path, O_RDONLY | O_CLOEXEC)) < 0) {
+      snprintf(ST.error, sizeof ST.error, "joining the namespace of another container (%s): %s", ns[i].path, strerror(errno));
+      return -1;
+    }
+  }
+  return 0;
+}
+
 /* Clones the container and runs it up to the start barrier. Returns its pid, or -exitcode on failure. */
 pid_t start_run(void) {
+  if (pin_namespaces() < 0) return -125;
   int sp[2], o[2] = {-1, -1}, e[2] = {-1, -1}, in[2] = {-1, -1};
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) return -125;
   if (!P.tty && (pipe2(o, O_CLOEXEC) < 0 || pipe2(e, O_CLOEXEC) < 0)) return -125;
   if (P.open_stdin && !P.tty && pipe2(in, O_CLOEXEC) < 0) return -125;
   if (P.cgv == 2 && devcg_apply() < 0) return -125; /* v2: in place before the child is born in the cgroup */
-  uint64_t flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | (strcmp(P.net, "host") && !P.netns ? CLONE_NEWNET : 0);
+  /* a namespace of its own for each kind, but those --pid/--ipc/--uts share (the host's, or one C joins) */
+  uint64_t flags = CLONE_NEWNS | (P.pidns ? 0 : CLONE_NEWPID) | (P.utsns ? 0 : CLONE_NEWUTS) | (P.ipcns ? 0 : CLONE_NEWIPC) |
+                   (strcmp(P.net, "host") && !P.netns ? CLONE_NEWNET : 0);
   pid_t pid;
   int into = -1; /* v2: born in its cgroup (and in a cgroup namespace rooted there): no migration, no wait */
   if (P.cgv == 2 && (into = open(P.cgdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
     snprintf(ST.error, sizeof ST.error, "open cgroup %s: %s", P.cgdir, strerror(errno));
     return -125;
+  }
+  /* --pid container:X: a process cannot enter a PID namespace itself, only have its next children born there.
+   * S sets that (setns: pid_for_children) for the one clone below and takes its own back right after. */
+  int own_pidns = -1;
+  if (pidns_fd >= 0) {
+    own_pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
+    if (own_pidns < 0 || setns(pidns_fd, CLONE_NEWPID) < 0) {
+      snprintf(ST.error, sizeof ST.error, "joining PID namespace of container: %s", strerror(errno));
+      if (into >= 0) close(into);
+      return -125;
+    }
   }
   if (into >= 0) {
     struct { uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup; } ca = {
@@ -31,6 +65,12 @@ pid_t start_run(void) {
     pid = syscall(SYS_clone3, &ca, sizeof ca); /* why: CLONE_INTO_CGROUP (kernel 5.7) places the child atomically */
     close(into);
   } else pid = syscall(SYS_clone, flags | SIGCHLD, 0, 0, 0, 0);
+  if (pid != 0 && own_pidns >= 0) { /* S's later children (none of the container's) are born in S's own again */
+    int e = errno;
+    if (setns(own_pidns, CLONE_NEWPID) < 0) _exit(125);
+    close(own_pidns);
+    errno = e;
+  }
   if (pid < 0) {
     snprintf(ST.error, sizeof ST.error, "clone: %s", strerror(errno));
     return -125;
@@ -123,8 +163,27 @@ pid_t start_run(void) {
   return -code;
 }
 
+/* `docker update --restart` of a running container: the engine writes "<name> <retries>" to restart-policy
+ * (removed at the next start, whose plan holds it) */
+static void reload_restart_policy(void) {
+  static char buf[64];
+  int fd = open("restart-policy", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return;
+  buf[n] = 0;
+  char *sp = strchr(buf, ' ');
+  if (!sp) return;
+  *sp = 0;
+  if (strcmp(buf, "no") && strcmp(buf, "always") && strcmp(buf, "unless-stopped") && strcmp(buf, "on-failure")) return;
+  P.restart = buf;
+  P.retries = atoll(sp + 1);
+}
+
 int should_restart(int code) {
   if (faccessat(AT_FDCWD, "stop-requested", F_OK, 0) == 0) return 0; /* `stop`/`kill` by the user */
+  reload_restart_policy();
   if (!strcmp(P.restart, "always") || !strcmp(P.restart, "unless-stopped")) return 1;
   if (!strcmp(P.restart, "on-failure")) return code != 0 && (P.retries <= 0 || ST.restart_count < P.retries);
   return 0;

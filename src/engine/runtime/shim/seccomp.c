@@ -138,6 +138,15 @@ void apply_rlimits(int code) {
     struct rlimit rl = {P.rlimits[i].soft < 0 ? RLIM_INFINITY : (rlim_t)P.rlimits[i].soft, P.rlimits[i].hard < 0 ? RLIM_INFINITY : (rlim_t)P.rlimits[i].hard};
     if (setrlimit(P.rlimits[i].res, &rl) < 0) init_fail(code, "error setting rlimit type %d: %s", P.rlimits[i].res, strerror(errno));
   }
+  /* --oom-score-adj: written for this process (children inherit it) while CAP_SYS_RESOURCE, which lowering it needs, is held */
+  if (P.has_oom_score) {
+    char v[16];
+    int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC), len = snprintf(v, sizeof v, "%d", P.oom_score);
+    int ok = fd >= 0 && write(fd, v, len) == len;
+    int err = errno;
+    if (fd >= 0) close(fd);
+    if (!ok) init_fail(code, "write /proc/self/oom_score_adj: %s", strerror(err));
+  }
 }
 
 /* Installs the profile for P.seccomp_caps. Before the capabilities are dropped: without no_new_privs,

@@ -63,11 +63,19 @@
 #ifndef CLONE_NEWCGROUP
 #define CLONE_NEWCGROUP 0x02000000
 #endif
+#ifndef OPEN_TREE_CLONE
+#define OPEN_TREE_CLONE 1
+#define OPEN_TREE_CLOEXEC O_CLOEXEC
+#endif
+#ifndef MOVE_MOUNT_F_EMPTY_PATH
+#define MOVE_MOUNT_F_EMPTY_PATH 0x04
+#define MOVE_MOUNT_T_EMPTY_PATH 0x40
+#endif
 #ifndef TIOCGPTPEER
 #define TIOCGPTPEER _IO('T', 0x41)
 #endif
 
-enum { MK_FS = 'M', MK_BIND = 'B', MK_MASK = 'm', MK_RO = 'r', MK_LINK = 'L', MK_DIR = 'd', MK_COPY = 'C', MK_REMOUNT = 'R' };
+enum { MK_FS = 'M', MK_BIND = 'B', MK_MASK = 'm', MK_RO = 'r', MK_LINK = 'L', MK_DIR = 'd', MK_COPY = 'C', MK_REMOUNT = 'R', MK_SHARE = 'S' };
 struct mnt { int kind; char *src, *dst, *fstype, *data; unsigned long flags; };
 /* One bridge endpoint: S creates the veth pair (host end on the bridge, peer straight into the
  * container's netns), C gives the peer its address and, for the first one, the default route. */
@@ -98,6 +106,7 @@ struct plan {
   /* --ulimit: setrlimit(res, soft, hard) before exec (-1: unlimited) */
   struct { int res; long long soft, hard; } rlimits[16];
   int nrlimits;
+  int oom_score, has_oom_score; /* --oom-score-adj, for the init and every exec */
   int readonly; /* --read-only: the root mount read-only once the container's own mounts and cwd exist */
   int init;     /* --init: PID 1 stays a minimal init (docker-init's job) and the program runs as its child */
   struct mnt *mounts;
@@ -116,8 +125,15 @@ struct plan {
   char **hc_args, *hc_timeout_text;
   int hc_nargs, hc_retries;
   long long hc_interval, hc_timeout, hc_start_period, hc_start_interval;
+  /* --pid / --ipc / --uts: NULL for the container's own namespace, "host", or the /proc/<pid>/ns file to join */
+  char *pidns, *ipcns, *utsns;
+  char **groupadd; /* --group-add: ids or names of the container's /etc/group */
+  int ngroupadd;
 };
 extern struct plan P;
+/* The other containers' namespaces this one joins (net, pid, ipc, and the mount one its /dev/shm comes from),
+ * opened by S at the first run and kept: a restart joins the very same or fails (pin_namespaces) */
+extern int netns_fd, pidns_fd, ipcns_fd, shmns_fd;
 
 struct state {
   pid_t pid;
@@ -209,6 +225,7 @@ void guardian(void);
 /* cgroup.c */
 int devcg_apply(void);
 int join_cgroups(pid_t pid);
+void kill_leftovers(void);
 
 /* run.c */
 pid_t start_run(void);

@@ -101,6 +101,7 @@ static void reap_children(void) {
       if (!ST.pid) waitpid(si.si_pid, NULL, 0); /* nothing names it: there is no record to keep it for */
       M.exited = 1;
       M.status = si.si_code == CLD_EXITED ? (si.si_status & 0xff) << 8 : si.si_status & 0x7f;
+      kill_leftovers(); /* a shared PID namespace: the others go with the init (their output ends too) */
       if (ST.pid) return; /* reaped by finish_run(), after the record */
       continue;
     }

@@ -92,6 +92,19 @@ static void resolve_user(uid_t *uid, gid_t *gid, gid_t *groups, int *ngroups) {
         }
     }
   }
+  /* --group-add: ids as they are, names through the image's /etc/group (moby's additional groups) */
+  for (int i = 0; i < P.ngroupadd && *ngroups < 64; i++) {
+    const char *g = P.groupadd[i];
+    int gfound = is_num(g);
+    if (gfound) groups[(*ngroups)++] = strtoul(g, 0, 10);
+    if (!gfound && !gr) gr = read_etc("/etc/group");
+    for (char *line = gr; !gfound && line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : line + strlen(line))
+      if (!field(line, 0, f, sizeof f) && !strcmp(f, g) && !field(line, 2, f, sizeof f)) {
+        groups[(*ngroups)++] = strtoul(f, 0, 10);
+        gfound = 1;
+      }
+    if (!gfound) init_fail(125, "unable to find group %s: no matching entries in group file", g);
+  }
   free(pw);
   free(gr);
 }

@@ -1,0 +1,102 @@
+/**
+ * Push of the debian test image (~49 MB compressed) to an empty local registry, interleaved with dockerd's
+ * push of the same image when a dockerd can be started here (one of our own, on private paths, stopped at
+ * the end); then a second push of the same image to the same registry. Prints medians, ratios, peak RSS.
+ * Targets (issue 13): push ≤ 0.5x docker's time, second push ≤ 0.2 s, peak RSS ≤ 150 MB.
+ *
+ *   bun scripts/bench/push.ts [rounds]
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { compare, has, timed, median, type Contender } from "./_lib.ts";
+import { ensureTestbed, startRegistry, type Registry } from "../../tests/helpers/registry.ts";
+
+const rounds = Number(process.argv[2] ?? 5);
+const bunker = resolve(import.meta.dir, "../../dist/bunker");
+const testbed = await ensureTestbed();
+const src = await startRegistry();
+const work = mkdtempSync(join(tmpdir(), "bunker-bench-push-"));
+const root = join(work, "bunker");
+const ref = `${src.host}/debian:bookworm`;
+let dockerd: ReturnType<typeof Bun.spawn> | undefined;
+const registries: Registry[] = [];
+
+/** Starts a private dockerd (no bridge, no iptables) and waits for it; undefined when it cannot start. */
+async function startDockerd(): Promise<string | undefined> {
+  if (!has("dockerd") || !has("docker")) return undefined;
+  const dir = join(work, "docker");
+  const sock = join(dir, "docker.sock");
+  dockerd = Bun.spawn(["dockerd", "--data-root", join(dir, "root"), "--exec-root", join(dir, "exec"), "--pidfile", join(dir, "docker.pid"), "-H", `unix://${sock}`, "--bridge=none", "--iptables=false", "--ip6tables=false"], { stdout: "ignore", stderr: "ignore" });
+  for (let i = 0; i < 300; i++) {
+    if (Bun.spawnSync(["docker", "-H", `unix://${sock}`, "version"], { stdout: "ignore", stderr: "ignore" }).exitCode === 0) return sock;
+    if (dockerd.exitCode !== null) return undefined;
+    await Bun.sleep(100);
+  }
+  return undefined;
+}
+
+try {
+  const layer = testbed.image("debian", "bookworm").layers![0]!;
+  console.log(`debian: ${(layer.size / 1e6).toFixed(1)} MB compressed, ${rounds} rounds`);
+  Bun.spawnSync([bunker, "--data-root", root, "pull", "-q", ref]);
+  const sock = await startDockerd();
+  const docker = (args: string[]) => ["docker", "-H", `unix://${sock}`, ...args];
+  if (sock) Bun.spawnSync(docker(["pull", "-q", ref]), { stdout: "ignore" });
+  else console.log("(dockerd could not be started here: bunker alone)");
+
+  // Each push goes to a registry of its own, so every layer is uploaded (nothing to skip or mount).
+  let target = "";
+  const fresh = async () => {
+    const r = await startRegistry({ storage: "empty" });
+    registries.push(r);
+    target = `${r.host}/deb:1`;
+  };
+  const contenders: Contender[] = [
+    {
+      name: "bunker push",
+      prepare: async () => {
+        await fresh();
+        Bun.spawnSync([bunker, "--data-root", root, "tag", ref, target]);
+      },
+      run: () => timed([bunker, "--data-root", root, "push", "-q", target]),
+    },
+  ];
+  if (sock) {
+    contenders.push({
+      name: "docker push",
+      prepare: async () => {
+        await fresh();
+        Bun.spawnSync(docker(["tag", ref, target]));
+      },
+      run: () => timed(docker(["push", "-q", target])),
+    });
+  }
+  const res = await compare("push of debian:bookworm to an empty registry", contenders, rounds);
+  const push = res["bunker push"]!;
+
+  // Second push: same image, same registry (the last one bunker pushed to).
+  await fresh();
+  Bun.spawnSync([bunker, "--data-root", root, "tag", ref, target]);
+  Bun.spawnSync([bunker, "--data-root", root, "push", "-q", target]);
+  const again: number[] = [];
+  let againRss = 0;
+  for (let i = 0; i < rounds; i++) {
+    const r = await timed([bunker, "--data-root", root, "push", "-q", target]);
+    again.push(r.ms);
+    againRss = Math.max(againRss, r.maxRss);
+  }
+  console.log(`\nsecond push of the same image: median ${median(again).toFixed(1)} ms, peak RSS ${(againRss / 1048576).toFixed(1)} MiB`);
+  const d = res["docker push"];
+  console.log(
+    `  targets: ≤ 0.5x docker → ${d ? (push.median / d.median).toFixed(2) + "x" : "n/a (no dockerd)"}; second push ≤ 200 ms → ${median(again).toFixed(0)} ms; ≤ 150 MB RSS → ${(Math.max(push.maxRss, againRss) / 1e6).toFixed(0)} MB`,
+  );
+} finally {
+  if (dockerd) {
+    dockerd.kill("SIGTERM");
+    await dockerd.exited;
+  }
+  for (const r of registries) await r.stop();
+  await src.stop();
+  rmSync(work, { recursive: true, force: true });
+}

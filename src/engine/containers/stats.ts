@@ -1,0 +1,245 @@
+/**
+ * `docker stats`: a container's resource usage in Docker's StatsJSON shape (GET /containers/{id}/stats),
+ * read from its own cgroups (v1: memory, cpuacct, cpu, pids, blkio under bunker/<id>; v2: bunker/<id>) and
+ * the interface counters of its network namespace (/proc/<pid>/net/dev). Nothing is kept between samples:
+ * a stream carries the previous one as `precpu_stats`, as moby's does.
+ */
+import { readFileSync } from "node:fs";
+import { totalmem } from "node:os";
+import type { Engine } from "../engine.ts";
+import { cgroupDir, unified } from "../runtime/cgroups.ts";
+import { statusOf } from "./state.ts";
+import type { StoredContainer as Stored } from "./types.ts";
+
+/** moby's blkio entry. */
+interface BlkioEntry {
+  major: number;
+  minor: number;
+  op: string;
+  value: number;
+}
+
+/** moby's CPUStats. */
+export interface CpuStats {
+  cpu_usage: { total_usage: number; percpu_usage?: number[]; usage_in_kernelmode: number; usage_in_usermode: number };
+  system_cpu_usage?: number;
+  online_cpus?: number;
+  throttling_data: { periods: number; throttled_periods: number; throttled_time: number };
+}
+
+/** moby's NetworkStats for one interface. */
+export interface NetworkStats {
+  rx_bytes: number;
+  rx_packets: number;
+  rx_errors: number;
+  rx_dropped: number;
+  tx_bytes: number;
+  tx_packets: number;
+  tx_errors: number;
+  tx_dropped: number;
+}
+
+/** One sample in the Engine API's shape (moby's container.StatsResponse). */
+export interface ContainerStats {
+  read: string;
+  preread: string;
+  pids_stats: { current?: number; limit?: number };
+  blkio_stats: Record<"io_service_bytes_recursive" | "io_serviced_recursive" | "io_queue_recursive" | "io_service_time_recursive" | "io_wait_time_recursive" | "io_merged_recursive" | "io_time_recursive" | "sectors_recursive", BlkioEntry[] | null>;
+  num_procs: number;
+  storage_stats: object;
+  cpu_stats: CpuStats;
+  precpu_stats: CpuStats;
+  memory_stats: { usage?: number; max_usage?: number; stats?: Record<string, number>; failcnt?: number; limit?: number };
+  name: string;
+  id: string;
+  networks?: Record<string, NetworkStats>;
+}
+
+const ZERO_TIME = "0001-01-01T00:00:00Z";
+const USER_HZ = 100; // clock ticks of cpuacct.stat (sysconf(_SC_CLK_TCK) on Linux)
+
+const zeroCpu = (): CpuStats => ({ cpu_usage: { total_usage: 0, usage_in_kernelmode: 0, usage_in_usermode: 0 }, throttling_data: { periods: 0, throttled_periods: 0, throttled_time: 0 } });
+
+function text(file: string): string {
+  try {
+    return readFileSync(file, "latin1");
+  } catch {
+    return "";
+  }
+}
+
+/** A cgroup file holding one number ("max" and unreadable: undefined). */
+function num(file: string): number | undefined {
+  const t = text(file).trim();
+  return t && /^\d+$/.test(t) ? Number(t) : undefined;
+}
+
+/** "key value" lines (memory.stat, cpu.stat, cpuacct.stat) as a map. */
+function keyed(file: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const line of text(file).split("\n")) {
+    const sp = line.indexOf(" ");
+    if (sp > 0) out[line.slice(0, sp)] = Number(line.slice(sp + 1));
+  }
+  return out;
+}
+
+/** The number of online CPUs (/sys/devices/system/cpu/online: "0-1,4"). */
+function onlineCpus(): number {
+  let n = 0;
+  for (const part of text("/sys/devices/system/cpu/online").trim().split(",")) {
+    const [a, b] = part.split("-").map(Number);
+    if (a !== undefined && !Number.isNaN(a)) n += (b ?? a) - a + 1;
+  }
+  return n || navigator.hardwareConcurrency;
+}
+
+/**
+ * The host's CPU time in ns (system_cpu_usage, which clients only take differences of): the monotonic clock
+ * times the online CPUs. moby sums /proc/stat, which counts the same time in 10 ms ticks; the clock keeps a
+ * short sample window (`stats --no-stream`) exact.
+ */
+const systemCpuUsage = (cpus: number) => Number(process.hrtime.bigint()) * cpus;
+
+/** v1 blkio lines "8:0 Read 4096" (the throttle files count every device's I/O, with or without a weight-based scheduler). */
+function blkioV1(file: string): BlkioEntry[] | null {
+  const out: BlkioEntry[] = [];
+  for (const line of text(file).split("\n")) {
+    const [dev, op, value] = line.split(" ");
+    if (!dev || !op || value === undefined || !dev.includes(":")) continue;
+    const [major, minor] = dev.split(":").map(Number);
+    out.push({ major: major!, minor: minor!, op, value: Number(value) });
+  }
+  return out.length ? out : null;
+}
+
+/** v2 io.stat lines "8:0 rbytes=1 wbytes=2 rios=3 wios=4 ..." as moby maps them (op "read"/"write"). */
+function ioV2(file: string): { bytes: BlkioEntry[] | null; ios: BlkioEntry[] | null } {
+  const bytes: BlkioEntry[] = [];
+  const ios: BlkioEntry[] = [];
+  for (const line of text(file).split("\n")) {
+    const [dev, ...kv] = line.split(" ");
+    if (!dev?.includes(":")) continue;
+    const [major, minor] = dev.split(":").map(Number) as [number, number];
+    const f = Object.fromEntries(kv.map((p) => p.split("=")).map(([k, v]) => [k, Number(v)]));
+    bytes.push({ major, minor, op: "read", value: f.rbytes ?? 0 }, { major, minor, op: "write", value: f.wbytes ?? 0 });
+    ios.push({ major, minor, op: "read", value: f.rios ?? 0 }, { major, minor, op: "write", value: f.wios ?? 0 });
+  }
+  return { bytes: bytes.length ? bytes : null, ios: ios.length ? ios : null };
+}
+
+/** The interfaces of a process's network namespace but lo, from /proc/<pid>/net/dev. */
+export function interfaceCounters(pid: number): Record<string, NetworkStats> {
+  const out: Record<string, NetworkStats> = {};
+  for (const line of text(`/proc/${pid}/net/dev`).split("\n").slice(2)) {
+    const colon = line.indexOf(":");
+    if (colon < 0) continue;
+    const name = line.slice(0, colon).trim();
+    if (name === "lo") continue;
+    const f = line.slice(colon + 1).trim().split(/\s+/).map(Number);
+    out[name] = { rx_bytes: f[0]!, rx_packets: f[1]!, rx_errors: f[2]!, rx_dropped: f[3]!, tx_bytes: f[8]!, tx_packets: f[9]!, tx_errors: f[10]!, tx_dropped: f[11]! };
+  }
+  return out;
+}
+
+/** The empty sample moby sends for a container that does not run. */
+function emptyStats(c: Stored): ContainerStats {
+  const blkio = { io_service_bytes_recursive: null, io_serviced_recursive: null, io_queue_recursive: null, io_service_time_recursive: null, io_wait_time_recursive: null, io_merged_recursive: null, io_time_recursive: null, sectors_recursive: null };
+  return { read: ZERO_TIME, preread: ZERO_TIME, pids_stats: {}, blkio_stats: blkio, num_procs: 0, storage_stats: {}, cpu_stats: zeroCpu(), precpu_stats: zeroCpu(), memory_stats: {}, name: `/${c.name}`, id: c.id };
+}
+
+/** One sample of a running container (its init's pid for the network counters); undefined when it does not run. */
+export function sampleStats(c: Stored): ContainerStats | undefined {
+  const st = statusOf(c);
+  if (!st.running || !st.pid) return undefined;
+  const s = emptyStats(c);
+  s.read = new Date().toISOString();
+  const cpus = onlineCpus();
+  const host = totalmem();
+  // moby: no limit (or one above the host's memory) shows as the host's memory
+  const limit = (v: number | undefined) => (v === undefined || v > host ? host : v);
+  if (unified()) {
+    const dir = cgroupDir(c.id, "memory")!;
+    const cpu = keyed(`${dir}/cpu.stat`);
+    s.cpu_stats = {
+      cpu_usage: { total_usage: (cpu.usage_usec ?? 0) * 1000, usage_in_kernelmode: (cpu.system_usec ?? 0) * 1000, usage_in_usermode: (cpu.user_usec ?? 0) * 1000 },
+      system_cpu_usage: systemCpuUsage(cpus),
+      online_cpus: cpus,
+      throttling_data: { periods: cpu.nr_periods ?? 0, throttled_periods: cpu.nr_throttled ?? 0, throttled_time: (cpu.throttled_usec ?? 0) * 1000 },
+    };
+    s.memory_stats = { usage: num(`${dir}/memory.current`) ?? 0, stats: keyed(`${dir}/memory.stat`), limit: limit(num(`${dir}/memory.max`)) };
+    const pidsMax = num(`${dir}/pids.max`);
+    s.pids_stats = { current: num(`${dir}/pids.current`) ?? 0, ...(pidsMax ? { limit: pidsMax } : {}) };
+    const io = ioV2(`${dir}/io.stat`);
+    s.blkio_stats.io_service_bytes_recursive = io.bytes;
+    s.blkio_stats.io_serviced_recursive = io.ios;
+  } else {
+    const acct = cgroupDir(c.id, "cpuacct");
+    const cpu = cgroupDir(c.id, "cpu");
+    const times = keyed(`${acct}/cpuacct.stat`);
+    const throttle = keyed(`${cpu}/cpu.stat`);
+    const percpu = text(`${acct}/cpuacct.usage_percpu`).trim().split(/\s+/).filter(Boolean).map(Number);
+    s.cpu_stats = {
+      cpu_usage: { total_usage: num(`${acct}/cpuacct.usage`) ?? 0, ...(percpu.length ? { percpu_usage: percpu } : {}), usage_in_kernelmode: ((times.system ?? 0) * 1e9) / USER_HZ, usage_in_usermode: ((times.user ?? 0) * 1e9) / USER_HZ },
+      system_cpu_usage: systemCpuUsage(cpus),
+      online_cpus: cpus,
+      throttling_data: { periods: throttle.nr_periods ?? 0, throttled_periods: throttle.nr_throttled ?? 0, throttled_time: throttle.throttled_time ?? 0 },
+    };
+    const mem = cgroupDir(c.id, "memory");
+    s.memory_stats = { usage: num(`${mem}/memory.usage_in_bytes`) ?? 0, max_usage: num(`${mem}/memory.max_usage_in_bytes`) ?? 0, stats: keyed(`${mem}/memory.stat`), failcnt: num(`${mem}/memory.failcnt`) ?? 0, limit: limit(num(`${mem}/memory.limit_in_bytes`)) };
+    const pids = cgroupDir(c.id, "pids");
+    const pidsMax = num(`${pids}/pids.max`);
+    s.pids_stats = { current: num(`${pids}/pids.current`) ?? 0, ...(pidsMax ? { limit: pidsMax } : {}) };
+    const blkio = cgroupDir(c.id, "blkio");
+    s.blkio_stats.io_service_bytes_recursive = blkioV1(`${blkio}/blkio.throttle.io_service_bytes_recursive`);
+    s.blkio_stats.io_serviced_recursive = blkioV1(`${blkio}/blkio.throttle.io_serviced_recursive`);
+  }
+  // Interfaces of the container's own network namespace (host and none have none of their own to count, as in Docker).
+  const mode = c.hostConfig.NetworkMode;
+  if (mode !== "host" && mode !== "none" && !mode.startsWith("container:")) s.networks = interfaceCounters(st.pid);
+  return s;
+}
+
+/** What a stats request asks for: a stream (one sample a second) or one sample; `oneShot` skips the priming sample. */
+export interface StatsOptions {
+  stream: boolean;
+  oneShot?: boolean;
+  signal?: AbortSignal;
+  /** ms between streamed samples (moby's collector: 1 s). */
+  interval?: number;
+  /**
+   * ms between the priming sample and the one sent without a stream, so that CPU % has a window (moby
+   * waits for its collector's next tick, ~1 s; the window here is short: `stats --no-stream` answers at once).
+   */
+  prime?: number;
+}
+
+/**
+ * The samples of a container, as GET /containers/{id}/stats sends them: each with the previous one's CPU
+ * figures (`precpu_stats`, `preread`); a container that does not run gives moby's empty sample. A stream ends
+ * when the container is removed or the signal aborts.
+ */
+export async function* containerStats(engine: Engine, ref: string, opts: StatsOptions): AsyncGenerator<ContainerStats> {
+  const c = engine.containers.resolve(ref);
+  const sleep = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const done = () => (clearTimeout(t), opts.signal?.removeEventListener("abort", done), resolve());
+      const t = setTimeout(done, ms);
+      opts.signal?.addEventListener("abort", done);
+    });
+  let prev = opts.stream || opts.oneShot ? undefined : sampleStats(c);
+  if (prev) await sleep(opts.prime ?? 20);
+  for (;;) {
+    if (opts.signal?.aborted) return;
+    const s = sampleStats(c);
+    if (s && prev) {
+      s.precpu_stats = prev.cpu_stats;
+      s.preread = prev.read;
+    }
+    yield s ?? emptyStats(c);
+    if (!opts.stream) return;
+    prev = s;
+    await sleep(opts.interval ?? 1000);
+    if (!engine.containers.lookup(c.id)) return;
+  }
+}
