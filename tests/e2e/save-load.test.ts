@@ -156,6 +156,20 @@ describe.skipIf(!root)("load", () => {
     expect(missing.stderr).toContain(`open ${join(dir, "nope.tar")}: no such file or directory`);
   });
 
+  test("an imported image (a layer written here, not pulled) saves and loads back with its ID", async () => {
+    const src = join(dir, "import-src");
+    mkdirSync(src, { recursive: true });
+    writeFileSync(join(src, "hello"), "made here\n");
+    const input = join(dir, "import.tar");
+    sh(["tar", "-C", src, "-cf", input, "."]);
+    const id = (await b.ok(["import", input, "made/here:1"])).trim();
+    const out = join(dir, "imported.tar");
+    await b.ok(["save", "-o", out, "made/here:1"]);
+    await b.ok(["rmi", "made/here:1"]);
+    expect((await b.run(["load", "-i", out])).stdout).toBe("Loaded image: made/here:1\n");
+    expect(await idOf("made/here:1")).toBe(id);
+  });
+
   test("a layer unpacked without a tar-split record (older build) fails save naming it, never a wrong diff ID", async () => {
     const other = bunkerAt(freshDataRoot(), ["--registry-mirror", reg.url]);
     await other.ok(["pull", "-q", "busybox"]);
