@@ -81,4 +81,21 @@ export interface Backend {
   connectNetwork(network: string, container: string, endpoint: { Aliases?: string[]; IPAddress?: string }): Promise<void>;
   disconnectNetwork(network: string, container: string, force?: boolean): Promise<void>;
   pruneNetworks(opts: { filters?: Record<string, string[]> }): Promise<{ NetworksDeleted: string[] | null }>;
+  /** Attaches to a running container (`attach`): output to the handlers, stdin when asked, the exit code when it exits. */
+  attachContainer(id: string, io: OutputHandlers & { stdin: boolean; tty: boolean }): Promise<Attachment>;
+  /** Events as `GET /events` streams them (JSON objects, timeNano exact as a bigint), until `until` or the caller stops. */
+  events(opts: { since?: bigint; until?: bigint; filters?: Record<string, string[]> }): AsyncIterable<EventMessage>;
+}
+
+/** One event as `GET /events` sends it (events.Message). */
+export interface EventMessage {
+  status?: string;
+  id?: string;
+  from?: string;
+  Type: string;
+  Action: string;
+  Actor: { ID: string; Attributes: Record<string, string> };
+  scope: string;
+  time: number;
+  timeNano: bigint;
 }

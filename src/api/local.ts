@@ -3,7 +3,8 @@
  * bunker's default mode (no daemon, no install); the daemon serves the same engine functions.
  */
 import type { Engine } from "../engine/engine.ts";
-import type { Backend } from "./backend.ts";
+import type { Backend, EventMessage } from "./backend.ts";
+import { eventsOf, journalEvents, journalOf } from "../engine/events.ts";
 
 // Each engine area loads when a command first uses it: a command's start-up pays for its own part only
 // (networking, the runtime and image pulling are large and most commands need one of them at most).
@@ -16,6 +17,14 @@ const network = () => import("../engine/network/index.ts");
 
 /** A Backend over an engine in this process. */
 export function localBackend(engine: Engine): Backend {
+  // Events go to the data root's journal, where `bunker events` (in-process or not) finds them.
+  engine.events = {
+    publish(e) {
+      const labels = e.Type === "container" ? (engine.containers.lookup(e.id)?.config.Labels ?? {}) : {};
+      const attrs = { ...labels, ...(e.attributes ?? {}), ...(e.from !== undefined ? { image: e.from } : {}), ...(e.name !== undefined ? { name: e.name } : {}) };
+      eventsOf(engine).publish(e.Type, e.Action, e.id, attrs);
+    },
+  };
   const reaped = async () => (await query()).reapExited(engine);
   return {
     where: "in-process",
@@ -64,6 +73,7 @@ export function localBackend(engine: Engine): Backend {
       const { renderLogs, outputSplit } = await import("../engine/containers/logs.ts");
       const { readContainerStatus } = await import("../engine/runtime/status.ts");
       const c = engine.containers.resolve(id);
+      if (c.hostConfig.LogConfig.Type === "none") throw (await import("../engine/containers/logs/drivers.ts")).noLogReading();
       yield* renderLogs(`${c.dir}/${c.id}-json.log`, { ...o, split: outputSplit(), isRunning: () => readContainerStatus(c.dir).running });
     },
     top: async (id, ps) => (await query()).containerTopOf(engine, id, ps),
@@ -75,6 +85,13 @@ export function localBackend(engine: Engine): Backend {
       const e = execs.create(id, { cmd: req.args, env: req.env, workdir: req.cwd, user: req.user ?? "", tty: !!req.tty, privileged: !!req.privileged, stdin: !!req.stdin, stdout: true, stderr: true, detachKeys: "" });
       const started = await execs.start(e, { detach: req.detach, ...out });
       return { attach: started.attach };
+    },
+    async attachContainer(id, io) {
+      const { attachContainer } = await import("../engine/runtime/attach.ts");
+      return attachContainer(engine.containers.resolve(id).dir, { onStdout: io.onStdout, onStderr: io.onStderr });
+    },
+    async *events(o) {
+      yield* journalEvents(journalOf(engine), o) as AsyncGenerator<EventMessage>;
     },
     // Whether a volume is in use depends on the containers: exited --rm ones go first, as a daemon removes them at exit.
     createVolume: async (req) => (await volumes()).createVolume(engine, req),

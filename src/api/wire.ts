@@ -81,7 +81,9 @@ export function createBody(o: CreateOptions): CreateBody {
       CapDrop: o.capDrop ?? null,
       Privileged: o.privileged ?? false,
       SecurityOpt: o.securityOpt ?? null,
-      LogConfig: { Type: "json-file", Config: o.logConfig ?? {} },
+      LogConfig: { Type: o.logDriver ?? "", Config: o.logConfig ?? {} },
+      ...(o.runtime !== undefined ? { Runtime: o.runtime } : {}),
+      ...(o.deviceRequests?.length ? { DeviceRequests: o.deviceRequests } : {}),
       ExtraHosts: o.extraHosts ?? null,
       Dns: o.dns ?? [],
       DnsSearch: o.dnsSearch ?? [],
@@ -157,8 +159,8 @@ const UNSUPPORTED: { Config: Record<string, unknown[]>; HostConfig: Record<strin
   HostConfig: {
     // Namespaces, cgroup and OCI options: bunker gives every container its own IPC, PID and UTS namespace.
     IpcMode: ["private", "shareable"], PidMode: [], UTSMode: [], UsernsMode: ["host"], Cgroup: [], CgroupParent: [],
-    Runtime: [], Isolation: ["default"], Annotations: [], StorageOpt: [], GroupAdd: [], OomScoreAdj: [],
-    VolumeDriver: ["local"], VolumesFrom: [], DeviceRequests: [],
+    Isolation: ["default"], Annotations: [], StorageOpt: [], GroupAdd: [], OomScoreAdj: [],
+    VolumeDriver: ["local"], VolumesFrom: [],
     // Resources beyond Memory, MemorySwap, NanoCpus, CpuShares and PidsLimit.
     CpuPeriod: [], CpuQuota: [], CpuRealtimePeriod: [], CpuRealtimeRuntime: [], CpusetCpus: [], CpusetMems: [], CpuCount: [], CpuPercent: [],
     BlkioWeight: [], BlkioWeightDevice: [], BlkioDeviceReadBps: [], BlkioDeviceWriteBps: [], BlkioDeviceReadIOps: [], BlkioDeviceWriteIOps: [],
@@ -194,9 +196,7 @@ export function createOptionsOf(body: CreateBody, name: string | undefined): { o
   const restartName = hc.RestartPolicy?.Name ?? "";
   if (!["", "no", "always", "unless-stopped", "on-failure"].includes(restartName)) throw invalidParameter(`invalid restart policy: unknown policy '${restartName}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'`);
   const restart: RestartPolicy = { Name: (restartName || "no") as RestartPolicy["Name"], MaximumRetryCount: hc.RestartPolicy?.MaximumRetryCount ?? 0 };
-  const logType = hc.LogConfig?.Type ?? "";
-  if (logType !== "" && logType !== "json-file") throw invalidParameter(`logger: no log driver named '${logType}' is registered`);
-  const env = strslice(body.Env, "Env")?.filter((e) => e.includes("="));
+  const env = strslice(body.Env, "Env");
   const labels = labelsOf(body.Labels);
   const opts: CreateOptions = {
     image,
@@ -224,6 +224,9 @@ export function createOptionsOf(body: CreateBody, name: string | undefined): { o
     securityOpt: strslice(hc.SecurityOpt, "HostConfig.SecurityOpt"),
     autoRemove: !!hc.AutoRemove,
     logConfig: { ...(hc.LogConfig?.Config ?? {}) },
+    logDriver: hc.LogConfig?.Type || undefined,
+    runtime: strField(hc.Runtime, "HostConfig.Runtime") || undefined,
+    deviceRequests: Array.isArray(hc.DeviceRequests) && hc.DeviceRequests.length ? hc.DeviceRequests : undefined,
     stopSignal: strField(body.StopSignal, "StopSignal"),
     stopTimeout: stopTimeoutOf(body.StopTimeout),
     binds: strslice(hc.Binds, "HostConfig.Binds"),

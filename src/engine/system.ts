@@ -74,6 +74,8 @@ export function systemInfo(engine: Engine) {
     Labels: [],
     ExperimentalBuild: false,
     LiveRestoreEnabled: false,
+    // No swarm: as a dockerd that never joined one (the swarm endpoints answer 503 accordingly).
+    Swarm: { NodeID: "", NodeAddr: "", LocalNodeState: "inactive", ControlAvailable: false, Error: "", RemoteManagers: null },
     Warnings: null,
   };
 }

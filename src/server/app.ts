@@ -14,6 +14,7 @@ import { execRoutes } from "./routes/exec.ts";
 import { volumeRoutes } from "./routes/volumes.ts";
 import { networkRoutes } from "./routes/networks.ts";
 import { fallbackRoutes } from "./routes/fallback.ts";
+import { swarmRoutes } from "./routes/swarm.ts";
 
 /** An area's routes: a function that declares them on the router. */
 export type RouteModule = (r: Router, engine: Engine) => void;
@@ -33,7 +34,7 @@ export type Api = HttpApp & { fetch(req: Request): Promise<Response>; router: Ro
 /** Builds the API for an engine. */
 export function createApi(engine: Engine, opts: ApiOptions = {}): Api {
   const router = new Router();
-  for (const m of [systemRoutes, imageRoutes, containerRoutes, execRoutes, networkRoutes, volumeRoutes, eventRoutes, ...(opts.modules ?? [])]) m(router, engine);
+  for (const m of [systemRoutes, imageRoutes, containerRoutes, execRoutes, networkRoutes, volumeRoutes, eventRoutes, swarmRoutes, ...(opts.modules ?? [])]) m(router, engine);
   const app = createApp(router, { fallback: fallbackRoutes(), maxBodyBytes: opts.maxBodyBytes, debug: opts.debug });
   return Object.assign(app, { router });
 }

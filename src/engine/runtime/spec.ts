@@ -49,6 +49,8 @@ export interface ContainerPlan {
   /** json-file `max-size` in bytes (0/undefined = unlimited) and `max-file` (default 1). */
   logMaxSize?: number;
   logMaxFile?: number;
+  /** --log-driver none: the shim keeps no log file. */
+  noLog?: boolean;
   restart: { name: "no" | "on-failure" | "always" | "unless-stopped"; maxRetries?: number };
   /** cgroup.procs (or tasks) files the container's init joins before it execs. */
   cgroupProcs?: string[];
@@ -422,8 +424,10 @@ export function overlayOptions(rootfs: ContainerPlan["rootfs"]): string {
 
 /** Docker's environment additions: PATH if the image has none, HOSTNAME, TERM for a tty. HOME is set by the shim from passwd. */
 export function containerEnv(plan: Pick<ContainerPlan, "env" | "hostname" | "tty">): string[] {
-  const has = (k: string) => plan.env.some((e) => e.startsWith(`${k}=`));
-  const env = [...plan.env];
+  // A bare NAME (API Env without "=") unsets NAME, defaults included: moby's ReplaceOrAppendEnvValues.
+  const unset = new Set(plan.env.filter((e) => !e.includes("=")));
+  const has = (k: string) => unset.has(k) || plan.env.some((e) => e.startsWith(`${k}=`));
+  const env = plan.env.filter((e) => e.includes("="));
   if (!has("PATH")) env.unshift("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
   if (!has("HOSTNAME")) env.unshift(`HOSTNAME=${plan.hostname}`);
   if (plan.tty && !has("TERM")) env.push("TERM=xterm");
