@@ -132,13 +132,17 @@ export function remoteBackend(client: ApiClient): Backend {
       const body = (await waitRes.json()) as { StatusCode: number };
       await Promise.race([conn.ended, Bun.sleep(200)]); // let the last output arrive
       return body.StatusCode;
-    })();
+    })().catch(() => undefined); // the wait aborted by a detach
     return {
       write: (d: Uint8Array) => conn.write(d),
       closeStdin: () => conn.closeWrite(),
       resize: (rows: number, cols: number) => void post(`/containers/${enc(id)}/resize`, { h: rows, w: cols }).catch(() => {}),
       exited,
-      close: () => conn.close(),
+      // Detached: the pending wait goes too, or it keeps this process alive.
+      close: () => {
+        conn.close();
+        abortWait.abort();
+      },
     } as Attachment;
   }
 
@@ -148,18 +152,22 @@ export function remoteBackend(client: ApiClient): Backend {
       const onData = io.tty ? (b: Uint8Array) => io.onStdout?.(b) : demuxer(io);
       const conn = await hijackRequest(client, "POST", `/containers/${enc(id)}/attach?stream=1&stdout=1&stderr=1${io.stdin ? "&stdin=1" : ""}`, undefined, onData);
       // As `docker attach`: the exit code from a wait issued once attached.
-      const waitRes = await client.request("POST", `/containers/${enc(id)}/wait`, { query: { condition: "not-running" } });
+      const abortWait = new AbortController();
+      const waitRes = await client.request("POST", `/containers/${enc(id)}/wait`, { query: { condition: "not-running" }, signal: abortWait.signal });
       const exited = (async () => {
         const body = (await waitRes.json()) as { StatusCode: number };
         await Promise.race([conn.ended, Bun.sleep(200)]); // let the last output arrive
         return body.StatusCode;
-      })();
+      })().catch(() => undefined); // the wait aborted by a detach
       return {
         write: (d: Uint8Array) => conn.write(d),
         closeStdin: () => conn.closeWrite(),
         resize: (rows: number, cols: number) => void post(`/containers/${enc(id)}/resize`, { h: rows, w: cols }).catch(() => {}),
         exited,
-        close: () => conn.close(),
+        close: () => {
+          conn.close();
+          abortWait.abort();
+        },
       } as Attachment;
     },
     async *events(o) {

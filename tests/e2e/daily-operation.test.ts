@@ -47,10 +47,15 @@ async function inPty(args: string[], steps: (string | Uint8Array)[], opts: { pau
     p.stdin.write(s);
     await p.stdin.flush();
   }
-  const timer = setTimeout(() => p.kill(), 30_000);
+  let hung = false;
+  const timer = setTimeout(() => {
+    hung = true;
+    p.kill();
+  }, 20_000);
   const [out, code] = await Promise.all([new Response(p.stdout).text(), p.exited]);
   clearTimeout(timer);
   p.stdin.end();
+  if (hung) throw new Error(`bunker ${args.join(" ")} did not end within 20 s:\n${out}`);
   return { out, code };
 }
 
