@@ -40,12 +40,14 @@ export function stdioOutput(): { onStdout(b: Uint8Array): void; onStderr(b: Uint
   return { onStdout: put(stdSink(1)), onStderr: put(stdSink(2)) };
 }
 
-/** Relays until the container's process exits; resolves to its exit code (undefined if detached). */
-export async function relay(attachment: Attachment, opts: { stdin: boolean; tty: boolean; detachKeys?: Uint8Array; onSignal?: (sig: NodeJS.Signals) => void }): Promise<number | undefined> {
+/** What relay() resolves to when the user typed the detach keys. */
+export const DETACHED = Symbol("detached");
+
+/** Relays until the container's process exits; resolves to its exit code (undefined if unknown), or DETACHED. */
+export async function relay(attachment: Attachment, opts: { stdin: boolean; tty: boolean; detachKeys?: Uint8Array; onSignal?: (sig: NodeJS.Signals) => void }): Promise<number | undefined | typeof DETACHED> {
   const cleanups: (() => void)[] = [];
-  let detached = false;
   let detach!: () => void;
-  const detachedP = new Promise<undefined>((resolve) => (detach = () => resolve(undefined)));
+  const detachedP = new Promise<typeof DETACHED>((resolve) => (detach = () => resolve(DETACHED)));
 
   if (opts.tty && process.stdout.isTTY) {
     const resize = () => attachment.resize(process.stdout.rows, process.stdout.columns);
@@ -69,7 +71,6 @@ export async function relay(attachment: Attachment, opts: { stdin: boolean; tty:
         const { pass, detached: left } = scanner.scan(value);
         if (pass.length) attachment.write(pass);
         if (left) {
-          detached = true;
           detach();
           return;
         }

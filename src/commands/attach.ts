@@ -1,7 +1,7 @@
 /** `bunker attach`: this terminal's stdin, stdout and stderr to a running container, until it exits or the detach keys. */
 import { CliError, defineCommand } from "./_cli.ts";
 import { openBackend } from "./_backend.ts";
-import { detachKeysOf, relay, stdioOutput } from "./_attach.ts";
+import { DETACHED, detachKeysOf, relay, stdioOutput } from "./_attach.ts";
 
 export default defineCommand({
   meta: { name: "attach", description: "Attach local standard input, output, and error streams to a running container", usage: "[OPTIONS] CONTAINER", aliases: ["bunker container attach", "bunker attach"] },
@@ -28,7 +28,8 @@ export default defineCommand({
       detachKeys,
       onSignal: flags["sig-proxy"] === false || tty ? undefined : (sig) => void backend.signalContainer(c.Id, sig).catch(() => {}),
     });
-    if (code === undefined) return 0; // detached: the container keeps running
-    return code;
+    // Detached (the container keeps running): the docker CLI's attach reports its EscapeError, exit 1.
+    if (code === DETACHED) throw new CliError("read escape sequence", 1);
+    return code ?? 0;
   },
 });

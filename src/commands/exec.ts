@@ -1,7 +1,7 @@
 /** `bunker exec`: run a command in a running container. */
-import { defineCommand } from "./_cli.ts";
+import { CliError, defineCommand } from "./_cli.ts";
 import { openBackend } from "./_backend.ts";
-import { detachKeysOf, relay, stdioOutput } from "./_attach.ts";
+import { DETACHED, detachKeysOf, relay, stdioOutput } from "./_attach.ts";
 import { createOptionsFrom } from "./_container.ts";
 
 export default defineCommand({
@@ -31,6 +31,8 @@ export default defineCommand({
     );
     if (flags.detach || !started.attach) return 0;
     const code = await relay(started.attach, { stdin: !!flags.interactive, tty: !!flags.tty, detachKeys });
+    // Detached with the keys (the process goes on): the docker CLI's exec reports its EscapeError, exit 1.
+    if (code === DETACHED) throw new CliError("read escape sequence", 1);
     return code ?? 0;
   },
 });

@@ -1,7 +1,7 @@
 /** `bunker run`: create and run a new container from an image (pulled first if missing). */
 import { defineCommand } from "./_cli.ts";
 import { createFlags, createFromFlags } from "./_container.ts";
-import { detachKeysOf, relay, stdioOutput } from "./_attach.ts";
+import { DETACHED, detachKeysOf, relay, stdioOutput } from "./_attach.ts";
 // The engine area this command runs in-process, loaded with the command's own chunks: a later import() from
 // src/api/local.ts costs ~1 ms more (measured on ps and run). Unused, and cheap, when a daemon answers.
 import "../engine/containers/manager.ts";
@@ -31,7 +31,7 @@ export default defineCommand({
       detachKeys,
       onSignal: flags["sig-proxy"] === false ? undefined : (sig) => void backend.signalContainer(id, sig).catch(() => {}),
     });
-    if (code === undefined) return 0; // detached with ctrl-p ctrl-q: the container keeps running
+    if (code === DETACHED) return 0; // detached with the detach keys: the container keeps running
     return code ?? (await backend.waitContainer(id)); // --rm removal is the backend's, as a daemon's
   },
 });

@@ -2,7 +2,7 @@
 import { CliError, defineCommand } from "./_cli.ts";
 import { openBackend } from "./_backend.ts";
 import { forEach } from "./_each.ts";
-import { detachKeysOf, relay, stdioOutput } from "./_attach.ts";
+import { DETACHED, detachKeysOf, relay, stdioOutput } from "./_attach.ts";
 
 export default defineCommand({
   meta: { name: "start", description: "Start one or more stopped containers", usage: "[OPTIONS] CONTAINER [CONTAINER...]", aliases: ["bunker container start", "bunker start"] },
@@ -22,7 +22,7 @@ export default defineCommand({
       const stdin = !!flags.interactive && c.Config.OpenStdin;
       const started = await backend.startContainer(c.Id, { stdin, tty: c.Config.Tty, ...stdioOutput() });
       const code = await relay(started.attach!, { stdin, tty: c.Config.Tty, detachKeys, onSignal: (sig) => void backend.signalContainer(c.Id, sig).catch(() => {}) });
-      return code === undefined ? 0 : (code ?? (await backend.waitContainer(c.Id)));
+      return code === DETACHED ? 0 : (code ?? (await backend.waitContainer(c.Id)));
     }
     return forEach(args, async (ref) => void (await backend.startContainer(ref)));
   },

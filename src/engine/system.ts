@@ -44,7 +44,7 @@ export function systemInfo(engine: Engine) {
       ["Using metacopy", "false"],
       ["Native Overlay Diff", "true"],
     ],
-    LoggingDriver: "json-file",
+    LoggingDriver: engine.config.logDriver || "json-file",
     Plugins: { Volume: ["local"], Network: ["bridge", "host", "null"], Authorization: null, Log: ["json-file"] },
     DefaultAddressPools: (engine.config.defaultAddressPools?.length ? engine.config.defaultAddressPools : DEFAULT_POOLS).map((p) => ({ Base: p.base, Size: p.size })),
     // Not in Docker's /info: how published ports reach containers: "iptables" (kernel DNAT, also for 127.0.0.1

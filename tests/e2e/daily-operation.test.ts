@@ -186,15 +186,17 @@ describe.skipIf(!root)("events", () => {
 });
 
 describe.skipIf(!root)("attach and detach keys (real pty)", () => {
-  test("attach relays a tty both ways; ctrl-p ctrl-q detaches and leaves it running", async () => {
+  test("attach relays a tty both ways; ctrl-p ctrl-q detaches (docker's \"read escape sequence\", exit 1) and leaves it running", async () => {
     const id = (await b.ok(["run", "--network", "none", "-dit", busybox, "sh"])).trim();
+    // As the docker CLI's attach: the detach is reported as "read escape sequence", exit 1.
     const r = await inPty(["attach", id], ["echo attached-$((6*7))\r", CTRL_P_Q]);
-    expect(r.code).toBe(0);
+    expect(r.code).toBe(1);
+    expect(r.out).toContain("read escape sequence");
     expect(r.out).toContain("attached-42");
     expect(await inspect(id, "{{.State.Running}}")).toBe("true");
     // --detach-keys: ctrl-a,x instead; ctrl-p ctrl-q then reach the container as plain bytes.
     const custom = await inPty(["attach", "--detach-keys", "ctrl-a,x", id], ["echo custom-$((7*7))\r", Uint8Array.of(0x01, 0x78)]);
-    expect(custom.code).toBe(0);
+    expect(custom.code).toBe(1);
     expect(custom.out).toContain("custom-49");
     expect(await inspect(id, "{{.State.Running}}")).toBe("true");
     // The end of the container ends the attach with its exit code.
@@ -224,8 +226,9 @@ describe.skipIf(!root)("attach and detach keys (real pty)", () => {
     writeFileSync(join(configDir, "docker", "config.json"), JSON.stringify({ detachKeys: "ctrl-e,e" }));
     try {
       const exec = await inPty(["exec", "-it", name, "sh"], ["echo in-exec\r", Uint8Array.of(0x05, 0x65)]);
-      expect(exec.code).toBe(0);
+      expect(exec.code).toBe(1); // docker exec reports the detach as attach does
       expect(exec.out).toContain("in-exec");
+      expect(exec.out).toContain("read escape sequence");
       // The exec's shell goes on after the detach: two shells in the container.
       expect((await b.ok(["exec", name, "ps", "-o", "comm"])).split("\n").filter((l) => l.trim() === "sh").length).toBe(2);
     } finally {
