@@ -274,6 +274,18 @@ describe.skipIf(!root)("log drivers", () => {
     await b.ok(["rm", id]);
   });
 
+  test("system df counts a container's log files in the Containers row", async () => {
+    const id = (await b.ok(["run", "-d", "--network", "none", busybox, "sh", "-c", "i=0; while [ $i -lt 2000 ]; do echo 0123456789012345678901234567890123456789012345678; i=$((i+1)); done"])).trim();
+    await b.ok(["wait", id]);
+    const row = (await b.ok(["system", "df"])).split("\n").find((l) => l.startsWith("Containers"))!;
+    const [, total, active, size, unit] = /^Containers\s+(\d+)\s+(\d+)\s+([\d.]+)(B|kB|MB)\s/.exec(row) ?? [];
+    expect(Number(total)).toBeGreaterThanOrEqual(1);
+    expect(Number(active)).toBeGreaterThanOrEqual(0);
+    // ~2000 records of ~100 bytes: at least 150 kB, all of it in the log (the container wrote no file).
+    expect(unit === "MB" || (unit === "kB" && Number(size) >= 150)).toBe(true);
+    await b.ok(["rm", id]);
+  });
+
   test("--log-driver none keeps no file and logs fails as dockerd's; local is accepted; others and unknown options are refused", async () => {
     const none = (await b.ok(["run", "--network", "none", "-d", "--log-driver", "none", busybox, "echo", "hi"])).trim();
     await b.ok(["wait", none]);
