@@ -70,6 +70,7 @@ const groups: Record<string, { description: string; commands: Record<string, Loa
       tag: commands.tag!,
       rm: commands.rmi!,
       remove: commands.rmi!,
+      rmi: commands.rmi!,
       prune: () => import("./image-prune.ts"),
     },
   },
