@@ -33,7 +33,16 @@ export function localBackend(engine: Engine): Backend {
     imageHistory: async (name) => (await images()).imageHistory(engine, name),
     tagImage: async (s, t) => (await images()).tagImage(engine, s, t),
     removeImage: async (name, o) => (await images()).removeImage(engine, name, o),
-    pruneImages: async (o) => (await images()).pruneImages(engine, o),
+    // The daemon's checks of POST /images/prune (server/routes/images.ts), so no filter is dropped in-process either.
+    async pruneImages(o) {
+      const f = o.filters ?? {};
+      const { EngineError, invalidParameter } = await import("../engine/errors.ts");
+      for (const k of Object.keys(f)) if (!["dangling", "label", "label!", "until"].includes(k)) throw invalidParameter(`invalid filter '${k}'`);
+      if (f.until?.length || f["label!"]?.length) throw new EngineError("notFound", "image prune filters until and label! is not supported by bunker yet (see docs/api.md)");
+      const d = f.dangling?.[0]?.toLowerCase();
+      if (d !== undefined && !["true", "false", "1", "0"].includes(d)) throw invalidParameter(`Invalid filter 'dangling=${f.dangling![0]}'`);
+      return (await images()).pruneImages(engine, { all: o.all || d === "false" || d === "0", filters: f.label ? { label: f.label } : undefined });
+    },
     async pull(ref, o, onMessage) {
       const { pullImage } = await import("../engine/pull.ts");
       const { parsePlatform } = await import("../engine/image/types.ts");
@@ -65,7 +74,7 @@ export function localBackend(engine: Engine): Backend {
     removeContainer: async (id, o) => (await manager()).removeContainer(engine, id, o),
     waitContainer: async (id, c) => (await manager()).waitContainer(engine, id, c),
     renameContainer: async (id, name) => (await manager()).renameContainer(engine, id, name),
-    pruneContainers: async (o) => (await manager()).pruneContainers(engine, { labels: o.filters?.label }),
+    pruneContainers: async (o) => (await manager()).pruneContainers(engine, { filters: o.filters }),
     listContainers: async (o) => (await query()).listContainers(engine, o),
     inspectContainer: async (id, o) => (await query()).inspectContainer(engine, id, o),
     signalContainer: async (id, sig) => (await import("../engine/runtime/status.ts")).signalContainer(engine.containers.resolve(id).dir, sig),

@@ -20,6 +20,8 @@ export default defineCommand({
   async run({ flags, global }) {
     const filters = parseFilters(flags.filter);
     if (flags.volumes && filters.until) throw new CliError('ERROR: The "until" filter is not supported with "--volumes"', 1);
+    // Refused before anything goes: image prune cannot apply these yet, and half a prune would be worse.
+    if (filters.until || filters["label!"]) throw new CliError("bunker system prune: the until and label! filters are not supported for images yet (image prune refuses them)", 1);
     const warnings = [
       "all stopped containers",
       "all networks not used by at least one container",

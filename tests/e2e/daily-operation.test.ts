@@ -137,6 +137,26 @@ describe.skipIf(!root)("system prune", () => {
     expect(until.stderr).toContain('ERROR: The "until" filter is not supported with "--volumes"');
     await b.ok(["rm", "-f", running]);
   });
+
+  test("filters are applied or refused, never dropped: until keeps a new container; system prune refuses what image prune cannot apply", async () => {
+    const fresh = (await b.ok(["create", "--network", "none", "--label", "keep=no", busybox, "true"])).trim();
+    const kept = await b.run(["container", "prune", "-f", "--filter", "until=1h"]);
+    expect(kept.code).toBe(0);
+    expect(kept.stdout).not.toContain(fresh);
+    const notLabel = await b.run(["container", "prune", "-f", "--filter", "label!=keep=no"]);
+    expect(notLabel.stdout).not.toContain(fresh);
+    const bad = await b.run(["container", "prune", "-f", "--filter", "colour=red"]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain("invalid filter 'colour'");
+    const sys = await b.run(["system", "prune", "-f", "--filter", "until=1h"]);
+    expect(sys.code).toBe(1);
+    expect(sys.stderr).toContain("the until and label! filters are not supported for images yet");
+    expect(await inspect(fresh, "{{.State.Status}}")).toBe("created");
+    const img = await b.run(["image", "prune", "-f", "--filter", "until=1h"]);
+    expect(img.code).toBe(1);
+    expect(img.stderr).toContain("image prune filters until and label! is not supported by bunker yet");
+    await b.ok(["rm", fresh]);
+  });
 });
 
 describe.skipIf(!root)("events", () => {

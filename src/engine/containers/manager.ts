@@ -21,6 +21,7 @@ import { signalContainer, signalNumber, type ContainerStatus } from "../runtime/
 import { dirSize, matchLabels, stateName, statusOf } from "./state.ts";
 import { applyEtcOptions } from "./etc.ts";
 import { logRotation, resolveLogConfig } from "./logs/drivers.ts";
+import { pruneUntilMs } from "../units.ts";
 import { formatPlatform, parsePlatform, type Platform } from "../image/types.ts";
 import { publishAll } from "../network/ports.ts";
 import { resolveMounts, tmpfsFlags, tmpfsSpecData, type MountPoint, type MountSpec } from "../volumes/spec.ts";
@@ -568,13 +569,20 @@ export function renameContainer(engine: Engine, ref: string, newName: string): v
 }
 
 /** Removes every stopped or created container; returns their IDs and the space their layers held. */
-export async function pruneContainers(engine: Engine, opts: { labels?: string[] } = {}): Promise<{ ContainersDeleted: string[] | null; SpaceReclaimed: number }> {
+export async function pruneContainers(engine: Engine, opts: { labels?: string[]; filters?: Record<string, string[]> } = {}): Promise<{ ContainersDeleted: string[] | null; SpaceReclaimed: number }> {
+  // The filters of POST /containers/prune (moby's: label, label!, until), applied or refused, never dropped.
+  const f = opts.filters ?? {};
+  for (const k of Object.keys(f)) if (!["label", "label!", "until"].includes(k)) throw invalidParameter(`invalid filter '${k}'`);
+  const labels = opts.labels ?? f.label;
+  const until = f.until?.length ? pruneUntilMs(f.until[0]!) : undefined;
   const deleted: string[] = [];
   let reclaimed = 0;
   for (const c of engine.containers.all()) {
     const st = await statusOf(c);
     if (st.running || st.restarting) continue;
-    if (opts.labels && !matchLabels(c.config.Labels, opts.labels)) continue;
+    if (labels && !matchLabels(c.config.Labels, labels)) continue;
+    if (f["label!"]?.some((l) => matchLabels(c.config.Labels, [l]))) continue;
+    if (until !== undefined && c.created >= until) continue;
     reclaimed += dirSize(join(overlayDir(engine, c), "diff"));
     await deleteContainerFiles(engine, c);
     deleted.push(c.id);
