@@ -49,7 +49,7 @@ const commands: Record<string, Loader> = {
 const unsupported = ["search", "swarm", "service", "stack", "node", "secret", "config", "plugin", "trust", "context", "manifest", "buildx", "checkpoint", "scout", "init", "debug", "sbom"];
 
 /** The one wording of a docker command bunker lacks. */
-export const notSupportedYet = (path: string) => new CliError(`${path} is not supported yet\n\nRun 'bunker --help' for the commands bunker has`, 1);
+const notSupportedYet = (path: string) => new CliError(`${path} is not supported yet\n\nRun 'bunker --help' for the commands bunker has`, 1);
 
 // Loaders shared by a subcommand and its alias (one object each, so help lists the subcommand once).
 const networkLs: Loader = () => import("./network-ls.ts");
