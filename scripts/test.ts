@@ -47,7 +47,19 @@ const args = process.argv.slice(2);
 const runs = [await bunTest(args.length ? args : ["tests/"])];
 if (!args.length) {
   console.error("\n== the CLI suites again, through bunker serve ==");
-  runs.push(await bunTest(["tests/e2e/pull.test.ts", "tests/e2e/images-cli.test.ts", "tests/e2e/containers.test.ts", "tests/e2e/network.test.ts", "tests/e2e/hostile-registry.test.ts", "tests/e2e/create-validation.test.ts", "tests/e2e/daily-operation.test.ts"], { BUNKER_E2E_MODE: "daemon" }));
+  // The CLI suites that run again with the CLI talking to `bunker serve`, one a line.
+  const daemonPass = [
+    "tests/e2e/pull.test.ts",
+    "tests/e2e/images-cli.test.ts",
+    "tests/e2e/containers.test.ts",
+    "tests/e2e/network.test.ts",
+    "tests/e2e/hostile-registry.test.ts",
+    "tests/e2e/create-validation.test.ts",
+    "tests/e2e/cp.test.ts",
+    "tests/e2e/health.test.ts",
+    "tests/e2e/daily-operation.test.ts",
+  ];
+  runs.push(await bunTest(daemonPass, { BUNKER_E2E_MODE: "daemon" }));
 }
 // Repeated at the end, where a CI log that keeps only its tail still shows why each test failed.
 const failures = runs.flatMap((r) => r.failures);

@@ -12,6 +12,7 @@ import type { systemDf, systemInfo, systemVersion } from "../engine/system.ts";
 import type { Volume } from "../engine/volumes/index.ts";
 import type { NetworkCreateRequest, NetworkResource } from "../engine/network/index.ts";
 import type { ContainerInspect, ImageInspect } from "./wire.ts";
+import type { PathStat } from "../engine/containers/archive.ts";
 
 /** Output handlers of an attached container or exec. */
 export interface OutputHandlers {
@@ -67,6 +68,12 @@ export interface Backend {
   top(id: string, psArgs?: string): Promise<{ Titles: string[]; Processes: string[][] }>;
   changes(id: string): Promise<{ Path: string; Kind: 0 | 1 | 2 }[]>;
   exec(id: string, req: ExecRequest, out: OutputHandlers): Promise<{ attach?: Attachment }>;
+  /** HEAD /containers/{id}/archive: the stat of a path inside the container. */
+  statPath(id: string, path: string): Promise<PathStat>;
+  /** GET /containers/{id}/archive: the path's stat and a tar of it. */
+  getArchive(id: string, path: string): Promise<{ stat: PathStat; content: ReadableStream<Uint8Array> }>;
+  /** PUT /containers/{id}/archive: extracts a tar into a directory of the container. */
+  putArchive(id: string, path: string, content: ReadableStream<Uint8Array>, opts: { noOverwriteDirNonDir?: boolean; copyUIDGID?: boolean }): Promise<void>;
 
   createVolume(req: { Name?: string; Driver?: string; DriverOpts?: Record<string, string>; Labels?: Record<string, string> }): Promise<Volume>;
   listVolumes(filters?: Record<string, string[]>): Promise<{ Volumes: Volume[] | null; Warnings: string[] | null }>;

@@ -14,6 +14,7 @@ const query = () => import("../engine/containers/query.ts");
 const system = () => import("../engine/system.ts");
 const volumes = () => import("../engine/volumes/index.ts");
 const network = () => import("../engine/network/index.ts");
+const archive = () => import("../engine/containers/archive.ts");
 
 /** A Backend over an engine in this process. */
 export function localBackend(engine: Engine): Backend {
@@ -102,6 +103,12 @@ export function localBackend(engine: Engine): Backend {
     async *events(o) {
       yield* journalEvents(journalOf(engine), o) as AsyncGenerator<EventMessage>;
     },
+    statPath: async (id, path) => (await archive()).containerStatPath(engine, id, path),
+    getArchive: async (id, path) => {
+      const { stat, stream } = await (await archive()).containerArchivePath(engine, id, path);
+      return { stat, content: stream };
+    },
+    putArchive: async (id, path, content, o) => (await archive()).containerExtractToDir(engine, id, path, content, o),
     // Whether a volume is in use depends on the containers: exited --rm ones go first, as a daemon removes them at exit.
     createVolume: async (req) => (await volumes()).createVolume(engine, req),
     listVolumes: async (f) => (await reaped(), (await volumes()).listVolumes(engine, f)),

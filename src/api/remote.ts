@@ -11,6 +11,7 @@ import type { Attachment } from "../engine/runtime/index.ts";
 import type { ApiClient } from "./client.ts";
 import { createBody } from "./wire.ts";
 import type { Backend, EventMessage, OutputHandlers } from "./backend.ts";
+import type { PathStat } from "../engine/containers/archive.ts";
 
 const enc = encodeURIComponent;
 
@@ -265,6 +266,25 @@ export function remoteBackend(client: ApiClient): Backend {
         attach: { write: (d: Uint8Array) => conn.write(d), closeStdin: () => conn.closeWrite(), resize: (h: number, w: number) => void post(`/exec/${Id}/resize`, { h, w }).catch(() => {}), exited, close: () => conn.close() } as Attachment,
       };
     },
+    async statPath(id, path) {
+      const res = await client.raw("HEAD", `/containers/${enc(id)}/archive`, { query: { path } });
+      // A HEAD answer has no body, so no message: moby's client words a 404 as docker 20.10 printed it.
+      if (res.status === 404) throw new EngineError("notFound", `No such container:path: ${id}:${path}`);
+      if (res.status >= 400) throw new EngineError(res.status === 400 ? "invalidParameter" : "system", `status ${res.status}`);
+      return pathStatOf(res);
+    },
+    async getArchive(id, path) {
+      const res = await client.request("GET", `/containers/${enc(id)}/archive`, { query: { path } });
+      return { stat: pathStatOf(res), content: res.body ?? new ReadableStream({ start: (c) => c.close() }) };
+    },
+    async putArchive(id, path, content, o) {
+      const res = await client.request("PUT", `/containers/${enc(id)}/archive`, {
+        query: { path, noOverwriteDirNonDir: o.noOverwriteDirNonDir ? "true" : undefined, copyUIDGID: o.copyUIDGID ? "true" : undefined },
+        body: content,
+        headers: { "content-type": "application/x-tar" },
+      });
+      await res.arrayBuffer();
+    },
     createVolume: (req) => client.json("POST", "/volumes/create", { body: req }),
     listVolumes: (f) => get("/volumes", { filters: filters(f) }),
     inspectVolume: (name) => get(`/volumes/${enc(name)}`),
@@ -286,6 +306,13 @@ export function remoteBackend(client: ApiClient): Backend {
     disconnectNetwork: (net, container, force) => post(`/networks/${enc(net)}/disconnect`, undefined, { Container: container, Force: !!force }),
     pruneNetworks: (o) => client.json("POST", "/networks/prune", { query: { filters: filters(o.filters) } }),
   };
+}
+
+/** The X-Docker-Container-Path-Stat header: base64 of the stat's JSON. */
+function pathStatOf(res: Response): PathStat {
+  const h = res.headers.get("x-docker-container-path-stat");
+  if (!h) throw new EngineError("system", "unable to get resource stat from response: no X-Docker-Container-Path-Stat header");
+  return JSON.parse(Buffer.from(h, "base64").toString("utf8")) as PathStat;
 }
 
 /** Epoch ns as the API's "seconds.nanoseconds". */

@@ -39,7 +39,7 @@ export type CreateBody = Partial<Omit<ContainerConfig, "Cmd" | "Entrypoint" | "E
   Env?: string[] | null;
   Labels?: Record<string, string> | null;
   StopTimeout?: number | null;
-  Healthcheck?: { Test?: string[] } | null;
+  Healthcheck?: import("../engine/containers/health.ts").HealthConfig | null;
   HostConfig?: HostConfigBody | null;
   NetworkingConfig?: { EndpointsConfig?: Record<string, EndpointBody | null> | null } | null;
   /** Fields bunker refuses unless zero (refuseUnsupported). */
@@ -67,6 +67,7 @@ export function createBody(o: CreateOptions): CreateBody {
     ...(o.volumes?.length ? { Volumes: Object.fromEntries(o.volumes.map((v) => [v, {}])) } : {}),
     ...(o.stopSignal ? { StopSignal: o.stopSignal } : {}),
     ...(o.stopTimeout !== undefined ? { StopTimeout: o.stopTimeout } : {}),
+    ...(o.healthcheck ? { Healthcheck: o.healthcheck } : {}),
     ...(o.portBindings || o.exposedPorts ? { ExposedPorts: Object.fromEntries([...(o.exposedPorts ?? []), ...Object.keys(o.portBindings ?? {})].map((p) => [p, {}])) } : {}),
     HostConfig: {
       Binds: o.binds ?? null,
@@ -178,12 +179,27 @@ function refuseUnsupported(body: CreateBody): void {
       if (!isZero(v) && !same.includes(v)) throw invalidParameter(`invalid option: ${where}.${k} is not supported by bunker (got ${JSON.stringify(v)})`);
     }
   }
-  // Healthchecks do not run yet: only "none" (which disables the image's) is accepted.
-  const h = body.Healthcheck as { Test?: unknown } | null | undefined;
-  const unset = !h || (typeof h === "object" && Object.values(h).every(isZero));
-  if (!unset && !(Array.isArray(h.Test) && h.Test[0] === "NONE")) {
-    throw invalidParameter(`invalid option: Config.Healthcheck is not supported by bunker: healthchecks do not run yet (only {"Test":["NONE"]} is accepted)`);
+}
+
+/** Config.Healthcheck as Go decodes it: Test a []string, the durations and Retries integers; null or absent: none. */
+function healthcheckOf(v: unknown): CreateOptions["healthcheck"] {
+  if (v === undefined || v === null) return undefined;
+  const at = "Go struct field CreateRequest.Config.Healthcheck";
+  if (typeof v !== "object" || Array.isArray(v)) throw invalidParameter(`invalid JSON: json: cannot unmarshal ${goType(v)} into ${at} of type container.HealthConfig`);
+  const h = v as Record<string, unknown>;
+  const out: NonNullable<CreateOptions["healthcheck"]> = {};
+  const test = h.Test;
+  if (test !== undefined && test !== null) {
+    if (!Array.isArray(test) || !test.every((x) => typeof x === "string")) throw invalidParameter(`invalid JSON: json: cannot unmarshal ${goType(test)} into ${at}.Test of type []string`);
+    if (test.length) out.Test = test;
   }
+  for (const k of ["Interval", "Timeout", "StartPeriod", "StartInterval", "Retries"] as const) {
+    const n = h[k];
+    if (n === undefined || n === null) continue;
+    if (typeof n !== "number" || !Number.isInteger(n)) throw invalidParameter(`invalid JSON: json: cannot unmarshal ${goType(n)} into ${at}.${k} of type ${k === "Retries" ? "int" : "time.Duration"}`);
+    if (n) out[k] = n;
+  }
+  return out;
 }
 
 /** CreateOptions from a create request, and the warnings moby would not give but bunker owes (ignored options). */
@@ -252,6 +268,7 @@ export function createOptionsOf(body: CreateBody, name: string | undefined): { o
     devices: devicesOf(hc.Devices),
     deviceCgroupRules: strslice(hc.DeviceCgroupRules, "HostConfig.DeviceCgroupRules"),
     cgroupnsMode: strField(hc.CgroupnsMode, "HostConfig.CgroupnsMode"),
+    healthcheck: healthcheckOf(body.Healthcheck),
   };
   return { opts, warnings };
 }

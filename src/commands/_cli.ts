@@ -11,6 +11,7 @@ import type { StringArgDef } from "citty";
 import type { GlobalFlags } from "../engine/config.ts";
 import { parseBytes } from "../engine/units.ts";
 import { strconvError } from "../go/strconv.ts";
+import { goDuration } from "../go/time.ts";
 
 /**
  * A user mistake on the command line, or a failure the CLI reports itself: printed as is, with the exit
@@ -28,10 +29,12 @@ export class CliError extends Error {
 
 /**
  * A flag's value type, as the docker CLI declares it with pflag: string, bool, int (int64), bytes (opts.MemBytes:
- * go-units' RAMInBytes, "" leaves it unset) and memswap (opts.MemSwapBytes: bytes or -1 for unlimited).
- * A value its type refuses is pflag's flag error (125), raised while parsing, before the command runs.
+ * go-units' RAMInBytes, "" leaves it unset), memswap (opts.MemSwapBytes: bytes or -1 for unlimited), duration
+ * (pflag's DurationVar: Go's time.ParseDuration, the value in nanoseconds) and map (opts.MapOpts: repeatable
+ * `key=value`, split at the first "=", a bare key maps to "", a later key replaces an earlier one; the value is
+ * a record). A value its type or validator refuses is pflag's flag error (125), raised before the command runs.
  */
-export type FlagType = "boolean" | "string" | "int" | "bytes" | "memswap";
+export type FlagType = "boolean" | "string" | "int" | "bytes" | "memswap" | "duration" | "map";
 
 /** A flag: citty's argument schema (description, alias, valueHint) plus what Docker's flags need. */
 export type Flag = Omit<StringArgDef, "type" | "default"> & {
@@ -42,6 +45,8 @@ export type Flag = Omit<StringArgDef, "type" | "default"> & {
   multiple?: boolean;
   /** Kept for compatibility, not shown in help. */
   hidden?: boolean;
+  /** A map flag's validator (MapOpts' ValidatorFctType): returns the entry to store or throws the reason. */
+  validate?: (entry: string) => string;
 };
 
 /** pflag's error for a value a flag refuses: `invalid argument "V" for "-s, --name" flag: REASON`, exit 125. */
@@ -70,11 +75,13 @@ const typedParsers: Partial<Record<FlagType, (v: string) => number | undefined>>
   int: parseInt64,
   bytes: (v) => (v === "" ? undefined : parseBytes(v)),
   memswap: (v) => (v === "" ? undefined : v === "-1" ? -1 : parseBytes(v)),
+  duration: goDuration,
 };
 
 /** What a command's run() receives. */
 export interface Invocation {
-  /** Parsed flags by long name: boolean, string, a number for int/bytes/memswap flags, an array for `multiple`. */
+  /** Parsed flags by long name: boolean, string, a number for int/bytes/memswap/duration flags (durations in
+   * ns), a record for map flags, an array for `multiple`. */
   flags: Record<string, any>;
   /** Positional arguments (for run/exec: the image or container, then the command). */
   args: string[];
@@ -165,6 +172,12 @@ export function parseFlags(argv: string[], cmd: Command, path: string): Invocati
   const usageErr = (msg: string) => new CliError(`${msg}\n\nUsage:  ${path} ${cmd.meta.usage}${see(path)}`, 125);
   const set = (name: string, raw: string | boolean) => {
     const f = specs[name]!;
+    if (f.type === "map") {
+      const entry = f.validate ? flagValue(name, raw as string, f.validate, f.alias) : (raw as string);
+      const eq = entry.indexOf("=");
+      (flags[name] ??= {})[eq < 0 ? entry : entry.slice(0, eq)] = eq < 0 ? "" : entry.slice(eq + 1);
+      return;
+    }
     const parse = typedParsers[f.type];
     const value = parse && typeof raw === "string" ? flagValue(name, raw, parse, f.alias) : raw;
     if (value === undefined) return;

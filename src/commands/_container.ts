@@ -33,12 +33,12 @@ export const createFlags: Record<string, Flag> = {
   "dns-opt": { type: "string", multiple: true, description: "Set DNS options", valueHint: "list", hidden: true },
   "dns-search": { type: "string", multiple: true, description: "Set custom DNS search domains", valueHint: "list" },
   "env-file": { type: "string", multiple: true, description: "Read in a file of environment variables", valueHint: "list" },
-  "health-cmd": { type: "string", description: "Command to run to check health (not supported yet: refused)", valueHint: "string" },
-  "health-interval": { type: "string", description: "Time between running the check (not supported yet: refused)", valueHint: "duration" },
-  "health-retries": { type: "string", description: "Consecutive failures needed to report unhealthy (not supported yet: refused)", valueHint: "int" },
-  "health-start-interval": { type: "string", description: "Time between running the check during the start period (not supported yet: refused)", valueHint: "duration" },
-  "health-start-period": { type: "string", description: "Start period for the container to initialize (not supported yet: refused)", valueHint: "duration" },
-  "health-timeout": { type: "string", description: "Maximum time to allow one check to run (not supported yet: refused)", valueHint: "duration" },
+  "health-cmd": { type: "string", description: "Command to run to check health", valueHint: "string" },
+  "health-interval": { type: "duration", description: "Time between running the check", valueHint: "duration" },
+  "health-retries": { type: "int", description: "Consecutive failures needed to report unhealthy", valueHint: "int" },
+  "health-start-interval": { type: "duration", description: "Time between running the check during the start period", valueHint: "duration" },
+  "health-start-period": { type: "duration", description: "Start period for the container to initialize", valueHint: "duration" },
+  "health-timeout": { type: "duration", description: "Maximum time to allow one check to run", valueHint: "duration" },
   "no-healthcheck": { type: "boolean", description: "Disable any container-specified HEALTHCHECK" },
   hostname: { type: "string", alias: "h", description: "Container host name", valueHint: "string" },
   init: { type: "boolean", description: "Run an init inside the container that forwards signals and reaps processes" },
@@ -73,7 +73,7 @@ export const createFlags: Record<string, Flag> = {
   "stop-timeout": { type: "int", description: "Timeout (in seconds) to stop a container", valueHint: "int" },
   tmpfs: { type: "string", multiple: true, description: "Mount a tmpfs directory", valueHint: "list" },
   tty: { type: "boolean", alias: "t", description: "Allocate a pseudo-TTY" },
-  sysctl: { type: "string", multiple: true, description: "Sysctl options", valueHint: "map" },
+  sysctl: { type: "map", description: "Sysctl options", valueHint: "map", validate: (v) => (parseSysctlFlag(v), v) },
   ulimit: { type: "string", multiple: true, description: "Ulimit options", valueHint: "ulimit" },
   user: { type: "string", alias: "u", description: "Username or UID (format: <name|uid>[:<group|gid>])", valueHint: "string" },
   volume: { type: "string", alias: "v", multiple: true, description: "Bind mount a volume", valueHint: "list" },
@@ -186,10 +186,8 @@ export function createOptionsFrom(flags: Record<string, any>, args: string[], co
   }
   const attach: string[] = (flags.attach ?? []).map((a: string) => a.toLowerCase());
   for (const a of attach) if (!["stdin", "stdout", "stderr"].includes(a)) throw flagError("attach", a, "valid streams are STDIN, STDOUT and STDERR", "a");
-  const health = Object.keys(flags).find((f) => f.startsWith("health-") && flags[f] !== undefined);
+  const health = Object.keys(flags).find((f) => f.startsWith("health-") && flags[f]);
   if (health && flags["no-healthcheck"]) throw new CliError("--no-healthcheck conflicts with --health-* options", 125);
-  // Healthchecks do not run yet: a --health-* flag is refused rather than dropped (--no-healthcheck holds anyway).
-  if (health) throw new CliError(`bunker: --${health} is not supported yet: healthchecks do not run (--no-healthcheck is accepted)`, 125);
   const stopTimeout: number | undefined = flags["stop-timeout"];
   const restart = parseRestart(flags.restart ?? "no");
   if (flags.rm && restart.Name !== "no") throw new CliError("Conflicting options: --restart and --rm", 125);
@@ -231,8 +229,27 @@ export function createOptionsFrom(flags: Record<string, any>, args: string[], co
     readonlyRootfs: flags["read-only"],
     init: flags.init,
     ulimits: (flags.ulimit as string[] | undefined)?.map((u) => flagValue("ulimit", u, parseUlimit)),
-    ...(flags.sysctl?.length ? { sysctls: Object.fromEntries((flags.sysctl as string[]).map((v) => flagValue("sysctl", v, parseSysctlFlag))) } : {}),
+    ...(flags.sysctl ? { sysctls: flags.sysctl as Record<string, string> } : {}),
     ...deviceOptionsFrom(flags, command),
+    ...healthOptionsFrom(flags, !!health),
+  };
+}
+
+/** --health-* and --no-healthcheck as the docker CLI turns them into Config.Healthcheck (its checks and messages). */
+function healthOptionsFrom(flags: Record<string, any>, given: boolean): Pick<CreateOptions, "healthcheck"> {
+  if (flags["no-healthcheck"]) return { healthcheck: { Test: ["NONE"] } };
+  if (!given) return {};
+  for (const f of ["interval", "timeout", "start-period", "start-interval"]) if ((flags[`health-${f}`] ?? 0) < 0) throw new CliError(`--health-${f} cannot be negative`, 125);
+  const cmd: string | undefined = flags["health-cmd"];
+  return {
+    healthcheck: {
+      ...(cmd ? { Test: ["CMD-SHELL", cmd] } : {}),
+      Interval: flags["health-interval"] ?? 0,
+      Timeout: flags["health-timeout"] ?? 0,
+      StartPeriod: flags["health-start-period"] ?? 0,
+      StartInterval: flags["health-start-interval"] ?? 0,
+      Retries: flags["health-retries"] ?? 0,
+    },
   };
 }
 

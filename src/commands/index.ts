@@ -40,6 +40,7 @@ const commands: Record<string, Loader> = {
   port: () => import("./port.ts"),
   attach: () => import("./attach.ts"),
   events: () => import("./events.ts"),
+  cp: () => import("./cp.ts"),
 };
 
 /**
@@ -97,6 +98,7 @@ const groups: Record<string, { description: string; commands: Record<string, Loa
       diff: commands.diff!,
       port: commands.port!,
       attach: commands.attach!,
+      cp: commands.cp!,
       prune: () => import("./container-prune.ts"),
     },
   },
@@ -150,6 +152,7 @@ const descriptions: [string, string][] = [
   ["port", "List port mappings or a specific mapping for the container"],
   ["attach", "Attach local standard input, output, and error streams to a running container"],
   ["events", "Get real time events from the server"],
+  ["cp", "Copy files/folders between a container and the local filesystem"],
   ["pull", "Download an image from a registry"],
   ["images", "List images"],
   ["history", "Show the history of an image"],

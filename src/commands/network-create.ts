@@ -2,11 +2,11 @@
 import { CliError, defineCommand } from "./_cli.ts";
 import { openBackend } from "./_backend.ts";
 
-const kv = (list: string[] | undefined, what: string) => {
+/** `--label` entries (a list, as the docker CLI's ListOpts) as a map: a bare key maps to "". */
+const labelMap = (list: string[] | undefined) => {
   const out: Record<string, string> = {};
   for (const l of list ?? []) {
     const i = l.indexOf("=");
-    if (what === "opt" && i <= 0) throw new CliError(`invalid key value pair format in driver options`, 125);
     out[i < 0 ? l : l.slice(0, i)] = i < 0 ? "" : l.slice(i + 1);
   }
   return out;
@@ -23,7 +23,7 @@ export default defineCommand({
     attachable: { type: "boolean", description: "Enable manual container attachment" },
     ipv6: { type: "boolean", description: "Enable or disable IPv6 networking" },
     label: { type: "string", multiple: true, description: "Set metadata on a network", valueHint: "list" },
-    opt: { type: "string", alias: "o", multiple: true, description: "Set driver specific options", valueHint: "map" },
+    opt: { type: "map", alias: "o", description: "Set driver specific options", valueHint: "map" },
   },
   args: { exact: 1 },
   async run({ flags, args, global }) {
@@ -37,8 +37,8 @@ export default defineCommand({
       Internal: flags.internal,
       Attachable: flags.attachable,
       EnableIPv6: flags.ipv6,
-      Labels: kv(flags.label, "label"),
-      Options: kv(flags.opt, "opt"),
+      Labels: labelMap(flags.label),
+      Options: flags.opt ?? {},
       IPAM: { Driver: "default", Config: subnets.map((s, i) => ({ Subnet: s, ...(gateways[i] ? { Gateway: gateways[i] } : {}), ...(ranges[i] ? { IPRange: ranges[i] } : {}) })) },
     });
     console.log(r.Id);

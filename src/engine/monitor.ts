@@ -26,6 +26,8 @@ interface Tracked {
   running: boolean;
   startedAt?: string;
   mtime: number;
+  /** The HEALTHCHECK status last seen: a change to healthy/unhealthy is moby's `health_status: <status>` event. */
+  health?: string;
 }
 
 const TICK_MS = 100;
@@ -86,7 +88,7 @@ export class ContainerMonitor {
 
   /** Starts watching a container believed running (after a start). */
   track(id: string, dir: string, startedAt?: string): void {
-    this.tracked.set(id, { dir, running: true, startedAt, mtime: -1 });
+    this.tracked.set(id, { dir, running: true, startedAt, mtime: -1, health: readContainerStatus(dir).health });
     this.ensureTimer();
   }
 
@@ -210,6 +212,9 @@ export class ContainerMonitor {
       this.changed(id);
     }
     t.startedAt = st.startedAt ?? t.startedAt;
+    // moby emits one on each change a check's result makes (starting comes from a start, unhealthy at a stop: no event)
+    if (st.running && st.health !== t.health && (st.health === "healthy" || st.health === "unhealthy")) this.publish(id, `health_status: ${st.health}`);
+    t.health = st.health;
     if (!st.running && !st.restarting) {
       this.tracked.delete(id);
       const c = this.engine.containers.lookup(id);

@@ -15,6 +15,14 @@ export function goQuote(s: string): string {
   return `${out}"`;
 }
 
+/** strconv.QuoteRune (Go's %q of an integer): 'A', '\n', '\x04'. */
+export function goQuoteRune(r: number): string {
+  const esc: Record<number, string> = { 7: "\\a", 8: "\\b", 9: "\\t", 10: "\\n", 11: "\\v", 12: "\\f", 13: "\\r", 39: "\\'", 92: "\\\\" };
+  if (esc[r]) return `'${esc[r]}'`;
+  if (r < 0x20 || r === 0x7f) return `'\\x${r.toString(16).padStart(2, "0")}'`;
+  return `'${String.fromCodePoint(r)}'`;
+}
+
 const ESCAPES: Record<string, string> = { a: "\x07", b: "\b", f: "\f", n: "\n", r: "\r", t: "\t", v: "\v", "\\": "\\" };
 
 /** strconv.Unquote for "..." and `...` (and the body of a '...' character constant); undefined if invalid. */

@@ -6,6 +6,16 @@ import { goQuote } from "./strconv.ts";
 
 /** Go's time.ParseDuration in ns, or undefined when the value is not a duration. */
 export function parseGoDuration(value: string): number | undefined {
+  try {
+    return goDuration(value);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Go's time.ParseDuration in ns; a value it refuses throws with Go's own message (`time: invalid duration "x"`). */
+export function goDuration(value: string): number {
+  const invalid = () => new Error(`time: invalid duration ${goQuote(value)}`);
   let s = value;
   let neg = false;
   if (s[0] === "-" || s[0] === "+") {
@@ -13,16 +23,19 @@ export function parseGoDuration(value: string): number | undefined {
     s = s.slice(1);
   }
   if (s === "0") return 0;
-  if (s === "") return undefined;
+  if (s === "") throw invalid();
   const units: Record<string, number> = { ns: 1, us: 1e3, "µs": 1e3, "μs": 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
   let total = 0;
+  // Go's grammar: [-+]?([0-9]*(\.[0-9]*)?[a-z]+)+, checked in its order so each error reads as Go's.
   const re = /^(\d*)(?:\.(\d*))?([^\d.]*)/;
   while (s) {
-    const m = re.exec(s);
-    if (!m || (!m[1] && !m[2]) || !m[3]) return undefined;
+    const m = re.exec(s)!;
+    if (!m[1] && !m[2]) throw invalid();
+    if (!m[3]) throw new Error(`time: missing unit in duration ${goQuote(value)}`);
     const unit = units[m[3]];
-    if (unit === undefined) return undefined;
+    if (unit === undefined) throw new Error(`time: unknown unit ${goQuote(m[3])} in duration ${goQuote(value)}`);
     total += Number(m[1] || "0") * unit + (m[2] ? Number(`0.${m[2]}`) * unit : 0);
+    if (total > 2 ** 63 - 1) throw invalid();
     s = s.slice(m[0].length);
   }
   return neg ? -total : total;
@@ -177,4 +190,26 @@ export function rfc3339Nano(ns: bigint): string {
   const base = new Date(Number(sec) * 1000).toISOString().slice(0, 19);
   const f = frac ? `.${frac.toString().padStart(9, "0").replace(/0+$/, "")}` : "";
   return `${base}${f}Z`;
+}
+
+/** Go's time.Duration.String ("1h2m3.5s", "1.5ms", "0s") of a duration in ns. */
+export function goDurationString(ns: number): string {
+  if (ns === 0) return "0s";
+  const sign = ns < 0 ? "-" : "";
+  let u = Math.abs(Math.trunc(ns));
+  /** `v / div` with the fraction's trailing zeros cut, as Go's fmtFrac. */
+  const frac = (v: number, div: number) => {
+    const int = Math.floor(v / div);
+    const rest = String(v % div).padStart(String(div).length - 1, "0").replace(/0+$/, "");
+    return rest ? `${int}.${rest}` : String(int);
+  };
+  if (u < 1e3) return `${sign}${u}ns`;
+  if (u < 1e6) return `${sign}${frac(u, 1e3)}µs`;
+  if (u < 1e9) return `${sign}${frac(u, 1e6)}ms`;
+  const h = Math.floor(u / 3600e9);
+  u -= h * 3600e9;
+  const m = Math.floor(u / 60e9);
+  u -= m * 60e9;
+  const s = `${frac(u, 1e9)}s`;
+  return h ? `${sign}${h}h${m}m${s}` : m ? `${sign}${m}m${s}` : `${sign}${s}`;
 }

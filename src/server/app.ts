@@ -13,6 +13,7 @@ import { containerRoutes } from "./routes/containers.ts";
 import { execRoutes } from "./routes/exec.ts";
 import { volumeRoutes } from "./routes/volumes.ts";
 import { networkRoutes } from "./routes/networks.ts";
+import { archiveRoutes } from "./routes/archive.ts";
 import { fallbackRoutes } from "./routes/fallback.ts";
 import { swarmRoutes } from "./routes/swarm.ts";
 
@@ -34,7 +35,7 @@ export type Api = HttpApp & { fetch(req: Request): Promise<Response>; router: Ro
 /** Builds the API for an engine. */
 export function createApi(engine: Engine, opts: ApiOptions = {}): Api {
   const router = new Router();
-  for (const m of [systemRoutes, imageRoutes, containerRoutes, execRoutes, networkRoutes, volumeRoutes, eventRoutes, swarmRoutes, ...(opts.modules ?? [])]) m(router, engine);
+  for (const m of [systemRoutes, imageRoutes, containerRoutes, execRoutes, networkRoutes, volumeRoutes, eventRoutes, swarmRoutes, archiveRoutes, ...(opts.modules ?? [])]) m(router, engine);
   const app = createApp(router, { fallback: fallbackRoutes(), maxBodyBytes: opts.maxBodyBytes, debug: opts.debug });
   return Object.assign(app, { router });
 }

@@ -5,6 +5,7 @@
  */
 import { SysError, LOCK, type Sys } from "./index.ts";
 import { constants } from "node:os";
+import { openSync } from "node:fs";
 
 /** One recorded call: the method's name and its arguments. */
 export interface SysCall {
@@ -91,5 +92,22 @@ export class FakeSys implements Sys {
     }
     this.locks.set(fd, want);
     return true;
+  }
+
+  /** Records, then opens `path` under /proc/self/fd/<dirFd> without the kernel's resolve rules (tests of callers only). */
+  openat2(dirFd: number, path: string, flags: number, resolve: number): number {
+    this.#record("openat2", [dirFd, path, flags, resolve], path);
+    return openSync(`/proc/self/fd/${dirFd}/${path.replace(/^\/+/, "")}`, flags);
+  }
+
+  /** Runs `fn` in this namespace (the fake has none to make); the namespace fd is -1. */
+  inPrivateMountNamespace<T>(fn: () => T): { result: T; nsFd: number } {
+    this.#record("inPrivateMountNamespace", [], null);
+    return { result: fn(), nsFd: -1 };
+  }
+
+  /** Records the mount; mounts nothing. */
+  mount(source: string, target: string, fstype: string | null, flags: number, data: string | null): void {
+    this.#record("mount", [source, target, fstype, flags, data], target);
   }
 }

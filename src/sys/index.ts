@@ -32,7 +32,29 @@ export interface Sys {
   llistxattr(path: string): string[];
   /** flock(2) on an open fd; returns false instead of blocking when LOCK_NB is set and the lock is held. */
   flock(fd: number, op: number): boolean;
+  /**
+   * openat2(2): opens `path` relative to `dirFd` with `resolve` (RESOLVE_*) rules; returns the fd. With
+   * RESOLVE_IN_ROOT every symlink and ".." is resolved as if `dirFd` were "/", by the kernel, atomically:
+   * how paths inside a container's root are looked up from the host.
+   */
+  openat2(dirFd: number, path: string, flags: number, resolve: number): number;
+  /**
+   * Runs `fn` on the calling thread inside a fresh private copy of this mount namespace, then returns to
+   * the original one (and working directory). Mounts made by `fn` live as long as the returned fd of the
+   * new namespace stays open (close it to drop them); nothing of it is visible to other processes.
+   */
+  inPrivateMountNamespace<T>(fn: () => T): { result: T; nsFd: number };
+  /** mount(2), only inside `inPrivateMountNamespace` (targets are /proc/self/fd/N paths of in-root lookups). */
+  mount(source: string, target: string, fstype: string | null, flags: number, data: string | null): void;
 }
+
+/** openat2(2)'s resolve flags (linux/openat2.h). */
+export const RESOLVE = { NO_XDEV: 0x01, NO_MAGICLINKS: 0x02, NO_SYMLINKS: 0x04, BENEATH: 0x08, IN_ROOT: 0x10 } as const;
+
+/** open(2) flags node's constants lack (x86-64 and arm64 values). */
+export const O_PATH = 0o10000000;
+/** open(2)'s close-on-exec flag: bunker spawns shims, no fd of a container's tree may leak into them. */
+export const O_CLOEXEC = 0o2000000;
 
 /** mount(2) flags (linux/mount.h), as the plan encodes them for the shim (runtime/spec.ts). */
 export const MS = {

@@ -1,7 +1,8 @@
 /**
  * The real Sys: libc through bun:ffi. This is the only module that imports bun:ffi.
  * Every call runs on the JS thread and blocks it, so only calls that return at once belong here (flock is
- * used with LOCK_NB); anything that changes the process (namespaces, mounts, capabilities) is the shim's.
+ * used with LOCK_NB); anything that changes the process (namespaces, mounts, capabilities) is the shim's,
+ * except inPrivateMountNamespace, which changes only this thread, and only for one synchronous call (README).
  */
 import { dlopen, FFIType, ptr, read, type Pointer } from "bun:ffi";
 import { constants } from "node:os";
@@ -17,8 +18,19 @@ function openLibc() {
     lgetxattr: { args: [P, P, P, u64], returns: i64 },
     llistxattr: { args: [P, P, u64], returns: i64 },
     flock: { args: [i32, i32], returns: i32 },
+    syscall: { args: [i64, i32, P, P, u64], returns: i64 },
+    unshare: { args: [i32], returns: i32 },
+    setns: { args: [i32, i32], returns: i32 },
+    fchdir: { args: [i32], returns: i32 },
+    mount: { args: [P, P, P, u64, P], returns: i32 },
   });
 }
+
+/** openat2's syscall number: the same on x86-64 and arm64 (glibc has no wrapper). */
+const SYS_openat2 = 437n;
+const CLONE_NEWNS = 0x00020000;
+const CLONE_FS = 0x00000200;
+const MS_REC_PRIVATE = (1 << 14) | (1 << 18);
 
 const errnoNames = new Map<number, string>(Object.entries(constants.errno).map(([name, n]) => [n, name]));
 
@@ -76,6 +88,54 @@ export function linuxSys(): Sys {
       const errno = read.i32(errnoPtr, 0);
       if (errnoNames.get(errno) === "EWOULDBLOCK" || errnoNames.get(errno) === "EAGAIN") return false;
       return fail("flock", null);
+    },
+    openat2(dirFd, path, flags, resolve) {
+      // struct open_how { u64 flags; u64 mode; u64 resolve; }: the kernel resolves the whole path under
+      // these rules in one call, so no component can be swapped for an escaping symlink between checks.
+      const how = new BigUint64Array([BigInt(flags), 0n, BigInt(resolve)]);
+      const p = cstr(path);
+      const fd = Number(c.syscall(SYS_openat2, dirFd, ptr(p), ptr(how), BigInt(how.byteLength)));
+      if (fd < 0) fail("openat2", path);
+      return fd;
+    },
+    inPrivateMountNamespace(fn) {
+      // The namespace switch is per thread: unshare(CLONE_NEWNS) gives only this (JS) thread a private copy
+      // of the mount table (and its own fs_struct), so Bun's other threads never see it; setns on the saved
+      // fd brings this thread back. Everything in between runs synchronously, so no other JS sees it either.
+      const { openSync, closeSync } = require("node:fs") as typeof import("node:fs");
+      const home = openSync("/proc/thread-self/ns/mnt", 0);
+      const cwd = openSync(".", 0o200000 /* O_DIRECTORY */);
+      let nsFd = -1;
+      try {
+        check(c.unshare(CLONE_NEWNS), "unshare", null);
+        try {
+          // Private, recursively: nothing mounted here may propagate back into the host's namespace.
+          check(c.mount(ptr(cstr("none")), ptr(cstr("/")), null, BigInt(MS_REC_PRIVATE), null), "mount", "/");
+          const result = fn();
+          nsFd = openSync("/proc/thread-self/ns/mnt", 0);
+          return { result, nsFd };
+        } finally {
+          // Back to the original namespace (and working directory, which setns resets to the root). setns
+          // wants this thread's fs_struct unshared, but a thread Bun started meanwhile may share it: unshare again.
+          check(c.unshare(CLONE_FS), "unshare", null);
+          check(c.setns(home, CLONE_NEWNS), "setns", null);
+          check(c.fchdir(cwd), "fchdir", null);
+        }
+      } catch (e) {
+        if (nsFd >= 0) closeSync(nsFd);
+        throw e;
+      } finally {
+        closeSync(home);
+        closeSync(cwd);
+      }
+    },
+    mount(source, target, fstype, flags, data) {
+      // Only ever called inside inPrivateMountNamespace: the mount is this thread's private namespace's.
+      const s = cstr(source);
+      const t = cstr(target);
+      const f = fstype === null ? null : cstr(fstype);
+      const d = data === null ? null : cstr(data);
+      check(c.mount(ptr(s), ptr(t), f ? ptr(f) : null, BigInt(flags), d ? ptr(d) : null), "mount", target);
     },
   };
 }

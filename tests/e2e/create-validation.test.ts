@@ -12,6 +12,7 @@ import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { bunkerAt, freshDataRoot, serveAt } from "../helpers/bunker.ts";
 import { ensureTestbed, startRegistry, type Registry } from "../helpers/registry.ts";
+import { pushWithHealthcheck } from "../helpers/health-image.ts";
 
 const root = process.getuid?.() === 0;
 const DOCKER = "/usr/local/bin/docker";
@@ -68,14 +69,20 @@ afterAll(async () => {
 });
 
 describe.skipIf(!root)("create validation through the API", () => {
-  test("Healthcheck: refused unless NONE", async () => {
-    const [code, msg] = await create({ Healthcheck: { Test: ["CMD", "true"], Interval: 1e9 } });
-    expect(code).toBe(400);
-    expect(msg).toContain("Config.Healthcheck");
-    expect((await create({ Healthcheck: { Test: ["CMD-SHELL", "true"] } }))[0]).toBe(400);
-    expect((await create({ Healthcheck: { Interval: 5e9 } }))[0]).toBe(400); // --health-interval alone changes the image's
+  test("Healthcheck: moby's validation (400), a check or NONE accepted", async () => {
+    expect(await create({ Healthcheck: { Test: ["CMD", "true"], Interval: 5e5 } })).toEqual([400, "Interval in Healthcheck cannot be less than 1ms"]);
+    expect(await create({ Healthcheck: { Test: ["CMD", "true"], Timeout: 1 } })).toEqual([400, "Timeout in Healthcheck cannot be less than 1ms"]);
+    expect(await create({ Healthcheck: { Test: ["CMD", "true"], Retries: -1 } })).toEqual([400, "Retries in Healthcheck cannot be negative"]);
+    expect(await create({ Healthcheck: { Test: ["CMD", "true"], StartPeriod: -1 } })).toEqual([400, "StartPeriod in Healthcheck cannot be less than 1ms"]);
+    expect(await create({ Healthcheck: { Test: ["CMD", "true"], StartInterval: 10 } })).toEqual([400, "StartInterval in Healthcheck cannot be less than 1ms"]);
+    expect((await create({ Healthcheck: { Test: "CMD true" } }))[0]).toBe(400); // not a []string
+    expect((await create({ Healthcheck: { Test: ["CMD-SHELL", "true"], Interval: 2e9 }, ...hc({}) }))[0]).toBe(201);
     expect((await create({ Healthcheck: { Test: ["NONE"] }, ...hc({}) }))[0]).toBe(201);
     expect((await create({ Healthcheck: { Test: null, Interval: 0 }, ...hc({}) }))[0]).toBe(201);
+    // StartInterval came with API 1.44: an older client's is dropped, as moby does
+    const old = (await (await post("/v1.43/containers/create", { Image: "busybox", Cmd: ["true"], ...hc({}), Healthcheck: { Test: ["CMD", "true"], StartInterval: 2e9, Interval: 3e9 } })).json()) as { Id: string };
+    const info = (await (await api(`/containers/${old.Id}/json`)).json()) as { Config: { Healthcheck: object } };
+    expect(info.Config.Healthcheck).toEqual({ Test: ["CMD", "true"], Interval: 3e9 });
   });
 
   test("label values must be strings, StopTimeout an int, as Go decodes them", async () => {
@@ -202,48 +209,27 @@ describe.skipIf(!root)("create validation through the API", () => {
     expect((await create({ HostConfig: { ...zero.HostConfig, IpcMode: "private", UsernsMode: "host", Isolation: "default", MemorySwappiness: -1 } }))[0]).toBe(201);
   });
 
-  test.skipIf(!existsSync(DOCKER))("the docker CLI: --health-cmd refused by the daemon, --no-healthcheck and --name '' pass", async () => {
+  test.skipIf(!existsSync(DOCKER))("the docker CLI: --health-* checked by the CLI and the daemon, --no-healthcheck and --name '' pass", async () => {
     const docker = (...args: string[]) => Bun.spawnSync([DOCKER, ...args], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir, DOCKER_CONFIG: join(dir, "docker-config"), DOCKER_HOST: `unix://${sock}` }, stdout: "pipe", stderr: "pipe" });
-    const bad = docker("run", "--rm", "--network", "none", "--health-cmd", "true", "busybox", "true");
+    const bad = docker("run", "--rm", "--network", "none", "--health-cmd", "true", "--health-interval", "500us", "busybox", "true");
     expect(bad.exitCode).toBe(125);
-    expect(bad.stderr.toString()).toContain("Config.Healthcheck is not supported by bunker");
+    expect(bad.stderr.toString()).toContain("Interval in Healthcheck cannot be less than 1ms");
+    expect(docker("create", "--network", "none", "--health-cmd", "true", "--health-interval", "2s", "busybox").exitCode).toBe(0);
     expect(docker("create", "--network", "none", "--no-healthcheck", "--name", "", "busybox").exitCode).toBe(0);
   });
 });
 
-/** Pushes busybox, its config given a HEALTHCHECK, to an empty registry of its own; returns that registry. */
-async function pushWithHealthcheck(): Promise<Registry> {
-  const own = await startRegistry({ auth: "none", storage: "empty" });
-  const get = async (path: string, accept = "") => new Uint8Array(await (await fetch(`${reg.url}/v2/busybox/${path}`, { headers: { accept } })).arrayBuffer());
-  const manifest = JSON.parse(new TextDecoder().decode(await get("manifests/latest", "application/vnd.oci.image.manifest.v1+json"))) as { config: { digest: string; size: number }; layers: { digest: string }[] };
-  const config = JSON.parse(new TextDecoder().decode(await get(`blobs/${manifest.config.digest}`)));
-  config.config.Healthcheck = { Test: ["CMD-SHELL", "exit 1"], Interval: 1e9 };
-  const put = async (data: Uint8Array) => {
-    const digest = `sha256:${new Bun.CryptoHasher("sha256").update(data).digest("hex")}`;
-    const start = await fetch(`${own.url}/v2/busybox/blobs/uploads/`, { method: "POST" });
-    const loc = new URL(start.headers.get("location")!, own.url);
-    loc.searchParams.set("digest", digest);
-    expect((await fetch(loc, { method: "PUT", body: data, headers: { "content-type": "application/octet-stream" } })).status).toBe(201);
-    return { digest, size: data.length };
-  };
-  for (const l of manifest.layers) await put(await get(`blobs/${l.digest}`));
-  const c = await put(new TextEncoder().encode(JSON.stringify(config)));
-  manifest.config = { ...manifest.config, ...c };
-  const r = await fetch(`${own.url}/v2/busybox/manifests/hc`, { method: "PUT", body: JSON.stringify(manifest), headers: { "content-type": "application/vnd.oci.image.manifest.v1+json" } });
-  expect(r.status).toBe(201);
-  return own;
-}
-
 describe.skipIf(!root)("an image with a HEALTHCHECK", () => {
-  test("runs; its healthcheck is not claimed (no Config.Healthcheck, no State.Health), as none runs", async () => {
-    const own = await pushWithHealthcheck();
+  test("its check is the container's (Config.Healthcheck) and runs: a short run ends unhealthy, as moby's monitor leaves it", async () => {
+    const own = await pushWithHealthcheck(reg, { Test: ["CMD-SHELL", "exit 1"], Interval: 1e9 });
     try {
       const image = `${own.host}/busybox:hc`;
       expect(((await b.run(["pull", "-q", image])).code)).toBe(0);
       const out = await b.run(["run", "--name", "hc", "--network", "none", image, "echo", "ran"]);
       expect([out.code, out.stdout]).toEqual([0, "ran\n"]);
       const info = JSON.parse(await b.ok(["inspect", "hc"]))[0];
-      expect([info.Config.Healthcheck, info.State.Health]).toEqual([undefined, undefined]);
+      expect(info.Config.Healthcheck).toEqual({ Test: ["CMD-SHELL", "exit 1"], Interval: 1e9 });
+      expect(info.State.Health).toEqual({ Status: "unhealthy", FailingStreak: 0, Log: [] });
       await b.ok(["rm", "hc"]);
       await b.ok(["rmi", image]);
     } finally {
@@ -258,12 +244,15 @@ describe.skipIf(!root)("create validation through the CLI", () => {
     return [r.code, r.stderr.trim().split("\n")[0]];
   };
 
-  test("--health-* refused (125), --no-healthcheck accepted", async () => {
-    expect(await err("create", "--health-cmd", "true", busybox)).toEqual([125, expect.stringContaining("--health-cmd is not supported yet: healthchecks do not run")]);
-    expect(await err("create", "--health-interval", "5s", busybox)).toEqual([125, expect.stringContaining("--health-interval is not supported yet")]);
+  test("--health-*: the docker CLI's and moby's checks (125); --no-healthcheck accepted", async () => {
+    expect(await err("create", "--health-interval", "-1s", busybox)).toEqual([125, "--health-interval cannot be negative"]);
+    expect(await err("create", "--health-start-period", "-1s", busybox)).toEqual([125, "--health-start-period cannot be negative"]);
+    expect(await err("create", "--health-timeout", "100us", busybox)).toEqual([125, expect.stringContaining("Timeout in Healthcheck cannot be less than 1ms")]);
+    expect(await err("create", "--health-retries", "-2", "--health-cmd", "true", busybox)).toEqual([125, expect.stringContaining("Retries in Healthcheck cannot be negative")]);
     expect(await err("create", "--no-healthcheck", "--health-cmd", "true", busybox)).toEqual([125, "--no-healthcheck conflicts with --health-* options"]);
     const id = (await b.ok(["create", "--network", "none", "--no-healthcheck", busybox])).trim();
     expect(id).toMatch(/^[0-9a-f]{64}$/);
+    expect(JSON.parse(await b.ok(["inspect", "-f", "{{json .Config.Healthcheck}}", id]))).toEqual({ Test: ["NONE"] });
   });
 
   test("--name '' is a random name; a bad name is moby's error", async () => {

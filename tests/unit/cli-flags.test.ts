@@ -13,6 +13,9 @@ const cmd = defineCommand({
     memory: { type: "bytes", alias: "m", description: "bytes" },
     swap: { type: "memswap", description: "memswap" },
     port: { type: "int", multiple: true, description: "ints" },
+    every: { type: "duration", description: "duration" },
+    opt: { type: "map", alias: "o", description: "map" },
+    even: { type: "map", description: "validated map", validate: (v) => { if (!/^[a-z]+=\d*[02468]$/.test(v)) throw new Error(`'${v}' is odd`); return v; } },
   },
   run: async () => 0,
 });
@@ -49,5 +52,27 @@ describe("typed flags", () => {
     expect(error(() => parseFlags(["-n", "two"], psCmd, "bunker ps")).message).toBe('invalid argument "two" for "-n, --last" flag: strconv.ParseInt: parsing "two": invalid syntax');
     expect(error(() => parseFlags(["-t", "soon", "c1"], stopCmd, "bunker stop")).message).toBe('invalid argument "soon" for "-t, --time" flag: strconv.ParseInt: parsing "soon": invalid syntax');
     expect(parseFlags(["--time=5", "c1"], stopCmd, "bunker stop").flags.time).toBe(5);
+  });
+
+  test("duration flags are Go durations in ns, refused with Go's own reason", () => {
+    expect(parseFlags(["--every", "1m30s"], cmd, "bunker x").flags.every).toBe(90e9);
+    expect(parseFlags(["--every=1.5ms"], cmd, "bunker x").flags.every).toBe(1.5e6);
+    expect(parseFlags(["--every", "0"], cmd, "bunker x").flags.every).toBe(0);
+    expect(error(() => parseFlags(["--every", "soon"], cmd, "bunker x")).message).toBe('invalid argument "soon" for "--every" flag: time: invalid duration "soon"');
+    expect(error(() => parseFlags(["--every", "10"], cmd, "bunker x")).message).toBe('invalid argument "10" for "--every" flag: time: missing unit in duration "10"');
+    expect(error(() => parseFlags(["--every", "3d"], cmd, "bunker x")).message).toBe('invalid argument "3d" for "--every" flag: time: unknown unit "d" in duration "3d"');
+  });
+
+  test("map flags collect key=value as MapOpts does: first '=' splits, bare key is empty, later key wins; validators refuse", () => {
+    expect(parseFlags(["-o", "a=1", "-ob=x=y", "--opt", "c", "-o", "a=2"], cmd, "bunker x").flags.opt).toEqual({ a: "2", b: "x=y", c: "" });
+    expect(parseFlags(["--even", "n=4"], cmd, "bunker x").flags.even).toEqual({ n: "4" });
+    expect(error(() => parseFlags(["--even", "n=3"], cmd, "bunker x")).message).toBe(`invalid argument "n=3" for "--even" flag: 'n=3' is odd`);
+  });
+
+  test("run's health durations and --sysctl map are typed; the docker CLI's refusals", () => {
+    const inv = parseFlags(["--health-interval", "2s", "--health-retries", "3", "--sysctl", "net.ipv4.ip_forward=1", "--sysctl", "kernel.shmmax=1", "busybox"], runCmd, "bunker run");
+    expect(inv.flags).toMatchObject({ "health-interval": 2e9, "health-retries": 3, sysctl: { "net.ipv4.ip_forward": "1", "kernel.shmmax": "1" } });
+    expect(error(() => parseFlags(["--health-timeout", "5", "busybox"], runCmd, "bunker run")).message).toBe('invalid argument "5" for "--health-timeout" flag: time: missing unit in duration "5"');
+    expect(error(() => parseFlags(["--sysctl", "kernel.hostname=x", "busybox"], runCmd, "bunker run")).message).toBe(`invalid argument "kernel.hostname=x" for "--sysctl" flag: sysctl 'kernel.hostname=x' is not allowed`);
   });
 });

@@ -166,3 +166,26 @@ test("an exited --rm container the monitor watched is removed, with destroy afte
   expect(e.containers.lookup(c.id)).toBeUndefined();
   expect(mon.lastExit(c.id)).toBe(0);
 });
+
+test("a HEALTHCHECK status the shim records becomes moby's health_status: healthy / unhealthy; starting and a stop's unhealthy do not", async () => {
+  const { e, events } = await engineWithEvents();
+  const c = await createContainer(e, { image, name: "hc", networkMode: "none", healthcheck: { Test: ["CMD", "true"] } });
+  const { p, startedAt } = running(c.dir);
+  const run = { running: true, pid: p.pid, pidStart: processStartTime(p.pid), startedAt };
+  writeStatus(c.dir, { ...run, health: "starting" });
+  e.events.publish({ Type: "container", Action: "start", id: c.id, from: image, name: "hc" });
+  const seen = async (n: number) => {
+    for (let i = 0; i < 100 && events.length < n; i++) await Bun.sleep(20);
+  };
+  writeStatus(c.dir, { ...run, health: "healthy" });
+  await seen(3);
+  writeStatus(c.dir, { ...run, health: "unhealthy" });
+  await seen(4);
+  p.kill("SIGKILL");
+  await p.exited;
+  writeStatus(c.dir, { ...run, running: false, finishedAt: new Date().toISOString(), exitCode: 137, health: "unhealthy" });
+  await seen(5);
+  await Bun.sleep(300);
+  expect(summary(events)).toEqual([["create", ""], ["start", ""], ["health_status: healthy", ""], ["health_status: unhealthy", ""], ["die", "137"]]);
+  expect(events[2]!.Actor.Attributes).toMatchObject({ image, name: "hc" });
+});

@@ -27,6 +27,7 @@ import { publishAll } from "../network/ports.ts";
 import { resolveMounts, tmpfsFlags, tmpfsSpecData, type MountPoint, type MountSpec } from "../volumes/spec.ts";
 import { markPopulated, mountSource, mountsOf, recordMounts, removeAnonymousVolumes } from "../volumes/index.ts";
 import { network } from "../lazy.ts";
+import { checkHealthConfig, healthPlan, mergeHealthConfig } from "./health.ts";
 
 /** What `create`/`run` ask for, in Docker's terms. */
 export interface CreateOptions {
@@ -100,6 +101,8 @@ export interface CreateOptions {
   devices?: import("../runtime/spec.ts").DeviceMapping[];
   deviceCgroupRules?: string[];
   cgroupnsMode?: string;
+  /** --health-*, --no-healthcheck (Config.Healthcheck): over the image's HEALTHCHECK. */
+  healthcheck?: import("./health.ts").HealthConfig;
 }
 
 const overlayDir = (engine: Engine, c: { cacheId: string }) => engine.root.layerDir(c.cacheId);
@@ -148,6 +151,7 @@ export async function createContainer(engine: Engine, opts: CreateOptions): Prom
     Labels: { ...(ic.Labels ?? {}), ...(opts.labels ?? {}) },
     ...((opts.stopSignal ?? ic.StopSignal) ? { StopSignal: opts.stopSignal ?? ic.StopSignal } : {}),
     ...(opts.stopTimeout !== undefined ? { StopTimeout: opts.stopTimeout } : {}),
+    ...((h) => (h ? { Healthcheck: h } : {}))(mergeHealthConfig(opts.healthcheck, ic.Healthcheck)),
   };
   const record: Stored = {
     id,
@@ -246,6 +250,7 @@ function checkConfig(opts: CreateOptions): void {
   for (const e of opts.env ?? []) if (e.startsWith("=") || e === "") throw invalidParameter(`invalid environment variable: ${e}`);
   checkRuntimeOptions(opts);
   if (opts.hostname && Buffer.byteLength(opts.hostname) > 64) throw invalidParameter(`hostname "${opts.hostname}" is too long (maximum 64 bytes)`);
+  checkHealthConfig(opts.healthcheck);
 }
 
 /** Docker's HostConfig for what was asked. */
@@ -366,6 +371,7 @@ export async function planFor(engine: Engine, c: Stored, mounts: MountPoint[]): 
     ...logRotation(hc.LogConfig),
     noLog: hc.LogConfig.Type === "none",
     restart: { name: (hc.RestartPolicy.Name || "no") as ContainerPlan["restart"]["name"], maxRetries: hc.RestartPolicy.MaximumRetryCount || undefined },
+    health: healthPlan(c.config.Healthcheck),
   };
   // Bridge networks and container:<name>: veths, published ports, DNS and /etc files (src/engine/network).
   const net = hasNetworking(hc.NetworkMode) ? await network().networkPlan(engine, c) : {};

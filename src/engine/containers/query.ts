@@ -7,6 +7,7 @@ import type { Engine } from "../engine.ts";
 import { conflict, invalidParameter } from "../errors.ts";
 import { humanDuration } from "../units.ts";
 import type { ContainerStatus } from "../runtime/status.ts";
+import { readHealth } from "./health.ts";
 import { dirSize, displayImage, matchLabels, stateName, statusOf } from "./state.ts";
 import type { ContainerRecord, StoredContainer as Stored } from "./types.ts";
 import { containerPorts, mappingsByContainer, type PortMapping } from "../network/ports.ts";
@@ -26,7 +27,8 @@ export function statusText(st: ContainerStatus, now = Date.now()): string {
   const ago = (t?: string) => humanDuration(now - (t ? Date.parse(t) : now));
   switch (stateName(st)) {
     case "running":
-      return `Up ${ago(st.startedAt)}`;
+      // moby's Health.String(): "health: starting", else the status itself
+      return `Up ${ago(st.startedAt)}${st.health ? ` (${st.health === "starting" ? "health: starting" : st.health})` : ""}`;
     case "restarting":
       return `Restarting (${st.exitCode ?? 0}) ${ago(st.finishedAt)} ago`;
     case "exited":
@@ -75,6 +77,7 @@ export async function listContainers(engine: Engine, opts: { all?: boolean; limi
   for (const k of Object.keys(f)) if (!FILTERS.includes(k)) throw invalidParameter(`invalid filter '${k}'`);
   for (const s of f.status ?? []) if (!["created", "restarting", "running", "removing", "paused", "exited", "dead"].includes(s)) throw invalidParameter(`invalid filter 'status=${s}'`);
   for (const e of f.exited ?? []) if (!/^-?\d+$/.test(e)) throw invalidParameter(`invalid filter 'exited=${e}'`);
+  for (const h of f.health ?? []) if (!["starting", "healthy", "unhealthy", "none"].includes(h)) throw invalidParameter(`Unrecognised filter value for health: ${h}`);
   const ancestors = (f.ancestor ?? []).map((a) => engine.images.lookup(a)?.id ?? a);
   const before = f.before?.[0] !== undefined ? engine.containers.resolve(f.before[0]).created : undefined;
   const sinceT = f.since?.[0] !== undefined ? engine.containers.resolve(f.since[0]).created : undefined;
@@ -95,6 +98,7 @@ export async function listContainers(engine: Engine, opts: { all?: boolean; limi
     if (f.id && !f.id.some((i) => c.id.startsWith(i))) continue;
     if (f.label && !matchLabels(c.config.Labels, f.label)) continue;
     if (f.exited && !(state === "exited" && f.exited.includes(String(st.exitCode ?? 0)))) continue;
+    if (f.health && !f.health.includes(st.health ?? "none")) continue;
     if (ancestors.length && !ancestors.includes(c.image) && !ancestors.includes(c.imageRef)) continue;
     if (before !== undefined && c.created >= before) continue;
     if (sinceT !== undefined && c.created <= sinceT) continue;
@@ -151,6 +155,7 @@ export async function inspectContainer(engine: Engine, ref: string, opts: { size
       Error: st.error ?? "",
       StartedAt: st.startedAt ?? ZERO_TIME,
       FinishedAt: st.finishedAt ?? ZERO_TIME,
+      ...((h) => (h ? { Health: h } : {}))(readHealth(c.dir)),
     },
     Image: c.image,
     ResolvConfPath: join(c.dir, "resolv.conf"),

@@ -25,6 +25,8 @@ export interface ContainerConfig {
   Labels: Record<string, string>;
   StopSignal?: string;
   StopTimeout?: number;
+  /** HEALTHCHECK: the user's over the image's (containers/health.ts); absent when neither has one. */
+  Healthcheck?: import("./health.ts").HealthConfig;
 }
 
 /** The restart policy (moby's container.RestartPolicy). */

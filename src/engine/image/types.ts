@@ -83,7 +83,7 @@ export interface ContainerConfigSpec {
   WorkingDir?: string;
   Labels?: Record<string, string>;
   StopSignal?: string;
-  Healthcheck?: unknown;
+  Healthcheck?: import("../containers/health.ts").HealthConfig;
   OnBuild?: string[] | null;
   Shell?: string[];
   ArgsEscaped?: boolean;

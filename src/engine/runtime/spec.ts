@@ -75,6 +75,8 @@ export interface ContainerPlan {
   deviceRules?: DeviceRule[];
   /** The container's own cgroups (cgroups.ts): the device allow-list goes there; /sys/fs/cgroup inside shows them. */
   cgroup?: PlanCgroup;
+  /** HEALTHCHECK, run by the supervisor (shim/health.c): the command, times in ms, Timeout as Go prints it. */
+  health?: { args: string[]; interval: number; timeout: number; startPeriod: number; startInterval: number; retries: number; timeoutText: string };
 }
 
 /** A device node as the shim mknods it in the container (runc's Device): char or block, its permission bits and owner. */
@@ -547,13 +549,18 @@ export function encodePlan(plan: ContainerPlan, opts: { waitAttach: boolean; log
   }
   // The root is nodev unless privileged, or a --device node lives outside /dev (it must open there).
   if (plan.privileged || devices.some((d) => !d.path.startsWith("/dev/"))) put("rootdev", 1);
+  if (plan.health) {
+    const h = plan.health;
+    put("health", h.interval, h.timeout, h.startPeriod, h.startInterval, h.retries, h.timeoutText);
+    for (const a of h.args) put("hcarg", a);
+  }
   if (plan.args.length === 0) throw invalidParameter("No command specified");
   return new TextEncoder().encode(`${out.join("\0")}\0`);
 }
 
 /** Decodes a plan back into key/value records (tests, debugging). */
 export function decodePlan(bytes: Uint8Array): [string, ...string[]][] {
-  const arity: Record<string, number> = { rootfs: 2, mount: 6, netif: 8, port: 5, rlimit: 3, sysctl: 2, dev: 7, devrule: 4, devcg: 2 };
+  const arity: Record<string, number> = { rootfs: 2, mount: 6, netif: 8, port: 5, rlimit: 3, sysctl: 2, dev: 7, devrule: 4, devcg: 2, health: 6 };
   const toks = new TextDecoder().decode(bytes).split("\0");
   toks.pop();
   const recs: [string, ...string[]][] = [];

@@ -20,6 +20,8 @@ export interface ContainerStatus {
   /** Docker's State.OOMKilled: the last run lost a process to the OOM killer under its -m limit. */
   oomKilled?: boolean;
   supervisorPid?: number;
+  /** HEALTHCHECK status the supervisor last recorded (starting, healthy, unhealthy); absent without a check. */
+  health?: "starting" | "healthy" | "unhealthy";
 }
 
 interface Raw {
@@ -36,6 +38,8 @@ interface Raw {
   error: string;
   /** The last run lost a process to the OOM killer under its memory limit (absent in older records). */
   oomKilled?: boolean;
+  /** "" without a HEALTHCHECK (absent in older records). */
+  health?: string;
 }
 
 /**
@@ -103,6 +107,7 @@ export function readContainerStatus(containerDir: string): ContainerStatus {
     error: raw.error || undefined,
     oomKilled: raw.oomKilled || undefined,
     supervisorPid: supervised ? raw.supervisorPid : undefined,
+    ...(raw.health ? { health: raw.health as ContainerStatus["health"] } : {}),
   };
   if (raw.running && !st.running && !supervised) {
     // Both supervisors were killed and the container is gone: nobody could record how it ended.

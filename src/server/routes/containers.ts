@@ -82,6 +82,7 @@ export function containerRoutes(r: Router, engine: Engine): void {
     if (compareVersions(version, "1.44") < 0) {
       if (opts.mounts?.some((m) => m?.BindOptions?.ReadOnlyForceRecursive)) throw invalidParameter("BindOptions.ReadOnlyForceRecursive needs API v1.44 or newer");
       opts.readonlyNonRecursive = true;
+      if (opts.healthcheck?.StartInterval) opts.healthcheck.StartInterval = 0; // added in 1.44: moby drops it for older clients
     }
     opts.platform = q.get("platform") || undefined;
     const c = await createContainer(engine, opts).catch((e) => {

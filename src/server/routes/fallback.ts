@@ -15,9 +15,6 @@ export const UNSUPPORTED: readonly [string, string, string][] = [
   ["POST", "/containers/{id}/unpause", "docker unpause"],
   ["POST", "/containers/{id}/update", "docker update"],
   ["GET", "/containers/{id}/export", "docker export"],
-  ["HEAD", "/containers/{id}/archive", "docker cp"],
-  ["GET", "/containers/{id}/archive", "docker cp"],
-  ["PUT", "/containers/{id}/archive", "docker cp"],
   // images
   ["GET", "/images/get", "docker save"],
   ["GET", "/images/{name:.*}/get", "docker save"],

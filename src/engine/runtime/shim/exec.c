@@ -56,7 +56,7 @@ static void exec_fail(int code, const char *msg) {
 
 /* X: runs in the container's pid namespace from fork on; it holds no fd to a host directory or binary
  * (ES's fds are pipes, a socket and the pidfd, closed below), and it stays non-dumpable until execve. */
-static void exec_child(int pidfd, int stdin_r, int stdout_w, int stderr_w) {
+void exec_child(int pidfd, int stdin_r, int stdout_w, int stderr_w) {
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL); /* ES blocks SIGCHLD for its signalfd; the mask survives execve */

@@ -115,6 +115,14 @@ int parse_plan(const char *file) {
       P.cgdir = NEXT();
     } else if (!strcmp(k, "cgroupns")) P.cgroupns = atoi(NEXT());
     else if (!strcmp(k, "rootdev")) P.rootdev = atoi(NEXT());
+    else if (!strcmp(k, "health")) {
+      P.hc_interval = atoll(NEXT());
+      P.hc_timeout = atoll(NEXT());
+      P.hc_start_period = atoll(NEXT());
+      P.hc_start_interval = atoll(NEXT());
+      P.hc_retries = atoi(NEXT());
+      P.hc_timeout_text = NEXT();
+    } else if (!strcmp(k, "hcarg")) PUSH(P.hc_args, P.hc_nargs, NEXT());
     else if (!strcmp(k, "mount")) {
       P.mounts = realloc(P.mounts, sizeof(struct mnt) * (P.nmounts + 1));
       struct mnt *m = &P.mounts[P.nmounts++];
@@ -131,5 +139,6 @@ int parse_plan(const char *file) {
     if (!*P.exec_id || strchr(P.exec_id, '/') || P.exec_id[0] == '.' || P.target <= 0) return -1;
   } else if (!P.merged || !P.overlay) return -1;
   if (!P.hostname) P.hostname = P.id;
+  if (P.hc_nargs && (P.hc_interval <= 0 || P.hc_timeout <= 0 || P.hc_start_interval <= 0 || P.hc_retries <= 0 || !P.hc_timeout_text)) return -1;
   return 0;
 }

@@ -111,6 +111,11 @@ struct plan {
   struct devrule { int type; long long major, minor; char access[4]; } *devrules;
   int ndevs, ndevrules, cgv, cgroupns, rootdev;
   char *cgdir;
+  /* HEALTHCHECK (health.c): the command, Interval, Timeout, StartPeriod, StartInterval in ms, Retries, and
+   * Timeout as Go prints it (the timeout message); no command: no checks */
+  char **hc_args, *hc_timeout_text;
+  int hc_nargs, hc_retries;
+  long long hc_interval, hc_timeout, hc_start_period, hc_start_interval;
 };
 extern struct plan P;
 
@@ -224,6 +229,17 @@ void proxy_sleep(long long ms);
 
 /* exec.c */
 int print_report(int fd, const char *who);
+void exec_child(int pidfd, int stdin_r, int stdout_w, int stderr_w);
 int exec_main(const char *planfile);
+
+/* health.c */
+const char *health_status(void);
+void health_begin(void);
+void health_adopt(const char *status);
+void health_stop(void);
+int health_fd(void);
+int health_timeout(void);
+void health_run(int readable);
+int health_reap(pid_t pid);
 
 #endif

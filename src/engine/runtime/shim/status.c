@@ -63,9 +63,9 @@ void write_status(void) {
   if (ST.has_exit) snprintf(code, sizeof code, "%d", ST.exit_code);
   int n = snprintf(buf, sizeof buf,
                    "{\"running\":%s,\"restarting\":%s,\"pid\":%d,\"pidStart\":%llu,\"supervisorPid\":%d,\"guardianPid\":%d,\"startedAt\":\"%s\",\"finishedAt\":\"%s\","
-                   "\"exitCode\":%s,\"restartCount\":%lld,\"error\":\"%s\",\"oomKilled\":%s}\n",
+                   "\"exitCode\":%s,\"restartCount\":%lld,\"error\":\"%s\",\"oomKilled\":%s,\"health\":\"%s\"}\n",
                    ST.running ? "true" : "false", ST.restarting ? "true" : "false", ST.pid, ST.pid_start, getpid(), guardian_pid, ST.started, ST.finished, code, ST.restart_count, err,
-                   ST.oom_killed ? "true" : "false");
+                   ST.oom_killed ? "true" : "false", health_status());
   /* write + rename: a reader sees the old or the new record, never half of one */
   int fd = open("status.json.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return;

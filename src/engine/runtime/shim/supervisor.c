@@ -96,6 +96,7 @@ static void reap_children(void) {
   for (;;) {
     siginfo_t si = {0};
     if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 || si.si_pid == 0) return;
+    if (health_reap(si.si_pid)) continue; /* a check: its result recorded */
     if (si.si_pid == ST.pid || !ST.pid) { /* !pid: adopted before S named it */
       if (!ST.pid) waitpid(si.si_pid, NULL, 0); /* nothing names it: there is no record to keep it for */
       M.exited = 1;
@@ -114,7 +115,7 @@ static void monitor(void) {
   clock_gettime(CLOCK_MONOTONIC, &run_start);
   proxy_init();
   for (;;) {
-    struct pollfd pf[7 + MAXC];
+    struct pollfd pf[8 + MAXC];
     int n = 0;
     pf[n++] = (struct pollfd){M.sigfd, POLLIN, 0};
     pf[n++] = (struct pollfd){M.lfd, POLLIN, 0};
@@ -127,8 +128,12 @@ static void monitor(void) {
     pf[n++] = (struct pollfd){M.up, POLLIN, 0};
     int px = n;
     pf[n++] = (struct pollfd){proxy_fd(), POLLIN, 0};
+    int hc = n;
+    pf[n++] = (struct pollfd){health_fd(), POLLIN, 0};
+    int wait = proxy_fd() >= 0 ? proxy_timeout() : -1, due = health_timeout();
+    if (due >= 0 && (wait < 0 || due < wait)) wait = due;
     if (!M.exited || pf[io0].fd >= 0 || pf[io0 + 1].fd >= 0)
-      if (poll(pf, n, proxy_fd() >= 0 ? proxy_timeout() : -1) < 0 && errno != EINTR) _exit(1);
+      if (poll(pf, n, wait) < 0 && errno != EINTR) _exit(1);
     if (pf[0].revents) {
       struct signalfd_siginfo si;
       while (read(M.sigfd, &si, sizeof si) > 0) {}
@@ -142,6 +147,7 @@ static void monitor(void) {
     if (pf[dns0].fd >= 0 && pf[dns0].revents) dns_query();
     if (pf[dns0 + 1].fd >= 0 && pf[dns0 + 1].revents) dns_answer();
     if (proxy_fd() >= 0) proxy_run(pf[px].revents != 0);
+    health_run(pf[hc].fd >= 0 && pf[hc].revents);
     if (!M.exited || M.out >= 0 || M.err >= 0 || M.master >= 0) continue;
     int code = WIFEXITED(M.status) ? WEXITSTATUS(M.status) : 128 + WTERMSIG(M.status);
     int again = should_restart(code);
@@ -254,6 +260,7 @@ void guardian(void) {
     char *s = slurp("status.json", &len), *q;
     if (s && (q = strstr(s, "\"startedAt\":\""))) snprintf(ST.started, 31, "%s", q + 13), ST.started[strcspn(ST.started, "\"")] = 0;
     if (s && (q = strstr(s, "\"restartCount\":"))) ST.restart_count = atoll(q + 15);
+    if (s && (q = strstr(s, "\"health\":\""))) q[10 + strcspn(q + 10, "\"")] = 0, health_adopt(q + 10);
     free(s);
     M.sigfd = sigfd;
     M.gsock = -1;

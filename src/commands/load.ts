@@ -1,0 +1,36 @@
+/** `bunker load`: load images from a tar archive (docker save or OCI layout, gzip'd or not). */
+import { isatty } from "node:tty";
+import { openSync, closeSync } from "node:fs";
+import { CliError, defineCommand } from "./_cli.ts";
+import { openBackend } from "./_backend.ts";
+import { progressRenderer } from "./_progress.ts";
+
+export default defineCommand({
+  meta: { name: "load", description: "Load an image from a tar archive or STDIN", usage: "[OPTIONS]", aliases: ["bunker image load", "bunker load"] },
+  flags: {
+    input: { type: "string", alias: "i", description: "Read from tar archive file, instead of STDIN", valueHint: "string" },
+    quiet: { type: "boolean", alias: "q", description: "Suppress the load output" },
+  },
+  args: { exact: 0 },
+  async run({ flags, global }) {
+    const input = flags.input as string | undefined;
+    if (!input && isatty(0)) throw new CliError("requested load from stdin, but stdin is empty", 1);
+    let stream: ReadableStream<Uint8Array>;
+    if (input) {
+      // Opened here, as the docker CLI does, so a missing file is the CLI's "open …" error before any request.
+      try {
+        closeSync(openSync(input, "r"));
+      } catch (e) {
+        throw new CliError(`open ${input}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file or directory" : (e as Error).message}`, 1);
+      }
+      stream = Bun.file(input).stream();
+    } else {
+      stream = Bun.stdin.stream();
+    }
+    const backend = await openBackend(global);
+    // The docker CLI asks for a quiet load whenever its output is not a terminal.
+    const quiet = !!flags.quiet || !process.stdout.isTTY;
+    await backend.loadImages(stream, { quiet }, progressRenderer(process.stdout, process.stdout.isTTY === true));
+    return 0;
+  },
+});
