@@ -88,6 +88,7 @@ describe.skipIf(!root)("commands bunker has, and those it does not", () => {
     for (const g of ["network", "volume"]) expect(await b.ok([g, "--help"])).toMatch(/^  ls {10}\S.*\n(?![\s\S]*^  list )/m);
     const system = await b.ok(["system", "--help"]);
     for (const c of ["df", "events", "info", "prune"]) expect(system).toMatch(new RegExp(`^  ${c} +\\S`, "m"));
+    expect(await b.ok(["info"])).toContain("\n Swarm: inactive\n");
     // The aliases still run.
     expect((await b.run(["container", "ls", "-q"])).code).toBe(0);
     expect((await b.run(["image", "ls", "-q"])).code).toBe(0);
