@@ -237,6 +237,35 @@ describe.skipIf(!root)("attach and detach keys (real pty)", () => {
     await b.ok(["rm", id]);
   });
 
+  test("attach proxies signals to a container without a tty; --sig-proxy=false does not", async () => {
+    const script = "trap 'echo got-term; exit 9' TERM; echo ready; while :; do sleep 0.1; done";
+    const id = (await b.ok(["run", "-d", "--network", "none", busybox, "sh", "-c", script])).trim();
+    const waitFor = async (p: ReturnType<typeof Bun.spawn>, text: string) => {
+      const reader = (p.stdout as ReadableStream<Uint8Array>).getReader();
+      let seen = "";
+      const deadline = Date.now() + 15_000;
+      while (!seen.includes(text) && Date.now() < deadline) {
+        const { value, done } = await Promise.race([reader.read(), Bun.sleep(300).then(() => ({ value: undefined, done: false }))]);
+        if (done) break;
+        if (value) seen += new TextDecoder().decode(value);
+      }
+      reader.releaseLock();
+      return seen;
+    };
+    // --sig-proxy=false: the attach itself ends on SIGTERM; the container goes on.
+    const quiet = await b.spawn(["attach", "--no-stdin", "--sig-proxy=false", id]);
+    await Bun.sleep(1500);
+    quiet.kill("SIGTERM");
+    await quiet.exited;
+    expect(await inspect(id, "{{.State.Running}}")).toBe("true");
+    const loud = await b.spawn(["attach", "--no-stdin", id]);
+    await Bun.sleep(1500);
+    loud.kill("SIGTERM");
+    expect(await waitFor(loud, "got-term")).toContain("got-term");
+    expect(await loud.exited).toBe(9);
+    await b.ok(["rm", "-f", id]);
+  });
+
   test("run -it and exec -it detach with --detach-keys and with config.json's detachKeys", async () => {
     const name = `dk-${Date.now()}`;
     const run = await inPty(["run", "--network", "none", "-it", "--name", name, "--detach-keys", "ctrl-x,ctrl-y", busybox, "sh"], ["echo in-run\r", Uint8Array.of(0x18, 0x19)]);
