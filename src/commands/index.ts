@@ -258,7 +258,7 @@ function firstPositional(args: string[]): number {
  * Engine failures that the docker CLI or dockerd report themselves, not as a daemon's answer: printed as is,
  * exit 1 (a --since/--until the CLI cannot parse, dockerd refusing its configuration or its listeners).
  */
-const reportedAsIs: ErrorCode[] = ["invalidTimestamp", "daemonConfig", "daemonStart"];
+const reportedAsIs: ErrorCode[] = ["invalidTimestamp", "daemonConfig", "daemonStart", "daemonDenied"];
 
 /**
  * Prints an error as the docker CLI does and returns its exit code: the one place where errors become exit
@@ -267,7 +267,8 @@ const reportedAsIs: ErrorCode[] = ["invalidTimestamp", "daemonConfig", "daemonSt
 export function fail(e: unknown, command?: string): number {
   // run/create as the docker CLI reports a daemon it may not reach: prefixed, and 126 (toStatusError reads
   // "permission denied" in the text).
-  if (e instanceof CliError && e.name === "DataRootDenied" && (command === "run" || command === "create")) {
+  const denied = (e instanceof CliError && e.name === "DataRootDenied") || (e instanceof EngineError && e.code === "daemonDenied");
+  if (denied && (command === "run" || command === "create")) {
     console.error(`bunker: ${e.message}\n\nRun 'bunker ${command} --help' for more information`);
     return 126;
   }

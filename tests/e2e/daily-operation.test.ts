@@ -390,8 +390,8 @@ describe.skipIf(!root)("run options", () => {
   });
 });
 
-describe.skipIf(!root || DAEMON_MODE)("a user who may not use the data root", () => {
-  test("ps and run as nobody name the data root and the permission error (exit 1; run 126 as docker's)", async () => {
+describe.skipIf(!root)("a user who may not use the data root or the daemon's socket", () => {
+  test.skipIf(DAEMON_MODE)("ps and run as nobody name the data root and the permission error (exit 1; run 126 as docker's)", async () => {
     const dataRoot = freshDataRoot();
     await bunkerAt(dataRoot).ok(["ps"]); // created, root-only
     chmodSync(join(dataRoot, ".."), 0o755);
@@ -403,5 +403,16 @@ describe.skipIf(!root || DAEMON_MODE)("a user who may not use the data root", ()
     const run = asNobody(["run", "--network", "none", "--rm", busybox, "true"]);
     expect(run.exitCode).toBe(126);
     expect(run.stderr.toString()).toStartWith(`bunker: permission denied while trying to open the bunker data root at ${dataRoot}`);
+  });
+
+  test.skipIf(!DAEMON_MODE)("ps and run as nobody against the daemon: docker's 'permission denied while trying to connect' (exit 1; run 126)", async () => {
+    const prefix = await b.prefix(); // -H unix://<socket in a root-only directory>
+    const asNobody = (args: string[]) => Bun.spawnSync(["runuser", "-u", "nobody", "--", BUNKER, ...prefix, ...args], { stdout: "pipe", stderr: "pipe" });
+    const ps = asNobody(["ps"]);
+    expect(ps.exitCode).toBe(1);
+    expect(ps.stderr.toString()).toBe(`permission denied while trying to connect to the bunker daemon socket at ${prefix[1]}: connect: permission denied\n`);
+    const run = asNobody(["run", "--rm", busybox, "true"]);
+    expect(run.exitCode).toBe(126);
+    expect(run.stderr.toString()).toStartWith(`bunker: permission denied while trying to connect to the bunker daemon socket at ${prefix[1]}`);
   });
 });
