@@ -30,7 +30,9 @@ export type ErrorCode =
   | "invalidTimestamp"
   // daemon.json or the daemon's flags refused, or its listeners could not start (dockerd's start-up failures).
   | "daemonConfig"
-  | "daemonStart";
+  | "daemonStart"
+  // The daemon's socket refused this user (EACCES): the docker CLI's "permission denied while trying to connect".
+  | "daemonDenied";
 
 /** A failure the engine reports to its client, with moby's error class and message text. */
 export class EngineError extends Error {
