@@ -109,6 +109,10 @@ export interface Backend {
   exportContainer(id: string): Promise<ReadableStream<Uint8Array>>;
   /** POST /images/create?fromSrc=: a tar (a stream, or a URL the engine downloads) as an image; progress as Docker's JSON messages, the last one the image ID. */
   importImage(source: ReadableStream<Uint8Array> | { url: string }, opts: ImportRequest, onMessage: (m: JsonMessage) => void): Promise<void>;
+  /** Attaches to a running container (`attach`): output to the handlers, stdin when asked, the exit code when it exits. */
+  attachContainer(id: string, io: OutputHandlers & { stdin: boolean; tty: boolean }): Promise<Attachment>;
+  /** Events as `GET /events` streams them (JSON objects, timeNano exact as a bigint), until `until` or the caller stops. */
+  events(opts: { since?: bigint; until?: bigint; filters?: Record<string, string[]> }): AsyncIterable<EventMessage>;
 }
 
 /** What `commit` sends (POST /commit's query; `config` is its body). */
@@ -129,4 +133,17 @@ export interface ImportRequest {
   message?: string;
   changes?: string[];
   platform?: string;
+}
+
+/** One event as `GET /events` sends it (events.Message). */
+export interface EventMessage {
+  status?: string;
+  id?: string;
+  from?: string;
+  Type: string;
+  Action: string;
+  Actor: { ID: string; Attributes: Record<string, string> };
+  scope: string;
+  time: number;
+  timeNano: bigint;
 }

@@ -157,6 +157,10 @@ export async function resolveDaemon(opts: { host?: string; env?: Record<string, 
     // Negotiate as the docker CLI does: an older daemon (dockerd 20.10 speaks 1.41) gets its own version.
     const client = new ApiClient({ host, tls });
     await client.ping(AbortSignal.timeout(5000)).catch((e) => {
+      const err = e as NodeJS.ErrnoException;
+      if (err.code === "EACCES" || /\bEACCES\b/.test(err.message)) {
+        throw new EngineError("unavailable", `permission denied while trying to connect to the bunker daemon socket at ${host}: connect: permission denied`, { code: "daemonDenied" });
+      }
       throw new EngineError("unavailable", `Cannot connect to the daemon at ${host}. Is the daemon running? (${(e as Error).message})`);
     });
     return client;

@@ -3,7 +3,8 @@
  * bunker's default mode (no daemon, no install); the daemon serves the same engine functions.
  */
 import type { Engine } from "../engine/engine.ts";
-import type { Backend } from "./backend.ts";
+import type { Backend, EventMessage } from "./backend.ts";
+import { eventsOf, journalEvents, journalOf } from "../engine/events.ts";
 
 // Each engine area loads when a command first uses it: a command's start-up pays for its own part only
 // (networking, the runtime and image pulling are large and most commands need one of them at most).
@@ -18,6 +19,14 @@ const snapshots = () => import("../engine/commit.ts");
 
 /** A Backend over an engine in this process. */
 export function localBackend(engine: Engine): Backend {
+  // Events go to the data root's journal, where `bunker events` (in-process or not) finds them.
+  engine.events = {
+    publish(e) {
+      const labels = e.Type === "container" ? (engine.containers.lookup(e.id)?.config.Labels ?? {}) : {};
+      const attrs = { ...labels, ...(e.attributes ?? {}), ...(e.from !== undefined ? { image: e.from } : {}), ...(e.name !== undefined ? { name: e.name } : {}) };
+      eventsOf(engine).publish(e.Type, e.Action, e.id, attrs);
+    },
+  };
   const reaped = async () => (await query()).reapExited(engine);
   return {
     where: "in-process",
@@ -26,7 +35,16 @@ export function localBackend(engine: Engine): Backend {
     imageHistory: async (name) => (await images()).imageHistory(engine, name),
     tagImage: async (s, t) => (await images()).tagImage(engine, s, t),
     removeImage: async (name, o) => (await images()).removeImage(engine, name, o),
-    pruneImages: async (o) => (await images()).pruneImages(engine, o),
+    // The daemon's checks of POST /images/prune (server/routes/images.ts), so no filter is dropped in-process either.
+    async pruneImages(o) {
+      const f = o.filters ?? {};
+      const { EngineError, invalidParameter } = await import("../engine/errors.ts");
+      for (const k of Object.keys(f)) if (!["dangling", "label", "label!", "until"].includes(k)) throw invalidParameter(`invalid filter '${k}'`);
+      if (f.until?.length || f["label!"]?.length) throw new EngineError("notFound", "image prune filters until and label! is not supported by bunker yet (see docs/api.md)");
+      const d = f.dangling?.[0]?.toLowerCase();
+      if (d !== undefined && !["true", "false", "1", "0"].includes(d)) throw invalidParameter(`Invalid filter 'dangling=${f.dangling![0]}'`);
+      return (await images()).pruneImages(engine, { all: o.all || d === "false" || d === "0", filters: f.label ? { label: f.label } : undefined });
+    },
     async pull(ref, o, onMessage) {
       const { pullImage } = await import("../engine/pull.ts");
       const { parsePlatform } = await import("../engine/image/types.ts");
@@ -64,7 +82,7 @@ export function localBackend(engine: Engine): Backend {
     removeContainer: async (id, o) => (await manager()).removeContainer(engine, id, o),
     waitContainer: async (id, c) => (await manager()).waitContainer(engine, id, c),
     renameContainer: async (id, name) => (await manager()).renameContainer(engine, id, name),
-    pruneContainers: async (o) => (await manager()).pruneContainers(engine, { labels: o.filters?.label }),
+    pruneContainers: async (o) => (await manager()).pruneContainers(engine, { filters: o.filters }),
     listContainers: async (o) => (await query()).listContainers(engine, o),
     inspectContainer: async (id, o) => (await query()).inspectContainer(engine, id, o),
     signalContainer: async (id, sig) => (await import("../engine/runtime/status.ts")).signalContainer(engine.containers.resolve(id).dir, sig),
@@ -72,6 +90,7 @@ export function localBackend(engine: Engine): Backend {
       const { renderLogs, outputSplit } = await import("../engine/containers/logs.ts");
       const { readContainerStatus } = await import("../engine/runtime/status.ts");
       const c = engine.containers.resolve(id);
+      if (c.hostConfig.LogConfig.Type === "none") throw (await import("../engine/containers/logs/drivers.ts")).noLogReading();
       yield* renderLogs(`${c.dir}/${c.id}-json.log`, { ...o, split: outputSplit(), isRunning: () => readContainerStatus(c.dir).running });
     },
     top: async (id, ps) => (await query()).containerTopOf(engine, id, ps),
@@ -83,6 +102,13 @@ export function localBackend(engine: Engine): Backend {
       const e = execs.create(id, { cmd: req.args, env: req.env, workdir: req.cwd, user: req.user ?? "", tty: !!req.tty, privileged: !!req.privileged, stdin: !!req.stdin, stdout: true, stderr: true, detachKeys: "" });
       const started = await execs.start(e, { detach: req.detach, ...out });
       return { attach: started.attach };
+    },
+    async attachContainer(id, io) {
+      const { attachContainer } = await import("../engine/runtime/attach.ts");
+      return attachContainer(engine.containers.resolve(id).dir, { onStdout: io.onStdout, onStderr: io.onStderr });
+    },
+    async *events(o) {
+      yield* journalEvents(journalOf(engine), o) as AsyncGenerator<EventMessage>;
     },
     statPath: async (id, path) => (await archive()).containerStatPath(engine, id, path),
     getArchive: async (id, path) => {

@@ -4,12 +4,13 @@
  * connection (`Upgrade: tcp`, then raw stdin one way and stdcopy frames, or raw TTY bytes, the other).
  */
 import { EngineError } from "../engine/errors.ts";
+import { parseEventLine } from "../engine/events.ts";
 import { frameReader } from "../engine/runtime/frames.ts";
 import type { CreateOptions } from "../engine/containers/manager.ts";
 import type { Attachment } from "../engine/runtime/index.ts";
 import type { ApiClient } from "./client.ts";
 import { createBody } from "./wire.ts";
-import type { Backend, OutputHandlers } from "./backend.ts";
+import type { Backend, EventMessage, OutputHandlers } from "./backend.ts";
 import type { PathStat } from "../engine/containers/archive.ts";
 
 const enc = encodeURIComponent;
@@ -101,6 +102,9 @@ function demuxer(out: OutputHandlers): (b: Uint8Array) => void {
   return frameReader((kind, payload) => (kind === 2 ? out.onStderr?.(payload) : out.onStdout?.(payload)));
 }
 
+/** Epoch ns as the API's since/until ("seconds.nanoseconds"). */
+const nanoParam = (ns: bigint | undefined) => (ns === undefined ? undefined : `${ns / 1_000_000_000n}.${(ns % 1_000_000_000n).toString().padStart(9, "0")}`);
+
 /** A Backend that talks to a daemon through `client`. */
 export function remoteBackend(client: ApiClient): Backend {
   const get = <T>(path: string, query?: Record<string, any>) => client.json<T>("GET", path, { query });
@@ -129,18 +133,61 @@ export function remoteBackend(client: ApiClient): Backend {
       const body = (await waitRes.json()) as { StatusCode: number };
       await Promise.race([conn.ended, Bun.sleep(200)]); // let the last output arrive
       return body.StatusCode;
-    })();
+    })().catch(() => undefined); // the wait aborted by a detach
     return {
       write: (d: Uint8Array) => conn.write(d),
       closeStdin: () => conn.closeWrite(),
       resize: (rows: number, cols: number) => void post(`/containers/${enc(id)}/resize`, { h: rows, w: cols }).catch(() => {}),
       exited,
-      close: () => conn.close(),
+      // Detached: the pending wait goes too, or it keeps this process alive.
+      close: () => {
+        conn.close();
+        abortWait.abort();
+      },
     } as Attachment;
   }
 
   return {
     where: client.opts.host ?? "unix:///run/bunker.sock",
+    async attachContainer(id, io) {
+      const onData = io.tty ? (b: Uint8Array) => io.onStdout?.(b) : demuxer(io);
+      const conn = await hijackRequest(client, "POST", `/containers/${enc(id)}/attach?stream=1&stdout=1&stderr=1${io.stdin ? "&stdin=1" : ""}`, undefined, onData);
+      // As `docker attach`: the exit code from a wait issued once attached.
+      const abortWait = new AbortController();
+      const waitRes = await client.request("POST", `/containers/${enc(id)}/wait`, { query: { condition: "not-running" }, signal: abortWait.signal });
+      const exited = (async () => {
+        const body = (await waitRes.json()) as { StatusCode: number };
+        await Promise.race([conn.ended, Bun.sleep(200)]); // let the last output arrive
+        return body.StatusCode;
+      })().catch(() => undefined); // the wait aborted by a detach
+      return {
+        write: (d: Uint8Array) => conn.write(d),
+        closeStdin: () => conn.closeWrite(),
+        resize: (rows: number, cols: number) => void post(`/containers/${enc(id)}/resize`, { h: rows, w: cols }).catch(() => {}),
+        exited,
+        close: () => {
+          conn.close();
+          abortWait.abort();
+        },
+      } as Attachment;
+    },
+    async *events(o) {
+      const res = await client.request("GET", "/events", { query: { since: nanoParam(o.since), until: nanoParam(o.until), filters: filters(o.filters) } });
+      const reader = res.body!.getReader();
+      const decoder = new TextDecoder();
+      let buf = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buf += decoder.decode(value, { stream: true });
+        let nl: number;
+        while ((nl = buf.indexOf("\n")) >= 0) {
+          const line = buf.slice(0, nl).trim();
+          buf = buf.slice(nl + 1);
+          if (line) yield parseEventLine(line) as EventMessage;
+        }
+      }
+    },
     listImages: (o) => get("/images/json", { all: o.all, filters: filters(o.filters) }),
     inspectImage: (name) => get(`/images/${name}/json`),
     imageHistory: (name) => get(`/images/${name}/history`),

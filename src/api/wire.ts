@@ -85,7 +85,9 @@ export function createBody(o: CreateOptions): CreateBody {
       CapDrop: o.capDrop ?? null,
       Privileged: o.privileged ?? false,
       SecurityOpt: o.securityOpt ?? null,
-      LogConfig: { Type: "json-file", Config: o.logConfig ?? {} },
+      LogConfig: { Type: o.logDriver ?? "", Config: o.logConfig ?? {} },
+      ...(o.runtime !== undefined ? { Runtime: o.runtime } : {}),
+      ...(o.deviceRequests?.length ? { DeviceRequests: o.deviceRequests } : {}),
       ExtraHosts: o.extraHosts ?? null,
       Dns: o.dns ?? [],
       DnsSearch: o.dnsSearch ?? [],
@@ -265,9 +267,7 @@ export function createOptionsOf(body: CreateBody, name: string | undefined): { o
   const restartName = hc.RestartPolicy?.Name ?? "";
   if (!["", "no", "always", "unless-stopped", "on-failure"].includes(restartName)) throw invalidParameter(`invalid restart policy: unknown policy '${restartName}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'`);
   const restart: RestartPolicy = { Name: (restartName || "no") as RestartPolicy["Name"], MaximumRetryCount: hc.RestartPolicy?.MaximumRetryCount ?? 0 };
-  const logType = hc.LogConfig?.Type ?? "";
-  if (logType !== "" && logType !== "json-file") throw invalidParameter(`logger: no log driver named '${logType}' is registered`);
-  const env = strslice(body.Env, "Env")?.filter((e) => e.includes("="));
+  const env = strslice(body.Env, "Env");
   const labels = labelsOf(body.Labels);
   const opts: CreateOptions = {
     image,
@@ -295,6 +295,9 @@ export function createOptionsOf(body: CreateBody, name: string | undefined): { o
     securityOpt: strslice(hc.SecurityOpt, "HostConfig.SecurityOpt"),
     autoRemove: !!hc.AutoRemove,
     logConfig: { ...(hc.LogConfig?.Config ?? {}) },
+    logDriver: hc.LogConfig?.Type || undefined,
+    runtime: strField(hc.Runtime, "HostConfig.Runtime") || undefined,
+    deviceRequests: Array.isArray(hc.DeviceRequests) && hc.DeviceRequests.length ? hc.DeviceRequests : undefined,
     stopSignal: strField(body.StopSignal, "StopSignal"),
     stopTimeout: stopTimeoutOf(body.StopTimeout),
     binds: strslice(hc.Binds, "HostConfig.Binds"),

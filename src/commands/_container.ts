@@ -50,7 +50,7 @@ export const createFlags: Record<string, Flag> = {
   interactive: { type: "boolean", alias: "i", description: "Keep STDIN open even if not attached" },
   label: { type: "string", alias: "l", multiple: true, description: "Set meta data on a container", valueHint: "list" },
   "label-file": { type: "string", multiple: true, description: "Read in a line delimited file of labels", valueHint: "list" },
-  "log-driver": { type: "string", description: "Logging driver for the container", valueHint: "string" },
+  "log-driver": { type: "string", description: "Logging driver for the container (json-file, local, none)", valueHint: "string" },
   "log-opt": { type: "string", multiple: true, description: "Log driver options", valueHint: "list" },
   memory: { type: "bytes", alias: "m", description: "Memory limit", valueHint: "bytes" },
   "memory-swap": { type: "memswap", description: "Swap limit equal to memory plus swap: '-1' to enable unlimited swap", valueHint: "bytes" },
@@ -74,6 +74,8 @@ export const createFlags: Record<string, Flag> = {
   restart: { type: "string", description: "Restart policy to apply when a container exits", default: "no", valueHint: "string" },
   rm: { type: "boolean", description: "Automatically remove the container and its associated anonymous volumes when it exits" },
   "security-opt": { type: "string", multiple: true, description: "Security Options", valueHint: "list" },
+  runtime: { type: "string", description: "Runtime to use for this container (runc only)", valueHint: "string" },
+  gpus: { type: "string", description: "GPU devices to add to the container ('all' to pass all GPUs; refused: no device driver)", valueHint: "gpu-request" },
   "stop-signal": { type: "string", description: "Signal to stop the container", valueHint: "string" },
   "stop-timeout": { type: "int", description: "Timeout (in seconds) to stop a container", valueHint: "int" },
   tmpfs: { type: "string", multiple: true, description: "Mount a tmpfs directory", valueHint: "list" },
@@ -185,6 +187,20 @@ export function mountOptionsFrom(flags: Record<string, any>, command = "run"): P
   };
 }
 
+/** --gpus as the docker CLI's GpuOpts reads it: "all", a count, or driver=/count=/device=/capabilities= pairs. */
+function gpuRequest(value: string): { Driver: string; Count: number; DeviceIDs: string[] | null; Capabilities: string[][] } {
+  const req = { Driver: "", Count: 0, DeviceIDs: null as string[] | null, Capabilities: [["gpu"]] };
+  for (const field of value.split(",")) {
+    const [k, v] = field.includes("=") ? [field.slice(0, field.indexOf("=")), field.slice(field.indexOf("=") + 1)] : ["count", field];
+    if (k === "driver") req.Driver = v;
+    else if (k === "count") req.Count = v === "all" ? -1 : flagValue("gpus", value, () => (/^\d+$/.test(v) ? Number(v) : (() => { throw new Error(`invalid count (${v}): value must be either "all" or an integer`); })()));
+    else if (k === "device") req.DeviceIDs = v.split(",");
+    else if (k === "capabilities") req.Capabilities = [v.split(",")];
+    else throw flagError("gpus", value, `unexpected key '${k}' in '${field}'`);
+  }
+  return req;
+}
+
 /** The engine's CreateOptions from parsed flags and positionals (IMAGE [COMMAND] [ARG...]). */
 export function createOptionsFrom(flags: Record<string, any>, args: string[], command = "run"): CreateOptions {
   const env = [...(flags["env-file"] ?? []).flatMap((f: string) => readKeyValueFile(f, true)), ...(flags.env ?? [])].map((e: string) =>
@@ -202,7 +218,6 @@ export function createOptionsFrom(flags: Record<string, any>, args: string[], co
     if (i <= 0) throw new CliError(`invalid key value pair format in log-opt: ${o}`, 125);
     logConfig[o.slice(0, i)] = o.slice(i + 1);
   }
-  if (flags["log-driver"] && flags["log-driver"] !== "json-file") throw new CliError(`bunker: Error response from daemon: logger: no log driver named '${flags["log-driver"]}' is registered`, 125);
   const attach: string[] = (flags.attach ?? []).map((a: string) => a.toLowerCase());
   for (const a of attach) if (!["stdin", "stdout", "stderr"].includes(a)) throw flagError("attach", a, "valid streams are STDIN, STDOUT and STDERR", "a");
   const health = Object.keys(flags).find((f) => f.startsWith("health-") && flags[f]);
@@ -236,6 +251,9 @@ export function createOptionsFrom(flags: Record<string, any>, args: string[], co
     securityOpt: flags["security-opt"],
     autoRemove: flags.rm,
     logConfig,
+    logDriver: flags["log-driver"] || undefined,
+    runtime: flags.runtime,
+    deviceRequests: flags.gpus !== undefined ? [gpuRequest(flags.gpus)] : undefined,
     stopSignal: flags["stop-signal"],
     stopTimeout,
     ...mountOptionsFrom(flags, command),

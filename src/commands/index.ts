@@ -38,6 +38,8 @@ const commands: Record<string, Loader> = {
   top: () => import("./top.ts"),
   diff: () => import("./diff.ts"),
   port: () => import("./port.ts"),
+  attach: () => import("./attach.ts"),
+  events: () => import("./events.ts"),
   cp: () => import("./cp.ts"),
   save: () => import("./save.ts"),
   load: () => import("./load.ts"),
@@ -50,6 +52,21 @@ const commands: Record<string, Loader> = {
   import: () => import("./import.ts"),
   push: () => import("./push.ts"),
 };
+
+/**
+ * Docker commands bunker does not have: each answers with one message and exit 1 instead of "unknown
+ * command", so a script learns it is a gap, not a typo.
+ */
+const unsupported = ["search", "swarm", "service", "stack", "node", "secret", "config", "plugin", "trust", "context", "manifest", "buildx", "checkpoint", "scout", "init", "debug", "sbom"];
+
+/** The one wording of a docker command bunker lacks. */
+const notSupportedYet = (path: string) => new CliError(`${path} is not supported yet\n\nRun 'bunker --help' for the commands bunker has`, 1);
+
+// Loaders shared by a subcommand and its alias (one object each, so help lists the subcommand once).
+const networkLs: Loader = () => import("./network-ls.ts");
+const networkRm: Loader = () => import("./network-rm.ts");
+const volumeLs: Loader = () => import("./volume-ls.ts");
+const volumeRm: Loader = () => import("./volume-rm.ts");
 
 /** `bunker image ls` etc.: group → subcommand → loader. */
 const groups: Record<string, { description: string; commands: Record<string, Loader> }> = {
@@ -65,6 +82,7 @@ const groups: Record<string, { description: string; commands: Record<string, Loa
       tag: commands.tag!,
       rm: commands.rmi!,
       remove: commands.rmi!,
+      rmi: commands.rmi!,
       prune: () => import("./image-prune.ts"),
       save: commands.save!,
       load: commands.load!,
@@ -93,6 +111,7 @@ const groups: Record<string, { description: string; commands: Record<string, Loa
       top: commands.top!,
       diff: commands.diff!,
       port: commands.port!,
+      attach: commands.attach!,
       cp: commands.cp!,
       prune: () => import("./container-prune.ts"),
       stats: commands.stats!,
@@ -107,11 +126,11 @@ const groups: Record<string, { description: string; commands: Record<string, Loa
     description: "Manage networks",
     commands: {
       create: () => import("./network-create.ts"),
-      ls: () => import("./network-ls.ts"),
-      list: () => import("./network-ls.ts"),
+      ls: networkLs,
+      list: networkLs,
       inspect: () => import("./network-inspect.ts"),
-      rm: () => import("./network-rm.ts"),
-      remove: () => import("./network-rm.ts"),
+      rm: networkRm,
+      remove: networkRm,
       connect: () => import("./network-connect.ts"),
       disconnect: () => import("./network-disconnect.ts"),
       prune: () => import("./network-prune.ts"),
@@ -121,17 +140,17 @@ const groups: Record<string, { description: string; commands: Record<string, Loa
     description: "Manage volumes",
     commands: {
       create: () => import("./volume-create.ts"),
-      ls: () => import("./volume-ls.ts"),
-      list: () => import("./volume-ls.ts"),
+      ls: volumeLs,
+      list: volumeLs,
       inspect: () => import("./volume-inspect.ts"),
-      rm: () => import("./volume-rm.ts"),
-      remove: () => import("./volume-rm.ts"),
+      rm: volumeRm,
+      remove: volumeRm,
       prune: () => import("./volume-prune.ts"),
     },
   },
   system: {
     description: "Manage Bunker",
-    commands: { df: () => import("./system-df.ts"), info: commands.info! },
+    commands: { df: () => import("./system-df.ts"), info: commands.info!, events: commands.events!, prune: () => import("./system-prune.ts") },
   },
 };
 
@@ -151,6 +170,8 @@ const descriptions: [string, string][] = [
   ["top", "Display the running processes of a container"],
   ["diff", "Inspect changes to files or directories on a container's filesystem"],
   ["port", "List port mappings or a specific mapping for the container"],
+  ["attach", "Attach local standard input, output, and error streams to a running container"],
+  ["events", "Get real time events from the server"],
   ["cp", "Copy files/folders between a container and the local filesystem"],
   ["stats", "Display a live stream of container(s) resource usage statistics"],
   ["pause", "Pause all processes within one or more containers"],
@@ -172,6 +193,7 @@ const descriptions: [string, string][] = [
   ["logout", "Log out from a registry"],
   ["info", "Display system-wide information"],
   ["version", "Show the Bunker version information"],
+  ["serve", "Run the Docker Engine API daemon (alias: daemon)"],
 ];
 
 function rootHelp(): string {
@@ -219,14 +241,15 @@ export async function main(argv: string[]): Promise<number> {
   if (group) {
     const sub = rest[0];
     if (sub === undefined || sub === "--help" || sub === "-h") {
-      console.log(`Usage:  bunker ${name} COMMAND\n\n${group.description}\n\nCommands:\n${Object.keys(group.commands).map((c) => `  ${c}`).join("\n")}\n\nRun 'bunker ${name} COMMAND --help' for more information on a command.`);
-      return sub === undefined ? 0 : 0;
+      console.log(await groupHelp(name, group));
+      return 0;
     }
     loader = group.commands[sub];
     if (!loader) return fail(new CliError(`bunker: unknown command: bunker ${name} ${sub}\n\nRun 'bunker ${name} --help' for more information`, 1));
     path = `bunker ${name} ${sub}`;
     rest = rest.slice(1);
   }
+  if (!loader && unsupported.includes(name)) return fail(notSupportedYet(path));
   if (!loader) return fail(new CliError(`bunker: unknown command: bunker ${name}\n\nRun 'bunker --help' for more information`, 1));
   const cmd = (await loader()).default;
   if (rest.includes("--help") && (cmd.interspersed !== false || rest.indexOf("--help") < firstPositional(rest))) {
@@ -245,6 +268,17 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+/**
+ * `bunker image --help` as `docker image --help`: each subcommand once (aliases such as `list` share its
+ * loader and are left out), sorted, with its description.
+ */
+async function groupHelp(name: string, group: { description: string; commands: Record<string, Loader> }): Promise<string> {
+  const seen = new Set<Loader>();
+  const subs = Object.entries(group.commands).filter(([, l]) => !seen.has(l) && seen.add(l));
+  const rows = await Promise.all(subs.map(async ([sub, l]) => `  ${sub.padEnd(12)}${(await l()).default.meta.description}`));
+  return [`Usage:  bunker ${name} COMMAND`, "", group.description, "", "Commands:", ...rows.sort(), "", `Run 'bunker ${name} COMMAND --help' for more information on a command.`].join("\n");
+}
+
 function firstPositional(args: string[]): number {
   const i = args.findIndex((a) => !a.startsWith("-"));
   return i < 0 ? args.length : i;
@@ -254,13 +288,20 @@ function firstPositional(args: string[]): number {
  * Engine failures that the docker CLI or dockerd report themselves, not as a daemon's answer: printed as is,
  * exit 1 (a --since/--until the CLI cannot parse, dockerd refusing its configuration or its listeners).
  */
-const reportedAsIs: ErrorCode[] = ["invalidTimestamp", "daemonConfig", "daemonStart"];
+const reportedAsIs: ErrorCode[] = ["invalidTimestamp", "daemonConfig", "daemonStart", "daemonDenied"];
 
 /**
  * Prints an error as the docker CLI does and returns its exit code: the one place where errors become exit
  * codes (the engine and the server only throw EngineErrors with a kind and a code).
  */
 export function fail(e: unknown, command?: string): number {
+  // run/create as the docker CLI reports a daemon it may not reach: prefixed, and 126 (toStatusError reads
+  // "permission denied" in the text).
+  const denied = (e instanceof CliError && e.name === "DataRootDenied") || (e instanceof EngineError && e.code === "daemonDenied");
+  if (denied && (command === "run" || command === "create")) {
+    console.error(`bunker: ${e.message}\n\nRun 'bunker ${command} --help' for more information`);
+    return 126;
+  }
   if (e instanceof CliError) {
     console.error(e.message);
     return e.exitCode;

@@ -43,6 +43,7 @@ export default defineCommand({
         ` Cgroup Version: ${info.CgroupVersion}`,
         ` Plugins:`,
         `  Network: ${info.Plugins.Network.join(" ")}`,
+        ` Swarm: ${info.Swarm.LocalNodeState}`,
         ` Port Forwarding: ${PORT_FORWARDING[info.PortForwarding] ?? info.PortForwarding}`,
         // "name=seccomp,profile=builtin" as the docker CLI prints it: the name, then only its profile.
         ...(info.SecurityOptions.length ? [" Security Options:"] : []),

@@ -22,6 +22,12 @@ export default defineCommand({
     const reclaimable = total - used;
     const pct = total > 0 ? ` (${Math.floor((reclaimable * 100) / total)}%)` : "";
     // Volumes as the docker CLI sums them: in use = some container mounts it; reclaimable = the others' data.
+    // Containers as the docker CLI sums them: active = running; reclaimable = the stopped ones' size.
+    const containers = (df.Containers ?? []) as { State?: string; SizeRw?: number }[];
+    const running = containers.filter((c) => c.State === "running");
+    const cSize = containers.reduce((a, c) => a + Math.max(0, c.SizeRw ?? 0), 0);
+    const cFree = cSize - running.reduce((a, c) => a + Math.max(0, c.SizeRw ?? 0), 0);
+    const cPct = cSize > 0 ? ` (${Math.floor((cFree * 100) / cSize)}%)` : "";
     const vols = (df.Volumes ?? []) as { UsageData?: { Size: number; RefCount: number } }[];
     const vSize = vols.reduce((a, v) => a + Math.max(0, v.UsageData?.Size ?? 0), 0);
     const vFree = vols.filter((v) => !v.UsageData?.RefCount).reduce((a, v) => a + Math.max(0, v.UsageData?.Size ?? 0), 0);
@@ -30,7 +36,7 @@ export default defineCommand({
       table([
         ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"],
         ["Images", String(df.Images.length), String(active), size4(total), `${size4(reclaimable)}${pct}`],
-        ["Containers", "0", "0", "0B", "0B"],
+        ["Containers", String(containers.length), String(running.length), size4(cSize), `${size4(cFree)}${cPct}`],
         ["Local Volumes", String(vols.length), String(vols.filter((v) => v.UsageData?.RefCount).length), size4(vSize), `${size4(vFree)}${vPct}`],
         ["Build Cache", "0", "0", "0B", "0B"],
       ]),

@@ -24,6 +24,9 @@ export interface EngineConfig {
   ipMasq?: boolean;
   /** Published ports through the supervisor's proxy where the kernel path is off (default true; see network/README.md). */
   userlandProxy?: boolean;
+  /** daemon.json `log-driver` and `log-opts`: the log driver of containers that name none, and its options. */
+  logDriver?: string;
+  logOpts?: Record<string, string>;
 }
 
 /** The global options as the command line gave them; undefined = not given. */
@@ -78,7 +81,23 @@ export function loadConfig(flags: GlobalFlags, env: Record<string, string | unde
     ipForward: flags["ip-forward"] ?? (file["ip-forward"] as boolean | undefined),
     ipMasq: flags["ip-masq"] ?? (file["ip-masq"] as boolean | undefined),
     userlandProxy: flags["userland-proxy"] ?? (file["userland-proxy"] as boolean | undefined),
+    logDriver: stringOf(file["log-driver"], "log-driver", configFile),
+    logOpts: logOptsOf(file["log-opts"], configFile),
   };
+}
+
+/** A daemon.json string field, or dockerd's refusal. */
+function stringOf(v: unknown, key: string, file: string): string | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== "string") throw configError(`unable to configure the Docker daemon with file ${file}: ${key} must be a string`);
+  return v;
+}
+
+/** daemon.json `log-opts`: string values only, as dockerd reads them (map[string]string). */
+function logOptsOf(v: unknown, file: string): Record<string, string> | undefined {
+  if (v === undefined) return undefined;
+  if (!v || typeof v !== "object" || Array.isArray(v) || Object.values(v).some((x) => typeof x !== "string")) throw configError(`unable to configure the Docker daemon with file ${file}: log-opts must be a map of strings`);
+  return v as Record<string, string>;
 }
 
 /** dockerd's --default-address-pool value: "base=10.10.0.0/16,size=24". */

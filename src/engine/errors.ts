@@ -34,7 +34,9 @@ export type ErrorCode =
   // A store layer's blob is known by digest (from its pull) but not held here: materialize() it (push).
   | "blobNotLocal"
   // A layer unpacked by an older build has no tar-split record: its tar cannot be rebuilt (save, push).
-  | "noTarSplit";
+  | "noTarSplit"
+  // The daemon's socket refused this user (EACCES): the docker CLI's "permission denied while trying to connect".
+  | "daemonDenied";
 
 /** A failure the engine reports to its client, with moby's error class and message text. */
 export class EngineError extends Error {

@@ -5,7 +5,10 @@
  * daemon/events keeps a ring of recent events. Events are in the Docker API's shape (events.Message),
  * IDs in full (docker stats slices container IDs to 12 characters and panics on shorter ones).
  */
+import { appendFileSync, closeSync, openSync, readSync, renameSync, statSync } from "node:fs";
+import { join } from "node:path";
 import type { Engine } from "./engine.ts";
+import { EngineError } from "./errors.ts";
 
 /** Object types of Docker's events. */
 export type EventType = "container" | "image" | "volume" | "network" | "daemon" | "plugin" | "builder";
@@ -25,9 +28,17 @@ export interface EngineEvent {
 
 const BUFFER = 1024;
 
+/** The journal rotates past this size (one previous generation is kept, as `<journal>.1`). */
+const JOURNAL_MAX = 1 << 20;
+
 /** The bus of one engine. */
 export class EventBus {
   private ring: EngineEvent[] = [];
+  private writes = 0;
+
+  /** `journal`: a file every event is appended to, so other processes on the data root see it (`bunker events` in-process). */
+  constructor(private readonly journal?: string) {}
+
   private subs = new Set<(e: EngineEvent) => void>();
   private seq = 0;
   private lastNano = 0n;
@@ -40,6 +51,7 @@ export class EventBus {
     this.lastNano = nano;
     const e: EngineEvent = { Type: type, Action: action, Actor: { ID: id, Attributes: attributes }, scope: "local", time: Number(nano / 1_000_000_000n), timeNano: nano, seq: ++this.seq };
     this.ring.push(e);
+    if (this.journal) this.append(e);
     if (this.ring.length > BUFFER) this.ring.splice(0, this.ring.length - BUFFER);
     for (const s of this.subs) {
       try {
@@ -47,6 +59,14 @@ export class EventBus {
       } catch {}
     }
     return e;
+  }
+
+  private append(e: EngineEvent): void {
+    try {
+      // One write of one line with O_APPEND: lines of concurrent processes never interleave.
+      appendFileSync(this.journal!, `${eventJson(e)}\n`);
+      if (++this.writes % 64 === 0 && statSync(this.journal!).size > JOURNAL_MAX) renameSync(this.journal!, `${this.journal}.1`);
+    } catch {}
   }
 
   /** Calls `fn` for every event published from now on; returns the unsubscribe function. */
@@ -71,8 +91,76 @@ const buses = new WeakMap<Engine, EventBus>();
 /** The event bus of an engine (one per engine object, created on first use). */
 export function eventsOf(engine: Engine): EventBus {
   let bus = buses.get(engine);
-  if (!bus) buses.set(engine, (bus = new EventBus()));
+  if (!bus) buses.set(engine, (bus = new EventBus(journalOf(engine))));
   return bus;
+}
+
+/** The data root's event journal. */
+export const journalOf = (engine: Engine) => join(engine.root.root, "events.log");
+
+/** One journal or `GET /events` line as an event (timeNano kept exact: it does not fit a double). */
+export function parseEventLine(line: string): EngineEvent {
+  const m = JSON.parse(line) as EngineEvent;
+  const nano = /"timeNano":(\d+)/.exec(line)?.[1];
+  return { ...m, timeNano: nano ? BigInt(nano) : BigInt(m.time ?? 0) * 1_000_000_000n, seq: 0 };
+}
+
+/**
+ * The events of a data root's journal as `GET /events` gives them: with `since`, the recorded ones from then
+ * on; then new ones as they are appended (polled), until `until` or `signal`.
+ */
+export async function* journalEvents(path: string, opts: { since?: bigint; until?: bigint; filters?: EventFilters; signal?: AbortSignal }): AsyncGenerator<EngineEvent> {
+  for (const k of Object.keys(opts.filters ?? {})) if (!(EVENT_FILTERS as readonly string[]).includes(k)) throw new EngineError("invalidParameter", `invalid filter '${k}'`);
+  if (opts.since !== undefined && opts.until !== undefined && opts.since > opts.until) throw new EngineError("invalidParameter", "since time cannot be after until time");
+  const inRange = (e: EngineEvent) => (opts.since === undefined || e.timeNano >= opts.since) && (opts.until === undefined || e.timeNano <= opts.until);
+  const size = (p: string) => {
+    try {
+      const st = statSync(p);
+      return { size: st.size, ino: st.ino };
+    } catch {
+      return { size: 0, ino: -1 };
+    }
+  };
+  const readFrom = (p: string, from: number, to: number): string => {
+    if (to <= from) return "";
+    const fd = openSync(p, "r");
+    try {
+      const buf = Buffer.alloc(to - from);
+      const n = readSync(fd, buf, 0, buf.length, from);
+      return buf.subarray(0, n).toString("utf8");
+    } finally {
+      closeSync(fd);
+    }
+  };
+  const linesOf = (text: string) => text.split("\n").filter(Boolean).flatMap((l) => {
+    try {
+      return [parseEventLine(l)];
+    } catch {
+      return [];
+    }
+  });
+  let cur = size(path);
+  if (opts.since !== undefined) {
+    const old = size(`${path}.1`);
+    for (const e of [...linesOf(readFrom(`${path}.1`, 0, old.size)), ...linesOf(readFrom(path, 0, cur.size))]) if (inRange(e) && matchesEvent(e, opts.filters ?? {})) yield e;
+  }
+  let offset = cur.size;
+  let partial = "";
+  const now = () => BigInt(Date.now()) * 1_000_000n;
+  while (!opts.signal?.aborted && (opts.until === undefined || now() <= opts.until)) {
+    await Bun.sleep(100);
+    const st = size(path);
+    if (st.ino !== cur.ino || st.size < offset) offset = 0; // rotated
+    cur = st;
+    const text = partial + readFrom(path, offset, st.size);
+    offset = st.size;
+    const cut = text.lastIndexOf("\n") + 1;
+    partial = text.slice(cut);
+    for (const e of linesOf(text.slice(0, cut))) {
+      if (opts.until !== undefined && e.timeNano > opts.until) return;
+      if (inRange(e) && matchesEvent(e, opts.filters ?? {})) yield e;
+    }
+  }
 }
 
 /**

@@ -1,6 +1,7 @@
 /** System-wide information in the Docker API's shapes: GET /info, GET /version, GET /system/df. */
 import { cpus, hostname, release, totalmem } from "node:os";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import type { Engine } from "./engine.ts";
 import { listImages } from "./images.ts";
 import { readContainerStatus } from "./runtime/status.ts";
@@ -45,7 +46,7 @@ export function systemInfo(engine: Engine) {
       ["Using metacopy", "false"],
       ["Native Overlay Diff", "true"],
     ],
-    LoggingDriver: "json-file",
+    LoggingDriver: engine.config.logDriver || "json-file",
     Plugins: { Volume: ["local"], Network: ["bridge", "host", "null"], Authorization: null, Log: ["json-file"] },
     DefaultAddressPools: (engine.config.defaultAddressPools?.length ? engine.config.defaultAddressPools : DEFAULT_POOLS).map((p) => ({ Base: p.base, Size: p.size })),
     // Not in Docker's /info: how published ports reach containers: "iptables" (kernel DNAT, also for 127.0.0.1
@@ -75,6 +76,8 @@ export function systemInfo(engine: Engine) {
     Labels: [],
     ExperimentalBuild: false,
     LiveRestoreEnabled: false,
+    // No swarm: as a dockerd that never joined one (the swarm endpoints answer 503 accordingly).
+    Swarm: { NodeID: "", NodeAddr: "", LocalNodeState: "inactive", ControlAvailable: false, Error: "", RemoteManagers: null },
     Warnings: null,
   };
 }
@@ -111,12 +114,27 @@ export function systemVersion() {
   };
 }
 
-/** GET /system/df: images (with how many containers use each), containers with their sizes, volumes with theirs. */
+/** Bytes in a container's json-file log and its rotated files. */
+function logBytes(dir: string): number {
+  let n = 0;
+  try {
+    for (const f of readdirSync(dir)) if (/-json\.log(\.\d+)?$/.test(f)) n += statSync(join(dir, f)).size;
+  } catch {}
+  return n;
+}
+
+/** GET /system/df: images (with how many containers use each), containers with their sizes (logs included), volumes with theirs. */
 export async function systemDf(engine: Engine) {
   const images = listImages(engine, { all: true });
   const layersSize = (engine.db.query("SELECT coalesce(sum(size), 0) AS n FROM layers").get() as { n: number }).n;
   const { listContainers } = await import("./containers/query.ts"); // info and version do not list containers
   const containers = await listContainers(engine, { all: true, size: true });
+  // A container's log files count in its size here (dockerd leaves them out of `system df`, so its totals
+  // miss what logs hold): they are the container's own disk use, and what removing it reclaims.
+  for (const c of containers) {
+    const dir = engine.containers.lookup(c.Id)?.dir;
+    if (dir) c.SizeRw = (c.SizeRw ?? 0) + logBytes(dir);
+  }
   const uses = new Map<string, number>();
   for (const c of containers) uses.set(c.ImageID, (uses.get(c.ImageID) ?? 0) + 1);
   const { volumeUsage } = volumes();

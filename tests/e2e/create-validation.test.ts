@@ -176,8 +176,6 @@ describe.skipIf(!root)("create validation through the API", () => {
       [hc({ MemorySwappiness: 10 }), "HostConfig.MemorySwappiness"],
       [hc({ KernelMemory: 64 << 20 }), "HostConfig.KernelMemory"],
       [hc({ CgroupParent: "/x" }), "HostConfig.CgroupParent"],
-      [hc({ Runtime: "runsc" }), "HostConfig.Runtime"],
-      [hc({ DeviceRequests: [{ Count: -1, Capabilities: [["gpu"]] }] }), "HostConfig.DeviceRequests"],
       [hc({ Annotations: { a: "b" } }), "HostConfig.Annotations"],
       [hc({ StorageOpt: { size: "1G" } }), "HostConfig.StorageOpt"],
     ];
@@ -185,6 +183,9 @@ describe.skipIf(!root)("create validation through the API", () => {
       const [code, msg] = await create(body);
       expect([code, msg]).toEqual([400, expect.stringContaining(`invalid option: ${field} is not supported by bunker`)]);
     }
+    // A runtime other than runc and device requests (--gpus): dockerd's own refusals, as with only runc and no device driver.
+    expect(await create(hc({ Runtime: "runsc" }))).toEqual([400, "unknown or invalid runtime name: runsc"]);
+    expect(await create(hc({ DeviceRequests: [{ Count: -1, Capabilities: [["gpu"]] }] }))).toEqual([400, 'could not select device driver "" with capabilities: [[gpu]]']);
     expect(await count()).toBe(before);
     // What the docker CLI sends for a plain `docker create`: every field, zero.
     const zero = {

@@ -20,12 +20,12 @@ import { availableCpuset, containerCgroups, defaultCgroupns, removeCgroups, setF
 import { signalContainer, signalNumber, type ContainerStatus } from "../runtime/status.ts";
 import { dirSize, matchLabels, stateName, statusOf } from "./state.ts";
 import { applyEtcOptions } from "./etc.ts";
-import { parseBytes } from "../units.ts";
+import { logRotation, resolveLogConfig } from "./logs/drivers.ts";
+import { pruneUntilMs } from "../units.ts";
 import { formatPlatform, parsePlatform, type Platform } from "../image/types.ts";
 import { publishAll } from "../network/ports.ts";
 import { resolveMounts, tmpfsFlags, tmpfsSpecData, type MountPoint, type MountSpec } from "../volumes/spec.ts";
 import { markPopulated, mountSource, mountsOf, recordMounts, removeAnonymousVolumes } from "../volumes/index.ts";
-import { strconvError } from "../../go/strconv.ts";
 import { network } from "../lazy.ts";
 import { checkHealthConfig, healthPlan, mergeHealthConfig } from "./health.ts";
 import { applyLinks, checkLinks, checkNamespaceModes, namespacePlan, volumesFrom } from "./sharing.ts";
@@ -66,6 +66,12 @@ export interface CreateOptions {
   securityOpt?: string[];
   autoRemove?: boolean;
   logConfig?: Record<string, string>;
+  /** --log-driver (HostConfig.LogConfig.Type): json-file, local or none; absent: the daemon's default. */
+  logDriver?: string;
+  /** --runtime (HostConfig.Runtime): only runc, the one runtime there is, or the default. */
+  runtime?: string;
+  /** --gpus (HostConfig.DeviceRequests): refused, as by a dockerd without a device driver. */
+  deviceRequests?: { Driver?: string; Capabilities?: string[][] | null }[];
   stopSignal?: string;
   stopTimeout?: number;
   /** -v SRC:DST[:OPTS] (HostConfig.Binds), --mount (HostConfig.Mounts), --tmpfs (HostConfig.Tmpfs). */
@@ -125,6 +131,7 @@ export async function createContainer(engine: Engine, opts: CreateOptions): Prom
   const ic = image.config.config ?? {};
   const id = randomHex();
   const hostConfig = buildHostConfig(opts, opts.exposedPorts?.length ? { ...(ic.ExposedPorts ?? {}), ...Object.fromEntries(opts.exposedPorts.map((k) => [k, {}])) } : ic.ExposedPorts);
+  hostConfig.LogConfig = resolveLogConfig(opts.logDriver, opts.logConfig ?? {}, { driver: engine.config.logDriver, opts: engine.config.logOpts });
   if (hasNetworking(hostConfig.NetworkMode)) hostConfig.NetworkMode = network().validateNetworkMode(engine, hostConfig.NetworkMode);
   const ep = Array.isArray(opts.entrypoint) && opts.entrypoint.length === 1 ? opts.entrypoint[0]! : opts.entrypoint;
   const entrypoint = ep !== undefined ? (ep === "" || (Array.isArray(ep) && !ep.length) ? null : Array.isArray(ep) ? ep : [ep]) : (ic.Entrypoint ?? null);
@@ -244,33 +251,21 @@ function checkRestartPolicy(p: RestartPolicy): void {
   }
 }
 
-/** json-file's options as moby validates them (ValidateLogOpt, then the values at create); the ones bunker does not apply are refused. */
-function checkLogOptions(cfg: Record<string, string>): void {
-  for (const k of Object.keys(cfg)) {
-    if (k === "max-size" || k === "max-file") continue;
-    if (["compress", "env", "env-regex", "labels", "labels-regex", "tag", "mode", "max-buffer-size"].includes(k)) throw invalidParameter(`invalid option: HostConfig.LogConfig.Config: log opt '${k}' is not supported by bunker`);
-    throw invalidParameter(`unknown log opt '${k}' for json-file log driver`);
-  }
-  if (cfg["max-size"] !== undefined) {
-    let size: number;
-    try {
-      size = parseBytes(cfg["max-size"]);
-    } catch (e) {
-      throw invalidParameter((e as Error).message);
-    }
-    if (size <= 0) throw invalidParameter("max-size must be a positive number");
-  }
-  const files = cfg["max-file"];
-  if (files !== undefined) {
-    if (!/^[-+]?\d+$/.test(files)) throw invalidParameter(strconvError("Atoi", files));
-    if (Number(files) < 1) throw invalidParameter("max-file cannot be less than 1");
-  }
+/** The runtimes dockerd knows by default: runc under its two names (an empty name is the default). */
+const RUNTIMES = ["", "runc", "io.containerd.runc.v2"];
+
+/** --runtime and --gpus as a dockerd with only runc and no device driver refuses them (moby's texts). */
+function checkRuntimeOptions(opts: CreateOptions): void {
+  if (opts.runtime !== undefined && !RUNTIMES.includes(opts.runtime)) throw invalidParameter(`unknown or invalid runtime name: ${opts.runtime}`);
+  const req = opts.deviceRequests?.[0];
+  if (req) throw invalidParameter(`could not select device driver ${JSON.stringify(req.Driver ?? "")} with capabilities: [${(req.Capabilities ?? []).map((c) => `[${c.join(" ")}]`).join(" ")}]`);
 }
 
 /** moby's checks of the Config (validateContainerConfig, verifyPlatformContainerSettings), with its messages. */
 function checkConfig(opts: CreateOptions): void {
   if (opts.workdir && !opts.workdir.startsWith("/")) throw invalidParameter(`the working directory '${opts.workdir}' is invalid, it needs to be an absolute path`);
   for (const e of opts.env ?? []) if (e.startsWith("=") || e === "") throw invalidParameter(`invalid environment variable: ${e}`);
+  checkRuntimeOptions(opts);
   if (opts.hostname && Buffer.byteLength(opts.hostname) > 64) throw invalidParameter(`hostname "${opts.hostname}" is too long (maximum 64 bytes)`);
   checkHealthConfig(opts.healthcheck);
 }
@@ -279,7 +274,6 @@ function checkConfig(opts: CreateOptions): void {
 function buildHostConfig(opts: CreateOptions, exposed?: Record<string, object>): HostConfig {
   const restart = opts.restart ?? { Name: "no", MaximumRetryCount: 0 };
   checkRestartPolicy(restart);
-  checkLogOptions(opts.logConfig ?? {});
   if (opts.autoRemove && restart.Name !== "no" && restart.Name !== "") throw invalidParameter("can't create 'AutoRemove' container with restart policy");
   const securityOpt = opts.securityOpt ?? [];
   for (const s of securityOpt) {
@@ -394,7 +388,7 @@ function checkCpuset(list: string, available: string, what: string, nouns: strin
   if ([...want].some((n) => !have.has(n))) throw invalidParameter(`Requested ${nouns} are not available - requested ${list}, available: ${available}`);
 }
 
-/** Image env, then the user's (-e) overriding by key. */
+/** Image env, then the user's (-e) overriding by key; a bare NAME replaces the image's NAME=... (moby's merge), unsetting it. */
 function mergeEnv(image: string[], user: string[]): string[] {
   const out = new Map<string, string>();
   for (const e of [...image, ...user]) out.set(e.split("=")[0]!, e);
@@ -406,7 +400,6 @@ function mergeEnv(image: string[], user: string[]): string[] {
 export async function planFor(engine: Engine, c: Stored, mounts: MountPoint[]): Promise<ContainerPlan> {
   const hc = c.hostConfig;
   const dir = overlayDir(engine, c);
-  const log = hc.LogConfig.Config;
   const nnp = (hc.SecurityOpt ?? []).some((s) => /^no-new-privileges(([:=])true)?$/.test(s));
   const unconfined = (hc.SecurityOpt ?? []).some((s) => /^seccomp[:=]unconfined$/.test(s));
   // (a container joining the IPC namespace of one that uses the host's is in the host's: no IPC sysctl there)
@@ -442,8 +435,8 @@ export async function planFor(engine: Engine, c: Stored, mounts: MountPoint[]): 
     maskedPaths: hc.Privileged ? [] : [...DEFAULT_MASKED_PATHS],
     readonlyPaths: hc.Privileged ? [] : [...DEFAULT_READONLY_PATHS],
     containerDir: c.dir,
-    logMaxSize: log["max-size"] ? parseBytes(log["max-size"]) : undefined,
-    logMaxFile: log["max-file"] ? Number(log["max-file"]) : undefined,
+    ...logRotation(hc.LogConfig),
+    noLog: hc.LogConfig.Type === "none",
     restart: { name: (hc.RestartPolicy.Name || "no") as ContainerPlan["restart"]["name"], maxRetries: hc.RestartPolicy.MaximumRetryCount || undefined },
     health: healthPlan(c.config.Healthcheck),
   };
@@ -732,13 +725,20 @@ export function renameContainer(engine: Engine, ref: string, newName: string): v
 }
 
 /** Removes every stopped or created container; returns their IDs and the space their layers held. */
-export async function pruneContainers(engine: Engine, opts: { labels?: string[] } = {}): Promise<{ ContainersDeleted: string[] | null; SpaceReclaimed: number }> {
+export async function pruneContainers(engine: Engine, opts: { labels?: string[]; filters?: Record<string, string[]> } = {}): Promise<{ ContainersDeleted: string[] | null; SpaceReclaimed: number }> {
+  // The filters of POST /containers/prune (moby's: label, label!, until), applied or refused, never dropped.
+  const f = opts.filters ?? {};
+  for (const k of Object.keys(f)) if (!["label", "label!", "until"].includes(k)) throw invalidParameter(`invalid filter '${k}'`);
+  const labels = opts.labels ?? f.label;
+  const until = f.until?.length ? pruneUntilMs(f.until[0]!) : undefined;
   const deleted: string[] = [];
   let reclaimed = 0;
   for (const c of engine.containers.all()) {
     const st = await statusOf(c);
     if (st.running || st.restarting) continue;
-    if (opts.labels && !matchLabels(c.config.Labels, opts.labels)) continue;
+    if (labels && !matchLabels(c.config.Labels, labels)) continue;
+    if (f["label!"]?.some((l) => matchLabels(c.config.Labels, [l]))) continue;
+    if (until !== undefined && c.created >= until) continue;
     reclaimed += dirSize(join(overlayDir(engine, c), "diff"));
     await deleteContainerFiles(engine, c);
     deleted.push(c.id);

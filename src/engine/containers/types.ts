@@ -53,7 +53,7 @@ export interface HostConfig {
   CapDrop: string[] | null;
   Privileged: boolean;
   SecurityOpt: string[] | null;
-  LogConfig: { Type: "json-file"; Config: Record<string, string> };
+  LogConfig: { Type: "json-file" | "local" | "none"; Config: Record<string, string> };
   ReadonlyRootfs: boolean;
   Init: boolean | null;
   /** --add-host "host:ip" (or host-gateway) lines appended to /etc/hosts; absent on old records. */

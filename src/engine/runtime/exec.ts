@@ -169,7 +169,12 @@ export async function execInContainer(containerDir: string, opts: ExecOptions): 
   }
 
   const proc = Bun.spawn([shim, "exec", planFile], { stdin: "pipe", stdout: "pipe", stderr: "pipe" });
-  const stderr = new Response(proc.stderr).text();
+  const errReader = proc.stderr.getReader();
+  const stderr = new Response(new ReadableStream({ pull: async (c) => {
+    const { value, done } = await errReader.read().catch(() => ({ value: undefined, done: true }));
+    if (done || !value) c.close();
+    else c.enqueue(value);
+  } })).text();
   const reader = proc.stdout.getReader();
   let pid: number | undefined;
   let code: number | undefined;
@@ -227,6 +232,9 @@ export async function execInContainer(containerDir: string, opts: ExecOptions): 
         } catch {}
       }
       void reader.cancel().catch(() => {});
+      void errReader.cancel().catch(() => {});
+      // Detached: the shim goes on supervising the process; this process need not wait for it to exit.
+      proc.unref();
     },
   };
   void exited.then(() => attach.close());

@@ -51,6 +51,8 @@ export interface ContainerPlan {
   /** json-file `max-size` in bytes (0/undefined = unlimited) and `max-file` (default 1). */
   logMaxSize?: number;
   logMaxFile?: number;
+  /** --log-driver none: the shim keeps no log file. */
+  noLog?: boolean;
   restart: { name: "no" | "on-failure" | "always" | "unless-stopped"; maxRetries?: number };
   /** cgroup.procs (or tasks) files the container's init joins before it execs. */
   cgroupProcs?: string[];
@@ -448,7 +450,9 @@ export function overlayOptions(rootfs: ContainerPlan["rootfs"]): string {
 
 /** Docker's environment additions: PATH if the image has none, HOSTNAME, TERM for a tty. HOME is set by the shim from passwd. */
 export function containerEnv(plan: Pick<ContainerPlan, "env" | "hostname" | "tty">): string[] {
-  const has = (k: string) => plan.env.some((e) => e.startsWith(`${k}=`));
+  // A bare NAME (API Env without "=") unsets NAME, defaults included: moby's ReplaceOrAppendEnvValues. It stays
+  // in the list (so this is idempotent) and is left out when the plan is encoded.
+  const has = (k: string) => plan.env.some((e) => e === k || e.startsWith(`${k}=`));
   const env = [...plan.env];
   if (!has("PATH")) env.unshift("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
   if (!has("HOSTNAME")) env.unshift(`HOSTNAME=${plan.hostname}`);
@@ -536,7 +540,7 @@ export function encodePlan(plan: ContainerPlan, opts: { waitAttach: boolean; log
   put("id", plan.id, "hostname", plan.hostname, "dir", plan.containerDir);
   put("rootfs", plan.rootfs.mergedDir, overlayOptions(plan.rootfs));
   for (const a of plan.args) put("arg", a);
-  for (const e of containerEnv(plan)) put("env", e);
+  for (const e of containerEnv(plan)) if (e.includes("=")) put("env", e);
   put("cwd", plan.cwd || "/", "user", plan.user, "tty", plan.tty ? 1 : 0, "stdin", plan.openStdin ? 1 : 0);
   put("caps", capabilityMask(plan.privileged ? ["ALL"] : plan.capabilities).toString(16), "nnp", plan.noNewPrivileges ? 1 : 0);
   for (const u of plan.ulimits ?? []) put("rlimit", RLIMITS[u.name]!, u.soft, u.hard);

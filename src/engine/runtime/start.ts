@@ -60,7 +60,7 @@ export async function startContainer(
   stdio: "detached" | "attached" = "detached",
   opts: StartOptions = {},
 ): Promise<{ pid: number; attach?: Attachment }> {
-  const planBytes = encodePlan(plan, { waitAttach: stdio === "attached", logPath: logPath(plan) });
+  const planBytes = encodePlan(plan, { waitAttach: stdio === "attached", logPath: plan.noLog ? "" : logPath(plan) });
   mkdirSync(plan.containerDir, { recursive: true });
   mkdirSync(plan.rootfs.mergedDir, { recursive: true });
   writeEtcFiles(plan);

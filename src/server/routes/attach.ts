@@ -8,6 +8,7 @@ import type { StoredContainer } from "../../engine/containers/types.ts";
 import type { Attachment } from "../../engine/runtime/attach.ts";
 import type { RawConn } from "../hijack.ts";
 import { compareVersions } from "../router.ts";
+import { DetachScanner } from "../../engine/containers/detachkeys.ts";
 
 const MUX = "application/vnd.docker.multiplexed-stream";
 const RAW = "application/vnd.docker.raw-stream";
@@ -39,6 +40,9 @@ export class AttachSession implements Attacher {
     readonly c: StoredContainer,
     readonly want: { stdin: boolean; stdout: boolean; stderr: boolean },
     readonly onEnd: (s: AttachSession) => void,
+    /** With a TTY, the sequence that detaches (moby copyEscapable: the client leaves, the container runs on). */
+    readonly detachKeys?: Uint8Array,
+    readonly onDetach?: () => void,
   ) {}
 
   /** Output from the container (1 stdout, 2 stderr; everything is 1 with a TTY). */
@@ -76,12 +80,20 @@ export class AttachSession implements Attacher {
 
   private async pumpStdin(conn: RawConn, att: Attachment) {
     const reader = conn.readable.getReader();
+    const scanner = this.c.config.Tty && this.detachKeys ? new DetachScanner(this.detachKeys) : undefined;
     try {
       for (;;) {
         const { value, done } = await reader.read();
         if (done) break;
         if (this.ended) return;
-        att.write(value);
+        const { pass, detached } = scanner ? scanner.scan(value) : { pass: value, detached: false };
+        if (pass.length) att.write(pass);
+        if (detached) {
+          this.onDetach?.();
+          this.end();
+          conn.close();
+          return;
+        }
       }
     } catch {
       return;

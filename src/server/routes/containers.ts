@@ -33,6 +33,18 @@ import { createContainer, stopContainer, restartContainer, killContainer, remove
 import { containerStats } from "../../engine/containers/stats.ts";
 import { listContainers, inspectContainer, containerTopOf, containerDiff } from "../../engine/containers/query.ts";
 import { renderLogs, stdcopyFrames, parseApiTimestamp } from "../../engine/containers/logs.ts";
+import { noLogReading } from "../../engine/containers/logs/drivers.ts";
+import { DEFAULT_DETACH_KEYS, parseDetachKeys } from "../../engine/containers/detachkeys.ts";
+
+/** The detachKeys of attach and exec ("" = ctrl-p,ctrl-q), refused in moby's words ("detach" for attach, "escape" for exec). */
+export function detachKeysParam(keys: string, what: "detach" | "escape"): Uint8Array {
+  if (!keys) return DEFAULT_DETACH_KEYS;
+  try {
+    return parseDetachKeys(keys);
+  } catch {
+    throw invalidParameter(`Invalid ${what} keys (${keys}) provided`);
+  }
+}
 import { matchLabels, dirSize, statusOf } from "../../engine/containers/state.ts";
 
 /** A request body as moby's loadJSON reads it: an object, or 400 "invalid JSON: ..."; empty → undefined when optional. */
@@ -110,7 +122,7 @@ export function containerRoutes(r: Router, engine: Engine): void {
     if (!logs && !streaming) throw invalidParameter("Bad parameters: you must choose at least one stream");
     const status = readContainerStatus(c.dir);
     if (status.paused) throw conflict("You cannot attach to a paused container, unpause it first");
-    const session = new AttachSession(c, want, (s) => hub.forget(s));
+    const session = new AttachSession(c, want, (s) => hub.forget(s), detachKeysParam(q.get("detachKeys") ?? "", "detach"), () => publish(c, "detach"));
     const running = status.running;
     // Registered before the head goes out: the client sends /start only after it, so the start sees it.
     if (streaming && !running) hub.wait(session);
@@ -177,6 +189,7 @@ export function containerRoutes(r: Router, engine: Engine): void {
 
   r.get("/containers/{id}/logs", async (req, { params, query: q, version }) => {
     const c = resolve(params.id!);
+    if (c.hostConfig.LogConfig.Type === "none") throw noLogReading();
     const stdout = boolParam(q, "stdout");
     const stderr = boolParam(q, "stderr");
     if (!stdout && !stderr) throw invalidParameter("Bad parameters: you must choose at least one stream");

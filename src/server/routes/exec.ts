@@ -12,7 +12,9 @@ import { hijack } from "../hijack.ts";
 import { intParam } from "../query.ts";
 import { empty, json, type Router } from "../router.ts";
 import { frame, streamType } from "./attach.ts";
-import { readJson } from "./containers.ts";
+import { detachKeysParam, readJson } from "./containers.ts";
+import { DetachScanner } from "../../engine/containers/detachkeys.ts";
+import { eventsOf } from "../../engine/events.ts";
 
 interface ExecCreateBody {
   Cmd?: unknown;
@@ -42,6 +44,7 @@ export function execRoutes(r: Router, engine: Engine): void {
 
   r.post("/containers/{id}/exec", async (req, { params }) => {
     const body = (await readJson<ExecCreateBody>(req, true)) ?? {};
+    detachKeysParam(body.DetachKeys ?? "", "escape"); // refused before anything is created, as moby's ContainerExecCreate
     const e = execs.create(params.id!, {
       cmd: strings(body.Cmd, "Cmd") ?? [],
       env: strings(body.Env, "Env"),
@@ -91,13 +94,21 @@ export function execRoutes(r: Router, engine: Engine): void {
       // A client that goes away detaches: the process goes on, its exit is still recorded by the shim.
       void conn.closed.then(() => att.close());
       if (e.stdin) {
+        // With a TTY the detach keys end the stream and leave the process running (moby: exec_detach).
+        const scanner = e.tty ? new DetachScanner(detachKeysParam(e.detachKeys, "escape")) : undefined;
         void (async () => {
           const reader = conn.readable.getReader();
           try {
             for (;;) {
               const { value, done } = await reader.read();
               if (done) break;
-              att.write(value);
+              const { pass, detached } = scanner ? scanner.scan(value) : { pass: value, detached: false };
+              if (pass.length) att.write(pass);
+              if (detached) {
+                eventsOf(engine).publish("container", "exec_detach", e.containerId, { execID: e.id });
+                conn.close();
+                return;
+              }
             }
             att.closeStdin();
           } catch {}

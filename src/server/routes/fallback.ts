@@ -16,14 +16,8 @@ export const UNSUPPORTED: readonly [string, string, string][] = [
   ["POST", "/build/cancel", "docker build"],
   ["POST", "/session", "BuildKit sessions"],
   ["POST", "/grpc", "BuildKit"],
-  // swarm, plugins, secrets, configs
-  ["GET", "/swarm", "docker swarm"],
+  // swarm (joining one; the rest answers as an inactive swarm: swarm.ts), plugins
   ["POST", "/swarm/init", "docker swarm init"],
-  ["GET", "/nodes", "docker node"],
-  ["GET", "/services", "docker service"],
-  ["GET", "/tasks", "docker service ps"],
-  ["GET", "/secrets", "docker secret"],
-  ["GET", "/configs", "docker config"],
   ["GET", "/plugins", "docker plugin"],
   ["GET", "/plugins/{name:.*}/json", "docker plugin inspect"],
 ];

@@ -4,7 +4,7 @@
 static struct logw { int fd; long long size; char line[2][16384]; size_t len[2]; } L = {.fd = -1};
 
 void log_open(void) {
-  if (!P.log) return;
+  if (!P.log || !*P.log) return; /* --log-driver none */
   L.fd = open(P.log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
   struct stat st;
   L.size = L.fd >= 0 && fstat(L.fd, &st) == 0 ? st.st_size : 0;
