@@ -11,7 +11,6 @@
  *   volumes/<name>/_data      a local volume's data (Docker's layout; the rows live in bunker.db)
  *   removing/<id>             a container removal in progress (containers/removal.ts finishes it after a crash)
  *   overlay2/<cache-id>/tar-split.gz, tar-size   an image layer's tar without file bodies (src/fs/tar-split.ts)
- *   blobcache/<diffid>-<digest>.tar.gz   a layer gzip'd once for push (store/image-source.ts), GC'd with it
  *   tmp/                      downloads and unpacks in progress (removed at start if stale)
  *   locks/                    flock(2) files; a lock dies with its process, so kill -9 never wedges a pull
  */
@@ -51,9 +50,6 @@ export class DataRoot {
   }
   volumeData(name: string) {
     return `${this.root}/volumes/${name}/_data`;
-  }
-  get blobCache() {
-    return `${this.root}/blobcache`;
   }
   get tmp() {
     return `${this.root}/tmp`;

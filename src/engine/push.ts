@@ -7,8 +7,9 @@
  * Layers known only uncompressed are gzipped while they upload, and the result is remembered by diff ID
  * (store/blob-sources.ts) so the next push compresses and uploads nothing.
  *
- * Written against the `Image` interface, so any source pushes the same way. A local image is served, until
- * the store can write its layers back as blobs, by the registry repository it was pulled from.
+ * Written against the `Image` interface, so any source pushes the same way. A pulled image keeps the manifest
+ * it was pulled with; a blob the target lacks and cannot mount is read from a repository known to hold it.
+ * An image made here (commit, import, load) is pushed from the store's layer tars (madeHere).
  */
 import type { Engine } from "./engine.ts";
 import { type Descriptor, type Image, type ImageConfig, type Index, type Layer, type Manifest, MediaType, type Platform } from "./image/types.ts";
@@ -19,6 +20,7 @@ import { RegistryError } from "./registry/auth.ts";
 import { remoteLayer } from "./registry/remote.ts";
 import { mountBlob, putManifest, statBlob, uploadBlob } from "./registry/upload.ts";
 import { type BlobSources, blobSourcesOf } from "./store/blob-sources.ts";
+import { storeImage } from "./store/image-source.ts";
 import type { JsonMessage } from "./progress.ts";
 import { progressBar } from "./pull.ts";
 
@@ -112,7 +114,26 @@ export async function localImage(engine: Engine, id: string, registry: RegistryC
       layers: () => layers,
     };
   }
-  throw new EngineError("notImplemented", `image ${short(id)} was not pulled from a registry: pushing images made locally needs the layer writer of issue 13`);
+  return madeHere(engine, id);
+}
+
+/**
+ * An image made here (commit, import, load, build) as push sees it: its stored config, and each layer as its
+ * tar from the store (tar-split) with no compressed digest of its own, so pushLayer gzips it while it uploads,
+ * or finds the digest it gzipped to last time (blob_sources) in the registry and sends nothing. No manifest:
+ * pushImage writes one from what it pushed.
+ */
+function madeHere(engine: Engine, id: string): Image {
+  const image = storeImage(engine.root, engine.images, engine.layers, id);
+  const layers: Layer[] = image.layers().map((l) => ({
+    digest: "",
+    diffId: l.diffId,
+    size: 0,
+    mediaType: MediaType.DOCKER_LAYER_GZIP,
+    compressed: () => Promise.reject(new EngineError("system", `layer ${l.diffId} has no compressed blob here`)),
+    uncompressed: () => l.uncompressed!(),
+  }));
+  return { digest: "", id, manifest: image.manifest, rawManifest: new Uint8Array(), manifestMediaType: MediaType.DOCKER_MANIFEST, config: image.config, rawConfig: image.rawConfig, layers: () => layers };
 }
 
 /** A layer of `d` read from the first of `repositories` that serves it, opened on first read (a push that mounts or skips never reads). */

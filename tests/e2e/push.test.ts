@@ -288,6 +288,29 @@ describe("bunker push", () => {
     expect(tagged.stderr).toContain("tag can't be used with --all-tags/-a");
   });
 
+  test("an image committed here is pushed from the store's layer tars, pulled back elsewhere with its ID, and a second push sends nothing", async () => {
+    const dst = await emptyRegistry();
+    const b = bunkerAt(freshDataRoot());
+    await b.ok(["pull", `${src.host}/busybox`]);
+    await b.ok(["run", "--name", "made", "--network", "none", `${src.host}/busybox`, "sh", "-c", "echo made-here > /made; rm /bin/true"]);
+    const id = (await b.ok(["commit", "made", `${dst.host}/made:v1`])).trim();
+    await b.ok(["rm", "made"]);
+    const first = await b.ok(["push", `${dst.host}/made:v1`]);
+    expect(first).toStartWith(`The push refers to repository [${dst.host}/made]\n`);
+    expect(first.match(/: Pushed\n/g)?.length).toBe(2); // the committed layer and busybox's, gzipped here
+    const digest = /v1: digest: (sha256:[a-f0-9]{64}) size: \d+\n$/.exec(first)?.[1];
+    expect(digest).toBeDefined();
+    const again = await b.ok(["push", `${dst.host}/made:v1`]);
+    expect(again.match(/: Layer already exists\n/g)?.length).toBe(2);
+    expect(again).toContain(`v1: digest: ${digest} `);
+    // Another data root pulls it: same image ID, the file and the whiteout as committed.
+    const other = bunkerAt(freshDataRoot());
+    await other.ok(["pull", `${dst.host}/made:v1`]);
+    expect((await other.ok(["image", "inspect", "-f", "{{.Id}}", `${dst.host}/made:v1`])).trim()).toBe(id);
+    expect(await other.ok(["run", "--rm", "--network", "none", `${dst.host}/made:v1`, "sh", "-c", "cat /made; test -e /bin/true || echo gone"])).toBe("made-here\ngone\n");
+    expect(JSON.parse(await skopeo(["inspect", "--tls-verify=false", `docker://${dst.host}/made:v1`])).Digest).toBe(digest);
+  });
+
   test("a layer pulled from one repository is mounted into another of that registry; a terminal sees Pushing bars", async () => {
     const dst = await emptyRegistry();
     const first = bunkerAt(freshDataRoot());

@@ -69,15 +69,6 @@ export class StagedLayer implements Layer {
     if (this.digest !== this.diffId) throw new EngineError("notFound", `layer ${this.diffId}: its archive blob ${this.digest} was unpacked, not kept`, { code: "blobNotLocal" });
     return this.uncompressed();
   }
-
-  /** Itself when its blob is the tar; else the same layer offered as its tar (the archive's blob is gone). */
-  async materialize(): Promise<Layer> {
-    if (this.digest === this.diffId) return this;
-    const tarSize = recordedTarSize(this.adoptedAt ?? this.dir);
-    const asTar = new StagedLayer(this.diffId, this.diffId, tarSize, MediaType.OCI_LAYER, this.dir, this.unpackedSize);
-    asTar.adoptedAt = this.adoptedAt;
-    return asTar;
-  }
 }
 
 /** Normalises a member name within the archive ("./a//b" -> "a/b"); null when it leaves the archive root. */

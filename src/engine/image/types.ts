@@ -112,7 +112,7 @@ export interface Layer {
   /**
    * The distributed bytes; the stream errors if they do not hash to `digest`. A store layer knows the digest
    * a registry served it as (Docker's v2metadata) without keeping that blob: then this rejects with
-   * EngineError code "blobNotLocal" and `materialize()` gives a layer whose blob is here.
+   * EngineError code "blobNotLocal" (push gzips `uncompressed()` instead, engine/push.ts).
    */
   compressed(): Promise<ReadableStream<Uint8Array>>;
   /**
@@ -121,11 +121,6 @@ export interface Layer {
    * is not kept (`digest` "") must have it (push gzips it on the way).
    */
   uncompressed?(): Promise<ReadableStream<Uint8Array>>;
-  /**
-   * This layer with a blob `compressed()` can stream: itself when it has one, else (store layers) the tar
-   * gzip'd once and cached under the data root by diff ID (store/image-source.ts).
-   */
-  materialize?(): Promise<Layer>;
 }
 
 /** An image from any source. Manifest and config are loaded when the Image is made; layers stream on demand. */

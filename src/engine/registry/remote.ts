@@ -92,10 +92,6 @@ class RemoteLayer implements Layer {
   async uncompressed(): Promise<ReadableStream<Uint8Array>> {
     return verified(await decompressed(await this.compressed()), this.diffId, `layer ${this.digest}`);
   }
-
-  async materialize(): Promise<Layer> {
-    return this;
-  }
 }
 
 /** The part of a stream reader we use (Bun's typings add non-standard members). */

@@ -7,14 +7,11 @@
  *    its manifest digest;
  * 2. the most recent registry blob recorded for its diff ID (blob-sources.ts: Docker's v2metadata, written at
  *    pull and push);
- * 3. the gzip'd blob already in the blob cache (blobcache/<diffid hex>-<digest hex>.tar.gz);
- * 4. the layer tar itself, uncompressed (digest = diff ID, media type application/vnd.oci.image.layer.v1.tar).
- * `compressed()` streams what is here (the cache, or the reassembled tar); for 1 and 2 the blob is only a
- * name the registry knows, so it rejects with code "blobNotLocal". `materialize()` then gzips the tar once
- * into the cache (written under a temporary name, renamed in place, removed by GC with the layer) and
- * returns the layer with that blob: what push uploads when the registry lacks the recorded blob.
+ * 3. the layer tar itself, uncompressed (digest = diff ID, media type application/vnd.oci.image.layer.v1.tar).
+ * `compressed()` streams the reassembled tar for 3; for 1 and 2 the blob is only a name the registry knows,
+ * so it rejects with code "blobNotLocal". No compressed copy is kept: push gzips `uncompressed()` while it
+ * uploads and remembers the digest by diff ID (engine/push.ts, blob-sources.ts), so a layer is never stored twice.
  */
-import { closeSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
 import { MediaType, type Descriptor, type Image, type ImageConfig, type Layer, type Manifest } from "../image/types.ts";
 import { EngineError } from "../errors.ts";
 import type { DataRoot } from "../paths.ts";
@@ -30,25 +27,9 @@ interface LayerBlob {
   repository: string;
 }
 import { assembleLayerTar, TarSplitMissingError, recordedTarSize } from "../../fs/tar-split.ts";
-import { randomHex } from "../random.ts";
 
 const hex = (d: string) => d.replace(/^sha256:/, "");
 const utf8 = new TextEncoder();
-
-/** The gzip'd blob cached for a diff ID, if any. */
-function cachedBlob(root: DataRoot, diffId: string): LayerBlob & { path: string } | undefined {
-  let names: string[];
-  try {
-    names = readdirSync(root.blobCache);
-  } catch {
-    return undefined;
-  }
-  const prefix = `${hex(diffId)}-`;
-  const name = names.find((n) => n.startsWith(prefix) && n.endsWith(".tar.gz"));
-  if (!name) return undefined;
-  const path = `${root.blobCache}/${name}`;
-  return { digest: `sha256:${name.slice(prefix.length, -7)}`, size: statSync(path).size, mediaType: MediaType.OCI_LAYER_GZIP, repository: "", path };
-}
 
 /** One stored layer as an image layer. */
 export class StoreLayer implements Layer {
@@ -91,41 +72,7 @@ export class StoreLayer implements Layer {
 
   async compressed(): Promise<ReadableStream<Uint8Array>> {
     if (this.digest === this.diffId) return this.uncompressed();
-    const cached = cachedBlob(this.root, this.diffId);
-    if (cached && cached.digest === this.digest) return Bun.file(cached.path).stream();
     throw new EngineError("notFound", `layer ${this.diffId}: blob ${this.digest} is known from ${this.mediaType} but not held locally`, { code: "blobNotLocal" });
-  }
-
-  async materialize(): Promise<Layer> {
-    const cached = cachedBlob(this.root, this.diffId) ?? (await this.#compress());
-    if (cached.digest === this.digest) return this;
-    return new StoreLayer(this.root, this.record, this.#dir, cached);
-  }
-
-  /** Gzips the layer tar into the blob cache (temporary name, then rename: readers never see half a blob). */
-  async #compress(): Promise<LayerBlob & { path: string }> {
-    mkdirSync(this.root.blobCache, { recursive: true, mode: 0o700 });
-    const tmp = `${this.root.blobCache}/.tmp-${hex(this.diffId)}-${randomHex().slice(0, 8)}`;
-    const hasher = new Bun.CryptoHasher("sha256");
-    const fd = openSync(tmp, "wx", 0o600);
-    let size = 0;
-    try {
-      const gz = (await this.uncompressed()).pipeThrough(new CompressionStream("gzip") as unknown as TransformStream<Uint8Array, Uint8Array>);
-      for await (const chunk of gz) {
-        hasher.update(chunk);
-        for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off);
-        size += chunk.length;
-      }
-      closeSync(fd);
-    } catch (e) {
-      closeSync(fd);
-      rmSync(tmp, { force: true });
-      throw e;
-    }
-    const digest = `sha256:${hasher.digest("hex")}`;
-    const path = `${this.root.blobCache}/${hex(this.diffId)}-${hex(digest)}.tar.gz`;
-    renameSync(tmp, path);
-    return { digest, size, mediaType: MediaType.OCI_LAYER_GZIP, repository: "", path };
   }
 
   #missing(e: unknown): unknown {
@@ -159,7 +106,7 @@ export class StoreImage implements Image {
     this.#layers = chains.map((c, i) => {
       const rec = layers.get(c);
       if (!rec) throw new EngineError("system", `image ${record.id}: layer ${c} is missing from the store`);
-      return new StoreLayer(root, rec, layers.dir(rec), pulled?.manifest.layers[i] ?? sources.forDiffId(rec.diffId).find((b) => b.repository !== "") ?? cachedBlob(root, rec.diffId));
+      return new StoreLayer(root, rec, layers.dir(rec), pulled?.manifest.layers[i] ?? sources.forDiffId(rec.diffId).find((b) => b.repository !== ""));
     });
     if (pulled) {
       this.manifest = pulled.manifest;

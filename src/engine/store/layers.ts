@@ -301,7 +301,6 @@ export class LayerStore {
         for (const name of names) if (name !== "l" && !known.has(name)) this.removeDir(name);
         this.pruneShortLinks();
       }
-      this.removeOrphanBlobs();
       let stagingBytes = 0;
       if (existsSync(this.root.tmp)) {
         for (const name of readdirSync(this.root.tmp)) {
@@ -312,17 +311,6 @@ export class LayerStore {
       return { layers: deleted, stagingBytes };
     } finally {
       gc.release();
-    }
-  }
-
-  /** Cached gzip'd blobs (blobcache/<diffid>-<digest>.tar.gz) of diff IDs no layer has any more. */
-  private removeOrphanBlobs() {
-    if (!existsSync(this.root.blobCache)) return;
-    const has = this.db.query("SELECT 1 FROM layers WHERE diff_id = ? LIMIT 1");
-    for (const name of readdirSync(this.root.blobCache)) {
-      const m = /^(?:\.tmp-)?([a-f0-9]{64})-/.exec(name);
-      // A temporary file of a layer still stored may be a compression in flight: it stays until its layer goes.
-      if (!m || !has.get(`sha256:${m[1]}`)) rmSync(join(this.root.blobCache, name), { force: true });
     }
   }
 
