@@ -1,5 +1,6 @@
 /** Benchmark helpers: interleaved runs (A B A B), medians, ratios, peak RSS of a child. Not a test. */
 import { readFileSync, writeFileSync } from "node:fs";
+import type { Subprocess } from "bun";
 
 // A bridge container makes the engine switch forwarding on and set FORWARD's policy to DROP, as dockerd
 // does; a benchmark puts both back as it found them when it exits.
@@ -98,4 +99,27 @@ export function machineWatch(): () => string {
 /** KiB read from block devices since boot (/proc/vmstat pgpgin). */
 function diskReadKiB(): number {
   return Number(/^pgpgin (\d+)$/m.exec(readFileSync("/proc/vmstat", "utf8"))?.[1] ?? 0);
+}
+
+/**
+ * A private dockerd for a side-by-side run: its own data and exec roots under `work`, its socket there, no
+ * bridge, iptables or forwarding changes on the host (so it cannot disturb bunker's networking). Resolves once
+ * it answers `docker version`; `stop()` ends it (SIGTERM, then waits). Undefined when it is not installed or
+ * does not come up.
+ */
+export async function startDockerd(work: string, namespace = "bunkerbench"): Promise<{ host: string; proc: Subprocess; stop: () => Promise<void> } | undefined> {
+  if (!has("dockerd") || !has("docker")) return undefined;
+  const host = `unix://${work}/docker.sock`;
+  const proc = Bun.spawn(["dockerd", "--data-root", `${work}/docker`, "--exec-root", `${work}/dexec`, "--host", host, "--pidfile", `${work}/docker.pid`, "--iptables=false", "--ip6tables=false", "--ip-forward=false", "--ip-masq=false", "--bridge=none", "--containerd-namespace", namespace, "--default-ulimit", "nofile=1024:1024"], { stdout: "ignore", stderr: "ignore" });
+  const stop = async () => {
+    proc.kill("SIGTERM");
+    await proc.exited;
+  };
+  for (let i = 0; i < 300; i++) {
+    if (Bun.spawnSync(["docker", "-H", host, "version"], { stdout: "ignore", stderr: "ignore" }).exitCode === 0) return { host, proc, stop };
+    if (proc.exitCode !== null) return undefined;
+    await Bun.sleep(100);
+  }
+  await stop();
+  return undefined;
 }

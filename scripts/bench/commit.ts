@@ -13,7 +13,7 @@
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { compare, has, sh, timed, type Contender } from "./_lib.ts";
+import { compare, has, sh, timed, type Contender, startDockerd } from "./_lib.ts";
 import { ensureTestbed, startRegistry } from "../../tests/helpers/registry.ts";
 
 const rounds = Number(process.argv[2] ?? 5);
@@ -24,9 +24,6 @@ const reg = await startRegistry({ auth: "none" });
 // Under /var/lib (the data root's usual file system), not a tmpfs /tmp: the write is part of the cost.
 const work = mkdtempSync(join("/var/lib", "bunker-bench-commit-"));
 const procs: ReturnType<typeof Bun.spawn>[] = [];
-const waitFor = async (path: string) => {
-  for (let i = 0; i < 300 && !(await Bun.file(path).exists()); i++) await Bun.sleep(20);
-};
 
 /** Fills an upper dir with `files` random files of 100 KiB. */
 function fill(upper: string) {
@@ -65,11 +62,10 @@ try {
       run: () => timed(["bash", "-c", `tar -C '${upper}' -c . | tee >(sha256sum > /dev/null) | tar -x -C '${work}/copy'`]),
     },
   ];
-  if (has("dockerd")) {
-    const ds = `unix://${work}/docker.sock`;
-    procs.push(Bun.spawn(["dockerd", "--data-root", join(work, "docker"), "--exec-root", join(work, "dexec"), "--host", ds, "--pidfile", join(work, "docker.pid"), "--iptables=false", "--ip-forward=false", "--ip-masq=false", "--bridge=none", "--containerd-namespace", "bunkerbench", "--storage-driver", "overlay2"], { stdout: "ignore", stderr: "ignore" }));
-    await waitFor(`${work}/docker.sock`);
-    await Bun.sleep(1000);
+  const dockerd = await startDockerd(work);
+  if (dockerd) {
+    procs.push(dockerd.proc);
+    const ds = dockerd.host;
     const d = (...args: string[]) => sh(["docker", "-H", ds, ...args]);
     d("pull", "-q", `${reg.host}/busybox`);
     d("create", "--name", "big", "--network", "none", `${reg.host}/busybox`, "true");

@@ -8,7 +8,7 @@
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { compare, has, timed, type Contender } from "./_lib.ts";
+import { compare, has, timed, type Contender, startDockerd } from "./_lib.ts";
 import { ensureTestbed, startRegistry } from "../../tests/helpers/registry.ts";
 import { purgeNetworking } from "../../tests/helpers/netcheck.ts";
 
@@ -32,16 +32,15 @@ try {
   await waitFor(`${work}/bunker.sock`);
   fill(bs);
   const contenders: Contender[] = [{ name: "docker ps → bunker serve", run: () => timed(["docker", "ps"], { env: { DOCKER_HOST: bs } }) }];
-  if (has("dockerd")) {
-    const ds = `unix://${work}/docker.sock`;
-    procs.push(Bun.spawn(["dockerd", "--data-root", join(work, "docker"), "--exec-root", join(work, "dexec"), "--host", ds, "--pidfile", join(work, "docker.pid"), "--iptables=false", "--ip-forward=false", "--ip-masq=false", "--bridge=none", "--containerd-namespace", "bunkerbench", "--default-ulimit", "nofile=1024:1024"], { stdout: "ignore", stderr: "ignore" }));
-    await waitFor(`${work}/docker.sock`);
-    await Bun.sleep(1000);
+  const dockerd = await startDockerd(work);
+  if (dockerd) {
+    procs.push(dockerd.proc);
+    const ds = dockerd.host;
     fill(ds);
     contenders.push({ name: "docker ps → dockerd", run: () => timed(["docker", "ps"], { env: { DOCKER_HOST: ds } }) });
   } else console.log("(dockerd not installed: measured earlier on this machine: 20 ms)");
   await compare("docker ps with 20 running containers", contenders, rounds);
-  for (const host of [bs, ...(has("dockerd") ? [`unix://${work}/docker.sock`] : [])]) {
+  for (const host of [bs, ...(dockerd ? [dockerd.host] : [])]) {
     const ids = docker(host, "ps", "-aq").stdout.toString().trim();
     if (ids) docker(host, "rm", "-f", ...ids.split("\n"));
   }

@@ -12,7 +12,7 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { has, median } from "./_lib.ts";
+import { has, median, startDockerd } from "./_lib.ts";
 import { ensureTestbed, startRegistry } from "../../tests/helpers/registry.ts";
 
 const seconds = Number(process.argv[2] ?? 60);
@@ -99,11 +99,9 @@ try {
     supervisors: (init) => [ppid(init), ppid(ppid(init))],
   });
   let dockerIds: string[] = [];
-  if (has("dockerd") && has("docker")) {
-    const ds = `${work}/docker.sock`;
-    procs.push(Bun.spawn(["dockerd", "--data-root", join(work, "docker"), "--exec-root", join(work, "dexec"), "--host", `unix://${ds}`, "--pidfile", join(work, "docker.pid"), "--iptables=false", "--ip-forward=false", "--ip-masq=false", "--bridge=none", "--containerd-namespace", "bunkerbenchhc", "--default-ulimit", "nofile=1024:1024"], { stdout: "ignore", stderr: "ignore" }));
-    for (let i = 0; i < 500 && !existsSync(ds); i++) await Bun.sleep(20);
-    await Bun.sleep(1000);
+  const dockerd = await startDockerd(work, "bunkerbenchhc");
+  if (dockerd) {
+    procs.push(dockerd.proc);
     dk("pull", "-q", image);
     dockerIds = Array.from({ length: N }, () => dk(...hcArgs));
     sets.push({

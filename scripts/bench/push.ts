@@ -9,7 +9,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { compare, has, timed, median, type Contender } from "./_lib.ts";
+import { compare, has, timed, median, type Contender, startDockerd } from "./_lib.ts";
 import { ensureTestbed, startRegistry, type Registry } from "../../tests/helpers/registry.ts";
 
 const rounds = Number(process.argv[2] ?? 5);
@@ -19,29 +19,16 @@ const src = await startRegistry();
 const work = mkdtempSync(join(tmpdir(), "bunker-bench-push-"));
 const root = join(work, "bunker");
 const ref = `${src.host}/debian:bookworm`;
-let dockerd: ReturnType<typeof Bun.spawn> | undefined;
 const registries: Registry[] = [];
-
-/** Starts a private dockerd (no bridge, no iptables) and waits for it; undefined when it cannot start. */
-async function startDockerd(): Promise<string | undefined> {
-  if (!has("dockerd") || !has("docker")) return undefined;
-  const dir = join(work, "docker");
-  const sock = join(dir, "docker.sock");
-  dockerd = Bun.spawn(["dockerd", "--data-root", join(dir, "root"), "--exec-root", join(dir, "exec"), "--pidfile", join(dir, "docker.pid"), "-H", `unix://${sock}`, "--bridge=none", "--iptables=false", "--ip6tables=false"], { stdout: "ignore", stderr: "ignore" });
-  for (let i = 0; i < 300; i++) {
-    if (Bun.spawnSync(["docker", "-H", `unix://${sock}`, "version"], { stdout: "ignore", stderr: "ignore" }).exitCode === 0) return sock;
-    if (dockerd.exitCode !== null) return undefined;
-    await Bun.sleep(100);
-  }
-  return undefined;
-}
+let dockerd: Awaited<ReturnType<typeof startDockerd>>;
 
 try {
   const layer = testbed.image("debian", "bookworm").layers![0]!;
   console.log(`debian: ${(layer.size / 1e6).toFixed(1)} MB compressed, ${rounds} rounds`);
   Bun.spawnSync([bunker, "--data-root", root, "pull", "-q", ref]);
-  const sock = await startDockerd();
-  const docker = (args: string[]) => ["docker", "-H", `unix://${sock}`, ...args];
+  dockerd = await startDockerd(join(work, "docker-bench"));
+  const sock = dockerd?.host;
+  const docker = (args: string[]) => ["docker", "-H", sock!, ...args];
   if (sock) Bun.spawnSync(docker(["pull", "-q", ref]), { stdout: "ignore" });
   else console.log("(dockerd could not be started here: bunker alone)");
 
@@ -93,8 +80,7 @@ try {
   );
 } finally {
   if (dockerd) {
-    dockerd.kill("SIGTERM");
-    await dockerd.exited;
+    await dockerd.stop();
   }
   for (const r of registries) await r.stop();
   await src.stop();

@@ -10,7 +10,7 @@
 import { mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { compare, has, machineWatch, sh, timed, type Contender } from "./_lib.ts";
+import { compare, has, machineWatch, sh, timed, type Contender, startDockerd } from "./_lib.ts";
 import { ensureTestbed, startRegistry } from "../../tests/helpers/registry.ts";
 
 const rounds = Number(process.argv[2] ?? 5);
@@ -18,7 +18,7 @@ const bunker = resolve(import.meta.dir, "../../dist/bunker");
 await ensureTestbed();
 const reg = await startRegistry({ auth: "none" });
 const work = mkdtempSync(join(tmpdir(), "bunker-bench-saveload-"));
-let dockerd: ReturnType<typeof Bun.spawn> | undefined;
+let dockerd: Awaited<ReturnType<typeof startDockerd>>;
 const watch = machineWatch();
 try {
   const ref = `${reg.host}/debian:bookworm`;
@@ -34,11 +34,10 @@ try {
 
   let n = 0;
   const fresh = (name: string) => join(work, `${name}-${n++}`);
-  const dockerEnv = { DOCKER_HOST: `unix://${join(work, "docker.sock")}` };
-  const withDocker = has("dockerd") && has("docker");
-  if (withDocker) {
-    dockerd = Bun.spawn(["dockerd", "--data-root", join(work, "docker"), "--exec-root", join(work, "docker-exec"), "-H", dockerEnv.DOCKER_HOST, "--pidfile", join(work, "docker.pid"), "--bridge", "none", "--iptables=false", "--ip6tables=false", "--storage-driver", "overlay2"], { stdout: "ignore", stderr: "ignore" });
-    for (let i = 0; i < 300 && Bun.spawnSync(["docker", "version"], { env: { ...process.env, ...dockerEnv }, stdout: "ignore", stderr: "ignore" }).exitCode !== 0; i++) await Bun.sleep(100);
+  dockerd = await startDockerd(work);
+  const withDocker = !!dockerd;
+  const dockerEnv = { DOCKER_HOST: dockerd?.host ?? "" };
+  if (dockerd) {
     sh(["sh", "-c", `DOCKER_HOST=${dockerEnv.DOCKER_HOST} docker load -q -i '${archive}'`]);
   }
 
@@ -76,8 +75,7 @@ try {
   console.log(`\nmachine: ${watch()}`);
 } finally {
   if (dockerd) {
-    dockerd.kill("SIGTERM");
-    await dockerd.exited;
+    await dockerd.stop();
   }
   await reg.stop();
   rmSync(work, { recursive: true, force: true });

@@ -11,7 +11,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { compare, has, machineWatch, timed, type Contender } from "./_lib.ts";
+import { compare, has, machineWatch, timed, type Contender, startDockerd } from "./_lib.ts";
 import { ensureTestbed, startRegistry } from "../../tests/helpers/registry.ts";
 import { purgeNetworking } from "../../tests/helpers/netcheck.ts";
 
@@ -88,13 +88,10 @@ try {
     // the floor on this machine at this moment: the same CLI start and container listing, without samples
     { name: "bunker ps (reference)", run: () => timed([bunker, "--data-root", join(work, "bunker"), "ps"]) },
   ];
-  let dockerd: ReturnType<typeof Bun.spawn> | undefined;
-  const ds = `unix://${work}/docker.sock`;
-  if (has("dockerd")) {
-    dockerd = Bun.spawn(["dockerd", "--data-root", join(work, "docker"), "--exec-root", join(work, "dexec"), "--host", ds, "--pidfile", join(work, "docker.pid"), "--iptables=false", "--ip-forward=false", "--ip-masq=false", "--bridge=none", "--containerd-namespace", "bunkerbench", "--default-ulimit", "nofile=1024:1024"], { stdout: "ignore", stderr: "ignore" });
-    procs.push(dockerd);
-    await waitFor(`${work}/docker.sock`);
-    await Bun.sleep(1000);
+  const dockerd = await startDockerd(work);
+  if (dockerd) {
+    procs.push(dockerd.proc);
+    const ds = dockerd.host;
     docker(ds, "pull", "-q", `${reg.host}/busybox`);
     for (let i = 0; i < 20; i++) docker(ds, "run", "-d", "--network", "none", `${reg.host}/busybox`, "sleep", "600");
     if (docker(ds, "ps", "-q").stdout.toString().trim().split("\n").length === 20) contenders.push({ name: "docker stats → dockerd", run: () => timed(["docker", "stats", "--no-stream"], { env: { DOCKER_HOST: ds } }) });
@@ -117,8 +114,8 @@ try {
 
   console.log(`\nthe daemon's CPU while one client streams /containers/{id}/stats for ${seconds} s (target ≤ 1%)`);
   console.log(`  bunker serve: ${(await streamingCost(bs, daemon.pid)).toFixed(2)}% of one CPU`);
-  if (contenders.length === 4) console.log(`  dockerd:      ${(await streamingCost(ds, dockerd!.pid)).toFixed(2)}% of one CPU (dockerd alone; containerd not counted)`);
-  for (const host of [bs, ...(dockerd ? [ds] : [])]) {
+  if (dockerd && contenders.length === 4) console.log(`  dockerd:      ${(await streamingCost(dockerd.host, dockerd.proc.pid)).toFixed(2)}% of one CPU (dockerd alone; containerd not counted)`);
+  for (const host of [bs, ...(dockerd ? [dockerd.host] : [])]) {
     const ids = docker(host, "ps", "-aq").stdout.toString().trim();
     if (ids) docker(host, "rm", "-f", ...ids.split("\n"));
   }

@@ -129,6 +129,11 @@ export function remoteBackend(client: ApiClient): Backend {
       abortWait.abort();
       throw e;
     }
+    return attachment(id, conn, waitRes, abortWait);
+  }
+
+  /** A hijacked attach and its pending wait as an Attachment: the exit code once the last output arrived. */
+  function attachment(id: string, conn: Awaited<ReturnType<typeof hijackRequest>>, waitRes: Response, abortWait: AbortController): Attachment {
     const exited = (async () => {
       const body = (await waitRes.json()) as { StatusCode: number };
       await Promise.race([conn.ended, Bun.sleep(200)]); // let the last output arrive
@@ -155,21 +160,7 @@ export function remoteBackend(client: ApiClient): Backend {
       // As `docker attach`: the exit code from a wait issued once attached.
       const abortWait = new AbortController();
       const waitRes = await client.request("POST", `/containers/${enc(id)}/wait`, { query: { condition: "not-running" }, signal: abortWait.signal });
-      const exited = (async () => {
-        const body = (await waitRes.json()) as { StatusCode: number };
-        await Promise.race([conn.ended, Bun.sleep(200)]); // let the last output arrive
-        return body.StatusCode;
-      })().catch(() => undefined); // the wait aborted by a detach
-      return {
-        write: (d: Uint8Array) => conn.write(d),
-        closeStdin: () => conn.closeWrite(),
-        resize: (rows: number, cols: number) => void post(`/containers/${enc(id)}/resize`, { h: rows, w: cols }).catch(() => {}),
-        exited,
-        close: () => {
-          conn.close();
-          abortWait.abort();
-        },
-      } as Attachment;
+      return attachment(id, conn, waitRes, abortWait);
     },
     async *events(o) {
       const res = await client.request("GET", "/events", { query: { since: nanoParam(o.since), until: nanoParam(o.until), filters: filters(o.filters) } });

@@ -217,8 +217,8 @@ const UNSUPPORTED: { Config: Record<string, unknown[]>; HostConfig: Record<strin
   HostConfig: {
     // Namespaces, cgroup and OCI options (PidMode, IpcMode, UTSMode, GroupAdd, Links, VolumesFrom are applied).
     UsernsMode: ["host"], Cgroup: [], CgroupParent: [],
-    Runtime: [], Isolation: ["default"], Annotations: [], StorageOpt: [],
-    VolumeDriver: ["local"], DeviceRequests: [],
+    Isolation: ["default"], Annotations: [], StorageOpt: [],
+    VolumeDriver: ["local"],
     // Resources bunker does not apply (RESOURCE_FIELDS are).
     ...UNSUPPORTED_RESOURCES,
   },

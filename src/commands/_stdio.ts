@@ -4,7 +4,10 @@
  * set up, more than the rest of a `run --rm alpine echo hi`; nor Bun's FileSink, whose write reports a
  * closed pipe as an uncaught error when it is called from a socket's callback.
  */
-import { writeSync } from "node:fs";
+import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { isatty } from "node:tty";
+import { CliError } from "./_cli.ts";
 
 /** A sink on fd 1 or 2: write() buffers, flush() writes the buffer out. */
 export interface StdSink {
@@ -44,4 +47,38 @@ export function stdSink(fd: 1 | 2): StdSink {
       writeAll(fd, buf);
     },
   };
+}
+
+/**
+ * An archive (save, export) to `file`, or to stdout when none is given. A terminal stdout is refused as the
+ * docker CLI refuses it, before anything is asked of the engine: call it first, then `writeArchive`.
+ */
+export function checkArchiveOutput(file: string | undefined): void {
+  if (!file && isatty(1)) throw new CliError("cowardly refusing to save to a terminal. Use the -o flag or redirect", 1);
+}
+
+/**
+ * Writes an archive stream to stdout, or to `file` as the docker CLI's CopyToFile does: into a temporary
+ * file beside it, synced and renamed over it once complete, so a failure or a kill leaves no partial file
+ * under its name.
+ */
+export async function writeArchive(stream: ReadableStream<Uint8Array>, file?: string): Promise<void> {
+  if (!file) {
+    for await (const chunk of stream) writeAll(1, chunk);
+    return;
+  }
+  const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`);
+  const fd = openSync(tmp, "wx", 0o644);
+  try {
+    for await (const chunk of stream) writeAll(fd, chunk);
+    fsyncSync(fd);
+    closeSync(fd);
+    renameSync(tmp, file);
+  } catch (e) {
+    try {
+      closeSync(fd);
+    } catch {}
+    rmSync(tmp, { force: true });
+    throw e;
+  }
 }

@@ -7,8 +7,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { bunkerAt, DAEMON_MODE, freshDataRoot } from "../helpers/bunker.ts";
-import { ensureTestbed, startRegistry, type Registry } from "../helpers/registry.ts";
+import { bunkerAt, DAEMON_MODE, freshDataRoot, startWithBusybox, removeAllAndStop } from "../helpers/bunker.ts";
+import { startRegistry, type Registry } from "../helpers/registry.ts";
 import { treeListing } from "../helpers/oracle.ts";
 
 const root = process.getuid?.() === 0;
@@ -18,19 +18,13 @@ let busybox: string;
 
 beforeAll(async () => {
   if (!root) return;
-  await ensureTestbed();
-  reg = await startRegistry({ auth: "none" });
-  b = bunkerAt(freshDataRoot(), ["--registry-mirror", reg.url]);
-  busybox = `${reg.host}/busybox`;
-  await b.ok(["pull", "-q", busybox]);
+  ({ reg, b, busybox } = await startWithBusybox());
 }, 900_000);
 
 afterAll(async () => {
   if (!root) return;
   // Whatever a failed test left running goes, by the IDs this data root knows.
-  const ids = (await b.run(["ps", "-aq", "--no-trunc"])).stdout.trim();
-  if (ids) await b.run(["rm", "-f", ...ids.split("\n")]);
-  await reg?.stop();
+  await removeAllAndStop(b, reg);
 });
 
 const rows = (dataRoot: string, table: string) => {

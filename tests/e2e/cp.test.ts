@@ -12,8 +12,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, chownSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, utimesSync, writeFileSync, lutimesSync } from "node:fs";
 import { join } from "node:path";
-import { bunkerAt, freshDataRoot, tempDir } from "../helpers/bunker.ts";
-import { ensureTestbed, startRegistry, type Registry } from "../helpers/registry.ts";
+import { bunkerAt, tempDir, startWithBusybox, removeAllAndStop } from "../helpers/bunker.ts";
+import { type Registry } from "../helpers/registry.ts";
 import { listTree, tar, type RawMember } from "../helpers/tar-writer.ts";
 import { sys } from "../../src/sys/index.ts";
 
@@ -73,11 +73,7 @@ function asRoot(t: Record<string, string>): Record<string, string> {
 
 beforeAll(async () => {
   if (!root) return;
-  await ensureTestbed();
-  reg = await startRegistry({ auth: "none" });
-  b = bunkerAt(freshDataRoot(), ["--registry-mirror", reg.url]);
-  busybox = `${reg.host}/busybox`;
-  await b.ok(["pull", "-q", busybox]);
+  ({ reg, b, busybox } = await startWithBusybox());
   work = tempDir("bunker-cp-");
   tree = join(work, "tree");
   mkdirSync(tree);
@@ -86,9 +82,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (!root) return;
-  const ids = (await b.run(["ps", "-aq", "--no-trunc"])).stdout.trim();
-  if (ids) await b.run(["rm", "-f", "-v", ...ids.split("\n")]);
-  await reg?.stop();
+  await removeAllAndStop(b, reg, ["-f", "-v"]);
 });
 
 describe.skipIf(!root)("cp round trips", () => {

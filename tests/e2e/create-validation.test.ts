@@ -10,7 +10,7 @@ import { chmodSync, existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { bunkerAt, freshDataRoot, serveAt } from "../helpers/bunker.ts";
+import { bunkerAt, freshDataRoot, serveAt, removeAllAndStop } from "../helpers/bunker.ts";
 import { ensureTestbed, startRegistry, type Registry } from "../helpers/registry.ts";
 import { pushWithHealthcheck } from "../helpers/health-image.ts";
 
@@ -62,9 +62,7 @@ afterAll(async () => {
   } catch {}
   daemon?.kill("SIGTERM");
   await daemon?.exited;
-  const ids = (await b.run(["ps", "-aq", "--no-trunc"])).stdout.trim();
-  if (ids) await b.run(["rm", "-f", ...ids.split("\n")]);
-  await reg?.stop();
+  await removeAllAndStop(b, reg);
   rmSync(dir, { recursive: true, force: true });
 });
 

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { BUNKER, bunkerAt, DAEMON_MODE, freshDataRoot, tempDir } from "../helpers/bunker.ts";
+import { BUNKER, bunkerAt, DAEMON_MODE, freshDataRoot, tempDir, removeAllAndStop } from "../helpers/bunker.ts";
 import { ensureTestbed, startRegistry, type Registry } from "../helpers/registry.ts";
 
 const root = process.getuid?.() === 0;
@@ -30,9 +30,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (!root) return;
-  const ids = (await b.run(["ps", "-aq", "--no-trunc"])).stdout.trim();
-  if (ids) await b.run(["rm", "-f", ...ids.split("\n")]);
-  await reg?.stop();
+  await removeAllAndStop(b, reg);
 });
 
 const inspect = async (ref: string, fmt: string) => (await b.ok(["inspect", "--format", fmt, ref])).trim();

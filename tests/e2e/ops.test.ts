@@ -6,8 +6,8 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
-import { BUNKER, bunkerAt, freshDataRoot } from "../helpers/bunker.ts";
-import { ensureTestbed, startRegistry, type Registry } from "../helpers/registry.ts";
+import { BUNKER, bunkerAt, freshDataRoot, startWithBusybox, removeAllAndStop } from "../helpers/bunker.ts";
+import { type Registry } from "../helpers/registry.ts";
 
 const root = process.getuid?.() === 0;
 const v1 = !existsSync("/sys/fs/cgroup/cgroup.controllers");
@@ -19,18 +19,12 @@ let busybox: string;
 
 beforeAll(async () => {
   if (!root) return;
-  await ensureTestbed();
-  reg = await startRegistry({ auth: "none" });
-  b = bunkerAt(freshDataRoot(), ["--registry-mirror", reg.url]);
-  busybox = `${reg.host}/busybox`;
-  await b.ok(["pull", "-q", busybox]);
+  ({ reg, b, busybox } = await startWithBusybox());
 }, 900_000);
 
 afterAll(async () => {
   if (!root) return;
-  const ids = (await b.run(["ps", "-aq", "--no-trunc"])).stdout.trim();
-  if (ids) await b.run(["rm", "-f", ...ids.split("\n")]);
-  await reg?.stop();
+  await removeAllAndStop(b, reg);
 });
 
 const idOf = async (name: string) => (await b.ok(["inspect", "-f", "{{.Id}}", name])).trim();

@@ -11,8 +11,8 @@ import { chmodSync, existsSync, mkdtempSync, readlinkSync, rmSync, writeFileSync
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { BUNKER, bunkerAt, DAEMON_MODE, freshDataRoot, type Result, waitForDaemon } from "../helpers/bunker.ts";
-import { ensureTestbed, startRegistry, type Registry } from "../helpers/registry.ts";
+import { BUNKER, bunkerAt, DAEMON_MODE, freshDataRoot, type Result, waitForDaemon, startWithBusybox } from "../helpers/bunker.ts";
+import { type Registry } from "../helpers/registry.ts";
 
 const root = process.getuid?.() === 0;
 let reg: Registry;
@@ -24,11 +24,7 @@ const MARK = `sleep 3${String(process.pid).padStart(6, "0")}.5`;
 
 beforeAll(async () => {
   if (!root) return;
-  await ensureTestbed();
-  reg = await startRegistry({ auth: "none" });
-  b = bunkerAt(freshDataRoot(), ["--registry-mirror", reg.url]);
-  busybox = `${reg.host}/busybox`;
-  await b.ok(["pull", "-q", busybox]);
+  ({ reg, b, busybox } = await startWithBusybox());
   marker = Bun.spawn(MARK.split(" "), { stdout: "ignore", stderr: "ignore" });
 }, 900_000);
 

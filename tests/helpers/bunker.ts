@@ -6,6 +6,8 @@
 import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { ensureTestbed } from "./images.ts";
+import { startRegistry, type Registry } from "./registry.ts";
 
 /** The binary under test (built by `bun run test`; build it first when running a file alone). */
 export const BUNKER = resolve(import.meta.dir, "../../dist/bunker");
@@ -112,4 +114,24 @@ export function tempDir(prefix: string): string {
 /** A fresh data root in a temp dir (removed when the test run ends). */
 export function freshDataRoot(): string {
   return join(tempDir("bunker-e2e-"), "root");
+}
+
+/**
+ * The set-up most container suites share: the offline test images, a registry serving them, a fresh data
+ * root whose CLI uses that registry as its mirror, and busybox pulled into it.
+ */
+export async function startWithBusybox(): Promise<{ reg: Registry; b: ReturnType<typeof bunkerAt>; busybox: string }> {
+  await ensureTestbed();
+  const reg = await startRegistry({ auth: "none" });
+  const b = bunkerAt(freshDataRoot(), ["--registry-mirror", reg.url]);
+  const busybox = `${reg.host}/busybox`;
+  await b.ok(["pull", "-q", busybox]);
+  return { reg, b, busybox };
+}
+
+/** Removes every container a suite's data root still has (what a failed test left running), then stops its registry. */
+export async function removeAllAndStop(b: ReturnType<typeof bunkerAt> | undefined, reg: Registry | undefined, rmFlags: string[] = ["-f"]): Promise<void> {
+  const ids = b ? (await b.run(["ps", "-aq", "--no-trunc"])).stdout.trim() : "";
+  if (ids) await b!.run(["rm", ...rmFlags, ...ids.split("\n")]);
+  await reg?.stop();
 }

@@ -10,8 +10,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { bunkerAt, freshDataRoot, tempDir, serveAt } from "../helpers/bunker.ts";
-import { ensureTestbed, startRegistry, type Registry } from "../helpers/registry.ts";
+import { bunkerAt, freshDataRoot, tempDir, serveAt, startWithBusybox } from "../helpers/bunker.ts";
+import { type Registry } from "../helpers/registry.ts";
 
 const root = process.getuid?.() === 0;
 let reg: Registry;
@@ -25,11 +25,7 @@ let sock: string;
 
 beforeAll(async () => {
   if (!root) return;
-  await ensureTestbed();
-  reg = await startRegistry({ auth: "none" });
-  b = bunkerAt(freshDataRoot(), ["--registry-mirror", reg.url]);
-  busybox = `${reg.host}/busybox`;
-  await b.ok(["pull", "-q", busybox]);
+  ({ reg, b, busybox } = await startWithBusybox());
   host = tempDir("bunker-isolation-mounts-");
   src = join(host, "src");
   mkdirSync(join(src, "sub"), { recursive: true });

@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, rmSync, statSync, statfsSync, writeFileSync } fr
 import { join, posix } from "node:path";
 import { randomHex } from "../random.ts";
 import type { Engine } from "../engine.ts";
-import { EngineError, conflict, invalidParameter, noSuchImage } from "../errors.ts";
+import { EngineError, conflict, invalidParameter, noSuchContainer, noSuchImage } from "../errors.ts";
 import { parseReference, withDefaultTag, familiarString } from "../registry/reference.ts";
 import type { ContainerConfig, ContainerRecord, HostConfig, RestartPolicy, StoredContainer as Stored } from "./types.ts";
 import { randomName, validateName } from "./names.ts";
@@ -223,6 +223,13 @@ export async function createContainer(engine: Engine, opts: CreateOptions): Prom
   writeFileSync(join(dir, "lower"), engine.layers.diffDirs(record.topLayer).join(":"));
   mkdirSync(record.dir, { recursive: true, mode: 0o700 });
   writeFileSync(join(record.dir, "config.v2.json"), JSON.stringify({ ID: id, Name: `/${record.name}`, Config: config, HostConfig: hostConfig, Image: image.id, Created: new Date(record.created).toISOString() }));
+  // An rm -f or container prune (a daemon serving another request) may have removed the row while the
+  // directories were being made: it found none to remove, so they go here, or nothing would name them.
+  if (engine.containers.lookup(id)?.id !== id) {
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(record.dir, { recursive: true, force: true });
+    throw noSuchContainer(id);
+  }
   engine.events.publish({ Type: "container", Action: "create", id, from: opts.image, name: record.name });
   return record;
 }

@@ -2,6 +2,7 @@
  * Containers in the Docker Engine API's shapes: the Config and HostConfig a container is created with,
  * as `docker inspect` shows them, and the record the store keeps.
  */
+import type { Resources } from "../runtime/cgroups.ts";
 
 /** The container's Config (moby's container.Config). */
 export interface ContainerConfig {
@@ -35,8 +36,11 @@ export interface RestartPolicy {
   MaximumRetryCount: number;
 }
 
-/** The subset of moby's HostConfig bunker honours; the rest is reported with Docker's defaults. */
-export interface HostConfig {
+/**
+ * The subset of moby's HostConfig bunker honours; the rest is reported with Docker's defaults. The resource
+ * limits are Resources' (runtime/cgroups.ts): absent on old records, 0 / null for none, as Docker shows them.
+ */
+export interface HostConfig extends Resources {
   /** -v SRC:DST[:OPTS] as given; Mounts (--mount) and Tmpfs (--tmpfs) only when set, as Docker omits them. */
   Binds: string[] | null;
   Mounts?: import("../volumes/spec.ts").MountSpec[];
@@ -62,19 +66,7 @@ export interface HostConfig {
   Dns?: string[];
   DnsSearch?: string[];
   DnsOptions?: string[];
-  /** Resource limits (runtime/cgroups.ts); absent on old records, 0 / null for none, as Docker shows them. */
-  Memory?: number;
-  MemorySwap?: number;
-  NanoCpus?: number;
-  CpuShares?: number;
-  PidsLimit?: number | null;
-  /** --cpu-period, --cpu-quota, --cpuset-cpus, --cpuset-mems, --blkio-weight, --oom-kill-disable, --oom-score-adj; absent on old records. */
-  CpuPeriod?: number;
-  CpuQuota?: number;
-  CpusetCpus?: string;
-  CpusetMems?: string;
-  BlkioWeight?: number;
-  OomKillDisable?: boolean | null;
+  /** --oom-score-adj (the other limits are Resources'); absent on old records. */
   OomScoreAdj?: number;
   /** --shm-size in bytes (Docker shows its 64 MiB default) and --ulimit; absent on old records. */
   ShmSize?: number;
