@@ -4,7 +4,7 @@
  * set up, more than the rest of a `run --rm alpine echo hi`; nor Bun's FileSink, whose write reports a
  * closed pipe as an uncaught error when it is called from a socket's callback.
  */
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
+import { closeSync, fsyncSync, openSync, readSync, renameSync, rmSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { isatty } from "node:tty";
 import { CliError } from "./_cli.ts";
@@ -81,4 +81,22 @@ export async function writeArchive(stream: ReadableStream<Uint8Array>, file?: st
     rmSync(tmp, { force: true });
     throw e;
   }
+}
+
+/**
+ * An opened input file (load -i, import FILE) as a stream of plain blocking reads, closed at its end. Not
+ * Bun.file().stream(): it polls the descriptor, which a character device such as /dev/null refuses (EPERM
+ * from epoll_ctl), and a user may well give one.
+ */
+export function fileStream(fd: number, chunk = 1 << 20): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>({
+    pull(controller) {
+      const buf = new Uint8Array(chunk);
+      const n = readSync(fd, buf, 0, chunk, null);
+      if (n > 0) return controller.enqueue(n === chunk ? buf : buf.subarray(0, n));
+      closeSync(fd);
+      controller.close();
+    },
+    cancel: () => closeSync(fd),
+  });
 }

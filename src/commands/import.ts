@@ -3,6 +3,7 @@ import { openSync } from "node:fs";
 import { CliError, defineCommand } from "./_cli.ts";
 import { openBackend } from "./_backend.ts";
 import { progressRenderer } from "./_progress.ts";
+import { fileStream } from "./_stdio.ts";
 
 export default defineCommand({
   meta: { name: "import", description: "Import the contents from a tarball to create a filesystem image", usage: "[OPTIONS] file|URL|- [REPOSITORY[:TAG]]", aliases: ["bunker image import", "bunker import"] },
@@ -32,7 +33,7 @@ export default defineCommand({
         const code = (e as NodeJS.ErrnoException).code ?? "";
         throw new CliError(`open ${source}: ${text[code] ?? (e as Error).message}`, 1);
       }
-      body = Bun.file(fd).stream();
+      body = fileStream(fd);
     }
     const render = progressRenderer(process.stdout, process.stdout.isTTY === true);
     await (await openBackend(global)).importImage(body, { repo: ref, message: flags.message || undefined, changes: flags.change ?? [], platform: flags.platform || undefined }, render);

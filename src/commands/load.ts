@@ -1,9 +1,10 @@
 /** `bunker load`: load images from a tar archive (docker save or OCI layout, gzip'd or not). */
 import { isatty } from "node:tty";
-import { openSync, closeSync } from "node:fs";
+import { openSync } from "node:fs";
 import { CliError, defineCommand } from "./_cli.ts";
 import { openBackend } from "./_backend.ts";
 import { progressRenderer } from "./_progress.ts";
+import { fileStream } from "./_stdio.ts";
 
 export default defineCommand({
   meta: { name: "load", description: "Load an image from a tar archive or STDIN", usage: "[OPTIONS]", aliases: ["bunker image load", "bunker load"] },
@@ -18,12 +19,13 @@ export default defineCommand({
     let stream: ReadableStream<Uint8Array>;
     if (input) {
       // Opened here, as the docker CLI does, so a missing file is the CLI's "open …" error before any request.
+      let fd: number;
       try {
-        closeSync(openSync(input, "r"));
+        fd = openSync(input, "r");
       } catch (e) {
         throw new CliError(`open ${input}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file or directory" : (e as Error).message}`, 1);
       }
-      stream = Bun.file(input).stream();
+      stream = fileStream(fd);
     } else {
       stream = Bun.stdin.stream();
     }
