@@ -36,7 +36,14 @@ beforeAll(async () => {
   await waitForDaemon(sock);
 }, 900_000);
 
+// testcontainers reads its daemon from DOCKER_HOST and friends, set below; every test file shares this
+// process's env, so they are put back for the files that run after this one.
+const envBefore = Object.fromEntries(["DOCKER_HOST", "TESTCONTAINERS_RYUK_DISABLED", "TESTCONTAINERS_HOST_OVERRIDE"].map((k) => [k, process.env[k]]));
 afterAll(async () => {
+  for (const [k, v] of Object.entries(envBefore)) {
+    if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
+  }
   if (!root) return;
   try {
     const list = (await (await fetch("http://x/containers/json?all=1", { unix: sock } as RequestInit)).json()) as { Id: string }[];

@@ -118,7 +118,11 @@ afterEach(() => {
   for (const d of started.splice(0)) killContainer(d);
 });
 
+// BUNKER_SHIM set by installShim is put back: every test file shares this process's env.
+const shimBefore = process.env.BUNKER_SHIM;
 afterAll(() => {
+  if (shimBefore === undefined) delete process.env.BUNKER_SHIM;
+  else process.env.BUNKER_SHIM = shimBefore;
   for (const p of restored.splice(0)) rmSync(p, { recursive: true, force: true });
   if (!base) return;
   expect(readFileSync("/proc/self/mountinfo", "utf8")).not.toContain(base);

@@ -67,7 +67,12 @@ afterEach(() => {
   for (const c of cleanups.splice(0).reverse()) c();
 });
 
+// This file points BUNKER_SHIM at a shim in its temp dir; every test file shares this process's env, and a
+// later one that spawns the CLI with it must not get a shim that is gone.
+const shimBefore = process.env.BUNKER_SHIM;
 afterAll(() => {
+  if (shimBefore === undefined) delete process.env.BUNKER_SHIM;
+  else process.env.BUNKER_SHIM = shimBefore;
   if (!base) return;
   // no mount of ours may be left in the host namespace (the overlay lives only in the container's)
   expect(readFileSync("/proc/self/mountinfo", "utf8")).not.toContain(base);
