@@ -1,5 +1,5 @@
 /** Benchmark helpers: interleaved runs (A B A B), medians, ratios, peak RSS of a child. Not a test. */
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import type { Subprocess } from "bun";
 
 // A bridge container makes the engine switch forwarding on and set FORWARD's policy to DROP, as dockerd
@@ -122,4 +122,33 @@ export async function startDockerd(work: string, namespace = "bunkerbench"): Pro
   }
   await stop();
   return undefined;
+}
+
+/** Waits (up to 6 s) for a path to appear: a socket a daemon is about to listen on. */
+export async function waitForPath(path: string): Promise<void> {
+  for (let i = 0; i < 300 && !existsSync(path); i++) await Bun.sleep(20);
+}
+
+/** Runs the docker CLI against `host` (a `unix://` address); its output is piped. */
+export function dockerAt(host: string, ...args: string[]) {
+  return Bun.spawnSync(["docker", ...args], { env: { ...process.env, DOCKER_HOST: host }, stdout: "pipe", stderr: "pipe" });
+}
+
+/**
+ * A bench's end: the processes it started stopped by pid (last started first), then every mount under its
+ * work directory (deepest first: overlays of containers and podman's stores), then the directory itself.
+ */
+export async function tearDown(work: string, procs: Subprocess[] = []): Promise<void> {
+  for (const p of [...procs].reverse()) {
+    p.kill("SIGTERM");
+    await p.exited;
+  }
+  unmountUnder(work);
+  rmSync(work, { recursive: true, force: true });
+}
+
+/** Lazily unmounts every mount at or under `dir`, deepest first (no shell: the paths are passed as arguments). */
+export function unmountUnder(dir: string): void {
+  const mounts = readFileSync("/proc/mounts", "utf8").split("\n").map((l) => l.split(" ")[1] ?? "").filter((m) => m === dir || m.startsWith(`${dir}/`));
+  for (const m of mounts.sort().reverse()) Bun.spawnSync(["umount", "-l", m]);
 }

@@ -11,9 +11,9 @@
  *
  *   bun scripts/bench/commit.ts [rounds] [files]
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { compare, has, sh, timed, type Contender, startDockerd } from "./_lib.ts";
+import { compare, has, sh, timed, type Contender, startDockerd, tearDown } from "./_lib.ts";
 import { ensureTestbed, startRegistry } from "../../tests/helpers/registry.ts";
 
 const rounds = Number(process.argv[2] ?? 5);
@@ -85,11 +85,6 @@ try {
   const floor = res["tar -c upper | sha256sum"]!.median;
   console.log(`bunker/floor = ${(res["bunker commit"]!.median / floor).toFixed(2)} (target ≤ 1.5), bunker peak RSS ${(res["bunker commit"]!.maxRss / 1048576).toFixed(0)} MiB (target ≤ 150)`);
 } finally {
-  for (const p of procs.reverse()) {
-    p.kill("SIGTERM");
-    await p.exited;
-  }
+  await tearDown(work, procs.splice(0));
   await reg.stop();
-  Bun.spawnSync(["sh", "-c", `grep -o ' ${work}[^ ]*' /proc/mounts | sort -r | xargs -r -n1 umount -l`]);
-  rmSync(work, { recursive: true, force: true });
 }

@@ -13,7 +13,7 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { compare, has, machineWatch, median, timed, type Contender, sh } from "./_lib.ts";
+import { compare, has, machineWatch, median, timed, type Contender, sh, unmountUnder } from "./_lib.ts";
 import { ensureTestbed, startRegistry } from "../../tests/helpers/registry.ts";
 import { purgeNetworking } from "../../tests/helpers/netcheck.ts";
 
@@ -100,7 +100,7 @@ try {
   const left = Bun.spawnSync(B("ps", "-aq", "--no-trunc")).stdout.toString().trim();
   if (left) Bun.spawnSync(B("rm", "-f", ...left.split("\n")));
   await reg.stop();
-  Bun.spawnSync(["sh", "-c", `grep -o ' ${work}[^ ]*' /proc/mounts | xargs -r -n1 umount -l`]);
+  unmountUnder(work);
   purgeNetworking(dataRoot); // the data root goes: its bridge, rules and address claims with it
   if (before) {
     const old = Bun.spawnSync(O("ps", "-aq", "--no-trunc")).stdout.toString().trim();

@@ -9,10 +9,10 @@
  *
  *   bun scripts/bench/health.ts [seconds=60]
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { has, median, startDockerd } from "./_lib.ts";
+import { has, median, startDockerd, tearDown } from "./_lib.ts";
 import { ensureTestbed, startRegistry } from "../../tests/helpers/registry.ts";
 
 const seconds = Number(process.argv[2] ?? 60);
@@ -128,11 +128,6 @@ try {
   bk("rm", "-f", ...bunkerIds, ...plainIds);
   if (dockerIds.length) dk("rm", "-f", ...dockerIds);
 } finally {
-  for (const p of procs.reverse()) {
-    p.kill("SIGTERM");
-    await p.exited;
-  }
+  await tearDown(work, procs.splice(0));
   await reg.stop();
-  Bun.spawnSync(["sh", "-c", `grep -o ' ${work}[^ ]*' /proc/mounts | sort -r | xargs -r -n1 umount -l`]);
-  rmSync(work, { recursive: true, force: true });
 }

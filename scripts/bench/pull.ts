@@ -7,10 +7,10 @@
  *   bun scripts/bench/pull.ts [rounds]
  *   BUNKER_BASELINE=/work/main/dist/bunker bun scripts/bench/pull.ts   (also pulls with that build, interleaved)
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { compare, has, timed, median, type Contender } from "./_lib.ts";
+import { compare, has, timed, median, type Contender, tearDown } from "./_lib.ts";
 import { ensureTestbed, startRegistry } from "../../tests/helpers/registry.ts";
 
 const rounds = Number(process.argv[2] ?? 5);
@@ -86,7 +86,5 @@ try {
   console.log(`\nimages with 50 images: median ${median(times).toFixed(1)} ms (target ≤ 30 ms)`);
 } finally {
   await reg.stop();
-  // podman's overlay mounts under its roots must go before the tree can.
-  Bun.spawnSync(["sh", "-c", `grep -o ' ${work}[^ ]*' /proc/mounts | xargs -r -n1 umount -l`]);
-  rmSync(work, { recursive: true, force: true });
+  await tearDown(work); // podman's overlay mounts under its roots go before the tree
 }

@@ -8,10 +8,10 @@
  *
  *   bun scripts/bench/stats.ts [rounds=15] [seconds=30]
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { compare, has, machineWatch, timed, type Contender, startDockerd } from "./_lib.ts";
+import { compare, has, machineWatch, timed, type Contender, startDockerd, tearDown, waitForPath, dockerAt } from "./_lib.ts";
 import { ensureTestbed, startRegistry } from "../../tests/helpers/registry.ts";
 import { purgeNetworking } from "../../tests/helpers/netcheck.ts";
 
@@ -22,10 +22,8 @@ await ensureTestbed();
 const reg = await startRegistry({ auth: "none" });
 const work = mkdtempSync(join(tmpdir(), "bunker-bench-stats-"));
 const procs: ReturnType<typeof Bun.spawn>[] = [];
-const waitFor = async (path: string) => {
-  for (let i = 0; i < 300 && !existsSync(path); i++) await Bun.sleep(20);
-};
-const docker = (host: string, ...args: string[]) => Bun.spawnSync(["docker", ...args], { env: { ...process.env, DOCKER_HOST: host }, stdout: "pipe", stderr: "pipe" });
+const waitFor = waitForPath;
+const docker = dockerAt;
 const fill = (host: string) => {
   docker(host, "pull", "-q", `${reg.host}/busybox`);
   // bridge networking: NET I/O has an interface to read
@@ -120,12 +118,7 @@ try {
     if (ids) docker(host, "rm", "-f", ...ids.split("\n"));
   }
 } finally {
-  for (const p of procs.reverse()) {
-    p.kill("SIGTERM");
-    await p.exited;
-  }
-  await reg.stop();
-  Bun.spawnSync(["sh", "-c", `grep -o ' ${work}[^ ]*' /proc/mounts | sort -r | xargs -r -n1 umount -l`]);
+  await tearDown(work, procs.splice(0));
   purgeNetworking(join(work, "bunker"));
-  rmSync(work, { recursive: true, force: true });
+  await reg.stop();
 }
