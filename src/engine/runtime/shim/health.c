@@ -272,15 +272,8 @@ static void read_output(void) {
 /* Whether the container's init is exiting or gone: /proc/<pid>/stat's state Z, or PF_EXITING (0x4) in its
  * flags (field 9). Its exit kills everything in its pid namespace (a check too) before it is reported. */
 static int init_exiting(void) {
-  char path[64], buf[512];
-  snprintf(path, sizeof path, "/proc/%d/stat", ST.pid);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 1;
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0) return 1;
-  buf[n] = 0;
-  char *p = strrchr(buf, ')');
+  char buf[512];
+  char *p = proc_stat(ST.pid, buf, sizeof buf);
   if (!p || p[2] == 'Z' || p[2] == 'X') return 1;
   for (int f = 3; p && f <= 9; f++) p = strchr(p + 1, ' '); /* after ") " we are at field 3 */
   return !p || (strtoul(p + 1, NULL, 10) & 0x4);

@@ -206,6 +206,9 @@ void log_flush(int stream);
 
 /* status.c */
 long long oom_kills(void);
+/* /proc/<pid>/stat read into buf: a pointer to the ')' that ends the command name (fields 3... follow), or
+ * NULL when the process is gone or the file is unreadable. */
+char *proc_stat(pid_t pid, char *buf, size_t size);
 unsigned long long proc_starttime(pid_t pid);
 void json_str(char *out, size_t n, const char *s);
 extern pid_t guardian_pid;

@@ -27,16 +27,21 @@ long long oom_kills(void) {
   return -1;
 }
 
-unsigned long long proc_starttime(pid_t pid) {
-  char path[64], buf[1024];
+char *proc_stat(pid_t pid, char *buf, size_t size) {
+  char path[64];
   snprintf(path, sizeof path, "/proc/%d/stat", pid);
   int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
-  ssize_t n = read(fd, buf, sizeof buf - 1);
+  if (fd < 0) return NULL;
+  ssize_t n = read(fd, buf, size - 1);
   close(fd);
-  if (n <= 0) return 0;
+  if (n <= 0) return NULL;
   buf[n] = 0;
-  char *p = strrchr(buf, ')');
+  return strrchr(buf, ')'); /* the last one: a command name may hold ')' itself */
+}
+
+unsigned long long proc_starttime(pid_t pid) {
+  char buf[1024];
+  char *p = proc_stat(pid, buf, sizeof buf);
   if (!p) return 0;
   unsigned long long v = 0;
   /* field 22 (starttime); after ") " we are at field 3 */
