@@ -9,6 +9,7 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, writeFileSync } from "no
 import { join } from "node:path";
 import { BUNKER, bunkerAt, DAEMON_MODE, freshDataRoot, tempDir, removeAllAndStop } from "../helpers/bunker.ts";
 import { ensureTestbed, startRegistry, type Registry } from "../helpers/registry.ts";
+import { inPty as ptyRun } from "../helpers/pty.ts";
 
 const root = process.getuid?.() === 0;
 let reg: Registry;
@@ -37,24 +38,7 @@ const inspect = async (ref: string, fmt: string) => (await b.ok(["inspect", "--f
 
 /** Runs bunker (with this file's data root or daemon) inside a real pty; `steps` are written in turn, `pause` ms apart. */
 async function inPty(args: string[], steps: (string | Uint8Array)[], opts: { pause?: number; env?: Record<string, string> } = {}): Promise<{ out: string; code: number }> {
-  const q = (a: string) => `'${a.replace(/'/g, "'\\''")}'`;
-  const cmd = [BUNKER, ...(await b.prefix()), ...args].map(q).join(" ");
-  const p = Bun.spawn(["script", "-qfec", cmd, "/dev/null"], { stdin: "pipe", stdout: "pipe", stderr: "pipe", env: { ...process.env, DOCKER_CONFIG: join(configDir, "docker"), ...opts.env } });
-  for (const s of steps) {
-    await Bun.sleep(opts.pause ?? 700);
-    p.stdin.write(s);
-    await p.stdin.flush();
-  }
-  let hung = false;
-  const timer = setTimeout(() => {
-    hung = true;
-    p.kill();
-  }, 20_000);
-  const [out, code] = await Promise.all([new Response(p.stdout).text(), p.exited]);
-  clearTimeout(timer);
-  p.stdin.end();
-  if (hung) throw new Error(`bunker ${args.join(" ")} did not end within 20 s:\n${out}`);
-  return { out, code };
+  return ptyRun([BUNKER, ...(await b.prefix()), ...args], steps, { ...process.env, DOCKER_CONFIG: join(configDir, "docker"), ...opts.env }, opts.pause);
 }
 
 const CTRL_P_Q = Uint8Array.of(0x10, 0x11);

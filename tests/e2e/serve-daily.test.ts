@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freshDataRoot, type Result, serveAt } from "../helpers/bunker.ts";
 import { ensureTestbed, startRegistry, type Registry } from "../helpers/registry.ts";
+import { inPty } from "../helpers/pty.ts";
 
 const DOCKER = "/usr/local/bin/docker";
 const root = process.getuid?.() === 0;
@@ -42,28 +43,8 @@ async function dockerOk(args: string[], env: Record<string, string> = {}): Promi
 }
 
 /** The docker CLI in a real pty (script(1)); `steps` written in turn. */
-async function dockerPty(args: string[], steps: (string | Uint8Array)[]): Promise<{ out: string; code: number }> {
-  const cmd = [DOCKER, ...args].map((a) => `'${a}'`).join(" ");
-  const p = Bun.spawn(["script", "-qfec", cmd, "/dev/null"], {
-    stdin: "pipe",
-    stdout: "pipe",
-    stderr: "pipe",
-    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir, DOCKER_CONFIG: join(dir, "docker-config"), DOCKER_HOST: `unix://${sock}`, TERM: "xterm" },
-  });
-  for (const s of steps) {
-    await Bun.sleep(800);
-    p.stdin.write(s);
-    await p.stdin.flush();
-  }
-  let hung = false;
-  const timer = setTimeout(() => {
-    hung = true;
-    p.kill();
-  }, 20_000);
-  const [out, code] = await Promise.all([new Response(p.stdout).text(), p.exited]);
-  clearTimeout(timer);
-  if (hung) throw new Error(`docker ${args.join(" ")} did not end within 20 s:\n${out}`);
-  return { out, code };
+function dockerPty(args: string[], steps: (string | Uint8Array)[]): Promise<{ out: string; code: number }> {
+  return inPty([DOCKER, ...args], steps, { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir, DOCKER_CONFIG: join(dir, "docker-config"), DOCKER_HOST: `unix://${sock}`, TERM: "xterm" }, 800);
 }
 
 async function python(script: string): Promise<Result> {
