@@ -12,6 +12,7 @@ import { copyChecksum, copyInto, type CopyStep } from "../../src/engine/build/co
 import { resolveMetaArgs, StageState } from "../../src/engine/build/dispatch.ts";
 import { planDockerfile } from "../../src/engine/build/dockerfile/instructions.ts";
 import { Dockerignore, readDockerignore } from "../../src/engine/build/dockerignore.ts";
+import { tar } from "../helpers/tar-writer.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "bunker-copy-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -91,8 +92,14 @@ describe("COPY: destinations", () => {
   test("a file onto an existing directory lands inside it; onto a file replaces it", async () => {
     const ctx = context({ "a.txt": "new" });
     const root = tree({ "exists/keep": "k", "file": "old" });
+    chmodSync(join(root, "exists"), 0o700);
+    Bun.spawnSync(["chown", "5:5", join(root, "exists")]);
     await run(root, "COPY a.txt /exists", ctx);
     expect(read(join(root, "exists/a.txt"))).toBe("new");
+    // An existing top directory keeps its mode and owner, for a directory source too.
+    await run(root, "COPY . /exists/", ctx);
+    expect(mode(join(root, "exists"))).toBe(0o700);
+    expect(owner(join(root, "exists"))).toBe("5:5");
     await run(root, "COPY a.txt /file", ctx);
     expect(read(join(root, "file"))).toBe("new");
   });
@@ -239,11 +246,243 @@ describe("COPY: hostile paths", () => {
   });
 
   test("a stage root's symlinks are copied as links and its sources resolved inside it", async () => {
-    const stage = tree({ "app/bin": "b", "app/etc": { link: "/etc" }, "lnk": { link: "/etc/hostname" } });
+    const stage = tree({ "app/bin": "b", "app/etc": { link: "/etc" }, "lnk": { link: "/etc/hostname" }, "inner": { link: "../../app/bin" } });
     const root = fresh("r");
     await run(root, "COPY --from=s /app /app", { root: stage });
     expect(readlinkSync(join(root, "app/etc"))).toBe("/etc");
     await expect(run(root, "COPY --from=s /lnk /x", { root: stage })).rejects.toThrow(SourceNotFoundError);
+    // A source that is a link is followed, inside the stage's root.
+    await run(root, "COPY --from=s /inner /y", { root: stage });
+    expect(read(join(root, "y"))).toBe("b");
     await expect(run(root, "COPY --from=s /../../etc/passwd /x", { root: stage })).rejects.toThrow(SourceNotFoundError);
+  });
+});
+
+describe("COPY: heredocs, --parents, --exclude", () => {
+  test("heredocs: 0644 files named after the delimiter in a dir dest, variables expanded unless quoted, <<- drops tabs", async () => {
+    const root = fresh("r");
+    const ctx = context({});
+    await run(root, 'COPY <<EOF /etc/greeting\nhello $NAME "q"\nEOF', ctx, "/", "ENV NAME=world\n");
+    expect(read(join(root, "etc/greeting"))).toBe('hello world "q"\n');
+    expect(mode(join(root, "etc/greeting"))).toBe(0o644);
+    expect(owner(join(root, "etc/greeting"))).toBe("0:0");
+    await run(root, "COPY <<'EOF' <<-TABS /docs/\nraw $NAME\nEOF\n\t\tindented\n\tTABS", ctx, "/", "ENV NAME=world\n");
+    expect(read(join(root, "docs/EOF"))).toBe("raw $NAME\n");
+    expect(read(join(root, "docs/TABS"))).toBe("indented\n");
+    await run(root, "COPY --chmod=755 --chown=3:4 <<EOF /bin/run.sh\n#!/bin/sh\nEOF", ctx);
+    expect(mode(join(root, "bin/run.sh"))).toBe(0o755);
+    expect(owner(join(root, "bin/run.sh"))).toBe("3:4");
+  });
+
+  test("--parents keeps the source's parent directories, from the root or from a /./ pivot", async () => {
+    const ctx = context({ "x/a.txt": "a", "x/sub/b.txt": "b", "y/c.txt": "c", "y/d.md": "d", "x/sub/deeper/e.txt": "e" });
+    const root = fresh("r");
+    await run(root, "COPY --parents=true x/a.txt y/c.txt /dst/", ctx);
+    expect(listing(join(root, "dst"))).toEqual(["x", "x/a.txt", "y", "y/c.txt"]);
+    await run(root, "COPY --parents=true ./x/./sub/b.txt /piv/", ctx);
+    expect(listing(join(root, "piv"))).toEqual(["sub", "sub/b.txt"]);
+    await run(root, "COPY --parents=true */*.txt /glob/", ctx);
+    expect(listing(join(root, "glob"))).toEqual(["x", "x/a.txt", "y", "y/c.txt"]);
+    await run(root, "COPY --parents=true x/sub /whole/", ctx);
+    expect(listing(join(root, "whole"))).toEqual(["x", "x/sub", "x/sub/b.txt", "x/sub/deeper", "x/sub/deeper/e.txt"]);
+    await expect(run(root, "COPY --parents=true x/none.txt /dst/", ctx)).rejects.toThrow('"/x/none.txt": not found');
+  });
+
+  test("--exclude patterns are matched below each source", async () => {
+    const ctx = context({ "d/a.txt": "a", "d/b.log": "b", "d/sub/c.log": "c", "d/sub/keep.log": "k", "d/cache/x": "x" });
+    const root = fresh("r");
+    await run(root, "COPY --exclude=*.log --exclude=cache d /d", ctx);
+    // patternmatcher: "*" does not cross "/", so only the top b.log goes.
+    expect(listing(join(root, "d"))).toEqual(["a.txt", "sub", "sub/c.log", "sub/keep.log"]);
+    await run(root, "COPY --exclude=**/*.log --exclude=!sub/keep.log d /e", ctx);
+    expect(listing(join(root, "e"))).toEqual(["a.txt", "cache", "cache/x", "sub", "sub/keep.log"]);
+  });
+
+  test("a directory onto a file and a file onto a directory are BuildKit's errors", async () => {
+    const ctx = context({ "d/f": "f", "f": "f" });
+    const root = tree({ "file": "x", "dir/f/inner": "i" });
+    await expect(run(root, "COPY d /file", ctx)).rejects.toThrow("cannot copy to non-directory: /file");
+    await expect(run(root, "COPY d /dir", ctx)).rejects.toThrow("cannot replace to directory /dir/f with file");
+  });
+
+  test("an aborted signal stops the copy", async () => {
+    const ctx = context({ "d/a": "a", "d/b": "b" });
+    const ac = new AbortController();
+    ac.abort(new Error("cancelled"));
+    await expect(copyInto(fresh("r"), step("COPY d /d"), { context: ctx }, { workdir: "/", signal: ac.signal })).rejects.toThrow("cancelled");
+  });
+});
+
+describe("ADD", () => {
+  const members = [
+    { name: "pkg/", type: "5", mode: 0o750, uid: 11, gid: 12 },
+    { name: "pkg/bin", data: "#!", mode: 0o755, uid: 11, gid: 12, mtime: 1_234_567 },
+    { name: "pkg/link", type: "2", linkname: "/usr/bin/env" },
+  ];
+  const archive = tar(members);
+
+  test("local tar archives (plain, gzip, bzip2, xz) are extracted into the destination; owners from the archive or --chown", async () => {
+    const dir = fresh("c");
+    writeFileSync(join(dir, "p.tar"), archive);
+    writeFileSync(join(dir, "p.tar.gz"), Bun.gzipSync(archive));
+    for (const [tool, ext] of [["bzip2", "bz2"], ["xz", "xz"]] as const) {
+      const r = Bun.spawnSync([tool, "-c"], { stdin: archive });
+      expect(r.exitCode).toBe(0);
+      writeFileSync(join(dir, `p.tar.${ext}`), r.stdout);
+    }
+    writeFileSync(join(dir, "notar.gz"), Bun.gzipSync(new TextEncoder().encode("just text")));
+    const ctx = new BuildContext(dir);
+    for (const f of ["p.tar", "p.tar.gz", "p.tar.bz2", "p.tar.xz"]) {
+      const root = fresh("r");
+      await run(root, `ADD ${f} /opt`, ctx);
+      expect(listing(join(root, "opt"))).toEqual(["pkg", "pkg/bin", "pkg/link"]);
+      expect(read(join(root, "opt/pkg/bin"))).toBe("#!");
+      expect(mode(join(root, "opt/pkg"))).toBe(0o750);
+      expect(owner(join(root, "opt/pkg/bin"))).toBe("11:12");
+      expect(statSync(join(root, "opt/pkg/bin")).mtimeMs).toBe(1_234_567_000);
+      expect(readlinkSync(join(root, "opt/pkg/link"))).toBe("/usr/bin/env");
+    }
+    const root = fresh("r");
+    await run(root, "ADD --chown=5:6 p.tar.gz /o/", ctx);
+    expect(owner(join(root, "o/pkg/bin"))).toBe("5:6");
+    // Not an archive (a gzip of text): copied as it is. COPY and --unpack=false never extract.
+    await run(root, "ADD notar.gz /n/", ctx);
+    expect(readFileSync(join(root, "n/notar.gz"))).toEqual(readFileSync(join(dir, "notar.gz")));
+    await run(root, "COPY p.tar /c/", ctx);
+    expect(readFileSync(join(root, "c/p.tar"))).toEqual(Buffer.from(archive));
+    await run(root, "ADD --unpack=false p.tar /u/", ctx);
+    expect(listing(join(root, "u"))).toEqual(["p.tar"]);
+  });
+
+  test("hostile archives write nothing outside the root: ../ entries and paths through absolute symlinks", async () => {
+    const outside = fresh("outside");
+    const dir = fresh("c");
+    writeFileSync(join(dir, "dots.tar"), tar([{ name: "../../../../../../../../../../.." + outside + "/pwned", data: "x" }]));
+    writeFileSync(join(dir, "abs.tar"), tar([{ name: "esc", type: "2", linkname: outside }, { name: "esc/pwned", data: "x" }]));
+    writeFileSync(join(dir, "root.tar"), tar([{ name: "up", type: "2", linkname: "/" }, { name: "up" + outside + "/pwned", data: "x" }]));
+    const ctx = new BuildContext(dir);
+    const r1 = fresh("r");
+    await expect(run(r1, "ADD dots.tar /x/", ctx)).rejects.toThrow("is outside of");
+    // Through the absolute link the path is looked up in the root, where that directory does not exist.
+    const r2 = fresh("r");
+    await expect(run(r2, "ADD abs.tar /x/", ctx)).rejects.toThrow();
+    expect(readlinkSync(join(r2, "x/esc"))).toBe(outside);
+    // A link to "/" is the root itself: the member lands inside it.
+    const r3 = fresh("r");
+    await run(r3, "ADD root.tar /x/", ctx);
+    expect(read(join(r3, outside, "pwned"))).toBe("x");
+    // A destination whose parent is a symlink to / is resolved in the root too.
+    const r4 = tree({ "evil": { link: "/" } });
+    await run(r4, "ADD root.tar /evil/tmp/", ctx);
+    expect(readlinkSync(join(r4, "tmp/up"))).toBe("/");
+    expect(read(join(r4, outside, "pwned"))).toBe("x");
+    expect(readdirSync(outside)).toEqual([]);
+  });
+
+  describe("URLs", () => {
+    const body = "downloaded content\n";
+    const sha = new Bun.CryptoHasher("sha256").update(body).digest("hex");
+    let hits = 0;
+    const server = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      fetch(req) {
+        hits++;
+        const path = new URL(req.url).pathname;
+        if (path === "/files/tool.tar") return new Response(archive);
+        if (path === "/missing") return new Response("no", { status: 404 });
+        return new Response(body, { headers: { "Last-Modified": "Wed, 21 Oct 2015 07:28:00 GMT" } });
+      },
+    });
+    afterAll(() => server.stop(true));
+    const base = `http://127.0.0.1:${server.port}`;
+
+    test("downloaded 0600 with Last-Modified as mtime, named after the URL, never extracted", async () => {
+      const root = fresh("r");
+      await run(root, `ADD ${base}/files/data.txt /dl/`, context({}));
+      expect(read(join(root, "dl/data.txt"))).toBe(body);
+      expect(mode(join(root, "dl/data.txt"))).toBe(0o600);
+      expect(owner(join(root, "dl/data.txt"))).toBe("0:0");
+      expect(statSync(join(root, "dl/data.txt")).mtimeMs).toBe(Date.parse("2015-10-21T07:28:00Z"));
+      await run(root, `ADD --chmod=644 ${base}/files/data.txt /named`, context({}));
+      expect(read(join(root, "named"))).toBe(body);
+      expect(mode(join(root, "named"))).toBe(0o644);
+      await run(root, `ADD ${base}/files/tool.tar /t/`, context({}));
+      expect(listing(join(root, "t"))).toEqual(["tool.tar"]);
+      await run(root, `ADD --unpack=true ${base}/files/tool.tar /tu/`, context({}));
+      expect(listing(join(root, "tu"))).toEqual(["pkg", "pkg/bin", "pkg/link"]);
+    });
+
+    test("--checksum is verified; a mismatch and a bad status are BuildKit's errors", async () => {
+      const root = fresh("r");
+      await run(root, `ADD --checksum=sha256:${sha} ${base}/f.txt /ok`, context({}));
+      expect(read(join(root, "ok"))).toBe(body);
+      const wrong = `sha256:${"0".repeat(64)}`;
+      await expect(run(root, `ADD --checksum=${wrong} ${base}/f.txt /bad`, context({}))).rejects.toThrow(`digest mismatch for ${base}/f.txt: sha256:${sha} (expected: ${wrong})`);
+      expect(existsSync(join(root, "bad"))).toBe(false);
+      await expect(run(root, `ADD --checksum=sha256:abc ${base}/f.txt /bad`, context({}))).rejects.toThrow("invalid checksum digest length");
+      await expect(run(root, `ADD ${base}/missing /bad`, context({}))).rejects.toThrow("invalid response status 404");
+      await expect(run(root, "ADD --checksum=sha256:abc local.txt /bad", context({ "local.txt": "" }))).rejects.toThrow("checksum requires HTTP(S) or Git sources");
+      await expect(run(root, `COPY ${base}/f.txt /bad`, context({}))).rejects.toThrow("source can't be a URL for COPY");
+    });
+
+    test("git sources and --keep-git-dir are refused", async () => {
+      const root = fresh("r");
+      await expect(run(root, "ADD https://github.com/moby/buildkit.git /src", context({}))).rejects.toThrow("git sources are not supported");
+      await expect(run(root, "ADD git@github.com:moby/buildkit.git /src", context({}))).rejects.toThrow("git sources are not supported");
+      await expect(run(root, "ADD --keep-git-dir=true a /src", context({ a: "" }))).rejects.toThrow("--keep-git-dir");
+      expect(listing(root)).toEqual([]);
+    });
+
+    test("the checksum of a URL source is its content's; copyInto then writes that very download", async () => {
+      const s = step(`ADD ${base}/files/data.txt /dl/`);
+      const before = hits;
+      const a = await copyChecksum(s, { context: context({}) });
+      const root = fresh("r");
+      await copyInto(root, s, { context: context({}) }, { workdir: "/" });
+      expect(hits).toBe(before + 1);
+      expect(await copyChecksum(s, { context: context({}) })).toBe(a);
+      const pinned = step(`ADD --checksum=sha256:${sha} ${base}/files/data.txt /dl/`);
+      const h = hits;
+      await copyChecksum(pinned, { context: context({}) });
+      expect(hits).toBe(h); // a pinned checksum needs no download
+    });
+  });
+});
+
+describe("copyChecksum", () => {
+  const sum = (ctx: BuildContext, line = "COPY . /app/") => copyChecksum(step(line), { context: ctx });
+
+  test("equal for equal content; changes with a copied file's content, mode or name; not with ignored files or mtimes", async () => {
+    const files = { "a.txt": "a", "d/b.txt": "b", "skip.log": "s" };
+    const c1 = context(files, "*.log");
+    const c2 = context(files, "*.log");
+    const base = await sum(c1);
+    expect(await sum(c2)).toBe(base);
+    utimesSync(join(c2.root, "d/b.txt"), 5, 5);
+    expect(await sum(c2)).toBe(base);
+    writeFileSync(join(c2.root, "skip.log"), "changed");
+    expect(await sum(c2)).toBe(base);
+    writeFileSync(join(c2.root, "d/b.txt"), "B");
+    expect(await sum(c2)).not.toBe(base);
+    const c3 = context(files, "*.log");
+    chmodSync(join(c3.root, "a.txt"), 0o700);
+    expect(await sum(c3)).not.toBe(base);
+    const c4 = context({ "a2.txt": "a", "d/b.txt": "b", "skip.log": "s" }, "*.log");
+    expect(await sum(c4)).not.toBe(base);
+  });
+
+  test("only what a step reads: other files, --exclude'd files; a stage root's files and owners; heredoc text", async () => {
+    const c1 = context({ "a.txt": "a", "other": "o", "d/x.log": "1" });
+    const c2 = context({ "a.txt": "a", "other": "changed", "d/x.log": "2" });
+    expect(await sum(c1, "COPY a.txt /")).toBe(await sum(c2, "COPY a.txt /"));
+    expect(await sum(c1, "COPY --exclude=*.log d /d")).toBe(await sum(c2, "COPY --exclude=*.log d /d"));
+    expect(await sum(c1, "COPY d /d")).not.toBe(await sum(c2, "COPY d /d"));
+    const stage = tree({ "bin/x": "x" });
+    const s = step("COPY --from=s /bin /bin");
+    const before = await copyChecksum(s, { root: stage });
+    Bun.spawnSync(["chown", "7:7", join(stage, "bin/x")]);
+    expect(await copyChecksum(s, { root: stage })).not.toBe(before);
+    expect(await sum(c1, "COPY <<EOF /f\none\nEOF")).not.toBe(await sum(c1, "COPY <<EOF /f\ntwo\nEOF"));
   });
 });
