@@ -140,6 +140,13 @@ describe("COPY: destinations", () => {
     const root = fresh("r");
     await run(root, "COPY a.txt c.md /many/", ctx);
     expect(listing(join(root, "many"))).toEqual(["a.txt", "c.md"]);
+    // Several sources need a directory: one ending in "/", or one that exists (WORKDIR's "." too).
+    await expect(run(root, "COPY a.txt c.md /one", ctx)).rejects.toThrow("When using COPY with more than one source file, the destination must be a directory and end with a /");
+    await expect(run(root, "COPY *.txt /one", ctx)).rejects.toThrow("the destination must be a directory");
+    expect(existsSync(join(root, "one"))).toBe(false);
+    await run(root, "COPY *.txt /many", ctx);
+    await run(root, "COPY *.txt .", ctx, "/many");
+    expect(listing(join(root, "many"))).toEqual(["a.txt", "b.txt", "c.md"]);
     await run(root, "COPY *.txt /glob/", ctx);
     expect(listing(join(root, "glob"))).toEqual(["a.txt", "b.txt"]);
     await run(root, "COPY *.none /empty/", ctx);
@@ -324,7 +331,7 @@ describe("ADD", () => {
   test("local tar archives (plain, gzip, bzip2, xz) are extracted into the destination; owners from the archive or --chown", async () => {
     const dir = fresh("c");
     writeFileSync(join(dir, "p.tar"), archive);
-    writeFileSync(join(dir, "p.tar.gz"), Bun.gzipSync(archive));
+    writeFileSync(join(dir, "p.tar.gz"), Bun.gzipSync(new Uint8Array(archive)));
     for (const [tool, ext] of [["bzip2", "bz2"], ["xz", "xz"]] as const) {
       const r = Bun.spawnSync([tool, "-c"], { stdin: archive });
       expect(r.exitCode).toBe(0);

@@ -65,9 +65,16 @@ export async function copyInto(root: string, step: CopyStep, from: CopySource, o
     const chown = step.chown ? chownOf(step.chown, rootFd, ins.link && !step.chmod) : undefined;
     const w = new TreeWriter(rootFd, realpathSync(root), chown, chmod, opts.signal);
     const tree = treeOf(from);
+    for (const source of step.sources) if (isGitSource(source)) throw gitRefused(source);
+    const found = new Map(step.sources.filter((s) => !isHttpSource(s)).map((s) => [s, matches(tree.tree, s, ins.parents)]));
+    const count = [...found.values()].reduce((n, ms) => n + ms.length, 0) + step.sources.filter(isHttpSource).length + (step.contents?.length ?? 0);
+    // BuildKit would copy each source onto the same path, the last one winning (moby/buildkit#1853); the
+    // classic builder's rule is kept where that would happen: several sources need a directory.
+    if (count > 1 && !dest.isDir && w.kind(w.resolvePath(dest.path)) !== "dir") {
+      throw new CopyError(`When using ${ins.kind.toUpperCase()} with more than one source file, the destination must be a directory and end with a /`);
+    }
     for (const source of step.sources) {
       opts.signal?.throwIfAborted();
-      if (isGitSource(source)) throw gitRefused(source);
       if (isHttpSource(source)) {
         const got = await download(source, step.checksum, opts.signal);
         if (ins.unpack === true && (await isArchive(() => new Blob([got.data]).stream()))) {
@@ -77,7 +84,7 @@ export async function copyInto(root: string, step: CopyStep, from: CopySource, o
         w.copyVirtual({ name: got.name, data: got.data, mode: 0o600, mtime: got.mtime }, dest);
         continue;
       }
-      for (const m of matches(tree.tree, source, ins.parents)) {
+      for (const m of found.get(source)!) {
         opts.signal?.throwIfAborted();
         const host = join(tree.tree.root, m.real);
         const st = lstatSync(host);
