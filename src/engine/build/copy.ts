@@ -15,7 +15,7 @@
  * component is made with calls that never follow it (O_CREAT|O_EXCL, mkdir, symlink, link, lchown,
  * lutimes) through /proc/self/fd/<dir>/<name>; nothing is ever joined to the root's host path and followed.
  */
-import { chmodSync, closeSync, constants, fchmodSync, fchownSync, fstatSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync, readlinkSync, readSync, realpathSync, symlinkSync, unlinkSync, writeSync, type Stats } from "node:fs";
+import { chmodSync, closeSync, constants, fchmodSync, fchownSync, fstatSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync, readlinkSync, readSync, symlinkSync, unlinkSync, writeSync, type Stats } from "node:fs";
 import { join, posix } from "node:path";
 import { errCode, extractTar, openInRoot } from "../../fs/extract.ts";
 import { O_CLOEXEC, O_PATH, SysError, sys } from "../../sys/index.ts";
@@ -63,7 +63,7 @@ export async function copyInto(root: string, step: CopyStep, from: CopySource, o
   const rootFd = openSync(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
   try {
     const chown = step.chown ? chownOf(step.chown, rootFd, ins.link && !step.chmod) : undefined;
-    const w = new TreeWriter(rootFd, realpathSync(root), chown, chmod, opts.signal);
+    const w = new TreeWriter(rootFd, chown, chmod, opts.signal);
     const tree = treeOf(from);
     for (const source of step.sources) if (isGitSource(source)) throw gitRefused(source);
     const found = new Map(step.sources.filter((s) => !isHttpSource(s)).map((s) => [s, matches(tree.tree, s, ins.parents)]));
@@ -285,8 +285,6 @@ class TargetDir {
     readonly name: string,
     /** Its path in the root (for messages and hardlinks). */
     readonly path: string,
-    /** The source directory whose metadata it gets when this copy makes it. */
-    readonly mode: number,
   ) {}
 
   /** The open directory; makes it (0700 until its metadata is applied) when missing. */
@@ -317,7 +315,6 @@ class TreeWriter {
 
   constructor(
     readonly rootFd: number,
-    readonly realRoot: string,
     readonly chown: Owner | undefined,
     readonly chmod: ChmodSpec | undefined,
     readonly signal: AbortSignal | undefined,
@@ -371,8 +368,9 @@ class TreeWriter {
 
   /**
    * `path` with the symlinks that exist on it resolved inside the root, missing components appended as they
-   * are (continuity's RootPath, which BuildKit resolves destinations with). Only lstat and readlink are used;
-   * the result is an in-root path, which every write then opens with openat2(RESOLVE_IN_ROOT) anyway.
+   * are (continuity's RootPath, which BuildKit resolves destinations with). Each component is looked at
+   * through an in-root fd of its parent (lstat and readlink, which do not follow it); the result is an
+   * in-root path, which every write then opens with openat2(RESOLVE_IN_ROOT) anyway.
    */
   resolvePath(path: string): string {
     let parts = path.split("/").filter(Boolean);
@@ -386,18 +384,38 @@ class TreeWriter {
         done.pop();
         continue;
       }
-      const st = missing ? undefined : lstatSync(join(this.realRoot, ...done, name), { throwIfNoEntry: false });
-      if (!st) missing = true;
-      else if (st.isSymbolicLink()) {
-        if (++hops > 255) throw new CopyError(`${path}: too many levels of symbolic links`);
-        const target = readlinkSync(join(this.realRoot, ...done, name));
-        if (target.startsWith("/")) done = [];
-        parts = [...target.split("/").filter(Boolean), ...parts];
-        continue;
+      if (!missing) {
+        const link = this.linkAt(`/${done.join("/")}`, name);
+        if (link === null) missing = true;
+        else if (link !== undefined) {
+          if (++hops > 255) throw new CopyError(`${path}: too many levels of symbolic links`);
+          if (link.startsWith("/")) done = [];
+          parts = [...link.split("/").filter(Boolean), ...parts];
+          continue;
+        }
       }
       done.push(name);
     }
     return `/${done.join("/")}`;
+  }
+
+  /** `name` in the in-root directory `dir`: null when missing (or `dir` is not a directory), its target when a symlink, else undefined. */
+  private linkAt(dir: string, name: string): string | null | undefined {
+    let dfd: number;
+    try {
+      dfd = openInRoot(this.rootFd, dir, O_PATH | O_DIRECTORY);
+    } catch (e) {
+      if (errCode(e) === "ENOENT" || errCode(e) === "ENOTDIR") return null;
+      throw e;
+    }
+    try {
+      const at = `/proc/self/fd/${dfd}/${name}`;
+      const st = lstatSync(at, { throwIfNoEntry: false });
+      if (!st) return null;
+      return st.isSymbolicLink() ? readlinkSync(at) : undefined;
+    } finally {
+      closeSync(dfd);
+    }
   }
 
   /** What an in-root path is now: a directory, something else, or nothing. */
@@ -431,7 +449,7 @@ class TreeWriter {
     this.mkdirAll(dest.isDir ? path : posix.dirname(path));
     const found = this.kind(path);
     const opened = (p: string) => {
-      const d = new TargetDir(null, "", p, 0);
+      const d = new TargetDir(null, "", p);
       d.fd = this.openDir(p);
       return d;
     };
@@ -484,7 +502,7 @@ class TreeWriter {
     if (skip && !included) return;
     const path = posix.join(dir.path, name);
     if (st.isDirectory()) {
-      const sub = new TargetDir(dir, name, path, st.mode);
+      const sub = new TargetDir(dir, name, path);
       try {
         if (included) sub.open(this);
         this.copyChildren(host, rel, sub, filter, keepOwner);
