@@ -62,7 +62,7 @@ export async function copyInto(root: string, step: CopyStep, from: CopySource, o
   const dest = destination(step, opts.workdir);
   const rootFd = openSync(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
   try {
-    const chown = step.chown ? chownOf(step.chown, rootFd, ins.link && !step.chmod) : undefined;
+    const chown = step.chown ? chownOf(step.chown, rootFd, ins.link) : undefined;
     const w = new TreeWriter(rootFd, chown, chmod, opts.signal);
     const tree = treeOf(from);
     for (const source of step.sources) if (isGitSource(source)) throw gitRefused(source);
