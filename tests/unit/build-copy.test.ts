@@ -218,8 +218,8 @@ describe("COPY: --chown and --chmod", () => {
   test("--link with a --chown name is refused (no /etc/passwd in a linked layer); ids work", async () => {
     const ctx = context({ f: "f" });
     const root = fresh("r");
-    await expect(run(root, "COPY --link=true --chown=app f /f", ctx)).rejects.toThrow("use numeric IDs");
-    await run(root, "COPY --link=true --chown=5:6 f /f", ctx);
+    await expect(run(root, "COPY --link --chown=app f /f", ctx)).rejects.toThrow("use numeric IDs");
+    await run(root, "COPY --link --chown=5:6 f /f", ctx);
     expect(owner(join(root, "f"))).toBe("5:6");
   });
 });
@@ -284,15 +284,15 @@ describe("COPY: heredocs, --parents, --exclude", () => {
   test("--parents keeps the source's parent directories, from the root or from a /./ pivot", async () => {
     const ctx = context({ "x/a.txt": "a", "x/sub/b.txt": "b", "y/c.txt": "c", "y/d.md": "d", "x/sub/deeper/e.txt": "e" });
     const root = fresh("r");
-    await run(root, "COPY --parents=true x/a.txt y/c.txt /dst/", ctx);
+    await run(root, "COPY --parents x/a.txt y/c.txt /dst/", ctx);
     expect(listing(join(root, "dst"))).toEqual(["x", "x/a.txt", "y", "y/c.txt"]);
-    await run(root, "COPY --parents=true ./x/./sub/b.txt /piv/", ctx);
+    await run(root, "COPY --parents ./x/./sub/b.txt /piv/", ctx);
     expect(listing(join(root, "piv"))).toEqual(["sub", "sub/b.txt"]);
-    await run(root, "COPY --parents=true */*.txt /glob/", ctx);
+    await run(root, "COPY --parents */*.txt /glob/", ctx);
     expect(listing(join(root, "glob"))).toEqual(["x", "x/a.txt", "y", "y/c.txt"]);
-    await run(root, "COPY --parents=true x/sub /whole/", ctx);
+    await run(root, "COPY --parents x/sub /whole/", ctx);
     expect(listing(join(root, "whole"))).toEqual(["x", "x/sub", "x/sub/b.txt", "x/sub/deeper", "x/sub/deeper/e.txt"]);
-    await expect(run(root, "COPY --parents=true x/none.txt /dst/", ctx)).rejects.toThrow('"/x/none.txt": not found');
+    await expect(run(root, "COPY --parents x/none.txt /dst/", ctx)).rejects.toThrow('"/x/none.txt": not found');
   });
 
   test("--exclude patterns are matched below each source", async () => {

@@ -132,7 +132,7 @@ export async function copyChecksum(step: CopyStep, from: CopySource): Promise<st
         const st = e.stat;
         const kind = st.isDirectory() ? "d" : st.isSymbolicLink() ? "l" : st.isFile() ? "f" : `o${st.mode & 0o170000}:${st.rdev}`;
         h.update(`${e.rel}\0${kind}\0${st.mode & 0o7777}\0${tree.keepOwner ? `${st.uid}:${st.gid}` : ""}\0${e.included ? 1 : 0}\0`);
-        if (kind === "f") h.update(`${st.size}\0${fileDigest(e.host)}\n`);
+        if (kind === "f") h.update(`${st.size}\0${tree.tree.digestFile(e.host, st)}\n`);
         else if (kind === "l") h.update(`${readlinkSync(e.host)}\n`);
         else h.update("\n");
       }
@@ -261,19 +261,6 @@ function* walkDir(dirHost: string, rel: string, filter: Filter): Generator<{ rel
     yield { rel: childRel, host, stat, included: d.included };
     if (stat.isDirectory()) yield* walkDir(host, childRel, filter);
   }
-}
-
-/** sha256 of a file's content, read through an O_NOFOLLOW fd. */
-function fileDigest(host: string): string {
-  const h = new Bun.CryptoHasher("sha256");
-  const fd = openSync(host, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-  try {
-    const buf = Buffer.allocUnsafe(CHUNK);
-    for (let n; (n = readSync(fd, buf, 0, CHUNK, null)) > 0; ) h.update(buf.subarray(0, n));
-  } finally {
-    closeSync(fd);
-  }
-  return h.digest("hex");
 }
 
 /** A directory of the destination, opened (and made, with its source's metadata) only when something is written in it. */
