@@ -10,6 +10,11 @@
  * resolved, inside its tree). Owners are 0:0 from the context, the source's own from a stage or image,
  * --chown's when given (names read from the destination root's /etc/passwd and /etc/group).
  *
+ * Where bunker parts from BuildKit, on purpose: an unknown --chown name is an error (BuildKit silently uses
+ * 0); several sources onto a path that is not a directory are refused with the classic builder's error
+ * (BuildKit lets the last one win, moby/buildkit#1853); --chown names with --link are refused (BuildKit fails
+ * with "invalid user index: -1"); git sources and --keep-git-dir are refused (no git, no network for builds).
+ *
  * The destination is hostile (its parent layers may hold any symlink): every write goes through a directory
  * fd obtained with openat2(RESOLVE_IN_ROOT) on the root (src/fs/extract.ts openInRoot), and the last
  * component is made with calls that never follow it (O_CREAT|O_EXCL, mkdir, symlink, link, lchown,
@@ -617,7 +622,10 @@ class TreeWriter {
     const path = this.resolvePath(dest.path);
     this.mkdirAll(path);
     if (this.kind(path) !== "dir") throw new CopyError(`cannot unpack ${what}: ${path} is not a directory`);
-    const stream = await archiveStream(open);
+    const plain = await archiveStream(open);
+    const signal = this.signal;
+    // extractTar reads until the end: an abort between chunks ends it.
+    const stream = signal ? plain.pipeThrough(new TransformStream<Uint8Array, Uint8Array>({ transform: (chunk, c) => (signal.throwIfAborted(), c.enqueue(chunk)) })) : plain;
     // Owners: the archive's, or --chown's for every member (BuildKit's ChownOpts); devices as moby makes them as root.
     await extractTar(stream, this.rootFd, path, { owner: this.chown ?? "header", devices: true });
   }
