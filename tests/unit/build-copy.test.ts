@@ -252,6 +252,20 @@ describe("COPY: hostile paths", () => {
     expect(read(join(root, "evil.txt"))).toBe("x");
   });
 
+  test("symlinks already in the root where files land: replaced or resolved in the root, the host's files untouched", async () => {
+    const outside = fresh("outside");
+    writeFileSync(join(outside, "victim"), "host");
+    const ctx = context({ "f": "new", "d/victim": "new" });
+    const root = tree({ "last": { link: join(outside, "victim") }, "d/victim": { link: join(outside, "victim") } });
+    // The destination itself is a link: followed inside the root, so the file is made at root/<outside>/victim.
+    await run(root, "COPY f /last", ctx);
+    expect(read(join(root, outside, "victim"))).toBe("new");
+    // A link below a copied directory is replaced by the file, never written through.
+    await run(root, "COPY d /d", ctx);
+    expect(lstatSync(join(root, "d/victim")).isFile()).toBe(true);
+    expect(read(join(outside, "victim"))).toBe("host");
+  });
+
   test("a stage root's symlinks are copied as links and its sources resolved inside it", async () => {
     const stage = tree({ "app/bin": "b", "app/etc": { link: "/etc" }, "lnk": { link: "/etc/hostname" }, "inner": { link: "../../app/bin" } });
     const root = fresh("r");
