@@ -54,7 +54,7 @@ describe("build: COPY and ADD", () => {
     symlinkSync("/etc", join(dir, "app/etc-link"));
     writeFileSync(join(dir, "app/secret.key"), "never copied");
     writeFileSync(join(dir, ".dockerignore"), "**/*.key\n");
-    writeFileSync(join(dir, "pkg.tar.gz"), Bun.gzipSync(tar([{ name: "pkg/", type: "5", mode: 0o750 }, { name: "pkg/tool", data: "tool", mode: 0o755, uid: 7, gid: 8 }])));
+    writeFileSync(join(dir, "pkg.tar.gz"), Bun.gzipSync(new Uint8Array(tar([{ name: "pkg/", type: "5", mode: 0o750 }, { name: "pkg/tool", data: "tool", mode: 0o755, uid: 7, gid: 8 }]))));
     writeFileSync(
       join(dir, "Dockerfile"),
       [
