@@ -15,6 +15,7 @@ import type { ContainerInspect, ImageInspect } from "./wire.ts";
 import type { PathStat } from "../engine/containers/archive.ts";
 import type { ContainerStats } from "../engine/containers/stats.ts";
 import type { UpdateOptions } from "../engine/containers/manager.ts";
+import type { BuildEvent, BuildOptions, BuildResult } from "../engine/build/types.ts";
 
 /** Output handlers of an attached container or exec. */
 export interface OutputHandlers {
@@ -113,6 +114,27 @@ export interface Backend {
   attachContainer(id: string, io: OutputHandlers & { stdin: boolean; tty: boolean }): Promise<Attachment>;
   /** Events as `GET /events` streams them (JSON objects, timeNano exact as a bigint), until `until` or the caller stops. */
   events(opts: { since?: bigint; until?: bigint; filters?: Record<string, string[]> }): AsyncIterable<EventMessage>;
+  /** Builds an image from a Dockerfile; progress as BuildEvents; rejects with the build's error (nothing tagged). */
+  build(req: BuildRequest, onEvent: (e: BuildEvent) => void): Promise<BuildResult>;
+  /** POST /build/prune: frees the build cache; resolves to what went and the bytes freed. */
+  pruneBuildCache(opts: BuildPruneRequest): Promise<{ CachesDeleted: string[] | null; SpaceReclaimed: number }>;
+}
+
+/**
+ * What `build` sends: the build's options with its context as a directory (in-process: read in place;
+ * remote: sent as a tar with .dockerignore applied) or as a tar stream (`bunker build -`).
+ */
+export interface BuildRequest extends Omit<BuildOptions, "contextDir"> {
+  context: { dir: string } | { tar: ReadableStream<Uint8Array> };
+}
+
+/** What `builder prune` asks for (POST /build/prune's query). */
+export interface BuildPruneRequest {
+  /** Also cache still referenced (BuildKit: not only dangling); this cache has no references, so the same. */
+  all?: boolean;
+  /** Bytes of cache to keep (the least recently used goes first). */
+  keepStorage?: number;
+  filters?: Record<string, string[]>;
 }
 
 /** What `commit` sends (POST /commit's query; `config` is its body). */

@@ -107,6 +107,20 @@ export function localBackend(engine: Engine): Backend {
       const { attachContainer } = await import("../engine/runtime/attach.ts");
       return attachContainer(engine.containers.resolve(id).dir, { onStdout: io.onStdout, onStderr: io.onStderr });
     },
+    // The context directory is read in place; a tar context (`bunker build -`) is unpacked first, and removed after.
+    async build(req, onEvent) {
+      const { build } = (await import("../engine/lazy.ts")).build();
+      const { context, ...options } = req;
+      if ("dir" in context) return build(engine, { ...options, contextDir: context.dir }, onEvent);
+      const { unpackContext } = await import("../engine/build/context-tar.ts");
+      const unpacked = await unpackContext(engine, context.tar);
+      try {
+        return await build(engine, { ...options, contextDir: unpacked.dir }, onEvent);
+      } finally {
+        unpacked.remove();
+      }
+    },
+    pruneBuildCache: async (o) => (await import("../engine/lazy.ts")).build().pruneBuildCache(engine, o),
     async *events(o) {
       yield* journalEvents(journalOf(engine), o) as AsyncGenerator<EventMessage>;
     },

@@ -343,7 +343,87 @@ export function remoteBackend(client: ApiClient): Backend {
         onMessage(m);
       }
     },
+    // POST /build as the docker CLI's legacy path calls it: the context as a tar (.dockerignore applied here),
+    // the options in the query; the legacy JSON stream is read back into BuildEvents.
+    async build(req, onEvent) {
+      const { LegacyStreamReader } = await import("../engine/build/legacy-stream.ts");
+      if (req.secrets.size) throw new EngineError("invalidParameter", "--secret is not supported through a daemon: POST /build (the legacy builder API) carries no secrets");
+      const { body, dockerfile } = await buildContextBody(req);
+      const json = (v: unknown) => JSON.stringify(v);
+      const res = await client.request("POST", "/build", {
+        query: {
+          t: req.tags,
+          dockerfile,
+          nocache: req.noCache || undefined,
+          pull: req.pull || undefined,
+          rm: true,
+          cachefrom: req.cacheFrom.length ? json(req.cacheFrom) : undefined,
+          buildargs: req.buildArgs.size ? json(Object.fromEntries(req.buildArgs)) : undefined,
+          labels: Object.keys(req.labels).length ? json(req.labels) : undefined,
+          target: req.target,
+          networkmode: req.network === "default" ? undefined : req.network,
+          extrahosts: req.extraHosts.length ? req.extraHosts.map((h) => `${h.name}:${h.address}`) : undefined,
+          shmsize: req.shmSize || undefined,
+          ulimits: req.ulimits.length ? json(req.ulimits.map((u) => ({ Name: u.name, Soft: u.soft, Hard: u.hard }))) : undefined,
+          platform: req.platform,
+        },
+        body,
+        headers: { "content-type": "application/x-tar" },
+        signal: req.signal,
+      });
+      const reader = new LegacyStreamReader(onEvent);
+      try {
+        for await (const m of client.messages<any>(res)) reader.message(m);
+      } catch (e) {
+        if (e instanceof SyntaxError) throw e;
+        throw new EngineError("system", (e as Error).message);
+      }
+      reader.close();
+      if (!reader.imageId) throw new EngineError("system", "the daemon's build stream ended without an image ID");
+      return { id: reader.imageId, tags: req.tags };
+    },
+    pruneBuildCache: (o) => client.json("POST", "/build/prune", { query: { all: o.all || undefined, "keep-storage": o.keepStorage || undefined, filters: filters(o.filters) } }),
   };
+}
+
+/**
+ * The build context as the docker CLI sends it: a directory as a tar with .dockerignore applied (the ignore
+ * files and the Dockerfile always kept), a Dockerfile given as text added as `.dockerfile.<random>`; a tar
+ * context (`bunker build -`) as it came.
+ */
+async function buildContextBody(req: import("./backend.ts").BuildRequest): Promise<{ body: ReadableStream<Uint8Array>; dockerfile: string }> {
+  if ("tar" in req.context) {
+    if ("text" in req.dockerfile) throw new EngineError("invalidParameter", "a Dockerfile outside a tar context cannot be sent with it");
+    return { body: req.context.tar, dockerfile: req.dockerfile.path };
+  }
+  const root = req.context.dir;
+  const { existsSync, lstatSync, readFileSync } = await import("node:fs");
+  const { Dockerignore, readDockerignore } = await import("../engine/build/dockerignore.ts");
+  const { packMembers } = await import("../fs/pack.ts");
+  const { tarStream } = await import("../fs/tar-write.ts");
+  const dockerfilePath = "path" in req.dockerfile ? req.dockerfile.path.replace(/^\.\//, "") : undefined;
+  // BuildKit reads <Dockerfile>.dockerignore beside the Dockerfile first, then the context's .dockerignore.
+  const ignoreFiles = [...(dockerfilePath ? [`${dockerfilePath}.dockerignore`] : []), ".dockerignore"];
+  const ignoreFile = ignoreFiles.find((f) => existsSync(`${root}/${f}`));
+  const ignore = new Dockerignore(ignoreFile ? readDockerignore(readFileSync(`${root}/${ignoreFile}`, "utf8")) : []);
+  const keep = new Set([...ignoreFiles, ...(dockerfilePath ? [dockerfilePath] : [])]);
+  const skip = (rel: string) => {
+    if (keep.has(rel) || !ignore.excludes(rel)) return false;
+    // An excluded directory is entered only when an exception may include something below it.
+    return ignore.skipsDirectory(rel) || !lstatSync(`${root}/${rel}`, { throwIfNoEntry: false })?.isDirectory();
+  };
+  let dockerfile = dockerfilePath ?? "";
+  const extra: import("../fs/tar-write.ts").TarMember[] = [];
+  if ("text" in req.dockerfile) {
+    dockerfile = `.dockerfile.${Buffer.from(crypto.getRandomValues(new Uint8Array(10))).toString("hex")}`;
+    const bytes = new TextEncoder().encode(req.dockerfile.text);
+    extra.push({ header: { name: dockerfile, type: "file", mode: 0o600, size: bytes.length, mtime: Math.floor(Date.now() / 1000) }, body: bytes });
+  }
+  function* members() {
+    yield* packMembers(root, { skip });
+    yield* extra;
+  }
+  return { body: tarStream(members()), dockerfile };
 }
 
 /** The X-Docker-Container-Path-Stat header: base64 of the stat's JSON. */

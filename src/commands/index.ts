@@ -51,6 +51,7 @@ const commands: Record<string, Loader> = {
   export: () => import("./export.ts"),
   import: () => import("./import.ts"),
   push: () => import("./push.ts"),
+  build: () => import("./build.ts"),
 };
 
 /**
@@ -87,6 +88,7 @@ const groups: Record<string, { description: string; commands: Record<string, Loa
       save: commands.save!,
       load: commands.load!,
       import: commands.import!,
+      build: commands.build!,
     },
   },
   container: {
@@ -152,6 +154,10 @@ const groups: Record<string, { description: string; commands: Record<string, Loa
     description: "Manage Bunker",
     commands: { df: () => import("./system-df.ts"), info: commands.info!, events: commands.events!, prune: () => import("./system-prune.ts") },
   },
+  builder: {
+    description: "Manage builds",
+    commands: { build: commands.build!, prune: () => import("./builder-prune.ts") },
+  },
 };
 
 const descriptions: [string, string][] = [
@@ -194,6 +200,7 @@ const descriptions: [string, string][] = [
   ["info", "Display system-wide information"],
   ["version", "Show the Bunker version information"],
   ["serve", "Run the Docker Engine API daemon (alias: daemon)"],
+  ["build", "Build an image from a Dockerfile"],
 ];
 
 function rootHelp(): string {

@@ -151,6 +151,14 @@ function writableBytes(dir: string): number {
 }
 
 /**
+ * An overlay upper dir (whiteouts and opaque dirs included) registered as a layer on `parent`: packed and
+ * unpacked through the layer store's one path, as commit does. The caller holds the GC lock shared.
+ */
+export function registerUpperDir(engine: Engine, parent: string | null, upper: string) {
+  return engine.layers.register(parent, (dir) => unpackLayer(packDir(upper, { overlay: true }), dir, { maxBytes: writableBytes(dir), tarSplitDir: dirname(dir) }));
+}
+
+/**
  * `docker commit`: the container's changes as a new image on top of its image. Returns the image ID.
  * A running container is paused while its upper dir is read (unless `pause: false`): unpaused, each file is
  * read whole and safely (packDir), but files changed meanwhile may land in either state.
@@ -175,7 +183,7 @@ export async function commitContainer(engine: Engine, ref: string, opts: CommitO
     // An untouched upper dir is moby's empty layer: a history entry, no rootfs entry, no layer stored.
     let layer: { chainId: string; diffId: string; size: number } | undefined;
     if (readdirSync(upper).length) {
-      const { record } = await engine.layers.register(c.topLayer, (dir) => unpackLayer(packDir(upper, { overlay: true }), dir, { maxBytes: writableBytes(dir), tarSplitDir: dirname(dir) }));
+      const { record } = await registerUpperDir(engine, c.topLayer, upper);
       if (record.diffId !== EMPTY_TAR_DIFF_ID) layer = record;
     }
     const created = new Date().toISOString();

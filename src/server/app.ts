@@ -17,6 +17,7 @@ import { archiveRoutes } from "./routes/archive.ts";
 import { fallbackRoutes } from "./routes/fallback.ts";
 import { snapshotRoutes } from "./routes/snapshots.ts";
 import { swarmRoutes } from "./routes/swarm.ts";
+import { buildRoutes } from "./routes/build.ts";
 
 /** An area's routes: a function that declares them on the router. */
 export type RouteModule = (r: Router, engine: Engine) => void;
@@ -36,7 +37,7 @@ export type Api = HttpApp & { fetch(req: Request): Promise<Response>; router: Ro
 /** Builds the API for an engine. */
 export function createApi(engine: Engine, opts: ApiOptions = {}): Api {
   const router = new Router();
-  for (const m of [systemRoutes, imageRoutes, containerRoutes, execRoutes, networkRoutes, volumeRoutes, eventRoutes, swarmRoutes, archiveRoutes, snapshotRoutes, ...(opts.modules ?? [])]) m(router, engine);
+  for (const m of [systemRoutes, imageRoutes, containerRoutes, execRoutes, networkRoutes, volumeRoutes, eventRoutes, swarmRoutes, archiveRoutes, snapshotRoutes, buildRoutes, ...(opts.modules ?? [])]) m(router, engine);
   const app = createApp(router, { fallback: fallbackRoutes(), maxBodyBytes: opts.maxBodyBytes, debug: opts.debug });
   return Object.assign(app, { router });
 }

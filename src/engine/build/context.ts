@@ -44,6 +44,9 @@ const hasMeta = (s: string) => /[*?[\\]/.test(s);
 
 /** A context directory and its .dockerignore. */
 export class BuildContext {
+  /** The sha256 hex of a regular file's content; the builder installs a memo (cache.ts FileDigests). */
+  digestFile: (path: string, stat: Stats) => string = (path) => new Bun.CryptoHasher("sha256").update(readFileSync(path)).digest("hex");
+
   constructor(
     /** The context directory on this host. */
     readonly root: string,
@@ -145,7 +148,7 @@ export class BuildContext {
       for (const { rel: p, stat } of this.walk(rel)) {
         const kind = stat.isDirectory() ? "d" : stat.isSymbolicLink() ? "l" : stat.isFile() ? "f" : "o";
         h.update(`${p.slice(rel.length)}\0${rel}\0${kind}\0${stat.mode & 0o7777}\0${stat.uid}:${stat.gid}\0`);
-        if (kind === "f") h.update(`${stat.size}\0${new Bun.CryptoHasher("sha256").update(readFileSync(join(this.root, p))).digest("hex")}\n`);
+        if (kind === "f") h.update(`${stat.size}\0${this.digestFile(join(this.root, p), stat)}\n`);
         else if (kind === "l") h.update(`${readlinkSync(join(this.root, p))}\n`);
         else h.update("\n");
       }

@@ -57,6 +57,8 @@ export interface BuildOptions {
   platform?: string;
   /** Cancels the build (client gone, Ctrl-C): running steps are killed, nothing is tagged. */
   signal?: AbortSignal;
+  /** Credentials for base image pulls by registry host (POST /build's X-Registry-Config); the engine's own when absent. */
+  registryAuth?: Map<string, { username: string; password: string }>;
 }
 
 /** One vertex of the build as progress shows it ("[2/5] RUN …", "[internal] load build context"). */
@@ -80,7 +82,13 @@ export type BuildEvent =
   | { type: "done"; vertexId: number; ms: number; imageId?: string }
   | { type: "error"; vertexId: number; message: string }
   /** Warnings (ignored directives, deprecated forms) printed before or after the steps. */
-  | { type: "warning"; message: string };
+  | { type: "warning"; message: string }
+  /**
+   * A status line of a vertex, as BuildKit shows them under it ("transferring context: 73B", "writing image
+   * sha256:…", "naming to docker.io/library/x:latest"); `done` when that part finished. A status replaces the
+   * vertex's previous one while that one is not done.
+   */
+  | { type: "status"; vertexId: number; text: string; done?: boolean };
 
 /** The result of a finished build. */
 export interface BuildResult {

@@ -136,8 +136,34 @@ const layerParents = `
 CREATE INDEX IF NOT EXISTS layers_parent ON layers(parent);
 `;
 
+// The build cache (src/engine/build/cache.ts): one row per step result, keyed by what the step depends on. Its
+// layer is held against GC by the row (layers.ts collect), so rmi and prune leave what the cache may reuse.
+// build_files memoises content digests of context files by inode and change times (the key stays the content).
+const buildCache = `
+CREATE TABLE IF NOT EXISTS build_cache (
+  key         TEXT PRIMARY KEY,   -- sha256 over the parent's key, the step as expanded, its env and what it reads
+  chain_id    TEXT NOT NULL,      -- the layer chain after the step
+  diff_id     TEXT NOT NULL,
+  created     TEXT NOT NULL,      -- the history entry's time, reused on a hit (BuildKit's)
+  description TEXT NOT NULL,      -- the step as progress shows it (system df -v)
+  created_at  INTEGER NOT NULL,
+  last_used   INTEGER NOT NULL,
+  usage_count INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS build_cache_chain ON build_cache(chain_id);
+CREATE TABLE IF NOT EXISTS build_files (
+  dev         INTEGER NOT NULL,
+  ino         INTEGER NOT NULL,
+  size        INTEGER NOT NULL,
+  mtime_ns    TEXT NOT NULL,
+  ctime_ns    TEXT NOT NULL,
+  digest      TEXT NOT NULL,      -- sha256 hex of the content
+  PRIMARY KEY (dev, ino)
+);
+`;
+
 /** Schema migrations, applied in order; PRAGMA user_version counts how many ran. */
-const migrations = [schema, containers, networks, volumes, layerParents];
+const migrations = [schema, containers, networks, volumes, layerParents, buildCache];
 
 /** Opens (creating if needed) the metadata database at `path`. */
 export function openDatabase(path: string): Database {

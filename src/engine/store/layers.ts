@@ -268,12 +268,13 @@ export class LayerStore {
     try {
       // Unreferenced layers, and then each freed layer's parent once its last child is gone: one pass, each
       // check an indexed lookup (layers.parent, image_layers.chain_id, containers.top_layer), so the cost is
-      // linear in the number of layers. Rows go in one write transaction and directories after it: a
+      // linear in the number of layers. A build cache row holds its layer as an image does. Rows go in one write transaction and directories after it: a
       // container create (which checks its top layer in its own write transaction, without this lock) either
       // committed first and is seen here, or sees the layer gone.
       const unreferenced = `NOT EXISTS (SELECT 1 FROM image_layers il WHERE il.chain_id = l.chain_id)
         AND NOT EXISTS (SELECT 1 FROM containers c WHERE c.top_layer = l.chain_id)
-        AND NOT EXISTS (SELECT 1 FROM layers c WHERE c.parent = l.chain_id)`;
+        AND NOT EXISTS (SELECT 1 FROM layers c WHERE c.parent = l.chain_id)
+        AND NOT EXISTS (SELECT 1 FROM build_cache b WHERE b.chain_id = l.chain_id)`;
       type Row = { chain_id: string; cache_id: string; parent: string | null; size: number };
       const rows = this.db
         .transaction(() => {

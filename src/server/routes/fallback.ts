@@ -12,7 +12,6 @@ export const UNSUPPORTED: readonly [string, string, string][] = [
   ["GET", "/containers/{id}/attach/ws", "attach over WebSocket"],
   // images
   ["GET", "/images/search", "docker search"],
-  ["POST", "/build", "docker build"],
   ["POST", "/build/cancel", "docker build"],
   ["POST", "/session", "BuildKit sessions"],
   ["POST", "/grpc", "BuildKit"],

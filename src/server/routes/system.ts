@@ -1,4 +1,4 @@
-/** System routes: _ping, version, info, system df, auth, and build prune (a no-op: there is no build cache). */
+/** System routes: _ping, version, info, system df, auth. */
 import type { Engine } from "../../engine/engine.ts";
 import { invalidParameter } from "../../engine/errors.ts";
 import { json, type Router, text } from "../router.ts";
@@ -36,7 +36,4 @@ export function systemRoutes(r: Router, engine: Engine): void {
     await engine.registry().login(body.serveraddress || INDEX_SERVER, body.username ?? "", body.password ?? "");
     return json({ Status: "Login Succeeded", IdentityToken: "" });
   });
-
-  // docker system prune fails (exit 1) when this is a 404.
-  r.post("/build/prune", () => json({ CachesDeleted: [], SpaceReclaimed: 0 }));
 }

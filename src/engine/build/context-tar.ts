@@ -1,0 +1,42 @@
+/**
+ * A build context that arrives as a tar stream (POST /build's body, `bunker build -`): plain or gzip, unpacked
+ * as it streams (never buffered whole) into a private directory under the data root's tmp/, with the safe
+ * extractor (src/fs/extract.ts: `../` names, absolute symlinks and links out of the directory are refused or
+ * resolved inside it). The directory is the context the builder reads; the caller removes it afterwards.
+ */
+import { closeSync, constants, mkdirSync, mkdtempSync, openSync, rmSync } from "node:fs";
+import type { Engine } from "../engine.ts";
+import { EngineError } from "../errors.ts";
+import { extractTar } from "../../fs/extract.ts";
+import { decompressed } from "../../fs/unpack.ts";
+
+/** An unpacked context directory; `remove()` deletes it (idempotent). */
+export interface UnpackedContext {
+  dir: string;
+  remove(): void;
+}
+
+/** Unpacks `tar` (plain, gzip or zstd, sniffed) into a new private directory; removes it again on failure. */
+export async function unpackContext(engine: Engine, tar: ReadableStream<Uint8Array>): Promise<UnpackedContext> {
+  mkdirSync(engine.root.tmp, { recursive: true, mode: 0o700 });
+  const dir = mkdtempSync(`${engine.root.tmp}/build-context-`);
+  let removed = false;
+  const remove = () => {
+    if (removed) return;
+    removed = true;
+    // rmSync unlinks symlinks, never follows them: a hostile context's links point nowhere it can reach.
+    rmSync(dir, { recursive: true, force: true });
+  };
+  // O_NOFOLLOW: the directory was just made by us; the fd is the root every member is resolved under.
+  const rootFd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+  try {
+    await extractTar(await decompressed(tar), rootFd, "/", { owner: "header", devices: false });
+    return { dir, remove };
+  } catch (e) {
+    remove();
+    if (e instanceof EngineError) throw e;
+    throw new EngineError("invalidParameter", `failed to read the build context: ${(e as Error).message}`, { cause: e });
+  } finally {
+    closeSync(rootFd);
+  }
+}
