@@ -260,6 +260,8 @@ describe("build: stages", () => {
     const r = await build(idx);
     expect(r.error).toBeUndefined();
     expect(await fileOf(r.result!.id, "/z")).toBe("zero\n");
+    // The FROM is step 1 of every stage, a vertex only for an image (BuildKit's numbering).
+    expect(names(r.events).filter((n) => n.startsWith("[stage"))).toEqual(["[stage-0 1/2] FROM docker.io/library/busybox", "[stage-0 2/2] RUN echo zero > /z", "[stage-1 2/2] COPY --from=0 /z /z"]);
     expect(engine.images.get(r.result!.id)!.config.rootfs.diff_ids.length).toBe(1);
   }, 120_000);
 

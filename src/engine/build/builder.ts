@@ -403,13 +403,13 @@ class Builder {
       key = "scratch";
     }
     const instructions = [...this.triggers(state.triggers, s.line), ...s.instructions];
-    const total = fsSteps(instructions) + (base.kind === "image" ? 1 : 0);
-    let n = 0;
+    // BuildKit counts the FROM as step 1 of every stage; only an image's FROM is a vertex of its own.
+    const total = fsSteps(instructions) + 1;
+    let n = 1;
     if (base.kind === "image") {
       const r = withDefaultTag(parseReference(base.ref));
       const asWritten = parseReference(base.ref);
       const shown = `${repositoryName(r)}${asWritten.digest ? `@${asWritten.digest}` : asWritten.tag ? `:${asWritten.tag}` : ""}`;
-      n = 1;
       await this.vertex(`[${label}${n}/${total}] FROM ${shown}`, () => undefined, { n, of: total, instruction: `FROM ${s.base}` });
     }
     const lex = new ShellLex(this.plan.escapeToken, { rawQuotes: true, rawEscapes: true, skipUnsetEnv: true });
