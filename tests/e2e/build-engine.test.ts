@@ -309,6 +309,12 @@ describe("build: RUN", () => {
     expect(mountsUnder(engine.root.root)).toEqual([]);
     expect(scratchLeft()).toEqual([]);
     expect(processesUnder(engine.root.root)).toEqual([]);
+    // A program that does not exist: the runtime's error, and nothing left either.
+    const missing = await build(context({ Dockerfile: 'FROM busybox\nRUN ["/no/such/program"]\n' }));
+    expect(missing.error?.message).toContain("/no/such/program");
+    expect(mountsUnder(engine.root.root)).toEqual([]);
+    expect(scratchLeft()).toEqual([]);
+    expect(processesUnder(engine.root.root)).toEqual([]);
   }, 120_000);
 
   test("an aborted build kills its step and leaves nothing", async () => {
@@ -332,6 +338,10 @@ describe("build: RUN", () => {
         "echo heredoc-one > /h1",
         "echo heredoc-two >> /h1",
         "EOF",
+        "RUN <<EOF",
+        "#!/bin/sh -e",
+        "echo shebang $0 > /h3",
+        "EOF",
         "RUN cat <<EOF > /h2",
         "inline $HOSTNAME",
         "EOF",
@@ -348,13 +358,15 @@ describe("build: RUN", () => {
     expect(error).toBeUndefined();
     expect(await fileOf(result!.id, "/h1")).toBe("heredoc-one\nheredoc-two\n");
     expect(await fileOf(result!.id, "/h2")).toBe("inline buildkitsandbox\n");
+    expect(await fileOf(result!.id, "/h3")).toBe("shebang /dev/pipes/EOF\n");
+    expect((await rootOf(result!.id)).has("/dev/pipes")).toBe(false);
     expect(await fileOf(result!.id, "/tmp/uid")).toBe("1000\n");
     expect(await fileOf(result!.id, "/tmp/pwd")).toBe("/w/y\n");
     expect(await fileOf(result!.id, "/links")).toBe("1\n"); // lo only
     expect(await fileOf(result!.id, "/hosts")).toBe("10.1.2.3\tmyhost\n");
     expect(await fileOf(result!.id, "/nofile")).toBe("777\n");
     expect(await fileOf(result!.id, "/shm")).toBe("8192\n");
-    expect(names(events).filter((n) => /^\[\d/.test(n)).length).toBe(8);
+    expect(names(events).filter((n) => /^\[\d/.test(n)).length).toBe(9);
   }, 120_000);
 
   test("--mount: cache kept between builds, tmpfs, secret, bind from the context and from a stage; ssh refused", async () => {

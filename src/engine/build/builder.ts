@@ -10,7 +10,7 @@
  * "[stage 2/5] RUN …"). Everything a build makes on the way lives in a private scratch directory under the
  * data root, removed when it ends, failed or aborted; nothing is tagged unless every step succeeded.
  */
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { basename, join, posix } from "node:path";
 import type { Engine } from "../engine.ts";
 import { EngineError, invalidParameter } from "../errors.ts";
@@ -600,20 +600,23 @@ class Builder {
     return treeFingerprint(paths, [CACHE_VERSION, root, what, ignore], skip);
   }
 
-  /** The argv of a RUN: a lone heredoc is the script itself; other heredocs go to the shell as written. */
-  private runArgv(step: Extract<Step, { kind: "run" }>): string[] {
+  /**
+   * The argv of a RUN, and a script file it runs: a lone heredoc is the shell's script, or with a shebang a
+   * file of its own bound at /dev/pipes/<name> and executed (BuildKit's); other heredocs go to the shell as
+   * written (sh reads them itself).
+   */
+  private runArgv(step: Extract<Step, { kind: "run" }>): { argv: string[]; script?: { name: string; content: string } } {
     const { ins } = step;
-    if (!ins.heredocs.length || ins.json) return step.argv;
+    if (!ins.heredocs.length || ins.json) return { argv: step.argv };
     const shell = step.argv.slice(0, -1);
-    const content = (h: (typeof ins.heredocs)[number]) => (h.chomp ? h.content.replace(/^\t+/gm, "") : h.content);
     const cmd = (ins.cmd[0] ?? "").trim();
     if (ins.heredocs.length === 1 && /^\d*<<-?["']?\w+["']?$/.test(cmd)) {
-      const body = content(ins.heredocs[0]!);
-      // A shebang script runs as a file would; anything else is the shell's script.
-      if (body.startsWith("#!")) return [...shell, `cat > /dev/null <<'BUNKER_EOF'\nBUNKER_EOF\n${body}`];
-      return [...shell, body];
+      const h = ins.heredocs[0]!;
+      const body = h.chomp ? h.content.replace(/^\t+/gm, "") : h.content;
+      if (body.startsWith("#!")) return { argv: [`/dev/pipes/${h.name}`], script: { name: h.name, content: body } };
+      return { argv: [...shell, body] };
     }
-    return [...shell, `${cmd}\n${ins.heredocs.map((h) => `${h.content}${h.name}\n`).join("")}`];
+    return { argv: [...shell, `${cmd}\n${ins.heredocs.map((h) => `${h.content}${h.name}\n`).join("")}`] };
   }
 
   private async runStepPlan(step: Extract<Step, { kind: "run" }>, parentKey: string, stageIndex: number, dir: string) {
@@ -622,7 +625,7 @@ class Builder {
     const network = step.network ?? this.opts.network;
     if (network !== "default" && network !== "none" && network !== "host") throw invalidParameter(`unsupported network mode ${network}`);
     const mounts: RunMount[] = step.mounts.map(parseRunMount);
-    const argv = this.runArgv(step);
+    const { argv, script } = this.runArgv(step);
     // What bind mounts read is part of the key (content or the source stage's key); secrets and caches are not (BuildKit's).
     const bindSums: string[] = [];
     const bindSources: { lowers?: () => string[]; real?: string }[] = [];
@@ -641,12 +644,17 @@ class Builder {
       }
     }
     return {
-      key: cacheKey([CACHE_VERSION, parentKey, "run", argv, step.env, step.user, step.workdir, network, step.mounts, bindSums]),
+      key: cacheKey([CACHE_VERSION, parentKey, "run", argv, script ?? null, step.env, step.user, step.workdir, network, step.mounts, bindSums]),
       prepare: async (upper: string, lowers: string[], vertexId: number) => {
         const binds: Parameters<typeof runInContainer>[4]["binds"] = [];
         const tmpfs: Parameters<typeof runInContainer>[4]["tmpfs"] = [];
         const locks: Lock[] = [];
         try {
+          if (script) {
+            const file = join(dir, "script");
+            writeFileSync(file, script.content, { mode: 0o755 });
+            binds.push({ source: file, target: `/dev/pipes/${script.name}`, readonly: true });
+          }
           let bi = 0;
           for (const [k, m] of mounts.entries()) {
             if (m.type === "bind") {
