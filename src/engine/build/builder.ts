@@ -16,8 +16,7 @@ import type { Engine } from "../engine.ts";
 import { EngineError, invalidParameter } from "../errors.ts";
 import { eventsOf } from "../events.ts";
 import { randomHex } from "../random.ts";
-import { registerFinishedDir } from "../commit.ts";
-import { pullImage } from "../pull.ts";
+import { registerFinishedDir } from "../layer-write.ts";
 import { formatPlatform, hostPlatform, parsePlatform, type ImageConfig } from "../image/types.ts";
 import type { ImageRecord } from "../store/images.ts";
 import { chainIds as chainIdsOf } from "../store/layers.ts";
@@ -333,6 +332,7 @@ class Builder {
         const local = this.engine.images.lookup(ref);
         if (local && !this.opts.pull) return local;
         try {
+          const { pullImage } = await import("../pull.ts"); // only when a base is missing or --pull
           const pulled = await pullImage(this.engine, ref, { signal: this.signal, platform: hostPlatform() });
           return this.engine.images.get(pulled.id)!;
         } catch (e) {
