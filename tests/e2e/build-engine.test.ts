@@ -229,6 +229,30 @@ describe("build: cache", () => {
     expect(cachedNames((await build(dir)).events)).toEqual([]);
   }, 120_000);
 
+  test("builder prune: filters by name, keep-storage keeps the most recently used, --all also what images share", async () => {
+    await buildArea().pruneBuildCache(engine, { all: true });
+    const a = await build(context({ Dockerfile: "FROM busybox\nRUN head -c 200000 /dev/zero > /a\n" }), { tags: ["prune-a:1"] });
+    await Bun.sleep(20);
+    const b = await build(context({ Dockerfile: "FROM busybox\nRUN head -c 100000 /dev/zero > /b\n" }));
+    removeImage(engine, b.result!.id); // its layer is now the cache's alone
+    const usage = () => buildArea().buildCacheUsage(engine).filter((u) => u.Type === "regular");
+    expect(usage().length).toBe(2);
+    await expect(buildArea().pruneBuildCache(engine, { filters: { dangling: ["true"] } })).rejects.toThrow("invalid filter 'dangling'");
+    await expect(buildArea().pruneBuildCache(engine, { filters: { until: ["soon"] } })).rejects.toThrow("invalid filter 'until=soon'");
+    // Nothing unused for an hour yet.
+    expect((await buildArea().pruneBuildCache(engine, { filters: { until: ["1h"] } })).CachesDeleted).toBeNull();
+    // Without --all, the record whose layer prune-a:1 uses stays; keep-storage 1 byte removes the rest.
+    const r = await buildArea().pruneBuildCache(engine, { keepStorage: 1 });
+    expect(r.CachesDeleted!.length).toBe(1);
+    expect(usage().map((u) => u.Description)).toEqual(["RUN /bin/sh -c head -c 200000 /dev/zero > /a # buildkit"]);
+    expect(usage()[0]!.Shared).toBe(true);
+    const all = await buildArea().pruneBuildCache(engine, { all: true });
+    expect(all.CachesDeleted!.length).toBe(1);
+    expect(all.SpaceReclaimed).toBe(0); // the image still holds the layer
+    expect(engine.images.get(a.result!.id)).toBeDefined();
+    expect(engine.layers.get(engine.images.get(a.result!.id)!.topLayer!)).toBeDefined();
+  }, 120_000);
+
   test("--cache-from: an image's history satisfies RUN steps on the same parent", async () => {
     const dir = context({ Dockerfile: "FROM busybox\nRUN echo from-cache > /c\n" });
     const first = await build(dir, { tags: ["cachefrom:1"] });
@@ -325,6 +349,18 @@ describe("build: RUN", () => {
     const { error } = await build(dir, { signal: ac.signal, noCache: true });
     expect(error?.message).toBe("context canceled");
     expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(mountsUnder(engine.root.root)).toEqual([]);
+    expect(scratchLeft()).toEqual([]);
+    expect(processesUnder(engine.root.root)).toEqual([]);
+  }, 120_000);
+
+  test("a failing stage stops a concurrent one: nothing tagged, nothing left running", async () => {
+    const dir = context({ Dockerfile: "FROM busybox AS slow\nRUN sleep 30\nFROM busybox AS bad\nRUN sleep 0.3; exit 4\nFROM busybox\nCOPY --from=slow /etc/passwd /a\nCOPY --from=bad /etc/passwd /b\n" });
+    const t0 = Date.now();
+    const { error } = await build(dir, { tags: ["two-stages:1"], noCache: true });
+    expect(error?.message).toBe('process "/bin/sh -c sleep 0.3; exit 4" did not complete successfully: exit code: 4');
+    expect(Date.now() - t0).toBeLessThan(15_000);
+    expect(engine.images.lookup("two-stages:1")).toBeUndefined();
     expect(mountsUnder(engine.root.root)).toEqual([]);
     expect(scratchLeft()).toEqual([]);
     expect(processesUnder(engine.root.root)).toEqual([]);

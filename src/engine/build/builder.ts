@@ -132,6 +132,7 @@ class Builder {
   /** Aborted on the first failure (or the caller's abort): running steps of other stages stop. */
   private readonly abort = new AbortController();
   private readonly started = Date.now();
+  private firstError: unknown;
 
   constructor(
     private readonly engine: Engine,
@@ -212,7 +213,8 @@ class Builder {
     } catch (e) {
       this.abort.abort();
       await Promise.allSettled(all); // nothing of another stage keeps running once this rejects
-      throw e;
+      // The failure that stopped the build, not the cancellations it caused (unless the caller cancelled).
+      throw this.opts.signal?.aborted ? e : (this.firstError ?? e);
     }
     return this.vertex("exporting to image", () => this.export(result));
   }
@@ -351,7 +353,11 @@ class Builder {
     let p = this.stageRuns.get(i);
     if (!p) {
       p = this.runStage(i);
-      p.catch(() => {}); // observed by whoever awaits it; a sibling's failure is reported there
+      // The first failure of any stage stops the others at once (their running steps are killed).
+      p.catch((e) => {
+        this.firstError ??= e;
+        this.abort.abort();
+      });
       this.stageRuns.set(i, p);
     }
     return p;
