@@ -104,15 +104,24 @@ describe("build: a Dockerfile using every instruction, against BuildKit's", () =
     const dir = context({ Dockerfile: readFileSync(join(FIXTURE, "Dockerfile"), "utf8"), "a.txt": readFileSync(join(FIXTURE, "a.txt"), "utf8") });
     mkdirSync(join(dir, "dir"));
     for (const n of readdirSync(join(FIXTURE, "dir"))) writeFileSync(join(dir, "dir", n), readFileSync(join(FIXTURE, "dir", n)));
-    const { result, events, error } = await build(dir, { buildArgs: new Map([["V", "2.5"]]), tags: ["ref:bk1"] });
+    const { result, events, error } = await build(dir, { buildArgs: new Map([["V", "2.5"]]), tags: ["ref:bk1", "localhost:5000/ref/two:x"], labels: { "from.cli": "yes" } });
     expect(error).toBeUndefined();
     const ref = JSON.parse(readFileSync(join(FIXTURE, "config.json"), "utf8"));
     const img = engine.images.get(result!.id)!;
+    // --label lands in the config only (no history entry), as BuildKit's.
+    expect(img.config.config!.Labels!["from.cli"]).toBe("yes");
+    delete img.config.config!.Labels!["from.cli"];
     expect(img.config.config).toEqual(ref.config);
+    expect(engine.images.lookup("localhost:5000/ref/two:x")?.id).toBe(result!.id);
+    // Each step's done/cached event carries an image ID, as the legacy builder prints "---> id".
+    const stepIds = new Set(events.filter((e) => e.type === "start" && /^\[\d/.test(e.vertex.name) && !e.vertex.name.includes(" FROM ")).map((e) => (e as { vertex: { id: number } }).vertex.id));
+    const ended = events.filter((e) => (e.type === "done" || e.type === "cached") && stepIds.has(e.vertexId)) as { imageId?: string }[];
+    expect(ended.length).toBe(6);
+    for (const e of ended) expect(e.imageId).toMatch(/^sha256:[a-f0-9]{64}$/);
     expect(img.config.author).toBe(ref.author);
     expect(img.config.history!.map((h) => [h.created_by, h.comment, !!h.empty_layer])).toEqual(ref.history.map((h: any) => [h.created_by, h.comment, !!h.empty_layer]));
     expect(img.config.rootfs.diff_ids.length).toBe(ref.rootfs.diff_ids.length);
-    expect(result!.tags).toEqual(["ref:bk1"]);
+    expect(result!.tags).toEqual(["ref:bk1", "localhost:5000/ref/two:x"]);
     expect(engine.images.lookup("ref:bk1")?.id).toBe(result!.id);
     // BuildKit's vertex names (progress-plain.txt), with the same step numbers and expanded text.
     const plain = readFileSync(join(FIXTURE, "progress-plain.txt"), "utf8");
@@ -155,6 +164,36 @@ function processesUnder(root: string): string[] {
   }
   return out;
 }
+
+describe("build: definition and context", () => {
+  test("errors before any step: a missing Dockerfile, a parse error with its line, an unknown target; nothing made", async () => {
+    const before = engine.images.all().length;
+    const none = await build(context({ "a.txt": "a" }));
+    expect(none.error?.message).toContain("failed to read dockerfile: open Dockerfile: no such file or directory");
+    const bad = await build(context({ Dockerfile: "FROM busybox\nRUN true\nFOO bar\n" }));
+    expect(bad.error?.message).toContain("dockerfile parse error on line 3: unknown instruction: FOO");
+    const target = await build(context({ Dockerfile: "FROM busybox AS a\n" }), { target: "b" });
+    expect(target.error?.message).toContain("target stage b could not be found");
+    expect(engine.images.all().length).toBe(before);
+  }, 120_000);
+
+  test("Dockerfile.dockerignore beside the Dockerfile wins over .dockerignore; -f text; the Dockerfile cannot be a link out", async () => {
+    const dir = context({ "sub/Dockerfile": "FROM busybox\nCOPY . /ctx\n", "sub/Dockerfile.dockerignore": "b.txt\n", ".dockerignore": "a.txt\n", "a.txt": "a", "b.txt": "b" });
+    const r = await build(dir, { dockerfile: { path: "sub/Dockerfile" } });
+    expect(r.error).toBeUndefined();
+    const root = await rootOf(r.result!.id);
+    expect(root.get("/ctx/a.txt")).toBe("a");
+    expect(root.has("/ctx/b.txt")).toBe(false);
+    const text = await build(dir, { dockerfile: { text: "FROM busybox\nCOPY . /ctx\n", name: "stdin" } });
+    const troot = await rootOf(text.result!.id);
+    expect(troot.has("/ctx/a.txt")).toBe(false);
+    expect(troot.get("/ctx/b.txt")).toBe("b");
+    const outside = tempDir("bunker-outside-");
+    writeFileSync(join(outside, "Dockerfile"), "FROM busybox\nRUN echo outside\n");
+    symlinkSync(join(outside, "Dockerfile"), join(dir, "Linked"));
+    expect((await build(dir, { dockerfile: { path: "Linked" } })).error?.message).toContain("no such file or directory");
+  }, 120_000);
+});
 
 describe("build: layers", () => {
   test("deletions are whiteouts: the image's root lacks them and the layer tars rebuild with their diff IDs", async () => {
