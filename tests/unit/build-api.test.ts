@@ -251,7 +251,7 @@ describe("legacy JSON stream", () => {
     expect(r.imageId).toBe("sha256:ccccccccccccdddd");
     expect(r.tags).toEqual(["x:latest", "localhost:5000/y:1"]);
     const dec = (e: BuildEvent) => (e.type === "log" ? { ...e, data: new TextDecoder().decode(e.data) } : e);
-    expect(got.map(dec)).toEqual([
+    expect(got.map(dec) as unknown[]).toEqual([
       { type: "start", vertex: { id: 1, name: "[1/4] FROM busybox", step: { n: 1, of: 4, instruction: "FROM busybox" } } },
       { type: "done", vertexId: 1, ms: 0, imageId: "3f57d9401f8d" },
       { type: "start", vertex: { id: 2, name: "[2/4] ENV A=1", step: { n: 2, of: 4, instruction: "ENV A=1" } } },

@@ -13,6 +13,7 @@ import type { Engine } from "../../engine/engine.ts";
 import { invalidParameter } from "../../engine/errors.ts";
 import type { BuildOptions, BuildUlimit, ExtraHost } from "../../engine/build/types.ts";
 import { LegacyStreamWriter, type LegacyMessage } from "../../engine/build/legacy-stream.ts";
+import { checkBuildPrune } from "../../engine/build/prune-check.ts";
 import { boolParam, intParam } from "../query.ts";
 import { compareVersions, json, jsonMessageStream, type Router } from "../router.ts";
 
@@ -199,12 +200,13 @@ export function buildRoutes(r: Router, engine: Engine): void {
     { body: "stream" },
   );
 
+  // docker builder prune / system prune: drops cache records and frees their layers (engine/build/cache.ts).
   r.post("/build/prune", async (_req, { query }) => {
     const { parseFilters } = await import("../query.ts");
-    const filters = parseFilters(query.get("filters"));
-    const keepStorage = intParam(query, "keep-storage", 0) || intParam(query, "reserved-space", 0);
-    const { pruneBuildCache } = (await import("../../engine/lazy.ts")).build();
-    const res = await pruneBuildCache(engine, { all: boolParam(query, "all"), keepStorage, filters });
-    return json(res);
+    const { build } = await import("../../engine/lazy.ts");
+    const req = checkBuildPrune({ all: boolParam(query, "all"), keepStorage: intParam(query, "keep-storage", 0), filters: parseFilters(query.get("filters")) }, [...query.keys()]);
+    const res = await build().pruneBuildCache(engine, { all: req.all });
+    return json({ CachesDeleted: res.deleted.length ? res.deleted : null, SpaceReclaimed: res.reclaimed });
   });
 }
+
