@@ -65,25 +65,38 @@ const cachedNames = (events: BuildEvent[]) => {
 };
 const logText = (events: BuildEvent[]) => events.filter((e) => e.type === "log").map((e) => new TextDecoder().decode((e as { data: Uint8Array }).data)).join("");
 
-/** A file of an image's merged root, read through export's packer (no container). */
-async function fileOf(id: string, path: string): Promise<string | undefined> {
+/** The merged root of an image as name -> content ("" for non-files), read through export's packer (no container). */
+async function rootOf(id: string): Promise<Map<string, string>> {
   const { packDir } = await import("../../src/fs/pack.ts");
   const img = engine.images.get(id)!;
   const empty = tempDir("bunker-empty-");
   const tar = new Uint8Array(await new Response(packDir(empty, { lower: engine.layers.diffDirs(img.topLayer) })).arrayBuffer());
-  const { TarReader } = await import("../../src/fs/tar.ts");
-  void TarReader;
-  // Small images: find the member by scanning headers.
+  const out = new Map<string, string>();
+  const text = (a: number, b: number) => new TextDecoder().decode(tar.subarray(a, b)).replace(/\0.*$/s, "");
+  let longName: string | undefined;
   for (let off = 0; off + 512 <= tar.length; ) {
-    const name = new TextDecoder().decode(tar.subarray(off, off + 100)).replace(/\0.*$/s, "");
-    const prefix = new TextDecoder().decode(tar.subarray(off + 345, off + 500)).replace(/\0.*$/s, "");
-    const size = parseInt(new TextDecoder().decode(tar.subarray(off + 124, off + 136)).replace(/\0.*$/s, "").trim() || "0", 8);
+    const name = text(off, off + 100);
     if (!name) break;
-    const full = (prefix ? `${prefix}/${name}` : name).replace(/^\.?\//, "");
-    if (full === path.replace(/^\//, "")) return new TextDecoder().decode(tar.subarray(off + 512, off + 512 + size));
+    const size = parseInt(text(off + 124, off + 136).trim() || "0", 8);
+    const type = text(off + 156, off + 157);
+    const body = new TextDecoder().decode(tar.subarray(off + 512, off + 512 + size));
     off += 512 + Math.ceil(size / 512) * 512;
+    if (type === "L" || type === "x") {
+      if (type === "L") longName = body.replace(/\0.*$/s, "");
+      else longName = /\d+ path=([^\n]*)\n/.exec(body)?.[1] ?? longName;
+      continue;
+    }
+    const prefix = text(off - 512 - Math.ceil(size / 512) * 512 + 345, off - 512 - Math.ceil(size / 512) * 512 + 500);
+    const full = (longName ?? (prefix ? `${prefix}/${name}` : name)).replace(/^\.?\//, "").replace(/\/$/, "");
+    longName = undefined;
+    out.set(`/${full}`, type === "0" || type === "" ? body : "");
   }
-  return undefined;
+  return out;
+}
+
+/** A file of an image's merged root; undefined when absent. */
+async function fileOf(id: string, path: string): Promise<string | undefined> {
+  return (await rootOf(id)).get(path);
 }
 
 describe("build: a Dockerfile using every instruction, against BuildKit's", () => {
@@ -111,5 +124,278 @@ describe("build: a Dockerfile using every instruction, against BuildKit's", () =
     // history as docker history shows it (newest first): sizes of the layer steps.
     const h = imageHistory(engine, result!.id) as any[];
     expect(h[0].CreatedBy).toBe('CMD ["/bin/sh" "-ec" "echo hi"]');
+  }, 120_000);
+});
+
+/** Mounts of this host under the data root (a build must leave none). */
+const mountsUnder = (root: string) => readFileSync("/proc/mounts", "utf8").split("\n").filter((l) => l.includes(root));
+/** Entries of the build scratch area (empty between builds). */
+const scratchLeft = () => {
+  const d = join(engine.root.root, "build", "tmp");
+  return existsSync(d) ? readdirSync(d) : [];
+};
+/** Processes whose command line mentions the data root (shims of RUN steps). */
+function processesUnder(root: string): string[] {
+  const out: string[] = [];
+  for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+      if (cmd.includes(root) && Number(pid) !== process.pid) out.push(`${pid} ${cmd.replace(/\0/g, " ")}`);
+    } catch {}
+  }
+  return out;
+}
+
+describe("build: cache", () => {
+  test("a second build reuses every step; a changed file rebuilds from its COPY; an ignored file keeps the cache", async () => {
+    const dir = context({
+      Dockerfile: "FROM busybox\nRUN echo one > /one\nCOPY a.txt /a.txt\nRUN cat /a.txt > /copy\nCOPY b.txt /b.txt\n",
+      "a.txt": "a1\n",
+      "b.txt": "b1\n",
+      "ignored.txt": "x\n",
+      ".dockerignore": "ignored.txt\n",
+    });
+    const first = await build(dir);
+    expect(first.error).toBeUndefined();
+    expect(cachedNames(first.events)).toEqual([]);
+    const again = await build(dir);
+    expect(again.result!.id).toBe(first.result!.id); // same image: history times come from the cache
+    expect(cachedNames(again.events)).toEqual(["[2/5] RUN echo one > /one", "[3/5] COPY a.txt /a.txt", "[4/5] RUN cat /a.txt > /copy", "[5/5] COPY b.txt /b.txt"]);
+    // An ignored file: nothing the steps read changed.
+    writeFileSync(join(dir, "ignored.txt"), "changed\n");
+    expect(cachedNames((await build(dir)).events).length).toBe(4);
+    // Same content rewritten (new mtime): still cached, the key is the content.
+    writeFileSync(join(dir, "a.txt"), "a1\n");
+    expect(cachedNames((await build(dir)).events).length).toBe(4);
+    // A changed file: its COPY and every later step run again, the steps before it are cached.
+    writeFileSync(join(dir, "a.txt"), "a2\n");
+    const changed = await build(dir);
+    expect(cachedNames(changed.events)).toEqual(["[2/5] RUN echo one > /one"]);
+    expect(await fileOf(changed.result!.id, "/copy")).toBe("a2\n");
+    // --no-cache runs everything.
+    expect(cachedNames((await build(dir, { noCache: true })).events)).toEqual([]);
+  }, 120_000);
+
+  test("an ENV or build-arg change misses only the steps that see it", async () => {
+    const dir = context({ Dockerfile: "FROM busybox\nRUN echo base > /base\nARG X=1\nRUN echo $X > /x\n" });
+    await build(dir);
+    const other = await build(dir, { buildArgs: new Map([["X", "2"]]) });
+    expect(cachedNames(other.events)).toEqual(["[2/3] RUN echo base > /base"]);
+    expect(await fileOf(other.result!.id, "/x")).toBe("2\n");
+  }, 120_000);
+
+  test("cache layers survive rmi and image prune; builder prune frees them and reports the bytes", async () => {
+    const dir = context({ Dockerfile: "FROM busybox\nRUN head -c 300000 /dev/zero > /big\n" });
+    const first = await build(dir, { tags: ["cachekeep:1"] });
+    removeImage(engine, "cachekeep:1");
+    const again = await build(dir);
+    expect(cachedNames(again.events)).toEqual(["[2/2] RUN head -c 300000 /dev/zero > /big"]);
+    expect(again.result!.id).toBe(first.result!.id);
+    removeImage(engine, again.result!.id);
+    const usage = buildArea().buildCacheUsage(engine);
+    expect(usage.some((u) => u.Description.includes("head -c 300000") && u.Size >= 300000)).toBe(true);
+    const pruned = await buildArea().pruneBuildCache(engine, {});
+    expect(pruned.SpaceReclaimed).toBeGreaterThanOrEqual(300000);
+    expect(pruned.CachesDeleted!.length).toBeGreaterThan(0);
+    expect(buildArea().buildCacheUsage(engine).some((u) => u.Description.includes("head -c 300000"))).toBe(false);
+    expect(cachedNames((await build(dir)).events)).toEqual([]);
+  }, 120_000);
+
+  test("--cache-from: an image's history satisfies RUN steps on the same parent", async () => {
+    const dir = context({ Dockerfile: "FROM busybox\nRUN echo from-cache > /c\n" });
+    const first = await build(dir, { tags: ["cachefrom:1"] });
+    await buildArea().pruneBuildCache(engine, { all: true });
+    const again = await build(dir, { cacheFrom: ["cachefrom:1"] });
+    expect(cachedNames(again.events)).toEqual(["[2/2] RUN echo from-cache > /c"]);
+    expect(again.result!.id).toBe(first.result!.id);
+  }, 120_000);
+});
+
+describe("build: stages", () => {
+  test("only what the target needs is built; stages by name and index; the fixture's multi-stage progress", async () => {
+    const dir = context({ Dockerfile: readFileSync(join(FIXTURE, "multi-stage/Dockerfile"), "utf8").replace("RUN echo never", "RUN echo never; exit 9") });
+    const { result, events, error } = await build(dir);
+    expect(error).toBeUndefined();
+    const plain = readFileSync(join(FIXTURE, "multi-stage/progress-plain.txt"), "utf8");
+    const want = [...plain.matchAll(/^#\d+ (\[(?:build|stage-2) \d\/\d\] (?:RUN|COPY).*)$/gm)].map((m) => m[1]);
+    expect(names(events).filter((n) => /^\[(build|stage-2|unused) \d/.test(n) && !n.includes(" FROM "))).toEqual(want as string[]);
+    expect(names(events).some((n) => n.includes("unused"))).toBe(false);
+    expect(logText(events)).toContain("global=g1 local=l1");
+    expect(await fileOf(result!.id, "/from-build")).toBe("global=g1 local=l1\n");
+    // --target: the stage and what it needs only; the failing stage fails the build when asked for.
+    const t = await build(dir, { target: "build" });
+    expect(t.error).toBeUndefined();
+    expect(await fileOf(t.result!.id, "/dist/out")).toBe("global=g1 local=l1\n");
+    const bad = await build(dir, { target: "unused" });
+    expect(bad.error?.message).toBe('process "/bin/sh -c echo never; exit 9" did not complete successfully: exit code: 9');
+    const idx = context({ Dockerfile: "FROM busybox\nRUN echo zero > /z\nFROM scratch\nCOPY --from=0 /z /z\n" });
+    const r = await build(idx);
+    expect(r.error).toBeUndefined();
+    expect(await fileOf(r.result!.id, "/z")).toBe("zero\n");
+    expect(engine.images.get(r.result!.id)!.config.rootfs.diff_ids.length).toBe(1);
+  }, 120_000);
+
+  test("independent stages run concurrently", async () => {
+    // /proc/uptime is the host's clock in every container (no time namespace).
+    const stage = (n: string) => `FROM busybox AS ${n}\nRUN cut -d' ' -f1 /proc/uptime > /start; sleep 1; cut -d' ' -f1 /proc/uptime > /end\n`;
+    const dir = context({ Dockerfile: `${stage("a")}${stage("b")}FROM busybox\nCOPY --from=a /start /a-start\nCOPY --from=a /end /a-end\nCOPY --from=b /start /b-start\nCOPY --from=b /end /b-end\n` });
+    const { result, error } = await build(dir, { noCache: true });
+    expect(error).toBeUndefined();
+    const t = async (p: string) => Number(await fileOf(result!.id, p));
+    expect(Number.isFinite(await t("/a-start"))).toBe(true);
+    const [as, ae, bs, be] = [await t("/a-start"), await t("/a-end"), await t("/b-start"), await t("/b-end")];
+    // Each ran a second; they overlap when each started before the other ended.
+    expect(as < be && bs < ae).toBe(true);
+  }, 120_000);
+
+  test("scratch, ONBUILD triggers of a base and --platform", async () => {
+    const parent = await build(context({ Dockerfile: "FROM busybox\nONBUILD RUN echo triggered > /t\n" }), { tags: ["onbuild-parent:1"] });
+    expect(parent.error).toBeUndefined();
+    const child = await build(context({ Dockerfile: "FROM onbuild-parent:1\nRUN cat /t\n" }));
+    expect(child.error).toBeUndefined();
+    expect(logText(child.events)).toContain("triggered");
+    const other = await build(context({ Dockerfile: "FROM busybox\n" }), { platform: "linux/s390x" });
+    expect(other.error?.message).toContain("only the host's platform");
+    const from = await build(context({ Dockerfile: "FROM --platform=linux/s390x busybox\n" }));
+    expect(from.error?.message).toContain("FROM --platform=linux/s390x");
+    const ok = await build(context({ Dockerfile: "FROM --platform=$BUILDPLATFORM busybox\nARG TARGETARCH\nRUN echo $TARGETARCH > /arch\n" }));
+    expect(ok.error).toBeUndefined();
+    expect((await fileOf(ok.result!.id, "/arch"))!.trim()).toBe(process.arch === "x64" ? "amd64" : process.arch);
+  }, 120_000);
+});
+
+describe("build: RUN", () => {
+  test("a failing step: BuildKit's message, its output logged, nothing tagged, nothing left", async () => {
+    const dir = context({ Dockerfile: readFileSync(join(FIXTURE, "failing-step.Dockerfile"), "utf8") });
+    const before = engine.images.all().length;
+    const { error, events } = await build(dir, { tags: ["failing:1"] });
+    expect(error?.message).toBe('process "/bin/sh -c echo out; echo err >&2; exit 3" did not complete successfully: exit code: 3');
+    const err = events.find((e) => e.type === "error") as { message: string } | undefined;
+    expect(err?.message).toBe(error!.message);
+    expect(logText(events)).toContain("out\n");
+    expect(logText(events)).toContain("err\n");
+    expect(engine.images.lookup("failing:1")).toBeUndefined();
+    expect(engine.images.all().length).toBe(before);
+    expect(mountsUnder(engine.root.root)).toEqual([]);
+    expect(scratchLeft()).toEqual([]);
+    expect(processesUnder(engine.root.root)).toEqual([]);
+  }, 120_000);
+
+  test("an aborted build kills its step and leaves nothing", async () => {
+    const dir = context({ Dockerfile: "FROM busybox\nRUN sleep 30\n" });
+    const ac = new AbortController();
+    const t0 = Date.now();
+    setTimeout(() => ac.abort(), 700);
+    const { error } = await build(dir, { signal: ac.signal, noCache: true });
+    expect(error?.message).toBe("context canceled");
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(mountsUnder(engine.root.root)).toEqual([]);
+    expect(scratchLeft()).toEqual([]);
+    expect(processesUnder(engine.root.root)).toEqual([]);
+  }, 120_000);
+
+  test("heredocs, user, workdir, network none, extra hosts, ulimits, shm size", async () => {
+    const dir = context({
+      Dockerfile: [
+        "FROM busybox",
+        "RUN <<EOF",
+        "echo heredoc-one > /h1",
+        "echo heredoc-two >> /h1",
+        "EOF",
+        "RUN cat <<EOF > /h2",
+        "inline $HOSTNAME",
+        "EOF",
+        "WORKDIR /w/x",
+        "USER 1000:1000",
+        "WORKDIR /w/y",
+        "RUN id -u > /tmp/uid; pwd > /tmp/pwd",
+        "USER root",
+        "RUN --network=none ip link | grep -c ': ' > /links",
+        "RUN grep myhost /etc/hosts > /hosts; ulimit -n > /nofile; df -k /dev/shm | tail -1 | awk '{print $2}' > /shm",
+      ].join("\n"),
+    });
+    const { result, error, events } = await build(dir, { extraHosts: [{ name: "myhost", address: "10.1.2.3" }], ulimits: [{ name: "nofile", soft: 777, hard: 777 }], shmSize: 8 * 1024 * 1024 });
+    expect(error).toBeUndefined();
+    expect(await fileOf(result!.id, "/h1")).toBe("heredoc-one\nheredoc-two\n");
+    expect(await fileOf(result!.id, "/h2")).toBe("inline buildkitsandbox\n");
+    expect(await fileOf(result!.id, "/tmp/uid")).toBe("1000\n");
+    expect(await fileOf(result!.id, "/tmp/pwd")).toBe("/w/y\n");
+    expect(await fileOf(result!.id, "/links")).toBe("1\n"); // lo only
+    expect(await fileOf(result!.id, "/hosts")).toBe("10.1.2.3\tmyhost\n");
+    expect(await fileOf(result!.id, "/nofile")).toBe("777\n");
+    expect(await fileOf(result!.id, "/shm")).toBe("8192\n");
+    expect(names(events).filter((n) => /^\[\d/.test(n)).length).toBe(8);
+  }, 120_000);
+
+  test("--mount: cache kept between builds, tmpfs, secret, bind from the context and from a stage; ssh refused", async () => {
+    const dir = context({
+      Dockerfile: [
+        "FROM busybox AS src",
+        "RUN mkdir /data && echo from-stage > /data/f",
+        "FROM busybox",
+        "ARG N",
+        "RUN --mount=type=cache,target=/cache echo $N >> /cache/runs; cat /cache/runs > /runs",
+        "RUN --mount=type=tmpfs,target=/scratch touch /scratch/x && mount | grep -c ' /scratch ' > /tmpfs",
+        "RUN --mount=type=secret,id=tok cat /run/secrets/tok > /seen; test ! -e /run/secrets/tok.x",
+        "RUN --mount=type=bind,source=sub,target=/ctx cat /ctx/in.txt > /bound",
+        "RUN --mount=type=bind,from=src,source=/data,target=/d cat /d/f > /from-stage",
+      ].join("\n"),
+      "sub/in.txt": "in-context\n",
+    });
+    const secret = join(tempDir("bunker-secret-"), "tok");
+    writeFileSync(secret, "s3cret\n");
+    const first = await build(dir, { buildArgs: new Map([["N", "1"]]), secrets: new Map([["tok", { src: secret }]]) });
+    expect(first.error).toBeUndefined();
+    expect(await fileOf(first.result!.id, "/runs")).toBe("1\n");
+    const second = await build(dir, { buildArgs: new Map([["N", "2"]]), secrets: new Map([["tok", { src: secret }]]) });
+    expect(await fileOf(second.result!.id, "/runs")).toBe("1\n2\n");
+    expect(await fileOf(second.result!.id, "/tmpfs")).toBe("1\n");
+    expect(await fileOf(second.result!.id, "/seen")).toBe("s3cret\n");
+    expect(await fileOf(second.result!.id, "/run/secrets/tok")).toBeUndefined();
+    expect(await fileOf(second.result!.id, "/bound")).toBe("in-context\n");
+    expect(await fileOf(second.result!.id, "/from-stage")).toBe("from-stage\n");
+    // Mount points the runtime made are not in the layers (BuildKit's neither).
+    const root = await rootOf(second.result!.id);
+    for (const p of ["/cache", "/scratch", "/run/secrets", "/ctx", "/d"]) expect(root.has(p)).toBe(false);
+    const ssh = await build(context({ Dockerfile: "FROM busybox\nRUN --mount=type=ssh true\n" }));
+    expect(ssh.error?.message).toContain("type=ssh is not supported");
+  }, 120_000);
+});
+
+describe("build: hostile steps", () => {
+  test("RUN writes to / stay in its layer, never on the host", async () => {
+    const outside = tempDir("bunker-outside-");
+    const dir = context({ Dockerfile: `FROM busybox\nRUN echo pwned > /etc/passwd-x; mkdir -p ${outside} && echo pwned > ${outside}/written\n` });
+    const { result, error } = await build(dir);
+    expect(error).toBeUndefined();
+    expect(existsSync("/etc/passwd-x")).toBe(false);
+    expect(existsSync(join(outside, "written"))).toBe(false);
+    expect(await fileOf(result!.id, "/etc/passwd-x")).toBe("pwned\n");
+    expect(await fileOf(result!.id, `${outside}/written`)).toBe("pwned\n");
+  }, 120_000);
+
+  test("--mount=type=bind cannot reach outside the context: symlinks and .. resolve inside it", async () => {
+    const outside = tempDir("bunker-outside-");
+    writeFileSync(join(outside, "secret"), "host-only\n");
+    const dir = context({ Dockerfile: "FROM busybox\nRUN true\n", "inside/secret": "context-copy\n" });
+    symlinkSync(outside, join(dir, "abs-link"));
+    symlinkSync("../../../../../../../..", join(dir, "rel-link"));
+    const attempt = async (source: string) => {
+      writeFileSync(join(dir, "Dockerfile"), `FROM busybox\nRUN --mount=type=bind,source=${source},target=/e cat /e/secret > /got\n`);
+      return build(dir);
+    };
+    // An absolute symlink is followed from the context's root: the host directory is not found there.
+    expect((await attempt("abs-link")).error?.message).toContain("not found");
+    // ".." never climbs above the context: "../../<outside>" is "<outside>" inside the context.
+    expect((await attempt(`../../../..${outside}`)).error?.message).toContain("not found");
+    // A relative symlink climbing out stops at the context's root.
+    const rel = await attempt("rel-link/inside");
+    expect(rel.error).toBeUndefined();
+    expect(await fileOf(rel.result!.id, "/got")).toBe("context-copy\n");
+    // A bind is read-only: the context is not written.
+    writeFileSync(join(dir, "Dockerfile"), "FROM busybox\nRUN --mount=type=bind,source=inside,target=/e sh -c 'echo x > /e/new'\n");
+    const ro = await build(dir);
+    expect(ro.error?.message).toContain("did not complete successfully");
+    expect(existsSync(join(dir, "inside", "new"))).toBe(false);
   }, 120_000);
 });

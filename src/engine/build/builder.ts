@@ -423,6 +423,8 @@ class Builder {
       }
       if (!step) continue;
       n++;
+      // A step's vertex starts once the stages it reads are built (BuildKit's order).
+      await this.inputsOf(step, i);
       const vertexName = `[${label}${n}/${total}] ${shown}`;
       const entry = state.history.at(-1)!;
       const res = await this.vertex(vertexName, (vid) => this.runStep(vid, i, step!, key, top), { n, of: total, instruction: shown }, true);
@@ -438,6 +440,15 @@ class Builder {
       else this.onEvent({ type: "done", vertexId: res.vertexId, ms: res.ms, imageId });
     }
     return { state, top, chains, size, key, platform };
+  }
+
+  /** Waits for the stages a step reads (COPY --from, RUN --mount from=). */
+  private async inputsOf(step: Step, at: number): Promise<void> {
+    const froms = step.kind === "copy" ? (step.from !== undefined ? [step.from] : []) : step.kind === "run" ? step.mounts.map(parseRunMount).flatMap((m) => (m.type === "bind" && m.from !== undefined ? [m.from] : [])) : [];
+    for (const f of froms) {
+      const base = this.fromOf(f, at);
+      if (base.kind === "stage") await this.stage(base.index);
+    }
   }
 
   /** The instruction as BuildKit's progress shows it: keyword upper-cased, variables expanded, quotes kept. */

@@ -12,6 +12,8 @@ import { existsSync, lstatSync, readdirSync, readFileSync, rmSync, type Stats } 
 import { join } from "node:path";
 import type { Engine } from "../engine.ts";
 import { lock } from "../store/locks.ts";
+import { invalidParameter } from "../errors.ts";
+import { parseGoDuration } from "../../go/time.ts";
 
 /** A step's result as the cache keeps it. */
 export interface CacheRecord {
@@ -34,6 +36,8 @@ export interface BuildCacheEntry {
   CreatedAt: string;
   LastUsedAt: string | null;
   UsageCount: number;
+  /** The full key (records) or directory name (cache mounts); with `withKeys` only. */
+  key?: string;
 }
 
 /** The key of a step: sha256 over its parts as JSON (order matters). */
@@ -110,7 +114,7 @@ function du(path: string): number {
 }
 
 /** The build cache as `system df` reports it: step records (their layers' sizes) and cache mounts. */
-export function buildCacheUsage(engine: Engine): BuildCacheEntry[] {
+export function buildCacheUsage(engine: Engine, withKeys = false): BuildCacheEntry[] {
   type Row = { key: string; chain_id: string; description: string; created_at: number; last_used: number; usage_count: number; size: number | null; shared: number };
   const rows = engine.db
     .query(
@@ -124,13 +128,13 @@ export function buildCacheUsage(engine: Engine): BuildCacheEntry[] {
     // Several keys may name one layer: its bytes are counted once.
     const size = counted.has(r.chain_id) ? 0 : (r.size ?? 0);
     counted.add(r.chain_id);
-    return { ID: r.key.slice(7, 32), Parent: "", Type: "regular", Description: r.description, InUse: false, Shared: !!r.shared, Size: size, CreatedAt: new Date(r.created_at).toISOString(), LastUsedAt: new Date(r.last_used).toISOString(), UsageCount: r.usage_count };
+    return { ID: r.key.slice(7, 32), Parent: "", Type: "regular", Description: r.description, InUse: false, Shared: !!r.shared, Size: size, CreatedAt: new Date(r.created_at).toISOString(), LastUsedAt: new Date(r.last_used).toISOString(), UsageCount: r.usage_count, ...(withKeys ? { key: r.key } : {}) };
   });
   const mounts = cacheMountsDir(engine);
   if (existsSync(mounts)) {
     for (const name of readdirSync(mounts)) {
       const st = lstatSync(join(mounts, name));
-      out.push({ ID: name.slice(0, 25), Parent: "", Type: "exec.cachemount", Description: "mount from exec cache", InUse: false, Shared: false, Size: du(join(mounts, name)), CreatedAt: st.birthtime.toISOString(), LastUsedAt: st.mtime.toISOString(), UsageCount: 1 });
+      out.push({ ID: name.slice(0, 25), Parent: "", Type: "exec.cachemount", Description: "mount from exec cache", InUse: false, Shared: false, Size: du(join(mounts, name)), CreatedAt: st.birthtime.toISOString(), LastUsedAt: st.mtime.toISOString(), UsageCount: 1, ...(withKeys ? { key: name } : {}) });
     }
   }
   return out;
@@ -138,34 +142,61 @@ export function buildCacheUsage(engine: Engine): BuildCacheEntry[] {
 
 /** What `builder prune` / POST /build/prune take. */
 export interface BuildPruneOptions {
-  /** Remove every record, also those whose layer an image shares (Docker's --all). */
+  /** Also records whose layer an image shares (Docker's --all); without it only what the cache alone holds. */
   all?: boolean;
+  /** Bytes of cache to keep: the least recently used records go first until the rest fits. */
+  keepStorage?: number;
+  /** `until` (a Go duration: records not used for that long), `id` (a record ID prefix), `type` (regular, exec.cachemount). */
+  filters?: Record<string, string[]>;
 }
 
+const PRUNE_FILTERS = new Set(["until", "id", "type"]);
+
 /**
- * `builder prune`: drops cache records (without `all`, only those whose layer no image uses, whose space the
- * cache alone holds), every cache mount not in use by a running build, then collects the layers left without
- * a holder. Returns the bytes freed on disk and the records removed.
+ * `builder prune`: drops cache records and cache mounts not in use by a running build (builds hold the
+ * mounts' lock shared), then collects the layers left without a holder, so the space is really freed.
+ * Returns Docker's BuildCachePruneReport: the record IDs removed and the bytes freed on disk.
  */
-export async function pruneBuildCache(engine: Engine, opts: BuildPruneOptions = {}): Promise<{ reclaimed: number; deleted: string[] }> {
-  const where = opts.all ? "" : "WHERE NOT EXISTS (SELECT 1 FROM image_layers il WHERE il.chain_id = build_cache.chain_id)";
-  const deleted = engine.db
+export async function pruneBuildCache(engine: Engine, opts: BuildPruneOptions = {}): Promise<{ CachesDeleted: string[] | null; SpaceReclaimed: number }> {
+  const f = opts.filters ?? {};
+  for (const k of Object.keys(f)) if (!PRUNE_FILTERS.has(k)) throw invalidParameter(`invalid filter '${k}'`);
+  let until = 0;
+  for (const u of f.until ?? []) {
+    const d = parseGoDuration(u);
+    if (d === undefined) throw invalidParameter(`invalid filter 'until=${u}': a duration such as 24h is expected`);
+    until = Math.max(until, d / 1e6);
+  }
+  const types = new Set(f.type ?? ["regular", "exec.cachemount"]);
+  for (const t of types) if (t !== "regular" && t !== "exec.cachemount") throw invalidParameter(`invalid filter 'type=${t}'`);
+  const ids = f.id ?? [];
+  const now = Date.now();
+  const entries = buildCacheUsage(engine, true).filter((e) => types.has(e.Type) && (opts.all || !e.Shared) && (!until || Date.parse(e.LastUsedAt ?? e.CreatedAt) < now - until) && (!ids.length || ids.some((id) => e.ID.startsWith(id))));
+  let doomed = entries;
+  if (opts.keepStorage) {
+    // Least recently used first, until what is left fits in keepStorage.
+    let total = buildCacheUsage(engine).reduce((n, e) => n + e.Size, 0);
+    doomed = [];
+    for (const e of [...entries].sort((a, b) => Date.parse(a.LastUsedAt ?? a.CreatedAt) - Date.parse(b.LastUsedAt ?? b.CreatedAt))) {
+      if (total <= opts.keepStorage) break;
+      doomed.push(e);
+      total -= e.Size;
+    }
+  }
+  let reclaimed = 0;
+  const records = doomed.filter((e) => e.Type === "regular").map((e) => e.key!);
+  engine.db
     .transaction(() => {
-      const keys = (engine.db.query(`SELECT key FROM build_cache ${where}`).all() as { key: string }[]).map((r) => r.key.slice(7, 32));
-      engine.db.query(`DELETE FROM build_cache ${where}`).run();
-      return keys;
+      const del = engine.db.query("DELETE FROM build_cache WHERE key = ?");
+      for (const k of records) del.run(k);
     })
     .immediate();
-  let reclaimed = 0;
-  const mounts = cacheMountsDir(engine);
-  if (existsSync(mounts)) {
-    // Builds hold this lock shared while a RUN may use a cache mount: prune waits for them.
+  const mounts = doomed.filter((e) => e.Type === "exec.cachemount");
+  if (mounts.length) {
     const held = await lock(cacheMountsLock(engine));
     try {
-      for (const name of readdirSync(mounts)) {
-        reclaimed += du(join(mounts, name));
-        rmSync(join(mounts, name), { recursive: true, force: true });
-        deleted.push(name.slice(0, 25));
+      for (const m of mounts) {
+        reclaimed += m.Size;
+        rmSync(join(cacheMountsDir(engine), m.key!), { recursive: true, force: true });
       }
     } finally {
       held.release();
@@ -173,5 +204,6 @@ export async function pruneBuildCache(engine: Engine, opts: BuildPruneOptions = 
   }
   const { layers, stagingBytes } = engine.layers.collect();
   for (const l of layers) reclaimed += l.size;
-  return { reclaimed: reclaimed + stagingBytes, deleted };
+  const deleted = doomed.map((e) => e.ID);
+  return { CachesDeleted: deleted.length ? deleted : null, SpaceReclaimed: reclaimed + stagingBytes };
 }
