@@ -120,12 +120,7 @@ export function localBackend(engine: Engine): Backend {
         unpacked.remove();
       }
     },
-    // The daemon's checks of POST /build/prune (server/routes/build.ts), so nothing is dropped in-process either.
-    async pruneBuildCache(o) {
-      const { checkBuildPrune } = await import("../engine/build/prune-check.ts");
-      const res = await (await import("../engine/lazy.ts")).build().pruneBuildCache(engine, checkBuildPrune(o));
-      return { CachesDeleted: res.deleted.length ? res.deleted : null, SpaceReclaimed: res.reclaimed };
-    },
+    pruneBuildCache: async (o) => (await import("../engine/lazy.ts")).build().pruneBuildCache(engine, o),
     async *events(o) {
       yield* journalEvents(journalOf(engine), o) as AsyncGenerator<EventMessage>;
     },

@@ -60,8 +60,7 @@ export default defineCommand({
     if (flags.rm === false) throw new CliError("ERROR: bunker build: --rm=false is not supported: bunker's builder keeps no intermediate containers", 1);
     const cleanups: (() => void)[] = [];
     try {
-      const { req, stdinDockerfile } = await buildRequest(flags, args[0]!, cleanups);
-      void stdinDockerfile;
+      const req = await buildRequest(flags, args[0]!, cleanups);
       const mode = progressMode(flags);
       const progress = buildProgress(mode, { write: (s) => void process.stderr.write(s), columns: process.stderr.columns });
       const ac = new AbortController();
@@ -75,7 +74,9 @@ export default defineCommand({
       } catch (e) {
         progress.end(true);
         if (e instanceof CliError) throw e;
-        throw new CliError(`ERROR: failed to solve: ${(e as Error).message}`, 1);
+        // BuildKit's words: the solver's errors after "failed to solve: " (the frontend's carry their own prefix).
+        const message = (e as Error).message;
+        throw new CliError(`ERROR: ${message.startsWith("failed to solve") ? message : `failed to solve: ${message}`}`, 1);
       } finally {
         process.off("SIGINT", onSigint);
       }
@@ -148,7 +149,7 @@ async function readStdinText(): Promise<string> {
 }
 
 /** Parses the flags and the context argument into the Backend's build request. */
-async function buildRequest(flags: Record<string, any>, context: string, cleanups: (() => void)[]): Promise<{ req: BuildRequest; stdinDockerfile: boolean }> {
+async function buildRequest(flags: Record<string, any>, context: string, cleanups: (() => void)[]): Promise<BuildRequest> {
   if (/^(https?:\/\/|git@|git:\/\/|github\.com\/)/.test(context)) {
     throw new CliError(`ERROR: unable to prepare context: remote contexts are not supported: bunker does not download build contexts (${context}); build a local directory or pipe a tar to 'bunker build -'`, 1);
   }
@@ -157,7 +158,6 @@ async function buildRequest(flags: Record<string, any>, context: string, cleanup
 
   let ctx: BuildRequest["context"];
   let dockerfile: DockerfileSource;
-  let stdinDockerfile = false;
   if (context === "-") {
     const { head, stream } = await peekStdin(512);
     if (isArchive(head)) {
@@ -171,7 +171,6 @@ async function buildRequest(flags: Record<string, any>, context: string, cleanup
       cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
       ctx = { dir };
       dockerfile = { text, name: "Dockerfile" };
-      stdinDockerfile = true;
     }
   } else {
     const dir = resolve(context);
@@ -193,7 +192,7 @@ async function buildRequest(flags: Record<string, any>, context: string, cleanup
     }
   }
   const options = await parseOptions(flags, cleanups);
-  return { req: { ...options, context: ctx, dockerfile }, stdinDockerfile };
+  return { ...options, context: ctx, dockerfile };
 }
 
 /** The typed options from the flags (everything but the context and the Dockerfile). */

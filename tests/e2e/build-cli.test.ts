@@ -72,7 +72,7 @@ describe.skipIf(!root)("bunker build", () => {
     expect(second.code).toBe(0);
     const run = second.stderr.split("\n").findIndex((l) => /\[2\/2\] RUN echo visible-output$/.test(l));
     expect(second.stderr.split("\n")[run + 1]).toMatch(/^#\d+ CACHED$/);
-    expect(second.stderr).not.toContain("visible-output\n#");
+    expect(second.stderr).not.toMatch(/^#\d+ \d+\.\d{3} visible-output$/m);
     // --no-cache runs it again.
     const third = await b.run(["build", "--progress=plain", "--no-cache", "-t", "cli-cache", dir]);
     expect(third.stderr).toMatch(/^#\d+ \d+\.\d{3} visible-output$/m);
@@ -199,7 +199,7 @@ describe.skipIf(!root)("bunker build", () => {
     await b.ok(["rmi", "cli-prune"]);
     const df = await b.ok(["system", "df"]);
     const row = df.split("\n").find((l) => l.startsWith("Build Cache"))!;
-    const [, , total, , size] = row.split(/\s{2,}/);
+    const [, total, , size] = row.split(/\s{2,}/);
     expect(Number(total)).toBeGreaterThan(0);
     expect(size).toMatch(/MB$/);
     const r = await b.run(["builder", "prune", "-f"]);
@@ -207,8 +207,8 @@ describe.skipIf(!root)("bunker build", () => {
     expect(r.stdout).toMatch(/^Deleted build cache objects:\n/);
     const freed = /Total reclaimed space: ([\d.]+)MB/.exec(r.stdout);
     expect(Number(freed?.[1])).toBeGreaterThanOrEqual(3);
-    const filtered = await b.run(["builder", "prune", "-f", "--filter", "until=24h"]);
+    const filtered = await b.run(["builder", "prune", "-f", "--filter", "bogus=1"]);
     expect(filtered.code).toBe(1);
-    expect(filtered.stderr).toContain('build prune filter "until" is not supported');
+    expect(filtered.stderr).toContain("invalid filter 'bogus'");
   });
 });

@@ -13,7 +13,6 @@ import type { Engine } from "../../engine/engine.ts";
 import { invalidParameter } from "../../engine/errors.ts";
 import type { BuildOptions, BuildUlimit, ExtraHost } from "../../engine/build/types.ts";
 import { LegacyStreamWriter, type LegacyMessage } from "../../engine/build/legacy-stream.ts";
-import { checkBuildPrune } from "../../engine/build/prune-check.ts";
 import { boolParam, intParam } from "../query.ts";
 import { compareVersions, json, jsonMessageStream, type Router } from "../router.ts";
 
@@ -201,12 +200,13 @@ export function buildRoutes(r: Router, engine: Engine): void {
   );
 
   // docker builder prune / system prune: drops cache records and frees their layers (engine/build/cache.ts).
+  // keep-storage (reserved-space from API 1.48) is applied; BuildKit's max-used-space and min-free-space are not.
   r.post("/build/prune", async (_req, { query }) => {
     const { parseFilters } = await import("../query.ts");
     const { build } = await import("../../engine/lazy.ts");
-    const req = checkBuildPrune({ all: boolParam(query, "all"), keepStorage: intParam(query, "keep-storage", 0), filters: parseFilters(query.get("filters")) }, [...query.keys()]);
-    const res = await build().pruneBuildCache(engine, { all: req.all });
-    return json({ CachesDeleted: res.deleted.length ? res.deleted : null, SpaceReclaimed: res.reclaimed });
+    for (const k of ["max-used-space", "min-free-space"]) if (query.get(k) && query.get(k) !== "0") throw invalidParameter(`build prune option ${JSON.stringify(k)} is not supported by bunker's build cache`);
+    const keepStorage = intParam(query, "keep-storage", 0) || intParam(query, "reserved-space", 0);
+    return json(await build().pruneBuildCache(engine, { all: boolParam(query, "all"), keepStorage, filters: parseFilters(query.get("filters")) }));
   });
 }
 
