@@ -44,14 +44,21 @@ export function legacyError(message: string): { code?: number; message: string }
 
 /** Writes a build's events as the legacy builder's messages. */
 export class LegacyStreamWriter {
-  private readonly steps = new Map<number, { keyword: string; container?: string }>();
+  private readonly steps = new Map<number, { keyword: string; instruction: string; container?: string }>();
   private held: LegacyMessage[] = [];
   /** Whether anything went to the client (errors before that are answered with an HTTP status instead). */
   written = false;
 
   constructor(
     private readonly emit: (m: LegacyMessage) => void,
-    private readonly opts: { quiet: boolean; rm: boolean; forceRm: boolean; newId?: () => string },
+    private readonly opts: {
+      quiet: boolean;
+      rm: boolean;
+      forceRm: boolean;
+      newId?: () => string;
+      /** The ID of a FROM step's base image when its event carries none (dockerd prints ` ---> <base ID>`). */
+      baseImageId?: (instruction: string) => string | undefined;
+    },
   ) {}
 
   private out(m: LegacyMessage): void {
@@ -78,16 +85,17 @@ export class LegacyStreamWriter {
     if (e.type === "start") {
       if (!e.vertex.step) return; // BuildKit's internal vertices have no legacy line
       const { n, of, instruction } = e.vertex.step;
-      this.steps.set(e.vertex.id, { keyword: keyword(instruction) });
+      this.steps.set(e.vertex.id, { keyword: keyword(instruction), instruction });
       this.say(`Step ${n}/${of} : ${instruction}`);
       this.say("\n");
       return;
     }
     const step = this.steps.get(e.vertexId);
     if (!step) return;
+    const imageId = e.type === "cached" || e.type === "done" ? (e.imageId ?? (step.keyword === "FROM" ? this.opts.baseImageId?.(step.instruction) : undefined)) : undefined;
     if (e.type === "cached") {
       if (step.keyword !== "FROM") this.say(" ---> Using cache\n");
-      if (e.imageId) this.say(` ---> ${shortId(e.imageId)}\n`);
+      if (imageId) this.say(` ---> ${shortId(imageId)}\n`);
     } else if (e.type === "log") {
       this.running(step);
       const text = new TextDecoder().decode(e.data);
@@ -95,7 +103,7 @@ export class LegacyStreamWriter {
     } else if (e.type === "done") {
       this.running(step);
       this.removed(step);
-      if (e.imageId) this.say(` ---> ${shortId(e.imageId)}\n`);
+      if (imageId) this.say(` ---> ${shortId(imageId)}\n`);
     } else if (e.type === "error") {
       if (this.opts.forceRm) this.removed(step);
     }

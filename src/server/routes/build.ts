@@ -177,11 +177,19 @@ export function buildRoutes(r: Router, engine: Engine): void {
   r.post(
     "/build",
     async (req, { query, version }) => {
-      const parsed = await parseBuildQuery(query, req.headers, version);
       const body = req.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() });
+      let parsed: BuildRequestQuery;
+      try {
+        parsed = await parseBuildQuery(query, req.headers, version);
+      } catch (e) {
+        // Read (some of) the context before answering, as Go's server discards up to 256 KiB of an unread
+        // body: a client still sending it would otherwise see a broken pipe instead of the error.
+        await discard(body, 256 << 10);
+        throw e;
+      }
       return jsonMessageStream(async (emit, signal) => {
         const { unpackContext } = await import("../../engine/build/context-tar.ts");
-        const writer = new LegacyStreamWriter((m: LegacyMessage) => emit(m), { quiet: parsed.quiet, rm: parsed.rm, forceRm: parsed.forceRm });
+        const writer = new LegacyStreamWriter((m: LegacyMessage) => emit(m), { quiet: parsed.quiet, rm: parsed.rm, forceRm: parsed.forceRm, baseImageId: (ins) => baseImageOf(engine, ins) });
         const context = await unpackContext(engine, body);
         try {
           const { build } = (await import("../../engine/lazy.ts")).build();
@@ -210,3 +218,29 @@ export function buildRoutes(r: Router, engine: Engine): void {
   });
 }
 
+/** The image a `FROM [--platform=…] name [AS stage]` step names, when the store has it (a stage name has none). */
+function baseImageOf(engine: Engine, instruction: string): string | undefined {
+  const name = instruction.split(/\s+/).slice(1).find((w) => !w.startsWith("--"));
+  if (!name || name === "scratch") return undefined;
+  try {
+    return engine.images.lookup(name)?.id;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Reads and drops up to `limit` bytes of a body. */
+async function discard(body: ReadableStream<Uint8Array>, limit: number): Promise<void> {
+  const reader = body.getReader();
+  try {
+    for (let n = 0; n < limit; ) {
+      const r = await reader.read();
+      if (r.done) return;
+      n += r.value.length;
+    }
+  } catch {
+    // the client went away: nothing to answer
+  } finally {
+    reader.releaseLock();
+  }
+}
