@@ -216,6 +216,23 @@ describe.skipIf(!ready)("POST /build with crafted contexts", () => {
     expect(leftContexts()).toEqual([]);
   });
 
+  test("X-Registry-Config carries the credentials of base image pulls", async () => {
+    const authReg = await startRegistry({ auth: "basic" });
+    try {
+      const body = rawTar([{ name: "Dockerfile", data: `FROM ${authReg.host}/busybox\nRUN echo authed\n` }]);
+      const anonymous = await postBuild(body, "t=authed");
+      expect(anonymous.messages.find((m) => m.error)?.error ?? anonymous.text).toMatch(/unauthorized|no basic auth credentials/i);
+      expect((await docker(["image", "inspect", "authed"])).code).toBe(1);
+      const config = Buffer.from(JSON.stringify({ [authReg.host]: { username: authReg.username, password: authReg.password } })).toString("base64url");
+      const res = await server.api("/v1.41/build?t=authed", { method: "POST", body, headers: { "content-type": "application/x-tar", "X-Registry-Config": config } });
+      const text = await res.text();
+      expect(text).toContain('"Successfully tagged authed:latest\\n"');
+      expect((await docker(["image", "inspect", "authed"])).code).toBe(0);
+    } finally {
+      await authReg.stop();
+    }
+  });
+
   test("query fields bunker does not apply, and remote contexts, are refused by name", async () => {
     const body = rawTar([{ name: "Dockerfile", data: "FROM busybox\n" }]);
     for (const [q, text] of [

@@ -332,7 +332,7 @@ describe("POST /build query", () => {
   test("X-Registry-Config gives credentials by registry host", () => {
     const cfg = { "localhost:5000": { username: "u", password: "p" }, "https://index.docker.io/v1/": { auth: Buffer.from("a:b").toString("base64") } };
     const m = decodeRegistryConfig(Buffer.from(JSON.stringify(cfg)).toString("base64url"));
-    expect([...m]).toEqual([["localhost:5000", { username: "u", password: "p" }], ["index.docker.io", { username: "a", password: "b" }]]);
+    expect([...m]).toEqual([["localhost:5000", { username: "u", password: "p" }], ["https://index.docker.io/v1/", { username: "a", password: "b" }]]);
     expect(decodeRegistryConfig("%%%").size).toBe(0);
   });
 });

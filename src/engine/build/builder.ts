@@ -331,7 +331,7 @@ class Builder {
         const local = this.engine.images.lookup(ref);
         if (local && !this.opts.pull) return local;
         try {
-          const pulled = await pullImage(this.engine, ref, { signal: this.signal, platform: hostPlatform() });
+          const pulled = await pullImage(this.engine, ref, { signal: this.signal, platform: hostPlatform(), registry: registryWithAuth(this.engine, this.opts.registryAuth) });
           return this.engine.images.get(pulled.id)!;
         } catch (e) {
           if (local && !(e instanceof EngineError && e.kind === "notFound")) throw e;
@@ -738,4 +738,13 @@ async function materialize(lowers: string[], dir: string): Promise<void> {
   } finally {
     closeSync(fd);
   }
+}
+
+/** The registry client of base image pulls: with the build's own credentials (X-Registry-Config) first, else the engine's. */
+function registryWithAuth(engine: Engine, auth: BuildOptions["registryAuth"]) {
+  if (!auth?.size) return undefined;
+  const { RegistryClient } = require("../registry/client.ts") as typeof import("../registry/client.ts");
+  const { credentialKey } = require("../registry/credentials.ts") as typeof import("../registry/credentials.ts");
+  const own = engine.registry().opts.credentials;
+  return new RegistryClient({ mirrors: engine.config.registryMirrors, insecure: engine.config.insecureRegistries, credentials: (host) => auth.get(credentialKey(host)) ?? own?.(host) });
 }

@@ -57,7 +57,7 @@ export interface BuildOptions {
   platform?: string;
   /** Cancels the build (client gone, Ctrl-C): running steps are killed, nothing is tagged. */
   signal?: AbortSignal;
-  /** Credentials for base image pulls by registry host (POST /build's X-Registry-Config); the engine's own when absent. */
+  /** Credentials for base image pulls by registry, keyed by credentialKey (POST /build's X-Registry-Config); the engine's own for others. */
   registryAuth?: Map<string, { username: string; password: string }>;
 }
 

@@ -13,6 +13,7 @@ import type { Engine } from "../../engine/engine.ts";
 import { invalidParameter } from "../../engine/errors.ts";
 import type { BuildOptions, BuildUlimit, ExtraHost } from "../../engine/build/types.ts";
 import { LegacyStreamWriter, type LegacyMessage } from "../../engine/build/legacy-stream.ts";
+import { credentialKey } from "../../engine/registry/credentials.ts";
 import { boolParam, intParam } from "../query.ts";
 import { compareVersions, json, jsonMessageStream, type Router } from "../router.ts";
 
@@ -147,7 +148,7 @@ export async function parseBuildQuery(q: URLSearchParams, headers: Headers, vers
   return { options, quiet: boolParam(q, "q"), rm, forceRm: boolParam(q, "forcerm"), familiarTags };
 }
 
-/** X-Registry-Config: base64(url) JSON of registry → AuthConfig (the credentials for base image pulls). */
+/** X-Registry-Config: base64(url) JSON of registry → AuthConfig (the credentials for base image pulls), keyed as Docker's config keys them. */
 export function decodeRegistryConfig(header: string | null): Map<string, { username: string; password: string }> {
   const out = new Map<string, { username: string; password: string }>();
   if (!header) return out;
@@ -167,7 +168,7 @@ export function decodeRegistryConfig(header: string | null): Map<string, { usern
       const i = up.indexOf(":");
       if (i > 0) [username, password] = [up.slice(0, i), up.slice(i + 1)];
     }
-    if (username && password !== undefined) out.set(host.replace(/^https?:\/\//, "").replace(/\/v1\/?$/, "").replace(/\/$/, ""), { username, password });
+    if (username && password !== undefined) out.set(credentialKey(host), { username, password });
   }
   return out;
 }
