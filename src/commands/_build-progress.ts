@@ -149,7 +149,7 @@ export function buildProgress(mode: ProgressMode, out: ProgressOut, now: () => n
   let finished = false;
   const warnings: string[] = [];
   const draw = () => {
-    const width = Math.max(40, out.columns ?? 80);
+    const width = Math.max(40, out.columns || 80);
     const t = now();
     const completed = order.filter((v) => v.done !== undefined).length;
     const lines = [`[+] Building ${((t - started) / 1000).toFixed(1)}s (${completed}/${order.length})${finished ? " FINISHED" : ""}`];

@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { BUNKER, DAEMON_MODE, bunkerAt, freshDataRoot, tempDir, type Result } from "../helpers/bunker.ts";
 import { ensureTestbed, startRegistry, type Registry } from "../helpers/registry.ts";
+import { inPty } from "../helpers/pty.ts";
 
 const root = process.getuid?.() === 0;
 let reg: Registry;
@@ -76,6 +77,19 @@ describe.skipIf(!root)("bunker build", () => {
     // --no-cache runs it again.
     const third = await b.run(["build", "--progress=plain", "--no-cache", "-t", "cli-cache", dir]);
     expect(third.stderr).toMatch(/^#\d+ \d+\.\d{3} visible-output$/m);
+  });
+
+  test("on a terminal: BuildKit's live display, redrawn in place, with a running step's output, then FINISHED", async () => {
+    const dir = context({ Dockerfile: "FROM busybox\nRUN for i in 1 2 3; do echo tick-$i; sleep 0.3; done\n" });
+    const { out, code } = await inPty([BUNKER, ...(await b.prefix()), "build", "--no-cache", "-t", "cli-tty", dir], [], { ...process.env, BUNKER_E2E_MODE: undefined });
+    expect(code).toBe(0);
+    expect(out).toContain("[+] Building ");
+    expect(out).toMatch(/\x1b\[\d+A/); // the cursor goes back up over the previous frame
+    expect(out).toMatch(/ => => # tick-\d/); // the running step's last lines
+    const last = out.slice(out.lastIndexOf("[+] Building"));
+    expect(last).toMatch(/^\[\+\] Building \d+\.\ds \((\d+)\/\1\) FINISHED/);
+    expect(last).toMatch(/ => \[2\/2\] RUN for i in 1 2 3; do echo tick-\$i; sleep 0\.3; done\s+\d+\.\ds/);
+    expect(last).not.toContain("# tick-"); // a finished step's output is not shown
   });
 
   test("-q prints only the image ID; --iidfile writes it; -t several", async () => {
