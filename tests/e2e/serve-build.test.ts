@@ -7,7 +7,7 @@
  * nothing outside the private context directory, which is gone after every build.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { freshDataRoot, serveAt, tempDir, type Result } from "../helpers/bunker.ts";
@@ -215,6 +215,42 @@ describe.skipIf(!ready)("POST /build with crafted contexts", () => {
     expect((await docker(["image", "inspect", "hostile3"])).code).toBe(1);
     expect(leftContexts()).toEqual([]);
   });
+
+  test("a 1 GiB context streams through: the daemon's peak memory grows by far less than the context", async () => {
+    const hwm = () => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${server.daemon.pid}/status`, "utf8"))![1]) * 1024;
+    const before = hwm();
+    const GiB = 1 << 30;
+    const chunk = new Uint8Array(1 << 20);
+    const head = rawTar([{ name: "Dockerfile", data: "FROM busybox\nCOPY small /small\n" }, { name: "small", data: "s\n" }]);
+    // One member of 1 GiB of zeros, written as it is sent (the archive's end blocks after it).
+    const header = rawTar([{ name: "big", data: new Uint8Array(0) }]).subarray(0, 512);
+    const bigHeader = new Uint8Array(header);
+    bigHeader.set(new TextEncoder().encode(GiB.toString(8).padStart(11, "0") + "\0"), 124);
+    let sum = 0;
+    for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 32 : bigHeader[i]!;
+    bigHeader.set(new TextEncoder().encode(sum.toString(8).padStart(6, "0") + "\0 "), 148);
+    let sent = 0;
+    const body = new ReadableStream<Uint8Array>({
+      start(c) {
+        c.enqueue(head.subarray(0, head.length - 1024)); // without its end-of-archive blocks
+        c.enqueue(bigHeader);
+      },
+      pull(c) {
+        if (sent < GiB) {
+          sent += chunk.length;
+          c.enqueue(chunk);
+        } else {
+          c.enqueue(new Uint8Array(1024));
+          c.close();
+        }
+      },
+    });
+    const res = await server.api("/v1.41/build?t=bigctx&q=1", { method: "POST", body, headers: { "content-type": "application/x-tar" } } as RequestInit);
+    const text = await res.text();
+    expect(text).toContain('"aux":{"ID":"sha256:');
+    expect(hwm() - before).toBeLessThan(200 * 1024 * 1024);
+    expect(leftContexts()).toEqual([]);
+  }, 120_000);
 
   test("X-Registry-Config carries the credentials of base image pulls", async () => {
     const authReg = await startRegistry({ auth: "basic" });
