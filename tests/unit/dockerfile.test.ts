@@ -184,6 +184,10 @@ describe("instructions and stages", () => {
     expect(err("FROM a\nWORKDIR")).toBe("dockerfile parse error on line 2: WORKDIR requires exactly one argument");
     // BuildKit's flag scanner joins "--flag value" only until a flag has used "=": then the value is the first argument.
     expect(err("FROM a\nCOPY --from=x --chmod 755 a b")).toBe("dockerfile parse error on line 2: missing a value on flag: chmod");
+    // Boolean flags never swallow the next word: `COPY --link src dest` is the common form.
+    const copy = (line: string) => planDockerfile(`FROM a\n${line}`).stages[0]!.instructions[0] as { link: boolean; parents: boolean; sources: string[]; dest: string };
+    expect(copy("COPY --link a b")).toMatchObject({ link: true, sources: ["a"], dest: "b" });
+    expect(copy("COPY --parents --link --chown=1 x/a /c/")).toMatchObject({ link: true, parents: true, sources: ["x/a"], dest: "/c/" });
   });
 
   test("directives bunker does not run are warned about, not silently dropped", () => {

@@ -27,7 +27,7 @@ export const PROXY_ARGS = new Set(["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "h
 /** What the builder must do on the file system for an instruction; the config part is already applied. */
 export type Step =
   | { kind: "run"; ins: RunInstruction; argv: string[]; env: string[]; user: string; workdir: string; network?: string; mounts: string[]; createdBy: string }
-  | { kind: "copy"; ins: CopyInstruction; sources: string[]; dest: string; from?: string; chown?: string; chmod?: string; exclude: string[]; createdBy: string }
+  | { kind: "copy"; ins: CopyInstruction; sources: string[]; dest: string; from?: string; chown?: string; chmod?: string; exclude: string[]; createdBy: string; contents?: { name: string; data: string }[]; checksum?: string }
   | { kind: "workdir"; path: string; user: string; createdBy: string };
 
 /** Go's %q of a []string: ["a" "b"]. */
@@ -101,6 +101,15 @@ export class StageState {
   private word(w: string, line: number, env = this.expansionEnv()): string {
     try {
       return this.lex.processWord(w, env);
+    } catch (e) {
+      throw new DockerfileError((e as Error).message, line);
+    }
+  }
+
+  /** A heredoc's content expanded as BuildKit's ExpandRaw does: variables only, quotes left as written. */
+  private rawWord(w: string, line: number, env: ReadonlyMap<string, string>): string {
+    try {
+      return new ShellLex("\\", { rawQuotes: true }).processWord(w, env);
     } catch (e) {
       throw new DockerfileError((e as Error).message, line);
     }
@@ -266,6 +275,12 @@ export class StageState {
           chmod: ins.chmod === undefined ? undefined : this.word(ins.chmod, line, env),
           exclude: ins.exclude.map((x) => this.word(x, line, env)),
           createdBy,
+          // Heredoc files: `<<-` drops leading tabs; unquoted delimiters expand variables, quotes kept (BuildKit's ExpandRaw).
+          contents: ins.heredocs.map((h) => {
+            const data = h.chomp ? h.content.replace(/^\t+/gm, "") : h.content;
+            return { name: h.name, data: h.expand ? this.rawWord(data, line, env) : data };
+          }),
+          checksum: ins.checksum === undefined ? undefined : this.word(ins.checksum, line, env),
         };
       }
     }

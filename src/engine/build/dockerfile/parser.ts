@@ -227,6 +227,9 @@ function nodeFromLine(line: string, escape: string, comments: string[]): Node {
   return node;
 }
 
+/** Flags that never take the next word as their value: `COPY --link src dest` is a flag, a source and a destination. */
+const BOOL_FLAGS = new Set(["--link", "--parents", "--keep-git-dir", "--unpack"]);
+
 /** Flags before the arguments: `--name=value`, `--name value` (joined with "="), quotes and `\` removed; `--` ends them. */
 function extractFlags(line: string): [string, string[]] {
   const words: string[] = [];
@@ -258,7 +261,7 @@ function extractFlags(line: string): [string, string[]] {
         } else {
           if (word === "--") return [line.slice(pos), words];
           if (blankOk || word.length) {
-            if (needArg) parsingArg = true;
+            if (needArg && !BOOL_FLAGS.has(word)) parsingArg = true;
             words.push(word);
           }
         }
