@@ -221,6 +221,12 @@ describe.skipIf(!root)("bunker build", () => {
     expect(r.stdout).toMatch(/^Deleted build cache objects:\n/);
     const freed = /Total reclaimed space: ([\d.]+)MB/.exec(r.stdout);
     expect(Number(freed?.[1])).toBeGreaterThanOrEqual(3);
+    // system prune takes the build cache too.
+    expect((await b.run(["build", "-q", "--no-cache", "-t", "cli-prune", dir])).code).toBe(0);
+    await b.ok(["rmi", "cli-prune"]);
+    const sys = await b.ok(["system", "prune", "-f"]);
+    expect(sys).toContain("Deleted build cache objects:\n");
+    expect(Number(/Total reclaimed space: ([\d.]+)MB/.exec(sys)?.[1])).toBeGreaterThanOrEqual(3);
     const filtered = await b.run(["builder", "prune", "-f", "--filter", "bogus=1"]);
     expect(filtered.code).toBe(1);
     expect(filtered.stderr).toContain("invalid filter 'bogus'");
