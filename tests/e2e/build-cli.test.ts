@@ -119,6 +119,29 @@ describe.skipIf(!root)("bunker build", () => {
     expect(() => readFileSync(iid)).toThrow();
   });
 
+  test("Ctrl-C stops a running step at once: exit 1, nothing tagged, no step process left", async () => {
+    const marker = `cancel-${Date.now()}`;
+    const dir = context({ Dockerfile: `FROM busybox\nRUN echo ${marker}; sleep 60\n` });
+    const p = await b.spawn(["build", "--progress=plain", "-t", "cli-cancel", dir]);
+    const reader = p.stderr.getReader();
+    let err = "";
+    while (!err.includes(` ${marker}\n`)) {
+      const r = await reader.read();
+      if (r.done) break;
+      err += new TextDecoder().decode(r.value);
+    }
+    expect(err).toContain(` ${marker}\n`);
+    p.kill("SIGINT");
+    for (let r = await reader.read(); !r.done; r = await reader.read()) err += new TextDecoder().decode(r.value);
+    expect(await p.exited).toBe(1);
+    expect(err).toContain("ERROR: failed to solve: context canceled");
+    expect((await b.run(["image", "inspect", "cli-cancel"])).code).toBe(1);
+    // The step's process is gone (its command line names the marker); a daemon ends it once it sees the client go.
+    const left = () => Bun.spawnSync(["ps", "-eo", "args"]).stdout.toString().split("\n").filter((l) => l.includes(marker) && l.includes("sleep 60"));
+    for (let i = 0; i < 50 && left().length; i++) await Bun.sleep(100);
+    expect(left()).toEqual([]);
+  });
+
   test("contexts from stdin: a tar, a gzip'd tar, a Dockerfile alone; -f - with a directory", async () => {
     const dir = context({ Dockerfile: "FROM busybox\nCOPY f /f\n", f: "from-tar\n" });
     const tar = Bun.spawnSync(["tar", "-C", dir, "-cf", "-", "."]).stdout;
