@@ -27,13 +27,13 @@ let dataRoot: string;
 let server: Awaited<ReturnType<typeof serveAt>>;
 
 /** Runs a client program against the daemon, with a private Docker config and the legacy builder. */
-async function client(argv: string[], opts: { cwd?: string } = {}): Promise<Result> {
+async function client(argv: string[], opts: { cwd?: string; buildkitEnv?: boolean } = {}): Promise<Result> {
   const proc = Bun.spawn(argv, {
     cwd: opts.cwd,
     stdin: "ignore",
     stdout: "pipe",
     stderr: "pipe",
-    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir, DOCKER_CONFIG: join(dir, "docker-config"), DOCKER_HOST: `unix://${server.sock}`, DOCKER_BUILDKIT: "0" },
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir, DOCKER_CONFIG: join(dir, "docker-config"), DOCKER_HOST: `unix://${server.sock}`, ...(opts.buildkitEnv === false ? {} : { DOCKER_BUILDKIT: "0" }) },
     timeout: 120_000,
   });
   const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
@@ -131,10 +131,10 @@ describe.skipIf(!ready)("docker CLI (legacy builder)", () => {
     });
   }
 
-  test("-q prints the image ID only; --iidfile", async () => {
+  test("-q prints the image ID only; --iidfile; without DOCKER_BUILDKIT the CLI 28 takes the legacy path (Builder-Version: 1)", async () => {
     const ctx = context({ Dockerfile: "FROM busybox\nRUN echo q\n" });
     const iid = join(tempDir("bunker-iid-"), "iid");
-    const r = await docker(["build", "-q", "--iidfile", iid, "-t", "legacyq", ctx]);
+    const r = await client([DOCKER28, "build", "-q", "--iidfile", iid, "-t", "legacyq", ctx], { buildkitEnv: false });
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^sha256:[0-9a-f]{64}\n$/);
     expect(r.stdout.trim()).toBe(await idOf("legacyq"));
