@@ -164,7 +164,7 @@ export class LegacyStreamReader {
       // The legacy wording of a failed RUN, back in BuildKit's (what the CLI prints after "failed to solve").
       const run = /^The command '(.*)' returned a non-zero code: (\d+)$/s.exec(legacy);
       const message = run ? `process "${run[1]}" did not complete successfully: exit code: ${run[2]}` : legacy;
-      if (this.current && !this.current.ended) this.onEvent({ type: "error", vertexId: this.current.id, message });
+      this.fail(message);
       throw Object.assign(new Error(message), { code: m.errorDetail?.code });
     }
     if (m.aux?.ID) this.imageId = m.aux.ID;
@@ -198,6 +198,14 @@ export class LegacyStreamReader {
     const warning = /^\[Warning\] (.*)\n$/s.exec(body);
     if (red && warning) return this.onEvent({ type: "warning", message: warning[1]! });
     if (this.current && !this.current.ended) this.onEvent({ type: "log", vertexId: this.current.id, stream: red ? 2 : 1, data: new TextEncoder().encode(body) });
+  }
+
+  /** The stream broke off (the client cancelled, the daemon went away): the running step failed with `message`. */
+  fail(message: string): void {
+    if (this.current && !this.current.ended) {
+      this.current.ended = true;
+      this.onEvent({ type: "error", vertexId: this.current.id, message });
+    }
   }
 
   /** The stream ended: closes the last step. */
