@@ -149,6 +149,11 @@ describe.skipIf(!ready)("docker CLI (legacy builder)", () => {
     expect(r.stdout).toContain("out\n");
     expect(r.stderr).toContain("The command '/bin/sh -c echo out; echo err >&2; exit 3' returned a non-zero code: 3");
     expect((await docker(["image", "inspect", "legacyfail"])).code).toBe(1);
+    // -q: the daemon held the output back and sends it with the error; the CLI shows both.
+    const quiet = await docker(["build", "-q", "-t", "legacyfail", ctx]);
+    expect(quiet.code).toBe(3);
+    expect(quiet.stderr).toContain("Step 2/2 : RUN echo out; echo err >&2; exit 3\n");
+    expect(quiet.stderr).toContain("The command '/bin/sh -c echo out; echo err >&2; exit 3' returned a non-zero code: 3");
     expect(leftContexts()).toEqual([]);
   });
 

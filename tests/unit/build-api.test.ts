@@ -232,8 +232,10 @@ describe("legacy JSON stream", () => {
     expect(legacyError("dockerfile parse error on line 1")).toEqual({ message: "dockerfile parse error on line 1" });
     const got: LegacyMessage[] = [];
     const w = new LegacyStreamWriter((m) => got.push(m), { quiet: true, rm: true, forceRm: true, newId: () => "0123456789ab" });
+    expect(w.started).toBe(false);
     w.event({ type: "start", vertex: { id: 1, name: "[2/2] RUN exit 3", step: { n: 2, of: 2, instruction: "RUN exit 3" } } });
     w.event({ type: "error", vertexId: 1, message: "x" });
+    expect([w.written, w.started]).toEqual([false, true]);
     w.error('process "/bin/sh -c exit 3" did not complete successfully: exit code: 3');
     expect(got).toEqual([
       { stream: "Step 2/2 : RUN exit 3" },

@@ -46,8 +46,12 @@ export function legacyError(message: string): { code?: number; message: string }
 export class LegacyStreamWriter {
   private readonly steps = new Map<number, { keyword: string; instruction: string; container?: string }>();
   private held: LegacyMessage[] = [];
-  /** Whether anything went to the client (errors before that are answered with an HTTP status instead). */
+  /** Whether anything went to the client. */
   written = false;
+  /** Whether a failure now goes into the stream: something was written, or (quiet) held back to be written with it; before that, dockerd answers with an HTTP status. */
+  get started(): boolean {
+    return this.written || this.held.length > 0;
+  }
 
   constructor(
     private readonly emit: (m: LegacyMessage) => void,

@@ -198,7 +198,7 @@ export function buildRoutes(r: Router, engine: Engine): void {
           writer.result(result, parsed.familiarTags);
         } catch (e) {
           // Before any output, the failure is the HTTP answer (dockerd's errf when nothing was flushed).
-          if (!writer.written) throw e;
+          if (!writer.started) throw e;
           writer.error((e as Error).message);
         } finally {
           context.remove();
