@@ -251,7 +251,7 @@ async function parseOptions(flags: Record<string, any>, cleanups: (() => void)[]
     target: flags.target || undefined,
     noCache: !!flags["no-cache"],
     pull: !!flags.pull,
-    cacheFrom: (flags["cache-from"] as string[] | undefined) ?? [],
+    cacheFrom: ((flags["cache-from"] as string[] | undefined) ?? []).map(cacheSource),
     network,
     extraHosts,
     shmSize: (flags["shm-size"] as number | undefined) ?? 0,
@@ -259,6 +259,17 @@ async function parseOptions(flags: Record<string, any>, cleanups: (() => void)[]
     secrets: parseSecrets((flags.secret as string[] | undefined) ?? [], cleanups),
     platform,
   };
+}
+
+/** A --cache-from value: an image name, or buildx's `type=registry,ref=NAME`; other cache types are refused. */
+export function cacheSource(v: string): string {
+  if (!v.includes("=")) return v;
+  const fields = new Map(v.split(",").map((f) => [f.slice(0, f.indexOf("=")), f.slice(f.indexOf("=") + 1)] as [string, string]));
+  const type = fields.get("type") ?? "registry";
+  if (type !== "registry") throw new CliError(`ERROR: bunker build: --cache-from type=${type} is not supported: images only (NAME or type=registry,ref=NAME)`, 1);
+  const ref = fields.get("ref");
+  if (!ref) throw new CliError(`ERROR: invalid --cache-from ${JSON.stringify(v)}: ref= is missing`, 1);
+  return ref;
 }
 
 /**

@@ -5,7 +5,7 @@ import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { buildProgress } from "../../src/commands/_build-progress.ts";
-import { isArchive, parseSecrets } from "../../src/commands/build.ts";
+import { cacheSource, isArchive, parseSecrets } from "../../src/commands/build.ts";
 import { LegacyStreamReader, LegacyStreamWriter, legacyError, type LegacyMessage } from "../../src/engine/build/legacy-stream.ts";
 import type { BuildEvent } from "../../src/engine/build/types.ts";
 import { parseBuildQuery, decodeRegistryConfig } from "../../src/server/routes/build.ts";
@@ -365,5 +365,12 @@ describe("bunker build's parsing", () => {
       for (const c of cleanups) c();
       delete process.env.BUNKER_TEST_SECRET;
     }
+  });
+
+  test("--cache-from: a name, or type=registry,ref=NAME; other cache types refused", () => {
+    expect(cacheSource("app:1")).toBe("app:1");
+    expect(cacheSource("type=registry,ref=localhost:5000/app:cache")).toBe("localhost:5000/app:cache");
+    expect(() => cacheSource("type=local,src=/tmp/cache")).toThrow("--cache-from type=local is not supported");
+    expect(() => cacheSource("type=registry")).toThrow("ref= is missing");
   });
 });
