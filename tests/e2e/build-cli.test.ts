@@ -239,6 +239,9 @@ describe.skipIf(!root)("bunker build", () => {
     const [, total, , size] = row.split(/\s{2,}/);
     expect(Number(total)).toBeGreaterThan(0);
     expect(size).toMatch(/MB$/);
+    const no = await b.run(["builder", "prune"], { stdin: "n\n" });
+    expect(no.stdout).toBe("WARNING! This will remove all dangling build cache. Are you sure you want to continue? [y/N] ");
+    expect(no.code).toBe(0);
     const r = await b.run(["builder", "prune", "-f"]);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^Deleted build cache objects:\n/);
