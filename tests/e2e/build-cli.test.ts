@@ -186,6 +186,17 @@ describe.skipIf(!root)("bunker build", () => {
     expect(await b.ok(["run", "--rm", "cli-envarg", "cat", "/v"])).toBe("[from-the-environment]\n");
   });
 
+  test("--network, --add-host, --shm-size and --ulimit reach the RUN steps", async () => {
+    const dir = context({ Dockerfile: "FROM busybox\nRUN (grep myhost /etc/hosts; df -k /dev/shm | tail -1; ulimit -n; ls /sys/class/net) > /seen\n" });
+    const r = await b.run(["build", "-q", "--network", "none", "--add-host", "myhost=10.1.2.3", "--shm-size", "32m", "--ulimit", "nofile=100:200", "-t", "cli-opts", dir]);
+    expect(r.code).toBe(0);
+    const [hosts, shm, nofile, ...ifaces] = (await b.ok(["run", "--rm", "cli-opts", "cat", "/seen"])).trim().split("\n");
+    expect(hosts).toMatch(/^10\.1\.2\.3\s+myhost$/);
+    expect(shm!.split(/\s+/)[1]).toBe(String(32 * 1024));
+    expect(nofile).toBe("100");
+    expect(ifaces).toEqual(["lo"]);
+  });
+
   test(".dockerignore leaves files out of the context", async () => {
     const dir = context({ Dockerfile: "FROM busybox\nCOPY . /ctx\n", ".dockerignore": "secret*\n*.log\n!keep.log\n", "secret.key": "s", "app.txt": "app", "x.log": "x", "keep.log": "k" });
     expect((await b.run(["build", "-q", "-t", "cli-ignore", dir])).code).toBe(0);

@@ -166,6 +166,17 @@ describe.skipIf(!ready)("docker CLI (legacy builder)", () => {
     expect(JSON.parse(await dockerOk(["image", "inspect", "-f", "{{json .Config.Labels}}", "legacygz"]))).toMatchObject({ v: "42", extra: "yes" });
   });
 
+  test("--network, --add-host, --shm-size and --ulimit reach the RUN steps", async () => {
+    const ctx = context({ Dockerfile: "FROM busybox\nRUN (grep myhost /etc/hosts; df -k /dev/shm | tail -1; ulimit -n; ls /sys/class/net) > /seen\n" });
+    const r = await docker(["build", "--network", "none", "--add-host", "myhost:10.1.2.3", "--shm-size", "32m", "--ulimit", "nofile=100:200", "-t", "legacyopts", ctx]);
+    expect(r.code).toBe(0);
+    const [hosts, shm, nofile, ...ifaces] = (await dockerOk(["run", "--rm", "legacyopts", "cat", "/seen"])).trim().split("\n");
+    expect(hosts).toMatch(/^10\.1\.2\.3\s+myhost$/);
+    expect(shm!.split(/\s+/)[1]).toBe(String(32 * 1024));
+    expect(nofile).toBe("100");
+    expect(ifaces).toEqual(["lo"]);
+  });
+
   test("flags bunker's builder does not apply are refused by name", async () => {
     const ctx = context({ Dockerfile: "FROM busybox\n" });
     for (const [flags, field] of [
