@@ -60,8 +60,8 @@ export default defineCommand({
     if (flags.rm === false) throw new CliError("ERROR: bunker build: --rm=false is not supported: bunker's builder keeps no intermediate containers", 1);
     const cleanups: (() => void)[] = [];
     try {
-      const req = await buildRequest(flags, args[0]!, cleanups);
       const mode = progressMode(flags);
+      const req = await buildRequest(flags, args[0]!, cleanups);
       const progress = buildProgress(mode, { write: (s) => void process.stderr.write(s), columns: process.stderr.columns });
       const ac = new AbortController();
       const onSigint = () => ac.abort(new Error("context canceled"));

@@ -205,6 +205,9 @@ describe.skipIf(!ready)("POST /build with crafted contexts", () => {
     expect(r.messages[aux + 1]).toEqual({ stream: `Successfully built ${r.messages[aux].aux.ID.slice(7, 19)}\n` });
     expect(r.messages.at(-1)).toEqual({ stream: "Successfully tagged rawgz:latest\n" });
     expect(await dockerOk(["run", "--rm", "rawgz", "cat", "/f"])).toBe("gz\n");
+    const bz = Bun.spawnSync(["bzip2", "-c"], { stdin: rawTar([{ name: "Dockerfile", data: "FROM busybox\n" }]) }).stdout;
+    const refused = await postBuild(bz, "t=rawbz");
+    expect([refused.status, JSON.parse(refused.text).message]).toEqual([400, "a bzip2 build context is not supported: send a plain or gzip tar"]);
   });
 
   test("hostile members touch nothing outside: ../ names are refused, symlinks resolve inside the context", async () => {
