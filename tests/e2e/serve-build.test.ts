@@ -314,6 +314,8 @@ img, logs = c.images.build(path=${JSON.stringify(ctx)}, tag="pyimg", rm=True)
 print(img.id)
 print(img.tags)
 print("".join(l.get("stream", "") for l in logs))
+gz, _ = c.images.build(path=${JSON.stringify(ctx)}, tag="pygz", gzip=True)
+print("gzip same image:", gz.id == img.id)
 try:
     c.images.build(fileobj=__import__("io").BytesIO(b"FROM busybox\\nRUN exit 7\\n"), tag="pyfail")
 except docker.errors.BuildError as e:
@@ -327,6 +329,7 @@ except docker.errors.BuildError as e:
     expect(tags).toBe("['pyimg:latest']");
     expect(rest.join("\n")).toContain("Step 2/2 : RUN echo py > /py\n");
     expect(r.stdout).toContain("BuildError: The command '/bin/sh -c exit 7' returned a non-zero code: 7");
+    expect(r.stdout).toContain("gzip same image: True"); // Content-Encoding: gzip, the same context
     expect(await dockerOk(["run", "--rm", "pyimg", "cat", "/py"])).toBe("py\n");
   });
 });
