@@ -9,6 +9,7 @@ packages=(
   docker-registry skopeo umoci mmdebstrap busybox-static apache2-utils openssl ca-certificates
   redis-server nginx-light iproute2 iptables util-linux tar gzip zstd hyperfine tmux crun runc
   gcc libc6-dev python3-docker docker.io docker-compose
+  xz-utils bzip2
 )
 missing=()
 for p in "${packages[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p"); done

@@ -121,6 +121,14 @@ describe("build: a Dockerfile using every instruction, against BuildKit's", () =
     expect(logText(events)).toContain("json form");
     expect(await fileOf(result!.id, "/built")).toBe("v=2.5 a=1\n");
     expect(await fileOf(result!.id, "/app/a.txt")).toBe(readFileSync(join(FIXTURE, "a.txt"), "utf8"));
+    // Every layer's tar rebuilds from the store with its diff ID (what save and push send).
+    const { assembleLayerTar } = await import("../../src/fs/tar-split.ts");
+    const chains = engine.images.chainIds(result!.id);
+    for (const [i, chain] of chains.entries()) {
+      const rec = engine.layers.get(chain)!;
+      const bytes = new Uint8Array(await new Response(assembleLayerTar(engine.layers.dir(rec), img.config.rootfs.diff_ids[i]!)).arrayBuffer());
+      expect(`sha256:${new Bun.CryptoHasher("sha256").update(bytes).digest("hex")}`).toBe(img.config.rootfs.diff_ids[i]!);
+    }
     // history as docker history shows it (newest first): sizes of the layer steps.
     const h = imageHistory(engine, result!.id) as any[];
     expect(h[0].CreatedBy).toBe('CMD ["/bin/sh" "-ec" "echo hi"]');
@@ -145,6 +153,26 @@ function processesUnder(root: string): string[] {
   }
   return out;
 }
+
+describe("build: layers", () => {
+  test("deletions are whiteouts: the image's root lacks them and the layer tars rebuild with their diff IDs", async () => {
+    const dir = context({ Dockerfile: "FROM busybox\nRUN mkdir -p /d/sub && echo x > /d/sub/f && echo y > /d/keep\nRUN rm -rf /d/sub && rm /bin/ls && echo z > /d/new\n" });
+    const { result, error } = await build(dir);
+    expect(error).toBeUndefined();
+    const root = await rootOf(result!.id);
+    expect(root.has("/d/sub")).toBe(false);
+    expect(root.has("/bin/ls")).toBe(false);
+    expect(root.get("/d/keep")).toBe("y\n");
+    expect(root.get("/d/new")).toBe("z\n");
+    const { assembleLayerTar } = await import("../../src/fs/tar-split.ts");
+    const img = engine.images.get(result!.id)!;
+    const chains = engine.images.chainIds(result!.id);
+    const top = engine.layers.get(chains.at(-1)!)!;
+    const tar = new Uint8Array(await new Response(assembleLayerTar(engine.layers.dir(top), img.config.rootfs.diff_ids.at(-1)!)).arrayBuffer());
+    expect(`sha256:${new Bun.CryptoHasher("sha256").update(tar).digest("hex")}`).toBe(img.config.rootfs.diff_ids.at(-1)!);
+    expect(new TextDecoder().decode(tar)).toContain("bin/.wh.ls");
+  }, 120_000);
+});
 
 describe("build: cache", () => {
   test("a second build reuses every step; a changed file rebuilds from its COPY; an ignored file keeps the cache", async () => {
@@ -232,6 +260,8 @@ describe("build: stages", () => {
     const r = await build(idx);
     expect(r.error).toBeUndefined();
     expect(await fileOf(r.result!.id, "/z")).toBe("zero\n");
+    // The FROM is step 1 of every stage, a vertex only for an image (BuildKit's numbering).
+    expect(names(r.events).filter((n) => n.startsWith("[stage"))).toEqual(["[stage-0 1/2] FROM docker.io/library/busybox", "[stage-0 2/2] RUN echo zero > /z", "[stage-1 2/2] COPY --from=0 /z /z"]);
     expect(engine.images.get(r.result!.id)!.config.rootfs.diff_ids.length).toBe(1);
   }, 120_000);
 

@@ -438,6 +438,9 @@ describe("ADD", () => {
       const root = fresh("r");
       await run(root, `ADD --checksum=sha256:${sha} ${base}/f.txt /ok`, context({}));
       expect(read(join(root, "ok"))).toBe(body);
+      const sha512 = new Bun.CryptoHasher("sha512").update(body).digest("hex");
+      await run(root, `ADD --checksum=sha512:${sha512} ${base}/f.txt /ok512`, context({}));
+      expect(read(join(root, "ok512"))).toBe(body);
       const wrong = `sha256:${"0".repeat(64)}`;
       await expect(run(root, `ADD --checksum=${wrong} ${base}/f.txt /bad`, context({}))).rejects.toThrow(`digest mismatch for ${base}/f.txt: sha256:${sha} (expected: ${wrong})`);
       expect(existsSync(join(root, "bad"))).toBe(false);

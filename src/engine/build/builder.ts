@@ -16,7 +16,7 @@ import type { Engine } from "../engine.ts";
 import { EngineError, invalidParameter } from "../errors.ts";
 import { eventsOf } from "../events.ts";
 import { randomHex } from "../random.ts";
-import { registerUpperDir } from "../commit.ts";
+import { registerFinishedDir } from "../commit.ts";
 import { pullImage } from "../pull.ts";
 import { formatPlatform, hostPlatform, parsePlatform, type ImageConfig } from "../image/types.ts";
 import type { ImageRecord } from "../store/images.ts";
@@ -30,7 +30,7 @@ import { ShellLex } from "./dockerfile/shell.ts";
 import { readDockerignore, Dockerignore } from "./dockerignore.ts";
 import { BuildContext } from "./context.ts";
 import { resolveMetaArgs, StageState, type Step } from "./dispatch.ts";
-import { BuildCache, cacheKey, cacheMountsDir, cacheMountsLock, FileDigests } from "./cache.ts";
+import { BuildCache, cacheKey, cacheMountsDir, cacheMountsLock, ChecksumMemo, FileDigests, treeFingerprint } from "./cache.ts";
 import { mkdirInRoot, mountRoot, removeMountStubs, resolveUser, type MountedRoot } from "./rootfs.ts";
 import { cacheMountDir, parseRunMount, runInContainer, secretCopy, tmpfsOf, type RunMount } from "./run.ts";
 import { copyChecksum, copyInto } from "./copy.ts";
@@ -121,6 +121,7 @@ export async function build(engine: Engine, opts: BuildOptions, onEvent: (e: Bui
 class Builder {
   readonly cache: BuildCache;
   readonly digests: FileDigests;
+  private readonly sums: ChecksumMemo;
   private vertexIds = 0;
   private steps = 0;
   private context!: BuildContext;
@@ -141,6 +142,7 @@ class Builder {
   ) {
     this.cache = new BuildCache(engine);
     this.digests = new FileDigests(engine);
+    this.sums = new ChecksumMemo(engine);
     if (opts.signal) {
       if (opts.signal.aborted) this.abort.abort();
       else opts.signal.addEventListener("abort", () => this.abort.abort(), { once: true });
@@ -401,13 +403,13 @@ class Builder {
       key = "scratch";
     }
     const instructions = [...this.triggers(state.triggers, s.line), ...s.instructions];
-    const total = fsSteps(instructions) + (base.kind === "image" ? 1 : 0);
-    let n = 0;
+    // BuildKit counts the FROM as step 1 of every stage; only an image's FROM is a vertex of its own.
+    const total = fsSteps(instructions) + 1;
+    let n = 1;
     if (base.kind === "image") {
       const r = withDefaultTag(parseReference(base.ref));
       const asWritten = parseReference(base.ref);
       const shown = `${repositoryName(r)}${asWritten.digest ? `@${asWritten.digest}` : asWritten.tag ? `:${asWritten.tag}` : ""}`;
-      n = 1;
       await this.vertex(`[${label}${n}/${total}] FROM ${shown}`, () => undefined, { n, of: total, instruction: `FROM ${s.base}` });
     }
     const lex = new ShellLex(this.plan.escapeToken, { rawQuotes: true, rawEscapes: true, skipUnsetEnv: true });
@@ -481,7 +483,7 @@ class Builder {
       const lowers = this.engine.layers.diffDirs(top);
       await prepare(upper, lowers, vertexId);
       const created = new Date().toISOString();
-      const { record } = await registerUpperDir(this.engine, top, upper);
+      const { record } = await registerFinishedDir(this.engine, top, upper);
       this.cache.put({ key, chainId: record.chainId, diffId: record.diffId, created }, step.createdBy);
       return { vertexId, key, chainId: record.chainId, diffId: record.diffId, created, size: record.size, cached: false, ms: Math.round(performance.now() - t0) };
     } finally {
@@ -554,7 +556,7 @@ class Builder {
       contentSum = source.key;
     } else {
       try {
-        contentSum = await copyChecksum(step, { context: this.context });
+        contentSum = await this.sums.get(this.copyFingerprint(step, what), () => copyChecksum(step, { context: this.context }));
       } catch (e) {
         throw failed(`failed to compute cache key: ${(e as Error).message}`);
       }
@@ -578,6 +580,24 @@ class Builder {
         }
       },
     };
+  }
+
+  /** What a context COPY reads, fingerprinted by lstat (cache.ts treeFingerprint); null when it cannot be. */
+  private copyFingerprint(step: Extract<Step, { kind: "copy" }>, what: unknown): string | null {
+    if (!step.sources.length) return null;
+    const root = this.opts.contextDir;
+    const ignore = this.context.ignore;
+    let paths: string[];
+    try {
+      paths = step.sources.flatMap((s) => this.context.sources(s).map((x) => join(root, x.real)));
+    } catch {
+      return null; // a source not found: copyChecksum says so
+    }
+    const skip = (abs: string) => {
+      const rel = abs.slice(root.length + 1);
+      return ignore.excludes(rel) && ignore.skipsDirectory(rel);
+    };
+    return treeFingerprint(paths, [CACHE_VERSION, root, what, ignore], skip);
   }
 
   /** The argv of a RUN: a lone heredoc is the script itself; other heredocs go to the shell as written. */

@@ -103,6 +103,47 @@ export class FileDigests {
   }
 }
 
+/**
+ * Content checksums of COPY steps, memoised by a fingerprint of what they read: the step's options and the
+ * lstat (inode, size, mode, owner, mtime, ctime) of every path under its sources. An unchanged tree is then
+ * one walk and one lookup (a warm build of 2,000 files reads none of them); any change, or a file changed in
+ * the last 2 s (a write within the same clock tick would keep its times), computes the checksum again.
+ */
+export class ChecksumMemo {
+  constructor(private readonly engine: Engine) {}
+
+  /** The checksum for `fingerprint`, or `compute()`'s (stored unless `racy`). */
+  async get(fingerprint: string | null, compute: () => Promise<string>): Promise<string> {
+    if (fingerprint === null) return compute();
+    const row = this.engine.db.query("SELECT checksum FROM build_sums WHERE fingerprint = ?").get(fingerprint) as { checksum: string } | null;
+    if (row) return row.checksum;
+    const sum = await compute();
+    this.engine.db.query("INSERT INTO build_sums (fingerprint, checksum, last_used) VALUES (?, ?, ?) ON CONFLICT (fingerprint) DO UPDATE SET checksum = excluded.checksum, last_used = excluded.last_used").run(fingerprint, sum, Date.now());
+    return sum;
+  }
+}
+
+/**
+ * The fingerprint of the trees at `paths` (host paths; directories walked without following symlinks,
+ * `skip` leaving out what .dockerignore excludes whole) with `options`; null when a file changed in the last
+ * 2 s or a path is missing.
+ */
+export function treeFingerprint(paths: string[], options: unknown, skip: (abs: string) => boolean): string | null {
+  const h = new Bun.CryptoHasher("sha256").update(JSON.stringify(options));
+  const settled = Date.now() - 2000;
+  let racy = false;
+  const visit = (p: string): boolean => {
+    const st = lstatSync(p, { throwIfNoEntry: false });
+    if (!st) return false;
+    if (st.mtimeMs >= settled || st.ctimeMs >= settled) racy = true;
+    h.update(`${p}\0${st.dev}:${st.ino}:${st.mode}:${st.uid}:${st.gid}:${st.size}:${st.mtimeMs}:${st.ctimeMs}\n`);
+    if (st.isDirectory()) for (const name of readdirSync(p).sort()) if (!skip(join(p, name))) visit(join(p, name));
+    return true;
+  };
+  for (const p of paths) if (!visit(p)) return null;
+  return racy ? null : `sha256:${h.digest("hex")}`;
+}
+
 /** Bytes of the files under `path` (a cache mount's size). */
 function du(path: string): number {
   const st = lstatSync(path, { throwIfNoEntry: false });

@@ -20,8 +20,9 @@
  * component is made with calls that never follow it (O_CREAT|O_EXCL, mkdir, symlink, link, lchown,
  * lutimes) through /proc/self/fd/<dir>/<name>; nothing is ever joined to the root's host path and followed.
  */
-import { chmodSync, closeSync, constants, fchmodSync, fchownSync, fstatSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync, readlinkSync, readSync, symlinkSync, unlinkSync, writeSync, type Stats } from "node:fs";
-import { join, posix } from "node:path";
+import { chmodSync, closeSync, constants, fchmodSync, fchownSync, fstatSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, mkdtempSync, openSync, readdirSync, readlinkSync, readSync, rmSync, symlinkSync, unlinkSync, writeSync, type Stats } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, posix } from "node:path";
 import { errCode, extractTar, openInRoot } from "../../fs/extract.ts";
 import { O_CLOEXEC, O_PATH, SysError, sys } from "../../sys/index.ts";
 import { archiveStream } from "./archive.ts";
@@ -51,10 +52,10 @@ interface Owner {
   gid: number;
 }
 
-/** A file to write that is not read from a tree (heredoc, download). */
+/** A file to write that is not read from a tree: a heredoc's text, or a download's body on disk. */
 interface Virtual {
   name: string;
-  data: Uint8Array;
+  data: Uint8Array | { file: string };
   mode: number;
   mtime: number;
 }
@@ -82,11 +83,14 @@ export async function copyInto(root: string, step: CopyStep, from: CopySource, o
       opts.signal?.throwIfAborted();
       if (isHttpSource(source)) {
         const got = await download(source, step.checksum, opts.signal);
-        if (ins.unpack === true && (await isArchive(() => new Blob([got.data]).stream()))) {
-          await w.extract(() => new Blob([got.data]).stream(), dest, source);
-          continue;
+        try {
+          const data = got.body;
+          const body = () => (data instanceof Uint8Array ? new Blob([data]).stream() : Bun.file(data.file).stream());
+          if (ins.unpack === true && (await isArchive(body))) await w.extract(body, dest, source);
+          else w.copyVirtual({ name: got.name, data, mode: 0o600, mtime: got.mtime }, dest);
+        } finally {
+          discard(got);
         }
-        w.copyVirtual({ name: got.name, data: got.data, mode: 0o600, mtime: got.mtime }, dest);
         continue;
       }
       for (const m of found.get(source)!) {
@@ -124,9 +128,9 @@ export async function copyChecksum(step: CopyStep, from: CopySource): Promise<st
       // A pinned checksum is the content's identity: no download needed to know the key.
       if (step.checksum) h.update(`pinned\0${step.checksum}\0`);
       else {
-        const got = await download(source, undefined);
-        remember(source, got);
-        h.update(`${got.digest}\0${got.name}\0${got.mtime}\0`);
+        const got = await fetchUrl(source, "memory");
+        remembered = got.body ? { url: source, got: { ...got, body: got.body } } : null;
+        h.update(`${got.sha256}\0${got.name}\0${got.mtime}\0`);
       }
       continue;
     }
@@ -518,8 +522,7 @@ class TreeWriter {
         // O_EXCL: whatever was there is gone; nothing put there meanwhile is followed.
         const out = openSync(at, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600);
         try {
-          const buf = Buffer.allocUnsafe(CHUNK);
-          for (let n; (n = readSync(src, buf, 0, CHUNK, null)) > 0; ) for (let off = 0; off < n; ) off += writeSync(out, buf, off, n - off);
+          pump(src, out);
           this.applyMeta(out, st, keepOwner, false);
         } finally {
           closeSync(out);
@@ -604,7 +607,8 @@ class TreeWriter {
       this.clearFor(at, posix.join(t.dir.path, t.name));
       const out = openSync(at, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600);
       try {
-        for (let off = 0; off < v.data.length; ) off += writeSync(out, v.data, off, v.data.length - off);
+        if (v.data instanceof Uint8Array) for (let off = 0; off < v.data.length; ) off += writeSync(out, v.data, off, v.data.length - off);
+        else copyFd(v.data.file, out);
         const owner = this.chown ?? { uid: 0, gid: 0 };
         fchownSync(out, owner.uid, owner.gid);
         fchmodSync(out, this.modeOf(v.mode, false));
@@ -754,50 +758,121 @@ function readIdFile(rootFd: number, path: string): string[][] {
   }
 }
 
+/** Copies everything from `src` to `out` (open fds), a chunk at a time. */
+function pump(src: number, out: number): void {
+  const buf = Buffer.allocUnsafe(CHUNK);
+  for (let n; (n = readSync(src, buf, 0, CHUNK, null)) > 0; ) for (let off = 0; off < n; ) off += writeSync(out, buf, off, n - off);
+}
+
+function copyFd(file: string, out: number): void {
+  const src = openSync(file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  try {
+    pump(src, out);
+  } finally {
+    closeSync(src);
+  }
+}
+
+/** A downloaded body: in memory (a small one copyChecksum kept), or streamed to a file in a private temporary directory. */
 interface Download {
   name: string;
-  data: Uint8Array;
+  body: Uint8Array | { file: string };
   /** mtime in seconds: Last-Modified, or the epoch when the server sent none (BuildKit's http source). */
   mtime: number;
-  digest: string;
+  sha256: string;
 }
 
-// The last download copyChecksum made, so copyInto writes the very content the cache key was made of.
+/** Removes a download's temporary directory, if it has one. */
+function discard(got: Download): void {
+  if (!(got.body instanceof Uint8Array)) rmSync(dirname(got.body.file), { recursive: true, force: true });
+}
+
+// The last body copyChecksum fetched, when small, so copyInto writes the very content the cache key was made
+// of without fetching it again. One slot, in memory: nothing is left behind when the key hits the cache.
+const REMEMBER_MAX = 64 << 20;
 let remembered: { url: string; got: Download } | null = null;
-function remember(url: string, got: Download): void {
-  remembered = { url, got };
-}
 
-/** ADD's http source: GET, 2xx only, the file named after the URL's last path element, --checksum verified. */
+/** ADD's http source for copyInto: GET, 2xx only, the file named after the URL's last path element, --checksum verified. */
 async function download(url: string, checksum: string | undefined, signal?: AbortSignal): Promise<Download> {
   const want = checksum ? parseDigest(checksum) : undefined;
   let got: Download;
   if (remembered?.url === url) {
     got = remembered.got;
     remembered = null;
-  } else {
-    const res = await fetch(url, { signal, redirect: "follow" });
-    if (res.status < 200 || res.status >= 300) {
-      await res.body?.cancel().catch(() => {});
-      throw new CopyError(`invalid response status ${res.status}`);
+  } else got = await fetchUrl(url, "file", signal);
+  if (want && checksum) {
+    const actual = want.algo === "sha256" ? got.sha256 : `${want.algo}:${digestOf(got.body, want.algo)}`;
+    if (actual !== checksum) {
+      discard(got);
+      throw new CopyError(`digest mismatch for ${url}: ${actual} (expected: ${checksum})`);
     }
-    const data = new Uint8Array(await res.arrayBuffer());
-    const lm = res.headers.get("last-modified");
-    const t = lm ? Date.parse(lm) : Number.NaN;
-    let name = "__unnamed__";
-    try {
-      const base = posix.basename(new URL(url).pathname);
-      if (base !== "" && base !== "." && base !== "/") name = decodeURIComponent(base);
-    } catch {
-      // keep BuildKit's default name
-    }
-    got = { name, data, mtime: Number.isNaN(t) ? 0 : t / 1000, digest: `sha256:${new Bun.CryptoHasher("sha256").update(data).digest("hex")}` };
-  }
-  if (want) {
-    const actual = `${want.algo}:${new Bun.CryptoHasher(want.algo).update(got.data).digest("hex")}`;
-    if (actual !== checksum) throw new CopyError(`digest mismatch for ${url}: ${actual} (expected: ${checksum})`);
   }
   return got;
+}
+
+/** The body of `url` hashed as it streams, kept in a temporary file, or in memory when small enough (else not kept: null body). */
+async function fetchUrl(url: string, keep: "file", signal?: AbortSignal): Promise<Download>;
+async function fetchUrl(url: string, keep: "memory", signal?: AbortSignal): Promise<Omit<Download, "body"> & { body: Uint8Array | null }>;
+async function fetchUrl(url: string, keep: "file" | "memory", signal?: AbortSignal): Promise<Omit<Download, "body"> & { body: Download["body"] | null }> {
+  const res = await fetch(url, { signal, redirect: "follow" });
+  if (res.status < 200 || res.status >= 300 || !res.body) {
+    await res.body?.cancel().catch(() => {});
+    throw new CopyError(`invalid response status ${res.status}`);
+  }
+  const h = new Bun.CryptoHasher("sha256");
+  let body: Download["body"] | null;
+  if (keep === "memory") {
+    let parts: Uint8Array[] | null = [];
+    let size = 0;
+    for await (const chunk of res.body) {
+      h.update(chunk);
+      size += chunk.length;
+      if (parts && size <= REMEMBER_MAX) parts.push(chunk);
+      else parts = null;
+    }
+    body = parts ? new Uint8Array(Buffer.concat(parts)) : null;
+  } else {
+    const dir = mkdtempSync(join(tmpdir(), "bunker-add-"));
+    const file = join(dir, "body");
+    try {
+      const fd = openSync(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600);
+      try {
+        for await (const chunk of res.body) {
+          h.update(chunk);
+          for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off, chunk.length - off);
+        }
+      } finally {
+        closeSync(fd);
+      }
+    } catch (e) {
+      rmSync(dir, { recursive: true, force: true });
+      throw e;
+    }
+    body = { file };
+  }
+  const lm = res.headers.get("last-modified");
+  const t = lm ? Date.parse(lm) : Number.NaN;
+  let name = "__unnamed__";
+  try {
+    const base = posix.basename(new URL(url).pathname);
+    if (base !== "" && base !== "." && base !== "/") name = decodeURIComponent(base);
+  } catch {
+    // keep BuildKit's default name
+  }
+  return { name, body, mtime: Number.isNaN(t) ? 0 : t / 1000, sha256: `sha256:${h.digest("hex")}` };
+}
+
+function digestOf(body: Download["body"], algo: "sha384" | "sha512"): string {
+  const h = new Bun.CryptoHasher(algo);
+  if (body instanceof Uint8Array) return h.update(body).digest("hex");
+  const fd = openSync(body.file, O_RDONLY | O_CLOEXEC);
+  try {
+    const buf = Buffer.allocUnsafe(CHUNK);
+    for (let n; (n = readSync(fd, buf, 0, CHUNK, null)) > 0; ) h.update(buf.subarray(0, n));
+  } finally {
+    closeSync(fd);
+  }
+  return h.digest("hex");
 }
 
 /** go-digest's Parse: `algo:hex` with a known algorithm and the right length. */

@@ -12,7 +12,7 @@ import { MS, O_CLOEXEC, O_PATH, sys } from "../../sys/index.ts";
 import { errCode, openInRoot } from "../../fs/extract.ts";
 import { overlayOptions } from "../runtime/spec.ts";
 
-const { O_DIRECTORY, O_RDONLY, O_NOFOLLOW } = constants;
+const { O_DIRECTORY, O_RDONLY } = constants;
 
 /** A mounted root: `path` reaches it (this process only); `close` unmounts it. */
 export interface MountedRoot {
@@ -167,9 +167,4 @@ export function removeMountStubs(upper: string, lowers: string[], targets: strin
       else break;
     }
   }
-}
-
-/** Opens a directory inside a mounted root for reading, resolved in it (O_NOFOLLOW on the fd's own open). */
-export function openDirInRoot(rootFd: number, path: string): number {
-  return openInRoot(rootFd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
 }
