@@ -191,3 +191,21 @@ export function buildProgress(mode: ProgressMode, out: ProgressOut, now: () => n
     },
   };
 }
+
+/**
+ * BuildKit's source snippet under a failed step (errdefs.Source.Print): the Dockerfile's name and line, then
+ * the line marked `>>>` with up to two lines of context either side, between rules.
+ */
+export function sourceSnippet(text: string, filename: string, line: number): string {
+  const lines = text.split("\n");
+  if (line < 1 || line > lines.length) return "";
+  let start = line;
+  let end = line;
+  for (let p = 0; p < 4; p++) {
+    if (start > 1) start--, p++;
+    if (end !== lines.length) end++, p++;
+  }
+  let s = `${filename}:${line}\n--------------------\n`;
+  for (let i = start; i <= end; i++) s += ` ${String(i).padStart(3)} | ${i === line ? ">>>" : "   "} ${lines[i - 1]}\n`;
+  return `${s}--------------------\n`;
+}

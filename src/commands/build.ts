@@ -6,12 +6,12 @@
  */
 import { existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { isAbsolute, join, relative, resolve } from "node:path";
+import { basename, isAbsolute, join, relative, resolve } from "node:path";
 import type { BuildOptions, BuildUlimit, DockerfileSource, ExtraHost } from "../engine/build/types.ts";
 import type { BuildRequest } from "../api/backend.ts";
 import { CliError, defineCommand, flagValue, type Flag } from "./_cli.ts";
 import { openBackend } from "./_backend.ts";
-import { buildProgress, type ProgressMode } from "./_build-progress.ts";
+import { buildProgress, sourceSnippet, type ProgressMode } from "./_build-progress.ts";
 
 /** docker build / buildx flags bunker's builder does not apply: refused by name when given. */
 const refused: Record<string, Flag> = Object.fromEntries(
@@ -69,14 +69,21 @@ export default defineCommand({
       if (flags.iidfile) rmSync(flags.iidfile, { force: true }); // docker removes it first: a failed build leaves none
       const backend = await openBackend(global);
       let result;
+      const lines = new Map<number, number | undefined>();
+      let failedLine: number | undefined;
       try {
-        result = await backend.build({ ...req, signal: ac.signal }, (e) => progress.event(e));
+        result = await backend.build({ ...req, signal: ac.signal }, (e) => {
+          if (e.type === "start") lines.set(e.vertex.id, e.vertex.step?.line);
+          if (e.type === "error") failedLine ??= lines.get(e.vertexId);
+          progress.event(e);
+        });
       } catch (e) {
         progress.end(true);
         if (e instanceof CliError) throw e;
         // BuildKit's words: the solver's errors after "failed to solve: " (the frontend's carry their own prefix).
         const message = (e as Error).message;
-        throw new CliError(`ERROR: ${message.startsWith("failed to solve") ? message : `failed to solve: ${message}`}`, 1);
+        const snippet = failedLine === undefined ? "" : dockerfileSnippet(req, failedLine);
+        throw new CliError(`${snippet}ERROR: ${message.startsWith("failed to solve") ? message : `failed to solve: ${message}`}`, 1);
       } finally {
         process.off("SIGINT", onSigint);
       }
@@ -89,6 +96,17 @@ export default defineCommand({
     }
   },
 });
+
+/** The failed step's lines of the Dockerfile, as BuildKit prints them before the error (none for a tar context). */
+function dockerfileSnippet(req: BuildRequest, line: number): string {
+  try {
+    if ("text" in req.dockerfile) return sourceSnippet(req.dockerfile.text, basename(req.dockerfile.name), line);
+    if (!("dir" in req.context)) return "";
+    return sourceSnippet(readFileSync(join(req.context.dir, req.dockerfile.path), "utf8"), basename(req.dockerfile.path), line);
+  } catch {
+    return "";
+  }
+}
 
 /** --progress (auto: tty when stderr is a terminal); -q is quiet. */
 function progressMode(flags: Record<string, any>): ProgressMode {

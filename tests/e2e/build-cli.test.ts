@@ -115,6 +115,8 @@ describe.skipIf(!root)("bunker build", () => {
     expect(r.stderr).toMatch(/^#\d+ ERROR: process "\/bin\/sh -c echo out; echo err >&2; exit 3" did not complete successfully: exit code: 3$/m);
     expect(r.stderr).toContain("------\n > [2/2] RUN echo out; echo err >&2; exit 3:\n");
     expect(r.stderr.trimEnd().split("\n").at(-1)).toBe('ERROR: failed to solve: process "/bin/sh -c echo out; echo err >&2; exit 3" did not complete successfully: exit code: 3');
+    // In-process the step's Dockerfile line comes with it: BuildKit's source snippet before the error.
+    if (!DAEMON_MODE) expect(r.stderr).toContain("------\nDockerfile:2\n--------------------\n   1 |     FROM busybox\n   2 | >>> RUN echo out; echo err >&2; exit 3\n   3 |     \n--------------------\nERROR: failed to solve:");
     expect((await b.run(["image", "inspect", "cli-fail"])).code).toBe(1);
     expect(() => readFileSync(iid)).toThrow();
   });

@@ -4,7 +4,7 @@
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { buildProgress } from "../../src/commands/_build-progress.ts";
+import { buildProgress, sourceSnippet } from "../../src/commands/_build-progress.ts";
 import { cacheSource, isArchive, parseSecrets } from "../../src/commands/build.ts";
 import { LegacyStreamReader, LegacyStreamWriter, legacyError, type LegacyMessage } from "../../src/engine/build/legacy-stream.ts";
 import type { BuildEvent } from "../../src/engine/build/types.ts";
@@ -373,4 +373,14 @@ describe("bunker build's parsing", () => {
     expect(() => cacheSource("type=local,src=/tmp/cache")).toThrow("--cache-from type=local is not supported");
     expect(() => cacheSource("type=registry")).toThrow("ref= is missing");
   });
+});
+
+test("BuildKit's source snippet: the failed line marked, two lines of context either side", () => {
+  expect(sourceSnippet("FROM busybox\nRUN echo out; echo err >&2; exit 3\n", "Dockerfile", 2)).toBe(
+    ["Dockerfile:2", "--------------------", "   1 |     FROM busybox", "   2 | >>> RUN echo out; echo err >&2; exit 3", "   3 |     ", "--------------------", ""].join("\n"),
+  );
+  const long = Array.from({ length: 9 }, (_, i) => `L${i + 1}`).join("\n");
+  expect(sourceSnippet(long, "x.Dockerfile", 5).split("\n").slice(2, -2)).toEqual(["   3 |     L3", "   4 |     L4", "   5 | >>> L5", "   6 |     L6", "   7 |     L7"]);
+  expect(sourceSnippet(long, "x", 1).split("\n").slice(2, -2)).toEqual(["   1 | >>> L1", "   2 |     L2", "   3 |     L3"]); // BuildKit pads by steps, not lines
+  expect(sourceSnippet(long, "x", 42)).toBe("");
 });

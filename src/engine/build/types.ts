@@ -68,7 +68,13 @@ export interface BuildVertex {
   /** The text BuildKit shows: `[stage 2/5] RUN echo hi`, `[internal] load .dockerignore`. */
   name: string;
   /** The step's number among its stage's steps and the count (legacy builder's `Step N/M`), when it is one. */
-  step?: { n: number; of: number; instruction: string };
+  step?: {
+    n: number;
+    of: number;
+    instruction: string;
+    /** The instruction's first line in the Dockerfile (1-based): BuildKit's source snippet under a failed step. */
+    line?: number;
+  };
 }
 
 /** What a running build reports. */
