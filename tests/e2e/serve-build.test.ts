@@ -58,7 +58,7 @@ function context(files: Record<string, string>): string {
 }
 
 /** The build contexts the daemon still holds (none once a build is over). */
-const leftContexts = () => (existsSync(join(dataRoot, "tmp")) ? readdirSync(join(dataRoot, "tmp")).filter((n) => n.startsWith("build-context-")) : []);
+const leftContexts = () => (existsSync(join(dataRoot, "build", "contexts")) ? readdirSync(join(dataRoot, "build", "contexts")) : []);
 
 /** POSTs a raw context to /build; the JSON stream's messages (or the HTTP error). */
 async function postBuild(body: Uint8Array, query: string): Promise<{ status: number; messages: any[]; text: string }> {
