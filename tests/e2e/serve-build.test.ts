@@ -27,10 +27,10 @@ let dataRoot: string;
 let server: Awaited<ReturnType<typeof serveAt>>;
 
 /** Runs a client program against the daemon, with a private Docker config and the legacy builder. */
-async function client(argv: string[], opts: { cwd?: string; buildkitEnv?: boolean } = {}): Promise<Result> {
+async function client(argv: string[], opts: { cwd?: string; buildkitEnv?: boolean; stdin?: Uint8Array } = {}): Promise<Result> {
   const proc = Bun.spawn(argv, {
     cwd: opts.cwd,
-    stdin: "ignore",
+    stdin: opts.stdin ?? "ignore",
     stdout: "pipe",
     stderr: "pipe",
     env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir, DOCKER_CONFIG: join(dir, "docker-config"), DOCKER_HOST: `unix://${server.sock}`, ...(opts.buildkitEnv === false ? {} : { DOCKER_BUILDKIT: "0" }) },
@@ -175,6 +175,16 @@ describe.skipIf(!ready)("docker CLI (legacy builder)", () => {
     expect(shm!.split(/\s+/)[1]).toBe(String(32 * 1024));
     expect(nofile).toBe("100");
     expect(ifaces).toEqual(["lo"]);
+  });
+
+  test("docker build - reads a Dockerfile or a tar context from stdin", async () => {
+    const df = await client([DOCKER28, "build", "-q", "-t", "legacystdin", "-"], { stdin: new TextEncoder().encode("FROM busybox\nRUN echo from-stdin > /s\n") });
+    expect(df.code).toBe(0);
+    expect(await dockerOk(["run", "--rm", "legacystdin", "cat", "/s"])).toBe("from-stdin\n");
+    const tar = rawTar([{ name: "Dockerfile", data: "FROM busybox\nCOPY f /f\n" }, { name: "f", data: "tar-stdin\n" }]);
+    const t = await client([DOCKER20, "build", "-q", "-t", "legacystdintar", "-"], { stdin: tar });
+    expect(t.code).toBe(0);
+    expect(await dockerOk(["run", "--rm", "legacystdintar", "cat", "/f"])).toBe("tar-stdin\n");
   });
 
   test("flags bunker's builder does not apply are refused by name", async () => {
