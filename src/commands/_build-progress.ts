@@ -13,6 +13,8 @@ export interface ProgressOut {
   write(s: string): void;
   /** Terminal width (tty mode). */
   columns?: number;
+  /** Terminal height (tty mode): a live frame keeps to it, so going back up over it stays on the screen. */
+  rows?: number;
 }
 
 /** A progress display for one build. */
@@ -169,10 +171,15 @@ export function buildProgress(mode: ProgressMode, out: ProgressOut, now: () => n
         for (const l of tail) lines.push(limit(` => => # ${l}`, width - 1));
       }
     }
+    // A live frame taller than the terminal shows its last lines (the running steps); the final one is whole.
+    const height = (out.rows ?? 0) - 1;
+    const shown = !finished && height > 2 && lines.length > height ? [lines[0]!, ...lines.slice(lines.length - height + 1)] : lines;
     let s = drawn > 0 ? `\x1b[${drawn}A\r` : "";
-    for (const l of lines) s += `${l}\x1b[K\n`;
+    for (const l of shown) s += `${l}\x1b[K\n`;
+    // A shorter frame than the last leaves old lines below it: clear them.
+    if (drawn > shown.length) s += "\x1b[J";
     out.write(s);
-    drawn = lines.length;
+    drawn = shown.length;
   };
   let timer: ReturnType<typeof setInterval> | undefined;
   return {

@@ -62,7 +62,7 @@ export default defineCommand({
     try {
       const mode = progressMode(flags);
       const req = await buildRequest(flags, args[0]!, cleanups);
-      const progress = buildProgress(mode, { write: (s) => void process.stderr.write(s), columns: process.stderr.columns });
+      const progress = buildProgress(mode, { write: (s) => void process.stderr.write(s), columns: process.stderr.columns, rows: process.stderr.rows });
       const ac = new AbortController();
       const onSigint = () => ac.abort(new Error("context canceled"));
       process.on("SIGINT", onSigint);

@@ -144,6 +144,21 @@ describe("tty progress", () => {
     expect(last[2]!.endsWith(" 0.5s")).toBe(true);
   });
 
+  test("a live frame keeps to the terminal's height; the final frame is whole", () => {
+    const c = clock();
+    let out = "";
+    const p = buildProgress("tty", { write: (s) => void (out += s), columns: 60, rows: 6 }, c.now);
+    for (let i = 1; i <= 8; i++) p.event({ type: "start", vertex: { id: i, name: `[${i}/8] RUN step ${i}` } });
+    const frame = out.slice(out.lastIndexOf("[+] Building")).split("\x1b[K\n").slice(0, -1);
+    expect(frame.length).toBe(5);
+    expect(frame[0]).toStartWith("[+] Building");
+    expect(frame.at(-1)).toStartWith(" => [8/8] RUN step 8");
+    p.end(false);
+    const last = out.slice(out.lastIndexOf("[+] Building")).split("\x1b[K\n").slice(0, -1);
+    expect(last.length).toBe(9);
+    expect(out.slice(out.lastIndexOf("[+] Building") - 5, out.lastIndexOf("[+] Building"))).toBe("\x1b[5A\r"); // back over the 5 lines drawn
+  });
+
   test("a failed step stays with its output, marked ERROR, and the error box follows", () => {
     const c = clock();
     let out = "";
