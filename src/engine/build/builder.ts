@@ -10,14 +10,13 @@
  * "[stage 2/5] RUN …"). Everything a build makes on the way lives in a private scratch directory under the
  * data root, removed when it ends, failed or aborted; nothing is tagged unless every step succeeded.
  */
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { basename, join, posix } from "node:path";
 import type { Engine } from "../engine.ts";
 import { EngineError, invalidParameter } from "../errors.ts";
 import { eventsOf } from "../events.ts";
 import { randomHex } from "../random.ts";
-import { registerFinishedDir } from "../commit.ts";
-import { pullImage } from "../pull.ts";
+import { registerFinishedDir } from "../layer-write.ts";
 import { formatPlatform, hostPlatform, parsePlatform, type ImageConfig } from "../image/types.ts";
 import type { ImageRecord } from "../store/images.ts";
 import { chainIds as chainIdsOf } from "../store/layers.ts";
@@ -133,6 +132,7 @@ class Builder {
   /** Aborted on the first failure (or the caller's abort): running steps of other stages stop. */
   private readonly abort = new AbortController();
   private readonly started = Date.now();
+  private firstError: unknown;
 
   constructor(
     private readonly engine: Engine,
@@ -213,7 +213,8 @@ class Builder {
     } catch (e) {
       this.abort.abort();
       await Promise.allSettled(all); // nothing of another stage keeps running once this rejects
-      throw e;
+      // The failure that stopped the build, not the cancellations it caused (unless the caller cancelled).
+      throw this.opts.signal?.aborted ? e : (this.firstError ?? e);
     }
     return this.vertex("exporting to image", () => this.export(result));
   }
@@ -333,6 +334,7 @@ class Builder {
         const local = this.engine.images.lookup(ref);
         if (local && !this.opts.pull) return local;
         try {
+          const { pullImage } = await import("../pull.ts"); // only when a base is missing or --pull
           const pulled = await pullImage(this.engine, ref, { signal: this.signal, platform: hostPlatform(), registry: registryWithAuth(this.engine, this.opts.registryAuth) });
           return this.engine.images.get(pulled.id)!;
         } catch (e) {
@@ -351,7 +353,11 @@ class Builder {
     let p = this.stageRuns.get(i);
     if (!p) {
       p = this.runStage(i);
-      p.catch(() => {}); // observed by whoever awaits it; a sibling's failure is reported there
+      // The first failure of any stage stops the others at once (their running steps are killed).
+      p.catch((e) => {
+        this.firstError ??= e;
+        this.abort.abort();
+      });
       this.stageRuns.set(i, p);
     }
     return p;
@@ -600,20 +606,23 @@ class Builder {
     return treeFingerprint(paths, [CACHE_VERSION, root, what, ignore], skip);
   }
 
-  /** The argv of a RUN: a lone heredoc is the script itself; other heredocs go to the shell as written. */
-  private runArgv(step: Extract<Step, { kind: "run" }>): string[] {
+  /**
+   * The argv of a RUN, and a script file it runs: a lone heredoc is the shell's script, or with a shebang a
+   * file of its own bound at /dev/pipes/<name> and executed (BuildKit's); other heredocs go to the shell as
+   * written (sh reads them itself).
+   */
+  private runArgv(step: Extract<Step, { kind: "run" }>): { argv: string[]; script?: { name: string; content: string } } {
     const { ins } = step;
-    if (!ins.heredocs.length || ins.json) return step.argv;
+    if (!ins.heredocs.length || ins.json) return { argv: step.argv };
     const shell = step.argv.slice(0, -1);
-    const content = (h: (typeof ins.heredocs)[number]) => (h.chomp ? h.content.replace(/^\t+/gm, "") : h.content);
     const cmd = (ins.cmd[0] ?? "").trim();
     if (ins.heredocs.length === 1 && /^\d*<<-?["']?\w+["']?$/.test(cmd)) {
-      const body = content(ins.heredocs[0]!);
-      // A shebang script runs as a file would; anything else is the shell's script.
-      if (body.startsWith("#!")) return [...shell, `cat > /dev/null <<'BUNKER_EOF'\nBUNKER_EOF\n${body}`];
-      return [...shell, body];
+      const h = ins.heredocs[0]!;
+      const body = h.chomp ? h.content.replace(/^\t+/gm, "") : h.content;
+      if (body.startsWith("#!")) return { argv: [`/dev/pipes/${h.name}`], script: { name: h.name, content: body } };
+      return { argv: [...shell, body] };
     }
-    return [...shell, `${cmd}\n${ins.heredocs.map((h) => `${h.content}${h.name}\n`).join("")}`];
+    return { argv: [...shell, `${cmd}\n${ins.heredocs.map((h) => `${h.content}${h.name}\n`).join("")}`] };
   }
 
   private async runStepPlan(step: Extract<Step, { kind: "run" }>, parentKey: string, stageIndex: number, dir: string) {
@@ -622,7 +631,7 @@ class Builder {
     const network = step.network ?? this.opts.network;
     if (network !== "default" && network !== "none" && network !== "host") throw invalidParameter(`unsupported network mode ${network}`);
     const mounts: RunMount[] = step.mounts.map(parseRunMount);
-    const argv = this.runArgv(step);
+    const { argv, script } = this.runArgv(step);
     // What bind mounts read is part of the key (content or the source stage's key); secrets and caches are not (BuildKit's).
     const bindSums: string[] = [];
     const bindSources: { lowers?: () => string[]; real?: string }[] = [];
@@ -641,12 +650,17 @@ class Builder {
       }
     }
     return {
-      key: cacheKey([CACHE_VERSION, parentKey, "run", argv, step.env, step.user, step.workdir, network, step.mounts, bindSums]),
+      key: cacheKey([CACHE_VERSION, parentKey, "run", argv, script ?? null, step.env, step.user, step.workdir, network, step.mounts, bindSums]),
       prepare: async (upper: string, lowers: string[], vertexId: number) => {
         const binds: Parameters<typeof runInContainer>[4]["binds"] = [];
         const tmpfs: Parameters<typeof runInContainer>[4]["tmpfs"] = [];
         const locks: Lock[] = [];
         try {
+          if (script) {
+            const file = join(dir, "script");
+            writeFileSync(file, script.content, { mode: 0o755 });
+            binds.push({ source: file, target: `/dev/pipes/${script.name}`, readonly: true });
+          }
           let bi = 0;
           for (const [k, m] of mounts.entries()) {
             if (m.type === "bind") {

@@ -8,7 +8,8 @@
  * Content digests of context files are memoised by (dev, ino, size, mtime, ctime) in build_files: the key is
  * still the content hash, but an untouched file is not read again (a warm build of 2,000 files reads none).
  */
-import { existsSync, lstatSync, readdirSync, readFileSync, rmSync, type Stats } from "node:fs";
+import { existsSync, lstatSync, readdirSync, rmSync, type Stats } from "node:fs";
+import { fileSha256 } from "./context.ts";
 import { join } from "node:path";
 import type { Engine } from "../engine.ts";
 import { lock } from "../store/locks.ts";
@@ -87,7 +88,7 @@ export class FileDigests {
     const ctime = String(st.ctimeMs);
     const row = this.lookup.get(st.dev, st.ino) as { size: number; mtime_ns: string; ctime_ns: string; digest: string } | null;
     if (row && row.size === st.size && row.mtime_ns === mtime && row.ctime_ns === ctime) return row.digest;
-    const digest = new Bun.CryptoHasher("sha256").update(readFileSync(path)).digest("hex");
+    const digest = fileSha256(path);
     if (st.mtimeMs < this.settled && st.ctimeMs < this.settled) this.fresh.push([st.dev, st.ino, st.size, mtime, ctime, digest]);
     return digest;
   }
