@@ -33,7 +33,7 @@ import { BuildCache, cacheKey, cacheMountsDir, cacheMountsLock, ChecksumMemo, Fi
 import { mkdirInRoot, mountRoot, removeMountStubs, resolveUser, type MountedRoot } from "./rootfs.ts";
 import { cacheMountDir, parseRunMount, runInContainer, secretCopy, tmpfsOf, type RunMount } from "./run.ts";
 import { copyChecksum, copyInto } from "./copy.ts";
-import type { BuildEvent, BuildOptions, BuildResult } from "./types.ts";
+import type { BuildEvent, BuildOptions, BuildResult, BuildVertex } from "./types.ts";
 
 /** Bumped when what a cache key covers changes, so older records are not reused wrongly. */
 const CACHE_VERSION = "bunker-build-1";
@@ -157,7 +157,7 @@ class Builder {
    * Runs `fn` as one progress vertex: start, then done (with `imageId` when `fn` returns one) or error.
    * With `endsItself`, `fn` reports its own end (done or cached).
    */
-  private async vertex<T>(name: string, fn: (id: number) => Promise<T> | T, step?: { n: number; of: number; instruction: string }, endsItself = false): Promise<T> {
+  private async vertex<T>(name: string, fn: (id: number) => Promise<T> | T, step?: BuildVertex["step"], endsItself = false): Promise<T> {
     const id = ++this.vertexIds;
     const t0 = performance.now();
     this.onEvent({ type: "start", vertex: { id, name, ...(step ? { step } : {}) } });
@@ -335,7 +335,7 @@ class Builder {
         if (local && !this.opts.pull) return local;
         try {
           const { pullImage } = await import("../pull.ts"); // only when a base is missing or --pull
-          const pulled = await pullImage(this.engine, ref, { signal: this.signal, platform: hostPlatform() });
+          const pulled = await pullImage(this.engine, ref, { signal: this.signal, platform: hostPlatform(), registry: registryWithAuth(this.engine, this.opts.registryAuth) });
           return this.engine.images.get(pulled.id)!;
         } catch (e) {
           if (local && !(e instanceof EngineError && e.kind === "notFound")) throw e;
@@ -416,7 +416,7 @@ class Builder {
       const r = withDefaultTag(parseReference(base.ref));
       const asWritten = parseReference(base.ref);
       const shown = `${repositoryName(r)}${asWritten.digest ? `@${asWritten.digest}` : asWritten.tag ? `:${asWritten.tag}` : ""}`;
-      await this.vertex(`[${label}${n}/${total}] FROM ${shown}`, () => undefined, { n, of: total, instruction: `FROM ${s.base}` });
+      await this.vertex(`[${label}${n}/${total}] FROM ${shown}`, () => undefined, { n, of: total, instruction: `FROM ${s.base}`, line: s.line });
     }
     const lex = new ShellLex(this.plan.escapeToken, { rawQuotes: true, rawEscapes: true, skipUnsetEnv: true });
     for (const ins of instructions) {
@@ -435,7 +435,7 @@ class Builder {
       await this.inputsOf(step, i);
       const vertexName = `[${label}${n}/${total}] ${shown}`;
       const entry = state.history.at(-1)!;
-      const res = await this.vertex(vertexName, (vid) => this.runStep(vid, i, step!, key, top), { n, of: total, instruction: shown }, true);
+      const res = await this.vertex(vertexName, (vid) => this.runStep(vid, i, step!, key, top), { n, of: total, instruction: shown, line: ins.line }, true);
       key = res.key;
       created = res.created;
       entry.created = created;
@@ -773,4 +773,13 @@ async function materialize(lowers: string[], dir: string): Promise<void> {
   } finally {
     closeSync(fd);
   }
+}
+
+/** The registry client of base image pulls: with the build's own credentials (X-Registry-Config) first, else the engine's. */
+function registryWithAuth(engine: Engine, auth: BuildOptions["registryAuth"]) {
+  if (!auth?.size) return undefined;
+  const { RegistryClient } = require("../registry/client.ts") as typeof import("../registry/client.ts");
+  const { credentialKey } = require("../registry/credentials.ts") as typeof import("../registry/credentials.ts");
+  const own = engine.registry().opts.credentials;
+  return new RegistryClient({ mirrors: engine.config.registryMirrors, insecure: engine.config.insecureRegistries, credentials: (host) => auth.get(credentialKey(host)) ?? own?.(host) });
 }
