@@ -507,6 +507,17 @@ describe("build: hostile steps", () => {
     expect(await fileOf(result!.id, `${outside}/written`)).toBe("pwned\n");
   }, 120_000);
 
+  test("WORKDIR through a symlink the image holds resolves inside the image, never on the host", async () => {
+    const outside = tempDir("bunker-outside-");
+    const dir = context({ Dockerfile: `FROM busybox\nRUN ln -s ${outside} /evil && ln -s ../../../../../${outside} /evil-rel\nWORKDIR /evil/made\nWORKDIR /evil-rel/made2\n` });
+    const { result, error } = await build(dir);
+    expect(error).toBeUndefined();
+    expect(readdirSync(outside)).toEqual([]);
+    const root = await rootOf(result!.id);
+    expect(root.has(`${outside}/made`)).toBe(true);
+    expect(root.has(`${outside}/made2`)).toBe(true);
+  }, 120_000);
+
   test("--mount=type=bind cannot reach outside the context: symlinks and .. resolve inside it", async () => {
     const outside = tempDir("bunker-outside-");
     writeFileSync(join(outside, "secret"), "host-only\n");
