@@ -265,8 +265,8 @@ describe.skipIf(!root)("bunker build", () => {
     await b.ok(["rmi", "cli-prune"]);
     const sys = await b.ok(["system", "prune", "-f"]);
     expect(sys).toContain("Deleted build cache objects:\n");
-    const total = /Total reclaimed space: ([\d.]+)(kB|MB|GB)\n/.exec(sys);
-    expect([Number(total?.[1]) * ({ kB: 1e-3, MB: 1, GB: 1e3 }[total?.[2] as "MB"] ?? 0) >= 3, sys]).toEqual([true, sys]);
+    const sysTotal = /Total reclaimed space: ([\d.]+)(kB|MB|GB)\n/.exec(sys);
+    expect([Number(sysTotal?.[1]) * ({ kB: 1e-3, MB: 1, GB: 1e3 }[sysTotal?.[2] as "MB"] ?? 0) >= 3, sys]).toEqual([true, sys]);
     const filtered = await b.run(["builder", "prune", "-f", "--filter", "bogus=1"]);
     expect(filtered.code).toBe(1);
     expect(filtered.stderr).toContain("invalid filter 'bogus'");
