@@ -428,6 +428,8 @@ describe("build: RUN", () => {
         "RUN id -u > /tmp/uid; pwd > /tmp/pwd",
         "USER root",
         "RUN --network=none ip link | grep -c ': ' > /links",
+        "RUN ip -4 -o addr show eth0 | awk '{print $4}' > /bridge-addr; ip route | grep -c default > /bridge-route; grep -c \"$(hostname)\" /etc/hosts > /hostname-line",
+        "RUN --network=host cat /proc/net/dev > /host-dev",
         "RUN grep myhost /etc/hosts > /hosts; ulimit -n > /nofile; df -k /dev/shm | tail -1 | awk '{print $2}' > /shm",
       ].join("\n"),
     });
@@ -440,10 +442,22 @@ describe("build: RUN", () => {
     expect(await fileOf(result!.id, "/tmp/uid")).toBe("1000\n");
     expect(await fileOf(result!.id, "/tmp/pwd")).toBe("/w/y\n");
     expect(await fileOf(result!.id, "/links")).toBe("1\n"); // lo only
+    // The default network: an address on the default bridge (10.199.0.0/16) and a default route; released after.
+    expect(await fileOf(result!.id, "/bridge-addr")).toMatch(/^10\.199\.\d+\.\d+\/16\n$/);
+    expect(await fileOf(result!.id, "/bridge-route")).toBe("1\n");
+    expect(await fileOf(result!.id, "/hostname-line")).toBe("1\n");
+    const claimsDir = "/run/bunker/ipam/bunker0";
+    const mine = existsSync(claimsDir) ? readdirSync(claimsDir).filter((f) => readFileSync(join(claimsDir, f), "utf8").startsWith(engine.root.root)) : [];
+    expect(mine).toEqual([]);
+    // --network=host: the host's interfaces.
+    const hostIfs = readFileSync("/proc/net/dev", "utf8").split("\n").slice(2).map((l) => l.split(":")[0]!.trim()).filter((n) => n && n !== "lo" && !/^(bk|bb|veth)/.test(n));
+    const seen = (await fileOf(result!.id, "/host-dev"))!.split("\n").slice(2).map((l) => l.split(":")[0]!.trim());
+    expect(hostIfs.length).toBeGreaterThan(0);
+    for (const n of hostIfs.slice(0, 3)) expect(seen).toContain(n);
     expect(await fileOf(result!.id, "/hosts")).toBe("10.1.2.3\tmyhost\n");
     expect(await fileOf(result!.id, "/nofile")).toBe("777\n");
     expect(await fileOf(result!.id, "/shm")).toBe("8192\n");
-    expect(names(events).filter((n) => /^\[\d/.test(n)).length).toBe(9);
+    expect(names(events).filter((n) => /^\[\d/.test(n)).length).toBe(11);
   }, 120_000);
 
   test("--mount: cache kept between builds, tmpfs, secret, bind from the context and from a stage; ssh refused", async () => {

@@ -706,6 +706,7 @@ class Builder {
             binds,
             tmpfs,
             signal: this.signal,
+            scratch: this.scratch,
             onOutput: (stream, data) => this.onEvent({ type: "log", vertexId, stream, data }),
           }).catch((e) => {
             if (this.signal.aborted) throw cancelled();
