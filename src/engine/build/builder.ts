@@ -21,7 +21,7 @@ import { formatPlatform, hostPlatform, parsePlatform, type ImageConfig } from ".
 import type { ImageRecord } from "../store/images.ts";
 import { chainIds as chainIdsOf } from "../store/layers.ts";
 import { lock, tryLock, type Lock } from "../store/locks.ts";
-import { familiarString, parseReference, repositoryName, withDefaultTag } from "../registry/reference.ts";
+import { canonicalString, familiarString, parseReference, repositoryName, withDefaultTag } from "../registry/reference.ts";
 import { sha256Hex } from "../../fs/digest.ts";
 import { DockerfileParseError } from "./dockerfile/parser.ts";
 import { planDockerfile, type BuildPlan, type Instruction, type Stage } from "./dockerfile/instructions.ts";
@@ -218,7 +218,7 @@ class Builder {
       // The failure that stopped the build, not the cancellations it caused (unless the caller cancelled).
       throw this.opts.signal?.aborted ? e : (this.firstError ?? e);
     }
-    return this.vertex("exporting to image", () => this.export(result));
+    return this.vertex("exporting to image", (vid) => this.export(result, vid));
   }
 
   private async readDockerfile(): Promise<string> {
@@ -724,7 +724,7 @@ class Builder {
   }
 
   /** Writes the final stage as an image (config and history as BuildKit's), and tags it. */
-  private export(r: StageResult): BuildResult {
+  private export(r: StageResult, vertexId: number): BuildResult {
     const { engine, opts } = this;
     const config = structuredClone(r.state.config);
     if (Object.keys(opts.labels).length) config.Labels = { ...(config.Labels ?? {}), ...opts.labels };
@@ -749,13 +749,18 @@ class Builder {
         throw invalidParameter(`invalid tag "${t}": ${(e as Error).message}`);
       }
     });
+    // BuildKit's statuses under the vertex (progress-plain.txt): the layers are in the store already.
+    this.onEvent({ type: "status", vertexId, text: "exporting layers" });
+    this.onEvent({ type: "status", vertexId, text: "exporting layers", done: true });
     engine.images.commit({ id, rawConfig, chainIds: r.chains, size: r.size });
+    this.onEvent({ type: "status", vertexId, text: `writing image ${id}`, done: true });
     const bus = eventsOf(engine);
     const tags: string[] = [];
     for (const ref of refs) {
       engine.images.setTag(repositoryName(ref), ref.tag!, id);
       tags.push(familiarString(ref));
       bus.publish("image", "tag", id, { name: familiarString(ref) });
+      this.onEvent({ type: "status", vertexId, text: `naming to ${canonicalString(ref)}`, done: true });
     }
     return { id, tags };
   }
