@@ -61,6 +61,7 @@ if (!args.length) {
     "tests/e2e/sharing.test.ts",
     "tests/e2e/ops.test.ts",
     "tests/e2e/push.test.ts",
+    "tests/e2e/build-cli.test.ts",
   ];
   runs.push(await bunTest(daemonPass, { BUNKER_E2E_MODE: "daemon" }));
 }

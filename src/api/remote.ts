@@ -375,6 +375,7 @@ export function remoteBackend(client: ApiClient): Backend {
       try {
         for await (const m of client.messages<any>(res)) reader.message(m);
       } catch (e) {
+        reader.fail((e as Error).message);
         if (e instanceof SyntaxError) throw e;
         throw new EngineError("system", (e as Error).message);
       }

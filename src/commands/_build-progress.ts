@@ -13,6 +13,8 @@ export interface ProgressOut {
   write(s: string): void;
   /** Terminal width (tty mode). */
   columns?: number;
+  /** Terminal height (tty mode): a live frame keeps to it, so going back up over it stays on the screen. */
+  rows?: number;
 }
 
 /** A progress display for one build. */
@@ -149,7 +151,7 @@ export function buildProgress(mode: ProgressMode, out: ProgressOut, now: () => n
   let finished = false;
   const warnings: string[] = [];
   const draw = () => {
-    const width = Math.max(40, out.columns ?? 80);
+    const width = Math.max(40, out.columns || 80);
     const t = now();
     const completed = order.filter((v) => v.done !== undefined).length;
     const lines = [`[+] Building ${((t - started) / 1000).toFixed(1)}s (${completed}/${order.length})${finished ? " FINISHED" : ""}`];
@@ -169,10 +171,15 @@ export function buildProgress(mode: ProgressMode, out: ProgressOut, now: () => n
         for (const l of tail) lines.push(limit(` => => # ${l}`, width - 1));
       }
     }
+    // A live frame taller than the terminal shows its last lines (the running steps); the final one is whole.
+    const height = (out.rows ?? 0) - 1;
+    const shown = !finished && height > 2 && lines.length > height ? [lines[0]!, ...lines.slice(lines.length - height + 1)] : lines;
     let s = drawn > 0 ? `\x1b[${drawn}A\r` : "";
-    for (const l of lines) s += `${l}\x1b[K\n`;
+    for (const l of shown) s += `${l}\x1b[K\n`;
+    // A shorter frame than the last leaves old lines below it: clear them.
+    if (drawn > shown.length) s += "\x1b[J";
     out.write(s);
-    drawn = lines.length;
+    drawn = shown.length;
   };
   let timer: ReturnType<typeof setInterval> | undefined;
   return {
@@ -190,4 +197,22 @@ export function buildProgress(mode: ProgressMode, out: ProgressOut, now: () => n
       if (failed) out.write(errorBox());
     },
   };
+}
+
+/**
+ * BuildKit's source snippet under a failed step (errdefs.Source.Print): the Dockerfile's name and line, then
+ * the line marked `>>>` with up to two lines of context either side, between rules.
+ */
+export function sourceSnippet(text: string, filename: string, line: number): string {
+  const lines = text.split("\n");
+  if (line < 1 || line > lines.length) return "";
+  let start = line;
+  let end = line;
+  for (let p = 0; p < 4; p++) {
+    if (start > 1) start--, p++;
+    if (end !== lines.length) end++, p++;
+  }
+  let s = `${filename}:${line}\n--------------------\n`;
+  for (let i = start; i <= end; i++) s += ` ${String(i).padStart(3)} | ${i === line ? ">>>" : "   "} ${lines[i - 1]}\n`;
+  return `${s}--------------------\n`;
 }

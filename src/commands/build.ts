@@ -6,12 +6,12 @@
  */
 import { existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { isAbsolute, join, relative, resolve } from "node:path";
+import { basename, isAbsolute, join, relative, resolve } from "node:path";
 import type { BuildOptions, BuildUlimit, DockerfileSource, ExtraHost } from "../engine/build/types.ts";
 import type { BuildRequest } from "../api/backend.ts";
 import { CliError, defineCommand, flagValue, type Flag } from "./_cli.ts";
 import { openBackend } from "./_backend.ts";
-import { buildProgress, type ProgressMode } from "./_build-progress.ts";
+import { buildProgress, sourceSnippet, type ProgressMode } from "./_build-progress.ts";
 
 /** docker build / buildx flags bunker's builder does not apply: refused by name when given. */
 const refused: Record<string, Flag> = Object.fromEntries(
@@ -60,22 +60,30 @@ export default defineCommand({
     if (flags.rm === false) throw new CliError("ERROR: bunker build: --rm=false is not supported: bunker's builder keeps no intermediate containers", 1);
     const cleanups: (() => void)[] = [];
     try {
-      const { req, stdinDockerfile } = await buildRequest(flags, args[0]!, cleanups);
-      void stdinDockerfile;
       const mode = progressMode(flags);
-      const progress = buildProgress(mode, { write: (s) => void process.stderr.write(s), columns: process.stderr.columns });
+      const req = await buildRequest(flags, args[0]!, cleanups);
+      const progress = buildProgress(mode, { write: (s) => void process.stderr.write(s), columns: process.stderr.columns, rows: process.stderr.rows });
       const ac = new AbortController();
       const onSigint = () => ac.abort(new Error("context canceled"));
       process.on("SIGINT", onSigint);
       if (flags.iidfile) rmSync(flags.iidfile, { force: true }); // docker removes it first: a failed build leaves none
       const backend = await openBackend(global);
       let result;
+      const lines = new Map<number, number | undefined>();
+      let failedLine: number | undefined;
       try {
-        result = await backend.build({ ...req, signal: ac.signal }, (e) => progress.event(e));
+        result = await backend.build({ ...req, signal: ac.signal }, (e) => {
+          if (e.type === "start") lines.set(e.vertex.id, e.vertex.step?.line);
+          if (e.type === "error") failedLine ??= lines.get(e.vertexId);
+          progress.event(e);
+        });
       } catch (e) {
         progress.end(true);
         if (e instanceof CliError) throw e;
-        throw new CliError(`ERROR: failed to solve: ${(e as Error).message}`, 1);
+        // BuildKit's words: the solver's errors after "failed to solve: " (the frontend's carry their own prefix).
+        const message = (e as Error).message;
+        const snippet = failedLine === undefined ? "" : dockerfileSnippet(req, failedLine);
+        throw new CliError(`${snippet}ERROR: ${message.startsWith("failed to solve") ? message : `failed to solve: ${message}`}`, 1);
       } finally {
         process.off("SIGINT", onSigint);
       }
@@ -88,6 +96,17 @@ export default defineCommand({
     }
   },
 });
+
+/** The failed step's lines of the Dockerfile, as BuildKit prints them before the error (none for a tar context). */
+function dockerfileSnippet(req: BuildRequest, line: number): string {
+  try {
+    if ("text" in req.dockerfile) return sourceSnippet(req.dockerfile.text, basename(req.dockerfile.name), line);
+    if (!("dir" in req.context)) return "";
+    return sourceSnippet(readFileSync(join(req.context.dir, req.dockerfile.path), "utf8"), basename(req.dockerfile.path), line);
+  } catch {
+    return "";
+  }
+}
 
 /** --progress (auto: tty when stderr is a terminal); -q is quiet. */
 function progressMode(flags: Record<string, any>): ProgressMode {
@@ -148,7 +167,7 @@ async function readStdinText(): Promise<string> {
 }
 
 /** Parses the flags and the context argument into the Backend's build request. */
-async function buildRequest(flags: Record<string, any>, context: string, cleanups: (() => void)[]): Promise<{ req: BuildRequest; stdinDockerfile: boolean }> {
+async function buildRequest(flags: Record<string, any>, context: string, cleanups: (() => void)[]): Promise<BuildRequest> {
   if (/^(https?:\/\/|git@|git:\/\/|github\.com\/)/.test(context)) {
     throw new CliError(`ERROR: unable to prepare context: remote contexts are not supported: bunker does not download build contexts (${context}); build a local directory or pipe a tar to 'bunker build -'`, 1);
   }
@@ -157,7 +176,6 @@ async function buildRequest(flags: Record<string, any>, context: string, cleanup
 
   let ctx: BuildRequest["context"];
   let dockerfile: DockerfileSource;
-  let stdinDockerfile = false;
   if (context === "-") {
     const { head, stream } = await peekStdin(512);
     if (isArchive(head)) {
@@ -171,7 +189,6 @@ async function buildRequest(flags: Record<string, any>, context: string, cleanup
       cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
       ctx = { dir };
       dockerfile = { text, name: "Dockerfile" };
-      stdinDockerfile = true;
     }
   } else {
     const dir = resolve(context);
@@ -193,7 +210,7 @@ async function buildRequest(flags: Record<string, any>, context: string, cleanup
     }
   }
   const options = await parseOptions(flags, cleanups);
-  return { req: { ...options, context: ctx, dockerfile }, stdinDockerfile };
+  return { ...options, context: ctx, dockerfile };
 }
 
 /** The typed options from the flags (everything but the context and the Dockerfile). */
@@ -252,7 +269,7 @@ async function parseOptions(flags: Record<string, any>, cleanups: (() => void)[]
     target: flags.target || undefined,
     noCache: !!flags["no-cache"],
     pull: !!flags.pull,
-    cacheFrom: (flags["cache-from"] as string[] | undefined) ?? [],
+    cacheFrom: ((flags["cache-from"] as string[] | undefined) ?? []).map(cacheSource),
     network,
     extraHosts,
     shmSize: (flags["shm-size"] as number | undefined) ?? 0,
@@ -260,6 +277,17 @@ async function parseOptions(flags: Record<string, any>, cleanups: (() => void)[]
     secrets: parseSecrets((flags.secret as string[] | undefined) ?? [], cleanups),
     platform,
   };
+}
+
+/** A --cache-from value: an image name, or buildx's `type=registry,ref=NAME`; other cache types are refused. */
+export function cacheSource(v: string): string {
+  if (!v.includes("=")) return v;
+  const fields = new Map(v.split(",").map((f) => [f.slice(0, f.indexOf("=")), f.slice(f.indexOf("=") + 1)] as [string, string]));
+  const type = fields.get("type") ?? "registry";
+  if (type !== "registry") throw new CliError(`ERROR: bunker build: --cache-from type=${type} is not supported: images only (NAME or type=registry,ref=NAME)`, 1);
+  const ref = fields.get("ref");
+  if (!ref) throw new CliError(`ERROR: invalid --cache-from ${JSON.stringify(v)}: ref= is missing`, 1);
+  return ref;
 }
 
 /**

@@ -1,7 +1,7 @@
 /** `bunker builder prune`: remove build cache. */
 import { defineCommand } from "./_cli.ts";
 import { openBackend } from "./_backend.ts";
-import { confirm, humanSize } from "./_output.ts";
+import { humanSize } from "./_output.ts";
 import { parseFilters } from "./_filters.ts";
 
 export default defineCommand({
@@ -14,9 +14,9 @@ export default defineCommand({
   },
   args: { max: 0 },
   async run({ flags, global }) {
-    // The docker CLI's texts (cli/command/builder/prune.go).
-    const warning = flags.all ? "WARNING! This will remove all build cache." : "WARNING! This will remove all dangling build cache.";
-    if (!flags.force && !(await confirm(warning))) return 0;
+    // The docker CLI's texts (cli/command/builder/prune.go): the question on the warning's line.
+    const warning = `WARNING! This will remove all ${flags.all ? "" : "dangling "}build cache. Are you sure you want to continue?`;
+    if (!flags.force && !(await ask(warning))) return 0;
     const report = await (await openBackend(global)).pruneBuildCache({ all: !!flags.all, keepStorage: flags["keep-storage"] ?? 0, filters: parseFilters(flags.filter) });
     if (report.CachesDeleted?.length) {
       console.log("Deleted build cache objects:");
@@ -27,3 +27,10 @@ export default defineCommand({
     return 0;
   },
 });
+
+/** The docker CLI's prompt.Confirm: the message, " [y/N] ", a line read; true for y/yes. */
+async function ask(message: string): Promise<boolean> {
+  process.stdout.write(`${message} [y/N] `);
+  for await (const line of console) return /^y(es)?$/i.test(line.trim());
+  return false;
+}

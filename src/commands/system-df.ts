@@ -38,9 +38,16 @@ export default defineCommand({
         ["Images", String(df.Images.length), String(active), size4(total), `${size4(reclaimable)}${pct}`],
         ["Containers", String(containers.length), String(running.length), size4(cSize), `${size4(cFree)}${cPct}`],
         ["Local Volumes", String(vols.length), String(vols.filter((v) => v.UsageData?.RefCount).length), size4(vSize), `${size4(vFree)}${vPct}`],
-        ["Build Cache", "0", "0", "0B", "0B"],
+        buildCacheRow(df.BuildCache ?? [], df.BuilderSize ?? 0),
       ]),
     );
     return 0;
   },
 });
+
+/** The docker CLI's "Build Cache" row (formatter/disk_usage.go): size of what is not shared with images, less what is in use. */
+function buildCacheRow(cache: { InUse: boolean; Shared: boolean; Size: number }[], builderSize: number): string[] {
+  const size = cache.reduce((n, c) => n + (c.Shared ? 0 : c.Size), 0);
+  const inUse = cache.reduce((n, c) => n + (c.InUse && !c.Shared ? c.Size : 0), 0);
+  return ["Build Cache", String(cache.length), String(cache.filter((c) => c.InUse).length), size4(size), size4(builderSize - inUse)];
+}

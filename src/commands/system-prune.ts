@@ -1,7 +1,7 @@
 /**
  * `bunker system prune`: stopped containers, unused networks, dangling (with -a: unused) images and, with
- * --volumes, unused anonymous volumes, in the docker CLI's order, with its confirmation text and report.
- * There is no build cache: its line stays in the warning, as docker lists it, and nothing is removed for it.
+ * --volumes, unused anonymous volumes, then the build cache (with -a: all of it), in the docker CLI's order,
+ * with its confirmation text and report. Build cache records carry no labels, so a label filter keeps them all.
  */
 import { CliError, defineCommand } from "./_cli.ts";
 import { openBackend } from "./_backend.ts";
@@ -55,6 +55,11 @@ export default defineCommand({
     const images = await backend.pruneImages({ all: flags.all, filters });
     reclaimed += images.SpaceReclaimed;
     section("Deleted Images:", images.ImagesDeleted?.map((i) => ("Untagged" in i ? `untagged: ${i.Untagged}` : `deleted: ${i.Deleted}`)));
+    if (!filters.label?.length) {
+      const cache = await backend.pruneBuildCache({ all: !!flags.all });
+      reclaimed += cache.SpaceReclaimed;
+      section("Deleted build cache objects:", cache.CachesDeleted);
+    }
     console.log(`Total reclaimed space: ${humanSize(reclaimed, 4)}`);
     return 0;
   },

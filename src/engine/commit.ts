@@ -20,7 +20,8 @@
  * `tar -c | sha256sum` (which writes nothing), 1.05 s for a tar copy and 1.90 s for dockerd, 73 MiB peak RSS.
  */
 import { dirname } from "node:path";
-import { readdirSync, statfsSync } from "node:fs";
+import { readdirSync } from "node:fs";
+import { registerUpperDir, writableBytes } from "./layer-write.ts";
 import type { Engine } from "./engine.ts";
 import { conflict, EngineError, invalidParameter } from "./errors.ts";
 import { isBeingRemoved } from "./containers/removal.ts";
@@ -142,20 +143,6 @@ function mergeConfig(user: ChangeableConfig, base: ContainerConfig & ChangeableC
 function encodeConfig(config: ImageConfig): { raw: Uint8Array; id: string } {
   const raw = new TextEncoder().encode(JSON.stringify(config));
   return { raw, id: sha256Hex(raw) };
-}
-
-/** Bytes a layer may unpack: the data root's free space less a reserve (as pull.ts bounds a layer). */
-function writableBytes(dir: string): number {
-  const st = statfsSync(dir);
-  return Math.max(0, st.bavail * st.bsize - Math.min(1 << 30, (st.blocks * st.bsize) / 20));
-}
-
-/**
- * An overlay upper dir (whiteouts and opaque dirs included) registered as a layer on `parent`: packed and
- * unpacked through the layer store's one path, as commit does. The caller holds the GC lock shared.
- */
-export function registerUpperDir(engine: Engine, parent: string | null, upper: string) {
-  return engine.layers.register(parent, (dir) => unpackLayer(packDir(upper, { overlay: true }), dir, { maxBytes: writableBytes(dir), tarSplitDir: dirname(dir) }));
 }
 
 /**

@@ -7,7 +7,7 @@ import { listImages } from "./images.ts";
 import { readContainerStatus } from "./runtime/status.ts";
 import { DEFAULT_POOLS, portForwardingMode } from "./network/index.ts";
 import { version, commit, built, apiVersion, minApiVersion } from "../version.ts";
-import { volumes } from "./lazy.ts";
+import { build, volumes } from "./lazy.ts";
 
 function osName(): string {
   try {
@@ -123,7 +123,7 @@ function logBytes(dir: string): number {
   return n;
 }
 
-/** GET /system/df: images (with how many containers use each), containers with their sizes (logs included), volumes with theirs. */
+/** GET /system/df: images (with how many containers use each), containers with their sizes (logs included), volumes with theirs, the build cache (BuilderSize: what it alone holds). */
 export async function systemDf(engine: Engine) {
   const images = listImages(engine, { all: true });
   const layersSize = (engine.db.query("SELECT coalesce(sum(size), 0) AS n FROM layers").get() as { n: number }).n;
@@ -138,5 +138,7 @@ export async function systemDf(engine: Engine) {
   const uses = new Map<string, number>();
   for (const c of containers) uses.set(c.ImageID, (uses.get(c.ImageID) ?? 0) + 1);
   const { volumeUsage } = volumes();
-  return { LayersSize: layersSize, Images: images.map((i) => ({ ...i, Containers: uses.get(i.Id) ?? 0 })), Containers: containers, Volumes: volumeUsage(engine), BuildCache: [] };
+  const buildCache = build().buildCacheUsage(engine);
+  const builderSize = buildCache.reduce((n, c) => n + (c.Shared ? 0 : c.Size), 0);
+  return { LayersSize: layersSize, Images: images.map((i) => ({ ...i, Containers: uses.get(i.Id) ?? 0 })), Containers: containers, Volumes: volumeUsage(engine), BuildCache: buildCache, BuilderSize: builderSize };
 }

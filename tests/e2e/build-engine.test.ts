@@ -104,15 +104,24 @@ describe("build: a Dockerfile using every instruction, against BuildKit's", () =
     const dir = context({ Dockerfile: readFileSync(join(FIXTURE, "Dockerfile"), "utf8"), "a.txt": readFileSync(join(FIXTURE, "a.txt"), "utf8") });
     mkdirSync(join(dir, "dir"));
     for (const n of readdirSync(join(FIXTURE, "dir"))) writeFileSync(join(dir, "dir", n), readFileSync(join(FIXTURE, "dir", n)));
-    const { result, events, error } = await build(dir, { buildArgs: new Map([["V", "2.5"]]), tags: ["ref:bk1"] });
+    const { result, events, error } = await build(dir, { buildArgs: new Map([["V", "2.5"]]), tags: ["ref:bk1", "localhost:5000/ref/two:x"], labels: { "from.cli": "yes" } });
     expect(error).toBeUndefined();
     const ref = JSON.parse(readFileSync(join(FIXTURE, "config.json"), "utf8"));
     const img = engine.images.get(result!.id)!;
+    // --label lands in the config only (no history entry), as BuildKit's.
+    expect(img.config.config!.Labels!["from.cli"]).toBe("yes");
+    delete img.config.config!.Labels!["from.cli"];
     expect(img.config.config).toEqual(ref.config);
+    expect(engine.images.lookup("localhost:5000/ref/two:x")?.id).toBe(result!.id);
+    // Each step's done/cached event carries an image ID, as the legacy builder prints "---> id".
+    const stepIds = new Set(events.filter((e) => e.type === "start" && /^\[\d/.test(e.vertex.name) && !e.vertex.name.includes(" FROM ")).map((e) => (e as { vertex: { id: number } }).vertex.id));
+    const ended = events.filter((e) => (e.type === "done" || e.type === "cached") && stepIds.has(e.vertexId)) as { imageId?: string }[];
+    expect(ended.length).toBe(6);
+    for (const e of ended) expect(e.imageId).toMatch(/^sha256:[a-f0-9]{64}$/);
     expect(img.config.author).toBe(ref.author);
     expect(img.config.history!.map((h) => [h.created_by, h.comment, !!h.empty_layer])).toEqual(ref.history.map((h: any) => [h.created_by, h.comment, !!h.empty_layer]));
     expect(img.config.rootfs.diff_ids.length).toBe(ref.rootfs.diff_ids.length);
-    expect(result!.tags).toEqual(["ref:bk1"]);
+    expect(result!.tags).toEqual(["ref:bk1", "localhost:5000/ref/two:x"]);
     expect(engine.images.lookup("ref:bk1")?.id).toBe(result!.id);
     // BuildKit's vertex names (progress-plain.txt), with the same step numbers and expanded text.
     const plain = readFileSync(join(FIXTURE, "progress-plain.txt"), "utf8");
@@ -121,9 +130,19 @@ describe("build: a Dockerfile using every instruction, against BuildKit's", () =
     expect(logText(events)).toContain("json form");
     expect(await fileOf(result!.id, "/built")).toBe("v=2.5 a=1\n");
     expect(await fileOf(result!.id, "/app/a.txt")).toBe(readFileSync(join(FIXTURE, "a.txt"), "utf8"));
-    // history as docker history shows it (newest first): sizes of the layer steps.
-    const h = imageHistory(engine, result!.id) as any[];
-    expect(h[0].CreatedBy).toBe('CMD ["/bin/sh" "-ec" "echo hi"]');
+    // Every layer's tar rebuilds from the store with its diff ID (what save and push send).
+    const { assembleLayerTar } = await import("../../src/fs/tar-split.ts");
+    const chains = engine.images.chainIds(result!.id);
+    for (const [i, chain] of chains.entries()) {
+      const rec = engine.layers.get(chain)!;
+      const bytes = new Uint8Array(await new Response(assembleLayerTar(engine.layers.dir(rec), img.config.rootfs.diff_ids[i]!)).arrayBuffer());
+      expect(`sha256:${new Bun.CryptoHasher("sha256").update(bytes).digest("hex")}`).toBe(img.config.rootfs.diff_ids[i]!);
+    }
+    // `docker history --no-trunc` of BuildKit's image, entry for entry: CREATED BY, comment and each layer's size.
+    const { humanSize } = await import("../../src/engine/units.ts");
+    const want = JSON.parse(readFileSync(join(FIXTURE, "history.json"), "utf8"));
+    // (The base layer's size is the store's count of busybox, not the build's: compared without it.)
+    expect(imageHistory(engine, result!.id).map((h) => ({ CreatedBy: h.CreatedBy, Comment: h.Comment, Size: humanSize(h.Size) })).slice(0, -1)).toEqual(want.slice(0, -1));
   }, 120_000);
 });
 
@@ -145,6 +164,56 @@ function processesUnder(root: string): string[] {
   }
   return out;
 }
+
+describe("build: definition and context", () => {
+  test("errors before any step: a missing Dockerfile, a parse error with its line, an unknown target; nothing made", async () => {
+    const before = engine.images.all().length;
+    const none = await build(context({ "a.txt": "a" }));
+    expect(none.error?.message).toContain("failed to read dockerfile: open Dockerfile: no such file or directory");
+    const bad = await build(context({ Dockerfile: "FROM busybox\nRUN true\nFOO bar\n" }));
+    expect(bad.error?.message).toContain("dockerfile parse error on line 3: unknown instruction: FOO");
+    const target = await build(context({ Dockerfile: "FROM busybox AS a\n" }), { target: "b" });
+    expect(target.error?.message).toContain("target stage b could not be found");
+    expect(engine.images.all().length).toBe(before);
+  }, 120_000);
+
+  test("Dockerfile.dockerignore beside the Dockerfile wins over .dockerignore; -f text; the Dockerfile cannot be a link out", async () => {
+    const dir = context({ "sub/Dockerfile": "FROM busybox\nCOPY . /ctx\n", "sub/Dockerfile.dockerignore": "b.txt\n", ".dockerignore": "a.txt\n", "a.txt": "a", "b.txt": "b" });
+    const r = await build(dir, { dockerfile: { path: "sub/Dockerfile" } });
+    expect(r.error).toBeUndefined();
+    const root = await rootOf(r.result!.id);
+    expect(root.get("/ctx/a.txt")).toBe("a");
+    expect(root.has("/ctx/b.txt")).toBe(false);
+    const text = await build(dir, { dockerfile: { text: "FROM busybox\nCOPY . /ctx\n", name: "stdin" } });
+    const troot = await rootOf(text.result!.id);
+    expect(troot.has("/ctx/a.txt")).toBe(false);
+    expect(troot.get("/ctx/b.txt")).toBe("b");
+    const outside = tempDir("bunker-outside-");
+    writeFileSync(join(outside, "Dockerfile"), "FROM busybox\nRUN echo outside\n");
+    symlinkSync(join(outside, "Dockerfile"), join(dir, "Linked"));
+    expect((await build(dir, { dockerfile: { path: "Linked" } })).error?.message).toContain("no such file or directory");
+  }, 120_000);
+});
+
+describe("build: layers", () => {
+  test("deletions are whiteouts: the image's root lacks them and the layer tars rebuild with their diff IDs", async () => {
+    const dir = context({ Dockerfile: "FROM busybox\nRUN mkdir -p /d/sub && echo x > /d/sub/f && echo y > /d/keep\nRUN rm -rf /d/sub && rm /bin/ls && echo z > /d/new\n" });
+    const { result, error } = await build(dir);
+    expect(error).toBeUndefined();
+    const root = await rootOf(result!.id);
+    expect(root.has("/d/sub")).toBe(false);
+    expect(root.has("/bin/ls")).toBe(false);
+    expect(root.get("/d/keep")).toBe("y\n");
+    expect(root.get("/d/new")).toBe("z\n");
+    const { assembleLayerTar } = await import("../../src/fs/tar-split.ts");
+    const img = engine.images.get(result!.id)!;
+    const chains = engine.images.chainIds(result!.id);
+    const top = engine.layers.get(chains.at(-1)!)!;
+    const tar = new Uint8Array(await new Response(assembleLayerTar(engine.layers.dir(top), img.config.rootfs.diff_ids.at(-1)!)).arrayBuffer());
+    expect(`sha256:${new Bun.CryptoHasher("sha256").update(tar).digest("hex")}`).toBe(img.config.rootfs.diff_ids.at(-1)!);
+    expect(new TextDecoder().decode(tar)).toContain("bin/.wh.ls");
+  }, 120_000);
+});
 
 describe("build: cache", () => {
   test("a second build reuses every step; a changed file rebuilds from its COPY; an ignored file keeps the cache", async () => {
@@ -201,6 +270,30 @@ describe("build: cache", () => {
     expect(cachedNames((await build(dir)).events)).toEqual([]);
   }, 120_000);
 
+  test("builder prune: filters by name, keep-storage keeps the most recently used, --all also what images share", async () => {
+    await buildArea().pruneBuildCache(engine, { all: true });
+    const a = await build(context({ Dockerfile: "FROM busybox\nRUN head -c 200000 /dev/zero > /a\n" }), { tags: ["prune-a:1"] });
+    await Bun.sleep(20);
+    const b = await build(context({ Dockerfile: "FROM busybox\nRUN head -c 100000 /dev/zero > /b\n" }));
+    removeImage(engine, b.result!.id); // its layer is now the cache's alone
+    const usage = () => buildArea().buildCacheUsage(engine).filter((u) => u.Type === "regular");
+    expect(usage().length).toBe(2);
+    await expect(buildArea().pruneBuildCache(engine, { filters: { dangling: ["true"] } })).rejects.toThrow("invalid filter 'dangling'");
+    await expect(buildArea().pruneBuildCache(engine, { filters: { until: ["soon"] } })).rejects.toThrow("invalid filter 'until=soon'");
+    // Nothing unused for an hour yet.
+    expect((await buildArea().pruneBuildCache(engine, { filters: { until: ["1h"] } })).CachesDeleted).toBeNull();
+    // Without --all, the record whose layer prune-a:1 uses stays; keep-storage 1 byte removes the rest.
+    const r = await buildArea().pruneBuildCache(engine, { keepStorage: 1 });
+    expect(r.CachesDeleted!.length).toBe(1);
+    expect(usage().map((u) => u.Description)).toEqual(["RUN /bin/sh -c head -c 200000 /dev/zero > /a # buildkit"]);
+    expect(usage()[0]!.Shared).toBe(true);
+    const all = await buildArea().pruneBuildCache(engine, { all: true });
+    expect(all.CachesDeleted!.length).toBe(1);
+    expect(all.SpaceReclaimed).toBe(0); // the image still holds the layer
+    expect(engine.images.get(a.result!.id)).toBeDefined();
+    expect(engine.layers.get(engine.images.get(a.result!.id)!.topLayer!)).toBeDefined();
+  }, 120_000);
+
   test("--cache-from: an image's history satisfies RUN steps on the same parent", async () => {
     const dir = context({ Dockerfile: "FROM busybox\nRUN echo from-cache > /c\n" });
     const first = await build(dir, { tags: ["cachefrom:1"] });
@@ -232,6 +325,8 @@ describe("build: stages", () => {
     const r = await build(idx);
     expect(r.error).toBeUndefined();
     expect(await fileOf(r.result!.id, "/z")).toBe("zero\n");
+    // The FROM is step 1 of every stage, a vertex only for an image (BuildKit's numbering).
+    expect(names(r.events).filter((n) => n.startsWith("[stage"))).toEqual(["[stage-0 1/2] FROM docker.io/library/busybox", "[stage-0 2/2] RUN echo zero > /z", "[stage-1 2/2] COPY --from=0 /z /z"]);
     expect(engine.images.get(r.result!.id)!.config.rootfs.diff_ids.length).toBe(1);
   }, 120_000);
 
@@ -279,6 +374,12 @@ describe("build: RUN", () => {
     expect(mountsUnder(engine.root.root)).toEqual([]);
     expect(scratchLeft()).toEqual([]);
     expect(processesUnder(engine.root.root)).toEqual([]);
+    // A program that does not exist: the runtime's error, and nothing left either.
+    const missing = await build(context({ Dockerfile: 'FROM busybox\nRUN ["/no/such/program"]\n' }));
+    expect(missing.error?.message).toContain("/no/such/program");
+    expect(mountsUnder(engine.root.root)).toEqual([]);
+    expect(scratchLeft()).toEqual([]);
+    expect(processesUnder(engine.root.root)).toEqual([]);
   }, 120_000);
 
   test("an aborted build kills its step and leaves nothing", async () => {
@@ -294,6 +395,56 @@ describe("build: RUN", () => {
     expect(processesUnder(engine.root.root)).toEqual([]);
   }, 120_000);
 
+  test("a failing stage stops a concurrent one: nothing tagged, nothing left running", async () => {
+    const dir = context({ Dockerfile: "FROM busybox AS slow\nRUN sleep 30\nFROM busybox AS bad\nRUN sleep 0.3; exit 4\nFROM busybox\nCOPY --from=slow /etc/passwd /a\nCOPY --from=bad /etc/passwd /b\n" });
+    const t0 = Date.now();
+    const { error } = await build(dir, { tags: ["two-stages:1"], noCache: true });
+    expect(error?.message).toBe('process "/bin/sh -c sleep 0.3; exit 4" did not complete successfully: exit code: 4');
+    expect(Date.now() - t0).toBeLessThan(15_000);
+    expect(engine.images.lookup("two-stages:1")).toBeUndefined();
+    expect(mountsUnder(engine.root.root)).toEqual([]);
+    expect(scratchLeft()).toEqual([]);
+    expect(processesUnder(engine.root.root)).toEqual([]);
+  }, 120_000);
+
+  test("a build whose process is killed mid-step: the next build ends its step and removes what it left", async () => {
+    const dir = context({ Dockerfile: "FROM busybox\nRUN echo started > /dev/stderr; sleep 313\n" });
+    const script = join(tempDir("bunker-killed-"), "run.ts");
+    writeFileSync(
+      script,
+      `import { Engine } from ${JSON.stringify(join(import.meta.dir, "../../src/engine/engine.ts"))};
+import { build } from ${JSON.stringify(join(import.meta.dir, "../../src/engine/build/builder.ts"))};
+const engine = new Engine({ dataRoot: ${JSON.stringify(engine.root.root)}, registryMirrors: [], insecureRegistries: [], debug: false, configFile: "/nonexistent", iptables: false } as never);
+await build(engine, { contextDir: ${JSON.stringify(dir)}, dockerfile: { path: "Dockerfile" }, tags: [], buildArgs: new Map(), labels: {}, noCache: true, pull: false, cacheFrom: [], network: "none", extraHosts: [], shmSize: 0, ulimits: [], secrets: new Map() }, (e) => { if (e.type === "log") process.stdout.write("step running\\n"); });
+`,
+    );
+    const child = Bun.spawn([process.execPath, script], { stdout: "pipe", stderr: "inherit" });
+    const reader = child.stdout.getReader();
+    for (let out = ""; !out.includes("step running"); ) {
+      const r = await reader.read();
+      if (r.done) throw new Error("the child build ended before its step ran");
+      out += new TextDecoder().decode(r.value);
+    }
+    child.kill("SIGKILL");
+    await child.exited;
+    // Its step's container outlives it (containers survive their engine), and so does its scratch area.
+    expect(scratchLeft().length).toBe(1);
+    const sleeping = () => readdirSync("/proc").filter((p) => /^\d+$/.test(p)).filter((p) => {
+      try {
+        return readFileSync(`/proc/${p}/cmdline`, "utf8") === "sleep\x00313\x00";
+      } catch {
+        return false;
+      }
+    });
+    const before = sleeping();
+    expect(before.length).toBeGreaterThan(0);
+    const next = await build(context({ Dockerfile: "FROM busybox\n" }));
+    expect(next.error).toBeUndefined();
+    expect(scratchLeft()).toEqual([]);
+    expect(sleeping().filter((p) => before.includes(p))).toEqual([]);
+    expect(mountsUnder(engine.root.root)).toEqual([]);
+  }, 120_000);
+
   test("heredocs, user, workdir, network none, extra hosts, ulimits, shm size", async () => {
     const dir = context({
       Dockerfile: [
@@ -301,6 +452,10 @@ describe("build: RUN", () => {
         "RUN <<EOF",
         "echo heredoc-one > /h1",
         "echo heredoc-two >> /h1",
+        "EOF",
+        "RUN <<EOF",
+        "#!/bin/sh -e",
+        "echo shebang $0 > /h3",
         "EOF",
         "RUN cat <<EOF > /h2",
         "inline $HOSTNAME",
@@ -311,6 +466,8 @@ describe("build: RUN", () => {
         "RUN id -u > /tmp/uid; pwd > /tmp/pwd",
         "USER root",
         "RUN --network=none ip link | grep -c ': ' > /links",
+        "RUN ip -4 -o addr show eth0 | awk '{print $4}' > /bridge-addr; ip route | grep -c default > /bridge-route; grep -c \"$(hostname)\" /etc/hosts > /hostname-line",
+        "RUN --network=host cat /proc/net/dev > /host-dev",
         "RUN grep myhost /etc/hosts > /hosts; ulimit -n > /nofile; df -k /dev/shm | tail -1 | awk '{print $2}' > /shm",
       ].join("\n"),
     });
@@ -318,13 +475,27 @@ describe("build: RUN", () => {
     expect(error).toBeUndefined();
     expect(await fileOf(result!.id, "/h1")).toBe("heredoc-one\nheredoc-two\n");
     expect(await fileOf(result!.id, "/h2")).toBe("inline buildkitsandbox\n");
+    expect(await fileOf(result!.id, "/h3")).toBe("shebang /dev/pipes/EOF\n");
+    expect((await rootOf(result!.id)).has("/dev/pipes")).toBe(false);
     expect(await fileOf(result!.id, "/tmp/uid")).toBe("1000\n");
     expect(await fileOf(result!.id, "/tmp/pwd")).toBe("/w/y\n");
     expect(await fileOf(result!.id, "/links")).toBe("1\n"); // lo only
+    // The default network: an address on the default bridge (10.199.0.0/16) and a default route; released after.
+    expect(await fileOf(result!.id, "/bridge-addr")).toMatch(/^10\.199\.\d+\.\d+\/16\n$/);
+    expect(await fileOf(result!.id, "/bridge-route")).toBe("1\n");
+    expect(await fileOf(result!.id, "/hostname-line")).toBe("1\n");
+    const claimsDir = "/run/bunker/ipam/bunker0";
+    const mine = existsSync(claimsDir) ? readdirSync(claimsDir).filter((f) => readFileSync(join(claimsDir, f), "utf8").startsWith(engine.root.root)) : [];
+    expect(mine).toEqual([]);
+    // --network=host: the host's interfaces.
+    const hostIfs = readFileSync("/proc/net/dev", "utf8").split("\n").slice(2).map((l) => l.split(":")[0]!.trim()).filter((n) => n && n !== "lo" && !/^(bk|bb|veth)/.test(n));
+    const seen = (await fileOf(result!.id, "/host-dev"))!.split("\n").slice(2).map((l) => l.split(":")[0]!.trim());
+    expect(hostIfs.length).toBeGreaterThan(0);
+    for (const n of hostIfs.slice(0, 3)) expect(seen).toContain(n);
     expect(await fileOf(result!.id, "/hosts")).toBe("10.1.2.3\tmyhost\n");
     expect(await fileOf(result!.id, "/nofile")).toBe("777\n");
     expect(await fileOf(result!.id, "/shm")).toBe("8192\n");
-    expect(names(events).filter((n) => /^\[\d/.test(n)).length).toBe(8);
+    expect(names(events).filter((n) => /^\[\d/.test(n)).length).toBe(11);
   }, 120_000);
 
   test("--mount: cache kept between builds, tmpfs, secret, bind from the context and from a stage; ssh refused", async () => {
@@ -372,6 +543,17 @@ describe("build: hostile steps", () => {
     expect(existsSync(join(outside, "written"))).toBe(false);
     expect(await fileOf(result!.id, "/etc/passwd-x")).toBe("pwned\n");
     expect(await fileOf(result!.id, `${outside}/written`)).toBe("pwned\n");
+  }, 120_000);
+
+  test("WORKDIR through a symlink the image holds resolves inside the image, never on the host", async () => {
+    const outside = tempDir("bunker-outside-");
+    const dir = context({ Dockerfile: `FROM busybox\nRUN ln -s ${outside} /evil && ln -s ../../../../../${outside} /evil-rel\nWORKDIR /evil/made\nWORKDIR /evil-rel/made2\n` });
+    const { result, error } = await build(dir);
+    expect(error).toBeUndefined();
+    expect(readdirSync(outside)).toEqual([]);
+    const root = await rootOf(result!.id);
+    expect(root.has(`${outside}/made`)).toBe(true);
+    expect(root.has(`${outside}/made2`)).toBe(true);
   }, 120_000);
 
   test("--mount=type=bind cannot reach outside the context: symlinks and .. resolve inside it", async () => {

@@ -4,8 +4,8 @@
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { buildProgress } from "../../src/commands/_build-progress.ts";
-import { isArchive, parseSecrets } from "../../src/commands/build.ts";
+import { buildProgress, sourceSnippet } from "../../src/commands/_build-progress.ts";
+import { cacheSource, isArchive, parseSecrets } from "../../src/commands/build.ts";
 import { LegacyStreamReader, LegacyStreamWriter, legacyError, type LegacyMessage } from "../../src/engine/build/legacy-stream.ts";
 import type { BuildEvent } from "../../src/engine/build/types.ts";
 import { parseBuildQuery, decodeRegistryConfig } from "../../src/server/routes/build.ts";
@@ -144,6 +144,21 @@ describe("tty progress", () => {
     expect(last[2]!.endsWith(" 0.5s")).toBe(true);
   });
 
+  test("a live frame keeps to the terminal's height; the final frame is whole", () => {
+    const c = clock();
+    let out = "";
+    const p = buildProgress("tty", { write: (s) => void (out += s), columns: 60, rows: 6 }, c.now);
+    for (let i = 1; i <= 8; i++) p.event({ type: "start", vertex: { id: i, name: `[${i}/8] RUN step ${i}` } });
+    const frame = out.slice(out.lastIndexOf("[+] Building")).split("\x1b[K\n").slice(0, -1);
+    expect(frame.length).toBe(5);
+    expect(frame[0]).toStartWith("[+] Building");
+    expect(frame.at(-1)).toStartWith(" => [8/8] RUN step 8");
+    p.end(false);
+    const last = out.slice(out.lastIndexOf("[+] Building")).split("\x1b[K\n").slice(0, -1);
+    expect(last.length).toBe(9);
+    expect(out.slice(out.lastIndexOf("[+] Building") - 5, out.lastIndexOf("[+] Building"))).toBe("\x1b[5A\r"); // back over the 5 lines drawn
+  });
+
   test("a failed step stays with its output, marked ERROR, and the error box follows", () => {
     const c = clock();
     let out = "";
@@ -232,8 +247,10 @@ describe("legacy JSON stream", () => {
     expect(legacyError("dockerfile parse error on line 1")).toEqual({ message: "dockerfile parse error on line 1" });
     const got: LegacyMessage[] = [];
     const w = new LegacyStreamWriter((m) => got.push(m), { quiet: true, rm: true, forceRm: true, newId: () => "0123456789ab" });
+    expect(w.started).toBe(false);
     w.event({ type: "start", vertex: { id: 1, name: "[2/2] RUN exit 3", step: { n: 2, of: 2, instruction: "RUN exit 3" } } });
     w.event({ type: "error", vertexId: 1, message: "x" });
+    expect([w.written, w.started]).toEqual([false, true]);
     w.error('process "/bin/sh -c exit 3" did not complete successfully: exit code: 3');
     expect(got).toEqual([
       { stream: "Step 2/2 : RUN exit 3" },
@@ -251,7 +268,7 @@ describe("legacy JSON stream", () => {
     expect(r.imageId).toBe("sha256:ccccccccccccdddd");
     expect(r.tags).toEqual(["x:latest", "localhost:5000/y:1"]);
     const dec = (e: BuildEvent) => (e.type === "log" ? { ...e, data: new TextDecoder().decode(e.data) } : e);
-    expect(got.map(dec)).toEqual([
+    expect(got.map(dec) as unknown[]).toEqual([
       { type: "start", vertex: { id: 1, name: "[1/4] FROM busybox", step: { n: 1, of: 4, instruction: "FROM busybox" } } },
       { type: "done", vertexId: 1, ms: 0, imageId: "3f57d9401f8d" },
       { type: "start", vertex: { id: 2, name: "[2/4] ENV A=1", step: { n: 2, of: 4, instruction: "ENV A=1" } } },
@@ -332,7 +349,7 @@ describe("POST /build query", () => {
   test("X-Registry-Config gives credentials by registry host", () => {
     const cfg = { "localhost:5000": { username: "u", password: "p" }, "https://index.docker.io/v1/": { auth: Buffer.from("a:b").toString("base64") } };
     const m = decodeRegistryConfig(Buffer.from(JSON.stringify(cfg)).toString("base64url"));
-    expect([...m]).toEqual([["localhost:5000", { username: "u", password: "p" }], ["index.docker.io", { username: "a", password: "b" }]]);
+    expect([...m]).toEqual([["localhost:5000", { username: "u", password: "p" }], ["https://index.docker.io/v1/", { username: "a", password: "b" }]]);
     expect(decodeRegistryConfig("%%%").size).toBe(0);
   });
 });
@@ -364,4 +381,21 @@ describe("bunker build's parsing", () => {
       delete process.env.BUNKER_TEST_SECRET;
     }
   });
+
+  test("--cache-from: a name, or type=registry,ref=NAME; other cache types refused", () => {
+    expect(cacheSource("app:1")).toBe("app:1");
+    expect(cacheSource("type=registry,ref=localhost:5000/app:cache")).toBe("localhost:5000/app:cache");
+    expect(() => cacheSource("type=local,src=/tmp/cache")).toThrow("--cache-from type=local is not supported");
+    expect(() => cacheSource("type=registry")).toThrow("ref= is missing");
+  });
+});
+
+test("BuildKit's source snippet: the failed line marked, two lines of context either side", () => {
+  expect(sourceSnippet("FROM busybox\nRUN echo out; echo err >&2; exit 3\n", "Dockerfile", 2)).toBe(
+    ["Dockerfile:2", "--------------------", "   1 |     FROM busybox", "   2 | >>> RUN echo out; echo err >&2; exit 3", "   3 |     ", "--------------------", ""].join("\n"),
+  );
+  const long = Array.from({ length: 9 }, (_, i) => `L${i + 1}`).join("\n");
+  expect(sourceSnippet(long, "x.Dockerfile", 5).split("\n").slice(2, -2)).toEqual(["   3 |     L3", "   4 |     L4", "   5 | >>> L5", "   6 |     L6", "   7 |     L7"]);
+  expect(sourceSnippet(long, "x", 1).split("\n").slice(2, -2)).toEqual(["   1 | >>> L1", "   2 |     L2", "   3 |     L3"]); // BuildKit pads by steps, not lines
+  expect(sourceSnippet(long, "x", 42)).toBe("");
 });

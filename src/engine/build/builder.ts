@@ -10,19 +10,18 @@
  * "[stage 2/5] RUN …"). Everything a build makes on the way lives in a private scratch directory under the
  * data root, removed when it ends, failed or aborted; nothing is tagged unless every step succeeded.
  */
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { basename, join, posix } from "node:path";
 import type { Engine } from "../engine.ts";
 import { EngineError, invalidParameter } from "../errors.ts";
 import { eventsOf } from "../events.ts";
 import { randomHex } from "../random.ts";
-import { registerUpperDir } from "../commit.ts";
-import { pullImage } from "../pull.ts";
+import { registerFinishedDir } from "../layer-write.ts";
 import { formatPlatform, hostPlatform, parsePlatform, type ImageConfig } from "../image/types.ts";
 import type { ImageRecord } from "../store/images.ts";
 import { chainIds as chainIdsOf } from "../store/layers.ts";
 import { lock, tryLock, type Lock } from "../store/locks.ts";
-import { familiarString, parseReference, repositoryName, withDefaultTag } from "../registry/reference.ts";
+import { canonicalString, familiarString, parseReference, repositoryName, withDefaultTag } from "../registry/reference.ts";
 import { sha256Hex } from "../../fs/digest.ts";
 import { DockerfileParseError } from "./dockerfile/parser.ts";
 import { planDockerfile, type BuildPlan, type Instruction, type Stage } from "./dockerfile/instructions.ts";
@@ -30,11 +29,11 @@ import { ShellLex } from "./dockerfile/shell.ts";
 import { readDockerignore, Dockerignore } from "./dockerignore.ts";
 import { BuildContext } from "./context.ts";
 import { resolveMetaArgs, StageState, type Step } from "./dispatch.ts";
-import { BuildCache, cacheKey, cacheMountsDir, cacheMountsLock, FileDigests } from "./cache.ts";
+import { BuildCache, cacheKey, cacheMountsDir, cacheMountsLock, ChecksumMemo, FileDigests, treeFingerprint } from "./cache.ts";
 import { mkdirInRoot, mountRoot, removeMountStubs, resolveUser, type MountedRoot } from "./rootfs.ts";
-import { cacheMountDir, parseRunMount, runInContainer, secretCopy, tmpfsOf, type RunMount } from "./run.ts";
+import { cacheMountDir, killLeftover, parseRunMount, runInContainer, secretCopy, tmpfsOf, type RunMount } from "./run.ts";
 import { copyChecksum, copyInto } from "./copy.ts";
-import type { BuildEvent, BuildOptions, BuildResult } from "./types.ts";
+import type { BuildEvent, BuildOptions, BuildResult, BuildVertex } from "./types.ts";
 
 /** Bumped when what a cache key covers changes, so older records are not reused wrongly. */
 const CACHE_VERSION = "bunker-build-1";
@@ -72,17 +71,19 @@ const reported = new WeakSet<object>();
 const failed = (message: string) => new EngineError("system", message);
 const cancelled = () => new EngineError("system", "context canceled");
 
-/** Removes scratch areas of builds whose process died (their lock is free). */
-function removeStaleScratch(dir: string, engine: Engine): void {
+/** Removes scratch areas of builds whose process died (their lock is free), ending RUN steps they left running. */
+async function removeStaleScratch(dir: string, engine: Engine): Promise<void> {
   if (!existsSync(dir)) return;
   for (const name of readdirSync(dir)) {
     if (!/^[a-f0-9]{16}$/.test(name)) continue;
     const held = tryLock(engine.root.lock(`build-${name}`));
     if (!held) continue; // a live build
     try {
+      for (const step of readdirSync(join(dir, name))) if (/^s\d+$/.test(step)) await killLeftover(join(dir, name, step, "ctr"));
       rmSync(join(dir, name), { recursive: true, force: true });
     } finally {
       held.release();
+      rmSync(engine.root.lock(`build-${name}`), { force: true });
     }
   }
 }
@@ -99,7 +100,7 @@ export async function build(engine: Engine, opts: BuildOptions, onEvent: (e: Bui
   }
   const id = randomHex(8);
   const scratchRoot = join(engine.root.root, "build", "tmp");
-  removeStaleScratch(scratchRoot, engine);
+  await removeStaleScratch(scratchRoot, engine);
   const held = await lock(engine.root.lock(`build-${id}`));
   const scratch = join(scratchRoot, id);
   mkdirSync(scratch, { recursive: true, mode: 0o700 });
@@ -121,6 +122,7 @@ export async function build(engine: Engine, opts: BuildOptions, onEvent: (e: Bui
 class Builder {
   readonly cache: BuildCache;
   readonly digests: FileDigests;
+  private readonly sums: ChecksumMemo;
   private vertexIds = 0;
   private steps = 0;
   private context!: BuildContext;
@@ -132,6 +134,7 @@ class Builder {
   /** Aborted on the first failure (or the caller's abort): running steps of other stages stop. */
   private readonly abort = new AbortController();
   private readonly started = Date.now();
+  private firstError: unknown;
 
   constructor(
     private readonly engine: Engine,
@@ -141,6 +144,7 @@ class Builder {
   ) {
     this.cache = new BuildCache(engine);
     this.digests = new FileDigests(engine);
+    this.sums = new ChecksumMemo(engine);
     if (opts.signal) {
       if (opts.signal.aborted) this.abort.abort();
       else opts.signal.addEventListener("abort", () => this.abort.abort(), { once: true });
@@ -155,7 +159,7 @@ class Builder {
    * Runs `fn` as one progress vertex: start, then done (with `imageId` when `fn` returns one) or error.
    * With `endsItself`, `fn` reports its own end (done or cached).
    */
-  private async vertex<T>(name: string, fn: (id: number) => Promise<T> | T, step?: { n: number; of: number; instruction: string }, endsItself = false): Promise<T> {
+  private async vertex<T>(name: string, fn: (id: number) => Promise<T> | T, step?: BuildVertex["step"], endsItself = false): Promise<T> {
     const id = ++this.vertexIds;
     const t0 = performance.now();
     this.onEvent({ type: "start", vertex: { id, name, ...(step ? { step } : {}) } });
@@ -211,9 +215,10 @@ class Builder {
     } catch (e) {
       this.abort.abort();
       await Promise.allSettled(all); // nothing of another stage keeps running once this rejects
-      throw e;
+      // The failure that stopped the build, not the cancellations it caused (unless the caller cancelled).
+      throw this.opts.signal?.aborted ? e : (this.firstError ?? e);
     }
-    return this.vertex("exporting to image", () => this.export(result));
+    return this.vertex("exporting to image", (vid) => this.export(result, vid));
   }
 
   private async readDockerfile(): Promise<string> {
@@ -331,7 +336,8 @@ class Builder {
         const local = this.engine.images.lookup(ref);
         if (local && !this.opts.pull) return local;
         try {
-          const pulled = await pullImage(this.engine, ref, { signal: this.signal, platform: hostPlatform() });
+          const { pullImage } = await import("../pull.ts"); // only when a base is missing or --pull
+          const pulled = await pullImage(this.engine, ref, { signal: this.signal, platform: hostPlatform(), registry: registryWithAuth(this.engine, this.opts.registryAuth) });
           return this.engine.images.get(pulled.id)!;
         } catch (e) {
           if (local && !(e instanceof EngineError && e.kind === "notFound")) throw e;
@@ -349,7 +355,11 @@ class Builder {
     let p = this.stageRuns.get(i);
     if (!p) {
       p = this.runStage(i);
-      p.catch(() => {}); // observed by whoever awaits it; a sibling's failure is reported there
+      // The first failure of any stage stops the others at once (their running steps are killed).
+      p.catch((e) => {
+        this.firstError ??= e;
+        this.abort.abort();
+      });
       this.stageRuns.set(i, p);
     }
     return p;
@@ -401,14 +411,14 @@ class Builder {
       key = "scratch";
     }
     const instructions = [...this.triggers(state.triggers, s.line), ...s.instructions];
-    const total = fsSteps(instructions) + (base.kind === "image" ? 1 : 0);
-    let n = 0;
+    // BuildKit counts the FROM as step 1 of every stage; only an image's FROM is a vertex of its own.
+    const total = fsSteps(instructions) + 1;
+    let n = 1;
     if (base.kind === "image") {
       const r = withDefaultTag(parseReference(base.ref));
       const asWritten = parseReference(base.ref);
       const shown = `${repositoryName(r)}${asWritten.digest ? `@${asWritten.digest}` : asWritten.tag ? `:${asWritten.tag}` : ""}`;
-      n = 1;
-      await this.vertex(`[${label}${n}/${total}] FROM ${shown}`, () => undefined, { n, of: total, instruction: `FROM ${s.base}` });
+      await this.vertex(`[${label}${n}/${total}] FROM ${shown}`, () => undefined, { n, of: total, instruction: `FROM ${s.base}`, line: s.line });
     }
     const lex = new ShellLex(this.plan.escapeToken, { rawQuotes: true, rawEscapes: true, skipUnsetEnv: true });
     for (const ins of instructions) {
@@ -427,7 +437,7 @@ class Builder {
       await this.inputsOf(step, i);
       const vertexName = `[${label}${n}/${total}] ${shown}`;
       const entry = state.history.at(-1)!;
-      const res = await this.vertex(vertexName, (vid) => this.runStep(vid, i, step!, key, top), { n, of: total, instruction: shown }, true);
+      const res = await this.vertex(vertexName, (vid) => this.runStep(vid, i, step!, key, top), { n, of: total, instruction: shown, line: ins.line }, true);
       key = res.key;
       created = res.created;
       entry.created = created;
@@ -481,7 +491,7 @@ class Builder {
       const lowers = this.engine.layers.diffDirs(top);
       await prepare(upper, lowers, vertexId);
       const created = new Date().toISOString();
-      const { record } = await registerUpperDir(this.engine, top, upper);
+      const { record } = await registerFinishedDir(this.engine, top, upper);
       this.cache.put({ key, chainId: record.chainId, diffId: record.diffId, created }, step.createdBy);
       return { vertexId, key, chainId: record.chainId, diffId: record.diffId, created, size: record.size, cached: false, ms: Math.round(performance.now() - t0) };
     } finally {
@@ -554,7 +564,7 @@ class Builder {
       contentSum = source.key;
     } else {
       try {
-        contentSum = await copyChecksum(step, { context: this.context });
+        contentSum = await this.sums.get(this.copyFingerprint(step, what), () => copyChecksum(step, { context: this.context }));
       } catch (e) {
         throw failed(`failed to compute cache key: ${(e as Error).message}`);
       }
@@ -580,20 +590,41 @@ class Builder {
     };
   }
 
-  /** The argv of a RUN: a lone heredoc is the script itself; other heredocs go to the shell as written. */
-  private runArgv(step: Extract<Step, { kind: "run" }>): string[] {
+  /** What a context COPY reads, fingerprinted by lstat (cache.ts treeFingerprint); null when it cannot be. */
+  private copyFingerprint(step: Extract<Step, { kind: "copy" }>, what: unknown): string | null {
+    if (!step.sources.length) return null;
+    const root = this.opts.contextDir;
+    const ignore = this.context.ignore;
+    let paths: string[];
+    try {
+      paths = step.sources.flatMap((s) => this.context.sources(s).map((x) => join(root, x.real)));
+    } catch {
+      return null; // a source not found: copyChecksum says so
+    }
+    const skip = (abs: string) => {
+      const rel = abs.slice(root.length + 1);
+      return ignore.excludes(rel) && ignore.skipsDirectory(rel);
+    };
+    return treeFingerprint(paths, [CACHE_VERSION, root, what, ignore], skip);
+  }
+
+  /**
+   * The argv of a RUN, and a script file it runs: a lone heredoc is the shell's script, or with a shebang a
+   * file of its own bound at /dev/pipes/<name> and executed (BuildKit's); other heredocs go to the shell as
+   * written (sh reads them itself).
+   */
+  private runArgv(step: Extract<Step, { kind: "run" }>): { argv: string[]; script?: { name: string; content: string } } {
     const { ins } = step;
-    if (!ins.heredocs.length || ins.json) return step.argv;
+    if (!ins.heredocs.length || ins.json) return { argv: step.argv };
     const shell = step.argv.slice(0, -1);
-    const content = (h: (typeof ins.heredocs)[number]) => (h.chomp ? h.content.replace(/^\t+/gm, "") : h.content);
     const cmd = (ins.cmd[0] ?? "").trim();
     if (ins.heredocs.length === 1 && /^\d*<<-?["']?\w+["']?$/.test(cmd)) {
-      const body = content(ins.heredocs[0]!);
-      // A shebang script runs as a file would; anything else is the shell's script.
-      if (body.startsWith("#!")) return [...shell, `cat > /dev/null <<'BUNKER_EOF'\nBUNKER_EOF\n${body}`];
-      return [...shell, body];
+      const h = ins.heredocs[0]!;
+      const body = h.chomp ? h.content.replace(/^\t+/gm, "") : h.content;
+      if (body.startsWith("#!")) return { argv: [`/dev/pipes/${h.name}`], script: { name: h.name, content: body } };
+      return { argv: [...shell, body] };
     }
-    return [...shell, `${cmd}\n${ins.heredocs.map((h) => `${h.content}${h.name}\n`).join("")}`];
+    return { argv: [...shell, `${cmd}\n${ins.heredocs.map((h) => `${h.content}${h.name}\n`).join("")}`] };
   }
 
   private async runStepPlan(step: Extract<Step, { kind: "run" }>, parentKey: string, stageIndex: number, dir: string) {
@@ -602,7 +633,7 @@ class Builder {
     const network = step.network ?? this.opts.network;
     if (network !== "default" && network !== "none" && network !== "host") throw invalidParameter(`unsupported network mode ${network}`);
     const mounts: RunMount[] = step.mounts.map(parseRunMount);
-    const argv = this.runArgv(step);
+    const { argv, script } = this.runArgv(step);
     // What bind mounts read is part of the key (content or the source stage's key); secrets and caches are not (BuildKit's).
     const bindSums: string[] = [];
     const bindSources: { lowers?: () => string[]; real?: string }[] = [];
@@ -621,12 +652,17 @@ class Builder {
       }
     }
     return {
-      key: cacheKey([CACHE_VERSION, parentKey, "run", argv, step.env, step.user, step.workdir, network, step.mounts, bindSums]),
+      key: cacheKey([CACHE_VERSION, parentKey, "run", argv, script ?? null, step.env, step.user, step.workdir, network, step.mounts, bindSums]),
       prepare: async (upper: string, lowers: string[], vertexId: number) => {
         const binds: Parameters<typeof runInContainer>[4]["binds"] = [];
         const tmpfs: Parameters<typeof runInContainer>[4]["tmpfs"] = [];
         const locks: Lock[] = [];
         try {
+          if (script) {
+            const file = join(dir, "script");
+            writeFileSync(file, script.content, { mode: 0o755 });
+            binds.push({ source: file, target: `/dev/pipes/${script.name}`, readonly: true });
+          }
           let bi = 0;
           for (const [k, m] of mounts.entries()) {
             if (m.type === "bind") {
@@ -672,6 +708,7 @@ class Builder {
             binds,
             tmpfs,
             signal: this.signal,
+            scratch: this.scratch,
             onOutput: (stream, data) => this.onEvent({ type: "log", vertexId, stream, data }),
           }).catch((e) => {
             if (this.signal.aborted) throw cancelled();
@@ -687,7 +724,7 @@ class Builder {
   }
 
   /** Writes the final stage as an image (config and history as BuildKit's), and tags it. */
-  private export(r: StageResult): BuildResult {
+  private export(r: StageResult, vertexId: number): BuildResult {
     const { engine, opts } = this;
     const config = structuredClone(r.state.config);
     if (Object.keys(opts.labels).length) config.Labels = { ...(config.Labels ?? {}), ...opts.labels };
@@ -712,13 +749,18 @@ class Builder {
         throw invalidParameter(`invalid tag "${t}": ${(e as Error).message}`);
       }
     });
+    // BuildKit's statuses under the vertex (progress-plain.txt): the layers are in the store already.
+    this.onEvent({ type: "status", vertexId, text: "exporting layers" });
+    this.onEvent({ type: "status", vertexId, text: "exporting layers", done: true });
     engine.images.commit({ id, rawConfig, chainIds: r.chains, size: r.size });
+    this.onEvent({ type: "status", vertexId, text: `writing image ${id}`, done: true });
     const bus = eventsOf(engine);
     const tags: string[] = [];
     for (const ref of refs) {
       engine.images.setTag(repositoryName(ref), ref.tag!, id);
       tags.push(familiarString(ref));
       bus.publish("image", "tag", id, { name: familiarString(ref) });
+      this.onEvent({ type: "status", vertexId, text: `naming to ${canonicalString(ref)}`, done: true });
     }
     return { id, tags };
   }
@@ -738,4 +780,13 @@ async function materialize(lowers: string[], dir: string): Promise<void> {
   } finally {
     closeSync(fd);
   }
+}
+
+/** The registry client of base image pulls: with the build's own credentials (X-Registry-Config) first, else the engine's. */
+function registryWithAuth(engine: Engine, auth: BuildOptions["registryAuth"]) {
+  if (!auth?.size) return undefined;
+  const { RegistryClient } = require("../registry/client.ts") as typeof import("../registry/client.ts");
+  const { credentialKey } = require("../registry/credentials.ts") as typeof import("../registry/credentials.ts");
+  const own = engine.registry().opts.credentials;
+  return new RegistryClient({ mirrors: engine.config.registryMirrors, insecure: engine.config.insecureRegistries, credentials: (host) => auth.get(credentialKey(host)) ?? own?.(host) });
 }

@@ -6,7 +6,7 @@
  * root, as BuildKit resolves it. Checksums are of content and metadata, never mtimes, so an untouched file
  * or a change to an ignored one keeps the cache (BuildKit's contenthash).
  */
-import { lstatSync, readdirSync, readFileSync, readlinkSync, type Stats } from "node:fs";
+import { closeSync, constants, lstatSync, openSync, readdirSync, readlinkSync, readSync, type Stats } from "node:fs";
 import { join, posix } from "node:path";
 import { Dockerignore } from "./dockerignore.ts";
 
@@ -19,6 +19,19 @@ export class SourceNotFoundError extends Error {
 }
 
 const MAX_SYMLINKS = 255;
+
+/** The sha256 hex of a file's content, read 1 MiB at a time (a large context file is never held whole). */
+export function fileSha256(path: string): string {
+  const h = new Bun.CryptoHasher("sha256");
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  try {
+    const buf = Buffer.allocUnsafe(1 << 20);
+    for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0; ) h.update(buf.subarray(0, n));
+  } finally {
+    closeSync(fd);
+  }
+  return h.digest("hex");
+}
 
 /** Go's filepath.Match of one path component. */
 function componentMatch(pattern: string, name: string): boolean {
@@ -45,7 +58,7 @@ const hasMeta = (s: string) => /[*?[\\]/.test(s);
 /** A context directory and its .dockerignore. */
 export class BuildContext {
   /** The sha256 hex of a regular file's content; the builder installs a memo (cache.ts FileDigests). */
-  digestFile: (path: string, stat: Stats) => string = (path) => new Bun.CryptoHasher("sha256").update(readFileSync(path)).digest("hex");
+  digestFile: (path: string, stat: Stats) => string = (path) => fileSha256(path);
 
   constructor(
     /** The context directory on this host. */

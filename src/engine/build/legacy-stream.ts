@@ -44,14 +44,25 @@ export function legacyError(message: string): { code?: number; message: string }
 
 /** Writes a build's events as the legacy builder's messages. */
 export class LegacyStreamWriter {
-  private readonly steps = new Map<number, { keyword: string; container?: string }>();
+  private readonly steps = new Map<number, { keyword: string; instruction: string; container?: string }>();
   private held: LegacyMessage[] = [];
-  /** Whether anything went to the client (errors before that are answered with an HTTP status instead). */
+  /** Whether anything went to the client. */
   written = false;
+  /** Whether a failure now goes into the stream: something was written, or (quiet) held back to be written with it; before that, dockerd answers with an HTTP status. */
+  get started(): boolean {
+    return this.written || this.held.length > 0;
+  }
 
   constructor(
     private readonly emit: (m: LegacyMessage) => void,
-    private readonly opts: { quiet: boolean; rm: boolean; forceRm: boolean; newId?: () => string },
+    private readonly opts: {
+      quiet: boolean;
+      rm: boolean;
+      forceRm: boolean;
+      newId?: () => string;
+      /** The ID of a FROM step's base image when its event carries none (dockerd prints ` ---> <base ID>`). */
+      baseImageId?: (instruction: string) => string | undefined;
+    },
   ) {}
 
   private out(m: LegacyMessage): void {
@@ -78,16 +89,17 @@ export class LegacyStreamWriter {
     if (e.type === "start") {
       if (!e.vertex.step) return; // BuildKit's internal vertices have no legacy line
       const { n, of, instruction } = e.vertex.step;
-      this.steps.set(e.vertex.id, { keyword: keyword(instruction) });
+      this.steps.set(e.vertex.id, { keyword: keyword(instruction), instruction });
       this.say(`Step ${n}/${of} : ${instruction}`);
       this.say("\n");
       return;
     }
     const step = this.steps.get(e.vertexId);
     if (!step) return;
+    const imageId = e.type === "cached" || e.type === "done" ? (e.imageId ?? (step.keyword === "FROM" ? this.opts.baseImageId?.(step.instruction) : undefined)) : undefined;
     if (e.type === "cached") {
       if (step.keyword !== "FROM") this.say(" ---> Using cache\n");
-      if (e.imageId) this.say(` ---> ${shortId(e.imageId)}\n`);
+      if (imageId) this.say(` ---> ${shortId(imageId)}\n`);
     } else if (e.type === "log") {
       this.running(step);
       const text = new TextDecoder().decode(e.data);
@@ -95,7 +107,7 @@ export class LegacyStreamWriter {
     } else if (e.type === "done") {
       this.running(step);
       this.removed(step);
-      if (e.imageId) this.say(` ---> ${shortId(e.imageId)}\n`);
+      if (imageId) this.say(` ---> ${shortId(imageId)}\n`);
     } else if (e.type === "error") {
       if (this.opts.forceRm) this.removed(step);
     }
@@ -156,7 +168,7 @@ export class LegacyStreamReader {
       // The legacy wording of a failed RUN, back in BuildKit's (what the CLI prints after "failed to solve").
       const run = /^The command '(.*)' returned a non-zero code: (\d+)$/s.exec(legacy);
       const message = run ? `process "${run[1]}" did not complete successfully: exit code: ${run[2]}` : legacy;
-      if (this.current && !this.current.ended) this.onEvent({ type: "error", vertexId: this.current.id, message });
+      this.fail(message);
       throw Object.assign(new Error(message), { code: m.errorDetail?.code });
     }
     if (m.aux?.ID) this.imageId = m.aux.ID;
@@ -190,6 +202,14 @@ export class LegacyStreamReader {
     const warning = /^\[Warning\] (.*)\n$/s.exec(body);
     if (red && warning) return this.onEvent({ type: "warning", message: warning[1]! });
     if (this.current && !this.current.ended) this.onEvent({ type: "log", vertexId: this.current.id, stream: red ? 2 : 1, data: new TextEncoder().encode(body) });
+  }
+
+  /** The stream broke off (the client cancelled, the daemon went away): the running step failed with `message`. */
+  fail(message: string): void {
+    if (this.current && !this.current.ended) {
+      this.current.ended = true;
+      this.onEvent({ type: "error", vertexId: this.current.id, message });
+    }
   }
 
   /** The stream ended: closes the last step. */

@@ -6,9 +6,10 @@
  * container's binds and tmpfs mounts; ssh is refused. Nothing of a step outlives it: the container's
  * directory and cgroups go when it exits, and an abort kills it first.
  */
-import { copyFileSync, chownSync, mkdirSync, rmSync, writeFileSync, chmodSync, existsSync } from "node:fs";
+import { copyFileSync, chownSync, mkdirSync, readFileSync, writeFileSync, chmodSync, existsSync } from "node:fs";
 import { join, posix } from "node:path";
 import type { Engine } from "../engine.ts";
+import { network } from "../lazy.ts";
 import { EngineError, invalidParameter } from "../errors.ts";
 import { randomHex } from "../random.ts";
 import { MS } from "../../sys/index.ts";
@@ -99,12 +100,15 @@ export interface RunSpec {
   binds: ContainerPlan["binds"];
   tmpfs: NonNullable<ContainerPlan["tmpfs"]>;
   signal?: AbortSignal;
+  /** The build's private directory: a bridge address is claimed in its name (network/endpoints.ts buildStepNetwork). */
+  scratch: string;
   onOutput(stream: 1 | 2, data: Uint8Array): void;
 }
 
-/** The /etc/hosts of a RUN container: the host's with host networking, else localhost and its own name; then --add-host lines. */
-function hostsOf(spec: RunSpec, host: boolean): string {
-  let text = host ? require("node:fs").readFileSync("/etc/hosts", "utf8") : hostsFile(RUN_HOSTNAME);
+/** The /etc/hosts of a RUN container: the host's with host networking, else localhost and its own name (at its bridge address); then --add-host lines. */
+function hostsOf(spec: RunSpec, host: boolean, ip?: string): string {
+  let text = host ? readFileSync("/etc/hosts", "utf8") : hostsFile(RUN_HOSTNAME);
+  if (ip) text = text.replace(/^127\.0\.1\.1\t/m, `${ip}\t`);
   if (!text.endsWith("\n")) text += "\n";
   for (const h of spec.extraHosts) {
     if (h.address === "host-gateway") throw invalidParameter(`--add-host ${h.name}:host-gateway: a build has no host gateway (its RUN steps share no bridge)`);
@@ -116,20 +120,24 @@ function hostsOf(spec: RunSpec, host: boolean): string {
 /**
  * Runs `spec.argv` in a container on `lowers` (top first) with `upper` as its upper dir; `dir` is the
  * container's private directory (plan, status, attach socket, /etc files). Returns the exit code.
- * The "default" network is the host's, as dockerd's BuildKit runs RUN steps without a bridge (reference
- * fixture); `none` is a private namespace with loopback only.
+ * The "default" network is the default bridge (an address claimed for the step, released after it), `host`
+ * the host's, `none` a private namespace with loopback only.
  */
 export async function runInContainer(engine: Engine, dir: string, lowers: string[], upper: string, spec: RunSpec): Promise<number> {
   const id = randomHex();
   mkdirSync(dir, { recursive: true, mode: 0o700 });
+  writeFileSync(join(dir, "id"), id); // what a later build's sweep needs if this process dies mid-step
   const work = join(dir, "work");
   mkdirSync(work, { mode: 0o700 });
   if (!lowers.length) {
     lowers = [join(dir, "empty")];
     mkdirSync(lowers[0]!, { mode: 0o755 });
   }
-  const network: ContainerPlan["network"] = spec.network === "none" ? "none" : "host";
-  writeFileSync(join(dir, "hosts"), hostsOf(spec, network === "host"));
+  // "default": the default bridge, as dockerd's BuildKit runs RUN steps (the host's network only when there is none).
+  const bridge = spec.network === "default" ? network().buildStepNetwork(engine, spec.scratch) : undefined;
+  const netPlan: Pick<ContainerPlan, "network" | "netifs"> = bridge ? bridge.plan : { network: spec.network === "none" ? "none" : "host" };
+  writeFileSync(join(dir, "hosts"), hostsOf(spec, netPlan.network === "host", bridge?.ip));
+  if (bridge) writeFileSync(join(dir, "resolv.conf"), bridge.resolv);
   const ulimits = spec.ulimits.map((u) => checkUlimit({ Name: u.name, Soft: u.soft, Hard: u.hard })).map((u) => ({ name: u.Name, soft: u.Soft, hard: u.Hard }));
   const base = {
     id,
@@ -145,7 +153,7 @@ export async function runInContainer(engine: Engine, dir: string, lowers: string
     noNewPrivileges: false,
     seccomp: true,
     privileged: false,
-    network,
+    ...netPlan,
     binds: spec.binds,
     tmpfs: spec.tmpfs,
     shmSize: spec.shmSize || undefined,
@@ -180,6 +188,7 @@ export async function runInContainer(engine: Engine, dir: string, lowers: string
   } finally {
     spec.signal?.removeEventListener("abort", abort);
     removeCgroups(id);
+    bridge?.release();
   }
 }
 
@@ -217,7 +226,20 @@ export function tmpfsOf(m: { target: string; size: number }): NonNullable<Contai
   return { target: m.target, flags: MS.NOSUID | MS.NODEV, data: m.size ? `size=${m.size}` : "" };
 }
 
-/** Removes a step's container directory. */
-export function removeRunDir(dir: string): void {
-  rmSync(dir, { recursive: true, force: true });
+/**
+ * Ends what a RUN step left running when its build's process died (a killed daemon): the container under
+ * `dir` is killed (its pid checked by the status record's start time) and its cgroups removed.
+ */
+export async function killLeftover(dir: string): Promise<void> {
+  let id: string;
+  try {
+    id = readFileSync(join(dir, "id"), "utf8");
+  } catch {
+    return;
+  }
+  try {
+    signalContainer(dir, "SIGKILL");
+  } catch {}
+  for (let i = 0; i < 500 && readContainerStatus(dir).running; i++) await Bun.sleep(2);
+  if (/^[a-f0-9]{64}$/.test(id)) removeCgroups(id);
 }

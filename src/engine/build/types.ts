@@ -57,7 +57,7 @@ export interface BuildOptions {
   platform?: string;
   /** Cancels the build (client gone, Ctrl-C): running steps are killed, nothing is tagged. */
   signal?: AbortSignal;
-  /** Credentials for base image pulls by registry host (POST /build's X-Registry-Config); the engine's own when absent. */
+  /** Credentials for base image pulls by registry, keyed by credentialKey (POST /build's X-Registry-Config); the engine's own for others. */
   registryAuth?: Map<string, { username: string; password: string }>;
 }
 
@@ -68,7 +68,13 @@ export interface BuildVertex {
   /** The text BuildKit shows: `[stage 2/5] RUN echo hi`, `[internal] load .dockerignore`. */
   name: string;
   /** The step's number among its stage's steps and the count (legacy builder's `Step N/M`), when it is one. */
-  step?: { n: number; of: number; instruction: string };
+  step?: {
+    n: number;
+    of: number;
+    instruction: string;
+    /** The instruction's first line in the Dockerfile (1-based): BuildKit's source snippet under a failed step. */
+    line?: number;
+  };
 }
 
 /** What a running build reports. */

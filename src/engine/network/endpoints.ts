@@ -18,7 +18,7 @@ export { containerPorts } from "./ports.ts";
 import { deleteRules, ensureBase, ensureNetworkHost, hostLock, newBatch, withIntent } from "./program.ts";
 import { reconcileIfNeeded } from "./reconcile.ts";
 import { releasePorts, reservePorts } from "./reserve.ts";
-import { type Endpoint, type Network, allNetworks, ctrTag, endpointsOf, kernelPath, namesFile, netDir, networkById, owner, resolveNetwork, vethName } from "./store.ts";
+import { type Endpoint, type Network, allNetworks, ctrTag, endpointsOf, kernelPath, lookupNetwork, namesFile, netDir, networkById, owner, resolveNetwork, vethName } from "./store.ts";
 
 // ------------------------------------------------------------------ endpoints
 
@@ -130,6 +130,25 @@ function hostResolv(): string {
   } catch {
     return "";
   }
+}
+
+/**
+ * A build's RUN step on the default bridge network, as dockerd's BuildKit runs them: one interface (veth
+ * `bb<12 hex>`, outside the names reconciliation takes for stale container veths), an address claimed for
+ * `scratchDir` (the build's private directory: while it exists no reconciliation releases the claim, and a
+ * build killed before `release` leaves one that the next reconciliation drops once the directory is gone).
+ * Undefined when there is no default bridge. The host end goes with the step's network namespace.
+ */
+export function buildStepNetwork(engine: Engine, scratchDir: string): { plan: Pick<ContainerPlan, "network" | "netifs">; ip: string; resolv: string; release(): void } | undefined {
+  if (/\s/.test(scratchDir)) return undefined; // claim owners are "<dir> <id>"
+  reconcileIfNeeded(engine);
+  const net = lookupNetwork(engine, "bridge");
+  if (!net?.bridge) return undefined;
+  ensureNetworkHost(engine, net);
+  const who = `${scratchDir} ${randomHex(8)}`;
+  const ip = allocate(net.bridge, parseCidr(net.subnet!), ipToNum(net.gateway!), takenAddresses(engine, net), who);
+  const netif: PlanNetIf = { host: `bb${randomHex(6)}`, peer: "eth0", bridge: net.bridge, mac: macFor(ip), ip, prefix: parseCidr(net.subnet!).prefix, gateway: net.gateway!, mtu: Number(net.options["com.docker.network.driver.mtu"]) || undefined };
+  return { plan: { network: "private", netifs: [netif] }, ip, resolv: resolvConf("private", hostResolv()), release: () => release(net.bridge!, ip, who) };
 }
 
 /** The plan's network part for a container's next start; writes its hosts and resolv.conf. */

@@ -15,7 +15,7 @@
  * reconcile.ts (after a crash or a deleted data root). This file is their one entry.
  */
 export { type NetworkCreateRequest, type NetworkResource, connectNetwork, createNetwork, disconnectNetwork, inspectNetwork, listNetworks, networkSettings, portsOf, pruneNetworks, removeNetwork } from "./api.ts";
-export { attachAtCreate, containerRemoved, networkPlan, networkStarted, startError, validateNetworkMode } from "./endpoints.ts";
+export { attachAtCreate, buildStepNetwork, containerRemoved, networkPlan, networkStarted, startError, validateNetworkMode } from "./endpoints.ts";
 export { checkBridgeOptions } from "./options.ts";
 export { dropGoneRoots, reconcileIfNeeded, reconcileNetworking } from "./reconcile.ts";
 export { releasePorts } from "./reserve.ts";

@@ -138,7 +138,8 @@ CREATE INDEX IF NOT EXISTS layers_parent ON layers(parent);
 
 // The build cache (src/engine/build/cache.ts): one row per step result, keyed by what the step depends on. Its
 // layer is held against GC by the row (layers.ts collect), so rmi and prune leave what the cache may reuse.
-// build_files memoises content digests of context files by inode and change times (the key stays the content).
+// build_files memoises content digests of context files by inode and change times, build_sums whole COPY
+// checksums by the lstat of what they read (the key stays the content: these only spare reading it again).
 const buildCache = `
 CREATE TABLE IF NOT EXISTS build_cache (
   key         TEXT PRIMARY KEY,   -- sha256 over the parent's key, the step as expanded, its env and what it reads
@@ -159,6 +160,11 @@ CREATE TABLE IF NOT EXISTS build_files (
   ctime_ns    TEXT NOT NULL,
   digest      TEXT NOT NULL,      -- sha256 hex of the content
   PRIMARY KEY (dev, ino)
+);
+CREATE TABLE IF NOT EXISTS build_sums (
+  fingerprint TEXT PRIMARY KEY,   -- sha256 over a COPY's options and the lstat of every path it reads
+  checksum    TEXT NOT NULL,      -- the content checksum computed for it
+  last_used   INTEGER NOT NULL
 );
 `;
 

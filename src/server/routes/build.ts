@@ -13,6 +13,7 @@ import type { Engine } from "../../engine/engine.ts";
 import { invalidParameter } from "../../engine/errors.ts";
 import type { BuildOptions, BuildUlimit, ExtraHost } from "../../engine/build/types.ts";
 import { LegacyStreamWriter, type LegacyMessage } from "../../engine/build/legacy-stream.ts";
+import { credentialKey } from "../../engine/registry/credentials.ts";
 import { boolParam, intParam } from "../query.ts";
 import { compareVersions, json, jsonMessageStream, type Router } from "../router.ts";
 
@@ -147,7 +148,7 @@ export async function parseBuildQuery(q: URLSearchParams, headers: Headers, vers
   return { options, quiet: boolParam(q, "q"), rm, forceRm: boolParam(q, "forcerm"), familiarTags };
 }
 
-/** X-Registry-Config: base64(url) JSON of registry → AuthConfig (the credentials for base image pulls). */
+/** X-Registry-Config: base64(url) JSON of registry → AuthConfig (the credentials for base image pulls), keyed as Docker's config keys them. */
 export function decodeRegistryConfig(header: string | null): Map<string, { username: string; password: string }> {
   const out = new Map<string, { username: string; password: string }>();
   if (!header) return out;
@@ -167,7 +168,7 @@ export function decodeRegistryConfig(header: string | null): Map<string, { usern
       const i = up.indexOf(":");
       if (i > 0) [username, password] = [up.slice(0, i), up.slice(i + 1)];
     }
-    if (username && password !== undefined) out.set(host.replace(/^https?:\/\//, "").replace(/\/v1\/?$/, "").replace(/\/$/, ""), { username, password });
+    if (username && password !== undefined) out.set(credentialKey(host), { username, password });
   }
   return out;
 }
@@ -177,11 +178,19 @@ export function buildRoutes(r: Router, engine: Engine): void {
   r.post(
     "/build",
     async (req, { query, version }) => {
-      const parsed = await parseBuildQuery(query, req.headers, version);
       const body = req.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() });
+      let parsed: BuildRequestQuery;
+      try {
+        parsed = await parseBuildQuery(query, req.headers, version);
+      } catch (e) {
+        // Read (some of) the context before answering, as Go's server discards up to 256 KiB of an unread
+        // body: a client still sending it would otherwise see a broken pipe instead of the error.
+        await discard(body, 256 << 10);
+        throw e;
+      }
       return jsonMessageStream(async (emit, signal) => {
         const { unpackContext } = await import("../../engine/build/context-tar.ts");
-        const writer = new LegacyStreamWriter((m: LegacyMessage) => emit(m), { quiet: parsed.quiet, rm: parsed.rm, forceRm: parsed.forceRm });
+        const writer = new LegacyStreamWriter((m: LegacyMessage) => emit(m), { quiet: parsed.quiet, rm: parsed.rm, forceRm: parsed.forceRm, baseImageId: (ins) => baseImageOf(engine, ins) });
         const context = await unpackContext(engine, body);
         try {
           const { build } = (await import("../../engine/lazy.ts")).build();
@@ -189,7 +198,7 @@ export function buildRoutes(r: Router, engine: Engine): void {
           writer.result(result, parsed.familiarTags);
         } catch (e) {
           // Before any output, the failure is the HTTP answer (dockerd's errf when nothing was flushed).
-          if (!writer.written) throw e;
+          if (!writer.started) throw e;
           writer.error((e as Error).message);
         } finally {
           context.remove();
@@ -199,12 +208,40 @@ export function buildRoutes(r: Router, engine: Engine): void {
     { body: "stream" },
   );
 
+  // docker builder prune / system prune: drops cache records and frees their layers (engine/build/cache.ts).
+  // keep-storage (reserved-space from API 1.48) is applied; BuildKit's max-used-space and min-free-space are not.
   r.post("/build/prune", async (_req, { query }) => {
     const { parseFilters } = await import("../query.ts");
-    const filters = parseFilters(query.get("filters"));
+    const { build } = await import("../../engine/lazy.ts");
+    for (const k of ["max-used-space", "min-free-space"]) if (query.get(k) && query.get(k) !== "0") throw invalidParameter(`build prune option ${JSON.stringify(k)} is not supported by bunker's build cache`);
     const keepStorage = intParam(query, "keep-storage", 0) || intParam(query, "reserved-space", 0);
-    const { pruneBuildCache } = (await import("../../engine/lazy.ts")).build();
-    const res = await pruneBuildCache(engine, { all: boolParam(query, "all"), keepStorage, filters });
-    return json(res);
+    return json(await build().pruneBuildCache(engine, { all: boolParam(query, "all"), keepStorage, filters: parseFilters(query.get("filters")) }));
   });
+}
+
+/** The image a `FROM [--platform=…] name [AS stage]` step names, when the store has it (a stage name has none). */
+function baseImageOf(engine: Engine, instruction: string): string | undefined {
+  const name = instruction.split(/\s+/).slice(1).find((w) => !w.startsWith("--"));
+  if (!name || name === "scratch") return undefined;
+  try {
+    return engine.images.lookup(name)?.id;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Reads and drops up to `limit` bytes of a body. */
+async function discard(body: ReadableStream<Uint8Array>, limit: number): Promise<void> {
+  const reader = body.getReader();
+  try {
+    for (let n = 0; n < limit; ) {
+      const r = await reader.read();
+      if (r.done) return;
+      n += r.value.length;
+    }
+  } catch {
+    // the client went away: nothing to answer
+  } finally {
+    reader.releaseLock();
+  }
 }

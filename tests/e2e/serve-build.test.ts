@@ -1,0 +1,366 @@
+/**
+ * POST /build through `bunker serve` with the real clients that call the legacy builder endpoint: the docker
+ * CLI 28 and 20.10 with DOCKER_BUILDKIT=0 (their output as against dockerd's legacy builder: Step lines, the
+ * image IDs, Successfully built/tagged; a failing step's exit code and no tag; a gzip'd context with
+ * --compress; flags bunker does not apply refused by name), docker-py's `images.build` and a docker-compose 1.29
+ * `build:` service. Hostile tar contexts (`../` members, absolute symlinks, members through a symlink) touch
+ * nothing outside the private context directory, which is gone after every build.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { gzipSync } from "node:zlib";
+import { freshDataRoot, serveAt, tempDir, type Result } from "../helpers/bunker.ts";
+import { ensureTestbed, startRegistry, type Registry } from "../helpers/registry.ts";
+import { tar as rawTar } from "../helpers/tar-writer.ts";
+
+const DOCKER28 = "/usr/local/bin/docker";
+const DOCKER20 = "/usr/bin/docker";
+const COMPOSE = "/usr/bin/docker-compose";
+const root = process.getuid?.() === 0;
+const ready = root && existsSync(DOCKER28);
+const hasPy = Bun.spawnSync(["python3", "-c", "import docker"]).exitCode === 0;
+
+let reg: Registry;
+let dir: string;
+let dataRoot: string;
+let server: Awaited<ReturnType<typeof serveAt>>;
+
+/** Runs a client program against the daemon, with a private Docker config and the legacy builder. */
+async function client(argv: string[], opts: { cwd?: string; buildkitEnv?: boolean; stdin?: Uint8Array } = {}): Promise<Result> {
+  const proc = Bun.spawn(argv, {
+    cwd: opts.cwd,
+    stdin: opts.stdin ?? "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir, DOCKER_CONFIG: join(dir, "docker-config"), DOCKER_HOST: `unix://${server.sock}`, ...(opts.buildkitEnv === false ? {} : { DOCKER_BUILDKIT: "0" }) },
+    timeout: 120_000,
+  });
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  return { code, stdout, stderr };
+}
+const docker = (args: string[], cwd?: string) => client([DOCKER28, ...args], { cwd });
+async function dockerOk(args: string[]): Promise<string> {
+  const r = await docker(args);
+  if (r.code !== 0) throw new Error(`docker ${args.join(" ")} exited ${r.code}\n${r.stdout}\n${r.stderr}`);
+  return r.stdout;
+}
+const idOf = async (name: string) => (await dockerOk(["image", "inspect", "-f", "{{.Id}}", name])).trim();
+
+/** A context directory with these files. */
+function context(files: Record<string, string>): string {
+  const ctx = join(tempDir("bunker-serve-build-"), "ctx");
+  for (const [name, data] of Object.entries(files)) {
+    mkdirSync(join(ctx, name, ".."), { recursive: true });
+    writeFileSync(join(ctx, name), data);
+  }
+  return ctx;
+}
+
+/** The build contexts the daemon still holds (none once a build is over). */
+const leftContexts = () => (existsSync(join(dataRoot, "build", "contexts")) ? readdirSync(join(dataRoot, "build", "contexts")) : []);
+
+/** POSTs a raw context to /build; the JSON stream's messages (or the HTTP error). */
+async function postBuild(body: Uint8Array, query: string): Promise<{ status: number; messages: any[]; text: string }> {
+  const res = await server.api(`/v1.41/build?${query}`, { method: "POST", body, headers: { "content-type": "application/x-tar" } });
+  const text = await res.text();
+  const messages = res.status === 200 ? text.split("\r\n").filter(Boolean).map((l) => JSON.parse(l)) : [];
+  return { status: res.status, messages, text };
+}
+
+beforeAll(async () => {
+  if (!ready) return;
+  await ensureTestbed();
+  reg = await startRegistry({ auth: "none" });
+  dir = tempDir("bunker-serve-build-");
+  chmodSync(dir, 0o755);
+  dataRoot = freshDataRoot();
+  server = await serveAt(dataRoot, ["--registry-mirror", reg.url]);
+  await dockerOk(["pull", "-q", "busybox"]);
+}, 900_000);
+afterAll(async () => {
+  const ids = ready ? (await docker(["ps", "-aq"])).stdout.trim() : "";
+  if (ids) await docker(["rm", "-f", ...ids.split("\n")]);
+  server?.daemon.kill();
+  await reg?.stop();
+});
+
+const DOCKERFILE = "FROM busybox\nENV GREETING=hello\nRUN echo \"$GREETING from run\" > /made\nCOPY a.txt /a.txt\nCMD cat /made /a.txt\n";
+
+/**
+ * What dockerd's legacy builder prints for DOCKERFILE (IDs as patterns), for the steps bunker's builder runs
+ * as BuildKit does: FROM, RUN and COPY are steps (numbered, shown expanded, as BuildKit's vertices); ENV and CMD
+ * change the config of the next step's image, with no Step line of their own.
+ */
+function expectLegacyOutput(stdout: string, tag: string, cached = false) {
+  const hex = "[0-9a-f]{12}";
+  const run = cached ? " ---> Using cache\n" : ` ---> Running in ${hex}\nRemoving intermediate container ${hex}\n`;
+  const re = new RegExp(
+    [
+      `^Sending build context to Docker daemon  X\n`,
+      `Step 1/3 : FROM busybox\n ---> ${hex}\n`,
+      `Step 2/3 : RUN echo "hello from run" > /made\n${run} ---> ${hex}\n`,
+      `Step 3/3 : COPY a.txt /a.txt\n${cached ? " ---> Using cache\n" : ""} ---> ${hex}\n`,
+      `Successfully built ${hex}\nSuccessfully tagged ${tag}\n$`,
+    ].join(""),
+  );
+  expect(stdout.replace(/\r/g, "").replace(/^Sending build context to Docker daemon\s+\S+\s*/, "Sending build context to Docker daemon  X\n")).toMatch(re);
+}
+
+describe.skipIf(!ready)("docker CLI (legacy builder)", () => {
+  for (const [name, bin] of [
+    ["28", DOCKER28],
+    ["20.10", DOCKER20],
+  ] as const) {
+    test.skipIf(!existsSync(bin))(`docker ${name}: docker build -t x . prints the legacy builder's output; the image runs`, async () => {
+      const ctx = context({ Dockerfile: DOCKERFILE, "a.txt": "copied\n" });
+      const tag = `legacy${name.replace(".", "")}`;
+      const r = await client([bin, "build", "--no-cache", "-t", tag, "."], { cwd: ctx });
+      expect(r.code).toBe(0);
+      expectLegacyOutput(r.stdout, `${tag}:latest`);
+      // The last ID printed is the image's.
+      const built = /Successfully built ([0-9a-f]{12})/.exec(r.stdout)![1]!;
+      expect((await idOf(tag)).slice(7, 19)).toBe(built);
+      expect(await dockerOk(["run", "--rm", tag])).toBe("hello from run\ncopied\n");
+      // Again: every step from the cache, the same image.
+      const again = await client([bin, "build", "-t", tag, "."], { cwd: ctx });
+      expect(again.code).toBe(0);
+      expectLegacyOutput(again.stdout, `${tag}:latest`, true);
+      expect(/Successfully built ([0-9a-f]{12})/.exec(again.stdout)![1]).toBe(built);
+      expect(leftContexts()).toEqual([]);
+    });
+  }
+
+  test("-q prints the image ID only; --iidfile; without DOCKER_BUILDKIT the CLI 28 takes the legacy path (Builder-Version: 1)", async () => {
+    const ctx = context({ Dockerfile: "FROM busybox\nRUN echo q\n" });
+    const iid = join(tempDir("bunker-iid-"), "iid");
+    const r = await client([DOCKER28, "build", "-q", "--iidfile", iid, "-t", "legacyq", ctx], { buildkitEnv: false });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^sha256:[0-9a-f]{64}\n$/);
+    expect(r.stdout.trim()).toBe(await idOf("legacyq"));
+    expect(Bun.file(iid).size).toBeGreaterThan(0);
+  });
+
+  test("a failing step: its output, the legacy error, the step's exit code, no tag", async () => {
+    const ctx = context({ Dockerfile: "FROM busybox\nRUN echo out; echo err >&2; exit 3\n" });
+    const r = await docker(["build", "-t", "legacyfail", ctx]);
+    expect(r.code).toBe(3);
+    expect(r.stdout).toContain("Step 2/2 : RUN echo out; echo err >&2; exit 3\n");
+    expect(r.stdout).toContain("out\n");
+    expect(r.stderr).toContain("The command '/bin/sh -c echo out; echo err >&2; exit 3' returned a non-zero code: 3");
+    expect((await docker(["image", "inspect", "legacyfail"])).code).toBe(1);
+    // -q: the daemon held the output back and sends it with the error; the CLI shows both.
+    const quiet = await docker(["build", "-q", "-t", "legacyfail", ctx]);
+    expect(quiet.code).toBe(3);
+    expect(quiet.stderr).toContain("Step 2/2 : RUN echo out; echo err >&2; exit 3\n");
+    expect(quiet.stderr).toContain("The command '/bin/sh -c echo out; echo err >&2; exit 3' returned a non-zero code: 3");
+    expect(leftContexts()).toEqual([]);
+  });
+
+  test("docker 20.10 --compress sends a gzip'd context; -f names the Dockerfile in it; build args and labels", async () => {
+    const ctx = context({ "sub/My.Dockerfile": "FROM busybox\nARG V\nLABEL v=$V\nRUN echo $V > /v\n" });
+    const r = await client([DOCKER20, "build", "--compress", "-f", "sub/My.Dockerfile", "--build-arg", "V=42", "--label", "extra=yes", "-t", "legacygz", "."], { cwd: ctx });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("Successfully tagged legacygz:latest\n");
+    expect(await dockerOk(["run", "--rm", "legacygz", "cat", "/v"])).toBe("42\n");
+    expect(JSON.parse(await dockerOk(["image", "inspect", "-f", "{{json .Config.Labels}}", "legacygz"]))).toMatchObject({ v: "42", extra: "yes" });
+  });
+
+  test("--network, --add-host, --shm-size and --ulimit reach the RUN steps", async () => {
+    const ctx = context({ Dockerfile: "FROM busybox\nRUN (grep myhost /etc/hosts; df -k /dev/shm | tail -1; ulimit -n; ls /sys/class/net) > /seen\n" });
+    const r = await docker(["build", "--network", "none", "--add-host", "myhost:10.1.2.3", "--shm-size", "32m", "--ulimit", "nofile=100:200", "-t", "legacyopts", ctx]);
+    expect(r.code).toBe(0);
+    const [hosts, shm, nofile, ...ifaces] = (await dockerOk(["run", "--rm", "legacyopts", "cat", "/seen"])).trim().split("\n");
+    expect(hosts).toMatch(/^10\.1\.2\.3\s+myhost$/);
+    expect(shm!.split(/\s+/)[1]).toBe(String(32 * 1024));
+    expect(nofile).toBe("100");
+    expect(ifaces).toEqual(["lo"]);
+  });
+
+  test("docker build - reads a Dockerfile or a tar context from stdin", async () => {
+    const df = await client([DOCKER28, "build", "-q", "-t", "legacystdin", "-"], { stdin: new TextEncoder().encode("FROM busybox\nRUN echo from-stdin > /s\n") });
+    expect(df.code).toBe(0);
+    expect(await dockerOk(["run", "--rm", "legacystdin", "cat", "/s"])).toBe("from-stdin\n");
+    const tar = rawTar([{ name: "Dockerfile", data: "FROM busybox\nCOPY f /f\n" }, { name: "f", data: "tar-stdin\n" }]);
+    const t = await client([DOCKER20, "build", "-q", "-t", "legacystdintar", "-"], { stdin: tar });
+    expect(t.code).toBe(0);
+    expect(await dockerOk(["run", "--rm", "legacystdintar", "cat", "/f"])).toBe("tar-stdin\n");
+  });
+
+  test("flags bunker's builder does not apply are refused by name", async () => {
+    const ctx = context({ Dockerfile: "FROM busybox\n" });
+    for (const [flags, field] of [
+      [["--memory", "64m"], "memory"],
+      [["--cpu-quota", "5000"], "cpuquota"],
+      [["--cgroup-parent", "x"], "cgroupparent"],
+    ] as const) {
+      const r = await docker(["build", ...flags, ctx]);
+      expect([flags, r.code]).toEqual([flags, 1]);
+      expect(r.stderr).toContain(`Error response from daemon: build option "${field}" is not supported`);
+    }
+    const remote = await docker(["build", "https://example.com/ctx.tar.gz"]);
+    expect(remote.code).not.toBe(0);
+    expect(leftContexts()).toEqual([]);
+  });
+});
+
+describe.skipIf(!ready)("POST /build with crafted contexts", () => {
+  test("a gzip'd context; the stream is dockerd's (CRLF-ended JSON, aux before Successfully built)", async () => {
+    const body = gzipSync(rawTar([{ name: "Dockerfile", data: "FROM busybox\nCOPY f /f\n" }, { name: "f", data: "gz\n" }]));
+    const r = await postBuild(body, "t=rawgz");
+    expect(r.status).toBe(200);
+    expect(r.text.endsWith("\r\n")).toBe(true);
+    const aux = r.messages.findIndex((m) => m.aux);
+    expect(r.messages[aux].aux.ID).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(r.messages[aux + 1]).toEqual({ stream: `Successfully built ${r.messages[aux].aux.ID.slice(7, 19)}\n` });
+    expect(r.messages.at(-1)).toEqual({ stream: "Successfully tagged rawgz:latest\n" });
+    expect(await dockerOk(["run", "--rm", "rawgz", "cat", "/f"])).toBe("gz\n");
+    const bz = Bun.spawnSync(["bzip2", "-c"], { stdin: rawTar([{ name: "Dockerfile", data: "FROM busybox\n" }]) }).stdout;
+    const refused = await postBuild(bz, "t=rawbz");
+    expect([refused.status, JSON.parse(refused.text).message]).toEqual([400, "a bzip2 build context is not supported: send a plain or gzip tar"]);
+  });
+
+  test("hostile members touch nothing outside: ../ names are refused, symlinks resolve inside the context", async () => {
+    const outside = tempDir("bunker-hostile-outside-");
+    const marker = `hostile-${Date.now()}`;
+    // A `../` member: the extractor refuses the archive before any build; nothing is written above the context.
+    const climb = await postBuild(rawTar([{ name: "Dockerfile", data: "FROM busybox\n" }, { name: `../../../../../../${outside}/${marker}`, data: "x" }]), "t=hostile1");
+    expect(climb.status).toBe(400);
+    expect(existsSync(join(outside, marker))).toBe(false);
+    // An absolute symlink to the outside directory, then a member through it: written inside the context.
+    const through = await postBuild(
+      rawTar([
+        { name: "Dockerfile", data: "FROM busybox\nCOPY link/ /seen/\n" },
+        { name: "link", type: "2", linkname: outside },
+        { name: `link/${marker}`, data: "inside" },
+      ]),
+      "t=hostile2",
+    );
+    expect(existsSync(join(outside, marker))).toBe(false);
+    if (through.status === 200 && !through.messages.some((m) => m.error)) expect(await dockerOk(["run", "--rm", "hostile2", "cat", `/seen/${marker}`])).toBe("inside");
+    // COPY through an absolute symlink to / reads the context's own tree, never the host's /etc.
+    const etc = await postBuild(rawTar([{ name: "Dockerfile", data: "FROM busybox\nCOPY root/etc/hostname /h\n" }, { name: "root", type: "2", linkname: "/" }]), "t=hostile3");
+    expect(etc.messages.some((m) => m.error) || etc.status !== 200).toBe(true);
+    expect((await docker(["image", "inspect", "hostile3"])).code).toBe(1);
+    expect(leftContexts()).toEqual([]);
+  });
+
+  test("a 1 GiB context streams through: the daemon's peak memory grows by far less than the context", async () => {
+    const hwm = () => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${server.daemon.pid}/status`, "utf8"))![1]) * 1024;
+    const before = hwm();
+    const GiB = 1 << 30;
+    const chunk = new Uint8Array(1 << 20);
+    const head = rawTar([{ name: "Dockerfile", data: "FROM busybox\nCOPY small /small\n" }, { name: "small", data: "s\n" }]);
+    // One member of 1 GiB of zeros, written as it is sent (the archive's end blocks after it).
+    const header = rawTar([{ name: "big", data: new Uint8Array(0) }]).subarray(0, 512);
+    const bigHeader = new Uint8Array(header);
+    bigHeader.set(new TextEncoder().encode(GiB.toString(8).padStart(11, "0") + "\0"), 124);
+    let sum = 0;
+    for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 32 : bigHeader[i]!;
+    bigHeader.set(new TextEncoder().encode(sum.toString(8).padStart(6, "0") + "\0 "), 148);
+    let sent = 0;
+    const body = new ReadableStream<Uint8Array>({
+      start(c) {
+        c.enqueue(head.subarray(0, head.length - 1024)); // without its end-of-archive blocks
+        c.enqueue(bigHeader);
+      },
+      pull(c) {
+        if (sent < GiB) {
+          sent += chunk.length;
+          c.enqueue(chunk);
+        } else {
+          c.enqueue(new Uint8Array(1024));
+          c.close();
+        }
+      },
+    });
+    const res = await server.api("/v1.41/build?t=bigctx&q=1", { method: "POST", body, headers: { "content-type": "application/x-tar" } } as RequestInit);
+    const text = await res.text();
+    expect(text).toContain('"aux":{"ID":"sha256:');
+    expect(hwm() - before).toBeLessThan(200 * 1024 * 1024);
+    expect(leftContexts()).toEqual([]);
+  }, 120_000);
+
+  test("X-Registry-Config carries the credentials of base image pulls", async () => {
+    const authReg = await startRegistry({ auth: "basic" });
+    try {
+      const body = rawTar([{ name: "Dockerfile", data: `FROM ${authReg.host}/busybox\nRUN echo authed\n` }]);
+      const anonymous = await postBuild(body, "t=authed");
+      expect(anonymous.messages.find((m) => m.error)?.error ?? anonymous.text).toMatch(/unauthorized|no basic auth credentials/i);
+      expect((await docker(["image", "inspect", "authed"])).code).toBe(1);
+      const config = Buffer.from(JSON.stringify({ [authReg.host]: { username: authReg.username, password: authReg.password } })).toString("base64url");
+      const res = await server.api("/v1.41/build?t=authed", { method: "POST", body, headers: { "content-type": "application/x-tar", "X-Registry-Config": config } });
+      const text = await res.text();
+      expect(text).toContain('"Successfully tagged authed:latest\\n"');
+      expect((await docker(["image", "inspect", "authed"])).code).toBe(0);
+    } finally {
+      await authReg.stop();
+    }
+  });
+
+  test("query fields bunker does not apply, and remote contexts, are refused by name", async () => {
+    const body = rawTar([{ name: "Dockerfile", data: "FROM busybox\n" }]);
+    for (const [q, text] of [
+      ["memory=1000000", 'build option \\"memory\\"'],
+      ["cpuquota=1", 'build option \\"cpuquota\\"'],
+      ["nosuchfield=1", 'build option \\"nosuchfield\\" is not supported'],
+      ["remote=https://example.com/x.tar", "remote build contexts are not supported"],
+      ["version=2", "buildkit not supported by daemon"],
+    ]) {
+      const r = await postBuild(body, q!);
+      expect([q, r.status]).toEqual([q, 400]);
+      expect(r.text).toContain(text!);
+    }
+  });
+});
+
+describe.skipIf(!ready || !hasPy)("docker-py", () => {
+  test("client.images.build(path=…, tag=…) returns the image; a failing build raises BuildError", async () => {
+    const ctx = context({ Dockerfile: "FROM busybox\nRUN echo py > /py\n" });
+    const script = `
+import docker, sys
+c = docker.from_env()
+img, logs = c.images.build(path=${JSON.stringify(ctx)}, tag="pyimg", rm=True)
+print(img.id)
+print(img.tags)
+print("".join(l.get("stream", "") for l in logs))
+gz, _ = c.images.build(path=${JSON.stringify(ctx)}, tag="pygz", gzip=True)
+print("gzip same image:", gz.id == img.id)
+try:
+    c.images.build(fileobj=__import__("io").BytesIO(b"FROM busybox\\nRUN exit 7\\n"), tag="pyfail")
+except docker.errors.BuildError as e:
+    print("BuildError:", e.msg)
+`;
+    const r = await client(["python3", "-c", script]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const [id, tags, ...rest] = r.stdout.split("\n");
+    expect(id).toBe(await idOf("pyimg"));
+    expect(tags).toBe("['pyimg:latest']");
+    expect(rest.join("\n")).toContain("Step 2/2 : RUN echo py > /py\n");
+    expect(r.stdout).toContain("BuildError: The command '/bin/sh -c exit 7' returned a non-zero code: 7");
+    expect(r.stdout).toContain("gzip same image: True"); // Content-Encoding: gzip, the same context
+    expect(await dockerOk(["run", "--rm", "pyimg", "cat", "/py"])).toBe("py\n");
+  });
+});
+
+describe.skipIf(!ready || !existsSync(COMPOSE))("docker-compose 1.29", () => {
+  test("a build: service is built and brought up", async () => {
+    const proj = context({
+      "docker-compose.yml": 'version: "3"\nservices:\n  app:\n    build:\n      context: ./app\n      args:\n        WHO: compose\n    image: composebuilt\n    network_mode: none\n',
+      "app/Dockerfile": "FROM busybox\nARG WHO\nRUN echo built by $WHO > /who\nCMD [\"sh\", \"-c\", \"cat /who; sleep 1000\"]\n",
+    });
+    const compose = (args: string[]) => client([COMPOSE, "-p", "buildc", ...args], { cwd: proj });
+    try {
+      const build = await compose(["build"]);
+      expect([build.code, build.stderr]).toEqual([0, expect.stringContaining("Building app")]);
+      expect(build.stdout).toContain("Successfully tagged composebuilt:latest");
+      const up = await compose(["up", "-d"]);
+      expect([up.code, up.stderr]).toEqual([0, expect.stringContaining("Creating buildc_app_1 ... done")]);
+      for (let i = 0; i < 50 && !(await docker(["logs", "buildc_app_1"])).stdout; i++) await Bun.sleep(100);
+      expect((await docker(["logs", "buildc_app_1"])).stdout).toBe("built by compose\n");
+    } finally {
+      await compose(["down", "-t", "1"]);
+    }
+  }, 120_000);
+});
