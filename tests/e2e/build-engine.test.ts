@@ -407,6 +407,44 @@ describe("build: RUN", () => {
     expect(processesUnder(engine.root.root)).toEqual([]);
   }, 120_000);
 
+  test("a build whose process is killed mid-step: the next build ends its step and removes what it left", async () => {
+    const dir = context({ Dockerfile: "FROM busybox\nRUN echo started > /dev/stderr; sleep 313\n" });
+    const script = join(tempDir("bunker-killed-"), "run.ts");
+    writeFileSync(
+      script,
+      `import { Engine } from ${JSON.stringify(join(import.meta.dir, "../../src/engine/engine.ts"))};
+import { build } from ${JSON.stringify(join(import.meta.dir, "../../src/engine/build/builder.ts"))};
+const engine = new Engine({ dataRoot: ${JSON.stringify(engine.root.root)}, registryMirrors: [], insecureRegistries: [], debug: false, configFile: "/nonexistent", iptables: false } as never);
+await build(engine, { contextDir: ${JSON.stringify(dir)}, dockerfile: { path: "Dockerfile" }, tags: [], buildArgs: new Map(), labels: {}, noCache: true, pull: false, cacheFrom: [], network: "none", extraHosts: [], shmSize: 0, ulimits: [], secrets: new Map() }, (e) => { if (e.type === "log") process.stdout.write("step running\\n"); });
+`,
+    );
+    const child = Bun.spawn([process.execPath, script], { stdout: "pipe", stderr: "inherit" });
+    const reader = child.stdout.getReader();
+    for (let out = ""; !out.includes("step running"); ) {
+      const r = await reader.read();
+      if (r.done) throw new Error("the child build ended before its step ran");
+      out += new TextDecoder().decode(r.value);
+    }
+    child.kill("SIGKILL");
+    await child.exited;
+    // Its step's container outlives it (containers survive their engine), and so does its scratch area.
+    expect(scratchLeft().length).toBe(1);
+    const sleeping = () => readdirSync("/proc").filter((p) => /^\d+$/.test(p)).filter((p) => {
+      try {
+        return readFileSync(`/proc/${p}/cmdline`, "utf8") === "sleep\x00313\x00";
+      } catch {
+        return false;
+      }
+    });
+    const before = sleeping();
+    expect(before.length).toBeGreaterThan(0);
+    const next = await build(context({ Dockerfile: "FROM busybox\n" }));
+    expect(next.error).toBeUndefined();
+    expect(scratchLeft()).toEqual([]);
+    expect(sleeping().filter((p) => before.includes(p))).toEqual([]);
+    expect(mountsUnder(engine.root.root)).toEqual([]);
+  }, 120_000);
+
   test("heredocs, user, workdir, network none, extra hosts, ulimits, shm size", async () => {
     const dir = context({
       Dockerfile: [
@@ -505,6 +543,17 @@ describe("build: hostile steps", () => {
     expect(existsSync(join(outside, "written"))).toBe(false);
     expect(await fileOf(result!.id, "/etc/passwd-x")).toBe("pwned\n");
     expect(await fileOf(result!.id, `${outside}/written`)).toBe("pwned\n");
+  }, 120_000);
+
+  test("WORKDIR through a symlink the image holds resolves inside the image, never on the host", async () => {
+    const outside = tempDir("bunker-outside-");
+    const dir = context({ Dockerfile: `FROM busybox\nRUN ln -s ${outside} /evil && ln -s ../../../../../${outside} /evil-rel\nWORKDIR /evil/made\nWORKDIR /evil-rel/made2\n` });
+    const { result, error } = await build(dir);
+    expect(error).toBeUndefined();
+    expect(readdirSync(outside)).toEqual([]);
+    const root = await rootOf(result!.id);
+    expect(root.has(`${outside}/made`)).toBe(true);
+    expect(root.has(`${outside}/made2`)).toBe(true);
   }, 120_000);
 
   test("--mount=type=bind cannot reach outside the context: symlinks and .. resolve inside it", async () => {

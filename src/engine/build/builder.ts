@@ -31,7 +31,7 @@ import { BuildContext } from "./context.ts";
 import { resolveMetaArgs, StageState, type Step } from "./dispatch.ts";
 import { BuildCache, cacheKey, cacheMountsDir, cacheMountsLock, ChecksumMemo, FileDigests, treeFingerprint } from "./cache.ts";
 import { mkdirInRoot, mountRoot, removeMountStubs, resolveUser, type MountedRoot } from "./rootfs.ts";
-import { cacheMountDir, parseRunMount, runInContainer, secretCopy, tmpfsOf, type RunMount } from "./run.ts";
+import { cacheMountDir, killLeftover, parseRunMount, runInContainer, secretCopy, tmpfsOf, type RunMount } from "./run.ts";
 import { copyChecksum, copyInto } from "./copy.ts";
 import type { BuildEvent, BuildOptions, BuildResult, BuildVertex } from "./types.ts";
 
@@ -71,17 +71,19 @@ const reported = new WeakSet<object>();
 const failed = (message: string) => new EngineError("system", message);
 const cancelled = () => new EngineError("system", "context canceled");
 
-/** Removes scratch areas of builds whose process died (their lock is free). */
-function removeStaleScratch(dir: string, engine: Engine): void {
+/** Removes scratch areas of builds whose process died (their lock is free), ending RUN steps they left running. */
+async function removeStaleScratch(dir: string, engine: Engine): Promise<void> {
   if (!existsSync(dir)) return;
   for (const name of readdirSync(dir)) {
     if (!/^[a-f0-9]{16}$/.test(name)) continue;
     const held = tryLock(engine.root.lock(`build-${name}`));
     if (!held) continue; // a live build
     try {
+      for (const step of readdirSync(join(dir, name))) if (/^s\d+$/.test(step)) await killLeftover(join(dir, name, step, "ctr"));
       rmSync(join(dir, name), { recursive: true, force: true });
     } finally {
       held.release();
+      rmSync(engine.root.lock(`build-${name}`), { force: true });
     }
   }
 }
@@ -98,7 +100,7 @@ export async function build(engine: Engine, opts: BuildOptions, onEvent: (e: Bui
   }
   const id = randomHex(8);
   const scratchRoot = join(engine.root.root, "build", "tmp");
-  removeStaleScratch(scratchRoot, engine);
+  await removeStaleScratch(scratchRoot, engine);
   const held = await lock(engine.root.lock(`build-${id}`));
   const scratch = join(scratchRoot, id);
   mkdirSync(scratch, { recursive: true, mode: 0o700 });

@@ -230,6 +230,8 @@ export async function pruneBuildCache(engine: Engine, opts: BuildPruneOptions = 
     .transaction(() => {
       const del = engine.db.query("DELETE FROM build_cache WHERE key = ?");
       for (const k of records) del.run(k);
+      // The checksum memos only spare reading files again: they go with any prune, so they never pile up.
+      engine.db.exec("DELETE FROM build_sums; DELETE FROM build_files");
     })
     .immediate();
   const mounts = doomed.filter((e) => e.Type === "exec.cachemount");

@@ -6,7 +6,7 @@
  * closing them, or the process dying, drops it, so a failed or aborted build leaves no mount on the host.
  * Paths inside a root are resolved inside it (openat2 RESOLVE_IN_ROOT): an image's symlinks cannot lead out.
  */
-import { closeSync, constants, fchownSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readSync, rmdirSync, unlinkSync } from "node:fs";
+import { closeSync, constants, fchownSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, readSync, rmdirSync, unlinkSync } from "node:fs";
 import { join, posix } from "node:path";
 import { MS, O_CLOEXEC, O_PATH, sys } from "../../sys/index.ts";
 import { errCode, openInRoot } from "../../fs/extract.ts";
@@ -111,30 +111,52 @@ export function resolveUser(rootFd: number, user: string): { uid: number; gid: n
 }
 
 /**
- * `mkdir -p` of an absolute path inside a root, each component resolved in the root (a symlink in the image
- * resolves inside it), new directories 0755 and owned by `owner` (BuildKit's WORKDIR).
+ * `mkdir -p` of an absolute path inside a root, as BuildKit's WORKDIR makes it: symlinks on the way are followed
+ * inside the root (an absolute target starts again at the root's "/", a dangling one is created where it points
+ * in the root), new directories are 0755 and owned by `owner`. Every lookup is openat2(RESOLVE_IN_ROOT) and every
+ * new name is made in an open parent directory fd: nothing outside the root is touched.
  */
 export function mkdirInRoot(rootFd: number, path: string, owner: { uid: number; gid: number }): void {
-  const parts = posix.normalize(`/${path}`).split("/").filter(Boolean);
-  let parent = openInRoot(rootFd, "/", O_PATH | O_DIRECTORY);
-  try {
-    for (let i = 0; i < parts.length; i++) {
-      const sub = `/${parts.slice(0, i + 1).join("/")}`;
-      let fd: number;
-      try {
-        fd = openInRoot(rootFd, sub, O_PATH | O_DIRECTORY);
-      } catch (e) {
-        if (errCode(e) !== "ENOENT") throw e;
-        // The parent is an fd: the new name is made in it, never through a path a symlink could redirect.
-        mkdirSync(`/proc/self/fd/${parent}/${parts[i]}`, { mode: 0o755 });
-        fd = openInRoot(rootFd, sub, O_RDONLY | O_DIRECTORY);
-        fchownSync(fd, owner.uid, owner.gid);
-      }
-      closeSync(parent);
-      parent = fd;
+  let parts = posix.normalize(`/${path}`).split("/").filter(Boolean);
+  let done: string[] = []; // the real path so far: no symlink in it
+  for (let hops = 0; parts.length; ) {
+    const name = parts.shift()!;
+    if (name === ".") continue;
+    if (name === "..") {
+      done.pop();
+      continue;
     }
-  } finally {
-    closeSync(parent);
+    try {
+      closeSync(openInRoot(rootFd, `/${[...done, name].join("/")}`, O_PATH | O_DIRECTORY));
+      done.push(name);
+      continue;
+    } catch (e) {
+      if (errCode(e) !== "ENOENT") throw e;
+    }
+    const parent = openInRoot(rootFd, `/${done.join("/")}`, O_PATH | O_DIRECTORY);
+    try {
+      const at = `/proc/self/fd/${parent}/${name}`;
+      const st = lstatSync(at, { throwIfNoEntry: false });
+      if (st?.isSymbolicLink()) {
+        // A dangling link: go on from its target, resolved in the root as the kernel would.
+        if (++hops > 40) throw new Error(`too many levels of symbolic links: ${path}`);
+        const target = readlinkSync(at);
+        if (target.startsWith("/")) done = [];
+        parts = [...target.split("/").filter(Boolean), ...parts];
+        continue;
+      }
+      if (st) throw new Error(`not a directory: /${[...done, name].join("/")}`);
+      mkdirSync(at, { mode: 0o755 }); // made in the parent's fd: never through a path a link could redirect
+      const fd = openInRoot(rootFd, `/${[...done, name].join("/")}`, O_RDONLY | O_DIRECTORY);
+      try {
+        fchownSync(fd, owner.uid, owner.gid);
+      } finally {
+        closeSync(fd);
+      }
+      done.push(name);
+    } finally {
+      closeSync(parent);
+    }
   }
 }
 

@@ -6,7 +6,7 @@
  * container's binds and tmpfs mounts; ssh is refused. Nothing of a step outlives it: the container's
  * directory and cgroups go when it exits, and an abort kills it first.
  */
-import { copyFileSync, chownSync, mkdirSync, readFileSync, rmSync, writeFileSync, chmodSync, existsSync } from "node:fs";
+import { copyFileSync, chownSync, mkdirSync, readFileSync, writeFileSync, chmodSync, existsSync } from "node:fs";
 import { join, posix } from "node:path";
 import type { Engine } from "../engine.ts";
 import { network } from "../lazy.ts";
@@ -126,6 +126,7 @@ function hostsOf(spec: RunSpec, host: boolean, ip?: string): string {
 export async function runInContainer(engine: Engine, dir: string, lowers: string[], upper: string, spec: RunSpec): Promise<number> {
   const id = randomHex();
   mkdirSync(dir, { recursive: true, mode: 0o700 });
+  writeFileSync(join(dir, "id"), id); // what a later build's sweep needs if this process dies mid-step
   const work = join(dir, "work");
   mkdirSync(work, { mode: 0o700 });
   if (!lowers.length) {
@@ -225,7 +226,20 @@ export function tmpfsOf(m: { target: string; size: number }): NonNullable<Contai
   return { target: m.target, flags: MS.NOSUID | MS.NODEV, data: m.size ? `size=${m.size}` : "" };
 }
 
-/** Removes a step's container directory. */
-export function removeRunDir(dir: string): void {
-  rmSync(dir, { recursive: true, force: true });
+/**
+ * Ends what a RUN step left running when its build's process died (a killed daemon): the container under
+ * `dir` is killed (its pid checked by the status record's start time) and its cgroups removed.
+ */
+export async function killLeftover(dir: string): Promise<void> {
+  let id: string;
+  try {
+    id = readFileSync(join(dir, "id"), "utf8");
+  } catch {
+    return;
+  }
+  try {
+    signalContainer(dir, "SIGKILL");
+  } catch {}
+  for (let i = 0; i < 500 && readContainerStatus(dir).running; i++) await Bun.sleep(2);
+  if (/^[a-f0-9]{64}$/.test(id)) removeCgroups(id);
 }
