@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
-import { freshDataRoot, serveAt, tempDir, type Result } from "../helpers/bunker.ts";
+import { BUNKER, freshDataRoot, serveAt, tempDir, type Result } from "../helpers/bunker.ts";
 import { ensureTestbed, startRegistry, type Registry } from "../helpers/registry.ts";
 import { tar as rawTar } from "../helpers/tar-writer.ts";
 
@@ -201,6 +201,23 @@ describe.skipIf(!ready)("docker CLI (legacy builder)", () => {
     const remote = await docker(["build", "https://example.com/ctx.tar.gz"]);
     expect(remote.code).not.toBe(0);
     expect(leftContexts()).toEqual([]);
+  });
+});
+
+describe.skipIf(!ready)("build cache", () => {
+  test("docker system df's Build Cache row is bunker's; docker builder prune frees it", async () => {
+    const ctx = context({ Dockerfile: "FROM busybox\nRUN dd if=/dev/zero of=/big bs=1024 count=2048 2>/dev/null\n" });
+    expect((await docker(["build", "-q", "-t", "cachedf", ctx])).code).toBe(0);
+    await dockerOk(["rmi", "cachedf"]);
+    const row = (out: string) => out.split("\n").find((l) => l.startsWith("Build Cache"));
+    const theirs = row(await dockerOk(["system", "df"]));
+    const ours = row(await new Response(Bun.spawn([BUNKER, "-H", `unix://${server.sock}`, "system", "df"], { stdout: "pipe" }).stdout).text());
+    expect(theirs).toBe(ours!);
+    expect(theirs).toMatch(/^Build Cache\s+[1-9]\d*\s+0\s+\S*MB\s+\S*MB$/);
+    const pruned = await docker(["builder", "prune", "-f"]);
+    expect(pruned.code).toBe(0);
+    expect(pruned.stdout).toMatch(/^Deleted build cache objects:\n[0-9a-f]+\n/);
+    expect(Number(/Total reclaimed space: ([\d.]+)MB/.exec(pruned.stdout)?.[1])).toBeGreaterThanOrEqual(2);
   });
 });
 
