@@ -28,7 +28,7 @@ const compose: Command = {
 /** The list of compose's subcommands with their descriptions. */
 async function help(): Promise<string> {
   const rows = await Promise.all(Object.entries(composeSubcommands).map(async ([n, l]) => `  ${n.padEnd(12)}${(await l()).default.meta.description}`));
-  const opts = Object.entries(composeFlags).map(([n, f]) => `  ${f.alias ? `-${f.alias}, ` : "    "}--${n} ${f.valueHint ?? ""}`.padEnd(40) + f.description.split("\n")[0]);
+  const opts = Object.entries(composeFlags).map(([n, f]) => `  ${f.alias ? `-${f.alias}, ` : "    "}--${n} ${f.valueHint ?? ""}`.padEnd(40) + (f.description ?? "").split("\n")[0]);
   return ["Usage:  bunker compose [OPTIONS] COMMAND", "", "Define and run multi-container applications with Bunker", "", "Options:", ...opts, "", "Commands:", ...rows.sort(), "", "Run 'bunker compose COMMAND --help' for more information on a command."].join("\n");
 }
 

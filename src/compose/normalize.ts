@@ -106,7 +106,7 @@ export function normalizeProject(model: Obj, opts: NormalizeOptions): { project:
   for (const [k, v] of Object.entries(top)) project[k] = v;
   for (const [k, v] of Object.entries(model)) if (k.startsWith("x-")) project[k] = v;
   checkConsistency(project, disabled);
-  checkCycles(services, disabled);
+  checkCycles(services);
   return { project: project as Project, disabled: disabled as Record<string, ServiceConfig> };
 }
 
@@ -226,13 +226,7 @@ function checkConsistency(project: Obj, disabled: Obj): void {
 }
 
 /** depends_on cycles, in name order as compose-go walks them: `dependency cycle detected: a -> b -> a`. */
-function checkCycles(services: Obj, disabled: Obj): void {
-  for (const [name, s] of Object.entries(services)) {
-    for (const [dep, cfg] of Object.entries((s.depends_on ?? {}) as Obj)) {
-      if (services[dep] || !disabled[dep]) continue;
-      if (cfg.required) throw new ComposeError(`service ${JSON.stringify(dep)} is required by ${JSON.stringify(name)} but is disabled. Can be enabled by profiles [${(disabled[dep].profiles ?? []).join(" ")}]`);
-    }
-  }
+function checkCycles(services: Obj): void {
   const children = (n: string) => Object.keys((services[n]?.depends_on ?? {}) as Obj).filter((d) => services[d]).sort();
   const search = (path: string[]): void => {
     for (const next of children(path.at(-1)!)) {
