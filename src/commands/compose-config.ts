@@ -15,6 +15,7 @@ const config: Command = {
     volumes: { type: "boolean", description: "Print the volume names, one per line" },
     profiles: { type: "boolean", description: "Print the profile names, one per line" },
     images: { type: "boolean", description: "Print the image names, one per line" },
+    environment: { type: "boolean", description: "Print environment used for interpolation" },
     quiet: { type: "boolean", alias: "q", description: "Only validate the configuration, don't print anything" },
     "no-interpolate": { type: "boolean", description: "Don't interpolate environment variables" },
     "no-normalize": { type: "boolean", description: "Don't normalize compose model" },
@@ -36,8 +37,15 @@ const config: Command = {
       args.forEach(add);
       project.services = Object.fromEntries(Object.entries(project.services).filter(([n]) => keep.has(n)));
     }
+    const { checkContainerNames } = await import("../compose/normalize.ts");
+    try {
+      checkContainerNames(project);
+    } catch (e) {
+      throw new CliError((e as Error).message, 1);
+    }
     let out: string;
-    if (flags.services) out = Object.keys(project.services).map((s) => `${s}\n`).join("");
+    if (flags.environment) out = Object.entries(meta.environment).map(([k, v]) => `${k}=${v}`).sort().map((l) => `${l}\n`).join("");
+    else if (flags.services) out = Object.keys(project.services).map((s) => `${s}\n`).join("");
     else if (flags.volumes) out = Object.keys(project.volumes ?? {}).map((v) => `${v}\n`).join("");
     else if (flags.profiles) {
       const all = new Set<string>();
@@ -48,6 +56,8 @@ const config: Command = {
     } else {
       const { projectJson, projectYaml } = await import("../compose/output.ts");
       out = format === "json" ? projectJson(project) : projectYaml(project);
+      // As docker compose: an interpolated model is printed with each `$` doubled, so it reads back the same.
+      if (!flags["no-interpolate"]) out = out.replaceAll("$", "$$$$");
     }
     if (flags.quiet) return 0;
     if (flags.output) writeFileSync(flags.output, out);

@@ -52,7 +52,7 @@ function castFor(path: string[]): ((v: string) => unknown) | undefined {
     for (let i = 0; i < pattern.length; i++) {
       const p = pattern[i]!;
       if (p === "*") continue;
-      if (p === "[]" ? !/^\[\d+\]$/.test(path[i]!) : p !== path[i]) continue outer;
+      if (p !== path[i]) continue outer;
     }
     return f;
   }
@@ -62,7 +62,8 @@ function castFor(path: string[]): ((v: string) => unknown) | undefined {
 /** Substitutes every string of a parsed file in place; `unset` hears variables used without a value. */
 export function interpolateTree(value: unknown, lookup: Lookup, unset: (name: string) => void, path: string[] = []): unknown {
   if (typeof value === "string") {
-    const where = () => path.map((p) => p.replace(/^\[(\d+)\]$/, "[$1]")).join(".").replace(/\.\[/g, "[");
+    // compose-go's tree.Path: list items are `[]`, whatever their index (services.web.ports.[]).
+    const where = () => path.join(".");
     let s: string;
     try {
       s = substitute(value, lookup, unset);
@@ -78,7 +79,7 @@ export function interpolateTree(value: unknown, lookup: Lookup, unset: (name: st
       throw new Error(`error while interpolating ${where()}: failed to cast to expected type: ${(e as Error).message}`);
     }
   }
-  if (Array.isArray(value)) return value.map((v, i) => interpolateTree(v, lookup, unset, [...path, `[${i}]`]));
+  if (Array.isArray(value)) return value.map((v) => interpolateTree(v, lookup, unset, [...path, "[]"]));
   if (value && typeof value === "object") {
     const o = value as Record<string, unknown>;
     for (const k of Object.keys(o)) o[k] = interpolateTree(o[k], lookup, unset, [...path, k]);

@@ -172,7 +172,7 @@ function canonicalDoc(doc: Obj, baseDir: string, ctx: Context): Obj {
     if (k === "include") continue;
     if (k === "services") {
       out.services = {};
-      for (const [name, s] of Object.entries((v ?? {}) as Obj)) out.services[name] = uniqueService(canonicalService(s ?? {}, baseDir, ctx.home));
+      for (const [name, s] of Object.entries((v ?? {}) as Obj)) out.services[name] = uniqueService(canonicalService(s ?? {}, baseDir, ctx.home, !ctx.interpolate));
     } else if (k === "networks" || k === "volumes" || k === "secrets" || k === "configs") {
       out[k] = {};
       for (const [name, r] of Object.entries((v ?? {}) as Obj)) out[k][name] = canonicalResource(k, r, baseDir, ctx.home);
@@ -278,6 +278,7 @@ export async function loadProjectDetails(opts: LoadOptions): Promise<LoadedProje
     profiles,
     services: opts.services ?? [],
     normalize: opts.normalize !== false,
+    consistency: opts.interpolate !== false,
     readEnvFile: (path, required) => {
       if (!existsSync(path)) {
         if (!required) return undefined;

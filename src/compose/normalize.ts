@@ -24,6 +24,8 @@ export interface NormalizeOptions {
   /** Services named on the command line (enabled whatever their profiles). */
   services: string[];
   normalize: boolean;
+  /** false without interpolation: compose then renders the model unchecked (its ToModel). */
+  consistency: boolean;
   /** Reads an env_file (undefined when missing and not required). */
   readEnvFile(path: string, required: boolean): Record<string, string> | undefined;
 }
@@ -105,8 +107,10 @@ export function normalizeProject(model: Obj, opts: NormalizeOptions): { project:
   const project: Obj = { name: opts.name, services };
   for (const [k, v] of Object.entries(top)) project[k] = v;
   for (const [k, v] of Object.entries(model)) if (k.startsWith("x-")) project[k] = v;
-  checkConsistency(project, disabled);
-  checkCycles(services);
+  if (opts.consistency) {
+    checkConsistency(project, disabled);
+    checkCycles(services);
+  }
   return { project: project as Project, disabled: disabled as Record<string, ServiceConfig> };
 }
 
@@ -158,7 +162,7 @@ function normalizeService(name: string, s: Obj, opts: NormalizeOptions): void {
   if (Object.keys(dependsOn).length) s.depends_on = dependsOn;
   for (const secret of s.secrets ?? []) secret.target ??= `/run/secrets/${secret.source}`;
   for (const v of s.volumes ?? []) {
-    if (v.type === "bind") {
+    if (isObj(v) && v.type === "bind") {
       v.bind ??= {};
       if (v.bind.create_host_path === true || v.bind.create_host_path === "true") delete v.bind.create_host_path;
       else if (v.bind.create_host_path !== undefined) v.bind.create_host_path = false;
@@ -218,6 +222,7 @@ function checkConsistency(project: Obj, disabled: Obj): void {
       mounts.set(p, loc);
     });
     (s.volumes ?? []).forEach((v: Obj, i: number) => {
+      if (!isObj(v)) return;
       const loc = `services.${name}.volumes[${i}]`;
       if (mounts.has(v.target)) throw new ComposeError(`${loc}: target ${v.target} already mounted as ${mounts.get(v.target)}`);
       mounts.set(v.target, loc);
@@ -236,4 +241,18 @@ function checkCycles(services: Obj): void {
     }
   };
   for (const name of Object.keys(services).sort()) search([name]);
+}
+
+/**
+ * compose-go's CheckContainerNameUnicity (run by `config` and `up`): two services may not share a
+ * container_name. (compose-go prints the set's empty value where the first service belongs; bunker names it.)
+ */
+export function checkContainerNames(project: Project): void {
+  const seen = new Map<string, string>();
+  for (const [name, s] of Object.entries(project.services)) {
+    if (!s.container_name) continue;
+    const first = seen.get(s.container_name);
+    if (first !== undefined) throw new ComposeError(`services.${name}: container name ${JSON.stringify(s.container_name)} is already in use by service ${first}`);
+    seen.set(s.container_name, name);
+  }
 }

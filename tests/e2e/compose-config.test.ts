@@ -147,4 +147,26 @@ describe("compose config", () => {
     expect(warned.stderr).toContain('The "UNSET" variable is not set. Defaulting to a blank string.');
     expect(await compose(dir, ["config", "--format", "toml"])).toMatchObject({ code: 1, stderr: 'unsupported format "toml"\n' });
   });
+
+  test("a literal $ is printed doubled, so the output loads back the same; --environment lists the interpolation environment", async () => {
+    const dir = join(tempDir("compose-config-dollar-"), "dollar");
+    mkdirSync(dir);
+    writeFileSync(join(dir, "compose.yaml"), "services:\n  s:\n    image: x\n    command: echo $$HOME ${WHO}\n");
+    writeFileSync(join(dir, ".env"), "WHO=me\n");
+    const out = await compose(dir, ["config", "--format", "json"]);
+    expect(JSON.parse(out.stdout).services.s.command).toEqual(["echo", "$$HOME", "me"]);
+    const again = await compose(dir, ["-f", "-", "config", "--format", "json"], { stdin: (await compose(dir, ["config"])).stdout });
+    expect(JSON.parse(again.stdout).services.s.command).toEqual(["echo", "$$HOME", "me"]);
+    const env = (await compose(dir, ["config", "--environment"], { env: { ZED: "z" } })).stdout.split("\n");
+    expect(env).toContain("WHO=me");
+    expect(env).toContain("ZED=z");
+    expect(env).toContain("COMPOSE_PROJECT_NAME=dollar");
+  });
+
+  test("two services with one container_name are refused", async () => {
+    const dir = join(tempDir("compose-config-names-"), "names");
+    mkdirSync(dir);
+    writeFileSync(join(dir, "compose.yaml"), "services:\n  a:\n    image: x\n    container_name: one\n  b:\n    image: x\n    container_name: one\n");
+    expect(await compose(dir, ["config"])).toEqual({ code: 1, stdout: "", stderr: 'services.b: container name "one" is already in use by service a\n' });
+  });
 });

@@ -396,3 +396,41 @@ secrets: {token: {file: ./token.txt}}
     expect(projectYaml(project)).toStartWith(`name: myapp\nservices:\n  web:\n    command: null\n    entrypoint: null\n    extra_hosts:\n      - a=1.1.1.1\n      - b=2.2.2.2\n    image: nginx\n    mem_limit: "1024"\n    networks:\n      default: null\n    ports:\n      - mode: ingress\n        target: 80\n        published: "8080"\n        protocol: tcp\n`);
   });
 });
+
+describe("interpolation paths and casts", () => {
+  test("list items read `[]` in the path, as compose-go's tree.Path; a failed cast names the type error", async () => {
+    const d = dir({ "compose.yaml": 'services:\n  web:\n    image: x\n    ports: ["${P:?port please}"]\n' });
+    expect(await fails(d)).toBe("error while interpolating services.web.ports.[]: required variable P is missing a value: port please");
+    const b = dir({ "compose.yaml": "services:\n  web:\n    image: x\n    privileged: ${PRIV}\n" });
+    expect(await fails(b, { env: { PRIV: "maybe" } })).toBe("error while interpolating services.web.privileged: failed to cast to expected type: invalid boolean: maybe");
+  });
+});
+
+describe("more checks", () => {
+  test("two services with one container_name: compose's CheckContainerNameUnicity", async () => {
+    const { checkContainerNames } = await import("../../src/compose/normalize.ts");
+    const d = dir({ "compose.yaml": "services:\n  a:\n    image: x\n    container_name: same\n  b:\n    image: x\n    container_name: same\n" });
+    const { project } = await load(d);
+    expect(() => checkContainerNames(project)).toThrow('services.b: container name "same" is already in use by service a');
+  });
+  test("without interpolation, short forms holding variables are kept as written", async () => {
+    const d = dir({ "compose.yaml": 'services:\n  s:\n    image: x\n    ports: ["${P}:80", "81"]\n    volumes: ["${SRC}:/a"]\n' });
+    const s = (await load(d, { interpolate: false })).project.services.s!;
+    expect(s.ports).toEqual(["${P}:80" as any, { mode: "ingress", target: 81, protocol: "tcp" }]);
+    expect(s.volumes).toEqual([{ type: "volume", source: "${SRC}", target: "/a", volume: {} }]);
+  });
+  test("a bad short-form port is compose's error", async () => {
+    const d = dir({ "compose.yaml": 'services:\n  s:\n    image: x\n    ports: ["80x:80"]\n' });
+    expect(await fails(d)).toBe("invalid hostPort: 80x");
+  });
+  test("a depends_on cycle through a service itself", async () => {
+    const d = dir({ "compose.yaml": "services:\n  a:\n    image: x\n    depends_on: [a]\n" });
+    expect(await fails(d)).toBe("dependency cycle detected: a -> a");
+  });
+  test("the version attribute is obsolete: compose's warning, then ignored", async () => {
+    const d = dir({ "compose.yaml": "version: '3.8'\nservices:\n  a:\n    image: x\n" });
+    const { warnings, project } = await load(d);
+    expect(warnings).toEqual([`${join(d, "compose.yaml")}: the attribute \`version\` is obsolete, it will be ignored, please remove it to avoid potential confusion`]);
+    expect("version" in project).toBe(false);
+  });
+});
