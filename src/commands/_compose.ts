@@ -35,6 +35,17 @@ export function mergeComposeFlags(before: Record<string, any>, after: Record<str
   return out;
 }
 
+const started = performance.now();
+
+/**
+ * A warning as docker compose prints it through logrus: `WARN[0000] text` on a terminal, else
+ * `time="…" level=warning msg="text"`.
+ */
+export function composeWarn(message: string): void {
+  if (process.stderr.isTTY) console.error(`WARN[${String(Math.floor((performance.now() - started) / 1000)).padStart(4, "0")}] ${message}`);
+  else console.error(`time="${new Date().toISOString().replace(/\.\d+Z$/, "Z")}" level=warning msg=${JSON.stringify(message)}`);
+}
+
 /** The loader's options from compose's flags and the process (working directory, environment, stdin). */
 export function composeLoadOptions(flags: Record<string, any>, extra: Partial<LoadOptions> = {}): LoadOptions {
   return {
@@ -45,6 +56,7 @@ export function composeLoadOptions(flags: Record<string, any>, extra: Partial<Lo
     envFiles: flags["env-file"],
     projectDirectory: flags["project-directory"],
     env: process.env as Record<string, string>,
+    warn: composeWarn,
     ...extra,
   };
 }

@@ -194,6 +194,8 @@ export function parseVolume(spec: string): Obj {
 /** Canonical form of one service; relative paths resolved against `baseDir`. */
 export function canonicalService(s: Obj, baseDir: string, home: string, lenient = false): Obj {
   const out: Obj = { ...s };
+  // An attribute left empty (`deploy:`) is absent, as compose-go's nil pointers.
+  for (const k of Object.keys(out)) if (out[k] === null && k !== "command" && k !== "entrypoint") delete out[k];
   const path = (p: string) => hostPath(p, baseDir, home);
   if (typeof out.build === "string") out.build = { context: out.build };
   if (isObj(out.build)) {

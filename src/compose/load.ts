@@ -246,13 +246,22 @@ export async function loadProjectDetails(opts: LoadOptions): Promise<LoadedProje
   const warn = opts.warn ?? ((m: string) => console.error(`WARN[0000] ${m}`));
   const workingDir = resolve(opts.workingDir);
   const home = opts.env.HOME || homedir();
-  let files = opts.files?.length ? opts.files : opts.env.COMPOSE_FILE ? opts.env.COMPOSE_FILE.split(opts.env.COMPOSE_PATH_SEPARATOR || ":") : findComposeFiles(workingDir, warn);
-  if (!files.length) throw new ComposeError("no configuration file provided: not found");
-  files = files.map((f) => (f === "-" ? f : resolve(workingDir, f)));
-  const projectDir = opts.projectDirectory ? resolve(workingDir, opts.projectDirectory) : files[0] === "-" ? workingDir : dirname(files[0]!);
-
-  const envFiles = opts.envFiles?.length ? opts.envFiles.map((f) => resolve(workingDir, f)) : existsSync(join(projectDir, ".env")) ? [join(projectDir, ".env")] : [];
+  // As compose-go's cli options: the .env of the working directory (--project-directory, else the first -f
+  // file's directory, else the current directory) feeds the environment, which may name the files (COMPOSE_FILE).
+  const given = opts.files?.length ? opts.files.map((f) => (f === "-" ? f : resolve(workingDir, f))) : [];
+  const firstGiven = given.find((f) => f !== "-");
+  const envDir = opts.projectDirectory ? resolve(workingDir, opts.projectDirectory) : firstGiven ? dirname(firstGiven) : workingDir;
+  const dotenvDisabled = /^(1|t|true)$/i.test(opts.env.COMPOSE_DISABLE_ENV_FILE ?? "");
+  const defaultDotenv = join(envDir, ".env");
+  const envFiles = opts.envFiles?.length ? opts.envFiles.map((f) => resolve(workingDir, f)) : !dotenvDisabled && existsSync(defaultDotenv) && statSync(defaultDotenv).isFile() ? [defaultDotenv] : [];
   const environment: Record<string, string> = { ...readEnvFiles(envFiles, opts.env), ...opts.env };
+
+  let files = given;
+  if (!files.length && environment.COMPOSE_FILE) files = environment.COMPOSE_FILE.split(environment.COMPOSE_PATH_SEPARATOR || ":").map((f) => resolve(workingDir, f));
+  if (!files.length) files = findComposeFiles(workingDir, warn);
+  if (!files.length) throw new ComposeError("no configuration file provided: not found");
+  const firstFile = files.find((f) => f !== "-");
+  const projectDir = opts.projectDirectory ? resolve(workingDir, opts.projectDirectory) : firstFile ? dirname(firstFile) : workingDir;
 
   // The project name: -p, then COMPOSE_PROJECT_NAME, then `name:`, then the project directory's name.
   let name = opts.projectName || environment.COMPOSE_PROJECT_NAME || "";

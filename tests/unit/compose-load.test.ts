@@ -434,3 +434,24 @@ describe("more checks", () => {
     expect("version" in project).toBe(false);
   });
 });
+
+describe("where .env is read", () => {
+  test("from the working directory (not the directory compose.yaml was found in), and it may name the files", async () => {
+    const d = dir({ "compose.yaml": "services:\n  s:\n    image: ${IMG:-none}\n", ".env": "IMG=parent\n", "sub/.env": "IMG=sub\n", "other/.env": "COMPOSE_FILE=../alt.yaml\n", "alt.yaml": "services:\n  alt:\n    image: x\n" });
+    expect((await load(join(d, "sub"))).project.services.s!.image).toBe("sub");
+    expect((await load(d)).project.services.s!.image).toBe("parent");
+    expect(Object.keys((await load(join(d, "other"))).project.services)).toEqual(["alt"]);
+    expect((await load(d, { env: { COMPOSE_DISABLE_ENV_FILE: "true" } })).project.services.s!.image).toBe("none");
+  });
+  test("with -f, from the first file's directory", async () => {
+    const d = dir({ "p/compose.yaml": "services:\n  s:\n    image: ${IMG}\n", "p/.env": "IMG=beside-the-file\n", ".env": "IMG=cwd\n" });
+    expect((await load(d, { files: ["p/compose.yaml"] })).project.services.s!.image).toBe("beside-the-file");
+  });
+});
+
+test("an empty deploy is absent from the project; an empty environment is refused as compose's schema does", async () => {
+  const d = dir({ "compose.yaml": "services:\n  s:\n    image: x\n    deploy:\n" });
+  expect("deploy" in (await load(d)).project.services.s!).toBe(false);
+  const e = dir({ "compose.yaml": "services:\n  s:\n    image: x\n    environment:\n" });
+  expect(await fails(e)).toEndWith("services.s.environment must be a mapping");
+});
