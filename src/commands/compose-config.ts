@@ -16,6 +16,7 @@ const config: Command = {
     profiles: { type: "boolean", description: "Print the profile names, one per line" },
     images: { type: "boolean", description: "Print the image names, one per line" },
     environment: { type: "boolean", description: "Print environment used for interpolation" },
+    hash: { type: "string", description: "Print the service config hash, one per line", valueHint: "string" },
     quiet: { type: "boolean", alias: "q", description: "Only validate the configuration, don't print anything" },
     "no-interpolate": { type: "boolean", description: "Don't interpolate environment variables" },
     "no-normalize": { type: "boolean", description: "Don't normalize compose model" },
@@ -44,7 +45,16 @@ const config: Command = {
       throw new CliError((e as Error).message, 1);
     }
     let out: string;
-    if (flags.environment) out = Object.entries(meta.environment).map(([k, v]) => `${k}=${v}`).sort().map((l) => `${l}\n`).join("");
+    if (flags.hash !== undefined) {
+      const { serviceHash } = await import("../compose/output.ts");
+      const names = flags.hash === "*" ? Object.keys(project.services) : String(flags.hash).split(",");
+      out = "";
+      for (const n of [...names].sort()) {
+        const s = project.services[n];
+        if (!s) throw new CliError(`no such service: ${n}`, 1);
+        out += `${n} ${serviceHash(n, s)}\n`;
+      }
+    } else if (flags.environment) out = Object.entries(meta.environment).map(([k, v]) => `${k}=${v}`).sort().map((l) => `${l}\n`).join("");
     else if (flags.services) out = Object.keys(project.services).map((s) => `${s}\n`).join("");
     else if (flags.volumes) out = Object.keys(project.volumes ?? {}).map((v) => `${v}\n`).join("");
     else if (flags.profiles) {

@@ -4,7 +4,7 @@
  * sorted `host=ip`, file modes in octal; JSON indented by two spaces (Go's json.MarshalIndent, with its HTML
  * escapes), YAML with two-space indents.
  */
-import type { Project } from "./model.ts";
+import type { Project, ServiceConfig } from "./model.ts";
 
 type Obj = Record<string, any>;
 const isObj = (v: unknown): v is Obj => !!v && typeof v === "object" && !Array.isArray(v);
@@ -75,11 +75,29 @@ function goValue(v: unknown, path: string[]): unknown {
   return out;
 }
 
+/** Go's json.Marshal escapes of <, >, & and the line separators. */
+const goEscapes = (json: string) => json.replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+
+/**
+ * docker compose's ServiceHash (the `com.docker.compose.config-hash` label): SHA-256 of the service's compact
+ * JSON in compose-go's field order, without build, pull_policy, scale, deploy.replicas, depends_on and profiles.
+ */
+export function serviceHash(name: string, service: ServiceConfig): string {
+  const { build: _b, pull_policy: _p, scale: _s, depends_on: _d, profiles: _f, ...rest } = service;
+  const s: Obj = { ...rest };
+  if (s.deploy) {
+    const { replicas: _r, ...deploy } = s.deploy;
+    s.deploy = deploy;
+  }
+  const json = goEscapes(JSON.stringify(goValue(s, ["services", name])));
+  return new Bun.CryptoHasher("sha256").update(json).digest("hex");
+}
+
 /** The project as compose-go's Project.MarshalJSON: top-level keys sorted, services' x- keys left out. */
 export function projectJson(project: Project): string {
   const o: Obj = {};
   for (const k of Object.keys(project).sort()) o[k] = k.startsWith("x-") ? project[k as `x-${string}`] : goValue((project as Obj)[k], k === "name" ? [] : [k]);
-  return JSON.stringify(o, null, 2).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  return goEscapes(JSON.stringify(o, null, 2));
 }
 
 /** The project as compose-go's YAML: name, services, networks, volumes, secrets, configs, then x- keys. */

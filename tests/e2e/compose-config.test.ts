@@ -121,6 +121,9 @@ describe("compose config", () => {
     const one = JSON.parse((await compose(dir, ["config", "--format", "json", "app"])).stdout);
     expect(Object.keys(one.services)).toEqual(["app", "redis"]);
     expect(await compose(dir, ["config", "nope"])).toMatchObject({ code: 1, stderr: "no such service: nope\n" });
+    const hashes = (await compose(dir, ["config", "--hash", "*"])).stdout;
+    expect(hashes).toMatch(/^app [0-9a-f]{64}\nredis [0-9a-f]{64}\nweb [0-9a-f]{64}\n$/);
+    expect((await compose(dir, ["config", "--hash", "web"])).stdout).toBe(hashes.split("\n")[2] + "\n");
   });
 
   test("-f - reads the file from stdin; --env-file replaces .env; --no-interpolate keeps the text", async () => {

@@ -455,3 +455,34 @@ test("an empty deploy is absent from the project; an empty environment is refuse
   const e = dir({ "compose.yaml": "services:\n  s:\n    image: x\n    environment:\n" });
   expect(await fails(e)).toEndWith("services.s.environment must be a mapping");
 });
+
+describe("config hash", () => {
+  test("docker compose's ServiceHash golden value (pkg/compose/hash_test.go's richServiceFixture)", async () => {
+    const { serviceHash } = await import("../../src/compose/output.ts");
+    const fixture = {
+      image: "nginx:latest",
+      command: ["nginx", "-g", "daemon off;"],
+      entrypoint: null,
+      user: "nobody",
+      tty: true,
+      stdin_open: true,
+      restart: "always",
+      environment: { A: "1", B: null },
+      labels: { "com.example": "v" },
+      annotations: { note: "x" },
+      cap_add: ["NET_ADMIN"],
+      extra_hosts: { alpha: ["10.0.0.1"] },
+      deploy: { replicas: 3, resources: {}, placement: {} },
+      ports: [{ target: 80, published: "8080", protocol: "tcp" }],
+      healthcheck: { test: ["CMD", "true"] },
+      volumes: [{ type: "volume" as const, source: "data", target: "/data" }],
+      networks: { default: null },
+    };
+    expect(serviceHash("web", fixture)).toBe("75bc312132c71fac4971d123202631b6978ac9d796336621af744d46611b42a2");
+    // What the hash leaves out (scale, replicas, build, depends_on, profiles, pull_policy) does not move it.
+    expect(serviceHash("web", { ...fixture, scale: 2, profiles: ["p"], pull_policy: "always", build: { context: "/x" }, depends_on: { db: { condition: "service_started", required: true } }, deploy: { replicas: 1, resources: {}, placement: {} } })).toBe(
+      "75bc312132c71fac4971d123202631b6978ac9d796336621af744d46611b42a2",
+    );
+    expect(serviceHash("web", { ...fixture, user: "root" })).not.toBe("75bc312132c71fac4971d123202631b6978ac9d796336621af744d46611b42a2");
+  });
+});
