@@ -25,7 +25,7 @@ const config: Command = {
   async run({ flags, args }) {
     const format = (flags.format as string | undefined) ?? "yaml";
     if (format !== "yaml" && format !== "json") throw new CliError(`unsupported format ${JSON.stringify(format)}`, 1);
-    const { project, meta } = await loadComposeProject(flags, { services: args, interpolate: !flags["no-interpolate"], normalize: !flags["no-normalize"] });
+    const { project, meta } = await loadComposeProject(flags, { services: args, interpolate: !flags["no-interpolate"], normalize: !flags["no-normalize"], discardEnvFiles: true });
     for (const s of args) if (!project.services[s]) throw new CliError(`no such service: ${s}`, 1);
     if (args.length) {
       // Only the named services (and what they depend on), as docker compose does.

@@ -288,6 +288,7 @@ export async function loadProjectDetails(opts: LoadOptions): Promise<LoadedProje
     services: opts.services ?? [],
     normalize: opts.normalize !== false,
     consistency: opts.interpolate !== false,
+    discardEnvFiles: opts.discardEnvFiles === true,
     readEnvFile: (path, required) => {
       if (!existsSync(path)) {
         if (!required) return undefined;

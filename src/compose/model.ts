@@ -423,6 +423,11 @@ export interface LoadOptions {
   normalize?: boolean;
   /** false = skip the resolution of relative paths (`--no-path-resolution`). */
   resolvePaths?: boolean;
+  /**
+   * true = drop env_file / label_file once their values are merged (compose-go's WithDiscardEnvFile, used by
+   * `config`); `up` keeps them, and they count in the config hash.
+   */
+  discardEnvFiles?: boolean;
   /** Where warnings go (unset variables, both compose.yaml and docker-compose.yaml...). Default: stderr. */
   warn?: (message: string) => void;
 }

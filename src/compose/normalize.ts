@@ -24,6 +24,8 @@ export interface NormalizeOptions {
   /** Services named on the command line (enabled whatever their profiles). */
   services: string[];
   normalize: boolean;
+  /** Drop env_file / label_file after merging their values (`config`). */
+  discardEnvFiles: boolean;
   /** false without interpolation: compose then renders the model unchecked (its ToModel). */
   consistency: boolean;
   /** Reads an env_file (undefined when missing and not required). */
@@ -136,13 +138,15 @@ function normalizeService(name: string, s: Obj, opts: NormalizeOptions): void {
     for (const [k, v] of Object.entries((s.environment ?? {}) as Record<string, string | null>)) merged[k] = v === null ? (k in env ? env[k]! : null) : v;
     if (Object.keys(merged).length) s.environment = merged;
     else delete s.environment;
-    delete s.env_file;
+    if (opts.discardEnvFiles || !s.env_file?.length) delete s.env_file;
+    // compose-go prints `required` only when false (OptOut).
+    else s.env_file = s.env_file.map((f: Obj) => (f.required === false ? f : { path: f.path, ...(f.format ? { format: f.format } : {}) }));
   }
   if (Array.isArray(s.label_file)) {
     const labels: Obj = {};
     for (const f of s.label_file) Object.assign(labels, toMapping(Object.entries(opts.readEnvFile(f, true) ?? {}).map(([k, v]) => `${k}=${v}`), ""));
     s.labels = { ...labels, ...(s.labels ?? {}) };
-    delete s.label_file;
+    if (opts.discardEnvFiles) delete s.label_file;
   }
   // depends_on gains what links, network_mode/ipc/pid… `service:x` and volumes_from name.
   const dependsOn: Obj = isObj(s.depends_on) ? s.depends_on : {};

@@ -38,6 +38,7 @@ const STRUCTS: Record<string, string[]> = {
   "services.*.secrets.[]": "source target uid gid mode".split(" "),
   "services.*.configs.[]": "source target uid gid mode".split(" "),
   "services.*.devices.[]": "source target permissions".split(" "),
+  "services.*.env_file.[]": "path required format".split(" "),
   "services.*.ulimits.*": "single soft hard".split(" "),
   "networks.*": "name driver driver_opts ipam external internal attachable labels enable_ipv4 enable_ipv6".split(" "),
   "networks.*.ipam": "driver config options".split(" "),

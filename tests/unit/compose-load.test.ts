@@ -357,6 +357,9 @@ secrets: {token: {file: ./token.txt}}
       { type: "tmpfs", target: "/tmp", tmpfs: { size: 1048576 } },
     ]);
     expect(web.environment).toEqual({ A: "1", W: "1", FROM_ENV: "e", NOT_SET: null });
+    // Kept for `up` (they count in the config hash), `required` printed only when false.
+    expect(web.env_file).toEqual([{ path: join(d, "web.env") }, { path: join(d, "optional.env"), required: false }]);
+    expect("env_file" in (await load(d, { env: { FROM_ENV: "e" }, discardEnvFiles: true })).project.services.web!).toBe(false);
     expect(web.networks).toEqual({ default: null });
     expect(web.secrets).toEqual([{ source: "token", target: "/run/secrets/token" }]);
     expect([web.stop_grace_period, web.mem_limit, web.healthcheck, web.pull_policy]).toEqual(["1m30s", 1073741824, { test: ["CMD-SHELL", "curl -f localhost"], interval: "1m0s" }, "missing"]);
