@@ -52,7 +52,7 @@ const config: Command = {
       for (const n of [...names].sort()) {
         const s = project.services[n];
         if (!s) throw new CliError(`no such service: ${n}`, 1);
-        out += `${n} ${serviceHash(n, s)}\n`;
+        out += `${n} ${serviceHash(s)}\n`;
       }
     } else if (flags.environment) out = Object.entries(meta.environment).map(([k, v]) => `${k}=${v}`).sort().map((l) => `${l}\n`).join("");
     else if (flags.services) out = Object.keys(project.services).map((s) => `${s}\n`).join("");

@@ -424,8 +424,8 @@ export interface LoadOptions {
   /** false = skip the resolution of relative paths (`--no-path-resolution`). */
   resolvePaths?: boolean;
   /**
-   * true = drop env_file / label_file once their values are merged (compose-go's WithDiscardEnvFile, used by
-   * `config`); `up` keeps them, and they count in the config hash.
+   * true = drop env_file once its values are merged into environment (compose-go's WithDiscardEnvFile, used
+   * by `config`); `up` keeps it, and it counts in the config hash. label_file is always merged into labels.
    */
   discardEnvFiles?: boolean;
   /** Where warnings go (unset variables, both compose.yaml and docker-compose.yaml...). Default: stderr. */

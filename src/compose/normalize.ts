@@ -24,7 +24,7 @@ export interface NormalizeOptions {
   /** Services named on the command line (enabled whatever their profiles). */
   services: string[];
   normalize: boolean;
-  /** Drop env_file / label_file after merging their values (`config`). */
+  /** Drop env_file after merging its values (`config`). */
   discardEnvFiles: boolean;
   /** false without interpolation: compose then renders the model unchecked (its ToModel). */
   consistency: boolean;
@@ -146,7 +146,8 @@ function normalizeService(name: string, s: Obj, opts: NormalizeOptions): void {
     const labels: Obj = {};
     for (const f of s.label_file) Object.assign(labels, toMapping(Object.entries(opts.readEnvFile(f, true) ?? {}).map(([k, v]) => `${k}=${v}`), ""));
     s.labels = { ...labels, ...(s.labels ?? {}) };
-    if (opts.discardEnvFiles) delete s.label_file;
+    // Merged into labels; not kept (unlike env_file) since nothing downstream reads the files themselves.
+    delete s.label_file;
   }
   // depends_on gains what links, network_mode/ipc/pid… `service:x` and volumes_from name.
   const dependsOn: Obj = isObj(s.depends_on) ? s.depends_on : {};

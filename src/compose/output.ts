@@ -83,14 +83,15 @@ const goEscapes = (json: string) => json.replace(/[<>&\u2028\u2029]/g, (c) => `\
  * docker compose's ServiceHash (the `com.docker.compose.config-hash` label): SHA-256 of the service's compact
  * JSON in compose-go's field order, without build, pull_policy, scale, deploy.replicas, depends_on and profiles.
  */
-export function serviceHash(name: string, service: ServiceConfig): string {
+export function serviceHash(service: ServiceConfig): string {
   const { build: _b, pull_policy: _p, scale: _s, depends_on: _d, profiles: _f, ...rest } = service;
   const s: Obj = { ...rest };
   if (s.deploy) {
     const { replicas: _r, ...deploy } = s.deploy;
     s.deploy = deploy;
   }
-  const json = goEscapes(JSON.stringify(goValue(s, ["services", name])));
+  // The service's own name only places it in the tree (services.*): any name orders the same.
+  const json = goEscapes(JSON.stringify(goValue(s, ["services", "_"])));
   return new Bun.CryptoHasher("sha256").update(json).digest("hex");
 }
 

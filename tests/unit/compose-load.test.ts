@@ -481,11 +481,18 @@ describe("config hash", () => {
       volumes: [{ type: "volume" as const, source: "data", target: "/data" }],
       networks: { default: null },
     };
-    expect(serviceHash("web", fixture)).toBe("75bc312132c71fac4971d123202631b6978ac9d796336621af744d46611b42a2");
+    expect(serviceHash(fixture)).toBe("75bc312132c71fac4971d123202631b6978ac9d796336621af744d46611b42a2");
     // What the hash leaves out (scale, replicas, build, depends_on, profiles, pull_policy) does not move it.
-    expect(serviceHash("web", { ...fixture, scale: 2, profiles: ["p"], pull_policy: "always", build: { context: "/x" }, depends_on: { db: { condition: "service_started", required: true } }, deploy: { replicas: 1, resources: {}, placement: {} } })).toBe(
+    expect(serviceHash({ ...fixture, scale: 2, profiles: ["p"], pull_policy: "always", build: { context: "/x" }, depends_on: { db: { condition: "service_started", required: true } }, deploy: { replicas: 1, resources: {}, placement: {} } })).toBe(
       "75bc312132c71fac4971d123202631b6978ac9d796336621af744d46611b42a2",
     );
-    expect(serviceHash("web", { ...fixture, user: "root" })).not.toBe("75bc312132c71fac4971d123202631b6978ac9d796336621af744d46611b42a2");
+    expect(serviceHash({ ...fixture, user: "root" })).not.toBe("75bc312132c71fac4971d123202631b6978ac9d796336621af744d46611b42a2");
   });
+});
+
+test("label_file: its labels under the service's own, the file not kept", async () => {
+  const d = dir({ "compose.yaml": "services:\n  s:\n    image: x\n    label_file: [l.env]\n    labels: {b: own}\n", "l.env": "a=1\nb=file\n" });
+  const s = (await load(d)).project.services.s!;
+  expect(s.labels).toEqual({ a: "1", b: "own" });
+  expect("label_file" in s).toBe(false);
 });
