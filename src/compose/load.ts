@@ -98,21 +98,35 @@ interface Context {
   warned: Set<string>;
   home: string;
   stdin?: string;
+  /** Files parsed already (the project name is read from them before they are loaded). */
+  parsed: Map<string, unknown[]>;
 }
 
-/** One file, read (or stdin for "-"), parsed, interpolated and checked; its documents. */
-function readComposeFile(file: string, ctx: Context): Obj[] {
+/** A file's YAML documents, read (or stdin for "-") and parsed once. */
+function parsedFile(file: string, ctx: Context): unknown[] {
+  const cached = ctx.parsed.get(file);
+  if (cached) return cached;
   let text: string;
   if (file === "-") text = ctx.stdin ?? "";
   else {
     try {
       text = readFileSync(file, "utf8");
-    } catch (e) {
+    } catch {
       throw new ComposeError(`open ${file}: no such file or directory`);
     }
   }
+  const docs = parseYaml(text, file);
+  ctx.parsed.set(file, docs);
+  return docs;
+}
+
+/** One file, read (or stdin for "-"), parsed, interpolated and checked; its documents. */
+function readComposeFile(file: string, ctx: Context): Obj[] {
   const docs: Obj[] = [];
-  for (const raw of parseYaml(text, file)) {
+  // Taken from the cache: a file read again (extends) is parsed again, as its objects were interpolated in place.
+  const parsed = parsedFile(file, ctx);
+  ctx.parsed.delete(file);
+  for (const raw of parsed) {
     if (raw === null || raw === undefined) continue;
     if (!isObj(raw)) throw new ComposeError("top-level object must be a mapping");
     const doc = ctx.interpolate ? interpolateIn(raw, ctx) : raw;
@@ -268,16 +282,21 @@ export async function loadProjectDetails(opts: LoadOptions): Promise<LoadedProje
   if (name && normalizeProjectName(name) !== name) {
     throw new ComposeError(`invalid project name ${JSON.stringify(name)}: must consist only of lowercase alphanumeric characters, hyphens, and underscores as well as start with a letter or number`);
   }
-  const dirName = normalizeProjectName(basename(projectDir));
-  environment.COMPOSE_PROJECT_NAME = name || dirName;
-
   const stdin = files.includes("-") ? (opts.stdin ? await new Response(opts.stdin).text() : await Bun.stdin.text()) : undefined;
-  const ctx: Context = { env: environment, interpolate: opts.interpolate !== false, warn, warned: new Set(), home, stdin };
-  const model = loadModel(files, projectDir, ctx, []);
-  if (!Object.keys(model).length) throw new ComposeError("empty compose file");
-  if (!name) name = typeof model.name === "string" && model.name ? model.name : dirName;
+  const ctx: Context = { env: environment, interpolate: opts.interpolate !== false, warn, warned: new Set(), home, stdin, parsed: new Map() };
+  if (!name) {
+    // As compose-go's projectName: the last `name:` of the files, interpolated and normalised, before the rest
+    // is interpolated (which may use ${COMPOSE_PROJECT_NAME}); else the project directory's name.
+    let fromFiles = "";
+    for (const f of files) for (const d of parsedFile(f, ctx)) if (isObj(d) && typeof d.name === "string" && d.name) fromFiles = d.name;
+    if (fromFiles && ctx.interpolate) fromFiles = String((interpolateIn({ name: fromFiles }, { ...ctx, warned: new Set(), warn: () => {} }) as Obj).name);
+    name = opts.normalize === false ? fromFiles : normalizeProjectName(fromFiles);
+  }
+  if (!name) name = normalizeProjectName(basename(projectDir));
   if (!name) throw new ComposeError("project name must not be empty");
   environment.COMPOSE_PROJECT_NAME = name;
+  const model = loadModel(files, projectDir, ctx, []);
+  if (!Object.keys(model).length) throw new ComposeError("empty compose file");
 
   const profiles = opts.profiles?.length ? opts.profiles : environment.COMPOSE_PROFILES ? environment.COMPOSE_PROFILES.split(",").filter(Boolean) : [];
   const { project, disabled } = normalizeProject(model, {

@@ -496,3 +496,11 @@ test("label_file: its labels under the service's own, the file not kept", async 
   expect(s.labels).toEqual({ a: "1", b: "own" });
   expect("label_file" in s).toBe(false);
 });
+
+test("the name of the files is known to the interpolation of the rest (${COMPOSE_PROJECT_NAME}); the last file's name wins", async () => {
+  const d = dir({ "a.yaml": "name: first\nservices:\n  s:\n    image: x\n    hostname: ${COMPOSE_PROJECT_NAME}-host\n", "b.yaml": "name: ${SUFFIX:-second}\n" });
+  const { project } = await load(d, { files: ["a.yaml", "b.yaml"] });
+  expect(project.name).toBe("second");
+  expect(project.services.s!.hostname).toBe("second-host");
+  expect((await load(d, { files: ["a.yaml"], projectName: "given" })).project.services.s!.hostname).toBe("given-host");
+});
