@@ -80,8 +80,10 @@ function readEnvFiles(files: string[], env: Record<string, string>): Record<stri
 /** Parses one file's YAML documents. */
 function parseYaml(text: string, file: string): unknown[] {
   let parsed: unknown;
+  // go-yaml reads a plain 0440 as octal (strconv's base 0), Bun.YAML as decimal: file modes are written so.
+  const modes = text.replace(/^(\s*(?:-\s+)?mode:[ \t]+)0([0-7]+)([ \t]*(?:#.*)?)$/gm, (_, head: string, digits: string, tail: string) => `${head}0o${digits}${tail}`);
   try {
-    parsed = Bun.YAML.parse(text);
+    parsed = Bun.YAML.parse(modes);
   } catch (e) {
     throw new ComposeError(`failed to parse ${file}: ${(e as Error).message.replace(/^YAML Parse error: /, "yaml: ")}`);
   }

@@ -504,3 +504,11 @@ test("the name of the files is known to the interpolation of the rest (${COMPOSE
   expect(project.services.s!.hostname).toBe("second-host");
   expect((await load(d, { files: ["a.yaml"], projectName: "given" })).project.services.s!.hostname).toBe("given-host");
 });
+
+test("file modes written 0440 are octal, as go-yaml reads them; printed back in octal", async () => {
+  const d = dir({ "compose.yaml": "services:\n  s:\n    image: x\n    secrets:\n      - source: k\n        mode: 0440\n    configs:\n      - {source: c, mode: 0o644}\nsecrets:\n  k: {file: ./k}\nconfigs:\n  c: {file: ./c}\n" });
+  const project = await loadProject({ workingDir: d, env: {}, warn: () => {} });
+  expect(project.services.s!.secrets![0]!.mode).toBe(0o440);
+  expect(project.services.s!.configs![0]!.mode).toBe(0o644);
+  expect(JSON.parse(projectJson(project)).services.s.secrets[0].mode).toBe("0440");
+});
