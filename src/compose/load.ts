@@ -81,7 +81,7 @@ function readEnvFiles(files: string[], env: Record<string, string>): Record<stri
 function parseYaml(text: string, file: string): unknown[] {
   let parsed: unknown;
   // go-yaml reads a plain 0440 as octal (strconv's base 0), Bun.YAML as decimal: file modes are written so.
-  const modes = text.replace(/^(\s*(?:-\s+)?mode:[ \t]+)0([0-7]+)([ \t]*(?:#.*)?)$/gm, (_, head: string, digits: string, tail: string) => `${head}0o${digits}${tail}`);
+  const modes = text.replace(/((?:^|[{,])[ \t]*(?:-[ \t]+)?mode:[ \t]+)0([0-7]+)(?=[ \t]*(?:[,}#]|$))/gm, (_, head: string, digits: string) => `${head}0o${digits}`);
   try {
     parsed = Bun.YAML.parse(modes);
   } catch (e) {

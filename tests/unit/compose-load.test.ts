@@ -506,9 +506,10 @@ test("the name of the files is known to the interpolation of the rest (${COMPOSE
 });
 
 test("file modes written 0440 are octal, as go-yaml reads them; printed back in octal", async () => {
-  const d = dir({ "compose.yaml": "services:\n  s:\n    image: x\n    secrets:\n      - source: k\n        mode: 0440\n    configs:\n      - {source: c, mode: 0o644}\nsecrets:\n  k: {file: ./k}\nconfigs:\n  c: {file: ./c}\n" });
+  const d = dir({ "compose.yaml": "services:\n  s:\n    image: x\n    secrets:\n      - source: k\n        mode: 0440\n    configs:\n      - {source: c, mode: 0o644}\n    volumes:\n      - {type: tmpfs, target: /t, tmpfs: {size: 1k, mode: 01777}}\n      - {type: tmpfs, target: /u, tmpfs: {mode: 0755 }}\nsecrets:\n  k: {file: ./k}\nconfigs:\n  c: {file: ./c}\n" });
   const project = await loadProject({ workingDir: d, env: {}, warn: () => {} });
   expect(project.services.s!.secrets![0]!.mode).toBe(0o440);
   expect(project.services.s!.configs![0]!.mode).toBe(0o644);
   expect(JSON.parse(projectJson(project)).services.s.secrets[0].mode).toBe("0440");
+  expect(project.services.s!.volumes!.map((v) => v.tmpfs!.mode)).toEqual([0o1777, 0o755]);
 });
