@@ -97,6 +97,8 @@ export function serviceHash(service: ServiceConfig): string {
 
 /** The project as compose-go's Project.MarshalJSON: top-level keys sorted, services' x- keys left out. */
 export function projectJson(project: Project): string {
+  // NetworkConfig.Ipam is a struct, not a pointer: Go's JSON prints it even empty (`"ipam": {}`).
+  if (project.networks) project = { ...project, networks: Object.fromEntries(Object.entries(project.networks).map(([k, n]) => [k, { ipam: {}, ...n }])) };
   const o: Obj = {};
   for (const k of Object.keys(project).sort()) o[k] = k.startsWith("x-") ? project[k as `x-${string}`] : goValue((project as Obj)[k], k === "name" ? [] : [k]);
   return goEscapes(JSON.stringify(o, null, 2));
@@ -106,8 +108,10 @@ export function projectJson(project: Project): string {
 export function projectYaml(project: Project): string {
   const o: Obj = {};
   for (const k of ["name", "services", "networks", "volumes", "secrets", "configs"]) if (k in project) o[k] = k === "name" ? project.name : goValue((project as Obj)[k], [k]);
-  // yaml.v3's omitempty leaves out the empty deploy.resources and deploy.placement structs JSON keeps.
+  // yaml.v3's omitempty leaves out what JSON keeps: a null command/entrypoint (their yaml tags have omitempty,
+  // their json tags not) and the empty deploy.resources and deploy.placement structs.
   for (const s of Object.values((o.services ?? {}) as Obj)) {
+    for (const k of ["command", "entrypoint"]) if (s[k] === null) delete s[k];
     for (const k of ["resources", "placement"]) if (isObj(s.deploy?.[k]) && !Object.keys(s.deploy[k]).length) delete s.deploy[k];
   }
   for (const k of Object.keys(project).sort()) if (k.startsWith("x-")) o[k] = project[k as `x-${string}`];

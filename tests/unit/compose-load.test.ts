@@ -386,6 +386,9 @@ secrets: {token: {file: ./token.txt}}
     const project = await loadProject({ workingDir: d, env: {}, warn: () => {} });
     const json = JSON.parse(projectJson(project));
     expect(Object.keys(json)).toEqual(["name", "networks", "services"]);
+    // As docker compose's JSON: an empty ipam struct is printed, YAML leaves it out.
+    expect(json.networks).toEqual({ default: { name: "myapp_default", ipam: {} } });
+    expect(projectYaml(project)).toEndWith("networks:\n  default:\n    name: myapp_default\n");
     expect(json.services.web).toEqual({
       command: null,
       entrypoint: null,
@@ -396,7 +399,7 @@ secrets: {token: {file: ./token.txt}}
       ports: [{ mode: "ingress", target: 80, published: "8080", protocol: "tcp" }],
       ulimits: { nofile: 10 },
     });
-    expect(projectYaml(project)).toStartWith(`name: myapp\nservices:\n  web:\n    command: null\n    entrypoint: null\n    extra_hosts:\n      - a=1.1.1.1\n      - b=2.2.2.2\n    image: nginx\n    mem_limit: "1024"\n    networks:\n      default: null\n    ports:\n      - mode: ingress\n        target: 80\n        published: "8080"\n        protocol: tcp\n`);
+    expect(projectYaml(project)).toStartWith(`name: myapp\nservices:\n  web:\n    extra_hosts:\n      - a=1.1.1.1\n      - b=2.2.2.2\n    image: nginx\n    mem_limit: "1024"\n    networks:\n      default: null\n    ports:\n      - mode: ingress\n        target: 80\n        published: "8080"\n        protocol: tcp\n`);
   });
 });
 
