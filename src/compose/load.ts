@@ -17,6 +17,7 @@ import type { LoadedProject, LoadOptions, Project } from "./model.ts";
 import { normalizeProject } from "./normalize.ts";
 import { validateSchema } from "./schema.ts";
 
+/** Re-exported: what a caller catches from the loader. */
 export { ComposeError };
 
 /** compose v2's file names, in order of preference. */

@@ -212,6 +212,8 @@ function checkConsistency(project: Obj, disabled: Obj): void {
     for (const r of s.configs ?? []) if (!project.configs?.[r.source]) throw invalid(`service ${JSON.stringify(name)} refers to undefined config ${r.source}`);
     for (const r of s.secrets ?? []) if (!project.secrets?.[r.source]) throw invalid(`service ${JSON.stringify(name)} refers to undefined secret ${r.source}`);
     if (s.scale !== undefined && s.deploy?.replicas !== undefined && s.scale !== s.deploy.replicas) throw invalid(`services.${name}: can't set distinct values on 'scale' and 'deploy.replicas'`);
+    // As compose-go: with both set (and equal), deploy.replicas follows scale.
+    if (s.scale !== undefined && isObj(s.deploy)) s.deploy.replicas = s.scale;
     if (s.scale !== undefined && s.scale < 0) throw new ComposeError(`services.${name}.scale: must be greater than or equal to 0`);
     if (s.deploy?.replicas !== undefined && s.deploy.replicas < 0) throw new ComposeError(`services.${name}.deploy.replicas: must be greater than or equal to 0`);
     const scale = s.scale ?? s.deploy?.replicas ?? 1;

@@ -516,3 +516,11 @@ test("file modes written 0440 are octal, as go-yaml reads them; printed back in 
   expect(JSON.parse(projectJson(project)).services.s.secrets[0].mode).toBe("0440");
   expect(project.services.s!.volumes!.map((v) => v.tmpfs!.mode)).toEqual([0o1777, 0o755]);
 });
+
+test("scale and deploy.replicas: distinct values refused, equal ones kept together", async () => {
+  const bad = dir({ "compose.yaml": "services:\n  s:\n    image: x\n    scale: 2\n    deploy: {replicas: 3}\n" });
+  expect(await fails(bad)).toBe("services.s: can't set distinct values on 'scale' and 'deploy.replicas': invalid compose project");
+  const ok = dir({ "compose.yaml": "services:\n  s:\n    image: x\n    scale: 2\n    deploy: {resources: {limits: {memory: 1m}}}\n" });
+  const s = (await load(ok)).project.services.s!;
+  expect([s.scale, s.deploy!.replicas]).toEqual([2, 2]);
+});
