@@ -242,6 +242,7 @@ export function canonicalService(s: Obj, baseDir: string, home: string, lenient 
     });
   }
   if (Array.isArray(out.networks)) out.networks = Object.fromEntries(out.networks.map((n: string) => [n, null]));
+  if (Array.isArray(out.models)) out.models = Object.fromEntries(out.models.map((n: string) => [n, null]));
   if ("depends_on" in out) {
     const d = out.depends_on;
     const m: Obj = {};

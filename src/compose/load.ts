@@ -203,7 +203,8 @@ function loadIncludes(entries: unknown[], baseDir: string, ctx: Context, chain: 
   let imported: Obj = {};
   for (const entry of entries) {
     const e: Obj = typeof entry === "string" ? { path: [entry] } : { ...(entry as Obj) };
-    const paths = (typeof e.path === "string" ? [e.path] : (e.path as string[])).map((p) => resolve(baseDir, p));
+    const paths = (typeof e.path === "string" ? [e.path] : ((e.path as string[] | undefined) ?? [])).map((p) => resolve(baseDir, p));
+    if (!paths.length) throw new ComposeError("include: path is required");
     const projectDir = e.project_directory ? resolve(baseDir, e.project_directory) : dirname(paths[0]!);
     for (const p of paths) {
       if (chain.includes(p)) {

@@ -20,6 +20,8 @@ export interface Project {
   volumes?: Record<string, VolumeConfig>;
   secrets?: Record<string, SecretConfig>;
   configs?: Record<string, ConfigObjConfig>;
+  /** Top-level models, as written (printed in YAML only, as compose-go's Project marshallers do). */
+  models?: Record<string, unknown>;
   /** Top-level x-* extensions, kept as compose keeps them (printed inline at the top level). */
   [extension: `x-${string}`]: unknown;
 }

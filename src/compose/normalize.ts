@@ -108,6 +108,8 @@ export function normalizeProject(model: Obj, opts: NormalizeOptions): { project:
 
   const project: Obj = { name: opts.name, services };
   for (const [k, v] of Object.entries(top)) project[k] = v;
+  // Top-level models (AI models for services) are kept for the orchestration to apply or refuse.
+  if (isObj(model.models)) project.models = model.models;
   for (const [k, v] of Object.entries(model)) if (k.startsWith("x-")) project[k] = v;
   if (opts.consistency) {
     checkConsistency(project, disabled);
@@ -210,6 +212,7 @@ function checkConsistency(project: Obj, disabled: Obj): void {
     for (const v of s.volumes ?? []) if (v.type === "volume" && v.source && !project.volumes?.[v.source]) throw invalid(`service ${JSON.stringify(name)} refers to undefined volume ${v.source}`);
     for (const r of s.build?.secrets ?? []) if (!project.secrets?.[r.source]) throw invalid(`service ${JSON.stringify(name)} refers to undefined build secret ${r.source}`);
     for (const r of s.configs ?? []) if (!project.configs?.[r.source]) throw invalid(`service ${JSON.stringify(name)} refers to undefined config ${r.source}`);
+    for (const m of Object.keys(isObj(s.models) ? s.models : {})) if (!project.models?.[m]) throw invalid(`service ${JSON.stringify(name)} refers to undefined model ${m}`);
     for (const r of s.secrets ?? []) if (!project.secrets?.[r.source]) throw invalid(`service ${JSON.stringify(name)} refers to undefined secret ${r.source}`);
     if (s.scale !== undefined && s.deploy?.replicas !== undefined && s.scale !== s.deploy.replicas) throw invalid(`services.${name}: can't set distinct values on 'scale' and 'deploy.replicas'`);
     // As compose-go: with both set (and equal), deploy.replicas follows scale.

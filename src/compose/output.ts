@@ -100,14 +100,14 @@ export function projectJson(project: Project): string {
   // NetworkConfig.Ipam is a struct, not a pointer: Go's JSON prints it even empty (`"ipam": {}`).
   if (project.networks) project = { ...project, networks: Object.fromEntries(Object.entries(project.networks).map(([k, n]) => [k, { ipam: {}, ...n }])) };
   const o: Obj = {};
-  for (const k of Object.keys(project).sort()) o[k] = k.startsWith("x-") ? project[k as `x-${string}`] : goValue((project as Obj)[k], k === "name" ? [] : [k]);
+  for (const k of Object.keys(project).sort()) if (k !== "models") o[k] = k.startsWith("x-") ? project[k as `x-${string}`] : goValue((project as Obj)[k], k === "name" ? [] : [k]);
   return goEscapes(JSON.stringify(o, null, 2));
 }
 
 /** The project as compose-go's YAML: name, services, networks, volumes, secrets, configs, then x- keys. */
 export function projectYaml(project: Project): string {
   const o: Obj = {};
-  for (const k of ["name", "services", "networks", "volumes", "secrets", "configs"]) if (k in project) o[k] = k === "name" ? project.name : goValue((project as Obj)[k], [k]);
+  for (const k of ["name", "services", "networks", "volumes", "secrets", "configs", "models"]) if (k in project) o[k] = k === "name" ? project.name : goValue((project as Obj)[k], [k]);
   // yaml.v3's omitempty leaves out what JSON keeps: a null command/entrypoint (their yaml tags have omitempty,
   // their json tags not) and the empty deploy.resources and deploy.placement structs.
   for (const s of Object.values((o.services ?? {}) as Obj)) {

@@ -524,3 +524,12 @@ test("scale and deploy.replicas: distinct values refused, equal ones kept togeth
   const s = (await load(ok)).project.services.s!;
   expect([s.scale, s.deploy!.replicas]).toEqual([2, 2]);
 });
+
+test("models: kept for the orchestration, a service's undefined model refused", async () => {
+  const d = dir({ "compose.yaml": "services:\n  s:\n    image: x\n    models: [llm]\nmodels:\n  llm: {model: ai/smollm2}\n" });
+  const { project } = await load(d);
+  expect(project.models).toEqual({ llm: { model: "ai/smollm2" } });
+  expect(Object.keys(JSON.parse(projectJson(project)))).not.toContain("models");
+  const bad = dir({ "compose.yaml": "services:\n  s:\n    image: x\n    models: [nope]\n" });
+  expect(await fails(bad)).toBe('service "s" refers to undefined model nope: invalid compose project');
+});
