@@ -13,6 +13,7 @@ import type { LoadedProject, LoadOptions } from "../compose/model.ts";
 
 /** compose's global flags, as docker compose v2 names them. */
 export const composeFlags: Record<string, Flag> = {
+  "all-resources": { type: "boolean", description: "Include all resources, even those not used by services" },
   file: { type: "string", alias: "f", multiple: true, description: "Compose configuration files", valueHint: "stringArray" },
   "project-name": { type: "string", alias: "p", description: "Project name", valueHint: "string" },
   profile: { type: "string", multiple: true, description: "Specify a profile to enable", valueHint: "stringArray" },
@@ -55,6 +56,7 @@ export function composeLoadOptions(flags: Record<string, any>, extra: Partial<Lo
     profiles: (flags.profile as string[] | undefined)?.flatMap((p) => p.split(",")).filter(Boolean),
     envFiles: flags["env-file"],
     projectDirectory: flags["project-directory"],
+    allResources: flags["all-resources"] === true,
     env: process.env as Record<string, string>,
     warn: composeWarn,
     ...extra,

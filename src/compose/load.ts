@@ -14,7 +14,7 @@ import { ComposeError } from "./errors.ts";
 import { interpolateTree } from "./interpolate.ts";
 import { mergeModel, mergeService, uniqueService } from "./merge.ts";
 import type { LoadedProject, LoadOptions, Project } from "./model.ts";
-import { normalizeProject } from "./normalize.ts";
+import { normalizeProject, withoutUnusedResources } from "./normalize.ts";
 import { validateSchema } from "./schema.ts";
 
 /** Re-exported: what a caller catches from the loader. */
@@ -271,8 +271,12 @@ export async function loadProjectDetails(opts: LoadOptions): Promise<LoadedProje
   const envDir = opts.projectDirectory ? resolve(workingDir, opts.projectDirectory) : firstGiven ? dirname(firstGiven) : workingDir;
   const dotenvDisabled = /^(1|t|true)$/i.test(opts.env.COMPOSE_DISABLE_ENV_FILE ?? "");
   const defaultDotenv = join(envDir, ".env");
-  const envFiles = opts.envFiles?.length ? opts.envFiles.map((f) => resolve(workingDir, f)) : !dotenvDisabled && existsSync(defaultDotenv) && statSync(defaultDotenv).isFile() ? [defaultDotenv] : [];
+  // --env-file, else COMPOSE_ENV_FILES (comma-separated), else the working directory's .env.
+  const explicitEnvFiles = opts.envFiles?.length ? opts.envFiles : (opts.env.COMPOSE_ENV_FILES ?? "").split(",").filter(Boolean);
+  const isFile = (f: string) => existsSync(f) && statSync(f).isFile();
+  const envFiles = explicitEnvFiles.length ? explicitEnvFiles.map((f) => resolve(workingDir, f)) : !dotenvDisabled && isFile(defaultDotenv) ? [defaultDotenv] : [];
   const environment: Record<string, string> = { ...readEnvFiles(envFiles, opts.env), ...opts.env };
+  if (environment.PWD === undefined) environment.PWD = workingDir;
 
   let files = given;
   if (!files.length && environment.COMPOSE_FILE) files = environment.COMPOSE_FILE.split(environment.COMPOSE_PATH_SEPARATOR || ":").map((f) => resolve(workingDir, f));
@@ -280,6 +284,11 @@ export async function loadProjectDetails(opts: LoadOptions): Promise<LoadedProje
   if (!files.length) throw new ComposeError("no configuration file provided: not found");
   const firstFile = files.find((f) => f !== "-");
   const projectDir = opts.projectDirectory ? resolve(workingDir, opts.projectDirectory) : firstFile ? dirname(firstFile) : workingDir;
+  // As the docker compose CLI, the .env beside the files found is read too, for what is not set yet.
+  const projectDotenv = join(projectDir, ".env");
+  if (!explicitEnvFiles.length && !dotenvDisabled && projectDotenv !== defaultDotenv && isFile(projectDotenv)) {
+    for (const [k, v] of Object.entries(readEnvFiles([projectDotenv], environment))) if (!(k in environment)) environment[k] = v;
+  }
 
   // The project name: -p, then COMPOSE_PROJECT_NAME, then `name:`, then the project directory's name.
   let name = opts.projectName || environment.COMPOSE_PROJECT_NAME || "";
@@ -303,7 +312,7 @@ export async function loadProjectDetails(opts: LoadOptions): Promise<LoadedProje
   if (!Object.keys(model).length) throw new ComposeError("empty compose file");
 
   const profiles = opts.profiles?.length ? opts.profiles : environment.COMPOSE_PROFILES ? environment.COMPOSE_PROFILES.split(",").filter(Boolean) : [];
-  const { project, disabled } = normalizeProject(model, {
+  const { project: loaded, disabled } = normalizeProject(model, {
     name,
     workingDir: projectDir,
     environment,
@@ -320,5 +329,6 @@ export async function loadProjectDetails(opts: LoadOptions): Promise<LoadedProje
       return readEnvFiles([path], environment);
     },
   });
+  const project = opts.allResources ? loaded : withoutUnusedResources(loaded);
   return { project, meta: { workingDir: projectDir, composeFiles: files, environment, disabledServices: disabled, profiles } };
 }

@@ -426,6 +426,11 @@ export interface LoadOptions {
   /** false = skip the resolution of relative paths (`--no-path-resolution`). */
   resolvePaths?: boolean;
   /**
+   * true = keep networks, volumes, secrets, configs and models no enabled service uses (`--all-resources`);
+   * by default they are left out, as the docker compose CLI leaves them out.
+   */
+  allResources?: boolean;
+  /**
    * true = drop env_file once its values are merged into environment (compose-go's WithDiscardEnvFile, used
    * by `config`); `up` keeps it, and it counts in the config hash. label_file is always merged into labels.
    */

@@ -266,3 +266,26 @@ export function checkContainerNames(project: Project): void {
     seen.set(s.container_name, name);
   }
 }
+
+/**
+ * compose-go's WithoutUnnecessaryResources, which the docker compose CLI applies unless --all-resources: only
+ * the networks, volumes, secrets, configs and models the enabled services use are kept.
+ */
+export function withoutUnusedResources(project: Project): Project {
+  const used: Record<string, Set<string>> = { networks: new Set(), volumes: new Set(), secrets: new Set(), configs: new Set(), models: new Set() };
+  for (const s of Object.values(project.services) as Obj[]) {
+    for (const n of Object.keys(s.networks ?? {})) used.networks!.add(n);
+    for (const v of s.volumes ?? []) if (isObj(v) && v.type === "volume" && v.source) used.volumes!.add(v.source);
+    for (const r of [...(s.secrets ?? []), ...(s.build?.secrets ?? [])]) used.secrets!.add(r.source);
+    for (const r of s.configs ?? []) used.configs!.add(r.source);
+    for (const m of Object.keys(isObj(s.models) ? s.models : {})) used.models!.add(m);
+  }
+  const out: Obj = { ...project };
+  for (const [kind, names] of Object.entries(used)) {
+    if (!out[kind]) continue;
+    const kept = Object.fromEntries(Object.entries(out[kind] as Obj).filter(([k]) => names.has(k)));
+    if (Object.keys(kept).length) out[kind] = kept;
+    else delete out[kind];
+  }
+  return out as Project;
+}

@@ -533,3 +533,22 @@ test("models: kept for the orchestration, a service's undefined model refused", 
   const bad = dir({ "compose.yaml": "services:\n  s:\n    image: x\n    models: [nope]\n" });
   expect(await fails(bad)).toBe('service "s" refers to undefined model nope: invalid compose project');
 });
+
+describe("resources and environment as the docker compose CLI sees them", () => {
+  test("resources no enabled service uses are left out, unless allResources (--all-resources)", async () => {
+    const d = dir({
+      "compose.yaml": "services:\n  a:\n    image: x\n    volumes: [used:/u]\n  b:\n    image: x\n    profiles: [off]\n    networks: [side]\n    volumes: [spare:/s]\n    secrets: [tok]\nnetworks: {side: {}}\nvolumes: {used: {}, spare: {}, idle: {}}\nsecrets: {tok: {file: ./t}}\n",
+    });
+    const pruned = (await load(d)).project;
+    expect([Object.keys(pruned.networks ?? {}), Object.keys(pruned.volumes ?? {}), pruned.secrets]).toEqual([["default"], ["used"], undefined]);
+    const all = (await load(d, { allResources: true })).project;
+    expect([Object.keys(all.networks ?? {}).sort(), Object.keys(all.volumes ?? {}).sort(), Object.keys(all.secrets ?? {})]).toEqual([["default", "side"], ["idle", "spare", "used"], ["tok"]]);
+  });
+  test("the .env beside the files fills in what the working directory's .env left unset; PWD; COMPOSE_ENV_FILES", async () => {
+    const d = dir({ "compose.yaml": "services:\n  s:\n    image: ${A}-${B}\n    working_dir: ${PWD}\n", ".env": "A=parent\nB=parent\n", "sub/.env": "A=sub\n", "e1.env": "A=e1\n", "e2.env": "B=e2\n" });
+    const s = (await load(join(d, "sub"))).project.services.s!;
+    expect(s.image).toBe("sub-parent");
+    expect(s.working_dir).toBe(join(d, "sub"));
+    expect((await load(d, { env: { COMPOSE_ENV_FILES: `${join(d, "e1.env")},${join(d, "e2.env")}` } })).project.services.s!.image).toBe("e1-e2");
+  });
+});
