@@ -25,7 +25,9 @@ const config: Command = {
   async run({ flags, args }) {
     const format = (flags.format as string | undefined) ?? "yaml";
     if (format !== "yaml" && format !== "json") throw new CliError(`unsupported format ${JSON.stringify(format)}`, 1);
-    const { project, meta } = await loadComposeProject(flags, { services: args, interpolate: !flags["no-interpolate"], normalize: !flags["no-normalize"], discardEnvFiles: true });
+    const loaded = await loadComposeProject(flags, { services: args, interpolate: !flags["no-interpolate"], normalize: !flags["no-normalize"], discardEnvFiles: true });
+    const meta = loaded.meta;
+    let project = loaded.project;
     for (const s of args) if (!project.services[s]) throw new CliError(`no such service: ${s}`, 1);
     if (args.length) {
       // Only the named services (and what they depend on), as docker compose does.
@@ -38,7 +40,9 @@ const config: Command = {
       args.forEach(add);
       project.services = Object.fromEntries(Object.entries(project.services).filter(([n]) => keep.has(n)));
     }
-    const { checkContainerNames } = await import("../compose/normalize.ts");
+    const { checkContainerNames, withoutUnusedResources } = await import("../compose/normalize.ts");
+    // Resources are kept for the services printed, as docker compose selects, then prunes.
+    if (args.length && !flags["all-resources"]) project = withoutUnusedResources(project);
     try {
       checkContainerNames(project);
     } catch (e) {

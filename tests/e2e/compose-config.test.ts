@@ -123,6 +123,8 @@ describe("compose config", () => {
     expect(readFileSync(out, "utf8")).toStartWith("name: shop\n");
     const one = JSON.parse((await compose(dir, ["config", "--format", "json", "app"])).stdout);
     expect(Object.keys(one.services)).toEqual(["app", "redis"]);
+    expect(one.volumes).toEqual({ cache: { name: "shop_cache" } });
+    expect((await compose(dir, ["config", "--format", "json", "redis"])).stdout).not.toContain("shop_cache");
     expect(await compose(dir, ["config", "nope"])).toMatchObject({ code: 1, stderr: "no such service: nope\n" });
     const hashes = (await compose(dir, ["config", "--hash", "*"])).stdout;
     expect(hashes).toMatch(/^app [0-9a-f]{64}\nredis [0-9a-f]{64}\nweb [0-9a-f]{64}\n$/);
