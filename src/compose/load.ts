@@ -10,6 +10,7 @@ import { homedir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { canonicalResource, canonicalService } from "./canonical.ts";
 import { parseDotenv } from "./dotenv.ts";
+import { duplicateKeyError } from "./duplicates.ts";
 import { ComposeError } from "./errors.ts";
 import { interpolateTree } from "./interpolate.ts";
 import { mergeModel, mergeService, uniqueService } from "./merge.ts";
@@ -88,6 +89,8 @@ function parseYaml(text: string, file: string): unknown[] {
   } catch (e) {
     throw new ComposeError(`failed to parse ${file}: ${(e as Error).message.replace(/^YAML Parse error: /, "yaml: ")}`);
   }
+  const duplicate = duplicateKeyError(text);
+  if (duplicate) throw new ComposeError(`failed to parse ${file}: ${duplicate}`);
   // Bun.YAML returns an array for a multi-document stream: it is recognised by the `---` separator.
   if (Array.isArray(parsed) && /^---/m.test(text) && parsed.every((d) => isObj(d) || d === null)) return parsed.filter((d) => d !== null);
   return [parsed];

@@ -552,3 +552,40 @@ describe("resources and environment as the docker compose CLI sees them", () => 
     expect((await load(d, { env: { COMPOSE_ENV_FILES: `${join(d, "e1.env")},${join(d, "e2.env")}` } })).project.services.s!.image).toBe("e1-e2");
   });
 });
+
+describe("duplicate keys", () => {
+  test("refused with go-yaml's words, as docker compose does", async () => {
+    const d = dir({ "compose.yaml": "services:\n  web:\n    image: a\n    ports: ['80:80']\n    image: b\n" });
+    expect(await fails(d)).toBe(`failed to parse ${join(d, "compose.yaml")}: yaml: unmarshal errors:\n  line 5: mapping key "image" already defined at line 3`);
+    const items = dir({ "compose.yaml": "services:\n  web:\n    image: a\n    volumes:\n      - type: bind\n        source: ./a\n        type: volume\n        target: /a\n" });
+    expect(await fails(items)).toEndWith('line 7: mapping key "type" already defined at line 5');
+  });
+  test("what only looks like a repeated key is not one: block scalars, quoted and flow values, list items, documents", async () => {
+    const d = dir({
+      "compose.yaml": `x-base: &base
+  image: base
+services:
+  web:
+    <<: *base
+    command: |
+      image: text
+      image: text
+    entrypoint: ["sh",
+      "-c", "image: x"]
+    user: "a
+      image: b"
+    labels: {a: "1"}
+    volumes:
+      - type: volume
+        source: v1
+        target: /a
+      - type: volume
+        source: v2
+        target: /b
+volumes: {v1: {}, v2: {}}
+`,
+    });
+    const s = (await load(d)).project.services.web!;
+    expect([s.image, s.command, s.volumes!.length]).toEqual(["base", ["image:", "text", "image:", "text"], 2]);
+  });
+});
