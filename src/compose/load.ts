@@ -158,7 +158,7 @@ function interpolateIn(doc: Obj, ctx: Context): Obj {
     ctx.warn(`The ${JSON.stringify(name)} variable is not set. Defaulting to a blank string.`);
   };
   try {
-    return interpolateTree(doc, (k) => ctx.env[k], unset) as Obj;
+    return interpolateTree(doc, (k) => ctx.env[k], unset, ctx.warn) as Obj;
   } catch (e) {
     throw new ComposeError((e as Error).message);
   }

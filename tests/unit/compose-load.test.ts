@@ -589,3 +589,10 @@ volumes: {v1: {}, v2: {}}
     expect([s.image, s.command, s.volumes!.length]).toEqual(["base", ["image:", "text", "image:", "text"], 2]);
   });
 });
+
+test("a YAML 1.1 boolean (yes/no/on/off) is read with compose's warning", async () => {
+  const d = dir({ "compose.yaml": "services:\n  s:\n    image: x\n    privileged: yes\n    tty: ${TTY}\n" });
+  const { project, warnings } = await load(d, { env: { TTY: "off" } });
+  expect([project.services.s!.privileged, project.services.s!.tty]).toEqual([true, false]);
+  expect(warnings).toEqual(['"yes" for boolean is not supported by YAML 1.2, please use `true`', '"off" for boolean is not supported by YAML 1.2, please use `false`']);
+});
