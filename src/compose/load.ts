@@ -9,7 +9,7 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { homedir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { canonicalResource, canonicalService } from "./canonical.ts";
-import { parseDotenv } from "./dotenv.ts";
+import { parseDotenv, parseRawEnv } from "./dotenv.ts";
 import { duplicateKeyError } from "./duplicates.ts";
 import { ComposeError } from "./errors.ts";
 import { interpolateTree } from "./interpolate.ts";
@@ -59,7 +59,7 @@ export function findComposeFiles(dir: string, warn: (m: string) => void): string
 }
 
 /** Reads dotenv files in order (each seeing the environment and the files before it). */
-function readEnvFiles(files: string[], env: Record<string, string>): Record<string, string> {
+function readEnvFiles(files: string[], env: Record<string, string>, format?: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const f of files) {
     let text: string;
@@ -71,7 +71,7 @@ function readEnvFiles(files: string[], env: Record<string, string>): Record<stri
       throw new ComposeError(`couldn't find env file: ${f}`);
     }
     try {
-      Object.assign(out, parseDotenv(text, (k) => env[k] ?? out[k]));
+      Object.assign(out, (format === "raw" ? parseRawEnv : parseDotenv)(text, (k) => env[k] ?? out[k]));
     } catch (e) {
       throw new ComposeError(`failed to read ${f}: ${(e as Error).message}`);
     }
@@ -324,12 +324,13 @@ export async function loadProjectDetails(opts: LoadOptions): Promise<LoadedProje
     normalize: opts.normalize !== false,
     consistency: opts.interpolate !== false,
     discardEnvFiles: opts.discardEnvFiles === true,
-    readEnvFile: (path, required) => {
+    readEnvFile: (path, required, format) => {
       if (!existsSync(path)) {
         if (!required) return undefined;
         throw new ComposeError(`env file ${path} not found: stat ${path}: no such file or directory`);
       }
-      return readEnvFiles([path], environment);
+      if (format !== undefined && format !== "raw") throw new ComposeError(`unsupported env_file format ${JSON.stringify(format)}`);
+      return readEnvFiles([path], environment, format);
     },
   });
   const project = opts.allResources ? loaded : withoutUnusedResources(loaded);

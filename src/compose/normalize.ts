@@ -29,7 +29,7 @@ export interface NormalizeOptions {
   /** false without interpolation: compose then renders the model unchecked (its ToModel). */
   consistency: boolean;
   /** Reads an env_file (undefined when missing and not required). */
-  readEnvFile(path: string, required: boolean): Record<string, string> | undefined;
+  readEnvFile(path: string, required: boolean, format?: string): Record<string, string> | undefined;
 }
 
 const duration = (v: unknown): string => goDurationString(typeof v === "number" ? v * 1e9 : goDuration(String(v)));
@@ -136,7 +136,7 @@ function normalizeService(name: string, s: Obj, opts: NormalizeOptions): void {
   // environment: env_file values first, then the service's own, bare keys looked up in the environment.
   if (Array.isArray(s.env_file) || isObj(s.environment)) {
     const merged: Record<string, string | null> = {};
-    for (const f of s.env_file ?? []) Object.assign(merged, opts.readEnvFile(f.path, f.required !== false) ?? {});
+    for (const f of s.env_file ?? []) Object.assign(merged, opts.readEnvFile(f.path, f.required !== false, f.format) ?? {});
     for (const [k, v] of Object.entries((s.environment ?? {}) as Record<string, string | null>)) merged[k] = v === null ? (k in env ? env[k]! : null) : v;
     if (Object.keys(merged).length) s.environment = merged;
     else delete s.environment;

@@ -596,3 +596,10 @@ test("a YAML 1.1 boolean (yes/no/on/off) is read with compose's warning", async 
   expect([project.services.s!.privileged, project.services.s!.tty]).toEqual([true, false]);
   expect(warnings).toEqual(['"yes" for boolean is not supported by YAML 1.2, please use `true`', '"off" for boolean is not supported by YAML 1.2, please use `false`']);
 });
+
+test("env_file format: raw takes values as written (the docker CLI's --env-file); an unknown format is refused", async () => {
+  const d = dir({ "compose.yaml": "services:\n  s:\n    image: x\n    env_file: [{path: r.env, format: raw}]\n", "r.env": "# c\nA=\"quoted\" $HOME\nB= spaced \nHOME\n" });
+  expect((await load(d)).project.services.s!.environment).toEqual({ A: '"quoted" $HOME', B: " spaced ", HOME: "/home/u" });
+  const bad = dir({ "compose.yaml": "services:\n  s:\n    image: x\n    env_file: [{path: r.env, format: toml}]\n", "r.env": "A=1\n" });
+  expect(await fails(bad)).toBe('unsupported env_file format "toml"');
+});
