@@ -246,10 +246,12 @@ function resolveExtends(model: Obj, file: string, baseDir: string, ctx: Context,
       baseFile = refFile;
       baseBase = dirname(refFile);
       const docs = readComposeFile(refFile, ctx);
+      if (!docs.some((d) => isObj(d.services))) throw new ComposeError(`cannot extend service ${JSON.stringify(name)} in ${refFile}: no services section`);
       baseSiblings = {};
       for (const d of docs) baseSiblings = { ...baseSiblings, ...canonicalDoc(d, baseBase, ctx).services };
     }
     base = baseSiblings[ref];
+    if (!base && refFile) throw new ComposeError(`cannot extend service ${JSON.stringify(name)} in ${ownFile}: service ${JSON.stringify(ref)} not found in ${refFile}`);
     if (!base) throw new ComposeError(`cannot extend service ${JSON.stringify(name)} in ${ownFile}: service ${JSON.stringify(ref)} not found`);
     const resolvedBase = resolveOne(ref, base, baseFile, baseBase, [...chain, [ownFile, name]], baseSiblings);
     const { extends: _, ...rest } = own;

@@ -603,3 +603,10 @@ test("env_file format: raw takes values as written (the docker CLI's --env-file)
   const bad = dir({ "compose.yaml": "services:\n  s:\n    image: x\n    env_file: [{path: r.env, format: toml}]\n", "r.env": "A=1\n" });
   expect(await fails(bad)).toBe('unsupported env_file format "toml"');
 });
+
+test("extends from another file: its errors name both files", async () => {
+  const d = dir({ "compose.yaml": "services:\n  a:\n    extends: {file: base.yaml, service: nope}\n", "base.yaml": "services:\n  b:\n    image: x\n", "empty.yaml": "networks: {}\n" });
+  expect(await fails(d)).toBe(`cannot extend service "a" in ${join(d, "compose.yaml")}: service "nope" not found in ${join(d, "base.yaml")}`);
+  writeFileSync(join(d, "compose.yaml"), "services:\n  a:\n    extends: {file: empty.yaml, service: b}\n");
+  expect(await fails(d)).toBe(`cannot extend service "a" in ${join(d, "empty.yaml")}: no services section`);
+});
