@@ -298,6 +298,7 @@ describe("validation", () => {
     expect(await bad("services:\n  web:\n    image: x\n    healthcheck: {interval: 5 seconds}\n")).toBe("services.web.healthcheck.interval '5 seconds' is not valid 'duration'");
     expect(await bad("networks:\n  n: {foo: 1}\nservices: {}\n")).toBe("networks.n additional properties 'foo' not allowed");
     expect(await bad("services: [a]\n")).toBe("services must be a mapping");
+    expect(await bad("helicopters: {}\nservices: {}\n")).toBe(" additional properties 'helicopters' not allowed");
     expect(await bad("- a\n")).toBe("top-level object must be a mapping");
   });
   test("semantic checks: unknown services, undefined resources, cycles, container_name with scale", async () => {
