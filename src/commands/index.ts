@@ -52,6 +52,7 @@ const commands: Record<string, Loader> = {
   import: () => import("./import.ts"),
   push: () => import("./push.ts"),
   build: () => import("./build.ts"),
+  compose: () => import("./compose.ts"),
 };
 
 /**
@@ -201,6 +202,7 @@ const descriptions: [string, string][] = [
   ["version", "Show the Bunker version information"],
   ["serve", "Run the Docker Engine API daemon (alias: daemon)"],
   ["build", "Build an image from a Dockerfile"],
+  ["compose", "Define and run multi-container applications"],
 ];
 
 function rootHelp(): string {

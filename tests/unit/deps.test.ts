@@ -50,7 +50,9 @@ const allowed: Record<string, string[]> = {
   engine: ["fs", "sys", "go", "version", "jit"],
   api: ["engine", "fs", "sys", "go", "version", "jit"],
   server: ["api", "engine", "fs", "sys", "go", "version", "jit"],
-  commands: ["api", "server", "engine", "fs", "sys", "go", "version", "jit"],
+  commands: ["api", "server", "engine", "fs", "sys", "go", "version", "jit", "compose"],
+  // Compose projects (loading, then orchestration over the Backend): between the commands and the api.
+  compose: ["api", "engine", "go", "version"],
 };
 
 /** The only modules of a layer another layer may reach into, where it is not the whole layer. */
@@ -59,6 +61,8 @@ const narrow: Record<string, Record<string, string[]>> = {
   server: { api: ["src/api/wire.ts"] },
   // Only `bunker serve` starts the daemon; every other command goes through a Backend.
   commands: { server: ["src/server/daemon.ts"] },
+  // Compose drives containers through the Backend only; of the engine, errors and pure helpers.
+  compose: { api: ["src/api/backend.ts", "src/api/wire.ts"], engine: ["src/engine/errors.ts", "src/engine/units.ts"] },
 };
 
 const local = edges.filter((e) => e.to.startsWith("src/"));

@@ -1,0 +1,75 @@
+/**
+ * What every `bunker compose` subcommand shares: compose's global flags (-f, -p, --profile, --env-file,
+ * --project-directory), accepted before the subcommand (`compose -f x.yaml up`) and after it (`compose up
+ * -f x.yaml`) as cobra's persistent flags, and the one way to load the project from them.
+ *
+ * A subcommand file (`compose-<name>.ts`) declares `flags: { ...composeFlags, ...its own }`, is listed in
+ * `composeSubcommands`, and calls `loadComposeProject(flags)`; compose.ts merges the flags given before the
+ * subcommand into `flags`.
+ */
+import type { Command, Flag } from "./_cli.ts";
+import { CliError } from "./_cli.ts";
+import type { LoadedProject, LoadOptions } from "../compose/model.ts";
+
+/** compose's global flags, as docker compose v2 names them. */
+export const composeFlags: Record<string, Flag> = {
+  "all-resources": { type: "boolean", description: "Include all resources, even those not used by services" },
+  file: { type: "string", alias: "f", multiple: true, description: "Compose configuration files", valueHint: "stringArray" },
+  "project-name": { type: "string", alias: "p", description: "Project name", valueHint: "string" },
+  profile: { type: "string", multiple: true, description: "Specify a profile to enable", valueHint: "stringArray" },
+  "env-file": { type: "string", multiple: true, description: "Specify an alternate environment file", valueHint: "stringArray" },
+  "project-directory": { type: "string", description: "Specify an alternate working directory\n(default: the path of the, first specified, Compose file)", valueHint: "string" },
+};
+
+/** The subcommands of `bunker compose`, loaded only when they run. */
+export const composeSubcommands: Record<string, () => Promise<{ default: Command }>> = {
+  config: () => import("./compose-config.ts"),
+};
+
+/** Flags given before the subcommand, merged under those given after it (lists concatenated). */
+export function mergeComposeFlags(before: Record<string, any>, after: Record<string, any>): Record<string, any> {
+  const out = { ...after };
+  for (const k of Object.keys(composeFlags)) {
+    if (before[k] === undefined) continue;
+    out[k] = Array.isArray(before[k]) ? [...before[k], ...(after[k] ?? [])] : (after[k] ?? before[k]);
+  }
+  return out;
+}
+
+const started = performance.now();
+
+/**
+ * A warning as docker compose prints it through logrus: `WARN[0000] text` on a terminal, else
+ * `time="…" level=warning msg="text"`.
+ */
+export function composeWarn(message: string): void {
+  if (process.stderr.isTTY) console.error(`WARN[${String(Math.floor((performance.now() - started) / 1000)).padStart(4, "0")}] ${message}`);
+  else console.error(`time="${new Date().toISOString().replace(/\.\d+Z$/, "Z")}" level=warning msg=${JSON.stringify(message)}`);
+}
+
+/** The loader's options from compose's flags and the process (working directory, environment, stdin). */
+export function composeLoadOptions(flags: Record<string, any>, extra: Partial<LoadOptions> = {}): LoadOptions {
+  return {
+    workingDir: process.cwd(),
+    files: flags.file,
+    projectName: flags["project-name"],
+    profiles: (flags.profile as string[] | undefined)?.flatMap((p) => p.split(",")).filter(Boolean),
+    envFiles: flags["env-file"],
+    projectDirectory: flags["project-directory"],
+    allResources: flags["all-resources"] === true,
+    env: process.env as Record<string, string>,
+    warn: composeWarn,
+    ...extra,
+  };
+}
+
+/** Loads the project the flags name; compose's refusals become its message, exit 1. */
+export async function loadComposeProject(flags: Record<string, any>, extra: Partial<LoadOptions> = {}): Promise<LoadedProject> {
+  const { loadProjectDetails } = await import("../compose/load.ts");
+  try {
+    return await loadProjectDetails(composeLoadOptions(flags, extra));
+  } catch (e) {
+    if ((e as Error)?.name === "ComposeError") throw new CliError((e as Error).message, 1);
+    throw e;
+  }
+}
