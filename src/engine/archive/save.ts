@@ -17,6 +17,7 @@ import { type Reference, parseReference, familiarName, familiarString, canonical
 import { StoreImage, type StoreLayer } from "../store/image-source.ts";
 import { eventsOf } from "../events.ts";
 import { encodeHeader, END_OF_ARCHIVE, padding, type TarHeader } from "../../fs/tar-write.ts";
+import { fullJit } from "../../jit.ts";
 
 const utf8 = new TextEncoder();
 const hex = (d: string) => d.replace(/^sha256:/, "");
@@ -81,6 +82,7 @@ function fileHeader(name: string, size: number, mtime: number): TarHeader {
  * the stream is returned, so a missing image or an old layer fails before any byte is written.
  */
 export function saveImages(engine: Engine, names: string[]): ReadableStream<Uint8Array> {
+  fullJit(); // the tar-split records of every layer are parsed record by record
   if (!names.length) throw new EngineError("invalidParameter", "no images to save");
   const items = resolveNames(engine, names);
   for (const { image } of items) {
