@@ -261,7 +261,7 @@ export function assembleLayerTar(dir: string, diffId: string): ReadableStream<Ui
         // any other gets chunks of OUT_CHUNK bytes. Neither gets a zero-filled fresh array: that cost more than
         // the hashing (page faults on new memory: 120 ms of a 121 MB save).
         const request = c.byobRequest;
-        const out = request ? (request.view as Uint8Array) : Buffer.allocUnsafe(OUT_CHUNK);
+        const out = request ? (request.view as Uint8Array<ArrayBuffer>) : Buffer.allocUnsafe(OUT_CHUNK);
         let fill = 0;
         const flush = () => {
           hasher.update(out.subarray(0, fill));
@@ -335,7 +335,7 @@ export function assembleLayerTar(dir: string, diffId: string): ReadableStream<Ui
         closeFile();
         return records.cancel().catch(() => {});
       },
-    } as UnderlyingByteSource as UnderlyingDefaultSource<Uint8Array>,
+    },
     { highWaterMark: 0 },
   );
 }

@@ -156,8 +156,11 @@ async function* members(items: SaveItem[]): AsyncGenerator<Piece> {
   yield END_OF_ARCHIVE;
 }
 
-/** A layer's reader: BYOB when the archive's reader brings its own buffer, else the default one. */
-type LayerReader = ReadableStreamBYOBReader | ReadableStreamDefaultReader<Uint8Array>;
+/** A layer's reader: BYOB (`read(view)`) when the archive's reader brings its own buffer, else the default one. */
+interface LayerReader {
+  read(view?: Uint8Array<ArrayBuffer>): Promise<{ done: boolean; value?: Uint8Array<ArrayBuffer> }>;
+  cancel(reason?: unknown): Promise<void>;
+}
 
 /**
  * Pieces as a byte stream, pulled as the consumer reads (one layer chunk in memory at a time). A BYOB reader
@@ -184,26 +187,26 @@ function toStream(pieces: AsyncGenerator<Piece>): ReadableStream<Uint8Array> {
         if (!request) {
           for (;;) {
             if (layer) {
-              const r = await (layer as ReadableStreamDefaultReader<Uint8Array>).read();
-              if (!r.done) return c.enqueue(r.value);
+              const r = await layer.read();
+              if (!r.done) return c.enqueue(r.value!);
               layer = null;
             }
             const piece = await nextPiece();
             if (piece === null) return c.close();
-            if (!(piece instanceof Uint8Array)) layer = (await piece()).getReader();
+            if (!(piece instanceof Uint8Array)) layer = (await piece()).getReader() as LayerReader;
             // A copy: enqueue takes the chunk's buffer, and a piece may be shared (END_OF_ARCHIVE, a config).
             else if (piece.length) return c.enqueue(piece.slice());
           }
         }
         // The buffer being filled; a layer's read hands it back as a new view of the same (transferred) memory.
-        let view = request.view as Uint8Array;
+        let view = request.view as Uint8Array<ArrayBuffer>;
         const size = view.length; // `view` is detached while a layer reads into its memory
         let fill = 0;
         const answer = () => request.respondWithNewView(view.subarray(0, fill));
         for (;;) {
           if (layer) {
             if (fill) return answer(); // a layer's read takes a whole buffer
-            const r = await (layer as ReadableStreamBYOBReader).read(view);
+            const r = await layer.read(view);
             const back = r.value!;
             if (!r.done) return request.respondWithNewView(back);
             layer = null;
@@ -217,7 +220,7 @@ function toStream(pieces: AsyncGenerator<Piece>): ReadableStream<Uint8Array> {
             return request.respondWithNewView(view.subarray(0, 0));
           }
           if (!(piece instanceof Uint8Array)) {
-            layer = (await piece()).getReader({ mode: "byob" });
+            layer = (await piece()).getReader({ mode: "byob" }) as LayerReader;
             continue;
           }
           const n = Math.min(piece.length, view.length - fill);
@@ -233,7 +236,7 @@ function toStream(pieces: AsyncGenerator<Piece>): ReadableStream<Uint8Array> {
         await layer?.cancel(reason).catch(() => {});
         await pieces.return(undefined);
       },
-    } as UnderlyingByteSource as UnderlyingDefaultSource<Uint8Array>,
+    },
     { highWaterMark: 0 },
   );
 }
