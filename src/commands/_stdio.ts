@@ -4,7 +4,7 @@
  * set up, more than the rest of a `run --rm alpine echo hi`; nor Bun's FileSink, whose write reports a
  * closed pipe as an uncaught error when it is called from a socket's callback.
  */
-import { closeSync, fsyncSync, openSync, readSync, renameSync, rmSync, writeSync } from "node:fs";
+import { closeSync, openSync, readSync, renameSync, rmSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { isatty } from "node:tty";
 import { CliError } from "./_cli.ts";
@@ -59,19 +59,19 @@ export function checkArchiveOutput(file: string | undefined): void {
 
 /**
  * Writes an archive stream to stdout, or to `file` as the docker CLI's CopyToFile does: into a temporary
- * file beside it, synced and renamed over it once complete, so a failure or a kill leaves no partial file
- * under its name.
+ * file beside it, renamed over it once complete, so a failure or a kill leaves no partial file under its
+ * name. Not fsync'd, as docker's is not: a kill cannot leave the renamed file short, and waiting for the disk
+ * cost a 121 MB save a third of its time.
  */
 export async function writeArchive(stream: ReadableStream<Uint8Array>, file?: string): Promise<void> {
   if (!file) {
-    for await (const chunk of stream) writeAll(1, chunk);
+    for await (const chunk of chunksOf(stream)) writeAll(1, chunk);
     return;
   }
   const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`);
   const fd = openSync(tmp, "wx", 0o644);
   try {
-    for await (const chunk of stream) writeAll(fd, chunk);
-    fsyncSync(fd);
+    for await (const chunk of chunksOf(stream)) writeAll(fd, chunk);
     closeSync(fd);
     renameSync(tmp, file);
   } catch (e) {
@@ -83,15 +83,47 @@ export async function writeArchive(stream: ReadableStream<Uint8Array>, file?: st
   }
 }
 
+/** Bytes read at once from an archive stream. */
+const READ_BUFFER = 1 << 20;
+
+/**
+ * A stream's chunks, read into one reused buffer when the stream is a byte stream (a local save: no new
+ * memory per chunk, whose page faults cost more than the copying), else as the stream hands them out.
+ */
+async function* chunksOf(stream: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array> {
+  let reader: ReadableStreamBYOBReader;
+  try {
+    reader = stream.getReader({ mode: "byob" });
+  } catch {
+    yield* stream; // not a byte stream (a response body from `bunker serve`)
+    return;
+  }
+  let buffer = new Uint8Array(READ_BUFFER);
+  let ended = false;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read(buffer);
+      if ((ended = done)) return;
+      yield value;
+      buffer = new Uint8Array(value.buffer, 0, READ_BUFFER); // the same memory, handed back
+    }
+  } finally {
+    // Left early (the write failed): the stream is cancelled, as a for-await over it would.
+    if (!ended) await reader.cancel().catch(() => {});
+  }
+}
+
 /**
  * An opened input file (load -i, import FILE) as a stream of plain blocking reads, closed at its end. Not
  * Bun.file().stream(): it polls the descriptor, which a character device such as /dev/null refuses (EPERM
- * from epoll_ctl), and a user may well give one.
+ * from epoll_ctl), and a user may well give one. Chunks of 128 KiB, not 1 MiB: the reader holds several at
+ * once (a load queues up to 4 MiB for a layer's unpacker), and 1 MiB arrays came fresh from the kernel each
+ * time (measured on a debian load: 29k page faults, 11k with 128 KiB chunks, whose memory is reused).
  */
-export function fileStream(fd: number, chunk = 1 << 20): ReadableStream<Uint8Array> {
+export function fileStream(fd: number, chunk = 128 << 10): ReadableStream<Uint8Array> {
   return new ReadableStream<Uint8Array>({
     pull(controller) {
-      const buf = new Uint8Array(chunk);
+      const buf = Buffer.allocUnsafe(chunk); // only buf[0..n), just read, is handed on: no need to zero it first
       const n = readSync(fd, buf, 0, chunk, null);
       if (n > 0) return controller.enqueue(n === chunk ? buf : buf.subarray(0, n));
       closeSync(fd);

@@ -10,6 +10,10 @@ import type { Backend } from "../api/backend.ts";
 import { defineCommand } from "./_cli.ts";
 import { openBackend } from "./_backend.ts";
 import { binarySize, humanSize, renderFormatted, table } from "./_output.ts";
+// The engine areas this command runs in-process (listing, then sampling), loaded with the command's own
+// chunks rather than by two later import()s from src/api/local.ts, as ps does. Unused when a daemon answers.
+import "../engine/containers/query.ts";
+import "../engine/containers/stats.ts";
 
 const DEFAULT_FORMAT = "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}";
 const DEFAULT_HEADER = ["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "NET I/O", "BLOCK I/O", "PIDS"];

@@ -63,6 +63,29 @@ describe.skipIf(!root)("save", () => {
     expect(JSON.parse(extract(out, "repositories").toString()).nginx.latest).toMatch(/^[0-9a-f]{64}$/);
   });
 
+  test("the same bytes whatever the reader: save -o (one reused buffer), small BYOB buffers, a plain reader", async () => {
+    const out = join(dir, "readers.tar");
+    await b.ok(["save", "-o", out, "torture", "busybox"]);
+    const want = new Uint8Array(readFileSync(out));
+    const { openEngine } = await import("../../src/commands/_engine.ts");
+    const { saveImages } = await import("../../src/engine/archive/save.ts");
+    const engine = await openEngine({ "data-root": b.dataRoot } as never);
+    // Buffers smaller than a tar header, than a member, and one not a multiple of 512: pieces cut anywhere.
+    for (const size of [100, 700, 65536 + 13]) {
+      const reader = saveImages(engine, ["torture", "busybox"]).getReader({ mode: "byob" });
+      const parts: Uint8Array[] = [];
+      let buffer = new Uint8Array(size);
+      for (;;) {
+        const { done, value } = await reader.read(buffer);
+        if (done) break;
+        parts.push(value.slice());
+        buffer = new Uint8Array(value.buffer);
+      }
+      expect(sha256(Buffer.concat(parts))).toBe(sha256(want));
+    }
+    expect(sha256(new Uint8Array(await new Response(saveImages(engine, ["torture", "busybox"])).arrayBuffer()))).toBe(sha256(want));
+  });
+
   test("skopeo reads it as docker-archive: and oci-archive:, and copies it out with the same image ID", async () => {
     const out = join(dir, "skopeo-in.tar");
     await b.ok(["save", "-o", out, "torture"]);

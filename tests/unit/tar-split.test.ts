@@ -59,6 +59,31 @@ describe("tar-split", () => {
     }
   });
 
+  test("a reader with its own small buffer gets the same bytes, read into that buffer", async () => {
+    const big = new Uint8Array(300_000).map((_, i) => (i * 13) & 0xff);
+    const archive = tar([
+      { name: "dir/", type: "5" },
+      { name: "dir/a", data: "hello" },
+      { name: "dir/big", data: big },
+      { name: "dir/empty", data: "" },
+    ]);
+    const dir = layerDir();
+    const r = await unpackLayer(streamOf(archive), join(dir, "diff"), { tarSplitDir: dir });
+    for (const size of [100, 512, 4096]) {
+      const reader = assembleLayerTar(dir, r.diffId).getReader({ mode: "byob" });
+      const parts: Uint8Array[] = [];
+      let buffer = new Uint8Array(size);
+      for (;;) {
+        const { done, value } = await reader.read(buffer);
+        if (done) break;
+        expect(value.buffer.byteLength).toBe(size); // the reader's own memory, handed back
+        parts.push(value.slice());
+        buffer = new Uint8Array(value.buffer);
+      }
+      expect(Buffer.concat(parts).equals(archive)).toBe(true);
+    }
+  });
+
   test("a gzip'd layer records its uncompressed tar", async () => {
     const archive = tar([{ name: "a", data: "hello" }]);
     const dir = layerDir();

@@ -17,6 +17,7 @@ import { type Reference, parseReference, familiarName, familiarString, canonical
 import { StoreImage, type StoreLayer } from "../store/image-source.ts";
 import { eventsOf } from "../events.ts";
 import { encodeHeader, END_OF_ARCHIVE, padding, type TarHeader } from "../../fs/tar-write.ts";
+import { fullJit } from "../../jit.ts";
 
 const utf8 = new TextEncoder();
 const hex = (d: string) => d.replace(/^sha256:/, "");
@@ -81,6 +82,7 @@ function fileHeader(name: string, size: number, mtime: number): TarHeader {
  * the stream is returned, so a missing image or an old layer fails before any byte is written.
  */
 export function saveImages(engine: Engine, names: string[]): ReadableStream<Uint8Array> {
+  fullJit(); // the tar-split records of every layer are parsed record by record
   if (!names.length) throw new EngineError("invalidParameter", "no images to save");
   const items = resolveNames(engine, names);
   for (const { image } of items) {
@@ -154,26 +156,80 @@ async function* members(items: SaveItem[]): AsyncGenerator<Piece> {
   yield END_OF_ARCHIVE;
 }
 
-/** Pieces as a byte stream, pulled as the consumer reads (one layer chunk in memory at a time). */
+/** A layer's reader: BYOB (`read(view)`) when the archive's reader brings its own buffer, else the default one. */
+interface LayerReader {
+  read(view?: Uint8Array<ArrayBuffer>): Promise<{ done: boolean; value?: Uint8Array<ArrayBuffer> }>;
+  cancel(reason?: unknown): Promise<void>;
+}
+
+/**
+ * Pieces as a byte stream, pulled as the consumer reads (one layer chunk in memory at a time). A BYOB reader
+ * (`save -o`) gets small pieces gathered into its buffer and layer bytes read straight into it, so one buffer
+ * carries the whole archive; any other reader gets the pieces as chunks.
+ */
 function toStream(pieces: AsyncGenerator<Piece>): ReadableStream<Uint8Array> {
-  let layer: { read(): Promise<{ done: boolean; value?: Uint8Array }>; cancel(reason?: unknown): Promise<void> } | null = null;
+  let layer: LayerReader | null = null;
+  let pending: Uint8Array | null = null; // the rest of a piece a BYOB buffer had no room for
+  const nextPiece = async (): Promise<Piece | null> => {
+    if (pending) {
+      const p = pending;
+      pending = null;
+      return p;
+    }
+    const next = await pieces.next();
+    return next.done ? null : next.value;
+  };
   return new ReadableStream<Uint8Array>(
     {
+      type: "bytes",
       async pull(c) {
+        const request = c.byobRequest;
+        if (!request) {
+          for (;;) {
+            if (layer) {
+              const r = await layer.read();
+              if (!r.done) return c.enqueue(r.value!);
+              layer = null;
+            }
+            const piece = await nextPiece();
+            if (piece === null) return c.close();
+            if (!(piece instanceof Uint8Array)) layer = (await piece()).getReader() as LayerReader;
+            // A copy: enqueue takes the chunk's buffer, and a piece may be shared (END_OF_ARCHIVE, a config).
+            else if (piece.length) return c.enqueue(piece.slice());
+          }
+        }
+        // The buffer being filled; a layer's read hands it back as a new view of the same (transferred) memory.
+        let view = request.view as Uint8Array<ArrayBuffer>;
+        const size = view.length; // `view` is detached while a layer reads into its memory
+        let fill = 0;
+        const answer = () => request.respondWithNewView(view.subarray(0, fill));
         for (;;) {
           if (layer) {
-            const r = await layer.read();
-            if (!r.done) return c.enqueue(r.value!);
+            if (fill) return answer(); // a layer's read takes a whole buffer
+            const r = await layer.read(view);
+            const back = r.value!;
+            if (!r.done) return request.respondWithNewView(back);
             layer = null;
-          }
-          const next = await pieces.next();
-          if (next.done) return c.close();
-          const piece = next.value;
-          if (piece instanceof Uint8Array) {
-            if (piece.length) return c.enqueue(piece);
+            view = new Uint8Array(back.buffer, back.byteOffset, size);
             continue;
           }
-          layer = (await piece()).getReader();
+          const piece = await nextPiece();
+          if (piece === null) {
+            if (fill) return answer();
+            c.close();
+            return request.respondWithNewView(view.subarray(0, 0));
+          }
+          if (!(piece instanceof Uint8Array)) {
+            layer = (await piece()).getReader({ mode: "byob" }) as LayerReader;
+            continue;
+          }
+          const n = Math.min(piece.length, view.length - fill);
+          view.set(piece.subarray(0, n), fill);
+          fill += n;
+          if (n < piece.length) {
+            pending = piece.subarray(n);
+            return answer();
+          }
         }
       },
       async cancel(reason) {

@@ -84,8 +84,16 @@ function keyed(file: string): Record<string, number> {
   return out;
 }
 
-/** The number of online CPUs (/sys/devices/system/cpu/online: "0-1,4"). */
+let cpusRead: { n: number; at: number } | undefined;
+/** The number of online CPUs (/sys/devices/system/cpu/online: "0-1,4"), read at most once a second. */
 function onlineCpus(): number {
+  const now = performance.now();
+  if (cpusRead && now - cpusRead.at < 1000) return cpusRead.n;
+  cpusRead = { n: countOnline(), at: now };
+  return cpusRead.n;
+}
+
+function countOnline(): number {
   let n = 0;
   for (const part of text("/sys/devices/system/cpu/online").trim().split(",")) {
     const [a, b] = part.split("-").map(Number);
@@ -148,6 +156,29 @@ function emptyStats(c: Stored): ContainerStats {
   return { read: ZERO_TIME, preread: ZERO_TIME, pids_stats: {}, blkio_stats: blkio, num_procs: 0, storage_stats: {}, cpu_stats: zeroCpu(), precpu_stats: zeroCpu(), memory_stats: {}, name: `/${c.name}`, id: c.id };
 }
 
+/** A container's CPU figures from its cgroup (v2: cpu.stat; v1: cpuacct and cpu), with the host's clock. */
+function cpuStats(id: string, cpus: number): CpuStats {
+  if (unified()) {
+    const cpu = keyed(`${cgroupDir(id, "cpu")}/cpu.stat`);
+    return {
+      cpu_usage: { total_usage: (cpu.usage_usec ?? 0) * 1000, usage_in_kernelmode: (cpu.system_usec ?? 0) * 1000, usage_in_usermode: (cpu.user_usec ?? 0) * 1000 },
+      system_cpu_usage: systemCpuUsage(cpus),
+      online_cpus: cpus,
+      throttling_data: { periods: cpu.nr_periods ?? 0, throttled_periods: cpu.nr_throttled ?? 0, throttled_time: (cpu.throttled_usec ?? 0) * 1000 },
+    };
+  }
+  const acct = cgroupDir(id, "cpuacct");
+  const times = keyed(`${acct}/cpuacct.stat`);
+  const throttle = keyed(`${cgroupDir(id, "cpu")}/cpu.stat`);
+  const percpu = text(`${acct}/cpuacct.usage_percpu`).trim().split(/\s+/).filter(Boolean).map(Number);
+  return {
+    cpu_usage: { total_usage: num(`${acct}/cpuacct.usage`) ?? 0, ...(percpu.length ? { percpu_usage: percpu } : {}), usage_in_kernelmode: ((times.system ?? 0) * 1e9) / USER_HZ, usage_in_usermode: ((times.user ?? 0) * 1e9) / USER_HZ },
+    system_cpu_usage: systemCpuUsage(cpus),
+    online_cpus: cpus,
+    throttling_data: { periods: throttle.nr_periods ?? 0, throttled_periods: throttle.nr_throttled ?? 0, throttled_time: throttle.throttled_time ?? 0 },
+  };
+}
+
 /** One sample of a running container (its init's pid for the network counters); undefined when it does not run. */
 export function sampleStats(c: Stored): ContainerStats | undefined {
   const st = statusOf(c);
@@ -158,15 +189,9 @@ export function sampleStats(c: Stored): ContainerStats | undefined {
   const host = totalmem();
   // moby: no limit (or one above the host's memory) shows as the host's memory
   const limit = (v: number | undefined) => (v === undefined || v > host ? host : v);
+  s.cpu_stats = cpuStats(c.id, cpus);
   if (unified()) {
     const dir = cgroupDir(c.id, "memory")!;
-    const cpu = keyed(`${dir}/cpu.stat`);
-    s.cpu_stats = {
-      cpu_usage: { total_usage: (cpu.usage_usec ?? 0) * 1000, usage_in_kernelmode: (cpu.system_usec ?? 0) * 1000, usage_in_usermode: (cpu.user_usec ?? 0) * 1000 },
-      system_cpu_usage: systemCpuUsage(cpus),
-      online_cpus: cpus,
-      throttling_data: { periods: cpu.nr_periods ?? 0, throttled_periods: cpu.nr_throttled ?? 0, throttled_time: (cpu.throttled_usec ?? 0) * 1000 },
-    };
     s.memory_stats = { usage: num(`${dir}/memory.current`) ?? 0, stats: keyed(`${dir}/memory.stat`), limit: limit(num(`${dir}/memory.max`)) };
     const pidsMax = num(`${dir}/pids.max`);
     s.pids_stats = { current: num(`${dir}/pids.current`) ?? 0, ...(pidsMax ? { limit: pidsMax } : {}) };
@@ -174,17 +199,6 @@ export function sampleStats(c: Stored): ContainerStats | undefined {
     s.blkio_stats.io_service_bytes_recursive = io.bytes;
     s.blkio_stats.io_serviced_recursive = io.ios;
   } else {
-    const acct = cgroupDir(c.id, "cpuacct");
-    const cpu = cgroupDir(c.id, "cpu");
-    const times = keyed(`${acct}/cpuacct.stat`);
-    const throttle = keyed(`${cpu}/cpu.stat`);
-    const percpu = text(`${acct}/cpuacct.usage_percpu`).trim().split(/\s+/).filter(Boolean).map(Number);
-    s.cpu_stats = {
-      cpu_usage: { total_usage: num(`${acct}/cpuacct.usage`) ?? 0, ...(percpu.length ? { percpu_usage: percpu } : {}), usage_in_kernelmode: ((times.system ?? 0) * 1e9) / USER_HZ, usage_in_usermode: ((times.user ?? 0) * 1e9) / USER_HZ },
-      system_cpu_usage: systemCpuUsage(cpus),
-      online_cpus: cpus,
-      throttling_data: { periods: throttle.nr_periods ?? 0, throttled_periods: throttle.nr_throttled ?? 0, throttled_time: throttle.throttled_time ?? 0 },
-    };
     const mem = cgroupDir(c.id, "memory");
     s.memory_stats = { usage: num(`${mem}/memory.usage_in_bytes`) ?? 0, max_usage: num(`${mem}/memory.max_usage_in_bytes`) ?? 0, stats: keyed(`${mem}/memory.stat`), failcnt: num(`${mem}/memory.failcnt`) ?? 0, limit: limit(num(`${mem}/memory.limit_in_bytes`)) };
     const pids = cgroupDir(c.id, "pids");
@@ -214,6 +228,9 @@ export interface StatsOptions {
   prime?: number;
 }
 
+/** The window of a sample without a stream: five scheduler ticks at HZ=250 (the counters move a tick at a time). */
+const PRIME_MS = 20;
+
 /**
  * The samples of a container, as GET /containers/{id}/stats sends them: each with the previous one's CPU
  * figures (`precpu_stats`, `preread`); a container that does not run gives moby's empty sample. A stream ends
@@ -227,8 +244,19 @@ export async function* containerStats(engine: Engine, ref: string, opts: StatsOp
       const t = setTimeout(done, ms);
       opts.signal?.addEventListener("abort", done);
     });
-  let prev = opts.stream || opts.oneShot ? undefined : sampleStats(c);
-  if (prev) await sleep(opts.prime ?? 20);
+  // The priming sample is the CPU figures alone (the rest of it is never sent): a few files rather than a
+  // whole sample, so the requests of `stats --no-stream` (one per container, all at once) start their windows
+  // together and end them together, instead of one after another.
+  let prev: Pick<ContainerStats, "cpu_stats" | "read"> | undefined;
+  if (!opts.stream && !opts.oneShot) {
+    const read = new Date().toISOString();
+    const cpu = cpuStats(c.id, onlineCpus());
+    // No cgroup CPU time: the container does not run (the sample says so), nothing to wait for.
+    if (cpu.cpu_usage.total_usage) {
+      prev = { read, cpu_stats: cpu };
+      await sleep(opts.prime ?? PRIME_MS);
+    }
+  }
   for (;;) {
     if (opts.signal?.aborted) return;
     const s = sampleStats(c);

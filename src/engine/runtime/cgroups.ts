@@ -40,8 +40,9 @@ const PERIOD = 100_000; // CFS period in µs, Docker's default
 /** True when a container has any limit. */
 export const hasLimits = (r: Resources) => !!(r.Memory || r.MemorySwap || r.NanoCpus || r.CpuShares || (r.PidsLimit ?? 0) > 0 || r.CpuPeriod || r.CpuQuota || r.CpusetCpus || r.CpusetMems || r.BlkioWeight || r.OomKillDisable);
 
-/** True on a cgroup v2 (unified) host. */
-export const unified = () => existsSync(`${ROOT}/cgroup.controllers`);
+let isUnified: boolean | undefined;
+/** True on a cgroup v2 (unified) host (asked once: a host does not switch while bunker runs). */
+export const unified = () => (isUnified ??= existsSync(`${ROOT}/cgroup.controllers`));
 
 /** Docker's default --cgroupns: private on cgroup v2, host on v1. */
 export const defaultCgroupns = (): "private" | "host" => (unified() ? "private" : "host");
@@ -195,10 +196,19 @@ export function containerCgroups(id: string, r: Resources, ns = false): { cgroup
   return { cgroupProcs: dirs.map((d) => `${d.dir}/cgroup.procs`), cgroup: { version: 1, dirs, devices: `${ROOT}/${devices.name}/bunker/${id}`, ns } };
 }
 
+const mounted = new Set<string>();
+/** Whether a v1 controller's hierarchy is mounted (a mounted one is remembered: `stats` asks 15 times a container). */
+function isMounted(controller: string): boolean {
+  if (mounted.has(controller)) return true;
+  if (!existsSync(`${ROOT}/${controller}`)) return false;
+  mounted.add(controller);
+  return true;
+}
+
 /** A container's cgroup directory for a v1 controller (or its one v2 directory); undefined when that controller is not mounted. */
 export function cgroupDir(id: string, controller: (typeof V1_CONTROLLERS)[number]): string | undefined {
   if (unified()) return `${ROOT}/bunker/${id}`;
-  return existsSync(`${ROOT}/${controller}`) ? `${ROOT}/${controller}/bunker/${id}` : undefined;
+  return isMounted(controller) ? `${ROOT}/${controller}/bunker/${id}` : undefined;
 }
 
 /**
