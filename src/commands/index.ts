@@ -51,6 +51,7 @@ const commands: Record<string, Loader> = {
   export: () => import("./export.ts"),
   import: () => import("./import.ts"),
   push: () => import("./push.ts"),
+  compose: () => import("./compose.ts"),
 };
 
 /**
@@ -194,6 +195,7 @@ const descriptions: [string, string][] = [
   ["info", "Display system-wide information"],
   ["version", "Show the Bunker version information"],
   ["serve", "Run the Docker Engine API daemon (alias: daemon)"],
+  ["compose", "Define and run multi-container applications (docker compose)"],
 ];
 
 function rootHelp(): string {

@@ -1,0 +1,122 @@
+/** `bunker compose up`: creates and starts the project's containers, attached to their output unless -d. */
+import { CliError, defineCommand } from "./_cli.ts";
+import { openProject, useColour, type ComposeInvocation } from "./_compose-project.ts";
+import { up, type UpContainer } from "../compose/up.ts";
+import { LogPrinter, shortName } from "../compose/logs.ts";
+
+/** --scale SERVICE=NUM values as a map. */
+export function parseScale(values: string[] = []): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const v of values) {
+    const [name, n] = v.split("=");
+    if (!name || n === undefined || !/^\d+$/.test(n)) throw new CliError(`invalid --scale value: ${v}`, 1);
+    out[name] = Number(n);
+  }
+  return out;
+}
+
+export default defineCommand({
+  meta: { name: "up", description: "Create and start containers", usage: "[OPTIONS] [SERVICE...]" },
+  flags: {
+    "abort-on-container-exit": { type: "boolean", description: "Stops all containers if any container was stopped. Incompatible with -d" },
+    build: { type: "boolean", description: "Build images before starting containers" },
+    detach: { type: "boolean", alias: "d", description: "Detached mode: Run containers in the background" },
+    "exit-code-from": { type: "string", description: "Return the exit code of the selected service container. Implies --abort-on-container-exit", valueHint: "string" },
+    "force-recreate": { type: "boolean", description: "Recreate containers even if their configuration and image haven't changed" },
+    "no-build": { type: "boolean", description: "Don't build an image, even if it's policy" },
+    "no-color": { type: "boolean", description: "Produce monochrome output" },
+    "no-deps": { type: "boolean", description: "Don't start linked services" },
+    "no-log-prefix": { type: "boolean", description: "Don't print prefix in logs" },
+    "no-recreate": { type: "boolean", description: "If containers already exist, don't recreate them. Incompatible with --force-recreate." },
+    "no-start": { type: "boolean", description: "Don't start the services after creating them" },
+    pull: { type: "string", description: 'Pull image before running ("always"|"missing"|"never")', valueHint: "string", default: "policy" },
+    "quiet-pull": { type: "boolean", description: "Pull without printing progress information" },
+    "remove-orphans": { type: "boolean", description: "Remove containers for services not defined in the Compose file" },
+    "renew-anon-volumes": { type: "boolean", alias: "V", description: "Recreate anonymous volumes instead of retrieving data from the previous containers" },
+    scale: { type: "string", multiple: true, description: "Scale SERVICE to NUM instances. Overrides the scale setting in the Compose file if present.", valueHint: "scale" },
+    timeout: { type: "int", alias: "t", description: "Use this timeout in seconds for container shutdown when attached or when containers are already running", valueHint: "int" },
+    timestamps: { type: "boolean", description: "Show timestamps" },
+    wait: { type: "boolean", description: "Wait for services to be running|healthy. Implies detached mode." },
+    "wait-timeout": { type: "int", description: "Maximum duration in seconds to wait for the project to be running|healthy", valueHint: "int" },
+  },
+  async run(inv) {
+    const { flags, args } = inv;
+    const detach = flags.detach || flags.wait;
+    const abort = flags["abort-on-container-exit"] || !!flags["exit-code-from"];
+    if (detach && abort) throw new CliError(`--abort-on-container-exit and --detach are incompatible`, 1);
+    if (flags["force-recreate"] && flags["no-recreate"]) throw new CliError(`--force-recreate and --no-recreate are incompatible`, 1);
+    if (flags.build && flags["no-build"]) throw new CliError(`--build and --no-build are incompatible`, 1);
+    if (!["policy", "always", "missing", "never", "build"].includes(flags.pull)) throw new CliError(`invalid --pull option "${flags.pull}"`, 1);
+    const ctx = await openProject(inv as ComposeInvocation, { services: args });
+    if (flags["exit-code-from"] && !(flags["exit-code-from"] in ctx.project.services)) throw new CliError(`no such service: ${flags["exit-code-from"]}`, 1);
+    const printer = detach ? undefined : new LogPrinter({ colour: !flags["no-color"] && useColour(inv as ComposeInvocation), prefix: !flags["no-log-prefix"], timestamps: flags.timestamps });
+    const short = (n: string) => shortName(ctx.project.name, n);
+    const opts = {
+      services: args,
+      noDeps: flags["no-deps"],
+      forceRecreate: flags["force-recreate"],
+      noRecreate: flags["no-recreate"],
+      scale: parseScale(flags.scale),
+      removeOrphans: flags["remove-orphans"],
+      renewAnonVolumes: flags["renew-anon-volumes"],
+      build: flags.build,
+      noBuild: flags["no-build"],
+      pull: flags.pull === "policy" ? undefined : flags.pull,
+      noStart: flags["no-start"],
+      wait: flags.wait,
+      waitTimeoutMs: flags["wait-timeout"] ? flags["wait-timeout"] * 1000 : undefined,
+      timeout: flags.timeout,
+      attach: printer
+        ? (c: { name: string }) => {
+            printer.register(short(c.name));
+            return { onStdout: (b: Uint8Array) => printer.write(short(c.name), "stdout", b), onStderr: (b: Uint8Array) => printer.write(short(c.name), "stderr", b) };
+          }
+        : undefined,
+    };
+    if (!printer || flags["no-start"]) {
+      await up(ctx, opts);
+      return 0;
+    }
+    // Attached: until every container exits, or the first one with --abort-on-container-exit; Ctrl-C stops them all.
+    let stopping: Promise<void> | undefined;
+    let containers: UpContainer[] = [];
+    const stopAll = (message: string) =>
+      (stopping ??= (async () => {
+        process.stdout.write(`${message}\n`);
+        await Promise.all(containers.map(async (c) => {
+          ctx.progress.event(`Container ${c.name}`, "Stopping");
+          await ctx.backend.stopContainer(c.id, { timeout: flags.timeout }).catch(() => {});
+          ctx.progress.event(`Container ${c.name}`, "Stopped");
+        }));
+      })());
+    let interrupts = 0;
+    const onSignal = () => {
+      if (++interrupts > 1) process.exit(130);
+      void stopAll("Gracefully stopping... (press Ctrl+C again to force)");
+    };
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
+    try {
+      containers = await up(ctx, opts);
+      process.stdout.write(`Attaching to ${containers.map((c) => short(c.name)).join(", ")}\n`);
+      let first: { service: string; code: number } | undefined;
+      const codes = new Map<string, number>();
+      await Promise.all(containers.map(async (c) => {
+        const code = (await c.exited) ?? ((await ctx.backend.inspectContainer(c.id)).State as { ExitCode: number }).ExitCode;
+        printer.flush(short(c.name));
+        printer.status(short(c.name), `exited with code ${code}`);
+        codes.set(c.service, code);
+        if (abort && !first) {
+          first = { service: c.service, code };
+          await stopAll("Aborting on container exit...");
+        }
+      }));
+      await stopping;
+      if (flags["exit-code-from"]) return codes.get(flags["exit-code-from"]) ?? 0;
+      return abort && first ? first.code : 0;
+    } finally {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+    }
+  },
+});

@@ -1,0 +1,105 @@
+/**
+ * `down` (docker compose v2's down.go): the project's containers stopped and removed in reverse dependency
+ * order, then its networks, and with -v its volumes, with --rmi its images. Works from the labels alone
+ * when the file is gone, so a project started by another compose is taken down too.
+ */
+import * as L from "./labels.ts";
+import { type ComposeContext, type Summary, containerId, projectContainers } from "./state.ts";
+import { dependencyLevels } from "./graph.ts";
+import { imageOf } from "./convert.ts";
+import { ComposeError } from "./errors.ts";
+
+/** Stops (when asked) and removes containers, all at once, with compose's progress. */
+export async function removeContainers(ctx: ComposeContext, list: Summary[], opts: { timeout?: number; stop?: boolean; volumes?: boolean }): Promise<void> {
+  await Promise.all(list.map(async (c) => {
+    const id = containerId(c);
+    if (opts.stop && (c.State === "running" || c.State === "paused" || c.State === "restarting")) {
+      ctx.progress.event(id, "Stopping");
+      await ctx.backend.stopContainer(c.Id, { timeout: opts.timeout });
+      ctx.progress.event(id, "Stopped");
+    }
+    ctx.progress.event(id, "Removing");
+    await ctx.backend.removeContainer(c.Id, { force: true, volumes: !!opts.volumes });
+    ctx.progress.event(id, "Removed");
+  }));
+}
+
+/** What `down` asks for. */
+export interface DownOptions {
+  /** -v: named volumes declared by the project and anonymous volumes of its containers. */
+  volumes?: boolean;
+  /** --rmi all|local. */
+  rmi?: string;
+  removeOrphans?: boolean;
+  /** -t seconds. */
+  timeout?: number;
+  /** Services named on the command line: only their containers (networks and volumes stay). */
+  services?: string[];
+}
+
+/** Takes the project down. */
+export async function down(ctx: ComposeContext, opts: DownOptions = {}): Promise<void> {
+  const { backend, project } = ctx;
+  if (opts.rmi && opts.rmi !== "all" && opts.rmi !== "local") throw new ComposeError(`invalid value for --rmi: ${opts.rmi}`);
+  const all = await projectContainers(backend, project.name, { oneoff: true });
+  const known = new Set([...Object.keys(project.services), ...(ctx.disabled ?? [])]);
+  // A project known only by its labels (no file) owns every container that carries its name.
+  const labelOnly = !Object.keys(project.services).length;
+  const orphan = (c: Summary) => !labelOnly && !known.has(c.Labels[L.SERVICE] ?? "");
+  // One-off (`run`) containers and orphans go only with --remove-orphans, as in compose v2.
+  const mine = all.filter((c) => (opts.services?.length ? opts.services.includes(c.Labels[L.SERVICE] ?? "") : true) && (opts.removeOrphans || (!orphan(c) && c.Labels[L.ONEOFF] !== "True")));
+  const levels = dependencyLevels(project, Object.keys(project.services).filter((s) => mine.some((c) => c.Labels[L.SERVICE] === s)));
+  // Dependents first: the reverse of the start order; orphans and one-offs with the first level.
+  const leftover = mine.filter((c) => !levels.flat().includes(c.Labels[L.SERVICE] ?? "") || c.Labels[L.ONEOFF] === "True");
+  for (const [i, level] of [...levels].reverse().entries()) {
+    const group = mine.filter((c) => level.includes(c.Labels[L.SERVICE] ?? "") && c.Labels[L.ONEOFF] !== "True");
+    await removeContainers(ctx, i === 0 ? [...leftover, ...group] : group, { timeout: opts.timeout, stop: true, volumes: opts.volumes });
+  }
+  if (!levels.length && leftover.length) await removeContainers(ctx, leftover, { timeout: opts.timeout, stop: true, volumes: opts.volumes });
+  if (opts.services?.length) return;
+  await removeNetworks(ctx);
+  if (opts.volumes) await removeVolumes(ctx);
+  if (opts.rmi) await removeImages(ctx, mine, opts.rmi);
+}
+
+/** The project's networks: those it declares (not external) and any other labelled with it. */
+async function removeNetworks(ctx: ComposeContext): Promise<void> {
+  const { backend, project } = ctx;
+  const labelled = await backend.listNetworks({ filters: { label: [`${L.PROJECT}=${project.name}`] } });
+  const names = new Set(labelled.map((n) => n.Name));
+  for (const [key, decl] of Object.entries(project.networks ?? {})) if (!decl.external) names.add(L.resourceName(project.name, key, decl));
+  await Promise.all([...names].map(async (name) => {
+    const found = labelled.find((n) => n.Name === name) ?? (await backend.inspectNetwork(name).catch(() => undefined));
+    if (!found) return;
+    ctx.progress.event(`Network ${name}`, "Removing");
+    await backend.removeNetwork(found.Id);
+    ctx.progress.event(`Network ${name}`, "Removed");
+  }));
+}
+
+/** The project's named volumes: those it declares (not external) and any other labelled with it. */
+async function removeVolumes(ctx: ComposeContext): Promise<void> {
+  const { backend, project } = ctx;
+  const labelled = (await backend.listVolumes({ label: [`${L.PROJECT}=${project.name}`] })).Volumes ?? [];
+  const names = new Set(labelled.map((v) => v.Name));
+  for (const [key, decl] of Object.entries(project.volumes ?? {})) if (!decl.external) names.add(L.resourceName(project.name, key, decl));
+  await Promise.all([...names].map(async (name) => {
+    if (!labelled.some((v) => v.Name === name) && !(await backend.inspectVolume(name).catch(() => undefined))) return;
+    ctx.progress.event(`Volume ${name}`, "Removing");
+    await backend.removeVolume(name, {});
+    ctx.progress.event(`Volume ${name}`, "Removed");
+  }));
+}
+
+/** --rmi: every service image (all), or those without an `image:` (local: built ones). */
+async function removeImages(ctx: ComposeContext, containers: Summary[], mode: string): Promise<void> {
+  const names = new Set<string>();
+  for (const [name, svc] of Object.entries(ctx.project.services)) if (mode === "all" || !svc.image) names.add(imageOf(ctx.project, { ...svc, name }));
+  if (mode === "all") for (const c of containers) names.add(c.Image);
+  for (const name of names) {
+    if (!(await ctx.backend.inspectImage(name).catch(() => undefined))) continue;
+    ctx.progress.event(`Image ${name}`, "Removing");
+    await ctx.backend.removeImage(name, {});
+    ctx.progress.event(`Image ${name}`, "Removed");
+  }
+}
