@@ -1,11 +1,13 @@
 /** `bunker compose build`: builds the services' images, through the Backend's builder. */
+import { composeFlags } from "./_compose.ts";
 import { defineCommand } from "./_cli.ts";
-import { openProject, type ComposeInvocation } from "./_compose-project.ts";
+import { openProject } from "./_compose-project.ts";
 import { ComposeError } from "../compose/errors.ts";
 
 export default defineCommand({
   meta: { name: "build", description: "Build or rebuild services", usage: "[OPTIONS] [SERVICE...]" },
   flags: {
+    ...composeFlags,
     "no-cache": { type: "boolean", description: "Do not use cache when building the image" },
     pull: { type: "boolean", description: "Always attempt to pull a newer version of the image" },
     quiet: { type: "boolean", alias: "q", description: "Don't print anything to STDOUT" },

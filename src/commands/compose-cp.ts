@@ -1,6 +1,7 @@
 /** `bunker compose cp`: copies between a service container (SERVICE:PATH, --index) and the host, through `bunker cp`. */
+import { composeFlags } from "./_compose.ts";
 import { CliError, defineCommand, parseFlags } from "./_cli.ts";
-import { openProject, type ComposeInvocation } from "./_compose-project.ts";
+import { openProject } from "./_compose-project.ts";
 import { projectContainers } from "../compose/state.ts";
 import * as L from "../compose/labels.ts";
 import { ComposeError } from "../compose/errors.ts";
@@ -8,6 +9,7 @@ import { ComposeError } from "../compose/errors.ts";
 export default defineCommand({
   meta: { name: "cp", description: "Copy files/folders between a service container and the local filesystem", usage: "[OPTIONS] SERVICE:SRC_PATH DEST_PATH|-\n\tbunker compose cp [OPTIONS] SRC_PATH|- SERVICE:DEST_PATH" },
   flags: {
+    ...composeFlags,
     archive: { type: "boolean", alias: "a", description: "Archive mode (copy all uid/gid information)" },
     "follow-link": { type: "boolean", alias: "L", description: "Always follow symbol link in SRC_PATH" },
     index: { type: "int", description: "Index of the container if service has multiple replicas", valueHint: "int", default: "1" },

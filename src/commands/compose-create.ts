@@ -1,12 +1,14 @@
 /** `bunker compose create`: creates (or recreates) the project's containers without starting them. */
+import { composeFlags } from "./_compose.ts";
 import { CliError, defineCommand } from "./_cli.ts";
-import { openProject, type ComposeInvocation } from "./_compose-project.ts";
+import { openProject } from "./_compose-project.ts";
 import { up } from "../compose/up.ts";
 import { parseScale } from "./compose-up.ts";
 
 export default defineCommand({
   meta: { name: "create", description: "Creates containers for a service", usage: "[OPTIONS] [SERVICE...]" },
   flags: {
+    ...composeFlags,
     build: { type: "boolean", description: "Build images before starting containers" },
     "force-recreate": { type: "boolean", description: "Recreate containers even if their configuration and image haven't changed" },
     "no-build": { type: "boolean", description: "Don't build an image, even if it's policy" },

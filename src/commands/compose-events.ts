@@ -1,6 +1,7 @@
 /** `bunker compose events`: the engine's container events of the project, as docker compose v2 prints them. */
+import { composeFlags } from "./_compose.ts";
 import { defineCommand } from "./_cli.ts";
-import { openProject, type ComposeInvocation } from "./_compose-project.ts";
+import { openProject } from "./_compose-project.ts";
 import * as L from "../compose/labels.ts";
 
 /** An event time as compose prints it ("2006-01-02 15:04:05.000000"). */
@@ -12,6 +13,7 @@ const when = (ns: bigint) => {
 export default defineCommand({
   meta: { name: "events", description: "Receive real time events from containers", usage: "[OPTIONS] [SERVICE...]" },
   flags: {
+    ...composeFlags,
     json: { type: "boolean", description: "Output events as a stream of json objects" },
     since: { type: "string", description: "Show all events created since timestamp", valueHint: "string" },
     until: { type: "string", description: "Stream events until this timestamp", valueHint: "string" },

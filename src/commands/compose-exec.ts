@@ -1,6 +1,7 @@
 /** `bunker compose exec`: a command in a running service container (by --index), through `bunker exec`. */
+import { composeFlags } from "./_compose.ts";
 import { defineCommand, parseFlags } from "./_cli.ts";
-import { openProject, type ComposeInvocation } from "./_compose-project.ts";
+import { openProject } from "./_compose-project.ts";
 import { projectContainers } from "../compose/state.ts";
 import * as L from "../compose/labels.ts";
 import { ComposeError } from "../compose/errors.ts";
@@ -8,6 +9,7 @@ import { ComposeError } from "../compose/errors.ts";
 export default defineCommand({
   meta: { name: "exec", description: "Execute a command in a running container", usage: "[OPTIONS] SERVICE COMMAND [ARGS...]" },
   flags: {
+    ...composeFlags,
     detach: { type: "boolean", alias: "d", description: "Detached mode: Run command in the background" },
     env: { type: "string", alias: "e", multiple: true, description: "Set environment variables", valueHint: "stringArray" },
     index: { type: "int", description: "Index of the container if service has multiple replicas", valueHint: "int", default: "1" },

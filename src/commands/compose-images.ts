@@ -1,6 +1,7 @@
 /** `bunker compose images`: the images the project's containers run, with docker compose v2's columns. */
+import { composeFlags } from "./_compose.ts";
 import { defineCommand } from "./_cli.ts";
-import { openProject, type ComposeInvocation } from "./_compose-project.ts";
+import { openProject } from "./_compose-project.ts";
 import { humanSize, table } from "./_output.ts";
 import { projectContainers } from "../compose/state.ts";
 import * as L from "../compose/labels.ts";
@@ -8,6 +9,7 @@ import * as L from "../compose/labels.ts";
 export default defineCommand({
   meta: { name: "images", description: "List images used by the created containers", usage: "[OPTIONS] [SERVICE...]" },
   flags: {
+    ...composeFlags,
     format: { type: "string", description: "Format the output. Values: [table | json]", valueHint: "string", default: "table" },
     quiet: { type: "boolean", alias: "q", description: "Only display IDs" },
   },

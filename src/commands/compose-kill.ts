@@ -1,11 +1,12 @@
 /** `bunker compose kill`: force stop service containers (docker compose v2's kill). */
+import { composeFlags } from "./_compose.ts";
 import { defineCommand } from "./_cli.ts";
-import { openProject, type ComposeInvocation } from "./_compose-project.ts";
+import { openProject } from "./_compose-project.ts";
 import { killServices } from "../compose/lifecycle.ts";
 
 export default defineCommand({
   meta: { name: "kill", description: "Force stop service containers", usage: "[OPTIONS] [SERVICE...]" },
-  flags: { signal: { type: "string", alias: "s", description: "SIGNAL to send to the container", valueHint: "string", default: "SIGKILL" } },
+  flags: { ...composeFlags, signal: { type: "string", alias: "s", description: "SIGNAL to send to the container", valueHint: "string", default: "SIGKILL" } },
   async run(inv) {
     const ctx = await openProject(inv as ComposeInvocation, { labelsOnly: true });
     await killServices(ctx, inv.args, inv.flags.signal);

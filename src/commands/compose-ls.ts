@@ -1,4 +1,5 @@
 /** `bunker compose ls`: the projects the engine runs, from their containers' labels (docker compose v2's ls). */
+import { composeFlags } from "./_compose.ts";
 import { CliError, defineCommand, type Invocation } from "./_cli.ts";
 import { openBackend } from "./_backend.ts";
 import { renderFormatted, table } from "./_output.ts";
@@ -7,6 +8,7 @@ import * as L from "../compose/labels.ts";
 export default defineCommand({
   meta: { name: "ls", description: "List running compose projects", usage: "[OPTIONS]" },
   flags: {
+    ...composeFlags,
     all: { type: "boolean", alias: "a", description: "Show all stopped Compose projects" },
     filter: { type: "string", multiple: true, description: "Filter output based on conditions provided", valueHint: "filter" },
     format: { type: "string", description: 'Format the output. Values: [table | json]', valueHint: "string", default: "table" },

@@ -1,6 +1,7 @@
 /** `bunker compose port`: the public address a service container's private port is published on. */
+import { composeFlags } from "./_compose.ts";
 import { defineCommand } from "./_cli.ts";
-import { openProject, type ComposeInvocation } from "./_compose-project.ts";
+import { openProject } from "./_compose-project.ts";
 import { projectContainers } from "../compose/state.ts";
 import * as L from "../compose/labels.ts";
 import { ComposeError } from "../compose/errors.ts";
@@ -8,6 +9,7 @@ import { ComposeError } from "../compose/errors.ts";
 export default defineCommand({
   meta: { name: "port", description: "Print the public port for a port binding", usage: "[OPTIONS] SERVICE PRIVATE_PORT" },
   flags: {
+    ...composeFlags,
     index: { type: "int", description: "Index of the container if service has multiple replicas", valueHint: "int", default: "1" },
     protocol: { type: "string", description: "tcp or udp", valueHint: "string", default: "tcp" },
   },

@@ -1,6 +1,7 @@
 /** `bunker compose ps`: the project's containers with docker compose v2's columns and formats. */
+import { composeFlags } from "./_compose.ts";
 import { CliError, defineCommand } from "./_cli.ts";
-import { openProject, type ComposeInvocation } from "./_compose-project.ts";
+import { openProject } from "./_compose-project.ts";
 import { renderFormatted, since, table } from "./_output.ts";
 import { displayPorts } from "../engine/network/ports.ts";
 import { projectContainers, type Summary } from "../compose/state.ts";
@@ -40,6 +41,7 @@ function summaryRow(c: Summary, project: string, noTrunc: boolean) {
 export default defineCommand({
   meta: { name: "ps", description: "List containers", usage: "[OPTIONS] [SERVICE...]" },
   flags: {
+    ...composeFlags,
     all: { type: "boolean", alias: "a", description: "Show all stopped containers (including those created by the run command)" },
     filter: { type: "string", description: "Filter services by a property (supported filters: status)", valueHint: "string" },
     format: { type: "string", description: "Format output using a custom template:\n'table':            Print output in table format with column headers (default)\n'table TEMPLATE':   Print output in table format using the given Go template\n'json':             Print in JSON format\n'TEMPLATE':         Print output using the given Go template.", valueHint: "string", default: "table" },

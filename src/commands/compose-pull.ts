@@ -1,12 +1,14 @@
 /** `bunker compose pull`: pulls the image of each service (services with `build:` and no image are skipped). */
+import { composeFlags } from "./_compose.ts";
 import { defineCommand } from "./_cli.ts";
-import { openProject, type ComposeInvocation } from "./_compose-project.ts";
+import { openProject } from "./_compose-project.ts";
 import { selectServices } from "../compose/up.ts";
 import { ComposeError } from "../compose/errors.ts";
 
 export default defineCommand({
   meta: { name: "pull", description: "Pull service images", usage: "[OPTIONS] [SERVICE...]" },
   flags: {
+    ...composeFlags,
     "ignore-buildable": { type: "boolean", description: "Ignore images that can be built" },
     "ignore-pull-failures": { type: "boolean", description: "Pull what it can and ignores images with pull failures" },
     "include-deps": { type: "boolean", description: "Also pull services declared as dependencies" },

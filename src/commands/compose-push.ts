@@ -1,11 +1,13 @@
 /** `bunker compose push`: pushes the image of each service that has one. */
+import { composeFlags } from "./_compose.ts";
 import { defineCommand } from "./_cli.ts";
-import { openProject, type ComposeInvocation } from "./_compose-project.ts";
+import { openProject } from "./_compose-project.ts";
 import { selectServices } from "../compose/up.ts";
 
 export default defineCommand({
   meta: { name: "push", description: "Push service images", usage: "[OPTIONS] [SERVICE...]" },
   flags: {
+    ...composeFlags,
     "ignore-push-failures": { type: "boolean", description: "Push what it can and ignores images with push failures" },
     "include-deps": { type: "boolean", description: "Also push images of services declared as dependencies" },
     quiet: { type: "boolean", alias: "q", description: "Push without printing progress information" },

@@ -1,6 +1,7 @@
 /** `bunker compose rm`: removes the project's stopped service containers (-s stops them first). */
+import { composeFlags } from "./_compose.ts";
 import { defineCommand } from "./_cli.ts";
-import { openProject, type ComposeInvocation } from "./_compose-project.ts";
+import { openProject } from "./_compose-project.ts";
 import { confirm } from "./_output.ts";
 import { removableContainers } from "../compose/lifecycle.ts";
 import { removeContainers } from "../compose/down.ts";
@@ -9,6 +10,7 @@ import * as L from "../compose/labels.ts";
 export default defineCommand({
   meta: { name: "rm", description: "Removes stopped service containers", usage: "[OPTIONS] [SERVICE...]" },
   flags: {
+    ...composeFlags,
     force: { type: "boolean", alias: "f", description: "Don't ask to confirm removal" },
     stop: { type: "boolean", alias: "s", description: "Stop the containers, if required, before removing" },
     volumes: { type: "boolean", alias: "v", description: "Remove any anonymous volumes attached to containers" },

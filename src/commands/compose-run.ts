@@ -1,6 +1,7 @@
 /** `bunker compose run`: a one-off command in a new container of a service (attached through `bunker start -a`). */
+import { composeFlags } from "./_compose.ts";
 import { defineCommand, parseFlags } from "./_cli.ts";
-import { openProject, type ComposeInvocation } from "./_compose-project.ts";
+import { openProject } from "./_compose-project.ts";
 import { oneOffPlan, startDependencies } from "../compose/run.ts";
 import { ensureImages, ensureResources } from "../compose/up.ts";
 import { parsePublish } from "../engine/network/ports.ts";
@@ -8,6 +9,7 @@ import { parsePublish } from "../engine/network/ports.ts";
 export default defineCommand({
   meta: { name: "run", description: "Run a one-off command on a service", usage: "[OPTIONS] SERVICE [COMMAND] [ARGS...]" },
   flags: {
+    ...composeFlags,
     build: { type: "boolean", description: "Build image before starting container" },
     "cap-add": { type: "string", multiple: true, description: "Add Linux capabilities", valueHint: "list" },
     "cap-drop": { type: "string", multiple: true, description: "Drop Linux capabilities", valueHint: "list" },

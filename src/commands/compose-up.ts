@@ -1,6 +1,7 @@
 /** `bunker compose up`: creates and starts the project's containers, attached to their output unless -d. */
+import { composeFlags } from "./_compose.ts";
 import { CliError, defineCommand } from "./_cli.ts";
-import { openProject, useColour, type ComposeInvocation } from "./_compose-project.ts";
+import { openProject, useColour } from "./_compose-project.ts";
 import { up, type UpContainer } from "../compose/up.ts";
 import { LogPrinter, shortName } from "../compose/logs.ts";
 
@@ -18,6 +19,7 @@ export function parseScale(values: string[] = []): Record<string, number> {
 export default defineCommand({
   meta: { name: "up", description: "Create and start containers", usage: "[OPTIONS] [SERVICE...]" },
   flags: {
+    ...composeFlags,
     "abort-on-container-exit": { type: "boolean", description: "Stops all containers if any container was stopped. Incompatible with -d" },
     build: { type: "boolean", description: "Build images before starting containers" },
     detach: { type: "boolean", alias: "d", description: "Detached mode: Run containers in the background" },
@@ -49,7 +51,7 @@ export default defineCommand({
     if (!["policy", "always", "missing", "never", "build"].includes(flags.pull)) throw new CliError(`invalid --pull option "${flags.pull}"`, 1);
     const ctx = await openProject(inv as ComposeInvocation, { services: args });
     if (flags["exit-code-from"] && !(flags["exit-code-from"] in ctx.project.services)) throw new CliError(`no such service: ${flags["exit-code-from"]}`, 1);
-    const printer = detach ? undefined : new LogPrinter({ colour: !flags["no-color"] && useColour(inv as ComposeInvocation), prefix: !flags["no-log-prefix"], timestamps: flags.timestamps });
+    const printer = detach ? undefined : new LogPrinter({ colour: !flags["no-color"] && useColourinv, prefix: !flags["no-log-prefix"], timestamps: flags.timestamps });
     const short = (n: string) => shortName(ctx.project.name, n);
     const opts = {
       services: args,

@@ -195,7 +195,7 @@ const descriptions: [string, string][] = [
   ["info", "Display system-wide information"],
   ["version", "Show the Bunker version information"],
   ["serve", "Run the Docker Engine API daemon (alias: daemon)"],
-  ["compose", "Define and run multi-container applications (docker compose)"],
+  ["compose", "Define and run multi-container applications"],
 ];
 
 function rootHelp(): string {

@@ -1,7 +1,10 @@
-/** A compose project that cannot be run as asked: printed as docker compose prints it (the message, exit 1). */
+/** A project compose refuses, in compose's own words (the CLI prints the message, exit 1 unless `exitCode`). */
 export class ComposeError extends Error {
-  constructor(message: string, readonly exitCode = 1) {
+  override name = "ComposeError";
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
     super(message);
-    this.name = "ComposeError";
   }
 }

@@ -1,0 +1,59 @@
+/**
+ * `bunker compose config`: the project normalised, as `docker compose config` prints it (YAML or JSON), or one
+ * of its lists (--services, --volumes, --profiles, --images); -q only validates.
+ */
+import { writeFileSync } from "node:fs";
+import { CliError, type Command } from "./_cli.ts";
+import { composeFlags, loadComposeProject } from "./_compose.ts";
+
+const config: Command = {
+  meta: { name: "config", description: "Parse, resolve and render compose file in canonical format", usage: "[OPTIONS] [SERVICE...]" },
+  flags: {
+    ...composeFlags,
+    format: { type: "string", description: 'Format the output. Values: [yaml | json] (default "yaml")', valueHint: "string" },
+    services: { type: "boolean", description: "Print the service names, one per line" },
+    volumes: { type: "boolean", description: "Print the volume names, one per line" },
+    profiles: { type: "boolean", description: "Print the profile names, one per line" },
+    images: { type: "boolean", description: "Print the image names, one per line" },
+    quiet: { type: "boolean", alias: "q", description: "Only validate the configuration, don't print anything" },
+    "no-interpolate": { type: "boolean", description: "Don't interpolate environment variables" },
+    "no-normalize": { type: "boolean", description: "Don't normalize compose model" },
+    output: { type: "string", alias: "o", description: "Save to file (default to stdout)", valueHint: "string" },
+  },
+  async run({ flags, args }) {
+    const format = (flags.format as string | undefined) ?? "yaml";
+    if (format !== "yaml" && format !== "json") throw new CliError(`unsupported format ${JSON.stringify(format)}`, 1);
+    const { project, meta } = await loadComposeProject(flags, { services: args, interpolate: !flags["no-interpolate"], normalize: !flags["no-normalize"] });
+    for (const s of args) if (!project.services[s]) throw new CliError(`no such service: ${s}`, 1);
+    if (args.length) {
+      // Only the named services (and what they depend on), as docker compose does.
+      const keep = new Set<string>();
+      const add = (n: string) => {
+        if (keep.has(n) || !project.services[n]) return;
+        keep.add(n);
+        for (const d of Object.keys(project.services[n]!.depends_on ?? {})) add(d);
+      };
+      args.forEach(add);
+      project.services = Object.fromEntries(Object.entries(project.services).filter(([n]) => keep.has(n)));
+    }
+    let out: string;
+    if (flags.services) out = Object.keys(project.services).map((s) => `${s}\n`).join("");
+    else if (flags.volumes) out = Object.keys(project.volumes ?? {}).map((v) => `${v}\n`).join("");
+    else if (flags.profiles) {
+      const all = new Set<string>();
+      for (const s of [...Object.values(project.services), ...Object.values(meta.disabledServices)]) for (const p of s.profiles ?? []) all.add(p);
+      out = [...all].sort().map((p) => `${p}\n`).join("");
+    } else if (flags.images) {
+      out = Object.entries(project.services).map(([n, s]) => `${s.image ?? `${project.name}-${n}`}\n`).join("");
+    } else {
+      const { projectJson, projectYaml } = await import("../compose/output.ts");
+      out = format === "json" ? projectJson(project) : projectYaml(project);
+    }
+    if (flags.quiet) return 0;
+    if (flags.output) writeFileSync(flags.output, out);
+    else process.stdout.write(out);
+    return 0;
+  },
+};
+
+export default config;
