@@ -32,7 +32,7 @@ export default defineCommand({
     const until = flags.until ? parseTimeArgNs(flags.until) : undefined;
     let list = await projectContainers(ctx.backend, ctx.project.name, { oneoff: true, services: args });
     if (flags.index !== undefined) list = list.filter((c) => L.numberOf(c.Labels) === flags.index);
-    const printer = new LogPrinter({ colour: !flags["no-color"] && useColourinv, prefix: !flags["no-log-prefix"] });
+    const printer = new LogPrinter({ colour: !flags["no-color"] && useColour(inv), prefix: !flags["no-log-prefix"] });
     const names = list.map((c) => shortName(ctx.project.name, L.canonicalName(c.Names)));
     for (const n of names) printer.register(n);
     await Promise.all(list.map(async (c, i) => {

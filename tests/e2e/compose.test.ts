@@ -1,0 +1,198 @@
+/**
+ * `bunker compose` (issue 16) through the compiled CLI as root with real containers, in-process or through
+ * `bunker serve` (BUNKER_E2E_MODE=daemon): a real-world style project (web + db + worker + a migrations
+ * job, busybox standing in for each) converges with docker compose v2's names and labels, waits for a
+ * healthy db and a finished migration, recreates only the service whose configuration changed, scales,
+ * runs one-offs, execs, logs with prefixes, and `down -v` leaves no container, network or volume behind.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { bunkerAt, removeAllAndStop, startWithBusybox, tempDir } from "../helpers/bunker.ts";
+import type { Registry } from "../helpers/registry.ts";
+
+const root = process.getuid?.() === 0;
+let reg: Registry;
+let b: ReturnType<typeof bunkerAt>;
+let busybox: string;
+let dir: string;
+const P = "shop";
+
+/** The project file: db healthy only after a second, migrate a one-shot, web after both, worker after db. */
+const projectFile = (webGreeting: string) => `
+services:
+  db:
+    image: ${busybox}
+    command: ["sh", "-c", "sleep 1; touch /tmp/ready; echo db ready; exec sleep 600"]
+    healthcheck:
+      test: ["CMD", "test", "-f", "/tmp/ready"]
+      interval: 200ms
+      retries: 30
+    volumes:
+      - data:/var/lib/db
+  migrate:
+    image: ${busybox}
+    command: ["sh", "-c", "echo migrated > /var/lib/db/schema; echo migrations done"]
+    volumes:
+      - data:/var/lib/db
+    depends_on:
+      db:
+        condition: service_healthy
+  web:
+    image: ${busybox}
+    command: ["sh", "-c", "echo $$GREETING; exec sleep 600"]
+    environment:
+      GREETING: ${webGreeting}
+    ports:
+      - "127.0.0.1::8080"
+    depends_on:
+      db:
+        condition: service_healthy
+      migrate:
+        condition: service_completed_successfully
+  worker:
+    image: ${busybox}
+    command: ["sleep", "600"]
+    depends_on: [db]
+volumes:
+  data: {}
+`;
+
+const compose = (...args: string[]) => b.run(["compose", "-p", P, "-f", join(dir, "compose.yaml"), ...args]);
+const composeOk = async (...args: string[]) => {
+  const r = await compose(...args);
+  if (r.code !== 0) throw new Error(`compose ${args.join(" ")} exited ${r.code}\n${r.stdout}\n${r.stderr}`);
+  return r;
+};
+const inspect = async (name: string) => JSON.parse(await b.ok(["inspect", name]))[0];
+const ids = async () => Object.fromEntries((await composeOk("ps", "-a", "--format", "{{.Name}} {{.ID}}")).stdout.trim().split("\n").map((l) => l.split(" ")));
+
+beforeAll(async () => {
+  if (!root) return;
+  ({ reg, b, busybox } = await startWithBusybox());
+  dir = tempDir("bunker-compose-");
+  writeFileSync(join(dir, "compose.yaml"), projectFile("hello"));
+}, 900_000);
+
+afterAll(async () => {
+  if (!root) return;
+  await compose("down", "-v", "--remove-orphans", "-t", "0");
+  for (const kind of ["network", "volume"]) {
+    const left = (await b.run([kind, "ls", "-q", "--filter", `label=com.docker.compose.project=${P}`])).stdout.trim();
+    if (left) await b.run([kind, "rm", ...left.split("\n")]);
+  }
+  await removeAllAndStop(b, reg);
+});
+
+describe.skipIf(!root)("bunker compose", () => {
+  test("up -d: dependency order, healthy db and finished migration first, compose v2's names and labels", async () => {
+    const up = await composeOk("up", "-d");
+    expect(up.stderr).toContain(` Network ${P}_default  Created`);
+    expect(up.stderr).toContain(` Volume "${P}_data"  Created`);
+    expect(up.stderr).toContain(` Container ${P}-db-1  Healthy`);
+    expect(up.stderr).toContain(` Container ${P}-web-1  Started`);
+    const db = await inspect(`${P}-db-1`);
+    const migrate = await inspect(`${P}-migrate-1`);
+    const web = await inspect(`${P}-web-1`);
+    expect(db.State.Health.Status).toBe("healthy");
+    // migrate and web start only once the db's first passing check was recorded; web after migrate exited 0
+    const healthyAt = Date.parse(db.State.Health.Log.find((l: { ExitCode: number }) => l.ExitCode === 0).End);
+    expect(Date.parse(migrate.State.StartedAt)).toBeGreaterThanOrEqual(healthyAt);
+    expect(migrate.State.ExitCode).toBe(0);
+    expect(Date.parse(web.State.StartedAt)).toBeGreaterThanOrEqual(Date.parse(migrate.State.FinishedAt));
+    expect(web.Config.Labels).toMatchObject({
+      "com.docker.compose.project": P,
+      "com.docker.compose.service": "web",
+      "com.docker.compose.container-number": "1",
+      "com.docker.compose.oneoff": "False",
+      "com.docker.compose.project.working_dir": dir,
+      "com.docker.compose.project.config_files": join(dir, "compose.yaml"),
+      "com.docker.compose.depends_on": "db:service_healthy:false,migrate:service_completed_successfully:false",
+      "com.docker.compose.image": web.Image,
+    });
+    expect(web.Config.Labels["com.docker.compose.config-hash"]).toMatch(/^[0-9a-f]{64}$/);
+    expect(web.Config.Labels["com.docker.compose.version"]).toMatch(/^2\./);
+    expect(Object.keys(web.NetworkSettings.Networks)).toEqual([`${P}_default`]);
+    expect(web.NetworkSettings.Networks[`${P}_default`].Aliases).toEqual(expect.arrayContaining([`${P}-web-1`, "web"]));
+    const net = JSON.parse(await b.ok(["network", "inspect", `${P}_default`]))[0];
+    expect(net.Labels).toMatchObject({ "com.docker.compose.project": P, "com.docker.compose.network": "default" });
+    const vol = JSON.parse(await b.ok(["volume", "inspect", `${P}_data`]))[0];
+    expect(vol.Labels).toMatchObject({ "com.docker.compose.project": P, "com.docker.compose.volume": "data" });
+    // the migration wrote into the named volume the db mounts too
+    expect((await b.ok(["exec", `${P}-db-1`, "cat", "/var/lib/db/schema"])).trim()).toBe("migrated");
+  }, 120_000);
+
+  test("ps, ls, logs, exec, port: compose v2's columns and prefixes", async () => {
+    const ps = (await composeOk("ps")).stdout.split("\n");
+    expect(ps[0]).toMatch(/^NAME\s+IMAGE\s+COMMAND\s+SERVICE\s+CREATED\s+STATUS\s+PORTS$/);
+    expect(ps.filter((l) => l.startsWith(`${P}-`)).map((l) => l.split(/\s+/)[0])).toEqual([`${P}-db-1`, `${P}-web-1`, `${P}-worker-1`]);
+    expect((await composeOk("ps", "-a", "--services")).stdout.trim().split("\n")).toEqual(["db", "migrate", "web", "worker"]);
+    const json = (await composeOk("ps", "--format", "json", "web")).stdout.trim().split("\n").map((l) => JSON.parse(l));
+    expect(json).toEqual([expect.objectContaining({ Name: `${P}-web-1`, Service: "web", Project: P, State: "running" })]);
+    expect((await b.ok(["compose", "ls", "--format", "json"]))).toContain(`"Name":"${P}"`);
+    const logs = (await composeOk("logs", "--no-color", "web", "migrate")).stdout;
+    expect(logs).toContain("web-1      | hello\n");
+    expect(logs).toContain("migrate-1  | migrations done\n");
+    expect((await composeOk("logs", "--no-log-prefix", "web")).stdout).toBe("hello\n");
+    const exec = await compose("exec", "-T", "web", "sh", "-c", "echo in $(hostname); exit 7");
+    expect([exec.code, exec.stdout]).toEqual([7, expect.stringMatching(/^in [0-9a-f]{12}\n$/)]);
+    const port = (await composeOk("port", "web", "8080")).stdout.trim();
+    expect(port).toMatch(/^127\.0\.0\.1:\d+$/);
+  }, 120_000);
+
+  test("a change to one service recreates only it; --force-recreate and --no-recreate", async () => {
+    const before = await ids();
+    writeFileSync(join(dir, "compose.yaml"), projectFile("changed"));
+    const up = await composeOk("up", "-d", "-t", "0");
+    expect(up.stderr).toContain(` Container ${P}-web-1  Recreated`);
+    expect(up.stderr).not.toContain(`${P}-db-1  Recreate`);
+    const after = await ids();
+    expect(after[`${P}-web-1`]).not.toBe(before[`${P}-web-1`]);
+    for (const s of ["db", "worker", "migrate"]) expect(after[`${P}-${s}-1`]).toBe(before[`${P}-${s}-1`]);
+    expect((await composeOk("logs", "--no-log-prefix", "web")).stdout).toBe("changed\n");
+    // unchanged: nothing recreated; --no-recreate keeps even a changed one; --force-recreate replaces the named one
+    await composeOk("up", "-d", "-t", "0");
+    expect(await ids()).toEqual(after);
+    writeFileSync(join(dir, "compose.yaml"), projectFile("again"));
+    await composeOk("up", "-d", "-t", "0", "--no-recreate");
+    expect(await ids()).toEqual(after);
+    await composeOk("up", "-d", "-t", "0", "--force-recreate", "--no-deps", "worker");
+    const forced = await ids();
+    expect(forced[`${P}-worker-1`]).not.toBe(after[`${P}-worker-1`]);
+    expect(forced[`${P}-db-1`]).toBe(after[`${P}-db-1`]);
+  }, 120_000);
+
+  test("--scale, run --rm, stop/start, rm", async () => {
+    await composeOk("up", "-d", "--no-recreate", "--scale", "worker=3");
+    expect(Object.keys(await ids()).filter((n) => n.includes("-worker-")).sort()).toEqual([`${P}-worker-1`, `${P}-worker-2`, `${P}-worker-3`]);
+    await composeOk("up", "-d", "--no-recreate", "--scale", "worker=1", "-t", "0");
+    expect(Object.keys(await ids()).filter((n) => n.includes("-worker-"))).toEqual([`${P}-worker-1`]);
+    const run = await compose("run", "--rm", "-T", "-e", "X=42", "web", "sh", "-c", "echo run $X; exit 3");
+    expect([run.code, run.stdout]).toEqual([3, "run 42\n"]);
+    expect(Object.keys(await ids()).some((n) => n.includes("-run-"))).toBe(false);
+    const stop = await composeOk("stop", "-t", "1", "worker");
+    expect(stop.stderr).toContain(` Container ${P}-worker-1  Stopped`);
+    expect((await inspect(`${P}-worker-1`)).State.Status).toBe("exited");
+    await composeOk("start", "worker");
+    expect((await inspect(`${P}-worker-1`)).State.Status).toBe("running");
+    await composeOk("stop", "-t", "0", "worker");
+    const rm = await composeOk("rm", "-f", "worker");
+    expect(rm.stderr).toContain(` Container ${P}-worker-1  Removed`);
+  }, 120_000);
+
+  test("services the engine cannot apply are refused by name, and nothing is created", async () => {
+    const bad = tempDir("bunker-compose-bad-");
+    mkdirSync(join(bad, "x"));
+    writeFileSync(join(bad, "compose.yaml"), `services:\n  a:\n    image: ${busybox}\n    storage_opt:\n      size: 1G\n`);
+    const r = await b.run(["compose", "-p", "bad", "-f", join(bad, "compose.yaml"), "up", "-d"]);
+    expect([r.code, r.stderr]).toEqual([1, expect.stringContaining('service "a": storage_opt is not supported by bunker compose')]);
+    expect((await b.run(["ps", "-aq", "--filter", "label=com.docker.compose.project=bad"])).stdout).toBe("");
+  }, 60_000);
+
+  test("down -v removes every container, network and volume of the project", async () => {
+    const down = await composeOk("down", "-v", "-t", "0");
+    expect(down.stderr).toContain(` Network ${P}_default  Removed`);
+    expect(down.stderr).toContain(` Volume ${P}_data  Removed`);
+    for (const kind of [["ps", "-aq"], ["network", "ls", "-q"], ["volume", "ls", "-q"]]) expect((await b.ok([...kind, "--filter", `label=com.docker.compose.project=${P}`])).trim()).toBe("");
+  }, 120_000);
+});
