@@ -48,8 +48,9 @@ const STRUCTS: Record<string, string[]> = {
 };
 const SIZES = new Set(["mem_limit", "mem_reservation", "memswap_limit", "mem_swappiness", "shm_size", "memory", "size"]);
 
-function matches(pattern: string, path: string[]): boolean {
-  const p = pattern.split(".");
+const ORDERS = Object.entries(STRUCTS).map(([pattern, fields]) => [pattern.split("."), fields] as const);
+
+function matches(p: readonly string[], path: string[]): boolean {
   if (p.length !== path.length) return false;
   return p.every((seg, i) => seg === "*" ? !/^\[/.test(path[i]!) : seg === "[]" ? /^\[/.test(path[i]!) : seg === path[i]);
 }
@@ -67,7 +68,7 @@ function goValue(v: unknown, path: string[]): unknown {
     return Object.entries(v).flatMap(([h, ips]) => (ips as string[]).map((ip) => `${h}=${ip}`)).sort();
   }
   if (path.length === 4 && path[2] === "ulimits" && typeof v.single === "number") return v.single;
-  const order = Object.entries(STRUCTS).find(([p]) => matches(p, path))?.[1];
+  const order = ORDERS.find(([p]) => matches(p, path))?.[1];
   const keys = order ? order.filter((k) => k in v) : Object.keys(v).sort();
   const out: Obj = {};
   for (const k of keys) out[k] = goValue(v[k], [...path, k]);
