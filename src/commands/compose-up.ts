@@ -53,6 +53,7 @@ export default defineCommand({
     if (flags["exit-code-from"] && !(flags["exit-code-from"] in ctx.project.services)) throw new CliError(`no such service: ${flags["exit-code-from"]}`, 1);
     const printer = detach ? undefined : new LogPrinter({ colour: !flags["no-color"] && useColour(inv), prefix: !flags["no-log-prefix"], timestamps: flags.timestamps });
     const short = (n: string) => shortName(ctx.project.name, n);
+    let containers: UpContainer[] = [];
     const opts = {
       services: args,
       noDeps: flags["no-deps"],
@@ -68,6 +69,12 @@ export default defineCommand({
       wait: flags.wait,
       waitTimeoutMs: flags["wait-timeout"] ? flags["wait-timeout"] * 1000 : undefined,
       timeout: flags.timeout,
+      beforeStart: printer
+        ? (list: UpContainer[]) => {
+            containers = list; // what Ctrl-C stops from now on
+            process.stdout.write(`Attaching to ${list.map((c) => short(c.name)).join(", ")}\n`);
+          }
+        : undefined,
       attach: printer
         ? (c: { name: string }) => {
             printer.register(short(c.name));
@@ -81,7 +88,6 @@ export default defineCommand({
     }
     // Attached: until every container exits, or the first one with --abort-on-container-exit; Ctrl-C stops them all.
     let stopping: Promise<void> | undefined;
-    let containers: UpContainer[] = [];
     const stopAll = (message: string) =>
       (stopping ??= (async () => {
         process.stdout.write(`${message}\n`);
@@ -100,11 +106,10 @@ export default defineCommand({
     process.on("SIGTERM", onSignal);
     try {
       containers = await up(ctx, opts);
-      process.stdout.write(`Attaching to ${containers.map((c) => short(c.name)).join(", ")}\n`);
       let first: { service: string; code: number } | undefined;
       const codes = new Map<string, number>();
       await Promise.all(containers.map(async (c) => {
-        const code = (await c.exited) ?? ((await ctx.backend.inspectContainer(c.id)).State as { ExitCode: number }).ExitCode;
+        const code = (await c.exited) ?? (await ctx.backend.waitContainer(c.id));
         printer.flush(short(c.name));
         printer.status(short(c.name), `exited with code ${code}`);
         codes.set(c.service, code);

@@ -38,6 +38,8 @@ export interface UpOptions {
   waitTimeoutMs?: number;
   /** -t: seconds to stop a replaced container. */
   timeout?: number;
+  /** Called with every container once all are created, before any starts (attached `up` prints "Attaching to"). */
+  beforeStart?: (containers: UpContainer[]) => void;
   /** Attached `up`: output handlers for each container started (keyed by container name). */
   attach?: (c: { id: string; name: string; service: string }) => { onStdout(b: Uint8Array): void; onStderr(b: Uint8Array): void } | undefined;
 }
@@ -50,6 +52,8 @@ export interface UpContainer {
   number: number;
   /** Its attachment when `attach` asked for it at start. */
   exited?: Promise<number | undefined>;
+  /** Whether it was running when `up` found it (a container `up` creates is not). */
+  running?: boolean;
 }
 
 /** The replica count of a service (--scale, deploy.replicas, scale, 1). */
@@ -209,7 +213,7 @@ export async function up(ctx: ComposeContext, opts: UpOptions = {}): Promise<UpC
       if (opts.forceRecreate || (!opts.noRecreate && outdated(c))) {
         kept.push({ ...(await recreate(ctx, c, (n, anon) => plan(number, n, anon), opts)), service: s, number });
         changed.add(s);
-      } else kept.push({ id: c.Id, name, service: s, number });
+      } else kept.push({ id: c.Id, name, service: s, number, running: c.State === "running" || c.State === "restarting" || c.State === "paused" });
     }));
     let next = Math.max(0, ...mine.map((c) => L.numberOf(c.Labels))) + 1;
     const fresh = Array.from({ length: Math.max(0, want - mine.length) }, () => next++);
@@ -226,6 +230,7 @@ export async function up(ctx: ComposeContext, opts: UpOptions = {}): Promise<UpC
   const failed = settled.find((r) => r.status === "rejected");
   if (failed) throw (failed as PromiseRejectedResult).reason;
   if (opts.noStart) return selected.flatMap((s) => result.get(s) ?? []);
+  opts.beforeStart?.(selected.flatMap((s) => result.get(s) ?? []));
   return start(ctx, selected, result, changed, opts);
 }
 
@@ -314,7 +319,8 @@ async function start(ctx: ComposeContext, selected: string[], containers: Map<st
     const mine = containers.get(s) ?? [];
     const restartForDep = !changed.has(s) && Object.entries(deps).some(([d, cfg]) => cfg.restart && (changed.has(d) || restarted.has(d)));
     await Promise.all(mine.map(async (c) => {
-      const state = (await backend.inspectContainer(c.id)).State as { Running: boolean; Status: string };
+      // What `up` found, or created just now (not running): no inspect on the way.
+      const state = { Running: !!c.running };
       const id = `Container ${c.name}`;
       if (state.Running && restartForDep) {
         ctx.progress.event(id, "Restarting");
@@ -345,7 +351,9 @@ async function start(ctx: ComposeContext, selected: string[], containers: Map<st
   const all = selected.flatMap((s) => containers.get(s) ?? []);
   if (opts.wait) {
     const deadline = opts.waitTimeoutMs ? Date.now() + opts.waitTimeoutMs : Infinity;
-    await waitFor(ctx, all, "running_or_healthy", deadline);
+    // One-shot services others wait to complete are done when they exited 0, not running: --wait skips them.
+    const oneShots = new Set(selected.flatMap((s) => Object.entries(project.services[s]!.depends_on ?? {}).filter(([, d]) => d.condition === "service_completed_successfully").map(([d]) => d)));
+    await waitFor(ctx, all.filter((c) => !oneShots.has(c.service)), "running_or_healthy", deadline);
   }
   return all;
 }

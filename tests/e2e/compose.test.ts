@@ -77,9 +77,12 @@ beforeAll(async () => {
 afterAll(async () => {
   if (!root) return;
   await compose("down", "-v", "--remove-orphans", "-t", "0");
-  for (const kind of ["network", "volume"]) {
-    const left = (await b.run([kind, "ls", "-q", "--filter", `label=com.docker.compose.project=${P}`])).stdout.trim();
-    if (left) await b.run([kind, "rm", ...left.split("\n")]);
+  await b.run(["compose", "-p", "opts", "-f", join(dir, "opts.yaml"), "down", "-v", "--remove-orphans", "-t", "0"]);
+  for (const project of [P, "opts"]) {
+    for (const kind of ["network", "volume"]) {
+      const left = (await b.run([kind, "ls", "-q", "--filter", `label=com.docker.compose.project=${project}`])).stdout.trim();
+      if (left) await b.run([kind, "rm", ...left.split("\n")]);
+    }
   }
   await removeAllAndStop(b, reg);
 });
@@ -195,4 +198,138 @@ describe.skipIf(!root)("bunker compose", () => {
     expect(down.stderr).toContain(` Volume ${P}_data  Removed`);
     for (const kind of [["ps", "-aq"], ["network", "ls", "-q"], ["volume", "ls", "-q"]]) expect((await b.ok([...kind, "--filter", `label=com.docker.compose.project=${P}`])).trim()).toBe("");
   }, 120_000);
+
+  test("attached up: prefixed output, --exit-code-from stops the others and returns the service's code", async () => {
+    const att = join(dir, "attached.yaml");
+    writeFileSync(att, `services:\n  a:\n    image: ${busybox}\n    command: ["sh", "-c", "echo from a; sleep 1; exit 3"]\n  bb:\n    image: ${busybox}\n    command: ["sh", "-c", "echo from bb; exec sleep 60"]\n    stop_signal: SIGKILL\n`);
+    try {
+      const r = await b.run(["compose", "-p", "att", "-f", att, "up", "--exit-code-from", "a"]);
+      expect(r.code).toBe(3);
+      expect(r.stdout).toStartWith("Attaching to a-1, bb-1\n");
+      expect(r.stdout).toContain("a-1   | from a\n");
+      expect(r.stdout).toContain("bb-1  | from bb\n");
+      expect(r.stdout).toContain("a-1 exited with code 3\nAborting on container exit...\n");
+      expect(JSON.parse(await b.ok(["inspect", "att-bb-1"]))[0].State.Running).toBe(false);
+    } finally {
+      await b.run(["compose", "-p", "att", "-f", att, "down", "-t", "0"]);
+    }
+  }, 60_000);
+
+  test("service options reach the engine: ports, expose, every volume kind, networks, healthcheck, limits, secrets...", async () => {
+    mkdirSync(join(dir, "conf"), { recursive: true });
+    writeFileSync(join(dir, "conf", "app.conf"), "conf\n");
+    writeFileSync(join(dir, "token.txt"), "s3cret\n");
+    const file = join(dir, "opts.yaml");
+    writeFileSync(
+      file,
+      `services:
+  full:
+    image: ${busybox}
+    entrypoint: ["/bin/sleep"]
+    command: ["600"]
+    environment: { A: "1" }
+    ports: ["127.0.0.1::80"]
+    expose: ["9000"]
+    volumes:
+      - data:/data
+      - /anon
+      - ./conf:/conf:ro
+      - { type: tmpfs, target: /scratch, tmpfs: { size: 1048576 } }
+    networks:
+      back: { aliases: [api], ipv4_address: 10.123.0.10 }
+      front: {}
+    healthcheck: { test: ["CMD", "true"], interval: 1s, retries: 3 }
+    restart: on-failure:2
+    deploy: { resources: { limits: { memory: 64M, cpus: "0.5", pids: 50 } } }
+    user: "1000:1000"
+    working_dir: /tmp
+    hostname: opthost
+    labels: { x.y: z }
+    init: true
+    read_only: true
+    tmpfs: [/run/t]
+    cap_add: [NET_ADMIN]
+    cap_drop: [MKNOD]
+    sysctls: { net.ipv4.tcp_keepalive_time: "300" }
+    ulimits: { nofile: { soft: 1024, hard: 2048 } }
+    shm_size: 32m
+    stop_signal: SIGINT
+    stop_grace_period: 3s
+    logging: { driver: json-file, options: { max-size: 1m } }
+    extra_hosts: ["gw:10.1.2.3"]
+    dns: [10.0.0.2]
+    secrets: [token]
+  named:
+    image: ${busybox}
+    container_name: opts-custom
+    command: ["sleep", "600"]
+    network_mode: "service:full"
+networks:
+  back: { ipam: { config: [{ subnet: 10.123.0.0/24 }] } }
+  front: {}
+volumes:
+  data: {}
+secrets:
+  token: { file: ./token.txt }
+`,
+    );
+    const opts = (...args: string[]) => b.run(["compose", "-p", "opts", "-f", file, ...args]);
+    const up = await opts("up", "-d");
+    expect([up.code, up.stderr]).toEqual([0, expect.stringContaining(" Container opts-custom  Started")]);
+    const c = await inspect("opts-full-1");
+    expect(c.Config.Entrypoint).toEqual(["/bin/sleep"]);
+    expect(c.Config.Cmd).toEqual(["600"]);
+    expect(c.Config.Env).toContain("A=1");
+    expect(c.HostConfig.PortBindings).toEqual({ "80/tcp": [{ HostIp: "127.0.0.1", HostPort: "" }] });
+    expect(Object.keys(c.Config.ExposedPorts).sort()).toEqual(["80/tcp", "9000/tcp"]);
+    const mounts = Object.fromEntries(c.Mounts.map((m: { Destination: string }) => [m.Destination, m]));
+    expect(mounts["/data"]).toMatchObject({ Type: "volume", Name: "opts_data", RW: true });
+    expect(mounts["/anon"]).toMatchObject({ Type: "volume", RW: true });
+    expect(mounts["/conf"]).toMatchObject({ Type: "bind", Source: join(dir, "conf"), RW: false });
+    expect(mounts["/run/secrets/token"]).toMatchObject({ Type: "bind", Source: join(dir, "token.txt"), RW: false });
+    expect(c.HostConfig.Mounts).toEqual(expect.arrayContaining([expect.objectContaining({ Type: "tmpfs", Target: "/scratch", TmpfsOptions: { SizeBytes: 1048576 } })]));
+    expect(Object.keys(c.NetworkSettings.Networks).sort()).toEqual(["opts_back", "opts_front"]);
+    expect(c.NetworkSettings.Networks.opts_back.IPAddress).toBe("10.123.0.10");
+    expect(c.NetworkSettings.Networks.opts_back.Aliases).toEqual(expect.arrayContaining(["opts-full-1", "full", "api"]));
+    expect(c.Config.Healthcheck).toMatchObject({ Test: ["CMD", "true"], Interval: 1e9, Retries: 3 });
+    expect(c.HostConfig.RestartPolicy).toEqual({ Name: "on-failure", MaximumRetryCount: 2 });
+    expect([c.HostConfig.Memory, c.HostConfig.NanoCpus, c.HostConfig.PidsLimit]).toEqual([64 * 1048576, 5e8, 50]);
+    expect([c.Config.User, c.Config.WorkingDir, c.Config.Hostname]).toEqual(["1000:1000", "/tmp", "opthost"]);
+    expect(c.Config.Labels["x.y"]).toBe("z");
+    expect([c.HostConfig.Init, c.HostConfig.ReadonlyRootfs]).toEqual([true, true]);
+    expect(c.HostConfig.Tmpfs).toEqual({ "/run/t": "" });
+    expect([c.HostConfig.CapAdd, c.HostConfig.CapDrop]).toEqual([["NET_ADMIN"], ["MKNOD"]]);
+    expect(c.HostConfig.Sysctls).toEqual({ "net.ipv4.tcp_keepalive_time": "300" });
+    expect(c.HostConfig.Ulimits).toEqual([{ Name: "nofile", Soft: 1024, Hard: 2048 }]);
+    expect(c.HostConfig.ShmSize).toBe(32 * 1048576);
+    expect([c.Config.StopSignal, c.Config.StopTimeout]).toEqual(["SIGINT", 3]);
+    expect(c.HostConfig.LogConfig).toMatchObject({ Type: "json-file", Config: { "max-size": "1m" } });
+    expect([c.HostConfig.ExtraHosts, c.HostConfig.Dns]).toEqual([["gw:10.1.2.3"], ["10.0.0.2"]]);
+    expect((await b.ok(["exec", "opts-full-1", "cat", "/run/secrets/token"])).trim()).toBe("s3cret");
+    // the secret is read-only in the container, as is the root
+    expect((await b.run(["exec", "opts-full-1", "sh", "-c", "echo x > /run/secrets/token"])).code).not.toBe(0);
+    const shared = await inspect("opts-custom");
+    expect(shared.HostConfig.NetworkMode).toBe(`container:${c.Id}`);
+    const down = await opts("down", "-v", "-t", "0");
+    expect(down.code).toBe(0);
+    for (const kind of [["ps", "-aq"], ["network", "ls", "-q"], ["volume", "ls", "-q"]]) expect((await b.ok([...kind, "--filter", "label=com.docker.compose.project=opts"])).trim()).toBe("");
+  }, 120_000);
+
+  test("orphans: warned about, then removed with --remove-orphans", async () => {
+    const f = join(dir, "orph.yaml");
+    writeFileSync(f, `services:\n  keep:\n    image: ${busybox}\n    command: ["sleep", "60"]\n    stop_signal: SIGKILL\n  gone:\n    image: ${busybox}\n    command: ["sleep", "60"]\n    stop_signal: SIGKILL\n`);
+    const orph = (...args: string[]) => b.run(["compose", "-p", "orph", "-f", f, ...args]);
+    try {
+      expect((await orph("up", "-d")).code).toBe(0);
+      writeFileSync(f, `services:\n  keep:\n    image: ${busybox}\n    command: ["sleep", "60"]\n    stop_signal: SIGKILL\n`);
+      const warned = await orph("up", "-d");
+      expect(warned.stderr).toContain("Found orphan containers (orph-gone-1) for this project");
+      expect((await orph("ps", "-a", "--format", "{{.Name}}")).stdout).toBe("orph-gone-1\norph-keep-1\n");
+      const removed = await orph("up", "-d", "--remove-orphans");
+      expect(removed.stderr).toContain(" Container orph-gone-1  Removed");
+      expect((await orph("ps", "-a", "--format", "{{.Name}}")).stdout).toBe("orph-keep-1\n");
+    } finally {
+      await orph("down", "-t", "0", "--remove-orphans");
+    }
+  }, 60_000);
 });
