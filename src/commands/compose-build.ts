@@ -1,7 +1,8 @@
-/** `bunker compose build`: builds the services' images, through the Backend's builder. */
+/** `bunker compose build`: builds the services' images through the Backend's builder (refused where there is none). */
 import { composeFlags } from "./_compose.ts";
 import { defineCommand } from "./_cli.ts";
 import { openProject } from "./_compose-project.ts";
+import { buildService } from "../compose/build.ts";
 import { ComposeError } from "../compose/errors.ts";
 
 export default defineCommand({
@@ -13,10 +14,10 @@ export default defineCommand({
     quiet: { type: "boolean", alias: "q", description: "Don't print anything to STDOUT" },
   },
   async run(inv) {
-    const ctx = await openProject(inv as ComposeInvocation, { services: inv.args });
-    const buildable = Object.entries(ctx.project.services).filter(([n, s]) => s.build && (!inv.args.length || inv.args.includes(n)));
-    if (!buildable.length) return 0;
-    // Refused, never skipped: the builder is not behind the Backend yet.
-    throw new ComposeError(`service "${buildable[0]![0]}" has a build section, but the builder (Backend.build) is not part of this bunker yet`);
+    const ctx = await openProject(inv, { services: inv.args });
+    for (const s of inv.args) if (!(s in ctx.project.services)) throw new ComposeError(`no such service: ${s}`);
+    const buildable = Object.keys(ctx.project.services).filter((n) => ctx.project.services[n]!.build && (!inv.args.length || inv.args.includes(n)));
+    for (const s of buildable) await buildService(ctx, s, { noCache: inv.flags["no-cache"], pull: inv.flags.pull, quiet: inv.flags.quiet });
+    return 0;
   },
 });

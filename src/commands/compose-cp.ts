@@ -16,7 +16,7 @@ export default defineCommand({
   },
   args: { exact: 2 },
   async run(inv) {
-    const ctx = await openProject(inv as ComposeInvocation, { labelsOnly: true });
+    const ctx = await openProject(inv, { labelsOnly: true });
     const at = inv.args.findIndex((a) => /^[^/.][^:/]*:/.test(a));
     if (at < 0) throw new CliError("must specify at least one container source", 1);
     const arg = inv.args[at]!;

@@ -21,7 +21,7 @@ export default defineCommand({
   async run(inv) {
     const { flags, args } = inv;
     if (flags["force-recreate"] && flags["no-recreate"]) throw new CliError(`--force-recreate and --no-recreate are incompatible`, 1);
-    const ctx = await openProject(inv as ComposeInvocation, { services: args });
+    const ctx = await openProject(inv, { services: args });
     await up(ctx, { services: args, noStart: true, forceRecreate: flags["force-recreate"], noRecreate: flags["no-recreate"], build: flags.build, noBuild: flags["no-build"], pull: flags.pull === "policy" ? undefined : flags.pull, removeOrphans: flags["remove-orphans"], scale: parseScale(flags.scale) });
     return 0;
   },

@@ -14,7 +14,7 @@ export default defineCommand({
     volumes: { type: "boolean", alias: "v", description: "Remove named volumes declared in the \"volumes\" section of the Compose file and anonymous volumes attached to containers" },
   },
   async run(inv) {
-    const ctx = await openProject(inv as ComposeInvocation, { labelsOnly: true });
+    const ctx = await openProject(inv, { labelsOnly: true });
     await down(ctx, { volumes: inv.flags.volumes, rmi: inv.flags.rmi, removeOrphans: inv.flags["remove-orphans"], timeout: inv.flags.timeout, services: inv.args });
     return 0;
   },

@@ -20,7 +20,7 @@ export default defineCommand({
   },
   async run(inv) {
     const { flags, args } = inv;
-    const ctx = await openProject(inv as ComposeInvocation, { labelsOnly: true });
+    const ctx = await openProject(inv, { labelsOnly: true });
     const { parseTimeArgNs } = await import("../engine/containers/logs.ts");
     const since = flags.since ? parseTimeArgNs(flags.since) : undefined;
     const until = flags.until ? parseTimeArgNs(flags.until) : undefined;

@@ -22,7 +22,7 @@ export default defineCommand({
   args: { min: 2 },
   async run(inv) {
     const { flags, args } = inv;
-    const ctx = await openProject(inv as ComposeInvocation, { labelsOnly: true });
+    const ctx = await openProject(inv, { labelsOnly: true });
     const [service, ...command] = args;
     if (Object.keys(ctx.project.services).length && !(service! in ctx.project.services)) throw new ComposeError(`no such service: ${service}`);
     const found = (await projectContainers(ctx.backend, ctx.project.name, { services: [service!], running: true })).find((c) => L.numberOf(c.Labels) === flags.index);

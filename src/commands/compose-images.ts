@@ -14,7 +14,7 @@ export default defineCommand({
     quiet: { type: "boolean", alias: "q", description: "Only display IDs" },
   },
   async run(inv) {
-    const ctx = await openProject(inv as ComposeInvocation, { labelsOnly: true });
+    const ctx = await openProject(inv, { labelsOnly: true });
     const list = await projectContainers(ctx.backend, ctx.project.name, { services: inv.args, oneoff: true });
     const images = new Map(await Promise.all([...new Set(list.map((c) => c.ImageID))].map(async (id) => [id, await ctx.backend.inspectImage(id).catch(() => undefined)] as const)));
     const rows = list.map((c) => {

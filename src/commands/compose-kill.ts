@@ -8,7 +8,7 @@ export default defineCommand({
   meta: { name: "kill", description: "Force stop service containers", usage: "[OPTIONS] [SERVICE...]" },
   flags: { ...composeFlags, signal: { type: "string", alias: "s", description: "SIGNAL to send to the container", valueHint: "string", default: "SIGKILL" } },
   async run(inv) {
-    const ctx = await openProject(inv as ComposeInvocation, { labelsOnly: true });
+    const ctx = await openProject(inv, { labelsOnly: true });
     await killServices(ctx, inv.args, inv.flags.signal);
     return 0;
   },

@@ -23,7 +23,7 @@ export default defineCommand({
   },
   async run(inv) {
     const { flags, args } = inv;
-    const ctx = await openProject(inv as ComposeInvocation, { labelsOnly: true });
+    const ctx = await openProject(inv, { labelsOnly: true });
     for (const s of args) if (Object.keys(ctx.project.services).length && !(s in ctx.project.services)) throw new ComposeError(`no such service: ${s}`);
     const tail = flags.tail === "all" ? -1 : /^-?\d+$/.test(flags.tail) ? Number(flags.tail) : NaN;
     if (Number.isNaN(tail)) throw new ComposeError(`invalid value for "tail": ${strconvError("Atoi", flags.tail)}`);

@@ -8,7 +8,7 @@ export default defineCommand({
   meta: { name: "pause", description: "Pause services", usage: "[OPTIONS] [SERVICE...]" },
   flags: { ...composeFlags,  },
   async run(inv) {
-    const ctx = await openProject(inv as ComposeInvocation, { labelsOnly: true });
+    const ctx = await openProject(inv, { labelsOnly: true });
     await pauseServices(ctx, inv.args, true);
     return 0;
   },

@@ -16,7 +16,7 @@ export default defineCommand({
   args: { exact: 2 },
   async run(inv) {
     const [service, port] = inv.args;
-    const ctx = await openProject(inv as ComposeInvocation, { labelsOnly: true });
+    const ctx = await openProject(inv, { labelsOnly: true });
     const c = (await projectContainers(ctx.backend, ctx.project.name, { services: [service!] })).find((x) => L.numberOf(x.Labels) === inv.flags.index);
     if (!c) throw new ComposeError(`service "${service}" is not running`);
     const p = c.Ports.find((x) => String(x.PrivatePort) === port && x.Type === inv.flags.protocol && x.PublicPort);

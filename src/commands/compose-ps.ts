@@ -53,7 +53,7 @@ export default defineCommand({
   },
   async run(inv) {
     const { flags, args } = inv;
-    const ctx = await openProject(inv as ComposeInvocation, { labelsOnly: true });
+    const ctx = await openProject(inv, { labelsOnly: true });
     for (const s of args) if (Object.keys(ctx.project.services).length && !(s in ctx.project.services)) throw new CliError(`no such service: ${s}`, 1);
     const statuses: string[] = [...(flags.status ?? [])];
     if (flags.filter) {

@@ -18,7 +18,7 @@ export default defineCommand({
   async run(inv) {
     const { flags, args } = inv;
     if (flags.policy && !["missing", "always"].includes(flags.policy)) throw new ComposeError(`invalid pull policy "${flags.policy}"`);
-    const ctx = await openProject(inv as ComposeInvocation, { services: args });
+    const ctx = await openProject(inv, { services: args });
     const services = selectServices(ctx, args, !flags["include-deps"]);
     const say = (s: string, status: string) => !flags.quiet && ctx.progress.event(s, status);
     let failed: unknown;

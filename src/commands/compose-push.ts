@@ -14,7 +14,7 @@ export default defineCommand({
   },
   async run(inv) {
     const { flags, args } = inv;
-    const ctx = await openProject(inv as ComposeInvocation, { services: args });
+    const ctx = await openProject(inv, { services: args });
     for (const s of selectServices(ctx, args, !flags["include-deps"])) {
       const image = ctx.project.services[s]!.image;
       if (!image) continue;

@@ -18,7 +18,7 @@ export default defineCommand({
   },
   async run(inv) {
     const { flags, args } = inv;
-    const ctx = await openProject(inv as ComposeInvocation, { labelsOnly: true });
+    const ctx = await openProject(inv, { labelsOnly: true });
     const list = await removableContainers(ctx, args, { stop: flags.stop });
     if (!list.length) {
       process.stderr.write("No stopped containers\n");

@@ -37,7 +37,7 @@ export default defineCommand({
   async run(inv) {
     const { flags, args } = inv;
     const [service, ...command] = args;
-    const ctx = await openProject(inv as ComposeInvocation, { services: [service!] });
+    const ctx = await openProject(inv, { services: [service!] });
     if (!flags["no-deps"]) await startDependencies(ctx, service!);
     await ensureResources(ctx, [service!]);
     await ensureImages(ctx, [service!], { build: flags.build, pull: flags.pull === "policy" ? undefined : flags.pull });

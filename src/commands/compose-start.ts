@@ -8,7 +8,7 @@ export default defineCommand({
   meta: { name: "start", description: "Start services", usage: "[OPTIONS] [SERVICE...]" },
   flags: { ...composeFlags, wait: { type: "boolean", description: "Wait for services to be running|healthy. Implies detached mode." }, "wait-timeout": { type: "int", description: "Maximum duration in seconds to wait for the project to be running|healthy", valueHint: "int" }, },
   async run(inv) {
-    const ctx = await openProject(inv as ComposeInvocation, { labelsOnly: true });
+    const ctx = await openProject(inv, { labelsOnly: true });
     await startServices(ctx, inv.args, { wait: inv.flags.wait });
     return 0;
   },

@@ -8,7 +8,7 @@ export default defineCommand({
   meta: { name: "stop", description: "Stop services", usage: "[OPTIONS] [SERVICE...]" },
   flags: { ...composeFlags, timeout: { type: "int", alias: "t", description: "Specify a shutdown timeout in seconds", valueHint: "int" }, },
   async run(inv) {
-    const ctx = await openProject(inv as ComposeInvocation, { labelsOnly: true });
+    const ctx = await openProject(inv, { labelsOnly: true });
     await stopServices(ctx, inv.args, inv.flags.timeout);
     return 0;
   },

@@ -10,7 +10,7 @@ export default defineCommand({
   meta: { name: "top", description: "Display the running processes", usage: "[SERVICES...]" },
   flags: { ...composeFlags },
   async run(inv) {
-    const ctx = await openProject(inv as ComposeInvocation, { labelsOnly: true });
+    const ctx = await openProject(inv, { labelsOnly: true });
     const list = await projectContainers(ctx.backend, ctx.project.name, { running: true, services: inv.args, oneoff: true });
     const tops = await Promise.all(list.map((c) => ctx.backend.top(c.Id)));
     const blocks = list.map((c, i) => `${L.canonicalName(c.Names)}\n${table([tops[i]!.Titles, ...tops[i]!.Processes], 0)}\n`);

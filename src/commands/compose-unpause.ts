@@ -8,7 +8,7 @@ export default defineCommand({
   meta: { name: "unpause", description: "Unpause services", usage: "[OPTIONS] [SERVICE...]" },
   flags: { ...composeFlags,  },
   async run(inv) {
-    const ctx = await openProject(inv as ComposeInvocation, { labelsOnly: true });
+    const ctx = await openProject(inv, { labelsOnly: true });
     await pauseServices(ctx, inv.args, false);
     return 0;
   },

@@ -49,7 +49,7 @@ export default defineCommand({
     if (flags["force-recreate"] && flags["no-recreate"]) throw new CliError(`--force-recreate and --no-recreate are incompatible`, 1);
     if (flags.build && flags["no-build"]) throw new CliError(`--build and --no-build are incompatible`, 1);
     if (!["policy", "always", "missing", "never", "build"].includes(flags.pull)) throw new CliError(`invalid --pull option "${flags.pull}"`, 1);
-    const ctx = await openProject(inv as ComposeInvocation, { services: args });
+    const ctx = await openProject(inv, { services: args });
     if (flags["exit-code-from"] && !(flags["exit-code-from"] in ctx.project.services)) throw new CliError(`no such service: ${flags["exit-code-from"]}`, 1);
     const printer = detach ? undefined : new LogPrinter({ colour: !flags["no-color"] && useColour(inv), prefix: !flags["no-log-prefix"], timestamps: flags.timestamps });
     const short = (n: string) => shortName(ctx.project.name, n);

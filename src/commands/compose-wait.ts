@@ -11,7 +11,7 @@ export default defineCommand({
   flags: { ...composeFlags, "down-project": { type: "boolean", description: "Drops project when the first container stops" } },
   args: { min: 1 },
   async run(inv) {
-    const ctx = await openProject(inv as ComposeInvocation, { labelsOnly: true });
+    const ctx = await openProject(inv, { labelsOnly: true });
     const list = await projectContainers(ctx.backend, ctx.project.name, { services: inv.args });
     if (!list.length) throw new ComposeError(`no containers for project "${ctx.project.name}"`);
     const code = await Promise.race(list.map((c) => ctx.backend.waitContainer(c.Id)));

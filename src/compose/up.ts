@@ -12,6 +12,7 @@ import { serviceHash } from "./hash.ts";
 import { dependenciesOf, withDependencies } from "./graph.ts";
 import { type ComposeContext, type Summary, containerId, ofService, projectContainers, waitFor } from "./state.ts";
 import { removeContainers } from "./down.ts";
+import { buildService } from "./build.ts";
 
 /** What `up`/`create` ask for (docker compose v2's CreateOptions and StartOptions). */
 export interface UpOptions {
@@ -143,11 +144,12 @@ export async function ensureImages(ctx: ComposeContext, services: string[], opts
     const image = imageOf(ctx.project, { ...svc, name: s });
     const policy = opts.pull ?? svc.pull_policy ?? "missing";
     if (!["always", "missing", "if_not_present", "never", "build", ""].includes(policy)) throw new ComposeError(`service "${s}": pull_policy ${policy} is not supported by bunker compose`);
-    if ((svc.build && (opts.build || policy === "build")) && !opts.noBuild) throw noBuilder(s);
+    // --build, or pull_policy build, builds; a missing image of a service with `build:` is built (unless --no-build).
+    if (svc.build && !opts.noBuild && (opts.build || policy === "build")) return void ids.set(s, await buildService(ctx, s));
     let found = policy === "always" ? undefined : await ctx.backend.inspectImage(image).catch(notFound);
+    if (!found && svc.build && !opts.noBuild && policy !== "always") return void ids.set(s, await buildService(ctx, s));
     if (!found) {
-      if (svc.build && !opts.noBuild && policy !== "always") throw noBuilder(s);
-      if (policy === "never") throw new ComposeError(`service "${s}": image ${image} not found and pull_policy is never`);
+      if (policy === "never" || (svc.build && opts.noBuild)) throw new ComposeError(`service "${s}": image ${image} not found${svc.build ? " and --no-build was given" : " and pull_policy is never"}`);
       if (!svc.image) throw new ComposeError(`service "${s}" has neither an image nor a build context specified: invalid compose project`);
       ctx.progress.event(s, "Pulling");
       await ctx.backend.pull(image, { platform: svc.platform }, () => {});
@@ -158,9 +160,6 @@ export async function ensureImages(ctx: ComposeContext, services: string[], opts
   }));
   return ids;
 }
-
-/** A service with `build:` that has to be built: refused while bunker has no builder behind the Backend. */
-const noBuilder = (service: string) => new ComposeError(`service "${service}" has a build section, but the builder (Backend.build) is not part of this bunker yet: build the image with another tool and tag it ${"`image:`"}, or use --no-build with an existing image`);
 
 /** Containers that run services the project no longer has. */
 export function orphansOf(ctx: ComposeContext, list: Summary[]): Summary[] {
