@@ -76,7 +76,8 @@ export default defineCommand({
           }
         : undefined,
       attach: printer
-        ? (c: { name: string }) => {
+        ? (c: { name: string; service: string }) => {
+            if (ctx.project.services[c.service]?.attach === false) return undefined; // attach: false, as compose v2
             printer.register(short(c.name));
             return { onStdout: (b: Uint8Array) => printer.write(short(c.name), "stdout", b), onStderr: (b: Uint8Array) => printer.write(short(c.name), "stderr", b) };
           }

@@ -34,7 +34,10 @@ export interface ContainerPlan {
   extraNetworks: { network: string; aliases: string[]; ipv4Address?: string }[];
 }
 
-/** Service keys turned into create options here, or used by the orchestration (the rest are refused). */
+/**
+ * Service keys turned into create options here, or used by the orchestration (the rest are refused):
+ * env_file and label_file are merged into environment and labels by the loader, attach is `up`'s.
+ */
 const HANDLED = new Set([
   "name", "image", "build", "command", "entrypoint", "environment", "env_file", "ports", "expose", "volumes", "networks", "network_mode",
   "healthcheck", "restart", "deploy", "user", "working_dir", "hostname", "labels", "init", "read_only", "tmpfs", "cap_add", "cap_drop",
