@@ -175,11 +175,14 @@ export async function up(ctx: ComposeContext, opts: UpOptions = {}): Promise<UpC
     const svc = project.services[s]!;
     if (svc.container_name && scaleOf(s, svc, opts.scale) > 1) throw new ComposeError(`services.${s}: can't set container_name and ${s} as container name must be unique: invalid compose project`);
   }
-  const [images, observed] = await Promise.all([ensureImages(ctx, selected, opts), projectContainers(backend, project.name)]);
+  // Images, the containers there are and the networks and volumes are independent: all three at once.
+  const images = ensureImages(ctx, selected, opts);
+  const resources = images.then(() => ensureResources(ctx, selected));
+  const observed = await projectContainers(backend, project.name);
   const orphans = orphansOf(ctx, observed);
   if (orphans.length && opts.removeOrphans) await removeContainers(ctx, orphans, { timeout: opts.timeout, stop: true });
   else if (orphans.length) process.stderr.write(`WARN[0000] Found orphan containers (${orphans.map((c) => L.canonicalName(c.Names)).join(", ")}) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.\n`);
-  await ensureResources(ctx, selected);
+  const [imageIds] = await Promise.all([images, resources]);
 
   const result = new Map<string, UpContainer[]>();
   const changed = new Set<string>();
@@ -194,11 +197,11 @@ export async function up(ctx: ComposeContext, opts: UpOptions = {}): Promise<UpC
     const svc = named(ctx, s);
     const hash = serviceHash(project.services[s]!);
     const plan = (number: number, name?: string, anonymous?: Map<string, string>) =>
-      containerPlan(svc, { project, origin: ctx.origin, number, hash, imageId: images.get(s), name, anonymous, serviceContainer: firstOf });
+      containerPlan(svc, { project, origin: ctx.origin, number, hash, imageId: imageIds.get(s), name, anonymous, serviceContainer: firstOf });
     const want = scaleOf(s, svc, opts.scale);
     let mine = ofService(observed, s);
     // Scale down: the highest numbers go (those with an outdated config first, as compose v2 sorts them).
-    const outdated = (c: Summary) => c.Labels[L.CONFIG_HASH] !== hash || c.ImageID !== images.get(s);
+    const outdated = (c: Summary) => c.Labels[L.CONFIG_HASH] !== hash || c.ImageID !== imageIds.get(s);
     if (mine.length > want) {
       const order = [...mine].sort((a, b) => Number(outdated(b)) - Number(outdated(a)) || L.numberOf(b.Labels) - L.numberOf(a.Labels));
       const extra = order.slice(0, mine.length - want);
