@@ -19,9 +19,27 @@ export async function removeContainers(ctx: ComposeContext, list: Summary[], opt
       ctx.progress.event(id, "Stopped");
     }
     ctx.progress.event(id, "Removing");
-    await ctx.backend.removeContainer(c.Id, { force: true, volumes: !!opts.volumes });
+    await removeWithVolumes(ctx, c.Id, !!opts.volumes);
     ctx.progress.event(id, "Removed");
   }));
+}
+
+/** Marks a volume the engine made for an anonymous mount. */
+const ANONYMOUS = "com.docker.volume.anonymous";
+
+/**
+ * Removes a container; with `volumes`, its anonymous volumes too, also those a recreate handed on by name
+ * (the engine, as moby, keeps a volume mounted by name, so a recreated container's would be left behind).
+ */
+export async function removeWithVolumes(ctx: ComposeContext, id: string, volumes: boolean): Promise<void> {
+  const mounts = volumes ? (((await ctx.backend.inspectContainer(id)).Mounts ?? []) as { Type: string; Name?: string }[]) : [];
+  await ctx.backend.removeContainer(id, { force: true, volumes });
+  for (const m of mounts) {
+    if (m.Type !== "volume" || !m.Name) continue;
+    const v = await ctx.backend.inspectVolume(m.Name).catch(() => undefined);
+    // Still used by another container: it stays, as the engine's own rm -v leaves it.
+    if (v?.Labels && ANONYMOUS in v.Labels) await ctx.backend.removeVolume(m.Name, {}).catch(() => {});
+  }
 }
 
 /** What `down` asks for. */

@@ -11,7 +11,7 @@ import { containerPlan, imageOf, networksByPriority, type ContainerPlan, type Na
 import { serviceHash } from "./hash.ts";
 import { dependenciesOf, withDependencies } from "./graph.ts";
 import { type ComposeContext, type Summary, containerId, ofService, projectContainers, waitFor } from "./state.ts";
-import { removeContainers } from "./down.ts";
+import { removeContainers, removeWithVolumes } from "./down.ts";
 import { buildService } from "./build.ts";
 
 /** What `up`/`create` ask for (docker compose v2's CreateOptions and StartOptions). */
@@ -277,7 +277,7 @@ async function recreate(ctx: ComposeContext, old: Summary, plan: (name: string, 
   try {
     for (const n of p.extraNetworks) await ctx.backend.connectNetwork(n.network, Id, { Aliases: n.aliases, ...(n.ipv4Address ? { IPAddress: n.ipv4Address } : {}) });
     await ctx.backend.stopContainer(old.Id, { timeout: opts.timeout });
-    await ctx.backend.removeContainer(old.Id, { force: true, volumes: !!opts.renewAnonVolumes });
+    await removeWithVolumes(ctx, old.Id, !!opts.renewAnonVolumes);
     await ctx.backend.renameContainer(Id, name);
   } catch (e) {
     await ctx.backend.removeContainer(Id, { force: true }).catch(() => {});

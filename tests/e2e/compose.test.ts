@@ -357,4 +357,76 @@ secrets:
       await bld("down", "-t", "0", "--rmi", "local");
     }
   }, 120_000);
+
+  test("depends_on: a failed one-shot stops up, required: false only warns, restart: true follows a recreated dependency", async () => {
+    const f = join(dir, "deps.yaml");
+    const file = (dbEnv: string, migrateExit: number, required: boolean) => `services:
+  db:
+    image: ${busybox}
+    command: ["sleep", "60"]
+    stop_signal: SIGKILL
+    environment: { V: "${dbEnv}" }
+  migrate:
+    image: ${busybox}
+    command: ["sh", "-c", "exit ${migrateExit}"]
+  app:
+    image: ${busybox}
+    command: ["sleep", "60"]
+    stop_signal: SIGKILL
+    depends_on:
+      db: { condition: service_started, restart: true }
+      migrate: { condition: service_completed_successfully, required: ${required} }
+`;
+    const deps = (...args: string[]) => b.run(["compose", "-p", "deps", "-f", f, ...args]);
+    try {
+      writeFileSync(f, file("1", 1, true));
+      const failed = await deps("up", "-d");
+      expect([failed.code, failed.stderr]).toEqual([1, expect.stringContaining('service "migrate" didn\'t complete successfully: exit 1')]);
+      expect((await inspect("deps-app-1")).State.Status).toBe("created");
+      writeFileSync(f, file("1", 1, false));
+      const optional = await deps("up", "-d");
+      expect([optional.code, optional.stderr]).toEqual([0, expect.stringContaining('optional dependency "migrate"')]);
+      expect((await inspect("deps-app-1")).State.Status).toBe("running");
+      const started = (await inspect("deps-app-1")).State.StartedAt;
+      // db's configuration changes: db is recreated, app (restart: true) restarted in place, not recreated
+      const appId = (await inspect("deps-app-1")).Id;
+      writeFileSync(f, file("2", 1, false));
+      const again = await deps("up", "-d");
+      expect(again.stderr).toContain(" Container deps-db-1  Recreated");
+      expect(again.stderr).toContain(" Container deps-app-1  Restarted");
+      const app = await inspect("deps-app-1");
+      expect([app.Id, app.State.StartedAt > started]).toEqual([appId, true]);
+    } finally {
+      await deps("down", "-t", "0");
+    }
+  }, 120_000);
+
+  test("anonymous volumes survive a recreate, -V makes them anew; --wait returns once healthy", async () => {
+    const f = join(dir, "anon.yaml");
+    const file = (v: string) => `services:\n  s:\n    image: ${busybox}\n    command: ["sleep", "60"]\n    stop_signal: SIGKILL\n    environment: { V: "${v}" }\n    volumes: [/keep]\n    healthcheck: { test: ["CMD", "test", "-e", "/keep"], interval: 200ms }\n`;
+    const anon = (...args: string[]) => b.run(["compose", "-p", "anon", "-f", f, ...args]);
+    const volumes = async () => (await b.ok(["volume", "ls", "-q"])).trim();
+    const before = await volumes();
+    try {
+      writeFileSync(f, file("1"));
+      const up = await anon("up", "-d", "--wait");
+      expect(up.code).toBe(0);
+      expect(up.stderr).toContain(" Container anon-s-1  Healthy");
+      expect((await inspect("anon-s-1")).State.Health.Status).toBe("healthy");
+      await b.ok(["exec", "anon-s-1", "sh", "-c", "echo data > /keep/f"]);
+      writeFileSync(f, file("2"));
+      expect((await anon("up", "-d")).code).toBe(0);
+      expect((await b.ok(["exec", "anon-s-1", "cat", "/keep/f"])).trim()).toBe("data");
+      expect((await anon("up", "-d", "--force-recreate", "-V")).code).toBe(0);
+      expect((await b.run(["exec", "anon-s-1", "cat", "/keep/f"])).code).not.toBe(0);
+      // a recreate hands the volume on by name; down -v still removes it
+      await b.ok(["exec", "anon-s-1", "touch", "/keep/g"]);
+      writeFileSync(f, file("3"));
+      expect((await anon("up", "-d")).code).toBe(0);
+      expect((await anon("down", "-v", "-t", "0")).code).toBe(0);
+      expect(await volumes()).toBe(before);
+    } finally {
+      await anon("down", "-v", "-t", "0");
+    }
+  }, 120_000);
 });
