@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { bunkerAt, removeAllAndStop, startWithBusybox, tempDir } from "../helpers/bunker.ts";
-import type { Registry } from "../helpers/registry.ts";
+import { startRegistry, type Registry } from "../helpers/registry.ts";
 
 const root = process.getuid?.() === 0;
 let reg: Registry;
@@ -427,6 +427,52 @@ secrets:
       expect(await volumes()).toBe(before);
     } finally {
       await anon("down", "-v", "-t", "0");
+    }
+  }, 120_000);
+
+  test("create, pause/unpause, kill, restart, top, images, cp, wait, events, pull and push", async () => {
+    const f = join(dir, "more.yaml");
+    // a registry of its own to push to (the shared one serves the test bed read-only)
+    const target = await startRegistry({ storage: "empty" });
+    const pushed = `${target.host}/compose-pushed:1`;
+    await b.ok(["tag", busybox, pushed]);
+    writeFileSync(f, `services:\n  s:\n    image: ${pushed}\n    command: ["sleep", "60"]\n  once:\n    image: ${busybox}\n    command: ["sh", "-c", "sleep 1; exit 4"]\n`);
+    const more = (...args: string[]) => b.run(["compose", "-p", "more", "-f", f, ...args]);
+    const since = String(Math.floor(Date.now() / 1000) - 1);
+    try {
+      const created = await more("create");
+      expect([created.code, created.stderr]).toEqual([0, expect.stringContaining(" Container more-s-1  Created")]);
+      expect((await inspect("more-s-1")).State.Status).toBe("created");
+      expect((await more("start", "s")).code).toBe(0);
+      expect((await more("pause", "s")).stderr).toContain(" Container more-s-1  Paused");
+      expect((await inspect("more-s-1")).State.Status).toBe("paused");
+      expect((await more("unpause", "s")).stderr).toContain(" Container more-s-1  Unpaused");
+      const top = (await more("top", "s")).stdout;
+      expect(top).toStartWith("more-s-1\nUID");
+      expect(top).toContain("sleep 60");
+      const images = (await more("images", "s")).stdout.split("\n");
+      expect(images[0]).toMatch(/^CONTAINER\s+REPOSITORY\s+TAG\s+IMAGE ID\s+SIZE$/);
+      expect(images[1]).toMatch(new RegExp(`^more-s-1\\s+${target.host}/compose-pushed\\s+1\\s+[0-9a-f]{12}\\s+`));
+      writeFileSync(join(dir, "in.txt"), "copied\n");
+      expect((await more("cp", join(dir, "in.txt"), "s:/tmp/in.txt")).code).toBe(0);
+      expect((await b.ok(["exec", "more-s-1", "cat", "/tmp/in.txt"])).trim()).toBe("copied");
+      const restarted = await more("restart", "-t", "0", "s");
+      expect(restarted.stderr).toContain(" Container more-s-1  Restarting");
+      expect((await more("kill", "-s", "SIGKILL", "s")).stderr).toContain(" Container more-s-1  Killed");
+      expect((await inspect("more-s-1")).State.Status).toBe("exited");
+      expect((await more("start", "once")).code).toBe(0);
+      const wait = await more("wait", "once");
+      expect(wait.code).toBe(4);
+      const events = (await more("events", "--json", "--since", since, "--until", String(Math.floor(Date.now() / 1000) + 1))).stdout.trim().split("\n").map((l) => JSON.parse(l));
+      expect(events.filter((e) => e.service === "s").map((e) => e.action)).toEqual(expect.arrayContaining(["create", "start", "pause", "unpause", "kill"]));
+      const push = await more("push", "s");
+      expect([push.code, push.stderr]).toEqual([0, expect.stringContaining(" s  Pushed")]);
+      await b.ok(["rmi", "-f", pushed]);
+      expect((await more("pull", "s")).stderr).toContain(" s  Pulled");
+      expect((await b.ok(["image", "inspect", "-f", "{{.Id}}", pushed])).trim()).toMatch(/^sha256:/);
+    } finally {
+      await more("down", "-t", "0");
+      await target.stop();
     }
   }, 120_000);
 });
