@@ -71,7 +71,6 @@ export function checkSupported(service: NamedService): void {
     for (const [k, v] of Object.entries((res.limits ?? {}) as Record<string, unknown>)) if (!["cpus", "memory", "pids"].includes(k) && isSet(v)) throw new ComposeError(`service "${service.name}": deploy.resources.limits.${k} is not supported by bunker compose`);
   }
   if (service.label_file?.length) throw new ComposeError(`service "${service.name}": label_file is not supported by bunker compose`);
-  if (service.attach === false) return;
 }
 
 /** A compose duration (Go's text, or ns as a number) in ns. */

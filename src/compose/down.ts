@@ -4,7 +4,7 @@
  * when the file is gone, so a project started by another compose is taken down too.
  */
 import * as L from "./labels.ts";
-import { type ComposeContext, type Summary, containerId, projectContainers } from "./state.ts";
+import { type ComposeContext, type Summary, progressName, projectContainers } from "./state.ts";
 import { dependencyLevels } from "./graph.ts";
 import { imageOf } from "./convert.ts";
 import { ComposeError } from "./errors.ts";
@@ -12,7 +12,7 @@ import { ComposeError } from "./errors.ts";
 /** Stops (when asked) and removes containers, all at once, with compose's progress. */
 export async function removeContainers(ctx: ComposeContext, list: Summary[], opts: { timeout?: number; stop?: boolean; volumes?: boolean }): Promise<void> {
   await Promise.all(list.map(async (c) => {
-    const id = containerId(c);
+    const id = progressName(c);
     if (opts.stop && (c.State === "running" || c.State === "paused" || c.State === "restarting")) {
       ctx.progress.event(id, "Stopping");
       await ctx.backend.stopContainer(c.Id, { timeout: opts.timeout });
@@ -65,6 +65,10 @@ export async function down(ctx: ComposeContext, opts: DownOptions = {}): Promise
   const labelOnly = !Object.keys(project.services).length;
   const orphan = (c: Summary) => !labelOnly && !known.has(c.Labels[L.SERVICE] ?? "");
   // One-off (`run`) containers and orphans go only with --remove-orphans, as in compose v2.
+  if (!opts.removeOrphans && !opts.services?.length) {
+    const orphans = all.filter((c) => orphan(c) && c.Labels[L.ONEOFF] !== "True");
+    if (orphans.length) process.stderr.write(`WARN[0000] Found orphan containers (${orphans.map((c) => L.canonicalName(c.Names)).join(", ")}) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.\n`);
+  }
   const mine = all.filter((c) => (opts.services?.length ? opts.services.includes(c.Labels[L.SERVICE] ?? "") : true) && (opts.removeOrphans || (!orphan(c) && c.Labels[L.ONEOFF] !== "True")));
   const levels = dependencyLevels(project, Object.keys(project.services).filter((s) => mine.some((c) => c.Labels[L.SERVICE] === s)));
   // Dependents first: the reverse of the start order; orphans and one-offs with the first level.

@@ -4,7 +4,7 @@
  * dependencies' conditions, each with compose's progress lines.
  */
 import * as L from "./labels.ts";
-import { type ComposeContext, type Summary, containerId, projectContainers, waitFor } from "./state.ts";
+import { type ComposeContext, type Summary, progressName, projectContainers, waitFor } from "./state.ts";
 import { dependencyLevels } from "./graph.ts";
 import { ComposeError } from "./errors.ts";
 
@@ -34,9 +34,9 @@ async function byLevel(ctx: ComposeContext, names: string[], reverse: boolean, a
 export function stopServices(ctx: ComposeContext, names: string[], timeout?: number): Promise<void> {
   return byLevel(ctx, names, true, async (c) => {
     if (c.State !== "running" && c.State !== "paused" && c.State !== "restarting") return;
-    ctx.progress.event(containerId(c), "Stopping");
+    ctx.progress.event(progressName(c), "Stopping");
     await ctx.backend.stopContainer(c.Id, { timeout });
-    ctx.progress.event(containerId(c), "Stopped");
+    ctx.progress.event(progressName(c), "Stopped");
   });
 }
 
@@ -44,18 +44,18 @@ export function stopServices(ctx: ComposeContext, names: string[], timeout?: num
 export function killServices(ctx: ComposeContext, names: string[], signal?: string): Promise<void> {
   return byLevel(ctx, names, true, async (c) => {
     if (c.State !== "running") return;
-    ctx.progress.event(containerId(c), "Killing");
+    ctx.progress.event(progressName(c), "Killing");
     await ctx.backend.killContainer(c.Id, signal);
-    ctx.progress.event(containerId(c), "Killed");
+    ctx.progress.event(progressName(c), "Killed");
   });
 }
 
 /** `restart`: each container restarted, dependencies first. */
 export function restartServices(ctx: ComposeContext, names: string[], timeout?: number): Promise<void> {
   return byLevel(ctx, names, false, async (c) => {
-    ctx.progress.event(containerId(c), "Restarting");
+    ctx.progress.event(progressName(c), "Restarting");
     await ctx.backend.restartContainer(c.Id, { timeout });
-    ctx.progress.event(containerId(c), "Started");
+    ctx.progress.event(progressName(c), "Started");
   });
 }
 
@@ -63,9 +63,9 @@ export function restartServices(ctx: ComposeContext, names: string[], timeout?: 
 export function pauseServices(ctx: ComposeContext, names: string[], pause: boolean): Promise<void> {
   return byLevel(ctx, names, !pause, async (c) => {
     if (pause ? c.State !== "running" : c.State !== "paused") return;
-    ctx.progress.event(containerId(c), pause ? "Pausing" : "Unpausing");
+    ctx.progress.event(progressName(c), pause ? "Pausing" : "Unpausing");
     await (pause ? ctx.backend.pauseContainer(c.Id) : ctx.backend.unpauseContainer(c.Id));
-    ctx.progress.event(containerId(c), pause ? "Paused" : "Unpaused");
+    ctx.progress.event(progressName(c), pause ? "Paused" : "Unpaused");
   });
 }
 
@@ -83,9 +83,9 @@ export async function startServices(ctx: ComposeContext, names: string[], opts: 
         if (deps.length) await waitFor(ctx, deps, condition);
       }
       await Promise.all(list.filter((c) => c.Labels[L.SERVICE] === s && c.State !== "running").map(async (c) => {
-        ctx.progress.event(containerId(c), "Starting");
+        ctx.progress.event(progressName(c), "Starting");
         await ctx.backend.startContainer(c.Id);
-        ctx.progress.event(containerId(c), "Started");
+        ctx.progress.event(progressName(c), "Started");
       }));
     }));
   }

@@ -58,7 +58,9 @@ export class LogPrinter {
 
   private emit(name: string, stream: "stdout" | "stderr", lines: string[]): void {
     const p = this.prefix(name);
-    const out = lines.map((l) => `${p}${l}\n`).join("");
+    // --timestamps: the time the line arrived, as compose v2 writes it (RFC 3339 with nanoseconds, no space after).
+    const t = this.opts.timestamps ? new Date().toISOString().replace(/\.(\d{3})Z$/, ".$1000000Z") : "";
+    const out = lines.map((l) => `${p}${t}${l}\n`).join("");
     (stream === "stderr" ? (this.opts.err ?? this.opts.out ?? ((s) => process.stderr.write(s))) : (this.opts.out ?? ((s) => process.stdout.write(s))))(out);
   }
 

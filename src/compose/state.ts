@@ -33,7 +33,7 @@ export async function projectContainers(backend: Backend, project: string, opts:
 }
 
 /** A container's progress name: "Container p-web-1". */
-export const containerId = (c: Summary) => `Container ${L.canonicalName(c.Names)}`;
+export const progressName = (c: Summary) => `Container ${L.canonicalName(c.Names)}`;
 
 /** The containers of one service, sorted by number. */
 export const ofService = (list: Summary[], service: string) => list.filter((c) => c.Labels[L.SERVICE] === service);

@@ -10,7 +10,7 @@ import * as L from "./labels.ts";
 import { containerPlan, imageOf, networksByPriority, type ContainerPlan, type NamedService } from "./convert.ts";
 import { serviceHash } from "./hash.ts";
 import { dependenciesOf, withDependencies } from "./graph.ts";
-import { type ComposeContext, type Summary, containerId, ofService, projectContainers, waitFor } from "./state.ts";
+import { type ComposeContext, type Summary, progressName, ofService, projectContainers, waitFor } from "./state.ts";
 import { removeContainers, removeWithVolumes } from "./down.ts";
 import { buildService } from "./build.ts";
 
@@ -92,7 +92,7 @@ export async function ensureResources(ctx: ComposeContext, services: string[]): 
       return;
     }
     if (found) {
-      if (found.Labels?.[L.PROJECT] !== project.name) ctx.progress.event(`Volume "${name}"`, `Found (not created by this project)`);
+      if (found.Labels?.[L.PROJECT] !== project.name) process.stderr.write(`WARN[0000] volume "${name}" already exists but was not created by Docker Compose. Use \`external: true\` to use an existing volume\n`);
       return;
     }
     ctx.progress.event(`Volume "${name}"`, "Creating");
@@ -117,8 +117,11 @@ async function ensureNetwork(ctx: ComposeContext, key: string): Promise<void> {
     if (!found) throw new ComposeError(`network ${name} declared as external, but could not be found`);
     return;
   }
-  if (found) return;
-  for (const k of ["enable_ipv6", "ipam"] as const) if (k === "enable_ipv6" && decl.enable_ipv6) throw new ComposeError(`network ${key}: enable_ipv6 is not supported by bunker compose`);
+  if (found) {
+    if (found.Labels?.[L.PROJECT] !== project.name) process.stderr.write(`WARN[0000] a network with name ${name} exists but was not created by compose.\nSet \`external: true\` to use an existing network\n`);
+    return;
+  }
+  if (decl.enable_ipv6) throw new ComposeError(`network ${key}: enable_ipv6 is not supported by bunker compose`);
   if (decl.enable_ipv4 === false) throw new ComposeError(`network ${key}: enable_ipv4: false is not supported by bunker compose`);
   ctx.progress.event(`Network ${name}`, "Creating");
   await backend.createNetwork({
