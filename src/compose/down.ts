@@ -5,22 +5,27 @@
  */
 import * as L from "./labels.ts";
 import { type ComposeContext, type Summary, progressName, projectContainers } from "./state.ts";
-import { dependencyLevels } from "./graph.ts";
+import { dependenciesOf, dependencyLevels } from "./graph.ts";
 import { imageOf } from "./convert.ts";
 import { ComposeError } from "./errors.ts";
 
+/** Stops the running ones of `list`, all at once, with compose's progress. */
+export async function stopContainers(ctx: ComposeContext, list: Summary[], timeout?: number): Promise<void> {
+  await Promise.all(list.map(async (c) => {
+    if (c.State !== "running" && c.State !== "paused" && c.State !== "restarting") return;
+    ctx.progress.event(progressName(c), "Stopping");
+    await ctx.backend.stopContainer(c.Id, { timeout });
+    ctx.progress.event(progressName(c), "Stopped");
+  }));
+}
+
 /** Stops (when asked) and removes containers, all at once, with compose's progress. */
 export async function removeContainers(ctx: ComposeContext, list: Summary[], opts: { timeout?: number; stop?: boolean; volumes?: boolean }): Promise<void> {
+  if (opts.stop) await stopContainers(ctx, list, opts.timeout);
   await Promise.all(list.map(async (c) => {
-    const id = progressName(c);
-    if (opts.stop && (c.State === "running" || c.State === "paused" || c.State === "restarting")) {
-      ctx.progress.event(id, "Stopping");
-      await ctx.backend.stopContainer(c.Id, { timeout: opts.timeout });
-      ctx.progress.event(id, "Stopped");
-    }
-    ctx.progress.event(id, "Removing");
+    ctx.progress.event(progressName(c), "Removing");
     await removeWithVolumes(ctx, c.Id, !!opts.volumes);
-    ctx.progress.event(id, "Removed");
+    ctx.progress.event(progressName(c), "Removed");
   }));
 }
 
@@ -70,18 +75,38 @@ export async function down(ctx: ComposeContext, opts: DownOptions = {}): Promise
     if (orphans.length) process.stderr.write(`WARN[0000] Found orphan containers (${orphans.map((c) => L.canonicalName(c.Names)).join(", ")}) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.\n`);
   }
   const mine = all.filter((c) => (opts.services?.length ? opts.services.includes(c.Labels[L.SERVICE] ?? "") : true) && (opts.removeOrphans || (!orphan(c) && c.Labels[L.ONEOFF] !== "True")));
-  const levels = dependencyLevels(project, Object.keys(project.services).filter((s) => mine.some((c) => c.Labels[L.SERVICE] === s)));
-  // Dependents first: the reverse of the start order; orphans and one-offs with the first level.
-  const leftover = mine.filter((c) => !levels.flat().includes(c.Labels[L.SERVICE] ?? "") || c.Labels[L.ONEOFF] === "True");
-  for (const [i, level] of [...levels].reverse().entries()) {
-    const group = mine.filter((c) => level.includes(c.Labels[L.SERVICE] ?? "") && c.Labels[L.ONEOFF] !== "True");
-    await removeContainers(ctx, i === 0 ? [...leftover, ...group] : group, { timeout: opts.timeout, stop: true, volumes: opts.volumes });
-  }
-  if (!levels.length && leftover.length) await removeContainers(ctx, leftover, { timeout: opts.timeout, stop: true, volumes: opts.volumes });
+  await stopAndRemove(ctx, mine, opts);
   if (opts.services?.length) return;
   await removeNetworks(ctx);
   if (opts.volumes) await removeVolumes(ctx);
   if (opts.rmi) await removeImages(ctx, mine, opts.rmi);
+}
+
+/**
+ * Each service's containers stop once those of every service depending on it have (dependents first, as
+ * compose v2) and are removed right after, while the services they depend on stop. One-off containers and
+ * services the file does not know (orphans) have no place in the graph: they go at once.
+ */
+async function stopAndRemove(ctx: ComposeContext, list: Summary[], opts: DownOptions): Promise<void> {
+  const { project } = ctx;
+  const ranked = (c: Summary) => c.Labels[L.ONEOFF] !== "True" && (c.Labels[L.SERVICE] ?? "") in project.services;
+  const services = [...new Set(list.filter(ranked).map((c) => c.Labels[L.SERVICE]!))];
+  dependencyLevels(project, services); // a cycle is refused before anything stops
+  const stopped = new Map<string, Promise<void>>();
+  const stopOf = (s: string): Promise<void> => {
+    let p = stopped.get(s);
+    if (!p) {
+      const dependents = services.filter((d) => dependenciesOf(project, d).includes(s));
+      p = Promise.all(dependents.map(stopOf)).then(() => stopContainers(ctx, list.filter((c) => ranked(c) && c.Labels[L.SERVICE] === s), opts.timeout));
+      stopped.set(s, p);
+    }
+    return p;
+  };
+  const removeAll = (group: Summary[]) => removeContainers(ctx, group, { volumes: opts.volumes });
+  const work = [removeContainers(ctx, list.filter((c) => !ranked(c)), { timeout: opts.timeout, stop: true, volumes: opts.volumes }), ...services.map((s) => stopOf(s).then(() => removeAll(list.filter((c) => ranked(c) && c.Labels[L.SERVICE] === s))))];
+  const settled = await Promise.allSettled(work);
+  const failed = settled.find((r) => r.status === "rejected");
+  if (failed) throw (failed as PromiseRejectedResult).reason;
 }
 
 /** The project's networks: those it declares (not external) and any other labelled with it. */
