@@ -9,11 +9,11 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { BUNKER, freshDataRoot, type Result, waitForDaemon } from "../helpers/bunker.ts";
+import { BUNKER, freshDataRoot, waitForDaemon } from "../helpers/bunker.ts";
 import { ensureTestbed, startRegistry, type Registry } from "../helpers/registry.ts";
 import { gnuTarExtract, listTree, tar } from "../helpers/tar-writer.ts";
+import { DOCKER, dockerCli } from "../helpers/docker-cli.ts";
 
-const DOCKER = "/usr/local/bin/docker";
 const root = process.getuid?.() === 0;
 const ready = root && existsSync(DOCKER);
 const hasPython = Bun.spawnSync(["python3", "-c", "import docker"]).exitCode === 0;
@@ -22,26 +22,10 @@ const hasCompose = Bun.spawnSync(["sh", "-c", "command -v docker-compose"]).exit
 let reg: Registry;
 let dir: string;
 let sock: string;
+let cli: ReturnType<typeof dockerCli>;
 let daemon: Subprocess<"ignore", "pipe", "pipe">;
 
-async function run(cmd: string[], opts: { env?: Record<string, string>; cwd?: string } = {}): Promise<Result> {
-  const proc = Bun.spawn(cmd, {
-    stdin: "ignore",
-    stdout: "pipe",
-    stderr: "pipe",
-    cwd: opts.cwd,
-    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir, DOCKER_CONFIG: join(dir, "docker-config"), DOCKER_HOST: `unix://${sock}`, ...opts.env },
-    timeout: 120_000,
-  });
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  return { code, stdout, stderr };
-}
-const docker = (args: string[]) => run([DOCKER, ...args]);
-async function dockerOk(args: string[]): Promise<string> {
-  const r = await docker(args);
-  if (r.code !== 0) throw new Error(`docker ${args.join(" ")} exited ${r.code}\n${r.stdout}\n${r.stderr}`);
-  return r.stdout;
-}
+const docker = (args: string[]) => cli.run([DOCKER, ...args]);
 
 beforeAll(async () => {
   if (!ready) return;
@@ -50,15 +34,16 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "bunker-serve-commit-"));
   chmodSync(dir, 0o755);
   sock = join(dir, "bunker.sock");
+  cli = dockerCli(sock, dir);
   daemon = Bun.spawn([BUNKER, "serve", "-H", `unix://${sock}`, "--data-root", freshDataRoot(), "--registry-mirror", reg.url], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
   await waitForDaemon(sock);
-  await dockerOk(["pull", "-q", "alpine"]);
+  await cli.dockerOk(["pull", "-q", "alpine"]);
 }, 900_000);
 
 afterAll(async () => {
   if (!ready) return;
-  await docker(["rm", "-f", "dc1", "dc2", "pyc"]);
-  if (hasCompose) await run(["docker-compose", "-p", "bkcompose", "down"], { cwd: join(dir, "compose") });
+  await cli.docker(["rm", "-f", "dc1", "dc2", "pyc"]);
+  if (hasCompose) await cli.run(["docker-compose", "-p", "bkcompose", "down"], { cwd: join(dir, "compose") });
   daemon.kill("SIGTERM");
   await daemon.exited;
   await reg?.stop();
@@ -67,14 +52,14 @@ afterAll(async () => {
 
 describe.skipIf(!ready)("docker CLI 28", () => {
   test("docker commit: -a -m -c, the ID on stdout, the files and config in a new container", async () => {
-    await dockerOk(["run", "--name", "dc1", "alpine", "sh", "-c", "echo cli > /made; rm /etc/group"]);
-    const id = (await dockerOk(["commit", "-a", "A <a@b>", "-m", "from docker", "-c", "ENV X=1", "-c", "CMD [\"cat\", \"/made\"]", "dc1", "cli-snap:1"])).trim();
+    await cli.dockerOk(["run", "--name", "dc1", "alpine", "sh", "-c", "echo cli > /made; rm /etc/group"]);
+    const id = (await cli.dockerOk(["commit", "-a", "A <a@b>", "-m", "from docker", "-c", "ENV X=1", "-c", "CMD [\"cat\", \"/made\"]", "dc1", "cli-snap:1"])).trim();
     expect(id).toMatch(/^sha256:[0-9a-f]{64}$/);
-    expect(await dockerOk(["run", "--rm", "cli-snap:1"])).toBe("cli\n");
-    expect((await docker(["run", "--rm", "cli-snap:1", "ls", "/etc/group"])).code).not.toBe(0);
-    expect((await dockerOk(["image", "inspect", "-f", "{{.Author}}|{{json .Config.Env}}", "cli-snap:1"])).trim()).toMatch(/^A <a@b>\|\[.*"X=1".*\]$/);
-    expect((await dockerOk(["history", "--format", "{{.Comment}}", "cli-snap:1"])).split("\n")[0]).toBe("from docker");
-    const bad = await docker(["commit", "-c", "ADD x y", "dc1"]);
+    expect(await cli.dockerOk(["run", "--rm", "cli-snap:1"])).toBe("cli\n");
+    expect((await cli.docker(["run", "--rm", "cli-snap:1", "ls", "/etc/group"])).code).not.toBe(0);
+    expect((await cli.dockerOk(["image", "inspect", "-f", "{{.Author}}|{{json .Config.Env}}", "cli-snap:1"])).trim()).toMatch(/^A <a@b>\|\[.*"X=1".*\]$/);
+    expect((await cli.dockerOk(["history", "--format", "{{.Comment}}", "cli-snap:1"])).split("\n")[0]).toBe("from docker");
+    const bad = await cli.docker(["commit", "-c", "ADD x y", "dc1"]);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toBe("Error response from daemon: add is not a valid change command\n");
   });
@@ -88,10 +73,10 @@ describe.skipIf(!ready)("docker CLI 28", () => {
     const id = await new Response(imp.stdout).text();
     expect(await imp.exited).toBe(0);
     expect(id).toMatch(/^sha256:[0-9a-f]{64}\n$/);
-    expect((await dockerOk(["image", "inspect", "-f", "{{len .RootFS.Layers}} {{.Comment}}", "cli-import:1"])).trim()).toBe("1 via cli");
-    await dockerOk(["create", "--name", "dc2", "cli-import:1", "true"]);
+    expect((await cli.dockerOk(["image", "inspect", "-f", "{{len .RootFS.Layers}} {{.Comment}}", "cli-import:1"])).trim()).toBe("1 via cli");
+    await cli.dockerOk(["create", "--name", "dc2", "cli-import:1", "true"]);
     const second = join(dir, "e2.tar");
-    await dockerOk(["export", "-o", second, "dc2"]);
+    await cli.dockerOk(["export", "-o", second, "dc2"]);
     const [x, y] = [join(dir, "ex"), join(dir, "ey")];
     mkdirSync(x);
     mkdirSync(y);
@@ -106,13 +91,13 @@ describe.skipIf(!ready)("docker CLI 28", () => {
   });
 
   test("image inspect: ContainerConfig and Container below API 1.45 only", async () => {
-    const id = (await dockerOk(["image", "inspect", "-f", "{{.Id}}", "cli-snap:1"])).trim();
-    const container = (await dockerOk(["inspect", "-f", "{{.Id}}", "dc1"])).trim();
-    const old = await run(["curl", "-s", "--unix-socket", sock, `http://x/v1.44/images/${id}/json`]);
+    const id = (await cli.dockerOk(["image", "inspect", "-f", "{{.Id}}", "cli-snap:1"])).trim();
+    const container = (await cli.dockerOk(["inspect", "-f", "{{.Id}}", "dc1"])).trim();
+    const old = await cli.run(["curl", "-s", "--unix-socket", sock, `http://x/v1.44/images/${id}/json`]);
     const legacy = JSON.parse(old.stdout);
     expect(legacy.Container).toBe(container);
     expect(legacy.ContainerConfig.Cmd).toEqual(["sh", "-c", "echo cli > /made; rm /etc/group"]);
-    const now = JSON.parse((await run(["curl", "-s", "--unix-socket", sock, `http://x/v1.50/images/${id}/json`])).stdout);
+    const now = JSON.parse((await cli.run(["curl", "-s", "--unix-socket", sock, `http://x/v1.50/images/${id}/json`])).stdout);
     expect(now.Container).toBeUndefined();
     expect(now.ContainerConfig).toBeUndefined();
   });
@@ -120,17 +105,17 @@ describe.skipIf(!ready)("docker CLI 28", () => {
 
 describe.skipIf(!ready || !existsSync("/usr/bin/docker"))("docker CLI 20.10 (API 1.41)", () => {
   test("docker commit -p=false and docker import of an export", async () => {
-    const old = (args: string[]) => run(["/usr/bin/docker", ...args]);
+    const old = (args: string[]) => cli.docker(args, { bin: "/usr/bin/docker" });
     const c = await old(["commit", "-p=false", "-c", "USER nobody", "dc1", "old-cli:1"]);
     expect(c.code).toBe(0);
     expect(c.stdout).toMatch(/^sha256:[0-9a-f]{64}\n$/);
-    expect((await old(["image", "inspect", "-f", "{{.Config.User}} {{.Container}}", "old-cli:1"])).stdout.trim()).toBe(`nobody ${(await dockerOk(["inspect", "-f", "{{.Id}}", "dc1"])).trim()}`);
+    expect((await old(["image", "inspect", "-f", "{{.Config.User}} {{.Container}}", "old-cli:1"])).stdout.trim()).toBe(`nobody ${(await cli.dockerOk(["inspect", "-f", "{{.Id}}", "dc1"])).trim()}`);
     const tarFile = join(dir, "old.tar");
     expect((await old(["export", "-o", tarFile, "dc1"])).code).toBe(0);
     const imp = await old(["import", "-c", "CMD [\"cat\", \"/made\"]", tarFile, "old-import:1"]);
     expect(imp.code).toBe(0);
     expect(imp.stdout).toMatch(/^sha256:[0-9a-f]{64}\n$/);
-    expect(await dockerOk(["run", "--rm", "old-import:1"])).toBe("cli\n");
+    expect(await cli.dockerOk(["run", "--rm", "old-import:1"])).toBe("cli\n");
   });
 });
 
@@ -155,7 +140,7 @@ print(json.dumps(r))
 `,
     );
     const data = Buffer.from(tar([{ name: "hello", data: "from py\n" }])).toString("hex");
-    const p = await run(["python3", script, sock, data]);
+    const p = await cli.run(["python3", script, sock, data]);
     if (p.code !== 0) throw new Error(`docker-py script failed (${p.code}):\n${p.stderr}`);
     expect(JSON.parse(p.stdout)).toEqual({ tags: ["py-snap:1"], label: "v", out: "py\n", import: true, layers: 1 });
   }, 120_000);
@@ -167,20 +152,20 @@ describe.skipIf(!ready || !hasCompose)("docker-compose 1.29", () => {
     mkdirSync(cwd, { recursive: true });
     const file = (v: string) => writeFileSync(join(cwd, "docker-compose.yml"), `version: "3"\nservices:\n  web:\n    image: alpine\n    command: ["sleep", "300"]\n    stop_grace_period: 1s\n    environment:\n      - V=${v}\n`);
     const compose = async (args: string[]) => {
-      const r = await run(["docker-compose", "-p", "bkcompose", ...args], { cwd });
+      const r = await cli.run(["docker-compose", "-p", "bkcompose", ...args], { cwd });
       if (r.code !== 0) throw new Error(`docker-compose ${args.join(" ")} exited ${r.code}\n${r.stdout}\n${r.stderr}`);
       return r;
     };
     file("1");
     await compose(["up", "-d"]);
-    const before = (await dockerOk(["inspect", "-f", "{{.Id}}", "bkcompose_web_1"])).trim();
+    const before = (await cli.dockerOk(["inspect", "-f", "{{.Id}}", "bkcompose_web_1"])).trim();
     file("2");
     const up = await compose(["up", "-d"]);
     expect(up.stderr).toContain("Recreating");
-    const names = (await dockerOk(["ps", "-a", "--filter", "label=com.docker.compose.project=bkcompose", "--format", "{{.Names}} {{.State}}"])).trim().split("\n");
+    const names = (await cli.dockerOk(["ps", "-a", "--filter", "label=com.docker.compose.project=bkcompose", "--format", "{{.Names}} {{.State}}"])).trim().split("\n");
     expect(names).toEqual(["bkcompose_web_1 running"]);
-    expect((await dockerOk(["inspect", "-f", "{{.Id}}", "bkcompose_web_1"])).trim()).not.toBe(before);
-    expect((await dockerOk(["exec", "bkcompose_web_1", "sh", "-c", "echo $V"])).trim()).toBe("2");
+    expect((await cli.dockerOk(["inspect", "-f", "{{.Id}}", "bkcompose_web_1"])).trim()).not.toBe(before);
+    expect((await cli.dockerOk(["exec", "bkcompose_web_1", "sh", "-c", "echo $V"])).trim()).toBe("2");
     await compose(["down"]);
   }, 180_000);
 });

@@ -7,10 +7,10 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freshDataRoot, type Result, serveAt } from "../helpers/bunker.ts";
+import { freshDataRoot, serveAt } from "../helpers/bunker.ts";
 import { ensureTestbed, startRegistry, type Registry } from "../helpers/registry.ts";
+import { DOCKER, dockerCli } from "../helpers/docker-cli.ts";
 
-const DOCKER = "/usr/local/bin/docker";
 const COMPOSE = "/usr/bin/docker-compose";
 const root = process.getuid?.() === 0;
 const ready = root && existsSync(DOCKER);
@@ -20,27 +20,10 @@ const v1 = !existsSync("/sys/fs/cgroup/cgroup.controllers");
 let reg: Registry;
 let dir: string;
 let d: Awaited<ReturnType<typeof serveAt>>;
+let cli: ReturnType<typeof dockerCli>;
 let busybox: string;
 
-/** Runs a client program against the daemon, with a private (empty) Docker config. */
-async function client(argv: string[], opts: { cwd?: string; stdin?: string } = {}): Promise<Result> {
-  const proc = Bun.spawn(argv, {
-    cwd: opts.cwd,
-    stdin: opts.stdin === undefined ? "ignore" : new TextEncoder().encode(opts.stdin),
-    stdout: "pipe",
-    stderr: "pipe",
-    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir, DOCKER_CONFIG: join(dir, "docker-config"), DOCKER_HOST: `unix://${d.sock}` },
-    timeout: 120_000,
-  });
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  return { code, stdout, stderr };
-}
-const docker = (args: string[]) => client([DOCKER, ...args]);
-async function dockerOk(args: string[]): Promise<string> {
-  const r = await docker(args);
-  if (r.code !== 0) throw new Error(`docker ${args.join(" ")} exited ${r.code}\n${r.stdout}\n${r.stderr}`);
-  return r.stdout;
-}
+const docker = (args: string[]) => cli.run([DOCKER, ...args]);
 const cg = (id: string, controller: string, file: string) => readFileSync(v1 ? `/sys/fs/cgroup/${controller}/bunker/${id}/${file}` : `/sys/fs/cgroup/bunker/${id}/${file}`, "utf8").trim();
 
 beforeAll(async () => {
@@ -50,14 +33,15 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "bunker-serve-ops-"));
   chmodSync(dir, 0o755);
   d = await serveAt(freshDataRoot(), ["--registry-mirror", reg.url]);
+  cli = dockerCli(d.sock, dir);
   busybox = `${reg.host}/busybox`;
-  await dockerOk(["pull", "-q", busybox]);
+  await cli.dockerOk(["pull", "-q", busybox]);
 }, 900_000);
 
 afterAll(async () => {
   if (!ready) return;
-  const ids = (await docker(["ps", "-aq"])).stdout.trim();
-  if (ids) await docker(["rm", "-f", ...ids.split("\n")]);
+  const ids = (await cli.docker(["ps", "-aq"])).stdout.trim();
+  if (ids) await cli.docker(["rm", "-f", ...ids.split("\n")]);
   d.daemon.kill("SIGTERM");
   await d.daemon.exited;
   await reg?.stop();
@@ -66,9 +50,9 @@ afterAll(async () => {
 
 describe.skipIf(!ready)("docker CLI 28 through serve", () => {
   test("stats --no-stream shows real figures (not a row of --)", async () => {
-    const id = (await dockerOk(["run", "-d", "--name", "dstat", "-m", "64m", busybox, "sh", "-c", "sleep 1000 & while :; do :; done"])).trim();
+    const id = (await cli.dockerOk(["run", "-d", "--name", "dstat", "-m", "64m", busybox, "sh", "-c", "sleep 1000 & while :; do :; done"])).trim();
     await Bun.sleep(300);
-    const out = await dockerOk(["stats", "--no-stream"]);
+    const out = await cli.dockerOk(["stats", "--no-stream"]);
     const lines = out.trimEnd().split("\n");
     expect(lines[0]!.split(/ {2,}/)).toEqual(["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "NET I/O", "BLOCK I/O", "PIDS"]);
     const row = lines.find((l) => l.startsWith(id.slice(0, 12)))!;
@@ -92,35 +76,35 @@ describe.skipIf(!ready)("docker CLI 28 through serve", () => {
   }, 60_000);
 
   test("pause, ps (Paused), exec refused, unpause; update; the run options", async () => {
-    const id = (await dockerOk(["inspect", "-f", "{{.Id}}", "dstat"])).trim();
-    expect((await dockerOk(["pause", "dstat"])).trim()).toBe("dstat");
-    expect(await dockerOk(["ps", "--filter", "name=dstat", "--format", "{{.Status}}"])).toMatch(/^Up .* \(Paused\)\n$/);
-    expect((await dockerOk(["inspect", "-f", "{{.State.Status}} {{.State.Paused}}", "dstat"])).trim()).toBe("paused true");
-    const exec = await docker(["exec", "dstat", "true"]);
+    const id = (await cli.dockerOk(["inspect", "-f", "{{.Id}}", "dstat"])).trim();
+    expect((await cli.dockerOk(["pause", "dstat"])).trim()).toBe("dstat");
+    expect(await cli.dockerOk(["ps", "--filter", "name=dstat", "--format", "{{.Status}}"])).toMatch(/^Up .* \(Paused\)\n$/);
+    expect((await cli.dockerOk(["inspect", "-f", "{{.State.Status}} {{.State.Paused}}", "dstat"])).trim()).toBe("paused true");
+    const exec = await cli.docker(["exec", "dstat", "true"]);
     expect(exec.code).not.toBe(0);
     expect(exec.stderr).toContain(`Container ${id} is paused, unpause the container before exec`);
     const attach = await d.api(`/containers/dstat/attach?stream=1&stdout=1`, { method: "POST" });
     expect([attach.status, ((await attach.json()) as { message: string }).message]).toEqual([409, "You cannot attach to a paused container, unpause it first"]);
-    expect((await dockerOk(["unpause", "dstat"])).trim()).toBe("dstat");
-    expect((await dockerOk(["update", "-m", "128m", "--memory-swap", "256m", "--pids-limit", "30", "dstat"])).trim()).toBe("dstat");
+    expect((await cli.dockerOk(["unpause", "dstat"])).trim()).toBe("dstat");
+    expect((await cli.dockerOk(["update", "-m", "128m", "--memory-swap", "256m", "--pids-limit", "30", "dstat"])).trim()).toBe("dstat");
     expect(cg(id, "memory", v1 ? "memory.limit_in_bytes" : "memory.max")).toBe(String(128 << 20));
     expect(cg(id, "pids", "pids.max")).toBe("30");
-    expect((await dockerOk(["stats", "--no-stream", "--format", "{{.MemUsage}}", "dstat"])).trim()).toEndWith(" / 128MiB");
-    const bad = await docker(["update", "-m", "300m", "--memory-swap", "200m", "dstat"]);
+    expect((await cli.dockerOk(["stats", "--no-stream", "--format", "{{.MemUsage}}", "dstat"])).trim()).toEndWith(" / 128MiB");
+    const bad = await cli.docker(["update", "-m", "300m", "--memory-swap", "200m", "dstat"]);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain("Minimum memoryswap limit should be larger than memory limit, see usage");
-    const out = await dockerOk(["run", "--rm", "--cpuset-cpus", "0", "--cpu-period", "100000", "--cpu-quota", "30000", "--oom-score-adj", "100", busybox, "cat", v1 ? "/sys/fs/cgroup/cpuset/cpuset.cpus" : "/sys/fs/cgroup/cpuset.cpus", "/proc/self/oom_score_adj"]);
+    const out = await cli.dockerOk(["run", "--rm", "--cpuset-cpus", "0", "--cpu-period", "100000", "--cpu-quota", "30000", "--oom-score-adj", "100", busybox, "cat", v1 ? "/sys/fs/cgroup/cpuset/cpuset.cpus" : "/sys/fs/cgroup/cpuset.cpus", "/proc/self/oom_score_adj"]);
     expect(out).toBe("0\n100\n");
     // the events
     const since = Math.floor(Date.now() / 1000) - 30;
-    const ev = await dockerOk(["events", "--since", String(since), "--until", String(Math.floor(Date.now() / 1000) + 1), "--filter", "container=dstat", "--format", "{{.Action}}"]);
+    const ev = await cli.dockerOk(["events", "--since", String(since), "--until", String(Math.floor(Date.now() / 1000) + 1), "--filter", "container=dstat", "--format", "{{.Action}}"]);
     expect(ev.split("\n").filter((a) => ["pause", "unpause", "update"].includes(a))).toEqual(["pause", "unpause", "update"]);
   }, 60_000);
 });
 
 describe.skipIf(!ready)("Engine API stats JSON", () => {
   test("stream=false: moby's fields, CPU and memory from the cgroup files, networks per interface", async () => {
-    const id = (await dockerOk(["inspect", "-f", "{{.Id}}", "dstat"])).trim();
+    const id = (await cli.dockerOk(["inspect", "-f", "{{.Id}}", "dstat"])).trim();
     const cpuBefore = Number(v1 ? cg(id, "cpuacct", "cpuacct.usage") : /usage_usec (\d+)/.exec(cg(id, "cpu", "cpu.stat"))![1]! + "000");
     const s = (await (await d.api(`/v1.50/containers/${id}/stats?stream=false`)).json()) as any;
     const cpuAfter = Number(v1 ? cg(id, "cpuacct", "cpuacct.usage") : /usage_usec (\d+)/.exec(cg(id, "cpu", "cpu.stat"))![1]! + "000");
@@ -172,7 +156,7 @@ print(json.dumps({"name": s["name"], "pids": s["pids_stats"]["current"], "limit"
 c.remove(force=True)
 `,
     );
-    const r = await client(["python3", script, d.sock, busybox]);
+    const r = await cli.run(["python3", script, d.sock, busybox]);
     if (r.code !== 0) throw new Error(r.stderr);
     expect(JSON.parse(r.stdout)).toEqual({ name: "/pyops", pids: 1, limit: true, paused: "paused", after: "running", update: { Warnings: [] }, mem: 96 << 20, shares: 256 });
   }, 60_000);
@@ -183,16 +167,16 @@ describe.skipIf(!ready || !existsSync(COMPOSE))("docker-compose 1.29", () => {
     const proj = join(dir, "compose");
     Bun.spawnSync(["mkdir", "-p", proj]);
     writeFileSync(join(proj, "docker-compose.yml"), `version: "3"\nservices:\n  app:\n    image: ${busybox}\n    command: ["sleep", "1000"]\n    network_mode: none\n`);
-    const compose = (args: string[]) => client([COMPOSE, "-p", "opsc", ...args], { cwd: proj });
+    const compose = (args: string[]) => cli.run([COMPOSE, "-p", "opsc", ...args], { cwd: proj });
     try {
       const up = await compose(["up", "-d"]);
       if (up.code !== 0) throw new Error(up.stderr);
       const pause = await compose(["pause"]);
       expect([pause.code, pause.stderr]).toEqual([0, expect.stringContaining("Pausing opsc_app_1 ... done")]);
-      expect((await dockerOk(["inspect", "-f", "{{.State.Status}}", "opsc_app_1"])).trim()).toBe("paused");
+      expect((await cli.dockerOk(["inspect", "-f", "{{.State.Status}}", "opsc_app_1"])).trim()).toBe("paused");
       const unpause = await compose(["unpause"]);
       expect([unpause.code, unpause.stderr]).toEqual([0, expect.stringContaining("Unpausing opsc_app_1 ... done")]);
-      expect((await dockerOk(["inspect", "-f", "{{.State.Status}}", "opsc_app_1"])).trim()).toBe("running");
+      expect((await cli.dockerOk(["inspect", "-f", "{{.State.Status}}", "opsc_app_1"])).trim()).toBe("running");
     } finally {
       await compose(["down", "-t", "1"]);
     }

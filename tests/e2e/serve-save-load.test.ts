@@ -6,11 +6,11 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { freshDataRoot, serveAt, tempDir, type Result } from "../helpers/bunker.ts";
+import { freshDataRoot, serveAt, tempDir } from "../helpers/bunker.ts";
 import { ensureTestbed, startRegistry, type Registry } from "../helpers/registry.ts";
 import { tar as rawTar } from "../helpers/tar-writer.ts";
+import { DOCKER, dockerCli } from "../helpers/docker-cli.ts";
 
-const DOCKER = "/usr/local/bin/docker";
 const root = process.getuid?.() === 0;
 const hasPy = Bun.spawnSync(["python3", "-c", "import docker"]).exitCode === 0;
 const ready = root && existsSync(DOCKER);
@@ -18,24 +18,9 @@ const ready = root && existsSync(DOCKER);
 let reg: Registry;
 let dir: string;
 let server: Awaited<ReturnType<typeof serveAt>>;
+let cli: ReturnType<typeof dockerCli>;
 
-async function docker(args: string[], stdin?: Blob): Promise<Result> {
-  const proc = Bun.spawn([DOCKER, ...args], {
-    stdin: stdin ?? "ignore",
-    stdout: "pipe",
-    stderr: "pipe",
-    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir, DOCKER_CONFIG: join(dir, "docker-config"), DOCKER_HOST: `unix://${server.sock}` },
-    timeout: 120_000,
-  });
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  return { code, stdout, stderr };
-}
-async function dockerOk(args: string[]): Promise<string> {
-  const r = await docker(args);
-  if (r.code !== 0) throw new Error(`docker ${args.join(" ")} exited ${r.code}\n${r.stdout}\n${r.stderr}`);
-  return r.stdout;
-}
-const idOf = async (name: string) => (await dockerOk(["image", "inspect", "-f", "{{.Id}}", name])).trim();
+const idOf = async (name: string) => (await cli.dockerOk(["image", "inspect", "-f", "{{.Id}}", name])).trim();
 
 beforeAll(async () => {
   if (!ready) return;
@@ -44,8 +29,9 @@ beforeAll(async () => {
   dir = tempDir("bunker-serve-saveload-");
   chmodSync(dir, 0o755);
   server = await serveAt(freshDataRoot(), ["--registry-mirror", reg.url]);
-  await dockerOk(["pull", "-q", "busybox"]);
-  await dockerOk(["pull", "-q", "nginx"]);
+  cli = dockerCli(server.sock, dir);
+  await cli.dockerOk(["pull", "-q", "busybox"]);
+  await cli.dockerOk(["pull", "-q", "nginx"]);
 }, 900_000);
 afterAll(async () => {
   server?.daemon.kill();
@@ -56,30 +42,30 @@ describe.skipIf(!ready)("docker CLI 28", () => {
   test("docker save -o, docker rmi, docker load -i: same IDs and tags", async () => {
     const ids = [await idOf("busybox"), await idOf("nginx")];
     const out = join(dir, "cli.tar");
-    await dockerOk(["save", "-o", out, "busybox", "nginx"]);
+    await cli.dockerOk(["save", "-o", out, "busybox", "nginx"]);
     const manifest = JSON.parse(Bun.spawnSync(["tar", "-xOf", out, "manifest.json"]).stdout.toString());
     expect(manifest.map((m: any) => m.RepoTags[0])).toEqual(["busybox:latest", "nginx:latest"]);
-    await dockerOk(["rmi", "busybox", "nginx"]);
-    const r = await docker(["load", "-i", out]);
+    await cli.dockerOk(["rmi", "busybox", "nginx"]);
+    const r = await cli.docker(["load", "-i", out]);
     expect(r.code).toBe(0);
     expect(r.stdout).toBe("Loaded image: busybox:latest\nLoaded image: nginx:latest\n");
     expect([await idOf("busybox"), await idOf("nginx")]).toEqual(ids);
   });
 
   test("docker save to a pipe, docker load from stdin; docker's errors", async () => {
-    const proc = Bun.spawn([DOCKER, "save", "busybox"], { stdout: "pipe", env: { PATH: process.env.PATH!, HOME: dir, DOCKER_CONFIG: join(dir, "docker-config"), DOCKER_HOST: `unix://${server.sock}` } });
+    const proc = Bun.spawn([DOCKER, "save", "busybox"], { stdout: "pipe", env: cli.env() });
     const bytes = new Uint8Array(await new Response(proc.stdout).arrayBuffer());
     expect(await proc.exited).toBe(0);
     const path = join(dir, "pipe.tar");
     writeFileSync(path, bytes);
-    const loaded = await docker(["load"], Bun.file(path));
+    const loaded = await cli.docker(["load"], { stdin: Bun.file(path) });
     expect(loaded.stdout).toBe("Loaded image: busybox:latest\n");
-    const missing = await docker(["save", "-o", join(dir, "x.tar"), "nosuchimage"]);
+    const missing = await cli.docker(["save", "-o", join(dir, "x.tar"), "nosuchimage"]);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain("No such image: nosuchimage");
     const evil = join(dir, "evil.tar");
     writeFileSync(evil, rawTar([{ name: "../../evil", data: "x" }]));
-    const bad = await docker(["load", "-i", evil]);
+    const bad = await cli.docker(["load", "-i", evil]);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain('archive member "../../evil" is outside the archive\'s root');
   });
