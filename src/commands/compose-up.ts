@@ -98,6 +98,15 @@ export default defineCommand({
           ctx.progress.event(`Container ${c.name}`, "Stopped");
         }));
       })());
+    /** When the container started again after an exit (its restart policy), waiting out the restart delay; undefined if it does not. */
+    const restarted = async (id: string): Promise<string | undefined> => {
+      for (;;) {
+        const st = (await ctx.backend.inspectContainer(id)).State as { Running: boolean; Restarting: boolean; StartedAt: string };
+        if (stopping || (!st.Running && !st.Restarting)) return undefined;
+        if (st.Running && !st.Restarting) return st.StartedAt;
+        await Bun.sleep(100);
+      }
+    };
     let interrupts = 0;
     const onSignal = () => {
       if (++interrupts > 1) process.exit(130);
@@ -110,13 +119,24 @@ export default defineCommand({
       let first: { service: string; code: number } | undefined;
       const codes = new Map<string, number>();
       await Promise.all(containers.map(async (c) => {
-        const code = (await c.exited) ?? (await ctx.backend.waitContainer(c.id));
-        printer.flush(short(c.name));
-        printer.status(short(c.name), `exited with code ${code}`);
-        codes.set(c.service, code);
-        if (abort && !first) {
-          first = { service: c.service, code };
-          await stopAll("Aborting on container exit...");
+        for (let exited = c.exited; ; ) {
+          const code = (await exited) ?? (await ctx.backend.waitContainer(c.id));
+          printer.flush(short(c.name));
+          printer.status(short(c.name), `exited with code ${code}`);
+          codes.set(c.service, code);
+          if (abort && !first) {
+            first = { service: c.service, code };
+            await stopAll("Aborting on container exit...");
+          }
+          // A restart policy brings it back: followed again (its log since that start, so no line is missed),
+          // as compose v2 re-attaches on restart.
+          const startedAt = !stopping && !abort && opts.attach?.(c) ? await restarted(c.id) : undefined;
+          if (!startedAt) break;
+          const since = BigInt(Date.parse(startedAt)) * 1_000_000n;
+          exited = (async () => {
+            for await (const batch of ctx.backend.logs(c.id, { follow: true, since })) for (const chunk of batch) printer.write(short(c.name), chunk.stream, chunk.data);
+            return ((await ctx.backend.inspectContainer(c.id)).State as { ExitCode: number }).ExitCode;
+          })();
         }
       }));
       await stopping;

@@ -215,6 +215,18 @@ describe.skipIf(!root)("bunker compose", () => {
     }
   }, 60_000);
 
+  test("attached up follows a container its restart policy brings back", async () => {
+    const f = join(dir, "restarting.yaml");
+    writeFileSync(f, `services:\n  r:\n    image: ${busybox}\n    command: ["sh", "-c", "echo run; sleep 0.3; exit 2"]\n    restart: on-failure:2\n`);
+    try {
+      const r = await b.run(["compose", "-p", "rs", "-f", f, "up"]);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toBe("Attaching to r-1\n" + "r-1  | run\nr-1 exited with code 2\n".repeat(3));
+    } finally {
+      await b.run(["compose", "-p", "rs", "-f", f, "down", "-t", "0"]);
+    }
+  }, 60_000);
+
   test("service options reach the engine: ports, expose, every volume kind, networks, healthcheck, limits, secrets...", async () => {
     mkdirSync(join(dir, "conf"), { recursive: true });
     writeFileSync(join(dir, "conf", "app.conf"), "conf\n");
