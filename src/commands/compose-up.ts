@@ -89,14 +89,22 @@ export default defineCommand({
     }
     // Attached: until every container exits, or the first one with --abort-on-container-exit; Ctrl-C stops them all.
     let stopping: Promise<void> | undefined;
+    let upDone: Promise<unknown> = Promise.resolve();
+    const stopEach = (list: UpContainer[]) =>
+      Promise.all(list.map(async (c) => {
+        ctx.progress.event(`Container ${c.name}`, "Stopping");
+        await ctx.backend.stopContainer(c.id, { timeout: flags.timeout }).catch(() => {});
+        ctx.progress.event(`Container ${c.name}`, "Stopped");
+      }));
+    // Messages to stderr, as compose v2's stdinfo. What `up` was still starting is stopped once it has started.
     const stopAll = (message: string) =>
       (stopping ??= (async () => {
-        process.stdout.write(`${message}\n`);
-        await Promise.all(containers.map(async (c) => {
-          ctx.progress.event(`Container ${c.name}`, "Stopping");
-          await ctx.backend.stopContainer(c.id, { timeout: flags.timeout }).catch(() => {});
-          ctx.progress.event(`Container ${c.name}`, "Stopped");
-        }));
+        process.stderr.write(`${message}\n`);
+        await stopEach([...containers]);
+        await upDone;
+        // A container whose start was under way when stopped runs now: stopped again.
+        const running = await Promise.all(containers.map(async (c) => ((await ctx.backend.inspectContainer(c.id).catch(() => undefined))?.State as { Running?: boolean } | undefined)?.Running));
+        await stopEach(containers.filter((_, i) => running[i]));
       })());
     /** When the container started again after an exit (its restart policy), waiting out the restart delay; undefined if it does not. */
     const restarted = async (id: string): Promise<string | undefined> => {
@@ -108,14 +116,17 @@ export default defineCommand({
       }
     };
     let interrupts = 0;
+    // The first signal stops gracefully, the second kills (compose v2's up).
     const onSignal = () => {
-      if (++interrupts > 1) process.exit(130);
-      void stopAll("Gracefully stopping... (press Ctrl+C again to force)");
+      if (++interrupts === 1) return void stopAll("Gracefully stopping... (press Ctrl+C again to force)");
+      for (const c of containers) void ctx.backend.killContainer(c.id).catch(() => {});
     };
     process.on("SIGINT", onSignal);
     process.on("SIGTERM", onSignal);
     try {
-      containers = await up(ctx, opts);
+      const starting = up(ctx, opts);
+      upDone = starting.catch(() => {});
+      containers = await starting;
       let first: { service: string; code: number } | undefined;
       const codes = new Map<string, number>();
       await Promise.all(containers.map(async (c) => {

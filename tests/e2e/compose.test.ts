@@ -208,7 +208,8 @@ describe.skipIf(!root)("bunker compose", () => {
       expect(r.stdout).toStartWith("Attaching to a-1, bb-1\n");
       expect(r.stdout).toContain("a-1   | from a\n");
       expect(r.stdout).toContain("bb-1  | from bb\n");
-      expect(r.stdout).toContain("a-1 exited with code 3\nAborting on container exit...\n");
+      expect(r.stdout).toContain("a-1 exited with code 3\n");
+      expect(r.stderr).toContain("Aborting on container exit...\n");
       expect(JSON.parse(await b.ok(["inspect", "att-bb-1"]))[0].State.Running).toBe(false);
     } finally {
       await b.run(["compose", "-p", "att", "-f", att, "down", "-t", "0"]);
@@ -224,6 +225,35 @@ describe.skipIf(!root)("bunker compose", () => {
       expect(r.stdout).toBe("Attaching to r-1\n" + "r-1  | run\nr-1 exited with code 2\n".repeat(3));
     } finally {
       await b.run(["compose", "-p", "rs", "-f", f, "down", "-t", "0"]);
+    }
+  }, 60_000);
+
+  test("attached up: SIGINT stops every container gracefully", async () => {
+    const f = join(dir, "sigint.yaml");
+    writeFileSync(f, `services:\n  a:\n    image: ${busybox}\n    command: ["sh", "-c", "trap 'echo bye; exit 0' TERM; echo ready; while true; do sleep 0.1; done"]\n  c:\n    image: ${busybox}\n    command: ["sleep", "60"]\n    stop_signal: SIGKILL\n`);
+    const proc = await b.spawn(["compose", "-p", "sig", "-f", f, "up"]);
+    try {
+      let out = "";
+      const reader = proc.stdout.getReader();
+      while (!out.includes("a-1  | ready")) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        out += new TextDecoder().decode(value);
+      }
+      proc.kill("SIGINT");
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        out += new TextDecoder().decode(value);
+      }
+      await proc.exited;
+      expect(await new Response(proc.stderr).text()).toContain("Gracefully stopping... (press Ctrl+C again to force)\n");
+      expect(out).toContain("a-1  | bye\n");
+      for (const n of ["sig-a-1", "sig-c-1"]) expect((await inspect(n)).State.Status).toBe("exited");
+      expect((await inspect("sig-a-1")).State.ExitCode).toBe(0);
+    } finally {
+      proc.kill("SIGKILL");
+      await b.run(["compose", "-p", "sig", "-f", f, "down", "-t", "0"]);
     }
   }, 60_000);
 
