@@ -45,11 +45,11 @@ const HANDLED = new Set([
   "dns_opt", "secrets", "configs", "pull_policy", "container_name", "depends_on", "profiles", "scale", "tty", "stdin_open", "security_opt",
   "group_add", "pid", "ipc", "uts", "links", "external_links", "volumes_from", "mem_limit", "memswap_limit", "cpus", "cpu_shares", "cpu_period",
   "cpu_quota", "cpuset", "pids_limit", "oom_score_adj", "oom_kill_disable", "platform", "runtime", "mac_address", "device_cgroup_rules", "cgroup",
-  "attach", "label_file",
+  "attach", "label_file", "blkio_config",
 ]);
 
 /** Deploy keys applied (the rest are swarm's and refused). */
-const DEPLOY_HANDLED = new Set(["replicas", "resources", "restart_policy", "mode", "labels"]);
+const DEPLOY_HANDLED = new Set(["replicas", "resources", "restart_policy", "mode"]);
 
 /** Whether a value in the model means "set" (a default the loader left empty is not). */
 const isSet = (v: unknown) => v !== undefined && v !== null && v !== false && !(Array.isArray(v) && !v.length) && !(typeof v === "object" && !Array.isArray(v) && !Object.keys(v as object).length) && v !== "";
@@ -70,6 +70,7 @@ export function checkSupported(service: NamedService): void {
     for (const k of Object.keys(res)) if (k !== "limits" && isSet((res as Record<string, unknown>)[k])) throw new ComposeError(`service "${service.name}": deploy.resources.${k} is not supported by bunker compose`);
     for (const [k, v] of Object.entries((res.limits ?? {}) as Record<string, unknown>)) if (!["cpus", "memory", "pids"].includes(k) && isSet(v)) throw new ComposeError(`service "${service.name}": deploy.resources.limits.${k} is not supported by bunker compose`);
   }
+  for (const [k, v] of Object.entries(service.blkio_config ?? {})) if (k !== "weight" && isSet(v)) throw new ComposeError(`service "${service.name}": blkio_config.${k} is not supported by bunker compose`);
   if (service.label_file?.length) throw new ComposeError(`service "${service.name}": label_file is not supported by bunker compose`);
 }
 
@@ -322,6 +323,7 @@ export function containerPlan(service: NamedService, ctx: PlanContext): Containe
     ...(service.cpu_quota ? { CpuQuota: Number(service.cpu_quota) } : {}),
     ...(service.cpuset ? { CpusetCpus: String(service.cpuset) } : {}),
     ...(service.oom_kill_disable ? { OomKillDisable: true } : {}),
+    ...(service.blkio_config?.weight ? { BlkioWeight: service.blkio_config.weight } : {}),
   };
   if (service.cgroup && service.cgroup !== "private" && service.cgroup !== "host") throw new ComposeError(`service "${service.name}": invalid cgroup ${service.cgroup}`);
   // The primary network on create, the others connected before start (compose v2 against API < 1.44).

@@ -69,6 +69,7 @@ describe("a service as create options", () => {
     expect(options.healthcheck).toEqual({ Test: ["CMD-SHELL", "true"], Interval: 90e9, Timeout: 5e8, Retries: 2 });
     expect([options.stopTimeout, options.shmSize, options.restart]).toEqual([60, 1048576, { Name: "on-failure", MaximumRetryCount: 3 }]);
     expect(options.resources).toEqual({ NanoCpus: 1.5e9, Memory: 1073741824, PidsLimit: 10 });
+    expect(plan(svc({ blkio_config: { weight: 300 } })).options.resources).toEqual({ BlkioWeight: 300 });
   });
 
   test("volumes: binds that may create their source as -v, the rest as mounts; secrets bind-mounted read-only", () => {
@@ -100,7 +101,8 @@ describe("a service as create options", () => {
     const refused: [Partial<ServiceConfig>, string][] = [
       [{ storage_opt: { size: "1G" } }, "storage_opt is not supported"],
       [{ userns_mode: "host" }, "userns_mode is not supported"],
-      [{ blkio_config: { weight: 10 } }, "blkio_config is not supported"],
+      [{ blkio_config: { weight: 10, device_read_bps: [{ path: "/dev/sda", rate: 1 }] } }, "blkio_config.device_read_bps is not supported"],
+      [{ deploy: { labels: { a: "b" }, resources: {}, placement: {} } }, "deploy.labels is not supported"],
       [{ deploy: { resources: { reservations: { memory: 1 } }, placement: {} } }, "deploy.resources.reservations is not supported"],
       [{ deploy: { resources: {}, placement: { constraints: ["x"] } } }, "deploy.placement is not supported"],
       [{ mem_reservation: 1024 }, "mem_reservation is not supported"],
