@@ -1,7 +1,7 @@
 /** `bunker compose logs`: the project's containers' output, each line behind its `service-1  | ` prefix. */
 import { composeFlags } from "./_compose.ts";
 import { defineCommand } from "./_cli.ts";
-import { openProject, useColour } from "./_compose-project.ts";
+import { openProject, useColour, writeOut, writeErr } from "./_compose-project.ts";
 import { projectContainers } from "../compose/state.ts";
 import { LogPrinter, shortName } from "../compose/logs.ts";
 import * as L from "../compose/labels.ts";
@@ -32,7 +32,7 @@ export default defineCommand({
     const until = flags.until ? parseTimeArgNs(flags.until) : undefined;
     let list = await projectContainers(ctx.backend, ctx.project.name, { oneoff: true, services: args });
     if (flags.index !== undefined) list = list.filter((c) => L.numberOf(c.Labels) === flags.index);
-    const printer = new LogPrinter({ colour: !flags["no-color"] && useColour(inv), prefix: !flags["no-log-prefix"] });
+    const printer = new LogPrinter({ out: writeOut, err: writeErr, colour: !flags["no-color"] && useColour(inv), prefix: !flags["no-log-prefix"] });
     const names = list.map((c) => shortName(ctx.project.name, L.canonicalName(c.Names)));
     for (const n of names) printer.register(n);
     await Promise.all(list.map(async (c, i) => {

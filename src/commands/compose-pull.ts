@@ -33,7 +33,7 @@ export default defineCommand({
         say(s, "Pulled");
       } catch (e) {
         say(s, "Error");
-        if (flags["ignore-pull-failures"]) process.stderr.write(`WARN[0000] ${(e as Error).message}\n`);
+        if (flags["ignore-pull-failures"]) ctx.progress.warn((e as Error).message);
         else failed ??= e;
       }
     }));

@@ -24,7 +24,7 @@ export default defineCommand({
         if (!flags.quiet) ctx.progress.event(s, "Pushed");
       } catch (e) {
         if (!flags["ignore-push-failures"]) throw e;
-        process.stderr.write(`WARN[0000] ${(e as Error).message}\n`);
+        ctx.progress.warn((e as Error).message);
       }
     }
     return 0;

@@ -1,7 +1,8 @@
 /** `bunker compose rm`: removes the project's stopped service containers (-s stops them first). */
+import { isatty } from "node:tty";
 import { composeFlags } from "./_compose.ts";
 import { defineCommand } from "./_cli.ts";
-import { openProject } from "./_compose-project.ts";
+import { openProject, writeErr } from "./_compose-project.ts";
 import { confirm } from "./_output.ts";
 import { removableContainers } from "../compose/lifecycle.ts";
 import { removeContainers } from "../compose/down.ts";
@@ -21,11 +22,11 @@ export default defineCommand({
     const ctx = await openProject(inv, { labelsOnly: true });
     const list = await removableContainers(ctx, args, { stop: flags.stop });
     if (!list.length) {
-      process.stderr.write("No stopped containers\n");
+      writeErr("No stopped containers\n");
       return 0;
     }
     // compose v2 asks first; without a terminal to answer there is nobody to ask, so -f is implied.
-    if (!flags.force && process.stdin.isTTY && !(await confirm(`Going to remove ${list.map((c) => L.canonicalName(c.Names)).join(", ")}`))) return 0;
+    if (!flags.force && isatty(0) && !(await confirm(`Going to remove ${list.map((c) => L.canonicalName(c.Names)).join(", ")}`))) return 0;
     await removeContainers(ctx, list, { stop: flags.stop, volumes: flags.volumes });
     return 0;
   },

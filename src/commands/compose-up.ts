@@ -1,7 +1,7 @@
 /** `bunker compose up`: creates and starts the project's containers, attached to their output unless -d. */
 import { composeFlags } from "./_compose.ts";
 import { CliError, defineCommand } from "./_cli.ts";
-import { openProject, useColour } from "./_compose-project.ts";
+import { openProject, useColour, writeOut, writeErr } from "./_compose-project.ts";
 import { up, type UpContainer } from "../compose/up.ts";
 import { LogPrinter, shortName } from "../compose/logs.ts";
 
@@ -51,7 +51,7 @@ export default defineCommand({
     if (!["policy", "always", "missing", "never", "build"].includes(flags.pull)) throw new CliError(`invalid --pull option "${flags.pull}"`, 1);
     const ctx = await openProject(inv, { services: args });
     if (flags["exit-code-from"] && !(flags["exit-code-from"] in ctx.project.services)) throw new CliError(`no such service: ${flags["exit-code-from"]}`, 1);
-    const printer = detach ? undefined : new LogPrinter({ colour: !flags["no-color"] && useColour(inv), prefix: !flags["no-log-prefix"], timestamps: flags.timestamps });
+    const printer = detach ? undefined : new LogPrinter({ out: writeOut, err: writeErr, colour: !flags["no-color"] && useColour(inv), prefix: !flags["no-log-prefix"], timestamps: flags.timestamps });
     const short = (n: string) => shortName(ctx.project.name, n);
     let containers: UpContainer[] = [];
     const opts = {
@@ -72,7 +72,7 @@ export default defineCommand({
       beforeStart: printer
         ? (list: UpContainer[]) => {
             containers = list; // what Ctrl-C stops from now on
-            process.stdout.write(`Attaching to ${list.map((c) => short(c.name)).join(", ")}\n`);
+            writeOut(`Attaching to ${list.map((c) => short(c.name)).join(", ")}\n`);
           }
         : undefined,
       attach: printer
@@ -99,7 +99,7 @@ export default defineCommand({
     // Messages to stderr, as compose v2's stdinfo. What `up` was still starting is stopped once it has started.
     const stopAll = (message: string) =>
       (stopping ??= (async () => {
-        process.stderr.write(`${message}\n`);
+        writeErr(`${message}\n`);
         await stopEach([...containers]);
         await upDone;
         // A container whose start was under way when stopped runs now: stopped again.

@@ -82,8 +82,8 @@ export async function buildService(ctx: ComposeContext, service: string, opts: {
   ctx.progress.event(`Service ${service}`, "Building");
   const result = await backend.build(req, (e) => {
     if (opts.quiet) return;
-    if (e.type === "log" && e.data) process.stderr.write(e.data);
-    else if (e.type === "warning" && e.message) process.stderr.write(`WARN[0000] ${e.message}\n`);
+    if (e.type === "log" && e.data) ctx.progress.raw(e.data);
+    else if (e.type === "warning" && e.message) ctx.progress.warn(e.message);
   });
   ctx.progress.event(`Service ${service}`, "Built");
   return result.id;

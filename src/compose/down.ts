@@ -4,7 +4,7 @@
  * when the file is gone, so a project started by another compose is taken down too.
  */
 import * as L from "./labels.ts";
-import { type ComposeContext, type Summary, progressName, projectContainers } from "./state.ts";
+import { type ComposeContext, type Summary, orphanWarning, progressName, projectContainers } from "./state.ts";
 import { dependenciesOf, dependencyLevels } from "./graph.ts";
 import { imageOf } from "./convert.ts";
 import { ComposeError } from "./errors.ts";
@@ -72,7 +72,7 @@ export async function down(ctx: ComposeContext, opts: DownOptions = {}): Promise
   // One-off (`run`) containers and orphans go only with --remove-orphans, as in compose v2.
   if (!opts.removeOrphans && !opts.services?.length) {
     const orphans = all.filter((c) => orphan(c) && c.Labels[L.ONEOFF] !== "True");
-    if (orphans.length) process.stderr.write(`WARN[0000] Found orphan containers (${orphans.map((c) => L.canonicalName(c.Names)).join(", ")}) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.\n`);
+    if (orphans.length) ctx.progress.warn(orphanWarning(orphans));
   }
   const mine = all.filter((c) => (opts.services?.length ? opts.services.includes(c.Labels[L.SERVICE] ?? "") : true) && (opts.removeOrphans || (!orphan(c) && c.Labels[L.ONEOFF] !== "True")));
   await stopAndRemove(ctx, mine, opts);

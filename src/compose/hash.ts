@@ -3,7 +3,6 @@
  * does not change a container (build, pull_policy, scale, deploy.replicas, depends_on, profiles), as
  * canonical JSON, SHA-256. `up` recreates exactly the containers whose hash label differs from this.
  */
-import { createHash } from "node:crypto";
 import type { ServiceConfig } from "./model.ts";
 
 /** The JSON of a value with object keys sorted, so the hash does not depend on the order of the file. */
@@ -24,5 +23,6 @@ export function serviceHash(service: ServiceConfig): string {
     const { replicas: _r, ...d } = deploy;
     rest.deploy = d;
   }
-  return createHash("sha256").update(canonical(rest)).digest("hex");
+  // Bun's hasher, not node:crypto: importing that loads Node's stream machinery (see src/engine/random.ts).
+  return new Bun.CryptoHasher("sha256").update(canonical(rest)).digest("hex");
 }

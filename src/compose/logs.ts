@@ -15,7 +15,7 @@ export class LogPrinter {
   private readonly decoders = new Map<string, TextDecoder>();
 
   constructor(
-    private readonly opts: { colour: boolean; prefix: boolean; timestamps?: boolean; out?: (s: string) => void; err?: (s: string) => void },
+    private readonly opts: { colour: boolean; prefix: boolean; timestamps?: boolean; out: (s: string) => void; err: (s: string) => void },
   ) {}
 
   /** Makes a container known, so every prefix is as wide as the longest name. */
@@ -61,13 +61,13 @@ export class LogPrinter {
     // --timestamps: the time the line arrived, as compose v2 writes it (RFC 3339 with nanoseconds, no space after).
     const t = this.opts.timestamps ? new Date().toISOString().replace(/\.(\d{3})Z$/, ".$1000000Z") : "";
     const out = lines.map((l) => `${p}${t}${l}\n`).join("");
-    (stream === "stderr" ? (this.opts.err ?? this.opts.out ?? ((s) => process.stderr.write(s))) : (this.opts.out ?? ((s) => process.stdout.write(s))))(out);
+    (stream === "stderr" ? this.opts.err : this.opts.out)(out);
   }
 
   /** A status line in the container's colour ("web-1 exited with code 0"). */
   status(name: string, message: string): void {
     this.register(name);
-    (this.opts.out ?? ((s) => process.stdout.write(s)))(`${this.paint(name, `${name} ${message}`)}\n`);
+    this.opts.out(`${this.paint(name, `${name} ${message}`)}\n`);
   }
 }
 

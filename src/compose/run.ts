@@ -3,7 +3,6 @@
  * line's overrides, named `<project>-<service>-run-<slug>` and labelled oneoff=True, its dependencies
  * converged and started first (unless --no-deps).
  */
-import { randomBytes } from "node:crypto";
 import { containerPlan, commandOf, type ContainerPlan, type CreateOptions } from "./convert.ts";
 import { serviceHash } from "./hash.ts";
 import { dependenciesOf } from "./graph.ts";
@@ -65,7 +64,7 @@ export async function oneOffPlan(ctx: ComposeContext, service: string, opts: Run
   const shared = new Map<string, string>();
   for (const mode of [svc.network_mode, svc.pid, svc.ipc, ...(svc.volumes_from ?? [])]) if (mode?.startsWith("service:")) shared.set(mode.slice(8), await first(mode.slice(8)));
   for (const v of svc.volumes_from ?? []) if (!v.startsWith("container:")) shared.set(v.split(":")[0]!, await first(v.split(":")[0]!));
-  const slug = randomBytes(32).toString("hex");
+  const slug = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("hex");
   const image = await ctx.backend.inspectImage(svc.image || `${ctx.project.name}-${service}`).catch(() => undefined);
   const plan = containerPlan(svc, {
     project: ctx.project,

@@ -35,6 +35,10 @@ export async function projectContainers(backend: Backend, project: string, opts:
 /** A container's progress name: "Container p-web-1". */
 export const progressName = (c: Summary) => `Container ${L.canonicalName(c.Names)}`;
 
+/** compose v2's warning about containers of services the file no longer has. */
+export const orphanWarning = (orphans: Summary[]) =>
+  `Found orphan containers (${orphans.map((c) => L.canonicalName(c.Names)).join(", ")}) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.`;
+
 /** The containers of one service, sorted by number. */
 export const ofService = (list: Summary[], service: string) => list.filter((c) => c.Labels[L.SERVICE] === service);
 

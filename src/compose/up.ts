@@ -10,7 +10,7 @@ import * as L from "./labels.ts";
 import { containerPlan, imageOf, networksByPriority, type ContainerPlan, type NamedService } from "./convert.ts";
 import { serviceHash } from "./hash.ts";
 import { dependenciesOf, withDependencies } from "./graph.ts";
-import { type ComposeContext, type Summary, progressName, ofService, projectContainers, waitFor } from "./state.ts";
+import { type ComposeContext, type Summary, ofService, orphanWarning, projectContainers, waitFor } from "./state.ts";
 import { removeContainers, removeWithVolumes } from "./down.ts";
 import { buildService } from "./build.ts";
 
@@ -92,7 +92,7 @@ export async function ensureResources(ctx: ComposeContext, services: string[]): 
       return;
     }
     if (found) {
-      if (found.Labels?.[L.PROJECT] !== project.name) process.stderr.write(`WARN[0000] volume "${name}" already exists but was not created by Docker Compose. Use \`external: true\` to use an existing volume\n`);
+      if (found.Labels?.[L.PROJECT] !== project.name) ctx.progress.warn(`volume "${name}" already exists but was not created by Docker Compose. Use \`external: true\` to use an existing volume`);
       return;
     }
     ctx.progress.event(`Volume "${name}"`, "Creating");
@@ -118,7 +118,7 @@ async function ensureNetwork(ctx: ComposeContext, key: string): Promise<void> {
     return;
   }
   if (found) {
-    if (found.Labels?.[L.PROJECT] !== project.name) process.stderr.write(`WARN[0000] a network with name ${name} exists but was not created by compose.\nSet \`external: true\` to use an existing network\n`);
+    if (found.Labels?.[L.PROJECT] !== project.name) ctx.progress.warn(`a network with name ${name} exists but was not created by compose.\nSet \`external: true\` to use an existing network`);
     return;
   }
   if (decl.enable_ipv6) throw new ComposeError(`network ${key}: enable_ipv6 is not supported by bunker compose`);
@@ -184,7 +184,7 @@ export async function up(ctx: ComposeContext, opts: UpOptions = {}): Promise<UpC
   const observed = await projectContainers(backend, project.name);
   const orphans = orphansOf(ctx, observed);
   if (orphans.length && opts.removeOrphans) await removeContainers(ctx, orphans, { timeout: opts.timeout, stop: true });
-  else if (orphans.length) process.stderr.write(`WARN[0000] Found orphan containers (${orphans.map((c) => L.canonicalName(c.Names)).join(", ")}) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.\n`);
+  else if (orphans.length) ctx.progress.warn(orphanWarning(orphans));
   const [imageIds] = await Promise.all([images, resources]);
 
   const result = new Map<string, UpContainer[]>();
@@ -318,7 +318,7 @@ async function start(ctx: ComposeContext, selected: string[], containers: Map<st
         await waitFor(ctx, waiting, condition as "service_healthy", Infinity);
       } catch (e) {
         if (cfg.required !== false) throw e instanceof ComposeError && condition === "service_healthy" ? new ComposeError(`dependency failed to start: ${e.message}`) : e;
-        process.stderr.write(`WARN[0000] optional dependency "${d}" failed to start: ${(e as Error).message}\n`);
+        ctx.progress.warn(`optional dependency "${d}" failed to start: ${(e as Error).message}`);
       }
     }));
     const mine = containers.get(s) ?? [];

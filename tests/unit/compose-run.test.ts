@@ -137,7 +137,7 @@ describe("depends_on", () => {
 describe("log prefixes", () => {
   test("padded to the longest name plus one, coloured from compose's rainbow, partial lines held", () => {
     let out = "";
-    const plain = new LogPrinter({ colour: false, prefix: true, out: (s) => (out += s) });
+    const plain = new LogPrinter({ colour: false, prefix: true, out: (s) => (out += s), err: () => {} });
     plain.register("web-1");
     plain.register("worker-1");
     plain.write("web-1", "stdout", new TextEncoder().encode("a\nb"));
@@ -145,7 +145,7 @@ describe("log prefixes", () => {
     plain.write("web-1", "stdout", "c\n");
     expect(out).toBe("web-1     | a\nweb-1     | bc\n");
     let coloured = "";
-    const c = new LogPrinter({ colour: true, prefix: true, out: (s) => (coloured += s) });
+    const c = new LogPrinter({ colour: true, prefix: true, out: (s) => (coloured += s), err: () => {} });
     c.write("db-1", "stdout", "x\n");
     expect(coloured).toBe("\x1b[36mdb-1  | \x1b[0mx\n");
     expect(shortName("p", "p-web-1")).toBe("web-1");
