@@ -5,9 +5,24 @@
 import type { Project } from "./model.ts";
 import { ComposeError } from "./errors.ts";
 
-/** The services `name` depends on (those of the project only: a dependency on a disabled one is skipped). */
+/**
+ * The services `name` depends on, as compose v2's GetDependencies: depends_on, links, volumes_from and
+ * `service:` network, pid and ipc modes (those of the project only: a dependency on a disabled one is skipped).
+ */
 export function dependenciesOf(project: Project, name: string): string[] {
-  return Object.keys(project.services[name]?.depends_on ?? {}).filter((d) => d in project.services);
+  const s = project.services[name];
+  if (!s) return [];
+  const shared = [s.network_mode, s.pid, s.ipc].filter((m) => m?.startsWith("service:")).map((m) => m!.slice(8));
+  const volumes = (s.volumes_from ?? []).filter((v) => !v.startsWith("container:")).map((v) => v.split(":")[0]!);
+  const links = (s.links ?? []).map((l) => l.split(":")[0]!);
+  return [...new Set([...Object.keys(s.depends_on ?? {}), ...shared, ...volumes, ...links])].filter((d) => d in project.services);
+}
+
+/** The services whose containers `name` shares a namespace or volumes with (compose recreates it with them). */
+export function sharesWith(project: Project, name: string): string[] {
+  const s = project.services[name];
+  if (!s) return [];
+  return [...[s.network_mode, s.pid, s.ipc].filter((m) => m?.startsWith("service:")).map((m) => m!.slice(8)), ...(s.volumes_from ?? []).filter((v) => !v.startsWith("container:")).map((v) => v.split(":")[0]!)];
 }
 
 /** `names` and everything they depend on, transitively. */

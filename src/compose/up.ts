@@ -9,7 +9,7 @@ import { ComposeError } from "./errors.ts";
 import * as L from "./labels.ts";
 import { containerPlan, imageOf, networksByPriority, type ContainerPlan, type NamedService } from "./convert.ts";
 import { serviceHash } from "./hash.ts";
-import { dependenciesOf, withDependencies } from "./graph.ts";
+import { dependenciesOf, sharesWith, withDependencies } from "./graph.ts";
 import { type ComposeContext, type Summary, ofService, orphanWarning, projectContainers, waitFor } from "./state.ts";
 import { removeContainers, removeWithVolumes } from "./down.ts";
 import { buildService } from "./build.ts";
@@ -204,7 +204,9 @@ export async function up(ctx: ComposeContext, opts: UpOptions = {}): Promise<UpC
     const want = scaleOf(s, svc, opts.scale);
     let mine = ofService(observed, s);
     // Scale down: the highest numbers go (those with an outdated config first, as compose v2 sorts them).
-    const outdated = (c: Summary) => c.Labels[L.CONFIG_HASH] !== hash || c.ImageID !== imageIds.get(s);
+    // A container sharing a namespace or volumes with one that was replaced points at the old one: replaced too.
+    const sharedChanged = sharesWith(project, s).some((d) => changed.has(d));
+    const outdated = (c: Summary) => sharedChanged || c.Labels[L.CONFIG_HASH] !== hash || c.ImageID !== imageIds.get(s);
     if (mine.length > want) {
       const order = [...mine].sort((a, b) => Number(outdated(b)) - Number(outdated(a)) || L.numberOf(b.Labels) - L.numberOf(a.Labels));
       const extra = order.slice(0, mine.length - want);
@@ -240,9 +242,9 @@ export async function up(ctx: ComposeContext, opts: UpOptions = {}): Promise<UpC
 }
 
 /** Creates a container and connects its further networks; a failure after create removes it again. */
-async function createFrom(ctx: ComposeContext, p: ContainerPlan): Promise<string> {
+async function createFrom(ctx: ComposeContext, p: ContainerPlan, report = true): Promise<string> {
   const name = p.options.name!;
-  ctx.progress.event(`Container ${name}`, "Creating");
+  if (report) ctx.progress.event(`Container ${name}`, "Creating");
   const { Id } = await ctx.backend.createContainer(p.options);
   try {
     for (const n of p.extraNetworks) await ctx.backend.connectNetwork(n.network, Id, { Aliases: n.aliases, ...(n.ipv4Address ? { IPAddress: n.ipv4Address } : {}) });
@@ -250,13 +252,13 @@ async function createFrom(ctx: ComposeContext, p: ContainerPlan): Promise<string
     await ctx.backend.removeContainer(Id, { force: true }).catch(() => {});
     throw e;
   }
-  ctx.progress.event(`Container ${name}`, "Created");
+  if (report) ctx.progress.event(`Container ${name}`, "Created");
   return Id;
 }
 
 /**
- * Replaces a container as compose v2 does: the new one created under a temporary name (taking over the
- * old one's anonymous volumes unless -V), the old one stopped and removed, the new one renamed.
+ * Replaces a container: the old one stopped and removed, the new one created under its name, taking over
+ * its anonymous volumes (and those its image declares) unless -V.
  */
 async function recreate(ctx: ComposeContext, old: Summary, plan: (name: string, anonymous: Map<string, string>) => ContainerPlan, opts: UpOptions): Promise<{ id: string; name: string }> {
   const name = L.canonicalName(old.Names);
@@ -274,18 +276,13 @@ async function recreate(ctx: ComposeContext, old: Summary, plan: (name: string, 
   for (const t of Object.keys(p.options.tmpfs ?? {})) declared.add(t);
   const inherited = [...anonymous].filter(([t]) => !declared.has(t)).map(([Target, Source]) => ({ Type: "volume", Source, Target }));
   if (inherited.length) p.options.mounts = [...(p.options.mounts ?? []), ...inherited];
-  p.options.name = `${old.Id.slice(0, 12)}_${name}`;
-  p.options.labels = { ...p.options.labels, [L.REPLACE]: name };
-  const { Id } = await ctx.backend.createContainer(p.options);
-  try {
-    for (const n of p.extraNetworks) await ctx.backend.connectNetwork(n.network, Id, { Aliases: n.aliases, ...(n.ipv4Address ? { IPAddress: n.ipv4Address } : {}) });
-    await ctx.backend.stopContainer(old.Id, { timeout: opts.timeout });
-    await removeWithVolumes(ctx, old.Id, !!opts.renewAnonVolumes);
-    await ctx.backend.renameContainer(Id, name);
-  } catch (e) {
-    await ctx.backend.removeContainer(Id, { force: true }).catch(() => {});
-    throw e;
-  }
+  p.options.labels = { ...p.options.labels, [L.REPLACE]: old.Id };
+  // The old one goes first: the engine reserves a container's name and static addresses (ipv4_address,
+  // mac_address) at create, so the new one could not have them while the old one exists. Its plan was made
+  // (and any refusal raised) before anything is stopped; its anonymous volumes stay for the new one.
+  await ctx.backend.stopContainer(old.Id, { timeout: opts.timeout });
+  await removeWithVolumes(ctx, old.Id, !!opts.renewAnonVolumes);
+  const Id = await createFrom(ctx, p, false);
   ctx.progress.event(`Container ${name}`, "Recreated");
   return { id: Id, name };
 }

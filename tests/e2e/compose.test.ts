@@ -6,7 +6,7 @@
  * runs one-offs, execs, logs with prefixes, and `down -v` leaves no container, network or volume behind.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { bunkerAt, removeAllAndStop, startWithBusybox, tempDir } from "../helpers/bunker.ts";
 import { startRegistry, type Registry } from "../helpers/registry.ts";
@@ -352,6 +352,13 @@ secrets:
     expect((await b.run(["exec", "opts-full-1", "sh", "-c", "echo x > /run/secrets/token"])).code).not.toBe(0);
     const shared = await inspect("opts-custom");
     expect(shared.HostConfig.NetworkMode).toBe(`container:${c.Id}`);
+    // full replaced: the service sharing its network namespace is replaced with it, pointing at the new one
+    writeFileSync(file, readFileSync(file, "utf8").replace('A: "1"', 'A: "2"'));
+    const again = await opts("up", "-d", "-t", "0");
+    expect([again.code, again.stderr]).toEqual([0, expect.anything()]);
+    const [full2, shared2] = [await inspect("opts-full-1"), await inspect("opts-custom")];
+    expect(full2.Id).not.toBe(c.Id);
+    expect([shared2.HostConfig.NetworkMode, shared2.State.Status]).toEqual([`container:${full2.Id}`, "running"]);
     const down = await opts("down", "-v", "-t", "0");
     expect(down.code).toBe(0);
     for (const kind of [["ps", "-aq"], ["network", "ls", "-q"], ["volume", "ls", "-q"]]) expect((await b.ok([...kind, "--filter", "label=com.docker.compose.project=opts"])).trim()).toBe("");

@@ -128,6 +128,10 @@ describe("depends_on", () => {
     expect(withDependencies(p, ["web"]).sort()).toEqual(["cache", "db", "web"]);
     expect(withDependents(p, ["cache"]).sort()).toEqual(["cache", "web"]);
   });
+  test("links, volumes_from and service: modes are dependencies too", () => {
+    const q = project({ a: svc({ network_mode: "service:b", volumes_from: ["c:ro", "container:x"], links: ["d:alias"] }), b: svc({}), c: svc({}), d: svc({}) });
+    expect(dependencyLevels(q, ["a", "b", "c", "d"])).toEqual([["b", "c", "d"], ["a"]]);
+  });
   test("a cycle is refused", () => {
     const c = project({ a: svc({ depends_on: { b: { required: true } } }), b: svc({ depends_on: { a: { required: true } } }) });
     expect(() => dependencyLevels(c, ["a", "b"])).toThrow("dependency cycle detected");
