@@ -13,6 +13,7 @@ import type { LoadedProject, LoadOptions } from "../compose/model.ts";
 
 /** compose's global flags, as docker compose v2 names them. */
 export const composeFlags: Record<string, Flag> = {
+  "all-resources": { type: "boolean", description: "Include all resources, even those not used by services" },
   file: { type: "string", alias: "f", multiple: true, description: "Compose configuration files", valueHint: "stringArray" },
   "project-name": { type: "string", alias: "p", description: "Project name", valueHint: "string" },
   profile: { type: "string", multiple: true, description: "Specify a profile to enable", valueHint: "stringArray" },
@@ -61,6 +62,17 @@ export function mergeComposeFlags(before: Record<string, any>, after: Record<str
   return out;
 }
 
+const started = performance.now();
+
+/**
+ * A warning as docker compose prints it through logrus: `WARN[0000] text` on a terminal, else
+ * `time="…" level=warning msg="text"`.
+ */
+export function composeWarn(message: string): void {
+  if (process.stderr.isTTY) console.error(`WARN[${String(Math.floor((performance.now() - started) / 1000)).padStart(4, "0")}] ${message}`);
+  else console.error(`time="${new Date().toISOString().replace(/\.\d+Z$/, "Z")}" level=warning msg=${JSON.stringify(message)}`);
+}
+
 /** The loader's options from compose's flags and the process (working directory, environment, stdin). */
 export function composeLoadOptions(flags: Record<string, any>, extra: Partial<LoadOptions> = {}): LoadOptions {
   return {
@@ -70,7 +82,9 @@ export function composeLoadOptions(flags: Record<string, any>, extra: Partial<Lo
     profiles: (flags.profile as string[] | undefined)?.flatMap((p) => p.split(",")).filter(Boolean),
     envFiles: flags["env-file"],
     projectDirectory: flags["project-directory"],
+    allResources: flags["all-resources"] === true,
     env: process.env as Record<string, string>,
+    warn: composeWarn,
     ...extra,
   };
 }

@@ -5,11 +5,12 @@
  * against the file's base directory (`~` against the home directory).
  */
 import { isAbsolute, join, normalize as cleanPath, posix, resolve } from "node:path";
+import { ComposeError } from "./errors.ts";
 
 type Obj = Record<string, any>;
 
 /** A short-form value compose cannot read: its words. */
-export class FormatError extends Error {}
+export class FormatError extends ComposeError {}
 
 const isObj = (v: unknown): v is Obj => !!v && typeof v === "object" && !Array.isArray(v);
 /** Go's fmt %v of a scalar, as compose turns mapping values into strings. */
@@ -109,14 +110,14 @@ export function parsePort(spec: string): Obj[] {
   const container = colon >= 0 ? rest.slice(colon + 1) : rest;
   const range = (r: string, what: string): [number, number] => {
     const m = /^(\d+)(?:-(\d+))?$/.exec(r);
-    if (!m) throw new FormatError(`invalid ${what}port: ${r}`);
+    if (!m) throw new FormatError(`invalid ${what}: ${r}`);
     const a = Number(m[1]);
     const b = m[2] ? Number(m[2]) : a;
-    if (b < a || b > 65535) throw new FormatError(`invalid ${what}port: ${r}`);
+    if (b < a || b > 65535) throw new FormatError(`invalid ${what}: ${r}`);
     return [a, b];
   };
-  const [c0, c1] = range(container, "containerPort: ");
-  const h = host ? range(host, "hostPort: ") : undefined;
+  const [c0, c1] = range(container, "containerPort");
+  const h = host ? range(host, "hostPort") : undefined;
   if (h && c1 - c0 !== h[1] - h[0] && c1 !== c0) throw new FormatError(`invalid ranges specified for container and host Ports: ${container} and ${host}`);
   const out: Obj[] = [];
   for (let p = c0; p <= c1; p++) {
@@ -191,8 +192,10 @@ export function parseVolume(spec: string): Obj {
 }
 
 /** Canonical form of one service; relative paths resolved against `baseDir`. */
-export function canonicalService(s: Obj, baseDir: string, home: string): Obj {
+export function canonicalService(s: Obj, baseDir: string, home: string, lenient = false): Obj {
   const out: Obj = { ...s };
+  // An attribute left empty (`deploy:`) is absent, as compose-go's nil pointers.
+  for (const k of Object.keys(out)) if (out[k] === null && k !== "command" && k !== "entrypoint") delete out[k];
   const path = (p: string) => hostPath(p, baseDir, home);
   if (typeof out.build === "string") out.build = { context: out.build };
   if (isObj(out.build)) {
@@ -216,10 +219,21 @@ export function canonicalService(s: Obj, baseDir: string, home: string): Obj {
   if (Array.isArray(out.label_file)) out.label_file = out.label_file.map(path);
   for (const k of ["dns", "dns_search", "tmpfs"]) if (typeof out[k] === "string") out[k] = [out[k]];
   if (Array.isArray(out.expose)) out.expose = out.expose.map(String);
-  if (Array.isArray(out.ports)) out.ports = out.ports.flatMap((p: unknown) => (isObj(p) ? [port(p)] : parsePort(String(p))));
+  // Without interpolation (`config --no-interpolate`) a short form holding `${VAR}` is kept as written.
+  const short = <T>(parse: (v: string) => T, v: string): T | string => {
+    if (!lenient) return parse(v);
+    try {
+      return parse(v);
+    } catch {
+      return v;
+    }
+  };
+  if (Array.isArray(out.ports)) out.ports = out.ports.flatMap((p: unknown): any => (isObj(p) ? [port(p)] : short(parsePort, String(p))));
   if (Array.isArray(out.volumes)) {
     out.volumes = out.volumes.map((v: string | Obj) => {
-      const long = typeof v === "string" ? parseVolume(v) : { ...v };
+      const parsed = typeof v === "string" ? short(parseVolume, v) : { ...v };
+      if (typeof parsed === "string") return parsed;
+      const long = parsed;
       if (long.type === "bind" && typeof long.source === "string") long.source = path(long.source);
       if (long.type === "volume" && typeof long.source === "string" && long.source === "") delete long.source;
       if (typeof long.target === "string" && long.target) long.target = posix.normalize(long.target).replace(/(.)\/$/, "$1");
@@ -228,6 +242,7 @@ export function canonicalService(s: Obj, baseDir: string, home: string): Obj {
     });
   }
   if (Array.isArray(out.networks)) out.networks = Object.fromEntries(out.networks.map((n: string) => [n, null]));
+  if (Array.isArray(out.models)) out.models = Object.fromEntries(out.models.map((n: string) => [n, null]));
   if ("depends_on" in out) {
     const d = out.depends_on;
     const m: Obj = {};

@@ -122,3 +122,26 @@ function expandEscapes(s: string): string {
     return ESCAPES[m[1]!] ?? m;
   });
 }
+
+/**
+ * An env_file with `format: raw`: the docker CLI's --env-file parser (kvfile): `KEY=VALUE` taken as written,
+ * `#` lines and blank lines skipped, a bare `KEY` from the environment (left out when unset), no quotes, no
+ * substitution.
+ */
+export function parseRawEnv(src: string, lookup: Lookup = () => undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const raw of src.replace(/^\uFEFF/, "").split("\n")) {
+    const line = raw.replace(/\r$/, "").trimStart();
+    if (line === "" || line.startsWith("#")) continue;
+    const eq = line.indexOf("=");
+    const key = eq < 0 ? line : line.slice(0, eq);
+    if (key === "") throw new DotenvError(`no variable name on line '${line}'`);
+    if (/\s/.test(key)) throw new DotenvError(`variable '${key}' contains whitespaces`);
+    if (eq >= 0) out[key] = line.slice(eq + 1);
+    else {
+      const v = lookup(key);
+      if (v !== undefined) out[key] = v;
+    }
+  }
+  return out;
+}

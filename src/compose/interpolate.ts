@@ -6,7 +6,8 @@
 import { InvalidTemplateError, substitute, type Lookup } from "./template.ts";
 
 /** Where a value sits: services.*.ports.[].target style patterns, matched segment by segment. */
-const casts: [string[], (v: string) => unknown][] = [];
+type Cast = (v: string, warn: (message: string) => void) => unknown;
+const casts: [string[], Cast][] = [];
 const toInt = (v: string) => {
   if (!/^[-+]?\d+$/.test(v)) throw new Error(`strconv.Atoi: parsing ${JSON.stringify(v)}: invalid syntax`);
   return Number(v);
@@ -16,17 +17,21 @@ const toFloat = (v: string) => {
   if (v.trim() === "" || Number.isNaN(n)) throw new Error(`strconv.ParseFloat: parsing ${JSON.stringify(v)}: invalid syntax`);
   return n;
 };
-const toBool = (v: string) => {
+const toBool: Cast = (v, warn) => {
   switch (v.toLowerCase()) {
     case "true":
+      return true;
+    case "false":
+      return false;
     case "y":
     case "yes":
     case "on":
+      warn(`${JSON.stringify(v)} for boolean is not supported by YAML 1.2, please use \`true\``);
       return true;
-    case "false":
     case "n":
     case "no":
     case "off":
+      warn(`${JSON.stringify(v)} for boolean is not supported by YAML 1.2, please use \`false\``);
       return false;
   }
   throw new Error(`invalid boolean: ${v}`);
@@ -42,27 +47,31 @@ for (const [p, f] of [
   ["privileged", toBool], ["read_only", toBool], ["scale", toInt], ["stdin_open", toBool], ["tty", toBool],
   ["ulimits.*", toInt], ["ulimits.*.hard", toInt], ["ulimits.*.soft", toInt], ["volumes.[].read_only", toBool],
   ["volumes.[].volume.nocopy", toBool],
-] as const) casts.push([["services", "*", ...p.split(".")], f]);
+] as [string, Cast][]) casts.push([["services", "*", ...p.split(".")], f]);
 for (const top of ["networks", "volumes", "secrets", "configs"]) casts.push([[top, "*", "external"], toBool]);
 for (const k of ["internal", "attachable", "enable_ipv4", "enable_ipv6"]) casts.push([["networks", "*", k], toBool]);
 
-function castFor(path: string[]): ((v: string) => unknown) | undefined {
+function castFor(path: string[]): Cast | undefined {
   outer: for (const [pattern, f] of casts) {
     if (pattern.length !== path.length) continue;
     for (let i = 0; i < pattern.length; i++) {
       const p = pattern[i]!;
       if (p === "*") continue;
-      if (p === "[]" ? !/^\[\d+\]$/.test(path[i]!) : p !== path[i]) continue outer;
+      if (p !== path[i]) continue outer;
     }
     return f;
   }
   return undefined;
 }
 
-/** Substitutes every string of a parsed file in place; `unset` hears variables used without a value. */
-export function interpolateTree(value: unknown, lookup: Lookup, unset: (name: string) => void, path: string[] = []): unknown {
+/**
+ * Substitutes every string of a parsed file in place; `unset` hears variables used without a value, `warn`
+ * compose's other warnings (`yes` for a boolean).
+ */
+export function interpolateTree(value: unknown, lookup: Lookup, unset: (name: string) => void, warn: (message: string) => void = () => {}, path: string[] = []): unknown {
   if (typeof value === "string") {
-    const where = () => path.map((p) => p.replace(/^\[(\d+)\]$/, "[$1]")).join(".").replace(/\.\[/g, "[");
+    // compose-go's tree.Path: list items are `[]`, whatever their index (services.web.ports.[]).
+    const where = () => path.join(".");
     let s: string;
     try {
       s = substitute(value, lookup, unset);
@@ -73,15 +82,15 @@ export function interpolateTree(value: unknown, lookup: Lookup, unset: (name: st
     const cast = castFor(path);
     if (!cast) return s;
     try {
-      return cast(s);
+      return cast(s, warn);
     } catch (e) {
       throw new Error(`error while interpolating ${where()}: failed to cast to expected type: ${(e as Error).message}`);
     }
   }
-  if (Array.isArray(value)) return value.map((v, i) => interpolateTree(v, lookup, unset, [...path, `[${i}]`]));
+  if (Array.isArray(value)) return value.map((v) => interpolateTree(v, lookup, unset, warn, [...path, "[]"]));
   if (value && typeof value === "object") {
     const o = value as Record<string, unknown>;
-    for (const k of Object.keys(o)) o[k] = interpolateTree(o[k], lookup, unset, [...path, k]);
+    for (const k of Object.keys(o)) o[k] = interpolateTree(o[k], lookup, unset, warn, [...path, k]);
     return o;
   }
   return value;

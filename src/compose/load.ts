@@ -9,14 +9,16 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { homedir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { canonicalResource, canonicalService } from "./canonical.ts";
-import { parseDotenv } from "./dotenv.ts";
+import { parseDotenv, parseRawEnv } from "./dotenv.ts";
+import { duplicateKeyError } from "./duplicates.ts";
 import { ComposeError } from "./errors.ts";
 import { interpolateTree } from "./interpolate.ts";
 import { mergeModel, mergeService, uniqueService } from "./merge.ts";
 import type { LoadedProject, LoadOptions, Project } from "./model.ts";
-import { normalizeProject } from "./normalize.ts";
+import { normalizeProject, withoutUnusedResources } from "./normalize.ts";
 import { validateSchema } from "./schema.ts";
 
+/** Re-exported: what a caller catches from the loader. */
 export { ComposeError };
 
 /** compose v2's file names, in order of preference. */
@@ -57,7 +59,7 @@ export function findComposeFiles(dir: string, warn: (m: string) => void): string
 }
 
 /** Reads dotenv files in order (each seeing the environment and the files before it). */
-function readEnvFiles(files: string[], env: Record<string, string>): Record<string, string> {
+function readEnvFiles(files: string[], env: Record<string, string>, format?: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const f of files) {
     let text: string;
@@ -69,7 +71,7 @@ function readEnvFiles(files: string[], env: Record<string, string>): Record<stri
       throw new ComposeError(`couldn't find env file: ${f}`);
     }
     try {
-      Object.assign(out, parseDotenv(text, (k) => env[k] ?? out[k]));
+      Object.assign(out, (format === "raw" ? parseRawEnv : parseDotenv)(text, (k) => env[k] ?? out[k]));
     } catch (e) {
       throw new ComposeError(`failed to read ${f}: ${(e as Error).message}`);
     }
@@ -80,11 +82,15 @@ function readEnvFiles(files: string[], env: Record<string, string>): Record<stri
 /** Parses one file's YAML documents. */
 function parseYaml(text: string, file: string): unknown[] {
   let parsed: unknown;
+  // go-yaml reads a plain 0440 as octal (strconv's base 0), Bun.YAML as decimal: file modes are written so.
+  const modes = text.replace(/((?:^|[{,])[ \t]*(?:-[ \t]+)?mode:[ \t]+)0([0-7]+)(?=[ \t]*(?:[,}#]|$))/gm, (_, head: string, digits: string) => `${head}0o${digits}`);
   try {
-    parsed = Bun.YAML.parse(text);
+    parsed = Bun.YAML.parse(modes);
   } catch (e) {
     throw new ComposeError(`failed to parse ${file}: ${(e as Error).message.replace(/^YAML Parse error: /, "yaml: ")}`);
   }
+  const duplicate = duplicateKeyError(text);
+  if (duplicate) throw new ComposeError(`failed to parse ${file}: ${duplicate}`);
   // Bun.YAML returns an array for a multi-document stream: it is recognised by the `---` separator.
   if (Array.isArray(parsed) && /^---/m.test(text) && parsed.every((d) => isObj(d) || d === null)) return parsed.filter((d) => d !== null);
   return [parsed];
@@ -98,21 +104,35 @@ interface Context {
   warned: Set<string>;
   home: string;
   stdin?: string;
+  /** Files parsed already (the project name is read from them before they are loaded). */
+  parsed: Map<string, unknown[]>;
 }
 
-/** One file, read (or stdin for "-"), parsed, interpolated and checked; its documents. */
-function readComposeFile(file: string, ctx: Context): Obj[] {
+/** A file's YAML documents, read (or stdin for "-") and parsed once. */
+function parsedFile(file: string, ctx: Context): unknown[] {
+  const cached = ctx.parsed.get(file);
+  if (cached) return cached;
   let text: string;
   if (file === "-") text = ctx.stdin ?? "";
   else {
     try {
       text = readFileSync(file, "utf8");
-    } catch (e) {
+    } catch {
       throw new ComposeError(`open ${file}: no such file or directory`);
     }
   }
+  const docs = parseYaml(text, file);
+  ctx.parsed.set(file, docs);
+  return docs;
+}
+
+/** One file, read (or stdin for "-"), parsed, interpolated and checked; its documents. */
+function readComposeFile(file: string, ctx: Context): Obj[] {
   const docs: Obj[] = [];
-  for (const raw of parseYaml(text, file)) {
+  // Taken from the cache: a file read again (extends) is parsed again, as its objects were interpolated in place.
+  const parsed = parsedFile(file, ctx);
+  ctx.parsed.delete(file);
+  for (const raw of parsed) {
     if (raw === null || raw === undefined) continue;
     if (!isObj(raw)) throw new ComposeError("top-level object must be a mapping");
     const doc = ctx.interpolate ? interpolateIn(raw, ctx) : raw;
@@ -138,7 +158,7 @@ function interpolateIn(doc: Obj, ctx: Context): Obj {
     ctx.warn(`The ${JSON.stringify(name)} variable is not set. Defaulting to a blank string.`);
   };
   try {
-    return interpolateTree(doc, (k) => ctx.env[k], unset) as Obj;
+    return interpolateTree(doc, (k) => ctx.env[k], unset, ctx.warn) as Obj;
   } catch (e) {
     throw new ComposeError((e as Error).message);
   }
@@ -172,7 +192,7 @@ function canonicalDoc(doc: Obj, baseDir: string, ctx: Context): Obj {
     if (k === "include") continue;
     if (k === "services") {
       out.services = {};
-      for (const [name, s] of Object.entries((v ?? {}) as Obj)) out.services[name] = uniqueService(canonicalService(s ?? {}, baseDir, ctx.home));
+      for (const [name, s] of Object.entries((v ?? {}) as Obj)) out.services[name] = uniqueService(canonicalService(s ?? {}, baseDir, ctx.home, !ctx.interpolate));
     } else if (k === "networks" || k === "volumes" || k === "secrets" || k === "configs") {
       out[k] = {};
       for (const [name, r] of Object.entries((v ?? {}) as Obj)) out[k][name] = canonicalResource(k, r, baseDir, ctx.home);
@@ -186,7 +206,8 @@ function loadIncludes(entries: unknown[], baseDir: string, ctx: Context, chain: 
   let imported: Obj = {};
   for (const entry of entries) {
     const e: Obj = typeof entry === "string" ? { path: [entry] } : { ...(entry as Obj) };
-    const paths = (typeof e.path === "string" ? [e.path] : (e.path as string[])).map((p) => resolve(baseDir, p));
+    const paths = (typeof e.path === "string" ? [e.path] : ((e.path as string[] | undefined) ?? [])).map((p) => resolve(baseDir, p));
+    if (!paths.length) throw new ComposeError("include: path is required");
     const projectDir = e.project_directory ? resolve(baseDir, e.project_directory) : dirname(paths[0]!);
     for (const p of paths) {
       if (chain.includes(p)) {
@@ -225,10 +246,12 @@ function resolveExtends(model: Obj, file: string, baseDir: string, ctx: Context,
       baseFile = refFile;
       baseBase = dirname(refFile);
       const docs = readComposeFile(refFile, ctx);
+      if (!docs.some((d) => isObj(d.services))) throw new ComposeError(`cannot extend service ${JSON.stringify(name)} in ${refFile}: no services section`);
       baseSiblings = {};
       for (const d of docs) baseSiblings = { ...baseSiblings, ...canonicalDoc(d, baseBase, ctx).services };
     }
     base = baseSiblings[ref];
+    if (!base && refFile) throw new ComposeError(`cannot extend service ${JSON.stringify(name)} in ${ownFile}: service ${JSON.stringify(ref)} not found in ${refFile}`);
     if (!base) throw new ComposeError(`cannot extend service ${JSON.stringify(name)} in ${ownFile}: service ${JSON.stringify(ref)} not found`);
     const resolvedBase = resolveOne(ref, base, baseFile, baseBase, [...chain, [ownFile, name]], baseSiblings);
     const { extends: _, ...rest } = own;
@@ -246,45 +269,72 @@ export async function loadProjectDetails(opts: LoadOptions): Promise<LoadedProje
   const warn = opts.warn ?? ((m: string) => console.error(`WARN[0000] ${m}`));
   const workingDir = resolve(opts.workingDir);
   const home = opts.env.HOME || homedir();
-  let files = opts.files?.length ? opts.files : opts.env.COMPOSE_FILE ? opts.env.COMPOSE_FILE.split(opts.env.COMPOSE_PATH_SEPARATOR || ":") : findComposeFiles(workingDir, warn);
-  if (!files.length) throw new ComposeError("no configuration file provided: not found");
-  files = files.map((f) => (f === "-" ? f : resolve(workingDir, f)));
-  const projectDir = opts.projectDirectory ? resolve(workingDir, opts.projectDirectory) : files[0] === "-" ? workingDir : dirname(files[0]!);
-
-  const envFiles = opts.envFiles?.length ? opts.envFiles.map((f) => resolve(workingDir, f)) : existsSync(join(projectDir, ".env")) ? [join(projectDir, ".env")] : [];
+  // As compose-go's cli options: the .env of the working directory (--project-directory, else the first -f
+  // file's directory, else the current directory) feeds the environment, which may name the files (COMPOSE_FILE).
+  const given = opts.files?.length ? opts.files.map((f) => (f === "-" ? f : resolve(workingDir, f))) : [];
+  const firstGiven = given.find((f) => f !== "-");
+  const envDir = opts.projectDirectory ? resolve(workingDir, opts.projectDirectory) : firstGiven ? dirname(firstGiven) : workingDir;
+  const dotenvDisabled = /^(1|t|true)$/i.test(opts.env.COMPOSE_DISABLE_ENV_FILE ?? "");
+  const defaultDotenv = join(envDir, ".env");
+  // --env-file, else COMPOSE_ENV_FILES (comma-separated), else the working directory's .env.
+  const explicitEnvFiles = opts.envFiles?.length ? opts.envFiles : (opts.env.COMPOSE_ENV_FILES ?? "").split(",").filter(Boolean);
+  const isFile = (f: string) => existsSync(f) && statSync(f).isFile();
+  const envFiles = explicitEnvFiles.length ? explicitEnvFiles.map((f) => resolve(workingDir, f)) : !dotenvDisabled && isFile(defaultDotenv) ? [defaultDotenv] : [];
   const environment: Record<string, string> = { ...readEnvFiles(envFiles, opts.env), ...opts.env };
+  if (environment.PWD === undefined) environment.PWD = workingDir;
+
+  let files = given;
+  if (!files.length && environment.COMPOSE_FILE) files = environment.COMPOSE_FILE.split(environment.COMPOSE_PATH_SEPARATOR || ":").map((f) => resolve(workingDir, f));
+  if (!files.length) files = findComposeFiles(workingDir, warn);
+  if (!files.length) throw new ComposeError("no configuration file provided: not found");
+  const firstFile = files.find((f) => f !== "-");
+  const projectDir = opts.projectDirectory ? resolve(workingDir, opts.projectDirectory) : firstFile ? dirname(firstFile) : workingDir;
+  // As the docker compose CLI, the .env beside the files found is read too, for what is not set yet.
+  const projectDotenv = join(projectDir, ".env");
+  if (!explicitEnvFiles.length && !dotenvDisabled && projectDotenv !== defaultDotenv && isFile(projectDotenv)) {
+    for (const [k, v] of Object.entries(readEnvFiles([projectDotenv], environment))) if (!(k in environment)) environment[k] = v;
+  }
 
   // The project name: -p, then COMPOSE_PROJECT_NAME, then `name:`, then the project directory's name.
   let name = opts.projectName || environment.COMPOSE_PROJECT_NAME || "";
   if (name && normalizeProjectName(name) !== name) {
     throw new ComposeError(`invalid project name ${JSON.stringify(name)}: must consist only of lowercase alphanumeric characters, hyphens, and underscores as well as start with a letter or number`);
   }
-  const dirName = normalizeProjectName(basename(projectDir));
-  environment.COMPOSE_PROJECT_NAME = name || dirName;
-
   const stdin = files.includes("-") ? (opts.stdin ? await new Response(opts.stdin).text() : await Bun.stdin.text()) : undefined;
-  const ctx: Context = { env: environment, interpolate: opts.interpolate !== false, warn, warned: new Set(), home, stdin };
-  const model = loadModel(files, projectDir, ctx, []);
-  if (!Object.keys(model).length) throw new ComposeError("empty compose file");
-  if (!name) name = typeof model.name === "string" && model.name ? model.name : dirName;
+  const ctx: Context = { env: environment, interpolate: opts.interpolate !== false, warn, warned: new Set(), home, stdin, parsed: new Map() };
+  if (!name) {
+    // As compose-go's projectName: the last `name:` of the files, interpolated and normalised, before the rest
+    // is interpolated (which may use ${COMPOSE_PROJECT_NAME}); else the project directory's name.
+    let fromFiles = "";
+    for (const f of files) for (const d of parsedFile(f, ctx)) if (isObj(d) && typeof d.name === "string" && d.name) fromFiles = d.name;
+    if (fromFiles && ctx.interpolate) fromFiles = String((interpolateIn({ name: fromFiles }, { ...ctx, warned: new Set(), warn: () => {} }) as Obj).name);
+    name = opts.normalize === false ? fromFiles : normalizeProjectName(fromFiles);
+  }
+  if (!name) name = normalizeProjectName(basename(projectDir));
   if (!name) throw new ComposeError("project name must not be empty");
   environment.COMPOSE_PROJECT_NAME = name;
+  const model = loadModel(files, projectDir, ctx, []);
+  if (!Object.keys(model).length) throw new ComposeError("empty compose file");
 
   const profiles = opts.profiles?.length ? opts.profiles : environment.COMPOSE_PROFILES ? environment.COMPOSE_PROFILES.split(",").filter(Boolean) : [];
-  const { project, disabled } = normalizeProject(model, {
+  const { project: loaded, disabled } = normalizeProject(model, {
     name,
     workingDir: projectDir,
     environment,
     profiles,
     services: opts.services ?? [],
     normalize: opts.normalize !== false,
-    readEnvFile: (path, required) => {
+    consistency: opts.interpolate !== false,
+    discardEnvFiles: opts.discardEnvFiles === true,
+    readEnvFile: (path, required, format) => {
       if (!existsSync(path)) {
         if (!required) return undefined;
         throw new ComposeError(`env file ${path} not found: stat ${path}: no such file or directory`);
       }
-      return readEnvFiles([path], environment);
+      if (format !== undefined && format !== "raw") throw new ComposeError(`unsupported env_file format ${JSON.stringify(format)}`);
+      return readEnvFiles([path], environment, format);
     },
   });
+  const project = opts.allResources ? loaded : withoutUnusedResources(loaded);
   return { project, meta: { workingDir: projectDir, composeFiles: files, environment, disabledServices: disabled, profiles } };
 }

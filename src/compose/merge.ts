@@ -33,7 +33,8 @@ export function unique<T>(list: T[], key: (e: T) => string): T[] {
   const out: T[] = [];
   const at = new Map<string, number>();
   for (const e of list) {
-    const k = key(e);
+    // A short form kept as written (no interpolation) is its own key.
+    const k = typeof e === "string" ? e : key(e);
     const i = at.get(k);
     if (i === undefined) {
       at.set(k, out.length);

@@ -20,6 +20,8 @@ export interface Project {
   volumes?: Record<string, VolumeConfig>;
   secrets?: Record<string, SecretConfig>;
   configs?: Record<string, ConfigObjConfig>;
+  /** Top-level models, as written (printed in YAML only, as compose-go's Project marshallers do). */
+  models?: Record<string, unknown>;
   /** Top-level x-* extensions, kept as compose keeps them (printed inline at the top level). */
   [extension: `x-${string}`]: unknown;
 }
@@ -423,6 +425,16 @@ export interface LoadOptions {
   normalize?: boolean;
   /** false = skip the resolution of relative paths (`--no-path-resolution`). */
   resolvePaths?: boolean;
+  /**
+   * true = keep networks, volumes, secrets, configs and models no enabled service uses (`--all-resources`);
+   * by default they are left out, as the docker compose CLI leaves them out.
+   */
+  allResources?: boolean;
+  /**
+   * true = drop env_file once its values are merged into environment (compose-go's WithDiscardEnvFile, used
+   * by `config`); `up` keeps it, and it counts in the config hash. label_file is always merged into labels.
+   */
+  discardEnvFiles?: boolean;
   /** Where warnings go (unset variables, both compose.yaml and docker-compose.yaml...). Default: stderr. */
   warn?: (message: string) => void;
 }

@@ -24,8 +24,12 @@ export interface NormalizeOptions {
   /** Services named on the command line (enabled whatever their profiles). */
   services: string[];
   normalize: boolean;
+  /** Drop env_file after merging its values (`config`). */
+  discardEnvFiles: boolean;
+  /** false without interpolation: compose then renders the model unchecked (its ToModel). */
+  consistency: boolean;
   /** Reads an env_file (undefined when missing and not required). */
-  readEnvFile(path: string, required: boolean): Record<string, string> | undefined;
+  readEnvFile(path: string, required: boolean, format?: string): Record<string, string> | undefined;
 }
 
 const duration = (v: unknown): string => goDurationString(typeof v === "number" ? v * 1e9 : goDuration(String(v)));
@@ -104,9 +108,13 @@ export function normalizeProject(model: Obj, opts: NormalizeOptions): { project:
 
   const project: Obj = { name: opts.name, services };
   for (const [k, v] of Object.entries(top)) project[k] = v;
+  // Top-level models (AI models for services) are kept for the orchestration to apply or refuse.
+  if (isObj(model.models)) project.models = model.models;
   for (const [k, v] of Object.entries(model)) if (k.startsWith("x-")) project[k] = v;
-  checkConsistency(project, disabled);
-  checkCycles(services);
+  if (opts.consistency) {
+    checkConsistency(project, disabled);
+    checkCycles(services);
+  }
   return { project: project as Project, disabled: disabled as Record<string, ServiceConfig> };
 }
 
@@ -128,16 +136,19 @@ function normalizeService(name: string, s: Obj, opts: NormalizeOptions): void {
   // environment: env_file values first, then the service's own, bare keys looked up in the environment.
   if (Array.isArray(s.env_file) || isObj(s.environment)) {
     const merged: Record<string, string | null> = {};
-    for (const f of s.env_file ?? []) Object.assign(merged, opts.readEnvFile(f.path, f.required !== false) ?? {});
+    for (const f of s.env_file ?? []) Object.assign(merged, opts.readEnvFile(f.path, f.required !== false, f.format) ?? {});
     for (const [k, v] of Object.entries((s.environment ?? {}) as Record<string, string | null>)) merged[k] = v === null ? (k in env ? env[k]! : null) : v;
     if (Object.keys(merged).length) s.environment = merged;
     else delete s.environment;
-    delete s.env_file;
+    if (opts.discardEnvFiles || !s.env_file?.length) delete s.env_file;
+    // compose-go prints `required` only when false (OptOut).
+    else s.env_file = s.env_file.map((f: Obj) => (f.required === false ? f : { path: f.path, ...(f.format ? { format: f.format } : {}) }));
   }
   if (Array.isArray(s.label_file)) {
     const labels: Obj = {};
     for (const f of s.label_file) Object.assign(labels, toMapping(Object.entries(opts.readEnvFile(f, true) ?? {}).map(([k, v]) => `${k}=${v}`), ""));
     s.labels = { ...labels, ...(s.labels ?? {}) };
+    // Merged into labels; not kept (unlike env_file) since nothing downstream reads the files themselves.
     delete s.label_file;
   }
   // depends_on gains what links, network_mode/ipc/pid… `service:x` and volumes_from name.
@@ -158,7 +169,7 @@ function normalizeService(name: string, s: Obj, opts: NormalizeOptions): void {
   if (Object.keys(dependsOn).length) s.depends_on = dependsOn;
   for (const secret of s.secrets ?? []) secret.target ??= `/run/secrets/${secret.source}`;
   for (const v of s.volumes ?? []) {
-    if (v.type === "bind") {
+    if (isObj(v) && v.type === "bind") {
       v.bind ??= {};
       if (v.bind.create_host_path === true || v.bind.create_host_path === "true") delete v.bind.create_host_path;
       else if (v.bind.create_host_path !== undefined) v.bind.create_host_path = false;
@@ -201,8 +212,11 @@ function checkConsistency(project: Obj, disabled: Obj): void {
     for (const v of s.volumes ?? []) if (v.type === "volume" && v.source && !project.volumes?.[v.source]) throw invalid(`service ${JSON.stringify(name)} refers to undefined volume ${v.source}`);
     for (const r of s.build?.secrets ?? []) if (!project.secrets?.[r.source]) throw invalid(`service ${JSON.stringify(name)} refers to undefined build secret ${r.source}`);
     for (const r of s.configs ?? []) if (!project.configs?.[r.source]) throw invalid(`service ${JSON.stringify(name)} refers to undefined config ${r.source}`);
+    for (const m of Object.keys(isObj(s.models) ? s.models : {})) if (!project.models?.[m]) throw invalid(`service ${JSON.stringify(name)} refers to undefined model ${m}`);
     for (const r of s.secrets ?? []) if (!project.secrets?.[r.source]) throw invalid(`service ${JSON.stringify(name)} refers to undefined secret ${r.source}`);
     if (s.scale !== undefined && s.deploy?.replicas !== undefined && s.scale !== s.deploy.replicas) throw invalid(`services.${name}: can't set distinct values on 'scale' and 'deploy.replicas'`);
+    // As compose-go: with both set (and equal), deploy.replicas follows scale.
+    if (s.scale !== undefined && isObj(s.deploy)) s.deploy.replicas = s.scale;
     if (s.scale !== undefined && s.scale < 0) throw new ComposeError(`services.${name}.scale: must be greater than or equal to 0`);
     if (s.deploy?.replicas !== undefined && s.deploy.replicas < 0) throw new ComposeError(`services.${name}.deploy.replicas: must be greater than or equal to 0`);
     const scale = s.scale ?? s.deploy?.replicas ?? 1;
@@ -218,6 +232,7 @@ function checkConsistency(project: Obj, disabled: Obj): void {
       mounts.set(p, loc);
     });
     (s.volumes ?? []).forEach((v: Obj, i: number) => {
+      if (!isObj(v)) return;
       const loc = `services.${name}.volumes[${i}]`;
       if (mounts.has(v.target)) throw new ComposeError(`${loc}: target ${v.target} already mounted as ${mounts.get(v.target)}`);
       mounts.set(v.target, loc);
@@ -236,4 +251,41 @@ function checkCycles(services: Obj): void {
     }
   };
   for (const name of Object.keys(services).sort()) search([name]);
+}
+
+/**
+ * compose-go's CheckContainerNameUnicity (run by `config` and `up`): two services may not share a
+ * container_name. (compose-go prints the set's empty value where the first service belongs; bunker names it.)
+ */
+export function checkContainerNames(project: Project): void {
+  const seen = new Map<string, string>();
+  for (const [name, s] of Object.entries(project.services)) {
+    if (!s.container_name) continue;
+    const first = seen.get(s.container_name);
+    if (first !== undefined) throw new ComposeError(`services.${name}: container name ${JSON.stringify(s.container_name)} is already in use by service ${first}`);
+    seen.set(s.container_name, name);
+  }
+}
+
+/**
+ * compose-go's WithoutUnnecessaryResources, which the docker compose CLI applies unless --all-resources: only
+ * the networks, volumes, secrets, configs and models the enabled services use are kept.
+ */
+export function withoutUnusedResources(project: Project): Project {
+  const used: Record<string, Set<string>> = { networks: new Set(), volumes: new Set(), secrets: new Set(), configs: new Set(), models: new Set() };
+  for (const s of Object.values(project.services) as Obj[]) {
+    for (const n of Object.keys(s.networks ?? {})) used.networks!.add(n);
+    for (const v of s.volumes ?? []) if (isObj(v) && v.type === "volume" && v.source) used.volumes!.add(v.source);
+    for (const r of [...(s.secrets ?? []), ...(s.build?.secrets ?? [])]) used.secrets!.add(r.source);
+    for (const r of s.configs ?? []) used.configs!.add(r.source);
+    for (const m of Object.keys(isObj(s.models) ? s.models : {})) used.models!.add(m);
+  }
+  const out: Obj = { ...project };
+  for (const [kind, names] of Object.entries(used)) {
+    if (!out[kind]) continue;
+    const kept = Object.fromEntries(Object.entries(out[kind] as Obj).filter(([k]) => names.has(k)));
+    if (Object.keys(kept).length) out[kind] = kept;
+    else delete out[kind];
+  }
+  return out as Project;
 }

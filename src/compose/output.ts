@@ -4,7 +4,7 @@
  * sorted `host=ip`, file modes in octal; JSON indented by two spaces (Go's json.MarshalIndent, with its HTML
  * escapes), YAML with two-space indents.
  */
-import type { Project } from "./model.ts";
+import type { Project, ServiceConfig } from "./model.ts";
 
 type Obj = Record<string, any>;
 const isObj = (v: unknown): v is Obj => !!v && typeof v === "object" && !Array.isArray(v);
@@ -38,6 +38,7 @@ const STRUCTS: Record<string, string[]> = {
   "services.*.secrets.[]": "source target uid gid mode".split(" "),
   "services.*.configs.[]": "source target uid gid mode".split(" "),
   "services.*.devices.[]": "source target permissions".split(" "),
+  "services.*.env_file.[]": "path required format".split(" "),
   "services.*.ulimits.*": "single soft hard".split(" "),
   "networks.*": "name driver driver_opts ipam external internal attachable labels enable_ipv4 enable_ipv6".split(" "),
   "networks.*.ipam": "driver config options".split(" "),
@@ -75,19 +76,42 @@ function goValue(v: unknown, path: string[]): unknown {
   return out;
 }
 
+/** Go's json.Marshal escapes of <, >, & and the line separators. */
+const goEscapes = (json: string) => json.replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+
+/**
+ * docker compose's ServiceHash (the `com.docker.compose.config-hash` label): SHA-256 of the service's compact
+ * JSON in compose-go's field order, without build, pull_policy, scale, deploy.replicas, depends_on and profiles.
+ */
+export function serviceHash(service: ServiceConfig): string {
+  const { build: _b, pull_policy: _p, scale: _s, depends_on: _d, profiles: _f, ...rest } = service;
+  const s: Obj = { ...rest };
+  if (s.deploy) {
+    const { replicas: _r, ...deploy } = s.deploy;
+    s.deploy = deploy;
+  }
+  // The service's own name only places it in the tree (services.*): any name orders the same.
+  const json = goEscapes(JSON.stringify(goValue(s, ["services", "_"])));
+  return new Bun.CryptoHasher("sha256").update(json).digest("hex");
+}
+
 /** The project as compose-go's Project.MarshalJSON: top-level keys sorted, services' x- keys left out. */
 export function projectJson(project: Project): string {
+  // NetworkConfig.Ipam is a struct, not a pointer: Go's JSON prints it even empty (`"ipam": {}`).
+  if (project.networks) project = { ...project, networks: Object.fromEntries(Object.entries(project.networks).map(([k, n]) => [k, { ipam: {}, ...n }])) };
   const o: Obj = {};
-  for (const k of Object.keys(project).sort()) o[k] = k.startsWith("x-") ? project[k as `x-${string}`] : goValue((project as Obj)[k], k === "name" ? [] : [k]);
-  return JSON.stringify(o, null, 2).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  for (const k of Object.keys(project).sort()) if (k !== "models") o[k] = k.startsWith("x-") ? project[k as `x-${string}`] : goValue((project as Obj)[k], k === "name" ? [] : [k]);
+  return goEscapes(JSON.stringify(o, null, 2));
 }
 
 /** The project as compose-go's YAML: name, services, networks, volumes, secrets, configs, then x- keys. */
 export function projectYaml(project: Project): string {
   const o: Obj = {};
-  for (const k of ["name", "services", "networks", "volumes", "secrets", "configs"]) if (k in project) o[k] = k === "name" ? project.name : goValue((project as Obj)[k], [k]);
-  // yaml.v3's omitempty leaves out the empty deploy.resources and deploy.placement structs JSON keeps.
+  for (const k of ["name", "services", "networks", "volumes", "secrets", "configs", "models"]) if (k in project) o[k] = k === "name" ? project.name : goValue((project as Obj)[k], [k]);
+  // yaml.v3's omitempty leaves out what JSON keeps: a null command/entrypoint (their yaml tags have omitempty,
+  // their json tags not) and the empty deploy.resources and deploy.placement structs.
   for (const s of Object.values((o.services ?? {}) as Obj)) {
+    for (const k of ["command", "entrypoint"]) if (s[k] === null) delete s[k];
     for (const k of ["resources", "placement"]) if (isObj(s.deploy?.[k]) && !Object.keys(s.deploy[k]).length) delete s.deploy[k];
   }
   for (const k of Object.keys(project).sort()) if (k.startsWith("x-")) o[k] = project[k as `x-${string}`];

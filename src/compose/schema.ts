@@ -368,7 +368,8 @@ function typeWords(types: JsonType[]): string {
   return `${sorted.slice(0, -1).join(", ")} or ${sorted.at(-1)}`;
 }
 
-const at = (path: string[], message: string): Failure => ({ depth: path.length, message: path.length ? `${path.join(".")} ${message}` : message });
+// compose-go joins the path and the message with a space even at the root (whose path is empty).
+const at = (path: string[], message: string): Failure => ({ depth: path.length, message: `${path.join(".")} ${message}` });
 const quoteList = (xs: unknown[]) => xs.map((x) => `'${x}'`).join(", ");
 
 function check(v: unknown, node: Node, path: string[]): Failure | undefined {

@@ -298,6 +298,7 @@ describe("validation", () => {
     expect(await bad("services:\n  web:\n    image: x\n    healthcheck: {interval: 5 seconds}\n")).toBe("services.web.healthcheck.interval '5 seconds' is not valid 'duration'");
     expect(await bad("networks:\n  n: {foo: 1}\nservices: {}\n")).toBe("networks.n additional properties 'foo' not allowed");
     expect(await bad("services: [a]\n")).toBe("services must be a mapping");
+    expect(await bad("helicopters: {}\nservices: {}\n")).toBe(" additional properties 'helicopters' not allowed");
     expect(await bad("- a\n")).toBe("top-level object must be a mapping");
   });
   test("semantic checks: unknown services, undefined resources, cycles, container_name with scale", async () => {
@@ -357,6 +358,9 @@ secrets: {token: {file: ./token.txt}}
       { type: "tmpfs", target: "/tmp", tmpfs: { size: 1048576 } },
     ]);
     expect(web.environment).toEqual({ A: "1", W: "1", FROM_ENV: "e", NOT_SET: null });
+    // Kept for `up` (they count in the config hash), `required` printed only when false.
+    expect(web.env_file).toEqual([{ path: join(d, "web.env") }, { path: join(d, "optional.env"), required: false }]);
+    expect("env_file" in (await load(d, { env: { FROM_ENV: "e" }, discardEnvFiles: true })).project.services.web!).toBe(false);
     expect(web.networks).toEqual({ default: null });
     expect(web.secrets).toEqual([{ source: "token", target: "/run/secrets/token" }]);
     expect([web.stop_grace_period, web.mem_limit, web.healthcheck, web.pull_policy]).toEqual(["1m30s", 1073741824, { test: ["CMD-SHELL", "curl -f localhost"], interval: "1m0s" }, "missing"]);
@@ -383,6 +387,9 @@ secrets: {token: {file: ./token.txt}}
     const project = await loadProject({ workingDir: d, env: {}, warn: () => {} });
     const json = JSON.parse(projectJson(project));
     expect(Object.keys(json)).toEqual(["name", "networks", "services"]);
+    // As docker compose's JSON: an empty ipam struct is printed, YAML leaves it out.
+    expect(json.networks).toEqual({ default: { name: "myapp_default", ipam: {} } });
+    expect(projectYaml(project)).toEndWith("networks:\n  default:\n    name: myapp_default\n");
     expect(json.services.web).toEqual({
       command: null,
       entrypoint: null,
@@ -393,6 +400,214 @@ secrets: {token: {file: ./token.txt}}
       ports: [{ mode: "ingress", target: 80, published: "8080", protocol: "tcp" }],
       ulimits: { nofile: 10 },
     });
-    expect(projectYaml(project)).toStartWith(`name: myapp\nservices:\n  web:\n    command: null\n    entrypoint: null\n    extra_hosts:\n      - a=1.1.1.1\n      - b=2.2.2.2\n    image: nginx\n    mem_limit: "1024"\n    networks:\n      default: null\n    ports:\n      - mode: ingress\n        target: 80\n        published: "8080"\n        protocol: tcp\n`);
+    expect(projectYaml(project)).toStartWith(`name: myapp\nservices:\n  web:\n    extra_hosts:\n      - a=1.1.1.1\n      - b=2.2.2.2\n    image: nginx\n    mem_limit: "1024"\n    networks:\n      default: null\n    ports:\n      - mode: ingress\n        target: 80\n        published: "8080"\n        protocol: tcp\n`);
   });
+});
+
+describe("interpolation paths and casts", () => {
+  test("list items read `[]` in the path, as compose-go's tree.Path; a failed cast names the type error", async () => {
+    const d = dir({ "compose.yaml": 'services:\n  web:\n    image: x\n    ports: ["${P:?port please}"]\n' });
+    expect(await fails(d)).toBe("error while interpolating services.web.ports.[]: required variable P is missing a value: port please");
+    const b = dir({ "compose.yaml": "services:\n  web:\n    image: x\n    privileged: ${PRIV}\n" });
+    expect(await fails(b, { env: { PRIV: "maybe" } })).toBe("error while interpolating services.web.privileged: failed to cast to expected type: invalid boolean: maybe");
+  });
+});
+
+describe("more checks", () => {
+  test("two services with one container_name: compose's CheckContainerNameUnicity", async () => {
+    const { checkContainerNames } = await import("../../src/compose/normalize.ts");
+    const d = dir({ "compose.yaml": "services:\n  a:\n    image: x\n    container_name: same\n  b:\n    image: x\n    container_name: same\n" });
+    const { project } = await load(d);
+    expect(() => checkContainerNames(project)).toThrow('services.b: container name "same" is already in use by service a');
+  });
+  test("without interpolation, short forms holding variables are kept as written", async () => {
+    const d = dir({ "compose.yaml": 'services:\n  s:\n    image: x\n    ports: ["${P}:80", "81"]\n    volumes: ["${SRC}:/a"]\n' });
+    const s = (await load(d, { interpolate: false })).project.services.s!;
+    expect(s.ports).toEqual(["${P}:80" as any, { mode: "ingress", target: 81, protocol: "tcp" }]);
+    expect(s.volumes).toEqual([{ type: "volume", source: "${SRC}", target: "/a", volume: {} }]);
+  });
+  test("a bad short-form port is compose's error", async () => {
+    const d = dir({ "compose.yaml": 'services:\n  s:\n    image: x\n    ports: ["80x:80"]\n' });
+    expect(await fails(d)).toBe("invalid hostPort: 80x");
+  });
+  test("a depends_on cycle through a service itself", async () => {
+    const d = dir({ "compose.yaml": "services:\n  a:\n    image: x\n    depends_on: [a]\n" });
+    expect(await fails(d)).toBe("dependency cycle detected: a -> a");
+  });
+  test("the version attribute is obsolete: compose's warning, then ignored", async () => {
+    const d = dir({ "compose.yaml": "version: '3.8'\nservices:\n  a:\n    image: x\n" });
+    const { warnings, project } = await load(d);
+    expect(warnings).toEqual([`${join(d, "compose.yaml")}: the attribute \`version\` is obsolete, it will be ignored, please remove it to avoid potential confusion`]);
+    expect("version" in project).toBe(false);
+  });
+});
+
+describe("where .env is read", () => {
+  test("from the working directory (not the directory compose.yaml was found in), and it may name the files", async () => {
+    const d = dir({ "compose.yaml": "services:\n  s:\n    image: ${IMG:-none}\n", ".env": "IMG=parent\n", "sub/.env": "IMG=sub\n", "other/.env": "COMPOSE_FILE=../alt.yaml\n", "alt.yaml": "services:\n  alt:\n    image: x\n" });
+    expect((await load(join(d, "sub"))).project.services.s!.image).toBe("sub");
+    expect((await load(d)).project.services.s!.image).toBe("parent");
+    expect(Object.keys((await load(join(d, "other"))).project.services)).toEqual(["alt"]);
+    expect((await load(d, { env: { COMPOSE_DISABLE_ENV_FILE: "true" } })).project.services.s!.image).toBe("none");
+  });
+  test("with -f, from the first file's directory", async () => {
+    const d = dir({ "p/compose.yaml": "services:\n  s:\n    image: ${IMG}\n", "p/.env": "IMG=beside-the-file\n", ".env": "IMG=cwd\n" });
+    expect((await load(d, { files: ["p/compose.yaml"] })).project.services.s!.image).toBe("beside-the-file");
+  });
+});
+
+test("an empty deploy is absent from the project; an empty environment is refused as compose's schema does", async () => {
+  const d = dir({ "compose.yaml": "services:\n  s:\n    image: x\n    deploy:\n" });
+  expect("deploy" in (await load(d)).project.services.s!).toBe(false);
+  const e = dir({ "compose.yaml": "services:\n  s:\n    image: x\n    environment:\n" });
+  expect(await fails(e)).toEndWith("services.s.environment must be a mapping");
+});
+
+describe("config hash", () => {
+  test("docker compose's ServiceHash golden value (pkg/compose/hash_test.go's richServiceFixture)", async () => {
+    const { serviceHash } = await import("../../src/compose/output.ts");
+    const fixture = {
+      image: "nginx:latest",
+      command: ["nginx", "-g", "daemon off;"],
+      entrypoint: null,
+      user: "nobody",
+      tty: true,
+      stdin_open: true,
+      restart: "always",
+      environment: { A: "1", B: null },
+      labels: { "com.example": "v" },
+      annotations: { note: "x" },
+      cap_add: ["NET_ADMIN"],
+      extra_hosts: { alpha: ["10.0.0.1"] },
+      deploy: { replicas: 3, resources: {}, placement: {} },
+      ports: [{ target: 80, published: "8080", protocol: "tcp" }],
+      healthcheck: { test: ["CMD", "true"] },
+      volumes: [{ type: "volume" as const, source: "data", target: "/data" }],
+      networks: { default: null },
+    };
+    expect(serviceHash(fixture)).toBe("75bc312132c71fac4971d123202631b6978ac9d796336621af744d46611b42a2");
+    // What the hash leaves out (scale, replicas, build, depends_on, profiles, pull_policy) does not move it.
+    expect(serviceHash({ ...fixture, scale: 2, profiles: ["p"], pull_policy: "always", build: { context: "/x" }, depends_on: { db: { condition: "service_started", required: true } }, deploy: { replicas: 1, resources: {}, placement: {} } })).toBe(
+      "75bc312132c71fac4971d123202631b6978ac9d796336621af744d46611b42a2",
+    );
+    expect(serviceHash({ ...fixture, user: "root" })).not.toBe("75bc312132c71fac4971d123202631b6978ac9d796336621af744d46611b42a2");
+  });
+});
+
+test("label_file: its labels under the service's own, the file not kept", async () => {
+  const d = dir({ "compose.yaml": "services:\n  s:\n    image: x\n    label_file: [l.env]\n    labels: {b: own}\n", "l.env": "a=1\nb=file\n" });
+  const s = (await load(d)).project.services.s!;
+  expect(s.labels).toEqual({ a: "1", b: "own" });
+  expect("label_file" in s).toBe(false);
+});
+
+test("the name of the files is known to the interpolation of the rest (${COMPOSE_PROJECT_NAME}); the last file's name wins", async () => {
+  const d = dir({ "a.yaml": "name: first\nservices:\n  s:\n    image: x\n    hostname: ${COMPOSE_PROJECT_NAME}-host\n", "b.yaml": "name: ${SUFFIX:-second}\n" });
+  const { project } = await load(d, { files: ["a.yaml", "b.yaml"] });
+  expect(project.name).toBe("second");
+  expect(project.services.s!.hostname).toBe("second-host");
+  expect((await load(d, { files: ["a.yaml"], projectName: "given" })).project.services.s!.hostname).toBe("given-host");
+});
+
+test("file modes written 0440 are octal, as go-yaml reads them; printed back in octal", async () => {
+  const d = dir({ "compose.yaml": "services:\n  s:\n    image: x\n    secrets:\n      - source: k\n        mode: 0440\n    configs:\n      - {source: c, mode: 0o644}\n    volumes:\n      - {type: tmpfs, target: /t, tmpfs: {size: 1k, mode: 01777}}\n      - {type: tmpfs, target: /u, tmpfs: {mode: 0755 }}\nsecrets:\n  k: {file: ./k}\nconfigs:\n  c: {file: ./c}\n" });
+  const project = await loadProject({ workingDir: d, env: {}, warn: () => {} });
+  expect(project.services.s!.secrets![0]!.mode).toBe(0o440);
+  expect(project.services.s!.configs![0]!.mode).toBe(0o644);
+  expect(JSON.parse(projectJson(project)).services.s.secrets[0].mode).toBe("0440");
+  expect(project.services.s!.volumes!.map((v) => v.tmpfs!.mode)).toEqual([0o1777, 0o755]);
+});
+
+test("scale and deploy.replicas: distinct values refused, equal ones kept together", async () => {
+  const bad = dir({ "compose.yaml": "services:\n  s:\n    image: x\n    scale: 2\n    deploy: {replicas: 3}\n" });
+  expect(await fails(bad)).toBe("services.s: can't set distinct values on 'scale' and 'deploy.replicas': invalid compose project");
+  const ok = dir({ "compose.yaml": "services:\n  s:\n    image: x\n    scale: 2\n    deploy: {resources: {limits: {memory: 1m}}}\n" });
+  const s = (await load(ok)).project.services.s!;
+  expect([s.scale, s.deploy!.replicas]).toEqual([2, 2]);
+});
+
+test("models: kept for the orchestration, a service's undefined model refused", async () => {
+  const d = dir({ "compose.yaml": "services:\n  s:\n    image: x\n    models: [llm]\nmodels:\n  llm: {model: ai/smollm2}\n" });
+  const { project } = await load(d);
+  expect(project.models).toEqual({ llm: { model: "ai/smollm2" } });
+  expect(Object.keys(JSON.parse(projectJson(project)))).not.toContain("models");
+  const bad = dir({ "compose.yaml": "services:\n  s:\n    image: x\n    models: [nope]\n" });
+  expect(await fails(bad)).toBe('service "s" refers to undefined model nope: invalid compose project');
+});
+
+describe("resources and environment as the docker compose CLI sees them", () => {
+  test("resources no enabled service uses are left out, unless allResources (--all-resources)", async () => {
+    const d = dir({
+      "compose.yaml": "services:\n  a:\n    image: x\n    volumes: [used:/u]\n  b:\n    image: x\n    profiles: [off]\n    networks: [side]\n    volumes: [spare:/s]\n    secrets: [tok]\nnetworks: {side: {}}\nvolumes: {used: {}, spare: {}, idle: {}}\nsecrets: {tok: {file: ./t}}\n",
+    });
+    const pruned = (await load(d)).project;
+    expect([Object.keys(pruned.networks ?? {}), Object.keys(pruned.volumes ?? {}), pruned.secrets]).toEqual([["default"], ["used"], undefined]);
+    const all = (await load(d, { allResources: true })).project;
+    expect([Object.keys(all.networks ?? {}).sort(), Object.keys(all.volumes ?? {}).sort(), Object.keys(all.secrets ?? {})]).toEqual([["default", "side"], ["idle", "spare", "used"], ["tok"]]);
+  });
+  test("the .env beside the files fills in what the working directory's .env left unset; PWD; COMPOSE_ENV_FILES", async () => {
+    const d = dir({ "compose.yaml": "services:\n  s:\n    image: ${A}-${B}\n    working_dir: ${PWD}\n", ".env": "A=parent\nB=parent\n", "sub/.env": "A=sub\n", "e1.env": "A=e1\n", "e2.env": "B=e2\n" });
+    const s = (await load(join(d, "sub"))).project.services.s!;
+    expect(s.image).toBe("sub-parent");
+    expect(s.working_dir).toBe(join(d, "sub"));
+    expect((await load(d, { env: { COMPOSE_ENV_FILES: `${join(d, "e1.env")},${join(d, "e2.env")}` } })).project.services.s!.image).toBe("e1-e2");
+  });
+});
+
+describe("duplicate keys", () => {
+  test("refused with go-yaml's words, as docker compose does", async () => {
+    const d = dir({ "compose.yaml": "services:\n  web:\n    image: a\n    ports: ['80:80']\n    image: b\n" });
+    expect(await fails(d)).toBe(`failed to parse ${join(d, "compose.yaml")}: yaml: unmarshal errors:\n  line 5: mapping key "image" already defined at line 3`);
+    const items = dir({ "compose.yaml": "services:\n  web:\n    image: a\n    volumes:\n      - type: bind\n        source: ./a\n        type: volume\n        target: /a\n" });
+    expect(await fails(items)).toEndWith('line 7: mapping key "type" already defined at line 5');
+  });
+  test("what only looks like a repeated key is not one: block scalars, quoted and flow values, list items, documents", async () => {
+    const d = dir({
+      "compose.yaml": `x-base: &base
+  image: base
+services:
+  web:
+    <<: *base
+    command: |
+      image: text
+      image: text
+    entrypoint: ["sh",
+      "-c", "image: x"]
+    user: "a
+      image: b"
+    labels: {a: "1"}
+    volumes:
+      - type: volume
+        source: v1
+        target: /a
+      - type: volume
+        source: v2
+        target: /b
+volumes: {v1: {}, v2: {}}
+`,
+    });
+    const s = (await load(d)).project.services.web!;
+    expect([s.image, s.command, s.volumes!.length]).toEqual(["base", ["image:", "text", "image:", "text"], 2]);
+  });
+});
+
+test("a YAML 1.1 boolean (yes/no/on/off) is read with compose's warning", async () => {
+  const d = dir({ "compose.yaml": "services:\n  s:\n    image: x\n    privileged: yes\n    tty: ${TTY}\n" });
+  const { project, warnings } = await load(d, { env: { TTY: "off" } });
+  expect([project.services.s!.privileged, project.services.s!.tty]).toEqual([true, false]);
+  expect(warnings).toEqual(['"yes" for boolean is not supported by YAML 1.2, please use `true`', '"off" for boolean is not supported by YAML 1.2, please use `false`']);
+});
+
+test("env_file format: raw takes values as written (the docker CLI's --env-file); an unknown format is refused", async () => {
+  const d = dir({ "compose.yaml": "services:\n  s:\n    image: x\n    env_file: [{path: r.env, format: raw}]\n", "r.env": "# c\nA=\"quoted\" $HOME\nB= spaced \nHOME\n" });
+  expect((await load(d)).project.services.s!.environment).toEqual({ A: '"quoted" $HOME', B: " spaced ", HOME: "/home/u" });
+  const bad = dir({ "compose.yaml": "services:\n  s:\n    image: x\n    env_file: [{path: r.env, format: toml}]\n", "r.env": "A=1\n" });
+  expect(await fails(bad)).toBe('unsupported env_file format "toml"');
+});
+
+test("extends from another file: its errors name both files", async () => {
+  const d = dir({ "compose.yaml": "services:\n  a:\n    extends: {file: base.yaml, service: nope}\n", "base.yaml": "services:\n  b:\n    image: x\n", "empty.yaml": "networks: {}\n" });
+  expect(await fails(d)).toBe(`cannot extend service "a" in ${join(d, "compose.yaml")}: service "nope" not found in ${join(d, "base.yaml")}`);
+  writeFileSync(join(d, "compose.yaml"), "services:\n  a:\n    extends: {file: empty.yaml, service: b}\n");
+  expect(await fails(d)).toBe(`cannot extend service "a" in ${join(d, "empty.yaml")}: no services section`);
 });
