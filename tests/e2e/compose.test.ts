@@ -8,7 +8,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { bunkerAt, removeAllAndStop, startWithBusybox, tempDir } from "../helpers/bunker.ts";
+import { BUNKER, bunkerAt, removeAllAndStop, startWithBusybox, tempDir } from "../helpers/bunker.ts";
+import { inPty } from "../helpers/pty.ts";
 import { startRegistry, type Registry } from "../helpers/registry.ts";
 
 const root = process.getuid?.() === 0;
@@ -163,6 +164,27 @@ describe.skipIf(!root)("bunker compose", () => {
     const forced = await ids();
     expect(forced[`${P}-worker-1`]).not.toBe(after[`${P}-worker-1`]);
     expect(forced[`${P}-db-1`]).toBe(after[`${P}-db-1`]);
+  }, 120_000);
+
+  test("exec and run get a TTY by default in a terminal (-T turns it off); logs -f follows until the container ends", async () => {
+    const env = { ...process.env, BUNKER_E2E_MODE: undefined };
+    const prefix = await b.prefix();
+    const base = [BUNKER, ...prefix, "compose", "-p", P, "-f", join(dir, "compose.yaml")];
+    const tty = await inPty([...base, "exec", "web", "tty"], [], env);
+    expect([tty.code, tty.out]).toEqual([0, expect.stringMatching(/\/dev\/pts\/\d+/)]);
+    const noTty = await inPty([...base, "exec", "-T", "web", "tty"], [], env);
+    expect(noTty.out).toContain("not a tty");
+    const run = await inPty([...base, "run", "--rm", "--no-deps", "web", "tty"], [], env);
+    expect([run.code, run.out]).toEqual([0, expect.stringMatching(/\/dev\/pts\/\d+/)]);
+    const f = join(dir, "follow.yaml");
+    writeFileSync(f, `services:\n  t:\n    image: ${busybox}\n    command: ["sh", "-c", "echo tick 1; sleep 1; echo tick 2"]\n`);
+    try {
+      await b.ok(["compose", "-p", "fol", "-f", f, "up", "-d"]);
+      const logs = await b.run(["compose", "-p", "fol", "-f", f, "logs", "-f", "--no-color"]);
+      expect([logs.code, logs.stdout]).toEqual([0, "t-1  | tick 1\nt-1  | tick 2\n"]);
+    } finally {
+      await b.run(["compose", "-p", "fol", "-f", f, "down", "-t", "0"]);
+    }
   }, 120_000);
 
   test("--scale, run --rm, stop/start, rm", async () => {
