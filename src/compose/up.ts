@@ -218,7 +218,7 @@ export async function up(ctx: ComposeContext, opts: UpOptions = {}): Promise<UpC
       const number = L.numberOf(c.Labels);
       const name = L.canonicalName(c.Names);
       if (opts.forceRecreate || (!opts.noRecreate && outdated(c))) {
-        kept.push({ ...(await recreate(ctx, c, (n, anon) => plan(number, n, anon), opts)), service: s, number });
+        kept.push({ ...(await recreate(ctx, c, L.containerName(project.name, svc, number), (anon) => plan(number, undefined, anon), opts)), service: s, number });
         changed.add(s);
       } else kept.push({ id: c.Id, name, service: s, number, running: c.State === "running" || c.State === "restarting" || c.State === "paused" });
     }));
@@ -257,19 +257,19 @@ async function createFrom(ctx: ComposeContext, p: ContainerPlan, report = true):
 }
 
 /**
- * Replaces a container: the old one stopped and removed, the new one created under its name, taking over
- * its anonymous volumes (and those its image declares) unless -V.
+ * Replaces a container: the old one stopped and removed, the new one created under the service's name for it
+ * (compose v2's, also for a container docker-compose 1.29 named `p_web_1`), taking over its anonymous volumes
+ * (and those its image declares) unless -V.
  */
-async function recreate(ctx: ComposeContext, old: Summary, plan: (name: string, anonymous: Map<string, string>) => ContainerPlan, opts: UpOptions): Promise<{ id: string; name: string }> {
-  const name = L.canonicalName(old.Names);
-  ctx.progress.event(`Container ${name}`, "Recreate");
+async function recreate(ctx: ComposeContext, old: Summary, name: string, plan: (anonymous: Map<string, string>) => ContainerPlan, opts: UpOptions): Promise<{ id: string; name: string }> {
+  ctx.progress.event(`Container ${L.canonicalName(old.Names)}`, "Recreate");
   const anonymous = new Map<string, string>();
   if (!opts.renewAnonVolumes) {
     const named = new Set(Object.keys(ctx.project.volumes ?? {}).map((k) => L.resourceName(ctx.project.name, k, ctx.project.volumes![k])));
     const inspect = await ctx.backend.inspectContainer(old.Id);
     for (const m of (inspect.Mounts ?? []) as { Type: string; Name?: string; Destination: string }[]) if (m.Type === "volume" && m.Name && !named.has(m.Name)) anonymous.set(m.Destination, m.Name);
   }
-  const p = plan(name, anonymous);
+  const p = plan(anonymous);
   // Volumes the image declares (not in the file) are kept too: named on the new container by their old volume.
   const declared = new Set((p.options.mounts ?? []).map((m) => m.Target));
   for (const b of p.options.binds ?? []) declared.add(b.split(":")[1]!);

@@ -84,16 +84,21 @@ describe.skipIf(!root || !haveCompose)("bunker compose and docker-compose 1.29 o
     expect(await left()).toEqual({ containers: [], networks: [] });
   }, 120_000);
 
-  test("started by docker-compose 1.29: listed, logged and taken down by bunker compose", async () => {
+  test("started by docker-compose 1.29: listed, logged, converged and taken down by bunker compose", async () => {
     const up = v1("up", "-d");
     expect([up.code, up.stderr]).toEqual([0, expect.stringContaining("Creating interop_web_1")]);
     const ps = bunker("ps", "--format", "{{.Name}} {{.Service}} {{.State}}");
     expect([ps.code, ps.stdout]).toEqual([0, "interop_db_1 db running\ninterop_web_1 web running\n"]);
     expect(bunker("ls", "--format", "json").stdout).toContain('"Name":"interop","Status":"running(2)"');
     expect(bunker("logs", "--no-color", "web").stdout).toContain("web_1  | web up");
+    // `up` over 1.29's containers: the same project, so they are replaced (compose v2's names), not doubled
+    const up2 = bunker("up", "-d");
+    expect([up2.code, up2.stderr]).toEqual([0, expect.stringContaining(" Container interop-web-1  Recreated")]);
+    expect(up2.stderr).not.toContain("orphan");
+    expect((await left()).containers).toEqual(["/interop-db-1", "/interop-web-1"]);
     const down = bunker("down", "-t", "0");
     expect(down.code).toBe(0);
-    expect(down.stderr).toContain(" Container interop_web_1  Removed");
+    expect(down.stderr).toContain(" Container interop-web-1  Removed");
     expect(down.stderr).toContain(" Network interop_default  Removed");
     expect(await left()).toEqual({ containers: [], networks: [] });
   }, 120_000);
