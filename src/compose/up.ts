@@ -178,14 +178,13 @@ export async function up(ctx: ComposeContext, opts: UpOptions = {}): Promise<UpC
     const svc = project.services[s]!;
     if (svc.container_name && scaleOf(s, svc, opts.scale) > 1) throw new ComposeError(`services.${s}: can't set container_name and ${s} as container name must be unique: invalid compose project`);
   }
-  // Images, the containers there are and the networks and volumes are independent: all three at once.
-  const images = ensureImages(ctx, selected, opts);
-  const resources = images.then(() => ensureResources(ctx, selected));
-  const observed = await projectContainers(backend, project.name);
+  // The images and the containers there are, at once; then the networks and volumes (after the listing,
+  // which may reap exited --rm containers and their endpoints in this process).
+  const [imageIds, observed] = await Promise.all([ensureImages(ctx, selected, opts), projectContainers(backend, project.name)]);
   const orphans = orphansOf(ctx, observed);
   if (orphans.length && opts.removeOrphans) await removeContainers(ctx, orphans, { timeout: opts.timeout, stop: true });
   else if (orphans.length) ctx.progress.warn(orphanWarning(orphans));
-  const [imageIds] = await Promise.all([images, resources]);
+  await ensureResources(ctx, selected);
 
   const result = new Map<string, UpContainer[]>();
   const changed = new Set<string>();
