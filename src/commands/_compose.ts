@@ -50,6 +50,7 @@ export const composeSubcommands: Record<string, () => Promise<{ default: Command
   wait: () => import("./compose-wait.ts"),
   cp: () => import("./compose-cp.ts"),
   build: () => import("./compose-build.ts"),
+  version: () => import("./compose-version.ts"),
 };
 
 /** Flags given before the subcommand, merged under those given after it (lists concatenated). */

@@ -205,6 +205,13 @@ describe.skipIf(!root)("bunker compose", () => {
     expect(rm.stderr).toContain(` Container ${P}-worker-1  Removed`);
   }, 120_000);
 
+  test("version, and `bunker compose` listing every subcommand", async () => {
+    expect((await b.ok(["compose", "version", "--short"])).trim()).toMatch(/^2\.\d+\.\d+$/);
+    expect(JSON.parse(await b.ok(["compose", "version", "--format", "json"]))).toEqual({ version: expect.stringMatching(/^v2\./) });
+    const help = await b.ok(["compose"]);
+    for (const sub of ["up", "down", "ps", "logs", "exec", "run", "create", "start", "stop", "restart", "kill", "rm", "pause", "unpause", "top", "port", "images", "events", "ls", "wait", "cp", "build", "pull", "push", "config", "version"]) expect(help).toMatch(new RegExp(`^  ${sub} `, "m"));
+  });
+
   test("services the engine cannot apply are refused by name, and nothing is created", async () => {
     const bad = tempDir("bunker-compose-bad-");
     mkdirSync(join(bad, "x"));
