@@ -205,6 +205,36 @@ describe.skipIf(!root)("bunker compose", () => {
     expect(rm.stderr).toContain(` Container ${P}-worker-1  Removed`);
   }, 120_000);
 
+  test("flags: ps -q, logs --tail/-t, exec -u/-e/-w/--index, run -d/--service-ports, down --rmi all", async () => {
+    const f = join(dir, "flags.yaml");
+    const image = `${busybox.split("/")[0]}/busybox:flags`;
+    await b.ok(["tag", busybox, image]);
+    writeFileSync(f, `services:\n  w:\n    image: ${image}\n    command: ["sh", "-c", "echo one; echo two; exec sleep 60"]\n    stop_signal: SIGKILL\n    ports: ["127.0.0.1::80"]\n    scale: 2\n`);
+    const fl = (...args: string[]) => b.run(["compose", "-p", "fl", "-f", f, ...args]);
+    try {
+      expect((await fl("up", "-d")).code).toBe(0);
+      const ids = (await fl("ps", "-q")).stdout.trim().split("\n");
+      expect(ids).toEqual([(await inspect("fl-w-1")).Id, (await inspect("fl-w-2")).Id]);
+      expect((await fl("logs", "--no-color", "--tail", "1", "--index", "2")).stdout).toBe("w-2  | two\n");
+      expect((await fl("logs", "--no-log-prefix", "-t", "--index", "1")).stdout).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z one\n\S+ two\n$/);
+      const ex = await fl("exec", "-T", "-u", "1000", "-e", "X=1", "-w", "/tmp", "--index", "2", "w", "sh", "-c", "echo $(id -u) $X $(pwd) $(hostname)");
+      expect(ex.stdout.trim()).toBe(`1000 1 /tmp ${(await inspect("fl-w-2")).Config.Hostname}`);
+      const detached = await fl("run", "-d", "--service-ports", "w", "sleep", "60");
+      const name = detached.stdout.trim();
+      expect(name).toMatch(/^fl-w-run-[0-9a-f]{12}$/);
+      const one = await inspect(name);
+      expect([one.State.Running, one.Config.Labels["com.docker.compose.oneoff"], one.HostConfig.PortBindings]).toEqual([true, "True", { "80/tcp": [{ HostIp: "127.0.0.1", HostPort: "" }] }]);
+      const plain = await inspect((await fl("run", "-d", "w", "sleep", "60")).stdout.trim());
+      expect(plain.HostConfig.PortBindings).toEqual({});
+      const down = await fl("down", "-t", "0", "--remove-orphans", "--rmi", "all");
+      expect([down.code, down.stderr]).toEqual([0, expect.stringContaining(` Image ${image}  Removed`)]);
+      expect((await b.run(["image", "inspect", image])).code).not.toBe(0);
+      expect((await b.run(["ps", "-aq", "--filter", "label=com.docker.compose.project=fl"])).stdout).toBe("");
+    } finally {
+      await fl("down", "-t", "0", "--remove-orphans");
+    }
+  }, 120_000);
+
   test("version, and `bunker compose` listing every subcommand", async () => {
     expect((await b.ok(["compose", "version", "--short"])).trim()).toMatch(/^2\.\d+\.\d+$/);
     expect(JSON.parse(await b.ok(["compose", "version", "--format", "json"]))).toEqual({ version: expect.stringMatching(/^v2\./) });
