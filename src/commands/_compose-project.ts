@@ -52,5 +52,6 @@ export async function openProject(inv: Invocation, opts: { labelsOnly?: boolean;
     origin: { workingDir: meta.workingDir, composeFiles: meta.composeFiles, envFiles: c["env-file"]?.map((f: string) => resolve(f)) },
     progress,
     disabled: Object.keys(meta.disabledServices ?? {}),
+    environment: meta.environment,
   };
 }

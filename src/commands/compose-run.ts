@@ -4,7 +4,7 @@ import { composeFlags } from "./_compose.ts";
 import { defineCommand, parseFlags } from "./_cli.ts";
 import { openProject } from "./_compose-project.ts";
 import { oneOffPlan, startDependencies } from "../compose/run.ts";
-import { ensureImages, ensureResources } from "../compose/up.ts";
+import { createFrom, ensureImages, ensureResources } from "../compose/up.ts";
 import { parsePublish } from "../engine/network/ports.ts";
 
 export default defineCommand({
@@ -63,8 +63,7 @@ export default defineCommand({
       capAdd: flags["cap-add"],
       capDrop: flags["cap-drop"],
     });
-    const { Id } = await ctx.backend.createContainer(plan.options);
-    for (const n of plan.extraNetworks) await ctx.backend.connectNetwork(n.network, Id, { Aliases: n.aliases, ...(n.ipv4Address ? { IPAddress: n.ipv4Address } : {}) });
+    const Id = await createFrom(ctx, plan, false);
     if (flags.detach) {
       await ctx.backend.startContainer(Id);
       console.log(plan.options.name);

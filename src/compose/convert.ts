@@ -9,6 +9,7 @@ import { parseBytes } from "../engine/units.ts";
 import { goDuration } from "../go/time.ts";
 import type { Project, ServiceConfig } from "./model.ts";
 import { ComposeError } from "./errors.ts";
+import type { TarFile } from "./tar.ts";
 import * as L from "./labels.ts";
 
 /** The engine's create options, as the Backend takes them. */
@@ -28,10 +29,14 @@ export interface ProjectOrigin {
   envFiles?: string[];
 }
 
-/** What creating one container of a service takes: the options, and the networks to connect before start. */
+/**
+ * What creating one container of a service takes: the options, the networks to connect before start, and
+ * the files (secrets and configs given by `environment:` or `content:`) to write into it before start.
+ */
 export interface ContainerPlan {
   options: CreateOptions;
   extraNetworks: { network: string; aliases: string[]; ipv4Address?: string }[];
+  files: TarFile[];
 }
 
 /**
@@ -212,7 +217,8 @@ function volumeName(project: Project, key: string): string {
  * volumes: binds with create_host_path as `-v` binds (the engine creates a missing source, as compose v2
  * relies on), everything else as mounts. `anonymous` maps a target to the volume an old container had there.
  */
-function mountsOf(project: Project, dir: string, service: NamedService, anonymous: Map<string, string>): { binds: string[]; mounts: MountSpec[]; tmpfs: Record<string, string> } {
+function mountsOf(project: Project, dir: string, service: NamedService, anonymous: Map<string, string>, environment: Record<string, string>): { binds: string[]; mounts: MountSpec[]; tmpfs: Record<string, string>; files: TarFile[] } {
+  const files: TarFile[] = [];
   const binds: string[] = [];
   const mounts: MountSpec[] = [];
   const tmpfs: Record<string, string> = {};
@@ -240,19 +246,33 @@ function mountsOf(project: Project, dir: string, service: NamedService, anonymou
     const i = t.indexOf(":");
     tmpfs[i < 0 ? t : t.slice(0, i)] = i < 0 ? "" : t.slice(i + 1);
   }
-  // secrets and configs: file-based ones bind-mounted read-only (compose v2 mounts them the same way).
+  // secrets and configs: file-based ones bind-mounted read-only (as compose v2 mounts them), those given by
+  // `environment:` or `content:` written into the container before it starts (as compose v2 copies them).
   for (const [kind, list, base] of [["secrets", service.secrets, "/run/secrets/"], ["configs", service.configs, "/"]] as const) {
     for (const ref of (list ?? []) as any[]) {
       const source = typeof ref === "string" ? ref : ref.source;
       const decl = (project as any)[kind]?.[source];
-      if (!decl) throw new ComposeError(`service "${service.name}" refers to undefined ${kind.slice(0, -1)} ${source}: invalid compose project`);
-      if (!decl.file) throw new ComposeError(`${kind.slice(0, -1)} "${source}": only file-based ${kind} are supported by bunker compose (external, environment and content ones are not)`);
-      if (typeof ref === "object" && (ref.uid || ref.gid || (ref.mode !== undefined && ref.mode !== null))) throw new ComposeError(`service "${service.name}": ${kind} uid, gid and mode are not supported by bunker compose (file-based ${kind} are bind-mounted)`);
+      const what = kind.slice(0, -1);
+      if (!decl) throw new ComposeError(`service "${service.name}" refers to undefined ${what} ${source}: invalid compose project`);
+      if (decl.external) throw new ComposeError(`${what} "${source}": external ${kind} are swarm's and not supported by bunker compose`);
       const target = typeof ref === "object" && ref.target ? (ref.target.startsWith("/") ? ref.target : base + ref.target) : base + source;
-      mounts.push({ Type: "bind", Source: projectPath(dir, decl.file), Target: target, ReadOnly: true });
+      const owned = typeof ref === "object" && (ref.uid || ref.gid || (ref.mode !== undefined && ref.mode !== null));
+      if (decl.file) {
+        if (owned) throw new ComposeError(`service "${service.name}": ${kind} uid, gid and mode are not supported for file-based ${kind} (they are bind-mounted)`);
+        mounts.push({ Type: "bind", Source: projectPath(dir, decl.file), Target: target, ReadOnly: true });
+        continue;
+      }
+      let text: string | undefined = decl.content;
+      if (decl.environment !== undefined) {
+        text = environment[decl.environment];
+        if (text === undefined) throw new ComposeError(`environment variable "${decl.environment}" required by ${what} "${source}" is not set`);
+      }
+      if (text === undefined) throw new ComposeError(`${what} "${source}": one of file, environment or content is required`);
+      const id = (v: unknown) => (v === undefined || v === null || v === "" ? 0 : Number(v));
+      files.push({ path: target, data: new TextEncoder().encode(text), mode: ref.mode ?? 0o444, uid: id(ref.uid), gid: id(ref.gid) });
     }
   }
-  return { binds, mounts, tmpfs };
+  return { binds, mounts, tmpfs, files };
 }
 
 /** The service's networks by priority (highest first, then name), as compose v2's NetworksByPriority. */
@@ -278,6 +298,8 @@ export interface PlanContext {
   serviceContainer(service: string): string;
   /** Anonymous volumes of a replaced container by target, kept unless -V. */
   anonymous?: Map<string, string>;
+  /** The variables `environment:` secrets and configs read (the project's interpolation environment). */
+  environment?: Record<string, string>;
   /** Network aliases (service name and aliases:), false for `run` without --use-aliases. */
   useAliases?: boolean;
 }
@@ -308,7 +330,7 @@ export function containerPlan(service: NamedService, ctx: PlanContext): Containe
     ...(ctx.imageId ? { [L.IMAGE]: ctx.imageId } : {}),
   };
   const { bindings, exposed } = portsOf(service);
-  const { binds, mounts, tmpfs } = mountsOf(project, ctx.origin.workingDir, service, ctx.anonymous ?? new Map());
+  const { binds, mounts, tmpfs, files } = mountsOf(project, ctx.origin.workingDir, service, ctx.anonymous ?? new Map(), ctx.environment ?? {});
   const limits = service.deploy?.resources?.limits ?? {};
   const cpus = limits.cpus ?? service.cpus;
   const memory = bytesOf(limits.memory) ?? bytesOf(service.mem_limit);
@@ -418,7 +440,7 @@ export function containerPlan(service: NamedService, ctx: PlanContext): Containe
     volumesFrom: service.volumes_from?.length ? (service.volumes_from as string[]).map((v) => (v.startsWith("container:") ? v.slice(10) : v.replace(/^[^:]+/, (s) => ctx.serviceContainer(s)))) : undefined,
   };
   for (const k of Object.keys(options) as (keyof CreateOptions)[]) if (options[k] === undefined) delete options[k];
-  return { options, extraNetworks: endpoints.slice(1).map(({ network, aliases, ipv4Address }) => ({ network, aliases, ...(ipv4Address ? { ipv4Address } : {}) })) };
+  return { options, files, extraNetworks: endpoints.slice(1).map(({ network, aliases, ipv4Address }) => ({ network, aliases, ...(ipv4Address ? { ipv4Address } : {}) })) };
 }
 
 /** The service's image: `image:`, else the name compose v2 gives a built one (`<project>-<service>`). */

@@ -76,6 +76,7 @@ export async function oneOffPlan(ctx: ComposeContext, service: string, opts: Run
     name: opts.name || `${ctx.project.name}-${service}-run-${slug.slice(0, 12)}`,
     serviceContainer: (s) => shared.get(s) ?? "",
     useAliases: !!opts.useAliases,
+    environment: ctx.environment,
   });
   const o: CreateOptions = plan.options;
   o.labels = { ...o.labels, ...(opts.labels ?? {}), [L.SLUG]: slug };

@@ -20,6 +20,8 @@ export interface ComposeContext {
   progress: Progress;
   /** Services profiles switched off: a dependency on one is skipped, not an error. */
   disabled?: string[];
+  /** The project's interpolation environment (what `environment:` secrets and configs read). */
+  environment?: Record<string, string>;
 }
 
 /** The project's containers (every state; one-off ones only when asked), sorted by service then number. */

@@ -13,6 +13,7 @@ import { dependenciesOf, sharesWith, withDependencies } from "./graph.ts";
 import { type ComposeContext, type Summary, ofService, orphanWarning, projectContainers, waitFor } from "./state.ts";
 import { removeContainers, removeWithVolumes } from "./down.ts";
 import { buildService } from "./build.ts";
+import { tarOf } from "./tar.ts";
 
 /** What `up`/`create` ask for (docker compose v2's CreateOptions and StartOptions). */
 export interface UpOptions {
@@ -199,7 +200,7 @@ export async function up(ctx: ComposeContext, opts: UpOptions = {}): Promise<UpC
     const svc = named(ctx, s);
     const hash = serviceHash(project.services[s]!);
     const plan = (number: number, name?: string, anonymous?: Map<string, string>) =>
-      containerPlan(svc, { project, origin: ctx.origin, number, hash, imageId: imageIds.get(s), name, anonymous, serviceContainer: firstOf });
+      containerPlan(svc, { project, origin: ctx.origin, number, hash, imageId: imageIds.get(s), name, anonymous, serviceContainer: firstOf, environment: ctx.environment });
     const want = scaleOf(s, svc, opts.scale);
     let mine = ofService(observed, s);
     // Scale down: the highest numbers go (those with an outdated config first, as compose v2 sorts them).
@@ -240,13 +241,17 @@ export async function up(ctx: ComposeContext, opts: UpOptions = {}): Promise<UpC
   return start(ctx, selected, result, changed, opts);
 }
 
-/** Creates a container and connects its further networks; a failure after create removes it again. */
-async function createFrom(ctx: ComposeContext, p: ContainerPlan, report = true): Promise<string> {
+/**
+ * Creates a container, connects its further networks and writes its `environment:`/`content:` secrets and
+ * configs into it; a failure after create removes it again.
+ */
+export async function createFrom(ctx: ComposeContext, p: ContainerPlan, report = true): Promise<string> {
   const name = p.options.name!;
   if (report) ctx.progress.event(`Container ${name}`, "Creating");
   const { Id } = await ctx.backend.createContainer(p.options);
   try {
     for (const n of p.extraNetworks) await ctx.backend.connectNetwork(n.network, Id, { Aliases: n.aliases, ...(n.ipv4Address ? { IPAddress: n.ipv4Address } : {}) });
+    if (p.files.length) await ctx.backend.putArchive(Id, "/", new Blob([tarOf(p.files)]).stream(), {});
   } catch (e) {
     await ctx.backend.removeContainer(Id, { force: true }).catch(() => {});
     throw e;

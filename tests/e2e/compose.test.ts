@@ -365,6 +365,8 @@ describe.skipIf(!root)("bunker compose", () => {
     container_name: opts-custom
     command: ["sleep", "600"]
     network_mode: "service:full"
+    secrets: [{ source: envtok, uid: "1000", mode: 0400 }]
+    configs: [{ source: conf, target: /etc/app.conf }]
 networks:
   back: { ipam: { config: [{ subnet: 10.123.0.0/24 }] } }
   front: {}
@@ -372,8 +374,12 @@ volumes:
   data: {}
 secrets:
   token: { file: ./token.txt }
+  envtok: { environment: OPTS_TOKEN }
+configs:
+  conf: { content: "from content" }
 `,
     );
+    process.env.OPTS_TOKEN = "from-env";
     const opts = (...args: string[]) => b.run(["compose", "-p", "opts", "-f", file, ...args]);
     const up = await opts("up", "-d");
     expect([up.code, up.stderr]).toEqual([0, expect.stringContaining(" Container opts-custom  Started")]);
@@ -407,6 +413,9 @@ secrets:
     expect(c.HostConfig.LogConfig).toMatchObject({ Type: "json-file", Config: { "max-size": "1m" } });
     expect([c.HostConfig.ExtraHosts, c.HostConfig.Dns]).toEqual([["gw:10.1.2.3"], ["10.0.0.2"]]);
     expect((await b.ok(["exec", "opts-full-1", "cat", "/run/secrets/token"])).trim()).toBe("s3cret");
+    // environment and content ones are written into the container with their owner and mode (a read-only
+    // root refuses them, as the engine refuses any copy into it)
+    expect((await b.ok(["exec", "opts-custom", "sh", "-c", "cat /run/secrets/envtok; stat -c ' %u %a' /run/secrets/envtok; cat /etc/app.conf"]))).toBe("from-env 1000 400\nfrom content");
     // the secret is read-only in the container, as is the root
     expect((await b.run(["exec", "opts-full-1", "sh", "-c", "echo x > /run/secrets/token"])).code).not.toBe(0);
     const shared = await inspect("opts-custom");

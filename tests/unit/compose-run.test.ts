@@ -111,8 +111,19 @@ describe("a service as create options", () => {
       [{ ports: [{ target: 80, mode: "overlay" }] }, "ports mode overlay is not supported"],
     ];
     for (const [s, message] of refused) expect(() => plan(svc(s))).toThrow(message);
-    const p = project({}, { secrets: { env: { environment: "TOKEN" } } });
-    expect(() => plan(svc({ secrets: [{ source: "env" }] }), p)).toThrow('secret "env": only file-based secrets are supported');
+    const p = project({}, { secrets: { env: { environment: "TOKEN" }, ext: { external: true } } });
+    expect(() => plan(svc({ secrets: [{ source: "env" }] }), p)).toThrow('environment variable "TOKEN" required by secret "env" is not set');
+    expect(() => plan(svc({ secrets: [{ source: "ext" }] }), p)).toThrow('secret "ext": external secrets are swarm\'s and not supported');
+  });
+
+  test("secrets and configs given by environment or content become files written before start", () => {
+    const p = project({}, { secrets: { tok: { environment: "TOKEN" } }, configs: { conf: { content: "x=1\n" } } });
+    const { files, options } = plan(svc({ secrets: [{ source: "tok", uid: "1000", mode: 0o400 }], configs: [{ source: "conf", target: "/etc/app.conf" }] }), p, { environment: { TOKEN: "s3" } });
+    expect(options.mounts).toBeUndefined();
+    expect(files.map((f) => [f.path, new TextDecoder().decode(f.data), f.mode, f.uid, f.gid])).toEqual([
+      ["/run/secrets/tok", "s3", 0o400, 1000, 0],
+      ["/etc/app.conf", "x=1\n", 0o444, 0, 0],
+    ]);
   });
 
   test("commands split as a shell would, without expansion", () => {
