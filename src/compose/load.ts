@@ -6,7 +6,6 @@
  * resolved, merged onto the files before it, then normalised (normalize.ts) into the Project of model.ts.
  */
 import { existsSync, readFileSync, statSync } from "node:fs";
-import { homedir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { canonicalResource, canonicalService } from "./canonical.ts";
 import { parseDotenv, parseRawEnv } from "./dotenv.ts";
@@ -268,7 +267,8 @@ function resolveExtends(model: Obj, file: string, baseDir: string, ctx: Context,
 export async function loadProjectDetails(opts: LoadOptions): Promise<LoadedProject> {
   const warn = opts.warn ?? ((m: string) => console.error(`WARN[0000] ${m}`));
   const workingDir = resolve(opts.workingDir);
-  const home = opts.env.HOME || homedir();
+  // node:os only when HOME is unset: loading it costs more than the rest of a small project's load.
+  const home = opts.env.HOME || (await import("node:os")).homedir();
   // As compose-go's cli options: the .env of the working directory (--project-directory, else the first -f
   // file's directory, else the current directory) feeds the environment, which may name the files (COMPOSE_FILE).
   const given = opts.files?.length ? opts.files.map((f) => (f === "-" ? f : resolve(workingDir, f))) : [];
