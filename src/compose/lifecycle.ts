@@ -73,7 +73,11 @@ export function pauseServices(ctx: ComposeContext, names: string[], pause: boole
 export async function startServices(ctx: ComposeContext, names: string[], opts: { wait?: boolean } = {}): Promise<void> {
   const list = await projectContainers(ctx.backend, ctx.project.name);
   const services = servicesOf(ctx, names, list);
-  if (!list.some((c) => services.includes(c.Labels[L.SERVICE] ?? ""))) throw new ComposeError("service(s) not running"); // compose v2: no container to start
+  // compose v2's startService: a service of the file that should run but has no container is an error.
+  for (const s of services) {
+    const svc = ctx.project.services[s];
+    if (svc && (svc.deploy?.replicas ?? svc.scale ?? 1) > 0 && !list.some((c) => c.Labels[L.SERVICE] === s)) throw new ComposeError(`service "${s}" has no container to start`);
+  }
   for (const level of levelsOf(ctx, services)) {
     await Promise.all(level.map(async (s) => {
       for (const [d, cfg] of Object.entries(ctx.project.services[s]?.depends_on ?? {})) {

@@ -557,6 +557,8 @@ configs:
     const more = (...args: string[]) => b.run(["compose", "-p", "more", "-f", f, ...args]);
     const since = String(Math.floor(Date.now() / 1000) - 1);
     try {
+      const none = await more("start");
+      expect([none.code, none.stderr]).toEqual([1, expect.stringMatching(/service "(s|once)" has no container to start/)]);
       const created = await more("create");
       expect([created.code, created.stderr]).toEqual([0, expect.stringContaining(" Container more-s-1  Created")]);
       expect((await inspect("more-s-1")).State.Status).toBe("created");
