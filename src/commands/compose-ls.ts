@@ -23,7 +23,8 @@ export default defineCommand({
       if (k !== "name" || v === undefined) throw new CliError(`invalid filter '${k}'`, 1);
       names.push(v);
     }
-    const list = await backend.listContainers({ all: true, filters: { label: [L.PROJECT] } });
+    // Without -a only running containers are listed (and counted), as compose v2 lists them.
+    const list = (await backend.listContainers({ all: true, filters: { label: [L.PROJECT] } })).filter((c) => flags.all || c.State === "running");
     const projects = new Map<string, { states: Map<string, number>; files: Set<string> }>();
     for (const c of list) {
       const name = c.Labels[L.PROJECT]!;
@@ -32,7 +33,7 @@ export default defineCommand({
       if (c.Labels[L.CONFIG_FILES]) p.files.add(c.Labels[L.CONFIG_FILES]);
     }
     const rows = [...projects]
-      .filter(([name, p]) => (flags.all || p.states.has("running")) && (!names.length || names.some((n) => name.includes(n))))
+      .filter(([name]) => !names.length || names.some((n) => name.includes(n)))
       .sort(([a], [b]) => a.localeCompare(b))
       .map(([name, p]) => ({ Name: name, Status: [...p.states].sort(([a], [b]) => a.localeCompare(b)).map(([s, n]) => `${s}(${n})`).join(", "), ConfigFiles: [...p.files].join(",") }));
     if (flags.quiet) {

@@ -133,7 +133,9 @@ describe.skipIf(!root)("bunker compose", () => {
     expect((await composeOk("ps", "-a", "--services")).stdout.trim().split("\n")).toEqual(["db", "migrate", "web", "worker"]);
     const json = (await composeOk("ps", "--format", "json", "web")).stdout.trim().split("\n").map((l) => JSON.parse(l));
     expect(json).toEqual([expect.objectContaining({ Name: `${P}-web-1`, Service: "web", Project: P, State: "running" })]);
-    expect((await b.ok(["compose", "ls", "--format", "json"]))).toContain(`"Name":"${P}"`);
+    const ls = (...args: string[]) => b.ok(["compose", "ls", "--format", "json", "--filter", `name=${P}`, ...args]).then((o) => JSON.parse(o));
+    expect(await ls()).toEqual([{ Name: P, Status: "running(3)", ConfigFiles: join(dir, "compose.yaml") }]);
+    expect(await ls("-a")).toEqual([{ Name: P, Status: "exited(1), running(3)", ConfigFiles: join(dir, "compose.yaml") }]);
     const logs = (await composeOk("logs", "--no-color", "web", "migrate")).stdout;
     expect(logs).toContain("web-1      | hello\n");
     expect(logs).toContain("migrate-1  | migrations done\n");
