@@ -203,8 +203,12 @@ describe.skipIf(!root)("bunker compose", () => {
     await composeOk("start", "worker");
     expect((await inspect(`${P}-worker-1`)).State.Status).toBe("running");
     await composeOk("stop", "-t", "0", "worker");
+    // without -f it asks; no answer removes nothing
+    const asked = await composeOk("rm", "worker");
+    expect(asked.stdout).toBe(`? Going to remove ${P}-worker-1 [y/N] `);
+    expect((await inspect(`${P}-worker-1`)).State.Status).toBe("exited");
     const rm = await composeOk("rm", "-f", "worker");
-    expect(rm.stderr).toContain(` Container ${P}-worker-1  Removed`);
+    expect([rm.stdout, rm.stderr]).toEqual([`Going to remove ${P}-worker-1\n`, expect.stringContaining(` Container ${P}-worker-1  Removed`)]);
   }, 120_000);
 
   test("flags: ps -q, logs --tail/-t, exec -u/-e/-w/--index, run -d/--service-ports, down --rmi all", async () => {
