@@ -57,6 +57,7 @@ if (!args.length) {
     "tests/e2e/create-validation.test.ts",
     "tests/e2e/cp.test.ts",
     "tests/e2e/health.test.ts",
+    "tests/e2e/compose.test.ts",
     "tests/e2e/save-load.test.ts",
     "tests/e2e/sharing.test.ts",
     "tests/e2e/ops.test.ts",

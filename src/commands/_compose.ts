@@ -19,11 +19,38 @@ export const composeFlags: Record<string, Flag> = {
   profile: { type: "string", multiple: true, description: "Specify a profile to enable", valueHint: "stringArray" },
   "env-file": { type: "string", multiple: true, description: "Specify an alternate environment file", valueHint: "stringArray" },
   "project-directory": { type: "string", description: "Specify an alternate working directory\n(default: the path of the, first specified, Compose file)", valueHint: "string" },
+  ansi: { type: "string", description: 'Control when to print ANSI control characters ("never"|"always"|"auto")', valueHint: "string" },
+  progress: { type: "string", description: 'Set type of progress output ("auto", "tty", "plain", "quiet")', valueHint: "string" },
 };
 
 /** The subcommands of `bunker compose`, loaded only when they run. */
 export const composeSubcommands: Record<string, () => Promise<{ default: Command }>> = {
   config: () => import("./compose-config.ts"),
+  up: () => import("./compose-up.ts"),
+  down: () => import("./compose-down.ts"),
+  ps: () => import("./compose-ps.ts"),
+  logs: () => import("./compose-logs.ts"),
+  exec: () => import("./compose-exec.ts"),
+  run: () => import("./compose-run.ts"),
+  create: () => import("./compose-create.ts"),
+  start: () => import("./compose-start.ts"),
+  stop: () => import("./compose-stop.ts"),
+  restart: () => import("./compose-restart.ts"),
+  kill: () => import("./compose-kill.ts"),
+  rm: () => import("./compose-rm.ts"),
+  pause: () => import("./compose-pause.ts"),
+  unpause: () => import("./compose-unpause.ts"),
+  ls: () => import("./compose-ls.ts"),
+  top: () => import("./compose-top.ts"),
+  port: () => import("./compose-port.ts"),
+  images: () => import("./compose-images.ts"),
+  pull: () => import("./compose-pull.ts"),
+  push: () => import("./compose-push.ts"),
+  events: () => import("./compose-events.ts"),
+  wait: () => import("./compose-wait.ts"),
+  cp: () => import("./compose-cp.ts"),
+  build: () => import("./compose-build.ts"),
+  version: () => import("./compose-version.ts"),
 };
 
 /** Flags given before the subcommand, merged under those given after it (lists concatenated). */

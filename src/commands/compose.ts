@@ -1,12 +1,13 @@
 /** `bunker compose`: docker compose v2's commands, built in; this file parses the global flags and dispatches. */
 import { CliError, type Command, parseFlags, renderHelp } from "./_cli.ts";
 import { composeFlags, composeSubcommands, mergeComposeFlags } from "./_compose.ts";
+import { ComposeError } from "../compose/errors.ts";
 
 const compose: Command = {
   meta: { name: "compose", description: "Define and run multi-container applications", usage: "[OPTIONS] COMMAND" },
   flags: composeFlags,
   interspersed: false,
-  async run({ flags, args }) {
+  async run({ flags, args, global }) {
     const [sub, ...rest] = args;
     if (sub === undefined) {
       console.log(await help());
@@ -21,7 +22,13 @@ const compose: Command = {
       return 0;
     }
     const inv = parseFlags(rest, cmd, path);
-    return cmd.run({ ...inv, flags: mergeComposeFlags(flags, inv.flags) });
+    try {
+      return await cmd.run({ ...inv, global: { ...global, ...inv.global }, flags: mergeComposeFlags(flags, inv.flags) });
+    } catch (e) {
+      // compose's refusals print as docker compose prints them: the message, exit 1 (or the code it carries).
+      if (e instanceof ComposeError) throw new CliError(e.message, e.exitCode);
+      throw e;
+    }
   },
 };
 
