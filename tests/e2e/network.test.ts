@@ -7,7 +7,7 @@
  * 127.0.0.0/8 and to addresses inside network namespaces bunker created.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { bunkerAt, DAEMON_MODE, freshDataRoot } from "../helpers/bunker.ts";
 import { freePort, get, leftovers, purgeNetworking, rootTag, sh, until, vethsOn } from "../helpers/netcheck.ts";
@@ -350,6 +350,41 @@ describe.skipIf(!root)("cleanup and reconciliation", () => {
     } finally {
       sh(["ip", "link", "set", "bunker0", "alias", alias]);
       await b.run(["rm", "-f", "first", "later"]);
+    }
+  }, 60_000);
+
+  // A deleted data root's unused bunker0 goes at another engine's start; a live root's container that has
+  // claimed its address but whose veth the shim has not plugged in yet must keep it (it failed with "bridge
+  // bunker0: No such device" when two engines raced).
+  test.skipIf(DAEMON_MODE)("a deleted data root's bunker0 stays while a live root has claimed an address on it, and goes without that claim", async () => {
+    await b.ok(["run", "--rm", busybox, "true"]); // bunker0 exists
+    // The kernel unplugs a gone container's veth asynchronously.
+    expect(await until(() => readdirSync("/sys/class/net/bunker0/brif").length === 0)).toBe(true);
+    const alias = readFileSync("/sys/class/net/bunker0/ifalias", "utf8").trim();
+    const goneTag = "0badc0de";
+    const link = `/run/bunker/roots/${goneTag}`;
+    const claimFile = "/run/bunker/ipam/bunker0/172.31.254.254";
+    const other = bunkerAt(freshDataRoot());
+    try {
+      expect(sh(["ip", "link", "set", "bunker0", "alias", `bunker:${goneTag}:net:0123456789ab`]).code).toBe(0);
+      mkdirSync("/run/bunker/roots", { recursive: true, mode: 0o700 });
+      mkdirSync("/run/bunker/ipam/bunker0", { recursive: true, mode: 0o700 });
+      symlinkSync(`/nonexistent/bunker-gone-${goneTag}`, link);
+      writeFileSync(claimFile, `${b.dataRoot} claimed-not-plugged`);
+      await other.ok(["ps"]); // an engine start: drops the gone root
+      expect(existsSync(link)).toBe(false);
+      expect(existsSync("/sys/class/net/bunker0")).toBe(true);
+      // The same clean-up without the live claim deletes it: the claim is what kept it.
+      rmSync(claimFile);
+      symlinkSync(`/nonexistent/bunker-gone-${goneTag}`, link);
+      await other.ok(["ps"]);
+      expect(existsSync("/sys/class/net/bunker0")).toBe(false);
+      // The next container makes it again.
+      expect(await b.ok(["run", "--rm", busybox, "sh", "-c", "ip -4 -o addr show eth0 | wc -l"])).toBe("1\n");
+    } finally {
+      rmSync(claimFile, { force: true });
+      rmSync(link, { force: true });
+      if (existsSync("/sys/class/net/bunker0") && readFileSync("/sys/class/net/bunker0/ifalias", "utf8").startsWith(`bunker:${goneTag}:`)) sh(["ip", "link", "set", "bunker0", "alias", alias]);
     }
   }, 60_000);
 

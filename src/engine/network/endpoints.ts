@@ -144,9 +144,10 @@ export function buildStepNetwork(engine: Engine, scratchDir: string): { plan: Pi
   reconcileIfNeeded(engine);
   const net = lookupNetwork(engine, "bridge");
   if (!net?.bridge) return undefined;
-  ensureNetworkHost(engine, net);
   const who = `${scratchDir} ${randomHex(8)}`;
   const ip = allocate(net.bridge, parseCidr(net.subnet!), ipToNum(net.gateway!), takenAddresses(engine, net), who);
+  // After the claim: a live claim keeps another engine's clean-up from deleting a shared bunker0 under us.
+  ensureNetworkHost(engine, net);
   const netif: PlanNetIf = { host: `bb${randomHex(6)}`, peer: "eth0", bridge: net.bridge, mac: macFor(ip), ip, prefix: parseCidr(net.subnet!).prefix, gateway: net.gateway!, mtu: Number(net.options["com.docker.network.driver.mtu"]) || undefined };
   return { plan: { network: "private", netifs: [netif] }, ip, resolv: resolvConf("private", hostResolv()), release: () => release(net.bridge!, ip, who) };
 }
@@ -170,7 +171,6 @@ export async function networkPlan(engine: Engine, c: StoredContainer): Promise<P
   for (const ep of eps) {
     const net = networkById(engine, ep.networkId);
     if (!net?.bridge) continue;
-    ensureNetworkHost(engine, net);
     // The address survives restarts; after a reboot the claim may be gone (or, rarely, someone else's).
     if (!claim(net.bridge, ep.ip, owner(engine, c.id))) {
       const derived = ep.mac === macFor(ep.ip); // a --mac-address stays
@@ -179,6 +179,9 @@ export async function networkPlan(engine: Engine, c: StoredContainer): Promise<P
       engine.db.query("UPDATE endpoints SET ip = ?, mac = ? WHERE id = ?").run(ep.ip, ep.mac, ep.id);
       writeNames(engine, net);
     }
+    // After the claim: until the shim plugs the veth in, the claim is what tells another data root's
+    // clean-up (dropGoneRoots) that a shared bunker0 is in use; if it went just before, this makes it again.
+    ensureNetworkHost(engine, net);
     netifs.push({ host: vethName(ep), peer: `eth${netifs.length}`, bridge: net.bridge, mac: ep.mac, ip: ep.ip, prefix: parseCidr(net.subnet!).prefix, gateway: netifs.length ? "" : net.gateway!, mtu: Number(net.options["com.docker.network.driver.mtu"]) || undefined });
     if (net.name !== "bridge") {
       writeNames(engine, net);

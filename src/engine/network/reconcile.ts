@@ -134,7 +134,13 @@ export function dropGoneRoots(tags: string[], opts: { iptables: boolean }): void
     const mine = (alias: string) => prefixes.some((p) => alias.startsWith(p));
     if (mayRules) deleteRules((cm) => mine(cm));
     const bridges = host.links((n) => n === DEFAULT_BRIDGE || n.startsWith("bk-"));
+    // In use: a port plugged in, or an address claimed by a live data root (or build step) whose container's
+    // veth is not plugged in yet (claims come before the bridge is ensured, see networkPlan).
     const unused = (n: string) => {
+      for (const who of claims(n).values()) {
+        const root = who.slice(0, who.lastIndexOf(" "));
+        if (root && existsSync(root)) return false;
+      }
       try {
         return readdirSync(`/sys/class/net/${n}/brif`).length === 0;
       } catch {
