@@ -4,7 +4,7 @@
  * converged and started first (unless --no-deps).
  */
 import { containerPlan, commandOf, type ContainerPlan, type CreateOptions } from "./convert.ts";
-import { serviceHash } from "./hash.ts";
+import { serviceHash } from "./output.ts";
 import { dependenciesOf } from "./graph.ts";
 import { named, up } from "./up.ts";
 import { type ComposeContext, projectContainers, waitFor } from "./state.ts";

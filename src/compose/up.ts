@@ -8,7 +8,7 @@ import type { ServiceConfig } from "./model.ts";
 import { ComposeError } from "./errors.ts";
 import * as L from "./labels.ts";
 import { containerPlan, imageOf, networksByPriority, type ContainerPlan, type NamedService } from "./convert.ts";
-import { serviceHash } from "./hash.ts";
+import { serviceHash } from "./output.ts";
 import { dependenciesOf, sharesWith, withDependencies } from "./graph.ts";
 import { type ComposeContext, type Summary, ofService, orphanWarning, projectContainers, waitFor } from "./state.ts";
 import { removeContainers, removeWithVolumes } from "./down.ts";

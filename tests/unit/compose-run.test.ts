@@ -3,7 +3,7 @@
  * (names, labels, networks, every refusal by name), depends_on levels, and the log prefixes.
  */
 import { describe, expect, test } from "bun:test";
-import { serviceHash } from "../../src/compose/hash.ts";
+import { serviceHash } from "../../src/compose/output.ts";
 import { containerPlan, shellSplit, type PlanContext } from "../../src/compose/convert.ts";
 import { dependencyLevels, withDependencies, withDependents } from "../../src/compose/graph.ts";
 import { LogPrinter, shortName } from "../../src/compose/logs.ts";
