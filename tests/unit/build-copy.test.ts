@@ -56,7 +56,7 @@ const mode = (p: string) => lstatSync(p).mode & 0o7777;
 const owner = (p: string) => `${lstatSync(p).uid}:${lstatSync(p).gid}`;
 const read = (p: string) => readFileSync(p, "utf8");
 const run = (root: string, line: string, ctx: BuildContext | { root: string }, workdir = "/", env = "") =>
-  copyInto(root, step(line, workdir, env), ctx instanceof BuildContext ? { context: ctx } : ctx, { workdir });
+  copyInto(root, step(line, workdir, env), ctx instanceof BuildContext ? { context: ctx } : ctx);
 /** Everything below `dir` (sorted relative paths), to prove nothing else was written. */
 function listing(dir: string): string[] {
   const out: string[] = [];
@@ -330,7 +330,7 @@ describe("COPY: heredocs, --parents, --exclude", () => {
     const ctx = context({ "d/a": "a", "d/b": "b" });
     const ac = new AbortController();
     ac.abort(new Error("cancelled"));
-    await expect(copyInto(fresh("r"), step("COPY d /d"), { context: ctx }, { workdir: "/", signal: ac.signal })).rejects.toThrow("cancelled");
+    await expect(copyInto(fresh("r"), step("COPY d /d"), { context: ctx }, { signal: ac.signal })).rejects.toThrow("cancelled");
   });
 });
 
@@ -463,7 +463,7 @@ describe("ADD", () => {
       const before = hits;
       const a = await copyChecksum(s, { context: context({}) });
       const root = fresh("r");
-      await copyInto(root, s, { context: context({}) }, { workdir: "/" });
+      await copyInto(root, s, { context: context({}) });
       expect(hits).toBe(before + 1);
       expect(await copyChecksum(s, { context: context({}) })).toBe(a);
       const pinned = step(`ADD --checksum=sha256:${sha} ${base}/files/data.txt /dl/`);

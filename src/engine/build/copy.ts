@@ -61,11 +61,11 @@ interface Virtual {
 }
 
 /** Writes a COPY/ADD step's files into `root` (the step's mounted root: parent below, a fresh upper above; an empty directory for --link). */
-export async function copyInto(root: string, step: CopyStep, from: CopySource, opts: { workdir: string; signal?: AbortSignal }): Promise<void> {
+export async function copyInto(root: string, step: CopyStep, from: CopySource, opts: { signal?: AbortSignal } = {}): Promise<void> {
   const ins = step.ins;
   checkStep(step);
   const chmod = step.chmod ? parseChmod(step.chmod) : undefined;
-  const dest = destination(step, opts.workdir);
+  const dest = destination(step);
   const rootFd = openSync(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
   try {
     const chown = step.chown ? chownOf(step.chown, rootFd, ins.link) : undefined;
@@ -167,13 +167,13 @@ function checkStep(step: CopyStep): void {
   if (step.chmod) parseChmod(step.chmod);
 }
 
-/** The step's destination in the root: absolute (a relative one is under WORKDIR), "/" kept when it names a directory. */
-function destination(step: CopyStep, workdir: string): { path: string; isDir: boolean } {
+/** The step's destination in the root (the dispatcher made it absolute under WORKDIR), "/" kept when it names a directory. */
+function destination(step: CopyStep): { path: string; isDir: boolean } {
   const raw = step.dest;
-  const abs = raw.startsWith("/") ? raw : posix.resolve(workdir || "/", raw);
+  const abs = posix.resolve("/", raw);
   // BuildKit keeps a trailing "/" or "/." (and "." itself): the destination is a directory.
   const isDir = raw.endsWith("/") || raw === "." || raw.endsWith("/.") || step.ins.dest === "." || step.ins.dest.endsWith("/.") || step.ins.dest.endsWith("/");
-  return { path: posix.resolve("/", abs), isDir };
+  return { path: abs, isDir };
 }
 
 /** The source tree and whether its owners are kept (a stage's or image's) or reset to 0:0 (the context's, as BuildKit's file sync sends them). */
