@@ -601,7 +601,7 @@ class Builder {
     } catch {
       return null; // a source not found: copyChecksum says so
     }
-    const skip = (abs: string) => {
+    const skip = ignore.isEmpty ? () => false : (abs: string) => {
       const rel = abs.slice(root.length + 1);
       return ignore.excludes(rel) && ignore.skipsDirectory(rel);
     };

@@ -138,7 +138,12 @@ export function treeFingerprint(paths: string[], options: unknown, skip: (abs: s
     if (!st) return false;
     if (st.mtimeMs >= settled || st.ctimeMs >= settled) racy = true;
     h.update(`${p}\0${st.dev}:${st.ino}:${st.mode}:${st.uid}:${st.gid}:${st.size}:${st.mtimeMs}:${st.ctimeMs}\n`);
-    if (st.isDirectory()) for (const name of readdirSync(p).sort()) if (!skip(join(p, name))) visit(join(p, name));
+    if (!st.isDirectory()) return true;
+    const prefix = p.endsWith("/") ? p : `${p}/`; // concatenated, not path.join: this runs once per file
+    for (const name of readdirSync(p).sort()) {
+      const child = prefix + name;
+      if (!skip(child)) visit(child);
+    }
     return true;
   };
   for (const p of paths) if (!visit(p)) return null;
