@@ -758,9 +758,12 @@ function readIdFile(rootFd: number, path: string): string[][] {
   }
 }
 
+/** The buffer `pump` reads through: one for the process (pump is synchronous), not 1 MiB more per file copied. */
+let pumpBuffer: Buffer | undefined;
+
 /** Copies everything from `src` to `out` (open fds), a chunk at a time. */
 function pump(src: number, out: number): void {
-  const buf = Buffer.allocUnsafe(CHUNK);
+  const buf = (pumpBuffer ??= Buffer.allocUnsafe(CHUNK));
   for (let n; (n = readSync(src, buf, 0, CHUNK, null)) > 0; ) for (let off = 0; off < n; ) off += writeSync(out, buf, off, n - off);
 }
 
