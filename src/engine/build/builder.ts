@@ -479,8 +479,10 @@ class Builder {
     const { key, prepare } = await this.keyOf(step, parentKey, stageIndex, dir);
     if (!this.opts.noCache) {
       const hit = this.cache.get(key) ?? this.fromCacheImages(key, step, top);
-      if (hit) {
-        const rec = this.engine.layers.get(hit.chainId)!;
+      const rec = hit && this.engine.layers.get(hit.chainId);
+      // Only a layer on this step's parent: a --no-cache build that redid the parent and stopped before this
+      // step left this record on the parent's old layer (the parent's key now names the new one).
+      if (hit && rec && rec.parent === top) {
         return { vertexId, key, chainId: hit.chainId, diffId: hit.diffId, created: hit.created, size: rec.size, cached: true, ms: 0 };
       }
     }
