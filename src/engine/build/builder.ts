@@ -566,9 +566,14 @@ class Builder {
       contentSum = source.key;
     } else {
       try {
+        // The fingerprint's lstats serve the checksum when the memo misses (the first build after an edit):
+        // one lstat per file, not two. Dropped right after: the copy itself looks again.
+        this.context.recentStats = new Map();
         contentSum = await this.sums.get(this.copyFingerprint(step, what), () => copyChecksum(step, { context: this.context }));
       } catch (e) {
         throw failed(`failed to compute cache key: ${(e as Error).message}`);
+      } finally {
+        this.context.recentStats = undefined;
       }
     }
     return {
@@ -607,7 +612,8 @@ class Builder {
       const rel = abs.slice(root.length + 1);
       return ignore.excludes(rel) && ignore.skipsDirectory(rel);
     };
-    return treeFingerprint(paths, [CACHE_VERSION, root, what, ignore], skip);
+    const stats = this.context.recentStats;
+    return treeFingerprint(paths, [CACHE_VERSION, root, what, ignore], skip, stats && ((p, st) => stats.set(p, st)));
   }
 
   /**

@@ -63,6 +63,14 @@ export class BuildContext {
   /** The sha256 hex of a regular file's content; the builder installs a memo (cache.ts FileDigests). */
   digestFile: (path: string, stat: Stats) => string = (path) => fileSha256(path);
 
+  /** lstats a cache-key fingerprint just took (host path -> Stats), reused by the checksum that follows it. */
+  recentStats: Map<string, Stats> | undefined;
+
+  /** lstat of a host path under the context: the fingerprint's when it has one, else asked now. */
+  lstat(host: string): Stats {
+    return this.recentStats?.get(host) ?? lstatSync(host);
+  }
+
   constructor(
     /** The context directory on this host. */
     readonly root: string,
