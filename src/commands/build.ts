@@ -4,7 +4,7 @@
  * BuildOptions' typed fields; the context is PATH, or `-` (a tar on stdin, or a Dockerfile on stdin when it is
  * not an archive, as docker's DetectArchiveReader decides). docker's other build flags are refused by name.
  */
-import { existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, isAbsolute, join, relative, resolve } from "node:path";
 import type { BuildOptions, BuildUlimit, DockerfileSource, ExtraHost } from "../engine/build/types.ts";
@@ -62,7 +62,9 @@ export default defineCommand({
     try {
       const mode = progressMode(flags);
       const req = await buildRequest(flags, args[0]!, cleanups);
-      const progress = buildProgress(mode, { write: (s) => void process.stderr.write(s), columns: process.stderr.columns, rows: process.stderr.rows });
+      // process.stderr's size only for the tty display: the Node stream behind it costs milliseconds to set up.
+      const tty = mode === "tty";
+      const progress = buildProgress(mode, { write: (s) => void process.stderr.write(s), columns: tty ? process.stderr.columns : undefined, rows: tty ? process.stderr.rows : undefined });
       const ac = new AbortController();
       const onSigint = () => ac.abort(new Error("context canceled"));
       process.on("SIGINT", onSigint);
@@ -89,7 +91,8 @@ export default defineCommand({
       }
       progress.end(false);
       if (flags.iidfile) writeFileSync(flags.iidfile, result.id);
-      if (flags.quiet) process.stdout.write(`${result.id}\n`);
+      // A plain write to fd 1: process.stdout (and node:tty) would load Node's stream machinery for one line.
+      if (flags.quiet) writeSync(1, `${result.id}\n`);
       return 0;
     } finally {
       for (const c of cleanups) c();

@@ -133,6 +133,10 @@ export class Conn {
       return;
     }
     if (this.phase === "head" && this.buf.length === 0) return this.destroy();
+    // A client that went away while its answer is still being made (a build step without output, a wait):
+    // its handler learns it now, not at the next write, as Go's server cancels the request's context when
+    // its background read sees EOF.
+    if (this.phase === "busy" && this.bodyDone) this.abort?.abort(new Error("client disconnected"));
     if (this.phase === "head" || (this.phase === "body" && !this.bodyDone)) {
       // A request cut short: nothing sensible to answer; a streaming body learns it was truncated.
       this.bodyCtl?.error(new Error("client closed the connection before the request body ended"));
@@ -237,6 +241,9 @@ export class Conn {
         this.bodyCtl?.close();
       } catch {}
       this.bodyCtl = undefined;
+      // Read on (a full body paused the socket): a client that goes away mid-answer is only seen by reading,
+      // as Go's server keeps a background read on the connection. Pipelined bytes are buffered, then paused.
+      if (this.phase === "busy") this.socket.resume();
       return;
     }
     this.clearTimer();

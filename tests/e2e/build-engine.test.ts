@@ -382,6 +382,25 @@ describe("build: RUN", () => {
     expect(processesUnder(engine.root.root)).toEqual([]);
   }, 120_000);
 
+  test("a --no-cache build stopped midway leaves no cache record that a later build stacks on the wrong parent", async () => {
+    const again = context({ Dockerfile: "FROM busybox\nRUN date +%s%N > /t\nRUN sleep 2; echo two > /two\n" });
+    // A build of both steps to cache them, then a --no-cache one that redoes the first step and stops in the second.
+    expect((await build(again)).error).toBeUndefined();
+    const ac = new AbortController();
+    const opts: BuildOptions = { contextDir: again, dockerfile: { path: "Dockerfile" }, tags: [], buildArgs: new Map(), labels: {}, noCache: true, pull: false, cacheFrom: [], network: "default", extraHosts: [], shmSize: 0, ulimits: [], secrets: new Map(), signal: ac.signal };
+    const stopped = await buildArea()
+      .build(engine, opts, (e) => {
+        if (e.type === "start" && e.vertex.name.includes("echo two")) ac.abort(new Error("context canceled"));
+      })
+      .catch((e: Error) => e);
+    expect(stopped).toBeInstanceOf(Error);
+    // The first step's record now names the new layer; the second's still sits on the old one: not a hit.
+    const next = await build(again);
+    expect(next.error).toBeUndefined();
+    expect(cachedNames(next.events)).toEqual(["[2/3] RUN date +%s%N > /t"]); // the second runs again
+    expect(await fileOf(next.result!.id, "/two")).toBe("two\n");
+  }, 120_000);
+
   test("an aborted build kills its step and leaves nothing", async () => {
     const dir = context({ Dockerfile: "FROM busybox\nRUN sleep 30\n" });
     const ac = new AbortController();

@@ -222,6 +222,33 @@ describe.skipIf(!ready)("build cache", () => {
 });
 
 describe.skipIf(!ready)("POST /build with crafted contexts", () => {
+  test("a client that goes away mid-step (Ctrl-C during a RUN with no output) ends the step in the daemon", async () => {
+    const marker = `gone-${Date.now()}`;
+    const ctx = context({ Dockerfile: `FROM busybox\nRUN sleep 300; echo ${marker}\n` });
+    const cli = Bun.spawn([DOCKER28, "build", "--no-cache", "-t", "leftbehind", "."], {
+      cwd: ctx,
+      stdout: "ignore",
+      stderr: "ignore",
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir, DOCKER_CONFIG: join(dir, "docker-config"), DOCKER_HOST: `unix://${server.sock}`, DOCKER_BUILDKIT: "0" },
+    });
+    // The step's shell, found by the marker on its command line.
+    const stepRunning = () => readdirSync("/proc").some((pid) => /^\d+$/.test(pid) && (() => { try { return readFileSync(`/proc/${pid}/cmdline`, "latin1").includes(marker); } catch { return false; } })());
+    try {
+      for (let i = 0; i < 600 && !stepRunning(); i++) await Bun.sleep(100);
+      expect(stepRunning()).toBe(true);
+      cli.kill("SIGINT");
+      await cli.exited;
+      // Nothing more is written to the client: only its disconnect can tell the daemon.
+      for (let i = 0; i < 150 && stepRunning(); i++) await Bun.sleep(100);
+      expect(stepRunning()).toBe(false);
+      expect((await docker(["image", "inspect", "leftbehind"])).code).not.toBe(0);
+      for (let i = 0; i < 50 && leftContexts().length; i++) await Bun.sleep(100);
+      expect(leftContexts()).toEqual([]);
+    } finally {
+      cli.kill("SIGKILL");
+    }
+  });
+
   test("a gzip'd context; the stream is dockerd's (CRLF-ended JSON, aux before Successfully built)", async () => {
     const body = gzipSync(rawTar([{ name: "Dockerfile", data: "FROM busybox\nCOPY f /f\n" }, { name: "f", data: "gz\n" }]));
     const r = await postBuild(body, "t=rawgz");

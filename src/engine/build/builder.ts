@@ -479,8 +479,10 @@ class Builder {
     const { key, prepare } = await this.keyOf(step, parentKey, stageIndex, dir);
     if (!this.opts.noCache) {
       const hit = this.cache.get(key) ?? this.fromCacheImages(key, step, top);
-      if (hit) {
-        const rec = this.engine.layers.get(hit.chainId)!;
+      const rec = hit && this.engine.layers.get(hit.chainId);
+      // Only a layer on this step's parent: a --no-cache build that redid the parent and stopped before this
+      // step left this record on the parent's old layer (the parent's key now names the new one).
+      if (hit && rec && rec.parent === top) {
         return { vertexId, key, chainId: hit.chainId, diffId: hit.diffId, created: hit.created, size: rec.size, cached: true, ms: 0 };
       }
     }
@@ -564,9 +566,14 @@ class Builder {
       contentSum = source.key;
     } else {
       try {
+        // The fingerprint's lstats serve the checksum when the memo misses (the first build after an edit):
+        // one lstat per file, not two. Dropped right after: the copy itself looks again.
+        this.context.recentStats = new Map();
         contentSum = await this.sums.get(this.copyFingerprint(step, what), () => copyChecksum(step, { context: this.context }));
       } catch (e) {
         throw failed(`failed to compute cache key: ${(e as Error).message}`);
+      } finally {
+        this.context.recentStats = undefined;
       }
     }
     return {
@@ -601,11 +608,12 @@ class Builder {
     } catch {
       return null; // a source not found: copyChecksum says so
     }
-    const skip = (abs: string) => {
+    const skip = ignore.isEmpty ? () => false : (abs: string) => {
       const rel = abs.slice(root.length + 1);
       return ignore.excludes(rel) && ignore.skipsDirectory(rel);
     };
-    return treeFingerprint(paths, [CACHE_VERSION, root, what, ignore], skip);
+    const stats = this.context.recentStats;
+    return treeFingerprint(paths, [CACHE_VERSION, root, what, ignore], skip, stats && ((p, st) => stats.set(p, st)));
   }
 
   /**

@@ -127,18 +127,24 @@ export class ChecksumMemo {
 /**
  * The fingerprint of the trees at `paths` (host paths; directories walked without following symlinks,
  * `skip` leaving out what .dockerignore excludes whole) with `options`; null when a file changed in the last
- * 2 s or a path is missing.
+ * 2 s or a path is missing. `seen` gets every lstat, for a checksum that follows to reuse.
  */
-export function treeFingerprint(paths: string[], options: unknown, skip: (abs: string) => boolean): string | null {
+export function treeFingerprint(paths: string[], options: unknown, skip: (abs: string) => boolean, seen?: (abs: string, st: Stats) => void): string | null {
   const h = new Bun.CryptoHasher("sha256").update(JSON.stringify(options));
   const settled = Date.now() - 2000;
   let racy = false;
   const visit = (p: string): boolean => {
     const st = lstatSync(p, { throwIfNoEntry: false });
     if (!st) return false;
+    seen?.(p, st);
     if (st.mtimeMs >= settled || st.ctimeMs >= settled) racy = true;
     h.update(`${p}\0${st.dev}:${st.ino}:${st.mode}:${st.uid}:${st.gid}:${st.size}:${st.mtimeMs}:${st.ctimeMs}\n`);
-    if (st.isDirectory()) for (const name of readdirSync(p).sort()) if (!skip(join(p, name))) visit(join(p, name));
+    if (!st.isDirectory()) return true;
+    const prefix = p.endsWith("/") ? p : `${p}/`; // concatenated, not path.join: this runs once per file
+    for (const name of readdirSync(p).sort()) {
+      const child = prefix + name;
+      if (!skip(child)) visit(child);
+    }
     return true;
   };
   for (const p of paths) if (!visit(p)) return null;

@@ -20,12 +20,15 @@ export class SourceNotFoundError extends Error {
 
 const MAX_SYMLINKS = 255;
 
+/** fileSha256's read buffer: one for the process (the hash is synchronous), not 1 MiB more per file hashed. */
+let hashBuffer: Buffer | undefined;
+
 /** The sha256 hex of a file's content, read 1 MiB at a time (a large context file is never held whole). */
 export function fileSha256(path: string): string {
   const h = new Bun.CryptoHasher("sha256");
   const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
   try {
-    const buf = Buffer.allocUnsafe(1 << 20);
+    const buf = (hashBuffer ??= Buffer.allocUnsafe(1 << 20));
     for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0; ) h.update(buf.subarray(0, n));
   } finally {
     closeSync(fd);
@@ -59,6 +62,14 @@ const hasMeta = (s: string) => /[*?[\\]/.test(s);
 export class BuildContext {
   /** The sha256 hex of a regular file's content; the builder installs a memo (cache.ts FileDigests). */
   digestFile: (path: string, stat: Stats) => string = (path) => fileSha256(path);
+
+  /** lstats a cache-key fingerprint just took (host path -> Stats), reused by the checksum that follows it. */
+  recentStats: Map<string, Stats> | undefined;
+
+  /** lstat of a host path under the context: the fingerprint's when it has one, else asked now. */
+  lstat(host: string): Stats {
+    return this.recentStats?.get(host) ?? lstatSync(host);
+  }
 
   constructor(
     /** The context directory on this host. */

@@ -137,7 +137,7 @@ export async function copyChecksum(step: CopyStep, from: CopySource): Promise<st
     for (const m of matches(tree.tree, source, ins.parents)) {
       h.update(`match\0${m.name}\0${m.real}\0`);
       const filter = new Filter(tree.tree.ignore, m.real, ins.parents ? m.include : undefined, step.exclude);
-      for (const e of walk(tree.tree.root, m.real, filter)) {
+      for (const e of walk(tree.tree, m.real, filter)) {
         const st = e.stat;
         const kind = st.isDirectory() ? "d" : st.isSymbolicLink() ? "l" : st.isFile() ? "f" : `o${st.mode & 0o170000}:${st.rdev}`;
         h.update(`${e.rel}\0${kind}\0${st.mode & 0o7777}\0${tree.keepOwner ? `${st.uid}:${st.gid}` : ""}\0${e.included ? 1 : 0}\0`);
@@ -253,22 +253,22 @@ class Filter {
 }
 
 /** A pre-order walk of what a source's copy visits (parents before children, names sorted, links not followed). */
-function* walk(treeRoot: string, real: string, filter: Filter): Generator<{ rel: string; host: string; stat: Stats; included: boolean }> {
-  const host = join(treeRoot, real);
-  const stat = lstatSync(host);
+function* walk(tree: BuildContext, real: string, filter: Filter): Generator<{ rel: string; host: string; stat: Stats; included: boolean }> {
+  const host = join(tree.root, real);
+  const stat = tree.lstat(host);
   yield { rel: "", host, stat, included: true };
-  if (stat.isDirectory()) yield* walkDir(host, "", filter);
+  if (stat.isDirectory()) yield* walkDir(tree, host, "", filter);
 }
 
-function* walkDir(dirHost: string, rel: string, filter: Filter): Generator<{ rel: string; host: string; stat: Stats; included: boolean }> {
+function* walkDir(tree: BuildContext, dirHost: string, rel: string, filter: Filter): Generator<{ rel: string; host: string; stat: Stats; included: boolean }> {
   for (const name of readdirSync(dirHost).sort()) {
     const childRel = rel ? `${rel}/${name}` : name;
     const host = join(dirHost, name);
-    const stat = lstatSync(host);
+    const stat = tree.lstat(host);
     const d = filter.decide(childRel, stat.isDirectory());
     if (d.skip && !d.included) continue;
     yield { rel: childRel, host, stat, included: d.included };
-    if (stat.isDirectory()) yield* walkDir(host, childRel, filter);
+    if (stat.isDirectory()) yield* walkDir(tree, host, childRel, filter);
   }
 }
 
@@ -452,7 +452,9 @@ class TreeWriter {
     if (srcIsDir) {
       if (!found) this.mkdirAll(path);
       else if (found !== "dir") throw new CopyError(`cannot copy to non-directory: ${path}`);
-      return { top: opened(path) };
+      const top = opened(path);
+      top.created = !found; // made just now: empty
+      return { top };
     }
     if (found === "dir") return { dir: opened(path), name: baseName };
     // A file onto a file (or onto what a symlink names, resolved in the root) replaces it.
@@ -510,7 +512,9 @@ class TreeWriter {
     }
     const dfd = dir.open(this);
     const at = `/proc/self/fd/${dfd}/${name}`;
-    this.clearFor(at, path);
+    // A directory this copy made holds only what it wrote, one name each (one readdir): nothing to clear,
+    // and one lstat less per file of a COPY into a new directory.
+    if (!dir.created) this.clearFor(at, path);
     const owner = this.ownerOf(st, keepOwner);
     if (st.isFile()) {
       const key = `${st.dev}:${st.ino}`;
@@ -758,9 +762,12 @@ function readIdFile(rootFd: number, path: string): string[][] {
   }
 }
 
+/** The buffer `pump` reads through: one for the process (pump is synchronous), not 1 MiB more per file copied. */
+let pumpBuffer: Buffer | undefined;
+
 /** Copies everything from `src` to `out` (open fds), a chunk at a time. */
 function pump(src: number, out: number): void {
-  const buf = Buffer.allocUnsafe(CHUNK);
+  const buf = (pumpBuffer ??= Buffer.allocUnsafe(CHUNK));
   for (let n; (n = readSync(src, buf, 0, CHUNK, null)) > 0; ) for (let off = 0; off < n; ) off += writeSync(out, buf, off, n - off);
 }
 

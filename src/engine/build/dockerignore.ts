@@ -100,8 +100,14 @@ export class Dockerignore {
     this.hasExceptions = this.patterns.some((p) => p.exclusion);
   }
 
+  /** Whether there is no pattern at all (no .dockerignore): nothing is excluded. */
+  get isEmpty(): boolean {
+    return !this.patterns.length;
+  }
+
   /** Whether `path` (relative to the context, "/"-separated, no leading "./") is left out. */
   excludes(path: string): boolean {
+    if (!this.patterns.length) return false; // no .dockerignore: a walk of 2,000 files asks 2,000 times
     const rel = cleanPath(path);
     const parents: string[] = [];
     for (let i = rel.indexOf("/"); i >= 0; i = rel.indexOf("/", i + 1)) parents.push(rel.slice(0, i));
