@@ -107,9 +107,9 @@ export function reconcileNetworking(engine: Engine): { removedLinks: string[]; r
         // Networks whose bridge exists but lost its rules (flushed by hand) get them back.
         for (const n of nets) if (host.linkExists(n.bridge!) && (host.linkAlias(n.bridge!) === netTag(engine, n) || n.bridge === DEFAULT_BRIDGE)) addNetworkRules(engine, n);
       }
-      // Port records of containers that are not running.
-      for (const r of engine.db.query("SELECT DISTINCT container_id FROM port_mappings").all() as { container_id: string }[])
-        if (!running.has(r.container_id.slice(0, 12))) engine.db.query("DELETE FROM port_mappings WHERE container_id = ?").run(r.container_id);
+      // Port records of containers that are not running stay: one that another process is starting has them
+      // before it runs (its rules come from them once it does), and a dead holder's give way at the next
+      // reservation of the port (reservePorts) or go with its stop or removal.
       // Claims of this data root's containers that no longer exist.
       for (const n of nets) {
         for (const [ip, who] of claims(n.bridge!)) {
