@@ -413,6 +413,53 @@ describe.skipIf(!root)("cleanup and reconciliation", () => {
     expect(after.rules.every((l) => l.includes(":net:"))).toBe(true);
   }, 60_000);
 
+  // Reconciliation (here after a crash) by one process of a data root while another creates a network: the
+  // list of networks was read before waiting for the host lock, so the bridge made meanwhile was taken for a
+  // gone network's and deleted, and the container started on it failed ("bridge bk-…: No such device").
+  test.skipIf(DAEMON_MODE)("reconciliation keeps the bridge of a network another process created while it waited for the host lock", async () => {
+    const intents = join(b.dataRoot, "network", "intent");
+    const crashed = join(intents, "999999-1");
+    const stray = "bk-deadbeef0001";
+    const otherRun = `${b.dataRoot}.run`;
+    await b.ok(["ps"]); // gone data roots dropped now, so that the reconciling command below waits only where meant
+    // The host lock, held here: the reconciling command stops at it.
+    const holder = Bun.spawn(["flock", "-o", "/run/bunker/network.lock", "-c", "echo locked; read x"], { stdin: "pipe", stdout: "pipe" });
+    let released = false;
+    const release = () => {
+      if (!released) holder.stdin.end();
+      released = true;
+      return holder.exited;
+    };
+    try {
+      const reader = holder.stdout.getReader();
+      expect(new TextDecoder().decode((await reader.read()).value)).toBe("locked\n");
+      // What reconciliation removes (proof that it ran): a bridge of a network this root no longer has.
+      expect(sh(["ip", "link", "add", stray, "type", "bridge"]).code).toBe(0);
+      sh(["ip", "link", "set", stray, "alias", `${tag}:net:deadbeef0001`]);
+      mkdirSync(intents, { recursive: true });
+      writeFileSync(crashed, "");
+      const reconciling = await b.spawn(["ps"]);
+      // Its intent file: it decided to reconcile and waits for the lock.
+      expect(await until(() => readdirSync(intents).some((n) => n.startsWith(`${reconciling.pid}-`)), 20_000)).toBe(true);
+      rmSync(crashed);
+      // Another process of this data root creates a network meanwhile (a run dir of its own: it gets a lock).
+      // (Its ID from its output: a command here would wait for the lock too.)
+      const bridge = `bk-${(await bunkerAt(b.dataRoot, [], { BUNKER_RUN_DIR: otherRun }).ok(["network", "create", "racenet"])).trim().slice(0, 12)}`;
+      expect(existsSync(`/sys/class/net/${bridge}`)).toBe(true);
+      await release();
+      expect(await reconciling.exited).toBe(0);
+      expect(existsSync(`/sys/class/net/${stray}`)).toBe(false);
+      expect(existsSync(`/sys/class/net/${bridge}`)).toBe(true);
+      expect(await b.ok(["run", "--rm", "--network", "racenet", busybox, "sh", "-c", "ip -4 -o addr show eth0 | wc -l"])).toBe("1\n");
+    } finally {
+      await release();
+      rmSync(crashed, { force: true });
+      if (existsSync(`/sys/class/net/${stray}`)) sh(["ip", "link", "del", stray]);
+      await b.run(["network", "rm", "racenet"]);
+      rmSync(otherRun, { recursive: true, force: true });
+    }
+  }, 60_000);
+
   // The CLI changes the host only in-process; the daemon's kill -9 is serve-network.test.ts's.
   test.skipIf(DAEMON_MODE)("kill -9 of the CLI in the middle of host changes, then any command: reconciled, and removal leaves nothing", async () => {
     // A deterministic crash: a stray rule and bridge of this data root, and the intent file of a dead process.

@@ -5,14 +5,15 @@ import { existsSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Engine } from "../engine.ts";
 import type { StoredContainer } from "../containers/types.ts";
-import { readContainerStatus, processStartTime } from "../runtime/status.ts";
+import { readContainerStatus } from "../runtime/status.ts";
+import { deadIntents } from "./pending.ts";
 import { claims, CLAIMS_DIR, parseBridgeName, parseIPv4, release } from "./ipam.ts";
 import * as host from "./host.ts";
 import { mappingsOf } from "./ports.ts";
 import { isRegistered, unregisterRoot } from "./roots.ts";
 export { containerPorts } from "./ports.ts";
 import { addNetworkRules, deleteRules, hostLock, newBatch, withIntent } from "./program.ts";
-import { netState, DEFAULT_BRIDGE, allNetworks, ctrTag, endpointsOf, kernelPath, netDir, netTag, networkById, vethName } from "./store.ts";
+import { type Endpoint, netState, DEFAULT_BRIDGE, allNetworks, ctrTag, endpointsOf, kernelPath, netDir, netTag, networkById, vethName } from "./store.ts";
 
 /** Reconciles once per process if an earlier process died while changing the host. */
 export function reconcileIfNeeded(engine: Engine): void {
@@ -31,10 +32,7 @@ export function reconcileIfNeeded(engine: Engine): void {
   } catch {
     return;
   }
-  const dead = names.filter((n) => {
-    const [pid, start] = n.split("-").map(Number);
-    return processStartTime(pid!) !== start;
-  });
+  const dead = deadIntents(join(netDir(engine), "intent"), names);
   if (!dead.length) return;
   reconcileNetworking(engine);
   for (const n of dead) rmSync(join(netDir(engine), "intent", n), { force: true });
@@ -51,19 +49,23 @@ export function reconcileIfNeeded(engine: Engine): void {
  */
 export function reconcileNetworking(engine: Engine): { removedLinks: string[]; removedRules: number } {
   const tag = `bunker:${host.rootTag(engine.config.dataRoot)}`;
-  const nets = allNetworks(engine).filter((n) => n.bridge);
-  const netTags = new Set(nets.map((n) => netTag(engine, n)));
-  const running = new Map<string, StoredContainer>();
-  for (const c of engine.containers.all()) if (readContainerStatus(c.dir).running) running.set(c.id.slice(0, 12), c);
   const removedLinks: string[] = [];
   let removedRules = 0;
   withIntent(engine, () =>
     hostLock(() => {
+      // Read under the lock: another process of this data root commits a network's row before it makes the
+      // bridge (both under this lock), so every bridge seen here has its row seen here too. A list read
+      // before waiting for the lock misses a network created meanwhile, and its new bridge went.
+      const nets = allNetworks(engine).filter((n) => n.bridge);
+      const netTags = new Set(nets.map((n) => netTag(engine, n)));
+      const running = new Map<string, StoredContainer>();
+      for (const c of engine.containers.all()) if (readContainerStatus(c.dir).running) running.set(c.id.slice(0, 12), c);
       // Bridges this data root made for networks it no longer has.
       const ours = host.links((n) => n === DEFAULT_BRIDGE || n.startsWith("bk-")).filter((n) => host.linkAlias(n).startsWith(`${tag}:net:`) && !netTags.has(host.linkAlias(n)));
-      // veths on this root's bridges without a live endpoint.
-      const liveVeths = new Set<string>();
-      for (const c of running.values()) for (const ep of endpointsOf(engine, "container_id", c.id)) liveVeths.add(vethName(ep));
+      // veths on this root's bridges whose endpoint is gone. Not those of containers that merely do not run:
+      // one that another process is starting has its veth plugged in before it runs (deleting it failed that
+      // start), and a stopped one's goes with its netns.
+      const liveVeths = new Set((engine.db.query("SELECT id FROM endpoints").all() as { id: string }[]).map((r) => vethName({ id: r.id } as Endpoint)));
       const bridges = new Set(nets.map((n) => n.bridge!));
       const veths = host.links((n) => /^bk[0-9a-f]{12}$/.test(n)).filter((v) => {
         const m = host.linkMaster(v);
@@ -105,9 +107,9 @@ export function reconcileNetworking(engine: Engine): { removedLinks: string[]; r
         // Networks whose bridge exists but lost its rules (flushed by hand) get them back.
         for (const n of nets) if (host.linkExists(n.bridge!) && (host.linkAlias(n.bridge!) === netTag(engine, n) || n.bridge === DEFAULT_BRIDGE)) addNetworkRules(engine, n);
       }
-      // Port records of containers that are not running.
-      for (const r of engine.db.query("SELECT DISTINCT container_id FROM port_mappings").all() as { container_id: string }[])
-        if (!running.has(r.container_id.slice(0, 12))) engine.db.query("DELETE FROM port_mappings WHERE container_id = ?").run(r.container_id);
+      // Port records of containers that are not running stay: one that another process is starting has them
+      // before it runs (its rules come from them once it does), and a dead holder's give way at the next
+      // reservation of the port (reservePorts) or go with its stop or removal.
       // Claims of this data root's containers that no longer exist.
       for (const n of nets) {
         for (const [ip, who] of claims(n.bridge!)) {
