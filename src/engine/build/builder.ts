@@ -605,7 +605,7 @@ class Builder {
           // --link: the files land in an empty directory, independent of the parent's content.
           if (!ins.link) root = mountRoot(join(dir, "root"), lowers, upper);
           if (source) src = mountRoot(join(dir, "src"), source.lowers());
-          await copyInto(root ? root.path : upper, step, src ? { root: src.path } : { context: this.context }, { signal: this.signal });
+          await copyInto(root ? root.path : upper, step, src ? { root: src.path } : { context: this.context }, { signal: this.signal, upper: root && upper });
         } catch (e) {
           if (e instanceof EngineError) throw e;
           throw failed(`failed to copy files: ${(e as Error).message}`);
