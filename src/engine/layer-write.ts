@@ -8,7 +8,6 @@ import { chmodSync, renameSync, rmdirSync, statfsSync } from "node:fs";
 import type { Engine } from "./engine.ts";
 import { packDir } from "../fs/pack.ts";
 import { unpackLayer } from "../fs/unpack.ts";
-import { TarReader } from "../fs/tar.ts";
 import { TarSplitRecorder } from "../fs/tar-split.ts";
 
 /** Bytes a layer may unpack: the data root's free space less a reserve (as pull.ts bounds a layer). */
@@ -41,25 +40,19 @@ export function registerFinishedDir(engine: Engine, parent: string | null, upper
     const hasher = new Bun.CryptoHasher("sha256");
     const recorder = new TarSplitRecorder(dirname(dir));
     let size = 0;
-    const tar = new TarReader({
-      entry(e, bodyOffset) {
-        const name = e.name.split("/").filter((p) => p && p !== ".").join("/");
-        // Whiteouts and opaque markers are devices and xattrs in the diff dir, not files: no body to find there.
-        if (e.type !== "file" || basename(name).startsWith(".wh.")) return;
-        recorder.file(name, bodyOffset, e.size);
-        size += e.size;
-      },
-      data() {},
-      entryEnd() {},
-    });
+    // The writer says where each file's body starts as it writes it: one pass, the tar never parsed back.
+    const onFileBody = (name: string, offset: number, bytes: number) => {
+      // Whiteouts and opaque markers are devices and xattrs in the diff dir, not files: no body to find there.
+      if (basename(name).startsWith(".wh.")) return;
+      recorder.file(name, offset, bytes);
+      size += bytes;
+    };
     try {
-      const reader = packDir(dir, { overlay: true }).getReader();
+      const reader = packDir(dir, { overlay: true, onFileBody }).getReader();
       for (let r = await reader.read(); !r.done; r = await reader.read()) {
         hasher.update(r.value);
-        tar.write(r.value);
         recorder.write(r.value);
       }
-      tar.end();
       recorder.finish();
     } catch (e) {
       recorder.abort();

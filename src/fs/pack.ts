@@ -216,6 +216,6 @@ export function* packMembers(root: string, opts: PackOptions = {}): Generator<Ta
 }
 
 /** A tree as a tar stream (see PackOptions); hash it for a layer's diff ID, compress it for its blob. */
-export function packDir(root: string, opts: PackOptions = {}): ReadableStream<Uint8Array> {
-  return tarStream(packMembers(root, opts));
+export function packDir(root: string, opts: PackOptions & { onFileBody?: (name: string, offset: number, size: number) => void } = {}): ReadableStream<Uint8Array> {
+  return tarStream(packMembers(root, opts), { onFileBody: opts.onFileBody });
 }

@@ -137,12 +137,18 @@ export function encodeHeader(h: TarHeader): Uint8Array {
  * A tar archive of `members`, ending with END_OF_ARCHIVE. Members are taken from the iterable only as the
  * consumer reads, and file bodies are read in chunks, so memory stays at one chunk whatever the sizes.
  * A file that yields fewer bytes than its header's size fails the stream with TarWriteError (the archive
- * would be corrupt); bytes past the size (a file that grew) are not read.
+ * would be corrupt); bytes past the size (a file that grew) are not read. `onFileBody`: told where each
+ * regular file's body starts in the stream (its tar-split record, without parsing the tar again).
  */
-export function tarStream(members: AsyncIterable<TarMember> | Iterable<TarMember>): ReadableStream<Uint8Array> {
+export function tarStream(members: AsyncIterable<TarMember> | Iterable<TarMember>, opts: { onFileBody?: (name: string, offset: number, size: number) => void } = {}): ReadableStream<Uint8Array> {
   const it = Symbol.asyncIterator in members ? (members as AsyncIterable<TarMember>)[Symbol.asyncIterator]() : (members as Iterable<TarMember>)[Symbol.iterator]();
   let file: { fd: number; left: number; size: number; name: string } | null = null;
   let done = false;
+  let pos = 0; // bytes enqueued so far
+  const enqueue = (controller: ReadableStreamDefaultController<Uint8Array>, b: Uint8Array) => {
+    pos += b.length;
+    controller.enqueue(b);
+  };
   const closeFile = () => {
     if (file) closeSync(file.fd);
     file = null;
@@ -175,9 +181,9 @@ export function tarStream(members: AsyncIterable<TarMember> | Iterable<TarMember
         throw new TarWriteError(`${name}: file shrank while it was archived (${size - left} of ${size} bytes)`);
       }
       file.left -= n;
-      controller.enqueue(n === buf.length ? buf : buf.subarray(0, n));
+      enqueue(controller, n === buf.length ? buf : buf.subarray(0, n));
       if (file.left === 0) {
-        controller.enqueue(padding(file.size));
+        enqueue(controller, padding(file.size));
         closeFile();
       }
       return;
@@ -201,6 +207,7 @@ export function tarStream(members: AsyncIterable<TarMember> | Iterable<TarMember
       }
       const { header, body } = next.value;
       add(encodeHeader(header));
+      if (header.type === "file") opts.onFileBody?.(header.name, pos + bytes, header.size);
       if (header.size === 0) {
         if (body && !(body instanceof Uint8Array)) closeSync(body.fd);
         continue;
@@ -220,7 +227,7 @@ export function tarStream(members: AsyncIterable<TarMember> | Iterable<TarMember
       file = { fd: body.fd, left: header.size, size: header.size, name: header.name };
       break;
     }
-    if (parts.length) controller.enqueue(parts.length === 1 ? parts[0]! : Buffer.concat(parts, bytes));
+    if (parts.length) enqueue(controller, parts.length === 1 ? parts[0]! : Buffer.concat(parts, bytes));
     if (done) controller.close();
   }
 }

@@ -81,6 +81,11 @@ export class FakeSys implements Sys {
     return [...(this.xattrs.get(path)?.keys() ?? [])];
   }
 
+  markTopDir(fd: number): boolean {
+    this.#record("markTopDir", [fd], null);
+    return true;
+  }
+
   flock(fd: number, op: number): boolean {
     this.#record("flock", [fd, op], null);
     if (op & LOCK.UN) return this.locks.delete(fd), true;

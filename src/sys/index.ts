@@ -46,6 +46,12 @@ export interface Sys {
   inPrivateMountNamespace<T>(fn: () => T): { result: T; nsFd: number };
   /** mount(2), only inside `inPrivateMountNamespace` (targets are /proc/self/fd/N paths of in-root lookups). */
   mount(source: string, target: string, fstype: string | null, flags: number, data: string | null): void;
+  /**
+   * Sets the directory flag FS_TOPDIR_FL (`chattr +T`) on the open directory `fd`: ext4's Orlov allocator then
+   * places each new subdirectory (and the files in it) in a block group of its own choosing, away from the
+   * parent's. False when the file system has no such flag.
+   */
+  markTopDir(fd: number): boolean;
 }
 
 /** openat2(2)'s resolve flags (linux/openat2.h). */

@@ -23,6 +23,7 @@ function openLibc() {
     setns: { args: [i32, i32], returns: i32 },
     fchdir: { args: [i32], returns: i32 },
     mount: { args: [P, P, P, u64, P], returns: i32 },
+    ioctl: { args: [i32, u64, P], returns: i32 },
   });
 }
 
@@ -82,6 +83,13 @@ export function linuxSys(): Sys {
       const got = Number(c.llistxattr(ptr(p), ptr(buf), BigInt(size)));
       if (got < 0) fail("llistxattr", path);
       return buf.subarray(0, got).toString("latin1").split("\0").filter(Boolean);
+    },
+    markTopDir(fd) {
+      // FS_IOC_GETFLAGS/SETFLAGS (linux/fs.h, _IOR/_IOW('f', 1/2, long)): the kernel reads and writes an int.
+      const flags = new Int32Array(2);
+      if (c.ioctl(fd, 0x80086601n, ptr(flags)) < 0) return false;
+      flags[0] = flags[0]! | 0x00020000; // FS_TOPDIR_FL
+      return c.ioctl(fd, 0x40086602n, ptr(flags)) === 0;
     },
     flock(fd, op) {
       if (c.flock(fd, op) === 0) return true;

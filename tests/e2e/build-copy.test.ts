@@ -5,7 +5,7 @@
  * ADD of a local tar.gz and of a URL served on 127.0.0.1, and a hostile symlink in the base layer.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, linkSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { BuildEvent, BuildOptions } from "../../src/engine/build/types.ts";
 import { Engine } from "../../src/engine/engine.ts";
@@ -46,6 +46,36 @@ async function build(dir: string) {
 }
 
 describe("build: COPY and ADD", () => {
+  // A directory the copy makes is filled in the step's upper dir, not through the overlay (copy.ts target):
+  // the view must be what overlayfs gives, a whited-out lower directory's old content hidden included.
+  test("into a directory the copy makes: over a removed one, through a symlink, hardlinks, two sources", async () => {
+    const dir = tempDir("bunker-build-copy-new-");
+    mkdirSync(join(dir, "files/sub"), { recursive: true });
+    writeFileSync(join(dir, "files/a.txt"), "a\n");
+    linkSync(join(dir, "files/a.txt"), join(dir, "files/sub/a-link"));
+    mkdirSync(join(dir, "more"));
+    writeFileSync(join(dir, "more/b.txt"), "b\n");
+    writeFileSync(
+      join(dir, "Dockerfile"),
+      [
+        "FROM busybox",
+        "RUN mkdir -p /app/files && echo old > /app/files/old && ln -s /app /lnk",
+        "RUN rm -rf /app/files",
+        "COPY files more /lnk/files/",
+        "RUN ls -a /app/files /app/files/sub && cat /app/files/a.txt /app/files/b.txt && stat -c '%n %h %u:%g %a' /app/files/sub/a-link /app/files /app/files/sub && test -L /lnk && echo lnk-kept",
+        "",
+      ].join("\n"),
+    );
+    const r = await build(dir);
+    expect(r.error).toBeUndefined();
+    expect(r.log).not.toContain("old");
+    expect(r.log).toContain("a.txt\nb.txt\nsub\n");
+    expect(r.log).toContain("a\nb\n");
+    expect(r.log).toContain("/app/files/sub/a-link 2 0:0 644");
+    expect(r.log).toContain("/app/files 3 0:0 755");
+    expect(r.log).toContain("lnk-kept");
+  }, 300_000);
+
   test("owners, modes, links, heredocs, archives and URLs as the container sees them", async () => {
     const dir = tempDir("bunker-build-copy-");
     mkdirSync(join(dir, "app/sub"), { recursive: true });

@@ -78,6 +78,28 @@ describe("tar writer", () => {
     expect(tree.dev).toContain(`rdev=${makedev(1, 3)}`);
   });
 
+  test("onFileBody names each regular file's body where it starts in the stream (pax names, big bodies read in chunks)", async () => {
+    const big = join(freshDir(), "big");
+    const bigBody = Buffer.alloc(200_000, 7);
+    writeFileSync(big, bigBody);
+    const long = `${"d".repeat(120)}/${"l".repeat(120)}`;
+    const members = [
+      { header: { name: "a", type: "dir" as const, mode: 0o755, size: 0 } },
+      { header: { name: "a/small", type: "file" as const, mode: 0o644, size: 3 }, body: new TextEncoder().encode("abc") },
+      { header: { name: "a/empty", type: "file" as const, mode: 0o644, size: 0 } },
+      { header: { name: "a/big", type: "file" as const, mode: 0o644, size: bigBody.length }, body: { fd: openSync(big, "r") } },
+      { header: { name: long, type: "file" as const, mode: 0o644, size: 2 }, body: new TextEncoder().encode("xy") },
+      { header: { name: "a/link", type: "hardlink" as const, mode: 0o644, size: 0, linkname: "a/small" } },
+    ];
+    const told: [string, number, number][] = [];
+    const archive = await bytes(tarStream(members, { onFileBody: (name, offset, size) => told.push([name, offset, size]) }));
+    expect(told.map(([name, , size]) => [name, size])).toEqual([["a/small", 3], ["a/empty", 0], ["a/big", bigBody.length], [long, 2]]);
+    const body = (i: number) => Buffer.from(archive.subarray(told[i]![1], told[i]![1] + told[i]![2]));
+    expect(body(0).toString()).toBe("abc");
+    expect(body(2).equals(bigBody)).toBe(true);
+    expect(body(3).toString()).toBe("xy");
+  });
+
   test("a file that shrinks while archived fails the stream instead of writing a corrupt archive", async () => {
     const f = join(freshDir(), "f");
     writeFileSync(f, "0123456789");

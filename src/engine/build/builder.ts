@@ -10,7 +10,7 @@
  * "[stage 2/5] RUN …"). Everything a build makes on the way lives in a private scratch directory under the
  * data root, removed when it ends, failed or aborted; nothing is tagged unless every step succeeded.
  */
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, constants, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { basename, join, posix } from "node:path";
 import type { Engine } from "../engine.ts";
 import { EngineError, invalidParameter } from "../errors.ts";
@@ -23,6 +23,7 @@ import { chainIds as chainIdsOf } from "../store/layers.ts";
 import { lock, tryLock, type Lock } from "../store/locks.ts";
 import { canonicalString, familiarString, parseReference, repositoryName, withDefaultTag } from "../registry/reference.ts";
 import { sha256Hex } from "../../fs/digest.ts";
+import { O_CLOEXEC, sys } from "../../sys/index.ts";
 import { DockerfileParseError } from "./dockerfile/parser.ts";
 import { planDockerfile, type BuildPlan, type Instruction, type Stage } from "./dockerfile/instructions.ts";
 import { ShellLex } from "./dockerfile/shell.ts";
@@ -71,6 +72,24 @@ const reported = new WeakSet<object>();
 const failed = (message: string) => new EngineError("system", message);
 const cancelled = () => new EngineError("system", "context canceled");
 
+/**
+ * Marks the scratch area as a top of directory hierarchies (FS_TOPDIR_FL) so ext4 puts each step's directory,
+ * and the files a COPY writes there, in a block group of its own. Why: without a journal, ext4 skips every
+ * inode freed in the last ~30 s when it allocates (recently_deleted), so a group where a build or a layer
+ * was just removed costs a scan per new file; a COPY of 2,000 files took 0.6 s there against 0.05 s in a
+ * fresh group. Best effort: other file systems have no such flag, and nothing depends on it.
+ */
+function spreadSteps(dir: string): void {
+  const fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW | O_CLOEXEC);
+  try {
+    sys().markTopDir(fd);
+  } catch {
+    // no flags on this file system
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** Removes scratch areas of builds whose process died (their lock is free), ending RUN steps they left running. */
 async function removeStaleScratch(dir: string, engine: Engine): Promise<void> {
   if (!existsSync(dir)) return;
@@ -104,6 +123,7 @@ export async function build(engine: Engine, opts: BuildOptions, onEvent: (e: Bui
   const held = await lock(engine.root.lock(`build-${id}`));
   const scratch = join(scratchRoot, id);
   mkdirSync(scratch, { recursive: true, mode: 0o700 });
+  spreadSteps(scratch);
   const gcHold = await engine.layers.holdAgainstGc();
   const mountsHold = await lock(cacheMountsLock(engine), true);
   const b = new Builder(engine, opts, onEvent, scratch);
@@ -585,7 +605,7 @@ class Builder {
           // --link: the files land in an empty directory, independent of the parent's content.
           if (!ins.link) root = mountRoot(join(dir, "root"), lowers, upper);
           if (source) src = mountRoot(join(dir, "src"), source.lowers());
-          await copyInto(root ? root.path : upper, step, src ? { root: src.path } : { context: this.context }, { signal: this.signal });
+          await copyInto(root ? root.path : upper, step, src ? { root: src.path } : { context: this.context }, { signal: this.signal, upper: root && upper });
         } catch (e) {
           if (e instanceof EngineError) throw e;
           throw failed(`failed to copy files: ${(e as Error).message}`);

@@ -60,16 +60,21 @@ interface Virtual {
   mtime: number;
 }
 
-/** Writes a COPY/ADD step's files into `root` (the step's mounted root: parent below, a fresh upper above; an empty directory for --link). */
-export async function copyInto(root: string, step: CopyStep, from: CopySource, opts: { signal?: AbortSignal } = {}): Promise<void> {
+/**
+ * Writes a COPY/ADD step's files into `root` (the step's mounted root: parent below, a fresh upper above; an
+ * empty directory for --link). `opts.upper`: that mount's upper dir, where a directory the copy makes new is
+ * filled directly (see TreeWriter.target).
+ */
+export async function copyInto(root: string, step: CopyStep, from: CopySource, opts: { signal?: AbortSignal; upper?: string } = {}): Promise<void> {
   const ins = step.ins;
   checkStep(step);
   const chmod = step.chmod ? parseChmod(step.chmod) : undefined;
   const dest = destination(step);
   const rootFd = openSync(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  const upperFd = opts.upper ? openSync(opts.upper, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : -1;
   try {
     const chown = step.chown ? chownOf(step.chown, rootFd, ins.link) : undefined;
-    const w = new TreeWriter(rootFd, chown, chmod, opts.signal);
+    const w = new TreeWriter(rootFd, chown, chmod, opts.signal, upperFd);
     const tree = treeOf(from);
     for (const source of step.sources) if (isGitSource(source)) throw gitRefused(source);
     const found = new Map(step.sources.filter((s) => !isHttpSource(s)).map((s) => [s, matches(tree.tree, s, ins.parents)]));
@@ -109,6 +114,7 @@ export async function copyInto(root: string, step: CopyStep, from: CopySource, o
       w.copyVirtual({ name: doc.name, data: new TextEncoder().encode(doc.data), mode: 0o644, mtime: Date.now() / 1000 }, dest);
     }
   } finally {
+    if (upperFd >= 0) closeSync(upperFd);
     closeSync(rootFd);
   }
 }
@@ -281,6 +287,8 @@ class TargetDir {
     readonly name: string,
     /** Its path in the root (for messages and hardlinks). */
     readonly path: string,
+    /** Opened in the upper dir, not through the overlay mount (TreeWriter.target). */
+    readonly direct: boolean = parent?.direct ?? false,
   ) {}
 
   /** The open directory; makes it (0700 until its metadata is applied) when missing. */
@@ -314,6 +322,8 @@ class TreeWriter {
     readonly chown: Owner | undefined,
     readonly chmod: ChmodSpec | undefined,
     readonly signal: AbortSignal | undefined,
+    /** The mounted root's upper dir (O_PATH), -1 when the root is not an overlay mount. */
+    readonly upperFd = -1,
   ) {}
 
   /** Parent directories a copy makes: 0755, or the octal --chmod's mode (fsutil 183e7fb); owned by --chown. */
@@ -452,6 +462,15 @@ class TreeWriter {
     if (srcIsDir) {
       if (!found) this.mkdirAll(path);
       else if (found !== "dir") throw new CopyError(`cannot copy to non-directory: ${path}`);
+      // A directory the overlay just made (opaque if a lower layer whited it out) has nothing below it: its
+      // files land in the upper dir as overlayfs would put them there, without its per-call cost. Its path
+      // in the upper is the resolved one (the overlay made or copied up each real directory on it).
+      if (!found && this.upperFd >= 0) {
+        const top = new TargetDir(null, "", path, true);
+        top.fd = openInRoot(this.upperFd, path, O_RDONLY | O_DIRECTORY);
+        top.created = true;
+        return { top };
+      }
       const top = opened(path);
       top.created = !found; // made just now: empty
       return { top };
@@ -519,7 +538,7 @@ class TreeWriter {
     if (st.isFile()) {
       const key = `${st.dev}:${st.ino}`;
       const first = st.nlink > 1 ? this.inodes.get(key) : undefined;
-      if (first !== undefined) return this.hardlink(first, at);
+      if (first !== undefined) return this.hardlink(first, at, dir.direct);
       if (st.nlink > 1) this.inodes.set(key, path);
       const src = openSync(host, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
       try {
@@ -564,8 +583,9 @@ class TreeWriter {
     unlinkSync(at);
   }
 
-  private hardlink(firstPath: string, at: string): void {
-    const pfd = this.openDir(posix.dirname(firstPath), O_PATH);
+  /** A link to the first copy of an inode; `direct`: `at` is in the upper dir, where that first copy is too (the copy wrote it). */
+  private hardlink(firstPath: string, at: string, direct: boolean): void {
+    const pfd = direct ? openInRoot(this.upperFd, posix.dirname(firstPath), O_PATH | O_DIRECTORY) : this.openDir(posix.dirname(firstPath), O_PATH);
     try {
       // link(2) does not follow the old path's last component; its parent is an in-root fd.
       linkSync(`/proc/self/fd/${pfd}/${posix.basename(firstPath)}`, at);
