@@ -5,7 +5,6 @@
  * daemon behave the same and survive each other.
  */
 import { existsSync, mkdirSync, rmSync, statSync, statfsSync, writeFileSync } from "node:fs";
-import { rm } from "node:fs/promises";
 import { join, posix } from "node:path";
 import { randomHex } from "../random.ts";
 import type { Engine } from "../engine.ts";
@@ -618,8 +617,8 @@ async function deleteContainerFiles(engine: Engine, c: Stored, volumes = false) 
   engine.events.publish({ Type: "container", Action: "destroy", id: c.id, from: c.imageRef, name: c.name });
   removeAnonymousVolumes(engine, mounts);
   // The overlay was mounted only inside the container's mount namespace, which died with it: nothing to unmount.
-  // Off the event loop: several removals at once (compose down, prune) overlap their file work.
-  await Promise.all([rm(overlayDir(engine, c), { recursive: true, force: true }), rm(c.dir, { recursive: true, force: true })]);
+  rmSync(overlayDir(engine, c), { recursive: true, force: true });
+  rmSync(c.dir, { recursive: true, force: true });
   removeCgroups(c.id);
   endRemoval(engine, c.id);
 }
