@@ -12,6 +12,7 @@ import type { BuildRequest } from "../api/backend.ts";
 import { CliError, defineCommand, flagValue, type Flag } from "./_cli.ts";
 import { openBackend } from "./_backend.ts";
 import { buildProgress, sourceSnippet, type ProgressMode } from "./_build-progress.ts";
+import { peekStream } from "../fs/peek.ts";
 
 /** docker build / buildx flags bunker's builder does not apply: refused by name when given. */
 const refused: Record<string, Flag> = Object.fromEntries(
@@ -133,37 +134,6 @@ export function isArchive(head: Uint8Array): boolean {
   return sum === parseInt(field, 8);
 }
 
-/** Reads stdin's first bytes (up to `n`) and returns them with a stream of the whole input. */
-async function peekStdin(n: number): Promise<{ head: Uint8Array; stream: ReadableStream<Uint8Array> }> {
-  const reader = Bun.stdin.stream().getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  let done = false;
-  while (size < n) {
-    const r = await reader.read();
-    if (r.done) {
-      done = true;
-      break;
-    }
-    chunks.push(r.value);
-    size += r.value.length;
-  }
-  const head = Buffer.concat(chunks);
-  const stream = new ReadableStream<Uint8Array>({
-    start(c) {
-      if (head.length) c.enqueue(head);
-      if (done) c.close();
-    },
-    async pull(c) {
-      const r = await reader.read();
-      if (r.done) c.close();
-      else c.enqueue(r.value);
-    },
-    cancel: (reason) => reader.cancel(reason),
-  });
-  return { head, stream };
-}
-
 /** The whole of stdin as text (`-f -`). */
 async function readStdinText(): Promise<string> {
   return await new Response(Bun.stdin.stream()).text();
@@ -180,7 +150,7 @@ async function buildRequest(flags: Record<string, any>, context: string, cleanup
   let ctx: BuildRequest["context"];
   let dockerfile: DockerfileSource;
   if (context === "-") {
-    const { head, stream } = await peekStdin(512);
+    const { head, stream } = await peekStream(Bun.stdin.stream(), 512);
     if (isArchive(head)) {
       ctx = { tar: stream };
       // With a tar context, -f names a file inside it.

@@ -13,6 +13,7 @@ import { EngineError } from "../errors.ts";
 import { extractTar } from "../../fs/extract.ts";
 import { decompressed } from "../../fs/unpack.ts";
 import { lock, tryLock } from "../store/locks.ts";
+import { peekStream } from "../../fs/peek.ts";
 
 /** An unpacked context directory; `remove()` deletes it (idempotent). */
 export interface UnpackedContext {
@@ -40,7 +41,7 @@ export async function unpackContext(engine: Engine, tar: ReadableStream<Uint8Arr
   // O_NOFOLLOW: the directory was just made by us; the fd is the root every member is resolved under.
   const rootFd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
   try {
-    const { head, stream } = await peek(tar, 6);
+    const { head, stream } = await peekStream(tar, 6);
     // moby also reads bzip2 and xz contexts; clients send plain or gzip tars (docker build --compress: gzip).
     if (head[0] === 0x42 && head[1] === 0x5a && head[2] === 0x68) throw new EngineError("invalidParameter", "a bzip2 build context is not supported: send a plain or gzip tar");
     if (head[0] === 0xfd && head[1] === 0x37 && head[2] === 0x7a && head[3] === 0x58 && head[4] === 0x5a) throw new EngineError("invalidParameter", "an xz build context is not supported: send a plain or gzip tar");
@@ -53,37 +54,6 @@ export async function unpackContext(engine: Engine, tar: ReadableStream<Uint8Arr
   } finally {
     closeSync(rootFd);
   }
-}
-
-/** The first `n` bytes of `input` (fewer if it is shorter) and a stream of all of it. */
-async function peek(input: ReadableStream<Uint8Array>, n: number): Promise<{ head: Uint8Array; stream: ReadableStream<Uint8Array> }> {
-  const reader = input.getReader();
-  const parts: Uint8Array[] = [];
-  let len = 0;
-  let done = false;
-  while (len < n) {
-    const r = await reader.read();
-    if (r.done) {
-      done = true;
-      break;
-    }
-    parts.push(r.value);
-    len += r.value.length;
-  }
-  const head = Buffer.concat(parts);
-  const stream = new ReadableStream<Uint8Array>({
-    start(c) {
-      if (head.length) c.enqueue(head);
-      if (done) c.close();
-    },
-    async pull(c) {
-      const r = await reader.read();
-      if (r.done) c.close();
-      else c.enqueue(r.value);
-    },
-    cancel: (reason) => reader.cancel(reason),
-  });
-  return { head, stream };
 }
 
 /** Removes contexts whose build died with its process (their lock is free). */
