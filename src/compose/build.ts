@@ -1,42 +1,13 @@
 /**
  * `build:` sections through the Backend's builder (docker compose v2's build.go with the classic builder):
  * each service's BuildConfig as the builder's request, its image tagged `image:` or `<project>-<service>`.
- * A bunker whose Backend has no builder refuses, naming it; so does every build key the builder lacks.
+ * Every build key the builder lacks is refused, naming it.
  */
-import type { Backend } from "../api/backend.ts";
+import type { BuildRequest } from "../api/backend.ts";
 import type { BuildConfig } from "./model.ts";
 import { ComposeError } from "./errors.ts";
 import type { ComposeContext } from "./state.ts";
 import { imageOf } from "./convert.ts";
-
-/** The builder's request (Backend.build's BuildRequest), as far as compose fills it. */
-interface BuildRequest {
-  context: { dir: string };
-  dockerfile: { path: string } | { text: string; name: string };
-  tags: string[];
-  buildArgs: Map<string, string>;
-  labels: Record<string, string>;
-  target?: string;
-  noCache: boolean;
-  pull: boolean;
-  cacheFrom: string[];
-  network: "default" | "none" | "host";
-  extraHosts: { name: string; address: string }[];
-  shmSize: number;
-  ulimits: { name: string; soft: number; hard: number }[];
-  secrets: Map<string, { src: string }>;
-  platform?: string;
-}
-
-/** A Backend that may have the builder (Backend.build, from the build-api work). */
-type MaybeBuilder = Backend & { build?: (req: BuildRequest, onEvent: (e: { type: string; data?: Uint8Array; message?: string }) => void) => Promise<{ id: string }> };
-
-/** Whether this bunker's Backend can build. */
-export const hasBuilder = (backend: Backend) => typeof (backend as MaybeBuilder).build === "function";
-
-/** The refusal of a build when the Backend has no builder. */
-export const noBuilder = (service: string) =>
-  new ComposeError(`service "${service}" has a build section, but the builder (Backend.build) is not part of this bunker yet: build the image with another tool and tag it as the service's image, or use --no-build with an existing image`);
 
 /** Build keys the builder does not take. */
 const UNSUPPORTED: (keyof BuildConfig)[] = ["ssh", "cache_to", "additional_contexts", "isolation", "privileged", "secrets"];
@@ -76,8 +47,7 @@ export function buildRequest(ctx: ComposeContext, service: string, opts: { noCac
 
 /** Builds one service's image; resolves to its ID. Output of RUN steps goes to stderr. */
 export async function buildService(ctx: ComposeContext, service: string, opts: { noCache?: boolean; pull?: boolean; quiet?: boolean } = {}): Promise<string> {
-  const backend = ctx.backend as MaybeBuilder;
-  if (!backend.build) throw noBuilder(service);
+  const backend = ctx.backend;
   const req = buildRequest(ctx, service, opts);
   ctx.progress.event(`Service ${service}`, "Building");
   const result = await backend.build(req, (e) => {
