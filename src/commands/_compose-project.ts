@@ -8,7 +8,7 @@ import type { Invocation } from "./_cli.ts";
 import { loadComposeProject } from "./_compose.ts";
 import { openBackend } from "./_backend.ts";
 import type { ComposeContext } from "../compose/state.ts";
-import { plainProgress, quietProgress } from "../compose/progress.ts";
+import { plainProgress, quietProgress, ttyProgress, type Progress } from "../compose/progress.ts";
 import { stdSink } from "./_stdio.ts";
 import { ComposeError } from "../compose/errors.ts";
 
@@ -27,13 +27,26 @@ export function useColour(inv: Invocation): boolean {
 }
 
 /**
+ * The progress view docker compose v2 picks (cmd/compose/compose.go): `auto` draws the terminal view when
+ * stderr is a terminal and ANSI is not off, `--ansi always` forces it, `--ansi never` the plain lines; `none`
+ * is `quiet`. Contradicting flags are compose's errors.
+ */
+function progressFor(mode = "auto", ansi: string): Progress {
+  if (mode === "tty" && ansi === "never") throw new ComposeError("can't use --progress tty while ANSI support is disabled");
+  if (mode === "plain" && ansi === "always") throw new ComposeError("can't use --progress plain while ANSI support is forced");
+  if (mode === "quiet" || mode === "none") return quietProgress(writeErr);
+  if (mode !== "auto" && mode !== "tty" && mode !== "plain") throw new ComposeError(`unsupported --progress value "${mode}"`);
+  const tty = mode === "tty" || (mode === "auto" && ansi !== "never" && (ansi === "always" || isatty(2)));
+  return tty ? ttyProgress(writeErr, { columns: isatty(2) ? process.stderr.columns : undefined }) : plainProgress(writeErr);
+}
+
+/**
  * Opens the project: its files loaded as docker compose does, or, with `labelsOnly` and no file found, the
  * bare project name (-p, COMPOSE_PROJECT_NAME or the directory's) so ps/down/logs work from the labels.
  */
 export async function openProject(inv: Invocation, opts: { labelsOnly?: boolean; services?: string[] } = {}): Promise<ComposeContext> {
   const c = inv.flags;
-  const progress = c.progress === "quiet" ? quietProgress(writeErr) : plainProgress(writeErr);
-  if (c.progress && !["auto", "tty", "plain", "quiet"].includes(c.progress)) throw new ComposeError(`unsupported --progress value "${c.progress}"`);
+  const progress = progressFor(c.progress, c.ansi ?? "auto");
   const [backend, loaded] = await Promise.all([
     openBackend(inv.global),
     loadComposeProject(c, { services: opts.services }).catch((e) => {

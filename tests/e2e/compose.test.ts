@@ -200,7 +200,15 @@ describe.skipIf(!root)("bunker compose", () => {
     const stop = await composeOk("stop", "-t", "1", "worker");
     expect(stop.stderr).toContain(` Container ${P}-worker-1  Stopped`);
     expect((await inspect(`${P}-worker-1`)).State.Status).toBe("exited");
-    await composeOk("start", "worker");
+    // In a terminal, `auto` draws compose's view: a header, a mark, the status and the time, in place.
+    const env = { ...process.env, BUNKER_E2E_MODE: undefined };
+    const base = [BUNKER, ...(await b.prefix()), "compose", "-p", P, "-f", join(dir, "compose.yaml")];
+    const started = await inPty([...base, "start", "worker"], [], env);
+    expect([started.code, started.out]).toEqual([0, expect.stringMatching(/\[\+\] Running 1\/1[^]* ✔ Container shop-worker-1 +Started +\d+\.\ds/)]);
+    expect((await inspect(`${P}-worker-1`)).State.Status).toBe("running");
+    expect((await inPty([...base, "--progress", "plain", "stop", "-t", "0", "worker"], [], env)).out).toContain(` Container ${P}-worker-1  Stopped`);
+    expect((await compose("--progress", "tty", "--ansi", "never", "start", "worker")).stderr).toContain("can't use --progress tty while ANSI support is disabled");
+    await composeOk("--progress", "tty", "start", "worker");
     expect((await inspect(`${P}-worker-1`)).State.Status).toBe("running");
     await composeOk("stop", "-t", "0", "worker");
     // without -f it asks; no answer removes nothing
