@@ -379,9 +379,10 @@ class Builder {
   private stepImage(state: StageState, platform: StageResult["platform"], chains: string[], size: number, parent: string | undefined, labels: [string, string][] = []): { id: string; cached: boolean } {
     const { id, rawConfig } = imageOf(state, platform, this.started, labels);
     if (!this.opts.intermediateImages) return { id, cached: false };
-    const cached = !this.opts.noCache && this.engine.images.get(id) !== undefined;
-    this.engine.images.commit({ id, rawConfig, chainIds: chains, size, ...(parent ? { parent } : {}) });
-    return { id, cached };
+    const stored = this.engine.images.has(id);
+    // A warm build finds every image stored with its parent: no write transaction then.
+    if (!stored || (parent && this.engine.images.parent(id) === undefined)) this.engine.images.commit({ id, rawConfig, chainIds: chains, size, ...(parent ? { parent } : {}) });
+    return { id, cached: stored && !this.opts.noCache };
   }
 
   /** Stages `target` depends on (itself included). */

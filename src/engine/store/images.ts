@@ -57,6 +57,11 @@ export class ImageStore {
     return row ? toRecord(row) : undefined;
   }
 
+  /** Whether the store has the image with this exact ID (no config parsed). */
+  has(id: string): boolean {
+    return this.db.query("SELECT 1 FROM images WHERE id = ?").get(id) !== null;
+  }
+
   /** Every image, newest first. */
   all(): ImageRecord[] {
     return (this.db.query("SELECT * FROM images").all() as any[]).map(toRecord).sort((a, b) => imageCreated(b) - imageCreated(a));
