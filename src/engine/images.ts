@@ -262,7 +262,7 @@ export function removeImage(engine: Engine, name: string, opts: { force?: boolea
         const remainingTags = engine.images.tags(img.id);
         if (remainingTags.length) return;
         // -f on the last name of an image a running container uses: the name goes, the image stays.
-        if (running || hasChildren) return;
+        if (running) return;
         // Last tag gone: the repo digests of that repository go with it, as Docker does.
         for (const d of engine.images.digests(img.id)) {
           if (ref.digest || d.repository === repo || !remainingTags.length) {
@@ -270,6 +270,8 @@ export function removeImage(engine: Engine, name: string, opts: { force?: boolea
             if (!ref.digest || d.digest !== ref.digest) out.push({ Untagged: `${familiarRepo(d.repository)}@${d.digest}` });
           }
         }
+        // Images built on it keep it, unnamed (moby's delete after an untag is quiet about that conflict).
+        if (hasChildren) return;
       } else {
         const repos = new Set(tags.map((t) => t.repository));
         if (repos.size > 1 && !opts.force) throw conflict(`conflict: unable to delete ${img.id.slice(7, 19)} (must be forced) - image is referenced in multiple repositories`);
