@@ -434,6 +434,22 @@ describe("build: the legacy builder's instructions and intermediate images (POST
   }, 180_000);
 });
 
+describe("build: a base image with children (intermediate images built on it)", () => {
+  test("rmi by name only untags it and keeps it; by ID it is refused while it has children", async () => {
+    const busybox = engine.images.lookup("busybox")!.id;
+    tagImage(engine, "busybox", "legacy-base:1");
+    const r = await build(context({ Dockerfile: "FROM legacy-base:1\nENV CHILD=1\n" }), { intermediateImages: true, tags: ["legacy-child:1"] });
+    expect(r.error).toBeUndefined();
+    expect(engine.images.parent(r.result!.id)).toBe(busybox);
+    expect(() => removeImage(engine, busybox)).toThrow(`conflict: unable to delete ${busybox.slice(7, 19)} (cannot be forced) - image has dependent child images`);
+    expect(removeImage(engine, "legacy-base:1")).toEqual([{ Untagged: "legacy-base:1" }]);
+    expect(engine.images.get(busybox)).toBeDefined();
+    removeImage(engine, "legacy-child:1");
+    expect(engine.images.get(r.result!.id)).toBeUndefined();
+    expect(engine.images.get(busybox)).toBeDefined(); // still tagged busybox:latest: not an untagged parent
+  }, 60_000);
+});
+
 describe("build: RUN", () => {
   test("a failing step: BuildKit's message, its output logged, nothing tagged, nothing left", async () => {
     const dir = context({ Dockerfile: readFileSync(join(FIXTURE, "failing-step.Dockerfile"), "utf8") });
