@@ -460,7 +460,7 @@ describe.skipIf(!ready)("POST /build with crafted contexts", () => {
 
 describe.skipIf(!ready || !hasPy)("docker-py", () => {
   test("client.images.build(path=…, tag=…) returns the image; a failing build raises BuildError", async () => {
-    const ctx = context({ Dockerfile: "FROM busybox\nRUN echo py > /py\n" });
+    const ctx = context({ Dockerfile: "FROM busybox\nENV P=py\nRUN echo $P > /py\n" });
     const script = `
 import docker, sys
 c = docker.from_env()
@@ -481,7 +481,8 @@ except docker.errors.BuildError as e:
     const [id, tags, ...rest] = r.stdout.split("\n");
     expect(id).toBe(await idOf("pyimg"));
     expect(tags).toBe("['pyimg:latest']");
-    expect(rest.join("\n")).toContain("Step 2/2 : RUN echo py > /py\n");
+    // every instruction a step, as written (the ENV too), each with its image
+    expect(rest.join("\n")).toMatch(/Step 1\/3 : FROM busybox\n ---> [0-9a-f]{12}\nStep 2\/3 : ENV P=py\n ---> Running in [0-9a-f]{12}\nRemoving intermediate container [0-9a-f]{12}\n ---> [0-9a-f]{12}\nStep 3\/3 : RUN echo \$P > \/py\n/);
     expect(r.stdout).toContain("BuildError: The command '/bin/sh -c exit 7' returned a non-zero code: 7");
     expect(r.stdout).toContain("gzip same image: True"); // Content-Encoding: gzip, the same context
     expect(await dockerOk(["run", "--rm", "pyimg", "cat", "/py"])).toBe("py\n");
@@ -499,6 +500,8 @@ describe.skipIf(!ready || !existsSync(COMPOSE))("docker-compose 1.29", () => {
       const build = await compose(["build"]);
       expect([build.code, build.stderr]).toEqual([0, expect.stringContaining("Building app")]);
       expect(build.stdout).toContain("Successfully tagged composebuilt:latest");
+      expect(build.stdout).toMatch(/Step 2\/4 : ARG WHO\n ---> Running in [0-9a-f]{12}\n/);
+      expect(build.stdout).toContain("Step 3/4 : RUN echo built by $WHO > /who\n");
       const up = await compose(["up", "-d"]);
       expect([up.code, up.stderr]).toEqual([0, expect.stringContaining("Creating buildc_app_1 ... done")]);
       for (let i = 0; i < 50 && !(await docker(["logs", "buildc_app_1"])).stdout; i++) await Bun.sleep(100);
