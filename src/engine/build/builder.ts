@@ -501,25 +501,27 @@ class Builder {
     const total = fsSteps(instructions) + 1;
     let n = 1;
     // The legacy builder's numbering: the FROM, then each instruction (its ONBUILD triggers run inside the FROM).
-    const first = this.firstOf.get(i)!;
+    // A stage the graph did not foresee (a `--from` only a stage ARG names) has no legacy number: no such events.
+    const first = this.firstOf.get(i) ?? 0;
+    const legacy = (e: BuildEvent) => void (first && this.onEvent(e));
     const of = this.instructionCount;
     const labels = i === this.target ? this.labelSteps() : [];
     const last = first + s.instructions.length + labels.length;
-    this.onEvent({ type: "instruction", instruction: { n: first, of, text: s.original, stage: i, endsStage: first === last, container: false } });
+    legacy({ type: "instruction", instruction: { n: first, of, text: s.original, stage: i, endsStage: first === last, container: false } });
     if (base.kind === "image") {
       const r = withDefaultTag(parseReference(base.ref));
       const asWritten = parseReference(base.ref);
       const shown = `${repositoryName(r)}${asWritten.digest ? `@${asWritten.digest}` : asWritten.tag ? `:${asWritten.tag}` : ""}`;
-      await this.vertex(`[${label}${n}/${total}] FROM ${shown}`, () => undefined, { n, of: total, instruction: `FROM ${s.base}`, line: s.line, legacy: { n: first } });
+      await this.vertex(`[${label}${n}/${total}] FROM ${shown}`, () => undefined, { n, of: total, instruction: `FROM ${s.base}`, line: s.line, ...(first ? { legacy: { n: first } } : {}) });
     }
-    const fromDone = () => this.onEvent({ type: "instructionDone", n: first, imageId, cached: false });
+    const fromDone = () => legacy({ type: "instructionDone", n: first, imageId, cached: false });
     if (!triggers.length) fromDone();
     const lex = new ShellLex(this.plan.escapeToken, { rawQuotes: true, rawEscapes: true, skipUnsetEnv: true });
     for (const [k, ins] of instructions.entries()) {
       if (this.signal.aborted) throw cancelled();
       const trigger = k < triggers.length ? k : undefined;
       const legacyN = trigger !== undefined ? first : first + k - triggers.length + 1;
-      this.onEvent({
+      legacy({
         type: "instruction",
         instruction: { n: legacyN, of, text: ins.original, stage: i, endsStage: trigger === undefined && legacyN === last, container: ins.kind !== "copy" && ins.kind !== "add", ...(trigger !== undefined ? { trigger: { index: trigger, of: triggers.length } } : {}) },
       });
@@ -534,7 +536,7 @@ class Builder {
       if (!step) {
         const made = this.stepImage(state, platform, chains, size, imageId);
         imageId = made.id;
-        this.onEvent({ type: "instructionDone", n: legacyN, ...(trigger !== undefined ? { trigger } : {}), imageId, cached: made.cached });
+        legacy({ type: "instructionDone", n: legacyN, ...(trigger !== undefined ? { trigger } : {}), imageId, cached: made.cached });
         if (trigger === triggers.length - 1) fromDone();
         continue;
       }
@@ -543,7 +545,7 @@ class Builder {
       await this.inputsOf(step, i);
       const vertexName = `[${label}${n}/${total}] ${shown}`;
       const entry = state.history.at(-1)!;
-      const res = await this.vertex(vertexName, (vid) => this.runStep(vid, i, step!, key, top), { n, of: total, instruction: shown, line: ins.line, legacy: { n: legacyN, ...(trigger !== undefined ? { trigger } : {}) } }, true);
+      const res = await this.vertex(vertexName, (vid) => this.runStep(vid, i, step!, key, top), { n, of: total, instruction: shown, line: ins.line, ...(first ? { legacy: { n: legacyN, ...(trigger !== undefined ? { trigger } : {}) } } : {}) }, true);
       key = res.key;
       created = res.created;
       entry.created = created;
@@ -555,16 +557,16 @@ class Builder {
       imageId = made.id;
       if (res.cached) this.onEvent({ type: "cached", vertexId: res.vertexId, imageId });
       else this.onEvent({ type: "done", vertexId: res.vertexId, ms: res.ms, imageId });
-      this.onEvent({ type: "instructionDone", n: legacyN, ...(trigger !== undefined ? { trigger } : {}), imageId, cached: res.cached });
+      legacy({ type: "instructionDone", n: legacyN, ...(trigger !== undefined ? { trigger } : {}), imageId, cached: res.cached });
       if (trigger === triggers.length - 1) fromDone();
     }
     // The target's `--label`s: one legacy step each, adding the label to the config (no history entry, as the export).
     for (const [k, [labelKey, value]] of labels.entries()) {
       const legacyN = first + s.instructions.length + 1 + k;
-      this.onEvent({ type: "instruction", instruction: { n: legacyN, of, text: `LABEL ${labelKey}=${value}`, stage: i, endsStage: legacyN === last, container: true } });
+      legacy({ type: "instruction", instruction: { n: legacyN, of, text: `LABEL ${labelKey}=${value}`, stage: i, endsStage: legacyN === last, container: true } });
       const made = this.stepImage(state, platform, chains, size, imageId, labels.slice(0, k + 1));
       imageId = made.id;
-      this.onEvent({ type: "instructionDone", n: legacyN, imageId, cached: made.cached });
+      legacy({ type: "instructionDone", n: legacyN, imageId, cached: made.cached });
     }
     return { state, top, chains, size, key, platform, imageId };
   }
