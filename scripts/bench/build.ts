@@ -3,13 +3,14 @@
  * 2,000 small files, three more RUNs, CMD), built cold (`--no-cache`), warm (nothing changed) and after one
  * changed file, by `bunker build` and, when dockerd is installed, by dockerd 20.10's legacy builder and its
  * BuildKit (Debian's docker CLI, DOCKER_BUILDKIT=0/1) on a private dockerd. Interleaved, medians, ratios,
- * peak RSS of bunker's process. Targets: cold ≤ 0.5x BuildKit's, warm ≤ 0.1 s, ≤ 150 MB RSS.
+ * peak RSS of bunker's process; and the legacy path (the docker CLI with DOCKER_BUILDKIT=0 against `bunker
+ * serve`, which keeps intermediate images). Targets: cold ≤ 0.5x BuildKit's, warm ≤ 0.1 s, ≤ 150 MB RSS.
  *
  *   bun scripts/bench/build.ts [rounds]
  */
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { compare, sh, startDockerd, tearDown, timed, type Contender } from "./_lib.ts";
+import { compare, sh, startDockerd, tearDown, timed, waitForPath, type Contender } from "./_lib.ts";
 import { ensureTestbed, startRegistry } from "../../tests/helpers/registry.ts";
 
 const rounds = Number(process.argv[2] ?? 5);
@@ -46,6 +47,20 @@ try {
       run: () => timed(b("build", "-q", ctx)),
     },
   ];
+  // The legacy path: Debian's docker CLI with DOCKER_BUILDKIT=0 against `bunker serve` (POST /build, which
+  // keeps every instruction's image as dockerd's legacy builder does), on the same data root.
+  if (Bun.which("/usr/bin/docker")) {
+    const sock = join(work, "bunker.sock");
+    const serve = Bun.spawn([bunker, "serve", "-H", `unix://${sock}`, "--data-root", root, "--registry-mirror", reg.url], { stdout: "ignore", stderr: "ignore" });
+    procs.push(serve);
+    await waitForPath(sock);
+    const viaServe = (...args: string[]) => timed(["/usr/bin/docker", "-H", `unix://${sock}`, "build", "-q", ...args, ctx], { env: { DOCKER_BUILDKIT: "0" } });
+    await viaServe(); // the intermediate images the warm runs find
+    contenders.push(
+      { name: "docker → bunker serve --no-cache (cold)", run: () => viaServe("--no-cache") },
+      { name: "docker → bunker serve (warm)", run: () => viaServe() },
+    );
+  }
   const dockerd = await startDockerd(work);
   if (dockerd && Bun.which("/usr/bin/docker")) {
     procs.push(dockerd.proc);
@@ -69,6 +84,9 @@ try {
   const warm = ms("bunker build (warm)")!;
   const kitCold = ms("BuildKit --no-cache (cold)");
   console.log(`bunker warm ${warm.toFixed(0)} ms (target ≤ 100)${kitCold ? `, cold bunker/BuildKit = ${(cold / kitCold).toFixed(2)} (target ≤ 0.5)` : ""}`);
+  const serveWarm = ms("docker → bunker serve (warm)");
+  const legacyWarm = ms("legacy builder (warm)");
+  if (serveWarm) console.log(`legacy path warm: docker → bunker serve ${serveWarm.toFixed(0)} ms${legacyWarm ? ` against dockerd's legacy builder ${legacyWarm.toFixed(0)} ms (${(serveWarm / legacyWarm).toFixed(2)}x)` : ""}`);
   console.log(`bunker peak RSS ${(Math.max(...Object.entries(res).filter(([k]) => k.startsWith("bunker")).map(([, v]) => v.maxRss)) / 1048576).toFixed(0)} MiB (target ≤ 150)`);
 } finally {
   await tearDown(work, procs.splice(0));

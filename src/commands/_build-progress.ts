@@ -87,7 +87,7 @@ export function buildProgress(mode: ProgressMode, out: ProgressOut, now: () => n
     return s;
   };
   const track = (e: BuildEvent): VertexState | undefined => {
-    if (e.type === "warning") return undefined;
+    if (e.type === "warning" || e.type === "instruction" || e.type === "instructionDone") return undefined; // the legacy stream's
     if (e.type === "start") {
       const v: VertexState = { vertex: e.vertex, started: now(), lines: [], partial: "", partialT: 0, printed: 0, statuses: [] };
       vertices.set(e.vertex.id, v);
@@ -185,6 +185,7 @@ export function buildProgress(mode: ProgressMode, out: ProgressOut, now: () => n
   return {
     event(e) {
       if (e.type === "warning") return void warnings.push(e.message);
+      if (e.type === "instruction" || e.type === "instructionDone") return;
       track(e);
       timer ??= setInterval(draw, 100);
       draw();

@@ -62,11 +62,17 @@ export function listImages(engine: Engine, opts: { all?: boolean; filters?: Filt
   const sinceT = boundary("since");
   const out: ImageSummary[] = [];
   const names = engine.images.allNames();
+  const parents = engine.images.allParents();
+  const withChildren = new Set(parents.values());
   for (const img of engine.images.all()) {
     const named = names.get(img.id);
     const tags = (named?.tags ?? []).map((t) => `${familiarRepo(t.repository)}:${t.tag}`);
     const created = imageCreated(img);
-    if (dangling !== undefined && (dangling === "true" || dangling === "1") !== (tags.length === 0)) continue;
+    // An unnamed image with children is an intermediate one (a legacy build's step): shown with all only, as moby's.
+    const intermediate = !named?.tags.length && !named?.digests.length && withChildren.has(img.id);
+    if (intermediate && !opts.all) continue;
+    // dangling: an untagged image no other image is built on (moby's Heads()).
+    if (dangling !== undefined && (dangling === "true" || dangling === "1") !== (tags.length === 0 && !withChildren.has(img.id))) continue;
     if (before !== undefined && created >= before) continue;
     if (sinceT !== undefined && created <= sinceT) continue;
     const labels = img.config.config?.Labels ?? {};
@@ -82,7 +88,7 @@ export function listImages(engine: Engine, opts: { all?: boolean; filters?: Filt
     }
     out.push({
       Id: img.id,
-      ParentId: "",
+      ParentId: parents.get(img.id) ?? "",
       RepoTags: shownTags,
       RepoDigests: digests,
       Created: Math.floor(created / 1000),
@@ -113,7 +119,7 @@ export function inspectImage(engine: Engine, name: string, opts: { containerConf
     Id: img.id,
     RepoTags: repoTags(engine, img),
     RepoDigests: repoDigests(engine, img),
-    Parent: "",
+    Parent: engine.images.parent(img.id) ?? "",
     Comment: c.comment ?? "",
     Created: c.created ?? "",
     ...(opts.containerConfig ? legacyContainerFields(c) : {}),
@@ -179,9 +185,14 @@ export function imageHistory(engine: Engine, name: string) {
     return { Id: "<missing>", Created: h.created ? Math.floor(Date.parse(h.created) / 1000) : 0, CreatedBy: h.created_by ?? "", Tags: null as string[] | null, Size: size, Comment: h.comment ?? "" };
   });
   items.reverse();
-  if (items[0]) {
-    items[0].Id = img.id;
-    items[0].Tags = repoTags(engine, img);
+  // Entries get the IDs of the image and its parents in turn (a legacy build's intermediate images), as moby's.
+  let at: ImageRecord | undefined = img;
+  for (const item of items) {
+    if (!at) break;
+    item.Id = at.id;
+    item.Tags = repoTags(engine, at);
+    const parent = engine.images.parent(at.id);
+    at = parent ? engine.images.get(parent) : undefined;
   }
   return items;
 }
@@ -206,14 +217,22 @@ function publishRemoval(engine: Engine, img: ImageRecord, items: ImageDeleteItem
   if (items.some((i) => "Deleted" in i && i.Deleted === img.id)) bus.publish("image", "delete", img.id, attrs);
 }
 
-/** DELETE /images/{name}: untags, and deletes the image (and unreferenced layers) when no name is left. */
-export function removeImage(engine: Engine, name: string, opts: { force?: boolean; noPrune?: boolean } = {}): ImageDeleteItem[] {
+/**
+ * DELETE /images/{name}: untags, and deletes the image when no name is left, then (unless noPrune) its
+ * untagged parents no other image or container uses and the layers nothing references any more.
+ * `layersLater`: the caller collects the layers (prune, after all its images).
+ */
+export function removeImage(engine: Engine, name: string, opts: { force?: boolean; noPrune?: boolean; layersLater?: boolean } = {}): ImageDeleteItem[] {
   const img = engine.images.resolve(name);
   const out: ImageDeleteItem[] = [];
   const tags = engine.images.tags(img.id);
   const digests = engine.images.digests(img.id);
   const byId = isIdReference(img.id, name);
   const short = img.id.slice(7, 19);
+  // Images built on this one (a legacy build's steps) need it: a hard conflict by ID, only the name goes by name.
+  const hasChildren = engine.images.hasChildren(img.id);
+  if (byId && hasChildren) throw conflict(`conflict: unable to delete ${short} (cannot be forced) - image has dependent child images`);
+  const parents: ImageRecord[] = [];
 
   // Containers hold their image: a running one always (a hard conflict), a stopped one unless forced.
   const users = engine.containers.usingImage(img.id).map((id) => ({ id, running: readContainerStatus(engine.root.containerDir(id)).running }));
@@ -251,6 +270,8 @@ export function removeImage(engine: Engine, name: string, opts: { force?: boolea
             if (!ref.digest || d.digest !== ref.digest) out.push({ Untagged: `${familiarRepo(d.repository)}@${d.digest}` });
           }
         }
+        // Images built on it keep it, unnamed (moby's delete after an untag is quiet about that conflict).
+        if (hasChildren) return;
       } else {
         const repos = new Set(tags.map((t) => t.repository));
         if (repos.size > 1 && !opts.force) throw conflict(`conflict: unable to delete ${img.id.slice(7, 19)} (must be forced) - image is referenced in multiple repositories`);
@@ -263,12 +284,22 @@ export function removeImage(engine: Engine, name: string, opts: { force?: boolea
           out.push({ Untagged: `${familiarRepo(d.repository)}@${d.digest}` });
         }
       }
+      let parent = engine.images.parent(img.id);
       engine.images.delete(img.id);
       out.push({ Deleted: img.id });
+      // Its untagged parents go with it (moby's prune of the parent chain), up to one that is named or still needed.
+      for (let p = parent && engine.images.get(parent); p && !opts.noPrune; p = parent && engine.images.get(parent)) {
+        if (engine.images.tags(p.id).length || engine.images.digests(p.id).length || engine.images.hasChildren(p.id) || engine.containers.usingImage(p.id).length) break;
+        parent = engine.images.parent(p.id);
+        engine.images.delete(p.id);
+        out.push({ Deleted: p.id });
+        parents.push(p);
+      }
     })
     .immediate();
   publishRemoval(engine, img, out);
-  if (out.some((o) => "Deleted" in o) && !opts.noPrune) for (const l of engine.layers.collect().layers) out.push({ Deleted: l.chainId });
+  for (const p of parents) publishRemoval(engine, p, [{ Deleted: p.id }]);
+  if (out.some((o) => "Deleted" in o) && !opts.noPrune && !opts.layersLater) for (const l of engine.layers.collect().layers) out.push({ Deleted: l.chainId });
   return out;
 }
 
@@ -282,14 +313,20 @@ function isIdReference(id: string, name: string): boolean {
 export function pruneImages(engine: Engine, opts: { all?: boolean; filters?: Filters } = {}) {
   const deleted: ImageDeleteItem[] = [];
   let reclaimed = 0;
-  for (const img of engine.images.all()) {
-    const tagged = engine.images.tags(img.id).length > 0;
-    if (tagged && !opts.all) continue;
-    if (engine.containers.usingImage(img.id).length) continue;
-    const labels = img.config.config?.Labels ?? {};
-    const lf = opts.filters?.label;
-    if (lf && !lf.every((l) => (l.includes("=") ? labels[l.split("=")[0]!] === l.slice(l.indexOf("=") + 1) : l in labels))) continue;
-    for (const item of removeImage(engine, img.id, { force: true, noPrune: true })) deleted.push(item);
+  // Leaves only (an image with children goes with its last child, or in a later pass once it is a leaf).
+  for (let removed = true; removed; ) {
+    removed = false;
+    for (const img of engine.images.all()) {
+      if (!engine.images.get(img.id) || engine.images.hasChildren(img.id)) continue; // gone with a child, or still a parent
+      const tagged = engine.images.tags(img.id).length > 0;
+      if (tagged && !opts.all) continue;
+      if (engine.containers.usingImage(img.id).length) continue;
+      const labels = img.config.config?.Labels ?? {};
+      const lf = opts.filters?.label;
+      if (lf && !lf.every((l) => (l.includes("=") ? labels[l.split("=")[0]!] === l.slice(l.indexOf("=") + 1) : l in labels))) continue;
+      for (const item of removeImage(engine, img.id, { force: true, layersLater: true })) deleted.push(item);
+      removed ||= !engine.images.get(img.id);
+    }
   }
   // What went: the layers' sizes and the staging data of interrupted pulls.
   const { layers, stagingBytes } = engine.layers.collect();

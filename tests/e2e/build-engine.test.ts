@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { Engine } from "../../src/engine/engine.ts";
 import { build as buildArea } from "../../src/engine/lazy.ts";
 import { pullImage } from "../../src/engine/pull.ts";
-import { tagImage, imageHistory, removeImage } from "../../src/engine/images.ts";
+import { tagImage, imageHistory, removeImage, listImages, pruneImages } from "../../src/engine/images.ts";
 import { exportContainer } from "../../src/engine/commit.ts";
 import type { BuildEvent, BuildOptions } from "../../src/engine/build/types.ts";
 import { freshDataRoot, tempDir } from "../helpers/bunker.ts";
@@ -357,6 +357,97 @@ describe("build: stages", () => {
     expect(ok.error).toBeUndefined();
     expect((await fileOf(ok.result!.id, "/arch"))!.trim()).toBe(process.arch === "x64" ? "amd64" : process.arch);
   }, 120_000);
+});
+
+describe("build: the legacy builder's instructions and intermediate images (POST /build)", () => {
+  type Ins = Extract<BuildEvent, { type: "instruction" }>["instruction"];
+  type Done = Extract<BuildEvent, { type: "instructionDone" }>;
+  const instructions = (events: BuildEvent[]) => events.filter((e): e is Extract<BuildEvent, { type: "instruction" }> => e.type === "instruction").map((e) => e.instruction);
+  const dones = (events: BuildEvent[]) => events.filter((e): e is Done => e.type === "instructionDone");
+  const DF = "ARG BASE=busybox\nFROM ${BASE} AS first\nENV NAME=world \\\n    OTHER=x\nWORKDIR /app\nRUN echo \"$NAME\" > /greet\nFROM busybox AS unused\nRUN echo never\nFROM first\nEXPOSE 80\nCOPY --from=first /greet /g2\nCMD [\"cat\", \"/g2\"]\n";
+
+  test("every instruction numbered across the Dockerfile as written (meta ARG, config-only, --label last; an unused stage not built)", async () => {
+    const r = await build(context({ Dockerfile: DF }), { labels: { zz: "1", aa: "x y" } });
+    expect(r.error).toBeUndefined();
+    const seen = instructions(r.events).map((i: Ins) => [i.n, i.of, i.text, i.stage, i.container, i.endsStage]);
+    expect(seen).toEqual([
+      [1, 11, "ARG BASE=busybox", -1, false, false],
+      [2, 11, "FROM ${BASE} AS first", 0, false, false],
+      [3, 11, "ENV NAME=world     OTHER=x", 0, true, false],
+      [4, 11, "WORKDIR /app", 0, true, false],
+      [5, 11, "RUN echo \"$NAME\" > /greet", 0, true, true],
+      [6, 11, "FROM first", 2, false, false],
+      [7, 11, "EXPOSE 80", 2, true, false],
+      [8, 11, "COPY --from=first /greet /g2", 2, false, false],
+      [9, 11, 'CMD ["cat", "/g2"]', 2, true, false],
+      [10, 11, "LABEL aa=x y", 2, true, false],
+      [11, 11, "LABEL zz=1", 2, true, true],
+    ]);
+    // Without intermediate images (bunker build) the IDs are computed, none is kept; the last is the result's.
+    const ids = dones(r.events).map((d) => d.imageId);
+    expect(ids[0]).toBeUndefined();
+    expect(ids[1]).toBe(engine.images.lookup("busybox")!.id);
+    expect(ids.at(-1)).toBe(r.result!.id);
+    for (const id of ids.slice(2, -1)) expect(engine.images.get(id!)).toBeUndefined();
+    // BuildKit's progress is unchanged: config-only instructions have no vertex.
+    expect(names(r.events).filter((n) => n.includes("ENV") || n.includes("EXPOSE"))).toEqual([]);
+  }, 120_000);
+
+  test("kept: each instruction's image is real and runs, parent-linked; images hides them, -a shows them; a rebuild is cached; rmi takes the untagged chain", async () => {
+    const ctx = context({ Dockerfile: DF.replace("world", "legacy") });
+    const r = await build(ctx, { intermediateImages: true, tags: ["legacy-chain:1"] });
+    expect(r.error).toBeUndefined();
+    const made = dones(r.events).filter((d) => d.n > 1);
+    const busybox = engine.images.lookup("busybox")!.id;
+    // n: 2 FROM first, 3 ENV, 4 WORKDIR, 5 RUN, 6 FROM first, 7 EXPOSE, 8 COPY, 9 CMD
+    expect(made.map((d) => d.n)).toEqual([2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(made[0]!.imageId).toBe(busybox);
+    expect(made[4]!.imageId).toBe(made[3]!.imageId); // FROM first: the stage's image
+    expect(made.at(-1)!.imageId).toBe(r.result!.id);
+    const chain = [...new Set(made.map((d) => d.imageId!))];
+    for (let k = 1; k < chain.length; k++) expect([k, engine.images.parent(chain[k]!)]).toEqual([k, chain[k - 1]]);
+    expect(engine.images.get(chain[3]!)!.config.config?.Env).toContain("NAME=legacy");
+    expect(await fileOf(chain[3]!, "/greet")).toBe("legacy\n"); // the RUN's image has its layer
+    const shown = listImages(engine).map((i) => i.Id);
+    const all = listImages(engine, { all: true });
+    for (const id of chain.slice(1, -1)) {
+      expect(shown).not.toContain(id);
+      expect(all.find((i) => i.Id === id)?.RepoTags).toEqual([]);
+    }
+    expect(all.find((i) => i.Id === r.result!.id)!.ParentId).toBe(chain.at(-2)!);
+    // history: the entries carry the IDs of the image and its parents
+    expect(imageHistory(engine, "legacy-chain:1").slice(0, chain.length).map((h) => h.Id)).toEqual([...chain].reverse());
+    // a rebuild: every instruction cached (FROMs are never "cached"), the same images
+    const again = await build(ctx, { intermediateImages: true, tags: ["legacy-chain:1"] });
+    expect(dones(again.events).filter((d) => d.n > 1 && ![2, 6].includes(d.n)).map((d) => d.cached)).toEqual([true, true, true, true, true, true]);
+    expect(again.result!.id).toBe(r.result!.id);
+    // an intermediate image by ID cannot go (it has children); rmi of the tag takes the untagged chain, not busybox
+    expect(() => removeImage(engine, chain[2]!)).toThrow("image has dependent child images");
+    const removed = removeImage(engine, "legacy-chain:1").filter((i) => "Deleted" in i).map((i) => (i as { Deleted: string }).Deleted);
+    for (const id of chain.slice(1)) expect(removed).toContain(id);
+    expect(engine.images.get(busybox)).toBeDefined();
+    // image prune (dangling) removes an untagged build with its chain
+    const untagged = await build(ctx, { intermediateImages: true });
+    const pruned = pruneImages(engine).ImagesDeleted!.map((i) => (i as { Deleted?: string }).Deleted);
+    for (const id of [...new Set(dones(untagged.events).filter((d) => d.n > 2).map((d) => d.imageId!))]) expect(pruned).toContain(id);
+    expect(engine.images.get(busybox)).toBeDefined();
+  }, 180_000);
+});
+
+describe("build: a base image with children (intermediate images built on it)", () => {
+  test("rmi by name only untags it and keeps it; by ID it is refused while it has children", async () => {
+    const busybox = engine.images.lookup("busybox")!.id;
+    tagImage(engine, "busybox", "legacy-base:1");
+    const r = await build(context({ Dockerfile: "FROM legacy-base:1\nENV CHILD=1\n" }), { intermediateImages: true, tags: ["legacy-child:1"] });
+    expect(r.error).toBeUndefined();
+    expect(engine.images.parent(r.result!.id)).toBe(busybox);
+    expect(() => removeImage(engine, busybox)).toThrow(`conflict: unable to delete ${busybox.slice(7, 19)} (cannot be forced) - image has dependent child images`);
+    expect(removeImage(engine, "legacy-base:1")).toEqual([{ Untagged: "legacy-base:1" }]);
+    expect(engine.images.get(busybox)).toBeDefined();
+    removeImage(engine, "legacy-child:1");
+    expect(engine.images.get(r.result!.id)).toBeUndefined();
+    expect(engine.images.get(busybox)).toBeDefined(); // still tagged busybox:latest: not an untagged parent
+  }, 60_000);
 });
 
 describe("build: RUN", () => {

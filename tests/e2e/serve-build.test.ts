@@ -85,50 +85,122 @@ afterAll(async () => {
   await reg?.stop();
 });
 
-const DOCKERFILE = "FROM busybox\nENV GREETING=hello\nRUN echo \"$GREETING from run\" > /made\nCOPY a.txt /a.txt\nCMD cat /made /a.txt\n";
+const DOCKERFILE = [
+  "ARG BASE=busybox",
+  "FROM ${BASE} AS first",
+  "ARG GREETING=hello",
+  "ENV NAME=world \\",
+  "    OTHER=x",
+  "LABEL a=b",
+  "WORKDIR /app",
+  'RUN echo "$GREETING from $NAME" > /made && echo out',
+  "COPY a.txt /app/",
+  "FROM first",
+  "EXPOSE 80/tcp",
+  "USER nobody",
+  "COPY --from=first /made /made2",
+  'CMD ["cat", "/made2", "/app/a.txt"]',
+  "",
+].join("\n");
 
 /**
- * What dockerd's legacy builder prints for DOCKERFILE (IDs as patterns), for the steps bunker's builder runs
- * as BuildKit does: FROM, RUN and COPY are steps (numbered, shown expanded, as BuildKit's vertices); ENV and CMD
- * change the config of the next step's image, with no Step line of their own.
+ * What dockerd 20.10's legacy builder printed for DOCKERFILE (captured with DOCKER_BUILDKIT=0 /usr/bin/docker
+ * against a private dockerd; IDs masked): every instruction a Step as written, numbered across the Dockerfile,
+ * config-only ones with their container and image.
  */
-function expectLegacyOutput(stdout: string, tag: string, cached = false) {
-  const hex = "[0-9a-f]{12}";
-  const run = cached ? " ---> Using cache\n" : ` ---> Running in ${hex}\nRemoving intermediate container ${hex}\n`;
-  const re = new RegExp(
-    [
-      `^Sending build context to Docker daemon  X\n`,
-      `Step 1/3 : FROM busybox\n ---> ${hex}\n`,
-      `Step 2/3 : RUN echo "hello from run" > /made\n${run} ---> ${hex}\n`,
-      `Step 3/3 : COPY a.txt /a.txt\n${cached ? " ---> Using cache\n" : ""} ---> ${hex}\n`,
-      `Successfully built ${hex}\nSuccessfully tagged ${tag}\n$`,
-    ].join(""),
-  );
-  expect(stdout.replace(/\r/g, "").replace(/^Sending build context to Docker daemon\s+\S+\s*/, "Sending build context to Docker daemon  X\n")).toMatch(re);
+function dockerdTranscript(cached: boolean, tag: string): string[] {
+  const made = (out = "") => (cached ? [" ---> Using cache"] : [" ---> Running in <id>", ...(out ? [out] : []), "Removing intermediate container <id>"]);
+  const copied = cached ? [" ---> Using cache"] : [];
+  return [
+    "Sending build context to Docker daemon  <size>",
+    "Step 1/13 : ARG BASE=busybox",
+    "Step 2/13 : FROM ${BASE} AS first",
+    " ---> <id>",
+    "Step 3/13 : ARG GREETING=hello",
+    ...made(),
+    " ---> <id>",
+    "Step 4/13 : ENV NAME=world     OTHER=x",
+    ...made(),
+    " ---> <id>",
+    "Step 5/13 : LABEL a=b",
+    ...made(),
+    " ---> <id>",
+    "Step 6/13 : WORKDIR /app",
+    ...made(),
+    " ---> <id>",
+    'Step 7/13 : RUN echo "$GREETING from $NAME" > /made && echo out',
+    ...made("out"),
+    " ---> <id>",
+    "Step 8/13 : COPY a.txt /app/",
+    ...copied,
+    " ---> <id>",
+    "Step 9/13 : FROM first",
+    " ---> <id>",
+    "Step 10/13 : EXPOSE 80/tcp",
+    ...made(),
+    " ---> <id>",
+    "Step 11/13 : USER nobody",
+    ...made(),
+    " ---> <id>",
+    "Step 12/13 : COPY --from=first /made /made2",
+    ...copied,
+    " ---> <id>",
+    'Step 13/13 : CMD ["cat", "/made2", "/app/a.txt"]',
+    ...made(),
+    " ---> <id>",
+    "Successfully built <id>",
+    `Successfully tagged ${tag}`,
+  ];
 }
+
+/** The CLI's output as lines, IDs and the context size masked. */
+const masked = (out: string) =>
+  out
+    .replace(/\r/g, "")
+    .replace(/^(Sending build context to Docker daemon)\s+\S+\s*$/m, "$1  <size>")
+    .replace(/\b[0-9a-f]{12}\b/g, "<id>")
+    .split("\n")
+    .filter(Boolean);
 
 describe.skipIf(!ready)("docker CLI (legacy builder)", () => {
   for (const [name, bin] of [
     ["28", DOCKER28],
     ["20.10", DOCKER20],
   ] as const) {
-    test.skipIf(!existsSync(bin))(`docker ${name}: docker build -t x . prints the legacy builder's output; the image runs`, async () => {
-      const ctx = context({ Dockerfile: DOCKERFILE, "a.txt": "copied\n" });
+    test.skipIf(!existsSync(bin))(`docker ${name}: a multi-stage build prints dockerd's legacy output line by line, cold and cached; each step's image is real`, async () => {
+      const ctx = context({ Dockerfile: DOCKERFILE, "a.txt": `copied ${name}\n` });
       const tag = `legacy${name.replace(".", "")}`;
       const r = await client([bin, "build", "--no-cache", "-t", tag, "."], { cwd: ctx });
       expect(r.code).toBe(0);
-      expectLegacyOutput(r.stdout, `${tag}:latest`);
-      // The last ID printed is the image's.
+      expect(masked(r.stdout)).toEqual(dockerdTranscript(false, `${tag}:latest`));
+      // The last ID printed is the image's; every ` ---> <id>` is an image (config-only steps' too), and runs.
       const built = /Successfully built ([0-9a-f]{12})/.exec(r.stdout)![1]!;
       expect((await idOf(tag)).slice(7, 19)).toBe(built);
-      expect(await dockerOk(["run", "--rm", tag])).toBe("hello from run\ncopied\n");
-      // Again: every step from the cache, the same image.
+      expect(await dockerOk(["run", "--rm", tag])).toBe(`hello from world\ncopied ${name}\n`);
+      const stepIds = [...r.stdout.matchAll(/^ ---> ([0-9a-f]{12})$/gm)].map((m) => m[1]!);
+      expect(stepIds.length).toBe(12);
+      for (const id of stepIds) expect((await docker(["image", "inspect", id])).code).toBe(0);
+      const env = stepIds[2]!; // after ENV NAME=world
+      expect(await dockerOk(["run", "--rm", env, "sh", "-c", "echo $NAME $OTHER"])).toBe("world x\n");
+      // images hides the untagged steps that have children, images -a lists them; history names them.
+      const listed = (await dockerOk(["images", "-q", "--no-trunc"])).split("\n").map((l) => l.slice(7, 19));
+      const all = (await dockerOk(["images", "-aq", "--no-trunc"])).split("\n").map((l) => l.slice(7, 19));
+      expect(listed).not.toContain(env);
+      expect(all).toContain(env);
+      expect((await dockerOk(["history", "-q", tag])).split("\n").slice(0, 4)).toEqual([...stepIds].reverse().slice(0, 4));
+      // Again: every step from the cache, the same images.
       const again = await client([bin, "build", "-t", tag, "."], { cwd: ctx });
       expect(again.code).toBe(0);
-      expectLegacyOutput(again.stdout, `${tag}:latest`, true);
-      expect(/Successfully built ([0-9a-f]{12})/.exec(again.stdout)![1]).toBe(built);
+      expect(masked(again.stdout)).toEqual(dockerdTranscript(true, `${tag}:latest`));
+      expect([...again.stdout.matchAll(/^ ---> ([0-9a-f]{12})$/gm)].map((m) => m[1]!)).toEqual(stepIds);
+      // rmi of the tag takes the untagged chain with it (not busybox); a step's image by ID is refused while it has children.
+      const step = stepIds[5]!;
+      expect((await docker(["rmi", step])).stderr).toContain(`conflict: unable to delete ${step} (cannot be forced) - image has dependent child images`);
+      const rmi = await dockerOk(["rmi", tag]);
+      for (const id of stepIds.slice(1)) expect(rmi).toContain(`Deleted: sha256:${id}`);
+      expect((await docker(["image", "inspect", "busybox"])).code).toBe(0);
       expect(leftContexts()).toEqual([]);
-    });
+    }, 120_000);
   }
 
   test("-q prints the image ID only; --iidfile; without DOCKER_BUILDKIT the CLI 28 takes the legacy path (Builder-Version: 1)", async () => {
@@ -141,19 +213,31 @@ describe.skipIf(!ready)("docker CLI (legacy builder)", () => {
     expect(Bun.file(iid).size).toBeGreaterThan(0);
   });
 
-  test("a failing step: its output, the legacy error, the step's exit code, no tag", async () => {
-    const ctx = context({ Dockerfile: "FROM busybox\nRUN echo out; echo err >&2; exit 3\n" });
-    const r = await docker(["build", "-t", "legacyfail", ctx]);
+  test("a failing step: dockerd's lines, the legacy error, the step's exit code, no tag", async () => {
+    const ctx = context({ Dockerfile: "FROM busybox\nENV A=1\nRUN echo err >&2; exit 3\nCMD [\"x\"]\n" });
+    const r = await client([DOCKER20, "build", "-t", "legacyfail", ctx]);
     expect(r.code).toBe(3);
-    expect(r.stdout).toContain("Step 2/2 : RUN echo out; echo err >&2; exit 3\n");
-    expect(r.stdout).toContain("out\n");
-    expect(r.stderr).toContain("The command '/bin/sh -c echo out; echo err >&2; exit 3' returned a non-zero code: 3");
+    // dockerd 20.10 (the failed container is kept there; bunker's step container is gone either way)
+    expect(masked(r.stdout + r.stderr)).toEqual([
+      "Sending build context to Docker daemon  <size>",
+      "Step 1/4 : FROM busybox",
+      " ---> <id>",
+      "Step 2/4 : ENV A=1",
+      " ---> Running in <id>",
+      "Removing intermediate container <id>",
+      " ---> <id>",
+      "Step 3/4 : RUN echo err >&2; exit 3",
+      " ---> Running in <id>",
+      "\x1b[91merr",
+      "\x1b[0mThe command '/bin/sh -c echo err >&2; exit 3' returned a non-zero code: 3",
+    ]);
     expect((await docker(["image", "inspect", "legacyfail"])).code).toBe(1);
     // -q: the daemon held the output back and sends it with the error; the CLI shows both.
     const quiet = await docker(["build", "-q", "-t", "legacyfail", ctx]);
     expect(quiet.code).toBe(3);
-    expect(quiet.stderr).toContain("Step 2/2 : RUN echo out; echo err >&2; exit 3\n");
-    expect(quiet.stderr).toContain("The command '/bin/sh -c echo out; echo err >&2; exit 3' returned a non-zero code: 3");
+    expect(quiet.stderr).toContain("Step 2/4 : ENV A=1\n ---> Using cache\n");
+    expect(quiet.stderr).toContain("Step 3/4 : RUN echo err >&2; exit 3\n");
+    expect(quiet.stderr).toContain("The command '/bin/sh -c echo err >&2; exit 3' returned a non-zero code: 3");
     expect(leftContexts()).toEqual([]);
   });
 
@@ -289,6 +373,21 @@ describe.skipIf(!ready)("POST /build with crafted contexts", () => {
     expect(leftContexts()).toEqual([]);
   });
 
+  test("aux: the image ID after each stage's last step (dockerd's emitImageID), none before API 1.30", async () => {
+    const body = rawTar([{ name: "Dockerfile", data: "FROM busybox AS a\nENV S=a\nFROM a\nCMD [\"x\"]\n" }]);
+    const r = await postBuild(body, "t=rawaux");
+    const aux = r.messages.flatMap((m, i) => (m.aux ? [[i, m.aux.ID]] : []));
+    expect(aux.length).toBe(2);
+    // each aux follows a " ---> <id>" line naming the same image; the second is the result
+    for (const [i, id] of aux) expect(r.messages[i - 1]).toEqual({ stream: ` ---> ${id.slice(7, 19)}\n` });
+    expect(r.messages[aux[0]![0] + 1]).toEqual({ stream: "Step 3/4 : FROM a" });
+    expect(aux[1]![1]).toBe(await idOf("rawaux"));
+    const old = await server.api("/v1.29/build?t=rawaux", { method: "POST", body, headers: { "content-type": "application/x-tar" } });
+    const text = await old.text();
+    expect(text).toContain("Successfully built");
+    expect(text).not.toContain('"aux"');
+  });
+
   test("a 1 GiB context streams through: the daemon's peak memory grows by far less than the context", async () => {
     const hwm = () => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${server.daemon.pid}/status`, "utf8"))![1]) * 1024;
     const before = hwm();
@@ -320,7 +419,8 @@ describe.skipIf(!ready)("POST /build with crafted contexts", () => {
     });
     const res = await server.api("/v1.41/build?t=bigctx&q=1", { method: "POST", body, headers: { "content-type": "application/x-tar" } } as RequestInit);
     const text = await res.text();
-    expect(text).toContain('"aux":{"ID":"sha256:');
+    // q: dockerd writes the image ID only (aux and steps held back, dropped on success)
+    expect(text).toMatch(/^\{"stream":"sha256:[0-9a-f]{64}\\n"\}\r\n$/);
     expect(hwm() - before).toBeLessThan(200 * 1024 * 1024);
     expect(leftContexts()).toEqual([]);
   }, 120_000);
@@ -360,7 +460,7 @@ describe.skipIf(!ready)("POST /build with crafted contexts", () => {
 
 describe.skipIf(!ready || !hasPy)("docker-py", () => {
   test("client.images.build(path=…, tag=…) returns the image; a failing build raises BuildError", async () => {
-    const ctx = context({ Dockerfile: "FROM busybox\nRUN echo py > /py\n" });
+    const ctx = context({ Dockerfile: "FROM busybox\nENV P=py\nRUN echo $P > /py\n" });
     const script = `
 import docker, sys
 c = docker.from_env()
@@ -381,7 +481,8 @@ except docker.errors.BuildError as e:
     const [id, tags, ...rest] = r.stdout.split("\n");
     expect(id).toBe(await idOf("pyimg"));
     expect(tags).toBe("['pyimg:latest']");
-    expect(rest.join("\n")).toContain("Step 2/2 : RUN echo py > /py\n");
+    // every instruction a step, as written (the ENV too), each with its image
+    expect(rest.join("\n")).toMatch(/Step 1\/3 : FROM busybox\n ---> [0-9a-f]{12}\nStep 2\/3 : ENV P=py\n ---> Running in [0-9a-f]{12}\nRemoving intermediate container [0-9a-f]{12}\n ---> [0-9a-f]{12}\nStep 3\/3 : RUN echo \$P > \/py\n/);
     expect(r.stdout).toContain("BuildError: The command '/bin/sh -c exit 7' returned a non-zero code: 7");
     expect(r.stdout).toContain("gzip same image: True"); // Content-Encoding: gzip, the same context
     expect(await dockerOk(["run", "--rm", "pyimg", "cat", "/py"])).toBe("py\n");
@@ -399,6 +500,8 @@ describe.skipIf(!ready || !existsSync(COMPOSE))("docker-compose 1.29", () => {
       const build = await compose(["build"]);
       expect([build.code, build.stderr]).toEqual([0, expect.stringContaining("Building app")]);
       expect(build.stdout).toContain("Successfully tagged composebuilt:latest");
+      expect(build.stdout).toMatch(/Step 2\/4 : ARG WHO\n ---> Running in [0-9a-f]{12}\n/);
+      expect(build.stdout).toContain("Step 3/4 : RUN echo built by $WHO > /who\n");
       const up = await compose(["up", "-d"]);
       expect([up.code, up.stderr]).toEqual([0, expect.stringContaining("Creating buildc_app_1 ... done")]);
       for (let i = 0; i < 50 && !(await docker(["logs", "buildc_app_1"])).stdout; i++) await Bun.sleep(100);

@@ -182,79 +182,161 @@ test("quiet progress writes nothing", () => {
 });
 
 describe("legacy JSON stream", () => {
+  const ins = (n: number, text: string, stage: number, o: { container?: boolean; endsStage?: boolean; trigger?: { index: number; of: number } } = {}): BuildEvent => ({
+    type: "instruction",
+    instruction: { n, of: 8, text, stage, endsStage: o.endsStage ?? false, container: o.container ?? stage >= 0, ...(o.trigger ? { trigger: o.trigger } : {}) },
+  });
+  const ID = (c: string) => `sha256:${c.repeat(64)}`;
+  // A meta ARG; stage 0 (an ONBUILD trigger in its FROM, a cached ENV, a RUN with output); stage 1 built
+  // concurrently, its events arriving while stage 0 runs (a COPY), and a --label step at its end.
   const events: BuildEvent[] = [
     { type: "start", vertex: { id: 0, name: "[internal] load build definition from Dockerfile" } },
     { type: "done", vertexId: 0, ms: 1 },
-    { type: "start", vertex: { id: 1, name: "[1/4] FROM docker.io/library/busybox", step: { n: 1, of: 4, instruction: "FROM busybox" } } },
-    { type: "done", vertexId: 1, ms: 0, imageId: "sha256:3f57d9401f8d42f986df300f0c69192fc41da28ccc8d797829467780db3dd741" },
-    { type: "start", vertex: { id: 2, name: "[2/4] ENV A=1", step: { n: 2, of: 4, instruction: "ENV A=1" } } },
-    { type: "cached", vertexId: 2, imageId: "sha256:aaaaaaaaaaaabbbb" },
-    { type: "start", vertex: { id: 3, name: "[3/4] RUN echo hi; echo err >&2", step: { n: 3, of: 4, instruction: "RUN echo hi; echo err >&2" } } },
+    ins(1, "ARG V=1", -1, { container: false }),
+    { type: "instructionDone", n: 1, cached: false },
+    ins(2, "FROM ${BASE} AS a", 0, { container: false }),
+    { type: "start", vertex: { id: 1, name: "[a 1/3] FROM docker.io/library/busybox", step: { n: 1, of: 3, instruction: "FROM ${BASE}", legacy: { n: 2 } } } },
+    { type: "done", vertexId: 1, ms: 0 },
+    ins(2, "RUN echo trig", 0, { trigger: { index: 0, of: 1 } }),
+    { type: "start", vertex: { id: 2, name: "[a 2/3] RUN echo trig", step: { n: 2, of: 3, instruction: "RUN echo trig", legacy: { n: 2, trigger: 0 } } } },
+    { type: "log", vertexId: 2, stream: 1, data: enc("trig\n") },
+    { type: "done", vertexId: 2, ms: 5 },
+    { type: "instructionDone", n: 2, trigger: 0, imageId: ID("1"), cached: false },
+    { type: "instructionDone", n: 2, imageId: ID("1"), cached: false },
+    // stage 1 starts now: held until stage 0 is done
+    ins(5, "FROM busybox AS b", 1, { container: false }),
+    { type: "instructionDone", n: 5, imageId: ID("0"), cached: false },
+    ins(6, "COPY f /f", 1, { container: false }),
+    { type: "start", vertex: { id: 4, name: "[b 2/2] COPY f /f", step: { n: 2, of: 2, instruction: "COPY f /f", legacy: { n: 6 } } } },
+    { type: "done", vertexId: 4, ms: 2 },
+    { type: "instructionDone", n: 6, imageId: ID("6"), cached: false },
+    ins(3, "ENV A=1", 0),
+    { type: "instructionDone", n: 3, imageId: ID("2"), cached: true },
+    ins(4, "RUN echo hi; echo err >&2", 0, { endsStage: true }),
+    { type: "start", vertex: { id: 3, name: "[a 3/3] RUN echo hi; echo err >&2", step: { n: 3, of: 3, instruction: "RUN echo hi; echo err >&2", legacy: { n: 4 } } } },
     { type: "log", vertexId: 3, stream: 1, data: enc("hi\n") },
     { type: "log", vertexId: 3, stream: 2, data: enc("err\n") },
-    { type: "done", vertexId: 3, ms: 300, imageId: "sha256:bbbbbbbbbbbbcccc" },
-    { type: "start", vertex: { id: 4, name: "[4/4] COPY a /a", step: { n: 4, of: 4, instruction: "COPY a /a" } } },
-    { type: "done", vertexId: 4, ms: 10, imageId: "sha256:ccccccccccccdddd" },
+    { type: "done", vertexId: 3, ms: 300 },
+    { type: "instructionDone", n: 4, imageId: ID("3"), cached: false },
+    ins(7, "CMD x", 1),
+    { type: "instructionDone", n: 7, imageId: ID("7"), cached: false },
+    ins(8, "LABEL k=v w", 1, { endsStage: true }),
+    { type: "instructionDone", n: 8, imageId: ID("8"), cached: true },
   ];
-  const dockerd = [
-    { stream: "Step 1/4 : FROM busybox" },
+  const c = "0123456789ab";
+  // dockerd 20.10's legacy builder for such a build, message by message (captured with the IDs replaced).
+  const dockerd: LegacyMessage[] = [
+    { stream: "Step 1/8 : ARG V=1" },
     { stream: "\n" },
-    { stream: " ---> 3f57d9401f8d\n" },
-    { stream: "Step 2/4 : ENV A=1" },
+    { stream: "Step 2/8 : FROM ${BASE} AS a" },
+    { stream: "\n" },
+    { stream: "# Executing 1 build trigger" },
+    { stream: "\n" },
+    { stream: ` ---> Running in ${c}\n` },
+    { stream: "trig\n" },
+    { stream: `Removing intermediate container ${c}\n` },
+    { stream: " ---> 111111111111\n" },
+    { stream: "Step 3/8 : ENV A=1" },
     { stream: "\n" },
     { stream: " ---> Using cache\n" },
-    { stream: " ---> aaaaaaaaaaaa\n" },
-    { stream: "Step 3/4 : RUN echo hi; echo err >&2" },
+    { stream: " ---> 222222222222\n" },
+    { stream: "Step 4/8 : RUN echo hi; echo err >&2" },
     { stream: "\n" },
-    { stream: " ---> Running in 0123456789ab\n" },
+    { stream: ` ---> Running in ${c}\n` },
     { stream: "hi\n" },
     { stream: "\x1b[91merr\n\x1b[0m" },
-    { stream: "Removing intermediate container 0123456789ab\n" },
-    { stream: " ---> bbbbbbbbbbbb\n" },
-    { stream: "Step 4/4 : COPY a /a" },
+    { stream: `Removing intermediate container ${c}\n` },
+    { stream: " ---> 333333333333\n" },
+    { aux: { ID: ID("3") } },
+    { stream: "Step 5/8 : FROM busybox AS b" },
     { stream: "\n" },
-    { stream: " ---> cccccccccccc\n" },
-    { aux: { ID: "sha256:ccccccccccccdddd" } },
-    { stream: "Successfully built cccccccccccc\n" },
+    { stream: " ---> 000000000000\n" },
+    { stream: "Step 6/8 : COPY f /f" },
+    { stream: "\n" },
+    { stream: " ---> 666666666666\n" },
+    { stream: "Step 7/8 : CMD x" },
+    { stream: "\n" },
+    { stream: ` ---> Running in ${c}\n` },
+    { stream: `Removing intermediate container ${c}\n` },
+    { stream: " ---> 777777777777\n" },
+    { stream: "Step 8/8 : LABEL k=v w" },
+    { stream: "\n" },
+    { stream: " ---> Using cache\n" },
+    { stream: " ---> 888888888888\n" },
+    { aux: { ID: ID("8") } },
+    { stream: "Successfully built 888888888888\n" },
     { stream: "Successfully tagged x:latest\n" },
     { stream: "Successfully tagged localhost:5000/y:1\n" },
   ];
 
-  test("is written as dockerd's legacy builder writes it", () => {
+  test("is written as dockerd's legacy builder writes it: every instruction, in order, concurrent stages held back", () => {
     const got: LegacyMessage[] = [];
-    const w = new LegacyStreamWriter((m) => got.push(m), { quiet: false, rm: true, forceRm: false, newId: () => "0123456789ab" });
+    const w = new LegacyStreamWriter((m) => got.push(m), { quiet: false, rm: true, forceRm: false, newId: () => c });
     for (const e of events) w.event(e);
-    w.result({ id: "sha256:ccccccccccccdddd", tags: [] }, ["x:latest", "localhost:5000/y:1"]);
+    w.result({ id: ID("8"), tags: [] }, ["x:latest", "localhost:5000/y:1"]);
     expect(got).toEqual(dockerd);
   });
 
-  test("rm=0 leaves out the removal line; quiet holds the output back and writes aux and the ID", () => {
+  test("rm=0 leaves out the removal lines; API < 1.30 has no aux; quiet holds everything back and writes the ID only", () => {
     const got: LegacyMessage[] = [];
-    const w = new LegacyStreamWriter((m) => got.push(m), { quiet: false, rm: false, forceRm: false, newId: () => "0123456789ab" });
+    const w = new LegacyStreamWriter((m) => got.push(m), { quiet: false, rm: false, forceRm: false, aux: false, newId: () => c });
     for (const e of events) w.event(e);
-    expect(got.some((m) => m.stream?.startsWith("Removing"))).toBe(false);
+    w.result({ id: ID("8"), tags: [] }, []);
+    expect(got).toEqual(dockerd.filter((m) => !m.aux && !m.stream?.startsWith("Removing") && !m.stream?.startsWith("Successfully tagged")));
 
     const quiet: LegacyMessage[] = [];
     const q = new LegacyStreamWriter((m) => quiet.push(m), { quiet: true, rm: true, forceRm: false });
     for (const e of events) q.event(e);
     expect(q.written).toBe(false);
-    q.result({ id: "sha256:ccccccccccccdddd", tags: [] }, ["x:latest"]);
-    expect(quiet).toEqual([{ aux: { ID: "sha256:ccccccccccccdddd" } }, { stream: "sha256:ccccccccccccdddd\n" }]);
+    q.result({ id: ID("8"), tags: [] }, ["x:latest"]);
+    expect(quiet).toEqual([{ stream: `${ID("8")}\n` }]);
   });
 
-  test("a failed RUN is the legacy JSONError with the exit code; quiet output comes out before it", () => {
+  test("two triggers: dockerd's three writes; FROM scratch: an empty ID and no aux", () => {
+    const got: LegacyMessage[] = [];
+    const w = new LegacyStreamWriter((m) => got.push(m), { quiet: false, rm: false, forceRm: false, newId: () => c });
+    for (const e of [
+      ins(1, "FROM base", 0, { container: false }),
+      ins(1, "ENV A=1", 0, { trigger: { index: 0, of: 2 } }),
+      { type: "instructionDone", n: 1, trigger: 0, imageId: ID("1"), cached: true },
+      ins(1, "ENV B=1", 0, { trigger: { index: 1, of: 2 } }),
+      { type: "instructionDone", n: 1, trigger: 1, imageId: ID("2"), cached: true },
+      { type: "instructionDone", n: 1, imageId: ID("2"), cached: false },
+      ins(2, "FROM scratch", 1, { container: false, endsStage: true }),
+      { type: "instructionDone", n: 2, cached: false },
+    ] as BuildEvent[])
+      w.event(e);
+    expect(got).toEqual([
+      { stream: "Step 1/8 : FROM base" },
+      { stream: "\n" },
+      { stream: "# Executing 2 build trigger" },
+      { stream: "s" },
+      { stream: "\n" },
+      { stream: " ---> Using cache\n" },
+      { stream: " ---> Using cache\n" },
+      { stream: " ---> 222222222222\n" },
+      { stream: "Step 2/8 : FROM scratch" },
+      { stream: "\n" },
+      { stream: " ---> \n" },
+    ]);
+  });
+
+  test("a failed RUN is the legacy JSONError with the exit code; held output (quiet, later stages) comes out before it", () => {
     expect(legacyError('process "/bin/sh -c exit 3" did not complete successfully: exit code: 3')).toEqual({ code: 3, message: "The command '/bin/sh -c exit 3' returned a non-zero code: 3" });
     expect(legacyError("dockerfile parse error on line 1")).toEqual({ message: "dockerfile parse error on line 1" });
     const got: LegacyMessage[] = [];
-    const w = new LegacyStreamWriter((m) => got.push(m), { quiet: true, rm: true, forceRm: true, newId: () => "0123456789ab" });
+    const w = new LegacyStreamWriter((m) => got.push(m), { quiet: true, rm: true, forceRm: true, newId: () => c });
     expect(w.started).toBe(false);
-    w.event({ type: "start", vertex: { id: 1, name: "[2/2] RUN exit 3", step: { n: 2, of: 2, instruction: "RUN exit 3" } } });
+    w.event(ins(2, "RUN exit 3", 0));
+    w.event({ type: "start", vertex: { id: 1, name: "[2/2] RUN exit 3", step: { n: 2, of: 2, instruction: "RUN exit 3", legacy: { n: 2 } } } });
     w.event({ type: "error", vertexId: 1, message: "x" });
     expect([w.written, w.started]).toEqual([false, true]);
     w.error('process "/bin/sh -c exit 3" did not complete successfully: exit code: 3');
     expect(got).toEqual([
-      { stream: "Step 2/2 : RUN exit 3" },
+      { stream: "Step 2/8 : RUN exit 3" },
       { stream: "\n" },
+      { stream: ` ---> Running in ${c}\n` },
+      { stream: `Removing intermediate container ${c}\n` },
       { errorDetail: { code: 3, message: "The command '/bin/sh -c exit 3' returned a non-zero code: 3" }, error: "The command '/bin/sh -c exit 3' returned a non-zero code: 3" },
     ]);
   });
@@ -265,20 +347,32 @@ describe("legacy JSON stream", () => {
     const r = new LegacyStreamReader((e) => got.push(e), c.now);
     for (const m of dockerd) r.message(m);
     r.close();
-    expect(r.imageId).toBe("sha256:ccccccccccccdddd");
+    expect(r.imageId).toBe(ID("8"));
     expect(r.tags).toEqual(["x:latest", "localhost:5000/y:1"]);
     const dec = (e: BuildEvent) => (e.type === "log" ? { ...e, data: new TextDecoder().decode(e.data) } : e);
+    const vertex = (id: number, n: number, text: string) => ({ type: "start", vertex: { id, name: `[${n}/8] ${text}`, step: { n, of: 8, instruction: text } } });
     expect(got.map(dec) as unknown[]).toEqual([
-      { type: "start", vertex: { id: 1, name: "[1/4] FROM busybox", step: { n: 1, of: 4, instruction: "FROM busybox" } } },
-      { type: "done", vertexId: 1, ms: 0, imageId: "3f57d9401f8d" },
-      { type: "start", vertex: { id: 2, name: "[2/4] ENV A=1", step: { n: 2, of: 4, instruction: "ENV A=1" } } },
-      { type: "cached", vertexId: 2, imageId: "aaaaaaaaaaaa" },
-      { type: "start", vertex: { id: 3, name: "[3/4] RUN echo hi; echo err >&2", step: { n: 3, of: 4, instruction: "RUN echo hi; echo err >&2" } } },
-      { type: "log", vertexId: 3, stream: 1, data: "hi\n" },
-      { type: "log", vertexId: 3, stream: 2, data: "err\n" },
-      { type: "done", vertexId: 3, ms: 0, imageId: "bbbbbbbbbbbb" },
-      { type: "start", vertex: { id: 4, name: "[4/4] COPY a /a", step: { n: 4, of: 4, instruction: "COPY a /a" } } },
-      { type: "done", vertexId: 4, ms: 0, imageId: "cccccccccccc" },
+      vertex(1, 1, "ARG V=1"),
+      { type: "done", vertexId: 1, ms: 0, imageId: undefined },
+      vertex(2, 2, "FROM ${BASE} AS a"),
+      { type: "log", vertexId: 2, stream: 1, data: "# Executing 1 build trigger" },
+      { type: "log", vertexId: 2, stream: 1, data: "\n" },
+      { type: "log", vertexId: 2, stream: 1, data: "trig\n" },
+      { type: "done", vertexId: 2, ms: 0, imageId: "111111111111" },
+      vertex(3, 3, "ENV A=1"),
+      { type: "cached", vertexId: 3, imageId: "222222222222" },
+      vertex(4, 4, "RUN echo hi; echo err >&2"),
+      { type: "log", vertexId: 4, stream: 1, data: "hi\n" },
+      { type: "log", vertexId: 4, stream: 2, data: "err\n" },
+      { type: "done", vertexId: 4, ms: 0, imageId: "333333333333" },
+      vertex(5, 5, "FROM busybox AS b"),
+      { type: "done", vertexId: 5, ms: 0, imageId: "000000000000" },
+      vertex(6, 6, "COPY f /f"),
+      { type: "done", vertexId: 6, ms: 0, imageId: "666666666666" },
+      vertex(7, 7, "CMD x"),
+      { type: "done", vertexId: 7, ms: 0, imageId: "777777777777" },
+      vertex(8, 8, "LABEL k=v w"),
+      { type: "cached", vertexId: 8, imageId: "888888888888" },
     ] as unknown[]);
   });
 

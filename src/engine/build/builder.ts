@@ -60,6 +60,27 @@ interface StageResult {
   size: number;
   key: string;
   platform: { architecture: string; os: string; variant?: string };
+  /** The image its last instruction yields (legacy ` ---> id`); undefined for a bare `FROM scratch`. */
+  imageId?: string;
+}
+
+/** The image config a stage's state makes, as the export writes it (labels added in the order given). */
+function imageOf(state: StageState, platform: StageResult["platform"], started: number, labels: [string, string][] = []): { id: string; rawConfig: Uint8Array } {
+  const config = structuredClone(state.config);
+  if (labels.length) config.Labels = { ...(config.Labels ?? {}), ...Object.fromEntries(labels) };
+  const history = state.history;
+  const image = {
+    architecture: platform.architecture,
+    ...(state.author ? { author: state.author } : {}),
+    config,
+    created: history.at(-1)?.created ?? new Date(started).toISOString(),
+    history,
+    os: platform.os,
+    rootfs: { type: "layers", diff_ids: state.diffIds },
+    ...(platform.variant ? { variant: platform.variant } : {}),
+  };
+  const rawConfig = new TextEncoder().encode(JSON.stringify(image));
+  return { id: sha256Hex(rawConfig), rawConfig };
 }
 
 /** What a stage's FROM names, once expanded. */
@@ -145,6 +166,10 @@ class Builder {
   private readonly sums: ChecksumMemo;
   private vertexIds = 0;
   private steps = 0;
+  /** Legacy numbering (BuildInstruction): the `n` of each built stage's FROM, and the count of all. */
+  private readonly firstOf = new Map<number, number>();
+  private instructionCount = 0;
+  private target = 0;
   private context!: BuildContext;
   private plan!: BuildPlan;
   private meta!: Map<string, string | undefined>;
@@ -223,6 +248,8 @@ class Builder {
       if (target < 0) throw invalidParameter(`failed to solve with frontend dockerfile.v0: failed to create LLB definition: target stage ${opts.target} could not be found`);
     }
     const needed = this.needed(target);
+    this.target = target;
+    this.numberInstructions(needed);
     // Base images first, each once ("load metadata"), then the context if a needed step reads it.
     const refs = [...new Set([...needed].map((i) => this.bases[i]!).filter((b): b is Extract<Base, { kind: "image" }> => b.kind === "image").map((b) => b.ref))];
     await Promise.all(refs.map((r) => this.image(r)));
@@ -322,6 +349,42 @@ class Builder {
     return out;
   }
 
+  /** `--label`s as the legacy builder adds them: `LABEL k=v` steps at the end of the target stage, keys sorted. */
+  private labelSteps(): [string, string][] {
+    return Object.entries(this.opts.labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  }
+
+  /**
+   * Numbers the instructions as dockerd's legacy builder does (meta ARGs, then each built stage's FROM and
+   * instructions, the `--label` steps last), and reports the meta ARGs, which do nothing more.
+   */
+  private numberInstructions(needed: Set<number>): void {
+    let n = this.plan.metaArgLines.length;
+    for (const i of [...needed].sort((a, b) => a - b)) {
+      this.firstOf.set(i, n + 1);
+      n += 1 + this.plan.stages[i]!.instructions.length + (i === this.target ? this.labelSteps().length : 0);
+    }
+    this.instructionCount = n;
+    this.plan.metaArgLines.forEach((text, k) => {
+      this.onEvent({ type: "instruction", instruction: { n: k + 1, of: n, text, stage: -1, endsStage: false, container: false } });
+      this.onEvent({ type: "instructionDone", n: k + 1, cached: false });
+    });
+  }
+
+  /**
+   * The image a stage's state makes after an instruction: its ID, and with opts.intermediateImages the image
+   * itself, kept untagged as the child of `parent` (its layers are the stage's own: nothing is copied).
+   * `cached`: it was stored already (the legacy builder's cache hit of a config-only instruction).
+   */
+  private stepImage(state: StageState, platform: StageResult["platform"], chains: string[], size: number, parent: string | undefined, labels: [string, string][] = []): { id: string; cached: boolean } {
+    const { id, rawConfig } = imageOf(state, platform, this.started, labels);
+    if (!this.opts.intermediateImages) return { id, cached: false };
+    const stored = this.engine.images.has(id);
+    // A warm build finds every image stored with its parent: no write transaction then.
+    if (!stored || (parent && this.engine.images.parent(id) === undefined)) this.engine.images.commit({ id, rawConfig, chainIds: chains, size, ...(parent ? { parent } : {}) });
+    return { id, cached: stored && !this.opts.noCache };
+  }
+
   /** Stages `target` depends on (itself included). */
   private needed(target: number): Set<number> {
     const out = new Set<number>();
@@ -408,13 +471,14 @@ class Builder {
     let size = 0;
     let key: string;
     let platform: StageResult["platform"] = { architecture: hostPlatform().architecture, os: "linux", ...(hostPlatform().variant ? { variant: hostPlatform().variant } : {}) };
+    let imageId: string | undefined;
     const fsSteps = (list: Instruction[]) => list.filter((x) => x.kind === "run" || x.kind === "copy" || x.kind === "add" || x.kind === "workdir").length;
     if (base.kind === "stage") {
       const r = await this.stage(base.index);
       const cfg = { ...r.platform, config: r.state.config, rootfs: { type: "layers", diff_ids: r.state.diffIds }, history: r.state.history } as ImageConfig;
       created = r.state.history.at(-1)?.created ?? created;
       state = new StageState(cfg, this.opts.buildArgs, this.meta, this.plan.escapeToken, now);
-      ({ top, size, key, platform } = r);
+      ({ top, size, key, platform, imageId } = r);
       chains = [...r.chains];
     } else if (base.kind === "image") {
       const img = await this.image(base.ref);
@@ -425,24 +489,42 @@ class Builder {
       chains = this.engine.images.chainIds(img.id);
       size = img.size;
       key = img.id;
+      imageId = img.id;
       platform = { architecture: img.config.architecture || platform.architecture, os: img.config.os || "linux", ...(img.config.variant ? { variant: img.config.variant } : {}) };
     } else {
       state = new StageState(null, this.opts.buildArgs, this.meta, this.plan.escapeToken, now);
       key = "scratch";
     }
-    const instructions = [...this.triggers(state.triggers, s.line), ...s.instructions];
+    const triggers = this.triggers(state.triggers, s.line);
+    const instructions = [...triggers, ...s.instructions];
     // BuildKit counts the FROM as step 1 of every stage; only an image's FROM is a vertex of its own.
     const total = fsSteps(instructions) + 1;
     let n = 1;
+    // The legacy builder's numbering: the FROM, then each instruction (its ONBUILD triggers run inside the FROM).
+    // A stage the graph did not foresee (a `--from` only a stage ARG names) has no legacy number: no such events.
+    const first = this.firstOf.get(i) ?? 0;
+    const legacy = (e: BuildEvent) => void (first && this.onEvent(e));
+    const of = this.instructionCount;
+    const labels = i === this.target ? this.labelSteps() : [];
+    const last = first + s.instructions.length + labels.length;
+    legacy({ type: "instruction", instruction: { n: first, of, text: s.original, stage: i, endsStage: first === last, container: false } });
     if (base.kind === "image") {
       const r = withDefaultTag(parseReference(base.ref));
       const asWritten = parseReference(base.ref);
       const shown = `${repositoryName(r)}${asWritten.digest ? `@${asWritten.digest}` : asWritten.tag ? `:${asWritten.tag}` : ""}`;
-      await this.vertex(`[${label}${n}/${total}] FROM ${shown}`, () => undefined, { n, of: total, instruction: `FROM ${s.base}`, line: s.line });
+      await this.vertex(`[${label}${n}/${total}] FROM ${shown}`, () => undefined, { n, of: total, instruction: `FROM ${s.base}`, line: s.line, ...(first ? { legacy: { n: first } } : {}) });
     }
+    const fromDone = () => legacy({ type: "instructionDone", n: first, imageId, cached: false });
+    if (!triggers.length) fromDone();
     const lex = new ShellLex(this.plan.escapeToken, { rawQuotes: true, rawEscapes: true, skipUnsetEnv: true });
-    for (const ins of instructions) {
+    for (const [k, ins] of instructions.entries()) {
       if (this.signal.aborted) throw cancelled();
+      const trigger = k < triggers.length ? k : undefined;
+      const legacyN = trigger !== undefined ? first : first + k - triggers.length + 1;
+      legacy({
+        type: "instruction",
+        instruction: { n: legacyN, of, text: ins.original, stage: i, endsStage: trigger === undefined && legacyN === last, container: ins.kind !== "copy" && ins.kind !== "add", ...(trigger !== undefined ? { trigger: { index: trigger, of: triggers.length } } : {}) },
+      });
       const shown = this.shownText(ins, lex, state);
       let step: Step | null;
       try {
@@ -451,13 +533,19 @@ class Builder {
         if (e instanceof DockerfileParseError) throw invalidParameter(`failed to solve with frontend dockerfile.v0: failed to create LLB definition: ${e.message}`);
         throw e;
       }
-      if (!step) continue;
+      if (!step) {
+        const made = this.stepImage(state, platform, chains, size, imageId);
+        imageId = made.id;
+        legacy({ type: "instructionDone", n: legacyN, ...(trigger !== undefined ? { trigger } : {}), imageId, cached: made.cached });
+        if (trigger === triggers.length - 1) fromDone();
+        continue;
+      }
       n++;
       // A step's vertex starts once the stages it reads are built (BuildKit's order).
       await this.inputsOf(step, i);
       const vertexName = `[${label}${n}/${total}] ${shown}`;
       const entry = state.history.at(-1)!;
-      const res = await this.vertex(vertexName, (vid) => this.runStep(vid, i, step!, key, top), { n, of: total, instruction: shown, line: ins.line }, true);
+      const res = await this.vertex(vertexName, (vid) => this.runStep(vid, i, step!, key, top), { n, of: total, instruction: shown, line: ins.line, ...(first ? { legacy: { n: legacyN, ...(trigger !== undefined ? { trigger } : {}) } } : {}) }, true);
       key = res.key;
       created = res.created;
       entry.created = created;
@@ -465,11 +553,22 @@ class Builder {
       chains.push(res.chainId);
       top = res.chainId;
       size += res.size;
-      const imageId = sha256Hex(JSON.stringify({ ...platform, config: state.config, rootfs: { type: "layers", diff_ids: state.diffIds }, history: state.history }));
+      const made = this.stepImage(state, platform, chains, size, imageId);
+      imageId = made.id;
       if (res.cached) this.onEvent({ type: "cached", vertexId: res.vertexId, imageId });
       else this.onEvent({ type: "done", vertexId: res.vertexId, ms: res.ms, imageId });
+      legacy({ type: "instructionDone", n: legacyN, ...(trigger !== undefined ? { trigger } : {}), imageId, cached: res.cached });
+      if (trigger === triggers.length - 1) fromDone();
     }
-    return { state, top, chains, size, key, platform };
+    // The target's `--label`s: one legacy step each, adding the label to the config (no history entry, as the export).
+    for (const [k, [labelKey, value]] of labels.entries()) {
+      const legacyN = first + s.instructions.length + 1 + k;
+      legacy({ type: "instruction", instruction: { n: legacyN, of, text: `LABEL ${labelKey}=${value}`, stage: i, endsStage: legacyN === last, container: true } });
+      const made = this.stepImage(state, platform, chains, size, imageId, labels.slice(0, k + 1));
+      imageId = made.id;
+      legacy({ type: "instructionDone", n: legacyN, imageId, cached: made.cached });
+    }
+    return { state, top, chains, size, key, platform, imageId };
   }
 
   /** Waits for the stages a step reads (COPY --from, RUN --mount from=). */
@@ -754,21 +853,10 @@ class Builder {
   /** Writes the final stage as an image (config and history as BuildKit's), and tags it. */
   private export(r: StageResult, vertexId: number): BuildResult {
     const { engine, opts } = this;
-    const config = structuredClone(r.state.config);
-    if (Object.keys(opts.labels).length) config.Labels = { ...(config.Labels ?? {}), ...opts.labels };
-    const history = r.state.history;
-    const image = {
-      architecture: r.platform.architecture,
-      ...(r.state.author ? { author: r.state.author } : {}),
-      config,
-      created: history.at(-1)?.created ?? new Date(this.started).toISOString(),
-      history,
-      os: r.platform.os,
-      rootfs: { type: "layers", diff_ids: r.state.diffIds },
-      ...(r.platform.variant ? { variant: r.platform.variant } : {}),
-    };
-    const rawConfig = new TextEncoder().encode(JSON.stringify(image));
-    const id = sha256Hex(rawConfig);
+    const { rawConfig, id: exported } = imageOf(r.state, r.platform, this.started, this.labelSteps());
+    // With intermediate images the result is the last instruction's image, as the legacy builder's (for a
+    // stage of a bare FROM, its base itself); otherwise the export's.
+    const id = opts.intermediateImages && r.imageId ? r.imageId : exported;
     if (r.chains.length !== r.state.diffIds.length || chainIdsOf(r.state.diffIds).at(-1) !== r.chains.at(-1)) throw failed("internal error: the image's layers do not match its diff IDs");
     const refs = opts.tags.map((t) => {
       try {
@@ -780,7 +868,7 @@ class Builder {
     // BuildKit's statuses under the vertex (progress-plain.txt): the layers are in the store already.
     this.onEvent({ type: "status", vertexId, text: "exporting layers" });
     this.onEvent({ type: "status", vertexId, text: "exporting layers", done: true });
-    engine.images.commit({ id, rawConfig, chainIds: r.chains, size: r.size });
+    if (id === exported) engine.images.commit({ id, rawConfig, chainIds: r.chains, size: r.size });
     this.onEvent({ type: "status", vertexId, text: `writing image ${id}`, done: true });
     const bus = eventsOf(engine);
     const tags: string[] = [];

@@ -59,6 +59,12 @@ export interface BuildOptions {
   signal?: AbortSignal;
   /** Credentials for base image pulls by registry, keyed by credentialKey (POST /build's X-Registry-Config); the engine's own for others. */
   registryAuth?: Map<string, { username: string; password: string }>;
+  /**
+   * Keep the image each instruction yields as an untagged intermediate image whose parent is the previous
+   * one (dockerd's legacy builder: POST /build), sharing the layers of the final image. `bunker build` keeps
+   * none, as BuildKit.
+   */
+  intermediateImages?: boolean;
 }
 
 /** One vertex of the build as progress shows it ("[2/5] RUN …", "[internal] load build context"). */
@@ -67,14 +73,38 @@ export interface BuildVertex {
   id: number;
   /** The text BuildKit shows: `[stage 2/5] RUN echo hi`, `[internal] load .dockerignore`. */
   name: string;
-  /** The step's number among its stage's steps and the count (legacy builder's `Step N/M`), when it is one. */
+  /** The step's number among its stage's steps and the count (BuildKit's `[2/5]`), when it is one. */
   step?: {
     n: number;
     of: number;
     instruction: string;
     /** The instruction's first line in the Dockerfile (1-based): BuildKit's source snippet under a failed step. */
     line?: number;
+    /** The legacy instruction (BuildInstruction `n`, and `trigger` for an ONBUILD trigger) whose work this vertex does: its logs belong there. */
+    legacy?: { n: number; trigger?: number };
   };
+}
+
+/**
+ * One Dockerfile instruction as dockerd's legacy builder counts them (`Step N/M : <as written>`): the ARGs
+ * before the first FROM, then every instruction of each stage built (FROM and config-only ones included),
+ * then one `LABEL k=v` per `--label` (sorted), numbered across the Dockerfile. BuildKit's progress draws
+ * vertices and ignores these.
+ */
+export interface BuildInstruction {
+  /** 1-based; instructions of concurrent stages are reported as they run, in any order. */
+  n: number;
+  of: number;
+  /** The instruction as written, continuations joined. */
+  text: string;
+  /** The stage's index; -1 for an ARG before the first FROM (it yields no image). */
+  stage: number;
+  /** The last instruction of its stage (the legacy builder writes the stage's image ID as `aux` after it). */
+  endsStage: boolean;
+  /** dockerd runs a container for it (` ---> Running in …`): every instruction but FROM, COPY, ADD and a meta ARG. */
+  container: boolean;
+  /** An ONBUILD trigger run by the FROM numbered `n` (legacy: no Step line of its own): its position, 0-based, and the count. */
+  trigger?: { index: number; of: number };
 }
 
 /** What a running build reports. */
@@ -94,7 +124,14 @@ export type BuildEvent =
    * sha256:…", "naming to docker.io/library/x:latest"); `done` when that part finished. A status replaces the
    * vertex's previous one while that one is not done.
    */
-  | { type: "status"; vertexId: number; text: string; done?: boolean };
+  | { type: "status"; vertexId: number; text: string; done?: boolean }
+  /** An instruction starts (legacy numbering: BuildInstruction). */
+  | { type: "instruction"; instruction: BuildInstruction }
+  /**
+   * An instruction ended: the image it yields (the base's ID for a FROM, none for `FROM scratch` or a meta ARG),
+   * `cached` when the cache or an image already stored gave it (legacy ` ---> Using cache`).
+   */
+  | { type: "instructionDone"; n: number; trigger?: number; imageId?: string; cached: boolean };
 
 /** The result of a finished build. */
 export interface BuildResult {

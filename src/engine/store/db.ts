@@ -168,8 +168,19 @@ CREATE TABLE IF NOT EXISTS build_sums (
 );
 `;
 
+// Parents of images (dockerd's imagedb parent files): the intermediate images POST /build keeps, each the
+// child of the one before it. `images` hides an untagged image that has children; rmi and prune remove an
+// untagged parent with its last child.
+const imageParents = `
+CREATE TABLE IF NOT EXISTS image_parents (
+  image_id    TEXT PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE,
+  parent      TEXT NOT NULL       -- the parent image's ID (not a foreign key: dockerd keeps the link when the parent goes)
+);
+CREATE INDEX IF NOT EXISTS image_parents_parent ON image_parents(parent);
+`;
+
 /** Schema migrations, applied in order; PRAGMA user_version counts how many ran. */
-const migrations = [schema, containers, networks, volumes, layerParents, buildCache];
+const migrations = [schema, containers, networks, volumes, layerParents, buildCache, imageParents];
 
 /** Opens (creating if needed) the metadata database at `path`. */
 export function openDatabase(path: string): Database {

@@ -36,6 +36,8 @@ export interface NewImage {
   tag?: { repository: string; tag: string };
   /** The repo digest (index or manifest digest) and that manifest. */
   digest?: { repository: string; digest: string; manifest: Uint8Array; mediaType: string };
+  /** The image it was built on, step by step (POST /build's intermediate images). */
+  parent?: string;
 }
 
 const ID_RE = /^(sha256:)?[a-f0-9]{64}$/;
@@ -53,6 +55,11 @@ export class ImageStore {
   get(id: string): ImageRecord | undefined {
     const row = this.db.query("SELECT * FROM images WHERE id = ?").get(id);
     return row ? toRecord(row) : undefined;
+  }
+
+  /** Whether the store has the image with this exact ID (no config parsed). */
+  has(id: string): boolean {
+    return this.db.query("SELECT 1 FROM images WHERE id = ?").get(id) !== null;
   }
 
   /** Every image, newest first. */
@@ -174,6 +181,7 @@ export class ImageStore {
           this.db.query("INSERT INTO images (id, config, top_layer, size, created_at, tagged_at) VALUES (?, ?, ?, ?, ?, NULL)").run(img.id, img.rawConfig, img.chainIds.at(-1) ?? null, img.size, now);
           img.chainIds.forEach((c, i) => this.db.query("INSERT INTO image_layers (image_id, position, chain_id) VALUES (?, ?, ?)").run(img.id, i, c));
         }
+        if (img.parent && img.parent !== img.id) this.db.query("INSERT OR IGNORE INTO image_parents (image_id, parent) VALUES (?, ?)").run(img.id, img.parent);
         if (img.tag) previous = this.setTag(img.tag.repository, img.tag.tag, img.id, now);
         if (img.digest) {
           this.db
@@ -201,6 +209,21 @@ export class ImageStore {
   /** Removes one repo digest; true if it existed. */
   removeDigest(repository: string, digest: string): boolean {
     return this.db.query("DELETE FROM digests WHERE repository = ? AND digest = ?").run(repository, digest).changes > 0;
+  }
+
+  /** The image's parent ID, when it was built on one (intermediate images). */
+  parent(id: string): string | undefined {
+    return (this.db.query("SELECT parent FROM image_parents WHERE image_id = ?").get(id) as { parent: string } | null)?.parent;
+  }
+
+  /** Whether other images name this one as their parent. */
+  hasChildren(id: string): boolean {
+    return this.db.query("SELECT 1 FROM image_parents WHERE parent = ? LIMIT 1").get(id) !== null;
+  }
+
+  /** Every image → parent link, for listings (one query instead of one an image). */
+  allParents(): Map<string, string> {
+    return new Map((this.db.query("SELECT image_id, parent FROM image_parents").all() as { image_id: string; parent: string }[]).map((r) => [r.image_id, r.parent]));
   }
 
   /** Deletes the image row (its layer references and names go with it). */

@@ -190,11 +190,13 @@ export function buildRoutes(r: Router, engine: Engine): void {
       }
       return jsonMessageStream(async (emit, signal) => {
         const { unpackContext } = await import("../../engine/build/context-tar.ts");
-        const writer = new LegacyStreamWriter((m: LegacyMessage) => emit(m), { quiet: parsed.quiet, rm: parsed.rm, forceRm: parsed.forceRm, baseImageId: (ins) => baseImageOf(engine, ins) });
+        // aux messages (the image IDs) from API 1.30, as moby's buildProgressWriter.
+        const writer = new LegacyStreamWriter((m: LegacyMessage) => emit(m), { quiet: parsed.quiet, rm: parsed.rm, forceRm: parsed.forceRm, aux: compareVersions(version, "1.30") >= 0 });
         const context = await unpackContext(engine, body);
         try {
           const { build } = (await import("../../engine/lazy.ts")).build();
-          const result = await build(engine, { ...parsed.options, contextDir: context.dir, signal }, (e) => writer.event(e));
+          // The legacy builder keeps each instruction's image (untagged, parent-linked): ` ---> <id>` names a real image.
+          const result = await build(engine, { ...parsed.options, contextDir: context.dir, signal, intermediateImages: true }, (e) => writer.event(e));
           writer.result(result, parsed.familiarTags);
         } catch (e) {
           // Before any output, the failure is the HTTP answer (dockerd's errf when nothing was flushed).
@@ -217,17 +219,6 @@ export function buildRoutes(r: Router, engine: Engine): void {
     const keepStorage = intParam(query, "keep-storage", 0) || intParam(query, "reserved-space", 0);
     return json(await build().pruneBuildCache(engine, { all: boolParam(query, "all"), keepStorage, filters: parseFilters(query.get("filters")) }));
   });
-}
-
-/** The image a `FROM [--platform=…] name [AS stage]` step names, when the store has it (a stage name has none). */
-function baseImageOf(engine: Engine, instruction: string): string | undefined {
-  const name = instruction.split(/\s+/).slice(1).find((w) => !w.startsWith("--"));
-  if (!name || name === "scratch") return undefined;
-  try {
-    return engine.images.lookup(name)?.id;
-  } catch {
-    return undefined;
-  }
 }
 
 /** Reads and drops up to `limit` bytes of a body. */

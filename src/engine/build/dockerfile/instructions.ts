@@ -84,6 +84,8 @@ export interface BuildPlan {
   escapeToken: string;
   /** Warnings to print (BuildKit's parser warnings and directives it ignores here). */
   warnings: string[];
+  /** The ARG instructions before the first FROM as written (one per instruction: the legacy builder's steps). */
+  metaArgLines: string[];
 }
 
 /** A Dockerfile BuildKit would refuse: its message and line. */
@@ -323,6 +325,7 @@ export function planDockerfile(text: string): BuildPlan {
   if (syntax !== undefined && !/^(docker\.io\/)?docker\/dockerfile(-upstream)?:1([.-].*)?$/.test(syntax)) warnings.push(`[WARNING]: the syntax directive "${syntax}" is ignored: bunker's built-in Dockerfile frontend (docker/dockerfile:1) is used`);
   if (df.directives.check !== undefined) warnings.push(`[WARNING]: the check directive "${df.directives.check}" is ignored: bunker does not run BuildKit's build checks`);
   const metaArgs: ArgDeclaration[] = [];
+  const metaArgLines: string[] = [];
   const stages: Stage[] = [];
   const names = new Set<string>();
   for (const node of df.nodes) {
@@ -340,6 +343,7 @@ export function planDockerfile(text: string): BuildPlan {
       if (!stages.length) {
         if (ins.kind !== "arg") throw new Error("no build stage in current context");
         metaArgs.push(...ins.args);
+        metaArgLines.push(ins.original);
         continue;
       }
       stages.at(-1)!.instructions.push(ins);
@@ -349,7 +353,7 @@ export function planDockerfile(text: string): BuildPlan {
     }
   }
   if (!stages.length) throw new DockerfileError("no build stage in current context", df.nodes.at(-1)!.endLine);
-  return { metaArgs, stages, escapeToken: df.escapeToken, warnings };
+  return { metaArgs, stages, escapeToken: df.escapeToken, warnings, metaArgLines };
 }
 
 /** The instructions `commit --change` and `import --change` accept (moby's validCommitCommands). */
