@@ -6,14 +6,14 @@
 import { $ } from "bun";
 import pkg from "../package.json" with { type: "json" };
 
-// The container shim (C, static) is embedded in the binary; build it first (needs gcc and libc6-dev).
-await $`sh scripts/build-shim.sh`;
-const commit = (await $`git rev-parse --short HEAD`.nothrow().quiet().text()).trim() || "unknown";
-const result = await Bun.build({
-  entrypoints: ["src/main.ts"],
+/**
+ * The build options of the binary, without its entry point and output (also used by scripts/bench/compose-config.ts
+ * to compile a hello-world the same way, the floor of any command's start-up).
+ */
+export const compiledLike = {
   // jitPolicy: tier-up thresholds x20 at start, so a command's run-once code is interpreted rather than compiled
   // (ps with 50 containers 18.6 -> 15 ms, run --rm ~3 ms less); long-running work restores 1 (src/jit.ts).
-  compile: { outfile: "dist/bunker", autoloadBunfig: false, autoloadDotenv: false, jitPolicy: 20 } as any,
+  compile: { autoloadBunfig: false, autoloadDotenv: false, jitPolicy: 20 },
   minify: true,
   bytecode: true,
   // Each command and engine part is its own chunk, loaded when first imported: start-up then pays only for
@@ -21,14 +21,25 @@ const result = await Bun.build({
   splitting: true,
   format: "esm",
   target: "bun",
-  define: {
-    BUNKER_VERSION: JSON.stringify(pkg.version),
-    BUNKER_COMMIT: JSON.stringify(commit),
-    BUNKER_BUILT: JSON.stringify(new Date().toISOString()),
-  },
-});
-if (!result.success) {
-  for (const log of result.logs) console.error(log);
-  process.exit(1);
+} as const;
+
+if (import.meta.main) {
+  // The container shim (C, static) is embedded in the binary; build it first (needs gcc and libc6-dev).
+  await $`sh scripts/build-shim.sh`;
+  const commit = (await $`git rev-parse --short HEAD`.nothrow().quiet().text()).trim() || "unknown";
+  const result = await Bun.build({
+    ...compiledLike,
+    entrypoints: ["src/main.ts"],
+    compile: { ...compiledLike.compile, outfile: "dist/bunker" } as any,
+    define: {
+      BUNKER_VERSION: JSON.stringify(pkg.version),
+      BUNKER_COMMIT: JSON.stringify(commit),
+      BUNKER_BUILT: JSON.stringify(new Date().toISOString()),
+    },
+  });
+  if (!result.success) {
+    for (const log of result.logs) console.error(log);
+    process.exit(1);
+  }
+  console.log(`built dist/bunker ${pkg.version} (${commit})`);
 }
-console.log(`built dist/bunker ${pkg.version} (${commit})`);

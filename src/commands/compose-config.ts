@@ -70,7 +70,7 @@ const config: Command = {
       const { projectJson, projectYaml } = await import("../compose/output.ts");
       out = format === "json" ? projectJson(project) : projectYaml(project);
       // As docker compose: an interpolated model is printed with each `$` doubled, so it reads back the same.
-      if (!flags["no-interpolate"]) out = out.replaceAll("$", "$$$$");
+      if (!flags["no-interpolate"] && out.includes("$")) out = out.replaceAll("$", "$$$$");
     }
     if (flags.quiet) return 0;
     // Bun.write, not process.stdout: Node's stream machinery costs more than the rest of `config`.

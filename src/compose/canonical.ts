@@ -180,7 +180,7 @@ export function parseVolume(spec: string): Obj {
       else if (option === "z" || option === "Z") (bind ??= {}).selinux = option;
     }
   }
-  const isPath = typeof v.source === "string" && /^[./~]/.test(v.source);
+  const isPath = typeof v.source === "string" && (v.source.startsWith(".") || v.source.startsWith("/") || v.source.startsWith("~"));
   return clean({
     type: isPath ? "bind" : "volume",
     source: v.source,

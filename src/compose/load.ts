@@ -82,7 +82,8 @@ function readEnvFiles(files: string[], env: Record<string, string>, format?: str
 function parseYaml(text: string, file: string): unknown[] {
   let parsed: unknown;
   // go-yaml reads a plain 0440 as octal (strconv's base 0), Bun.YAML as decimal: file modes are written so.
-  const modes = text.replace(/((?:^|[{,])[ \t]*(?:-[ \t]+)?mode:[ \t]+)0([0-7]+)(?=[ \t]*(?:[,}#]|$))/gm, (_, head: string, digits: string) => `${head}0o${digits}`);
+  // (The regular expression only where a `mode:` is: compiling it costs more than a small file's parse.)
+  const modes = text.includes("mode:") ? text.replace(/((?:^|[{,])[ \t]*(?:-[ \t]+)?mode:[ \t]+)0([0-7]+)(?=[ \t]*(?:[,}#]|$))/gm, (_, head: string, digits: string) => `${head}0o${digits}`) : text;
   try {
     parsed = Bun.YAML.parse(modes);
   } catch (e) {
@@ -274,7 +275,7 @@ export async function loadProjectDetails(opts: LoadOptions): Promise<LoadedProje
   const given = opts.files?.length ? opts.files.map((f) => (f === "-" ? f : resolve(workingDir, f))) : [];
   const firstGiven = given.find((f) => f !== "-");
   const envDir = opts.projectDirectory ? resolve(workingDir, opts.projectDirectory) : firstGiven ? dirname(firstGiven) : workingDir;
-  const dotenvDisabled = /^(1|t|true)$/i.test(opts.env.COMPOSE_DISABLE_ENV_FILE ?? "");
+  const dotenvDisabled = ["1", "t", "true"].includes((opts.env.COMPOSE_DISABLE_ENV_FILE ?? "").toLowerCase());
   const defaultDotenv = join(envDir, ".env");
   // --env-file, else COMPOSE_ENV_FILES (comma-separated), else the working directory's .env.
   const explicitEnvFiles = opts.envFiles?.length ? opts.envFiles : (opts.env.COMPOSE_ENV_FILES ?? "").split(",").filter(Boolean);

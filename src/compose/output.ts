@@ -53,7 +53,7 @@ const ORDERS = Object.entries(STRUCTS).map(([pattern, fields]) => [pattern.split
 
 function matches(p: readonly string[], path: string[]): boolean {
   if (p.length !== path.length) return false;
-  return p.every((seg, i) => seg === "*" ? !/^\[/.test(path[i]!) : seg === "[]" ? /^\[/.test(path[i]!) : seg === path[i]);
+  return p.every((seg, i) => (seg === "*" ? !path[i]!.startsWith("[") : seg === "[]" ? path[i]!.startsWith("[") : seg === path[i]));
 }
 
 /** The value as Go would marshal it: ordered keys and compose-go's custom marshallers. */
@@ -115,5 +115,6 @@ export function projectYaml(project: Project): string {
     for (const k of ["resources", "placement"]) if (isObj(s.deploy?.[k]) && !Object.keys(s.deploy[k]).length) delete s.deploy[k];
   }
   for (const k of Object.keys(project).sort()) if (k.startsWith("x-")) o[k] = project[k as `x-${string}`];
-  return Bun.YAML.stringify(o, null, 2).replace(/\n?$/, "\n");
+  const yaml = Bun.YAML.stringify(o, null, 2);
+  return yaml.endsWith("\n") ? yaml : `${yaml}\n`;
 }

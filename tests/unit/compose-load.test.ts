@@ -10,6 +10,7 @@ import { dirname, join } from "node:path";
 import { loadProjectDetails, loadProject } from "../../src/compose/load.ts";
 import type { LoadOptions } from "../../src/compose/model.ts";
 import { parseDotenv } from "../../src/compose/dotenv.ts";
+import { duplicateKeyError } from "../../src/compose/duplicates.ts";
 import { projectJson, projectYaml } from "../../src/compose/output.ts";
 
 const dirs: string[] = [];
@@ -560,6 +561,17 @@ describe("duplicate keys", () => {
     expect(await fails(d)).toBe(`failed to parse ${join(d, "compose.yaml")}: yaml: unmarshal errors:\n  line 5: mapping key "image" already defined at line 3`);
     const items = dir({ "compose.yaml": "services:\n  web:\n    image: a\n    volumes:\n      - type: bind\n        source: ./a\n        type: volume\n        target: /a\n" });
     expect(await fails(items)).toEndWith('line 7: mapping key "type" already defined at line 5');
+  });
+  test("a key written plainly and the same key quoted, spaced, after CRLF, an anchor or nested items is one key", () => {
+    const dup = (line: number, key: string, first: number) => `yaml: unmarshal errors:\n  line ${line}: mapping key ${JSON.stringify(key)} already defined at line ${first}`;
+    expect(duplicateKeyError("services:\r\n  web:\r\n    image: a\r\n    \"image\": b\r\n")).toBe(dup(4, "image", 3));
+    expect(duplicateKeyError("a: 1\n'a': 2\n")).toBe(dup(2, "a", 1));
+    expect(duplicateKeyError("x-a: &anchor 1 # note\nx-a : 2\n")).toBe(dup(2, "x-a", 1));
+    expect(duplicateKeyError("l:\n  - - k: 1\n      k: 2\n")).toBe(dup(3, "k", 2));
+    expect(duplicateKeyError("k: |\n  k: 1\nk: 2\n")).toBe(dup(3, "k", 1));
+    expect(duplicateKeyError("a.b-c_d: 1\na.b-c_d:\n")).toBe(dup(2, "a.b-c_d", 1));
+    expect(duplicateKeyError("a:b: 1\na:b: 2\n")).toBe(dup(2, "a:b", 1));
+    expect(duplicateKeyError("s:\n  - k: 1\n  - k: 1\n")).toBeUndefined();
   });
   test("what only looks like a repeated key is not one: block scalars, quoted and flow values, list items, documents", async () => {
     const d = dir({
