@@ -121,7 +121,9 @@ describe.skipIf(!root)("stats", () => {
     expect(first).toBeLessThanOrEqual(150);
     await Bun.sleep(1500);
     // Then over the supervisor's sample 0.5-1.5 s back, as docker's ~1 s window: a tick is at most 2 % of it.
-    // How much CPU the loop gets depends on the host's load (one CPU's worth at most), so the busiest of a few.
+    // How much CPU the loop gets depends on the host's load: one CPU's worth on a quiet host, at most; under
+    // a load of 8 on 2 CPUs it got 7 %. So: more than nothing, never more than one CPU (the window's counters
+    // are checked against the cgroup's and the supervisor's in tests/e2e/serve-ops.test.ts).
     const loop: number[] = [];
     for (let i = 0; i < 3; i++) {
       const cpu = await cpuOf("st-loop", "st-net");
@@ -129,7 +131,7 @@ describe.skipIf(!root)("stats", () => {
       expect(cpu["st-loop"]).toBeLessThanOrEqual(103);
       loop.push(cpu["st-loop"]!);
     }
-    expect(Math.max(...loop)).toBeGreaterThan(10);
+    expect(Math.max(...loop)).toBeGreaterThan(1);
   }, 60_000);
 
   test("the supervisor records the CPU samples itself: no process, no thread, the file rewritten in place", async () => {
