@@ -255,7 +255,7 @@ const SHIM_WINDOW_MS = { min: 500, max: 3000 };
  * that is between SHIM_WINDOW_MS old at `nowNs` (wall clock), as precpu_stats; undefined without one. A
  * slot half rewritten (its two sequence numbers differ) or of another pid is not one.
  */
-export function recordedCpu(dir: string, pid: number, nowNs: number, cpus: number): Pick<ContainerStats, "read" | "cpu_stats"> | undefined {
+function recordedCpu(dir: string, pid: number, nowNs: number, cpus: number): Pick<ContainerStats, "read" | "cpu_stats"> | undefined {
   let best: number[] | undefined;
   for (const line of text(`${dir}/cpu.sample`).split("\n")) {
     const f = line.trim().split(" ");
@@ -277,7 +277,8 @@ export function recordedCpu(dir: string, pid: number, nowNs: number, cpus: numbe
  * The samples of a container, as GET /containers/{id}/stats sends them: each with the previous one's CPU
  * figures (`precpu_stats`, `preread`); a container that does not run gives moby's empty sample. A stream ends
  * when the container is removed or the signal aborts. Without a stream the previous sample is the one its
- * supervisor recorded 0.5-1.5 s ago (dockerd's is its collector's, ~1 s), else one primed here PRIME_MS before.
+ * supervisor recorded 0.5-3 s ago (0.5-1.5 s while it samples each second; dockerd's is its collector's, ~1 s),
+ * else one primed here PRIME_MS before.
  */
 export async function* containerStats(engine: Engine, ref: string, opts: StatsOptions): AsyncGenerator<ContainerStats> {
   const c = engine.containers.resolve(ref);
