@@ -255,7 +255,7 @@ const SHIM_WINDOW_MS = { min: 500, max: 3000 };
  * that is between SHIM_WINDOW_MS old at `nowNs` (wall clock), as precpu_stats; undefined without one. A
  * slot half rewritten (its two sequence numbers differ) or of another pid is not one.
  */
-function recordedCpu(dir: string, pid: number, nowNs: number, cpus: number): Pick<ContainerStats, "read" | "cpu_stats"> | undefined {
+export function recordedCpu(dir: string, pid: number, nowNs: number, cpus: number): Pick<ContainerStats, "read" | "cpu_stats"> | undefined {
   let best: number[] | undefined;
   for (const line of text(`${dir}/cpu.sample`).split("\n")) {
     const f = line.trim().split(" ");
