@@ -166,6 +166,24 @@ describe.skipIf(!root)("stats", () => {
     await b.ok(["rm", "-f", "st-loop"]);
   }, 30_000);
 
+  test("after kill -9 of the supervisor the guardian samples on, with no process of its own either", async () => {
+    const id = (await b.ok(["run", "-d", "--name", "st-adopted", busybox, "sleep", "1000"])).trim();
+    const dir = `${b.dataRoot}/containers/${id}`;
+    const { pid, supervisorPid, guardianPid } = JSON.parse(readFileSync(`${dir}/status.json`, "utf8"));
+    process.kill(supervisorPid, "SIGKILL");
+    for (let i = 0; i < 50 && JSON.parse(readFileSync(`${dir}/status.json`, "utf8")).supervisorPid !== guardianPid; i++) await Bun.sleep(100);
+    const slots = () => readFileSync(`${dir}/cpu.sample`, "latin1").trim().split(/\s*\n/).map((l) => l.trim().split(" "));
+    await Bun.sleep(1600);
+    // G's samples, of the same init: at least two, the newest younger than a period and a half
+    const mine = slots().filter((f) => f[0] === "cpu" && Number(f[2]) === pid);
+    expect(mine.length).toBe(2);
+    expect(Date.now() - Number(mine[0]![3]) / 1e6).toBeLessThan(1500);
+    expect(readFileSync(`/proc/${guardianPid}/task/${guardianPid}/children`, "latin1").trim()).toBe(String(pid));
+    expect(readFileSync(`/proc/${guardianPid}/status`, "latin1")).toMatch(/^Threads:\s+1$/m);
+    expect((await b.ok(["stats", "--no-stream", "--format", "{{.CPUPerc}}", "st-adopted"])).trim()).toBe("0.00%");
+    await b.ok(["rm", "-f", "st-adopted"]);
+  }, 30_000);
+
   test("-a shows a stopped container with zeros; a missing one is the daemon's error", async () => {
     await b.ok(["create", "--name", "st-created", busybox, "true"]);
     const out = await b.ok(["stats", "--no-stream", "-a", "--format", "{{.Name}}|{{.CPUPerc}}|{{.MemUsage}}|{{.PIDs}}"]);
