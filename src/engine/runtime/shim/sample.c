@@ -28,19 +28,6 @@ static long long now_ms(void) {
   return t.tv_sec * 1000LL + t.tv_nsec / 1000000;
 }
 
-/* One cgroup file into buf (cgroupfs reports no size: one read). 0 when it is not there. */
-static int read_cg(const char *dir, size_t dirlen, const char *file, char *buf, size_t size) {
-  char path[512];
-  if (dirlen + strlen(file) + 2 > sizeof path) return 0;
-  snprintf(path, sizeof path, "%.*s/%s", (int)dirlen, dir, file);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
-  ssize_t n = read(fd, buf, size - 1);
-  close(fd);
-  buf[n > 0 ? n : 0] = 0;
-  return n > 0;
-}
-
 /* The number after "key " at a line's start in "key value" lines; 0 without it. */
 static unsigned long long keyed(const char *buf, const char *key) {
   size_t k = strlen(key);
@@ -49,33 +36,46 @@ static unsigned long long keyed(const char *buf, const char *key) {
   return 0;
 }
 
-/* The cgroup directory (its length in P.cgroups[i], a cgroup.procs file) holding `file`: -1 without one. */
-static int cg_with(const char *file, size_t *len) {
-  for (int i = 0; i < P.ncgroups; i++) {
-    const char *slash = strrchr(P.cgroups[i], '/');
-    char path[512];
-    if (!slash || snprintf(path, sizeof path, "%.*s/%s", (int)(slash - P.cgroups[i]), P.cgroups[i], file) >= (int)sizeof path) continue;
-    if (faccessat(AT_FDCWD, path, F_OK, 0) == 0) return *len = slash - P.cgroups[i], i;
+/* The cgroup files a sample reads: v1 cpuacct.usage, cpuacct.stat (USER_HZ ticks) and the cpu hierarchy's
+ * cpu.stat (throttling); v2 cpu.stat alone (usage_usec...). Each is opened once, in whichever of the plan's
+ * cgroups has it (they stay the same across restarts), and re-read with pread at offset 0, which makes
+ * cgroupfs generate it afresh: 3 syscalls a sample instead of 9. O_CLOEXEC, and --init's PID 1 closes
+ * everything above 2: no container process gets them. */
+enum { F_USAGE, F_ACCT, F_CPU, NFILES };
+static const char *const names[NFILES] = {"cpuacct.usage", "cpuacct.stat", "cpu.stat"};
+static int fds[NFILES] = {-2, -2, -2}; /* -2: not opened yet; -1: none */
+
+static void open_files(void) {
+  for (int f = 0; f < NFILES; f++) {
+    fds[f] = -1;
+    for (int i = 0; i < P.ncgroups && fds[f] < 0; i++) {
+      const char *slash = strrchr(P.cgroups[i], '/');
+      char path[512];
+      if (!slash || snprintf(path, sizeof path, "%.*s/%s", (int)(slash - P.cgroups[i]), P.cgroups[i], names[f]) >= (int)sizeof path) continue;
+      fds[f] = open(path, O_RDONLY | O_CLOEXEC);
+    }
   }
-  return -1;
 }
 
-/* The container's CPU counters from its cgroups: v2 cpu.stat (usage_usec...), v1 cpuacct.usage and
- * cpuacct.stat (USER_HZ ticks) with the cpu hierarchy's cpu.stat (throttling). Where each file lives is
- * looked up once: the plan's cgroups stay the same across restarts. */
+/* One of them into buf (cgroupfs reports no size: one read); 0 when it is not there. */
+static int read_file(int f, char *buf, size_t size) {
+  ssize_t n = fds[f] >= 0 ? pread(fds[f], buf, size - 1, 0) : -1;
+  buf[n > 0 ? n : 0] = 0;
+  return n > 0;
+}
+
+/* The container's CPU counters. */
 static int read_cpu(struct sample *s) {
-  static int acct = -2, cpu = -2;
-  static size_t acct_len, cpu_len;
-  if (acct == -2) acct = cg_with("cpuacct.usage", &acct_len), cpu = cg_with("cpu.stat", &cpu_len);
+  if (fds[0] == -2) open_files();
   char buf[1024];
   int found = 0;
-  if (acct >= 0 && read_cg(P.cgroups[acct], acct_len, "cpuacct.usage", buf, sizeof buf)) {
+  if (read_file(F_USAGE, buf, sizeof buf)) {
     long hz = sysconf(_SC_CLK_TCK);
     s->usage = strtoull(buf, NULL, 10), found = 1;
-    if (hz > 0 && read_cg(P.cgroups[acct], acct_len, "cpuacct.stat", buf, sizeof buf))
+    if (hz > 0 && read_file(F_ACCT, buf, sizeof buf))
       s->user = keyed(buf, "user") * (1000000000ULL / hz), s->sys = keyed(buf, "system") * (1000000000ULL / hz);
   }
-  if (cpu >= 0 && read_cg(P.cgroups[cpu], cpu_len, "cpu.stat", buf, sizeof buf)) {
+  if (read_file(F_CPU, buf, sizeof buf)) {
     s->periods = keyed(buf, "nr_periods"), s->throttled = keyed(buf, "nr_throttled");
     if (strstr(buf, "usage_usec")) { /* v2: everything is here, in microseconds */
       s->usage = keyed(buf, "usage_usec") * 1000, s->user = keyed(buf, "user_usec") * 1000, s->sys = keyed(buf, "system_usec") * 1000;
