@@ -6,6 +6,9 @@
  * from the daemon process's utime+stime beside its background work without a client, dockerd's too when it
  * runs (containerd's shims are not counted), and what one sample costs measured in-process.
  *
+ * With BUNKER_BASELINE=<an older dist/bunker>, that binary's `stats --no-stream` in-process on the same data
+ * root (and through the same serve) is interleaved too: before/after in one run.
+ *
  *   bun scripts/bench/stats.ts [rounds=15] [seconds=30]
  */
 import { mkdtempSync, readFileSync } from "node:fs";
@@ -86,6 +89,11 @@ try {
     // the floor on this machine at this moment: the same CLI start and container listing, without samples
     { name: "bunker ps (reference)", run: () => timed([bunker, "--data-root", join(work, "bunker"), "ps"]) },
   ];
+  const baseline = process.env.BUNKER_BASELINE;
+  if (baseline) {
+    contenders.push({ name: "baseline stats (in-process)", run: () => timed([baseline, "--data-root", join(work, "bunker"), "stats", "--no-stream"]) });
+    contenders.push({ name: "baseline stats → serve", run: () => timed([baseline, "-H", bs, "stats", "--no-stream"]) });
+  }
   const dockerd = await startDockerd(work);
   if (dockerd) {
     procs.push(dockerd.proc);
@@ -112,7 +120,7 @@ try {
 
   console.log(`\nthe daemon's CPU while one client streams /containers/{id}/stats for ${seconds} s (target ≤ 1%)`);
   console.log(`  bunker serve: ${(await streamingCost(bs, daemon.pid)).toFixed(2)}% of one CPU`);
-  if (dockerd && contenders.length === 4) console.log(`  dockerd:      ${(await streamingCost(dockerd.host, dockerd.proc.pid)).toFixed(2)}% of one CPU (dockerd alone; containerd not counted)`);
+  if (dockerd && contenders.some((c) => c.name === "docker stats → dockerd")) console.log(`  dockerd:      ${(await streamingCost(dockerd.host, dockerd.proc.pid)).toFixed(2)}% of one CPU (dockerd alone; containerd not counted)`);
   for (const host of [bs, ...(dockerd ? [dockerd.host] : [])]) {
     const ids = docker(host, "ps", "-aq").stdout.toString().trim();
     if (ids) docker(host, "rm", "-f", ...ids.split("\n"));

@@ -302,7 +302,9 @@ export function remoteBackend(client: ApiClient): Backend {
     },
     async *stats(id, o, signal) {
       const res = await client.request("GET", `/containers/${enc(id)}/stats`, { query: { stream: o.stream ? "1" : "0", "one-shot": o.oneShot ? "1" : undefined }, signal });
-      yield* client.messages<any>(res);
+      // one sample is one JSON body: parsed whole, without a stream reader (20 of them for `stats --no-stream`)
+      if (!o.stream) yield await res.json();
+      else yield* client.messages<any>(res);
     },
     pauseContainer: (id) => post(`/containers/${enc(id)}/pause`),
     unpauseContainer: (id) => post(`/containers/${enc(id)}/unpause`),

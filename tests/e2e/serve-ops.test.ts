@@ -19,6 +19,7 @@ const v1 = !existsSync("/sys/fs/cgroup/cgroup.controllers");
 
 let reg: Registry;
 let dir: string;
+let dataRoot: string;
 let d: Awaited<ReturnType<typeof serveAt>>;
 let cli: ReturnType<typeof dockerCli>;
 let busybox: string;
@@ -32,7 +33,8 @@ beforeAll(async () => {
   reg = await startRegistry({ auth: "none" });
   dir = mkdtempSync(join(tmpdir(), "bunker-serve-ops-"));
   chmodSync(dir, 0o755);
-  d = await serveAt(freshDataRoot(), ["--registry-mirror", reg.url]);
+  dataRoot = freshDataRoot();
+  d = await serveAt(dataRoot, ["--registry-mirror", reg.url]);
   cli = dockerCli(d.sock, dir);
   busybox = `${reg.host}/busybox`;
   await cli.dockerOk(["pull", "-q", busybox]);
@@ -125,6 +127,63 @@ describe.skipIf(!ready)("Engine API stats JSON", () => {
     const one = (await (await d.api(`/containers/${id}/stats?stream=false&one-shot=true`)).json()) as any;
     expect([one.preread, one.precpu_stats.cpu_usage.total_usage]).toEqual(["0001-01-01T00:00:00Z", 0]);
   }, 30_000);
+
+  test("stream=false: the previous CPU figures are the supervisor's sample 0.5-3 s back, else primed here", async () => {
+    const id = (await cli.dockerOk(["run", "-d", "--name", "dloop", busybox, "sh", "-c", "while :; do :; done"])).trim();
+    const cdir = join(dataRoot, "containers", id);
+    try {
+      const one = async () => {
+        const s = (await (await d.api(`/containers/${id}/stats?stream=false`)).json()) as any;
+        const window = Date.parse(s.read) - Date.parse(s.preread); // ms
+        const delta = s.cpu_stats.cpu_usage.total_usage - s.precpu_stats.cpu_usage.total_usage;
+        const cpu = (delta / (s.cpu_stats.system_cpu_usage - s.precpu_stats.system_cpu_usage)) * s.cpu_stats.online_cpus * 100;
+        expect(delta).toBeGreaterThanOrEqual(0);
+        return { s, window, cpu };
+      };
+      // Right after start the supervisor's first sample (taken at the start) is too recent: a 20 ms window
+      // primed here, which never reaches back before this run.
+      const startedAt = Date.parse((await cli.dockerOk(["inspect", "-f", "{{.State.StartedAt}}", id])).trim());
+      const early = await one();
+      expect(Date.parse(early.s.preread)).toBeGreaterThanOrEqual(startedAt - 5);
+      expect(early.cpu).toBeLessThanOrEqual(150);
+      await Bun.sleep(1500);
+      // A second on: the supervisor's, its counters as cpu.sample has them; the loop gets up to one CPU (a 10 ms
+      // tick is 2 % of the window at most; the clocks are the wall clock's ms).
+      const slots = () => readFileSync(join(cdir, "cpu.sample"), "latin1").trim().split(/\s*\n/).map((l) => l.trim().split(" "));
+      const before = slots();
+      const { s, window, cpu } = await one();
+      const recorded = [...before, ...slots()].filter((f) => f[0] === "cpu").map((f) => Number(f[4]));
+      expect(recorded).toContain(s.precpu_stats.cpu_usage.total_usage);
+      expect(window).toBeGreaterThanOrEqual(500);
+      expect(window).toBeLessThanOrEqual(3000);
+      expect(cpu).toBeGreaterThan(0);
+      expect(cpu).toBeLessThanOrEqual(103);
+      // A stale sample (the supervisor stopped, so it samples no more) is no window: primed here again.
+      const { supervisorPid } = JSON.parse(readFileSync(join(cdir, "status.json"), "utf8"));
+      process.kill(supervisorPid, "SIGSTOP");
+      try {
+        await Bun.sleep(3200);
+        const stale = await one();
+        expect(stale.window).toBeLessThan(400);
+        expect(stale.cpu).toBeLessThanOrEqual(150);
+      } finally {
+        process.kill(supervisorPid, "SIGCONT");
+      }
+      // No sample (a supervisor from before samples existed): primed, too. The supervisor writes through
+      // the file it opened, so the name stays gone.
+      rmSync(join(cdir, "cpu.sample"));
+      await Bun.sleep(1200);
+      const none = await one();
+      expect(none.window).toBeLessThan(400);
+      // restarted: the earlier run's samples (another pid) are not this run's window
+      await cli.dockerOk(["restart", "-t", "0", id]);
+      const restartedAt = Date.parse((await cli.dockerOk(["inspect", "-f", "{{.State.StartedAt}}", id])).trim());
+      const after = await one();
+      expect(Date.parse(after.s.preread)).toBeGreaterThanOrEqual(restartedAt - 5);
+    } finally {
+      await cli.docker(["rm", "-f", id]);
+    }
+  }, 60_000);
 
   test("a stream sends a sample a second, each with the previous one's CPU figures", async () => {
     const res = await d.api(`/containers/dstat/stats`);

@@ -1,11 +1,11 @@
 /**
  * `docker stats`: a container's resource usage in Docker's StatsJSON shape (GET /containers/{id}/stats),
  * read from its own cgroups (v1: memory, cpuacct, cpu, pids, blkio under bunker/<id>; v2: bunker/<id>) and
- * the interface counters of its network namespace (/proc/<pid>/net/dev). Nothing is kept between samples:
- * a stream carries the previous one as `precpu_stats`, as moby's does.
+ * the interface counters of its network namespace (/proc/<pid>/net/dev). Nothing is kept here between
+ * samples: a stream carries the previous one as `precpu_stats`, as moby's does; one sample alone takes its
+ * previous CPU figures from the container's supervisor, which records them about once a second (cpu.sample).
  */
 import { readFileSync } from "node:fs";
-import { totalmem } from "node:os";
 import type { Engine } from "../engine.ts";
 import { cgroupDir, unified } from "../runtime/cgroups.ts";
 import { statusOf } from "./state.ts";
@@ -93,6 +93,15 @@ function onlineCpus(): number {
   return cpusRead.n;
 }
 
+let memRead: { bytes: number; at: number } | undefined;
+/** The host's memory (/proc/meminfo's MemTotal, what os.totalmem() says, without loading node:os), read at most once a second. */
+function hostMemory(): number {
+  const now = performance.now();
+  if (memRead && now - memRead.at < 1000) return memRead.bytes;
+  memRead = { bytes: Number(/^MemTotal:\s+(\d+) kB/m.exec(text("/proc/meminfo"))?.[1] ?? 0) * 1024, at: now };
+  return memRead.bytes;
+}
+
 function countOnline(): number {
   let n = 0;
   for (const part of text("/sys/devices/system/cpu/online").trim().split(",")) {
@@ -103,11 +112,14 @@ function countOnline(): number {
 }
 
 /**
- * The host's CPU time in ns (system_cpu_usage, which clients only take differences of): the monotonic clock
- * times the online CPUs. moby sums /proc/stat, which counts the same time in 10 ms ticks; the clock keeps a
- * short sample window (`stats --no-stream`) exact.
+ * The clock of system_cpu_usage, the host's CPU time in ns, which clients only take differences of (within
+ * one response, or between a stream's samples): a clock times the online CPUs. moby sums /proc/stat, which
+ * counts the same time in 10 ms ticks; this process's monotonic clock keeps a short window exact. A window
+ * that starts at the shim's sample (another process) is measured on the wall clock both ends (wallNs).
  */
-const systemCpuUsage = (cpus: number) => Number(process.hrtime.bigint()) * cpus;
+const monotonicNs = () => Number(process.hrtime.bigint());
+/** The wall clock in ns (ms precision): comparable with the shim's CLOCK_REALTIME in another process. */
+const wallNs = () => Date.now() * 1e6;
 
 /** v1 blkio lines "8:0 Read 4096" (the throttle files count every device's I/O, with or without a weight-based scheduler). */
 function blkioV1(file: string): BlkioEntry[] | null {
@@ -157,12 +169,12 @@ function emptyStats(c: Stored): ContainerStats {
 }
 
 /** A container's CPU figures from its cgroup (v2: cpu.stat; v1: cpuacct and cpu), with the host's clock. */
-function cpuStats(id: string, cpus: number): CpuStats {
+function cpuStats(id: string, cpus: number, clock = monotonicNs): CpuStats {
   if (unified()) {
     const cpu = keyed(`${cgroupDir(id, "cpu")}/cpu.stat`);
     return {
       cpu_usage: { total_usage: (cpu.usage_usec ?? 0) * 1000, usage_in_kernelmode: (cpu.system_usec ?? 0) * 1000, usage_in_usermode: (cpu.user_usec ?? 0) * 1000 },
-      system_cpu_usage: systemCpuUsage(cpus),
+      system_cpu_usage: clock() * cpus,
       online_cpus: cpus,
       throttling_data: { periods: cpu.nr_periods ?? 0, throttled_periods: cpu.nr_throttled ?? 0, throttled_time: (cpu.throttled_usec ?? 0) * 1000 },
     };
@@ -171,25 +183,29 @@ function cpuStats(id: string, cpus: number): CpuStats {
   const times = keyed(`${acct}/cpuacct.stat`);
   const throttle = keyed(`${cgroupDir(id, "cpu")}/cpu.stat`);
   const percpu = text(`${acct}/cpuacct.usage_percpu`).trim().split(/\s+/).filter(Boolean).map(Number);
+  // cpuacct.usage is the sum of the same per-CPU counters: one file fewer a sample
+  const total = percpu.length ? percpu.reduce((a, b) => a + b, 0) : (num(`${acct}/cpuacct.usage`) ?? 0);
   return {
-    cpu_usage: { total_usage: num(`${acct}/cpuacct.usage`) ?? 0, ...(percpu.length ? { percpu_usage: percpu } : {}), usage_in_kernelmode: ((times.system ?? 0) * 1e9) / USER_HZ, usage_in_usermode: ((times.user ?? 0) * 1e9) / USER_HZ },
-    system_cpu_usage: systemCpuUsage(cpus),
+    cpu_usage: { total_usage: total, ...(percpu.length ? { percpu_usage: percpu } : {}), usage_in_kernelmode: ((times.system ?? 0) * 1e9) / USER_HZ, usage_in_usermode: ((times.user ?? 0) * 1e9) / USER_HZ },
+    system_cpu_usage: clock() * cpus,
     online_cpus: cpus,
     throttling_data: { periods: throttle.nr_periods ?? 0, throttled_periods: throttle.nr_throttled ?? 0, throttled_time: throttle.throttled_time ?? 0 },
   };
 }
 
-/** One sample of a running container (its init's pid for the network counters); undefined when it does not run. */
-export function sampleStats(c: Stored): ContainerStats | undefined {
-  const st = statusOf(c);
+/**
+ * One sample of a running container (its init's pid for the network counters); undefined when it does not
+ * run. `st`: its status when the caller has just read it; `clock`: system_cpu_usage's (monotonicNs or wallNs).
+ */
+export function sampleStats(c: Stored, st = statusOf(c), clock = monotonicNs): ContainerStats | undefined {
   if (!st.running || !st.pid) return undefined;
   const s = emptyStats(c);
   s.read = new Date().toISOString();
   const cpus = onlineCpus();
-  const host = totalmem();
+  const host = hostMemory();
   // moby: no limit (or one above the host's memory) shows as the host's memory
   const limit = (v: number | undefined) => (v === undefined || v > host ? host : v);
-  s.cpu_stats = cpuStats(c.id, cpus);
+  s.cpu_stats = cpuStats(c.id, cpus, clock);
   if (unified()) {
     const dir = cgroupDir(c.id, "memory")!;
     s.memory_stats = { usage: num(`${dir}/memory.current`) ?? 0, stats: keyed(`${dir}/memory.stat`), limit: limit(num(`${dir}/memory.max`)) };
@@ -214,27 +230,55 @@ export function sampleStats(c: Stored): ContainerStats | undefined {
   return s;
 }
 
-/** What a stats request asks for: a stream (one sample a second) or one sample; `oneShot` skips the priming sample. */
+/** What a stats request asks for: a stream (one sample a second) or one sample; `oneShot` skips the previous sample. */
 export interface StatsOptions {
   stream: boolean;
   oneShot?: boolean;
   signal?: AbortSignal;
   /** ms between streamed samples (moby's collector: 1 s). */
   interval?: number;
-  /**
-   * ms between the priming sample and the one sent without a stream, so that CPU % has a window (moby
-   * waits for its collector's next tick, ~1 s; the window here is short: `stats --no-stream` answers at once).
-   */
+  /** ms between the priming sample and the one sent, when the shim has no usable sample (see recordedCpu). */
   prime?: number;
 }
 
-/** The window of a sample without a stream: five scheduler ticks at HZ=250 (the counters move a tick at a time). */
+/** The window of a sample primed here: five scheduler ticks at HZ=250 (the counters move a tick at a time). */
 const PRIME_MS = 20;
+/**
+ * The ages of a shim sample (cpu.sample, about one a second) that make a window: at least half a second, so
+ * a tick's error is at most 2 % (the newest is younger: the one before it serves), at most a few seconds (an
+ * older one means the supervisor is not sampling: stopped, or a shim from before samples existed).
+ */
+const SHIM_WINDOW_MS = { min: 500, max: 3000 };
+
+/**
+ * The newest CPU sample the container's supervisor recorded for this run (src/engine/runtime/shim/sample.c)
+ * that is between SHIM_WINDOW_MS old at `nowNs` (wall clock), as precpu_stats; undefined without one. A
+ * slot half rewritten (its two sequence numbers differ) or of another pid is not one.
+ */
+export function recordedCpu(dir: string, pid: number, nowNs: number, cpus: number): Pick<ContainerStats, "read" | "cpu_stats"> | undefined {
+  let best: number[] | undefined;
+  for (const line of text(`${dir}/cpu.sample`).split("\n")) {
+    const f = line.trim().split(" ");
+    if (f.length !== 11 || f[0] !== "cpu" || f[1] !== f[10] || Number(f[2]) !== pid) continue;
+    const v = f.slice(3, 10).map(Number);
+    const age = (nowNs - v[0]!) / 1e6;
+    if (v.some(Number.isNaN) || age < SHIM_WINDOW_MS.min || age > SHIM_WINDOW_MS.max) continue;
+    if (!best || v[0]! > best[0]!) best = v;
+  }
+  if (!best) return undefined;
+  const [real, usage, user, sys, periods, throttled, throttledNs] = best as [number, number, number, number, number, number, number];
+  return {
+    read: new Date(real / 1e6).toISOString(),
+    cpu_stats: { cpu_usage: { total_usage: usage, usage_in_kernelmode: sys, usage_in_usermode: user }, system_cpu_usage: real * cpus, online_cpus: cpus, throttling_data: { periods, throttled_periods: throttled, throttled_time: throttledNs } },
+  };
+}
 
 /**
  * The samples of a container, as GET /containers/{id}/stats sends them: each with the previous one's CPU
  * figures (`precpu_stats`, `preread`); a container that does not run gives moby's empty sample. A stream ends
- * when the container is removed or the signal aborts.
+ * when the container is removed or the signal aborts. Without a stream the previous sample is the one its
+ * supervisor recorded 0.5-3 s ago (0.5-1.5 s while it samples each second; dockerd's is its collector's, ~1 s),
+ * else one primed here PRIME_MS before.
  */
 export async function* containerStats(engine: Engine, ref: string, opts: StatsOptions): AsyncGenerator<ContainerStats> {
   const c = engine.containers.resolve(ref);
@@ -244,11 +288,21 @@ export async function* containerStats(engine: Engine, ref: string, opts: StatsOp
       const t = setTimeout(done, ms);
       opts.signal?.addEventListener("abort", done);
     });
-  // The priming sample is the CPU figures alone (the rest of it is never sent): a few files rather than a
-  // whole sample, so the requests of `stats --no-stream` (one per container, all at once) start their windows
-  // together and end them together, instead of one after another.
   let prev: Pick<ContainerStats, "cpu_stats" | "read"> | undefined;
   if (!opts.stream && !opts.oneShot) {
+    const st = statusOf(c);
+    const recorded = st.running && st.pid ? recordedCpu(c.dir, st.pid, wallNs(), onlineCpus()) : undefined;
+    const s = recorded && sampleStats(c, st, wallNs);
+    // its counters only grow within a run: a sample ahead of them is not this run's
+    if (recorded && s && recorded.cpu_stats.cpu_usage.total_usage <= s.cpu_stats.cpu_usage.total_usage) {
+      s.precpu_stats = recorded.cpu_stats;
+      s.preread = recorded.read;
+      yield s;
+      return;
+    }
+    // The priming sample is the CPU figures alone (the rest of it is never sent): a few files rather than a
+    // whole sample, so the requests of `stats --no-stream` (one per container, all at once) start their
+    // windows together and end them together, instead of one after another.
     const read = new Date().toISOString();
     const cpu = cpuStats(c.id, onlineCpus());
     // No cgroup CPU time: the container does not run (the sample says so), nothing to wait for.

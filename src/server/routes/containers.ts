@@ -303,7 +303,7 @@ export function containerRoutes(r: Router, engine: Engine): void {
     return json(changes.length ? changes : null);
   });
 
-  // stats: one JSON object a second (stream, the default), or one after a short priming sample (stream=false), or one at once (one-shot).
+  // stats: one JSON object a second (stream, the default), or one (stream=false: over the supervisor's last CPU sample, or a short primed one; one-shot: no previous one).
   r.get("/containers/{id}/stats", async (req, { params, query: q }) => {
     const c = resolve(params.id!);
     const streaming = boolParamOr(q, "stream", true);
@@ -311,6 +311,8 @@ export function containerRoutes(r: Router, engine: Engine): void {
     if (oneShot && streaming) throw invalidParameter("cannot have stream=true and one-shot=true");
     const ac = new AbortController();
     const it = containerStats(engine, c.id, { stream: streaming, oneShot, signal: AbortSignal.any([req.signal, ac.signal]) });
+    // one sample: a plain body, as moby writes it (no stream to set up for 20 requests of `stats --no-stream`)
+    if (!streaming) return new Response(`${JSON.stringify((await it.next()).value)}\n`, { status: 200, headers: { "content-type": "application/json" } });
     const enc = new TextEncoder();
     const body = new ReadableStream<Uint8Array>({
       async pull(ctl) {

@@ -144,6 +144,7 @@ pid_t start_run(void) {
       ST.finished[0] = 0;
       ST.error[0] = 0;
       health_begin();
+      sample_begin();
       write_status();
       report("%d\n", pid);
       return pid;
@@ -201,6 +202,7 @@ void finish_run(int code, int again) {
   ST.oom_killed = kills > 0 && kills > ST.oom_base;
   now_rfc3339(ST.finished, sizeof ST.finished);
   health_stop();
+  sample_stop();
   write_status();
   if (ST.pid > 0) waitpid(ST.pid, NULL, WNOHANG); /* recorded: the zombie can go (see reap_children) */
   char c[16];

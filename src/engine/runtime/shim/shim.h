@@ -262,4 +262,10 @@ int health_timeout(void);
 void health_run(int readable);
 int health_reap(pid_t pid);
 
+/* sample.c */
+void sample_begin(void);
+void sample_stop(void);
+int sample_timeout(void);
+void sample_run(void);
+
 #endif

@@ -131,8 +131,9 @@ static void monitor(void) {
     pf[n++] = (struct pollfd){proxy_fd(), POLLIN, 0};
     int hc = n;
     pf[n++] = (struct pollfd){health_fd(), POLLIN, 0};
-    int wait = proxy_fd() >= 0 ? proxy_timeout() : -1, due = health_timeout();
+    int wait = proxy_fd() >= 0 ? proxy_timeout() : -1, due = health_timeout(), sample = sample_timeout();
     if (due >= 0 && (wait < 0 || due < wait)) wait = due;
+    if (sample >= 0 && (wait < 0 || sample < wait)) wait = sample;
     if (!M.exited || pf[io0].fd >= 0 || pf[io0 + 1].fd >= 0)
       if (poll(pf, n, wait) < 0 && errno != EINTR) _exit(1);
     if (pf[0].revents) {
@@ -149,6 +150,7 @@ static void monitor(void) {
     if (pf[dns0 + 1].fd >= 0 && pf[dns0 + 1].revents) dns_answer();
     if (proxy_fd() >= 0) proxy_run(pf[px].revents != 0);
     health_run(pf[hc].fd >= 0 && pf[hc].revents);
+    sample_run();
     if (!M.exited || M.out >= 0 || M.err >= 0 || M.master >= 0) continue;
     int code = WIFEXITED(M.status) ? WEXITSTATUS(M.status) : 128 + WTERMSIG(M.status);
     int again = should_restart(code);
@@ -277,6 +279,7 @@ void guardian(void) {
     if (M.master >= 0) flags = fcntl(M.master, F_GETFL), fcntl(M.master, F_SETFL, flags | O_NONBLOCK);
     if (reaped && reaped == cpid) M.exited = 1, M.status = reaped_status;
     log_open();
+    if (ST.running && !M.exited) sample_begin(); /* S's samples went with it: G's own, from now */
     write_status();
     monitor();
   }
