@@ -18,6 +18,16 @@ function sh(cmd: string[], input?: string): { code: number; out: string; err: st
   return { code: r.exitCode ?? 1, out: r.stdout.toString(), err: r.stderr.toString() };
 }
 
+/**
+ * `sh` off the event loop: while `ip` or iptables runs, the engine goes on with other containers' work (the
+ * other services of a compose project, the daemon's other requests).
+ */
+async function run(cmd: string[], input?: string): Promise<{ code: number; out: string; err: string }> {
+  const p = Bun.spawn(cmd, { stdin: input !== undefined ? new TextEncoder().encode(input) : "ignore", stdout: "pipe", stderr: "pipe" });
+  const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+  return { code, out, err };
+}
+
 let usable: boolean | undefined;
 
 /**
@@ -100,7 +110,7 @@ export function sysctl(path: string, value: string): string {
  * ARP entries for the gateway stay right), an alias naming its owner, and brings it up. Only typed values
  * reach the `ip` batch.
  */
-export function createBridge(name: BridgeName, gateway: IPv4, prefix: number, mac: string, alias: string, mtu?: number): void {
+export async function createBridge(name: BridgeName, gateway: IPv4, prefix: number, mac: string, alias: string, mtu?: number): Promise<void> {
   if (parseBridgeName(name) !== name || parseIPv4(gateway) !== gateway || !Number.isInteger(prefix) || prefix < 0 || prefix > 32) throw new EngineError("system", "refusing an unchecked value for ip");
   if (!/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(mac) || !TAG.test(alias) || (mtu !== undefined && !(Number.isInteger(mtu) && mtu >= 68 && mtu <= 65535))) throw new EngineError("system", "refusing an unchecked value for ip");
   const lines = [
@@ -109,9 +119,9 @@ export function createBridge(name: BridgeName, gateway: IPv4, prefix: number, ma
     `addr add ${gateway}/${prefix} dev ${name}`,
     `link set dev ${name} up`,
   ];
-  const r = sh(["ip", "-batch", "-"], `${lines.join("\n")}\n`);
+  const r = await run(["ip", "-batch", "-"], `${lines.join("\n")}\n`);
   if (r.code !== 0) {
-    sh(["ip", "link", "del", name]);
+    await run(["ip", "link", "del", name]);
     throw new EngineError("system", `failed to create bridge ${name}: ${r.err.trim()}`);
   }
 }
@@ -129,6 +139,11 @@ export function deleteLinks(names: string[]): void {
   if (names.length) sh(["ip", "-force", "-batch", "-"], `${names.map((n) => `link del ${n}`).join("\n")}\n`);
 }
 
+/** deleteLinks off the event loop. */
+export async function deleteLinksAsync(names: string[]): Promise<void> {
+  if (names.length) await run(["ip", "-force", "-batch", "-"], `${names.map((n) => `link del ${n}`).join("\n")}\n`);
+}
+
 /** iptables rules by table, as iptables-save prints them. */
 export interface RuleSet {
   chains: Record<string, Set<string>>;
@@ -136,7 +151,15 @@ export interface RuleSet {
 }
 
 export function saveRules(): RuleSet {
-  const r = sh(["iptables-save"]);
+  return parseSaved(sh(["iptables-save"]));
+}
+
+/** saveRules off the event loop. */
+export async function saveRulesAsync(): Promise<RuleSet> {
+  return parseSaved(await run(["iptables-save"]));
+}
+
+function parseSaved(r: { code: number; out: string; err: string }): RuleSet {
   if (r.code !== 0) throw new EngineError("system", `iptables-save: ${r.err.trim()}`);
   const out: RuleSet = { chains: {}, rules: {} };
   let table = "";
@@ -151,15 +174,31 @@ export function saveRules(): RuleSet {
   return out;
 }
 
+/** A rule batch for restoreRules: per table, chain declarations (new chains only) then rule lines. */
+export type RuleBatch = Record<string, { chains?: string[]; lines: string[] }>;
+
 /** Applies a batch: per table, chain declarations (new chains only) then rule lines. */
-export function restoreRules(batch: Record<string, { chains?: string[]; lines: string[] }>): void {
+export function restoreRules(batch: RuleBatch): void {
+  const text = restoreText(batch);
+  if (text) restored(sh(["iptables-restore", "--noflush", "-w"], text), text);
+}
+
+/** restoreRules off the event loop. */
+export async function restoreRulesAsync(batch: RuleBatch): Promise<void> {
+  const text = restoreText(batch);
+  if (text) restored(await run(["iptables-restore", "--noflush", "-w"], text), text);
+}
+
+function restoreText(batch: RuleBatch): string {
   let text = "";
   for (const [table, b] of Object.entries(batch)) {
     if (!b.lines.length && !b.chains?.length) continue;
     text += `*${table}\n${(b.chains ?? []).map((c) => `:${c} - [0:0]`).join("\n")}${b.chains?.length ? "\n" : ""}${b.lines.join("\n")}\nCOMMIT\n`;
   }
-  if (!text) return;
-  const r = sh(["iptables-restore", "--noflush", "-w"], text);
+  return text;
+}
+
+function restored(r: { code: number; err: string }, text: string): void {
   if (r.code !== 0) throw new EngineError("system", `iptables-restore: ${r.err.trim()}\n${text}`);
 }
 

@@ -18,6 +18,6 @@ export { type NetworkCreateRequest, type NetworkResource, connectNetwork, create
 export { attachAtCreate, buildStepNetwork, containerRemoved, networkPlan, networkStarted, startError, validateNetworkMode } from "./endpoints.ts";
 export { checkBridgeOptions } from "./options.ts";
 export { dropGoneRoots, reconcileIfNeeded, reconcileNetworking } from "./reconcile.ts";
-export { releasePorts } from "./reserve.ts";
+export { releasePorts, releasePortsAsync } from "./reserve.ts";
 export { DEFAULT_BIP, DEFAULT_BRIDGE, DEFAULT_POOLS, type Endpoint, type Network, endpointsOf, lookupNetwork, portForwardingMode, resolveNetwork } from "./store.ts";
 export { containerPorts } from "./ports.ts";
