@@ -86,6 +86,14 @@ export class FakeSys implements Sys {
     return true;
   }
 
+  /** The nf_tables generation the fake reports (undefined: no nf_tables). */
+  generation: number | undefined = undefined;
+
+  nftGeneration(): number | undefined {
+    this.#record("nftGeneration", [], null);
+    return this.generation;
+  }
+
   flock(fd: number, op: number): boolean {
     this.#record("flock", [fd, op], null);
     if (op & LOCK.UN) return this.locks.delete(fd), true;

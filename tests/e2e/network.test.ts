@@ -440,6 +440,23 @@ describe.skipIf(!root)("cleanup and reconciliation", () => {
     }
   }, 60_000);
 
+  // bunker keeps the rules it last saw with the nf_tables generation they were seen at, and skips iptables-save
+  // while it has not moved: a rule another program adds in between moves it, so the next start still sees it.
+  test("a stale DNAT rule added by another program between two commands is still found and dropped", async () => {
+    const [p1, p2] = [freePort(), freePort()];
+    const stale = "bunker:deadbeef:ctr:0123456789ab";
+    try {
+      await b.ok(["run", "-d", "--name", "seen1", "-p", `127.0.0.1:${p1}:80`, nginx]);
+      expect(sh(["iptables", "-t", "nat", "-A", "BUNKER", "-d", "127.0.0.1/32", "-p", "tcp", "-m", "tcp", "--dport", String(p2), "-m", "comment", "--comment", stale, "-j", "DNAT", "--to-destination", "10.199.255.254:80"]).code).toBe(0);
+      await b.ok(["run", "-d", "--name", "seen2", "-p", `127.0.0.1:${p2}:80`, nginx]);
+      expect(sh(["iptables-save", "-t", "nat"]).out).not.toContain(stale);
+      expect((await get(`http://127.0.0.1:${p2}/`)).headers.get("server")).toContain("nginx");
+    } finally {
+      sh(["iptables", "-t", "nat", "-D", "BUNKER", "-d", "127.0.0.1/32", "-p", "tcp", "-m", "tcp", "--dport", String(p2), "-m", "comment", "--comment", stale, "-j", "DNAT", "--to-destination", "10.199.255.254:80"]);
+      await b.run(["rm", "-f", "seen1", "seen2"]);
+    }
+  }, 60_000);
+
   // A container that exited on its own keeps its rules until the next start, which may pick another ephemeral
   // port: that start leaves only the new port's rules (removal relies on it, deleting exactly those).
   test("a restart on another ephemeral port leaves only the new port's rules, and stop none", async () => {

@@ -1,7 +1,7 @@
 /** -p parsing, ps's PORTS column, NetworkSettings.Ports, and the IPAM arithmetic (pure functions). */
 import { describe, expect, test } from "bun:test";
 import { checkExposedPorts, checkPortBindings, displayPorts, networkSettingsPorts, parsePublish, publishAll } from "../../src/engine/network/ports.ts";
-import { networkRules, portRules } from "../../src/engine/network/host.ts";
+import { applyBatch, networkRules, portRules } from "../../src/engine/network/host.ts";
 import { cidrString, hostRoutes, ipToNum, macFor, numToIp, overlaps, parseBridgeName, parseCidr, parseIPv4, pickSubnet } from "../../src/engine/network/ipam.ts";
 
 describe("parsePublish (the docker CLI's nat.ParsePortSpec)", () => {
@@ -81,5 +81,21 @@ describe("values that reach ip and iptables are parsed, never pasted", () => {
     expect(() => portRules("bunker:0123abcd:ctr:0123456789ab", "bunker0" as any, "10.199.0.2" as any, { ...m, hostPort: 99999 })).toThrow("refusing");
     expect(() => networkRules("bunker:0123abcd:net:0123456789ab", "a b" as any, parseCidr("10.0.0.0/24"), { masquerade: true, internal: false })).toThrow();
     expect(networkRules("bunker:0123abcd:net:0123456789ab", parseBridgeName("bk-x"), parseCidr("10.0.0.0/24"), { masquerade: true, internal: false }).raw).toEqual(['-A PREROUTING -d 127.0.0.0/8 -i bk-x -m comment --comment "bunker:0123abcd:net:0123456789ab" -j DROP']);
+  });
+});
+
+describe("the rules as last seen", () => {
+  test("applyBatch: appends, inserts first, deletes, declares chains; refuses what it cannot follow", () => {
+    const saved = { chains: { filter: new Set(["FORWARD"]) }, rules: { filter: ["-A FORWARD -j X"] } };
+    const after = applyBatch(saved, {
+      filter: { chains: ["BUNKER"], lines: ["-I FORWARD 1 -m comment --comment bunker -j BUNKER-FORWARD", "-A BUNKER -j ACCEPT", "-D FORWARD -j X", "-P FORWARD DROP"] },
+      nat: { lines: ["-A BUNKER -p tcp -j DNAT --to-destination 10.0.0.2:80"] },
+    })!;
+    expect([...after.chains.filter!]).toEqual(["FORWARD", "BUNKER"]);
+    expect(after.rules).toEqual({ filter: ["-A FORWARD -m comment --comment bunker -j BUNKER-FORWARD", "-A BUNKER -j ACCEPT"], nat: ["-A BUNKER -p tcp -j DNAT --to-destination 10.0.0.2:80"] });
+    expect(saved.rules.filter).toEqual(["-A FORWARD -j X"]); // the input is left as it was
+    // A deletion of a rule the copy lacks means the copy was wrong: no copy then.
+    expect(applyBatch(saved, { filter: { lines: ["-D FORWARD -j Y"] } })).toBeUndefined();
+    expect(applyBatch(saved, { filter: { lines: ["-F FORWARD"] } })).toBeUndefined();
   });
 });

@@ -227,7 +227,8 @@ export async function networkStarted(engine: Engine, c: StoredContainer): Promis
   registerRoot(host.rootTag(engine.config.dataRoot), engine.config.dataRoot);
   await withIntentAsync(engine, () =>
     hostLockAsync(async () => {
-      const saved = await host.saveRulesAsync();
+      const seen = await host.currentRules();
+      const saved = seen.saved;
       // The shim bound these ports, so no live container holds them: a rule still naming one is stale.
       const stale = (l: string) =>
         /:ctr:/.test(host.ruleComment(l) ?? "") && host.ruleComment(l)!.startsWith("bunker:") && maps.some((m) => l.startsWith("-A BUNKER ") && l.includes(` -p ${m.proto} `) && l.includes(`--dport ${m.hostPort} `) && / -j DNAT /.test(l) && (m.hostIp === "0.0.0.0" ? !/ -d /.test(l) : l.includes(`-d ${m.hostIp}/32 `)));
@@ -239,7 +240,7 @@ export async function networkStarted(engine: Engine, c: StoredContainer): Promis
         for (const l of wanted[t]) if (!saved.rules[t]?.includes(l)) batch[t].lines.push(l);
       }
       try {
-        await host.restoreRulesAsync(batch);
+        await host.restoreSeen(batch, seen);
       } catch (e) {
         // Each table commits on its own: a table that did commit must not keep this start's rules.
         try {

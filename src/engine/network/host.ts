@@ -6,8 +6,11 @@
  * published ports), so removal and reconciliation delete exactly bunker's rules of this data root, whatever
  * else (Docker, another data root) uses the same tables.
  */
-import { existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { sys } from "../../sys/index.ts";
 import { EngineError } from "../errors.ts";
+import { RUN_DIR } from "./roots.ts";
 import { cidrString, parseBridgeName, parseIPv4, type BridgeName, type Cidr, type IPv4 } from "./ipam.ts";
 
 /** A short tag for a data root, in rule comments and bridge aliases. */
@@ -155,7 +158,7 @@ export function saveRules(): RuleSet {
 }
 
 /** saveRules off the event loop. */
-export async function saveRulesAsync(): Promise<RuleSet> {
+async function saveRulesAsync(): Promise<RuleSet> {
   return parseSaved(await run(["iptables-save"]));
 }
 
@@ -184,7 +187,7 @@ export function restoreRules(batch: RuleBatch): void {
 }
 
 /** restoreRules off the event loop. */
-export async function restoreRulesAsync(batch: RuleBatch): Promise<void> {
+async function restoreRulesAsync(batch: RuleBatch): Promise<void> {
   const text = restoreText(batch);
   if (text) restored(await run(["iptables-restore", "--noflush", "-w"], text), text);
 }
@@ -200,6 +203,116 @@ function restoreText(batch: RuleBatch): string {
 
 function restored(r: { code: number; err: string }, text: string): void {
   if (r.code !== 0) throw new EngineError("system", `iptables-restore: ${r.err.trim()}\n${text}`);
+}
+
+// ------------------------------------------------------------------ the rules as last seen
+
+/**
+ * The rules as bunker last saw them, at an nf_tables generation (RUN_DIR/rules.json, written under the host
+ * lock). Every committed change to any nf_tables table, by anyone, moves the generation on: while it has not
+ * moved, the copy is exact and iptables-save need not run. A change of bunker's own moves it by one per
+ * table committed; when it moved by exactly that, the copy with the change applied is exact again.
+ */
+const RULES_CACHE = join(RUN_DIR, "rules.json");
+
+let nftBackend: boolean | undefined;
+
+/** The nf_tables generation when iptables is its nft flavour (the legacy one changes rules it does not count). */
+function generation(): number | undefined {
+  if (nftBackend === undefined) {
+    try {
+      nftBackend = /nft/.test(realpathSync(Bun.which("iptables-restore") ?? ""));
+    } catch {
+      nftBackend = false;
+    }
+  }
+  return nftBackend ? sys().nftGeneration() : undefined;
+}
+
+/** Rules read at a generation (undefined: not known to be exact any longer). */
+export interface SeenRules {
+  saved: RuleSet;
+  gen?: number;
+}
+
+function readCache(gen: number): RuleSet | undefined {
+  try {
+    const c = JSON.parse(readFileSync(RULES_CACHE, "utf8")) as { gen: number; chains: Record<string, string[]>; rules: Record<string, string[]> };
+    if (c.gen !== gen) return undefined;
+    const lines = Object.values(c.rules).flat();
+    if (!lines.every((l) => typeof l === "string" && l.startsWith("-A ") && !l.includes("\n"))) return undefined;
+    return { chains: Object.fromEntries(Object.entries(c.chains).map(([t, cs]) => [t, new Set(cs)])), rules: c.rules };
+  } catch {
+    return undefined;
+  }
+}
+
+function writeCache(gen: number, saved: RuleSet): void {
+  try {
+    mkdirSync(RUN_DIR, { recursive: true, mode: 0o700 });
+    const tmp = `${RULES_CACHE}.${process.pid}`;
+    writeFileSync(tmp, JSON.stringify({ gen, chains: Object.fromEntries(Object.entries(saved.chains).map(([t, cs]) => [t, [...cs]])), rules: saved.rules }), { mode: 0o600 });
+    renameSync(tmp, RULES_CACHE);
+  } catch {
+    rmSync(RULES_CACHE, { force: true });
+  }
+}
+
+/** The rules as they are (the caller holds the host lock): the copy when it is still exact, else iptables-save. */
+export async function currentRules(): Promise<SeenRules> {
+  const gen = generation();
+  const cached = gen === undefined ? undefined : readCache(gen);
+  if (cached) return { saved: cached, gen };
+  const saved = await saveRulesAsync();
+  // Exact only if nothing changed while iptables-save ran.
+  if (gen === undefined || generation() !== gen) return { saved };
+  writeCache(gen, saved);
+  return { saved, gen };
+}
+
+/** The copy when it is exact, without reading iptables otherwise (the caller holds the host lock). */
+export function cachedRules(): SeenRules | undefined {
+  const gen = generation();
+  const cached = gen === undefined ? undefined : readCache(gen);
+  return cached ? { saved: cached, gen } : undefined;
+}
+
+/** restoreRulesAsync from rules `before` seen exactly: the copy then becomes the rules after the batch. */
+export async function restoreSeen(batch: RuleBatch, before?: SeenRules): Promise<void> {
+  const text = restoreText(batch);
+  if (!text) return;
+  await restoreRulesAsync(batch);
+  if (before?.gen === undefined) return;
+  const tables = text.split("\n").filter((l) => l === "COMMIT").length;
+  const after = applyBatch(before.saved, batch);
+  // Moved by more: someone else changed something meanwhile, and the copy (left at its generation) is unused.
+  if (after && generation() === (before.gen + tables) >>> 0) writeCache((before.gen + tables) >>> 0, after);
+}
+
+/**
+ * The rules after a batch that iptables-restore applied: -A appends, "-I CHAIN 1" inserts first, -D removes,
+ * chain declarations add. Undefined when the batch holds anything else, or deletes a rule the rules lack.
+ */
+export function applyBatch(saved: RuleSet, batch: RuleBatch): RuleSet | undefined {
+  const out: RuleSet = { chains: {}, rules: {} };
+  for (const [t, cs] of Object.entries(saved.chains)) out.chains[t] = new Set(cs);
+  for (const [t, rs] of Object.entries(saved.rules)) out.rules[t] = [...rs];
+  for (const [table, b] of Object.entries(batch)) {
+    const chains = (out.chains[table] ??= new Set());
+    const rules = (out.rules[table] ??= []);
+    for (const c of b.chains ?? []) chains.add(c);
+    for (const l of b.lines) {
+      const first = /^-I (\S+) 1 (.*)$/.exec(l);
+      if (l.startsWith("-A ")) rules.push(l);
+      else if (first) rules.unshift(`-A ${first[1]} ${first[2]}`);
+      else if (l.startsWith("-D ")) {
+        const i = rules.indexOf(l.replace(/^-D /, "-A "));
+        if (i < 0) return undefined;
+        rules.splice(i, 1);
+      } else if (!l.startsWith("-P ")) return undefined;
+    }
+  }
+  return out;
 }
 
 /** bunker's chains, per table. */

@@ -148,7 +148,7 @@ export async function ensureNetworkHost(engine: Engine, net: Network): Promise<v
       if (host.linkExists(bridge)) return;
       if (rules) registerRoot(host.rootTag(engine.config.dataRoot), engine.config.dataRoot);
       const made = host.createBridge(bridge, gateway, subnet.prefix, macFor(gateway), netTag(engine, net), Number(net.options["com.docker.network.driver.mtu"]) || undefined);
-      const saved = rules ? host.saveRulesAsync() : undefined;
+      const saved = rules ? host.currentRules() : undefined;
       // Both settle before either's failure is reported: nothing of this change runs on after it.
       const [bridgeMade, savedRules] = await Promise.allSettled([made, saved]);
       if (bridgeMade.status === "rejected") throw bridgeMade.reason;
@@ -191,8 +191,8 @@ export function addNetworkRules(engine: Engine, net: Network): void {
 }
 
 /** addNetworkRules off the event loop, from rules already read (the caller holds the host lock and registered the root). */
-async function applyNetworkRules(engine: Engine, net: Network, rules: NetworkRules, saved: host.RuleSet): Promise<void> {
-  await host.restoreRulesAsync(networkBatch(engine, rules, saved));
+async function applyNetworkRules(engine: Engine, net: Network, rules: NetworkRules, seen: host.SeenRules): Promise<void> {
+  await host.restoreSeen(networkBatch(engine, rules, seen.saved), seen);
   recordNetworkRules(engine, net, rules);
   host.setRouteLocalnet(parseBridgeName(net.bridge!), true);
 }
@@ -236,7 +236,7 @@ async function ensureSharedBridgeRules(engine: Engine, net: Network): Promise<vo
   await withIntentAsync(engine, () =>
     hostLockAsync(async () => {
       registerRoot(host.rootTag(engine.config.dataRoot), engine.config.dataRoot);
-      await applyNetworkRules(engine, net, rules, await host.saveRulesAsync());
+      await applyNetworkRules(engine, net, rules, await host.currentRules());
     }),
   );
 }
@@ -261,7 +261,8 @@ export function deleteRules(match: (comment: string) => boolean, saved = host.sa
 
 /** deleteRules off the event loop (the caller holds the host lock). */
 export async function deleteRulesAsync(match: (comment: string) => boolean): Promise<void> {
-  await host.restoreRulesAsync(deletionBatch(match, await host.saveRulesAsync()));
+  const seen = await host.currentRules();
+  await host.restoreSeen(deletionBatch(match, seen.saved), seen);
 }
 
 /**
@@ -273,7 +274,7 @@ export async function deleteKnownRules(known: Record<string, string[]>, tag: str
   const batch: host.RuleBatch = {};
   for (const [table, lines] of Object.entries(known)) if (lines.length) batch[table] = { lines: lines.map((l) => l.replace(/^-A /, "-D ")) };
   try {
-    await host.restoreRulesAsync(batch);
+    await host.restoreSeen(batch, host.cachedRules());
   } catch {
     // Each table commits on its own: what the failed table still has goes by its tag.
     await deleteRulesAsync((c) => c === tag);
