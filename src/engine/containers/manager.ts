@@ -521,10 +521,15 @@ export async function startContainer(engine: Engine, ref: string, opts: StartOpt
   }
 }
 
-/** Polls the status until `done` holds or `ms` pass; true if it held. */
+/**
+ * Polls the status until `done` holds or `ms` pass; true if it held. Every 10 ms at most for the first
+ * quarter second (a killed container's exit is recorded within tens of ms: a stop waits no longer than
+ * that, and compose's down waits for stops one after another), then every 50 ms.
+ */
 async function until(c: { dir: string }, done: (st: ContainerStatus) => boolean, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
+  const start = Date.now();
+  const deadline = start + ms;
+  for (let delay = 2; ; delay = Math.min(delay * 2, Date.now() - start < 250 ? 10 : 50)) {
     if (done(await statusOf(c))) return true;
     if (Date.now() >= deadline) return false;
     await Bun.sleep(Math.min(delay, Math.max(1, deadline - Date.now())));
