@@ -89,6 +89,16 @@ export class FakeSys implements Sys {
   /** The nf_tables generation the fake reports (undefined: no nf_tables). */
   generation: number | undefined = undefined;
 
+  /** The rtnetlink requests sent, and the errno the next ones answer (0: done). */
+  routeRequests: Uint8Array[] = [];
+  routeErrno = 0;
+
+  routeRequest(message: Uint8Array): number {
+    this.#record("routeRequest", [message.length], null);
+    this.routeRequests.push(message);
+    return this.routeErrno;
+  }
+
   nftGeneration(): number | undefined {
     this.#record("nftGeneration", [], null);
     return this.generation;

@@ -58,6 +58,11 @@ export interface Sys {
    * when the kernel does not answer (no nf_tables).
    */
   nftGeneration(): number | undefined;
+  /**
+   * One rtnetlink request (a whole nlmsghdr with NLM_F_ACK) on a NETLINK_ROUTE socket; returns the errno of
+   * its acknowledgement (0: done). Only for requests the kernel completes at once (a link or address added).
+   */
+  routeRequest(message: Uint8Array): number;
 }
 
 /** openat2(2)'s resolve flags (linux/openat2.h). */

@@ -125,6 +125,23 @@ export function linuxSys(): Sys {
         c.close(fd);
       }
     },
+    routeRequest(message) {
+      // AF_NETLINK, SOCK_RAW|SOCK_CLOEXEC, NETLINK_ROUTE: the kernel carries the request out within send()
+      // and queues its acknowledgement, so recv (MSG_DONTWAIT) finds it without blocking.
+      const fd = c.socket(16, 3 | 0o2000000, 0);
+      if (fd < 0) return read.i32(errnoPtr, 0);
+      try {
+        if (Number(c.send(fd, ptr(message), BigInt(message.length), 0)) !== message.length) return read.i32(errnoPtr, 0);
+        const buf = new Uint8Array(1024);
+        const got = Number(c.recv(fd, ptr(buf), BigInt(buf.length), 0x40 /* MSG_DONTWAIT */));
+        const v = new DataView(buf.buffer);
+        // NLMSG_ERROR carries the negated errno (0 for the acknowledgement of a success).
+        if (got < 20 || v.getUint16(4, true) !== 2) return constants.errno.EPROTO;
+        return -v.getInt32(16, true);
+      } finally {
+        c.close(fd);
+      }
+    },
     flock(fd, op) {
       if (c.flock(fd, op) === 0) return true;
       const errno = read.i32(errnoPtr, 0);

@@ -1,5 +1,5 @@
 /**
- * The host side of networking, as mechanism: bridges (ip -batch, one spawn), sysctls (plain file writes), and
+ * The host side of networking, as mechanism: bridges (rtnetlink requests, rtnl.ts), sysctls (plain file writes), and
  * iptables rules in bunker's own chains, read with iptables-save and changed with one iptables-restore
  * --noflush batch. Every rule bunker adds carries a comment naming its owner (`bunker` for the shared jumps,
  * `bunker:<root tag>:net:<id12>` for a network's rules, `bunker:<root tag>:ctr:<id12>` for a container's
@@ -8,9 +8,11 @@
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { constants } from "node:os";
 import { sys } from "../../sys/index.ts";
 import { EngineError } from "../errors.ts";
 import { RUN_DIR } from "./roots.ts";
+import * as rtnl from "./rtnl.ts";
 import { cidrString, parseBridgeName, parseIPv4, type BridgeName, type Cidr, type IPv4 } from "./ipam.ts";
 
 /** A short tag for a data root, in rule comments and bridge aliases. */
@@ -110,24 +112,35 @@ export function sysctl(path: string, value: string): string {
 
 /**
  * Creates a bridge with its gateway address, a fixed MAC (so it never changes as ports join: containers'
- * ARP entries for the gateway stay right), an alias naming its owner, and brings it up. Only typed values
- * reach the `ip` batch.
+ * ARP entries for the gateway stay right), an alias naming its owner, and brings it up: `ip`'s four steps as
+ * four rtnetlink requests (rtnl.ts), each done when the kernel acknowledges it, no process spawned. Only
+ * checked values reach them; a failed step deletes the bridge again.
  */
 export async function createBridge(name: BridgeName, gateway: IPv4, prefix: number, mac: string, alias: string, mtu?: number): Promise<void> {
   if (parseBridgeName(name) !== name || parseIPv4(gateway) !== gateway || !Number.isInteger(prefix) || prefix < 0 || prefix > 32) throw new EngineError("system", "refusing an unchecked value for ip");
   if (!/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(mac) || !TAG.test(alias) || (mtu !== undefined && !(Number.isInteger(mtu) && mtu >= 68 && mtu <= 65535))) throw new EngineError("system", "refusing an unchecked value for ip");
-  const lines = [
-    `link add name ${name} type bridge`,
-    `link set dev ${name} address ${mac}${mtu ? ` mtu ${mtu}` : ""} alias ${alias}`,
-    `addr add ${gateway}/${prefix} dev ${name}`,
-    `link set dev ${name} up`,
+  const fail = (step: string, errno: number) => new EngineError("system", `failed to create bridge ${name}: ${step}: ${errnoNames.get(errno) ?? `errno ${errno}`}`);
+  const made = sys().routeRequest(rtnl.newBridge(name));
+  if (made !== 0) throw fail("link add", made);
+  let index = 0;
+  try {
+    index = Number(readFileSync(`/sys/class/net/${name}/ifindex`, "utf8"));
+  } catch {}
+  const steps: [string, () => Uint8Array][] = [
+    ["link set", () => rtnl.setLink(index, mac, alias, mtu)],
+    ["addr add", () => rtnl.addAddress(index, gateway, prefix)],
+    ["link up", () => rtnl.linkUp(index)],
   ];
-  const r = await run(["ip", "-batch", "-"], `${lines.join("\n")}\n`);
-  if (r.code !== 0) {
-    await run(["ip", "link", "del", name]);
-    throw new EngineError("system", `failed to create bridge ${name}: ${r.err.trim()}`);
+  for (const [step, request] of steps) {
+    const errno = index > 0 ? sys().routeRequest(request()) : constants.errno.ENODEV;
+    if (errno !== 0) {
+      await run(["ip", "link", "del", name]);
+      throw fail(step, errno);
+    }
   }
 }
+
+const errnoNames = new Map<number, string>(Object.entries(constants.errno).map(([k, n]) => [n, k]));
 
 /**
  * route_localnet on a bridge: published ports on 127.0.0.1 are DNATed to containers through it (the kernel
