@@ -4,9 +4,11 @@
  * (busybox standing in for each). Contenders, interleaved A B C A B C: `bunker compose` in-process, `bunker
  * compose -H` to `bunker serve`, and Debian's docker-compose 1.29 to the same `bunker serve`. `up -d` is
  * timed with the app on `service_started` (the targets exclude the healthcheck wait), and once more with
- * `service_healthy` for bunker in-process. Targets: up -d <= 150 ms, down -v <= 150 ms.
+ * `service_healthy` for bunker in-process. Targets: up -d <= 150 ms, down -v <= 150 ms. With BUNKER_BASE set to
+ * another build of bunker (the one before a change), that build in-process is one more contender: the ratio
+ * of before and after, measured in the same interleaved run.
  *
- *   bun scripts/bench/compose.ts [rounds=10]
+ *   [BUNKER_BASE=/path/to/old/bunker] bun scripts/bench/compose.ts [rounds=10]
  */
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -53,15 +55,17 @@ services:
     command: ["true"]
 `;
   // One file per contender: each publishes its own host port, as the projects are up side by side.
-  for (const [i, f] of ["bi", "br", "dc"].entries()) writeFileSync(join(work, `${f}.yml`), project("service_started", 18480 + i));
+  for (const [i, f] of ["bi", "br", "dc", "bb"].entries()) writeFileSync(join(work, `${f}.yml`), project("service_started", 18480 + i));
   writeFileSync(join(work, "healthy.yml"), project("service_healthy", 18490));
 
   const inproc = [bunker, "--data-root", join(work, "inproc"), "--registry-mirror", reg.url];
+  const base = process.env.BUNKER_BASE ? [resolve(process.env.BUNKER_BASE), "--data-root", join(work, "base"), "--registry-mirror", reg.url] : undefined;
   const sock = join(work, "serve.sock");
   procs.push(Bun.spawn([bunker, "serve", "-H", `unix://${sock}`, "--data-root", join(work, "served"), "--registry-mirror", reg.url], { stdout: "ignore", stderr: "ignore" }));
   await waitForPath(sock);
   const remote = [bunker, "-H", `unix://${sock}`];
   Bun.spawnSync([...inproc, "pull", "-q", image]);
+  if (base) Bun.spawnSync([...base, "pull", "-q", image]);
   Bun.spawnSync([...remote, "pull", "-q", image]);
   const v1env = { DOCKER_HOST: `unix://${sock}` };
   const quiet = (cmd: string[], env: Record<string, string> = {}) => void Bun.spawnSync(cmd, { stdout: "ignore", stderr: "ignore", env: { ...process.env, ...env }, cwd: work });
@@ -70,6 +74,7 @@ services:
   const v1 = (file: string, project: string) => (...args: string[]) => ["docker-compose", "-p", project, "-f", join(work, file), ...args];
   const sides = [
     { name: "bunker compose (in-process)", cmd: bunkerCompose(inproc, "bi.yml", "bi"), env: {} },
+    ...(base ? [{ name: "BUNKER_BASE (in-process)", cmd: bunkerCompose(base, "bb.yml", "bb"), env: {} }] : []),
     { name: "bunker compose -H serve", cmd: bunkerCompose(remote, "br.yml", "br"), env: {} },
     ...(has("docker-compose") ? [{ name: "docker-compose 1.29 / serve", cmd: v1("dc.yml", "dc"), env: v1env }] : []),
   ];

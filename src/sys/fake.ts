@@ -86,6 +86,24 @@ export class FakeSys implements Sys {
     return true;
   }
 
+  /** The nf_tables generation the fake reports (undefined: no nf_tables). */
+  generation: number | undefined = undefined;
+
+  /** The rtnetlink requests sent, and the errno the next ones answer (0: done). */
+  routeRequests: Uint8Array[] = [];
+  routeErrno = 0;
+
+  routeRequest(message: Uint8Array): number {
+    this.#record("routeRequest", [message.length], null);
+    this.routeRequests.push(message);
+    return this.routeErrno;
+  }
+
+  nftGeneration(): number | undefined {
+    this.#record("nftGeneration", [], null);
+    return this.generation;
+  }
+
   flock(fd: number, op: number): boolean {
     this.#record("flock", [fd, op], null);
     if (op & LOCK.UN) return this.locks.delete(fd), true;

@@ -52,6 +52,17 @@ export interface Sys {
    * parent's. False when the file system has no such flag.
    */
   markTopDir(fd: number): boolean;
+  /**
+   * The nf_tables ruleset generation (NFT_MSG_GETGEN over a NETLINK_NETFILTER socket): it changes with every
+   * committed change to any nf_tables table, so an unchanged one proves the rules are as last seen. Undefined
+   * when the kernel does not answer (no nf_tables).
+   */
+  nftGeneration(): number | undefined;
+  /**
+   * One rtnetlink request (a whole nlmsghdr with NLM_F_ACK) on a NETLINK_ROUTE socket; returns the errno of
+   * its acknowledgement (0: done). Only for requests the kernel completes at once (a link or address added).
+   */
+  routeRequest(message: Uint8Array): number;
 }
 
 /** openat2(2)'s resolve flags (linux/openat2.h). */

@@ -24,6 +24,10 @@ function openLibc() {
     fchdir: { args: [i32], returns: i32 },
     mount: { args: [P, P, P, u64, P], returns: i32 },
     ioctl: { args: [i32, u64, P], returns: i32 },
+    socket: { args: [i32, i32, i32], returns: i32 },
+    send: { args: [i32, P, u64, i32], returns: i64 },
+    recv: { args: [i32, P, u64, i32], returns: i64 },
+    close: { args: [i32], returns: i32 },
   });
 }
 
@@ -90,6 +94,53 @@ export function linuxSys(): Sys {
       if (c.ioctl(fd, 0x80086601n, ptr(flags)) < 0) return false;
       flags[0] = flags[0]! | 0x00020000; // FS_TOPDIR_FL
       return c.ioctl(fd, 0x40086602n, ptr(flags)) === 0;
+    },
+    nftGeneration() {
+      // AF_NETLINK, SOCK_RAW|SOCK_CLOEXEC, NETLINK_NETFILTER: the kernel answers a request within send()
+      // itself, so the reply is queued when recv (MSG_DONTWAIT: never blocking the JS thread) looks.
+      const fd = c.socket(16, 3 | 0o2000000, 12);
+      if (fd < 0) return undefined;
+      try {
+        // nlmsghdr { len 20, type NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_GETGEN, flags NLM_F_REQUEST, seq, pid }
+        // + nfgenmsg { family AF_UNSPEC, version NFNETLINK_V0, res_id 0 }
+        const req = new DataView(new ArrayBuffer(20));
+        req.setUint32(0, 20, true);
+        req.setUint16(4, (10 << 8) | 16, true);
+        req.setUint16(6, 1, true);
+        req.setUint32(8, 1, true);
+        if (Number(c.send(fd, ptr(req), 20n, 0)) !== 20) return undefined;
+        const buf = new Uint8Array(512);
+        const got = Number(c.recv(fd, ptr(buf), BigInt(buf.length), 0x40 /* MSG_DONTWAIT */));
+        const v = new DataView(buf.buffer);
+        // The answer is NFT_MSG_NEWGEN (an NLMSG_ERROR otherwise); its attributes follow the 20-byte header.
+        if (got < 24 || v.getUint16(4, true) !== ((10 << 8) | 15)) return undefined;
+        for (let off = 20; off + 8 <= Math.min(got, v.getUint32(0, true)); ) {
+          const len = v.getUint16(off, true);
+          if (len < 4) break;
+          if ((v.getUint16(off + 2, true) & 0x3fff) === 1 && len >= 8) return v.getUint32(off + 4, false); // NFTA_GEN_ID, big-endian
+          off += (len + 3) & ~3;
+        }
+        return undefined;
+      } finally {
+        c.close(fd);
+      }
+    },
+    routeRequest(message) {
+      // AF_NETLINK, SOCK_RAW|SOCK_CLOEXEC, NETLINK_ROUTE: the kernel carries the request out within send()
+      // and queues its acknowledgement, so recv (MSG_DONTWAIT) finds it without blocking.
+      const fd = c.socket(16, 3 | 0o2000000, 0);
+      if (fd < 0) return read.i32(errnoPtr, 0);
+      try {
+        if (Number(c.send(fd, ptr(message), BigInt(message.length), 0)) !== message.length) return read.i32(errnoPtr, 0);
+        const buf = new Uint8Array(1024);
+        const got = Number(c.recv(fd, ptr(buf), BigInt(buf.length), 0x40 /* MSG_DONTWAIT */));
+        const v = new DataView(buf.buffer);
+        // NLMSG_ERROR carries the negated errno (0 for the acknowledgement of a success).
+        if (got < 20 || v.getUint16(4, true) !== 2) return constants.errno.EPROTO;
+        return -v.getInt32(16, true);
+      } finally {
+        c.close(fd);
+      }
     },
     flock(fd, op) {
       if (c.flock(fd, op) === 0) return true;

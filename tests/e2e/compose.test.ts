@@ -6,10 +6,11 @@
  * runs one-offs, execs, logs with prefixes, and `down -v` leaves no container, network or volume behind.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BUNKER, bunkerAt, removeAllAndStop, startWithBusybox, tempDir } from "../helpers/bunker.ts";
 import { inPty } from "../helpers/pty.ts";
+import { leftovers } from "../helpers/netcheck.ts";
 import { startRegistry, type Registry } from "../helpers/registry.ts";
 
 const root = process.getuid?.() === 0;
@@ -270,6 +271,31 @@ describe.skipIf(!root)("bunker compose", () => {
     expect(down.stderr).toContain(` Network ${P}_default  Removed`);
     expect(down.stderr).toContain(` Volume ${P}_data  Removed`);
     for (const kind of [["ps", "-aq"], ["network", "ls", "-q"], ["volume", "ls", "-q"]]) expect((await b.ok([...kind, "--filter", `label=com.docker.compose.project=${P}`])).trim()).toBe("");
+  }, 120_000);
+
+  // Host programming runs off the event loop under one lock for every process (and the daemon's requests):
+  // two projects converging at once each get their network, rules and published port.
+  test("two projects up and down at once: both published ports answer, and nothing of either is left", async () => {
+    const projects = ["twina", "twinb"];
+    for (const p of projects)
+      writeFileSync(join(dir, `${p}.yaml`), `services:\n  web:\n    image: ${busybox}\n    command: ["httpd", "-f", "-p", "80", "-h", "/"]\n    stop_signal: SIGKILL\n    ports: ["127.0.0.1::80"]\n  app:\n    image: ${busybox}\n    command: ["sleep", "600"]\n    stop_signal: SIGKILL\n    depends_on: [web]\n`);
+    const twin = (p: string, ...args: string[]) => b.ok(["compose", "-p", p, "-f", join(dir, `${p}.yaml`), ...args]);
+    try {
+      await Promise.all(projects.map((p) => twin(p, "up", "-d")));
+      const nets: string[] = [];
+      for (const p of projects) {
+        nets.push((await b.ok(["network", "inspect", "-f", "{{.Id}}", `${p}_default`])).trim().slice(0, 12));
+        const port = (await twin(p, "port", "web", "80")).trim().split(":")[1];
+        // busybox httpd answers (404 for a directory without an index): the DNAT rule is in place.
+        expect((await fetch(`http://127.0.0.1:${port}/`)).status).toBe(404);
+      }
+      await Promise.all(projects.map((p) => twin(p, "down", "-v", "-t", "0")));
+      const rules = leftovers(b.dataRoot).rules;
+      expect(rules.filter((l) => l.includes(":ctr:") || nets.some((n) => l.includes(`:net:${n}`)))).toEqual([]);
+      for (const n of nets) expect(existsSync(`/sys/class/net/bk-${n}`)).toBe(false);
+    } finally {
+      for (const p of projects) await b.run(["compose", "-p", p, "-f", join(dir, `${p}.yaml`), "down", "-v", "-t", "0"]);
+    }
   }, 120_000);
 
   test("attached up: prefixed output, --exit-code-from stops the others and returns the service's code", async () => {

@@ -413,6 +413,77 @@ describe.skipIf(!root)("cleanup and reconciliation", () => {
     expect(after.rules.every((l) => l.includes(":net:"))).toBe(true);
   }, 60_000);
 
+  // Removal deletes the rules it knows were added (one iptables-restore, no iptables-save); when one of them is
+  // gone (deleted by hand, a crash part-way), the batch fails and the owner's rules are read and deleted instead.
+  test("a rule deleted by hand: stop and network rm still leave none of the owner's rules", async () => {
+    await b.ok(["network", "create", "knownnet"]);
+    const net = `${tag}:net:${(await b.ok(["network", "inspect", "-f", "{{.Id}}", "knownnet"])).trim().slice(0, 12)}`;
+    const id = (await b.ok(["run", "-d", "--name", "known", "--network", "knownnet", "-p", `127.0.0.1:${freePort()}:80`, nginx])).trim();
+    const ctr = `${tag}:ctr:${id.slice(0, 12)}`;
+    const rulesOf = (owner: string) => sh(["iptables-save"]).out.split("\n").filter((l) => l.includes(`"${owner}"`));
+    try {
+      expect(rulesOf(ctr).length).toBe(2);
+      expect(rulesOf(net).length).toBeGreaterThan(2);
+      // One filter rule of each owner goes by hand (the nat ones stay: the batch's other table).
+      for (const owner of [ctr, net]) {
+        const rule = rulesOf(owner).find((l) => l.startsWith("-A BUNKER ") || l.startsWith("-A BUNKER-ISOLATION-2 "))!;
+        expect(sh(["iptables-restore", "--noflush", "-w"], `*filter\n${rule.replace(/^-A /, "-D ")}\nCOMMIT\n`).code).toBe(0);
+      }
+      await b.ok(["stop", "-t", "0", "known"]);
+      expect(rulesOf(ctr)).toEqual([]);
+      await b.ok(["rm", "known"]);
+      await b.ok(["network", "rm", "knownnet"]);
+      expect(rulesOf(net)).toEqual([]);
+    } finally {
+      await b.run(["rm", "-f", "known"]);
+      await b.run(["network", "rm", "knownnet"]);
+    }
+  }, 60_000);
+
+  // bunker keeps the rules it last saw with the nf_tables generation they were seen at, and skips iptables-save
+  // while it has not moved: a rule another program adds in between moves it, so the next start still sees it.
+  test("a stale DNAT rule added by another program between two commands is still found and dropped", async () => {
+    const [p1, p2] = [freePort(), freePort()];
+    const stale = "bunker:deadbeef:ctr:0123456789ab";
+    try {
+      await b.ok(["run", "-d", "--name", "seen1", "-p", `127.0.0.1:${p1}:80`, nginx]);
+      expect(sh(["iptables", "-t", "nat", "-A", "BUNKER", "-d", "127.0.0.1/32", "-p", "tcp", "-m", "tcp", "--dport", String(p2), "-m", "comment", "--comment", stale, "-j", "DNAT", "--to-destination", "10.199.255.254:80"]).code).toBe(0);
+      await b.ok(["run", "-d", "--name", "seen2", "-p", `127.0.0.1:${p2}:80`, nginx]);
+      expect(sh(["iptables-save", "-t", "nat"]).out).not.toContain(stale);
+      expect((await get(`http://127.0.0.1:${p2}/`)).headers.get("server")).toContain("nginx");
+    } finally {
+      sh(["iptables", "-t", "nat", "-D", "BUNKER", "-d", "127.0.0.1/32", "-p", "tcp", "-m", "tcp", "--dport", String(p2), "-m", "comment", "--comment", stale, "-j", "DNAT", "--to-destination", "10.199.255.254:80"]);
+      await b.run(["rm", "-f", "seen1", "seen2"]);
+    }
+  }, 60_000);
+
+  // A container that exited on its own keeps its rules until the next start, which may pick another ephemeral
+  // port: that start leaves only the new port's rules (removal relies on it, deleting exactly those).
+  test("a restart on another ephemeral port leaves only the new port's rules, and stop none", async () => {
+    const id = (await b.ok(["run", "-d", "-p", "127.0.0.1::80", busybox, "sh", "-c", "sleep 1"])).trim();
+    const ctr = `"${tag}:ctr:${id.slice(0, 12)}"`;
+    const dports = () => sh(["iptables-save", "-t", "nat"]).out.split("\n").filter((l) => l.includes(ctr)).map((l) => / --dport (\d+) /.exec(l)![1]);
+    try {
+      const first = dports();
+      expect(first.length).toBe(1);
+      expect(await until(async () => (await b.ok(["inspect", "-f", "{{.State.Running}}", id])).trim() === "false", 20_000)).toBe(true);
+      let now = first;
+      // An ephemeral port may come again: a few starts until it differs.
+      for (let i = 0; i < 5 && now[0] === first[0]; i++) {
+        await b.ok(["start", id]);
+        now = dports();
+        await until(async () => (await b.ok(["inspect", "-f", "{{.State.Running}}", id])).trim() === "false", 20_000);
+      }
+      expect(now.length).toBe(1);
+      expect(now[0]).not.toBe(first[0]);
+      await b.ok(["start", id]);
+      await b.ok(["stop", "-t", "0", id]);
+      expect(dports()).toEqual([]);
+    } finally {
+      await b.run(["rm", "-f", id]);
+    }
+  }, 120_000);
+
   // Reconciliation (here after a crash) by one process of a data root while another creates a network: the
   // list of networks was read before waiting for the host lock, so the bridge made meanwhile was taken for a
   // gone network's and deleted, and the container started on it failed ("bridge bk-…: No such device").

@@ -1,7 +1,8 @@
 /** -p parsing, ps's PORTS column, NetworkSettings.Ports, and the IPAM arithmetic (pure functions). */
 import { describe, expect, test } from "bun:test";
 import { checkExposedPorts, checkPortBindings, displayPorts, networkSettingsPorts, parsePublish, publishAll } from "../../src/engine/network/ports.ts";
-import { networkRules, portRules } from "../../src/engine/network/host.ts";
+import { applyBatch, networkRules, portRules } from "../../src/engine/network/host.ts";
+import { addAddress, linkUp, newBridge, setLink } from "../../src/engine/network/rtnl.ts";
 import { cidrString, hostRoutes, ipToNum, macFor, numToIp, overlaps, parseBridgeName, parseCidr, parseIPv4, pickSubnet } from "../../src/engine/network/ipam.ts";
 
 describe("parsePublish (the docker CLI's nat.ParsePortSpec)", () => {
@@ -81,5 +82,63 @@ describe("values that reach ip and iptables are parsed, never pasted", () => {
     expect(() => portRules("bunker:0123abcd:ctr:0123456789ab", "bunker0" as any, "10.199.0.2" as any, { ...m, hostPort: 99999 })).toThrow("refusing");
     expect(() => networkRules("bunker:0123abcd:net:0123456789ab", "a b" as any, parseCidr("10.0.0.0/24"), { masquerade: true, internal: false })).toThrow();
     expect(networkRules("bunker:0123abcd:net:0123456789ab", parseBridgeName("bk-x"), parseCidr("10.0.0.0/24"), { masquerade: true, internal: false }).raw).toEqual(['-A PREROUTING -d 127.0.0.0/8 -i bk-x -m comment --comment "bunker:0123abcd:net:0123456789ab" -j DROP']);
+  });
+});
+
+describe("the rules as last seen", () => {
+  test("applyBatch: appends, inserts first, deletes, declares chains; refuses what it cannot follow", () => {
+    const saved = { chains: { filter: new Set(["FORWARD"]) }, rules: { filter: ["-A FORWARD -j X"] } };
+    const after = applyBatch(saved, {
+      filter: { chains: ["BUNKER"], lines: ["-I FORWARD 1 -m comment --comment bunker -j BUNKER-FORWARD", "-A BUNKER -j ACCEPT", "-D FORWARD -j X", "-P FORWARD DROP"] },
+      nat: { lines: ["-A BUNKER -p tcp -j DNAT --to-destination 10.0.0.2:80"] },
+    })!;
+    expect([...after.chains.filter!]).toEqual(["FORWARD", "BUNKER"]);
+    expect(after.rules).toEqual({ filter: ["-A FORWARD -m comment --comment bunker -j BUNKER-FORWARD", "-A BUNKER -j ACCEPT"], nat: ["-A BUNKER -p tcp -j DNAT --to-destination 10.0.0.2:80"] });
+    expect(saved.rules.filter).toEqual(["-A FORWARD -j X"]); // the input is left as it was
+    // A deletion of a rule the copy lacks means the copy was wrong: no copy then.
+    expect(applyBatch(saved, { filter: { lines: ["-D FORWARD -j Y"] } })).toBeUndefined();
+    expect(applyBatch(saved, { filter: { lines: ["-F FORWARD"] } })).toBeUndefined();
+  });
+});
+
+describe("rtnetlink requests for a bridge (what ip sends)", () => {
+  /** The attributes of a message after its header of `headerLen` bytes: type -> data. */
+  const attrs = (m: Uint8Array, headerLen: number) => {
+    const v = new DataView(m.buffer, m.byteOffset);
+    const out = new Map<number, Uint8Array>();
+    for (let off = 16 + headerLen; off < m.length; off += (v.getUint16(off, true) + 3) & ~3) out.set(v.getUint16(off + 2, true), m.subarray(off + 4, off + v.getUint16(off, true)));
+    return out;
+  };
+  const head = (m: Uint8Array) => {
+    const v = new DataView(m.buffer, m.byteOffset);
+    return { len: v.getUint32(0, true), type: v.getUint16(4, true), flags: v.getUint16(6, true) };
+  };
+  const str = (b?: Uint8Array) => new TextDecoder().decode(b).replace(/\0$/, "");
+
+  test("link add NAME type bridge: RTM_NEWLINK, create-exclusive, name and kind", () => {
+    const m = newBridge("bk-0123456789ab");
+    expect(head(m)).toEqual({ len: m.length, type: 16, flags: 0x1 | 0x4 | 0x400 | 0x200 });
+    const a = attrs(m, 16);
+    expect(str(a.get(3))).toBe("bk-0123456789ab");
+    expect(str(attrs(new Uint8Array([...new Uint8Array(16), ...new Uint8Array(16), ...a.get(18)!]), 16).get(1))).toBe("bridge");
+  });
+
+  test("link set: MAC, MTU and alias by index; addr add; up", () => {
+    const set = setLink(7, "02:42:0a:c8:00:01", "bunker:0badc0de:net:0123456789ab", 1400);
+    expect(head(set)).toMatchObject({ type: 16, flags: 0x1 | 0x4 });
+    expect(new DataView(set.buffer).getInt32(16 + 4, true)).toBe(7);
+    const a = attrs(set, 16);
+    expect([...a.get(1)!]).toEqual([0x02, 0x42, 0x0a, 0xc8, 0x00, 0x01]);
+    expect(new DataView(a.get(4)!.buffer, a.get(4)!.byteOffset).getUint32(0, true)).toBe(1400);
+    expect(str(a.get(20))).toBe("bunker:0badc0de:net:0123456789ab");
+    expect(attrs(setLink(7, "02:42:0a:c8:00:01", "x"), 16).has(4)).toBe(false);
+    const addr = addAddress(7, "10.200.0.1", 24);
+    expect(head(addr)).toMatchObject({ type: 20, flags: 0x1 | 0x4 | 0x400 | 0x200 });
+    expect([...addr.subarray(16, 18)]).toEqual([2, 24]);
+    expect(new DataView(addr.buffer).getUint32(16 + 4, true)).toBe(7);
+    expect([...attrs(addr, 8).get(2)!]).toEqual([10, 200, 0, 1]);
+    const up = linkUp(7);
+    expect(new DataView(up.buffer).getUint32(16 + 8, true) & 1).toBe(1);
+    expect(new DataView(up.buffer).getUint32(16 + 12, true) & 1).toBe(1);
   });
 });

@@ -134,7 +134,7 @@ export async function runInContainer(engine: Engine, dir: string, lowers: string
     mkdirSync(lowers[0]!, { mode: 0o755 });
   }
   // "default": the default bridge, as dockerd's BuildKit runs RUN steps (the host's network only when there is none).
-  const bridge = spec.network === "default" ? network().buildStepNetwork(engine, spec.scratch) : undefined;
+  const bridge = spec.network === "default" ? await network().buildStepNetwork(engine, spec.scratch) : undefined;
   const netPlan: Pick<ContainerPlan, "network" | "netifs"> = bridge ? bridge.plan : { network: spec.network === "none" ? "none" : "host" };
   writeFileSync(join(dir, "hosts"), hostsOf(spec, netPlan.network === "host", bridge?.ip));
   if (bridge) writeFileSync(join(dir, "resolv.conf"), bridge.resolv);

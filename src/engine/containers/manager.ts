@@ -505,7 +505,7 @@ export async function startContainer(engine: Engine, ref: string, opts: StartOpt
     const started = await runtime(plan, opts.attach ? "attached" : "detached", { dataRoot: engine.root.root, untilRunning: opts.untilRunning, ...opts.attach }).catch((e) => {
       throw plan.hostPorts?.length ? network().startError(engine, c, e) : e;
     });
-    if (plan.hostPorts?.length) network().networkStarted(engine, c);
+    if (plan.hostPorts?.length) await network().networkStarted(engine, c);
     if (plan.binds.some((b) => b.copy)) markPopulated(engine, c.id);
     for (const m of mounts) {
       if (m.Type === "volume") engine.events.publish({ Type: "volume", Action: "mount", id: m.Name, attributes: { container: c.id, destination: m.Destination, driver: "local", propagation: m.Propagation, "read/write": String(m.RW) } });
@@ -521,10 +521,15 @@ export async function startContainer(engine: Engine, ref: string, opts: StartOpt
   }
 }
 
-/** Polls the status until `done` holds or `ms` pass; true if it held. */
+/**
+ * Polls the status until `done` holds or `ms` pass; true if it held. Every 10 ms at most for the first
+ * quarter second (a killed container's exit is recorded within tens of ms: a stop waits no longer than
+ * that, and compose's down waits for stops one after another), then every 50 ms.
+ */
 async function until(c: { dir: string }, done: (st: ContainerStatus) => boolean, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
+  const start = Date.now();
+  const deadline = start + ms;
+  for (let delay = 2; ; delay = Math.min(delay * 2, Date.now() - start < 250 ? 10 : 50)) {
     if (done(await statusOf(c))) return true;
     if (Date.now() >= deadline) return false;
     await Bun.sleep(Math.min(delay, Math.max(1, deadline - Date.now())));
@@ -554,7 +559,7 @@ export async function stopContainer(engine: Engine, ref: string, opts: { timeout
     if (!(await until(c, stopped, 10_000))) throw new EngineError("system", `cannot stop container: ${c.id}: tried to kill container, but did not receive an exit event`);
   }
   // Docker unpublishes at stop; the next start programs them again
-  if (hasNetworking(c.hostConfig.NetworkMode)) network().releasePorts(engine, c.id);
+  if (hasNetworking(c.hostConfig.NetworkMode)) await network().releasePortsAsync(engine, c.id);
   engine.events.publish({ Type: "container", Action: "stop", id: c.id, from: c.imageRef, name: c.name });
   return { wasRunning: true };
 }
@@ -612,7 +617,10 @@ async function deleteContainerFiles(engine: Engine, c: Stored, volumes = false) 
   const mounts = volumes ? mountsOf(engine, c.id) : [];
   beginRemoval(engine, c, anonymousNames(mounts));
   // Published-port rules, address claims and DNS names go first: they are found through the rows.
-  if (hasNetworking(c.hostConfig.NetworkMode)) network().containerRemoved(engine, c);
+  if (hasNetworking(c.hostConfig.NetworkMode)) {
+    await network().releasePortsAsync(engine, c.id);
+    network().containerRemoved(engine, c);
+  }
   engine.containers.delete(c.id); // its mount rows go with it, releasing its volumes
   engine.events.publish({ Type: "container", Action: "destroy", id: c.id, from: c.imageRef, name: c.name });
   removeAnonymousVolumes(engine, mounts);

@@ -9,14 +9,14 @@ import type { Engine } from "../engine.ts";
 import type { StoredContainer } from "../containers/types.ts";
 import { EngineError, conflict, invalidParameter } from "../errors.ts";
 import { readContainerStatus } from "../runtime/status.ts";
-import { cidrString, hostRoutes, ipToNum, maskOf, numToIp, overlaps, parseBridgeName, parseCidr, parseIPv4, pickSubnet, release, type Cidr } from "./ipam.ts";
+import { type BridgeName, cidrString, hostRoutes, ipToNum, maskOf, numToIp, overlaps, parseBridgeName, parseCidr, parseIPv4, pickSubnet, release, type Cidr } from "./ipam.ts";
 import * as host from "./host.ts";
 import { mappingsOf, networkSettingsPorts, type PortMapping } from "./ports.ts";
 import { matchLabels } from "../containers/state.ts";
 export { containerPorts } from "./ports.ts";
 import { addEndpoint, writeNames } from "./endpoints.ts";
 import { checkBridgeOptions } from "./options.ts";
-import { ensureNetworkHost, hostLock, teardownNetworkHost } from "./program.ts";
+import { ensureNetworkHost, hostLockAsync, teardownNetworkHost } from "./program.ts";
 import { reconcileIfNeeded } from "./reconcile.ts";
 import { BUILTIN, type Network, allNetworks, endpointsOf, lookupNetwork, namesFile, netConfig, networkById, owner, resolveNetwork, vethName } from "./store.ts";
 
@@ -115,8 +115,11 @@ function stringMap(v: unknown, field: string): Record<string, string> {
   return v as Record<string, string>;
 }
 
-/** POST /networks/create: a user-defined bridge with its own subnet; its bridge and rules are made now. */
-export function createNetwork(engine: Engine, req: NetworkCreateRequest): { Id: string; Warning: string } {
+/**
+ * POST /networks/create: a user-defined bridge with its own subnet; its bridge and rules are made now. The
+ * request is refused (thrown) before anything is recorded; what follows settles in the promise.
+ */
+export function createNetwork(engine: Engine, req: NetworkCreateRequest): Promise<{ Id: string; Warning: string }> {
   reconcileIfNeeded(engine);
   const name = req.Name ?? "";
   if (!name) throw invalidParameter("network name must not be empty");
@@ -147,7 +150,13 @@ export function createNetwork(engine: Engine, req: NetworkCreateRequest): { Id: 
   if (cfg.Gateway && !cfg.Subnet) throw invalidParameter("every ip-range or gateway must have a corresponding subnet");
   const id = randomHex();
   const bridge = parseBridgeName(options["com.docker.network.bridge.name"] ?? `bk-${id.slice(0, 12)}`);
-  const net = hostLock(() => {
+  return recordAndMake(engine, req, { id, name, bridge, cfg, labels, options });
+}
+
+/** createNetwork once refused or not: the row (its subnet chosen under the host lock), then the bridge and rules. */
+async function recordAndMake(engine: Engine, req: NetworkCreateRequest, v: { id: string; name: string; bridge: BridgeName; cfg: { Subnet?: string; Gateway?: string }; labels: Record<string, string>; options: Record<string, string> }): Promise<{ Id: string; Warning: string }> {
+  const { id, name, bridge, cfg, labels, options } = v;
+  const net = await hostLockAsync(async () => {
     const taken = [...allNetworks(engine).filter((n) => n.subnet).map((n) => parseCidr(n.subnet!)), ...hostRoutes(readFileSync("/proc/net/route", "utf8"))];
     let subnet: Cidr | undefined;
     let gateway: string;
@@ -185,10 +194,10 @@ export function createNetwork(engine: Engine, req: NetworkCreateRequest): { Id: 
     return row;
   });
   try {
-    ensureNetworkHost(engine, net);
+    await ensureNetworkHost(engine, net);
   } catch (e) {
     engine.db.query("DELETE FROM networks WHERE id = ?").run(id);
-    teardownNetworkHost(engine, net);
+    await teardownNetworkHost(engine, net);
     throw e;
   }
   writeNames(engine, net);
@@ -197,7 +206,7 @@ export function createNetwork(engine: Engine, req: NetworkCreateRequest): { Id: 
 }
 
 /** DELETE /networks/{id}: refused for the built-ins and while a running container is attached. */
-export function removeNetwork(engine: Engine, ref: string): void {
+export async function removeNetwork(engine: Engine, ref: string): Promise<void> {
   reconcileIfNeeded(engine);
   const net = resolveNetwork(engine, ref);
   if (BUILTIN.includes(net.name)) throw new EngineError("forbidden", `${net.name} is a pre-defined network and cannot be removed`);
@@ -216,13 +225,13 @@ export function removeNetwork(engine: Engine, ref: string): void {
     engine.db.query("DELETE FROM endpoints WHERE network_id = ?").run(net.id);
     engine.db.query("DELETE FROM networks WHERE id = ?").run(net.id);
   }).immediate();
-  teardownNetworkHost(engine, net);
+  await teardownNetworkHost(engine, net);
   rmSync(namesFile(engine, net), { force: true });
   engine.events.publish({ Type: "network", Action: "destroy", id: net.id, name: net.name, attributes: { name: net.name, type: "bridge" } });
 }
 
 /** POST /networks/prune: user networks no container uses. */
-export function pruneNetworks(engine: Engine, opts: { filters?: Record<string, string[]> } = {}): { NetworksDeleted: string[] | null } {
+export async function pruneNetworks(engine: Engine, opts: { filters?: Record<string, string[]> } = {}): Promise<{ NetworksDeleted: string[] | null }> {
   reconcileIfNeeded(engine);
   const f = opts.filters ?? {};
   for (const k of Object.keys(f)) if (!["label", "label!", "until"].includes(k)) throw invalidParameter(`invalid filter '${k}'`);
@@ -234,7 +243,7 @@ export function pruneNetworks(engine: Engine, opts: { filters?: Record<string, s
     if (f["label!"]?.some((l) => matchLabels(net.labels, [l]))) continue;
     if (until !== undefined && !(net.created < until)) continue;
     if (endpointsOf(engine, "network_id", net.id).length) continue;
-    removeNetwork(engine, net.id);
+    await removeNetwork(engine, net.id);
     deleted.push(net.name);
   }
   return { NetworksDeleted: deleted.length ? deleted : null };
@@ -252,7 +261,7 @@ export async function connectNetwork(engine: Engine, netRef: string, containerRe
   const ep = addEndpoint(engine, c, net, { aliases: cfg.Aliases ?? [], ip: cfg.IPAddress });
   const st = readContainerStatus(c.dir);
   if (st.running && st.pid) {
-    ensureNetworkHost(engine, net);
+    await ensureNetworkHost(engine, net);
     const r = (cmd: string[], input: string) => {
       const p = Bun.spawnSync(cmd, { stdin: new TextEncoder().encode(input), stdout: "ignore", stderr: "pipe" });
       if (p.exitCode !== 0) throw new EngineError("system", `failed to connect ${c.name} to ${net.name}: ${p.stderr.toString().trim()}`);

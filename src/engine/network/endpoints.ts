@@ -15,7 +15,7 @@ import * as host from "./host.ts";
 import { mappingsOf } from "./ports.ts";
 import { registerRoot } from "./roots.ts";
 export { containerPorts } from "./ports.ts";
-import { deleteRules, ensureBase, ensureNetworkHost, hostLock, newBatch, withIntent } from "./program.ts";
+import { deleteRulesAsync, ensureBase, ensureNetworkHost, hostLockAsync, newBatch, withIntentAsync } from "./program.ts";
 import { reconcileIfNeeded } from "./reconcile.ts";
 import { releasePorts, reservePorts } from "./reserve.ts";
 import { type Endpoint, type Network, allNetworks, ctrTag, endpointsOf, kernelPath, lookupNetwork, namesFile, netDir, networkById, owner, resolveNetwork, vethName } from "./store.ts";
@@ -139,7 +139,7 @@ function hostResolv(): string {
  * build killed before `release` leaves one that the next reconciliation drops once the directory is gone).
  * Undefined when there is no default bridge. The host end goes with the step's network namespace.
  */
-export function buildStepNetwork(engine: Engine, scratchDir: string): { plan: Pick<ContainerPlan, "network" | "netifs">; ip: string; resolv: string; release(): void } | undefined {
+export async function buildStepNetwork(engine: Engine, scratchDir: string): Promise<{ plan: Pick<ContainerPlan, "network" | "netifs">; ip: string; resolv: string; release(): void } | undefined> {
   if (/\s/.test(scratchDir)) return undefined; // claim owners are "<dir> <id>"
   reconcileIfNeeded(engine);
   const net = lookupNetwork(engine, "bridge");
@@ -147,7 +147,12 @@ export function buildStepNetwork(engine: Engine, scratchDir: string): { plan: Pi
   const who = `${scratchDir} ${randomHex(8)}`;
   const ip = allocate(net.bridge, parseCidr(net.subnet!), ipToNum(net.gateway!), takenAddresses(engine, net), who);
   // After the claim: a live claim keeps another engine's clean-up from deleting a shared bunker0 under us.
-  ensureNetworkHost(engine, net);
+  try {
+    await ensureNetworkHost(engine, net);
+  } catch (e) {
+    release(net.bridge, ip, who);
+    throw e;
+  }
   const netif: PlanNetIf = { host: `bb${randomHex(6)}`, peer: "eth0", bridge: net.bridge, mac: macFor(ip), ip, prefix: parseCidr(net.subnet!).prefix, gateway: net.gateway!, mtu: Number(net.options["com.docker.network.driver.mtu"]) || undefined };
   return { plan: { network: "private", netifs: [netif] }, ip, resolv: resolvConf("private", hostResolv()), release: () => release(net.bridge!, ip, who) };
 }
@@ -181,7 +186,7 @@ export async function networkPlan(engine: Engine, c: StoredContainer): Promise<P
     }
     // After the claim: until the shim plugs the veth in, the claim is what tells another data root's
     // clean-up (dropGoneRoots) that a shared bunker0 is in use; if it went just before, this makes it again.
-    ensureNetworkHost(engine, net);
+    await ensureNetworkHost(engine, net);
     netifs.push({ host: vethName(ep), peer: `eth${netifs.length}`, bridge: net.bridge, mac: ep.mac, ip: ep.ip, prefix: parseCidr(net.subnet!).prefix, gateway: netifs.length ? "" : net.gateway!, mtu: Number(net.options["com.docker.network.driver.mtu"]) || undefined });
     if (net.name !== "bridge") {
       writeNames(engine, net);
@@ -204,8 +209,12 @@ export async function networkPlan(engine: Engine, c: StoredContainer): Promise<P
   return plan;
 }
 
-/** After the shim started the container: DNAT rules for its published ports, hairpin on its veth (kernel path only). */
-export function networkStarted(engine: Engine, c: StoredContainer): void {
+/**
+ * After the shim started the container: DNAT rules for its published ports, hairpin on its veth (kernel path
+ * only). Afterwards the container's tagged rules are exactly those of its recorded ports (earlier starts'
+ * go), so that releasePorts can delete them as known, without reading iptables.
+ */
+export async function networkStarted(engine: Engine, c: StoredContainer): Promise<void> {
   const maps = mappingsOf(engine, c.id);
   if (!maps.length || !kernelPath(engine)) return;
   const ep = endpointsOf(engine, "container_id", c.id)[0]!;
@@ -214,26 +223,28 @@ export function networkStarted(engine: Engine, c: StoredContainer): void {
     writeFileSync(`/sys/class/net/${vethName(ep)}/brport/hairpin_mode`, "1"); // a container reaching itself through its published port
   } catch {}
   const tag = ctrTag(engine, c.id);
+  const rules = maps.map((m) => host.portRules(tag, parseBridgeName(net.bridge!), parseIPv4(ep.ip), m));
   registerRoot(host.rootTag(engine.config.dataRoot), engine.config.dataRoot);
-  withIntent(engine, () =>
-    hostLock(() => {
-      const saved = host.saveRules();
+  await withIntentAsync(engine, () =>
+    hostLockAsync(async () => {
+      const seen = await host.currentRules();
+      const saved = seen.saved;
       // The shim bound these ports, so no live container holds them: a rule still naming one is stale.
       const stale = (l: string) =>
         /:ctr:/.test(host.ruleComment(l) ?? "") && host.ruleComment(l)!.startsWith("bunker:") && maps.some((m) => l.startsWith("-A BUNKER ") && l.includes(` -p ${m.proto} `) && l.includes(`--dport ${m.hostPort} `) && / -j DNAT /.test(l) && (m.hostIp === "0.0.0.0" ? !/ -d /.test(l) : l.includes(`-d ${m.hostIp}/32 `)));
       const batch = newBatch();
       ensureBase(engine, saved, batch);
-      for (const l of saved.rules.nat ?? []) if (stale(l)) batch.nat.lines.push(l.replace(/^-A /, "-D "));
-      for (const m of maps) {
-        const r = host.portRules(tag, parseBridgeName(net.bridge!), parseIPv4(ep.ip), m);
-        for (const t of ["filter", "nat"] as const) for (const l of r[t]) if (!saved.rules[t]?.includes(l)) batch[t].lines.push(l);
+      const wanted = { filter: rules.flatMap((r) => r.filter), nat: rules.flatMap((r) => r.nat) };
+      for (const t of ["filter", "nat"] as const) {
+        for (const l of saved.rules[t] ?? []) if ((t === "nat" && stale(l)) || (host.ruleComment(l) === tag && !wanted[t].includes(l))) batch[t].lines.push(l.replace(/^-A /, "-D "));
+        for (const l of wanted[t]) if (!saved.rules[t]?.includes(l)) batch[t].lines.push(l);
       }
       try {
-        host.restoreRules(batch);
+        await host.restoreSeen(batch, seen);
       } catch (e) {
         // Each table commits on its own: a table that did commit must not keep this start's rules.
         try {
-          deleteRules((cm) => cm === tag);
+          await deleteRulesAsync((cm) => cm === tag);
         } catch {}
         throw e;
       }

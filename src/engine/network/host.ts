@@ -1,13 +1,18 @@
 /**
- * The host side of networking, as mechanism: bridges (ip -batch, one spawn), sysctls (plain file writes), and
+ * The host side of networking, as mechanism: bridges (rtnetlink requests, rtnl.ts), sysctls (plain file writes), and
  * iptables rules in bunker's own chains, read with iptables-save and changed with one iptables-restore
  * --noflush batch. Every rule bunker adds carries a comment naming its owner (`bunker` for the shared jumps,
  * `bunker:<root tag>:net:<id12>` for a network's rules, `bunker:<root tag>:ctr:<id12>` for a container's
  * published ports), so removal and reconciliation delete exactly bunker's rules of this data root, whatever
  * else (Docker, another data root) uses the same tables.
  */
-import { existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { constants } from "node:os";
+import { sys } from "../../sys/index.ts";
 import { EngineError } from "../errors.ts";
+import { RUN_DIR } from "./roots.ts";
+import * as rtnl from "./rtnl.ts";
 import { cidrString, parseBridgeName, parseIPv4, type BridgeName, type Cidr, type IPv4 } from "./ipam.ts";
 
 /** A short tag for a data root, in rule comments and bridge aliases. */
@@ -16,6 +21,16 @@ export const rootTag = (dataRoot: string) => new Bun.CryptoHasher("sha256").upda
 function sh(cmd: string[], input?: string): { code: number; out: string; err: string } {
   const r = Bun.spawnSync(cmd, { stdin: input !== undefined ? new TextEncoder().encode(input) : "ignore", stdout: "pipe", stderr: "pipe" });
   return { code: r.exitCode ?? 1, out: r.stdout.toString(), err: r.stderr.toString() };
+}
+
+/**
+ * `sh` off the event loop: while `ip` or iptables runs, the engine goes on with other containers' work (the
+ * other services of a compose project, the daemon's other requests).
+ */
+async function run(cmd: string[], input?: string): Promise<{ code: number; out: string; err: string }> {
+  const p = Bun.spawn(cmd, { stdin: input !== undefined ? new TextEncoder().encode(input) : "ignore", stdout: "pipe", stderr: "pipe" });
+  const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+  return { code, out, err };
 }
 
 let usable: boolean | undefined;
@@ -97,24 +112,35 @@ export function sysctl(path: string, value: string): string {
 
 /**
  * Creates a bridge with its gateway address, a fixed MAC (so it never changes as ports join: containers'
- * ARP entries for the gateway stay right), an alias naming its owner, and brings it up. Only typed values
- * reach the `ip` batch.
+ * ARP entries for the gateway stay right), an alias naming its owner, and brings it up: `ip`'s four steps as
+ * four rtnetlink requests (rtnl.ts), each done when the kernel acknowledges it, no process spawned. Only
+ * checked values reach them; a failed step deletes the bridge again.
  */
-export function createBridge(name: BridgeName, gateway: IPv4, prefix: number, mac: string, alias: string, mtu?: number): void {
+export async function createBridge(name: BridgeName, gateway: IPv4, prefix: number, mac: string, alias: string, mtu?: number): Promise<void> {
   if (parseBridgeName(name) !== name || parseIPv4(gateway) !== gateway || !Number.isInteger(prefix) || prefix < 0 || prefix > 32) throw new EngineError("system", "refusing an unchecked value for ip");
   if (!/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(mac) || !TAG.test(alias) || (mtu !== undefined && !(Number.isInteger(mtu) && mtu >= 68 && mtu <= 65535))) throw new EngineError("system", "refusing an unchecked value for ip");
-  const lines = [
-    `link add name ${name} type bridge`,
-    `link set dev ${name} address ${mac}${mtu ? ` mtu ${mtu}` : ""} alias ${alias}`,
-    `addr add ${gateway}/${prefix} dev ${name}`,
-    `link set dev ${name} up`,
+  const fail = (step: string, errno: number) => new EngineError("system", `failed to create bridge ${name}: ${step}: ${errnoNames.get(errno) ?? `errno ${errno}`}`);
+  const made = sys().routeRequest(rtnl.newBridge(name));
+  if (made !== 0) throw fail("link add", made);
+  let index = 0;
+  try {
+    index = Number(readFileSync(`/sys/class/net/${name}/ifindex`, "utf8"));
+  } catch {}
+  const steps: [string, () => Uint8Array][] = [
+    ["link set", () => rtnl.setLink(index, mac, alias, mtu)],
+    ["addr add", () => rtnl.addAddress(index, gateway, prefix)],
+    ["link up", () => rtnl.linkUp(index)],
   ];
-  const r = sh(["ip", "-batch", "-"], `${lines.join("\n")}\n`);
-  if (r.code !== 0) {
-    sh(["ip", "link", "del", name]);
-    throw new EngineError("system", `failed to create bridge ${name}: ${r.err.trim()}`);
+  for (const [step, request] of steps) {
+    const errno = index > 0 ? sys().routeRequest(request()) : constants.errno.ENODEV;
+    if (errno !== 0) {
+      await run(["ip", "link", "del", name]);
+      throw fail(step, errno);
+    }
   }
 }
+
+const errnoNames = new Map<number, string>(Object.entries(constants.errno).map(([k, n]) => [n, k]));
 
 /**
  * route_localnet on a bridge: published ports on 127.0.0.1 are DNATed to containers through it (the kernel
@@ -129,6 +155,11 @@ export function deleteLinks(names: string[]): void {
   if (names.length) sh(["ip", "-force", "-batch", "-"], `${names.map((n) => `link del ${n}`).join("\n")}\n`);
 }
 
+/** deleteLinks off the event loop. */
+export async function deleteLinksAsync(names: string[]): Promise<void> {
+  if (names.length) await run(["ip", "-force", "-batch", "-"], `${names.map((n) => `link del ${n}`).join("\n")}\n`);
+}
+
 /** iptables rules by table, as iptables-save prints them. */
 export interface RuleSet {
   chains: Record<string, Set<string>>;
@@ -136,7 +167,15 @@ export interface RuleSet {
 }
 
 export function saveRules(): RuleSet {
-  const r = sh(["iptables-save"]);
+  return parseSaved(sh(["iptables-save"]));
+}
+
+/** saveRules off the event loop. */
+async function saveRulesAsync(): Promise<RuleSet> {
+  return parseSaved(await run(["iptables-save"]));
+}
+
+function parseSaved(r: { code: number; out: string; err: string }): RuleSet {
   if (r.code !== 0) throw new EngineError("system", `iptables-save: ${r.err.trim()}`);
   const out: RuleSet = { chains: {}, rules: {} };
   let table = "";
@@ -151,16 +190,142 @@ export function saveRules(): RuleSet {
   return out;
 }
 
+/** A rule batch for restoreRules: per table, chain declarations (new chains only) then rule lines. */
+export type RuleBatch = Record<string, { chains?: string[]; lines: string[] }>;
+
 /** Applies a batch: per table, chain declarations (new chains only) then rule lines. */
-export function restoreRules(batch: Record<string, { chains?: string[]; lines: string[] }>): void {
+export function restoreRules(batch: RuleBatch): void {
+  const text = restoreText(batch);
+  if (text) restored(sh(["iptables-restore", "--noflush", "-w"], text), text);
+}
+
+/** restoreRules off the event loop. */
+async function restoreRulesAsync(batch: RuleBatch): Promise<void> {
+  const text = restoreText(batch);
+  if (text) restored(await run(["iptables-restore", "--noflush", "-w"], text), text);
+}
+
+function restoreText(batch: RuleBatch): string {
   let text = "";
   for (const [table, b] of Object.entries(batch)) {
     if (!b.lines.length && !b.chains?.length) continue;
     text += `*${table}\n${(b.chains ?? []).map((c) => `:${c} - [0:0]`).join("\n")}${b.chains?.length ? "\n" : ""}${b.lines.join("\n")}\nCOMMIT\n`;
   }
-  if (!text) return;
-  const r = sh(["iptables-restore", "--noflush", "-w"], text);
+  return text;
+}
+
+function restored(r: { code: number; err: string }, text: string): void {
   if (r.code !== 0) throw new EngineError("system", `iptables-restore: ${r.err.trim()}\n${text}`);
+}
+
+// ------------------------------------------------------------------ the rules as last seen
+
+/**
+ * The rules as bunker last saw them, at an nf_tables generation (RUN_DIR/rules.json, written under the host
+ * lock). Every committed change to any nf_tables table, by anyone, moves the generation on: while it has not
+ * moved, the copy is exact and iptables-save need not run. A change of bunker's own moves it by one per
+ * table committed; when it moved by exactly that, the copy with the change applied is exact again.
+ */
+const RULES_CACHE = join(RUN_DIR, "rules.json");
+
+let nftBackend: boolean | undefined;
+
+/** The nf_tables generation when iptables is its nft flavour (the legacy one changes rules it does not count). */
+function generation(): number | undefined {
+  if (nftBackend === undefined) {
+    try {
+      nftBackend = /nft/.test(realpathSync(Bun.which("iptables-restore") ?? ""));
+    } catch {
+      nftBackend = false;
+    }
+  }
+  return nftBackend ? sys().nftGeneration() : undefined;
+}
+
+/** Rules read at a generation (undefined: not known to be exact any longer). */
+export interface SeenRules {
+  saved: RuleSet;
+  gen?: number;
+}
+
+function readCache(gen: number): RuleSet | undefined {
+  try {
+    const c = JSON.parse(readFileSync(RULES_CACHE, "utf8")) as { gen: number; chains: Record<string, string[]>; rules: Record<string, string[]> };
+    if (c.gen !== gen) return undefined;
+    const lines = Object.values(c.rules).flat();
+    if (!lines.every((l) => typeof l === "string" && l.startsWith("-A ") && !l.includes("\n"))) return undefined;
+    return { chains: Object.fromEntries(Object.entries(c.chains).map(([t, cs]) => [t, new Set(cs)])), rules: c.rules };
+  } catch {
+    return undefined;
+  }
+}
+
+function writeCache(gen: number, saved: RuleSet): void {
+  try {
+    mkdirSync(RUN_DIR, { recursive: true, mode: 0o700 });
+    const tmp = `${RULES_CACHE}.${process.pid}`;
+    writeFileSync(tmp, JSON.stringify({ gen, chains: Object.fromEntries(Object.entries(saved.chains).map(([t, cs]) => [t, [...cs]])), rules: saved.rules }), { mode: 0o600 });
+    renameSync(tmp, RULES_CACHE);
+  } catch {
+    rmSync(RULES_CACHE, { force: true });
+  }
+}
+
+/** The rules as they are (the caller holds the host lock): the copy when it is still exact, else iptables-save. */
+export async function currentRules(): Promise<SeenRules> {
+  const gen = generation();
+  const cached = gen === undefined ? undefined : readCache(gen);
+  if (cached) return { saved: cached, gen };
+  const saved = await saveRulesAsync();
+  // Exact only if nothing changed while iptables-save ran.
+  if (gen === undefined || generation() !== gen) return { saved };
+  writeCache(gen, saved);
+  return { saved, gen };
+}
+
+/** The copy when it is exact, without reading iptables otherwise (the caller holds the host lock). */
+export function cachedRules(): SeenRules | undefined {
+  const gen = generation();
+  const cached = gen === undefined ? undefined : readCache(gen);
+  return cached ? { saved: cached, gen } : undefined;
+}
+
+/** restoreRulesAsync from rules `before` seen exactly: the copy then becomes the rules after the batch. */
+export async function restoreSeen(batch: RuleBatch, before?: SeenRules): Promise<void> {
+  const text = restoreText(batch);
+  if (!text) return;
+  await restoreRulesAsync(batch);
+  if (before?.gen === undefined) return;
+  const tables = text.split("\n").filter((l) => l === "COMMIT").length;
+  const after = applyBatch(before.saved, batch);
+  // Moved by more: someone else changed something meanwhile, and the copy (left at its generation) is unused.
+  if (after && generation() === (before.gen + tables) >>> 0) writeCache((before.gen + tables) >>> 0, after);
+}
+
+/**
+ * The rules after a batch that iptables-restore applied: -A appends, "-I CHAIN 1" inserts first, -D removes,
+ * chain declarations add. Undefined when the batch holds anything else, or deletes a rule the rules lack.
+ */
+export function applyBatch(saved: RuleSet, batch: RuleBatch): RuleSet | undefined {
+  const out: RuleSet = { chains: {}, rules: {} };
+  for (const [t, cs] of Object.entries(saved.chains)) out.chains[t] = new Set(cs);
+  for (const [t, rs] of Object.entries(saved.rules)) out.rules[t] = [...rs];
+  for (const [table, b] of Object.entries(batch)) {
+    const chains = (out.chains[table] ??= new Set());
+    const rules = (out.rules[table] ??= []);
+    for (const c of b.chains ?? []) chains.add(c);
+    for (const l of b.lines) {
+      const first = /^-I (\S+) 1 (.*)$/.exec(l);
+      if (l.startsWith("-A ")) rules.push(l);
+      else if (first) rules.unshift(`-A ${first[1]} ${first[2]}`);
+      else if (l.startsWith("-D ")) {
+        const i = rules.indexOf(l.replace(/^-D /, "-A "));
+        if (i < 0) return undefined;
+        rules.splice(i, 1);
+      } else if (!l.startsWith("-P ")) return undefined;
+    }
+  }
+  return out;
 }
 
 /** bunker's chains, per table. */

@@ -10,7 +10,7 @@
  * leak but rules, which carry owner comments.
  *
  * The parts: store.ts (rows, built-ins, lookup, per-engine checks), program.ts (bridges and rules on the
- * host), options.ts (bridge driver options), api.ts (the API's network routes and NetworkSettings),
+ * host; rtnl.ts the rtnetlink requests that make a bridge), options.ts (bridge driver options), api.ts (the API's network routes and NetworkSettings),
  * endpoints.ts (a container's endpoints, plan, start and removal), reserve.ts (published host ports),
  * reconcile.ts (after a crash or a deleted data root). This file is their one entry.
  */
@@ -18,6 +18,6 @@ export { type NetworkCreateRequest, type NetworkResource, connectNetwork, create
 export { attachAtCreate, buildStepNetwork, containerRemoved, networkPlan, networkStarted, startError, validateNetworkMode } from "./endpoints.ts";
 export { checkBridgeOptions } from "./options.ts";
 export { dropGoneRoots, reconcileIfNeeded, reconcileNetworking } from "./reconcile.ts";
-export { releasePorts } from "./reserve.ts";
+export { releasePorts, releasePortsAsync } from "./reserve.ts";
 export { DEFAULT_BIP, DEFAULT_BRIDGE, DEFAULT_POOLS, type Endpoint, type Network, endpointsOf, lookupNetwork, portForwardingMode, resolveNetwork } from "./store.ts";
 export { containerPorts } from "./ports.ts";

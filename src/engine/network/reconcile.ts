@@ -12,7 +12,7 @@ import * as host from "./host.ts";
 import { mappingsOf } from "./ports.ts";
 import { isRegistered, unregisterRoot } from "./roots.ts";
 export { containerPorts } from "./ports.ts";
-import { addNetworkRules, deleteRules, hostLock, newBatch, withIntent } from "./program.ts";
+import { addNetworkRules, deleteRules, hostLock, isHostLockBusy, newBatch, withIntent } from "./program.ts";
 import { type Endpoint, netState, DEFAULT_BRIDGE, allNetworks, ctrTag, endpointsOf, kernelPath, netDir, netTag, networkById, vethName } from "./store.ts";
 
 /** Reconciles once per process if an earlier process died while changing the host. */
@@ -20,6 +20,16 @@ export function reconcileIfNeeded(engine: Engine): void {
   const st = netState(engine);
   if (st.reconciled) return;
   st.reconciled = true;
+  try {
+    reconcileOnce(engine);
+  } catch (e) {
+    // This process's own change in flight holds the host lock (the daemon, between two awaits): next time.
+    if (!isHostLockBusy(e)) throw e;
+    st.reconciled = false;
+  }
+}
+
+function reconcileOnce(engine: Engine): void {
   // Bridges this root made while it was not recorded as owning rules (an older build, or /run emptied):
   // their rules, the loopback drop included, are brought up to date once.
   const tag = host.rootTag(engine.config.dataRoot);

@@ -6,10 +6,12 @@ import type { StoredContainer } from "../containers/types.ts";
 import { EngineError } from "../errors.ts";
 import type { ContainerPlan } from "../runtime/spec.ts";
 import { readContainerStatus } from "../runtime/status.ts";
-import { resolveMappings, type PortBindings, type Proto } from "./ports.ts";
+import { mappingsOf, resolveMappings, type PortBindings, type Proto } from "./ports.ts";
 export { containerPorts } from "./ports.ts";
-import { deleteRules, hostLock, withIntent } from "./program.ts";
-import { type Endpoint, ctrTag, kernelPath, networkById, portForwardingMode } from "./store.ts";
+import { deleteKnownRules, deleteRules, deleteRulesAsync, hostLock, hostLockAsync, withIntent, withIntentAsync } from "./program.ts";
+import { type Endpoint, ctrTag, endpointsOf, kernelPath, networkById, portForwardingMode } from "./store.ts";
+import * as host from "./host.ts";
+import { parseBridgeName, parseIPv4 } from "./ipam.ts";
 
 function freePort(ip: string, proto: Proto): number {
   // The kernel's choice of a free ephemeral port, as Docker's allocator takes one from the same range.
@@ -48,7 +50,7 @@ export async function reservePorts(engine: Engine, c: StoredContainer, eps: Endp
       if (other && readContainerStatus(other.dir).running) {
         throw new EngineError("system", `driver failed programming external connectivity on endpoint ${c.name} (${ep.id}): Bind for ${m.hostIp}:${m.hostPort} failed: port is already allocated`);
       }
-      releasePorts(engine, h.container_id);
+      await releasePortsAsync(engine, h.container_id);
     }
     engine.db.query("INSERT OR REPLACE INTO port_mappings (container_id, proto, host_ip, host_port, container_port) VALUES (?, ?, ?, ?, ?)").run(c.id, m.proto, m.hostIp, m.hostPort, m.containerPort);
   }
@@ -56,11 +58,36 @@ export async function reservePorts(engine: Engine, c: StoredContainer, eps: Endp
   return maps.map((m) => ({ proto: m.proto, ip: m.hostIp, port: m.hostPort, ...(mode === "userland-proxy" ? { to: { ip: ep.ip, port: m.containerPort } } : {}) }));
 }
 
-/** Removes a container's published-port rules and records (stop, removal, a stale holder). */
+/** Removes a container's published-port rules and records (crash recovery's synchronous form). */
 export function releasePorts(engine: Engine, containerId: string): void {
   const had = engine.db.query("SELECT count(*) AS n FROM port_mappings WHERE container_id = ?").get(containerId) as { n: number };
   engine.db.query("DELETE FROM port_mappings WHERE container_id = ?").run(containerId);
   if (!had.n || !kernelPath(engine)) return;
   const tag = ctrTag(engine, containerId);
   withIntent(engine, () => hostLock(() => deleteRules((c) => c === tag)));
+}
+
+/**
+ * Removes a container's published-port rules and records (stop, removal, a stale holder). Its rules are
+ * those of its records (networkStarted keeps them so): deleted as known, with one iptables-restore.
+ */
+export async function releasePortsAsync(engine: Engine, containerId: string): Promise<void> {
+  const maps = mappingsOf(engine, containerId);
+  engine.db.query("DELETE FROM port_mappings WHERE container_id = ?").run(containerId);
+  if (!maps.length || !kernelPath(engine)) return;
+  const tag = ctrTag(engine, containerId);
+  const ep = endpointsOf(engine, "container_id", containerId)[0];
+  const net = ep && networkById(engine, ep.networkId);
+  const known: Record<string, string[]> = { filter: [], nat: [] };
+  try {
+    for (const m of maps) {
+      const r = host.portRules(tag, parseBridgeName(net!.bridge!), parseIPv4(ep!.ip), m);
+      known.filter!.push(...r.filter);
+      known.nat!.push(...r.nat);
+    }
+  } catch {
+    // No endpoint, or a record that does not parse: the rules are found by their tag instead.
+    known.filter = known.nat = [];
+  }
+  await withIntentAsync(engine, () => hostLockAsync(() => (known.nat!.length ? deleteKnownRules(known, tag) : deleteRulesAsync((c) => c === tag))));
 }

@@ -43,11 +43,11 @@ export function networkRoutes(r: Router, engine: Engine): void {
 
   r.post("/networks/create", async (req) => {
     const body = (await readJson<NetworkCreateRequest>(req))!;
-    return json(createNetwork(engine, body), 201);
+    return json(await createNetwork(engine, body), 201);
   });
 
   r.delete("/networks/{id}", async (_req, { params }) => {
-    removeNetwork(engine, params.id!);
+    await removeNetwork(engine, params.id!);
     return empty(204);
   });
 
@@ -65,7 +65,7 @@ export function networkRoutes(r: Router, engine: Engine): void {
   });
 
   r.post("/networks/prune", async (_req, { query }) => {
-    const report = pruneNetworks(engine, { filters: parseFilters(query.get("filters")) });
+    const report = await pruneNetworks(engine, { filters: parseFilters(query.get("filters")) });
     bus.publish("network", "prune", "", { reclaimed: "0" });
     return json(report);
   });
