@@ -100,9 +100,13 @@ describe.skipIf(!root)("bunker compose", () => {
     const migrate = await inspect(`${P}-migrate-1`);
     const web = await inspect(`${P}-web-1`);
     expect(db.State.Health.Status).toBe("healthy");
-    // migrate and web start only once the db's first passing check was recorded; web after migrate exited 0
-    const healthyAt = Date.parse(db.State.Health.Log.find((l: { ExitCode: number }) => l.ExitCode === 0).End);
-    expect(Date.parse(migrate.State.StartedAt)).toBeGreaterThanOrEqual(healthyAt);
+    // migrate and web start only once the db is healthy: its check cannot pass before its first second is over
+    expect(Date.parse(migrate.State.StartedAt)).toBeGreaterThanOrEqual(Date.parse(db.State.StartedAt) + 1000);
+    // and after its first passing check, when the log (the last 5) still holds the failing one before it
+    const log: { ExitCode: number; End: string }[] = db.State.Health.Log;
+    const firstPass = log.findIndex((l) => l.ExitCode === 0);
+    if (firstPass > 0) expect(Date.parse(migrate.State.StartedAt)).toBeGreaterThanOrEqual(Date.parse(log[firstPass]!.End));
+    // web after migrate exited 0
     expect(migrate.State.ExitCode).toBe(0);
     expect(Date.parse(web.State.StartedAt)).toBeGreaterThanOrEqual(Date.parse(migrate.State.FinishedAt));
     expect(web.Config.Labels).toMatchObject({
