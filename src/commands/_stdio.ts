@@ -122,12 +122,16 @@ async function* chunksOf(stream: ReadableStream<Uint8Array>): AsyncGenerator<Uin
  */
 export function fileStream(fd: number, chunk = 128 << 10): ReadableStream<Uint8Array> {
   return new ReadableStream<Uint8Array>({
+    type: "bytes",
     pull(controller) {
-      const buf = Buffer.allocUnsafe(chunk); // only buf[0..n), just read, is handed on: no need to zero it first
-      const n = readSync(fd, buf, 0, chunk, null);
-      if (n > 0) return controller.enqueue(n === chunk ? buf : buf.subarray(0, n));
+      // A BYOB reader (load's archive reader) brings its buffer, read into in place; any other gets fresh ones.
+      const request = controller.byobRequest;
+      const buf = request ? (request.view as Uint8Array<ArrayBuffer>) : Buffer.allocUnsafe(chunk); // only buf[0..n), just read, is handed on
+      const n = readSync(fd, buf, 0, buf.length, null);
+      if (n > 0) return request ? request.respond(n) : controller.enqueue(n === chunk ? buf : buf.subarray(0, n));
       closeSync(fd);
       controller.close();
+      request?.respond(0);
     },
     cancel: () => closeSync(fd),
   });
