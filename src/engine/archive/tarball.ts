@@ -20,6 +20,7 @@ import { randomHex } from "../random.ts";
 import { TarError, TarReader, type TarEntry, type TarSink } from "../../fs/tar.ts";
 import { decompressed, LayerError, unpackLayer } from "../../fs/unpack.ts";
 import { assembleLayerTar, recordedTarSize } from "../../fs/tar-split.ts";
+import { fileInputOf } from "../../fs/file-input.ts";
 
 /** Largest JSON member kept in memory (configs and manifests are a few KiB; Docker caps manifests at 4 MiB). */
 const MAX_JSON = 8 << 20;
@@ -113,8 +114,7 @@ export async function readArchive(input: ReadableStream<Uint8Array>, stagingRoot
     const dir = `${stagingRoot}/${randomHex().slice(0, 16)}`;
     mkdirSync(`${dir}/diff`, { recursive: true, mode: 0o700 });
     // A compressed member's chunks are copied: the decompressor may hold them past the unpacker's next read.
-    const first = m.head.length === 1 ? m.head[0]! : Buffer.concat(m.head);
-    const compressed = (first[0] === 0x1f && first[1] === 0x8b) || (first[0] === 0x28 && first[1] === 0xb5 && first[2] === 0x2f && first[3] === 0xfd);
+    const compressed = isCompressed(m.head.length === 1 ? m.head[0]! : Buffer.concat(m.head));
     const feed = new Feed(compressed);
     m.feed = feed;
     const name = m.name;
@@ -211,65 +211,56 @@ export async function readArchive(input: ReadableStream<Uint8Array>, stagingRoot
   return imagesOf(members);
 }
 
-/** Bytes read from the archive at once, into the one reused buffer. */
+/** Bytes read from an archive file at once, into the one reused buffer. */
 const READ_CHUNK = 128 << 10;
 
 /**
- * The archive's plain tar bytes (a gzip'd or zstd archive decompressed). From a byte stream (a file given
- * with -i) they are read into one reused buffer, so a chunk is valid only until the next is asked for:
- * fresh memory for every chunk cost a debian load ~10k page faults. Any other stream (stdin, a request
- * body) hands out its own chunks.
+ * The archive's plain tar bytes (a gzip'd or zstd archive decompressed). An archive file (`load -i`) is read
+ * synchronously into one reused buffer, so a chunk is valid only until the next is asked for (fresh memory
+ * for every chunk cost a debian load ~10k page faults). Any other stream (stdin, a request body) hands out
+ * its own chunks.
  */
 async function* plainChunks(input: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array> {
-  let reader: ReadableStreamBYOBReader;
+  const file = fileInputOf(input);
+  if (!file) return yield* chunksOf(await decompressed(input));
   try {
-    reader = input.getReader({ mode: "byob" });
-  } catch {
-    const plain = (await decompressed(input)).getReader();
-    try {
-      for (let r; !(r = await plain.read()).done; ) yield r.value!;
-    } finally {
-      await plain.cancel().catch(() => {});
-    }
-    return;
-  }
-  let buf = new Uint8Array(READ_CHUNK);
-  let ended = false;
-  const read = async (): Promise<Uint8Array | null> => {
-    const r = await reader.read(buf);
-    if (r.done) {
-      ended = true;
-      return null;
-    }
-    buf = new Uint8Array(r.value!.buffer as ArrayBuffer, 0, READ_CHUNK); // the same memory, handed back
-    return r.value!;
-  };
-  try {
-    const first = await read();
-    if (!first) return;
-    if (!(first[0] === 0x1f && first[1] === 0x8b) && !(first[0] === 0x28 && first[1] === 0xb5 && first[2] === 0x2f && first[3] === 0xfd)) {
-      yield first;
-      for (let chunk; (chunk = await read()); ) yield chunk;
+    const buf = new Uint8Array(READ_CHUNK);
+    let n = file.readInto(buf);
+    if (!isCompressed(buf.subarray(0, n))) {
+      for (; n > 0; n = file.readInto(buf)) yield buf.subarray(0, n);
       return;
     }
-    // Compressed: the decompressor gets copies, as it may keep a chunk past the next read.
-    const copies = new ReadableStream<Uint8Array>({
-      start: (c) => c.enqueue(first.slice()),
-      pull: async (c) => {
-        const chunk = await read();
-        if (chunk) c.enqueue(chunk.slice());
+    // The decompressor gets chunks of its own: it may keep one past the next read.
+    const first = buf.slice(0, n);
+    const rest = new ReadableStream<Uint8Array>({
+      start: (c) => c.enqueue(first),
+      pull(c) {
+        const chunk = Buffer.allocUnsafe(READ_CHUNK);
+        const k = file.readInto(chunk);
+        if (k > 0) c.enqueue(chunk.subarray(0, k));
         else c.close();
       },
     });
-    const plain = (await decompressed(copies)).getReader();
-    try {
-      for (let r; !(r = await plain.read()).done; ) yield r.value!;
-    } finally {
-      await plain.cancel().catch(() => {});
-    }
+    yield* chunksOf(await decompressed(rest));
+  } finally {
+    file.close();
+  }
+}
+
+/** A stream's chunks; the stream is cancelled if the caller stops early. */
+async function* chunksOf(stream: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array> {
+  const reader = stream.getReader();
+  let ended = false;
+  try {
+    for (let r; !(ended = (r = await reader.read()).done); ) yield r.value!;
   } finally {
     if (!ended) await reader.cancel().catch(() => {});
   }
+}
+
+/** Do these bytes start a gzip or zstd stream? */
+function isCompressed(b: Uint8Array): boolean {
+  return (b[0] === 0x1f && b[1] === 0x8b) || (b[0] === 0x28 && b[1] === 0xb5 && b[2] === 0x2f && b[3] === 0xfd);
 }
 
 /** Is this the start of a JSON document (metadata) rather than a layer? */
