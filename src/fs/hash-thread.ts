@@ -50,7 +50,8 @@ let lastId = 0;
 /** The shared thread, started on first use; referenced (keeps the process alive) while hashes are in flight. */
 function hashThread(): Worker {
   if (!thread) {
-    thread = new Worker(URL.createObjectURL(new Blob([`(${hashThreadMain})()`], { type: "application/javascript" })));
+    // smol: a small heap (the thread only hashes); its start costs ~20 ms of CPU, once per process.
+    thread = new Worker(URL.createObjectURL(new Blob([`(${hashThreadMain})()`], { type: "application/javascript" })), { smol: true } as WorkerOptions);
     thread.onmessage = (ev: MessageEvent<FromThread>) => inFlight.get(ev.data.id)?.answer(ev.data);
     thread.onerror = (ev) => {
       const err = new Error(`sha256 thread failed: ${ev.message}`);
