@@ -3,7 +3,9 @@
  * reads or writes the bytes: save's diff-ID check of each rebuilt layer and load's diff ID of each unpacked
  * one cost ~90 ms of a 121 MB debian layer, as much again as the whole of `tar -c` spends in user space, and
  * the machine has a second core. Bytes are copied into 1 MiB buffers that move to the thread and back
- * (transferred, not cloned); the copy costs a tenth of the hash.
+ * (transferred, not cloned); the copy costs a tenth of the hash. Measured on that layer (perf, per thread):
+ * save's main thread 350 -> 315 ms, load's ~25 ms less, for ~100 ms more CPU in all (the thread's start, the
+ * messages): a gain with an idle core, a small loss on a saturated machine.
  *
  * One thread per process, started at the first full buffer and shared by every hash in flight (messages carry
  * a hash's number). It holds the process alive only while a hash is in flight. A stream shorter than one
