@@ -4,6 +4,7 @@
  * for load: the same data, moved by GNU tar) and, when dockerd is installed,
  * with dockerd's save/load (a private dockerd on its own data root and socket, stopped at the end). Prints
  * medians, ratios and peak RSS. Targets (issue 13): each at most 1.2x its floor; peak RSS at most 150 MB.
+ * With BUNKER_BASELINE=<another bunker binary> (an earlier build), that one runs too, interleaved: before/after.
  *
  *   bun scripts/bench/save-load.ts [rounds]
  */
@@ -15,6 +16,7 @@ import { ensureTestbed, startRegistry } from "../../tests/helpers/registry.ts";
 
 const rounds = Number(process.argv[2] ?? 5);
 const bunker = resolve(import.meta.dir, "../../dist/bunker");
+const baseline = process.env.BUNKER_BASELINE ? resolve(process.env.BUNKER_BASELINE) : undefined;
 await ensureTestbed();
 const reg = await startRegistry({ auth: "none" });
 const work = mkdtempSync(join(tmpdir(), "bunker-bench-saveload-"));
@@ -47,6 +49,7 @@ try {
     { name: "floor: tar -c", run: () => timed(["sh", "-c", `tar -c -C '${diff}' . > '${fresh("floor.tar")}'`]) },
     // save must also hash every layer tar it rebuilds (the diff ID check): the floor with that hash.
     { name: "tar -c | tee | sha256sum", run: () => timed(["sh", "-c", `tar -c -C '${diff}' . | tee '${fresh("floor-hash.tar")}' | sha256sum > /dev/null`]) },
+    ...(baseline ? [{ name: "baseline save", run: () => timed([baseline, "--data-root", store, "save", "-o", fresh("base.tar"), ref]) }] : []),
     ...(withDocker ? [{ name: "docker save", run: () => timed(["docker", "save", "-o", fresh("docker.tar"), ref], { env: dockerEnv }) }] : []),
   ];
   await compare("save of the debian image", saves, rounds);
@@ -61,6 +64,7 @@ try {
         return timed(["tar", "-x", "-C", dir, "-f", layerTar]);
       },
     },
+    ...(baseline ? [{ name: "baseline load", run: () => timed([baseline, "--data-root", fresh("base-root"), "load", "-q", "-i", archive]) }] : []),
     ...(withDocker
       ? [
           {

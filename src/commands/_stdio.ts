@@ -4,7 +4,7 @@
  * set up, more than the rest of a `run --rm alpine echo hi`; nor Bun's FileSink, whose write reports a
  * closed pipe as an uncaught error when it is called from a socket's callback.
  */
-import { closeSync, openSync, readSync, renameSync, rmSync, writeSync } from "node:fs";
+import { closeSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { isatty } from "node:tty";
 import { CliError } from "./_cli.ts";
@@ -113,22 +113,5 @@ async function* chunksOf(stream: ReadableStream<Uint8Array>): AsyncGenerator<Uin
   }
 }
 
-/**
- * An opened input file (load -i, import FILE) as a stream of plain blocking reads, closed at its end. Not
- * Bun.file().stream(): it polls the descriptor, which a character device such as /dev/null refuses (EPERM
- * from epoll_ctl), and a user may well give one. Chunks of 128 KiB, not 1 MiB: the reader holds several at
- * once (a load queues up to 4 MiB for a layer's unpacker), and 1 MiB arrays came fresh from the kernel each
- * time (measured on a debian load: 29k page faults, 11k with 128 KiB chunks, whose memory is reused).
- */
-export function fileStream(fd: number, chunk = 128 << 10): ReadableStream<Uint8Array> {
-  return new ReadableStream<Uint8Array>({
-    pull(controller) {
-      const buf = Buffer.allocUnsafe(chunk); // only buf[0..n), just read, is handed on: no need to zero it first
-      const n = readSync(fd, buf, 0, chunk, null);
-      if (n > 0) return controller.enqueue(n === chunk ? buf : buf.subarray(0, n));
-      closeSync(fd);
-      controller.close();
-    },
-    cancel: () => closeSync(fd),
-  });
-}
+/** An opened input file (load -i, import FILE) as a stream (src/fs/file-input.ts). */
+export { fileStream } from "../fs/file-input.ts";

@@ -13,6 +13,7 @@
  * more. Beside it `tar-size`, the tar's length in bytes (a saved layer's tar header needs it before the body).
  */
 import { closeSync, constants, fstatSync, lstatSync, openSync, readFileSync, readSync, writeFileSync, writeSync } from "node:fs";
+import { ThreadHasher } from "./hash-thread.ts";
 
 /** File names of a layer's tar-split record, inside its layer directory (beside diff/). */
 export const TAR_SPLIT_FILE = "tar-split.gz";
@@ -203,7 +204,7 @@ const OUT_CHUNK = 1 << 20;
 export function assembleLayerTar(dir: string, diffId: string): ReadableStream<Uint8Array> {
   recordedTarSize(dir); // fails early, before any byte, for a layer without a record
   const diff = `${dir}/diff`;
-  const hasher = new Bun.CryptoHasher("sha256");
+  const hasher = new ThreadHasher(); // hashes on another core while this thread reads the files
   const records = Bun.file(`${dir}/${TAR_SPLIT_FILE}`).stream().pipeThrough(new DecompressionStream("gzip") as unknown as TransformStream<Uint8Array, Uint8Array>).getReader();
   const checkedDirs = new Set<string>([""]);
   // Decompressed record bytes not parsed yet: rec[at..]. A record cut by a chunk boundary waits for the next chunk.
@@ -269,6 +270,8 @@ export function assembleLayerTar(dir: string, diffId: string): ReadableStream<Ui
           else c.enqueue(out.subarray(0, fill));
         };
         try {
+          const behind = hasher.backlog(); // the hash thread is behind: let it catch up (bounded memory)
+          if (behind) await behind;
           for (;;) {
             if (fill === out.length) return flush();
             if (segment) {
@@ -296,7 +299,7 @@ export function assembleLayerTar(dir: string, diffId: string): ReadableStream<Ui
                 ended = true;
                 if (at < rec.length) throw new TarSplitMissingError(`layer ${diffId}: tar-split record ends mid-entry`);
                 if (fill) return flush(); // the end is answered by the next pull
-                const got = `sha256:${hasher.digest("hex")}`;
+                const got = `sha256:${await hasher.digest()}`;
                 if (got !== diffId) throw new Error(`layer ${diffId}: reassembled tar has diff ID ${got} (the layer was changed after it was unpacked, or its tar named one path twice)`);
                 c.close();
                 request?.respond(0); // a BYOB read pending at the end is answered "done"
@@ -327,12 +330,14 @@ export function assembleLayerTar(dir: string, diffId: string): ReadableStream<Ui
           }
         } catch (err) {
           closeFile();
+          hasher.cancel();
           await records.cancel().catch(() => {});
           throw err;
         }
       },
       cancel() {
         closeFile();
+        hasher.cancel();
         return records.cancel().catch(() => {});
       },
     },

@@ -27,6 +27,7 @@ import { resolve } from "node:path";
 import { S_IF, SysError, makedev, sys } from "../sys/index.ts";
 import { TarError, TarReader, type TarEntry, type TarSink } from "./tar.ts";
 import { TarSplitRecorder } from "./tar-split.ts";
+import { ThreadHasher } from "./hash-thread.ts";
 
 /** Options for unpackLayer. */
 export interface UnpackOptions {
@@ -87,7 +88,7 @@ export async function unpackLayer(stream: ReadableStream<Uint8Array>, dest: stri
   const onAbort = () => void source.cancel(signal!.reason).catch(() => {});
   signal?.addEventListener("abort", onAbort, { once: true });
 
-  const hasher = new Bun.CryptoHasher("sha256");
+  const hasher = new ThreadHasher(); // the diff ID, hashed on another core while this thread writes files
   const recorder = opts.tarSplitDir ? new TarSplitRecorder(opts.tarSplitDir) : null;
   const writer = new LayerWriter(root, recorder);
   const tar = new TarReader(writer);
@@ -99,19 +100,24 @@ export async function unpackLayer(stream: ReadableStream<Uint8Array>, dest: stri
     const kind = sniff(head);
     let consumed = head.length;
     if (consumed) opts.onProgress?.(consumed);
-    const compressed = new ReadableStream<Uint8Array>({
-      start(c) {
-        if (head.length) c.enqueue(head);
+    // No read-ahead (highWaterMark 0): a plain tar's chunk is done with once the next is asked for, so a load
+    // can read its archive into one reused buffer (archive/tarball.ts).
+    const compressed = new ReadableStream<Uint8Array>(
+      {
+        start(c) {
+          if (head.length) c.enqueue(head);
+        },
+        async pull(c) {
+          const chunk = await next(source, (err) => (sourceFailure = err));
+          if (!chunk) return c.close();
+          consumed += chunk.length;
+          opts.onProgress?.(consumed);
+          c.enqueue(chunk);
+        },
+        cancel: (reason) => source.cancel(reason),
       },
-      async pull(c) {
-        const chunk = await next(source, (err) => (sourceFailure = err));
-        if (!chunk) return c.close();
-        consumed += chunk.length;
-        opts.onProgress?.(consumed);
-        c.enqueue(chunk);
-      },
-      cancel: (reason) => source.cancel(reason),
-    });
+      { highWaterMark: 0 },
+    );
     const reader = (kind === "tar" ? compressed : compressed.pipeThrough(new DecompressionStream(kind) as unknown as TransformStream<Uint8Array, Uint8Array>)).getReader();
     plain = reader;
     const corrupt = (err: unknown) => {
@@ -129,6 +135,8 @@ export async function unpackLayer(stream: ReadableStream<Uint8Array>, dest: stri
       hasher.update(chunk);
       tar.write(chunk);
       recorder?.write(chunk);
+      const behind = hasher.backlog();
+      if (behind) await behind;
     }
     // A cancelled source reads as a clean end: make an abort win over "truncated".
     signal?.throwIfAborted();
@@ -136,6 +144,7 @@ export async function unpackLayer(stream: ReadableStream<Uint8Array>, dest: stri
     writer.finish();
     recorder?.finish();
   } catch (err) {
+    hasher.cancel();
     writer.abort();
     recorder?.abort();
     await (plain ?? source).cancel().catch(() => {});
@@ -145,7 +154,7 @@ export async function unpackLayer(stream: ReadableStream<Uint8Array>, dest: stri
   } finally {
     signal?.removeEventListener("abort", onAbort);
   }
-  return { diffId: `sha256:${hasher.digest("hex")}`, size: writer.size };
+  return { diffId: `sha256:${await hasher.digest()}`, size: writer.size };
 }
 
 /** The plain tar inside a layer blob (gzip, zstd or none, sniffed from magic bytes as unpackLayer does). */

@@ -144,7 +144,7 @@ describe.skipIf(!root)("load", () => {
     expect(readdirSync(join(b.dataRoot, "tmp")).filter((n) => n.startsWith("load-"))).toEqual([]);
   });
 
-  test("skopeo's docker-archive and oci-archive load with the registry's image ID; gzip'd and from stdin", async () => {
+  test("skopeo's docker-archive and oci-archive load with the registry's image ID; gzip'd, from stdin and from a file", async () => {
     const id = await idOf("busybox");
     const d = join(dir, "sk-docker.tar");
     const o = join(dir, "sk-oci.tar");
@@ -162,6 +162,10 @@ describe.skipIf(!root)("load", () => {
     const proc = Bun.spawn([BUNKER, ...(await b.prefix()), "load"], { stdin: Bun.file(gz), stdout: "pipe", stderr: "pipe" });
     expect(await new Response(proc.stdout).text()).toBe("Loaded image: skopeo/docker:1\n");
     expect(await proc.exited).toBe(0);
+    // And from a file (read in place, then decompressed).
+    await b.ok(["rmi", "skopeo/docker:1"]);
+    expect((await b.run(["load", "-i", gz])).stdout).toBe("Loaded image: skopeo/docker:1\n");
+    expect(await idOf("skopeo/docker:1")).toBe(id);
   });
 
   test("a loaded tag moves off another image as docker says; an untagged image prints its ID", async () => {

@@ -20,6 +20,7 @@ import { randomHex } from "../random.ts";
 import { TarError, TarReader, type TarEntry, type TarSink } from "../../fs/tar.ts";
 import { decompressed, LayerError, unpackLayer } from "../../fs/unpack.ts";
 import { assembleLayerTar, recordedTarSize } from "../../fs/tar-split.ts";
+import { fileInputOf } from "../../fs/file-input.ts";
 
 /** Largest JSON member kept in memory (configs and manifests are a few KiB; Docker caps manifests at 4 MiB). */
 const MAX_JSON = 8 << 20;
@@ -102,7 +103,7 @@ const decodeJson = <T>(bytes: Uint8Array, what: string): T => {
 export async function readArchive(input: ReadableStream<Uint8Array>, stagingRoot: string, opts: { signal?: AbortSignal; onBytes?: (n: number) => void } = {}): Promise<ArchiveImage[]> {
   mkdirSync(stagingRoot, { recursive: true, mode: 0o700 });
   const members = new Map<string, Member>();
-  const plain = (await decompressed(input)).getReader();
+  const fed = new Set<Feed>(); // feeds given views of the current chunk
 
   // The member being read: its head is buffered until it is known to be JSON or not.
   let current: { name: string; size: number; head: Uint8Array[]; headLen: number; hasher: Bun.CryptoHasher | null; feed: Feed | null } | null = null;
@@ -112,13 +113,14 @@ export async function readArchive(input: ReadableStream<Uint8Array>, stagingRoot
   const startLayer = (m: NonNullable<typeof current>) => {
     const dir = `${stagingRoot}/${randomHex().slice(0, 16)}`;
     mkdirSync(`${dir}/diff`, { recursive: true, mode: 0o700 });
-    const feed = new Feed();
+    // A compressed member's chunks are copied: the decompressor may hold them past the unpacker's next read.
+    const compressed = isCompressed(m.head.length === 1 ? m.head[0]! : Buffer.concat(m.head));
+    const feed = new Feed(compressed);
     m.feed = feed;
     const name = m.name;
     const size = m.size;
     // A plain tar's digest is its diff ID, which the unpacker computes anyway: only compressed blobs are hashed here.
-    const first = m.head.length === 1 ? m.head[0]! : Buffer.concat(m.head);
-    const hasher = (first[0] === 0x1f && first[1] === 0x8b) || (first[0] === 0x28 && first[1] === 0xb5 && first[2] === 0x2f && first[3] === 0xfd) ? m.hasher : null;
+    const hasher = compressed ? m.hasher : null;
     m.hasher = hasher;
     done.push(
       unpackLayer(feed.stream, `${dir}/diff`, { tarSplitDir: dir, signal: opts.signal }).then(
@@ -160,7 +162,10 @@ export async function readArchive(input: ReadableStream<Uint8Array>, stagingRoot
       const m = current!;
       if (m.feed?.dropped) return;
       m.hasher?.update(chunk);
-      if (m.feed) return m.feed.push(chunk);
+      if (m.feed) {
+        fed.add(m.feed);
+        return m.feed.push(chunk);
+      }
       m.head.push(chunk.slice());
       m.headLen += chunk.length;
       if (m.headLen >= SNIFF && !looksLikeJson(m.head[0]!)) startLayer(m);
@@ -183,21 +188,19 @@ export async function readArchive(input: ReadableStream<Uint8Array>, stagingRoot
   const tar = new TarReader(sink);
   try {
     let total = 0;
-    for (;;) {
+    for await (const chunk of plainChunks(input)) {
       opts.signal?.throwIfAborted();
-      const r = await plain.read();
-      if (r.done) break;
-      total += r.value!.length;
+      total += chunk.length;
       opts.onBytes?.(total);
-      tar.write(r.value!);
-      const feed = (current as { feed: Feed | null } | null)?.feed;
-      if (feed) await feed.drained();
+      tar.write(chunk);
+      // The chunk's memory is read into next: every unpacker given a view of it must be done with it.
+      for (const feed of fed) await feed.idle();
+      fed.clear();
       if (failure) throw failure;
     }
     tar.end();
   } catch (err) {
     (current as { feed: Feed | null } | null)?.feed?.fail(err);
-    await plain.cancel().catch(() => {});
     await Promise.allSettled(done);
     if (err instanceof TarError) throw badArchive(`invalid tar header in archive: ${err.message}`);
     if (err instanceof EngineError) throw err;
@@ -206,6 +209,58 @@ export async function readArchive(input: ReadableStream<Uint8Array>, stagingRoot
   await Promise.all(done);
   if (failure) throw failure;
   return imagesOf(members);
+}
+
+/** Bytes read from an archive file at once, into the one reused buffer. */
+const READ_CHUNK = 128 << 10;
+
+/**
+ * The archive's plain tar bytes (a gzip'd or zstd archive decompressed). An archive file (`load -i`) is read
+ * synchronously into one reused buffer, so a chunk is valid only until the next is asked for (fresh memory
+ * for every chunk cost a debian load ~10k page faults). Any other stream (stdin, a request body) hands out
+ * its own chunks.
+ */
+async function* plainChunks(input: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array> {
+  const file = fileInputOf(input);
+  if (!file) return yield* chunksOf(await decompressed(input));
+  try {
+    const buf = new Uint8Array(READ_CHUNK);
+    let n = file.readInto(buf);
+    if (!isCompressed(buf.subarray(0, n))) {
+      for (; n > 0; n = file.readInto(buf)) yield buf.subarray(0, n);
+      return;
+    }
+    // The decompressor gets chunks of its own: it may keep one past the next read.
+    const first = buf.slice(0, n);
+    const rest = new ReadableStream<Uint8Array>({
+      start: (c) => c.enqueue(first),
+      pull(c) {
+        const chunk = Buffer.allocUnsafe(READ_CHUNK);
+        const k = file.readInto(chunk);
+        if (k > 0) c.enqueue(chunk.subarray(0, k));
+        else c.close();
+      },
+    });
+    yield* chunksOf(await decompressed(rest));
+  } finally {
+    file.close();
+  }
+}
+
+/** A stream's chunks; the stream is cancelled if the caller stops early. */
+async function* chunksOf(stream: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array> {
+  const reader = stream.getReader();
+  let ended = false;
+  try {
+    for (let r; !(ended = (r = await reader.read()).done); ) yield r.value!;
+  } finally {
+    if (!ended) await reader.cancel().catch(() => {});
+  }
+}
+
+/** Do these bytes start a gzip or zstd stream? */
+function isCompressed(b: Uint8Array): boolean {
+  return (b[0] === 0x1f && b[1] === 0x8b) || (b[0] === 0x28 && b[1] === 0xb5 && b[2] === 0x2f && b[3] === 0xfd);
 }
 
 /** Is this the start of a JSON document (metadata) rather than a layer? */
@@ -217,20 +272,19 @@ function looksLikeJson(b: Uint8Array): boolean {
   return false;
 }
 
-/** Bytes a layer's unpacker may have queued before the archive reader waits for it (reading stays ahead). */
-const FEED_AHEAD = 4 << 20;
-
 /**
- * A byte queue between the synchronous outer tar sink and an unpacker reading a stream; the reader of the
- * outer archive waits on `drained()` once FEED_AHEAD bytes are queued, so memory stays bounded.
+ * A byte queue between the synchronous outer tar sink and an unpacker reading a stream. It holds views of
+ * the archive reader's chunk (copies, for a compressed member), which is reused for the next read: the
+ * reader waits on `idle()`, the unpacker asking for more (unpackLayer keeps nothing of a plain tar's chunk
+ * past its next read), before reading on. So memory stays bounded and no chunk is fresh memory.
  */
 class Feed {
   readonly #queue: Uint8Array[] = [];
-  #queued = 0;
   #ended = false;
   #error: unknown = null;
   #wake: (() => void) | null = null;
-  #drain: (() => void) | null = null;
+  #idle: (() => void) | null = null;
+  #asking = false; // the unpacker waits for bytes: it is done with every chunk it was given
   dropped = false;
   readonly stream = new ReadableStream<Uint8Array>(
     {
@@ -238,18 +292,16 @@ class Feed {
         for (;;) {
           if (this.#error) throw this.#error;
           const chunk = this.#queue.shift();
-          if (chunk) {
-            this.#queued -= chunk.length;
-            if (this.#queued < FEED_AHEAD) {
-              this.#drain?.();
-              this.#drain = null;
-            }
-            return c.enqueue(chunk);
+          if (chunk) return c.enqueue(chunk);
+          if (this.#ended) {
+            this.#asking = true;
+            this.#settle();
+            return c.close();
           }
-          if (this.#ended) return c.close();
-          this.#drain?.();
-          this.#drain = null;
+          this.#asking = true;
+          this.#settle();
           await new Promise<void>((r) => (this.#wake = r));
+          this.#asking = false;
         }
       },
       cancel: () => this.drop(),
@@ -257,10 +309,11 @@ class Feed {
     { highWaterMark: 0 },
   );
 
+  constructor(readonly copies: boolean) {}
+
   push(chunk: Uint8Array): void {
     if (this.dropped) return;
-    this.#queue.push(chunk);
-    this.#queued += chunk.length;
+    this.#queue.push(this.copies ? chunk.slice() : chunk);
     this.#poke();
   }
   end(): void {
@@ -275,13 +328,16 @@ class Feed {
   drop(): void {
     this.dropped = true;
     this.#queue.length = 0;
-    this.#queued = 0;
-    this.#drain?.();
+    this.#settle();
   }
-  /** Resolves once less than FEED_AHEAD bytes wait for the unpacker. */
-  drained(): Promise<void> {
-    if (this.dropped || this.#queued < FEED_AHEAD) return Promise.resolve();
-    return new Promise<void>((r) => (this.#drain = r));
+  /** Resolves once the unpacker took every chunk and asks for more (or ended, or gave up). */
+  idle(): Promise<void> {
+    if (this.dropped || (this.#asking && !this.#queue.length)) return Promise.resolve();
+    return new Promise<void>((r) => (this.#idle = r));
+  }
+  #settle(): void {
+    this.#idle?.();
+    this.#idle = null;
   }
   #poke(): void {
     this.#wake?.();
