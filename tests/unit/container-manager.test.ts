@@ -200,6 +200,28 @@ test("an exited --rm container is reaped at the next listing; a created one is n
   expect(f.containers.all().map((c) => c.id)).toEqual([b.id]);
 });
 
+test("an exited --rm container removed by the monitor while a listing reaps it is destroyed once, announced once", async () => {
+  const f = bed.engine();
+  const seen: EngineEvent[] = [];
+  f.events = { publish: (ev) => seen.push(ev) };
+  await bed.image(f, "lib/img", "1", [{ "bin/x": "x" }], { Cmd: ["/bin/x"] });
+  const a = await createContainer(f, { image, networkMode: "none", autoRemove: true });
+  writeStatus(a.dir, { startedAt: new Date().toISOString(), finishedAt: new Date().toISOString(), exitCode: 0 });
+  // Both start from rows read before either deleted anything, as the daemon's monitor and a /containers/json do.
+  const listed = f.containers.all();
+  await Promise.all([removeContainer(f, a.id, { force: true, volumes: true }), reapAutoRemoved(f, listed), reapAutoRemoved(f, listed)]);
+  expect(seen.filter((x) => x.Action === "destroy").map((x) => x.id)).toEqual([a.id]);
+  expect(f.containers.all()).toEqual([]);
+  expect(existsSync(a.dir)).toBe(false);
+  // A remover holding a row another process already deleted announces nothing either.
+  const b = await createContainer(f, { image, networkMode: "none", autoRemove: true });
+  writeStatus(b.dir, { startedAt: new Date().toISOString(), finishedAt: new Date().toISOString(), exitCode: 0 });
+  const stale = f.containers.all();
+  await reapAutoRemoved(f, stale);
+  await reapAutoRemoved(f, stale);
+  expect(seen.filter((x) => x.Action === "destroy").map((x) => x.id)).toEqual([a.id, b.id]);
+});
+
 // planFor creates the container's cgroups on the host: as root only.
 test.skipIf(process.getuid!() !== 0)("start hands the runtime a plan of the container (faked runtime), publishes start; a failed --rm start removes the container", async () => {
   const c = await createContainer(e, { image, networkMode: "none", hostname: "box", env: ["X=1"], restart: { Name: "on-failure", MaximumRetryCount: 2 } });

@@ -613,7 +613,22 @@ const anonymousNames = (mounts: MountPoint[]) => mounts.filter((m) => m.Type ===
  * `die` must come first, as in moby). The whole is bracketed by a removal intent (removal.ts): a process
  * killed anywhere in between leaves it, and the next engine start finishes the job.
  */
-async function deleteContainerFiles(engine: Engine, c: Stored, volumes = false) {
+function deleteContainerFiles(engine: Engine, c: Stored, volumes = false): Promise<void> {
+  // Single flight: the monitor's --rm and a listing's reap can both find the same exited container; the
+  // second waits for the first instead of deleting (and announcing `destroy`) twice.
+  let inFlight = removals.get(engine);
+  if (!inFlight) removals.set(engine, (inFlight = new Map()));
+  const running = inFlight.get(c.id);
+  if (running) return running;
+  const done = deleteOnce(engine, c, volumes).finally(() => inFlight.delete(c.id));
+  inFlight.set(c.id, done);
+  return done;
+}
+
+/** The removals under way in this process, per engine and container ID. */
+const removals = new WeakMap<Engine, Map<string, Promise<void>>>();
+
+async function deleteOnce(engine: Engine, c: Stored, volumes: boolean) {
   const mounts = volumes ? mountsOf(engine, c.id) : [];
   beginRemoval(engine, c, anonymousNames(mounts));
   // Published-port rules, address claims and DNS names go first: they are found through the rows.
@@ -621,8 +636,8 @@ async function deleteContainerFiles(engine: Engine, c: Stored, volumes = false) 
     await network().releasePortsAsync(engine, c.id);
     network().containerRemoved(engine, c);
   }
-  engine.containers.delete(c.id); // its mount rows go with it, releasing its volumes
-  engine.events.publish({ Type: "container", Action: "destroy", id: c.id, from: c.imageRef, name: c.name });
+  // Its mount rows go with it, releasing its volumes. Only the remover that deleted the row announces it.
+  if (engine.containers.delete(c.id)) engine.events.publish({ Type: "container", Action: "destroy", id: c.id, from: c.imageRef, name: c.name });
   removeAnonymousVolumes(engine, mounts);
   // The overlay was mounted only inside the container's mount namespace, which died with it: nothing to unmount.
   rmSync(overlayDir(engine, c), { recursive: true, force: true });

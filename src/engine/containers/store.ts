@@ -83,9 +83,9 @@ export class ContainerStore {
     this.db.query("UPDATE containers SET host_config = ? WHERE id = ?").run(JSON.stringify(hostConfig), id);
   }
 
-  /** Deletes the row. */
-  delete(id: string): void {
-    this.db.query("DELETE FROM containers WHERE id = ?").run(id);
+  /** Deletes the row; false when it was already gone (another remover got there first). */
+  delete(id: string): boolean {
+    return this.db.query("DELETE FROM containers WHERE id = ?").run(id).changes > 0;
   }
 
   /** IDs of containers created from an image. */
