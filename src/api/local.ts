@@ -133,6 +133,7 @@ export function localBackend(engine: Engine): Backend {
     async *stats(id, o, signal) {
       yield* (await import("../engine/containers/stats.ts")).containerStats(engine, id, { ...o, signal });
     },
+    statsSnapshot: async (o) => (await import("../engine/containers/stats.ts")).statsSnapshot(engine, o),
     pauseContainer: async (id) => (await manager()).pauseContainer(engine, id),
     unpauseContainer: async (id) => (await manager()).unpauseContainer(engine, id),
     updateContainer: async (id, u) => (await manager()).updateContainer(engine, id, u),

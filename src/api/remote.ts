@@ -12,6 +12,7 @@ import type { ApiClient } from "./client.ts";
 import { createBody } from "./wire.ts";
 import type { Backend, EventMessage, OutputHandlers } from "./backend.ts";
 import type { PathStat } from "../engine/containers/archive.ts";
+import type { ContainerStats } from "../engine/containers/stats.ts";
 
 const enc = encodeURIComponent;
 
@@ -305,6 +306,20 @@ export function remoteBackend(client: ApiClient): Backend {
       // one sample is one JSON body: parsed whole, without a stream reader (20 of them for `stats --no-stream`)
       if (!o.stream) yield await res.json();
       else yield* client.messages<any>(res);
+    },
+    // A daemon has no such endpoint: the listing, then one sample request per container, all at once.
+    async statsSnapshot(o) {
+      const listed = await get<{ Id: string }[]>("/containers/json", { all: o.all });
+      return Promise.all(
+        listed.map(async (c) => {
+          try {
+            const res = await client.request("GET", `/containers/${enc(c.Id)}/stats`, { query: { stream: "0" } });
+            return { id: c.Id, sample: (await res.json()) as ContainerStats };
+          } catch (e) {
+            return { id: c.Id, sample: e as Error };
+          }
+        }),
+      );
     },
     pauseContainer: (id) => post(`/containers/${enc(id)}/pause`),
     unpauseContainer: (id) => post(`/containers/${enc(id)}/unpause`),

@@ -77,29 +77,41 @@ function view(e: Entry, trunc: boolean) {
   };
 }
 
-/** One container's stream of samples, its latest entry kept. */
+/** One container's latest entry: from its stream of samples, or from the one sample (or error) already taken. */
 class Watch {
-  entry!: Entry;
+  entry: Entry;
   error?: Error;
   readonly first: Promise<void>;
   private readonly ac = new AbortController();
-  constructor(backend: Backend, readonly ref: string, stream: boolean) {
+  constructor(readonly ref: string, source: { backend: Backend; stream: boolean } | ContainerStats | Error) {
     this.entry = { container: ref, name: "", id: ref, cpu: 0, memory: 0, memoryLimit: 0, memoryPercent: 0, netRx: 0, netTx: 0, blockRead: 0, blockWrite: 0, pids: 0 };
+    if (source instanceof Error) {
+      this.fail(source);
+      this.first = Promise.resolve();
+      return;
+    }
+    if (!("backend" in source)) {
+      this.entry = entryOf(ref, source);
+      this.first = Promise.resolve();
+      return;
+    }
     let seen!: () => void;
     this.first = new Promise((r) => (seen = r));
     void (async () => {
       try {
-        for await (const v of backend.stats(ref, { stream }, this.ac.signal)) {
+        for await (const v of source.backend.stats(ref, { stream: source.stream }, this.ac.signal)) {
           this.entry = entryOf(ref, v);
           seen();
         }
       } catch (e) {
-        if (this.ac.signal.aborted) return;
-        this.error = e as Error;
-        this.entry = { ...this.entry, invalid: true };
+        if (!this.ac.signal.aborted) this.fail(e as Error);
       }
       seen();
     })();
+  }
+  private fail(e: Error) {
+    this.error = e;
+    this.entry = { ...this.entry, invalid: true };
   }
   stop() {
     this.ac.abort();
@@ -120,7 +132,7 @@ export default defineCommand({
     const watches = new Map<string, Watch>();
     const showAll = args.length === 0;
     const add = (ref: string) => {
-      if (!watches.has(ref)) watches.set(ref, new Watch(backend, ref, stream));
+      if (!watches.has(ref)) watches.set(ref, new Watch(ref, { backend, stream }));
     };
     /** Without names: the containers listed now (running, or all with -a); gone ones leave, as the docker CLI drops them on `die`. */
     const refresh = async () => {
@@ -129,7 +141,10 @@ export default defineCommand({
       for (const c of listed) add(c.Id);
       for (const [id, w] of watches) if (!ids.has(id)) (w.stop(), watches.delete(id));
     };
-    if (showAll) await refresh();
+    if (!stream && showAll) {
+      // One look at every container: the in-process engine reads each status once, not for a listing and again per sample.
+      for (const { id, sample } of await backend.statsSnapshot({ all: !!flags.all })) watches.set(id, new Watch(id, sample));
+    } else if (showAll) await refresh();
     else for (const a of args) add(a);
     await Promise.all([...watches.values()].map((w) => w.first));
     if (!showAll) {

@@ -149,6 +149,31 @@ describe.skipIf(!root)("stats", () => {
     await b.ok(["rm", "-f", "st-idle"]);
   }, 60_000);
 
+  test("--no-stream without names: the running containers in ps order, each with the figures a named request gives", async () => {
+    await b.ok(["run", "-d", "--name", "st-gone", busybox, "true"]);
+    await b.ok(["wait", "st-gone"]);
+    const names = (await b.ok(["ps", "--format", "{{.Names}}"])).trim().split("\n");
+    expect(names).toEqual(expect.arrayContaining(["st-busy", "st-loop", "st-net"]));
+    const rows = async () => (await b.ok(["stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}} {{.CPUPerc}} {{.MemUsage}}"])).trim().split("\n").map((l) => l.split(" "));
+    // every running container once, in ps order; the exited one is not shown without -a
+    const first = await rows();
+    expect(first.map((r) => r[0])).toEqual(names);
+    const row = (rs: string[][], name: string) => rs.find((r) => r[0] === name)!;
+    expect(row(first, "st-busy")[1]).toBe(cg(await idOf("st-busy"), "pids", "pids.current"));
+    expect(row(first, "st-net")[2]).toBe("0.00%");
+    expect(row(first, "st-busy")[5]).toBe("64MiB");
+    // the loop's CPU over its supervisor's sample (how much depends on the host's load; never above one CPU)
+    const loop: number[] = [];
+    for (let i = 0; i < 3; i++) loop.push(Number(row(await rows(), "st-loop")[2]!.replace("%", "")));
+    expect(Math.max(...loop)).toBeGreaterThan(1);
+    expect(Math.max(...loop)).toBeLessThanOrEqual(103);
+    // -a: the exited one too, with zeros
+    const all = (await b.ok(["stats", "--no-stream", "-a", "--format", "{{.Name}}|{{.CPUPerc}}|{{.PIDs}}"])).trim().split("\n");
+    expect(all).toContain("st-gone|0.00%|0");
+    expect(all.length).toBe(names.length + (await b.ok(["ps", "-a", "-q", "--filter", "status=exited", "--filter", "status=created"])).trim().split("\n").filter(Boolean).length);
+    await b.ok(["rm", "st-gone"]);
+  }, 60_000);
+
   test("the supervisor records the CPU samples itself: no process, no thread, the file rewritten in place", async () => {
     const dir = `${b.dataRoot}/containers/${await idOf("st-loop")}`;
     const { pid, supervisorPid } = JSON.parse(readFileSync(`${dir}/status.json`, "utf8"));

@@ -8,7 +8,8 @@
 import { readFileSync } from "node:fs";
 import type { Engine } from "../engine.ts";
 import { cgroupDir, unified } from "../runtime/cgroups.ts";
-import { statusOf } from "./state.ts";
+import { stateName, statusOf } from "./state.ts";
+import type { ContainerStatus } from "../runtime/status.ts";
 import type { StoredContainer as Stored } from "./types.ts";
 
 /** moby's blkio entry. */
@@ -273,44 +274,56 @@ export function recordedCpu(dir: string, pid: number, nowNs: number, cpus: numbe
   };
 }
 
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = () => (clearTimeout(t), signal?.removeEventListener("abort", done), resolve());
+    const t = setTimeout(done, ms);
+    signal?.addEventListener("abort", done);
+  });
+}
+
+/**
+ * The one sample of a request without a stream, for a container whose status `st` was just read: its
+ * previous CPU figures (`precpu_stats`) are the ones its supervisor recorded 0.5-3 s ago (0.5-1.5 s while it
+ * samples each second; dockerd's are its collector's, ~1 s), else ones primed here PRIME_MS before; none
+ * with `oneShot`. A container that does not run gives moby's empty sample.
+ */
+async function singleSample(c: Stored, st: ContainerStatus, opts: Pick<StatsOptions, "oneShot" | "prime" | "signal">): Promise<ContainerStats> {
+  if (opts.oneShot || !st.running || !st.pid) return sampleStats(c, st) ?? emptyStats(c);
+  const recorded = recordedCpu(c.dir, st.pid, wallNs(), onlineCpus());
+  const s = recorded && sampleStats(c, st, wallNs);
+  // its counters only grow within a run: a sample ahead of them is not this run's
+  if (recorded && s && recorded.cpu_stats.cpu_usage.total_usage <= s.cpu_stats.cpu_usage.total_usage) {
+    s.precpu_stats = recorded.cpu_stats;
+    s.preread = recorded.read;
+    return s;
+  }
+  // The priming sample is the CPU figures alone (the rest of it is never sent): a few files rather than a
+  // whole sample, so the samples of many containers taken at once start their windows together and end
+  // them together, instead of one after another.
+  const read = new Date().toISOString();
+  const cpu = cpuStats(c.id, onlineCpus());
+  // No cgroup CPU time: the container does not run (the sample says so), nothing to wait for.
+  if (!cpu.cpu_usage.total_usage) return sampleStats(c) ?? emptyStats(c);
+  await sleep(opts.prime ?? PRIME_MS, opts.signal);
+  const after = sampleStats(c) ?? emptyStats(c);
+  if (after.read !== ZERO_TIME) (after.precpu_stats = cpu), (after.preread = read);
+  return after;
+}
+
 /**
  * The samples of a container, as GET /containers/{id}/stats sends them: each with the previous one's CPU
  * figures (`precpu_stats`, `preread`); a container that does not run gives moby's empty sample. A stream ends
- * when the container is removed or the signal aborts. Without a stream the previous sample is the one its
- * supervisor recorded 0.5-3 s ago (0.5-1.5 s while it samples each second; dockerd's is its collector's, ~1 s),
- * else one primed here PRIME_MS before.
+ * when the container is removed or the signal aborts. Without a stream: one sample (singleSample).
  */
 export async function* containerStats(engine: Engine, ref: string, opts: StatsOptions): AsyncGenerator<ContainerStats> {
   const c = engine.containers.resolve(ref);
-  const sleep = (ms: number) =>
-    new Promise<void>((resolve) => {
-      const done = () => (clearTimeout(t), opts.signal?.removeEventListener("abort", done), resolve());
-      const t = setTimeout(done, ms);
-      opts.signal?.addEventListener("abort", done);
-    });
-  let prev: Pick<ContainerStats, "cpu_stats" | "read"> | undefined;
-  if (!opts.stream && !opts.oneShot) {
-    const st = statusOf(c);
-    const recorded = st.running && st.pid ? recordedCpu(c.dir, st.pid, wallNs(), onlineCpus()) : undefined;
-    const s = recorded && sampleStats(c, st, wallNs);
-    // its counters only grow within a run: a sample ahead of them is not this run's
-    if (recorded && s && recorded.cpu_stats.cpu_usage.total_usage <= s.cpu_stats.cpu_usage.total_usage) {
-      s.precpu_stats = recorded.cpu_stats;
-      s.preread = recorded.read;
-      yield s;
-      return;
-    }
-    // The priming sample is the CPU figures alone (the rest of it is never sent): a few files rather than a
-    // whole sample, so the requests of `stats --no-stream` (one per container, all at once) start their
-    // windows together and end them together, instead of one after another.
-    const read = new Date().toISOString();
-    const cpu = cpuStats(c.id, onlineCpus());
-    // No cgroup CPU time: the container does not run (the sample says so), nothing to wait for.
-    if (cpu.cpu_usage.total_usage) {
-      prev = { read, cpu_stats: cpu };
-      await sleep(opts.prime ?? PRIME_MS);
-    }
+  if (!opts.stream) {
+    yield await singleSample(c, statusOf(c), opts);
+    return;
   }
+  let prev: ContainerStats | undefined;
   for (;;) {
     if (opts.signal?.aborted) return;
     const s = sampleStats(c);
@@ -319,9 +332,19 @@ export async function* containerStats(engine: Engine, ref: string, opts: StatsOp
       s.preread = prev.read;
     }
     yield s ?? emptyStats(c);
-    if (!opts.stream) return;
     prev = s;
-    await sleep(opts.interval ?? 1000);
+    await sleep(opts.interval ?? 1000, opts.signal);
     if (!engine.containers.lookup(c.id)) return;
   }
+}
+
+/**
+ * `stats --no-stream` without names, in-process: one sample of each running container (of each one with
+ * `all`), in `ps` order, taken together. The same samples as one request per container would give, without
+ * the listing's other columns or a second read of each status.
+ */
+export async function statsSnapshot(engine: Engine, opts: { all: boolean; prime?: number }): Promise<{ id: string; sample: ContainerStats }[]> {
+  const { reapExited } = await import("./query.ts");
+  const shown = (await reapExited(engine)).map((c) => ({ c, st: statusOf(c) })).filter(({ st }) => opts.all || stateName(st) === "running");
+  return Promise.all(shown.map(async ({ c, st }) => ({ id: c.id, sample: await singleSample(c, st, opts) })));
 }
