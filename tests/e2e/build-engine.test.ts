@@ -451,6 +451,17 @@ describe("build: a base image with children (intermediate images built on it)", 
 });
 
 describe("build: RUN", () => {
+  test("a step's root is overlayfs with `volatile` (its unmount syncs nothing) where the kernel has it; its files land in the layer", async () => {
+    const [major, minor] = readFileSync("/proc/sys/kernel/osrelease", "latin1").split(/[.-]/).map(Number) as [number, number];
+    const { result, error } = await build(context({ Dockerfile: "FROM busybox\nRUN grep ' / / ' /proc/self/mountinfo > /root-mount\n" }), { noCache: true });
+    expect(error).toBeUndefined();
+    const line = (await fileOf(result!.id, "/root-mount"))!;
+    expect(line).toMatch(/^\S+ \S+ \S+ \/ \/ .* - overlay overlay [^\n]*\n$/);
+    // older kernels show `volatile`, newer ones `fsync=volatile`
+    expect(/[,=]volatile(,|\n)/.test(line)).toBe(major > 5 || (major === 5 && minor >= 10));
+    expect(scratchLeft()).toEqual([]);
+  }, 120_000);
+
   test("a failing step: BuildKit's message, its output logged, nothing tagged, nothing left", async () => {
     const dir = context({ Dockerfile: readFileSync(join(FIXTURE, "failing-step.Dockerfile"), "utf8") });
     const before = engine.images.all().length;

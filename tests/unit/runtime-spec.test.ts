@@ -1,4 +1,5 @@
 /** The runtime's policy, without a kernel: capabilities, the mount list and the plan encoding. */
+import { readFileSync } from "node:fs";
 import { describe, expect, test } from "bun:test";
 import { testPlan } from "../helpers/plan.ts";
 import { MS } from "../../src/sys/index.ts";
@@ -135,6 +136,13 @@ describe("mounts", () => {
     expect(overlayOptions(plan().rootfs)).toBe("lowerdir=/l/2:/l/1,upperdir=/c/upper,workdir=/c/work");
     expect(() => overlayOptions({ ...plan().rootfs, lowerDirs: ["/a,b"] })).toThrow("comma");
     expect(() => overlayOptions({ ...plan().rootfs, lowerDirs: Array(200).fill("/var/lib/bunker/overlay2/0123456789abcdef/diff") })).toThrow("over one page");
+  });
+
+  test("overlay options: a build step's upper is volatile where the kernel has it (5.10+), a container's never", () => {
+    const [major, minor] = readFileSync("/proc/sys/kernel/osrelease", "latin1").split(/[.-]/).map(Number) as [number, number];
+    const hasVolatile = major > 5 || (major === 5 && minor >= 10);
+    expect(overlayOptions({ ...plan().rootfs, volatile: true })).toBe(`lowerdir=/l/2:/l/1,upperdir=/c/upper,workdir=/c/work${hasVolatile ? ",volatile" : ""}`);
+    expect(overlayOptions({ ...plan().rootfs, volatile: false })).toBe("lowerdir=/l/2:/l/1,upperdir=/c/upper,workdir=/c/work");
   });
 });
 

@@ -42,7 +42,8 @@ export function mountRoot(dir: string, lowers: string[], upper?: string): Mounte
     if (upper) {
       const work = join(dir, "work");
       mkdirSync(work, { recursive: true, mode: 0o700 });
-      sys().mount("overlay", merged, "overlay", MS.NODEV, overlayOptions({ lowerDirs: lowers, upperDir: upper, workDir: work, mergedDir: merged }));
+      // volatile: the upper is the step's layer-to-be, which the unmount need not sync (see overlayOptions)
+      sys().mount("overlay", merged, "overlay", MS.NODEV, overlayOptions({ lowerDirs: lowers, upperDir: upper, workDir: work, mergedDir: merged, volatile: true }));
     } else if (lowers.length === 1) {
       // overlayfs wants two lowers without an upper: one layer is bound read-only instead.
       sys().mount(lowers[0]!, merged, null, MS.BIND, null);

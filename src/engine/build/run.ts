@@ -141,7 +141,7 @@ export async function runInContainer(engine: Engine, dir: string, lowers: string
   const ulimits = spec.ulimits.map((u) => checkUlimit({ Name: u.name, Soft: u.soft, Hard: u.hard })).map((u) => ({ name: u.Name, soft: u.Soft, hard: u.Hard }));
   const base = {
     id,
-    rootfs: { lowerDirs: lowers, upperDir: upper, workDir: work, mergedDir: join(dir, "merged") },
+    rootfs: { lowerDirs: lowers, upperDir: upper, workDir: work, mergedDir: join(dir, "merged"), volatile: true }, // the step's layer: see overlayOptions
     hostname: RUN_HOSTNAME,
     args: spec.argv,
     env: spec.env,
