@@ -17,6 +17,7 @@ import { EngineError, invalidParameter } from "../errors.ts";
 import { eventsOf } from "../events.ts";
 import { randomHex } from "../random.ts";
 import { registerFinishedDir } from "../layer-write.ts";
+import { fullJit } from "../../jit.ts";
 import { formatPlatform, hostPlatform, parsePlatform, type ImageConfig } from "../image/types.ts";
 import type { ImageRecord } from "../store/images.ts";
 import { chainIds as chainIdsOf } from "../store/layers.ts";
@@ -605,6 +606,9 @@ class Builder {
         return { vertexId, key, chainId: hit.chainId, diffId: hit.diffId, created: hit.created, size: rec.size, cached: true, ms: 0 };
       }
     }
+    // A step that runs copies, packs and hashes every file it writes: hot loops, worth the normal JIT (an
+    // all-cached build never gets here and stays interpreted, as a short command should).
+    fullJit();
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     try {
       const upper = join(dir, "upper");
