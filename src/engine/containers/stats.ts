@@ -343,8 +343,8 @@ export async function* containerStats(engine: Engine, ref: string, opts: StatsOp
  * `all`), in `ps` order, taken together. The same samples as one request per container would give, without
  * the listing's other columns or a second read of each status.
  */
-export async function statsSnapshot(engine: Engine, opts: { all: boolean; prime?: number }): Promise<{ id: string; sample: ContainerStats }[]> {
+export async function statsSnapshot(engine: Engine, opts: { all: boolean }): Promise<{ id: string; sample: ContainerStats }[]> {
   const { reapExited } = await import("./query.ts");
   const shown = (await reapExited(engine)).map((c) => ({ c, st: statusOf(c) })).filter(({ st }) => opts.all || stateName(st) === "running");
-  return Promise.all(shown.map(async ({ c, st }) => ({ id: c.id, sample: await singleSample(c, st, opts) })));
+  return Promise.all(shown.map(async ({ c, st }) => ({ id: c.id, sample: await singleSample(c, st, {}) })));
 }
