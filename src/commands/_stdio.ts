@@ -113,5 +113,3 @@ async function* chunksOf(stream: ReadableStream<Uint8Array>): AsyncGenerator<Uin
   }
 }
 
-/** An opened input file (load -i, import FILE) as a stream (src/fs/file-input.ts). */
-export { fileStream } from "../fs/file-input.ts";

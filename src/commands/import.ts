@@ -3,7 +3,7 @@ import { openSync } from "node:fs";
 import { CliError, defineCommand } from "./_cli.ts";
 import { openBackend } from "./_backend.ts";
 import { progressRenderer } from "./_progress.ts";
-import { fileStream } from "./_stdio.ts";
+import { fileStream } from "../fs/file-input.ts";
 
 export default defineCommand({
   meta: { name: "import", description: "Import the contents from a tarball to create a filesystem image", usage: "[OPTIONS] file|URL|- [REPOSITORY[:TAG]]", aliases: ["bunker image import", "bunker import"] },

@@ -4,7 +4,7 @@ import { openSync } from "node:fs";
 import { CliError, defineCommand } from "./_cli.ts";
 import { openBackend } from "./_backend.ts";
 import { progressRenderer } from "./_progress.ts";
-import { fileStream } from "./_stdio.ts";
+import { fileStream } from "../fs/file-input.ts";
 
 export default defineCommand({
   meta: { name: "load", description: "Load an image from a tar archive or STDIN", usage: "[OPTIONS]", aliases: ["bunker image load", "bunker load"] },
