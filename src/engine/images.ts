@@ -317,7 +317,7 @@ export function pruneImages(engine: Engine, opts: { all?: boolean; filters?: Fil
   for (let removed = true; removed; ) {
     removed = false;
     for (const img of engine.images.all()) {
-      if (!engine.images.get(img.id) || engine.images.hasChildren(img.id)) continue; // gone with a child, or still a parent
+      if (!engine.images.has(img.id) || engine.images.hasChildren(img.id)) continue; // gone with a child, or still a parent
       const tagged = engine.images.tags(img.id).length > 0;
       if (tagged && !opts.all) continue;
       if (engine.containers.usingImage(img.id).length) continue;
@@ -325,7 +325,7 @@ export function pruneImages(engine: Engine, opts: { all?: boolean; filters?: Fil
       const lf = opts.filters?.label;
       if (lf && !lf.every((l) => (l.includes("=") ? labels[l.split("=")[0]!] === l.slice(l.indexOf("=") + 1) : l in labels))) continue;
       for (const item of removeImage(engine, img.id, { force: true, layersLater: true })) deleted.push(item);
-      removed ||= !engine.images.get(img.id);
+      removed ||= !engine.images.has(img.id);
     }
   }
   // What went: the layers' sizes and the staging data of interrupted pulls.
