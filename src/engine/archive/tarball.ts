@@ -222,7 +222,7 @@ const READ_CHUNK = 128 << 10;
  */
 async function* plainChunks(input: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array> {
   const file = fileInputOf(input);
-  if (!file) return yield* chunksOf(await decompressed(input));
+  if (!file) return yield* await decompressed(input); // a stream's iterator cancels it if the caller stops early
   try {
     const buf = new Uint8Array(READ_CHUNK);
     let n = file.readInto(buf);
@@ -241,20 +241,9 @@ async function* plainChunks(input: ReadableStream<Uint8Array>): AsyncGenerator<U
         else c.close();
       },
     });
-    yield* chunksOf(await decompressed(rest));
+    yield* await decompressed(rest);
   } finally {
     file.close();
-  }
-}
-
-/** A stream's chunks; the stream is cancelled if the caller stops early. */
-async function* chunksOf(stream: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array> {
-  const reader = stream.getReader();
-  let ended = false;
-  try {
-    for (let r; !(ended = (r = await reader.read()).done); ) yield r.value!;
-  } finally {
-    if (!ended) await reader.cancel().catch(() => {});
   }
 }
 
