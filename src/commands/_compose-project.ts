@@ -19,10 +19,16 @@ export const writeOut = (data: string | Uint8Array) => (stdout.write(data), stdo
 /** Writes to stderr now. */
 export const writeErr = (data: string | Uint8Array) => (stderr.write(data), stderr.flush());
 
+/** --ansi, checked: never, always or auto (the default). */
+function ansiOf(inv: Invocation): "never" | "always" | "auto" {
+  const ansi = inv.flags.ansi ?? "auto";
+  if (ansi !== "never" && ansi !== "always" && ansi !== "auto") throw new ComposeError(`invalid --ansi value: ${ansi}`);
+  return ansi;
+}
+
 /** Whether output goes to a terminal in colour (--ansi). */
 export function useColour(inv: Invocation): boolean {
-  const ansi = inv.flags.ansi ?? "auto";
-  if (!["never", "always", "auto"].includes(ansi)) throw new ComposeError(`invalid --ansi value: ${ansi}`);
+  const ansi = ansiOf(inv);
   return ansi === "always" || (ansi === "auto" && isatty(1));
 }
 
@@ -31,7 +37,7 @@ export function useColour(inv: Invocation): boolean {
  * stderr is a terminal and ANSI is not off, `--ansi always` forces it, `--ansi never` the plain lines; `none`
  * is `quiet`. Contradicting flags are compose's errors.
  */
-function progressFor(mode = "auto", ansi: string): Progress {
+function progressFor(mode = "auto", ansi: ReturnType<typeof ansiOf>): Progress {
   if (mode === "tty" && ansi === "never") throw new ComposeError("can't use --progress tty while ANSI support is disabled");
   if (mode === "plain" && ansi === "always") throw new ComposeError("can't use --progress plain while ANSI support is forced");
   if (mode === "quiet" || mode === "none") return quietProgress(writeErr);
@@ -46,7 +52,7 @@ function progressFor(mode = "auto", ansi: string): Progress {
  */
 export async function openProject(inv: Invocation, opts: { labelsOnly?: boolean; services?: string[] } = {}): Promise<ComposeContext> {
   const c = inv.flags;
-  const progress = progressFor(c.progress, c.ansi ?? "auto");
+  const progress = progressFor(c.progress, ansiOf(inv));
   const [backend, loaded] = await Promise.all([
     openBackend(inv.global),
     loadComposeProject(c, { services: opts.services }).catch((e) => {

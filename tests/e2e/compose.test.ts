@@ -213,6 +213,11 @@ describe.skipIf(!root)("bunker compose", () => {
     expect((await inspect(`${P}-worker-1`)).State.Status).toBe("running");
     expect((await inPty([...base, "--progress", "plain", "stop", "-t", "0", "worker"], [], env)).out).toContain(` Container ${P}-worker-1  Stopped`);
     expect((await compose("--progress", "tty", "--ansi", "never", "start", "worker")).stderr).toContain("can't use --progress tty while ANSI support is disabled");
+    // a bad --ansi is refused by every command that opens the project, before it does anything
+    const badAnsi = await compose("--ansi", "bogus", "start", "worker");
+    expect(badAnsi.code).not.toBe(0);
+    expect(badAnsi.stderr).toContain("invalid --ansi value: bogus");
+    expect((await inspect(`${P}-worker-1`)).State.Status).toBe("exited");
     await composeOk("--progress", "tty", "start", "worker");
     expect((await inspect(`${P}-worker-1`)).State.Status).toBe("running");
     await composeOk("stop", "-t", "0", "worker");
