@@ -138,6 +138,32 @@ describe.skipIf(!root)("bunker build", () => {
     expect(await idOf("cli-q:2")).toBe(r.stdout.trim());
   });
 
+  test("a built image is like any other: history shows its steps, push then pull elsewhere and save then load keep its ID", async () => {
+    const dir = context({ Dockerfile: "FROM busybox\nRUN echo built > /built\nCOPY a.txt /a.txt\nCMD [\"cat\", \"/built\", \"/a.txt\"]\n", "a.txt": "copied\n" });
+    const dst = await startRegistry({ storage: "empty", auth: "none" }); // the test bed's registry is read-only
+    try {
+      const name = `${dst.host}/built/app:1`;
+      const id = (await b.ok(["build", "-q", "-t", name, dir])).trim();
+      const history = await b.ok(["history", "--no-trunc", "--format", "{{.CreatedBy}}", name]);
+      expect(history).toContain("RUN /bin/sh -c echo built > /built # buildkit");
+      expect(history).toContain("COPY a.txt /a.txt # buildkit");
+      // push, then pull into another data root: the same image, which runs
+      await b.ok(["push", name]);
+      const other = bunkerAt(freshDataRoot(), ["--registry-mirror", reg.url]);
+      await other.ok(["pull", "-q", name]);
+      expect((await other.ok(["image", "inspect", "-f", "{{.Id}}", name])).trim()).toBe(id);
+      expect(await other.ok(["run", "--rm", name])).toBe("built\ncopied\n");
+      // save, remove, load: the same image
+      const archive = join(tempDir("bunker-built-save-"), "built.tar");
+      await b.ok(["save", "-o", archive, name]);
+      await b.ok(["rmi", name]);
+      expect(await b.ok(["load", "-i", archive])).toBe(`Loaded image: ${name}\n`);
+      expect(await idOf(name)).toBe(id);
+    } finally {
+      await dst.stop();
+    }
+  }, 120_000);
+
   test("a failing step: its output, BuildKit's error, exit 1, no tag and no iidfile", async () => {
     const dir = context({ Dockerfile: "FROM busybox\nRUN echo out; echo err >&2; exit 3\n" });
     const iid = join(tempDir("bunker-iid-"), "iid");
