@@ -85,7 +85,7 @@ export interface Backend {
   putArchive(id: string, path: string, content: ReadableStream<Uint8Array>, opts: { noOverwriteDirNonDir?: boolean; copyUIDGID?: boolean }): Promise<void>;
   /** A container's resource usage: one sample a second while `stream`, else one (GET /containers/{id}/stats). */
   stats(id: string, opts: { stream: boolean; oneShot?: boolean }, signal?: AbortSignal): AsyncIterable<ContainerStats>;
-  /** `stats --no-stream` without names: one sample of each running container (each one with `all`), in `ps` order; one that went meanwhile is its error. */
+  /** `stats --no-stream` without names: one sample of each running container (each one with `all`), in `ps` order, holding at least the figures its table shows; one that went meanwhile is its error. */
   statsSnapshot(opts: { all: boolean }): Promise<{ id: string; sample: ContainerStats | Error }[]>;
   pauseContainer(id: string): Promise<void>;
   unpauseContainer(id: string): Promise<void>;

@@ -162,6 +162,17 @@ describe.skipIf(!root)("stats", () => {
     expect(row(first, "st-busy")[1]).toBe(cg(await idOf("st-busy"), "pids", "pids.current"));
     expect(row(first, "st-net")[2]).toBe("0.00%");
     expect(row(first, "st-busy")[5]).toBe("64MiB");
+    // the other columns, as a named request (the API's whole sample) gives them: neither container does I/O
+    const columns = "{{.Name}}|{{.BlockIO}}|{{.NetIO}}|{{.MemUsage}}";
+    const table = (await b.ok(["stats", "--no-stream", "--format", columns])).trim().split("\n");
+    for (const name of ["st-busy", "st-net"]) {
+      const named = (await b.ok(["stats", "--no-stream", "--format", columns, name])).trim().split("|");
+      const fromTable = table.find((l) => l.startsWith(`${name}|`))!.split("|");
+      expect(fromTable[1]).toBe(named[1]!);
+      expect(fromTable[1]).toMatch(/^\d[\d.]*[kMG]?B \/ \d[\d.]*[kMG]?B$/);
+      expect(fromTable[3]!.split(" / ")[1]).toBe(named[3]!.split(" / ")[1]!);
+    }
+    expect(table.find((l) => l.startsWith("st-net|"))!.split("|")[2]).toMatch(/^\d[\d.]*[kMG]?B \/ \d[\d.]*[kMG]?B$/);
     // the loop's CPU over its supervisor's sample (how much depends on the host's load; never above one CPU)
     const loop: number[] = [];
     for (let i = 0; i < 3; i++) loop.push(Number(row(await rows(), "st-loop")[2]!.replace("%", "")));
