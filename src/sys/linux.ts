@@ -4,7 +4,7 @@
  * used with LOCK_NB); anything that changes the process (namespaces, mounts, capabilities) is the shim's,
  * except inPrivateMountNamespace, which changes only this thread, and only for one synchronous call (README).
  */
-import { dlopen, FFIType, ptr, read, type Pointer } from "bun:ffi";
+import { dlopen, FFIType, read, type Pointer } from "bun:ffi";
 import { constants } from "node:os";
 import { SysError, type Sys } from "./index.ts";
 
@@ -39,7 +39,12 @@ const MS_REC_PRIVATE = (1 << 14) | (1 << 18);
 
 const errnoNames = new Map<number, string>(Object.entries(constants.errno).map(([name, n]) => [n, name]));
 
-/** A NUL-terminated C string that stays alive as long as the returned buffer is referenced. */
+/**
+ * A NUL-terminated C string that stays alive as long as the returned buffer is referenced. Buffers are passed
+ * to calls as themselves, never as ptr(buffer): an address is a number, which keeps nothing alive, so a
+ * collection while the other arguments are evaluated (a BigInt allocates) could free the memory it points to
+ * before the call; openat2 then saw a garbage path (ENOENT) about once a save of the 5,233-file debian layer.
+ */
 function cstr(s: string): Buffer {
   return Buffer.from(`${s}\0`);
 }
@@ -58,42 +63,42 @@ export function linuxSys(): Sys {
 
   return {
     mknod(path, mode, dev) {
-      check(c.mknod(ptr(cstr(path)), mode, BigInt(dev)), "mknod", path);
+      check(c.mknod(cstr(path), mode, BigInt(dev)), "mknod", path);
     },
     lsetxattr(path, name, value) {
       const v = value.length ? value : new Uint8Array(1);
-      check(c.lsetxattr(ptr(cstr(path)), ptr(cstr(name)), ptr(v), BigInt(value.length), 0), "lsetxattr", path);
+      check(c.lsetxattr(cstr(path), cstr(name), v, BigInt(value.length), 0), "lsetxattr", path);
     },
     lgetxattr(path, name) {
       const p = cstr(path);
       const n = cstr(name);
-      const size = Number(c.lgetxattr(ptr(p), ptr(n), null, 0n));
+      const size = Number(c.lgetxattr(p, n, null, 0n));
       if (size < 0) {
         const errno = read.i32(errnoPtr, 0);
         if (errnoNames.get(errno) === "ENODATA") return null;
         fail("lgetxattr", path);
       }
       const buf = new Uint8Array(Math.max(size, 1));
-      const got = Number(c.lgetxattr(ptr(p), ptr(n), ptr(buf), BigInt(buf.length)));
+      const got = Number(c.lgetxattr(p, n, buf, BigInt(buf.length)));
       if (got < 0) fail("lgetxattr", path);
       return buf.subarray(0, got);
     },
     llistxattr(path) {
       const p = cstr(path);
-      const size = Number(c.llistxattr(ptr(p), null, 0n));
+      const size = Number(c.llistxattr(p, null, 0n));
       if (size < 0) fail("llistxattr", path);
       if (size === 0) return [];
       const buf = Buffer.alloc(size);
-      const got = Number(c.llistxattr(ptr(p), ptr(buf), BigInt(size)));
+      const got = Number(c.llistxattr(p, buf, BigInt(size)));
       if (got < 0) fail("llistxattr", path);
       return buf.subarray(0, got).toString("latin1").split("\0").filter(Boolean);
     },
     markTopDir(fd) {
       // FS_IOC_GETFLAGS/SETFLAGS (linux/fs.h, _IOR/_IOW('f', 1/2, long)): the kernel reads and writes an int.
       const flags = new Int32Array(2);
-      if (c.ioctl(fd, 0x80086601n, ptr(flags)) < 0) return false;
+      if (c.ioctl(fd, 0x80086601n, flags) < 0) return false;
       flags[0] = flags[0]! | 0x00020000; // FS_TOPDIR_FL
-      return c.ioctl(fd, 0x40086602n, ptr(flags)) === 0;
+      return c.ioctl(fd, 0x40086602n, flags) === 0;
     },
     nftGeneration() {
       // AF_NETLINK, SOCK_RAW|SOCK_CLOEXEC, NETLINK_NETFILTER: the kernel answers a request within send()
@@ -103,14 +108,15 @@ export function linuxSys(): Sys {
       try {
         // nlmsghdr { len 20, type NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_GETGEN, flags NLM_F_REQUEST, seq, pid }
         // + nfgenmsg { family AF_UNSPEC, version NFNETLINK_V0, res_id 0 }
-        const req = new DataView(new ArrayBuffer(20));
+        const msg = new Uint8Array(20);
+        const req = new DataView(msg.buffer);
         req.setUint32(0, 20, true);
         req.setUint16(4, (10 << 8) | 16, true);
         req.setUint16(6, 1, true);
         req.setUint32(8, 1, true);
-        if (Number(c.send(fd, ptr(req), 20n, 0)) !== 20) return undefined;
+        if (Number(c.send(fd, msg, 20n, 0)) !== 20) return undefined;
         const buf = new Uint8Array(512);
-        const got = Number(c.recv(fd, ptr(buf), BigInt(buf.length), 0x40 /* MSG_DONTWAIT */));
+        const got = Number(c.recv(fd, buf, BigInt(buf.length), 0x40 /* MSG_DONTWAIT */));
         const v = new DataView(buf.buffer);
         // The answer is NFT_MSG_NEWGEN (an NLMSG_ERROR otherwise); its attributes follow the 20-byte header.
         if (got < 24 || v.getUint16(4, true) !== ((10 << 8) | 15)) return undefined;
@@ -131,9 +137,9 @@ export function linuxSys(): Sys {
       const fd = c.socket(16, 3 | 0o2000000, 0);
       if (fd < 0) return read.i32(errnoPtr, 0);
       try {
-        if (Number(c.send(fd, ptr(message), BigInt(message.length), 0)) !== message.length) return read.i32(errnoPtr, 0);
+        if (Number(c.send(fd, message, BigInt(message.length), 0)) !== message.length) return read.i32(errnoPtr, 0);
         const buf = new Uint8Array(1024);
-        const got = Number(c.recv(fd, ptr(buf), BigInt(buf.length), 0x40 /* MSG_DONTWAIT */));
+        const got = Number(c.recv(fd, buf, BigInt(buf.length), 0x40 /* MSG_DONTWAIT */));
         const v = new DataView(buf.buffer);
         // NLMSG_ERROR carries the negated errno (0 for the acknowledgement of a success).
         if (got < 20 || v.getUint16(4, true) !== 2) return constants.errno.EPROTO;
@@ -153,7 +159,7 @@ export function linuxSys(): Sys {
       // these rules in one call, so no component can be swapped for an escaping symlink between checks.
       const how = new BigUint64Array([BigInt(flags), 0n, BigInt(resolve)]);
       const p = cstr(path);
-      const fd = Number(c.syscall(SYS_openat2, dirFd, ptr(p), ptr(how), BigInt(how.byteLength)));
+      const fd = Number(c.syscall(SYS_openat2, dirFd, p, how, BigInt(how.byteLength)));
       if (fd < 0) fail("openat2", path);
       return fd;
     },
@@ -169,7 +175,7 @@ export function linuxSys(): Sys {
         check(c.unshare(CLONE_NEWNS), "unshare", null);
         try {
           // Private, recursively: nothing mounted here may propagate back into the host's namespace.
-          check(c.mount(ptr(cstr("none")), ptr(cstr("/")), null, BigInt(MS_REC_PRIVATE), null), "mount", "/");
+          check(c.mount(cstr("none"), cstr("/"), null, BigInt(MS_REC_PRIVATE), null), "mount", "/");
           const result = fn();
           nsFd = openSync("/proc/thread-self/ns/mnt", 0);
           return { result, nsFd };
@@ -194,7 +200,7 @@ export function linuxSys(): Sys {
       const t = cstr(target);
       const f = fstype === null ? null : cstr(fstype);
       const d = data === null ? null : cstr(data);
-      check(c.mount(ptr(s), ptr(t), f ? ptr(f) : null, BigInt(flags), d ? ptr(d) : null), "mount", target);
+      check(c.mount(s, t, f ? f : null, BigInt(flags), d ? d : null), "mount", target);
     },
   };
 }
