@@ -2,7 +2,7 @@
  * What every orchestrating `bunker compose` subcommand starts from: the project compose's flags load
  * (_compose.ts) and a Backend (in-process or `-H`), as one ComposeContext.
  */
-import { isatty } from "node:tty";
+import { isTerminal } from "./_terminal.ts";
 import { basename, resolve } from "node:path";
 import type { Invocation } from "./_cli.ts";
 import { loadComposeProject } from "./_compose.ts";
@@ -29,7 +29,7 @@ function ansiOf(inv: Invocation): "never" | "always" | "auto" {
 /** Whether output goes to a terminal in colour (--ansi). */
 export function useColour(inv: Invocation): boolean {
   const ansi = ansiOf(inv);
-  return ansi === "always" || (ansi === "auto" && isatty(1));
+  return ansi === "always" || (ansi === "auto" && isTerminal(1));
 }
 
 /**
@@ -42,8 +42,8 @@ function progressFor(mode = "auto", ansi: ReturnType<typeof ansiOf>): Progress {
   if (mode === "plain" && ansi === "always") throw new ComposeError("can't use --progress plain while ANSI support is forced");
   if (mode === "quiet" || mode === "none") return quietProgress(writeErr);
   if (mode !== "auto" && mode !== "tty" && mode !== "plain") throw new ComposeError(`unsupported --progress value "${mode}"`);
-  const tty = mode === "tty" || (mode === "auto" && ansi !== "never" && (ansi === "always" || isatty(2)));
-  return tty ? ttyProgress(writeErr, { columns: isatty(2) ? process.stderr.columns : undefined }) : plainProgress(writeErr);
+  const tty = mode === "tty" || (mode === "auto" && ansi !== "never" && (ansi === "always" || isTerminal(2)));
+  return tty ? ttyProgress(writeErr, { columns: isTerminal(2) ? process.stderr.columns : undefined }) : plainProgress(writeErr);
 }
 
 /**

@@ -6,7 +6,7 @@
  */
 import { closeSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { isatty } from "node:tty";
+import { isTerminal } from "./_terminal.ts";
 import { CliError } from "./_cli.ts";
 
 /** A sink on fd 1 or 2: write() buffers, flush() writes the buffer out. */
@@ -54,7 +54,7 @@ export function stdSink(fd: 1 | 2): StdSink {
  * docker CLI refuses it, before anything is asked of the engine: call it first, then `writeArchive`.
  */
 export function checkArchiveOutput(file: string | undefined): void {
-  if (!file && isatty(1)) throw new CliError("cowardly refusing to save to a terminal. Use the -o flag or redirect", 1);
+  if (!file && isTerminal(1)) throw new CliError("cowardly refusing to save to a terminal. Use the -o flag or redirect", 1);
 }
 
 /**

@@ -1,5 +1,5 @@
 /** `bunker compose exec`: a command in a running service container (by --index), through `bunker exec`. */
-import { isatty } from "node:tty";
+import { isTerminal } from "./_terminal.ts";
 import { composeFlags } from "./_compose.ts";
 import { defineCommand, parseFlags } from "./_cli.ts";
 import { openProject } from "./_compose-project.ts";
@@ -29,7 +29,7 @@ export default defineCommand({
     const found = (await projectContainers(ctx.backend, ctx.project.name, { services: [service!], running: true })).find((c) => L.numberOf(c.Labels) === flags.index);
     if (!found) throw new ComposeError(`service "${service}" is not running`);
     // A TTY unless -T, as compose v2 (and only when there is a terminal to give it); stdin always.
-    const tty = !flags["no-TTY"] && !flags.detach && isatty(0);
+    const tty = !flags["no-TTY"] && !flags.detach && isTerminal(0);
     const argv = [
       ...(flags.detach ? ["-d"] : ["-i"]),
       ...(tty ? ["-t"] : []),

@@ -1,5 +1,5 @@
 /** `bunker compose run`: a one-off command in a new container of a service (attached through `bunker start -a`). */
-import { isatty } from "node:tty";
+import { isTerminal } from "./_terminal.ts";
 import { composeFlags } from "./_compose.ts";
 import { defineCommand, parseFlags } from "./_cli.ts";
 import { openProject } from "./_compose-project.ts";
@@ -42,7 +42,7 @@ export default defineCommand({
     if (!flags["no-deps"]) await startDependencies(ctx, service!);
     await ensureResources(ctx, [service!]);
     await ensureImages(ctx, [service!], { build: flags.build, pull: flags.pull === "policy" ? undefined : flags.pull });
-    const tty = !flags["no-TTY"] && !flags.detach && isatty(0);
+    const tty = !flags["no-TTY"] && !flags.detach && isTerminal(0);
     const interactive = !flags.detach && flags.interactive !== false;
     const labels = Object.fromEntries(((flags.label ?? []) as string[]).map((l) => [l.split("=")[0], l.split("=").slice(1).join("=")]));
     const plan = await oneOffPlan(ctx, service!, {

@@ -1,5 +1,5 @@
 /** `bunker load`: load images from a tar archive (docker save or OCI layout, gzip'd or not). */
-import { isatty } from "node:tty";
+import { isTerminal } from "./_terminal.ts";
 import { openSync } from "node:fs";
 import { CliError, defineCommand } from "./_cli.ts";
 import { openBackend } from "./_backend.ts";
@@ -15,7 +15,7 @@ export default defineCommand({
   args: { exact: 0 },
   async run({ flags, global }) {
     const input = flags.input as string | undefined;
-    if (!input && isatty(0)) throw new CliError("requested load from stdin, but stdin is empty", 1);
+    if (!input && isTerminal(0)) throw new CliError("requested load from stdin, but stdin is empty", 1);
     let stream: ReadableStream<Uint8Array>;
     if (input) {
       // Opened here, as the docker CLI does, so a missing file is the CLI's "open …" error before any request.
