@@ -207,6 +207,11 @@ export function remoteBackend(client: ApiClient): Backend {
       const res = await client.request("GET", "/images/get", { query: { names } });
       return res.body ?? new ReadableStream({ start: (c) => c.close() });
     },
+    async saveImagesInto(names, fd) {
+      const { writeSync } = await import("node:fs");
+      const res = await client.request("GET", "/images/get", { query: { names } });
+      for await (const chunk of res.body ?? []) for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off);
+    },
     async loadImages(input, o, onMessage) {
       const res = await client.request("POST", "/images/load", { query: { quiet: !!o.quiet }, body: input, headers: { "Content-Type": "application/x-tar" } });
       for await (const m of client.messages<any>(res)) {

@@ -68,10 +68,20 @@ export async function writeArchive(stream: ReadableStream<Uint8Array>, file?: st
     for await (const chunk of chunksOf(stream)) writeAll(1, chunk);
     return;
   }
-  const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`);
-  const fd = openSync(tmp, "wx", 0o644);
-  try {
+  await writeArchiveFile(file, async (fd) => {
     for await (const chunk of chunksOf(stream)) writeAll(fd, chunk);
+  });
+}
+
+/**
+ * An archive into `file` as docker's -o writes it: into a new file beside it (open for reading and writing,
+ * so what was written can be read back) that replaces `file` only once `fill` resolved; removed if it rejects.
+ */
+export async function writeArchiveFile(file: string, fill: (fd: number) => Promise<void>): Promise<void> {
+  const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`);
+  const fd = openSync(tmp, "wx+", 0o644);
+  try {
+    await fill(fd);
     closeSync(fd);
     renameSync(tmp, file);
   } catch (e) {

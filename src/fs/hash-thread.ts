@@ -7,6 +7,9 @@
  * save's main thread 350 -> 315 ms, load's ~25 ms less, for ~100 ms more CPU in all (the thread's start, the
  * messages): a gain with an idle core, a small loss on a saturated machine.
  *
+ * Bytes already in a file need no copy: `updateFromFile` has the thread read a range of an open fd itself
+ * (save -o hashes each layer from the archive it wrote, whose bodies the kernel copied).
+ *
  * One thread per process, started at the first full buffer and shared by every hash in flight (messages carry
  * a hash's number). It holds the process alive only while a hash is in flight. A stream shorter than one
  * buffer is hashed in place, without the thread.
@@ -17,10 +20,13 @@ const BATCH = 1 << 20;
 /** Buffers of one hash queued for the thread before `backlog()` asks its caller to wait (memory bound). */
 const MAX_QUEUED = 4;
 
-/** What the thread is told: bytes of hash `id`, or its end. */
-type ToThread = { id: number; buf: ArrayBuffer; n: number } | { id: number; end: true } | { id: number; drop: true };
-/** What the thread answers: a buffer back, or a hash's hex digest. */
-type FromThread = { id: number; buf: ArrayBuffer } | { id: number; hex: string };
+/**
+ * What the thread is told: bytes of hash `id`; bytes `from`..`to` of the open file `fd` (the thread reads
+ * them itself, with pread: an fd is the process's, so valid on every thread); or the hash's end.
+ */
+type ToThread = { id: number; buf: ArrayBuffer; n: number } | { id: number; fd: number; from: number; to: number } | { id: number; end: true } | { id: number; drop: true };
+/** What the thread answers: a buffer back, a hash's hex digest, or that it let go of a hash. */
+type FromThread = { id: number; buf: ArrayBuffer } | { id: number; hex: string } | { id: number; dropped: true };
 
 /**
  * The helper thread's whole program, run from its source text (a Blob URL): it must not refer to anything
@@ -30,18 +36,41 @@ function hashThreadMain(): void {
   const scope = globalThis as unknown as Worker; // the thread's global scope: messages from and to its creator
   const hashes = new Map<number, Bun.CryptoHasher>();
   const post = (m: FromThread, transfer: ArrayBuffer[] = []) => scope.postMessage(m, transfer);
+  const hasher = (id: number) => {
+    let h = hashes.get(id);
+    if (!h) hashes.set(id, (h = new Bun.CryptoHasher("sha256")));
+    return h;
+  };
+  let fs: typeof import("node:fs") | undefined;
+  let chunk: Uint8Array | undefined;
+  const dropped = new Set<number>();
   scope.onmessage = (ev: MessageEvent<ToThread>) => {
     const m = ev.data;
     if ("buf" in m) {
-      let h = hashes.get(m.id);
-      if (!h) hashes.set(m.id, (h = new Bun.CryptoHasher("sha256")));
-      h.update(new Uint8Array(m.buf, 0, m.n));
+      hasher(m.id).update(new Uint8Array(m.buf, 0, m.n));
       post({ id: m.id, buf: m.buf }, [m.buf]);
+    } else if ("fd" in m) {
+      if (dropped.has(m.id)) return; // given up on: its file may be closed already
+      // process.getBuiltinModule, not require: the bundler would rewrite a require into a helper of the main
+      // bundle, which this thread's source (this function's text) does not have.
+      fs ??= process.getBuiltinModule("node:fs") as typeof import("node:fs");
+      chunk ??= new Uint8Array(1 << 20);
+      const h = hasher(m.id);
+      for (let at = m.from; at < m.to; ) {
+        const n = fs.readSync(m.fd, chunk, 0, Math.min(chunk.length, m.to - at), at);
+        if (n === 0) throw new Error(`sha256 thread: fd ${m.fd} ends at ${at}, before ${m.to}`);
+        h.update(chunk.subarray(0, n));
+        at += n;
+      }
     } else if ("end" in m) {
       const h = hashes.get(m.id);
       hashes.delete(m.id);
       post({ id: m.id, hex: (h ?? new Bun.CryptoHasher("sha256")).digest("hex") });
-    } else hashes.delete(m.id);
+    } else {
+      hashes.delete(m.id);
+      dropped.add(m.id);
+      post({ id: m.id, dropped: true });
+    }
   };
 }
 
@@ -79,6 +108,7 @@ export class ThreadHasher {
   #error: Error | null = null;
   #wake: (() => void) | null = null;
   #done: { resolve(hex: string): void; reject(e: Error): void } | null = null;
+  #dropped: PromiseWithResolvers<void> | null = null;
 
   /** Adds bytes to the hash (copied: `bytes` may be reused once this returns). */
   update(bytes: Uint8Array): this {
@@ -93,6 +123,19 @@ export class ThreadHasher {
       this.#fill += n;
       off += n;
     }
+    return this;
+  }
+
+  /**
+   * Adds bytes `from`..`to` of the open file `fd` to the hash, in order with the bytes given before and
+   * after: the thread reads them itself, so nothing is copied here. They must be in the file (written, not
+   * buffered) now, and `fd` must stay open until `digest()` resolves (or the hasher is cancelled).
+   */
+  updateFromFile(fd: number, from: number, to: number): this {
+    if (to <= from) return this;
+    if (this.#fill) this.#handOver();
+    this.#begin();
+    hashThread().postMessage({ id: this.#id, fd, from, to } satisfies ToThread);
     return this;
   }
 
@@ -117,15 +160,25 @@ export class ThreadHasher {
     return done;
   }
 
-  /** Gives up on the hash (the stream failed): the thread forgets it, the process is no longer held for it. */
-  cancel(): void {
-    if (!this.#started || !inFlight.has(this.#id)) return;
-    thread?.postMessage({ id: this.#id, drop: true } satisfies ToThread);
-    this.#finish();
+  /**
+   * Gives up on the hash (the stream failed): the thread forgets it, and the process is no longer held for
+   * it. Resolves once the thread has let go, so no longer reads a file given to `updateFromFile`.
+   */
+  cancel(): Promise<void> {
+    if (this.#dropped) return this.#dropped.promise;
+    if (!this.#started || !inFlight.has(this.#id) || !thread) return Promise.resolve();
+    this.#dropped = Promise.withResolvers<void>();
+    thread.postMessage({ id: this.#id, drop: true } satisfies ToThread);
+    return this.#dropped.promise;
   }
 
   /** A message of the thread about this hash. */
   answer(m: FromThread): void {
+    if ("dropped" in m) {
+      this.#finish();
+      this.#dropped?.resolve();
+      return;
+    }
     if ("buf" in m) {
       this.#queued--;
       this.#spare.push(m.buf);
@@ -143,15 +196,21 @@ export class ThreadHasher {
     this.#finish();
     this.#done?.reject(err);
     this.#wake?.();
+    this.#dropped?.resolve();
+  }
+
+  /** The thread takes this hash on: it holds the process until the digest. */
+  #begin(): void {
+    if (this.#started) return;
+    const t = hashThread();
+    this.#started = true;
+    if (inFlight.size === 0) t.ref();
+    inFlight.set(this.#id, this);
   }
 
   #handOver(): void {
     const t = hashThread();
-    if (!this.#started) {
-      this.#started = true;
-      if (inFlight.size === 0) t.ref();
-      inFlight.set(this.#id, this);
-    }
+    this.#begin();
     const buf = this.#buf.buffer as ArrayBuffer;
     t.postMessage({ id: this.#id, buf, n: this.#fill } satisfies ToThread, [buf]);
     this.#queued++;

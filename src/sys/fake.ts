@@ -5,7 +5,7 @@
  */
 import { SysError, LOCK, type Sys } from "./index.ts";
 import { constants } from "node:os";
-import { openSync } from "node:fs";
+import { openSync, readSync, writeSync } from "node:fs";
 
 /** One recorded call: the method's name and its arguments. */
 export interface SysCall {
@@ -121,6 +121,15 @@ export class FakeSys implements Sys {
   openat2(dirFd: number, path: string, flags: number, resolve: number): number {
     this.#record("openat2", [dirFd, path, flags, resolve], path);
     return openSync(`/proc/self/fd/${dirFd}/${path.replace(/^\/+/, "")}`, flags);
+  }
+
+  /** Records, then copies through a buffer with read(2) and write(2) at both fds' offsets. */
+  copyFileRange(inFd: number, outFd: number, length: number): number {
+    this.#record("copyFileRange", [inFd, outFd, length], null);
+    const buf = new Uint8Array(Math.min(length, 1 << 20));
+    const n = readSync(inFd, buf, 0, buf.length, null);
+    for (let off = 0; off < n; ) off += writeSync(outFd, buf, off, n - off);
+    return n;
   }
 
   /** Runs `fn` in this namespace (the fake has none to make); the namespace fd is -1. */

@@ -63,6 +63,13 @@ export interface Sys {
    * its acknowledgement (0: done). Only for requests the kernel completes at once (a link or address added).
    */
   routeRequest(message: Uint8Array): number;
+  /**
+   * copy_file_range(2): up to `length` bytes from `inFd` to `outFd`, each at and advancing its own file
+   * offset, copied by the kernel (page cache to page cache, never through this process); returns the bytes
+   * copied, 0 at the end of `inFd`. Throws SysError EXDEV/EINVAL/EOPNOTSUPP/ENOSYS where the kernel cannot:
+   * the caller then copies through a buffer.
+   */
+  copyFileRange(inFd: number, outFd: number, length: number): number;
 }
 
 /** openat2(2)'s resolve flags (linux/openat2.h). */

@@ -28,6 +28,7 @@ function openLibc() {
     send: { args: [i32, P, u64, i32], returns: i64 },
     recv: { args: [i32, P, u64, i32], returns: i64 },
     close: { args: [i32], returns: i32 },
+    copy_file_range: { args: [i32, P, i32, P, u64, u32], returns: i64 },
   });
 }
 
@@ -147,6 +148,13 @@ export function linuxSys(): Sys {
       } finally {
         c.close(fd);
       }
+    },
+    copyFileRange(inFd, outFd, length) {
+      // NULL offsets: both fds' own offsets are used and advanced, as read(2) and write(2) would. A short
+      // copy is normal (the caller loops); the kernel caps one call at about 2 GiB.
+      const n = Number(c.copy_file_range(inFd, null, outFd, null, BigInt(length), 0));
+      if (n < 0) fail("copy_file_range", null);
+      return n;
     },
     flock(fd, op) {
       if (c.flock(fd, op) === 0) return true;

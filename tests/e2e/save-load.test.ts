@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
-import { BUNKER, bunkerAt, freshDataRoot, tempDir } from "../helpers/bunker.ts";
+import { BUNKER, bunkerAt, DAEMON_MODE, freshDataRoot, tempDir } from "../helpers/bunker.ts";
 import { ensureTestbed, startRegistry, type Registry } from "../helpers/registry.ts";
 import { tar as rawTar, type RawMember } from "../helpers/tar-writer.ts";
 
@@ -195,6 +195,25 @@ describe.skipIf(!root)("load", () => {
     await b.ok(["rmi", "made/here:1"]);
     expect((await b.run(["load", "-i", out])).stdout).toBe("Loaded image: made/here:1\n");
     expect(await idOf("made/here:1")).toBe(id);
+  });
+
+  test("save -o checks each layer as written: a layer file changed in place (same size) fails it, and no archive is left", async () => {
+    const other = bunkerAt(freshDataRoot(), ["--registry-mirror", reg.url]);
+    await other.ok(["pull", "-q", "busybox"]);
+    const overlay = join(other.dataRoot, "overlay2");
+    const layer = readdirSync(overlay).find((c) => c !== "l")!;
+    // busybox's binary: one byte flipped, the size kept (the size check alone would not see it)
+    const bin = join(overlay, layer, "diff/bin/busybox");
+    const bytes = readFileSync(bin);
+    bytes[bytes.length >> 1] ^= 0xff;
+    writeFileSync(bin, bytes);
+    for (const args of [["save", "-o", join(dir, "changed.tar"), "busybox"], ["save", "busybox"]]) {
+      const r = await other.run(args);
+      expect(r.code).toBe(1);
+      // Through serve the error comes after the response began: the daemon cuts the stream, as dockerd does.
+      if (!DAEMON_MODE) expect(r.stderr).toMatch(/layer sha256:[0-9a-f]{64}: reassembled tar has diff ID sha256:[0-9a-f]{64}/);
+    }
+    expect(readdirSync(dir).filter((f) => f.includes("changed.tar"))).toEqual([]);
   });
 
   test("a layer unpacked without a tar-split record (older build) fails save naming it, never a wrong diff ID", async () => {

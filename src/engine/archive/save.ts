@@ -78,10 +78,10 @@ function fileHeader(name: string, size: number, mtime: number): TarHeader {
 }
 
 /**
- * The archive `docker save names...` writes. Names are resolved and every layer's tar-split checked before
- * the stream is returned, so a missing image or an old layer fails before any byte is written.
+ * The images to save, resolved and every layer's tar-split checked, so that a missing image or an old layer
+ * fails before any byte is written; the save is announced.
  */
-export function saveImages(engine: Engine, names: string[]): ReadableStream<Uint8Array> {
+function prepare(engine: Engine, names: string[]): SaveItem[] {
   fullJit(); // the tar-split records of every layer are parsed record by record
   if (!names.length) throw new EngineError("invalidParameter", "no images to save");
   const items = resolveNames(engine, names);
@@ -90,12 +90,43 @@ export function saveImages(engine: Engine, names: string[]): ReadableStream<Uint
     for (const l of image.layers()) l.tarSize(); // no tar-split: "re-pull the image", now rather than mid-stream
   }
   for (const { image } of items) eventsOf(engine).publish("image", "save", image.id, { name: image.id });
-  return toStream(members(items));
+  return items;
 }
 
-type Piece = Uint8Array | (() => Promise<ReadableStream<Uint8Array>>);
+/** The archive `docker save names...` writes, as a stream (GET /images/get, save to stdout). */
+export function saveImages(engine: Engine, names: string[]): ReadableStream<Uint8Array> {
+  return toStream(members(prepare(engine, names)));
+}
 
-/** The archive as pieces: bytes, or a layer stream opened when the reader gets there. */
+/**
+ * The same archive written into the regular file `fd` (`save -o`, open for reading and writing, empty):
+ * layer bodies are copied by the kernel, and each layer's diff ID is checked on what was written, read back
+ * by the hash thread. Rejects after the last byte if one does not match; `fd` must stay open until then.
+ */
+export async function saveImagesInto(engine: Engine, names: string[], fd: number): Promise<void> {
+  const { ArchiveFile } = await import("../../fs/archive-file.ts");
+  const out = new ArchiveFile(fd);
+  // Each layer's check settles while later layers are written; its outcome is kept (an error, or null) so
+  // that a rejection waits here rather than going unhandled.
+  const checks: Promise<unknown>[] = [];
+  let failed: unknown = null;
+  try {
+    for await (const piece of members(prepare(engine, names))) {
+      if (piece instanceof Uint8Array) out.write(piece);
+      else checks.push((await piece.writeTar(out)).checked.then(() => null, (e: unknown) => e));
+    }
+    out.flush();
+  } catch (e) {
+    failed = e;
+  }
+  // Also after a failure: the hash thread may still be reading `fd`, which the caller closes next.
+  const mismatch = (await Promise.all(checks)).find((e) => e !== null);
+  if (failed || mismatch) throw failed ?? mismatch;
+}
+
+type Piece = Uint8Array | StoreLayer;
+
+/** The archive as pieces: bytes, or a layer whose tar is read when the reader gets there. */
 async function* members(items: SaveItem[]): AsyncGenerator<Piece> {
   const written = new Set<string>();
   const blob = function* (digest: string, bytes: Uint8Array, mtime: number): Generator<Piece> {
@@ -121,7 +152,7 @@ async function* members(items: SaveItem[]): AsyncGenerator<Piece> {
       if (written.has(layer.diffId)) continue;
       written.add(layer.diffId);
       yield encodeHeader(fileHeader(`blobs/sha256/${hex(layer.diffId)}`, size, created));
-      yield () => layer.uncompressed();
+      yield layer;
       yield padding(size);
     }
     yield* blob(image.id, image.rawConfig, created);
@@ -193,7 +224,7 @@ function toStream(pieces: AsyncGenerator<Piece>): ReadableStream<Uint8Array> {
             }
             const piece = await nextPiece();
             if (piece === null) return c.close();
-            if (!(piece instanceof Uint8Array)) layer = (await piece()).getReader() as LayerReader;
+            if (!(piece instanceof Uint8Array)) layer = (await piece.uncompressed()).getReader() as LayerReader;
             // A copy: enqueue takes the chunk's buffer, and a piece may be shared (END_OF_ARCHIVE, a config).
             else if (piece.length) return c.enqueue(piece.slice());
           }
@@ -220,7 +251,7 @@ function toStream(pieces: AsyncGenerator<Piece>): ReadableStream<Uint8Array> {
             return request.respondWithNewView(view.subarray(0, 0));
           }
           if (!(piece instanceof Uint8Array)) {
-            layer = (await piece()).getReader({ mode: "byob" }) as LayerReader;
+            layer = (await piece.uncompressed()).getReader({ mode: "byob" }) as LayerReader;
             continue;
           }
           const n = Math.min(piece.length, view.length - fill);

@@ -26,7 +26,8 @@ interface LayerBlob {
   size: number;
   repository: string;
 }
-import { assembleLayerTar, TarSplitMissingError, recordedTarSize } from "../../fs/tar-split.ts";
+import { assembleLayerTar, TarSplitMissingError, recordedTarSize, writeLayerTar } from "../../fs/tar-split.ts";
+import type { ArchiveFile } from "../../fs/archive-file.ts";
 
 const hex = (d: string) => d.replace(/^sha256:/, "");
 const utf8 = new TextEncoder();
@@ -65,6 +66,18 @@ export class StoreLayer implements Layer {
   async uncompressed(): Promise<ReadableStream<Uint8Array>> {
     try {
       return assembleLayerTar(this.#dir, this.diffId);
+    } catch (e) {
+      throw this.#missing(e);
+    }
+  }
+
+  /**
+   * Writes the layer tar into the archive file `out` (`save -o`: bodies copied by the kernel); `checked`
+   * rejects unless what was written hashes to the diff ID (see writeLayerTar).
+   */
+  async writeTar(out: ArchiveFile): Promise<{ checked: Promise<void> }> {
+    try {
+      return await writeLayerTar(this.#dir, this.diffId, out);
     } catch (e) {
       throw this.#missing(e);
     }
