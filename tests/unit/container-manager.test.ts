@@ -190,6 +190,33 @@ test("prune removes created and exited containers, keeps running ones, and honou
   await removeContainer(f, running.id, { force: true });
 });
 
+test.skipIf(process.getuid!() !== 0)("a prune or rm -f while a start is under way waits for it: the started container is kept, or removed whole, never taken from under it", async () => {
+  const f = bed.engine();
+  await bed.image(f, "lib/img", "1", [{ "bin/x": "x" }], { Cmd: ["/bin/x"] });
+  // The runtime's start takes a while; the directories must still be there when it spawns the shim.
+  const slowStart = (c: { dir: string }) => async () => {
+    await Bun.sleep(150);
+    expect(existsSync(c.dir)).toBe(true);
+    return { pid: fakeShim(c.dir).pid };
+  };
+  const a = await createContainer(f, { image, networkMode: "none" });
+  const starting = startContainer(f, a.id, {}, slowStart(a));
+  await Bun.sleep(20);
+  const pruned = await pruneContainers(f);
+  await starting;
+  expect(pruned.ContainersDeleted).toBeNull(); // running by the time prune looked
+  expect(f.containers.lookup(a.id)?.id).toBe(a.id);
+  const b = await createContainer(f, { image, networkMode: "none" });
+  const startingB = startContainer(f, b.id, {}, slowStart(b));
+  await Bun.sleep(20);
+  await removeContainer(f, b.id, { force: true });
+  await startingB;
+  expect(f.containers.lookup(b.id)).toBeUndefined();
+  expect(existsSync(b.dir)).toBe(false);
+  await removeContainer(f, a.id, { force: true });
+  expect(existsSync(a.dir)).toBe(false);
+});
+
 test("an exited --rm container is reaped at the next listing; a created one is not", async () => {
   const f = bed.engine();
   await bed.image(f, "lib/img", "1", [{ "bin/x": "x" }], { Cmd: ["/bin/x"] });

@@ -327,3 +327,28 @@ describe("sysctls and recursive read-only binds", () => {
     expect(data).toEqual({ "/a": "rro", "/b": "", "/c": "rro-force", "/d": "bind", "/e": "" });
   });
 });
+
+describe("start", () => {
+  test("a container whose directory was removed (a start racing rm -f or prune) is no such container, and nothing is made again", async () => {
+    const { mkdtempSync, existsSync, rmSync, mkdirSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const { startContainer } = await import("../../src/engine/runtime/start.ts");
+    const root = mkdtempSync(join(tmpdir(), "bunker-start-"));
+    try {
+      const id = "f".repeat(64);
+      const containerDir = join(root, "containers", id);
+      const layerDir = join(root, "overlay2", id);
+      const p = testPlan(id, containerDir, ["/l"], { rootfs: { lowerDirs: ["/l"], upperDir: join(layerDir, "diff"), workDir: join(layerDir, "work"), mergedDir: join(layerDir, "merged") } });
+      await expect(startContainer(p, "detached", { dataRoot: root })).rejects.toThrow(`No such container: ${id}`);
+      expect(existsSync(containerDir)).toBe(false);
+      expect(existsSync(layerDir)).toBe(false);
+      // the container's directory there, its layer directory gone: the merged dir is not made again either
+      mkdirSync(containerDir, { recursive: true });
+      await expect(startContainer(p, "detached", { dataRoot: root })).rejects.toThrow(/ENOENT/);
+      expect(existsSync(layerDir)).toBe(false);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+});

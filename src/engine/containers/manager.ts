@@ -494,6 +494,35 @@ export interface StartOptions {
 /** Starts a created or stopped container; a running one is left as is (Docker answers 304). `runtime` is the shim's start (a test's fake). */
 export async function startContainer(engine: Engine, ref: string, opts: StartOptions = {}, runtime = runtimeStart) {
   const c = engine.containers.resolve(ref);
+  // Known while under way, so that a removal in this process (rm -f, prune) waits for it instead of taking
+  // the container away from under it, as moby's container lock orders them.
+  const starting = startsOf(engine);
+  const work = startOnce(engine, c, opts, runtime);
+  const tracked = work.then(() => {}, () => {});
+  starting.set(c.id, tracked);
+  try {
+    return await work;
+  } catch (e) {
+    if (starting.get(c.id) === tracked) starting.delete(c.id);
+    // Docker removes an --rm container whose start failed, so `run --rm` with a bad command leaves nothing.
+    if (c.hostConfig.AutoRemove) await removeContainer(engine, c.id, { force: true, volumes: true }).catch(() => {});
+    throw e;
+  } finally {
+    if (starting.get(c.id) === tracked) starting.delete(c.id);
+  }
+}
+
+/** The starts under way in this process, per engine and container ID. */
+const starts = new WeakMap<Engine, Map<string, Promise<void>>>();
+const startsOf = (engine: Engine) => {
+  let m = starts.get(engine);
+  if (!m) starts.set(engine, (m = new Map()));
+  return m;
+};
+/** Resolves once no start of container `id` is under way in this process. */
+const startSettled = (engine: Engine, id: string) => starts.get(engine)?.get(id);
+
+async function startOnce(engine: Engine, c: Stored, opts: StartOptions, runtime: typeof runtimeStart) {
   const st = await statusOf(c);
   if (st.running) return { pid: st.pid!, alreadyRunning: true as const };
   const mounts = mountsOf(engine, c.id);
@@ -513,10 +542,8 @@ export async function startContainer(engine: Engine, ref: string, opts: StartOpt
     engine.events.publish({ Type: "container", Action: "start", id: c.id, from: c.imageRef, name: c.name });
     return { ...started, alreadyRunning: false as const };
   } catch (e) {
-    // Docker removes an --rm container whose start failed, so `run --rm` with a bad command leaves nothing;
-    // any other keeps no cgroup until its next start.
-    if (c.hostConfig.AutoRemove) await removeContainer(engine, c.id, { force: true, volumes: true }).catch(() => {});
-    else removeCgroups(c.id);
+    // Any other than an --rm one (removed once the start is over: startContainer) keeps no cgroup until its next start.
+    if (!c.hostConfig.AutoRemove) removeCgroups(c.id);
     throw e;
   }
 }
@@ -588,6 +615,7 @@ export async function restartContainer(engine: Engine, ref: string, opts: { time
 /** Removes a container, its layer and directory; running ones only with force (killed first). */
 export async function removeContainer(engine: Engine, ref: string, opts: { force?: boolean; volumes?: boolean } = {}): Promise<void> {
   const c = engine.containers.resolve(ref);
+  await startSettled(engine, c.id);
   const st = await statusOf(c);
   if (st.running || st.restarting) {
     if (!opts.force && st.paused) throw conflict(`cannot remove container "/${c.name}": container is paused and must be unpaused first`);
@@ -764,6 +792,7 @@ export async function pruneContainers(engine: Engine, opts: { labels?: string[];
   const deleted: string[] = [];
   let reclaimed = 0;
   for (const c of engine.containers.all()) {
+    await startSettled(engine, c.id); // a container being started is running once it is
     const st = await statusOf(c);
     if (st.running || st.restarting) continue;
     if (labels && !matchLabels(c.config.Labels, labels)) continue;

@@ -3,8 +3,8 @@
  * which prints the container's pid once it runs (or, attached, once it waits at the start barrier).
  */
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
-import { EngineError } from "../errors.ts";
+import { basename, join } from "node:path";
+import { EngineError, noSuchContainer } from "../errors.ts";
 import { attachContainer, type AttachHandlers, type Attachment } from "./attach.ts";
 import { shimPath } from "./shim-binary.ts";
 import { encodePlan, hostsFile, resolvConf, type ContainerPlan } from "./spec.ts";
@@ -61,8 +61,15 @@ export async function startContainer(
   opts: StartOptions = {},
 ): Promise<{ pid: number; attach?: Attachment }> {
   const planBytes = encodePlan(plan, { waitAttach: stdio === "attached", logPath: plan.noLog ? "" : logPath(plan) });
-  mkdirSync(plan.containerDir, { recursive: true });
-  mkdirSync(plan.rootfs.mergedDir, { recursive: true });
+  // The directories are the caller's (made at create): never made again here. A start that raced a removal
+  // (rm -f or container prune in another request, once the start had read the row) would otherwise bring
+  // back a directory no row names and run a container nothing lists; it is "No such container" instead.
+  if (!statSync(plan.containerDir, { throwIfNoEntry: false })?.isDirectory()) throw noSuchContainer(basename(plan.containerDir));
+  try {
+    mkdirSync(plan.rootfs.mergedDir); // not recursive: its layer directory must still be there
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+  }
   writeEtcFiles(plan);
   const planFile = join(plan.containerDir, "plan");
   // The shim replaces status.json (rename: a new inode) after the exec or a failed start.
