@@ -500,16 +500,13 @@ export async function startContainer(engine: Engine, ref: string, opts: StartOpt
   const work = startOnce(engine, c, opts, runtime);
   const tracked = work.then(() => {}, () => {});
   starting.set(c.id, tracked);
-  try {
-    return await work;
-  } catch (e) {
-    if (starting.get(c.id) === tracked) starting.delete(c.id);
-    // Docker removes an --rm container whose start failed, so `run --rm` with a bad command leaves nothing.
+  const settled = work.finally(() => starting.get(c.id) === tracked && starting.delete(c.id));
+  // Docker removes an --rm container whose start failed, so `run --rm` with a bad command leaves nothing
+  // (once the start is no longer under way: the removal waits for that).
+  return settled.catch(async (e) => {
     if (c.hostConfig.AutoRemove) await removeContainer(engine, c.id, { force: true, volumes: true }).catch(() => {});
     throw e;
-  } finally {
-    if (starting.get(c.id) === tracked) starting.delete(c.id);
-  }
+  });
 }
 
 /** The starts under way in this process, per engine and container ID. */
