@@ -50,8 +50,12 @@ export interface Backend {
   pull(ref: string, opts: { platform?: string }, onMessage: (m: JsonMessage) => void): Promise<void>;
   /** The archive `docker save` writes; rejects before any byte when a name is unknown or cannot be saved. */
   saveImages(names: string[]): Promise<ReadableStream<Uint8Array>>;
-  /** The same archive written into `fd`, an empty regular file open for reading and writing (`save -o`); kept open by the caller until this settles. */
-  saveImagesInto(names: string[], fd: number): Promise<void>;
+  /**
+   * The same archive written into the regular file `fd`: a new one open for reading and writing (`save -o`), or
+   * stdout (`save > file`) with a descriptor to read it through and the offset its writes start at. The
+   * caller keeps them open until this settles.
+   */
+  saveImagesInto(names: string[], fd: number, opts?: { readFd?: number; at?: number }): Promise<void>;
   /** Loads an image archive; messages as Docker's load stream; rejects with the load's error. */
   loadImages(input: ReadableStream<Uint8Array>, opts: { quiet?: boolean }, onMessage: (m: JsonMessage) => void): Promise<void>;
   /** Pushes NAME:TAG, or every tag of a bare NAME; progress as Docker's JSON messages; rejects with the push's error. */

@@ -51,7 +51,7 @@ export function localBackend(engine: Engine): Backend {
       await pullImage(engine, ref, { platform: o.platform ? parsePlatform(o.platform) : undefined, onMessage });
     },
     saveImages: async (names) => (await import("../engine/archive/save.ts")).saveImages(engine, names),
-    saveImagesInto: async (names, fd) => (await import("../engine/archive/save.ts")).saveImagesInto(engine, names, fd),
+    saveImagesInto: async (names, fd, o) => (await import("../engine/archive/save.ts")).saveImagesInto(engine, names, fd, o),
     loadImages: async (input, o, onMessage) => void (await (await import("../engine/archive/load.ts")).loadImages(engine, input, { quiet: o.quiet, onMessage })),
     async push(ref, onMessage) {
       const { pushRepository } = await import("../engine/push.ts");

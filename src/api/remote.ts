@@ -207,6 +207,7 @@ export function remoteBackend(client: ApiClient): Backend {
       const res = await client.request("GET", "/images/get", { query: { names } });
       return res.body ?? new ReadableStream({ start: (c) => c.close() });
     },
+    // The daemon's stream, written at the fd's offset: nothing is read back here (the daemon checked it).
     async saveImagesInto(names, fd) {
       const { writeSync } = await import("node:fs");
       const res = await client.request("GET", "/images/get", { query: { names } });

@@ -4,7 +4,7 @@
  * set up, more than the rest of a `run --rm alpine echo hi`; nor Bun's FileSink, whose write reports a
  * closed pipe as an uncaught error when it is called from a socket's callback.
  */
-import { closeSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { isTerminal } from "./_terminal.ts";
 import { CliError } from "./_cli.ts";
@@ -90,6 +90,27 @@ export async function writeArchiveFile(file: string, fill: (fd: number) => Promi
     } catch {}
     rmSync(tmp, { force: true });
     throw e;
+  }
+}
+
+/**
+ * Stdout when it is a regular file (`save > file`, `>> file`): a second descriptor of it open for reading
+ * (through /proc/self/fd/1: what is written is read back to be checked) and the offset its writes start at,
+ * from /proc/self/fdinfo/1 (the position, or the file's end with O_APPEND). Undefined for a pipe, a terminal
+ * or a file this process may not read: the archive then streams.
+ */
+export function regularStdout(): { readFd: number; at: number } | undefined {
+  try {
+    const st = fstatSync(1);
+    if (!st.isFile()) return undefined;
+    const info = readFileSync("/proc/self/fdinfo/1", "latin1");
+    const pos = Number(/^pos:\s+(\d+)$/m.exec(info)?.[1]);
+    const flags = Number.parseInt(/^flags:\s+([0-7]+)$/m.exec(info)?.[1] ?? "", 8);
+    if (!Number.isSafeInteger(pos) || !Number.isSafeInteger(flags)) return undefined;
+    const append = (flags & constants.O_APPEND) !== 0;
+    return { readFd: openSync("/proc/self/fd/1", "r"), at: append ? st.size : pos };
+  } catch {
+    return undefined;
   }
 }
 

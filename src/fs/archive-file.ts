@@ -19,13 +19,21 @@ const NO_KERNEL_COPY = new Set(["EXDEV", "EINVAL", "EOPNOTSUPP", "ENOSYS", "EBAD
 export class ArchiveFile {
   #buf = Buffer.allocUnsafe(GATHER);
   #fill = 0;
-  #written = 0;
+  #written: number;
   #kernelCopy = true;
+  /** A descriptor of the same file open for reading: what was written is read back through it (hashing). */
+  readonly readFd: number;
 
-  /** `fd`: a regular file open for writing (and reading, for whoever hashes what was written), at offset 0. */
-  constructor(readonly fd: number) {}
+  /**
+   * `fd`: a regular file open for writing, whose writes land at offset `at` onwards (its offset now, or its
+   * end with O_APPEND); `readFd`: one to read it through, `fd` itself when that is open for reading too.
+   */
+  constructor(readonly fd: number, opts: { readFd?: number; at?: number } = {}) {
+    this.readFd = opts.readFd ?? fd;
+    this.#written = opts.at ?? 0;
+  }
 
-  /** Bytes of the archive so far, gathered ones included. */
+  /** The file offset the archive has reached, gathered bytes included. */
   get position(): number {
     return this.#written + this.#fill;
   }

@@ -390,7 +390,7 @@ export function assembleLayerTar(dir: string, diffId: string): ReadableStream<Ui
 /**
  * Writes the layer tar of layer directory `dir` into `out` (layerTarParts: file bodies copied by the kernel)
  * and returns once it is written. Its `checked` resolves once the hash thread has read the written range
- * back and hashed it, and rejects unless that is `diffId`: `out`'s fd must stay open until then. (A promise
+ * back and hashed it, and rejects unless that is `diffId`: `out`'s fds must stay open until then. (A promise
  * in an object: returned bare, the written layer's promise would wait for it.)
  */
 export async function writeLayerTar(dir: string, diffId: string, out: ArchiveFile): Promise<{ checked: Promise<void> }> {
@@ -400,7 +400,7 @@ export async function writeLayerTar(dir: string, diffId: string, out: ArchiveFil
   let hashed = out.position;
   const handOver = () => {
     out.flush();
-    hasher.updateFromFile(out.fd, hashed, out.position);
+    hasher.updateFromFile(out.readFd, hashed, out.position);
     hashed = out.position;
   };
   try {

@@ -122,6 +122,27 @@ describe.skipIf(!root)("save", () => {
     expect(tty.stdout.toString()).toContain("cowardly refusing to save to a terminal. Use the -o flag or redirect");
     expect(tty.exitCode).toBe(1);
   });
+
+  test("stdout redirected to a file (> and >>, after bytes already written) gets the same archive as -o, where the shell left off", async () => {
+    const want = join(dir, "redirect-want.tar");
+    await b.ok(["save", "-o", want, "torture", "busybox"]);
+    const wanted = readFileSync(want);
+    const cli = `${BUNKER} ${(await b.prefix()).join(" ")} save torture busybox`;
+    const sh = (script: string) => {
+      const r = Bun.spawnSync(["sh", "-c", script], { stderr: "pipe" });
+      expect(r.stderr.toString()).toBe("");
+      expect(r.exitCode).toBe(0);
+    };
+    const out = join(dir, "redirect.tar");
+    sh(`${cli} > '${out}'`);
+    expect(readFileSync(out).equals(wanted)).toBe(true);
+    // appended to a file that holds bytes already, and after bytes the shell's descriptor wrote first
+    writeFileSync(out, "prefix");
+    sh(`${cli} >> '${out}'`);
+    expect(readFileSync(out).equals(Buffer.concat([Buffer.from("prefix"), wanted]))).toBe(true);
+    sh(`{ printf 'abc'; ${cli}; } > '${out}'`);
+    expect(readFileSync(out).equals(Buffer.concat([Buffer.from("abc"), wanted]))).toBe(true);
+  });
 });
 
 describe.skipIf(!root)("load", () => {

@@ -99,13 +99,14 @@ export function saveImages(engine: Engine, names: string[]): ReadableStream<Uint
 }
 
 /**
- * The same archive written into the regular file `fd` (`save -o`, open for reading and writing, empty):
- * layer bodies are copied by the kernel, and each layer's diff ID is checked on what was written, read back
- * by the hash thread. Rejects after the last byte if one does not match; `fd` must stay open until then.
+ * The same archive written into the regular file `fd` (`save -o`: a new file open for reading and writing;
+ * `save > file`: stdout, with `opts` as ArchiveFile takes them): layer bodies are copied by the kernel, and
+ * each layer's diff ID is checked on what was written, read back by the hash thread. Rejects after the last
+ * byte if one does not match; the fds must stay open until then.
  */
-export async function saveImagesInto(engine: Engine, names: string[], fd: number): Promise<void> {
+export async function saveImagesInto(engine: Engine, names: string[], fd: number, opts: { readFd?: number; at?: number } = {}): Promise<void> {
   const { ArchiveFile } = await import("../../fs/archive-file.ts");
-  const out = new ArchiveFile(fd);
+  const out = new ArchiveFile(fd, opts);
   // Each layer's check settles while later layers are written; its outcome is kept (an error, or null) so
   // that a rejection waits here rather than going unhandled.
   const checks: Promise<unknown>[] = [];
