@@ -176,8 +176,14 @@ function emptyStats(c: Stored): ContainerStats {
  */
 export type SampleScope = "all" | "table";
 
+/** How a sample is taken: system_cpu_usage's clock (monotonicNs, or wallNs against the shim's sample) and its scope. */
+interface SampleOptions {
+  clock?: () => number;
+  scope?: SampleScope;
+}
+
 /** A container's CPU figures from its cgroup (v2: cpu.stat; v1: cpuacct and cpu), with the host's clock. */
-function cpuStats(id: string, cpus: number, clock = monotonicNs, scope: SampleScope = "all"): CpuStats {
+function cpuStats(id: string, cpus: number, { clock = monotonicNs, scope = "all" }: SampleOptions = {}): CpuStats {
   if (unified()) {
     const cpu = keyed(`${cgroupDir(id, "cpu")}/cpu.stat`);
     return {
@@ -204,9 +210,9 @@ function cpuStats(id: string, cpus: number, clock = monotonicNs, scope: SampleSc
 
 /**
  * One sample of a running container (its init's pid for the network counters); undefined when it does not
- * run. `st`: its status when the caller has just read it; `clock`: system_cpu_usage's (monotonicNs or wallNs).
+ * run. `st`: its status when the caller has just read it; `opts`: the clock and scope (SampleOptions).
  */
-export function sampleStats(c: Stored, st = statusOf(c), clock = monotonicNs, scope: SampleScope = "all"): ContainerStats | undefined {
+export function sampleStats(c: Stored, st = statusOf(c), opts: SampleOptions = {}): ContainerStats | undefined {
   if (!st.running || !st.pid) return undefined;
   const s = emptyStats(c);
   s.read = new Date().toISOString();
@@ -214,8 +220,8 @@ export function sampleStats(c: Stored, st = statusOf(c), clock = monotonicNs, sc
   const host = hostMemory();
   // moby: no limit (or one above the host's memory) shows as the host's memory
   const limit = (v: number | undefined) => (v === undefined || v > host ? host : v);
-  const all = scope === "all";
-  s.cpu_stats = cpuStats(c.id, cpus, clock, scope);
+  const all = (opts.scope ?? "all") === "all";
+  s.cpu_stats = cpuStats(c.id, cpus, opts);
   if (unified()) {
     const dir = cgroupDir(c.id, "memory")!;
     s.memory_stats = { usage: num(`${dir}/memory.current`) ?? 0, stats: keyed(`${dir}/memory.stat`), limit: limit(num(`${dir}/memory.max`)) };
@@ -300,9 +306,9 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
  * with `oneShot`. A container that does not run gives moby's empty sample.
  */
 async function singleSample(c: Stored, st: ContainerStatus, opts: Pick<StatsOptions, "oneShot" | "prime" | "signal">, scope: SampleScope = "all"): Promise<ContainerStats> {
-  if (opts.oneShot || !st.running || !st.pid) return sampleStats(c, st, monotonicNs, scope) ?? emptyStats(c);
+  if (opts.oneShot || !st.running || !st.pid) return sampleStats(c, st, { scope }) ?? emptyStats(c);
   const recorded = recordedCpu(c.dir, st.pid, wallNs(), onlineCpus());
-  const s = recorded && sampleStats(c, st, wallNs, scope);
+  const s = recorded && sampleStats(c, st, { clock: wallNs, scope });
   // its counters only grow within a run: a sample ahead of them is not this run's
   if (recorded && s && recorded.cpu_stats.cpu_usage.total_usage <= s.cpu_stats.cpu_usage.total_usage) {
     s.precpu_stats = recorded.cpu_stats;
@@ -313,11 +319,11 @@ async function singleSample(c: Stored, st: ContainerStatus, opts: Pick<StatsOpti
   // whole sample, so the samples of many containers taken at once start their windows together and end
   // them together, instead of one after another.
   const read = new Date().toISOString();
-  const cpu = cpuStats(c.id, onlineCpus(), monotonicNs, scope);
+  const cpu = cpuStats(c.id, onlineCpus(), { scope });
   // No cgroup CPU time: the container does not run (the sample says so), nothing to wait for.
-  if (!cpu.cpu_usage.total_usage) return sampleStats(c, statusOf(c), monotonicNs, scope) ?? emptyStats(c);
+  if (!cpu.cpu_usage.total_usage) return sampleStats(c, undefined, { scope }) ?? emptyStats(c);
   await sleep(opts.prime ?? PRIME_MS, opts.signal);
-  const after = sampleStats(c, statusOf(c), monotonicNs, scope) ?? emptyStats(c);
+  const after = sampleStats(c, undefined, { scope }) ?? emptyStats(c);
   if (after.read !== ZERO_TIME) (after.precpu_stats = cpu), (after.preread = read);
   return after;
 }
