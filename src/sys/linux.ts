@@ -208,7 +208,7 @@ export function linuxSys(): Sys {
       const t = cstr(target);
       const f = fstype === null ? null : cstr(fstype);
       const d = data === null ? null : cstr(data);
-      check(c.mount(s, t, f ? f : null, BigInt(flags), d ? d : null), "mount", target);
+      check(c.mount(s, t, f, BigInt(flags), d), "mount", target);
     },
   };
 }
