@@ -6,7 +6,7 @@
  * runtime start itself is faked through startContainer's `runtime` parameter.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Engine, EngineEvent } from "../../src/engine/engine.ts";
 import { createContainer, killContainer, pruneContainers, reapAutoRemoved, removeContainer, renameContainer, startContainer, stopContainer, waitContainer } from "../../src/engine/containers/manager.ts";
@@ -188,6 +188,28 @@ test("prune removes created and exited containers, keeps running ones, and honou
   expect(out.SpaceReclaimed).toBe(5);
   expect(f.containers.all().map((c) => c.id).sort()).toEqual([running.id, other.id].sort());
   await removeContainer(f, running.id, { force: true });
+});
+
+test("prune in a long-running engine also takes directories no row names, and keeps a removal a live process is at", async () => {
+  const f = bed.engine();
+  await bed.image(f, "lib/img", "1", [{ "bin/x": "x" }], { Cmd: ["/bin/x"] });
+  const kept = await createContainer(f, { image, networkMode: "none" });
+  // A removal that deleted the row but lost its directory (the engine started before either existed).
+  const orphan = f.root.containerDir("ab".repeat(32));
+  mkdirSync(orphan);
+  writeFileSync(join(orphan, "config.v2.json"), "{}");
+  // One that another live process is in the middle of: its intent names that process.
+  const busy = f.root.containerDir("cd".repeat(32));
+  mkdirSync(busy);
+  mkdirSync(join(f.root.root, "removing"), { recursive: true });
+  writeFileSync(join(f.root.root, "removing", "cd".repeat(32)), JSON.stringify({ owner: `${process.pid}-${processStartTime(process.pid)}`, cacheId: "cd".repeat(32), volumes: [] }));
+  const out = await pruneContainers(f, { labels: ["nothing=matches"] });
+  expect(out.ContainersDeleted).toBeNull();
+  expect(existsSync(orphan)).toBe(false);
+  expect(existsSync(busy)).toBe(true);
+  expect(existsSync(kept.dir)).toBe(true);
+  rmSync(busy, { recursive: true });
+  rmSync(join(f.root.root, "removing", "cd".repeat(32)));
 });
 
 test.skipIf(process.getuid!() !== 0)("a prune or rm -f while a start is under way waits for it: the started container is kept, or removed whole, never taken from under it", async () => {

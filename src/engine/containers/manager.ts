@@ -12,7 +12,7 @@ import { EngineError, conflict, invalidParameter, noSuchContainer, noSuchImage }
 import { parseReference, withDefaultTag, familiarString } from "../registry/reference.ts";
 import type { ContainerConfig, ContainerRecord, HostConfig, RestartPolicy, StoredContainer as Stored } from "./types.ts";
 import { randomName, validateName } from "./names.ts";
-import { beginRemoval, endRemoval } from "./removal.ts";
+import { beginRemoval, endRemoval, reconcileRemovals } from "./removal.ts";
 import { resolveCapabilities, DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, DEFAULT_SHM_SIZE, containerEnv, checkDnsServer, parseExtraHost, checkUlimit, checkSysctl, type ContainerPlan } from "../runtime/spec.ts";
 import { checkDeviceOptions, devicePlan } from "../runtime/devices.ts";
 import { startContainer as runtimeStart } from "../runtime/start.ts";
@@ -27,6 +27,7 @@ import { publishAll } from "../network/ports.ts";
 import { resolveMounts, tmpfsFlags, tmpfsSpecData, type MountPoint, type MountSpec } from "../volumes/spec.ts";
 import { markPopulated, mountSource, mountsOf, recordMounts, removeAnonymousVolumes } from "../volumes/index.ts";
 import { network } from "../lazy.ts";
+import { removeAll } from "../../fs/remove.ts";
 import { checkHealthConfig, healthPlan, mergeHealthConfig } from "./health.ts";
 import { applyLinks, checkLinks, checkNamespaceModes, namespacePlan, volumesFrom } from "./sharing.ts";
 
@@ -226,8 +227,8 @@ export async function createContainer(engine: Engine, opts: CreateOptions): Prom
   // An rm -f or container prune (a daemon serving another request) may have removed the row while the
   // directories were being made: it found none to remove, so they go here, or nothing would name them.
   if (engine.containers.lookup(id)?.id !== id) {
-    rmSync(dir, { recursive: true, force: true });
-    rmSync(record.dir, { recursive: true, force: true });
+    removeAll(dir);
+    removeAll(record.dir);
     throw noSuchContainer(id);
   }
   engine.events.publish({ Type: "container", Action: "create", id, from: opts.image, name: record.name });
@@ -665,8 +666,9 @@ async function deleteOnce(engine: Engine, c: Stored, volumes: boolean) {
   if (engine.containers.delete(c.id)) engine.events.publish({ Type: "container", Action: "destroy", id: c.id, from: c.imageRef, name: c.name });
   removeAnonymousVolumes(engine, mounts);
   // The overlay was mounted only inside the container's mount namespace, which died with it: nothing to unmount.
-  rmSync(overlayDir(engine, c), { recursive: true, force: true });
-  rmSync(c.dir, { recursive: true, force: true });
+  removeAll(overlayDir(engine, c));
+  // Its shim may still be unlinking its socket as it exits: removeAll holds where rmSync gave up silently.
+  removeAll(c.dir);
   removeCgroups(c.id);
   endRemoval(engine, c.id);
 }
@@ -788,6 +790,9 @@ export async function pruneContainers(engine: Engine, opts: { labels?: string[];
   const until = f.until?.length ? pruneUntilMs(f.until[0]!) : undefined;
   const deleted: string[] = [];
   let reclaimed = 0;
+  // What an in-process CLI finishes at each engine start, a long-running daemon finishes here: removals a
+  // killed process left half done, and directories no row names.
+  reconcileRemovals(engine);
   for (const c of engine.containers.all()) {
     await startSettled(engine, c.id); // a container being started is running once it is
     const st = await statusOf(c);

@@ -9,6 +9,7 @@
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import type { Engine } from "../engine.ts";
+import { removeAll } from "../../fs/remove.ts";
 import { processStartTime, readContainerStatus, signalContainer } from "../runtime/status.ts";
 import type { ContainerRecord, StoredContainer } from "./types.ts";
 import { network, volumes } from "../lazy.ts";
@@ -109,8 +110,8 @@ function finishRemoval(engine: Engine, id: string, intent: Partial<Intent>): voi
     }
   }
   const cacheId = intent.cacheId ?? row?.cacheId ?? id;
-  if (/^[0-9a-f]{64}$/.test(cacheId)) rmSync(engine.root.layerDir(cacheId), { recursive: true, force: true });
-  rmSync(dir, { recursive: true, force: true });
+  if (/^[0-9a-f]{64}$/.test(cacheId)) removeAll(engine.root.layerDir(cacheId));
+  removeAll(dir);
   // lazy: engine.ts loads this file at every start, and only a removal needs cgroups
   (require("../runtime/cgroups.ts") as typeof import("../runtime/cgroups.ts")).removeCgroups(id);
   endRemoval(engine, id);
