@@ -406,11 +406,33 @@ describe.skipIf(!root)("cleanup and reconciliation", () => {
     await b.ok(["network", "rm", "tmpnet"]);
     // veths go with their netns (the kernel deletes both ends), asynchronously.
     expect(await until(() => veths.every((v) => !existsSync(`/sys/class/net/${v}`)))).toBe(true);
+    // The bridge's deletion finishes after `network rm` returns (retireBridge; the test below).
+    expect(await until(() => leftovers(b.dataRoot).links.every((l) => l === "bunker0"))).toBe(true);
     const after = leftovers(b.dataRoot);
-    expect(after.links.filter((l) => l !== "bunker0")).toEqual([]);
     expect(after.claims).toEqual([]);
     // Only bunker0's own network rules remain while the default bridge exists (as docker0's do).
     expect(after.rules.every((l) => l.includes(":net:"))).toBe(true);
+  }, 60_000);
+
+  test("network rm: the bridge is out of service when it returns (no address, down, its name free) and deleted right after", async () => {
+    const opts = ["--subnet", "10.213.7.0/24", "-o", "com.docker.network.bridge.name=bkretiretest"];
+    const id = (await b.ok(["network", "create", ...opts, "retnet"])).trim();
+    const alias = `${tag}:net:${id.slice(0, 12)}`;
+    const ours = () => readdirSync("/sys/class/net").filter((n) => existsSync(`/sys/class/net/${n}/bridge`) && readFileSync(`/sys/class/net/${n}/ifalias`, "utf8").trim() === alias);
+    expect(ours()).toEqual(["bkretiretest"]);
+    await b.ok(["network", "rm", "retnet"]);
+    // Still being deleted, or gone: either way nothing of it is in service.
+    for (const n of ours()) {
+      expect(n).toMatch(/^bkr-[0-9a-f]{8}$/);
+      expect(readFileSync(`/sys/class/net/${n}/operstate`, "utf8").trim()).toBe("down");
+      expect(sh(["ip", "-4", "-o", "addr", "show", "dev", n]).out).toBe("");
+    }
+    expect(sh(["ip", "-4", "route", "show", "table", "all"]).out).not.toContain("10.213.7.");
+    // The same subnet and bridge name at once, and a container on it reaches its gateway.
+    const again = (await b.ok(["network", "create", ...opts, "retnet"])).trim();
+    expect(await b.ok(["run", "--rm", "--network", "retnet", busybox, "sh", "-c", "ping -c1 -W2 10.213.7.1 >/dev/null && echo reached"])).toBe("reached\n");
+    await b.ok(["network", "rm", again]);
+    expect(await until(() => ours().length === 0 && !existsSync("/sys/class/net/bkretiretest"))).toBe(true);
   }, 60_000);
 
   // Removal deletes the rules it knows were added (one iptables-restore, no iptables-save); when one of them is
@@ -560,7 +582,7 @@ describe.skipIf(!root)("cleanup and reconciliation", () => {
     const all = (await b.ok(["ps", "-aq"])).trim().split("\n").filter(Boolean);
     if (all.length) await b.ok(["rm", "-f", ...all]);
     expect(await until(() => leftovers(b.dataRoot).rules.every((l) => l.includes(":net:")))).toBe(true);
-    expect(leftovers(b.dataRoot).links.filter((l) => l !== "bunker0")).toEqual([]);
+    expect(await until(() => leftovers(b.dataRoot).links.every((l) => l === "bunker0"))).toBe(true);
     expect(leftovers(b.dataRoot).claims).toEqual([]);
   }, 120_000);
 });

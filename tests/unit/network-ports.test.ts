@@ -2,7 +2,7 @@
 import { describe, expect, test } from "bun:test";
 import { checkExposedPorts, checkPortBindings, displayPorts, networkSettingsPorts, parsePublish, publishAll } from "../../src/engine/network/ports.ts";
 import { applyBatch, networkRules, portRules } from "../../src/engine/network/host.ts";
-import { addAddress, linkUp, newBridge, setLink } from "../../src/engine/network/rtnl.ts";
+import { addAddress, deleteAddress, linkDown, linkUp, newBridge, renameLink, setLink } from "../../src/engine/network/rtnl.ts";
 import { cidrString, hostRoutes, ipToNum, macFor, numToIp, overlaps, parseBridgeName, parseCidr, parseIPv4, pickSubnet } from "../../src/engine/network/ipam.ts";
 
 describe("parsePublish (the docker CLI's nat.ParsePortSpec)", () => {
@@ -140,5 +140,23 @@ describe("rtnetlink requests for a bridge (what ip sends)", () => {
     const up = linkUp(7);
     expect(new DataView(up.buffer).getUint32(16 + 8, true) & 1).toBe(1);
     expect(new DataView(up.buffer).getUint32(16 + 12, true) & 1).toBe(1);
+  });
+
+  test("a bridge retired: addr del, down, renamed, by index", () => {
+    const del = deleteAddress(7, "10.200.0.1", 24);
+    expect(head(del)).toEqual({ len: del.length, type: 21, flags: 0x1 | 0x4 });
+    expect([...del.subarray(16, 18)]).toEqual([2, 24]);
+    expect(new DataView(del.buffer).getUint32(16 + 4, true)).toBe(7);
+    expect([...attrs(del, 8).get(2)!]).toEqual([10, 200, 0, 1]);
+    const down = linkDown(7);
+    expect(head(down)).toMatchObject({ type: 16, flags: 0x1 | 0x4 });
+    expect(new DataView(down.buffer).getInt32(16 + 4, true)).toBe(7);
+    expect(new DataView(down.buffer).getUint32(16 + 8, true) & 1).toBe(0);
+    expect(new DataView(down.buffer).getUint32(16 + 12, true) & 1).toBe(1);
+    const rename = renameLink(7, "bkr-0badc0de");
+    expect(head(rename)).toMatchObject({ type: 16, flags: 0x1 | 0x4 });
+    expect(new DataView(rename.buffer).getInt32(16 + 4, true)).toBe(7);
+    expect(new DataView(rename.buffer).getUint32(16 + 12, true)).toBe(0); // no flag changed
+    expect(str(attrs(rename, 16).get(3))).toBe("bkr-0badc0de");
   });
 });

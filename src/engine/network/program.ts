@@ -289,11 +289,10 @@ export async function teardownNetworkHost(engine: Engine, net: Network): Promise
     hostLockAsync(async () => {
       const known = knownNetworkRules(engine, net);
       const rules = kernelPath(engine) ? (known ? deleteKnownRules(known, tag) : deleteRulesAsync((c) => c === tag)) : undefined;
-      // A bridge of another data root with the same name (bunker0 shared) is left alone.
-      const link = host.linkExists(net.bridge!) && host.linkAlias(net.bridge!) === tag ? host.deleteLinksAsync([net.bridge!]) : undefined;
-      const [r, l] = await Promise.allSettled([rules, link]);
-      if (r.status === "rejected") throw r.reason;
-      if (l.status === "rejected") throw l.reason;
+      // A bridge of another data root with the same name (bunker0 shared) is left alone. Its deletion
+      // finishes after this returns (retireBridge); it is out of service before.
+      if (host.linkExists(net.bridge!) && host.linkAlias(net.bridge!) === tag) host.retireBridge(parseBridgeName(net.bridge!), net.gateway ? parseIPv4(net.gateway) : null, net.subnet ? parseCidr(net.subnet).prefix : 32);
+      await rules;
       rmSync(rulesFile(engine, net), { force: true });
     }),
   );

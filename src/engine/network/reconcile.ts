@@ -33,7 +33,7 @@ function reconcileOnce(engine: Engine): void {
   // Bridges this root made while it was not recorded as owning rules (an older build, or /run emptied):
   // their rules, the loopback drop included, are brought up to date once.
   const tag = host.rootTag(engine.config.dataRoot);
-  if (!isRegistered(tag) && kernelPath(engine) && host.links((n) => n === DEFAULT_BRIDGE || n.startsWith("bk-")).some((n) => host.linkAlias(n).startsWith(`bunker:${tag}:net:`))) {
+  if (!isRegistered(tag) && kernelPath(engine) && host.links((n) => n === DEFAULT_BRIDGE || n.startsWith("bk-") || n.startsWith(host.RETIRED_PREFIX)).some((n) => host.linkAlias(n).startsWith(`bunker:${tag}:net:`))) {
     reconcileNetworking(engine);
   }
   let names: string[];
@@ -71,7 +71,7 @@ export function reconcileNetworking(engine: Engine): { removedLinks: string[]; r
       const running = new Map<string, StoredContainer>();
       for (const c of engine.containers.all()) if (readContainerStatus(c.dir).running) running.set(c.id.slice(0, 12), c);
       // Bridges this data root made for networks it no longer has.
-      const ours = host.links((n) => n === DEFAULT_BRIDGE || n.startsWith("bk-")).filter((n) => host.linkAlias(n).startsWith(`${tag}:net:`) && !netTags.has(host.linkAlias(n)));
+      const ours = host.links((n) => n === DEFAULT_BRIDGE || n.startsWith("bk-") || n.startsWith(host.RETIRED_PREFIX)).filter((n) => host.linkAlias(n).startsWith(`${tag}:net:`) && !netTags.has(host.linkAlias(n)));
       // veths on this root's bridges whose endpoint is gone. Not those of containers that merely do not run:
       // one that another process is starting has its veth plugged in before it runs (deleting it failed that
       // start), and a stopped one's goes with its netns.
@@ -145,7 +145,7 @@ export function dropGoneRoots(tags: string[], opts: { iptables: boolean }): void
     const prefixes = tags.map((t) => `bunker:${t}:`);
     const mine = (alias: string) => prefixes.some((p) => alias.startsWith(p));
     if (mayRules) deleteRules((cm) => mine(cm));
-    const bridges = host.links((n) => n === DEFAULT_BRIDGE || n.startsWith("bk-"));
+    const bridges = host.links((n) => n === DEFAULT_BRIDGE || n.startsWith("bk-") || n.startsWith(host.RETIRED_PREFIX));
     // In use: a port plugged in, or an address claimed by a live data root (or build step) whose container's
     // veth is not plugged in yet (claims come before the bridge is ensured, see networkPlan).
     const unused = (n: string) => {
@@ -162,7 +162,7 @@ export function dropGoneRoots(tags: string[], opts: { iptables: boolean }): void
     host.deleteLinks(bridges.filter((n) => mine(host.linkAlias(n)) && (n !== DEFAULT_BRIDGE || unused(n))));
     if (mayRules) {
       const saved = host.saveRules();
-      for (const n of host.links((n) => n === DEFAULT_BRIDGE || n.startsWith("bk-"))) if (!host.dropsLoopback(saved, n)) host.setRouteLocalnet(parseBridgeName(n), false);
+      for (const n of host.links((n) => n === DEFAULT_BRIDGE || n.startsWith("bk-") || n.startsWith(host.RETIRED_PREFIX))) if (!host.dropsLoopback(saved, n)) host.setRouteLocalnet(parseBridgeName(n), false);
     }
     let dirs: string[] = [];
     try {

@@ -10,6 +10,7 @@ const NLM_F_EXCL = 0x200;
 const NLM_F_CREATE = 0x400;
 const RTM_NEWLINK = 16;
 const RTM_NEWADDR = 20;
+const RTM_DELADDR = 21;
 const IFLA_ADDRESS = 1;
 const IFLA_IFNAME = 3;
 const IFLA_MTU = 4;
@@ -77,15 +78,35 @@ export function setLink(index: number, mac: string, alias: string, mtu?: number)
 
 /** `ip addr add IP/PREFIX dev INDEX`. */
 export function addAddress(index: number, ip: string, prefix: number): Uint8Array {
+  return address(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, index, ip, prefix);
+}
+
+/** `ip addr del IP/PREFIX dev INDEX`. */
+export function deleteAddress(index: number, ip: string, prefix: number): Uint8Array {
+  return address(RTM_DELADDR, 0, index, ip, prefix);
+}
+
+/** struct ifaddrmsg (AF_INET, the prefix, the link) with the address as local and peer. */
+function address(type: number, flags: number, index: number, ip: string, prefix: number): Uint8Array {
   const h = new DataView(new ArrayBuffer(8));
   h.setUint8(0, AF_INET);
   h.setUint8(1, prefix);
   h.setUint32(4, index, true);
   const addr = new Uint8Array(ip.split(".").map(Number));
-  return message(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, new Uint8Array(h.buffer), [attr(IFA_LOCAL, addr), attr(IFA_ADDRESS, addr)]);
+  return message(type, flags, new Uint8Array(h.buffer), [attr(IFA_LOCAL, addr), attr(IFA_ADDRESS, addr)]);
 }
 
 /** `ip link set dev INDEX up`. */
 export function linkUp(index: number): Uint8Array {
   return message(RTM_NEWLINK, 0, ifinfo(index, IFF_UP, IFF_UP), []);
+}
+
+/** `ip link set dev INDEX down`. */
+export function linkDown(index: number): Uint8Array {
+  return message(RTM_NEWLINK, 0, ifinfo(index, 0, IFF_UP), []);
+}
+
+/** `ip link set dev INDEX name NAME` (the kernel refuses it while the link is up). */
+export function renameLink(index: number, name: string): Uint8Array {
+  return message(RTM_NEWLINK, 0, ifinfo(index), [attr(IFLA_IFNAME, text(name))]);
 }
