@@ -10,7 +10,7 @@
  */
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
-import { conflict, EngineError, invalidParameter } from "../errors.ts";
+import { conflict, EngineError, invalidParameter, noSuchContainer } from "../errors.ts";
 import type { AttachHandlers, Attachment } from "./attach.ts";
 import { shimPath } from "./shim-binary.ts";
 import { capabilityMask, decodePlan } from "./spec.ts";
@@ -149,7 +149,14 @@ export async function execInContainer(containerDir: string, opts: ExecOptions): 
   for (const g of c.groups) plan.push("group", g); // --group-add holds for execs too, as in moby
   if (c.oomScore !== undefined) plan.push("oomscore", c.oomScore); // the container's --oom-score-adj, as runc's exec
   const execs = join(containerDir, "execs");
-  mkdirSync(execs, { recursive: true, mode: 0o700 });
+  try {
+    // Not recursive: a removal that took the container's directory since the checks above must not see it
+    // made again (a directory no row names).
+    mkdirSync(execs, { mode: 0o700 });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") throw noSuchContainer(c.id);
+    if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+  }
   const planFile = join(execs, `${opts.execId}.plan`); // the shim unlinks it once read
   writeFileSync(planFile, encode(plan), { mode: 0o600 });
   const shim = await shimPath(opts.dataRoot ?? join(containerDir, "..", ".."));
