@@ -12,6 +12,7 @@ import { constants } from "node:os";
 import { sys } from "../../sys/index.ts";
 import { EngineError } from "../errors.ts";
 import { RUN_DIR } from "./roots.ts";
+import { randomHex } from "../random.ts";
 import * as rtnl from "./rtnl.ts";
 import { cidrString, parseBridgeName, parseIPv4, type BridgeName, type Cidr, type IPv4 } from "./ipam.ts";
 
@@ -155,11 +156,6 @@ export function deleteLinks(names: string[]): void {
   if (names.length) sh(["ip", "-force", "-batch", "-"], `${names.map((n) => `link del ${n}`).join("\n")}\n`);
 }
 
-/** deleteLinks off the event loop. */
-export async function deleteLinksAsync(names: string[]): Promise<void> {
-  if (names.length) await run(["ip", "-force", "-batch", "-"], `${names.map((n) => `link del ${n}`).join("\n")}\n`);
-}
-
 /** The names bridges get once retired (retireBridge): never a bridge's or a veth's (`bk<hex>`), within 15 characters. */
 export const RETIRED_PREFIX = "bkr-";
 
@@ -180,7 +176,7 @@ export function retireBridge(name: BridgeName, gateway: IPv4 | null, prefix: num
   } catch {
     return; // gone already
   }
-  const retired = `${RETIRED_PREFIX}${Buffer.from(crypto.getRandomValues(new Uint8Array(4))).toString("hex")}`;
+  const retired = `${RETIRED_PREFIX}${randomHex(4)}`;
   // rtnetlink, each step acknowledged: an address the link lacks (EADDRNOTAVAIL) is no reason to stop.
   const addressGone = gateway === null || [0, constants.errno.EADDRNOTAVAIL].includes(sys().routeRequest(rtnl.deleteAddress(index, gateway, prefix)));
   if (!addressGone || sys().routeRequest(rtnl.linkDown(index)) !== 0 || sys().routeRequest(rtnl.renameLink(index, retired)) !== 0) {

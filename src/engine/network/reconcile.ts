@@ -15,6 +15,9 @@ export { containerPorts } from "./ports.ts";
 import { addNetworkRules, deleteRules, hostLock, isHostLockBusy, newBatch, withIntent } from "./program.ts";
 import { type Endpoint, netState, DEFAULT_BRIDGE, allNetworks, ctrTag, endpointsOf, kernelPath, netDir, netTag, networkById, vethName } from "./store.ts";
 
+/** A bridge bunker may have made, by its name: the default one, a network's `bk-<id12>`, one being deleted (`bkr-<hex>`). */
+const bunkerBridge = (n: string) => n === DEFAULT_BRIDGE || n.startsWith("bk-") || n.startsWith(host.RETIRED_PREFIX);
+
 /** Reconciles once per process if an earlier process died while changing the host. */
 export function reconcileIfNeeded(engine: Engine): void {
   const st = netState(engine);
@@ -33,7 +36,7 @@ function reconcileOnce(engine: Engine): void {
   // Bridges this root made while it was not recorded as owning rules (an older build, or /run emptied):
   // their rules, the loopback drop included, are brought up to date once.
   const tag = host.rootTag(engine.config.dataRoot);
-  if (!isRegistered(tag) && kernelPath(engine) && host.links((n) => n === DEFAULT_BRIDGE || n.startsWith("bk-") || n.startsWith(host.RETIRED_PREFIX)).some((n) => host.linkAlias(n).startsWith(`bunker:${tag}:net:`))) {
+  if (!isRegistered(tag) && kernelPath(engine) && host.links(bunkerBridge).some((n) => host.linkAlias(n).startsWith(`bunker:${tag}:net:`))) {
     reconcileNetworking(engine);
   }
   let names: string[];
@@ -71,7 +74,7 @@ export function reconcileNetworking(engine: Engine): { removedLinks: string[]; r
       const running = new Map<string, StoredContainer>();
       for (const c of engine.containers.all()) if (readContainerStatus(c.dir).running) running.set(c.id.slice(0, 12), c);
       // Bridges this data root made for networks it no longer has.
-      const ours = host.links((n) => n === DEFAULT_BRIDGE || n.startsWith("bk-") || n.startsWith(host.RETIRED_PREFIX)).filter((n) => host.linkAlias(n).startsWith(`${tag}:net:`) && !netTags.has(host.linkAlias(n)));
+      const ours = host.links(bunkerBridge).filter((n) => host.linkAlias(n).startsWith(`${tag}:net:`) && !netTags.has(host.linkAlias(n)));
       // veths on this root's bridges whose endpoint is gone. Not those of containers that merely do not run:
       // one that another process is starting has its veth plugged in before it runs (deleting it failed that
       // start), and a stopped one's goes with its netns.
@@ -145,7 +148,7 @@ export function dropGoneRoots(tags: string[], opts: { iptables: boolean }): void
     const prefixes = tags.map((t) => `bunker:${t}:`);
     const mine = (alias: string) => prefixes.some((p) => alias.startsWith(p));
     if (mayRules) deleteRules((cm) => mine(cm));
-    const bridges = host.links((n) => n === DEFAULT_BRIDGE || n.startsWith("bk-") || n.startsWith(host.RETIRED_PREFIX));
+    const bridges = host.links(bunkerBridge);
     // In use: a port plugged in, or an address claimed by a live data root (or build step) whose container's
     // veth is not plugged in yet (claims come before the bridge is ensured, see networkPlan).
     const unused = (n: string) => {
@@ -162,7 +165,7 @@ export function dropGoneRoots(tags: string[], opts: { iptables: boolean }): void
     host.deleteLinks(bridges.filter((n) => mine(host.linkAlias(n)) && (n !== DEFAULT_BRIDGE || unused(n))));
     if (mayRules) {
       const saved = host.saveRules();
-      for (const n of host.links((n) => n === DEFAULT_BRIDGE || n.startsWith("bk-") || n.startsWith(host.RETIRED_PREFIX))) if (!host.dropsLoopback(saved, n)) host.setRouteLocalnet(parseBridgeName(n), false);
+      for (const n of host.links(bunkerBridge)) if (!host.dropsLoopback(saved, n)) host.setRouteLocalnet(parseBridgeName(n), false);
     }
     let dirs: string[] = [];
     try {
