@@ -54,6 +54,15 @@ export function iptablesAvailable(): boolean {
 
 export const linkExists = (name: string) => existsSync(`/sys/class/net/${name}`);
 
+/** A link's index, what rtnetlink requests name it by; undefined when there is no such link. */
+function linkIndex(name: BridgeName): number | undefined {
+  try {
+    return Number(readFileSync(`/sys/class/net/${parseBridgeName(name)}/ifindex`, "utf8"));
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * The ports of a bridge by the address their alias names: the shim sets a veth's alias to the address of its
  * peer. After a container's exit the kernel dismantles its netns asynchronously, tens of ms later or more on a
@@ -123,10 +132,7 @@ export async function createBridge(name: BridgeName, gateway: IPv4, prefix: numb
   const fail = (step: string, errno: number) => new EngineError("system", `failed to create bridge ${name}: ${step}: ${errnoNames.get(errno) ?? `errno ${errno}`}`);
   const made = sys().routeRequest(rtnl.newBridge(name));
   if (made !== 0) throw fail("link add", made);
-  let index = 0;
-  try {
-    index = Number(readFileSync(`/sys/class/net/${name}/ifindex`, "utf8"));
-  } catch {}
+  const index = linkIndex(name) ?? 0;
   const steps: [string, () => Uint8Array][] = [
     ["link set", () => rtnl.setLink(index, mac, alias, mtu)],
     ["addr add", () => rtnl.addAddress(index, gateway, prefix)],
@@ -170,12 +176,8 @@ export const RETIRED_PREFIX = "bkr-";
  * other. Any step refused: the bridge is deleted here, the slow way.
  */
 export function retireBridge(name: BridgeName, gateway: IPv4 | null, prefix: number): void {
-  let index = 0;
-  try {
-    index = Number(readFileSync(`/sys/class/net/${parseBridgeName(name)}/ifindex`, "utf8"));
-  } catch {
-    return; // gone already
-  }
+  const index = linkIndex(name);
+  if (index === undefined) return; // gone already
   const retired = `${RETIRED_PREFIX}${randomHex(4)}`;
   // rtnetlink, each step acknowledged: an address the link lacks (EADDRNOTAVAIL) is no reason to stop.
   const addressGone = gateway === null || [0, constants.errno.EADDRNOTAVAIL].includes(sys().routeRequest(rtnl.deleteAddress(index, gateway, prefix)));
