@@ -8,12 +8,12 @@
  * Root is not needed when BUNKER_RUN_DIR points at a writable dir (CLAIMS_DIR is read at load).
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { existsSync, readFileSync, rmdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Engine } from "../../src/engine/engine.ts";
 import { createContainer, removeContainer } from "../../src/engine/containers/manager.ts";
 import { createNetwork, lookupNetwork, networkPlan, networkSettings } from "../../src/engine/network/index.ts";
-import { CLAIMS_DIR } from "../../src/engine/network/ipam.ts";
+import { abandonedClaim, claim, claims, CLAIMS_DIR, release } from "../../src/engine/network/ipam.ts";
 import { mappingsOf } from "../../src/engine/network/ports.ts";
 import { processStartTime } from "../../src/engine/runtime/status.ts";
 import { UnitBed } from "../helpers/unit-engine.ts";
@@ -139,4 +139,29 @@ test("a start's plan reserves published ports, refuses one a running container h
   expect(mappingsOf(e, two.id)).toHaveLength(1);
   for (const x of [one, two]) await removeContainer(e, x.id, { force: true });
   expect(mappingsOf(e, two.id)).toEqual([]);
+});
+
+test("claims: one owner per address, linked into place written (never seen empty), nothing left aside; abandoned empty ones recognised", () => {
+  const dir = join(CLAIMS_DIR, fakeBridge);
+  expect(claim(fakeBridge, "10.9.0.2", "/root/a c1")).toBe(true);
+  expect(claim(fakeBridge, "10.9.0.2", "/root/b c2")).toBe(false);
+  expect(claim(fakeBridge, "10.9.0.2", "/root/a c1")).toBe(true); // already ours
+  expect(readFileSync(join(dir, "10.9.0.2"), "utf8")).toBe("/root/a c1");
+  expect(readdirSync(dir).filter((n) => n.startsWith("."))).toEqual([]);
+  // A claim being written elsewhere is not one yet.
+  writeFileSync(join(dir, ".10.9.0.3.4242"), "/root/b c2");
+  expect([...claims(fakeBridge).keys()]).toEqual(["10.9.0.2"]);
+  rmSync(join(dir, ".10.9.0.3.4242"));
+  // What an earlier build's writer, killed between open(O_EXCL) and write, left: empty, and taken.
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "10.9.0.4"), "");
+  expect(claim(fakeBridge, "10.9.0.4", "/root/a c3")).toBe(false);
+  expect(abandonedClaim(fakeBridge, "10.9.0.4")).toBe(false); // new: its writer may be at it still
+  const old = new Date(Date.now() - 60_000);
+  utimesSync(join(dir, "10.9.0.4"), old, old);
+  expect(abandonedClaim(fakeBridge, "10.9.0.4")).toBe(true);
+  expect(abandonedClaim(fakeBridge, "10.9.0.2")).toBe(false); // written
+  rmSync(join(dir, "10.9.0.4"));
+  release(fakeBridge, "10.9.0.2", "/root/a c1");
+  expect(existsSync(join(dir, "10.9.0.2"))).toBe(false);
 });

@@ -5,7 +5,7 @@
  * engines) sharing bunker0 must never hand out the same address. A claim is a file created with O_EXCL, so
  * it is atomic across processes without a lock, and /run empties on reboot, when no container runs anyway.
  */
-import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeSync } from "node:fs";
+import { linkSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { invalidParameter } from "../errors.ts";
 
@@ -113,10 +113,13 @@ export function claim(bridge: string, ip: string, owner: string): boolean {
   const dir = join(CLAIMS_DIR, bridge);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const path = join(dir, ip);
+  // Written aside, then linked into place (link fails with EEXIST if the address is taken): a claim is never
+  // seen empty. One made by open(O_EXCL) and then written stayed empty, and its address taken, for good when
+  // its process was killed in between (abandonedClaim).
+  const tmp = join(dir, `.${ip}.${process.pid}`);
+  writeFileSync(tmp, owner, { mode: 0o600 });
   try {
-    const fd = openSync(path, "wx", 0o600);
-    writeSync(fd, owner);
-    closeSync(fd);
+    linkSync(tmp, path);
     return true;
   } catch (e: any) {
     if (e?.code !== "EEXIST") throw e;
@@ -125,7 +128,19 @@ export function claim(bridge: string, ip: string, owner: string): boolean {
     } catch {
       return false;
     }
+  } finally {
+    rmSync(tmp, { force: true });
   }
+}
+
+/**
+ * An empty claim left by an earlier build's writer, killed between creating and writing it (claims are
+ * linked into place written now, so none is empty for longer than that). For the clean-up under the host
+ * lock; a claim newer than a few seconds is left to a writer that may still be at it.
+ */
+export function abandonedClaim(bridge: string, ip: string): boolean {
+  const st = statSync(join(CLAIMS_DIR, bridge, ip), { throwIfNoEntry: false });
+  return st !== undefined && st.size === 0 && Date.now() - st.mtimeMs > 10_000;
 }
 
 /** Drops a claim if `owner` holds it. */
@@ -146,6 +161,7 @@ export function claims(bridge: string): Map<string, string> {
     return out;
   }
   for (const n of names) {
+    if (n.startsWith(".")) continue; // a claim being written (claim)
     try {
       out.set(n, readFileSync(join(CLAIMS_DIR, bridge, n), "utf8"));
     } catch {}

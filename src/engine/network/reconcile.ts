@@ -7,7 +7,7 @@ import type { Engine } from "../engine.ts";
 import type { StoredContainer } from "../containers/types.ts";
 import { readContainerStatus } from "../runtime/status.ts";
 import { deadIntents } from "./pending.ts";
-import { claims, CLAIMS_DIR, parseBridgeName, parseIPv4, release } from "./ipam.ts";
+import { abandonedClaim, claims, CLAIMS_DIR, parseBridgeName, parseIPv4, release } from "./ipam.ts";
 import * as host from "./host.ts";
 import { mappingsOf } from "./ports.ts";
 import { isRegistered, unregisterRoot } from "./roots.ts";
@@ -139,8 +139,8 @@ export function reconcileNetworking(engine: Engine): { removedLinks: string[]; r
 /**
  * Drops what data roots that were deleted left on the host (roots.ts found them): their tagged rules (when
  * this engine may touch iptables), their user networks' bridges and a bunker0 they made that nobody uses,
- * and every address claim of a data root that no longer exists. A bridge left in place without anyone's
- * loopback drop loses route_localnet.
+ * every address claim of a data root that no longer exists, and empty claims an earlier build's killed
+ * writer abandoned. A bridge left in place without anyone's loopback drop loses route_localnet.
  */
 export function dropGoneRoots(tags: string[], opts: { iptables: boolean }): void {
   const mayRules = opts.iptables && host.iptablesAvailable();
@@ -175,6 +175,7 @@ export function dropGoneRoots(tags: string[], opts: { iptables: boolean }): void
       for (const [ip, who] of claims(br)) {
         const root = who.slice(0, who.lastIndexOf(" "));
         if (root && !existsSync(root)) release(br, ip, who);
+        else if (who === "" && abandonedClaim(br, ip)) rmSync(join(CLAIMS_DIR, br, ip), { force: true });
       }
     }
     // Rules stay recorded until an engine that may remove them has.
