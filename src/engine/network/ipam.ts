@@ -2,8 +2,9 @@
  * IPv4 address management. Subnets and addresses are plain numbers here (pure, unit-tested); which address a
  * container holds is recorded in the database (endpoints) and claimed host-wide in /run/bunker/ipam, because
  * a bridge and its subnet are host-wide while each data root has its own database: two data roots (or two
- * engines) sharing bunker0 must never hand out the same address. A claim is a file created with O_EXCL, so
- * it is atomic across processes without a lock, and /run empties on reboot, when no container runs anyway.
+ * engines) sharing bunker0 must never hand out the same address. A claim is a file linked into place with
+ * its owner written (link(2) fails if the name exists), so it is atomic across processes without a lock and
+ * never seen empty, and /run empties on reboot, when no container runs anyway.
  */
 import { linkSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
