@@ -1,9 +1,9 @@
 /**
  * `rm -rf` that holds while another process deletes in the same tree. Bun 1.4.5's
  * `rmSync(path, { recursive: true, force: true })` returns without an error but leaves the directory behind
- * when an entry it was about to unlink is removed by someone else first: measured on 13 of 100 trees raced by
- * a concurrent `rm` (tests/unit/remove.test.ts). A container's shim unlinks its attach.sock as it exits, just
- * after recording the exit that lets a removal go ahead, so a container directory was left with no row naming it.
+ * when an entry it was about to unlink is removed by someone else first: 10 of 60 trees raced by a concurrent
+ * `rm` in tests/unit/remove.test.ts's race. A container's shim unlinks its attach.sock as it exits, just after
+ * recording the exit that lets a removal go ahead, so a container directory was left with no row naming it.
  */
 import { lstatSync, rmSync } from "node:fs";
 
