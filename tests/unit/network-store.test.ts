@@ -8,7 +8,7 @@
  * Root is not needed when BUNKER_RUN_DIR points at a writable dir (CLAIMS_DIR is read at load).
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmdirSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Engine } from "../../src/engine/engine.ts";
 import { createContainer, removeContainer } from "../../src/engine/containers/manager.ts";
@@ -153,7 +153,6 @@ test("claims: one owner per address, linked into place written (never seen empty
   expect([...claims(fakeBridge).keys()]).toEqual(["10.9.0.2"]);
   rmSync(join(dir, ".10.9.0.3.4242"));
   // What an earlier build's writer, killed between open(O_EXCL) and write, left: empty, and taken.
-  mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, "10.9.0.4"), "");
   expect(claim(fakeBridge, "10.9.0.4", "/root/a c3")).toBe(false);
   expect(abandonedClaim(fakeBridge, "10.9.0.4")).toBe(false); // new: its writer may be at it still
