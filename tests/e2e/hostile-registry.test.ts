@@ -31,13 +31,23 @@ function fresh() {
   reg.reset();
 }
 
-/** Sizes of the files under `dir`, summed (0 when it does not exist). */
+/**
+ * Sizes of the files under `dir`, summed (0 when it does not exist). The pull being watched removes its
+ * staging directories as it goes, so an entry listed a moment ago may be gone by the time it is read.
+ */
 function bytesUnder(dir: string): number {
   const st = lstatSync(dir, { throwIfNoEntry: false });
   if (!st) return 0;
   if (!st.isDirectory()) return st.size;
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch (e: any) {
+    if (e.code === "ENOENT") return 0;
+    throw e;
+  }
   let n = 0;
-  for (const name of readdirSync(dir)) n += bytesUnder(join(dir, name));
+  for (const name of names) n += bytesUnder(join(dir, name));
   return n;
 }
 
