@@ -58,8 +58,8 @@ export interface Backend {
   saveImagesInto(names: string[], fd: number, opts?: { readFd?: number; at?: number }): Promise<void>;
   /** Loads an image archive; messages as Docker's load stream; rejects with the load's error. */
   loadImages(input: ReadableStream<Uint8Array>, opts: { quiet?: boolean }, onMessage: (m: JsonMessage) => void): Promise<void>;
-  /** Pushes NAME:TAG, or every tag of a bare NAME; progress as Docker's JSON messages; rejects with the push's error. */
-  push(ref: string, onMessage: (m: JsonMessage) => void): Promise<void>;
+  /** Pushes NAME:TAG, or every tag of a bare NAME (one platform's manifest with `platform`); progress as Docker's JSON messages; rejects with the push's error. */
+  push(ref: string, opts: { platform?: string }, onMessage: (m: JsonMessage) => void): Promise<void>;
 
   info(): Promise<ReturnType<typeof systemInfo>>;
   version(): Promise<ReturnType<typeof systemVersion>>;

@@ -53,9 +53,10 @@ export function localBackend(engine: Engine): Backend {
     saveImages: async (names) => (await import("../engine/archive/save.ts")).saveImages(engine, names),
     saveImagesInto: async (names, fd, o) => (await import("../engine/archive/save.ts")).saveImagesInto(engine, names, fd, o),
     loadImages: async (input, o, onMessage) => void (await (await import("../engine/archive/load.ts")).loadImages(engine, input, { quiet: o.quiet, onMessage })),
-    async push(ref, onMessage) {
+    async push(ref, o, onMessage) {
       const { pushRepository } = await import("../engine/push.ts");
-      await pushRepository(engine, ref, { onMessage });
+      const { parsePlatform } = await import("../engine/image/types.ts");
+      await pushRepository(engine, ref, { onMessage, platform: o.platform ? parsePlatform(o.platform) : undefined });
     },
     info: async () => (await system()).systemInfo(engine),
     version: async () => (await system()).systemVersion(),

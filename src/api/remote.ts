@@ -220,14 +220,17 @@ export function remoteBackend(client: ApiClient): Backend {
         onMessage(m);
       }
     },
-    async push(ref, onMessage) {
+    async push(ref, o, onMessage) {
       const { parseReference, familiarName, familiarString } = await import("../engine/registry/reference.ts");
       const { readCredentials } = await import("../engine/registry/credentials.ts");
       const r = parseReference(ref);
       // As the docker CLI: the user's stored credentials for the target registry travel in X-Registry-Auth.
       const creds = readCredentials(r.domain);
       const auth = Buffer.from(JSON.stringify(creds ? { username: creds.username, password: creds.password, serveraddress: r.domain } : {})).toString("base64url");
-      const res = await client.request("POST", `/images/${r.digest ? familiarString(r) : familiarName(r)}/push`, { query: { tag: r.tag ?? "" }, headers: { "X-Registry-Auth": auth } });
+      // As the docker CLI (API 1.46+): the platform travels as an OCI platform in JSON.
+      const { parsePlatform } = await import("../engine/image/types.ts");
+      const platform = o.platform ? JSON.stringify(parsePlatform(o.platform)) : undefined;
+      const res = await client.request("POST", `/images/${r.digest ? familiarString(r) : familiarName(r)}/push`, { query: { tag: r.tag ?? "", platform }, headers: { "X-Registry-Auth": auth } });
       for await (const m of client.messages<any>(res)) {
         if (m.errorDetail || m.error) throw new EngineError("system", m.errorDetail?.message ?? m.error);
         onMessage(m);

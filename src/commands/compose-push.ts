@@ -20,7 +20,7 @@ export default defineCommand({
       if (!image) continue;
       if (!flags.quiet) ctx.progress.event(s, "Pushing");
       try {
-        await ctx.backend.push(image, () => {});
+        await ctx.backend.push(image, {}, () => {});
         if (!flags.quiet) ctx.progress.event(s, "Pushed");
       } catch (e) {
         if (!flags["ignore-push-failures"]) throw e;

@@ -202,8 +202,20 @@ export function tagImage(engine: Engine, source: string, target: string): void {
   const img = engine.images.resolve(source);
   const ref = withDefaultTag(parseReference(target));
   if (ref.digest) throw invalidParameter("refusing to create a tag with a digest reference");
-  engine.images.setTag(repositoryName(ref), ref.tag!, img.id);
+  engine.images.setTag(repositoryName(ref), ref.tag!, img.id, undefined, sourceIndex(engine, source, img.id));
   eventsOf(engine).publish("image", "tag", img.id, { ...labelsOf(img), name: familiarString(ref) });
+}
+
+/** The index a tag given as `source` was pulled through (a new tag names it too, as containerd's image store does). */
+function sourceIndex(engine: Engine, source: string, id: string): string | undefined {
+  let ref;
+  try {
+    ref = withDefaultTag(parseReference(source));
+  } catch {
+    return undefined; // an ID, not a name
+  }
+  if (ref.digest || engine.images.byReference(ref)?.id !== id) return undefined;
+  return engine.images.tagIndex(repositoryName(ref), ref.tag!)?.digest;
 }
 
 /** An image's labels, the attributes of its events. */

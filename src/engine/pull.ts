@@ -80,7 +80,7 @@ async function pullOne(engine: Engine, refString: string, opts: PullOptions): Pr
   }
   emit({ status: `Pulling from ${ref.path}`, id: tagOrDigest });
 
-  const repoDigest = remote.indexDigest ?? remote.digest;
+  const repoDigest = remote.index?.digest ?? remote.digest;
   const diffIds = remote.config.rootfs?.diff_ids ?? [];
   const layers = remote.layers();
   if (layers.length !== diffIds.length) throw new EngineError("invalidParameter", `image ${familiarString(ref)}: manifest has ${layers.length} layers but the config lists ${diffIds.length} diff IDs`);
@@ -145,6 +145,7 @@ async function pullOne(engine: Engine, refString: string, opts: PullOptions): Pr
       size: sizes.reduce((a, b) => a + b, 0),
       tag: ref.tag && !ref.digest ? { repository: repo, tag: ref.tag } : undefined,
       digest: { repository: repo, digest: repoDigest, manifest: remote.rawManifest, mediaType: remote.manifestMediaType },
+      fromIndex: remote.index && { index: { digest: remote.index.digest, raw: remote.index.raw, mediaType: remote.index.mediaType }, manifestDigest: remote.digest },
     });
     // Where each blob came from, so that a push to this registry can mount it instead of uploading it.
     const sources = blobSourcesOf(engine.db);

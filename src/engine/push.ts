@@ -12,15 +12,16 @@
  * An image made here (commit, import, load) is pushed from the store's layer tars (madeHere).
  */
 import type { Engine } from "./engine.ts";
-import { type Descriptor, type Image, type ImageConfig, type Index, type Layer, type Manifest, MediaType, type Platform } from "./image/types.ts";
+import { type Descriptor, type Image, type ImageConfig, type Index, type Layer, type Manifest, MediaType, type Platform, formatPlatform } from "./image/types.ts";
 import { EngineError, invalidParameter } from "./errors.ts";
 import { type Reference, parseReference, withDefaultTag, familiarName, familiarString, repositoryName } from "./registry/reference.ts";
-import { type RegistryClient, type RepoConnection, sha256 } from "./registry/client.ts";
+import { type RegistryClient, type RepoConnection, pickPlatform, sha256 } from "./registry/client.ts";
 import { RegistryError } from "./registry/auth.ts";
 import { remoteLayer } from "./registry/remote.ts";
 import { mountBlob, putManifest, statBlob, uploadBlob } from "./registry/upload.ts";
 import { type BlobSources, blobSourcesOf } from "./store/blob-sources.ts";
 import { storeImage } from "./store/image-source.ts";
+import type { StoredIndex } from "./store/images.ts";
 import type { JsonMessage } from "./progress.ts";
 import { progressBar } from "./pull.ts";
 
@@ -31,6 +32,8 @@ export interface PushOptions {
   signal?: AbortSignal;
   /** The registry client (e.g. with the API client's credentials); default: the engine's. */
   registry?: RegistryClient;
+  /** `push --platform`: only this platform's manifest of a multi-platform image. */
+  platform?: Platform;
 }
 
 /** What one pushed tag became: moby's PushResult aux message. */
@@ -71,23 +74,69 @@ export async function pushRepository(engine: Engine, name: string, opts: PushOpt
     const target = { domain: ref.domain, path: ref.path, tag };
     const record = engine.images.byReference(target);
     if (!record) throw new EngineError("notFound", `tag does not exist: ${familiarString(target)}`);
-    const image = await localImage(engine, record.id, registry);
-    const result = await pushImage(engine, image, target, { ...opts, registry });
-    engine.images.addDigest(repo, result.Digest, record.id, image.rawManifest, image.manifestMediaType);
+    const choice = await pushChoice(engine, record.id, engine.images.tagIndex(repo, tag), familiarString(target), registry, opts.platform);
+    if (choice.index) {
+      const result = await pushIndex(engine, choice.index, choice.images, target, { ...opts, registry });
+      const own = choice.images.find((i) => i.id === record.id)!;
+      engine.images.addDigest(repo, result.Digest, record.id, own.rawManifest, own.manifestMediaType);
+      out.push(result);
+      continue;
+    }
+    const result = await pushImage(engine, choice.image, target, { ...opts, registry });
+    engine.images.addDigest(repo, result.Digest, choice.image.id, choice.image.rawManifest, choice.image.manifestMediaType);
+    // moby's note (auxprogress.ManifestPushedInsteadOfIndex): the CLI tells the user that the registry got one platform.
+    if (choice.insteadOf) {
+      const selected = { mediaType: choice.image.manifestMediaType, digest: result.Digest, size: result.Size };
+      emit({ progressDetail: {}, aux: { manifestPushedInsteadOfIndex: true, originalIndex: choice.insteadOf, selectedManifest: selected } });
+    }
     out.push(result);
   }
   return out;
 }
 
+/** What a push of one tag sends: a whole index with its platforms' images, or one image (with the index it stands in for). */
+type PushChoice = { index: { raw: Uint8Array; mediaType: string }; images: Image[] } | { index?: undefined; image: Image; insteadOf?: Descriptor };
+
 /**
- * A local image as an `Image`: the manifest it was pulled with (byte for byte) and its config from the
- * store; its layers stream from a repository known to hold them (until the store can write them back).
+ * moby's getPushDescriptor over what this store holds. A tag pulled through a multi-platform index (or
+ * tagged from one that was) pushes that index, byte for byte, once every manifest it names is here (`pull
+ * --platform` of each); otherwise the tag's own image, noting the index it stands in for. `--platform` picks
+ * that platform's manifest, refused as moby's errPlatformNotFound when it is not here.
  */
-export async function localImage(engine: Engine, id: string, registry: RegistryClient): Promise<Image> {
+async function pushChoice(engine: Engine, id: string, stored: StoredIndex | undefined, name: string, registry: RegistryClient, platform?: Platform): Promise<PushChoice> {
+  const own = stored && [...stored.manifests].find(([, m]) => m.imageId === id);
+  if (!own) stored = undefined; // the tag was pulled through an index whose platform it named is gone
+  const notProvided = () => new EngineError("notFound", `image with reference ${name} was found but does not provide the specified platform (${formatPlatform(platform!)})`);
+  if (!stored) {
+    const image = await localImage(engine, id, registry);
+    if (platform && !pickPlatform([{ digest: image.digest, size: 0, platform: { os: image.config.os ?? "", architecture: image.config.architecture ?? "", variant: image.config.variant } }], platform)) throw notProvided();
+    return { image };
+  }
+  const entries = (JSON.parse(new TextDecoder().decode(stored.raw)) as Index).manifests;
+  const present = entries.filter((e) => stored.manifests.has(e.digest));
+  const imageOf = (digest: string) => {
+    const m = stored.manifests.get(digest)!;
+    return localImage(engine, m.imageId, registry, m);
+  };
+  if (platform) {
+    const entry = pickPlatform(present, platform);
+    if (!entry) throw notProvided();
+    return { image: await imageOf(entry.digest) };
+  }
+  if (present.length === entries.length) return { index: stored, images: await Promise.all(entries.map((e) => imageOf(e.digest))) };
+  return { image: await imageOf(own![0]), insteadOf: { mediaType: stored.mediaType, digest: stored.digest, size: stored.raw.length } };
+}
+
+/**
+ * A local image as an `Image`: the manifest it was pulled with (byte for byte; `pulled` when the caller
+ * knows which) and its config from the store; its layers stream from a repository known to hold them
+ * (until the store can write them back).
+ */
+export async function localImage(engine: Engine, id: string, registry: RegistryClient, pulled?: { manifest: Uint8Array; mediaType: string }): Promise<Image> {
   const record = engine.images.get(id);
   if (!record) throw new EngineError("notFound", `No such image: ${id}`);
   const rows = engine.images.manifests(id);
-  for (const m of rows) {
+  for (const m of pulled ? [{ repository: "", digest: "", ...pulled }, ...rows] : rows) {
     let manifest: Manifest;
     try {
       manifest = JSON.parse(new TextDecoder().decode(m.manifest)) as Manifest;
@@ -101,7 +150,7 @@ export async function localImage(engine: Engine, id: string, registry: RegistryC
     const layers: Layer[] = manifest.layers.map((d, i) => {
       // Where this blob was pulled from first, then every other repository known to hold it.
       const known = sources.forDiffId(diffIds[i]!).filter((s) => s.digest === d.digest && s.repository).map((s) => s.repository);
-      return sourcedLayer(registry, d, diffIds[i]!, [...new Set([...known.reverse(), ...rows.map((r) => r.repository)])]);
+      return sourcedLayer(registry, d, diffIds[i]!, [...new Set([...known.reverse(), ...rows.map((r) => r.repository)])].filter(Boolean));
     });
     return {
       digest: sha256(m.manifest),

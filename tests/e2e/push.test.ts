@@ -352,6 +352,76 @@ describe("bunker push", () => {
     }
   });
 
+  test("a multi-platform image: one platform here pushes that one and says so; every platform here pushes the index byte for byte; --platform picks one", async () => {
+    const dst = await emptyRegistry();
+    const root = freshDataRoot();
+    const b = bunkerAt(root);
+    const list = testbed.image("multi", "list");
+    const [amd, arm] = [list.manifests!.find((m) => m.platform?.architecture === "amd64")!, list.manifests!.find((m) => m.platform?.architecture === "arm64")!];
+    const registryDigest = async (repo: string, tag: string) => sha(new TextEncoder().encode(await skopeo(["inspect", "--raw", "--tls-verify=false", `docker://${dst.host}/${repo}:${tag}`])));
+
+    await b.ok(["pull", `${src.host}/multi:list`]);
+    await b.ok(["tag", `${src.host}/multi:list`, `${dst.host}/multi:one`]);
+    const one = await b.run(["push", `${dst.host}/multi:one`]);
+    expect(one.code).toBe(0);
+    // docker CLI 28.2's note, on stdout after the stream.
+    expect(one.stdout).toEndWith(`one: digest: ${amd.digest} size: ${amd.size}\n\n Info -> Not all multiplatform-content is present and only the available single-platform image was pushed\n         ${list.digest} -> ${amd.digest}\n`);
+    expect(one.stderr).toBe("");
+    expect(await registryDigest("multi", "one")).toBe(amd.digest);
+
+    // The other platform pulled too (the tag moves to it, as docker's): now the whole list goes, as it was pulled.
+    await b.ok(["pull", "--platform", "linux/arm64", `${src.host}/multi:list`]);
+    await b.ok(["tag", `${src.host}/multi:list`, `${dst.host}/multi:all`]);
+    const all = await b.run(["push", `${dst.host}/multi:all`]);
+    expect(all.stderr).toBe("");
+    const listSize = (await (await fetch(`${src.url}/v2/multi/manifests/list`, { headers: { accept: list.mediaType } })).arrayBuffer()).byteLength;
+    expect(all.stdout).toEndWith(`all: digest: ${list.digest} size: ${listSize}\n`);
+    expect(await registryDigest("multi", "all")).toBe(list.digest);
+    for (const m of [amd, arm]) expect(sha(new TextEncoder().encode(await skopeo(["inspect", "--raw", "--tls-verify=false", `docker://${dst.host}/multi@${m.digest}`])))).toBe(m.digest);
+    // Pushing the tag that names the amd64 image sends the whole list as well: the image is a platform of it.
+    expect(await b.ok(["push", `${dst.host}/multi:one`])).toEndWith(`one: digest: ${list.digest} size: ${listSize}\n`);
+    expect(await registryDigest("multi", "one")).toBe(list.digest);
+
+    const picked = await b.run(["push", "--platform", "linux/arm64", `${dst.host}/multi:all`]);
+    expect(picked.stderr).toBe("");
+    expect(picked.stdout).toStartWith(
+      "\n Info -> Using --platform pushes only the specified platform manifest of a multi-platform image index.\n         Other components, like attestations, will not be included.\n" +
+        `         To push the complete multi-platform image, remove the --platform flag.\n         \nThe push refers to repository [${dst.host}/multi]\n`,
+    );
+    expect(picked.stdout).toEndWith(`all: digest: ${arm.digest} size: ${arm.size}\n`);
+    expect(await registryDigest("multi", "all")).toBe(arm.digest);
+    const bad = await b.run(["push", "--platform", "bad/x/y/z", `${dst.host}/multi:all`]);
+    expect(bad).toEqual({ code: 1, stdout: "", stderr: 'Invalid platform bad/x/y/z"bad/x/y/z": cannot parse platform specifier: invalid argument\n' });
+    const absent = await b.run(["push", "--platform", "linux/s390x", `${dst.host}/multi:all`]);
+    expect(absent.code).toBe(1);
+    expect(absent.stderr).toContain(`image with reference ${dst.host}/multi:all was found but does not provide the specified platform (linux/s390x)`);
+    // A tag no index names has one platform, its image's (busybox is the same image as the list's amd64 entry).
+    await b.ok(["pull", `${src.host}/busybox`]);
+    await b.ok(["tag", `${src.host}/busybox`, `${dst.host}/bb:1`]);
+    const single = await b.run(["push", "--platform", "linux/arm64", `${dst.host}/bb:1`]);
+    expect(single.code).toBe(1);
+    expect(single.stderr).toContain(`image with reference ${dst.host}/bb:1 was found but does not provide the specified platform (linux/arm64)`);
+    await b.ok(["push", "--platform", "linux/amd64", `${dst.host}/bb:1`]);
+    // The image was pulled with two manifests (busybox's, the list's amd64 one): either is its own.
+    expect([testbed.image("busybox", "latest").digest, amd.digest]).toContain(await registryDigest("bb", "1"));
+
+    // The index goes from the store with the last of its platforms.
+    const { Database } = await import("bun:sqlite");
+    const rows = () => {
+      const db = new Database(join(root, "bunker.db"), { readonly: true });
+      try {
+        return (db.query("SELECT (SELECT count(*) FROM indexes) AS i, (SELECT count(*) FROM index_manifests) AS m").get() as { i: number; m: number });
+      } finally {
+        db.close();
+      }
+    };
+    expect(rows()).toEqual({ i: 1, m: 2 });
+    await b.ok(["rmi", `${src.host}/multi:list`, `${dst.host}/multi:all`]);
+    expect(rows()).toEqual({ i: 1, m: 1 });
+    await b.ok(["rmi", `${dst.host}/multi:one`, `${src.host}/busybox`, `${dst.host}/bb:1`]);
+    expect(rows()).toEqual({ i: 0, m: 0 });
+  });
+
   test("kill -9 mid-push leaves the local store as it was, and the next push completes", async () => {
     const dst = await emptyRegistry();
     const b = bunkerAt(freshDataRoot());
@@ -415,5 +485,42 @@ print(json.dumps({"aux": aux, "dist": d}))
     expect(r.aux).toEqual([{ Tag: "2", Digest: busybox.digest, Size: expect.any(Number) }]);
     expect(r.dist.Descriptor).toEqual({ mediaType: busybox.mediaType, digest: busybox.digest, size: r.aux[0].Size });
     expect(r.dist.Platforms).toEqual([{ architecture: "amd64", os: "linux" }]);
+  });
+
+  test("docker push of a multi-platform image: the CLI's note for one platform, the whole list once both are pulled, --platform", async () => {
+    const dst = await emptyRegistry();
+    const { sock } = await serveAt(freshDataRoot());
+    const home = tempDir("bunker-docker-home-");
+    const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: home, DOCKER_CONFIG: join(home, "docker-config"), DOCKER_HOST: `unix://${sock}` };
+    const docker = async (args: string[]) => {
+      const p = Bun.spawn(["/usr/local/bin/docker", ...args], { env, stdout: "pipe", stderr: "pipe", timeout: 120_000 });
+      const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+      return { stdout, stderr, code };
+    };
+    const list = testbed.image("multi", "list");
+    const [amd, arm] = [list.manifests!.find((m) => m.platform?.architecture === "amd64")!, list.manifests!.find((m) => m.platform?.architecture === "arm64")!];
+    expect((await docker(["pull", `${src.host}/multi:list`])).code).toBe(0);
+    expect((await docker(["tag", `${src.host}/multi:list`, `${dst.host}/d/multi:1`])).code).toBe(0);
+    const one = await docker(["push", `${dst.host}/d/multi:1`]);
+    expect(one.code).toBe(0);
+    expect(one.stdout).toContain(`1: digest: ${amd.digest} size: ${amd.size}`);
+    // 28.2 prints its notes on stdout, the digests coloured even when it is not a terminal.
+    expect(one.stdout).toContain(`\n\n Info -> Not all multiplatform-content is present and only the available single-platform image was pushed\n         \x1b[31m${list.digest}\x1b[0m -> \x1b[32m${amd.digest}\x1b[0m\n`);
+
+    expect((await docker(["pull", "--platform", "linux/arm64", `${src.host}/multi:list`])).code).toBe(0);
+    expect((await docker(["tag", `${src.host}/multi:list`, `${dst.host}/d/multi:2`])).code).toBe(0);
+    const both = await docker(["push", `${dst.host}/d/multi:2`]);
+    expect(both.stderr).toBe("");
+    expect(both.stdout).toContain(`2: digest: ${list.digest} size: `);
+    const arm64 = await docker(["push", "--platform", "linux/arm64", `${dst.host}/d/multi:2`]);
+    expect(arm64.stdout).toContain(`2: digest: ${arm.digest} size: ${arm.size}`);
+    const absent = await docker(["push", "--platform", "linux/s390x", `${dst.host}/d/multi:2`]);
+    expect(absent.code).toBe(1);
+    expect(absent.stderr).toContain(`image with reference ${dst.host}/d/multi:2 was found but does not provide the specified platform (linux/s390x)`);
+    for (const platform of ["linux/amd64", '{"os":"linux"}']) {
+      const res = await fetch(`http://d/v1.50/images/${dst.host}/d/multi/push?tag=2&platform=${encodeURIComponent(platform)}`, { method: "POST", unix: sock, headers: { "X-Registry-Auth": "e30=" } });
+      expect(res.status).toBe(400);
+      expect((await res.json()).message).toStartWith("invalid platform: ");
+    }
   });
 });

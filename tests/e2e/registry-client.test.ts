@@ -189,7 +189,7 @@ describe("resolve", () => {
     expect(img.digest).toBe(oci.digest);
     expect(img.id).toBe(oci.configDigest);
     expect(img.manifestMediaType).toBe(MediaType.OCI_MANIFEST);
-    expect(img.indexDigest).toBeUndefined();
+    expect(img.index).toBeUndefined();
     expect(img.config.architecture).toBe("amd64");
     expect(new TextDecoder().decode(img.rawConfig)).toBe(new TextDecoder().decode(oci.rawConfig));
     const layers = img.layers();
@@ -217,7 +217,7 @@ describe("resolve", () => {
     const c = new RegistryClient();
     const a = await c.image(ref(`${reg.host}/test/multi:index`), { platform: { os: "linux", architecture: "amd64" } });
     expect(a.digest).toBe(amd.digest);
-    expect(a.indexDigest).toBe(index.digest);
+    expect(a.index?.digest).toBe(index.digest);
     const b = await c.image(ref(`${reg.host}/test/multi:index`), { platform: { os: "linux", architecture: "arm64" } });
     expect(b.digest).toBe(arm.digest);
     const byDigest = await c.image(ref(`${reg.host}/test/multi@${index.digest}`), { platform: { os: "linux", architecture: "arm64", variant: "v8" } });

@@ -147,7 +147,9 @@ export function hostPlatform(): Platform {
 
 /** Parses "linux/arm64/v8" as Docker's --platform does. */
 export function parsePlatform(s: string): Platform {
-  const [os, architecture, variant] = s.toLowerCase().split("/");
+  const parts = s.toLowerCase().split("/");
+  if (parts.length > 3) throw new TypeError(`"${s}": cannot parse platform specifier: invalid argument`);
+  const [os, architecture, variant] = parts;
   if (!os || !architecture) throw new TypeError(`"${s}": unknown operating system or architecture: invalid argument`);
   return { os, architecture, ...(variant ? { variant } : {}) };
 }

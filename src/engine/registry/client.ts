@@ -134,7 +134,7 @@ export class RegistryClient {
         checkSize(picked.size, "manifest list entry size", MAX_MANIFEST_BYTES);
         const m = await this.manifest(conn, picked.digest);
         if (isIndex(m.mediaType)) throw new EngineError("invalidParameter", "unsupported manifest format");
-        return buildImage(conn, m, top.digest);
+        return buildImage(conn, m, top);
       }
       return buildImage(conn, top, undefined);
     });

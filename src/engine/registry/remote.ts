@@ -12,9 +12,9 @@ import { checkDigest, checkMediaType, checkSha256, checkSize, MAX_LAYERS } from 
 import type { FetchedManifest, RepoConnection } from "./client.ts";
 import type { Reference } from "./reference.ts";
 
-/** An Image (types.ts) fetched from a registry; also knows the digest of the index it was picked from. */
+/** An Image (types.ts) fetched from a registry; also knows the index (or manifest list) it was picked from. */
 export interface RemoteImage extends Image {
-  readonly indexDigest?: string;
+  readonly index?: FetchedManifest;
   readonly reference: Reference;
 }
 
@@ -26,7 +26,7 @@ const MAX_TRIES = 4;
  * diff_ids. Every digest, media type and size in manifest and config is checked before it is used: they
  * become URLs, directory names and database rows.
  */
-export async function buildImage(conn: RepoConnection, m: FetchedManifest, indexDigest: string | undefined): Promise<RemoteImage> {
+export async function buildImage(conn: RepoConnection, m: FetchedManifest, index: FetchedManifest | undefined): Promise<RemoteImage> {
   const manifest = JSON.parse(new TextDecoder().decode(m.raw)) as Manifest;
   if (!manifest?.config?.digest || !Array.isArray(manifest.layers)) throw new EngineError("invalidParameter", "unsupported manifest format");
   // moby refuses an image deeper than 125 layers when it registers the 126th; refused here before any download.
@@ -60,7 +60,7 @@ export async function buildImage(conn: RepoConnection, m: FetchedManifest, index
     config,
     rawConfig,
     layers: () => layers,
-    indexDigest,
+    index,
     reference: conn.ref,
   };
 }

@@ -179,8 +179,34 @@ CREATE TABLE IF NOT EXISTS image_parents (
 CREATE INDEX IF NOT EXISTS image_parents_parent ON image_parents(parent);
 `;
 
+// The multi-platform indexes (manifest lists) tags were pulled through, and which platform manifest of each
+// this store holds as which image: what containerd's image store keeps per tag, so that a push sends the
+// whole index once every platform it names is here (engine/push.ts). An index goes with its last platform;
+// a tag keeps naming the image it points at, and its index_digest the index that image was picked from.
+const imageIndexes = `
+ALTER TABLE tags ADD COLUMN index_digest TEXT;
+CREATE TABLE IF NOT EXISTS indexes (
+  digest      TEXT PRIMARY KEY,   -- the index's digest
+  raw         BLOB NOT NULL,      -- the index, byte for byte
+  media_type  TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS index_manifests (
+  index_digest TEXT NOT NULL REFERENCES indexes(digest),
+  digest      TEXT NOT NULL,      -- the platform manifest's digest: what the index's entry names
+  image_id    TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+  manifest    BLOB NOT NULL,      -- the platform manifest, byte for byte
+  media_type  TEXT NOT NULL,
+  recorded_at INTEGER NOT NULL,
+  PRIMARY KEY (index_digest, digest)
+);
+CREATE INDEX IF NOT EXISTS index_manifests_image ON index_manifests(image_id);
+CREATE TRIGGER IF NOT EXISTS index_manifests_last AFTER DELETE ON index_manifests
+  WHEN NOT EXISTS (SELECT 1 FROM index_manifests WHERE index_digest = OLD.index_digest)
+  BEGIN DELETE FROM indexes WHERE digest = OLD.index_digest; END;
+`;
+
 /** Schema migrations, applied in order; PRAGMA user_version counts how many ran. */
-const migrations = [schema, containers, networks, volumes, layerParents, buildCache, imageParents];
+const migrations = [schema, containers, networks, volumes, layerParents, buildCache, imageParents, imageIndexes];
 
 /** Opens (creating if needed) the metadata database at `path`. */
 export function openDatabase(path: string): Database {

@@ -38,6 +38,17 @@ export interface NewImage {
   digest?: { repository: string; digest: string; manifest: Uint8Array; mediaType: string };
   /** The image it was built on, step by step (POST /build's intermediate images). */
   parent?: string;
+  /** The multi-platform index the image was picked from, and the digest of its manifest (`digest.manifest`) there. */
+  fromIndex?: { index: { digest: string; raw: Uint8Array; mediaType: string }; manifestDigest: string };
+}
+
+/** A multi-platform index as the store has it: the index, byte for byte, and the platform manifests of it held here. */
+export interface StoredIndex {
+  digest: string;
+  raw: Uint8Array;
+  mediaType: string;
+  /** By manifest digest: the image each platform manifest is, and that manifest byte for byte. */
+  manifests: Map<string, { imageId: string; manifest: Uint8Array; mediaType: string }>;
 }
 
 const ID_RE = /^(sha256:)?[a-f0-9]{64}$/;
@@ -163,6 +174,17 @@ export class ImageStore {
     return rows.map((r) => ({ repository: r.repository, digest: r.digest, manifest: new Uint8Array(r.manifest), mediaType: r.media_type }));
   }
 
+  /** The index repository:tag was pulled through, with every platform manifest of it held here; undefined for a tag no index names. */
+  tagIndex(repository: string, tag: string): StoredIndex | undefined {
+    const row = this.db.query("SELECT i.digest, i.raw, i.media_type FROM tags t JOIN indexes i ON i.digest = t.index_digest WHERE t.repository = ? AND t.tag = ?").get(repository, tag) as any;
+    if (!row) return undefined;
+    const manifests = new Map<string, { imageId: string; manifest: Uint8Array; mediaType: string }>();
+    for (const m of this.db.query("SELECT digest, image_id, manifest, media_type FROM index_manifests WHERE index_digest = ?").all(row.digest) as any[]) {
+      manifests.set(m.digest, { imageId: m.image_id, manifest: new Uint8Array(m.manifest), mediaType: m.media_type });
+    }
+    return { digest: row.digest, raw: new Uint8Array(row.raw), mediaType: row.media_type, manifests };
+  }
+
   /** Adds a repo digest (a push's manifest digest) to an image, as moby's addDigestReference. */
   addDigest(repository: string, digest: string, id: string, manifest: Uint8Array, mediaType: string): void {
     this.db
@@ -182,21 +204,33 @@ export class ImageStore {
           img.chainIds.forEach((c, i) => this.db.query("INSERT INTO image_layers (image_id, position, chain_id) VALUES (?, ?, ?)").run(img.id, i, c));
         }
         if (img.parent && img.parent !== img.id) this.db.query("INSERT OR IGNORE INTO image_parents (image_id, parent) VALUES (?, ?)").run(img.id, img.parent);
-        if (img.tag) previous = this.setTag(img.tag.repository, img.tag.tag, img.id, now);
+        if (img.tag) previous = this.setTag(img.tag.repository, img.tag.tag, img.id, now, img.fromIndex?.index.digest);
         if (img.digest) {
           this.db
             .query("INSERT INTO digests (repository, digest, image_id, manifest, media_type) VALUES (?, ?, ?, ?, ?) ON CONFLICT (repository, digest) DO UPDATE SET image_id = excluded.image_id, manifest = excluded.manifest, media_type = excluded.media_type")
             .run(img.digest.repository, img.digest.digest, img.id, img.digest.manifest, img.digest.mediaType);
+          if (img.fromIndex) {
+            const { index, manifestDigest } = img.fromIndex;
+            this.db.query("INSERT OR IGNORE INTO indexes (digest, raw, media_type) VALUES (?, ?, ?)").run(index.digest, index.raw, index.mediaType);
+            this.db
+              .query("INSERT INTO index_manifests (index_digest, digest, image_id, manifest, media_type, recorded_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (index_digest, digest) DO UPDATE SET image_id = excluded.image_id, manifest = excluded.manifest, media_type = excluded.media_type, recorded_at = excluded.recorded_at")
+              .run(index.digest, manifestDigest, img.id, img.digest.manifest, img.digest.mediaType, now);
+          }
         }
       })
       .immediate();
     return { previous };
   }
 
-  /** Points repository:tag at an image; returns the image it pointed at before, if another. */
-  setTag(repository: string, tag: string, id: string, now = Date.now()): string | undefined {
+  /**
+   * Points repository:tag at an image (picked from the index `indexDigest`, when pulled through one); returns
+   * the image it pointed at before, if another.
+   */
+  setTag(repository: string, tag: string, id: string, now = Date.now(), indexDigest?: string): string | undefined {
     const old = this.db.query("SELECT image_id FROM tags WHERE repository = ? AND tag = ?").get(repository, tag) as any;
-    this.db.query("INSERT INTO tags (repository, tag, image_id, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (repository, tag) DO UPDATE SET image_id = excluded.image_id, created_at = excluded.created_at").run(repository, tag, id, now);
+    this.db
+      .query("INSERT INTO tags (repository, tag, image_id, created_at, index_digest) VALUES (?, ?, ?, ?, ?) ON CONFLICT (repository, tag) DO UPDATE SET image_id = excluded.image_id, created_at = excluded.created_at, index_digest = excluded.index_digest")
+      .run(repository, tag, id, now, indexDigest ?? null);
     this.db.query("UPDATE images SET tagged_at = ? WHERE id = ?").run(now, id);
     return old && old.image_id !== id ? old.image_id : undefined;
   }

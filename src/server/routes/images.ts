@@ -61,6 +61,22 @@ async function registryWithAuth(engine: Engine, auth: AuthConfig | undefined, on
   return new RegistryClient({ mirrors: engine.config.registryMirrors, insecure: engine.config.insecureRegistries, credentials: (host) => (!onlyFor || host === onlyFor ? creds : own?.(host)) });
 }
 
+/** A push's `platform` (API 1.46+): an OCI platform as JSON, with its OS and architecture. */
+function pushPlatform(value: string | null): Platform | undefined {
+  if (!value) return undefined;
+  let p: unknown;
+  try {
+    p = JSON.parse(value);
+  } catch (e) {
+    throw invalidParameter(`invalid platform: ${(e as Error).message}`);
+  }
+  const { os, architecture, variant } = (p ?? {}) as Record<string, unknown>;
+  if (typeof os !== "string" || !os || typeof architecture !== "string" || !architecture || (variant !== undefined && typeof variant !== "string")) {
+    throw invalidParameter(`invalid platform: ${value}: the os and architecture are required`);
+  }
+  return { os, architecture, ...(variant ? { variant } : {}) };
+}
+
 /** Declares the image routes on `r`. */
 export function imageRoutes(r: Router, engine: Engine): void {
 
@@ -114,9 +130,10 @@ export function imageRoutes(r: Router, engine: Engine): void {
     let ref = parseReference(params.name!);
     // `tag` names the one tag to push; without it, every tag of the repository goes (moby's IsNameOnly).
     if (tag) ref = parseReference(`${repositoryName(ref)}:${tag}`);
+    const platform = pushPlatform(query.get("platform"));
     const registry = await registryWithAuth(engine, decodeRegistryAuth(req.headers.get("x-registry-auth")), ref.domain);
     return jsonMessageStream(async (emit, signal) => {
-      await pushRepository(engine, canonicalString(ref), { onMessage: emit, signal, registry });
+      await pushRepository(engine, canonicalString(ref), { onMessage: emit, signal, registry, platform });
     }, req.signal);
   });
 
