@@ -520,7 +520,7 @@ print(json.dumps({"aux": aux, "dist": d}))
     for (const platform of ["linux/amd64", '{"os":"linux"}']) {
       const res = await fetch(`http://d/v1.50/images/${dst.host}/d/multi/push?tag=2&platform=${encodeURIComponent(platform)}`, { method: "POST", unix: sock, headers: { "X-Registry-Auth": "e30=" } });
       expect(res.status).toBe(400);
-      expect((await res.json()).message).toStartWith("invalid platform: ");
+      expect(((await res.json()) as { message: string }).message).toStartWith("invalid platform: ");
     }
   });
 });
