@@ -50,6 +50,22 @@ function cstr(s: string): Buffer {
   return Buffer.from(`${s}\0`);
 }
 
+/** openat2's struct open_how, reused while flags and resolve stay the same. */
+const how = new BigUint64Array(3);
+const HOW_SIZE = BigInt(how.byteLength);
+let howFlags = -1;
+let howResolve = -1;
+
+/** A reused buffer for one call's path: `s` and its NUL, or a new buffer when `s` does not fit (see cstr). */
+let scratch = Buffer.allocUnsafe(4096);
+function pathBuffer(s: string): Buffer {
+  // UTF-8 takes at most 3 bytes per UTF-16 unit; a longer path gets a buffer of its own size.
+  if (s.length * 3 + 1 > scratch.length) scratch = Buffer.allocUnsafe(s.length * 3 + 1);
+  const n = scratch.write(s, 0, "utf8");
+  scratch[n] = 0;
+  return scratch;
+}
+
 /** The libc-backed Sys. */
 export function linuxSys(): Sys {
   const { symbols: c } = openLibc();
@@ -165,9 +181,15 @@ export function linuxSys(): Sys {
     openat2(dirFd, path, flags, resolve) {
       // struct open_how { u64 flags; u64 mode; u64 resolve; }: the kernel resolves the whole path under
       // these rules in one call, so no component can be swapped for an escaping symlink between checks.
-      const how = new BigUint64Array([BigInt(flags), 0n, BigInt(resolve)]);
-      const p = cstr(path);
-      const fd = Number(c.syscall(SYS_openat2, dirFd, p, how, BigInt(how.byteLength)));
+      // The struct and the path buffer are reused (a save opens every file of a layer: thousands of calls);
+      // both are module-held, so they stay alive across the call, and it is synchronous.
+      if (flags !== howFlags || resolve !== howResolve) {
+        how[0] = BigInt(flags);
+        how[2] = BigInt(resolve);
+        howFlags = flags;
+        howResolve = resolve;
+      }
+      const fd = Number(c.syscall(SYS_openat2, dirFd, pathBuffer(path), how, HOW_SIZE));
       if (fd < 0) fail("openat2", path);
       return fd;
     },
