@@ -31,7 +31,10 @@ export function localBackend(engine: Engine): Backend {
   return {
     where: "in-process",
     listImages: async (o) => (await images()).listImages(engine, o),
-    inspectImage: async (name) => (await images()).inspectImage(engine, name),
+    inspectImage: async (name, o) => {
+      const { parsePlatform } = await import("../engine/image/types.ts");
+      return (await images()).inspectImage(engine, name, { platform: o?.platform ? parsePlatform(o.platform) : undefined });
+    },
     imageHistory: async (name) => (await images()).imageHistory(engine, name),
     tagImage: async (s, t) => (await images()).tagImage(engine, s, t),
     removeImage: async (name, o) => (await images()).removeImage(engine, name, o),

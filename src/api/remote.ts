@@ -181,7 +181,11 @@ export function remoteBackend(client: ApiClient): Backend {
       }
     },
     listImages: (o) => get("/images/json", { all: o.all, filters: filters(o.filters) }),
-    inspectImage: (name) => get(`/images/${name}/json`),
+    async inspectImage(name, o) {
+      // As the docker CLI (API 1.49+): the platform travels as an OCI platform in JSON.
+      const { parsePlatform } = await import("../engine/image/types.ts");
+      return get(`/images/${name}/json`, { platform: o?.platform ? JSON.stringify(parsePlatform(o.platform)) : undefined });
+    },
     imageHistory: (name) => get(`/images/${name}/history`),
     tagImage: async (source, target) => {
       const at = target.lastIndexOf(":");

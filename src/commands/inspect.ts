@@ -23,7 +23,7 @@ export default defineCommand({
       // Containers first, then images, then networks, as the docker CLI tries object types in order.
       const tries: (() => Promise<unknown>)[] = [];
       if (!type || type === "container") tries.push(() => backend.inspectContainer(name, { size: flags.size }));
-      if (!type || type === "image") tries.push(() => backend.inspectImage(name));
+      if (!type || type === "image") tries.push(() => backend.inspectImage(name, { platform: flags.platform as string | undefined }));
       if (!type || type === "network") tries.push(() => backend.inspectNetwork(name));
       let failure = `Error: No such object: ${name}`;
       for (const t of tries) {

@@ -4,7 +4,8 @@
  */
 import type { Engine } from "./engine.ts";
 import { type ImageRecord, imageCreated } from "./store/images.ts";
-import { conflict, invalidParameter } from "./errors.ts";
+import { conflict, EngineError, invalidParameter } from "./errors.ts";
+import { configPlatform, formatPlatform, pickPlatform, type Index, type Platform } from "./image/types.ts";
 import { readContainerStatus } from "./runtime/status.ts";
 import { parseReference, withDefaultTag, familiarName, familiarString, repositoryName } from "./registry/reference.ts";
 import { eventsOf } from "./events.ts";
@@ -101,9 +102,36 @@ export function listImages(engine: Engine, opts: { all?: boolean; filters?: Filt
   return out;
 }
 
-/** GET /images/{name}/json; `containerConfig` adds Container and ContainerConfig, as moby did before API 1.45. */
-export function inspectImage(engine: Engine, name: string, opts: { containerConfig?: boolean } = {}) {
+/**
+ * The image `name` is for `platform` (`image inspect --platform`): a tag pulled through a multi-platform index
+ * names each platform of it pulled here (`pull --platform`); any other image is its own config's platform.
+ * moby's errPlatformNotFound when the platform is not here.
+ */
+export function resolveForPlatform(engine: Engine, name: string, platform: Platform): ImageRecord {
   const img = engine.images.resolve(name);
+  const candidates: { id: string; platform?: Platform; annotations?: Record<string, string> }[] = [{ id: img.id, platform: configPlatform(img.config) }];
+  let ref;
+  try {
+    ref = withDefaultTag(parseReference(name));
+  } catch {
+    ref = undefined; // an ID
+  }
+  const index = ref && !ref.digest && engine.images.byReference(ref)?.id === img.id ? engine.images.tagIndex(repositoryName(ref), ref.tag!) : undefined;
+  if (index) {
+    const entries = (JSON.parse(new TextDecoder().decode(index.raw)) as Index).manifests;
+    candidates.unshift(...entries.filter((e) => index.manifests.has(e.digest)).map((e) => ({ ...e, id: index.manifests.get(e.digest)!.imageId })));
+  }
+  const picked = pickPlatform(candidates, platform);
+  if (!picked) throw new EngineError("notFound", `image with reference ${ref ? familiarString(ref) : name} was found but does not provide the specified platform (${formatPlatform(platform)})`);
+  return picked.id === img.id ? img : engine.images.get(picked.id)!;
+}
+
+/**
+ * GET /images/{name}/json; `containerConfig` adds Container and ContainerConfig, as moby did before API 1.45;
+ * `platform` picks that platform of a multi-platform image (resolveForPlatform).
+ */
+export function inspectImage(engine: Engine, name: string, opts: { containerConfig?: boolean; platform?: Platform } = {}) {
+  const img = opts.platform ? resolveForPlatform(engine, name, opts.platform) : engine.images.resolve(name);
   const c = img.config;
   const dirs = engine.layers.diffDirs(img.topLayer);
   const top = dirs[0];

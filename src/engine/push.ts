@@ -12,10 +12,10 @@
  * An image made here (commit, import, load) is pushed from the store's layer tars (madeHere).
  */
 import type { Engine } from "./engine.ts";
-import { type Descriptor, type Image, type ImageConfig, type Index, type Layer, type Manifest, MediaType, type Platform, formatPlatform } from "./image/types.ts";
+import { type Descriptor, type Image, type ImageConfig, type Index, type Layer, type Manifest, MediaType, type Platform, configPlatform, formatPlatform, pickPlatform } from "./image/types.ts";
 import { EngineError, invalidParameter } from "./errors.ts";
 import { type Reference, parseReference, withDefaultTag, familiarName, familiarString, repositoryName } from "./registry/reference.ts";
-import { type RegistryClient, type RepoConnection, pickPlatform, sha256 } from "./registry/client.ts";
+import { type RegistryClient, type RepoConnection, sha256 } from "./registry/client.ts";
 import { RegistryError } from "./registry/auth.ts";
 import { remoteLayer } from "./registry/remote.ts";
 import { mountBlob, putManifest, statBlob, uploadBlob } from "./registry/upload.ts";
@@ -109,7 +109,7 @@ async function pushChoice(engine: Engine, id: string, stored: StoredIndex | unde
   const notProvided = () => new EngineError("notFound", `image with reference ${name} was found but does not provide the specified platform (${formatPlatform(platform!)})`);
   if (!stored) {
     const image = await localImage(engine, id, registry);
-    if (platform && !pickPlatform([{ digest: image.digest, size: 0, platform: { os: image.config.os ?? "", architecture: image.config.architecture ?? "", variant: image.config.variant } }], platform)) throw notProvided();
+    if (platform && !pickPlatform([{ platform: configPlatform(image.config) }], platform)) throw notProvided();
     return { image };
   }
   const entries = (JSON.parse(new TextDecoder().decode(stored.raw)) as Index).manifests;

@@ -352,7 +352,7 @@ describe("bunker push", () => {
     }
   });
 
-  test("a multi-platform image: one platform here pushes that one and says so; every platform here pushes the index byte for byte; --platform picks one", async () => {
+  test("a multi-platform image: one platform here pushes that one and says so; every platform here pushes the index byte for byte; push and image inspect --platform pick one", async () => {
     const dst = await emptyRegistry();
     const root = freshDataRoot();
     const b = bunkerAt(root);
@@ -382,6 +382,15 @@ describe("bunker push", () => {
     expect(await b.ok(["push", `${dst.host}/multi:one`])).toEndWith(`one: digest: ${list.digest} size: ${listSize}\n`);
     expect(await registryDigest("multi", "one")).toBe(list.digest);
 
+    // image inspect --platform reads each platform of the tag; a platform not pulled is moby's error.
+    const arch = async (platform: string, name: string) => (await b.ok(["image", "inspect", "--platform", platform, "-f", "{{.Architecture}} {{.Id}}", name])).trim();
+    expect(await arch("linux/arm64", `${dst.host}/multi:all`)).toBe(`arm64 ${arm.configDigest}`);
+    expect(await arch("linux/amd64", `${dst.host}/multi:all`)).toBe(`amd64 ${amd.configDigest}`);
+    const s390x = await b.run(["image", "inspect", "--platform", "linux/s390x", `${dst.host}/multi:all`]);
+    expect(s390x.code).toBe(1);
+    expect(s390x.stderr).toBe(`Error response from daemon: image with reference ${dst.host}/multi:all was found but does not provide the specified platform (linux/s390x)\n`);
+    expect(await b.run(["image", "inspect", "--platform", "a/b/c/d", `${dst.host}/multi:all`])).toEqual({ code: 1, stdout: "", stderr: '"a/b/c/d": cannot parse platform specifier: invalid argument\n' });
+
     const picked = await b.run(["push", "--platform", "linux/arm64", `${dst.host}/multi:all`]);
     expect(picked.stderr).toBe("");
     expect(picked.stdout).toStartWith(
@@ -398,6 +407,8 @@ describe("bunker push", () => {
     // A tag no index names has one platform, its image's (busybox is the same image as the list's amd64 entry).
     await b.ok(["pull", `${src.host}/busybox`]);
     await b.ok(["tag", `${src.host}/busybox`, `${dst.host}/bb:1`]);
+    expect(await arch("linux/amd64", `${dst.host}/bb:1`)).toBe(`amd64 ${amd.configDigest}`);
+    expect((await b.run(["image", "inspect", "--platform", "linux/arm64", `${dst.host}/bb:1`])).code).toBe(1);
     const single = await b.run(["push", "--platform", "linux/arm64", `${dst.host}/bb:1`]);
     expect(single.code).toBe(1);
     expect(single.stderr).toContain(`image with reference ${dst.host}/bb:1 was found but does not provide the specified platform (linux/arm64)`);
@@ -487,7 +498,7 @@ print(json.dumps({"aux": aux, "dist": d}))
     expect(r.dist.Platforms).toEqual([{ architecture: "amd64", os: "linux" }]);
   });
 
-  test("docker push of a multi-platform image: the CLI's note for one platform, the whole list once both are pulled, --platform", async () => {
+  test("docker push of a multi-platform image: the CLI's note for one platform, the whole list once both are pulled, push and image inspect --platform", async () => {
     const dst = await emptyRegistry();
     const { sock } = await serveAt(freshDataRoot());
     const home = tempDir("bunker-docker-home-");
@@ -512,6 +523,8 @@ print(json.dumps({"aux": aux, "dist": d}))
     const both = await docker(["push", `${dst.host}/d/multi:2`]);
     expect(both.stderr).toBe("");
     expect(both.stdout).toContain(`2: digest: ${list.digest} size: `);
+    expect((await docker(["image", "inspect", "--platform", "linux/arm64", "-f", "{{.Architecture}}", `${dst.host}/d/multi:2`])).stdout).toBe("arm64\n");
+    expect((await docker(["image", "inspect", "--platform", "linux/amd64", "-f", "{{.Architecture}}", `${dst.host}/d/multi:2`])).stdout).toBe("amd64\n");
     const arm64 = await docker(["push", "--platform", "linux/arm64", `${dst.host}/d/multi:2`]);
     expect(arm64.stdout).toContain(`2: digest: ${arm.digest} size: ${arm.size}`);
     const absent = await docker(["push", "--platform", "linux/s390x", `${dst.host}/d/multi:2`]);

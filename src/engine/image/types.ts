@@ -154,6 +154,32 @@ export function parsePlatform(s: string): Platform {
   return { os, architecture, ...(variant ? { variant } : {}) };
 }
 
+/**
+ * Picks the entry for `want` as containerd's platform matcher does for pulls: same os and architecture,
+ * variant equal when both name one (arm64 without a variant means v8); an exact variant beats a missing one.
+ * Attestation manifests (buildx's unknown/unknown, or annotated attestation-manifest) are never images.
+ */
+export function pickPlatform<E extends { platform?: Platform; annotations?: Record<string, string> }>(entries: E[], want: Platform): E | undefined {
+  const norm = (p: Platform) => ({ ...p, variant: p.variant ?? (p.architecture === "arm64" ? "v8" : undefined) });
+  const w = norm(want);
+  let loose: E | undefined;
+  for (const e of entries) {
+    if (!e.platform) continue;
+    if (e.annotations?.["vnd.docker.reference.type"] === "attestation-manifest") continue;
+    if (e.platform.os === "unknown" && e.platform.architecture === "unknown") continue;
+    const p = norm(e.platform);
+    if (p.os !== w.os || p.architecture !== w.architecture) continue;
+    if (p.variant === w.variant) return e;
+    if (!p.variant || !w.variant) loose ??= e;
+  }
+  return loose;
+}
+
+/** The platform an image config says it is for. */
+export function configPlatform(c: ImageConfig): Platform {
+  return { os: c.os ?? "", architecture: c.architecture ?? "", ...(c.variant ? { variant: c.variant } : {}) };
+}
+
 /** "linux/amd64" or "linux/arm64/v8". */
 export function formatPlatform(p: Platform): string {
   return [p.os, p.architecture, p.variant].filter(Boolean).join("/");

@@ -3,7 +3,7 @@
  * manifests (by tag or digest, verified) and tags, with Docker's error texts. Images it resolves are built
  * in remote.ts.
  */
-import { formatPlatform, hostPlatform, MediaType, type Platform } from "../image/types.ts";
+import { formatPlatform, hostPlatform, MediaType, pickPlatform, type Platform } from "../image/types.ts";
 import { EngineError } from "../errors.ts";
 import { basicAuth, type Challenge, escapeControls, fetchFollowing, httpUrl, MAX_ERROR_BYTES, MAX_MANIFEST_BYTES, MAX_TAGS_PAGE_BYTES, parseChallenges, parseErrorResponse, pullScope, pushScope, readCapped, RegistryError, TokenCache, transportError } from "./auth.ts";
 import { checkDigest, checkMediaType, checkSize } from "../image/validate.ts";
@@ -409,32 +409,3 @@ function inCidr(ip: string, net: string, bits: number): boolean {
   return (n(ip) & mask) === (n(net) & mask);
 }
 
-/** An index entry. */
-interface IndexEntry {
-  mediaType?: string;
-  digest: string;
-  size: number;
-  platform?: Platform;
-  annotations?: Record<string, string>;
-}
-
-/**
- * Picks the entry for `want` as containerd's platform matcher does for pulls: same os and architecture,
- * variant equal when both name one (arm64 without a variant means v8); an exact variant beats a missing one.
- * Attestation manifests (buildx's unknown/unknown, or annotated attestation-manifest) are never images.
- */
-export function pickPlatform(entries: IndexEntry[], want: Platform): IndexEntry | undefined {
-  const norm = (p: Platform) => ({ ...p, variant: p.variant ?? (p.architecture === "arm64" ? "v8" : undefined) });
-  const w = norm(want);
-  let loose: IndexEntry | undefined;
-  for (const e of entries) {
-    if (!e.platform) continue;
-    if (e.annotations?.["vnd.docker.reference.type"] === "attestation-manifest") continue;
-    if (e.platform.os === "unknown" && e.platform.architecture === "unknown") continue;
-    const p = norm(e.platform);
-    if (p.os !== w.os || p.architecture !== w.architecture) continue;
-    if (p.variant === w.variant) return e;
-    if (!p.variant || !w.variant) loose ??= e;
-  }
-  return loose;
-}

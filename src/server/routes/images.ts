@@ -61,8 +61,8 @@ async function registryWithAuth(engine: Engine, auth: AuthConfig | undefined, on
   return new RegistryClient({ mirrors: engine.config.registryMirrors, insecure: engine.config.insecureRegistries, credentials: (host) => (!onlyFor || host === onlyFor ? creds : own?.(host)) });
 }
 
-/** A push's `platform` (API 1.46+): an OCI platform as JSON, with its OS and architecture. */
-function pushPlatform(value: string | null): Platform | undefined {
+/** A `platform` of push (API 1.46+) or image inspect (1.49+): an OCI platform as JSON, with its OS and architecture. */
+function platformParam(value: string | null): Platform | undefined {
   if (!value) return undefined;
   let p: unknown;
   try {
@@ -130,7 +130,7 @@ export function imageRoutes(r: Router, engine: Engine): void {
     let ref = parseReference(params.name!);
     // `tag` names the one tag to push; without it, every tag of the repository goes (moby's IsNameOnly).
     if (tag) ref = parseReference(`${repositoryName(ref)}:${tag}`);
-    const platform = pushPlatform(query.get("platform"));
+    const platform = platformParam(query.get("platform"));
     const registry = await registryWithAuth(engine, decodeRegistryAuth(req.headers.get("x-registry-auth")), ref.domain);
     return jsonMessageStream(async (emit, signal) => {
       await pushRepository(engine, canonicalString(ref), { onMessage: emit, signal, registry, platform });
@@ -159,8 +159,9 @@ export function imageRoutes(r: Router, engine: Engine): void {
     return json(await distributionInspect(engine, params.name!, registry));
   });
 
-  r.get("/images/{name:.*}/json", async (req, { params, version }) => {
-    return json(inspectImage(engine, params.name!, { containerConfig: compareVersions(version, "1.45") < 0 || needsContainerConfig(req) }));
+  r.get("/images/{name:.*}/json", async (req, { params, query, version }) => {
+    const platform = platformParam(query.get("platform"));
+    return json(inspectImage(engine, params.name!, { containerConfig: compareVersions(version, "1.45") < 0 || needsContainerConfig(req), platform }));
   });
 
   r.get("/images/{name:.*}/history", async (_req, { params }) => {
