@@ -43,7 +43,7 @@ export interface Backend {
   listImages(opts: { all?: boolean; filters?: Record<string, string[]> }): Promise<ImageSummary[]>;
   /** `platform`: that platform of a multi-platform image ("linux/arm64"). */
   inspectImage(name: string, opts?: { platform?: string }): Promise<ImageInspect>;
-  imageHistory(name: string): Promise<{ Id: string; Created: number; CreatedBy: string; Tags: string[] | null; Size: number; Comment: string }[]>;
+  imageHistory(name: string, opts?: { platform?: string }): Promise<{ Id: string; Created: number; CreatedBy: string; Tags: string[] | null; Size: number; Comment: string }[]>;
   tagImage(source: string, target: string): Promise<void>;
   removeImage(name: string, opts: { force?: boolean; noPrune?: boolean }): Promise<ImageDeleteItem[]>;
   pruneImages(opts: { all?: boolean; filters?: Record<string, string[]> }): Promise<{ ImagesDeleted: ImageDeleteItem[] | null; SpaceReclaimed: number }>;

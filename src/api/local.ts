@@ -35,7 +35,10 @@ export function localBackend(engine: Engine): Backend {
       const { parsePlatform } = await import("../engine/image/types.ts");
       return (await images()).inspectImage(engine, name, { platform: o?.platform ? parsePlatform(o.platform) : undefined });
     },
-    imageHistory: async (name) => (await images()).imageHistory(engine, name),
+    imageHistory: async (name, o) => {
+      const { parsePlatform } = await import("../engine/image/types.ts");
+      return (await images()).imageHistory(engine, name, { platform: o?.platform ? parsePlatform(o.platform) : undefined });
+    },
     tagImage: async (s, t) => (await images()).tagImage(engine, s, t),
     removeImage: async (name, o) => (await images()).removeImage(engine, name, o),
     // The daemon's checks of POST /images/prune (server/routes/images.ts), so no filter is dropped in-process either.

@@ -186,7 +186,10 @@ export function remoteBackend(client: ApiClient): Backend {
       const { parsePlatform } = await import("../engine/image/types.ts");
       return get(`/images/${name}/json`, { platform: o?.platform ? JSON.stringify(parsePlatform(o.platform)) : undefined });
     },
-    imageHistory: (name) => get(`/images/${name}/history`),
+    async imageHistory(name, o) {
+      const { parsePlatform } = await import("../engine/image/types.ts");
+      return get(`/images/${name}/history`, { platform: o?.platform ? JSON.stringify(parsePlatform(o.platform)) : undefined });
+    },
     tagImage: async (source, target) => {
       const at = target.lastIndexOf(":");
       const hasTag = at > target.lastIndexOf("/");

@@ -1,5 +1,5 @@
 /** `bunker history`: show the history of an image. */
-import { defineCommand } from "./_cli.ts";
+import { CliError, defineCommand } from "./_cli.ts";
 import { openBackend } from "./_backend.ts";
 import { humanSize, since, table, renderFormatted } from "./_output.ts";
 import { forTerminal } from "./_terminal.ts";
@@ -17,11 +17,19 @@ export default defineCommand({
     human: { type: "boolean", alias: "H", description: "Print sizes and dates in human readable format", default: true },
     "no-trunc": { type: "boolean", description: "Don't truncate output" },
     quiet: { type: "boolean", alias: "q", description: "Only show image IDs" },
-    platform: { type: "string", description: "Show history for the given platform", valueHint: "string", hidden: true },
+    platform: { type: "string", description: "Show history for the given platform", valueHint: "string" },
   },
   args: { exact: 1 },
   async run({ flags, args, global }) {
-    const items = await (await openBackend(global)).imageHistory(args[0]!);
+    if (flags.platform) {
+      const { parsePlatform } = await import("../engine/image/types.ts");
+      try {
+        parsePlatform(flags.platform);
+      } catch (e) {
+        throw new CliError((e as Error).message, 1);
+      }
+    }
+    const items = await (await openBackend(global)).imageHistory(args[0]!, { platform: flags.platform });
     const noTrunc = !!flags["no-trunc"];
     const human = flags.human !== false;
     const rows = items.map((h) => {

@@ -1,5 +1,5 @@
 /** `bunker images` / `bunker image ls`: list images with Docker's columns, filters and formats. */
-import { defineCommand } from "./_cli.ts";
+import { CliError, defineCommand } from "./_cli.ts";
 import { openBackend } from "./_backend.ts";
 import { humanSize, since, table, renderFormatted } from "./_output.ts";
 import { forTerminal } from "./_terminal.ts";
@@ -18,6 +18,7 @@ export default defineCommand({
   },
   args: { max: 1 },
   async run({ flags, args, global }) {
+    if (flags.tree) throw new CliError("--tree (multi-platform images as a tree) is not supported by bunker yet", 1);
     const filters = parseFilters(flags.filter);
     if (args[0]) (filters.reference ??= []).push(args[0]);
     const images = await (await openBackend(global)).listImages({ all: flags.all, filters });

@@ -1,5 +1,5 @@
 /** `bunker rmi` / `bunker image rm`: untag and remove images. */
-import { defineCommand } from "./_cli.ts";
+import { CliError, defineCommand } from "./_cli.ts";
 import { openBackend } from "./_backend.ts";
 import { EngineError } from "../engine/errors.ts";
 
@@ -12,6 +12,7 @@ export default defineCommand({
   },
   args: { min: 1 },
   async run({ flags, args, global }) {
+    if (flags.platform) throw new CliError("Error response from daemon: --platform: removing one platform of a multi-platform image is not supported by bunker yet", 1);
     const backend = await openBackend(global);
     let status = 0;
     for (const name of args) {

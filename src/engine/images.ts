@@ -203,8 +203,8 @@ function containerConfig(cfg: NonNullable<ImageRecord["config"]["config"]>) {
 }
 
 /** GET /images/{name}/history: newest first; only the top entry has the image ID, as in Docker's classic store. */
-export function imageHistory(engine: Engine, name: string) {
-  const img = engine.images.resolve(name);
+export function imageHistory(engine: Engine, name: string, opts: { platform?: Platform } = {}) {
+  const img = opts.platform ? resolveForPlatform(engine, name, opts.platform) : engine.images.resolve(name);
   const sizes = engine.images.chainIds(img.id).map((c) => engine.layers.get(c)?.size ?? 0);
   const history = img.config.history?.length ? img.config.history : (img.config.rootfs?.diff_ids ?? []).map(() => ({}) as { empty_layer?: boolean; created?: string; created_by?: string; comment?: string });
   let layer = 0;

@@ -390,6 +390,14 @@ describe("bunker push", () => {
     expect(s390x.code).toBe(1);
     expect(s390x.stderr).toBe(`Error response from daemon: image with reference ${dst.host}/multi:all was found but does not provide the specified platform (linux/s390x)\n`);
     expect(await b.run(["image", "inspect", "--platform", "a/b/c/d", `${dst.host}/multi:all`])).toEqual({ code: 1, stdout: "", stderr: '"a/b/c/d": cannot parse platform specifier: invalid argument\n' });
+    // history --platform too; rmi --platform and images --tree are refused by name, never ignored.
+    expect((await b.ok(["history", "-q", "--no-trunc", "--platform", "linux/arm64", `${dst.host}/multi:all`])).split("\n")[0]).toBe(arm.configDigest);
+    expect((await b.ok(["history", "-q", "--no-trunc", "--platform", "linux/amd64", `${dst.host}/multi:all`])).split("\n")[0]).toBe(amd.configDigest);
+    expect((await b.run(["history", "--platform", "linux/s390x", `${dst.host}/multi:all`])).stderr).toContain("does not provide the specified platform (linux/s390x)");
+    const rmiPlatform = await b.run(["rmi", "--platform", "linux/arm64", `${dst.host}/multi:all`]);
+    expect(rmiPlatform.code).toBe(1);
+    expect(rmiPlatform.stderr).toContain("--platform: removing one platform of a multi-platform image is not supported by bunker yet");
+    expect((await b.run(["images", "--tree"])).stderr).toContain("--tree (multi-platform images as a tree) is not supported by bunker yet");
 
     const picked = await b.run(["push", "--platform", "linux/arm64", `${dst.host}/multi:all`]);
     expect(picked.stderr).toBe("");
@@ -525,6 +533,10 @@ print(json.dumps({"aux": aux, "dist": d}))
     expect(both.stdout).toContain(`2: digest: ${list.digest} size: `);
     expect((await docker(["image", "inspect", "--platform", "linux/arm64", "-f", "{{.Architecture}}", `${dst.host}/d/multi:2`])).stdout).toBe("arm64\n");
     expect((await docker(["image", "inspect", "--platform", "linux/amd64", "-f", "{{.Architecture}}", `${dst.host}/d/multi:2`])).stdout).toBe("amd64\n");
+    expect((await docker(["history", "-q", "--no-trunc", "--platform", "linux/arm64", `${dst.host}/d/multi:2`])).stdout.split("\n")[0]).toBe(arm.configDigest);
+    const rmiPlatform = await docker(["rmi", "--platform", "linux/arm64", `${dst.host}/d/multi:2`]);
+    expect(rmiPlatform.stderr).toContain("platforms: removing one platform of a multi-platform image is not supported by bunker yet");
+    expect(rmiPlatform.code).toBe(1);
     const arm64 = await docker(["push", "--platform", "linux/arm64", `${dst.host}/d/multi:2`]);
     expect(arm64.stdout).toContain(`2: digest: ${arm.digest} size: ${arm.size}`);
     const absent = await docker(["push", "--platform", "linux/s390x", `${dst.host}/d/multi:2`]);

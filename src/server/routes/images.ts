@@ -164,8 +164,8 @@ export function imageRoutes(r: Router, engine: Engine): void {
     return json(inspectImage(engine, params.name!, { containerConfig: compareVersions(version, "1.45") < 0 || needsContainerConfig(req), platform }));
   });
 
-  r.get("/images/{name:.*}/history", async (_req, { params }) => {
-    return json(imageHistory(engine, params.name!));
+  r.get("/images/{name:.*}/history", async (_req, { params, query }) => {
+    return json(imageHistory(engine, params.name!, { platform: platformParam(query.get("platform")) }));
   });
 
   r.post("/images/{name:.*}/tag", async (_req, { params, query }) => {
@@ -177,6 +177,8 @@ export function imageRoutes(r: Router, engine: Engine): void {
   });
 
   r.delete("/images/{name:.*}", async (_req, { params, query }) => {
+    // API 1.50's `platforms`: removing some platforms of a multi-platform image, refused rather than ignored.
+    if (query.getAll("platforms").some(Boolean)) throw invalidParameter("platforms: removing one platform of a multi-platform image is not supported by bunker yet");
     return json(removeImage(engine, params.name!, { force: boolParam(query, "force"), noPrune: boolParam(query, "noprune") }));
   });
 
