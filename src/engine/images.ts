@@ -3,11 +3,11 @@
  * ImageDeleteResponseItem), so the CLI renders the same JSON that `bunker serve` sends.
  */
 import type { Engine } from "./engine.ts";
-import { type ImageRecord, imageCreated } from "./store/images.ts";
+import { type ImageRecord, type StoredIndex, imageCreated } from "./store/images.ts";
 import { conflict, EngineError, invalidParameter } from "./errors.ts";
 import { configPlatform, formatPlatform, pickPlatform, type Index, type Platform } from "./image/types.ts";
 import { readContainerStatus } from "./runtime/status.ts";
-import { parseReference, withDefaultTag, familiarName, familiarString, repositoryName } from "./registry/reference.ts";
+import { type Reference, parseReference, withDefaultTag, familiarName, familiarString, repositoryName } from "./registry/reference.ts";
 import { eventsOf } from "./events.ts";
 
 /** GET /images/json item. */
@@ -110,13 +110,7 @@ export function listImages(engine: Engine, opts: { all?: boolean; filters?: Filt
 export function resolveForPlatform(engine: Engine, name: string, platform: Platform): ImageRecord {
   const img = engine.images.resolve(name);
   const candidates: { id: string; platform?: Platform; annotations?: Record<string, string> }[] = [{ id: img.id, platform: configPlatform(img.config) }];
-  let ref;
-  try {
-    ref = withDefaultTag(parseReference(name));
-  } catch {
-    ref = undefined; // an ID
-  }
-  const index = ref && !ref.digest && engine.images.byReference(ref)?.id === img.id ? engine.images.tagIndex(repositoryName(ref), ref.tag!) : undefined;
+  const { ref, index } = tagIndexOf(engine, name, img.id);
   if (index) {
     const entries = (JSON.parse(new TextDecoder().decode(index.raw)) as Index).manifests;
     candidates.unshift(...entries.filter((e) => index.manifests.has(e.digest)).map((e) => ({ ...e, id: index.manifests.get(e.digest)!.imageId })));
@@ -230,20 +224,24 @@ export function tagImage(engine: Engine, source: string, target: string): void {
   const img = engine.images.resolve(source);
   const ref = withDefaultTag(parseReference(target));
   if (ref.digest) throw invalidParameter("refusing to create a tag with a digest reference");
-  engine.images.setTag(repositoryName(ref), ref.tag!, img.id, undefined, sourceIndex(engine, source, img.id));
+  // A tag of a tag pulled through an index names that index too, as containerd's image store does.
+  engine.images.setTag(repositoryName(ref), ref.tag!, img.id, undefined, tagIndexOf(engine, source, img.id).index?.digest);
   eventsOf(engine).publish("image", "tag", img.id, { ...labelsOf(img), name: familiarString(ref) });
 }
 
-/** The index a tag given as `source` was pulled through (a new tag names it too, as containerd's image store does). */
-function sourceIndex(engine: Engine, source: string, id: string): string | undefined {
-  let ref;
+/**
+ * `name` as a reference, and the index it was pulled through when it is a tag of image `id` (an ID or a
+ * digest reference names no index).
+ */
+function tagIndexOf(engine: Engine, name: string, id: string): { ref?: Reference; index?: StoredIndex } {
+  let ref: Reference;
   try {
-    ref = withDefaultTag(parseReference(source));
+    ref = withDefaultTag(parseReference(name));
   } catch {
-    return undefined; // an ID, not a name
+    return {}; // an ID, not a name
   }
-  if (ref.digest || engine.images.byReference(ref)?.id !== id) return undefined;
-  return engine.images.tagIndex(repositoryName(ref), ref.tag!)?.digest;
+  if (ref.digest || engine.images.byReference(ref)?.id !== id) return { ref };
+  return { ref, index: engine.images.tagIndex(repositoryName(ref), ref.tag!) };
 }
 
 /** An image's labels, the attributes of its events. */

@@ -150,7 +150,7 @@ export async function localImage(engine: Engine, id: string, registry: RegistryC
     const layers: Layer[] = manifest.layers.map((d, i) => {
       // Where this blob was pulled from first, then every other repository known to hold it.
       const known = sources.forDiffId(diffIds[i]!).filter((s) => s.digest === d.digest && s.repository).map((s) => s.repository);
-      return sourcedLayer(registry, d, diffIds[i]!, [...new Set([...known.reverse(), ...rows.map((r) => r.repository)])].filter(Boolean));
+      return sourcedLayer(registry, d, diffIds[i]!, [...new Set([...known.reverse(), ...rows.map((r) => r.repository)])]);
     });
     return {
       digest: sha256(m.manifest),

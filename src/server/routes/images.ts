@@ -61,7 +61,7 @@ async function registryWithAuth(engine: Engine, auth: AuthConfig | undefined, on
   return new RegistryClient({ mirrors: engine.config.registryMirrors, insecure: engine.config.insecureRegistries, credentials: (host) => (!onlyFor || host === onlyFor ? creds : own?.(host)) });
 }
 
-/** A `platform` of push (API 1.46+) or image inspect (1.49+): an OCI platform as JSON, with its OS and architecture. */
+/** A `platform` of push (API 1.46+), history (1.48+) or image inspect (1.49+): an OCI platform as JSON, with its OS and architecture. */
 function platformParam(value: string | null): Platform | undefined {
   if (!value) return undefined;
   let p: unknown;
