@@ -38,7 +38,8 @@ type Value = unknown;
 export interface Template {
   /** The header row for `table` templates, else undefined. */
   header?: string;
-  render(dot: Value): string;
+  /** `typed`: the rows are docker's structs (GO_TYPED), read as the docker CLI's typed pass does. */
+  render(dot: Value, typed?: boolean): string;
 }
 
 /**
@@ -56,7 +57,7 @@ export function compileTemplate(source: string, headers: Record<string, string> 
   src = src.replace(/\\t/g, "\t").replace(/\\n/g, "\n");
   const { parseTemplate, execute } = templates();
   const tree = parseTemplate(src);
-  return { header: isTable ? headerOf(tree.root.nodes, headers) : undefined, render: (dot) => execute(tree, dot) };
+  return { header: isTable ? headerOf(tree.root.nodes, headers) : undefined, render: (dot, typed) => execute(tree, dot, { typed }) };
 }
 
 /** The header row of a table template: its text, and for each action the title of its first field. */
@@ -74,14 +75,35 @@ function headerOf(nodes: Node[], headers: Record<string, string>): string {
   return out;
 }
 
-/** Renders rows with --format as docker does: "table ..." aligns with a header; "json" prints one object a line. */
-export function renderFormatted(format: string, rows: Value[], headers: Record<string, string> = {}): string {
+/**
+ * Renders rows with --format as docker does: "table ..." aligns with a header; "json" prints one object a line.
+ * `typed` (inspect): each row is tried as its Go struct first (GO_TYPED), then, if that fails, as the raw
+ * JSON, whose error is the one reported, as the docker CLI's TemplateInspector does.
+ */
+export function renderFormatted(format: string, rows: Value[], headers: Record<string, string> = {}, opts: { typed?: boolean } = {}): string {
   if (format === "json") return rows.map((r) => templates().goJson(r)).join("\n");
   const t = compileTemplate(format, headers);
-  const lines = rows.map((r) => t.render(r));
+  const render = opts.typed ? typedFirst(t) : (r: Value) => t.render(r);
+  const lines = rows.map(render);
   if (t.header === undefined) return lines.join("\n");
   const cells = [t.header, ...lines].map((l) => l.split("\t"));
   return table(cells);
+}
+
+/**
+ * An inspect element through `t` as the docker CLI's TemplateInspector renders it: its typed struct first
+ * (GO_TYPED), then, if that fails, the raw JSON, whose TemplateError is the one that escapes.
+ */
+export function typedFirst(t: Template): (row: Value) => string {
+  const { TemplateError } = templates();
+  return (row) => {
+    try {
+      return t.render(row, true);
+    } catch (e) {
+      if (!(e instanceof TemplateError)) throw e;
+      return t.render(row);
+    }
+  };
 }
 
 /** The docker CLI's prune confirmation: prints the warning, reads a line, true for y/yes. */

@@ -17,18 +17,18 @@ export default defineCommand({
     const type: string | undefined = flags.type;
     if (type !== undefined && type !== "container" && type !== "image" && type !== "network") throw new CliError(`"${type}" is not a valid value for --type`, 1);
     const backend = await openBackend(global);
-    const found: unknown[] = [];
-    const errors: string[] = [];
+    // In argument order: each object found (with its kind, for templates) or the error for its name.
+    const results: ({ kind?: "container" | "image"; value: unknown } | { error: string })[] = [];
     for (const name of args) {
       // Containers first, then images, then networks, as the docker CLI tries object types in order.
-      const tries: (() => Promise<unknown>)[] = [];
-      if (!type || type === "container") tries.push(() => backend.inspectContainer(name, { size: flags.size }));
-      if (!type || type === "image") tries.push(() => backend.inspectImage(name, { platform: flags.platform as string | undefined }));
-      if (!type || type === "network") tries.push(() => backend.inspectNetwork(name));
+      const tries: (() => Promise<{ kind?: "container" | "image"; value: unknown }>)[] = [];
+      if (!type || type === "container") tries.push(async () => ({ kind: "container", value: await backend.inspectContainer(name, { size: flags.size }) }));
+      if (!type || type === "image") tries.push(async () => ({ kind: "image", value: await backend.inspectImage(name, { platform: flags.platform as string | undefined }) }));
+      if (!type || type === "network") tries.push(async () => ({ value: await backend.inspectNetwork(name) }));
       let failure = `Error: No such object: ${name}`;
       for (const t of tries) {
         try {
-          found.push(await t());
+          results.push(await t());
           failure = "";
           break;
         } catch (e) {
@@ -37,12 +37,34 @@ export default defineCommand({
           if (type) failure = `Error response from daemon: ${e.message}`;
         }
       }
-      if (failure) errors.push(failure);
+      if (failure) results.push({ error: failure });
     }
-    if (flags.format) {
-      if (found.length) console.log(forTerminal(renderFormatted(flags.format, found)));
+    const errors: string[] = [];
+    if (flags.format && flags.format !== "json") {
+      // As the docker CLI's TemplateInspector: containers and images read as its typed structs first
+      // (_inspect-types.ts); an element whose template fails prints nothing and its error comes after the
+      // output; with nothing printed, the output is one empty line.
+      const [{ typedView }, { compileTemplate, typedFirst }, { TemplateError }] = await Promise.all([import("./_inspect-types.ts"), import("./_output.ts"), import("../go/template/index.ts")]);
+      const render = typedFirst(compileTemplate(flags.format));
+      const lines: string[] = [];
+      for (const r of results) {
+        if ("error" in r) {
+          errors.push(r.error);
+          continue;
+        }
+        try {
+          lines.push(render(r.kind ? typedView(r.kind, r.value) : r.value));
+        } catch (e) {
+          if (!(e instanceof TemplateError)) throw e;
+          errors.push(`template parsing error: ${e.text("", true)}`);
+        }
+      }
+      console.log(forTerminal(lines.join("\n")));
     } else {
-      console.log(forTerminal(JSON.stringify(found, null, 4)));
+      const found = results.flatMap((r) => ("error" in r ? (errors.push(r.error), []) : [r.value]));
+      if (flags.format) {
+        if (found.length) console.log(forTerminal(renderFormatted(flags.format, found)));
+      } else console.log(forTerminal(JSON.stringify(found, null, 4)));
     }
     for (const e of errors) console.error(e);
     return errors.length ? 1 : 0;

@@ -122,9 +122,10 @@ export function resolveForPlatform(engine: Engine, name: string, platform: Platf
 
 /**
  * GET /images/{name}/json; `containerConfig` adds Container and ContainerConfig, as moby did before API 1.45;
+ * `legacyConfig` gives Config as a container's (every key, the runtime ones empty), as before API 1.50;
  * `platform` picks that platform of a multi-platform image (resolveForPlatform).
  */
-export function inspectImage(engine: Engine, name: string, opts: { containerConfig?: boolean; platform?: Platform } = {}) {
+export function inspectImage(engine: Engine, name: string, opts: { containerConfig?: boolean; legacyConfig?: boolean; platform?: Platform } = {}) {
   const img = opts.platform ? resolveForPlatform(engine, name, opts.platform) : engine.images.resolve(name);
   const c = img.config;
   const dirs = engine.layers.diffDirs(img.topLayer);
@@ -147,7 +148,7 @@ export function inspectImage(engine: Engine, name: string, opts: { containerConf
     ...(opts.containerConfig ? legacyContainerFields(c) : {}),
     DockerVersion: c.docker_version ?? "",
     Author: c.author ?? "",
-    Config: containerConfig(c.config ?? {}),
+    Config: opts.legacyConfig ? containerConfig(c.config ?? {}) : imageConfig(c.config ?? {}),
     Architecture: c.architecture,
     ...(c.variant ? { Variant: c.variant } : {}),
     Os: c.os,
@@ -169,7 +170,21 @@ function legacyContainerFields(c: ImageRecord["config"]) {
   return { Container: raw.container ?? "", ContainerConfig: { ...containerConfig({}), Env: null, ...cc } };
 }
 
-/** The image config's runtime section as Docker's inspect shows it (all keys present). */
+/**
+ * The image config's runtime section as moby's API 1.50 image inspect returns it: dockerspec.DockerOCIImageConfig,
+ * the OCI image config and Docker's extensions in their struct order, every empty field omitted.
+ */
+function imageConfig(cfg: NonNullable<ImageRecord["config"]["config"]>) {
+  const out: Record<string, unknown> = {};
+  const keep = (k: string, v: unknown) => {
+    const empty = v === undefined || v === null || v === "" || v === false || (Array.isArray(v) && !v.length) || (typeof v === "object" && !Array.isArray(v) && !Object.keys(v as object).length);
+    if (!empty) out[k] = v;
+  };
+  for (const k of ["User", "ExposedPorts", "Env", "Entrypoint", "Cmd", "Volumes", "WorkingDir", "Labels", "StopSignal", "ArgsEscaped", "Healthcheck", "OnBuild", "Shell"] as const) keep(k, cfg[k]);
+  return out;
+}
+
+/** The image config's runtime section as Docker's inspect showed it before API 1.50 (all keys present). */
 function containerConfig(cfg: NonNullable<ImageRecord["config"]["config"]>) {
   return {
     Hostname: "",

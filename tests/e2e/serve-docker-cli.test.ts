@@ -126,6 +126,37 @@ describe.skipIf(!ready)("docker CLI against bunker serve", () => {
     expect(missing.stderr).toBe("Error response from daemon: No such image: nope:latest\n");
   });
 
+  test("inspect templates: fields JSON omits or nulls, times and durations read as the docker CLI's typed structs do", async () => {
+    // Same data root, same JSON: what differs is only how each CLI runs the template (docker: its Go structs first).
+    await cli.dockerOk(["create", "--name", "typed-hc", "--network", "none", "--health-cmd", "true", "--health-interval", "90s", "--health-timeout", "1500ms", "alpine", "true"]);
+    await cli.dockerOk(["create", "--name", "typed-plain", "--network", "none", "alpine", "true"]);
+    const image = [
+      "{{.Os}}/{{.Architecture}}{{if .Variant}}/{{.Variant}}{{end}}", "{{.OsVersion}}", "{{.Descriptor}}", "{{.Manifests}}", "{{.Metadata.LastTagTime}}",
+      "{{.Config.Volumes}}", "{{.Config.Shell}}", "{{.Config.Healthcheck}}", "{{.Config.StopSignal}}", "{{.Config.ExposedPorts}}", "{{.Config.Entrypoint}}", "{{.Config.OnBuild}}",
+      "{{.Config.Healthcheck.Test}}", "{{json .Config}}",
+    ];
+    const container = [
+      "{{.State.Health}}", "{{.State.Health.Status}}", "{{.SizeRw}}", "{{.ImageManifestDescriptor}}", "{{.ExecIDs}}", "{{.Node}}",
+      "{{.Config.Healthcheck}}", "{{.Config.Shell}}", "{{.Config.StopTimeout}}", "{{.Config.Volumes}}", "{{.Config.MacAddress}}", "{{.Config.ArgsEscaped}}",
+      "{{.HostConfig.Annotations}}", "{{.HostConfig.Links}}", "{{.HostConfig.Dns}}", "{{range .Config.Env}}{{.}};{{end}}", "{{json .State}}", "{{json .Config.Shell}} {{json .Config.Volumes}} {{len .Config.Shell}}",
+    ];
+    const same = async (args: string[]) => {
+      const viaDocker = await cli.docker(args);
+      const viaBunker = await b.run(args);
+      expect({ args, code: viaBunker.code, out: viaBunker.stdout + viaBunker.stderr }).toEqual({ args, code: viaDocker.code, out: viaDocker.stdout + viaDocker.stderr });
+    };
+    for (const t of image) await same(["image", "inspect", "-f", t, "alpine"]);
+    for (const t of container) await same(["inspect", "-f", t, "typed-plain"]);
+    for (const t of ["{{.Config.Healthcheck.Interval}} {{.Config.Healthcheck.Timeout}} {{.Config.Healthcheck.StartPeriod}} {{.Config.Healthcheck.Retries}} {{.Config.Healthcheck.Test}}", "{{.State.Health.Status}}"]) {
+      await same(["container", "inspect", "-f", t, "typed-hc"]);
+    }
+    expect((await b.ok(["inspect", "-f", "{{.Config.Healthcheck.Interval}}", "typed-hc"])).trim()).toBe("1m30s");
+    // Several elements: a failing one prints nothing and its error comes after the output; nothing printed is one empty line.
+    await same(["inspect", "-f", "{{.Name}} {{.State.Health.Status}}", "typed-hc", "typed-plain", "nope"]);
+    await same(["inspect", "-f", "{{.Id}}", "nope"]);
+    await cli.dockerOk(["rm", "typed-hc", "typed-plain"]);
+  });
+
   test("tag and rmi, with dockerd's errors and exit codes", async () => {
     expect((await cli.docker(["tag", "alpine", `${reg.host}/team/alpine:v1`])).code).toBe(0);
     expect(await cli.dockerOk(["images", "--format", "{{.Repository}}:{{.Tag}}", `${reg.host}/team/alpine`])).toBe(`${reg.host}/team/alpine:v1\n`);

@@ -14,6 +14,23 @@ import { goString, goType, isMap } from "../fmt.ts";
 type Value = unknown;
 
 const MISSING: unique symbol = Symbol("missing"); // no value piped in from the previous command
+
+/** One field of a typed struct (GO_TYPED): its value when JSON omitted it or gave null, and how a present value reads. */
+export interface TypedField {
+  /** What the Go field holds when absent from the JSON: "" / 0 / false, [] for a nil slice, {} for a nil map, null for a nil pointer. */
+  zero?: Value;
+  /** A present JSON value as the Go type prints it (a time.Time, a time.Duration). */
+  convert?: (v: Value) => Value;
+}
+
+/**
+ * An object's Go struct type, when it is one of docker's: the fields that matter beyond the JSON (keyed by
+ * name), under this symbol (invisible to JSON and to range). The docker CLI runs an inspect template on its
+ * typed struct first, where an omitted field reads as its zero and a nil map as map[]; only if that fails
+ * does it run the template on the raw JSON (cli/command/inspect/inspector.go). execute(..., { typed: true })
+ * is that first pass.
+ */
+export const GO_TYPED: unique symbol = Symbol("go typed struct");
 type Final = Value | typeof MISSING;
 const NOARGS: Arg[] = [];
 const BREAK = 1;
@@ -38,6 +55,7 @@ class Exec {
   constructor(
     private readonly tree: Tree,
     dot: Value,
+    private readonly typed = false,
   ) {
     this.node = tree.root;
     this.vars = [{ name: "$", value: dot }];
@@ -233,13 +251,27 @@ class Exec {
     if (receiver === undefined) return undefined; // Go: a missing value has no fields, and gives <no value>
     if (receiver === null) this.errorf(`nil pointer evaluating interface {}.${name}`);
     if (typeof receiver === "object" && !Array.isArray(receiver)) {
-      if (!hasField(receiver, name)) this.errorf(`can't evaluate field ${name} in type ${goType(receiver)}`, name);
-      const v = (receiver as Record<string, Value>)[name];
+      const field = this.typed ? (receiver as { [GO_TYPED]?: Record<string, TypedField> })[GO_TYPED]?.[name] : undefined;
+      if (!hasField(receiver, name)) {
+        if (field && "zero" in field) return this.plainField(field.zero, name, args, final);
+        this.errorf(`can't evaluate field ${name} in type ${goType(receiver)}`, name);
+      }
+      let v = (receiver as Record<string, Value>)[name];
+      if (field) {
+        if (v === null && "zero" in field) v = field.zero;
+        else if (v !== null && field.convert) v = field.convert(v);
+      }
       if (typeof v === "function") return this.evalCall(dot, v as Fn, receiver, v.length, false, false, node, name, args, final);
       if (args.length > 1 || final !== MISSING) this.errorf(`${name} is not a method but has arguments`);
       return v;
     }
     this.errorf(`can't evaluate field ${name} in type ${goType(receiver)}`);
+  }
+
+  /** A typed field's value: not a method, so it takes no arguments. */
+  private plainField(v: Value, name: string, args: Arg[], final: Final): Value {
+    if (args.length > 1 || final !== MISSING) this.errorf(`${name} is not a method but has arguments`);
+    return v;
   }
 
   private evalFunction(dot: Value, ident: Extract<Arg, { k: "identifier" }>, node: Arg | CommandNode, args: Arg[], final: Final): Value {
@@ -276,9 +308,12 @@ class Exec {
   }
 }
 
-/** Renders a parsed template with `dot` as its data; throws TemplateError on Go's execution errors. */
-export function execute(tree: Tree, dot: Value): string {
-  const ex = new Exec(tree, dot);
+/**
+ * Renders a parsed template with `dot` as its data; throws TemplateError on Go's execution errors. `typed`:
+ * objects read as the Go structs GO_TYPED describes (the docker CLI's first pass of an inspect template).
+ */
+export function execute(tree: Tree, dot: Value, opts: { typed?: boolean } = {}): string {
+  const ex = new Exec(tree, dot, opts.typed);
   ex.walk(dot, tree.root);
   return ex.out;
 }

@@ -161,7 +161,8 @@ export function imageRoutes(r: Router, engine: Engine): void {
 
   r.get("/images/{name:.*}/json", async (req, { params, query, version }) => {
     const platform = platformParam(query.get("platform"));
-    return json(inspectImage(engine, params.name!, { containerConfig: compareVersions(version, "1.45") < 0 || needsContainerConfig(req), platform }));
+    const compose1 = needsContainerConfig(req);
+    return json(inspectImage(engine, params.name!, { containerConfig: compareVersions(version, "1.45") < 0 || compose1, legacyConfig: compareVersions(version, "1.50") < 0 || compose1, platform }));
   });
 
   r.get("/images/{name:.*}/history", async (_req, { params, query }) => {
