@@ -3,7 +3,7 @@
  * the name as given on success, report each failure as "Error response from daemon: ..." and exit 1 if any failed.
  */
 import { EngineError } from "../engine/errors.ts";
-import { renderFormatted } from "./_output.ts";
+import { type InspectResult, renderInspect } from "./_output.ts";
 
 /** Runs `fn` for every argument in order; resolves to the exit code. */
 export async function forEach(args: string[], fn: (ref: string) => Promise<void | boolean>): Promise<number> {
@@ -21,23 +21,22 @@ export async function forEach(args: string[], fn: (ref: string) => Promise<void 
 }
 
 /**
- * The docker CLI's inspect of several objects: every one found as one JSON array (or through a Go template),
- * then each failure as the daemon's error; resolves to the exit code (1 if any failed).
+ * The docker CLI's inspect of several objects (networks, volumes): every one found as one JSON array (or
+ * through a Go template: renderInspect), then each failure as the daemon's error; resolves to the exit code
+ * (1 if any failed).
  */
 export async function inspectEach(args: string[], get: (ref: string) => Promise<unknown>, format?: string): Promise<number> {
-  const found: unknown[] = [];
-  const errors: string[] = [];
+  const results: InspectResult[] = [];
   for (const ref of args) {
     try {
-      found.push(await get(ref));
+      results.push({ value: await get(ref) });
     } catch (e) {
       if (!(e instanceof EngineError)) throw e;
-      errors.push(`Error response from daemon: ${e.message}`);
+      results.push({ error: `Error response from daemon: ${e.message}` });
     }
   }
-  if (format) {
-    if (found.length) console.log(renderFormatted(format, found as any));
-  } else console.log(JSON.stringify(found, null, 4));
+  const { output, errors } = await renderInspect(results, format);
+  if (output || format !== "json") console.log(output);
   for (const e of errors) console.error(e);
   return errors.length ? 1 : 0;
 }

@@ -75,35 +75,55 @@ function headerOf(nodes: Node[], headers: Record<string, string>): string {
   return out;
 }
 
-/**
- * Renders rows with --format as docker does: "table ..." aligns with a header; "json" prints one object a line.
- * `typed` (inspect): each row is tried as its Go struct first (GO_TYPED), then, if that fails, as the raw
- * JSON, whose error is the one reported, as the docker CLI's TemplateInspector does.
- */
-export function renderFormatted(format: string, rows: Value[], headers: Record<string, string> = {}, opts: { typed?: boolean } = {}): string {
+/** Renders rows with --format as docker does: "table ..." aligns with a header; "json" prints one object a line. */
+export function renderFormatted(format: string, rows: Value[], headers: Record<string, string> = {}): string {
   if (format === "json") return rows.map((r) => templates().goJson(r)).join("\n");
   const t = compileTemplate(format, headers);
-  const render = opts.typed ? typedFirst(t) : (r: Value) => t.render(r);
-  const lines = rows.map(render);
+  const lines = rows.map((r) => t.render(r));
   if (t.header === undefined) return lines.join("\n");
   const cells = [t.header, ...lines].map((l) => l.split("\t"));
   return table(cells);
 }
 
+/** An inspected object (with its kind when the docker CLI has a Go struct for it), or the error its name got. */
+export type InspectResult = { kind?: "container" | "image"; value: unknown } | { error: string };
+
 /**
- * An inspect element through `t` as the docker CLI's TemplateInspector renders it: its typed struct first
- * (GO_TYPED), then, if that fails, the raw JSON, whose TemplateError is the one that escapes.
+ * `inspect` output in argument order, as the docker CLI's inspectors print it: a JSON array of what was
+ * found (or, with --format, each object through the template), then every error, one a line. A template is
+ * run as its TemplateInspector runs it: on the typed struct first (_inspect-types.ts, GO_TYPED), then on the
+ * raw JSON, whose error is the one reported; an object whose template fails prints nothing, and with nothing
+ * printed the output is one empty line.
  */
-export function typedFirst(t: Template): (row: Value) => string {
+export async function renderInspect(results: InspectResult[], format?: string): Promise<{ output: string; errors: string[] }> {
+  const errors: string[] = [];
+  if (!format || format === "json") {
+    const found = results.flatMap((r) => ("error" in r ? (errors.push(r.error), []) : [r.value]));
+    if (!format) return { output: JSON.stringify(found, null, 4), errors };
+    return { output: found.map((v) => templates().goJson(v)).join("\n"), errors };
+  }
+  const { typedView } = await import("./_inspect-types.ts");
   const { TemplateError } = templates();
-  return (row) => {
+  const t = compileTemplate(format);
+  const lines: string[] = [];
+  for (const r of results) {
+    if ("error" in r) {
+      errors.push(r.error);
+      continue;
+    }
     try {
-      return t.render(row, true);
+      try {
+        lines.push(t.render(r.kind ? typedView(r.kind, r.value) : r.value, true));
+      } catch (e) {
+        if (!(e instanceof TemplateError)) throw e;
+        lines.push(t.render(r.value));
+      }
     } catch (e) {
       if (!(e instanceof TemplateError)) throw e;
-      return t.render(row);
+      errors.push(`template parsing error: ${e.text("", true)}`);
     }
-  };
+  }
+  return { output: lines.join("\n"), errors };
 }
 
 /** The docker CLI's prune confirmation: prints the warning, reads a line, true for y/yes. */

@@ -1,7 +1,7 @@
 /** `bunker inspect`: low-level information on containers, images and networks, as `docker inspect`. */
 import { CliError, defineCommand } from "./_cli.ts";
 import { openBackend } from "./_backend.ts";
-import { renderFormatted } from "./_output.ts";
+import { type InspectResult, renderInspect } from "./_output.ts";
 import { forTerminal } from "./_terminal.ts";
 import { EngineError } from "../engine/errors.ts";
 
@@ -18,10 +18,10 @@ export default defineCommand({
     if (type !== undefined && type !== "container" && type !== "image" && type !== "network") throw new CliError(`"${type}" is not a valid value for --type`, 1);
     const backend = await openBackend(global);
     // In argument order: each object found (with its kind, for templates) or the error for its name.
-    const results: ({ kind?: "container" | "image"; value: unknown } | { error: string })[] = [];
+    const results: InspectResult[] = [];
     for (const name of args) {
       // Containers first, then images, then networks, as the docker CLI tries object types in order.
-      const tries: (() => Promise<{ kind?: "container" | "image"; value: unknown }>)[] = [];
+      const tries: (() => Promise<InspectResult>)[] = [];
       if (!type || type === "container") tries.push(async () => ({ kind: "container", value: await backend.inspectContainer(name, { size: flags.size }) }));
       if (!type || type === "image") tries.push(async () => ({ kind: "image", value: await backend.inspectImage(name, { platform: flags.platform as string | undefined }) }));
       if (!type || type === "network") tries.push(async () => ({ value: await backend.inspectNetwork(name) }));
@@ -39,33 +39,8 @@ export default defineCommand({
       }
       if (failure) results.push({ error: failure });
     }
-    const errors: string[] = [];
-    if (flags.format && flags.format !== "json") {
-      // As the docker CLI's TemplateInspector: containers and images read as its typed structs first
-      // (_inspect-types.ts); an element whose template fails prints nothing and its error comes after the
-      // output; with nothing printed, the output is one empty line.
-      const [{ typedView }, { compileTemplate, typedFirst }, { TemplateError }] = await Promise.all([import("./_inspect-types.ts"), import("./_output.ts"), import("../go/template/index.ts")]);
-      const render = typedFirst(compileTemplate(flags.format));
-      const lines: string[] = [];
-      for (const r of results) {
-        if ("error" in r) {
-          errors.push(r.error);
-          continue;
-        }
-        try {
-          lines.push(render(r.kind ? typedView(r.kind, r.value) : r.value));
-        } catch (e) {
-          if (!(e instanceof TemplateError)) throw e;
-          errors.push(`template parsing error: ${e.text("", true)}`);
-        }
-      }
-      console.log(forTerminal(lines.join("\n")));
-    } else {
-      const found = results.flatMap((r) => ("error" in r ? (errors.push(r.error), []) : [r.value]));
-      if (flags.format) {
-        if (found.length) console.log(forTerminal(renderFormatted(flags.format, found)));
-      } else console.log(forTerminal(JSON.stringify(found, null, 4)));
-    }
+    const { output, errors } = await renderInspect(results, flags.format);
+    if (output || flags.format !== "json") console.log(forTerminal(output));
     for (const e of errors) console.error(e);
     return errors.length ? 1 : 0;
   },

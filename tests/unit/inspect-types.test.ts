@@ -6,7 +6,7 @@
  * end to end in serve-docker-cli.test.ts).
  */
 import { expect, test } from "bun:test";
-import { compileTemplate, renderFormatted, typedFirst } from "../../src/commands/_output.ts";
+import { compileTemplate, renderFormatted, renderInspect } from "../../src/commands/_output.ts";
 import { goDuration, goTime, typedView } from "../../src/commands/_inspect-types.ts";
 import { TemplateError } from "../../src/go/template/index.ts";
 
@@ -17,7 +17,16 @@ const container = () => ({
   HostConfig: { Links: null, Binds: null },
 });
 
-const render = (format: string, v: unknown) => typedFirst(compileTemplate(format))(v);
+/** One object through `format` as `inspect` renders it: its output, or the TemplateError it raised. */
+function render(format: string, v: unknown): string {
+  const t = compileTemplate(format);
+  try {
+    return t.render(v, true);
+  } catch (e) {
+    if (!(e instanceof TemplateError)) throw e;
+    return t.render(v);
+  }
+}
 
 test("omitted fields read as their zero, null maps and slices as empty, durations as Go prints them", () => {
   const c = typedView("container", container());
@@ -45,6 +54,16 @@ test("a template the typed pass cannot run is run on the raw JSON, whose error i
   expect(() => render("{{.Node}}", c)).toThrow(TemplateError);
   // Without marks (networks, volumes) nothing changes: the raw JSON only.
   expect(() => render("{{.Config.Shell}}", container())).toThrow(TemplateError);
+});
+
+test("renderInspect: output in order, failing objects print nothing, their errors after; nothing printed is an empty line", async () => {
+  const results = [{ kind: "container" as const, value: { ...container(), Name: "/a" } }, { error: "Error: No such object: nope" }, { kind: "container" as const, value: { ...container(), Name: "/b", State: { Health: { Status: "healthy" } } } }];
+  expect(await renderInspect(results, "{{.Name}} {{.State.Health.Status}}")).toEqual({
+    output: "/b healthy",
+    errors: ['template parsing error: template: :1:18: executing "" at <.State.Health.Status>: map has no entry for key "Health"', "Error: No such object: nope"],
+  });
+  expect(await renderInspect([{ error: "Error: No such object: x" }], "{{.Id}}")).toEqual({ output: "", errors: ["Error: No such object: x"] });
+  expect((await renderInspect([{ value: { Name: "n" } }])).output).toBe('[\n    {\n        "Name": "n"\n    }\n]');
 });
 
 test("an image's Variant and Metadata.LastTagTime", () => {
