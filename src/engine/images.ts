@@ -5,7 +5,7 @@
 import type { Engine } from "./engine.ts";
 import { type ImageRecord, type StoredIndex, imageCreated } from "./store/images.ts";
 import { conflict, EngineError, invalidParameter } from "./errors.ts";
-import { configPlatform, formatPlatform, pickPlatform, type Index, type Platform } from "./image/types.ts";
+import { configPlatform, formatPlatform, pickPlatform, type Platform } from "./image/types.ts";
 import { readContainerStatus } from "./runtime/status.ts";
 import { type Reference, parseReference, withDefaultTag, familiarName, familiarString, repositoryName } from "./registry/reference.ts";
 import { eventsOf } from "./events.ts";
@@ -112,8 +112,7 @@ export function resolveForPlatform(engine: Engine, name: string, platform: Platf
   const candidates: { id: string; platform?: Platform; annotations?: Record<string, string> }[] = [{ id: img.id, platform: configPlatform(img.config) }];
   const { ref, index } = tagIndexOf(engine, name, img.id);
   if (index) {
-    const entries = (JSON.parse(new TextDecoder().decode(index.raw)) as Index).manifests;
-    candidates.unshift(...entries.filter((e) => index.manifests.has(e.digest)).map((e) => ({ ...e, id: index.manifests.get(e.digest)!.imageId })));
+    candidates.unshift(...index.entries.filter((e) => index.manifests.has(e.digest)).map((e) => ({ ...e, id: index.manifests.get(e.digest)!.imageId })));
   }
   const picked = pickPlatform(candidates, platform);
   if (!picked) throw new EngineError("notFound", `image with reference ${ref ? familiarString(ref) : name} was found but does not provide the specified platform (${formatPlatform(platform)})`);

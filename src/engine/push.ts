@@ -112,7 +112,7 @@ async function pushChoice(engine: Engine, id: string, stored: StoredIndex | unde
     if (platform && !pickPlatform([{ platform: configPlatform(image.config) }], platform)) throw notProvided();
     return { image };
   }
-  const entries = (JSON.parse(new TextDecoder().decode(stored.raw)) as Index).manifests;
+  const entries = stored.entries;
   const present = entries.filter((e) => stored.manifests.has(e.digest));
   const imageOf = (digest: string) => {
     const m = stored.manifests.get(digest)!;

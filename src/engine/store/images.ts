@@ -3,7 +3,7 @@
  * and Docker's rules for finding an image by what a user typed.
  */
 import type { Database } from "bun:sqlite";
-import type { ImageConfig } from "../image/types.ts";
+import type { Descriptor, ImageConfig, Index } from "../image/types.ts";
 import { noSuchImage } from "../errors.ts";
 import { type Reference, parseReference, withDefaultTag, familiarString, repositoryName, normalizeValidated } from "../registry/reference.ts";
 
@@ -47,6 +47,8 @@ export interface StoredIndex {
   digest: string;
   raw: Uint8Array;
   mediaType: string;
+  /** The index's entries (platform manifests, attestations), in its order. */
+  entries: Descriptor[];
   /** By manifest digest: the image each platform manifest is, and that manifest byte for byte. */
   manifests: Map<string, { imageId: string; manifest: Uint8Array; mediaType: string }>;
 }
@@ -182,7 +184,9 @@ export class ImageStore {
     for (const m of this.db.query("SELECT digest, image_id, manifest, media_type FROM index_manifests WHERE index_digest = ?").all(row.digest) as any[]) {
       manifests.set(m.digest, { imageId: m.image_id, manifest: new Uint8Array(m.manifest), mediaType: m.media_type });
     }
-    return { digest: row.digest, raw: new Uint8Array(row.raw), mediaType: row.media_type, manifests };
+    const raw = new Uint8Array(row.raw);
+    const entries = (JSON.parse(new TextDecoder().decode(raw)) as Index).manifests; // an index pull checked it has the list
+    return { digest: row.digest, raw, mediaType: row.media_type, entries, manifests };
   }
 
   /** Adds a repo digest (a push's manifest digest) to an image, as moby's addDigestReference. */
