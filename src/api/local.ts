@@ -2,6 +2,7 @@
  * The in-process transport: the Backend operations as direct calls into this process's engine. This is
  * bunker's default mode (no daemon, no install); the daemon serves the same engine functions.
  */
+import type { Platform } from "../engine/image/types.ts";
 import type { Engine } from "../engine/engine.ts";
 import type { Backend, EventMessage } from "./backend.ts";
 import { eventsOf, journalEvents, journalOf } from "../engine/events.ts";
@@ -17,6 +18,13 @@ const network = () => import("../engine/network/index.ts");
 const archive = () => import("../engine/containers/archive.ts");
 const snapshots = () => import("../engine/commit.ts");
 
+/** A --platform ("linux/arm64") as the engine takes it. */
+async function platformOf(value: string | undefined): Promise<Platform | undefined> {
+  if (!value) return undefined;
+  const { parsePlatform } = await import("../engine/image/types.ts");
+  return parsePlatform(value);
+}
+
 /** A Backend over an engine in this process. */
 export function localBackend(engine: Engine): Backend {
   // Events go to the data root's journal, where `bunker events` (in-process or not) finds them.
@@ -31,14 +39,8 @@ export function localBackend(engine: Engine): Backend {
   return {
     where: "in-process",
     listImages: async (o) => (await images()).listImages(engine, o),
-    inspectImage: async (name, o) => {
-      const { parsePlatform } = await import("../engine/image/types.ts");
-      return (await images()).inspectImage(engine, name, { platform: o?.platform ? parsePlatform(o.platform) : undefined });
-    },
-    imageHistory: async (name, o) => {
-      const { parsePlatform } = await import("../engine/image/types.ts");
-      return (await images()).imageHistory(engine, name, { platform: o?.platform ? parsePlatform(o.platform) : undefined });
-    },
+    inspectImage: async (name, o) => (await images()).inspectImage(engine, name, { platform: await platformOf(o?.platform) }),
+    imageHistory: async (name, o) => (await images()).imageHistory(engine, name, { platform: await platformOf(o?.platform) }),
     tagImage: async (s, t) => (await images()).tagImage(engine, s, t),
     removeImage: async (name, o) => (await images()).removeImage(engine, name, o),
     // The daemon's checks of POST /images/prune (server/routes/images.ts), so no filter is dropped in-process either.
@@ -61,8 +63,7 @@ export function localBackend(engine: Engine): Backend {
     loadImages: async (input, o, onMessage) => void (await (await import("../engine/archive/load.ts")).loadImages(engine, input, { quiet: o.quiet, onMessage })),
     async push(ref, o, onMessage) {
       const { pushRepository } = await import("../engine/push.ts");
-      const { parsePlatform } = await import("../engine/image/types.ts");
-      await pushRepository(engine, ref, { onMessage, platform: o.platform ? parsePlatform(o.platform) : undefined });
+      await pushRepository(engine, ref, { onMessage, platform: await platformOf(o.platform) });
     },
     info: async () => (await system()).systemInfo(engine),
     version: async () => (await system()).systemVersion(),

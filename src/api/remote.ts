@@ -106,6 +106,16 @@ function demuxer(out: OutputHandlers): (b: Uint8Array) => void {
 /** Epoch ns as the API's since/until ("seconds.nanoseconds"). */
 const nanoParam = (ns: bigint | undefined) => (ns === undefined ? undefined : `${ns / 1_000_000_000n}.${(ns % 1_000_000_000n).toString().padStart(9, "0")}`);
 
+/**
+ * A --platform ("linux/arm64") as push (API 1.46+), history (1.48+) and image inspect (1.49+) carry it, as the
+ * docker CLI sends it: an OCI platform in JSON.
+ */
+async function platformQuery(value: string | undefined): Promise<string | undefined> {
+  if (!value) return undefined;
+  const { parsePlatform } = await import("../engine/image/types.ts");
+  return JSON.stringify(parsePlatform(value));
+}
+
 /** A Backend that talks to a daemon through `client`. */
 export function remoteBackend(client: ApiClient): Backend {
   const get = <T>(path: string, query?: Record<string, any>) => client.json<T>("GET", path, { query });
@@ -181,15 +191,8 @@ export function remoteBackend(client: ApiClient): Backend {
       }
     },
     listImages: (o) => get("/images/json", { all: o.all, filters: filters(o.filters) }),
-    async inspectImage(name, o) {
-      // As the docker CLI (API 1.49+): the platform travels as an OCI platform in JSON.
-      const { parsePlatform } = await import("../engine/image/types.ts");
-      return get(`/images/${name}/json`, { platform: o?.platform ? JSON.stringify(parsePlatform(o.platform)) : undefined });
-    },
-    async imageHistory(name, o) {
-      const { parsePlatform } = await import("../engine/image/types.ts");
-      return get(`/images/${name}/history`, { platform: o?.platform ? JSON.stringify(parsePlatform(o.platform)) : undefined });
-    },
+    inspectImage: async (name, o) => get(`/images/${name}/json`, { platform: await platformQuery(o?.platform) }),
+    imageHistory: async (name, o) => get(`/images/${name}/history`, { platform: await platformQuery(o?.platform) }),
     tagImage: async (source, target) => {
       const at = target.lastIndexOf(":");
       const hasTag = at > target.lastIndexOf("/");
@@ -234,10 +237,7 @@ export function remoteBackend(client: ApiClient): Backend {
       // As the docker CLI: the user's stored credentials for the target registry travel in X-Registry-Auth.
       const creds = readCredentials(r.domain);
       const auth = Buffer.from(JSON.stringify(creds ? { username: creds.username, password: creds.password, serveraddress: r.domain } : {})).toString("base64url");
-      // As the docker CLI (API 1.46+): the platform travels as an OCI platform in JSON.
-      const { parsePlatform } = await import("../engine/image/types.ts");
-      const platform = o.platform ? JSON.stringify(parsePlatform(o.platform)) : undefined;
-      const res = await client.request("POST", `/images/${r.digest ? familiarString(r) : familiarName(r)}/push`, { query: { tag: r.tag ?? "", platform }, headers: { "X-Registry-Auth": auth } });
+      const res = await client.request("POST", `/images/${r.digest ? familiarString(r) : familiarName(r)}/push`, { query: { tag: r.tag ?? "", platform: await platformQuery(o.platform) }, headers: { "X-Registry-Auth": auth } });
       for await (const m of client.messages<any>(res)) {
         if (m.errorDetail || m.error) throw new EngineError("system", m.errorDetail?.message ?? m.error);
         onMessage(m);

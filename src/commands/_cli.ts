@@ -168,6 +168,20 @@ async function runWithTemplate(name: string, inv: Invocation, run: Command["run"
 
 const see = (path: string) => `\n\nRun '${path} --help' for more information`;
 
+/**
+ * Checks a --platform value as the docker CLI does before anything else (containerd's platforms.Parse):
+ * a bad one is its error, after `prefix` (push words it "Invalid platform <value>"), exit 1.
+ */
+export async function checkPlatformFlag(value: string | undefined, prefix = ""): Promise<void> {
+  if (!value) return;
+  const { parsePlatform } = await import("../engine/image/types.ts");
+  try {
+    parsePlatform(value);
+  } catch (e) {
+    throw new CliError(`${prefix}${(e as Error).message}`, 1);
+  }
+}
+
 /** Parses argv for one command with pflag's rules. Throws CliError (exit 125) on flag errors. */
 export function parseFlags(argv: string[], cmd: Command, path: string): Invocation {
   const specs: Record<string, Flag> = { ...globalFlags, ...cmd.flags };

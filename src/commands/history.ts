@@ -1,5 +1,5 @@
 /** `bunker history`: show the history of an image. */
-import { CliError, defineCommand } from "./_cli.ts";
+import { checkPlatformFlag, defineCommand } from "./_cli.ts";
 import { openBackend } from "./_backend.ts";
 import { humanSize, since, table, renderFormatted } from "./_output.ts";
 import { forTerminal } from "./_terminal.ts";
@@ -21,14 +21,7 @@ export default defineCommand({
   },
   args: { exact: 1 },
   async run({ flags, args, global }) {
-    if (flags.platform) {
-      const { parsePlatform } = await import("../engine/image/types.ts");
-      try {
-        parsePlatform(flags.platform);
-      } catch (e) {
-        throw new CliError((e as Error).message, 1);
-      }
-    }
+    await checkPlatformFlag(flags.platform);
     const items = await (await openBackend(global)).imageHistory(args[0]!, { platform: flags.platform });
     const noTrunc = !!flags["no-trunc"];
     const human = flags.human !== false;

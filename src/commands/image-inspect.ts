@@ -1,5 +1,5 @@
 /** `bunker image inspect`: `inspect --type image`, Docker's image JSON (RootFS, GraphDriver overlay2 directories...). */
-import { CliError, defineCommand } from "./_cli.ts";
+import { checkPlatformFlag, defineCommand } from "./_cli.ts";
 import inspect from "./inspect.ts";
 
 export default defineCommand({
@@ -14,15 +14,7 @@ export default defineCommand({
   },
   args: { min: 1 },
   async run(inv) {
-    if (inv.flags.platform) {
-      // The docker CLI parses it first (containerd's platforms.Parse) and prints that error alone.
-      const { parsePlatform } = await import("../engine/image/types.ts");
-      try {
-        parsePlatform(inv.flags.platform);
-      } catch (e) {
-        throw new CliError((e as Error).message, 1);
-      }
-    }
+    await checkPlatformFlag(inv.flags.platform);
     return inspect.run({ ...inv, flags: { ...inv.flags, type: "image" } });
   },
 });

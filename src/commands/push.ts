@@ -1,5 +1,5 @@
 /** `bunker push`: upload an image to a registry. */
-import { CliError, defineCommand } from "./_cli.ts";
+import { checkPlatformFlag, CliError, defineCommand } from "./_cli.ts";
 import { openBackend } from "./_backend.ts";
 import { progressRenderer } from "./_progress.ts";
 
@@ -19,12 +19,7 @@ export default defineCommand({
   async run({ flags, args, global }) {
     // As the docker CLI: the platform is checked, and its note printed, before the name is.
     if (flags.platform) {
-      const { parsePlatform } = await import("../engine/image/types.ts");
-      try {
-        parsePlatform(flags.platform);
-      } catch (e) {
-        throw new CliError(`Invalid platform ${flags.platform}${(e as Error).message}`, 1);
-      }
+      await checkPlatformFlag(flags.platform, `Invalid platform ${flags.platform}`);
       process.stdout.write(note(["Using --platform pushes only the specified platform manifest of a multi-platform image index.", "Other components, like attestations, will not be included.", "To push the complete multi-platform image, remove the --platform flag.", ""]));
     }
     const { parseReference, withDefaultTag, canonicalString } = await import("../engine/registry/reference.ts");
