@@ -4,7 +4,7 @@
  * as far as a template can tell them from the JSON: the fields JSON omits or gives as null (there the struct
  * has its zero: "", false, [] for a nil slice, map[] for a nil map, <nil> for a nil pointer) and the values
  * Go prints its own way (time.Time, time.Duration). typedView marks an inspected object with them (GO_TYPED)
- * for renderFormatted's typed pass; JSON output never sees the marks. Loaded only for a --format template.
+ * for renderInspect's typed pass (_output.ts); JSON output never sees the marks. Loaded only for a --format template.
  */
 import { GO_TYPED, type TypedField } from "../go/template/index.ts";
 

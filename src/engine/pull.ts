@@ -145,7 +145,7 @@ async function pullOne(engine: Engine, refString: string, opts: PullOptions): Pr
       size: sizes.reduce((a, b) => a + b, 0),
       tag: ref.tag && !ref.digest ? { repository: repo, tag: ref.tag } : undefined,
       digest: { repository: repo, digest: repoDigest, manifest: remote.rawManifest, mediaType: remote.manifestMediaType },
-      fromIndex: remote.index && { index: { digest: remote.index.digest, raw: remote.index.raw, mediaType: remote.index.mediaType }, manifestDigest: remote.digest },
+      fromIndex: remote.index && { index: remote.index, manifestDigest: remote.digest },
     });
     // Where each blob came from, so that a push to this registry can mount it instead of uploading it.
     const sources = blobSourcesOf(engine.db);
