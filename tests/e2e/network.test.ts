@@ -156,7 +156,11 @@ describe.skipIf(!root)("networks", () => {
     expect(rm.stderr).toContain("has active endpoints");
     await b.ok(["network", "disconnect", "neta", "other"]);
     await b.ok(["rm", "-f", "srv", "other"]);
+    const claimDirs = (await b.ok(["network", "inspect", "-f", "{{.Id}}", "neta", "netb"])).trim().split("\n").map((id) => `/run/bunker/ipam/bk-${id.slice(0, 12)}`);
+    expect(claimDirs.map((d) => existsSync(d))).toEqual([true, true]);
     expect(await b.ok(["network", "rm", "neta", "netb"])).toBe("neta\nnetb\n");
+    // The bridges' (empty) claim directories go with them, instead of piling up in /run until a reboot.
+    expect(claimDirs.filter((d) => existsSync(d))).toEqual([]);
     expect((await b.run(["network", "rm", "bridge"])).stderr).toBe("Error response from daemon: bridge is a pre-defined network and cannot be removed\nexit status 1\n");
     expect((await b.run(["network", "inspect", "neta"])).stderr).toBe("Error response from daemon: network neta not found\n");
   }, 120_000);

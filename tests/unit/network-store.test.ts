@@ -13,7 +13,7 @@ import { join } from "node:path";
 import type { Engine } from "../../src/engine/engine.ts";
 import { createContainer, removeContainer } from "../../src/engine/containers/manager.ts";
 import { createNetwork, lookupNetwork, networkPlan, networkSettings } from "../../src/engine/network/index.ts";
-import { abandonedClaim, claim, claims, CLAIMS_DIR, release } from "../../src/engine/network/ipam.ts";
+import { abandonedClaim, claim, claims, CLAIMS_DIR, dropClaimsDir, release } from "../../src/engine/network/ipam.ts";
 import { mappingsOf } from "../../src/engine/network/ports.ts";
 import { processStartTime } from "../../src/engine/runtime/status.ts";
 import { UnitBed } from "../helpers/unit-engine.ts";
@@ -163,4 +163,15 @@ test("claims: one owner per address, linked into place written (never seen empty
   rmSync(join(dir, "10.9.0.4"));
   release(fakeBridge, "10.9.0.2", "/root/a c1");
   expect(existsSync(join(dir, "10.9.0.2"))).toBe(false);
+  // The bridge's directory goes once empty (its network removed), never with a claim in it.
+  expect(claim(fakeBridge, "10.9.0.5", "/root/a c4")).toBe(true);
+  dropClaimsDir(fakeBridge);
+  expect(claims(fakeBridge).get("10.9.0.5")).toBe("/root/a c4");
+  release(fakeBridge, "10.9.0.5", "/root/a c4");
+  dropClaimsDir(fakeBridge);
+  expect(existsSync(dir)).toBe(false);
+  // A claim after that makes it again.
+  expect(claim(fakeBridge, "10.9.0.6", "/root/a c5")).toBe(true);
+  expect(readFileSync(join(dir, "10.9.0.6"), "utf8")).toBe("/root/a c5");
+  release(fakeBridge, "10.9.0.6", "/root/a c5");
 });

@@ -6,7 +6,7 @@
  * its owner written (link(2) fails if the name exists), so it is atomic across processes without a lock and
  * never seen empty, and /run empties on reboot, when no container runs anyway.
  */
-import { linkSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { linkSync, mkdirSync, readFileSync, readdirSync, rmdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { invalidParameter } from "../errors.ts";
 
@@ -112,26 +112,42 @@ export const CLAIMS_DIR = process.env.BUNKER_RUN_DIR ? join(process.env.BUNKER_R
 /** Claims `ip` on `bridge` for an owner ("<data root> <container id>"); true if it is now ours (or already was). */
 export function claim(bridge: string, ip: string, owner: string): boolean {
   const dir = join(CLAIMS_DIR, bridge);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
   const path = join(dir, ip);
   // Written aside, then linked into place (link fails with EEXIST if the address is taken): a claim is never
   // seen empty. One made by open(O_EXCL) and then written stayed empty, and its address taken, for good when
   // its process was killed in between (abandonedClaim).
   const tmp = join(dir, `.${ip}.${process.pid}`);
-  writeFileSync(tmp, owner, { mode: 0o600 });
-  try {
-    linkSync(tmp, path);
-    return true;
-  } catch (e: any) {
-    if (e?.code !== "EEXIST") throw e;
+  for (let attempt = 0; ; attempt++) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
     try {
-      return readFileSync(path, "utf8") === owner;
-    } catch {
-      return false;
+      writeFileSync(tmp, owner, { mode: 0o600 });
+      linkSync(tmp, path);
+      return true;
+    } catch (e: any) {
+      // The directory went between mkdir and link (dropClaimsDir, as another network on this bridge went).
+      if (e?.code === "ENOENT" && attempt < 3) continue;
+      if (e?.code !== "EEXIST") throw e;
+      try {
+        return readFileSync(path, "utf8") === owner;
+      } catch {
+        return false;
+      }
+    } finally {
+      rmSync(tmp, { force: true });
     }
-  } finally {
-    rmSync(tmp, { force: true });
   }
+}
+
+/**
+ * Removes a bridge's claims directory once it holds no claim, as the bridge goes: otherwise every network
+ * ever created would leave an empty directory in /run/bunker/ipam until the host reboots.
+ */
+export function dropClaimsDir(bridge: string): void {
+  try {
+    // rmdir(2), not rm -r: a claim made meanwhile keeps the directory (ENOTEMPTY), and claim() remakes one
+    // that went between its mkdir and its link.
+    rmdirSync(join(CLAIMS_DIR, bridge));
+  } catch {}
 }
 
 /**

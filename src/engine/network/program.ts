@@ -8,7 +8,7 @@ import { LOCK, sys } from "../../sys/index.ts";
 import { join } from "node:path";
 import type { Engine } from "../engine.ts";
 import { processStartTime } from "../runtime/status.ts";
-import { macFor, parseBridgeName, parseCidr, parseIPv4 } from "./ipam.ts";
+import { dropClaimsDir, macFor, parseBridgeName, parseCidr, parseIPv4 } from "./ipam.ts";
 import * as host from "./host.ts";
 import { registerRoot, RUN_DIR } from "./roots.ts";
 export { containerPorts } from "./ports.ts";
@@ -292,6 +292,7 @@ export async function teardownNetworkHost(engine: Engine, net: Network): Promise
       // A bridge of another data root with the same name (bunker0 shared) is left alone. Its deletion
       // finishes after this returns (retireBridge); it is out of service before.
       if (host.linkExists(net.bridge!) && host.linkAlias(net.bridge!) === tag) host.retireBridge(parseBridgeName(net.bridge!), net.gateway ? parseIPv4(net.gateway) : null, net.subnet ? parseCidr(net.subnet).prefix : 32);
+      dropClaimsDir(net.bridge!);
       await rules;
       rmSync(rulesFile(engine, net), { force: true });
     }),

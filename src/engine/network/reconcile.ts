@@ -7,7 +7,7 @@ import type { Engine } from "../engine.ts";
 import type { StoredContainer } from "../containers/types.ts";
 import { readContainerStatus } from "../runtime/status.ts";
 import { deadIntents } from "./pending.ts";
-import { abandonedClaim, claims, CLAIMS_DIR, parseBridgeName, parseIPv4, release } from "./ipam.ts";
+import { abandonedClaim, claims, CLAIMS_DIR, dropClaimsDir, parseBridgeName, parseIPv4, release } from "./ipam.ts";
 import * as host from "./host.ts";
 import { mappingsOf } from "./ports.ts";
 import { isRegistered, unregisterRoot } from "./roots.ts";
@@ -177,6 +177,8 @@ export function dropGoneRoots(tags: string[], opts: { iptables: boolean }): void
         if (root && !existsSync(root)) release(br, ip, who);
         else if (who === "" && abandonedClaim(br, ip)) rmSync(join(CLAIMS_DIR, br, ip), { force: true });
       }
+      // The directory of a bridge that is gone (removed with its data root, or before networks dropped theirs).
+      if (!host.linkExists(br)) dropClaimsDir(br);
     }
     // Rules stay recorded until an engine that may remove them has.
     if (mayRules) for (const t of tags) unregisterRoot(t);
