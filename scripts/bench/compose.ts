@@ -6,7 +6,8 @@
  * timed with the app on `service_started` (the targets exclude the healthcheck wait), and once more with
  * `service_healthy` for bunker in-process. Targets: up -d <= 150 ms, down -v <= 150 ms. With BUNKER_BASE set to
  * another build of bunker (the one before a change), that build in-process is one more contender: the ratio
- * of before and after, measured in the same interleaved run.
+ * of before and after, measured in the same interleaved run. Each contender is timed alone: the project the
+ * previous one left up is taken down (untimed) first.
  *
  *   [BUNKER_BASE=/path/to/old/bunker] bun scripts/bench/compose.ts [rounds=10]
  */
@@ -82,16 +83,41 @@ services:
     for (const s of sides) quiet(s.cmd("down", "-v", "-t", "0"), s.env);
     quiet(bunkerCompose(inproc, "healthy.yml", "bh")("down", "-v", "-t", "0"));
   };
+  // Each contender runs alone: the project a previous contender left up is taken down first, so no other
+  // project's containers (and their 100 ms healthchecks) share the machine with the one being timed.
+  let running: (typeof sides)[number] | undefined;
+  const alone = (s: (typeof sides)[number], state: "up" | "down") => {
+    if (running && running !== s) quiet(running.cmd("down", "-v", "-t", "0"), running.env);
+    quiet(state === "up" ? s.cmd("up", "-d") : s.cmd("down", "-v", "-t", "0"), s.env);
+    running = state === "up" ? s : undefined;
+  };
   const up = await compare(
     "compose up -d, 4 services (app after store started)",
-    sides.map((s) => ({ name: s.name, prepare: () => quiet(s.cmd("down", "-v", "-t", "0"), s.env), run: () => timed(s.cmd("up", "-d"), { env: s.env, cwd: work }) })),
+    sides.map((s) => ({
+      name: s.name,
+      prepare: () => alone(s, "down"),
+      run: async () => {
+        const r = await timed(s.cmd("up", "-d"), { env: s.env, cwd: work });
+        running = s;
+        return r;
+      },
+    })),
     rounds,
   );
   const down = await compare(
     "compose down -v, 4 services",
-    sides.map((s) => ({ name: s.name, prepare: () => quiet(s.cmd("up", "-d"), s.env), run: () => timed(s.cmd("down", "-v"), { env: s.env, cwd: work }) })),
+    sides.map((s) => ({
+      name: s.name,
+      prepare: () => alone(s, "up"),
+      run: async () => {
+        const r = await timed(s.cmd("down", "-v"), { env: s.env, cwd: work });
+        running = undefined;
+        return r;
+      },
+    })),
     rounds,
   );
+  if (running) alone(running, "down");
   const healthy = bunkerCompose(inproc, "healthy.yml", "bh");
   await compare("compose up -d with the service_healthy wait (bunker in-process)", [{ name: "bunker compose (in-process)", prepare: () => quiet(healthy("down", "-v", "-t", "0")), run: () => timed(healthy("up", "-d"), { cwd: work }) }], rounds);
   const first = sides[0]!.name;
