@@ -9,6 +9,7 @@ import { parseBytes } from "../engine/units.ts";
 import { goDuration } from "../go/time.ts";
 import type { Project, ServiceConfig } from "./model.ts";
 import { ComposeError } from "./errors.ts";
+import { shellSplit } from "./canonical.ts";
 import type { TarFile } from "./tar.ts";
 import * as L from "./labels.ts";
 
@@ -98,40 +99,6 @@ export function commandOf(v: unknown): string[] | undefined {
   if (v === undefined || v === null) return undefined;
   if (Array.isArray(v)) return v.map(String);
   return shellSplit(String(v));
-}
-
-/** Splits a command line into words with quotes and backslashes as sh reads them (no expansion). */
-export function shellSplit(s: string): string[] {
-  const words: string[] = [];
-  let cur = "";
-  let has = false;
-  for (let i = 0; i < s.length; i++) {
-    const c = s[i]!;
-    if (c === "'") {
-      const j = s.indexOf("'", i + 1);
-      if (j < 0) throw new ComposeError(`invalid command line string: ${s}`);
-      cur += s.slice(i + 1, j);
-      i = j;
-      has = true;
-    } else if (c === '"') {
-      i++;
-      for (; i < s.length && s[i] !== '"'; i++) cur += s[i] === "\\" && /["\\$`]/.test(s[i + 1] ?? "") ? s[++i] : s[i];
-      if (i >= s.length) throw new ComposeError(`invalid command line string: ${s}`);
-      has = true;
-    } else if (c === "\\") {
-      cur += s[++i] ?? "";
-      has = true;
-    } else if (/\s/.test(c)) {
-      if (has) words.push(cur);
-      cur = "";
-      has = false;
-    } else {
-      cur += c;
-      has = true;
-    }
-  }
-  if (has) words.push(cur);
-  return words;
 }
 
 /** The service's environment as KEY=VALUE (a key without a value is left out, as the engine would drop it). */

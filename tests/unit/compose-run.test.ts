@@ -4,7 +4,8 @@
  */
 import { describe, expect, test } from "bun:test";
 import { serviceHash } from "../../src/compose/output.ts";
-import { containerPlan, shellSplit, type PlanContext } from "../../src/compose/convert.ts";
+import { containerPlan, type PlanContext } from "../../src/compose/convert.ts";
+import { shellSplit } from "../../src/compose/canonical.ts";
 import { dependencyLevels, withDependencies, withDependents } from "../../src/compose/graph.ts";
 import { LogPrinter, shortName } from "../../src/compose/logs.ts";
 import type { Project, ServiceConfig } from "../../src/compose/model.ts";
