@@ -83,9 +83,15 @@ export function writeNames(engine: Engine, net: Network): void {
     const c = engine.containers.lookup(ep.containerId);
     if (c) lines.push(`${ep.ip} ${[c.name, c.id.slice(0, 12), ...ep.aliases].join(" ")}`);
   }
-  mkdirSync(netDir(engine), { recursive: true, mode: 0o700 });
+  const text = `${lines.join("\n")}\n`;
   const f = namesFile(engine, net);
-  writeFileSync(`${f}.tmp`, `${lines.join("\n")}\n`);
+  // Every start of an attached container comes here, mostly with nothing changed: reading is far cheaper
+  // than writing aside and renaming into place, which ext4 follows with a flush of the new file's blocks.
+  try {
+    if (readFileSync(f, "utf8") === text) return;
+  } catch {}
+  mkdirSync(netDir(engine), { recursive: true, mode: 0o700 });
+  writeFileSync(`${f}.tmp`, text);
   renameSync(`${f}.tmp`, f);
 }
 

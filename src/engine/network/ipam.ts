@@ -116,6 +116,10 @@ export function claim(bridge: string, ip: string, owner: string): boolean {
   // Written aside, then linked into place (link fails with EEXIST if the address is taken): a claim is never
   // seen empty. One made by open(O_EXCL) and then written stayed empty, and its address taken, for good when
   // its process was killed in between (abandonedClaim).
+  // Already ours (every start claims its address again): no claim written aside, linked and removed.
+  try {
+    if (readFileSync(path, "utf8") === owner) return true;
+  } catch {}
   const tmp = join(dir, `.${ip}.${process.pid}`);
   for (let attempt = 0; ; attempt++) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });

@@ -51,7 +51,13 @@ export const defaultCgroupns = (): "private" | "host" => (unified() ? "private" 
  * The v1 hierarchies holding V1_CONTROLLERS, by their directory name under the root ("cpu,cpuacct" where
  * the host mounts them together), with the names linked to it ("cpu", "cpuacct"); controllers not mounted are left out.
  */
+let v1Cache: { name: string; aliases: string[]; controllers: string[] }[] | undefined;
 function v1Hierarchies(): { name: string; aliases: string[]; controllers: string[] }[] {
+  // Asked once, as unified(): the host's cgroup mounts do not change while bunker runs (8 lstats a start).
+  return (v1Cache ??= findV1Hierarchies());
+}
+
+function findV1Hierarchies(): { name: string; aliases: string[]; controllers: string[] }[] {
   const out = new Map<string, { name: string; aliases: string[]; controllers: string[] }>();
   for (const c of V1_CONTROLLERS) {
     let name: string = c;
