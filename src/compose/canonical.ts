@@ -81,13 +81,7 @@ export function hostPath(p: string, baseDir: string, home: string): string {
   return isAbsolute(p) ? cleanPath(p) : resolve(baseDir, p);
 }
 
-const URL_PREFIXES = ["http://", "https://", "git@", "git://", "github.com/", "ssh://"];
-/** A build context that is a Git URL (`.git` at its end or before a `#ref`), not a path: string tests, as parseVolume. */
-const isUrl = (s: string) => {
-  if (URL_PREFIXES.some((p) => s.startsWith(p)) || s.endsWith(".git")) return true;
-  const ref = s.lastIndexOf(".git#");
-  return ref >= 0 && !s.includes("\n", ref);
-};
+const isUrl = (s: string) => /^(https?:\/\/|git@|git:\/\/|github\.com\/|ssh:\/\/)/.test(s) || /\.git(#.*)?$/.test(s);
 
 /** nat.ParsePortSpecs for one short-form port: one long-form entry per container port. */
 export function parsePort(spec: string): Obj[] {
@@ -114,14 +108,11 @@ export function parsePort(spec: string): Obj[] {
   const colon = rest.lastIndexOf(":");
   const host = colon >= 0 ? rest.slice(0, colon) : "";
   const container = colon >= 0 ? rest.slice(colon + 1) : rest;
-  const digits = (d: string | undefined) => !!d && [...d].every((c) => c >= "0" && c <= "9");
   const range = (r: string, what: string): [number, number] => {
-    // `N` or `N-M`, scanned (as the rest of this module) rather than matched.
-    const dash = r.indexOf("-");
-    const [first, last] = dash < 0 ? [r, undefined] : [r.slice(0, dash), r.slice(dash + 1)];
-    if (!digits(first) || (dash >= 0 && !digits(last))) throw new FormatError(`invalid ${what}: ${r}`);
-    const a = Number(first);
-    const b = last ? Number(last) : a;
+    const m = /^(\d+)(?:-(\d+))?$/.exec(r);
+    if (!m) throw new FormatError(`invalid ${what}: ${r}`);
+    const a = Number(m[1]);
+    const b = m[2] ? Number(m[2]) : a;
     if (b < a || b > 65535) throw new FormatError(`invalid ${what}: ${r}`);
     return [a, b];
   };
@@ -245,10 +236,7 @@ export function canonicalService(s: Obj, baseDir: string, home: string, lenient 
       const long = parsed;
       if (long.type === "bind" && typeof long.source === "string") long.source = path(long.source);
       if (long.type === "volume" && typeof long.source === "string" && long.source === "") delete long.source;
-      if (typeof long.target === "string" && long.target) {
-        const t = posix.normalize(long.target);
-        long.target = t.length > 1 && t.endsWith("/") ? t.slice(0, -1) : t;
-      }
+      if (typeof long.target === "string" && long.target) long.target = posix.normalize(long.target).replace(/(.)\/$/, "$1");
       if (long.volume && isObj(long.volume) && "labels" in long.volume) long.volume = { ...long.volume, labels: toMapping(long.volume.labels, "") };
       return long;
     });

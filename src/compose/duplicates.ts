@@ -5,7 +5,6 @@
  * flow collections are not looked at); block scalars, multi-line quoted scalars and multi-line flow
  * collections are skipped; explicit `?` keys end the scan.
  */
-import { isNameChar } from "./schema.ts";
 
 /** The first duplicate key of a YAML stream, as go-yaml words it; undefined when none is seen. */
 export function duplicateKeyError(text: string): string | undefined {
@@ -87,8 +86,8 @@ export function duplicateKeyError(text: string): string | undefined {
     if (v.includes("#")) v = v.replace(/\s+#.*$/, "");
     v = v.trim();
     if ((v[0] === "|" || v[0] === ">") && /^[|>][-+0-9]*$/.test(v)) skipDeeperThan = keyIndent;
-    else if (v.startsWith('"') && !closesOnLine(v)) closer = /(?:^|[^\\])(?:\\\\)*"/;
-    else if (v.startsWith("'") && !closesOnLine(v)) closer = /'(?!')/;
+    else if (v.startsWith('"') && !/^"(?:[^"\\]|\\.)*"/.test(v)) closer = /(?:^|[^\\])(?:\\\\)*"/;
+    else if (v.startsWith("'") && !/^'(?:[^']|'')*'(?!')/.test(v)) closer = /'(?!')/;
     else if (v.startsWith("[") || v.startsWith("{")) flowDepth = Math.max(0, bracketBalance(v));
   }
 }
@@ -100,7 +99,7 @@ export function duplicateKeyError(text: string): string | undefined {
  */
 function simpleKey(rest: string): [key: string, valueAt: number] | undefined {
   let i = 0;
-  while (i < rest.length && isNameChar(rest.charCodeAt(i))) i++;
+  while (i < rest.length && isKeyChar(rest.charCodeAt(i))) i++;
   if (i === 0 || rest[i] !== ":") return undefined;
   let end = i + 1;
   if (end < rest.length && rest[end] !== " " && rest[end] !== "\t") return undefined;
@@ -108,22 +107,8 @@ function simpleKey(rest: string): [key: string, valueAt: number] | undefined {
   return [rest.slice(0, i), end];
 }
 
-/**
- * Whether the quoted scalar `v` opens (with " or ') also ends on its line: `\` escapes in double quotes, `''` in
- * single ones. A scan rather than an expression, as simpleKey.
- */
-function closesOnLine(v: string): boolean {
-  const q = v[0]!;
-  for (let i = 1; i < v.length; i++) {
-    if (q === '"' && v[i] === "\\") i++;
-    else if (v[i] === q) {
-      if (q === "'" && v[i + 1] === "'") i++;
-      else return true;
-    }
-  }
-  return false;
-}
-
+/** a-z, A-Z, 0-9, `_`, `.`, `-`. */
+const isKeyChar = (c: number) => (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 95 || c === 46 || c === 45;
 
 /** Opening minus closing brackets of a line, outside quotes and comments. */
 function bracketBalance(line: string): number {

@@ -34,13 +34,7 @@ export async function loadProject(opts: LoadOptions): Promise<Project> {
 
 /** compose-go's NormalizeProjectName: lower case, only [a-z0-9_-], no leading `_`/`-`. */
 export function normalizeProjectName(s: string): string {
-  // compose-go's regexps (drop [^-_a-z0-9], then a leading run of - and _) as a scan: see the README on start-up.
-  let out = "";
-  for (const c of s.toLowerCase()) {
-    const word = (c >= "a" && c <= "z") || (c >= "0" && c <= "9");
-    if (word || (out && (c === "-" || c === "_"))) out += c;
-  }
-  return out;
+  return s.toLowerCase().replace(/[^-_a-z0-9]/g, "").replace(/^[-_]+/, "");
 }
 
 /** The compose files of a directory or its parents (the first found, plus its override), with compose's warnings. */

@@ -16,9 +16,7 @@ external_links extra_hosts group_add gpus hostname healthcheck image init ipc is
 mem_limit mem_reservation memswap_limit mem_swappiness mac_address models net network_mode networks oom_kill_disable oom_score_adj pid
 pids_limit platform ports privileged pull_policy read_only restart runtime scale secrets security_opt shm_size stdin_open stop_grace_period
 stop_signal storage_opt sysctls tmpfs tty ulimits use_api_socket user userns_mode uts volume_driver volumes volumes_from working_dir
-pre_start post_start pre_stop`
-  .replaceAll("\n", " ")
-  .split(" "); // string splits: a regular expression one runs its match at each of the ~1,500 characters, interpreted
+pre_start post_start pre_stop`.split(/\s+/);
 
 /** Struct field orders by path pattern (`*` any key, `[]` any index). */
 const STRUCTS: Record<string, string[]> = {

@@ -14,8 +14,8 @@ interface Node {
   /** Accepted JSON types (absent: anything). */
   type?: JsonType[];
   props?: Record<string, Node>;
-  /** Keys it accepts take `patternNode` (x- extensions, service names): a predicate, not a regular expression (README). */
-  keyPattern?: (key: string) => boolean;
+  /** Keys matching this pattern take `patternNode` (x- extensions, service names). */
+  keyPattern?: RegExp;
   patternNode?: Node;
   /** Other keys: false = refused, a node = their schema, absent = allowed. */
   additional?: false | Node;
@@ -37,19 +37,7 @@ const INT = t("integer", "string");
 const NUM = t("number", "string");
 const DURATION: Node = { type: ["string"], format: "duration" };
 const STR_OR_NUM = t("number", "string");
-const X_KEYS = (k: string) => k.startsWith("x-");
-/** JSON Schema's `.+` (unanchored): some character that is not a line terminator. */
-const NOT_BLANK_LINE = (k: string) => {
-  for (const c of k) if (c !== "\n" && c !== "\r" && c !== "\u2028" && c !== "\u2029") return true;
-  return false;
-};
-/** A character code of a compose name: a-z, A-Z, 0-9, `_`, `.`, `-`. */
-export const isNameChar = (c: number) => (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 95 || c === 46 || c === 45;
-/** `^[a-zA-Z0-9._-]+$`: service, network, volume, secret and config names. */
-const NAMED = (k: string) => {
-  for (let i = 0; i < k.length; i++) if (!isNameChar(k.charCodeAt(i))) return false;
-  return k.length > 0;
-};
+const X_KEYS = /^x-/;
 
 /** A mapping with known keys and x- extensions, nothing else. */
 function obj(props: Record<string, Node>, extra: Partial<Node> = {}): Node {
@@ -59,7 +47,7 @@ const list = (items: Node): Node => ({ type: ["array"], items });
 const STR_LIST = list(STR);
 const STRING_OR_LIST: Node = { oneOf: [STR, STR_LIST] };
 /** list_or_dict: `{K: V}` with scalar values, or `["K=V"]`. */
-const LIST_OR_DICT: Node = { oneOf: [{ type: ["object"], keyPattern: NOT_BLANK_LINE, patternNode: t("boolean", "null", "number", "string"), additional: false }, STR_LIST] };
+const LIST_OR_DICT: Node = { oneOf: [{ type: ["object"], keyPattern: /.+/, patternNode: t("boolean", "null", "number", "string"), additional: false }, STR_LIST] };
 const DICT_OF_STR: Node = { type: ["object"], additional: t("boolean", "null", "number", "string") };
 const EXTRA_HOSTS: Node = { oneOf: [{ type: ["object"], additional: { oneOf: [STR, STR_LIST] } }, STR_LIST] };
 const ULIMITS: Node = { type: ["object"], additional: { oneOf: [INT, obj({ hard: INT, soft: INT }, { required: ["soft", "hard"] })] } };
@@ -153,7 +141,7 @@ const SERVICE_NETWORKS: Node = {
     STR_LIST,
     {
       type: ["object"],
-      keyPattern: NAMED,
+      keyPattern: /^[a-zA-Z0-9._-]+$/,
       patternNode: {
         oneOf: [
           obj({
@@ -180,7 +168,7 @@ const DEPENDS_ON: Node = {
     STR_LIST,
     {
       type: ["object"],
-      keyPattern: NAMED,
+      keyPattern: /^[a-zA-Z0-9._-]+$/,
       patternNode: obj(
         { condition: { type: ["string"], enum: ["service_started", "service_healthy", "service_completed_successfully"] }, restart: BOOL, required: BOOL },
         { required: ["condition"] },
@@ -333,6 +321,7 @@ const FILE_OBJECT = (extra: Record<string, Node>): Node =>
 
 const INCLUDE: Node = { oneOf: [STR, obj({ path: STRING_OR_LIST, env_file: STRING_OR_LIST, project_directory: STR })] };
 
+const NAMED = /^[a-zA-Z0-9._-]+$/;
 const TOP = obj({
   version: STR,
   name: { type: ["string"], pattern: /^[a-z0-9][a-z0-9_-]*$/ },
@@ -413,7 +402,7 @@ function check(v: unknown, node: Node, path: string[]): Failure | undefined {
     const unknown: string[] = [];
     let deepest: Failure | undefined;
     for (const [k, child] of Object.entries(o)) {
-      const sub = node.props?.[k] ?? (node.keyPattern?.(k) ? node.patternNode : node.additional === false ? undefined : node.additional);
+      const sub = node.props?.[k] ?? (node.keyPattern?.test(k) ? node.patternNode : node.additional === false ? undefined : node.additional);
       if (!sub) {
         unknown.push(k);
         continue;

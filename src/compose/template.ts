@@ -24,21 +24,7 @@ export class MissingRequiredError extends Error {
   }
 }
 
-/**
- * The length of the variable name at `from` (`[_a-zA-Z][_a-zA-Z0-9]*`), 0 when there is none: a scan, not a
- * regular expression, as it runs on every value with a `$` (src/compose/README.md on start-up).
- */
-function nameLength(s: string, from: number): number {
-  let i = from;
-  for (; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    const letter = c === 95 || (c >= 97 && c <= 122) || (c >= 65 && c <= 90);
-    if (!letter && (i === from || c < 48 || c > 57)) break;
-  }
-  return i - from;
-}
-
-const OPS = new Set([":-", "-", ":+", "+", ":?", "?"]);
+const NAME = /^[_a-zA-Z][_a-zA-Z0-9]*/;
 
 /**
  * Substitutes the variables of one string. `unset` hears each variable used without a value and without a
@@ -68,18 +54,17 @@ export function substitute(template: string, lookup: Lookup, unset?: (name: stri
       i = close + 1;
       continue;
     }
-    const length = nameLength(template, dollar + 1);
-    if (!length) {
+    const name = NAME.exec(template.slice(dollar + 1))?.[0];
+    if (!name) {
       // A `$` followed by anything else stays as it is.
       out += "$";
       i = dollar + 1;
       continue;
     }
-    const name = template.slice(dollar + 1, dollar + 1 + length);
     const value = lookup(name);
     if (value === undefined) unset?.(name);
     out += value ?? "";
-    i = dollar + 1 + length;
+    i = dollar + 1 + name.length;
   }
   return out;
 }
@@ -98,17 +83,16 @@ function closingBrace(s: string, from: number): number {
 
 /** One `${…}` body: a name, then an optional operator and its argument. */
 function braced(body: string, template: string, lookup: Lookup, unset?: (name: string) => void): string {
-  const length = nameLength(body, 0);
-  if (!length) throw new InvalidTemplateError(template);
-  const name = body.slice(0, length);
-  const rest = body.slice(length);
+  const name = NAME.exec(body)?.[0];
+  if (!name) throw new InvalidTemplateError(template);
+  const rest = body.slice(name.length);
   const value = lookup(name);
   if (rest === "") {
     if (value === undefined) unset?.(name);
     return value ?? "";
   }
-  const op = rest[0] === ":" ? rest.slice(0, 2) : rest.slice(0, 1);
-  if (!OPS.has(op)) throw new InvalidTemplateError(template);
+  const op = /^(:?[-+?])/.exec(rest)?.[1];
+  if (!op) throw new InvalidTemplateError(template);
   const arg = rest.slice(op.length);
   const empty = op.startsWith(":") ? value === undefined || value === "" : value === undefined;
   switch (op) {

@@ -26,29 +26,17 @@ export function goDuration(value: string): number {
   if (s === "") throw invalid();
   const units: Record<string, number> = { ns: 1, us: 1e3, "µs": 1e3, "μs": 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
   let total = 0;
-  // Go's grammar: [-+]?([0-9]*(\.[0-9]*)?[a-z]+)+, checked in its order so each error reads as Go's. Scanned
-  // rather than matched: a regular expression's first use costs more than a compose file's durations.
-  const isDigit = (c: string | undefined) => c !== undefined && c >= "0" && c <= "9";
+  // Go's grammar: [-+]?([0-9]*(\.[0-9]*)?[a-z]+)+, checked in its order so each error reads as Go's.
+  const re = /^(\d*)(?:\.(\d*))?([^\d.]*)/;
   while (s) {
-    let i = 0;
-    while (isDigit(s[i])) i++;
-    const whole = s.slice(0, i);
-    let frac = "";
-    if (s[i] === ".") {
-      const from = ++i;
-      while (isDigit(s[i])) i++;
-      frac = s.slice(from, i);
-    }
-    const from = i;
-    while (i < s.length && s[i] !== "." && !isDigit(s[i])) i++;
-    const unitName = s.slice(from, i);
-    if (!whole && !frac) throw invalid();
-    if (!unitName) throw new Error(`time: missing unit in duration ${goQuote(value)}`);
-    const unit = units[unitName];
-    if (unit === undefined) throw new Error(`time: unknown unit ${goQuote(unitName)} in duration ${goQuote(value)}`);
-    total += Number(whole || "0") * unit + (frac ? Number(`0.${frac}`) * unit : 0);
+    const m = re.exec(s)!;
+    if (!m[1] && !m[2]) throw invalid();
+    if (!m[3]) throw new Error(`time: missing unit in duration ${goQuote(value)}`);
+    const unit = units[m[3]];
+    if (unit === undefined) throw new Error(`time: unknown unit ${goQuote(m[3])} in duration ${goQuote(value)}`);
+    total += Number(m[1] || "0") * unit + (m[2] ? Number(`0.${m[2]}`) * unit : 0);
     if (total > 2 ** 63 - 1) throw invalid();
-    s = s.slice(i);
+    s = s.slice(m[0].length);
   }
   return neg ? -total : total;
 }
@@ -212,10 +200,8 @@ export function goDurationString(ns: number): string {
   /** `v / div` with the fraction's trailing zeros cut, as Go's fmtFrac. */
   const frac = (v: number, div: number) => {
     const int = Math.floor(v / div);
-    const digits = String(v % div).padStart(String(div).length - 1, "0");
-    let end = digits.length;
-    while (end > 0 && digits[end - 1] === "0") end--;
-    return end ? `${int}.${digits.slice(0, end)}` : String(int);
+    const rest = String(v % div).padStart(String(div).length - 1, "0").replace(/0+$/, "");
+    return rest ? `${int}.${rest}` : String(int);
   };
   if (u < 1e3) return `${sign}${u}ns`;
   if (u < 1e6) return `${sign}${frac(u, 1e3)}µs`;
