@@ -65,7 +65,9 @@ async function streamingCost(host: string, pid: number): Promise<number> {
   ac.abort();
   await reading;
   console.log(`  ${samples} samples received; the daemon's own background work meanwhile (no client, 5 s before): ${idle.toFixed(2)}%`);
-  return used / wall; // ticks/s at 100 Hz = % of one CPU
+  const total = used / wall; // ticks/s at 100 Hz = % of one CPU
+  console.log(`  the stream's own cost (with the stream minus without): ${Math.max(0, total - idle).toFixed(2)}%`);
+  return total;
 }
 
 /** The daemon's CPU % over `s` seconds without this client's samples (its monitor and timers). */
