@@ -111,6 +111,24 @@ describe("1. digests, diff IDs and media types are checked before use", () => {
     expect(r.stderr).toContain("manifest list entry digest");
     expect(reg.seen.some((s) => s.path.includes(".."))).toBe(false);
   });
+  test("malformed manifest list entries: a null one is skipped, a bad platform or annotation fails with its position", async () => {
+    fresh();
+    const index = (manifests: unknown[]) => ({ schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests });
+    const arm = { mediaType: "application/vnd.oci.image.manifest.v1+json", digest: `sha256:${"a".repeat(64)}`, size: 10, platform: { os: "linux", architecture: "arm64" } };
+    for (const [entries, message] of [
+      [[null, arm], "no matching manifest for linux/amd64 in the manifest list entries"],
+      [[7], "invalid manifest list: entry 0: not an object"],
+      [[arm, { ...arm, platform: { os: 5, architecture: "amd64" } }], "invalid manifest list: entry 1: platform is not {os, architecture, variant} strings"],
+      [[{ ...arm, platform: "linux/amd64" }], "invalid manifest list: entry 0: platform is not"],
+      [[{ ...arm, annotations: { a: 1 } }], "invalid manifest list: entry 0: annotations are not strings"],
+    ] as const) {
+      reg.manifest("index", "t", index([...entries]), "application/vnd.oci.image.index.v1+json");
+      const r = await b.run(["pull", "--platform", "linux/amd64", ref("index", "t")]);
+      expect([r.code, r.stderr]).toEqual([1, expect.stringContaining(message)]);
+      expect(r.stderr).not.toContain("TypeError");
+    }
+    expect((await b.ok(["images", "-q"])).trim()).toBe("");
+  });
   test("tags from a tags list", async () => {
     fresh();
     reg.on(/\/tags\/list/, () => Response.json({ name: "tags", tags: ["ok", "../../../../escape/x", "a\u001b[2J"] }));

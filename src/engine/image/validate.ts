@@ -4,6 +4,7 @@
  * `algorithm:hex` forms of the right length, RFC 6838 media types and sane sizes get through.
  */
 import { EngineError } from "../errors.ts";
+import type { Descriptor, Platform } from "./types.ts";
 
 /** Docker's limit of layers per image (moby's layer.maxLayerDepth). */
 export const MAX_LAYERS = 125;
@@ -51,4 +52,26 @@ export function checkSize(v: unknown, what: string, max = Number.MAX_SAFE_INTEGE
   if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) throw bad(what, v, "invalid size");
   if (v > max) throw new EngineError("invalidParameter", `${what} of ${v} bytes exceeds the limit of ${max} bytes`);
   return v;
+}
+
+/**
+ * A manifest list's entries, typed at the boundary (a registry's, or the store's copy of one): a `null`
+ * entry is skipped (Go decodes it as an empty descriptor, which matches no platform), and one whose platform
+ * or annotations are not what the spec says is refused with its position, rather than a TypeError from deep
+ * inside pickPlatform. Digest, media type and size are checked where an entry is used.
+ */
+export function indexEntries(list: unknown[]): Descriptor[] {
+  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+  const out: Descriptor[] = [];
+  list.forEach((e, i) => {
+    if (e === null) return;
+    const bad = (what: string) => new EngineError("invalidParameter", `invalid manifest list: entry ${i}: ${what}`);
+    if (!isObject(e)) throw bad("not an object");
+    const p = e.platform;
+    if (p !== undefined && p !== null && (!isObject(p) || typeof p.os !== "string" || typeof p.architecture !== "string" || (p.variant !== undefined && typeof p.variant !== "string"))) throw bad("platform is not {os, architecture, variant} strings");
+    const a = e.annotations;
+    if (a !== undefined && a !== null && (!isObject(a) || Object.values(a).some((v) => typeof v !== "string"))) throw bad("annotations are not strings");
+    out.push({ ...(e as unknown as Descriptor), platform: (p ?? undefined) as Platform | undefined, annotations: (a ?? undefined) as Record<string, string> | undefined });
+  });
+  return out;
 }

@@ -6,7 +6,7 @@
 import { formatPlatform, hostPlatform, MediaType, pickPlatform, type Platform } from "../image/types.ts";
 import { EngineError } from "../errors.ts";
 import { basicAuth, type Challenge, escapeControls, fetchFollowing, httpUrl, MAX_ERROR_BYTES, MAX_MANIFEST_BYTES, MAX_TAGS_PAGE_BYTES, parseChallenges, parseErrorResponse, pullScope, pushScope, readCapped, RegistryError, TokenCache, transportError } from "./auth.ts";
-import { checkDigest, checkMediaType, checkSize } from "../image/validate.ts";
+import { checkDigest, checkMediaType, checkSize, indexEntries } from "../image/validate.ts";
 import type { Credentials } from "./credentials.ts";
 import { DEFAULT_DOMAIN, familiarName, familiarString, canonicalString, type Reference, TAG_REGEXP } from "./reference.ts";
 import { buildImage, type RemoteImage } from "./remote.ts";
@@ -124,9 +124,9 @@ export class RegistryClient {
       const top = await this.manifest(conn, tagOrDigest);
       if (isIndex(top.mediaType)) {
         const platform = opts.platform ?? hostPlatform();
-        const index = JSON.parse(new TextDecoder().decode(top.raw)) as { manifests?: { mediaType?: string; digest: string; size: number; platform?: Platform; annotations?: Record<string, string> }[] };
+        const index = JSON.parse(new TextDecoder().decode(top.raw)) as { manifests?: unknown };
         if (!Array.isArray(index.manifests)) throw new EngineError("invalidParameter", "unsupported manifest format");
-        const picked = pickPlatform(index.manifests, platform);
+        const picked = pickPlatform(indexEntries(index.manifests), platform);
         if (!picked) throw new EngineError("notFound", `no matching manifest for ${formatPlatform(platform)} in the manifest list entries`);
         // The entry's digest becomes a URL path: checked before use, as everything else the registry says.
         checkDigest(picked.digest, "manifest list entry digest");

@@ -4,6 +4,7 @@
  */
 import type { Database } from "bun:sqlite";
 import type { Descriptor, ImageConfig, Index } from "../image/types.ts";
+import { indexEntries } from "../image/validate.ts";
 import { noSuchImage } from "../errors.ts";
 import { type Reference, parseReference, withDefaultTag, familiarString, repositoryName, normalizeValidated } from "../registry/reference.ts";
 
@@ -185,7 +186,7 @@ export class ImageStore {
       manifests.set(m.digest, { imageId: m.image_id, manifest: new Uint8Array(m.manifest), mediaType: m.media_type });
     }
     const raw = new Uint8Array(row.raw);
-    const entries = (JSON.parse(new TextDecoder().decode(raw)) as Index).manifests; // an index pull checked it has the list
+    const entries = indexEntries((JSON.parse(new TextDecoder().decode(raw)) as Index).manifests); // an index pull checked it has the list
     return { digest: row.digest, raw, mediaType: row.media_type, entries, manifests };
   }
 
