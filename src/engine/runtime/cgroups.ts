@@ -47,11 +47,11 @@ export const unified = () => (isUnified ??= existsSync(`${ROOT}/cgroup.controlle
 /** Docker's default --cgroupns: private on cgroup v2, host on v1. */
 export const defaultCgroupns = (): "private" | "host" => (unified() ? "private" : "host");
 
+let v1Cache: { name: string; aliases: string[]; controllers: string[] }[] | undefined;
 /**
  * The v1 hierarchies holding V1_CONTROLLERS, by their directory name under the root ("cpu,cpuacct" where
  * the host mounts them together), with the names linked to it ("cpu", "cpuacct"); controllers not mounted are left out.
  */
-let v1Cache: { name: string; aliases: string[]; controllers: string[] }[] | undefined;
 function v1Hierarchies(): { name: string; aliases: string[]; controllers: string[] }[] {
   // Asked once, as unified(): the host's cgroup mounts do not change while bunker runs (8 lstats a start).
   return (v1Cache ??= findV1Hierarchies());
