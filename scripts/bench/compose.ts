@@ -85,38 +85,30 @@ services:
   };
   // Each contender runs alone: the project a previous contender left up is taken down first, so no other
   // project's containers (and their 100 ms healthchecks) share the machine with the one being timed.
-  let running: (typeof sides)[number] | undefined;
-  const alone = (s: (typeof sides)[number], state: "up" | "down") => {
+  type Side = (typeof sides)[number];
+  let running: Side | undefined;
+  const alone = (s: Side, state: "up" | "down") => {
     if (running && running !== s) quiet(running.cmd("down", "-v", "-t", "0"), running.env);
     quiet(state === "up" ? s.cmd("up", "-d") : s.cmd("down", "-v", "-t", "0"), s.env);
     running = state === "up" ? s : undefined;
   };
-  const up = await compare(
-    "compose up -d, 4 services (app after store started)",
-    sides.map((s) => ({
-      name: s.name,
-      prepare: () => alone(s, "down"),
-      run: async () => {
-        const r = await timed(s.cmd("up", "-d"), { env: s.env, cwd: work });
-        running = s;
-        return r;
-      },
-    })),
-    rounds,
-  );
-  const down = await compare(
-    "compose down -v, 4 services",
-    sides.map((s) => ({
-      name: s.name,
-      prepare: () => alone(s, "up"),
-      run: async () => {
-        const r = await timed(s.cmd("down", "-v"), { env: s.env, cwd: work });
-        running = undefined;
-        return r;
-      },
-    })),
-    rounds,
-  );
+  /** Each side timed going to `to` (`up -d` or `down -v`) from the other state, alone. */
+  const each = (title: string, to: "up" | "down") =>
+    compare(
+      title,
+      sides.map((s) => ({
+        name: s.name,
+        prepare: () => alone(s, to === "up" ? "down" : "up"),
+        run: async () => {
+          const r = await timed(to === "up" ? s.cmd("up", "-d") : s.cmd("down", "-v"), { env: s.env, cwd: work });
+          running = to === "up" ? s : undefined;
+          return r;
+        },
+      })),
+      rounds,
+    );
+  const up = await each("compose up -d, 4 services (app after store started)", "up");
+  const down = await each("compose down -v, 4 services", "down");
   if (running) alone(running, "down");
   const healthy = bunkerCompose(inproc, "healthy.yml", "bh");
   await compare("compose up -d with the service_healthy wait (bunker in-process)", [{ name: "bunker compose (in-process)", prepare: () => quiet(healthy("down", "-v", "-t", "0")), run: () => timed(healthy("up", "-d"), { cwd: work }) }], rounds);
