@@ -113,13 +113,13 @@ export const CLAIMS_DIR = process.env.BUNKER_RUN_DIR ? join(process.env.BUNKER_R
 export function claim(bridge: string, ip: string, owner: string): boolean {
   const dir = join(CLAIMS_DIR, bridge);
   const path = join(dir, ip);
-  // Written aside, then linked into place (link fails with EEXIST if the address is taken): a claim is never
-  // seen empty. One made by open(O_EXCL) and then written stayed empty, and its address taken, for good when
-  // its process was killed in between (abandonedClaim).
   // Already ours (every start claims its address again): no claim written aside, linked and removed.
   try {
     if (readFileSync(path, "utf8") === owner) return true;
   } catch {}
+  // Written aside, then linked into place (link fails with EEXIST if the address is taken): a claim is never
+  // seen empty. One made by open(O_EXCL) and then written stayed empty, and its address taken, for good when
+  // its process was killed in between (abandonedClaim).
   const tmp = join(dir, `.${ip}.${process.pid}`);
   for (let attempt = 0; ; attempt++) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
