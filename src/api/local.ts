@@ -30,7 +30,7 @@ export function localBackend(engine: Engine): Backend {
   // Events go to the data root's journal, where `bunker events` (in-process or not) finds them.
   engine.events = {
     publish(e) {
-      const labels = e.Type === "container" ? (engine.containers.lookup(e.id)?.config.Labels ?? {}) : {};
+      const labels = e.labels ?? {};
       const attrs = { ...labels, ...(e.attributes ?? {}), ...(e.from !== undefined ? { image: e.from } : {}), ...(e.name !== undefined ? { name: e.name } : {}) };
       eventsOf(engine).publish(e.Type, e.Action, e.id, attrs);
     },

@@ -22,7 +22,7 @@
 import { dirname } from "node:path";
 import { readdirSync } from "node:fs";
 import { registerUpperDir, writableBytes } from "./layer-write.ts";
-import type { Engine } from "./engine.ts";
+import { containerEvent, type Engine } from "./engine.ts";
 import { conflict, EngineError, invalidParameter } from "./errors.ts";
 import { isBeingRemoved } from "./containers/removal.ts";
 import { pauseContainer, unpauseContainer } from "./containers/manager.ts";
@@ -196,7 +196,7 @@ export async function commitContainer(engine: Engine, ref: string, opts: CommitO
     const bus = eventsOf(engine);
     bus.publish("image", "create", id, { name: id });
     if (tagRef) bus.publish("image", "tag", id, { name: familiarString(tagRef) });
-    engine.events.publish({ Type: "container", Action: "commit", id: c.id, from: c.imageRef, name: c.name, attributes: { comment: opts.comment ?? "", imageID: id, imageRef: tagRef ? familiarString(tagRef) : "" } });
+    engine.events.publish(containerEvent(c, "commit", { comment: opts.comment ?? "", imageID: id, imageRef: tagRef ? familiarString(tagRef) : "" }));
     return id;
   } finally {
     if (frozen) await unpauseContainer(engine, c.id).catch(() => {});
@@ -264,7 +264,7 @@ export async function importImage(engine: Engine, source: ReadableStream<Uint8Ar
 export function exportContainer(engine: Engine, ref: string): ReadableStream<Uint8Array> {
   const c = engine.containers.resolve(ref);
   const stream = packDir(engine.root.layerDiff(c.cacheId), { lower: engine.layers.diffDirs(c.topLayer) });
-  engine.events.publish({ Type: "container", Action: "export", id: c.id, from: c.imageRef, name: c.name });
+  engine.events.publish(containerEvent(c, "export"));
   return stream;
 }
 

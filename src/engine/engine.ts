@@ -23,6 +23,13 @@ export interface EngineEvent {
   from?: string;
   name?: string;
   attributes?: Record<string, string>;
+  /** A container's labels, which moby puts in every container event's attributes (also destroy's, after the row is gone). */
+  labels?: Record<string, string>;
+}
+
+/** A container's event as the engine reports it: its full ID, image as named, name and labels (moby's LogContainerEvent). */
+export function containerEvent(c: { id: string; imageRef: string; name: string; config: { Labels?: Record<string, string> } }, Action: string, attributes?: Record<string, string>): EngineEvent {
+  return { Type: "container", Action, id: c.id, from: c.imageRef, name: c.name, labels: c.config.Labels ?? {}, ...(attributes ? { attributes } : {}) };
 }
 
 /** Where the engine reports events; the daemon installs its event bus here, the CLI keeps the no-op. */

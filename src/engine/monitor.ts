@@ -271,7 +271,7 @@ export function installEventSink(engine: Engine): ContainerMonitor {
       if (e.Action === "stop" || e.Action === "destroy") mon.check(e.id);
       const m = mon.metaOf(e.id);
       if (e.Action === "start") mon.networkEvents(e.id, "connect");
-      mon.bus.publish("container", e.Action, e.id, { ...(m?.labels ?? {}), ...(e.attributes ?? {}), image: e.from ?? m?.image ?? "", name: e.name ?? m?.name ?? "" });
+      mon.bus.publish("container", e.Action, e.id, { ...(e.labels ?? m?.labels ?? {}), ...(e.attributes ?? {}), image: e.from ?? m?.image ?? "", name: e.name ?? m?.name ?? "" });
       if (e.Action === "start") {
         const c = engine.containers.lookup(e.id);
         if (c) mon.track(c.id, c.dir, readContainerStatus(c.dir).startedAt);

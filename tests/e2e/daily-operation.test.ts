@@ -164,6 +164,10 @@ describe.skipIf(!root)("events", () => {
     expect(json).toMatch(/"timeNano":\d{19}\}/);
     const tpl = await b.ok(["system", "events", "--since", since, "--until", until, "--filter", "container=evented", "--format", "{{.Type}}/{{.Action}}/{{.Actor.Attributes.name}}"]);
     expect(tpl.split("\n")).toContain("container/create/evented");
+    // Every container event carries the labels, as moby's: destroy's too, though the row is gone by then.
+    const labelled = await b.ok(["events", "--since", since, "--until", until, "--filter", "label=team=blue", "--format", "{{.Action}} {{index .Actor.Attributes \"team\"}}"]);
+    const byLabel = labelled.trim().split("\n");
+    for (const a of ["create", "start", "destroy"]) expect(byLabel).toContain(`${a} blue`);
   });
 
   test("live events arrive while `events` runs; a bad filter is refused", async () => {

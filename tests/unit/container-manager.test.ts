@@ -74,7 +74,7 @@ test("create merges the image config with the options and records row, files and
   expect(readFileSync(join(overlay, "lower"), "utf8").split(":")).toHaveLength(2);
   expect(JSON.parse(readFileSync(join(c.dir, "config.v2.json"), "utf8")).Name).toBe("/web");
   expect(readContainerStatus(c.dir)).toEqual({ running: false, restarting: false, restartCount: 0 });
-  expect(events).toEqual([{ Type: "container", Action: "create", id: c.id, from: image, name: "web" }]);
+  expect(events).toEqual([{ Type: "container", Action: "create", id: c.id, from: image, name: "web", labels: { from: "image", mine: "yes" } }]);
 });
 
 test("an entrypoint drops the image's Cmd; an empty one clears the image's", async () => {

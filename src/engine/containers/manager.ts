@@ -7,7 +7,7 @@
 import { existsSync, mkdirSync, rmSync, statSync, statfsSync, writeFileSync } from "node:fs";
 import { join, posix } from "node:path";
 import { randomHex } from "../random.ts";
-import type { Engine } from "../engine.ts";
+import { containerEvent, type Engine } from "../engine.ts";
 import { EngineError, conflict, invalidParameter, noSuchContainer, noSuchImage } from "../errors.ts";
 import { parseReference, withDefaultTag, familiarString } from "../registry/reference.ts";
 import type { ContainerConfig, ContainerRecord, HostConfig, RestartPolicy, StoredContainer as Stored } from "./types.ts";
@@ -231,7 +231,7 @@ export async function createContainer(engine: Engine, opts: CreateOptions): Prom
     removeAll(record.dir);
     throw noSuchContainer(id);
   }
-  engine.events.publish({ Type: "container", Action: "create", id, from: opts.image, name: record.name });
+  engine.events.publish(containerEvent(record, "create"));
   return record;
 }
 
@@ -537,7 +537,7 @@ async function startOnce(engine: Engine, c: Stored, opts: StartOptions, runtime:
     for (const m of mounts) {
       if (m.Type === "volume") engine.events.publish({ Type: "volume", Action: "mount", id: m.Name, attributes: { container: c.id, destination: m.Destination, driver: "local", propagation: m.Propagation, "read/write": String(m.RW) } });
     }
-    engine.events.publish({ Type: "container", Action: "start", id: c.id, from: c.imageRef, name: c.name });
+    engine.events.publish(containerEvent(c, "start"));
     return { ...started, alreadyRunning: false as const };
   } catch (e) {
     // Any other than an --rm one (removed once the start is over: startContainer) keeps no cgroup until its next start.
@@ -585,7 +585,7 @@ export async function stopContainer(engine: Engine, ref: string, opts: { timeout
   }
   // Docker unpublishes at stop; the next start programs them again
   if (hasNetworking(c.hostConfig.NetworkMode)) await network().releasePortsAsync(engine, c.id);
-  engine.events.publish({ Type: "container", Action: "stop", id: c.id, from: c.imageRef, name: c.name });
+  engine.events.publish(containerEvent(c, "stop"));
   return { wasRunning: true };
 }
 
@@ -596,7 +596,7 @@ export async function killContainer(engine: Engine, ref: string, signal = "SIGKI
   const st = await statusOf(c);
   if (!st.running) throw conflict(`cannot kill container: ${ref}: container ${c.id} is not running`);
   signalContainer(c.dir, sig, { stop: sig === 9 });
-  engine.events.publish({ Type: "container", Action: "kill", id: c.id, from: c.imageRef, name: c.name, attributes: { signal: String(sig) } });
+  engine.events.publish(containerEvent(c, "kill", { signal: String(sig) }));
   // moby: SIGKILL or the stop signal to a paused container thaws it, so the signal is delivered
   if (st.paused && (sig === 9 || sig === signalNumber(c.config.StopSignal ?? "SIGTERM"))) await thaw(engine, c);
   if (sig === 9) await until(c, (s) => !s.running, 5000);
@@ -607,7 +607,7 @@ export async function restartContainer(engine: Engine, ref: string, opts: { time
   await stopContainer(engine, ref, opts);
   await startContainer(engine, ref);
   const c = engine.containers.resolve(ref);
-  engine.events.publish({ Type: "container", Action: "restart", id: c.id, from: c.imageRef, name: c.name });
+  engine.events.publish(containerEvent(c, "restart"));
 }
 
 /** Removes a container, its layer and directory; running ones only with force (killed first). */
@@ -663,7 +663,7 @@ async function deleteOnce(engine: Engine, c: Stored, volumes: boolean) {
     network().containerRemoved(engine, c);
   }
   // Its mount rows go with it, releasing its volumes. Only the remover that deleted the row announces it.
-  if (engine.containers.delete(c.id)) engine.events.publish({ Type: "container", Action: "destroy", id: c.id, from: c.imageRef, name: c.name });
+  if (engine.containers.delete(c.id)) engine.events.publish(containerEvent(c, "destroy"));
   removeAnonymousVolumes(engine, mounts);
   // The overlay was mounted only inside the container's mount namespace, which died with it: nothing to unmount.
   removeAll(overlayDir(engine, c));
@@ -698,7 +698,7 @@ export async function waitContainer(engine: Engine, ref: string, condition: "not
 /** Thaws a paused container after a signal that must reach it (kill, stop, rm -f), as moby resumes it: `unpause` follows. */
 async function thaw(engine: Engine, c: Stored): Promise<void> {
   await setFrozen(c.id, false).catch(() => {});
-  engine.events.publish({ Type: "container", Action: "unpause", id: c.id, from: c.imageRef, name: c.name });
+  engine.events.publish(containerEvent(c, "unpause"));
 }
 
 /** `docker pause`: freezes every process of a running container (cgroup freezer), with moby's errors. */
@@ -709,7 +709,7 @@ export async function pauseContainer(engine: Engine, ref: string): Promise<void>
   if (!st.running) throw conflict(`container ${c.id} is not running`);
   if (st.paused) throw conflict(`container ${c.id} is already paused`);
   await setFrozen(c.id, true);
-  engine.events.publish({ Type: "container", Action: "pause", id: c.id, from: c.imageRef, name: c.name });
+  engine.events.publish(containerEvent(c, "pause"));
 }
 
 /** `docker unpause`: thaws a paused container. */
@@ -718,7 +718,7 @@ export async function unpauseContainer(engine: Engine, ref: string): Promise<voi
   const st = statusOf(c);
   if (!st.running || !st.paused) throw conflict(`Container ${c.id} is not paused`);
   await setFrozen(c.id, false);
-  engine.events.publish({ Type: "container", Action: "unpause", id: c.id, from: c.imageRef, name: c.name });
+  engine.events.publish(containerEvent(c, "unpause"));
 }
 
 /** What `docker update` may change (moby's UpdateConfig): resources, 0 / "" / undefined unchanged, and the restart policy. */
@@ -767,7 +767,7 @@ export async function updateContainer(engine: Engine, ref: string, u: UpdateOpti
   engine.containers.updateHostConfig(c.id, hc);
   // The running container's supervisor reads a changed policy at its next exit (shim/run.c); the next start's plan holds it.
   if (u.RestartPolicy?.Name && (st.running || st.restarting)) writeFileSync(join(c.dir, "restart-policy"), `${hc.RestartPolicy.Name} ${hc.RestartPolicy.MaximumRetryCount || 0}`);
-  engine.events.publish({ Type: "container", Action: "update", id: c.id, from: c.imageRef, name: c.name });
+  engine.events.publish(containerEvent(c, "update"));
   return { Warnings: [] };
 }
 
@@ -778,7 +778,7 @@ export function renameContainer(engine: Engine, ref: string, newName: string): v
   const name = validateName(newName);
   if (name === c.name) throw invalidParameter(`Renaming a container with the same name as its current name`);
   engine.containers.rename(c.id, name);
-  engine.events.publish({ Type: "container", Action: "rename", id: c.id, from: c.imageRef, name, attributes: { oldName: `/${c.name}` } });
+  engine.events.publish(containerEvent({ ...c, name }, "rename", { oldName: `/${c.name}` }));
 }
 
 /** Removes every stopped or created container; returns their IDs and the space their layers held. */
