@@ -18,7 +18,7 @@ export { containerPorts } from "./ports.ts";
 import { deleteRulesAsync, ensureBase, ensureNetworkHost, hostLockAsync, newBatch, withIntentAsync } from "./program.ts";
 import { reconcileIfNeeded } from "./reconcile.ts";
 import { releasePorts, reservePorts } from "./reserve.ts";
-import { type Endpoint, type Network, allNetworks, ctrTag, endpointsOf, kernelPath, lookupNetwork, namesFile, netDir, networkById, owner, resolveNetwork, vethName } from "./store.ts";
+import { type Endpoint, type Network, allNetworks, ctrTag, endpointsOf, kernelPath, lookupNetwork, namedEndpoints, namesFile, netDir, networkById, owner, resolveNetwork, vethName } from "./store.ts";
 
 // ------------------------------------------------------------------ endpoints
 
@@ -78,11 +78,7 @@ export function addEndpoint(engine: Engine, c: StoredContainer, net: Network, op
 /** The name file the shim's resolver reads: "IP name shortid alias..." per attached container. */
 export function writeNames(engine: Engine, net: Network): void {
   if (net.driver !== "bridge" || net.name === "bridge") return;
-  const lines: string[] = [];
-  for (const ep of endpointsOf(engine, "network_id", net.id)) {
-    const c = engine.containers.lookup(ep.containerId);
-    if (c) lines.push(`${ep.ip} ${[c.name, c.id.slice(0, 12), ...ep.aliases].join(" ")}`);
-  }
+  const lines = namedEndpoints(engine, net.id).map((ep) => `${ep.ip} ${[ep.name, ep.id.slice(0, 12), ...ep.aliases].join(" ")}`);
   const text = `${lines.join("\n")}\n`;
   const f = namesFile(engine, net);
   // Every start of an attached container comes here, mostly with nothing changed: reading is far cheaper

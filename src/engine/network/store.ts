@@ -131,6 +131,16 @@ export function endpointsOf(engine: Engine, where: "container_id" | "network_id"
   return (engine.db.query(`SELECT * FROM endpoints WHERE ${where} = ? ORDER BY position`).all(id) as any[]).map(toEndpoint);
 }
 
+/**
+ * What the network's names file lists, one row per attached container: its address, name, ID and aliases. One
+ * join, not a container lookup per endpoint: each lookup parses the whole stored record, and the file is
+ * rewritten at every create and checked at every start on the network.
+ */
+export function namedEndpoints(engine: Engine, networkId: string): { ip: string; name: string; id: string; aliases: string[] }[] {
+  const rows = engine.db.query("SELECT e.ip, c.name, c.id, e.aliases FROM endpoints e JOIN containers c ON c.id = e.container_id WHERE e.network_id = ? ORDER BY e.position, e.rowid").all(networkId) as { ip: string; name: string; id: string; aliases: string }[];
+  return rows.map((r) => ({ ip: r.ip, name: r.name, id: r.id, aliases: JSON.parse(r.aliases) }));
+}
+
 export function networkById(engine: Engine, id: string): Network | undefined {
   const r = engine.db.query("SELECT * FROM networks WHERE id = ?").get(id);
   return r ? toNetwork(r) : undefined;
