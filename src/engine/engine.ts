@@ -32,7 +32,7 @@ export function containerEvent(c: { id: string; imageRef: string; name: string; 
   return { Type: "container", Action, id: c.id, from: c.imageRef, name: c.name, labels: c.config.Labels ?? {}, ...(attributes ? { attributes } : {}) };
 }
 
-/** Where the engine reports events; the daemon installs its event bus here, the CLI keeps the no-op. */
+/** Where the engine reports events: a no-op until a backend installs its sink (the daemon's bus, monitor.ts; the CLI's journal, api/local.ts). */
 export interface EventSink {
   publish(e: EngineEvent): void;
 }
