@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 packages=(
   docker-registry skopeo umoci mmdebstrap busybox-static apache2-utils openssl ca-certificates
   redis-server nginx-light iproute2 iptables util-linux tar gzip zstd hyperfine tmux crun runc
-  gcc libc6-dev python3-docker docker.io docker-compose
+  gcc libc6-dev python3-docker docker.io docker-compose time
   xz-utils bzip2
 )
 missing=()

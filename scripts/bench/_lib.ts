@@ -14,16 +14,34 @@ if (process.getuid?.() === 0 && Bun.which("iptables")) {
 }
 
 /**
- * One timed run of a command: wall time in ms and the child's peak RSS in bytes. A synchronous spawn, as
- * hyperfine measures: waiting on the event loop for the exit added ~1 ms of the harness's own to each run.
+ * GNU time (Debian's `time`), the peak-RSS probe: it forks the command from its own small process and
+ * reports what wait4 says of it. The timed spawn cannot tell: Bun spawns with vfork, and the kernel counts
+ * the memory a process had before its exec (this harness's) in its peak, so every command measured at least
+ * this harness's ~20-50 MiB (`true`: 21.6 MiB; under GNU time: 1 MiB).
  */
-export async function timed(cmd: string[], opts: { env?: Record<string, string>; cwd?: string } = {}): Promise<{ ms: number; maxRss: number }> {
+const GNU_TIME = existsSync("/usr/bin/time") ? "/usr/bin/time" : undefined;
+
+/** Set by compare() for its first round, whose runs measure peak RSS (under GNU time) and are not timed. */
+let probingRss = false;
+
+/**
+ * One run of a command: wall time in ms, from a synchronous spawn as hyperfine measures (waiting on the event
+ * loop for the exit added ~1 ms of the harness's own to each run); with `rss` (or in compare()'s probe round)
+ * under GNU time instead, for the command's own peak RSS in bytes (NaN without GNU time), its time then not
+ * comparable (GNU time adds ~4 ms). A timed run's maxRss is NaN.
+ */
+export async function timed(cmd: string[], opts: { env?: Record<string, string>; cwd?: string; rss?: boolean } = {}): Promise<{ ms: number; maxRss: number }> {
   const env = { ...process.env, ...opts.env };
+  const probe = (opts.rss || probingRss) && GNU_TIME !== undefined;
+  const out = `/tmp/bunker-bench-rss-${process.pid}`;
   const t0 = performance.now();
-  const p = Bun.spawnSync(cmd, { stdout: "ignore", stderr: "pipe", env, cwd: opts.cwd });
+  const p = Bun.spawnSync(probe ? [GNU_TIME!, "-f", "%M", "-o", out, ...cmd] : cmd, { stdout: "ignore", stderr: "pipe", env, cwd: opts.cwd });
   const ms = performance.now() - t0;
   if (p.exitCode !== 0) throw new Error(`${cmd.join(" ")} exited ${p.exitCode}: ${p.stderr.toString()}`);
-  return { ms, maxRss: p.resourceUsage?.maxRSS ?? 0 }; // bytes
+  if (!probe) return { ms, maxRss: NaN };
+  const kib = Number(readFileSync(out, "utf8").trim().split("\n").at(-1));
+  rmSync(out, { force: true });
+  return { ms, maxRss: kib * 1024 };
 }
 
 /** The median of a list. */
@@ -39,16 +57,24 @@ export interface Contender {
   run(): Promise<{ ms: number; maxRss: number }>;
 }
 
-/** Runs contenders interleaved for `rounds` rounds and prints medians and ratios to the first one. */
+/**
+ * Runs contenders interleaved for `rounds` rounds and prints medians, ratios to the first one, and each one's
+ * peak RSS, from one more round before them whose runs are probed (timed()) and not timed.
+ */
 export async function compare(title: string, contenders: Contender[], rounds: number): Promise<Record<string, { median: number; maxRss: number }>> {
   const times: Record<string, number[]> = {};
   const rss: Record<string, number> = {};
-  for (let r = 0; r < rounds; r++) {
+  for (let r = -1; r < rounds; r++) {
     for (const c of contenders) {
       await c.prepare?.();
-      const { ms, maxRss } = await c.run();
-      (times[c.name] ??= []).push(ms);
-      rss[c.name] = Math.max(rss[c.name] ?? 0, maxRss);
+      probingRss = r < 0;
+      try {
+        const { ms, maxRss } = await c.run();
+        if (r < 0) rss[c.name] = maxRss;
+        else (times[c.name] ??= []).push(ms);
+      } finally {
+        probingRss = false;
+      }
     }
   }
   const base = median(times[contenders[0]!.name]!);
@@ -58,7 +84,8 @@ export async function compare(title: string, contenders: Contender[], rounds: nu
     const m = median(times[c.name]!);
     out[c.name] = { median: m, maxRss: rss[c.name]! };
     const ratio = c === contenders[0] ? "" : `  ${contenders[0]!.name}/${c.name} = ${(base / m).toFixed(2)}`;
-    console.log(`  ${c.name.padEnd(28)} ${m.toFixed(1).padStart(8)} ms   peak RSS ${(rss[c.name]! / 1048576).toFixed(1).padStart(6)} MiB${ratio}`);
+    const peak = Number.isNaN(rss[c.name]) ? "n/a" : (rss[c.name]! / 1048576).toFixed(1);
+    console.log(`  ${c.name.padEnd(28)} ${m.toFixed(1).padStart(8)} ms   peak RSS ${peak.padStart(6)} MiB${ratio}`);
   }
   return out;
 }

@@ -15,7 +15,8 @@ import { unpackLayer } from "../../src/fs/unpack.ts";
 const [mode, ...args] = process.argv.slice(2);
 
 if (mode === "--one") {
-  // Child process: one unpack, so peak RSS belongs to it alone.
+  // Child process: one unpack, so the peak RSS is the unpack's, or this script's own if that is more (a vfork'd
+  // child's peak counts what its parent had at the exec: _lib.ts, GNU_TIME), an upper bound either way.
   const [layer, dest] = args as [string, string];
   const r = await unpackLayer(Bun.file(layer).stream(), dest);
   console.log(JSON.stringify({ ...r, maxRssMiB: process.resourceUsage().maxRSS / 1024 }));
