@@ -109,17 +109,30 @@ function cpuTicks(): { total: number; steal: number } {
 }
 
 /**
- * Watches the machine while a benchmark runs: the share of CPU time the hypervisor took (steal) and the
- * KiB read from disk (page cache refilled, e.g. after the host reclaimed it). On a shared VM both make
- * every process here slower at times; the figures say when a run happened in such a phase.
+ * What one page fault costs now, in µs: fresh pages of a new buffer touched once each, in a child process (a
+ * spawned child's peak RSS counts its parent's too, so the buffer must not grow this one). A short command's
+ * start-up is mostly page faults (a compiled hello-world takes ~700), and on this VM their price has moved
+ * from ~10.5 to ~15.5 µs within an hour, taking every start-up figure with it.
+ */
+export function pageFaultMicros(pages = 4096): number {
+  const probe = `const a = new Uint8Array(${pages} * 4096); const t = performance.now(); for (let i = 0; i < a.length; i += 4096) a[i] = 1; console.log(((performance.now() - t) * 1000) / ${pages});`;
+  return Number(sh([process.execPath, "-e", probe]));
+}
+
+/**
+ * Watches the machine while a benchmark runs: the share of CPU time the hypervisor took (steal), the KiB
+ * read from disk (page cache refilled, e.g. after the host reclaimed it) and a page fault's price before
+ * and after. On a shared VM each makes every process here slower at times; the figures say when a run
+ * happened in such a phase.
  */
 export function machineWatch(): () => string {
   const t0 = cpuTicks();
   const read0 = diskReadKiB();
+  const fault0 = pageFaultMicros();
   return () => {
     const t1 = cpuTicks();
     const steal = t1.total > t0.total ? ((t1.steal - t0.steal) * 100) / (t1.total - t0.total) : 0;
-    return `CPU steal ${steal.toFixed(0)}%, ${((diskReadKiB() - read0) / 1024).toFixed(0)} MiB read from disk`;
+    return `CPU steal ${steal.toFixed(0)}%, ${((diskReadKiB() - read0) / 1024).toFixed(0)} MiB read from disk, a page fault ${fault0.toFixed(1)} µs before and ${pageFaultMicros().toFixed(1)} µs after`;
   };
 }
 

@@ -14,7 +14,7 @@
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { compare, has, tearDown, timed, waitForPath } from "./_lib.ts";
+import { compare, has, machineWatch, tearDown, timed, waitForPath } from "./_lib.ts";
 import { ensureTestbed, startRegistry } from "../../tests/helpers/registry.ts";
 
 const rounds = Number(process.argv[2] ?? 10);
@@ -107,13 +107,14 @@ services:
       })),
       rounds,
     );
+  const watch = machineWatch();
   const up = await each("compose up -d, 4 services (app after store started)", "up");
   const down = await each("compose down -v, 4 services", "down");
   if (running) alone(running, "down");
   const healthy = bunkerCompose(inproc, "healthy.yml", "bh");
   await compare("compose up -d with the service_healthy wait (bunker in-process)", [{ name: "bunker compose (in-process)", prepare: () => quiet(healthy("down", "-v", "-t", "0")), run: () => timed(healthy("up", "-d"), { cwd: work }) }], rounds);
   const first = sides[0]!.name;
-  console.log(`\ntargets: up -d ${up[first]!.median.toFixed(0)} ms (<= 150), down -v ${down[first]!.median.toFixed(0)} ms (<= 150)`);
+  console.log(`\ntargets: up -d ${up[first]!.median.toFixed(0)} ms (<= 150), down -v ${down[first]!.median.toFixed(0)} ms (<= 150); ${watch()}`);
 } finally {
   downAll();
   await tearDown(work, procs);
