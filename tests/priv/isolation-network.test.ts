@@ -251,11 +251,17 @@ describe.skipIf(!enabled)("rule sets of deleted data roots", () => {
     writeFileSync(abandoned, "");
     const old = new Date(Date.now() - 60_000);
     utimesSync(abandoned, old, old);
+    // And a claim a writer killed between writing it aside and removing it left there (it would keep the
+    // directory for good): gone too.
+    const aside = "/run/bunker/ipam/bunker0/.10.199.255.251.4242";
+    writeFileSync(aside, `${gone} x`);
+    utimesSync(aside, old, old);
     rmSync(gone, { recursive: true, force: true });
     expect(existsSync(gone)).toBe(false);
     await b.ok(["ps", "-q"]);
     expect(rules()).not.toContain(tag);
     expect(leftovers(gone)).toEqual({ rules: [], links: [], claims: [] });
     expect(existsSync(abandoned)).toBe(false);
+    expect(existsSync(aside)).toBe(false);
   }, 60_000);
 });

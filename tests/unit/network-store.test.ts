@@ -13,7 +13,7 @@ import { join } from "node:path";
 import type { Engine } from "../../src/engine/engine.ts";
 import { createContainer, removeContainer } from "../../src/engine/containers/manager.ts";
 import { createNetwork, lookupNetwork, networkPlan, networkSettings } from "../../src/engine/network/index.ts";
-import { abandonedClaim, claim, claims, CLAIMS_DIR, dropClaimsDir, release } from "../../src/engine/network/ipam.ts";
+import { abandonedClaim, abandonedTemps, claim, claims, CLAIMS_DIR, dropClaimsDir, release } from "../../src/engine/network/ipam.ts";
 import { mappingsOf } from "../../src/engine/network/ports.ts";
 import { processStartTime } from "../../src/engine/runtime/status.ts";
 import { UnitBed } from "../helpers/unit-engine.ts";
@@ -141,16 +141,20 @@ test("a start's plan reserves published ports, refuses one a running container h
   expect(mappingsOf(e, two.id)).toEqual([]);
 });
 
-test("claims: one owner per address, linked into place written (never seen empty), nothing left aside; abandoned empty ones recognised", () => {
+test("claims: one owner per address, linked into place written (never seen empty), nothing left aside; abandoned empty and aside ones recognised", () => {
   const dir = join(CLAIMS_DIR, fakeBridge);
   expect(claim(fakeBridge, "10.9.0.2", "/root/a c1")).toBe(true);
   expect(claim(fakeBridge, "10.9.0.2", "/root/b c2")).toBe(false);
   expect(claim(fakeBridge, "10.9.0.2", "/root/a c1")).toBe(true); // already ours
   expect(readFileSync(join(dir, "10.9.0.2"), "utf8")).toBe("/root/a c1");
   expect(readdirSync(dir).filter((n) => n.startsWith("."))).toEqual([]);
-  // A claim being written elsewhere is not one yet.
+  // A claim being written elsewhere is not one yet; one its writer, killed, left aside is abandoned once old.
   writeFileSync(join(dir, ".10.9.0.3.4242"), "/root/b c2");
   expect([...claims(fakeBridge).keys()]).toEqual(["10.9.0.2"]);
+  expect(abandonedTemps(fakeBridge)).toEqual([]);
+  const long = new Date(Date.now() - 60_000);
+  utimesSync(join(dir, ".10.9.0.3.4242"), long, long);
+  expect(abandonedTemps(fakeBridge)).toEqual([".10.9.0.3.4242"]);
   rmSync(join(dir, ".10.9.0.3.4242"));
   // What an earlier build's writer, killed between open(O_EXCL) and write, left: empty, and taken.
   writeFileSync(join(dir, "10.9.0.4"), "");

@@ -164,6 +164,20 @@ export function abandonedClaim(bridge: string, ip: string): boolean {
   return st !== undefined && st.size === 0 && Date.now() - st.mtimeMs > 10_000;
 }
 
+/**
+ * Claims written aside (`.<ip>.<pid>`, claim()) that a writer killed between writing and removing one left:
+ * any older than a few seconds (a writer holds one for microseconds). Left there, one keeps its bridge's
+ * directory from ever going (dropClaimsDir). For the clean-up under the host lock.
+ */
+export function abandonedTemps(bridge: string): string[] {
+  const dir = join(CLAIMS_DIR, bridge);
+  let names: string[] = [];
+  try {
+    names = readdirSync(dir).filter((n) => n.startsWith("."));
+  } catch {}
+  return names.filter((n) => Date.now() - (statSync(join(dir, n), { throwIfNoEntry: false })?.mtimeMs ?? Date.now()) > 10_000);
+}
+
 /** Drops a claim if `owner` holds it. */
 export function release(bridge: string, ip: string, owner: string): void {
   const path = join(CLAIMS_DIR, bridge, ip);

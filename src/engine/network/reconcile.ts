@@ -7,7 +7,7 @@ import type { Engine } from "../engine.ts";
 import type { StoredContainer } from "../containers/types.ts";
 import { readContainerStatus } from "../runtime/status.ts";
 import { deadIntents } from "./pending.ts";
-import { abandonedClaim, claims, CLAIMS_DIR, dropClaimsDir, parseBridgeName, parseIPv4, release } from "./ipam.ts";
+import { abandonedClaim, abandonedTemps, claims, CLAIMS_DIR, dropClaimsDir, parseBridgeName, parseIPv4, release } from "./ipam.ts";
 import * as host from "./host.ts";
 import { mappingsOf } from "./ports.ts";
 import { isRegistered, unregisterRoot } from "./roots.ts";
@@ -139,8 +139,8 @@ export function reconcileNetworking(engine: Engine): { removedLinks: string[]; r
 /**
  * Drops what data roots that were deleted left on the host (roots.ts found them): their tagged rules (when
  * this engine may touch iptables), their user networks' bridges and a bunker0 they made that nobody uses,
- * every address claim of a data root that no longer exists, and empty claims an earlier build's killed
- * writer abandoned. A bridge left in place without anyone's loopback drop loses route_localnet.
+ * every address claim of a data root that no longer exists, empty claims an earlier build's killed
+ * writer abandoned, and claims a killed writer left written aside. A bridge left in place without anyone's loopback drop loses route_localnet.
  */
 export function dropGoneRoots(tags: string[], opts: { iptables: boolean }): void {
   const mayRules = opts.iptables && host.iptablesAvailable();
@@ -177,6 +177,7 @@ export function dropGoneRoots(tags: string[], opts: { iptables: boolean }): void
         if (root && !existsSync(root)) release(br, ip, who);
         else if (who === "" && abandonedClaim(br, ip)) rmSync(join(CLAIMS_DIR, br, ip), { force: true });
       }
+      for (const t of abandonedTemps(br)) rmSync(join(CLAIMS_DIR, br, t), { force: true });
       // The directory of a bridge that is gone (removed with its data root, or before networks dropped theirs).
       if (!host.linkExists(br)) dropClaimsDir(br);
     }
