@@ -78,7 +78,7 @@ export function addEndpoint(engine: Engine, c: StoredContainer, net: Network, op
 /** The name file the shim's resolver reads: "IP name shortid alias..." per attached container. */
 export function writeNames(engine: Engine, net: Network): void {
   if (net.driver !== "bridge" || net.name === "bridge") return;
-  const lines = namedEndpoints(engine, net.id).map((ep) => `${ep.ip} ${[ep.name, ep.id.slice(0, 12), ...ep.aliases].join(" ")}`);
+  const lines = namedEndpoints(engine, net.id).map((ep) => `${ep.ip} ${[ep.name, ep.containerId.slice(0, 12), ...ep.aliases].join(" ")}`);
   const text = `${lines.join("\n")}\n`;
   const f = namesFile(engine, net);
   // Every start of an attached container comes here, mostly with nothing changed: reading is far cheaper

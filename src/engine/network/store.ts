@@ -136,9 +136,9 @@ export function endpointsOf(engine: Engine, where: "container_id" | "network_id"
  * join, not a container lookup per endpoint: each lookup parses the whole stored record, and the file is
  * rewritten at every create and checked at every start on the network.
  */
-export function namedEndpoints(engine: Engine, networkId: string): { ip: string; name: string; id: string; aliases: string[] }[] {
-  const rows = engine.db.query("SELECT e.ip, c.name, c.id, e.aliases FROM endpoints e JOIN containers c ON c.id = e.container_id WHERE e.network_id = ? ORDER BY e.position, e.rowid").all(networkId) as { ip: string; name: string; id: string; aliases: string }[];
-  return rows.map((r) => ({ ip: r.ip, name: r.name, id: r.id, aliases: JSON.parse(r.aliases) }));
+export function namedEndpoints(engine: Engine, networkId: string): { ip: string; name: string; containerId: string; aliases: string[] }[] {
+  const rows = engine.db.query("SELECT e.ip, c.name, e.container_id, e.aliases FROM endpoints e JOIN containers c ON c.id = e.container_id WHERE e.network_id = ? ORDER BY e.position, e.rowid").all(networkId) as { ip: string; name: string; container_id: string; aliases: string }[];
+  return rows.map((r) => ({ ip: r.ip, name: r.name, containerId: r.container_id, aliases: JSON.parse(r.aliases) }));
 }
 
 export function networkById(engine: Engine, id: string): Network | undefined {
