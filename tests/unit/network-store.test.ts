@@ -172,6 +172,9 @@ test("claims: one owner per address, linked into place written (never seen empty
   dropClaimsDir(fakeBridge);
   expect(claims(fakeBridge).get("10.9.0.5")).toBe("/root/a c4");
   release(fakeBridge, "10.9.0.5", "/root/a c4");
+  // A claim a killed writer left aside is no claim: the directory goes with it.
+  writeFileSync(join(dir, ".10.9.0.7.4242"), "/root/a c6");
+  utimesSync(join(dir, ".10.9.0.7.4242"), long, long);
   dropClaimsDir(fakeBridge);
   expect(existsSync(dir)).toBe(false);
   // A claim after that makes it again.

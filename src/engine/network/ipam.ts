@@ -144,9 +144,11 @@ export function claim(bridge: string, ip: string, owner: string): boolean {
 
 /**
  * Removes a bridge's claims directory once it holds no claim, as the bridge goes: otherwise every network
- * ever created would leave an empty directory in /run/bunker/ipam until the host reboots.
+ * ever created would leave an empty directory in /run/bunker/ipam until the host reboots. Claims a killed
+ * writer left aside (abandonedTemps) are no claims: they go first.
  */
 export function dropClaimsDir(bridge: string): void {
+  dropAbandonedTemps(bridge);
   try {
     // rmdir(2), not rm -r: a claim made meanwhile keeps the directory (ENOTEMPTY), and claim() remakes one
     // that went between its mkdir and its link.
@@ -176,6 +178,11 @@ export function abandonedTemps(bridge: string): string[] {
     names = readdirSync(dir).filter((n) => n.startsWith("."));
   } catch {}
   return names.filter((n) => Date.now() - (statSync(join(dir, n), { throwIfNoEntry: false })?.mtimeMs ?? Date.now()) > 10_000);
+}
+
+/** Removes a bridge's abandonedTemps (the caller holds the host lock). */
+export function dropAbandonedTemps(bridge: string): void {
+  for (const t of abandonedTemps(bridge)) rmSync(join(CLAIMS_DIR, bridge, t), { force: true });
 }
 
 /** Drops a claim if `owner` holds it. */

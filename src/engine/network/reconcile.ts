@@ -7,7 +7,7 @@ import type { Engine } from "../engine.ts";
 import type { StoredContainer } from "../containers/types.ts";
 import { readContainerStatus } from "../runtime/status.ts";
 import { deadIntents } from "./pending.ts";
-import { abandonedClaim, abandonedTemps, claims, CLAIMS_DIR, dropClaimsDir, parseBridgeName, parseIPv4, release } from "./ipam.ts";
+import { abandonedClaim, claims, CLAIMS_DIR, dropAbandonedTemps, dropClaimsDir, parseBridgeName, parseIPv4, release } from "./ipam.ts";
 import * as host from "./host.ts";
 import { mappingsOf } from "./ports.ts";
 import { isRegistered, unregisterRoot } from "./roots.ts";
@@ -177,9 +177,10 @@ export function dropGoneRoots(tags: string[], opts: { iptables: boolean }): void
         if (root && !existsSync(root)) release(br, ip, who);
         else if (who === "" && abandonedClaim(br, ip)) rmSync(join(CLAIMS_DIR, br, ip), { force: true });
       }
-      for (const t of abandonedTemps(br)) rmSync(join(CLAIMS_DIR, br, t), { force: true });
-      // The directory of a bridge that is gone (removed with its data root, or before networks dropped theirs).
+      // The directory of a bridge that is gone (removed with its data root, or before networks dropped theirs);
+      // of one still there, the claims a killed writer left aside.
       if (!host.linkExists(br)) dropClaimsDir(br);
+      else dropAbandonedTemps(br);
     }
     // Rules stay recorded until an engine that may remove them has.
     if (mayRules) for (const t of tags) unregisterRoot(t);
