@@ -46,7 +46,7 @@ try {
   // The floor: a hello-world built as bunker is.
   writeFileSync(join(work, "hello.ts"), 'console.log("hello");\n');
   const hello = join(work, "hello");
-  // Built in a child, so the bundler's memory stays out of this process (and of the peak RSS figures).
+  // Built in a child, so the bundler's memory stays out of this process.
   const build = `import { compiledLike } from ${JSON.stringify(resolve(import.meta.dir, "../build.ts"))};
 const r = await Bun.build({ ...compiledLike, entrypoints: [${JSON.stringify(join(work, "hello.ts"))}], compile: { ...compiledLike.compile, outfile: ${JSON.stringify(hello)} } });
 if (!r.success) { console.error(...r.logs); process.exit(1); }`;
