@@ -17,6 +17,7 @@ import { join } from "node:path";
 import { bunkerAt, freshDataRoot } from "../helpers/bunker.ts";
 import { freePort, get, rootTag, sh, until } from "../helpers/netcheck.ts";
 import { ensureTestbed, startRegistry, type Registry } from "../helpers/registry.ts";
+import { RETIRED_PREFIX } from "../../src/engine/network/host.ts";
 
 const root = process.getuid?.() === 0;
 let reg: Registry;
@@ -86,12 +87,18 @@ afterAll(async () => {
   if (ids) await b.run(["rm", "-f", ...ids.split("\n")]);
   await b.run(["network", "rm", NET]);
   // Without iptables there are no rules to remove; a bridge this data root made goes once no veth uses it.
+  // A retired bridge (bkr-, being deleted by bunker in the background) can vanish between the listing and the
+  // reads: it is left to that deletion.
   for (const n of readdirSync("/sys/class/net")) {
+    if (n.startsWith(RETIRED_PREFIX)) continue;
     let alias = "";
+    let ports: string[] = [];
     try {
       alias = readFileSync(`/sys/class/net/${n}/ifalias`, "utf8");
-    } catch {}
-    const ports = existsSync(`/sys/class/net/${n}/brif`) ? readdirSync(`/sys/class/net/${n}/brif`) : [];
+      ports = existsSync(`/sys/class/net/${n}/brif`) ? readdirSync(`/sys/class/net/${n}/brif`) : [];
+    } catch {
+      continue; // gone meanwhile
+    }
     if (alias.startsWith(tag) && ports.length === 0) sh(["ip", "link", "del", n]);
   }
   await reg?.stop();
