@@ -83,6 +83,15 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (!root) return;
+  try {
+    await cleanUp();
+  } finally {
+    await reg?.stop(); // also when the clean-up fails: a registry left running outlives the suite
+  }
+}, 120_000);
+
+/** Removes this file's containers, network and any bridge of its data root that no veth uses. */
+async function cleanUp() {
   const ids = (await b.run(["ps", "-aq", "--no-trunc"])).stdout.trim();
   if (ids) await b.run(["rm", "-f", ...ids.split("\n")]);
   await b.run(["network", "rm", NET]);
@@ -101,8 +110,7 @@ afterAll(async () => {
     }
     if (alias.startsWith(tag) && ports.length === 0) sh(["ip", "link", "del", n]);
   }
-  await reg?.stop();
-}, 120_000);
+}
 
 describe.skipIf(!root)("published ports through the userland proxy (--iptables=false)", () => {
   test("info says userland-proxy; nginx on -p 127.0.0.1:H:80 and -p H:80 answers; no iptables rule of this data root", async () => {
